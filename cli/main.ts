@@ -1,0 +1,49 @@
+/**
+ * `garden`: the command-line tool, on the same core as the app (CPU kernels).
+ * Each command is a module in cli/commands/ exporting a `Command`; this table is the only list.
+ */
+import type { Command } from './command.ts';
+import { CliError } from './command.ts';
+
+const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
+  // one line per command, sorted; each module's default export is a Command
+};
+
+function usage(): string {
+  return [
+    'garden: SLM Garden on the command line (CPU kernels, the same core as the app)',
+    '',
+    'usage: garden <command> [args]',
+    '',
+    'commands:',
+    ...Object.keys(COMMANDS).sort().map((c) => `  ${c}`),
+    '',
+    'garden <command> --help for the arguments of one command',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    console.error(`garden: unknown command "${name}"; valid: ${Object.keys(COMMANDS).sort().join(', ')}`);
+    return 2;
+  }
+  const cmd = (await load()).default;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(cmd.usage);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    // One line, no stack trace: the message names what failed.
+    const msg = e instanceof CliError || e instanceof Error ? e.message : String(e);
+    console.error(`garden ${name}: ${msg}`);
+    return 1;
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * safetensors: 8-byte little-endian header length N, N bytes of JSON header, then raw
+ * little-endian tensor bytes. Each header entry is {dtype, shape, data_offsets: [begin, end]}
+ * relative to the byte after the header; "__metadata__" is an optional string → string map.
+ *
+ * The parser trusts nothing: every check failure throws a FormatError naming the check.
+ */
+import { FormatError } from './errors.ts';
+import { DTYPES, byteLength, isDType, type DType, type Tensor } from '../tensor.ts';
+
+/** The largest header we accept (safetensors' own reference implementation uses 100 MB). */
+export const MAX_HEADER_BYTES = 100_000_000;
+/** A single dimension above this is refused as absurd (2^40 elements). */
+export const MAX_DIMENSION = 2 ** 40;
+
+export interface HeaderEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  /** Byte offset of tensor data in the file: 8 + header length. */
+  dataStart: number;
+  metadata: Record<string, string>;
+  /** Entries sorted by begin offset. */
+  entries: HeaderEntry[];
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/** Parse and check a header, given at least the first 8 + N bytes of the file and its total size. */
+export function parseHeader(prefix: Uint8Array, fileSize: number): SafetensorsHeader {
+  if (fileSize < 8 || prefix.length < 8) throw new FormatError('file-length', `file is ${fileSize} bytes, shorter than the 8-byte header length`);
+  const dv = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  const lo = dv.getUint32(0, true);
+  const hi = dv.getUint32(4, true);
+  const n = hi * 2 ** 32 + lo;
+  if (n === 0 || n > MAX_HEADER_BYTES) throw new FormatError('header-length', `declared header length ${n} is outside 1..${MAX_HEADER_BYTES}`);
+  if (8 + n > fileSize) throw new FormatError('header-length', `declared header length ${n} runs past the end of the ${fileSize}-byte file`);
+  if (prefix.length < 8 + n) throw new FormatError('header-length', `need ${8 + n} bytes to read the header, got ${prefix.length}`);
+  let text: string;
+  try {
+    text = decoder.decode(prefix.subarray(8, 8 + n));
+  } catch {
+    throw new FormatError('header-json', 'header is not valid UTF-8');
+  }
+  const raw = parseStrictJson(text);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new FormatError('header-json', 'header is not a JSON object');
+
+  const dataStart = 8 + n;
+  const dataSize = fileSize - dataStart;
+  let metadata: Record<string, string> = {};
+  const entries: HeaderEntry[] = [];
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      metadata = checkMetadata(value);
+      continue;
+    }
+    entries.push(checkEntry(name, value, dataSize));
+  }
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  for (const e of entries) {
+    if (e.begin < cursor) throw new FormatError('overlap', `tensor "${e.name}" [${e.begin}, ${e.end}) overlaps the previous tensor ending at ${cursor}`);
+    if (e.begin > cursor) throw new FormatError('coverage', `gap of ${e.begin - cursor} bytes before tensor "${e.name}" at offset ${cursor}`);
+    cursor = e.end;
+  }
+  if (cursor !== dataSize) throw new FormatError('coverage', `tensors cover ${cursor} bytes but the data section is ${dataSize} bytes`);
+  return { dataStart, metadata, entries };
+}
+
+function checkMetadata(value: unknown): Record<string, string> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError('metadata', '__metadata__ is not an object');
+  const out: Record<string, string> = Object.create(null);
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (typeof v !== 'string') throw new FormatError('metadata', `__metadata__.${k} is not a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function checkEntry(name: string, value: unknown, dataSize: number): HeaderEntry {
+  if (name.length === 0) throw new FormatError('header-keys', 'empty tensor name');
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError('header-keys', `entry "${name}" is not an object`);
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) {
+    if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw new FormatError('header-keys', `entry "${name}" has unknown key "${k}"`);
+  }
+  const dtype = v.dtype;
+  if (typeof dtype !== 'string' || !isDType(dtype)) throw new FormatError('dtype', `tensor "${name}" has dtype ${JSON.stringify(dtype)}; valid: ${Object.keys(DTYPES).join(', ')}`);
+  const shape = v.shape;
+  if (!Array.isArray(shape)) throw new FormatError('shape', `tensor "${name}" has no shape array`);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw new FormatError('shape', `tensor "${name}" has a non-integer or negative dimension ${JSON.stringify(d)}`);
+    if (d > MAX_DIMENSION) throw new FormatError('dimension', `tensor "${name}" declares an absurd dimension ${d}`);
+  }
+  const offs = v.data_offsets;
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => typeof o === 'number' && Number.isInteger(o) && o >= 0)) {
+    throw new FormatError('offsets', `tensor "${name}" data_offsets must be two non-negative integers`);
+  }
+  const [begin, end] = offs as [number, number];
+  if (end < begin) throw new FormatError('offsets', `tensor "${name}" ends (${end}) before it begins (${begin})`);
+  if (end > dataSize) throw new FormatError('offsets', `tensor "${name}" ends at ${end}, past the ${dataSize}-byte data section`);
+  const expected = byteLength(dtype, shape as number[]);
+  if (!Number.isSafeInteger(expected) || expected > MAX_DIMENSION) throw new FormatError('dimension', `tensor "${name}" shape [${shape}] is absurdly large`);
+  if (end - begin !== expected) throw new FormatError('size', `tensor "${name}" is ${end - begin} bytes but ${dtype}[${shape}] needs ${expected}`);
+  return { name, dtype, shape: [...(shape as number[])], begin, end };
+}
+
+/** JSON.parse, but duplicate keys and prototype-polluting keys are refused. */
+export function parseStrictJson(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new FormatError('header-json', `invalid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  // JSON.parse keeps the last of duplicate keys silently; count keys per object by re-scanning.
+  const dup = findDuplicateKey(text);
+  if (dup !== null) throw new FormatError('header-json', `duplicate key ${JSON.stringify(dup)}`);
+  return value;
+}
+
+/** A small scanner over already-valid JSON that reports the first duplicate or forbidden key. */
+function findDuplicateKey(text: string): string | null {
+  const stack: (Set<string> | null)[] = [];
+  let i = 0;
+  let expectKey = false;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '{') {
+      stack.push(new Set());
+      expectKey = true;
+      i++;
+    } else if (c === '[') {
+      stack.push(null);
+      expectKey = false;
+      i++;
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+      i++;
+    } else if (c === ',') {
+      expectKey = stack[stack.length - 1] !== null && stack.length > 0;
+      i++;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (key === '__proto__' || key === 'constructor' || key === 'prototype') return key;
+        const set = stack[stack.length - 1]!;
+        if (set.has(key)) return key;
+        set.add(key);
+        expectKey = false;
+      }
+      i = j + 1;
+    } else {
+      i++;
+    }
+  }
+  return null;
+}
+
+/** Parse a whole in-memory safetensors file. Tensor data are views into `bytes`. */
+export function parseSafetensors(bytes: Uint8Array): { metadata: Record<string, string>; tensors: Tensor[] } {
+  const header = parseHeader(bytes, bytes.length);
+  const tensors = header.entries.map((e) => ({
+    name: e.name,
+    dtype: e.dtype,
+    shape: e.shape,
+    data: bytes.subarray(header.dataStart + e.begin, header.dataStart + e.end),
+  }));
+  return { metadata: header.metadata, tensors };
+}
+
+/**
+ * Serialize tensors (sorted by name, so equal models give equal bytes). The header is padded
+ * with spaces to a multiple of 8 bytes, as the reference writer does, so data stays aligned.
+ */
+export function serializeSafetensors(tensors: readonly Tensor[], metadata: Record<string, string> = {}): Uint8Array {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = sortedObject(metadata);
+  let offset = 0;
+  for (const t of sorted) {
+    const size = byteLength(t.dtype, t.shape);
+    if (t.data.length !== size) throw new FormatError('size', `tensor "${t.name}" has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
+    if (t.name in header) throw new FormatError('header-keys', `duplicate tensor name "${t.name}"`);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
+  }
+  let json = encoder.encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  if (padded !== json.length) {
+    const p = new Uint8Array(padded).fill(0x20);
+    p.set(json);
+    json = p;
+  }
+  const out = new Uint8Array(8 + json.length + offset);
+  new DataView(out.buffer).setUint32(0, json.length, true);
+  out.set(json, 8);
+  let pos = 8 + json.length;
+  for (const t of sorted) {
+    out.set(t.data, pos);
+    pos += t.data.length;
+  }
+  return out;
+}
+
+function sortedObject(o: Record<string, string>): Record<string, string> {
+  const r: Record<string, string> = {};
+  for (const k of Object.keys(o).sort()) r[k] = o[k];
+  return r;
+}
