@@ -7,6 +7,13 @@ import { CliError } from './command.ts';
 
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   // one line per command, sorted; each module's default export is a Command
+  breed: () => import('./commands/breed.ts'),
+  eval: () => import('./commands/eval.ts'),
+  export: () => import('./commands/export.ts'),
+  import: () => import('./commands/import.ts'),
+  inspect: () => import('./commands/inspect.ts'),
+  lab: () => import('./commands/lab.ts'),
+  ledger: () => import('./commands/ledger.ts'),
 };
 
 function usage(): string {

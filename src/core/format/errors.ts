@@ -14,6 +14,14 @@ export const FORMAT_CHECKS = Object.freeze([
   'hash',
   'dimension',
   'onnx',
+  /** The species recorded in a `.slm` does not match its tensors, graph and vocabulary. */
+  'species',
+  /** A set of `.slm` shards is incomplete, duplicated or inconsistent. */
+  'shards',
+  /** A Hugging Face `model.safetensors.index.json` is malformed or disagrees with its shards. */
+  'index',
+  /** Manifest-like JSON with unknown, missing or prototype-polluting keys. */
+  'json-keys',
 ] as const);
 
 export type FormatCheck = (typeof FORMAT_CHECKS)[number];
@@ -25,6 +33,7 @@ export class FormatError extends Error {
     readonly check: FormatCheck,
     detail: string,
   ) {
-    super(`${check} check failed: ${detail}`);
+    // One line, whatever a file put in a name: control characters become spaces.
+    super(`${check} check failed: ${detail.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')}`);
   }
 }

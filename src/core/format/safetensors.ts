@@ -4,6 +4,8 @@
  * relative to the byte after the header; "__metadata__" is an optional string → string map.
  *
  * The parser trusts nothing: every check failure throws a FormatError naming the check.
+ * Writing is streaming-friendly: the header depends only on tensor specs (name, dtype, shape),
+ * so data can follow one tensor at a time (see writeSafetensorsStream).
  */
 import { FormatError } from './errors.ts';
 import { DTYPES, byteLength, isDType, type DType, type Tensor } from '../tensor.ts';
@@ -12,6 +14,10 @@ import { DTYPES, byteLength, isDType, type DType, type Tensor } from '../tensor.
 export const MAX_HEADER_BYTES = 100_000_000;
 /** A single dimension above this is refused as absurd (2^40 elements). */
 export const MAX_DIMENSION = 2 ** 40;
+/** More dimensions than this is refused as absurd. */
+export const MAX_RANK = 32;
+/** Keys that could pollute an object's prototype when a parsed header is used as a map. */
+export const FORBIDDEN_KEYS = Object.freeze(['__proto__', 'constructor', 'prototype'] as const);
 
 export interface HeaderEntry {
   name: string;
@@ -29,11 +35,18 @@ export interface SafetensorsHeader {
   entries: HeaderEntry[];
 }
 
+/** What a header describes of one tensor; enough to write the header before any data. */
+export interface TensorSpec {
+  name: string;
+  dtype: DType;
+  shape: number[];
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
-/** Parse and check a header, given at least the first 8 + N bytes of the file and its total size. */
-export function parseHeader(prefix: Uint8Array, fileSize: number): SafetensorsHeader {
+/** Read the declared header length N from the first 8 bytes (checks only that 8 bytes exist). */
+export function declaredHeaderLength(prefix: Uint8Array, fileSize: number): number {
   if (fileSize < 8 || prefix.length < 8) throw new FormatError('file-length', `file is ${fileSize} bytes, shorter than the 8-byte header length`);
   const dv = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const lo = dv.getUint32(0, true);
@@ -41,6 +54,12 @@ export function parseHeader(prefix: Uint8Array, fileSize: number): SafetensorsHe
   const n = hi * 2 ** 32 + lo;
   if (n === 0 || n > MAX_HEADER_BYTES) throw new FormatError('header-length', `declared header length ${n} is outside 1..${MAX_HEADER_BYTES}`);
   if (8 + n > fileSize) throw new FormatError('header-length', `declared header length ${n} runs past the end of the ${fileSize}-byte file`);
+  return n;
+}
+
+/** Parse and check a header, given at least the first 8 + N bytes of the file and its total size. */
+export function parseHeader(prefix: Uint8Array, fileSize: number): SafetensorsHeader {
+  const n = declaredHeaderLength(prefix, fileSize);
   if (prefix.length < 8 + n) throw new FormatError('header-length', `need ${8 + n} bytes to read the header, got ${prefix.length}`);
   let text: string;
   try {
@@ -60,13 +79,20 @@ export function parseHeader(prefix: Uint8Array, fileSize: number): SafetensorsHe
       metadata = checkMetadata(value);
       continue;
     }
-    entries.push(checkEntry(name, value, dataSize));
+    entries.push(checkEntry(name, value));
   }
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
-  for (const e of entries) {
-    if (e.begin < cursor) throw new FormatError('overlap', `tensor "${e.name}" [${e.begin}, ${e.end}) overlaps the previous tensor ending at ${cursor}`);
-    if (e.begin > cursor) throw new FormatError('coverage', `gap of ${e.begin - cursor} bytes before tensor "${e.name}" at offset ${cursor}`);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (e.begin < cursor) throw new FormatError('overlap', `tensor ${JSON.stringify(e.name)} [${e.begin}, ${e.end}) overlaps the previous tensor ending at ${cursor}`);
+    if (e.begin > cursor) throw new FormatError('coverage', `gap of ${e.begin - cursor} bytes before tensor ${JSON.stringify(e.name)} at offset ${cursor}`);
+    if (e.end > dataSize) {
+      if (i === entries.length - 1) {
+        throw new FormatError('file-length', `file is truncated: tensors need ${e.end} bytes of data, the file has ${dataSize}`);
+      }
+      throw new FormatError('offsets', `tensor ${JSON.stringify(e.name)} ends at ${e.end}, past the ${dataSize}-byte data section`);
+    }
     cursor = e.end;
   }
   if (cursor !== dataSize) throw new FormatError('coverage', `tensors cover ${cursor} bytes but the data section is ${dataSize} bytes`);
@@ -77,56 +103,56 @@ function checkMetadata(value: unknown): Record<string, string> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError('metadata', '__metadata__ is not an object');
   const out: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof v !== 'string') throw new FormatError('metadata', `__metadata__.${k} is not a string`);
+    if (typeof v !== 'string') throw new FormatError('metadata', `__metadata__.${JSON.stringify(k)} is not a string`);
     out[k] = v;
   }
   return out;
 }
 
-function checkEntry(name: string, value: unknown, dataSize: number): HeaderEntry {
+function checkEntry(name: string, value: unknown): HeaderEntry {
   if (name.length === 0) throw new FormatError('header-keys', 'empty tensor name');
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError('header-keys', `entry "${name}" is not an object`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError('header-keys', `entry ${JSON.stringify(name)} is not an object`);
   const v = value as Record<string, unknown>;
   for (const k of Object.keys(v)) {
-    if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw new FormatError('header-keys', `entry "${name}" has unknown key "${k}"`);
+    if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw new FormatError('header-keys', `entry ${JSON.stringify(name)} has unknown key ${JSON.stringify(k)}; valid: dtype, shape, data_offsets`);
   }
   const dtype = v.dtype;
-  if (typeof dtype !== 'string' || !isDType(dtype)) throw new FormatError('dtype', `tensor "${name}" has dtype ${JSON.stringify(dtype)}; valid: ${Object.keys(DTYPES).join(', ')}`);
+  if (typeof dtype !== 'string' || !isDType(dtype)) throw new FormatError('dtype', `tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtype ?? null)}; valid: ${Object.keys(DTYPES).join(', ')}`);
   const shape = v.shape;
-  if (!Array.isArray(shape)) throw new FormatError('shape', `tensor "${name}" has no shape array`);
+  if (!Array.isArray(shape)) throw new FormatError('shape', `tensor ${JSON.stringify(name)} has no shape array`);
+  if (shape.length > MAX_RANK) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than ${MAX_RANK}`);
   for (const d of shape) {
-    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw new FormatError('shape', `tensor "${name}" has a non-integer or negative dimension ${JSON.stringify(d)}`);
-    if (d > MAX_DIMENSION) throw new FormatError('dimension', `tensor "${name}" declares an absurd dimension ${d}`);
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw new FormatError('shape', `tensor ${JSON.stringify(name)} has a non-integer or negative dimension ${JSON.stringify(d)}`);
+    if (d > MAX_DIMENSION) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} declares an absurd dimension ${d}`);
   }
   const offs = v.data_offsets;
-  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => typeof o === 'number' && Number.isInteger(o) && o >= 0)) {
-    throw new FormatError('offsets', `tensor "${name}" data_offsets must be two non-negative integers`);
+  if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
+    throw new FormatError('offsets', `tensor ${JSON.stringify(name)} data_offsets must be two non-negative integers`);
   }
   const [begin, end] = offs as [number, number];
-  if (end < begin) throw new FormatError('offsets', `tensor "${name}" ends (${end}) before it begins (${begin})`);
-  if (end > dataSize) throw new FormatError('offsets', `tensor "${name}" ends at ${end}, past the ${dataSize}-byte data section`);
+  if (end < begin) throw new FormatError('offsets', `tensor ${JSON.stringify(name)} ends (${end}) before it begins (${begin})`);
   const expected = byteLength(dtype, shape as number[]);
-  if (!Number.isSafeInteger(expected) || expected > MAX_DIMENSION) throw new FormatError('dimension', `tensor "${name}" shape [${shape}] is absurdly large`);
-  if (end - begin !== expected) throw new FormatError('size', `tensor "${name}" is ${end - begin} bytes but ${dtype}[${shape}] needs ${expected}`);
+  if (!Number.isSafeInteger(expected) || expected > MAX_DIMENSION) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} shape [${shape}] is absurdly large`);
+  if (end - begin !== expected) throw new FormatError('size', `tensor ${JSON.stringify(name)} is ${end - begin} bytes but ${dtype}[${shape}] needs ${expected}`);
   return { name, dtype, shape: [...(shape as number[])], begin, end };
 }
 
-/** JSON.parse, but duplicate keys and prototype-polluting keys are refused. */
-export function parseStrictJson(text: string): unknown {
+/** JSON.parse, but duplicate keys and prototype-polluting keys are refused (check 'header-json'). */
+export function parseStrictJson(text: string, check: 'header-json' | 'index' | 'json-keys' = 'header-json'): unknown {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new FormatError('header-json', `invalid JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new FormatError(check, `invalid JSON (${String((e as Error)?.message ?? e).split('\n')[0]})`);
   }
   // JSON.parse keeps the last of duplicate keys silently; count keys per object by re-scanning.
-  const dup = findDuplicateKey(text);
-  if (dup !== null) throw new FormatError('header-json', `duplicate key ${JSON.stringify(dup)}`);
+  const bad = findBadKey(text);
+  if (bad !== null) throw new FormatError(check, bad);
   return value;
 }
 
 /** A small scanner over already-valid JSON that reports the first duplicate or forbidden key. */
-function findDuplicateKey(text: string): string | null {
+function findBadKey(text: string): string | null {
   const stack: (Set<string> | null)[] = [];
   let i = 0;
   let expectKey = false;
@@ -144,16 +170,16 @@ function findDuplicateKey(text: string): string | null {
       stack.pop();
       i++;
     } else if (c === ',') {
-      expectKey = stack[stack.length - 1] !== null && stack.length > 0;
+      expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
       i++;
     } else if (c === '"') {
       let j = i + 1;
       while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
       if (expectKey) {
         const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (key === '__proto__' || key === 'constructor' || key === 'prototype') return key;
+        if ((FORBIDDEN_KEYS as readonly string[]).includes(key)) return `forbidden key ${JSON.stringify(key)}`;
         const set = stack[stack.length - 1]!;
-        if (set.has(key)) return key;
+        if (set.has(key)) return `duplicate key ${JSON.stringify(key)}`;
         set.add(key);
         expectKey = false;
       }
@@ -177,19 +203,25 @@ export function parseSafetensors(bytes: Uint8Array): { metadata: Record<string, 
   return { metadata: header.metadata, tensors };
 }
 
+export function compareNames(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
 /**
- * Serialize tensors (sorted by name, so equal models give equal bytes). The header is padded
- * with spaces to a multiple of 8 bytes, as the reference writer does, so data stays aligned.
+ * The header bytes (8-byte length + JSON padded with spaces to a multiple of 8) for tensors
+ * written in name order, and the data size that follows. Depends only on specs, never on data.
  */
-export function serializeSafetensors(tensors: readonly Tensor[], metadata: Record<string, string> = {}): Uint8Array {
-  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+export function encodeHeader(specs: readonly TensorSpec[], metadata: Record<string, string> = {}): { header: Uint8Array; order: TensorSpec[]; dataSize: number } {
+  const order = [...specs].sort(compareNames);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = sortedObject(metadata);
   let offset = 0;
-  for (const t of sorted) {
+  for (const t of order) {
+    if (t.name.length === 0) throw new FormatError('header-keys', 'empty tensor name');
+    if (t.name === '__metadata__' || (FORBIDDEN_KEYS as readonly string[]).includes(t.name)) throw new FormatError('header-keys', `tensor name ${JSON.stringify(t.name)} is reserved`);
+    if (Object.prototype.hasOwnProperty.call(header, t.name)) throw new FormatError('header-keys', `duplicate tensor name ${JSON.stringify(t.name)}`);
+    if (!isDType(t.dtype)) throw new FormatError('dtype', `tensor ${JSON.stringify(t.name)} has dtype ${JSON.stringify(t.dtype)}; valid: ${Object.keys(DTYPES).join(', ')}`);
     const size = byteLength(t.dtype, t.shape);
-    if (t.data.length !== size) throw new FormatError('size', `tensor "${t.name}" has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
-    if (t.name in header) throw new FormatError('header-keys', `duplicate tensor name "${t.name}"`);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
     offset += size;
   }
@@ -200,15 +232,52 @@ export function serializeSafetensors(tensors: readonly Tensor[], metadata: Recor
     p.set(json);
     json = p;
   }
-  const out = new Uint8Array(8 + json.length + offset);
+  const out = new Uint8Array(8 + json.length);
   new DataView(out.buffer).setUint32(0, json.length, true);
   out.set(json, 8);
-  let pos = 8 + json.length;
-  for (const t of sorted) {
+  return { header: out, order, dataSize: offset };
+}
+
+/**
+ * Serialize tensors (sorted by name, so equal models give equal bytes). The header is padded
+ * with spaces to a multiple of 8 bytes, as the reference writer does, so data stays aligned.
+ */
+export function serializeSafetensors(tensors: readonly Tensor[], metadata: Record<string, string> = {}): Uint8Array {
+  for (const t of tensors) checkTensorSize(t);
+  const { header, order, dataSize } = encodeHeader(tensors, metadata);
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const out = new Uint8Array(header.length + dataSize);
+  out.set(header);
+  let pos = header.length;
+  for (const s of order) {
+    const t = byName.get(s.name)!;
     out.set(t.data, pos);
     pos += t.data.length;
   }
   return out;
+}
+
+export function checkTensorSize(t: Tensor): void {
+  const size = byteLength(t.dtype, t.shape);
+  if (t.data.length !== size) throw new FormatError('size', `tensor ${JSON.stringify(t.name)} has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
+}
+
+/**
+ * Stream a safetensors file: yields the header, then each tensor's bytes in header order,
+ * asking `read` for one tensor at a time (never the whole model at once).
+ */
+export async function* writeSafetensorsStream(
+  specs: readonly TensorSpec[],
+  read: (name: string) => Promise<Uint8Array> | Uint8Array,
+  metadata: Record<string, string> = {},
+): AsyncGenerator<Uint8Array> {
+  const { header, order } = encodeHeader(specs, metadata);
+  yield header;
+  for (const s of order) {
+    const data = await read(s.name);
+    checkTensorSize({ ...s, data });
+    yield data;
+  }
 }
 
 function sortedObject(o: Record<string, string>): Record<string, string> {

@@ -1,15 +1,25 @@
 /**
  * Breed a candidate: run one operator over every tensor of the parents, on a given backend.
+ *
+ * Order of work: check the parents match tensor by tensor (name, dtype, shape); resolve the
+ * parameters against the operator's declarations; run the operator's model-level pre-pass (if
+ * any) on the host; then, tensor by tensor in the first parent's order, resolve layer gradients,
+ * run the kernel on the backend, store the output (in the first parent's dtype, or the
+ * operator's own storage such as quantize's "<name>.q" + "<name>.scales") and record statistics.
+ * Tensors that are not float (I8, U8, I4), or that the operator declines (its `skip`), are copied
+ * from the first input unchanged and their statistic says why.
  */
 import { getOperator } from './registry.ts';
 import type { KernelBackend } from './backend.ts';
-import type { ParamValues } from './types.ts';
-import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
-import { sha256Hex } from '../hash.ts';
+import type { ModelView, OperatorDef, ParamValues, TensorInfo } from './types.ts';
+import { layerPositions, paramsAt, resolveParams } from './params.ts';
+import { fromFloat32, toFloat32, numel, type Tensor } from '../tensor.ts';
+import { sha256Stream } from '../hash.ts';
 
 export interface BreedRequest {
   operator: string;
   params: ParamValues;
+  /** An integer in [0, 2^32). */
   seed: number;
   /** Parent models (base first when the operator needs one), each a list of tensors of one species. */
   parents: readonly (readonly Tensor[])[];
@@ -17,13 +27,20 @@ export interface BreedRequest {
 
 export interface TensorStat {
   name: string;
-  /** Fraction of elements that differ from the first parent. */
+  /** Fraction of elements that differ from the first input (the base, for task-arithmetic operators). */
   changedFraction: number;
   /** Fraction of exact zeros in the output. */
   sparsity: number;
-  /** L2 norm of (output − first parent). */
+  /** L2 norm of (output − first input). */
   deltaNorm: number;
+  /** TIES and DARE-TIES: elements whose non-zero (trimmed, weighted) deltas disagree in sign. */
+  signConflicts?: number;
+  /** Why the tensor was copied unchanged, when it was. */
+  skipped?: string;
+  /** Bytes stored for this tensor's output (all its stored tensors). */
+  bytes: number;
   ms: number;
+  /** SHA-256 of the stored bytes of this tensor's output (concatenated when it is stored as several tensors). */
   outputHash: string;
 }
 
@@ -39,54 +56,142 @@ export interface BreedResult {
   tensors: Tensor[];
   stats: TensorStat[];
   backend: { kind: KernelBackend['kind']; adapter: string; software: boolean };
+  operator: { id: string; version: string };
+  /** The parameters after defaults and checks (gradients still as lists): what a receipt records. */
+  params: ParamValues;
+  seed: number;
+  /** Extra `.slm` metadata the operator asks for (e.g. quantization scheme and block size). */
+  metadata: Record<string, string>;
   ms: number;
+}
+
+export class BreedCancelled extends Error {
+  override name = 'BreedCancelled';
+  constructor() {
+    super('breed cancelled');
+  }
+}
+
+const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16'];
+
+/** Refuse parents that do not match the first one tensor by tensor. */
+export function checkParents(parents: readonly (readonly Tensor[])[]): void {
+  const first = parents[0];
+  const names = new Set(first.map((t) => t.name));
+  parents.forEach((p, i) => {
+    if (i === 0) return;
+    const byName = new Map(p.map((t) => [t.name, t]));
+    for (const ref of first) {
+      const t = byName.get(ref.name);
+      if (!t) throw new Error(`parent ${i} has no tensor "${ref.name}"`);
+      if (t.dtype !== ref.dtype) throw new Error(`tensor "${ref.name}": parent ${i} is ${t.dtype}, parent 0 is ${ref.dtype}`);
+      if (t.shape.length !== ref.shape.length || t.shape.some((d, k) => d !== ref.shape[k])) {
+        throw new Error(`tensor "${ref.name}": parent ${i} has shape [${t.shape}], parent 0 has [${ref.shape}]`);
+      }
+    }
+    for (const t of p) if (!names.has(t.name)) throw new Error(`parent ${i} has tensor "${t.name}" that parent 0 lacks`);
+  });
+}
+
+/** Why `op` leaves a tensor unchanged, or null when it runs on it. */
+export function skipReason(op: OperatorDef, t: TensorInfo, params: ParamValues): string | null {
+  if (!FLOAT_DTYPES.includes(t.dtype)) return `not a float tensor (${t.dtype})`;
+  return op.skip?.(t, params) ?? null;
 }
 
 export async function breed(
   req: BreedRequest,
   backend: KernelBackend,
   onProgress?: (p: BreedProgress) => void,
-  signal?: { aborted: boolean },
+  signal?: { readonly aborted: boolean },
 ): Promise<BreedResult> {
   const op = getOperator(req.operator);
+  if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > 0xffffffff) throw new Error(`seed ${req.seed} must be an integer in [0, 2^32)`);
+  if (req.parents.length === 0) throw new Error(`${op.id}: no parents`);
   const n = req.parents.length - (op.needsBase ? 1 : 0);
   if (n < op.parents.min || n > op.parents.max) {
     throw new Error(`${op.id} takes ${op.parents.min}..${op.parents.max} parents${op.needsBase ? ' plus a base' : ''}, got ${n}`);
   }
+  checkParents(req.parents);
+  const params = resolveParams(op, req.params, n);
   const first = req.parents[0];
   const byName = req.parents.map((p) => new Map(p.map((t) => [t.name, t])));
+  const inputsOf = (name: string) => byName.map((m) => toFloat32(m.get(name)!));
+  const skips = first.map((t) => skipReason(op, t, params));
+  const positions = layerPositions(first.map((t) => t.name));
   const bytesTotal = first.reduce((s, t) => s + t.data.length, 0);
-  let bytesDone = 0;
   const t0 = performance.now();
+
+  let derived: Record<string, ParamValues> = {};
+  if (op.prepare) {
+    const run = first.filter((_, i) => skips[i] === null);
+    const model: ModelView = { names: run.map((t) => t.name), shapes: run.map((t) => t.shape), inputs: inputsOf };
+    derived = op.prepare(model, params, req.seed);
+  }
+
+  let bytesDone = 0;
   const tensors: Tensor[] = [];
   const stats: TensorStat[] = [];
   for (let i = 0; i < first.length; i++) {
-    if (signal?.aborted) throw new Error('breed cancelled');
+    if (signal?.aborted) throw new BreedCancelled();
     const ref = first[i];
-    const inputs = byName.map((m, p) => {
-      const t = m.get(ref.name);
-      if (!t) throw new Error(`parent ${p} has no tensor "${ref.name}"`);
-      return toFloat32(t);
-    });
     const s0 = performance.now();
-    const out = await backend.run(op, inputs, req.params, { name: ref.name, shape: ref.shape, seed: req.seed });
-    const ms = performance.now() - s0;
-    const tensor = fromFloat32(ref.name, ref.shape, out, ref.dtype);
-    tensors.push(tensor);
-    stats.push({ ...tensorStats(inputs[0], out), name: ref.name, ms, outputHash: sha256Hex(tensor.data) });
+    let stored: Tensor[];
+    let stat: Omit<TensorStat, 'name' | 'ms' | 'outputHash' | 'bytes'>;
+    if (skips[i] !== null) {
+      stored = [ref];
+      stat = { changedFraction: 0, sparsity: zeroFraction(ref), deltaNorm: 0, skipped: skips[i]! };
+    } else {
+      const inputs = inputsOf(ref.name);
+      const p = { ...paramsAt(op, params, positions[i]), ...derived[ref.name] };
+      const extra: Record<string, number> = {};
+      const out = await backend.run(op, inputs, p, { name: ref.name, shape: ref.shape, seed: req.seed, stats: extra });
+      if (signal?.aborted) throw new BreedCancelled();
+      if (out.length !== inputs[0].length) throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${inputs[0].length} elements`);
+      stored = op.store ? op.store(ref, inputs, out, p) : [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
+      stat = tensorStats(inputs[0], out);
+      if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;
+    }
+    const h = sha256Stream();
+    let bytes = 0;
+    for (const t of stored) {
+      h.update(t.data);
+      bytes += t.data.length;
+    }
+    tensors.push(...stored);
+    stats.push({ name: ref.name, ...stat, bytes, ms: performance.now() - s0, outputHash: h.digestHex() });
     bytesDone += ref.data.length;
     onProgress?.({ tensor: i + 1, tensors: first.length, name: ref.name, bytesDone, bytesTotal });
   }
-  return { tensors, stats, backend: { kind: backend.kind, adapter: backend.adapter, software: backend.software }, ms: performance.now() - t0 };
+  return {
+    tensors,
+    stats,
+    backend: { kind: backend.kind, adapter: backend.adapter, software: backend.software },
+    operator: { id: op.id, version: op.version },
+    params,
+    seed: req.seed,
+    metadata: op.metadata?.(params) ?? {},
+    ms: performance.now() - t0,
+  };
 }
 
-function tensorStats(before: Float32Array, after: Float32Array) {
+function zeroFraction(t: Tensor): number {
+  const n = numel(t.shape);
+  if (n === 0) return 0;
+  const v = toFloat32(t);
+  let z = 0;
+  for (let i = 0; i < n; i++) if (v[i] === 0) z++;
+  return z / n;
+}
+
+/** Changed fraction, sparsity and delta norm of an output against the first input. */
+export function tensorStats(before: Float32Array, after: Float32Array): { changedFraction: number; sparsity: number; deltaNorm: number } {
   let changed = 0;
   let zeros = 0;
   let sq = 0;
   for (let i = 0; i < after.length; i++) {
     const d = after[i] - before[i];
-    if (d !== 0) changed++;
+    if (!Object.is(after[i], before[i]) && !(after[i] === 0 && before[i] === 0)) changed++;
     if (after[i] === 0) zeros++;
     sq += d * d;
   }

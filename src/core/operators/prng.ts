@@ -31,3 +31,16 @@ export function randomU32(key: number, index: number, stream = 0): number {
 export function randomUnit(key: number, index: number, stream = 0): number {
   return (randomU32(key, index, stream) >>> 8) / 16777216;
 }
+
+/**
+ * The per-(key, stream) half of randomU32, hoisted out of element loops:
+ * randomU32(key, i, stream) === mix32((streamKey(key, stream) ^ i) >>> 0).
+ */
+export function streamKey(key: number, stream = 0): number {
+  return mix32((key ^ Math.imul(stream, 0x9e3779b9)) >>> 0);
+}
+
+/** randomUnit(key, i, stream) from a precomputed streamKey(key, stream). */
+export function unitAt(sk: number, index: number): number {
+  return (mix32((sk ^ index) >>> 0) >>> 8) / 16777216;
+}

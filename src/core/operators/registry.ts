@@ -1,8 +1,81 @@
 /**
- * The operator registry: one const table, every operator declared once as data.
+ * The operator registry: one const table, every operator declared once as data. The UI, the CLI,
+ * the policy allowlist and the GPU kernels read this table; nothing registers itself elsewhere.
+ *
+ * TIES, DARE, DARE-TIES, sparse task delta, task delta and the federated update are instances of
+ * ONE task-arithmetic family (task-arithmetic.cpu.ts) configured by sparsification × consensus,
+ * like mergekit's GeneralizedTaskArithmeticMerge; their parameter lists follow the settings.
  */
-import type { OperatorDef } from './types.ts';
+import type { OperatorDef, ParamDef, TaskArithmeticConfig } from './types.ts';
 import { blendCpu } from './blend.cpu.ts';
+import { taskArithmeticCpu, taskArithmeticPrepare } from './task-arithmetic.cpu.ts';
+import { crossoverCpu, CROSSOVER_GRANULARITIES } from './crossover.cpu.ts';
+import { mutateCpu, tensorStd } from './mutate.cpu.ts';
+import { pruneCpu } from './prune.cpu.ts';
+import { slerpCpu } from './slerp.cpu.ts';
+import { soupCpu, SOUP_MODES } from './soup.cpu.ts';
+import { fakeQuantize, quantizeSkip, quantizeStore, quantScheme, QUANT_KEYS, QUANT_SCHEMES } from './quantize.cpu.ts';
+
+const FLOAT_ONLY_NOTE = 'Non-float tensors are always copied unchanged.';
+
+function weightsParam(description: string, min = -10, max = 10): ParamDef {
+  return { name: 'weights', type: 'weights', scope: 'perModel', description, min, max };
+}
+
+interface FamilyMember {
+  id: string;
+  name: string;
+  description: string;
+  reference: string;
+  cfg: TaskArithmeticConfig;
+  parents?: { min: number; max: number };
+  /** Defaults that differ between members. */
+  defaults: { normalize: boolean; density?: number; drop?: number; rescale?: 'none' | 'inverse' | 'l1' };
+  clip?: boolean;
+  weights?: ParamDef;
+}
+
+/** A member of the task-arithmetic family: the parameter list follows the settings. */
+function taskArithmetic(m: FamilyMember): OperatorDef {
+  const params: ParamDef[] = [
+    m.weights ?? weightsParam('Weight wᵢ of each parent’s delta (default 1 each)'),
+    { name: 'lambda', type: 'number', scope: 'global', description: 'Scale λ applied to the combined delta before adding it to the base', default: 1, min: -10, max: 10 },
+    { name: 'normalize', type: 'boolean', scope: 'global', description: 'Divide by the sum of the weights (TIES: of the agreeing parents’ weights)', default: m.defaults.normalize },
+  ];
+  if (m.cfg.sparsify === 'magnitude') {
+    params.push(
+      { name: 'density', type: 'number', scope: 'global', description: 'Fraction of each delta kept, largest magnitudes first', default: m.defaults.density, min: 0, max: 1 },
+      { name: 'trimScope', type: 'enum', scope: 'global', description: 'Trim each tensor on its own (mergekit) or the whole model at once (TIES paper)', default: 'tensor', options: ['tensor', 'model'] },
+    );
+  }
+  if (m.cfg.sparsify === 'random') {
+    params.push({ name: 'drop', type: 'number', scope: 'global', description: 'Probability p that a delta element is dropped', default: m.defaults.drop, min: 0, max: 1 });
+  }
+  if (m.cfg.sparsify !== 'none') {
+    params.push({ name: 'rescale', type: 'enum', scope: 'global', description: 'Rescale kept elements: none, by 1/(kept fraction), or to keep the delta’s L1 norm', default: m.defaults.rescale ?? 'none', options: ['none', 'inverse', 'l1'] });
+  }
+  if (m.clip) {
+    params.push(
+      { name: 'clipNorm', type: 'number', scope: 'global', description: 'Clip each update to this L2 norm first (0: no clipping)', default: 0, min: 0, max: 1e9 },
+      { name: 'clipScope', type: 'enum', scope: 'global', description: 'Measure the norm over the whole update or per tensor', default: 'update', options: ['update', 'tensor'] },
+    );
+  }
+  const cfg = m.cfg;
+  return {
+    id: m.id,
+    version: '1.0.0',
+    name: m.name,
+    description: `${m.description} The first parent is the base.`,
+    reference: m.reference,
+    parents: m.parents ?? { min: 1, max: 16 },
+    needsBase: true,
+    params,
+    kernel: 'task-arithmetic',
+    taskArithmetic: cfg,
+    cpu: (inputs, params, ctx) => taskArithmeticCpu(cfg, inputs, params, ctx),
+    prepare: (model, params) => taskArithmeticPrepare(cfg, model, params),
+  };
+}
 
 export const OPERATORS = Object.freeze({
   blend: {
@@ -17,15 +90,173 @@ export const OPERATORS = Object.freeze({
       { name: 'weights', type: 'weights', scope: 'perModel', description: 'One weight per parent', min: -10, max: 10 },
       { name: 'normalize', type: 'boolean', scope: 'global', description: 'Divide weights by their sum', default: true },
     ],
+    kernel: 'blend',
+    elementwise: true,
     cpu: (inputs, params) => blendCpu(inputs, params),
+  },
+  'task-delta': taskArithmetic({
+    id: 'task-delta',
+    name: 'Task delta',
+    description: 'Adds what each parent learned on top of the base: base + λ·Σ wᵢ(parentᵢ − base).',
+    reference: 'Editing models with task arithmetic (Ilharco et al., 2023); mergekit "task_arithmetic"',
+    cfg: { sparsify: 'none', consensus: 'none' },
+    defaults: { normalize: false },
+  }),
+  'sparse-task-delta': taskArithmetic({
+    id: 'sparse-task-delta',
+    name: 'Sparse task delta',
+    description: 'Task delta that keeps only the largest changes of each parent (a density fraction by magnitude) and drops the rest.',
+    reference: 'mergekit "task_arithmetic" with magnitude sparsification',
+    cfg: { sparsify: 'magnitude', consensus: 'none' },
+    defaults: { normalize: false, density: 0.5, rescale: 'none' },
+  }),
+  dare: taskArithmetic({
+    id: 'dare',
+    name: 'DARE',
+    description: 'Randomly drops each changed weight with probability p (by the seed) and scales the survivors up by 1/(1−p), then adds the deltas to the base.',
+    reference: 'Language models are Super Mario (Yu et al., 2024); mergekit "dare_linear"',
+    cfg: { sparsify: 'random', consensus: 'none' },
+    defaults: { normalize: false, drop: 0.5, rescale: 'inverse' },
+  }),
+  ties: taskArithmetic({
+    id: 'ties',
+    name: 'TIES merge',
+    description: 'Trims each parent’s delta to its largest changes, elects a sign per weight by total mass, and averages only the deltas that agree with it.',
+    reference: 'TIES-Merging (Yadav et al., 2023); mergekit "ties"',
+    cfg: { sparsify: 'magnitude', consensus: 'ties' },
+    parents: { min: 2, max: 16 },
+    defaults: { normalize: true, density: 0.2, rescale: 'none' },
+  }),
+  'dare-ties': taskArithmetic({
+    id: 'dare-ties',
+    name: 'DARE-TIES',
+    description: 'DARE’s random drop and rescale, then TIES’s sign election and agreeing mean.',
+    reference: 'mergekit "dare_ties"',
+    cfg: { sparsify: 'random', consensus: 'ties' },
+    parents: { min: 2, max: 16 },
+    defaults: { normalize: true, drop: 0.5, rescale: 'inverse' },
+  }),
+  federated: taskArithmetic({
+    id: 'federated',
+    name: 'Federated update',
+    description: 'Averages local updates weighted by how many samples each saw: base + Σ nᵢΔᵢ / Σ nᵢ, optionally clipping each update’s L2 norm first.',
+    reference: 'FedAvg (McMahan et al., 2017); norm clipping as in DP-FedAvg',
+    cfg: { sparsify: 'none', consensus: 'none' },
+    parents: { min: 1, max: 64 },
+    defaults: { normalize: true },
+    clip: true,
+    weights: weightsParam('nᵢ: the number of local samples behind each update (default 1 each)', 0, 1e12),
+  }),
+  crossover: {
+    id: 'crossover',
+    version: '1.0.0',
+    name: 'Crossover',
+    description: `Builds a child by taking each element, row or whole tensor from one parent, chosen by the seed. ${FLOAT_ONLY_NOTE}`,
+    reference: 'Uniform crossover (genetic algorithms); seeded per (tensor, index)',
+    parents: { min: 2, max: 16 },
+    needsBase: false,
+    params: [
+      { name: 'granularity', type: 'enum', scope: 'global', description: 'What one draw decides: an element, a row (slice along the first dimension) or the whole tensor', default: 'element', options: CROSSOVER_GRANULARITIES },
+      weightsParam('Chance of taking each parent (default equal)', 0, 1e6),
+    ],
+    kernel: 'crossover',
+    elementwise: true,
+    cpu: (inputs, params, ctx) => crossoverCpu(inputs, params, ctx),
+  },
+  mutate: {
+    id: 'mutate',
+    version: '1.0.0',
+    name: 'Bounded mutation',
+    description: 'Adds seeded noise sized to each tensor’s own spread, never moving any weight by more than ε.',
+    reference: 'Gaussian/uniform mutation (evolution strategies), bounded',
+    parents: { min: 1, max: 1 },
+    needsBase: false,
+    params: [
+      { name: 'strength', type: 'number', scope: 'global', description: 'Noise standard deviation as a multiple of the tensor’s standard deviation', default: 0.01, min: 0, max: 10 },
+      { name: 'epsilon', type: 'number', scope: 'global', description: 'Largest change allowed to any weight (absolute)', default: 0.01, min: 0, max: 100 },
+      { name: 'rate', type: 'number', scope: 'global', description: 'Fraction of weights mutated (by the seed)', default: 1, min: 0, max: 1 },
+    ],
+    kernel: 'mutate',
+    cpu: (inputs, params, ctx) => mutateCpu(inputs, params, ctx),
+    prepare: (model) => Object.fromEntries(model.names.map((name) => [name, { std: tensorStd(model.inputs(name)[0]) }])),
+  },
+  prune: {
+    id: 'prune',
+    version: '1.0.0',
+    name: 'Magnitude pruning',
+    description: 'Sets the smallest weights to zero: exactly a fraction of each tensor, the smallest magnitudes first, ties by position.',
+    reference: 'Magnitude pruning (Han et al., 2015)',
+    parents: { min: 1, max: 1 },
+    needsBase: false,
+    params: [
+      { name: 'fraction', type: 'number', scope: 'global', description: 'Fraction of each tensor set to zero', default: 0.5, min: 0, max: 1 },
+      { name: 'matricesOnly', type: 'boolean', scope: 'global', description: 'Leave 1-D tensors (biases, norms) alone', default: true },
+    ],
+    kernel: 'prune',
+    cpu: (inputs, params) => pruneCpu(inputs, params),
+    skip: (t, params) => (params.matricesOnly !== false && t.shape.length < 2 ? 'prune leaves 1-D tensors alone (matricesOnly)' : null),
+  },
+  slerp: {
+    id: 'slerp',
+    version: '1.0.0',
+    name: 'SLERP',
+    description: 'Moves from the first parent to the second along the arc between them (spherical interpolation), or in a straight line when they point the same way.',
+    reference: 'Shoemake (1985); mergekit "slerp"',
+    parents: { min: 2, max: 2 },
+    needsBase: false,
+    params: [{ name: 't', type: 'number', scope: 'global', description: 'Position between the parents: 0 is the first, 1 the second (a list is a layer gradient)', default: 0.5, min: 0, max: 1 }],
+    kernel: 'slerp',
+    cpu: (inputs, params) => slerpCpu(inputs, params),
+  },
+  soup: {
+    id: 'soup',
+    version: '1.0.0',
+    name: 'Parent-pool soup',
+    description: 'Averages a pool of parents: equally, by fitness weights, or by weights drawn from the seed. (The greedy soup, which tries parents one by one on an evaluation, is a separate helper.)',
+    reference: 'Model soups (Wortsman et al., 2022)',
+    parents: { min: 2, max: 64 },
+    needsBase: false,
+    params: [
+      { name: 'mode', type: 'enum', scope: 'global', description: 'uniform, weighted (by the weights) or seeded (weights drawn from the seed)', default: 'uniform', options: SOUP_MODES },
+      weightsParam('Fitness or weight of each parent, for mode "weighted"', 0, 1e12),
+    ],
+    kernel: 'blend',
+    elementwise: true,
+    cpu: (inputs, params, ctx) => soupCpu(inputs, params, ctx),
+  },
+  quantize: {
+    id: 'quantize',
+    version: '1.0.0',
+    name: 'Quantize',
+    description: 'Stores each weight matrix in 8 or 4 bits with one scale per block of weights, about 4× or 8× smaller; 1-D tensors stay in float.',
+    reference: 'Block-wise symmetric quantization (as in GGML Q8_0/Q4_0)',
+    parents: { min: 1, max: 1 },
+    needsBase: false,
+    params: [
+      { name: 'scheme', type: 'enum', scope: 'global', description: 'int8 (127 levels each side) or int4 (7 levels each side)', default: 'int8', options: Object.keys(QUANT_SCHEMES) },
+      { name: 'blockSize', type: 'integer', scope: 'global', description: 'Weights per scale, along the last dimension', default: 32, min: 4, max: 4096 },
+    ],
+    kernel: 'quantize',
+    cpu: (inputs, params, ctx) => fakeQuantize(inputs[0], ctx.shape, quantScheme(params.scheme), Number(params.blockSize)),
+    skip: (t) => quantizeSkip(t),
+    store: (t, inputs, out, params) => quantizeStore(t, inputs, out, params),
+    metadata: (params) => ({ [QUANT_KEYS.scheme]: String(params.scheme), [QUANT_KEYS.blockSize]: String(params.blockSize) }),
   },
 } as const satisfies Record<string, OperatorDef>);
 
 export type OperatorId = keyof typeof OPERATORS;
+export const OPERATOR_IDS = Object.freeze(Object.keys(OPERATORS) as OperatorId[]);
+
+export function isOperatorId(id: string): id is OperatorId {
+  return Object.prototype.hasOwnProperty.call(OPERATORS, id);
+}
 
 export function getOperator(id: string): OperatorDef {
-  if (!Object.prototype.hasOwnProperty.call(OPERATORS, id)) {
-    throw new Error(`unknown operator "${id}"; valid: ${Object.keys(OPERATORS).join(', ')}`);
-  }
-  return OPERATORS[id as OperatorId];
+  if (!isOperatorId(id)) throw new Error(`unknown operator "${id}"; valid: ${OPERATOR_IDS.join(', ')}`);
+  return OPERATORS[id];
+}
+
+/** Every operator in table order, for menus and allowlists. */
+export function listOperators(): OperatorDef[] {
+  return OPERATOR_IDS.map((id) => OPERATORS[id]);
 }

@@ -2,6 +2,7 @@
  * How an operator is declared: once, as data. The UI, the CLI, the policy allowlist and the GPU
  * kernels all read the same table (src/core/operators/registry.ts).
  */
+import type { Tensor } from '../tensor.ts';
 
 export const PARAM_TYPES = Object.freeze(['number', 'integer', 'boolean', 'enum', 'weights'] as const);
 export type ParamType = (typeof PARAM_TYPES)[number];
@@ -23,9 +24,49 @@ export interface TensorContext {
   name: string;
   shape: readonly number[];
   seed: number;
+  /**
+   * Index of inputs[*][0] within the whole tensor (default 0). Only element-wise operators accept
+   * a chunk (offset > 0 or a partial tensor); operators that need the whole tensor ignore it.
+   */
+  offset?: number;
+  /** When present, the operator adds named per-tensor statistics here (e.g. TIES's signConflicts). */
+  stats?: Record<string, number>;
 }
 
-/** Resolved parameter values: numbers, booleans, strings, or per-parent number lists. */
+/** A tensor's identity without its data. */
+export interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: readonly number[];
+}
+
+/** The parents' float32 tensors of a whole model, for model-level pre-passes (`prepare`). */
+export interface ModelView {
+  /** Tensor names in model order (the first parent's order). */
+  names: readonly string[];
+  shapes: readonly (readonly number[])[];
+  /** The inputs of one tensor, in the same order as the per-tensor `cpu` receives them. */
+  inputs(name: string): readonly Float32Array[];
+}
+
+/** The configurable task-arithmetic family (mergekit's GeneralizedTaskArithmetic): how deltas are sparsified and combined. */
+export const SPARSIFY_METHODS = Object.freeze(['none', 'magnitude', 'random'] as const);
+export type SparsifyMethod = (typeof SPARSIFY_METHODS)[number];
+export const CONSENSUS_METHODS = Object.freeze(['none', 'ties'] as const);
+export type ConsensusMethod = (typeof CONSENSUS_METHODS)[number];
+export const RESCALE_METHODS = Object.freeze(['none', 'inverse', 'l1'] as const);
+export type RescaleMethod = (typeof RESCALE_METHODS)[number];
+
+export interface TaskArithmeticConfig {
+  sparsify: SparsifyMethod;
+  consensus: ConsensusMethod;
+}
+
+/**
+ * Parameter values: numbers, booleans, strings, or number lists. A list is one value per parent
+ * for a 'perModel' parameter, and a layer gradient for a 'global' 'number' parameter (params.ts
+ * resolves gradients to one number per tensor before the per-tensor function runs).
+ */
 export type ParamValues = Record<string, number | boolean | string | number[]>;
 
 export interface OperatorDef {
@@ -45,4 +86,27 @@ export interface OperatorDef {
    * deterministic given (inputs, params, ctx.seed, ctx.name). The oracle for the GPU kernels.
    */
   cpu(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Float32Array;
+  /** The GPU kernel family that implements this operator in src/gpu (several operators share one). */
+  kernel?: string;
+  /** Set for members of the task-arithmetic family: what the shared kernel is configured with. */
+  taskArithmetic?: TaskArithmeticConfig;
+  /** Whether every element depends only on the same element of the inputs (so chunks may be computed apart). */
+  elementwise?: boolean;
+  /**
+   * Which tensors the operator changes. Returns null to run, or the reason a tensor is passed
+   * through unchanged (copied from the first input). Non-float tensors are always passed through.
+   */
+  skip?(t: TensorInfo, params: ParamValues): string | null;
+  /**
+   * A model-level pre-pass (on the host, before any tensor runs): derived parameters per tensor
+   * name, merged over the resolved user parameters (e.g. a model-wide TIES trim cutoff).
+   */
+  prepare?(model: ModelView, params: ParamValues, seed: number): Record<string, ParamValues>;
+  /**
+   * How an output tensor is stored when it is not simply re-encoded in the first input's dtype
+   * (quantize stores "<name>.q" and "<name>.scales"). Receives the tensor's inputs and its output.
+   */
+  store?(t: TensorInfo, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues): Tensor[];
+  /** Extra `.slm` metadata a candidate made by this operator carries (e.g. the quantization block size). */
+  metadata?(params: ParamValues): Record<string, string>;
 }

@@ -1,0 +1,37 @@
+/// <reference lib="webworker" />
+// The breed runs here, off the main thread, as the app's kernel worker does.
+import { openGpu } from '../src/gpu/device.ts';
+import { webGpuBackendOn } from '../src/gpu/backend.ts';
+import { createBrowserCpuPool } from '../src/cpu/browser.ts';
+import { createFastCpuBackend } from '../src/cpu/backend.ts';
+import { cpuBackend, type KernelBackend } from '../src/core/operators/backend.ts';
+import { hasFastKernel } from '../src/core/operators/fast/kernels.ts';
+import { streamBreed } from './breed-stream.ts';
+import { GPT2_SMALL, GPT2_TOY } from './model.ts';
+import { trackGpuBuffers } from './track-gpu.ts';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+
+scope.onmessage = async (e: MessageEvent<{ smoke: boolean; poolWorkerUrl: string }>) => {
+  try {
+    const gpu = await openGpu().catch(() => null);
+    const tracker = gpu ? trackGpuBuffers(gpu.device) : null;
+    const gpuBackend = gpu ? webGpuBackendOn(gpu) : null;
+    const pool = await createBrowserCpuPool(() => new Worker(e.data.poolWorkerUrl, { type: 'module' }));
+    const fast = createFastCpuBackend(pool);
+    const result = await streamBreed({
+      model: e.data.smoke ? GPT2_TOY : GPT2_SMALL,
+      operator: 'ties',
+      fallback: 'blend',
+      parents: 3,
+      backendFor: async (op): Promise<KernelBackend> => (gpuBackend?.hasKernel(op) ? gpuBackend : hasFastKernel(op) ? fast : cpuBackend),
+      gpuBytes: () => tracker?.live() ?? 0,
+      peakGpuBytes: () => tracker?.peak() ?? 0,
+      log: (s) => scope.postMessage({ log: s }),
+    });
+    pool.terminate();
+    scope.postMessage({ result });
+  } catch (err) {
+    scope.postMessage({ error: err instanceof Error ? err.message : String(err) });
+  }
+};

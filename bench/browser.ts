@@ -1,0 +1,90 @@
+/**
+ * Runs the in-browser half of the bench: bundles the page, the breed worker and the CPU pool
+ * worker with esbuild, serves them cross-origin isolated, drives Debian's Chromium (WebGPU via
+ * SwiftShader here; a real adapter where the machine has one) with playwright-core, and collects
+ * the figures.
+ */
+import { chromium } from 'playwright-core';
+import { bundle } from './bundle.ts';
+import { serve } from './server.ts';
+import { SIZES_FULL, SIZES_SMOKE, type CopyRow, type KernelRow } from './common.ts';
+import type { BreedFigures } from './report.ts';
+import type { StreamBreedResult } from './breed-stream.ts';
+
+export const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--enable-precise-memory-info',
+];
+
+export interface BrowserFigures {
+  copies: CopyRow[];
+  kernels: KernelRow[];
+  breeds: BreedFigures[];
+  notes: string[];
+  browser: string;
+  adapters: string[];
+}
+
+export async function runBrowser(o: { smoke: boolean; root: string; log: (s: string) => void }): Promise<BrowserFigures> {
+  const [page, breedWorker, poolWorker] = await Promise.all([
+    bundle(`${o.root}bench/page.ts`),
+    bundle(`${o.root}bench/breed-worker.ts`),
+    bundle(`${o.root}src/cpu/browser-worker.ts`),
+  ]);
+  const js = 'text/javascript';
+  const server = await serve({
+    '/': { type: 'text/html', body: '<!doctype html><meta charset="utf-8"><title>slm-garden bench</title><script type="module" src="/page.js"></script>' },
+    '/page.js': { type: js, body: page },
+    '/favicon.ico': { type: 'image/x-icon', body: '' },
+    '/breed-worker.js': { type: js, body: breedWorker },
+    '/pool-worker.js': { type: js, body: poolWorker },
+  });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+  try {
+    const p = await browser.newPage();
+    p.on('console', (m) => o.log(m.text()));
+    p.on('pageerror', (e) => o.log(`page error: ${e.message}`));
+    await p.goto(server.url + '/');
+    await p.waitForFunction(() => 'runBench' in globalThis, null, { timeout: 30_000 });
+    const sizes = o.smoke ? [...SIZES_SMOKE] : [...SIZES_FULL];
+    const r = await p.evaluate(
+      (opts) => (globalThis as unknown as { runBench(x: typeof opts): Promise<unknown> }).runBench(opts),
+      { sizes, gpuSizes: sizes, budgetMs: o.smoke ? 40 : 300, smoke: o.smoke },
+    ) as { copies: CopyRow[]; kernels: KernelRow[]; breed: StreamBreedResult & { longestMainTaskMs: number; longTasks: number }; notes: string[]; adapters: string[]; userAgent: string };
+    const b = r.breed;
+    const breed: BreedFigures = {
+      path: 'Chromium: breed in a Web Worker',
+      model: b.model,
+      operator: b.operator,
+      operatorNote: b.operatorNote,
+      backend: b.backend,
+      software: b.software,
+      parents: b.parents,
+      tensors: b.tensors,
+      parameters: b.parameters,
+      bytesMoved: b.bytesMoved,
+      wallMs: b.wallMs,
+      peakHeapBytes: b.peakHeldBytes,
+      heapSource: `tensor buffers the driver held + live GPU buffers; performance.memory JS heap above start: ${b.peakHeapBytes === null ? 'n/a' : (b.peakHeapBytes / 2 ** 20).toFixed(1) + ' MiB'}; largest tensor ${(b.largestTensorBytes / 2 ** 20).toFixed(1)} MiB`,
+      peakGpuBufferBytes: b.peakGpuBufferBytes,
+      shardBytes: 64 * 2 ** 20,
+      longestMainTaskMs: b.longestMainTaskMs,
+      longTasks: b.longTasks,
+      idbWriteBytesPerS: b.idbWriteBytesPerS,
+      idbReadBytesPerS: b.idbReadBytesPerS,
+      dedupeLogicalBytes: b.dedupeLogicalBytes,
+      dedupeStoredBytes: b.dedupeStoredBytes,
+      outputHash: b.outputHash,
+    };
+    return { copies: r.copies, kernels: r.kernels, breeds: [breed], notes: r.notes, browser: `Chromium ${browser.version()}`, adapters: r.adapters };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The bench page's entry (bundled by bench/bundle.ts): the CPU path in Web Workers, the WebGPU
+ * kernels, and the streaming breed in a worker while this thread watches for long tasks.
+ */
+import { openGpu } from '../src/gpu/device.ts';
+import { createBrowserCpuPool } from '../src/cpu/browser.ts';
+import { benchCpu } from './cpu.ts';
+import { benchGpu } from './gpu.ts';
+import type { StreamBreedResult } from './breed-stream.ts';
+
+interface PageOptions {
+  sizes: number[];
+  gpuSizes: number[];
+  budgetMs: number;
+  smoke: boolean;
+}
+
+const log = (s: string) => console.log(s);
+
+async function breedInWorker(smoke: boolean) {
+  const longTasks: number[] = [];
+  const obs = new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) longTasks.push(e.duration);
+  });
+  obs.observe({ type: 'longtask', buffered: false });
+  const worker = new Worker('/breed-worker.js', { type: 'module' });
+  const result = await new Promise<StreamBreedResult>((resolve, reject) => {
+    worker.onmessage = (e) => {
+      if (e.data.log) log(`breed: ${e.data.log}`);
+      else if (e.data.error) reject(new Error(`streaming breed failed: ${e.data.error}`));
+      else resolve(e.data.result);
+    };
+    worker.onerror = (e) => reject(new Error(`breed worker failed: ${e.message}`));
+    worker.postMessage({ smoke, poolWorkerUrl: '/pool-worker.js' });
+  });
+  // Let the observer deliver the last entries.
+  await new Promise((r) => setTimeout(r, 50));
+  obs.disconnect();
+  worker.terminate();
+  return { ...result, longestMainTaskMs: Math.max(0, ...longTasks), longTasks: longTasks.length };
+}
+
+async function run(o: PageOptions) {
+  if (!crossOriginIsolated) throw new Error('the bench page is not cross-origin isolated (COOP/COEP headers missing)');
+  const notes: string[] = [];
+  const adapters: string[] = [];
+  const pool = await createBrowserCpuPool(() => new Worker('/pool-worker.js', { type: 'module' }));
+  const cpu = await benchCpu({ path: 'cpu-browser', pool, sizes: o.sizes, budgetMs: o.budgetMs, log, fastOnly: o.smoke });
+  pool.terminate();
+  const copies = [...cpu.copies];
+  const kernels = [...cpu.kernels];
+  const gpu = await openGpu();
+  if (gpu) {
+    adapters.push(`WebGPU in Chromium: ${gpu.adapterInfo}${gpu.software ? ' (software, not a performance figure)' : ''}`);
+    const g = await benchGpu({ path: 'webgpu-browser', gpu, sizes: o.gpuSizes, budgetMs: o.budgetMs, log });
+    copies.push(...g.copies);
+    kernels.push(...g.kernels);
+    notes.push(...g.notes);
+    gpu.device.destroy();
+  } else {
+    notes.push('WebGPU: no adapter in this Chromium; GPU figures skipped');
+  }
+  const breed = await breedInWorker(o.smoke);
+  return { copies, kernels, breed, notes, adapters, userAgent: navigator.userAgent };
+}
+
+(globalThis as unknown as { runBench: typeof run }).runBench = run;

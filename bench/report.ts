@@ -1,0 +1,125 @@
+/**
+ * Targets (reported, never asserted) and the Markdown table.
+ */
+import { PATHS, fmtBytes, fmtElements, type CopyRow, type KernelRow } from './common.ts';
+
+export interface BreedFigures {
+  path: string;
+  model: string;
+  operator: string;
+  operatorNote: string;
+  backend: string;
+  software: boolean;
+  parents: number;
+  tensors: number;
+  parameters: number;
+  /** Logical bytes read (every parent tensor) plus written (the candidate). */
+  bytesMoved: number;
+  wallMs: number;
+  /** Peak JS heap above the heap before the breed, bytes, or null when the browser gives none. */
+  peakHeapBytes: number | null;
+  heapSource: string;
+  peakGpuBufferBytes: number;
+  shardBytes: number;
+  longestMainTaskMs: number;
+  longTasks: number;
+  idbWriteBytesPerS: number;
+  idbReadBytesPerS: number;
+  dedupeLogicalBytes: number;
+  dedupeStoredBytes: number;
+  outputHash: string;
+}
+
+export interface BenchResults {
+  kind: 'smoke' | 'full';
+  date: string;
+  machine: { cpu: string; cores: number; memory: string; os: string; node: string; browser?: string; adapters: string[] };
+  commands: string[];
+  copies: CopyRow[];
+  kernels: KernelRow[];
+  breeds: BreedFigures[];
+  notes: string[];
+}
+
+export const TARGETS = Object.freeze({
+  gpuElementwise: { ofCopy: 0.6, text: 'real GPU elementwise ≥ 0.60 of copy' },
+  gpuSelection: { ofCopy: 0.25, text: 'real GPU TIES / pruning ≥ 0.25 of copy' },
+  cpuOfCopy: { ofCopy: 0.7, text: 'CPU path elementwise ≥ 0.70 of copy (both cores)' },
+  cpuSpeedup: { ratio: 1.5, text: 'CPU path ≥ 1.5× the single-threaded loop' },
+  breedMemory: { shards: 4, constant: 64 * 2 ** 20, text: 'streaming breed peak memory ≤ 4 shards + 64 MiB' },
+  longTask: { ms: 50, text: 'longest main-thread task during a breed < 50 ms' },
+} as const);
+
+/** Operators that select (top-k, thresholds) and so do more than one pass: the lower GPU target. */
+export const isSelection = (op: string) => /ties|prun|sparse|topk|top_k|trim/i.test(op);
+
+const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+
+export function kernelTarget(r: KernelRow): string {
+  if (r.path.startsWith('webgpu')) {
+    if (r.software) return 'n/a (software)';
+    const t = isSelection(r.operator) ? TARGETS.gpuSelection.ofCopy : TARGETS.gpuElementwise.ofCopy;
+    return `${verdict(r.ofCopy >= t)} (≥ ${t.toFixed(2)})`;
+  }
+  if (r.impl === 'reference only') return 'no range kernel yet';
+  if (r.impl !== 'fast') return '';
+  if (isSelection(r.operator)) return `— (${r.speedup?.toFixed(2)}×)`;
+  const a = r.ofCopy >= TARGETS.cpuOfCopy.ofCopy;
+  const b = (r.speedup ?? 0) >= TARGETS.cpuSpeedup.ratio;
+  return `${verdict(a)} copy ≥ 0.70, ${verdict(b)} ≥ 1.5×`;
+}
+
+export function markdown(res: BenchResults): string {
+  const L: string[] = [];
+  const m = res.machine;
+  L.push(`Run: ${res.kind}, ${res.date}`);
+  L.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, ${m.os}; Node ${m.node}${m.browser ? `; ${m.browser}` : ''}`);
+  for (const a of m.adapters) L.push(`Adapter: ${a}`);
+  L.push('');
+  L.push('### Copy yardstick (bytes read + written per second)');
+  L.push('');
+  L.push('| path | copy | elements | GB/s |');
+  L.push('|---|---|---:|---:|');
+  for (const c of res.copies) {
+    L.push(`| ${PATHS[c.path]}${c.software ? ' — software, not a performance figure' : ''} | ${c.impl} | ${fmtElements(c.elements)} | ${c.gbps.toFixed(2)} |`);
+  }
+  L.push('');
+  L.push('### Operators: bandwidth as a fraction of the same device\'s copy, same run');
+  L.push('');
+  L.push('| path | operator | impl | elements | inputs | best ms | median ms | GB/s | of copy | × reference | target |');
+  L.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const r of res.kernels) {
+    const path = `${PATHS[r.path]}${r.software ? ' — software, not a performance figure' : ''}`;
+    L.push(
+      `| ${path} | ${r.operator} | ${r.impl} | ${fmtElements(r.elements)} | ${r.inputs} | ${r.ms.toFixed(2)} | ${r.medianMs.toFixed(2)} | ${r.gbps.toFixed(2)} | ${r.ofCopy.toFixed(2)} | ${r.speedup === undefined ? '' : r.speedup.toFixed(2) + '×'} | ${kernelTarget(r)} |`,
+    );
+  }
+  for (const b of res.breeds) {
+    L.push('');
+    L.push(`### Streaming breed, IndexedDB → IndexedDB (${b.path})`);
+    L.push('');
+    const limit = TARGETS.breedMemory.shards * b.shardBytes + TARGETS.breedMemory.constant;
+    const heap = b.peakHeapBytes === null ? `not available (${b.heapSource})` : `${fmtBytes(b.peakHeapBytes)} (${b.heapSource})`;
+    const memVerdict = b.peakHeapBytes === null ? 'n/a' : verdict(b.peakHeapBytes + b.peakGpuBufferBytes <= limit);
+    L.push('| figure | value | target |');
+    L.push('|---|---|---|');
+    L.push(`| model | ${b.model}: ${b.tensors} tensors, ${(b.parameters / 1e6).toFixed(1)} M parameters, ${b.parents} parents | |`);
+    L.push(`| operator | ${b.operator}${b.operatorNote ? ` (${b.operatorNote})` : ''} on ${b.backend}${b.software ? ' — software, not a performance figure' : ''} | |`);
+    L.push(`| wall time | ${(b.wallMs / 1000).toFixed(2)} s | |`);
+    L.push(`| bytes moved / s | ${(b.bytesMoved / b.wallMs / 1e6).toFixed(3)} GB/s (${fmtBytes(b.bytesMoved)} read + written) | |`);
+    L.push(`| peak JS heap above start | ${heap} | ${memVerdict} (heap + GPU ≤ ${fmtBytes(limit)}) |`);
+    L.push(`| peak GPU buffer bytes | ${fmtBytes(b.peakGpuBufferBytes)} | |`);
+    L.push(`| longest main-thread task (breed in a worker) | ${b.longestMainTaskMs.toFixed(0)} ms (${b.longTasks} long tasks) | ${verdict(b.longestMainTaskMs < TARGETS.longTask.ms)} (< 50 ms) |`);
+    L.push(`| IndexedDB write | ${(b.idbWriteBytesPerS / 1e6).toFixed(1)} MB/s | |`);
+    L.push(`| IndexedDB read | ${(b.idbReadBytesPerS / 1e6).toFixed(1)} MB/s | |`);
+    L.push(`| tensor dedupe (SHA-256) | ${fmtBytes(b.dedupeLogicalBytes - b.dedupeStoredBytes)} saved: ${fmtBytes(b.dedupeStoredBytes)} stored for ${fmtBytes(b.dedupeLogicalBytes)} written | |`);
+    L.push(`| candidate hash | \`${b.outputHash.slice(0, 16)}…\` | |`);
+  }
+  if (res.notes.length) {
+    L.push('');
+    for (const n of res.notes) L.push(`- ${n}`);
+  }
+  L.push('');
+  L.push(`Commands: ${res.commands.map((c) => '`' + c + '`').join(', ')}`);
+  return L.join('\n');
+}

@@ -1,0 +1,111 @@
+/**
+ * `npm run bench` — kernel and breed benchmarks, every figure a ratio measured in the same run.
+ *
+ *   npm run bench                 full run: 1 M–64 M elements, Node CPU path, Chromium (WebGPU + CPU
+ *                                 path in the page + a 125M-parameter streaming breed); writes
+ *                                 bench/results.json and docs/BENCHMARKS.md
+ *   npm run bench -- --smoke      1 M elements and a small breed, a few seconds (run by `npm test`)
+ *   npm run bench -- --dawn       also the WebGPU kernels in Node through Dawn (the `webgpu` package)
+ *   npm run bench -- --no-browser Node CPU path only
+ */
+import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { cpus, totalmem, availableParallelism, release, platform } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { createNodeCpuPool } from '../src/cpu/node.ts';
+import { benchCpu } from './cpu.ts';
+import { SIZES_FULL, SIZES_SMOKE, fmtBytes } from './common.ts';
+import { markdown, type BenchResults } from './report.ts';
+import { runBrowser } from './browser.ts';
+
+const argv = process.argv.slice(2);
+const KNOWN = ['--smoke', '--dawn', '--no-browser', '--no-write-docs'];
+for (const a of argv) {
+  if (!KNOWN.includes(a)) {
+    console.error(`bench: unknown option "${a}"; valid: ${KNOWN.join(', ')}`);
+    process.exit(2);
+  }
+}
+const smoke = argv.includes('--smoke');
+const root = fileURLToPath(new URL('..', import.meta.url));
+const log = (s: string) => console.log(`  ${s}`);
+
+async function main(): Promise<number> {
+  const t0 = performance.now();
+  const sizes = smoke ? SIZES_SMOKE : SIZES_FULL;
+  const budgetMs = smoke ? 40 : 400;
+  const res: BenchResults = {
+    kind: smoke ? 'smoke' : 'full',
+    date: new Date().toISOString(),
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown CPU',
+      cores: availableParallelism(),
+      memory: fmtBytes(totalmem()),
+      os: `${platform()} ${release()}`,
+      node: process.version,
+      adapters: [],
+    },
+    commands: [`npm run bench${argv.length ? ' -- ' + argv.join(' ') : ''}`],
+    copies: [],
+    kernels: [],
+    breeds: [],
+    notes: [],
+  };
+
+  console.log(`bench (${res.kind}): CPU path in Node`);
+  const pool = await createNodeCpuPool();
+  try {
+    const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, budgetMs, log });
+    res.copies.push(...cpu.copies);
+    res.kernels.push(...cpu.kernels);
+  } finally {
+    pool.terminate();
+  }
+
+  if (!argv.includes('--no-browser')) {
+    console.log('bench: Chromium (WebGPU, CPU path in the page, streaming breed)');
+    const b = await runBrowser({ smoke, root, log });
+    res.copies.push(...b.copies);
+    res.kernels.push(...b.kernels);
+    res.breeds.push(...b.breeds);
+    res.notes.push(...b.notes);
+    res.machine.browser = b.browser;
+    res.machine.adapters.push(...b.adapters);
+  }
+
+  if (argv.includes('--dawn')) {
+    console.log('bench: WebGPU through Dawn in Node');
+    const { runDawn } = await import('./dawn.ts');
+    const d = await runDawn({ smoke, log });
+    res.copies.push(...d.copies);
+    res.kernels.push(...d.kernels);
+    res.notes.push(...d.notes);
+    res.machine.adapters.push(...d.adapters);
+  }
+
+  const md = markdown(res);
+  writeFileSync(`${root}bench/results.json`, JSON.stringify(res, null, 2) + '\n');
+  console.log('\n' + md + '\n');
+  if (!smoke && !argv.includes('--no-write-docs')) writeDocs(md);
+  console.log(`bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${!smoke ? ' and docs/BENCHMARKS.md' : ''}`);
+  return 0;
+}
+
+/** docs/BENCHMARKS.md keeps its prose; the table between the markers is the latest full run. */
+function writeDocs(md: string): void {
+  const file = `${root}docs/BENCHMARKS.md`;
+  const begin = '<!-- bench:begin (written by npm run bench) -->';
+  const end = '<!-- bench:end -->';
+  const doc = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${begin}\n${end}\n`;
+  const i = doc.indexOf(begin);
+  const j = doc.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`docs/BENCHMARKS.md lost its markers ${begin} … ${end}`);
+  writeFileSync(file, doc.slice(0, i + begin.length) + '\n' + md + '\n' + doc.slice(j));
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,73 @@
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import command from './breed.ts';
+import { readSlm, speciesId, speciesSignature, writeSlm } from '../../src/core/format/slm.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { randomModel } from '../../src/core/operators/test-data.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'garden-breed-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const files = [1, 2, 3].map((seed) => {
+  const tensors = randomModel(seed);
+  const bytes = writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])), graph: '', vocabulary: ['a', 'b', 'c'] });
+  const path = join(dir, `p${seed}.slm`);
+  writeFileSync(path, bytes);
+  return { path, hash: sha256Hex(bytes) };
+});
+
+async function runCli(args: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+  try {
+    return { code: await command.run(args), out: lines.join('\n') };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+function recipe(name: string, body: Record<string, unknown>): string {
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify({ kind: 'recipe', schemaVersion: 1, params: {}, seed: 7, output: { path: `${name}.slm` }, ...body }));
+  return path;
+}
+
+describe('garden breed', () => {
+  it('breeds a TIES candidate, prints its hash and stats, and the same recipe gives the same bytes', async () => {
+    const r = recipe('ties.json', { operator: 'ties', params: { density: 0.5 }, base: { path: 'p1.slm', hash: files[0].hash }, parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] });
+    const first = await runCli([r]);
+    expect(first.code).toBe(0);
+    const hash = /candidate ([0-9a-f]{64})/.exec(first.out)![1];
+    const bytes = readFileSync(join(dir, 'ties.json.slm'));
+    expect(sha256Hex(new Uint8Array(bytes))).toBe(hash);
+    expect(first.out).toMatch(/operator\s+ties@1\.0\.0\s+seed 7/);
+    expect(first.out).toMatch(/fc1\.weight\s+\S+\s+\S+\s+\S+\s+\d+/);
+    const second = await runCli([r, '--out', join(dir, 'again.slm')]);
+    expect(/candidate ([0-9a-f]{64})/.exec(second.out)![1]).toBe(hash);
+    const slm = readSlm(new Uint8Array(bytes));
+    expect(slm.metadata['garden.operator']).toBe('ties@1.0.0');
+    expect(slm.tensors.map((t) => t.name).sort()).toEqual(['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
+  });
+
+  it('a quantize recipe writes a smaller file and --json gives the receipt summary', async () => {
+    const r = recipe('q.json', { operator: 'quantize', params: { scheme: 'int8', blockSize: 8 }, parents: [{ path: 'p1.slm' }] });
+    const { out } = await runCli([r, '--json']);
+    const s = JSON.parse(out);
+    expect(s.operator).toEqual({ id: 'quantize', version: '1.0.0' });
+    const skipped = Object.fromEntries(s.stats.map((x: { name: string; skipped?: string }) => [x.name, Boolean(x.skipped)]));
+    expect(skipped).toEqual({ 'fc1.weight': false, 'fc1.bias': true, 'fc2.weight': false, 'fc2.bias': true });
+    const slm = readSlm(new Uint8Array(readFileSync(s.path)));
+    expect(slm.metadata['garden.quant.blockSize']).toBe('8');
+    expect(slm.tensors.find((t) => t.name === 'fc1.weight.q')!.dtype).toBe('I8');
+  });
+
+  it('refuses bad recipes with one line naming the problem', async () => {
+    await expect(runCli([recipe('x1.json', { operator: 'ties', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] })])).rejects.toThrow(/ties needs a "base"/);
+    await expect(runCli([recipe('x2.json', { operator: 'blend', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }], extra: 1 })])).rejects.toThrow(/unknown key "extra"/);
+    await expect(runCli([recipe('x3.json', { operator: 'blend', parents: [{ path: 'p2.slm', hash: files[0].hash }, { path: 'p3.slm' }] })])).rejects.toThrow(/parent 0 .* has hash .* the recipe expects/);
+    await expect(runCli([recipe('x4.json', { operator: 'merge', parents: [{ path: 'p2.slm' }] })])).rejects.toThrow(/unknown operator "merge"; valid: blend/);
+    await expect(runCli([recipe('x5.json', { operator: 'dare', params: { drop: 1.5 }, base: { path: 'p1.slm' }, parents: [{ path: 'p2.slm' }] })])).rejects.toThrow(/"drop" is 1.5, above the maximum 1/);
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * garden breed RECIPE.json [--out FILE.slm] [--json]
+ * Reads the recipe's parent .slm files, breeds on the CPU reference backend, writes the candidate
+ * .slm and prints its hash and a receipt summary. The same recipe always writes the same bytes.
+ */
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Command } from '../command.ts';
+import { CliError } from '../command.ts';
+import { validateRecipe, recipeHash, type ModelRef } from '../../src/core/operators/recipe.ts';
+import { breed, type BreedResult } from '../../src/core/operators/breed.ts';
+import { cpuBackend } from '../../src/core/operators/backend.ts';
+import { checkSlmMetadata, readSlm, speciesId, speciesSignature, writeSlm, type SlmFile } from '../../src/core/format/slm.ts';
+import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
+import { hashJson, sha256Hex } from '../../src/core/hash.ts';
+import type { Tensor } from '../../src/core/tensor.ts';
+
+const usage = `garden breed RECIPE.json [--out FILE.slm] [--json]
+
+Breed a candidate from a recipe (manifests/recipe.schema.json) on the CPU reference kernels.
+Parent and base paths are relative to the recipe file; a "hash" next to a path must match the file.
+  --out FILE.slm   where to write the candidate (default: the recipe's output.path)
+  --json           print the receipt summary as JSON instead of a table`;
+
+function parseArgs(args: string[]): { recipe: string; out?: string; json: boolean } {
+  let recipe: string | undefined;
+  let out: string | undefined;
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--out') {
+      out = args[++i];
+      if (!out) throw new CliError('--out needs a file name');
+    } else if (a === '--json') json = true;
+    else if (a.startsWith('-')) throw new CliError(`unknown option "${a}"; valid: --out, --json`);
+    else if (recipe) throw new CliError(`one recipe at a time, got "${recipe}" and "${a}"`);
+    else recipe = a;
+  }
+  if (!recipe) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
+  return { recipe, out, json };
+}
+
+async function loadModel(ref: ModelRef, dir: string, what: string): Promise<SlmFile> {
+  if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
+  const path = resolve(dir, ref.path);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new CliError(`${what}: cannot read ${path}: ${(e as Error).message}`);
+  }
+  let slm: SlmFile;
+  try {
+    slm = readSlm(bytes);
+  } catch (e) {
+    throw new CliError(`${what} (${path}): ${(e as Error).message}`);
+  }
+  if (ref.hash && ref.hash !== slm.hash) throw new CliError(`${what} (${path}) has hash ${slm.hash}, the recipe expects ${ref.hash}`);
+  if (slm.shards !== 1) throw new CliError(`${what} (${path}) is shard ${slm.shard + 1} of ${slm.shards}; the CLI breeds single-file models`);
+  return slm;
+}
+
+function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
+  const sig = (ts: readonly Tensor[]) => hashJson(ts.map((t) => [t.name, t.dtype, t.shape]).sort());
+  return sig(a) === sig(b);
+}
+
+function fmt(x: number, digits = 4): string {
+  return Number.isInteger(x) ? String(x) : x.toPrecision(digits);
+}
+
+function table(result: BreedResult): string {
+  const rows = [['tensor', 'changed', 'sparsity', '|delta|', 'conflicts', 'bytes', 'ms', 'note']];
+  for (const s of result.stats) {
+    rows.push([s.name, fmt(s.changedFraction), fmt(s.sparsity), fmt(s.deltaNorm), s.signConflicts === undefined ? '-' : String(s.signConflicts), String(s.bytes), s.ms.toFixed(1), s.skipped ?? '']);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
+}
+
+const command: Command = {
+  usage,
+  async run(args) {
+    const opts = parseArgs(args);
+    const recipePath = resolve(opts.recipe);
+    let text: string;
+    try {
+      text = await readFile(recipePath, 'utf8');
+    } catch (e) {
+      throw new CliError(`cannot read recipe ${recipePath}: ${(e as Error).message}`);
+    }
+    let json: unknown;
+    try {
+      json = parseStrictJson(text, 'recipe');
+    } catch (e) {
+      throw new CliError(`recipe ${recipePath} is not valid JSON: ${(e as Error).message}`);
+    }
+    const recipe = validateRecipe(json);
+    const dir = dirname(recipePath);
+    const outPath = opts.out ? resolve(opts.out) : recipe.output.path ? resolve(dir, recipe.output.path) : null;
+    if (!outPath) throw new CliError('no output file: give output.path in the recipe or --out FILE.slm');
+
+    const models: SlmFile[] = [];
+    if (recipe.base) models.push(await loadModel(recipe.base, dir, 'base'));
+    for (let i = 0; i < recipe.parents.length; i++) models.push(await loadModel(recipe.parents[i], dir, `parent ${i}`));
+
+    const result = await breed({ operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) }, cpuBackend);
+    const first = models[0];
+    const { graph, vocabulary } = checkSlmMetadata(first.metadata);
+    // With the parents' graph and vocabulary the species is recomputed from the candidate's tensors;
+    // without them, the same tensors keep the parents' species and others (quantize) get one derived from it.
+    const species =
+      graph !== undefined && vocabulary !== undefined
+        ? speciesId(speciesSignature(result.tensors, graph, vocabulary))
+        : sameSignature(result.tensors, first.tensors)
+          ? first.species
+          : hashJson({ kind: 'species', derivedFrom: first.species, operator: result.operator, metadata: result.metadata, tensors: result.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })) });
+    const rHash = recipeHash(recipe);
+    const bytes = writeSlm(result.tensors, {
+      species,
+      graph,
+      vocabulary,
+      extra: { ...result.metadata, 'garden.operator': `${result.operator.id}@${result.operator.version}`, 'garden.recipe': rHash },
+    });
+    const hash = sha256Hex(bytes);
+    await mkdir(dirname(outPath), { recursive: true });
+    await writeFile(outPath, bytes);
+
+    const summary = {
+      candidate: hash,
+      path: outPath,
+      bytes: bytes.length,
+      recipe: rHash,
+      operator: result.operator,
+      params: result.params,
+      seed: result.seed,
+      inputs: models.map((m) => m.hash),
+      backend: result.backend,
+      ms: Math.round(result.ms * 10) / 10,
+      stats: result.stats,
+    };
+    if (opts.json) console.log(JSON.stringify(summary, null, 2));
+    else {
+      console.log(`candidate ${hash}`);
+      console.log(`written   ${outPath} (${bytes.length} bytes)`);
+      console.log(`operator  ${result.operator.id}@${result.operator.version}  seed ${result.seed}  params ${JSON.stringify(result.params)}`);
+      console.log(`backend   ${result.backend.kind} (${result.backend.adapter})  ${result.ms.toFixed(1)} ms`);
+      console.log(`recipe    ${rHash}`);
+      console.log(`inputs    ${models.map((m) => m.hash.slice(0, 12)).join(' ')}`);
+      console.log(table(result));
+    }
+    return 0;
+  },
+};
+
+export default command;

@@ -1,0 +1,163 @@
+/**
+ * garden eval MODEL.slm --suite SUITE: score a model on a frozen suite through onnxruntime-web
+ * (the app's runtime), after a runtime smoke, and print the metric vector.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CliError, type Command } from '../command.ts';
+import { readSlm } from '../../src/core/format/slm.ts';
+import { checkCatalog, type Catalog, type CatalogFamily, type CatalogSuite } from '../../src/core/models/catalog.ts';
+import { checkEvaluationInputs, evaluateClassifier, type EvaluationResult } from '../../src/core/eval/evaluate.ts';
+import { readSuite } from '../../src/core/eval/suite.ts';
+import { runtimeSmoke } from '../../src/core/eval/smoke.ts';
+import { sidecarBody } from '../../src/core/eval/sidecar.ts';
+import { createOrtSession, releaseSession, runClassifier, runTokens } from '../../src/runtime/ort-session.ts';
+
+const DEFAULT_CATALOG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'starter', 'catalog.json');
+
+const usage = `garden eval MODEL.slm --suite SUITE [options]
+
+Score a model on a frozen suite with onnxruntime-web (wasm), after a runtime smoke check.
+
+  SUITE              a suite id from the catalog (e.g. digits-test), a .suite file, or "all"
+                     for every suite of the model's family
+  --family ID        the family the model must belong to (default: found by its species)
+  --catalog PATH     the starter catalog (default: public/starter/catalog.json)
+  --pin HASH         the SHA-256 the suite must hash to (default: the catalog's pin, when the
+                     suite is catalogued); a suite with other bytes is refused
+  --batch N          rows per inference call (default 256)
+  --json             print the full results and evaluation-sidecar bodies as JSON
+
+Refuses a suite that does not match its pin and a model whose species is not the family's.`;
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function loadCatalog(path: string): Catalog {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliError(`cannot read catalog ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (run "npm run starter" to build it)`);
+  }
+  return checkCatalog(raw);
+}
+
+const fmt = (v: number | null) => (v === null ? '—' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4));
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      suite: { type: 'string' },
+      family: { type: 'string' },
+      catalog: { type: 'string' },
+      pin: { type: 'string' },
+      batch: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new CliError(`expected one MODEL.slm, got ${positionals.length}; see garden eval --help`);
+  if (!values.suite) throw new CliError('--suite is required (a catalog suite id, a .suite file, or "all")');
+  const batch = values.batch === undefined ? 256 : Number(values.batch);
+  if (!Number.isInteger(batch) || batch < 1) throw new CliError(`--batch must be a positive integer, got ${values.batch}`);
+  if (values.pin !== undefined && !/^[0-9a-f]{64}$/.test(values.pin)) throw new CliError('--pin must be a lowercase SHA-256 hex string');
+
+  const catalogPath = resolve(values.catalog ?? DEFAULT_CATALOG);
+  const catalog = loadCatalog(catalogPath);
+  const root = dirname(catalogPath);
+  const modelPath = positionals[0];
+  const slm = readSlm(readBytes(modelPath, 'model'));
+
+  let family: CatalogFamily | undefined;
+  if (values.family) {
+    family = catalog.families.find((f) => f.id === values.family);
+    if (!family) throw new CliError(`unknown family "${values.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}`);
+  } else {
+    family = catalog.families.find((f) => f.species === slm.species);
+    if (!family) throw new CliError(`model species ${slm.species} matches no family in the catalog (${catalog.families.map((f) => `${f.id}: ${f.species.slice(0, 12)}…`).join(', ')}); pass --family to name one`);
+  }
+  const fam = family;
+
+  // Suites to run, each with the hash it must have.
+  const targets: { bytes: Uint8Array; pin?: string; label: string }[] = [];
+  const fromCatalog = (s: CatalogSuite) => ({ bytes: readBytes(join(root, s.file), 'suite'), pin: values.pin ?? s.hash, label: s.id });
+  if (values.suite === 'all') {
+    targets.push(...fam.suites.map(fromCatalog));
+  } else {
+    const byId = catalog.families.flatMap((f) => f.suites).find((s) => s.id === values.suite);
+    if (byId) targets.push(fromCatalog(byId));
+    else {
+      const bytes = readBytes(values.suite, 'suite');
+      const id = readSuite(bytes).id;
+      const catalogued = catalog.families.flatMap((f) => f.suites).find((s) => s.id === id);
+      targets.push({ bytes, pin: values.pin ?? catalogued?.hash, label: values.suite });
+    }
+  }
+
+  // Pins and species are checked before the model is loaded: nothing runs on a refused pair.
+  const suites = targets.map((t) => ({ ...t, suite: readSuite(t.bytes, t.pin) }));
+  const evalOpts = (pin: string | undefined) => ({ batch, expectedSuiteHash: pin, expectedSpecies: fam.species, modelSpecies: slm.species, family: fam.id });
+  for (const t of suites) checkEvaluationInputs(t.suite, evalOpts(t.pin));
+
+  const graph = readBytes(join(root, fam.graph), 'graph');
+  const session = await createOrtSession(graph, slm.tensors).catch((e: Error) => {
+    throw new CliError(`the model does not load in onnxruntime-web with the ${fam.id} graph: ${e.message}`);
+  });
+  try {
+    const F = fam.input.shape[0];
+    const runFn = fam.input.kind === 'tokens' ? (x: Float32Array, b: number) => runTokens(session, Int32Array.from(x), b, F) : (x: Float32Array, b: number) => runClassifier(session, x, b, F);
+    const V = fam.input.vocabulary?.length ?? 1;
+    const smoke = await runtimeSmoke(runFn, {
+      featureSize: F,
+      outputSize: fam.output.labels.length,
+      inputRange: fam.input.kind === 'tokens' ? { min: 0, max: V - 1, integer: true } : { min: 0, max: 1 },
+    });
+    if (!smoke.ok) throw new CliError(`runtime smoke failed: ${smoke.message}`);
+    const results: { suite: string; pinned: boolean; result: EvaluationResult }[] = [];
+    for (const t of suites) {
+      const result = await evaluateClassifier(runFn, t.suite, evalOpts(t.pin));
+      results.push({ suite: t.label, pinned: t.pin !== undefined, result });
+    }
+    if (values.json) {
+      console.log(
+        JSON.stringify(
+          {
+            model: { file: modelPath, hash: slm.hash, species: slm.species, family: fam.id },
+            smoke,
+            results: results.map((r) => ({ ...r, sidecar: sidecarBody(slm.hash, r.result) })),
+          },
+          null,
+          2,
+        ),
+      );
+      return 0;
+    }
+    console.log(`model  ${modelPath}  sha256 ${slm.hash.slice(0, 16)}…  family ${fam.id}  species ${slm.species.slice(0, 16)}…`);
+    console.log(`smoke  ${smoke.message} (${smoke.probeRows} probe rows, ${smoke.checks.map((c) => c.name).join(', ')})`);
+    for (const { suite, pinned, result } of results) {
+      const m = result.metrics;
+      console.log(
+        `${suite}  [${result.suite.hash.slice(0, 12)}… ${pinned ? 'pinned' : 'UNPINNED'}; ${m.count} rows; perturbation ${result.suite.perturbation}]  ` +
+          `accuracy ${fmt(m.accuracy)}  ece ${fmt(m.ece)}  nll ${fmt(m.nll)}` +
+          (m.perplexity !== null ? `  perplexity ${fmt(m.perplexity)}` : '') +
+          `  medianLatencyMs ${fmt(m.medianLatencyMs)} (batch ${m.batch})`,
+      );
+    }
+    return 0;
+  } finally {
+    await releaseSession(session);
+  }
+}
+
+const command: Command = { usage, run };
+export default command;

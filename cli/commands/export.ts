@@ -1,0 +1,87 @@
+/**
+ * `garden export FILE.slm --format safetensors|slm --out FILE [--card]`: a plain safetensors file
+ * (no garden metadata; any safetensors reader loads it) or a `.slm`, and optionally a model card
+ * README.md with Hugging Face front matter beside it.
+ */
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Command } from '../command.ts';
+import { CliError } from '../command.ts';
+import { modelCard } from '../../src/core/format/card.ts';
+import { toSlm } from '../../src/core/format/model.ts';
+import { writeSafetensorsStream } from '../../src/core/format/safetensors.ts';
+import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
+import { sha256Stream } from '../../src/core/hash.ts';
+import { writeShardFiles } from '../../src/node/file-source.ts';
+import { baseName, openModelFile, takeFlag, takeOption, takeOptions } from '../../src/node/model-files.ts';
+
+export const EXPORT_FORMATS = Object.freeze(['safetensors', 'slm'] as const);
+type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+const usage = `garden export FILE.slm --format safetensors|slm --out FILE [--card] [--max-shard-bytes N]
+                [--name NAME] [--base-model ID]... [--method NAME] [--license ID] [--tag TAG]...
+
+--format safetensors: one plain safetensors file without the garden's metadata.
+--format slm: a .slm (re-sharded when --max-shard-bytes is given).
+--card: also write README.md (Hugging Face front matter: base_model, merge_method, tags, license) beside --out.`;
+
+const command: Command = {
+  usage,
+  async run(argv) {
+    const args = [...argv];
+    const format = takeOption(args, '--format');
+    const out = takeOption(args, '--out');
+    const card = takeFlag(args, '--card');
+    const maxText = takeOption(args, '--max-shard-bytes');
+    const name = takeOption(args, '--name');
+    const baseModels = takeOptions(args, '--base-model');
+    const method = takeOption(args, '--method');
+    const license = takeOption(args, '--license');
+    const tags = takeOptions(args, '--tag');
+    if (!format || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new CliError(`--format must be one of: ${EXPORT_FORMATS.join(', ')}`);
+    if (!out) throw new CliError('--out FILE is required');
+    if (args.length !== 1) throw new CliError(`expected one FILE, got ${args.length}`);
+    const bad = args.find((a) => a.startsWith('--'));
+    if (bad) throw new CliError(`unknown option ${bad}`);
+    const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
+    if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
+
+    const opened = await openModelFile(args[0]);
+    try {
+      const { model } = opened;
+      await mkdir(dirname(out), { recursive: true });
+      const files: { name: string; sha256: string }[] = [];
+      if ((format as ExportFormat) === 'safetensors') {
+        const fh = await open(out, 'w');
+        const h = sha256Stream();
+        try {
+          for await (const bytes of writeSafetensorsStream(model.tensors, model.read, model.metadata)) {
+            await fh.write(bytes);
+            h.update(bytes);
+          }
+        } catch (e) {
+          await fh.close();
+          await rm(out, { force: true });
+          throw e;
+        }
+        await fh.close();
+        files.push({ name: basename(out), sha256: h.digestHex() });
+      } else {
+        const base = basename(out).replace(/\.slm$/, '');
+        const shards = await writeShardFiles(toSlm(model, { maxShardBytes }), dirname(out), base);
+        for (const s of shards) files.push({ name: basename(s.path), sha256: s.hash });
+      }
+      for (const f of files) console.log(`${f.sha256}  ${join(dirname(out), f.name)}`);
+      if (card) {
+        const readme = join(dirname(out), 'README.md');
+        await writeFile(readme, modelCard({ name: name ?? baseName(args[0]), baseModels, mergeMethod: method, license, tags, species: model.species, files, tensors: model.tensors }));
+        console.log(`model card: ${readme}`);
+      }
+      return 0;
+    } finally {
+      await opened.close();
+    }
+  },
+};
+
+export default command;

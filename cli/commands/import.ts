@@ -1,0 +1,93 @@
+/**
+ * `garden import FILE... --out DIR`: safetensors (single or Hugging Face sharded), ONNX or .slm →
+ * `.slm` shards + the species graph + an import summary. Every file is checked before anything is
+ * written; output goes to a temporary folder and is moved into DIR only when complete.
+ */
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Command } from '../command.ts';
+import { CliError } from '../command.ts';
+import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
+import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.ts';
+import { writeShardFiles } from '../../src/node/file-source.ts';
+import { baseName, openModelFile, takeOption } from '../../src/node/model-files.ts';
+
+const usage = `garden import FILE... --out DIR [--max-shard-bytes N] [--labels FILE] [--graph FILE.onnx]
+
+Imports .safetensors, model.safetensors.index.json (Hugging Face shards), .onnx (external data
+beside it is followed) or .slm files. For each FILE writes into DIR:
+  NAME.slm (or NAME-0000k-of-0000n.slm shards, ≤ 64 MiB each by default)
+  NAME.graph.onnx   the species graph, weights as external data named by tensor (when there is one)
+  NAME.import.json  species, graph hash, shard and tensor SHA-256s, NaN/Inf flags
+--labels FILE: a JSON array (or one label per line) giving the vocabulary / label set.
+A file that fails a check writes nothing and exits with status 1.`;
+
+async function readLabels(path: string): Promise<string[]> {
+  const text = (await readFile(path, 'utf8')).trim();
+  if (text.startsWith('[')) {
+    const v = JSON.parse(text) as unknown;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new CliError(`${path}: labels must be a JSON array of strings`);
+    return v;
+  }
+  return text.split(/\r?\n/);
+}
+
+const command: Command = {
+  usage,
+  async run(argv) {
+    const args = [...argv];
+    const out = takeOption(args, '--out');
+    const maxText = takeOption(args, '--max-shard-bytes');
+    const labelsPath = takeOption(args, '--labels');
+    const graphPath = takeOption(args, '--graph');
+    if (!out) throw new CliError('--out DIR is required');
+    if (args.length === 0) throw new CliError('no FILE to import');
+    const bad = args.find((a) => a.startsWith('--'));
+    if (bad) throw new CliError(`unknown option ${bad}; valid: --out, --max-shard-bytes, --labels, --graph`);
+    const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
+    if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
+    const vocabulary = labelsPath ? await readLabels(labelsPath) : undefined;
+    const graph = graphPath ? new Uint8Array(await readFile(graphPath)) : undefined;
+
+    await mkdir(out, { recursive: true });
+    const tmp = await mkdtemp(join(out, '.import-'));
+    try {
+      const written: string[] = [];
+      for (const file of args) {
+        const opened = await openModelFile(file, { vocabulary, graph });
+        try {
+          const { model } = opened;
+          const name = baseName(file);
+          const hashes = await tensorHashes(model); // reads and checks every tensor before writing
+          const scan = await scanNonFinite(model);
+          const shards = await writeShardFiles(toSlm(model, { maxShardBytes }), tmp, name);
+          if (model.graph) await writeFile(join(tmp, `${name}.graph.onnx`), model.graph);
+          const summary = {
+            source: basename(file),
+            format: model.format,
+            species: model.species,
+            graph: model.graphHash,
+            vocabulary: model.vocabulary.length,
+            shards: shards.map((s) => ({ file: basename(s.path), sha256: s.hash, bytes: s.bytes })),
+            tensors: Object.fromEntries(model.tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape, sha256: hashes.get(t.name) }])),
+            nonFinite: scan.flagged,
+          };
+          await writeFile(join(tmp, `${name}.import.json`), JSON.stringify(summary, null, 2) + '\n');
+          const flag = scan.finite ? '' : ` (FLAGGED: NaN/Inf in ${scan.flagged.length} tensors)`;
+          written.push(`${file} → ${shards.map((s) => basename(s.path)).join(', ')}  species ${model.species}${flag}`);
+        } finally {
+          await opened.close();
+        }
+      }
+      // Every input passed: move the results into DIR.
+      const { readdir } = await import('node:fs/promises');
+      for (const f of await readdir(tmp)) await rename(join(tmp, f), join(out, f));
+      for (const w of written) console.log(w);
+      return 0;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  },
+};
+
+export default command;

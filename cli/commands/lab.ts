@@ -1,0 +1,178 @@
+/**
+ * garden lab ROUND.json: run one lab round headless on the CPU (reference operators, CPU MLP
+ * forward through the evaluator) and print the decision and its reasons.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CliError, type Command } from '../command.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { readSlm } from '../../src/core/format/slm.ts';
+import { checkCatalog, type CatalogFamily } from '../../src/core/models/catalog.ts';
+import { parseLabRound } from '../../src/core/manifest/validate.ts';
+import { manifestHash } from '../../src/core/manifest/index.ts';
+import type { LabRoundFile, Policy } from '../../src/core/manifest/kinds.ts';
+import type { Tensor } from '../../src/core/tensor.ts';
+import { cpuLab } from '../../src/core/lab/cpu-deps.ts';
+import { Ledger, MemoryLedgerStore, openLedgerFile, serializeLedger } from '../../src/core/lab/ledger.ts';
+import { PolicyZone, policyHash } from '../../src/core/lab/policy.ts';
+import { ReleaseController } from '../../src/core/lab/release.ts';
+import { applyRound, runLabRound, type LabRoundResult } from '../../src/core/lab/round.ts';
+
+const usage = `garden lab ROUND.json [options]
+
+Run one lab round headless: breed the round's recipes from approved parents with allowlisted
+operators (CPU reference kernels), evaluate every model on the policy's pinned suites, compare
+each candidate with the champion and with no-op (the best parent unchanged), and print the
+decision: promote the best viable candidate to shadow, or no-op with every candidate's numbers.
+
+  --ledger FILE   record the round in a ledger file (created if missing): the policy as a
+                  policy change (or the ledger's own policy is used), and on promotion an
+                  admission entry plus a release entry putting the winner in shadow
+  --out DIR       write each bred candidate as DIR/<sha256>.slm
+  --json          print the full result as JSON
+
+Example: garden lab examples/digits-round.json`;
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  } catch (e) {
+    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function readText(path: string, what: string, hint = ''): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${hint}`);
+  }
+}
+
+const f4 = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(4));
+
+export function formatResult(res: LabRoundResult, policy: Policy, names: Map<string, string>): string {
+  const name = (id: string | null) => (id === null ? '—' : names.get(id) ?? id.slice(0, 16));
+  const lines: string[] = [];
+  lines.push(`decision: ${res.decision}${res.winner ? ` → ${name(res.winner)} (${res.winner})` : ''}`);
+  lines.push(`policy ${res.policyHash.slice(0, 16)}…: primary ${policy.primary.metric} on ${policy.primary.suite} (${policy.primary.direction}, margin ${policy.primary.margin}); guardrails ${policy.guardrails.map((g) => `${g.metric}@${g.suite}±${g.tolerance}`).join(', ') || 'none'}`);
+  const suites = Object.keys(policy.suites);
+  const row = (label: string, s: { metrics: Record<string, Record<string, number>>; bytes?: number } | null) =>
+    `  ${label.padEnd(30)} ${suites.map((n) => `${n} acc ${f4(s?.metrics[n]?.accuracy)} ece ${f4(s?.metrics[n]?.ece)}`).join(' | ')}`;
+  lines.push('baselines:');
+  lines.push(row(`champion ${name(res.baselines.champion?.id ?? null)}`, res.baselines.champion));
+  lines.push(row(`no-op ${name(res.baselines.noop?.id ?? null)}`, res.baselines.noop));
+  lines.push('candidates:');
+  for (const c of res.candidates) {
+    const label = `${c.status.padEnd(8)} ${c.recipe.operator}(${c.recipe.parents.map((p) => name(p)).join(', ')})`;
+    lines.push(row(label, c.scored));
+    for (const r of c.reasons) lines.push(`      - ${r}`);
+    if (c.id) lines.push(`      id ${c.id}`);
+  }
+  lines.push('reasons:');
+  for (const r of res.reasons) lines.push(`  ${r}`);
+  return lines.join('\n');
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ledger: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 1) throw new CliError(`expected one ROUND.json, got ${positionals.length}; see garden lab --help`);
+  const roundPath = resolve(positionals[0]);
+  let round: LabRoundFile;
+  try {
+    round = parseLabRound(readText(roundPath, 'round file'));
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`${positionals[0]}: ${(e as Error).message}`);
+  }
+
+  const catalogPath = resolve(dirname(roundPath), round.catalog);
+  const catalog = checkCatalog(JSON.parse(readText(catalogPath, 'catalog', ' (run "npm run starter" to build it)')));
+  const root = dirname(catalogPath);
+  const want = [...round.parents, ...(round.champion ? [round.champion] : [])];
+  const family: CatalogFamily | undefined = round.family
+    ? catalog.families.find((f) => f.id === round.family)
+    : catalog.families.find((f) => want.every((id) => f.models.some((m) => m.id === id)));
+  if (!family) throw new CliError(round.family ? `unknown family "${round.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}` : `no catalog family holds all of ${want.join(', ')}`);
+
+  // Models: the catalog's files, checked against the catalog's hashes and the family's species.
+  const models = new Map<string, readonly Tensor[]>();
+  const names = new Map<string, string>();
+  const bytes: Record<string, number> = {};
+  for (const id of new Set(want)) {
+    const m = family.models.find((x) => x.id === id);
+    if (!m) throw new CliError(`model "${id}" is not in family ${family.id}; valid: ${family.models.map((x) => x.id).join(', ')}`);
+    const b = readBytes(join(root, m.file), 'model');
+    const h = sha256Hex(b);
+    if (h !== m.hash) throw new CliError(`model ${id} (${m.file}) hashes to ${h} but the catalog says ${m.hash}`);
+    const slm = readSlm(b);
+    if (slm.species !== family.species) throw new CliError(`model ${id} is species ${slm.species}, not the family's ${family.species}`);
+    models.set(id, slm.tensors);
+    names.set(id, id);
+    bytes[id] = b.length;
+  }
+
+  // Suites: the evaluation zone's store, keyed by the SHA-256 of their bytes.
+  const suites = new Map<string, Uint8Array>();
+  const hashOf: Record<string, string> = {};
+  for (const [policyName, suiteId] of Object.entries(round.suites)) {
+    const s = family.suites.find((x) => x.id === suiteId);
+    if (!s) throw new CliError(`suite "${suiteId}" (policy name ${policyName}) is not in family ${family.id}; valid: ${family.suites.map((x) => x.id).join(', ')}`);
+    const b = readBytes(join(root, s.file), 'suite');
+    hashOf[policyName] = sha256Hex(b);
+    suites.set(hashOf[policyName], b);
+  }
+
+  // The policy: the ledger's when one is kept (a round file cannot change it), else the round's.
+  let ledger: Ledger | null = null;
+  let policy: Policy = round.policy;
+  const notes: string[] = [];
+  if (values.ledger) {
+    const ledgerPath = resolve(values.ledger);
+    ledger = existsSync(ledgerPath) ? await openLedgerFile(readText(ledgerPath, 'ledger')) : await Ledger.open(new MemoryLedgerStore());
+    const zone = await PolicyZone.open(ledger, round.policy);
+    policy = zone.current();
+    if (policyHash(policy) !== policyHash(round.policy)) notes.push(`note: the round file's policy differs from the ledger's; using the ledger's policy ${zone.hash.slice(0, 16)}… (change it with a ledgered policy change)`);
+  }
+  for (const [name, hash] of Object.entries(policy.suites)) {
+    if (hashOf[name] !== hash) {
+      const id = round.suites[name];
+      throw new CliError(`policy pins suite "${name}" at ${hash.slice(0, 16)}…, but ${id ? `catalog suite ${id} hashes to ${hashOf[name].slice(0, 16)}…` : 'the round maps no catalog suite to it'}; a frozen suite changes only through a ledgered re-baseline`);
+    }
+  }
+
+  const lab = cpuLab({ models, species: family.species, suites });
+  const t0 = performance.now();
+  const res = await runLabRound(
+    { slot: round.slot, policy, approved: family.models.map((m) => m.id), parents: round.parents, champion: round.champion, recipes: round.recipes, bytes },
+    { ...lab.deps, log: values.json ? undefined : (l) => console.error(`  … ${l}`) },
+  );
+  const seconds = (performance.now() - t0) / 1000;
+
+  if (values.out) {
+    mkdirSync(values.out, { recursive: true });
+    for (const [id, b] of lab.candidates) writeFileSync(join(values.out, `${id}.slm`), b);
+  }
+  if (ledger && values.ledger) {
+    const release = ReleaseController.open(ledger);
+    if (!release.slots().includes(round.slot)) {
+      await release.createSlot(round.slot, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 1000, compare: 'argmax' }, round.champion, round.parents.filter((p) => p !== round.champion), `slot for family ${family.id}`);
+    }
+    const admission = await applyRound(res, { ledger, release });
+    writeFileSync(resolve(values.ledger), serializeLedger(ledger));
+    notes.push(admission ? `ledger ${values.ledger}: admission ${manifestHash(admission).slice(0, 16)}… and ${res.winner!.slice(0, 16)}… in shadow of slot "${round.slot}" (${ledger.length} entries)` : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`);
+  }
+  if (values.json) {
+    console.log(JSON.stringify({ ...res, seconds }, null, 2));
+  } else {
+    console.log(formatResult(res, policy, names));
+    for (const n of notes) console.log(n);
+    console.log(`(${res.candidates.length} recipes, ${res.sidecars.length} evaluations, ${seconds.toFixed(1)} s on the CPU)`);
+  }
+  return 0;
+}
+
+const command: Command = { usage, run };
+export default command;

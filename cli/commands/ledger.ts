@@ -1,0 +1,68 @@
+/**
+ * garden ledger verify FILE | garden ledger show FILE: check a promotion ledger's hash chain, or
+ * list its entries.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CliError, type Command } from '../command.ts';
+import { parseLedgerFile, verifyLedger } from '../../src/core/lab/ledger.ts';
+
+const SUBCOMMANDS = Object.freeze(['verify', 'show'] as const);
+
+const usage = `garden ledger verify FILE [--json]
+garden ledger show FILE
+
+verify: check every entry of a promotion ledger file: its schema, that it hashes to the hash it
+        was recorded under, that its index is its position, that it links to the hash of the
+        entry before it, and that the last entry matches the file's head. Any edited, removed or
+        reordered entry is reported with its index. Exit status 0 when intact, 1 otherwise.
+show:   list the entries (index, time, type, summary).`;
+
+function load(path: string) {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read ledger ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseLedgerFile(text);
+}
+
+function summary(payload: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const k of ['slot', 'action', 'reason', 'suite']) if (typeof payload[k] === 'string') parts.push(`${k}=${payload[k] as string}`);
+  const adm = payload.admission as { candidate?: string } | undefined;
+  if (adm?.candidate) parts.push(`candidate=${adm.candidate.slice(0, 16)}…`);
+  if (typeof payload.policyHash === 'string') parts.push(`policy=${payload.policyHash.slice(0, 16)}…`);
+  return parts.join(' ');
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const [sub, file, ...rest] = positionals;
+  if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) throw new CliError(`unknown subcommand ${JSON.stringify(sub ?? '')}; valid: ${SUBCOMMANDS.join(', ')}`);
+  if (!file || rest.length) throw new CliError(`expected one ledger FILE; see garden ledger --help`);
+  const ledger = load(file);
+  if (sub === 'show') {
+    for (const r of ledger.records) {
+      const e = r.entry;
+      console.log(`${String(e?.index).padStart(4)}  ${e?.at}  ${String(e?.type).padEnd(13)} ${r.hash?.slice(0, 12)}  ${e?.payload ? summary(e.payload) : ''}`);
+    }
+    return 0;
+  }
+  const v = verifyLedger(ledger.records, ledger.head);
+  if (values.json) {
+    console.log(JSON.stringify(v, null, 2));
+    return v.ok ? 0 : 1;
+  }
+  if (v.ok) {
+    console.log(`ok: ${v.length} entries, hash chain intact, head ${v.head}`);
+    return 0;
+  }
+  console.log(`BROKEN: ${v.problems.length} problem${v.problems.length > 1 ? 's' : ''} in ${v.length} entries (first at index ${v.problems[0].index})`);
+  for (const p of v.problems) console.log(`  entry ${p.index} [${p.check}]: ${p.message}`);
+  return 1;
+}
+
+const command: Command = { usage, run };
+export default command;

@@ -1,0 +1,216 @@
+/**
+ * Bundled by esbuild in e2e/kernels.spec.ts and injected into a page: runs an operator's CPU
+ * reference and its WebGPU kernel on the same seeded inputs and reports how they compare.
+ * Only summaries cross back to the test (counts, ULPs, hashes), never the tensors.
+ */
+import { getOperator, OPERATOR_IDS } from '../../src/core/operators/registry.ts';
+import { resolveParams } from '../../src/core/operators/params.ts';
+import { mix32, randomUnit } from '../../src/core/operators/prng.ts';
+import type { ParamValues } from '../../src/core/operators/types.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { getGpu, openGpu, isDeviceLostError, forgetGpu } from '../../src/gpu/device.ts';
+import { webGpuBackendOn } from '../../src/gpu/backend.ts';
+import { KernelContext, grid2d } from '../../src/gpu/kernel-context.ts';
+import { compareF32 } from '../../src/gpu/compare.ts';
+import { GPU_OPERATORS } from '../../src/gpu/ops/index.ts';
+
+/** How inputs are drawn: 'smooth' uniform in ±scale; 'ties' on a coarse grid (many equal magnitudes and zeros). */
+export type InputKind = 'smooth' | 'ties';
+
+export interface ConformanceRequest {
+  op: string;
+  n: number;
+  /** Inputs including the base when the operator has one. */
+  inputs: number;
+  params: ParamValues;
+  /** Derived parameters a model pre-pass would add (e.g. mutate's std, TIES's trim cutoffs). */
+  derived?: ParamValues;
+  /** Tensor shape (default [n]). */
+  shape?: number[];
+  seed: number;
+  name: string;
+  inputSeed: number;
+  kind?: InputKind;
+  /** Force chunking: at most this many elements per chunk. */
+  maxChunkElements?: number;
+  /** Also run without the forced chunk size and report whether the two GPU results are bit-identical. */
+  checkChunkInvariance?: boolean;
+  /** Workgroup size override (a small one makes a modest tensor need the 2-D dispatch grid). */
+  workgroupSize?: number;
+}
+
+export interface ConformanceResult {
+  op: string;
+  n: number;
+  chunks: number;
+  /** The dispatch grid of the first chunk: [x, y] workgroups. */
+  grid: [number, number];
+  bitIdentical: number;
+  maxUlp: number;
+  worstIndex: number;
+  worst?: { gpu: number; cpu: number; inputs: number[] };
+  cpuHash: string;
+  gpuHash: string;
+  chunkInvariant?: boolean;
+  cpuMs: number;
+  gpuMs: number;
+  /** Elements that are exactly zero on the CPU / on the GPU (selection checks). */
+  /** Statistics the operator reported (e.g. TIES's signConflicts) on each side. */
+  cpuStats: Record<string, number>;
+  gpuStats: Record<string, number>;
+  cpuZeros: number;
+  gpuZeros: number;
+  /** Elements where exactly one side is zero: a selection disagreement. */
+  zeroMismatch: number;
+}
+
+function makeInputs(req: ConformanceRequest): Float32Array[] {
+  const kind = req.kind ?? 'smooth';
+  return Array.from({ length: req.inputs }, (_, p) => {
+    const key = mix32((req.inputSeed * 31 + p + 1) >>> 0);
+    const x = new Float32Array(req.n);
+    for (let i = 0; i < req.n; i++) {
+      const u = randomUnit(key, i);
+      x[i] = kind === 'ties' ? Math.round((u - 0.5) * 16) / 16 : (u - 0.5) * 2;
+    }
+    return x;
+  });
+}
+
+const bytes = (x: Float32Array) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+
+async function gpuOrFail() {
+  const gpu = await getGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  return gpu;
+}
+
+async function conformance(req: ConformanceRequest): Promise<ConformanceResult> {
+  const gpu = await gpuOrFail();
+  const op = getOperator(req.op);
+  const inputs = makeInputs(req);
+  const ctx = { name: req.name, shape: req.shape ?? [req.n], seed: req.seed };
+  const parents = req.inputs - (op.needsBase ? 1 : 0);
+  const params = { ...resolveParams(op, req.params, parents), ...(req.derived ?? {}) };
+  const c0 = performance.now();
+  const cpuStats: Record<string, number> = {};
+  const cpu = op.cpu(inputs, params, { ...ctx, stats: cpuStats });
+  const cpuMs = performance.now() - c0;
+  const options = { maxChunkElements: req.maxChunkElements, workgroupSize: req.workgroupSize };
+  const backend = webGpuBackendOn(gpu, options);
+  const g0 = performance.now();
+  const gpuStats: Record<string, number> = {};
+  const out = await backend.run(op, inputs, params, { ...ctx, stats: gpuStats });
+  const gpuMs = performance.now() - g0;
+  const cmp = compareF32(out, cpu);
+  let chunkInvariant: boolean | undefined;
+  if (req.checkChunkInvariance) {
+    const whole = await webGpuBackendOn(gpu).run(op, inputs, params, ctx);
+    chunkInvariant = sha256Hex(bytes(whole)) === sha256Hex(bytes(out));
+  }
+  let cpuZeros = 0;
+  let gpuZeros = 0;
+  let zeroMismatch = 0;
+  for (let i = 0; i < cpu.length; i++) {
+    const a = cpu[i] === 0;
+    const b = out[i] === 0;
+    if (a) cpuZeros++;
+    if (b) gpuZeros++;
+    if (a !== b) zeroMismatch++;
+  }
+  const w = cmp.worstIndex;
+  const kc = new KernelContext(gpu, options);
+  const shape = req.shape ?? [req.n];
+  const plan = kc.plan(req.n, req.inputs, req.op === 'quantize' ? shape[shape.length - 1] : 1);
+  return {
+    op: req.op,
+    n: req.n,
+    chunks: plan.chunks.length,
+    grid: grid2d(Math.ceil(plan.chunks[0].count / kc.workgroupSize)),
+    bitIdentical: cmp.bitIdentical,
+    maxUlp: cmp.maxUlp,
+    worstIndex: w,
+    worst: w >= 0 ? { gpu: out[w], cpu: cpu[w], inputs: inputs.map((x) => x[w]) } : undefined,
+    cpuHash: sha256Hex(bytes(cpu)),
+    gpuHash: sha256Hex(bytes(out)),
+    chunkInvariant,
+    cpuMs,
+    gpuMs,
+    cpuStats,
+    gpuStats,
+    cpuZeros,
+    gpuZeros,
+    zeroMismatch,
+  };
+}
+
+async function info() {
+  const gpu = await getGpu();
+  if (!gpu) return { adapter: null, software: false, kernels: Object.keys(GPU_OPERATORS) };
+  const l = gpu.device.limits;
+  return {
+    adapter: gpu.adapterInfo,
+    software: gpu.software,
+    kernels: Object.keys(GPU_OPERATORS),
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+  };
+}
+
+/**
+ * Loses a fresh device in the middle of a run: the run must reject with DeviceLostError, and the
+ * cached device (getGpu) must be replaced after the cached one is lost.
+ */
+async function deviceLoss(n: number) {
+  const gpu = await openGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  const backend = webGpuBackendOn(gpu, { maxChunkElements: Math.ceil(n / 8) });
+  const op = getOperator('blend');
+  const inputs = makeInputs({ op: 'blend', n, inputs: 2, params: {}, seed: 1, name: 'lost', inputSeed: 9 });
+  const run = backend.run(op, inputs, {}, { name: 'lost', shape: [n], seed: 1 });
+  gpu.device.destroy();
+  let error = '';
+  let recognised = false;
+  try {
+    await run;
+  } catch (e) {
+    error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    recognised = isDeviceLostError(e);
+  }
+  let afterLoss = '';
+  try {
+    await backend.run(op, inputs, {}, { name: 'lost', shape: [n], seed: 1 });
+  } catch (e) {
+    afterLoss = e instanceof Error ? e.name : String(e);
+  }
+  // The cached device: lose it and check getGpu() hands out a new one.
+  const first = await gpuOrFail();
+  first.device.destroy();
+  await first.device.lost;
+  const second = await getGpu();
+  const replaced = !!second && second.device !== first.device && !second.lost.value;
+  return { error, recognised, lostFlag: backend.lost, afterLoss, replaced };
+}
+
+/** The registry's operators without a GPU kernel, and how the backend refuses the first (or a made-up one). */
+async function noKernel() {
+  const gpu = await gpuOrFail();
+  const backend = webGpuBackendOn(gpu);
+  const missing = OPERATOR_IDS.filter((id) => !backend.hasKernel(id));
+  const op = missing.length ? getOperator(missing[0]) : { ...getOperator('blend'), id: 'no-such-operator' };
+  try {
+    await backend.run(op, [new Float32Array(4), new Float32Array(4)], {}, { name: 't', shape: [4], seed: 0 });
+    return { missing, threw: false, message: '', hasKernel: backend.hasKernel(op.id) };
+  } catch (e) {
+    return { missing, threw: true, message: e instanceof Error ? `${e.name}: ${e.message}` : String(e), hasKernel: backend.hasKernel(op.id) };
+  }
+}
+
+declare global {
+  interface Window {
+    __kernels: typeof api;
+  }
+}
+
+const api = { info, conformance, deviceLoss, noKernel, forgetGpu };
+window.__kernels = api;

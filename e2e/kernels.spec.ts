@@ -1,0 +1,183 @@
+/**
+ * WebGPU kernel conformance: every GPU kernel against its CPU reference (the oracle), in headless
+ * Chromium (SwiftShader where there is no GPU). Selections and masks must agree bit for bit;
+ * arithmetic within the ULP bound stated per operator below. Results do not depend on chunking.
+ *
+ * Runs in the lead's config (project 'kernels', on the built app) or alone against a blank page:
+ *   npx playwright test -c e2e/harness/playwright.kernels.config.ts
+ */
+import { test, expect, type Page } from '@playwright/test';
+import { bundleKernelHarness } from './harness/bundle.ts';
+import type { ConformanceRequest, ConformanceResult } from './harness/kernels-entry.ts';
+
+test.describe.configure({ mode: 'serial' });
+
+let harness = '';
+let page: Page;
+
+test.beforeAll(async ({ browser }) => {
+  harness = await bundleKernelHarness();
+  page = await browser.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.log(`[page] ${m.text()}`);
+  });
+  await page.goto('/');
+  await page.addScriptTag({ content: harness });
+  await page.waitForFunction(() => typeof window.__kernels === 'object');
+});
+
+test.afterAll(async () => {
+  await page?.close();
+});
+
+async function conform(req: ConformanceRequest): Promise<ConformanceResult> {
+  const r = await page.evaluate((q) => window.__kernels.conformance(q), req);
+  console.log(
+    `${r.op} n=${r.n} chunks=${r.chunks}: bit-identical ${r.bitIdentical}/${r.n}, max ULP ${r.maxUlp}` +
+      (r.chunkInvariant === undefined ? '' : `, chunk-invariant ${r.chunkInvariant}`) +
+      ` (cpu ${r.cpuMs.toFixed(1)} ms, gpu ${r.gpuMs.toFixed(1)} ms)`,
+  );
+  return r;
+}
+
+test('a WebGPU adapter is present', async () => {
+  const info = await page.evaluate(() => window.__kernels.info());
+  console.log(`adapter: ${info.adapter} (software: ${info.software}); kernels: ${info.kernels.join(', ')}`);
+  expect(info.adapter, 'navigator.gpu.requestAdapter() returned null').not.toBeNull();
+  expect(info.kernels).toContain('blend');
+});
+
+// blend of 3 parents: w₀x₀ + w₁x₁ + w₂x₂ in f32; a fused multiply-add skips one rounding per
+// parent, so the stated bound is 2 ULP (measured on SwiftShader: see the log lines).
+const BLEND_ULP = 2;
+const AWKWARD = [1, 3, 5, 1023, 4097, 65537 + 3];
+
+for (const n of AWKWARD) {
+  test(`blend of 3 parents, n=${n}, within ${BLEND_ULP} ULP of the CPU`, async () => {
+    const r = await conform({
+      op: 'blend',
+      n,
+      inputs: 3,
+      params: { weights: [0.2, 0.7, 0.35], normalize: true },
+      seed: 7,
+      name: `layer.${n}.weight`,
+      inputSeed: n,
+    });
+    expect(r.maxUlp).toBeLessThanOrEqual(BLEND_ULP);
+    expect(r.chunks).toBe(1);
+  });
+}
+
+test(`blend larger than a forced chunk size is chunk-invariant and within ${BLEND_ULP} ULP`, async () => {
+  const r = await conform({
+    op: 'blend',
+    n: 100_003,
+    inputs: 3,
+    params: { weights: [1, -0.5, 2.25], normalize: false },
+    seed: 3,
+    name: 'big.weight',
+    inputSeed: 11,
+    maxChunkElements: 16_384,
+    checkChunkInvariance: true,
+  });
+  expect(r.chunks).toBe(7);
+  expect(r.chunkInvariant).toBe(true);
+  expect(r.maxUlp).toBeLessThanOrEqual(BLEND_ULP);
+});
+
+test('a dispatch of more than 65535 workgroups uses the 2-D grid', async () => {
+  const r = await conform({
+    op: 'blend',
+    n: 65_537 * 2 + 5,
+    inputs: 2,
+    params: { weights: [0.25, 0.75] },
+    seed: 1,
+    name: 'grid.weight',
+    inputSeed: 5,
+    workgroupSize: 2,
+  });
+  expect(r.grid[1]).toBeGreaterThan(1);
+  expect(r.maxUlp).toBeLessThanOrEqual(BLEND_ULP);
+});
+
+/**
+ * One conformance case per operator (and per mode). `ulp` is the stated bound; `exact` cases
+ * (selections and masks only) must give the CPU's bytes (equal SHA-256).
+ */
+interface Case {
+  title: string;
+  req: Omit<ConformanceRequest, 'name' | 'inputSeed'> & { inputSeed?: number };
+  ulp: number;
+  exact?: boolean;
+}
+
+const MAT = { n: 300 * 333, shape: [300, 333] };
+const CASES: Case[] = [
+  { title: 'prune 30% (smooth)', req: { op: 'prune', ...MAT, inputs: 1, params: { fraction: 0.3 }, seed: 1 }, ulp: 0, exact: true },
+  { title: 'prune 55% (many ties)', req: { op: 'prune', ...MAT, inputs: 1, params: { fraction: 0.55 }, seed: 1, kind: 'ties' }, ulp: 0, exact: true },
+  { title: 'prune 100%', req: { op: 'prune', n: 4097, inputs: 1, params: { fraction: 1 }, seed: 1 }, ulp: 0, exact: true },
+  { title: 'prune 0%', req: { op: 'prune', n: 4097, inputs: 1, params: { fraction: 0 }, seed: 1 }, ulp: 0, exact: true },
+  { title: 'sparse task delta, density 0 and 1 edge (density 1)', req: { op: 'sparse-task-delta', n: 5, inputs: 2, params: { density: 1 }, seed: 2 }, ulp: 2 },
+  { title: 'TIES, density 0: the base', req: { op: 'ties', n: 1023, inputs: 3, params: { density: 0 }, seed: 3 }, ulp: 0, exact: true },
+  { title: 'crossover by element, 3 parents', req: { op: 'crossover', ...MAT, inputs: 3, params: { granularity: 'element', weights: [1, 2, 3] }, seed: 5 }, ulp: 0, exact: true },
+  { title: 'crossover by row', req: { op: 'crossover', n: 257 * 129, shape: [257, 129], inputs: 2, params: { granularity: 'row' }, seed: 6 }, ulp: 0, exact: true },
+  { title: 'crossover by tensor', req: { op: 'crossover', n: 5003, inputs: 4, params: { granularity: 'tensor' }, seed: 7 }, ulp: 0, exact: true },
+  { title: 'mutate with the pre-pass std', req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.05, rate: 0.7 }, derived: { std: 0.5773 }, seed: 8 }, ulp: 0, exact: true },
+  { title: 'mutate, std by GPU reduction', req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.5, rate: 1 }, seed: 9 }, ulp: 4 },
+  { title: 'soup, seeded weights, 4 parents', req: { op: 'soup', ...MAT, inputs: 4, params: { mode: 'seeded' }, seed: 10 }, ulp: 2 },
+  { title: 'slerp t=0.3', req: { op: 'slerp', ...MAT, inputs: 2, params: { t: 0.3 }, seed: 11 }, ulp: 4 },
+  { title: 'quantize int8, block 32', req: { op: 'quantize', n: 250 * 100, shape: [250, 100], inputs: 1, params: { scheme: 'int8', blockSize: 32 }, seed: 12 }, ulp: 1 },
+  { title: 'quantize int4, block 48', req: { op: 'quantize', n: 250 * 100, shape: [250, 100], inputs: 1, params: { scheme: 'int4', blockSize: 48 }, seed: 13 }, ulp: 1 },
+  { title: 'task delta, 2 parents', req: { op: 'task-delta', ...MAT, inputs: 3, params: { weights: [0.5, 1.5], lambda: 0.8 }, seed: 14 }, ulp: 2 },
+  { title: 'sparse task delta, density 0.3 (ties)', req: { op: 'sparse-task-delta', ...MAT, inputs: 3, params: { density: 0.3 }, seed: 15, kind: 'ties' }, ulp: 2 },
+  { title: 'sparse task delta, L1 rescale', req: { op: 'sparse-task-delta', ...MAT, inputs: 3, params: { density: 0.4, rescale: 'l1' }, seed: 16 }, ulp: 4 },
+  { title: 'DARE, drop 0.4', req: { op: 'dare', ...MAT, inputs: 3, params: { drop: 0.4 }, seed: 17 }, ulp: 2 },
+  { title: 'TIES, density 0.2, 3 parents (ties)', req: { op: 'ties', ...MAT, inputs: 4, params: { density: 0.2 }, seed: 18, kind: 'ties' }, ulp: 2 },
+  { title: 'TIES, smooth', req: { op: 'ties', ...MAT, inputs: 4, params: { density: 0.5, weights: [1, 0.5, 2] }, seed: 19 }, ulp: 2 },
+  { title: 'DARE-TIES', req: { op: 'dare-ties', ...MAT, inputs: 3, params: { drop: 0.3 }, seed: 20 }, ulp: 2 },
+  { title: 'federated, per-tensor clipping', req: { op: 'federated', ...MAT, inputs: 4, params: { weights: [10, 20, 30], clipNorm: 50, clipScope: 'tensor' }, seed: 21 }, ulp: 4 },
+  // Larger than the forced chunk size: the chunked result must equal the unchunked one.
+  { title: 'TIES chunked', req: { op: 'ties', n: 100_003, inputs: 3, params: { density: 0.3 }, seed: 22, kind: 'ties', maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 2 },
+  { title: 'prune chunked', req: { op: 'prune', n: 100_003, inputs: 1, params: { fraction: 0.4 }, seed: 23, kind: 'ties', maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 0, exact: true },
+  { title: 'DARE chunked', req: { op: 'dare', n: 100_003, inputs: 2, params: { drop: 0.5 }, seed: 24, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 2 },
+  { title: 'crossover chunked', req: { op: 'crossover', n: 100_003, inputs: 2, params: {}, seed: 25, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 0, exact: true },
+  { title: 'mutate chunked', req: { op: 'mutate', n: 100_003, inputs: 1, params: {}, derived: { std: 0.3 }, seed: 26, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 0, exact: true },
+  { title: 'slerp chunked', req: { op: 'slerp', n: 100_003, inputs: 2, params: { t: 0.6 }, seed: 27, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4 },
+  { title: 'quantize chunked (whole rows)', req: { op: 'quantize', n: 300 * 100, shape: [300, 100], inputs: 1, params: { scheme: 'int8', blockSize: 32 }, seed: 28, maxChunkElements: 4_000, checkChunkInvariance: true }, ulp: 1 },
+  { title: 'federated chunked, clipping', req: { op: 'federated', n: 100_003, inputs: 3, params: { clipNorm: 20, clipScope: 'tensor' }, seed: 29, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4 },
+];
+
+for (const [i, c] of CASES.entries()) {
+  test(`${c.title}: ${c.exact ? 'bytes equal the CPU' : `within ${c.ulp} ULP of the CPU`}`, async () => {
+    const r = await conform({ ...c.req, name: `layers.${i}.weight`, inputSeed: c.req.inputSeed ?? 100 + i });
+    if (r.maxUlp > c.ulp) console.log(`  worst at ${r.worstIndex}: ${JSON.stringify(r.worst)}`);
+    expect(r.maxUlp).toBeLessThanOrEqual(c.ulp);
+    if (c.exact) expect(r.gpuHash).toBe(r.cpuHash);
+    expect(r.gpuStats).toEqual(r.cpuStats);
+    if (c.req.maxChunkElements) {
+      expect(r.chunks).toBeGreaterThan(1);
+      expect(r.chunkInvariant).toBe(true);
+    }
+  });
+}
+
+test('an operator the registry has and the GPU lacks is refused by name, never run on the CPU', async () => {
+  const r = await page.evaluate(() => window.__kernels.noKernel());
+  console.log(`no-kernel: ${JSON.stringify(r)}`);
+  if (r.missing.length === 0) {
+    // Every registry operator has a kernel: check the refusal with a made-up operator instead.
+    expect(r.message).toMatch(/^NoGpuKernelError: operator "no-such-operator" has no WebGPU kernel/);
+  } else {
+    expect(r.hasKernel).toBe(false);
+    expect(r.message).toContain(`operator "${r.missing[0]}" has no WebGPU kernel`);
+  }
+});
+
+test('a device lost mid-run rejects with DeviceLostError, and getGpu() replaces a lost device', async () => {
+  const r = await page.evaluate(() => window.__kernels.deviceLoss(200_000));
+  console.log(`device loss: ${r.error}; afterwards: ${r.afterLoss}; replaced: ${r.replaced}`);
+  expect(r.recognised).toBe(true);
+  expect(r.lostFlag).toBe(true);
+  expect(r.afterLoss).toBe('DeviceLostError');
+  expect(r.replaced).toBe(true);
+});

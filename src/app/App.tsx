@@ -1,0 +1,55 @@
+import { useEffect } from 'react';
+import { useGarden } from './state.ts';
+import { initGarden } from './garden.ts';
+import { StatusBar } from './components/StatusBar.tsx';
+import { ParentPool } from './components/ParentPool.tsx';
+import { BreedPanel } from './components/BreedPanel.tsx';
+import { CandidatePanel } from './components/CandidatePanel.tsx';
+import { RoutePanel } from './components/RoutePanel.tsx';
+import { LedgerPanel } from './components/LedgerPanel.tsx';
+
+export function App() {
+  const phase = useGarden((s) => s.phase);
+  const error = useGarden((s) => s.error);
+  const notice = useGarden((s) => s.notice);
+  const dismiss = useGarden((s) => s.dismissNotice);
+  useEffect(() => {
+    void initGarden();
+  }, []);
+
+  return (
+    <div className="app">
+      <header className="top">
+        <div className="brand">
+          <img src="/icons/icon.svg" alt="" width={36} height={36} />
+          <div>
+            <h1>SLM Garden</h1>
+            <p className="tagline">Breed, evaluate and route small models on this machine. Nothing leaves it.</p>
+          </div>
+        </div>
+        <StatusBar />
+      </header>
+      {notice && (
+        <div className="notice" role="status">
+          <span>{notice}</span>
+          <button className="link" onClick={dismiss} aria-label="Dismiss">×</button>
+        </div>
+      )}
+      {phase === 'error' && (
+        <div className="error-banner" role="alert" data-testid="fatal-error">
+          {error}
+        </div>
+      )}
+      {phase === 'loading' && <p className="loading" data-testid="loading">Opening the garden…</p>}
+      {phase === 'ready' && (
+        <main className="steps">
+          <ParentPool />
+          <BreedPanel />
+          <CandidatePanel />
+          <RoutePanel />
+          <LedgerPanel />
+        </main>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,138 @@
+import { OPERATORS } from '../../core/operators/registry.ts';
+import type { ParamDef } from '../../core/operators/types.ts';
+import { useGarden } from '../state.ts';
+import { breedSelected } from '../garden.ts';
+import { bytes, pct, short } from '../format.ts';
+
+export function BreedPanel() {
+  const s = useGarden();
+  const op = (OPERATORS as Record<string, (typeof OPERATORS)[keyof typeof OPERATORS]>)[s.operator];
+  const parents = s.selected.map((id) => s.models.find((m) => m.id === id)!).filter(Boolean);
+  const running = s.busy?.task === 'breed';
+  const enough = op && parents.length >= op.parents.min + (op.needsBase ? 1 : 0);
+  return (
+    <section className="step" aria-labelledby="breed-h">
+      <h2 id="breed-h"><span className="num">2</span> Breed a candidate</h2>
+      <div className="row">
+        <label>
+          Operator{' '}
+          <select value={s.operator} onChange={(e) => s.setOperator(e.target.value)} data-testid="operator-select">
+            {Object.values(OPERATORS).map((o) => (
+              <option key={o.id} value={o.id}>{o.name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Seed{' '}
+          <input type="number" value={s.seed} min={0} step={1} onChange={(e) => s.setSeed(Math.max(0, Math.floor(Number(e.target.value) || 0)))} style={{ width: '6em' }} />
+        </label>
+      </div>
+      {op && <p className="hint">{op.description}{op.needsBase ? ' The first selected parent is the base.' : ''}</p>}
+      {op?.params.map((p: ParamDef) => <ParamControl key={p.name} def={p} parents={parents.map((m) => m.name)} />)}
+      <div className="row">
+        <button className="primary" disabled={!enough || running} onClick={() => void breedSelected()} data-testid="breed-button">
+          {running ? 'Breeding…' : `Breed ${parents.length ? parents.map((p) => p.name).join(' × ') : ''}`}
+        </button>
+        {!enough && <span className="hint">Select at least {op ? op.parents.min + (op.needsBase ? 1 : 0) : 2} parents.</span>}
+      </div>
+      {s.progress && (
+        <div className="progress" aria-label="Breeding progress">
+          <progress max={s.progress.bytesTotal} value={s.progress.bytesDone} />
+          <span>
+            tensor {s.progress.tensor} of {s.progress.tensors} ({s.progress.name}) · {bytes(s.progress.bytesDone)} of {bytes(s.progress.bytesTotal)}
+          </span>
+        </div>
+      )}
+      {s.receipt && (
+        <div className="receipt" data-testid="receipt">
+          <h3>Operator receipt <span className="mono" title={s.receipt.hash}>{short(s.receipt.hash)}</span></h3>
+          <p>
+            Ran on <strong data-testid="receipt-backend">{s.receipt.backend.kind === 'webgpu' ? 'WebGPU' : 'CPU'}</strong>{' '}
+            <span data-testid="receipt-adapter">{s.receipt.backend.adapter}</span>
+            {s.receipt.backend.software && <em> (software adapter: not a performance figure)</em>} in {s.receipt.ms.toFixed(0)} ms.
+            Output <span className="mono">{short(s.receipt.output)}</span>.
+          </p>
+          <table className="tensors">
+            <thead>
+              <tr><th>tensor</th><th>changed</th><th>sparsity</th><th>‖Δ‖ vs first parent</th><th>ms</th></tr>
+            </thead>
+            <tbody>
+              {s.receipt.tensors.map((t) => (
+                <tr key={t.name}>
+                  <td className="mono">{t.name}</td>
+                  <td><Bar value={t.changedFraction} /> {pct(t.changedFraction)}</td>
+                  <td>{pct(t.sparsity)}</td>
+                  <td>{t.deltaNorm.toFixed(3)}</td>
+                  <td>{t.ms.toFixed(1)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Bar({ value }: { value: number }) {
+  return (
+    <svg width="60" height="8" aria-hidden="true" className="bar">
+      <rect width="60" height="8" rx="2" className="bar-bg" />
+      <rect width={Math.max(0, Math.min(1, value)) * 60} height="8" rx="2" className="bar-fg" />
+    </svg>
+  );
+}
+
+function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
+  const value = useGarden((s) => s.params[def.name]);
+  const setParam = useGarden((s) => s.setParam);
+  if (def.type === 'weights') {
+    const weights = Array.isArray(value) && value.length === parents.length ? value : parents.map(() => 1);
+    return (
+      <fieldset className="weights">
+        <legend>{def.description}</legend>
+        {parents.length === 0 && <span className="hint">Select parents first.</span>}
+        {parents.map((name, i) => (
+          <label key={name} className="weight">
+            <span>{name}</span>
+            <input
+              type="range" min={0} max={2} step={0.05} value={weights[i]}
+              aria-label={`weight of ${name}`}
+              onChange={(e) => setParam(def.name, weights.map((w, j) => (j === i ? Number(e.target.value) : w)))}
+            />
+            <output>{weights[i].toFixed(2)}</output>
+          </label>
+        ))}
+      </fieldset>
+    );
+  }
+  if (def.type === 'boolean') {
+    const v = value === undefined ? Boolean(def.default) : Boolean(value);
+    return (
+      <label className="param">
+        <input type="checkbox" checked={v} onChange={(e) => setParam(def.name, e.target.checked)} /> {def.description}
+      </label>
+    );
+  }
+  if (def.type === 'enum') {
+    const v = String(value ?? def.default ?? def.options?.[0] ?? '');
+    return (
+      <label className="param">
+        {def.description}{' '}
+        <select value={v} onChange={(e) => setParam(def.name, e.target.value)}>
+          {def.options?.map((o) => <option key={o}>{o}</option>)}
+        </select>
+      </label>
+    );
+  }
+  const v = typeof value === 'number' ? value : Number(def.default ?? def.min ?? 0);
+  const min = def.min ?? 0;
+  const max = def.max ?? 1;
+  return (
+    <label className="param">
+      {def.description}{' '}
+      <input type="range" min={min} max={max} step={def.type === 'integer' ? 1 : (max - min) / 100} value={v} onChange={(e) => setParam(def.name, Number(e.target.value))} />
+      <output>{v}</output>
+    </label>
+  );
+}

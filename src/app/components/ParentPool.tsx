@@ -1,0 +1,43 @@
+import { useGarden } from '../state.ts';
+import { bytes, pct, short } from '../format.ts';
+
+export function ParentPool() {
+  const models = useGarden((s) => s.models);
+  const evidence = useGarden((s) => s.evidence);
+  const selected = useGarden((s) => s.selected);
+  const toggle = useGarden((s) => s.toggleSelected);
+  const champion = useGarden((s) => s.champion);
+  return (
+    <section className="step" aria-labelledby="pool-h">
+      <h2 id="pool-h"><span className="num">1</span> Parent pool</h2>
+      <p className="hint">Models kept in this browser (IndexedDB). Pick two or more parents to breed.</p>
+      <ul className="cards" data-testid="parent-pool">
+        {models.map((m) => {
+          const ev = evidence[m.hash]?.evaluation;
+          const isSel = selected.includes(m.id);
+          return (
+            <li key={m.id} className={`card ${isSel ? 'selected' : ''}`} data-testid={`model-${m.id}`}>
+              <label>
+                <input type="checkbox" checked={isSel} onChange={() => toggle(m.id)} aria-label={`Select ${m.name}`} />
+                <span className="card-title">{m.name}</span>
+              </label>
+              <div className="badges">
+                <span className={`badge ${m.role}`}>{m.role}</span>
+                {champion === m.id && <span className="badge champion">champion</span>}
+              </div>
+              <p className="desc">{m.description}</p>
+              <dl className="facts">
+                <dt>accuracy</dt>
+                <dd data-testid={`acc-${m.id}`}>{ev ? pct(ev.metrics.accuracy) : '…'}</dd>
+                <dt>size</dt>
+                <dd>{bytes(m.bytes)}</dd>
+                <dt>hash</dt>
+                <dd className="mono" title={m.hash}>{short(m.hash)}</dd>
+              </dl>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,121 @@
+/**
+ * UI state, in one zustand store. Actions that do work live in garden.ts and call `set` here;
+ * this file holds only state and trivial setters, so it can be created in tests without a DOM.
+ */
+import { create } from 'zustand';
+import type { BreedProgress, TensorStat } from '../core/operators/breed.ts';
+import type { ParamValues } from '../core/operators/types.ts';
+import type { EvaluationResult } from '../core/eval/evaluate.ts';
+import type { SmokeResult } from '../core/eval/smoke.ts';
+
+export type ModelRole = 'base' | 'specialist' | 'candidate';
+
+export interface ModelEntry {
+  id: string;
+  name: string;
+  role: ModelRole;
+  family: string;
+  /** SHA-256 of the model's .slm bytes. */
+  hash: string;
+  species: string;
+  bytes: number;
+  description: string;
+  parents?: string[];
+  operator?: string;
+}
+
+export interface Evidence {
+  smoke?: SmokeResult;
+  evaluation?: EvaluationResult;
+  sidecarHash?: string;
+}
+
+export interface Receipt {
+  hash: string;
+  operator: string;
+  params: ParamValues;
+  seed: number;
+  backend: { kind: string; adapter: string; software: boolean };
+  inputs: string[];
+  output: string;
+  ms: number;
+  tensors: TensorStat[];
+}
+
+export interface RouteAnswer {
+  label: string;
+  probabilities: number[];
+  modelId: string;
+  modelName: string;
+  fellBack: string[];
+  ms: number;
+}
+
+export interface LedgerLine {
+  index: number;
+  type: string;
+  summary: string;
+  hash: string;
+}
+
+export type Busy = { task: string; done: number; total: number } | null;
+
+export interface GardenState {
+  phase: 'loading' | 'ready' | 'error';
+  error: string | null;
+  notice: string | null;
+  offlineReady: boolean;
+  backend: { kind: string; adapter: string; software: boolean } | null;
+  storage: { usage: number; quota: number; persisted: boolean; storedBytes: number; savedBytes: number } | null;
+  models: ModelEntry[];
+  evidence: Record<string, Evidence>;
+  selected: string[];
+  operator: string;
+  params: ParamValues;
+  seed: number;
+  busy: Busy;
+  progress: BreedProgress | null;
+  candidateId: string | null;
+  receipt: Receipt | null;
+  champion: string | null;
+  fallback: string[];
+  route: RouteAnswer | null;
+  ledger: LedgerLine[];
+
+  setOfflineReady(v: boolean): void;
+  toggleSelected(id: string): void;
+  setOperator(id: string): void;
+  setParam(name: string, value: ParamValues[string]): void;
+  setSeed(seed: number): void;
+  dismissNotice(): void;
+}
+
+export const useGarden = create<GardenState>()((set) => ({
+  phase: 'loading',
+  error: null,
+  notice: null,
+  offlineReady: false,
+  backend: null,
+  storage: null,
+  models: [],
+  evidence: {},
+  selected: [],
+  operator: 'blend',
+  params: { normalize: true },
+  seed: 1,
+  busy: null,
+  progress: null,
+  candidateId: null,
+  receipt: null,
+  champion: null,
+  fallback: [],
+  route: null,
+  ledger: [],
+
+  setOfflineReady: (v) => set({ offlineReady: v }),
+  toggleSelected: (id) => set((s) => ({ selected: s.selected.includes(id) ? s.selected.filter((x) => x !== id) : [...s.selected, id] })),
+  setOperator: (id) => set({ operator: id, params: {} }),
+  setParam: (name, value) => set((s) => ({ params: { ...s.params, [name]: value } })),
+  setSeed: (seed) => set({ seed }),
+  dismissNotice: () => set({ notice: null }),
+}));

@@ -1,0 +1,381 @@
+/**
+ * Property-based tests: 10,000 corrupt inputs per parser (mutations of valid files: truncations,
+ * byte flips, insertions, length rewrites, header rewrites with random JSON). Every input is
+ * either accepted (and then self-consistent) or refused with a FormatError — nothing else escapes.
+ * Imports into a store leave the store byte-for-byte unchanged when refused.
+ */
+import fc from 'fast-check';
+import onnxProto from 'onnx-proto';
+import { describe, expect, it } from 'vitest';
+import { FORMAT_CHECKS, FormatError } from './errors.ts';
+import { parseHfIndex } from './hf-index.ts';
+import { parseManifestJson } from './json.ts';
+import { importFile, importHfSharded, importOnnxModel } from './model.ts';
+import { parseSafetensors, serializeSafetensors } from './safetensors.ts';
+import { readSlm, speciesId, speciesSignature, writeSlm, SLM_KEYS } from './slm.ts';
+import { bytesSource } from './source.ts';
+import { mulberry } from './testing.ts';
+import { memoryBackend } from '../../store/memory-store.ts';
+import { createTensorStore } from '../../store/tensor-store.ts';
+import { storeImported } from '../../store/import.ts';
+import { byteLength, fromFloat32, type Tensor } from '../tensor.ts';
+
+const RUNS = 10_000;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const { onnx } = onnxProto;
+
+/** Run f; it may succeed or throw a FormatError naming a known check, nothing else. */
+function refusedOrAccepted<T>(f: () => T): { ok: true; value: T } | { ok: false; error: FormatError } {
+  try {
+    return { ok: true, value: f() };
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw new Error(`non-FormatError escaped: ${(e as Error)?.stack ?? e}`);
+    expect(FORMAT_CHECKS).toContain(e.check);
+    expect(e.message).not.toMatch(/[\n\r]/);
+    return { ok: false, error: e };
+  }
+}
+async function refusedOrAcceptedAsync<T>(f: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: FormatError }> {
+  try {
+    return { ok: true, value: await f() };
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw new Error(`non-FormatError escaped: ${(e as Error)?.stack ?? e}`);
+    expect(e.message).not.toMatch(/[\n\r]/);
+    return { ok: false, error: e };
+  }
+}
+
+function tensors(seed: number): Tensor[] {
+  const r = mulberry(seed);
+  const out: Tensor[] = [fromFloat32('w', [3, 2], Float32Array.from({ length: 6 }, () => r()))];
+  out.push({ name: 'b', dtype: 'F16', shape: [3], data: Uint8Array.from({ length: 6 }, () => Math.floor(r() * 256)) });
+  out.push({ name: 'q', dtype: 'I4', shape: [5], data: Uint8Array.from({ length: 3 }, () => Math.floor(r() * 256)) });
+  out.push({ name: 'e', dtype: 'U8', shape: [0], data: new Uint8Array(0) });
+  return out;
+}
+
+/** Header JSON with structured damage: fields swapped for random JSON values or plausible wrong ones. */
+const headerValue = fc.oneof(
+  fc.jsonValue({ maxDepth: 2 }),
+  fc.record({
+    dtype: fc.oneof(fc.constantFrom('F32', 'F16', 'BF16', 'I8', 'U8', 'I4', 'F64', 'i4', ''), fc.jsonValue({ maxDepth: 1 })),
+    shape: fc.oneof(fc.array(fc.oneof(fc.integer({ min: -2, max: 12 }), fc.constantFrom(2 ** 40, 2 ** 41, 2 ** 53, 1.5, -0)), { maxLength: 4 }), fc.jsonValue({ maxDepth: 1 })),
+    data_offsets: fc.oneof(fc.tuple(fc.integer({ min: -4, max: 64 }), fc.integer({ min: -4, max: 64 })), fc.jsonValue({ maxDepth: 1 })),
+  }),
+);
+const keyArb = fc.oneof(fc.constantFrom('w', 'b', 'q', 'e', '__metadata__', '__proto__', 'constructor', 'prototype', 'toString', ''), fc.string({ maxLength: 6 }));
+
+/** Mutations of a valid file's bytes. */
+function mutation(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
+  const n = valid.length;
+  const headerLen = new DataView(valid.buffer, valid.byteOffset).getUint32(0, true);
+  const header = JSON.parse(dec.decode(valid.subarray(8, 8 + headerLen))) as Record<string, unknown>;
+  const data = valid.subarray(8 + headerLen);
+  const withHeader = (text: string, body: Uint8Array = data, lenDelta = 0) => {
+    const j = enc.encode(text);
+    const out = new Uint8Array(8 + j.length + body.length);
+    new DataView(out.buffer).setUint32(0, Math.max(0, j.length + lenDelta), true);
+    out.set(j, 8);
+    out.set(body, 8 + j.length);
+    return out;
+  };
+  return fc.oneof(
+    // truncation
+    fc.integer({ min: 0, max: n - 1 }).map((k) => valid.slice(0, k)),
+    // byte flips
+    fc.array(fc.tuple(fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }).map((flips) => {
+      const c = valid.slice();
+      for (const [i, v] of flips) c[i] = v;
+      return c;
+    }),
+    // insertion / deletion in the middle
+    fc.tuple(fc.integer({ min: 0, max: n }), fc.uint8Array({ maxLength: 9 }), fc.integer({ min: 0, max: 9 })).map(([at, ins, del]) => {
+      const c = new Uint8Array(n - Math.min(del, n - at) + ins.length);
+      c.set(valid.subarray(0, at));
+      c.set(ins, at);
+      c.set(valid.subarray(Math.min(n, at + del)), at + ins.length);
+      return c;
+    }),
+    // length prefix rewrites (including 64-bit values)
+    fc.tuple(fc.nat(), fc.nat()).map(([lo, hi]) => {
+      const c = valid.slice();
+      const dv = new DataView(c.buffer);
+      dv.setUint32(0, lo % (headerLen * 2 + 16), true);
+      dv.setUint32(4, hi % 3 === 0 ? hi : 0, true);
+      return c;
+    }),
+    // header replaced by random JSON text
+    fc.tuple(fc.json({ maxDepth: 3 }), fc.integer({ min: -3, max: 3 })).map(([text, d]) => withHeader(text, data, d)),
+    // header entries damaged structurally
+    fc.array(fc.tuple(keyArb, headerValue), { minLength: 1, maxLength: 3 }).map((edits) => {
+      const h: Record<string, unknown> = JSON.parse(JSON.stringify(header));
+      let text = JSON.stringify(h);
+      for (const [k, v] of edits) {
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype') text = text.slice(0, -1) + `,${JSON.stringify(k)}:${JSON.stringify(v)}}`;
+        else {
+          h[k] = v;
+          text = JSON.stringify(h);
+        }
+      }
+      return withHeader(text);
+    }),
+    // duplicate keys and garbage (invalid UTF-8, NUL) in the header
+    fc.constantFrom(
+      withHeader(JSON.stringify(header).slice(0, -1) + ',"w":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}'),
+      withHeader('{"w":"\u0000"}'),
+      (() => {
+        const c = valid.slice();
+        c[9] = 0xff;
+        return c;
+      })(),
+    ),
+  );
+}
+
+/** On acceptance the parse must be self-consistent: every tensor inside the file at its declared size. */
+function checkAccepted(file: Uint8Array, tensors: Tensor[]): void {
+  for (const t of tensors) {
+    expect(t.data.length).toBe(byteLength(t.dtype, t.shape));
+    expect(t.data.byteOffset - file.byteOffset + t.data.length).toBeLessThanOrEqual(file.length);
+  }
+}
+
+describe('property: safetensors header and file', () => {
+  it(`${RUNS} mutated files are refused with a FormatError or parsed consistently`, () => {
+    const valid = serializeSafetensors(tensors(1), { note: 'fuzz' });
+    let refused = 0;
+    fc.assert(
+      fc.property(mutation(valid), (file) => {
+        const r = refusedOrAccepted(() => parseSafetensors(file));
+        if (r.ok) checkAccepted(file, r.value.tensors);
+        else refused++;
+      }),
+      { numRuns: RUNS, seed: 11 },
+    );
+    expect(refused).toBeGreaterThan(RUNS * 0.8);
+  });
+});
+
+describe('property: .slm metadata (and import into a store)', () => {
+  it(`${RUNS} mutated .slm files are refused or read; a refused import leaves the store unchanged`, async () => {
+    const ts = tensors(2);
+    const species = speciesId(speciesSignature(ts, '', ['cat', 'dog']));
+    const valid = writeSlm(ts, { species, graph: '', vocabulary: ['cat', 'dog'], manifest: 'b'.repeat(64) });
+    const metaDamage = fc
+      .array(
+        fc.tuple(
+          fc.constantFrom(...Object.values(SLM_KEYS), 'slm.other', 'note'),
+          fc.oneof(fc.constantFrom('0', '1', '2', '01', '-1', '1e0', '', species, species.toUpperCase(), '[]', '["cat","dog"]', '["dog","cat"]', '[1]', '{}'), fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 })),
+        ),
+        { minLength: 1, maxLength: 3 },
+      )
+      .map((edits) => {
+        const { tensors: t, metadata } = parseSafetensors(valid);
+        const m: Record<string, unknown> = { ...metadata };
+        for (const [k, v] of edits) m[k] = v;
+        const h = JSON.parse(dec.decode(valid.subarray(8, 8 + new DataView(valid.buffer).getUint32(0, true))));
+        h.__metadata__ = m;
+        const j = enc.encode(JSON.stringify(h));
+        const body = serializeSafetensors(t).subarray(8 + new DataView(serializeSafetensors(t).buffer).getUint32(0, true));
+        const out = new Uint8Array(8 + j.length + body.length);
+        new DataView(out.buffer).setUint32(0, j.length, true);
+        out.set(j, 8);
+        out.set(body, 8 + j.length);
+        return out;
+      });
+    let refused = 0;
+    let accepted = 0;
+    const fixture = storeFixture();
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(mutation(valid), metaDamage), async (file) => {
+        const { backend, store, snap: before } = await fixture.get();
+        const r = refusedOrAccepted(() => readSlm(file));
+        if (r.ok) {
+          accepted++;
+          checkAccepted(file, r.value.tensors);
+          expect(r.value.species).toMatch(/^[0-9a-f]{64}$/);
+        } else refused++;
+        const imp = await refusedOrAcceptedAsync(async () => storeImported(store, await importFile(bytesSource(file))));
+        if (!imp.ok) expect(backend.snapshot()).toBe(before);
+        else fixture.changed();
+      }),
+      { numRuns: RUNS, seed: 12 },
+    );
+    expect(refused).toBeGreaterThan(RUNS * 0.5);
+    expect(accepted).toBeGreaterThan(0);
+  });
+});
+
+const HF_SHARDS = new Map([
+  ['a.safetensors', serializeSafetensors(tensors(5).filter((t) => t.name === 'w' || t.name === 'e'))],
+  ['b.safetensors', serializeSafetensors(tensors(5).filter((t) => t.name === 'b' || t.name === 'q'))],
+]);
+function importHfShardedCheck(text: string) {
+  return importHfSharded(text, async (f) => {
+    const b = HF_SHARDS.get(f);
+    if (!b) throw new FormatError('index', `no shard file ${JSON.stringify(f)}`);
+    return bytesSource(b);
+  });
+}
+
+/**
+ * A store that already holds one model, so "unchanged" is not trivially "empty". It is reused
+ * while imports are refused (they must not change it) and replaced after an accepted import.
+ */
+function storeFixture() {
+  let cur: { backend: ReturnType<typeof memoryBackend>; store: ReturnType<typeof createTensorStore>; snap: string } | null = null;
+  return {
+    async get() {
+      if (!cur) {
+        const backend = memoryBackend();
+        const store = createTensorStore(backend);
+        await store.putModel({ tensors: tensors(9), species: 'c'.repeat(64) });
+        cur = { backend, store, snap: backend.snapshot() };
+      }
+      return cur;
+    },
+    changed() {
+      cur = null;
+    },
+  };
+}
+
+describe('property: Hugging Face index JSON', () => {
+  it(`${RUNS} mutated index files are refused with a FormatError or agree with their shards`, async () => {
+    const validIndex = JSON.stringify({ metadata: { total_size: 30 }, weight_map: { w: 'a.safetensors', b: 'b.safetensors', q: 'b.safetensors', e: 'a.safetensors' } });
+    const arb = fc.oneof(
+      fc.integer({ min: 0, max: validIndex.length - 1 }).map((k) => validIndex.slice(0, k)),
+      fc.tuple(fc.integer({ min: 0, max: validIndex.length - 1 }), fc.string({ maxLength: 3 })).map(([i, s]) => validIndex.slice(0, i) + s + validIndex.slice(i + 1)),
+      fc.json({ maxDepth: 3 }),
+      fc
+        .tuple(fc.dictionary(keyArb, fc.oneof(fc.constantFrom('a.safetensors', 'b.safetensors', '../a.safetensors', '/etc/passwd', 'c.safetensors', ''), fc.jsonValue({ maxDepth: 1 })), { maxKeys: 5 }), fc.jsonValue({ maxDepth: 2 }))
+        .map(([wm, md]) => JSON.stringify({ metadata: md, weight_map: wm })),
+      fc.constantFrom('{"weight_map":{"w":"a.safetensors"},"weight_map":{}}', '{"weight_map":{"__proto__":"a.safetensors"}}', '{"weight_map":{"w":"a.safetensors"},"extra":1}'),
+    );
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(arb, async (text) => {
+        const r = refusedOrAccepted(() => parseHfIndex(text));
+        const s = await refusedOrAcceptedAsync(() => importHfShardedCheck(text));
+        if (s.ok) {
+          accepted++;
+          expect(r.ok).toBe(true);
+        }
+      }),
+      { numRuns: RUNS, seed: 13 },
+    );
+    expect(accepted).toBeGreaterThan(0);
+  });
+});
+
+/** A small ONNX model: a MatMul+Add in the main graph and an If whose branches hold their own weights. */
+function smallOnnx(): Uint8Array {
+  const f32 = (name: string, dims: number[], seed: number) => {
+    const r = mulberry(seed);
+    const n = dims.reduce((a, b) => a * b, 1);
+    return { name, dims, dataType: 1, rawData: new Uint8Array(Float32Array.from({ length: n }, () => r()).buffer) };
+  };
+  const branch = (name: string, seed: number) => ({
+    name,
+    node: [{ opType: 'Add', input: ['y', `${name}.bias`], output: [`${name}.out`] }],
+    initializer: [f32(`${name}.bias`, [2], seed)],
+    output: [{ name: `${name}.out`, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 2 }] } } } }],
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'small',
+      node: [
+        { opType: 'MatMul', input: ['x', 'W'], output: ['xw'] },
+        { opType: 'Add', input: ['xw', 'B'], output: ['y'] },
+        { opType: 'If', input: ['flag'], output: ['z'], attribute: [{ name: 'then_branch', type: 5, g: branch('then', 3) }, { name: 'else_branch', type: 5, g: branch('else', 4) }] },
+      ],
+      initializer: [f32('W', [3, 2], 1), f32('B', [2], 2), { name: 'shape', dims: [2], dataType: 7, rawData: new Uint8Array(16) }],
+      input: [
+        { name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }] } } } },
+        { name: 'flag', type: { tensorType: { elemType: 9, shape: { dim: [] } } } },
+      ],
+      output: [{ name: 'z', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 2 }] } } } }],
+    },
+  });
+  return new Uint8Array(onnx.ModelProto.encode(model).finish()); // a copy: protobufjs may return a pooled Buffer
+}
+
+describe('property: ONNX import (and import into a store)', () => {
+  it(`${RUNS} mutated ONNX files are refused with a FormatError or imported; refusals write nothing`, async () => {
+    const valid = smallOnnx();
+    const good = await importOnnxModel(valid);
+    expect(good.tensors.map((t) => t.name).sort()).toEqual(['B', 'W', 'else.bias', 'then.bias']);
+    const n = valid.length;
+    const arb = fc.oneof(
+      fc.integer({ min: 0, max: n - 1 }).map((k) => valid.slice(0, k)),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }).map((flips) => {
+        const c = valid.slice();
+        for (const [i, v] of flips) c[i] = v;
+        return c;
+      }),
+      fc.tuple(fc.integer({ min: 0, max: n }), fc.uint8Array({ maxLength: 6 })).map(([at, ins]) => {
+        const c = new Uint8Array(n + ins.length);
+        c.set(valid.subarray(0, at));
+        c.set(ins, at);
+        c.set(valid.subarray(at), at + ins.length);
+        return c;
+      }),
+      fc.uint8Array({ maxLength: 64 }),
+    );
+    let refused = 0;
+    let accepted = 0;
+    const fixture = storeFixture();
+    await fc.assert(
+      fc.asyncProperty(arb, async (bytes) => {
+        const { backend, store, snap: before } = await fixture.get();
+        const r = await refusedOrAcceptedAsync(async () => storeImported(store, await importOnnxModel(bytes)));
+        if (r.ok) {
+          accepted++;
+          fixture.changed();
+        }
+        else {
+          refused++;
+          
+          expect(backend.snapshot()).toBe(before);
+        }
+      }),
+      { numRuns: RUNS, seed: 14 },
+    );
+    expect(refused).toBeGreaterThan(RUNS * 0.3);
+    expect(accepted).toBeGreaterThan(0);
+  });
+});
+
+describe('property: manifest-like JSON', () => {
+  it(`${RUNS} random and mutated manifests are refused with a FormatError or carry only known, safe keys`, () => {
+    const spec = { required: ['kind', 'version'], optional: ['parents', 'note'] };
+    const valid = JSON.stringify({ kind: 'lineage-template', version: 1, parents: ['a', 'b'], note: { x: [1, 2] } });
+    const arb = fc.oneof(
+      fc.json({ maxDepth: 3 }),
+      fc.integer({ min: 0, max: valid.length - 1 }).map((k) => valid.slice(0, k)),
+      fc.tuple(fc.integer({ min: 0, max: valid.length - 1 }), fc.string({ maxLength: 3 })).map(([i, s]) => valid.slice(0, i) + s + valid.slice(i + 1)),
+      fc.tuple(keyArb, fc.jsonValue({ maxDepth: 2 }), fc.boolean()).map(([k, v, nested]) =>
+        nested ? valid.replace('"x":', `${JSON.stringify(k)}:${JSON.stringify(v)},"x":`) : valid.slice(0, -1) + `,${JSON.stringify(k)}:${JSON.stringify(v)}}`,
+      ),
+      fc.uint8Array({ maxLength: 32 }),
+    );
+    let accepted = 0;
+    const forbidden = /"(__proto__|constructor|prototype)"\s*:/;
+    fc.assert(
+      fc.property(arb, (input) => {
+        const r = refusedOrAccepted(() => parseManifestJson(input, spec));
+        if (r.ok) {
+          accepted++;
+          for (const k of Object.keys(r.value)) expect([...spec.required, ...spec.optional]).toContain(k);
+          expect(typeof input === 'string' ? forbidden.test(input) : false).toBe(false);
+        }
+      }),
+      { numRuns: RUNS, seed: 15 },
+    );
+    expect(accepted).toBeGreaterThan(0);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

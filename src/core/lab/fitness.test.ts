@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { FITNESS_RULES, emptyStats, fitness, promotionCheck, recordOutcome, type ModelStats } from './fitness.ts';
+import { rng } from './test-helpers.ts';
+
+const stats = (successes: number, invocations: number): ModelStats => ({ invocations, successes, failures: invocations - successes, consecutiveFailures: 0 });
+
+describe('fitness', () => {
+  it('divides by max(invocations, 10) at 9, 10 and 11 invocations', () => {
+    expect(fitness(stats(9, 9))).toBe(0.9);
+    expect(fitness(stats(10, 10))).toBe(1);
+    expect(fitness(stats(11, 11))).toBe(1);
+    expect(fitness(stats(0, 0))).toBe(0);
+    expect(fitness(stats(1, 1))).toBe(0.1);
+    expect(fitness(stats(10, 11))).toBeCloseTo(10 / 11, 15);
+  });
+
+  it('a lead of exactly 0.1 is enough; just under is not (exact arithmetic)', () => {
+    // 0.9 − 0.8 is 0.09999999999999998 in floats; the rule must still see 0.1.
+    expect(promotionCheck(stats(45, 50), stats(40, 50)).eligible).toBe(true);
+    expect(promotionCheck(stats(90, 100), stats(80, 100)).eligible).toBe(true);
+    expect(promotionCheck(stats(89, 100), stats(80, 100)).eligible).toBe(false);
+    expect(promotionCheck(stats(54, 60), stats(40, 50)).eligible).toBe(true); // 0.9 vs 0.8
+    expect(promotionCheck(stats(53, 60), stats(40, 50)).eligible).toBe(false);
+  });
+
+  it('needs at least 50 invocations: 49 is refused, 50 is enough', () => {
+    const c49 = promotionCheck(stats(49, 49), stats(5, 10));
+    expect(c49.eligible).toBe(false);
+    expect(c49.reason).toMatch(/49 invocations; promotion needs at least 50/);
+    expect(promotionCheck(stats(50, 50), stats(5, 10)).eligible).toBe(true);
+  });
+
+  it('an empty slot takes a challenger with 50 invocations', () => {
+    expect(promotionCheck(stats(30, 50), null).eligible).toBe(true);
+    expect(promotionCheck(stats(30, 49), null).eligible).toBe(false);
+  });
+
+  it('agrees with the rational rule on seeded random counts', () => {
+    const r = rng(42);
+    for (let t = 0; t < 2000; t++) {
+      const nc = Math.floor(r() * 120);
+      const nh = Math.floor(r() * 120);
+      const c = stats(Math.floor(r() * (nc + 1)), nc);
+      const h = stats(Math.floor(r() * (nh + 1)), nh);
+      const dc = Math.max(nc, 10);
+      const dh = Math.max(nh, 10);
+      // lead ≥ 1/10 ⇔ 10·(sc·dh − sh·dc) ≥ dc·dh; compare with a float check away from the boundary.
+      const lead = c.successes / dc - h.successes / dh;
+      const got = promotionCheck(c, h).eligible;
+      if (nc < 50) expect(got).toBe(false);
+      else if (Math.abs(lead - 0.1) > 1e-9) expect(got).toBe(lead > 0.1);
+    }
+  });
+
+  it('three consecutive failures signal demotion; a success resets the run', () => {
+    const s = emptyStats();
+    expect(recordOutcome(s, false)).toBe(false);
+    expect(recordOutcome(s, false)).toBe(false);
+    expect(recordOutcome(s, true)).toBe(false);
+    expect(recordOutcome(s, false)).toBe(false);
+    expect(recordOutcome(s, false)).toBe(false);
+    expect(recordOutcome(s, false)).toBe(true);
+    expect(s).toEqual({ invocations: 6, successes: 1, failures: 5, consecutiveFailures: FITNESS_RULES.demoteAfterConsecutiveFailures });
+  });
+});

@@ -1,0 +1,10 @@
+/** Lab governance: viability, release, ledger, population review, selector registry, policy and trust zones. */
+export * from './ledger.ts';
+export * from './policy.ts';
+export * from './fitness.ts';
+export * from './viability.ts';
+export * from './release.ts';
+export * from './router.ts';
+export * from './population.ts';
+export * from './round.ts';
+export * from './zones.ts';

@@ -1,0 +1,237 @@
+/**
+ * The promotion ledger (audit zone): an append-only, hash-chained list of ledger-entry manifests.
+ * Entry i carries index i and prev = hash of entry i−1 (64 zeros for the first); the ledger's head
+ * is the hash of its last entry. verifyLedger finds any edited, removed or reordered entry and names
+ * its index. The only write is append(); there is no update or delete, in memory or in a store.
+ */
+import type { Sha256Hex } from '../hash.ts';
+import { LEDGER_ENTRY_TYPES, type LedgerEntry, type LedgerEntryType } from '../manifest/kinds.ts';
+import { deepFreeze, makeManifest, manifestHash, structuredCloneJson } from '../manifest/index.ts';
+import { ManifestError, parseStrictJson } from '../manifest/strict-json.ts';
+import { validateManifest } from '../manifest/validate.ts';
+
+export const GENESIS: Sha256Hex = '0'.repeat(64);
+export const LEDGER_FILE_FORMAT = 'slm-garden-ledger' as const;
+
+/** An entry with the hash it was recorded under. */
+export interface LedgerRecord {
+  hash: Sha256Hex;
+  entry: LedgerEntry;
+}
+
+export interface LedgerHead {
+  length: number;
+  /** Hash of the last entry; GENESIS when empty. */
+  hash: Sha256Hex;
+}
+
+/** A ledger as a downloadable file. */
+export interface LedgerFile {
+  format: typeof LEDGER_FILE_FORMAT;
+  version: 1;
+  head: LedgerHead;
+  records: LedgerRecord[];
+}
+
+/** Persistence for the audit zone. Implementations offer no update or delete. */
+export interface LedgerStore {
+  load(): Promise<LedgerRecord[]>;
+  /** Persist one record; must reject if a record with the same index exists. */
+  append(record: LedgerRecord): Promise<void>;
+  /** The head as last persisted, when the store keeps one apart from the records (catches a truncated tail). */
+  head?(): Promise<LedgerHead | null>;
+}
+
+export const LEDGER_CHECKS = Object.freeze(['schema', 'hash', 'index', 'link', 'head'] as const);
+export type LedgerCheck = (typeof LEDGER_CHECKS)[number];
+
+export interface LedgerProblem {
+  /** The index (position) of the entry found edited, removed, reordered or malformed. */
+  index: number;
+  check: LedgerCheck;
+  message: string;
+}
+
+export interface LedgerVerdict {
+  ok: boolean;
+  length: number;
+  head: Sha256Hex;
+  problems: LedgerProblem[];
+}
+
+export class LedgerError extends Error {
+  override name = 'LedgerError';
+}
+
+/** Check a chain of records (and, when given, the head it should end at). */
+export function verifyLedger(records: readonly unknown[], expectedHead?: LedgerHead | null): LedgerVerdict {
+  const problems: LedgerProblem[] = [];
+  const hashes: (Sha256Hex | null)[] = [];
+  records.forEach((raw, i) => {
+    const rec = raw as Partial<LedgerRecord> | null;
+    let entry: LedgerEntry;
+    try {
+      if (!rec || typeof rec !== 'object' || typeof rec.hash !== 'string') throw new ManifestError('a record must be {hash, entry}');
+      entry = validateManifest(rec.entry, 'ledger-entry');
+    } catch (e) {
+      problems.push({ index: i, check: 'schema', message: `entry ${i} is malformed: ${(e as Error).message}` });
+      hashes.push(null);
+      return;
+    }
+    const actual = manifestHash(entry);
+    hashes.push(actual);
+    if (actual !== rec.hash) {
+      problems.push({ index: i, check: 'hash', message: `entry ${i} was edited: its content hashes to ${short(actual)} but it was recorded as ${short(rec.hash)}` });
+    }
+    if (entry.index !== i) {
+      problems.push({
+        index: i,
+        check: 'index',
+        message: entry.index > i
+          ? `entry at position ${i} says index ${entry.index}: ${entry.index - i === 1 ? 'an entry was' : 'entries were'} removed or reordered before it`
+          : `entry at position ${i} says index ${entry.index}: entries were reordered or duplicated`,
+      });
+    }
+    const prevHash = i === 0 ? GENESIS : hashes[i - 1];
+    // A wrong index already explains a broken link at this position (removed or reordered entries).
+    if (entry.index === i && prevHash !== null && entry.prev !== prevHash) {
+      problems.push({
+        index: i === 0 ? 0 : i - 1,
+        check: 'link',
+        message: i === 0
+          ? `entry 0 links to ${short(entry.prev)} instead of the genesis hash: entries before it were removed`
+          : `entry ${i} links to ${short(entry.prev)} but entry ${i - 1} hashes to ${short(prevHash)}: entry ${i - 1} was edited, removed or moved`,
+      });
+    }
+  });
+  const head = records.length ? (hashes[records.length - 1] ?? '') : GENESIS;
+  if (expectedHead) {
+    if (expectedHead.length !== records.length) {
+      problems.push({
+        index: Math.min(expectedHead.length, records.length),
+        check: 'head',
+        message: `the ledger head records ${expectedHead.length} entries but ${records.length} are present: ${expectedHead.length > records.length ? `entries from index ${records.length} were removed` : 'entries were added without the head'}`,
+      });
+    } else if (expectedHead.hash !== head) {
+      problems.push({ index: Math.max(0, records.length - 1), check: 'head', message: `entry ${records.length - 1} was edited: the head is ${short(expectedHead.hash)} but the last entry hashes to ${short(head)}` });
+    }
+  }
+  return { ok: problems.length === 0, length: records.length, head, problems };
+}
+
+function short(h: unknown): string {
+  return typeof h === 'string' ? h.slice(0, 12) : JSON.stringify(h);
+}
+
+/** In-memory store (tests, the CLI). Holds its own copies. */
+export class MemoryLedgerStore implements LedgerStore {
+  #records: LedgerRecord[];
+  #head: LedgerHead | null;
+  constructor(records: readonly LedgerRecord[] = [], head: LedgerHead | null = null) {
+    this.#records = structuredCloneJson([...records]);
+    this.#head = head ? { ...head } : null;
+  }
+  async load(): Promise<LedgerRecord[]> {
+    return structuredCloneJson(this.#records);
+  }
+  async append(record: LedgerRecord): Promise<void> {
+    if (record.entry.index !== this.#records.length) throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${this.#records.length}`);
+    this.#records.push(structuredCloneJson(record));
+    this.#head = { length: this.#records.length, hash: record.hash };
+  }
+  async head(): Promise<LedgerHead | null> {
+    return this.#head ? { ...this.#head } : null;
+  }
+}
+
+export interface LedgerOptions {
+  /** ISO-8601 UTC clock; injectable for deterministic tests. */
+  now?: () => string;
+}
+
+/** The ledger: read its entries, append new ones. Opening verifies the stored chain and refuses a broken one. */
+export class Ledger {
+  readonly #store: LedgerStore;
+  readonly #records: LedgerRecord[];
+  readonly #now: () => string;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(store: LedgerStore, records: LedgerRecord[], now: () => string) {
+    this.#store = store;
+    this.#records = records;
+    this.#now = now;
+  }
+
+  static async open(store: LedgerStore, opts: LedgerOptions = {}): Promise<Ledger> {
+    const records = await store.load();
+    const verdict = verifyLedger(records, store.head ? await store.head() : null);
+    if (!verdict.ok) throw new LedgerError(`ledger refused: ${verdict.problems[0].message}${verdict.problems.length > 1 ? ` (and ${verdict.problems.length - 1} more problems)` : ''}`);
+    return new Ledger(store, records.map((r) => deepFreeze(r)), opts.now ?? (() => new Date().toISOString()));
+  }
+
+  get length(): number {
+    return this.#records.length;
+  }
+
+  get head(): LedgerHead {
+    const last = this.#records[this.#records.length - 1];
+    return { length: this.#records.length, hash: last ? last.hash : GENESIS };
+  }
+
+  /** Frozen entries, oldest first. */
+  entries(): readonly LedgerEntry[] {
+    return this.#records.map((r) => r.entry);
+  }
+
+  records(): readonly LedgerRecord[] {
+    return [...this.#records];
+  }
+
+  /** Append one entry; appends are serialized, so concurrent callers chain in call order. */
+  append(type: LedgerEntryType, payload: Record<string, unknown>): Promise<LedgerEntry> {
+    if (!(LEDGER_ENTRY_TYPES as readonly string[]).includes(type)) throw new LedgerError(`unknown ledger entry type "${type}"; valid: ${LEDGER_ENTRY_TYPES.join(', ')}`);
+    const run = this.#queue.then(async () => {
+      const head = this.head;
+      const entry = makeManifest('ledger-entry', { index: head.length, prev: head.hash, type, at: this.#now(), payload: structuredCloneJson(payload) });
+      const record = deepFreeze({ hash: manifestHash(entry), entry });
+      await this.#store.append(record);
+      this.#records.push(record);
+      return entry;
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  verify(): LedgerVerdict {
+    return verifyLedger(this.#records, this.head);
+  }
+
+  toFile(): LedgerFile {
+    return { format: LEDGER_FILE_FORMAT, version: 1, head: this.head, records: structuredCloneJson([...this.#records]) };
+  }
+}
+
+/** Serialize a ledger to its file text (pretty JSON; entry hashes are over canonical JSON, not this text). */
+export function serializeLedger(ledger: Ledger): string {
+  return JSON.stringify(ledger.toFile(), null, 2) + '\n';
+}
+
+/** Parse a ledger file (strict JSON) without judging the chain; pair with verifyLedger. */
+export function parseLedgerFile(text: string): LedgerFile {
+  const json = parseStrictJson(text, 'ledger file') as Partial<LedgerFile> | null;
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new LedgerError('ledger file is not a JSON object');
+  if (json.format !== LEDGER_FILE_FORMAT) throw new LedgerError(`ledger file format is ${JSON.stringify(json.format ?? null)}, expected "${LEDGER_FILE_FORMAT}"`);
+  if (json.version !== 1) throw new LedgerError(`ledger file version is ${JSON.stringify(json.version ?? null)}; valid: 1`);
+  const extra = Object.keys(json).filter((k) => !['format', 'version', 'head', 'records'].includes(k));
+  if (extra.length) throw new LedgerError(`ledger file has unknown key "${extra[0]}"; valid: format, version, head, records`);
+  if (!Array.isArray(json.records)) throw new LedgerError('ledger file has no "records" array');
+  const head = json.head;
+  if (!head || typeof head !== 'object' || !Number.isInteger(head.length) || typeof head.hash !== 'string') throw new LedgerError('ledger file head must be {length, hash}');
+  return json as LedgerFile;
+}
+
+/** Open a ledger from file text: parsed, verified (chain and head), and backed by a memory store. */
+export async function openLedgerFile(text: string, opts: LedgerOptions = {}): Promise<Ledger> {
+  const file = parseLedgerFile(text);
+  return Ledger.open(new MemoryLedgerStore(file.records, file.head), opts);
+}

@@ -1,0 +1,108 @@
+/**
+ * The policy zone: operator allowlist, viability thresholds, resource ceilings and suite pins.
+ * The ledger is the policy's only store: the current policy is the one in the latest
+ * policy-change (or re-baseline) entry, so the policy cannot change without a ledger entry.
+ * Readers get frozen copies; nothing outside PolicyZone.change/rebaseline can alter it.
+ */
+import { hashJson, type Sha256Hex } from '../hash.ts';
+import type { Policy } from '../manifest/kinds.ts';
+import { deepFreeze, structuredCloneJson } from '../manifest/index.ts';
+import { validatePolicy } from '../manifest/validate.ts';
+import { OPERATORS } from '../operators/registry.ts';
+import type { Ledger } from './ledger.ts';
+
+export class PolicyError extends Error {
+  override name = 'PolicyError';
+}
+
+/** The operator ids the registry knows (src/core/operators/registry.ts): the allowlist's universe. */
+export function knownOperatorIds(): string[] {
+  return Object.keys(OPERATORS);
+}
+
+/** Validate a policy against its schema and the operator registry; returns a frozen copy. */
+export function checkPolicy(json: unknown, operatorIds: readonly string[] = knownOperatorIds()): Policy {
+  const p = validatePolicy(structuredCloneJson(json));
+  for (const id of p.allowlist) {
+    if (!operatorIds.includes(id)) throw new PolicyError(`policy allowlist names unknown operator "${id}"; valid: ${operatorIds.join(', ')}`);
+  }
+  const suites = Object.keys(p.suites);
+  for (const t of [p.primary, ...p.guardrails]) {
+    if (!Object.prototype.hasOwnProperty.call(p.suites, t.suite)) throw new PolicyError(`policy threshold on ${t.metric} names suite "${t.suite}", which is not pinned; pinned: ${suites.join(', ')}`);
+  }
+  return deepFreeze(p);
+}
+
+export function policyHash(p: Policy): Sha256Hex {
+  return hashJson(p);
+}
+
+export function isAllowed(policy: Policy, operatorId: string): boolean {
+  return policy.allowlist.includes(operatorId);
+}
+
+/** The policy as held by the policy zone, replayed from the ledger. */
+export class PolicyZone {
+  readonly #ledger: Ledger;
+  #current: Policy;
+
+  private constructor(ledger: Ledger, current: Policy) {
+    this.#ledger = ledger;
+    this.#current = current;
+  }
+
+  /** The latest policy in the ledger, or null when none was ever set. */
+  static fromLedger(ledger: Ledger): Policy | null {
+    let p: Policy | null = null;
+    for (const e of ledger.entries()) {
+      if (e.type === 'policy-change' || e.type === 're-baseline') p = validatePolicy(structuredCloneJson(e.payload.policy));
+    }
+    return p ? deepFreeze(p) : null;
+  }
+
+  /** Open the zone over a ledger; when the ledger holds no policy yet, `initial` is recorded as the first policy change. */
+  static async open(ledger: Ledger, initial?: Policy, operatorIds?: readonly string[]): Promise<PolicyZone> {
+    const existing = PolicyZone.fromLedger(ledger);
+    if (existing) return new PolicyZone(ledger, existing);
+    if (!initial) throw new PolicyError('the ledger holds no policy and no initial policy was given');
+    const p = checkPolicy(initial, operatorIds);
+    await ledger.append('policy-change', { policy: p, policyHash: policyHash(p), previous: null, reason: 'initial policy' });
+    return new PolicyZone(ledger, p);
+  }
+
+  /** A frozen copy of the current policy. */
+  current(): Policy {
+    return this.#current;
+  }
+
+  get hash(): Sha256Hex {
+    return policyHash(this.#current);
+  }
+
+  /** Change the policy: validated, then recorded in the ledger, then in effect. */
+  async change(next: Policy, reason: string, operatorIds?: readonly string[]): Promise<Policy> {
+    if (!reason.trim()) throw new PolicyError('a policy change needs a reason');
+    const p = checkPolicy(next, operatorIds);
+    if (canonicalPins(p) !== canonicalPins(this.#current)) {
+      throw new PolicyError('suite pins change only through rebaseline(), an explicit re-baseline entry');
+    }
+    await this.#ledger.append('policy-change', { policy: p, policyHash: policyHash(p), previous: this.hash, reason });
+    this.#current = p;
+    return p;
+  }
+
+  /** Re-pin one suite to new bytes: the only way a frozen suite changes. */
+  async rebaseline(suite: string, hash: Sha256Hex, reason: string): Promise<Policy> {
+    if (!reason.trim()) throw new PolicyError('a re-baseline needs a reason');
+    const old = this.#current.suites[suite];
+    if (old === undefined) throw new PolicyError(`no suite "${suite}" is pinned; pinned: ${Object.keys(this.#current.suites).join(', ')}`);
+    const p = checkPolicy({ ...structuredCloneJson(this.#current), suites: { ...this.#current.suites, [suite]: hash } });
+    await this.#ledger.append('re-baseline', { policy: p, policyHash: policyHash(p), previous: this.hash, suite, from: old, to: hash, reason });
+    this.#current = p;
+    return p;
+  }
+}
+
+function canonicalPins(p: Policy): string {
+  return hashJson(p.suites);
+}

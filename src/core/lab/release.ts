@@ -1,0 +1,185 @@
+/**
+ * The release zone: per task slot, the selector registry (champion, canary share, shadow,
+ * fallback stack) and its release controller. Every step is a ledger entry carrying the full
+ * registry version it activates, so every version is kept and the registry is replayed from the
+ * ledger alone. Rollback re-activates the previous version, byte for byte.
+ */
+import { canonicalJson } from '../hash.ts';
+import type { SelectorRegistry, SelectorRegistryBody, SlotContract } from '../manifest/kinds.ts';
+import { makeManifest, manifestHash } from '../manifest/index.ts';
+import { validateManifest } from '../manifest/validate.ts';
+import type { Ledger } from './ledger.ts';
+import type { PromotionCheck } from './fitness.ts';
+
+/** The release stages a model moves through, in order. */
+export const RELEASE_STAGES = Object.freeze(['shadow', 'canary', 'champion'] as const);
+export type ReleaseStage = (typeof RELEASE_STAGES)[number];
+
+/** What a release ledger entry did. */
+export const RELEASE_ACTIONS = Object.freeze(['create', 'shadow', 'canary', 'champion', 'demote', 'fallback'] as const);
+export type ReleaseAction = (typeof RELEASE_ACTIONS)[number];
+
+export class ReleaseError extends Error {
+  override name = 'ReleaseError';
+}
+
+interface SlotState {
+  /** Every version ever created, in creation order. */
+  versions: SelectorRegistry[];
+  /** Activation stack: the top is live; rollback pops. */
+  active: SelectorRegistry[];
+}
+
+export class ReleaseController {
+  readonly #ledger: Ledger;
+  readonly #slots = new Map<string, SlotState>();
+
+  private constructor(ledger: Ledger) {
+    this.#ledger = ledger;
+  }
+
+  /** Replay every release and rollback entry of the ledger. */
+  static open(ledger: Ledger): ReleaseController {
+    const rc = new ReleaseController(ledger);
+    for (const e of ledger.entries()) {
+      if (e.type !== 'release' && e.type !== 'rollback') continue;
+      const slot = String(e.payload.slot);
+      const reg = validateManifest(e.payload.registry, 'selector-registry');
+      if (manifestHash(reg) !== e.payload.registryHash) throw new ReleaseError(`ledger entry ${e.index}: registry does not hash to its recorded registryHash`);
+      const st = rc.#slot(slot, true);
+      if (e.type === 'release') {
+        st.versions.push(reg);
+        st.active.push(reg);
+      } else {
+        st.active.pop();
+        const top = st.active[st.active.length - 1];
+        if (!top || manifestHash(top) !== e.payload.registryHash) throw new ReleaseError(`ledger entry ${e.index}: rollback restores a registry that was not the previous version`);
+      }
+    }
+    return rc;
+  }
+
+  #slot(slot: string, create = false): SlotState {
+    let st = this.#slots.get(slot);
+    if (!st) {
+      if (!create) throw new ReleaseError(`no task slot "${slot}"; slots: ${[...this.#slots.keys()].join(', ') || '(none)'}`);
+      st = { versions: [], active: [] };
+      this.#slots.set(slot, st);
+    }
+    return st;
+  }
+
+  slots(): string[] {
+    return [...this.#slots.keys()];
+  }
+
+  /** The live registry version of a slot (frozen). */
+  current(slot: string): SelectorRegistry {
+    const st = this.#slot(slot);
+    return st.active[st.active.length - 1];
+  }
+
+  /** Every version of a slot ever created, oldest first. */
+  versions(slot: string): readonly SelectorRegistry[] {
+    return [...this.#slot(slot).versions];
+  }
+
+  async #activate(slot: string, action: ReleaseAction, next: Omit<SelectorRegistryBody, 'version' | 'slot'>, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+    const st = this.#slot(slot, action === 'create');
+    const prev = st.active[st.active.length - 1] ?? null;
+    const version = st.versions.reduce((m, v) => Math.max(m, v.version), 0) + 1;
+    const { contract, champion, canary, shadow, fallback } = next;
+    const rest = { contract, champion, canary, shadow, fallback };
+    const reg = makeManifest('selector-registry', { ...rest, slot, version, note: reason });
+    const roles = [reg.champion, reg.canary?.model, reg.shadow].filter((x): x is string => !!x);
+    if (new Set(roles).size !== roles.length) throw new ReleaseError(`slot "${slot}": one model cannot hold two of champion, canary and shadow (${roles.join(', ')})`);
+    await this.#ledger.append('release', { slot, action, registry: reg, registryHash: manifestHash(reg), from: prev ? manifestHash(prev) : null, reason, ...(evidence ? { evidence } : {}) });
+    st.versions.push(reg);
+    st.active.push(reg);
+    return reg;
+  }
+
+  /** Create a task slot with its contract, champion and fallback stack. */
+  async createSlot(slot: string, contract: SlotContract, champion: string | null, fallback: string[] = [], reason = 'slot created'): Promise<SelectorRegistry> {
+    if (this.#slots.has(slot)) throw new ReleaseError(`task slot "${slot}" already exists`);
+    return this.#activate(slot, 'create', { contract, champion, canary: null, shadow: null, fallback: fallback.filter((m) => m !== champion) }, reason);
+  }
+
+  /** Put a model in shadow: it runs beside the champion on routed requests and never answers. */
+  async toShadow(slot: string, model: string, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+    const cur = this.current(slot);
+    if (cur.champion === model) throw new ReleaseError(`"${model}" is already the champion of slot "${slot}"`);
+    return this.#activate(slot, 'shadow', { ...cur, shadow: model, canary: cur.canary?.model === model ? null : cur.canary }, reason, evidence);
+  }
+
+  /** Give a share of requests (0 < share ≤ 1, chosen by request-id hash) to a canary; default: the shadow. */
+  async toCanary(slot: string, share: number, reason: string, model?: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+    const cur = this.current(slot);
+    const m = model ?? cur.shadow;
+    if (!m) throw new ReleaseError(`slot "${slot}" has no shadow to promote to canary; name a model`);
+    if (!(share > 0 && share <= 1)) throw new ReleaseError(`canary share ${share} is outside (0, 1]`);
+    if (cur.champion === m) throw new ReleaseError(`"${m}" is already the champion of slot "${slot}"`);
+    return this.#activate(slot, 'canary', { ...cur, canary: { model: m, share }, shadow: cur.shadow === m ? null : cur.shadow }, reason, evidence);
+  }
+
+  /**
+   * Make the canary (or a named model) champion. Needs a passing fitness check (a lead of 0.1 over
+   * ≥ 50 invocations); the old champion becomes the first fallback.
+   */
+  async toChampion(slot: string, check: PromotionCheck, reason: string, model?: string): Promise<SelectorRegistry> {
+    const cur = this.current(slot);
+    const m = model ?? cur.canary?.model;
+    if (!m) throw new ReleaseError(`slot "${slot}" has no canary to promote; name a model`);
+    if (!check.eligible) throw new ReleaseError(`"${m}" cannot become champion of "${slot}": ${check.reason}`);
+    const fallback = [...(cur.champion ? [cur.champion] : []), ...cur.fallback].filter((x) => x !== m);
+    return this.#activate(
+      slot,
+      'champion',
+      { ...cur, champion: m, canary: cur.canary?.model === m ? null : cur.canary, shadow: cur.shadow === m ? null : cur.shadow, fallback: [...new Set(fallback)] },
+      reason,
+      { ...check },
+    );
+  }
+
+  /** Demote a model: it loses its role and goes to the bottom of the fallback stack; the next in the stack becomes champion. */
+  async demote(slot: string, model: string, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+    const cur = this.current(slot);
+    const inSlot = cur.champion === model || cur.canary?.model === model || cur.shadow === model || cur.fallback.includes(model);
+    if (!inSlot) throw new ReleaseError(`"${model}" is not in slot "${slot}"`);
+    let { champion, fallback } = cur;
+    fallback = fallback.filter((x) => x !== model);
+    if (champion === model) champion = fallback.shift() ?? null;
+    // A demoted shadow or canary leaves the slot; a demoted champion or fallback stays as the last resort.
+    const keep = cur.champion === model || cur.fallback.includes(model);
+    return this.#activate(
+      slot,
+      'demote',
+      { ...cur, champion, canary: cur.canary?.model === model ? null : cur.canary, shadow: cur.shadow === model ? null : cur.shadow, fallback: keep ? [...fallback, model] : fallback },
+      reason,
+      evidence,
+    );
+  }
+
+  /** Replace the fallback stack. */
+  async setFallback(slot: string, fallback: string[], reason: string): Promise<SelectorRegistry> {
+    const cur = this.current(slot);
+    return this.#activate(slot, 'fallback', { ...cur, fallback: [...new Set(fallback)].filter((m) => m !== cur.champion) }, reason);
+  }
+
+  /** Re-activate the previous registry version exactly (byte for byte); recorded as a rollback entry. */
+  async rollback(slot: string, reason: string): Promise<SelectorRegistry> {
+    const st = this.#slot(slot);
+    if (st.active.length < 2) throw new ReleaseError(`slot "${slot}" has no previous registry version to roll back to`);
+    const from = st.active[st.active.length - 1];
+    const to = st.active[st.active.length - 2];
+    await this.#ledger.append('rollback', { slot, registry: to, registryHash: manifestHash(to), from: manifestHash(from), reason });
+    st.active.pop();
+    return to;
+  }
+}
+
+/** The canonical JSON of a registry version: what "byte for byte" compares. */
+export function registryBytes(r: SelectorRegistry): string {
+  return canonicalJson(r);
+}
+

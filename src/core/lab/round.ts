@@ -1,0 +1,250 @@
+/**
+ * The lab round (DESIGN.md §2, §8), as a pure orchestrator over injected functions:
+ *   select approved parents → breed candidates with allowlisted operators → evaluate every model
+ *   on the pinned frozen suites → viability against the champion and against no-op (the best
+ *   parent unchanged) → promote the best viable candidate to shadow, or archive every candidate
+ *   with its reasons.
+ * breed() belongs to the candidate zone: it is handed a deep-frozen copy of its recipe and nothing
+ * else. evaluate() belongs to the evaluation zone: it is handed the suite's name and pinned hash and
+ * must refuse any bytes that do not hash to it. The round never touches a store; applyRound()
+ * records a promotion in the ledger and the registry.
+ */
+import { hashJson, type Sha256Hex } from '../hash.ts';
+import type { AdmissionRecord, EvaluationSidecar, Gate, Metrics, Params, Policy, PromotionTemplate } from '../manifest/kinds.ts';
+import { deepFreeze, makeManifest, manifestHash } from '../manifest/index.ts';
+import { OPERATORS } from '../operators/registry.ts';
+import type { Ledger } from './ledger.ts';
+import { checkPolicy, isAllowed } from './policy.ts';
+import type { ReleaseController } from './release.ts';
+import { primaryGain, viability, type Check, type Scored } from './viability.ts';
+import { handOff } from './zones.ts';
+
+export interface RoundRecipe {
+  operator: string;
+  parents: string[];
+  params: Params;
+  seed: number;
+}
+
+export interface BredCandidate {
+  /** Content hash of the candidate model (or a stable id). */
+  id: string;
+  bytes?: number;
+  /** Time the operator took. */
+  ms?: number;
+}
+
+export interface SuiteRef {
+  /** Suite name as pinned in policy.suites. */
+  name: string;
+  hash: Sha256Hex;
+}
+
+export interface LabRoundInput {
+  slot: string;
+  policy: Policy;
+  /** The admitted parent pool: only these may be parents. */
+  approved: readonly string[];
+  /** Parents selected for this round. */
+  parents: readonly string[];
+  champion: string | null;
+  recipes: readonly RoundRecipe[];
+  /** Known sizes of parents and champion, for resource reporting. */
+  bytes?: Readonly<Record<string, number>>;
+}
+
+export interface LabRoundDeps {
+  breed(recipe: Readonly<RoundRecipe>): Promise<BredCandidate>;
+  evaluate(modelId: string, suite: Readonly<SuiteRef>): Promise<Metrics>;
+  evaluator?: { id: string; version: string };
+  /** Progress lines for a UI or the CLI. */
+  log?(line: string): void;
+}
+
+export const CANDIDATE_STATUSES = Object.freeze(['viable', 'archived', 'refused', 'failed'] as const);
+export type CandidateStatus = (typeof CANDIDATE_STATUSES)[number];
+
+export interface CandidateOutcome {
+  recipe: RoundRecipe;
+  id: string | null;
+  status: CandidateStatus;
+  reasons: string[];
+  scored: Scored | null;
+  checks: Check[];
+}
+
+export interface LabRoundResult {
+  slot: string;
+  decision: 'promote-to-shadow' | 'no-op';
+  winner: string | null;
+  /** Why: for promotion the winner's passing checks, for no-op every candidate's failing numbers. */
+  reasons: string[];
+  policyHash: Sha256Hex;
+  parents: string[];
+  baselines: { champion: Scored | null; noop: Scored | null };
+  candidates: CandidateOutcome[];
+  sidecars: EvaluationSidecar[];
+  promotionTemplate: PromotionTemplate | null;
+}
+
+export class LabRoundError extends Error {
+  override name = 'LabRoundError';
+}
+
+function checkMetrics(m: unknown, who: string, suite: string): Metrics {
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new LabRoundError(`evaluation of ${who} on ${suite} returned no metric vector`);
+  const out: Metrics = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new LabRoundError(`evaluation of ${who} on ${suite} returned non-finite ${k} = ${String(v)}`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Promise<LabRoundResult> {
+  const policy = checkPolicy(input.policy);
+  const log = deps.log ?? (() => undefined);
+  const evaluator = deps.evaluator ?? { id: 'injected-evaluator', version: '0' };
+  const suites: SuiteRef[] = Object.entries(policy.suites).map(([name, hash]) => deepFreeze({ name, hash }));
+  const reasons: string[] = [];
+  const sidecars: EvaluationSidecar[] = [];
+
+  // 1. Select approved parents.
+  const parents = input.parents.filter((p) => input.approved.includes(p));
+  for (const p of input.parents) if (!input.approved.includes(p)) reasons.push(`parent ${p} is not in the approved pool; left out`);
+
+  // 2. Breed with allowlisted operators.
+  const outcomes: CandidateOutcome[] = [];
+  for (const [i, raw] of input.recipes.entries()) {
+    const recipe = handOff(raw);
+    const refuse = (why: string) => outcomes.push({ recipe, id: null, status: 'refused', reasons: [why], scored: null, checks: [] });
+    if (!Object.prototype.hasOwnProperty.call(OPERATORS, recipe.operator)) {
+      refuse(`recipe ${i}: unknown operator "${recipe.operator}"; valid: ${Object.keys(OPERATORS).join(', ')}`);
+      continue;
+    }
+    if (!isAllowed(policy, recipe.operator)) {
+      refuse(`recipe ${i}: operator "${recipe.operator}" is not in the policy allowlist (${policy.allowlist.join(', ') || 'empty'})`);
+      continue;
+    }
+    const bad = recipe.parents.filter((p) => !parents.includes(p));
+    if (bad.length) {
+      refuse(`recipe ${i}: parent${bad.length > 1 ? 's' : ''} ${bad.join(', ')} not among the approved parents of this round`);
+      continue;
+    }
+    log(`breeding recipe ${i}: ${recipe.operator} over ${recipe.parents.length} parents, seed ${recipe.seed}`);
+    try {
+      const bred = await deps.breed(recipe);
+      if (!bred || typeof bred.id !== 'string' || !bred.id) throw new LabRoundError('breed returned no candidate id');
+      outcomes.push({ recipe, id: bred.id, status: 'archived', reasons: [], scored: { id: bred.id, metrics: {}, bytes: bred.bytes, breedMs: bred.ms }, checks: [] });
+    } catch (e) {
+      outcomes.push({ recipe, id: null, status: 'failed', reasons: [`recipe ${i}: breeding failed: ${(e as Error).message}`], scored: null, checks: [] });
+    }
+  }
+
+  // 3. Evaluate every model on every pinned suite.
+  const evaluated = new Map<string, Scored>();
+  const evaluateModel = async (id: string, bytes?: number, breedMs?: number): Promise<Scored> => {
+    const have = evaluated.get(id);
+    if (have) return have;
+    const s: Scored = { id, metrics: {}, ...(bytes !== undefined ? { bytes } : {}), ...(breedMs !== undefined ? { breedMs } : {}) };
+    for (const suite of suites) {
+      log(`evaluating ${id.slice(0, 12)} on ${suite.name}`);
+      const metrics = checkMetrics(await deps.evaluate(id, suite), id, suite.name);
+      s.metrics[suite.name] = metrics;
+      const bind = { candidate: id, suite: suite.hash, evaluator, metrics };
+      sidecars.push(makeManifest('evaluation-sidecar', { ...bind, checksum: hashJson(bind) }));
+    }
+    evaluated.set(id, s);
+    return s;
+  };
+  const champion = input.champion ? await evaluateModel(input.champion, input.bytes?.[input.champion]) : null;
+  const parentScores: Scored[] = [];
+  for (const p of parents) parentScores.push(await evaluateModel(p, input.bytes?.[p]));
+  for (const o of outcomes) {
+    if (o.status !== 'archived' || !o.scored) continue;
+    try {
+      o.scored = await evaluateModel(o.id!, o.scored.bytes, o.scored.breedMs);
+    } catch (e) {
+      o.status = 'failed';
+      o.reasons.push(`evaluation failed: ${(e as Error).message}`);
+    }
+  }
+
+  // 4. No-op baseline: the best parent, unchanged.
+  const p = policy.primary;
+  const value = (s: Scored) => s.metrics[p.suite]?.[p.metric] ?? (p.direction === 'max' ? -Infinity : Infinity);
+  const noop = parentScores.reduce<Scored | null>((best, s) => (!best || (p.direction === 'max' ? value(s) > value(best) : value(s) < value(best)) ? s : best), null);
+
+  // 5. Viability.
+  for (const o of outcomes) {
+    if (o.status !== 'archived' || !o.scored) continue;
+    const v = viability(o.scored, { champion, noop }, policy);
+    o.checks = v.checks;
+    if (v.viable) o.status = 'viable';
+    else o.reasons.push(...v.reasons);
+  }
+
+  // 6. Decision.
+  const viable = outcomes.filter((o) => o.status === 'viable').sort((a, b) => {
+    const ga = primaryGain({ candidate: a.id!, viable: true, checks: a.checks, reasons: [] });
+    const gb = primaryGain({ candidate: b.id!, viable: true, checks: b.checks, reasons: [] });
+    return gb - ga || (a.id! < b.id! ? -1 : 1);
+  });
+  const winner = viable[0] ?? null;
+  let promotionTemplate: PromotionTemplate | null = null;
+  if (winner) {
+    for (const o of viable.slice(1)) {
+      o.status = 'archived';
+      o.reasons.push(`viable, but ${winner.id!.slice(0, 12)} has the larger ${p.metric} gain`);
+    }
+    reasons.unshift(`promote ${winner.id} to shadow in slot "${input.slot}"`, ...winner.checks.map((c) => c.text));
+    const primarySidecar = sidecars.find((s) => s.candidate === winner.id && s.suite === policy.suites[p.suite]);
+    const gates: Gate[] = [
+      { id: 'allowlist', status: 'passed', detail: `operator ${winner.recipe.operator} is allowlisted` },
+      { id: 'evaluation', status: 'passed', ...(primarySidecar ? { evidence: manifestHash(primarySidecar) } : {}), detail: `evaluated on ${suites.map((s) => s.name).join(', ')}` },
+      { id: 'viability', status: 'passed', detail: winner.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
+      { id: 'runtime-smoke', status: 'pending' },
+      { id: 'shadow', status: 'pending' },
+      { id: 'canary', status: 'pending' },
+      { id: 'champion', status: 'pending' },
+    ];
+    promotionTemplate = makeManifest('promotion-template', { candidate: winner.id!, slot: input.slot, gates });
+  } else {
+    const tried = outcomes.length;
+    reasons.unshift(tried ? `no-op: none of ${tried} candidate${tried > 1 ? 's' : ''} is viable; every candidate archived` : 'no-op: no recipe produced a candidate');
+    for (const o of outcomes) reasons.push(`${o.id ? o.id.slice(0, 12) : `recipe ${input.recipes.indexOf(o.recipe)}`} (${o.recipe.operator}): ${o.reasons.join('; ')}`);
+  }
+
+  return deepFreeze({
+    slot: input.slot,
+    decision: winner ? 'promote-to-shadow' : 'no-op',
+    winner: winner?.id ?? null,
+    reasons,
+    policyHash: hashJson(policy),
+    parents,
+    baselines: { champion, noop },
+    candidates: outcomes,
+    sidecars,
+    promotionTemplate,
+  } satisfies LabRoundResult);
+}
+
+/**
+ * Record a round's promotion: an admission record in the ledger, then the winner put in shadow by
+ * the release controller (another ledger entry). A no-op round records nothing and returns null.
+ */
+export async function applyRound(result: LabRoundResult, zones: { ledger: Ledger; release: ReleaseController }, now: () => string = () => new Date().toISOString()): Promise<AdmissionRecord | null> {
+  if (result.decision !== 'promote-to-shadow' || !result.winner || !result.promotionTemplate) return null;
+  const sidecars = result.sidecars.filter((s) => s.candidate === result.winner).map((s) => manifestHash(s));
+  const admission = makeManifest('admission-record', {
+    candidate: result.winner,
+    slot: result.slot,
+    promotionTemplate: manifestHash(result.promotionTemplate),
+    sidecars,
+    admittedAt: now(),
+    reasons: result.reasons.slice(0, 20),
+  });
+  await zones.ledger.append('admission', { admission, admissionHash: manifestHash(admission), promotionTemplate: result.promotionTemplate, policyHash: result.policyHash });
+  await zones.release.toShadow(result.slot, result.winner, `lab round: ${result.reasons[0]}`, { admission: manifestHash(admission) });
+  return admission;
+}

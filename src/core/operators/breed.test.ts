@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { breed, BreedCancelled, type BreedProgress } from './breed.ts';
+import { cpuBackend } from './backend.ts';
+import { listOperators, getOperator } from './registry.ts';
+import { QUANT_KEYS } from './quantize.cpu.ts';
+import { randomModel } from './test-data.ts';
+import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
+
+const models = [randomModel(1), randomModel(2), randomModel(3)];
+const zeros = (m: Tensor[]) => m.map((t) => fromFloat32(t.name, t.shape, new Float32Array(toFloat32(t).length)));
+
+function parentsFor(id: string): Tensor[][] {
+  const op = getOperator(id);
+  const n = Math.max(op.parents.min, Math.min(2, op.parents.max));
+  return models.slice(0, n + (op.needsBase ? 1 : 0));
+}
+
+describe('breed', () => {
+  it('runs every operator over a whole model, deterministically, with progress and per-tensor stats', async () => {
+    for (const op of listOperators()) {
+      const events: BreedProgress[] = [];
+      const req = { operator: op.id, params: {}, seed: 42, parents: parentsFor(op.id) };
+      const a = await breed(req, cpuBackend, (p) => events.push(p));
+      const b = await breed(req, cpuBackend);
+      expect(a.tensors.map((t) => t.data)).toEqual(b.tensors.map((t) => t.data));
+      expect(a.stats.map((s) => s.outputHash)).toEqual(b.stats.map((s) => s.outputHash));
+      expect(events.map((e) => e.tensor)).toEqual([1, 2, 3, 4]);
+      expect(events[3].bytesDone).toBe(events[3].bytesTotal);
+      expect(a.operator).toEqual({ id: op.id, version: op.version });
+      expect(a.backend.kind).toBe('cpu');
+      for (const s of a.stats) {
+        expect(s.outputHash).toMatch(/^[0-9a-f]{64}$/);
+        expect(s.changedFraction).toBeGreaterThanOrEqual(0);
+        expect(s.sparsity).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+
+  it('seeded operators give other bytes under another seed', async () => {
+    for (const id of ['dare', 'dare-ties', 'crossover', 'mutate']) {
+      const a = await breed({ operator: id, params: {}, seed: 1, parents: parentsFor(id) }, cpuBackend);
+      const b = await breed({ operator: id, params: {}, seed: 2, parents: parentsFor(id) }, cpuBackend);
+      expect(a.stats[0].outputHash, id).not.toBe(b.stats[0].outputHash);
+    }
+  });
+
+  it('quantize stores matrices as .q + .scales, copies biases with a reason, and records the block size', async () => {
+    const r = await breed({ operator: 'quantize', params: { scheme: 'int4', blockSize: 4 }, seed: 0, parents: [models[0]] }, cpuBackend);
+    expect(r.tensors.map((t) => `${t.name}:${t.dtype}`)).toEqual(['fc1.weight.q:I4', 'fc1.weight.scales:F32', 'fc1.bias:F32', 'fc2.weight.q:I4', 'fc2.weight.scales:F32', 'fc2.bias:F32']);
+    expect(r.stats.map((s) => s.skipped ?? null)).toEqual([null, expect.stringMatching(/1-D/), null, expect.stringMatching(/1-D/)]);
+    expect(r.metadata).toEqual({ [QUANT_KEYS.scheme]: 'int4', [QUANT_KEYS.blockSize]: '4' });
+    expect(r.stats[0].bytes).toBe(12 * 8 / 2 + 12 * 2 * 4);
+  });
+
+  it('passes non-float tensors through unchanged', async () => {
+    const withIds = models.map((m) => [...m, fromFloat32('ids', [4], Float32Array.from([1, 2, 3, 4]), 'I8')]);
+    const r = await breed({ operator: 'blend', params: {}, seed: 0, parents: withIds.slice(0, 2) }, cpuBackend);
+    const ids = r.tensors.find((t) => t.name === 'ids')!;
+    expect(ids).toBe(withIds[0][4]);
+    expect(r.stats[4].skipped).toMatch(/not a float tensor \(I8\)/);
+  });
+
+  it('model-wide trimming keeps exactly round(density × all elements) over the model', async () => {
+    const base = zeros(models[0]);
+    const total = models[0].reduce((s, t) => s + toFloat32(t).length, 0);
+    const r = await breed({ operator: 'sparse-task-delta', params: { density: 0.3, trimScope: 'model' }, seed: 0, parents: [base, models[1]] }, cpuBackend);
+    const nonzero = r.tensors.reduce((s, t) => s + toFloat32(t).reduce((c, v) => c + (v !== 0 ? 1 : 0), 0), 0);
+    expect(nonzero).toBe(Math.floor(0.3 * total + 0.5));
+    // the per-tensor counts differ from per-tensor trimming
+    const perTensor = await breed({ operator: 'sparse-task-delta', params: { density: 0.3 }, seed: 0, parents: [base, models[1]] }, cpuBackend);
+    expect(perTensor.stats.map((s) => s.sparsity)).not.toEqual(r.stats.map((s) => s.sparsity));
+    const ties = await breed({ operator: 'ties', params: { density: 0.5, trimScope: 'model' }, seed: 0, parents: models }, cpuBackend);
+    expect(ties.stats.every((s) => typeof s.signConflicts === 'number')).toBe(true);
+  });
+
+  it('update-wide clipping bounds the norm of the whole update', async () => {
+    const base = models[0];
+    const r = await breed({ operator: 'federated', params: { clipNorm: 0.1 }, seed: 0, parents: [base, models[1]] }, cpuBackend);
+    const norm = Math.hypot(...r.stats.map((s) => s.deltaNorm));
+    expect(norm).toBeLessThanOrEqual(0.1 * (1 + 1e-5));
+    expect(norm).toBeGreaterThan(0.099);
+  });
+
+  it('resolves a layer gradient per tensor: slerp t = [0, 1] keeps fc1 from parent 0, takes fc2 from parent 1', async () => {
+    const r = await breed({ operator: 'slerp', params: { t: [0, 1] }, seed: 0, parents: [models[0], models[1]] }, cpuBackend);
+    expect(r.tensors[0].data).toEqual(models[0][0].data);
+    const fc2 = toFloat32(r.tensors[2]);
+    toFloat32(models[1][2]).forEach((v, i) => expect(fc2[i]).toBeCloseTo(v, 5));
+  });
+
+  it('can be cancelled between tensors', async () => {
+    const signal = { aborted: false };
+    await expect(breed({ operator: 'blend', params: {}, seed: 0, parents: [models[0], models[1]] }, cpuBackend, (p) => (signal.aborted = p.tensor === 2), signal)).rejects.toBeInstanceOf(
+      BreedCancelled,
+    );
+  });
+
+  it('refuses mismatched parents and wrong parent counts with the tensor or count named', async () => {
+    const bad = models[1].map((t) => (t.name === 'fc2.bias' ? fromFloat32('fc2.bias', [1, 3], toFloat32(t)) : t));
+    await expect(breed({ operator: 'blend', params: {}, seed: 0, parents: [models[0], bad] }, cpuBackend)).rejects.toThrow(/tensor "fc2.bias": parent 1 has shape \[1,3\], parent 0 has \[3\]/);
+    await expect(breed({ operator: 'slerp', params: {}, seed: 0, parents: models }, cpuBackend)).rejects.toThrow(/slerp takes 2..2 parents, got 3/);
+    await expect(breed({ operator: 'ties', params: {}, seed: -1, parents: models }, cpuBackend)).rejects.toThrow(/seed -1/);
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * Recipes: one operator run over parent models, as a JSON document (manifests/recipe.schema.json).
+ * Checked in two layers: the JSON Schema (ajv, draft 2020-12), then the operator registry (the
+ * operator exists, the parameters fit its declarations, the base is there when it needs one).
+ * The schema is compiled on first use: the CLI and tests use it directly; the app, whose CSP
+ * forbids `eval`, should validate through precompiled validators (src/core/manifest).
+ */
+import Ajv2020 from 'ajv/dist/2020.js';
+import schema from '../../../manifests/recipe.schema.json';
+import { getOperator } from './registry.ts';
+import { resolveParams } from './params.ts';
+import type { ParamValues } from './types.ts';
+import { hashJson, type Sha256Hex } from '../hash.ts';
+
+export interface ModelRef {
+  path?: string;
+  hash?: Sha256Hex;
+}
+
+export interface Recipe {
+  kind: 'recipe';
+  schemaVersion: 1;
+  description?: string;
+  operator: string;
+  params: ParamValues;
+  seed: number;
+  parents: ModelRef[];
+  base?: ModelRef;
+  output: { path?: string; name?: string };
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+type ValidateFn = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
+
+let compiled: ValidateFn | null = null;
+
+function validator(): ValidateFn {
+  if (!compiled) {
+    const Ctor = (Ajv2020 as unknown as { default?: typeof Ajv2020 }).default ?? Ajv2020;
+    const ajv = new Ctor({ allErrors: true, strict: true });
+    compiled = ajv.compile(schema) as unknown as ValidateFn;
+  }
+  return compiled;
+}
+
+function describe(e: AjvError): string {
+  const path = '$' + e.instancePath.replace(/\//g, '.');
+  if (e.keyword === 'additionalProperties') return `${path}: unknown key "${String(e.params.additionalProperty)}"`;
+  if (e.keyword === 'required') return `${path}: missing key "${String(e.params.missingProperty)}"`;
+  if (e.keyword === 'const') return `${path}: must be ${JSON.stringify(e.params.allowedValue)}`;
+  return `${path}: ${e.message ?? e.keyword}`;
+}
+
+/** Check a parsed recipe; throws one line naming what is wrong, returns it typed. */
+export function validateRecipe(json: unknown): Recipe {
+  const fn = validator();
+  if (!fn(json)) {
+    const errors = (fn.errors ?? []).filter((e) => e.keyword !== 'anyOf');
+    throw new Error(`invalid recipe: ${[...new Set((errors.length ? errors : fn.errors ?? []).map(describe))].slice(0, 4).join('; ')}`);
+  }
+  const r = json as Recipe;
+  const op = getOperator(r.operator);
+  if (op.needsBase && !r.base) throw new Error(`invalid recipe: ${op.id} needs a "base" model`);
+  if (!op.needsBase && r.base) throw new Error(`invalid recipe: ${op.id} takes no base; put every model in "parents"`);
+  const n = r.parents.length;
+  if (n < op.parents.min || n > op.parents.max) throw new Error(`invalid recipe: ${op.id} takes ${op.parents.min}..${op.parents.max} parents, got ${n}`);
+  resolveParams(op, r.params, n);
+  return r;
+}
+
+/** The recipe's content address (canonical JSON). */
+export function recipeHash(r: Recipe): Sha256Hex {
+  return hashJson(r);
+}

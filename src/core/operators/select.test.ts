@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  KEEP_NONE,
+  keepMask,
+  magnitudeThreshold,
+  magnitudeThresholdMulti,
+  localCutoff,
+  pruneMask,
+  pruneThreshold,
+  randomKeepMask,
+  selectCount,
+  topKMask,
+} from './select.ts';
+import { randomUnit, tensorKey } from './prng.ts';
+import { tiedValues, randomValues } from './test-data.ts';
+
+/** Independent reference: sort indices by (|x| desc, index asc) with a plain comparator. */
+function refTop(values: Float32Array, k: number): Set<number> {
+  const idx = Array.from(values, (_, i) => i);
+  idx.sort((a, b) => Math.abs(values[b]) - Math.abs(values[a]) || a - b);
+  return new Set(idx.slice(0, k));
+}
+function refBottom(values: Float32Array, m: number): Set<number> {
+  const idx = Array.from(values, (_, i) => i);
+  idx.sort((a, b) => Math.abs(values[a]) - Math.abs(values[b]) || a - b);
+  return new Set(idx.slice(0, m));
+}
+const ones = (mask: Uint8Array) => new Set([...mask].flatMap((v, i) => (v ? [i] : [])));
+
+describe('selection golden cases', () => {
+  // magnitudes: 0.5, 2, 2, 0, 0, 1, 2
+  const v = new Float32Array([0.5, -2, 2, 0, -0, 1, 2]);
+
+  it('top-k takes ties lowest index first', () => {
+    expect([...keepMask(v, magnitudeThreshold(v, 2))]).toEqual([0, 1, 1, 0, 0, 0, 0]);
+    expect([...keepMask(v, magnitudeThreshold(v, 3))]).toEqual([0, 1, 1, 0, 0, 0, 1]);
+    expect([...keepMask(v, magnitudeThreshold(v, 4))]).toEqual([0, 1, 1, 0, 0, 1, 1]);
+    expect([...keepMask(v, magnitudeThreshold(v, 6))]).toEqual([1, 1, 1, 1, 0, 1, 1]); // +0 (index 3) before -0 (index 4)
+  });
+
+  it('the cutoff is (bits of 2.0, one past the last kept index)', () => {
+    expect(magnitudeThreshold(v, 2)).toEqual({ bits: 0x40000000, index: 3 });
+    expect(magnitudeThreshold(v, 0)).toEqual(KEEP_NONE);
+    expect(magnitudeThreshold(v, 7)).toEqual({ bits: 0, index: 5 });
+  });
+
+  it('pruning removes the smallest, lower index first at a tie', () => {
+    expect([...pruneMask(v, pruneThreshold(v, 1))]).toEqual([0, 0, 0, 1, 0, 0, 0]);
+    expect([...pruneMask(v, pruneThreshold(v, 3))]).toEqual([1, 0, 0, 1, 1, 0, 0]);
+    // five pruned: 0, 0, 0.5, 1, then the first of the three 2s (index 1); indices 2 and 6 stay
+    expect([...pruneMask(v, pruneThreshold(v, 5))]).toEqual([1, 1, 0, 1, 1, 1, 0]);
+  });
+
+  it('counts round half up', () => {
+    expect(selectCount(0.5, 7)).toBe(4);
+    expect(selectCount(0.3, 5)).toBe(2);
+    expect(selectCount(0.1, 4)).toBe(0);
+    expect(selectCount(1, 9)).toBe(9);
+    expect(() => selectCount(1.5, 9)).toThrow(/outside \[0, 1\]/);
+  });
+
+  it('NaN orders above +Inf, which orders above every finite value', () => {
+    const w = new Float32Array([1, Infinity, NaN, -Infinity, 3e38]);
+    expect([...keepMask(w, magnitudeThreshold(w, 1))]).toEqual([0, 0, 1, 0, 0]);
+    expect([...keepMask(w, magnitudeThreshold(w, 3))]).toEqual([0, 1, 1, 1, 0]);
+  });
+});
+
+describe('selection properties', () => {
+  it('top-k keeps exactly k and matches an independent sort, on tie-heavy and continuous data', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), (seed, n, density, tied) => {
+        const v = tied ? tiedValues(seed, n) : randomValues(seed, n);
+        const k = selectCount(density, n);
+        const mask = topKMask(v, density);
+        expect(mask.reduce((a, b) => a + b, 0)).toBe(k);
+        expect(ones(mask)).toEqual(refTop(v, k));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('pruning prunes exactly m and matches an independent sort', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, f) => {
+        const v = tiedValues(seed, n, 3);
+        const m = selectCount(f, n);
+        const mask = pruneMask(v, pruneThreshold(v, m));
+        expect(mask.reduce((a, b) => a + b, 0)).toBe(m);
+        expect(ones(mask)).toEqual(refBottom(v, m));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a model-wide cutoff equals the cutoff of the concatenated tensors, seen per tensor', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 5 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, sizes, density) => {
+        const parts = sizes.map((n, i) => tiedValues(seed + i, n));
+        const all = new Float32Array(sizes.reduce((a, b) => a + b, 0));
+        let o = 0;
+        for (const p of parts) {
+          all.set(p, o);
+          o += p.length;
+        }
+        const k = selectCount(density, all.length);
+        const whole = keepMask(all, magnitudeThreshold(all, k));
+        const cutoff = magnitudeThresholdMulti(parts, k);
+        o = 0;
+        const pieced: number[] = [];
+        for (const p of parts) {
+          pieced.push(...keepMask(p, localCutoff(cutoff, o, p.length)));
+          o += p.length;
+        }
+        expect(pieced).toEqual([...whole]);
+        // and a chunk with its offset sees the same mask as the whole tensor
+        const half = Math.floor(all.length / 2);
+        const c = magnitudeThreshold(all, k);
+        expect([...keepMask(all.subarray(0, half), c, 0), ...keepMask(all.subarray(half), c, half)]).toEqual([...whole]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('random masks', () => {
+  it('keep exactly where randomUnit(tensorKey(seed, name), i, stream) >= fround(p)', () => {
+    const key = tensorKey(7, 'layers.0.w');
+    const mask = randomKeepMask(7, 'layers.0.w', 1000, 0.3, 2);
+    for (let i = 0; i < 1000; i++) expect(mask[i]).toBe(randomUnit(key, i, 2) >= Math.fround(0.3) ? 1 : 0);
+    const kept = mask.reduce((a, b) => a + b, 0);
+    expect(kept).toBeGreaterThan(620);
+    expect(kept).toBeLessThan(780);
+  });
+
+  it('are chunk independent: two halves with offsets equal the whole', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 2, max: 2000 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 1999 }), (seed, n, p, cut) => {
+        const at = Math.min(cut, n - 1);
+        const whole = randomKeepMask(seed, 't', n, p);
+        const parts = [...randomKeepMask(seed, 't', at, p, 0, 0), ...randomKeepMask(seed, 't', n - at, p, 0, at)];
+        expect(parts).toEqual([...whole]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('same seed gives the same mask, another seed or name another mask; p = 0 keeps all, p = 1 none', () => {
+    expect(randomKeepMask(1, 'a', 500, 0.5)).toEqual(randomKeepMask(1, 'a', 500, 0.5));
+    expect(randomKeepMask(1, 'a', 500, 0.5)).not.toEqual(randomKeepMask(2, 'a', 500, 0.5));
+    expect(randomKeepMask(1, 'a', 500, 0.5)).not.toEqual(randomKeepMask(1, 'b', 500, 0.5));
+    expect(randomKeepMask(1, 'a', 500, 0).every((x) => x === 1)).toBe(true);
+    expect(randomKeepMask(1, 'a', 500, 1).every((x) => x === 0)).toBe(true);
+  });
+});

@@ -1,0 +1,187 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { parentDelta, sparsifyDelta, tiesCombine } from './task-arithmetic.cpu.ts';
+import { OPERATORS, getOperator } from './registry.ts';
+import { resolveParams } from './params.ts';
+import { randomUnit, tensorKey } from './prng.ts';
+import { randomValues } from './test-data.ts';
+import type { ParamValues, TensorContext } from './types.ts';
+
+const ctx = (name = 't', seed = 1, extra: Partial<TensorContext> = {}): TensorContext => ({ name, shape: [5], seed, ...extra });
+const f32 = (xs: number[]) => Float32Array.from(xs);
+const run = (id: keyof typeof OPERATORS, inputs: Float32Array[], params: ParamValues, c: TensorContext = ctx()) => {
+  const op = getOperator(id);
+  return op.cpu(inputs, resolveParams(op, params, inputs.length - 1), c);
+};
+
+describe('TIES, step by step (hand-worked)', () => {
+  // base 1 everywhere; deltas chosen by hand, density 0.6 of 5 elements → keep 3 per parent.
+  const base = f32([1, 1, 1, 1, 1]);
+  const d1 = [3, -1, 2, 0.5, -4];
+  const d2 = [-2, 1, 1, -3, 5];
+  const d3 = [1, 0, 4, -1, 0.25];
+  const parents = [d1, d2, d3].map((d) => f32(d.map((x) => x + 1)));
+  const params = { density: 0.6, normalize: true };
+
+  it('1. trim: each delta keeps its 3 largest magnitudes (a tie goes to the lower index)', () => {
+    const trimmed = parents.map((x, i) => {
+      const d = parentDelta(base, x, params, i);
+      sparsifyDelta(d, { sparsify: 'magnitude', consensus: 'ties' }, params, ctx(), i);
+      return [...d];
+    });
+    expect(trimmed).toEqual([
+      [3, 0, 2, 0, -4],
+      [-2, 0, 0, -3, 5],
+      [1, 0, 4, -1, 0], // |1| at index 0 and |−1| at index 3 tie; both fit, 0.25 is dropped
+    ]);
+  });
+
+  it('2. elect: the sign of the summed mass; 3. disjoint mean of the agreeing deltas', () => {
+    const trimmed = [f32([3, 0, 2, 0, -4]), f32([-2, 0, 0, -3, 5]), f32([1, 0, 4, -1, 0])];
+    const r = tiesCombine(trimmed, [1, 1, 1], true);
+    expect([...r.elected]).toEqual([1, 0, 1, -1, 1]); // sums 2, 0, 6, −4, 1
+    expect([...r.merged]).toEqual([2, 0, 3, -2, 5]); // (3+1)/2, none, (2+4)/2, (−3−1)/2, 5/1
+    expect(r.signConflicts).toBe(2); // elements 0 and 4 have both signs
+  });
+
+  it('the operator gives base + merged, and reports the sign conflicts', () => {
+    const c = ctx('t', 1, { stats: {} });
+    expect([...run('ties', [base, ...parents], params, c)]).toEqual([3, 1, 4, -1, 6]);
+    expect(c.stats!.signConflicts).toBe(2);
+  });
+
+  it('weights enter the election and the mean: weights [2, 1, 1]', () => {
+    // element 0: weighted 6, −2, 1 → + ; mean (6 + 1) / (2 + 1)
+    const out = run('ties', [base, ...parents], { ...params, weights: [2, 1, 1] });
+    expect(out[0]).toBe(Math.fround(1 + Math.fround(7 / 3)));
+    // without normalize the agreeing weighted deltas are summed
+    const raw = run('ties', [base, ...parents], { ...params, weights: [2, 1, 1], normalize: false });
+    expect(raw[0]).toBe(1 + 7);
+  });
+
+  it('model-wide trimming differs from per-tensor trimming and is refused with a density gradient', () => {
+    expect(() => getOperator('ties').prepare!({ names: ['a'], shapes: [[1]], inputs: () => [f32([0]), f32([1]), f32([2])] }, { density: [0.1, 0.5], trimScope: 'model' }, 0)).toThrow(
+      /one density/,
+    );
+  });
+});
+
+describe('DARE', () => {
+  it('drops exactly where randomUnit(key, j, parent) < fround(p) and rescales survivors by 1/(1−p)', () => {
+    const n = 2000;
+    const base = new Float32Array(n);
+    const x = new Float32Array(n).fill(1);
+    const out = run('dare', [base, x], { drop: 0.75 }, { name: 'w', shape: [n], seed: 9 });
+    const key = tensorKey(9, 'w');
+    for (let j = 0; j < n; j++) expect(out[j]).toBe(randomUnit(key, j, 0) < Math.fround(0.75) ? 0 : 4);
+  });
+
+  it('each parent draws its own mask (stream = parent index)', () => {
+    const n = 64;
+    const base = new Float32Array(n);
+    const a = new Float32Array(n).fill(1);
+    const b = new Float32Array(n).fill(2);
+    const out = run('dare', [base, a, b], { drop: 0.5, rescale: 'none' }, { name: 'w', shape: [n], seed: 3 });
+    const key = tensorKey(3, 'w');
+    for (let j = 0; j < n; j++) expect(out[j]).toBe((randomUnit(key, j, 0) >= 0.5 ? 1 : 0) + (randomUnit(key, j, 1) >= 0.5 ? 2 : 0));
+  });
+
+  it('p = 0 is the identity on the delta (same bytes as task delta)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 400 }), (seed, n) => {
+        const base = randomValues(seed, n);
+        const x = randomValues(seed + 1, n);
+        const c = { name: 'w', shape: [n], seed };
+        expect(run('dare', [base, x], { drop: 0 }, c)).toEqual(run('task-delta', [base, x], {}, c));
+        const d = parentDelta(base, x, {}, 0);
+        const kept = d.slice();
+        sparsifyDelta(kept, { sparsify: 'random', consensus: 'none' }, { drop: 0, rescale: 'inverse' }, c, 0);
+        expect(kept).toEqual(d);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('inverse rescale keeps the expected sum; l1 rescale keeps the L1 norm', () => {
+    const n = 200_000;
+    const base = new Float32Array(n);
+    const x = randomValues(5, n).map((v) => v + 0.5); // mean 0.5
+    const sum = (a: Float32Array) => a.reduce((s, v) => s + v, 0);
+    const l1 = (a: Float32Array) => a.reduce((s, v) => s + Math.abs(v), 0);
+    const inv = run('dare', [base, x], { drop: 0.6 }, { name: 'w', shape: [n], seed: 1 });
+    expect(Math.abs(sum(inv) / sum(x) - 1)).toBeLessThan(0.02);
+    const none = run('dare', [base, x], { drop: 0.6, rescale: 'none' }, { name: 'w', shape: [n], seed: 1 });
+    expect(Math.abs(sum(none) / sum(x) - 0.4)).toBeLessThan(0.01);
+    const byL1 = run('dare', [base, x], { drop: 0.6, rescale: 'l1' }, { name: 'w', shape: [n], seed: 1 });
+    expect(Math.abs(l1(byL1) / l1(x) - 1)).toBeLessThan(1e-5);
+  });
+
+  it('is chunk independent: computing two halves with offsets equals the whole', () => {
+    const n = 1001;
+    const base = randomValues(1, n);
+    const x = randomValues(2, n);
+    const whole = run('dare', [base, x], { drop: 0.4 }, { name: 'w', shape: [n], seed: 4 });
+    const h = 400;
+    const a = run('dare', [base.subarray(0, h), x.subarray(0, h)], { drop: 0.4 }, { name: 'w', shape: [n], seed: 4, offset: 0 });
+    const b = run('dare', [base.subarray(h), x.subarray(h)], { drop: 0.4 }, { name: 'w', shape: [n], seed: 4, offset: h });
+    expect([...a, ...b]).toEqual([...whole]);
+  });
+
+  it('another seed drops another set', () => {
+    const n = 300;
+    const base = new Float32Array(n);
+    const x = new Float32Array(n).fill(1);
+    expect(run('dare', [base, x], {}, { name: 'w', shape: [n], seed: 1 })).not.toEqual(run('dare', [base, x], {}, { name: 'w', shape: [n], seed: 2 }));
+  });
+});
+
+describe('task delta and sparse task delta', () => {
+  it('task delta: base + λ·Σ wᵢ(xᵢ − base), hand-checked', () => {
+    const base = f32([1, 2, 3]);
+    const a = f32([2, 2, 5]); // delta 1, 0, 2
+    const b = f32([0, 4, 3]); // delta −1, 2, 0
+    expect([...run('task-delta', [base, a, b], { weights: [1, 0.5], lambda: 2 }, { name: 't', shape: [3], seed: 0 })]).toEqual([1 + 2 * (1 - 0.5), 2 + 2 * 1, 3 + 2 * 2]);
+    expect([...run('task-delta', [base, a, b], { weights: [1, 0.5], normalize: true }, { name: 't', shape: [3], seed: 0 })]).toEqual([
+      Math.fround(1 + Math.fround(0.5 / 1.5)),
+      Math.fround(2 + Math.fround(1 / 1.5)),
+      Math.fround(3 + Math.fround(2 / 1.5)),
+    ]);
+  });
+
+  it('density 1 is identical to task delta; density d leaves exactly round(d·n) changed elements', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, density) => {
+        const base = new Float32Array(n);
+        const x = randomValues(seed, n);
+        const c = { name: 'w', shape: [n], seed };
+        expect(run('sparse-task-delta', [base, x], { density: 1 }, c)).toEqual(run('task-delta', [base, x], {}, c));
+        const out = run('sparse-task-delta', [base, x], { density }, c);
+        expect(out.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0)).toBe(Math.floor(density * n + 0.5));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('inverse rescale divides the survivors by the density', () => {
+    const base = new Float32Array(4);
+    const x = f32([4, -1, 2, 0.5]);
+    expect([...run('sparse-task-delta', [base, x], { density: 0.5, rescale: 'inverse' }, { name: 't', shape: [4], seed: 0 })]).toEqual([8, 0, 4, 0]);
+  });
+});
+
+describe('federated update', () => {
+  it('is base + Σ nᵢΔᵢ / Σ nᵢ', () => {
+    const base = f32([0, 10]);
+    const u1 = f32([1, 10]); // Δ 1, 0
+    const u2 = f32([4, 14]); // Δ 4, 4
+    expect([...run('federated', [base, u1, u2], { weights: [3, 1] }, { name: 't', shape: [2], seed: 0 })]).toEqual([(3 * 1 + 4) / 4, 10 + 4 / 4]);
+  });
+
+  it('per-tensor clipping bounds each update’s norm', () => {
+    const base = f32([0, 0]);
+    const u = f32([3, 4]); // norm 5 → clipped to 1
+    const out = run('federated', [base, u], { clipNorm: 1, clipScope: 'tensor' }, { name: 't', shape: [2], seed: 0 });
+    expect(out[0]).toBeCloseTo(0.6, 6);
+    expect(out[1]).toBeCloseTo(0.8, 6);
+  });
+});

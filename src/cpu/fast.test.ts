@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { FAST_KERNELS, getFastKernel, hasFastKernel } from '../core/operators/fast/kernels.ts';
+import { getOperator, OPERATORS } from '../core/operators/registry.ts';
+import { cpuBackend } from '../core/operators/backend.ts';
+import { breed } from '../core/operators/breed.ts';
+import { fromFloat32 } from '../core/tensor.ts';
+import { createNodeCpuPool } from './node.ts';
+import { createFastCpuBackend } from './backend.ts';
+import { sharedF32, type CpuPool } from './pool.ts';
+import { simd, simdRange } from './simd.ts';
+
+/** Seeded floats with a spread of magnitudes and signs, including exact zeros and −0. */
+function seeded(n: number, seed: number, into = new Float32Array(n)): Float32Array {
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    const r = s / 4294967296;
+    into[i] = r < 0.02 ? 0 : r < 0.04 ? -0 : (r - 0.5) * 2 ** ((s & 15) - 6);
+  }
+  return into;
+}
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+const ctx = { name: 'layer.weight', shape: [0], seed: 1 };
+
+describe('fast CPU range kernels', () => {
+  it('blend over any split of ranges is bit-identical to the reference', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 7 }),
+        fc.integer({ min: 0, max: 9000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 7, maxLength: 7 }),
+        fc.boolean(),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        (parents, n, seed, ws, normalize, cuts) => {
+          const weights = ws.slice(0, parents);
+          if (normalize && weights.reduce((a, b) => a + b, 0) === 0) weights[0] += 1;
+          const params = { weights, normalize };
+          const inputs = Array.from({ length: parents }, (_, p) => seeded(n, seed + p * 7919));
+          const ref = getOperator('blend').cpu(inputs, params, ctx);
+          const out = new Float32Array(n).fill(NaN);
+          const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+          for (let i = 0; i + 1 < bounds.length; i++) FAST_KERNELS.blend.run(inputs, out, params, ctx, bounds[i], bounds[i + 1]);
+          expect(bits(out)).toEqual(bits(ref));
+          const viaSimd = new Float32Array(n).fill(NaN);
+          for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange('blend', inputs, viaSimd, params, ctx, bounds[i], bounds[i + 1])).toBe(true);
+          expect(bits(viaSimd)).toEqual(bits(ref));
+        },
+      ),
+      { numRuns: 60, seed: 42 },
+    );
+  });
+
+  it('has WebAssembly SIMD in Node, and leaves kernels without a SIMD form to JavaScript', () => {
+    expect(simd()).not.toBeNull();
+    expect(simdRange('copy', [new Float32Array(8)], new Float32Array(8), {}, ctx, 0, 8)).toBe(false);
+  });
+
+  it('copy copies exactly the range it is given', () => {
+    const src = seeded(1000, 9);
+    const out = new Float32Array(1000);
+    FAST_KERNELS.copy.run([src], out, {}, ctx, 100, 900);
+    expect(bits(out.subarray(100, 900))).toEqual(bits(src.subarray(100, 900)));
+    expect(out[99]).toBe(0);
+    expect(out[900]).toBe(0);
+  });
+
+  it('names the valid kernels when asked for a missing one', () => {
+    expect(hasFastKernel('nope')).toBe(false);
+    expect(() => getFastKernel('nope')).toThrow(/valid: copy, blend/);
+  });
+});
+
+describe('CpuPool on worker_threads', () => {
+  let pool: CpuPool;
+  beforeAll(async () => {
+    pool = await createNodeCpuPool(2);
+  });
+  afterAll(() => pool?.terminate());
+
+  it('splits a tensor across workers with results identical to the reference', async () => {
+    for (const [n, parents, seed] of [[200_003, 3, 5], [65_536, 2, 6], [100_000, 5, 7]] as const) {
+      const inputs = Array.from({ length: parents }, (_, p) => seeded(n, seed * 31 + p, sharedF32(n)));
+      const params = { weights: Array.from({ length: parents }, (_, p) => 0.5 + p), normalize: true };
+      const out = sharedF32(n);
+      await pool.run('blend', inputs, out, params, ctx);
+      expect(bits(out)).toEqual(bits(getOperator('blend').cpu(inputs, params, ctx)));
+    }
+  });
+
+  it('refuses arrays that are not shared, and inputs of the wrong length', async () => {
+    const n = 100_000;
+    await expect(pool.run('copy', [new Float32Array(n)], sharedF32(n), {}, ctx)).rejects.toThrow(/SharedArrayBuffer/);
+    await expect(pool.run('copy', [sharedF32(n - 1)], sharedF32(n), {}, ctx)).rejects.toThrow(/input 0 has 99999 elements/);
+  });
+
+  it('breeds the same tensors as the reference backend, for every registry operator', async () => {
+    const fast = createFastCpuBackend(pool);
+    const shapes: [string, number[]][] = [['emb', [300, 256]], ['ln', [256]], ['w', [256, 512]]];
+    const parents = [1, 2, 3].map((p) => shapes.map(([name, shape]) => fromFloat32(name, shape, seeded(shape.reduce((a, b) => a * b), p * 101 + name.length))));
+    for (const id of Object.keys(OPERATORS)) {
+      const op = getOperator(id);
+      const count = Math.min(3, op.parents.max) + (op.needsBase ? 1 : 0);
+      const req = { operator: id, params: {}, seed: 3, parents: [...parents, parents[0]].slice(0, count) };
+      const a = await breed(req, cpuBackend);
+      const b = await breed(req, fast);
+      expect(b.stats.map((s) => s.outputHash)).toEqual(a.stats.map((s) => s.outputHash));
+    }
+  });
+});

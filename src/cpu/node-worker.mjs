@@ -1,0 +1,8 @@
+// Node worker_threads entry of the CPU pool: loads the TypeScript body through tsx.
+import { parentPort } from 'node:worker_threads';
+import { register } from 'tsx/esm/api';
+
+register();
+const { runJob } = await import('./worker-body.ts');
+parentPort.on('message', (job) => parentPort.postMessage(runJob(job)));
+parentPort.postMessage('ready');

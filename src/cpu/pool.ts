@@ -1,0 +1,101 @@
+/**
+ * A pool of CPU workers that split a tensor by element range and work in place on shared memory.
+ * Platform-neutral: Node (src/cpu/node.ts) and browsers (src/cpu/browser.ts) only supply the
+ * workers. Results are bit-identical to the single-threaded reference because every range
+ * kernel is (src/core/operators/fast/kernels.ts), and ranges never overlap.
+ */
+import { getFastKernel } from '../core/operators/fast/kernels.ts';
+import type { ParamValues, TensorContext } from '../core/operators/types.ts';
+import type { RangeJob, RangeReply, SharedF32 } from './protocol.ts';
+import { simdRange } from './simd.ts';
+
+/** What a pool needs from a worker, whatever the platform. */
+export interface PoolPort {
+  post(job: RangeJob): void;
+  onReply(cb: (reply: RangeReply) => void): void;
+  terminate(): void;
+}
+
+/** Below this many elements a job runs on the calling thread: messaging would cost more than it saves. */
+export const INLINE_BELOW = 1 << 15;
+
+export function isShared(a: Float32Array): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
+}
+
+/** A Float32Array of `n` zeros backed by a SharedArrayBuffer. */
+export function sharedF32(n: number): Float32Array {
+  if (typeof SharedArrayBuffer === 'undefined') {
+    throw new Error('SharedArrayBuffer is unavailable: the page must be cross-origin isolated (COOP/COEP headers)');
+  }
+  return new Float32Array(new SharedArrayBuffer(4 * n));
+}
+
+/** `a` itself when it is already shared, else a shared copy of it. */
+export function toShared(a: Float32Array): Float32Array {
+  if (isShared(a)) return a;
+  const s = sharedF32(a.length);
+  s.set(a);
+  return s;
+}
+
+const describe = (a: Float32Array): SharedF32 => {
+  if (!isShared(a)) throw new Error('CpuPool: every array must be backed by a SharedArrayBuffer (use sharedF32/toShared)');
+  return { buffer: a.buffer as SharedArrayBuffer, byteOffset: a.byteOffset, length: a.length };
+};
+
+export class CpuPool {
+  readonly threads: number;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly ports: PoolPort[]) {
+    if (ports.length === 0) throw new Error('CpuPool needs at least one worker');
+    this.threads = ports.length;
+    for (const p of ports) {
+      p.onReply((r) => {
+        const w = this.pending.get(r.id);
+        if (!w) return;
+        this.pending.delete(r.id);
+        if (r.ok) w.resolve();
+        else w.reject(new Error(`CPU pool worker failed: ${r.error}`));
+      });
+    }
+  }
+
+  /**
+   * Run range kernel `kernel` over all of `out`, split into one contiguous range per worker.
+   * Inputs and output must be shared (sharedF32/toShared) and as long as `out`.
+   */
+  async run(kernel: string, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext): Promise<void> {
+    const k = getFastKernel(kernel);
+    const n = out.length;
+    for (const [i, x] of inputs.entries()) {
+      if (x.length !== n) throw new Error(`CpuPool ${kernel}: input ${i} has ${x.length} elements, output has ${n}`);
+    }
+    if (n < INLINE_BELOW) {
+      if (!simdRange(kernel, inputs, out, params, ctx, 0, n)) k.run(inputs, out, params, ctx, 0, n);
+      return;
+    }
+    const ins = inputs.map(describe);
+    const o = describe(out);
+    // Ranges aligned to 16 elements (64 bytes, a cache line) so workers never share a line.
+    const per = Math.ceil(n / this.threads / 16) * 16;
+    const jobs: Promise<void>[] = [];
+    for (let t = 0; t < this.threads; t++) {
+      const start = t * per;
+      const end = Math.min(n, start + per);
+      if (start >= end) break;
+      const id = this.nextId++;
+      jobs.push(new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject })));
+      this.ports[t].post({ id, kernel, params, ctx, inputs: ins, out: o, start, end });
+    }
+    await Promise.all(jobs);
+  }
+
+  terminate(): void {
+    for (const p of this.ports) p.terminate();
+    for (const w of this.pending.values()) w.reject(new Error('CPU pool terminated'));
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The WebGPU kernel backend: the same interface as the CPU reference backend
+ * (src/core/operators/backend.ts), so breed never knows which one it drives.
+ *
+ * It never runs the CPU behind the caller's back: an operator without a GPU kernel throws
+ * NoGpuKernelError (ask hasKernel first), and a device lost mid-run throws DeviceLostError, so
+ * the caller can switch to cpuBackend and carry on.
+ */
+import type { KernelBackend } from '../core/operators/backend.ts';
+import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
+import { DeviceLostError, getGpu, isDeviceLostError, type Gpu } from './device.ts';
+import { KernelContext, type KernelOptions } from './kernel-context.ts';
+import { GPU_OPERATORS } from './ops/index.ts';
+
+export { DeviceLostError, isDeviceLostError };
+
+export class NoGpuKernelError extends Error {
+  override readonly name = 'NoGpuKernelError';
+  constructor(readonly operator: string) {
+    super(`operator "${operator}" has no WebGPU kernel; GPU kernels exist for: ${Object.keys(GPU_OPERATORS).join(', ')}`);
+  }
+}
+
+export interface WebGpuBackend extends KernelBackend {
+  readonly kind: 'webgpu';
+  /** Whether `opId` has a GPU kernel (otherwise run() throws NoGpuKernelError). */
+  hasKernel(opId: string): boolean;
+  /** The ids with GPU kernels. */
+  readonly kernels: readonly string[];
+  /** Whether the device behind this backend was lost (create a new backend, or use the CPU). */
+  readonly lost: boolean;
+  readonly gpu: Gpu;
+}
+
+/** The WebGPU backend on the cached device, or null where WebGPU is missing. */
+export async function createWebGpuBackend(options: KernelOptions = {}): Promise<WebGpuBackend | null> {
+  const gpu = await getGpu();
+  if (!gpu) return null;
+  return webGpuBackendOn(gpu, options);
+}
+
+/** The backend over a given device (tests force small chunks through `options`). */
+export function webGpuBackendOn(gpu: Gpu, options: KernelOptions = {}): WebGpuBackend {
+  const k = new KernelContext(gpu, options);
+  // One tensor at a time: runs are queued so they never interleave on the device.
+  let queue: Promise<unknown> = Promise.resolve();
+  const has = (id: string) => Object.prototype.hasOwnProperty.call(GPU_OPERATORS, id);
+  return Object.freeze({
+    kind: 'webgpu' as const,
+    adapter: gpu.adapterInfo,
+    software: gpu.software,
+    gpu,
+    kernels: Object.freeze(Object.keys(GPU_OPERATORS)),
+    get lost() {
+      return gpu.lost.value;
+    },
+    hasKernel: has,
+    run(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Promise<Float32Array> {
+      if (!has(op.id)) return Promise.reject(new NoGpuKernelError(op.id));
+      if (gpu.lost.value) return Promise.reject(new DeviceLostError(gpu.lost.reason));
+      const gop = GPU_OPERATORS[op.id];
+      const next = queue.then(() => k.guard(`${op.id} on "${ctx.name}"`, () => gop.run(k, inputs, params, ctx, op)));
+      queue = next.catch(() => undefined);
+      return next;
+    },
+  });
+}

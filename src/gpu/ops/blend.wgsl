@@ -1,0 +1,15 @@
+// blend: out = Σ wₚ·xₚ, accumulated in parent order from 0, as blendCpu does.
+// params: [w₀ … w_{P-1}] as f32 bits (already normalised on the host by blendWeights).
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = localIndex(wid, nwg, lid);
+  if (i >= chunk.count) {
+    return;
+  }
+  var acc: f32 = 0.0;
+  for (var p = 0u; p < chunk.parents; p = p + 1u) {
+    acc = acc + paramF(p) * xAt(p, i);
+  }
+  out[i] = acc;
+}

@@ -1,0 +1,29 @@
+/**
+ * Magnitude pruning on the GPU: the exact bottom-m cutoff by radix select (KernelContext), then
+ * one pass that zeroes the pruned elements. A selection only, so the bytes equal pruneCpu's.
+ */
+import code from './prune.wgsl?raw';
+import { selectCount } from '../../core/operators/select.ts';
+import { num } from '../../core/operators/params.ts';
+import { ElementwiseStage, type KernelContext } from '../kernel-context.ts';
+import type { GpuOperator } from './types.ts';
+
+export class PruneStage extends ElementwiseStage {
+  constructor(k: KernelContext) {
+    super(k, 'prune', code);
+  }
+}
+
+export const pruneGpu: GpuOperator = {
+  id: 'prune',
+  async run(k, inputs, params) {
+    const job = k.job('prune', inputs.slice(0, 1), 0);
+    try {
+      const m = selectCount(num(params, 'fraction'), job.plan.total);
+      const [c] = await job.select([{ parent: 0, k: m, order: 'bottom' }]);
+      return await job.elementwise(k.stage(PruneStage), job.params('prune cutoff', new Uint32Array([c.bits, c.index])));
+    } finally {
+      job.dispose();
+    }
+  },
+};

@@ -1,0 +1,36 @@
+/**
+ * Quantize (int8 / int4, block-wise symmetric) on the GPU: returns the dequantized tensor, the
+ * per-tensor output of the CPU reference (fakeQuantize); the stored q and scales come from the
+ * operator's `store`. Chunks are whole rows, so no block straddles two chunks.
+ */
+import code from './quantize.wgsl?raw';
+import { QUANT_SCHEMES, quantScheme } from '../../core/operators/quantize.cpu.ts';
+import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import type { GpuOperator } from './types.ts';
+
+export class QuantizeStage extends ElementwiseStage {
+  constructor(k: KernelContext) {
+    super(k, 'quantize', code);
+  }
+}
+
+export const quantizeGpu: GpuOperator = {
+  id: 'quantize',
+  async run(k, inputs, params, ctx) {
+    const { qmax } = QUANT_SCHEMES[quantScheme(params.scheme)];
+    const blockSize = Number(params.blockSize);
+    if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`quantize: block size ${blockSize} must be a positive integer`);
+    const n = inputs[0].length;
+    const cols = ctx.shape.length ? ctx.shape[ctx.shape.length - 1] : 1;
+    if (cols === 0 || n === 0) return new Float32Array(n);
+    if (n % cols !== 0) throw new Error(`quantize: ${n} values for shape [${ctx.shape}]`);
+    const blocks = Math.ceil(cols / blockSize);
+    const job = k.job('quantize', inputs.slice(0, 1), 0, cols);
+    try {
+      const words = new Uint32Array([f32Bits(qmax), blockSize, cols, blocks]);
+      return await job.elementwise(k.stage(QuantizeStage), job.params('quantize params', words), 0, 0, (count) => (count / cols) * blocks);
+    } finally {
+      job.dispose();
+    }
+  },
+};

@@ -1,0 +1,112 @@
+/**
+ * The task-arithmetic family on the GPU, configured by the operator's TaskArithmeticConfig like
+ * taskArithmeticCpu: per-tensor clip norms and L1 masses by GPU reductions, magnitude trimming by
+ * exact radix select on the clipped deltas (or the model pre-pass's cutoffs), then one pass.
+ */
+import code from './task-arithmetic.wgsl?raw';
+import { selectCount } from '../../core/operators/select.ts';
+import { num, weightsOf } from '../../core/operators/params.ts';
+import { tensorKey } from '../../core/operators/prng.ts';
+import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
+import { ElementwiseStage, f32Bits, type KernelContext, type Cutoff } from '../kernel-context.ts';
+import type { GpuOperator } from './types.ts';
+
+export class TaskArithmeticStage extends ElementwiseStage {
+  constructor(k: KernelContext) {
+    super(k, 'task arithmetic', code, 'main', true);
+  }
+}
+
+export class TaskArithmeticNormsStage extends ElementwiseStage {
+  constructor(k: KernelContext) {
+    super(k, 'task arithmetic norms', code, 'norms', true);
+  }
+}
+
+const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2 } as const);
+
+export async function taskArithmeticGpu(
+  k: KernelContext,
+  cfg: TaskArithmeticConfig,
+  inputs: readonly Float32Array[],
+  params: ParamValues,
+  ctx: TensorContext,
+): Promise<Float32Array> {
+  const P = inputs.length - 1;
+  if (P < 1) throw new Error('task arithmetic needs a base and at least one parent');
+  const w = weightsOf(params, 'weights', P, 1);
+  const normalize = params.normalize === true;
+  let sumW = 0;
+  if (cfg.consensus === 'none' && normalize) {
+    sumW = w.reduce((a, b) => a + b, 0);
+    if (sumW === 0) throw new Error('task arithmetic: weights sum to zero and cannot be normalised');
+  }
+  const clipNorm = typeof params.clipNorm === 'number' ? params.clipNorm : 0;
+  const rescale = (params.rescale as string | undefined) ?? 'none';
+  const drop = cfg.sparsify === 'random' ? num(params, 'drop') : 0;
+  const density = cfg.sparsify === 'magnitude' ? num(params, 'density') : 1;
+  const words = new Uint32Array(8 + 8 * P);
+  words.set([SPARSIFY_CODE[cfg.sparsify], cfg.consensus === 'ties' ? 1 : 0, normalize ? 1 : 0, f32Bits(drop), f32Bits(num(params, 'lambda', 1)), f32Bits(sumW)]);
+  for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p])], 8 + 8 * p);
+  const job = k.job(`task arithmetic "${ctx.name}"`, inputs, tensorKey(ctx.seed, ctx.name), 1, cfg.sparsify === 'random' ? (ctx.offset ?? 0) : 0);
+  try {
+    const n = job.plan.total;
+    const norms = k.stage(TaskArithmeticNormsStage);
+    // Step 2: clip factors, from the pre-pass or from this tensor's delta norms.
+    if (clipNorm > 0) {
+      let factors: number[];
+      if (Array.isArray(params.clipFactors)) factors = params.clipFactors;
+      else if (params.clipScope === 'update') throw new Error('update-wide clipping needs the model pre-pass (clipFactors); run it through breed');
+      else {
+        const sums = await job.reduce(norms, job.params('clip params', words), P, 0);
+        factors = Array.from({ length: P }, (_, p) => {
+          const norm = Math.sqrt(sums[2 * p]);
+          return norm > clipNorm ? clipNorm / norm : 1;
+        });
+      }
+      for (let p = 0; p < P; p++) words[8 + 8 * p] = f32Bits(factors[p]);
+    }
+    // Step 3: magnitude cutoffs, from the pre-pass (model-wide trimming) or by exact selection.
+    if (cfg.sparsify === 'magnitude') {
+      let cutoffs: Cutoff[];
+      if (Array.isArray(params.trimBits) && Array.isArray(params.trimIndex)) {
+        const bits = params.trimBits;
+        const index = params.trimIndex;
+        cutoffs = Array.from({ length: P }, (_, p) => ({ bits: bits[p], index: index[p] }));
+      } else {
+        const kk = selectCount(density, n);
+        const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
+        cutoffs = await job.select(Array.from({ length: P }, (_, p) => ({ parent: p + 1, base: 0, scale: scale(p), k: kk, order: 'top' as const })));
+      }
+      for (let p = 0; p < P; p++) words.set([cutoffs[p].bits >>> 0, cutoffs[p].index >>> 0], 8 + 8 * p + 1);
+    }
+    // Step 4: rescale factors.
+    if (cfg.sparsify !== 'none') {
+      const keep = cfg.sparsify === 'magnitude' ? density : 1 - drop;
+      if (rescale === 'inverse' && keep > 0) for (let p = 0; p < P; p++) words[8 + 8 * p + 3] = f32Bits(1 / keep);
+      if (rescale === 'l1') {
+        const sums = await job.reduce(norms, job.params('l1 params', words), P, 1);
+        for (let p = 0; p < P; p++) if (sums[2 * p + 1] > 0) words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
+      }
+    }
+    const final = job.params('task arithmetic params', words);
+    if (cfg.consensus === 'ties' && ctx.stats) {
+      const [conflicts] = await job.reduce(k.stage(TaskArithmeticConflictsStage), final, 1);
+      ctx.stats.signConflicts = conflicts;
+    }
+    return await job.elementwise(k.stage(TaskArithmeticStage), final);
+  } finally {
+    job.dispose();
+  }
+}
+
+/** The GPU twin of a registry member of the family: the configuration comes from the operator's declaration. */
+export function taskArithmeticOperator(id: string): GpuOperator {
+  return {
+    id,
+    run: (k, inputs, params, ctx, op) => {
+      if (!op?.taskArithmetic) throw new Error(`${id}: the operator declares no task-arithmetic configuration`);
+      return taskArithmeticGpu(k, op.taskArithmetic, inputs, params, ctx);
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// The task-arithmetic family (task-arithmetic.cpu.ts): task delta, sparse task delta, DARE, TIES,
+// DARE-TIES and the federated update, one kernel configured by its parameters.
+// xs slabs: [base, x₀ … x_{P-1}]. Per parent p: d = fround(x − base) · clip; sparsify (magnitude
+// cutoff or random drop, global indices); survivors · rescale; wd = fround(w · d). Consensus none:
+// m = Σ wd (then / Σw when normalising); TIES: elected sign of Σ wd, m = Σ of the agreeing wd (then
+// / Σ of their w). out = base + fround(λ · m).
+//
+// params: globals [sparsify (0 none, 1 magnitude, 2 random), consensus (0 none, 1 ties),
+//          normalize, fround(drop), λ, fround(Σw), 0, 0], then 8 words per parent
+//          [clip, cutoff bits, cutoff index, rescale, w, 0, 0, 0] (floats as f32 bits).
+
+fn pw(p: u32) -> u32 {
+  return 8u + 8u * p;
+}
+
+// Steps 1–2: the (clipped) delta of parent p at chunk element i.
+fn delta(p: u32, i: u32) -> f32 {
+  let d = xAt(p + 1u, i) - xAt(0u, i);
+  return d * paramF(pw(p));
+}
+
+// Step 3: whether parent p's delta d survives at chunk element i.
+fn survives(p: u32, i: u32, d: f32) -> bool {
+  let g = chunk.offset + i;
+  if (params[0] == 1u) {
+    return isKept(magnitudeKey(d), g, params[pw(p) + 1u], params[pw(p) + 2u]);
+  }
+  if (params[0] == 2u) {
+    return randomUnit(chunk.key, g, p) >= paramF(3u);
+  }
+  return true;
+}
+
+// Steps 3–5: the weighted sparse delta.
+fn weighted(p: u32, i: u32) -> f32 {
+  var d = delta(p, i);
+  if (!survives(p, i, d)) {
+    d = 0.0;
+  } else {
+    d = d * paramF(pw(p) + 3u);
+  }
+  return paramF(pw(p) + 4u) * d;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = localIndex(wid, nwg, lid);
+  if (i >= chunk.count) {
+    return;
+  }
+  let parents = chunk.parents - 1u;
+  var m: f32 = 0.0;
+  if (params[1] == 0u) {
+    for (var p = 0u; p < parents; p = p + 1u) {
+      m = m + weighted(p, i);
+    }
+    if (params[2] != 0u) {
+      m = m / paramF(5u);
+    }
+  } else {
+    var sum: f32 = 0.0;
+    for (var p = 0u; p < parents; p = p + 1u) {
+      sum = sum + weighted(p, i);
+    }
+    if (sum != 0.0) {
+      var den: f32 = 0.0;
+      for (var p = 0u; p < parents; p = p + 1u) {
+        let v = weighted(p, i);
+        if ((sum > 0.0 && v > 0.0) || (sum < 0.0 && v < 0.0)) {
+          m = m + v;
+          den = den + paramF(pw(p) + 4u);
+        }
+      }
+      if (params[2] != 0u) {
+        if (den != 0.0) {
+          m = m / den;
+        } else {
+          m = 0.0;
+        }
+      }
+    }
+  }
+  out[i] = xAt(0u, i) + paramF(4u) * m;
+}
+
+// Reductions per parent z: aux0 = 0: (Σ d², 0) of the unclipped delta (per-tensor clipping);
+// aux0 = 1: (Σ |d|, Σ |d| of the survivors) of the clipped delta (L1 rescale).
+@compute @workgroup_size(WG)
+fn norms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = localIndex(wid, nwg, lid);
+  let p = wid.z;
+  var v = vec2<f32>(0.0, 0.0);
+  if (i < chunk.count) {
+    if (chunk.aux0 == 0u) {
+      let d = xAt(p + 1u, i) - xAt(0u, i);
+      v = vec2<f32>(d * d, 0.0);
+    } else {
+      let d = delta(p, i);
+      v = vec2<f32>(abs(d), select(0.0, abs(d), survives(p, i, d)));
+    }
+  }
+  reduce2(wid, nwg, lid, v);
+}
+
+// TIES statistics: per-workgroup count of elements whose non-zero weighted deltas disagree in
+// sign (exact: at most WG per workgroup in f32, added in float64 on the host).
+@compute @workgroup_size(WG)
+fn conflicts(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = localIndex(wid, nwg, lid);
+  var v = vec2<f32>(0.0, 0.0);
+  if (i < chunk.count) {
+    var pos = false;
+    var neg = false;
+    for (var p = 0u; p + 1u < chunk.parents; p = p + 1u) {
+      let d = weighted(p, i);
+      pos = pos || d > 0.0;
+      neg = neg || d < 0.0;
+    }
+    if (pos && neg) {
+      v = vec2<f32>(1.0, 0.0);
+    }
+  }
+  reduce2(wid, nwg, lid, v);
+}

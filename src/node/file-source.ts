@@ -1,0 +1,77 @@
+/** Node file I/O for the format: a ByteSource over a file handle, and a streamed shard writer. */
+import { open, mkdir, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { checkRange, type ByteSource } from '../core/format/source.ts';
+import { shardFileName, type SlmChunk } from '../core/format/slm.ts';
+import { sha256Stream, type Sha256Hex } from '../core/hash.ts';
+
+export interface FileSource extends ByteSource {
+  close(): Promise<void>;
+}
+
+export async function fileSource(path: string): Promise<FileSource> {
+  const fh: FileHandle = await open(path, 'r');
+  const { size } = await fh.stat();
+  return {
+    size,
+    name: basename(path),
+    async read(offset, length) {
+      checkRange(offset, length, size);
+      const buf = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+        if (bytesRead === 0) throw new Error(`short read from ${path}: ${done} of ${length} bytes at ${offset}`);
+        done += bytesRead;
+      }
+      return buf;
+    },
+    close: () => fh.close(),
+  };
+}
+
+/** Write a streamed `.slm` (or any sharded chunk stream) to `dir/base[-0000k-of-0000n].ext`, hashing as it goes. */
+export async function writeShardFiles(chunks: AsyncIterable<SlmChunk>, dir: string, base: string, ext = '.slm'): Promise<{ path: string; hash: Sha256Hex; bytes: number }[]> {
+  await mkdir(dir, { recursive: true });
+  const out: { path: string; hash: Sha256Hex; bytes: number }[] = [];
+  let fh: FileHandle | null = null;
+  let cur = -1;
+  let h = sha256Stream();
+  let bytes = 0;
+  const finish = async () => {
+    if (fh) {
+      await fh.close();
+      out[out.length - 1].hash = h.digestHex();
+      out[out.length - 1].bytes = bytes;
+    }
+  };
+  try {
+    for await (const c of chunks) {
+      if (c.shard !== cur) {
+        await finish();
+        cur = c.shard;
+        const path = join(dir, shardFileName(base, c.shard, c.shards, ext));
+        fh = await open(path, 'w');
+        h = sha256Stream();
+        bytes = 0;
+        out.push({ path, hash: '', bytes: 0 });
+      }
+      await fh!.write(c.bytes);
+      h.update(c.bytes);
+      bytes += c.bytes.length;
+    }
+    await finish();
+    fh = null;
+  } finally {
+    if (fh) await (fh as FileHandle).close().catch(() => undefined);
+  }
+  return out;
+}
+
+/** Sibling shard files of a `.slm` shard path (`x-00001-of-00003.slm` → all three), or the path itself. */
+export function shardSiblings(path: string): string[] {
+  const m = /^(.*)-(\d{5})-of-(\d{5})(\.[^./\\]+)$/.exec(path);
+  if (!m) return [path];
+  const n = Number(m[3]);
+  return Array.from({ length: n }, (_, i) => join(dirname(path), shardFileName(basename(m[1]), i, n, m[4])));
+}

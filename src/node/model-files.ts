@@ -1,0 +1,86 @@
+/**
+ * Shared by inspect/import/export: open any model file the garden reads (a `.slm` with its sibling
+ * shards, plain safetensors, a Hugging Face index JSON with its shards, ONNX with external data).
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { FormatError } from '../core/format/errors.ts';
+import { importFile, importHfSharded, importSlm, looksLikeSafetensors, type ImportOptions, type ImportedModel } from '../core/format/model.ts';
+import { SLM_KEYS } from '../core/format/slm.ts';
+import { openSafetensors } from '../core/format/reader.ts';
+import { fileSource, shardSiblings, type FileSource } from './file-source.ts';
+
+export interface OpenedModel {
+  model: ImportedModel;
+  /** The files read (all shards). */
+  files: string[];
+  close(): Promise<void>;
+}
+
+/** External data must stay beside the model: no absolute paths, no "..". */
+function safeRelative(dir: string, location: string): string {
+  const n = normalize(location);
+  if (isAbsolute(n) || n === '..' || n.startsWith(`..${sep}`) || n.includes(`${sep}..${sep}`)) {
+    throw new FormatError('onnx', `external data location ${JSON.stringify(location)} leaves the model's directory`);
+  }
+  return join(dir, n);
+}
+
+export async function openModelFile(path: string, opts: ImportOptions = {}): Promise<OpenedModel> {
+  const opened: FileSource[] = [];
+  const open = async (p: string) => {
+    const s = await fileSource(p);
+    opened.push(s);
+    return s;
+  };
+  const close = async () => void (await Promise.all(opened.map((s) => s.close())));
+  try {
+    if (path.endsWith('.json')) {
+      const text = await readFile(path);
+      const model = await importHfSharded(new Uint8Array(text), (f) => open(join(dirname(path), f)), opts);
+      return { model, files: [path, ...opened.map((s) => join(dirname(path), s.name!))], close };
+    }
+    const first = await open(path);
+    const prefix = await first.read(0, Math.min(9, first.size));
+    if (looksLikeSafetensors(prefix)) {
+      const r = await openSafetensors(first);
+      const shards = r.metadata[SLM_KEYS.shards];
+      if (r.metadata[SLM_KEYS.format] !== undefined && shards !== undefined && shards !== '1') {
+        const paths = shardSiblings(path);
+        const sources = [first, ...(await Promise.all(paths.filter((p) => basename(p) !== basename(path)).map(open)))];
+        return { model: await importSlm(sources, opts), files: paths, close };
+      }
+    }
+    const model = await importFile(first, { ...opts, external: opts.external ?? ((loc) => open(safeRelative(dirname(path), loc))) });
+    return { model, files: [path], close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+export function takeFlag(args: string[], name: string): boolean {
+  const i = args.indexOf(name);
+  if (i < 0) return false;
+  args.splice(i, 1);
+  return true;
+}
+
+export function takeOption(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
+  args.splice(i, 2);
+  return v;
+}
+
+export function takeOptions(args: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let v = takeOption(args, name); v !== undefined; v = takeOption(args, name)) out.push(v);
+  return out;
+}
+
+export function baseName(path: string): string {
+  return basename(path).replace(/(-\d{5}-of-\d{5})?\.(slm|safetensors|onnx)$/, '').replace(/\.safetensors\.index\.json$|\.json$/, '');
+}

@@ -1,0 +1,90 @@
+/**
+ * onnxruntime-web sessions for garden models, in Node (CLI, tests) and in the browser or a worker.
+ *
+ * A species graph carries no weights: every initializer is external data named by its tensor, so
+ * a session is the graph bytes plus `externalData: [{ path: tensorName, data: tensorBytes }]`
+ * from a `.slm` file's tensors. Session creation and runs are queued per session so they never
+ * overlap (onnxruntime-web's wasm backend does not allow concurrent runs on one session).
+ */
+import * as ort from 'onnxruntime-web';
+import type { Tensor } from '../core/tensor.ts';
+import { inspectOnnxGraph } from '../core/models/onnx-graph.ts';
+
+export type InferenceSession = ort.InferenceSession;
+
+export interface OrtSessionOptions {
+  /** Where the wasm files are served from in the browser (the app's own origin). Ignored in Node. */
+  wasmPaths?: string;
+  /** wasm threads; defaults to 1 (Node, and browsers that are not cross-origin isolated). */
+  numThreads?: number;
+}
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+
+let configured = false;
+function configure(opts: OrtSessionOptions): void {
+  if (opts.wasmPaths !== undefined) ort.env.wasm.wasmPaths = opts.wasmPaths;
+  if (opts.numThreads !== undefined) ort.env.wasm.numThreads = opts.numThreads;
+  else if (!configured) ort.env.wasm.numThreads = isNode ? 1 : Math.max(1, ort.env.wasm.numThreads ?? 1);
+  configured = true;
+}
+
+/**
+ * Build a session from a weight-free graph and the model's tensors. Every external reference in
+ * the graph must be provided by a tensor of that name with exactly the declared byte length.
+ */
+export async function createOrtSession(graphBytes: Uint8Array, tensors: readonly Tensor[], opts: OrtSessionOptions = {}): Promise<InferenceSession> {
+  configure(opts);
+  const { external } = inspectOnnxGraph(graphBytes);
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const externalData = external.map((ref) => {
+    const t = byName.get(ref.location);
+    if (!t) throw new Error(`model has no tensor "${ref.location}" that the graph needs; graph needs: ${external.map((e) => e.location).join(', ')}`);
+    if (t.data.length !== ref.length) throw new Error(`tensor "${ref.location}" is ${t.data.length} bytes but the graph expects ${ref.length}`);
+    if (t.shape.join(',') !== ref.dims.join(',')) throw new Error(`tensor "${ref.location}" has shape [${t.shape}] but the graph expects [${ref.dims}]`);
+    return { path: ref.location, data: t.data };
+  });
+  return ort.InferenceSession.create(graphBytes, { externalData, executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+}
+
+const queues = new WeakMap<InferenceSession, Promise<unknown>>();
+
+/** Run one job at a time per session. */
+function enqueue<T>(session: InferenceSession, job: () => Promise<T>): Promise<T> {
+  const prev = queues.get(session) ?? Promise.resolve();
+  const next = prev.then(job, job);
+  queues.set(session, next.catch(() => undefined));
+  return next;
+}
+
+/** Run a classifier on a batch of float features; returns a copy of the logits [batch × classes]. */
+export function runClassifier(session: InferenceSession, inputs: Float32Array, batch: number, featureSize: number): Promise<Float32Array> {
+  if (inputs.length !== batch * featureSize) throw new Error(`runClassifier: ${inputs.length} values for batch ${batch} × ${featureSize}`);
+  return enqueue(session, async () => {
+    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', inputs, [batch, featureSize]) };
+    const result = await session.run(feeds);
+    const out = result[session.outputNames[0]];
+    if (out.type !== 'float32') throw new Error(`model output "${session.outputNames[0]}" is ${out.type}, expected float32`);
+    const data = Float32Array.from(out.data as Float32Array);
+    out.dispose();
+    return data;
+  });
+}
+
+/** Run a token model on int32 ids [batch × width]; returns a copy of the float32 output. */
+export function runTokens(session: InferenceSession, ids: Int32Array, batch: number, width: number): Promise<Float32Array> {
+  if (ids.length !== batch * width) throw new Error(`runTokens: ${ids.length} ids for batch ${batch} × ${width}`);
+  return enqueue(session, async () => {
+    const feeds = { [session.inputNames[0]]: new ort.Tensor('int32', ids, [batch, width]) };
+    const result = await session.run(feeds);
+    const out = result[session.outputNames[0]];
+    if (out.type !== 'float32') throw new Error(`model output "${session.outputNames[0]}" is ${out.type}, expected float32`);
+    const data = Float32Array.from(out.data as Float32Array);
+    out.dispose();
+    return data;
+  });
+}
+
+export async function releaseSession(session: InferenceSession): Promise<void> {
+  await enqueue(session, () => session.release());
+}

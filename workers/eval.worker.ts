@@ -1,0 +1,71 @@
+/**
+ * The evaluator worker: smoke, evaluate and predict with onnxruntime-web. It is handed model
+ * tensors, graph and suite bytes as data; suites are checked against the pinned hash before any
+ * score is computed (trust zone: evaluation).
+ */
+import * as Comlink from 'comlink';
+import { createOrtSession, releaseSession, runClassifier, type InferenceSession } from '../src/runtime/ort-session.ts';
+import { evaluateClassifier, type EvaluationResult } from '../src/core/eval/evaluate.ts';
+import { runtimeSmoke, type SmokeResult } from '../src/core/eval/smoke.ts';
+import { readSuite } from '../src/core/eval/suite.ts';
+import type { Tensor } from '../src/core/tensor.ts';
+
+export interface ModelPayload {
+  /** Content hash of the model; sessions are cached by it. */
+  hash: string;
+  species: string;
+  graph: Uint8Array;
+  tensors: Tensor[];
+  featureSize: number;
+  classes: number;
+}
+
+const sessions = new Map<string, Promise<InferenceSession>>();
+const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+
+function session(m: ModelPayload): Promise<InferenceSession> {
+  let s = sessions.get(m.hash);
+  if (!s) {
+    s = createOrtSession(m.graph, m.tensors, { numThreads: threads });
+    sessions.set(m.hash, s);
+    s.catch(() => sessions.delete(m.hash));
+  }
+  return s;
+}
+
+const runner = (m: ModelPayload) => async (inputs: Float32Array, batch: number) => runClassifier(await session(m), inputs, batch, m.featureSize);
+
+const api = {
+  async smoke(m: ModelPayload): Promise<SmokeResult> {
+    return runtimeSmoke(runner(m), { featureSize: m.featureSize, outputSize: m.classes });
+  },
+
+  async evaluate(
+    m: ModelPayload,
+    suiteBytes: Uint8Array,
+    pin: { suiteHash: string; species: string; family: string },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<EvaluationResult> {
+    const suite = readSuite(suiteBytes, pin.suiteHash);
+    return evaluateClassifier(runner(m), suite, {
+      expectedSuiteHash: pin.suiteHash,
+      expectedSpecies: pin.species,
+      modelSpecies: m.species,
+      family: pin.family,
+      onProgress,
+    });
+  },
+
+  async predict(m: ModelPayload, input: Float32Array): Promise<Float32Array> {
+    return runner(m)(input, 1);
+  },
+
+  async forget(hash: string): Promise<void> {
+    const s = sessions.get(hash);
+    sessions.delete(hash);
+    if (s) await releaseSession(await s);
+  },
+};
+
+export type EvalWorkerApi = typeof api;
+Comlink.expose(api);
