@@ -110,7 +110,13 @@ export function verifyLedger(records: readonly unknown[], expectedHead?: LedgerH
       problems.push({
         index: Math.min(expectedHead.length, records.length),
         check: 'head',
-        message: `the ledger head records ${expectedHead.length} entries but ${records.length} are present: ${expectedHead.length > records.length ? `entries from index ${records.length} were removed` : 'entries were added without the head'}`,
+        message: `the ledger head records ${expectedHead.length} entries but ${records.length} are present: ${
+          expectedHead.length < records.length
+            ? 'entries were added without the head'
+            : problems.length
+              ? `${expectedHead.length - records.length} missing`
+              : `entries from index ${records.length} were removed`
+        }`,
       });
     } else if (expectedHead.hash !== head) {
       problems.push({ index: Math.max(0, records.length - 1), check: 'head', message: `entry ${records.length - 1} was edited: the head is ${short(expectedHead.hash)} but the last entry hashes to ${short(head)}` });

@@ -23,6 +23,12 @@ export class TaskArithmeticNormsStage extends ElementwiseStage {
   }
 }
 
+export class TaskArithmeticConflictsStage extends ElementwiseStage {
+  constructor(k: KernelContext) {
+    super(k, 'TIES sign conflicts', code, 'conflicts', true);
+  }
+}
+
 const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2 } as const);
 
 export async function taskArithmeticGpu(

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { main } from '../main.ts';
+
+let dir = '';
+let pins: Record<string, string> = {};
+const P = ['digits-base', 'digits-rotated', 'digits-thick', 'digits-noisy'];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'garden-lab-'));
+  const build = buildDigits(DIGITS_TINY);
+  for (const [rel, bytes] of build.files) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), bytes);
+  }
+  writeFileSync(join(dir, 'catalog.json'), JSON.stringify({ version: 1, families: [build.entry] }));
+  pins = Object.fromEntries(build.entry.suites.map((s: { id: string; hash: string }) => [s.id, s.hash]));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function round(margin: number, over: Record<string, unknown> = {}): string {
+  const oneHot = (k: number) => P.map((_, i) => (i === k ? 1 : 0));
+  const r = {
+    kind: 'lab-round',
+    schemaVersion: 1,
+    slot: 'digits',
+    catalog: 'catalog.json',
+    family: 'digits',
+    champion: 'digits-base',
+    parents: P,
+    // Each one-hot blend is one parent unchanged, so one of them equals the best parent exactly.
+    recipes: P.map((_, k) => ({ operator: 'blend', parents: P, params: { weights: oneHot(k), normalize: true }, seed: k })),
+    suites: { mixed: 'digits-mixed', test: 'digits-test' },
+    policy: {
+      kind: 'policy',
+      schemaVersion: 1,
+      allowlist: ['blend'],
+      primary: { suite: 'mixed', metric: 'accuracy', direction: 'max', margin },
+      guardrails: [{ suite: 'test', metric: 'accuracy', direction: 'max', tolerance: 1 }],
+      ceilings: {},
+      suites: { mixed: pins['digits-mixed'], test: pins['digits-test'] },
+    },
+    ...over,
+  };
+  const path = join(dir, `round-${margin}-${Object.keys(over).join('-')}.json`);
+  writeFileSync(path, JSON.stringify(r));
+  return path;
+}
+
+async function garden(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  try {
+    const code = await main(args);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+describe('garden lab and garden ledger', () => {
+  it('an impossible margin gives a no-op that names the numbers', async () => {
+    const r = await garden('lab', round(1));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^decision: no-op$/m);
+    expect(r.out).toMatch(/no-op: none of 4 candidates is viable; every candidate archived/);
+    expect(r.out).toMatch(/accuracy on mixed: \d\.\d{4} vs (champion|no-op) digits-\w+ \d\.\d{4}, gain [+−]\d\.\d{4} is below the margin 1\.0000/);
+  });
+
+  it('margin 0 promotes the copy of the best parent to shadow and records it in a verifiable ledger', async () => {
+    const ledger = join(dir, 'ledger.json');
+    const r = await garden('lab', round(0), '--ledger', ledger);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^decision: promote-to-shadow → [0-9a-f]{16}/m);
+    expect(r.out).toMatch(/in shadow of slot "digits" \(4 entries\)/);
+    const v = await garden('ledger', 'verify', ledger);
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(/^ok: 4 entries, hash chain intact, head [0-9a-f]{64}$/);
+    const show = await garden('ledger', 'show', ledger);
+    expect(show.out.split('\n').map((l) => l.trim().split(/\s+/)[2])).toEqual(['policy-change', 'release', 'admission', 'release']);
+
+    // Tamper with entry 2: verify names it and fails.
+    const file = JSON.parse(readFileSync(ledger, 'utf8'));
+    file.records[2].entry.payload.policyHash = '0'.repeat(64);
+    const bad = join(dir, 'ledger-bad.json');
+    writeFileSync(bad, JSON.stringify(file));
+    const t = await garden('ledger', 'verify', bad);
+    expect(t.code).toBe(1);
+    expect(t.out).toMatch(/^BROKEN: .*first at index 2/);
+    expect(t.out).toMatch(/entry 2 \[hash\]: entry 2 was edited/);
+    // And the lab refuses to extend a tampered ledger.
+    const l = await garden('lab', round(0), '--ledger', bad);
+    expect(l.code).toBe(1);
+    expect(l.err).toMatch(/^garden lab: ledger refused: entry 2 was edited/);
+  });
+
+  it('refuses a suite whose bytes do not match the policy pin, and unknown keys in the round file', async () => {
+    const path = round(0);
+    const r = JSON.parse(readFileSync(path, 'utf8'));
+    r.policy.suites.test = 'f'.repeat(64);
+    writeFileSync(path, JSON.stringify(r));
+    const a = await garden('lab', path);
+    expect(a.code).toBe(1);
+    expect(a.err).toMatch(/policy pins suite "test" at ffffffffffffffff…, but catalog suite digits-test hashes to [0-9a-f]{16}…; a frozen suite changes only through a ledgered re-baseline/);
+    const b = await garden('lab', round(0, { extra: true }));
+    expect(b.code).toBe(1);
+    expect(b.err).toMatch(/invalid lab-round manifest: \$: unknown key "extra"/);
+    const c = await garden('ledger', 'check', path);
+    expect(c.err).toMatch(/unknown subcommand "check"; valid: verify, show/);
+  });
+});
