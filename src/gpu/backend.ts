@@ -65,3 +65,54 @@ export function webGpuBackendOn(gpu: Gpu, options: KernelOptions = {}): WebGpuBa
     },
   });
 }
+
+export interface FallbackBackend extends KernelBackend {
+  /** Why tensors ran on the CPU instead (device lost, or no kernel for the operator); empty when none did. */
+  readonly fallbacks: readonly string[];
+}
+
+/**
+ * The WebGPU backend with an explicit, recorded CPU fallback: a tensor whose operator has no GPU
+ * kernel runs on `cpu`, and after the device is lost every remaining tensor does. `adapter` then
+ * says so (a receipt built from it names both backends), and `kind` is the backend that ran the
+ * last tensor. Other GPU errors are not hidden: they reject.
+ */
+export function withCpuFallback(gpu: WebGpuBackend, cpu: KernelBackend, onFallback?: (reason: string) => void): FallbackBackend {
+  const fallbacks: string[] = [];
+  let lastKind: KernelBackend['kind'] = gpu.kind;
+  const note = (reason: string) => {
+    if (!fallbacks.includes(reason)) {
+      fallbacks.push(reason);
+      onFallback?.(reason);
+    }
+  };
+  return {
+    get kind() {
+      return lastKind;
+    },
+    get adapter() {
+      return fallbacks.length ? `${gpu.adapter}; ${cpu.adapter} for some tensors (${fallbacks.join('; ')})` : gpu.adapter;
+    },
+    get software() {
+      return gpu.software;
+    },
+    get fallbacks() {
+      return fallbacks;
+    },
+    async run(op, inputs, params, ctx) {
+      if (!gpu.lost && gpu.hasKernel(op.id)) {
+        try {
+          const out = await gpu.run(op, inputs, params, ctx);
+          lastKind = gpu.kind;
+          return out;
+        } catch (e) {
+          if (!isDeviceLostError(e)) throw e;
+          note(e.message);
+        }
+      } else if (gpu.lost) note(`WebGPU device lost: ${gpu.gpu.lost.reason}`);
+      else note(`no WebGPU kernel for ${op.id}`);
+      lastKind = cpu.kind;
+      return cpu.run(op, inputs, params, ctx);
+    },
+  };
+}

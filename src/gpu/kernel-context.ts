@@ -62,7 +62,8 @@ export interface ChunkPlan {
 export class ElementwiseStage {
   readonly pipeline: GPUComputePipeline;
   /**
-   * `code` is the kernel (entry point `entry`); `reduce` adds the workgroup-sum helper reduce2().
+   * `code` is the kernel (entry point `entry`); `reduce` adds reduce.wgsl, whose entry point
+   * `reduce` sums the file's `term(i, z)` (dispatch with one invocation per REDUCE_PER elements).
    */
   constructor(
     readonly k: KernelContext,
@@ -85,6 +86,11 @@ export class ElementwiseStage {
   }
 }
 
+/** Elements each invocation of the histogram pass walks (PER in select.wgsl). */
+const SELECT_PER_INVOCATION = 16;
+/** Elements each invocation of a reduction adds before the workgroup tree (PER in reduce.wgsl). */
+const REDUCE_PER_INVOCATION = 16;
+
 /** The radix-select histogram pass: workgroup z is the slab. */
 export class SelectStage {
   readonly pipeline: GPUComputePipeline;
@@ -96,7 +102,7 @@ export class SelectStage {
     const pass = encoder.beginComputePass({ label: 'radix-select histogram pass' });
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, buffers.bindGroup);
-    const [x, y] = grid2d(Math.ceil(buffers.count / this.k.workgroupSize));
+    const [x, y] = grid2d(Math.ceil(buffers.count / (this.k.workgroupSize * SELECT_PER_INVOCATION)));
     pass.dispatchWorkgroups(x, y, buffers.slabs);
     pass.end();
   }
@@ -337,14 +343,15 @@ export class TensorJob {
   }
 
   /**
-   * Run a reduction stage (one that calls reduce2) over every chunk with `slabs` along z, and
+   * Run a reduction stage (entry `reduce`, reduce.wgsl) over every chunk with `slabs` along z, and
    * return the float64 sums of its two terms per slab: [slab0.t0, slab0.t1, slab1.t0, …].
    */
   async reduce(stage: ElementwiseStage, params: GPUBuffer, slabs: number, aux0 = 0, aux1 = 0): Promise<Float64Array> {
     const { plan, device } = this;
     const sums = new Float64Array(2 * slabs);
     if (plan.total === 0 || slabs === 0) return sums;
-    const [gx, gy] = grid2d(Math.ceil(plan.chunkLen / this.k.workgroupSize));
+    const per = this.k.workgroupSize * REDUCE_PER_INVOCATION;
+    const [gx, gy] = grid2d(Math.ceil(plan.chunkLen / per));
     const size = 4 * 2 * slabs * gx * gy;
     const out = this.buffer(`${stage.label} partial sums`, size, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
     const read = this.buffer(`${stage.label} partial readback`, size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
@@ -360,19 +367,19 @@ export class TensorJob {
     });
     for (let c = 0; c < plan.chunks.length; c++) {
       const ch = this.load(c, aux0, aux1);
-      const [cx, cy] = grid2d(Math.ceil(ch.count / this.k.workgroupSize));
+      const [cx, cy] = grid2d(Math.ceil(ch.count / per));
       const used = 4 * 2 * slabs * cx * cy;
       const encoder = device.createCommandEncoder({ label: `${stage.label} chunk ${c}` });
-      stage.run(encoder, { bindGroup, count: ch.count, slabs });
+      stage.run(encoder, { bindGroup, count: Math.ceil(ch.count / REDUCE_PER_INVOCATION), slabs });
       encoder.copyBufferToBuffer(out, 0, read, 0, used);
       device.queue.submit([encoder.finish()]);
       await read.mapAsync(GPUMapMode.READ, 0, used);
       const part = new Float32Array(read.getMappedRange(0, used));
-      const per = cx * cy;
+      const groups = cx * cy;
       for (let s = 0; s < slabs; s++) {
-        for (let w = 0; w < per; w++) {
-          sums[2 * s] += part[2 * (s * per + w)];
-          sums[2 * s + 1] += part[2 * (s * per + w) + 1];
+        for (let w = 0; w < groups; w++) {
+          sums[2 * s] += part[2 * (s * groups + w)];
+          sums[2 * s + 1] += part[2 * (s * groups + w) + 1];
         }
       }
       read.unmap();

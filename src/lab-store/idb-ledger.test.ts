@@ -49,7 +49,8 @@ describe('IndexedDB ledger store (audit zone)', () => {
     store.close();
     // Someone edits entry 1 behind the app's back.
     const db = await openDB(name, 1);
-    const rec = await db.get('entries', 1);
+    const original = await db.get('entries', 1);
+    const rec = structuredClone(original);
     rec.entry.payload.i = 99;
     await db.put('entries', rec, 1);
     db.close();
@@ -58,7 +59,7 @@ describe('IndexedDB ledger store (audit zone)', () => {
     s2.close();
     // Or deletes the last entry.
     const db2 = await openDB(name, 1);
-    await db2.put('entries', (await db2.get('entries', 1)) && { ...(await db2.get('entries', 1)), entry: { ...(await db2.get('entries', 1)).entry, payload: { i: 1 } } }, 1);
+    await db2.put('entries', original, 1);
     await db2.delete('entries', 3);
     db2.close();
     const s3 = await IdbLedgerStore.open(name);

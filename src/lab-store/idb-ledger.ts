@@ -50,6 +50,7 @@ export class IdbLedgerStore implements LedgerStore {
 
   async append(record: LedgerRecord): Promise<void> {
     const tx = this.#db.transaction(['entries', 'head'], 'readwrite');
+    const done = tx.done.catch((e: unknown) => e);
     try {
       const count = await tx.objectStore('entries').count();
       if (record.entry.index !== count) throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${count}`);
@@ -62,6 +63,7 @@ export class IdbLedgerStore implements LedgerStore {
       } catch {
         /* already finished */
       }
+      await done;
       if (e instanceof LedgerError) throw e;
       throw new LedgerError(message(e));
     }

@@ -26,6 +26,24 @@ export const FORMAT_CHECKS = Object.freeze([
 
 export type FormatCheck = (typeof FORMAT_CHECKS)[number];
 
+/** Control characters (newlines included) and line separators become single spaces. */
+function oneLine(s: string): string {
+  let out = '';
+  let space = false;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    const control = c < 0x20 || c === 0x7f || c === 0x2028 || c === 0x2029;
+    if (control) {
+      if (!space) out += ' ';
+      space = true;
+    } else {
+      out += ch;
+      space = false;
+    }
+  }
+  return out;
+}
+
 /** A refused file. `message` is one line that names the failed check and what was wrong. */
 export class FormatError extends Error {
   override name = 'FormatError';
@@ -34,6 +52,6 @@ export class FormatError extends Error {
     detail: string,
   ) {
     // One line, whatever a file put in a name: control characters become spaces.
-    super(`${check} check failed: ${detail.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')}`);
+    super(`${check} check failed: ${oneLine(detail)}`);
   }
 }

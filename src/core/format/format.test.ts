@@ -82,7 +82,10 @@ describe('safetensors checks', () => {
     for await (const p of writeSafetensorsStream(ts, (n) => byName.get(n)!, { note: 'x' })) parts.push(p);
     const joined = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
     let o = 0;
-    for (const p of parts) (joined.set(p, o), (o += p.length));
+    for (const p of parts) {
+      joined.set(p, o);
+      o += p.length;
+    }
     expect(sha256Hex(joined)).toBe(sha256Hex(serializeSafetensors(ts, { note: 'x' })));
     expect(parseHeader(joined, joined.length).dataStart % 8).toBe(0);
   });

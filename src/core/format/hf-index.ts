@@ -20,6 +20,7 @@ export interface HfIndex {
 }
 
 /** A shard file name must be a plain file name: no directories, no traversal. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const SAFE_FILE = /^(?!\.\.?$)[^/\\\u0000-\u001f]{1,255}$/;
 
 export function parseHfIndex(text: string | Uint8Array): HfIndex {

@@ -1,7 +1,9 @@
 /**
  * ONNX import: weights out, graph kept. Every initializer of a garden dtype (F32, F16, BF16, I8,
  * U8, I4) — in the main graph and in every subgraph (If/Loop/Scan bodies) — becomes a tensor, and
- * the graph keeps it as an external-data reference by tensor name:
+ * the graph keeps it as an external-data reference by tensor name, in the MAIN graph (subgraph
+ * weights are hoisted; subgraphs see outer-scope values, and onnxruntime-web resolves in-memory
+ * external data for main-graph initializers only):
  *   data_location = EXTERNAL, external_data = {location: <tensor name>, offset: 0, length: <bytes>}.
  * That weight-free graph is the species graph; at runtime onnxruntime-web gets
  * `externalData: [{ path: tensorName, data: bytes }]`. Large float `Constant` nodes are lifted

@@ -11,6 +11,7 @@ import { breed } from '../operators/breed.ts';
 import { cpuBackend } from '../operators/backend.ts';
 import { evaluateClassifier, EVALUATOR_ID, EVALUATOR_VERSION } from '../eval/evaluate.ts';
 import { readSuite, type Suite } from '../eval/suite.ts';
+import { runtimeSmoke } from '../eval/smoke.ts';
 import { mlpForward, mlpFromTensors, type MlpParams } from '../models/mlp.ts';
 import type { Metrics } from '../manifest/kinds.ts';
 import type { Tensor } from '../tensor.ts';
@@ -38,6 +39,11 @@ export interface CpuLab {
   candidates: Map<string, Uint8Array>;
 }
 
+/** Each call of a candidate's forward pass gets its own copy of the weights. */
+function copyWeights(p: MlpParams): MlpParams {
+  return { shape: { ...p.shape }, w1: p.w1.slice(), b1: p.b1.slice(), w2: p.w2.slice(), b2: p.b2.slice() };
+}
+
 export function cpuLab(opts: CpuLabOptions): CpuLab {
   const forward = opts.forward ?? mlpForward;
   const candidates = new Map<string, Uint8Array>();
@@ -58,6 +64,12 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
       opts.models.set(id, res.tensors);
       return { id, bytes: slm.length, ms: res.ms };
     },
+    async smoke(candidateId: string) {
+      const weights = mlpFromTensors(handOffTensors(getModel(candidateId)));
+      const { inputs: F, classes: C } = weights.shape;
+      const r = await runtimeSmoke(async (x, batch) => forward(copyWeights(weights), x.slice(), batch), { featureSize: F, outputSize: C });
+      return { passed: r.ok, runtime: 'CPU MLP forward (JavaScript)', probes: r.probeRows, outputShape: [r.probeRows, C], reasons: r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`) };
+    },
     async evaluate(modelId: string, suite: Readonly<SuiteRef>): Promise<Metrics> {
       let s = parsedSuites.get(suite.hash);
       if (!s) {
@@ -67,7 +79,7 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
         parsedSuites.set(suite.hash, s);
       }
       const weights = mlpFromTensors(handOffTensors(getModel(modelId)));
-      const run = async (x: Float32Array, batch: number) => forward({ ...weights, w1: weights.w1.slice(), b1: weights.b1.slice(), w2: weights.w2.slice(), b2: weights.b2.slice() }, x.slice(), batch);
+      const run = async (x: Float32Array, batch: number) => forward(copyWeights(weights), x.slice(), batch);
       const r = await evaluateClassifier(run, s, { batch: opts.batch ?? 256, expectedSuiteHash: suite.hash });
       return { accuracy: r.metrics.accuracy, ece: r.metrics.ece, nll: r.metrics.nll, latencyMs: r.metrics.medianLatencyPerRowMs };
     },

@@ -83,10 +83,11 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
     // blend [1, 0] is A itself: no gain over the champion, archived with the numbers.
     expect(same.status).toBe('archived');
     expect(same.reasons[0]).toMatch(/^accuracy on test: 0\.\d{4} vs champion A 0\.\d{4}, gain \+0\.0000 is below the margin 0\.0200$/);
-    expect(res.promotionTemplate!.gates.map((g) => `${g.id}:${g.status}`)).toEqual(['allowlist:passed', 'evaluation:passed', 'viability:passed', 'runtime-smoke:pending', 'shadow:pending', 'canary:pending', 'champion:pending']);
+    expect(res.promotionTemplate!.gates.map((g) => `${g.id}:${g.status}`)).toEqual(['allowlist:passed', 'evaluation:passed', 'viability:passed', 'runtime-smoke:passed', 'shadow:pending', 'canary:pending', 'champion:pending']);
     // Every model is evaluated on every pinned suite, with a checksummed sidecar.
     expect(new Set(res.sidecars.map((s) => s.candidate))).toEqual(new Set(['A', 'B', same.id, mid.id]));
     expect(res.sidecars).toHaveLength(4 * 2);
+    expect(res.smokes.map((m) => [m.candidate, m.passed])).toEqual([[same.id, true], [mid.id, true]]);
 
     const ledger = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
     const release = ReleaseController.open(ledger);
@@ -108,6 +109,22 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
       expect(c.reasons.join(' ')).toMatch(/vs no-op [AB] 0\.\d{4}, gain [+−]0\.\d{4} is below the margin 0\.0200/);
     }
     expect(res.promotionTemplate).toBeNull();
+  });
+
+  it('a candidate that fails the runtime smoke is not evaluated and is archived as failed', async () => {
+    // Inference that overflows on saturated inputs (the smoke's all-ones probe row), never on suite rows.
+    const fragile: Forward = (params, x, batch) => {
+      const y = mlpForward(params, x, batch);
+      for (let n = 0; n < batch; n++) if (x.subarray(n * 4, n * 4 + 4).every((v) => v === 1)) y[n * 3] = NaN;
+      return y;
+    };
+    const w = world(fragile);
+    const res = await runLabRound({ slot: 'toy', policy: w.policy, approved: ['A', 'B'], parents: ['A', 'B'], champion: 'A', recipes: [blend([0.5, 0.5])] }, w.lab.deps);
+    expect(res.decision).toBe('no-op');
+    expect(res.candidates[0].status).toBe('failed');
+    expect(res.candidates[0].reasons[0]).toMatch(/^runtime smoke failed: .*non-finite|^runtime smoke failed: .*NaN/i);
+    expect(res.smokes[0]).toMatchObject({ passed: false });
+    expect(res.sidecars.map((s) => s.candidate)).not.toContain(res.candidates[0].id);
   });
 
   it('refuses operators outside the allowlist and parents outside the approved pool, with reasons', async () => {

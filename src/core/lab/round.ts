@@ -10,7 +10,7 @@
  * records a promotion in the ledger and the registry.
  */
 import { hashJson, type Sha256Hex } from '../hash.ts';
-import type { AdmissionRecord, EvaluationSidecar, Gate, Metrics, Params, Policy, PromotionTemplate } from '../manifest/kinds.ts';
+import type { AdmissionRecord, EvaluationSidecar, Gate, Metrics, Params, Policy, PromotionTemplate, RuntimeSmoke } from '../manifest/kinds.ts';
 import { deepFreeze, makeManifest, manifestHash } from '../manifest/index.ts';
 import { OPERATORS } from '../operators/registry.ts';
 import type { Ledger } from './ledger.ts';
@@ -57,6 +57,12 @@ export interface LabRoundDeps {
   breed(recipe: Readonly<RoundRecipe>): Promise<BredCandidate>;
   evaluate(modelId: string, suite: Readonly<SuiteRef>): Promise<Metrics>;
   evaluator?: { id: string; version: string };
+  /**
+   * Runtime smoke of a bred candidate (loads, finite outputs of the contracted shape on probes).
+   * When given, a failing candidate is not evaluated and the gate is recorded; when absent the
+   * promotion template leaves the gate pending.
+   */
+  smoke?(candidateId: string): Promise<{ passed: boolean; runtime: string; probes: number; outputShape: number[]; reasons: string[] }>;
   /** Progress lines for a UI or the CLI. */
   log?(line: string): void;
 }
@@ -84,6 +90,8 @@ export interface LabRoundResult {
   baselines: { champion: Scored | null; noop: Scored | null };
   candidates: CandidateOutcome[];
   sidecars: EvaluationSidecar[];
+  /** Runtime-smoke manifests of the bred candidates (when deps.smoke is given and ids are SHA-256). */
+  smokes: RuntimeSmoke[];
   promotionTemplate: PromotionTemplate | null;
 }
 
@@ -138,6 +146,29 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
       outcomes.push({ recipe, id: bred.id, status: 'archived', reasons: [], scored: { id: bred.id, metrics: {}, bytes: bred.bytes, breedMs: bred.ms }, checks: [] });
     } catch (e) {
       outcomes.push({ recipe, id: null, status: 'failed', reasons: [`recipe ${i}: breeding failed: ${(e as Error).message}`], scored: null, checks: [] });
+    }
+  }
+
+  // 2b. Runtime smoke of each candidate, when the runtime is available.
+  const smokes: RuntimeSmoke[] = [];
+  const smokeOf = new Map<string, RuntimeSmoke | { passed: boolean; reasons: string[] }>();
+  if (deps.smoke) {
+    for (const o of outcomes) {
+      if (o.status !== 'archived' || !o.id) continue;
+      try {
+        const r = await deps.smoke(o.id);
+        const body = { candidate: o.id, runtime: r.runtime, probes: r.probes, outputShape: [...r.outputShape], finite: r.passed || !r.reasons.some((x) => /finite/i.test(x)), passed: r.passed, reasons: [...r.reasons] };
+        const m = /^[0-9a-f]{64}$/.test(o.id) ? makeManifest('runtime-smoke', body) : null;
+        if (m) smokes.push(m);
+        smokeOf.set(o.id, m ?? body);
+        if (!r.passed) {
+          o.status = 'failed';
+          o.reasons.push(`runtime smoke failed: ${r.reasons.join('; ') || 'no reason given'}`);
+        }
+      } catch (e) {
+        o.status = 'failed';
+        o.reasons.push(`runtime smoke failed: ${(e as Error).message}`);
+      }
     }
   }
 
@@ -203,7 +234,7 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
       { id: 'allowlist', status: 'passed', detail: `operator ${winner.recipe.operator} is allowlisted` },
       { id: 'evaluation', status: 'passed', ...(primarySidecar ? { evidence: manifestHash(primarySidecar) } : {}), detail: `evaluated on ${suites.map((s) => s.name).join(', ')}` },
       { id: 'viability', status: 'passed', detail: winner.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
-      { id: 'runtime-smoke', status: 'pending' },
+      smokeGate(smokeOf.get(winner.id!)),
       { id: 'shadow', status: 'pending' },
       { id: 'canary', status: 'pending' },
       { id: 'champion', status: 'pending' },
@@ -225,8 +256,15 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
     baselines: { champion, noop },
     candidates: outcomes,
     sidecars,
+    smokes,
     promotionTemplate,
   } satisfies LabRoundResult);
+}
+
+function smokeGate(s: RuntimeSmoke | { passed: boolean; reasons: string[] } | undefined): Gate {
+  if (!s) return { id: 'runtime-smoke', status: 'pending' };
+  const evidence = 'kind' in s ? { evidence: manifestHash(s) } : {};
+  return { id: 'runtime-smoke', status: s.passed ? 'passed' : 'failed', ...evidence, ...(s.reasons.length ? { detail: s.reasons.join('; ') } : {}) };
 }
 
 /**

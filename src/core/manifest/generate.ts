@@ -35,8 +35,8 @@ export function generateValidatorModule(): string {
   });
   if (/\brequire\(/.test(code)) throw new Error('generated validators still call require()');
   return [
-    '// @ts-nocheck',
     '/* eslint-disable */',
+    '// @ts-nocheck',
     '// GENERATED from manifests/*.schema.json by src/core/manifest/generate.ts; do not edit.',
     '// Regenerate: npx tsx scripts/gen-manifest-validators.ts',
     code.replace(/^"use strict";/, ''),

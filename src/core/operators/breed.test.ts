@@ -52,6 +52,15 @@ describe('breed', () => {
     expect(r.stats[0].bytes).toBe(12 * 8 / 2 + 12 * 2 * 4);
   });
 
+  it('keeps the parents’ dtype: F16 parents give an F16 child', async () => {
+    const half = models.slice(0, 2).map((m) => m.map((t) => fromFloat32(t.name, t.shape, toFloat32(t), 'F16')));
+    const r = await breed({ operator: 'blend', params: {}, seed: 0, parents: half }, cpuBackend);
+    expect(r.tensors.map((t) => t.dtype)).toEqual(['F16', 'F16', 'F16', 'F16']);
+    const a = toFloat32(half[0][0]);
+    const b = toFloat32(half[1][0]);
+    toFloat32(r.tensors[0]).forEach((v, i) => expect(Math.abs(v - (a[i] + b[i]) / 2)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -10 + 1e-7));
+  });
+
   it('passes non-float tensors through unchanged', async () => {
     const withIds = models.map((m) => [...m, fromFloat32('ids', [4], Float32Array.from([1, 2, 3, 4]), 'I8')]);
     const r = await breed({ operator: 'blend', params: {}, seed: 0, parents: withIds.slice(0, 2) }, cpuBackend);

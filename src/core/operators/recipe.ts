@@ -2,11 +2,10 @@
  * Recipes: one operator run over parent models, as a JSON document (manifests/recipe.schema.json).
  * Checked in two layers: the JSON Schema (ajv, draft 2020-12), then the operator registry (the
  * operator exists, the parameters fit its declarations, the base is there when it needs one).
- * The schema is compiled on first use: the CLI and tests use it directly; the app, whose CSP
- * forbids `eval`, should validate through precompiled validators (src/core/manifest).
+ * The schema check runs precompiled ajv code (recipe.validator.generated.ts, from recipe-codegen.ts),
+ * so it needs no `eval` and works under the app's CSP, in workers, Node and the CLI alike.
  */
-import Ajv2020 from 'ajv/dist/2020.js';
-import schema from '../../../manifests/recipe.schema.json';
+import { validateRecipe as schemaCheck } from './recipe.validator.generated.ts';
 import { getOperator } from './registry.ts';
 import { resolveParams } from './params.ts';
 import type { ParamValues } from './types.ts';
@@ -37,16 +36,7 @@ interface AjvError {
 }
 type ValidateFn = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
 
-let compiled: ValidateFn | null = null;
-
-function validator(): ValidateFn {
-  if (!compiled) {
-    const Ctor = (Ajv2020 as unknown as { default?: typeof Ajv2020 }).default ?? Ajv2020;
-    const ajv = new Ctor({ allErrors: true, strict: true });
-    compiled = ajv.compile(schema) as unknown as ValidateFn;
-  }
-  return compiled;
-}
+const validator = (): ValidateFn => schemaCheck as unknown as ValidateFn;
 
 function describe(e: AjvError): string {
   const path = '$' + e.instancePath.replace(/\//g, '.');

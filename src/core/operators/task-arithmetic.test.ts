@@ -59,6 +59,26 @@ describe('TIES, step by step (hand-worked)', () => {
     expect(raw[0]).toBe(1 + 7);
   });
 
+  it('property: TIES of copies of one parent is that parent’s trimmed delta; density 1 keeps it whole', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 2, max: 4 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, copies, density) => {
+        const base = new Float32Array(n);
+        const x = randomValues(seed, n);
+        const c = { name: 'w', shape: [n], seed };
+        const expected = run('sparse-task-delta', [base, x], { density }, c);
+        expect(run('ties', [base, x, x], { density }, c)).toEqual(expected); // (d + d) / 2 is exact
+        // with more copies the float32 sum rounds: within a few ulps, zeros exactly where trimmed
+        const out = run('ties', [base, ...new Array<Float32Array>(copies).fill(x)], { density }, c);
+        out.forEach((v, i) => {
+          expect(v === 0).toBe(expected[i] === 0);
+          expect(Math.abs(v - expected[i])).toBeLessThanOrEqual(Math.abs(expected[i]) * 4e-7);
+        });
+        expect(run('ties', [base, x, x], { density: 1 }, c)).toEqual(x);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('model-wide trimming differs from per-tensor trimming and is refused with a density gradient', () => {
     expect(() => getOperator('ties').prepare!({ names: ['a'], shapes: [[1]], inputs: () => [f32([0]), f32([1]), f32([2])] }, { density: [0.1, 0.5], trimScope: 'model' }, 0)).toThrow(
       /one density/,

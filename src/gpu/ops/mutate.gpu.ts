@@ -12,13 +12,13 @@ import type { GpuOperator } from './types.ts';
 
 export class MutateStage extends ElementwiseStage {
   constructor(k: KernelContext) {
-    super(k, 'mutate', code, 'main', true);
+    super(k, 'mutate', code);
   }
 }
 
 export class MutateMomentsStage extends ElementwiseStage {
   constructor(k: KernelContext) {
-    super(k, 'mutate moments', code, 'moments', true);
+    super(k, 'mutate moments', code, 'reduce', true);
   }
 }
 

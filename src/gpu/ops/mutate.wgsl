@@ -2,7 +2,7 @@
 // noise is clamp(fround(a · (2·randomUnit(key, i, 0) − 1)), −ε, ε); out = x + noise.
 // params: [a, ε, rate] as f32 bits.
 //
-// entry "moments": per-workgroup sums of x and of (x − mean)² with mean = params[3], for the
+// reduction (term): per-workgroup sums of x and of (x − mean)² with mean = params[3], for the
 // tensor's standard deviation when the caller gives none.
 
 @compute @workgroup_size(WG)
@@ -23,14 +23,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   out[i] = x + noise;
 }
 
-@compute @workgroup_size(WG)
-fn moments(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = localIndex(wid, nwg, lid);
-  var v = vec2<f32>(0.0, 0.0);
-  if (i < chunk.count) {
-    let x = xAt(0u, i);
-    let c = x - paramF(3u);
-    v = vec2<f32>(x, c * c);
-  }
-  reduce2(wid, nwg, lid, v);
+// Reduction term (reduce.wgsl): x and (x − mean)², mean = params[3].
+fn term(i: u32, z: u32) -> vec2<f32> {
+  let x = xAt(0u, i);
+  let c = x - paramF(3u);
+  return vec2<f32>(x, c * c);
 }

@@ -10,13 +10,13 @@ import type { GpuOperator } from './types.ts';
 
 export class SlerpStage extends ElementwiseStage {
   constructor(k: KernelContext) {
-    super(k, 'slerp', code, 'main', true);
+    super(k, 'slerp', code);
   }
 }
 
 export class SlerpDotsStage extends ElementwiseStage {
   constructor(k: KernelContext) {
-    super(k, 'slerp dots', code, 'dots', true);
+    super(k, 'slerp dots', code, 'reduce', true);
   }
 }
 

@@ -13,19 +13,13 @@ import type { GpuOperator } from './types.ts';
 
 export class TaskArithmeticStage extends ElementwiseStage {
   constructor(k: KernelContext) {
-    super(k, 'task arithmetic', code, 'main', true);
+    super(k, 'task arithmetic', code);
   }
 }
 
 export class TaskArithmeticNormsStage extends ElementwiseStage {
   constructor(k: KernelContext) {
-    super(k, 'task arithmetic norms', code, 'norms', true);
-  }
-}
-
-export class TaskArithmeticConflictsStage extends ElementwiseStage {
-  constructor(k: KernelContext) {
-    super(k, 'TIES sign conflicts', code, 'conflicts', true);
+    super(k, 'task arithmetic reductions', code, 'reduce', true);
   }
 }
 
@@ -97,7 +91,7 @@ export async function taskArithmeticGpu(
     }
     const final = job.params('task arithmetic params', words);
     if (cfg.consensus === 'ties' && ctx.stats) {
-      const [conflicts] = await job.reduce(k.stage(TaskArithmeticConflictsStage), final, 1);
+      const [conflicts] = await job.reduce(norms, final, 1, 2);
       ctx.stats.signConflicts = conflicts;
     }
     return await job.elementwise(k.stage(TaskArithmeticStage), final);

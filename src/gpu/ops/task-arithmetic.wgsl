@@ -83,42 +83,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   out[i] = xAt(0u, i) + paramF(4u) * m;
 }
 
-// Reductions per parent z: aux0 = 0: (Σ d², 0) of the unclipped delta (per-tensor clipping);
-// aux0 = 1: (Σ |d|, Σ |d| of the survivors) of the clipped delta (L1 rescale).
-@compute @workgroup_size(WG)
-fn norms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = localIndex(wid, nwg, lid);
-  let p = wid.z;
-  var v = vec2<f32>(0.0, 0.0);
-  if (i < chunk.count) {
-    if (chunk.aux0 == 0u) {
-      let d = xAt(p + 1u, i) - xAt(0u, i);
-      v = vec2<f32>(d * d, 0.0);
-    } else {
-      let d = delta(p, i);
-      v = vec2<f32>(abs(d), select(0.0, abs(d), survives(p, i, d)));
-    }
+// Reduction term (reduce.wgsl) for parent z. aux0 = 0: (d², 0) of the unclipped delta (per-tensor
+// clipping); aux0 = 1: (|d|, |d| if it survives) of the clipped delta (L1 rescale); aux0 = 2:
+// (1, 0) where the non-zero weighted deltas disagree in sign (TIES statistics; exact counts).
+fn term(i: u32, z: u32) -> vec2<f32> {
+  if (chunk.aux0 == 0u) {
+    let d = xAt(z + 1u, i) - xAt(0u, i);
+    return vec2<f32>(d * d, 0.0);
   }
-  reduce2(wid, nwg, lid, v);
-}
-
-// TIES statistics: per-workgroup count of elements whose non-zero weighted deltas disagree in
-// sign (exact: at most WG per workgroup in f32, added in float64 on the host).
-@compute @workgroup_size(WG)
-fn conflicts(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let i = localIndex(wid, nwg, lid);
-  var v = vec2<f32>(0.0, 0.0);
-  if (i < chunk.count) {
-    var pos = false;
-    var neg = false;
-    for (var p = 0u; p + 1u < chunk.parents; p = p + 1u) {
-      let d = weighted(p, i);
-      pos = pos || d > 0.0;
-      neg = neg || d < 0.0;
-    }
-    if (pos && neg) {
-      v = vec2<f32>(1.0, 0.0);
-    }
+  if (chunk.aux0 == 1u) {
+    let d = delta(z, i);
+    return vec2<f32>(abs(d), select(0.0, abs(d), survives(z, i, d)));
   }
-  reduce2(wid, nwg, lid, v);
+  var pos = false;
+  var neg = false;
+  for (var p = 0u; p + 1u < chunk.parents; p = p + 1u) {
+    let d = weighted(p, i);
+    pos = pos || d > 0.0;
+    neg = neg || d < 0.0;
+  }
+  return select(vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 0.0), pos && neg);
 }

@@ -16,6 +16,33 @@ const NONE: u32 = 0xffffffffu;
 
 var<workgroup> bins: array<atomic<u32>, 256>;
 
+// Elements per invocation: each invocation walks PER elements (strided by WG, so neighbouring
+// invocations read neighbouring elements) and adds a run of equal bins with one atomic, which
+// keeps the heavily shared bins of the first pass cheap.
+const PER: u32 = 16u;
+
+// The bin of chunk element i for slab word offset w, or NONE when it does not match the prefix.
+fn binOf(w: u32, i: u32) -> u32 {
+  var v = xAt(params[w], i);
+  if (params[w + 1u] != NONE) {
+    v = v - xAt(params[w + 1u], i);
+  }
+  v = v * bitcast<f32>(params[w + 7u]);
+  let key = magnitudeKey(v);
+  let shift = chunk.aux1;
+  if (chunk.aux0 == 0u) {
+    if ((key & params[w + 3u]) == params[w + 2u]) {
+      return (key >> shift) & 255u;
+    }
+  } else {
+    let g = chunk.offset + i;
+    if (key == params[w + 2u] && (g & params[w + 5u]) == params[w + 4u]) {
+      return (g >> shift) & 255u;
+    }
+  }
+  return NONE;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   for (var b = lid; b < 256u; b = b + WG) {
@@ -23,25 +50,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   workgroupBarrier();
   let s = wid.z;
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
   let w = s * 8u;
-  if (i < chunk.count && params[w + 6u] != 0u) {
-    var v = xAt(params[w], i);
-    if (params[w + 1u] != NONE) {
-      v = v - xAt(params[w + 1u], i);
+  let first = (wid.y * nwg.x + wid.x) * WG * PER + lid;
+  if (params[w + 6u] != 0u) {
+    var run = NONE;
+    var count = 0u;
+    for (var e = 0u; e < PER; e = e + 1u) {
+      let i = first + e * WG;
+      if (i >= chunk.count) {
+        break;
+      }
+      let bin = binOf(w, i);
+      if (bin == NONE) {
+        continue;
+      }
+      if (bin != run) {
+        if (count != 0u) {
+          atomicAdd(&bins[run], count);
+        }
+        run = bin;
+        count = 0u;
+      }
+      count = count + 1u;
     }
-    v = v * bitcast<f32>(params[w + 7u]);
-    let key = magnitudeKey(v);
-    let shift = chunk.aux1;
-    if (chunk.aux0 == 0u) {
-      if ((key & params[w + 3u]) == params[w + 2u]) {
-        atomicAdd(&bins[(key >> shift) & 255u], 1u);
-      }
-    } else {
-      let g = chunk.offset + i;
-      if (key == params[w + 2u] && (g & params[w + 5u]) == params[w + 4u]) {
-        atomicAdd(&bins[(g >> shift) & 255u], 1u);
-      }
+    if (count != 0u) {
+      atomicAdd(&bins[run], count);
     }
   }
   workgroupBarrier();
