@@ -22,6 +22,8 @@ export interface StreamBreedOptions {
   /** Live GPU buffer bytes right now (tracked by the caller's device wrapper). */
   gpuBytes(): number;
   peakGpuBytes(): number;
+  /** IndexedDB record size: Chromium refuses values over ~127 MiB, so tensors are stored in chunks. */
+  chunkBytes: number;
   log?(s: string): void;
 }
 
@@ -61,6 +63,7 @@ export async function streamBreed(o: StreamBreedOptions): Promise<StreamBreedRes
   const db: IDBPDatabase = await openDB(DB, 1, {
     upgrade(d) {
       d.createObjectStore('tensors');
+      d.createObjectStore('chunks');
       d.createObjectStore('models');
     },
   });
@@ -97,15 +100,20 @@ async function run(o: StreamBreedOptions, db: IDBPDatabase): Promise<StreamBreed
   let readMs = 0;
   let logical = 0;
   let stored = 0;
-  /** Store one tensor by content; returns its hash. */
+  /** Store one tensor by content (chunked records under its SHA-256); returns its hash. */
   const put = async (bytes: Uint8Array): Promise<string> => {
     const hash = await sha256(bytes);
     logical += bytes.byteLength;
     const t0 = performance.now();
-    const tx = db.transaction('tensors', 'readwrite');
-    const exists = (await tx.store.count(hash)) > 0;
+    const tx = db.transaction(['tensors', 'chunks'], 'readwrite');
+    const exists = (await tx.objectStore('tensors').count(hash)) > 0;
     if (!exists) {
-      await tx.store.put(bytes.buffer.byteLength === bytes.byteLength ? bytes.buffer : bytes.slice().buffer, hash);
+      const chunks = Math.max(1, Math.ceil(bytes.byteLength / o.chunkBytes));
+      for (let c = 0; c < chunks; c++) {
+        const part = bytes.subarray(c * o.chunkBytes, Math.min(bytes.byteLength, (c + 1) * o.chunkBytes));
+        void tx.objectStore('chunks').put(part, `${hash}:${c}`);
+      }
+      void tx.objectStore('tensors').put({ bytes: bytes.byteLength, chunks }, hash);
       stored += bytes.byteLength;
     }
     await tx.done;
@@ -117,11 +125,21 @@ async function run(o: StreamBreedOptions, db: IDBPDatabase): Promise<StreamBreed
   };
   const get = async (hash: string): Promise<Float32Array> => {
     const t0 = performance.now();
-    const buf = (await db.get('tensors', hash)) as ArrayBuffer | undefined;
+    const tx = db.transaction(['tensors', 'chunks'], 'readonly');
+    const rec = (await tx.objectStore('tensors').get(hash)) as { bytes: number; chunks: number } | undefined;
+    if (!rec) throw new Error(`tensor ${hash.slice(0, 12)}… is missing from IndexedDB`);
+    const out = new Uint8Array(rec.bytes);
+    let at = 0;
+    for (let c = 0; c < rec.chunks; c++) {
+      const part = (await tx.objectStore('chunks').get(`${hash}:${c}`)) as Uint8Array | undefined;
+      if (!part) throw new Error(`chunk ${c} of tensor ${hash.slice(0, 12)}… is missing from IndexedDB`);
+      out.set(part, at);
+      at += part.byteLength;
+    }
+    await tx.done;
     readMs += performance.now() - t0;
-    if (!buf) throw new Error(`tensor ${hash.slice(0, 12)}… is missing from IndexedDB`);
-    readBytes += buf.byteLength;
-    return new Float32Array(buf);
+    readBytes += rec.bytes;
+    return new Float32Array(out.buffer);
   };
 
   // The parents: a base and `parents` fine-tunes, written tensor by tensor.

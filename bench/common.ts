@@ -76,12 +76,11 @@ export interface Timing {
  */
 export async function timeIt(fn: () => unknown, budgetMs: number, minReps = 3, maxReps = 50): Promise<Timing> {
   const times: number[] = [];
-  const w0 = performance.now();
+  const t0 = performance.now();
   await fn();
-  const first = performance.now() - w0;
+  const first = performance.now() - t0;
   // A run longer than the budget is its own warm-up: JIT state no longer matters at that scale.
   if (first > budgetMs) times.push(first);
-  const t0 = performance.now();
   while ((times.length < minReps && (first <= budgetMs || times.length < 1)) || (times.length < maxReps && performance.now() - t0 < budgetMs)) {
     const s = performance.now();
     await fn();

@@ -31,7 +31,7 @@ export async function runDawn(o: { smoke: boolean; log: (s: string) => void }): 
     // The bundle lives under .cache/; resolve `webgpu` from the project.
     nodePaths: [`${root}node_modules`],
   });
-  const env = { ...process.env, NODE_PATH: `${root}node_modules` };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: `${root}node_modules` };
   const notes: string[] = [];
   if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD) && !process.env.BENCH_DAWN_REAL_GPU) {
     env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;

@@ -79,7 +79,7 @@ export async function benchGpu(o: GpuBenchOptions): Promise<{ copies: CopyRow[];
       const src = device.createBuffer({ label: 'bench copy src', size: 4 * n, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
       const dst = device.createBuffer({ label: 'bench copy dst', size: 4 * n, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
       const uni = device.createBuffer({ label: 'bench copy count', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      device.queue.writeBuffer(src, 0, inputs[0]);
+      device.queue.writeBuffer(src, 0, inputs[0] as Float32Array<ArrayBuffer>);
       device.queue.writeBuffer(uni, 0, new Uint32Array([n, 0, 0, 0]));
       const bg = device.createBindGroup({ label: 'bench copy bind group', layout: copyPipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }, { binding: 2, resource: { buffer: uni } }] });
       const batch = software ? 2 : batchFor(n);
@@ -154,7 +154,7 @@ async function endToEndCopy(device: GPUDevice, pipeline: GPUComputePipeline, x: 
   const uni = device.createBuffer({ label: 'e2e copy count', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const read = device.createBuffer({ label: 'e2e copy readback', size: 4 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   try {
-    device.queue.writeBuffer(src, 0, x);
+    device.queue.writeBuffer(src, 0, x as Float32Array<ArrayBuffer>);
     device.queue.writeBuffer(uni, 0, new Uint32Array([n, 0, 0, 0]));
     const bg = device.createBindGroup({ label: 'e2e copy bind group', layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }, { binding: 2, resource: { buffer: uni } }] });
     const enc = device.createCommandEncoder({ label: 'e2e copy' });

@@ -107,7 +107,7 @@ export function markdown(res: BenchResults): string {
     L.push(`| operator | ${b.operator}${b.operatorNote ? ` (${b.operatorNote})` : ''} on ${b.backend}${b.software ? ' — software, not a performance figure' : ''} | |`);
     L.push(`| wall time | ${(b.wallMs / 1000).toFixed(2)} s | |`);
     L.push(`| bytes moved / s | ${(b.bytesMoved / b.wallMs / 1e6).toFixed(3)} GB/s (${fmtBytes(b.bytesMoved)} read + written) | |`);
-    L.push(`| peak JS heap above start | ${heap} | ${memVerdict} (heap + GPU ≤ ${fmtBytes(limit)}) |`);
+    L.push(`| peak memory held (tensor buffers + GPU buffers) | ${heap} | ${memVerdict} (heap + GPU ≤ ${fmtBytes(limit)}) |`);
     L.push(`| peak GPU buffer bytes | ${fmtBytes(b.peakGpuBufferBytes)} | |`);
     L.push(`| longest main-thread task (breed in a worker) | ${b.longestMainTaskMs.toFixed(0)} ms (${b.longTasks} long tasks) | ${verdict(b.longestMainTaskMs < TARGETS.longTask.ms)} (< 50 ms) |`);
     L.push(`| IndexedDB write | ${(b.idbWriteBytesPerS / 1e6).toFixed(1)} MB/s | |`);

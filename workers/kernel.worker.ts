@@ -5,10 +5,12 @@
 import * as Comlink from 'comlink';
 import { breed, type BreedProgress, type BreedRequest, type BreedResult } from '../src/core/operators/breed.ts';
 import { cpuBackend, type KernelBackend } from '../src/core/operators/backend.ts';
-import { createWebGpuBackend } from '../src/gpu/backend.ts';
+import { createWebGpuBackend, withCpuFallback, type WebGpuBackend } from '../src/gpu/backend.ts';
 
-let gpu: Promise<KernelBackend | null> | null = null;
-function gpuBackend(): Promise<KernelBackend | null> {
+let gpu: Promise<WebGpuBackend | null> | null = null;
+/** The cached WebGPU backend; after a device loss the next breed asks for a fresh device. */
+async function gpuBackend(): Promise<WebGpuBackend | null> {
+  if (gpu && (await gpu)?.lost) gpu = null;
   gpu ??= createWebGpuBackend().catch(() => null);
   return gpu;
 }
@@ -21,7 +23,10 @@ const api = {
   },
 
   async breed(req: BreedRequest, preferGpu: boolean, onProgress?: (p: BreedProgress) => void): Promise<BreedResult> {
-    const backend = preferGpu ? ((await gpuBackend()) ?? cpuBackend) : cpuBackend;
+    // WebGPU where it has a kernel for the operator and the device holds; the CPU reference
+    // otherwise, recorded in the backend's adapter string (and so in the receipt).
+    const g = preferGpu ? await gpuBackend() : null;
+    const backend: KernelBackend = g ? withCpuFallback(g, cpuBackend) : cpuBackend;
     const result = await breed(req, backend, onProgress);
     return Comlink.transfer(result, result.tensors.map((t) => t.data.buffer as ArrayBuffer));
   },

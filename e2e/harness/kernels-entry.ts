@@ -9,13 +9,16 @@ import { mix32, randomUnit } from '../../src/core/operators/prng.ts';
 import type { ParamValues } from '../../src/core/operators/types.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { getGpu, openGpu, isDeviceLostError, forgetGpu } from '../../src/gpu/device.ts';
-import { webGpuBackendOn } from '../../src/gpu/backend.ts';
+import { webGpuBackendOn, withCpuFallback } from '../../src/gpu/backend.ts';
+import { breed } from '../../src/core/operators/breed.ts';
+import { cpuBackend } from '../../src/core/operators/backend.ts';
+import { fromFloat32, type Tensor } from '../../src/core/tensor.ts';
 import { KernelContext, grid2d } from '../../src/gpu/kernel-context.ts';
 import { compareF32 } from '../../src/gpu/compare.ts';
 import { GPU_OPERATORS } from '../../src/gpu/ops/index.ts';
 
-/** How inputs are drawn: 'smooth' uniform in ±scale; 'ties' on a coarse grid (many equal magnitudes and zeros). */
-export type InputKind = 'smooth' | 'ties';
+/** How inputs are drawn: 'smooth' uniform in ±1; 'ties' on a coarse grid (many equal magnitudes and zeros); 'subnormal' uniform in ±1e-38 (mostly subnormal floats). */
+export type InputKind = 'smooth' | 'ties' | 'subnormal';
 
 export interface ConformanceRequest {
   op: string;
@@ -71,7 +74,7 @@ function makeInputs(req: ConformanceRequest): Float32Array[] {
     const x = new Float32Array(req.n);
     for (let i = 0; i < req.n; i++) {
       const u = randomUnit(key, i);
-      x[i] = kind === 'ties' ? Math.round((u - 0.5) * 16) / 16 : (u - 0.5) * 2;
+      x[i] = kind === 'ties' ? Math.round((u - 0.5) * 16) / 16 : kind === 'subnormal' ? (u - 0.5) * 2e-38 : (u - 0.5) * 2;
     }
     return x;
   });
@@ -206,11 +209,52 @@ async function noKernel() {
   }
 }
 
+/** A small model: named tensors of a few shapes (a 1-D bias among them), seeded. */
+function makeModel(seed: number, kind: InputKind): Tensor[] {
+  const shapes: [string, number[]][] = [
+    ['embed.weight', [64, 130]],
+    ['layers.0.fc.weight', [96, 64]],
+    ['layers.0.fc.bias', [96]],
+    ['layers.1.fc.weight', [33, 96]],
+    ['head.weight', [10, 33]],
+  ];
+  return shapes.map(([name, shape], t) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const [x] = makeInputs({ op: '', n, inputs: 1, params: {}, seed: 0, name, inputSeed: seed * 101 + t, kind });
+    return fromFloat32(name, shape, x);
+  });
+}
+
+/**
+ * breed() a whole model on the GPU (through withCpuFallback) and on the CPU, and compare the
+ * per-tensor output hashes. With `loseAfter`, the device is destroyed after that many tensors.
+ */
+async function breedCompare(operator: string, params: ParamValues, parents: number, kind: InputKind, loseAfter?: number) {
+  const gpu = await openGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  const backend = withCpuFallback(webGpuBackendOn(gpu), cpuBackend);
+  const req = { operator, params, seed: 42, parents: Array.from({ length: parents }, (_, p) => makeModel(p + 1, kind)) };
+  const onGpu = await breed(req, backend, (p) => {
+    if (loseAfter !== undefined && p.tensor === loseAfter) gpu.device.destroy();
+  });
+  const onCpu = await breed(req, cpuBackend);
+  if (loseAfter === undefined) gpu.device.destroy();
+  const same = onGpu.stats.map((s, i) => s.outputHash === onCpu.stats[i].outputHash);
+  return {
+    tensors: same.length,
+    identical: same.filter(Boolean).length,
+    kind: onGpu.backend.kind,
+    adapter: onGpu.backend.adapter,
+    fallbacks: backend.fallbacks,
+    statsEqual: JSON.stringify(onGpu.stats.map((s) => s.signConflicts ?? null)) === JSON.stringify(onCpu.stats.map((s) => s.signConflicts ?? null)),
+  };
+}
+
 declare global {
   interface Window {
     __kernels: typeof api;
   }
 }
 
-const api = { info, conformance, deviceLoss, noKernel, forgetGpu };
+const api = { info, conformance, deviceLoss, noKernel, breedCompare, forgetGpu };
 window.__kernels = api;

@@ -7,6 +7,7 @@ import { BreedPanel } from './components/BreedPanel.tsx';
 import { CandidatePanel } from './components/CandidatePanel.tsx';
 import { RoutePanel } from './components/RoutePanel.tsx';
 import { LedgerPanel } from './components/LedgerPanel.tsx';
+import { ReleasePanel } from './components/ReleasePanel.tsx';
 
 export function App() {
   const phase = useGarden((s) => s.phase);
@@ -46,6 +47,7 @@ export function App() {
           <ParentPool />
           <BreedPanel />
           <CandidatePanel />
+          <ReleasePanel />
           <RoutePanel />
           <LedgerPanel />
         </main>

@@ -2,18 +2,24 @@
  * The app's actions: the walking path of a breeding round, from the parent pool to a routed
  * answer. Each action reads stores, hands plain data to a worker, and records what happened.
  * Kernel code gets tensors, never a store; the evaluator gets suite bytes checked against the
- * policy pin.
+ * policy pin; policy, the selector registry and the ledger are the lab core's (src/core/lab).
  */
 import * as Comlink from 'comlink';
-import { useGarden, type ModelEntry, type Receipt } from './state.ts';
+import { useGarden, type Evidence, type LedgerLine, type ModelEntry, type Receipt } from './state.ts';
 import { kernelWorker, evalWorker } from './workers.ts';
 import { openRepo, type Repo } from './repo.ts';
 import { readSlm, writeSlm } from '../core/format/slm.ts';
-import { getOperator } from '../core/operators/registry.ts';
+import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { hashJson, sha256Hex } from '../core/hash.ts';
-import { makeManifest, manifestHash, type Manifest } from '../core/manifest/index.ts';
+import { makeManifest, manifestHash, type Manifest, type Policy } from '../core/manifest/index.ts';
+import { PolicyZone, isAllowed } from '../core/lab/policy.ts';
+import { ReleaseController } from '../core/lab/release.ts';
+import { SelectorRouter } from '../core/lab/router.ts';
+import { viability, type Scored } from '../core/lab/viability.ts';
+import type { PromotionCheck } from '../core/lab/fitness.ts';
 import { toImage28 } from '../core/image28.ts';
+import type { EvaluationResult } from '../core/eval/evaluate.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 
 const set = useGarden.setState;
@@ -27,14 +33,32 @@ interface Family {
   input: { shape: number[] };
   output: { labels: string[] };
   models: { id: string; name: string; role: 'base' | 'specialist'; file: string; hash: string; bytes: number; description: string }[];
-  suites: { id: string; file: string; hash: string; count: number; primary?: boolean }[];
+  suites: { id: string; name?: string; file: string; hash: string; count: number; primary?: boolean }[];
 }
+
+/** The digits slot and the suites policy judges it by: the primary objective, and a guardrail. */
+export const SLOT = 'digits';
+const POLICY_SUITES = { mixed: 'digits-mixed', clean: 'digits-test' } as const;
 
 let repo: Repo;
 let family: Family;
 let graph: Uint8Array;
+let policy: PolicyZone;
+let release: ReleaseController;
+let router: SelectorRouter;
 
-const SLOT = 'digits';
+function initialPolicy(): Policy {
+  const pin = (id: string) => family.suites.find((s) => s.id === id)!.hash;
+  return {
+    kind: 'policy',
+    schemaVersion: 1,
+    allowlist: Object.keys(OPERATORS),
+    primary: { suite: 'mixed', metric: 'accuracy', direction: 'max', margin: 0.005 },
+    guardrails: [{ suite: 'clean', metric: 'accuracy', direction: 'max', tolerance: 0.03 }],
+    ceilings: { maxBytes: 4 * 1024 * 1024 },
+    suites: { mixed: pin(POLICY_SUITES.mixed), clean: pin(POLICY_SUITES.clean) },
+  };
+}
 
 export async function initGarden(): Promise<void> {
   try {
@@ -43,18 +67,25 @@ export async function initGarden(): Promise<void> {
     family = catalog.families.find((f) => f.id === 'digits')!;
     graph = await fetchBytes(`/starter/${family.graph}`, family.graphHash);
     if ((await repo.listModels()).length === 0) await seedStarter();
+    policy = await PolicyZone.open(repo.ledger, initialPolicy());
+    release = ReleaseController.open(repo.ledger);
+    if (!release.slots().includes(SLOT)) {
+      const base = family.models.find((m) => m.role === 'base')!;
+      await release.createSlot(SLOT, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 10_000, compare: 'argmax' }, base.id, [], 'the starter base answers the digits slot');
+    }
+    router = new SelectorRouter({ invoke, release });
     const models = await repo.listModels();
-    const registry = await repo.getRegistry(SLOT);
-    set({ models, champion: registry?.champion ?? null, fallback: registry?.fallback ?? [], phase: 'ready', ledger: await repo.ledgerLines() });
+    set({ models, phase: 'ready', policy: policy.current() });
+    syncLab();
     void kernelWorker().probe().then((backend) => set({ backend }));
     void refreshStorage();
-    await evaluateAll(models.filter((m) => m.role !== 'candidate'));
+    for (const m of models.filter((x) => x.role !== 'candidate')) await evaluateModel(m).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
   } catch (e) {
     set({ phase: 'error', error: `The garden could not open: ${(e as Error).message}` });
   }
 }
 
-/** First run: copy the starter models into IndexedDB, pin the suites in policy, name a champion. */
+/** First run: copy the starter models into the tensor store and the suites into the evaluation zone. */
 async function seedStarter(): Promise<void> {
   for (const m of family.models) {
     const bytes = await fetchBytes(`/starter/${m.file}`, m.hash);
@@ -70,44 +101,92 @@ async function seedStarter(): Promise<void> {
     const entry: ModelEntry = { id: m.id, name: m.name, role: m.role, family: family.id, hash: m.hash, species: slm.species, bytes: bytes.length, description: m.description };
     await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   }
-  for (const s of family.suites) await repo.putSuite(s.id, await fetchBytes(`/starter/${s.file}`, s.hash));
-  const base = family.models.find((m) => m.role === 'base')!;
-  await repo.setRegistry(SLOT, { champion: base.id, fallback: [] }, 'starter champion');
+  for (const id of Object.values(POLICY_SUITES)) {
+    const s = family.suites.find((x) => x.id === id)!;
+    await repo.putSuite(await fetchBytes(`/starter/${s.file}`, s.hash));
+  }
+}
+
+/** Mirror the lab core's registry and ledger into UI state. */
+function syncLab(): void {
+  const entries = repo.ledger.entries();
+  const ledger: LedgerLine[] = entries.map((e) => ({ index: e.index, type: e.type, at: e.at, summary: describeEntry(e.type, e.payload), hash: manifestHash(e) }));
+  const verdict = repo.ledger.verify();
+  set({
+    registry: release.current(SLOT),
+    registryVersions: release.versions(SLOT).length,
+    ledger,
+    ledgerOk: { ok: verdict.ok, message: verdict.ok ? `${entries.length} entries, chain intact` : verdict.problems[0].message },
+    shadow: router.shadowSummary(SLOT),
+  });
+}
+
+function describeEntry(type: string, p: Record<string, unknown>): string {
+  const name = (id: unknown) => get().models.find((m) => m.id === id)?.name ?? String(id);
+  if (type === 'release') return `${String(p.action)}: ${String(p.reason ?? '')}`;
+  if (type === 'rollback') return `rolled back: ${String(p.reason ?? '')}`;
+  if (type === 'admission') return `admitted ${name(p.model)} to the pool`;
+  if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
+  return String(p.reason ?? type);
 }
 
 function payload(m: ModelEntry, tensors: Awaited<ReturnType<Repo['getTensors']>>): ModelPayload {
   return { hash: m.hash, species: m.species, graph, tensors, featureSize: family.input.shape[0], classes: family.output.labels.length };
 }
 
-function primarySuite() {
-  return family.suites.find((s) => s.primary) ?? family.suites[0];
+function modelById(id: string): ModelEntry {
+  const m = get().models.find((x) => x.id === id);
+  if (!m) throw new Error(`no model "${id}" in the garden`);
+  return m;
 }
 
-async function evaluateAll(models: ModelEntry[]): Promise<void> {
-  for (const m of models) {
-    if (get().evidence[m.hash]?.evaluation) continue;
-    try {
-      const evaluation = await evaluateOne(m);
-      set((s) => ({ evidence: { ...s.evidence, [m.hash]: { ...s.evidence[m.hash], evaluation } } }));
-    } catch (e) {
-      set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` });
-    }
+const invoke = async (modelId: string, input: Float32Array) => {
+  const m = modelById(modelId);
+  return evalWorker().predict(payload(m, await repo.getTensors(m.id)), input);
+};
+
+function setEvidence(hash: string, patch: Partial<Evidence>): void {
+  set((s) => {
+    const prev = s.evidence[hash] ?? { evaluations: {}, sidecars: {} };
+    return { evidence: { ...s.evidence, [hash]: { ...prev, ...patch, evaluations: { ...prev.evaluations, ...patch.evaluations }, sidecars: { ...prev.sidecars, ...patch.sidecars } } } };
+  });
+}
+
+/** Evaluate a model on every suite policy pins; returns the sidecars written. */
+async function evaluateModel(m: ModelEntry, onProgress?: (done: number, total: number) => void): Promise<Manifest[]> {
+  const pins = policy.current().suites;
+  const tensors = await repo.getTensors(m.id);
+  const sidecars: Manifest[] = [];
+  for (const [name, pin] of Object.entries(pins)) {
+    const bytes = await repo.getSuite(pin);
+    const evaluation: EvaluationResult = await evalWorker().evaluate(
+      payload(m, tensors), bytes, { suiteHash: pin, species: family.species, family: family.id }, onProgress ? Comlink.proxy(onProgress) : undefined,
+    );
+    const metrics = { accuracy: evaluation.metrics.accuracy, ece: evaluation.metrics.ece, nll: evaluation.metrics.nll, latencyMs: evaluation.metrics.medianLatencyPerRowMs };
+    const body = { candidate: m.hash, suite: evaluation.suite.hash, evaluator: evaluation.evaluator, metrics };
+    const sidecar = makeManifest('evaluation-sidecar', { ...body, count: evaluation.metrics.count, checksum: hashJson(body) });
+    sidecars.push(sidecar);
+    setEvidence(m.hash, { evaluations: { [name]: evaluation }, sidecars: { [name]: manifestHash(sidecar) } });
   }
+  return sidecars;
 }
 
-async function evaluateOne(m: ModelEntry, onProgress?: (done: number, total: number) => void) {
-  const suite = primarySuite();
-  const pin = await repo.suitePin(suite.id);
-  const bytes = await repo.getSuite(suite.id);
-  return evalWorker().evaluate(payload(m, await repo.getTensors(m.id)), bytes, { suiteHash: pin, species: family.species, family: family.id }, onProgress ? Comlink.proxy(onProgress) : undefined);
+function scored(m: ModelEntry): Scored {
+  const ev = get().evidence[m.hash];
+  const metrics: Scored['metrics'] = {};
+  for (const [name, r] of Object.entries(ev?.evaluations ?? {})) metrics[name] = { accuracy: r.metrics.accuracy, ece: r.metrics.ece, latencyMs: r.metrics.medianLatencyPerRowMs };
+  return { id: m.id, metrics, bytes: m.bytes };
 }
 
 export async function breedSelected(): Promise<void> {
   const s = get();
   const op = getOperator(s.operator);
-  const parents = s.selected.map((id) => s.models.find((m) => m.id === id)!);
-  const species = new Set(parents.map((p) => p.species));
-  if (species.size !== 1) {
+  if (!isAllowed(policy.current(), op.id)) {
+    set({ notice: `Policy does not allow the operator "${op.id}"; allowed: ${policy.current().allowlist.join(', ')}` });
+    return;
+  }
+  const parents = s.selected.map(modelById);
+  if (new Set(parents.map((p) => p.species)).size !== 1) {
     set({ notice: 'These parents are of different species: a merge needs tensors of the same names, shapes and dtypes.' });
     return;
   }
@@ -115,21 +194,21 @@ export async function breedSelected(): Promise<void> {
   try {
     const parentTensors = await Promise.all(parents.map((p) => repo.getTensors(p.id)));
     const params = { ...s.params };
-    if (op.params.some((p) => p.type === 'weights') && !Array.isArray(params.weights)) params.weights = parents.map(() => 1);
+    const n = parents.length - (op.needsBase ? 1 : 0);
+    if (op.params.some((p) => p.type === 'weights') && !(Array.isArray(params.weights) && params.weights.length === n)) params.weights = new Array(n).fill(1);
     const req = { operator: op.id, params, seed: s.seed, parents: parentTensors };
-    const onProgress = (p: BreedProgress) => set({ progress: p });
-    const result = await kernelWorker().breed(req, true, Comlink.proxy(onProgress));
-    const speciesId = parents[0].species;
+    const result = await kernelWorker().breed(req, true, Comlink.proxy((p: BreedProgress) => set({ progress: p })));
+    const species = parents[0].species;
     const lineage = makeManifest('lineage-template', {
       parents: parents.map((p) => p.hash),
       base: op.needsBase ? parents[0].hash : null,
       operator: { id: op.id, version: op.version },
       params,
       seed: s.seed,
-      budget: {},
-      expectedSpecies: speciesId,
+      budget: policy.current().ceilings,
+      expectedSpecies: species,
     });
-    const bytes = writeSlm(result.tensors, { species: speciesId, manifest: manifestHash(lineage) });
+    const bytes = writeSlm(result.tensors, { species, manifest: manifestHash(lineage) });
     const hash = sha256Hex(bytes);
     const receipt = makeManifest('operator-receipt', {
       lineage: manifestHash(lineage),
@@ -139,25 +218,31 @@ export async function breedSelected(): Promise<void> {
       output: hash,
       tensors: result.stats.map((t) => ({ name: t.name, outputHash: t.outputHash, changedFraction: t.changedFraction, sparsity: t.sparsity, deltaNorm: t.deltaNorm, ms: t.ms })),
       ms: result.ms,
-      recompute: `garden breed with operator ${op.id}@${op.version}, seed ${s.seed}, parents ${parents.map((p) => p.hash.slice(0, 12)).join(', ')}`,
+      recompute: `garden breed: operator ${op.id}@${op.version}, seed ${s.seed}, params ${JSON.stringify(params)}, parents ${parents.map((p) => p.hash).join(', ')}`,
     });
-    const candidate = makeManifest('candidate-manifest', { candidate: hash, species: speciesId, lineage: manifestHash(lineage), receipt: manifestHash(receipt), bytes: bytes.length });
-    const n = s.models.filter((m) => m.role === 'candidate').length + 1;
+    const candidate = makeManifest('candidate-manifest', { candidate: hash, species, lineage: manifestHash(lineage), receipt: manifestHash(receipt), bytes: bytes.length });
+    const count = s.models.filter((m) => m.role === 'candidate').length + 1;
     const entry: ModelEntry = {
       id: `candidate-${hash.slice(0, 8)}`,
-      name: `Candidate ${n} (${op.name.toLowerCase()})`,
+      name: `Candidate ${count} (${op.name.toLowerCase()})`,
       role: 'candidate',
       family: family.id,
       hash,
-      species: speciesId,
+      species,
       bytes: bytes.length,
       description: `${op.name} of ${parents.map((p) => p.name).join(', ')}, seed ${s.seed}`,
       parents: parents.map((p) => p.id),
       operator: op.id,
     };
-    await repo.putModel(entry, readSlm(bytes).tensors, graph, family.output.labels, [lineage, receipt, candidate]);
+    const put = await repo.putModel(entry, readSlm(bytes).tensors, graph, family.output.labels, [lineage, receipt, candidate]);
     const view: Receipt = { hash: manifestHash(receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
-    set({ models: await repo.listModels(), candidateId: entry.id, receipt: view, busy: null });
+    set({
+      models: await repo.listModels(),
+      candidateId: put.stored.id,
+      receipt: view,
+      busy: null,
+      notice: put.created ? null : `This candidate has exactly the tensors of ${put.stored.name}: nothing new was stored.`,
+    });
     void refreshStorage();
   } catch (e) {
     set({ busy: null, notice: `Breeding failed: ${(e as Error).message}. Nothing was stored.` });
@@ -168,28 +253,28 @@ export async function evaluateCandidate(): Promise<void> {
   const s = get();
   const cand = s.models.find((m) => m.id === s.candidateId);
   if (!cand) return;
-  set({ busy: { task: 'evaluate', done: 0, total: primarySuite().count } });
+  set({ busy: { task: 'evaluate', done: 0, total: 1 } });
   try {
-    const tensors = await repo.getTensors(cand.id);
-    const smoke = await evalWorker().smoke(payload(cand, tensors));
+    const smoke = await evalWorker().smoke(payload(cand, await repo.getTensors(cand.id)));
     const smokeManifest = makeManifest('runtime-smoke', {
       candidate: cand.hash,
       runtime: 'onnxruntime-web (wasm)',
       probes: smoke.probeRows,
       outputShape: [smoke.probeRows, family.output.labels.length],
-      finite: smoke.ok,
+      finite: smoke.checks.find((c) => c.name === 'finite')?.ok ?? false,
       passed: smoke.ok,
       reasons: smoke.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
     });
-    set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { ...st.evidence[cand.hash], smoke } } }));
+    setEvidence(cand.hash, { smoke });
     const manifests: Manifest[] = [smokeManifest];
     if (smoke.ok) {
-      const evaluation = await evaluateOne(cand, (done, total) => set({ busy: { task: 'evaluate', done, total } }));
-      const metrics = { accuracy: evaluation.metrics.accuracy, ece: evaluation.metrics.ece, nll: evaluation.metrics.nll, medianLatencyMs: evaluation.metrics.medianLatencyMs };
-      const body = { candidate: cand.hash, suite: evaluation.suite.hash, evaluator: evaluation.evaluator, metrics };
-      const sidecar = makeManifest('evaluation-sidecar', { ...body, count: evaluation.metrics.count, checksum: hashJson(body) });
-      manifests.push(sidecar);
-      set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { ...st.evidence[cand.hash], evaluation, sidecarHash: manifestHash(sidecar) } } }));
+      manifests.push(...(await evaluateModel(cand, (done, total) => set({ busy: { task: 'evaluate', done, total } }))));
+      const reg = release.current(SLOT);
+      const champion = reg.champion ? scored(modelById(reg.champion)) : null;
+      const parentScores = (cand.parents ?? []).map((id) => scored(modelById(id)));
+      const primary = policy.current().primary.suite;
+      const noop = parentScores.sort((a, b) => (b.metrics[primary]?.accuracy ?? 0) - (a.metrics[primary]?.accuracy ?? 0))[0] ?? null;
+      setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()) });
     }
     await repo.putEvidence(cand.id, manifests);
     set({ busy: null });
@@ -198,62 +283,104 @@ export async function evaluateCandidate(): Promise<void> {
   }
 }
 
+/** Admit an evidence-passed candidate to the pool and put it in shadow beside the champion. */
 export async function admitCandidate(): Promise<void> {
   const s = get();
   const cand = s.models.find((m) => m.id === s.candidateId);
   const ev = cand && s.evidence[cand.hash];
-  if (!cand || !ev?.smoke?.ok || !ev.sidecarHash) return;
-  const template = makeManifest('promotion-template', {
-    candidate: cand.hash,
-    slot: SLOT,
-    gates: [
-      { id: 'runtime-smoke', status: 'passed', detail: ev.smoke.message },
-      { id: 'evaluation-sidecar', status: 'passed', evidence: ev.sidecarHash },
-    ],
-  });
-  const admission = makeManifest('admission-record', {
-    candidate: cand.hash,
-    slot: SLOT,
-    promotionTemplate: manifestHash(template),
-    sidecars: [ev.sidecarHash],
-    admittedAt: new Date().toISOString(),
-  });
-  await repo.appendLedger('admission', { candidate: cand.hash, slot: SLOT, admission: manifestHash(admission) }, `admitted ${cand.name}`);
-  const previous = s.champion;
-  const fallback = [previous, ...s.fallback].filter((x): x is string => !!x && x !== cand.id);
-  await repo.setRegistry(SLOT, { champion: cand.id, fallback }, `${cand.name} becomes champion`, [template, admission]);
-  set({ champion: cand.id, fallback, ledger: await repo.ledgerLines() });
+  if (!cand || !ev?.smoke?.ok || !ev.viability?.viable) return;
+  try {
+    const template = makeManifest('promotion-template', {
+      candidate: cand.hash,
+      slot: SLOT,
+      gates: [
+        { id: 'runtime-smoke', status: 'passed', detail: ev.smoke.message },
+        ...Object.entries(ev.sidecars).map(([name, h]) => ({ id: `evaluation-sidecar:${name}`, status: 'passed' as const, evidence: h })),
+        { id: 'viability', status: 'passed', detail: ev.viability.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
+        { id: 'shadow', status: 'pending' },
+        { id: 'champion', status: 'pending' },
+      ],
+    });
+    const admission = makeManifest('admission-record', {
+      candidate: cand.hash,
+      slot: SLOT,
+      promotionTemplate: manifestHash(template),
+      sidecars: Object.values(ev.sidecars),
+      admittedAt: new Date().toISOString(),
+      reasons: ev.viability.checks.map((c) => c.text),
+    });
+    await repo.putEvidence(cand.id, [template, admission]);
+    await repo.ledger.append('admission', { model: cand.id, candidate: cand.hash, slot: SLOT, admission: manifestHash(admission), promotionTemplate: manifestHash(template) });
+    await release.toShadow(SLOT, cand.id, `${cand.name} admitted; runs in shadow beside the champion`, { admission: manifestHash(admission) });
+    setEvidence(cand.hash, { admitted: manifestHash(admission) });
+    syncLab();
+  } catch (e) {
+    set({ notice: `Admission failed: ${(e as Error).message}` });
+  }
+}
+
+/** Release steps the user takes from the registry panel; each one is a ledger entry. */
+export async function releaseStep(step: 'canary' | 'champion' | 'rollback'): Promise<void> {
+  try {
+    const reg = release.current(SLOT);
+    if (step === 'canary') {
+      const m = reg.shadow ?? reg.canary?.model;
+      if (!m) throw new Error('there is no shadow to promote');
+      await release.toCanary(SLOT, 0.1, `${modelById(m).name} answers 10 % of requests`, m);
+    } else if (step === 'champion') {
+      const m = reg.canary?.model ?? reg.shadow;
+      if (!m) throw new Error('there is no canary or shadow to promote');
+      await release.toChampion(SLOT, evidenceCheck(m), `${modelById(m).name} becomes champion`, m);
+    } else {
+      await release.rollback(SLOT, 'rolled back by the user');
+    }
+    syncLab();
+  } catch (e) {
+    set({ notice: `Release step failed: ${(e as Error).message}` });
+  }
+}
+
+/**
+ * Promotion to champion: the router's fitness rule when it has enough invocations, otherwise the
+ * evaluation evidence (a viable verdict on the pinned suites) with no routed failure in shadow.
+ */
+function evidenceCheck(model: string): PromotionCheck {
+  const fit = router.promotionCheck(SLOT, model);
+  if (fit.eligible) return fit;
+  const m = modelById(model);
+  const v = get().evidence[m.hash]?.viability;
+  const stats = router.stats(SLOT)[model];
+  if (!v?.viable) return { ...fit, eligible: false, reason: `no viable evaluation verdict for ${m.name}, and ${fit.reason}` };
+  if (stats && stats.failures > 0) return { ...fit, eligible: false, reason: `${m.name} failed ${stats.failures} routed requests in shadow/canary` };
+  const primary = v.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ');
+  return { ...fit, eligible: true, reason: `evaluation evidence: ${primary}` };
 }
 
 export async function routeDrawing(gray: Uint8ClampedArray, width: number, height: number): Promise<void> {
-  const s = get();
   const input = toImage28(gray, width, height);
   if (input.every((v) => v === 0)) {
     set({ notice: 'Draw a digit on the pad first.' });
     return;
   }
-  const stack = [s.champion, ...s.fallback].filter((x): x is string => !!x);
-  const fellBack: string[] = [];
   set({ busy: { task: 'route', done: 0, total: 1 } });
-  for (const id of stack) {
-    const m = s.models.find((x) => x.id === id);
-    if (!m) continue;
-    const t0 = performance.now();
-    try {
-      const logits = await evalWorker().predict(payload(m, await repo.getTensors(m.id)), input);
-      if (logits.length !== family.output.labels.length || !logits.every(Number.isFinite)) throw new Error('output violates the slot contract');
-      const max = Math.max(...logits);
-      const exp = Array.from(logits, (v) => Math.exp(v - max));
-      const sum = exp.reduce((a, b) => a + b, 0);
-      const probabilities = exp.map((v) => v / sum);
-      const best = probabilities.indexOf(Math.max(...probabilities));
-      set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, ms: performance.now() - t0 }, busy: null });
-      return;
-    } catch {
-      fellBack.push(m.name);
-    }
+  const t0 = performance.now();
+  try {
+    const r = await router.route(SLOT, crypto.randomUUID(), input);
+    const logits = Array.from(r.output);
+    const max = Math.max(...logits);
+    const exp = logits.map((v) => Math.exp(v - max));
+    const sum = exp.reduce((a, b) => a + b, 0);
+    const probabilities = exp.map((v) => v / sum);
+    const best = probabilities.indexOf(Math.max(...probabilities));
+    const m = modelById(r.answeredBy);
+    const fellBack = r.attempts.filter((a) => !a.ok).map((a) => `${modelById(a.model).name} (${a.failure})`);
+    set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, canary: r.canary, shadow: null, ms: performance.now() - t0 }, busy: null });
+    const shadow = await r.shadow;
+    if (shadow) set((s) => ({ route: s.route && { ...s.route, shadow: { model: modelById(shadow.model).name, agreed: shadow.agreed } } }));
+    syncLab();
+  } catch (e) {
+    set({ busy: null, notice: `No model in the digits slot could answer: ${(e as Error).message}` });
   }
-  set({ busy: null, notice: 'No model in the digits slot could answer.' });
 }
 
 async function refreshStorage(): Promise<void> {

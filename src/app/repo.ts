@@ -1,39 +1,34 @@
 /**
  * The app's persistence, split by trust zone into separate IndexedDB databases so that no single
  * handle reaches both candidates and what judges them:
- *   candidates: content-addressed tensors, model records, their manifests
- *   evaluation: frozen suites
- *   policy:     suite pins
- *   release:    selector registry versions (every version kept)
- *   audit:      the hash-chained promotion ledger
+ *   candidates: the content-addressed tensor store (src/store): tensors, models, graphs, lineage
+ *   evaluation: frozen suites and the evidence the evaluator wrote (smoke, sidecars)
+ *   audit:      the hash-chained ledger (src/lab-store); policy and the selector registry are
+ *               replayed from it by src/core/lab (PolicyZone, ReleaseController)
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import type { ModelEntry, LedgerLine } from './state.ts';
+import type { ModelEntry } from './state.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { makeManifest, manifestHash, type Manifest, type LedgerEntryType } from '../core/manifest/index.ts';
+import { manifestHash, type Manifest } from '../core/manifest/index.ts';
+import { Ledger } from '../core/lab/ledger.ts';
 import { openIdbTensorStore, type TensorStore } from '../store/index.ts';
-
-interface RegistryRecord { slot: string; version: number; champion: string | null; fallback: string[]; note: string }
+import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
 
 export interface Repo {
+  ledger: Ledger;
   listModels(): Promise<ModelEntry[]>;
   /** Store a model with its tensors (deduplicated by hash), graph and manifests, in one transaction. */
-  putModel(entry: ModelEntry, tensors: readonly Tensor[], graph: Uint8Array, vocabulary: string[], manifests: Manifest[]): Promise<{ newBytes: number; reusedBytes: number }>;
+  /** `stored` is the entry the store holds: an existing model's when these exact tensors were already stored. */
+  putModel(entry: ModelEntry, tensors: readonly Tensor[], graph: Uint8Array, vocabulary: string[], manifests: Manifest[]): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
   getTensors(modelId: string): Promise<Tensor[]>;
-  /** Evidence written by the evaluator (smoke, sidecars): the evaluation zone, not the candidate's. */
+  /** Evidence written by the evaluator (smoke, sidecars), kept in the evaluation zone. */
   putEvidence(modelId: string, manifests: Manifest[]): Promise<void>;
-  putSuite(id: string, bytes: Uint8Array): Promise<void>;
-  getSuite(id: string): Promise<Uint8Array>;
-  suitePin(id: string): Promise<string>;
-  getRegistry(slot: string): Promise<RegistryRecord | null>;
-  setRegistry(slot: string, v: { champion: string | null; fallback: string[] }, note: string, manifests?: Manifest[]): Promise<void>;
-  appendLedger(type: LedgerEntryType, payload: Record<string, unknown>, summary: string): Promise<void>;
-  ledgerLines(): Promise<LedgerLine[]>;
+  putSuite(bytes: Uint8Array): Promise<string>;
+  /** A suite's bytes by hash; the caller compares with the policy pin. */
+  getSuite(hash: string): Promise<Uint8Array>;
   usage(): Promise<{ usage: number; quota: number; persisted: boolean; storedBytes: number; savedBytes: number }>;
 }
-
-const ZERO = '0'.repeat(64);
 
 export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
   const candidates = await openIdbTensorStore({ name: `${prefix}-tensors` });
@@ -43,47 +38,28 @@ export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
       db.createObjectStore('evidence');
     },
   });
-  const policy = await openDB(`${prefix}-policy`, 1, { upgrade: (db) => void db.createObjectStore('pins') });
-  const release = await openDB(`${prefix}-release`, 1, {
-    upgrade(db) {
-      db.createObjectStore('registry', { keyPath: ['slot', 'version'] });
-      db.createObjectStore('manifests');
-    },
-  });
-  const audit = await openDB(`${prefix}-audit`, 1, { upgrade: (db) => void db.createObjectStore('ledger', { keyPath: 'index' }) });
+  const ledger = await Ledger.open(await IdbLedgerStore.open(`${prefix}-audit`));
   const persisted = await candidates.persist().catch(() => false);
-  return makeRepo(candidates, evaluation, policy, release, audit, persisted);
+  return makeRepo(candidates, evaluation, ledger, persisted);
 }
 
-function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, policy: IDBPDatabase, release: IDBPDatabase, audit: IDBPDatabase, persisted: boolean): Repo {
+function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Ledger, persisted: boolean): Repo {
   /** entry.id → the store's content id (hash of the model's tensor-set manifest). */
   async function storeIds(): Promise<Map<string, { id: string; entry: ModelEntry }>> {
     const all = await candidates.listModels();
     return new Map(all.map((m) => [(m.meta.entry as ModelEntry).id, { id: m.id, entry: m.meta.entry as ModelEntry }]));
   }
 
-  async function latestRegistry(slot: string): Promise<RegistryRecord | null> {
-    const all = (await release.getAll('registry', IDBKeyRange.bound([slot, 0], [slot, Infinity]))) as RegistryRecord[];
-    return all.length ? all[all.length - 1] : null;
-  }
-
-  async function appendLedger(type: LedgerEntryType, payload: Record<string, unknown>, summary: string) {
-    const tx = audit.transaction('ledger', 'readwrite');
-    const cursor = await tx.store.openCursor(null, 'prev');
-    const last = cursor?.value as { index: number; hash: string } | undefined;
-    const entry = makeManifest('ledger-entry', { index: (last?.index ?? -1) + 1, prev: last?.hash ?? ZERO, type, at: new Date().toISOString(), payload: { ...payload, summary } });
-    await tx.store.add({ index: entry.index, hash: manifestHash(entry), entry });
-    await tx.done;
-  }
-
   return {
+    ledger,
     async listModels() {
       const order = { base: 0, specialist: 1, candidate: 2 } as const;
       return [...(await storeIds()).values()].map((x) => x.entry).sort((a, b) => order[a.role] - order[b.role] || a.name.localeCompare(b.name));
     },
     async putModel(entry, tensors, graph, vocabulary, manifests) {
       const r = await candidates.putModel({ tensors, species: entry.species, graph, vocabulary, manifests, meta: { entry } });
-      return { newBytes: r.newBytes, reusedBytes: r.reusedBytes };
+      const stored = r.created ? entry : ((await candidates.matchModel(r.id))?.meta.entry as ModelEntry);
+      return { created: r.created, stored, newBytes: r.newBytes, reusedBytes: r.reusedBytes };
     },
     async getTensors(modelId) {
       const ref = (await storeIds()).get(modelId);
@@ -95,34 +71,15 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, policy: IDB
       for (const m of manifests) await tx.store.put({ model: modelId, manifest: m }, manifestHash(m));
       await tx.done;
     },
-    async putSuite(id, bytes) {
+    async putSuite(bytes) {
       const hash = sha256Hex(bytes);
-      await evaluation.put('suites', bytes, id);
-      // The first time a suite is seen its hash is pinned; changing it later needs a ledgered re-baseline.
-      if ((await policy.get('pins', id)) === undefined) await policy.put('pins', hash, id);
+      await evaluation.put('suites', bytes, hash);
+      return hash;
     },
-    async getSuite(id) {
-      const b = (await evaluation.get('suites', id)) as Uint8Array | undefined;
-      if (!b) throw new Error(`suite "${id}" is not in the garden`);
+    async getSuite(hash) {
+      const b = (await evaluation.get('suites', hash)) as Uint8Array | undefined;
+      if (!b) throw new Error(`suite ${hash.slice(0, 12)} is not in the garden`);
       return b;
-    },
-    async suitePin(id) {
-      const pin = (await policy.get('pins', id)) as string | undefined;
-      if (!pin) throw new Error(`suite "${id}" has no pin in policy`);
-      return pin;
-    },
-    getRegistry: latestRegistry,
-    async setRegistry(slot, v, note, manifests = []) {
-      for (const m of manifests) await release.put('manifests', m, manifestHash(m));
-      const prev = await latestRegistry(slot);
-      const rec: RegistryRecord = { slot, version: (prev?.version ?? 0) + 1, champion: v.champion, fallback: v.fallback, note };
-      await release.add('registry', rec);
-      await appendLedger('release', { slot, version: rec.version, champion: v.champion, fallback: v.fallback }, note);
-    },
-    appendLedger,
-    async ledgerLines() {
-      const all = (await audit.getAll('ledger')) as { index: number; hash: string; entry: { type: string; payload: { summary?: string } } }[];
-      return all.map((r) => ({ index: r.index, type: r.entry.type, summary: String(r.entry.payload.summary ?? ''), hash: r.hash }));
     },
     async usage() {
       const u = await candidates.usage();

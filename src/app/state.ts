@@ -7,6 +7,8 @@ import type { BreedProgress, TensorStat } from '../core/operators/breed.ts';
 import type { ParamValues } from '../core/operators/types.ts';
 import type { EvaluationResult } from '../core/eval/evaluate.ts';
 import type { SmokeResult } from '../core/eval/smoke.ts';
+import type { SelectorRegistry, Policy } from '../core/manifest/index.ts';
+import type { ViabilityVerdict } from '../core/lab/viability.ts';
 
 export type ModelRole = 'base' | 'specialist' | 'candidate';
 
@@ -26,8 +28,12 @@ export interface ModelEntry {
 
 export interface Evidence {
   smoke?: SmokeResult;
-  evaluation?: EvaluationResult;
-  sidecarHash?: string;
+  /** Policy suite name (e.g. "mixed", "clean") → result. */
+  evaluations: Record<string, EvaluationResult>;
+  /** Policy suite name → evaluation sidecar hash. */
+  sidecars: Record<string, string>;
+  viability?: ViabilityVerdict;
+  admitted?: string;
 }
 
 export interface Receipt {
@@ -48,7 +54,17 @@ export interface RouteAnswer {
   modelId: string;
   modelName: string;
   fellBack: string[];
+  canary: boolean;
+  shadow: { model: string; agreed: boolean | null } | null;
   ms: number;
+}
+
+export interface ShadowSummary {
+  model: string | null;
+  compared: number;
+  disagreed: number;
+  failed: number;
+  disagreement: number;
 }
 
 export interface LedgerLine {
@@ -56,6 +72,7 @@ export interface LedgerLine {
   type: string;
   summary: string;
   hash: string;
+  at: string;
 }
 
 export type Busy = { task: string; done: number; total: number } | null;
@@ -77,10 +94,13 @@ export interface GardenState {
   progress: BreedProgress | null;
   candidateId: string | null;
   receipt: Receipt | null;
-  champion: string | null;
-  fallback: string[];
+  registry: SelectorRegistry | null;
+  registryVersions: number;
+  policy: Policy | null;
+  shadow: ShadowSummary | null;
   route: RouteAnswer | null;
   ledger: LedgerLine[];
+  ledgerOk: { ok: boolean; message: string } | null;
 
   setOfflineReady(v: boolean): void;
   toggleSelected(id: string): void;
@@ -107,10 +127,13 @@ export const useGarden = create<GardenState>()((set) => ({
   progress: null,
   candidateId: null,
   receipt: null,
-  champion: null,
-  fallback: [],
+  registry: null,
+  registryVersions: 0,
+  policy: null,
+  shadow: null,
   route: null,
   ledger: [],
+  ledgerOk: null,
 
   setOfflineReady: (v) => set({ offlineReady: v }),
   toggleSelected: (id) => set((s) => ({ selected: s.selected.includes(id) ? s.selected.filter((x) => x !== id) : [...s.selected, id] })),

@@ -11,7 +11,7 @@ import { sharedF32, type CpuPool } from './pool.ts';
 import { simd, simdRange } from './simd.ts';
 
 /** Seeded floats with a spread of magnitudes and signs, including exact zeros and −0. */
-function seeded(n: number, seed: number, into = new Float32Array(n)): Float32Array {
+function seeded(n: number, seed: number, into: Float32Array = new Float32Array(n)): Float32Array {
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
     s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;

@@ -28,7 +28,7 @@ export function BreedPanel() {
         </label>
       </div>
       {op && <p className="hint">{op.description}{op.needsBase ? ' The first selected parent is the base.' : ''}</p>}
-      {op?.params.map((p: ParamDef) => <ParamControl key={p.name} def={p} parents={parents.map((m) => m.name)} />)}
+      {op?.params.map((p: ParamDef) => <ParamControl key={p.name} def={p} parents={(op.needsBase ? parents.slice(1) : parents).map((m) => m.name)} />)}
       <div className="row">
         <button className="primary" disabled={!enough || running} onClick={() => void breedSelected()} data-testid="breed-button">
           {running ? 'Breeding…' : `Breed ${parents.length ? parents.map((p) => p.name).join(' × ') : ''}`}
@@ -96,7 +96,7 @@ function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
           <label key={name} className="weight">
             <span>{name}</span>
             <input
-              type="range" min={0} max={2} step={0.05} value={weights[i]}
+              type="range" min={0} max={2} step={0.01} value={weights[i]}
               aria-label={`weight of ${name}`}
               onChange={(e) => setParam(def.name, weights.map((w, j) => (j === i ? Number(e.target.value) : w)))}
             />
@@ -128,11 +128,16 @@ function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
   const v = typeof value === 'number' ? value : Number(def.default ?? def.min ?? 0);
   const min = def.min ?? 0;
   const max = def.max ?? 1;
+  const step = def.type === 'integer' ? 1 : Math.min(0.01, (max - min) / 100);
+  const clamp = (x: number) => Math.min(max, Math.max(min, def.type === 'integer' ? Math.round(x) : x));
   return (
-    <label className="param">
-      {def.description}{' '}
-      <input type="range" min={min} max={max} step={def.type === 'integer' ? 1 : (max - min) / 100} value={v} onChange={(e) => setParam(def.name, Number(e.target.value))} />
-      <output>{v}</output>
-    </label>
+    <div className="param">
+      <span>{def.description}</span>
+      <input type="range" min={min} max={max} step={step} value={v} aria-hidden="true" tabIndex={-1} onChange={(e) => setParam(def.name, clamp(Number(e.target.value)))} />
+      <input
+        type="number" min={min} max={max} step={step} value={v} aria-label={def.name} data-testid={`param-${def.name}`} style={{ width: '6em' }}
+        onChange={(e) => Number.isFinite(e.target.valueAsNumber) && setParam(def.name, clamp(e.target.valueAsNumber))}
+      />
+    </div>
   );
 }

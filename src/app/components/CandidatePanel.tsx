@@ -13,15 +13,19 @@ export function CandidatePanel() {
       </section>
     );
   }
-  const ev = s.evidence[cand.hash] ?? {};
+  const ev = s.evidence[cand.hash] ?? { evaluations: {}, sidecars: {} };
   const evaluating = s.busy?.task === 'evaluate';
-  const admitted = s.champion === cand.id;
+  const evaluated = Object.keys(ev.sidecars).length > 0;
+  const suiteNames = s.policy ? [s.policy.primary.suite, ...s.policy.guardrails.map((g) => g.suite)] : [];
+  const champion = s.models.find((m) => m.id === s.registry?.champion);
   const parents = (cand.parents ?? []).map((id) => s.models.find((m) => m.id === id)).filter((m) => m !== undefined);
-  const rows = [cand, ...parents].map((m) => ({ m, acc: s.evidence[m.hash]?.evaluation?.metrics.accuracy }));
+  const rows = [cand, ...(champion && !parents.includes(champion) ? [champion] : []), ...parents];
   const gates = [
-    { name: 'runtime smoke', ok: ev.smoke?.ok, detail: ev.smoke?.message },
-    { name: 'evaluation sidecar on the frozen suite', ok: ev.sidecarHash ? true : undefined, detail: ev.sidecarHash ? `sidecar ${short(ev.sidecarHash)}` : undefined },
+    { name: 'runtime smoke in onnxruntime-web', ok: ev.smoke?.ok, detail: ev.smoke?.message },
+    ...suiteNames.map((n) => ({ name: `evaluation sidecar on the pinned "${n}" suite`, ok: ev.sidecars[n] ? true : undefined, detail: ev.sidecars[n] ? `sidecar ${short(ev.sidecars[n])}` : undefined })),
+    ...(ev.viability?.checks ?? []).map((c) => ({ name: `viability (${c.kind}${c.baseline ? ` vs ${c.baseline}` : ''})`, ok: c.passed, detail: c.text })),
   ];
+  if (!ev.viability) gates.push({ name: 'viability against the champion and no-op', ok: undefined, detail: undefined });
   const allPassed = gates.every((g) => g.ok === true);
   return (
     <section className="step" aria-labelledby="cand-h" data-testid="candidate-panel">
@@ -30,8 +34,8 @@ export function CandidatePanel() {
         Candidate <strong data-testid="candidate-name">{cand.name}</strong> <span className="mono" title={cand.hash}>{short(cand.hash)}</span>, stored in this browser.
       </p>
       <div className="row">
-        <button className="primary" onClick={() => void evaluateCandidate()} disabled={evaluating || !!ev.evaluation} data-testid="evaluate-button">
-          {evaluating ? `Evaluating… ${s.busy?.done ?? 0}/${s.busy?.total ?? 0}` : ev.evaluation ? 'Evaluated' : 'Run smoke test and evaluate'}
+        <button className="primary" onClick={() => void evaluateCandidate()} disabled={evaluating || evaluated} data-testid="evaluate-button">
+          {evaluating ? `Evaluating… ${s.busy?.done ?? 0}/${s.busy?.total ?? 0}` : evaluated ? 'Evaluated' : 'Run smoke test and evaluate'}
         </button>
       </div>
       {ev.smoke && (
@@ -41,39 +45,52 @@ export function CandidatePanel() {
           ))}
         </ul>
       )}
-      {ev.evaluation && (
+      {evaluated && (
         <div className="evaluation">
-          <p>
-            Suite <span className="mono" title={ev.evaluation.suite.hash}>{ev.evaluation.suite.id} · {short(ev.evaluation.suite.hash)}</span>, {ev.evaluation.suite.count} held-out digits,
-            evaluator {ev.evaluation.evaluator.version}.
-          </p>
           <table className="metrics">
-            <thead><tr><th>model</th><th>accuracy</th><th /></tr></thead>
+            <thead>
+              <tr><th>model</th>{suiteNames.map((n) => <th key={n} colSpan={2}>{n}{n === s.policy?.primary.suite ? ' (primary)' : ' (guardrail)'}</th>)}</tr>
+            </thead>
             <tbody>
-              {rows.map(({ m, acc }) => (
+              {rows.map((m) => (
                 <tr key={m.id} className={m.id === cand.id ? 'candidate' : ''}>
-                  <td>{m.name}</td>
-                  <td data-testid={m.id === cand.id ? 'candidate-accuracy' : undefined}>{acc === undefined ? '…' : pct(acc)}</td>
-                  <td><svg width="200" height="10" aria-hidden="true"><rect width="200" height="10" className="bar-bg" rx="2" /><rect width={(acc ?? 0) * 200} height="10" rx="2" className={m.id === cand.id ? 'bar-cand' : 'bar-fg'} /></svg></td>
+                  <td>{m.name}{m.id === champion?.id ? ' · champion' : ''}</td>
+                  {suiteNames.map((n) => {
+                    const acc = s.evidence[m.hash]?.evaluations[n]?.metrics.accuracy;
+                    return [
+                      <td key={`${n}-v`} data-testid={m.id === cand.id ? `candidate-accuracy-${n}` : undefined}>{acc === undefined ? '…' : pct(acc)}</td>,
+                      <td key={`${n}-b`}><svg width="120" height="10" aria-hidden="true"><rect width="120" height="10" className="bar-bg" rx="2" /><rect width={(acc ?? 0) * 120} height="10" rx="2" className={m.id === cand.id ? 'bar-cand' : 'bar-fg'} /></svg></td>,
+                    ];
+                  })}
                 </tr>
               ))}
             </tbody>
           </table>
-          <p className="hint">
-            Calibration error (ECE, 15 bins) {ev.evaluation.metrics.ece.toFixed(3)} · median latency {ev.evaluation.metrics.medianLatencyMs.toFixed(1)} ms per batch of {ev.evaluation.metrics.batch}
-          </p>
+          {suiteNames.map((n) => {
+            const r = ev.evaluations[n];
+            return r ? (
+              <p className="hint" key={n}>
+                {n}: suite <span className="mono" title={r.suite.hash}>{r.suite.id} · {short(r.suite.hash)}</span>, {r.suite.count} digits · ECE (15 bins) {r.metrics.ece.toFixed(3)} · median {r.metrics.medianLatencyMs.toFixed(1)} ms per batch of {r.metrics.batch} · evaluator {r.evaluator.version}
+              </p>
+            ) : null;
+          })}
         </div>
       )}
       <h3>Gates</h3>
       <ul className="checks" data-testid="gates">
-        {gates.map((g) => (
-          <li key={g.name} className={g.ok === true ? 'ok' : g.ok === false ? 'fail' : 'pending'}>
+        {gates.map((g, i) => (
+          <li key={i} className={g.ok === true ? 'ok' : g.ok === false ? 'fail' : 'pending'}>
             {g.ok === true ? '✓' : g.ok === false ? '✗' : '…'} {g.name}{g.detail ? `: ${g.detail}` : ' (pending)'}
           </li>
         ))}
       </ul>
-      <button className="primary" disabled={!allPassed || admitted} onClick={() => void admitCandidate()} data-testid="admit-button">
-        {admitted ? 'Admitted: champion of the digits slot' : 'Admit to the pool and route to it'}
+      {ev.viability && !ev.viability.viable && (
+        <p className="noop" data-testid="noop-decision">
+          No-op: the garden keeps its champion. {ev.viability.reasons.join(' ')}
+        </p>
+      )}
+      <button className="primary" disabled={!allPassed || !!ev.admitted} onClick={() => void admitCandidate()} data-testid="admit-button">
+        {ev.admitted ? 'Admitted: running in shadow' : 'Admit to the pool (runs in shadow)'}
       </button>
     </section>
   );

@@ -6,14 +6,14 @@ export function ParentPool() {
   const evidence = useGarden((s) => s.evidence);
   const selected = useGarden((s) => s.selected);
   const toggle = useGarden((s) => s.toggleSelected);
-  const champion = useGarden((s) => s.champion);
+  const registry = useGarden((s) => s.registry);
   return (
     <section className="step" aria-labelledby="pool-h">
       <h2 id="pool-h"><span className="num">1</span> Parent pool</h2>
       <p className="hint">Models kept in this browser (IndexedDB). Pick two or more parents to breed.</p>
       <ul className="cards" data-testid="parent-pool">
         {models.map((m) => {
-          const ev = evidence[m.hash]?.evaluation;
+          const ev = evidence[m.hash]?.evaluations;
           const isSel = selected.includes(m.id);
           return (
             <li key={m.id} className={`card ${isSel ? 'selected' : ''}`} data-testid={`model-${m.id}`}>
@@ -23,12 +23,16 @@ export function ParentPool() {
               </label>
               <div className="badges">
                 <span className={`badge ${m.role}`}>{m.role}</span>
-                {champion === m.id && <span className="badge champion">champion</span>}
+                {registry?.champion === m.id && <span className="badge champion">champion</span>}
+                {registry?.canary?.model === m.id && <span className="badge canary">canary</span>}
+                {registry?.shadow === m.id && <span className="badge shadow">shadow</span>}
               </div>
               <p className="desc">{m.description}</p>
               <dl className="facts">
-                <dt>accuracy</dt>
-                <dd data-testid={`acc-${m.id}`}>{ev ? pct(ev.metrics.accuracy) : '…'}</dd>
+                <dt title="accuracy on the mixed suite (rotated, thick and noisy digits): the primary objective">mixed</dt>
+                <dd data-testid={`acc-${m.id}`}>{ev?.mixed ? pct(ev.mixed.metrics.accuracy) : '…'}</dd>
+                <dt title="accuracy on clean held-out digits: a guardrail">clean</dt>
+                <dd>{ev?.clean ? pct(ev.clean.metrics.accuracy) : '…'}</dd>
                 <dt>size</dt>
                 <dd>{bytes(m.bytes)}</dd>
                 <dt>hash</dt>

@@ -8,7 +8,7 @@ export function RoutePanel() {
   const canvas = useRef<HTMLCanvasElement>(null);
   const drawing = useRef(false);
   const route = useGarden((s) => s.route);
-  const champion = useGarden((s) => s.champion);
+  const champion = useGarden((s) => s.registry?.champion ?? null);
   const models = useGarden((s) => s.models);
   const busy = useGarden((s) => s.busy);
 
@@ -56,7 +56,7 @@ export function RoutePanel() {
   const championName = models.find((m) => m.id === champion)?.name;
   return (
     <section className="step" aria-labelledby="route-h">
-      <h2 id="route-h"><span className="num">4</span> Ask the garden</h2>
+      <h2 id="route-h"><span className="num">5</span> Ask the garden</h2>
       <p className="hint">
         Draw a digit. The selector registry sends it to the digits slot's champion{championName ? ` (now ${championName})` : ''}, falling back down the stack on failure.
       </p>
@@ -76,8 +76,14 @@ export function RoutePanel() {
             <p className="big" data-testid="answer-label">{route.label}</p>
             <p>
               answered by <strong data-testid="answered-by">{route.modelName}</strong> in {route.ms.toFixed(1)} ms
+              {route.canary && ' (canary share)'}
               {route.fellBack.length > 0 && <> after falling back from {route.fellBack.join(', ')}</>}
             </p>
+            {route.shadow && (
+              <p className="hint" data-testid="shadow-note">
+                Shadow {route.shadow.model} ran beside it and {route.shadow.agreed === null ? 'failed' : route.shadow.agreed ? 'agreed' : 'disagreed'} (it never answers).
+              </p>
+            )}
             <svg width="270" height={route.probabilities.length * 16} role="img" aria-label="Class probabilities">
               {route.probabilities.map((p, i) => (
                 <g key={i} transform={`translate(0, ${i * 16})`}>

@@ -69,11 +69,16 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
   if (cfg.sparsify === 'magnitude') {
     const density = num(params, 'density');
     keepFraction = density;
+    // A cutoff from the pre-pass is in tensor coordinates, so a chunk at ctx.offset can use it;
+    // otherwise the cutoff is computed here and `d` must be the whole tensor.
     let cutoff: Cutoff;
-    if (Array.isArray(params.trimBits) && Array.isArray(params.trimIndex)) cutoff = { bits: params.trimBits[parent], index: params.trimIndex[parent] };
-    else cutoff = magnitudeThreshold(d, selectCount(density, n));
+    let offset = 0;
+    if (Array.isArray(params.trimBits) && Array.isArray(params.trimIndex)) {
+      cutoff = { bits: params.trimBits[parent], index: params.trimIndex[parent] };
+      offset = ctx.offset ?? 0;
+    } else cutoff = magnitudeThreshold(d, selectCount(density, n));
     const bits = magnitudeBits(d);
-    for (let j = 0; j < n; j++) if (!isKept(bits[j] & 0x7fffffff, j, cutoff)) d[j] = 0;
+    for (let j = 0; j < n; j++) if (!isKept(bits[j] & 0x7fffffff, offset + j, cutoff)) d[j] = 0;
   } else {
     const drop = num(params, 'drop');
     keepFraction = 1 - drop;

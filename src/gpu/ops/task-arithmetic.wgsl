@@ -16,7 +16,11 @@ fn pw(p: u32) -> u32 {
 // Steps 1–2: the (clipped) delta of parent p at chunk element i.
 fn delta(p: u32, i: u32) -> f32 {
   let d = xAt(p + 1u, i) - xAt(0u, i);
-  return d * paramF(pw(p));
+  let clip = paramF(pw(p));
+  if (clip != 1.0) {
+    return d * clip;
+  }
+  return d;
 }
 
 // Step 3: whether parent p's delta d survives at chunk element i.
@@ -36,7 +40,7 @@ fn weighted(p: u32, i: u32) -> f32 {
   var d = delta(p, i);
   if (!survives(p, i, d)) {
     d = 0.0;
-  } else {
+  } else if (paramF(pw(p) + 3u) != 1.0) {
     d = d * paramF(pw(p) + 3u);
   }
   return paramF(pw(p) + 4u) * d;

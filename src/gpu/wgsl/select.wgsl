@@ -27,7 +27,10 @@ fn binOf(w: u32, i: u32) -> u32 {
   if (params[w + 1u] != NONE) {
     v = v - xAt(params[w + 1u], i);
   }
-  v = v * bitcast<f32>(params[w + 7u]);
+  let scale = bitcast<f32>(params[w + 7u]);
+  if (scale != 1.0) {
+    v = v * scale;
+  }
   let key = magnitudeKey(v);
   let shift = chunk.aux1;
   if (chunk.aux0 == 0u) {
