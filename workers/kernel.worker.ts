@@ -15,6 +15,8 @@ async function gpuBackend(): Promise<WebGpuBackend | null> {
   return gpu;
 }
 
+let signal = { aborted: false };
+
 const api = {
   /** Which backend a breed would use: the WebGPU adapter, or the CPU reference where WebGPU is missing. */
   async probe(): Promise<{ kind: string; adapter: string; software: boolean }> {
@@ -22,12 +24,18 @@ const api = {
     return { kind: b.kind, adapter: b.adapter, software: b.software };
   },
 
+  /** Stop the running breed after its current tensor; it rejects with BreedCancelled. */
+  cancel(): void {
+    signal.aborted = true;
+  },
+
   async breed(req: BreedRequest, preferGpu: boolean, onProgress?: (p: BreedProgress) => void): Promise<BreedResult> {
+    signal = { aborted: false };
     // WebGPU where it has a kernel for the operator and the device holds; the CPU reference
     // otherwise, recorded in the backend's adapter string (and so in the receipt).
     const g = preferGpu ? await gpuBackend() : null;
     const backend: KernelBackend = g ? withCpuFallback(g, cpuBackend) : cpuBackend;
-    const result = await breed(req, backend, onProgress);
+    const result = await breed(req, backend, onProgress, signal);
     return Comlink.transfer(result, result.tensors.map((t) => t.data.buffer as ArrayBuffer));
   },
 };

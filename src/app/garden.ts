@@ -11,7 +11,7 @@ import { openRepo, type Repo } from './repo.ts';
 import { readSlm, writeSlm } from '../core/format/slm.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
-import { hashJson, sha256Hex } from '../core/hash.ts';
+import { sha256Hex } from '../core/hash.ts';
 import { makeManifest, manifestHash, type Manifest, type Policy } from '../core/manifest/index.ts';
 import { PolicyZone, isAllowed } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
@@ -20,6 +20,8 @@ import { viability, type Scored } from '../core/lab/viability.ts';
 import type { PromotionCheck } from '../core/lab/fitness.ts';
 import { toImage28 } from '../core/image28.ts';
 import type { EvaluationResult } from '../core/eval/evaluate.ts';
+import { sidecarBody } from '../core/eval/sidecar.ts';
+import { compatibilityManifestBody } from '../core/compat.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 
 const set = useGarden.setState;
@@ -162,9 +164,7 @@ async function evaluateModel(m: ModelEntry, onProgress?: (done: number, total: n
     const evaluation: EvaluationResult = await evalWorker().evaluate(
       payload(m, tensors), bytes, { suiteHash: pin, species: family.species, family: family.id }, onProgress ? Comlink.proxy(onProgress) : undefined,
     );
-    const metrics = { accuracy: evaluation.metrics.accuracy, ece: evaluation.metrics.ece, nll: evaluation.metrics.nll, latencyMs: evaluation.metrics.medianLatencyPerRowMs };
-    const body = { candidate: m.hash, suite: evaluation.suite.hash, evaluator: evaluation.evaluator, metrics };
-    const sidecar = makeManifest('evaluation-sidecar', { ...body, count: evaluation.metrics.count, checksum: hashJson(body) });
+    const sidecar = makeManifest('evaluation-sidecar', sidecarBody(m.hash, evaluation));
     sidecars.push(sidecar);
     setEvidence(m.hash, { evaluations: { [name]: evaluation }, sidecars: { [name]: manifestHash(sidecar) } });
   }
@@ -186,13 +186,15 @@ export async function breedSelected(): Promise<void> {
     return;
   }
   const parents = s.selected.map(modelById);
-  if (new Set(parents.map((p) => p.species)).size !== 1) {
-    set({ notice: 'These parents are of different species: a merge needs tensors of the same names, shapes and dtypes.' });
-    return;
-  }
   set({ busy: { task: 'breed', done: 0, total: 1 }, progress: null, receipt: null });
   try {
     const parentTensors = await Promise.all(parents.map((p) => repo.getTensors(p.id)));
+    // Artifact #2: merge-style operators refuse parents without a passing compatibility report.
+    const compat = makeManifest('compatibility-report', compatibilityManifestBody(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] }))));
+    if (parents.length > 1 && !compat.compatible) {
+      set({ busy: null, notice: `${op.name} refuses these parents: ${compat.reasons.join('; ')}. Nothing was bred.` });
+      return;
+    }
     const params = { ...s.params };
     const n = parents.length - (op.needsBase ? 1 : 0);
     if (op.params.some((p) => p.type === 'weights') && !(Array.isArray(params.weights) && params.weights.length === n)) params.weights = new Array(n).fill(1);
@@ -207,6 +209,7 @@ export async function breedSelected(): Promise<void> {
       seed: s.seed,
       budget: policy.current().ceilings,
       expectedSpecies: species,
+      ...(parents.length > 1 ? { compatibilityReport: manifestHash(compat) } : {}),
     });
     const bytes = writeSlm(result.tensors, { species, manifest: manifestHash(lineage) });
     const hash = sha256Hex(bytes);
@@ -216,7 +219,7 @@ export async function breedSelected(): Promise<void> {
       backend: result.backend,
       inputs: parents.map((p) => p.hash),
       output: hash,
-      tensors: result.stats.map((t) => ({ name: t.name, outputHash: t.outputHash, changedFraction: t.changedFraction, sparsity: t.sparsity, deltaNorm: t.deltaNorm, ms: t.ms })),
+      tensors: result.stats,
       ms: result.ms,
       recompute: `garden breed: operator ${op.id}@${op.version}, seed ${s.seed}, params ${JSON.stringify(params)}, parents ${parents.map((p) => p.hash).join(', ')}`,
     });
@@ -234,7 +237,7 @@ export async function breedSelected(): Promise<void> {
       parents: parents.map((p) => p.id),
       operator: op.id,
     };
-    const put = await repo.putModel(entry, readSlm(bytes).tensors, graph, family.output.labels, [lineage, receipt, candidate]);
+    const put = await repo.putModel(entry, readSlm(bytes).tensors, graph, family.output.labels, [...(parents.length > 1 ? [compat] : []), lineage, receipt, candidate]);
     const view: Receipt = { hash: manifestHash(receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
     set({
       models: await repo.listModels(),
@@ -245,8 +248,12 @@ export async function breedSelected(): Promise<void> {
     });
     void refreshStorage();
   } catch (e) {
-    set({ busy: null, notice: `Breeding failed: ${(e as Error).message}. Nothing was stored.` });
+    set({ busy: null, progress: null, notice: `Breeding ${(e as Error).name === 'BreedCancelled' ? 'cancelled' : `failed: ${(e as Error).message}`}. Nothing was stored.` });
   }
+}
+
+export function cancelBreed(): void {
+  void kernelWorker().cancel();
 }
 
 export async function evaluateCandidate(): Promise<void> {

@@ -50,3 +50,21 @@ describe('compatibility report', () => {
     expect(() => compatibilityReport([{ id: 'a', tensors: a }])).toThrow(/two or more/);
   });
 });
+
+describe('compatibility manifest', () => {
+  it('gives a verdict for every tensor and validates as a compatibility-report manifest', async () => {
+    const { makeManifest } = await import('./manifest/index.ts');
+    const { compatibilityManifestBody } = await import('./compat.ts');
+    const h = (c: string) => c.repeat(64);
+    const a = [{ name: 'w', dtype: 'F32' as const, shape: [2, 2] }, { name: 'b', dtype: 'F32' as const, shape: [2] }];
+    const b = [{ name: 'w', dtype: 'F16' as const, shape: [2, 2] }, { name: 'x', dtype: 'F32' as const, shape: [2] }];
+    const body = compatibilityManifestBody([{ id: h('a'), tensors: a }, { id: h('b'), tensors: b }]);
+    expect(body.compatible).toBe(false);
+    expect(body.tensors).toEqual([{ name: 'b', verdict: 'missing' }, { name: 'w', verdict: 'dtype-mismatch' }, { name: 'x', verdict: 'missing' }]);
+    const m = makeManifest('compatibility-report', body);
+    expect(m.kind).toBe('compatibility-report');
+    const ok = compatibilityManifestBody([{ id: h('a'), species: h('c'), tensors: a }, { id: h('b'), species: h('c'), tensors: a }]);
+    expect(ok).toMatchObject({ compatible: true, species: h('c') });
+    expect(ok.tensors.every((t) => t.verdict === 'match')).toBe(true);
+  });
+});

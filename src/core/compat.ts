@@ -123,3 +123,33 @@ export function requireCompatible(report: CompatReport, operator = 'this operato
 export function compatReportHash(report: CompatReport): Sha256Hex {
   return hashJson(report);
 }
+
+export type TensorVerdict = 'match' | 'missing' | 'shape-mismatch' | 'dtype-mismatch';
+
+/**
+ * The report as the body of a `compatibility-report` manifest (artifact #2,
+ * manifests/compatibility-report.schema.json): a verdict for every tensor any model has, sorted
+ * by name. `models[i].id` must be the model's SHA-256.
+ */
+export function compatibilityManifestBody(models: readonly CompatModel[]): {
+  parents: Sha256Hex[];
+  species: Sha256Hex | null;
+  compatible: boolean;
+  tensors: { name: string; verdict: TensorVerdict }[];
+  reasons: string[];
+} {
+  const report = compatibilityReport(models);
+  const verdicts = new Map<string, TensorVerdict>(models[0].tensors.map((t) => [t.name, 'match']));
+  for (const d of report.diffs) {
+    for (const m of d.dtype) verdicts.set(m.name, 'dtype-mismatch');
+    for (const m of d.shape) verdicts.set(m.name, 'shape-mismatch');
+    for (const n of [...d.missing, ...d.extra]) verdicts.set(n, 'missing');
+  }
+  return {
+    parents: report.models,
+    species: report.sameSpecies ? report.species[0] : null,
+    compatible: report.compatible,
+    tensors: [...verdicts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, verdict]) => ({ name, verdict })),
+    reasons: [report.reason],
+  };
+}

@@ -1,7 +1,7 @@
 import { OPERATORS } from '../../core/operators/registry.ts';
 import type { ParamDef } from '../../core/operators/types.ts';
 import { useGarden } from '../state.ts';
-import { breedSelected } from '../garden.ts';
+import { breedSelected, cancelBreed } from '../garden.ts';
 import { bytes, pct, short } from '../format.ts';
 
 export function BreedPanel() {
@@ -33,9 +33,10 @@ export function BreedPanel() {
         <button className="primary" disabled={!enough || running} onClick={() => void breedSelected()} data-testid="breed-button">
           {running ? 'Breeding…' : `Breed ${parents.length ? parents.map((p) => p.name).join(' × ') : ''}`}
         </button>
+        {running && <button onClick={cancelBreed} data-testid="cancel-breed">Cancel</button>}
         {!enough && <span className="hint">Select at least {op ? op.parents.min + (op.needsBase ? 1 : 0) : 2} parents.</span>}
       </div>
-      {s.progress && (
+      {running && s.progress && (
         <div className="progress" aria-label="Breeding progress">
           <progress max={s.progress.bytesTotal} value={s.progress.bytesDone} />
           <span>
