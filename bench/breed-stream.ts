@@ -1,16 +1,30 @@
 /**
- * The streaming breed, IndexedDB → IndexedDB, run inside a Web Worker: parents are stored as
- * content-addressed tensors (key = SHA-256 of the bytes, so a tensor shared by several models is
- * stored once), then the candidate is bred tensor by tensor: read the inputs of one tensor,
- * run the operator on the chosen backend, hash, write if new, drop everything, next tensor.
- * Nothing of the whole model is ever held at once.
+ * The streaming breed, IndexedDB → IndexedDB, in bounded memory: nothing the size of a whole
+ * tensor (let alone a model) is ever held.
+ *
+ * Storage: every tensor is a list of content-addressed chunks (key = SHA-256 of the chunk's
+ * bytes, so a chunk shared by several models or candidates is stored once); a tensor's key is the
+ * SHA-256 of its record (byte length, chunk size, chunk keys). A model is a map name → tensor key.
+ *
+ * Breeding one tensor, chunk by chunk, reading chunk c of every input together:
+ * - element-wise operators (blend, soup, crossover, task delta, DARE, …): one pass; each chunk
+ *   runs the operator with ctx.offset set, so seeded masks do not depend on the chunking;
+ * - magnitude-trimmed task arithmetic (TIES, sparse task delta): two histogram passes compute each
+ *   parent's exact top-k cutoff (StreamingTopK, src/core/operators/fast/stream-select.ts), then a
+ *   third pass walks the chunks in order, gives each chunk its cutoff (CutoffCursor) and runs the
+ *   operator on it with that cutoff as the trimBits/trimIndex parameters.
+ * A tensor that fits in one chunk is read once and kept for its passes.
+ * Peak memory ≈ (inputs + output + scratch) × chunk size + the operator's own temporaries on one
+ * chunk; the output equals the in-memory breed() byte for byte (src/cpu/stream-breed.test.ts).
  */
 import { openDB, deleteDB, type IDBPDatabase } from 'idb';
 import { getOperator, isOperatorId } from '../src/core/operators/registry.ts';
 import { layerPositions, paramsAt, resolveParams } from '../src/core/operators/params.ts';
+import { localCutoff, selectCount } from '../src/core/operators/select.ts';
+import { StreamingTopK, type CutoffCursor } from '../src/core/operators/fast/stream-select.ts';
 import type { KernelBackend } from '../src/core/operators/backend.ts';
-import { fillSeeded } from './common.ts';
-import { modelTensors, nameSeed, numelOf, type ModelShape } from './model.ts';
+import type { OperatorDef, ParamValues } from '../src/core/operators/types.ts';
+import { modelTensors, numelOf, tensorStream, type ModelShape, type TensorSpec } from './model.ts';
 
 export interface StreamBreedOptions {
   model: ModelShape;
@@ -18,13 +32,19 @@ export interface StreamBreedOptions {
   operator: string;
   fallback: string;
   parents: number;
+  params?: ParamValues;
+  seed?: number;
   backendFor(op: string): Promise<KernelBackend>;
-  /** Live GPU buffer bytes right now (tracked by the caller's device wrapper). */
-  gpuBytes(): number;
-  peakGpuBytes(): number;
-  /** IndexedDB record size: Chromium refuses values over ~127 MiB, so tensors are stored in chunks. */
-  chunkBytes: number;
+  /** Live GPU buffer bytes right now, and the peak (tracked by the caller's device wrapper). */
+  gpuBytes?(): number;
+  peakGpuBytes?(): number;
+  /** Elements per stored chunk, and so per unit of work. */
+  chunkElements: number;
+  /** IndexedDB database name (deleted before and after). */
+  dbName?: string;
   log?(s: string): void;
+  /** Called when the breed proper starts and ends (after the parents are written), e.g. to sample memory. */
+  onPhase?(phase: 'breed-start' | 'breed-end'): void;
 }
 
 export interface StreamBreedResult {
@@ -36,7 +56,13 @@ export interface StreamBreedResult {
   parents: number;
   tensors: number;
   parameters: number;
+  chunkBytes: number;
+  /** How the operator was streamed: 'element-wise (1 pass)' or 'exact streamed top-k (3 passes)'. */
+  plan: string;
+  /** Logical bytes the operator consumed and produced: every input once + the output once. */
   bytesMoved: number;
+  /** Bytes actually read from IndexedDB (the selection passes re-read multi-chunk tensors). */
+  bytesRead: number;
   wallMs: number;
   peakHeldBytes: number;
   peakHeapBytes: number | null;
@@ -47,46 +73,171 @@ export interface StreamBreedResult {
   dedupeStoredBytes: number;
   outputHash: string;
   largestTensorBytes: number;
+  /** Key of each output tensor in the store (tensorName → key). */
+  outputTensors: Record<string, string>;
+  signConflicts: number;
 }
 
-const DB = 'slm-garden-bench';
+interface TensorRecord {
+  bytes: number;
+  chunkElements: number;
+  chunks: string[];
+}
 
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
+const hex = (d: ArrayBuffer) => Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+const sha256 = async (bytes: Uint8Array<ArrayBuffer>) => hex(await crypto.subtle.digest('SHA-256', bytes));
+
+/** Content-addressed chunked tensors in IndexedDB, with throughput and dedupe counters. */
+export class ChunkStore {
+  writeBytes = 0;
+  writeMs = 0;
+  readBytes = 0;
+  readMs = 0;
+  /** Bytes handed to putChunk, and bytes that were new (actually stored). */
+  logical = 0;
+  stored = 0;
+
+  private constructor(readonly db: IDBPDatabase, readonly name: string) {}
+
+  static async open(name: string): Promise<ChunkStore> {
+    await deleteDB(name);
+    const db = await openDB(name, 1, {
+      upgrade(d) {
+        d.createObjectStore('chunks');
+        d.createObjectStore('tensors');
+        d.createObjectStore('models');
+      },
+    });
+    return new ChunkStore(db, name);
+  }
+
+  async close(remove: boolean): Promise<void> {
+    this.db.close();
+    if (remove) await deleteDB(this.name);
+  }
+
+  /** Store one chunk (a copy of exactly its bytes: IndexedDB clones a view's whole buffer) unless present; its key. */
+  async putChunk(values: Float32Array): Promise<string> {
+    const bytes = new Uint8Array(values.byteLength);
+    bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    const key = await sha256(bytes);
+    this.logical += bytes.byteLength;
+    const t0 = performance.now();
+    const tx = this.db.transaction('chunks', 'readwrite');
+    const exists = (await tx.store.count(key)) > 0;
+    if (!exists) void tx.store.put(bytes.buffer, key);
+    await tx.done;
+    if (!exists) {
+      this.writeMs += performance.now() - t0;
+      this.writeBytes += bytes.byteLength;
+      this.stored += bytes.byteLength;
+    }
+    return key;
+  }
+
+  /** A tensor written chunk by chunk; finish() stores its record and returns its key. */
+  writer(chunkElements: number): { add(values: Float32Array): Promise<void>; finish(): Promise<string> } {
+    const rec: TensorRecord = { bytes: 0, chunkElements, chunks: [] };
+    return {
+      add: async (values) => {
+        rec.chunks.push(await this.putChunk(values));
+        rec.bytes += values.byteLength;
+      },
+      finish: async () => {
+        const key = await sha256(new TextEncoder().encode(JSON.stringify(rec)));
+        await this.db.put('tensors', rec, key);
+        return key;
+      },
+    };
+  }
+
+  async record(key: string): Promise<TensorRecord> {
+    const rec = (await this.db.get('tensors', key)) as TensorRecord | undefined;
+    if (!rec) throw new Error(`tensor ${key.slice(0, 12)}… is missing from IndexedDB`);
+    return rec;
+  }
+
+  async chunk(key: string): Promise<Float32Array> {
+    const t0 = performance.now();
+    const buf = (await this.db.get('chunks', key)) as ArrayBuffer | undefined;
+    if (!buf) throw new Error(`chunk ${key.slice(0, 12)}… is missing from IndexedDB`);
+    this.readMs += performance.now() - t0;
+    this.readBytes += buf.byteLength;
+    return new Float32Array(buf);
+  }
+
+  /** A whole tensor (tests and small models only). */
+  async readTensor(key: string): Promise<Float32Array> {
+    const rec = await this.record(key);
+    const out = new Float32Array(rec.bytes / 4);
+    let at = 0;
+    for (const c of rec.chunks) {
+      const x = await this.chunk(c);
+      out.set(x, at);
+      at += x.length;
+    }
+    return out;
+  }
+}
+
+/** How an operator with these (per-tensor) parameters can be streamed, or why it cannot. */
+export function streamPlan(op: OperatorDef, p: ParamValues): 'elementwise' | 'topk' {
+  const ta = op.taskArithmetic;
+  if (ta) {
+    if (typeof p.clipNorm === 'number' && p.clipNorm > 0) throw new Error(`streaming breed: ${op.id} with clipNorm needs whole-update norms; run it with clipNorm 0`);
+    if (p.rescale === 'l1') throw new Error(`streaming breed: ${op.id} with rescale "l1" needs whole-tensor norms; valid here: none, inverse`);
+    if (ta.sparsify === 'magnitude') {
+      if (p.trimScope === 'model') throw new Error(`streaming breed: ${op.id} with trimScope "model" needs a model-wide pre-pass; valid here: tensor`);
+      return 'topk';
+    }
+    return 'elementwise';
+  }
+  if (op.elementwise && !op.prepare) return 'elementwise';
+  throw new Error(`streaming breed: ${op.id} needs whole tensors; streamable: element-wise operators and the task-arithmetic family (TIES, sparse task delta, DARE, task delta, federated)`);
 }
 
 type Perf = Performance & { memory?: { usedJSHeapSize: number } };
 
-export async function streamBreed(o: StreamBreedOptions): Promise<StreamBreedResult> {
-  await deleteDB(DB);
-  const db: IDBPDatabase = await openDB(DB, 1, {
-    upgrade(d) {
-      d.createObjectStore('tensors');
-      d.createObjectStore('chunks');
-      d.createObjectStore('models');
-    },
-  });
+/** Breed in a fresh store (deleted afterwards), or in `store` (left open, for tests to read back). */
+export async function streamBreed(o: StreamBreedOptions, store?: ChunkStore): Promise<StreamBreedResult> {
+  if (store) return run(o, store);
+  const own = await ChunkStore.open(o.dbName ?? 'slm-garden-bench');
   try {
-    return await run(o, db);
+    return await run(o, own);
   } finally {
-    db.close();
-    await deleteDB(DB);
+    await own.close(true);
   }
 }
 
-async function run(o: StreamBreedOptions, db: IDBPDatabase): Promise<StreamBreedResult> {
+/** Write one model of the synthetic family (0 = base) chunk by chunk; its manifest name → tensor key. */
+export async function writeModel(store: ChunkStore, specs: readonly TensorSpec[], parent: number, chunkElements: number): Promise<Record<string, string>> {
+  const m: Record<string, string> = {};
+  const buf = new Float32Array(chunkElements);
+  for (const s of specs) {
+    const n = numelOf(s.shape);
+    const next = tensorStream(s, parent);
+    const w = store.writer(chunkElements);
+    for (let at = 0; at < n; at += chunkElements) await w.add(next(buf.subarray(0, Math.min(chunkElements, n - at))));
+    m[s.name] = await w.finish();
+  }
+  await store.db.put('models', m, parent === 0 ? 'base' : `parent-${parent}`);
+  return m;
+}
+
+async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBreedResult> {
+  const C = o.chunkElements;
   const specs = modelTensors(o.model);
   const useId = isOperatorId(o.operator) ? o.operator : o.fallback;
   const op = getOperator(useId);
   const note = useId === o.operator ? '' : `${o.operator} is not in the registry yet; ran ${useId}`;
+  const seed = o.seed ?? 7;
   const perf = performance as Perf;
 
   let held = 0;
   let peakHeld = 0;
   const hold = (b: number) => {
     held += b;
-    peakHeld = Math.max(peakHeld, held + o.gpuBytes());
+    peakHeld = Math.max(peakHeld, held + (o.gpuBytes?.() ?? 0));
   };
   const heap0 = perf.memory?.usedJSHeapSize;
   let peakHeap = 0;
@@ -94,110 +245,110 @@ async function run(o: StreamBreedOptions, db: IDBPDatabase): Promise<StreamBreed
     if (perf.memory) peakHeap = Math.max(peakHeap, perf.memory.usedJSHeapSize - (heap0 ?? 0));
   };
 
-  let writeBytes = 0;
-  let writeMs = 0;
-  let readBytes = 0;
-  let readMs = 0;
-  let logical = 0;
-  let stored = 0;
-  /** Store one tensor by content (chunked records under its SHA-256); returns its hash. */
-  const put = async (bytes: Uint8Array): Promise<string> => {
-    const hash = await sha256(bytes);
-    logical += bytes.byteLength;
-    const t0 = performance.now();
-    const tx = db.transaction(['tensors', 'chunks'], 'readwrite');
-    const exists = (await tx.objectStore('tensors').count(hash)) > 0;
-    if (!exists) {
-      const chunks = Math.max(1, Math.ceil(bytes.byteLength / o.chunkBytes));
-      for (let c = 0; c < chunks; c++) {
-        const part = bytes.subarray(c * o.chunkBytes, Math.min(bytes.byteLength, (c + 1) * o.chunkBytes));
-        void tx.objectStore('chunks').put(part, `${hash}:${c}`);
-      }
-      void tx.objectStore('tensors').put({ bytes: bytes.byteLength, chunks }, hash);
-      stored += bytes.byteLength;
-    }
-    await tx.done;
-    if (!exists) {
-      writeMs += performance.now() - t0;
-      writeBytes += bytes.byteLength;
-    }
-    return hash;
-  };
-  const get = async (hash: string): Promise<Float32Array> => {
-    const t0 = performance.now();
-    const tx = db.transaction(['tensors', 'chunks'], 'readonly');
-    const rec = (await tx.objectStore('tensors').get(hash)) as { bytes: number; chunks: number } | undefined;
-    if (!rec) throw new Error(`tensor ${hash.slice(0, 12)}… is missing from IndexedDB`);
-    const out = new Uint8Array(rec.bytes);
-    let at = 0;
-    for (let c = 0; c < rec.chunks; c++) {
-      const part = (await tx.objectStore('chunks').get(`${hash}:${c}`)) as Uint8Array | undefined;
-      if (!part) throw new Error(`chunk ${c} of tensor ${hash.slice(0, 12)}… is missing from IndexedDB`);
-      out.set(part, at);
-      at += part.byteLength;
-    }
-    await tx.done;
-    readMs += performance.now() - t0;
-    readBytes += rec.bytes;
-    return new Float32Array(out.buffer);
-  };
-
-  // The parents: a base and `parents` fine-tunes, written tensor by tensor.
+  // The parents: a base and `parents` fine-tunes, written chunk by chunk.
   const manifests: Record<string, string>[] = [];
-  for (let p = 0; p <= o.parents; p++) {
-    const m: Record<string, string> = {};
-    for (const s of specs) {
-      const n = numelOf(s.shape);
-      const x = fillSeeded(new Float32Array(n), nameSeed(s.name, 1), s.name.includes('ln_') ? 0.1 : 0.02);
-      if (s.name.includes('ln_') && s.name.endsWith('.weight')) for (let i = 0; i < n; i++) x[i] += 1;
-      if (p > 0 && !s.frozen) {
-        const d = fillSeeded(new Float32Array(n), nameSeed(s.name, 100 + p), 0.002);
-        for (let i = 0; i < n; i++) x[i] += d[i];
-      }
-      m[s.name] = await put(new Uint8Array(x.buffer));
-    }
-    manifests.push(m);
-    await db.put('models', m, `parent-${p}`);
-  }
-  o.log?.(`parents stored: ${(logical / 2 ** 20).toFixed(1)} MiB written, ${(stored / 2 ** 20).toFixed(1)} MiB stored`);
+  for (let p = 0; p <= o.parents; p++) manifests.push(await writeModel(store, specs, p, C));
+  o.log?.(`parents stored: ${(store.logical / 2 ** 20).toFixed(1)} MiB written, ${(store.stored / 2 ** 20).toFixed(1)} MiB stored`);
 
-  // The breed, tensor by tensor.
   const inputsFrom = op.needsBase ? manifests : manifests.slice(1);
   const parentCount = inputsFrom.length - (op.needsBase ? 1 : 0);
-  const params = resolveParams(op, {}, parentCount);
-  if (params.trimScope === 'model' || (typeof params.clipNorm === 'number' && params.clipNorm > 0)) {
-    throw new Error('the streaming breed runs per-tensor parameters only (no model-wide trim or clip pre-pass)');
-  }
+  const params = resolveParams(op, o.params ?? {}, parentCount);
   const backend = await o.backendFor(useId);
   const positions = layerPositions(specs.map((s) => s.name));
-  const t0 = performance.now();
-  const out: Record<string, string> = {};
+  const outputs: Record<string, string> = {};
   let moved = 0;
   let largest = 0;
-  for (const [i, s] of specs.entries()) {
-    const inputs: Float32Array[] = [];
-    for (const m of inputsFrom) {
-      const x = await get(m[s.name]);
-      hold(x.byteLength);
-      inputs.push(x);
+  let signConflicts = 0;
+  const plans = new Set<string>();
+  const read0 = store.readBytes;
+  const scratch = new Float32Array(C);
+  hold(scratch.byteLength);
+
+  o.onPhase?.('breed-start');
+  const t0 = performance.now();
+  for (const [t, s] of specs.entries()) {
+    const n = numelOf(s.shape);
+    const recs = await Promise.all(inputsFrom.map((m) => store.record(m[s.name])));
+    for (const r of recs) if (r.chunkElements !== C || r.bytes !== 4 * n) throw new Error(`tensor "${s.name}": stored with ${r.chunkElements}-element chunks and ${r.bytes} bytes, expected ${C} and ${4 * n}`);
+    const chunks = recs[0].chunks.length;
+    largest = Math.max(largest, 4 * n);
+    const p = paramsAt(op, params, positions[t]);
+    const plan = streamPlan(op, p);
+
+    // Chunk c of every input; a one-chunk tensor is read once and kept for all its passes.
+    let kept: Float32Array[] | null = null;
+    const read = async (c: number): Promise<Float32Array[]> => {
+      if (kept) return kept;
+      const ins = await Promise.all(recs.map((r) => store.chunk(r.chunks[c])));
+      hold(ins.reduce((a, x) => a + x.byteLength, 0));
+      if (chunks === 1) kept = ins;
+      return ins;
+    };
+    const done = (ins: Float32Array[]) => {
+      if (ins !== kept) hold(-ins.reduce((a, x) => a + x.byteLength, 0));
+    };
+    const delta = (ins: Float32Array[], i: number): Float32Array => {
+      const base = ins[0], x = ins[i + 1];
+      const d = scratch.subarray(0, base.length);
+      for (let j = 0; j < d.length; j++) d[j] = x[j] - base[j];
+      return d;
+    };
+
+    let cursors: CutoffCursor[] = [];
+    if (plan === 'topk') {
+      const k = selectCount(typeof p.density === 'number' ? p.density : NaN, n);
+      const sel = Array.from({ length: parentCount }, () => new StreamingTopK(n, k));
+      for (const _pass of ['high', 'low']) {
+        if (sel[0].pass === 'done') break;
+        for (let c = 0; c < chunks; c++) {
+          const ins = await read(c);
+          for (let i = 0; i < parentCount; i++) sel[i].add(delta(ins, i));
+          done(ins);
+        }
+        for (const x of sel) x.endPass();
+      }
+      cursors = sel.map((x) => x.cursor());
+      plans.add('exact streamed top-k: 2 histogram passes + 1 apply pass');
+    } else plans.add('element-wise: 1 pass');
+
+    const w = store.writer(C);
+    for (let c = 0; c < chunks; c++) {
+      const ins = await read(c);
+      const offset = c * C;
+      const stats: Record<string, number> = {};
+      let y: Float32Array;
+      if (plan === 'topk') {
+        // Each chunk's cutoff in chunk coordinates with no offset: the CPU reference and the GPU kernel both read it so.
+        const trimBits: number[] = [];
+        const trimIndex: number[] = [];
+        for (let i = 0; i < parentCount; i++) {
+          const cut = localCutoff(cursors[i].next(delta(ins, i), offset), offset, ins[0].length);
+          trimBits.push(cut.bits);
+          trimIndex.push(cut.index);
+        }
+        y = await backend.run(op, ins, { ...p, trimBits, trimIndex }, { name: s.name, shape: s.shape, seed, stats });
+      } else {
+        y = await backend.run(op, ins, p, { name: s.name, shape: s.shape, seed, offset, stats });
+      }
+      if (y.length !== ins[0].length) throw new Error(`${op.id} on "${s.name}" chunk ${c} returned ${y.length} values for ${ins[0].length}`);
+      hold(y.byteLength);
+      sampleHeap();
+      await w.add(y);
+      hold(-y.byteLength);
+      signConflicts += stats.signConflicts ?? 0;
+      moved += ins.reduce((a, x) => a + x.byteLength, 0) + y.byteLength;
+      done(ins);
     }
-    largest = Math.max(largest, inputs[0].byteLength);
-    let p = paramsAt(op, params, positions[i]);
-    if (op.prepare) {
-      const view = { names: [s.name], shapes: [s.shape], inputs: () => inputs };
-      p = { ...p, ...(op.prepare(view, p, 7)[s.name] ?? {}) };
-    }
-    const y = await backend.run(op, inputs, p, { name: s.name, shape: s.shape, seed: 7 });
-    hold(y.byteLength);
-    sampleHeap();
-    out[s.name] = await put(new Uint8Array(y.buffer, y.byteOffset, y.byteLength));
-    moved += inputs.reduce((a, x) => a + x.byteLength, 0) + y.byteLength;
-    hold(-y.byteLength - inputs.reduce((a, x) => a + x.byteLength, 0));
+    for (const cur of cursors) cur.cutoff();
+    if (kept) hold(-(kept as Float32Array[]).reduce((a, x) => a + x.byteLength, 0));
+    outputs[s.name] = await w.finish();
     sampleHeap();
   }
-  await db.put('models', out, 'candidate');
+  await store.db.put('models', outputs, 'candidate');
   const wallMs = performance.now() - t0;
-  const outputHash = await sha256(new TextEncoder().encode(JSON.stringify(specs.map((s) => [s.name, out[s.name]]))));
+  o.onPhase?.('breed-end');
+  hold(-scratch.byteLength);
+  const outputHash = await sha256(new TextEncoder().encode(JSON.stringify(specs.map((s) => [s.name, outputs[s.name]]))));
   return {
     model: o.model.name,
     operator: useId,
@@ -207,16 +358,21 @@ async function run(o: StreamBreedOptions, db: IDBPDatabase): Promise<StreamBreed
     parents: parentCount,
     tensors: specs.length,
     parameters: specs.reduce((a, s) => a + numelOf(s.shape), 0),
+    chunkBytes: 4 * C,
+    plan: [...plans].join('; '),
     bytesMoved: moved,
+    bytesRead: store.readBytes - read0,
     wallMs,
     peakHeldBytes: peakHeld,
     peakHeapBytes: perf.memory ? peakHeap : null,
-    peakGpuBufferBytes: o.peakGpuBytes(),
-    idbWriteBytesPerS: writeBytes / (writeMs / 1000),
-    idbReadBytesPerS: readBytes / (readMs / 1000),
-    dedupeLogicalBytes: logical,
-    dedupeStoredBytes: stored,
+    peakGpuBufferBytes: o.peakGpuBytes?.() ?? 0,
+    idbWriteBytesPerS: store.writeBytes / (store.writeMs / 1000),
+    idbReadBytesPerS: store.readBytes / (store.readMs / 1000),
+    dedupeLogicalBytes: store.logical,
+    dedupeStoredBytes: store.stored,
     outputHash,
     largestTensorBytes: largest,
+    outputTensors: outputs,
+    signConflicts,
   };
 }

@@ -7,7 +7,8 @@
 import { chromium } from 'playwright-core';
 import { bundle } from './bundle.ts';
 import { serve } from './server.ts';
-import { SIZES_FULL, SIZES_SMOKE, type CopyRow, type KernelRow } from './common.ts';
+import { REFERENCE_SIZES_FULL, SIZES_FULL, SIZES_SMOKE, SOFTWARE_GPU_MAX, type CopyRow, type KernelRow } from './common.ts';
+import { findPid, sampleTree } from './memory.ts';
 import type { BreedFigures } from './report.ts';
 import type { StreamBreedResult } from './breed-stream.ts';
 
@@ -45,33 +46,57 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
     '/breed-worker.js': { type: js, body: breedWorker },
     '/pool-worker.js': { type: js, body: poolWorker },
   });
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+  // A unique switch on the browser process, so its process tree can be found for memory figures.
+  const tag = `--slm-garden-bench=${process.pid}-${Date.now()}`;
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...CHROMIUM_ARGS, tag], headless: true });
+  const sampler = sampleTree(findPid(tag));
   try {
-    const p = await browser.newPage();
-    p.on('console', (m) => o.log(m.text()));
-    p.on('pageerror', (e) => o.log(`page error: ${e.message}`));
-    await p.goto(server.url + '/');
-    await p.waitForFunction(() => 'runBench' in globalThis, null, { timeout: 30_000 });
+    const open = async () => {
+      const p = await browser.newPage();
+      p.on('console', (m) => {
+        const text = m.text();
+        if (text === 'bench-phase:breed-start') sampler.mark();
+        else if (!text.startsWith('bench-phase:')) o.log(text);
+      });
+      p.on('pageerror', (e) => o.log(`page error: ${e.message}`));
+      await p.goto(server.url + '/');
+      await p.waitForFunction(() => 'runBench' in globalThis, null, { timeout: 30_000 });
+      return p;
+    };
     const sizes = o.smoke ? [...SIZES_SMOKE] : [...SIZES_FULL];
-    const r = await p.evaluate(
+    const kernelPage = await open();
+    const r = await kernelPage.evaluate(
       (opts) => (globalThis as unknown as { runBench(x: typeof opts): Promise<unknown> }).runBench(opts),
-      { sizes, gpuSizes: sizes, budgetMs: o.smoke ? 40 : 300, smoke: o.smoke },
-    ) as { copies: CopyRow[]; kernels: KernelRow[]; breed: StreamBreedResult & { longestMainTaskMs: number; longTasks: number }; notes: string[]; adapters: string[]; userAgent: string };
-    const b = r.breed;
+      { sizes, referenceSizes: o.smoke ? sizes : [...REFERENCE_SIZES_FULL], gpuSizes: sizes, softwareGpuMax: SOFTWARE_GPU_MAX, budgetMs: o.smoke ? 40 : 300, smoke: o.smoke },
+    ) as { copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[]; userAgent: string };
+    await kernelPage.close();
+    const breedPage = await open();
+    const b = await breedPage.evaluate((smoke) => (globalThis as unknown as { runBreed(x: { smoke: boolean }): Promise<unknown> }).runBreed({ smoke }), o.smoke) as StreamBreedResult & {
+      longestMainTaskMs: number;
+      longTasks: number;
+    };
+    const mem = sampler.window();
+    await breedPage.close();
     const breed: BreedFigures = {
       path: 'Chromium: breed in a Web Worker',
       model: b.model,
       operator: b.operator,
       operatorNote: b.operatorNote,
+      plan: b.plan,
       backend: b.backend,
       software: b.software,
       parents: b.parents,
       tensors: b.tensors,
       parameters: b.parameters,
       bytesMoved: b.bytesMoved,
+      bytesRead: b.bytesRead,
       wallMs: b.wallMs,
-      peakHeapBytes: b.peakHeldBytes,
-      heapSource: `tensor buffers the driver held + live GPU buffers; performance.memory JS heap above start: ${b.peakHeapBytes === null ? 'n/a' : (b.peakHeapBytes / 2 ** 20).toFixed(1) + ' MiB'}; largest tensor ${(b.largestTensorBytes / 2 ** 20).toFixed(1)} MiB`,
+      peakHeldBytes: b.peakHeldBytes,
+      peakProcessBytes: mem ? mem.peak - mem.baseline : null,
+      baselineProcessBytes: mem ? mem.baseline : null,
+      peakHeapBytes: b.peakHeapBytes,
+      largestTensorBytes: b.largestTensorBytes,
+      chunkBytes: b.chunkBytes,
       peakGpuBufferBytes: b.peakGpuBufferBytes,
       shardBytes: 64 * 2 ** 20,
       longestMainTaskMs: b.longestMainTaskMs,
@@ -81,9 +106,11 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
       dedupeLogicalBytes: b.dedupeLogicalBytes,
       dedupeStoredBytes: b.dedupeStoredBytes,
       outputHash: b.outputHash,
+      signConflicts: b.signConflicts,
     };
     return { copies: r.copies, kernels: r.kernels, breeds: [breed], notes: r.notes, browser: `Chromium ${browser.version()}`, adapters: r.adapters };
   } finally {
+    sampler.stop();
     await browser.close();
     await server.close();
   }

@@ -50,17 +50,40 @@ export interface CopyRow {
 
 export const SIZES_FULL = Object.freeze([1 << 20, 1 << 22, 1 << 24, 1 << 26]);
 export const SIZES_SMOKE = Object.freeze([1 << 20]);
+/**
+ * A full run times operators without a range kernel (single-threaded reference loops, up to
+ * ~0.2 µs per element) at these sizes only, so the whole run stays within minutes on 2 cores.
+ */
+export const REFERENCE_SIZES_FULL = Object.freeze([1 << 20, 1 << 24]);
+/** A software WebGPU adapter (SwiftShader) is timed up to this size only: it is no performance figure. */
+export const SOFTWARE_GPU_MAX = 1 << 24;
+
+/**
+ * xorshift32 floats in [−1, 1), seeded, as a stream: fill() continues where the last call
+ * stopped, so a tensor generated chunk by chunk equals the same tensor generated at once.
+ */
+export class SeededStream {
+  private s: number;
+  constructor(seed: number, private readonly scale = 1) {
+    this.s = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  }
+  fill(a: Float32Array): Float32Array {
+    let s = this.s;
+    const scale = this.scale;
+    for (let i = 0; i < a.length; i++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      a[i] = ((s >>> 0) / 2147483648 - 1) * scale;
+    }
+    this.s = s;
+    return a;
+  }
+}
 
 /** xorshift32 floats in [−1, 1), seeded; fast enough for 64 M elements. */
 export function fillSeeded(a: Float32Array, seed: number, scale = 1): Float32Array {
-  let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
-  for (let i = 0; i < a.length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    a[i] = ((s >>> 0) / 2147483648 - 1) * scale;
-  }
-  return a;
+  return new SeededStream(seed, scale).fill(a);
 }
 
 export interface Timing {

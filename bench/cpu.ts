@@ -18,6 +18,8 @@ export interface CpuBenchOptions {
   log?: (line: string) => void;
   /** Only operators with a range kernel (the smoke run in the browser, to stay within seconds). */
   fastOnly?: boolean;
+  /** Sizes at which operators without a range kernel are timed (default: every size). */
+  referenceSizes?: readonly number[];
 }
 
 export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[]; kernels: KernelRow[] }> {
@@ -41,7 +43,7 @@ export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[];
     o.log?.(`${o.path} ${n}: copy ${gbps(copyBytes, single.ms).toFixed(2)} GB/s (1 thread), ${gbps(copyBytes, multi.ms).toFixed(2)} GB/s (${o.pool.threads} workers)`);
 
     for (const id of Object.keys(OPERATORS)) {
-      if (o.fastOnly && !hasFastKernel(id)) continue;
+      if (!hasFastKernel(id) && (o.fastOnly || (o.referenceSizes && !o.referenceSizes.includes(n)))) continue;
       const op = getOperator(id);
       const { parents, inputs: k } = inputCount(op);
       const ins = inputs.slice(0, k);

@@ -4,6 +4,8 @@
  * fine-tunes of one base: the embeddings and layer norms are frozen (identical to the base, so
  * content addressing stores them once) and every block matrix and bias carries its own delta.
  */
+import { SeededStream } from './common.ts';
+
 export interface ModelShape {
   name: string;
   layers: number;
@@ -48,6 +50,28 @@ export function modelTensors(m: ModelShape): TensorSpec[] {
   }
   t.push({ name: 'ln_f.weight', shape: [d], frozen: true }, { name: 'ln_f.bias', shape: [d], frozen: true });
   return t;
+}
+
+/**
+ * The values of one tensor of one model (0 = the base, 1… = fine-tunes), generated chunk by
+ * chunk: each call fills the next `into.length` elements. The same values whatever the chunking.
+ */
+export function tensorStream(spec: TensorSpec, parent: number): (into: Float32Array) => Float32Array {
+  const ln = spec.name.includes('ln_');
+  const one = ln && spec.name.endsWith('.weight');
+  const base = new SeededStream(nameSeed(spec.name, 1), ln ? 0.1 : 0.02);
+  const delta = parent > 0 && !spec.frozen ? new SeededStream(nameSeed(spec.name, 100 + parent), 0.002) : null;
+  let scratch = new Float32Array(0);
+  return (x) => {
+    base.fill(x);
+    if (one) for (let i = 0; i < x.length; i++) x[i] += 1;
+    if (delta) {
+      if (scratch.length < x.length) scratch = new Float32Array(x.length);
+      const d = delta.fill(scratch.subarray(0, x.length));
+      for (let i = 0; i < x.length; i++) x[i] += d[i];
+    }
+    return x;
+  };
 }
 
 export const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

@@ -8,17 +8,27 @@ export interface BreedFigures {
   model: string;
   operator: string;
   operatorNote: string;
+  /** How the operator was streamed (element-wise, or exact streamed top-k passes). */
+  plan: string;
   backend: string;
   software: boolean;
   parents: number;
   tensors: number;
   parameters: number;
-  /** Logical bytes read (every parent tensor) plus written (the candidate). */
+  /** Logical bytes the operator consumed and produced: every input tensor once + the output once. */
   bytesMoved: number;
+  /** Bytes actually read from IndexedDB, selection passes included. */
+  bytesRead: number;
   wallMs: number;
-  /** Peak JS heap above the heap before the breed, bytes, or null when the browser gives none. */
+  /** Peak bytes of tensor chunks the driver held at once (+ live GPU buffers). */
+  peakHeldBytes: number;
+  /** Peak growth of the whole Chromium process tree (Pss) during the breed over its level at the start, or null. */
+  peakProcessBytes: number | null;
+  baselineProcessBytes: number | null;
+  /** Peak JS heap growth (performance.memory), or null when the browser gives none (workers). */
   peakHeapBytes: number | null;
-  heapSource: string;
+  largestTensorBytes: number;
+  chunkBytes: number;
   peakGpuBufferBytes: number;
   shardBytes: number;
   longestMainTaskMs: number;
@@ -28,6 +38,7 @@ export interface BreedFigures {
   dedupeLogicalBytes: number;
   dedupeStoredBytes: number;
   outputHash: string;
+  signConflicts: number;
 }
 
 export interface BenchResults {
@@ -99,20 +110,22 @@ export function markdown(res: BenchResults): string {
     L.push(`### Streaming breed, IndexedDB → IndexedDB (${b.path})`);
     L.push('');
     const limit = TARGETS.breedMemory.shards * b.shardBytes + TARGETS.breedMemory.constant;
-    const heap = b.peakHeapBytes === null ? `not available (${b.heapSource})` : `${fmtBytes(b.peakHeapBytes)} (${b.heapSource})`;
-    const memVerdict = b.peakHeapBytes === null ? 'n/a' : verdict(b.peakHeapBytes + b.peakGpuBufferBytes <= limit);
+    const shards = (x: number) => `${fmtBytes(x)} = ${(x / b.shardBytes).toFixed(2)} shards`;
     L.push('| figure | value | target |');
     L.push('|---|---|---|');
-    L.push(`| model | ${b.model}: ${b.tensors} tensors, ${(b.parameters / 1e6).toFixed(1)} M parameters, ${b.parents} parents | |`);
+    L.push(`| model | ${b.model}: ${b.tensors} tensors, ${(b.parameters / 1e6).toFixed(1)} M parameters, ${b.parents} parents + base; largest tensor ${fmtBytes(b.largestTensorBytes)} | |`);
     L.push(`| operator | ${b.operator}${b.operatorNote ? ` (${b.operatorNote})` : ''} on ${b.backend}${b.software ? ' — software, not a performance figure' : ''} | |`);
+    L.push(`| streaming | ${b.plan}; chunks of ${fmtBytes(b.chunkBytes)}; shard size ${fmtBytes(b.shardBytes)} | |`);
     L.push(`| wall time | ${(b.wallMs / 1000).toFixed(2)} s | |`);
-    L.push(`| bytes moved / s | ${(b.bytesMoved / b.wallMs / 1e6).toFixed(3)} GB/s (${fmtBytes(b.bytesMoved)} read + written) | |`);
-    L.push(`| peak memory held (tensor buffers + GPU buffers) | ${heap} | ${memVerdict} (heap + GPU ≤ ${fmtBytes(limit)}) |`);
+    L.push(`| bytes moved / s | ${(b.bytesMoved / b.wallMs / 1e6).toFixed(3)} GB/s (${fmtBytes(b.bytesMoved)}: inputs once + output once; ${fmtBytes(b.bytesRead)} actually read from IndexedDB) | |`);
+    L.push(`| peak tensor memory held by the driver (chunks + scratch + GPU buffers) | ${shards(b.peakHeldBytes + b.peakGpuBufferBytes)} | ${verdict(b.peakHeldBytes + b.peakGpuBufferBytes <= limit)} (≤ ${fmtBytes(limit)}) |`);
+    L.push(`| peak growth of the whole Chromium process tree (Pss, sampled every 100 ms) | ${b.peakProcessBytes === null ? 'not available (needs Linux /proc)' : `${shards(b.peakProcessBytes)} over ${fmtBytes(b.baselineProcessBytes ?? 0)} at the start`} | ${b.peakProcessBytes === null ? 'n/a' : `${verdict(b.peakProcessBytes <= limit)} (≤ ${fmtBytes(limit)})`} |`);
     L.push(`| peak GPU buffer bytes | ${fmtBytes(b.peakGpuBufferBytes)} | |`);
     L.push(`| longest main-thread task (breed in a worker) | ${b.longestMainTaskMs.toFixed(0)} ms (${b.longTasks} long tasks) | ${verdict(b.longestMainTaskMs < TARGETS.longTask.ms)} (< 50 ms) |`);
     L.push(`| IndexedDB write | ${(b.idbWriteBytesPerS / 1e6).toFixed(1)} MB/s | |`);
     L.push(`| IndexedDB read | ${(b.idbReadBytesPerS / 1e6).toFixed(1)} MB/s | |`);
-    L.push(`| tensor dedupe (SHA-256) | ${fmtBytes(b.dedupeLogicalBytes - b.dedupeStoredBytes)} saved: ${fmtBytes(b.dedupeStoredBytes)} stored for ${fmtBytes(b.dedupeLogicalBytes)} written | |`);
+    L.push(`| chunk dedupe (SHA-256) | ${fmtBytes(b.dedupeLogicalBytes - b.dedupeStoredBytes)} saved: ${fmtBytes(b.dedupeStoredBytes)} stored for ${fmtBytes(b.dedupeLogicalBytes)} written (parents + candidate) | |`);
+    L.push(`| TIES sign conflicts | ${b.signConflicts} elements | |`);
     L.push(`| candidate hash | \`${b.outputHash.slice(0, 16)}…\` | |`);
   }
   if (res.notes.length) {

@@ -13,7 +13,7 @@ import { cpus, totalmem, availableParallelism, release, platform } from 'node:os
 import { fileURLToPath } from 'node:url';
 import { createNodeCpuPool } from '../src/cpu/node.ts';
 import { benchCpu } from './cpu.ts';
-import { SIZES_FULL, SIZES_SMOKE, fmtBytes } from './common.ts';
+import { REFERENCE_SIZES_FULL, SIZES_FULL, SIZES_SMOKE, fmtBytes, fmtElements } from './common.ts';
 import { markdown, type BenchResults } from './report.ts';
 import { runBrowser } from './browser.ts';
 
@@ -54,13 +54,14 @@ async function main(): Promise<number> {
   console.log(`bench (${res.kind}): CPU path in Node`);
   const pool = await createNodeCpuPool();
   try {
-    const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, budgetMs, log });
+    const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, referenceSizes: smoke ? sizes : REFERENCE_SIZES_FULL, budgetMs, log });
     res.copies.push(...cpu.copies);
     res.kernels.push(...cpu.kernels);
   } finally {
     pool.terminate();
   }
 
+  if (!smoke) res.notes.push(`CPU path: operators without a range kernel ("reference only") are timed at ${REFERENCE_SIZES_FULL.map(fmtElements).join(' and ')} elements only, to keep the full run within minutes on 2 cores`);
   if (!argv.includes('--no-browser')) {
     console.log('bench: Chromium (WebGPU, CPU path in the page, streaming breed)');
     const b = await runBrowser({ smoke, root, log });

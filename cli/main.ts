@@ -14,6 +14,19 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   inspect: () => import('./commands/inspect.ts'),
   lab: () => import('./commands/lab.ts'),
   ledger: () => import('./commands/ledger.ts'),
+  quantize: () => import('./commands/quantize.ts'),
+};
+
+/** One line per command for `garden --help`. */
+const SUMMARIES: Record<string, string> = {
+  breed: 'breed a candidate from a recipe (CPU kernels): garden breed RECIPE.json --out FILE.slm',
+  eval: 'evaluate a model on frozen suites: garden eval MODEL.slm --suite ID|FILE|all',
+  export: 'export a .slm as plain safetensors or .slm, with a model card',
+  import: 'import safetensors (single or sharded) or ONNX models as .slm',
+  inspect: 'print the tensors, species and SHA-256 of a .slm or safetensors file',
+  lab: 'run a lab round headless and print the decision: garden lab ROUND.json',
+  ledger: 'verify or show a promotion ledger file: garden ledger verify FILE',
+  quantize: 'quantize a model to int8 or int4 blocks with a dequantizing graph',
 };
 
 function usage(): string {
@@ -23,7 +36,7 @@ function usage(): string {
     'usage: garden <command> [args]',
     '',
     'commands:',
-    ...Object.keys(COMMANDS).sort().map((c) => `  ${c}`),
+    ...Object.keys(COMMANDS).sort().map((c) => `  ${c.padEnd(9)} ${SUMMARIES[c] ?? ''}`.trimEnd()),
     '',
     'garden <command> --help for the arguments of one command',
   ].join('\n');

@@ -4,7 +4,8 @@
  * score is computed (trust zone: evaluation).
  */
 import * as Comlink from 'comlink';
-import { createOrtSession, releaseSession, runClassifier, type InferenceSession } from '../src/runtime/ort-session.ts';
+import { createOrtSession, releaseSession, runClassifier, runTokens, type InferenceSession } from '../src/runtime/ort-session.ts';
+import { evaluateLanguageModel, sampleText, type SampleResult } from '../src/core/eval/lm.ts';
 import { evaluateClassifier, type EvaluationResult } from '../src/core/eval/evaluate.ts';
 import { runtimeSmoke, type SmokeResult } from '../src/core/eval/smoke.ts';
 import { readSuite } from '../src/core/eval/suite.ts';
@@ -35,6 +36,9 @@ function session(m: ModelPayload): Promise<InferenceSession> {
 
 const runner = (m: ModelPayload) => async (inputs: Float32Array, batch: number) => runClassifier(await session(m), inputs, batch, m.featureSize);
 
+/** Language models take int32 token ids [batch × featureSize]; the core passes them as floats. */
+const tokenRunner = (m: ModelPayload) => async (ids: Float32Array, batch: number) => runTokens(await session(m), Int32Array.from(ids), batch, m.featureSize);
+
 const api = {
   async smoke(m: ModelPayload): Promise<SmokeResult> {
     return runtimeSmoke(runner(m), { featureSize: m.featureSize, outputSize: m.classes });
@@ -54,6 +58,30 @@ const api = {
       family: pin.family,
       onProgress,
     });
+  },
+
+  /** Perplexity (and accuracy, ECE, latency) of a language model on a pinned "lm" suite. */
+  async evaluateLm(
+    m: ModelPayload,
+    suiteBytes: Uint8Array,
+    pin: { suiteHash: string; species: string; family: string },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<EvaluationResult> {
+    const suite = readSuite(suiteBytes, pin.suiteHash);
+    return evaluateLanguageModel(tokenRunner(m), suite, {
+      expectedSuiteHash: pin.suiteHash,
+      expectedSpecies: pin.species,
+      modelSpecies: m.species,
+      family: pin.family,
+      contextWidth: m.featureSize,
+      vocabulary: m.classes,
+      onProgress,
+    });
+  },
+
+  /** A seeded continuation of `prompt` (`length` characters; temperature 0.8 unless given). */
+  async sampleText(m: ModelPayload, prompt: string, length: number, seed: number, temperature?: number): Promise<SampleResult> {
+    return sampleText(tokenRunner(m), prompt, { context: m.featureSize, length, seed, temperature });
   },
 
   async predict(m: ModelPayload, input: Float32Array): Promise<Float32Array> {

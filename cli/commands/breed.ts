@@ -10,10 +10,9 @@ import { CliError } from '../command.ts';
 import { validateRecipe, recipeHash, type ModelRef } from '../../src/core/operators/recipe.ts';
 import { breed, type BreedResult } from '../../src/core/operators/breed.ts';
 import { cpuBackend } from '../../src/core/operators/backend.ts';
-import { checkSlmMetadata, readSlm, speciesId, speciesSignature, writeSlm, type SlmFile } from '../../src/core/format/slm.ts';
+import { checkSlmMetadata, readSlm, type SlmFile } from '../../src/core/format/slm.ts';
+import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
-import { hashJson, sha256Hex } from '../../src/core/hash.ts';
-import type { Tensor } from '../../src/core/tensor.ts';
 
 const usage = `garden breed RECIPE.json [--out FILE.slm] [--json]
 
@@ -60,11 +59,6 @@ async function loadModel(ref: ModelRef, dir: string, what: string): Promise<SlmF
   return slm;
 }
 
-function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
-  const sig = (ts: readonly Tensor[]) => hashJson(ts.map((t) => [t.name, t.dtype, t.shape]).sort());
-  return sig(a) === sig(b);
-}
-
 function fmt(x: number, digits = 4): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(digits);
 }
@@ -105,24 +99,9 @@ const command: Command = {
     for (let i = 0; i < recipe.parents.length; i++) models.push(await loadModel(recipe.parents[i], dir, `parent ${i}`));
 
     const result = await breed({ operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) }, cpuBackend);
-    const first = models[0];
-    const { graph, vocabulary } = checkSlmMetadata(first.metadata);
-    // With the parents' graph and vocabulary the species is recomputed from the candidate's tensors;
-    // without them, the same tensors keep the parents' species and others (quantize) get one derived from it.
-    const species =
-      graph !== undefined && vocabulary !== undefined
-        ? speciesId(speciesSignature(result.tensors, graph, vocabulary))
-        : sameSignature(result.tensors, first.tensors)
-          ? first.species
-          : hashJson({ kind: 'species', derivedFrom: first.species, operator: result.operator, metadata: result.metadata, tensors: result.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })) });
     const rHash = recipeHash(recipe);
-    const bytes = writeSlm(result.tensors, {
-      species,
-      graph,
-      vocabulary,
-      extra: { ...result.metadata, 'garden.operator': `${result.operator.id}@${result.operator.version}`, 'garden.recipe': rHash },
-    });
-    const hash = sha256Hex(bytes);
+    const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors }));
+    const { bytes, hash, lineageKey } = candidateSlm(result, parents);
     await mkdir(dirname(outPath), { recursive: true });
     await writeFile(outPath, bytes);
 
@@ -131,6 +110,7 @@ const command: Command = {
       path: outPath,
       bytes: bytes.length,
       recipe: rHash,
+      lineage: lineageKey,
       operator: result.operator,
       params: result.params,
       seed: result.seed,
@@ -146,6 +126,7 @@ const command: Command = {
       console.log(`operator  ${result.operator.id}@${result.operator.version}  seed ${result.seed}  params ${JSON.stringify(result.params)}`);
       console.log(`backend   ${result.backend.kind} (${result.backend.adapter})  ${result.ms.toFixed(1)} ms`);
       console.log(`recipe    ${rHash}`);
+      console.log(`lineage   ${lineageKey}`);
       console.log(`inputs    ${models.map((m) => m.hash.slice(0, 12)).join(' ')}`);
       console.log(table(result));
     }

@@ -7,13 +7,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
-import { readSlm } from '../../src/core/format/slm.ts';
+import { readSlm, speciesId, speciesSignature } from '../../src/core/format/slm.ts';
 import { checkCatalog, type Catalog, type CatalogFamily, type CatalogSuite } from '../../src/core/models/catalog.ts';
 import { checkEvaluationInputs, evaluateClassifier, type EvaluationResult } from '../../src/core/eval/evaluate.ts';
 import { readSuite } from '../../src/core/eval/suite.ts';
 import { runtimeSmoke } from '../../src/core/eval/smoke.ts';
 import { sidecarBody } from '../../src/core/eval/sidecar.ts';
+import { attachRobustness } from '../../src/core/eval/robustness.ts';
 import { createOrtSession, releaseSession, runClassifier, runTokens } from '../../src/runtime/ort-session.ts';
+import { dequantizedSpecs, isQuantizedModel, quantBlockSize, quantizedGraph } from '../../src/core/models/quantized-graph.ts';
 
 const DEFAULT_CATALOG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'starter', 'catalog.json');
 
@@ -30,7 +32,10 @@ Score a model on a frozen suite with onnxruntime-web (wasm), after a runtime smo
   --batch N          rows per inference call (default 256)
   --json             print the full results and evaluation-sidecar bodies as JSON
 
-Refuses a suite that does not match its pin and a model whose species is not the family's.`;
+Refuses a suite that does not match its pin and a model whose species is not the family's.
+A quantized model (tensors "<name>.q" + "<name>.scales") runs from its quantized weights: the
+family graph is rewritten to dequantize them in-graph, and the model belongs to the family whose
+species its dequantized tensor signature has.`;
 
 function readBytes(path: string, what: string): Uint8Array {
   try {
@@ -77,13 +82,16 @@ async function run(args: string[]): Promise<number> {
   const root = dirname(catalogPath);
   const modelPath = positionals[0];
   const slm = readSlm(readBytes(modelPath, 'model'));
+  // A quantized model is checked by the species of its dequantized signature (its own species is derived).
+  const quantized = isQuantizedModel(slm.tensors);
+  const speciesIn = (f: CatalogFamily) => (quantized ? speciesId(speciesSignature(dequantizedSpecs(slm.tensors), f.graphHash, f.output.labels)) : slm.species);
 
   let family: CatalogFamily | undefined;
   if (values.family) {
     family = catalog.families.find((f) => f.id === values.family);
     if (!family) throw new CliError(`unknown family "${values.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}`);
   } else {
-    family = catalog.families.find((f) => f.species === slm.species);
+    family = catalog.families.find((f) => f.species === speciesIn(f));
     if (!family) throw new CliError(`model species ${slm.species} matches no family in the catalog (${catalog.families.map((f) => `${f.id}: ${f.species.slice(0, 12)}…`).join(', ')}); pass --family to name one`);
   }
   const fam = family;
@@ -106,10 +114,25 @@ async function run(args: string[]): Promise<number> {
 
   // Pins and species are checked before the model is loaded: nothing runs on a refused pair.
   const suites = targets.map((t) => ({ ...t, suite: readSuite(t.bytes, t.pin) }));
-  const evalOpts = (pin: string | undefined) => ({ batch, expectedSuiteHash: pin, expectedSpecies: fam.species, modelSpecies: slm.species, family: fam.id });
+  // A robustness suite is scored beside its clean baseline suite (catalogued, pinned), so the drop
+  // under its declared perturbation can be reported.
+  for (const t of [...suites]) {
+    const b = t.suite.baseline;
+    const s = b && !suites.some((x) => x.suite.id === b) ? fam.suites.find((x) => x.id === b) : undefined;
+    if (s) suites.push({ ...fromCatalog(s), pin: s.hash, label: `${s.id} (baseline of ${t.suite.id})`, suite: readSuite(readBytes(join(root, s.file), 'suite'), s.hash) });
+  }
+  const evalOpts = (pin: string | undefined) => ({ batch, expectedSuiteHash: pin, expectedSpecies: fam.species, modelSpecies: speciesIn(fam), family: fam.id });
   for (const t of suites) checkEvaluationInputs(t.suite, evalOpts(t.pin));
 
-  const graph = readBytes(join(root, fam.graph), 'graph');
+  const familyGraph = readBytes(join(root, fam.graph), 'graph');
+  let graph = familyGraph;
+  if (quantized) {
+    try {
+      graph = quantizedGraph(familyGraph, slm.tensors, quantBlockSize(slm.metadata));
+    } catch (e) {
+      throw new CliError(`cannot build the quantized ${fam.id} graph: ${(e as Error).message}`);
+    }
+  }
   const session = await createOrtSession(graph, slm.tensors).catch((e: Error) => {
     throw new CliError(`the model does not load in onnxruntime-web with the ${fam.id} graph: ${e.message}`);
   });
@@ -128,6 +151,7 @@ async function run(args: string[]): Promise<number> {
       const result = await evaluateClassifier(runFn, t.suite, evalOpts(t.pin));
       results.push({ suite: t.label, pinned: t.pin !== undefined, result });
     }
+    attachRobustness(results.map((r) => r.result)).forEach((r, i) => (results[i].result = r));
     if (values.json) {
       console.log(
         JSON.stringify(
@@ -142,7 +166,7 @@ async function run(args: string[]): Promise<number> {
       );
       return 0;
     }
-    console.log(`model  ${modelPath}  sha256 ${slm.hash.slice(0, 16)}…  family ${fam.id}  species ${slm.species.slice(0, 16)}…`);
+    console.log(`model  ${modelPath}  sha256 ${slm.hash.slice(0, 16)}…  family ${fam.id}  species ${slm.species.slice(0, 16)}…` + (quantized ? `  quantized ${slm.metadata['garden.quant.scheme'] ?? '?'} block ${quantBlockSize(slm.metadata)}, dequantized in-graph` : ''));
     console.log(`smoke  ${smoke.message} (${smoke.probeRows} probe rows, ${smoke.checks.map((c) => c.name).join(', ')})`);
     for (const { suite, pinned, result } of results) {
       const m = result.metrics;
@@ -152,6 +176,13 @@ async function run(args: string[]): Promise<number> {
           (m.perplexity !== null ? `  perplexity ${fmt(m.perplexity)}` : '') +
           `  medianLatencyMs ${fmt(m.medianLatencyMs)} (batch ${m.batch})`,
       );
+      const r = result.robustness;
+      if (r) {
+        console.log(
+          `  robustness vs ${r.baseline.id}: accuracy ${fmt(r.baselineAccuracy)} → ${fmt(r.accuracy)} (accuracyDrop ${fmt(r.accuracyDrop)})  nllIncrease ${fmt(r.nllIncrease)}` +
+            (r.perplexityRatio !== null ? `  perplexity ${fmt(r.baselinePerplexity)} → ${fmt(r.perplexity)} (perplexityRatio ${fmt(r.perplexityRatio)})` : ''),
+        );
+      }
     }
     return 0;
   } finally {

@@ -12,8 +12,12 @@ import { getGpu, openGpu, isDeviceLostError, forgetGpu } from '../../src/gpu/dev
 import { webGpuBackendOn, withCpuFallback } from '../../src/gpu/backend.ts';
 import { breed } from '../../src/core/operators/breed.ts';
 import { cpuBackend } from '../../src/core/operators/backend.ts';
-import { fromFloat32, type Tensor } from '../../src/core/tensor.ts';
+import { fromFloat32, toFloat32, type DType, type Tensor } from '../../src/core/tensor.ts';
 import { KernelContext, grid2d } from '../../src/gpu/kernel-context.ts';
+import type { GpuRunStats } from '../../src/gpu/backend.ts';
+import { byteRangeSource, iterableSource, readerSource, storeSource, type TensorSource } from '../../src/gpu/source.ts';
+import { openIdbTensorStore } from '../../src/store/idb-store.ts';
+import { blobSource } from '../../src/store/blob-source.ts';
 import { compareF32 } from '../../src/gpu/compare.ts';
 import { GPU_OPERATORS } from '../../src/gpu/ops/index.ts';
 
@@ -40,6 +44,39 @@ export interface ConformanceRequest {
   checkChunkInvariance?: boolean;
   /** Workgroup size override (a small one makes a modest tensor need the 2-D dispatch grid). */
   workgroupSize?: number;
+  /** Run through backend.runStream (the double-buffered chunk pipeline) instead of run(). */
+  stream?: StreamMode;
+}
+
+/**
+ * How a streamed run gets its inputs: 'reader' a chunk-reader function that answers after a
+ * timer (as an IndexedDB read would), 'iterable' async iterables of odd-sized pieces, 'store'
+ * the real IndexedDB tensor store (parents stored as `dtype`), 'blob' byte ranges of a Blob
+ * holding the parents' raw bytes as `dtype` (as a `.slm` file is read).
+ */
+export interface StreamMode {
+  via: 'reader' | 'iterable' | 'store' | 'blob';
+  chunkElements: number;
+  dtype?: DType;
+  /** Milliseconds each reader answer waits ('reader'), default 0 (a macrotask). */
+  delayMs?: number;
+  /** Deliver the output chunk by chunk to a sink (checked for order and coverage). */
+  sink?: boolean;
+  /** pipelineDepth 1: chunks one after another (the no-overlap baseline). */
+  depth?: 1 | 2;
+}
+
+/** What a streamed run did, from its statistics and trace. */
+export interface StreamReport {
+  stats: Omit<GpuRunStats, 'trace'>;
+  /** Uploads into an input set before the chunk that last used it completed (must be 0: the memory bound). */
+  boundViolations: number;
+  /** Chunks whose upload was queued while the previous chunk was still in flight on the device. */
+  uploadsWhileComputing: number;
+  /** The sink got every element once, in ascending chunk order. */
+  sinkInOrder?: boolean;
+  /** The memory bound the pipeline promises for this run: two input sets + two output sets + small buffers. */
+  bound: number;
 }
 
 export interface ConformanceResult {
@@ -65,6 +102,79 @@ export interface ConformanceResult {
   gpuZeros: number;
   /** Elements where exactly one side is zero: a selection disagreement. */
   zeroMismatch: number;
+  stream?: StreamReport;
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The streamed source for `inputs` (already rounded to `mode.dtype`), and a cleanup. */
+async function streamSource(mode: StreamMode, inputs: readonly Float32Array[], name: string): Promise<{ source: TensorSource; close(): void }> {
+  const n = inputs[0].length;
+  const P = inputs.length;
+  const dtype = mode.dtype ?? 'F32';
+  switch (mode.via) {
+    case 'reader':
+      return {
+        source: readerSource(P, n, async (p, offset, length) => {
+          await delay(mode.delayMs ?? 0);
+          return inputs[p].slice(offset, offset + length);
+        }),
+        close() {},
+      };
+    case 'iterable':
+      return {
+        source: iterableSource(P, n, async function* (p) {
+          // Pieces of odd sizes that never line up with the chunks.
+          for (let i = 0, k = 0; i < n; k++) {
+            const len = Math.min(n - i, 1000 + ((k * 7919 + p * 131) % 9000));
+            await delay(0);
+            yield inputs[p].slice(i, i + len);
+            i += len;
+          }
+        }),
+        close() {},
+      };
+    case 'store': {
+      const dbName = `kernels-stream-${name}-${Date.now()}`;
+      const store = await openIdbTensorStore({ name: dbName });
+      const tensors = inputs.map((x, p) => fromFloat32(`${name}.parent${p}`, [n], x, dtype));
+      await store.putModel({ tensors, species: '0'.repeat(64) });
+      const refs = tensors.map((t) => ({ hash: sha256Hex(t.data), dtype }));
+      return {
+        source: storeSource(store, refs, n),
+        close() {
+          store.close();
+          indexedDB.deleteDatabase(dbName);
+        },
+      };
+    }
+    case 'blob': {
+      const parts = inputs.map((x, p) => fromFloat32(`p${p}`, [n], x, dtype).data);
+      const begins = parts.map((_, p) => parts.slice(0, p).reduce((a, b) => a + b.length, 0));
+      const blob = blobSource(new Blob(parts as BlobPart[]), `${name}.bin`);
+      return { source: byteRangeSource(parts.map((_, p) => ({ dtype, source: blob, begin: begins[p] })), n), close() {} };
+    }
+  }
+}
+
+/** Check a streamed run's trace: sets reused only after completion, and uploads that overlapped compute. */
+function traceReport(trace: NonNullable<GpuRunStats['trace']>, depth: number): { boundViolations: number; uploadsWhileComputing: number } {
+  let boundViolations = 0;
+  let uploadsWhileComputing = 0;
+  const passes = new Set(trace.map((e) => e.pass));
+  for (const pass of passes) {
+    const ev = trace.filter((e) => e.pass === pass);
+    const at = (chunk: number, event: string) => ev.findIndex((e) => e.chunk === chunk && e.event === event);
+    for (const e of ev) {
+      if (e.event !== 'upload') continue;
+      const i = at(e.chunk, 'upload');
+      const reuse = at(e.chunk - depth, 'complete');
+      if (e.chunk >= depth && (reuse < 0 || reuse > i)) boundViolations++;
+      const prev = at(e.chunk - 1, 'complete');
+      if (e.chunk >= 1 && prev > i) uploadsWhileComputing++;
+    }
+  }
+  return { boundViolations, uploadsWhileComputing };
 }
 
 function makeInputs(req: ConformanceRequest): Float32Array[] {
@@ -95,19 +205,57 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
   const ctx = { name: req.name, shape: req.shape ?? [req.n], seed: req.seed };
   const parents = req.inputs - (op.needsBase ? 1 : 0);
   const params = { ...resolveParams(op, req.params, parents), ...(req.derived ?? {}) };
+  if (req.stream?.dtype && req.stream.dtype !== 'F32') {
+    // The parents are stored in a narrower dtype: every side computes on the stored values.
+    for (const [p, x] of inputs.entries()) inputs[p] = toFloat32(fromFloat32('rounded', [req.n], x, req.stream.dtype));
+  }
   const c0 = performance.now();
   const cpuStats: Record<string, number> = {};
   const cpu = op.cpu(inputs, params, { ...ctx, stats: cpuStats });
   const cpuMs = performance.now() - c0;
   const options = { maxChunkElements: req.maxChunkElements, workgroupSize: req.workgroupSize };
-  const backend = webGpuBackendOn(gpu, options);
-  const g0 = performance.now();
   const gpuStats: Record<string, number> = {};
-  const out = await backend.run(op, inputs, params, { ...ctx, stats: gpuStats });
-  const gpuMs = performance.now() - g0;
+  let out: Float32Array;
+  let gpuMs: number;
+  let stream: StreamReport | undefined;
+  if (req.stream) {
+    const mode = req.stream;
+    const backend = webGpuBackendOn(gpu, { ...options, streamChunkElements: mode.chunkElements, pipelineDepth: mode.depth, trace: true });
+    const { source, close } = await streamSource(mode, inputs, req.name.replace(/\W/g, '_'));
+    try {
+      let next = 0;
+      let sinkInOrder = true;
+      const sunk = new Float32Array(req.n);
+      const g0 = performance.now();
+      const r = await backend.runStream(op, source, params, { ...ctx, stats: gpuStats }, mode.sink ? async (offset, values) => {
+        if (offset !== next) sinkInOrder = false;
+        next = offset + values.length;
+        sunk.set(values, offset);
+        await delay(0);
+      } : undefined);
+      gpuMs = performance.now() - g0;
+      out = mode.sink ? sunk : r!;
+      const run = backend.lastRun!;
+      const { trace, ...stats } = run;
+      const L = run.chunkElements;
+      stream = {
+        stats,
+        ...traceReport(trace ?? [], mode.depth ?? 2),
+        sinkInOrder: mode.sink ? sinkInOrder && next === req.n && r === null : undefined,
+        bound: 2 * (4 * L * req.inputs + 32) + 2 * 2 * 4 * L + 65536,
+      };
+    } finally {
+      close();
+    }
+  } else {
+    const backend = webGpuBackendOn(gpu, options);
+    const g0 = performance.now();
+    out = await backend.run(op, inputs, params, { ...ctx, stats: gpuStats });
+    gpuMs = performance.now() - g0;
+  }
   const cmp = compareF32(out, cpu);
   let chunkInvariant: boolean | undefined;
-  if (req.checkChunkInvariance) {
+  if (req.checkChunkInvariance || req.stream) {
     const whole = await webGpuBackendOn(gpu).run(op, inputs, params, ctx);
     chunkInvariant = sha256Hex(bytes(whole)) === sha256Hex(bytes(out));
   }
@@ -128,7 +276,7 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
   return {
     op: req.op,
     n: req.n,
-    chunks: plan.chunks.length,
+    chunks: stream ? stream.stats.chunks : plan.chunks.length,
     grid: grid2d(Math.ceil(plan.chunks[0].count / kc.workgroupSize)),
     bitIdentical: cmp.bitIdentical,
     maxUlp: cmp.maxUlp,
@@ -144,6 +292,7 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
     cpuZeros,
     gpuZeros,
     zeroMismatch,
+    stream,
   };
 }
 

@@ -134,7 +134,7 @@ export function buildDigits(cfg: DigitsConfig = DIGITS_DEFAULT): FamilyBuild {
         ? `${n} held-out MNIST test digits, a third each rotated, thickened and noisy (the specialists' conditions combined)`
         : `${n} held-out MNIST test digits: ${DIGIT_CONDITIONS[s.condition].description}`;
     w.addSuite(
-      { id: `digits-${id}`, name: s.name, family: 'digits', task: 'classify', perturbation, description, classes: 10, scale: 1 / 255 },
+      { id: `digits-${id}`, name: s.name, family: 'digits', task: 'classify', perturbation, description, classes: 10, scale: 1 / 255, ...(id === 'robust' ? { baseline: 'digits-test' } : {}) },
       { dtype: 'U8', data: quantise(data.x), featureSize: MNIST_PIXELS },
       data.y,
       s.primary,

@@ -3,7 +3,9 @@
  * same runtime the app uses), with the core evaluator.
  */
 import { readSlm } from '../../src/core/format/slm.ts';
-import { evaluateClassifier, type MetricVector } from '../../src/core/eval/evaluate.ts';
+import { evaluateClassifier, type EvaluationResult, type MetricVector } from '../../src/core/eval/evaluate.ts';
+import { evaluateLanguageModel } from '../../src/core/eval/lm.ts';
+import { attachRobustness, type Robustness } from '../../src/core/eval/robustness.ts';
 import { readSuite, type Suite } from '../../src/core/eval/suite.ts';
 import { runtimeSmoke } from '../../src/core/eval/smoke.ts';
 import type { CatalogFamily } from '../../src/core/models/catalog.ts';
@@ -14,6 +16,8 @@ export interface ReportRow {
   model: string;
   suite: string;
   metrics: MetricVector;
+  /** Robustness suites: the comparison with their clean baseline suite. */
+  robustness?: Robustness;
 }
 
 export interface FamilyReport {
@@ -52,10 +56,12 @@ export async function evaluateFamily(family: CatalogFamily, files: (path: string
       inputRange: family.input.kind === 'tokens' ? { min: 0, max: (V ?? 1) - 1, integer: true } : { min: 0, max: 1 },
     });
     report.smoke.push({ model: m.id, ok: smoke.ok, message: smoke.message });
+    const results: EvaluationResult[] = [];
     for (const s of suites) {
-      const r = await evaluateClassifier(run, s, { expectedSuiteHash: family.suites.find((c) => c.id === s.id)!.hash, expectedSpecies: family.species, modelSpecies: m.species, family: family.id });
-      report.rows.push({ model: m.id, suite: s.id, metrics: r.metrics });
+      const opts = { expectedSuiteHash: family.suites.find((c) => c.id === s.id)!.hash, expectedSpecies: family.species, modelSpecies: m.species, family: family.id };
+      results.push(s.task === 'lm' ? await evaluateLanguageModel(run, s, { ...opts, contextWidth: family.input.shape[0], vocabulary: V }) : await evaluateClassifier(run, s, opts));
     }
+    for (const r of attachRobustness(results)) report.rows.push({ model: m.id, suite: r.suite.id, metrics: r.metrics, ...(r.robustness ? { robustness: r.robustness } : {}) });
     await releaseSession(session);
   }
   return report;
@@ -63,11 +69,45 @@ export async function evaluateFamily(family: CatalogFamily, files: (path: string
 
 /** A plain-text table of one metric: models down, suites across. */
 export function formatTable(report: FamilyReport, metric: 'accuracy' | 'ece' | 'perplexity' = 'accuracy', markdown = false): string {
+  return formatGrid(report, metric, (v) => (metric === 'accuracy' ? (100 * v).toFixed(1) + '%' : v.toFixed(3)), markdown);
+}
+
+/**
+ * Robustness of every model: per robustness suite, its declared perturbation, then per model the
+ * quality on the clean baseline suite, under the perturbation, and the drop (accuracy points;
+ * for language models perplexity and the perplexity ratio). Empty when the family has none.
+ */
+export function formatRobustness(report: FamilyReport, markdown = false): string {
+  const rows = report.rows.filter((r) => r.robustness);
+  if (rows.length === 0) return '';
+  const lm = rows.some((r) => r.robustness!.perplexity !== null);
+  const header = lm
+    ? ['model', 'robustness suite', 'clean perplexity', 'perturbed perplexity', 'ratio', 'accuracy drop']
+    : ['model', 'robustness suite', 'clean accuracy', 'perturbed accuracy', 'accuracy drop', 'ECE (perturbed)'];
+  const pct = (v: number) => (100 * v).toFixed(1) + '%';
+  const body = rows.map((r) => {
+    const x = r.robustness!;
+    const suite = `${x.suite.id} vs ${x.baseline.id}`;
+    return lm
+      ? [r.model, suite, x.baselinePerplexity!.toFixed(3), x.perplexity!.toFixed(3), '×' + x.perplexityRatio!.toFixed(3), (100 * x.accuracyDrop).toFixed(1) + ' pts']
+      : [r.model, suite, pct(x.baselineAccuracy), pct(x.accuracy), (100 * x.accuracyDrop).toFixed(1) + ' pts', r.metrics.ece.toFixed(3)];
+  });
+  const perturbations = [...new Map(rows.map((r) => [r.robustness!.suite.id, r.robustness!.perturbation])).entries()].map(([id, p]) => `${id}: ${p}`);
+  const table = markdown
+    ? [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+    : (() => {
+        const widths = header.map((_, i) => Math.max(...[header, ...body].map((r) => r[i].length)));
+        return [header, ...body].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+      })();
+  return [`declared perturbations — ${perturbations.join('; ')}`, '', table].join('\n');
+}
+
+function formatGrid(report: FamilyReport, metric: 'accuracy' | 'ece' | 'perplexity', show: (v: number) => string, markdown: boolean): string {
   const models = [...new Set(report.rows.map((r) => r.model))];
   const suites = [...new Set(report.rows.map((r) => r.suite))];
   const cell = (m: string, s: string) => {
     const v = report.rows.find((r) => r.model === m && r.suite === s)?.metrics[metric];
-    return v === null || v === undefined ? '—' : metric === 'accuracy' ? (100 * v).toFixed(1) + '%' : v.toFixed(3);
+    return v === null || v === undefined ? '—' : show(v);
   };
   const header = [`${metric} (${report.family})`, ...suites];
   const body = models.map((m) => [m, ...suites.map((s) => cell(m, s))]);

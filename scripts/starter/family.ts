@@ -61,6 +61,7 @@ export class FamilyWriter {
       primary,
       description: info.description,
       task: info.task,
+      ...(info.baseline !== undefined ? { baseline: info.baseline } : {}),
     });
   }
 

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { mlpGraph, mlpToTensors, MLP_INPUT, MLP_OUTPUT } from '../../src/core/models/mlp.ts';
 import { MAIL_BUCKETS, MAIL_LABELS, mailFeatureBytes, stripHeaders } from '../../src/core/models/mail-features.ts';
+import { declarePerturbation, perturbText, type PerturbationStep } from '../../src/core/eval/perturb.ts';
 import { FamilyWriter, seconds, type FamilyBuild } from './family.ts';
 import { Rng } from './rng.ts';
 import { cloneMlp, initMlp, trainMlp } from './train-mlp.ts';
@@ -25,7 +26,15 @@ export interface MailConfig {
   specialist: { epochs: number; lr: number; batch: number };
   /** Keep only this many messages per collection (for tests); 0 = all. */
   limit: number;
+  /** The declared perturbation of the robustness suite (mail-robust: the mail-test messages, perturbed). */
+  robust: readonly PerturbationStep[];
 }
+
+/** Typos in about one word in six, and one word in four upper- or title-cased. */
+export const MAIL_ROBUST: readonly PerturbationStep[] = Object.freeze([
+  { kind: 'casing', rate: 0.25 },
+  { kind: 'typos', rate: 0.04 },
+]);
 
 export const MAIL_DEFAULT: MailConfig = Object.freeze({
   hidden: 32,
@@ -34,6 +43,7 @@ export const MAIL_DEFAULT: MailConfig = Object.freeze({
   base: { epochs: 4, lr: 0.002, batch: 32 },
   specialist: { epochs: 3, lr: 0.001, batch: 32 },
   limit: 0,
+  robust: MAIL_ROBUST,
 });
 
 export const MAIL_TINY: MailConfig = Object.freeze({
@@ -43,11 +53,16 @@ export const MAIL_TINY: MailConfig = Object.freeze({
   base: { epochs: 1, lr: 0.003, batch: 16 },
   specialist: { epochs: 1, lr: 0.002, batch: 16 },
   limit: 60,
+  robust: MAIL_ROBUST,
 });
 
 interface Message {
+  /** The corpus file name (a stable id: the robustness perturbation's random stream). */
+  file: string;
   group: MailGroup;
   label: 0 | 1;
+  /** The body, headers stripped. */
+  body: string;
   features: Uint8Array;
 }
 
@@ -67,7 +82,8 @@ function loadCorpus(limit: number): Map<MailGroup, Message[]> {
     if (limit && rows.length >= limit) continue;
     const m = JSON.parse(readFileSync(join(dataDir, file.replace(/\.txt$/, '.json')), 'utf8')) as { group: string; text: string };
     if (m.group !== group) throw new Error(`spam-assassin: ${file} says it belongs to "${m.group}"`);
-    rows.push({ group, label: group.startsWith('spam') ? 1 : 0, features: mailFeatureBytes(stripHeaders(m.text)) });
+    const body = stripHeaders(m.text);
+    rows.push({ file, group, label: group.startsWith('spam') ? 1 : 0, body, features: mailFeatureBytes(body) });
   }
   return by;
 }
@@ -165,6 +181,27 @@ export function buildMail(cfg: MailConfig = MAIL_DEFAULT): FamilyBuild {
       s.file,
     );
   });
+  // Robustness: the mail-test messages again, each body perturbed (seeded by its file name).
+  const robustRows = suites[0].rows.map((r) => ({ ...r, features: mailFeatureBytes(perturbText(r.body, cfg.robust, { seed: cfg.seed + 300, stream: r.file })) }));
+  const robust = toXY(robustRows);
+  const declared = declarePerturbation(cfg.robust);
+  w.addSuite(
+    {
+      id: 'mail-robust',
+      name: 'Robustness: typos + casing',
+      family: 'mail',
+      task: 'classify',
+      perturbation: declared,
+      baseline: 'mail-test',
+      description: `the ${robustRows.length} mail-test messages with seeded perturbations ${declared} (casing is folded away by the features; the typos are not)`,
+      classes: 2,
+      scale: 1 / 255,
+    },
+    { dtype: 'U8', data: robust.bytes, featureSize: MAIL_BUCKETS },
+    robust.y,
+    false,
+    'robust.suite',
+  );
   timings.suites = seconds(t0);
 
   return {

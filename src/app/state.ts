@@ -24,6 +24,8 @@ export interface ModelEntry {
   description: string;
   parents?: string[];
   operator?: string;
+  /** The .slm file's __metadata__, so the file can be rebuilt byte for byte from stored tensors. */
+  metadata?: Record<string, string>;
 }
 
 export interface Evidence {

@@ -9,10 +9,41 @@
 import type { KernelBackend } from '../core/operators/backend.ts';
 import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
 import { DeviceLostError, getGpu, isDeviceLostError, type Gpu } from './device.ts';
-import { KernelContext, type KernelOptions } from './kernel-context.ts';
+import { KernelContext, type ChunkEvent, type JobStats, type KernelOptions } from './kernel-context.ts';
 import { GPU_OPERATORS } from './ops/index.ts';
+import { arraySource, type ChunkSink, type TensorSource } from './source.ts';
 
 export { DeviceLostError, isDeviceLostError };
+export type { ChunkEvent, ChunkSink, JobStats, TensorSource };
+
+/** Elements per chunk (per parent) of a streamed run unless KernelOptions caps it: 4 MiB per input. */
+export const STREAM_CHUNK_ELEMENTS = 1 << 20;
+
+export interface StreamOptions extends KernelOptions {
+  /** Elements per chunk of runStream (default STREAM_CHUNK_ELEMENTS); maxChunkElements, when set, caps both kinds of run. */
+  streamChunkElements?: number;
+}
+
+/** One tensor's run on the device. */
+export interface GpuRunStats {
+  op: string;
+  tensor: string;
+  /** 'arrays' for run(), 'stream' for runStream(). */
+  mode: 'arrays' | 'stream';
+  elements: number;
+  chunks: number;
+  chunkElements: number;
+  passes: number;
+  chunkReads: number;
+  uploadedBytes: number;
+  readbackBytes: number;
+  /** The most bytes of GPU buffers the run held at once. */
+  peakGpuBytes: number;
+  maxInFlight: number;
+  overlapped: number;
+  ms: number;
+  trace?: ChunkEvent[];
+}
 
 export class NoGpuKernelError extends Error {
   override readonly name = 'NoGpuKernelError';
@@ -30,21 +61,59 @@ export interface WebGpuBackend extends KernelBackend {
   /** Whether the device behind this backend was lost (create a new backend, or use the CPU). */
   readonly lost: boolean;
   readonly gpu: Gpu;
+  /**
+   * Run one operator on inputs streamed from `source` (the tensor store, a file, a reader
+   * function), chunk by chunk through the double-buffered pipeline: with `sink` the output goes
+   * out chunk by chunk in order (and the promise gives null), without it comes back whole.
+   * The bytes equal run()'s on the same values.
+   */
+  runStream(op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink): Promise<Float32Array | null>;
+  /** The last run's statistics (chunks, passes, bytes moved, peak GPU bytes), or null before any run. */
+  readonly lastRun: GpuRunStats | null;
+  /** The most bytes of GPU buffers any run held at once since the backend was made or resetPeak(). */
+  readonly peakGpuBytes: number;
+  resetPeak(): void;
 }
 
 /** The WebGPU backend on the cached device, or null where WebGPU is missing. */
-export async function createWebGpuBackend(options: KernelOptions = {}): Promise<WebGpuBackend | null> {
+export async function createWebGpuBackend(options: StreamOptions = {}): Promise<WebGpuBackend | null> {
   const gpu = await getGpu();
   if (!gpu) return null;
   return webGpuBackendOn(gpu, options);
 }
 
 /** The backend over a given device (tests force small chunks through `options`). */
-export function webGpuBackendOn(gpu: Gpu, options: KernelOptions = {}): WebGpuBackend {
+export function webGpuBackendOn(gpu: Gpu, options: StreamOptions = {}): WebGpuBackend {
   const k = new KernelContext(gpu, options);
+  const streamChunk = Math.min(options.maxChunkElements ?? Infinity, options.streamChunkElements ?? STREAM_CHUNK_ELEMENTS);
+  const ks = new KernelContext(gpu, { ...options, maxChunkElements: streamChunk });
   // One tensor at a time: runs are queued so they never interleave on the device.
   let queue: Promise<unknown> = Promise.resolve();
+  let lastRun: GpuRunStats | null = null;
+  let peak = 0;
   const has = (id: string) => Object.prototype.hasOwnProperty.call(GPU_OPERATORS, id);
+  const start = (mode: GpuRunStats['mode'], op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink) => {
+    if (!has(op.id)) return Promise.reject(new NoGpuKernelError(op.id));
+    if (gpu.lost.value) return Promise.reject(new DeviceLostError(gpu.lost.reason));
+    const gop = GPU_OPERATORS[op.id];
+    const kc = mode === 'stream' ? ks : k;
+    const next = queue.then(() =>
+      kc.guard(`${op.id} on "${ctx.name}"`, async () => {
+        const log: JobStats[] = [];
+        kc.jobLog = log;
+        const t0 = performance.now();
+        try {
+          return await gop.run(kc, source, params, ctx, op, sink);
+        } finally {
+          kc.jobLog = null;
+          lastRun = runStats(mode, op.id, ctx.name, source.length, log, performance.now() - t0);
+          peak = Math.max(peak, lastRun.peakGpuBytes);
+        }
+      }),
+    );
+    queue = next.catch(() => undefined);
+    return next;
+  };
   return Object.freeze({
     kind: 'webgpu' as const,
     adapter: gpu.adapterInfo,
@@ -55,20 +124,55 @@ export function webGpuBackendOn(gpu: Gpu, options: KernelOptions = {}): WebGpuBa
       return gpu.lost.value;
     },
     hasKernel: has,
-    run(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Promise<Float32Array> {
-      if (!has(op.id)) return Promise.reject(new NoGpuKernelError(op.id));
-      if (gpu.lost.value) return Promise.reject(new DeviceLostError(gpu.lost.reason));
-      const gop = GPU_OPERATORS[op.id];
-      const next = queue.then(() => k.guard(`${op.id} on "${ctx.name}"`, () => gop.run(k, inputs, params, ctx, op)));
-      queue = next.catch(() => undefined);
-      return next;
+    get lastRun() {
+      return lastRun;
+    },
+    get peakGpuBytes() {
+      return peak;
+    },
+    resetPeak() {
+      peak = 0;
+    },
+    async run(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Promise<Float32Array> {
+      const out = await start('arrays', op, arraySource(inputs), params, ctx);
+      if (!out) throw new Error(`${op.id} on "${ctx.name}": the kernel gave no output`);
+      return out;
+    },
+    runStream(op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink): Promise<Float32Array | null> {
+      return start('stream', op, source, params, ctx, sink);
     },
   });
+}
+
+/** One run's statistics from its jobs (one per run today; several add up, peaks take the largest). */
+function runStats(mode: GpuRunStats['mode'], op: string, tensor: string, elements: number, jobs: readonly JobStats[], ms: number): GpuRunStats {
+  const sum = (f: (j: JobStats) => number) => jobs.reduce((a, j) => a + f(j), 0);
+  const max = (f: (j: JobStats) => number) => jobs.reduce((a, j) => Math.max(a, f(j)), 0);
+  const traces = jobs.flatMap((j) => j.trace ?? []);
+  return {
+    op,
+    tensor,
+    mode,
+    elements,
+    chunks: max((j) => j.chunks),
+    chunkElements: max((j) => j.chunkElements),
+    passes: sum((j) => j.passes),
+    chunkReads: sum((j) => j.chunkReads),
+    uploadedBytes: sum((j) => j.uploadedBytes),
+    readbackBytes: sum((j) => j.readbackBytes),
+    peakGpuBytes: max((j) => j.peakGpuBytes),
+    maxInFlight: max((j) => j.maxInFlight),
+    overlapped: sum((j) => j.overlapped),
+    ms,
+    ...(jobs.some((j) => j.trace) ? { trace: traces } : {}),
+  };
 }
 
 export interface FallbackBackend extends KernelBackend {
   /** Why tensors ran on the CPU instead (device lost, or no kernel for the operator); empty when none did. */
   readonly fallbacks: readonly string[];
+  /** The GPU backend's peak GPU buffer bytes over its runs (0 when every tensor ran on the CPU). */
+  readonly peakGpuBytes: number;
 }
 
 /**
@@ -98,6 +202,9 @@ export function withCpuFallback(gpu: WebGpuBackend, cpu: KernelBackend, onFallba
     },
     get fallbacks() {
       return fallbacks;
+    },
+    get peakGpuBytes() {
+      return gpu.peakGpuBytes;
     },
     async run(op, inputs, params, ctx) {
       if (!gpu.lost && gpu.hasKernel(op.id)) {

@@ -12,6 +12,7 @@ import headerWgsl from './wgsl/elementwise.wgsl?raw';
 import selectWgsl from './wgsl/select.wgsl?raw';
 import reduceWgsl from './wgsl/reduce.wgsl?raw';
 import { DeviceLostError, type Gpu } from './device.ts';
+import { arraySource, isTensorSource, type ChunkSink, type TensorSource } from './source.ts';
 
 export const WORKGROUP_SIZE = 256;
 /** WebGPU's guaranteed maximum of workgroups per dispatch dimension. */
@@ -26,6 +27,48 @@ export interface KernelOptions {
   maxChunkElements?: number;
   /** Workgroup size (default 256, capped by the device); tests use a small one to exercise the 2-D grid. */
   workgroupSize?: number;
+  /**
+   * Chunks in flight: 2 (default) overlaps the source read and upload of chunk i+1 and the
+   * readback of chunk i−1 with the compute of chunk i; 1 runs the chunks one after another (the
+   * baseline the overlap is measured against). Results are the same bytes either way.
+   */
+  pipelineDepth?: 1 | 2;
+  /** Record every chunk's read, upload and completion times in the job statistics (tests, bench). */
+  trace?: boolean;
+}
+
+/** One event of a chunk in a pass: its source read started, its upload was queued, its work completed (and was read back). */
+export interface ChunkEvent {
+  pass: number;
+  chunk: number;
+  event: 'read' | 'upload' | 'complete';
+  /** Milliseconds since the job started. */
+  t: number;
+}
+
+/** What one tensor job did on the device. */
+export interface JobStats {
+  label: string;
+  elements: number;
+  parents: number;
+  chunks: number;
+  /** Elements per chunk (per parent). */
+  chunkElements: number;
+  /** Input/output sets allocated: 2 when the tensor has several chunks (1 with pipelineDepth 1). */
+  depth: number;
+  /** Passes over the tensor (reductions, radix-select histograms, the final per-element pass). */
+  passes: number;
+  /** Chunks read from the source (a chunk still resident from the previous pass is not read again). */
+  chunkReads: number;
+  uploadedBytes: number;
+  readbackBytes: number;
+  /** The most bytes of GPU buffers the job held at once. */
+  peakGpuBytes: number;
+  /** The most chunks submitted and not yet complete at once (2 when uploads overlapped compute). */
+  maxInFlight: number;
+  /** Chunks submitted while the previous chunk was still in flight. */
+  overlapped: number;
+  trace?: ChunkEvent[];
 }
 
 /**
@@ -202,6 +245,10 @@ export class KernelContext {
     let chunkLen = Math.floor(maxBytes / 4 / Math.max(1, slabs));
     if (this.options.maxChunkElements) chunkLen = Math.min(chunkLen, this.options.maxChunkElements);
     chunkLen = Math.floor(chunkLen / multiple) * multiple;
+    // Chunked per-element tensors: chunks hold whole reduction and histogram workgroups, so the
+    // float32 partial sums, and so every reduction, are the same as the unchunked tensor's.
+    const group = this.workgroupSize * REDUCE_PER_INVOCATION;
+    if (multiple === 1 && chunkLen < total && chunkLen >= group) chunkLen = Math.floor(chunkLen / group) * group;
     if (chunkLen < 1) throw new Error(`a chunk of ${multiple} elements × ${slabs} parents exceeds the storage binding limit of ${maxBytes} bytes`);
     chunkLen = Math.min(chunkLen, Math.max(1, total));
     const chunks: ChunkPlan['chunks'] = [];
@@ -209,8 +256,11 @@ export class KernelContext {
     return { total, slabs, chunkLen, chunks };
   }
 
-  /** Start a job over one tensor's inputs; dispose it when done. */
-  job(label: string, inputs: readonly Float32Array[], key: number, multiple = 1, indexBase = 0): TensorJob {
+  /** Statistics of the jobs disposed since the backend set this (one run). */
+  jobLog: JobStats[] | null = null;
+
+  /** Start a job over one tensor's inputs (in memory or streamed); dispose it when done. */
+  job(label: string, inputs: readonly Float32Array[] | TensorSource, key: number, multiple = 1, indexBase = 0): TensorJob {
     return new TensorJob(this, label, inputs, key, multiple, indexBase);
   }
 
@@ -244,41 +294,117 @@ async function lostSoon(device: GPUDevice): Promise<boolean> {
   return Promise.race([device.lost.then(() => true), timeout]);
 }
 
+/** One input set: the packed input buffer of one chunk and its uniform. */
+interface InputSet {
+  input: GPUBuffer;
+  uniform: GPUBuffer;
+  /** The chunk whose inputs the buffer holds (-1: none). */
+  chunk: number;
+}
+
+/** How one pass reads its results back: one mappable buffer per input set. */
+interface Readback {
+  buffers: GPUBuffer[];
+  bytes(ch: Chunk): number;
+  /** Called in chunk order while the buffer is mapped; copy what is needed before returning (a returned promise is awaited after unmap). */
+  consume(range: ArrayBuffer, ch: Chunk, c: number): void | Promise<void>;
+}
+
+type Chunk = { offset: number; count: number };
+
 /**
- * One tensor on the device: its chunk plan, the packed input buffer (re-uploaded per chunk when
- * there are several), and the uniform and output buffers. Every GPU object carries a label.
+ * One tensor on the device, streamed through a double-buffered chunk pipeline. Each pass over
+ * the tensor (a reduction, a radix-select histogram, the final per-element pass) walks the chunks
+ * in order through two input sets (packed inputs + uniform) and two output sets (output +
+ * readback buffer): while chunk i computes, chunk i+1 is read from the source and written into
+ * the other input set, and chunk i−1 is read back. Before a set is written again, the chunk that
+ * last used it has completed (and been read back), so at most two chunks are in flight and the
+ * GPU memory is bounded by two sets whatever the tensor's size. Results are consumed in chunk
+ * order, so sums and outputs do not depend on the overlap. When every chunk fits in the sets
+ * (one or two chunks), later passes find their inputs resident and read nothing again.
+ * Every GPU object carries a label.
  */
 export class TensorJob {
   readonly plan: ChunkPlan;
-  readonly input: GPUBuffer;
-  readonly uniform: GPUBuffer;
-  private loaded = -1;
+  readonly source: TensorSource;
+  private readonly sets: InputSet[] = [];
   private readonly owned: GPUBuffer[] = [];
+  private readonly sizes = new Map<GPUBuffer, number>();
+  private readonly scratchBuffers = new Map<string, GPUBuffer[]>();
   private readonly device: GPUDevice;
+  private readonly t0 = performance.now();
+  private liveBytes = 0;
+  private readonly stats: Omit<JobStats, 'label' | 'elements' | 'parents' | 'chunks' | 'chunkElements' | 'depth'> = {
+    passes: 0,
+    chunkReads: 0,
+    uploadedBytes: 0,
+    readbackBytes: 0,
+    peakGpuBytes: 0,
+    maxInFlight: 0,
+    overlapped: 0,
+  };
+  private readonly trace: ChunkEvent[] | undefined;
 
   constructor(
     readonly k: KernelContext,
     readonly label: string,
-    readonly inputs: readonly Float32Array[],
+    inputs: readonly Float32Array[] | TensorSource,
     readonly key: number,
     multiple: number,
-    /** Global index of inputs[*][0] (TensorContext.offset): added to every chunk's offset. */
+    /** Global index of element 0 of the source (TensorContext.offset): added to every chunk's offset. */
     readonly indexBase = 0,
   ) {
     this.device = k.device;
-    const total = inputs[0]?.length ?? 0;
-    for (const [p, x] of inputs.entries()) {
-      if (x.length !== total) throw new Error(`${label}: parent ${p} has ${x.length} elements, parent 0 has ${total}`);
+    this.source = isTensorSource(inputs) ? inputs : arraySource(inputs);
+    this.plan = k.plan(this.source.length, this.source.parents, multiple);
+    if (k.options.trace) this.trace = [];
+    const depth = Math.max(1, Math.min(k.options.pipelineDepth ?? 2, this.plan.chunks.length));
+    for (let s = 0; s < depth; s++) {
+      this.sets.push({
+        input: this.buffer(`${label} inputs ${s}`, 4 * this.plan.chunkLen * Math.max(1, this.source.parents), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST),
+        uniform: this.buffer(`${label} chunk uniform ${s}`, CHUNK_UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+        chunk: -1,
+      });
     }
-    this.plan = k.plan(total, inputs.length, multiple);
-    this.input = this.buffer(`${label} inputs`, 4 * this.plan.chunkLen * Math.max(1, inputs.length), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-    this.uniform = this.buffer(`${label} chunk uniform`, CHUNK_UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  }
+
+  /** The first input set's packed input buffer (a single-chunk job's inputs after load(0)). */
+  get input(): GPUBuffer {
+    return this.sets[0].input;
+  }
+
+  /** The first input set's chunk uniform. */
+  get uniform(): GPUBuffer {
+    return this.sets[0].uniform;
   }
 
   buffer(label: string, size: number, usage: GPUBufferUsageFlags): GPUBuffer {
-    const b = this.device.createBuffer({ label, size: Math.max(16, Math.ceil(size / 4) * 4), usage });
+    const bytes = Math.max(16, Math.ceil(size / 4) * 4);
+    const b = this.device.createBuffer({ label, size: bytes, usage });
     this.owned.push(b);
+    this.sizes.set(b, bytes);
+    this.liveBytes += bytes;
+    this.stats.peakGpuBytes = Math.max(this.stats.peakGpuBytes, this.liveBytes);
     return b;
+  }
+
+  /** `count` buffers for one role, reused by later passes of the job (grown when a pass needs more). */
+  private scratch(role: string, size: number, usage: GPUBufferUsageFlags, count: number): GPUBuffer[] {
+    const key = `${role}|${usage}`;
+    const have = this.scratchBuffers.get(key);
+    if (have && have.length >= count && have.every((b) => (this.sizes.get(b) ?? 0) >= size)) return have;
+    for (const b of have ?? []) this.release(b);
+    const made = Array.from({ length: count }, (_, s) => this.buffer(`${this.label} ${role} ${s}`, size, usage));
+    this.scratchBuffers.set(key, made);
+    return made;
+  }
+
+  private release(b: GPUBuffer): void {
+    const i = this.owned.indexOf(b);
+    if (i >= 0) this.owned.splice(i, 1);
+    this.liveBytes -= this.sizes.get(b) ?? 0;
+    this.sizes.delete(b);
+    b.destroy();
   }
 
   /** A read-only storage buffer holding `words`. */
@@ -288,102 +414,211 @@ export class TensorJob {
     return b;
   }
 
-  /** Queue the upload of chunk `c`'s slabs and its uniform (skipped when chunk c is already there). */
-  load(c: number, aux0 = 0, aux1 = 0): { offset: number; count: number } {
+  private bindGroups(label: string, outs: readonly GPUBuffer[], params: GPUBuffer): GPUBindGroup[] {
+    return this.sets.map((set, s) =>
+      this.device.createBindGroup({
+        label: `${label} bind group ${s}`,
+        layout: this.k.layout,
+        entries: [
+          { binding: 0, resource: { buffer: set.uniform } },
+          { binding: 1, resource: { buffer: set.input } },
+          { binding: 2, resource: { buffer: outs[s % outs.length] } },
+          { binding: 3, resource: { buffer: params } },
+        ],
+      }),
+    );
+  }
+
+  private writeUniform(set: InputSet, ch: Chunk, aux0: number, aux1: number): void {
+    const u = new Uint32Array([ch.count, this.plan.chunkLen, this.indexBase + ch.offset, this.key >>> 0, this.source.parents, this.plan.total, aux0 >>> 0, aux1 >>> 0]);
+    this.device.queue.writeBuffer(set.uniform, 0, u);
+  }
+
+  private upload(set: InputSet, c: number, data: readonly Float32Array[]): void {
     const ch = this.plan.chunks[c];
-    const q = this.device.queue;
-    if (this.loaded !== c) {
-      for (const [p, x] of this.inputs.entries()) {
-        q.writeBuffer(this.input, 4 * p * this.plan.chunkLen, x.buffer, x.byteOffset + 4 * ch.offset, 4 * ch.count);
-      }
-      this.loaded = c;
+    for (const [p, x] of data.entries()) {
+      this.device.queue.writeBuffer(set.input, 4 * p * this.plan.chunkLen, x.buffer, x.byteOffset, 4 * ch.count);
     }
-    const u = new Uint32Array([ch.count, this.plan.chunkLen, this.indexBase + ch.offset, this.key >>> 0, this.inputs.length, this.plan.total, aux0 >>> 0, aux1 >>> 0]);
-    q.writeBuffer(this.uniform, 0, u);
-    return ch;
+    set.chunk = c;
+    this.stats.uploadedBytes += 4 * ch.count * data.length;
   }
 
   /**
-   * Run `stage` over every chunk and read the result back. Readback of chunk c overlaps the
-   * upload and compute of chunk c+1 (two staging buffers).
+   * Queue the upload of chunk `c`'s slabs into the first input set, and its uniform (the upload
+   * is skipped when chunk c is already there). Only for inputs in memory; passes use the pipeline.
    */
-  async elementwise(stage: ElementwiseStage, params: GPUBuffer, aux0 = 0, aux1 = 0, invocations: (count: number) => number = (n) => n): Promise<Float32Array> {
+  load(c: number, aux0 = 0, aux1 = 0): Chunk {
+    const ch = this.plan.chunks[c];
+    const arrays = this.source.arrays;
+    if (!arrays) throw new Error(`${this.label}: load() needs inputs in memory; streamed sources go through the pipeline`);
+    const set = this.sets[0];
+    if (set.chunk !== c) this.upload(set, c, arrays.map((x) => x.subarray(ch.offset, ch.offset + ch.count)));
+    this.writeUniform(set, ch, aux0, aux1);
+    return ch;
+  }
+
+  private note(pass: number, chunk: number, event: ChunkEvent['event']): void {
+    this.trace?.push({ pass, chunk, event, t: performance.now() - this.t0 });
+  }
+
+  /** Read chunk `c` of every input from the source, or null when the set it goes to already holds it. */
+  private fetch(pass: number, c: number): Promise<Float32Array[]> | null {
+    if (this.sets[c % this.sets.length].chunk === c) return null;
+    const ch = this.plan.chunks[c];
+    this.stats.chunkReads++;
+    this.note(pass, c, 'read');
+    const p = Promise.all(Array.from({ length: this.source.parents }, (_, i) => this.source.read(i, ch.offset, ch.count)));
+    p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * One pass over every chunk through the pipeline: `record` adds the chunk's dispatch (and any
+   * copy into the readback buffer of set s) to the encoder; `readback`, when given, maps that
+   * buffer once the chunk is done and hands it to `consume`, in chunk order. Without readback the
+   * pass only waits for each chunk's completion (onSubmittedWorkDone) before reusing its set.
+   */
+  private async stream(label: string, aux0: number, aux1: number, record: (encoder: GPUCommandEncoder, s: number, ch: Chunk, c: number) => void, readback?: Readback): Promise<void> {
     const { plan, device } = this;
-    const result = new Float32Array(plan.total);
-    if (plan.total === 0) return result;
-    const out = this.buffer(`${stage.label} output`, 4 * plan.chunkLen, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
-    const staging = [0, 1].map((s) => this.buffer(`${stage.label} readback ${s}`, 4 * plan.chunkLen, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
-    const pending: (Promise<void> | null)[] = [null, null];
-    const bindGroup = device.createBindGroup({
-      label: `${stage.label} bind group`,
-      layout: this.k.layout,
-      entries: [
-        { binding: 0, resource: { buffer: this.uniform } },
-        { binding: 1, resource: { buffer: this.input } },
-        { binding: 2, resource: { buffer: out } },
-        { binding: 3, resource: { buffer: params } },
-      ],
-    });
-    for (let c = 0; c < plan.chunks.length; c++) {
-      const s = c % 2;
-      if (pending[s]) await pending[s];
-      const ch = this.load(c, aux0, aux1);
-      const encoder = device.createCommandEncoder({ label: `${stage.label} chunk ${c}` });
-      stage.run(encoder, { bindGroup, count: invocations(ch.count) });
-      encoder.copyBufferToBuffer(out, 0, staging[s], 0, 4 * ch.count);
+    const n = plan.chunks.length;
+    if (n === 0) return;
+    const pass = this.stats.passes++;
+    const D = this.sets.length;
+    const inflight: (Promise<void> | null)[] = new Array<Promise<void> | null>(D).fill(null);
+    let chain: Promise<void> = Promise.resolve();
+    let pending = 0;
+    let next = D > 1 ? this.fetch(pass, 0) : null;
+    for (let c = 0; c < n; c++) {
+      const s = c % D;
+      const set = this.sets[s];
+      const ch = plan.chunks[c];
+      // The chunk that last used this set has completed and been read back: the set is free.
+      if (inflight[s]) await inflight[s];
+      // Depth 1 reads only now; depth 2 started the read while the previous chunk was uploaded.
+      const data = await (D > 1 ? next : this.fetch(pass, c));
+      // Start reading chunk c+1 now, so it overlaps the upload and compute of chunk c.
+      next = D > 1 && c + 1 < n ? this.fetch(pass, c + 1) : null;
+      if (data) {
+        this.upload(set, c, data);
+        this.note(pass, c, 'upload');
+      }
+      this.writeUniform(set, ch, aux0, aux1);
+      if (pending > 0) this.stats.overlapped++;
+      const encoder = device.createCommandEncoder({ label: `${label} pass ${pass} chunk ${c}` });
+      record(encoder, s, ch, c);
       device.queue.submit([encoder.finish()]);
-      const buf = staging[s];
-      pending[s] = buf.mapAsync(GPUMapMode.READ, 0, 4 * ch.count).then(() => {
-        result.set(new Float32Array(buf.getMappedRange(0, 4 * ch.count)), ch.offset);
-        buf.unmap();
-      });
+      pending++;
+      this.stats.maxInFlight = Math.max(this.stats.maxInFlight, pending);
+      const buf = readback?.buffers[s];
+      const bytes = readback ? readback.bytes(ch) : 0;
+      const ready = buf ? buf.mapAsync(GPUMapMode.READ, 0, bytes) : device.queue.onSubmittedWorkDone();
+      ready.catch(() => undefined);
+      chain = chain
+        .then(() => ready)
+        .then(async () => {
+          pending--;
+          this.note(pass, c, 'complete');
+          if (!buf || !readback) return;
+          let after: void | Promise<void>;
+          try {
+            after = readback.consume(buf.getMappedRange(0, bytes), ch, c);
+            this.stats.readbackBytes += bytes;
+          } finally {
+            buf.unmap();
+          }
+          await after;
+        });
+      chain.catch(() => undefined);
+      inflight[s] = chain;
     }
-    await Promise.all(pending);
+    await chain;
+  }
+
+  /**
+   * Run `stage` over every chunk: into `sink` chunk by chunk (then null is returned), or into one
+   * Float32Array of the whole tensor.
+   */
+  async elementwise(
+    stage: ElementwiseStage,
+    params: GPUBuffer,
+    aux0 = 0,
+    aux1 = 0,
+    invocations: (count: number) => number = (n) => n,
+    sink?: ChunkSink,
+  ): Promise<Float32Array | null> {
+    const { plan } = this;
+    const result = sink ? null : new Float32Array(plan.total);
+    if (plan.total === 0) return result;
+    const D = this.sets.length;
+    const outs = this.scratch('output', 4 * plan.chunkLen, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, D);
+    const staging = this.scratch('readback', 4 * plan.chunkLen, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, D);
+    const groups = this.bindGroups(stage.label, outs, params);
+    await this.stream(
+      stage.label,
+      aux0,
+      aux1,
+      (encoder, s, ch) => {
+        stage.run(encoder, { bindGroup: groups[s], count: invocations(ch.count) });
+        encoder.copyBufferToBuffer(outs[s], 0, staging[s], 0, 4 * ch.count);
+      },
+      {
+        buffers: staging,
+        bytes: (ch) => 4 * ch.count,
+        consume: (range, ch) => {
+          if (result) {
+            result.set(new Float32Array(range), ch.offset);
+            return;
+          }
+          return sink?.(ch.offset, new Float32Array(range.slice(0)));
+        },
+      },
+    );
     return result;
   }
 
   /**
    * Run a reduction stage (entry `reduce`, reduce.wgsl) over every chunk with `slabs` along z, and
-   * return the float64 sums of its two terms per slab: [slab0.t0, slab0.t1, slab1.t0, …].
+   * return the float64 sums of its two terms per slab: [slab0.t0, slab0.t1, slab1.t0, …]. The
+   * partial sums are added in chunk order, then workgroup order, whatever the overlap.
    */
   async reduce(stage: ElementwiseStage, params: GPUBuffer, slabs: number, aux0 = 0, aux1 = 0): Promise<Float64Array> {
-    const { plan, device } = this;
+    const { plan } = this;
     const sums = new Float64Array(2 * slabs);
     if (plan.total === 0 || slabs === 0) return sums;
     const per = this.k.workgroupSize * REDUCE_PER_INVOCATION;
     const [gx, gy] = grid2d(Math.ceil(plan.chunkLen / per));
     const size = 4 * 2 * slabs * gx * gy;
-    const out = this.buffer(`${stage.label} partial sums`, size, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
-    const read = this.buffer(`${stage.label} partial readback`, size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    const bindGroup = device.createBindGroup({
-      label: `${stage.label} bind group`,
-      layout: this.k.layout,
-      entries: [
-        { binding: 0, resource: { buffer: this.uniform } },
-        { binding: 1, resource: { buffer: this.input } },
-        { binding: 2, resource: { buffer: out } },
-        { binding: 3, resource: { buffer: params } },
-      ],
-    });
-    for (let c = 0; c < plan.chunks.length; c++) {
-      const ch = this.load(c, aux0, aux1);
+    const D = this.sets.length;
+    const outs = this.scratch('partial sums', size, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, D);
+    const reads = this.scratch('partial readback', size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, D);
+    const groups = this.bindGroups(stage.label, outs, params);
+    const used = (ch: Chunk) => {
       const [cx, cy] = grid2d(Math.ceil(ch.count / per));
-      const used = 4 * 2 * slabs * cx * cy;
-      const encoder = device.createCommandEncoder({ label: `${stage.label} chunk ${c}` });
-      stage.run(encoder, { bindGroup, count: Math.ceil(ch.count / REDUCE_PER_INVOCATION), slabs });
-      encoder.copyBufferToBuffer(out, 0, read, 0, used);
-      device.queue.submit([encoder.finish()]);
-      await read.mapAsync(GPUMapMode.READ, 0, used);
-      const part = new Float32Array(read.getMappedRange(0, used));
-      const groups = cx * cy;
-      for (let s = 0; s < slabs; s++) {
-        for (let w = 0; w < groups; w++) {
-          sums[2 * s] += part[2 * (s * groups + w)];
-          sums[2 * s + 1] += part[2 * (s * groups + w) + 1];
-        }
-      }
-      read.unmap();
-    }
+      return 4 * 2 * slabs * cx * cy;
+    };
+    await this.stream(
+      stage.label,
+      aux0,
+      aux1,
+      (encoder, s, ch) => {
+        stage.run(encoder, { bindGroup: groups[s], count: Math.ceil(ch.count / REDUCE_PER_INVOCATION), slabs });
+        encoder.copyBufferToBuffer(outs[s], 0, reads[s], 0, used(ch));
+      },
+      {
+        buffers: reads,
+        bytes: used,
+        consume: (range, ch) => {
+          const part = new Float32Array(range);
+          const groupsPerSlab = used(ch) / (4 * 2 * slabs);
+          for (let z = 0; z < slabs; z++) {
+            for (let w = 0; w < groupsPerSlab; w++) {
+              sums[2 * z] += part[2 * (z * groupsPerSlab + w)];
+              sums[2 * z + 1] += part[2 * (z * groupsPerSlab + w) + 1];
+            }
+          }
+        },
+      },
+    );
     return sums;
   }
 
@@ -391,7 +626,9 @@ export class TensorJob {
    * Exact selections for several slabs at once, in the core's cutoff form: a radix select over the
    * magnitude bits (four passes of 8 bits), then, when only some of the elements equal to the
    * cutoff magnitude are selected, up to four passes over their global indices (ties go to the
-   * lower index). Each pass adds up histograms over every chunk, so chunking cannot change it.
+   * lower index). Each pass streams every chunk through the pipeline and adds its histogram into
+   * one 256-bin buffer per slab, so the cutoff of a whole tensor needs only the two chunk sets
+   * and chunking cannot change it.
    */
   async select(requests: readonly SelectRequest[]): Promise<Cutoff[]> {
     const { plan, device } = this;
@@ -418,36 +655,24 @@ export class TensorJob {
     }
     const active = (s: number) => words[8 * s + 6] !== 0;
     if (!requests.some((_, s) => active(s))) return out;
-    const hist = this.buffer(`${this.label} select histogram`, 4 * 256 * S, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
-    const read = this.buffer(`${this.label} select readback`, 4 * 256 * S, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const [hist] = this.scratch('select histogram', 4 * 256 * S, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, 1);
+    const [read] = this.scratch('select readback', 4 * 256 * S, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 1);
     const paramBuf = this.buffer(`${this.label} select params`, words.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
     const stage = this.k.stage(SelectStage);
-    const bindGroup = device.createBindGroup({
-      label: `${this.label} select bind group`,
-      layout: this.k.layout,
-      entries: [
-        { binding: 0, resource: { buffer: this.uniform } },
-        { binding: 1, resource: { buffer: this.input } },
-        { binding: 2, resource: { buffer: hist } },
-        { binding: 3, resource: { buffer: paramBuf } },
-      ],
-    });
+    const groups = this.bindGroups(`${this.label} select`, [hist], paramBuf);
     const pass = async (phase: number, shift: number): Promise<Uint32Array> => {
       device.queue.writeBuffer(paramBuf, 0, words);
       const clear = device.createCommandEncoder({ label: `${this.label} select clear` });
       clear.clearBuffer(hist);
       device.queue.submit([clear.finish()]);
-      for (let c = 0; c < plan.chunks.length; c++) {
-        const ch = this.load(c, phase, shift);
-        const encoder = device.createCommandEncoder({ label: `${this.label} select phase ${phase} shift ${shift} chunk ${c}` });
-        stage.run(encoder, { bindGroup, count: ch.count, slabs: S });
-        device.queue.submit([encoder.finish()]);
-      }
+      await this.stream(`${this.label} select phase ${phase} shift ${shift}`, phase, shift, (encoder, s, ch) => {
+        stage.run(encoder, { bindGroup: groups[s], count: ch.count, slabs: S });
+      });
       const encoder = device.createCommandEncoder({ label: `${this.label} select readback` });
       encoder.copyBufferToBuffer(hist, 0, read, 0, 4 * 256 * S);
       device.queue.submit([encoder.finish()]);
-      await read.mapAsync(GPUMapMode.READ);
-      const h = new Uint32Array(read.getMappedRange().slice(0));
+      await read.mapAsync(GPUMapMode.READ, 0, 4 * 256 * S);
+      const h = new Uint32Array(read.getMappedRange(0, 4 * 256 * S).slice(0));
       read.unmap();
       return h;
     };
@@ -509,9 +734,26 @@ export class TensorJob {
     return out;
   }
 
+  /** What the job did, for the backend's run statistics. */
+  summary(): JobStats {
+    return {
+      label: this.label,
+      elements: this.plan.total,
+      parents: this.source.parents,
+      chunks: this.plan.chunks.length,
+      chunkElements: this.plan.chunkLen,
+      depth: this.sets.length,
+      ...this.stats,
+      ...(this.trace ? { trace: this.trace } : {}),
+    };
+  }
+
   dispose(): void {
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
+    this.sizes.clear();
+    this.liveBytes = 0;
+    this.k.jobLog?.push(this.summary());
   }
 }
 

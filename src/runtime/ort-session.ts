@@ -7,7 +7,7 @@
  * overlap (onnxruntime-web's wasm backend does not allow concurrent runs on one session).
  */
 import * as ort from 'onnxruntime-web';
-import type { Tensor } from '../core/tensor.ts';
+import { numel, type Tensor } from '../core/tensor.ts';
 import { inspectOnnxGraph } from '../core/models/onnx-graph.ts';
 
 export type InferenceSession = ort.InferenceSession;
@@ -41,7 +41,9 @@ export async function createOrtSession(graphBytes: Uint8Array, tensors: readonly
     const t = byName.get(ref.location);
     if (!t) throw new Error(`model has no tensor "${ref.location}" that the graph needs; graph needs: ${external.map((e) => e.location).join(', ')}`);
     if (t.data.length !== ref.length) throw new Error(`tensor "${ref.location}" is ${t.data.length} bytes but the graph expects ${ref.length}`);
-    if (t.shape.join(',') !== ref.dims.join(',')) throw new Error(`tensor "${ref.location}" has shape [${t.shape}] but the graph expects [${ref.dims}]`);
+    // An I4 tensor (two nibbles a byte, quantized-graph.ts) is handed over as its packed bytes, UINT8 [ceil(n / 2)].
+    const dims = t.dtype === 'I4' ? [Math.ceil(numel(t.shape) / 2)] : t.shape;
+    if (dims.join(',') !== ref.dims.join(',')) throw new Error(`tensor "${ref.location}" has shape [${dims}] but the graph expects [${ref.dims}]`);
     return { path: ref.location, data: t.data };
   });
   return ort.InferenceSession.create(graphBytes, { externalData, executionProviders: ['wasm'], graphOptimizationLevel: 'all' });

@@ -1,5 +1,5 @@
 import { useGarden } from '../state.ts';
-import { admitCandidate, evaluateCandidate } from '../garden.ts';
+import { admitCandidate, evaluateCandidate, modelFile } from '../garden.ts';
 import { pct, short } from '../format.ts';
 
 export function CandidatePanel() {
@@ -31,7 +31,8 @@ export function CandidatePanel() {
     <section className="step" aria-labelledby="cand-h" data-testid="candidate-panel">
       <h2 id="cand-h"><span className="num">3</span> Evaluate and admit</h2>
       <p>
-        Candidate <strong data-testid="candidate-name">{cand.name}</strong> <span className="mono" title={cand.hash}>{short(cand.hash)}</span>, stored in this browser.
+        Candidate <strong data-testid="candidate-name">{cand.name}</strong> <span className="mono" title={cand.hash}>{short(cand.hash)}</span>, stored in this browser.{' '}
+        <button className="link" data-testid="download-candidate" onClick={() => void download(cand.id)}>Download .slm</button>
       </p>
       <div className="row">
         <button className="primary" onClick={() => void evaluateCandidate()} disabled={evaluating || evaluated} data-testid="evaluate-button">
@@ -94,4 +95,18 @@ export function CandidatePanel() {
       </button>
     </section>
   );
+}
+
+async function download(modelId: string) {
+  try {
+    const f = await modelFile(modelId);
+    const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = f.name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (e) {
+    useGarden.setState({ notice: `Download failed: ${(e as Error).message}` });
+  }
 }

@@ -6,6 +6,7 @@
 import type { Sha256Hex } from '../hash.ts';
 import { accuracy, expectedCalibrationError, meanNll, median, ECE_BINS } from './metrics.ts';
 import { suiteRows, type Suite } from './suite.ts';
+import type { Robustness } from './robustness.ts';
 
 export const EVALUATOR_ID = 'slm-garden/evaluate-classifier';
 export const EVALUATOR_VERSION = '1.0.0';
@@ -45,12 +46,23 @@ export interface MetricVector {
   /** Median time per row, in milliseconds. */
   medianLatencyPerRowMs: number;
   batch: number;
+  /**
+   * Robustness suites only (a suite that declares a perturbation and the clean suite it perturbs),
+   * once scored beside that clean suite (see robustness.ts): how much quality the declared
+   * perturbation costs. accuracyDrop = clean − perturbed accuracy; nllIncrease = perturbed − clean
+   * NLL; perplexityRatio = perturbed / clean perplexity (language-model suites).
+   */
+  accuracyDrop?: number;
+  nllIncrease?: number;
+  perplexityRatio?: number;
 }
 
 export interface EvaluationResult {
   evaluator: { id: string; version: string };
-  suite: { id: string; hash: Sha256Hex; family: string; task: string; perturbation: string; count: number };
+  suite: { id: string; hash: Sha256Hex; family: string; task: string; perturbation: string; count: number; baseline?: string };
   metrics: MetricVector;
+  /** Robustness suites scored beside their clean suite: the comparison in full (robustness.ts). */
+  robustness?: Robustness;
 }
 
 export class EvaluationRefused extends Error {
@@ -101,7 +113,7 @@ export async function evaluateClassifier(run: RunFn, suite: Suite, opts: Evaluat
   const nll = meanNll(logits, labels, C);
   return {
     evaluator: { id: EVALUATOR_ID, version: EVALUATOR_VERSION },
-    suite: { id: suite.id, hash: suite.hash, family: suite.family, task: suite.task, perturbation: suite.perturbation, count: suite.count },
+    suite: { id: suite.id, hash: suite.hash, family: suite.family, task: suite.task, perturbation: suite.perturbation, count: suite.count, ...(suite.baseline ? { baseline: suite.baseline } : {}) },
     metrics: {
       accuracy: accuracy(logits, labels, C),
       ece: expectedCalibrationError(logits, labels, C, ECE_BINS),

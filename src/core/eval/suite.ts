@@ -30,6 +30,8 @@ export const SUITE_KEYS = Object.freeze({
   /** Decimal multiplier from stored input values to model inputs ("1" for ids and F32 features). */
   scale: 'suite.scale',
   classes: 'suite.classes',
+  /** Robustness suites only: the id of the clean suite whose rows this suite perturbs (or shifts). */
+  baseline: 'suite.baseline',
 } as const);
 
 export interface SuiteInfo {
@@ -43,6 +45,11 @@ export interface SuiteInfo {
   /** Number of classes (output size) the labels index into. */
   classes: number;
   scale: number;
+  /**
+   * Robustness suites only: the clean suite this one is compared with (its quality drop under the
+   * declared perturbation is reported). Absent for ordinary suites (their bytes do not change).
+   */
+  baseline?: string;
 }
 
 export interface Suite extends SuiteInfo {
@@ -64,6 +71,8 @@ export function writeSuite(info: SuiteInfo, inputs: { dtype: 'U8' | 'F32'; data:
   if (inputs.data.length !== count * inputs.featureSize) throw new SuiteError(`suite "${info.id}": ${inputs.data.length} input values for ${count} rows × ${inputs.featureSize}`);
   for (let i = 0; i < count; i++) if (labels[i] >= info.classes) throw new SuiteError(`suite "${info.id}": label ${labels[i]} at row ${i} is outside 0..${info.classes - 1}`);
   if (!Object.prototype.hasOwnProperty.call(SUITE_TASKS, info.task)) throw new SuiteError(`suite "${info.id}": unknown task "${info.task}"; valid: ${Object.keys(SUITE_TASKS).join(', ')}`);
+  if (info.baseline !== undefined && (info.baseline === '' || info.baseline === info.id)) throw new SuiteError(`suite "${info.id}": baseline must name another suite, got "${info.baseline}"`);
+  if (info.baseline !== undefined && info.perturbation === 'none') throw new SuiteError(`suite "${info.id}" names a baseline but declares no perturbation`);
   return serializeSafetensors(
     [
       { name: 'inputs', dtype: inputs.dtype, shape: [count, inputs.featureSize], data: bytes },
@@ -79,6 +88,7 @@ export function writeSuite(info: SuiteInfo, inputs: { dtype: 'U8' | 'F32'; data:
       [SUITE_KEYS.description]: info.description,
       [SUITE_KEYS.scale]: String(info.scale),
       [SUITE_KEYS.classes]: String(info.classes),
+      ...(info.baseline !== undefined ? { [SUITE_KEYS.baseline]: info.baseline } : {}),
     },
   );
 }
@@ -129,6 +139,7 @@ export function readSuite(bytes: Uint8Array, expectedHash?: Sha256Hex): Suite {
     family: need(SUITE_KEYS.family),
     task: task as SuiteTask,
     perturbation: need(SUITE_KEYS.perturbation),
+    ...(m[SUITE_KEYS.baseline] ? { baseline: m[SUITE_KEYS.baseline] } : {}),
     description: m[SUITE_KEYS.description] ?? '',
     classes,
     scale,

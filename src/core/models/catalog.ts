@@ -42,6 +42,8 @@ export interface CatalogSuite {
   primary: boolean;
   description: string;
   task: 'classify' | 'lm';
+  /** Robustness suites only: the clean suite of the same family this one is compared with. */
+  baseline?: string;
 }
 
 export interface CatalogFamily {
@@ -91,7 +93,10 @@ export function checkCatalog(raw: unknown): Catalog {
       if (!HEX.test(m.hash)) fail(`model ${m.id}: hash is not a SHA-256 hex string`);
       if (!(MODEL_ROLES as readonly string[]).includes(m.role)) fail(`model ${m.id}: role ${JSON.stringify(m.role)}; valid: ${MODEL_ROLES.join(', ')}`);
     }
-    for (const s of f.suites ?? []) if (!HEX.test(s.hash)) fail(`suite ${s.id}: hash is not a SHA-256 hex string`);
+    for (const s of f.suites ?? []) {
+      if (!HEX.test(s.hash)) fail(`suite ${s.id}: hash is not a SHA-256 hex string`);
+      if (s.baseline !== undefined && !(f.suites ?? []).some((x) => x.id === s.baseline && x.id !== s.id)) fail(`suite ${s.id}: baseline "${s.baseline}" is not another suite of family ${f.id}`);
+    }
     if (!(f.suites ?? []).some((s) => s.primary)) fail(`family ${f.id}: no primary suite`);
   }
   return c;

@@ -17,12 +17,12 @@ export class BlendStage extends ElementwiseStage {
 
 export const blendGpu: GpuOperator = {
   id: 'blend',
-  async run(k, inputs, params, ctx) {
-    const w = blendWeights(params, inputs.length);
-    const job = k.job('blend', inputs, tensorKey(ctx.seed, ctx.name));
+  async run(k, src, params, ctx, _op, sink) {
+    const w = blendWeights(params, src.parents);
+    const job = k.job('blend', src, tensorKey(ctx.seed, ctx.name));
     try {
       const words = Uint32Array.from(w, f32Bits);
-      return await job.elementwise(k.stage(BlendStage), job.params('blend weights', words));
+      return await job.elementwise(k.stage(BlendStage), job.params('blend weights', words), 0, 0, undefined, sink);
     } finally {
       job.dispose();
     }

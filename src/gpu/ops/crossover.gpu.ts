@@ -17,14 +17,14 @@ export class CrossoverStage extends ElementwiseStage {
 
 export const crossoverGpu: GpuOperator = {
   id: 'crossover',
-  async run(k, inputs, params, ctx) {
-    const c = crossoverThresholds(weightsOf(params, 'weights', inputs.length, 1));
+  async run(k, src, params, ctx, _op, sink) {
+    const c = crossoverThresholds(weightsOf(params, 'weights', src.parents, 1));
     const unit = crossoverUnit(String(params.granularity ?? 'element'), ctx.shape);
     const mode = unit === Infinity ? 2 : unit === 1 ? 0 : 1;
-    const job = k.job('crossover', inputs, tensorKey(ctx.seed, ctx.name), 1, ctx.offset ?? 0);
+    const job = k.job('crossover', src, tensorKey(ctx.seed, ctx.name), 1, ctx.offset ?? 0);
     try {
       const words = new Uint32Array([mode, unit === Infinity ? 1 : unit, ...Array.from(c, f32Bits)]);
-      return await job.elementwise(k.stage(CrossoverStage), job.params('crossover thresholds', words));
+      return await job.elementwise(k.stage(CrossoverStage), job.params('crossover thresholds', words), 0, 0, undefined, sink);
     } finally {
       job.dispose();
     }

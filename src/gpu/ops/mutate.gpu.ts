@@ -8,6 +8,7 @@ import code from './mutate.wgsl?raw';
 import { num } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { firstParents } from '../source.ts';
 import type { GpuOperator } from './types.ts';
 
 export class MutateStage extends ElementwiseStage {
@@ -24,8 +25,8 @@ export class MutateMomentsStage extends ElementwiseStage {
 
 export const mutateGpu: GpuOperator = {
   id: 'mutate',
-  async run(k, inputs, params, ctx) {
-    const job = k.job('mutate', inputs.slice(0, 1), tensorKey(ctx.seed, ctx.name), 1, ctx.offset ?? 0);
+  async run(k, src, params, ctx, _op, sink) {
+    const job = k.job('mutate', firstParents(src, 1), tensorKey(ctx.seed, ctx.name), 1, ctx.offset ?? 0);
     try {
       const n = job.plan.total;
       let std: number;
@@ -40,7 +41,7 @@ export const mutateGpu: GpuOperator = {
       }
       const amp = Math.fround(num(params, 'strength') * std * Math.sqrt(3));
       const words = new Uint32Array([f32Bits(amp), f32Bits(num(params, 'epsilon')), f32Bits(num(params, 'rate', 1))]);
-      return await job.elementwise(k.stage(MutateStage), job.params('mutate params', words));
+      return await job.elementwise(k.stage(MutateStage), job.params('mutate params', words), 0, 0, undefined, sink);
     } finally {
       job.dispose();
     }

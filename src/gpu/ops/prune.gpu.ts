@@ -6,6 +6,7 @@ import code from './prune.wgsl?raw';
 import { selectCount } from '../../core/operators/select.ts';
 import { num } from '../../core/operators/params.ts';
 import { ElementwiseStage, type KernelContext } from '../kernel-context.ts';
+import { firstParents } from '../source.ts';
 import type { GpuOperator } from './types.ts';
 
 export class PruneStage extends ElementwiseStage {
@@ -16,12 +17,12 @@ export class PruneStage extends ElementwiseStage {
 
 export const pruneGpu: GpuOperator = {
   id: 'prune',
-  async run(k, inputs, params) {
-    const job = k.job('prune', inputs.slice(0, 1), 0);
+  async run(k, src, params, _ctx, _op, sink) {
+    const job = k.job('prune', firstParents(src, 1), 0);
     try {
       const m = selectCount(num(params, 'fraction'), job.plan.total);
       const [c] = await job.select([{ parent: 0, k: m, order: 'bottom' }]);
-      return await job.elementwise(k.stage(PruneStage), job.params('prune cutoff', new Uint32Array([c.bits, c.index])));
+      return await job.elementwise(k.stage(PruneStage), job.params('prune cutoff', new Uint32Array([c.bits, c.index])), 0, 0, undefined, sink);
     } finally {
       job.dispose();
     }

@@ -6,6 +6,7 @@
 import code from './quantize.wgsl?raw';
 import { QUANT_SCHEMES, quantScheme } from '../../core/operators/quantize.cpu.ts';
 import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { firstParents } from '../source.ts';
 import type { GpuOperator } from './types.ts';
 
 export class QuantizeStage extends ElementwiseStage {
@@ -16,19 +17,19 @@ export class QuantizeStage extends ElementwiseStage {
 
 export const quantizeGpu: GpuOperator = {
   id: 'quantize',
-  async run(k, inputs, params, ctx) {
+  async run(k, src, params, ctx, _op, sink) {
     const { qmax } = QUANT_SCHEMES[quantScheme(params.scheme)];
     const blockSize = Number(params.blockSize);
     if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`quantize: block size ${blockSize} must be a positive integer`);
-    const n = inputs[0].length;
+    const n = src.length;
     const cols = ctx.shape.length ? ctx.shape[ctx.shape.length - 1] : 1;
-    if (cols === 0 || n === 0) return new Float32Array(n);
+    if (cols === 0 || n === 0) return sink ? null : new Float32Array(n);
     if (n % cols !== 0) throw new Error(`quantize: ${n} values for shape [${ctx.shape}]`);
     const blocks = Math.ceil(cols / blockSize);
-    const job = k.job('quantize', inputs.slice(0, 1), 0, cols);
+    const job = k.job('quantize', firstParents(src, 1), 0, cols);
     try {
       const words = new Uint32Array([f32Bits(qmax), blockSize, cols, blocks]);
-      return await job.elementwise(k.stage(QuantizeStage), job.params('quantize params', words), 0, 0, (count) => (count / cols) * blocks);
+      return await job.elementwise(k.stage(QuantizeStage), job.params('quantize params', words), 0, 0, (count) => (count / cols) * blocks, sink);
     } finally {
       job.dispose();
     }

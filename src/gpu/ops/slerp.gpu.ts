@@ -32,13 +32,13 @@ export function slerpFromSums(d: number, a: number, b: number, t: number): { s0:
 
 export const slerpGpu: GpuOperator = {
   id: 'slerp',
-  async run(k, inputs, params) {
-    if (inputs.length !== 2) throw new Error(`slerp takes 2 parents, got ${inputs.length}`);
-    const job = k.job('slerp', inputs, 0);
+  async run(k, src, params, _ctx, _op, sink) {
+    if (src.parents !== 2) throw new Error(`slerp takes 2 parents, got ${src.parents}`);
+    const job = k.job('slerp', src, 0);
     try {
       const sums = await job.reduce(k.stage(SlerpDotsStage), job.params('slerp none', new Uint32Array(4)), 2);
       const { s0, s1 } = slerpFromSums(sums[0], sums[2], sums[3], num(params, 't'));
-      return await job.elementwise(k.stage(SlerpStage), job.params('slerp coefficients', new Uint32Array([f32Bits(s0), f32Bits(s1)])));
+      return await job.elementwise(k.stage(SlerpStage), job.params('slerp coefficients', new Uint32Array([f32Bits(s0), f32Bits(s1)])), 0, 0, undefined, sink);
     } finally {
       job.dispose();
     }

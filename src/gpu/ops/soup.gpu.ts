@@ -10,11 +10,11 @@ import type { GpuOperator } from './types.ts';
 
 export const soupGpu: GpuOperator = {
   id: 'soup',
-  async run(k, inputs, params, ctx) {
-    const w = blendWeights({ weights: soupWeights(params, inputs.length, ctx.seed), normalize: true }, inputs.length);
-    const job = k.job('soup', inputs, 0);
+  async run(k, src, params, ctx, _op, sink) {
+    const w = blendWeights({ weights: soupWeights(params, src.parents, ctx.seed), normalize: true }, src.parents);
+    const job = k.job('soup', src, 0);
     try {
-      return await job.elementwise(k.stage(BlendStage), job.params('soup weights', Uint32Array.from(w, f32Bits)));
+      return await job.elementwise(k.stage(BlendStage), job.params('soup weights', Uint32Array.from(w, f32Bits)), 0, 0, undefined, sink);
     } finally {
       job.dispose();
     }

@@ -9,6 +9,7 @@ import { num, weightsOf } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
 import { ElementwiseStage, f32Bits, type KernelContext, type Cutoff } from '../kernel-context.ts';
+import type { ChunkSink, TensorSource } from '../source.ts';
 import type { GpuOperator } from './types.ts';
 
 export class TaskArithmeticStage extends ElementwiseStage {
@@ -28,11 +29,12 @@ const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2 } as cons
 export async function taskArithmeticGpu(
   k: KernelContext,
   cfg: TaskArithmeticConfig,
-  inputs: readonly Float32Array[],
+  src: TensorSource,
   params: ParamValues,
   ctx: TensorContext,
-): Promise<Float32Array> {
-  const P = inputs.length - 1;
+  sink?: ChunkSink,
+): Promise<Float32Array | null> {
+  const P = src.parents - 1;
   if (P < 1) throw new Error('task arithmetic needs a base and at least one parent');
   const w = weightsOf(params, 'weights', P, 1);
   const normalize = params.normalize === true;
@@ -48,7 +50,7 @@ export async function taskArithmeticGpu(
   const words = new Uint32Array(8 + 8 * P);
   words.set([SPARSIFY_CODE[cfg.sparsify], cfg.consensus === 'ties' ? 1 : 0, normalize ? 1 : 0, f32Bits(drop), f32Bits(num(params, 'lambda', 1)), f32Bits(sumW)]);
   for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p])], 8 + 8 * p);
-  const job = k.job(`task arithmetic "${ctx.name}"`, inputs, tensorKey(ctx.seed, ctx.name), 1, cfg.sparsify === 'random' ? (ctx.offset ?? 0) : 0);
+  const job = k.job(`task arithmetic "${ctx.name}"`, src, tensorKey(ctx.seed, ctx.name), 1, cfg.sparsify === 'random' ? (ctx.offset ?? 0) : 0);
   try {
     const n = job.plan.total;
     const norms = k.stage(TaskArithmeticNormsStage);
@@ -94,7 +96,7 @@ export async function taskArithmeticGpu(
       const [conflicts] = await job.reduce(norms, final, 1, 2);
       ctx.stats.signConflicts = conflicts;
     }
-    return await job.elementwise(k.stage(TaskArithmeticStage), final);
+    return await job.elementwise(k.stage(TaskArithmeticStage), final, 0, 0, undefined, sink);
   } finally {
     job.dispose();
   }
@@ -104,9 +106,9 @@ export async function taskArithmeticGpu(
 export function taskArithmeticOperator(id: string): GpuOperator {
   return {
     id,
-    run: (k, inputs, params, ctx, op) => {
+    run: (k, src, params, ctx, op, sink) => {
       if (!op?.taskArithmetic) throw new Error(`${id}: the operator declares no task-arithmetic configuration`);
-      return taskArithmeticGpu(k, op.taskArithmetic, inputs, params, ctx);
+      return taskArithmeticGpu(k, op.taskArithmetic, src, params, ctx, sink);
     },
   };
 }
