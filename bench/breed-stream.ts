@@ -157,11 +157,19 @@ export class ChunkStore {
     return rec;
   }
 
+  private reading = 0;
+  private readSince = 0;
+
+  /** One chunk. Read time counts the wall time while any read is in flight, so parallel reads are not counted twice. */
   async chunk(key: string): Promise<Float32Array> {
-    const t0 = performance.now();
-    const buf = (await this.db.get('chunks', key)) as ArrayBuffer | undefined;
+    if (this.reading++ === 0) this.readSince = performance.now();
+    let buf: ArrayBuffer | undefined;
+    try {
+      buf = (await this.db.get('chunks', key)) as ArrayBuffer | undefined;
+    } finally {
+      if (--this.reading === 0) this.readMs += performance.now() - this.readSince;
+    }
     if (!buf) throw new Error(`chunk ${key.slice(0, 12)}… is missing from IndexedDB`);
-    this.readMs += performance.now() - t0;
     this.readBytes += buf.byteLength;
     return new Float32Array(buf);
   }

@@ -36,6 +36,6 @@ scope.onmessage = async (e: MessageEvent<{ smoke: boolean; poolWorkerUrl: string
     pool.terminate();
     scope.postMessage({ result });
   } catch (err) {
-    scope.postMessage({ error: err instanceof Error ? err.message : String(err) });
+    scope.postMessage({ error: err instanceof Error ? `${err.name}: ${err.message}${err.stack ? ` (${err.stack.split('\n').slice(0, 3).join(' | ')})` : ''}` : String(err) });
   }
 };

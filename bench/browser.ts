@@ -5,6 +5,9 @@
  * the figures.
  */
 import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bundle } from './bundle.ts';
 import { serve } from './server.ts';
 import { REFERENCE_SIZES_FULL, SIZES_FULL, SIZES_SMOKE, SOFTWARE_GPU_MAX, type CopyRow, type KernelRow } from './common.ts';
@@ -32,7 +35,7 @@ export interface BrowserFigures {
   adapters: string[];
 }
 
-export async function runBrowser(o: { smoke: boolean; root: string; log: (s: string) => void }): Promise<BrowserFigures> {
+export async function runBrowser(o: { smoke: boolean; root: string; log: (s: string) => void; breedOnly?: boolean }): Promise<BrowserFigures> {
   const [page, breedWorker, poolWorker] = await Promise.all([
     bundle(`${o.root}bench/page.ts`),
     bundle(`${o.root}bench/breed-worker.ts`),
@@ -48,11 +51,14 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
   });
   // A unique switch on the browser process, so its process tree can be found for memory figures.
   const tag = `--slm-garden-bench=${process.pid}-${Date.now()}`;
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...CHROMIUM_ARGS, tag], headless: true });
+  // A persistent profile on disk: an incognito context keeps IndexedDB in memory with a small
+  // quota, which a 124M-parameter model (1.5 GB stored) exceeds.
+  const profile = mkdtempSync(join(tmpdir(), 'slm-garden-bench-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...CHROMIUM_ARGS, tag], headless: true });
   const sampler = sampleTree(findPid(tag));
   try {
     const open = async () => {
-      const p = await browser.newPage();
+      const p = await context.newPage();
       p.on('console', (m) => {
         const text = m.text();
         if (text === 'bench-phase:breed-start') sampler.mark();
@@ -64,17 +70,21 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
       return p;
     };
     const sizes = o.smoke ? [...SIZES_SMOKE] : [...SIZES_FULL];
-    const kernelPage = await open();
-    const r = await kernelPage.evaluate(
-      (opts) => (globalThis as unknown as { runBench(x: typeof opts): Promise<unknown> }).runBench(opts),
-      { sizes, referenceSizes: o.smoke ? sizes : [...REFERENCE_SIZES_FULL], gpuSizes: sizes, softwareGpuMax: SOFTWARE_GPU_MAX, budgetMs: o.smoke ? 40 : 300, smoke: o.smoke },
-    ) as { copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[]; userAgent: string };
-    await kernelPage.close();
+    let r: { copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[] } = { copies: [], kernels: [], notes: [], adapters: [] };
+    if (!o.breedOnly) {
+      const kernelPage = await open();
+      r = (await kernelPage.evaluate(
+        (opts) => (globalThis as unknown as { runBench(x: typeof opts): Promise<unknown> }).runBench(opts),
+        { sizes, referenceSizes: o.smoke ? sizes : [...REFERENCE_SIZES_FULL], gpuSizes: sizes, softwareGpuMax: SOFTWARE_GPU_MAX, budgetMs: o.smoke ? 40 : 300, smoke: o.smoke },
+      )) as typeof r;
+      await kernelPage.close();
+    }
     const breedPage = await open();
     const b = await breedPage.evaluate((smoke) => (globalThis as unknown as { runBreed(x: { smoke: boolean }): Promise<unknown> }).runBreed({ smoke }), o.smoke) as StreamBreedResult & {
       longestMainTaskMs: number;
       longTasks: number;
     };
+    if (typeof b?.outputHash !== 'string') throw new Error(`the breed page returned no result: ${JSON.stringify(b)?.slice(0, 300)}`);
     const mem = sampler.window();
     await breedPage.close();
     const breed: BreedFigures = {
@@ -108,10 +118,11 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
       outputHash: b.outputHash,
       signConflicts: b.signConflicts,
     };
-    return { copies: r.copies, kernels: r.kernels, breeds: [breed], notes: r.notes, browser: `Chromium ${browser.version()}`, adapters: r.adapters };
+    return { copies: r.copies, kernels: r.kernels, breeds: [breed], notes: r.notes, browser: `Chromium ${context.browser()?.version() ?? '(version unknown)'}`, adapters: r.adapters };
   } finally {
     sampler.stop();
-    await browser.close();
+    await context.close();
     await server.close();
+    rmSync(profile, { recursive: true, force: true });
   }
 }

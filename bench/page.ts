@@ -32,8 +32,9 @@ async function breedInWorker(smoke: boolean) {
     worker.onmessage = (e) => {
       if (e.data.phase) log(`bench-phase:${e.data.phase}`);
       else if (e.data.log) log(`breed: ${e.data.log}`);
-      else if (e.data.error) reject(new Error(`streaming breed failed: ${e.data.error}`));
-      else resolve(e.data.result);
+      else if ('error' in e.data) reject(new Error(`streaming breed failed: ${e.data.error || '(an error without a message)'}`));
+      else if (e.data.result) resolve(e.data.result);
+      else reject(new Error(`breed worker sent an unexpected message: ${JSON.stringify(e.data).slice(0, 200)}`));
     };
     worker.onerror = (e) => reject(new Error(`breed worker failed: ${e.message}`));
     worker.postMessage({ smoke, poolWorkerUrl: '/pool-worker.js' });

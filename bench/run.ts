@@ -7,6 +7,7 @@
  *   npm run bench -- --smoke      1 M elements and a small breed, a few seconds (run by `npm test`)
  *   npm run bench -- --dawn       also the WebGPU kernels in Node through Dawn (the `webgpu` package)
  *   npm run bench -- --no-browser Node CPU path only
+ *   npm run bench -- --breed-only the streaming breed alone (never writes docs/BENCHMARKS.md)
  */
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem, availableParallelism, release, platform } from 'node:os';
@@ -18,7 +19,7 @@ import { markdown, type BenchResults } from './report.ts';
 import { runBrowser } from './browser.ts';
 
 const argv = process.argv.slice(2);
-const KNOWN = ['--smoke', '--dawn', '--no-browser', '--no-write-docs'];
+const KNOWN = ['--smoke', '--dawn', '--no-browser', '--no-write-docs', '--breed-only'];
 for (const a of argv) {
   if (!KNOWN.includes(a)) {
     console.error(`bench: unknown option "${a}"; valid: ${KNOWN.join(', ')}`);
@@ -51,20 +52,23 @@ async function main(): Promise<number> {
     notes: [],
   };
 
-  console.log(`bench (${res.kind}): CPU path in Node`);
-  const pool = await createNodeCpuPool();
-  try {
-    const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, referenceSizes: smoke ? sizes : REFERENCE_SIZES_FULL, budgetMs, log });
-    res.copies.push(...cpu.copies);
-    res.kernels.push(...cpu.kernels);
-  } finally {
-    pool.terminate();
+  const breedOnly = argv.includes('--breed-only');
+  if (!breedOnly) {
+    console.log(`bench (${res.kind}): CPU path in Node`);
+    const pool = await createNodeCpuPool();
+    try {
+      const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, referenceSizes: smoke ? sizes : REFERENCE_SIZES_FULL, budgetMs, log });
+      res.copies.push(...cpu.copies);
+      res.kernels.push(...cpu.kernels);
+    } finally {
+      pool.terminate();
+    }
   }
 
-  if (!smoke) res.notes.push(`CPU path: operators without a range kernel ("reference only") are timed at ${REFERENCE_SIZES_FULL.map(fmtElements).join(' and ')} elements only, to keep the full run within minutes on 2 cores`);
+  if (!smoke && !breedOnly) res.notes.push(`CPU path: operators without a range kernel ("reference only") are timed at ${REFERENCE_SIZES_FULL.map(fmtElements).join(' and ')} elements only, to keep the full run within minutes on 2 cores`);
   if (!argv.includes('--no-browser')) {
     console.log('bench: Chromium (WebGPU, CPU path in the page, streaming breed)');
-    const b = await runBrowser({ smoke, root, log });
+    const b = await runBrowser({ smoke, root, log, breedOnly });
     res.copies.push(...b.copies);
     res.kernels.push(...b.kernels);
     res.breeds.push(...b.breeds);
@@ -86,8 +90,8 @@ async function main(): Promise<number> {
   const md = markdown(res);
   writeFileSync(`${root}bench/results.json`, JSON.stringify(res, null, 2) + '\n');
   console.log('\n' + md + '\n');
-  if (!smoke && !argv.includes('--no-write-docs')) writeDocs(md);
-  console.log(`bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${!smoke ? ' and docs/BENCHMARKS.md' : ''}`);
+  if (!smoke && !breedOnly && !argv.includes('--no-write-docs')) writeDocs(md);
+  console.log(`bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${!smoke && !breedOnly && !argv.includes('--no-write-docs') ? ' and docs/BENCHMARKS.md' : ''}`);
   return 0;
 }
 

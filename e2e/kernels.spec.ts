@@ -170,6 +170,123 @@ for (const [i, c] of CASES.entries()) {
   });
 }
 
+/**
+ * The streaming path (backend.runStream): inputs come chunk by chunk from a source, through the
+ * double-buffered pipeline (two input sets, two output sets). Every operator, streamed in chunks
+ * of 16384 elements from a reader that answers after a timer: the bytes equal the unchunked run()
+ * (bit for bit) and the CPU reference within the operator's bound (exactly for selections and
+ * masks); uploads never reuse a set before its chunk completed, some uploads overlapped compute,
+ * and the peak GPU memory stays within two sets.
+ */
+const STREAM_CHUNK = 8_192;
+const N = 40_003;
+const STREAMED: Case[] = [
+  { title: 'blend', req: { op: 'blend', n: N, inputs: 3, params: { weights: [0.2, 0.7, 0.35] }, seed: 40 }, ulp: BLEND_ULP },
+  { title: 'task delta', req: { op: 'task-delta', n: N, inputs: 3, params: { weights: [0.5, 1.5], lambda: 0.8 }, seed: 41 }, ulp: 2 },
+  { title: 'sparse task delta, L1 rescale (select + reductions)', req: { op: 'sparse-task-delta', n: N, inputs: 3, params: { density: 0.4, rescale: 'l1' }, seed: 42, kind: 'ties' }, ulp: 4 },
+  { title: 'DARE', req: { op: 'dare', n: N, inputs: 3, params: { drop: 0.4 }, seed: 43 }, ulp: 2 },
+  { title: 'TIES trim by streamed radix select', req: { op: 'ties', n: N, inputs: 4, params: { density: 0.2 }, seed: 44, kind: 'ties' }, ulp: 2 },
+  { title: 'DARE-TIES', req: { op: 'dare-ties', n: N, inputs: 3, params: { drop: 0.3 }, seed: 45 }, ulp: 2 },
+  { title: 'federated, per-tensor clipping', req: { op: 'federated', n: N, inputs: 3, params: { clipNorm: 20, clipScope: 'tensor' }, seed: 46 }, ulp: 4 },
+  { title: 'crossover by row', req: { op: 'crossover', n: 200 * 201, shape: [200, 201], inputs: 3, params: { granularity: 'row' }, seed: 47 }, ulp: 0, exact: true },
+  { title: 'mutate', req: { op: 'mutate', n: N, inputs: 1, params: { strength: 0.5, epsilon: 0.05, rate: 0.7 }, derived: { std: 0.5773 }, seed: 48 }, ulp: 0, exact: true },
+  { title: 'prune by streamed radix select', req: { op: 'prune', n: N, inputs: 1, params: { fraction: 0.45 }, seed: 49, kind: 'ties' }, ulp: 0, exact: true },
+  { title: 'slerp', req: { op: 'slerp', n: N, inputs: 2, params: { t: 0.3 }, seed: 50 }, ulp: 4 },
+  { title: 'soup', req: { op: 'soup', n: N, inputs: 4, params: { mode: 'seeded' }, seed: 51 }, ulp: 2 },
+  { title: 'quantize int4 (whole rows)', req: { op: 'quantize', n: 120 * 333, shape: [120, 333], inputs: 1, params: { scheme: 'int4', blockSize: 48 }, seed: 52 }, ulp: 1 },
+];
+
+function expectStreamed(r: ConformanceResult, c: Pick<Case, 'ulp' | 'exact'>): void {
+  const st = r.stream!;
+  console.log(
+    `  stream: ${st.stats.chunks} chunks of ${st.stats.chunkElements}, ${st.stats.passes} passes, ${st.stats.chunkReads} chunk reads, ` +
+      `in flight ≤ ${st.stats.maxInFlight}, ${st.uploadsWhileComputing} uploads while computing, peak ${st.stats.peakGpuBytes} B (bound ${st.bound} B)`,
+  );
+  expect(r.maxUlp).toBeLessThanOrEqual(c.ulp);
+  if (c.exact) expect(r.gpuHash).toBe(r.cpuHash);
+  expect(r.gpuStats).toEqual(r.cpuStats);
+  expect(r.chunkInvariant, 'streamed bytes equal the unchunked run()').toBe(true);
+  expect(st.boundViolations).toBe(0);
+  expect(st.stats.peakGpuBytes).toBeLessThanOrEqual(st.bound);
+}
+
+for (const [i, c] of STREAMED.entries()) {
+  test(`streamed ${c.title}: equals the unchunked run and ${c.exact ? 'the CPU bytes' : `is within ${c.ulp} ULP of the CPU`}`, async () => {
+    const r = await conform({ ...c.req, name: `stream.${i}.weight`, inputSeed: 300 + i, stream: { via: 'reader', chunkElements: STREAM_CHUNK } });
+    expectStreamed(r, c);
+    expect(r.stream!.stats.chunks).toBeGreaterThanOrEqual(5);
+    expect(r.stream!.stats.maxInFlight).toBe(2);
+    expect(r.stream!.uploadsWhileComputing).toBeGreaterThan(0);
+  });
+}
+
+test('streamed from the IndexedDB tensor store (F16 parents), output to a sink in chunk order', async () => {
+  const r = await conform({
+    op: 'ties', n: N, inputs: 3, params: { density: 0.3 }, seed: 60, name: 'store.weight', inputSeed: 60,
+    stream: { via: 'store', dtype: 'F16', chunkElements: STREAM_CHUNK, sink: true },
+  });
+  expectStreamed(r, { ulp: 2 });
+  expect(r.stream!.sinkInOrder).toBe(true);
+});
+
+test('streamed by byte ranges of a Blob (BF16), prune exact', async () => {
+  const r = await conform({
+    op: 'prune', n: N, inputs: 1, params: { fraction: 0.3 }, seed: 61, name: 'blob.weight', inputSeed: 61,
+    stream: { via: 'blob', dtype: 'BF16', chunkElements: STREAM_CHUNK },
+  });
+  expectStreamed(r, { ulp: 0, exact: true });
+});
+
+test('streamed from async iterables of odd-sized pieces, re-opened for every pass (slerp)', async () => {
+  const r = await conform({
+    op: 'slerp', n: N, inputs: 2, params: { t: 0.7 }, seed: 62, name: 'iter.weight', inputSeed: 62,
+    stream: { via: 'iterable', chunkElements: STREAM_CHUNK },
+  });
+  expectStreamed(r, { ulp: 4 });
+});
+
+test('pipeline depth 1 (no overlap) gives the same bytes with one set in flight and less memory', async () => {
+  const req = { op: 'ties', n: N, inputs: 3, params: { density: 0.3 }, seed: 63, name: 'depth.weight', inputSeed: 63 } as const;
+  const two = await conform({ ...req, stream: { via: 'reader', chunkElements: STREAM_CHUNK } });
+  const one = await conform({ ...req, stream: { via: 'reader', chunkElements: STREAM_CHUNK, depth: 1 } });
+  console.log(`  depth 2: ${two.gpuMs.toFixed(1)} ms, peak ${two.stream!.stats.peakGpuBytes} B; depth 1: ${one.gpuMs.toFixed(1)} ms, peak ${one.stream!.stats.peakGpuBytes} B`);
+  expect(one.gpuHash).toBe(two.gpuHash);
+  expect(one.stream!.stats.maxInFlight).toBe(1);
+  expect(one.stream!.uploadsWhileComputing).toBe(0);
+  expect(one.stream!.boundViolations).toBe(0);
+  expect(one.stream!.stats.peakGpuBytes).toBeLessThan(two.stream!.stats.peakGpuBytes);
+});
+
+test('peak GPU memory does not grow with the tensor (prune, TIES: 4× the elements, same peak)', async () => {
+  for (const [op, inputs, params] of [['prune', 1, { fraction: 0.5 }], ['ties', 3, { density: 0.3 }]] as const) {
+    const peaks: number[] = [];
+    for (const n of [16_384, 65_536]) {
+      const r = await conform({ op, n, inputs, params, seed: 64, name: `grow.${op}.${n}`, inputSeed: 64, kind: 'ties', stream: { via: 'reader', chunkElements: 4_096 } });
+      expectStreamed(r, { ulp: op === 'prune' ? 0 : 2, exact: op === 'prune' });
+      peaks.push(r.stream!.stats.peakGpuBytes);
+    }
+    console.log(`  ${op}: peak ${peaks[0]} B at 16384 elements, ${peaks[1]} B at 65536`);
+    expect(peaks[1]).toBe(peaks[0]);
+  }
+});
+
+test('a streamed tensor that fits in the two sets is read once, whatever the passes', async () => {
+  for (const n of [STREAM_CHUNK, 2 * STREAM_CHUNK]) {
+    const r = await conform({ op: 'prune', n, inputs: 1, params: { fraction: 0.4 }, seed: 65, name: `resident.${n}`, inputSeed: 65, kind: 'ties', stream: { via: 'reader', chunkElements: STREAM_CHUNK } });
+    expectStreamed(r, { ulp: 0, exact: true });
+    expect(r.stream!.stats.passes).toBeGreaterThan(4);
+    expect(r.stream!.stats.chunkReads).toBe(r.stream!.stats.chunks);
+  }
+});
+
+test('a device lost during a streamed radix select or reduction rejects with DeviceLostError', async () => {
+  for (const [op, after] of [['prune', 3], ['prune', 20], ['ties', 40], ['slerp', 2]] as const) {
+    const r = await page.evaluate(([o, a]) => window.__kernels.streamLoss(o, 40_000, a), [op, after] as const);
+    console.log(`  ${op}, lost after ${after} reads: ${r.error} (${r.reads} reads)`);
+    expect(r.recognised).toBe(true);
+  }
+});
+
 test('an operator the registry has and the GPU lacks is refused by name, never run on the CPU', async () => {
   const r = await page.evaluate(() => window.__kernels.noKernel());
   console.log(`no-kernel: ${JSON.stringify(r)}`);

@@ -6,6 +6,7 @@
 import * as Comlink from 'comlink';
 import { createOrtSession, releaseSession, runClassifier, runTokens, type InferenceSession } from '../src/runtime/ort-session.ts';
 import { evaluateLanguageModel, sampleText, type SampleResult } from '../src/core/eval/lm.ts';
+import { evaluateRobustness } from '../src/core/eval/robustness.ts';
 import { evaluateClassifier, type EvaluationResult } from '../src/core/eval/evaluate.ts';
 import { runtimeSmoke, type SmokeResult } from '../src/core/eval/smoke.ts';
 import { readSuite } from '../src/core/eval/suite.ts';
@@ -75,6 +76,36 @@ const api = {
       family: pin.family,
       contextWidth: m.featureSize,
       vocabulary: m.classes,
+      onProgress,
+    });
+  },
+
+  /** Runtime smoke of a language model: token-id probes in 0..classes-1. */
+  async smokeLm(m: ModelPayload): Promise<SmokeResult> {
+    return runtimeSmoke(tokenRunner(m), { featureSize: m.featureSize, outputSize: m.classes, inputRange: { min: 0, max: m.classes - 1, integer: true } });
+  },
+
+  /**
+   * A robustness suite scored beside its clean baseline suite (both pinned): the robustness
+   * suite's result, with accuracyDrop / nllIncrease / perplexityRatio in its metrics and the full
+   * comparison under `robustness`. Classifier or language model, by the suites' task.
+   */
+  async evaluateRobustness(
+    m: ModelPayload,
+    suiteBytes: Uint8Array,
+    baselineBytes: Uint8Array,
+    pin: { suiteHash: string; baselineHash: string; species: string; family: string },
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<EvaluationResult> {
+    const suite = readSuite(suiteBytes, pin.suiteHash);
+    const baseline = readSuite(baselineBytes, pin.baselineHash);
+    return evaluateRobustness(suite.task === 'lm' ? tokenRunner(m) : runner(m), suite, baseline, {
+      expectedSuiteHash: pin.suiteHash,
+      expectedBaselineHash: pin.baselineHash,
+      expectedSpecies: pin.species,
+      modelSpecies: m.species,
+      family: pin.family,
+      ...(suite.task === 'lm' ? { contextWidth: m.featureSize, vocabulary: m.classes } : {}),
       onProgress,
     });
   },

@@ -344,6 +344,31 @@ async function deviceLoss(n: number) {
   return { error, recognised, lostFlag: backend.lost, afterLoss, replaced };
 }
 
+/**
+ * Loses a fresh device while a streamed run of `op` is between passes or chunks (after `after`
+ * source reads): the run must reject with DeviceLostError, never hang.
+ */
+async function streamLoss(op: string, n: number, after: number) {
+  const gpu = await openGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  const backend = webGpuBackendOn(gpu, { streamChunkElements: 4096 });
+  const def = getOperator(op);
+  const inputs = makeInputs({ op, n, inputs: def.needsBase ? 3 : 1, params: {}, seed: 1, name: 'lost', inputSeed: 9, kind: 'ties' });
+  let reads = 0;
+  const source = readerSource(inputs.length, n, async (p, offset, length) => {
+    if (++reads === after) gpu.device.destroy();
+    await delay(0);
+    return inputs[p].slice(offset, offset + length);
+  });
+  const params = resolveParams(def, {}, inputs.length - (def.needsBase ? 1 : 0));
+  try {
+    await backend.runStream(def, source, params, { name: 'lost', shape: [n], seed: 1 });
+    return { error: '', recognised: false, reads };
+  } catch (e) {
+    return { error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), recognised: isDeviceLostError(e), reads };
+  }
+}
+
 /** The registry's operators without a GPU kernel, and how the backend refuses the first (or a made-up one). */
 async function noKernel() {
   const gpu = await gpuOrFail();
@@ -405,5 +430,5 @@ declare global {
   }
 }
 
-const api = { info, conformance, deviceLoss, noKernel, breedCompare, forgetGpu };
+const api = { info, conformance, deviceLoss, streamLoss, noKernel, breedCompare, forgetGpu };
 window.__kernels = api;

@@ -16,7 +16,7 @@ import { checkCatalog, type CatalogFamily } from '../../src/core/models/catalog.
 import { sha256Hex } from '../../src/core/hash.ts';
 import type { ParamValues } from '../../src/core/operators/types.ts';
 import type { Tensor } from '../../src/core/tensor.ts';
-import { evaluateFamily, formatTable, type FamilyReport } from './evaluate-family.ts';
+import { evaluateFamily, formatRobustness, formatTable, type FamilyReport } from './evaluate-family.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STARTER = join(ROOT, 'public', 'starter');
@@ -105,6 +105,19 @@ async function main(): Promise<void> {
     lines.push(formatTable(report, 'accuracy', true), '');
     lines.push(formatTable(report, 'ece', true), '');
     if (report.rows.some((r) => r.metrics.perplexity !== null)) lines.push(formatTable(report, 'perplexity', true), '');
+    const robust = formatRobustness(report, true);
+    if (robust) {
+      lines.push(
+        `#### Robustness of the \`${f.id}\` models`,
+        '',
+        'Each robustness suite declares its perturbation (suite metadata `suite.perturbation`) and the clean suite it is compared with',
+        '(`suite.baseline`); `garden eval` adds the drop to the metric vector of that suite (`accuracyDrop`, `nllIncrease`, and',
+        '`perplexityRatio` for language models).',
+        '',
+        robust,
+        '',
+      );
+    }
     const st = stamps.find((s) => s.family === f.id);
     if (st?.notes.length) lines.push(...st.notes, '');
     if (f.id === 'digits') lines.push(...(await mergeStudy(f)), '');

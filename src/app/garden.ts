@@ -83,7 +83,8 @@ export async function initGarden(): Promise<void> {
     syncLab();
     void kernelWorker().probe().then((backend) => set({ backend }));
     void refreshStorage();
-    for (const m of models.filter((x) => x.role !== 'candidate')) await evaluateModel(m).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
+    // Scores are recomputed on open (milliseconds per model); the sidecars stored before stay as evidence.
+    for (const m of models) await evaluateModel(m).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
   } catch (e) {
     set({ phase: 'error', error: `The garden could not open: ${(e as Error).message}` });
   }

@@ -11,7 +11,7 @@ import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/
 import { DeviceLostError, getGpu, isDeviceLostError, type Gpu } from './device.ts';
 import { KernelContext, type ChunkEvent, type JobStats, type KernelOptions } from './kernel-context.ts';
 import { GPU_OPERATORS } from './ops/index.ts';
-import { arraySource, type ChunkSink, type TensorSource } from './source.ts';
+import { arraySource, readWhole, type ChunkSink, type TensorSource } from './source.ts';
 
 export { DeviceLostError, isDeviceLostError };
 export type { ChunkEvent, ChunkSink, JobStats, TensorSource };
@@ -173,6 +173,11 @@ export interface FallbackBackend extends KernelBackend {
   readonly fallbacks: readonly string[];
   /** The GPU backend's peak GPU buffer bytes over its runs (0 when every tensor ran on the CPU). */
   readonly peakGpuBytes: number;
+  /**
+   * runStream on the GPU; on the CPU (no kernel, or after a device loss) the source is read whole
+   * (the CPU reference needs whole tensors) and the output goes to `sink` in one piece.
+   */
+  runStream(op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink): Promise<Float32Array | null>;
 }
 
 /**
@@ -220,6 +225,27 @@ export function withCpuFallback(gpu: WebGpuBackend, cpu: KernelBackend, onFallba
       else note(`no WebGPU kernel for ${op.id}`);
       lastKind = cpu.kind;
       return cpu.run(op, inputs, params, ctx);
+    },
+    async runStream(op, source, params, ctx, sink) {
+      if (!gpu.lost && gpu.hasKernel(op.id)) {
+        // A sink that already took chunks cannot be replayed from the CPU: only a loss before the first chunk falls back.
+        let delivered = false;
+        const counted: ChunkSink | undefined = sink && ((offset, values) => ((delivered = true), sink(offset, values)));
+        try {
+          const out = await gpu.runStream(op, source, params, ctx, counted);
+          lastKind = gpu.kind;
+          return out;
+        } catch (e) {
+          if (!isDeviceLostError(e) || delivered) throw e;
+          note(e.message);
+        }
+      } else if (gpu.lost) note(`WebGPU device lost: ${gpu.gpu.lost.reason}`);
+      else note(`no WebGPU kernel for ${op.id}`);
+      lastKind = cpu.kind;
+      const out = await cpu.run(op, await readWhole(source), params, ctx);
+      if (!sink) return out;
+      await sink(0, out);
+      return null;
     },
   };
 }

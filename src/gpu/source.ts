@@ -22,7 +22,10 @@ export interface TensorSource {
   readonly parents: number;
   /** Elements in each input tensor. */
   readonly length: number;
-  /** A range of one input; the same range always gives the same values. The result is only read until the next call. */
+  /**
+   * A range of one input; the same range always gives the same values. The pipeline holds two
+   * answers at once (it reads one chunk ahead), so a reader must not reuse an array it returned.
+   */
   read(parent: number, offset: number, length: number): Promise<Float32Array>;
   /** The whole inputs, when they are in memory (lets the pipeline skip the reader). */
   readonly arrays?: readonly Float32Array[];
@@ -52,9 +55,9 @@ export function arraySource(inputs: readonly Float32Array[]): TensorSource {
     parents: inputs.length,
     length: total,
     arrays: inputs,
-    read(parent, offset, length) {
+    async read(parent, offset, length) {
       checkRead('array source', inputs.length, total, parent, offset, length);
-      return Promise.resolve(inputs[parent].subarray(offset, offset + length));
+      return inputs[parent].subarray(offset, offset + length);
     },
   };
 }
@@ -85,7 +88,7 @@ export function firstParents(src: TensorSource, n: number): TensorSource {
     parents: n,
     length: src.length,
     arrays: src.arrays?.slice(0, n),
-    read: (parent, offset, length) => {
+    read: async (parent, offset, length) => {
       checkRead('source', n, src.length, parent, offset, length);
       return src.read(parent, offset, length);
     },
@@ -136,7 +139,7 @@ export function iterableSource(parents: number, length: number, open: (parent: n
   return {
     parents,
     length,
-    read(parent, offset, n) {
+    async read(parent, offset, n) {
       checkRead('iterable source', parents, length, parent, offset, n);
       const c = cursors[parent];
       const p = c.tail.then(() => readOne(c, parent, offset, n));
@@ -144,6 +147,20 @@ export function iterableSource(parents: number, length: number, open: (parent: n
       return p;
     },
   };
+}
+
+/**
+ * Every input of a source as whole arrays (for the CPU reference, which needs whole tensors),
+ * read in pieces of `piece` elements.
+ */
+export async function readWhole(src: TensorSource, piece = 1 << 20): Promise<Float32Array[]> {
+  if (src.arrays) return [...src.arrays];
+  const out = Array.from({ length: src.parents }, () => new Float32Array(src.length));
+  for (let offset = 0; offset < src.length; offset += piece) {
+    const n = Math.min(piece, src.length - offset);
+    for (let p = 0; p < src.parents; p++) out[p].set(await src.read(p, offset, n), offset);
+  }
+  return out;
 }
 
 /** Decode `n` elements of a stored dtype from `bytes`, whose first byte holds element `first` (I4: two per byte). */

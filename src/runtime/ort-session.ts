@@ -8,7 +8,9 @@
  */
 import * as ort from 'onnxruntime-web';
 import { numel, type Tensor } from '../core/tensor.ts';
-import { inspectOnnxGraph } from '../core/models/onnx-graph.ts';
+import { inspectOnnxGraph, ONNX_ELEMENT_TYPES } from '../core/models/onnx-graph.ts';
+
+const ONNX_UINT8 = ONNX_ELEMENT_TYPES.uint8;
 
 export type InferenceSession = ort.InferenceSession;
 
@@ -41,8 +43,8 @@ export async function createOrtSession(graphBytes: Uint8Array, tensors: readonly
     const t = byName.get(ref.location);
     if (!t) throw new Error(`model has no tensor "${ref.location}" that the graph needs; graph needs: ${external.map((e) => e.location).join(', ')}`);
     if (t.data.length !== ref.length) throw new Error(`tensor "${ref.location}" is ${t.data.length} bytes but the graph expects ${ref.length}`);
-    // An I4 tensor (two nibbles a byte, quantized-graph.ts) is handed over as its packed bytes, UINT8 [ceil(n / 2)].
-    const dims = t.dtype === 'I4' ? [Math.ceil(numel(t.shape) / 2)] : t.shape;
+    // An I4 tensor (two nibbles a byte) is INT4 with its own shape, or (quantized-graph.ts "cast") its packed bytes, UINT8 [ceil(n / 2)].
+    const dims = t.dtype === 'I4' && ref.dataType === ONNX_UINT8 ? [Math.ceil(numel(t.shape) / 2)] : t.shape;
     if (dims.join(',') !== ref.dims.join(',')) throw new Error(`tensor "${ref.location}" has shape [${dims}] but the graph expects [${ref.dims}]`);
     return { path: ref.location, data: t.data };
   });

@@ -4,6 +4,8 @@ import { evaluateLanguageModel, sampleText } from './lm.ts';
 import { EvaluationRefused, type RunFn } from './evaluate.ts';
 import { CHARSET, charLmForward, contextAt, encodeText, type CharLmParams } from '../models/charlm.ts';
 import { randomUnit, tensorKey } from '../operators/prng.ts';
+import { charLmGraph, charLmToTensors } from '../models/charlm.ts';
+import { createOrtSession, releaseSession, runTokens } from '../../runtime/ort-session.ts';
 
 const V = CHARSET.length;
 const K = 4;
@@ -50,6 +52,17 @@ describe('language-model evaluation', () => {
     const best = await evaluateLanguageModel(oracle, suite, { batch: 60 });
     expect(best.metrics.perplexity!).toBeLessThan(1.0001);
     expect(best.metrics.accuracy).toBe(1);
+  });
+
+  it('scores the same perplexity and samples the same text through onnxruntime (runTokens) as on the CPU', async () => {
+    const p = randomLm(3);
+    const session = await createOrtSession(charLmGraph(p.shape, 'toy'), charLmToTensors(p));
+    const ort: RunFn = (x, b) => runTokens(session, Int32Array.from(x), b, K);
+    const a = await evaluateLanguageModel(ort, suite, { contextWidth: K, vocabulary: V });
+    const b = await evaluateLanguageModel(cpu(p), suite, { contextWidth: K, vocabulary: V });
+    expect(a.metrics.perplexity!).toBeCloseTo(b.metrics.perplexity!, 4);
+    expect((await sampleText(ort, 'the sea', { context: K, length: 30, seed: 5, temperature: 0.5 })).text).toBe((await sampleText(cpu(p), 'the sea', { context: K, length: 30, seed: 5, temperature: 0.5 })).text);
+    await releaseSession(session);
   });
 
   it('refuses a classify suite, another context width and ids outside the vocabulary, before running', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readSuite, writeSuite, SuiteError, type SuiteInfo } from './suite.ts';
 import { evaluateClassifier, type RunFn } from './evaluate.ts';
-import { attachRobustness, robustnessOf, withRobustness, RobustnessError } from './robustness.ts';
+import { attachRobustness, evaluateRobustness, robustnessOf, withRobustness, RobustnessError } from './robustness.ts';
 import { sidecarBody, sidecarChecksumOk } from './sidecar.ts';
 import { randomU32, randomUnit, tensorKey } from '../operators/prng.ts';
 
@@ -74,5 +74,21 @@ describe('robustness in the metric vector', () => {
     expect(writeSuite({ ...base, baseline: undefined }, x, y)).toEqual(writeSuite(base, x, y));
     expect(() => writeSuite({ ...base, baseline: 'toy-test' }, x, y)).toThrow(SuiteError);
     expect(() => writeSuite({ ...base, id: 'r', baseline: 'toy-test' }, x, y)).toThrow(/declares no perturbation/);
+  });
+
+  it('evaluateRobustness scores both suites and checks the pairing and both pins before running', async () => {
+    const clean = suite(base, 60, 1, 0.5);
+    const robust = suite({ ...base, id: 'toy-robust', perturbation: 'noise(2)', baseline: 'toy-test' }, 60, 2, 2);
+    const r = await evaluateRobustness(model, robust, clean, { expectedSuiteHash: robust.hash, expectedBaselineHash: clean.hash, batch: 7 });
+    const expected = withRobustness(await evaluateClassifier(model, robust), await evaluateClassifier(model, clean));
+    expect(r.metrics.accuracyDrop).toBe(expected.metrics.accuracyDrop);
+    expect(r.robustness).toEqual(expected.robustness);
+    let ran = false;
+    const spy: RunFn = async (x, b) => ((ran = true), model(x, b));
+    const other = suite({ ...base, id: 'toy-other' }, 10, 3, 0.5);
+    await expect(evaluateRobustness(spy, robust, other)).rejects.toThrow(/compared with "toy-test", not "toy-other"/);
+    await expect(evaluateRobustness(spy, robust, clean, { expectedBaselineHash: '0'.repeat(64) })).rejects.toThrow(/baseline suite "toy-test" hashes to .* but the pin is 0{64}/);
+    await expect(evaluateRobustness(spy, clean, robust)).rejects.toThrow(/not a robustness suite/);
+    expect(ran).toBe(false);
   });
 });

@@ -6,7 +6,9 @@
  * sidecars and rankings see them) and in full under `robustness`.
  */
 import type { Sha256Hex } from '../hash.ts';
-import type { EvaluationResult, MetricVector } from './evaluate.ts';
+import { evaluateClassifier, EvaluationRefused, type EvaluateOptions, type EvaluationResult, type MetricVector, type RunFn } from './evaluate.ts';
+import { evaluateLanguageModel } from './lm.ts';
+import type { Suite } from './suite.ts';
 
 export interface Robustness {
   /** The robustness suite and its declared perturbation. */
@@ -85,4 +87,30 @@ export function attachRobustness(results: readonly EvaluationResult[]): Evaluati
     const clean = byId.get(r.suite.baseline!);
     return clean ? withRobustness(r, clean) : r;
   });
+}
+
+/**
+ * Score a model on a robustness suite and on its clean baseline suite, and return the robustness
+ * suite's result with the drop attached. Both pins are checked, and the pairing (the suite names
+ * this baseline), before anything runs. Language-model suites go through evaluateLanguageModel.
+ */
+export async function evaluateRobustness(
+  run: RunFn,
+  suite: Suite,
+  baseline: Suite,
+  opts: EvaluateOptions & { expectedBaselineHash?: Sha256Hex; contextWidth?: number; vocabulary?: number } = {},
+): Promise<EvaluationResult> {
+  if (!suite.baseline) throw new EvaluationRefused(`suite "${suite.id}" declares no baseline suite; it is not a robustness suite`);
+  if (suite.baseline !== baseline.id) throw new EvaluationRefused(`suite "${suite.id}" is compared with "${suite.baseline}", not "${baseline.id}"`);
+  if (opts.expectedBaselineHash !== undefined && baseline.hash !== opts.expectedBaselineHash) {
+    throw new EvaluationRefused(`baseline suite "${baseline.id}" hashes to ${baseline.hash} but the pin is ${opts.expectedBaselineHash}`);
+  }
+  const { expectedBaselineHash, onProgress, ...rest } = opts;
+  const one = (s: Suite, pin: Sha256Hex | undefined, offset: number) => {
+    const o = { ...rest, expectedSuiteHash: pin, onProgress: onProgress && ((done: number) => onProgress(offset + done, suite.count + baseline.count)) };
+    return s.task === 'lm' ? evaluateLanguageModel(run, s, o) : evaluateClassifier(run, s, o);
+  };
+  const perturbed = await one(suite, opts.expectedSuiteHash, 0);
+  const clean = await one(baseline, expectedBaselineHash, suite.count);
+  return withRobustness(perturbed, clean);
 }

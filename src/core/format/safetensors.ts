@@ -8,6 +8,7 @@
  * so data can follow one tensor at a time (see writeSafetensorsStream).
  */
 import { FormatError } from './errors.ts';
+import { FORBIDDEN_KEYS, findKeyProblem } from '../json-keys.ts';
 import { DTYPES, byteLength, isDType, type DType, type Tensor } from '../tensor.ts';
 
 /** The largest header we accept (safetensors' own reference implementation uses 100 MB). */
@@ -16,8 +17,7 @@ export const MAX_HEADER_BYTES = 100_000_000;
 export const MAX_DIMENSION = 2 ** 40;
 /** More dimensions than this is refused as absurd. */
 export const MAX_RANK = 32;
-/** Keys that could pollute an object's prototype when a parsed header is used as a map. */
-export const FORBIDDEN_KEYS = Object.freeze(['__proto__', 'constructor', 'prototype'] as const);
+export { FORBIDDEN_KEYS };
 
 export interface HeaderEntry {
   name: string;
@@ -145,50 +145,9 @@ export function parseStrictJson(text: string, check: 'header-json' | 'index' | '
   } catch (e) {
     throw new FormatError(check, `invalid JSON (${String((e as Error)?.message ?? e).split('\n')[0]})`);
   }
-  // JSON.parse keeps the last of duplicate keys silently; count keys per object by re-scanning.
-  const bad = findBadKey(text);
-  if (bad !== null) throw new FormatError(check, bad);
+  const bad = findKeyProblem(text);
+  if (bad !== null) throw new FormatError(check, `${bad.problem === 'duplicate' ? 'duplicate' : 'forbidden'} key ${JSON.stringify(bad.key)}${bad.path === '$' ? '' : ` at ${bad.path}`}`);
   return value;
-}
-
-/** A small scanner over already-valid JSON that reports the first duplicate or forbidden key. */
-function findBadKey(text: string): string | null {
-  const stack: (Set<string> | null)[] = [];
-  let i = 0;
-  let expectKey = false;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '{') {
-      stack.push(new Set());
-      expectKey = true;
-      i++;
-    } else if (c === '[') {
-      stack.push(null);
-      expectKey = false;
-      i++;
-    } else if (c === '}' || c === ']') {
-      stack.pop();
-      i++;
-    } else if (c === ',') {
-      expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
-      i++;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      if (expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if ((FORBIDDEN_KEYS as readonly string[]).includes(key)) return `forbidden key ${JSON.stringify(key)}`;
-        const set = stack[stack.length - 1]!;
-        if (set.has(key)) return `duplicate key ${JSON.stringify(key)}`;
-        set.add(key);
-        expectKey = false;
-      }
-      i = j + 1;
-    } else {
-      i++;
-    }
-  }
-  return null;
 }
 
 /** Parse a whole in-memory safetensors file. Tensor data are views into `bytes`. */

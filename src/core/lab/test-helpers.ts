@@ -11,16 +11,9 @@ export function fakeClock(start = Date.UTC(2025, 0, 1)): () => string {
 }
 
 /** A small seeded generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../seeded.ts';
+
+export const rng = mulberry32;
 
 export function testPolicy(over: Partial<Policy> = {}): Policy {
   return {

@@ -2,12 +2,13 @@
  * Strict JSON for manifests: JSON.parse would keep the last of duplicate keys silently and turn a
  * "__proto__" key into a prototype-shaped own property; here both are refused with the path.
  */
+import { FORBIDDEN_KEYS, findKeyProblem } from '../json-keys.ts';
+
 export class ManifestError extends Error {
   override name = 'ManifestError';
 }
 
-/** Keys that could pollute prototypes when a parsed object is spread or merged. */
-export const FORBIDDEN_KEYS = Object.freeze(['__proto__', 'constructor', 'prototype'] as const);
+export { FORBIDDEN_KEYS };
 
 function isForbidden(key: string): boolean {
   return (FORBIDDEN_KEYS as readonly string[]).includes(key);
@@ -15,54 +16,16 @@ function isForbidden(key: string): boolean {
 
 /** Parse JSON text, refusing duplicate keys and prototype-polluting keys anywhere. */
 export function parseStrictJson(text: string, what = 'manifest'): unknown {
+  let value: unknown;
   try {
-    JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw new ManifestError(`${what} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  // The text is valid JSON, so a small scanner only has to track keys and paths.
-  const stack: { keys: Set<string> | null; path: string; index: number }[] = [];
-  let pendingKey: string | null = null;
-  let i = 0;
-  const here = () => {
-    const top = stack[stack.length - 1];
-    if (!top) return '$';
-    return top.keys ? `${top.path}.${pendingKey}` : `${top.path}[${top.index}]`;
-  };
-  let expectKey = false;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      const path = here();
-      stack.push({ keys: c === '{' ? new Set() : null, path, index: 0 });
-      expectKey = c === '{';
-      i++;
-    } else if (c === '}' || c === ']') {
-      stack.pop();
-      i++;
-    } else if (c === ',') {
-      const top = stack[stack.length - 1];
-      if (top && !top.keys) top.index++;
-      expectKey = !!top?.keys;
-      i++;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      if (expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        const top = stack[stack.length - 1]!;
-        if (isForbidden(key)) throw new ManifestError(`${what}: key "${key}" at ${top.path} is refused (it could pollute prototypes)`);
-        if (top.keys!.has(key)) throw new ManifestError(`${what}: duplicate key "${key}" at ${top.path}`);
-        top.keys!.add(key);
-        pendingKey = key;
-        expectKey = false;
-      }
-      i = j + 1;
-    } else {
-      i++;
-    }
-  }
-  return JSON.parse(text);
+  const bad = findKeyProblem(text);
+  if (bad?.problem === 'forbidden') throw new ManifestError(`${what}: key "${bad.key}" at ${bad.path} is refused (it could pollute prototypes)`);
+  if (bad) throw new ManifestError(`${what}: duplicate key "${bad.key}" at ${bad.path}`);
+  return value;
 }
 
 /**

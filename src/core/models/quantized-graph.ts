@@ -8,22 +8,30 @@
  * "W.scales" is F32 [R, nb]; "W.q" is I8 with W's shape, or I4 (two signed nibbles per byte, low
  * nibble first, over the flat element index) — ceil(n / 2) bytes.
  *
- * The rewritten graph keeps the family's opset (≥ 13) and uses only Cast, Reshape, Mul, Expand,
- * Slice, Concat, Div and Sub, which onnxruntime-web's wasm EP runs at opset 13:
+ * Two lowerings (QUANT_GRAPH_OPS), both checked bit for bit against `dequantizeModel` in
+ * onnxruntime-web 1.30's wasm EP:
  *
- *   int8:  W.q (INT8 [..shape], external)  → Cast(float)                                → qf [n]
- *   int4:  W.q (UINT8 [ceil(n/2)], external) → Cast(int64) → hi = p / 16, lo = p − 16·hi
- *          → Concat([lo, hi], axis 1) → Reshape [2·ceil(n/2)] (→ Slice [0, n) when n is odd)
- *          → v − 16·(v / 8)  (signed nibble) → Cast(float)                            → qf [n]
- *   B | C:  Reshape(qf, [R, nb, B]) · Reshape(W.scales, [R, nb, 1]) → Reshape(W's shape) → W
- *   B ∤ C:  Reshape(W.scales, [R, nb, 1]) → Expand [R, nb, B] → Reshape [R, nb·B] → Slice [0, C)
- *          on axis 1, times Reshape(qf, [R, C]) → Reshape(W's shape) → W
+ * - "dequantize-linear": one blocked DequantizeLinear (opset 21: axis = last, block_size = B) per
+ *   weight, from W.q as INT8 or INT4 [..shape] external data. The graph's opset is raised to 21
+ *   (IR ≥ 10), which is allowed only when every op of the graph means the same at 21
+ *   (OPSET21_STABLE_OPS). onnxruntime does not constant-fold DequantizeLinear, so the session keeps
+ *   the weights quantized and dequantizes them on each run.
+ * - "cast": the graph keeps its opset (≥ 13) and uses only Cast, Reshape, Mul, Expand, Slice,
+ *   Concat, Div and Sub:
+ *     int8:  W.q (INT8 [..shape]) → Cast(float)                                          → qf [n]
+ *     int4:  W.q (UINT8 [ceil(n/2)]) → Cast(int64) → hi = p / 16, lo = p − 16·hi
+ *            → Concat([lo, hi], axis 1) → Reshape [2·ceil(n/2)] (→ Slice [0, n) when n is odd)
+ *            → v − 16·(v / 8)  (signed nibble) → Cast(float)                            → qf [n]
+ *     B | C: Reshape(qf, [R, nb, B]) · Reshape(W.scales, [R, nb, 1]) → Reshape(W's shape) → W
+ *     B ∤ C: Reshape(W.scales, [R, nb, 1]) → Expand [R, nb, B] → Reshape [R, nb·B] → Slice [0, C)
+ *            on axis 1, times Reshape(qf, [R, C]) → Reshape(W's shape) → W
+ *   onnxruntime may fold this once when the session is created (float weights in memory).
+ * "auto" (the default) picks "dequantize-linear" when the graph allows it, else "cast".
  *
  * Every product is one float32 multiplication q·s, so the weights the graph computes are bit for
  * bit `dequantizeModel`'s. Structural constants are int64 raw data inside the graph (so
  * `inspectOnnxGraph(...).embeddedWeights` stays empty); the quantized tensors are external data
- * named by tensor, as every garden graph's weights are. onnxruntime may fold the dequantization
- * once when the session is created; the bytes it is given are the quantized ones.
+ * named by tensor, as every garden graph's weights are.
  */
 import onnxProto from 'onnx-proto';
 import { sha256Hex, type Sha256Hex } from '../hash.ts';
@@ -43,6 +51,32 @@ export const QUANT_DTYPE_SCHEMES = Object.freeze({ I8: 'int8', I4: 'int4' } as c
 export const QUANT_GRAPH_MIN_OPSET = 13;
 
 const INT8 = 3;
+const INT4 = 22;
+const DQ_OPSET = 21;
+const DQ_IR_VERSION = 10;
+
+/** How the dequantization is written into the graph. */
+export const QUANT_GRAPH_OPS = Object.freeze({
+  auto: 'dequantize-linear when every op of the graph means the same at opset 21, else cast',
+  'dequantize-linear': 'one blocked DequantizeLinear per weight (opset 21); the session keeps the weights quantized',
+  cast: 'Cast/Reshape/Mul (int4: Div/Sub nibble unpacking) at the graph\'s own opset (≥ 13)',
+} as const);
+export type QuantGraphOp = keyof typeof QUANT_GRAPH_OPS;
+
+export function quantGraphOp(x: unknown): QuantGraphOp {
+  if (typeof x === 'string' && Object.prototype.hasOwnProperty.call(QUANT_GRAPH_OPS, x)) return x as QuantGraphOp;
+  throw new Error(`unknown quantized graph op ${JSON.stringify(x)}; valid: ${Object.keys(QUANT_GRAPH_OPS).join(', ')}`);
+}
+
+/**
+ * Default-domain ops whose meaning for a graph written at opset 13…20 is the same at opset 21 (the
+ * versions between only add types, or attributes whose defaults keep the old behaviour), so such a
+ * graph may be raised to 21 for DequantizeLinear.
+ */
+export const OPSET21_STABLE_OPS: ReadonlySet<string> = new Set([
+  'Add', 'Sub', 'Mul', 'Div', 'MatMul', 'Gemm', 'Relu', 'Gather', 'Reshape', 'Concat', 'Transpose', 'Identity', 'Flatten',
+  'Softmax', 'LogSoftmax', 'Tanh', 'Sigmoid', 'Cast', 'Unsqueeze', 'Squeeze', 'Slice', 'Expand', 'Sqrt', 'Erf', 'Where', 'DequantizeLinear',
+]);
 
 export interface TensorSignature {
   name: string;
@@ -115,10 +149,10 @@ export function quantizedWeights(tensors: readonly TensorSignature[], blockSize:
  * species over this signature (with the family's graph hash and labels), whatever species its
  * own file records.
  */
-export function dequantizedSpecs(tensors: readonly TensorSignature[]): TensorSignature[] {
+export function dequantizedSpecs(tensors: readonly TensorSignature[]): { name: string; dtype: DType; shape: number[] }[] {
   const names = new Set(tensors.map((t) => t.name));
   const base = (t: TensorSignature, suffix: string) => (t.name.endsWith(suffix) ? t.name.slice(0, -suffix.length) : null);
-  const out: TensorSignature[] = [];
+  const out: { name: string; dtype: DType; shape: number[] }[] = [];
   for (const t of tensors) {
     const ws = base(t, QUANT_SUFFIX.scales);
     if (ws !== null && names.has(ws + QUANT_SUFFIX.q)) continue;
@@ -208,6 +242,45 @@ function dequantizer(w: QuantizedWeight, blockSize: number, outType: number): { 
   return { nodes, consts };
 }
 
+/** The DequantizeLinear lowering: one node (plus a scales Reshape when W is not 2-D, a Cast for float16 weights). */
+function dequantizeLinear(w: QuantizedWeight, blockSize: number, outType: number): { nodes: INode[]; consts: ITensor[] } {
+  const p = `${w.name}/dq/`;
+  const nodes: INode[] = [];
+  const consts: ITensor[] = [];
+  const int = (name: string, i: number) => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  let scales = w.name + QUANT_SUFFIX.scales;
+  if (w.shape.length !== 2) {
+    // DequantizeLinear wants the scales with W's rank: [..shape[:-1], nb].
+    const shape = [...w.shape.slice(0, -1), w.blocks];
+    consts.push(int64Const(p + 'scales_shape', [shape.length], shape));
+    nodes.push({ name: p + 'reshape_0', opType: 'Reshape', input: [scales, p + 'scales_shape'], output: [p + 'scales'] });
+    scales = p + 'scales';
+  }
+  const out = outType === ONNX_ELEMENT_TYPES.float32 ? w.name : p + 'f32';
+  nodes.push({
+    name: p + `dequantizelinear_${nodes.length}`,
+    opType: 'DequantizeLinear',
+    input: [w.name + QUANT_SUFFIX.q, scales],
+    output: [out],
+    attribute: [int('axis', w.shape.length - 1), int('block_size', blockSize)],
+  });
+  if (out !== w.name) nodes.push({ name: p + `cast_${nodes.length}`, opType: 'Cast', input: [out], output: [w.name], attribute: [int('to', outType)] });
+  return { nodes, consts };
+}
+
+/** The lowering "auto" picks for a graph: DequantizeLinear when its opset is ≥ 21 or every op means the same at 21. */
+export function resolveQuantGraphOp(model: onnxProto.onnx.IModelProto, op: QuantGraphOp = 'auto'): Exclude<QuantGraphOp, 'auto'> {
+  if (op === 'cast') return 'cast';
+  const version = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
+  const foreign = (model.opsetImport ?? []).some((o) => !!o.domain && o.domain !== 'ai.onnx');
+  const unstable = [...new Set((model.graph?.node ?? []).filter((nd) => !nd.domain && !OPSET21_STABLE_OPS.has(nd.opType ?? '')).map((nd) => nd.opType ?? ''))];
+  const ok = version >= DQ_OPSET || (!foreign && unstable.length === 0);
+  if (op === 'dequantize-linear' && !ok) {
+    throw new Error(`quantized graph: DequantizeLinear needs opset ${DQ_OPSET}, and the graph (opset ${version}) uses ops that may change meaning there: ${unstable.join(', ') || 'another domain'}; use op "cast"`);
+  }
+  return ok ? 'dequantize-linear' : 'cast';
+}
+
 function externalLocation(t: ITensor): string | undefined {
   if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) return undefined;
   return (t.externalData ?? []).find((e) => e.key === 'location')?.value ?? undefined;
@@ -219,10 +292,11 @@ function externalLocation(t: ITensor): string | undefined {
  * nodes that dequantize them (see the file comment); all other weights and nodes are unchanged.
  * `tensors` needs only names, dtypes and shapes. `blockSize` is the quantization's block size
  * (`quantBlockSize(slm.metadata)`); it cannot be recovered from the shapes when B ∤ C.
- * Deterministic: the same inputs give the same bytes. Throws when a quantized tensor has no
- * external weight of that name in the graph, or the graph's opset is below 13.
+ * `opts.op` picks the lowering (QUANT_GRAPH_OPS, default "auto"). Deterministic: the same inputs
+ * give the same bytes. Throws when a quantized tensor has no external weight of that name in the
+ * graph, or the graph's opset is below 13.
  */
-export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorSignature[], blockSize: number): Uint8Array {
+export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorSignature[], blockSize: number, opts: QuantGraphOptions = {}): Uint8Array {
   const weights = quantizedWeights(tensors, blockSize);
   const model = onnx.ModelProto.decode(graphBytes);
   const g = model.graph;
@@ -232,6 +306,7 @@ export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorS
     throw new Error(`quantized graph: the graph's opset is ${opset ? Number(opset.version) : 'missing'}; the rewrite needs ${QUANT_GRAPH_MIN_OPSET} or later`);
   }
   if (weights.length === 0) throw new Error(`quantized graph: the model stores no tensor quantized (no "<name>${QUANT_SUFFIX.q}" with "<name>${QUANT_SUFFIX.scales}")`);
+  const op = resolveQuantGraphOp(model, quantGraphOp(opts.op ?? 'auto'));
 
   const inits = g.initializer ?? [];
   const byName = new Map(inits.map((t) => [t.name ?? '', t]));
@@ -253,9 +328,11 @@ export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorS
     const qInit =
       w.scheme === 'int8'
         ? external(w.name + QUANT_SUFFIX.q, INT8, w.shape, n)
-        : external(w.name + QUANT_SUFFIX.q, ONNX_ELEMENT_TYPES.uint8, [Math.ceil(n / 2)], Math.ceil(n / 2));
+        : op === 'dequantize-linear'
+          ? external(w.name + QUANT_SUFFIX.q, INT4, w.shape, Math.ceil(n / 2))
+          : external(w.name + QUANT_SUFFIX.q, ONNX_ELEMENT_TYPES.uint8, [Math.ceil(n / 2)], Math.ceil(n / 2));
     const sInit = external(w.name + QUANT_SUFFIX.scales, ONNX_ELEMENT_TYPES.float32, [w.rows, w.blocks], 4 * w.rows * w.blocks);
-    const { nodes, consts } = dequantizer(w, blockSize, outType);
+    const { nodes, consts } = op === 'dequantize-linear' ? dequantizeLinear(w, blockSize, outType) : dequantizer(w, blockSize, outType);
     for (const name of [qInit.name!, sInit.name!, ...consts.map((c) => c.name!), ...nodes.flatMap((nd) => nd.output ?? []).filter((o) => o !== w.name)]) {
       if (taken.has(name)) throw new Error(`quantized graph: the graph already has a value named "${name}"`);
       taken.add(name);
@@ -267,9 +344,18 @@ export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorS
   // Older IRs list initializers among the graph inputs; a dequantized weight is no longer one.
   g.input = (g.input ?? []).filter((v) => !replaced.has(v.name ?? ''));
   g.node = [...newNodes, ...(g.node ?? [])];
+  if (op === 'dequantize-linear') {
+    for (const o of model.opsetImport ?? []) if (!o.domain) o.version = Math.max(Number(o.version), DQ_OPSET);
+    model.irVersion = Math.max(Number(model.irVersion ?? 0), DQ_IR_VERSION);
+  }
   const scheme = [...new Set(weights.map((w) => w.scheme))].join('+');
-  model.docString = `${model.docString ?? ''}${model.docString ? '; ' : ''}quantized ${scheme}, block ${blockSize}: ${weights.map((w) => w.name).join(', ')} dequantized in-graph`;
+  model.docString = `${model.docString ?? ''}${model.docString ? '; ' : ''}quantized ${scheme}, block ${blockSize}: ${weights.map((w) => w.name).join(', ')} dequantized in-graph (${op})`;
   return onnx.ModelProto.encode(model).finish();
+}
+
+export interface QuantGraphOptions {
+  /** How the dequantization is written (QUANT_GRAPH_OPS); default "auto". */
+  op?: QuantGraphOp;
 }
 
 export interface QuantizedSpecies {
@@ -284,8 +370,8 @@ export interface QuantizedSpecies {
  * The species of a quantized model: its own tensor names, dtypes and shapes ("W.q", "W.scales",
  * the float tensors it kept), the hash of its rewritten graph, and the family's vocabulary.
  */
-export function quantizedSpecies(graphBytes: Uint8Array, tensors: readonly TensorSignature[], vocabulary: readonly string[], blockSize: number): QuantizedSpecies {
-  const graph = quantizedGraph(graphBytes, tensors, blockSize);
+export function quantizedSpecies(graphBytes: Uint8Array, tensors: readonly TensorSignature[], vocabulary: readonly string[], blockSize: number, opts: QuantGraphOptions = {}): QuantizedSpecies {
+  const graph = quantizedGraph(graphBytes, tensors, blockSize, opts);
   const graphHash = sha256Hex(graph);
   const signature = speciesSignature(
     tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })),
@@ -305,7 +391,7 @@ export interface QuantizedCandidate extends QuantizedSpecies {
  * Quantize a whole model (quantizeModel: every float tensor of rank ≥ 2) and derive its graph and
  * species from the family's graph: everything a quantized `.slm` and its stored graph need.
  */
-export function quantizeCandidate(graphBytes: Uint8Array, tensors: readonly Tensor[], vocabulary: readonly string[], scheme: QuantScheme, blockSize: number): QuantizedCandidate {
+export function quantizeCandidate(graphBytes: Uint8Array, tensors: readonly Tensor[], vocabulary: readonly string[], scheme: QuantScheme, blockSize: number, opts: QuantGraphOptions = {}): QuantizedCandidate {
   const q = quantizeModel(tensors, scheme, blockSize);
-  return { ...quantizedSpecies(graphBytes, q, vocabulary, blockSize), tensors: q, metadata: { [QUANT_KEYS.scheme]: scheme, [QUANT_KEYS.blockSize]: String(blockSize) } };
+  return { ...quantizedSpecies(graphBytes, q, vocabulary, blockSize, opts), tensors: q, metadata: { [QUANT_KEYS.scheme]: scheme, [QUANT_KEYS.blockSize]: String(blockSize) } };
 }

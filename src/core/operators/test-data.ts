@@ -1,16 +1,9 @@
 /** Seeded test data for operator tests (a tiny mulberry32 stream, independent of prng.ts). */
 import { fromFloat32, type Tensor } from '../tensor.ts';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../seeded.ts';
+
+export const rng = mulberry32;
 
 /** n float32 values, roughly normal with standard deviation `scale`. */
 export function randomValues(seed: number, n: number, scale = 1): Float32Array {

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { readSlm } from '../../src/core/format/slm.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { inspectOnnxGraph } from '../../src/core/models/onnx-graph.ts';
+import { main } from '../main.ts';
+
+let dir = '';
+let catalog = '';
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'garden-quantize-'));
+  const build = buildDigits(DIGITS_TINY);
+  for (const [rel, bytes] of build.files) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), bytes);
+  }
+  catalog = join(dir, 'catalog.json');
+  writeFileSync(catalog, JSON.stringify({ version: 1, families: [build.entry] }));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function garden(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  try {
+    const code = await main(args);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
+describe('garden quantize, then garden eval of the quantized candidate', () => {
+  it('writes a smaller candidate with its own species and graph, which eval runs quantized', async () => {
+    const base = join(dir, 'digits/base.slm');
+    for (const [scheme, block, minRatio] of [
+      ['int8', '32', 3],
+      ['int4', '4', 2.3], // a small block (one float32 scale per 2 bytes), and one that does not divide the 10 classes: the padded layout
+    ] as const) {
+      const out = join(dir, `q-${scheme}.slm`);
+      const graphOut = join(dir, `q-${scheme}.onnx`);
+      const q = await garden('quantize', base, '--scheme', scheme, '--block', block, '--out', out, '--graph-out', graphOut, '--catalog', catalog, '--json');
+      expect(q.err).toBe('');
+      expect(q.code).toBe(0);
+      const r = JSON.parse(q.out);
+      expect(r.ratio).toBeGreaterThan(minRatio);
+      const file = readSlm(new Uint8Array(readFileSync(out)));
+      expect(file.species).toBe(r.species);
+      expect(file.metadata['garden.quant.blockSize']).toBe(block);
+      const graph = new Uint8Array(readFileSync(graphOut));
+      expect(sha256Hex(graph)).toBe(r.graphHash);
+      expect(inspectOnnxGraph(graph).external.map((e) => e.location).sort()).toEqual(file.tensors.map((t) => t.name).sort());
+
+      const e = await garden('eval', out, '--suite', 'digits-test', '--catalog', catalog);
+      expect(e.err).toBe('');
+      expect(e.code).toBe(0);
+      expect(e.out).toMatch(new RegExp(`family digits .*quantized ${scheme} block ${block}, dequantized in-graph`));
+      expect(e.out).toMatch(/smoke {2}passed/);
+      expect(e.out).toMatch(/digits-test .*pinned; 50 rows.*accuracy 0\.\d+/);
+    }
+  });
+
+  it('refuses bad arguments and an already quantized model with one line', async () => {
+    const base = join(dir, 'digits/base.slm');
+    const out = join(dir, 'x.slm');
+    expect((await garden('quantize', base, '--scheme', 'int3', '--out', out, '--catalog', catalog)).err).toMatch(/unknown quantization scheme "int3"; valid: int8, int4/);
+    expect((await garden('quantize', base, '--scheme', 'int8', '--block', '2', '--out', out, '--catalog', catalog)).err).toMatch(/--block must be an integer in 4…4096, got 2/);
+    expect((await garden('quantize', base, '--scheme', 'int8', '--catalog', catalog)).err).toMatch(/--out FILE.slm is required/);
+    await garden('quantize', base, '--scheme', 'int8', '--out', out, '--catalog', catalog);
+    expect((await garden('quantize', out, '--scheme', 'int8', '--out', join(dir, 'y.slm'), '--catalog', catalog)).err).toMatch(/is already quantized/);
+  });
+});
