@@ -10,6 +10,6 @@ for (const [cmd, args] of [
   const r = spawnSync(cmd, args, { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status || 1);
 }
-console.log(`\nSLM Garden is served at http://localhost:${PORT}/  (Ctrl+C to stop)\n`);
+console.log(`\nSLM Garden is served at http://127.0.0.1:${PORT}/  (Ctrl+C to stop)\n`);
 const server = spawn('npx', ['vite', 'preview', '--port', PORT, '--strictPort', '--host', '127.0.0.1'], { stdio: 'inherit' });
 server.on('exit', (code) => process.exit(code ?? 0));

@@ -15,7 +15,7 @@ import { runtimeSmoke } from '../../src/core/eval/smoke.ts';
 import { sidecarBody } from '../../src/core/eval/sidecar.ts';
 import { attachRobustness } from '../../src/core/eval/robustness.ts';
 import { createOrtSession, releaseSession, runClassifier, runTokens } from '../../src/runtime/ort-session.ts';
-import { dequantizedSpecs, isQuantizedModel, quantBlockSize, quantizedGraph } from '../../src/core/models/quantized-graph.ts';
+import { dequantizedSpecs, isQuantizedModel, quantBlockSize, quantizedGraph, recordedQuantGraphOp } from '../../src/core/models/quantized-graph.ts';
 
 const DEFAULT_CATALOG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'starter', 'catalog.json');
 
@@ -128,7 +128,7 @@ async function run(args: string[]): Promise<number> {
   let graph = familyGraph;
   if (quantized) {
     try {
-      graph = quantizedGraph(familyGraph, slm.tensors, quantBlockSize(slm.metadata));
+      graph = quantizedGraph(familyGraph, slm.tensors, quantBlockSize(slm.metadata), { op: recordedQuantGraphOp(slm.metadata) });
     } catch (e) {
       throw new CliError(`cannot build the quantized ${fam.id} graph: ${(e as Error).message}`);
     }
@@ -166,7 +166,7 @@ async function run(args: string[]): Promise<number> {
       );
       return 0;
     }
-    console.log(`model  ${modelPath}  sha256 ${slm.hash.slice(0, 16)}…  family ${fam.id}  species ${slm.species.slice(0, 16)}…` + (quantized ? `  quantized ${slm.metadata['garden.quant.scheme'] ?? '?'} block ${quantBlockSize(slm.metadata)}, dequantized in-graph` : ''));
+    console.log(`model  ${modelPath}  sha256 ${slm.hash.slice(0, 16)}…  family ${fam.id}  species ${slm.species.slice(0, 16)}…` + (quantized ? `  quantized ${slm.metadata['garden.quant.scheme'] ?? '?'} block ${quantBlockSize(slm.metadata)}, dequantized in-graph (${recordedQuantGraphOp(slm.metadata)})` : ''));
     console.log(`smoke  ${smoke.message} (${smoke.probeRows} probe rows, ${smoke.checks.map((c) => c.name).join(', ')})`);
     for (const { suite, pinned, result } of results) {
       const m = result.metrics;

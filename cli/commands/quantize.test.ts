@@ -41,17 +41,18 @@ async function garden(...args: string[]): Promise<{ code: number; out: string; e
 describe('garden quantize, then garden eval of the quantized candidate', () => {
   it('writes a smaller candidate with its own species and graph, which eval runs quantized', async () => {
     const base = join(dir, 'digits/base.slm');
-    for (const [scheme, block, minRatio] of [
-      ['int8', '32', 3],
-      ['int4', '4', 2.3], // a small block (one float32 scale per 2 bytes), and one that does not divide the 10 classes: the padded layout
+    for (const [scheme, block, minRatio, op] of [
+      ['int8', '32', 3, 'auto'],
+      ['int4', '4', 2.3, 'cast'], // a small block (one float32 scale per 2 bytes), and one that does not divide the 10 classes: the padded layout
     ] as const) {
       const out = join(dir, `q-${scheme}.slm`);
       const graphOut = join(dir, `q-${scheme}.onnx`);
-      const q = await garden('quantize', base, '--scheme', scheme, '--block', block, '--out', out, '--graph-out', graphOut, '--catalog', catalog, '--json');
+      const q = await garden('quantize', base, '--scheme', scheme, '--block', block, '--out', out, '--graph-out', graphOut, '--op', op, '--catalog', catalog, '--json');
       expect(q.err).toBe('');
       expect(q.code).toBe(0);
       const r = JSON.parse(q.out);
       expect(r.ratio).toBeGreaterThan(minRatio);
+      expect(r.op).toBe(op === 'auto' ? 'dequantize-linear' : op);
       const file = readSlm(new Uint8Array(readFileSync(out)));
       expect(file.species).toBe(r.species);
       expect(file.metadata['garden.quant.blockSize']).toBe(block);
@@ -62,7 +63,7 @@ describe('garden quantize, then garden eval of the quantized candidate', () => {
       const e = await garden('eval', out, '--suite', 'digits-test', '--catalog', catalog);
       expect(e.err).toBe('');
       expect(e.code).toBe(0);
-      expect(e.out).toMatch(new RegExp(`family digits .*quantized ${scheme} block ${block}, dequantized in-graph`));
+      expect(e.out).toMatch(new RegExp(`family digits .*quantized ${scheme} block ${block}, dequantized in-graph \\(${r.op}\\)`));
       expect(e.out).toMatch(/smoke {2}passed/);
       expect(e.out).toMatch(/digits-test .*pinned; 50 rows.*accuracy 0\.\d+/);
     }
@@ -73,6 +74,7 @@ describe('garden quantize, then garden eval of the quantized candidate', () => {
     const out = join(dir, 'x.slm');
     expect((await garden('quantize', base, '--scheme', 'int3', '--out', out, '--catalog', catalog)).err).toMatch(/unknown quantization scheme "int3"; valid: int8, int4/);
     expect((await garden('quantize', base, '--scheme', 'int8', '--block', '2', '--out', out, '--catalog', catalog)).err).toMatch(/--block must be an integer in 4…4096, got 2/);
+    expect((await garden('quantize', base, '--scheme', 'int8', '--op', 'qdq', '--out', out, '--catalog', catalog)).err).toMatch(/unknown quantized graph op "qdq"; valid: auto, dequantize-linear, cast/);
     expect((await garden('quantize', base, '--scheme', 'int8', '--catalog', catalog)).err).toMatch(/--out FILE.slm is required/);
     await garden('quantize', base, '--scheme', 'int8', '--out', out, '--catalog', catalog);
     expect((await garden('quantize', out, '--scheme', 'int8', '--out', join(dir, 'y.slm'), '--catalog', catalog)).err).toMatch(/is already quantized/);

@@ -12,7 +12,7 @@ import { CliError, type Command } from '../command.ts';
 import { readSlm, writeSlm } from '../../src/core/format/slm.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { checkCatalog, type Catalog } from '../../src/core/models/catalog.ts';
-import { isQuantizedModel, quantizeCandidate } from '../../src/core/models/quantized-graph.ts';
+import { isQuantizedModel, quantGraphOp, quantizeCandidate, QUANT_GRAPH_OPS, type QuantGraphOp } from '../../src/core/models/quantized-graph.ts';
 import { quantScheme } from '../../src/core/operators/quantize.cpu.ts';
 import { getOperator } from '../../src/core/operators/registry.ts';
 
@@ -29,6 +29,8 @@ family graph rewritten to dequantize the weights inside onnxruntime.
   --block N          weights per scale (default ${blockParam.default}, ${blockParam.min}…${blockParam.max})
   --out FILE.slm     the quantized candidate
   --graph-out FILE   also write its graph (ONNX, weights external)
+  --op OP            how the graph dequantizes (default auto):
+${Object.entries(QUANT_GRAPH_OPS).map(([k, v]) => `                       ${k}: ${v}`).join('\n')}
   --family ID        the model's family (default: found by its species)
   --catalog PATH     the starter catalog (default: public/starter/catalog.json)
   --json             print the result as JSON`;
@@ -51,6 +53,7 @@ async function run(args: string[]): Promise<number> {
       block: { type: 'string' },
       out: { type: 'string' },
       'graph-out': { type: 'string' },
+      op: { type: 'string' },
       family: { type: 'string' },
       catalog: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -62,6 +65,12 @@ async function run(args: string[]): Promise<number> {
   let scheme;
   try {
     scheme = quantScheme(values.scheme);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  let op: QuantGraphOp;
+  try {
+    op = quantGraphOp(values.op ?? 'auto');
   } catch (e) {
     throw new CliError((e as Error).message);
   }
@@ -94,7 +103,12 @@ async function run(args: string[]): Promise<number> {
   const familyGraph = read(join(dirname(catalogPath), fam.graph), 'graph');
   if (sha256Hex(familyGraph) !== fam.graphHash) throw new CliError(`the ${fam.id} graph hashes to ${sha256Hex(familyGraph)} but the catalog pins ${fam.graphHash}`);
 
-  const c = quantizeCandidate(familyGraph, slm.tensors, fam.output.labels, scheme, block);
+  let c;
+  try {
+    c = quantizeCandidate(familyGraph, slm.tensors, fam.output.labels, scheme, block, { op });
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
   const bytes = writeSlm(c.tensors, {
     species: c.species,
     graph: c.graphHash,
@@ -111,6 +125,7 @@ async function run(args: string[]): Promise<number> {
     ratio: inBytes.length / bytes.length,
     scheme,
     blockSize: block,
+    op: c.op,
     family: fam.id,
     species: c.species,
     graphHash: c.graphHash,
@@ -121,7 +136,7 @@ async function run(args: string[]): Promise<number> {
     console.log(JSON.stringify(result, null, 2));
     return 0;
   }
-  console.log(`candidate ${result.hash}  ${values.out}  ${scheme} block ${block}  ${bytes.length} bytes (${result.ratio.toFixed(2)}× smaller than ${inBytes.length})`);
+  console.log(`candidate ${result.hash}  ${values.out}  ${scheme} block ${block} (${c.op})  ${bytes.length} bytes (${result.ratio.toFixed(2)}× smaller than ${inBytes.length})`);
   console.log(`species   ${c.species}  graph ${c.graphHash}${values['graph-out'] ? `  → ${values['graph-out']}` : ''}`);
   for (const t of result.tensors) console.log(`  ${t.name.padEnd(24)} ${t.dtype.padEnd(4)} [${t.shape.join(',')}]  ${t.bytes} B`);
   return 0;

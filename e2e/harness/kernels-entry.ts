@@ -353,7 +353,7 @@ async function streamLoss(op: string, n: number, after: number) {
   if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
   const backend = webGpuBackendOn(gpu, { streamChunkElements: 4096 });
   const def = getOperator(op);
-  const inputs = makeInputs({ op, n, inputs: def.needsBase ? 3 : 1, params: {}, seed: 1, name: 'lost', inputSeed: 9, kind: 'ties' });
+  const inputs = makeInputs({ op, n, inputs: def.parents.min + (def.needsBase ? 1 : 0), params: {}, seed: 1, name: 'lost', inputSeed: 9, kind: 'ties' });
   let reads = 0;
   const source = readerSource(inputs.length, n, async (p, offset, length) => {
     if (++reads === after) gpu.device.destroy();

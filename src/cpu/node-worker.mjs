@@ -4,5 +4,8 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { runJob } = await import('./worker-body.ts');
-parentPort.on('message', (job) => parentPort.postMessage(runJob(job)));
+parentPort.on('message', (msg) => {
+  const reply = runJob(msg);
+  if (reply) parentPort.postMessage(reply);
+});
 parentPort.postMessage('ready');

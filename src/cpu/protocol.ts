@@ -19,6 +19,15 @@ export interface RangeJob {
   out: SharedF32;
   start: number;
   end: number;
+  /** Every array is in the pool's arena (sent once with ArenaInit): the SIMD loops work on it in place. */
+  arena?: boolean;
 }
+
+/** Sent to each worker once, before any job: the pool's shared arena memory. */
+export interface ArenaInit {
+  arena: WebAssembly.Memory;
+}
+
+export type WorkerMessage = RangeJob | ArenaInit;
 
 export type RangeReply = { id: number; ok: true; ms: number } | { id: number; ok: false; error: string };

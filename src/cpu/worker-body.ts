@@ -1,20 +1,28 @@
 /**
  * The body of a CPU pool worker, the same in Node (worker_threads) and in browsers (Web Workers):
- * run one range kernel over [start, end) of shared arrays and say when it is done.
+ * remember the pool's arena, then run one range kernel over [start, end) of shared arrays per job
+ * and say when it is done.
  */
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
-import type { RangeJob, RangeReply, SharedF32 } from './protocol.ts';
+import type { RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
 
 const view = (s: SharedF32) => new Float32Array(s.buffer, s.byteOffset, s.length);
+let arena: WebAssembly.Memory | undefined;
 
-export function runJob(job: RangeJob): RangeReply {
+/** Handle one message from the pool; returns the reply to post, or null when none is due. */
+export function runJob(msg: WorkerMessage): RangeReply | null {
+  if ('arena' in msg && !('kernel' in msg)) {
+    arena = msg.arena;
+    return null;
+  }
+  const job = msg;
   const t0 = performance.now();
   try {
     const k = getFastKernel(job.kernel);
     const inputs = job.inputs.map(view);
     const out = view(job.out);
-    if (!simdRange(k.id, inputs, out, job.params, job.ctx, job.start, job.end)) k.run(inputs, out, job.params, job.ctx, job.start, job.end);
+    if (!simdRange(k.id, inputs, out, job.params, job.ctx, job.start, job.end, job.arena ? arena : undefined)) k.run(inputs, out, job.params, job.ctx, job.start, job.end);
     return { id: job.id, ok: true, ms: performance.now() - t0 };
   } catch (e) {
     return { id: job.id, ok: false, error: e instanceof Error ? e.message : String(e) };

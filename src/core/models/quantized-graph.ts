@@ -63,6 +63,14 @@ export const QUANT_GRAPH_OPS = Object.freeze({
 } as const);
 export type QuantGraphOp = keyof typeof QUANT_GRAPH_OPS;
 
+/** `.slm` metadata key recording the lowering a quantized candidate's graph was written with. */
+export const QUANT_GRAPH_OP_KEY = 'garden.quant.graphOp';
+
+/** The lowering a quantized `.slm` records (QUANT_GRAPH_OP_KEY), "auto" when it records none. */
+export function recordedQuantGraphOp(metadata: Readonly<Record<string, string>>): QuantGraphOp {
+  return quantGraphOp(metadata[QUANT_GRAPH_OP_KEY] ?? 'auto');
+}
+
 export function quantGraphOp(x: unknown): QuantGraphOp {
   if (typeof x === 'string' && Object.prototype.hasOwnProperty.call(QUANT_GRAPH_OPS, x)) return x as QuantGraphOp;
   throw new Error(`unknown quantized graph op ${JSON.stringify(x)}; valid: ${Object.keys(QUANT_GRAPH_OPS).join(', ')}`);
@@ -297,6 +305,10 @@ function externalLocation(t: ITensor): string | undefined {
  * graph, or the graph's opset is below 13.
  */
 export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorSignature[], blockSize: number, opts: QuantGraphOptions = {}): Uint8Array {
+  return rewrite(graphBytes, tensors, blockSize, opts).graph;
+}
+
+function rewrite(graphBytes: Uint8Array, tensors: readonly TensorSignature[], blockSize: number, opts: QuantGraphOptions): { graph: Uint8Array; op: Exclude<QuantGraphOp, 'auto'> } {
   const weights = quantizedWeights(tensors, blockSize);
   const model = onnx.ModelProto.decode(graphBytes);
   const g = model.graph;
@@ -350,7 +362,7 @@ export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorS
   }
   const scheme = [...new Set(weights.map((w) => w.scheme))].join('+');
   model.docString = `${model.docString ?? ''}${model.docString ? '; ' : ''}quantized ${scheme}, block ${blockSize}: ${weights.map((w) => w.name).join(', ')} dequantized in-graph (${op})`;
-  return onnx.ModelProto.encode(model).finish();
+  return { graph: onnx.ModelProto.encode(model).finish(), op };
 }
 
 export interface QuantGraphOptions {
@@ -361,6 +373,8 @@ export interface QuantGraphOptions {
 export interface QuantizedSpecies {
   /** The rewritten graph (store it beside the model; its hash is bound by the species). */
   graph: Uint8Array;
+  /** The lowering used ("auto" resolved). */
+  op: Exclude<QuantGraphOp, 'auto'>;
   graphHash: Sha256Hex;
   signature: SpeciesSignature;
   species: Sha256Hex;
@@ -371,19 +385,19 @@ export interface QuantizedSpecies {
  * the float tensors it kept), the hash of its rewritten graph, and the family's vocabulary.
  */
 export function quantizedSpecies(graphBytes: Uint8Array, tensors: readonly TensorSignature[], vocabulary: readonly string[], blockSize: number, opts: QuantGraphOptions = {}): QuantizedSpecies {
-  const graph = quantizedGraph(graphBytes, tensors, blockSize, opts);
+  const { graph, op } = rewrite(graphBytes, tensors, blockSize, opts);
   const graphHash = sha256Hex(graph);
   const signature = speciesSignature(
     tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })),
     graphHash,
     [...vocabulary],
   );
-  return { graph, graphHash, signature, species: speciesId(signature) };
+  return { graph, op, graphHash, signature, species: speciesId(signature) };
 }
 
 export interface QuantizedCandidate extends QuantizedSpecies {
   tensors: Tensor[];
-  /** The `.slm` metadata keys of the quantization (QUANT_KEYS). */
+  /** The `.slm` metadata keys of the quantization (QUANT_KEYS, and QUANT_GRAPH_OP_KEY). */
   metadata: Record<string, string>;
 }
 
@@ -393,5 +407,6 @@ export interface QuantizedCandidate extends QuantizedSpecies {
  */
 export function quantizeCandidate(graphBytes: Uint8Array, tensors: readonly Tensor[], vocabulary: readonly string[], scheme: QuantScheme, blockSize: number, opts: QuantGraphOptions = {}): QuantizedCandidate {
   const q = quantizeModel(tensors, scheme, blockSize);
-  return { ...quantizedSpecies(graphBytes, q, vocabulary, blockSize, opts), tensors: q, metadata: { [QUANT_KEYS.scheme]: scheme, [QUANT_KEYS.blockSize]: String(blockSize) } };
+  const sp = quantizedSpecies(graphBytes, q, vocabulary, blockSize, opts);
+  return { ...sp, tensors: q, metadata: { [QUANT_KEYS.scheme]: scheme, [QUANT_KEYS.blockSize]: String(blockSize), [QUANT_GRAPH_OP_KEY]: sp.op } };
 }
