@@ -287,6 +287,18 @@ test('a device lost during a streamed radix select or reduction rejects with Dev
   }
 });
 
+test('withCpuFallback streams on the GPU, and after a device loss reads the source whole for the CPU', async () => {
+  const r = await page.evaluate(() => window.__kernels.fallbackStream());
+  console.log(`  fallback stream: ${JSON.stringify(r)}`);
+  expect(r.gpuKind).toBe('webgpu');
+  expect(r.gpuEqualsCpu).toBe(true);
+  expect(r.peak).toBeGreaterThan(0);
+  expect(r.cpuKind).toBe('cpu');
+  expect(r.cpuEqualsCpu).toBe(true);
+  expect(r.pieces).toEqual([20_000]);
+  expect(r.fallbacks[0]).toMatch(/device lost/i);
+});
+
 test('an operator the registry has and the GPU lacks is refused by name, never run on the CPU', async () => {
   const r = await page.evaluate(() => window.__kernels.noKernel());
   console.log(`no-kernel: ${JSON.stringify(r)}`);

@@ -369,6 +369,43 @@ async function streamLoss(op: string, n: number, after: number) {
   }
 }
 
+/**
+ * withCpuFallback's runStream: on a live device it streams on the GPU (and reports the peak GPU
+ * bytes); on a lost one it reads the source whole, runs the CPU reference and says so.
+ */
+async function fallbackStream() {
+  const gpu = await openGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  const n = 20_000;
+  const op = getOperator('prune');
+  const [x] = makeInputs({ op: 'prune', n, inputs: 1, params: {}, seed: 1, name: 'fb', inputSeed: 77, kind: 'ties' });
+  const params = resolveParams(op, { fraction: 0.3 }, 1);
+  const ctx = { name: 'fb', shape: [n], seed: 1 };
+  const cpu = sha256Hex(bytes(op.cpu([x], params, ctx)));
+  const source = readerSource(1, n, async (_p, offset, length) => x.slice(offset, offset + length));
+  const backend = withCpuFallback(webGpuBackendOn(gpu, { streamChunkElements: 4096 }), cpuBackend);
+  const onGpu = (await backend.runStream(op, source, params, ctx))!;
+  const gpuKind = backend.kind;
+  const peak = backend.peakGpuBytes;
+  gpu.device.destroy();
+  await gpu.device.lost;
+  const pieces: number[] = [];
+  const sunk = new Float32Array(n);
+  const onCpu = await backend.runStream(op, source, params, ctx, (offset, v) => {
+    pieces.push(v.length);
+    sunk.set(v, offset);
+  });
+  return {
+    gpuKind,
+    gpuEqualsCpu: sha256Hex(bytes(onGpu)) === cpu,
+    peak,
+    cpuKind: backend.kind,
+    cpuEqualsCpu: onCpu === null && sha256Hex(bytes(sunk)) === cpu,
+    pieces,
+    fallbacks: backend.fallbacks,
+  };
+}
+
 /** The registry's operators without a GPU kernel, and how the backend refuses the first (or a made-up one). */
 async function noKernel() {
   const gpu = await gpuOrFail();
@@ -430,5 +467,5 @@ declare global {
   }
 }
 
-const api = { info, conformance, deviceLoss, streamLoss, noKernel, breedCompare, forgetGpu };
+const api = { info, conformance, deviceLoss, streamLoss, fallbackStream, noKernel, breedCompare, forgetGpu };
 window.__kernels = api;

@@ -6,18 +6,29 @@
 import type { KernelBackend } from '../core/operators/backend.ts';
 import { hasFastKernel } from '../core/operators/fast/kernels.ts';
 import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
-import { sharedF32, toShared, type CpuPool } from './pool.ts';
+import type { CpuPool } from './pool.ts';
 
 export function createFastCpuBackend(pool: CpuPool): KernelBackend {
   return Object.freeze({
     kind: 'cpu' as const,
-    adapter: `CPU fast path (JavaScript, ${pool.threads} workers, SharedArrayBuffer)`,
+    adapter: `CPU fast path (${pool.threads} workers on shared memory${pool.arena ? ', WebAssembly SIMD in place' : ''})`,
     software: false,
     async run(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Promise<Float32Array> {
       if (!hasFastKernel(op.id)) return op.cpu(inputs, params, ctx);
-      const out = sharedF32(inputs[0].length);
-      await pool.run(op.id, inputs.map(toShared), out, params, ctx);
-      return out;
+      // Inputs are copied into the pool's memory (the arena when it has one) and the output copied
+      // out, so the caller owns a plain array and the pool's memory is reused tensor after tensor.
+      const ins = inputs.map((x) => {
+        const a = pool.alloc(x.length);
+        a.set(x);
+        return a;
+      });
+      const out = pool.alloc(inputs[0].length);
+      try {
+        await pool.run(op.id, ins, out, params, ctx);
+        return out.slice();
+      } finally {
+        for (const a of [...ins, out]) pool.free(a);
+      }
     },
   });
 }

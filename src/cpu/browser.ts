@@ -3,7 +3,7 @@
  * with Vite, `() => new Worker(new URL('./browser-worker.ts', import.meta.url), { type: 'module' })`).
  */
 import { CpuPool, type PoolPort } from './pool.ts';
-import type { RangeJob, RangeReply } from './protocol.ts';
+import type { RangeReply, WorkerMessage } from './protocol.ts';
 
 export async function createBrowserCpuPool(makeWorker: () => Worker, threads = navigator.hardwareConcurrency || 2): Promise<CpuPool> {
   if (!globalThis.crossOriginIsolated) throw new Error('the CPU pool needs a cross-origin isolated page (COOP/COEP) for SharedArrayBuffer');
@@ -16,7 +16,7 @@ export async function createBrowserCpuPool(makeWorker: () => Worker, threads = n
           if (e.data !== 'ready') return reject(new Error(`CPU pool worker sent ${String(e.data)} before ready`));
           let cb: ((r: RangeReply) => void) | undefined;
           w.onmessage = (m: MessageEvent<RangeReply>) => cb?.(m.data);
-          resolve({ post: (job: RangeJob) => w.postMessage(job), onReply: (f) => void (cb = f), terminate: () => w.terminate() });
+          resolve({ post: (msg: WorkerMessage) => w.postMessage(msg), onReply: (f) => void (cb = f), terminate: () => w.terminate() });
         };
       }),
     ),

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { CpuPool, type PoolPort } from './pool.ts';
-import type { RangeJob, RangeReply } from './protocol.ts';
+import type { RangeReply, WorkerMessage } from './protocol.ts';
 
 export async function createNodeCpuPool(threads = availableParallelism()): Promise<CpuPool> {
   const url = new URL('./node-worker.mjs', import.meta.url);
@@ -19,7 +19,7 @@ export async function createNodeCpuPool(threads = availableParallelism()): Promi
           if (m !== 'ready') return reject(new Error(`CPU pool worker sent ${String(m)} before ready`));
           w.unref();
           resolve({
-            post: (job: RangeJob) => w.postMessage(job),
+            post: (msg: WorkerMessage) => w.postMessage(msg),
             onReply: (cb: (r: RangeReply) => void) => void w.on('message', cb),
             terminate: () => void w.terminate(),
           });

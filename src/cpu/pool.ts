@@ -6,12 +6,13 @@
  */
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
-import type { RangeJob, RangeReply, SharedF32 } from './protocol.ts';
+import type { RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
+import { Arena } from './arena.ts';
 
 /** What a pool needs from a worker, whatever the platform. */
 export interface PoolPort {
-  post(job: RangeJob): void;
+  post(msg: WorkerMessage): void;
   onReply(cb: (reply: RangeReply) => void): void;
   terminate(): void;
 }
@@ -46,12 +47,16 @@ const describe = (a: Float32Array): SharedF32 => {
 
 export class CpuPool {
   readonly threads: number;
+  /** The shared memory the pool's SIMD loops work on in place, or null where it cannot be made. */
+  readonly arena: Arena | null;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly ports: PoolPort[]) {
+  constructor(private readonly ports: PoolPort[], arena: Arena | null = Arena.tryCreate()) {
     if (ports.length === 0) throw new Error('CpuPool needs at least one worker');
     this.threads = ports.length;
+    this.arena = arena;
+    if (arena) for (const p of ports) p.post({ arena: arena.memory });
     for (const p of ports) {
       p.onReply((r) => {
         const w = this.pending.get(r.id);
@@ -64,6 +69,25 @@ export class CpuPool {
   }
 
   /**
+   * n zero-filled floats for a job: in the arena (where the SIMD loops work in place) when the
+   * pool has one, else a plain shared array. Give it back with free().
+   */
+  alloc(n: number): Float32Array {
+    return this.arena ? this.arena.alloc(n) : sharedF32(n);
+  }
+
+  /** Return an array from alloc() (a no-op for a plain shared array, which the GC reclaims). */
+  free(a: Float32Array): void {
+    if (this.arena?.has(a)) this.arena.free(a);
+  }
+
+  /** Whether every array is in the arena, so the SIMD loops can work on them in place. */
+  private inArena(arrays: readonly Float32Array[]): boolean {
+    const arena = this.arena;
+    return arena !== null && arrays.every((a) => arena.has(a));
+  }
+
+  /**
    * Run range kernel `kernel` over all of `out`, split into one contiguous range per worker.
    * Inputs and output must be shared (sharedF32/toShared) and as long as `out`.
    */
@@ -73,8 +97,9 @@ export class CpuPool {
     for (const [i, x] of inputs.entries()) {
       if (x.length !== n) throw new Error(`CpuPool ${kernel}: input ${i} has ${x.length} elements, output has ${n}`);
     }
+    const arena = this.inArena([...inputs, out]);
     if (n < INLINE_BELOW) {
-      if (!simdRange(kernel, inputs, out, params, ctx, 0, n)) k.run(inputs, out, params, ctx, 0, n);
+      if (!simdRange(kernel, inputs, out, params, ctx, 0, n, arena ? this.arena!.memory : undefined)) k.run(inputs, out, params, ctx, 0, n);
       return;
     }
     const ins = inputs.map(describe);
@@ -88,7 +113,7 @@ export class CpuPool {
       if (start >= end) break;
       const id = this.nextId++;
       jobs.push(new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject })));
-      this.ports[t].post({ id, kernel, params, ctx, inputs: ins, out: o, start, end });
+      this.ports[t].post({ id, kernel, params, ctx, inputs: ins, out: o, start, end, arena });
     }
     await Promise.all(jobs);
   }

@@ -1,11 +1,14 @@
 /**
- * What every operator kernel shares on one device: the two bind-group layouts, the WGSL helpers,
- * chunking of tensors larger than a storage binding, upload and readback, exact top-k selection
- * (radix select), and turning a lost device into a DeviceLostError.
+ * What every operator kernel shares on one device: the bind-group layout, the WGSL helpers,
+ * chunking of tensors larger than a storage binding or streamed from a source, the
+ * double-buffered chunk pipeline (upload of chunk i+1 and readback of chunk i−1 overlap the
+ * compute of chunk i), exact top-k selection (streamed radix select), and turning a lost device
+ * into a DeviceLostError.
  *
  * A tensor's parents are packed per chunk into one input buffer (one slab per parent). The chunk
  * length never changes a result: kernels get the chunk's global element offset, so random draws
- * and tie-breaks use global indices, and selection histograms add up over all chunks.
+ * and tie-breaks use global indices, selection histograms add up over all chunks, and chunks
+ * hold whole reduction workgroups.
  */
 import prngWgsl from './wgsl/prng.wgsl?raw';
 import headerWgsl from './wgsl/elementwise.wgsl?raw';
@@ -489,6 +492,8 @@ export class TensorJob {
     let pending = 0;
     let next = D > 1 ? this.fetch(pass, 0) : null;
     for (let c = 0; c < n; c++) {
+      // Stop reading the source once the device is gone (the pending chunks reject anyway).
+      if (this.k.gpu.lost.value) throw new DeviceLostError(this.k.gpu.lost.reason);
       const s = c % D;
       const set = this.sets[s];
       const ch = plan.chunks[c];

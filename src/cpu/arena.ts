@@ -1,0 +1,110 @@
+/**
+ * An arena: one shared WebAssembly.Memory that a CpuPool's threads all see, from which tensors
+ * are allocated as Float32Array views. The SIMD loops (simd.ts) then read and write them in
+ * place, with no copy through a private scratch memory.
+ *
+ * First-fit allocation over a free list, blocks aligned to 64 bytes (a cache line), coalesced on
+ * free; the memory grows (never shrinks) when no free block fits. Growing a shared memory never
+ * detaches its buffer: views made before a grow stay valid (on the old, shorter buffer object).
+ */
+const PAGE = 65536;
+const ALIGN = 64;
+/** 4 GiB: the whole wasm32 address space (virtual; pages are only committed as they are touched). */
+const MAX_PAGES = 65536;
+
+export class Arena {
+  readonly memory: WebAssembly.Memory;
+  /** Every buffer object the memory has had (one per size): arrays on any of them are in the arena. */
+  private readonly buffers = new Set<ArrayBufferLike>();
+  private readonly used = new Map<number, number>();
+  /** Free blocks [offset, bytes], sorted by offset, never adjacent (coalesced). */
+  private holes: [number, number][] = [];
+  /** End of the allocated region; everything above it is free. */
+  private top = ALIGN;
+  private peak = 0;
+  private live = 0;
+
+  constructor(memory?: WebAssembly.Memory) {
+    this.memory = memory ?? new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    this.buffers.add(this.memory.buffer);
+  }
+
+  /** A new arena, or null where shared WebAssembly memory is unavailable (not cross-origin isolated). */
+  static tryCreate(): Arena | null {
+    try {
+      if (typeof WebAssembly === 'undefined' || typeof SharedArrayBuffer === 'undefined') return null;
+      return new Arena();
+    } catch {
+      return null;
+    }
+  }
+
+  /** Whether `a` lives in this arena (so the SIMD loops can work on it in place). */
+  has(a: Float32Array): boolean {
+    return this.buffers.has(a.buffer);
+  }
+
+  /** n zero-filled float32 in the arena. Free it with free() when done. */
+  alloc(n: number): Float32Array {
+    if (!Number.isInteger(n) || n < 0) throw new Error(`arena: cannot allocate ${n} elements`);
+    const bytes = Math.max(ALIGN, Math.ceil((4 * n) / ALIGN) * ALIGN);
+    let at = -1;
+    for (let i = 0; i < this.holes.length; i++) {
+      const [off, size] = this.holes[i];
+      if (size < bytes) continue;
+      at = off;
+      if (size === bytes) this.holes.splice(i, 1);
+      else this.holes[i] = [off + bytes, size - bytes];
+      break;
+    }
+    if (at < 0) {
+      at = this.top;
+      const end = at + bytes;
+      if (end > MAX_PAGES * PAGE) throw new Error(`arena: out of memory (${end} bytes would exceed the 4 GiB wasm32 address space)`);
+      const have = this.memory.buffer.byteLength;
+      if (end > have) {
+        // Grow by at least an eighth of the current size, so many small allocations do not grow page by page.
+        const want = Math.max(Math.ceil((end - have) / PAGE), Math.ceil(have / PAGE / 8));
+        this.memory.grow(Math.min(want, MAX_PAGES - have / PAGE));
+        this.buffers.add(this.memory.buffer);
+      }
+      this.top = end;
+    }
+    this.used.set(at, bytes);
+    this.live += bytes;
+    this.peak = Math.max(this.peak, this.live);
+    const view = new Float32Array(this.memory.buffer, at, n);
+    view.fill(0);
+    return view;
+  }
+
+  /** Return an array from alloc() to the arena. Its memory is reused: do not touch it afterwards. */
+  free(a: Float32Array): void {
+    const bytes = this.used.get(a.byteOffset);
+    if (bytes === undefined || !this.has(a)) throw new Error(`arena: free of an array it did not allocate (offset ${a.byteOffset})`);
+    this.used.delete(a.byteOffset);
+    this.live -= bytes;
+    let off = a.byteOffset;
+    let size = bytes;
+    // Insert sorted, coalescing with neighbours; a block that reaches the top lowers it.
+    let i = 0;
+    while (i < this.holes.length && this.holes[i][0] < off) i++;
+    if (i > 0 && this.holes[i - 1][0] + this.holes[i - 1][1] === off) {
+      i--;
+      off = this.holes[i][0];
+      size += this.holes[i][1];
+      this.holes.splice(i, 1);
+    }
+    if (i < this.holes.length && off + size === this.holes[i][0]) {
+      size += this.holes[i][1];
+      this.holes.splice(i, 1);
+    }
+    if (off + size === this.top) this.top = off;
+    else this.holes.splice(i, 0, [off, size]);
+  }
+
+  /** Bytes allocated now, at most so far, and the memory's size. */
+  stats(): { live: number; peak: number; reserved: number } {
+    return { live: this.live, peak: this.peak, reserved: this.memory.buffer.byteLength };
+  }
+}
