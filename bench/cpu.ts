@@ -6,7 +6,7 @@
  */
 import { OPERATORS, getOperator } from '../src/core/operators/registry.ts';
 import { FAST_KERNELS, hasFastKernel } from '../src/core/operators/fast/kernels.ts';
-import { sharedF32, type CpuPool } from '../src/cpu/pool.ts';
+import type { CpuPool } from '../src/cpu/pool.ts';
 import { benchParams, fillSeeded, gbps, inputCount, timeIt, type BenchPath, type CopyRow, type KernelRow } from './common.ts';
 
 export interface CpuBenchOptions {
@@ -23,15 +23,16 @@ export interface CpuBenchOptions {
 }
 
 export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[]; kernels: KernelRow[] }> {
-  const adapter = `JavaScript, ${o.pool.threads} workers`;
+  const adapter = `JavaScript${o.pool.arena ? ' + WebAssembly SIMD in a shared arena' : ''}, ${o.pool.threads} workers`;
   const copies: CopyRow[] = [];
   const kernels: KernelRow[] = [];
   const ctx = { name: 'bench.weight', shape: [0], seed: 7 };
   for (const n of o.sizes) {
     const maxInputs = Math.max(1, ...Object.values(OPERATORS).map((op) => inputCount(op).inputs));
-    const inputs = Array.from({ length: maxInputs }, (_, i) => fillSeeded(sharedF32(n), 1000 + i, 0.05));
+    // Arrays in the pool's memory (its arena, where the SIMD loops work in place), like GPU resident buffers.
+    const inputs = Array.from({ length: maxInputs }, (_, i) => fillSeeded(o.pool.alloc(n), 1000 + i, 0.05));
     // Touch every page first, so no timing pays for the first-touch page faults of a fresh buffer.
-    const out = sharedF32(n).fill(1);
+    const out = o.pool.alloc(n).fill(1);
     const copyBytes = FAST_KERNELS.copy.bytesPerElement(1) * n;
 
     const single = await timeIt(() => out.set(inputs[0]), o.budgetMs);
@@ -70,6 +71,7 @@ export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[];
       }
       o.log?.(`${o.path} ${n}: ${id} ${kernels.at(-1)!.gbps.toFixed(2)} GB/s = ${kernels.at(-1)!.ofCopy.toFixed(2)} of copy, ${kernels.at(-1)!.speedup?.toFixed(2)}× reference`);
     }
+    for (const a of [...inputs, out]) o.pool.free(a);
   }
   return { copies, kernels };
 }

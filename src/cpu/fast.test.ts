@@ -9,6 +9,7 @@ import { createNodeCpuPool } from './node.ts';
 import { createFastCpuBackend } from './backend.ts';
 import { sharedF32, type CpuPool } from './pool.ts';
 import { simd, simdRange } from './simd.ts';
+import { Arena } from './arena.ts';
 
 /** Seeded floats with a spread of magnitudes and signs, including exact zeros and −0. */
 function seeded(n: number, seed: number, into: Float32Array = new Float32Array(n)): Float32Array {
@@ -106,6 +107,64 @@ describe('CpuPool on worker_threads', () => {
       const a = await breed(req, cpuBackend);
       const b = await breed(req, fast);
       expect(b.stats.map((s) => s.outputHash)).toEqual(a.stats.map((s) => s.outputHash));
+    }
+  });
+});
+
+describe('arena: SIMD in place on the pool\'s shared memory', () => {
+  it('allocates aligned, zeroed, non-overlapping arrays and reuses freed space', () => {
+    const arena = new Arena();
+    const a = arena.alloc(1000);
+    const b = arena.alloc(17);
+    const c = arena.alloc(70_000);
+    for (const x of [a, b, c]) expect(x.byteOffset % 64).toBe(0);
+    expect(b.byteOffset).toBeGreaterThanOrEqual(a.byteOffset + 4000);
+    expect(c.byteOffset).toBeGreaterThanOrEqual(b.byteOffset + 68);
+    a.fill(3);
+    arena.free(a);
+    const d = arena.alloc(900);
+    expect(d.byteOffset).toBe(a.byteOffset);
+    expect(Array.from(d.subarray(0, 3))).toEqual([0, 0, 0]);
+    arena.free(b);
+    arena.free(d);
+    arena.free(c);
+    expect(arena.stats().live).toBe(0);
+    // Everything coalesced back: the next big allocation starts at the bottom again.
+    expect(arena.alloc(100_000).byteOffset).toBe(a.byteOffset);
+    expect(() => arena.free(new Float32Array(4))).toThrow(/did not allocate/);
+  });
+
+  it('blend in place (fused 2/3/4-input loops, any range) is bit-identical to the reference', () => {
+    const arena = new Arena();
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (parents, n, seed, cuts) => {
+        const params = { weights: Array.from({ length: parents }, (_, p) => ((seed >>> p) % 7) - 2.5), normalize: false };
+        const inputs = Array.from({ length: parents }, (_, p) => seeded(n, seed + p * 31, arena.alloc(n)));
+        const out = arena.alloc(n).fill(NaN);
+        const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+        for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange('blend', inputs, out, params, ctx, bounds[i], bounds[i + 1], arena.memory)).toBe(true);
+        expect(bits(out)).toEqual(bits(getOperator('blend').cpu(inputs, params, ctx)));
+        for (const a of [...inputs, out]) arena.free(a);
+      }),
+      { numRuns: 60, seed: 9 },
+    );
+    expect(arena.stats().live).toBe(0);
+  });
+
+  it('a pool runs blend on arena arrays in place with the reference\'s bits', async () => {
+    const pool = await createNodeCpuPool(2);
+    try {
+      expect(pool.arena).not.toBeNull();
+      for (const [n, parents] of [[300_001, 3], [131_072, 4], [99_999, 2]] as const) {
+        const inputs = Array.from({ length: parents }, (_, p) => seeded(n, 77 + p, pool.alloc(n)));
+        const out = pool.alloc(n);
+        const params = { weights: [0.3, -1.25, 2, 0.5].slice(0, parents), normalize: true };
+        await pool.run('blend', inputs, out, params, ctx);
+        expect(bits(out)).toEqual(bits(getOperator('blend').cpu(inputs, params, ctx)));
+        for (const a of [...inputs, out]) pool.free(a);
+      }
+    } finally {
+      pool.terminate();
     }
   });
 });
