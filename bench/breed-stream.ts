@@ -13,9 +13,10 @@
  *   parent's exact top-k cutoff (StreamingTopK, src/core/operators/fast/stream-select.ts), then a
  *   third pass walks the chunks in order, gives each chunk its cutoff (CutoffCursor) and runs the
  *   operator on it with that cutoff as the trimBits/trimIndex parameters.
- * A tensor that fits in one chunk is read once and kept for its passes.
- * Peak memory ≈ (inputs + output + scratch) × chunk size + the operator's own temporaries on one
- * chunk; the output equals the in-memory breed() byte for byte (src/cpu/stream-breed.test.ts).
+ * A tensor whose inputs fit in one shard (64 MiB) is read once and kept for its passes.
+ * Peak memory ≈ max(one shard, (inputs + output + scratch) × chunk size) + the operator's own
+ * temporaries on one chunk, whatever the model size; the output equals the in-memory breed()
+ * byte for byte (src/cpu/stream-breed.test.ts).
  */
 import { openDB, deleteDB, type IDBPDatabase } from 'idb';
 import { getOperator, isOperatorId } from '../src/core/operators/registry.ts';
@@ -35,11 +36,17 @@ export interface StreamBreedOptions {
   params?: ParamValues;
   seed?: number;
   backendFor(op: string): Promise<KernelBackend>;
-  /** Live GPU buffer bytes right now, and the peak (tracked by the caller's device wrapper). */
-  gpuBytes?(): number;
+  /** Peak bytes of GPU buffers (tracked by the caller's device wrapper). */
   peakGpuBytes?(): number;
+  /** Peak bytes the backend itself held (e.g. the CPU pool's arena), added to the driver's figure. */
+  backendPeakBytes?(): number;
   /** Elements per stored chunk, and so per unit of work. */
   chunkElements: number;
+  /**
+   * A tensor whose inputs together fit in this many bytes is read once and kept for its selection
+   * passes (default: one shard, 64 MiB); larger ones are re-read on each pass.
+   */
+  keepBudgetBytes?: number;
   /** IndexedDB database name (deleted before and after). */
   dbName?: string;
   log?(s: string): void;
@@ -64,7 +71,10 @@ export interface StreamBreedResult {
   /** Bytes actually read from IndexedDB (the selection passes re-read multi-chunk tensors). */
   bytesRead: number;
   wallMs: number;
+  /** Peak bytes of chunks and scratch the driver held at once. */
   peakHeldBytes: number;
+  /** Peak bytes the backend held (the CPU pool's arena). */
+  peakBackendBytes: number;
   peakHeapBytes: number | null;
   peakGpuBufferBytes: number;
   idbWriteBytesPerS: number;
@@ -234,6 +244,7 @@ export async function writeModel(store: ChunkStore, specs: readonly TensorSpec[]
 
 async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBreedResult> {
   const C = o.chunkElements;
+  const keepBudget = o.keepBudgetBytes ?? 64 * 2 ** 20;
   const specs = modelTensors(o.model);
   const useId = isOperatorId(o.operator) ? o.operator : o.fallback;
   const op = getOperator(useId);
@@ -245,7 +256,7 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
   let peakHeld = 0;
   const hold = (b: number) => {
     held += b;
-    peakHeld = Math.max(peakHeld, held + (o.gpuBytes?.() ?? 0));
+    peakHeld = Math.max(peakHeld, held);
   };
   const heap0 = perf.memory?.usedJSHeapSize;
   let peakHeap = 0;
@@ -283,17 +294,19 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
     const p = paramsAt(op, params, positions[t]);
     const plan = streamPlan(op, p);
 
-    // Chunk c of every input; a one-chunk tensor is read once and kept for all its passes.
-    let kept: Float32Array[] | null = null;
+    // Chunk c of every input. A tensor whose inputs fit in the keep budget is read once and kept
+    // for all its passes; a larger one is re-read on each pass, so memory stays bounded.
+    const keepAll = chunks === 1 || recs.reduce((a, r) => a + r.bytes, 0) <= keepBudget;
+    const cache: Float32Array[][] = [];
     const read = async (c: number): Promise<Float32Array[]> => {
-      if (kept) return kept;
+      if (cache[c]) return cache[c];
       const ins = await Promise.all(recs.map((r) => store.chunk(r.chunks[c])));
       hold(ins.reduce((a, x) => a + x.byteLength, 0));
-      if (chunks === 1) kept = ins;
+      if (keepAll) cache[c] = ins;
       return ins;
     };
     const done = (ins: Float32Array[]) => {
-      if (ins !== kept) hold(-ins.reduce((a, x) => a + x.byteLength, 0));
+      if (!keepAll) hold(-ins.reduce((a, x) => a + x.byteLength, 0));
     };
     const delta = (ins: Float32Array[], i: number): Float32Array => {
       const base = ins[0], x = ins[i + 1];
@@ -348,7 +361,7 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
       done(ins);
     }
     for (const cur of cursors) cur.cutoff();
-    if (kept) hold(-(kept as Float32Array[]).reduce((a, x) => a + x.byteLength, 0));
+    for (const ins of cache) if (ins) hold(-ins.reduce((a, x) => a + x.byteLength, 0));
     outputs[s.name] = await w.finish();
     sampleHeap();
   }
@@ -372,6 +385,7 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
     bytesRead: store.readBytes - read0,
     wallMs,
     peakHeldBytes: peakHeld,
+    peakBackendBytes: o.backendPeakBytes?.() ?? 0,
     peakHeapBytes: perf.memory ? peakHeap : null,
     peakGpuBufferBytes: o.peakGpuBytes?.() ?? 0,
     idbWriteBytesPerS: store.writeBytes / (store.writeMs / 1000),

@@ -29,7 +29,7 @@ scope.onmessage = async (e: MessageEvent<{ smoke: boolean; poolWorkerUrl: string
       onPhase: (phase) => scope.postMessage({ phase }),
       // A software adapter (SwiftShader) is slower than the CPU path: use it only on real GPUs.
       backendFor: async (op): Promise<KernelBackend> => (gpuBackend && !gpuBackend.software && gpuBackend.hasKernel(op) ? gpuBackend : hasFastKernel(op) ? fast : cpuBackend),
-      gpuBytes: () => tracker?.live() ?? 0,
+      backendPeakBytes: () => pool.arena?.stats().peak ?? 0,
       peakGpuBytes: () => tracker?.peak() ?? 0,
       log: (s) => scope.postMessage({ log: s }),
     });

@@ -102,6 +102,7 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
       bytesRead: b.bytesRead,
       wallMs: b.wallMs,
       peakHeldBytes: b.peakHeldBytes,
+      peakBackendBytes: b.peakBackendBytes,
       peakProcessBytes: mem ? mem.peak - mem.baseline : null,
       baselineProcessBytes: mem ? mem.baseline : null,
       peakHeapBytes: b.peakHeapBytes,

@@ -127,3 +127,23 @@ test('a candidate no better than its champion is a no-op, with the numbers', asy
   await expect(page.getByTestId('admit-button')).toBeDisabled();
   await shot(page, '07-noop');
 });
+
+test('an int8 candidate runs quantized in onnxruntime-web, smaller, scored beside its parent', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('acc-digits-base')).toContainText('%', { timeout: 90_000 });
+  await page.getByTestId('operator-select').selectOption('quantize');
+  await page.getByLabel('Select Digits base').check();
+  await page.getByTestId('breed-button').click();
+  await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 120_000 });
+  await page.getByTestId('evaluate-button').click();
+  await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%', { timeout: 120_000 });
+  await expect(page.getByTestId('smoke-checks').locator('li.fail')).toHaveCount(0);
+  const acc = (id: string) => page.getByTestId(id).innerText().then((t) => Number(t.replace('%', '').trim()));
+  const candidate = await acc('candidate-accuracy-clean');
+  const parentClean = Number((await page.getByTestId('model-digits-base').locator('dd').nth(1).innerText()).replace('%', '').trim());
+  expect(Math.abs(candidate - parentClean)).toBeLessThan(1.5);
+  const kib = (t: string) => Number(t.replace(/[^0-9.]/g, ''));
+  const sizes = page.locator('[data-testid^="model-candidate-"] dd').nth(2);
+  expect(kib(await page.getByTestId('model-digits-base').locator('dd').nth(2).innerText()) / kib(await sizes.innerText())).toBeGreaterThan(3);
+  await shot(page, '08-int8-candidate');
+});

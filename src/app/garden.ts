@@ -8,9 +8,11 @@ import * as Comlink from 'comlink';
 import { useGarden, type Evidence, type LedgerLine, type ModelEntry, type Receipt } from './state.ts';
 import { kernelWorker, evalWorker } from './workers.ts';
 import { openRepo, type Repo } from './repo.ts';
-import { readSlm } from '../core/format/slm.ts';
+import { readSlm, speciesId, speciesSignature } from '../core/format/slm.ts';
 import { serializeSafetensors } from '../core/format/safetensors.ts';
 import { candidateSlm } from '../core/operators/candidate.ts';
+import { dequantizedSpecs } from '../core/models/quantized-graph.ts';
+import type { Tensor } from '../core/tensor.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { sha256Hex } from '../core/hash.ts';
@@ -135,8 +137,21 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
   return String(p.reason ?? type);
 }
 
-function payload(m: ModelEntry, tensors: Awaited<ReturnType<Repo['getTensors']>>): ModelPayload {
-  return { hash: m.hash, species: m.species, graph, tensors, featureSize: family.input.shape[0], classes: family.output.labels.length };
+/** A model as the evaluator worker is handed it: its tensors and its own graph (data, never a store). */
+async function payload(m: ModelEntry): Promise<ModelPayload> {
+  const tensors = await repo.getTensors(m.id);
+  const g = m.graphHash && m.graphHash !== family.graphHash ? await repo.getGraph(m.graphHash) : graph;
+  return { hash: m.hash, species: m.species, graph: g, tensors, featureSize: family.input.shape[0], classes: family.output.labels.length };
+}
+
+/**
+ * The species a suite of this family may score: the family's, or, for a quantized candidate, its
+ * own species once its dequantized tensors prove it is of the family.
+ */
+function evaluableSpecies(m: ModelPayload): string {
+  if (m.species === family.species) return family.species;
+  const dequantized = speciesId(speciesSignature(dequantizedSpecs(m.tensors) as Tensor[], family.graphHash, family.output.labels));
+  return dequantized === family.species ? m.species : family.species;
 }
 
 function modelById(id: string): ModelEntry {
@@ -147,7 +162,7 @@ function modelById(id: string): ModelEntry {
 
 const invoke = async (modelId: string, input: Float32Array) => {
   const m = modelById(modelId);
-  return evalWorker().predict(payload(m, await repo.getTensors(m.id)), input);
+  return evalWorker().predict(await payload(m), input);
 };
 
 function setEvidence(hash: string, patch: Partial<Evidence>): void {
@@ -160,12 +175,13 @@ function setEvidence(hash: string, patch: Partial<Evidence>): void {
 /** Evaluate a model on every suite policy pins; returns the sidecars written. */
 async function evaluateModel(m: ModelEntry, onProgress?: (done: number, total: number) => void): Promise<Manifest[]> {
   const pins = policy.current().suites;
-  const tensors = await repo.getTensors(m.id);
+  const model = await payload(m);
+  const species = evaluableSpecies(model);
   const sidecars: Manifest[] = [];
   for (const [name, pin] of Object.entries(pins)) {
     const bytes = await repo.getSuite(pin);
     const evaluation: EvaluationResult = await evalWorker().evaluate(
-      payload(m, tensors), bytes, { suiteHash: pin, species: family.species, family: family.id }, onProgress ? Comlink.proxy(onProgress) : undefined,
+      model, bytes, { suiteHash: pin, species, family: family.id }, onProgress ? Comlink.proxy(onProgress) : undefined,
     );
     const sidecar = makeManifest('evaluation-sidecar', sidecarBody(m.hash, evaluation));
     sidecars.push(sidecar);
@@ -193,8 +209,8 @@ export async function breedSelected(): Promise<void> {
   try {
     const parentTensors = await Promise.all(parents.map((p) => repo.getTensors(p.id)));
     // Artifact #2: merge-style operators refuse parents without a passing compatibility report.
-    const compat = makeManifest('compatibility-report', compatibilityManifestBody(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] }))));
-    if (parents.length > 1 && !compat.compatible) {
+    const compat = parents.length > 1 ? makeManifest('compatibility-report', compatibilityManifestBody(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })))) : null;
+    if (compat && !compat.compatible) {
       set({ busy: null, notice: `${op.name} refuses these parents: ${compat.reasons.join('; ')}. Nothing was bred.` });
       return;
     }
@@ -204,7 +220,7 @@ export async function breedSelected(): Promise<void> {
     if (Array.isArray(params.weights) && params.weights.length !== n) delete params.weights;
     const req = { operator: op.id, params, seed: s.seed, parents: parentTensors };
     const result = await kernelWorker().breed(req, true, Comlink.proxy((p: BreedProgress) => set({ progress: p })));
-    const file = candidateSlm(result, parents.map((p, i) => ({ hash: p.hash, species: p.species, tensors: parentTensors[i] })));
+    const file = candidateSlm(result, parents.map((p, i) => ({ hash: p.hash, species: p.species, tensors: parentTensors[i], family: { graph, vocabulary: family.output.labels } })));
     const { bytes, hash, species } = file;
     const lineage = makeManifest('lineage-template', {
       parents: parents.map((p) => p.hash),
@@ -214,7 +230,7 @@ export async function breedSelected(): Promise<void> {
       seed: s.seed,
       budget: policy.current().ceilings,
       expectedSpecies: species,
-      ...(parents.length > 1 ? { compatibilityReport: manifestHash(compat) } : {}),
+      ...(compat ? { compatibilityReport: manifestHash(compat) } : {}),
     });
     const receipt = makeManifest('operator-receipt', {
       lineage: manifestHash(lineage),
@@ -240,8 +256,9 @@ export async function breedSelected(): Promise<void> {
       parents: parents.map((p) => p.id),
       operator: op.id,
       metadata: readSlm(bytes).metadata,
+      ...(file.graph ? { graphHash: sha256Hex(file.graph) } : {}),
     };
-    const put = await repo.putModel(entry, readSlm(bytes).tensors, graph, family.output.labels, [...(parents.length > 1 ? [compat] : []), lineage, receipt, candidate]);
+    const put = await repo.putModel(entry, readSlm(bytes).tensors, file.graph ?? graph, family.output.labels, [...(compat ? [compat] : []), lineage, receipt, candidate]);
     const view: Receipt = { hash: manifestHash(receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
     set({
       models: await repo.listModels(),
@@ -275,7 +292,7 @@ export async function evaluateCandidate(): Promise<void> {
   if (!cand) return;
   set({ busy: { task: 'evaluate', done: 0, total: 1 } });
   try {
-    const smoke = await evalWorker().smoke(payload(cand, await repo.getTensors(cand.id)));
+    const smoke = await evalWorker().smoke(await payload(cand));
     const smokeManifest = makeManifest('runtime-smoke', {
       candidate: cand.hash,
       runtime: 'onnxruntime-web (wasm)',

@@ -22,6 +22,7 @@ export interface Repo {
   /** `stored` is the entry the store holds: an existing model's when these exact tensors were already stored. */
   putModel(entry: ModelEntry, tensors: readonly Tensor[], graph: Uint8Array, vocabulary: string[], manifests: Manifest[]): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
   getTensors(modelId: string): Promise<Tensor[]>;
+  getGraph(hash: string): Promise<Uint8Array>;
   /** Evidence written by the evaluator (smoke, sidecars), kept in the evaluation zone. */
   putEvidence(modelId: string, manifests: Manifest[]): Promise<void>;
   putSuite(bytes: Uint8Array): Promise<string>;
@@ -65,6 +66,11 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       const ref = (await storeIds()).get(modelId);
       if (!ref) throw new Error(`no model "${modelId}" in the garden`);
       return candidates.loadModel(ref.id);
+    },
+    async getGraph(hash) {
+      const g = await candidates.matchGraph(hash);
+      if (!g) throw new Error(`inference graph ${hash.slice(0, 12)} is not in the garden`);
+      return g;
     },
     async putEvidence(modelId, manifests) {
       const tx = evaluation.transaction('evidence', 'readwrite');

@@ -26,6 +26,8 @@ export interface ModelEntry {
   operator?: string;
   /** The .slm file's __metadata__, so the file can be rebuilt byte for byte from stored tensors. */
   metadata?: Record<string, string>;
+  /** SHA-256 of the model's own inference graph when it is not the family's (quantized candidates). */
+  graphHash?: string;
 }
 
 export interface Evidence {

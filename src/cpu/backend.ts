@@ -4,7 +4,7 @@
  * reference and WebGPU backends, and bit-identical results to the reference.
  */
 import type { KernelBackend } from '../core/operators/backend.ts';
-import { hasFastKernel } from '../core/operators/fast/kernels.ts';
+import { getFastKernel, hasFastKernel } from '../core/operators/fast/kernels.ts';
 import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
 import type { CpuPool } from './pool.ts';
 
@@ -14,7 +14,7 @@ export function createFastCpuBackend(pool: CpuPool): KernelBackend {
     adapter: `CPU fast path (${pool.threads} workers on shared memory${pool.arena ? ', WebAssembly SIMD in place' : ''})`,
     software: false,
     async run(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Promise<Float32Array> {
-      if (!hasFastKernel(op.id)) return op.cpu(inputs, params, ctx);
+      if (!hasFastKernel(op.id) || getFastKernel(op.id).unsupported?.(params)) return op.cpu(inputs, params, ctx);
       // Inputs are copied into the pool's memory (the arena when it has one) and the output copied
       // out, so the caller owns a plain array and the pool's memory is reused tensor after tensor.
       const ins = inputs.map((x) => {

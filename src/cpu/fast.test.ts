@@ -69,7 +69,63 @@ describe('fast CPU range kernels', () => {
 
   it('names the valid kernels when asked for a missing one', () => {
     expect(hasFastKernel('nope')).toBe(false);
-    expect(() => getFastKernel('nope')).toThrow(/valid: copy, blend/);
+    expect(() => getFastKernel('nope')).toThrow(/valid: copy, blend, ties/);
+  });
+});
+
+describe('TIES range kernel', () => {
+  /** Deltas with many exact ties in magnitude (so the cutoff's index matters), ±0, and some infinities. */
+  function family(n: number, parents: number, seed: number): Float32Array[] {
+    const base = seeded(n, seed);
+    const steps = [0, 0.25, -0.25, 0.5, -0.5, 1, -1, 2, -0, 0.125];
+    let s = seed >>> 0 || 1;
+    return [base, ...Array.from({ length: parents }, () => {
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+        x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
+      }
+      return x;
+    })];
+  }
+
+  it('over any split of ranges equals the reference, counts included, whatever the parameters', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 5 }),
+        fc.integer({ min: 1, max: 4000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.record({ density: fc.double({ min: 0, max: 1, noNaN: true }), normalize: fc.boolean(), rescale: fc.constantFrom('none', 'inverse'), lambda: fc.double({ min: -2, max: 2, noNaN: true }) }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        (parents, n, seed, extra, cuts) => {
+          const params = { ...extra, weights: Array.from({ length: parents }, (_, p) => ((seed >>> (3 * p)) % 5) * 0.5 - 0.75) };
+          const inputs = family(n, parents, seed);
+          const refStats: Record<string, number> = {};
+          const ref = getOperator('ties').cpu(inputs, params, { ...ctx, stats: refStats });
+          const kernel = FAST_KERNELS.ties;
+          const p = { ...params, ...kernel.prepare(inputs, params, ctx) };
+          const out = new Float32Array(n).fill(NaN);
+          const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+          let conflicts = 0;
+          for (let i = 0; i + 1 < bounds.length; i++) conflicts += kernel.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]).signConflicts;
+          expect(bits(out)).toEqual(bits(ref));
+          expect(conflicts).toBe(refStats.signConflicts);
+        },
+      ),
+      { numRuns: 80, seed: 11 },
+    );
+  });
+
+  it('uses cutoffs given in tensor coordinates from ctx.offset (model-wide trimming, streamed chunks)', () => {
+    const n = 3000;
+    const inputs = family(n, 3, 5);
+    const params = { density: 0.3, normalize: true, trimBits: [0x3e800000, 0x3f000000, 0], trimIndex: [1500, 2000, 10] };
+    const c = { ...ctx, offset: 700 };
+    const ref = getOperator('ties').cpu(inputs, params, c);
+    const out = new Float32Array(n);
+    FAST_KERNELS.ties.run(inputs, out, { ...params, ...FAST_KERNELS.ties.prepare(inputs, params, c) }, c, 0, n);
+    expect(bits(out)).toEqual(bits(ref));
+    expect(FAST_KERNELS.ties.unsupported({ rescale: 'l1' })).toMatch(/l1/);
   });
 });
 
@@ -107,6 +163,7 @@ describe('CpuPool on worker_threads', () => {
       const a = await breed(req, cpuBackend);
       const b = await breed(req, fast);
       expect(b.stats.map((s) => s.outputHash)).toEqual(a.stats.map((s) => s.outputHash));
+      expect(b.stats.map((s) => s.signConflicts)).toEqual(a.stats.map((s) => s.signConflicts));
     }
   });
 });

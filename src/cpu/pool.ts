@@ -50,7 +50,7 @@ export class CpuPool {
   /** The shared memory the pool's SIMD loops work on in place, or null where it cannot be made. */
   readonly arena: Arena | null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (counts?: Record<string, number>) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly ports: PoolPort[], arena: Arena | null = Arena.tryCreate()) {
     if (ports.length === 0) throw new Error('CpuPool needs at least one worker');
@@ -62,7 +62,7 @@ export class CpuPool {
         const w = this.pending.get(r.id);
         if (!w) return;
         this.pending.delete(r.id);
-        if (r.ok) w.resolve();
+        if (r.ok) w.resolve(r.counts);
         else w.reject(new Error(`CPU pool worker failed: ${r.error}`));
       });
     }
@@ -97,25 +97,38 @@ export class CpuPool {
     for (const [i, x] of inputs.entries()) {
       if (x.length !== n) throw new Error(`CpuPool ${kernel}: input ${i} has ${x.length} elements, output has ${n}`);
     }
+    const why = k.unsupported?.(params);
+    if (why) throw new Error(`CpuPool ${kernel}: ${why}; run the operator's reference instead`);
+    if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
     const arena = this.inArena([...inputs, out]);
+    // Per-range counts summed over the tensor and set in ctx.stats, as the reference sets them.
+    const counted = (counts: (void | Record<string, number> | undefined)[]) => {
+      if (!ctx.stats) return;
+      const total: Record<string, number> = {};
+      for (const c of counts) for (const [key, v] of Object.entries(c ?? {})) total[key] = (total[key] ?? 0) + v;
+      Object.assign(ctx.stats, total);
+    };
     if (n < INLINE_BELOW) {
-      if (!simdRange(kernel, inputs, out, params, ctx, 0, n, arena ? this.arena!.memory : undefined)) k.run(inputs, out, params, ctx, 0, n);
+      if (!simdRange(kernel, inputs, out, params, ctx, 0, n, arena ? this.arena!.memory : undefined)) counted([k.run(inputs, out, params, ctx, 0, n)]);
       return;
     }
     const ins = inputs.map(describe);
     const o = describe(out);
     // Ranges aligned to 16 elements (64 bytes, a cache line) so workers never share a line.
     const per = Math.ceil(n / this.threads / 16) * 16;
-    const jobs: Promise<void>[] = [];
+    const jobs: Promise<Record<string, number> | undefined>[] = [];
+    // The context travels without its stats object; counts come back in the replies.
+    const plainCtx = { ...ctx };
+    delete plainCtx.stats;
     for (let t = 0; t < this.threads; t++) {
       const start = t * per;
       const end = Math.min(n, start + per);
       if (start >= end) break;
       const id = this.nextId++;
-      jobs.push(new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject })));
-      this.ports[t].post({ id, kernel, params, ctx, inputs: ins, out: o, start, end, arena });
+      jobs.push(new Promise<Record<string, number> | undefined>((resolve, reject) => this.pending.set(id, { resolve, reject })));
+      this.ports[t].post({ id, kernel, params, ctx: plainCtx, inputs: ins, out: o, start, end, arena });
     }
-    await Promise.all(jobs);
+    counted(await Promise.all(jobs));
   }
 
   terminate(): void {

@@ -30,4 +30,4 @@ export interface ArenaInit {
 
 export type WorkerMessage = RangeJob | ArenaInit;
 
-export type RangeReply = { id: number; ok: true; ms: number } | { id: number; ok: false; error: string };
+export type RangeReply = { id: number; ok: true; ms: number; counts?: Record<string, number> } | { id: number; ok: false; error: string };

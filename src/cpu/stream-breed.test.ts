@@ -100,37 +100,58 @@ function inMemoryModel(m: ModelShape, parent: number) {
 }
 
 describe('streaming breed, IndexedDB → IndexedDB, chunk by chunk', () => {
-  const cases: [string, Record<string, number | string | boolean>][] = [
+  // keep 0: every multi-chunk tensor is re-read on each pass (the path large tensors take).
+  const cases: [string, Record<string, number | string | boolean>, number?][] = [
     ['ties', {}],
+    ['ties', {}, 64 * 2 ** 20],
     ['ties', { density: 0.35, rescale: 'inverse', normalize: false }],
     ['sparse-task-delta', { density: 0.5 }],
     ['dare-ties', {}],
     ['blend', {}],
     ['crossover', { granularity: 'row' }],
   ];
-  for (const [id, params] of cases) {
-    it(`${id} ${JSON.stringify(params)}: the candidate equals the in-memory breed() byte for byte`, async () => {
+  for (const [id, params, keep = 0] of cases) {
+    it(`${id} ${JSON.stringify(params)}, keep budget ${keep}: the candidate equals the in-memory breed() byte for byte`, async () => {
       const op = getOperator(id);
       const models = [0, 1, 2, 3].map((p) => inMemoryModel(TINY, p));
       const ref = await breed({ operator: id, params, seed: 7, parents: op.needsBase ? models : models.slice(1) }, cpuBackend);
       const store = await ChunkStore.open(`stream-test-${id}`);
       try {
         // 997 elements per chunk: tensors span several chunks and no boundary falls on a row.
-        const r = await streamBreed({ model: TINY, operator: id, fallback: id, parents: 3, params, seed: 7, chunkElements: 997, backendFor: async () => cpuBackend }, store);
+        const r = await streamBreed({ model: TINY, operator: id, fallback: id, parents: 3, params, seed: 7, chunkElements: 997, keepBudgetBytes: keep, backendFor: async () => cpuBackend }, store);
         for (const st of ref.stats) {
           const bytes = await store.readTensor(r.outputTensors[st.name]);
           expect(sha256Hex(new Uint8Array(bytes.buffer)), st.name).toBe(st.outputHash);
         }
         const conflicts = ref.stats.reduce((a, s) => a + (s.signConflicts ?? 0), 0);
         expect(r.signConflicts).toBe(conflicts);
-        // Bounded: nothing the size of the largest tensor (wte, 7224 elements) is held, only chunks.
-        expect(r.peakHeldBytes).toBeLessThanOrEqual((4 + 1 + 1) * 4 * 997);
+        // Bounded: with no keep budget nothing the size of the largest tensor (wte, 7224 elements) is held, only chunks.
+        if (keep === 0) expect(r.peakHeldBytes).toBeLessThanOrEqual((4 + 1 + 1) * 4 * 997);
+        else expect(r.peakHeldBytes).toBeGreaterThan(4 * 4 * 7224);
         expect(r.largestTensorBytes).toBe(4 * 301 * 24);
       } finally {
         await store.close(true);
       }
     });
   }
+
+  it('runs blend and TIES on the CPU pool chunk by chunk with the same bytes', async () => {
+    const pool = await createNodeCpuPool(2);
+    try {
+      const store = await ChunkStore.open('stream-test-pool-ties');
+      try {
+        // 40 000-element chunks: the pool splits them across workers (above its inline size).
+        const r = await streamBreed({ model: { ...TINY, vocab: 5000 }, operator: 'ties', fallback: 'ties', parents: 3, chunkElements: 40_000, keepBudgetBytes: 0, backendFor: async () => createFastCpuBackend(pool) }, store);
+        const big = await breed({ operator: 'ties', params: {}, seed: 7, parents: [0, 1, 2, 3].map((p) => inMemoryModel({ ...TINY, vocab: 5000 }, p)) }, cpuBackend);
+        for (const st of big.stats) expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer)), st.name).toBe(st.outputHash);
+        expect(r.signConflicts).toBe(big.stats.reduce((a, s) => a + (s.signConflicts ?? 0), 0));
+      } finally {
+        await store.close(true);
+      }
+    } finally {
+      pool.terminate();
+    }
+  });
 
   it('runs blend on the CPU pool chunk by chunk with the same bytes', async () => {
     const pool = await createNodeCpuPool(2);
@@ -140,6 +161,7 @@ describe('streaming breed, IndexedDB → IndexedDB, chunk by chunk', () => {
       const store = await ChunkStore.open('stream-test-pool');
       try {
         const r = await streamBreed({ model: TINY, operator: 'blend', fallback: 'blend', parents: 3, chunkElements: 4096, backendFor: async () => createFastCpuBackend(pool) }, store);
+        expect(r.backend).toMatch(/CPU fast path/);
         for (const st of ref.stats) expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer))).toBe(st.outputHash);
       } finally {
         await store.close(true);

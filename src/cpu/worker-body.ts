@@ -22,8 +22,9 @@ export function runJob(msg: WorkerMessage): RangeReply | null {
     const k = getFastKernel(job.kernel);
     const inputs = job.inputs.map(view);
     const out = view(job.out);
-    if (!simdRange(k.id, inputs, out, job.params, job.ctx, job.start, job.end, job.arena ? arena : undefined)) k.run(inputs, out, job.params, job.ctx, job.start, job.end);
-    return { id: job.id, ok: true, ms: performance.now() - t0 };
+    let counts: Record<string, number> | undefined;
+    if (!simdRange(k.id, inputs, out, job.params, job.ctx, job.start, job.end, job.arena ? arena : undefined)) counts = k.run(inputs, out, job.params, job.ctx, job.start, job.end) ?? undefined;
+    return { id: job.id, ok: true, ms: performance.now() - t0, ...(counts ? { counts } : {}) };
   } catch (e) {
     return { id: job.id, ok: false, error: e instanceof Error ? e.message : String(e) };
   }

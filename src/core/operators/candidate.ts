@@ -8,6 +8,7 @@ import { hashJson, sha256Hex, type Sha256Hex } from '../hash.ts';
 import { speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
 import type { Tensor } from '../tensor.ts';
 import type { BreedResult } from './breed.ts';
+import { isQuantizedModel, quantBlockSize, quantizedSpecies, QUANT_GRAPH_OP_KEY } from '../models/quantized-graph.ts';
 
 export interface ParentInfo {
   /** SHA-256 of the parent's .slm bytes. */
@@ -17,6 +18,11 @@ export interface ParentInfo {
   graph?: Sha256Hex;
   vocabulary?: string[];
   tensors: readonly Tensor[];
+  /**
+   * The family's weight-free inference graph and label set, when the caller has them: a quantized
+   * candidate then gets its own dequantizing graph and the species bound to it.
+   */
+  family?: { graph: Uint8Array; vocabulary: readonly string[] };
 }
 
 /** What identifies a breed: the same key, the same candidate bytes. */
@@ -40,15 +46,27 @@ export function candidateSpecies(result: BreedResult, first: ParentInfo): Sha256
   return hashJson({ kind: 'species', derivedFrom: first.species, operator: result.operator, metadata: result.metadata, tensors: result.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })) });
 }
 
-export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]): { bytes: Uint8Array; hash: Sha256Hex; species: Sha256Hex; lineageKey: Sha256Hex } {
+export interface CandidateFile {
+  bytes: Uint8Array;
+  hash: Sha256Hex;
+  species: Sha256Hex;
+  lineageKey: Sha256Hex;
+  /** The candidate's own inference graph when it differs from its parents' (quantized candidates). */
+  graph?: Uint8Array;
+}
+
+export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]): CandidateFile {
   const first = parents[0];
-  const species = candidateSpecies(result, first);
   const key = lineageKey(result, parents);
-  const bytes = writeSlm(result.tensors, {
-    species,
-    graph: first.graph,
-    vocabulary: first.vocabulary,
-    extra: { ...result.metadata, 'garden.operator': `${result.operator.id}@${result.operator.version}`, 'garden.lineage': key },
-  });
+  const extra: Record<string, string> = { ...result.metadata, 'garden.operator': `${result.operator.id}@${result.operator.version}`, 'garden.lineage': key };
+  if (first.family && isQuantizedModel(result.tensors)) {
+    // A quantized candidate is a species of its own: its tensors and its dequantizing graph.
+    const q = quantizedSpecies(first.family.graph, result.tensors, first.family.vocabulary, quantBlockSize(result.metadata));
+    extra[QUANT_GRAPH_OP_KEY] = q.op;
+    const bytes = writeSlm(result.tensors, { species: q.species, graph: q.graphHash, vocabulary: [...first.family.vocabulary], extra });
+    return { bytes, hash: sha256Hex(bytes), species: q.species, lineageKey: key, graph: q.graph };
+  }
+  const species = candidateSpecies(result, first);
+  const bytes = writeSlm(result.tensors, { species, graph: first.graph, vocabulary: first.vocabulary, extra });
   return { bytes, hash: sha256Hex(bytes), species, lineageKey: key };
 }

@@ -149,10 +149,37 @@ export class CutoffCursor {
     return { bits: want, index: offset + v.length };
   }
 
+  /** The whole tensor's cutoff as soon as every taken element equal to it has been seen (later chunks cannot change it), else null. */
+  settled(): Cutoff | null {
+    return this.remaining === 0 ? { bits: this.bits, index: this.index } : null;
+  }
+
   /** The whole tensor's cutoff; every chunk must have been walked. */
   cutoff(): Cutoff {
     if (this.at !== this.n) throw new Error(`cutoff cursor: walked ${this.at} of ${this.n} elements`);
     if (this.remaining !== 0) throw new Error('cutoff cursor: fewer elements equal to the cutoff than the histograms counted (were the chunks the same?)');
     return { bits: this.bits, index: this.index };
   }
+}
+
+/**
+ * The exact top-k cutoff of a tensor seen through `block(start, end)`, which returns the
+ * magnitudes' source values for [start, end) (e.g. a delta computed into a scratch buffer):
+ * two histogram passes and one ordered walk, `blockSize` elements at a time. Equal to
+ * magnitudeThreshold on the whole tensor, without ever holding it.
+ */
+export function streamedThreshold(n: number, k: number, block: (start: number, end: number) => Float32Array, blockSize = 1 << 16): Cutoff {
+  const sel = new StreamingTopK(n, k);
+  if (k === 0) return { ...KEEP_NONE };
+  while (sel.pass !== 'done') {
+    for (let s = 0; s < n; s += blockSize) sel.add(block(s, Math.min(n, s + blockSize)));
+    sel.endPass();
+  }
+  const cur = sel.cursor();
+  for (let s = 0; s < n; s += blockSize) {
+    cur.next(block(s, Math.min(n, s + blockSize)), s);
+    const done = cur.settled();
+    if (done) return done;
+  }
+  return cur.cutoff();
 }
