@@ -36,10 +36,6 @@ export default defineConfig({
       },
     }),
   ],
-  resolve: {
-    // The wasm-only build of onnxruntime (14 MB of wasm instead of 26 MB); it runs on the CPU.
-    alias: [{ find: /^onnxruntime-web$/, replacement: 'onnxruntime-web/wasm' }],
-  },
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 2000, assetsInlineLimit: 0 },
   optimizeDeps: { exclude: ['onnxruntime-web'] },

@@ -82,12 +82,65 @@ export function kernelTarget(r: KernelRow): string {
   return `${verdict(a)} copy ≥ 0.70, ${verdict(b)} ≥ 1.5×`;
 }
 
+const fmtX = (x: number) => `${x.toFixed(2)}`;
+
+/**
+ * One line per issue-8 target. Kernel targets are judged at the largest size timed (the
+ * memory-bound regime: at 1 M elements a copy runs from cache), and the smaller sizes are listed.
+ */
+export function targetSummary(res: BenchResults): { target: string; verdict: string; figures: string }[] {
+  const out: { target: string; verdict: string; figures: string }[] = [];
+  const gpu = res.kernels.filter((r) => r.path.startsWith('webgpu'));
+  const real = gpu.filter((r) => !r.software);
+  for (const [sel, t] of [[false, TARGETS.gpuElementwise], [true, TARGETS.gpuSelection]] as const) {
+    const rows = real.filter((r) => isSelection(r.operator) === sel);
+    if (rows.length === 0) {
+      out.push({ target: t.text, verdict: 'not measurable here', figures: gpu.length ? 'only a software adapter (SwiftShader) on this machine; its figures are no performance figure' : 'no WebGPU adapter' });
+      continue;
+    }
+    const worst = rows.reduce((a, b) => (b.ofCopy < a.ofCopy ? b : a));
+    out.push({ target: t.text, verdict: verdict(rows.every((r) => r.ofCopy >= t.ofCopy)), figures: `lowest: ${worst.operator} ${worst.impl} at ${fmtElements(worst.elements)}, ${fmtX(worst.ofCopy)} of copy` });
+  }
+  const paths = [...new Set(res.kernels.filter((r) => r.impl === 'fast' && !isSelection(r.operator)).map((r) => r.path))];
+  for (const path of paths) {
+    const rows = res.kernels.filter((r) => r.path === path && r.impl === 'fast' && !isSelection(r.operator));
+    const largest = Math.max(...rows.map((r) => r.elements));
+    const top = rows.filter((r) => r.elements === largest);
+    const others = rows.filter((r) => r.elements !== largest).map((r) => `${r.operator} ${fmtElements(r.elements)}: ${fmtX(r.ofCopy)}, ${fmtX(r.speedup ?? 0)}×`);
+    const okCopy = top.every((r) => r.ofCopy >= TARGETS.cpuOfCopy.ofCopy);
+    const okSpeed = top.every((r) => (r.speedup ?? 0) >= TARGETS.cpuSpeedup.ratio);
+    out.push({
+      target: `${TARGETS.cpuOfCopy.text}; ${TARGETS.cpuSpeedup.text} — ${PATHS[path]}`,
+      verdict: `${verdict(okCopy)} / ${verdict(okSpeed)}`,
+      figures: `${top.map((r) => `${r.operator} at ${fmtElements(r.elements)}: ${fmtX(r.ofCopy)} of copy, ${fmtX(r.speedup ?? 0)}× the loop`).join('; ')} (smaller sizes: ${others.join('; ') || 'none'})`,
+    });
+  }
+  for (const b of res.breeds) {
+    const limit = TARGETS.breedMemory.shards * b.shardBytes + TARGETS.breedMemory.constant;
+    const held = b.peakHeldBytes + b.peakBackendBytes + b.peakGpuBufferBytes;
+    const proc = b.peakProcessBytes;
+    out.push({
+      target: TARGETS.breedMemory.text,
+      verdict: verdict(held <= limit && (proc === null || proc <= limit)),
+      figures: `${b.model}, ${b.operator}: tensor memory ${fmtBytes(held)}; whole Chromium process tree grew ${proc === null ? 'n/a' : fmtBytes(proc)}; largest tensor ${fmtBytes(b.largestTensorBytes)}, chunks ${fmtBytes(b.chunkBytes)}`,
+    });
+    out.push({ target: TARGETS.longTask.text, verdict: verdict(b.longestMainTaskMs < TARGETS.longTask.ms), figures: `${b.longestMainTaskMs.toFixed(0)} ms longest, ${b.longTasks} long tasks, over a ${(b.wallMs / 1000).toFixed(1)} s breed` });
+  }
+  return out;
+}
+
 export function markdown(res: BenchResults): string {
   const L: string[] = [];
   const m = res.machine;
   L.push(`Run: ${res.kind}, ${res.date}`);
   L.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, ${m.os}; Node ${m.node}${m.browser ? `; ${m.browser}` : ''}`);
   for (const a of m.adapters) L.push(`Adapter: ${a}`);
+  L.push('');
+  L.push('### Targets (issue 8), from the figures below');
+  L.push('');
+  L.push('| target | verdict | deciding figures |');
+  L.push('|---|---|---|');
+  for (const t of targetSummary(res)) L.push(`| ${t.target} | ${t.verdict} | ${t.figures} |`);
   L.push('');
   L.push('### Copy yardstick (bytes read + written per second)');
   L.push('');

@@ -20,17 +20,20 @@ export interface ModelPayload {
   tensors: Tensor[];
   featureSize: number;
   classes: number;
+  /** onnxruntime execution provider: 'wasm' (CPU, the default) or 'webgpu' (falls back to wasm for unsupported nodes). */
+  ep?: 'wasm' | 'webgpu';
 }
 
 const sessions = new Map<string, Promise<InferenceSession>>();
 const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 
 function session(m: ModelPayload): Promise<InferenceSession> {
-  let s = sessions.get(m.hash);
+  const key = `${m.hash}:${m.ep ?? 'wasm'}`;
+  let s = sessions.get(key);
   if (!s) {
-    s = createOrtSession(m.graph, m.tensors, { numThreads: threads });
-    sessions.set(m.hash, s);
-    s.catch(() => sessions.delete(m.hash));
+    s = createOrtSession(m.graph, m.tensors, { numThreads: threads, executionProviders: m.ep === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'] });
+    sessions.set(key, s);
+    s.catch(() => sessions.delete(key));
   }
   return s;
 }
@@ -120,9 +123,11 @@ const api = {
   },
 
   async forget(hash: string): Promise<void> {
-    const s = sessions.get(hash);
-    sessions.delete(hash);
-    if (s) await releaseSession(await s);
+    for (const key of [...sessions.keys()].filter((k) => k.startsWith(`${hash}:`))) {
+      const s = sessions.get(key);
+      sessions.delete(key);
+      if (s) await releaseSession(await s);
+    }
   },
 };
 

@@ -141,7 +141,7 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
 async function payload(m: ModelEntry): Promise<ModelPayload> {
   const tensors = await repo.getTensors(m.id);
   const g = m.graphHash && m.graphHash !== family.graphHash ? await repo.getGraph(m.graphHash) : graph;
-  return { hash: m.hash, species: m.species, graph: g, tensors, featureSize: family.input.shape[0], classes: family.output.labels.length };
+  return { hash: m.hash, species: m.species, graph: g, tensors, featureSize: family.input.shape[0], classes: family.output.labels.length, ep: get().inference };
 }
 
 /**
@@ -295,7 +295,7 @@ export async function evaluateCandidate(): Promise<void> {
     const smoke = await evalWorker().smoke(await payload(cand));
     const smokeManifest = makeManifest('runtime-smoke', {
       candidate: cand.hash,
-      runtime: 'onnxruntime-web (wasm)',
+      runtime: `onnxruntime-web (${get().inference === 'webgpu' ? 'webgpu execution provider, wasm fallback' : 'wasm'})`,
       probes: smoke.probeRows,
       outputShape: [smoke.probeRows, family.output.labels.length],
       finite: smoke.checks.find((c) => c.name === 'finite')?.ok ?? false,

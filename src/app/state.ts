@@ -94,6 +94,8 @@ export interface GardenState {
   operator: string;
   params: ParamValues;
   seed: number;
+  /** Where onnxruntime runs the models: wasm on the CPU, or its WebGPU execution provider. */
+  inference: 'wasm' | 'webgpu';
   busy: Busy;
   progress: BreedProgress | null;
   candidateId: string | null;
@@ -111,6 +113,7 @@ export interface GardenState {
   setOperator(id: string): void;
   setParam(name: string, value: ParamValues[string]): void;
   setSeed(seed: number): void;
+  setInference(ep: 'wasm' | 'webgpu'): void;
   dismissNotice(): void;
 }
 
@@ -127,6 +130,7 @@ export const useGarden = create<GardenState>()((set) => ({
   operator: 'blend',
   params: { normalize: true },
   seed: 1,
+  inference: 'wasm',
   busy: null,
   progress: null,
   candidateId: null,
@@ -144,5 +148,6 @@ export const useGarden = create<GardenState>()((set) => ({
   setOperator: (id) => set({ operator: id, params: {} }),
   setParam: (name, value) => set((s) => ({ params: { ...s.params, [name]: value } })),
   setSeed: (seed) => set({ seed }),
+  setInference: (inference) => set({ inference }),
   dismissNotice: () => set({ notice: null }),
 }));

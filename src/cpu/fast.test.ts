@@ -73,22 +73,22 @@ describe('fast CPU range kernels', () => {
   });
 });
 
-describe('TIES range kernel', () => {
-  /** Deltas with many exact ties in magnitude (so the cutoff's index matters), ±0, and some infinities. */
-  function family(n: number, parents: number, seed: number): Float32Array[] {
-    const base = seeded(n, seed);
-    const steps = [0, 0.25, -0.25, 0.5, -0.5, 1, -1, 2, -0, 0.125];
-    let s = seed >>> 0 || 1;
-    return [base, ...Array.from({ length: parents }, () => {
-      const x = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-        x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
-      }
-      return x;
-    })];
-  }
+/** Deltas with many exact ties in magnitude (so the cutoff's index matters), ±0, and some infinities. */
+function family(n: number, parents: number, seed: number): Float32Array[] {
+  const base = seeded(n, seed);
+  const steps = [0, 0.25, -0.25, 0.5, -0.5, 1, -1, 2, -0, 0.125];
+  let s = seed >>> 0 || 1;
+  return [base, ...Array.from({ length: parents }, () => {
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+      x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
+    }
+    return x;
+  })];
+}
 
+describe('TIES range kernel', () => {
   it('over any split of ranges equals the reference, counts included, whatever the parameters', () => {
     fc.assert(
       fc.property(
@@ -143,6 +143,27 @@ describe('CpuPool on worker_threads', () => {
       const out = sharedF32(n);
       await pool.run('blend', inputs, out, params, ctx);
       expect(bits(out)).toEqual(bits(getOperator('blend').cpu(inputs, params, ctx)));
+    }
+  });
+
+  it('TIES on the pool (selection reduced across workers) equals the reference, with heavy ties and all-zero deltas', async () => {
+    for (const [n, parents, seed, density] of [[200_003, 3, 4, 0.2], [120_000, 4, 9, 0.9], [65_600, 2, 3, 0.02]] as const) {
+      const inputs = family(n, parents, seed).map((x) => {
+        const s = pool.alloc(n);
+        s.set(x);
+        return s;
+      });
+      // The last parent equals the base: all its deltas are 0, so its cutoff is an index among equals.
+      inputs[parents].set(inputs[0]);
+      const params = { density, normalize: true, weights: Array.from({ length: parents }, (_, p) => 1 + p / 2) };
+      const refStats: Record<string, number> = {};
+      const ref = getOperator('ties').cpu(inputs, params, { ...ctx, stats: refStats });
+      const out = pool.alloc(n);
+      const stats: Record<string, number> = {};
+      await pool.run('ties', inputs, out, params, { ...ctx, stats });
+      expect(bits(out)).toEqual(bits(ref));
+      expect(stats.signConflicts).toBe(refStats.signConflicts);
+      for (const a of [...inputs, out]) pool.free(a);
     }
   });
 

@@ -6,7 +6,7 @@
  */
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
-import type { RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
+import type { RangeJob, RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
 import { Arena } from './arena.ts';
 
@@ -50,7 +50,7 @@ export class CpuPool {
   /** The shared memory the pool's SIMD loops work on in place, or null where it cannot be made. */
   readonly arena: Arena | null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (counts?: Record<string, number>) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: { counts?: Record<string, number>; partial?: unknown }) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly ports: PoolPort[], arena: Arena | null = Arena.tryCreate()) {
     if (ports.length === 0) throw new Error('CpuPool needs at least one worker');
@@ -62,7 +62,7 @@ export class CpuPool {
         const w = this.pending.get(r.id);
         if (!w) return;
         this.pending.delete(r.id);
-        if (r.ok) w.resolve(r.counts);
+        if (r.ok) w.resolve(r);
         else w.reject(new Error(`CPU pool worker failed: ${r.error}`));
       });
     }
@@ -99,7 +99,6 @@ export class CpuPool {
     }
     const why = k.unsupported?.(params);
     if (why) throw new Error(`CpuPool ${kernel}: ${why}; run the operator's reference instead`);
-    if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
     const arena = this.inArena([...inputs, out]);
     // Per-range counts summed over the tensor and set in ctx.stats, as the reference sets them.
     const counted = (counts: (void | Record<string, number> | undefined)[]) => {
@@ -109,6 +108,7 @@ export class CpuPool {
       Object.assign(ctx.stats, total);
     };
     if (n < INLINE_BELOW) {
+      if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
       if (!simdRange(kernel, inputs, out, params, ctx, 0, n, arena ? this.arena!.memory : undefined)) counted([k.run(inputs, out, params, ctx, 0, n)]);
       return;
     }
@@ -116,19 +116,34 @@ export class CpuPool {
     const o = describe(out);
     // Ranges aligned to 16 elements (64 bytes, a cache line) so workers never share a line.
     const per = Math.ceil(n / this.threads / 16) * 16;
-    const jobs: Promise<Record<string, number> | undefined>[] = [];
-    // The context travels without its stats object; counts come back in the replies.
-    const plainCtx = { ...ctx };
-    delete plainCtx.stats;
+    const ranges: [number, number][] = [];
     for (let t = 0; t < this.threads; t++) {
       const start = t * per;
       const end = Math.min(n, start + per);
-      if (start >= end) break;
-      const id = this.nextId++;
-      jobs.push(new Promise<Record<string, number> | undefined>((resolve, reject) => this.pending.set(id, { resolve, reject })));
-      this.ports[t].post({ id, kernel, params, ctx: plainCtx, inputs: ins, out: o, start, end, arena });
+      if (start < end) ranges.push([start, end]);
     }
-    counted(await Promise.all(jobs));
+    // The context travels without its stats object; counts come back in the replies.
+    const plainCtx = { ...ctx };
+    delete plainCtx.stats;
+    const all = (p: ParamValues, reduce?: RangeJob['reduce']) =>
+      Promise.all(
+        ranges.map(([start, end], t) => {
+          const id = this.nextId++;
+          const done = new Promise<{ counts?: Record<string, number>; partial?: unknown }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+          this.ports[t].post({ id, kernel, params: p, ctx: plainCtx, inputs: ins, out: o, start, end, arena, ...(reduce ? { reduce } : {}) });
+          return done;
+        }),
+      );
+    if (k.reduce) {
+      let step = k.reduce.start(inputs, params, ctx);
+      for (let pass = 0; 'carry' in step; pass++) {
+        const carry = step.carry;
+        const replies = await all(params, { pass, carry });
+        step = k.reduce.merge(pass, carry, replies.map((r) => r.partial), ranges, inputs);
+      }
+      params = { ...params, ...step.params };
+    } else if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
+    counted((await all(params)).map((r) => r.counts));
   }
 
   terminate(): void {

@@ -21,6 +21,8 @@ export interface RangeJob {
   end: number;
   /** Every array is in the pool's arena (sent once with ArenaInit): the SIMD loops work on it in place. */
   arena?: boolean;
+  /** A pass of the kernel's reduce plan instead of its run: the reply carries the range's partial. */
+  reduce?: { pass: number; carry: unknown };
 }
 
 /** Sent to each worker once, before any job: the pool's shared arena memory. */
@@ -30,4 +32,4 @@ export interface ArenaInit {
 
 export type WorkerMessage = RangeJob | ArenaInit;
 
-export type RangeReply = { id: number; ok: true; ms: number; counts?: Record<string, number> } | { id: number; ok: false; error: string };
+export type RangeReply = { id: number; ok: true; ms: number; counts?: Record<string, number>; partial?: unknown } | { id: number; ok: false; error: string };

@@ -22,6 +22,11 @@ export function runJob(msg: WorkerMessage): RangeReply | null {
     const k = getFastKernel(job.kernel);
     const inputs = job.inputs.map(view);
     const out = view(job.out);
+    if (job.reduce) {
+      if (!k.reduce) throw new Error(`kernel ${k.id} has no reduce plan`);
+      const partial = k.reduce.partial(job.reduce.pass, job.reduce.carry, inputs, job.params, job.start, job.end);
+      return { id: job.id, ok: true, ms: performance.now() - t0, partial };
+    }
     let counts: Record<string, number> | undefined;
     if (!simdRange(k.id, inputs, out, job.params, job.ctx, job.start, job.end, job.arena ? arena : undefined)) counts = k.run(inputs, out, job.params, job.ctx, job.start, job.end) ?? undefined;
     return { id: job.id, ok: true, ms: performance.now() - t0, ...(counts ? { counts } : {}) };

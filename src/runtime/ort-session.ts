@@ -3,8 +3,7 @@
  *
  * A species graph carries no weights: every initializer is external data named by its tensor, so
  * a session is the graph bytes plus `externalData: [{ path: tensorName, data: tensorBytes }]`
- * from a `.slm` file's tensors. Session creation and runs are queued per session so they never
- * overlap (onnxruntime-web's wasm backend does not allow concurrent runs on one session).
+ * from a `.slm` file's tensors. Session creation and runs are queued so they never overlap (see enqueue).
  */
 import * as ort from 'onnxruntime-web';
 import { numel, type Tensor } from '../core/tensor.ts';
@@ -19,6 +18,8 @@ export interface OrtSessionOptions {
   wasmPaths?: string;
   /** wasm threads; defaults to 1 (Node, and browsers that are not cross-origin isolated). */
   numThreads?: number;
+  /** onnxruntime execution providers in order of preference; default ['wasm']. 'webgpu' needs the browser bundle. */
+  executionProviders?: readonly ('wasm' | 'webgpu')[];
 }
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
@@ -48,23 +49,25 @@ export async function createOrtSession(graphBytes: Uint8Array, tensors: readonly
     if (dims.join(',') !== ref.dims.join(',')) throw new Error(`tensor "${ref.location}" has shape [${dims}] but the graph expects [${ref.dims}]`);
     return { path: ref.location, data: t.data };
   });
-  return ort.InferenceSession.create(graphBytes, { externalData, executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  return enqueue(() => ort.InferenceSession.create(graphBytes, { externalData, executionProviders: [...(opts.executionProviders ?? ['wasm'])], graphOptimizationLevel: 'all' }));
 }
 
-const queues = new WeakMap<InferenceSession, Promise<unknown>>();
-
-/** Run one job at a time per session. */
-function enqueue<T>(session: InferenceSession, job: () => Promise<T>): Promise<T> {
-  const prev = queues.get(session) ?? Promise.resolve();
-  const next = prev.then(job, job);
-  queues.set(session, next.catch(() => undefined));
+/**
+ * One job at a time, across all sessions: onnxruntime-web's wasm backend refuses overlapping runs
+ * on a session, and its WebGPU execution provider refuses a run or a session creation while
+ * another session's run is in flight ("Session already started", "Session mismatch").
+ */
+let queue: Promise<unknown> = Promise.resolve();
+function enqueue<T>(job: () => Promise<T>): Promise<T> {
+  const next = queue.then(job, job);
+  queue = next.catch(() => undefined);
   return next;
 }
 
 /** Run a classifier on a batch of float features; returns a copy of the logits [batch × classes]. */
 export function runClassifier(session: InferenceSession, inputs: Float32Array, batch: number, featureSize: number): Promise<Float32Array> {
   if (inputs.length !== batch * featureSize) throw new Error(`runClassifier: ${inputs.length} values for batch ${batch} × ${featureSize}`);
-  return enqueue(session, async () => {
+  return enqueue(async () => {
     const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', inputs, [batch, featureSize]) };
     const result = await session.run(feeds);
     const out = result[session.outputNames[0]];
@@ -78,7 +81,7 @@ export function runClassifier(session: InferenceSession, inputs: Float32Array, b
 /** Run a token model on int32 ids [batch × width]; returns a copy of the float32 output. */
 export function runTokens(session: InferenceSession, ids: Int32Array, batch: number, width: number): Promise<Float32Array> {
   if (ids.length !== batch * width) throw new Error(`runTokens: ${ids.length} ids for batch ${batch} × ${width}`);
-  return enqueue(session, async () => {
+  return enqueue(async () => {
     const feeds = { [session.inputNames[0]]: new ort.Tensor('int32', ids, [batch, width]) };
     const result = await session.run(feeds);
     const out = result[session.outputNames[0]];
@@ -90,5 +93,5 @@ export function runTokens(session: InferenceSession, ids: Int32Array, batch: num
 }
 
 export async function releaseSession(session: InferenceSession): Promise<void> {
-  await enqueue(session, () => session.release());
+  await enqueue(() => session.release());
 }

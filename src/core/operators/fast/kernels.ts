@@ -10,7 +10,7 @@
 import type { ParamValues, TensorContext } from '../types.ts';
 import { blendWeights } from '../blend.cpu.ts';
 import { num, weightsOf } from '../params.ts';
-import { selectCount } from '../select.ts';
+import { KEEP_NONE, selectCount } from '../select.ts';
 import { streamedThreshold } from './stream-select.ts';
 
 export interface RangeKernel {
@@ -24,9 +24,24 @@ export interface RangeKernel {
    * top-k cutoffs); its values are merged over the parameters every range receives.
    */
   prepare?(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ParamValues;
+  /**
+   * The same work as prepare, split across the pool's workers in passes (each worker reduces its
+   * range, the calling thread merges): used for tensors large enough to split.
+   */
+  reduce?: ReducePlan;
   /** Compute out[start, end). May return per-range counts (e.g. signConflicts) that the pool sums into ctx.stats. */
   run(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number): void | Record<string, number>;
 }
+
+/** A per-tensor reduction in passes over ranges: start, then (partial per range → merge) until merge gives parameters. */
+export interface ReducePlan {
+  start(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ReduceStep;
+  /** One range's partial result of pass `pass` (structured-cloneable). */
+  partial(pass: number, carry: unknown, inputs: readonly Float32Array[], params: ParamValues, start: number, end: number): unknown;
+  /** Combine the partials of pass `pass`, given in range order with their ranges. */
+  merge(pass: number, carry: unknown, partials: unknown[], ranges: readonly (readonly [number, number])[], inputs: readonly Float32Array[]): ReduceStep;
+}
+export type ReduceStep = { carry: unknown } | { params: ParamValues };
 
 const f = Math.fround;
 /** Elements per block in the general N-parent loop: the output block stays in L1/L2 across parents. */
@@ -112,6 +127,131 @@ function tiesPrepare(inputs: readonly Float32Array[], params: ParamValues, ctx: 
   return { trimBits, trimIndex, trimOffset: 0 };
 }
 
+const HIGH = 1 << 16;
+const LOW = 1 << 15;
+/** Positions of the first equal elements a range reports, so the index is usually found without another scan. */
+const EQUAL_POSITIONS = 64;
+
+/** The deltas x − base of [start, end), block by block, through a scratch buffer. */
+function eachDelta(base: Float32Array, x: Float32Array, start: number, end: number, fn: (m: Uint32Array, at: number) => void): void {
+  if (end <= start) return;
+  const scratch = new Float32Array(Math.min(end - start, 1 << 14));
+  const u = new Uint32Array(scratch.buffer);
+  for (let s = start; s < end; s += scratch.length) {
+    const len = Math.min(scratch.length, end - s);
+    for (let j = 0; j < len; j++) scratch[j] = x[s + j] - base[s + j];
+    fn(len === u.length ? u : u.subarray(0, len), s);
+  }
+}
+
+interface TiesCarry {
+  k: number;
+  prefix?: number[];
+  remaining?: number[];
+  bits?: number[];
+}
+
+function descendHist(h: Uint32Array, remaining: number): [number, number] {
+  for (let d = h.length - 1; d >= 0; d--) {
+    if (h[d] >= remaining) return [d, remaining];
+    remaining -= h[d];
+  }
+  throw new Error('ties selection lost its place (internal error)');
+}
+
+/** TIES's exact per-parent top-k cutoffs (select.ts semantics), computed across the pool: high digits, low digits, then the index. */
+const tiesReduce: ReducePlan = {
+  start(inputs, params, ctx): ReduceStep {
+    if (Array.isArray(params.trimBits) && Array.isArray(params.trimIndex)) return { params: { trimOffset: ctx.offset ?? 0 } };
+    const P = inputs.length - 1;
+    const k = selectCount(num(params, 'density'), inputs[0].length);
+    if (k === 0) return { params: { trimBits: new Array(P).fill(KEEP_NONE.bits), trimIndex: new Array(P).fill(0), trimOffset: 0 } };
+    return { carry: { k } satisfies TiesCarry };
+  },
+  partial(pass, carry, inputs, _params, start, end) {
+    const c = carry as TiesCarry;
+    const base = inputs[0];
+    return inputs.slice(1).map((x, p) => {
+      if (pass === 0) {
+        const h = new Uint32Array(HIGH);
+        eachDelta(base, x, start, end, (m) => {
+          for (let j = 0; j < m.length; j++) h[(m[j] & 0x7fffffff) >>> 15]++;
+        });
+        return h;
+      }
+      if (pass === 1) {
+        const h = new Uint32Array(LOW);
+        const want = c.prefix![p];
+        eachDelta(base, x, start, end, (m) => {
+          for (let j = 0; j < m.length; j++) {
+            const v = m[j] & 0x7fffffff;
+            if (v >>> 15 === want) h[v & (LOW - 1)]++;
+          }
+        });
+        return h;
+      }
+      // pass 2: how many elements equal the cutoff, and where the first few are.
+      const want = c.bits![p];
+      let count = 0;
+      const at: number[] = [];
+      eachDelta(base, x, start, end, (m, s) => {
+        for (let j = 0; j < m.length; j++) {
+          if ((m[j] & 0x7fffffff) === want) {
+            if (at.length < EQUAL_POSITIONS) at.push(s + j);
+            count++;
+          }
+        }
+      });
+      return { count, at };
+    });
+  },
+  merge(pass, carry, partials, ranges, inputs) {
+    const c = carry as TiesCarry;
+    const P = inputs.length - 1;
+    const per = partials as unknown[][];
+    if (pass < 2) {
+      const prefix: number[] = [];
+      const remaining: number[] = [];
+      const bits: number[] = [];
+      for (let p = 0; p < P; p++) {
+        const h = new Uint32Array(pass === 0 ? HIGH : LOW);
+        for (const part of per) {
+          const x = part[p] as Uint32Array;
+          for (let d = 0; d < h.length; d++) h[d] += x[d];
+        }
+        const [d, r] = descendHist(h, pass === 0 ? c.k : c.remaining![p]);
+        if (pass === 0) prefix.push(d);
+        else bits.push(((c.prefix![p] << 15) | d) >>> 0);
+        remaining.push(r);
+      }
+      return { carry: pass === 0 ? { k: c.k, prefix, remaining } : { k: c.k, remaining, bits } };
+    }
+    const trimIndex: number[] = [];
+    for (let p = 0; p < P; p++) {
+      let r = c.remaining![p];
+      let index = -1;
+      for (let t = 0; t < per.length && index < 0; t++) {
+        const { count, at } = per[t][p] as { count: number; at: number[] };
+        if (count < r) {
+          r -= count;
+          continue;
+        }
+        if (r <= at.length) index = at[r - 1] + 1;
+        else {
+          // Beyond the positions the range reported: find the r-th equal element by scanning it.
+          const [s, e] = ranges[t];
+          eachDelta(inputs[0], inputs[p + 1], s, e, (m, s0) => {
+            for (let j = 0; j < m.length && index < 0; j++) if ((m[j] & 0x7fffffff) === c.bits![p] && --r === 0) index = s0 + j + 1;
+          });
+        }
+      }
+      if (index < 0) throw new Error('ties selection: fewer equal elements than counted (internal error)');
+      trimIndex.push(index);
+    }
+    return { params: { trimBits: c.bits!, trimIndex, trimOffset: 0 } };
+  },
+};
+
 function tiesRange(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _c: TensorContext, start: number, end: number): Record<string, number> {
   const P = inputs.length - 1;
   const w = weightsOf(params, 'weights', P, 1).map((x) => f(x));
@@ -187,7 +327,7 @@ export const FAST_KERNELS = Object.freeze({
   /** Not an operator: the memory-bandwidth yardstick (read one array, write one). */
   copy: { id: 'copy', bytesPerElement: elementwise, run: copyRange },
   blend: { id: 'blend', bytesPerElement: elementwise, run: blendRange },
-  ties: { id: 'ties', bytesPerElement: elementwise, unsupported: tiesUnsupported, prepare: tiesPrepare, run: tiesRange },
+  ties: { id: 'ties', bytesPerElement: elementwise, unsupported: tiesUnsupported, prepare: tiesPrepare, reduce: tiesReduce, run: tiesRange },
 } as const satisfies Record<string, RangeKernel>);
 
 export type FastKernelId = keyof typeof FAST_KERNELS;
