@@ -94,17 +94,18 @@ export interface Timing {
 
 /**
  * Time `fn`: one warm-up, then repetitions until `budgetMs` is spent (at least `minReps`, at most
- * `maxReps`). Reports the best and the median; bandwidth figures use the best, the usual
+ * `maxReps`; a run longer than the budget counts as a repetition, and then `atLeast` are taken).
+ * Reports the best and the median; bandwidth figures use the best, the usual
  * convention for a shared machine where other work can only slow a run down.
  */
-export async function timeIt(fn: () => unknown, budgetMs: number, minReps = 3, maxReps = 50): Promise<Timing> {
+export async function timeIt(fn: () => unknown, budgetMs: number, minReps = 3, maxReps = 50, atLeast = 1): Promise<Timing> {
   const times: number[] = [];
   const t0 = performance.now();
   await fn();
   const first = performance.now() - t0;
   // A run longer than the budget is its own warm-up: JIT state no longer matters at that scale.
   if (first > budgetMs) times.push(first);
-  while ((times.length < minReps && (first <= budgetMs || times.length < 1)) || (times.length < maxReps && performance.now() - t0 < budgetMs)) {
+  while ((times.length < minReps && (first <= budgetMs || times.length < atLeast)) || (times.length < maxReps && performance.now() - t0 < budgetMs)) {
     const s = performance.now();
     await fn();
     times.push(performance.now() - s);

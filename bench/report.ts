@@ -182,7 +182,7 @@ export function markdown(res: BenchResults): string {
     L.push(`| IndexedDB read | ${(b.idbReadBytesPerS / 1e6).toFixed(1)} MB/s | |`);
     L.push(`| chunk dedupe (SHA-256) | ${fmtBytes(b.dedupeLogicalBytes - b.dedupeStoredBytes)} saved: ${fmtBytes(b.dedupeStoredBytes)} stored for ${fmtBytes(b.dedupeLogicalBytes)} written (parents + candidate) | |`);
     L.push(`| TIES sign conflicts | ${b.signConflicts} elements | |`);
-    L.push(`| candidate hash | \`${b.outputHash.slice(0, 16)}…\` | |`);
+    L.push(`| candidate key (SHA-256 over its tensors' chunk records, so it depends on the chunk size) | \`${b.outputHash.slice(0, 16)}…\` | |`);
   }
   if (res.notes.length) {
     L.push('');

@@ -105,7 +105,9 @@ test('a dispatch of more than 65535 workgroups uses the 2-D grid', async () => {
  * masks are exact in every case (a flipped mask element would cost a whole delta, far beyond any
  * bound). The bounds: 2 ULP where a driver may fuse a multiply-add (blend, soup, the task-arithmetic
  * family); 4 ULP where a per-tensor scalar comes from a GPU reduction (float32 workgroup sums vs the
- * CPU's float64: mutate without the pre-pass std, SLERP, L1 rescale, per-tensor clipping); 1 ULP for
+ * CPU's float64: SLERP, L1 rescale, per-tensor clipping); mutate is exact: its std is a required
+ * prepared parameter from the host's pre-pass (a reduced std would not be bounded: one ULP of
+ * amplitude can be many ULPs of x + noise where they nearly cancel); 1 ULP for
  * quantize (WGSL division may be off by an ULP on hardware). Measured on SwiftShader: 0 ULP,
  * bit-identical everywhere. Known limit: WGSL lets implementations flush subnormal results to
  * zero and SwiftShader does, so arithmetic whose result is below 1.18e-38 in magnitude (deltas of
@@ -132,7 +134,7 @@ const CASES: Case[] = [
   { title: 'crossover by row', req: { op: 'crossover', n: 257 * 129, shape: [257, 129], inputs: 2, params: { granularity: 'row' }, seed: 6 }, ulp: 0, exact: true },
   { title: 'crossover by tensor', req: { op: 'crossover', n: 5003, inputs: 4, params: { granularity: 'tensor' }, seed: 7 }, ulp: 0, exact: true },
   { title: 'mutate with the pre-pass std', req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.05, rate: 0.7 }, derived: { std: 0.5773 }, seed: 8 }, ulp: 0, exact: true },
-  { title: 'mutate, std by GPU reduction', req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.5, rate: 1 }, seed: 9 }, ulp: 4 },
+  { title: 'mutate, std from its own pre-pass (unclipped noise)', req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.5, rate: 1 }, prepare: true, seed: 9 }, ulp: 0, exact: true },
   { title: 'soup, seeded weights, 4 parents', req: { op: 'soup', ...MAT, inputs: 4, params: { mode: 'seeded' }, seed: 10 }, ulp: 2 },
   { title: 'slerp t=0.3', req: { op: 'slerp', ...MAT, inputs: 2, params: { t: 0.3 }, seed: 11 }, ulp: 4 },
   { title: 'quantize int8, block 32', req: { op: 'quantize', n: 250 * 100, shape: [250, 100], inputs: 1, params: { scheme: 'int8', blockSize: 32 }, seed: 12 }, ulp: 1 },
@@ -311,9 +313,42 @@ test('an operator the registry has and the GPU lacks is refused by name, never r
   }
 });
 
-// Whole models through breed(): selection-only operators must give the CPU's bytes (equal hashes).
+// breed() streams tensors above its threshold through runStream: the same bytes and statistics
+// as whole-tensor runs. makeModel's tensors: 8320, 6144, 96, 3168 and 330 elements; with
+// streamAbove 1000 the first, second and fourth stream (in 4096-element chunks), the rest run whole.
+const STREAMED_BREEDS: [string, ParamValues, number, 'F32' | 'F16' | 'BF16'][] = [
+  ['blend', { weights: [0.3, 0.9] }, 2, 'F32'],
+  ['ties', { density: 0.3 }, 3, 'F16'],
+  ['prune', { fraction: 0.4, matricesOnly: true }, 1, 'BF16'],
+  ['mutate', { strength: 0.5, epsilon: 0.5, rate: 0.8 }, 1, 'F32'],
+  ['slerp', { t: 0.3 }, 2, 'F16'],
+  ['federated', { clipNorm: 5, clipScope: 'tensor' }, 3, 'F32'],
+];
+for (const [operator, params, parents, dtype] of STREAMED_BREEDS) {
+  test(`breed ${operator} (${dtype}) streamed above 1000 elements gives the whole-tensor breed's bytes`, async () => {
+    const r = await page.evaluate(([o, p, n, d]) => window.__kernels.breedStreamCompare(o, p, n, 'ties', d, 1000), [operator, params, parents, dtype] as const);
+    console.log(`streamed breed ${operator} ${dtype}: ${r.identical}/${r.tensors} identical; whole ${JSON.stringify(r.wholePaths)}, streamed ${JSON.stringify(r.streamedPaths)}`);
+    expect(r.identical).toBe(r.tensors);
+    expect(r.statsEqual).toBe(true);
+    expect(r.wholePaths.stream).toBe(0);
+    expect(r.streamedPaths.stream).toBe(3);
+    expect(r.streamedPaths.run + r.streamedPaths.stream).toBe(r.wholePaths.run);
+  });
+}
+
+test('mutate on the GPU without the prepared std is refused with a clear message', async () => {
+  const r = await page.evaluate(() => window.__kernels.mutateWithoutStd());
+  console.log(`mutate without std: ${r.message}`);
+  expect(r.threw).toBe(true);
+  expect(r.deviceLost).toBe(false);
+  expect(r.message).toMatch(/^Error: mutate on the GPU needs the prepared parameter std for "no\.std" \(got none\)/);
+});
+
+// Whole models through breed(): selection-only operators, and mutate (its std from breed's
+// pre-pass), must give the CPU's bytes (equal hashes).
 const BREEDS: [string, ParamValues, number][] = [
   ['prune', { fraction: 0.4, matricesOnly: true }, 1],
+  ['mutate', { strength: 0.5, epsilon: 0.5, rate: 0.8 }, 1],
   ['crossover', { granularity: 'row' }, 3],
   ['ties', { density: 0.3 }, 3],
 ];

@@ -1,7 +1,13 @@
-// Writes src/core/manifest/validators.generated.ts from manifests/*.schema.json (ajv standalone).
+// Writes the precompiled (ajv standalone) validators from manifests/*.schema.json:
+// src/core/manifest/validators.generated.ts and src/core/operators/recipe.validator.generated.ts.
 import { writeFileSync } from 'node:fs';
-import { generateValidatorModule } from '../src/core/manifest/generate.ts';
+import { generateRecipeValidator, generateValidatorModule } from '../src/core/manifest/generate.ts';
 
-const path = new URL('../src/core/manifest/validators.generated.ts', import.meta.url);
-writeFileSync(path, generateValidatorModule());
-console.log(`wrote ${path.pathname}`);
+for (const [rel, text] of [
+  ['../src/core/manifest/validators.generated.ts', generateValidatorModule()],
+  ['../src/core/operators/recipe.validator.generated.ts', generateRecipeValidator()],
+] as const) {
+  const path = new URL(rel, import.meta.url);
+  writeFileSync(path, text);
+  console.log(`wrote ${path.pathname}`);
+}

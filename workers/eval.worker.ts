@@ -27,13 +27,27 @@ export interface ModelPayload {
 const sessions = new Map<string, Promise<InferenceSession>>();
 const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 
+/** Sessions kept warm, least recently used first; older ones are released. */
+const MAX_SESSIONS = 8;
+
+const sessionKey = (hash: string, ep: ModelPayload['ep']) => `${hash}:${ep ?? 'wasm'}`;
+
 function session(m: ModelPayload): Promise<InferenceSession> {
-  const key = `${m.hash}:${m.ep ?? 'wasm'}`;
+  const key = sessionKey(m.hash, m.ep);
   let s = sessions.get(key);
-  if (!s) {
-    s = createOrtSession(m.graph, m.tensors, { numThreads: threads, executionProviders: m.ep === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'] });
+  if (s) {
+    sessions.delete(key);
     sessions.set(key, s);
-    s.catch(() => sessions.delete(key));
+    return s;
+  }
+  if (!m.tensors.length) return Promise.reject(new Error(`no session for model ${m.hash.slice(0, 12)}; send its tensors`));
+  s = createOrtSession(m.graph, m.tensors, { numThreads: threads, executionProviders: m.ep === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'] });
+  sessions.set(key, s);
+  s.catch(() => sessions.delete(key));
+  while (sessions.size > MAX_SESSIONS) {
+    const [oldest, old] = sessions.entries().next().value as [string, Promise<InferenceSession>];
+    sessions.delete(oldest);
+    void old.then(releaseSession, () => undefined);
   }
   return s;
 }
@@ -118,16 +132,13 @@ const api = {
     return sampleText(tokenRunner(m), prompt, { context: m.featureSize, length, seed, temperature });
   },
 
-  async predict(m: ModelPayload, input: Float32Array): Promise<Float32Array> {
-    return runner(m)(input, 1);
+  /** Whether a session for this model is warm, so the caller may send it without tensors. */
+  hasSession(hash: string, ep?: ModelPayload['ep']): boolean {
+    return sessions.has(sessionKey(hash, ep));
   },
 
-  async forget(hash: string): Promise<void> {
-    for (const key of [...sessions.keys()].filter((k) => k.startsWith(`${hash}:`))) {
-      const s = sessions.get(key);
-      sessions.delete(key);
-      if (s) await releaseSession(await s);
-    }
+  async predict(m: ModelPayload, input: Float32Array): Promise<Float32Array> {
+    return runner(m)(input, 1);
   },
 };
 

@@ -16,6 +16,7 @@ async function gpuBackend(): Promise<WebGpuBackend | null> {
 }
 
 let signal = { aborted: false };
+let running = false;
 
 const api = {
   /** Which backend a breed would use: the WebGPU adapter, or the CPU reference where WebGPU is missing. */
@@ -30,12 +31,19 @@ const api = {
   },
 
   async breed(req: BreedRequest, preferGpu: boolean, onProgress?: (p: BreedProgress) => void): Promise<BreedResult> {
+    if (running) throw new Error('a breed is already running in the kernel worker; wait for it or cancel it');
+    running = true;
     signal = { aborted: false };
-    // WebGPU where it has a kernel for the operator and the device holds; the CPU reference
-    // otherwise, recorded in the backend's adapter string (and so in the receipt).
-    const g = preferGpu ? await gpuBackend() : null;
-    const backend: KernelBackend = g ? withCpuFallback(g, cpuBackend) : cpuBackend;
-    const result = await breed(req, backend, onProgress, signal);
+    let result: BreedResult;
+    try {
+      // WebGPU where it has a kernel for the operator and the device holds; the CPU reference
+      // otherwise, recorded in the backend's adapter string (and so in the receipt).
+      const g = preferGpu ? await gpuBackend() : null;
+      const backend: KernelBackend = g ? withCpuFallback(g, cpuBackend) : cpuBackend;
+      result = await breed(req, backend, onProgress, signal);
+    } finally {
+      running = false;
+    }
     return Comlink.transfer(result, result.tensors.map((t) => t.data.buffer as ArrayBuffer));
   },
 };

@@ -13,30 +13,30 @@ import { cpuBackend } from '../../src/core/operators/backend.ts';
 import { checkSlmMetadata, readSlm, type SlmFile } from '../../src/core/format/slm.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
+import { parseCommandArgs } from '../../src/node/args.ts';
+import { DEFAULT_CATALOG, loadFamily } from '../../src/node/catalog.ts';
 
-const usage = `garden breed RECIPE.json [--out FILE.slm] [--json]
+const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--family ID [--catalog PATH]]
 
 Breed a candidate from a recipe (manifests/recipe.schema.json) on the CPU reference kernels.
 Parent and base paths are relative to the recipe file; a "hash" next to a path must match the file.
   --out FILE.slm   where to write the candidate (default: the recipe's output.path)
-  --json           print the receipt summary as JSON instead of a table`;
+  --json           print the receipt summary as JSON instead of a table
+  --family ID      the parents' catalogued family: a quantized candidate then gets its own
+                   dequantizing graph and species (the bytes garden quantize and the app write)
+  --catalog PATH   the starter catalog for --family (default: public/starter/catalog.json)`;
 
-function parseArgs(args: string[]): { recipe: string; out?: string; json: boolean } {
-  let recipe: string | undefined;
-  let out: string | undefined;
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--out') {
-      out = args[++i];
-      if (!out) throw new CliError('--out needs a file name');
-    } else if (a === '--json') json = true;
-    else if (a.startsWith('-')) throw new CliError(`unknown option "${a}"; valid: --out, --json`);
-    else if (recipe) throw new CliError(`one recipe at a time, got "${recipe}" and "${a}"`);
-    else recipe = a;
-  }
-  if (!recipe) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
-  return { recipe, out, json };
+function parseOptions(argv: string[]): { recipe: string; out?: string; json: boolean; family?: string; catalog?: string } {
+  const { values, positionals } = parseCommandArgs(argv, {
+    out: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    family: { type: 'string' },
+    catalog: { type: 'string' },
+  });
+  if (positionals.length > 1) throw new CliError(`one recipe at a time, got ${positionals.map((p) => `"${p}"`).join(' and ')}`);
+  if (positionals.length === 0) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
+  if (values.catalog !== undefined && values.family === undefined) throw new CliError('--catalog is used with --family ID');
+  return { recipe: positionals[0], out: values.out, json: values.json, family: values.family, catalog: values.catalog };
 }
 
 async function loadModel(ref: ModelRef, dir: string, what: string): Promise<SlmFile> {
@@ -75,7 +75,8 @@ function table(result: BreedResult): string {
 const command: Command = {
   usage,
   async run(args) {
-    const opts = parseArgs(args);
+    const opts = parseOptions(args);
+    const fam = opts.family ? loadFamily(resolve(opts.catalog ?? DEFAULT_CATALOG), opts.family) : null;
     const recipePath = resolve(opts.recipe);
     let text: string;
     try {
@@ -100,7 +101,13 @@ const command: Command = {
 
     const result = await breed({ operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) }, cpuBackend);
     const rHash = recipeHash(recipe);
-    const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors }));
+    if (fam) {
+      for (const [i, m] of models.entries()) {
+        if (m.species !== fam.family.species) throw new CliError(`${i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`} has species ${m.species}, not family ${fam.family.id}'s ${fam.family.species}`);
+      }
+    }
+    const family = fam ? { graph: fam.graph, vocabulary: fam.family.output.labels } : undefined;
+    const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, family }));
     const { bytes, hash, lineageKey } = candidateSlm(result, parents);
     await mkdir(dirname(outPath), { recursive: true });
     await writeFile(outPath, bytes);

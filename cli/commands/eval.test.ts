@@ -3,6 +3,10 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { buildText, TEXT_TINY } from '../../scripts/starter/text.ts';
+import { writeSuite } from '../../src/core/eval/suite.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { readFileSync } from 'node:fs';
 import { main } from '../main.ts';
 
 let dir = '';
@@ -66,5 +70,70 @@ describe('garden eval', () => {
     expect(species.err).toMatch(/model species [0-9a-f]{64} is not the expected species/);
     const unknown = await garden('eval', join(dir, 'other.slm'), '--suite', 'digits-test', '--catalog', join(dir, 'catalog.json'));
     expect(unknown.err).toMatch(/matches no family in the catalog/);
+  });
+
+  it('--pin pins the one named suite (its baseline keeps its catalog pin) and is refused with "all"', async () => {
+    const catalog = join(dir, 'catalog.json');
+    const robustHash = sha256Hex(readFileSync(join(dir, 'digits/suites/robust.suite')));
+    const one = await garden('eval', join(dir, 'digits/base.slm'), '--suite', 'digits-robust', '--pin', robustHash, '--catalog', catalog);
+    expect(one.err).toBe('');
+    expect(one.code).toBe(0);
+    expect(one.out).toMatch(/digits-test \(baseline of digits-robust\) .*pinned/);
+    const all = await garden('eval', join(dir, 'digits/base.slm'), '--suite', 'all', '--pin', robustHash, '--catalog', catalog);
+    expect(all.code).toBe(1);
+    expect(all.err).toBe('garden eval: --pin pins one suite: name it with --suite ID|FILE (with "all" every suite is checked against its catalog pin)');
+  });
+});
+
+describe('garden eval: language models', () => {
+  let tdir = '';
+  beforeAll(async () => {
+    tdir = mkdtempSync(join(tmpdir(), 'garden-eval-lm-'));
+    const build = await buildText(TEXT_TINY);
+    for (const [rel, bytes] of build.files) {
+      mkdirSync(dirname(join(tdir, rel)), { recursive: true });
+      writeFileSync(join(tdir, rel), bytes);
+    }
+    writeFileSync(join(tdir, 'catalog.json'), JSON.stringify({ version: 1, families: [build.entry] }));
+  });
+  afterAll(() => rmSync(tdir, { recursive: true, force: true }));
+
+  const lmSuite = (name: string, featureSize: number, ids: number[]) => {
+    const rows = ids.length / featureSize;
+    const bytes = writeSuite(
+      { id: name, name, family: 'text', task: 'lm', perturbation: 'none', description: 'test', classes: 50, scale: 1 },
+      { dtype: 'U8', data: Uint8Array.from(ids), featureSize },
+      Uint8Array.from({ length: rows }, (_, i) => (i * 7) % 50),
+    );
+    const path = join(tdir, `${name}.suite`);
+    writeFileSync(path, bytes);
+    return path;
+  };
+
+  it('scores an lm suite as a language model: perplexity, for every suite of the family', async () => {
+    const r = await garden('eval', join(tdir, 'text/base.slm'), '--suite', 'all', '--json', '--catalog', join(tdir, 'catalog.json'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.results).toHaveLength(6);
+    for (const x of j.results) {
+      expect(x.result.suite.task).toBe('lm');
+      expect(x.result.metrics.perplexity).toBeGreaterThan(1);
+      expect(x.result.metrics.perplexity).toBeLessThan(50 * 4);
+    }
+  });
+
+  it('refuses an lm suite whose context width or token ids do not fit the family', async () => {
+    const catalog = join(tdir, 'catalog.json');
+    const wide = lmSuite('wide', 3, Array.from({ length: 30 }, (_, i) => i % 50));
+    const r = await garden('eval', join(tdir, 'text/base.slm'), '--suite', wide, '--catalog', catalog);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('garden eval: suite "wide" has contexts of 3 tokens; the model takes 4');
+    const ids = Array.from({ length: 40 }, (_, i) => i % 50);
+    ids[13] = 60;
+    const oov = lmSuite('oov', 4, ids);
+    const o = await garden('eval', join(tdir, 'text/base.slm'), '--suite', oov, '--catalog', catalog);
+    expect(o.code).toBe(1);
+    expect(o.err).toBe('garden eval: suite "oov" has token id 60 at input 13, outside the vocabulary 0..49');
   });
 });

@@ -4,20 +4,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
-import { readSlm, speciesId, speciesSignature } from '../../src/core/format/slm.ts';
-import { checkCatalog, type Catalog, type CatalogFamily, type CatalogSuite } from '../../src/core/models/catalog.ts';
+import { readSlm } from '../../src/core/format/slm.ts';
+import type { CatalogFamily, CatalogSuite } from '../../src/core/models/catalog.ts';
 import { checkEvaluationInputs, evaluateClassifier, type EvaluationResult } from '../../src/core/eval/evaluate.ts';
+import { evaluateLanguageModel } from '../../src/core/eval/lm.ts';
 import { readSuite } from '../../src/core/eval/suite.ts';
 import { runtimeSmoke } from '../../src/core/eval/smoke.ts';
 import { sidecarBody } from '../../src/core/eval/sidecar.ts';
 import { attachRobustness } from '../../src/core/eval/robustness.ts';
 import { createOrtSession, releaseSession, runClassifier, runTokens } from '../../src/runtime/ort-session.ts';
-import { dequantizedSpecs, isQuantizedModel, quantBlockSize, quantizedGraph, recordedQuantGraphOp } from '../../src/core/models/quantized-graph.ts';
-
-const DEFAULT_CATALOG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'starter', 'catalog.json');
+import { familySpeciesOf, isQuantizedModel, quantBlockSize, quantizedGraph, recordedQuantGraphOp } from '../../src/core/models/quantized-graph.ts';
+import { parseCommandArgs } from '../../src/node/args.ts';
+import { DEFAULT_CATALOG, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 
 const usage = `garden eval MODEL.slm --suite SUITE [options]
 
@@ -27,12 +26,15 @@ Score a model on a frozen suite with onnxruntime-web (wasm), after a runtime smo
                      for every suite of the model's family
   --family ID        the family the model must belong to (default: found by its species)
   --catalog PATH     the starter catalog (default: public/starter/catalog.json)
-  --pin HASH         the SHA-256 the suite must hash to (default: the catalog's pin, when the
-                     suite is catalogued); a suite with other bytes is refused
+  --pin HASH         the SHA-256 the one named suite must hash to (default: the catalog's pin,
+                     when the suite is catalogued); a suite with other bytes is refused; not
+                     with --suite all (each suite is then checked against its catalog pin)
   --batch N          rows per inference call (default 256)
   --json             print the full results and evaluation-sidecar bodies as JSON
 
 Refuses a suite that does not match its pin and a model whose species is not the family's.
+Suites of task "lm" are scored as a language model (perplexity), after checking their context
+width and token ids against the family's input.
 A quantized model (tensors "<name>.q" + "<name>.scales") runs from its quantized weights: the
 family graph is rewritten to dequantize them in-graph, and the model belongs to the family whose
 species its dequantized tensor signature has.`;
@@ -46,50 +48,36 @@ function readBytes(path: string, what: string): Uint8Array {
   }
 }
 
-function loadCatalog(path: string): Catalog {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new CliError(`cannot read catalog ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (run "npm run starter" to build it)`);
-  }
-  return checkCatalog(raw);
-}
-
 const fmt = (v: number | null) => (v === null ? '—' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4));
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      suite: { type: 'string' },
-      family: { type: 'string' },
-      catalog: { type: 'string' },
-      pin: { type: 'string' },
-      batch: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    suite: { type: 'string' },
+    family: { type: 'string' },
+    catalog: { type: 'string' },
+    pin: { type: 'string' },
+    batch: { type: 'string' },
+    json: { type: 'boolean', default: false },
   });
   if (positionals.length !== 1) throw new CliError(`expected one MODEL.slm, got ${positionals.length}; see garden eval --help`);
   if (!values.suite) throw new CliError('--suite is required (a catalog suite id, a .suite file, or "all")');
   const batch = values.batch === undefined ? 256 : Number(values.batch);
   if (!Number.isInteger(batch) || batch < 1) throw new CliError(`--batch must be a positive integer, got ${values.batch}`);
   if (values.pin !== undefined && !/^[0-9a-f]{64}$/.test(values.pin)) throw new CliError('--pin must be a lowercase SHA-256 hex string');
+  if (values.pin !== undefined && values.suite === 'all') throw new CliError('--pin pins one suite: name it with --suite ID|FILE (with "all" every suite is checked against its catalog pin)');
 
   const catalogPath = resolve(values.catalog ?? DEFAULT_CATALOG);
   const catalog = loadCatalog(catalogPath);
   const root = dirname(catalogPath);
   const modelPath = positionals[0];
   const slm = readSlm(readBytes(modelPath, 'model'));
-  // A quantized model is checked by the species of its dequantized signature (its own species is derived).
+  // A quantized model is checked by the species of its dequantized signature (its own species binds its rewritten graph).
   const quantized = isQuantizedModel(slm.tensors);
-  const speciesIn = (f: CatalogFamily) => (quantized ? speciesId(speciesSignature(dequantizedSpecs(slm.tensors), f.graphHash, f.output.labels)) : slm.species);
+  const speciesIn = (f: CatalogFamily) => (quantized ? familySpeciesOf(slm.tensors, f.graphHash, f.output.labels) : slm.species);
 
   let family: CatalogFamily | undefined;
   if (values.family) {
-    family = catalog.families.find((f) => f.id === values.family);
-    if (!family) throw new CliError(`unknown family "${values.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}`);
+    family = findFamily(catalog, values.family);
   } else {
     family = catalog.families.find((f) => f.species === speciesIn(f));
     if (!family) throw new CliError(`model species ${slm.species} matches no family in the catalog (${catalog.families.map((f) => `${f.id}: ${f.species.slice(0, 12)}…`).join(', ')}); pass --family to name one`);
@@ -98,12 +86,13 @@ async function run(args: string[]): Promise<number> {
 
   // Suites to run, each with the hash it must have.
   const targets: { bytes: Uint8Array; pin?: string; label: string }[] = [];
-  const fromCatalog = (s: CatalogSuite) => ({ bytes: readBytes(join(root, s.file), 'suite'), pin: values.pin ?? s.hash, label: s.id });
+  // --pin (only with one named suite) replaces that suite's catalog pin; a baseline keeps its own.
+  const fromCatalog = (s: CatalogSuite, pin = s.hash) => ({ bytes: readBytes(join(root, s.file), 'suite'), pin, label: s.id });
   if (values.suite === 'all') {
-    targets.push(...fam.suites.map(fromCatalog));
+    targets.push(...fam.suites.map((s) => fromCatalog(s)));
   } else {
     const byId = catalog.families.flatMap((f) => f.suites).find((s) => s.id === values.suite);
-    if (byId) targets.push(fromCatalog(byId));
+    if (byId) targets.push(fromCatalog(byId, values.pin ?? byId.hash));
     else {
       const bytes = readBytes(values.suite, 'suite');
       const id = readSuite(bytes).id;
@@ -119,12 +108,12 @@ async function run(args: string[]): Promise<number> {
   for (const t of [...suites]) {
     const b = t.suite.baseline;
     const s = b && !suites.some((x) => x.suite.id === b) ? fam.suites.find((x) => x.id === b) : undefined;
-    if (s) suites.push({ ...fromCatalog(s), pin: s.hash, label: `${s.id} (baseline of ${t.suite.id})`, suite: readSuite(readBytes(join(root, s.file), 'suite'), s.hash) });
+    if (s) suites.push({ ...fromCatalog(s), label: `${s.id} (baseline of ${t.suite.id})`, suite: readSuite(readBytes(join(root, s.file), 'suite'), s.hash) });
   }
   const evalOpts = (pin: string | undefined) => ({ batch, expectedSuiteHash: pin, expectedSpecies: fam.species, modelSpecies: speciesIn(fam), family: fam.id });
   for (const t of suites) checkEvaluationInputs(t.suite, evalOpts(t.pin));
 
-  const familyGraph = readBytes(join(root, fam.graph), 'graph');
+  const familyGraph = loadFamily(catalogPath, fam.id, catalog).graph;
   let graph = familyGraph;
   if (quantized) {
     try {
@@ -140,6 +129,11 @@ async function run(args: string[]): Promise<number> {
     const F = fam.input.shape[0];
     const runFn = fam.input.kind === 'tokens' ? (x: Float32Array, b: number) => runTokens(session, Int32Array.from(x), b, F) : (x: Float32Array, b: number) => runClassifier(session, x, b, F);
     const V = fam.input.vocabulary?.length ?? 1;
+    // Task "lm" suites go through the language-model evaluator: it checks the context width and
+    // token ids against the family's input contract before scoring (and requires a perplexity).
+    const lmContract = { contextWidth: F, vocabulary: fam.input.vocabulary?.length ?? fam.output.labels.length };
+    const score = (t: (typeof suites)[number]) =>
+      t.suite.task === 'lm' ? evaluateLanguageModel(runFn, t.suite, { ...evalOpts(t.pin), ...lmContract }) : evaluateClassifier(runFn, t.suite, evalOpts(t.pin));
     const smoke = await runtimeSmoke(runFn, {
       featureSize: F,
       outputSize: fam.output.labels.length,
@@ -148,7 +142,7 @@ async function run(args: string[]): Promise<number> {
     if (!smoke.ok) throw new CliError(`runtime smoke failed: ${smoke.message}`);
     const results: { suite: string; pinned: boolean; result: EvaluationResult }[] = [];
     for (const t of suites) {
-      const result = await evaluateClassifier(runFn, t.suite, evalOpts(t.pin));
+      const result = await score(t);
       results.push({ suite: t.label, pinned: t.pin !== undefined, result });
     }
     attachRobustness(results.map((r) => r.result)).forEach((r, i) => (results[i].result = r));

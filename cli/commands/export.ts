@@ -12,8 +12,9 @@ import { toSlm } from '../../src/core/format/model.ts';
 import { writeSafetensorsStream } from '../../src/core/format/safetensors.ts';
 import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
 import { sha256Stream } from '../../src/core/hash.ts';
-import { writeShardFiles } from '../../src/node/file-source.ts';
-import { baseName, openModelFile, takeFlag, takeOption, takeOptions } from '../../src/node/model-files.ts';
+import { writeAll, writeShardFiles } from '../../src/node/file-source.ts';
+import { baseName, openModelFile } from '../../src/node/model-files.ts';
+import { parseCommandArgs } from '../../src/node/args.ts';
 
 export const EXPORT_FORMATS = Object.freeze(['safetensors', 'slm'] as const);
 type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -28,21 +29,24 @@ const usage = `garden export FILE.slm --format safetensors|slm --out FILE [--car
 const command: Command = {
   usage,
   async run(argv) {
-    const args = [...argv];
-    const format = takeOption(args, '--format');
-    const out = takeOption(args, '--out');
-    const card = takeFlag(args, '--card');
-    const maxText = takeOption(args, '--max-shard-bytes');
-    const name = takeOption(args, '--name');
-    const baseModels = takeOptions(args, '--base-model');
-    const method = takeOption(args, '--method');
-    const license = takeOption(args, '--license');
-    const tags = takeOptions(args, '--tag');
+    const { values, positionals: args } = parseCommandArgs(argv, {
+      format: { type: 'string' },
+      out: { type: 'string' },
+      card: { type: 'boolean', default: false },
+      'max-shard-bytes': { type: 'string' },
+      name: { type: 'string' },
+      'base-model': { type: 'string', multiple: true },
+      method: { type: 'string' },
+      license: { type: 'string' },
+      tag: { type: 'string', multiple: true },
+    });
+    const { format, out, card, name, method, license } = values;
+    const maxText = values['max-shard-bytes'];
+    const baseModels = values['base-model'] ?? [];
+    const tags = values.tag ?? [];
     if (!format || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new CliError(`--format must be one of: ${EXPORT_FORMATS.join(', ')}`);
     if (!out) throw new CliError('--out FILE is required');
     if (args.length !== 1) throw new CliError(`expected one FILE, got ${args.length}`);
-    const bad = args.find((a) => a.startsWith('--'));
-    if (bad) throw new CliError(`unknown option ${bad}`);
     const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
     if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
 
@@ -56,7 +60,7 @@ const command: Command = {
         const h = sha256Stream();
         try {
           for await (const bytes of writeSafetensorsStream(model.tensors, model.read, model.metadata)) {
-            await fh.write(bytes);
+            await writeAll(fh, bytes, out);
             h.update(bytes);
           }
         } catch (e) {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { parse as parseYaml } from 'yaml';
+import { mkdirSync } from 'node:fs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../main.ts';
 import { importOnnxModel, tensorHashes } from '../../src/core/format/model.ts';
@@ -11,6 +12,7 @@ import { writeHfIndex } from '../../src/core/format/hf-index.ts';
 import { mulberry } from '../../src/core/format/testing.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { fromFloat32, type Tensor } from '../../src/core/tensor.ts';
+import { writeAll } from '../../src/node/file-source.ts';
 
 const { onnx } = onnxProto;
 const dir = mkdtempSync(join(tmpdir(), 'garden-format-'));
@@ -169,4 +171,92 @@ describe('garden inspect / import / export', () => {
       expect(readdirSync(out)).toEqual([]); // the good file before it was not written either
     }
   });
+
+  it('refuses two inputs that would be written under one name, before writing anything', async () => {
+    const a = join(dir, 'same-a');
+    const b = join(dir, 'same-b');
+    mkdirSync(a);
+    mkdirSync(b);
+    writeFileSync(join(a, 'model.safetensors'), serializeSafetensors(model(2)));
+    writeFileSync(join(b, 'model.safetensors'), serializeSafetensors(model(3)));
+    const out = join(dir, 'out-same');
+    const r = await garden('import', join(a, 'model.safetensors'), join(b, 'model.safetensors'), '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`garden import: ${join(a, 'model.safetensors')} and ${join(b, 'model.safetensors')} would both be written as "model" (.slm, .graph.onnx, .import.json); import them in separate runs or into separate --out folders`);
+    expect(() => readdirSync(out)).toThrow(); // nothing, not even the folder
+    // different names import side by side
+    const ok = await garden('import', join(a, 'model.safetensors'), st, '--out', out);
+    expect(ok.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['model.import.json', 'model.slm', 'plain.import.json', 'plain.slm']);
+  });
+
+  it('unknown flags and missing values are one line naming the flag', async () => {
+    for (const [cmd, args, msg] of [
+      ['inspect', [st, '--jsn'], 'garden inspect: unknown option "--jsn"; valid: --json, --no-scan'],
+      ['import', [st, '--out'], 'garden import: option --out needs a value'],
+      ['export', [st, '--format', 'slm', '--out', join(dir, 'x.slm'), '--card=yes'], 'garden export: option --card takes no value'],
+      ['breed', ['r.json', '--outt', 'x'], 'garden breed: unknown option "--outt"; valid: --out X, --json, --family X, --catalog X'],
+      ['quantize', [st, '--blok', '4'], 'garden quantize: unknown option "--blok"; valid: --scheme X, --block X, --seed X, --out X, --graph-out X, --op X, --family X, --catalog X, --json'],
+      ['eval', [st, '--suite', 'all', '--pinn', 'x'], 'garden eval: unknown option "--pinn"; valid: --suite X, --family X, --catalog X, --pin X, --batch X, --json'],
+    ] as const) {
+      const r = await garden(cmd, ...args);
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(msg);
+    }
+  });
+
+  it('writeAll loops until every byte is written', async () => {
+    const r = mulberry(9);
+    for (let trial = 0; trial < 20; trial++) {
+      const bytes = Uint8Array.from({ length: 1 + Math.floor(r() * 5000) }, () => Math.floor(r() * 256));
+      const sink: number[] = [];
+      // a handle that writes a random short prefix each call
+      const fh = {
+        write: async (buf: Uint8Array, offset: number, length: number) => {
+          const n = Math.max(1, Math.floor(r() * length));
+          sink.push(...buf.subarray(offset, offset + n));
+          return { bytesWritten: n, buffer: buf };
+        },
+      };
+      await writeAll(fh as never, bytes, 'sink');
+      expect(Uint8Array.from(sink)).toEqual(bytes);
+    }
+    const stuck = { write: async (buf: Uint8Array) => ({ bytesWritten: 0, buffer: buf }) };
+    await expect(writeAll(stuck as never, new Uint8Array(10), 'disk.slm')).rejects.toThrow('short write to disk.slm: 0 of 10 bytes written');
+  });
 });
+
+describe('docs/FORMAT.md', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'FORMAT.md'), 'utf8');
+
+  it('every flag its CLI synopsis shows is one the command accepts', async () => {
+    const block = /## CLI\n\n```\n([\s\S]*?)```/.exec(doc)![1];
+    const lines = block.trim().split('\n');
+    expect(lines.map((l) => l.split(' ')[1])).toEqual(['inspect', 'import', 'export', 'quantize', 'breed', 'eval']);
+    for (const line of lines) {
+      const cmd = line.split(' ')[1];
+      const valid = (await garden(cmd, 'x', '--no-such-flag')).err;
+      expect(valid).toMatch(new RegExp(`^garden ${cmd}: unknown option "--no-such-flag"; valid: `));
+      for (const flag of line.match(/--[a-z-]+/g) ?? []) expect(valid, `${cmd} ${flag}`).toMatch(new RegExp(`${flag}\\b`));
+    }
+  });
+
+  it('every function it names is exported where it says', async () => {
+    const modules = await Promise.all([
+      import('../../src/core/format/source.ts'), import('../../src/core/format/reader.ts'), import('../../src/core/format/slm.ts'),
+      import('../../src/core/format/safetensors.ts'), import('../../src/core/format/model.ts'), import('../../src/core/format/onnx.ts'),
+      import('../../src/core/format/card.ts'), import('../../src/core/compat.ts'), import('../../src/core/hash.ts'),
+      import('../../src/core/operators/candidate.ts'), import('../../src/core/operators/breed.ts'), import('../../src/core/models/quantized-graph.ts'),
+      import('../../src/store/index.ts'), import('../../src/node/file-source.ts'), import('../../src/node/args.ts'),
+    ]);
+    const exported = new Set(modules.flatMap((m) => Object.entries(m).filter(([, v]) => typeof v === 'function').map(([k]) => k)));
+    const methods = new Set(['putModel', 'loadModel', 'matchTensor', 'matchGraph', 'usage', 'persist', 'external', 'ceil', 'read']);
+    const named = [...new Set([...doc.matchAll(/`([A-Za-z]+)\(/g)].map((m) => m[1]))].filter((n) => !methods.has(n));
+    expect(named.length).toBeGreaterThan(20);
+    for (const n of named) expect(exported.has(n), n).toBe(true);
+    // the store methods it names are methods of a store
+    const store = (modules[12] as typeof import('../../src/store/index.ts')).createMemoryTensorStore();
+    for (const m of ['putModel', 'loadModel', 'matchTensor', 'matchGraph', 'usage', 'persist'] as const) expect(typeof store[m]).toBe('function');
+  });
+});
+

@@ -10,7 +10,8 @@ import { CliError } from '../command.ts';
 import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
 import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.ts';
 import { writeShardFiles } from '../../src/node/file-source.ts';
-import { baseName, openModelFile, takeOption } from '../../src/node/model-files.ts';
+import { baseName, openModelFile } from '../../src/node/model-files.ts';
+import { parseCommandArgs } from '../../src/node/args.ts';
 
 const usage = `garden import FILE... --out DIR [--max-shard-bytes N] [--labels FILE] [--graph FILE.onnx]
 
@@ -35,15 +36,24 @@ async function readLabels(path: string): Promise<string[]> {
 const command: Command = {
   usage,
   async run(argv) {
-    const args = [...argv];
-    const out = takeOption(args, '--out');
-    const maxText = takeOption(args, '--max-shard-bytes');
-    const labelsPath = takeOption(args, '--labels');
-    const graphPath = takeOption(args, '--graph');
+    const { values, positionals: args } = parseCommandArgs(argv, {
+      out: { type: 'string' },
+      'max-shard-bytes': { type: 'string' },
+      labels: { type: 'string' },
+      graph: { type: 'string' },
+    });
+    const { out, labels: labelsPath, graph: graphPath } = values;
+    const maxText = values['max-shard-bytes'];
     if (!out) throw new CliError('--out DIR is required');
     if (args.length === 0) throw new CliError('no FILE to import');
-    const bad = args.find((a) => a.startsWith('--'));
-    if (bad) throw new CliError(`unknown option ${bad}; valid: --out, --max-shard-bytes, --labels, --graph`);
+    // Every input's outputs are named after it: two inputs with one name would overwrite each other.
+    const byName = new Map<string, string>();
+    for (const file of args) {
+      const name = baseName(file);
+      const other = byName.get(name);
+      if (other !== undefined) throw new CliError(`${other} and ${file} would both be written as "${name}" (.slm, .graph.onnx, .import.json); import them in separate runs or into separate --out folders`);
+      byName.set(name, file);
+    }
     const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
     if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
     const vocabulary = labelsPath ? await readLabels(labelsPath) : undefined;

@@ -4,7 +4,8 @@ import { CliError } from '../command.ts';
 import { scanNonFinite } from '../../src/core/format/model.ts';
 import { hashSource } from '../../src/core/format/source.ts';
 import { fileSource } from '../../src/node/file-source.ts';
-import { openModelFile, takeFlag } from '../../src/node/model-files.ts';
+import { openModelFile } from '../../src/node/model-files.ts';
+import { parseCommandArgs } from '../../src/node/args.ts';
 import { byteLength } from '../../src/core/tensor.ts';
 
 const usage = `garden inspect FILE [--json] [--no-scan]
@@ -16,9 +17,9 @@ weights. A file that fails a check exits with status 1 and one line naming the c
 const command: Command = {
   usage,
   async run(argv) {
-    const args = [...argv];
-    const json = takeFlag(args, '--json');
-    const noScan = takeFlag(args, '--no-scan');
+    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean', default: false }, 'no-scan': { type: 'boolean', default: false } });
+    const json = values.json;
+    const noScan = values['no-scan'];
     if (args.length !== 1) throw new CliError(`expected one FILE, got ${args.length}; see garden inspect --help`);
     const path = args[0];
     const opened = await openModelFile(path);

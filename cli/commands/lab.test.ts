@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
 import { main } from '../main.ts';
 
@@ -85,6 +85,8 @@ describe('garden lab and garden ledger', () => {
     expect(v.out).toMatch(/^ok: 4 entries, hash chain intact, head [0-9a-f]{64}$/);
     const show = await garden('ledger', 'show', ledger);
     expect(show.out.split('\n').map((l) => l.trim().split(/\s+/)[2])).toEqual(['policy-change', 'release', 'admission', 'release']);
+    // show reads admitToShadow's payload: model, candidate, admission hash, gates, policy.
+    expect(show.out.split('\n')[2]).toMatch(/admission +[0-9a-f]{12} +slot=digits model=[0-9a-f]{16}… candidate=[0-9a-f]{16}… admission=[0-9a-f]{16}… gates=allowlist:passed,evaluation:passed,viability:passed,runtime-smoke:passed,shadow:pending,canary:pending,champion:pending policy=[0-9a-f]{16}…$/);
 
     // Tamper with entry 2: verify names it and fails.
     const file = JSON.parse(readFileSync(ledger, 'utf8'));
@@ -115,4 +117,51 @@ describe('garden lab and garden ledger', () => {
     const c = await garden('ledger', 'check', path);
     expect(c.err).toMatch(/unknown subcommand "check"; valid: verify, show/);
   });
+
+  it('--ledger replaces the ledger file whole (temp file + rename), never rewriting it in place', async () => {
+    const sub = join(dir, 'atomic');
+    mkdirSync(sub);
+    const ledger = join(sub, 'ledger.json');
+    expect((await garden('lab', round(1), '--ledger', ledger)).code).toBe(0);
+    const first = statSync(ledger).ino;
+    expect((await garden('lab', round(1), '--ledger', ledger)).code).toBe(0);
+    // A new file was renamed over the old one: a crash mid-write would have left the old ledger intact.
+    expect(statSync(ledger).ino).not.toBe(first);
+    expect(readdirSync(sub)).toEqual(['ledger.json']);
+    expect((await garden('ledger', 'verify', ledger)).code).toBe(0);
+  });
+
+  it('the same promoting round twice on one ledger: the second admission is refused and the file untouched', async () => {
+    const sub = join(dir, 'twice');
+    mkdirSync(sub);
+    const ledger = join(sub, 'ledger.json');
+    expect((await garden('lab', round(0), '--ledger', ledger)).code).toBe(0);
+    const before = readFileSync(ledger, 'utf8');
+    const again = await garden('lab', round(0), '--ledger', ledger);
+    expect(again.code, again.out + again.err).toBe(1);
+    expect(again.err).toMatch(/^garden lab: "[0-9a-f]{64}" is already the shadow of slot "digits"; nothing was admitted$/m);
+    expect(readFileSync(ledger, 'utf8')).toBe(before);
+    expect(readdirSync(sub)).toEqual(['ledger.json']);
+  });
+});
+
+const STARTER = resolve(__dirname, '../../public/starter/catalog.json');
+const EXAMPLE = resolve(__dirname, '../../examples/digits-round.json');
+if (!existsSync(STARTER)) console.warn(`skipping examples/digits-round.json: ${STARTER} is missing; run "npm run starter" (npm test builds it first)`);
+
+describe.skipIf(!existsSync(STARTER))('examples/digits-round.json against the built starter catalog', () => {
+  it('pins the catalog suites and promotes the TIES merge to shadow', async () => {
+    const example = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
+    const catalog = JSON.parse(readFileSync(STARTER, 'utf8'));
+    const family = catalog.families.find((f: { id: string }) => f.id === example.family);
+    for (const [name, id] of Object.entries(example.suites)) expect(example.policy.suites[name], `pin of ${name}`).toBe(family.suites.find((s: { id: string }) => s.id === id).hash);
+    const r = await garden('lab', EXAMPLE);
+    expect(r.err).not.toMatch(/^garden lab:/m);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^decision: promote-to-shadow → [0-9a-f]{16}/m);
+    expect(r.out).toMatch(/^ {2}viable +ties\(digits-base, digits-rotated, digits-thick, digits-noisy\)/m);
+    expect(r.out).toMatch(/^ {2}archived blend\(digits-base, digits-rotated\)/m);
+    expect(r.out).toMatch(/^ {2}archived soup\(/m);
+    expect(r.out).toMatch(/^ {2}no-op digits-noisy/m);
+  }, 60_000);
 });

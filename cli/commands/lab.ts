@@ -2,17 +2,17 @@
  * garden lab ROUND.json: run one lab round headless on the CPU (reference operators, CPU MLP
  * forward through the evaluator) and print the decision and its reasons.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
-import { readSlm } from '../../src/core/format/slm.ts';
+import { checkSlmMetadata, readSlm } from '../../src/core/format/slm.ts';
+import type { ParentInfo } from '../../src/core/operators/candidate.ts';
 import { checkCatalog, type CatalogFamily } from '../../src/core/models/catalog.ts';
 import { parseLabRound } from '../../src/core/manifest/validate.ts';
 import { manifestHash } from '../../src/core/manifest/index.ts';
 import type { LabRoundFile, Policy } from '../../src/core/manifest/kinds.ts';
-import type { Tensor } from '../../src/core/tensor.ts';
 import { cpuLab } from '../../src/core/lab/cpu-deps.ts';
 import { Ledger, MemoryLedgerStore, openLedgerFile, serializeLedger } from '../../src/core/lab/ledger.ts';
 import { PolicyZone, policyHash } from '../../src/core/lab/policy.ts';
@@ -48,6 +48,18 @@ function readText(path: string, what: string, hint = ''): string {
     return readFileSync(path, 'utf8');
   } catch (e) {
     throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${hint}`);
+  }
+}
+
+/** Write a file whole or not at all: a temp file in the same directory, then a rename over the target. */
+export function writeFileAtomic(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    writeFileSync(tmp, text, { flag: 'wx' });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new CliError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
@@ -98,7 +110,7 @@ async function run(args: string[]): Promise<number> {
   if (!family) throw new CliError(round.family ? `unknown family "${round.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}` : `no catalog family holds all of ${want.join(', ')}`);
 
   // Models: the catalog's files, checked against the catalog's hashes and the family's species.
-  const models = new Map<string, readonly Tensor[]>();
+  const models = new Map<string, ParentInfo>();
   const names = new Map<string, string>();
   const bytes: Record<string, number> = {};
   for (const id of new Set(want)) {
@@ -109,7 +121,8 @@ async function run(args: string[]): Promise<number> {
     if (h !== m.hash) throw new CliError(`model ${id} (${m.file}) hashes to ${h} but the catalog says ${m.hash}`);
     const slm = readSlm(b);
     if (slm.species !== family.species) throw new CliError(`model ${id} is species ${slm.species}, not the family's ${family.species}`);
-    models.set(id, slm.tensors);
+    // As `garden breed` reads a parent, so candidateSlm writes the same candidate bytes.
+    models.set(id, { ...checkSlmMetadata(slm.metadata), hash: slm.hash, tensors: slm.tensors });
     names.set(id, id);
     bytes[id] = b.length;
   }
@@ -143,7 +156,7 @@ async function run(args: string[]): Promise<number> {
     }
   }
 
-  const lab = cpuLab({ models, species: family.species, suites });
+  const lab = cpuLab({ models, suites });
   const t0 = performance.now();
   const res = await runLabRound(
     { slot: round.slot, policy, approved: family.models.map((m) => m.id), parents: round.parents, champion: round.champion, recipes: round.recipes, bytes },
@@ -161,7 +174,7 @@ async function run(args: string[]): Promise<number> {
       await release.createSlot(round.slot, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 1000, compare: 'argmax' }, round.champion, round.parents.filter((p) => p !== round.champion), `slot for family ${family.id}`);
     }
     const admission = await applyRound(res, { ledger, release });
-    writeFileSync(resolve(values.ledger), serializeLedger(ledger));
+    writeFileAtomic(resolve(values.ledger), serializeLedger(ledger));
     notes.push(admission ? `ledger ${values.ledger}: admission ${manifestHash(admission).slice(0, 16)}… and ${res.winner!.slice(0, 16)}… in shadow of slot "${round.slot}" (${ledger.length} entries)` : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`);
   }
   if (values.json) {

@@ -28,12 +28,22 @@ function load(path: string) {
   return parseLedgerFile(text);
 }
 
+const short = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? `${v.slice(0, 16)}…` : String(v));
+
+/**
+ * One line per entry. Admission entries carry the payload admitToShadow writes (src/core/lab/admission.ts):
+ * {slot, model, candidate, admission, admissionHash, promotionTemplate, policyHash}.
+ */
 function summary(payload: Record<string, unknown>): string {
   const parts: string[] = [];
-  for (const k of ['slot', 'action', 'reason', 'suite']) if (typeof payload[k] === 'string') parts.push(`${k}=${payload[k] as string}`);
-  const adm = payload.admission as { candidate?: string } | undefined;
-  if (adm?.candidate) parts.push(`candidate=${adm.candidate.slice(0, 16)}…`);
-  if (typeof payload.policyHash === 'string') parts.push(`policy=${payload.policyHash.slice(0, 16)}…`);
+  for (const k of ['slot', 'action', 'model', 'reason', 'suite']) if (typeof payload[k] === 'string') parts.push(`${k}=${short(payload[k])}`);
+  if (typeof payload.candidate === 'string') parts.push(`candidate=${short(payload.candidate)}`);
+  if (typeof payload.admissionHash === 'string') parts.push(`admission=${short(payload.admissionHash)}`);
+  const gates = (payload.promotionTemplate as { gates?: { id: string; status: string }[] } | undefined)?.gates;
+  if (Array.isArray(gates)) parts.push(`gates=${gates.map((g) => `${g.id}:${g.status}`).join(',')}`);
+  const basis = (payload.evidence as { basis?: unknown } | undefined)?.basis;
+  if (typeof basis === 'string') parts.push(`basis=${basis}`);
+  if (typeof payload.policyHash === 'string') parts.push(`policy=${short(payload.policyHash)}`);
   return parts.join(' ');
 }
 

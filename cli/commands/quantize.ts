@@ -1,22 +1,25 @@
 /**
  * garden quantize MODEL.slm --scheme int8|int4 [--block N] --out FILE.slm [--graph-out FILE.onnx]
- * Quantize a model of a catalogued family (quantize operator, CPU reference) and give it the
- * species of its own quantized graph: the family graph rewritten to dequantize "<name>.q" +
- * "<name>.scales" in-graph (src/core/models/quantized-graph.ts), so it runs quantized.
+ * Quantize a model of a catalogued family (quantize operator through breed(), CPU reference) and
+ * write it with the one candidate writer (candidateSlm, given the family graph): it gets the
+ * species of its own quantized graph, the family graph rewritten to dequantize "<name>.q" +
+ * "<name>.scales" in-graph (src/core/models/quantized-graph.ts), so it runs quantized. The bytes
+ * are those `garden breed --family` and the app write for the same quantization and seed.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { CliError, type Command } from '../command.ts';
-import { readSlm, writeSlm } from '../../src/core/format/slm.ts';
+import { checkSlmMetadata, readSlm } from '../../src/core/format/slm.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
-import { checkCatalog, type Catalog } from '../../src/core/models/catalog.ts';
-import { isQuantizedModel, quantGraphOp, quantizeCandidate, QUANT_GRAPH_OPS, type QuantGraphOp } from '../../src/core/models/quantized-graph.ts';
+import { isQuantizedModel, quantGraphOp, recordedQuantGraphOp, QUANT_GRAPH_OPS, type QuantGraphOp } from '../../src/core/models/quantized-graph.ts';
 import { quantScheme } from '../../src/core/operators/quantize.cpu.ts';
 import { getOperator } from '../../src/core/operators/registry.ts';
+import { breed } from '../../src/core/operators/breed.ts';
+import { cpuBackend } from '../../src/core/operators/backend.ts';
+import { candidateSlm } from '../../src/core/operators/candidate.ts';
+import { parseCommandArgs } from '../../src/node/args.ts';
+import { DEFAULT_CATALOG, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 
-const DEFAULT_CATALOG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'starter', 'catalog.json');
 const blockParam = getOperator('quantize').params.find((p) => p.name === 'blockSize') as { default: number; min: number; max: number };
 
 const usage = `garden quantize MODEL.slm --scheme int8|int4 [--block N] --out FILE.slm [options]
@@ -27,6 +30,8 @@ family graph rewritten to dequantize the weights inside onnxruntime.
 
   --scheme S         int8 or int4
   --block N          weights per scale (default ${blockParam.default}, ${blockParam.min}…${blockParam.max})
+  --seed N           the breed seed the lineage records (default 0; quantize draws no random numbers,
+                     but the seed is part of the lineage key and so of the file's bytes)
   --out FILE.slm     the quantized candidate
   --graph-out FILE   also write its graph (ONNX, weights external)
   --op OP            how the graph dequantizes (default auto):
@@ -45,31 +50,24 @@ function read(path: string, what: string): Uint8Array {
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      scheme: { type: 'string' },
-      block: { type: 'string' },
-      out: { type: 'string' },
-      'graph-out': { type: 'string' },
-      op: { type: 'string' },
-      family: { type: 'string' },
-      catalog: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    scheme: { type: 'string' },
+    block: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    'graph-out': { type: 'string' },
+    op: { type: 'string' },
+    family: { type: 'string' },
+    catalog: { type: 'string' },
+    json: { type: 'boolean', default: false },
   });
   if (positionals.length !== 1) throw new CliError(`expected one MODEL.slm, got ${positionals.length}; see garden quantize --help`);
   if (!values.scheme) throw new CliError('--scheme is required: int8 or int4');
   if (!values.out) throw new CliError('--out FILE.slm is required');
   let scheme;
-  try {
-    scheme = quantScheme(values.scheme);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
   let op: QuantGraphOp;
   try {
+    scheme = quantScheme(values.scheme);
     op = quantGraphOp(values.op ?? 'auto');
   } catch (e) {
     throw new CliError((e as Error).message);
@@ -78,67 +76,66 @@ async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(block) || block < blockParam.min || block > blockParam.max) {
     throw new CliError(`--block must be an integer in ${blockParam.min}…${blockParam.max}, got ${values.block}`);
   }
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!/^\d+$/.test(values.seed ?? '0') || !Number.isSafeInteger(seed) || seed >= 2 ** 32) throw new CliError(`--seed must be an integer in 0…${2 ** 32 - 1}, got ${values.seed}`);
 
   const catalogPath = resolve(values.catalog ?? DEFAULT_CATALOG);
-  let catalog: Catalog;
-  try {
-    catalog = checkCatalog(JSON.parse(readFileSync(catalogPath, 'utf8')));
-  } catch (e) {
-    throw new CliError(`cannot read catalog ${catalogPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (run "npm run starter" to build it)`);
-  }
   const modelPath = positionals[0];
   const inBytes = read(modelPath, 'model');
   const slm = readSlm(inBytes);
   if (slm.shards !== 1) throw new CliError(`${modelPath} is shard ${slm.shard + 1} of ${slm.shards}; quantize takes single-file models`);
   if (isQuantizedModel(slm.tensors)) throw new CliError(`${modelPath} is already quantized`);
-  const fam = values.family ? catalog.families.find((f) => f.id === values.family) : catalog.families.find((f) => f.species === slm.species);
-  if (!fam) {
-    throw new CliError(
-      values.family
-        ? `unknown family "${values.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}`
-        : `model species ${slm.species} matches no family in the catalog; pass --family to name one`,
-    );
-  }
+  const catalog = loadCatalog(catalogPath);
+  const familyId = values.family ?? catalog.families.find((f) => f.species === slm.species)?.id;
+  if (!familyId) throw new CliError(`model species ${slm.species} matches no family in the catalog; pass --family to name one`);
+  const { family: fam, graph: familyGraph } = loadFamily(catalogPath, familyId, catalog);
   if (slm.species !== fam.species) throw new CliError(`model species ${slm.species} is not family ${fam.id}'s species ${fam.species}`);
-  const familyGraph = read(join(dirname(catalogPath), fam.graph), 'graph');
-  if (sha256Hex(familyGraph) !== fam.graphHash) throw new CliError(`the ${fam.id} graph hashes to ${sha256Hex(familyGraph)} but the catalog pins ${fam.graphHash}`);
 
-  let c;
+  // The one candidate writer: the quantize operator through breed(), then candidateSlm with the
+  // family graph, exactly as garden breed --family and the app do, so the bytes are the same.
+  const result = await breed({ operator: 'quantize', params: { scheme, blockSize: block }, seed, parents: [slm.tensors] }, cpuBackend);
+  // `op` rides along for candidateSlm's family.op; a writer that does not take it writes "auto"'s lowering.
+  const family = { graph: familyGraph, vocabulary: fam.output.labels, op };
+  let file;
   try {
-    c = quantizeCandidate(familyGraph, slm.tensors, fam.output.labels, scheme, block, { op });
+    file = candidateSlm(result, [{ ...checkSlmMetadata(slm.metadata), hash: slm.hash, tensors: slm.tensors, family }]);
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  const bytes = writeSlm(c.tensors, {
-    species: c.species,
-    graph: c.graphHash,
-    vocabulary: fam.output.labels,
-    extra: { ...c.metadata, 'garden.operator': `quantize@${getOperator('quantize').version}`, 'garden.parent': slm.hash },
-  });
-  writeFileSync(values.out, bytes);
-  if (values['graph-out']) writeFileSync(values['graph-out'], c.graph);
-  const result = {
+  const written = readSlm(file.bytes);
+  const writtenOp = recordedQuantGraphOp(written.metadata);
+  if (op !== 'auto' && writtenOp !== op) {
+    throw new CliError(`--op ${op}: the candidate writer (candidateSlm) wrote the "${writtenOp}" lowering; only --op auto${writtenOp === 'auto' ? '' : ` (or ${writtenOp})`} is available`);
+  }
+  if (!file.graph) throw new CliError('the candidate writer returned no quantized graph');
+  writeFileSync(values.out, file.bytes);
+  if (values['graph-out']) writeFileSync(values['graph-out'], file.graph);
+  const graphHash = sha256Hex(file.graph);
+  const res = {
     path: values.out,
-    hash: sha256Hex(bytes),
-    bytes: bytes.length,
+    hash: file.hash,
+    bytes: file.bytes.length,
     parent: { path: modelPath, hash: slm.hash, bytes: inBytes.length },
-    ratio: inBytes.length / bytes.length,
+    ratio: inBytes.length / file.bytes.length,
     scheme,
     blockSize: block,
-    op: c.op,
+    seed,
+    op: writtenOp,
     family: fam.id,
-    species: c.species,
-    graphHash: c.graphHash,
+    species: file.species,
+    graphHash,
     graphPath: values['graph-out'] ?? null,
-    tensors: c.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.data.length })),
+    lineage: file.lineageKey,
+    tensors: written.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.data.length })),
   };
   if (values.json) {
-    console.log(JSON.stringify(result, null, 2));
+    console.log(JSON.stringify(res, null, 2));
     return 0;
   }
-  console.log(`candidate ${result.hash}  ${values.out}  ${scheme} block ${block} (${c.op})  ${bytes.length} bytes (${result.ratio.toFixed(2)}× smaller than ${inBytes.length})`);
-  console.log(`species   ${c.species}  graph ${c.graphHash}${values['graph-out'] ? `  → ${values['graph-out']}` : ''}`);
-  for (const t of result.tensors) console.log(`  ${t.name.padEnd(24)} ${t.dtype.padEnd(4)} [${t.shape.join(',')}]  ${t.bytes} B`);
+  console.log(`candidate ${res.hash}  ${values.out}  ${scheme} block ${block} (${writtenOp})  ${file.bytes.length} bytes (${res.ratio.toFixed(2)}× smaller than ${inBytes.length})`);
+  console.log(`species   ${file.species}  graph ${graphHash}${values['graph-out'] ? `  → ${values['graph-out']}` : ''}`);
+  console.log(`lineage   ${file.lineageKey}  (quantize@${result.operator.version}, seed ${seed}, parent ${slm.hash.slice(0, 12)}…)`);
+  for (const t of res.tensors) console.log(`  ${t.name.padEnd(24)} ${t.dtype.padEnd(4)} [${t.shape.join(',')}]  ${t.bytes} B`);
   return 0;
 }
 

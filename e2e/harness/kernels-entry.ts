@@ -19,7 +19,7 @@ import { byteRangeSource, iterableSource, readerSource, storeSource, type Tensor
 import { openIdbTensorStore } from '../../src/store/idb-store.ts';
 import { blobSource } from '../../src/store/blob-source.ts';
 import { compareF32 } from '../../src/gpu/compare.ts';
-import { GPU_OPERATORS } from '../../src/gpu/ops/index.ts';
+import { GPU_OPERATOR_IDS } from '../../src/gpu/ops/index.ts';
 
 /** How inputs are drawn: 'smooth' uniform in ±1; 'ties' on a coarse grid (many equal magnitudes and zeros); 'subnormal' uniform in ±1e-38 (mostly subnormal floats). */
 export type InputKind = 'smooth' | 'ties' | 'subnormal';
@@ -32,6 +32,8 @@ export interface ConformanceRequest {
   params: ParamValues;
   /** Derived parameters a model pre-pass would add (e.g. mutate's std, TIES's trim cutoffs). */
   derived?: ParamValues;
+  /** Run the operator's own model pre-pass (`prepare`) on this one tensor for the derived parameters, as breed does. */
+  prepare?: boolean;
   /** Tensor shape (default [n]). */
   shape?: number[];
   seed: number;
@@ -204,11 +206,17 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
   const inputs = makeInputs(req);
   const ctx = { name: req.name, shape: req.shape ?? [req.n], seed: req.seed };
   const parents = req.inputs - (op.needsBase ? 1 : 0);
-  const params = { ...resolveParams(op, req.params, parents), ...(req.derived ?? {}) };
   if (req.stream?.dtype && req.stream.dtype !== 'F32') {
     // The parents are stored in a narrower dtype: every side computes on the stored values.
     for (const [p, x] of inputs.entries()) inputs[p] = toFloat32(fromFloat32('rounded', [req.n], x, req.stream.dtype));
   }
+  const resolved = resolveParams(op, req.params, parents);
+  let prepared: ParamValues = {};
+  if (req.prepare) {
+    if (!op.prepare) throw new Error(`${op.id} has no model pre-pass`);
+    prepared = op.prepare({ names: [req.name], shapes: [ctx.shape], inputs: () => inputs }, resolved, req.seed)[req.name] ?? {};
+  }
+  const params = { ...resolved, ...prepared, ...(req.derived ?? {}) };
   const c0 = performance.now();
   const cpuStats: Record<string, number> = {};
   const cpu = op.cpu(inputs, params, { ...ctx, stats: cpuStats });
@@ -298,12 +306,12 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
 
 async function info() {
   const gpu = await getGpu();
-  if (!gpu) return { adapter: null, software: false, kernels: Object.keys(GPU_OPERATORS) };
+  if (!gpu) return { adapter: null, software: false, kernels: GPU_OPERATOR_IDS };
   const l = gpu.device.limits;
   return {
     adapter: gpu.adapterInfo,
     software: gpu.software,
-    kernels: Object.keys(GPU_OPERATORS),
+    kernels: GPU_OPERATOR_IDS,
     maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
     maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
   };
@@ -420,6 +428,20 @@ async function noKernel() {
   }
 }
 
+/** A GPU mutation without the prepared std: the kernel must refuse it with a clear message (never estimate std itself). */
+async function mutateWithoutStd() {
+  const gpu = await gpuOrFail();
+  const backend = webGpuBackendOn(gpu);
+  const op = getOperator('mutate');
+  const x = makeInputs({ op: 'mutate', n: 1000, inputs: 1, params: {}, seed: 1, name: 'no.std', inputSeed: 5 });
+  try {
+    await backend.run(op, x, resolveParams(op, {}, 1), { name: 'no.std', shape: [1000], seed: 1 });
+    return { threw: false, message: '' };
+  } catch (e) {
+    return { threw: true, message: e instanceof Error ? `${e.name}: ${e.message}` : String(e), deviceLost: isDeviceLostError(e) };
+  }
+}
+
 /** A small model: named tensors of a few shapes (a 1-D bias among them), seeded. */
 function makeModel(seed: number, kind: InputKind): Tensor[] {
   const shapes: [string, number[]][] = [
@@ -461,11 +483,46 @@ async function breedCompare(operator: string, params: ParamValues, parents: numb
   };
 }
 
+/**
+ * breed() a whole model on the GPU twice: every tensor through run() (streamAbove Infinity), and
+ * the tensors above `streamAbove` elements through runStream (4096-element chunks, inputs decoded
+ * from the stored dtype chunk by chunk). Reports whether the per-tensor bytes and statistics agree
+ * and how many tensors took each path.
+ */
+async function breedStreamCompare(operator: string, params: ParamValues, parents: number, kind: InputKind, dtype: DType, streamAbove: number) {
+  const gpu = await openGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  const raw = webGpuBackendOn(gpu, { streamChunkElements: 4096 });
+  const paths = { run: 0, stream: 0 };
+  const counted = {
+    kind: raw.kind,
+    adapter: raw.adapter,
+    software: raw.software,
+    run: (...a: Parameters<typeof raw.run>) => (paths.run++, raw.run(...a)),
+    runStream: (...a: Parameters<typeof raw.runStream>) => (paths.stream++, raw.runStream(...a)),
+  };
+  const models = Array.from({ length: parents }, (_, p) => makeModel(p + 1, kind).map((t) => fromFloat32(t.name, [...t.shape], toFloat32(t), dtype)));
+  const req = { operator, params, seed: 42, parents: models };
+  const whole = await breed(req, counted, undefined, undefined, { streamAbove: Infinity });
+  const wholePaths = { ...paths };
+  paths.run = paths.stream = 0;
+  const streamed = await breed(req, counted, undefined, undefined, { streamAbove });
+  gpu.device.destroy();
+  const strip = (r: typeof whole) => JSON.stringify(r.stats.map(({ ms: _ms, ...rest }) => rest));
+  return {
+    tensors: whole.stats.length,
+    identical: whole.stats.filter((s, i) => s.outputHash === streamed.stats[i].outputHash).length,
+    statsEqual: strip(whole) === strip(streamed),
+    wholePaths,
+    streamedPaths: { ...paths },
+  };
+}
+
 declare global {
   interface Window {
     __kernels: typeof api;
   }
 }
 
-const api = { info, conformance, deviceLoss, streamLoss, fallbackStream, noKernel, breedCompare, forgetGpu };
+const api = { info, conformance, deviceLoss, streamLoss, fallbackStream, noKernel, mutateWithoutStd, breedCompare, breedStreamCompare, forgetGpu };
 window.__kernels = api;

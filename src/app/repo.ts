@@ -1,6 +1,7 @@
 /**
- * The app's persistence, split by trust zone into separate IndexedDB databases so that no single
- * handle reaches both candidates and what judges them:
+ * The app's persistence, split by trust zone into separate IndexedDB databases (the main thread
+ * holds them all; the boundary that keeps candidates from what judges them is the workers, which
+ * are handed data and never a database):
  *   candidates: the content-addressed tensor store (src/store): tensors, models, graphs, lineage
  *   evaluation: frozen suites and the evidence the evaluator wrote (smoke, sidecars)
  *   audit:      the hash-chained ledger (src/lab-store); policy and the selector registry are
@@ -28,27 +29,35 @@ export interface Repo {
   putSuite(bytes: Uint8Array): Promise<string>;
   /** A suite's bytes by hash; the caller compares with the policy pin. */
   getSuite(hash: string): Promise<Uint8Array>;
+  hasSuite(hash: string): Promise<boolean>;
   usage(): Promise<{ usage: number; quota: number; persisted: boolean; storedBytes: number; savedBytes: number }>;
 }
 
+/** The IndexedDB databases of one garden, by zone. */
+export function gardenDatabases(prefix = 'slm-garden') {
+  return { candidates: `${prefix}-tensors`, evaluation: `${prefix}-evaluation`, audit: `${prefix}-audit` } as const;
+}
+
 export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
-  const candidates = await openIdbTensorStore({ name: `${prefix}-tensors` });
-  const evaluation = await openDB(`${prefix}-evaluation`, 1, {
+  const names = gardenDatabases(prefix);
+  const candidates = await openIdbTensorStore({ name: names.candidates });
+  const evaluation = await openDB(names.evaluation, 1, {
     upgrade(db) {
       db.createObjectStore('suites');
       db.createObjectStore('evidence');
     },
   });
-  const ledger = await Ledger.open(await IdbLedgerStore.open(`${prefix}-audit`));
+  const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit));
   const persisted = await candidates.persist().catch(() => false);
   return makeRepo(candidates, evaluation, ledger, persisted);
 }
 
 function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Ledger, persisted: boolean): Repo {
-  /** entry.id → the store's content id (hash of the model's tensor-set manifest). */
-  async function storeIds(): Promise<Map<string, { id: string; entry: ModelEntry }>> {
-    const all = await candidates.listModels();
-    return new Map(all.map((m) => [(m.meta.entry as ModelEntry).id, { id: m.id, entry: m.meta.entry as ModelEntry }]));
+  /** entry.id → the store's content id (hash of the model's tensor-set manifest); rebuilt after writes. */
+  let ids: Promise<Map<string, { id: string; entry: ModelEntry }>> | null = null;
+  function storeIds(): Promise<Map<string, { id: string; entry: ModelEntry }>> {
+    ids ??= candidates.listModels().then((all) => new Map(all.map((m) => [(m.meta.entry as ModelEntry).id, { id: m.id, entry: m.meta.entry as ModelEntry }])));
+    return ids;
   }
 
   return {
@@ -59,6 +68,7 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
     },
     async putModel(entry, tensors, graph, vocabulary, manifests) {
       const r = await candidates.putModel({ tensors, species: entry.species, graph, vocabulary, manifests, meta: { entry } });
+      ids = null;
       const stored = r.created ? entry : ((await candidates.matchModel(r.id))?.meta.entry as ModelEntry);
       return { created: r.created, stored, newBytes: r.newBytes, reusedBytes: r.reusedBytes };
     },
@@ -82,6 +92,9 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       await evaluation.put('suites', bytes, hash);
       return hash;
     },
+    async hasSuite(hash) {
+      return (await evaluation.getKey('suites', hash)) !== undefined;
+    },
     async getSuite(hash) {
       const b = (await evaluation.get('suites', hash)) as Uint8Array | undefined;
       if (!b) throw new Error(`suite ${hash.slice(0, 12)} is not in the garden`);
@@ -92,4 +105,24 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       return { usage: u.estimate?.usage ?? 0, quota: u.estimate?.quota ?? 0, persisted, storedBytes: u.storedBytes, savedBytes: u.savedBytes };
     },
   };
+}
+
+/** The ledger records as stored, without verifying them: what a user can still download when the chain is broken. */
+export async function rawLedger(prefix = 'slm-garden'): Promise<unknown[]> {
+  return (await IdbLedgerStore.open(gardenDatabases(prefix).audit)).load();
+}
+
+/** Delete every database of the garden (the user asked to start over). */
+export async function deleteGarden(prefix = 'slm-garden'): Promise<void> {
+  await Promise.all(
+    Object.values(gardenDatabases(prefix)).map(
+      (name) =>
+        new Promise<void>((resolve, reject) => {
+          const r = indexedDB.deleteDatabase(name);
+          r.onsuccess = () => resolve();
+          r.onerror = () => reject(new Error(`could not delete ${name}: ${r.error?.message ?? 'unknown error'}`));
+          r.onblocked = () => reject(new Error(`${name} is open in another tab; close the garden there first`));
+        }),
+    ),
+  );
 }

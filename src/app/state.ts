@@ -79,7 +79,9 @@ export interface LedgerLine {
   at: string;
 }
 
-export type Busy = { task: string; done: number; total: number } | null;
+/** Work that can run side by side; each has its own flag, so one finishing never frees another. */
+export type Task = 'breed' | 'evaluate' | 'route';
+export type Tasks = Partial<Record<Task, { done: number; total: number }>>;
 
 export interface GardenState {
   phase: 'loading' | 'ready' | 'error';
@@ -96,7 +98,7 @@ export interface GardenState {
   seed: number;
   /** Where onnxruntime runs the models: wasm on the CPU, or its WebGPU execution provider. */
   inference: 'wasm' | 'webgpu';
-  busy: Busy;
+  tasks: Tasks;
   progress: BreedProgress | null;
   candidateId: string | null;
   receipt: Receipt | null;
@@ -131,7 +133,7 @@ export const useGarden = create<GardenState>()((set) => ({
   params: { normalize: true },
   seed: 1,
   inference: 'wasm',
-  busy: null,
+  tasks: {},
   progress: null,
   candidateId: null,
   receipt: null,

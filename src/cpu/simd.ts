@@ -1,18 +1,21 @@
 /**
  * WebAssembly SIMD for the range kernels (JavaScript alone is compute-bound at a fifth of copy
- * bandwidth). Two 128-bit loops, hand-assembled below so no toolchain is needed:
+ * bandwidth). 128-bit loops, hand-assembled below so no toolchain is needed:
  *
  *   first(o, x, w, nBytes):  o[i] = 0 + w·x[i]       (f32x4.mul, f32x4.add)
  *   acc(o, x, w, nBytes):    o[i] = o[i] + w·x[i]
+ *   blendK(o, x₀…x_{K−1}, w₀…w_{K−1}, nBytes), K = 2, 3, 4:
+ *                            o[i] = ((0 + w₀x₀[i]) + w₁x₁[i]) + …   (one fused pass)
  *
  * WebAssembly f32 arithmetic is IEEE single precision with round-to-nearest-even, exactly what
  * Math.fround gives for one + or × of two float32 values, so the results are bit-identical to the
  * reference (src/core/operators/blend.cpu.ts); fast.test.ts checks it. Only NaN payload bits may
  * differ (a NaN stays a NaN).
  *
- * Each worker streams a block of every input through a private 2-block scratch memory: every
- * input byte is still read from RAM once and every output byte written once; the extra copies
- * hit L1 only.
+ * In place: when every array lives in the pool's arena (arena.ts, a shared WebAssembly.Memory
+ * that each thread's module imports), blendK reads the inputs and writes the output where they
+ * are, one pass. Otherwise each block of every input goes through a private 2-block scratch
+ * memory (first/acc): still one read from RAM per input byte, plus L1 copies.
  */
 import { blendWeights } from '../core/operators/blend.cpu.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';

@@ -10,7 +10,8 @@ import type { KernelBackend } from '../core/operators/backend.ts';
 import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
 import { DeviceLostError, getGpu, isDeviceLostError, type Gpu } from './device.ts';
 import { KernelContext, type ChunkEvent, type JobStats, type KernelOptions } from './kernel-context.ts';
-import { GPU_OPERATORS } from './ops/index.ts';
+import { OPERATORS } from '../core/operators/registry.ts';
+import { GPU_OPERATOR_IDS, hasGpuKernel, kernelFor } from './ops/index.ts';
 import { arraySource, readWhole, type ChunkSink, type TensorSource } from './source.ts';
 
 export { DeviceLostError, isDeviceLostError };
@@ -48,15 +49,15 @@ export interface GpuRunStats {
 export class NoGpuKernelError extends Error {
   override readonly name = 'NoGpuKernelError';
   constructor(readonly operator: string) {
-    super(`operator "${operator}" has no WebGPU kernel; GPU kernels exist for: ${Object.keys(GPU_OPERATORS).join(', ')}`);
+    super(`operator "${operator}" has no WebGPU kernel; GPU kernels exist for: ${GPU_OPERATOR_IDS.join(', ')}`);
   }
 }
 
 export interface WebGpuBackend extends KernelBackend {
   readonly kind: 'webgpu';
-  /** Whether `opId` has a GPU kernel (otherwise run() throws NoGpuKernelError). */
+  /** Whether the registry's operator `opId` declares a GPU kernel (otherwise run() throws NoGpuKernelError). */
   hasKernel(opId: string): boolean;
-  /** The ids with GPU kernels. */
+  /** The operator ids with GPU kernels (derived from the registry's `kernel` fields). */
   readonly kernels: readonly string[];
   /** Whether the device behind this backend was lost (create a new backend, or use the CPU). */
   readonly lost: boolean;
@@ -91,11 +92,12 @@ export function webGpuBackendOn(gpu: Gpu, options: StreamOptions = {}): WebGpuBa
   let queue: Promise<unknown> = Promise.resolve();
   let lastRun: GpuRunStats | null = null;
   let peak = 0;
-  const has = (id: string) => Object.prototype.hasOwnProperty.call(GPU_OPERATORS, id);
+  const has = hasGpuKernel;
   const start = (mode: GpuRunStats['mode'], op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink) => {
     if (!has(op.id)) return Promise.reject(new NoGpuKernelError(op.id));
     if (gpu.lost.value) return Promise.reject(new DeviceLostError(gpu.lost.reason));
-    const gop = GPU_OPERATORS[op.id];
+    // The kernel the registry declares for this id (the caller's `op` carries its configuration).
+    const gop = kernelFor(OPERATORS[op.id as keyof typeof OPERATORS])!;
     const kc = mode === 'stream' ? ks : k;
     const next = queue.then(() =>
       kc.guard(`${op.id} on "${ctx.name}"`, async () => {
@@ -119,7 +121,7 @@ export function webGpuBackendOn(gpu: Gpu, options: StreamOptions = {}): WebGpuBa
     adapter: gpu.adapterInfo,
     software: gpu.software,
     gpu,
-    kernels: Object.freeze(Object.keys(GPU_OPERATORS)),
+    kernels: GPU_OPERATOR_IDS,
     get lost() {
       return gpu.lost.value;
     },

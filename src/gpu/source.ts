@@ -13,26 +13,13 @@
  */
 import { bf16ToF32, f16ToF32, DTYPES, type DType } from '../core/tensor.ts';
 import type { ByteSource } from '../core/format/source.ts';
+import type { ChunkSink, TensorSource } from '../core/operators/backend.ts';
 
 /** Elements [offset, offset + length) of parent `parent` (base first when the operator has one). */
 export type ChunkReader = (parent: number, offset: number, length: number) => Promise<Float32Array> | Float32Array;
 
-export interface TensorSource {
-  /** Number of input tensors (the base included when the operator has one). */
-  readonly parents: number;
-  /** Elements in each input tensor. */
-  readonly length: number;
-  /**
-   * A range of one input; the same range always gives the same values. The pipeline holds two
-   * answers at once (it reads one chunk ahead), so a reader must not reuse an array it returned.
-   */
-  read(parent: number, offset: number, length: number): Promise<Float32Array>;
-  /** The whole inputs, when they are in memory (lets the pipeline skip the reader). */
-  readonly arrays?: readonly Float32Array[];
-}
-
-/** Called with each output chunk in order (offset ascending); awaited before more results are read back. */
-export type ChunkSink = (offset: number, values: Float32Array) => void | Promise<void>;
+// TensorSource and ChunkSink are declared beside KernelBackend (breed streams through them too).
+export type { ChunkSink, TensorSource };
 
 export function isTensorSource(x: unknown): x is TensorSource {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && typeof (x as TensorSource).read === 'function';

@@ -30,6 +30,18 @@ export async function fileSource(path: string): Promise<FileSource> {
   };
 }
 
+/** fh.write may write fewer bytes than asked: write until all of `bytes` is out. */
+export async function writeAll(fh: Pick<FileHandle, 'write'>, bytes: Uint8Array, what: string): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done);
+    if (!(bytesWritten > 0)) throw new Error(`short write to ${what}: ${done} of ${bytes.length} bytes written`);
+    done += bytesWritten;
+  }
+}
+
+const currentPath = (out: { path: string }[]) => out[out.length - 1]?.path ?? 'file';
+
 /** Write a streamed `.slm` (or any sharded chunk stream) to `dir/base[-0000k-of-0000n].ext`, hashing as it goes. */
 export async function writeShardFiles(chunks: AsyncIterable<SlmChunk>, dir: string, base: string, ext = '.slm'): Promise<{ path: string; hash: Sha256Hex; bytes: number }[]> {
   await mkdir(dir, { recursive: true });
@@ -56,7 +68,7 @@ export async function writeShardFiles(chunks: AsyncIterable<SlmChunk>, dir: stri
         bytes = 0;
         out.push({ path, hash: '', bytes: 0 });
       }
-      await fh!.write(c.bytes);
+      await writeAll(fh!, c.bytes, currentPath(out));
       h.update(c.bytes);
       bytes += c.bytes.length;
     }

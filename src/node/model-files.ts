@@ -59,28 +59,6 @@ export async function openModelFile(path: string, opts: ImportOptions = {}): Pro
   }
 }
 
-export function takeFlag(args: string[], name: string): boolean {
-  const i = args.indexOf(name);
-  if (i < 0) return false;
-  args.splice(i, 1);
-  return true;
-}
-
-export function takeOption(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
-  args.splice(i, 2);
-  return v;
-}
-
-export function takeOptions(args: string[], name: string): string[] {
-  const out: string[] = [];
-  for (let v = takeOption(args, name); v !== undefined; v = takeOption(args, name)) out.push(v);
-  return out;
-}
-
 export function baseName(path: string): string {
   return basename(path).replace(/(-\d{5}-of-\d{5})?\.(slm|safetensors|onnx)$/, '').replace(/\.safetensors\.index\.json$|\.json$/, '');
 }

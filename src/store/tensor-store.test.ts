@@ -94,6 +94,27 @@ describe.each(BACKENDS)('tensor store: %s', (_name, make) => {
     store.close();
   });
 
+  it('storing the same tensors again keeps the new manifests (lineage of a re-bred candidate)', async () => {
+    const { store } = await make();
+    const lineageA = { kind: 'lineage-template', operator: 'blend', backend: 'cpu' };
+    const lineageB = { kind: 'lineage-template', operator: 'soup', backend: 'webgpu' };
+    const receiptB = { kind: 'operator-receipt', backend: 'webgpu' };
+    const first = await store.putModel({ tensors: a, species: SPECIES, manifests: [lineageA] });
+    const before = await store.usage();
+    // the same tensor set with other manifests (one repeated, one repeated within the call)
+    const again = await store.putModel({ tensors: a, species: SPECIES, manifests: [lineageA, lineageB, receiptB, lineageB] });
+    expect(again).toMatchObject({ id: first.id, created: false, newTensors: 0, newBytes: 0 });
+    const want = [hashJson(lineageA), hashJson(lineageB), hashJson(receiptB)];
+    expect(again.manifests).toEqual(want);
+    expect((await store.matchModel(first.id))?.manifests).toEqual(want);
+    expect(await store.matchManifest(hashJson(receiptB))).toEqual(receiptB);
+    expect(await store.usage()).toEqual(before); // no tensor, model or byte counted twice
+    // nothing new: nothing changes
+    const third = await store.putModel({ tensors: a, species: SPECIES, manifests: [receiptB] });
+    expect(third.manifests).toEqual(want);
+    store.close();
+  });
+
   it('merges concurrent loads of one model', async () => {
     const { store } = await make();
     const { id } = await store.putModel({ tensors: a, species: SPECIES });
@@ -130,6 +151,26 @@ describe('store errors and sources', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect(err.message).toMatch(/storage quota exceeded while storing model [0-9a-f]{12} \(0\.0 MiB new\) \(this site uses 50\.0 MiB of its 60\.0 MiB quota\)/);
     expect(inner.snapshot()).toBe(memoryBackend().snapshot());
+  });
+
+  it('verifies a graph against its hash on read', async () => {
+    const backend = memoryBackend();
+    const store = createTensorStore(backend);
+    const graph = Uint8Array.from({ length: 100 }, (_, i) => (i * 7) & 255);
+    const { id } = await store.putModel({ tensors: parent(5, ['w']), species: SPECIES, graph });
+    const hash = (await store.matchModel(id))!.manifest.graph;
+    expect(hash).toBe(sha256Hex(graph));
+    expect(await store.matchGraph(hash)).toEqual(graph);
+    expect(await store.matchGraph('e'.repeat(64))).toBeUndefined();
+    // flip one byte of the stored graph
+    await backend.transact('readwrite', async (tx) => {
+      const rec = (await tx.get<{ data: Uint8Array }>('graphs', hash))!;
+      rec.data[17] ^= 1;
+      await tx.put('graphs', hash, rec);
+    });
+    const err = await store.matchGraph(hash).catch((e) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err.message).toContain(`stored graph ${hash.slice(0, 12)} is corrupt`);
   });
 
   it('reads a model from a Blob source by slices', async () => {

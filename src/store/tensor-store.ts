@@ -76,7 +76,7 @@ export interface PutModelInput {
 
 export interface PutModelResult {
   id: Sha256Hex;
-  /** False when the very same model was already stored (nothing written). */
+  /** False when the very same model was already stored: no tensor or graph is written, only manifests it did not yet list. */
   created: boolean;
   newTensors: number;
   newBytes: number;
@@ -201,7 +201,18 @@ export function createTensorStore(backend: KvBackend): TensorStore {
     try {
       return await backend.transact('readwrite', async (tx) => {
         const existing = await tx.get<StoredModel>('models', id);
-        if (existing) return { id, created: false, newTensors: 0, newBytes: 0, reusedTensors: manifest.tensors.length, reusedBytes: 0, manifests: existing.manifests };
+        if (existing) {
+          // The same tensor set again (e.g. re-bred with another operator or backend): keep its new
+          // lineage, receipt and candidate manifests, appended to the existing record (deduplicated).
+          const fresh = manifestHashes.filter((h, i) => !existing.manifests.includes(h) && manifestHashes.indexOf(h) === i);
+          if (fresh.length) {
+            for (let i = 0; i < manifestTexts.length; i++) {
+              if (fresh.includes(manifestHashes[i])) await tx.put('manifests', manifestHashes[i], { hash: manifestHashes[i], json: manifestTexts[i] });
+            }
+            await tx.put('models', id, { ...existing, manifests: [...existing.manifests, ...fresh] } satisfies StoredModel);
+          }
+          return { id, created: false, newTensors: 0, newBytes: 0, reusedTensors: manifest.tensors.length, reusedBytes: 0, manifests: [...existing.manifests, ...fresh] };
+        }
         const stats = { ...ZERO_STATS, ...(await tx.get<Stats>('meta', 'stats')) };
         let newTensors = 0;
         let newBytes = 0;
@@ -277,7 +288,10 @@ export function createTensorStore(backend: KvBackend): TensorStore {
 
   async function matchGraph(hash: Sha256Hex): Promise<Uint8Array | undefined> {
     const rec = await backend.transact('readonly', (tx) => tx.get<GraphRecord>('graphs', hash));
-    return rec?.data;
+    if (!rec) return undefined;
+    const actual = sha256Hex(rec.data);
+    if (actual !== hash) throw new StoreError(`stored graph ${hash.slice(0, 12)} is corrupt: its bytes hash to ${actual.slice(0, 12)}`);
+    return rec.data;
   }
 
   async function matchManifest(hash: Sha256Hex): Promise<unknown | undefined> {

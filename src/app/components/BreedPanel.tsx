@@ -4,12 +4,17 @@ import { useGarden } from '../state.ts';
 import { breedSelected, cancelBreed } from '../garden.ts';
 import { bytes, pct, short } from '../format.ts';
 
+/** Seeds are unsigned 32-bit integers (the counter-based generator's key). */
+const MAX_SEED = 2 ** 32 - 1;
+
 export function BreedPanel() {
   const s = useGarden();
   const op = (OPERATORS as Record<string, (typeof OPERATORS)[keyof typeof OPERATORS]>)[s.operator];
   const parents = s.selected.map((id) => s.models.find((m) => m.id === id)!).filter(Boolean);
-  const running = s.busy?.task === 'breed';
-  const enough = op && parents.length >= op.parents.min + (op.needsBase ? 1 : 0);
+  const running = !!s.tasks.breed;
+  const extra = op?.needsBase ? 1 : 0;
+  const range = op ? { min: op.parents.min + extra, max: op.parents.max + extra } : { min: 2, max: 2 };
+  const enough = !!op && parents.length >= range.min && parents.length <= range.max;
   return (
     <section className="step" aria-labelledby="breed-h">
       <h2 id="breed-h"><span className="num">2</span> Breed a candidate</h2>
@@ -24,7 +29,7 @@ export function BreedPanel() {
         </label>
         <label>
           Seed{' '}
-          <input type="number" value={s.seed} min={0} step={1} onChange={(e) => s.setSeed(Math.max(0, Math.floor(Number(e.target.value) || 0)))} style={{ width: '6em' }} />
+          <input type="number" value={s.seed} min={0} max={MAX_SEED} step={1} onChange={(e) => s.setSeed(Math.min(MAX_SEED, Math.max(0, Math.floor(Number(e.target.value) || 0))))} style={{ width: '8em' }} />
         </label>
       </div>
       {op && <p className="hint">{op.description}{op.needsBase ? ' The first selected parent is the base.' : ''}</p>}
@@ -34,7 +39,11 @@ export function BreedPanel() {
           {running ? 'Breeding…' : `Breed ${parents.length ? parents.map((p) => p.name).join(' × ') : ''}`}
         </button>
         {running && <button onClick={cancelBreed} data-testid="cancel-breed">Cancel</button>}
-        {!enough && <span className="hint">Select at least {op ? op.parents.min + (op.needsBase ? 1 : 0) : 2} parents.</span>}
+        {!enough && (
+          <span className="hint" data-testid="parent-count-hint">
+            {op?.name} takes {range.min === range.max ? range.min : `${range.min} to ${range.max}`} parent{range.max > 1 ? 's' : ''}{op?.needsBase ? ', the base first' : ''}; {parents.length} selected.
+          </span>
+        )}
       </div>
       {running && s.progress && (
         <div className="progress" aria-label="Breeding progress">

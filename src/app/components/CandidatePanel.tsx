@@ -1,6 +1,7 @@
 import { useGarden } from '../state.ts';
 import { admitCandidate, evaluateCandidate, modelFile } from '../garden.ts';
 import { pct, short } from '../format.ts';
+import { saveFile } from '../save.ts';
 
 export function CandidatePanel() {
   const s = useGarden();
@@ -14,8 +15,10 @@ export function CandidatePanel() {
     );
   }
   const ev = s.evidence[cand.hash] ?? { evaluations: {}, sidecars: {} };
-  const evaluating = s.busy?.task === 'evaluate';
-  const evaluated = Object.keys(ev.sidecars).length > 0;
+  const progress = s.tasks.evaluate;
+  const evaluating = !!progress;
+  // Evaluated: the smoke ran and, when it passed, the viability verdict exists.
+  const evaluated = !!ev.smoke && (!ev.smoke.ok || !!ev.viability);
   const suiteNames = s.policy ? [s.policy.primary.suite, ...s.policy.guardrails.map((g) => g.suite)] : [];
   const champion = s.models.find((m) => m.id === s.registry?.champion);
   const parents = (cand.parents ?? []).map((id) => s.models.find((m) => m.id === id)).filter((m) => m !== undefined);
@@ -35,8 +38,8 @@ export function CandidatePanel() {
         <button className="link" data-testid="download-candidate" onClick={() => void download(cand.id)}>Download .slm</button>
       </p>
       <div className="row">
-        <button className="primary" onClick={() => void evaluateCandidate()} disabled={evaluating || evaluated} data-testid="evaluate-button">
-          {evaluating ? `Evaluating… ${s.busy?.done ?? 0}/${s.busy?.total ?? 0}` : evaluated ? 'Evaluated' : 'Run smoke test and evaluate'}
+        <button className="primary" onClick={() => void evaluateCandidate()} disabled={evaluating || !!ev.admitted} data-testid="evaluate-button">
+          {evaluating ? `Evaluating… ${progress.done}/${progress.total}` : evaluated ? 'Run smoke test and evaluation again' : 'Run smoke test and evaluate'}
         </button>
       </div>
       {ev.smoke && (
@@ -46,7 +49,7 @@ export function CandidatePanel() {
           ))}
         </ul>
       )}
-      {evaluated && (
+      {Object.keys(ev.evaluations).length > 0 && (
         <div className="evaluation">
           <table className="metrics">
             <thead>
@@ -100,12 +103,7 @@ export function CandidatePanel() {
 async function download(modelId: string) {
   try {
     const f = await modelFile(modelId);
-    const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type: 'application/octet-stream' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = f.name;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    saveFile(f.name, f.bytes);
   } catch (e) {
     useGarden.setState({ notice: `Download failed: ${(e as Error).message}` });
   }

@@ -10,7 +10,7 @@ export function ParentPool() {
   return (
     <section className="step" aria-labelledby="pool-h">
       <h2 id="pool-h"><span className="num">1</span> Parent pool</h2>
-      <p className="hint">Models kept in this browser (IndexedDB). Pick two or more parents to breed.</p>
+      <p className="hint">Models kept in this browser (IndexedDB). Tick the parents to breed from; for operators with a base, tick the base first.</p>
       <ul className="cards" data-testid="parent-pool">
         {models.map((m) => {
           const ev = evidence[m.hash]?.evaluations;
@@ -28,6 +28,11 @@ export function ParentPool() {
                 {registry?.shadow === m.id && <span className="badge shadow">shadow</span>}
               </div>
               <p className="desc">{m.description}</p>
+              {m.role === 'candidate' && (
+                <button className="link" onClick={() => useGarden.setState({ candidateId: m.id })} data-testid={`review-${m.id}`}>
+                  Review this candidate
+                </button>
+              )}
               <dl className="facts">
                 <dt title="accuracy on the mixed suite (rotated, thick and noisy digits): the primary objective">mixed</dt>
                 <dd data-testid={`acc-${m.id}`}>{ev?.mixed ? pct(ev.mixed.metrics.accuracy) : '…'}</dd>

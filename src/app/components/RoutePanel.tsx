@@ -10,7 +10,7 @@ export function RoutePanel() {
   const route = useGarden((s) => s.route);
   const champion = useGarden((s) => s.registry?.champion ?? null);
   const models = useGarden((s) => s.models);
-  const busy = useGarden((s) => s.busy);
+  const routing = useGarden((s) => !!s.tasks.route);
 
   useEffect(() => clear(), []);
 
@@ -67,7 +67,7 @@ export function RoutePanel() {
             onPointerDown={down} onPointerMove={move} onPointerUp={() => (drawing.current = false)} onPointerLeave={() => (drawing.current = false)}
           />
           <div className="row">
-            <button className="primary" onClick={ask} disabled={busy?.task === 'route'} data-testid="ask-button">Ask</button>
+            <button className="primary" onClick={ask} disabled={routing} data-testid="ask-button">Ask</button>
             <button onClick={clear}>Clear</button>
           </div>
         </div>

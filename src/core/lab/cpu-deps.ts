@@ -4,28 +4,39 @@
  * The zones stay apart: the operator gets copies of the parents' tensors and a frozen recipe;
  * the candidate's forward pass gets a copy of each batch of suite rows and a copy of its own
  * weights; suites stay in this closure and are read only through their pinned hash.
+ * Candidates are written by candidateSlm (src/core/operators/candidate.ts), the function
+ * `garden breed` and the app use, so the same breed gives the same .slm bytes here.
  */
-import { sha256Hex, type Sha256Hex } from '../hash.ts';
-import { writeSlm } from '../format/slm.ts';
+import type { Sha256Hex } from '../hash.ts';
 import { breed } from '../operators/breed.ts';
 import { cpuBackend } from '../operators/backend.ts';
-import { evaluateClassifier, EVALUATOR_ID, EVALUATOR_VERSION } from '../eval/evaluate.ts';
+import { candidateSlm, type ParentInfo } from '../operators/candidate.ts';
+import { evaluateClassifier, EVALUATOR_VERSION } from '../eval/evaluate.ts';
 import { readSuite, type Suite } from '../eval/suite.ts';
 import { runtimeSmoke } from '../eval/smoke.ts';
 import { mlpForward, mlpFromTensors, type MlpParams } from '../models/mlp.ts';
 import type { Metrics } from '../manifest/kinds.ts';
 import type { Tensor } from '../tensor.ts';
-import type { BredCandidate, LabRoundDeps, RoundRecipe, SuiteRef } from './round.ts';
-import { handOffTensors } from './zones.ts';
+import type { BredCandidate, LabRoundDeps, RoundRecipe, SmokeReport, SuiteRef } from './round.ts';
+import { handOffRows, handOffTensors } from './zones.ts';
+
+/**
+ * The evaluator the CPU lab names in its sidecars: the same scoring code as the app's
+ * (src/core/eval/evaluate.ts), but logits from a JavaScript MLP forward pass, not onnxruntime,
+ * so its sidecars are never mistaken for onnxruntime runs.
+ */
+export const CPU_LAB_EVALUATOR = Object.freeze({ id: 'slm-garden/evaluate-classifier-js', version: EVALUATOR_VERSION } as const);
 
 /** A candidate's inference code: weights and a batch of rows (both copies) → logits. */
 export type Forward = (params: MlpParams, x: Float32Array, batch: number) => Float32Array;
 
 export interface CpuLabOptions {
-  /** Models by id (parents, champion); bred candidates are added under their .slm hash. */
-  models: Map<string, readonly Tensor[]>;
-  /** Species of the family: every candidate is written as a .slm of this species. */
-  species: Sha256Hex;
+  /**
+   * Models by id (parents, champion): .slm hash, species (and graph, vocabulary when the file
+   * carries them) and tensors, as `garden breed` reads them. Bred candidates are added under their
+   * .slm hash.
+   */
+  models: Map<string, ParentInfo>;
   /** Suite file bytes by their SHA-256 (the evaluation zone's store). */
   suites: ReadonlyMap<Sha256Hex, Uint8Array>;
   /** Default: the MLP CPU forward pass. */
@@ -48,27 +59,36 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
   const forward = opts.forward ?? mlpForward;
   const candidates = new Map<string, Uint8Array>();
   const parsedSuites = new Map<Sha256Hex, Suite>();
-  const getModel = (id: string): readonly Tensor[] => {
+  const getInfo = (id: string): ParentInfo => {
     const m = opts.models.get(id);
     if (!m) throw new Error(`no model "${id}"; known: ${[...opts.models.keys()].map((k) => k.slice(0, 16)).join(', ')}`);
     return m;
   };
+  const getModel = (id: string): readonly Tensor[] => getInfo(id).tensors;
   const deps: LabRoundDeps = {
-    evaluator: { id: EVALUATOR_ID, version: EVALUATOR_VERSION },
+    evaluator: { ...CPU_LAB_EVALUATOR },
     async breed(recipe: Readonly<RoundRecipe>): Promise<BredCandidate> {
-      const parents = recipe.parents.map((p) => handOffTensors(getModel(p)));
-      const res = await breed({ operator: recipe.operator, params: recipe.params as never, seed: recipe.seed, parents }, cpuBackend);
-      const slm = writeSlm(res.tensors, { species: opts.species, extra: { ...res.metadata, 'lab.operator': `${res.operator.id}@${res.operator.version}` } });
-      const id = sha256Hex(slm);
-      candidates.set(id, slm);
-      opts.models.set(id, res.tensors);
-      return { id, bytes: slm.length, ms: res.ms };
+      const infos = recipe.parents.map(getInfo);
+      const res = await breed({ operator: recipe.operator, params: recipe.params as never, seed: recipe.seed, parents: infos.map((p) => handOffTensors(p.tensors)) }, cpuBackend);
+      const file = candidateSlm(res, infos);
+      candidates.set(file.hash, file.bytes);
+      const first = infos[0];
+      opts.models.set(file.hash, { hash: file.hash, species: file.species, ...(first.graph !== undefined && !file.graph ? { graph: first.graph } : {}), ...(first.vocabulary ? { vocabulary: first.vocabulary } : {}), tensors: res.tensors });
+      return { id: file.hash, bytes: file.bytes.length, ms: res.ms };
     },
-    async smoke(candidateId: string) {
+    async smoke(candidateId: string): Promise<SmokeReport> {
       const weights = mlpFromTensors(handOffTensors(getModel(candidateId)));
       const { inputs: F, classes: C } = weights.shape;
-      const r = await runtimeSmoke(async (x, batch) => forward(copyWeights(weights), x.slice(), batch), { featureSize: F, outputSize: C });
-      return { passed: r.ok, runtime: 'CPU MLP forward (JavaScript)', probes: r.probeRows, outputShape: [r.probeRows, C], reasons: r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`) };
+      const r = await runtimeSmoke(async (x, batch) => forward(copyWeights(weights), handOffRows(x), batch), { featureSize: F, outputSize: C });
+      return {
+        passed: r.ok,
+        // No finite check when the run itself failed: nothing was seen to be finite.
+        finite: r.checks.find((c) => c.name === 'finite')?.ok ?? false,
+        runtime: 'CPU MLP forward (JavaScript)',
+        probes: r.probeRows,
+        outputShape: [r.probeRows, C],
+        reasons: r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
+      };
     },
     async evaluate(modelId: string, suite: Readonly<SuiteRef>): Promise<Metrics> {
       let s = parsedSuites.get(suite.hash);
@@ -79,7 +99,7 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
         parsedSuites.set(suite.hash, s);
       }
       const weights = mlpFromTensors(handOffTensors(getModel(modelId)));
-      const run = async (x: Float32Array, batch: number) => forward(copyWeights(weights), x.slice(), batch);
+      const run = async (x: Float32Array, batch: number) => forward(copyWeights(weights), handOffRows(x), batch);
       const r = await evaluateClassifier(run, s, { batch: opts.batch ?? 256, expectedSuiteHash: suite.hash });
       return { accuracy: r.metrics.accuracy, ece: r.metrics.ece, nll: r.metrics.nll, latencyMs: r.metrics.medianLatencyPerRowMs };
     },

@@ -8,3 +8,4 @@ export * from './router.ts';
 export * from './population.ts';
 export * from './round.ts';
 export * from './zones.ts';
+export * from './admission.ts';

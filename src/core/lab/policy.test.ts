@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Ledger, MemoryLedgerStore, openLedgerFile, serializeLedger } from './ledger.ts';
-import { PolicyZone, checkPolicy } from './policy.ts';
+import { PolicyZone, checkPolicy, policyHash } from './policy.ts';
 import { H, fakeClock, testPolicy } from './test-helpers.ts';
 
 describe('policy zone', () => {
@@ -35,5 +35,21 @@ describe('policy zone', () => {
     expect(zone.current().suites.test).toBe(H('1'));
     expect(ledger.entries()[1]).toMatchObject({ type: 're-baseline', payload: { suite: 'test', from: H('e'), to: H('1') } });
     await expect(zone.change(testPolicy(), '')).rejects.toThrow(/needs a reason/);
+  });
+
+  it('refuses a policy entry whose policy does not hash to its recorded policyHash, or that skips a version', async () => {
+    const ledger = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
+    const zone = await PolicyZone.open(ledger, testPolicy());
+    const looser = { ...testPolicy(), primary: { ...testPolicy().primary, margin: 0 } };
+    // An entry written past the zone: the chain is intact, the payload is not.
+    await ledger.append('policy-change', { policy: looser, policyHash: zone.hash, previous: zone.hash, reason: 'sneaky' });
+    expect(ledger.verify().ok).toBe(true);
+    expect(() => PolicyZone.fromLedger(ledger)).toThrow(/^ledger entry 1 \(policy-change\): its policy hashes to [0-9a-f]{16}… but the entry records policyHash [0-9a-f]{16}…$/);
+    await expect(PolicyZone.open(ledger)).rejects.toThrow(/ledger entry 1/);
+
+    const l2 = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
+    await PolicyZone.open(l2, testPolicy());
+    await l2.append('policy-change', { policy: looser, policyHash: policyHash(checkPolicy(looser)), previous: H('0'), reason: 'forked' });
+    expect(() => PolicyZone.fromLedger(l2)).toThrow(/ledger entry 1 \(policy-change\): it records the previous policy 0000000000000000… but the policy before it is [0-9a-f]{16}…/);
   });
 });

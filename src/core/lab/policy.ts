@@ -51,11 +51,20 @@ export class PolicyZone {
     this.#current = current;
   }
 
-  /** The latest policy in the ledger, or null when none was ever set. */
+  /**
+   * The latest policy in the ledger, or null when none was ever set. Each policy entry's policy
+   * must hash to the policyHash it records (and link to the previous one's), else it is refused.
+   */
   static fromLedger(ledger: Ledger): Policy | null {
     let p: Policy | null = null;
     for (const e of ledger.entries()) {
-      if (e.type === 'policy-change' || e.type === 're-baseline') p = validatePolicy(structuredCloneJson(e.payload.policy));
+      if (e.type !== 'policy-change' && e.type !== 're-baseline') continue;
+      const next = validatePolicy(structuredCloneJson(e.payload.policy));
+      const h = policyHash(next);
+      if (e.payload.policyHash !== h) throw new PolicyError(`ledger entry ${e.index} (${e.type}): its policy hashes to ${h.slice(0, 16)}… but the entry records policyHash ${String(e.payload.policyHash).slice(0, 16)}…`);
+      const prev = p ? policyHash(p) : null;
+      if (e.payload.previous !== undefined && e.payload.previous !== prev) throw new PolicyError(`ledger entry ${e.index} (${e.type}): it records the previous policy ${String(e.payload.previous).slice(0, 16)}… but the policy before it is ${prev ? `${prev.slice(0, 16)}…` : 'none'}`);
+      p = next;
     }
     return p ? deepFreeze(p) : null;
   }

@@ -9,7 +9,7 @@ import type { SelectorRegistry, SelectorRegistryBody, SlotContract } from '../ma
 import { makeManifest, manifestHash } from '../manifest/index.ts';
 import { validateManifest } from '../manifest/validate.ts';
 import type { Ledger } from './ledger.ts';
-import type { PromotionCheck } from './fitness.ts';
+import { PROMOTION_BASES, type PromotionCheck } from './fitness.ts';
 
 /** The release stages a model moves through, in order. */
 export const RELEASE_STAGES = Object.freeze(['shadow', 'canary', 'champion'] as const);
@@ -33,6 +33,12 @@ interface SlotState {
 export class ReleaseController {
   readonly #ledger: Ledger;
   readonly #slots = new Map<string, SlotState>();
+  /**
+   * Every release step (read the live version, build the next, append, activate) runs through this
+   * one queue, so overlapping calls — the router's automatic demote and a user's click — each build
+   * on the version the previous one left, never on the same base.
+   */
+  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(ledger: Ledger) {
     this.#ledger = ledger;
@@ -79,6 +85,19 @@ export class ReleaseController {
     return st.active[st.active.length - 1];
   }
 
+  /** True when the slot's active stack has a previous version to roll back to (false for an unknown slot). */
+  canRollback(slot: string): boolean {
+    const st = this.#slots.get(slot);
+    return !!st && st.active.length >= 2;
+  }
+
+  /** Run one release step after every step already queued; a failed step does not block the next. */
+  #serial<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(step);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Every version of a slot ever created, oldest first. */
   versions(slot: string): readonly SelectorRegistry[] {
     return [...this.#slot(slot).versions];
@@ -100,81 +119,104 @@ export class ReleaseController {
   }
 
   /** Create a task slot with its contract, champion and fallback stack. */
-  async createSlot(slot: string, contract: SlotContract, champion: string | null, fallback: string[] = [], reason = 'slot created'): Promise<SelectorRegistry> {
-    if (this.#slots.has(slot)) throw new ReleaseError(`task slot "${slot}" already exists`);
-    return this.#activate(slot, 'create', { contract, champion, canary: null, shadow: null, fallback: fallback.filter((m) => m !== champion) }, reason);
-  }
-
-  /** Put a model in shadow: it runs beside the champion on routed requests and never answers. */
-  async toShadow(slot: string, model: string, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
-    const cur = this.current(slot);
-    if (cur.champion === model) throw new ReleaseError(`"${model}" is already the champion of slot "${slot}"`);
-    return this.#activate(slot, 'shadow', { ...cur, shadow: model, canary: cur.canary?.model === model ? null : cur.canary }, reason, evidence);
-  }
-
-  /** Give a share of requests (0 < share ≤ 1, chosen by request-id hash) to a canary; default: the shadow. */
-  async toCanary(slot: string, share: number, reason: string, model?: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
-    const cur = this.current(slot);
-    const m = model ?? cur.shadow;
-    if (!m) throw new ReleaseError(`slot "${slot}" has no shadow to promote to canary; name a model`);
-    if (!(share > 0 && share <= 1)) throw new ReleaseError(`canary share ${share} is outside (0, 1]`);
-    if (cur.champion === m) throw new ReleaseError(`"${m}" is already the champion of slot "${slot}"`);
-    return this.#activate(slot, 'canary', { ...cur, canary: { model: m, share }, shadow: cur.shadow === m ? null : cur.shadow }, reason, evidence);
+  createSlot(slot: string, contract: SlotContract, champion: string | null, fallback: string[] = [], reason = 'slot created'): Promise<SelectorRegistry> {
+    return this.#serial(async () => {
+      if (this.#slots.has(slot)) throw new ReleaseError(`task slot "${slot}" already exists`);
+      return this.#activate(slot, 'create', { contract, champion, canary: null, shadow: null, fallback: fallback.filter((m) => m !== champion) }, reason);
+    });
   }
 
   /**
-   * Make the canary (or a named model) champion. Needs a passing fitness check (a lead of 0.1 over
-   * ≥ 50 invocations); the old champion becomes the first fallback.
+   * Put a model in shadow: it runs beside the champion on routed requests and never answers.
+   * `before`, when given, runs inside the same queued step after the checks pass and before the
+   * release entry (admitToShadow appends its admission entry there); its result joins the evidence.
    */
-  async toChampion(slot: string, check: PromotionCheck, reason: string, model?: string): Promise<SelectorRegistry> {
-    const cur = this.current(slot);
-    const m = model ?? cur.canary?.model;
-    if (!m) throw new ReleaseError(`slot "${slot}" has no canary to promote; name a model`);
-    if (!check.eligible) throw new ReleaseError(`"${m}" cannot become champion of "${slot}": ${check.reason}`);
-    const fallback = [...(cur.champion ? [cur.champion] : []), ...cur.fallback].filter((x) => x !== m);
-    return this.#activate(
-      slot,
-      'champion',
-      { ...cur, champion: m, canary: cur.canary?.model === m ? null : cur.canary, shadow: cur.shadow === m ? null : cur.shadow, fallback: [...new Set(fallback)] },
-      reason,
-      { ...check },
-    );
+  toShadow(slot: string, model: string, reason: string, evidence?: Record<string, unknown>, before?: (current: SelectorRegistry) => Promise<Record<string, unknown> | void>): Promise<SelectorRegistry> {
+    return this.#serial(async () => {
+      const cur = this.current(slot);
+      if (cur.champion === model) throw new ReleaseError(`"${model}" is already the champion of slot "${slot}"`);
+      const extra = before ? await before(cur) : undefined;
+      const ev = evidence || extra ? { ...evidence, ...(extra ?? {}) } : undefined;
+      return this.#activate(slot, 'shadow', { ...cur, shadow: model, canary: cur.canary?.model === model ? null : cur.canary }, reason, ev);
+    });
+  }
+
+  /** Give a share of requests (0 < share ≤ 1, chosen by request-id hash) to a canary; default: the shadow. */
+  toCanary(slot: string, share: number, reason: string, model?: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+    return this.#serial(async () => {
+      const cur = this.current(slot);
+      const m = model ?? cur.shadow;
+      if (!m) throw new ReleaseError(`slot "${slot}" has no shadow to promote to canary; name a model`);
+      if (!(share > 0 && share <= 1)) throw new ReleaseError(`canary share ${share} is outside (0, 1]`);
+      if (cur.champion === m) throw new ReleaseError(`"${m}" is already the champion of slot "${slot}"`);
+      return this.#activate(slot, 'canary', { ...cur, canary: { model: m, share }, shadow: cur.shadow === m ? null : cur.shadow }, reason, evidence);
+    });
+  }
+
+  /**
+   * Make the canary (or a named model) champion. Needs an eligible promotion check on one of the
+   * two bases (PROMOTION_BASES): `fitness` (promotionCheck: a lead of 0.1 over ≥ 50 invocations) or
+   * `evidence` (evidencePromotionCheck: a viable verdict and a clean routed record). The check,
+   * with its basis, is the ledger entry's evidence; the old champion becomes the first fallback.
+   */
+  toChampion(slot: string, check: PromotionCheck, reason: string, model?: string): Promise<SelectorRegistry> {
+    return this.#serial(async () => {
+      const cur = this.current(slot);
+      const m = model ?? cur.canary?.model;
+      if (!m) throw new ReleaseError(`slot "${slot}" has no canary to promote; name a model`);
+      if (!(PROMOTION_BASES as readonly string[]).includes(check.basis)) throw new ReleaseError(`promotion check basis ${JSON.stringify(check.basis ?? null)} is unknown; valid: ${PROMOTION_BASES.join(', ')}`);
+      if (!check.eligible) throw new ReleaseError(`"${m}" cannot become champion of "${slot}" on ${check.basis}: ${check.reason}`);
+      const fallback = [...(cur.champion ? [cur.champion] : []), ...cur.fallback].filter((x) => x !== m);
+      return this.#activate(
+        slot,
+        'champion',
+        { ...cur, champion: m, canary: cur.canary?.model === m ? null : cur.canary, shadow: cur.shadow === m ? null : cur.shadow, fallback: [...new Set(fallback)] },
+        reason,
+        { ...check, basis: check.basis },
+      );
+    });
   }
 
   /** Demote a model: it loses its role and goes to the bottom of the fallback stack; the next in the stack becomes champion. */
-  async demote(slot: string, model: string, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
-    const cur = this.current(slot);
-    const inSlot = cur.champion === model || cur.canary?.model === model || cur.shadow === model || cur.fallback.includes(model);
-    if (!inSlot) throw new ReleaseError(`"${model}" is not in slot "${slot}"`);
-    let { champion, fallback } = cur;
-    fallback = fallback.filter((x) => x !== model);
-    if (champion === model) champion = fallback.shift() ?? null;
-    // A demoted shadow or canary leaves the slot; a demoted champion or fallback stays as the last resort.
-    const keep = cur.champion === model || cur.fallback.includes(model);
-    return this.#activate(
-      slot,
-      'demote',
-      { ...cur, champion, canary: cur.canary?.model === model ? null : cur.canary, shadow: cur.shadow === model ? null : cur.shadow, fallback: keep ? [...fallback, model] : fallback },
-      reason,
-      evidence,
-    );
+  demote(slot: string, model: string, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+    return this.#serial(async () => {
+      const cur = this.current(slot);
+      const inSlot = cur.champion === model || cur.canary?.model === model || cur.shadow === model || cur.fallback.includes(model);
+      if (!inSlot) throw new ReleaseError(`"${model}" is not in slot "${slot}"`);
+      let { champion, fallback } = cur;
+      fallback = fallback.filter((x) => x !== model);
+      if (champion === model) champion = fallback.shift() ?? null;
+      // A demoted shadow or canary leaves the slot; a demoted champion or fallback stays as the last resort.
+      const keep = cur.champion === model || cur.fallback.includes(model);
+      return this.#activate(
+        slot,
+        'demote',
+        { ...cur, champion, canary: cur.canary?.model === model ? null : cur.canary, shadow: cur.shadow === model ? null : cur.shadow, fallback: keep ? [...fallback, model] : fallback },
+        reason,
+        evidence,
+      );
+    });
   }
 
   /** Replace the fallback stack. */
-  async setFallback(slot: string, fallback: string[], reason: string): Promise<SelectorRegistry> {
-    const cur = this.current(slot);
-    return this.#activate(slot, 'fallback', { ...cur, fallback: [...new Set(fallback)].filter((m) => m !== cur.champion) }, reason);
+  setFallback(slot: string, fallback: string[], reason: string): Promise<SelectorRegistry> {
+    return this.#serial(async () => {
+      const cur = this.current(slot);
+      return this.#activate(slot, 'fallback', { ...cur, fallback: [...new Set(fallback)].filter((m) => m !== cur.champion) }, reason);
+    });
   }
 
   /** Re-activate the previous registry version exactly (byte for byte); recorded as a rollback entry. */
-  async rollback(slot: string, reason: string): Promise<SelectorRegistry> {
-    const st = this.#slot(slot);
-    if (st.active.length < 2) throw new ReleaseError(`slot "${slot}" has no previous registry version to roll back to`);
-    const from = st.active[st.active.length - 1];
-    const to = st.active[st.active.length - 2];
-    await this.#ledger.append('rollback', { slot, registry: to, registryHash: manifestHash(to), from: manifestHash(from), reason });
-    st.active.pop();
-    return to;
+  rollback(slot: string, reason: string): Promise<SelectorRegistry> {
+    return this.#serial(async () => {
+      const st = this.#slot(slot);
+      if (st.active.length < 2) throw new ReleaseError(`slot "${slot}" has no previous registry version to roll back to`);
+      const from = st.active[st.active.length - 1];
+      const to = st.active[st.active.length - 2];
+      await this.#ledger.append('rollback', { slot, registry: to, registryHash: manifestHash(to), from: manifestHash(from), reason });
+      st.active.pop();
+      return to;
+    });
   }
 }
 

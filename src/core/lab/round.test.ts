@@ -9,6 +9,10 @@ import { sha256Hex } from '../hash.ts';
 import { mlpForward, mlpToTensors, type MlpParams } from '../models/mlp.ts';
 import { writeSuite } from '../eval/suite.ts';
 import type { Tensor } from '../tensor.ts';
+import { candidateSlm, type ParentInfo } from '../operators/candidate.ts';
+import { breed } from '../operators/breed.ts';
+import { cpuBackend } from '../operators/backend.ts';
+import { manifestHash } from '../manifest/index.ts';
 import type { Policy } from '../manifest/kinds.ts';
 
 const SPECIES = 'ab'.repeat(32);
@@ -62,9 +66,10 @@ function world(forward?: Forward) {
     ceilings: { maxBytes: 100_000 },
     suites: { test: sha256Hex(test), robust: sha256Hex(robust) },
   });
-  const models = new Map<string, readonly Tensor[]>([['A', A], ['B', B]]);
+  const info = (id: string, tensors: Tensor[]): ParentInfo => ({ hash: sha256Hex(new TextEncoder().encode(`toy parent ${id}`)), species: SPECIES, tensors });
+  const models = new Map<string, ParentInfo>([['A', info('A', A)], ['B', info('B', B)]]);
   const suites = new Map([[sha256Hex(test), test], [sha256Hex(robust), robust]]);
-  const lab = cpuLab({ models, species: SPECIES, suites, forward });
+  const lab = cpuLab({ models, suites, forward });
   return { A, B, test, robust, policy, models, suites, lab };
 }
 
@@ -96,6 +101,26 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
     expect(admission!.candidate).toBe(mid.id);
     expect(release.current('toy')).toMatchObject({ champion: 'A', shadow: mid.id });
     expect(ledger.entries().map((e) => e.type)).toEqual(['release', 'admission', 'release']);
+    // One admission payload, the one admitToShadow writes for the app too.
+    expect(Object.keys(ledger.entries()[1].payload).sort()).toEqual(['admission', 'admissionHash', 'candidate', 'model', 'policyHash', 'promotionTemplate', 'slot']);
+    expect(ledger.entries()[1].payload).toMatchObject({ slot: 'toy', model: mid.id, candidate: mid.id, admissionHash: manifestHash(admission!), policyHash: res.policyHash, promotionTemplate: res.promotionTemplate });
+    expect(ledger.entries()[2].payload).toMatchObject({ action: 'shadow', evidence: { admission: manifestHash(admission!) } });
+  });
+
+  it('sidecars name the JavaScript evaluator; candidates have the bytes candidateSlm gives (as garden breed and the app); smoke reports finite', async () => {
+    const w = world();
+    const res = await runLabRound({ slot: 'toy', policy: w.policy, approved: ['A', 'B'], parents: ['A', 'B'], champion: 'A', recipes: [blend([0.5, 0.5]), blend([0.3, 0.7], 5)] }, w.lab.deps);
+    expect(new Set(res.sidecars.map((s) => s.evaluator.id))).toEqual(new Set(['slm-garden/evaluate-classifier-js']));
+    for (const [i, c] of res.candidates.entries()) {
+      const recipe = [blend([0.5, 0.5]), blend([0.3, 0.7], 5)][i];
+      const parents = recipe.parents.map((p) => w.models.get(p)!);
+      const direct = await breed({ operator: recipe.operator, params: recipe.params as never, seed: recipe.seed, parents: parents.map((p) => p.tensors) }, cpuBackend);
+      const file = candidateSlm(direct, parents);
+      expect(c.id).toBe(file.hash);
+      expect(sha256Hex(w.lab.candidates.get(c.id!)!)).toBe(file.hash);
+      expect(Buffer.from(w.lab.candidates.get(c.id!)!).equals(Buffer.from(file.bytes))).toBe(true);
+    }
+    expect(res.smokes.map((m) => [m.finite, m.passed])).toEqual([[true, true], [true, true]]);
   });
 
   it('gives a no-op when no candidate beats no-op (the best parent unchanged), naming the numbers', async () => {
@@ -123,7 +148,7 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
     expect(res.decision).toBe('no-op');
     expect(res.candidates[0].status).toBe('failed');
     expect(res.candidates[0].reasons[0]).toMatch(/^runtime smoke failed: .*non-finite|^runtime smoke failed: .*NaN/i);
-    expect(res.smokes[0]).toMatchObject({ passed: false });
+    expect(res.smokes[0]).toMatchObject({ passed: false, finite: false });
     expect(res.sidecars.map((s) => s.candidate)).not.toContain(res.candidates[0].id);
   });
 
@@ -178,7 +203,7 @@ describe('trust zones', () => {
     const policyZone = await PolicyZone.open(ledger, w.policy);
     const guarded = new Set<unknown>([ledger, policyZone, policyZone.current(), w.suites, w.test, w.robust, w.models]);
     const suiteHashes = [sha256Hex(w.test), sha256Hex(w.robust)];
-    const parentHashes = [...w.models.values()].map((m) => m.map((t) => sha256Hex(t.data)).join());
+    const parentHashes = [...w.models.values()].map((m) => m.tensors.map((t) => sha256Hex(t.data)).join());
     const head = ledger.head;
     const policyHash = policyZone.hash;
 
@@ -223,7 +248,7 @@ describe('trust zones', () => {
     for (const g of guarded) expect(reachable.has(g)).toBe(false);
     // The round still ran on intact data: the suites, parents, policy and ledger are unchanged.
     expect([sha256Hex(w.test), sha256Hex(w.robust)]).toEqual(suiteHashes);
-    expect([...w.models.entries()].filter(([k]) => k === 'A' || k === 'B').map(([, m]) => m.map((t) => sha256Hex(t.data)).join())).toEqual(parentHashes);
+    expect([...w.models.entries()].filter(([k]) => k === 'A' || k === 'B').map(([, m]) => m.tensors.map((t) => sha256Hex(t.data)).join())).toEqual(parentHashes);
     expect(policyZone.hash).toBe(policyHash);
     expect(ledger.head).toEqual(head);
     expect(ledger.verify().ok).toBe(true);

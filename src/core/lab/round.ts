@@ -16,7 +16,8 @@ import { OPERATORS } from '../operators/registry.ts';
 import type { Ledger } from './ledger.ts';
 import { checkPolicy, isAllowed } from './policy.ts';
 import type { ReleaseController } from './release.ts';
-import { primaryGain, viability, type Check, type Scored } from './viability.ts';
+import { noopBaseline, primaryGain, viability, type Check, type Scored } from './viability.ts';
+import { admitToShadow } from './admission.ts';
 import { handOff } from './zones.ts';
 
 export interface RoundRecipe {
@@ -62,9 +63,19 @@ export interface LabRoundDeps {
    * When given, a failing candidate is not evaluated and the gate is recorded; when absent the
    * promotion template leaves the gate pending.
    */
-  smoke?(candidateId: string): Promise<{ passed: boolean; runtime: string; probes: number; outputShape: number[]; reasons: string[] }>;
+  smoke?(candidateId: string): Promise<SmokeReport>;
   /** Progress lines for a UI or the CLI. */
   log?(line: string): void;
+}
+
+/** What a runtime smoke reports: `finite` says whether every probe output was a finite number. */
+export interface SmokeReport {
+  passed: boolean;
+  finite: boolean;
+  runtime: string;
+  probes: number;
+  outputShape: number[];
+  reasons: string[];
 }
 
 export const CANDIDATE_STATUSES = Object.freeze(['viable', 'archived', 'refused', 'failed'] as const);
@@ -157,7 +168,8 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
       if (o.status !== 'archived' || !o.id) continue;
       try {
         const r = await deps.smoke(o.id);
-        const body = { candidate: o.id, runtime: r.runtime, probes: r.probes, outputShape: [...r.outputShape], finite: r.passed || !r.reasons.some((x) => /finite/i.test(x)), passed: r.passed, reasons: [...r.reasons] };
+        if (typeof r.finite !== 'boolean') throw new LabRoundError('the smoke report has no boolean "finite"');
+        const body = { candidate: o.id, runtime: r.runtime, probes: r.probes, outputShape: [...r.outputShape], finite: r.finite, passed: r.passed, reasons: [...r.reasons] };
         const m = /^[0-9a-f]{64}$/.test(o.id) ? makeManifest('runtime-smoke', body) : null;
         if (m) smokes.push(m);
         smokeOf.set(o.id, m ?? body);
@@ -203,8 +215,7 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
 
   // 4. No-op baseline: the best parent, unchanged.
   const p = policy.primary;
-  const value = (s: Scored) => s.metrics[p.suite]?.[p.metric] ?? (p.direction === 'max' ? -Infinity : Infinity);
-  const noop = parentScores.reduce<Scored | null>((best, s) => (!best || (p.direction === 'max' ? value(s) > value(best) : value(s) < value(best)) ? s : best), null);
+  const noop = noopBaseline(parentScores, policy);
 
   // 5. Viability.
   for (const o of outcomes) {
@@ -268,8 +279,9 @@ function smokeGate(s: RuntimeSmoke | { passed: boolean; reasons: string[] } | un
 }
 
 /**
- * Record a round's promotion: an admission record in the ledger, then the winner put in shadow by
- * the release controller (another ledger entry). A no-op round records nothing and returns null.
+ * Record a round's promotion through admitToShadow (src/core/lab/admission.ts): one admission
+ * entry, then the winner in shadow (a release entry). The winner's registry id is its candidate
+ * hash. A no-op round records nothing and returns null.
  */
 export async function applyRound(result: LabRoundResult, zones: { ledger: Ledger; release: ReleaseController }, now: () => string = () => new Date().toISOString()): Promise<AdmissionRecord | null> {
   if (result.decision !== 'promote-to-shadow' || !result.winner || !result.promotionTemplate) return null;
@@ -282,7 +294,14 @@ export async function applyRound(result: LabRoundResult, zones: { ledger: Ledger
     admittedAt: now(),
     reasons: result.reasons.slice(0, 20),
   });
-  await zones.ledger.append('admission', { admission, admissionHash: manifestHash(admission), promotionTemplate: result.promotionTemplate, policyHash: result.policyHash });
-  await zones.release.toShadow(result.slot, result.winner, `lab round: ${result.reasons[0]}`, { admission: manifestHash(admission) });
+  await admitToShadow(zones, {
+    slot: result.slot,
+    model: result.winner,
+    candidate: result.winner,
+    admission,
+    promotionTemplate: result.promotionTemplate,
+    policyHash: result.policyHash,
+    reason: `lab round: ${result.reasons[0]}`,
+  });
   return admission;
 }

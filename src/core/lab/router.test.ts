@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ReleaseController } from './release.ts';
 import { SelectorRouter, canaryBucket, type Invoke } from './router.ts';
 import { CONTRACT, memoryLedger, rng } from './test-helpers.ts';
+import { Ledger, MemoryLedgerStore, type LedgerStore } from './ledger.ts';
 
 /** Models as plain functions of the input: each returns 3 logits. */
 function models(table: Record<string, (x: Float32Array) => ArrayLike<number> | Promise<ArrayLike<number>>>): { invoke: Invoke; calls: string[] } {
@@ -157,5 +158,52 @@ describe('selector router', () => {
     expect(check.eligible).toBe(true);
     await release.toChampion('s', check, 'fitness lead');
     expect(release.current('s')).toMatchObject({ champion: 'C', canary: null, fallback: ['A'] });
+  });
+
+  it('a demotion that fails never fails the answer: it is reported, the run resets, and the next run demotes', async () => {
+    let refuse = true;
+    const store = new MemoryLedgerStore();
+    const flaky: LedgerStore = {
+      load: () => store.load(),
+      head: () => store.head(),
+      append: async (rec) => {
+        if (refuse && rec.entry.payload.action === 'demote') throw new Error('disk full');
+        return store.append(rec);
+      },
+    };
+    const ledger = await Ledger.open(flaky);
+    const release = ReleaseController.open(ledger);
+    await release.createSlot('s', CONTRACT, 'A', ['B']);
+    const router = new SelectorRouter({ invoke: models({ A: () => [NaN, 0, 0], B: good }).invoke, release });
+    for (let i = 0; i < 3; i++) {
+      const r = await router.route('s', `r${i}`, input(i));
+      expect(r.answeredBy).toBe('B');
+      expect(r.demoted).toEqual([]);
+      expect(r.demoteErrors).toEqual(i === 2 ? [{ slot: 's', model: 'A', requestId: 'r2', message: 'demoting "A" in slot "s" failed: disk full' }] : []);
+    }
+    expect(router.demoteErrors()).toHaveLength(1);
+    expect(router.stats('s').A).toMatchObject({ failures: 3, consecutiveFailures: 0 });
+    expect(release.current('s').champion).toBe('A');
+    refuse = false;
+    for (let i = 3; i < 6; i++) {
+      const r = await router.route('s', `r${i}`, input(i));
+      expect(r.demoted).toEqual(i === 5 ? ['A'] : []);
+    }
+    expect(release.current('s')).toMatchObject({ champion: 'B', fallback: ['A'] });
+  });
+
+  it('stats survive a reload through snapshotStats / initialStats, and bad stats are refused', async () => {
+    const { release } = await setup('A', ['B']);
+    let n = 0;
+    const router = new SelectorRouter({ invoke: models({ A: () => (n++ % 4 === 0 ? [NaN, 0, 0] : good(input(0))), B: good }).invoke, release });
+    for (let i = 0; i < 12; i++) await router.route('s', `r${i}`, input(i));
+    const snap = JSON.parse(JSON.stringify(router.snapshotStats()));
+    expect(snap.s.A).toMatchObject({ invocations: 12, failures: 3 });
+    const again = new SelectorRouter({ invoke: models({ A: good, B: good }).invoke, release, initialStats: snap });
+    expect(again.stats('s')).toEqual(router.stats('s'));
+    await again.route('s', 'x', input(1));
+    expect(again.stats('s').A.invocations).toBe(13);
+    expect(() => new SelectorRouter({ invoke: models({}).invoke, release, initialStats: { s: { A: { invocations: 2, successes: 2, failures: 1, consecutiveFailures: 0 } } } })).toThrow(/initial stats s\.A: successes 2 \+ failures 1 ≠ invocations 2/);
+    expect(() => new SelectorRouter({ invoke: models({}).invoke, release, initialStats: { s: { A: { invocations: -1 } as never } } })).toThrow(/initial stats s\.A\.invocations must be a non-negative integer, got -1/);
   });
 });

@@ -46,6 +46,18 @@ export interface RouteResult {
   shadow: Promise<ShadowRecord | null>;
   /** Models demoted because of this request (three consecutive failures). */
   demoted: string[];
+  /**
+   * Demotions this request triggered that failed (e.g. the ledger store refused the write). The
+   * answer still stands; the model's failure run is reset, so its next three failures try again.
+   */
+  demoteErrors: DemoteError[];
+}
+
+export interface DemoteError {
+  slot: string;
+  model: string;
+  requestId: string;
+  message: string;
 }
 
 export class RouteError extends Error {
@@ -107,11 +119,32 @@ export function outputsAgree(a: ArrayLike<number>, b: ArrayLike<number>, compare
   return true;
 }
 
+/** Router stats by slot and model: what `snapshotStats()` gives and `initialStats` takes. */
+export type RouterStats = Record<string, Record<string, ModelStats>>;
+
 export interface RouterOptions {
   invoke: Invoke;
   release: ReleaseController;
   /** Keep at most this many shadow records per slot (oldest dropped). */
   shadowLogLimit?: number;
+  /**
+   * Stats to start from (a snapshotStats() kept by the app). The router holds its stats in memory
+   * only; without this they start empty on every load.
+   */
+  initialStats?: RouterStats;
+}
+
+function checkStats(s: unknown, where: string): ModelStats {
+  const o = s as Partial<ModelStats> | null;
+  const n = (k: keyof ModelStats) => {
+    const v = o?.[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RouteError(`initial stats ${where}.${k} must be a non-negative integer, got ${JSON.stringify(v ?? null)}`);
+    return v;
+  };
+  const st = { invocations: n('invocations'), successes: n('successes'), failures: n('failures'), consecutiveFailures: n('consecutiveFailures') };
+  if (st.successes + st.failures !== st.invocations) throw new RouteError(`initial stats ${where}: successes ${st.successes} + failures ${st.failures} ≠ invocations ${st.invocations}`);
+  if (st.consecutiveFailures > st.failures) throw new RouteError(`initial stats ${where}: consecutiveFailures ${st.consecutiveFailures} > failures ${st.failures}`);
+  return st;
 }
 
 export class SelectorRouter {
@@ -120,12 +153,19 @@ export class SelectorRouter {
   readonly #stats = new Map<string, Map<string, ModelStats>>();
   readonly #shadowLog = new Map<string, ShadowRecord[]>();
   readonly #limit: number;
-  #demoting = Promise.resolve() as Promise<unknown>;
+  readonly #demoteErrors: DemoteError[] = [];
+  /** slot\nmodel of demotions in flight: a model is demoted once per run of failures. */
+  readonly #pending = new Set<string>();
 
   constructor(opts: RouterOptions) {
     this.#invoke = opts.invoke;
     this.#release = opts.release;
     this.#limit = opts.shadowLogLimit ?? 10_000;
+    for (const [slot, models] of Object.entries(opts.initialStats ?? {})) {
+      const m = new Map<string, ModelStats>();
+      for (const [model, st] of Object.entries(models)) m.set(model, checkStats(st, `${slot}.${model}`));
+      this.#stats.set(slot, m);
+    }
   }
 
   #statsFor(slot: string, model: string): ModelStats {
@@ -136,18 +176,29 @@ export class SelectorRouter {
     return s;
   }
 
-  /** Record an outcome; on the third consecutive failure, demote through the release controller (ledgered). */
-  async #record(slot: string, model: string, o: Outcome): Promise<boolean> {
+  /**
+   * Record an outcome; on the third consecutive failure, demote through the release controller
+   * (ledgered; the controller serializes it with every other release step). A demotion that fails
+   * never fails the request: it is returned (and kept in demoteErrors()), and the run is reset.
+   */
+  async #record(slot: string, model: string, requestId: string, o: Outcome): Promise<{ demoted: boolean; error?: DemoteError }> {
     const s = this.#statsFor(slot, model);
-    if (!recordOutcome(s, o.ok)) return false;
+    const key = `${slot}\n${model}`;
+    if (!recordOutcome(s, o.ok) || this.#pending.has(key)) return { demoted: false };
     const detail = o.ok ? '' : `${o.failure}: ${o.detail}`;
-    const run = this.#demoting.then(() =>
-      this.#release.demote(slot, model, `${s.consecutiveFailures} consecutive failures (last: ${detail})`, { stats: { ...s }, fitness: fitness(s) }),
-    );
-    this.#demoting = run.catch(() => undefined);
-    await run;
-    s.consecutiveFailures = 0;
-    return true;
+    this.#pending.add(key);
+    try {
+      await this.#release.demote(slot, model, `${s.consecutiveFailures} consecutive failures (last: ${detail})`, { stats: { ...s }, fitness: fitness(s) });
+      return { demoted: true };
+    } catch (e) {
+      const error: DemoteError = { slot, model, requestId, message: `demoting "${model}" in slot "${slot}" failed: ${e instanceof Error ? e.message : String(e)}` };
+      this.#demoteErrors.push(error);
+      if (this.#demoteErrors.length > this.#limit) this.#demoteErrors.splice(0, this.#demoteErrors.length - this.#limit);
+      return { demoted: false, error };
+    } finally {
+      s.consecutiveFailures = 0;
+      this.#pending.delete(key);
+    }
   }
 
   async route(slot: string, requestId: string, input: Float32Array): Promise<RouteResult> {
@@ -164,11 +215,14 @@ export class SelectorRouter {
 
     const attempts: Attempt[] = [];
     const demoted: string[] = [];
+    const demoteErrors: DemoteError[] = [];
     let answer: { model: string; output: Float32Array } | null = null;
     for (const model of order) {
       const o = await attempt(this.#invoke, model, frozenInput, contract);
       attempts.push(o.ok ? { model, ok: true, ms: o.ms } : { model, ok: false, failure: o.failure, detail: o.detail, ms: o.ms });
-      if (await this.#record(slot, model, o)) demoted.push(model);
+      const r = await this.#record(slot, model, requestId, o);
+      if (r.demoted) demoted.push(model);
+      if (r.error) demoteErrors.push(r.error);
       if (o.ok) {
         answer = { model, output: o.output };
         break;
@@ -181,7 +235,7 @@ export class SelectorRouter {
           const rec: ShadowRecord = o.ok
             ? { requestId, model: shadowModel, answeredBy: answer?.model ?? null, agreed: answer ? outputsAgree(o.output, answer.output, contract.compare) : null }
             : { requestId, model: shadowModel, answeredBy: answer?.model ?? null, agreed: null, failure: o.failure, detail: o.detail };
-          await this.#record(slot, shadowModel, o);
+          await this.#record(slot, shadowModel, requestId, o);
           const log = this.#shadowLog.get(slot) ?? [];
           log.push(rec);
           if (log.length > this.#limit) log.splice(0, log.length - this.#limit);
@@ -194,7 +248,19 @@ export class SelectorRouter {
       void shadow.catch(() => undefined);
       throw new RouteError(`slot "${slot}": every model failed for request ${requestId}: ${attempts.map((a) => `${a.model} (${a.failure}: ${a.detail})`).join('; ')}`);
     }
-    return { requestId, output: answer.output, answeredBy: answer.model, canary, attempts, shadow, demoted };
+    return { requestId, output: answer.output, answeredBy: answer.model, canary, attempts, shadow, demoted, demoteErrors };
+  }
+
+  /** Demotions that failed, oldest first (each also returned in its request's RouteResult). */
+  demoteErrors(): readonly DemoteError[] {
+    return [...this.#demoteErrors];
+  }
+
+  /** Every slot's per-model stats (plain copies), to keep across reloads: pass back as `initialStats`. */
+  snapshotStats(): RouterStats {
+    const out: RouterStats = {};
+    for (const [slot, m] of this.#stats) out[slot] = Object.fromEntries([...m].map(([model, s]) => [model, { ...s }]));
+    return out;
   }
 
   /** Per-model stats for a slot (copies). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { viability, type Scored } from './viability.ts';
+import { noopBaseline, viability, type Scored } from './viability.ts';
 import { rng, testPolicy } from './test-helpers.ts';
 
 const model = (id: string, acc: number, ece: number, robust: number, bytes = 1000): Scored => ({ id, metrics: { test: { accuracy: acc, ece }, robust: { accuracy: robust } }, bytes });
@@ -68,5 +68,26 @@ describe('viability', () => {
       expect(v.viable).toBe(expected);
       expect(v.reasons.length === 0).toBe(expected);
     }
+  });
+
+  it('noopBaseline picks the best parent by the primary metric in the primary direction', () => {
+    const r = rng(4);
+    for (let t = 0; t < 40; t++) {
+      const n = 1 + Math.floor(r() * 6);
+      const parents: Scored[] = Array.from({ length: n }, (_, i) => ({ id: `P${i}`, metrics: { test: { accuracy: Math.round(r() * 100) / 100, ece: r() } } }));
+      for (const direction of ['max', 'min'] as const) {
+        const policy = testPolicy({ primary: { suite: 'test', metric: 'accuracy', direction, margin: 0.01 } });
+        const best = noopBaseline(parents, policy)!;
+        const values = parents.map((p) => p.metrics.test.accuracy);
+        const want = direction === 'max' ? Math.max(...values) : Math.min(...values);
+        expect(best.metrics.test.accuracy).toBe(want);
+        expect(best).toBe(parents[values.indexOf(want)]);
+      }
+    }
+    expect(noopBaseline([], testPolicy())).toBeNull();
+    // A parent without the metric ranks last, whatever the direction.
+    const missing: Scored = { id: 'M', metrics: {} };
+    const low: Scored = { id: 'L', metrics: { test: { accuracy: 0.1 } } };
+    expect(noopBaseline([missing, low], testPolicy({ primary: { suite: 'test', metric: 'accuracy', direction: 'min', margin: 0 } }))!.id).toBe('L');
   });
 });

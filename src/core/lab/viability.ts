@@ -121,3 +121,23 @@ export function primaryGain(v: ViabilityVerdict): number {
   const gains = v.checks.filter((k) => k.kind === 'primary' && k.delta !== null).map((k) => k.delta!);
   return gains.length ? Math.min(...gains) : -Infinity;
 }
+
+/**
+ * The no-op baseline: the best of the scored parents, unchanged, by the policy's primary metric on
+ * the primary suite in the primary direction (max or min). A parent without the metric ranks last;
+ * ties keep the earlier parent. null when there is no parent.
+ */
+export function noopBaseline(scored: readonly Scored[], policy: Pick<Policy, 'primary'>): Scored | null {
+  const p = policy.primary;
+  let best: Scored | null = null;
+  let bestValue: number | null = null;
+  for (const s of scored) {
+    const v = metric(s, p.suite, p.metric);
+    const better = best === null || (v !== null && (bestValue === null || (p.direction === 'max' ? v > bestValue : v < bestValue)));
+    if (better) {
+      best = s;
+      bestValue = v;
+    }
+  }
+  return best;
+}

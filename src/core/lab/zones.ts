@@ -26,7 +26,7 @@ export function handOffTensors(tensors: readonly Tensor[]): Tensor[] {
   return tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], data: t.data.slice() }));
 }
 
-/** A fresh copy of a suite's rows for a candidate model to read. */
-export function handOffRows(rows: Uint8Array | Float32Array): Uint8Array | Float32Array {
-  return rows.slice();
+/** A fresh copy of a batch of suite (or probe) rows for a candidate's forward pass to read. */
+export function handOffRows<T extends Uint8Array | Float32Array>(rows: T): T {
+  return rows.slice() as T;
 }

@@ -7,40 +7,9 @@ import * as V from './validators.generated.ts';
 import { exportName } from './names.ts';
 import { DOCUMENT_KINDS, MANIFEST_KINDS, isManifestKind, type LabRoundFile, type Manifest, type ManifestKind, type ManifestOf, type Policy } from './kinds.ts';
 import { ManifestError, findUnsafeKey, parseStrictJson } from './strict-json.ts';
-
-interface AjvError {
-  instancePath: string;
-  keyword: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-type ValidateFn = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
+import { describeAjvErrors, type ValidateFn } from './ajv-errors.ts';
 
 const VALIDATORS = V as unknown as Record<string, ValidateFn>;
-
-function describe(e: AjvError): string {
-  const path = '$' + e.instancePath.replace(/\/([^/]+)/g, (_m, seg: string) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg.replace(/~1/g, '/').replace(/~0/g, '~')}`));
-  switch (e.keyword) {
-    case 'additionalProperties':
-      return `${path}: unknown key "${String(e.params.additionalProperty)}"`;
-    case 'required':
-      return `${path}: missing key "${String(e.params.missingProperty)}"`;
-    case 'enum':
-      return `${path}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    case 'const':
-      return `${path}: must be ${JSON.stringify(e.params.allowedValue)}`;
-    default:
-      return `${path}: ${e.message ?? e.keyword}`;
-  }
-}
-
-/** Drop the noise ajv adds for anyOf/not branches when a more specific error exists. */
-function summarize(errors: AjvError[]): string {
-  const specific = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'not' && !(e.keyword === 'type' && errors.some((o) => o !== e && o.instancePath === e.instancePath && o.keyword === 'type')));
-  const list = (specific.length ? specific : errors).map(describe);
-  const unique = [...new Set(list)];
-  return unique.slice(0, 5).join('; ') + (unique.length > 5 ? `; and ${unique.length - 5} more` : '');
-}
 
 /** Validate any known document (a manifest kind, 'policy' or 'lab-round') against its schema. */
 export function validateDocument<T = unknown>(json: unknown, expectedKind?: string): T {
@@ -53,7 +22,7 @@ export function validateDocument<T = unknown>(json: unknown, expectedKind?: stri
   }
   if (expectedKind !== undefined && kind !== expectedKind) throw new ManifestError(`expected a ${expectedKind} manifest, got kind "${kind}"`);
   const fn = VALIDATORS[exportName(kind)];
-  if (!fn(json)) throw new ManifestError(`invalid ${kind} manifest: ${summarize(fn.errors ?? [])}`);
+  if (!fn(json)) throw new ManifestError(`invalid ${kind} manifest: ${describeAjvErrors(fn.errors ?? [])}`);
   return json as T;
 }
 

@@ -3,7 +3,7 @@ import onnxProto from 'onnx-proto';
 import { createOrtSession, releaseSession, runClassifier } from '../../runtime/ort-session.ts';
 import { buildOnnxGraph, inspectOnnxGraph } from './onnx-graph.ts';
 import { mlpForward, mlpFromTensors, mlpGraph, mlpToTensors, type MlpParams } from './mlp.ts';
-import { dequantizedSpecs, isQuantizedModel, quantBlockSize, QUANT_GRAPH_OP_KEY, recordedQuantGraphOp, quantizeCandidate, quantizedGraph, quantizedSpecies } from './quantized-graph.ts';
+import { dequantizedSpecs, familySpeciesOf, isQuantizedModel, quantBlockSize, QUANT_GRAPH_OP_KEY, recordedQuantGraphOp, quantizeCandidate, quantizedGraph, quantizedSpecies } from './quantized-graph.ts';
 import { dequantizeModel, quantizeModel, QUANT_KEYS, type QuantScheme } from '../operators/quantize.cpu.ts';
 import { randomUnit, tensorKey } from '../operators/prng.ts';
 import { readSlm, speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
@@ -112,6 +112,11 @@ describe('quantizedGraph: weights dequantized inside onnxruntime-web', () => {
     expect(new Set([parent, c8.species, c4.species, quantizedSpecies(graph, c8.tensors, labels, 2 * 4).species]).size).toBe(4);
     // Dequantized, the signature is the parent's again: that is how a quantized member of a family is recognised.
     expect(speciesId(speciesSignature(dequantizedSpecs(c4.tensors), sha256Hex(graph), labels))).toBe(parent);
+    for (const c of [c8, c4]) expect(familySpeciesOf(c.tensors, sha256Hex(graph), labels)).toBe(parent);
+    expect(familySpeciesOf(mlpToTensors(p), sha256Hex(graph), labels)).toBe(parent);
+    // another family (other labels, other graph) is not matched
+    expect(familySpeciesOf(c8.tensors, sha256Hex(graph), ['a', 'b', 'd'])).not.toBe(parent);
+    expect(familySpeciesOf(c8.tensors, c8.graphHash, labels)).not.toBe(parent);
     expect(c8.metadata).toEqual({ [QUANT_KEYS.scheme]: 'int8', [QUANT_KEYS.blockSize]: '4', [QUANT_GRAPH_OP_KEY]: 'dequantize-linear' });
     expect(recordedQuantGraphOp(c8.metadata)).toBe('dequantize-linear');
     expect(recordedQuantGraphOp({})).toBe('auto');

@@ -171,6 +171,17 @@ export function dequantizedSpecs(tensors: readonly TensorSignature[]): { name: s
   return out;
 }
 
+/**
+ * The species a model has as a member of a family: the species of its dequantized signature
+ * (`dequantizedSpecs`) with the family's graph hash and label set (or tokenizer vocabulary). For a
+ * model stored unquantized this is the species of its own tensors over the family graph; a
+ * quantized model belongs to the family when this equals the family's species, whatever species
+ * its own file records (that one binds its rewritten graph). Only names, dtypes and shapes are read.
+ */
+export function familySpeciesOf(tensors: readonly TensorSignature[], familyGraphHash: Sha256Hex, labels: readonly string[]): Sha256Hex {
+  return speciesId(speciesSignature(dequantizedSpecs(tensors), familyGraphHash, [...labels]));
+}
+
 function external(name: string, dataType: number, dims: number[], length: number): ITensor {
   return {
     name,

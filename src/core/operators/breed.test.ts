@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { breed, BreedCancelled, type BreedProgress } from './breed.ts';
-import { cpuBackend } from './backend.ts';
+import { breed, BreedCancelled, BREED_STREAM_ELEMENTS, type BreedProgress } from './breed.ts';
+import { cpuBackend, type KernelBackend } from './backend.ts';
 import { listOperators, getOperator } from './registry.ts';
 import { QUANT_KEYS } from './quantize.cpu.ts';
 import { randomModel } from './test-data.ts';
@@ -109,5 +109,80 @@ describe('breed', () => {
     await expect(breed({ operator: 'blend', params: {}, seed: 0, parents: [models[0], bad] }, cpuBackend)).rejects.toThrow(/tensor "fc2.bias": parent 1 has shape \[1,3\], parent 0 has \[3\]/);
     await expect(breed({ operator: 'slerp', params: {}, seed: 0, parents: models }, cpuBackend)).rejects.toThrow(/slerp takes 2..2 parents, got 3/);
     await expect(breed({ operator: 'ties', params: {}, seed: -1, parents: models }, cpuBackend)).rejects.toThrow(/seed -1/);
+  });
+});
+
+/**
+ * A CPU backend with runStream, for breed's streaming path: it reads the source in uneven
+ * ranges (never as one array), runs the CPU reference, and hands the output to the sink in
+ * uneven chunks in order. The GPU's runStream is checked the same way in e2e/kernels.spec.ts.
+ */
+function chunkedCpuBackend(piece: number, log: string[]): KernelBackend {
+  return {
+    ...cpuBackend,
+    async runStream(op, source, params, ctx, sink) {
+      log.push(ctx.name);
+      const inputs = await Promise.all(
+        Array.from({ length: source.parents }, async (_, p) => {
+          const x = new Float32Array(source.length);
+          for (let o = 0; o < source.length; o += piece) x.set(await source.read(p, o, Math.min(piece, source.length - o)), o);
+          return x;
+        }),
+      );
+      const out = op.cpu(inputs, params, ctx);
+      if (!sink) return out;
+      for (let o = 0, k = 0; o < out.length; k++) {
+        const len = Math.min(out.length - o, piece + (k % 3) * 5);
+        await sink(o, out.slice(o, o + len));
+        o += len;
+      }
+      return null;
+    },
+  };
+}
+
+describe('breed streams large tensors through runStream', () => {
+  const withoutMs = (r: Awaited<ReturnType<typeof breed>>) => r.stats.map(({ ms: _ms, ...s }) => s);
+  it('gives the same bytes and statistics as the whole-tensor breed, for every operator and float dtype', async () => {
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const parents3 = [4, 5, 6].map((s) => randomModel(s, 40, 24, 7).map((t) => fromFloat32(t.name, t.shape, toFloat32(t), dtype)));
+      for (const op of listOperators()) {
+        const n = Math.max(op.parents.min, Math.min(2, op.parents.max)) + (op.needsBase ? 1 : 0);
+        const req = { operator: op.id, params: {}, seed: 9, parents: parents3.slice(0, n) };
+        const log: string[] = [];
+        const whole = await breed(req, cpuBackend);
+        const streamed = await breed(req, chunkedCpuBackend(37, log), undefined, undefined, { streamAbove: 100 });
+        expect(streamed.tensors.map((t) => [t.name, t.dtype, t.data]), `${op.id} ${dtype}`).toEqual(whole.tensors.map((t) => [t.name, t.dtype, t.data]));
+        expect(withoutMs(streamed), `${op.id} ${dtype}`).toEqual(withoutMs(whole));
+        // Only tensors above the threshold stream (fc1.weight 960, fc2.weight 168; biases 24, 7),
+        // never one the operator skips or stores itself (quantize).
+        const expected = op.store ? [] : ['fc1.weight', 'fc2.weight'].filter((name) => whole.stats.find((s) => s.name === name)!.skipped === undefined);
+        expect(log, `${op.id} ${dtype}`).toEqual(expected);
+      }
+    }
+  });
+
+  it('a backend without runStream, or a threshold above every tensor, runs whole tensors', async () => {
+    const log: string[] = [];
+    const req = { operator: 'blend', params: {}, seed: 1, parents: [models[0], models[1]] };
+    const a = await breed(req, chunkedCpuBackend(5, log), undefined, undefined, { streamAbove: Infinity });
+    const b = await breed(req, chunkedCpuBackend(5, log));
+    expect(log).toEqual([]);
+    expect(a.stats.map((s) => s.outputHash)).toEqual(b.stats.map((s) => s.outputHash));
+    expect(BREED_STREAM_ELEMENTS).toBe(1 << 22);
+  });
+
+  it('refuses a stream that leaves out or reorders chunks', async () => {
+    const broken: KernelBackend = {
+      ...cpuBackend,
+      async runStream(op, source, params, ctx, sink) {
+        const inputs = await Promise.all(Array.from({ length: source.parents }, (_, p) => source.read(p, 0, source.length)));
+        const out = op.cpu(inputs, params, ctx);
+        await sink!(1, out.subarray(1));
+        return null;
+      },
+    };
+    const req = { operator: 'blend', params: {}, seed: 1, parents: [models[0], models[1]] };
+    await expect(breed(req, broken, undefined, undefined, { streamAbove: 0 })).rejects.toThrow(/blend on "fc1\.weight": chunk of 95 at 1, expected the next at 0/);
   });
 });

@@ -8,6 +8,11 @@
  * operator's own storage such as quantize's "<name>.q" + "<name>.scales") and record statistics.
  * Tensors that are not float (I8, U8, I4), or that the operator declines (its `skip`), are copied
  * from the first input unchanged and their statistic says why.
+ *
+ * A tensor above `options.streamAbove` elements (BREED_STREAM_ELEMENTS) goes through the
+ * backend's runStream when it has one (and the operator has no own `store`): inputs decoded from
+ * the stored bytes chunk by chunk, output and statistics assembled from the chunks; the bytes
+ * equal the whole-tensor run. Smaller tensors, and backends without runStream, use run().
  */
 import { getOperator } from './registry.ts';
 import type { KernelBackend } from './backend.ts';
@@ -15,6 +20,7 @@ import type { ModelView, OperatorDef, ParamValues, TensorInfo } from './types.ts
 import { layerPositions, paramsAt, resolveParams } from './params.ts';
 import { fromFloat32, toFloat32, numel, type Tensor } from '../tensor.ts';
 import { sha256Stream } from '../hash.ts';
+import { StatsAccumulator, tensorsSource } from './stream.ts';
 
 export interface BreedRequest {
   operator: string;
@@ -65,6 +71,14 @@ export interface BreedResult {
   ms: number;
 }
 
+/** Tensors with more elements than this stream through the backend's runStream, when it has one: 4 Mi elements (16 MiB as float32). */
+export const BREED_STREAM_ELEMENTS = 1 << 22;
+
+export interface BreedOptions {
+  /** Stream tensors with more elements than this (default BREED_STREAM_ELEMENTS; Infinity never streams). */
+  streamAbove?: number;
+}
+
 export class BreedCancelled extends Error {
   override name = 'BreedCancelled';
   constructor() {
@@ -104,7 +118,9 @@ export async function breed(
   backend: KernelBackend,
   onProgress?: (p: BreedProgress) => void,
   signal?: { readonly aborted: boolean },
+  options: BreedOptions = {},
 ): Promise<BreedResult> {
+  const streamAbove = options.streamAbove ?? BREED_STREAM_ELEMENTS;
   const op = getOperator(req.operator);
   if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > 0xffffffff) throw new Error(`seed ${req.seed} must be an integer in [0, 2^32)`);
   if (req.parents.length === 0) throw new Error(`${op.id}: no parents`);
@@ -141,6 +157,26 @@ export async function breed(
     if (skips[i] !== null) {
       stored = [ref];
       stat = { changedFraction: 0, sparsity: zeroFraction(ref), deltaNorm: 0, skipped: skips[i]! };
+    } else if (backend.runStream && !op.store && numel(ref.shape) > streamAbove) {
+      // Streamed: the parents' stored bytes are decoded chunk by chunk; the output and the
+      // statistics are assembled from the sink's chunks, in order (the same bytes as run()).
+      const p = { ...paramsAt(op, params, positions[i]), ...derived[ref.name] };
+      const extra: Record<string, number> = {};
+      const source = tensorsSource(byName.map((m) => m.get(ref.name)!));
+      const out = new Float32Array(source.length);
+      const acc = new StatsAccumulator();
+      let next = 0;
+      const ret = await backend.runStream(op, source, p, { name: ref.name, shape: ref.shape, seed: req.seed, stats: extra }, async (offset, values) => {
+        if (offset !== next || offset + values.length > out.length) throw new Error(`${op.id} on "${ref.name}": chunk of ${values.length} at ${offset}, expected the next at ${next}`);
+        out.set(values, offset);
+        acc.add(await source.read(0, offset, values.length), values);
+        next = offset + values.length;
+      });
+      if (signal?.aborted) throw new BreedCancelled();
+      if (ret !== null || next !== out.length) throw new Error(`${op.id} on "${ref.name}": the stream gave ${next} of ${out.length} values`);
+      stored = [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
+      stat = acc.result();
+      if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;
     } else {
       const inputs = inputsOf(ref.name);
       const p = { ...paramsAt(op, params, positions[i]), ...derived[ref.name] };

@@ -1,7 +1,7 @@
 /**
  * The candidate file: one function that turns a breed result into `.slm` bytes, used by the
- * app (browser, GPU or CPU) and by `garden breed` (Node), so the same breed gives the same bytes
- * wherever it ran. The bytes bind the breed's lineage key: operator@version, resolved parameters,
+ * app (browser, GPU or CPU), `garden breed`, `garden quantize` and `garden lab` (Node), so the
+ * same breed on the same backend kind gives the same bytes wherever it ran. The bytes bind the breed's lineage key: operator@version, resolved parameters,
  * seed and the parents' hashes (base first), never file paths or clocks.
  */
 import { hashJson, sha256Hex, type Sha256Hex } from '../hash.ts';
@@ -25,7 +25,10 @@ export interface ParentInfo {
   family?: { graph: Uint8Array; vocabulary: readonly string[] };
 }
 
-/** What identifies a breed: the same key, the same candidate bytes. */
+/**
+ * What identifies a breed. The same key on the CPU gives the same candidate bytes; a GPU run may
+ * differ in arithmetic by the ULP bounds docs/OPERATORS.md states (masks and selections never).
+ */
 export function lineageKey(result: Pick<BreedResult, 'operator' | 'params' | 'seed'>, parents: readonly Pick<ParentInfo, 'hash'>[]): Sha256Hex {
   return hashJson({ kind: 'lineage-key', operator: result.operator, params: result.params, seed: result.seed, parents: parents.map((p) => p.hash) });
 }
@@ -41,7 +44,7 @@ function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
  * (quantize) a species derived from the parents' and the operator's.
  */
 export function candidateSpecies(result: BreedResult, first: ParentInfo): Sha256Hex {
-  if (first.graph !== undefined && first.vocabulary !== undefined) return speciesId(speciesSignature(result.tensors, first.graph, first.vocabulary));
+  if (!isQuantizedModel(result.tensors) && first.graph !== undefined && first.vocabulary !== undefined) return speciesId(speciesSignature(result.tensors, first.graph, first.vocabulary));
   if (sameSignature(result.tensors, first.tensors)) return first.species;
   return hashJson({ kind: 'species', derivedFrom: first.species, operator: result.operator, metadata: result.metadata, tensors: result.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })) });
 }
@@ -67,6 +70,8 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
     return { bytes, hash: sha256Hex(bytes), species: q.species, lineageKey: key, graph: q.graph };
   }
   const species = candidateSpecies(result, first);
-  const bytes = writeSlm(result.tensors, { species, graph: first.graph, vocabulary: first.vocabulary, extra });
+  // A quantized candidate without its family graph cannot name a graph that runs it: bind none.
+  const sameGraph = !isQuantizedModel(result.tensors);
+  const bytes = writeSlm(result.tensors, { species, graph: sameGraph ? first.graph : undefined, vocabulary: sameGraph ? first.vocabulary : undefined, extra });
   return { bytes, hash: sha256Hex(bytes), species, lineageKey: key };
 }

@@ -5,11 +5,11 @@ import { resolveParams } from './params.ts';
 import { randomUnit, tensorKey } from './prng.ts';
 import { crossoverSource, crossoverThresholds } from './crossover.cpu.ts';
 import { tensorStd } from './mutate.cpu.ts';
-import { slerpCoefficients } from './slerp.cpu.ts';
+import { slerpCoefficients, slerpFromSums } from './slerp.cpu.ts';
 import { greedySoup, soupWeights } from './soup.cpu.ts';
 import { randomModel, randomValues, tiedValues } from './test-data.ts';
 import { toFloat32, type Tensor } from '../tensor.ts';
-import type { ParamValues, TensorContext } from './types.ts';
+import { KERNEL_IDS, isKernelId, type ParamValues, type TensorContext } from './types.ts';
 
 const run = (id: keyof typeof OPERATORS, inputs: Float32Array[], params: ParamValues, c: TensorContext) => {
   const op = getOperator(id);
@@ -41,6 +41,33 @@ describe('registry', () => {
     expect(() => resolveParams(getOperator('ties'), { density: 2 }, 2)).toThrow(/"density" is 2, above the maximum 1/);
     expect(() => resolveParams(getOperator('crossover'), { granularity: 'col' }, 2)).toThrow(/valid: element, row, tensor/);
     expect(() => resolveParams(getOperator('blend'), { weights: [1] }, 2)).toThrow(/1 values for 2 parents/);
+  });
+
+  it('kernel ids are a closed set: every operator names one, and every kernel serves some operator', () => {
+    expect(Object.isFrozen(KERNEL_IDS)).toBe(true);
+    for (const op of listOperators()) expect(isKernelId(op.kernel ?? ''), `${op.id}: kernel "${op.kernel}"`).toBe(true);
+    for (const k of KERNEL_IDS) expect(listOperators().some((o) => o.kernel === k), `kernel ${k} is used`).toBe(true);
+    // What differs between the members of a shared kernel is declared on the operator.
+    for (const op of listOperators()) {
+      if (op.kernel === 'blend') expect(op.blendWeights, op.id).toBeTypeOf('function');
+      if (op.kernel === 'task-arithmetic') expect(op.taskArithmetic, op.id).toBeDefined();
+    }
+  });
+
+  it('operators on the blend kernel compute Σ fround(wᵢ·xᵢ) with the weights they declare (what the GPU kernel is given)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 2, max: 6 }), fc.constantFrom('blend', 'soup'), fc.constantFrom('uniform', 'seeded'), (seed, n, k, id, mode) => {
+        const op = getOperator(id);
+        const xs = Array.from({ length: k }, (_, p) => randomValues(seed + p, n));
+        const raw: ParamValues = id === 'soup' ? { mode } : { weights: Array.from({ length: k }, (_, p) => p + 1) };
+        const params = resolveParams(op, raw, k);
+        const w = op.blendWeights!(params, k, seed);
+        const expected = new Float32Array(n);
+        for (let p = 0; p < k; p++) for (let i = 0; i < n; i++) expected[i] = Math.fround(expected[i] + Math.fround(w[p] * xs[p][i]));
+        expect(op.cpu(xs, params, { name: 'w', shape: [n], seed })).toEqual(expected);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('the task-arithmetic family shares one kernel, parameters following the settings', () => {
@@ -174,6 +201,35 @@ describe('slerp', () => {
     const y2 = x.map((v) => v * 2);
     const co = slerpCoefficients(x, y2, 0.25);
     expect(co).toEqual({ s0: 0.75, s1: 0.25, linear: true });
+  });
+});
+
+describe('slerp coefficients', () => {
+  it('come from one function of the sums (the GPU feeds it its reduced sums), invariant to scaling the parents', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 2, max: 500 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, t) => {
+        const x = randomValues(seed, n);
+        const y = randomValues(seed + 1, n);
+        let d = 0;
+        let a = 0;
+        let b = 0;
+        for (let i = 0; i < n; i++) {
+          d += x[i] * y[i];
+          a += x[i] * x[i];
+          b += y[i] * y[i];
+        }
+        const co = slerpFromSums(d, a, b, t);
+        expect(slerpCoefficients(x, y, t)).toEqual(co);
+        // Scaling both parents by 4 (sums by 16) leaves the angle, and so the coefficients, alone.
+        const scaled = slerpFromSums(16 * d, 16 * a, 16 * b, t);
+        expect(scaled.linear).toBe(co.linear);
+        expect(scaled.s0).toBeCloseTo(co.s0, 12);
+        expect(scaled.s1).toBeCloseTo(co.s1, 12);
+        if (!co.linear) expect(co.s0 * co.s0 + co.s1 * co.s1 + 2 * co.s0 * co.s1 * (d / Math.sqrt(a * b))).toBeCloseTo(1, 9);
+      }),
+      { numRuns: 80 },
+    );
+    expect(slerpFromSums(0, 0, 4, 0.3)).toEqual({ s0: 0.7, s1: 0.3, linear: true });
   });
 });
 

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import generatedSource from './recipe.validator.generated.ts?raw';
-import { generateRecipeValidator } from './recipe-codegen.ts';
+import { generateRecipeValidator } from '../manifest/generate.ts';
 import { recipeHash, validateRecipe } from './recipe.ts';
 
 const H = 'a'.repeat(64);
 const ok = { kind: 'recipe', schemaVersion: 1, operator: 'ties', params: { density: [0.2, 0.6] }, seed: 1, base: { hash: H }, parents: [{ path: 'a.slm' }, { path: 'b.slm', hash: H }], output: { path: 'c.slm' } };
 
 describe('recipes', () => {
-  it('the precompiled validator matches the schema (regenerate with the command in recipe-codegen.ts)', () => {
+  it('the precompiled validator matches the schema (regenerate: npx tsx scripts/gen-manifest-validators.ts)', () => {
     expect(generatedSource === generateRecipeValidator(), 'stale: regenerate recipe.validator.generated.ts').toBe(true);
   });
 
@@ -21,7 +21,7 @@ describe('recipes', () => {
     expect(() => validateRecipe({ ...ok, kind: 'lineage' })).toThrow(/\$.kind: must be "recipe"/);
     expect(() => validateRecipe({ ...ok, extra: 1 })).toThrow(/unknown key "extra"/);
     expect(() => validateRecipe({ ...ok, seed: -1 })).toThrow(/\$.seed: must be >= 0/);
-    expect(() => validateRecipe({ ...ok, parents: [{}] })).toThrow(/\$.parents.0: must NOT have fewer than 1 properties/);
+    expect(() => validateRecipe({ ...ok, parents: [{}] })).toThrow(/\$.parents\[0\]: must NOT have fewer than 1 properties/);
     expect(() => validateRecipe({ ...ok, base: { hash: 'xyz' } })).toThrow(/\$.base.hash: must match pattern/);
     expect(() => validateRecipe({ ...ok, operator: 'frankenmerge' })).toThrow(/unknown operator "frankenmerge"; valid: blend/);
     expect(() => validateRecipe({ ...ok, base: undefined })).toThrow(/ties needs a "base"/);

@@ -2,10 +2,13 @@
  * Recipes: one operator run over parent models, as a JSON document (manifests/recipe.schema.json).
  * Checked in two layers: the JSON Schema (ajv, draft 2020-12), then the operator registry (the
  * operator exists, the parameters fit its declarations, the base is there when it needs one).
- * The schema check runs precompiled ajv code (recipe.validator.generated.ts, from recipe-codegen.ts),
- * so it needs no `eval` and works under the app's CSP, in workers, Node and the CLI alike.
+ * The schema check runs precompiled ajv code (recipe.validator.generated.ts, written with the
+ * manifest validators by scripts/gen-manifest-validators.ts from src/core/manifest/generate.ts),
+ * so it needs no `eval` and works under the app's CSP, in workers, Node and the CLI alike; its
+ * errors read like the manifests' (src/core/manifest/ajv-errors.ts).
  */
 import { validateRecipe as schemaCheck } from './recipe.validator.generated.ts';
+import { describeAjvErrors, type ValidateFn } from '../manifest/ajv-errors.ts';
 import { getOperator } from './registry.ts';
 import { resolveParams } from './params.ts';
 import type { ParamValues } from './types.ts';
@@ -28,30 +31,13 @@ export interface Recipe {
   output: { path?: string; name?: string };
 }
 
-interface AjvError {
-  instancePath: string;
-  keyword: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-type ValidateFn = ((data: unknown) => boolean) & { errors?: AjvError[] | null };
-
 const validator = (): ValidateFn => schemaCheck as unknown as ValidateFn;
-
-function describe(e: AjvError): string {
-  const path = '$' + e.instancePath.replace(/\//g, '.');
-  if (e.keyword === 'additionalProperties') return `${path}: unknown key "${String(e.params.additionalProperty)}"`;
-  if (e.keyword === 'required') return `${path}: missing key "${String(e.params.missingProperty)}"`;
-  if (e.keyword === 'const') return `${path}: must be ${JSON.stringify(e.params.allowedValue)}`;
-  return `${path}: ${e.message ?? e.keyword}`;
-}
 
 /** Check a parsed recipe; throws one line naming what is wrong, returns it typed. */
 export function validateRecipe(json: unknown): Recipe {
   const fn = validator();
   if (!fn(json)) {
-    const errors = (fn.errors ?? []).filter((e) => e.keyword !== 'anyOf');
-    throw new Error(`invalid recipe: ${[...new Set((errors.length ? errors : fn.errors ?? []).map(describe))].slice(0, 4).join('; ')}`);
+    throw new Error(`invalid recipe: ${describeAjvErrors(fn.errors ?? [], 4)}`);
   }
   const r = json as Recipe;
   const op = getOperator(r.operator);

@@ -7,13 +7,13 @@
  * like mergekit's GeneralizedTaskArithmeticMerge; their parameter lists follow the settings.
  */
 import type { OperatorDef, ParamDef, TaskArithmeticConfig } from './types.ts';
-import { blendCpu } from './blend.cpu.ts';
+import { blendCpu, blendWeights } from './blend.cpu.ts';
 import { taskArithmeticCpu, taskArithmeticPrepare } from './task-arithmetic.cpu.ts';
 import { crossoverCpu, CROSSOVER_GRANULARITIES } from './crossover.cpu.ts';
 import { mutateCpu, tensorStd } from './mutate.cpu.ts';
 import { pruneCpu } from './prune.cpu.ts';
 import { slerpCpu } from './slerp.cpu.ts';
-import { soupCpu, SOUP_MODES } from './soup.cpu.ts';
+import { soupBlendWeights, soupCpu, SOUP_MODES } from './soup.cpu.ts';
 import { fakeQuantize, quantizeSkip, quantizeStore, quantScheme, QUANT_KEYS, QUANT_SCHEMES } from './quantize.cpu.ts';
 
 const FLOAT_ONLY_NOTE = 'Non-float tensors are always copied unchanged.';
@@ -91,6 +91,7 @@ export const OPERATORS = Object.freeze({
       { name: 'normalize', type: 'boolean', scope: 'global', description: 'Divide weights by their sum', default: true },
     ],
     kernel: 'blend',
+    blendWeights: (params, parents) => blendWeights(params, parents),
     elementwise: true,
     cpu: (inputs, params) => blendCpu(inputs, params),
   },
@@ -167,7 +168,7 @@ export const OPERATORS = Object.freeze({
     id: 'mutate',
     version: '1.0.0',
     name: 'Bounded mutation',
-    description: 'Adds seeded noise sized to each tensor’s own spread, never moving any weight by more than ε.',
+    description: 'Adds seeded noise sized to each tensor’s own spread, never moving any weight by more than ε (up to one float32 rounding of the sum).',
     reference: 'Gaussian/uniform mutation (evolution strategies), bounded',
     parents: { min: 1, max: 1 },
     needsBase: false,
@@ -221,6 +222,7 @@ export const OPERATORS = Object.freeze({
       weightsParam('Fitness or weight of each parent, for mode "weighted"', 0, 1e12),
     ],
     kernel: 'blend',
+    blendWeights: (params, parents, seed) => soupBlendWeights(params, parents, seed),
     elementwise: true,
     cpu: (inputs, params, ctx) => soupCpu(inputs, params, ctx),
   },

@@ -12,6 +12,20 @@ import type { ParamValues } from './types.ts';
 
 export const SLERP_DOT_THRESHOLD = 0.9995;
 
+/**
+ * The SLERP coefficients from the sums d = Σ v0·v1, a = Σ v0², b = Σ v1² (the one formula: the
+ * CPU reference and the GPU kernel, whose sums come from a reduction, both call it).
+ */
+export function slerpFromSums(d: number, a: number, b: number, t: number): { s0: number; s1: number; linear: boolean } {
+  const denom = Math.sqrt(a) * Math.sqrt(b);
+  const dot = denom > 0 ? d / denom : 1;
+  if (!(denom > 0) || Math.abs(dot) > SLERP_DOT_THRESHOLD) return { s0: 1 - t, s1: t, linear: true };
+  const theta = Math.acos(dot);
+  const sin = Math.sin(theta);
+  return { s0: Math.sin((1 - t) * theta) / sin, s1: Math.sin(t * theta) / sin, linear: false };
+}
+
+/** The SLERP coefficients of two tensors: their sums in float64, element order, then slerpFromSums. */
 export function slerpCoefficients(v0: Float32Array, v1: Float32Array, t: number): { s0: number; s1: number; linear: boolean } {
   let d = 0;
   let a = 0;
@@ -21,12 +35,7 @@ export function slerpCoefficients(v0: Float32Array, v1: Float32Array, t: number)
     a += v0[i] * v0[i];
     b += v1[i] * v1[i];
   }
-  const denom = Math.sqrt(a) * Math.sqrt(b);
-  const dot = denom > 0 ? d / denom : 1;
-  if (!(denom > 0) || Math.abs(dot) > SLERP_DOT_THRESHOLD) return { s0: 1 - t, s1: t, linear: true };
-  const theta = Math.acos(dot);
-  const sin = Math.sin(theta);
-  return { s0: Math.sin((1 - t) * theta) / sin, s1: Math.sin(t * theta) / sin, linear: false };
+  return slerpFromSums(d, a, b, t);
 }
 
 export function slerpCpu(inputs: readonly Float32Array[], params: ParamValues): Float32Array {

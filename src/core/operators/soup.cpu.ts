@@ -8,7 +8,7 @@
  * The greedy soup needs an evaluation of whole models, so it is a model-level helper
  * (`greedySoup`), not a per-tensor operator.
  */
-import { blendCpu } from './blend.cpu.ts';
+import { blendCpu, blendWeights } from './blend.cpu.ts';
 import { randomUnit, tensorKey } from './prng.ts';
 import { weightsOf } from './params.ts';
 import type { ParamValues, TensorContext } from './types.ts';
@@ -32,6 +32,11 @@ export function soupWeights(params: ParamValues, parents: number, seed: number):
     default:
       throw new Error(`soup: mode "${mode}"; valid: ${SOUP_MODES.join(', ')}`);
   }
+}
+
+/** The normalised weights a soup blends with (what the blend kernel multiplies by). */
+export function soupBlendWeights(params: ParamValues, parents: number, seed: number): Float32Array {
+  return blendWeights({ weights: soupWeights(params, parents, seed), normalize: true }, parents);
 }
 
 export function soupCpu(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Float32Array {

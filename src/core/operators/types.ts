@@ -57,6 +57,17 @@ export type ConsensusMethod = (typeof CONSENSUS_METHODS)[number];
 export const RESCALE_METHODS = Object.freeze(['none', 'inverse', 'l1'] as const);
 export type RescaleMethod = (typeof RESCALE_METHODS)[number];
 
+/**
+ * The GPU kernel families (src/gpu/ops): a closed set. The GPU's kernel table is keyed by these
+ * ids, so an operator declared here with an existing kernel id runs on the GPU with no other list.
+ */
+export const KERNEL_IDS = Object.freeze(['blend', 'task-arithmetic', 'crossover', 'mutate', 'prune', 'slerp', 'quantize'] as const);
+export type KernelId = (typeof KERNEL_IDS)[number];
+
+export function isKernelId(id: string): id is KernelId {
+  return (KERNEL_IDS as readonly string[]).includes(id);
+}
+
 export interface TaskArithmeticConfig {
   sparsify: SparsifyMethod;
   consensus: ConsensusMethod;
@@ -86,8 +97,16 @@ export interface OperatorDef {
    * deterministic given (inputs, params, ctx.seed, ctx.name). The oracle for the GPU kernels.
    */
   cpu(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Float32Array;
-  /** The GPU kernel family that implements this operator in src/gpu (several operators share one). */
-  kernel?: string;
+  /**
+   * The GPU kernel family that implements this operator in src/gpu (several operators share one);
+   * absent for an operator with no GPU kernel. The GPU backend looks kernels up by this field.
+   */
+  kernel?: KernelId;
+  /**
+   * Set for operators on the 'blend' kernel: the per-parent float weights (already normalised)
+   * the kernel sums the parents with, the same ones the CPU function uses.
+   */
+  blendWeights?(params: ParamValues, parents: number, seed: number): Float32Array;
   /** Set for members of the task-arithmetic family: what the shared kernel is configured with. */
   taskArithmetic?: TaskArithmeticConfig;
   /** Whether every element depends only on the same element of the inputs (so chunks may be computed apart). */

@@ -7,7 +7,7 @@ import { crossoverThresholds, crossoverUnit } from '../../core/operators/crossov
 import { weightsOf } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
-import type { GpuOperator } from './types.ts';
+import type { GpuKernel } from './types.ts';
 
 export class CrossoverStage extends ElementwiseStage {
   constructor(k: KernelContext) {
@@ -15,7 +15,7 @@ export class CrossoverStage extends ElementwiseStage {
   }
 }
 
-export const crossoverGpu: GpuOperator = {
+export const crossoverGpu: GpuKernel = {
   id: 'crossover',
   async run(k, src, params, ctx, _op, sink) {
     const c = crossoverThresholds(weightsOf(params, 'weights', src.parents, 1));

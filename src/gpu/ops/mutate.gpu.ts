@@ -1,15 +1,17 @@
 /**
- * Bounded mutation on the GPU. With the `std` the model pre-pass supplies, the output bytes
- * equal mutateCpu's (same draws, same float32 operations). Without it the spread comes from a
- * GPU reduction (float32 workgroup sums, float64 across them), which can move the noise
- * amplitude by an ULP.
+ * Bounded mutation on the GPU. The tensor's spread is a required prepared parameter: `std`, as
+ * the model pre-pass computes it on the host (tensorStd, float64 in element order; breed always
+ * runs that pre-pass). With it the output bytes equal mutateCpu's (same draws, same float32
+ * operations). The kernel never estimates std itself: a GPU reduction's sum order differs from
+ * the CPU's, and a 1-ULP change in std moves the noise amplitude, which where x + noise nearly
+ * cancels is an unbounded number of ULPs in the output.
  */
 import code from './mutate.wgsl?raw';
 import { num } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
 import { firstParents } from '../source.ts';
-import type { GpuOperator } from './types.ts';
+import type { GpuKernel } from './types.ts';
 
 export class MutateStage extends ElementwiseStage {
   constructor(k: KernelContext) {
@@ -17,28 +19,24 @@ export class MutateStage extends ElementwiseStage {
   }
 }
 
-export class MutateMomentsStage extends ElementwiseStage {
-  constructor(k: KernelContext) {
-    super(k, 'mutate moments', code, 'reduce', true);
+/** The `std` a GPU mutation needs, or a one-line error naming what is missing. */
+export function preparedStd(params: Readonly<Record<string, unknown>>, tensor: string): number {
+  const std = params.std;
+  if (typeof std !== 'number' || !Number.isFinite(std) || std < 0) {
+    throw new Error(
+      `mutate on the GPU needs the prepared parameter std for "${tensor}" (got ${std === undefined ? 'none' : JSON.stringify(std)}): ` +
+        'run it through breed (the model pre-pass computes it) or pass tensorStd(x) from mutate.cpu.ts',
+    );
   }
+  return std;
 }
 
-export const mutateGpu: GpuOperator = {
+export const mutateGpu: GpuKernel = {
   id: 'mutate',
   async run(k, src, params, ctx, _op, sink) {
+    const std = preparedStd(params, ctx.name);
     const job = k.job('mutate', firstParents(src, 1), tensorKey(ctx.seed, ctx.name), 1, ctx.offset ?? 0);
     try {
-      const n = job.plan.total;
-      let std: number;
-      if (typeof params.std === 'number') std = params.std;
-      else if (n === 0) std = 0;
-      else {
-        const stage = k.stage(MutateMomentsStage);
-        const [sum] = await job.reduce(stage, job.params('mutate mean', new Uint32Array(4)), 1);
-        const mean = sum / n;
-        const [, sq] = await job.reduce(stage, job.params('mutate mean', new Uint32Array([0, 0, 0, f32Bits(mean)])), 1);
-        std = Math.sqrt(sq / n);
-      }
       const amp = Math.fround(num(params, 'strength') * std * Math.sqrt(3));
       const words = new Uint32Array([f32Bits(amp), f32Bits(num(params, 'epsilon')), f32Bits(num(params, 'rate', 1))]);
       return await job.elementwise(k.stage(MutateStage), job.params('mutate params', words), 0, 0, undefined, sink);

@@ -1,9 +1,6 @@
 // Bounded mutation (mutate.cpu.ts): element i is mutated iff randomUnit(key, i, 1) < rate; the
 // noise is clamp(fround(a · (2·randomUnit(key, i, 0) − 1)), −ε, ε); out = x + noise.
-// params: [a, ε, rate] as f32 bits.
-//
-// reduction (term): per-workgroup sums of x and of (x − mean)² with mean = params[3], for the
-// tensor's standard deviation when the caller gives none.
+// params: [a, ε, rate] as f32 bits; a comes from the prepared std (the host's tensorStd).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -23,9 +20,3 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   out[i] = x + noise;
 }
 
-// Reduction term (reduce.wgsl): x and (x − mean)², mean = params[3].
-fn term(i: u32, z: u32) -> vec2<f32> {
-  let x = xAt(0u, i);
-  let c = x - paramF(3u);
-  return vec2<f32>(x, c * c);
-}

@@ -7,7 +7,7 @@ import { selectCount } from '../../core/operators/select.ts';
 import { num } from '../../core/operators/params.ts';
 import { ElementwiseStage, type KernelContext } from '../kernel-context.ts';
 import { firstParents } from '../source.ts';
-import type { GpuOperator } from './types.ts';
+import type { GpuKernel } from './types.ts';
 
 export class PruneStage extends ElementwiseStage {
   constructor(k: KernelContext) {
@@ -15,7 +15,7 @@ export class PruneStage extends ElementwiseStage {
   }
 }
 
-export const pruneGpu: GpuOperator = {
+export const pruneGpu: GpuKernel = {
   id: 'prune',
   async run(k, src, params, _ctx, _op, sink) {
     const job = k.job('prune', firstParents(src, 1), 0);

@@ -7,7 +7,7 @@ import code from './quantize.wgsl?raw';
 import { QUANT_SCHEMES, quantScheme } from '../../core/operators/quantize.cpu.ts';
 import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
 import { firstParents } from '../source.ts';
-import type { GpuOperator } from './types.ts';
+import type { GpuKernel } from './types.ts';
 
 export class QuantizeStage extends ElementwiseStage {
   constructor(k: KernelContext) {
@@ -15,7 +15,7 @@ export class QuantizeStage extends ElementwiseStage {
   }
 }
 
-export const quantizeGpu: GpuOperator = {
+export const quantizeGpu: GpuKernel = {
   id: 'quantize',
   async run(k, src, params, ctx, _op, sink) {
     const { qmax } = QUANT_SCHEMES[quantScheme(params.scheme)];

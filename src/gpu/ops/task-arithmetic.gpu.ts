@@ -10,7 +10,7 @@ import { tensorKey } from '../../core/operators/prng.ts';
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
 import { ElementwiseStage, f32Bits, type KernelContext, type Cutoff } from '../kernel-context.ts';
 import type { ChunkSink, TensorSource } from '../source.ts';
-import type { GpuOperator } from './types.ts';
+import type { GpuKernel } from './types.ts';
 
 export class TaskArithmeticStage extends ElementwiseStage {
   constructor(k: KernelContext) {
@@ -102,13 +102,11 @@ export async function taskArithmeticGpu(
   }
 }
 
-/** The GPU twin of a registry member of the family: the configuration comes from the operator's declaration. */
-export function taskArithmeticOperator(id: string): GpuOperator {
-  return {
-    id,
-    run: (k, src, params, ctx, op, sink) => {
-      if (!op?.taskArithmetic) throw new Error(`${id}: the operator declares no task-arithmetic configuration`);
-      return taskArithmeticGpu(k, op.taskArithmetic, src, params, ctx, sink);
-    },
-  };
-}
+/** The family's kernel: each member's configuration comes from the operator's declaration. */
+export const taskArithmeticKernel: GpuKernel = {
+  id: 'task-arithmetic',
+  run: (k, src, params, ctx, op, sink) => {
+    if (!op.taskArithmetic) throw new Error(`${op.id}: the operator declares no task-arithmetic configuration`);
+    return taskArithmeticGpu(k, op.taskArithmetic, src, params, ctx, sink);
+  },
+};
