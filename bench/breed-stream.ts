@@ -13,10 +13,11 @@
  *   parent's exact top-k cutoff (StreamingTopK, src/core/operators/fast/stream-select.ts), then a
  *   third pass walks the chunks in order, gives each chunk its cutoff (CutoffCursor) and runs the
  *   operator on it with that cutoff as the trimBits/trimIndex parameters.
- * A one-chunk tensor (or one whose inputs fit in keepBudgetBytes) is read once and kept for its
- * passes. Peak memory ≈ (inputs + output + scratch) × chunk size + the backend's buffers and
- * temporaries for one chunk, whatever the model size; the output equals the in-memory breed()
- * byte for byte (src/cpu/stream-breed.test.ts).
+ * The next chunk is read while the current one is computed, and one chunk write overlaps the
+ * next chunk's work. A one-chunk tensor (or one whose inputs fit in keepBudgetBytes) is read once
+ * and kept for its passes. Peak memory ≈ (2 × inputs + output + 2 queued writes + scratch) ×
+ * chunk size + the backend's buffers and temporaries for one chunk, whatever the model size; the
+ * output equals the in-memory breed() byte for byte (src/cpu/stream-breed.test.ts).
  */
 import { openDB, deleteDB, type IDBPDatabase } from 'idb';
 import { getOperator, isOperatorId } from '../src/core/operators/registry.ts';
@@ -98,6 +99,11 @@ interface TensorRecord {
 
 const hex = (d: ArrayBuffer) => Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
 const sha256 = async (bytes: Uint8Array<ArrayBuffer>) => hex(await crypto.subtle.digest('SHA-256', bytes));
+const copyBytes = (values: Float32Array): Uint8Array<ArrayBuffer> => {
+  const bytes = new Uint8Array(values.byteLength);
+  bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return bytes;
+};
 
 /** Content-addressed chunked tensors in IndexedDB, with throughput and dedupe counters. */
 export class ChunkStore {
@@ -130,8 +136,10 @@ export class ChunkStore {
 
   /** Store one chunk (a copy of exactly its bytes: IndexedDB clones a view's whole buffer) unless present; its key. */
   async putChunk(values: Float32Array): Promise<string> {
-    const bytes = new Uint8Array(values.byteLength);
-    bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    return this.putBytes(copyBytes(values));
+  }
+
+  private async putBytes(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
     const key = await sha256(bytes);
     this.logical += bytes.byteLength;
     const t0 = performance.now();
@@ -147,15 +155,32 @@ export class ChunkStore {
     return key;
   }
 
-  /** A tensor written chunk by chunk; finish() stores its record and returns its key. */
-  writer(chunkElements: number): { add(values: Float32Array): Promise<void>; finish(): Promise<string> } {
-    const rec: TensorRecord = { bytes: 0, chunkElements, chunks: [] };
+  /**
+   * A tensor written chunk by chunk. add() copies the chunk at once (the caller may reuse its
+   * array) and stores it behind the chunks before it; it resolves when the previous chunk is
+   * stored, so one write overlaps the caller's next chunk and no more queue up. finish() stores
+   * the record and returns the tensor's key.
+   */
+  writer(chunkElements: number, hold?: (bytes: number) => void): { add(values: Float32Array): Promise<void>; finish(): Promise<string> } {
+    const keys: Promise<string>[] = [];
+    let bytes = 0;
     return {
-      add: async (values) => {
-        rec.chunks.push(await this.putChunk(values));
-        rec.bytes += values.byteLength;
+      add: (values) => {
+        const copy = copyBytes(values);
+        hold?.(copy.byteLength);
+        const prev = keys.at(-1);
+        keys.push(
+          (prev ?? Promise.resolve('')).then(async () => {
+            const key = await this.putBytes(copy);
+            hold?.(-copy.byteLength);
+            return key;
+          }),
+        );
+        bytes += values.byteLength;
+        return prev ? prev.then(() => undefined) : Promise.resolve();
       },
       finish: async () => {
+        const rec: TensorRecord = { bytes, chunkElements, chunks: await Promise.all(keys) };
         const key = await sha256(new TextEncoder().encode(JSON.stringify(rec)));
         await this.db.put('tensors', rec, key);
         return key;
@@ -310,6 +335,16 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
     const done = (ins: Float32Array[]) => {
       if (!keepAll) hold(-ins.reduce((a, x) => a + x.byteLength, 0));
     };
+    /** Every chunk in order, the next one read while this one is worked on. */
+    const eachChunk = async (fn: (ins: Float32Array[], c: number) => Promise<void> | void): Promise<void> => {
+      let next: Promise<Float32Array[]> | null = read(0);
+      for (let c = 0; c < chunks; c++) {
+        const ins = await next!;
+        next = c + 1 < chunks ? read(c + 1) : null;
+        await fn(ins, c);
+        done(ins);
+      }
+    };
     const delta = (ins: Float32Array[], i: number): Float32Array => {
       const base = ins[0], x = ins[i + 1];
       const d = scratch.subarray(0, base.length);
@@ -323,20 +358,17 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
       const sel = Array.from({ length: parentCount }, () => new StreamingTopK(n, k));
       for (const _pass of ['high', 'low']) {
         if (sel[0].pass === 'done') break;
-        for (let c = 0; c < chunks; c++) {
-          const ins = await read(c);
+        await eachChunk((ins) => {
           for (let i = 0; i < parentCount; i++) sel[i].add(delta(ins, i));
-          done(ins);
-        }
+        });
         for (const x of sel) x.endPass();
       }
       cursors = sel.map((x) => x.cursor());
       plans.add('exact streamed top-k: 2 histogram passes + 1 apply pass');
     } else plans.add('element-wise: 1 pass');
 
-    const w = store.writer(C);
-    for (let c = 0; c < chunks; c++) {
-      const ins = await read(c);
+    const w = store.writer(C, hold);
+    await eachChunk(async (ins, c) => {
       const offset = c * C;
       const stats: Record<string, number> = {};
       let y: Float32Array;
@@ -356,12 +388,12 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
       if (y.length !== ins[0].length) throw new Error(`${op.id} on "${s.name}" chunk ${c} returned ${y.length} values for ${ins[0].length}`);
       hold(y.byteLength);
       sampleHeap();
-      await w.add(y);
+      const stored = w.add(y);
       hold(-y.byteLength);
       signConflicts += stats.signConflicts ?? 0;
       moved += ins.reduce((a, x) => a + x.byteLength, 0) + y.byteLength;
-      done(ins);
-    }
+      await stored;
+    });
     for (const cur of cursors) cur.cutoff();
     for (const ins of cache) if (ins) hold(-ins.reduce((a, x) => a + x.byteLength, 0));
     outputs[s.name] = await w.finish();

@@ -108,11 +108,12 @@ describe('garden quantize, then garden eval of the quantized candidate', () => {
     expect((await garden('breed', join(dir, 'same-int8.json'), '--family', 'nope', '--catalog', catalog)).err).toBe('garden breed: unknown family "nope"; valid: digits');
   });
 
-  it('refuses a graph lowering the candidate writer does not produce', async () => {
+  it('writes the cast lowering when asked, through the same candidate writer', async () => {
     const base = join(dir, 'digits/base.slm');
-    const r = await garden('quantize', base, '--scheme', 'int8', '--op', 'cast', '--out', join(dir, 'cast.slm'), '--catalog', catalog);
-    expect(r.code).toBe(1);
-    expect(r.err).toBe('garden quantize: --op cast: the candidate writer (candidateSlm) wrote the "dequantize-linear" lowering; only --op auto (or dequantize-linear) is available');
+    const out = join(dir, 'cast.slm');
+    const r = await garden('quantize', base, '--scheme', 'int8', '--op', 'cast', '--out', out, '--catalog', catalog);
+    expect(r.code).toBe(0);
+    expect(readSlm(new Uint8Array(readFileSync(out))).metadata['garden.quant.graphOp']).toBe('cast');
   });
 
   it('refuses bad arguments and an already quantized model with one line', async () => {

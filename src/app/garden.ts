@@ -8,20 +8,21 @@ import * as Comlink from 'comlink';
 import { useGarden, type Evidence, type LedgerLine, type ModelEntry, type Receipt, type Task } from './state.ts';
 import { kernelWorker, evalWorker } from './workers.ts';
 import { openRepo, type Repo } from './repo.ts';
-import { readSlm, speciesId, speciesSignature } from '../core/format/slm.ts';
+import { readSlm } from '../core/format/slm.ts';
 import { serializeSafetensors } from '../core/format/safetensors.ts';
 import { candidateSlm } from '../core/operators/candidate.ts';
-import { dequantizedSpecs } from '../core/models/quantized-graph.ts';
-import type { Tensor } from '../core/tensor.ts';
+import { familySpeciesOf } from '../core/models/quantized-graph.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { makeManifest, manifestHash, type Manifest, type Policy } from '../core/manifest/index.ts';
 import { PolicyZone, isAllowed } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
-import { SelectorRouter } from '../core/lab/router.ts';
-import { viability, type Scored } from '../core/lab/viability.ts';
-import type { PromotionCheck } from '../core/lab/fitness.ts';
+import { SelectorRouter, type RouterStats } from '../core/lab/router.ts';
+import { parseStrictJson } from '../core/manifest/strict-json.ts';
+import { noopBaseline, viability, type Scored } from '../core/lab/viability.ts';
+import { evidencePromotionCheck, type PromotionCheck } from '../core/lab/fitness.ts';
+import { admitToShadow } from '../core/lab/admission.ts';
 import { toImage28 } from '../core/image28.ts';
 import type { EvaluationResult } from '../core/eval/evaluate.ts';
 import { sidecarBody } from '../core/eval/sidecar.ts';
@@ -90,7 +91,7 @@ async function openGarden(): Promise<void> {
       const base = family.models.find((m) => m.role === 'base')!;
       await release.createSlot(SLOT, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 10_000, compare: 'argmax' }, base.id, [], 'the starter base answers the digits slot');
     }
-    router = new SelectorRouter({ invoke, release });
+    router = new SelectorRouter({ invoke, release, initialStats: savedRouterStats() });
     const models = await repo.listModels();
     set({ models, phase: 'ready', policy: policy.current() });
     syncLab();
@@ -138,6 +139,7 @@ function syncLab(): void {
   set({
     registry: release.current(SLOT),
     registryVersions: release.versions(SLOT).length,
+    canRollback: release.canRollback(SLOT),
     ledger,
     ledgerOk: { ok: verdict.ok, message: verdict.ok ? `${entries.length} entries, chain intact` : verdict.problems[0].message },
     shadow: router.shadowSummary(SLOT),
@@ -148,7 +150,7 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
   const name = (id: unknown) => get().models.find((m) => m.id === id)?.name ?? String(id);
   if (type === 'release') return `${String(p.action)}: ${String(p.reason ?? '')}`;
   if (type === 'rollback') return `rolled back: ${String(p.reason ?? '')}`;
-  if (type === 'admission') return `admitted ${name(p.model)} to the pool`;
+  if (type === 'admission') return `admitted ${name(p.model)} to the pool (admission ${String(p.admissionHash ?? '').slice(0, 10)})`;
   if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
   return String(p.reason ?? type);
 }
@@ -166,8 +168,7 @@ async function payload(m: ModelEntry): Promise<ModelPayload> {
  */
 function evaluableSpecies(m: ModelPayload): string {
   if (m.species === family.species) return family.species;
-  const dequantized = speciesId(speciesSignature(dequantizedSpecs(m.tensors) as Tensor[], family.graphHash, family.output.labels));
-  return dequantized === family.species ? m.species : family.species;
+  return familySpeciesOf(m.tensors, family.graphHash, family.output.labels) === family.species ? m.species : family.species;
 }
 
 function modelById(id: string): ModelEntry {
@@ -341,9 +342,7 @@ export async function evaluateCandidate(): Promise<void> {
         if (Object.keys(policy.current().suites).some((n) => !have[n])) await evaluateModel(b);
       }
       const champion = reg.champion ? scored(modelById(reg.champion)) : null;
-      const parentScores = (cand.parents ?? []).map((id) => scored(modelById(id)));
-      const primary = policy.current().primary.suite;
-      const noop = parentScores.sort((a, b) => (b.metrics[primary]?.accuracy ?? 0) - (a.metrics[primary]?.accuracy ?? 0))[0] ?? null;
+      const noop = noopBaseline((cand.parents ?? []).map((id) => scored(modelById(id))), policy.current());
       setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()) });
     }
     await repo.putEvidence(cand.id, manifests);
@@ -381,9 +380,11 @@ export async function admitCandidate(): Promise<void> {
       reasons: ev.viability.checks.map((c) => c.text),
     });
     await repo.putEvidence(cand.id, [template, admission]);
-    await repo.ledger.append('admission', { model: cand.id, candidate: cand.hash, slot: SLOT, admission: manifestHash(admission), promotionTemplate: manifestHash(template) });
-    await release.toShadow(SLOT, cand.id, `${cand.name} admitted; runs in shadow beside the champion`, { admission: manifestHash(admission) });
-    setEvidence(cand.hash, { admitted: manifestHash(admission) });
+    const { admissionHash } = await admitToShadow(
+      { ledger: repo.ledger, release },
+      { slot: SLOT, model: cand.id, candidate: cand.hash, admission, promotionTemplate: template, policyHash: policy.hash, reason: `${cand.name} admitted; runs in shadow beside the champion` },
+    );
+    setEvidence(cand.hash, { admitted: admissionHash });
     syncLab();
   } catch (e) {
     set({ notice: `Admission failed: ${(e as Error).message}` });
@@ -401,7 +402,7 @@ export async function releaseStep(step: 'canary' | 'champion' | 'rollback'): Pro
     } else if (step === 'champion') {
       const m = reg.canary?.model ?? reg.shadow;
       if (!m) throw new Error('there is no canary or shadow to promote');
-      await release.toChampion(SLOT, evidenceCheck(m), `${modelById(m).name} becomes champion`, m);
+      await release.toChampion(SLOT, championCheck(m), `${modelById(m).name} becomes champion`, m);
     } else {
       await release.rollback(SLOT, 'rolled back by the user');
     }
@@ -412,19 +413,16 @@ export async function releaseStep(step: 'canary' | 'champion' | 'rollback'): Pro
 }
 
 /**
- * Promotion to champion: the router's fitness rule when it has enough invocations, otherwise the
- * evaluation evidence (a viable verdict on the pinned suites) with no routed failure in shadow.
+ * Promotion to champion: the router's fitness rule when it is met, else the evaluation evidence
+ * (a viable verdict on the pinned suites, routed in shadow or canary without a failure). The
+ * check, with its basis, is recorded in the ledger entry.
  */
-function evidenceCheck(model: string): PromotionCheck {
+function championCheck(model: string): PromotionCheck {
   const fit = router.promotionCheck(SLOT, model);
   if (fit.eligible) return fit;
-  const m = modelById(model);
-  const v = get().evidence[m.hash]?.viability;
-  const stats = router.stats(SLOT)[model];
-  if (!v?.viable) return { ...fit, eligible: false, reason: `no viable evaluation verdict for ${m.name}, and ${fit.reason}` };
-  if (stats && stats.failures > 0) return { ...fit, eligible: false, reason: `${m.name} failed ${stats.failures} routed requests in shadow/canary` };
-  const primary = v.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ');
-  return { ...fit, eligible: true, reason: `evaluation evidence: ${primary}` };
+  const verdict = get().evidence[modelById(model).hash]?.viability;
+  if (!verdict) return { ...fit, reason: `no evaluation verdict for ${modelById(model).name}; ${fit.reason}` };
+  return evidencePromotionCheck(verdict, router.stats(SLOT)[model], fit);
 }
 
 export async function routeDrawing(gray: Uint8ClampedArray, width: number, height: number): Promise<void> {
@@ -449,6 +447,7 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
   const m = modelById(r.answeredBy);
   const fellBack = r.attempts.filter((a) => !a.ok).map((a) => `${modelById(a.model).name} (${a.failure})`);
   set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, canary: r.canary, shadow: null, ms: performance.now() - t0 } });
+  saveRouterStats();
   // The shadow's verdict arrives after the answer; its failure is the shadow's, not the answer's.
   try {
     const shadow = await r.shadow;
@@ -457,6 +456,29 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
     set({ notice: `The shadow model could not be compared: ${(e as Error).message}` });
   }
   syncLab();
+}
+
+/**
+ * The router's fitness counts (successes, failures per model) survive a reload in localStorage:
+ * they are observations of routed requests, not artifacts, and a lost copy only restarts them.
+ */
+const ROUTER_STATS_KEY = 'slm-garden-router-stats';
+
+function savedRouterStats(): RouterStats | undefined {
+  try {
+    const text = localStorage.getItem(ROUTER_STATS_KEY);
+    return text ? (parseStrictJson(text, 'router stats') as RouterStats) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function saveRouterStats(): void {
+  try {
+    localStorage.setItem(ROUTER_STATS_KEY, JSON.stringify(router.snapshotStats()));
+  } catch {
+    // Storage full or disabled: the counts restart on the next open.
+  }
 }
 
 function softmax(logits: number[]): number[] {

@@ -104,6 +104,7 @@ export interface GardenState {
   receipt: Receipt | null;
   registry: SelectorRegistry | null;
   registryVersions: number;
+  canRollback: boolean;
   policy: Policy | null;
   shadow: ShadowSummary | null;
   route: RouteAnswer | null;
@@ -139,6 +140,7 @@ export const useGarden = create<GardenState>()((set) => ({
   receipt: null,
   registry: null,
   registryVersions: 0,
+  canRollback: false,
   policy: null,
   shadow: null,
   route: null,

@@ -8,6 +8,7 @@ export function ReleasePanel() {
   const versions = useGarden((s) => s.registryVersions);
   const models = useGarden((s) => s.models);
   const shadow = useGarden((s) => s.shadow);
+  const canRollback = useGarden((s) => s.canRollback);
   if (!reg) return null;
   const name = (id: string | null | undefined) => (id ? (models.find((m) => m.id === id)?.name ?? id) : '—');
   return (
@@ -26,7 +27,7 @@ export function ReleasePanel() {
       <div className="row">
         <button onClick={() => void releaseStep('canary')} disabled={!reg.shadow} data-testid="to-canary">Canary: 10 % of requests</button>
         <button className="primary" onClick={() => void releaseStep('champion')} disabled={!reg.shadow && !reg.canary} data-testid="to-champion">Make champion</button>
-        <button onClick={() => void releaseStep('rollback')} disabled={versions < 2} data-testid="rollback">Roll back</button>
+        <button onClick={() => void releaseStep('rollback')} disabled={!canRollback} data-testid="rollback">Roll back</button>
       </div>
     </section>
   );

@@ -8,7 +8,7 @@ import { hashJson, sha256Hex, type Sha256Hex } from '../hash.ts';
 import { speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
 import type { Tensor } from '../tensor.ts';
 import type { BreedResult } from './breed.ts';
-import { isQuantizedModel, quantBlockSize, quantizedSpecies, QUANT_GRAPH_OP_KEY } from '../models/quantized-graph.ts';
+import { isQuantizedModel, quantBlockSize, quantizedSpecies, QUANT_GRAPH_OP_KEY, type QuantGraphOp } from '../models/quantized-graph.ts';
 
 export interface ParentInfo {
   /** SHA-256 of the parent's .slm bytes. */
@@ -22,7 +22,7 @@ export interface ParentInfo {
    * The family's weight-free inference graph and label set, when the caller has them: a quantized
    * candidate then gets its own dequantizing graph and the species bound to it.
    */
-  family?: { graph: Uint8Array; vocabulary: readonly string[] };
+  family?: { graph: Uint8Array; vocabulary: readonly string[]; op?: QuantGraphOp };
 }
 
 /**
@@ -64,7 +64,7 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
   const extra: Record<string, string> = { ...result.metadata, 'garden.operator': `${result.operator.id}@${result.operator.version}`, 'garden.lineage': key };
   if (first.family && isQuantizedModel(result.tensors)) {
     // A quantized candidate is a species of its own: its tensors and its dequantizing graph.
-    const q = quantizedSpecies(first.family.graph, result.tensors, first.family.vocabulary, quantBlockSize(result.metadata));
+    const q = quantizedSpecies(first.family.graph, result.tensors, first.family.vocabulary, quantBlockSize(result.metadata), { op: first.family.op });
     extra[QUANT_GRAPH_OP_KEY] = q.op;
     const bytes = writeSlm(result.tensors, { species: q.species, graph: q.graphHash, vocabulary: [...first.family.vocabulary], extra });
     return { bytes, hash: sha256Hex(bytes), species: q.species, lineageKey: key, graph: q.graph };
