@@ -99,6 +99,7 @@ async function openGarden(): Promise<void> {
     void refreshStorage();
     // Scores are recomputed on open (milliseconds per model); the sidecars stored before stay as evidence.
     for (const m of models) await evaluateModel(m).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
+    await restoreEvidence(models);
   } catch (e) {
     set({ phase: 'error', error: `The garden could not open: ${(e as Error).message}` });
   }
@@ -313,6 +314,38 @@ export function cancelBreed(): void {
   void kernelWorker().cancel();
 }
 
+/** The viability verdict of a scored candidate against the slot's champion and its best parent (no-op). */
+async function judge(cand: ModelEntry): Promise<void> {
+  const reg = release.current(SLOT);
+  // The baselines must be scored on the same pinned suites before any verdict (they are scored in
+  // the background on open; a fast user can get here first).
+  for (const b of [reg.champion, ...(cand.parents ?? [])].filter((x): x is string => !!x && x !== cand.id).map(modelById)) {
+    const have = get().evidence[b.hash]?.evaluations ?? {};
+    if (Object.keys(policy.current().suites).some((n) => !have[n])) await evaluateModel(b);
+  }
+  const champion = reg.champion && reg.champion !== cand.id ? scored(modelById(reg.champion)) : null;
+  const noop = noopBaseline((cand.parents ?? []).map((id) => scored(modelById(id))), policy.current());
+  setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()) });
+}
+
+/**
+ * After a reload: the recorded smoke result and admission of each candidate come back from the
+ * evaluation zone and the ledger; candidates not yet admitted are judged again on fresh scores.
+ */
+async function restoreEvidence(models: ModelEntry[]): Promise<void> {
+  const admissions = new Map(repo.ledger.entries().filter((e) => e.type === 'admission').map((e) => [String(e.payload.model), String(e.payload.admissionHash)]));
+  for (const m of models.filter((x) => x.role === 'candidate')) {
+    const smoke = (await repo.evidenceFor(m.id)).filter((x) => x.kind === 'runtime-smoke').pop();
+    if (smoke?.kind === 'runtime-smoke') {
+      const detail = smoke.passed ? `recorded: ${smoke.probes} probe rows, ${smoke.runtime}` : smoke.reasons.join('; ');
+      setEvidence(m.hash, { smoke: { ok: smoke.passed, checks: [{ name: 'recorded runtime smoke', ok: smoke.passed, detail }], probeRows: smoke.probes, ms: 0, message: smoke.passed ? 'passed' : smoke.reasons[0] ?? 'failed' } });
+    }
+    const admitted = admissions.get(m.id);
+    if (admitted) setEvidence(m.hash, { admitted });
+    else if (smoke?.kind === 'runtime-smoke' && smoke.passed) await judge(m);
+  }
+}
+
 export async function evaluateCandidate(): Promise<void> {
   const s = get();
   const cand = s.models.find((m) => m.id === s.candidateId);
@@ -334,16 +367,7 @@ export async function evaluateCandidate(): Promise<void> {
     const manifests: Manifest[] = [smokeManifest];
     if (smoke.ok) {
       manifests.push(...(await evaluateModel(cand, (done, total) => task('evaluate', { done, total }))));
-      const reg = release.current(SLOT);
-      // The baselines must be scored on the same pinned suites before any verdict (they are scored
-      // in the background on open; a fast user can get here first).
-      for (const b of [reg.champion, ...(cand.parents ?? [])].filter((x): x is string => !!x).map(modelById)) {
-        const have = get().evidence[b.hash]?.evaluations ?? {};
-        if (Object.keys(policy.current().suites).some((n) => !have[n])) await evaluateModel(b);
-      }
-      const champion = reg.champion ? scored(modelById(reg.champion)) : null;
-      const noop = noopBaseline((cand.parents ?? []).map((id) => scored(modelById(id))), policy.current());
-      setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()) });
+      await judge(cand);
     }
     await repo.putEvidence(cand.id, manifests);
   } catch (e) {

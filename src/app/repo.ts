@@ -26,6 +26,8 @@ export interface Repo {
   getGraph(hash: string): Promise<Uint8Array>;
   /** Evidence written by the evaluator (smoke, sidecars), kept in the evaluation zone. */
   putEvidence(modelId: string, manifests: Manifest[]): Promise<void>;
+  /** The evidence manifests recorded for a model, in the order they were written. */
+  evidenceFor(modelId: string): Promise<Manifest[]>;
   putSuite(bytes: Uint8Array): Promise<string>;
   /** A suite's bytes by hash; the caller compares with the policy pin. */
   getSuite(hash: string): Promise<Uint8Array>;
@@ -84,8 +86,12 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
     },
     async putEvidence(modelId, manifests) {
       const tx = evaluation.transaction('evidence', 'readwrite');
-      for (const m of manifests) await tx.store.put({ model: modelId, manifest: m }, manifestHash(m));
+      for (const m of manifests) await tx.store.put({ model: modelId, manifest: m, at: Date.now() }, manifestHash(m));
       await tx.done;
+    },
+    async evidenceFor(modelId) {
+      const all = (await evaluation.getAll('evidence')) as { model: string; manifest: Manifest; at?: number }[];
+      return all.filter((r) => r.model === modelId).sort((a, b) => (a.at ?? 0) - (b.at ?? 0)).map((r) => r.manifest);
     },
     async putSuite(bytes) {
       const hash = sha256Hex(bytes);

@@ -28,7 +28,8 @@ export function CandidatePanel() {
     ...suiteNames.map((n) => ({ name: `evaluation sidecar on the pinned "${n}" suite`, ok: ev.sidecars[n] ? true : undefined, detail: ev.sidecars[n] ? `sidecar ${short(ev.sidecars[n])}` : undefined })),
     ...(ev.viability?.checks ?? []).map((c) => ({ name: `viability (${c.kind}${c.baseline ? ` vs ${c.baseline}` : ''})`, ok: c.passed, detail: c.text })),
   ];
-  if (!ev.viability) gates.push({ name: 'viability against the champion and no-op', ok: undefined, detail: undefined });
+  if (ev.admitted && !ev.viability) gates.push({ name: 'admitted', ok: true, detail: `admission record ${short(ev.admitted)} in the ledger` });
+  else if (!ev.viability) gates.push({ name: 'viability against the champion and no-op', ok: undefined, detail: undefined });
   const allPassed = gates.every((g) => g.ok === true);
   return (
     <section className="step" aria-labelledby="cand-h" data-testid="candidate-panel">
