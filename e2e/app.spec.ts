@@ -99,7 +99,7 @@ test('one breeding round, end to end, without leaving the origin', async ({ page
   await expect(page.getByTestId('answered-by')).toHaveText(candidateName, { timeout: 60_000 });
   // The candidate's recorded evidence comes back with the garden: smoke and admission.
   await page.locator('[data-testid^="review-candidate-"]').first().click();
-  await expect(page.getByTestId('admit-button')).toContainText('Admitted');
+  await expect(page.getByTestId('admit-button')).toContainText('Admitted: champion of the slot');
   await expect(page.getByTestId('smoke-checks')).toContainText('recorded runtime smoke');
   await shot(page, '05-offline-answer');
   await context.setOffline(false);

@@ -22,7 +22,7 @@ export function CandidatePanel() {
   const suiteNames = s.policy ? [s.policy.primary.suite, ...s.policy.guardrails.map((g) => g.suite)] : [];
   const champion = s.models.find((m) => m.id === s.registry?.champion);
   const parents = (cand.parents ?? []).map((id) => s.models.find((m) => m.id === id)).filter((m) => m !== undefined);
-  const rows = [cand, ...(champion && !parents.includes(champion) ? [champion] : []), ...parents];
+  const rows = [cand, ...(champion && champion.id !== cand.id && !parents.includes(champion) ? [champion] : []), ...parents];
   const gates = [
     { name: 'runtime smoke in onnxruntime-web', ok: ev.smoke?.ok, detail: ev.smoke?.message },
     ...suiteNames.map((n) => ({ name: `evaluation sidecar on the pinned "${n}" suite`, ok: ev.sidecars[n] ? true : undefined, detail: ev.sidecars[n] ? `sidecar ${short(ev.sidecars[n])}` : undefined })),
@@ -95,7 +95,7 @@ export function CandidatePanel() {
         </p>
       )}
       <button className="primary" disabled={!allPassed || !!ev.admitted} onClick={() => void admitCandidate()} data-testid="admit-button">
-        {ev.admitted ? 'Admitted: running in shadow' : 'Admit to the pool (runs in shadow)'}
+        {ev.admitted ? `Admitted: ${roleIn(s.registry, cand.id)}` : 'Admit to the pool (runs in shadow)'}
       </button>
     </section>
   );
@@ -108,4 +108,14 @@ async function download(modelId: string) {
   } catch (e) {
     useGarden.setState({ notice: `Download failed: ${(e as Error).message}` });
   }
+}
+
+/** The candidate's place in the slot's live registry, in words. */
+function roleIn(reg: ReturnType<typeof useGarden.getState>['registry'], id: string): string {
+  if (!reg) return 'in the pool';
+  if (reg.champion === id) return 'champion of the slot';
+  if (reg.canary?.model === id) return `canary, ${Math.round(reg.canary.share * 100)} % of requests`;
+  if (reg.shadow === id) return 'running in shadow';
+  if (reg.fallback.includes(id)) return 'in the fallback stack';
+  return 'in the pool, no role in the slot';
 }
