@@ -169,13 +169,14 @@ export class ChunkStore {
         const copy = copyBytes(values);
         hold?.(copy.byteLength);
         const prev = keys.at(-1);
-        keys.push(
-          (prev ?? Promise.resolve('')).then(async () => {
-            const key = await this.putBytes(copy);
-            hold?.(-copy.byteLength);
-            return key;
-          }),
-        );
+        const next = (prev ?? Promise.resolve('')).then(async () => {
+          const key = await this.putBytes(copy);
+          hold?.(-copy.byteLength);
+          return key;
+        });
+        // A failed write surfaces through finish(); until then it must not be an unhandled rejection.
+        next.catch(() => undefined);
+        keys.push(next);
         bytes += values.byteLength;
         return prev ? prev.then(() => undefined) : Promise.resolve();
       },
@@ -341,7 +342,13 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
       for (let c = 0; c < chunks; c++) {
         const ins = await next!;
         next = c + 1 < chunks ? read(c + 1) : null;
-        await fn(ins, c);
+        try {
+          await fn(ins, c);
+        } catch (e) {
+          // Leave no prefetched read unhandled behind the real error.
+          next?.catch(() => undefined);
+          throw e;
+        }
         done(ins);
       }
     };

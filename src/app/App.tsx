@@ -73,7 +73,7 @@ async function downloadLedger() {
 async function resetGarden() {
   if (!confirm('Delete every model, suite and ledger entry this garden keeps in this browser? This cannot be undone.')) return;
   try {
-    await deleteGarden();
+    await deleteGarden(undefined, (name) => alert(`${name} is still open in another tab: close the garden there and the reset goes on.`));
     location.reload();
   } catch (e) {
     alert((e as Error).message);

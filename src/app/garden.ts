@@ -15,7 +15,7 @@ import { familySpeciesOf } from '../core/models/quantized-graph.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { makeManifest, manifestHash, type Manifest, type Policy } from '../core/manifest/index.ts';
+import { makeManifest, manifestHash, type Policy } from '../core/manifest/index.ts';
 import { PolicyZone, isAllowed } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
 import { SelectorRouter, type RouterStats } from '../core/lab/router.ts';
@@ -33,7 +33,7 @@ import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 const set = useGarden.setState;
 const get = useGarden.getState;
 
-function task(t: Task, progress: { done: number; total: number } | null): void {
+function task(t: Task, progress: { done: number; total: number; model?: string } | null): void {
   set((s) => {
     const tasks = { ...s.tasks };
     if (progress) tasks[t] = progress;
@@ -91,18 +91,20 @@ async function openGarden(): Promise<void> {
       const base = family.models.find((m) => m.role === 'base')!;
       await release.createSlot(SLOT, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 10_000, compare: 'argmax' }, base.id, [], 'the starter base answers the digits slot');
     }
-    router = new SelectorRouter({ invoke, release, initialStats: savedRouterStats() });
+    router = openRouter();
     const models = await repo.listModels();
     set({ models, phase: 'ready', policy: policy.current() });
     syncLab();
     void kernelWorker().probe().then((backend) => set({ backend }));
     void refreshStorage();
-    // Scores are recomputed on open (milliseconds per model); the sidecars stored before stay as evidence.
-    for (const m of models) await evaluateModel(m).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
-    await restoreEvidence(models);
+    // Scores shown on open are recomputed and not persisted: only an explicit evaluation writes
+    // the sidecars that an admission binds.
+    for (const m of models) await evaluateModel(m, { persist: false }).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
   } catch (e) {
     set({ phase: 'error', error: `The garden could not open: ${(e as Error).message}` });
+    return;
   }
+  await restoreEvidence(get().models).catch((e) => set({ notice: `Could not restore the candidates' evidence: ${(e as Error).message}` }));
 }
 
 /**
@@ -110,8 +112,10 @@ async function openGarden(): Promise<void> {
  * interrupted first run completes on the next open.
  */
 async function seedStarter(): Promise<void> {
-  const held = new Set((await repo.listModels()).map((m) => m.hash));
-  for (const m of family.models.filter((x) => !held.has(x.hash))) {
+  const held = new Map((await repo.listModels()).map((m) => [m.id, m]));
+  const changed = family.models.filter((x) => held.has(x.id) && held.get(x.id)!.hash !== x.hash);
+  if (changed.length) set({ notice: `This version of the app ships other starter weights for ${changed.map((m) => m.name).join(', ')}; the garden keeps the ones it holds.` });
+  for (const m of family.models.filter((x) => !held.has(x.id))) {
     const bytes = await fetchBytes(`/starter/${m.file}`, m.hash);
     const slm = readSlm(bytes);
     const source = makeManifest('source', {
@@ -151,7 +155,7 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
   const name = (id: unknown) => get().models.find((m) => m.id === id)?.name ?? String(id);
   if (type === 'release') return `${String(p.action)}: ${String(p.reason ?? '')}`;
   if (type === 'rollback') return `rolled back: ${String(p.reason ?? '')}`;
-  if (type === 'admission') return `admitted ${name(p.model)} to the pool (admission ${String(p.admissionHash ?? '').slice(0, 10)})`;
+  if (type === 'admission') return `admitted ${name(p.model)} to the pool (admission ${String(p.admissionHash ?? p.admission ?? '').slice(0, 10)})`;
   if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
   return String(p.reason ?? type);
 }
@@ -182,11 +186,16 @@ function modelById(id: string): ModelEntry {
 const invoke = async (modelId: string, input: Float32Array) => {
   const m = modelById(modelId);
   const ep = get().inference;
-  const warm = await evalWorker().hasSession(m.hash, ep);
-  const model: ModelPayload = warm
-    ? { hash: m.hash, species: m.species, graph: new Uint8Array(0), tensors: [], featureSize: family.input.shape[0], classes: family.output.labels.length, ep }
-    : await payload(m);
-  return evalWorker().predict(model, input);
+  if (await evalWorker().hasSession(m.hash, ep)) {
+    const light: ModelPayload = { hash: m.hash, species: m.species, graph: new Uint8Array(0), tensors: [], featureSize: family.input.shape[0], classes: family.output.labels.length, ep };
+    try {
+      return await evalWorker().predict(light, input);
+    } catch (e) {
+      // Evicted between the two calls: send the model itself (any other error is the model's).
+      if (!/no session for model/.test((e as Error).message)) throw e;
+    }
+  }
+  return evalWorker().predict(await payload(m), input);
 };
 
 function setEvidence(hash: string, patch: Partial<Evidence>): void {
@@ -196,22 +205,29 @@ function setEvidence(hash: string, patch: Partial<Evidence>): void {
   });
 }
 
-/** Evaluate a model on every suite policy pins; returns the sidecars written. */
-async function evaluateModel(m: ModelEntry, onProgress?: (done: number, total: number) => void): Promise<Manifest[]> {
+/**
+ * Evaluate a model on every suite policy pins. With `persist`, each suite's sidecar is written to
+ * the evaluation zone as soon as it is computed and becomes the model's evidence; without, the
+ * scores are only shown.
+ */
+async function evaluateModel(m: ModelEntry, opts: { persist: boolean; onProgress?: (done: number, total: number) => void }): Promise<void> {
+  const { persist, onProgress } = opts;
   const pins = policy.current().suites;
   const model = await payload(m);
   const species = evaluableSpecies(model);
-  const sidecars: Manifest[] = [];
   for (const [name, pin] of Object.entries(pins)) {
     const bytes = await repo.getSuite(pin);
     const evaluation: EvaluationResult = await evalWorker().evaluate(
       model, bytes, { suiteHash: pin, species, family: family.id }, onProgress ? Comlink.proxy(onProgress) : undefined,
     );
-    const sidecar = makeManifest('evaluation-sidecar', sidecarBody(m.hash, evaluation));
-    sidecars.push(sidecar);
-    setEvidence(m.hash, { evaluations: { [name]: evaluation }, sidecars: { [name]: manifestHash(sidecar) } });
+    if (persist) {
+      const sidecar = makeManifest('evaluation-sidecar', sidecarBody(m.hash, evaluation));
+      await repo.putEvidence(m.id, [sidecar]);
+      setEvidence(m.hash, { evaluations: { [name]: evaluation }, sidecars: { [name]: manifestHash(sidecar) } });
+    } else {
+      setEvidence(m.hash, { evaluations: { [name]: evaluation } });
+    }
   }
-  return sidecars;
 }
 
 function scored(m: ModelEntry): Scored {
@@ -237,7 +253,6 @@ export async function breedSelected(): Promise<void> {
     // Artifact #2: merge-style operators refuse parents without a passing compatibility report.
     const compat = parents.length > 1 ? makeManifest('compatibility-report', compatibilityManifestBody(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })))) : null;
     if (compat && !compat.compatible) {
-      task('breed', null);
       set({ notice: `${op.name} refuses these parents: ${compat.reasons.join('; ')}. Nothing was bred.` });
       return;
     }
@@ -291,7 +306,7 @@ export async function breedSelected(): Promise<void> {
       models: await repo.listModels(),
       candidateId: put.stored.id,
       receipt: view,
-      notice: put.created ? null : `This candidate has exactly the tensors of ${put.stored.name}: nothing new was stored.`,
+      notice: put.created ? null : `This candidate has exactly the tensors of ${put.stored.name}: no tensor was stored again; its lineage and receipt were added to ${put.stored.name}.`,
     });
     void refreshStorage();
   } catch (e) {
@@ -321,11 +336,18 @@ async function judge(cand: ModelEntry): Promise<void> {
   // the background on open; a fast user can get here first).
   for (const b of [reg.champion, ...(cand.parents ?? [])].filter((x): x is string => !!x && x !== cand.id).map(modelById)) {
     const have = get().evidence[b.hash]?.evaluations ?? {};
-    if (Object.keys(policy.current().suites).some((n) => !have[n])) await evaluateModel(b);
+    if (Object.keys(policy.current().suites).some((n) => !have[n])) await evaluateModel(b, { persist: false });
   }
   const champion = reg.champion && reg.champion !== cand.id ? scored(modelById(reg.champion)) : null;
   const noop = noopBaseline((cand.parents ?? []).map((id) => scored(modelById(id))), policy.current());
-  setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()) });
+  setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()), judgedAgainst: reg.champion });
+}
+
+/** Judge again when the champion changed since the verdict (a verdict is against one champion). */
+async function freshVerdict(cand: ModelEntry) {
+  const ev = get().evidence[cand.hash];
+  if (ev?.viability && ev.judgedAgainst !== release.current(SLOT).champion && release.current(SLOT).champion !== cand.id) await judge(cand);
+  return get().evidence[cand.hash]?.viability;
 }
 
 /**
@@ -333,7 +355,7 @@ async function judge(cand: ModelEntry): Promise<void> {
  * evaluation zone and the ledger; candidates not yet admitted are judged again on fresh scores.
  */
 async function restoreEvidence(models: ModelEntry[]): Promise<void> {
-  const admissions = new Map(repo.ledger.entries().filter((e) => e.type === 'admission').map((e) => [String(e.payload.model), String(e.payload.admissionHash)]));
+  const admissions = new Map(repo.ledger.entries().filter((e) => e.type === 'admission').map((e) => [String(e.payload.model), String(e.payload.admissionHash ?? e.payload.admission)]));
   for (const m of models.filter((x) => x.role === 'candidate')) {
     const smoke = (await repo.evidenceFor(m.id)).filter((x) => x.kind === 'runtime-smoke').pop();
     if (smoke?.kind === 'runtime-smoke') {
@@ -351,7 +373,9 @@ export async function evaluateCandidate(): Promise<void> {
   const cand = s.models.find((m) => m.id === s.candidateId);
   if (!cand) return;
   if (s.tasks.evaluate) return;
-  task('evaluate', { done: 0, total: 1 });
+  task('evaluate', { done: 0, total: 1, model: cand.id });
+  // A new run replaces the old evidence: nothing of the last run stays beside the new numbers.
+  set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { evaluations: st.evidence[cand.hash]?.evaluations ?? {}, sidecars: {} } } }));
   try {
     const smoke = await evalWorker().smoke(await payload(cand));
     const smokeManifest = makeManifest('runtime-smoke', {
@@ -363,13 +387,12 @@ export async function evaluateCandidate(): Promise<void> {
       passed: smoke.ok,
       reasons: smoke.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
     });
+    await repo.putEvidence(cand.id, [smokeManifest]);
     setEvidence(cand.hash, { smoke });
-    const manifests: Manifest[] = [smokeManifest];
     if (smoke.ok) {
-      manifests.push(...(await evaluateModel(cand, (done, total) => task('evaluate', { done, total }))));
+      await evaluateModel(cand, { persist: true, onProgress: (done, total) => task('evaluate', { done, total, model: cand.id }) });
       await judge(cand);
     }
-    await repo.putEvidence(cand.id, manifests);
   } catch (e) {
     set({ notice: `Evaluation failed: ${(e as Error).message}` });
   } finally {
@@ -381,16 +404,21 @@ export async function evaluateCandidate(): Promise<void> {
 export async function admitCandidate(): Promise<void> {
   const s = get();
   const cand = s.models.find((m) => m.id === s.candidateId);
-  const ev = cand && s.evidence[cand.hash];
-  if (!cand || !ev?.smoke?.ok || !ev.viability?.viable) return;
+  if (!cand || s.tasks.evaluate) return;
   try {
+    const verdict = await freshVerdict(cand);
+    const ev = get().evidence[cand.hash];
+    if (!ev?.smoke?.ok || !verdict?.viable) {
+      set({ notice: verdict && !verdict.viable ? `Not admitted: ${verdict.reasons.join(' ')}` : 'Not admitted: run the smoke test and the evaluation first.' });
+      return;
+    }
     const template = makeManifest('promotion-template', {
       candidate: cand.hash,
       slot: SLOT,
       gates: [
         { id: 'runtime-smoke', status: 'passed', detail: ev.smoke.message },
         ...Object.entries(ev.sidecars).map(([name, h]) => ({ id: `evaluation-sidecar:${name}`, status: 'passed' as const, evidence: h })),
-        { id: 'viability', status: 'passed', detail: ev.viability.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
+        { id: 'viability', status: 'passed', detail: verdict.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
         { id: 'shadow', status: 'pending' },
         { id: 'champion', status: 'pending' },
       ],
@@ -401,13 +429,13 @@ export async function admitCandidate(): Promise<void> {
       promotionTemplate: manifestHash(template),
       sidecars: Object.values(ev.sidecars),
       admittedAt: new Date().toISOString(),
-      reasons: ev.viability.checks.map((c) => c.text),
+      reasons: verdict.checks.map((c) => c.text),
     });
-    await repo.putEvidence(cand.id, [template, admission]);
     const { admissionHash } = await admitToShadow(
       { ledger: repo.ledger, release },
       { slot: SLOT, model: cand.id, candidate: cand.hash, admission, promotionTemplate: template, policyHash: policy.hash, reason: `${cand.name} admitted; runs in shadow beside the champion` },
     );
+    await repo.putEvidence(cand.id, [template, admission]);
     setEvidence(cand.hash, { admitted: admissionHash });
     syncLab();
   } catch (e) {
@@ -426,6 +454,7 @@ export async function releaseStep(step: 'canary' | 'champion' | 'rollback'): Pro
     } else if (step === 'champion') {
       const m = reg.canary?.model ?? reg.shadow;
       if (!m) throw new Error('there is no canary or shadow to promote');
+      await freshVerdict(modelById(m));
       await release.toChampion(SLOT, championCheck(m), `${modelById(m).name} becomes champion`, m);
     } else {
       await release.rollback(SLOT, 'rolled back by the user');
@@ -457,29 +486,29 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
   }
   task('route', { done: 0, total: 1 });
   const t0 = performance.now();
-  let r: Awaited<ReturnType<SelectorRouter['route']>>;
   try {
-    r = await router.route(SLOT, crypto.randomUUID(), input);
-  } catch (e) {
-    set({ notice: `No model in the digits slot could answer: ${(e as Error).message}` });
-    return;
-  } finally {
+    const r = await router.route(SLOT, crypto.randomUUID(), input);
+    const probabilities = softmax(Array.from(r.output));
+    const best = probabilities.indexOf(Math.max(...probabilities));
+    const m = modelById(r.answeredBy);
+    const fellBack = r.attempts.filter((a) => !a.ok).map((a) => `${modelById(a.model).name} (${a.failure})`);
+    set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, canary: r.canary, shadow: null, ms: performance.now() - t0 } });
     task('route', null);
-  }
-  const probabilities = softmax(Array.from(r.output));
-  const best = probabilities.indexOf(Math.max(...probabilities));
-  const m = modelById(r.answeredBy);
-  const fellBack = r.attempts.filter((a) => !a.ok).map((a) => `${modelById(a.model).name} (${a.failure})`);
-  set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, canary: r.canary, shadow: null, ms: performance.now() - t0 } });
-  saveRouterStats();
-  // The shadow's verdict arrives after the answer; its failure is the shadow's, not the answer's.
-  try {
-    const shadow = await r.shadow;
-    if (shadow) set((s) => ({ route: s.route && { ...s.route, shadow: { model: modelById(shadow.model).name, agreed: shadow.agreed } } }));
+    // The shadow's verdict arrives after the answer; its failure is the shadow's, not the answer's.
+    try {
+      const shadow = await r.shadow;
+      if (shadow) set((st) => ({ route: st.route && { ...st.route, shadow: { model: modelById(shadow.model).name, agreed: shadow.agreed } } }));
+    } catch (e) {
+      set({ notice: `The shadow model could not be compared: ${(e as Error).message}` });
+    }
   } catch (e) {
-    set({ notice: `The shadow model could not be compared: ${(e as Error).message}` });
+    set({ route: null, notice: `No model in the digits slot could answer: ${(e as Error).message}` });
+  } finally {
+    // Counts (the shadow's included) and any demotion the request caused reach storage and the panels.
+    task('route', null);
+    saveRouterStats();
+    syncLab();
   }
-  syncLab();
 }
 
 /**
@@ -488,18 +517,22 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
  */
 const ROUTER_STATS_KEY = 'slm-garden-router-stats';
 
-function savedRouterStats(): RouterStats | undefined {
+/** The router, with the counts this garden saved (a snapshot of another garden or a bad one is dropped). */
+function openRouter(): SelectorRouter {
+  const genesis = repo.ledger.records()[0]?.hash ?? '';
   try {
     const text = localStorage.getItem(ROUTER_STATS_KEY);
-    return text ? (parseStrictJson(text, 'router stats') as RouterStats) : undefined;
+    const saved = text ? (parseStrictJson(text, 'router stats') as { genesis?: string; stats?: RouterStats }) : null;
+    if (saved?.genesis === genesis && saved.stats) return new SelectorRouter({ invoke, release, initialStats: saved.stats });
   } catch {
-    return undefined;
+    localStorage.removeItem(ROUTER_STATS_KEY);
   }
+  return new SelectorRouter({ invoke, release });
 }
 
 function saveRouterStats(): void {
   try {
-    localStorage.setItem(ROUTER_STATS_KEY, JSON.stringify(router.snapshotStats()));
+    localStorage.setItem(ROUTER_STATS_KEY, JSON.stringify({ genesis: repo.ledger.records()[0]?.hash ?? '', stats: router.snapshotStats() }));
   } catch {
     // Storage full or disabled: the counts restart on the next open.
   }

@@ -48,6 +48,7 @@ export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
       db.createObjectStore('suites');
       db.createObjectStore('evidence');
     },
+    blocking: (_cur, _next, e) => (e.target as IDBDatabase).close(),
   });
   const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit));
   const persisted = await candidates.persist().catch(() => false);
@@ -58,7 +59,13 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
   /** entry.id → the store's content id (hash of the model's tensor-set manifest); rebuilt after writes. */
   let ids: Promise<Map<string, { id: string; entry: ModelEntry }>> | null = null;
   function storeIds(): Promise<Map<string, { id: string; entry: ModelEntry }>> {
-    ids ??= candidates.listModels().then((all) => new Map(all.map((m) => [(m.meta.entry as ModelEntry).id, { id: m.id, entry: m.meta.entry as ModelEntry }])));
+    ids ??= candidates.listModels().then(
+      (all) => new Map(all.map((m) => [(m.meta.entry as ModelEntry).id, { id: m.id, entry: m.meta.entry as ModelEntry }])),
+      (e: unknown) => {
+        ids = null;
+        throw e;
+      },
+    );
     return ids;
   }
 
@@ -115,20 +122,27 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
 
 /** The ledger records as stored, without verifying them: what a user can still download when the chain is broken. */
 export async function rawLedger(prefix = 'slm-garden'): Promise<unknown[]> {
-  return (await IdbLedgerStore.open(gardenDatabases(prefix).audit)).load();
+  const store = await IdbLedgerStore.open(gardenDatabases(prefix).audit);
+  try {
+    return await store.load();
+  } finally {
+    store.close();
+  }
 }
 
-/** Delete every database of the garden (the user asked to start over). */
-export async function deleteGarden(prefix = 'slm-garden'): Promise<void> {
-  await Promise.all(
-    Object.values(gardenDatabases(prefix)).map(
-      (name) =>
-        new Promise<void>((resolve, reject) => {
-          const r = indexedDB.deleteDatabase(name);
-          r.onsuccess = () => resolve();
-          r.onerror = () => reject(new Error(`could not delete ${name}: ${r.error?.message ?? 'unknown error'}`));
-          r.onblocked = () => reject(new Error(`${name} is open in another tab; close the garden there first`));
-        }),
-    ),
-  );
+/**
+ * Delete every database of the garden (the user asked to start over), one after the other. Open
+ * connections close themselves when asked (`blocking`); a delete that stays blocked waits for
+ * other tabs to close, and `onBlocked` says so.
+ */
+export async function deleteGarden(prefix = 'slm-garden', onBlocked?: (name: string) => void): Promise<void> {
+  for (const name of Object.values(gardenDatabases(prefix))) {
+    await new Promise<void>((resolve, reject) => {
+      const r = indexedDB.deleteDatabase(name);
+      r.onsuccess = () => resolve();
+      r.onerror = () => reject(new Error(`could not delete ${name}: ${r.error?.message ?? 'unknown error'}`));
+      r.onblocked = () => onBlocked?.(name);
+    });
+  }
+  localStorage.removeItem(`${prefix}-router-stats`);
 }

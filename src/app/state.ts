@@ -37,6 +37,8 @@ export interface Evidence {
   /** Policy suite name → evaluation sidecar hash. */
   sidecars: Record<string, string>;
   viability?: ViabilityVerdict;
+  /** The champion the verdict was judged against (a verdict is stale once the champion changes). */
+  judgedAgainst?: string | null;
   admitted?: string;
 }
 
@@ -81,7 +83,7 @@ export interface LedgerLine {
 
 /** Work that can run side by side; each has its own flag, so one finishing never frees another. */
 export type Task = 'breed' | 'evaluate' | 'route';
-export type Tasks = Partial<Record<Task, { done: number; total: number }>>;
+export type Tasks = Partial<Record<Task, { done: number; total: number; model?: string }>>;
 
 export interface GardenState {
   phase: 'loading' | 'ready' | 'error';

@@ -36,6 +36,8 @@ export class IdbLedgerStore implements LedgerStore {
         db.createObjectStore('entries');
         db.createObjectStore('head');
       },
+      // Another connection wants to delete or upgrade the database (a reset): let it.
+      blocking: (_cur, _next, e) => (e.target as IDBDatabase).close(),
     });
     return new IdbLedgerStore(db);
   }

@@ -22,6 +22,8 @@ export async function idbBackend(opts: IdbBackendOptions = {}): Promise<KvBacken
     upgrade(d) {
       for (const s of STORE_NAMES) if (!d.objectStoreNames.contains(s)) d.createObjectStore(s);
     },
+    // Another connection wants to delete or upgrade the database (a reset): let it.
+    blocking: (_cur, _next, e) => (e.target as IDBDatabase).close(),
   });
 
   async function transact<T>(mode: 'readonly' | 'readwrite', fn: (tx: KvTx) => Promise<T>): Promise<T> {

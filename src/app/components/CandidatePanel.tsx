@@ -17,6 +17,7 @@ export function CandidatePanel() {
   const ev = s.evidence[cand.hash] ?? { evaluations: {}, sidecars: {} };
   const progress = s.tasks.evaluate;
   const evaluating = !!progress;
+  const evaluatingThis = progress?.model === cand.id;
   // Evaluated: the smoke ran and, when it passed, the viability verdict exists.
   const evaluated = !!ev.smoke && (!ev.smoke.ok || !!ev.viability);
   const suiteNames = s.policy ? [s.policy.primary.suite, ...s.policy.guardrails.map((g) => g.suite)] : [];
@@ -40,7 +41,7 @@ export function CandidatePanel() {
       </p>
       <div className="row">
         <button className="primary" onClick={() => void evaluateCandidate()} disabled={evaluating || !!ev.admitted} data-testid="evaluate-button">
-          {evaluating ? `Evaluating… ${progress.done}/${progress.total}` : evaluated ? 'Run smoke test and evaluation again' : 'Run smoke test and evaluate'}
+          {evaluatingThis ? `Evaluating… ${progress.done}/${progress.total}` : evaluating ? 'Another evaluation is running…' : evaluated ? 'Run smoke test and evaluation again' : 'Run smoke test and evaluate'}
         </button>
       </div>
       {ev.smoke && (
@@ -94,7 +95,7 @@ export function CandidatePanel() {
           No-op: the garden keeps its champion. {ev.viability.reasons.join(' ')}
         </p>
       )}
-      <button className="primary" disabled={!allPassed || !!ev.admitted} onClick={() => void admitCandidate()} data-testid="admit-button">
+      <button className="primary" disabled={!allPassed || !!ev.admitted || evaluating} onClick={() => void admitCandidate()} data-testid="admit-button">
         {ev.admitted ? `Admitted: ${roleIn(s.registry, cand.id)}` : 'Admit to the pool (runs in shadow)'}
       </button>
     </section>

@@ -29,7 +29,7 @@ export function ParentPool() {
               </div>
               <p className="desc">{m.description}</p>
               {m.role === 'candidate' && (
-                <button className="link" onClick={() => useGarden.setState({ candidateId: m.id })} data-testid={`review-${m.id}`}>
+                <button className="link" onClick={() => useGarden.setState((st) => ({ candidateId: m.id, receipt: st.receipt?.output === m.hash ? st.receipt : null }))} data-testid={`review-${m.id}`}>
                   Review this candidate
                 </button>
               )}

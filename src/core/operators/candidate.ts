@@ -29,8 +29,9 @@ export interface ParentInfo {
  * What identifies a breed. The same key on the CPU gives the same candidate bytes; a GPU run may
  * differ in arithmetic by the ULP bounds docs/OPERATORS.md states (masks and selections never).
  */
-export function lineageKey(result: Pick<BreedResult, 'operator' | 'params' | 'seed'>, parents: readonly Pick<ParentInfo, 'hash'>[]): Sha256Hex {
-  return hashJson({ kind: 'lineage-key', operator: result.operator, params: result.params, seed: result.seed, parents: parents.map((p) => p.hash) });
+export function lineageKey(result: Pick<BreedResult, 'operator' | 'params' | 'seed'>, parents: readonly Pick<ParentInfo, 'hash'>[], graph?: { hash: Sha256Hex; op: string }): Sha256Hex {
+  // A quantized candidate's file also depends on the graph it is bound to and how it dequantizes.
+  return hashJson({ kind: 'lineage-key', operator: result.operator, params: result.params, seed: result.seed, parents: parents.map((p) => p.hash), ...(graph ? { graph } : {}) });
 }
 
 function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
@@ -60,15 +61,17 @@ export interface CandidateFile {
 
 export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]): CandidateFile {
   const first = parents[0];
-  const key = lineageKey(result, parents);
-  const extra: Record<string, string> = { ...result.metadata, 'garden.operator': `${result.operator.id}@${result.operator.version}`, 'garden.lineage': key };
+  const operator = `${result.operator.id}@${result.operator.version}`;
   if (first.family && isQuantizedModel(result.tensors)) {
     // A quantized candidate is a species of its own: its tensors and its dequantizing graph.
     const q = quantizedSpecies(first.family.graph, result.tensors, first.family.vocabulary, quantBlockSize(result.metadata), { op: first.family.op });
-    extra[QUANT_GRAPH_OP_KEY] = q.op;
+    const key = lineageKey(result, parents, { hash: sha256Hex(first.family.graph), op: q.op });
+    const extra: Record<string, string> = { ...result.metadata, 'garden.operator': operator, 'garden.lineage': key, [QUANT_GRAPH_OP_KEY]: q.op };
     const bytes = writeSlm(result.tensors, { species: q.species, graph: q.graphHash, vocabulary: [...first.family.vocabulary], extra });
     return { bytes, hash: sha256Hex(bytes), species: q.species, lineageKey: key, graph: q.graph };
   }
+  const key = lineageKey(result, parents);
+  const extra: Record<string, string> = { ...result.metadata, 'garden.operator': operator, 'garden.lineage': key };
   const species = candidateSpecies(result, first);
   // A quantized candidate without its family graph cannot name a graph that runs it: bind none.
   const sameGraph = !isQuantizedModel(result.tensors);
