@@ -409,7 +409,7 @@ export async function admitCandidate(): Promise<void> {
     const verdict = await freshVerdict(cand);
     const ev = get().evidence[cand.hash];
     if (!ev?.smoke?.ok || !verdict?.viable) {
-      set({ notice: verdict && !verdict.viable ? `Not admitted: ${verdict.reasons.join(' ')}` : 'Not admitted: run the smoke test and the evaluation first.' });
+      set({ notice: verdict && !verdict.viable ? `Not admitted: ${verdict.reasons.join('; ')}` : 'Not admitted: run the smoke test and the evaluation first.' });
       return;
     }
     const template = makeManifest('promotion-template', {

@@ -92,7 +92,7 @@ export function CandidatePanel() {
       </ul>
       {ev.viability && !ev.viability.viable && (
         <p className="noop" data-testid="noop-decision">
-          No-op: the garden keeps its champion. {ev.viability.reasons.join(' ')}
+          No-op: the garden keeps its champion. {ev.viability.reasons.join('; ')}
         </p>
       )}
       <button className="primary" disabled={!allPassed || !!ev.admitted || evaluating} onClick={() => void admitCandidate()} data-testid="admit-button">
