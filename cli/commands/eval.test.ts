@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,7 +7,7 @@ import { buildText, TEXT_TINY } from '../../scripts/starter/text.ts';
 import { writeSuite } from '../../src/core/eval/suite.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { readFileSync } from 'node:fs';
-import { main } from '../main.ts';
+import { runGarden } from '../test-run.ts';
 
 let dir = '';
 
@@ -26,19 +26,7 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function garden(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const garden = runGarden;
 
 describe('garden eval', () => {
   it('prints the metric vector of a model on a catalogued suite', async () => {

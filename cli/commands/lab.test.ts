@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
-import { main } from '../main.ts';
+import { runGarden } from '../test-run.ts';
 
 let dir = '';
 let pins: Record<string, string> = {};
@@ -51,19 +51,7 @@ function round(margin: number, over: Record<string, unknown> = {}): string {
   return path;
 }
 
-async function garden(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const garden = runGarden;
 
 describe('garden lab and garden ledger', () => {
   it('an impossible margin gives a no-op that names the numbers', async () => {

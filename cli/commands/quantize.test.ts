@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -6,7 +6,7 @@ import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
 import { readSlm } from '../../src/core/format/slm.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { inspectOnnxGraph } from '../../src/core/models/onnx-graph.ts';
-import { main } from '../main.ts';
+import { runGarden } from '../test-run.ts';
 import { breed } from '../../src/core/operators/breed.ts';
 import { cpuBackend } from '../../src/core/operators/backend.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
@@ -27,19 +27,7 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function garden(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const garden = runGarden;
 
 describe('garden quantize, then garden eval of the quantized candidate', () => {
   it('writes a smaller candidate with its own species and graph, which eval runs quantized', async () => {
