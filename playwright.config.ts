@@ -1,17 +1,7 @@
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM } from './scripts/ensure-chromium.mjs';
+import { CHROMIUM, CHROMIUM_ARGS } from './scripts/ensure-chromium.mjs';
 
-// Debian's Chromium, headless, with WebGPU on SwiftShader (software) and none of Chromium's own
-// network chatter, so "no request left the origin" is a meaningful assertion.
-export const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+export { CHROMIUM_ARGS };
 
 const PORT = 4173;
 

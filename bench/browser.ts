@@ -5,6 +5,7 @@
  * the figures.
  */
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS as SHARED_CHROMIUM_ARGS } from '../scripts/ensure-chromium.mjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,16 +16,8 @@ import { findPid, sampleTree } from './memory.ts';
 import type { BreedFigures } from './report.ts';
 import type { StreamBreedResult } from './breed-stream.ts';
 
-export const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--enable-precise-memory-info',
-];
+/** The shared flags, plus precise heap figures for the memory columns. */
+export const CHROMIUM_ARGS = [...SHARED_CHROMIUM_ARGS, '--enable-precise-memory-info'];
 
 export interface BrowserFigures {
   copies: CopyRow[];

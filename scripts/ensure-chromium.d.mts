@@ -1,2 +1,3 @@
 export const CHROMIUM: string;
 export function ensureChromium(): string;
+export const CHROMIUM_ARGS: string[];

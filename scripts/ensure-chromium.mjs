@@ -5,6 +5,18 @@ import { execSync } from 'node:child_process';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
+// Headless Chromium with WebGPU (SwiftShader here) and none of Chromium's own network chatter, so
+// "no request left the origin" is meaningful. The tests, the kernel harness and the bench use it.
+export const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export function ensureChromium() {
   if (existsSync(CHROMIUM)) return CHROMIUM;
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
