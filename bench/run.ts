@@ -13,6 +13,7 @@ import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem, availableParallelism, release, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createNodeCpuPool } from '../src/cpu/node.ts';
+import { installNodeSha256 } from '../src/node/sha256.ts';
 import { benchCpu } from './cpu.ts';
 import { REFERENCE_SIZES_FULL, SIZES_FULL, SIZES_SMOKE, fmtBytes, fmtElements } from './common.ts';
 import { markdown, type BenchResults } from './report.ts';
@@ -26,6 +27,7 @@ for (const a of argv) {
     process.exit(2);
   }
 }
+installNodeSha256();
 const smoke = argv.includes('--smoke');
 const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (s: string) => console.log(`  ${s}`);

@@ -3,5 +3,8 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// Native SHA-256 for the core's content hashes (one home: src/node/sha256.ts).
+const { installNodeSha256 } = await import('../src/node/sha256.ts');
+installNodeSha256();
 const { main } = await import('../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

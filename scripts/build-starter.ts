@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson, hashJson, sha256Hex } from '../src/core/hash.ts';
+import { installNodeSha256 } from '../src/node/sha256.ts';
 import { CATALOG_VERSION, checkCatalog, type Catalog, type CatalogFamily } from '../src/core/models/catalog.ts';
 import { buildDigits, DIGITS_DEFAULT, DIGIT_SPECIALISTS } from './starter/digits.ts';
 import { buildMail, MAIL_DEFAULT } from './starter/mail.ts';
@@ -186,6 +187,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  installNodeSha256();
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: Error) => {
