@@ -7,7 +7,7 @@
  * idb-store.ts implements it over IndexedDB, memory-store.ts in memory (Node, CLI, tests). A
  * putModel is ONE transaction: all of the model, its tensors, graph and manifests, or nothing.
  */
-import { canonicalJson, hashJson, sha256Hex, type Sha256Hex } from '../core/hash.ts';
+import { canonicalJson, hashJson, sha256Hex, sha256HexAsync, type Sha256Hex } from '../core/hash.ts';
 import { byteLength, isDType, type DType, type Tensor } from '../core/tensor.ts';
 
 export const STORE_NAMES = Object.freeze(['tensors', 'models', 'graphs', 'manifests', 'meta'] as const);
@@ -140,17 +140,21 @@ export interface TensorStore {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** The manifest (and id) a model would get, without storing anything. */
-export function modelManifest(input: Pick<PutModelInput, 'tensors' | 'species' | 'graph' | 'vocabulary'>): { manifest: ModelManifest; id: Sha256Hex; hashes: Map<string, Sha256Hex> } {
+/**
+ * The manifest (and id) a model would get, without storing anything. `digests` (one per tensor,
+ * in order) are the tensors' SHA-256 when the caller has them already (putModel hashes with the
+ * platform's native, async digest first).
+ */
+export function modelManifest(input: Pick<PutModelInput, 'tensors' | 'species' | 'graph' | 'vocabulary'>, digests?: readonly Sha256Hex[]): { manifest: ModelManifest; id: Sha256Hex; hashes: Map<string, Sha256Hex> } {
   if (!HEX64.test(input.species)) throw new StoreError(`species ${JSON.stringify(input.species)} is not a SHA-256 hex string`);
   const hashes = new Map<string, Sha256Hex>();
   const tensors: TensorRef[] = [];
-  for (const t of input.tensors) {
+  for (const [i, t] of input.tensors.entries()) {
     if (!isDType(t.dtype)) throw new StoreError(`tensor ${JSON.stringify(t.name)} has an unknown dtype ${JSON.stringify(t.dtype)}`);
     const size = byteLength(t.dtype, t.shape);
     if (t.data.length !== size) throw new StoreError(`tensor ${JSON.stringify(t.name)} has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
     if (hashes.has(t.name)) throw new StoreError(`duplicate tensor name ${JSON.stringify(t.name)}`);
-    const hash = sha256Hex(t.data);
+    const hash = digests?.[i] ?? sha256Hex(t.data);
     hashes.set(t.name, hash);
     tensors.push({ name: t.name, hash, dtype: t.dtype, shape: [...t.shape], bytes: size });
   }
@@ -190,7 +194,8 @@ export function createTensorStore(backend: KvBackend): TensorStore {
 
   async function putModel(input: PutModelInput): Promise<PutModelResult> {
     // Everything that can be computed is computed before the transaction opens.
-    const { manifest, id, hashes } = modelManifest(input);
+    const digests = await Promise.all(input.tensors.map((t) => sha256HexAsync(t.data)));
+    const { manifest, id, hashes } = modelManifest(input, digests);
     const byHash = new Map<Sha256Hex, Uint8Array>();
     for (const t of input.tensors) byHash.set(hashes.get(t.name)!, t.data);
     const manifestTexts = (input.manifests ?? []).map((m) => canonicalJson(m));
@@ -266,7 +271,7 @@ export function createTensorStore(backend: KvBackend): TensorStore {
     return merged(`tensor:${hash}`, async () => {
       const rec = await backend.transact('readonly', (tx) => tx.get<TensorRecord>('tensors', hash));
       if (!rec) return undefined;
-      const actual = sha256Hex(rec.data);
+      const actual = await sha256HexAsync(rec.data);
       if (actual !== hash) throw new StoreError(`stored tensor ${hash.slice(0, 12)} is corrupt: its bytes hash to ${actual.slice(0, 12)}`);
       return rec.data;
     });
@@ -289,7 +294,7 @@ export function createTensorStore(backend: KvBackend): TensorStore {
   async function matchGraph(hash: Sha256Hex): Promise<Uint8Array | undefined> {
     const rec = await backend.transact('readonly', (tx) => tx.get<GraphRecord>('graphs', hash));
     if (!rec) return undefined;
-    const actual = sha256Hex(rec.data);
+    const actual = await sha256HexAsync(rec.data);
     if (actual !== hash) throw new StoreError(`stored graph ${hash.slice(0, 12)} is corrupt: its bytes hash to ${actual.slice(0, 12)}`);
     return rec.data;
   }
