@@ -15,7 +15,7 @@ import { familySpeciesOf } from '../core/models/quantized-graph.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { makeManifest, manifestHash, type Policy } from '../core/manifest/index.ts';
+import { makeManifest, manifestHash, type Policy, type RuntimeSmoke } from '../core/manifest/index.ts';
 import { PolicyZone, isAllowed } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
 import { SelectorRouter, type RouterStats } from '../core/lab/router.ts';
@@ -23,10 +23,10 @@ import { parseStrictJson } from '../core/manifest/strict-json.ts';
 import { noopBaseline, viability, type Scored } from '../core/lab/viability.ts';
 import { evidencePromotionCheck, type PromotionCheck } from '../core/lab/fitness.ts';
 import { admitToShadow } from '../core/lab/admission.ts';
+import { admissionDocuments, parentCompatibility, recordBreed } from '../core/lab/records.ts';
 import { toImage28 } from '../core/image28.ts';
 import type { EvaluationResult } from '../core/eval/evaluate.ts';
 import { sidecarBody } from '../core/eval/sidecar.ts';
-import { compatibilityManifestBody } from '../core/compat.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 
@@ -250,8 +250,8 @@ export async function breedSelected(): Promise<void> {
   set({ progress: null, receipt: null });
   try {
     const parentTensors = await Promise.all(parents.map((p) => repo.getTensors(p.id)));
-    // Artifact #2: merge-style operators refuse parents without a passing compatibility report.
-    const compat = parents.length > 1 ? makeManifest('compatibility-report', compatibilityManifestBody(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })))) : null;
+    // Merge-style operators refuse parents without a passing compatibility report.
+    const compat = parentCompatibility(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })));
     if (compat && !compat.compatible) {
       set({ notice: `${op.name} refuses these parents: ${compat.reasons.join('; ')}. Nothing was bred.` });
       return;
@@ -264,27 +264,7 @@ export async function breedSelected(): Promise<void> {
     const result = await kernelWorker().breed(req, true, Comlink.proxy((p: BreedProgress) => set({ progress: p })));
     const file = candidateSlm(result, parents.map((p, i) => ({ hash: p.hash, species: p.species, tensors: parentTensors[i], family: { graph, vocabulary: family.output.labels } })));
     const { bytes, hash, species } = file;
-    const lineage = makeManifest('lineage-template', {
-      parents: parents.map((p) => p.hash),
-      base: op.needsBase ? parents[0].hash : null,
-      operator: { id: op.id, version: op.version },
-      params: result.params,
-      seed: s.seed,
-      budget: policy.current().ceilings,
-      expectedSpecies: species,
-      ...(compat ? { compatibilityReport: manifestHash(compat) } : {}),
-    });
-    const receipt = makeManifest('operator-receipt', {
-      lineage: manifestHash(lineage),
-      operator: { id: op.id, version: op.version },
-      backend: result.backend,
-      inputs: parents.map((p) => p.hash),
-      output: hash,
-      tensors: result.stats,
-      ms: result.ms,
-      recompute: `garden breed with a recipe of operator ${op.id}, params ${JSON.stringify(params)}, seed ${s.seed}, parents (base first) ${parents.map((p) => p.hash).join(', ')}: lineage key ${file.lineageKey}`,
-    });
-    const candidate = makeManifest('candidate-manifest', { candidate: hash, species, lineage: manifestHash(lineage), receipt: manifestHash(receipt), bytes: bytes.length });
+    const records = recordBreed({ result, file, parents: parents.map((p) => p.hash), requested: params, budget: policy.current().ceilings, compatibility: compat });
     const count = s.models.filter((m) => m.role === 'candidate').length + 1;
     const entry: ModelEntry = {
       id: `candidate-${hash.slice(0, 8)}`,
@@ -300,8 +280,8 @@ export async function breedSelected(): Promise<void> {
       metadata: readSlm(bytes).metadata,
       ...(file.graph ? { graphHash: sha256Hex(file.graph) } : {}),
     };
-    const put = await repo.putModel(entry, readSlm(bytes).tensors, file.graph ?? graph, family.output.labels, [...(compat ? [compat] : []), lineage, receipt, candidate]);
-    const view: Receipt = { hash: manifestHash(receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
+    const put = await repo.putModel(entry, readSlm(bytes).tensors, file.graph ?? graph, family.output.labels, records.manifests);
+    const view: Receipt = { hash: manifestHash(records.receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: records.receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
     set({
       models: await repo.listModels(),
       candidateId: put.stored.id,
@@ -412,25 +392,12 @@ export async function admitCandidate(): Promise<void> {
       set({ notice: verdict && !verdict.viable ? `Not admitted: ${verdict.reasons.join('; ')}` : 'Not admitted: run the smoke test and the evaluation first.' });
       return;
     }
-    const template = makeManifest('promotion-template', {
-      candidate: cand.hash,
-      slot: SLOT,
-      gates: [
-        { id: 'runtime-smoke', status: 'passed', detail: ev.smoke.message },
-        ...Object.entries(ev.sidecars).map(([name, h]) => ({ id: `evaluation-sidecar:${name}`, status: 'passed' as const, evidence: h })),
-        { id: 'viability', status: 'passed', detail: verdict.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
-        { id: 'shadow', status: 'pending' },
-        { id: 'champion', status: 'pending' },
-      ],
-    });
-    const admission = makeManifest('admission-record', {
-      candidate: cand.hash,
-      slot: SLOT,
-      promotionTemplate: manifestHash(template),
-      sidecars: Object.values(ev.sidecars),
-      admittedAt: new Date().toISOString(),
-      reasons: verdict.checks.map((c) => c.text),
-    });
+    // The evaluation zone's record of the smoke is the gate's evidence.
+    const smoke = (await repo.evidenceFor(cand.id)).filter((x): x is RuntimeSmoke => x.kind === 'runtime-smoke').pop();
+    const { template, admission } = admissionDocuments(
+      { candidate: cand.hash, slot: SLOT, operator: cand.operator ?? '', policy: policy.current(), smoke, sidecars: ev.sidecars, viability: verdict },
+      { admittedAt: new Date().toISOString(), reasons: verdict.checks.map((c) => c.text) },
+    );
     const { admissionHash } = await admitToShadow(
       { ledger: repo.ledger, release },
       { slot: SLOT, model: cand.id, candidate: cand.hash, admission, promotionTemplate: template, policyHash: policy.hash, reason: `${cand.name} admitted; runs in shadow beside the champion` },

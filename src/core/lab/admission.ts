@@ -3,7 +3,8 @@
  * first, then appends one `admission` ledger entry and the `release` entry that puts the model in
  * shadow, both inside one queued step of the release controller, so nothing else can change the
  * slot in between and a refused admission leaves no entry behind. The app (src/app/garden.ts)
- * and the lab round (applyRound) both call it, so the ledger holds one admission payload:
+ * and the lab round (applyRound) both call it with documents built by records.ts, so the ledger
+ * holds one admission payload:
  *
  *   { slot, model, candidate, admission, admissionHash, promotionTemplate, policyHash }
  *
@@ -17,10 +18,7 @@ import type { AdmissionRecord, LedgerEntry, PromotionTemplate, SelectorRegistry 
 import { manifestHash } from '../manifest/index.ts';
 import { validateManifest } from '../manifest/validate.ts';
 import type { Ledger } from './ledger.ts';
-import { ReleaseError, type ReleaseController } from './release.ts';
-
-/** Gates decided after admission; every other gate of the template must not have failed. */
-export const RELEASE_GATES = Object.freeze(['shadow', 'canary', 'champion'] as const);
+import { RELEASE_STAGES, ReleaseError, type ReleaseController } from './release.ts';
 
 export interface AdmitToShadowInput {
   slot: string;
@@ -69,7 +67,8 @@ function checkDocuments(input: AdmitToShadowInput): { admission: AdmissionRecord
   if (template.slot !== input.slot) throw new AdmissionError(`${who}: the promotion template names slot "${template.slot}"`);
   const th = manifestHash(template);
   if (admission.promotionTemplate !== th) throw new AdmissionError(`${who}: the admission record binds promotion template ${admission.promotionTemplate.slice(0, 16)}…, but the template given hashes to ${th.slice(0, 16)}…`);
-  const failed = template.gates.filter((g) => g.status === 'failed' && !(RELEASE_GATES as readonly string[]).includes(g.id));
+  // The release stages are gates decided after admission; no other gate of the template may have failed.
+  const failed = template.gates.filter((g) => g.status === 'failed' && !(RELEASE_STAGES as readonly string[]).includes(g.id));
   if (failed.length) throw new AdmissionError(`${who}: gate${failed.length > 1 ? 's' : ''} ${failed.map((g) => `${g.id}${g.detail ? ` (${g.detail})` : ''}`).join(', ')} failed`);
   return { admission, template };
 }

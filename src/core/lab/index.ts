@@ -9,3 +9,4 @@ export * from './population.ts';
 export * from './round.ts';
 export * from './zones.ts';
 export * from './admission.ts';
+export * from './records.ts';

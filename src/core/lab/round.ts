@@ -1,5 +1,5 @@
 /**
- * The lab round (DESIGN.md §2, §8), as a pure orchestrator over injected functions:
+ * The lab round (docs/ARCHITECTURE.md, "Release"), as a pure orchestrator over injected functions:
  *   select approved parents → breed candidates with allowlisted operators → evaluate every model
  *   on the pinned frozen suites → viability against the champion and against no-op (the best
  *   parent unchanged) → promote the best viable candidate to shadow, or archive every candidate
@@ -10,7 +10,7 @@
  * records a promotion in the ledger and the registry.
  */
 import { hashJson, type Sha256Hex } from '../hash.ts';
-import type { AdmissionRecord, EvaluationSidecar, Gate, Metrics, Params, Policy, PromotionTemplate, RuntimeSmoke } from '../manifest/kinds.ts';
+import type { AdmissionRecord, EvaluationSidecar, Metrics, Params, Policy, PromotionTemplate, RuntimeSmoke } from '../manifest/kinds.ts';
 import { deepFreeze, makeManifest, manifestHash } from '../manifest/index.ts';
 import { OPERATORS } from '../operators/registry.ts';
 import type { Ledger } from './ledger.ts';
@@ -18,6 +18,7 @@ import { checkPolicy, isAllowed } from './policy.ts';
 import type { ReleaseController } from './release.ts';
 import { noopBaseline, primaryGain, viability, type Check, type Scored } from './viability.ts';
 import { admitToShadow } from './admission.ts';
+import { admissionRecord, promotionTemplate as makeTemplate } from './records.ts';
 import { handOff } from './zones.ts';
 
 export interface RoundRecipe {
@@ -240,17 +241,10 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
       o.reasons.push(`viable, but ${winner.id!.slice(0, 12)} has the larger ${p.metric} gain`);
     }
     reasons.unshift(`promote ${winner.id} to shadow in slot "${input.slot}"`, ...winner.checks.map((c) => c.text));
-    const primarySidecar = sidecars.find((s) => s.candidate === winner.id && s.suite === policy.suites[p.suite]);
-    const gates: Gate[] = [
-      { id: 'allowlist', status: 'passed', detail: `operator ${winner.recipe.operator} is allowlisted` },
-      { id: 'evaluation', status: 'passed', ...(primarySidecar ? { evidence: manifestHash(primarySidecar) } : {}), detail: `evaluated on ${suites.map((s) => s.name).join(', ')}` },
-      { id: 'viability', status: 'passed', detail: winner.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
-      smokeGate(smokeOf.get(winner.id!)),
-      { id: 'shadow', status: 'pending' },
-      { id: 'canary', status: 'pending' },
-      { id: 'champion', status: 'pending' },
-    ];
-    promotionTemplate = makeManifest('promotion-template', { candidate: winner.id!, slot: input.slot, gates });
+    const winnerSidecars = Object.fromEntries(
+      suites.flatMap((suite) => sidecars.filter((s) => s.candidate === winner.id && s.suite === suite.hash).map((s) => [suite.name, manifestHash(s)])),
+    );
+    promotionTemplate = makeTemplate({ candidate: winner.id!, slot: input.slot, operator: winner.recipe.operator, policy, smoke: smokeOf.get(winner.id!), sidecars: winnerSidecars, viability: { viable: true, checks: winner.checks } });
   } else {
     const tried = outcomes.length;
     reasons.unshift(tried ? `no-op: none of ${tried} candidate${tried > 1 ? 's' : ''} is viable; every candidate archived` : 'no-op: no recipe produced a candidate');
@@ -272,12 +266,6 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
   } satisfies LabRoundResult);
 }
 
-function smokeGate(s: RuntimeSmoke | { passed: boolean; reasons: string[] } | undefined): Gate {
-  if (!s) return { id: 'runtime-smoke', status: 'pending' };
-  const evidence = 'kind' in s ? { evidence: manifestHash(s) } : {};
-  return { id: 'runtime-smoke', status: s.passed ? 'passed' : 'failed', ...evidence, ...(s.reasons.length ? { detail: s.reasons.join('; ') } : {}) };
-}
-
 /**
  * Record a round's promotion through admitToShadow (src/core/lab/admission.ts): one admission
  * entry, then the winner in shadow (a release entry). The winner's registry id is its candidate
@@ -286,14 +274,7 @@ function smokeGate(s: RuntimeSmoke | { passed: boolean; reasons: string[] } | un
 export async function applyRound(result: LabRoundResult, zones: { ledger: Ledger; release: ReleaseController }, now: () => string = () => new Date().toISOString()): Promise<AdmissionRecord | null> {
   if (result.decision !== 'promote-to-shadow' || !result.winner || !result.promotionTemplate) return null;
   const sidecars = result.sidecars.filter((s) => s.candidate === result.winner).map((s) => manifestHash(s));
-  const admission = makeManifest('admission-record', {
-    candidate: result.winner,
-    slot: result.slot,
-    promotionTemplate: manifestHash(result.promotionTemplate),
-    sidecars,
-    admittedAt: now(),
-    reasons: result.reasons.slice(0, 20),
-  });
+  const admission = admissionRecord(result.promotionTemplate, { sidecars, admittedAt: now(), reasons: result.reasons.slice(0, 20) });
   await admitToShadow(zones, {
     slot: result.slot,
     model: result.winner,
