@@ -63,6 +63,40 @@ describe('garden breed', () => {
     expect(slm.tensors.find((t) => t.name === 'fc1.weight.q')!.dtype).toBe('I8');
   });
 
+  it('breeds the same bytes on the worker pool as on the single-threaded reference, for every operator', async () => {
+    // fc1.weight has 300·200 elements (fc2.bias 10, so density 0.25 keeps some): above the pool's inline threshold, so the workers split it.
+    const big = [11, 12, 13, 14].map((seed) => {
+      const tensors = randomModel(seed, 300, 200, 10);
+      const path = join(dir, `big${seed}.slm`);
+      writeFileSync(path, writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])), graph: '', vocabulary: ['a', 'b', 'c'] }));
+      return `big${seed}.slm`;
+    });
+    const cases: [string, Record<string, unknown>, boolean][] = [
+      ['ties', { density: 0.3 }, true],
+      ['task-delta', {}, true],
+      ['blend', {}, false],
+      ['dare', { drop: 0.4 }, true],
+      ['sparse-task-delta', { density: 0.25 }, true],
+    ];
+    for (const [operator, params, withBase] of cases) {
+      const body = withBase ? { base: { path: big[0] }, parents: big.slice(1).map((p) => ({ path: p })) } : { parents: big.slice(1).map((p) => ({ path: p })) };
+      const r = recipe(`pool-${operator}.json`, { operator, params, ...body });
+      const pooled = JSON.parse((await runCli([r, '--json', '--threads', '2', '--out', join(dir, `pool-${operator}-2.slm`)])).out);
+      const single = JSON.parse((await runCli([r, '--json', '--threads', '0', '--out', join(dir, `pool-${operator}-0.slm`)])).out);
+      expect(pooled.backend.adapter, operator).toMatch(/2 workers/);
+      if (operator === 'blend') {
+        // A model too small to split runs the reference: no pool to start.
+        const small = JSON.parse((await runCli([recipe('small.json', { operator, parents: [{ path: 'p1.slm' }, { path: 'p2.slm' }] }), '--json', '--threads', '2'])).out);
+        expect(small.backend.adapter).toBe('CPU reference (JavaScript)');
+      }
+      expect(single.backend.adapter, operator).toBe('CPU reference (JavaScript)');
+      expect(pooled.candidate, operator).toBe(single.candidate);
+      expect(new Uint8Array(readFileSync(pooled.path))).toEqual(new Uint8Array(readFileSync(single.path)));
+      for (const k of ['read', 'compute', 'serialize', 'write', 'hash', 'total']) expect(pooled.timings[k], k).toBeGreaterThanOrEqual(0);
+    }
+    await expect(runCli([recipe('t.json', { operator: 'blend', parents: [{ path: 'p2.slm' }] }), '--threads', 'x'])).rejects.toThrow(/--threads x is not a whole number/);
+  });
+
   it('refuses bad recipes with one line naming the problem', async () => {
     await expect(runCli([recipe('x1.json', { operator: 'ties', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] })])).rejects.toThrow(/ties needs a "base"/);
     await expect(runCli([recipe('x2.json', { operator: 'blend', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }], extra: 1 })])).rejects.toThrow(/unknown key "extra"/);

@@ -1,42 +1,89 @@
 /**
- * garden breed RECIPE.json [--out FILE.slm] [--json]
- * Reads the recipe's parent .slm files, breeds on the CPU reference backend, writes the candidate
- * .slm and prints its hash and a receipt summary. The same recipe always writes the same bytes.
+ * garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N]
+ * Reads the recipe's parent .slm files, breeds on the multi-core CPU path (a worker_threads pool
+ * running the range kernels, bit-identical to the single-threaded reference, which serves the
+ * operators that have none), writes the candidate .slm and prints its hash, a receipt summary and
+ * where the time went. The same recipe always writes the same bytes, whatever the thread count.
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { validateRecipe, recipeHash, type ModelRef } from '../../src/core/operators/recipe.ts';
 import { breed, type BreedResult } from '../../src/core/operators/breed.ts';
-import { cpuBackend } from '../../src/core/operators/backend.ts';
+import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
+import { setSha256Provider, sha256Provider, type Sha256Provider } from '../../src/core/hash.ts';
+import { createNodeCpuPool } from '../../src/cpu/node.ts';
+import { createFastCpuBackend } from '../../src/cpu/backend.ts';
+import { INLINE_BELOW, type CpuPool } from '../../src/cpu/pool.ts';
+import { numel } from '../../src/core/tensor.ts';
 import { checkSlmMetadata, readSlm, type SlmFile } from '../../src/core/format/slm.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, loadFamily } from '../../src/node/catalog.ts';
 
-const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--family ID [--catalog PATH]]
+const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]]
 
-Breed a candidate from a recipe (manifests/recipe.schema.json) on the CPU reference kernels.
+Breed a candidate from a recipe (manifests/recipe.schema.json) on the multi-core CPU kernels.
 Parent and base paths are relative to the recipe file; a "hash" next to a path must match the file.
   --out FILE.slm   where to write the candidate (default: the recipe's output.path)
   --json           print the receipt summary as JSON instead of a table
+  --threads N      CPU worker threads (default: every core); 0 runs the single-threaded reference,
+                   as does a model too small to split. The bytes are the same either way
   --family ID      the parents' catalogued family: a quantized candidate then gets its own
                    dequantizing graph and species (the bytes garden quantize and the app write)
   --catalog PATH   the starter catalog for --family (default: public/starter/catalog.json)`;
 
-function parseOptions(argv: string[]): { recipe: string; out?: string; json: boolean; family?: string; catalog?: string } {
+function parseOptions(argv: string[]): { recipe: string; out?: string; json: boolean; threads: number; family?: string; catalog?: string } {
   const { values, positionals } = parseCommandArgs(argv, {
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
+    threads: { type: 'string' },
     family: { type: 'string' },
     catalog: { type: 'string' },
   });
   if (positionals.length > 1) throw new CliError(`one recipe at a time, got ${positionals.map((p) => `"${p}"`).join(' and ')}`);
   if (positionals.length === 0) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
   if (values.catalog !== undefined && values.family === undefined) throw new CliError('--catalog is used with --family ID');
-  return { recipe: positionals[0], out: values.out, json: values.json, family: values.family, catalog: values.catalog };
+  const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new CliError(`--threads ${values.threads} is not a whole number of threads in [0, 256]`);
+  return { recipe: positionals[0], out: values.out, json: values.json, threads, family: values.family, catalog: values.catalog };
+}
+
+/** The installed SHA-256 with a clock on it, so the time spent hashing can be told apart. */
+function clockedSha256(inner: Sha256Provider): { provider: Sha256Provider; ms: () => number } {
+  let ms = 0;
+  const timed = <T>(fn: () => T): T => {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      ms += performance.now() - t0;
+    }
+  };
+  const provider: Sha256Provider = {
+    name: inner.name,
+    hex: (bytes) => timed(() => inner.hex(bytes)),
+    stream() {
+      const s = timed(() => inner.stream());
+      return { update: (bytes) => timed(() => s.update(bytes)), digestHex: () => timed(() => s.digestHex()) };
+    },
+  };
+  return { provider, ms: () => ms };
+}
+
+/** Wall time of each phase, ms; hashing is counted apart from the phase it happens in. */
+export interface BreedTimings {
+  read: number;
+  compute: number;
+  serialize: number;
+  write: number;
+  hash: number;
+  /** Starting the worker pool (overlaps the reads). */
+  poolStart: number;
+  total: number;
 }
 
 async function loadModel(ref: ModelRef, dir: string, what: string): Promise<SlmFile> {
@@ -76,69 +123,115 @@ const command: Command = {
   usage,
   async run(args) {
     const opts = parseOptions(args);
-    const fam = opts.family ? loadFamily(resolve(opts.catalog ?? DEFAULT_CATALOG), opts.family) : null;
-    const recipePath = resolve(opts.recipe);
-    let text: string;
+    const clock = clockedSha256(sha256Provider());
+    const restore = sha256Provider();
+    setSha256Provider(clock.provider);
+    const pool: { ready: Promise<CpuPool> | null } = { ready: null };
     try {
-      text = await readFile(recipePath, 'utf8');
-    } catch (e) {
-      throw new CliError(`cannot read recipe ${recipePath}: ${(e as Error).message}`);
+      return await breedCommand(opts, clock.ms, pool);
+    } finally {
+      setSha256Provider(restore);
+      (await pool.ready?.catch(() => null))?.terminate();
     }
-    let json: unknown;
-    try {
-      json = parseStrictJson(text, 'recipe');
-    } catch (e) {
-      throw new CliError(`recipe ${recipePath} is not valid JSON: ${(e as Error).message}`);
-    }
-    const recipe = validateRecipe(json);
-    const dir = dirname(recipePath);
-    const outPath = opts.out ? resolve(opts.out) : recipe.output.path ? resolve(dir, recipe.output.path) : null;
-    if (!outPath) throw new CliError('no output file: give output.path in the recipe or --out FILE.slm');
-
-    const models: SlmFile[] = [];
-    if (recipe.base) models.push(await loadModel(recipe.base, dir, 'base'));
-    for (let i = 0; i < recipe.parents.length; i++) models.push(await loadModel(recipe.parents[i], dir, `parent ${i}`));
-
-    const result = await breed({ operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) }, cpuBackend);
-    const rHash = recipeHash(recipe);
-    if (fam) {
-      for (const [i, m] of models.entries()) {
-        if (m.species !== fam.family.species) throw new CliError(`${i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`} has species ${m.species}, not family ${fam.family.id}'s ${fam.family.species}`);
-      }
-    }
-    const family = fam ? { graph: fam.graph, vocabulary: fam.family.output.labels } : undefined;
-    const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, family }));
-    const { bytes, hash, lineageKey } = candidateSlm(result, parents);
-    await mkdir(dirname(outPath), { recursive: true });
-    await writeFile(outPath, bytes);
-
-    const summary = {
-      candidate: hash,
-      path: outPath,
-      bytes: bytes.length,
-      recipe: rHash,
-      lineage: lineageKey,
-      operator: result.operator,
-      params: result.params,
-      seed: result.seed,
-      inputs: models.map((m) => m.hash),
-      backend: result.backend,
-      ms: Math.round(result.ms * 10) / 10,
-      stats: result.stats,
-    };
-    if (opts.json) console.log(JSON.stringify(summary, null, 2));
-    else {
-      console.log(`candidate ${hash}`);
-      console.log(`written   ${outPath} (${bytes.length} bytes)`);
-      console.log(`operator  ${result.operator.id}@${result.operator.version}  seed ${result.seed}  params ${JSON.stringify(result.params)}`);
-      console.log(`backend   ${result.backend.kind} (${result.backend.adapter})  ${result.ms.toFixed(1)} ms`);
-      console.log(`recipe    ${rHash}`);
-      console.log(`lineage   ${lineageKey}`);
-      console.log(`inputs    ${models.map((m) => m.hash.slice(0, 12)).join(' ')}`);
-      console.log(table(result));
-    }
-    return 0;
   },
 };
+
+async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () => number, pool: { ready: Promise<CpuPool> | null }): Promise<number> {
+  const t0 = performance.now();
+  const fam = opts.family ? loadFamily(resolve(opts.catalog ?? DEFAULT_CATALOG), opts.family) : null;
+  const recipePath = resolve(opts.recipe);
+  let text: string;
+  try {
+    text = await readFile(recipePath, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read recipe ${recipePath}: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = parseStrictJson(text, 'recipe');
+  } catch (e) {
+    throw new CliError(`recipe ${recipePath} is not valid JSON: ${(e as Error).message}`);
+  }
+  const recipe = validateRecipe(json);
+  const dir = dirname(recipePath);
+  const outPath = opts.out ? resolve(opts.out) : recipe.output.path ? resolve(dir, recipe.output.path) : null;
+  if (!outPath) throw new CliError('no output file: give output.path in the recipe or --out FILE.slm');
+
+  // Each phase's wall time less the hashing done in it.
+  let h = hashMs();
+  const phase = (t: number) => {
+    const wall = performance.now() - t;
+    const hashed = hashMs() - h;
+    h = hashMs();
+    return wall - hashed;
+  };
+  let t = performance.now();
+  const models: SlmFile[] = [];
+  const refs = [...(recipe.base ? [{ ref: recipe.base, what: 'base' }] : []), ...recipe.parents.map((ref, i) => ({ ref, what: `parent ${i}` }))];
+  for (const { ref, what } of refs) {
+    models.push(await loadModel(ref, dir, what));
+    // Once the first model shows a tensor the pool would split, its workers load while the rest are read.
+    if (models.length === 1 && opts.threads > 0 && models[0].tensors.some((x) => numel(x.shape) >= INLINE_BELOW)) {
+      pool.ready = createNodeCpuPool(opts.threads);
+      pool.ready.catch(() => undefined);
+    }
+  }
+  const read = phase(t);
+
+  const tp = performance.now();
+  const workers = await pool.ready;
+  const poolStart = performance.now() - tp;
+  const backend: KernelBackend = workers ? createFastCpuBackend(workers) : cpuBackend;
+  t = performance.now();
+  const result = await breed({ operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) }, backend);
+  const compute = phase(t);
+  const rHash = recipeHash(recipe);
+  if (fam) {
+    for (const [i, m] of models.entries()) {
+      if (m.species !== fam.family.species) throw new CliError(`${i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`} has species ${m.species}, not family ${fam.family.id}'s ${fam.family.species}`);
+    }
+  }
+  const family = fam ? { graph: fam.graph, vocabulary: fam.family.output.labels } : undefined;
+  const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, family }));
+  t = performance.now();
+  const { bytes, hash, lineageKey } = candidateSlm(result, parents);
+  const serialize = phase(t);
+  t = performance.now();
+  await mkdir(dirname(outPath), { recursive: true });
+  await writeFile(outPath, bytes);
+  const write = phase(t);
+  const timings: BreedTimings = { read, compute, serialize, write, hash: hashMs(), poolStart, total: performance.now() - t0 };
+  const round = (x: number) => Math.round(x * 10) / 10;
+
+  const summary = {
+    candidate: hash,
+    path: outPath,
+    bytes: bytes.length,
+    recipe: rHash,
+    lineage: lineageKey,
+    operator: result.operator,
+    params: result.params,
+    seed: result.seed,
+    inputs: models.map((m) => m.hash),
+    backend: result.backend,
+    ms: round(result.ms),
+    timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, round(v)])),
+    hasher: sha256Provider().name,
+    stats: result.stats,
+  };
+  if (opts.json) console.log(JSON.stringify(summary, null, 2));
+  else {
+    console.log(`candidate ${hash}`);
+    console.log(`written   ${outPath} (${bytes.length} bytes)`);
+    console.log(`operator  ${result.operator.id}@${result.operator.version}  seed ${result.seed}  params ${JSON.stringify(result.params)}`);
+    console.log(`backend   ${result.backend.kind} (${result.backend.adapter})  ${result.ms.toFixed(1)} ms`);
+    console.log(`time      ${timings.total.toFixed(0)} ms: read ${timings.read.toFixed(0)}, compute ${timings.compute.toFixed(0)}, serialize ${timings.serialize.toFixed(0)}, write ${timings.write.toFixed(0)}, hash ${timings.hash.toFixed(0)} (${sha256Provider().name}); pool start ${timings.poolStart.toFixed(0)} ms waited`);
+    console.log(`recipe    ${rHash}`);
+    console.log(`lineage   ${lineageKey}`);
+    console.log(`inputs    ${models.map((m) => m.hash.slice(0, 12)).join(' ')}`);
+    console.log(table(result));
+  }
+  return 0;
+}
 
 export default command;
