@@ -220,17 +220,9 @@ function zeroFraction(t: Tensor): number {
   return z / n;
 }
 
-/** Changed fraction, sparsity and delta norm of an output against the first input. */
-export function tensorStats(before: Float32Array, after: Float32Array): { changedFraction: number; sparsity: number; deltaNorm: number } {
-  let changed = 0;
-  let zeros = 0;
-  let sq = 0;
-  for (let i = 0; i < after.length; i++) {
-    const d = after[i] - before[i];
-    if (!Object.is(after[i], before[i]) && !(after[i] === 0 && before[i] === 0)) changed++;
-    if (after[i] === 0) zeros++;
-    sq += d * d;
-  }
-  const n = Math.max(1, after.length);
-  return { changedFraction: changed / n, sparsity: zeros / n, deltaNorm: Math.sqrt(sq) };
+/** Changed fraction, sparsity and delta norm of an output against the first input (one chunk of StatsAccumulator). */
+function tensorStats(before: Float32Array, after: Float32Array): { changedFraction: number; sparsity: number; deltaNorm: number } {
+  const acc = new StatsAccumulator();
+  acc.add(before, after);
+  return acc.result();
 }

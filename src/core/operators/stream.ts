@@ -31,7 +31,10 @@ export function tensorsSource(tensors: readonly Tensor[]): TensorSource {
   };
 }
 
-/** tensorStats (breed.ts) over chunks given in element order. */
+/**
+ * Changed fraction, sparsity and delta norm of an output against the first input, over chunks
+ * given in element order (tensorStats in breed.ts is the one-chunk case).
+ */
 export class StatsAccumulator {
   private changed = 0;
   private zeros = 0;
