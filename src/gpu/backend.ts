@@ -9,7 +9,7 @@
 import type { KernelBackend } from '../core/operators/backend.ts';
 import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
 import { DeviceLostError, getGpu, isDeviceLostError, type Gpu } from './device.ts';
-import { KernelContext, type ChunkEvent, type JobStats, type KernelOptions } from './kernel-context.ts';
+import { KernelContext, type ChunkEvent, type DeviceCounters, type JobStats, type KernelOptions } from './kernel-context.ts';
 import { OPERATORS } from '../core/operators/registry.ts';
 import { GPU_OPERATOR_IDS, hasGpuKernel, kernelFor } from './ops/index.ts';
 import { arraySource, readWhole, type ChunkSink, type TensorSource } from './source.ts';
@@ -25,25 +25,14 @@ export interface StreamOptions extends KernelOptions {
   streamChunkElements?: number;
 }
 
-/** One tensor's run on the device. */
-export interface GpuRunStats {
+/** One tensor's run on the device: its jobs' counters, summed (peaks: the largest). */
+export interface GpuRunStats extends DeviceCounters {
   op: string;
   tensor: string;
   /** 'arrays' for run(), 'stream' for runStream(). */
   mode: 'arrays' | 'stream';
   elements: number;
-  chunks: number;
-  chunkElements: number;
-  passes: number;
-  chunkReads: number;
-  uploadedBytes: number;
-  readbackBytes: number;
-  /** The most bytes of GPU buffers the run held at once. */
-  peakGpuBytes: number;
-  maxInFlight: number;
-  overlapped: number;
   ms: number;
-  trace?: ChunkEvent[];
 }
 
 export class NoGpuKernelError extends Error {
@@ -146,28 +135,16 @@ export function webGpuBackendOn(gpu: Gpu, options: StreamOptions = {}): WebGpuBa
   });
 }
 
+/** Counters a run adds up over its jobs, and those where it takes the largest. */
+const SUMMED = Object.freeze(['passes', 'chunkReads', 'uploadedBytes', 'readbackBytes', 'overlapped'] as const);
+const PEAKS = Object.freeze(['chunks', 'chunkElements', 'peakGpuBytes', 'maxInFlight'] as const);
+
 /** One run's statistics from its jobs (one per run today; several add up, peaks take the largest). */
 function runStats(mode: GpuRunStats['mode'], op: string, tensor: string, elements: number, jobs: readonly JobStats[], ms: number): GpuRunStats {
-  const sum = (f: (j: JobStats) => number) => jobs.reduce((a, j) => a + f(j), 0);
-  const max = (f: (j: JobStats) => number) => jobs.reduce((a, j) => Math.max(a, f(j)), 0);
-  const traces = jobs.flatMap((j) => j.trace ?? []);
-  return {
-    op,
-    tensor,
-    mode,
-    elements,
-    chunks: max((j) => j.chunks),
-    chunkElements: max((j) => j.chunkElements),
-    passes: sum((j) => j.passes),
-    chunkReads: sum((j) => j.chunkReads),
-    uploadedBytes: sum((j) => j.uploadedBytes),
-    readbackBytes: sum((j) => j.readbackBytes),
-    peakGpuBytes: max((j) => j.peakGpuBytes),
-    maxInFlight: max((j) => j.maxInFlight),
-    overlapped: sum((j) => j.overlapped),
-    ms,
-    ...(jobs.some((j) => j.trace) ? { trace: traces } : {}),
-  };
+  const counters = {} as Record<(typeof SUMMED)[number] | (typeof PEAKS)[number], number>;
+  for (const key of SUMMED) counters[key] = jobs.reduce((a, j) => a + j[key], 0);
+  for (const key of PEAKS) counters[key] = jobs.reduce((a, j) => Math.max(a, j[key]), 0);
+  return { op, tensor, mode, elements, ...counters, ms, ...(jobs.some((j) => j.trace) ? { trace: jobs.flatMap((j) => j.trace ?? []) } : {}) };
 }
 
 export interface FallbackBackend extends KernelBackend {

@@ -16,6 +16,13 @@ import selectWgsl from './wgsl/select.wgsl?raw';
 import reduceWgsl from './wgsl/reduce.wgsl?raw';
 import { DeviceLostError, type Gpu } from './device.ts';
 import { arraySource, isTensorSource, type ChunkSink, type TensorSource } from './source.ts';
+import type { Cutoff } from '../core/operators/select.ts';
+
+/**
+ * The core's cutoff (select.ts): top-k keeps mag > bits || (mag == bits && i < index); bottom-m
+ * prunes mag < bits || (mag == bits && i < index). i is the global element index.
+ */
+export type { Cutoff };
 
 export const WORKGROUP_SIZE = 256;
 /** WebGPU's guaranteed maximum of workgroups per dispatch dimension. */
@@ -49,29 +56,33 @@ export interface ChunkEvent {
   t: number;
 }
 
-/** What one tensor job did on the device. */
-export interface JobStats {
-  label: string;
-  elements: number;
-  parents: number;
+/** What a run moved and held on the device: the counters each job keeps and a backend run adds up (GpuRunStats). */
+export interface DeviceCounters {
   chunks: number;
   /** Elements per chunk (per parent). */
   chunkElements: number;
-  /** Input/output sets allocated: 2 when the tensor has several chunks (1 with pipelineDepth 1). */
-  depth: number;
   /** Passes over the tensor (reductions, radix-select histograms, the final per-element pass). */
   passes: number;
   /** Chunks read from the source (a chunk still resident from the previous pass is not read again). */
   chunkReads: number;
   uploadedBytes: number;
   readbackBytes: number;
-  /** The most bytes of GPU buffers the job held at once. */
+  /** The most bytes of GPU buffers held at once. */
   peakGpuBytes: number;
   /** The most chunks submitted and not yet complete at once (2 when uploads overlapped compute). */
   maxInFlight: number;
   /** Chunks submitted while the previous chunk was still in flight. */
   overlapped: number;
   trace?: ChunkEvent[];
+}
+
+/** What one tensor job did on the device. */
+export interface JobStats extends DeviceCounters {
+  label: string;
+  elements: number;
+  parents: number;
+  /** Input/output sets allocated: 2 when the tensor has several chunks (1 with pipelineDepth 1). */
+  depth: number;
 }
 
 /**
@@ -86,15 +97,6 @@ export interface SelectRequest {
   scale?: number;
   k: number;
   order: 'top' | 'bottom';
-}
-
-/**
- * The core's cutoff (select.ts): top-k keeps mag > bits || (mag == bits && i < index); bottom-m
- * prunes mag < bits || (mag == bits && i < index). i is the global element index.
- */
-export interface Cutoff {
-  bits: number;
-  index: number;
 }
 
 export interface ChunkPlan {
@@ -337,7 +339,7 @@ export class TensorJob {
   private readonly device: GPUDevice;
   private readonly t0 = performance.now();
   private liveBytes = 0;
-  private readonly stats: Omit<JobStats, 'label' | 'elements' | 'parents' | 'chunks' | 'chunkElements' | 'depth'> = {
+  private readonly stats: Omit<DeviceCounters, 'chunks' | 'chunkElements' | 'trace'> = {
     passes: 0,
     chunkReads: 0,
     uploadedBytes: 0,
