@@ -228,7 +228,7 @@ export class ChunkStore {
 
 /** How an operator with these (per-tensor) parameters can be streamed, or why it cannot. */
 export function streamPlan(op: OperatorDef, p: ParamValues): 'elementwise' | 'topk' {
-  const ta = op.taskArithmetic;
+  const ta = op.kernel?.id === 'task-arithmetic' ? op.kernel.cfg : undefined;
   if (ta) {
     if (typeof p.clipNorm === 'number' && p.clipNorm > 0) throw new Error(`streaming breed: ${op.id} with clipNorm needs whole-update norms; run it with clipNorm 0`);
     if (p.rescale === 'l1') throw new Error(`streaming breed: ${op.id} with rescale "l1" needs whole-tensor norms; valid here: none, inverse`);

@@ -181,8 +181,8 @@ async function residentBlend(k: KernelContext, inputs: readonly Float32Array[], 
   try {
     if (job.plan.chunks.length !== 1) return null;
     const ch = job.load(0);
-    const w = blendWeights(params, inputs.length);
-    const paramBuf = job.params('bench blend weights', Uint32Array.from(w, f32Bits));
+    const { weights, divisor } = blendWeights(params, inputs.length);
+    const paramBuf = job.params('bench blend weights', Uint32Array.from([divisor, ...weights], f32Bits));
     const out = job.buffer('bench blend output', 4 * job.plan.chunkLen, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
     const bindGroup = device.createBindGroup({
       label: 'bench blend bind group',

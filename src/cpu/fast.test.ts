@@ -36,7 +36,8 @@ describe('fast CPU range kernels', () => {
         fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
         (parents, n, seed, ws, normalize, cuts) => {
           const weights = ws.slice(0, parents);
-          if (normalize && weights.reduce((a, b) => a + b, 0) === 0) weights[0] += 1;
+          // The divisor is the float32 sum of the float32 weights (mergekit); a zero sum is refused.
+          if (normalize && weights.reduce((a, b) => Math.fround(a + Math.fround(b)), 0) === 0) weights[0] += 1;
           const params = { weights, normalize };
           const inputs = Array.from({ length: parents }, (_, p) => seeded(n, seed + p * 7919));
           const ref = getOperator('blend').cpu(inputs, params, ctx);
@@ -98,7 +99,9 @@ describe('TIES range kernel', () => {
         fc.record({ density: fc.double({ min: 0, max: 1, noNaN: true }), normalize: fc.boolean(), rescale: fc.constantFrom('none', 'inverse'), lambda: fc.double({ min: -2, max: 2, noNaN: true }) }),
         fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
         (parents, n, seed, extra, cuts) => {
-          const params = { ...extra, weights: Array.from({ length: parents }, (_, p) => ((seed >>> (3 * p)) % 5) * 0.5 - 0.75) };
+          // A density that keeps nothing of the tensor is refused (as mergekit asserts): use 1 there.
+          const density = Math.floor(extra.density * n) > 0 ? extra.density : 1;
+          const params = { ...extra, density, weights: Array.from({ length: parents }, (_, p) => ((seed >>> (3 * p)) % 5) * 0.5 - 0.75) };
           const inputs = family(n, parents, seed);
           const refStats: Record<string, number> = {};
           const ref = getOperator('ties').cpu(inputs, params, { ...ctx, stats: refStats });

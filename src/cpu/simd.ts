@@ -163,7 +163,7 @@ export function simdOn(memory: WebAssembly.Memory): Simd | null {
  */
 export function simdRange(kernel: string, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _ctx: TensorContext, start: number, end: number, arena?: WebAssembly.Memory): boolean {
   if (kernel !== 'blend') return false;
-  const w = blendWeights(params, inputs.length);
+  const { weights: w, divisor: dv } = blendWeights(params, inputs.length);
   const k = inputs.length;
   if (arena && k >= 2 && k <= 4) {
     const s = simdOn(arena);
@@ -180,6 +180,7 @@ export function simdRange(kernel: string, inputs: readonly Float32Array[], out: 
         for (let p = 0; p < k; p++) acc = f(acc + f(w[p] * inputs[p][i]));
         out[i] = acc;
       }
+      if (dv !== 1) for (let i = start; i < end; i++) out[i] = out[i] / dv;
       return true;
     }
   }
@@ -199,6 +200,7 @@ export function simdRange(kernel: string, inputs: readonly Float32Array[], out: 
       const wp = w[p];
       for (let i = vec; i < len; i++) heap[O + i] = f((p === 0 ? 0 : heap[O + i]) + f(wp * heap[X + i]));
     }
+    if (dv !== 1) for (let i = 0; i < len; i++) heap[O + i] = heap[O + i] / dv;
     out.set(heap.subarray(O, O + len), b);
   }
   return true;

@@ -45,25 +45,27 @@ describe('registry', () => {
 
   it('kernel ids are a closed set: every operator names one, and every kernel serves some operator', () => {
     expect(Object.isFrozen(KERNEL_IDS)).toBe(true);
-    for (const op of listOperators()) expect(isKernelId(op.kernel ?? ''), `${op.id}: kernel "${op.kernel}"`).toBe(true);
-    for (const k of KERNEL_IDS) expect(listOperators().some((o) => o.kernel === k), `kernel ${k} is used`).toBe(true);
-    // What differs between the members of a shared kernel is declared on the operator.
+    for (const op of listOperators()) expect(isKernelId(op.kernel?.id ?? ''), `${op.id}: kernel "${op.kernel?.id}"`).toBe(true);
+    for (const k of KERNEL_IDS) expect(listOperators().some((o) => o.kernel?.id === k), `kernel ${k} is used`).toBe(true);
+    // What differs between the members of a shared kernel is declared on the operator's kernel settings.
     for (const op of listOperators()) {
-      if (op.kernel === 'blend') expect(op.blendWeights, op.id).toBeTypeOf('function');
-      if (op.kernel === 'task-arithmetic') expect(op.taskArithmetic, op.id).toBeDefined();
+      if (op.kernel?.id === 'blend') expect(op.kernel.weights, op.id).toBeTypeOf('function');
+      if (op.kernel?.id === 'task-arithmetic') expect(op.kernel.cfg.sparsify, op.id).toBeTypeOf('string');
     }
   });
 
-  it('operators on the blend kernel compute Σ fround(wᵢ·xᵢ) with the weights they declare (what the GPU kernel is given)', () => {
+  it('operators on the blend kernel compute Σ fround(wᵢ·xᵢ) / divisor with the weights they declare (what the GPU kernel is given)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 2, max: 6 }), fc.constantFrom('blend', 'soup'), fc.constantFrom('uniform', 'seeded'), (seed, n, k, id, mode) => {
         const op = getOperator(id);
         const xs = Array.from({ length: k }, (_, p) => randomValues(seed + p, n));
         const raw: ParamValues = id === 'soup' ? { mode } : { weights: Array.from({ length: k }, (_, p) => p + 1) };
         const params = resolveParams(op, raw, k);
-        const w = op.blendWeights!(params, k, seed);
+        if (op.kernel?.id !== 'blend') throw new Error(`${id} is not on the blend kernel`);
+        const { weights: w, divisor } = op.kernel.weights(params, k, seed);
         const expected = new Float32Array(n);
         for (let p = 0; p < k; p++) for (let i = 0; i < n; i++) expected[i] = Math.fround(expected[i] + Math.fround(w[p] * xs[p][i]));
+        for (let i = 0; i < n; i++) expected[i] = Math.fround(expected[i] / divisor);
         expect(op.cpu(xs, params, { name: 'w', shape: [n], seed })).toEqual(expected);
       }),
       { numRuns: 60 },
@@ -71,7 +73,7 @@ describe('registry', () => {
   });
 
   it('the task-arithmetic family shares one kernel, parameters following the settings', () => {
-    const family = listOperators().filter((o) => o.kernel === 'task-arithmetic').map((o) => o.id);
+    const family = listOperators().filter((o) => o.kernel?.id === 'task-arithmetic').map((o) => o.id);
     expect(family).toEqual(['task-delta', 'sparse-task-delta', 'dare', 'ties', 'dare-ties', 'federated']);
     const names = (id: string) => getOperator(id).params.map((p) => p.name);
     expect(names('task-delta')).not.toContain('density');
@@ -171,12 +173,12 @@ describe('magnitude pruning', () => {
     // f = 0.7 → round(5.6) = 6: also 1 (index 5), then the first 2 (index 1)
     expect([...run('prune', [x], { fraction: 0.7 }, { name: 'w', shape: [2, 4], seed: 0 })]).toEqual([0, 0, 2, 0, 0, 0, 2, 0]);
   });
-  it('prunes exactly round(f·n) of the non-zero elements on random data', () => {
+  it('prunes exactly n − int((1 − f)·n) of the non-zero elements on random data', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, f) => {
         const x = tiedValues(seed, n, 3).map((v) => (v === 0 ? 4 : v)); // no zeros, so the count is visible
         const out = run('prune', [x], { fraction: f }, { name: 'w', shape: [n, 1], seed: 0 });
-        expect(out.reduce((s, v) => s + (v === 0 ? 1 : 0), 0)).toBe(Math.floor(f * n + 0.5));
+        expect(out.reduce((s, v) => s + (v === 0 ? 1 : 0), 0)).toBe(n - Math.floor((1 - f) * n));
       }),
       { numRuns: 100 },
     );

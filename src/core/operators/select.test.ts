@@ -6,6 +6,7 @@ import {
   magnitudeThreshold,
   magnitudeThresholdMulti,
   localCutoff,
+  pruneCount,
   pruneMask,
   pruneThreshold,
   randomKeepMask,
@@ -52,12 +53,21 @@ describe('selection golden cases', () => {
     expect([...pruneMask(v, pruneThreshold(v, 5))]).toEqual([1, 1, 0, 1, 1, 1, 0]);
   });
 
-  it('counts round half up', () => {
-    expect(selectCount(0.5, 7)).toBe(4);
-    expect(selectCount(0.3, 5)).toBe(2);
+  it('counts as mergekit does: int(density × n), truncated in float64', () => {
+    expect(selectCount(0.5, 7)).toBe(3); // 3.5 → 3 (round half up would keep 4)
+    expect(selectCount(0.3, 5)).toBe(1); // 1.5 → 1
     expect(selectCount(0.1, 4)).toBe(0);
+    expect(selectCount(0.29, 100)).toBe(28); // 0.29 × 100 = 28.999999999999996 in float64, as Python's int() sees it
     expect(selectCount(1, 9)).toBe(9);
-    expect(() => selectCount(1.5, 9)).toThrow(/outside \[0, 1\]/);
+    expect(() => selectCount(1.5, 9)).toThrow(/^selection fraction 1.5 is outside \[0, 1\]$/);
+  });
+
+  it('prunes n − int((1 − fraction) × n), so that int(density × n) are kept', () => {
+    expect(pruneCount(0.5, 7)).toBe(4); // keeps int(0.5 × 7) = 3
+    expect(pruneCount(0.3, 5)).toBe(2); // keeps int(0.7 × 5) = 3
+    expect(pruneCount(0, 9)).toBe(0);
+    expect(pruneCount(1, 9)).toBe(9);
+    expect(() => pruneCount(-0.1, 9)).toThrow(/^prune fraction -0.1 is outside \[0, 1\]$/);
   });
 
   it('NaN orders above +Inf, which orders above every finite value', () => {

@@ -9,8 +9,8 @@
  *   bits. Operators never produce NaN from finite inputs; the rule only makes the order total.
  *
  * TOP-K (sparse task delta, TIES trimming)
- *   k = round(density × n), round half up: k = floor(density × n + 0.5) computed in float64 on the
- *   host, density in [0, 1]. Elements are ordered by mag descending, ties by LOWER element index
+ *   k = int(density × n) = floor(density × n) computed in float64 on the host, density in [0, 1]:
+ *   mergekit's count (sparsify.magnitude), so the same elements survive. Elements are ordered by mag descending, ties by LOWER element index
  *   first (the index within the whole tensor — or within the whole model for model-wide trimming,
  *   where a tensor's elements follow the tensors before it in model order). The first k survive.
  *   The cutoff is a pair (bits, index) and element i (mag m) survives iff
@@ -19,7 +19,8 @@
  *   bits = 0x80000000 (above every magnitude), index = 0: nothing survives.
  *
  * BOTTOM-M (magnitude pruning)
- *   m = round(fraction × n), same rounding. Ordered by mag ascending, ties by LOWER index first;
+ *   m = n − int((1 − fraction) × n): the kept count is mergekit's int(density × n) with
+ *   density = 1 − fraction. Ordered by mag ascending, ties by LOWER index first;
  *   the first m are pruned (set to +0). Element i is pruned iff
  *       mag < bits  ||  (mag == bits && i < index)
  *   m = 0 gives bits = 0, index = 0: nothing is pruned. Note that the kept set of a pruning is
@@ -59,10 +60,16 @@ export const KEEP_NONE: Cutoff = Object.freeze({ bits: 0x80000000, index: 0 });
 /** Nothing is pruned with this cutoff. */
 export const PRUNE_NONE: Cutoff = Object.freeze({ bits: 0, index: 0 });
 
-/** round(fraction × n), half up; throws unless 0 ≤ fraction ≤ 1. */
-export function selectCount(fraction: number, n: number): number {
-  if (!(fraction >= 0 && fraction <= 1)) throw new Error(`selection fraction ${fraction} is outside [0, 1]`);
-  return Math.min(n, Math.floor(fraction * n + 0.5));
+/** How many of n elements a top-k with this density keeps: int(density × n), as mergekit counts. Throws unless 0 ≤ density ≤ 1. */
+export function selectCount(density: number, n: number): number {
+  if (!(density >= 0 && density <= 1)) throw new Error(`selection fraction ${density} is outside [0, 1]`);
+  return Math.min(n, Math.floor(density * n));
+}
+
+/** How many of n elements a pruning of this fraction zeroes: n − int((1 − fraction) × n), so that int(density × n) are kept. */
+export function pruneCount(fraction: number, n: number): number {
+  if (!(fraction >= 0 && fraction <= 1)) throw new Error(`prune fraction ${fraction} is outside [0, 1]`);
+  return n - Math.min(n, Math.floor((1 - fraction) * n));
 }
 
 const PASSES: readonly { shift: number; width: number }[] = [
@@ -163,7 +170,7 @@ export function pruneMask(values: Float32Array, cutoff: Cutoff, offset = 0): Uin
   return out;
 }
 
-/** Mask of the top round(density·n) elements by magnitude. */
+/** Mask of the top int(density·n) elements by magnitude. */
 export function topKMask(values: Float32Array, density: number): Uint8Array {
   return keepMask(values, magnitudeThreshold(values, selectCount(density, values.length)));
 }

@@ -11,7 +11,7 @@
 import { blendCpu, blendWeights } from './blend.cpu.ts';
 import { randomUnit, tensorKey } from './prng.ts';
 import { weightsOf } from './params.ts';
-import type { ParamValues, TensorContext } from './types.ts';
+import type { BlendWeights, ParamValues, TensorContext } from './types.ts';
 import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
 
 export const SOUP_MODES = Object.freeze(['uniform', 'weighted', 'seeded'] as const);
@@ -34,8 +34,8 @@ export function soupWeights(params: ParamValues, parents: number, seed: number):
   }
 }
 
-/** The normalised weights a soup blends with (what the blend kernel multiplies by). */
-export function soupBlendWeights(params: ParamValues, parents: number, seed: number): Float32Array {
+/** The weights and divisor a soup blends with (what the blend kernel multiplies and divides by). */
+export function soupBlendWeights(params: ParamValues, parents: number, seed: number): BlendWeights {
   return blendWeights({ weights: soupWeights(params, parents, seed), normalize: true }, parents);
 }
 

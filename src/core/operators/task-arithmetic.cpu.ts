@@ -2,27 +2,8 @@
  * The task-arithmetic family (mergekit's GeneralizedTaskArithmeticMerge): one function, configured
  * by sparsification × consensus, with the rescale and clipping chosen by parameters. Task delta,
  * sparse task delta, DARE, TIES, DARE-TIES and the federated update are all instances of it.
- *
- * For one tensor, inputs = [base, x₁ … x_P] and, per parent i (0-based, base not counted):
- *  1. delta      dᵢ = fround(xᵢ − base)
- *  2. clip       if clipNorm > 0: dᵢ ·= fround(min(1, clipNorm / ‖dᵢ‖₂)), the norm taken over the
- *                tensor (clipScope "tensor") or over the whole update (clipScope "update", from the
- *                model pre-pass, passed as the derived parameter clipFactors[i]).
- *  3. sparsify   none: keep all.
- *                magnitude: keep the top round(density·n) of dᵢ by magnitude (select.ts), per tensor,
- *                  or per whole model when trimScope = "model" (the pre-pass passes the tensor's
- *                  local cutoff as derived parameters trimBits[i], trimIndex[i]).
- *                random: keep element j iff randomUnit(tensorKey(seed, name), j, i) >= fround(drop).
- *  4. rescale    none; inverse: survivors ·= fround(1 / keep) with keep = density (magnitude) or
- *                1 − drop (random), skipped when keep = 0; l1: survivors ·= fround(‖dᵢ‖₁ / ‖sparse dᵢ‖₁)
- *                (norms before and after step 3, float64), skipped when the sparse norm is 0.
- *  5. weight     wᵢdᵢ = fround(wᵢ · dᵢ)  (weights default 1)
- *  6. consensus  none: m = Σᵢ wᵢdᵢ, divided by Σᵢ wᵢ when normalize.
- *                ties: elected sign s = sign(Σᵢ wᵢdᵢ) per element (the summed mass); m = Σ of the
- *                  wᵢdᵢ that are non-zero with sign s, divided by the Σ wᵢ of those same parents
- *                  when normalize (the disjoint mean; 0 when none agree).
- *  7. out        fround(base + fround(λ · m))
- * Sums run in float32 in parent order, like the GPU kernel.
+ * The seven steps, mergekit's formula beside this one, are in docs/OPERATORS.md ("The
+ * task-arithmetic family"); sums run in float32 in parent order, like the GPU kernel.
  */
 import { localCutoff, magnitudeThreshold, magnitudeThresholdMulti, isKept, selectCount, magnitudeBits, type Cutoff } from './select.ts';
 import { streamKey, tensorKey, unitAt } from './prng.ts';
@@ -53,6 +34,21 @@ export function parentDelta(base: Float32Array, x: Float32Array, params: ParamVa
   return d;
 }
 
+/** mergekit's `eps` in rescaled_masked_tensor. */
+const L1_EPS = 1e-7;
+
+/**
+ * The top-k count of a magnitude trim, int(density·n); refuses a density below 1 that keeps
+ * nothing, as mergekit asserts ("not gonna zero out the whole tensor").
+ */
+export function keepCount(density: number, n: number, what: string): number {
+  const k = selectCount(density, n);
+  if (k === 0 && density < 1 && n > 0) {
+    throw new Error(`density ${density} keeps nothing of "${what}" (${n} elements: int(density·n) = 0); raise density to at least ${(1 / n).toPrecision(3)}`);
+  }
+  return k;
+}
+
 function l1(d: Float32Array): number {
   let s = 0;
   for (let j = 0; j < d.length; j++) s += Math.abs(d[j]);
@@ -69,6 +65,8 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
   if (cfg.sparsify === 'magnitude') {
     const density = num(params, 'density');
     keepFraction = density;
+    // mergekit: a density of 1 or more returns the delta untouched (no rescale).
+    if (density >= 1) return;
     // A cutoff from the pre-pass is in tensor coordinates, so a chunk at ctx.offset can use it;
     // otherwise the cutoff is computed here and `d` must be the whole tensor.
     let cutoff: Cutoff;
@@ -76,7 +74,7 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
     if (Array.isArray(params.trimBits) && Array.isArray(params.trimIndex)) {
       cutoff = { bits: params.trimBits[parent], index: params.trimIndex[parent] };
       offset = ctx.offset ?? 0;
-    } else cutoff = magnitudeThreshold(d, selectCount(density, n));
+    } else cutoff = magnitudeThreshold(d, keepCount(density, n, ctx.name));
     const bits = magnitudeBits(d);
     for (let j = 0; j < n; j++) if (!isKept(bits[j] & 0x7fffffff, offset + j, cutoff)) d[j] = 0;
   } else {
@@ -90,8 +88,9 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
   let factor = 1;
   if (rescale === 'inverse' && keepFraction > 0) factor = 1 / keepFraction;
   if (rescale === 'l1') {
+    // mergekit's rescaled_masked_tensor: no rescale when either norm is below eps = 1e-7.
     const after = l1(d);
-    if (after > 0) factor = before / after;
+    if (before >= L1_EPS && after >= L1_EPS) factor = before / after;
   }
   if (factor !== 1) {
     const f = Math.fround(factor);
@@ -117,9 +116,7 @@ export function taskArithmeticCpu(cfg: TaskArithmeticConfig, inputs: readonly Fl
       for (let j = 0; j < n; j++) acc[j] = acc[j] + Math.fround(wi * d[j]);
     }
     if (normalize) {
-      const sum = w.reduce((a, b) => a + b, 0);
-      if (sum === 0) throw new Error('task arithmetic: weights sum to zero and cannot be normalised');
-      const s = Math.fround(sum);
+      const s = normalizeDivisor(w);
       for (let j = 0; j < n; j++) acc[j] = acc[j] / s;
     }
   } else {
@@ -142,9 +139,19 @@ export function taskArithmeticCpu(cfg: TaskArithmeticConfig, inputs: readonly Fl
 }
 
 /**
+ * The divisor of a normalised sum without consensus: Σ wᵢ in float32, or 1 where |Σ wᵢ| < 1e-8
+ * (mergekit's guard, so weights that cancel leave the sum undivided instead of failing).
+ */
+export function normalizeDivisor(weights: readonly number[]): number {
+  let sum = 0;
+  for (const x of weights) sum = Math.fround(sum + Math.fround(x));
+  return Math.abs(sum) < 1e-8 ? 1 : sum;
+}
+
+/**
  * TIES steps 2 and 3 on already trimmed, weighted deltas: elect a sign per element by summed
- * mass, then the (disjoint) mean of the deltas that agree with it. Also counts the elements
- * whose non-zero deltas disagree in sign.
+ * mass (+1 where the sum is ≥ 0, as mergekit's get_mask), then the (disjoint) mean of the
+ * deltas that agree with it. Also counts the elements whose non-zero deltas disagree in sign.
  */
 export function tiesCombine(weighted: readonly Float32Array[], weights: readonly number[], normalize: boolean): { merged: Float32Array; elected: Int8Array; signConflicts: number } {
   const n = weighted[0]?.length ?? 0;
@@ -163,9 +170,8 @@ export function tiesCombine(weighted: readonly Float32Array[], weights: readonly
       else if (v < 0) neg = true;
     }
     if (pos && neg) signConflicts++;
-    const s = sum > 0 ? 1 : sum < 0 ? -1 : 0;
+    const s = sum >= 0 ? 1 : -1;
     elected[j] = s;
-    if (s === 0) continue;
     let m = 0;
     let den = 0;
     for (let i = 0; i < weighted.length; i++) {
@@ -175,7 +181,8 @@ export function tiesCombine(weighted: readonly Float32Array[], weights: readonly
         den = Math.fround(den + wf[i]);
       }
     }
-    merged[j] = normalize ? (den !== 0 ? Math.fround(m / den) : 0) : m;
+    // mergekit divides by 1 where the agreeing weights sum to 0.
+    merged[j] = normalize && den !== 0 ? Math.fround(m / den) : m;
   }
   return { merged, elected, signConflicts };
 }
@@ -215,7 +222,7 @@ export function taskArithmeticPrepare(cfg: TaskArithmeticConfig, model: ModelVie
         return parentDelta(inputs[0], inputs[i + 1], clipped, i);
       });
       const total = deltas.reduce((s, d) => s + d.length, 0);
-      const cutoff = magnitudeThresholdMulti(deltas, selectCount(params.density, total));
+      const cutoff = magnitudeThresholdMulti(deltas, params.density >= 1 ? total : keepCount(params.density, total, 'the model'));
       let offset = 0;
       deltas.forEach((d, t) => {
         const c = localCutoff(cutoff, offset, d.length);

@@ -39,9 +39,22 @@ describe('TIES, step by step (hand-worked)', () => {
   it('2. elect: the sign of the summed mass; 3. disjoint mean of the agreeing deltas', () => {
     const trimmed = [f32([3, 0, 2, 0, -4]), f32([-2, 0, 0, -3, 5]), f32([1, 0, 4, -1, 0])];
     const r = tiesCombine(trimmed, [1, 1, 1], true);
-    expect([...r.elected]).toEqual([1, 0, 1, -1, 1]); // sums 2, 0, 6, −4, 1
-    expect([...r.merged]).toEqual([2, 0, 3, -2, 5]); // (3+1)/2, none, (2+4)/2, (−3−1)/2, 5/1
+    expect([...r.elected]).toEqual([1, 1, 1, -1, 1]); // sums 2, 0 (elects +, as mergekit's sum >= 0), 6, −4, 1
+    expect([...r.merged]).toEqual([2, 0, 3, -2, 5]); // (3+1)/2, nothing positive, (2+4)/2, (−3−1)/2, 5/1
     expect(r.signConflicts).toBe(2); // elements 0 and 4 have both signs
+  });
+
+  it('a summed mass of exactly 0 elects + and averages the positive deltas (mergekit get_mask: sum >= 0)', () => {
+    const r = tiesCombine([f32([2, -1]), f32([-2, 1])], [1, 1], true);
+    expect([...r.elected]).toEqual([1, 1]);
+    expect([...r.merged]).toEqual([2, 1]); // only the positive delta agrees: 2/1 and 1/1
+    expect(r.signConflicts).toBe(2);
+  });
+
+  it('agreeing weights that sum to 0 divide by 1, as mergekit replaces a zero divisor', () => {
+    // weighted deltas 2·1 and (−1)·(−3): both positive, their weights 1 + (−1) = 0.
+    const r = tiesCombine([f32([2]), f32([3])], [1, -1], true);
+    expect([...r.merged]).toEqual([5]);
   });
 
   it('the operator gives base + merged, and reports the sign conflicts', () => {
@@ -61,7 +74,8 @@ describe('TIES, step by step (hand-worked)', () => {
 
   it('property: TIES of copies of one parent is that parent’s trimmed delta; density 1 keeps it whole', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 2, max: 4 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, copies, density) => {
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 2, max: 4 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, copies, d) => {
+        const density = Math.floor(d * n) > 0 ? d : 1; // a density that keeps nothing is refused (tested below)
         const base = new Float32Array(n);
         const x = randomValues(seed, n);
         const c = { name: 'w', shape: [n], seed };
@@ -91,7 +105,7 @@ describe('DARE', () => {
     const n = 2000;
     const base = new Float32Array(n);
     const x = new Float32Array(n).fill(1);
-    const out = run('dare', [base, x], { drop: 0.75 }, { name: 'w', shape: [n], seed: 9 });
+    const out = run('dare', [base, x], { drop: 0.75, rescale: 'inverse' }, { name: 'w', shape: [n], seed: 9 });
     const key = tensorKey(9, 'w');
     for (let j = 0; j < n; j++) expect(out[j]).toBe(randomUnit(key, j, 0) < Math.fround(0.75) ? 0 : 4);
   });
@@ -128,22 +142,27 @@ describe('DARE', () => {
     const x = randomValues(5, n).map((v) => v + 0.5); // mean 0.5
     const sum = (a: Float32Array) => a.reduce((s, v) => s + v, 0);
     const l1 = (a: Float32Array) => a.reduce((s, v) => s + Math.abs(v), 0);
-    const inv = run('dare', [base, x], { drop: 0.6 }, { name: 'w', shape: [n], seed: 1 });
+    const inv = run('dare', [base, x], { drop: 0.6, rescale: 'inverse' }, { name: 'w', shape: [n], seed: 1 });
     expect(Math.abs(sum(inv) / sum(x) - 1)).toBeLessThan(0.02);
     const none = run('dare', [base, x], { drop: 0.6, rescale: 'none' }, { name: 'w', shape: [n], seed: 1 });
     expect(Math.abs(sum(none) / sum(x) - 0.4)).toBeLessThan(0.01);
     const byL1 = run('dare', [base, x], { drop: 0.6, rescale: 'l1' }, { name: 'w', shape: [n], seed: 1 });
     expect(Math.abs(l1(byL1) / l1(x) - 1)).toBeLessThan(1e-5);
+    // mergekit's dare_linear and dare_ties rescale by L1 by default.
+    expect(run('dare', [base, x], { drop: 0.6 }, { name: 'w', shape: [n], seed: 1 })).toEqual(byL1);
+    expect(getOperator('dare-ties').params.find((p) => p.name === 'rescale')?.default).toBe('l1');
+    expect(getOperator('dare-ties').params.find((p) => p.name === 'normalize')?.default).toBe(false);
   });
 
   it('is chunk independent: computing two halves with offsets equals the whole', () => {
     const n = 1001;
     const base = randomValues(1, n);
     const x = randomValues(2, n);
-    const whole = run('dare', [base, x], { drop: 0.4 }, { name: 'w', shape: [n], seed: 4 });
+    const p = { drop: 0.4, rescale: 'inverse' }; // L1 needs the whole tensor's norms
+    const whole = run('dare', [base, x], p, { name: 'w', shape: [n], seed: 4 });
     const h = 400;
-    const a = run('dare', [base.subarray(0, h), x.subarray(0, h)], { drop: 0.4 }, { name: 'w', shape: [n], seed: 4, offset: 0 });
-    const b = run('dare', [base.subarray(h), x.subarray(h)], { drop: 0.4 }, { name: 'w', shape: [n], seed: 4, offset: h });
+    const a = run('dare', [base.subarray(0, h), x.subarray(0, h)], p, { name: 'w', shape: [n], seed: 4, offset: 0 });
+    const b = run('dare', [base.subarray(h), x.subarray(h)], p, { name: 'w', shape: [n], seed: 4, offset: h });
     expect([...a, ...b]).toEqual([...whole]);
   });
 
@@ -168,18 +187,30 @@ describe('task delta and sparse task delta', () => {
     ]);
   });
 
-  it('density 1 is identical to task delta; density d leaves exactly round(d·n) changed elements', () => {
+  it('density 1 is identical to task delta; density d leaves exactly int(d·n) changed elements', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, density) => {
+      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, d) => {
+        const density = Math.floor(d * n) > 0 ? d : 1;
         const base = new Float32Array(n);
         const x = randomValues(seed, n);
         const c = { name: 'w', shape: [n], seed };
         expect(run('sparse-task-delta', [base, x], { density: 1 }, c)).toEqual(run('task-delta', [base, x], {}, c));
         const out = run('sparse-task-delta', [base, x], { density }, c);
-        expect(out.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0)).toBe(Math.floor(density * n + 0.5));
+        expect(out.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0)).toBe(Math.floor(density * n));
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('refuses a density that keeps nothing of a tensor, as mergekit asserts, naming the tensor', () => {
+    const base = new Float32Array(3);
+    const x = f32([1, 2, 3]);
+    const c = { name: 'fc2.bias', shape: [3], seed: 0 };
+    expect(() => run('sparse-task-delta', [base, x], { density: 0.2 }, c)).toThrow(
+      /^density 0.2 keeps nothing of "fc2.bias" \(3 elements: int\(density·n\) = 0\); raise density to at least 0.333$/,
+    );
+    expect(() => run('ties', [base, x, x], { density: 0 }, c)).toThrow(Error);
+    expect([...run('sparse-task-delta', [base, x], { density: 0.34 }, c)]).toEqual([0, 0, 3]);
   });
 
   it('inverse rescale divides the survivors by the density', () => {

@@ -73,6 +73,23 @@ export interface TaskArithmeticConfig {
   consensus: ConsensusMethod;
 }
 
+/** What the blend kernel multiplies and divides by: one float32 weight per parent and the divisor. */
+export interface BlendWeights {
+  weights: Float32Array;
+  /** Σ wᵢ in float32 when normalising, else 1 (no division). */
+  divisor: number;
+}
+
+/**
+ * An operator's kernel and the settings of that kernel family (as mergekit keeps a family's
+ * settings on the family's class): blend members say how they weigh the parents, task-arithmetic
+ * members how they sparsify and combine; the other kernels take only the operator's parameters.
+ */
+export type KernelSpec =
+  | { id: 'blend'; weights(params: ParamValues, parents: number, seed: number): BlendWeights }
+  | { id: 'task-arithmetic'; cfg: TaskArithmeticConfig }
+  | { id: Exclude<KernelId, 'blend' | 'task-arithmetic'> };
+
 /**
  * Parameter values: numbers, booleans, strings, or number lists. A list is one value per parent
  * for a 'perModel' parameter, and a layer gradient for a 'global' 'number' parameter (params.ts
@@ -98,17 +115,11 @@ export interface OperatorDef {
    */
   cpu(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Float32Array;
   /**
-   * The GPU kernel family that implements this operator in src/gpu (several operators share one);
-   * absent for an operator with no GPU kernel. The GPU backend looks kernels up by this field.
+   * The GPU kernel family that implements this operator in src/gpu (several operators share one),
+   * with the settings that family is configured by; absent for an operator with no GPU kernel.
+   * The GPU backend looks kernels up by `kernel.id`.
    */
-  kernel?: KernelId;
-  /**
-   * Set for operators on the 'blend' kernel: the per-parent float weights (already normalised)
-   * the kernel sums the parents with, the same ones the CPU function uses.
-   */
-  blendWeights?(params: ParamValues, parents: number, seed: number): Float32Array;
-  /** Set for members of the task-arithmetic family: what the shared kernel is configured with. */
-  taskArithmetic?: TaskArithmeticConfig;
+  kernel?: KernelSpec;
   /** Whether every element depends only on the same element of the inputs (so chunks may be computed apart). */
   elementwise?: boolean;
   /**

@@ -1,8 +1,8 @@
 /**
- * The blend kernel: out = Σ wₚ·xₚ in parent order. The weights come from the operator's
- * declaration (`blendWeights`: blend's normalised weights, soup's uniform/weighted/seeded ones),
- * the same f32 weights the CPU reference multiplies by. Differs from the CPU only where the
- * shader compiler fuses a multiply-add (at most one rounding per parent).
+ * The blend kernel: out = Σ wₚ·xₚ / divisor in parent order. The weights and divisor come from
+ * the operator's declaration (`kernel.weights`: blend's weights and their sum, soup's
+ * uniform/weighted/seeded ones), the same f32 values the CPU reference uses. Differs from the CPU
+ * only where the shader compiler fuses a multiply-add or WGSL's division (2.5 ULP) rounds apart.
  */
 import code from './blend.wgsl?raw';
 import { tensorKey } from '../../core/operators/prng.ts';
@@ -18,11 +18,11 @@ export class BlendStage extends ElementwiseStage {
 export const blendGpu: GpuKernel = {
   id: 'blend',
   async run(k, src, params, ctx, op, sink) {
-    if (!op.blendWeights) throw new Error(`${op.id}: the operator declares no blendWeights for the blend kernel`);
-    const w = op.blendWeights(params, src.parents, ctx.seed);
+    if (op.kernel?.id !== 'blend') throw new Error(`${op.id}: the operator declares no blend weights for the blend kernel`);
+    const { weights, divisor } = op.kernel.weights(params, src.parents, ctx.seed);
     const job = k.job(op.id, src, tensorKey(ctx.seed, ctx.name));
     try {
-      const words = Uint32Array.from(w, f32Bits);
+      const words = Uint32Array.from([divisor, ...weights], f32Bits);
       return await job.elementwise(k.stage(BlendStage), job.params('blend weights', words), 0, 0, undefined, sink);
     } finally {
       job.dispose();

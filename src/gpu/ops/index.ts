@@ -27,7 +27,7 @@ export const GPU_KERNELS: Readonly<Record<KernelId, GpuKernel>> = Object.freeze(
 
 /** The GPU kernel an operator declaration names, or null when it declares none. */
 export function kernelFor(op: Pick<OperatorDef, 'kernel'>): GpuKernel | null {
-  const id = op.kernel;
+  const id = op.kernel?.id;
   return id !== undefined && Object.prototype.hasOwnProperty.call(GPU_KERNELS, id) ? GPU_KERNELS[id] : null;
 }
 
@@ -39,7 +39,3 @@ export function hasGpuKernel(opId: string): boolean {
 /** The registry's operator ids that run on the GPU, in table order (derived, never listed by hand). */
 export const GPU_OPERATOR_IDS: readonly string[] = Object.freeze(OPERATOR_IDS.filter(hasGpuKernel));
 
-/** Operator id → its GPU kernel, derived from the registry (for callers that look up by operator). */
-export const GPU_OPERATORS: Readonly<Record<string, GpuKernel>> = Object.freeze(
-  Object.fromEntries(GPU_OPERATOR_IDS.map((id) => [id, kernelFor(OPERATORS[id as keyof typeof OPERATORS])!])),
-);

@@ -4,7 +4,7 @@
  * exact radix select on the clipped deltas (or the model pre-pass's cutoffs), then one pass.
  */
 import code from './task-arithmetic.wgsl?raw';
-import { selectCount } from '../../core/operators/select.ts';
+import { keepCount, normalizeDivisor } from '../../core/operators/task-arithmetic.cpu.ts';
 import { num, weightsOf } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
@@ -24,6 +24,9 @@ export class TaskArithmeticNormsStage extends ElementwiseStage {
   }
 }
 
+/** mergekit's eps in rescaled_masked_tensor, as in taskArithmeticCpu. */
+const L1_EPS = 1e-7;
+
 const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2 } as const);
 
 export async function taskArithmeticGpu(
@@ -38,11 +41,7 @@ export async function taskArithmeticGpu(
   if (P < 1) throw new Error('task arithmetic needs a base and at least one parent');
   const w = weightsOf(params, 'weights', P, 1);
   const normalize = params.normalize === true;
-  let sumW = 0;
-  if (cfg.consensus === 'none' && normalize) {
-    sumW = w.reduce((a, b) => a + b, 0);
-    if (sumW === 0) throw new Error('task arithmetic: weights sum to zero and cannot be normalised');
-  }
+  const sumW = cfg.consensus === 'none' && normalize ? normalizeDivisor(w) : 0;
   const clipNorm = typeof params.clipNorm === 'number' ? params.clipNorm : 0;
   const rescale = (params.rescale as string | undefined) ?? 'none';
   const drop = cfg.sparsify === 'random' ? num(params, 'drop') : 0;
@@ -69,26 +68,29 @@ export async function taskArithmeticGpu(
       for (let p = 0; p < P; p++) words[8 + 8 * p] = f32Bits(factors[p]);
     }
     // Step 3: magnitude cutoffs, from the pre-pass (model-wide trimming) or by exact selection.
-    if (cfg.sparsify === 'magnitude') {
+    // A density of 1 or more keeps every delta untouched (mergekit): no cutoff, no rescale.
+    const sparse = cfg.sparsify === 'random' || (cfg.sparsify === 'magnitude' && density < 1);
+    if (cfg.sparsify === 'magnitude' && !sparse) words[0] = SPARSIFY_CODE.none;
+    if (cfg.sparsify === 'magnitude' && sparse) {
       let cutoffs: Cutoff[];
       if (Array.isArray(params.trimBits) && Array.isArray(params.trimIndex)) {
         const bits = params.trimBits;
         const index = params.trimIndex;
         cutoffs = Array.from({ length: P }, (_, p) => ({ bits: bits[p], index: index[p] }));
       } else {
-        const kk = selectCount(density, n);
+        const kk = keepCount(density, n, ctx.name);
         const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
         cutoffs = await job.select(Array.from({ length: P }, (_, p) => ({ parent: p + 1, base: 0, scale: scale(p), k: kk, order: 'top' as const })));
       }
       for (let p = 0; p < P; p++) words.set([cutoffs[p].bits >>> 0, cutoffs[p].index >>> 0], 8 + 8 * p + 1);
     }
     // Step 4: rescale factors.
-    if (cfg.sparsify !== 'none') {
+    if (sparse) {
       const keep = cfg.sparsify === 'magnitude' ? density : 1 - drop;
       if (rescale === 'inverse' && keep > 0) for (let p = 0; p < P; p++) words[8 + 8 * p + 3] = f32Bits(1 / keep);
       if (rescale === 'l1') {
         const sums = await job.reduce(norms, job.params('l1 params', words), P, 1);
-        for (let p = 0; p < P; p++) if (sums[2 * p + 1] > 0) words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
+        for (let p = 0; p < P; p++) if (sums[2 * p] >= L1_EPS && sums[2 * p + 1] >= L1_EPS) words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
       }
     }
     const final = job.params('task arithmetic params', words);
@@ -106,7 +108,7 @@ export async function taskArithmeticGpu(
 export const taskArithmeticKernel: GpuKernel = {
   id: 'task-arithmetic',
   run: (k, src, params, ctx, op, sink) => {
-    if (!op.taskArithmetic) throw new Error(`${op.id}: the operator declares no task-arithmetic configuration`);
-    return taskArithmeticGpu(k, op.taskArithmetic, src, params, ctx, sink);
+    if (op.kernel?.id !== 'task-arithmetic') throw new Error(`${op.id}: the operator declares no task-arithmetic configuration`);
+    return taskArithmeticGpu(k, op.kernel.cfg, src, params, ctx, sink);
   },
 };

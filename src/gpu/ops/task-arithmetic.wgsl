@@ -1,13 +1,11 @@
-// The task-arithmetic family (task-arithmetic.cpu.ts): task delta, sparse task delta, DARE, TIES,
-// DARE-TIES and the federated update, one kernel configured by its parameters.
-// xs slabs: [base, x₀ … x_{P-1}]. Per parent p: d = fround(x − base) · clip; sparsify (magnitude
-// cutoff or random drop, global indices); survivors · rescale; wd = fround(w · d). Consensus none:
-// m = Σ wd (then / Σw when normalising); TIES: elected sign of Σ wd, m = Σ of the agreeing wd (then
-// / Σ of their w). out = base + fround(λ · m).
+// The task-arithmetic family: task delta, sparse task delta, DARE, TIES, DARE-TIES and the
+// federated update, one kernel configured by its parameters. The steps are stated once in
+// docs/OPERATORS.md ("The task-arithmetic family"); taskArithmeticCpu is the reference.
+// xs slabs: [base, x₀ … x_{P-1}].
 //
 // params: globals [sparsify (0 none, 1 magnitude, 2 random), consensus (0 none, 1 ties),
-//          normalize, fround(drop), λ, fround(Σw), 0, 0], then 8 words per parent
-//          [clip, cutoff bits, cutoff index, rescale, w, 0, 0, 0] (floats as f32 bits).
+//          normalize, fround(drop), λ, divisor (Σw, or 1 where |Σw| < 1e-8), 0, 0], then 8 words
+//          per parent [clip, cutoff bits, cutoff index, rescale, w, 0, 0, 0] (floats as f32 bits).
 
 fn pw(p: u32) -> u32 {
   return 8u + 8u * p;
@@ -62,26 +60,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       m = m / paramF(5u);
     }
   } else {
+    // TIES: the elected sign is + where the summed mass is >= 0 (mergekit's get_mask).
     var sum: f32 = 0.0;
     for (var p = 0u; p < parents; p = p + 1u) {
       sum = sum + weighted(p, i);
     }
-    if (sum != 0.0) {
-      var den: f32 = 0.0;
-      for (var p = 0u; p < parents; p = p + 1u) {
-        let v = weighted(p, i);
-        if ((sum > 0.0 && v > 0.0) || (sum < 0.0 && v < 0.0)) {
-          m = m + v;
-          den = den + paramF(pw(p) + 4u);
-        }
+    let positive = sum >= 0.0;
+    var den: f32 = 0.0;
+    for (var p = 0u; p < parents; p = p + 1u) {
+      let v = weighted(p, i);
+      if ((positive && v > 0.0) || (!positive && v < 0.0)) {
+        m = m + v;
+        den = den + paramF(pw(p) + 4u);
       }
-      if (params[2] != 0u) {
-        if (den != 0.0) {
-          m = m / den;
-        } else {
-          m = 0.0;
-        }
-      }
+    }
+    if (params[2] != 0u && den != 0.0) {
+      m = m / den;
     }
   }
   out[i] = xAt(0u, i) + paramF(4u) * m;
