@@ -2,8 +2,7 @@
  * garden eval MODEL.slm --suite SUITE: score a model on a frozen suite through onnxruntime-web
  * (the app's runtime), after a runtime smoke, and print the metric vector.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CliError, type Command } from '../command.ts';
 import { readSlm } from '../../src/core/format/slm.ts';
 import type { CatalogFamily, CatalogSuite } from '../../src/core/models/catalog.ts';
@@ -16,7 +15,8 @@ import { attachRobustness } from '../../src/core/eval/robustness.ts';
 import { createOrtSession, releaseSession, runClassifier, runTokens } from '../../src/runtime/ort-session.ts';
 import { familySpeciesOf, isQuantizedModel, quantBlockSize, quantizedGraph, recordedQuantGraphOp } from '../../src/core/models/quantized-graph.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
-import { DEFAULT_CATALOG, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
+import { DEFAULT_CATALOG, catalogFile, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
+import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
 
 const usage = `garden eval MODEL.slm --suite SUITE [options]
 
@@ -39,13 +39,9 @@ A quantized model (tensors "<name>.q" + "<name>.scales") runs from its quantized
 family graph is rewritten to dequantize them in-graph, and the model belongs to the family whose
 species its dequantized tensor signature has.`;
 
-function readBytes(path: string, what: string): Uint8Array {
-  try {
-    const b = readFileSync(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+/** A regular file under its ceiling (a device or FIFO is refused before reading). */
+function readBytes(path: string, what: 'model' | 'suite'): Uint8Array {
+  return readRegularSync(path, what, what === 'model' ? LIMITS.model : LIMITS.suite);
 }
 
 const fmt = (v: number | null) => (v === null ? '—' : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4));
@@ -68,7 +64,6 @@ async function run(args: string[]): Promise<number> {
 
   const catalogPath = resolve(values.catalog ?? DEFAULT_CATALOG);
   const catalog = loadCatalog(catalogPath);
-  const root = dirname(catalogPath);
   const modelPath = positionals[0];
   const slm = readSlm(readBytes(modelPath, 'model'));
   // A quantized model is checked by the species of its dequantized signature (its own species binds its rewritten graph).
@@ -87,7 +82,7 @@ async function run(args: string[]): Promise<number> {
   // Suites to run, each with the hash it must have.
   const targets: { bytes: Uint8Array; pin?: string; label: string }[] = [];
   // --pin (only with one named suite) replaces that suite's catalog pin; a baseline keeps its own.
-  const fromCatalog = (s: CatalogSuite, pin = s.hash) => ({ bytes: readBytes(join(root, s.file), 'suite'), pin, label: s.id });
+  const fromCatalog = (s: CatalogSuite, pin = s.hash) => ({ bytes: catalogFile(catalogPath, s.file, 'suite', LIMITS.suite), pin, label: s.id });
   if (values.suite === 'all') {
     targets.push(...fam.suites.map((s) => fromCatalog(s)));
   } else {
@@ -108,7 +103,7 @@ async function run(args: string[]): Promise<number> {
   for (const t of [...suites]) {
     const b = t.suite.baseline;
     const s = b && !suites.some((x) => x.suite.id === b) ? fam.suites.find((x) => x.id === b) : undefined;
-    if (s) suites.push({ ...fromCatalog(s), label: `${s.id} (baseline of ${t.suite.id})`, suite: readSuite(readBytes(join(root, s.file), 'suite'), s.hash) });
+    if (s) suites.push({ ...fromCatalog(s), label: `${s.id} (baseline of ${t.suite.id})`, suite: readSuite(catalogFile(catalogPath, s.file, 'suite', LIMITS.suite), s.hash) });
   }
   const evalOpts = (pin: string | undefined) => ({ batch, expectedSuiteHash: pin, expectedSpecies: fam.species, modelSpecies: speciesIn(fam), family: fam.id });
   for (const t of suites) checkEvaluationInputs(t.suite, evalOpts(t.pin));

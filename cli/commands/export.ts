@@ -3,7 +3,7 @@
  * (no garden metadata; any safetensors reader loads it) or a `.slm`, and optionally a model card
  * README.md with Hugging Face front matter beside it.
  */
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
@@ -15,6 +15,7 @@ import { sha256Stream } from '../../src/core/hash.ts';
 import { writeAll, writeShardFiles } from '../../src/node/file-source.ts';
 import { baseName, openModelFile } from '../../src/node/model-files.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
+import { cleanLeftovers, tempName, writeFileAtomic } from '../../src/node/confine.ts';
 
 export const EXPORT_FORMATS = Object.freeze(['safetensors', 'slm'] as const);
 type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -54,21 +55,25 @@ const command: Command = {
     try {
       const { model } = opened;
       await mkdir(dirname(out), { recursive: true });
+      cleanLeftovers(dirname(out));
       const files: { name: string; sha256: string }[] = [];
       if ((format as ExportFormat) === 'safetensors') {
-        const fh = await open(out, 'w');
+        // A temporary name beside --out, renamed over it only when every byte is written.
+        const tmp = tempName(out);
+        const fh = await open(tmp, 'wx');
         const h = sha256Stream();
         try {
           for await (const bytes of writeSafetensorsStream(model.tensors, model.read, model.metadata)) {
             await writeAll(fh, bytes, out);
             h.update(bytes);
           }
-        } catch (e) {
           await fh.close();
-          await rm(out, { force: true });
+          await rename(tmp, out);
+        } catch (e) {
+          await fh.close().catch(() => undefined);
+          await rm(tmp, { force: true });
           throw e;
         }
-        await fh.close();
         files.push({ name: basename(out), sha256: h.digestHex() });
       } else {
         const base = basename(out).replace(/\.slm$/, '');
@@ -78,7 +83,7 @@ const command: Command = {
       for (const f of files) console.log(`${f.sha256}  ${join(dirname(out), f.name)}`);
       if (card) {
         const readme = join(dirname(out), 'README.md');
-        await writeFile(readme, modelCard({ name: name ?? baseName(args[0]), baseModels, mergeMethod: method, license, tags, species: model.species, files, tensors: model.tensors }));
+        await writeFileAtomic(readme, modelCard({ name: name ?? baseName(args[0]), baseModels, mergeMethod: method, license, tags, species: model.species, files, tensors: model.tensors }));
         console.log(`model card: ${readme}`);
       }
       return 0;

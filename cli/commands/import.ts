@@ -3,7 +3,7 @@
  * `.slm` shards + the species graph + an import summary. Every file is checked before anything is
  * written; output goes to a temporary folder and is moved into DIR only when complete.
  */
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
@@ -12,6 +12,7 @@ import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.
 import { writeShardFiles } from '../../src/node/file-source.ts';
 import { baseName, openModelFile } from '../../src/node/model-files.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
+import { LIMITS, cleanLeftovers, readRegular } from '../../src/node/confine.ts';
 
 const usage = `garden import FILE... --out DIR [--max-shard-bytes N] [--labels FILE] [--graph FILE.onnx]
 
@@ -21,10 +22,12 @@ beside it is followed) or .slm files. For each FILE writes into DIR:
   NAME.graph.onnx   the species graph, weights as external data named by tensor (when there is one)
   NAME.import.json  species, graph hash, shard and tensor SHA-256s, NaN/Inf flags
 --labels FILE: a JSON array (or one label per line) giving the vocabulary / label set.
-A file that fails a check writes nothing and exits with status 1.`;
+A file that fails a check writes nothing and exits with status 1. Shards, index shards and external
+data must be regular files inside the model's folder (after symlinks). The temporary folder of a
+killed import (DIR/.import-<pid>-*) is removed by the next import into DIR.`;
 
 async function readLabels(path: string): Promise<string[]> {
-  const text = (await readFile(path, 'utf8')).trim();
+  const text = new TextDecoder().decode(await readRegular(path, 'labels', LIMITS.json)).trim();
   if (text.startsWith('[')) {
     const v = JSON.parse(text) as unknown;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new CliError(`${path}: labels must be a JSON array of strings`);
@@ -57,10 +60,11 @@ const command: Command = {
     const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
     if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
     const vocabulary = labelsPath ? await readLabels(labelsPath) : undefined;
-    const graph = graphPath ? new Uint8Array(await readFile(graphPath)) : undefined;
+    const graph = graphPath ? await readRegular(graphPath, 'graph', LIMITS.graph) : undefined;
 
     await mkdir(out, { recursive: true });
-    const tmp = await mkdtemp(join(out, '.import-'));
+    cleanLeftovers(out);
+    const tmp = await mkdtemp(join(out, `.import-${process.pid}-`));
     try {
       const written: string[] = [];
       for (const file of args) {

@@ -2,8 +2,8 @@
  * garden lab ROUND.json: run one lab round headless on the CPU (reference operators, CPU MLP
  * forward through the evaluator) and print the decision and its reasons.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
@@ -18,6 +18,7 @@ import { Ledger, MemoryLedgerStore, openLedgerFile, serializeLedger } from '../.
 import { PolicyZone, policyHash } from '../../src/core/lab/policy.ts';
 import { ReleaseController } from '../../src/core/lab/release.ts';
 import { applyRound, runLabRound, type LabRoundResult } from '../../src/core/lab/round.ts';
+import { ConfineError, LIMITS, cleanLeftovers, confinedPath, declaredRoot, readRegularSync, readTextSync, writeFileAtomicSync } from '../../src/node/confine.ts';
 
 const usage = `garden lab ROUND.json [options]
 
@@ -29,38 +30,34 @@ decision: promote the best viable candidate to shadow, or no-op with every candi
   --ledger FILE   record the round in a ledger file (created if missing): the policy as a
                   policy change (or the ledger's own policy is used), and on promotion an
                   admission entry plus a release entry putting the winner in shadow
-  --out DIR       write each bred candidate as DIR/<sha256>.slm
+  --out DIR       write each bred candidate as DIR/<sha256>.slm (nothing when admission is refused)
+  --root DIR      the folder the round's catalog path must stay in (default: the working
+                  directory when the round file is inside it, else the round file's folder);
+                  the catalog's own files must stay in the catalog's folder
   --json          print the full result as JSON
+
+Every file is read only if it is a regular file under its size ceiling (models: the policy's
+ceilings.maxBytes when set); a refused round writes nothing.
 
 Example: garden lab examples/digits-round.json`;
 
-function readBytes(path: string, what: string): Uint8Array {
-  try {
-    const b = readFileSync(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+/** A file the catalog names: inside the catalog's folder (after realpath), a regular file, under `max` bytes. */
+function readCatalogFile(catalogDir: string, rel: string, what: string, max: number): Uint8Array {
+  return readRegularSync(confinedPath(catalogDir, catalogDir, rel, `catalog ${what} path`), what, max);
 }
 
-function readText(path: string, what: string, hint = ''): string {
+function readText(path: string, what: string, max: number, hint = ''): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readTextSync(path, what, max);
   } catch (e) {
-    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${hint}`);
+    if (e instanceof ConfineError && /^cannot read/.test(e.message)) throw new CliError(`${e.message}${hint}`);
+    throw e;
   }
 }
 
 /** Write a file whole or not at all: a temp file in the same directory, then a rename over the target. */
 export function writeFileAtomic(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    writeFileSync(tmp, text, { flag: 'wx' });
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new CliError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  writeFileAtomicSync(path, text);
 }
 
 const f4 = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(4));
@@ -89,20 +86,35 @@ export function formatResult(res: LabRoundResult, policy: Policy, names: Map<str
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ledger: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ledger: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, root: { type: 'string' } } });
   if (positionals.length !== 1) throw new CliError(`expected one ROUND.json, got ${positionals.length}; see garden lab --help`);
   const roundPath = resolve(positionals[0]);
   let round: LabRoundFile;
   try {
-    round = parseLabRound(readText(roundPath, 'round file'));
+    round = parseLabRound(readText(roundPath, 'round file', LIMITS.json));
   } catch (e) {
     if (e instanceof CliError) throw e;
     throw new CliError(`${positionals[0]}: ${(e as Error).message}`);
   }
 
-  const catalogPath = resolve(dirname(roundPath), round.catalog);
-  const catalog = checkCatalog(JSON.parse(readText(catalogPath, 'catalog', ' (run "npm run starter" to build it)')));
+  // The round's catalog path stays inside the round's root; the catalog's files inside its folder.
+  const catalogPath = confinedPath(declaredRoot(roundPath, values.root), dirname(roundPath), round.catalog, 'catalog');
+  const catalog = checkCatalog(JSON.parse(readText(catalogPath, 'catalog', LIMITS.json, ' (run "npm run starter" to build it)')));
   const root = dirname(catalogPath);
+
+  // The policy: the ledger's when one is kept (a round file cannot change it), else the round's.
+  let ledger: Ledger | null = null;
+  let policy: Policy = round.policy;
+  const notes: string[] = [];
+  if (values.ledger) {
+    const ledgerPath = resolve(values.ledger);
+    ledger = existsSync(ledgerPath) ? await openLedgerFile(readText(ledgerPath, 'ledger', LIMITS.ledger)) : await Ledger.open(new MemoryLedgerStore());
+    const zone = await PolicyZone.open(ledger, round.policy);
+    policy = zone.current();
+    if (policyHash(policy) !== policyHash(round.policy)) notes.push(`note: the round file's policy differs from the ledger's; using the ledger's policy ${zone.hash.slice(0, 16)}… (change it with a ledgered policy change)`);
+  }
+  // No model the policy would refuse to hold is read: its byte ceiling bounds every model read.
+  const modelCeiling = policy.ceilings.maxBytes ?? LIMITS.model;
   const want = [...round.parents, ...(round.champion ? [round.champion] : [])];
   const family: CatalogFamily | undefined = round.family
     ? catalog.families.find((f) => f.id === round.family)
@@ -116,7 +128,7 @@ async function run(args: string[]): Promise<number> {
   for (const id of new Set(want)) {
     const m = family.models.find((x) => x.id === id);
     if (!m) throw new CliError(`model "${id}" is not in family ${family.id}; valid: ${family.models.map((x) => x.id).join(', ')}`);
-    const b = readBytes(join(root, m.file), 'model');
+    const b = readCatalogFile(root, m.file, `model ${id}`, modelCeiling);
     const h = sha256Hex(b);
     if (h !== m.hash) throw new CliError(`model ${id} (${m.file}) hashes to ${h} but the catalog says ${m.hash}`);
     const slm = readSlm(b);
@@ -133,22 +145,11 @@ async function run(args: string[]): Promise<number> {
   for (const [policyName, suiteId] of Object.entries(round.suites)) {
     const s = family.suites.find((x) => x.id === suiteId);
     if (!s) throw new CliError(`suite "${suiteId}" (policy name ${policyName}) is not in family ${family.id}; valid: ${family.suites.map((x) => x.id).join(', ')}`);
-    const b = readBytes(join(root, s.file), 'suite');
+    const b = readCatalogFile(root, s.file, `suite ${suiteId}`, LIMITS.suite);
     hashOf[policyName] = sha256Hex(b);
     suites.set(hashOf[policyName], b);
   }
 
-  // The policy: the ledger's when one is kept (a round file cannot change it), else the round's.
-  let ledger: Ledger | null = null;
-  let policy: Policy = round.policy;
-  const notes: string[] = [];
-  if (values.ledger) {
-    const ledgerPath = resolve(values.ledger);
-    ledger = existsSync(ledgerPath) ? await openLedgerFile(readText(ledgerPath, 'ledger')) : await Ledger.open(new MemoryLedgerStore());
-    const zone = await PolicyZone.open(ledger, round.policy);
-    policy = zone.current();
-    if (policyHash(policy) !== policyHash(round.policy)) notes.push(`note: the round file's policy differs from the ledger's; using the ledger's policy ${zone.hash.slice(0, 16)}… (change it with a ledgered policy change)`);
-  }
   for (const [name, hash] of Object.entries(policy.suites)) {
     if (hashOf[name] !== hash) {
       const id = round.suites[name];
@@ -164,16 +165,23 @@ async function run(args: string[]): Promise<number> {
   );
   const seconds = (performance.now() - t0) / 1000;
 
-  if (values.out) {
-    mkdirSync(values.out, { recursive: true });
-    for (const [id, b] of lab.candidates) writeFileSync(join(values.out, `${id}.slm`), b);
-  }
+  // Nothing is written until the round is admitted (or is a no-op): a refused admission writes no
+  // candidate and leaves the ledger file as it was. Candidates first (content-addressed, harmless
+  // if the ledger write then fails), the ledger last, each through a temp file and a rename.
+  let admitted: Awaited<ReturnType<typeof applyRound>> | undefined;
   if (ledger && values.ledger) {
     const release = ReleaseController.open(ledger);
     if (!release.slots().includes(round.slot)) {
       await release.createSlot(round.slot, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 1000, compare: 'argmax' }, round.champion, round.parents.filter((p) => p !== round.champion), `slot for family ${family.id}`);
     }
-    const admission = await applyRound(res, { ledger, release });
+    admitted = await applyRound(res, { ledger, release });
+  }
+  if (values.out) {
+    cleanLeftovers(resolve(values.out));
+    for (const [id, b] of lab.candidates) writeFileAtomicSync(join(resolve(values.out), `${id}.slm`), b);
+  }
+  if (ledger && values.ledger) {
+    const admission = admitted;
     writeFileAtomic(resolve(values.ledger), serializeLedger(ledger));
     notes.push(admission ? `ledger ${values.ledger}: admission ${manifestHash(admission).slice(0, 16)}… and ${res.winner!.slice(0, 16)}… in shadow of slot "${round.slot}" (${ledger.length} entries)` : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`);
   }

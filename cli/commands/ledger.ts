@@ -2,10 +2,10 @@
  * garden ledger verify FILE | garden ledger show FILE: check a promotion ledger's hash chain, or
  * list its entries.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
 import { parseLedgerFile, verifyLedger } from '../../src/core/lab/ledger.ts';
+import { LIMITS, readTextSync } from '../../src/node/confine.ts';
 
 const SUBCOMMANDS = Object.freeze(['verify', 'show'] as const);
 
@@ -19,13 +19,7 @@ verify: check every entry of a promotion ledger file: its schema, that it hashes
 show:   list the entries (index, time, type, summary).`;
 
 function load(path: string) {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new CliError(`cannot read ledger ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  return parseLedgerFile(text);
+  return parseLedgerFile(readTextSync(path, 'ledger', LIMITS.ledger));
 }
 
 const short = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? `${v.slice(0, 16)}…` : String(v));

@@ -6,7 +6,6 @@
  * "<name>.scales" in-graph (src/core/models/quantized-graph.ts), so it runs quantized. The bytes
  * are those `garden breed --family` and the app write for the same quantization and seed.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CliError, type Command } from '../command.ts';
 import { checkSlmMetadata, readSlm } from '../../src/core/format/slm.ts';
@@ -19,6 +18,7 @@ import { cpuBackend } from '../../src/core/operators/backend.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
+import { LIMITS, readRegularSync, writeFileAtomicSync } from '../../src/node/confine.ts';
 
 const blockParam = getOperator('quantize').params.find((p) => p.name === 'blockSize') as { default: number; min: number; max: number };
 
@@ -40,13 +40,9 @@ ${Object.entries(QUANT_GRAPH_OPS).map(([k, v]) => `                       ${k}: 
   --catalog PATH     the starter catalog (default: public/starter/catalog.json)
   --json             print the result as JSON`;
 
+/** A regular model file under the model ceiling (a device or FIFO is refused before reading). */
 function read(path: string, what: string): Uint8Array {
-  try {
-    const b = readFileSync(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readRegularSync(path, what, LIMITS.model);
 }
 
 async function run(args: string[]): Promise<number> {
@@ -104,8 +100,8 @@ async function run(args: string[]): Promise<number> {
   const written = readSlm(file.bytes);
   const writtenOp = recordedQuantGraphOp(written.metadata);
   if (!file.graph) throw new CliError('the candidate writer returned no quantized graph');
-  writeFileSync(values.out, file.bytes);
-  if (values['graph-out']) writeFileSync(values['graph-out'], file.graph);
+  writeFileAtomicSync(values.out, file.bytes);
+  if (values['graph-out']) writeFileAtomicSync(values['graph-out'], file.graph);
   const graphHash = sha256Hex(file.graph);
   const res = {
     path: values.out,

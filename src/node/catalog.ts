@@ -1,21 +1,28 @@
 /** The starter catalog on disk, for the CLI: read and check it, and load a family's pinned graph. */
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../core/hash.ts';
 import { checkCatalog, type Catalog, type CatalogFamily } from '../core/models/catalog.ts';
+import { ConfineError, LIMITS, confinedPath, readRegularSync, readTextSync } from './confine.ts';
 
 /** public/starter/catalog.json of this checkout (built by `npm run starter`). */
 export const DEFAULT_CATALOG = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'public', 'starter', 'catalog.json');
 
-const why = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+const why = (e: unknown) => (e instanceof ConfineError ? e.message : ((e as NodeJS.ErrnoException).code ?? (e as Error).message));
+
+/** A file the catalog names (a graph, model or suite): inside the catalog's folder, a regular file, bounded. */
+export function catalogFile(catalogPath: string, rel: string, what: string, max: number): Uint8Array {
+  const dir = dirname(catalogPath);
+  return readRegularSync(confinedPath(dir, dir, rel, `catalog entry (${what})`), what, max);
+}
 
 export function loadCatalog(path: string): Catalog {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(readTextSync(path, 'catalog', LIMITS.json));
   } catch (e) {
-    throw new Error(`cannot read catalog ${path}: ${why(e)} (run "npm run starter" to build it)`);
+    if (e instanceof ConfineError) throw /^cannot read/.test(e.message) ? new Error(`${e.message} (run "npm run starter" to build it)`) : e;
+    throw new Error(`cannot read catalog ${path}: ${why(e)}`);
   }
   return checkCatalog(raw);
 }
@@ -32,9 +39,9 @@ export function loadFamily(catalogPath: string, id: string, catalog = loadCatalo
   const path = join(dirname(catalogPath), family.graph);
   let graph: Uint8Array;
   try {
-    const b = readFileSync(path);
-    graph = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    graph = catalogFile(catalogPath, family.graph, `the ${id} graph`, LIMITS.graph);
   } catch (e) {
+    if (e instanceof ConfineError) throw /^cannot read/.test(e.message) ? new Error(e.message) : e;
     throw new Error(`cannot read the ${id} graph ${path}: ${why(e)}`);
   }
   const actual = sha256Hex(graph);

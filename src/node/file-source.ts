@@ -1,17 +1,21 @@
 /** Node file I/O for the format: a ByteSource over a file handle, and a streamed shard writer. */
-import { open, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, mkdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { checkRange, type ByteSource } from '../core/format/source.ts';
 import { shardFileName, type SlmChunk } from '../core/format/slm.ts';
 import { sha256Stream, type Sha256Hex } from '../core/hash.ts';
+import { LIMITS, openRegular, tempName } from './confine.ts';
 
 export interface FileSource extends ByteSource {
   close(): Promise<void>;
 }
 
-export async function fileSource(path: string): Promise<FileSource> {
-  const fh: FileHandle = await open(path, 'r');
-  const { size } = await fh.stat();
+/**
+ * A regular file as a ByteSource: a FIFO, device or socket is refused before a byte is read (the
+ * open never blocks), and so is a file over `max` bytes.
+ */
+export async function fileSource(path: string, max: number = LIMITS.model, what = 'model file'): Promise<FileSource> {
+  const { fh, size } = await openRegular(path, what, max);
   return {
     size,
     name: basename(path),
@@ -42,10 +46,15 @@ export async function writeAll(fh: Pick<FileHandle, 'write'>, bytes: Uint8Array,
 
 const currentPath = (out: { path: string }[]) => out[out.length - 1]?.path ?? 'file';
 
-/** Write a streamed `.slm` (or any sharded chunk stream) to `dir/base[-0000k-of-0000n].ext`, hashing as it goes. */
+/**
+ * Write a streamed `.slm` (or any sharded chunk stream) to `dir/base[-0000k-of-0000n].ext`, hashing
+ * as it goes. Each shard is written under a temporary name and all are renamed into place only once
+ * the stream has ended: a refused or failed write leaves no partial file behind.
+ */
 export async function writeShardFiles(chunks: AsyncIterable<SlmChunk>, dir: string, base: string, ext = '.slm'): Promise<{ path: string; hash: Sha256Hex; bytes: number }[]> {
   await mkdir(dir, { recursive: true });
   const out: { path: string; hash: Sha256Hex; bytes: number }[] = [];
+  const temps: string[] = [];
   let fh: FileHandle | null = null;
   let cur = -1;
   let h = sha256Stream();
@@ -57,13 +66,17 @@ export async function writeShardFiles(chunks: AsyncIterable<SlmChunk>, dir: stri
       out[out.length - 1].bytes = bytes;
     }
   };
+  let done = false;
   try {
     for await (const c of chunks) {
       if (c.shard !== cur) {
         await finish();
+        fh = null;
         cur = c.shard;
         const path = join(dir, shardFileName(base, c.shard, c.shards, ext));
-        fh = await open(path, 'w');
+        const tmp = tempName(path);
+        temps.push(tmp);
+        fh = await open(tmp, 'wx');
         h = sha256Stream();
         bytes = 0;
         out.push({ path, hash: '', bytes: 0 });
@@ -74,8 +87,11 @@ export async function writeShardFiles(chunks: AsyncIterable<SlmChunk>, dir: stri
     }
     await finish();
     fh = null;
+    for (let i = 0; i < out.length; i++) await rename(temps[i], out[i].path);
+    done = true;
   } finally {
     if (fh) await (fh as FileHandle).close().catch(() => undefined);
+    if (!done) await Promise.all(temps.map((t) => rm(t, { force: true })));
   }
   return out;
 }

@@ -1,0 +1,242 @@
+/**
+ * Hostile inputs to the `garden` commands, as an attacker would send them (issue 15, "Why"): one
+ * regression test per attack. Each case records what was tried and what happened; the run writes
+ * the table to docs/RELIABILITY.md (see cli/reliability.ts), so the document is the test's output.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import onnxProto from 'onnx-proto';
+import { buildDigits, DIGITS_TINY } from '../scripts/starter/digits.ts';
+import { runGarden } from './test-run.ts';
+import { DOC, record, snapshotTree, writeReliability } from './reliability.ts';
+import { cleanLeftovers, confinedPath, readRegularSync, writeFileAtomicSync } from '../src/node/confine.ts';
+
+const { onnx } = onnxProto;
+let dir = '';
+let pins: Record<string, string> = {};
+const P = ['digits-base', 'digits-rotated', 'digits-thick', 'digits-noisy'];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'garden-hostile-'));
+  const build = buildDigits(DIGITS_TINY);
+  for (const [rel, bytes] of build.files) {
+    mkdirSync(dirname(join(dir, 'garden', rel)), { recursive: true });
+    writeFileSync(join(dir, 'garden', rel), bytes);
+  }
+  writeFileSync(join(dir, 'garden', 'catalog.json'), JSON.stringify({ version: 1, families: [build.entry] }));
+  pins = Object.fromEntries(build.entry.suites.map((s: { id: string; hash: string }) => [s.id, s.hash]));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function labRound(over: Record<string, unknown> = {}, name = 'round.json', margin = 0): string {
+  const oneHot = (k: number) => P.map((_, i) => (i === k ? 1 : 0));
+  const r = {
+    kind: 'lab-round',
+    schemaVersion: 1,
+    slot: 'digits',
+    catalog: 'catalog.json',
+    family: 'digits',
+    champion: 'digits-base',
+    parents: P,
+    recipes: P.map((_, k) => ({ operator: 'blend', parents: P, params: { weights: oneHot(k), normalize: true }, seed: k })),
+    suites: { mixed: 'digits-mixed', test: 'digits-test' },
+    policy: {
+      kind: 'policy',
+      schemaVersion: 1,
+      allowlist: ['blend'],
+      primary: { suite: 'mixed', metric: 'accuracy', direction: 'max', margin },
+      guardrails: [{ suite: 'test', metric: 'accuracy', direction: 'max', tolerance: 1 }],
+      ceilings: {},
+      suites: { mixed: pins['digits-mixed'], test: pins['digits-test'] },
+    },
+    ...over,
+  };
+  const path = join(dir, 'garden', name);
+  writeFileSync(path, JSON.stringify(r));
+  return path;
+}
+
+/** A tiny ONNX model whose two initializers are external data in `location`. */
+function onnxWithExternal(location: string): { model: Uint8Array; bin: Uint8Array } {
+  const w = new Uint8Array(Float32Array.from({ length: 12 }, (_, i) => i / 12).buffer);
+  const ext = (off: number, len: number) => ({ dataLocation: 1, externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(off) }, { key: 'length', value: String(len) }] });
+  const graph = {
+    name: 'g',
+    node: [{ opType: 'MatMul', input: ['x', 'W'], output: ['y'] }],
+    initializer: [{ name: 'W', dims: [3, 4], dataType: 1, ...ext(0, w.length) }],
+    input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }] } } } }],
+    output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } } }],
+  };
+  return { model: new Uint8Array(onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph })).finish()), bin: w };
+}
+
+/** Run a command that must be refused: exit 1, one line, no stack trace, nothing written in `watch`. */
+async function refused(area: string, input: string, args: string[], expectErr: RegExp, watch: string[] = []) {
+  const before = watch.map((w) => snapshotTree(w));
+  const t0 = performance.now();
+  const r = await runGarden(...args);
+  const ms = performance.now() - t0;
+  const after = watch.map((w) => snapshotTree(w));
+  const lost = before.reduce((s, b, i) => s + b.diffBytes(after[i]), 0);
+  record({ area, input, outcome: r.code === 1 ? `refused: ${r.err.replace(/^garden \w+: /, '').replaceAll(dir, '…')}` : `NOT refused (exit ${r.code})`, bytesLost: lost, ms });
+  expect(r.code).toBe(1);
+  expect(r.err.split('\n')).toHaveLength(1);
+  expect(r.err).toMatch(expectErr);
+  expect(r.err).not.toMatch(/\bat .*\.[jt]s:\d+|Maximum call stack/);
+  expect(lost).toBe(0);
+  return r;
+}
+
+describe('confinement: paths named inside a round, catalog or model folder', () => {
+  it('a round whose catalog is ../../etc/passwd: not read, not shown', async () => {
+    const deep = join(dir, 'garden', 'a', 'b');
+    mkdirSync(deep, { recursive: true });
+    const path = join(deep, 'round.json');
+    writeFileSync(path, readFileSync(labRound()).toString().replace('"catalog.json"', '"../../../../../../../../etc/passwd"'));
+    const r = await refused('round', 'catalog: ../../…/etc/passwd', ['lab', path, '--root', join(dir, 'garden')], /catalog: path "(\.\.\/)+etc\/passwd" leaves /, [join(dir, 'garden')]);
+    expect(r.err).not.toMatch(/root:|nologin/);
+  });
+
+  it('a round whose catalog is an absolute path, or a symlink out of the root', async () => {
+    await refused('round', 'catalog: /etc/passwd (absolute)', ['lab', labRound({ catalog: '/etc/passwd' }, 'abs.json')], /catalog: absolute path "\/etc\/passwd" refused/);
+    symlinkSync('/etc/passwd', join(dir, 'garden', 'link.json'));
+    await refused('round', 'catalog: a symlink to /etc/passwd', ['lab', labRound({ catalog: 'link.json' }, 'link-round.json')], /catalog: path "link\.json" resolves through a symlink to a file outside/);
+  });
+
+  it('a catalog or model at /dev/zero, or a FIFO, is refused before reading (no growth, no hang)', async () => {
+    symlinkSync('/dev/zero', join(dir, 'zero.json'));
+    const g = join(dir, 'garden');
+    // A round outside the working directory: its root is its own folder, and the symlink is inside it.
+    writeFileSync(join(dir, 'zero-round.json'), readFileSync(labRound()).toString().replace('"catalog.json"', '"zero.json"'));
+    await refused('round', 'catalog: a symlink to /dev/zero', ['lab', join(dir, 'zero-round.json')], /catalog: path "zero\.json" resolves through a symlink to a file outside/);
+    await refused('round', 'catalog: /dev/zero with --root /', ['lab', join(dir, 'zero-round.json'), '--root', '/'], /catalog \/dev\/zero is a character device; only regular files are read/);
+    execFileSync('mkfifo', [join(g, 'fifo.json')]);
+    const t0 = performance.now();
+    await refused('round', 'catalog: a FIFO', ['lab', labRound({ catalog: 'fifo.json' }, 'fifo-round.json')], /catalog .*fifo\.json is a FIFO; only regular files are read/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    // A model file of the catalog replaced by a FIFO.
+    const cat = JSON.parse(readFileSync(join(g, 'catalog.json'), 'utf8'));
+    const m = cat.families[0].models[1];
+    mkdirSync(join(g, 'fifo-cat'), { recursive: true });
+    execFileSync('mkfifo', [join(g, 'fifo-cat', 'model.slm')]);
+    cat.families[0].models[1] = { ...m, file: 'model.slm' };
+    for (const f of [...cat.families[0].models.filter((x: { file: string }) => x.file !== 'model.slm'), ...cat.families[0].suites, { file: cat.families[0].graph }]) {
+      mkdirSync(dirname(join(g, 'fifo-cat', f.file)), { recursive: true });
+      writeFileSync(join(g, 'fifo-cat', f.file), readFileSync(join(g, f.file)));
+    }
+    writeFileSync(join(g, 'fifo-cat', 'catalog.json'), JSON.stringify(cat));
+    await refused('catalog', 'a model file that is a FIFO', ['lab', labRound({ catalog: 'fifo-cat/catalog.json' }, 'fifo-model-round.json')], /model digits-rotated .*model\.slm is a FIFO; only regular files are read/);
+    // A catalog entry that walks out of the catalog's folder.
+    cat.families[0].models[1] = { ...m, file: '../digits/base.slm' };
+    writeFileSync(join(g, 'fifo-cat', 'catalog.json'), JSON.stringify(cat));
+    await refused('catalog', 'model file: ../digits/base.slm (out of the catalog folder)', ['lab', labRound({ catalog: 'fifo-cat/catalog.json' }, 'escape-model-round.json')], /catalog model digits-rotated path: path "\.\.\/digits\/base\.slm" leaves /);
+  });
+
+  it('a model over the policy ceiling is refused before it is read', async () => {
+    const path = labRound({}, 'ceiling.json');
+    const r = JSON.parse(readFileSync(path, 'utf8'));
+    r.policy.ceilings = { maxBytes: 100 };
+    writeFileSync(path, JSON.stringify(r));
+    await refused('round', 'policy ceilings.maxBytes 100, models larger', ['lab', path], /model digits-base .* is \d+ bytes, over the 100-byte ceiling/);
+  });
+
+  it('lab --out writes no candidate when the admission is refused (exit 1)', async () => {
+    const ledger = join(dir, 'ledger.json');
+    const out = join(dir, 'cands');
+    const path = labRound({}, 'promote.json', 0);
+    const first = await runGarden('lab', path, '--ledger', ledger, '--out', join(dir, 'cands-first'));
+    expect(first.code).toBe(0);
+    expect(readdirSync(join(dir, 'cands-first')).length).toBeGreaterThan(0);
+    mkdirSync(out);
+    await refused('round', 'the same promoting round again on its ledger, with --out', ['lab', path, '--ledger', ledger, '--out', out, '--json'], /is already the shadow of slot "digits"; nothing was admitted$/, [out, ledger]);
+    expect(readdirSync(out)).toEqual([]);
+  });
+});
+
+describe('confinement: ONNX external data and the model folder', () => {
+  it('a symlink inside the model folder pointing outside it is refused', async () => {
+    const d = join(dir, 'onnx-link');
+    mkdirSync(d);
+    const { model, bin } = onnxWithExternal('weights.bin');
+    writeFileSync(join(dir, 'outside.bin'), bin);
+    symlinkSync(join(dir, 'outside.bin'), join(d, 'weights.bin'));
+    writeFileSync(join(d, 'm.onnx'), model);
+    const out = join(dir, 'onnx-link-out');
+    await refused('onnx', 'external data: a symlink in the folder to a file outside it', ['import', join(d, 'm.onnx'), '--out', out], /onnx check failed: external data location: path "weights\.bin" resolves through a symlink to a file outside/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('a FIFO as external data is refused at once (no hang), and /dev/zero too', async () => {
+    const d = join(dir, 'onnx-fifo');
+    mkdirSync(d);
+    execFileSync('mkfifo', [join(d, 'weights.bin')]);
+    writeFileSync(join(d, 'm.onnx'), onnxWithExternal('weights.bin').model);
+    const t0 = performance.now();
+    await refused('onnx', 'external data: a FIFO', ['import', join(d, 'm.onnx'), '--out', join(dir, 'onnx-fifo-out')], /external data file .*weights\.bin is a FIFO; only regular files are read/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    await refused('inspect', 'FILE is /dev/zero', ['inspect', '/dev/zero'], /model file \/dev\/zero is a character device/);
+  });
+
+  it('a killed import leaves DIR/.import-<pid>-*: the next import into DIR removes it', async () => {
+    const d = join(dir, 'onnx-ok');
+    mkdirSync(d);
+    const { model, bin } = onnxWithExternal('weights.bin');
+    writeFileSync(join(d, 'weights.bin'), bin);
+    writeFileSync(join(d, 'm.onnx'), model);
+    const out = join(dir, 'import-out');
+    // A dead pid: spawn a process and let it exit.
+    const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString());
+    mkdirSync(join(out, `.import-${dead}-abcdef`), { recursive: true });
+    writeFileSync(join(out, `.import-${dead}-abcdef`, 'half.slm'), 'partial');
+    writeFileSync(join(out, `.m.slm.${dead}-zz9.tmp`), 'partial');
+    mkdirSync(join(out, `.import-${process.pid}-live00`)); // a live writer's: kept
+    const r = await runGarden('import', join(d, 'm.onnx'), '--out', out);
+    expect(r.code).toBe(0);
+    const left = readdirSync(out).sort();
+    record({ area: 'import', input: 'leftovers of a killed import (.import-<dead pid>-*, .*.tmp)', outcome: `removed at the next start; a live writer's .import-<pid>-* kept`, bytesLost: 0 });
+    expect(left).toEqual([`.import-${process.pid}-live00`, 'm.graph.onnx', 'm.import.json', 'm.slm']);
+  });
+});
+
+describe('confine.ts', () => {
+  it('confinedPath: ".." that stays inside the root is fine; out, absolute or through a symlink is refused', () => {
+    const root = join(dir, 'garden');
+    expect(confinedPath(root, join(root, 'digits'), '../catalog.json', 'x')).toBe(join(root, 'catalog.json'));
+    expect(() => confinedPath(root, root, '../x', 'x')).toThrow(/leaves/);
+    expect(() => confinedPath(root, root, '/etc/passwd', 'x')).toThrow(/absolute/);
+    expect(() => confinedPath(root, root, 'a\nb', 'x')).toThrow(/control characters/);
+    expect(() => confinedPath(root, root, 'link.json', 'x')).toThrow(/symlink/);
+    // An output not yet written: checked by its nearest existing folder.
+    expect(confinedPath(root, root, 'new/dir/out.slm', 'x')).toBe(join(root, 'new', 'dir', 'out.slm'));
+  });
+
+  it('readRegularSync refuses a device and a file over its ceiling; writeFileAtomicSync leaves no temp', () => {
+    expect(() => readRegularSync('/dev/zero', 'x', 10)).toThrow(/character device/);
+    const f = join(dir, 'ten.bin');
+    writeFileSync(f, new Uint8Array(10));
+    expect(() => readRegularSync(f, 'x', 9)).toThrow(/10 bytes, over the 9-byte ceiling/);
+    expect(readRegularSync(f, 'x', 10).length).toBe(10);
+    const t = join(dir, 'atomic', 'a.txt');
+    writeFileAtomicSync(t, 'one');
+    writeFileAtomicSync(t, 'two');
+    expect(readFileSync(t, 'utf8')).toBe('two');
+    expect(readdirSync(dirname(t))).toEqual(['a.txt']);
+    expect(() => writeFileAtomicSync('/dev/null', 'x')).toThrow(/character device/);
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+    expect(cleanLeftovers(join(dir, 'no-such-dir'))).toEqual([]);
+    expect(existsSync(join(dir, 'atomic'))).toBe(true);
+  });
+});
+
+describe('docs/RELIABILITY.md', () => {
+  // Last in the file, so every case above has run (a filtered run skips this and writes nothing).
+  it('is written from the cases tried in this run, with 0 bytes lost', () => {
+    const md = writeReliability();
+    expect(md).toMatch(/bytes lost in all: 0\./);
+    expect(readFileSync(DOC, 'utf8')).toBe(md);
+  });
+});

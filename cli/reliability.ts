@@ -1,0 +1,97 @@
+/**
+ * Tests only: the record of hostile inputs tried and what became of them, written to
+ * docs/RELIABILITY.md by the test run (cli/hostile.test.ts) — never by hand.
+ */
+import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sha256Hex } from '../src/core/hash.ts';
+
+export interface ReliabilityRow {
+  /** The parser or command attacked: round, recipe, catalog, onnx, slm, ledger, headers… */
+  area: string;
+  /** What was sent. */
+  input: string;
+  /** What the garden did (for a refusal, its one line). */
+  outcome: string;
+  /** Bytes of earlier files changed, removed or left behind half-written (must be 0). */
+  bytesLost: number;
+  ms?: number;
+}
+
+const rows: ReliabilityRow[] = [];
+
+export function record(row: ReliabilityRow): void {
+  rows.push(row);
+}
+
+export const DOC = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'RELIABILITY.md');
+
+/** The files under a path (or the path itself) with their hashes, to count bytes lost or added. */
+export function snapshotTree(path: string): { files: Map<string, { hash: string; bytes: number }>; diffBytes(after: { files: Map<string, { hash: string; bytes: number }> }): number } {
+  const files = new Map<string, { hash: string; bytes: number }>();
+  const walk = (p: string) => {
+    if (!existsSync(p)) return;
+    const st = lstatSync(p);
+    if (st.isDirectory()) for (const n of readdirSync(p)) walk(join(p, n));
+    else if (st.isFile()) {
+      const b = readFileSync(p);
+      files.set(p, { hash: sha256Hex(b), bytes: b.length });
+    }
+  };
+  walk(path);
+  return {
+    files,
+    /** Bytes of files changed, removed, or added (a half-written output counts as lost). */
+    diffBytes(after) {
+      let lost = 0;
+      for (const [p, f] of files) {
+        const g = after.files.get(p);
+        if (!g) lost += f.bytes;
+        else if (g.hash !== f.hash) lost += Math.max(f.bytes, g.bytes);
+      }
+      for (const [p, g] of after.files) if (!files.has(p)) lost += g.bytes;
+      return lost;
+    },
+  };
+}
+
+const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+/** docs/RELIABILITY.md from the rows recorded in this run, grouped by area, in the order tried. */
+export function reliabilityMarkdown(list: readonly ReliabilityRow[] = rows): string {
+  const areas = [...new Set(list.map((r) => r.area))];
+  const lost = list.reduce((s, r) => s + r.bytesLost, 0);
+  const out = [
+    '# Reliability: hostile inputs tried and what became of them',
+    '',
+    'Written by the test run (`cli/hostile.test.ts`, through `cli/reliability.ts`); do not edit by hand.',
+    'Every row is a regression test: an input an attacker could send (issue 15, "Why"), and the',
+    'outcome the test asserts. "Bytes lost" counts bytes of earlier files changed or removed, and of',
+    'partial outputs left behind; it must be 0.',
+    '',
+    `${list.length} inputs tried, ${list.filter((r) => r.outcome.startsWith('refused')).length} refused, bytes lost in all: ${lost}.`,
+    '',
+    '## Defaults',
+    '',
+    'Read ceilings where no policy gives one (`LIMITS` in `src/node/confine.ts`): JSON documents',
+    '(recipe, round, catalog, labels, index) 16 MiB; ledger 64 MiB; suite 256 MiB; ONNX graph 1 GiB;',
+    'model file 4 GiB. A lab round bounds its model reads by the policy\'s `ceilings.maxBytes`.',
+    'Paths inside a recipe or round must stay inside its root (`--root DIR`, default the working',
+    'directory when the file is in it, else the file\'s folder); paths inside a catalog, a Hugging Face',
+    'index or an ONNX model must stay inside that file\'s folder, after realpath.',
+    '',
+  ];
+  for (const a of areas) {
+    out.push(`## ${a}`, '', '| input | outcome | bytes lost |', '| --- | --- | --- |');
+    for (const r of list.filter((x) => x.area === a)) out.push(`| ${cell(r.input)} | ${cell(r.outcome)} | ${r.bytesLost} |`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export function writeReliability(): string {
+  const md = reliabilityMarkdown();
+  writeFileSync(DOC, md);
+  return md;
+}
