@@ -173,6 +173,49 @@ for (const [i, c] of CASES.entries()) {
 }
 
 /**
+ * Ties AT and right AFTER a selection's cutoff. 'plateau' inputs put each cutoff inside a run of
+ * equal magnitudes, so the first element NOT taken has the cutoff's magnitude too: an off-by-one in
+ * isPruned / isKept (src/gpu/wgsl/prng.wgsl, `i < index`) moves an element at every cutoff. The
+ * harness reports each cutoff the CPU selected with, and the test first checks that the input
+ * really has both ties (else the case would prove nothing), then that the selections agree: bytes
+ * equal for prune, no element zero on one side only (and the ULP bound) for the trims.
+ */
+const CUTOFF_TIES: Case[] = [
+  { title: 'prune 40%', req: { op: 'prune', n: 10_007, inputs: 1, params: { fraction: 0.4 }, seed: 70, kind: 'plateau' }, ulp: 0, exact: true },
+  { title: 'prune 65%, chunked', req: { op: 'prune', n: 30_011, inputs: 1, params: { fraction: 0.65 }, seed: 71, kind: 'plateau', maxChunkElements: 4_096, checkChunkInvariance: true }, ulp: 0, exact: true },
+  { title: 'sparse task delta, density 0.5', req: { op: 'sparse-task-delta', n: 10_007, inputs: 3, params: { density: 0.5 }, seed: 72, kind: 'plateau' }, ulp: 2 },
+  { title: 'TIES, density 0.35, 3 parents', req: { op: 'ties', n: 10_007, inputs: 4, params: { density: 0.35 }, seed: 73, kind: 'plateau' }, ulp: 2 },
+  { title: 'TIES, density 0.6, chunked', req: { op: 'ties', n: 30_011, inputs: 3, params: { density: 0.6 }, seed: 74, kind: 'plateau', maxChunkElements: 4_096, checkChunkInvariance: true }, ulp: 2 },
+];
+
+function expectCutoffTies(r: ConformanceResult): void {
+  expect(r.cutoffs?.length, 'the harness reports the cutoffs').toBeGreaterThan(0);
+  for (const c of r.cutoffs!) {
+    expect({ tieAt: c.equalBefore > 0 && c.equalFrom > 0, tieAfter: c.tieAfter }, `cutoff ${JSON.stringify(c)}`).toEqual({ tieAt: true, tieAfter: true });
+  }
+  expect(r.zeroMismatch, 'elements zero on one side only (a selection disagreement)').toBe(0);
+}
+
+for (const [i, c] of CUTOFF_TIES.entries()) {
+  test(`cutoff ties, ${c.title}: ${c.exact ? 'bytes equal the CPU' : `same selection, within ${c.ulp} ULP of the CPU`}`, async () => {
+    const r = await conform({ ...c.req, name: `cutoff.${i}.weight`, inputSeed: 700 + i });
+    expectCutoffTies(r);
+    expect(r.maxUlp).toBeLessThanOrEqual(c.ulp);
+    if (c.exact) expect(r.gpuHash).toBe(r.cpuHash);
+    expect(r.gpuStats).toEqual(r.cpuStats);
+    if (c.req.maxChunkElements) expect(r.chunkInvariant).toBe(true);
+  });
+}
+
+for (const [i, c] of [CUTOFF_TIES[0], CUTOFF_TIES[3]].entries()) {
+  test(`cutoff ties, streamed ${c.title}: the streamed radix select agrees with the CPU`, async () => {
+    const r = await conform({ ...c.req, name: `cutoff.stream.${i}.weight`, inputSeed: 710 + i, stream: { via: 'reader', chunkElements: 2_048 } });
+    expectCutoffTies(r);
+    expectStreamed(r, c);
+  });
+}
+
+/**
  * The streaming path (backend.runStream): inputs come chunk by chunk from a source, through the
  * double-buffered pipeline (two input sets, two output sets). Every operator, streamed in chunks
  * of 16384 elements from a reader that answers after a timer: the bytes equal the unchunked run()

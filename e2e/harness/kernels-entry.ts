@@ -20,9 +20,16 @@ import { openIdbTensorStore } from '../../src/store/idb-store.ts';
 import { blobSource } from '../../src/store/blob-source.ts';
 import { compareF32 } from '../../src/gpu/compare.ts';
 import { GPU_OPERATOR_IDS } from '../../src/gpu/ops/index.ts';
+import { magnitudeBits, magnitudeThreshold, pruneCount, pruneThreshold, selectCount, type Cutoff } from '../../src/core/operators/select.ts';
 
-/** How inputs are drawn: 'smooth' uniform in ±1; 'ties' on a coarse grid (many equal magnitudes and zeros); 'subnormal' uniform in ±1e-38 (mostly subnormal floats). */
-export type InputKind = 'smooth' | 'ties' | 'subnormal';
+/**
+ * How inputs are drawn: 'smooth' uniform in ±1; 'ties' on a coarse grid (many equal magnitudes and
+ * zeros); 'subnormal' uniform in ±1e-38 (mostly subnormal floats); 'plateau' every magnitude 0.25
+ * except every 7th element 0.5, random signs, and each parent's delta from the base is such a
+ * plateau too (exact dyadic sums): a selection's cutoff falls inside a run of equal magnitudes, so
+ * the elements at the cutoff AND right after it tie (see `cutoffs` in the result).
+ */
+export type InputKind = 'smooth' | 'ties' | 'subnormal' | 'plateau';
 
 export interface ConformanceRequest {
   op: string;
@@ -105,6 +112,43 @@ export interface ConformanceResult {
   /** Elements where exactly one side is zero: a selection disagreement. */
   zeroMismatch: number;
   stream?: StreamReport;
+  /** Magnitude selections (prune; the trim of sparse task delta and TIES): each cutoff on the CPU side. */
+  cutoffs?: CutoffReport[];
+}
+
+/** Where a selection's cutoff fell, seen on the CPU side. */
+export interface CutoffReport {
+  bits: number;
+  index: number;
+  /** Elements with the cutoff magnitude on each side of the index (both > 0: a tie AT the cutoff). */
+  equalBefore: number;
+  equalFrom: number;
+  /** The element at `index`, the first one not taken, has the cutoff magnitude: a tie right AFTER it. */
+  tieAfter: boolean;
+}
+
+function cutoffReport(values: Float32Array, c: Cutoff): CutoffReport {
+  const mag = magnitudeBits(values);
+  let equalBefore = 0;
+  let equalFrom = 0;
+  for (let i = 0; i < mag.length; i++) {
+    if ((mag[i] & 0x7fffffff) !== c.bits) continue;
+    if (i < c.index) equalBefore++;
+    else equalFrom++;
+  }
+  return { bits: c.bits, index: c.index, equalBefore, equalFrom, tieAfter: c.index < mag.length && (mag[c.index] & 0x7fffffff) === c.bits };
+}
+
+/** The cutoffs the CPU reference selects with, for the operators that select by magnitude (per-tensor scope). */
+function selectionCutoffs(opId: string, inputs: readonly Float32Array[], params: ParamValues): CutoffReport[] | undefined {
+  const n = inputs[0].length;
+  if (opId === 'prune') return [cutoffReport(inputs[0], pruneThreshold(inputs[0], pruneCount(Number(params.fraction), n)))];
+  if (opId !== 'sparse-task-delta' && opId !== 'ties') return undefined;
+  const density = Number(params.density);
+  return inputs.slice(1).map((x) => {
+    const d = Float32Array.from(x, (v, j) => v - inputs[0][j]);
+    return cutoffReport(d, magnitudeThreshold(d, selectCount(density, n)));
+  });
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -181,6 +225,14 @@ function traceReport(trace: NonNullable<GpuRunStats['trace']>, depth: number): {
 
 function makeInputs(req: ConformanceRequest): Float32Array[] {
   const kind = req.kind ?? 'smooth';
+  if (kind === 'plateau') {
+    const plateau = (p: number) => {
+      const key = mix32((req.inputSeed * 31 + p + 1) >>> 0);
+      return Float32Array.from({ length: req.n }, (_, i) => (randomUnit(key, i) < 0.5 ? -1 : 1) * (i % 7 === 0 ? 0.5 : 0.25));
+    };
+    const base = plateau(0);
+    return Array.from({ length: req.inputs }, (_, p) => (p === 0 ? base : plateau(p).map((d, i) => base[i] + d)));
+  }
   return Array.from({ length: req.inputs }, (_, p) => {
     const key = mix32((req.inputSeed * 31 + p + 1) >>> 0);
     const x = new Float32Array(req.n);
@@ -301,6 +353,7 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
     gpuZeros,
     zeroMismatch,
     stream,
+    cutoffs: selectionCutoffs(req.op, inputs, params),
   };
 }
 
