@@ -4,10 +4,10 @@
  * score is computed (trust zone: evaluation).
  */
 import * as Comlink from 'comlink';
-import { createOrtSession, releaseSession, runClassifier, runTokens, type InferenceSession } from '../src/runtime/ort-session.ts';
-import { evaluateLanguageModel, sampleText, type SampleResult } from '../src/core/eval/lm.ts';
+import { createOrtSession, releaseSession, runSession, type InferenceSession } from '../src/runtime/ort-session.ts';
+import { evaluateSuite, sampleText, type SampleResult } from '../src/core/eval/lm.ts';
 import { evaluateRobustness } from '../src/core/eval/robustness.ts';
-import { evaluateClassifier, type EvaluationResult } from '../src/core/eval/evaluate.ts';
+import type { EvaluationResult } from '../src/core/eval/types.ts';
 import { runtimeSmoke, type SmokeResult } from '../src/core/eval/smoke.ts';
 import { readSuite } from '../src/core/eval/suite.ts';
 import type { Tensor } from '../src/core/tensor.ts';
@@ -52,16 +52,24 @@ function session(m: ModelPayload): Promise<InferenceSession> {
   return s;
 }
 
-const runner = (m: ModelPayload) => async (inputs: Float32Array, batch: number) => runClassifier(await session(m), inputs, batch, m.featureSize);
+/**
+ * The model's run function for the core: float features [batch × featureSize], or for a language
+ * model (`tokens`) int32 token ids, which the core passes as floats.
+ */
+const runner =
+  (m: ModelPayload, tokens = false) =>
+  async (x: Float32Array, batch: number) =>
+    runSession(await session(m), tokens ? Int32Array.from(x) : x, batch, m.featureSize);
 
-/** Language models take int32 token ids [batch × featureSize]; the core passes them as floats. */
-const tokenRunner = (m: ModelPayload) => async (ids: Float32Array, batch: number) => runTokens(await session(m), Int32Array.from(ids), batch, m.featureSize);
+/** A language model's contract, for suites of task "lm": its context width and vocabulary. */
+const lmContract = (m: ModelPayload) => ({ contextWidth: m.featureSize, vocabulary: m.classes });
 
 const api = {
   async smoke(m: ModelPayload): Promise<SmokeResult> {
     return runtimeSmoke(runner(m), { featureSize: m.featureSize, outputSize: m.classes });
   },
 
+  /** A model on a pinned suite: a classifier's accuracy, ECE and latency, or (task "lm") a language model's perplexity too. */
   async evaluate(
     m: ModelPayload,
     suiteBytes: Uint8Array,
@@ -69,37 +77,20 @@ const api = {
     onProgress?: (done: number, total: number) => void,
   ): Promise<EvaluationResult> {
     const suite = readSuite(suiteBytes, pin.suiteHash);
-    return evaluateClassifier(runner(m), suite, {
+    const lm = suite.task === 'lm';
+    return evaluateSuite(runner(m, lm), suite, {
       expectedSuiteHash: pin.suiteHash,
       expectedSpecies: pin.species,
       modelSpecies: m.species,
       family: pin.family,
-      onProgress,
-    });
-  },
-
-  /** Perplexity (and accuracy, ECE, latency) of a language model on a pinned "lm" suite. */
-  async evaluateLm(
-    m: ModelPayload,
-    suiteBytes: Uint8Array,
-    pin: { suiteHash: string; species: string; family: string },
-    onProgress?: (done: number, total: number) => void,
-  ): Promise<EvaluationResult> {
-    const suite = readSuite(suiteBytes, pin.suiteHash);
-    return evaluateLanguageModel(tokenRunner(m), suite, {
-      expectedSuiteHash: pin.suiteHash,
-      expectedSpecies: pin.species,
-      modelSpecies: m.species,
-      family: pin.family,
-      contextWidth: m.featureSize,
-      vocabulary: m.classes,
+      ...(lm ? lmContract(m) : {}),
       onProgress,
     });
   },
 
   /** Runtime smoke of a language model: token-id probes in 0..classes-1. */
   async smokeLm(m: ModelPayload): Promise<SmokeResult> {
-    return runtimeSmoke(tokenRunner(m), { featureSize: m.featureSize, outputSize: m.classes, inputRange: { min: 0, max: m.classes - 1, integer: true } });
+    return runtimeSmoke(runner(m, true), { featureSize: m.featureSize, outputSize: m.classes, inputRange: { min: 0, max: m.classes - 1, integer: true } });
   },
 
   /**
@@ -116,20 +107,21 @@ const api = {
   ): Promise<EvaluationResult> {
     const suite = readSuite(suiteBytes, pin.suiteHash);
     const baseline = readSuite(baselineBytes, pin.baselineHash);
-    return evaluateRobustness(suite.task === 'lm' ? tokenRunner(m) : runner(m), suite, baseline, {
+    const lm = suite.task === 'lm';
+    return evaluateRobustness(runner(m, lm), suite, baseline, {
       expectedSuiteHash: pin.suiteHash,
       expectedBaselineHash: pin.baselineHash,
       expectedSpecies: pin.species,
       modelSpecies: m.species,
       family: pin.family,
-      ...(suite.task === 'lm' ? { contextWidth: m.featureSize, vocabulary: m.classes } : {}),
+      ...(lm ? lmContract(m) : {}),
       onProgress,
     });
   },
 
   /** A seeded continuation of `prompt` (`length` characters; temperature 0.8 unless given). */
   async sampleText(m: ModelPayload, prompt: string, length: number, seed: number, temperature?: number): Promise<SampleResult> {
-    return sampleText(tokenRunner(m), prompt, { context: m.featureSize, length, seed, temperature });
+    return sampleText(runner(m, true), prompt, { context: m.featureSize, length, seed, temperature });
   },
 
   /** Whether a session for this model is warm, so the caller may send it without tensors. */

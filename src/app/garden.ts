@@ -25,7 +25,7 @@ import { evidencePromotionCheck, type PromotionCheck } from '../core/lab/fitness
 import { admitToShadow } from '../core/lab/admission.ts';
 import { admissionDocuments, parentCompatibility, recordBreed } from '../core/lab/records.ts';
 import { toImage28 } from '../core/image28.ts';
-import type { EvaluationResult } from '../core/eval/evaluate.ts';
+import type { EvaluationResult } from '../core/eval/types.ts';
 import { sidecarBody } from '../core/eval/sidecar.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';

@@ -5,7 +5,7 @@
 import { create } from 'zustand';
 import type { BreedProgress, TensorStat } from '../core/operators/breed.ts';
 import type { ParamValues } from '../core/operators/types.ts';
-import type { EvaluationResult } from '../core/eval/evaluate.ts';
+import type { EvaluationResult } from '../core/eval/types.ts';
 import type { SmokeResult } from '../core/eval/smoke.ts';
 import type { SelectorRegistry, Policy } from '../core/manifest/index.ts';
 import type { ViabilityVerdict } from '../core/lab/viability.ts';

@@ -64,11 +64,15 @@ function enqueue<T>(job: () => Promise<T>): Promise<T> {
   return next;
 }
 
-/** Run a classifier on a batch of float features; returns a copy of the logits [batch × classes]. */
-export function runClassifier(session: InferenceSession, inputs: Float32Array, batch: number, featureSize: number): Promise<Float32Array> {
-  if (inputs.length !== batch * featureSize) throw new Error(`runClassifier: ${inputs.length} values for batch ${batch} × ${featureSize}`);
+/**
+ * The one runner: a batch of rows [batch × width] as the model's first input (float32 features,
+ * or int32 token ids), queued; returns a copy of the first output, which must be float32.
+ */
+export function runSession(session: InferenceSession, input: Float32Array | Int32Array, batch: number, width: number): Promise<Float32Array> {
+  const what = input instanceof Int32Array ? 'ids' : 'values';
+  if (input.length !== batch * width) throw new Error(`runSession: ${input.length} ${what} for batch ${batch} × ${width}`);
   return enqueue(async () => {
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', inputs, [batch, featureSize]) };
+    const feeds = { [session.inputNames[0]]: input instanceof Int32Array ? new ort.Tensor('int32', input, [batch, width]) : new ort.Tensor('float32', input, [batch, width]) };
     const result = await session.run(feeds);
     const out = result[session.outputNames[0]];
     if (out.type !== 'float32') throw new Error(`model output "${session.outputNames[0]}" is ${out.type}, expected float32`);
@@ -78,19 +82,11 @@ export function runClassifier(session: InferenceSession, inputs: Float32Array, b
   });
 }
 
-/** Run a token model on int32 ids [batch × width]; returns a copy of the float32 output. */
-export function runTokens(session: InferenceSession, ids: Int32Array, batch: number, width: number): Promise<Float32Array> {
-  if (ids.length !== batch * width) throw new Error(`runTokens: ${ids.length} ids for batch ${batch} × ${width}`);
-  return enqueue(async () => {
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('int32', ids, [batch, width]) };
-    const result = await session.run(feeds);
-    const out = result[session.outputNames[0]];
-    if (out.type !== 'float32') throw new Error(`model output "${session.outputNames[0]}" is ${out.type}, expected float32`);
-    const data = Float32Array.from(out.data as Float32Array);
-    out.dispose();
-    return data;
-  });
-}
+/** A classifier on a batch of float features; the logits [batch × classes]. */
+export const runClassifier = (session: InferenceSession, inputs: Float32Array, batch: number, featureSize: number): Promise<Float32Array> => runSession(session, inputs, batch, featureSize);
+
+/** A token model on int32 ids [batch × width]. */
+export const runTokens = (session: InferenceSession, ids: Int32Array, batch: number, width: number): Promise<Float32Array> => runSession(session, ids, batch, width);
 
 export async function releaseSession(session: InferenceSession): Promise<void> {
   await enqueue(() => session.release());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readSuite, writeSuite, type SuiteInfo } from './suite.ts';
-import { evaluateLanguageModel, sampleText } from './lm.ts';
+import { evaluateLanguageModel, evaluateSuite, sampleText } from './lm.ts';
 import { EvaluationRefused, type RunFn } from './evaluate.ts';
 import { CHARSET, charLmForward, contextAt, encodeText, type CharLmParams } from '../models/charlm.ts';
 import { randomUnit, tensorKey } from '../operators/prng.ts';
@@ -52,6 +52,17 @@ describe('language-model evaluation', () => {
     const best = await evaluateLanguageModel(oracle, suite, { batch: 60 });
     expect(best.metrics.perplexity!).toBeLessThan(1.0001);
     expect(best.metrics.accuracy).toBe(1);
+  });
+
+  it('evaluateSuite scores an lm suite as a language model (its contract checked) and any other suite as a classifier', async () => {
+    const run = cpu(randomLm(1));
+    const lm = await evaluateSuite(run, suite, { contextWidth: K, vocabulary: V });
+    expect(lm.metrics.perplexity).toBe((await evaluateLanguageModel(run, suite, { contextWidth: K, vocabulary: V })).metrics.perplexity);
+    await expect(evaluateSuite(run, suite, { contextWidth: K + 1 })).rejects.toThrow(new EvaluationRefused(`suite "toy-lm" has contexts of ${K} tokens; the model takes ${K + 1}`));
+    const classify = readSuite(writeSuite({ ...info, id: 'toy-classify', task: 'classify' }, { dtype: 'U8', data: suite.inputs.data as Uint8Array, featureSize: K }, suite.labels));
+    const r = await evaluateSuite(run, classify, { contextWidth: K + 1 });
+    expect(r.metrics.perplexity).toBeNull();
+    expect(r.suite.task).toBe('classify');
   });
 
   it('scores the same perplexity and samples the same text through onnxruntime (runTokens) as on the CPU', async () => {

@@ -4,7 +4,8 @@
  * runtime hands it a run function over token ids (passed as floats, as the classifier's features).
  */
 import { CHARSET, sampleContinuation } from '../models/charlm.ts';
-import { evaluateClassifier, EvaluationRefused, type EvaluateOptions, type EvaluationResult, type RunFn } from './evaluate.ts';
+import { evaluateClassifier, EvaluationRefused } from './evaluate.ts';
+import type { EvaluateOptions, EvaluationResult, RunFn } from './types.ts';
 import type { Suite } from './suite.ts';
 
 /**
@@ -24,6 +25,11 @@ export async function evaluateLanguageModel(run: RunFn, suite: Suite, opts: Eval
   const result = await evaluateClassifier(run, suite, opts);
   if (result.metrics.perplexity === null) throw new Error(`evaluateLanguageModel: no perplexity for lm suite "${suite.id}"`);
   return result;
+}
+
+/** Score a model on any suite: an "lm" suite through evaluateLanguageModel, every other through evaluateClassifier. */
+export function evaluateSuite(run: RunFn, suite: Suite, opts: EvaluateOptions & { contextWidth?: number; vocabulary?: number } = {}): Promise<EvaluationResult> {
+  return suite.task === 'lm' ? evaluateLanguageModel(run, suite, opts) : evaluateClassifier(run, suite, opts);
 }
 
 export interface SampleOptions {

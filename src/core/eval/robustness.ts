@@ -6,29 +6,12 @@
  * sidecars and rankings see them) and in full under `robustness`.
  */
 import type { Sha256Hex } from '../hash.ts';
-import { evaluateClassifier, EvaluationRefused, type EvaluateOptions, type EvaluationResult, type MetricVector, type RunFn } from './evaluate.ts';
-import { evaluateLanguageModel } from './lm.ts';
-import type { Suite } from './suite.ts';
+import { EvaluationRefused } from './evaluate.ts';
+import { evaluateSuite } from './lm.ts';
+import type { EvaluateOptions, EvaluationResult, MetricVector, Robustness, RunFn } from './types.ts';
 
-export interface Robustness {
-  /** The robustness suite and its declared perturbation. */
-  suite: { id: string; hash: Sha256Hex };
-  perturbation: string;
-  /** The clean suite it is compared with. */
-  baseline: { id: string; hash: Sha256Hex };
-  accuracy: number;
-  baselineAccuracy: number;
-  /** baseline − perturbed accuracy (positive: the perturbation costs accuracy). */
-  accuracyDrop: number;
-  nll: number;
-  baselineNll: number;
-  /** perturbed − baseline mean NLL, nats. */
-  nllIncrease: number;
-  /** Language-model suites: perplexity under the perturbation, the clean one, and their ratio. */
-  perplexity: number | null;
-  baselinePerplexity: number | null;
-  perplexityRatio: number | null;
-}
+export type { Robustness } from './types.ts';
+import type { Suite } from './suite.ts';
 
 export class RobustnessError extends Error {
   override name = 'RobustnessError';
@@ -92,7 +75,7 @@ export function attachRobustness(results: readonly EvaluationResult[]): Evaluati
 /**
  * Score a model on a robustness suite and on its clean baseline suite, and return the robustness
  * suite's result with the drop attached. Both pins are checked, and the pairing (the suite names
- * this baseline), before anything runs. Language-model suites go through evaluateLanguageModel.
+ * this baseline), before anything runs. Each suite is scored by evaluateSuite (lm.ts).
  */
 export async function evaluateRobustness(
   run: RunFn,
@@ -108,7 +91,7 @@ export async function evaluateRobustness(
   const { expectedBaselineHash, onProgress, ...rest } = opts;
   const one = (s: Suite, pin: Sha256Hex | undefined, offset: number) => {
     const o = { ...rest, expectedSuiteHash: pin, onProgress: onProgress && ((done: number) => onProgress(offset + done, suite.count + baseline.count)) };
-    return s.task === 'lm' ? evaluateLanguageModel(run, s, o) : evaluateClassifier(run, s, o);
+    return evaluateSuite(run, s, o);
   };
   const perturbed = await one(suite, opts.expectedSuiteHash, 0);
   const clean = await one(baseline, expectedBaselineHash, suite.count);

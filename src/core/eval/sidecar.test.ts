@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sidecarBody, sidecarChecksumOk } from './sidecar.ts';
-import type { EvaluationResult } from './evaluate.ts';
+import type { EvaluationResult } from './types.ts';
 import { checkCatalog } from '../models/catalog.ts';
 
 const result: EvaluationResult = {

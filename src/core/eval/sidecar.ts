@@ -4,7 +4,7 @@
  * evaluator id and version, the metric vector, and a checksum binding the four.
  */
 import { hashJson, type Sha256Hex } from '../hash.ts';
-import type { EvaluationResult } from './evaluate.ts';
+import type { EvaluationResult } from './types.ts';
 
 export interface SidecarBody {
   candidate: Sha256Hex;

@@ -3,7 +3,7 @@
  * on probe inputs (all zeros, all at the top of the range, and seeded random rows).
  */
 import { randomUnit, tensorKey } from '../operators/prng.ts';
-import type { RunFn } from './evaluate.ts';
+import type { RunFn } from './types.ts';
 
 export interface SmokeContract {
   featureSize: number;
