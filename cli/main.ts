@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   inspect: () => import('./commands/inspect.ts'),
   lab: () => import('./commands/lab.ts'),
   ledger: () => import('./commands/ledger.ts'),
+  operators: () => import('./commands/operators.ts'),
   quantize: () => import('./commands/quantize.ts'),
 };
 
@@ -26,6 +27,7 @@ const SUMMARIES: Record<string, string> = {
   inspect: 'print the tensors, species and SHA-256 of a .slm or safetensors file',
   lab: 'run a lab round headless and print the decision: garden lab ROUND.json',
   ledger: 'verify or show a promotion ledger file: garden ledger verify FILE',
+  operators: 'list every operator with its mergekit name, parameters, ranges and defaults',
   quantize: 'quantize a model to int8 or int4 blocks with a dequantizing graph',
 };
 

@@ -42,12 +42,12 @@ describe('garden breed', () => {
     const hash = /candidate ([0-9a-f]{64})/.exec(first.out)![1];
     const bytes = readFileSync(join(dir, 'ties.json.slm'));
     expect(sha256Hex(new Uint8Array(bytes))).toBe(hash);
-    expect(first.out).toMatch(/operator\s+ties@1\.0\.0\s+seed 7/);
+    expect(first.out).toMatch(/operator\s+ties@2\.0\.0\s+seed 7/);
     expect(first.out).toMatch(/fc1\.weight\s+\S+\s+\S+\s+\S+\s+\d+/);
     const second = await runCli([r, '--out', join(dir, 'again.slm')]);
     expect(/candidate ([0-9a-f]{64})/.exec(second.out)![1]).toBe(hash);
     const slm = readSlm(new Uint8Array(bytes));
-    expect(slm.metadata['garden.operator']).toBe('ties@1.0.0');
+    expect(slm.metadata['garden.operator']).toBe('ties@2.0.0');
     expect(slm.tensors.map((t) => t.name).sort()).toEqual(['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
   });
 

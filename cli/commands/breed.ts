@@ -5,7 +5,6 @@
  * operators that have none), writes the candidate .slm and prints its hash, a receipt summary and
  * where the time went. The same recipe always writes the same bytes, whatever the thread count.
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { Command } from '../command.ts';
@@ -23,33 +22,43 @@ import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, loadFamily } from '../../src/node/catalog.ts';
+import { LIMITS, confinedPath, declaredRoot, readRegular, writeFileAtomic } from '../../src/node/confine.ts';
+import { operatorsText } from './operators.ts';
 
-const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]]
+const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR]
 
 Breed a candidate from a recipe (manifests/recipe.schema.json) on the multi-core CPU kernels.
 Parent and base paths are relative to the recipe file; a "hash" next to a path must match the file.
+Every path in the recipe must stay inside its root (after symlinks): no absolute path, no ".." out;
+parents must be regular files. The candidate is written to a temporary name and renamed.
   --out FILE.slm   where to write the candidate (default: the recipe's output.path)
+  --root DIR       the folder the recipe's paths must stay in (default: the working directory
+                   when the recipe is inside it, else the recipe's folder)
   --json           print the receipt summary as JSON instead of a table
   --threads N      CPU worker threads (default: every core); 0 runs the single-threaded reference,
                    as does a model too small to split. The bytes are the same either way
   --family ID      the parents' catalogued family: a quantized candidate then gets its own
                    dequantizing graph and species (the bytes garden quantize and the app write)
-  --catalog PATH   the starter catalog for --family (default: public/starter/catalog.json)`;
+  --catalog PATH   the starter catalog for --family (default: public/starter/catalog.json)
 
-function parseOptions(argv: string[]): { recipe: string; out?: string; json: boolean; threads: number; family?: string; catalog?: string } {
+Operators (the recipe's "operator": the id or mergekit's name; garden operators --json for all fields):
+${operatorsText()}`;
+
+function parseOptions(argv: string[]): { recipe: string; out?: string; json: boolean; threads: number; family?: string; catalog?: string; root?: string } {
   const { values, positionals } = parseCommandArgs(argv, {
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
     threads: { type: 'string' },
     family: { type: 'string' },
     catalog: { type: 'string' },
+    root: { type: 'string' },
   });
   if (positionals.length > 1) throw new CliError(`one recipe at a time, got ${positionals.map((p) => `"${p}"`).join(' and ')}`);
   if (positionals.length === 0) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
   if (values.catalog !== undefined && values.family === undefined) throw new CliError('--catalog is used with --family ID');
   const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
   if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new CliError(`--threads ${values.threads} is not a whole number of threads in [0, 256]`);
-  return { recipe: positionals[0], out: values.out, json: values.json, threads, family: values.family, catalog: values.catalog };
+  return { recipe: positionals[0], out: values.out, json: values.json, threads, family: values.family, catalog: values.catalog, root: values.root };
 }
 
 /** The installed SHA-256 with a clock on it, so the time spent hashing can be told apart. */
@@ -86,15 +95,10 @@ export interface BreedTimings {
   total: number;
 }
 
-async function loadModel(ref: ModelRef, dir: string, what: string): Promise<SlmFile> {
+async function loadModel(ref: ModelRef, root: string, dir: string, what: string): Promise<SlmFile> {
   if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
-  const path = resolve(dir, ref.path);
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(path));
-  } catch (e) {
-    throw new CliError(`${what}: cannot read ${path}: ${(e as Error).message}`);
-  }
+  const path = confinedPath(root, dir, ref.path, `${what} path`);
+  const bytes = await readRegular(path, what, LIMITS.model);
   let slm: SlmFile;
   try {
     slm = readSlm(bytes);
@@ -140,12 +144,7 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   const t0 = performance.now();
   const fam = opts.family ? loadFamily(resolve(opts.catalog ?? DEFAULT_CATALOG), opts.family) : null;
   const recipePath = resolve(opts.recipe);
-  let text: string;
-  try {
-    text = await readFile(recipePath, 'utf8');
-  } catch (e) {
-    throw new CliError(`cannot read recipe ${recipePath}: ${(e as Error).message}`);
-  }
+  const text = new TextDecoder().decode(await readRegular(recipePath, 'recipe', LIMITS.json));
   let json: unknown;
   try {
     json = parseStrictJson(text, 'recipe');
@@ -154,7 +153,9 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   }
   const recipe = validateRecipe(json);
   const dir = dirname(recipePath);
-  const outPath = opts.out ? resolve(opts.out) : recipe.output.path ? resolve(dir, recipe.output.path) : null;
+  const root = declaredRoot(recipePath, opts.root);
+  // --out is the user's own; output.path comes with the recipe and must stay inside its root.
+  const outPath = opts.out ? resolve(opts.out) : recipe.output.path ? confinedPath(root, dir, recipe.output.path, 'output.path') : null;
   if (!outPath) throw new CliError('no output file: give output.path in the recipe or --out FILE.slm');
 
   // Each phase's wall time less the hashing done in it.
@@ -169,7 +170,7 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   const models: SlmFile[] = [];
   const refs = [...(recipe.base ? [{ ref: recipe.base, what: 'base' }] : []), ...recipe.parents.map((ref, i) => ({ ref, what: `parent ${i}` }))];
   for (const { ref, what } of refs) {
-    models.push(await loadModel(ref, dir, what));
+    models.push(await loadModel(ref, root, dir, what));
     // Once the first model shows a tensor the pool would split, its workers load while the rest are read.
     if (models.length === 1 && opts.threads > 0 && models[0].tensors.some((x) => numel(x.shape) >= INLINE_BELOW)) {
       pool.ready = createNodeCpuPool(opts.threads);
@@ -197,8 +198,7 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   const { bytes, hash, lineageKey } = candidateSlm(result, parents);
   const serialize = phase(t);
   t = performance.now();
-  await mkdir(dirname(outPath), { recursive: true });
-  await writeFile(outPath, bytes);
+  await writeFileAtomic(outPath, bytes);
   const write = phase(t);
   const timings: BreedTimings = { read, compute, serialize, write, hash: hashMs(), poolStart, total: performance.now() - t0 };
   const round = (x: number) => Math.round(x * 10) / 10;

@@ -185,6 +185,26 @@ describe('magnitude pruning', () => {
   });
 });
 
+describe('blend is mergekit linear', () => {
+  it('is Σ fround(wᵢxᵢ) / Σ wᵢ with one division at the end, not a sum over pre-normalised weights', () => {
+    const a = randomValues(3, 500);
+    const b = randomValues(4, 500);
+    const c = randomValues(5, 500);
+    const out = run('blend', [a, b, c], { weights: [0.1, 0.2, 0.3] }, { name: 'w', shape: [500], seed: 0 });
+    const f = Math.fround;
+    const div = f(f(f(0.1) + f(0.2)) + f(0.3));
+    let differs = 0;
+    for (let i = 0; i < 500; i++) {
+      const acc = f(f(f(0 + f(f(0.1) * a[i])) + f(f(0.2) * b[i])) + f(f(0.3) * c[i]));
+      expect(out[i]).toBe(f(acc / div));
+      const preNormalised = f(f(f(0 + f(f(0.1 / 0.6) * a[i])) + f(f(0.2 / 0.6) * b[i])) + f(f(0.3 / 0.6) * c[i]));
+      if (preNormalised !== out[i]) differs++;
+    }
+    expect(differs).toBeGreaterThan(0); // the two orders really differ on these inputs
+    expect([...run('blend', [a, b], { weights: [1, 2], normalize: false }, { name: 'w', shape: [500], seed: 0 }).slice(0, 3)]).toEqual([0, 1, 2].map((i) => f(f(0 + a[i]) + f(2 * b[i]))));
+  });
+});
+
 describe('slerp', () => {
   it('goes along the arc: halfway between orthogonal unit vectors is (√½, √½)', () => {
     const out = run('slerp', [Float32Array.from([1, 0]), Float32Array.from([0, 1])], { t: 0.5 }, { name: 'w', shape: [2], seed: 0 });

@@ -46,7 +46,8 @@ export function validateRecipe(json: unknown): Recipe {
   const n = r.parents.length;
   if (n < op.parents.min || n > op.parents.max) throw new Error(`invalid recipe: ${op.id} takes ${op.parents.min}..${op.parents.max} parents, got ${n}`);
   resolveParams(op, r.params, n);
-  return r;
+  // mergekit's names are accepted; the recipe is kept under the garden's id.
+  return op.id === r.operator ? r : { ...r, operator: op.id };
 }
 
 /** The recipe's content address (canonical JSON). */

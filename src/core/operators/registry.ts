@@ -5,6 +5,8 @@
  * TIES, DARE, DARE-TIES, sparse task delta, task delta and the federated update are instances of
  * ONE task-arithmetic family (task-arithmetic.cpu.ts) configured by sparsification × consensus,
  * like mergekit's GeneralizedTaskArithmeticMerge; their parameter lists follow the settings.
+ * Version 2.0.0 of an operator follows mergekit's semantics (docs/OPERATORS.md); 1.x kept
+ * round(density·n), elected sign 0 on a zero sum and pre-normalised blend weights.
  */
 import type { OperatorDef, ParamDef, TaskArithmeticConfig } from './types.ts';
 import { blendCpu, blendWeights } from './blend.cpu.ts';
@@ -24,6 +26,7 @@ function weightsParam(description: string, min = -10, max = 10): ParamDef {
 
 interface FamilyMember {
   id: string;
+  mergekit?: string;
   name: string;
   description: string;
   reference: string;
@@ -63,8 +66,9 @@ function taskArithmetic(m: FamilyMember): OperatorDef {
   const cfg = m.cfg;
   return {
     id: m.id,
-    version: '1.0.0',
+    version: '2.0.0',
     name: m.name,
+    mergekit: m.mergekit,
     description: `${m.description} The first parent is the base.`,
     reference: m.reference,
     parents: m.parents ?? { min: 1, max: 16 },
@@ -79,7 +83,8 @@ function taskArithmetic(m: FamilyMember): OperatorDef {
 export const OPERATORS = Object.freeze({
   blend: {
     id: 'blend',
-    version: '1.0.0',
+    mergekit: 'linear',
+    version: '2.0.0',
     name: 'Blend',
     description: 'A weighted average of the parents, tensor by tensor: Σ wᵢxᵢ / Σ wᵢ (mergekit "linear"), or Σ wᵢxᵢ with normalise off.',
     reference: 'Model soups (Wortsman et al., 2022); mergekit "linear"',
@@ -95,6 +100,7 @@ export const OPERATORS = Object.freeze({
   },
   'task-delta': taskArithmetic({
     id: 'task-delta',
+    mergekit: 'task_arithmetic',
     name: 'Task delta',
     description: 'Adds what each parent learned on top of the base: base + λ·Σ wᵢ(parentᵢ − base).',
     reference: 'Editing models with task arithmetic (Ilharco et al., 2023); mergekit "task_arithmetic"',
@@ -111,6 +117,7 @@ export const OPERATORS = Object.freeze({
   }),
   dare: taskArithmetic({
     id: 'dare',
+    mergekit: 'dare_linear',
     name: 'DARE',
     description: 'Randomly drops each changed weight with probability p (by the seed) and scales the survivors so each delta keeps its L1 norm (mergekit; 1/(1−p) with rescale "inverse"), then adds the deltas to the base.',
     reference: 'Language models are Super Mario (Yu et al., 2024); mergekit "dare_linear"',
@@ -119,6 +126,7 @@ export const OPERATORS = Object.freeze({
   }),
   ties: taskArithmetic({
     id: 'ties',
+    mergekit: 'ties',
     name: 'TIES merge',
     description: 'Trims each parent’s delta to its largest changes, elects a sign per weight by total mass, and averages only the deltas that agree with it.',
     reference: 'TIES-Merging (Yadav et al., 2023); mergekit "ties"',
@@ -128,6 +136,7 @@ export const OPERATORS = Object.freeze({
   }),
   'dare-ties': taskArithmetic({
     id: 'dare-ties',
+    mergekit: 'dare_ties',
     name: 'DARE-TIES',
     description: 'DARE’s random drop and rescale, then TIES’s sign election and agreeing mean.',
     reference: 'mergekit "dare_ties"',
@@ -181,7 +190,7 @@ export const OPERATORS = Object.freeze({
   },
   prune: {
     id: 'prune',
-    version: '1.0.0',
+    version: '2.0.0',
     name: 'Magnitude pruning',
     description: 'Sets the smallest weights to zero: exactly a fraction of each tensor, the smallest magnitudes first, ties by position.',
     reference: 'Magnitude pruning (Han et al., 2015)',
@@ -197,6 +206,7 @@ export const OPERATORS = Object.freeze({
   },
   slerp: {
     id: 'slerp',
+    mergekit: 'slerp',
     version: '1.0.0',
     name: 'SLERP',
     description: 'Moves from the first parent to the second along the arc between them (spherical interpolation), or in a straight line when they point the same way.',
@@ -209,7 +219,7 @@ export const OPERATORS = Object.freeze({
   },
   soup: {
     id: 'soup',
-    version: '1.0.0',
+    version: '2.0.0',
     name: 'Parent-pool soup',
     description: 'Averages a pool of parents: equally, by fitness weights, or by weights drawn from the seed. (The greedy soup, which tries parents one by one on an evaluation, is a separate helper.)',
     reference: 'Model soups (Wortsman et al., 2022)',
@@ -250,9 +260,24 @@ export function isOperatorId(id: string): id is OperatorId {
   return Object.prototype.hasOwnProperty.call(OPERATORS, id);
 }
 
-export function getOperator(id: string): OperatorDef {
-  if (!isOperatorId(id)) throw new Error(`unknown operator "${id}"; valid: ${OPERATOR_IDS.join(', ')}`);
-  return OPERATORS[id];
+/** mergekit's method names → the garden's ids, derived from the table's `mergekit` fields. */
+export const MERGEKIT_NAMES: Readonly<Record<string, OperatorId>> = Object.freeze(
+  Object.fromEntries(OPERATOR_IDS.flatMap((id) => {
+    const mk = (OPERATORS[id] as OperatorDef).mergekit;
+    return mk ? [[mk, id]] : [];
+  })),
+);
+
+/** The garden id of an operator named by its id or by mergekit's name; throws with the valid names. */
+export function resolveOperatorId(name: string): OperatorId {
+  if (isOperatorId(name)) return name;
+  if (Object.prototype.hasOwnProperty.call(MERGEKIT_NAMES, name)) return MERGEKIT_NAMES[name];
+  const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name;
+  throw new Error(`unknown operator ${JSON.stringify(shown)}; valid: ${OPERATOR_IDS.join(', ')} (or mergekit's ${Object.keys(MERGEKIT_NAMES).join(', ')})`);
+}
+
+export function getOperator(name: string): OperatorDef {
+  return OPERATORS[resolveOperatorId(name)];
 }
 
 /** Every operator in table order, for menus and allowlists. */

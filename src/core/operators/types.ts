@@ -104,6 +104,8 @@ export interface OperatorDef {
   description: string;
   /** Paper or tool this follows, for the curious. */
   reference?: string;
+  /** mergekit's name for the same method (`ties`, `dare_linear`…), accepted wherever an id is. */
+  mergekit?: string;
   /** How many parents (not counting a base). */
   parents: { min: number; max: number };
   /** Whether the first input is a base model that deltas are taken against. */
