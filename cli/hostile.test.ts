@@ -157,6 +157,42 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
   });
 });
 
+describe('confinement: paths named inside a recipe', () => {
+  const recipe = (name: string, body: Record<string, unknown>) => {
+    const path = join(dir, 'garden', name);
+    writeFileSync(path, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator: 'blend', params: { weights: [0.5, 0.5] }, seed: 1, parents: [{ path: 'digits/base.slm' }, { path: 'digits/rotated.slm' }], output: { path: 'out.slm' }, ...body }));
+    return path;
+  };
+
+  it('output.path ../../../../tmp/x.slm, or absolute: refused, nothing written', async () => {
+    const escape = `hostile-${process.pid}.slm`;
+    await refused('recipe', 'output.path: ../../../../tmp/x.slm', ['breed', recipe('r1.json', { output: { path: `../../../../../../../../tmp/${escape}` } }), '--threads', '0'], /output\.path: path "(\.\.\/)+tmp\/hostile-\d+\.slm" leaves /, [join(dir, 'garden')]);
+    expect(existsSync(join('/tmp', escape))).toBe(false);
+    await refused('recipe', 'output.path: /tmp/x.slm (absolute)', ['breed', recipe('r2.json', { output: { path: `/tmp/${escape}` } }), '--threads', '0'], /output\.path: absolute path "\/tmp\/hostile-\d+\.slm" refused/, [join(dir, 'garden')]);
+    expect(existsSync(join('/tmp', escape))).toBe(false);
+  });
+
+  it('a parent at /dev/zero, a FIFO, or outside the root: refused before reading', async () => {
+    const g = join(dir, 'garden');
+    symlinkSync('/dev/zero', join(g, 'zero.slm'));
+    await refused('recipe', 'parent: a symlink to /dev/zero', ['breed', recipe('r3.json', { parents: [{ path: 'zero.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0'], /parent 0 path: path "zero\.slm" resolves through a symlink/, [g]);
+    await refused('recipe', 'parent: /dev/zero with --root /', ['breed', recipe('r4.json', { parents: [{ path: 'zero.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0', '--root', '/'], /parent 0 \/dev\/zero is a character device; only regular files are read/, [g]);
+    execFileSync('mkfifo', [join(g, 'fifo.slm')]);
+    await refused('recipe', 'parent: a FIFO', ['breed', recipe('r5.json', { parents: [{ path: 'fifo.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0'], /parent 0 .*fifo\.slm is a FIFO/, [g]);
+    await refused('recipe', 'parent: ../../etc/passwd', ['breed', recipe('r6.json', { parents: [{ path: '../../../../../../etc/passwd' }, { path: 'digits/base.slm' }] }), '--threads', '0'], /parent 0 path: path "(\.\.\/)+etc\/passwd" leaves /, [g]);
+  });
+
+  it('a good recipe still breeds, and its output replaces the target through a rename', async () => {
+    const r = await runGarden('breed', recipe('ok.json', {}), '--threads', '0', '--json');
+    expect(r.code, r.err).toBe(0);
+    const out = join(dir, 'garden', 'out.slm');
+    const ino = statSync(out).ino;
+    expect((await runGarden('breed', recipe('ok.json', {}), '--threads', '0', '--json')).code).toBe(0);
+    expect(statSync(out).ino).not.toBe(ino);
+    expect(readdirSync(join(dir, 'garden')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
 describe('confinement: ONNX external data and the model folder', () => {
   it('a symlink inside the model folder pointing outside it is refused', async () => {
     const d = join(dir, 'onnx-link');

@@ -195,7 +195,7 @@ describe('garden inspect / import / export', () => {
       ['inspect', [st, '--jsn'], 'garden inspect: unknown option "--jsn"; valid: --json, --no-scan'],
       ['import', [st, '--out'], 'garden import: option --out needs a value'],
       ['export', [st, '--format', 'slm', '--out', join(dir, 'x.slm'), '--card=yes'], 'garden export: option --card takes no value'],
-      ['breed', ['r.json', '--outt', 'x'], 'garden breed: unknown option "--outt"; valid: --out X, --json, --family X, --catalog X'],
+      ['breed', ['r.json', '--outt', 'x'], 'garden breed: unknown option "--outt"; valid: --out X, --json, --threads X, --family X, --catalog X, --root X'],
       ['quantize', [st, '--blok', '4'], 'garden quantize: unknown option "--blok"; valid: --scheme X, --block X, --seed X, --out X, --graph-out X, --op X, --family X, --catalog X, --json'],
       ['eval', [st, '--suite', 'all', '--pinn', 'x'], 'garden eval: unknown option "--pinn"; valid: --suite X, --family X, --catalog X, --pin X, --batch X, --json'],
     ] as const) {
