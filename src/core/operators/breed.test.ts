@@ -5,6 +5,7 @@ import { listOperators, getOperator } from './registry.ts';
 import { QUANT_KEYS } from './quantize.cpu.ts';
 import { randomModel } from './test-data.ts';
 import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
+import type { ParamValues } from './types.ts';
 
 const models = [randomModel(1), randomModel(2), randomModel(3)];
 const zeros = (m: Tensor[]) => m.map((t) => fromFloat32(t.name, t.shape, new Float32Array(toFloat32(t).length)));
@@ -20,7 +21,7 @@ describe('breed', () => {
     for (const op of listOperators()) {
       const events: BreedProgress[] = [];
       // TIES's default density (0.2) keeps nothing of the 3-element bias, which is refused as mergekit does.
-      const req = { operator: op.id, params: op.id === 'ties' ? { density: 0.4 } : {}, seed: 42, parents: parentsFor(op.id) };
+      const req = { operator: op.id, params: (op.id === 'ties' ? { density: 0.4 } : {}) as ParamValues, seed: 42, parents: parentsFor(op.id) };
       const a = await breed(req, cpuBackend, (p) => events.push(p));
       const b = await breed(req, cpuBackend);
       expect(a.tensors.map((t) => t.data)).toEqual(b.tensors.map((t) => t.data));
