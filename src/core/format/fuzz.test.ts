@@ -2,13 +2,14 @@
  * Property-based tests: 10,000 corrupt inputs per parser (mutations of valid files: truncations,
  * byte flips, insertions, length rewrites, header rewrites with random JSON). Every input is
  * either accepted (and then self-consistent) or refused with a FormatError — nothing else escapes.
- * Imports into a store leave the store byte-for-byte unchanged when refused.
+ * Imports into a store leave the store byte-for-byte unchanged when refused. Then fewer runs of
+ * structurally valid files with exactly one field wrong (each refused by that field's check), and
+ * prototype-polluting keys whose acceptance would show up in Object.prototype.
  */
 import fc from 'fast-check';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { FORMAT_CHECKS, FormatError } from './errors.ts';
-import { parseHfIndex } from './hf-index.ts';
 import { parseManifestJson } from './json.ts';
 import { importFile, importHfSharded, importOnnxModel } from './model.ts';
 import { parseSafetensors, serializeSafetensors } from './safetensors.ts';
@@ -18,7 +19,8 @@ import { mulberry } from './testing.ts';
 import { memoryBackend } from '../../store/memory-store.ts';
 import { createTensorStore } from '../../store/tensor-store.ts';
 import { storeImported } from '../../store/import.ts';
-import { byteLength, fromFloat32, type Tensor } from '../tensor.ts';
+import { byteLength, DTYPES, fromFloat32, type DType, type Tensor } from '../tensor.ts';
+import { openHfSharded, parseHfIndex, writeHfIndex } from './hf-index.ts';
 
 const RUNS = 10_000;
 const enc = new TextEncoder();
@@ -41,6 +43,7 @@ async function refusedOrAcceptedAsync<T>(f: () => Promise<T>): Promise<{ ok: tru
     return { ok: true, value: await f() };
   } catch (e) {
     if (!(e instanceof FormatError)) throw new Error(`non-FormatError escaped: ${(e as Error)?.stack ?? e}`);
+    expect(FORMAT_CHECKS).toContain(e.check);
     expect(e.message).not.toMatch(/[\n\r]/);
     return { ok: false, error: e };
   }
@@ -376,6 +379,236 @@ describe('property: manifest-like JSON', () => {
       { numRuns: RUNS, seed: 15 },
     );
     expect(accepted).toBeGreaterThan(0);
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it(`500 prototype-polluting keys, anywhere and however escaped, are refused: merging what is accepted pollutes nothing`, () => {
+    const spec = { required: ['kind', 'version'], optional: ['parents', 'note'] };
+    const valid = JSON.stringify({ kind: 'lineage-template', version: 1, parents: ['a', 'b'], note: { x: [1, 2], deep: { y: {} } } });
+    const opens = [...valid].flatMap((c, i) => (c === '{' ? [i] : []));
+    const keys = ['"__proto__"', '"__proto\\u005f_"', '"\\u005f_proto__"', '"constructor"', '"prototype"'];
+    let refusedByKeys = 0;
+    fc.assert(
+      fc.property(fc.constantFrom(...opens), fc.constantFrom(...keys), fc.nat(), (at, key, id) => {
+        const body = `${key}:{"polluted":${id}}`;
+        const text = valid.slice(0, at + 1) + body + (valid[at + 1] === '}' ? '' : ',') + valid.slice(at + 1);
+        JSON.parse(text); // the input itself is valid JSON
+        const r = refusedOrAccepted(() => parseManifestJson(text, spec));
+        try {
+          if (r.ok) naiveMerge({}, r.value);
+          const leaked = Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted');
+          expect(leaked, `Object.prototype polluted by ${text}`).toBe(false);
+        } finally {
+          delete (Object.prototype as Record<string, unknown>).polluted;
+        }
+        expect(r.ok, `accepted ${text}`).toBe(false);
+        if (!r.ok && /forbidden key/.test(r.error.message)) refusedByKeys++;
+      }),
+      { numRuns: 500, seed: 24 },
+    );
+    expect(refusedByKeys).toBe(500);
+  });
+});
+
+/**
+ * A naive deep merge, as downstream code combines parsed JSON: it follows "__proto__" like any
+ * other own key, so a parsed `{"__proto__": {"polluted": 1}}` would reach Object.prototype.
+ */
+function naiveMerge(target: Record<string, unknown>, src: unknown): void {
+  if (src === null || typeof src !== 'object') return;
+  for (const k of Object.keys(src)) {
+    const v = (src as Record<string, unknown>)[k];
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      if (target[k] === null || typeof target[k] !== 'object') target[k] = {};
+      naiveMerge(target[k] as Record<string, unknown>, v);
+    } else target[k] = v;
+  }
+}
+
+/*
+ * Structurally valid files with exactly ONE field wrong. The mutations above rarely keep the
+ * offsets valid while changing a shape or dtype, so they say little about the checks between
+ * the fields; these generators write a valid file from random tensor specs, then change one
+ * field of one entry (or one garden key, or one weight_map entry) and rewrite the header
+ * consistently around it. Each must be refused with the one check that field is for.
+ */
+const ONE_WRONG_RUNS = 2_000;
+const DTYPE_IDS = Object.keys(DTYPES) as DType[];
+const NAMES = ['a', 'b.weight', 'c.bias', 'd', 'e.q'];
+
+const specsArb = fc.uniqueArray(
+  fc.record({ name: fc.constantFrom(...NAMES), dtype: fc.constantFrom(...DTYPE_IDS), shape: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 3 }) }),
+  { selector: (t) => t.name, minLength: 1, maxLength: 4 },
+);
+const withData = (specs: { name: string; dtype: DType; shape: number[] }[]): Tensor[] =>
+  specs.map((t, k) => ({ ...t, data: Uint8Array.from({ length: byteLength(t.dtype, t.shape) }, (_, i) => (i * 31 + k * 7) & 0xff) }));
+
+type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+
+/** Split a valid safetensors file into its header object and data section. */
+function splitFile(file: Uint8Array): { header: Header; data: Uint8Array } {
+  const n = new DataView(file.buffer, file.byteOffset).getUint32(0, true);
+  return { header: JSON.parse(dec.decode(file.subarray(8, 8 + n))) as Header, data: file.subarray(8 + n) };
+}
+function joinFile(header: Header, data: Uint8Array): Uint8Array {
+  const j = enc.encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + j.length + data.length);
+  new DataView(out.buffer).setUint32(0, j.length, true);
+  out.set(j, 8);
+  out.set(data, 8 + j.length);
+  return out;
+}
+
+/** One wrong field of one entry; `expect` lists the checks that may refuse it (the first is the usual one). */
+interface EntryDamage {
+  kind: 'shape' | 'dtype' | 'dtype-name' | 'shift' | 'end';
+  target: number;
+  k: number;
+  shape: number[];
+  dtype: DType;
+  bad: string;
+}
+const entryDamageArb: fc.Arbitrary<EntryDamage> = fc.record({
+  kind: fc.constantFrom('shape', 'dtype', 'dtype-name', 'shift', 'end'),
+  target: fc.nat(),
+  k: fc.integer({ min: -9, max: 9 }).filter((k) => k !== 0),
+  shape: fc.array(fc.integer({ min: 0, max: 6 }), { maxLength: 3 }),
+  dtype: fc.constantFrom(...DTYPE_IDS),
+  bad: fc.constantFrom('F64', 'f32', 'int8', 'I4 ', 'Q8_0', 'U16'),
+});
+
+/** Apply the damage to the header in place; null when it would not make the field wrong. */
+function damageEntry(header: Header, d: EntryDamage): { name: string; checks: string[] } | null {
+  const names = Object.keys(header).filter((k) => k !== '__metadata__');
+  const name = names[d.target % names.length];
+  const e = header[name] as { dtype: DType; shape: number[]; data_offsets: [number, number] };
+  const [begin, end] = e.data_offsets;
+  switch (d.kind) {
+    case 'shape':
+      if (byteLength(e.dtype, d.shape) === end - begin) return null;
+      e.shape = d.shape;
+      return { name, checks: ['size'] };
+    case 'dtype':
+      if (byteLength(d.dtype, e.shape) === end - begin) return null;
+      e.dtype = d.dtype;
+      return { name, checks: ['size'] };
+    case 'dtype-name':
+      (e as { dtype: string }).dtype = d.bad;
+      return { name, checks: ['dtype'] };
+    case 'shift':
+      // an empty tensor may sit at any offset; a non-empty one moved always overlaps or leaves a gap
+      if (begin + d.k < 0 || end === begin) return null;
+      e.data_offsets = [begin + d.k, end + d.k];
+      return { name, checks: ['overlap', 'coverage', 'offsets', 'file-length'] };
+    case 'end':
+      e.data_offsets = [begin, end + d.k];
+      return { name, checks: end + d.k < begin ? ['offsets'] : ['size'] };
+  }
+}
+
+function expectRefusedAs(r: { ok: boolean; error?: FormatError }, checks: readonly string[], name?: string): void {
+  expect(r.ok, `accepted, expected a refusal by ${checks.join(' or ')}`).toBe(false);
+  expect(checks).toContain(r.error!.check);
+  if (name !== undefined && r.error!.check !== 'coverage') expect(r.error!.message).toContain(JSON.stringify(name));
+}
+
+describe('property: one wrong field in a structurally valid file', () => {
+  it(`${ONE_WRONG_RUNS} safetensors files with one wrong shape, dtype or offset are refused by that field's check`, () => {
+    const seen = new Map<string, number>();
+    fc.assert(
+      fc.property(specsArb, entryDamageArb, fc.boolean(), (specs, d, meta) => {
+        const { header, data } = splitFile(serializeSafetensors(withData(specs), meta ? { note: 'x' } : {}));
+        const wrong = damageEntry(header, d);
+        fc.pre(wrong !== null);
+        const file = joinFile(header, data);
+        expectRefusedAs(refusedOrAccepted(() => parseSafetensors(file)), wrong!.checks, d.kind === 'shift' ? undefined : wrong!.name);
+        seen.set(d.kind, (seen.get(d.kind) ?? 0) + 1);
+      }),
+      { numRuns: ONE_WRONG_RUNS, seed: 21 },
+    );
+    expect([...seen.keys()].sort()).toEqual(['dtype', 'dtype-name', 'end', 'shape', 'shift']);
+  });
+
+  it(`${ONE_WRONG_RUNS / 4} .slm files with one wrong shape (species recomputed to match) or one wrong garden key are refused, in memory and on import`, async () => {
+    const seen = new Map<string, number>();
+    const fixture = storeFixture();
+    await fc.assert(
+      fc.asyncProperty(specsArb, entryDamageArb, fc.constantFrom('shape', 'species', 'vocabulary', 'graph', 'format'), async (specs, d, kind) => {
+        const vocabulary = ['cat', 'dog'];
+        const speciesOf = (ts: readonly { name: string; dtype: DType; shape: number[] }[], voc = vocabulary, graph = '') => speciesId(speciesSignature(ts, graph, voc));
+        const { header, data } = splitFile(writeSlm(withData(specs), { species: speciesOf(specs), graph: '', vocabulary }));
+        const meta = header.__metadata__ as Record<string, string>;
+        let checks: string[];
+        let name: string | undefined;
+        if (kind === 'shape') {
+          const wrong = damageEntry(header, { ...d, kind: 'shape' });
+          fc.pre(wrong !== null);
+          name = wrong!.name;
+          checks = wrong!.checks;
+          // The species agrees with the damaged header: only the size check stands between the shape and the bytes.
+          const damaged = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([n, e]) => ({ name: n, ...(e as { dtype: DType; shape: number[] }) }));
+          meta[SLM_KEYS.species] = speciesOf(damaged);
+        } else if (kind === 'species') {
+          const s = meta[SLM_KEYS.species];
+          meta[SLM_KEYS.species] = (s[0] === '0' ? '1' : '0') + s.slice(1);
+          checks = ['species'];
+        } else if (kind === 'vocabulary') {
+          meta[SLM_KEYS.vocabulary] = JSON.stringify(['cat', 'cow']);
+          checks = ['species'];
+        } else if (kind === 'graph') {
+          meta[SLM_KEYS.graph] = 'a'.repeat(64);
+          checks = ['species'];
+        } else {
+          meta[SLM_KEYS.format] = '2';
+          checks = ['metadata'];
+        }
+        const file = joinFile(header, data);
+        expectRefusedAs(refusedOrAccepted(() => readSlm(file)), checks, name);
+        const { backend, store, snap: before } = await fixture.get();
+        const imp = await refusedOrAcceptedAsync(async () => storeImported(store, await importFile(bytesSource(file))));
+        if (kind === 'shape' || kind === 'format') expectRefusedAs(imp, checks, name);
+        if (!imp.ok) expect(backend.snapshot()).toBe(before);
+        else fixture.changed();
+        seen.set(kind, (seen.get(kind) ?? 0) + 1);
+      }),
+      { numRuns: ONE_WRONG_RUNS / 4, seed: 22 },
+    );
+    expect([...seen.keys()].sort()).toEqual(['format', 'graph', 'shape', 'species', 'vocabulary']);
+  });
+
+  it(`${ONE_WRONG_RUNS / 4} sharded models with one wrong weight_map entry or one wrong shard shape are refused`, async () => {
+    const seen = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(specsArb.filter((s) => s.length >= 2), entryDamageArb, fc.constantFrom('moved', 'renamed', 'shape'), async (specs, d, kind) => {
+        const half = Math.ceil(specs.length / 2);
+        const shards = [specs.slice(0, half), specs.slice(half)].map((ts, i) => ({ file: `m-0000${i + 1}.safetensors`, tensors: ts, bytes: serializeSafetensors(withData(ts)) }));
+        const index = JSON.parse(writeHfIndex(shards.map((s) => ({ file: s.file, tensors: s.tensors, dataSize: s.bytes.length })))) as { weight_map: Record<string, string> };
+        let checks: string[];
+        let name: string | undefined;
+        const victim = specs[d.target % specs.length].name;
+        if (kind === 'moved') {
+          index.weight_map[victim] = index.weight_map[victim] === shards[0].file ? shards[1].file : shards[0].file;
+          checks = ['index'];
+        } else if (kind === 'renamed') {
+          const file = index.weight_map[victim];
+          delete index.weight_map[victim];
+          index.weight_map[`${victim}.renamed`] = file;
+          checks = ['index'];
+        } else {
+          const s = shards[d.target % 2];
+          const { header, data } = splitFile(s.bytes);
+          const wrong = damageEntry(header, { ...d, kind: 'shape' });
+          fc.pre(wrong !== null);
+          s.bytes = joinFile(header, data);
+          name = wrong!.name;
+          checks = wrong!.checks;
+        }
+        const files = new Map(shards.map((s) => [s.file, s.bytes]));
+        const open = async (f: string) => bytesSource(files.get(f) ?? new Uint8Array(0));
+        expectRefusedAs(await refusedOrAcceptedAsync(() => openHfSharded(JSON.stringify(index), open)), checks, name);
+        seen.set(kind, (seen.get(kind) ?? 0) + 1);
+      }),
+      { numRuns: ONE_WRONG_RUNS / 4, seed: 23 },
+    );
+    expect([...seen.keys()].sort()).toEqual(['moved', 'renamed', 'shape']);
   });
 });
