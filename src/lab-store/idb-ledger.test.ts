@@ -4,7 +4,8 @@ import { openDB } from 'idb';
 import { IdbLedgerStore } from './idb-ledger.ts';
 import { Ledger } from '../core/lab/ledger.ts';
 import { PolicyZone } from '../core/lab/policy.ts';
-import { ReleaseController, registryBytes } from '../core/lab/release.ts';
+import { ReleaseController } from '../core/lab/release.ts';
+import { canonicalJson } from '../core/hash.ts';
 import { CONTRACT, fakeClock, testPolicy } from '../core/lab/test-helpers.ts';
 
 let n = 0;
@@ -27,7 +28,7 @@ describe('IndexedDB ledger store (audit zone)', () => {
     expect(again.head).toEqual(head);
     expect(again.verify().ok).toBe(true);
     expect((await PolicyZone.open(again)).hash).toBe(zone.hash);
-    expect(registryBytes(ReleaseController.open(again).current('digits'))).toBe(registryBytes(release.current('digits')));
+    expect(canonicalJson(ReleaseController.open(again).current('digits'))).toBe(canonicalJson(release.current('digits')));
     await again.append('rollback', { slot: 'digits', note: 'after reload' });
     expect(again.entries()[3].prev).toBe(head.hash);
     store2.close();

@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createOrtSession, releaseSession, runClassifier } from './ort-session.ts';
 import { mlpForward, mlpFromTensors } from '../core/models/mlp.ts';
-import { quantBlockSize, quantizeCandidate, quantizedGraph } from '../core/models/quantized-graph.ts';
+import { quantBlockSize, quantizedGraph } from '../core/models/quantized-graph.ts';
+import { quantizedCandidate } from '../core/models/test-helpers.ts';
 import { dequantizeModel, type QuantScheme } from '../core/operators/quantize.cpu.ts';
 import { readSlm, speciesId, speciesSignature, writeSlm } from '../core/format/slm.ts';
 import { readSuite, suiteRows, type Suite } from '../core/eval/suite.ts';
@@ -48,8 +49,8 @@ describe('the starter digits base, quantized', () => {
 
     for (const block of [32, 128]) {
       for (const scheme of ['int8', 'int4'] as QuantScheme[]) {
-        const c = quantizeCandidate(graph, base.tensors, labels, scheme, block);
-        const bytes = writeSlm(c.tensors, { species: c.species, graph: c.graphHash, vocabulary: labels, extra: c.metadata });
+        const c = await quantizedCandidate(graph, base.tensors, labels, scheme, block);
+        const bytes = c.bytes;
         const ratio = parentBytes / bytes.length;
         // q bytes + scales (one float32 per block; fc2's rows of 10 pay a whole scale each).
         expect(ratio).toBeGreaterThan(scheme === 'int8' ? (block === 32 ? 3.45 : 3.65) : block === 32 ? 6.1 : 6.5);

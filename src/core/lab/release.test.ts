@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReleaseController, registryBytes } from './release.ts';
+import { ReleaseController } from './release.ts';
 import { Ledger, openLedgerFile, serializeLedger } from './ledger.ts';
 import { evidencePromotionCheck, promotionCheck } from './fitness.ts';
 import { CONTRACT, memoryLedger, rng } from './test-helpers.ts';
@@ -42,12 +42,12 @@ describe('release controller', () => {
     const rc = ReleaseController.open(ledger);
     await rc.createSlot('digits', CONTRACT, 'A', ['B']);
     await rc.toShadow('digits', 'C', 'round');
-    const before = registryBytes(rc.current('digits'));
+    const before = canonicalJson(rc.current('digits'));
     await rc.toCanary('digits', 0.25, 'ok');
-    expect(registryBytes(rc.current('digits'))).not.toBe(before);
+    expect(canonicalJson(rc.current('digits'))).not.toBe(before);
     const restored = await rc.rollback('digits', 'canary disagreed');
-    expect(registryBytes(restored)).toBe(before);
-    expect(registryBytes(rc.current('digits'))).toBe(before);
+    expect(canonicalJson(restored)).toBe(before);
+    expect(canonicalJson(rc.current('digits'))).toBe(before);
     const last = ledger.entries()[ledger.length - 1];
     expect(last.type).toBe('rollback');
     expect(last.payload.reason).toBe('canary disagreed');
@@ -70,8 +70,8 @@ describe('release controller', () => {
     await rc.rollback('digits', 'r');
     const again: Ledger = await openLedgerFile(serializeLedger(ledger));
     const rc2 = ReleaseController.open(again);
-    expect(registryBytes(rc2.current('digits'))).toBe(registryBytes(rc.current('digits')));
-    expect(rc2.versions('digits').map(registryBytes)).toEqual(rc.versions('digits').map(registryBytes));
+    expect(canonicalJson(rc2.current('digits'))).toBe(canonicalJson(rc.current('digits')));
+    expect(rc2.versions('digits').map(canonicalJson)).toEqual(rc.versions('digits').map(canonicalJson));
   });
 
   it('demotes a champion: the next in the stack takes over, the demoted one goes last', async () => {
@@ -106,7 +106,7 @@ describe('release controller', () => {
       const rel = ledger.entries().filter((e) => e.type === 'release');
       for (let i = 1; i < rel.length; i++) expect(rel[i].payload.from).toBe(rel[i - 1].payload.registryHash);
       const again = ReleaseController.open(await openLedgerFile(serializeLedger(ledger)));
-      expect(registryBytes(again.current('s'))).toBe(registryBytes(cur));
+      expect(canonicalJson(again.current('s'))).toBe(canonicalJson(cur));
     }
   });
 
@@ -114,9 +114,9 @@ describe('release controller', () => {
     const { ledger } = await memoryLedger();
     const rc = ReleaseController.open(ledger);
     await rc.createSlot('s', CONTRACT, 'A', ['B']);
-    const v1 = registryBytes(rc.current('s'));
+    const v1 = canonicalJson(rc.current('s'));
     const [, back] = await Promise.all([rc.toShadow('s', 'S', 'round'), rc.rollback('s', 'undo')]);
-    expect(registryBytes(back)).toBe(v1);
+    expect(canonicalJson(back)).toBe(v1);
     expect(ReleaseController.open(await openLedgerFile(serializeLedger(ledger))).current('s').version).toBe(1);
   });
 

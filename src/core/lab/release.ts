@@ -4,7 +4,6 @@
  * registry version it activates, so every version is kept and the registry is replayed from the
  * ledger alone. Rollback re-activates the previous version, byte for byte.
  */
-import { canonicalJson } from '../hash.ts';
 import type { SelectorRegistry, SelectorRegistryBody, SlotContract } from '../manifest/kinds.ts';
 import { makeManifest, manifestHash } from '../manifest/index.ts';
 import { validateManifest } from '../manifest/validate.ts';
@@ -218,10 +217,5 @@ export class ReleaseController {
       return to;
     });
   }
-}
-
-/** The canonical JSON of a registry version: what "byte for byte" compares. */
-export function registryBytes(r: SelectorRegistry): string {
-  return canonicalJson(r);
 }
 

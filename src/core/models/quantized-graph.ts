@@ -36,8 +36,8 @@
 import onnxProto from 'onnx-proto';
 import { sha256Hex, type Sha256Hex } from '../hash.ts';
 import { speciesId, speciesSignature, type SpeciesSignature } from '../format/slm.ts';
-import { numel, type DType, type Tensor } from '../tensor.ts';
-import { QUANT_KEYS, QUANT_SUFFIX, quantizeModel, type QuantScheme } from '../operators/quantize.cpu.ts';
+import { numel, type DType } from '../tensor.ts';
+import { QUANT_KEYS, QUANT_SUFFIX, type QuantScheme } from '../operators/quantize.cpu.ts';
 import { ONNX_ELEMENT_TYPES } from './onnx-graph.ts';
 
 const { onnx } = onnxProto;
@@ -404,20 +404,4 @@ export function quantizedSpecies(graphBytes: Uint8Array, tensors: readonly Tenso
     [...vocabulary],
   );
   return { graph, op, graphHash, signature, species: speciesId(signature) };
-}
-
-export interface QuantizedCandidate extends QuantizedSpecies {
-  tensors: Tensor[];
-  /** The `.slm` metadata keys of the quantization (QUANT_KEYS, and QUANT_GRAPH_OP_KEY). */
-  metadata: Record<string, string>;
-}
-
-/**
- * Quantize a whole model (quantizeModel: every float tensor of rank ≥ 2) and derive its graph and
- * species from the family's graph: everything a quantized `.slm` and its stored graph need.
- */
-export function quantizeCandidate(graphBytes: Uint8Array, tensors: readonly Tensor[], vocabulary: readonly string[], scheme: QuantScheme, blockSize: number, opts: QuantGraphOptions = {}): QuantizedCandidate {
-  const q = quantizeModel(tensors, scheme, blockSize);
-  const sp = quantizedSpecies(graphBytes, q, vocabulary, blockSize, opts);
-  return { ...sp, tensors: q, metadata: { [QUANT_KEYS.scheme]: scheme, [QUANT_KEYS.blockSize]: String(blockSize), [QUANT_GRAPH_OP_KEY]: sp.op } };
 }
