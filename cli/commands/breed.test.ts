@@ -6,6 +6,7 @@ import command from './breed.ts';
 import { readSlm, speciesId, speciesSignature, writeSlm } from '../../src/core/format/slm.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { randomModel } from '../../src/core/operators/test-data.ts';
+import { manifestHash } from '../../src/core/manifest/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'garden-breed-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -95,6 +96,17 @@ describe('garden breed', () => {
       for (const k of ['read', 'compute', 'serialize', 'write', 'hash', 'total']) expect(pooled.timings[k], k).toBeGreaterThanOrEqual(0);
     }
     await expect(runCli([recipe('t.json', { operator: 'blend', parents: [{ path: 'p2.slm' }] }), '--threads', 'x'])).rejects.toThrow(/--threads x is not a whole number/);
+  });
+
+  it('--json carries the breed\'s documents, as the app records them: compatibility → lineage → receipt → candidate manifest', async () => {
+    const r = recipe('docs.json', { operator: 'ties', params: { density: 0.5 }, base: { path: 'p1.slm' }, parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] });
+    const s = JSON.parse((await runCli([r, '--json'])).out);
+    const [compat, lineage, receipt, candidate] = s.manifests;
+    expect(s.manifests.map((m: { kind: string }) => m.kind)).toEqual(['compatibility-report', 'lineage-template', 'operator-receipt', 'candidate-manifest']);
+    expect(lineage).toMatchObject({ parents: s.inputs, base: s.inputs[0], operator: s.operator, params: s.params, seed: 7, compatibilityReport: manifestHash(compat) });
+    expect(receipt).toMatchObject({ lineage: manifestHash(lineage), inputs: s.inputs, output: s.candidate });
+    expect(receipt.recompute).toContain(`lineage key ${s.lineage}`);
+    expect(candidate).toMatchObject({ candidate: s.candidate, lineage: manifestHash(lineage), receipt: manifestHash(receipt), bytes: s.bytes });
   });
 
   it('refuses bad recipes with one line naming the problem', async () => {

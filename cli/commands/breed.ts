@@ -19,6 +19,8 @@ import { INLINE_BELOW, type CpuPool } from '../../src/cpu/pool.ts';
 import { numel } from '../../src/core/tensor.ts';
 import { checkSlmMetadata, readSlm, type SlmFile } from '../../src/core/format/slm.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
+import { parentCompatibility, recordBreed } from '../../src/core/lab/records.ts';
+import { manifestHash } from '../../src/core/manifest/index.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, loadFamily } from '../../src/node/catalog.ts';
@@ -195,8 +197,12 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   const family = fam ? { graph: fam.graph, vocabulary: fam.family.output.labels } : undefined;
   const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, family }));
   t = performance.now();
-  const { bytes, hash, lineageKey } = candidateSlm(result, parents);
+  const file = candidateSlm(result, parents);
+  const { bytes, hash, lineageKey } = file;
   const serialize = phase(t);
+  // The breed's documents, built as the app builds them (src/core/lab/records.ts).
+  const compatibility = parentCompatibility(models.map((m) => ({ id: m.hash, species: m.species, tensors: m.tensors })));
+  const records = recordBreed({ result, file, parents: models.map((m) => m.hash), requested: recipe.params, compatibility });
   t = performance.now();
   await writeFileAtomic(outPath, bytes);
   const write = phase(t);
@@ -218,6 +224,7 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, round(v)])),
     hasher: sha256Provider().name,
     stats: result.stats,
+    manifests: records.manifests,
   };
   if (opts.json) console.log(JSON.stringify(summary, null, 2));
   else {
@@ -228,6 +235,7 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
     console.log(`time      ${timings.total.toFixed(0)} ms: read ${timings.read.toFixed(0)}, compute ${timings.compute.toFixed(0)}, serialize ${timings.serialize.toFixed(0)}, write ${timings.write.toFixed(0)}, hash ${timings.hash.toFixed(0)} (${sha256Provider().name}); pool start ${timings.poolStart.toFixed(0)} ms waited`);
     console.log(`recipe    ${rHash}`);
     console.log(`lineage   ${lineageKey}`);
+    console.log(`receipt   ${manifestHash(records.receipt)}  candidate manifest ${manifestHash(records.candidate)}`);
     console.log(`inputs    ${models.map((m) => m.hash.slice(0, 12)).join(' ')}`);
     console.log(table(result));
   }
