@@ -4,7 +4,7 @@
  * workers. Results are bit-identical to the single-threaded reference because every range
  * kernel is (src/core/operators/fast/kernels.ts), and ranges never overlap.
  */
-import { getFastKernel } from '../core/operators/fast/kernels.ts';
+import { getFastKernel, reduceLocally } from '../core/operators/fast/kernels.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 import type { RangeJob, RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
@@ -108,7 +108,8 @@ export class CpuPool {
       Object.assign(ctx.stats, total);
     };
     if (n < INLINE_BELOW) {
-      if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
+      if (k.reduce) params = { ...params, ...reduceLocally(k.reduce, inputs, params, ctx) };
+      else if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
       if (!simdRange(kernel, inputs, out, params, ctx, 0, n, arena ? this.arena!.memory : undefined)) counted([k.run(inputs, out, params, ctx, 0, n)]);
       return;
     }
@@ -125,12 +126,13 @@ export class CpuPool {
     // The context travels without its stats object; counts come back in the replies.
     const plainCtx = { ...ctx };
     delete plainCtx.stats;
-    const all = (p: ParamValues, reduce?: RangeJob['reduce']) =>
+    const all = (p: ParamValues, parts: readonly (readonly [number, number])[], reduce?: Omit<NonNullable<RangeJob['reduce']>, 'part'>) =>
       Promise.all(
-        ranges.map(([start, end], t) => {
+        parts.map(([start, end], t) => {
           const id = this.nextId++;
           const done = new Promise<{ counts?: Record<string, number>; partial?: unknown }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-          this.ports[t].post({ id, kernel, params: p, ctx: plainCtx, inputs: ins, out: o, start, end, arena, ...(reduce ? { reduce } : {}) });
+          const r = reduce ? { reduce: { ...reduce, part: { index: t, count: parts.length } } } : {};
+          this.ports[t].post({ id, kernel, params: p, ctx: plainCtx, inputs: ins, out: o, start, end, arena, ...r });
           return done;
         }),
       );
@@ -138,12 +140,14 @@ export class CpuPool {
       let step = k.reduce.start(inputs, params, ctx);
       for (let pass = 0; 'carry' in step; pass++) {
         const carry = step.carry;
-        const replies = await all(params, { pass, carry });
-        step = k.reduce.merge(pass, carry, replies.map((r) => r.partial), ranges, inputs);
+        // A pass split by parent gives each worker the whole tensor for its share of the parents.
+        const parts = step.split === 'parents' ? Array.from({ length: Math.min(this.threads, inputs.length - 1) }, () => [0, n] as const) : ranges;
+        const replies = await all(params, parts, { pass, carry });
+        step = k.reduce.merge(pass, carry, replies.map((r) => r.partial), parts, inputs, params, ctx);
       }
       params = { ...params, ...step.params };
     } else if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
-    counted((await all(params)).map((r) => r.counts));
+    counted((await all(params, ranges)).map((r) => r.counts));
   }
 
   terminate(): void {

@@ -22,7 +22,7 @@ export interface RangeJob {
   /** Every array is in the pool's arena (sent once with ArenaInit): the SIMD loops work on it in place. */
   arena?: boolean;
   /** A pass of the kernel's reduce plan instead of its run: the reply carries the range's partial. */
-  reduce?: { pass: number; carry: unknown };
+  reduce?: { pass: number; carry: unknown; part: { index: number; count: number } };
 }
 
 /** Sent to each worker once, before any job: the pool's shared arena memory. */

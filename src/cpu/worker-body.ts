@@ -24,7 +24,7 @@ export function runJob(msg: WorkerMessage): RangeReply | null {
     const out = view(job.out);
     if (job.reduce) {
       if (!k.reduce) throw new Error(`kernel ${k.id} has no reduce plan`);
-      const partial = k.reduce.partial(job.reduce.pass, job.reduce.carry, inputs, job.params, job.start, job.end);
+      const partial = k.reduce.partial(job.reduce.pass, job.reduce.carry, inputs, job.params, job.ctx, job.start, job.end, job.reduce.part);
       return { id: job.id, ok: true, ms: performance.now() - t0, partial };
     }
     let counts: Record<string, number> | undefined;

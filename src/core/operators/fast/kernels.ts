@@ -11,7 +11,10 @@
 import type { ParamValues, TensorContext } from '../types.ts';
 import { blendWeights } from '../blend.cpu.ts';
 import { listOperators } from '../registry.ts';
-import { taskArithmeticKernel } from './task-arithmetic.ts';
+import { FAST_SPARSIFY, taskArithmeticKernel } from './task-arithmetic.ts';
+import type { ReducePlan } from './reduce.ts';
+
+export { reduceLocally, type ReducePart, type ReducePlan, type ReduceStep } from './reduce.ts';
 
 export interface RangeKernel {
   readonly id: string;
@@ -31,36 +34,6 @@ export interface RangeKernel {
   reduce?: ReducePlan;
   /** Compute out[start, end). May return per-range counts (e.g. signConflicts) that the pool sums into ctx.stats. */
   run(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number): void | Record<string, number>;
-}
-
-/**
- * A per-tensor reduction in passes: start, then (partial per part → merge) until merge gives
- * parameters. A pass is split by range (each part one contiguous range) or, for sums that must
- * run in element order to stay exact, by parent (`split: 'parents'`: each part the whole tensor
- * for parents index, index + count, …).
- */
-export interface ReducePlan {
-  start(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ReduceStep;
-  /** One part's partial result of pass `pass` (structured-cloneable). */
-  partial(pass: number, carry: unknown, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, start: number, end: number, part: ReducePart): unknown;
-  /** Combine the partials of pass `pass`, given in part order with their ranges. */
-  merge(pass: number, carry: unknown, partials: unknown[], ranges: readonly (readonly [number, number])[], inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ReduceStep;
-}
-export type ReduceStep = { carry: unknown; split?: 'ranges' | 'parents' } | { params: ParamValues };
-export interface ReducePart {
-  index: number;
-  count: number;
-}
-
-/** A reduce plan run on the calling thread, as one part: the parameters it derives. */
-export function reduceLocally(plan: ReducePlan, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ParamValues {
-  const n = inputs[0]?.length ?? 0;
-  let step = plan.start(inputs, params, ctx);
-  for (let pass = 0; 'carry' in step; pass++) {
-    const partial = plan.partial(pass, step.carry, inputs, params, ctx, 0, n, { index: 0, count: 1 });
-    step = plan.merge(pass, step.carry, [partial], [[0, n]], inputs, params, ctx);
-  }
-  return step.params;
 }
 
 const f = Math.fround;
@@ -119,7 +92,7 @@ export const FAST_KERNELS = Object.freeze({
   copy: { id: 'copy', bytesPerElement: elementwise, run: copyRange },
   blend: { id: 'blend', bytesPerElement: elementwise, run: blendRange },
   // One kernel per member of the task-arithmetic family, configured from the registry.
-  ...Object.fromEntries(listOperators().flatMap((op) => (op.kernel?.id === 'task-arithmetic' ? [[op.id, taskArithmeticKernel(op.id, op.kernel.cfg)]] : []))),
+  ...Object.fromEntries(listOperators().flatMap((op) => (op.kernel?.id === 'task-arithmetic' && FAST_SPARSIFY.includes(op.kernel.cfg.sparsify) ? [[op.id, taskArithmeticKernel(op.id, op.kernel.cfg)]] : []))),
 } as const satisfies Record<string, RangeKernel>) as Readonly<Record<string, RangeKernel>>;
 
 export type FastKernelId = string;

@@ -16,10 +16,11 @@
  */
 import { KEEP_NONE, type Cutoff } from '../select.ts';
 
-const HIGH_SHIFT = 15;
-const HIGH_SIZE = 1 << 16;
-const LOW_SIZE = 1 << 15;
-const LOW_MASK = LOW_SIZE - 1;
+/** The two digits of the magnitude's 31 bits: the high 16 (bits 30…15), then the low 15. */
+export const HIGH_SHIFT = 15;
+export const HIGH_SIZE = 1 << 16;
+export const LOW_SIZE = 1 << 15;
+export const LOW_MASK = LOW_SIZE - 1;
 
 export const STREAM_PASSES = Object.freeze(['high', 'low', 'done'] as const);
 export type StreamPass = (typeof STREAM_PASSES)[number];
@@ -109,7 +110,7 @@ export class StreamingTopK {
 }
 
 /** From the top digit down, the digit holding the `remaining`-th largest and how many are left to take at it. */
-function descend(hist: Uint32Array, remaining: number): { digit: number; remaining: number } {
+export function descend(hist: Uint32Array, remaining: number): { digit: number; remaining: number } {
   for (let d = hist.length - 1; d >= 0; d--) {
     const c = hist[d];
     if (c >= remaining) return { digit: d, remaining };

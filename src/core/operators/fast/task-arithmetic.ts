@@ -1,0 +1,427 @@
+/**
+ * The range kernel of the whole task-arithmetic family (task delta, sparse task delta, DARE, TIES,
+ * DARE-TIES, federated): one configurable kernel, as the reference is one configurable function
+ * (task-arithmetic.cpu.ts, the oracle). Bit-identical to it: per element, the same float32
+ * operations in the same order, and every per-tensor quantity the reference sums over the whole
+ * tensor is summed here in the same (element) order.
+ *
+ * Per-tensor work before the element-wise pass, as a reduce plan in stages (each stage only when
+ * the parameters need it):
+ *  1. clip   (clipNorm > 0, clipScope "tensor"): ‖dᵢ‖₂ per parent, float64 in element order:
+ *            one worker per parent (an ordered sum cannot be split by range and stay exact).
+ *  2. trim   (magnitude, density < 1, no cutoffs given): each parent's exact top-k cutoff, split
+ *            by range: a 16-bit and a 15-bit histogram pass, then the index among equal
+ *            magnitudes (stream-select.ts's digits).
+ *  3. l1     (rescale "l1"): ‖dᵢ‖₁ before and after the sparsification, per parent, in order.
+ * Then each range computes, in blocks of BLOCK elements, each parent's weighted sparse delta into
+ * a float32 scratch (the reference's own storage, so every rounding is the same) and combines them.
+ */
+import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../types.ts';
+import type { RangeKernel } from './kernels.ts';
+import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
+import { num, weightsOf } from '../params.ts';
+import { KEEP_NONE } from '../select.ts';
+import { streamKey, tensorKey, unitAt } from '../prng.ts';
+import { keepCount, normalizeDivisor } from '../task-arithmetic.cpu.ts';
+import { descend, HIGH_SHIFT, HIGH_SIZE, LOW_MASK, LOW_SIZE } from './stream-select.ts';
+
+const f = Math.fround;
+/** Elements per block: P parents' scratch blocks stay in L1/L2. */
+const BLOCK = 4096;
+/** mergekit's eps in rescaled_masked_tensor (task-arithmetic.cpu.ts). */
+const L1_EPS = 1e-7;
+/** Positions of the first equal elements a range reports, so the index is usually found without another scan. */
+const EQUAL_POSITIONS = 64;
+
+/** Everything a pass needs about one tensor's parameters, derived once per call. */
+interface Plan {
+  P: number;
+  /** fround(wᵢ) */
+  w: Float32Array;
+  lambda: number;
+  normalize: boolean;
+  /** Multiplier of the clip step per parent (1: none). */
+  clip: Float32Array;
+  /** Magnitude trimming applies (density < 1). */
+  trim: boolean;
+  random: boolean;
+  drop: number;
+  /** Random masks' stream keys per parent. */
+  sk: number[];
+  /** Element index of the arrays' first element in the tensor (masks) and in the cutoffs' coordinates. */
+  offset: number;
+  trimOffset: number;
+  bits: number[];
+  index: number[];
+  /** Multiplier of the rescale step per parent (1: none). */
+  rescale: Float32Array;
+}
+
+function clipNormOf(params: ParamValues): number {
+  return typeof params.clipNorm === 'number' ? params.clipNorm : 0;
+}
+
+/** Whether clipping needs the tensor's own norms (stage 1), after the reference's own checks. */
+function needsClipNorms(params: ParamValues): boolean {
+  if (!(clipNormOf(params) > 0) || Array.isArray(params.clipFactors)) return false;
+  if (params.clipScope === 'update') throw new Error('update-wide clipping needs the model pre-pass (clipFactors); run it through breed');
+  return true;
+}
+
+function trims(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
+  return cfg.sparsify === 'magnitude' && num(params, 'density') < 1;
+}
+
+function plan(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, forApply: boolean): Plan {
+  const P = inputs.length - 1;
+  if (P < 1) throw new Error('task arithmetic needs a base and at least one parent');
+  const weights = weightsOf(params, 'weights', P, 1);
+  const clip = new Float32Array(P).fill(1);
+  const cn = clipNormOf(params);
+  if (cn > 0) {
+    const factors = Array.isArray(params.clipFactors) ? params.clipFactors : (params.fastClip as number[] | undefined);
+    if (factors) for (let p = 0; p < P; p++) clip[p] = factors[p] !== 1 ? f(factors[p]) : 1;
+    else if (forApply) throw new Error('task-arithmetic range kernel: clip factors missing (the reduce plan runs first)');
+  }
+  const trim = trims(cfg, params);
+  const given = Array.isArray(params.trimBits) && Array.isArray(params.trimIndex);
+  const bits = trim ? ((given ? params.trimBits : params.fastTrimBits) as number[] | undefined) : [];
+  const index = trim ? ((given ? params.trimIndex : params.fastTrimIndex) as number[] | undefined) : [];
+  if (forApply && trim && (!bits || !index || bits.length !== P || index.length !== P)) throw new Error('task-arithmetic range kernel: trim cutoffs missing (the reduce plan runs first)');
+  const random = cfg.sparsify === 'random';
+  const key = random ? tensorKey(ctx.seed, ctx.name) : 0;
+  const rescale = new Float32Array(P).fill(1);
+  const mode = (params.rescale as string | undefined) ?? 'none';
+  if (forApply && cfg.sparsify !== 'none' && (cfg.sparsify === 'random' || trim)) {
+    const keepFraction = random ? 1 - num(params, 'drop') : num(params, 'density');
+    if (mode === 'inverse' && keepFraction > 0) rescale.fill(1 / keepFraction !== 1 ? f(1 / keepFraction) : 1);
+    if (mode === 'l1') {
+      // fastL1: before₀, after₀, before₁, after₁, … (ParamValues hold flat number lists).
+      const l1 = params.fastL1 as number[] | undefined;
+      if (!l1) throw new Error('task-arithmetic range kernel: L1 norms missing (the reduce plan runs first)');
+      for (let p = 0; p < P; p++) {
+        const before = l1[2 * p], after = l1[2 * p + 1];
+        const factor = before >= L1_EPS && after >= L1_EPS ? before / after : 1;
+        rescale[p] = factor !== 1 ? f(factor) : 1;
+      }
+    }
+  }
+  return {
+    P,
+    w: Float32Array.from(weights),
+    lambda: f(num(params, 'lambda', 1)),
+    normalize: params.normalize === true,
+    clip,
+    trim,
+    random,
+    drop: random ? f(num(params, 'drop')) : 0,
+    sk: random ? Array.from({ length: P }, (_, p) => streamKey(key, p)) : [],
+    offset: ctx.offset ?? 0,
+    trimOffset: given ? (ctx.offset ?? 0) : 0,
+    bits: bits ?? [],
+    index: index ?? [],
+    rescale,
+  };
+}
+
+/** Parent p's clipped delta of [s, s + D.length) into D (steps 1–2). */
+function clippedDelta(pl: Plan, inputs: readonly Float32Array[], p: number, s: number, D: Float32Array): void {
+  const b = inputs[0], x = inputs[p + 1];
+  const len = D.length;
+  for (let j = 0; j < len; j++) D[j] = x[s + j] - b[s + j];
+  const c = pl.clip[p];
+  if (c !== 1) for (let j = 0; j < len; j++) D[j] = D[j] * c;
+}
+
+/** Step 3 on D (parent p's clipped delta of [s, …)): zero what the trim or the random mask drops. */
+function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Array): void {
+  const len = D.length;
+  if (pl.trim) {
+    const cb = pl.bits[p], ci = pl.index[p] - pl.trimOffset - s;
+    for (let j = 0; j < len; j++) {
+      const m = U[j] & 0x7fffffff;
+      if (!(m > cb || (m === cb && j < ci))) D[j] = 0;
+    }
+  } else if (pl.random) {
+    const sk = pl.sk[p], pf = pl.drop, o = pl.offset + s;
+    for (let j = 0; j < len; j++) if (unitAt(sk, o + j) < pf) D[j] = 0;
+  }
+}
+
+/** Blocks of [start, end), each with scratch views of its length. */
+function blocks(start: number, end: number, fn: (s: number, len: number) => void): void {
+  for (let s = start; s < end; s += BLOCK) fn(s, Math.min(BLOCK, end - s));
+}
+
+interface Scratch {
+  D: Float32Array[];
+  U: Uint32Array[];
+  A: Float32Array;
+}
+function scratch(P: number): Scratch {
+  const D = Array.from({ length: Math.max(1, P) }, () => new Float32Array(BLOCK));
+  return { D, U: D.map((d) => new Uint32Array(d.buffer)), A: new Float32Array(BLOCK) };
+}
+
+/** The element-wise pass over [start, end). */
+function applyRange(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number): Record<string, number> | void {
+  const pl = plan(cfg, inputs, params, ctx, true);
+  const { P, w, lambda } = pl;
+  const base = inputs[0];
+  const sc = scratch(P);
+  const sparse = pl.trim || pl.random;
+  const divisor = cfg.consensus === 'none' && pl.normalize ? normalizeDivisor(Array.from(w)) : 1;
+  let conflicts = 0;
+  blocks(start, end, (s, len) => {
+    for (let p = 0; p < P; p++) {
+      const D = len === BLOCK ? sc.D[p] : sc.D[p].subarray(0, len);
+      clippedDelta(pl, inputs, p, s, D);
+      if (sparse) {
+        sparsify(pl, p, s, D, len === BLOCK ? sc.U[p] : sc.U[p].subarray(0, len));
+        const r = pl.rescale[p];
+        if (r !== 1) for (let j = 0; j < len; j++) D[j] = D[j] * r;
+      }
+      const wp = w[p];
+      for (let j = 0; j < len; j++) D[j] = wp * D[j];
+    }
+    if (cfg.consensus === 'none') {
+      const A = sc.A;
+      const D0 = sc.D[0];
+      for (let j = 0; j < len; j++) A[j] = 0 + D0[j];
+      for (let p = 1; p < P; p++) {
+        const D = sc.D[p];
+        for (let j = 0; j < len; j++) A[j] = A[j] + D[j];
+      }
+      if (divisor !== 1) for (let j = 0; j < len; j++) A[j] = A[j] / divisor;
+      for (let j = 0; j < len; j++) out[s + j] = base[s + j] + f(lambda * A[j]);
+      return;
+    }
+    // TIES: elect + where the summed mass is >= 0 (a NaN sum elects −), then the (disjoint) mean of the agreeing deltas.
+    const D = sc.D;
+    for (let j = 0; j < len; j++) {
+      let sum = 0;
+      let pos = false;
+      let neg = false;
+      for (let p = 0; p < P; p++) {
+        const v = D[p][j];
+        sum = f(sum + v);
+        if (v > 0) pos = true;
+        else if (v < 0) neg = true;
+      }
+      if (pos && neg) conflicts++;
+      const up = sum >= 0;
+      let m = 0;
+      let den = 0;
+      for (let p = 0; p < P; p++) {
+        const v = D[p][j];
+        if (up ? v > 0 : v < 0) {
+          m = f(m + v);
+          den = f(den + w[p]);
+        }
+      }
+      // Normalised by the agreeing weights where they do not cancel (as tiesCombine).
+      const merged = pl.normalize && den !== 0 ? f(m / den) : m;
+      out[s + j] = base[s + j] + f(lambda * merged);
+    }
+  });
+  if (cfg.consensus === 'ties') return { signConflicts: conflicts };
+}
+
+type Stage = 'clip' | 'high' | 'low' | 'equal' | 'l1';
+
+interface Carry {
+  stage: Stage;
+  /** Derived so far (fastClip, fastTrimBits, fastTrimIndex, fastL1). */
+  derived: ParamValues;
+  k?: number;
+  prefix?: number[];
+  remaining?: number[];
+  bits?: number[];
+}
+
+const withDerived = (params: ParamValues, c: Carry): ParamValues => ({ ...params, ...c.derived });
+
+/** The next stage after `after` that these parameters need, or the final parameters. */
+function nextStage(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, derived: ParamValues, after: Stage | null): ReduceStep {
+  const order: Stage[] = ['clip', 'high', 'l1'];
+  const from = after === null ? 0 : after === 'clip' ? 1 : after === 'equal' ? 2 : 3;
+  for (let i = from; i < order.length; i++) {
+    const stage = order[i];
+    if (stage === 'clip' && needsClipNorms(params)) return { carry: { stage, derived } satisfies Carry, split: 'parents' };
+    if (stage === 'high' && trims(cfg, params) && !(Array.isArray(params.trimBits) && Array.isArray(params.trimIndex))) {
+      const P = inputs.length - 1;
+      const k = keepCount(num(params, 'density'), inputs[0].length, ctx.name);
+      if (k === 0) {
+        derived = { ...derived, fastTrimBits: new Array(P).fill(KEEP_NONE.bits), fastTrimIndex: new Array(P).fill(0) };
+        continue;
+      }
+      return { carry: { stage, derived, k } satisfies Carry };
+    }
+    if (stage === 'l1' && params.rescale === 'l1' && (cfg.sparsify === 'random' || trims(cfg, params))) return { carry: { stage, derived } satisfies Carry, split: 'parents' };
+  }
+  return { params: derived };
+}
+
+/** The parents a worker takes in a per-parent stage. */
+const parentsOf = (P: number, part: { index: number; count: number }) => Array.from({ length: P }, (_, p) => p).filter((p) => p % part.count === part.index);
+
+function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
+  return {
+    start: (inputs, params, ctx) => nextStage(cfg, inputs, params, ctx, {}, null),
+    partial(_pass, carry, inputs, params, ctx, start, end, part) {
+      const c = carry as Carry;
+      const pl = plan(cfg, inputs, withDerived(params, c), ctx, false);
+      const P = pl.P;
+      const D = new Float32Array(BLOCK);
+      const U = new Uint32Array(D.buffer);
+      const n = inputs[0].length;
+      if (c.stage === 'clip' || c.stage === 'l1') {
+        const out: Record<number, number[]> = {};
+        for (const p of parentsOf(P, part)) {
+          if (c.stage === 'clip') {
+            // The reference's ‖fround(x − base)‖² in float64, element order.
+            let sq = 0;
+            const b = inputs[0], x = inputs[p + 1];
+            blocks(0, n, (s, len) => {
+              for (let j = 0; j < len; j++) D[j] = x[s + j] - b[s + j];
+              for (let j = 0; j < len; j++) sq += D[j] * D[j];
+            });
+            out[p] = [sq];
+          } else {
+            let before = 0;
+            let after = 0;
+            blocks(0, n, (s, len) => {
+              const d = len === BLOCK ? D : D.subarray(0, len);
+              clippedDelta(pl, inputs, p, s, d);
+              for (let j = 0; j < len; j++) before += Math.abs(d[j]);
+              sparsify(pl, p, s, d, len === BLOCK ? U : U.subarray(0, len));
+              for (let j = 0; j < len; j++) after += Math.abs(d[j]);
+            });
+            out[p] = [before, after];
+          }
+        }
+        return out;
+      }
+      return Array.from({ length: P }, (_, p) => {
+        if (c.stage === 'high') {
+          const h = new Uint32Array(HIGH_SIZE);
+          blocks(start, end, (s, len) => {
+            const d = D.subarray(0, len);
+            clippedDelta(pl, inputs, p, s, d);
+            for (let j = 0; j < len; j++) h[(U[j] & 0x7fffffff) >>> HIGH_SHIFT]++;
+          });
+          return h;
+        }
+        if (c.stage === 'low') {
+          const h = new Uint32Array(LOW_SIZE);
+          const want = c.prefix![p];
+          blocks(start, end, (s, len) => {
+            const d = D.subarray(0, len);
+            clippedDelta(pl, inputs, p, s, d);
+            for (let j = 0; j < len; j++) {
+              const v = U[j] & 0x7fffffff;
+              if (v >>> HIGH_SHIFT === want) h[v & LOW_MASK]++;
+            }
+          });
+          return h;
+        }
+        // equal: how many elements equal the cutoff, and where the first few are.
+        const want = c.bits![p];
+        let count = 0;
+        const at: number[] = [];
+        blocks(start, end, (s, len) => {
+          const d = D.subarray(0, len);
+          clippedDelta(pl, inputs, p, s, d);
+          for (let j = 0; j < len; j++) {
+            if ((U[j] & 0x7fffffff) === want) {
+              if (at.length < EQUAL_POSITIONS) at.push(s + j);
+              count++;
+            }
+          }
+        });
+        return { count, at };
+      });
+    },
+    merge(_pass, carry, partials, ranges, inputs, params, ctx) {
+      const c = carry as Carry;
+      const P = inputs.length - 1;
+      if (c.stage === 'clip' || c.stage === 'l1') {
+        const all: Record<number, number[]> = Object.assign({}, ...(partials as Record<number, number[]>[]));
+        if (c.stage === 'clip') {
+          const cn = clipNormOf(params);
+          const fastClip = Array.from({ length: P }, (_, p) => {
+            const norm = Math.sqrt(all[p][0]);
+            return norm > cn ? cn / norm : 1;
+          });
+          return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastClip }, 'clip');
+        }
+        return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastL1: Array.from({ length: P }, (_, p) => all[p]).flat() }, 'l1');
+      }
+      const per = partials as unknown[][];
+      if (c.stage === 'high' || c.stage === 'low') {
+        const prefix: number[] = [];
+        const remaining: number[] = [];
+        const bits: number[] = [];
+        for (let p = 0; p < P; p++) {
+          const h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);
+          for (const part of per) {
+            const x = part[p] as Uint32Array;
+            for (let d = 0; d < h.length; d++) h[d] += x[d];
+          }
+          const r = descend(h, c.stage === 'high' ? c.k! : c.remaining![p]);
+          if (c.stage === 'high') prefix.push(r.digit);
+          else bits.push(((c.prefix![p] << HIGH_SHIFT) | r.digit) >>> 0);
+          remaining.push(r.remaining);
+        }
+        return { carry: c.stage === 'high' ? { ...c, stage: 'low', prefix, remaining } : { ...c, stage: 'equal', remaining, bits } };
+      }
+      const pl = plan(cfg, inputs, withDerived(params, c), ctx, false);
+      const trimIndex: number[] = [];
+      for (let p = 0; p < P; p++) {
+        let r = c.remaining![p];
+        let index = -1;
+        for (let t = 0; t < per.length && index < 0; t++) {
+          const { count, at } = per[t][p] as { count: number; at: number[] };
+          if (count < r) {
+            r -= count;
+            continue;
+          }
+          if (r <= at.length) index = at[r - 1] + 1;
+          else {
+            // Beyond the positions the range reported: find the r-th equal element by scanning it.
+            const [s0, e0] = ranges[t];
+            const D = new Float32Array(BLOCK);
+            const U = new Uint32Array(D.buffer);
+            blocks(s0, e0, (s, len) => {
+              if (index >= 0) return;
+              clippedDelta(pl, inputs, p, s, D.subarray(0, len));
+              for (let j = 0; j < len && index < 0; j++) if ((U[j] & 0x7fffffff) === c.bits![p] && --r === 0) index = s + j + 1;
+            });
+          }
+        }
+        if (index < 0) throw new Error('task-arithmetic selection: fewer equal elements than counted (internal error)');
+        trimIndex.push(index);
+      }
+      return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastTrimBits: c.bits!, fastTrimIndex: trimIndex }, 'equal');
+    },
+  };
+}
+
+/**
+ * The sparsifications this kernel implements. Breadcrumbs' outlier trim and DELLA's per-row
+ * ranked drop run their reference (no range kernel yet).
+ */
+export const FAST_SPARSIFY: readonly TaskArithmeticConfig['sparsify'][] = Object.freeze(['none', 'magnitude', 'random']);
+
+/** The range kernel of one member of the family (operator id `id`, configuration `cfg`). */
+export function taskArithmeticKernel(id: string, cfg: TaskArithmeticConfig): RangeKernel {
+  if (!FAST_SPARSIFY.includes(cfg.sparsify)) throw new Error(`${id}: no range kernel for sparsification "${cfg.sparsify}"; valid: ${FAST_SPARSIFY.join(', ')}`);
+  const reduce = reducePlan(cfg);
+  return {
+    id,
+    bytesPerElement: (inputs) => 4 * (inputs + 1),
+    reduce,
+    prepare: (inputs, params, ctx) => reduceLocally(reduce, inputs, params, ctx),
+    run: (inputs, out, params, ctx, start, end) => applyRange(cfg, inputs, out, params, ctx, start, end),
+  };
+}

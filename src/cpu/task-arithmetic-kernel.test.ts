@@ -1,0 +1,193 @@
+/**
+ * The task-arithmetic family's range kernel (src/core/operators/fast/task-arithmetic.ts) against
+ * its CPU reference (task-arithmetic.cpu.ts): every member, every parameter the kernel handles,
+ * any split of ranges and of reduce parts, on seeded inputs with exact ties, ±0 and infinities.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { getFastKernel, hasFastKernel, reduceLocally, type ReducePlan } from '../core/operators/fast/kernels.ts';
+import { getOperator, listOperators } from '../core/operators/registry.ts';
+import type { ParamValues, TensorContext } from '../core/operators/types.ts';
+import { resolveParams } from '../core/operators/params.ts';
+import { createNodeCpuPool } from './node.ts';
+import type { CpuPool } from './pool.ts';
+
+const FAMILY = listOperators().filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic').map((op) => op.id);
+
+/** Float32 bits, every NaN as one pattern (WebAssembly and JavaScript may differ in NaN payloads only). */
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
+
+function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s;
+  };
+}
+
+/** A base and parents whose deltas repeat a few magnitudes (exact ties), with ±0 and the odd infinity. */
+function family(n: number, parents: number, seed: number, into?: (n: number) => Float32Array): Float32Array[] {
+  const r = xorshift(seed);
+  const make = into ?? ((m: number) => new Float32Array(m));
+  const base = make(n);
+  for (let i = 0; i < n; i++) {
+    const s = r();
+    // Half the seeds give a base on a coarse grid, so x − base is exact and equal magnitudes abound.
+    base[i] = s % 50 === 0 ? 0 : s % 50 === 1 ? -0 : seed & 1 ? ((s >>> 8) % 64) / 16 - 2 : ((s / 4294967296) - 0.5) * 2 ** ((s & 7) - 3);
+  }
+  const steps = [0, 0.25, -0.25, 0.5, -0.5, 1, -1, 2, -0, 0.125];
+  return [base, ...Array.from({ length: parents }, () => {
+    const x = make(n);
+    for (let i = 0; i < n; i++) {
+      const s = r();
+      x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
+    }
+    return x;
+  })];
+}
+
+/** The reduce plan as a pool runs it, in-process: range passes over `cuts`, parent passes over `workers` parts. */
+function reduceSplit(plan: ReducePlan, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, bounds: number[], workers: number): ParamValues {
+  const n = inputs[0].length;
+  const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
+  let step = plan.start(inputs, params, ctx);
+  for (let pass = 0; 'carry' in step; pass++) {
+    const parts = step.split === 'parents' ? Array.from({ length: Math.min(workers, inputs.length - 1) }, () => [0, n] as const) : ranges;
+    const carry = step.carry;
+    // Through structured clone, as the partials travel between threads.
+    const partials = parts.map(([s, e], t) => structuredClone(plan.partial(pass, structuredClone(carry), inputs, params, ctx, s, e, { index: t, count: parts.length })));
+    step = plan.merge(pass, carry, partials, parts, inputs, params, ctx);
+  }
+  return step.params;
+}
+
+const params = fc.record({
+  op: fc.constantFrom(...FAMILY),
+  density: fc.double({ min: 0, max: 1, noNaN: true }),
+  drop: fc.double({ min: 0, max: 1, noNaN: true }),
+  rescale: fc.constantFrom('none', 'inverse', 'l1'),
+  normalize: fc.boolean(),
+  lambda: fc.double({ min: -2, max: 2, noNaN: true }),
+  clipNorm: fc.constantFrom(0, 0, 0.5, 5, 1e6),
+  offset: fc.integer({ min: 0, max: 1 << 20 }),
+});
+
+function paramsFor(op: string, x: { density: number; drop: number; rescale: string; normalize: boolean; lambda: number; clipNorm: number }, parents: number, seed: number, n: number): ParamValues {
+  const def = getOperator(op);
+  const names = new Set(def.params.map((p) => p.name));
+  const p: ParamValues = { normalize: x.normalize, lambda: x.lambda, weights: Array.from({ length: parents }, (_, i) => ((seed >>> (3 * i)) % 5) * 0.5 - 0.75) };
+  if (op === 'federated') p.weights = (p.weights as number[]).map((w) => Math.abs(w) + 0.25);
+  if (names.has('density')) p.density = Math.floor(x.density * n) > 0 ? x.density : 1;
+  if (names.has('drop')) p.drop = x.drop;
+  if (names.has('rescale')) p.rescale = x.rescale;
+  if (names.has('clipNorm')) Object.assign(p, { clipNorm: x.clipNorm, clipScope: 'tensor' });
+  return p;
+}
+
+describe('task-arithmetic family range kernel', () => {
+  it('covers task delta, sparse task delta, DARE, TIES, DARE-TIES and the federated update', () => {
+    expect(FAMILY).toEqual(expect.arrayContaining(['task-delta', 'sparse-task-delta', 'dare', 'ties', 'dare-ties', 'federated']));
+  });
+
+  it('equals the reference for every member and parameter, over any split of ranges and reduce parts', () => {
+    fc.assert(
+      fc.property(
+        params,
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 3000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        (x, parents, n, seed, cuts, workers) => {
+          const op = getOperator(x.op);
+          const P = Math.max(op.parents.min, parents);
+          const p = paramsFor(x.op, x, P, seed, n);
+          const inputs = family(n, P, seed);
+          const ctx: TensorContext = { name: `h.${seed % 7}.w`, shape: [n], seed: seed % 1000, offset: x.offset };
+          const refStats: Record<string, number> = {};
+          const ref = op.cpu(inputs, p, { ...ctx, stats: refStats });
+          const k = getFastKernel(x.op);
+          const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+          for (const derived of [reduceLocally(k.reduce!, inputs, p, ctx), reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers)]) {
+            const out = new Float32Array(n).fill(NaN);
+            let conflicts = 0;
+            for (let i = 0; i + 1 < bounds.length; i++) conflicts += k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1])?.signConflicts ?? 0;
+            expect(bits(out)).toEqual(bits(ref));
+            expect(conflicts).toBe(refStats.signConflicts ?? 0);
+          }
+        },
+      ),
+      { numRuns: 300, seed: 23 },
+    );
+  });
+
+  it('stops the kept run exactly at the cutoff index when the next element has the same magnitude', () => {
+    // Deltas 0.25, 0.25, 0, 0, …: k = 101 keeps the first element of the 51st pair (index 201, and 203 for the 0.5s of the second parent), not its twin.
+    const n = 1000;
+    const base = new Float32Array(n).map((_, i) => (i % 32) / 8 - 2);
+    const inputs = [base, base.map((b, i) => b + (i % 4 < 2 ? 0.25 : 0)), base.map((b, i) => b + (i % 4 < 2 ? -0.25 : 0.5))];
+    for (const op of ['ties', 'sparse-task-delta']) {
+      const p = { density: 0.101, normalize: op === 'ties' };
+      const c = { name: 't', shape: [n], seed: 1 };
+      const k = getFastKernel(op);
+      const derived = reduceLocally(k.reduce!, inputs, p, c);
+      expect(derived.fastTrimIndex, op).toEqual([201, 203]);
+      const out = new Float32Array(n);
+      k.run(inputs, out, { ...p, ...derived }, c, 0, n);
+      expect(bits(out), op).toEqual(bits(getOperator(op).cpu(inputs, p, c)));
+    }
+  });
+
+  it('uses cutoffs and clip factors given by the model pre-pass (model-wide trimming, update-wide clipping, streamed chunks)', () => {
+    const n = 3000;
+    const inputs = family(n, 3, 5);
+    for (const op of ['ties', 'sparse-task-delta']) {
+      const p = { density: 0.3, normalize: true, trimBits: [0x3e800000, 0x3f000000, 0], trimIndex: [1500, 2000, 10], rescale: 'inverse' };
+      const c = { name: 't', shape: [n], seed: 1, offset: 700 };
+      const ref = getOperator(op).cpu(inputs, p, c);
+      const out = new Float32Array(n);
+      const k = getFastKernel(op);
+      k.run(inputs, out, { ...p, ...reduceLocally(k.reduce!, inputs, p, c) }, c, 0, n);
+      expect(bits(out), op).toEqual(bits(ref));
+    }
+    const p = { normalize: true, weights: [1, 2, 3], clipNorm: 0.5, clipScope: 'update', clipFactors: [0.25, 1, 0.7] };
+    const c = { name: 'f', shape: [n], seed: 1 };
+    const k = getFastKernel('federated');
+    const out = new Float32Array(n);
+    k.run(inputs, out, { ...p, ...reduceLocally(k.reduce!, inputs, p, c) }, c, 0, n);
+    expect(bits(out)).toEqual(bits(getOperator('federated').cpu(inputs, p, c)));
+    expect(() => reduceLocally(k.reduce!, inputs, { ...p, clipFactors: undefined }, c)).toThrow(/update-wide clipping needs the model pre-pass/);
+  });
+});
+
+describe('task-arithmetic family on the worker pool', () => {
+  let pool: CpuPool;
+  beforeAll(async () => {
+    pool = await createNodeCpuPool(2);
+  });
+  afterAll(() => pool?.terminate());
+
+  it('every member with its defaults and with L1 rescale and clipping, split across workers, equals the reference', async () => {
+    const n = 150_001;
+    for (const id of FAMILY) {
+      const op = getOperator(id);
+      const P = Math.max(op.parents.min, 3);
+      const inputs = family(n, P, id.length * 7, (m) => pool.alloc(m));
+      for (const extra of [{}, { rescale: 'l1' }, { clipNorm: 3, clipScope: 'tensor' }]) {
+        const names = new Set(op.params.map((p) => p.name));
+        if (Object.keys(extra).some((key) => !names.has(key))) continue;
+        const p = resolveParams(op, extra, P);
+        const ctx = { name: `m.${id}`, shape: [n], seed: 5 };
+        const refStats: Record<string, number> = {};
+        const ref = op.cpu(inputs, p, { ...ctx, stats: refStats });
+        const out = pool.alloc(n);
+        const stats: Record<string, number> = {};
+        await pool.run(id, inputs, out, p, { ...ctx, stats });
+        expect(bits(out), `${id} ${JSON.stringify(extra)}`).toEqual(bits(ref));
+        expect(stats.signConflicts, id).toBe(refStats.signConflicts);
+        pool.free(out);
+      }
+      for (const a of inputs) pool.free(a);
+    }
+  });
+});
