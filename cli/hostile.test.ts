@@ -165,10 +165,11 @@ describe('confinement: paths named inside a recipe', () => {
   };
 
   it('output.path ../../../../tmp/x.slm, or absolute: refused, nothing written', async () => {
-    const escape = `hostile-${process.pid}.slm`;
-    await refused('recipe', 'output.path: ../../../../tmp/x.slm', ['breed', recipe('r1.json', { output: { path: `../../../../../../../../tmp/${escape}` } }), '--threads', '0'], /output\.path: path "(\.\.\/)+tmp\/hostile-\d+\.slm" leaves /, [join(dir, 'garden')]);
+    const escape = `garden-hostile-escape.slm`;
+    rmSync(join('/tmp', escape), { force: true });
+    await refused('recipe', 'output.path: ../../../../tmp/x.slm', ['breed', recipe('r1.json', { output: { path: `../../../../../../../../tmp/${escape}` } }), '--threads', '0'], /output\.path: path "(\.\.\/)+tmp\/garden-hostile-escape\.slm" leaves /, [join(dir, 'garden')]);
     expect(existsSync(join('/tmp', escape))).toBe(false);
-    await refused('recipe', 'output.path: /tmp/x.slm (absolute)', ['breed', recipe('r2.json', { output: { path: `/tmp/${escape}` } }), '--threads', '0'], /output\.path: absolute path "\/tmp\/hostile-\d+\.slm" refused/, [join(dir, 'garden')]);
+    await refused('recipe', 'output.path: /tmp/x.slm (absolute)', ['breed', recipe('r2.json', { output: { path: `/tmp/${escape}` } }), '--threads', '0'], /output\.path: absolute path "\/tmp\/garden-hostile-escape\.slm" refused/, [join(dir, 'garden')]);
     expect(existsSync(join('/tmp', escape))).toBe(false);
   });
 
@@ -235,6 +236,64 @@ describe('confinement: ONNX external data and the model folder', () => {
     const left = readdirSync(out).sort();
     record({ area: 'import', input: 'leftovers of a killed import (.import-<dead pid>-*, .*.tmp)', outcome: `removed at the next start; a live writer's .import-<pid>-* kept`, bytesLost: 0 });
     expect(left).toEqual([`.import-${process.pid}-live00`, 'm.graph.onnx', 'm.import.json', 'm.slm']);
+  });
+});
+
+describe('output hygiene and limits checked before parsing', () => {
+  /** A safetensors file from header text (padded to 8) and `data` bytes. */
+  const st = (header: string, data = 0, lengthOverride?: [number, number]) => {
+    const h = Buffer.from(header);
+    const hb = Buffer.concat([h, Buffer.alloc((8 - (h.length % 8)) % 8, 0x20)]);
+    const len = Buffer.alloc(8);
+    len.writeUInt32LE(lengthOverride ? lengthOverride[0] : hb.length, 0);
+    len.writeUInt32LE(lengthOverride ? lengthOverride[1] : 0, 4);
+    return Buffer.concat([len, hb, Buffer.alloc(data)]);
+  };
+  const file = (name: string, bytes: Uint8Array) => {
+    const p = join(dir, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+
+  it('a tensor name with a newline and escape codes prints as one escaped line', async () => {
+    const p = file('esc.safetensors', st('{"evil\\n\\u001b[31mred\\u001b[0m\\u202e":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', 4));
+    const r = await runGarden('inspect', p);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('  evil\\n\\x1b[31mred\\x1b[0m\\u202e  F32');
+    // eslint-disable-next-line no-control-regex -- what must not be printed
+    expect(r.out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u202e]/);
+    record({ area: 'output', input: 'tensor name with \\n, ESC[31m and U+202E (inspect)', outcome: 'printed escaped on one line: evil\\n\\x1b[31mred\\x1b[0m\\u202e', bytesLost: 0 });
+    // In a refusal too: the name reaches the one error line escaped.
+    const q = file('esc-bad.safetensors', st('{"evil\\n\\u001b[2J":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}', 8));
+    await refused('output', 'tensor name with \\n and ESC[2J in a refused file', ['inspect', q], /^garden inspect: dtype check failed: tensor "evil\\\\n\\\\u001b\[2J" has dtype/);
+  });
+
+  it('100k nested arrays, 200k tensors, header lengths 0 and 2^32: each refused by its own check', async () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    await refused('limits', 'a shape of 100k nested arrays', ['inspect', file('deep.safetensors', st(`{"a":{"dtype":"F32","shape":${deep},"data_offsets":[0,0]}}`))], /^garden inspect: nesting check failed: header JSON nests deeper than 8 levels$/);
+    const many = Array.from({ length: 200_000 }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',');
+    await refused('limits', '200k tensors in one header', ['inspect', file('many.safetensors', st(`{${many}}`))], /^garden inspect: tensor-count check failed: header has more than 65536 tensors$/);
+    const one = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
+    await refused('limits', 'declared header length 0', ['inspect', file('len0.safetensors', st(one, 4, [0, 0]))], /^garden inspect: header-length check failed: declared header length 0 is outside/);
+    await refused('limits', 'declared header length 2^32 + n', ['inspect', file('len4g.safetensors', st(one, 4, [56, 1]))], /^garden inspect: header-length check failed: declared header length 4294967352 is outside/);
+    await refused('limits', 'declared header length 17 MiB (over the 16 MiB ceiling)', ['import', file('len17m.safetensors', st(one, 4, [17 * 1024 * 1024, 0])), '--out', join(dir, 'len-out')], /^garden import: header-length check failed: declared header length 17825792 is outside 1\.\.16777216$/);
+  });
+
+  it('an ONNX model nested 20k deep is refused by its nesting check, not a stack overflow', async () => {
+    const varint = (n: number) => {
+      const o: number[] = [];
+      while (n > 127) {
+        o.push((n & 127) | 128);
+        n = Math.floor(n / 128);
+      }
+      o.push(n);
+      return Buffer.from(o);
+    };
+    const field = (tag: number, b: Buffer) => Buffer.concat([varint(tag), varint(b.length), b]);
+    let g = Buffer.alloc(0);
+    for (let i = 0; i < 20_000; i++) g = field((1 << 3) | 2, field((5 << 3) | 2, field((6 << 3) | 2, g)));
+    const model = Buffer.concat([Buffer.from([0x08, 0x08]), field((7 << 3) | 2, g), field((8 << 3) | 2, Buffer.from([0x10, 0x0d]))]);
+    await refused('limits', 'an ONNX graph whose node attributes nest subgraphs 20k deep', ['inspect', file('deep.onnx', model)], /^garden inspect: nesting check failed: the ONNX model nests its messages too deeply to decode$/);
   });
 });
 

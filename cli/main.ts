@@ -4,6 +4,7 @@
  */
 import type { Command } from './command.ts';
 import { CliError } from './command.ts';
+import { printable } from '../src/core/format/printable.ts';
 
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   // one line per command, sorted; each module's default export is a Command
@@ -65,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     // One line, no stack trace: the message names what failed.
     const msg = e instanceof CliError || e instanceof Error ? e.message : String(e);
-    console.error(`garden ${name}: ${msg}`);
+    // Whatever a file put in a name, the refusal stays one visible line.
+    console.error(`garden ${name}: ${printable(msg)}`);
     return 1;
   }
 }

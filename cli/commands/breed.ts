@@ -25,6 +25,7 @@ import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, confinedPath, declaredRoot, readRegular, writeFileAtomic } from '../../src/node/confine.ts';
+import { printable } from '../../src/core/format/printable.ts';
 import { operatorsText } from './operators.ts';
 
 const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR]
@@ -119,9 +120,9 @@ function fmt(x: number, digits = 4): string {
 function table(result: BreedResult): string {
   const rows = [['tensor', 'changed', 'sparsity', '|delta|', 'conflicts', 'bytes', 'ms', 'note']];
   for (const s of result.stats) {
-    rows.push([s.name, fmt(s.changedFraction), fmt(s.sparsity), fmt(s.deltaNorm), s.signConflicts === undefined ? '-' : String(s.signConflicts), String(s.bytes), s.ms.toFixed(1), s.skipped ?? '']);
+    rows.push([printable(s.name), fmt(s.changedFraction), fmt(s.sparsity), fmt(s.deltaNorm), s.signConflicts === undefined ? '-' : String(s.signConflicts), String(s.bytes), s.ms.toFixed(1), s.skipped ?? '']);
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const widths = rows[0].map((_, c) => rows.reduce((m, r) => Math.max(m, r[c].length), 0));
   return rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
 }
 

@@ -7,6 +7,7 @@ import { fileSource } from '../../src/node/file-source.ts';
 import { openModelFile } from '../../src/node/model-files.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { byteLength } from '../../src/core/tensor.ts';
+import { printable } from '../../src/core/format/printable.ts';
 
 const usage = `garden inspect FILE [--json] [--no-scan]
 
@@ -42,14 +43,18 @@ const command: Command = {
         return 0;
       }
       const lines = [`format: ${model.format === 'slm' ? '.slm' : model.format}`];
-      for (const h of hashes) lines.push(`sha256: ${h.sha256}  ${h.file}`);
+      for (const h of hashes) lines.push(`sha256: ${h.sha256}  ${printable(h.file)}`);
       lines.push(`species: ${species ?? 'not a .slm (no species)'}`);
       if (model.format === 'onnx') lines.push(`graph (weights stripped): ${model.graphHash}`);
       if (model.vocabulary.length) lines.push(`vocabulary: ${model.vocabulary.length} entries`);
       lines.push(`tensors: ${model.tensors.length} (${totalBytes} bytes)`);
-      const w = Math.min(60, Math.max(4, ...model.tensors.map((t) => t.name.length)));
-      for (const t of model.tensors) lines.push(`  ${t.name.padEnd(w)}  ${t.dtype.padEnd(4)}  [${t.shape.join(', ')}]`);
-      if (scan) lines.push(scan.finite ? 'non-finite weights: none' : `non-finite weights: FLAGGED in ${scan.flagged.length} tensors: ${scan.flagged.map((f) => `${f.name} (NaN ${f.nan}, +Inf ${f.posInf}, -Inf ${f.negInf})`).join('; ')}`);
+      // Names as the file spelled them, escaped; widths by a loop (a spread of 200k names overflows the stack).
+      const names = model.tensors.map((t) => printable(t.name));
+      let w = 4;
+      for (const n of names) if (n.length > w) w = n.length;
+      w = Math.min(60, w);
+      model.tensors.forEach((t, i) => lines.push(`  ${names[i].padEnd(w)}  ${t.dtype.padEnd(4)}  [${t.shape.join(', ')}]`));
+      if (scan) lines.push(scan.finite ? 'non-finite weights: none' : `non-finite weights: FLAGGED in ${scan.flagged.length} tensors: ${scan.flagged.map((f) => `${printable(f.name)} (NaN ${f.nan}, +Inf ${f.posInf}, -Inf ${f.negInf})`).join('; ')}`);
       console.log(lines.join('\n'));
       return 0;
     } finally {

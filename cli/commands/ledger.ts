@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
 import { parseLedgerFile, verifyLedger } from '../../src/core/lab/ledger.ts';
 import { LIMITS, readTextSync } from '../../src/node/confine.ts';
+import { printable } from '../../src/core/format/printable.ts';
 
 const SUBCOMMANDS = Object.freeze(['verify', 'show'] as const);
 
@@ -22,7 +23,7 @@ function load(path: string) {
   return parseLedgerFile(readTextSync(path, 'ledger', LIMITS.ledger));
 }
 
-const short = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? `${v.slice(0, 16)}…` : String(v));
+const short = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? `${v.slice(0, 16)}…` : printable(String(v)));
 
 /**
  * One line per entry. Admission entries carry the payload admitToShadow writes (src/core/lab/admission.ts):
@@ -50,7 +51,7 @@ async function run(args: string[]): Promise<number> {
   if (sub === 'show') {
     for (const r of ledger.records) {
       const e = r.entry;
-      console.log(`${String(e?.index).padStart(4)}  ${e?.at}  ${String(e?.type).padEnd(13)} ${r.hash?.slice(0, 12)}  ${e?.payload ? summary(e.payload) : ''}`);
+      console.log(printable(`${String(e?.index).padStart(4)}  ${e?.at}  ${String(e?.type).padEnd(13)} ${String(r.hash).slice(0, 12)}  ${e?.payload ? summary(e.payload) : ''}`));
     }
     return 0;
   }
@@ -64,7 +65,7 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
   console.log(`BROKEN: ${v.problems.length} problem${v.problems.length > 1 ? 's' : ''} in ${v.length} entries (first at index ${v.problems[0].index})`);
-  for (const p of v.problems) console.log(`  entry ${p.index} [${p.check}]: ${p.message}`);
+  for (const p of v.problems) console.log(`  entry ${p.index} [${p.check}]: ${printable(p.message)}`);
   return 1;
 }
 

@@ -19,6 +19,7 @@ import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, readRegularSync, writeFileAtomicSync } from '../../src/node/confine.ts';
+import { printable } from '../../src/core/format/printable.ts';
 
 const blockParam = getOperator('quantize').params.find((p) => p.name === 'blockSize') as { default: number; min: number; max: number };
 
@@ -127,7 +128,7 @@ async function run(args: string[]): Promise<number> {
   console.log(`candidate ${res.hash}  ${values.out}  ${scheme} block ${block} (${writtenOp})  ${file.bytes.length} bytes (${res.ratio.toFixed(2)}× smaller than ${inBytes.length})`);
   console.log(`species   ${file.species}  graph ${graphHash}${values['graph-out'] ? `  → ${values['graph-out']}` : ''}`);
   console.log(`lineage   ${file.lineageKey}  (quantize@${result.operator.version}, seed ${seed}, parent ${slm.hash.slice(0, 12)}…)`);
-  for (const t of res.tensors) console.log(`  ${t.name.padEnd(24)} ${t.dtype.padEnd(4)} [${t.shape.join(',')}]  ${t.bytes} B`);
+  for (const t of res.tensors) console.log(`  ${printable(t.name).padEnd(24)} ${t.dtype.padEnd(4)} [${t.shape.join(',')}]  ${t.bytes} B`);
   return 0;
 }
 

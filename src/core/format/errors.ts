@@ -22,6 +22,18 @@ export const FORMAT_CHECKS = Object.freeze([
   'index',
   /** Manifest-like JSON with unknown, missing or prototype-polluting keys. */
   'json-keys',
+  /** A Hugging Face model folder names an architecture the garden does not run. */
+  'architecture',
+  /** A Hugging Face config.json is malformed or disagrees with the tensors. */
+  'config',
+  /** A Hugging Face model folder has no usable tokenizer.json. */
+  'tokenizer',
+  /** A header nests JSON deeper than the format needs (checked before it is parsed). */
+  'nesting',
+  /** A header lists more tensors than the garden reads from one file (checked before it is parsed). */
+  'tensor-count',
+  /** A tensor's bytes do not hash to the SHA-256 its `.slm` metadata records. */
+  'content-hash',
 ] as const);
 
 export type FormatCheck = (typeof FORMAT_CHECKS)[number];

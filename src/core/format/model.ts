@@ -46,6 +46,18 @@ export function looksLikeSafetensors(prefix: Uint8Array): boolean {
   return dv.getUint32(4, true) === 0 && dv.getUint32(0, true) > 0 && prefix[8] === 0x7b;
 }
 
+/**
+ * A safetensors file whose declared header length is impossible (0, or 2^32 or more) but whose
+ * header starts as one does (`{"` at byte 8): read as safetensors so that the header-length check
+ * refuses it by name, not the ONNX decoder as "not an ONNX model". (An ONNX file starts with a
+ * protobuf tag, never 8 zero bytes, and never has `{"` right after 8 bytes of varints and tags.)
+ */
+export function looksLikeBadSafetensors(prefix: Uint8Array): boolean {
+  if (prefix.length < 10 || prefix[8] !== 0x7b || prefix[9] !== 0x22) return false;
+  const dv = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  return dv.getUint32(4, true) !== 0 || dv.getUint32(0, true) === 0;
+}
+
 export interface ImportOptions extends OnnxImportOptions {
   /** The species graph that goes with a safetensors/.slm import (checked against slm.graph when recorded). */
   graph?: Uint8Array;
@@ -99,8 +111,8 @@ export async function importOnnxModel(bytes: Uint8Array, opts: ImportOptions = {
  * Sharded inputs go through importSlm / importHfSharded.
  */
 export async function importFile(source: ByteSource, opts: ImportOptions = {}): Promise<ImportedModel> {
-  const prefix = await source.read(0, Math.min(9, source.size));
-  if (looksLikeSafetensors(prefix)) {
+  const prefix = await source.read(0, Math.min(10, source.size));
+  if (looksLikeSafetensors(prefix) || looksLikeBadSafetensors(prefix)) {
     const r = await openSafetensors(source);
     if (r.metadata[SLM_KEYS.format] !== undefined) return importSlm([source], opts);
     return importSafetensors(source, opts);

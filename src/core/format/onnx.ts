@@ -172,6 +172,8 @@ export function decodeOnnx(bytes: Uint8Array): onnxProto.onnx.ModelProto {
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (e) {
+    // protobufjs decodes nested messages recursively: a model nested 100k deep ends in a RangeError.
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new FormatError('nesting', 'the ONNX model nests its messages too deeply to decode');
     throw new FormatError('onnx', `not an ONNX model (${String((e as Error)?.message ?? e).split('\n')[0]})`);
   }
   if (!model.graph) throw new FormatError('onnx', 'model has no graph');
