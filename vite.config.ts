@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import { VitePWA } from 'vite-plugin-pwa';
-import { SECURITY_HEADERS } from './scripts/security-headers.mjs';
+import { CORS, SECURITY_HEADERS } from './scripts/security-headers.mjs';
 
 // The app is served with cross-origin isolation (threads, SharedArrayBuffer) and a CSP that keeps
 // every request on this origin. `npm start` serves the production build with `vite preview`.
@@ -39,6 +39,7 @@ export default defineConfig({
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 2000, assetsInlineLimit: 0 },
   optimizeDeps: { exclude: ['onnxruntime-web'] },
-  server: { headers: SECURITY_HEADERS },
-  preview: { headers: SECURITY_HEADERS, port: 4173, strictPort: true },
+  // No permissive CORS (vite's default allows every localhost origin); the same headers everywhere.
+  server: { headers: SECURITY_HEADERS, cors: CORS },
+  preview: { headers: SECURITY_HEADERS, cors: CORS, port: 4173, strictPort: true },
 });

@@ -9,6 +9,9 @@ export const CSP = [
   "style-src 'self' 'unsafe-inline'",
   "object-src 'none'",
   "base-uri 'self'",
+  // No page may frame the garden (clickjacking), and no form can post anywhere else.
+  "frame-ancestors 'none'",
+  "form-action 'self'",
 ].join('; ');
 
 export const SECURITY_HEADERS = {
@@ -16,4 +19,14 @@ export const SECURITY_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
   'Cross-Origin-Resource-Policy': 'same-origin',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  // Legacy browsers without frame-ancestors.
+  'X-Frame-Options': 'DENY',
 };
+
+/**
+ * CORS for vite's dev and preview servers: off. Vite's default answers any localhost origin with
+ * Access-Control-Allow-Origin, so another local page could read the garden's files.
+ */
+export const CORS = false;

@@ -36,6 +36,8 @@ interface FamilyMember {
   defaults: { normalize: boolean; density?: number; drop?: number; rescale?: 'none' | 'inverse' | 'l1' };
   clip?: boolean;
   weights?: ParamDef;
+  /** false: no GPU stage yet (the CPU reference runs). */
+  gpu?: boolean;
 }
 
 /** A member of the task-arithmetic family: the parameter list follows the settings. */
@@ -49,6 +51,18 @@ function taskArithmetic(m: FamilyMember): OperatorDef {
     params.push(
       { name: 'density', type: 'number', scope: 'global', description: 'Fraction of each delta kept, largest magnitudes first', default: m.defaults.density, min: 0, max: 1 },
       { name: 'trimScope', type: 'enum', scope: 'global', description: 'Trim each tensor on its own (mergekit) or the whole model at once (TIES paper)', default: 'tensor', options: ['tensor', 'model'] },
+    );
+  }
+  if (m.cfg.sparsify === 'outliers') {
+    params.push(
+      { name: 'density', type: 'number', scope: 'global', description: 'Fraction of each delta kept, after the largest gamma and the smallest are dropped', default: m.defaults.density, min: 0, max: 1 },
+      { name: 'gamma', type: 'number', scope: 'global', description: 'Fraction of each delta’s largest magnitudes dropped as outliers', default: 0.01, min: 0, max: 1 },
+    );
+  }
+  if (m.cfg.sparsify === 'della') {
+    params.push(
+      { name: 'density', type: 'number', scope: 'global', description: 'Mean keep probability of each delta element', default: m.defaults.density, min: 0, max: 1 },
+      { name: 'epsilon', type: 'number', scope: 'global', description: 'Spread of the keep probability by magnitude rank: density ± epsilon', default: 0.15, min: 0, max: 1 },
     );
   }
   if (m.cfg.sparsify === 'random') {
@@ -74,7 +88,7 @@ function taskArithmetic(m: FamilyMember): OperatorDef {
     parents: m.parents ?? { min: 1, max: 16 },
     needsBase: true,
     params,
-    kernel: { id: 'task-arithmetic', cfg },
+    kernel: m.gpu === false ? undefined : { id: 'task-arithmetic', cfg },
     cpu: (inputs, params, ctx) => taskArithmeticCpu(cfg, inputs, params, ctx),
     prepare: (model, params) => taskArithmeticPrepare(cfg, model, params),
   };
@@ -143,6 +157,46 @@ export const OPERATORS = Object.freeze({
     cfg: { sparsify: 'random', consensus: 'ties' },
     parents: { min: 2, max: 16 },
     defaults: { normalize: false, drop: 0.5, rescale: 'l1' },
+  }),
+  breadcrumbs: taskArithmetic({
+    id: 'breadcrumbs',
+    mergekit: 'breadcrumbs',
+    name: 'Model Breadcrumbs',
+    description: 'Task delta that drops each parent’s largest changes (outliers, a gamma fraction) and its smallest, keeping a density fraction in between.',
+    reference: 'Model Breadcrumbs (Davari & Belilovsky, 2023); mergekit "breadcrumbs"',
+    cfg: { sparsify: 'outliers', consensus: 'none' },
+    defaults: { normalize: false, density: 0.9, rescale: 'none' },
+  }),
+  'breadcrumbs-ties': taskArithmetic({
+    id: 'breadcrumbs-ties',
+    mergekit: 'breadcrumbs_ties',
+    name: 'Model Breadcrumbs with TIES',
+    description: 'Breadcrumbs’ outlier and small-change drop, then TIES’s sign election and agreeing sum.',
+    reference: 'Model Breadcrumbs (Davari & Belilovsky, 2023); mergekit "breadcrumbs_ties"',
+    cfg: { sparsify: 'outliers', consensus: 'ties' },
+    parents: { min: 2, max: 16 },
+    defaults: { normalize: false, density: 0.9, rescale: 'none' },
+  }),
+  della: taskArithmetic({
+    id: 'della',
+    mergekit: 'della',
+    name: 'DELLA',
+    description: 'Drops each change at random with a probability that falls with its magnitude rank in its row (MAGPRUNE), rescales to keep the L1 norm, then TIES’s sign election and agreeing mean.',
+    reference: 'DELLA-Merging (Deep et al., 2024); mergekit "della"',
+    cfg: { sparsify: 'della', consensus: 'ties' },
+    parents: { min: 2, max: 16 },
+    defaults: { normalize: true, density: 0.5, rescale: 'l1' },
+    gpu: false,
+  }),
+  'della-linear': taskArithmetic({
+    id: 'della-linear',
+    mergekit: 'della_linear',
+    name: 'Linear DELLA',
+    description: 'DELLA’s rank-dependent random drop and L1 rescale, then the deltas are added to the base (no sign election).',
+    reference: 'DELLA-Merging (Deep et al., 2024); mergekit "della_linear"',
+    cfg: { sparsify: 'della', consensus: 'none' },
+    defaults: { normalize: false, density: 0.5, rescale: 'l1' },
+    gpu: false,
   }),
   federated: taskArithmetic({
     id: 'federated',
@@ -251,6 +305,7 @@ export const OPERATORS = Object.freeze({
     store: (t, inputs, out, params) => quantizeStore(t, inputs, out, params),
     metadata: (params) => ({ [QUANT_KEYS.scheme]: String(params.scheme), [QUANT_KEYS.blockSize]: String(params.blockSize) }),
   },
+  // The rest of mergekit's catalog (docs/OPERATORS.md, "mergekit's other methods").
 } as const satisfies Record<string, OperatorDef>);
 
 export type OperatorId = keyof typeof OPERATORS;
