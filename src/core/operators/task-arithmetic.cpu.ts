@@ -5,7 +5,7 @@
  * The seven steps, mergekit's formula beside this one, are in docs/OPERATORS.md ("The
  * task-arithmetic family"); sums run in float32 in parent order, like the GPU kernel.
  */
-import { localCutoff, magnitudeThreshold, magnitudeThresholdMulti, isKept, selectCount, magnitudeBits, type Cutoff } from './select.ts';
+import { localCutoff, magnitudeThreshold, magnitudeThresholdMulti, isKept, isPruned, pruneThreshold, selectCount, magnitudeBits, type Cutoff } from './select.ts';
 import { streamKey, tensorKey, unitAt } from './prng.ts';
 import { num, weightsOf } from './params.ts';
 import type { ModelView, ParamValues, TaskArithmeticConfig, TensorContext } from './types.ts';
@@ -49,6 +49,63 @@ export function keepCount(density: number, n: number, what: string): number {
   return k;
 }
 
+/**
+ * mergekit's magnitude_outliers counts: keep int(density·n) after dropping the int(gamma·n)
+ * largest (fewer when density + gamma > 1) and the rest of the smallest. In ascending order of
+ * magnitude (ties lower index first) the kept elements are positions [nBot, n − nTop): `lo` prunes
+ * the nBot smallest, `hi` everything but the nTop largest (both pruneThreshold cutoffs).
+ */
+export function outlierCounts(density: number, gamma: number, n: number, what: string): { nBot: number; nTop: number } {
+  if (!(gamma >= 0 && gamma <= 1)) throw new Error(`gamma ${gamma} is outside [0, 1]`);
+  const target = keepCount(density, n, what);
+  let nTop = Math.floor(gamma * n);
+  let nBot = n - target - nTop;
+  if (nBot < 0) {
+    nTop += nBot;
+    nBot = 0;
+  }
+  return { nBot, nTop };
+}
+
+export function outlierCutoffs(d: Float32Array, density: number, gamma: number, what: string): { lo: Cutoff; hi: Cutoff } {
+  const { nBot, nTop } = outlierCounts(density, gamma, d.length, what);
+  return { lo: pruneThreshold(d, nBot), hi: pruneThreshold(d, d.length - nTop) };
+}
+
+/**
+ * DELLA's MAGPRUNE (mergekit della_magprune) in place: within each row (the first dimension; a
+ * 1-D tensor is one row), element ranks r = 0 … cols−1 by magnitude ascending (ties lower index
+ * first) give keep probabilities p = (density − ε) + (r / (cols − 1))·2ε (float32, mergekit's
+ * order of operations; a one-column row takes r/(cols − 1) = 0); element j survives iff
+ * randomUnit(tensorKey(seed, name), j, parent) < fround(p). Rescaling is step 4 (L1 by default).
+ */
+export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx: TensorContext, parent: number): void {
+  if (!(density + epsilon < 1 && density - epsilon > 0)) {
+    throw new Error(`della: epsilon ${epsilon} must keep density ± epsilon inside (0, 1) (density ${density})`);
+  }
+  const n = d.length;
+  const rows = ctx.shape.length >= 2 ? ctx.shape[0] : 1;
+  const cols = rows > 0 ? n / rows : 0;
+  if (!Number.isInteger(cols)) throw new Error(`della: "${ctx.name}" has ${n} elements, not ${rows} whole rows`);
+  const f = Math.fround;
+  const low = f(density - epsilon);
+  const eps = f(epsilon);
+  const sk = streamKey(tensorKey(ctx.seed, ctx.name), parent);
+  const bits = magnitudeBits(d);
+  const order = new Uint32Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const start = r * cols;
+    for (let c = 0; c < cols; c++) order[c] = c;
+    order.sort((a, b) => (bits[start + a] & 0x7fffffff) - (bits[start + b] & 0x7fffffff) || a - b);
+    for (let rank = 0; rank < cols; rank++) {
+      const j = start + order[rank];
+      const norm = cols > 1 ? f(rank / (cols - 1)) : 0;
+      const p = f(low + f(f(norm * 2) * eps));
+      if (!(unitAt(sk, j) < p)) d[j] = 0;
+    }
+  }
+}
+
 function l1(d: Float32Array): number {
   let s = 0;
   for (let j = 0; j < d.length; j++) s += Math.abs(d[j]);
@@ -77,6 +134,21 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
     } else cutoff = magnitudeThreshold(d, keepCount(density, n, ctx.name));
     const bits = magnitudeBits(d);
     for (let j = 0; j < n; j++) if (!isKept(bits[j] & 0x7fffffff, offset + j, cutoff)) d[j] = 0;
+  } else if (cfg.sparsify === 'outliers') {
+    const density = num(params, 'density');
+    keepFraction = density;
+    if (density >= 1) return;
+    const { lo, hi } = outlierCutoffs(d, density, num(params, 'gamma', 0.01), ctx.name);
+    const bits = magnitudeBits(d);
+    for (let j = 0; j < n; j++) {
+      const m = bits[j] & 0x7fffffff;
+      if (!isPruned(m, j, hi) || isPruned(m, j, lo)) d[j] = 0;
+    }
+  } else if (cfg.sparsify === 'della') {
+    const density = num(params, 'density');
+    keepFraction = density;
+    if (density >= 1) return;
+    dellaDrop(d, density, num(params, 'epsilon', 0.15), ctx, parent);
   } else {
     const drop = num(params, 'drop');
     keepFraction = 1 - drop;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parentDelta, sparsifyDelta, tiesCombine } from './task-arithmetic.cpu.ts';
+import { outlierCounts, parentDelta, sparsifyDelta, tiesCombine } from './task-arithmetic.cpu.ts';
 import { OPERATORS, getOperator } from './registry.ts';
 import { resolveParams } from './params.ts';
-import { randomUnit, tensorKey } from './prng.ts';
+import { randomUnit, streamKey, tensorKey, unitAt } from './prng.ts';
 import { randomValues } from './test-data.ts';
 import type { ParamValues, TensorContext } from './types.ts';
 
@@ -217,6 +217,99 @@ describe('task delta and sparse task delta', () => {
     const base = new Float32Array(4);
     const x = f32([4, -1, 2, 0.5]);
     expect([...run('sparse-task-delta', [base, x], { density: 0.5, rescale: 'inverse' }, { name: 't', shape: [4], seed: 0 })]).toEqual([8, 0, 4, 0]);
+  });
+});
+
+describe('breadcrumbs (mergekit magnitude_outliers)', () => {
+  const d10 = f32([5, -1, 3, 0.5, -4, 2, 10, 0.1, -0.2, 7]);
+  const zero = new Float32Array(10);
+  const c = { name: 'w', shape: [10], seed: 0 };
+
+  it('keeps int(density·n) after dropping the int(gamma·n) largest and the smallest (hand-worked)', () => {
+    // target 5, nTop 1, nBot 4. Ascending |d|: 0.1, −0.2, 0.5, −1 (dropped) 2, 3, −4, 5, 7 (kept) 10 (dropped).
+    expect([...run('breadcrumbs', [zero, d10], { density: 0.5, gamma: 0.1 }, c)]).toEqual([5, 0, 3, 0, -4, 2, 0, 0, 0, 7]);
+    // density + gamma > 1: fewer outliers are dropped to reach the density (target 9, nTop 2 → 1, nBot 0).
+    expect([...run('breadcrumbs', [zero, d10], { density: 0.9, gamma: 0.2 }, c)]).toEqual([5, -1, 3, 0.5, -4, 2, 0, Math.fround(0.1), Math.fround(-0.2), 7]);
+    // density 1 leaves the delta whole, whatever gamma (mergekit returns the tensor)
+    expect([...run('breadcrumbs', [zero, d10], { density: 1, gamma: 0.3 }, c)]).toEqual([...d10]);
+  });
+
+  it('ties at the cutoffs go by position: lower indices count as smaller', () => {
+    const flat = f32([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    // nBot = 10 − 5 − 2 = 3: indices 0–2 are the smallest; nTop 2: indices 8, 9 the largest.
+    expect([...run('breadcrumbs', [zero, flat], { density: 0.5, gamma: 0.2 }, c)]).toEqual([0, 0, 0, 1, 1, 1, 1, 1, 0, 0]);
+  });
+
+  it('breadcrumbs-ties elects signs over the breadcrumb-trimmed deltas and sums the agreeing ones (normalize off, as mergekit)', () => {
+    const a = f32([4, 3, 2, 1, 10]);
+    const b = f32([-1, -2, 3, -4, 10]);
+    const z = new Float32Array(5);
+    const cc = { name: 'v', shape: [5], seed: 0 };
+    // density 0.6 → keep 3; gamma 0.2 → drop the largest 1, nBot 1.
+    // a: ascending 1, 2, 3, 4, 10 → keeps 2, 3, 4 → [4, 3, 2, 0, 0]; b: |−1| 1, |−2| 2, 3, |−4| 4, 10 → keeps −2, 3, −4 → [0, −2, 3, −4, 0]
+    // sums 4, 1, 5, −4, 0 → signs +, +, +, −, + → 4, 3, 2 + 3, −4, 0
+    expect([...run('breadcrumbs-ties', [z, a, b], { density: 0.6, gamma: 0.2 }, cc)]).toEqual([4, 3, 5, -4, 0]);
+  });
+
+  it('refuses a density that keeps nothing, and a gamma outside [0, 1]', () => {
+    expect(() => run('breadcrumbs', [zero, d10], { density: 0.05 }, c)).toThrow(/^density 0.05 keeps nothing of "w"/);
+    expect(() => outlierCounts(0.5, 1.5, 10, 'w')).toThrow(/^gamma 1.5 is outside \[0, 1\]$/);
+  });
+});
+
+describe('DELLA (mergekit della_magprune)', () => {
+  it('keeps each element with probability (density − ε) + rank/(cols − 1)·2ε, ranked by magnitude within its row', () => {
+    const rows = 3;
+    const cols = 40;
+    const n = rows * cols;
+    const x = randomValues(11, n);
+    const zero = new Float32Array(n);
+    const c = { name: 'mlp.weight', shape: [rows, cols], seed: 21 };
+    const out = run('della-linear', [zero, x], { density: 0.4, epsilon: 0.2, rescale: 'none' }, c);
+    const sk = streamKey(tensorKey(21, 'mlp.weight'), 0);
+    const f = Math.fround;
+    for (let r = 0; r < rows; r++) {
+      for (let j = r * cols; j < (r + 1) * cols; j++) {
+        // rank restated: how many in the row are smaller, or equal and earlier
+        let rank = 0;
+        for (let k = r * cols; k < (r + 1) * cols; k++) if (Math.abs(x[k]) < Math.abs(x[j]) || (Math.abs(x[k]) === Math.abs(x[j]) && k < j)) rank++;
+        const p = f(f(0.4 - 0.2) + f(f(f(rank / (cols - 1)) * 2) * f(0.2)));
+        expect(out[j], `element ${j}`).toBe(unitAt(sk, j) < p ? x[j] : 0);
+      }
+    }
+  });
+
+  it('keeps larger changes more often, about density overall, and rescales to the L1 norm by default', () => {
+    const n = 20_000;
+    const x = randomValues(3, n);
+    const zero = new Float32Array(n);
+    const c = { name: 'w', shape: [n], seed: 5 };
+    const kept = run('della-linear', [zero, x], { density: 0.5, epsilon: 0.3, rescale: 'none' }, c);
+    const frac = kept.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0) / n;
+    expect(Math.abs(frac - 0.5)).toBeLessThan(0.02);
+    const mags = [...x].map(Math.abs).sort((a, b) => a - b);
+    const median = mags[n >> 1];
+    let big = 0;
+    let small = 0;
+    kept.forEach((v, j) => {
+      if (v !== 0) (Math.abs(x[j]) > median ? big++ : small++);
+    });
+    expect(big / small).toBeGreaterThan(1.5); // p runs from 0.2 to 0.8 with the rank
+    const l1 = (a: Float32Array) => a.reduce((s, v) => s + Math.abs(v), 0);
+    const byDefault = run('della-linear', [zero, x], { density: 0.5, epsilon: 0.3 }, c);
+    expect(Math.abs(l1(byDefault) / l1(x) - 1)).toBeLessThan(1e-5);
+  });
+
+  it('refuses an epsilon that takes density ± epsilon outside (0, 1), as mergekit does', () => {
+    const x = randomValues(1, 10);
+    expect(() => run('della', [new Float32Array(10), x, x], { density: 0.5, epsilon: 0.5 }, { name: 'w', shape: [10], seed: 0 })).toThrow(
+      /^della: epsilon 0.5 must keep density ± epsilon inside \(0, 1\) \(density 0.5\)$/,
+    );
+  });
+
+  it('has no GPU stage: the registry declares no kernel, so the GPU backend says so and the CPU runs it', () => {
+    expect(getOperator('della').kernel).toBeUndefined();
+    expect(getOperator('breadcrumbs').kernel).toEqual({ id: 'task-arithmetic', cfg: { sparsify: 'outliers', consensus: 'none' } });
   });
 });
 

@@ -50,7 +50,12 @@ export interface ModelView {
 }
 
 /** The configurable task-arithmetic family (mergekit's GeneralizedTaskArithmetic): how deltas are sparsified and combined. */
-export const SPARSIFY_METHODS = Object.freeze(['none', 'magnitude', 'random'] as const);
+/**
+ * none; magnitude (top-k); random (DARE's drop); outliers (mergekit magnitude_outliers, Model
+ * Breadcrumbs: drop the largest gamma and the smallest); della (mergekit della_magprune:
+ * rank-dependent keep probabilities within each row).
+ */
+export const SPARSIFY_METHODS = Object.freeze(['none', 'magnitude', 'random', 'outliers', 'della'] as const);
 export type SparsifyMethod = (typeof SPARSIFY_METHODS)[number];
 export const CONSENSUS_METHODS = Object.freeze(['none', 'ties'] as const);
 export type ConsensusMethod = (typeof CONSENSUS_METHODS)[number];

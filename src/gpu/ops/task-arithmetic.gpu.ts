@@ -4,7 +4,7 @@
  * exact radix select on the clipped deltas (or the model pre-pass's cutoffs), then one pass.
  */
 import code from './task-arithmetic.wgsl?raw';
-import { keepCount, normalizeDivisor } from '../../core/operators/task-arithmetic.cpu.ts';
+import { keepCount, normalizeDivisor, outlierCounts } from '../../core/operators/task-arithmetic.cpu.ts';
 import { num, weightsOf } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
@@ -27,7 +27,7 @@ export class TaskArithmeticNormsStage extends ElementwiseStage {
 /** mergekit's eps in rescaled_masked_tensor, as in taskArithmeticCpu. */
 const L1_EPS = 1e-7;
 
-const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2 } as const);
+const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2, outliers: 3 } as const);
 
 export async function taskArithmeticGpu(
   k: KernelContext,
@@ -45,7 +45,8 @@ export async function taskArithmeticGpu(
   const clipNorm = typeof params.clipNorm === 'number' ? params.clipNorm : 0;
   const rescale = (params.rescale as string | undefined) ?? 'none';
   const drop = cfg.sparsify === 'random' ? num(params, 'drop') : 0;
-  const density = cfg.sparsify === 'magnitude' ? num(params, 'density') : 1;
+  const density = cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' ? num(params, 'density') : 1;
+  if (cfg.sparsify === 'della') throw new Error('della has no GPU stage (its per-row magnitude ranks run on the CPU reference)');
   const words = new Uint32Array(8 + 8 * P);
   words.set([SPARSIFY_CODE[cfg.sparsify], cfg.consensus === 'ties' ? 1 : 0, normalize ? 1 : 0, f32Bits(drop), f32Bits(num(params, 'lambda', 1)), f32Bits(sumW)]);
   for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p])], 8 + 8 * p);
@@ -69,8 +70,24 @@ export async function taskArithmeticGpu(
     }
     // Step 3: magnitude cutoffs, from the pre-pass (model-wide trimming) or by exact selection.
     // A density of 1 or more keeps every delta untouched (mergekit): no cutoff, no rescale.
-    const sparse = cfg.sparsify === 'random' || (cfg.sparsify === 'magnitude' && density < 1);
-    if (cfg.sparsify === 'magnitude' && !sparse) words[0] = SPARSIFY_CODE.none;
+    const sparse = cfg.sparsify === 'random' || ((cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers') && density < 1);
+    if (!sparse) words[0] = SPARSIFY_CODE.none;
+    if (cfg.sparsify === 'outliers' && sparse) {
+      // Two bottom-m cutoffs per parent (outlierCounts): `hi` prunes all but the nTop largest, `lo` the nBot smallest.
+      const { nBot, nTop } = outlierCounts(density, num(params, 'gamma', 0.01), n, ctx.name);
+      const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
+      const reqs = Array.from({ length: P }, (_, p) => [
+        { parent: p + 1, base: 0, scale: scale(p), k: n - nTop, order: 'bottom' as const },
+        { parent: p + 1, base: 0, scale: scale(p), k: nBot, order: 'bottom' as const },
+      ]).flat();
+      const cutoffs = await job.select(reqs);
+      for (let p = 0; p < P; p++) {
+        const hi = cutoffs[2 * p];
+        const lo = cutoffs[2 * p + 1];
+        words.set([hi.bits >>> 0, hi.index >>> 0], 8 + 8 * p + 1);
+        words.set([lo.bits >>> 0, lo.index >>> 0], 8 + 8 * p + 5);
+      }
+    }
     if (cfg.sparsify === 'magnitude' && sparse) {
       let cutoffs: Cutoff[];
       if (Array.isArray(params.trimBits) && Array.isArray(params.trimIndex)) {
@@ -86,7 +103,7 @@ export async function taskArithmeticGpu(
     }
     // Step 4: rescale factors.
     if (sparse) {
-      const keep = cfg.sparsify === 'magnitude' ? density : 1 - drop;
+      const keep = cfg.sparsify === 'random' ? 1 - drop : density;
       if (rescale === 'inverse' && keep > 0) for (let p = 0; p < P; p++) words[8 + 8 * p + 3] = f32Bits(1 / keep);
       if (rescale === 'l1') {
         const sums = await job.reduce(norms, job.params('l1 params', words), P, 1);

@@ -3,9 +3,10 @@
 // docs/OPERATORS.md ("The task-arithmetic family"); taskArithmeticCpu is the reference.
 // xs slabs: [base, x₀ … x_{P-1}].
 //
-// params: globals [sparsify (0 none, 1 magnitude, 2 random), consensus (0 none, 1 ties),
-//          normalize, fround(drop), λ, divisor (Σw, or 1 where |Σw| < 1e-8), 0, 0], then 8 words
-//          per parent [clip, cutoff bits, cutoff index, rescale, w, 0, 0, 0] (floats as f32 bits).
+// params: globals [sparsify (0 none, 1 magnitude, 2 random, 3 outliers), consensus (0 none,
+//          1 ties), normalize, fround(drop), λ, divisor (Σw, or 1 where |Σw| < 1e-8), 0, 0], then
+//          8 words per parent [clip, cutoff bits, cutoff index, rescale, w, lo bits, lo index, 0]
+//          (floats as f32 bits; outliers: cutoff = hi, all but the largest; lo, the smallest).
 
 fn pw(p: u32) -> u32 {
   return 8u + 8u * p;
@@ -29,6 +30,11 @@ fn survives(p: u32, i: u32, d: f32) -> bool {
   }
   if (params[0] == 2u) {
     return randomUnit(chunk.key, g, p) >= paramF(3u);
+  }
+  if (params[0] == 3u) {
+    // outliers: kept between the smallest (cutoff lo) and the largest gamma (all but hi).
+    let m = magnitudeKey(d);
+    return isPruned(m, g, params[pw(p) + 1u], params[pw(p) + 2u]) && !isPruned(m, g, params[pw(p) + 5u], params[pw(p) + 6u]);
   }
   return true;
 }
