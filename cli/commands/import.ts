@@ -13,6 +13,8 @@ import { writeShardFiles } from '../../src/node/file-source.ts';
 import { baseName, openModelFile } from '../../src/node/model-files.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { LIMITS, cleanLeftovers, readRegular } from '../../src/node/confine.ts';
+import { isHfFolder } from '../../src/node/hf-folder.ts';
+import { HF_IMPORT_USAGE, importHfCommand } from './import-hf.ts';
 
 const usage = `garden import FILE... --out DIR [--max-shard-bytes N] [--labels FILE] [--graph FILE.onnx]
 
@@ -24,7 +26,9 @@ beside it is followed) or .slm files. For each FILE writes into DIR:
 --labels FILE: a JSON array (or one label per line) giving the vocabulary / label set.
 A file that fails a check writes nothing and exits with status 1. Shards, index shards and external
 data must be regular files inside the model's folder (after symlinks). The temporary folder of a
-killed import (DIR/.import-<pid>-*) is removed by the next import into DIR.`;
+killed import (DIR/.import-<pid>-*) is removed by the next import into DIR.
+
+${HF_IMPORT_USAGE}`;
 
 async function readLabels(path: string): Promise<string[]> {
   const text = new TextDecoder().decode(await readRegular(path, 'labels', LIMITS.json)).trim();
@@ -47,6 +51,7 @@ const command: Command = {
     });
     const { out, labels: labelsPath, graph: graphPath } = values;
     const maxText = values['max-shard-bytes'];
+    if (args.length === 1 && isHfFolder(args[0])) return importHfCommand(args[0], out, maxText);
     if (!out) throw new CliError('--out DIR is required');
     if (args.length === 0) throw new CliError('no FILE to import');
     // Every input's outputs are named after it: two inputs with one name would overwrite each other.

@@ -1,0 +1,40 @@
+/**
+ * `garden import DIR --out M.slm`: a Hugging Face model folder (Llama, Mistral, Qwen2) → a `.slm`
+ * (sharded as M-0000k-of-0000n.slm when larger than --max-shard-bytes) that carries config.json
+ * and the tokenizer files in its metadata. Every check (src/core/format/hf.ts) runs and every
+ * tensor is read before a byte is written; a refusal writes nothing.
+ */
+import { basename, dirname } from 'node:path';
+import { CliError } from '../command.ts';
+import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
+import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.ts';
+import { importHfFolder } from '../../src/core/format/hf.ts';
+import { writeShardFiles } from '../../src/node/file-source.ts';
+import { openHfFolderOnDisk } from '../../src/node/hf-folder.ts';
+import { cleanLeftovers } from '../../src/node/confine.ts';
+
+export const HF_IMPORT_USAGE = `garden import DIR --out M.slm [--max-shard-bytes N]
+
+DIR is a Hugging Face model folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM):
+config.json, model.safetensors or shards with model.safetensors.index.json, tokenizer.json
+(+ tokenizer_config.json, generation_config.json), tensors in F32, F16 or BF16 kept in their dtype.`;
+
+export async function importHfCommand(dir: string, out: string | undefined, maxText: string | undefined): Promise<number> {
+  if (!out || !out.endsWith('.slm')) throw new CliError(`--out M.slm is required for a model folder\n${HF_IMPORT_USAGE}`);
+  const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
+  if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
+  const folder = openHfFolderOnDisk(dir);
+  try {
+    const lm = await importHfFolder(folder);
+    await tensorHashes(lm.model); // reads and checks every tensor before writing
+    const scan = await scanNonFinite(lm.model);
+    cleanLeftovers(dirname(out));
+    const shards = await writeShardFiles(toSlm(lm.model, { maxShardBytes }), dirname(out), basename(out).replace(/\.slm$/, ''));
+    const flag = scan.finite ? '' : ` (FLAGGED: NaN/Inf in ${scan.flagged.length} tensors)`;
+    const c = lm.config;
+    console.log(`${dir} → ${shards.map((s) => basename(s.path)).join(', ')}  ${c.architecture} ${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${lm.model.tensors.length} tensors  species ${lm.model.species}${flag}`);
+    return 0;
+  } finally {
+    await folder.close();
+  }
+}
