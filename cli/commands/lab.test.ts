@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
 import { runGarden } from '../test-run.ts';
@@ -152,4 +153,24 @@ describe.skipIf(!existsSync(STARTER))('examples/digits-round.json against the bu
     expect(r.out).toMatch(/^ {2}archived soup\(/m);
     expect(r.out).toMatch(/^ {2}no-op digits-noisy/m);
   }, 60_000);
+
+  it('--out writes each candidate and its documents: the candidate manifest binds the file, the lineage records the policy\'s ceilings', async () => {
+    const out = join(dir, 'out');
+    const path = round(1);
+    const r = JSON.parse(readFileSync(path, 'utf8'));
+    r.policy.ceilings = { maxBytes: 50_000_000 };
+    writeFileSync(path, JSON.stringify(r));
+    expect((await garden('lab', path, '--out', out)).code).toBe(0);
+    const slms = readdirSync(out).filter((f) => f.endsWith('.slm'));
+    expect(slms).toHaveLength(P.length);
+    for (const f of slms) {
+      const id = f.slice(0, -'.slm'.length);
+      const [compat, lineage, receipt, candidate] = JSON.parse(readFileSync(join(out, `${id}.manifests.json`), 'utf8'));
+      expect([compat.kind, lineage.kind, receipt.kind, candidate.kind]).toEqual(['compatibility-report', 'lineage-template', 'operator-receipt', 'candidate-manifest']);
+      expect(createHash('sha256').update(readFileSync(join(out, f))).digest('hex')).toBe(id);
+      expect(candidate.candidate).toBe(id);
+      expect(receipt.output).toBe(id);
+      expect(lineage.budget).toEqual({ maxBytes: 50_000_000 });
+    }
+  });
 });

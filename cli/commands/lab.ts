@@ -30,7 +30,9 @@ decision: promote the best viable candidate to shadow, or no-op with every candi
   --ledger FILE   record the round in a ledger file (created if missing): the policy as a
                   policy change (or the ledger's own policy is used), and on promotion an
                   admission entry plus a release entry putting the winner in shadow
-  --out DIR       write each bred candidate as DIR/<sha256>.slm (nothing when admission is refused)
+  --out DIR       write each bred candidate as DIR/<sha256>.slm and its documents (compatibility
+                  report, lineage, receipt, candidate manifest) as DIR/<sha256>.manifests.json
+                  (nothing when admission is refused)
   --root DIR      the folder the round's catalog path must stay in (default: the working
                   directory when the round file is inside it, else the round file's folder);
                   the catalog's own files must stay in the catalog's folder
@@ -157,7 +159,7 @@ async function run(args: string[]): Promise<number> {
     }
   }
 
-  const lab = cpuLab({ models, suites });
+  const lab = cpuLab({ models, suites, budget: policy.ceilings });
   const t0 = performance.now();
   const res = await runLabRound(
     { slot: round.slot, policy, approved: family.models.map((m) => m.id), parents: round.parents, champion: round.champion, recipes: round.recipes, bytes },
@@ -179,6 +181,7 @@ async function run(args: string[]): Promise<number> {
   if (values.out) {
     cleanLeftovers(resolve(values.out));
     for (const [id, b] of lab.candidates) writeFileAtomicSync(join(resolve(values.out), `${id}.slm`), b);
+    for (const [id, r] of lab.records) writeFileAtomicSync(join(resolve(values.out), `${id}.manifests.json`), `${JSON.stringify(r.manifests, null, 2)}\n`);
   }
   if (ledger && values.ledger) {
     const admission = admitted;

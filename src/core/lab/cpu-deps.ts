@@ -15,10 +15,11 @@ import { evaluateClassifier, EVALUATOR_VERSION } from '../eval/evaluate.ts';
 import { readSuite, type Suite } from '../eval/suite.ts';
 import { runtimeSmoke } from '../eval/smoke.ts';
 import { mlpForward, mlpFromTensors, type MlpParams } from '../models/mlp.ts';
-import type { Metrics } from '../manifest/kinds.ts';
+import type { Ceilings, Metrics } from '../manifest/kinds.ts';
 import type { Tensor } from '../tensor.ts';
 import type { BredCandidate, LabRoundDeps, RoundRecipe, SmokeReport, SuiteRef } from './round.ts';
 import { handOffRows, handOffTensors } from './zones.ts';
+import { parentCompatibility, recordBreed, type BreedRecords } from './records.ts';
 
 /**
  * The evaluator the CPU lab names in its sidecars: the same scoring code as the app's
@@ -42,12 +43,16 @@ export interface CpuLabOptions {
   /** Default: the MLP CPU forward pass. */
   forward?: Forward;
   batch?: number;
+  /** The resource ceilings the breeds' lineage templates record (the policy's). */
+  budget?: Ceilings;
 }
 
 export interface CpuLab {
   deps: LabRoundDeps;
   /** Bred candidates: id → .slm bytes. */
   candidates: Map<string, Uint8Array>;
+  /** Each bred candidate's documents (recordBreed): id → compatibility report, lineage, receipt, candidate manifest. */
+  records: Map<string, BreedRecords>;
 }
 
 /** Each call of a candidate's forward pass gets its own copy of the weights. */
@@ -58,6 +63,7 @@ function copyWeights(p: MlpParams): MlpParams {
 export function cpuLab(opts: CpuLabOptions): CpuLab {
   const forward = opts.forward ?? mlpForward;
   const candidates = new Map<string, Uint8Array>();
+  const records = new Map<string, BreedRecords>();
   const parsedSuites = new Map<Sha256Hex, Suite>();
   const getInfo = (id: string): ParentInfo => {
     const m = opts.models.get(id);
@@ -72,6 +78,8 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
       const res = await breed({ operator: recipe.operator, params: recipe.params as never, seed: recipe.seed, parents: infos.map((p) => handOffTensors(p.tensors)) }, cpuBackend);
       const file = candidateSlm(res, infos);
       candidates.set(file.hash, file.bytes);
+      const compatibility = parentCompatibility(infos.map((p) => ({ id: p.hash, species: p.species, tensors: p.tensors })));
+      records.set(file.hash, recordBreed({ result: res, file, parents: infos.map((p) => p.hash), requested: recipe.params, budget: opts.budget, compatibility }));
       const first = infos[0];
       opts.models.set(file.hash, { hash: file.hash, species: file.species, ...(first.graph !== undefined && !file.graph ? { graph: first.graph } : {}), ...(first.vocabulary ? { vocabulary: first.vocabulary } : {}), tensors: res.tensors });
       return { id: file.hash, bytes: file.bytes.length, ms: res.ms };
@@ -104,5 +112,5 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
       return { accuracy: r.metrics.accuracy, ece: r.metrics.ece, nll: r.metrics.nll, latencyMs: r.metrics.medianLatencyPerRowMs };
     },
   };
-  return { deps, candidates };
+  return { deps, candidates, records };
 }
