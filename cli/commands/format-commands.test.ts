@@ -183,7 +183,7 @@ describe('garden inspect / import / export', () => {
     const r = await garden('import', join(a, 'model.safetensors'), join(b, 'model.safetensors'), '--out', out);
     expect(r.code).toBe(1);
     expect(r.err).toBe(`garden import: ${join(a, 'model.safetensors')} and ${join(b, 'model.safetensors')} would both be written as "model" (.slm, .graph.onnx, .import.json); import them in separate runs or into separate --out folders`);
-    expect(() => readdirSync(out)).toThrow(); // nothing, not even the folder
+    expect(() => readdirSync(out)).toThrow(expect.objectContaining({ code: 'ENOENT', message: `ENOENT: no such file or directory, scandir '${out}'` })); // nothing, not even the folder
     // different names import side by side
     const ok = await garden('import', join(a, 'model.safetensors'), st, '--out', out);
     expect(ok.code).toBe(0);

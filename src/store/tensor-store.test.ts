@@ -86,7 +86,8 @@ describe.each(BACKENDS)('tensor store: %s', (_name, make) => {
     const snap = await dump();
     // New tensors are written first; the model record then fails to clone (a function in meta).
     const bad = { tensors: b, species: SPECIES, meta: { oops: () => 1 } as unknown as Record<string, unknown> };
-    await expect(store.putModel(bad)).rejects.toThrow();
+    // the structured clone's own error, unwrapped: a DataCloneError naming what could not be cloned
+    await expect(store.putModel(bad)).rejects.toSatisfy((e) => e instanceof DOMException && e.name === 'DataCloneError' && e.message === '() => 1 could not be cloned.');
     expect(await dump()).toBe(snap);
     // and refused input (wrong byte length) never opens a transaction
     await expect(store.putModel({ tensors: [{ ...a[0], data: new Uint8Array(3) }], species: SPECIES })).rejects.toBeInstanceOf(StoreError);
