@@ -82,6 +82,11 @@ export function runSession(session: InferenceSession, input: Float32Array | Int3
   });
 }
 
+/** A run with named feeds (a decoder's ids, positions and KV cache), queued like every run; the caller disposes the outputs. */
+export function runFeeds(session: InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
+  return enqueue(() => session.run(feeds));
+}
+
 /** A classifier on a batch of float features; the logits [batch × classes]. */
 export const runClassifier = (session: InferenceSession, inputs: Float32Array, batch: number, featureSize: number): Promise<Float32Array> => runSession(session, inputs, batch, featureSize);
 

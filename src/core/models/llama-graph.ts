@@ -1,0 +1,225 @@
+/**
+ * The ONNX decoder of a Llama-family causal LM, generated from its config (llama-config.ts), with a
+ * KV cache, in standard ONNX ops only (opset 17) so that it runs on onnxruntime-web's wasm EP.
+ *
+ * Inputs:  input_ids int64 [batch, sequence], position_ids int64 [batch, sequence],
+ *          past_key_values.{i}.key / .value float [batch, kv_heads, past_sequence, head_dim]
+ *          (past_sequence 0 on the first call).
+ * Outputs: logits float [batch, sequence, vocab],
+ *          present.{i}.key / .value float [batch, kv_heads, past_sequence + sequence, head_dim].
+ * The names are the ones Optimum's exports use.
+ *
+ * Weights are never inside the graph: each is an initializer in its stored dtype (FLOAT, FLOAT16,
+ * BFLOAT16) with external data named by its Hugging Face tensor name, cast to float where it is
+ * not F32, so one graph serves every model of a species (see onnx-graph.ts). Structural constants
+ * (RoPE inverse frequencies, reshape targets, ε) are Constant nodes.
+ *
+ * Per layer, exactly the reference (llama.ts): RMSNorm as x·1/√(mean(x²)+ε)·w; q/k/v = MatMul with
+ * the transposed weight (+ bias); RoPE with rotate_half from cos/sin of position·inv_freq; keys and
+ * values appended to the past; grouped-query attention by reshaping the query heads into
+ * [kv_heads, heads/kv_heads] groups against unsqueezed keys (no copies of the cache); the causal
+ * (and sliding-window) mask from absolute positions past_sequence + t, masked scores set to
+ * float32's lowest value before Softmax; SwiGLU as gate·Sigmoid(gate)·up.
+ *
+ * The contrib fused ops (SimplifiedLayerNormalization, RotaryEmbedding, GroupQueryAttention,
+ * MatMulNBits) are not used: the graph is meant to be checked against the reference op by op first.
+ */
+import onnxProto from 'onnx-proto';
+import { byteLength, type DType } from '../tensor.ts';
+import { layerPrefix, ropeInvFreq, type CausalLmConfig } from './llama-config.ts';
+
+const { onnx } = onnxProto;
+type INode = onnxProto.onnx.INodeProto;
+type ITensor = onnxProto.onnx.ITensorProto;
+type IAttr = onnxProto.onnx.IAttributeProto;
+
+export const LLAMA_GRAPH_OPSET = 17;
+const IR_VERSION = 8;
+const T = { float: 1, int64: 7, bool: 9, float16: 10, bfloat16: 16 } as const;
+const WEIGHT_TYPES: Partial<Record<DType, number>> = { F32: T.float, F16: T.float16, BF16: T.bfloat16 };
+/** torch.finfo(torch.float32).min, what transformers fills masked scores with. */
+const FLOAT32_LOWEST = -3.4028234663852886e38;
+
+export const pastKeyName = (i: number) => `past_key_values.${i}.key`;
+export const pastValueName = (i: number) => `past_key_values.${i}.value`;
+export const presentKeyName = (i: number) => `present.${i}.key`;
+export const presentValueName = (i: number) => `present.${i}.value`;
+
+type AttrValue = number | number[] | { float: number } | { type: 'to'; value: number };
+
+class GraphBuilder {
+  readonly nodes: INode[] = [];
+  readonly initializers: ITensor[] = [];
+  private n = 0;
+
+  node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
+    const out = name ?? `${op.toLowerCase()}_${this.n}`;
+    const attribute: IAttr[] = Object.entries(attrs).map(([k, v]) => {
+      if (Array.isArray(v)) return { name: k, type: onnx.AttributeProto.AttributeType.INTS, ints: v };
+      if (typeof v === 'number') return { name: k, type: onnx.AttributeProto.AttributeType.INT, i: v };
+      if ('float' in v) return { name: k, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float };
+      return { name: k, type: onnx.AttributeProto.AttributeType.INT, i: v.value };
+    });
+    this.nodes.push({ name: `n${this.n++}_${op}`, opType: op, input: inputs, output: [out], attribute });
+    return out;
+  }
+
+  private constant(dataType: number, dims: number[], raw: Uint8Array): string {
+    const out = `const_${this.n}`;
+    const value: ITensor = { dims, dataType, rawData: raw };
+    this.nodes.push({ name: `n${this.n++}_Constant`, opType: 'Constant', input: [], output: [out], attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: value }] });
+    return out;
+  }
+
+  i64(values: number[], scalar = false): string {
+    const raw = new Uint8Array(8 * values.length);
+    const dv = new DataView(raw.buffer);
+    values.forEach((v, i) => dv.setBigInt64(8 * i, BigInt(v), true));
+    return this.constant(T.int64, scalar ? [] : [values.length], raw);
+  }
+
+  f32(values: Float32Array | number[], scalar = false): string {
+    const f = Float32Array.from(values);
+    return this.constant(T.float, scalar ? [] : [f.length], new Uint8Array(f.buffer));
+  }
+
+  /** A weight as external data named by its tensor; returns a float value (cast when stored narrower). */
+  weight(name: string, dtype: DType, shape: number[]): string {
+    const dataType = WEIGHT_TYPES[dtype];
+    if (dataType === undefined) throw new Error(`weight ${JSON.stringify(name)} is ${dtype}; the decoder takes ${Object.keys(WEIGHT_TYPES).join(', ')}`);
+    this.initializers.push({
+      name,
+      dims: shape,
+      dataType,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: name },
+        { key: 'offset', value: '0' },
+        { key: 'length', value: String(byteLength(dtype, shape)) },
+      ],
+    });
+    return dtype === 'F32' ? name : this.node('Cast', [name], { to: { type: 'to', value: T.float } });
+  }
+}
+
+export interface LlamaGraphWeight {
+  name: string;
+  dtype: DType;
+  shape: number[];
+}
+
+/** Serialize the decoder for a config and the model's tensor specs (their dtypes decide the casts). Deterministic. */
+export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphWeight[]): Uint8Array {
+  const g = new GraphBuilder();
+  const specs = new Map(tensors.map((t) => [t.name, t]));
+  const weights = new Map<string, string>();
+  const w = (name: string): string => {
+    let v = weights.get(name);
+    if (v === undefined) {
+      const s = specs.get(name);
+      if (!s) throw new Error(`the model has no tensor ${JSON.stringify(name)} that the decoder needs`);
+      v = g.weight(s.name, s.dtype, s.shape);
+      weights.set(name, v);
+    }
+    return v;
+  };
+  const has = (name: string) => specs.has(name);
+  const { hiddenSize: H, headDim: D, numHeads, numKvHeads, numLayers } = c;
+  const rep = numHeads / numKvHeads;
+  const half = D / 2;
+
+  const linear = (x: string, prefix: string, bias: boolean): string => {
+    const y = g.node('MatMul', [x, g.node('Transpose', [w(`${prefix}.weight`)], { perm: [1, 0] })]);
+    return bias && has(`${prefix}.bias`) ? g.node('Add', [y, w(`${prefix}.bias`)]) : y;
+  };
+  const eps = g.f32([c.rmsNormEps], true);
+  const rmsNorm = (x: string, weight: string): string => {
+    const ms = g.node('ReduceMean', [g.node('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [ms, eps])])]);
+    return g.node('Mul', [w(weight), g.node('Mul', [x, inv])]);
+  };
+
+  // Positions: past length P, total T; query t sits at P + t.
+  const seq = g.node('Shape', ['input_ids'], { start: 1, end: 2 });
+  const past = g.node('Shape', [pastKeyName(0)], { start: 2, end: 3 });
+  const axis0 = g.i64([0]);
+  const pastScalar = g.node('Squeeze', [past, axis0]);
+  const totalScalar = g.node('Squeeze', [g.node('Add', [past, seq]), axis0]);
+  const zero = g.i64([0], true);
+  const one = g.i64([1], true);
+  const keyPos = g.node('Unsqueeze', [g.node('Range', [zero, totalScalar, one]), g.i64([0])]);
+  const queryPos = g.node('Unsqueeze', [g.node('Range', [pastScalar, totalScalar, one]), g.i64([1])]);
+  let mask = g.node('Greater', [keyPos, queryPos]);
+  if (c.slidingWindow !== null) {
+    const tooOld = g.node('LessOrEqual', [keyPos, g.node('Sub', [queryPos, g.i64([c.slidingWindow], true)])]);
+    mask = g.node('Or', [mask, tooOld]);
+  }
+  const lowest = g.f32([FLOAT32_LOWEST], true);
+  const scale = g.f32([1 / Math.sqrt(D)], true);
+
+  // RoPE tables [batch, 1, sequence, head_dim].
+  const posF = g.node('Unsqueeze', [g.node('Cast', ['position_ids'], { to: { type: 'to', value: T.float } }), g.i64([2])]);
+  const freqs = g.node('Mul', [posF, g.f32(ropeInvFreq(c))]);
+  const emb = g.node('Concat', [freqs, freqs], { axis: -1 });
+  const axis1 = g.i64([1]);
+  const cos = g.node('Unsqueeze', [g.node('Cos', [emb]), axis1]);
+  const sin = g.node('Unsqueeze', [g.node('Sin', [emb]), axis1]);
+  const lowHalf = [g.i64([0]), g.i64([half]), g.i64([3])];
+  const highHalf = [g.i64([half]), g.i64([D]), g.i64([3])];
+  const rope = (x: string) => {
+    const x1 = g.node('Slice', [x, ...lowHalf]);
+    const x2 = g.node('Slice', [x, ...highHalf]);
+    const rotated = g.node('Concat', [g.node('Neg', [x2]), x1], { axis: 3 });
+    return g.node('Add', [g.node('Mul', [x, cos]), g.node('Mul', [rotated, sin])]);
+  };
+  const heads = (x: string, n: number) => g.node('Transpose', [g.node('Reshape', [x, g.i64([0, 0, n, D])])], { perm: [0, 2, 1, 3] });
+  const groupedQ = g.i64([0, numKvHeads, rep, -1, D]);
+  const ungroup = g.i64([0, numHeads, -1, D]);
+  const merged = g.i64([0, 0, numHeads * D]);
+  const axis2 = g.i64([2]);
+
+  let h = g.node('Gather', [w('model.embed_tokens.weight'), 'input_ids'], { axis: 0 });
+  for (let l = 0; l < numLayers; l++) {
+    const p = layerPrefix(l);
+    const n = rmsNorm(h, `${p}input_layernorm.weight`);
+    const q = rope(heads(linear(n, `${p}self_attn.q_proj`, c.qkvBias), numHeads));
+    const k = rope(heads(linear(n, `${p}self_attn.k_proj`, c.qkvBias), numKvHeads));
+    const v = heads(linear(n, `${p}self_attn.v_proj`, c.qkvBias), numKvHeads);
+    const keys = g.node('Concat', [pastKeyName(l), k], { axis: 2 }, presentKeyName(l));
+    const values = g.node('Concat', [pastValueName(l), v], { axis: 2 }, presentValueName(l));
+    const kT = g.node('Transpose', [g.node('Unsqueeze', [keys, axis2])], { perm: [0, 1, 2, 4, 3] });
+    const scores = g.node('Mul', [g.node('MatMul', [g.node('Reshape', [q, groupedQ]), kT]), scale]);
+    const probs = g.node('Softmax', [g.node('Where', [mask, lowest, scores])], { axis: -1 });
+    const ctx = g.node('MatMul', [probs, g.node('Unsqueeze', [values, axis2])]);
+    const attn = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [ctx, ungroup])], { perm: [0, 2, 1, 3] }), merged]);
+    h = g.node('Add', [h, linear(attn, `${p}self_attn.o_proj`, c.oBias)]);
+    const n2 = rmsNorm(h, `${p}post_attention_layernorm.weight`);
+    const gate = linear(n2, `${p}mlp.gate_proj`, c.mlpBias);
+    const up = linear(n2, `${p}mlp.up_proj`, c.mlpBias);
+    const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
+    h = g.node('Add', [h, linear(act, `${p}mlp.down_proj`, c.mlpBias)]);
+  }
+  const final = rmsNorm(h, 'model.norm.weight');
+  const head = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  g.node('MatMul', [final, g.node('Transpose', [w(head)], { perm: [1, 0] })], {}, 'logits');
+
+  const value = (name: string, elemType: number, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+  const inputs = [value('input_ids', T.int64, ['batch', 'sequence']), value('position_ids', T.int64, ['batch', 'sequence'])];
+  const outputs = [value('logits', T.float, ['batch', 'sequence', c.vocabSize])];
+  for (let l = 0; l < numLayers; l++) {
+    inputs.push(value(pastKeyName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]), value(pastValueName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]));
+    outputs.push(value(presentKeyName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]), value(presentValueName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]));
+  }
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: 'slm-garden',
+    producerVersion: '1',
+    opsetImport: [{ domain: '', version: LLAMA_GRAPH_OPSET }],
+    docString: `${c.architecture} decoder with KV cache (${numLayers} layers, hidden ${H}, ${numHeads} heads / ${numKvHeads} kv heads)`,
+    graph: { name: 'causal_lm', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
