@@ -1,7 +1,8 @@
 /**
- * Selector fitness (DESIGN.md §8): fitness = successes / max(invocations, 10); promotion needs a
- * fitness lead of 0.1 over ≥ 50 invocations; three consecutive failures demote. The comparison is
- * done in exact integer arithmetic, so a lead of exactly 0.1 counts (0.9 − 0.8 ≠ 0.1 in floats).
+ * Selector fitness (docs/LAB.md, "Release controller and selector registry"): fitness =
+ * successes / max(invocations, 10); promotion needs a fitness lead of 0.1 over ≥ 50 invocations;
+ * three consecutive failures demote. The comparison is done in exact integer arithmetic, so a
+ * lead of exactly 0.1 counts (0.9 − 0.8 ≠ 0.1 in floats).
  */
 import type { ViabilityVerdict } from './viability.ts';
 

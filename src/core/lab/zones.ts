@@ -1,7 +1,7 @@
 /**
- * Trust zones by structure (DESIGN.md §3). Code of the candidate zone (operators, kernels,
- * candidate models) is handed data, never handles: JSON-shaped values as deep-frozen copies,
- * tensors and suite rows as fresh typed-array copies. Stores of the evaluation, policy, release
+ * Trust zones by structure (docs/ARCHITECTURE.md, "Trust zones"). Code of the candidate zone
+ * (operators, kernels, candidate models) is handed data, never handles: JSON-shaped values as
+ * deep-frozen copies, tensors and suite rows as fresh typed-array copies. Stores of the evaluation, policy, release
  * and audit zones (suites, policy, registry, ledger) are never passed across.
  */
 import { deepFreeze, structuredCloneJson } from '../manifest/index.ts';

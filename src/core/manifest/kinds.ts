@@ -1,5 +1,5 @@
 /**
- * The thirteen manifest kinds of the pipeline (DESIGN.md §2), as TypeScript types. The JSON
+ * The thirteen manifest kinds of the pipeline (docs/ARCHITECTURE.md), as TypeScript types. The JSON
  * Schemas in manifests/*.schema.json are the source of truth; these types mirror them.
  */
 import type { Sha256Hex } from '../hash.ts';
