@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOrtSession, releaseSession, runClassifier } from './ort-session.ts';
+import { createOrtSession, releaseSession, runSession } from './ort-session.ts';
 import { mlpForward, mlpGraph, mlpToTensors, type MlpParams } from '../core/models/mlp.ts';
 import { inspectOnnxGraph } from '../core/models/onnx-graph.ts';
 import { randomUnit, tensorKey } from '../core/operators/prng.ts';
@@ -31,10 +31,12 @@ describe('onnxruntime-web sessions over weight-free graphs', () => {
       const session = await createOrtSession(mlpGraph(p.shape, 't'), mlpToTensors(p));
       const batch = 3 + seed;
       const x = Float32Array.from({ length: batch * I }, (_, i) => randomUnit(tensorKey(seed, 'x'), i));
-      const got = await runClassifier(session, x, batch, I);
+      const got = await runSession(session, x, batch, I);
       const want = mlpForward(p, x, batch);
       expect(got.length).toBe(batch * C);
-      for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-4);
+      expect(Math.max(...got.map((v, i) => Math.abs(v - want[i])))).toBeLessThan(1e-4);
+      expect(() => runSession(session, x.subarray(1), batch, I)).toThrow(`runSession: ${batch * I - 1} values for batch ${batch} × ${I}`);
+      expect(() => runSession(session, new Int32Array(batch), batch, I)).toThrow(`runSession: ${batch} ids for batch ${batch} × ${I}`);
       await releaseSession(session);
     }
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CHARSET, charLmForward, charLmGraph, charLmToTensors, contextAt, decodeIds, encodeText, normalizeText, sampleContinuation, type CharLmParams } from './charlm.ts';
 import { inspectOnnxGraph } from './onnx-graph.ts';
 import { randomUnit, tensorKey } from '../operators/prng.ts';
-import { createOrtSession, releaseSession, runTokens } from '../../runtime/ort-session.ts';
+import { createOrtSession, releaseSession, runSession } from '../../runtime/ort-session.ts';
 
 function randomLm(seed: number): CharLmParams {
   const shape = { context: 3 + (seed % 3), embed: 2 + seed, hidden: 5 + seed, vocab: CHARSET.length };
@@ -37,7 +37,7 @@ describe('character LM species', () => {
       const session = await createOrtSession(graph, charLmToTensors(p));
       const batch = 4;
       const ids = Int32Array.from({ length: batch * p.shape.context }, (_, i) => Math.floor(randomUnit(tensorKey(seed, 'ids'), i) * CHARSET.length));
-      const got = await runTokens(session, ids, batch, p.shape.context);
+      const got = await runSession(session, ids, batch, p.shape.context);
       const want = charLmForward(p, ids, batch);
       expect(got.length).toBe(batch * CHARSET.length);
       for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-4);
