@@ -10,6 +10,7 @@ import { sha256Hex } from '../hash.ts';
 import type { SelectorRegistry, SlotContract } from '../manifest/kinds.ts';
 import { emptyStats, fitness, promotionCheck, recordOutcome, type ModelStats, type PromotionCheck } from './fitness.ts';
 import type { ReleaseController } from './release.ts';
+import type { RequestCheck } from './contract.ts';
 
 export type Invoke = (modelId: string, input: Float32Array) => Promise<ArrayLike<number>>;
 
@@ -82,7 +83,7 @@ const timers = globalThis as unknown as { setTimeout(cb: () => void, ms: number)
 type Outcome = { ok: true; output: Float32Array; ms: number } | { ok: false; failure: FailureKind; detail: string; ms: number };
 
 /** Run one model on a private copy of the input and check its output against the contract. */
-async function attempt(invoke: Invoke, model: string, input: Float32Array, contract: SlotContract): Promise<Outcome> {
+async function attempt(invoke: Invoke, model: string, input: Float32Array, contract: SlotContract, check?: RequestCheck): Promise<Outcome> {
   const t0 = performance.now();
   let handle: unknown;
   const timeout = new Promise<'timeout'>((resolve) => {
@@ -98,6 +99,8 @@ async function attempt(invoke: Invoke, model: string, input: Float32Array, contr
     for (let i = 0; i < out.length; i++) {
       if (typeof out[i] !== 'number' || !Number.isFinite(out[i])) return { ok: false, failure: 'non-finite', detail: `output[${i}] is ${String(out[i])}`, ms };
     }
+    const broken = check?.output(input, copy);
+    if (broken) return { ok: false, failure: 'contract', detail: broken, ms };
     return { ok: true, output: copy, ms };
   } catch (e) {
     return { ok: false, failure: 'error', detail: e instanceof Error ? e.message : String(e), ms: performance.now() - t0 };
@@ -132,6 +135,12 @@ export interface RouterOptions {
    * only; without this they start empty on every load.
    */
   initialStats?: RouterStats;
+  /**
+   * The slot contracts (contract.ts, requestCheck) checked at every request: an input that breaks
+   * `takes`/`before` is refused; an output that breaks `gives`/`after`/`fails when` is a contract
+   * failure and the request falls to the next model.
+   */
+  contracts?: Readonly<Record<string, RequestCheck>>;
 }
 
 function checkStats(s: unknown, where: string): ModelStats {
@@ -156,11 +165,13 @@ export class SelectorRouter {
   readonly #demoteErrors: DemoteError[] = [];
   /** slot\nmodel of demotions in flight: a model is demoted once per run of failures. */
   readonly #pending = new Set<string>();
+  readonly #contracts: Readonly<Record<string, RequestCheck>>;
 
   constructor(opts: RouterOptions) {
     this.#invoke = opts.invoke;
     this.#release = opts.release;
     this.#limit = opts.shadowLogLimit ?? 10_000;
+    this.#contracts = opts.contracts ?? {};
     for (const [slot, models] of Object.entries(opts.initialStats ?? {})) {
       const m = new Map<string, ModelStats>();
       for (const [model, st] of Object.entries(models)) m.set(model, checkStats(st, `${slot}.${model}`));
@@ -207,18 +218,21 @@ export class SelectorRouter {
     if (!(input instanceof Float32Array)) throw new RouteError(`slot "${slot}": input must be a Float32Array`);
     if (input.length !== contract.inputLength) throw new RouteError(`slot "${slot}": input has ${input.length} values; the contract says ${contract.inputLength}`);
     const frozenInput = Float32Array.from(input);
+    const check = Object.prototype.hasOwnProperty.call(this.#contracts, slot) ? this.#contracts[slot] : undefined;
+    const refused = check?.input(frozenInput);
+    if (refused) throw new RouteError(`slot "${slot}": request ${requestId} breaks the slot contract: ${refused}`);
     const { order, canary } = routeOrder(reg, requestId);
     if (!order.length) throw new RouteError(`slot "${slot}" has no champion, canary or fallback to answer`);
 
     let shadowRun: Promise<Outcome> | null = null;
-    if (reg.shadow) shadowRun = attempt(this.#invoke, reg.shadow, frozenInput, contract);
+    if (reg.shadow) shadowRun = attempt(this.#invoke, reg.shadow, frozenInput, contract, check);
 
     const attempts: Attempt[] = [];
     const demoted: string[] = [];
     const demoteErrors: DemoteError[] = [];
     let answer: { model: string; output: Float32Array } | null = null;
     for (const model of order) {
-      const o = await attempt(this.#invoke, model, frozenInput, contract);
+      const o = await attempt(this.#invoke, model, frozenInput, contract, check);
       attempts.push(o.ok ? { model, ok: true, ms: o.ms } : { model, ok: false, failure: o.failure, detail: o.detail, ms: o.ms });
       const r = await this.#record(slot, model, requestId, o);
       if (r.demoted) demoted.push(model);
