@@ -27,6 +27,7 @@ import { admissionDocuments, parentCompatibility, recordBreed } from '../core/la
 import { toImage28 } from '../core/image28.ts';
 import type { EvaluationResult } from '../core/eval/types.ts';
 import { sidecarBody } from '../core/eval/sidecar.ts';
+import { smokeReport } from '../core/eval/smoke.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 
@@ -358,15 +359,8 @@ export async function evaluateCandidate(): Promise<void> {
   set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { evaluations: st.evidence[cand.hash]?.evaluations ?? {}, sidecars: {} } } }));
   try {
     const smoke = await evalWorker().smoke(await payload(cand));
-    const smokeManifest = makeManifest('runtime-smoke', {
-      candidate: cand.hash,
-      runtime: `onnxruntime-web (${get().inference === 'webgpu' ? 'webgpu execution provider, wasm fallback' : 'wasm'})`,
-      probes: smoke.probeRows,
-      outputShape: [smoke.probeRows, family.output.labels.length],
-      finite: smoke.checks.find((c) => c.name === 'finite')?.ok ?? false,
-      passed: smoke.ok,
-      reasons: smoke.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
-    });
+    const runtime = `onnxruntime-web (${get().inference === 'webgpu' ? 'webgpu execution provider, wasm fallback' : 'wasm'})`;
+    const smokeManifest = makeManifest('runtime-smoke', { candidate: cand.hash, ...smokeReport(smoke, runtime, family.output.labels.length) });
     await repo.putEvidence(cand.id, [smokeManifest]);
     setEvidence(cand.hash, { smoke });
     if (smoke.ok) {

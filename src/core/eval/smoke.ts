@@ -30,6 +30,29 @@ export interface SmokeResult {
   message: string;
 }
 
+/** What a runtime smoke reports, as its manifest records it (a runtime-smoke body without the candidate). */
+export interface SmokeReport {
+  passed: boolean;
+  /** Whether every probe output was a finite number (false when the run itself failed: nothing was seen). */
+  finite: boolean;
+  runtime: string;
+  probes: number;
+  outputShape: number[];
+  reasons: string[];
+}
+
+/** The report of a smoke run on `runtime` of a model with `outputSize` outputs per row. */
+export function smokeReport(r: SmokeResult, runtime: string, outputSize: number): SmokeReport {
+  return {
+    passed: r.ok,
+    finite: r.checks.find((c) => c.name === 'finite')?.ok ?? false,
+    runtime,
+    probes: r.probeRows,
+    outputShape: [r.probeRows, outputSize],
+    reasons: r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
+  };
+}
+
 export function smokeProbes(c: SmokeContract): { inputs: Float32Array; rows: number } {
   const F = c.featureSize;
   const range = c.inputRange ?? { min: 0, max: 1 };

@@ -13,7 +13,7 @@ import { cpuBackend } from '../operators/backend.ts';
 import { candidateSlm, type ParentInfo } from '../operators/candidate.ts';
 import { evaluateClassifier, EVALUATOR_VERSION } from '../eval/evaluate.ts';
 import { readSuite, type Suite } from '../eval/suite.ts';
-import { runtimeSmoke } from '../eval/smoke.ts';
+import { runtimeSmoke, smokeReport } from '../eval/smoke.ts';
 import { mlpForward, mlpFromTensors, type MlpParams } from '../models/mlp.ts';
 import type { Ceilings, Metrics } from '../manifest/kinds.ts';
 import type { Tensor } from '../tensor.ts';
@@ -88,15 +88,7 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
       const weights = mlpFromTensors(handOffTensors(getModel(candidateId)));
       const { inputs: F, classes: C } = weights.shape;
       const r = await runtimeSmoke(async (x, batch) => forward(copyWeights(weights), handOffRows(x), batch), { featureSize: F, outputSize: C });
-      return {
-        passed: r.ok,
-        // No finite check when the run itself failed: nothing was seen to be finite.
-        finite: r.checks.find((c) => c.name === 'finite')?.ok ?? false,
-        runtime: 'CPU MLP forward (JavaScript)',
-        probes: r.probeRows,
-        outputShape: [r.probeRows, C],
-        reasons: r.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`),
-      };
+      return smokeReport(r, 'CPU MLP forward (JavaScript)', C);
     },
     async evaluate(modelId: string, suite: Readonly<SuiteRef>): Promise<Metrics> {
       let s = parsedSuites.get(suite.hash);

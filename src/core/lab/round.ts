@@ -20,6 +20,9 @@ import { noopBaseline, primaryGain, viability, type Check, type Scored } from '.
 import { admitToShadow } from './admission.ts';
 import { admissionRecord, promotionTemplate as makeTemplate } from './records.ts';
 import { handOff } from './zones.ts';
+import type { SmokeReport } from '../eval/smoke.ts';
+
+export type { SmokeReport };
 
 export interface RoundRecipe {
   operator: string;
@@ -67,16 +70,6 @@ export interface LabRoundDeps {
   smoke?(candidateId: string): Promise<SmokeReport>;
   /** Progress lines for a UI or the CLI. */
   log?(line: string): void;
-}
-
-/** What a runtime smoke reports: `finite` says whether every probe output was a finite number. */
-export interface SmokeReport {
-  passed: boolean;
-  finite: boolean;
-  runtime: string;
-  probes: number;
-  outputShape: number[];
-  reasons: string[];
 }
 
 export const CANDIDATE_STATUSES = Object.freeze(['viable', 'archived', 'refused', 'failed'] as const);
