@@ -133,7 +133,7 @@ export interface AdmissionRecordBody {
   reasons?: string[];
 }
 
-export const LEDGER_ENTRY_TYPES = Object.freeze(['admission', 'release', 'rollback', 're-baseline', 'policy-change'] as const);
+export const LEDGER_ENTRY_TYPES = Object.freeze(['admission', 'release', 'rollback', 're-baseline', 'policy-change', 'allele', 'fitness-evidence', 'proposal', 'approval'] as const);
 export type LedgerEntryType = (typeof LEDGER_ENTRY_TYPES)[number];
 export interface LedgerEntryBody {
   index: number;
