@@ -96,6 +96,12 @@ export interface ConformanceResult {
   grid: [number, number];
   bitIdentical: number;
   maxUlp: number;
+  /**
+   * The largest |gpu − cpu| in ULPs of the element's scale, max(|cpu|, |inputs|): the bound for
+   * operators whose per-tensor factor comes from a reduction summed in another order (L1 rescale),
+   * where an output that cancels to near 0 makes a plain ULP count meaningless.
+   */
+  maxScaledUlp: number;
   worstIndex: number;
   worst?: { gpu: number; cpu: number; inputs: number[] };
   cpuHash: string;
@@ -329,6 +335,14 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
     if (b) gpuZeros++;
     if (a !== b) zeroMismatch++;
   }
+  let maxScaledUlp = 0;
+  for (let i = 0; i < cpu.length; i++) {
+    if (cpu[i] === out[i]) continue;
+    let scale = Math.abs(cpu[i]);
+    for (const x of inputs) scale = Math.max(scale, Math.abs(x[i]));
+    const ulp = scale > 0 ? 2 ** (Math.floor(Math.log2(scale)) - 23) : 2 ** -149;
+    maxScaledUlp = Math.max(maxScaledUlp, Math.abs(out[i] - cpu[i]) / ulp);
+  }
   const w = cmp.worstIndex;
   const kc = new KernelContext(gpu, options);
   const shape = req.shape ?? [req.n];
@@ -340,6 +354,7 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
     grid: grid2d(Math.ceil(plan.chunks[0].count / kc.workgroupSize)),
     bitIdentical: cmp.bitIdentical,
     maxUlp: cmp.maxUlp,
+    maxScaledUlp,
     worstIndex: w,
     worst: w >= 0 ? { gpu: out[w], cpu: cpu[w], inputs: inputs.map((x) => x[w]) } : undefined,
     cpuHash: sha256Hex(bytes(cpu)),
