@@ -1,0 +1,121 @@
+/**
+ * The `garden generate` contract, in-process: `garden generate M (--prompt TEXT | --ids 1,2,3)
+ * --max-new N [--greedy | --temperature T --top-p P --seed S] [--json]` with M a `.slm` or a
+ * Hugging Face folder; --json prints {"ids", "text", "logits"}.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runGarden } from '../test-run.ts';
+import { hfFolderFiles, tinyCheckpoint } from '../../src/core/models/llama-testing.ts';
+import { parseCausalLmConfig } from '../../src/core/models/llama-config.ts';
+import { referenceDecoder } from '../../src/core/models/decoder.ts';
+import { argmax } from '../../src/core/models/generate.ts';
+import { loadTokenizer } from '../../src/core/models/tokenizer.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'garden-generate-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const ck = tinyCheckpoint({ architecture: 'Qwen2ForCausalLM', dtype: 'BF16', tied: true, scale: 1 });
+const cfg = parseCausalLmConfig(ck.config);
+const folder = join(root, 'qwen');
+const slm = join(root, 'qwen.slm');
+
+beforeAll(async () => {
+  mkdirSync(folder);
+  for (const [name, bytes] of hfFolderFiles(ck, { shards: 2 })) writeFileSync(join(folder, name), bytes);
+  const r = await runGarden('import', folder, '--out', slm);
+  expect(r.code, r.err).toBe(0);
+});
+
+interface Out { ids: number[]; text: string; logits: number[] }
+async function gen(...args: string[]): Promise<Out> {
+  const r = await runGarden('generate', ...args, '--json');
+  expect(r.code, r.err).toBe(0);
+  expect(r.out.split('\n')).toHaveLength(1);
+  const o = JSON.parse(r.out) as Out;
+  expect(Object.keys(o)).toEqual(['ids', 'text', 'logits']);
+  return o;
+}
+
+async function referenceGreedy(prompt: number[], n: number): Promise<{ ids: number[]; logits: Float32Array }> {
+  const d = referenceDecoder(cfg, ck.tensors);
+  let l = await d.forward(prompt);
+  const promptLogits = l.slice(l.length - cfg.vocabSize);
+  const ids = [...prompt];
+  for (let i = 0; i < n; i++) {
+    const id = argmax(l.subarray(l.length - cfg.vocabSize));
+    ids.push(id);
+    if (id === 1) break;
+    l = await d.forward([id]);
+  }
+  return { ids, logits: promptLogits };
+}
+
+describe('garden generate', () => {
+  it('--ids --greedy --json on a .slm: prompt then greedy ids as the reference gives them, logits at the last prompt position', async () => {
+    const o = await gen(slm, '--ids', '0,5,17,42', '--max-new', '10', '--greedy');
+    const ref = await referenceGreedy([0, 5, 17, 42], 10);
+    expect(o.ids).toEqual(ref.ids);
+    expect(o.logits).toHaveLength(cfg.vocabSize);
+    expect(Math.max(...o.logits.map((x, i) => Math.abs(x - ref.logits[i])))).toBeLessThan(1e-4);
+    const tok = loadTokenizer({ tokenizer: new TextDecoder().decode(hfFolderFiles(ck).get('tokenizer.json')) });
+    expect(o.text).toBe(tok.decode(o.ids));
+  });
+
+  it('an HF folder gives the same output as its .slm; the ONNX runtime the same as the reference runtime', async () => {
+    const a = await gen(slm, '--ids', '0,7,7', '--max-new', '6');
+    const b = await gen(folder, '--ids', '0,7,7', '--max-new', '6');
+    const c = await gen(slm, '--ids', '0,7,7', '--max-new', '6', '--runtime', 'reference');
+    expect(b.ids).toEqual(a.ids);
+    expect(b.logits).toEqual(a.logits);
+    expect(c.ids).toEqual(a.ids);
+  });
+
+  it('--prompt TEXT is encoded with the model tokenizer (BOS first) and the text starts with the prompt', async () => {
+    const o = await gen(slm, '--prompt', 'the cat', '--max-new', '4', '--greedy');
+    expect(o.ids.slice(0, 3)).toEqual([0, 100, 110]);
+    expect(o.text.startsWith('the cat')).toBe(true);
+  });
+
+  it('sampling is seeded: --temperature --top-p --seed repeats, another seed differs, a tiny top-p is greedy', async () => {
+    const args = [slm, '--ids', '0,5', '--max-new', '12', '--temperature', '1.5', '--top-p', '0.95'];
+    const a = await gen(...args, '--seed', '3');
+    const b = await gen(...args, '--seed', '3');
+    const c = await gen(...args, '--seed', '4');
+    expect(b.ids).toEqual(a.ids);
+    expect(c.ids).not.toEqual(a.ids);
+    const tiny = await gen(slm, '--ids', '0,5', '--max-new', '6', '--temperature', '1.5', '--top-p', '0.000001', '--seed', '9');
+    const greedy = await gen(slm, '--ids', '0,5', '--max-new', '6', '--greedy');
+    expect(tiny.ids).toEqual(greedy.ids);
+  });
+
+  it('stops on the end-of-sequence token of generation_config.json', async () => {
+    const free = await gen(folder, '--ids', '0,5,17', '--max-new', '8', '--greedy');
+    const eos = free.ids[3 + 2];
+    const dir = join(root, 'eos');
+    mkdirSync(dir);
+    for (const [name, bytes] of hfFolderFiles(ck)) writeFileSync(join(dir, name), name === 'generation_config.json' ? new TextEncoder().encode(JSON.stringify({ eos_token_id: [eos] })) : bytes);
+    const o = await gen(dir, '--ids', '0,5,17', '--max-new', '8', '--greedy');
+    expect(o.ids).toEqual(free.ids.slice(0, free.ids.indexOf(eos, 3) + 1));
+  });
+
+  it('refuses a bad command line in one line', async () => {
+    for (const args of [
+      [slm, '--max-new', '3'],
+      [slm, '--prompt', 'x', '--ids', '1', '--max-new', '3'],
+      [slm, '--ids', '1,x', '--max-new', '3'],
+      [slm, '--ids', '1', '--max-new', '3', '--greedy', '--temperature', '1'],
+      [slm, '--ids', '1', '--max-new', '3', '--top-p', '0.5'],
+      [slm, '--ids', '1', '--max-new', '-1'],
+      [slm, '--ids', String(cfg.vocabSize), '--max-new', '3'],
+      [slm, '--ids', '1', '--max-new', '300'],
+      [join(root, 'missing.slm'), '--ids', '1', '--max-new', '3'],
+    ]) {
+      const r = await runGarden('generate', ...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err.split('\n'), args.join(' ')).toHaveLength(1);
+    }
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N [--greedy | --temperature T
+ * [--top-k K] [--top-p P] [--seed S]] [--json]`: run a causal LM (a `.slm` imported from a Hugging
+ * Face folder, or the folder itself) in onnxruntime-web on the generated ONNX decoder, or on the
+ * CPU reference with --runtime reference.
+ *
+ * --json prints one JSON object: {"ids": [prompt ids, then generated ids], "text": the decoded
+ * ids (special tokens skipped), "logits": [vocab floats at the last prompt position]}; scripts
+ * depend on these three keys. Without --json the text is printed, then one line of timing on stderr.
+ */
+import type { Command } from '../command.ts';
+import { CliError } from '../command.ts';
+import { loadTensors } from '../../src/core/format/model.ts';
+import { referenceDecoder, type CausalDecoder } from '../../src/core/models/decoder.ts';
+import { generate, type GenerateOptions } from '../../src/core/models/generate.ts';
+import { parseCommandArgs } from '../../src/node/args.ts';
+import { openCausalLm } from '../../src/node/hf-folder.ts';
+
+export const GENERATE_RUNTIMES = Object.freeze(['onnx', 'reference'] as const);
+
+const usage = `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N
+                [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]] [--json]
+                [--runtime onnx|reference]
+
+M: a .slm imported from a Hugging Face folder (garden import DIR --out M.slm), or the folder.
+--prompt TEXT is encoded with the model's tokenizer (its special tokens, e.g. BOS, added);
+--ids gives the token ids directly. Greedy unless --temperature is given (seed 0 by default).
+Stops at an end-of-sequence token (generation_config.json, else config.json, else the
+tokenizer's) or after N new tokens.
+--json: {"ids": [prompt then generated ids], "text": "...", "logits": [vocab floats at the last prompt position]}
+--runtime: onnx (the generated decoder in onnxruntime-web, default) or reference (the CPU oracle).`;
+
+function number(text: string | undefined, flag: string, integer: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || (integer && !Number.isSafeInteger(v))) throw new CliError(`--${flag} ${JSON.stringify(text)} is not ${integer ? 'an integer' : 'a number'}`);
+  return v;
+}
+
+export function parseIds(text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.some((p) => !/^\d{1,9}$/.test(p))) throw new CliError(`--ids ${JSON.stringify(text)} is not a comma-separated list of token ids`);
+  return parts.map(Number);
+}
+
+const command: Command = {
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(argv, {
+      prompt: { type: 'string' },
+      ids: { type: 'string' },
+      'max-new': { type: 'string' },
+      greedy: { type: 'boolean', default: false },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      runtime: { type: 'string' },
+    });
+    if (positionals.length !== 1) throw new CliError(`expected one model (a .slm or a Hugging Face folder), got ${positionals.length}`);
+    if ((values.prompt === undefined) === (values.ids === undefined)) throw new CliError('give exactly one of --prompt TEXT or --ids 1,2,3');
+    const maxNew = number(values['max-new'], 'max-new', true);
+    if (maxNew === undefined || maxNew < 0) throw new CliError('--max-new N (a non-negative integer) is required');
+    const runtime = values.runtime ?? 'onnx';
+    if (!(GENERATE_RUNTIMES as readonly string[]).includes(runtime)) throw new CliError(`--runtime must be one of: ${GENERATE_RUNTIMES.join(', ')}`);
+    const sampling = {
+      temperature: number(values.temperature, 'temperature', false),
+      topK: number(values['top-k'], 'top-k', true),
+      topP: number(values['top-p'], 'top-p', false),
+      seed: number(values.seed, 'seed', true),
+    };
+    if (values.greedy && Object.values(sampling).some((v) => v !== undefined)) throw new CliError('--greedy takes no --temperature, --top-k, --top-p or --seed');
+    if (sampling.temperature === undefined && (sampling.topK !== undefined || sampling.topP !== undefined || sampling.seed !== undefined)) throw new CliError('--top-k, --top-p and --seed need --temperature T');
+
+    const { lm, close } = await openCausalLm(positionals[0]);
+    let decoder: CausalDecoder | undefined;
+    try {
+      const prompt = values.ids !== undefined ? parseIds(values.ids) : lm.tokenizer.encode(values.prompt!);
+      const V = lm.config.vocabSize;
+      const bad = prompt.find((id) => id >= V);
+      if (bad !== undefined) throw new CliError(`--ids: token id ${bad} is outside the vocabulary 0..${V - 1}`);
+      if (prompt.length === 0) throw new CliError('the prompt encodes to no tokens');
+      if (prompt.length + maxNew > lm.config.maxPositionEmbeddings) throw new CliError(`${prompt.length} prompt tokens + --max-new ${maxNew} exceed max_position_embeddings ${lm.config.maxPositionEmbeddings}`);
+      const tensors = await loadTensors(lm.model);
+      if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
+      else {
+        const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
+        decoder = await createCausalLmSession(lm.config, tensors);
+      }
+      const opts: GenerateOptions = { maxNew, eosTokenIds: lm.eosTokenIds, ...(values.greedy ? { greedy: true } : sampling) };
+      const g = await generate(decoder, prompt, opts);
+      const text = lm.tokenizer.decode(g.ids);
+      if (values.json) console.log(JSON.stringify({ ids: g.ids, text, logits: Array.from(g.promptLogits) }));
+      else {
+        console.log(text);
+        const tps = g.generated.length > 1 && g.decodeMs > 0 ? ((g.generated.length - 1) / g.decodeMs) * 1000 : 0;
+        console.error(`${prompt.length} prompt tokens in ${g.prefillMs.toFixed(1)} ms, ${g.generated.length} new (${g.stop}), ${tps.toFixed(1)} tokens/s decoding on ${runtime}`);
+      }
+      return 0;
+    } finally {
+      await decoder?.release();
+      await close();
+    }
+  },
+};
+
+export default command;
