@@ -6,29 +6,13 @@
  */
 import { test, expect, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
+import { ask, expectAllPassed, SMOKE_CHECKS } from './app-helpers.ts';
 
 const SHOTS = 'e2e/screenshots';
 mkdirSync(SHOTS, { recursive: true });
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
-
-/** Draw a "1": one vertical stroke. */
-async function drawOne(page: Page) {
-  await page.getByRole('button', { name: 'Clear' }).click();
-  await page.getByTestId('draw-pad').scrollIntoViewIfNeeded();
-  const box = (await page.getByTestId('draw-pad').boundingBox())!;
-  const x = box.x + box.width / 2;
-  await page.mouse.move(x, box.y + 40);
-  await page.mouse.down();
-  for (let i = 1; i <= 20; i++) await page.mouse.move(x, box.y + 40 + i * 10);
-  await page.mouse.up();
-}
-
-async function ask(page: Page) {
-  await drawOne(page);
-  await page.getByTestId('ask-button').click();
 }
 
 test('one breeding round, end to end, without leaving the origin', async ({ page, context, baseURL }) => {
@@ -68,8 +52,10 @@ test('one breeding round, end to end, without leaving the origin', async ({ page
   const mixed = Number((await page.getByTestId('candidate-accuracy-mixed').innerText()).replace('%', '').trim());
   const baseMixed = Number((await page.getByTestId('acc-digits-base').innerText()).replace('%', '').trim());
   expect(mixed).toBeGreaterThan(baseMixed);
-  await expect(page.getByTestId('smoke-checks').locator('li.fail')).toHaveCount(0);
-  await expect(page.getByTestId('gates').locator('li.fail')).toHaveCount(0);
+  await expectAllPassed(page.getByTestId('smoke-checks'), SMOKE_CHECKS.length, SMOKE_CHECKS);
+  // smoke, one sidecar per pinned suite (primary + guardrail), at least one viability check
+  await expectAllPassed(page.getByTestId('gates'), 4, ['runtime smoke in onnxruntime-web', 'evaluation sidecar', 'viability']);
+  await expect(page.getByTestId('admit-button')).toBeEnabled();
   await shot(page, '03-evaluation');
 
   // 4. Admit: the candidate runs in shadow; the champion still answers and the shadow is compared.
@@ -141,7 +127,7 @@ test('an int8 candidate runs quantized in onnxruntime-web, smaller, scored besid
   await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 120_000 });
   await page.getByTestId('evaluate-button').click();
   await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%', { timeout: 120_000 });
-  await expect(page.getByTestId('smoke-checks').locator('li.fail')).toHaveCount(0);
+  await expectAllPassed(page.getByTestId('smoke-checks'), SMOKE_CHECKS.length, SMOKE_CHECKS);
   const acc = (id: string) => page.getByTestId(id).innerText().then((t) => Number(t.replace('%', '').trim()));
   const candidate = await acc('candidate-accuracy-clean');
   const parentClean = Number((await page.getByTestId('model-digits-base').locator('dd').nth(1).innerText()).replace('%', '').trim());

@@ -4,7 +4,7 @@
  * score is computed (trust zone: evaluation).
  */
 import * as Comlink from 'comlink';
-import { createOrtSession, releaseSession, runSession, type InferenceSession } from '../src/runtime/ort-session.ts';
+import { createOrtSession, releaseSession, runSession, sessionExecutionProvider, type InferenceSession } from '../src/runtime/ort-session.ts';
 import { evaluateSuite, sampleText, type SampleResult } from '../src/core/eval/lm.ts';
 import { evaluateRobustness } from '../src/core/eval/robustness.ts';
 import type { EvaluationResult } from '../src/core/eval/types.ts';
@@ -25,6 +25,10 @@ export interface ModelPayload {
 }
 
 const sessions = new Map<string, Promise<InferenceSession>>();
+/** The execution provider each session actually runs on (onnxruntime may drop a requested one). */
+const ranOn = new Map<string, 'wasm' | 'webgpu'>();
+/** The last run: which model, on which execution provider. */
+let lastRun: { hash: string; ep: 'wasm' | 'webgpu' } | null = null;
 const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 
 /** Sessions kept warm, least recently used first; older ones are released. */
@@ -41,12 +45,15 @@ function session(m: ModelPayload): Promise<InferenceSession> {
     return s;
   }
   if (!m.tensors.length) return Promise.reject(new Error(`no session for model ${m.hash.slice(0, 12)}; send its tensors`));
-  s = createOrtSession(m.graph, m.tensors, { numThreads: threads, executionProviders: m.ep === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'] });
+  const executionProviders = m.ep === 'webgpu' ? (['webgpu', 'wasm'] as const) : (['wasm'] as const);
+  s = createOrtSession(m.graph, m.tensors, { numThreads: threads, executionProviders });
+  void s.then(() => ranOn.set(key, sessionExecutionProvider(executionProviders)), () => undefined);
   sessions.set(key, s);
   s.catch(() => sessions.delete(key));
   while (sessions.size > MAX_SESSIONS) {
     const [oldest, old] = sessions.entries().next().value as [string, Promise<InferenceSession>];
     sessions.delete(oldest);
+    ranOn.delete(oldest);
     void old.then(releaseSession, () => undefined);
   }
   return s;
@@ -58,8 +65,11 @@ function session(m: ModelPayload): Promise<InferenceSession> {
  */
 const runner =
   (m: ModelPayload, tokens = false) =>
-  async (x: Float32Array, batch: number) =>
-    runSession(await session(m), tokens ? Int32Array.from(x) : x, batch, m.featureSize);
+  async (x: Float32Array, batch: number) => {
+    const out = await runSession(await session(m), tokens ? Int32Array.from(x) : x, batch, m.featureSize);
+    lastRun = { hash: m.hash, ep: ranOn.get(sessionKey(m.hash, m.ep)) ?? 'wasm' };
+    return out;
+  };
 
 /** A language model's contract, for suites of task "lm": its context width and vocabulary. */
 const lmContract = (m: ModelPayload) => ({ contextWidth: m.featureSize, vocabulary: m.classes });
@@ -127,6 +137,11 @@ const api = {
   /** Whether a session for this model is warm, so the caller may send it without tensors. */
   hasSession(hash: string, ep?: ModelPayload['ep']): boolean {
     return sessions.has(sessionKey(hash, ep));
+  },
+
+  /** The model and execution provider of the last run (null before any). */
+  lastRun(): { hash: string; ep: 'wasm' | 'webgpu' } | null {
+    return lastRun;
   },
 
   async predict(m: ModelPayload, input: Float32Array): Promise<Float32Array> {

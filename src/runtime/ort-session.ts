@@ -53,6 +53,18 @@ export async function createOrtSession(graphBytes: Uint8Array, tensors: readonly
 }
 
 /**
+ * The execution provider a session created with `requested` runs on, from onnxruntime's own
+ * state: 'webgpu' only when its WebGPU backend initialized (it then pins the GPUDevice it made
+ * on env.webgpu as a data property; before that `device` is an accessor), else 'wasm' (onnxruntime
+ * drops an unavailable provider from the list and runs on the next one).
+ */
+export function sessionExecutionProvider(requested: readonly ('wasm' | 'webgpu')[] = ['wasm']): 'wasm' | 'webgpu' {
+  if (!requested.includes('webgpu')) return 'wasm';
+  const device = Object.getOwnPropertyDescriptor(ort.env.webgpu, 'device');
+  return device && 'value' in device && device.value ? 'webgpu' : 'wasm';
+}
+
+/**
  * One job at a time, across all sessions: onnxruntime-web's wasm backend refuses overlapping runs
  * on a session, and its WebGPU execution provider refuses a run or a session creation while
  * another session's run is in flight ("Session already started", "Session mismatch").

@@ -1,5 +1,25 @@
+import { useEffect, useState } from 'react';
 import { useGarden } from '../state.ts';
 import { bytes } from '../format.ts';
+import { evalWorker } from '../workers.ts';
+
+/** Which execution provider onnxruntime actually ran the last model on (it may drop WebGPU), asked again after each task, score and answer. */
+function useLastRun(): { hash: string; ep: 'wasm' | 'webgpu' } | null {
+  const tasks = useGarden((s) => s.tasks);
+  const route = useGarden((s) => s.route);
+  const evidence = useGarden((s) => s.evidence);
+  const [last, setLast] = useState<{ hash: string; ep: 'wasm' | 'webgpu' } | null>(null);
+  useEffect(() => {
+    let live = true;
+    evalWorker()
+      .lastRun()
+      .then((r) => live && setLast(r), () => undefined);
+    return () => {
+      live = false;
+    };
+  }, [tasks, route, evidence]);
+  return last;
+}
 
 export function StatusBar() {
   const backend = useGarden((s) => s.backend);
@@ -7,6 +27,7 @@ export function StatusBar() {
   const offline = useGarden((s) => s.offlineReady);
   const inference = useGarden((s) => s.inference);
   const setInference = useGarden((s) => s.setInference);
+  const lastRun = useLastRun();
   return (
     <div className="status" aria-label="Garden status">
       <span className={`chip ${backend?.kind === 'webgpu' ? 'ok' : 'warn'}`} data-testid="backend-chip" title={backend?.adapter}>
@@ -19,6 +40,11 @@ export function StatusBar() {
           <option value="webgpu" disabled={backend?.kind !== 'webgpu'}>WebGPU</option>
         </select>
       </label>
+      {lastRun && (
+        <span className="chip" data-testid="inference-ran-on" data-ep={lastRun.ep} title={`the last model run (${lastRun.hash.slice(0, 10)}) ran on this onnxruntime execution provider`}>
+          ran on {lastRun.ep === 'webgpu' ? 'WebGPU' : 'CPU (wasm)'}
+        </span>
+      )}
       <span className={`chip ${offline ? 'ok' : ''}`} data-testid="offline-chip">
         {offline ? 'Works offline' : 'Caching for offline…'}
       </span>
