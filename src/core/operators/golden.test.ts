@@ -97,6 +97,30 @@ const GOLDEN: Record<OperatorId, Golden> = {
     hash: '005b0490838b660f2aa03f663e406a3ba752bd5da5139464d84a1e904abcbcaa' },
   quantize: { params: { scheme: 'int4', blockSize: 4 }, parents: 1, source: 'pinned',
     hash: '56976e0e6a5eca22491acf417c1e6b6923bd64f365aa936392df357ba9425f64' },
+  // mergekit's other methods (docs/OPERATORS.md). multislerp and karcher are pinned: their Gram-matrix
+  // algebra is checked against mergekit's step-by-step vector algorithm in multislerp.test.ts / karcher.test.ts.
+  nearswap: { params: { t: 0.05 }, parents: 2, source: 'restated',
+    hash: '3c3f5c6c3e67726bf381348d8ecaf4429860ce32b9ece101323954187443ceac' },
+  'model-stock': { params: {}, parents: 3, source: 'restated',
+    hash: '673d4a9ea906abea3293b3dfdc0cc5975702f101dbfde90a5004301a0dedf490' },
+  nuslerp: { params: { weights: [1, 2] }, parents: 2, source: 'restated',
+    hash: 'fa754699f8a71b7c78c20ddbd4138cad2c111f9b997e13574ce5b31c7b77edf6' },
+  'nuslerp-base': { params: { weights: [2, 1] }, parents: 3, source: 'restated',
+    hash: 'c8ca10f08dd6e2fea123ee279d5d8145438cbff58c77b1e171dcf767d557433c' },
+  multislerp: { params: { weights: [1, 2, 3] }, parents: 3, source: 'pinned',
+    hash: '3cd2b8b2673fbe3b729fa8c6e98e11f42b9fb5294b9d7b1bc37f260bc8f51df4' },
+  'multislerp-base': { params: {}, parents: 3, source: 'pinned',
+    hash: '8bd57c349346a71bc89f65c4ed0fea04478844232a8e0bc40d6b404d51add7be' },
+  karcher: { params: { max_iter: 20 }, parents: 3, source: 'pinned',
+    hash: 'd3f35e3e6968be96eb1098f173a144d780905222e65932bb07cb26c2037eecbf' },
+  sce: { params: { select_topk: 0.5 }, parents: 3, source: 'restated',
+    hash: '8522abd438a021c24b8271cb77b09f050fbc3d7d393d61af3ee0b71c489917ee' },
+  'arcee-fusion': { params: {}, parents: 2, source: 'restated',
+    hash: '225de5d1cfa23af2a41e6f68202456c44aeec934ed1c7dec84e8d1e51fe0fb74' },
+  ram: { params: { epsilon: 0.01 }, parents: 3, source: 'restated',
+    hash: 'c590ed4e3872fa72b964916547f88cd98f76cc77556289c94ea4e131205b4693' },
+  'ramplus-tl': { params: { r: 0.5, alpha: 0.8, epsilon: 0.01 }, parents: 3, source: 'restated',
+    hash: '6e9d910f1f5e24a62900751a029999686a2372e21fc5fc4a35db2cae7600584a' },
 };
 
 function hashOf(arrays: readonly Uint8Array[]): string {
@@ -162,6 +186,36 @@ function taskDelta(xs: readonly Float32Array[], w: readonly number[], lambda: nu
   return out;
 }
 
+/** The shape of a golden tensor by name. */
+const shapeOf = (name: string) => MODELS[0].find((t) => t.name === name)!.shape;
+const dot64 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+const minus = (x: Float32Array, b: Float32Array) => Float32Array.from(x, (v, i) => v - b[i]);
+
+/** RAM: per element, the changed parents (|d| > ε); one: its d·λ; several: Σ d/c; then base + sum. */
+function ramRestated(xs: readonly Float32Array[], eps: number, lambda: (i: number) => number): Float32Array {
+  const [b, ...ps] = xs;
+  const ds = ps.map((x) => minus(x, b));
+  return Float32Array.from(b, (bv, e) => {
+    const changed = ds.flatMap((d, i) => (Math.abs(d[e]) > f(eps) ? [i] : []));
+    let acc = 0;
+    for (const i of changed) acc = f(acc + (changed.length === 1 ? f(ds[i][e] * lambda(i)) : f(ds[i][e] / changed.length)));
+    return f(bv + acc);
+  });
+}
+
+/** NuSLERP over the whole tensor at t, mergekit's order: (A·v0 + B·v1) / S. */
+function nuslerpRestated(v0: Float32Array, v1: Float32Array, t: number): Float32Array {
+  const cos = dot64(v0, v1) / (Math.max(Math.sqrt(dot64(v0, v0)), 1e-7) * Math.max(Math.sqrt(dot64(v1, v1)), 1e-7));
+  const th = Math.acos(Math.min(1, Math.max(-1, cos)));
+  if (Math.abs(Math.sin(th)) < 1e-8) return Float32Array.from(v0, (v, e) => f(f(f(1 - t) * v) + f(f(t) * v1[e])));
+  const [A, B, S] = [f(Math.sin((1 - t) * th)), f(Math.sin(t * th)), f(Math.sin(th))];
+  return Float32Array.from(v0, (v, e) => f(f(f(A * v) + f(B * v1[e])) / S));
+}
+
 type Restate = (xs: Float32Array[], name: string) => Float32Array;
 const RESTATED: Partial<Record<OperatorId, Restate>> = {
   blend: (xs) => linear(xs, [1, 2]),
@@ -189,6 +243,98 @@ const RESTATED: Partial<Record<OperatorId, Restate>> = {
   soup: (xs) => {
     const key = keyOf(SEED, 'soup');
     return linear(xs, xs.map((_, p) => unit(key, p, 0)));
+  },
+  // w = clamp(fround(1/max(|a − b|, 1e-6))·t, 0, 1) (torch's reciprocal), out = w·b + (1 − w)·a.
+  nearswap: ([a, b]) =>
+    Float32Array.from(a, (av, e) => {
+      const w = Math.min(1, Math.max(0, f(f(1 / Math.max(Math.abs(f(av - b[e])), f(1e-6))) * f(0.05))));
+      return f(f(w * b[e]) + f(f(1 - w) * av));
+    }),
+  // t = N·c / (1 + (N − 1)·c), c the mean pairwise cosine of the offsets; t·mean + (1 − t)·base.
+  'model-stock': ([b, ...ps]) => {
+    const o = ps.map((x) => minus(x, b));
+    let c = 0;
+    let pairs = 0;
+    for (let i = 0; i < o.length; i++)
+      for (let j = i + 1; j < o.length; j++, pairs++) c += Math.min(1, Math.max(-1, dot64(o[i], o[j]) / Math.max(Math.sqrt(dot64(o[i], o[i])) * Math.sqrt(dot64(o[j], o[j])), 1e-6)));
+    c /= pairs;
+    const t = f((o.length * c) / (1 + (o.length - 1) * c));
+    return Float32Array.from(b, (bv, e) => f(f(t * f(ps.reduce((s, x) => f(s + x[e]), 0) / ps.length)) + f(f(1 - t) * bv)));
+  },
+  nuslerp: ([v0, v1]) => nuslerpRestated(v0, v1, 2 / 3),
+  'nuslerp-base': ([b, x0, x1]) => {
+    const r = nuslerpRestated(minus(x0, b), minus(x1, b), 1 / 3);
+    return Float32Array.from(b, (bv, e) => f(bv + r[e]));
+  },
+  // Keep the int(0.5·#nonzero) elements of largest variance (ties: lower index), weight by mean τ²,
+  // elect the sign of Σ τ (≥ 0: +), average the agreeing τ·w over their w (floor 1e-6).
+  sce: ([b, ...ps]) => {
+    const tv = ps.map((x) => minus(x, b));
+    const v = Float32Array.from(b, (_, e) => {
+      const m = tv.reduce((s, d) => s + d[e], 0) / tv.length;
+      return tv.reduce((s, d) => s + (d[e] - m) ** 2, 0) / tv.length;
+    });
+    const k = Math.floor(0.5 * v.filter((x) => x !== 0).length);
+    const order = Array.from(v, (_, e) => e).sort((i, j) => v[j] - v[i] || i - j);
+    const keep = new Set(order.slice(0, k));
+    tv.forEach((d) => d.forEach((_, e) => (keep.has(e) ? 0 : (d[e] = 0 * d[e]))));
+    const ms = tv.map((d) => dot64(d, d) / d.length);
+    const sum = ms.reduce((x, y) => x + y, 0);
+    const w = ms.map((m) => f(Math.abs(sum) < 1e-6 ? 1 / ms.length : m / sum));
+    return Float32Array.from(b, (bv, e) => {
+      const sign = tv.reduce((s, d) => f(s + d[e]), 0) >= 0 ? 1 : -1;
+      let num = 0;
+      let den = 0;
+      tv.forEach((d, i) => {
+        if (Math.sign(d[e]) !== sign) return;
+        num = f(num + f(d[e] * w[i]));
+        den = f(den + w[i]);
+      });
+      return f(bv + f(num / Math.max(den, f(1e-6))));
+    });
+  },
+  // importance = |d|·KL(softmax(x_row)+1e-8 ‖ softmax(b_row)+1e-8); keep d where importance ≥ median + 1.5·IQR.
+  'arcee-fusion': ([b, x], name) => {
+    const shape = shapeOf(name);
+    const len = shape.length < 2 ? b.length : shape[shape.length - 1];
+    const sm = (v: Float32Array, lo: number) => {
+      const row = Array.from(v.subarray(lo, lo + len));
+      const mx = Math.max(...row);
+      const ex = row.map((y) => Math.exp(y - mx));
+      const z = ex.reduce((s, y) => s + y, 0);
+      return ex.map((y) => y / z + 1e-8);
+    };
+    const kl: number[] = [];
+    for (let lo = 0; lo < b.length; lo += len) {
+      const p = sm(x, lo);
+      const q = sm(b, lo);
+      kl.push(f(p.reduce((s, pi, j) => s + pi * Math.log(pi / q[j]), 0)));
+    }
+    const imp = Float32Array.from(b, (bv, e) => f(Math.abs(f(x[e] - bv)) * kl[Math.floor(e / len)]));
+    const sorted = Array.from(imp).sort((p, q) => p - q);
+    const at = (q: number) => sorted[Math.floor(q * (sorted.length - 1))];
+    const thr = f(at(0.5) + f(1.5 * f(at(0.75) - at(0.25))));
+    return Float32Array.from(b, (bv, e) => (imp[e] >= thr ? f(bv + f(x[e] - bv)) : bv));
+  },
+  ram: (xs) => ramRestated(xs, 0.01, () => 1),
+  // λᵢ = 1 + r·clamp(sharedᵢ / max(uniqueᵢ, ε), 0, α), counted over the tensor.
+  'ramplus-tl': (xs) => {
+    const [b, ...ps] = xs;
+    const ds = ps.map((x) => minus(x, b));
+    const ch = (i: number, e: number) => Math.abs(ds[i][e]) > f(0.01);
+    const lambda = ds.map((_, i) => {
+      let shared = 0;
+      let uniq = 0;
+      for (let e = 0; e < b.length; e++) {
+        if (!ch(i, e)) continue;
+        const c = ds.filter((_, j) => ch(j, e)).length;
+        if (c === 1) uniq++;
+        else shared++;
+      }
+      const rho = f(shared / Math.max(uniq, f(0.01)));
+      return f(1 + f(f(0.5) * Math.min(Math.max(rho, 0), f(0.8))));
+    });
+    return ramRestated(xs, 0.01, (i) => lambda[i]);
   },
 };
 

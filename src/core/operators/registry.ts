@@ -17,6 +17,14 @@ import { pruneCpu } from './prune.cpu.ts';
 import { slerpCpu } from './slerp.cpu.ts';
 import { soupBlendWeights, soupCpu, SOUP_MODES } from './soup.cpu.ts';
 import { fakeQuantize, quantizeSkip, quantizeStore, quantScheme, QUANT_KEYS, QUANT_SCHEMES } from './quantize.cpu.ts';
+import { nearswapCpu } from './nearswap.cpu.ts';
+import { modelStockCpu } from './model-stock.cpu.ts';
+import { nuslerpCpu } from './nuslerp.cpu.ts';
+import { multislerpCpu } from './multislerp.cpu.ts';
+import { karcherCpu } from './karcher.cpu.ts';
+import { sceCpu } from './sce.cpu.ts';
+import { arceeFusionCpu } from './arcee-fusion.cpu.ts';
+import { ramCpu } from './ram.cpu.ts';
 
 const FLOAT_ONLY_NOTE = 'Non-float tensors are always copied unchanged.';
 
@@ -306,6 +314,172 @@ export const OPERATORS = Object.freeze({
     metadata: (params) => ({ [QUANT_KEYS.scheme]: String(params.scheme), [QUANT_KEYS.blockSize]: String(params.blockSize) }),
   },
   // The rest of mergekit's catalog (docs/OPERATORS.md, "mergekit's other methods").
+  nearswap: {
+    id: 'nearswap',
+    mergekit: 'nearswap',
+    version: '1.0.0',
+    name: 'NearSwap',
+    description: 'Takes the other model’s weight where it is within about t of the base’s and keeps the base’s where they are far apart: w = clamp(t / |a − b|, 0, 1), out = w·b + (1 − w)·a. The first parent is the base.',
+    reference: 'mergekit "nearswap" (alchemonaut, QuartetAnemoi)',
+    parents: { min: 1, max: 1 },
+    needsBase: true,
+    params: [{ name: 't', type: 'number', scope: 'global', description: 'Distance below which the other model’s weight is taken whole (mergekit requires it; a list is a layer gradient)', default: 0.0001, min: 0, max: 1e9 }],
+    elementwise: true,
+    kernel: { id: 'nearswap' },
+    cpu: (inputs, params) => nearswapCpu(inputs, params),
+  },
+  'model-stock': {
+    id: 'model-stock',
+    mergekit: 'model_stock',
+    version: '1.0.0',
+    name: 'Model Stock',
+    description: 'Moves from the base towards the average of the fine-tuned models by a ratio t = N·cos θ / (1 + (N − 1)·cos θ) set by how aligned their changes are (cos θ: mean pairwise cosine). The first parent is the base.',
+    reference: 'Model Stock (Jang et al., 2024); mergekit "model_stock"',
+    parents: { min: 2, max: 16 },
+    needsBase: true,
+    params: [{ name: 'filter_wise', type: 'boolean', scope: 'global', description: 'One ratio per row (last dimension) instead of one per tensor', default: false }],
+    kernel: { id: 'model-stock' },
+    cpu: (inputs, params, ctx) => modelStockCpu(inputs, params, ctx),
+  },
+  nuslerp: {
+    id: 'nuslerp',
+    mergekit: 'nuslerp',
+    version: '1.0.0',
+    name: 'NuSLERP',
+    description: 'Spherical interpolation between two models at t = w₁ / (w₀ + w₁), over the whole tensor or per row or column. (With a base: nuslerp-base.)',
+    reference: 'mergekit "nuslerp"',
+    parents: { min: 2, max: 2 },
+    needsBase: false,
+    params: [
+      weightsParam('Weight of each model; t = w₁ / (w₀ + w₁) (default 1 each: t = 0.5)'),
+      { name: 'nuslerp_flatten', type: 'boolean', scope: 'global', description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension', default: true },
+      { name: 'nuslerp_row_wise', type: 'boolean', scope: 'global', description: 'Without flatten: vectors along the first dimension instead of the last', default: false },
+    ],
+    kernel: { id: 'nuslerp' },
+    cpu: (inputs, params, ctx) => nuslerpCpu(inputs, params, ctx, false),
+  },
+  'nuslerp-base': {
+    id: 'nuslerp-base',
+    version: '1.0.0',
+    name: 'NuSLERP of task vectors',
+    description: 'NuSLERP of the two models’ changes from the base, added back to the base (mergekit "nuslerp" with a base_model). The first parent is the base.',
+    reference: 'mergekit "nuslerp" with base_model',
+    parents: { min: 2, max: 2 },
+    needsBase: true,
+    params: [
+      weightsParam('Weight of each model; t = w₁ / (w₀ + w₁) (default 1 each: t = 0.5)'),
+      { name: 'nuslerp_flatten', type: 'boolean', scope: 'global', description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension', default: true },
+      { name: 'nuslerp_row_wise', type: 'boolean', scope: 'global', description: 'Without flatten: vectors along the first dimension instead of the last', default: false },
+    ],
+    kernel: { id: 'nuslerp' },
+    cpu: (inputs, params, ctx) => nuslerpCpu(inputs, params, ctx, true),
+  },
+  multislerp: {
+    id: 'multislerp',
+    mergekit: 'multislerp',
+    version: '1.0.0',
+    name: 'Multi-SLERP',
+    description: 'Weighted spherical average of two or more models: their directions averaged in the tangent space at the weighted mean and mapped back to the sphere, scaled by the weighted mean norm. (With a base: multislerp-base.)',
+    reference: 'mergekit "multislerp" (Goddard)',
+    parents: { min: 2, max: 16 },
+    needsBase: false,
+    params: [
+      weightsParam('Weight of each model (default 1 each)'),
+      { name: 'normalize_weights', type: 'boolean', scope: 'global', description: 'Divide the weights by their sum', default: true },
+      { name: 'eps', type: 'number', scope: 'global', description: 'Guard added to norms', default: 1e-8, min: 0, max: 1 },
+    ],
+    kernel: { id: 'multislerp' },
+    cpu: (inputs, params) => multislerpCpu(inputs, params, false),
+  },
+  'multislerp-base': {
+    id: 'multislerp-base',
+    version: '1.0.0',
+    name: 'Multi-SLERP of task vectors',
+    description: 'Multi-SLERP of the models’ changes from the base, added back to the base (mergekit "multislerp" with a base_model). The first parent is the base.',
+    reference: 'mergekit "multislerp" with base_model',
+    parents: { min: 2, max: 16 },
+    needsBase: true,
+    params: [
+      weightsParam('Weight of each model (default 1 each)'),
+      { name: 'normalize_weights', type: 'boolean', scope: 'global', description: 'Divide the weights by their sum', default: true },
+      { name: 'eps', type: 'number', scope: 'global', description: 'Guard added to norms', default: 1e-8, min: 0, max: 1 },
+    ],
+    kernel: { id: 'multislerp' },
+    cpu: (inputs, params) => multislerpCpu(inputs, params, true),
+  },
+  karcher: {
+    id: 'karcher',
+    mergekit: 'karcher',
+    version: '1.0.0',
+    name: 'Karcher mean',
+    description: 'The Riemannian mean of the models’ directions on the unit sphere, found by iteration, scaled by their mean norm. The receipt reports the iterations each tensor took.',
+    reference: 'Karcher (1977); mergekit "karcher"',
+    parents: { min: 2, max: 16 },
+    needsBase: false,
+    params: [
+      { name: 'max_iter', type: 'integer', scope: 'global', description: 'Most iterations per tensor', default: 10, min: 0, max: 1000 },
+      { name: 'tol', type: 'number', scope: 'global', description: 'Stop when the tangent step is shorter than this; also the smallest norm and angle that count', default: 1e-5, min: 0, max: 1 },
+    ],
+    kernel: { id: 'karcher' },
+    cpu: (inputs, params, ctx) => karcherCpu(inputs, params, ctx),
+  },
+  sce: {
+    id: 'sce',
+    mergekit: 'sce',
+    version: '1.0.0',
+    name: 'SCE',
+    description: 'Select the elements whose changes vary most between the models, weight each model by its mean squared change, erase the changes that disagree with the elected sign, and average the rest. The first parent is the base.',
+    reference: 'FuseChat 2.0 (Wan et al., 2024); mergekit "sce"',
+    parents: { min: 1, max: 16 },
+    needsBase: true,
+    params: [{ name: 'select_topk', type: 'number', scope: 'global', description: 'Fraction of the elements with non-zero variance kept, by variance (1: all, mergekit’s default)', default: 1, min: 0, max: 1 }],
+    kernel: { id: 'sce' },
+    cpu: (inputs, params) => sceCpu(inputs, params),
+  },
+  'arcee-fusion': {
+    id: 'arcee-fusion',
+    mergekit: 'arcee_fusion',
+    version: '1.0.0',
+    name: 'Arcee Fusion',
+    description: 'Keeps the other model’s changes only where they matter: importance = |change| × the KL divergence of the row’s softmaxes, kept where it reaches median + 1.5·IQR. The first parent is the base.',
+    reference: 'mergekit "arcee_fusion" (Arcee AI)',
+    parents: { min: 1, max: 1 },
+    needsBase: true,
+    params: [],
+    kernel: { id: 'arcee-fusion' },
+    cpu: (inputs, _params, ctx) => arceeFusionCpu(inputs, ctx),
+  },
+  ram: {
+    id: 'ram',
+    mergekit: 'ram',
+    version: '1.0.0',
+    name: 'RAM',
+    description: 'Reinforced agent merging: an element changed by one model takes that change whole, one changed by several the mean of their changes (changes below ε do not count). The first parent is the base.',
+    reference: 'Reinforced Agent Merging (arXiv 2601.13572); mergekit "ram"',
+    parents: { min: 1, max: 16 },
+    needsBase: true,
+    params: [{ name: 'epsilon', type: 'number', scope: 'global', description: 'A change counts when its magnitude is above this', default: 1e-5, min: 0, max: 1e6 }],
+    elementwise: true,
+    kernel: { id: 'ram' },
+    cpu: (inputs, params) => ramCpu(inputs, params),
+  },
+  'ramplus-tl': {
+    id: 'ramplus-tl',
+    mergekit: 'ramplus_tl',
+    version: '1.0.0',
+    name: 'RAM+ (tensor-local)',
+    description: 'RAM with each model’s unique changes raised by 1 + r·clamp(ρ, 0, α), ρ the ratio of its shared to its unique changes in the tensor. The first parent is the base.',
+    reference: 'Reinforced Agent Merging (arXiv 2601.13572); mergekit "ramplus_tl"',
+    parents: { min: 1, max: 16 },
+    needsBase: true,
+    params: [
+      { name: 'r', type: 'number', scope: 'global', description: 'Strength of the boost', default: 0.1, min: 0, max: 100 },
+      { name: 'alpha', type: 'number', scope: 'global', description: 'Cap on the shared-to-unique ratio ρ', default: 0.2, min: 0, max: 1e6 },
+      { name: 'epsilon', type: 'number', scope: 'global', description: 'A change counts when its magnitude is above this', default: 1e-5, min: 0, max: 1e6 },
+    ],
+    kernel: { id: 'ram' },
+    cpu: (inputs, params) => ramCpu(inputs, params),
+  },
 } as const satisfies Record<string, OperatorDef>);
 
 export type OperatorId = keyof typeof OPERATORS;

@@ -13,6 +13,14 @@ import { pruneGpu } from './prune.gpu.ts';
 import { quantizeGpu } from './quantize.gpu.ts';
 import { slerpGpu } from './slerp.gpu.ts';
 import { taskArithmeticKernel } from './task-arithmetic.gpu.ts';
+import { nearswapGpu } from './nearswap.gpu.ts';
+import { modelStockGpu } from './model-stock.gpu.ts';
+import { nuslerpGpu } from './nuslerp.gpu.ts';
+import { multislerpGpu } from './multislerp.gpu.ts';
+import { karcherGpu } from './karcher.gpu.ts';
+import { sceGpu } from './sce.gpu.ts';
+import { arceeFusionGpu } from './arcee-fusion.gpu.ts';
+import { ramGpu } from './ram.gpu.ts';
 import type { GpuKernel } from './types.ts';
 
 export const GPU_KERNELS: Readonly<Record<KernelId, GpuKernel>> = Object.freeze({
@@ -23,6 +31,14 @@ export const GPU_KERNELS: Readonly<Record<KernelId, GpuKernel>> = Object.freeze(
   prune: pruneGpu,
   slerp: slerpGpu,
   quantize: quantizeGpu,
+  nearswap: nearswapGpu,
+  'model-stock': modelStockGpu,
+  nuslerp: nuslerpGpu,
+  multislerp: multislerpGpu,
+  karcher: karcherGpu,
+  sce: sceGpu,
+  'arcee-fusion': arceeFusionGpu,
+  ram: ramGpu,
 });
 
 /** The GPU kernel an operator declaration names, or null when it declares none. */
