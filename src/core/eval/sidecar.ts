@@ -24,12 +24,24 @@ export function metricMap(result: EvaluationResult): Record<string, number> {
   return out;
 }
 
+/** What a sidecar's checksum binds: the model, the frozen suite, the evaluator and its metric vector. */
+export interface SidecarBound {
+  candidate: string;
+  suite: Sha256Hex;
+  evaluator: { id: string; version: string };
+  metrics: Record<string, number>;
+}
+
+/** The bound parts with the checksum that binds them. */
+export function bindSidecar<B extends SidecarBound>(bound: B): B & { checksum: Sha256Hex } {
+  return { ...bound, checksum: hashJson({ candidate: bound.candidate, suite: bound.suite, evaluator: bound.evaluator, metrics: bound.metrics }) };
+}
+
 export function sidecarBody(candidate: Sha256Hex, result: EvaluationResult): SidecarBody {
-  const bound = { candidate, suite: result.suite.hash, evaluator: { ...result.evaluator }, metrics: metricMap(result) };
-  return { ...bound, count: result.metrics.count, checksum: hashJson(bound) };
+  return { ...bindSidecar({ candidate, suite: result.suite.hash, evaluator: { ...result.evaluator }, metrics: metricMap(result) }), count: result.metrics.count };
 }
 
 /** True when the checksum still binds the candidate, suite, evaluator and metrics. */
 export function sidecarChecksumOk(body: SidecarBody): boolean {
-  return hashJson({ candidate: body.candidate, suite: body.suite, evaluator: body.evaluator, metrics: body.metrics }) === body.checksum;
+  return bindSidecar(body).checksum === body.checksum;
 }

@@ -21,6 +21,7 @@ import { admitToShadow } from './admission.ts';
 import { admissionRecord, promotionTemplate as makeTemplate } from './records.ts';
 import { handOff } from './zones.ts';
 import type { SmokeReport } from '../eval/smoke.ts';
+import { bindSidecar } from '../eval/sidecar.ts';
 
 export type { SmokeReport };
 
@@ -188,8 +189,7 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
       log(`evaluating ${id.slice(0, 12)} on ${suite.name}`);
       const metrics = checkMetrics(await deps.evaluate(id, suite), id, suite.name);
       s.metrics[suite.name] = metrics;
-      const bind = { candidate: id, suite: suite.hash, evaluator, metrics };
-      sidecars.push(makeManifest('evaluation-sidecar', { ...bind, checksum: hashJson(bind) }));
+      sidecars.push(makeManifest('evaluation-sidecar', bindSidecar({ candidate: id, suite: suite.hash, evaluator, metrics })));
     }
     evaluated.set(id, s);
     return s;
