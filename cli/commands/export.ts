@@ -16,6 +16,7 @@ import { writeAll, writeShardFiles } from '../../src/node/file-source.ts';
 import { baseName, openModelFile } from '../../src/node/model-files.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { cleanLeftovers, tempName, writeFileAtomic } from '../../src/node/confine.ts';
+import { exportHfCommand } from './export-hf.ts';
 
 export const EXPORT_FORMATS = Object.freeze(['safetensors', 'slm'] as const);
 type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -25,7 +26,12 @@ const usage = `garden export FILE.slm --format safetensors|slm --out FILE [--car
 
 --format safetensors: one plain safetensors file without the garden's metadata.
 --format slm: a .slm (re-sharded when --max-shard-bytes is given).
---card: also write README.md (Hugging Face front matter: base_model, merge_method, tags, license) beside --out.`;
+--card: also write README.md (Hugging Face front matter: base_model, merge_method, tags, license) beside --out.
+
+garden export M --hf OUTDIR [--max-shard-bytes N] [--name NAME] [--base-model ID]... [--license ID]
+  A causal LM (.slm imported from a Hugging Face folder, or the folder) as a Hugging Face folder:
+  config.json, generation_config.json, tokenizer files, model.safetensors or shards with
+  model.safetensors.index.json (≤ N bytes each, 64 MiB by default), README.md model card.`;
 
 const command: Command = {
   usage,
@@ -40,7 +46,12 @@ const command: Command = {
       method: { type: 'string' },
       license: { type: 'string' },
       tag: { type: 'string', multiple: true },
+      hf: { type: 'string' },
     });
+    if (values.hf !== undefined) {
+      if (args.length !== 1) throw new CliError(`expected one model, got ${args.length}`);
+      return exportHfCommand({ model: args[0], outDir: values.hf, maxShardBytes: values['max-shard-bytes'], name: values.name, license: values.license, baseModels: values['base-model'] });
+    }
     const { format, out, card, name, method, license } = values;
     const maxText = values['max-shard-bytes'];
     const baseModels = values['base-model'] ?? [];
