@@ -35,9 +35,11 @@ export function fitness(s: Pick<ModelStats, 'successes' | 'invocations'>): numbe
  * What a promotion to champion rests on: `fitness` — runtime reliability measured by the router
  * (a fitness lead of 0.1 over ≥ 50 invocations); `evidence` — the evaluation verdict on the pinned
  * suites (viable against champion and no-op) plus a clean routed record in shadow or canary.
- * Fitness cannot promote a more accurate but equally reliable model; evidence can.
+ * Fitness cannot promote a more accurate but equally reliable model; evidence can. `recessive` —
+ * the re-expression of a recessive allele (a former champion or passed canary) on its recorded
+ * history, without new breeding (alleles.ts, reexpress).
  */
-export const PROMOTION_BASES = Object.freeze(['fitness', 'evidence'] as const);
+export const PROMOTION_BASES = Object.freeze(['fitness', 'evidence', 'recessive'] as const);
 export type PromotionBasis = (typeof PROMOTION_BASES)[number];
 
 export interface PromotionCheck {
