@@ -11,6 +11,8 @@ import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 import { resolveParams } from '../core/operators/params.ts';
 import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
+import { Arena } from './arena.ts';
+import { simdRange } from './simd.ts';
 
 const FAMILY = listOperators().filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic').map((op) => op.id);
 
@@ -157,6 +159,30 @@ describe('task-arithmetic family range kernel', () => {
     k.run(inputs, out, { ...p, ...reduceLocally(k.reduce!, inputs, p, c) }, c, 0, n);
     expect(bits(out)).toEqual(bits(getOperator('federated').cpu(inputs, p, c)));
     expect(() => reduceLocally(k.reduce!, inputs, { ...p, clipFactors: undefined }, c)).toThrow(/update-wide clipping needs the model pre-pass/);
+  });
+});
+
+describe('task delta and federated in WebAssembly SIMD, in place on an arena', () => {
+  it('the fused taK loops over any ranges equal the reference', () => {
+    const arena = new Arena();
+    fc.assert(
+      fc.property(fc.constantFrom('task-delta', 'federated'), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.boolean(), fc.double({ min: -2, max: 2, noNaN: true }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (id, P, n, seed, normalize, lambda, cuts) => {
+        const inputs = family(n, P, seed, (m) => arena.alloc(m));
+        const weights = Array.from({ length: P }, (_, i) => ((seed >>> (3 * i)) % 5) * 0.5 - (id === 'federated' ? 0 : 0.75));
+        const p = { weights, normalize, lambda };
+        const c = { name: 'w', shape: [n], seed: 1 };
+        const out = arena.alloc(n).fill(NaN);
+        const bounds = [0, ...cuts.map((x) => Math.floor(x * n)).sort((a, b) => a - b), n];
+        for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange(id, inputs, out, p, c, bounds[i], bounds[i + 1], arena.memory)).toBe(P <= 4);
+        if (P <= 4) expect(bits(out)).toEqual(bits(getOperator(id).cpu(inputs, p, c)));
+        for (const a of [...inputs, out]) arena.free(a);
+      }),
+      { numRuns: 80, seed: 4 },
+    );
+    // Sparsifying, electing or clipping members keep to their JavaScript range kernel.
+    const x = arena.alloc(8);
+    expect(simdRange('ties', [x, x, x], x, {}, { name: 'w', shape: [8], seed: 1 }, 0, 8, arena.memory)).toBe(false);
+    expect(simdRange('federated', [x, x], x, { clipNorm: 1 }, { name: 'w', shape: [8], seed: 1 }, 0, 8, arena.memory)).toBe(false);
   });
 });
 
