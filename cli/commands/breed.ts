@@ -23,7 +23,7 @@ import { parentCompatibility, recordBreed } from '../../src/core/lab/records.ts'
 import { manifestHash } from '../../src/core/manifest/index.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
-import { DEFAULT_CATALOG, loadFamily } from '../../src/node/catalog.ts';
+import { DEFAULT_CATALOG, checkFamilySpecies, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, confinedPath, declaredRoot, readRegular, writeFileAtomic } from '../../src/node/confine.ts';
 import { printable } from '../../src/core/format/printable.ts';
 import { operatorsText } from './operators.ts';
@@ -193,6 +193,7 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   if (fam) {
     for (const [i, m] of models.entries()) {
       if (m.species !== fam.family.species) throw new CliError(`${i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`} has species ${m.species}, not family ${fam.family.id}'s ${fam.family.species}`);
+      checkFamilySpecies(m, fam.family, i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`);
     }
   }
   const family = fam ? { graph: fam.graph, vocabulary: fam.family.output.labels } : undefined;
