@@ -13,6 +13,10 @@ import { buildDigits, DIGITS_TINY } from '../scripts/starter/digits.ts';
 import { runGarden } from './test-run.ts';
 import { DOC, record, snapshotTree, writeReliability } from './reliability.ts';
 import { cleanLeftovers, confinedPath, readRegularSync, writeFileAtomicSync } from '../src/node/confine.ts';
+import { SLM_KEYS, readSlm } from '../src/core/format/slm.ts';
+import { serializeSafetensors } from '../src/core/format/safetensors.ts';
+import { sha256Hex } from '../src/core/hash.ts';
+import { fromFloat32, type Tensor } from '../src/core/tensor.ts';
 
 const { onnx } = onnxProto;
 let dir = '';
@@ -102,7 +106,7 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
   });
 
   it('a round whose catalog is an absolute path, or a symlink out of the root', async () => {
-    await refused('round', 'catalog: /etc/passwd (absolute)', ['lab', labRound({ catalog: '/etc/passwd' }, 'abs.json')], /catalog: absolute path "\/etc\/passwd" refused/);
+    await refused('round', 'catalog: /etc/passwd (absolute)', ['lab', labRound({ catalog: '/etc/passwd' }, 'abs.json')], /catalog: absolute path "\/etc\/passwd" is outside /);
     symlinkSync('/etc/passwd', join(dir, 'garden', 'link.json'));
     await refused('round', 'catalog: a symlink to /etc/passwd', ['lab', labRound({ catalog: 'link.json' }, 'link-round.json')], /catalog: path "link\.json" resolves through a symlink to a file outside/);
   });
@@ -169,7 +173,7 @@ describe('confinement: paths named inside a recipe', () => {
     rmSync(join('/tmp', escape), { force: true });
     await refused('recipe', 'output.path: ../../../../tmp/x.slm', ['breed', recipe('r1.json', { output: { path: `../../../../../../../../tmp/${escape}` } }), '--threads', '0'], /output\.path: path "(\.\.\/)+tmp\/garden-hostile-escape\.slm" leaves /, [join(dir, 'garden')]);
     expect(existsSync(join('/tmp', escape))).toBe(false);
-    await refused('recipe', 'output.path: /tmp/x.slm (absolute)', ['breed', recipe('r2.json', { output: { path: `/tmp/${escape}` } }), '--threads', '0'], /output\.path: absolute path "\/tmp\/garden-hostile-escape\.slm" refused/, [join(dir, 'garden')]);
+    await refused('recipe', 'output.path: /tmp/x.slm (absolute)', ['breed', recipe('r2.json', { output: { path: `/tmp/${escape}` } }), '--threads', '0'], /output\.path: absolute path "\/tmp\/garden-hostile-escape\.slm" is outside /, [join(dir, 'garden')]);
     expect(existsSync(join('/tmp', escape))).toBe(false);
   });
 
@@ -239,6 +243,70 @@ describe('confinement: ONNX external data and the model folder', () => {
   });
 });
 
+describe('species recomputed, never trusted; content hashed', () => {
+  const g = () => join(dir, 'garden');
+  /** A copy of the digits catalog in `sub` whose model `digits-rotated` is replaced by `bytes`. */
+  const catalogWith = (sub: string, bytes: Uint8Array) => {
+    const cat = JSON.parse(readFileSync(join(g(), 'catalog.json'), 'utf8'));
+    const fam = cat.families[0];
+    mkdirSync(join(g(), sub), { recursive: true });
+    for (const f of [...fam.models, ...fam.suites, { file: fam.graph }]) {
+      mkdirSync(dirname(join(g(), sub, f.file)), { recursive: true });
+      writeFileSync(join(g(), sub, f.file), readFileSync(join(g(), f.file)));
+    }
+    const m = fam.models.find((x: { id: string }) => x.id === 'digits-rotated');
+    writeFileSync(join(g(), sub, m.file), bytes);
+    m.hash = sha256Hex(bytes);
+    m.bytes = bytes.length;
+    writeFileSync(join(g(), sub, 'catalog.json'), JSON.stringify(cat));
+    return { catalog: `${sub}/catalog.json`, family: fam, file: join(g(), sub, m.file) };
+  };
+  /** The rotated specialist re-written the old way (no graph, vocabulary or content hashes), changed by `f`. */
+  const legacy = (f: (t: Tensor[]) => Tensor[], species?: string) => {
+    const src = readSlm(new Uint8Array(readFileSync(join(g(), 'digits', 'rotated.slm'))));
+    const meta: Record<string, string> = { ...src.metadata };
+    for (const k of [SLM_KEYS.graph, SLM_KEYS.vocabulary, SLM_KEYS.tensors]) delete meta[k];
+    if (species) meta[SLM_KEYS.species] = species;
+    return serializeSafetensors(f(src.tensors), meta);
+  };
+
+  it('a renamed tensor in a file without graph/vocabulary keeps its claim no longer: lab refuses it', async () => {
+    const { catalog } = catalogWith('renamed', legacy((t) => t.map((x, i) => (i === 0 ? { ...x, name: `${x.name}x` } : x))));
+    await refused('species', 'a starter model with one tensor renamed, species claim kept, no slm.graph/slm.vocabulary (lab)', ['lab', labRound({ catalog }, 'renamed-round.json')], /species check failed: model digits-rotated claims species [0-9a-f]{64} but its tensors, with the family's graph and vocabulary, give [0-9a-f]{64}$/);
+  });
+
+  it('a model of another species stamped with the digits species is refused (eval, lab)', async () => {
+    const { catalog, family, file } = catalogWith('stamped', legacy(() => [fromFloat32('mail.weight', [3, 2], new Float32Array(6))]));
+    writeFileSync(file, legacy(() => [fromFloat32('mail.weight', [3, 2], new Float32Array(6))], family.species));
+    const cat = JSON.parse(readFileSync(join(g(), catalog), 'utf8'));
+    cat.families[0].models.find((x: { id: string }) => x.id === 'digits-rotated').hash = sha256Hex(readFileSync(file));
+    writeFileSync(join(g(), catalog), JSON.stringify(cat));
+    await refused('species', 'a model of other tensors stamped with the digits species (eval)', ['eval', file, '--suite', 'digits-test', '--catalog', join(g(), catalog)], /species check failed: model .* claims species [0-9a-f]{64} but its tensors, with the family's graph and vocabulary, give/);
+    await refused('species', 'the same model in a lab round', ['lab', labRound({ catalog }, 'stamped-round.json')], /species check failed: model digits-rotated claims species/);
+  });
+
+  it('a flipped species bit in a file that records graph and vocabulary is refused on every read', async () => {
+    const b = new Uint8Array(readFileSync(join(g(), 'digits', 'rotated.slm')));
+    const text = Buffer.from(b).toString('latin1');
+    const at = text.indexOf('"slm.species":"') + '"slm.species":"'.length;
+    b[at] = b[at] === 0x30 ? 0x31 : 0x30;
+    const p = join(dir, 'flipped-species.slm');
+    writeFileSync(p, b);
+    await refused('species', 'one hex digit of slm.species changed (inspect)', ['inspect', p], /^garden inspect: species check failed: slm\.species is [0-9a-f]{64} but the tensors, graph and vocabulary give/);
+  });
+
+  it('a flipped low bit in a parent\'s tensor data is detected (breed), whatever it does to scores', async () => {
+    const b = new Uint8Array(readFileSync(join(g(), 'digits', 'rotated.slm')));
+    b[b.length - 5] ^= 1;
+    writeFileSync(join(g(), 'flipped.slm'), b);
+    const recipe = join(g(), 'flipped-recipe.json');
+    writeFileSync(recipe, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator: 'blend', params: { weights: [0.5, 0.5] }, seed: 1, parents: [{ path: 'digits/base.slm' }, { path: 'flipped.slm' }], output: { path: 'flipped-out.slm' } }));
+    await refused('content', 'one low bit flipped in a parent\'s tensor bytes (breed)', ['breed', recipe, '--threads', '0'], /content-hash check failed: tensor "[^"]+" hashes to [0-9a-f]{64} but slm\.tensors records [0-9a-f]{64}: its bytes were changed$/, [g()]);
+    const { catalog } = catalogWith('flipped', b);
+    await refused('content', 'the same file as a catalog model (lab; the catalog pin updated to match)', ['lab', labRound({ catalog }, 'flipped-round.json')], /content-hash check failed/);
+  });
+});
+
 describe('output hygiene and limits checked before parsing', () => {
   /** A safetensors file from header text (padded to 8) and `data` bytes. */
   const st = (header: string, data = 0, lengthOverride?: [number, number]) => {
@@ -302,7 +370,8 @@ describe('confine.ts', () => {
     const root = join(dir, 'garden');
     expect(confinedPath(root, join(root, 'digits'), '../catalog.json', 'x')).toBe(join(root, 'catalog.json'));
     expect(() => confinedPath(root, root, '../x', 'x')).toThrow(/leaves/);
-    expect(() => confinedPath(root, root, '/etc/passwd', 'x')).toThrow(/absolute/);
+    expect(() => confinedPath(root, root, '/etc/passwd', 'x')).toThrow(/absolute path "\/etc\/passwd" is outside/);
+    expect(confinedPath(root, join(root, 'digits'), join(root, 'catalog.json'), 'x')).toBe(join(root, 'catalog.json')); // absolute, inside the root
     expect(() => confinedPath(root, root, 'a\nb', 'x')).toThrow(/control characters/);
     expect(() => confinedPath(root, root, 'link.json', 'x')).toThrow(/symlink/);
     // An output not yet written: checked by its nearest existing folder.

@@ -15,7 +15,7 @@ import { attachRobustness } from '../../src/core/eval/robustness.ts';
 import { createOrtSession, releaseSession, runClassifier, runTokens } from '../../src/runtime/ort-session.ts';
 import { familySpeciesOf, isQuantizedModel, quantBlockSize, quantizedGraph, recordedQuantGraphOp } from '../../src/core/models/quantized-graph.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
-import { DEFAULT_CATALOG, catalogFile, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
+import { DEFAULT_CATALOG, catalogFile, checkFamilySpecies, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
 
 const usage = `garden eval MODEL.slm --suite SUITE [options]
@@ -107,6 +107,8 @@ async function run(args: string[]): Promise<number> {
   }
   const evalOpts = (pin: string | undefined) => ({ batch, expectedSuiteHash: pin, expectedSpecies: fam.species, modelSpecies: speciesIn(fam), family: fam.id });
   for (const t of suites) checkEvaluationInputs(t.suite, evalOpts(t.pin));
+  // The species recomputed from the tensors with the family's graph and labels, never the claim alone.
+  checkFamilySpecies(slm, fam, `model ${modelPath}`);
 
   const familyGraph = loadFamily(catalogPath, fam.id, catalog).graph;
   let graph = familyGraph;

@@ -79,7 +79,7 @@ const command: Command = {
           const name = baseName(file);
           const hashes = await tensorHashes(model); // reads and checks every tensor before writing
           const scan = await scanNonFinite(model);
-          const shards = await writeShardFiles(toSlm(model, { maxShardBytes }), tmp, name);
+          const shards = await writeShardFiles(toSlm(model, { maxShardBytes, contentHashes: hashes }), tmp, name);
           if (model.graph) await writeFile(join(tmp, `${name}.graph.onnx`), model.graph);
           const summary = {
             source: basename(file),

@@ -10,6 +10,7 @@ import { sha256Hex } from '../../src/core/hash.ts';
 import { checkSlmMetadata, readSlm } from '../../src/core/format/slm.ts';
 import type { ParentInfo } from '../../src/core/operators/candidate.ts';
 import { checkCatalog, type CatalogFamily } from '../../src/core/models/catalog.ts';
+import { checkFamilySpecies } from '../../src/node/catalog.ts';
 import { parseLabRound } from '../../src/core/manifest/validate.ts';
 import { manifestHash } from '../../src/core/manifest/index.ts';
 import type { LabRoundFile, Policy } from '../../src/core/manifest/kinds.ts';
@@ -135,6 +136,8 @@ async function run(args: string[]): Promise<number> {
     if (h !== m.hash) throw new CliError(`model ${id} (${m.file}) hashes to ${h} but the catalog says ${m.hash}`);
     const slm = readSlm(b);
     if (slm.species !== family.species) throw new CliError(`model ${id} is species ${slm.species}, not the family's ${family.species}`);
+    // The claim recomputed from the tensors with the family's graph and labels, never trusted.
+    checkFamilySpecies(slm, family, `model ${id}`);
     // As `garden breed` reads a parent, so candidateSlm writes the same candidate bytes.
     models.set(id, { ...checkSlmMetadata(slm.metadata), hash: slm.hash, tensors: slm.tensors });
     names.set(id, id);

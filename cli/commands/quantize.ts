@@ -17,7 +17,7 @@ import { breed } from '../../src/core/operators/breed.ts';
 import { cpuBackend } from '../../src/core/operators/backend.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
-import { DEFAULT_CATALOG, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
+import { DEFAULT_CATALOG, checkFamilySpecies, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, readRegularSync, writeFileAtomicSync } from '../../src/node/confine.ts';
 import { printable } from '../../src/core/format/printable.ts';
 
@@ -87,6 +87,7 @@ async function run(args: string[]): Promise<number> {
   if (!familyId) throw new CliError(`model species ${slm.species} matches no family in the catalog; pass --family to name one`);
   const { family: fam, graph: familyGraph } = loadFamily(catalogPath, familyId, catalog);
   if (slm.species !== fam.species) throw new CliError(`model species ${slm.species} is not family ${fam.id}'s species ${fam.species}`);
+  checkFamilySpecies(slm, fam, modelPath);
 
   // The one candidate writer: the quantize operator through breed(), then candidateSlm with the
   // family graph, exactly as garden breed --family and the app do, so the bytes are the same.

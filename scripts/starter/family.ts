@@ -39,6 +39,9 @@ export class FamilyWriter {
     this.species = species;
     const bytes = writeSlm(tensors, {
       species,
+      // Graph and labels recorded, so every reader recomputes the species instead of trusting it.
+      graph: this.graphHash,
+      vocabulary: this.labels,
       extra: { 'starter.family': this.family, 'starter.model': m.id, 'starter.name': m.name, 'starter.role': m.role },
     });
     const file = `${this.family}/${fileName}`;

@@ -3,6 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../core/hash.ts';
 import { checkCatalog, type Catalog, type CatalogFamily } from '../core/models/catalog.ts';
+import { checkClaimedSpecies, type SlmFile } from '../core/format/slm.ts';
+import { FormatError } from '../core/format/errors.ts';
+import { familySpeciesOf, isQuantizedModel } from '../core/models/quantized-graph.ts';
 import { ConfineError, LIMITS, confinedPath, readRegularSync, readTextSync } from './confine.ts';
 
 /** public/starter/catalog.json of this checkout (built by `npm run starter`). */
@@ -47,4 +50,20 @@ export function loadFamily(catalogPath: string, id: string, catalog = loadCatalo
   const actual = sha256Hex(graph);
   if (actual !== family.graphHash) throw new Error(`the ${id} graph ${path} hashes to ${actual} but the catalog pins ${family.graphHash}`);
   return { family, graph };
+}
+
+/**
+ * A model's species, recomputed, never trusted: its tensors (dequantized signature for a quantized
+ * model) with the family's graph and labels must give the family's species, and a plain model's
+ * own claim must be that species too. A file that records its own graph and vocabulary was already
+ * checked against them by readSlm; this covers the ones that do not (the starter's, older files).
+ */
+export function checkFamilySpecies(slm: Pick<SlmFile, 'species' | 'tensors'>, family: CatalogFamily, what = 'the model'): void {
+  if (isQuantizedModel(slm.tensors)) {
+    const actual = familySpeciesOf(slm.tensors, family.graphHash, family.output.labels);
+    if (actual !== family.species) throw new FormatError('species', `${what} is a quantized model whose tensors give species ${actual}, not family ${family.id}'s ${family.species}`);
+    return;
+  }
+  if (slm.species !== family.species) throw new FormatError('species', `${what} claims species ${slm.species}, not family ${family.id}'s ${family.species}`);
+  checkClaimedSpecies(slm.species, slm.tensors, family.graphHash, family.output.labels, what);
 }

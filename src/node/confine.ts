@@ -3,8 +3,8 @@
  * checks, used by all commands.
  *
  * - A path named inside a recipe, round, catalog, index or ONNX model resolves inside its declared
- *   root after realpath: an absolute path, a `..` that leaves the root, or a symlink pointing out
- *   of it is refused (`..` that stays inside the root is fine: examples/recipe.json uses
+ *   root after realpath: an absolute path outside the root, a `..` that leaves it, or a symlink
+ *   pointing out of it is refused (`..` that stays inside the root is fine: examples/recipe.json uses
  *   `../public/starter/…` under the working directory).
  * - Only regular files are read: /dev/zero, FIFOs, sockets and devices are refused before a byte is
  *   read (opened O_NONBLOCK, so a FIFO never hangs the open, then fstat).
@@ -72,11 +72,11 @@ export function confinedPath(root: string, base: string, rel: string, what: stri
   if (typeof rel !== 'string' || rel.length === 0) throw new ConfineError(`${what}: empty path`);
   // eslint-disable-next-line no-control-regex -- control characters in a path are refused
   if (/[\u0000-\u001f\u007f]/.test(rel)) throw new ConfineError(`${what}: the path contains control characters`);
-  if (isAbsolute(rel) || /^[a-zA-Z]:[\\/]/.test(rel) || rel.startsWith('\\')) throw new ConfineError(`${what}: absolute path ${JSON.stringify(rel)} refused; paths must be relative and stay inside ${root}`);
   const realRoot = realpathNearest(root);
   const lexical = resolve(base, rel);
   const real = realpathNearest(lexical);
   if (within(realRoot, real)) return real;
+  if (isAbsolute(rel)) throw new ConfineError(`${what}: absolute path ${JSON.stringify(rel)} is outside ${root}; paths must stay inside it`);
   if (!within(resolve(root), lexical) && !within(realRoot, lexical)) throw new ConfineError(`${what}: path ${JSON.stringify(rel)} leaves ${root}`);
   throw new ConfineError(`${what}: path ${JSON.stringify(rel)} resolves through a symlink to a file outside ${root}`);
 }

@@ -27,6 +27,12 @@ export const SLM_KEYS = Object.freeze({
   graph: 'slm.graph',
   /** The vocabulary / label set as a JSON array of strings. */
   vocabulary: 'slm.vocabulary',
+  /**
+   * The content hash of every tensor of the file: a JSON object tensor name → SHA-256 of its bytes
+   * (keys sorted). Written by every garden writer; checked on every read. A file without it (written
+   * before it existed) is read as before, its tensors unverified, and gets it when written again.
+   */
+  tensors: 'slm.tensors',
 } as const);
 
 /** 64 MiB: the largest shard the garden writes by default. */
@@ -74,7 +80,15 @@ export interface SlmWriteOptions {
   extra?: Record<string, string>;
 }
 
-function slmMetadata(opts: SlmWriteOptions, shard: number, shards: number): Record<string, string> {
+/** The `slm.tensors` value: tensor name → SHA-256, keys sorted, as JSON. */
+export function contentHashesJson(hashes: ReadonlyMap<string, Sha256Hex> | Record<string, Sha256Hex>): string {
+  const entries = hashes instanceof Map ? [...hashes] : Object.entries(hashes);
+  const o: Record<string, Sha256Hex> = {};
+  for (const [k, v] of entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) o[k] = v;
+  return JSON.stringify(o);
+}
+
+function slmMetadata(opts: SlmWriteOptions, shard: number, shards: number, hashes?: ReadonlyMap<string, Sha256Hex>): Record<string, string> {
   for (const k of Object.keys(opts.extra ?? {})) {
     if (k.startsWith('slm.')) throw new FormatError('metadata', `extra metadata key ${JSON.stringify(k)} uses the reserved "slm." prefix`);
   }
@@ -88,12 +102,17 @@ function slmMetadata(opts: SlmWriteOptions, shard: number, shards: number): Reco
   if (opts.manifest) metadata[SLM_KEYS.manifest] = opts.manifest;
   if (opts.graph !== undefined) metadata[SLM_KEYS.graph] = opts.graph;
   if (opts.vocabulary !== undefined) metadata[SLM_KEYS.vocabulary] = JSON.stringify(opts.vocabulary);
+  if (hashes) metadata[SLM_KEYS.tensors] = contentHashesJson(hashes);
   return metadata;
 }
 
-/** Write one `.slm` file in memory (a single shard unless opts.shard/shards say otherwise). */
+/**
+ * Write one `.slm` file in memory (a single shard unless opts.shard/shards say otherwise). The one
+ * writer of `.slm` bytes: it records the content hash of every tensor (slm.tensors).
+ */
 export function writeSlm(tensors: readonly Tensor[], opts: SlmWriteOptions): Uint8Array {
-  return serializeSafetensors(tensors, slmMetadata(opts, opts.shard ?? 0, opts.shards ?? 1));
+  const hashes = new Map(tensors.map((t) => [t.name, sha256Hex(t.data)]));
+  return serializeSafetensors(tensors, slmMetadata(opts, opts.shard ?? 0, opts.shards ?? 1, hashes));
 }
 
 /** The garden keys of a `.slm` header, checked. */
@@ -104,6 +123,8 @@ export interface SlmInfo {
   manifest?: Sha256Hex;
   graph?: Sha256Hex;
   vocabulary?: string[];
+  /** Tensor name → SHA-256 of its bytes, when the file records them (slm.tensors). */
+  tensorHashes?: Map<string, Sha256Hex>;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -146,7 +167,55 @@ export function checkSlmMetadata(metadata: Record<string, string>): SlmInfo {
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new FormatError('metadata', `${SLM_KEYS.vocabulary} is not a JSON array of strings`);
     info.vocabulary = v as string[];
   }
+  if ((info.graph === undefined) !== (info.vocabulary === undefined)) {
+    throw new FormatError('species', `${info.graph === undefined ? SLM_KEYS.vocabulary : SLM_KEYS.graph} is recorded without ${info.graph === undefined ? SLM_KEYS.graph : SLM_KEYS.vocabulary}: a species is bound to both or to neither`);
+  }
+  const content = metadata[SLM_KEYS.tensors];
+  if (content !== undefined) {
+    let v: unknown;
+    try {
+      v = JSON.parse(content);
+    } catch {
+      throw new FormatError('metadata', `${SLM_KEYS.tensors} is not valid JSON`);
+    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FormatError('metadata', `${SLM_KEYS.tensors} is not a JSON object`);
+    const m = new Map<string, Sha256Hex>();
+    for (const [k, h] of Object.entries(v as Record<string, unknown>)) {
+      if (typeof h !== 'string' || !HEX64.test(h)) throw new FormatError('metadata', `${SLM_KEYS.tensors}[${JSON.stringify(k)}] is not a SHA-256 hex string`);
+      m.set(k, h);
+    }
+    info.tensorHashes = m;
+  }
   return info;
+}
+
+/** The recorded content hashes name exactly the tensors of the file (or shard). */
+function checkContentNames(info: SlmInfo, tensors: readonly { name: string }[], what = 'the file'): void {
+  const m = info.tensorHashes;
+  if (!m) return;
+  for (const t of tensors) if (!m.has(t.name)) throw new FormatError('content-hash', `${SLM_KEYS.tensors} records no hash for tensor ${JSON.stringify(t.name)} of ${what}`);
+  if (m.size !== tensors.length) {
+    const names = new Set(tensors.map((t) => t.name));
+    const extra = [...m.keys()].find((k) => !names.has(k));
+    throw new FormatError('content-hash', `${SLM_KEYS.tensors} records tensor ${JSON.stringify(extra)}, which ${what} does not hold`);
+  }
+}
+
+/** One tensor's bytes against its recorded content hash. */
+function checkContent(info: SlmInfo, t: { name: string; data: Uint8Array }): void {
+  const want = info.tensorHashes?.get(t.name);
+  if (want === undefined) return;
+  const actual = sha256Hex(t.data);
+  if (actual !== want) throw new FormatError('content-hash', `tensor ${JSON.stringify(t.name)} hashes to ${actual} but ${SLM_KEYS.tensors} records ${want}: its bytes were changed`);
+}
+
+/**
+ * The species a set of tensors has under a graph and vocabulary, against the one a file claims:
+ * for callers that know the family (catalog) of a file that records no graph/vocabulary itself.
+ */
+export function checkClaimedSpecies(claimed: Sha256Hex, tensors: readonly TensorSpec[], graph: Sha256Hex, vocabulary: readonly string[], what = 'the model'): void {
+  const actual = speciesId(speciesSignature(tensors, graph, [...vocabulary]));
+  if (actual !== claimed) throw new FormatError('species', `${what} claims species ${claimed} but its tensors, with the family's graph and vocabulary, give ${actual}`);
 }
 
 /** When a header records graph and vocabulary, the species must be recomputable from it. */
@@ -161,6 +230,8 @@ export function readSlm(bytes: Uint8Array, opts: { expectedHash?: Sha256Hex } = 
   const { metadata, tensors } = parseSafetensors(bytes);
   const info = checkSlmMetadata(metadata);
   if (info.shards === 1) checkSpecies(info, tensors);
+  checkContentNames(info, tensors);
+  for (const t of tensors) checkContent(info, t);
   const hash = sha256Hex(bytes);
   checkHash(hash, opts.expectedHash, 'the .slm file');
   return { metadata, tensors, species: info.species, shard: info.shard, shards: info.shards, hash };
@@ -176,7 +247,7 @@ export function shardFileName(base: string, shard: number, shards: number, ext =
 }
 
 /** Split specs (in name order) into shards whose files stay ≤ maxShardBytes (one oversize tensor gets its own). */
-export function planShards(specs: readonly TensorSpec[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES, metadataBytes = 1024): TensorSpec[][] {
+export function planShards(specs: readonly TensorSpec[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES, metadataBytes = 1024, metadataPerTensor: (s: TensorSpec) => number = () => 0): TensorSpec[][] {
   if (!(maxShardBytes > 0)) throw new FormatError('shards', `shard size limit ${maxShardBytes} must be positive`);
   const order = [...specs].sort(compareNames);
   const shards: TensorSpec[][] = [];
@@ -184,7 +255,7 @@ export function planShards(specs: readonly TensorSpec[], maxShardBytes = DEFAULT
   let used = 8 + metadataBytes;
   for (const s of order) {
     const { header, dataSize } = encodeHeader([s]);
-    const cost = header.length - 8 + dataSize;
+    const cost = header.length - 8 + dataSize + metadataPerTensor(s);
     if (cur.length > 0 && used + cost > maxShardBytes) {
       shards.push(cur);
       cur = [];
@@ -205,7 +276,12 @@ export interface ModelTensors {
 
 export interface SlmStreamOptions extends Omit<SlmWriteOptions, 'shard' | 'shards'> {
   maxShardBytes?: number;
+  /** The SHA-256 of every tensor, when the caller has them already; else each tensor is read once more to hash it. */
+  contentHashes?: ReadonlyMap<string, Sha256Hex>;
 }
+
+/** Bytes one tensor's entry adds to slm.tensors (a JSON string inside the JSON header). */
+const contentEntryBytes = (s: TensorSpec) => JSON.stringify(JSON.stringify(s.name)).length + 64 + 8;
 
 /** One piece of a streamed `.slm` write: bytes to append to shard `shard` of `shards`. */
 export interface SlmChunk {
@@ -216,10 +292,19 @@ export interface SlmChunk {
 
 /** Stream a model into `.slm` shards, one tensor in memory at a time; shards come in order. */
 export async function* writeSlmStream(model: ModelTensors, opts: SlmStreamOptions): AsyncGenerator<SlmChunk> {
-  const metaBytes = JSON.stringify(slmMetadata(opts, 99999, 99999)).length + 64;
-  const plan = planShards(model.tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metaBytes);
+  const { contentHashes, maxShardBytes, ...writeOpts } = opts;
+  const metaBytes = JSON.stringify(slmMetadata(writeOpts, 99999, 99999, new Map())).length + 64;
+  const plan = planShards(model.tensors, maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, metaBytes, contentEntryBytes);
   for (let shard = 0; shard < plan.length; shard++) {
-    for await (const bytes of writeSafetensorsStream(plan[shard], model.read, slmMetadata(opts, shard, plan.length))) {
+    // The header records every tensor's hash before any data: from the caller, or one reading pass.
+    const hashes = new Map<string, Sha256Hex>();
+    for (const t of plan[shard]) hashes.set(t.name, contentHashes?.get(t.name) ?? sha256Hex(await model.read(t.name)));
+    const read = async (name: string) => {
+      const data = await model.read(name);
+      if (contentHashes) checkContent({ tensorHashes: hashes } as SlmInfo, { name, data });
+      return data;
+    };
+    for await (const bytes of writeSafetensorsStream(plan[shard], read, slmMetadata(writeOpts, shard, plan.length, hashes))) {
       yield { shard, shards: plan.length, bytes };
     }
   }
@@ -290,6 +375,7 @@ export async function openSlm(sources: readonly ByteSource[], opts: { /** SHA-25
   const where = new Map<string, number>();
   const tensors: TensorSpec[] = [];
   byIndex.forEach((r, shard) => {
+    checkContentNames(infoByIndex[shard], r.tensors, `shard ${shard}`);
     for (const t of r.tensors) {
       if (where.has(t.name)) throw new FormatError('shards', `tensor ${JSON.stringify(t.name)} is in shards ${where.get(t.name)} and ${shard}`);
       where.set(t.name, shard);
@@ -309,7 +395,13 @@ export async function openSlm(sources: readonly ByteSource[], opts: { /** SHA-25
     if (s === undefined) throw new FormatError('header-keys', `no tensor named ${JSON.stringify(name)}`);
     return s;
   };
-  const readTensor = (name: string) => byIndex[shardOf(name)].read(name);
+  // Every read is checked against the content hash its shard records.
+  const readTensor = async (name: string) => {
+    const shard = shardOf(name);
+    const t = await byIndex[shard].read(name);
+    checkContent(infoByIndex[shard], t);
+    return t;
+  };
   return {
     species: first.species,
     shards: first.shards,
