@@ -41,6 +41,8 @@ export interface TensorStat {
   deltaNorm: number;
   /** TIES and DARE-TIES: elements whose non-zero (trimmed, weighted) deltas disagree in sign. */
   signConflicts?: number;
+  /** karcher: the iterations the Riemannian mean took on this tensor. */
+  iterations?: number;
   /** Why the tensor was copied unchanged, when it was. */
   skipped?: string;
   /** Bytes stored for this tensor's output (all its stored tensors). */
@@ -177,6 +179,7 @@ export async function breed(
       stored = [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
       stat = acc.result();
       if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;
+      if (typeof extra.iterations === 'number') stat.iterations = extra.iterations;
     } else {
       const inputs = inputsOf(ref.name);
       const p = { ...paramsAt(op, params, positions[i]), ...derived[ref.name] };
@@ -187,6 +190,7 @@ export async function breed(
       stored = op.store ? op.store(ref, inputs, out, p) : [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
       stat = tensorStats(inputs[0], out);
       if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;
+      if (typeof extra.iterations === 'number') stat.iterations = extra.iterations;
     }
     const h = sha256Stream();
     let bytes = 0;

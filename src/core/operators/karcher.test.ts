@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { runOp, f32 } from './catalog-test-helpers.ts';
 import { randomValues } from './test-data.ts';
+import { breed } from './breed.ts';
+import { cpuBackend } from './backend.ts';
+import { fromFloat32, toFloat32 } from '../tensor.ts';
 
 /** mergekit's karcher_merge_tensors, step by step on whole vectors in float64. */
 function mergekitKarcher(xs: Float64Array[], maxIter = 10, tol = 1e-5): { out: Float64Array; iterations: number } {
@@ -73,5 +76,15 @@ describe('karcher (mergekit "karcher")', () => {
     const out = runOp('karcher', [x, x, x]);
     for (let e = 0; e < 40; e++) expect(out[e]).toBeCloseTo(x[e], 6);
     expect(Array.from(runOp('karcher', [new Float32Array(3), new Float32Array(3)]))).toEqual([0, 0, 0]);
+  });
+
+  it('breed() puts each tensor’s iterations in its statistics (the receipt)', async () => {
+    const model = (seed: number) => [fromFloat32('layers.0.weight', [4, 5], Float32Array.from(randomValues(seed, 20), (v, e) => v + (e % 3))), fromFloat32('layers.1.weight', [3], f32([1, 0, 0]))];
+    const r = await breed({ operator: 'karcher', params: { max_iter: 7 }, seed: 1, parents: [model(1), model(2), model(3)] }, cpuBackend);
+    const direct: Record<string, number> = {};
+    runOp('karcher', [1, 2, 3].map((s) => toFloat32(model(s)[0])), { max_iter: 7 }, { stats: direct });
+    expect(r.stats[0].iterations).toBe(direct.iterations);
+    expect(r.stats[0].iterations).toBeGreaterThan(0);
+    expect(r.stats.every((s) => typeof s.iterations === 'number')).toBe(true);
   });
 });
