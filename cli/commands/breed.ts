@@ -197,7 +197,7 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
     }
   }
   const family = fam ? { graph: fam.graph, vocabulary: fam.family.output.labels } : undefined;
-  const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, family }));
+  const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, family, metadata: m.metadata }));
   t = performance.now();
   const file = candidateSlm(result, parents);
   const { bytes, hash, lineageKey } = file;

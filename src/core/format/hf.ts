@@ -17,6 +17,7 @@
  * travel verbatim in the metadata (HF_KEYS) and are checked against the species when read back.
  */
 import { FormatError } from './errors.ts';
+import { HF_KEYS } from './hf-keys.ts';
 import { HF_INDEX_FILE, openHfSharded } from './hf-index.ts';
 import { type ImportedModel } from './model.ts';
 import { openSafetensors } from './reader.ts';
@@ -41,12 +42,7 @@ export const HF_FILES = Object.freeze({
 } as const);
 
 /** `.slm` metadata keys that carry the folder's JSON files, verbatim. */
-export const HF_KEYS = Object.freeze({
-  config: 'hf.config',
-  tokenizer: 'hf.tokenizer',
-  tokenizerConfig: 'hf.tokenizer_config',
-  generationConfig: 'hf.generation_config',
-} as const);
+export { HF_KEYS };
 
 /** A folder as the importer sees it: plain file names, random-access sources and bounded text reads. */
 export interface HfFolder {

@@ -6,6 +6,7 @@
  */
 import { hashJson, sha256Hex, type Sha256Hex } from '../hash.ts';
 import { speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
+import { carriedMetadata } from '../format/hf-keys.ts';
 import type { Tensor } from '../tensor.ts';
 import type { BreedResult } from './breed.ts';
 import { isQuantizedModel, quantBlockSize, quantizedSpecies, QUANT_GRAPH_OP_KEY, type QuantGraphOp } from '../models/quantized-graph.ts';
@@ -23,6 +24,8 @@ export interface ParentInfo {
    * candidate then gets its own dequantizing graph and the species bound to it.
    */
   family?: { graph: Uint8Array; vocabulary: readonly string[]; op?: QuantGraphOp };
+  /** The parent's `.slm` metadata: the species' own files in it (a causal LM's config and tokenizer, hf-keys.ts) pass to the candidate. */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -71,7 +74,7 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
     return { bytes, hash: sha256Hex(bytes), species: q.species, lineageKey: key, graph: q.graph };
   }
   const key = lineageKey(result, parents);
-  const extra: Record<string, string> = { ...result.metadata, 'garden.operator': operator, 'garden.lineage': key };
+  const extra: Record<string, string> = { ...carriedMetadata(first.metadata), ...result.metadata, 'garden.operator': operator, 'garden.lineage': key };
   const species = candidateSpecies(result, first);
   // A quantized candidate without its family graph cannot name a graph that runs it: bind none.
   const sameGraph = !isQuantizedModel(result.tensors);
