@@ -99,18 +99,24 @@ export function initAdapter(config: LoraConfig, sites: readonly LinearSite[], ba
     for (let i = 0; i < a.length; i++) a[i] = (rand() * 2 - 1) * bound;
     lora.set(site.module, { site, r: config.r, a, b: new Float32Array(site.outFeatures * config.r) });
   }
+  const saved = savedTensors(sites, config.modulesToSave, base);
+  return { config, lora, saved, species };
+}
+
+/** Copies (F32) of the weight and bias of each module in `modules`: modules_to_save. */
+export function savedTensors(sites: readonly LinearSite[], modules: readonly string[], from: ReadonlyMap<string, Tensor>): Map<string, Tensor> {
   const saved = new Map<string, Tensor>();
-  for (const m of config.modulesToSave) {
+  for (const m of modules) {
     const site = sites.find((s) => s.module === m);
     if (!site) throw new Error(`modules_to_save "${m}" is not a linear layer; valid: ${sites.map((s) => s.module).join(', ')}`);
     for (const name of [site.weight, site.bias]) {
       if (!name) continue;
-      const t = base.get(name);
-      if (!t) throw new Error(`the base has no tensor "${name}"`);
+      const t = from.get(name);
+      if (!t) throw new Error(`the model has no tensor "${name}"`);
       saved.set(name, fromFloat32(name, [...t.shape], Float32Array.from(toFloat32(t))));
     }
   }
-  return { config, lora, saved, species };
+  return saved;
 }
 
 /** s·B·A as [out, in], in doubles. */
