@@ -77,6 +77,14 @@ describe('generate', () => {
     expect(c.ids).not.toEqual(a.ids);
   });
 
+  it('stops between tokens when cancelled, keeping what it chose', async () => {
+    const d = referenceDecoder(cfg, ck.tensors);
+    const signal = { aborted: false };
+    const g = await generate(d, [0, 5], { maxNew: 10, signal, onToken: (id) => void (signal.aborted = signal.aborted || id >= 0) });
+    expect(g.stop).toBe('cancelled');
+    expect(g.generated).toHaveLength(1);
+  });
+
   it('refuses contradictory or out-of-range settings', async () => {
     const d = referenceDecoder(cfg, ck.tensors);
     await expect(generate(d, [0], { maxNew: 1, greedy: true, temperature: 1 })).rejects.toThrow(/greedy/);
