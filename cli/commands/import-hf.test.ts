@@ -151,6 +151,15 @@ describe('garden import DIR (Hugging Face folder)', () => {
     }), 'config', /model\.layers\.2\..*missing/);
   });
 
+  it('refuses absurd sizes before building anything from them (num_hidden_layers 10⁹, hidden_size 2⁴⁰)', async () => {
+    for (const [key, v] of [['num_hidden_layers', 1e9], ['hidden_size', 2 ** 40], ['vocab_size', 2 ** 30]] as const) {
+      await refused(folder({}, 1, (f) => {
+        const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
+        f.set('config.json', json({ ...c, [key]: v }));
+      }), 'config', new RegExp(`${key} ${v} is over the ceiling`));
+    }
+  });
+
   it('refuses a folder without a tokenizer', async () => {
     await refused(folder({}, 1, (f) => f.delete('tokenizer.json')), 'tokenizer', /no tokenizer\.json/);
   });

@@ -65,10 +65,30 @@ function fail(detail: string): never {
   throw new FormatError('config', `config.json: ${detail}`);
 }
 
+/**
+ * Ceilings on the sizes a config may declare, checked before anything is built from them (a
+ * hostile num_hidden_layers of 10⁹ must not become 10⁹ expected tensors). Far above any model
+ * the garden could hold: Llama 3 405B has 126 layers, hidden 16384, vocab 128256.
+ */
+export const CONFIG_LIMITS = Object.freeze({
+  num_hidden_layers: 1024,
+  hidden_size: 1 << 16,
+  intermediate_size: 1 << 18,
+  num_attention_heads: 1024,
+  num_key_value_heads: 1024,
+  head_dim: 1024,
+  vocab_size: 1 << 22,
+  original_max_position_embeddings: 1 << 26,
+  max_position_embeddings: 1 << 26,
+  sliding_window: 1 << 26,
+} as const);
+
 function int(o: Record<string, unknown>, key: string, dflt?: number): number {
   const v = o[key] ?? dflt;
   if (v === undefined) fail(`${key} is missing`);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) fail(`${key} is ${JSON.stringify(v)}, expected a positive integer`);
+  const max = (CONFIG_LIMITS as Record<string, number>)[key];
+  if (max !== undefined && v > max) fail(`${key} ${v} is over the ceiling ${max}`);
   return v;
 }
 
