@@ -49,7 +49,8 @@ export interface CopyRow {
 }
 
 export const SIZES_FULL = Object.freeze([1 << 20, 1 << 22, 1 << 24, 1 << 26]);
-export const SIZES_SMOKE = Object.freeze([1 << 20]);
+/** 256 K elements: above the pool's inline threshold (so the workers split it), small enough for `npm test`. */
+export const SIZES_SMOKE = Object.freeze([1 << 18]);
 /**
  * A full run times operators without a range kernel (single-threaded reference loops, up to
  * ~0.2 µs per element) at these sizes only, so the whole run stays within minutes on 2 cores.

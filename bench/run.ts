@@ -4,7 +4,8 @@
  *   npm run bench                 full run: 1 M–64 M elements, Node CPU path, Chromium (WebGPU + CPU
  *                                 path in the page + a 125M-parameter streaming breed); writes
  *                                 bench/results.json and docs/BENCHMARKS.md
- *   npm run bench -- --smoke      1 M elements and a small breed, a few seconds (run by `npm test`)
+ *   npm run bench -- --smoke      256 K elements, operators with a range kernel, a toy `garden breed`
+ *                                 and a small streaming breed (run by `npm test`)
  *   npm run bench -- --dawn       also the WebGPU kernels in Node through Dawn (the `webgpu` package)
  *   npm run bench -- --no-browser Node CPU path only
  *   npm run bench -- --breed-only the streaming breed alone (never writes docs/BENCHMARKS.md)
@@ -18,6 +19,8 @@ import { benchCpu } from './cpu.ts';
 import { REFERENCE_SIZES_FULL, SIZES_FULL, SIZES_SMOKE, fmtBytes, fmtElements } from './common.ts';
 import { markdown, type BenchResults } from './report.ts';
 import { runBrowser } from './browser.ts';
+import { benchHash } from './hash.ts';
+import { benchGardenBreed } from './garden-breed.ts';
 
 const argv = process.argv.slice(2);
 const KNOWN = ['--smoke', '--dawn', '--no-browser', '--no-write-docs', '--breed-only'];
@@ -51,15 +54,22 @@ async function main(): Promise<number> {
     copies: [],
     kernels: [],
     breeds: [],
+    hashes: [],
+    gardenBreeds: [],
     notes: [],
   };
 
   const breedOnly = argv.includes('--breed-only');
   if (!breedOnly) {
+    console.log(`bench (${res.kind}): SHA-256`);
+    res.hashes.push(...(await benchHash({ bytes: smoke ? 8 << 20 : 256 << 20, budgetMs, log })));
+    console.log(`bench (${res.kind}): garden breed, file to file`);
+    res.gardenBreeds.push(...(await benchGardenBreed({ smoke, root, log })));
     console.log(`bench (${res.kind}): CPU path in Node`);
     const pool = await createNodeCpuPool();
     try {
-      const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, referenceSizes: smoke ? sizes : REFERENCE_SIZES_FULL, budgetMs, log });
+      // The smoke run times operators with a range kernel only (each checked against its reference first).
+      const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, referenceSizes: smoke ? sizes : REFERENCE_SIZES_FULL, budgetMs, log, fastOnly: smoke });
       res.copies.push(...cpu.copies);
       res.kernels.push(...cpu.kernels);
     } finally {

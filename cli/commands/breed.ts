@@ -225,6 +225,8 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
     ms: round(result.ms),
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, round(v)])),
     hasher: sha256Provider().name,
+    /** Peak resident memory of this process so far (the whole breed, parents and candidate included). */
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
     stats: result.stats,
     manifests: records.manifests,
   };
