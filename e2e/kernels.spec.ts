@@ -164,6 +164,30 @@ const CASES: Case[] = [
   { title: 'slerp chunked', req: { op: 'slerp', n: 100_003, inputs: 2, params: { t: 0.6 }, seed: 27, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4 },
   { title: 'quantize chunked (whole rows)', req: { op: 'quantize', n: 300 * 100, shape: [300, 100], inputs: 1, params: { scheme: 'int8', blockSize: 32 }, seed: 28, maxChunkElements: 4_000, checkChunkInvariance: true }, ulp: 1 },
   { title: 'federated chunked, clipping', req: { op: 'federated', n: 100_003, inputs: 3, params: { clipNorm: 20, clipScope: 'tensor' }, seed: 29, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4 },
+  // mergekit's other methods. 2 ULP where only a fused multiply-add or WGSL's division (ram's mean over
+  // c models, nearswap's reciprocal, model_stock's mean) can differ and the scalars are the host's;
+  // where a scalar comes from a GPU reduction (model_stock's t, nuslerp's Gram sums, sce's weights)
+  // 4 ULP of each element's scale (scaled: an output that cancels to near 0 makes a plain ULP count
+  // meaningless once a coefficient moves by one ULP); 8 for multislerp and karcher, whose K
+  // coefficients all come from the reduced Gram matrix. arcee_fusion is exact (its threshold is the
+  // host's, its importance one product, its output b + d·{0, 1}).
+  { title: 'nearswap t=0.3', req: { op: 'nearswap', ...MAT, inputs: 2, params: { t: 0.3 }, seed: 80 }, ulp: 2 },
+  { title: 'model_stock, 3 models', req: { op: 'model-stock', ...MAT, inputs: 4, params: {}, seed: 81 }, ulp: 4, scaled: true },
+  { title: 'model_stock filterWise (host ratios per row)', req: { op: 'model-stock', ...MAT, inputs: 3, params: { filterWise: true }, seed: 82 }, ulp: 2 },
+  { title: 'nuslerp, whole tensor', req: { op: 'nuslerp', ...MAT, inputs: 2, params: { weights: [1, 3] }, seed: 83 }, ulp: 4, scaled: true },
+  { title: 'nuslerp rows (last dimension)', req: { op: 'nuslerp', ...MAT, inputs: 2, params: { weights: [2, 1], nuslerpFlatten: false }, seed: 84 }, ulp: 2 },
+  { title: 'nuslerp-base, columns (row_wise)', req: { op: 'nuslerp-base', ...MAT, inputs: 3, params: { nuslerpFlatten: false, nuslerpRowWise: true }, seed: 85 }, ulp: 2 },
+  { title: 'multislerp, 3 models', req: { op: 'multislerp', ...MAT, inputs: 3, params: { weights: [1, 2, 3] }, seed: 86 }, ulp: 8, scaled: true },
+  { title: 'multislerp-base, 3 models', req: { op: 'multislerp-base', ...MAT, inputs: 4, params: {}, seed: 87 }, ulp: 8, scaled: true },
+  { title: 'karcher, 4 models', req: { op: 'karcher', ...MAT, inputs: 4, params: { maxIter: 20 }, seed: 88 }, ulp: 8, scaled: true },
+  { title: 'sce, selectTopk 1', req: { op: 'sce', ...MAT, inputs: 4, params: {}, seed: 89 }, ulp: 4, scaled: true },
+  { title: 'sce, selectTopk 0.3 (ties: host selection bitmap)', req: { op: 'sce', ...MAT, inputs: 4, params: { selectTopk: 0.3 }, seed: 90, kind: 'ties' }, ulp: 4, scaled: true },
+  { title: 'arcee_fusion', req: { op: 'arcee-fusion', ...MAT, inputs: 2, params: {}, seed: 91 }, ulp: 0, exact: true },
+  { title: 'ram (ties: shared and unique changes)', req: { op: 'ram', ...MAT, inputs: 4, params: { epsilon: 0.05 }, seed: 92, kind: 'ties' }, ulp: 2 },
+  { title: 'ramplus_tl', req: { op: 'ramplus-tl', ...MAT, inputs: 4, params: { r: 0.5, alpha: 0.8, epsilon: 0.05 }, seed: 93, kind: 'ties' }, ulp: 2 },
+  { title: 'karcher chunked', req: { op: 'karcher', n: 100_003, inputs: 3, params: {}, seed: 94, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 8, scaled: true },
+  { title: 'sce chunked, selectTopk 0.5', req: { op: 'sce', n: 100_003, inputs: 3, params: { selectTopk: 0.5 }, seed: 95, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4, scaled: true },
+  { title: 'nuslerp rows chunked', req: { op: 'nuslerp', n: 300 * 333, shape: [300, 333], inputs: 2, params: { nuslerpFlatten: false }, seed: 96, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 2 },
 ];
 
 for (const [i, c] of CASES.entries()) {
@@ -249,6 +273,10 @@ const STREAMED: Case[] = [
   { title: 'slerp', req: { op: 'slerp', n: N, inputs: 2, params: { t: 0.3 }, seed: 50 }, ulp: 4 },
   { title: 'soup', req: { op: 'soup', n: N, inputs: 4, params: { mode: 'seeded' }, seed: 51 }, ulp: 2 },
   { title: 'quantize int4 (whole rows)', req: { op: 'quantize', n: 120 * 333, shape: [120, 333], inputs: 1, params: { scheme: 'int4', blockSize: 48 }, seed: 52 }, ulp: 1 },
+  { title: 'model_stock (Gram reduction, streamed)', req: { op: 'model-stock', n: N, inputs: 3, params: {}, seed: 53 }, ulp: 4, scaled: true },
+  { title: 'multislerp (Gram reduction, streamed)', req: { op: 'multislerp', n: N, inputs: 3, params: {}, seed: 54 }, ulp: 8, scaled: true },
+  { title: 'ramplus_tl (count reduction, streamed)', req: { op: 'ramplus-tl', n: N, inputs: 3, params: { epsilon: 0.05 }, seed: 55, kind: 'ties' }, ulp: 2 },
+  { title: 'arcee_fusion (host threshold, streamed)', req: { op: 'arcee-fusion', n: 200 * 201, shape: [200, 201], inputs: 2, params: {}, seed: 56 }, ulp: 0, exact: true },
 ];
 
 function expectStreamed(r: ConformanceResult, c: Pick<Case, 'ulp' | 'exact' | 'scaled'>): void {

@@ -98,6 +98,32 @@ describe('garden breed', () => {
     await expect(runCli([recipe('t.json', { operator: 'blend', parents: [{ path: 'p2.slm' }] }), '--threads', 'x'])).rejects.toThrow(/--threads x is not a whole number/);
   });
 
+  it('breeds mergekit\'s other methods by their mergekit names, with and without a base', async () => {
+    const cases: [string, string, Record<string, unknown>, number, boolean][] = [
+      ['nearswap', 'nearswap', { t: 0.05 }, 1, true],
+      ['model_stock', 'model-stock', {}, 2, true],
+      ['nuslerp', 'nuslerp', { weights: [1, 2], nuslerpFlatten: false }, 2, false],
+      ['nuslerp-base', 'nuslerp-base', {}, 2, true],
+      ['multislerp', 'multislerp', { weights: [1, 2] }, 2, false],
+      ['karcher', 'karcher', { maxIter: 5 }, 3, false],
+      ['sce', 'sce', { selectTopk: 0.5 }, 2, true],
+      ['arcee_fusion', 'arcee-fusion', {}, 1, true],
+      ['ram', 'ram', {}, 2, true],
+      ['ramplus_tl', 'ramplus-tl', { r: 0.2 }, 2, true],
+    ];
+    for (const [name, id, params, n, withBase] of cases) {
+      const paths = withBase ? ['p1.slm', 'p2.slm', 'p3.slm'] : ['p2.slm', 'p3.slm', 'p1.slm'];
+      const body = withBase ? { base: { path: paths[0] }, parents: paths.slice(1, 1 + n).map((p) => ({ path: p })) } : { parents: paths.slice(0, n).map((p) => ({ path: p })) };
+      const { code, out } = await runCli([recipe(`mk-${id}.json`, { operator: name, params, ...body }), '--json']);
+      expect(code, name).toBe(0);
+      const s = JSON.parse(out);
+      expect(s.operator, name).toEqual({ id, version: '1.0.0' });
+      const slm = readSlm(new Uint8Array(readFileSync(s.path)));
+      expect(slm.tensors.length, name).toBe(4);
+      if (id === 'karcher') expect(s.stats.every((x: { iterations?: number }) => typeof x.iterations === 'number'), 'karcher iterations in the receipt').toBe(true);
+    }
+  });
+
   it('--json carries the breed\'s documents, as the app records them: compatibility → lineage → receipt → candidate manifest', async () => {
     const r = recipe('docs.json', { operator: 'ties', params: { density: 0.5 }, base: { path: 'p1.slm' }, parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] });
     const s = JSON.parse((await runCli([r, '--json'])).out);

@@ -77,7 +77,7 @@ export interface OperatorReceiptBody {
   backend: { kind: 'cpu' | 'webgpu'; adapter: string; software: boolean };
   inputs: Sha256Hex[];
   output: Sha256Hex;
-  tensors: { name: string; outputHash: Sha256Hex; changedFraction: number; sparsity: number; deltaNorm: number; ms: number; signConflicts?: number; skipped?: string; bytes?: number }[];
+  tensors: { name: string; outputHash: Sha256Hex; changedFraction: number; sparsity: number; deltaNorm: number; ms: number; signConflicts?: number; iterations?: number; skipped?: string; bytes?: number }[];
   ms: number;
   recompute: string;
 }

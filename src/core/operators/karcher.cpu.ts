@@ -4,14 +4,14 @@
  * models with nᵢ > tol (weights renormalised over them; none → zeros):
  *
  *   u = Σ αᵢeᵢ / ‖·‖  (e₀ of the kept models when that norm < tol)
- *   repeat max_iter times:  T = Σ αᵢ θᵢ/sin θᵢ (eᵢ − cos θᵢ u), cos θᵢ = clamp(u·eᵢ), models with θᵢ < tol skipped
+ *   repeat maxIter times:  T = Σ αᵢ θᵢ/sin θᵢ (eᵢ − cos θᵢ u), cos θᵢ = clamp(u·eᵢ), models with θᵢ < tol skipped
  *                           stop when ‖T‖ < tol; else u ← cos‖T‖ u + sin‖T‖ T/‖T‖, renormalised when ‖u‖ > tol
  *   out = (Σ αᵢnᵢ) u        (all models' norms, zeros included)
  *
  * u and T stay in the span of the xᵢ, so the garden runs every iteration on the Gram matrix
  * (float64, element order) as coefficients over the xᵢ, then one float32 pass Σ fround(fround(βₖ)·xₖ)
  * — mergekit's algebra without its per-step float32 roundings. `ctx.stats.iterations` reports the
- * updates applied (0 … max_iter; fewer than max_iter means ‖T‖ fell below tol).
+ * updates applied (0 … maxIter; fewer than maxIter means ‖T‖ fell below tol).
  */
 import { combine, gramMatrix, quad } from './gram.ts';
 import { num } from './params.ts';
@@ -62,7 +62,7 @@ export function karcherCoefficients(g: Float64Array, p: number, maxIter: number,
 
 export function karcherCpu(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Float32Array {
   if (inputs.length < 2) throw new Error(`karcher needs at least two models, got ${inputs.length}`);
-  const { beta, iterations } = karcherCoefficients(gramMatrix(inputs), inputs.length, num(params, 'max_iter', 10), num(params, 'tol', 1e-5));
+  const { beta, iterations } = karcherCoefficients(gramMatrix(inputs), inputs.length, num(params, 'maxIter', 10), num(params, 'tol', 1e-5));
   if (ctx.stats) ctx.stats.iterations = iterations;
   return combine(inputs, beta);
 }

@@ -60,7 +60,7 @@ describe('karcher (mergekit "karcher")', () => {
         const xs = Array.from({ length: p }, (_, i) => Float32Array.from(randomValues(seed + i + 1, n), (v, e) => (1 + i) * (v + common[e])));
         const ref = mergekitKarcher(xs.map((x) => Float64Array.from(x)), maxIter);
         const stats: Record<string, number> = {};
-        const out = runOp('karcher', xs, { max_iter: maxIter }, { stats });
+        const out = runOp('karcher', xs, { maxIter: maxIter }, { stats });
         const scale = Math.max(...ref.out.map(Math.abs));
         for (let e = 0; e < n; e++) expect(Math.abs(out[e] - ref.out[e])).toBeLessThanOrEqual(1e-5 * scale);
         expect(stats.iterations).toBe(ref.iterations);
@@ -80,9 +80,9 @@ describe('karcher (mergekit "karcher")', () => {
 
   it('breed() puts each tensor’s iterations in its statistics (the receipt)', async () => {
     const model = (seed: number) => [fromFloat32('layers.0.weight', [4, 5], Float32Array.from(randomValues(seed, 20), (v, e) => v + (e % 3))), fromFloat32('layers.1.weight', [3], f32([1, 0, 0]))];
-    const r = await breed({ operator: 'karcher', params: { max_iter: 7 }, seed: 1, parents: [model(1), model(2), model(3)] }, cpuBackend);
+    const r = await breed({ operator: 'karcher', params: { maxIter: 7 }, seed: 1, parents: [model(1), model(2), model(3)] }, cpuBackend);
     const direct: Record<string, number> = {};
-    runOp('karcher', [1, 2, 3].map((s) => toFloat32(model(s)[0])), { max_iter: 7 }, { stats: direct });
+    runOp('karcher', [1, 2, 3].map((s) => toFloat32(model(s)[0])), { maxIter: 7 }, { stats: direct });
     expect(r.stats[0].iterations).toBe(direct.iterations);
     expect(r.stats[0].iterations).toBeGreaterThan(0);
     expect(r.stats.every((s) => typeof s.iterations === 'number')).toBe(true);

@@ -5,7 +5,7 @@
  *   oᵢ = wᵢ − w₀                       cos θ = mean over pairs i < j of  oᵢ·oⱼ / max(‖oᵢ‖‖oⱼ‖, 1e-6), clamped to [−1, 1]
  *   t = N·cos θ / (1 + (N − 1)·cos θ)   out = t·avg + (1 − t)·w₀,  avg = Σ wᵢ / N
  *
- * Over the whole tensor, or per row along the last dimension with `filter_wise` (a 1-D tensor is
+ * Over the whole tensor, or per row along the last dimension with `filterWise` (a 1-D tensor is
  * one row). The dot products and norms are float64 in element order and t is computed in float64
  * (mergekit: float32 torch ops), then rounded once; the blend is float32 as torch evaluates it:
  * avg = fround(fround(Σ wᵢ) / N) (the sum in parent order), out = fround(fround(t·avg) + fround(fround(1 − t)·w₀)).
@@ -34,7 +34,7 @@ export function modelStockRatio(g: Float64Array, n: number, what: string): numbe
   return (n * cos) / den;
 }
 
-/** The row length model_stock works on: the whole tensor, or the last dimension with filter_wise. */
+/** The row length model_stock works on: the whole tensor, or the last dimension with filterWise. */
 export function modelStockRowLength(shape: readonly number[], total: number, filterWise: boolean): number {
   if (!filterWise || shape.length < 2) return Math.max(1, total);
   return Math.max(1, shape[shape.length - 1]);
@@ -73,6 +73,6 @@ export function modelStockApply(inputs: readonly Float32Array[], t: Float32Array
 
 export function modelStockCpu(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Float32Array {
   if (inputs.length < 3) throw new Error(`model_stock needs a base and at least two models, got ${inputs.length} inputs`);
-  const len = modelStockRowLength(ctx.shape, inputs[0].length, params.filter_wise === true);
+  const len = modelStockRowLength(ctx.shape, inputs[0].length, params.filterWise === true);
   return modelStockApply(inputs, modelStockRatios(inputs, len, ctx.name), len);
 }

@@ -24,14 +24,14 @@ describe('model_stock (mergekit "model_stock")', () => {
     expect(Array.from(runOp('model-stock', [base, ...xs]))).toEqual(avg.map((a) => f(t * a) + f(f(1 - t) * 1)));
   });
 
-  it('filter_wise: one ratio per row of the last dimension', () => {
+  it('filterWise: one ratio per row of the last dimension', () => {
     const base = f32([0, 0, 0, 0]);
     const x1 = f32([1, 0, 1, 0]);
     const x2 = f32([0, 1, 1, 0]);
     // row 0: orthogonal (t = 0); row 1: identical offsets (t = 1)
-    const out = runOp('model-stock', [base, x1, x2], { filter_wise: true }, { shape: [2, 2] });
+    const out = runOp('model-stock', [base, x1, x2], { filterWise: true }, { shape: [2, 2] });
     expect(Array.from(out)).toEqual([0, 0, 1, 0]);
-    // without filter_wise one ratio for the whole tensor: cos = 1/2 → t = 2/3
+    // without filterWise one ratio for the whole tensor: cos = 1/2 → t = 2/3
     const whole = runOp('model-stock', [base, x1, x2], {}, { shape: [2, 2] });
     expect(whole[2]).toBe(f(f(2 / 3) * 1));
   });

@@ -1,7 +1,7 @@
 /**
  * Multi-SLERP (mergekit "multislerp"): barycentric interpolation of N ≥ 2 models on the sphere.
  * With the models xᵢ (or their deltas from a base, `multislerp-base`) and weights wᵢ (divided by
- * their sum with `normalize_weights`, the default):
+ * their sum with `normalizeWeights`, the default):
  *
  *   uᵢ = xᵢ / (‖xᵢ‖ + eps)                 m = Σ wᵢuᵢ;  ‖m‖ < eps → 2 models: w₀x₀ + w₁x₁, else refused
  *   m̂ = m / ‖m‖                            τ = Σ wᵢ (uᵢ − (uᵢ·m̂) m̂)       (the tangent at m̂)
@@ -47,6 +47,6 @@ export function multislerpCpu(inputs: readonly Float32Array[], params: ParamValu
   if (raw.length < 2) throw new Error(`multislerp needs at least two models${withBase ? ' besides the base' : ''}`);
   const xs = base ? deltas(base, raw) : raw;
   const w = weightsOf(params, 'weights', xs.length, 1);
-  const { beta } = multislerpCoefficients(gramMatrix(xs), w, params.normalize_weights !== false, num(params, 'eps', 1e-8));
+  const { beta } = multislerpCoefficients(gramMatrix(xs), w, params.normalizeWeights !== false, num(params, 'eps', 1e-8));
   return combine(xs, beta, base);
 }

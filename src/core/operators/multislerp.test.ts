@@ -39,13 +39,13 @@ describe('multislerp (mergekit "multislerp")', () => {
         const xs = Array.from({ length: p }, (_, i) => randomValues(seed + i, n));
         const w = Array.from({ length: p }, (_, i) => 0.5 + ((seed + i) % 7) / 4);
         const ref = mergekitMultislerp(xs.map((x) => Float64Array.from(x)), w, norm);
-        const out = runOp('multislerp', xs, { weights: w, normalize_weights: norm });
+        const out = runOp('multislerp', xs, { weights: w, normalizeWeights: norm });
         const scale = Math.max(...ref.map(Math.abs));
         for (let e = 0; e < n; e++) expect(Math.abs(out[e] - ref[e])).toBeLessThanOrEqual(1e-5 * scale);
         const base = randomValues(seed + 99, n);
         const ds = xs.map((x) => Float64Array.from(x, (v, e) => Math.fround(v - base[e])));
         const refB = mergekitMultislerp(ds, w, norm).map((v, e) => v + base[e]);
-        const outB = runOp('multislerp-base', [base, ...xs], { weights: w, normalize_weights: norm });
+        const outB = runOp('multislerp-base', [base, ...xs], { weights: w, normalizeWeights: norm });
         const scaleB = Math.max(...refB.map(Math.abs));
         for (let e = 0; e < n; e++) expect(Math.abs(outB[e] - refB[e])).toBeLessThanOrEqual(1e-5 * scaleB);
       }),

@@ -1,7 +1,7 @@
 /**
  * NuSLERP (mergekit "nuslerp"): SLERP between two models at t = w₁ / (w₀ + w₁) (0.5 when
- * |w₀ + w₁| < 1e-6), over the whole tensor (`nuslerp_flatten`, the default), or per vector: along
- * the last dimension, or along the first with `nuslerp_row_wise` (mergekit's dim = 0). With a
+ * |w₀ + w₁| < 1e-6), over the whole tensor (`nuslerpFlatten`, the default), or per vector: along
+ * the last dimension, or along the first with `nuslerpRowWise` (mergekit's dim = 0). With a
  * base (`nuslerp-base`), the two deltas from the base are interpolated and added back.
  *
  * Per vector v₀, v₁ (sums in float64, element order):
@@ -30,9 +30,9 @@ export interface NuslerpLayout {
 }
 
 export function nuslerpLayout(shape: readonly number[], total: number, params: ParamValues): NuslerpLayout {
-  const flatten = params.nuslerp_flatten !== false;
+  const flatten = params.nuslerpFlatten !== false;
   if (flatten || shape.length < 2 || total === 0) return { count: 1, mode: 0, len: Math.max(1, total) };
-  if (params.nuslerp_row_wise === true) {
+  if (params.nuslerpRowWise === true) {
     const rest = total / shape[0];
     return { count: rest, mode: 2, len: rest };
   }

@@ -21,16 +21,16 @@ describe('nuslerp (mergekit "nuslerp")', () => {
     expect(out[0]).toBeCloseTo(Math.cos(0.75 * (Math.PI / 2)), 6);
   });
 
-  it('per vector: along the last dimension, or along the first with nuslerp_row_wise', () => {
+  it('per vector: along the last dimension, or along the first with nuslerpRowWise', () => {
     // v0 = [[1, 0], [0, 1]], v1 = [[0, 1], [0, 1]]
     const v0 = f32([1, 0, 0, 1]);
     const v1 = f32([0, 1, 0, 1]);
     const h = f(Math.SQRT1_2);
     // rows: row 0 orthogonal (t = 0.5 → [h, h]), row 1 identical (colinear → itself)
-    const rows = runOp('nuslerp', [v0, v1], { nuslerp_flatten: false }, { shape: [2, 2] });
+    const rows = runOp('nuslerp', [v0, v1], { nuslerpFlatten: false }, { shape: [2, 2] });
     expect(Array.from(rows)).toEqual([h, h, 0, 1]);
     // columns: column 0 = [1, 0] vs [0, 0] (a zero vector: θ = π/2), column 1 = [0, 1] vs [1, 1]
-    const cols = runOp('nuslerp', [v0, v1], { nuslerp_flatten: false, nuslerp_row_wise: true }, { shape: [2, 2] });
+    const cols = runOp('nuslerp', [v0, v1], { nuslerpFlatten: false, nuslerpRowWise: true }, { shape: [2, 2] });
     const theta = Math.PI / 4;
     const a = f(Math.sin(0.5 * theta));
     const s = f(Math.sin(theta));
@@ -51,7 +51,7 @@ describe('nuslerp (mergekit "nuslerp")', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 200 }), fc.boolean(), (seed, n, flatten) => {
         const x = randomValues(seed, n);
-        const same = runOp('nuslerp', [x, x], { weights: [1, 1], nuslerp_flatten: flatten }, { shape: [n] });
+        const same = runOp('nuslerp', [x, x], { weights: [1, 1], nuslerpFlatten: flatten }, { shape: [n] });
         for (let i = 0; i < n; i++) expect(ulps(same[i], x[i])).toBeLessThanOrEqual(2);
         const b = randomValues(seed + 1, n);
         const out = runOp('nuslerp-base', [b, x, x]);

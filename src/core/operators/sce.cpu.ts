@@ -1,9 +1,9 @@
 /**
  * SCE: Select, Calculate, Erase (mergekit "sce", FuseChat 2.0). With base b and deltas τᵢ = xᵢ − b:
  *
- *   Select (select_topk < 1): σ²ₑ = the population variance of the τᵢ[e] over the models; keep the
- *     k = int(#{σ² ≠ 0}·select_topk) elements of largest σ² in every τᵢ (none when k = 0 or
- *     select_topk ≤ 0), zero the rest. select_topk ≥ 1 keeps everything (mergekit's default).
+ *   Select (selectTopk < 1): σ²ₑ = the population variance of the τᵢ[e] over the models; keep the
+ *     k = int(#{σ² ≠ 0}·selectTopk) elements of largest σ² in every τᵢ (none when k = 0 or
+ *     selectTopk ≤ 0), zero the rest. selectTopk ≥ 1 keeps everything (mergekit's default).
  *   Calculate: wᵢ = mean(τᵢ²) over the tensor (the selected τᵢ), divided by Σ wᵢ (1/N each when
  *     |Σ wᵢ| < 1e-6).
  *   Erase: the TIES sign election, sign = (Σᵢ τᵢ ≥ 0 ? + : −); only the τᵢ with that sign count
@@ -90,7 +90,7 @@ export function sceCpu(inputs: readonly Float32Array[], params: ParamValues): Fl
   const base = inputs[0];
   if (inputs.length < 2) throw new Error('sce needs a base and at least one model');
   const tv = inputs.slice(1).map((x) => Float32Array.from(x, (v, j) => v - base[j]));
-  const sel = sceSelection(tv, num(params, 'select_topk', 1));
+  const sel = sceSelection(tv, num(params, 'selectTopk', 1));
   if (sel) {
     const bits = magnitudeBits(sel.variance);
     for (let e = 0; e < base.length; e++) if (!isKept(bits[e] & 0x7fffffff, e, sel.cutoff)) for (const d of tv) d[e] = 0 * d[e];

@@ -9,16 +9,16 @@ describe('sce (mergekit "sce")', () => {
   const x1 = f32([1, -2, 0.5]);
   const x2 = f32([1, 2, -0.5]);
 
-  it('hand-worked, select_topk 1: equal weights, the + sign elected on a zero sum, the agreeing deltas averaged', () => {
+  it('hand-worked, selectTopk 1: equal weights, the + sign elected on a zero sum, the agreeing deltas averaged', () => {
     // w = mean(τ²) = 1.75 each → 0.5; e0: both agree → 1; e1: only +2 → 2; e2: only +0.5 → 0.5
     expect(Array.from(runOp('sce', [base, x1, x2]))).toEqual([1, 2, 0.5]);
   });
 
-  it('hand-worked, select_topk 0.5: int(2 non-zero variances · 0.5) = 1 element kept, the most varying', () => {
+  it('hand-worked, selectTopk 0.5: int(2 non-zero variances · 0.5) = 1 element kept, the most varying', () => {
     expect(Array.from(sceVariance([x1, x2]))).toEqual([0, 4, 0.25]);
-    expect(Array.from(runOp('sce', [base, x1, x2], { select_topk: 0.5 }))).toEqual([0, 2, 0]);
+    expect(Array.from(runOp('sce', [base, x1, x2], { selectTopk: 0.5 }))).toEqual([0, 2, 0]);
     // nothing kept: the base
-    expect(Array.from(runOp('sce', [base, x1, x2], { select_topk: 0 }))).toEqual([0, 0, 0]);
+    expect(Array.from(runOp('sce', [base, x1, x2], { selectTopk: 0 }))).toEqual([0, 0, 0]);
   });
 
   it('ties at the variance cutoff go to the lower index', () => {
@@ -36,7 +36,7 @@ describe('sce (mergekit "sce")', () => {
         for (let e = 0; e < n; e++) expect(Math.abs(same[e] - x[e])).toBeLessThanOrEqual(1e-6 * (Math.abs(b[e]) + Math.abs(x[e])));
         const xs = Array.from({ length: p }, (_, i) => tiedValues(seed + 2 + i, n, 3));
         const zero = new Float32Array(n);
-        const out = runOp('sce', [zero, ...xs], { select_topk: k });
+        const out = runOp('sce', [zero, ...xs], { selectTopk: k });
         for (let e = 0; e < n; e++) {
           expect(out[e]).toBeGreaterThanOrEqual(Math.min(0, ...xs.map((x) => x[e])) - 1e-5);
           expect(out[e]).toBeLessThanOrEqual(Math.max(0, ...xs.map((x) => x[e])) + 1e-5);

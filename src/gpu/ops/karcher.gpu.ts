@@ -12,7 +12,7 @@ export const karcherGpu: GpuKernel = {
     const job = k.job(`karcher "${ctx.name}"`, src, 0);
     try {
       const g = await gpuGram(k, job, K, false);
-      const { beta, iterations } = karcherCoefficients(g, K, num(params, 'max_iter', 10), num(params, 'tol', 1e-5));
+      const { beta, iterations } = karcherCoefficients(g, K, num(params, 'maxIter', 10), num(params, 'tol', 1e-5));
       if (ctx.stats) ctx.stats.iterations = iterations;
       return await gpuCombine(k, job, beta, false, sink);
     } finally {

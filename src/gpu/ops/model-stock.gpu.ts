@@ -1,6 +1,6 @@
 /**
  * Model Stock on the GPU: over the whole tensor, the Gram matrix of the offsets by a reduction and
- * t on the host by the CPU's own modelStockRatio; with filter_wise, the per-row ratios on the host
+ * t on the host by the CPU's own modelStockRatio; with filterWise, the per-row ratios on the host
  * (modelStockRatios, the CPU's float64 sums). Then one pass.
  */
 import code from './model-stock.wgsl?raw';
@@ -21,7 +21,7 @@ export const modelStockGpu: GpuKernel = {
   async run(k, src, params, ctx, _op, sink) {
     const N = src.parents - 1;
     if (N < 2) throw new Error(`model_stock needs a base and at least two models, got ${src.parents} inputs`);
-    const len = modelStockRowLength(ctx.shape, src.length, params.filter_wise === true);
+    const len = modelStockRowLength(ctx.shape, src.length, params.filterWise === true);
     const job = k.job(`model stock "${ctx.name}"`, src, 0);
     try {
       const t = len >= src.length ? Float32Array.of(modelStockRatio(await gpuGram(k, job, N, true), N, ctx.name)) : modelStockRatios(await readWhole(src), len, ctx.name);

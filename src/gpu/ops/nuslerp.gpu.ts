@@ -1,5 +1,5 @@
 /**
- * NuSLERP on the GPU: over the whole tensor (nuslerp_flatten) the three sums by the Gram reduction;
+ * NuSLERP on the GPU: over the whole tensor (nuslerpFlatten) the three sums by the Gram reduction;
  * per vector the sums on the host (nuslerpSums, the CPU's float64). The scalars come from the CPU's
  * own nuslerpTable, then one pass.
  */

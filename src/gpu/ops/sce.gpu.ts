@@ -1,5 +1,5 @@
 /**
- * SCE on the GPU. The selection by variance (select_topk < 1) is made on the host by the CPU's own
+ * SCE on the GPU. The selection by variance (selectTopk < 1) is made on the host by the CPU's own
  * sceSelection (float64 variances, exact top-k) and passed as a bitmap, so the kept elements are the
  * CPU's bit for bit; the models' mean squared deltas by a reduction, the weights by the CPU's
  * sceWeights, then one pass for the sign election and the agreeing mean.
@@ -28,7 +28,7 @@ export const sceGpu: GpuKernel = {
   async run(k, src, params, ctx, _op, sink) {
     const P = src.parents - 1;
     if (P < 1) throw new Error('sce needs a base and at least one model');
-    const selectTopk = num(params, 'select_topk', 1);
+    const selectTopk = num(params, 'selectTopk', 1);
     let bitmap: Uint32Array = new Uint32Array(0);
     if (selectTopk < 1) {
       const [base, ...xs] = await readWhole(src);
