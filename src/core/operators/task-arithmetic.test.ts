@@ -292,7 +292,9 @@ describe('DELLA (mergekit della_magprune)', () => {
     let big = 0;
     let small = 0;
     kept.forEach((v, j) => {
-      if (v !== 0) (Math.abs(x[j]) > median ? big++ : small++);
+      if (v === 0) return;
+      if (Math.abs(x[j]) > median) big++;
+      else small++;
     });
     expect(big / small).toBeGreaterThan(1.5); // p runs from 0.2 to 0.8 with the rank
     const l1 = (a: Float32Array) => a.reduce((s, v) => s + Math.abs(v), 0);
