@@ -19,6 +19,8 @@ describe('arcee_fusion (mergekit "arcee_fusion")', () => {
   it('the threshold uses int(q·(n − 1)) indices of the ascending sort', () => {
     // n = 5: median sorted[2], q1 sorted[1], q3 sorted[3]
     expect(fusionThreshold(f32([5, 1, 4, 2, 3]))).toBe(Math.fround(3 + 1.5 * (4 - 2)));
+    // n = 8: int(3.5) = 3, int(1.75) = 1, int(5.25) = 5 (truncated, not rounded): 4 + 1.5·(6 − 2)
+    expect(fusionThreshold(f32([8, 7, 6, 5, 4, 3, 2, 1]))).toBe(10);
   });
 
   it('per row of the last dimension: a row where the softmaxes agree keeps nothing but a zero importance', () => {

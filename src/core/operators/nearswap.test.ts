@@ -10,6 +10,10 @@ describe('nearswap (mergekit "nearswap")', () => {
     const b = f32([0.125, 0.5, 2, 1, 1]);
     // |d| = 0.125 → w = 2 → 1: b. 0.5 → 0.5: 0.25. 2 → 0.125: 0.25. 0 → 1/1e-6·t → 1: b. 4 → 1/16: 1/16 + 15/16·(−3).
     expect(Array.from(runOp('nearswap', [a, b], { t: 0.25 }))).toEqual([0.125, 0.25, 0.25, 1, 0.0625 - (15 / 16) * 3]);
+    // |a − b| is floored at 1e-6: a difference of 1e-8 with t = 1e-7 gives w = 0.1, not 1; equal values with t = 0 give w = 0, not 0·∞
+    const w = Math.fround(Math.fround(1 / Math.fround(1e-6)) * Math.fround(1e-7));
+    expect(runOp('nearswap', [f32([0]), f32([1e-8])], { t: 1e-7 })[0]).toBe(Math.fround(w * Math.fround(1e-8)));
+    expect(Array.from(runOp('nearswap', [f32([2, -1]), f32([2, -1])], { t: 0 }))).toEqual([2, -1]);
   });
 
   it('t / |a − b| is computed as torch does, reciprocal first: fround(fround(1/d)·t)', () => {
