@@ -1,0 +1,117 @@
+/**
+ * One training run of a classifier adapter, from a parsed spec and encoded data to the adapter,
+ * its PEFT files and the run's manifest; the CLI (cli/commands/train.ts) and the app only read
+ * and write files around it. The manifest is the private data manifest: hashes, counts and the
+ * names of the data files, never a row of the data.
+ */
+import { sha256Hex, type Sha256Hex } from '../hash.ts';
+import { mlpForward, mlpFromTensors } from '../models/mlp.ts';
+import type { Suite } from '../eval/suite.ts';
+import type { Tensor } from '../tensor.ts';
+import { initAdapter, mergeAdapter, type Adapter } from './lora.ts';
+import { mlpSites, trainMlpAdapter } from './mlp.ts';
+import { ADAMW_DEFAULTS } from './optim.ts';
+import { exportPeft, type PeftFiles } from './peft.ts';
+import { refuseSuiteOverlap, type EncodedData, type TrainSpec } from './spec.ts';
+import type { StepReport } from './loop.ts';
+
+export const TRAINING_MANIFEST = 'garden_training.json';
+
+export interface RunInputs {
+  spec: TrainSpec;
+  base: { name: string; hash: Sha256Hex; species: Sha256Hex; tensors: readonly Tensor[]; labels: readonly string[] };
+  train: EncodedData & { name: string; hash: Sha256Hex };
+  validation?: EncodedData & { name: string; hash: Sha256Hex };
+  suites: readonly Suite[];
+}
+
+export interface RunResult {
+  adapter: Adapter;
+  files: PeftFiles;
+  merged: Tensor[];
+  steps: StepReport[];
+  validation?: { rows: number; baseAccuracy: number; adapterAccuracy: number; baseLoss: number; adapterLoss: number };
+  manifest: Record<string, unknown>;
+}
+
+/** Accuracy and mean cross-entropy of an MLP on encoded rows. */
+export function classifierScore(tensors: readonly Tensor[], data: EncodedData): { accuracy: number; loss: number } {
+  const p = mlpFromTensors(tensors);
+  const n = data.y.length;
+  const C = p.shape.classes;
+  const logits = mlpForward(p, data.x, n);
+  let right = 0;
+  let loss = 0;
+  for (let r = 0; r < n; r++) {
+    const z = logits.subarray(r * C, r * C + C);
+    let best = 0;
+    for (let c = 1; c < C; c++) if (z[c] > z[best]) best = c;
+    if (best === data.y[r]) right++;
+    const m = z[best];
+    let s = 0;
+    for (let c = 0; c < C; c++) s += Math.exp(z[c] - m);
+    loss += Math.log(s) + m - z[data.y[r]];
+  }
+  return { accuracy: right / n, loss: loss / n };
+}
+
+const counts = (d: EncodedData, labels: readonly string[]) => Object.fromEntries(labels.map((l, k) => [l, d.counts[k]]));
+
+export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): RunResult {
+  const { spec, base } = inp;
+  const checked = refuseSuiteOverlap(inp.train, inp.suites, spec.data.train).checked;
+  if (inp.validation) refuseSuiteOverlap(inp.validation, inp.suites, spec.data.validation);
+  const sites = mlpSites(base.tensors);
+  const byName = new Map(base.tensors.map((t) => [t.name, t]));
+  const adapter = initAdapter(
+    {
+      r: spec.adapter.r,
+      alpha: spec.adapter.alpha,
+      dropout: spec.adapter.dropout,
+      targetModules: spec.adapter.targetModules,
+      modulesToSave: spec.adapter.modulesToSave,
+      useRslora: spec.adapter.useRslora,
+      fanInFanOut: true,
+      baseModel: base.name,
+      taskType: null,
+    },
+    sites,
+    byName,
+    spec.train.seed,
+    base.species,
+  );
+  const t = spec.train;
+  const steps = trainMlpAdapter(base.tensors, adapter, inp.train.x, inp.train.y, {
+    steps: t.steps,
+    batch: t.batch,
+    seed: t.seed,
+    schedule: { kind: t.schedule, lr: t.lr, warmupSteps: t.warmupSteps },
+    adamw: { ...ADAMW_DEFAULTS, weightDecay: t.weightDecay },
+  }, onStep);
+  const merged = mergeAdapter(base.tensors, adapter);
+  const files = exportPeft(adapter);
+  let validation: RunResult['validation'];
+  if (inp.validation) {
+    const b = classifierScore(base.tensors, inp.validation);
+    const a = classifierScore(merged, inp.validation);
+    validation = { rows: inp.validation.y.length, baseAccuracy: b.accuracy, adapterAccuracy: a.accuracy, baseLoss: b.loss, adapterLoss: a.loss };
+  }
+  const data = (d: EncodedData & { name: string; hash: Sha256Hex }) => ({ file: d.name, sha256: d.hash, rows: d.y.length, labels: counts(d, base.labels) });
+  const manifest = {
+    kind: 'garden-training',
+    version: 1,
+    engine: 'garden tape (CPU, f32)',
+    base: { file: base.name, sha256: base.hash, species: base.species },
+    data: { train: data(inp.train), ...(inp.validation ? { validation: data(inp.validation) } : {}) },
+    suitesKeptApart: checked,
+    adapter: spec.adapter,
+    train: spec.train,
+    result: {
+      firstLoss: steps[0].loss,
+      lastLoss: steps[steps.length - 1].loss,
+      ...(validation ? { validation } : {}),
+      adapterWeightsSha256: sha256Hex(files.weights),
+    },
+  };
+  return { adapter, files, merged, steps, ...(validation ? { validation } : {}), manifest };
+}

@@ -1,0 +1,190 @@
+/**
+ * A training spec (`garden train SPEC.json`), its data and the walls around the data:
+ *   - the spec is strict JSON with known keys only (PEFT's names for the adapter: r, lora_alpha,
+ *     lora_dropout, target_modules, modules_to_save);
+ *   - data is JSONL, one labelled example a line: {"message": RFC 822 text} or {"body": text} for
+ *     the mail species, {"features": [numbers]} for any classifier; "label" is a class name of
+ *     the base's label set or its index;
+ *   - rows are encoded to model inputs exactly as the species' suites store them, and any row
+ *     whose model input equals a row of a frozen suite is refused (training never sees what
+ *     decides fitness);
+ *   - the data manifest keeps hashes, counts and sources, never contents.
+ */
+import { findKeyProblem } from '../json-keys.ts';
+import { sha256Hex, type Sha256Hex } from '../hash.ts';
+import { MAIL_BUCKETS, mailFeatures, stripHeaders } from '../models/mail-features.ts';
+import { suiteRows, type Suite } from '../eval/suite.ts';
+import { SCHEDULES, type ScheduleKind } from './optim.ts';
+
+export const ENCODINGS = Object.freeze({
+  'mail-text': 'an email ("message": headers stripped, or "body") as the mail species\' hashed bag of words',
+  features: '"features": the model input itself, one number per input',
+} as const);
+export type Encoding = keyof typeof ENCODINGS;
+
+export interface TrainSpec {
+  base: string;
+  data: { train: string; validation?: string };
+  encoding?: Encoding;
+  /** Extra suite files to keep the data apart from (the family's suites are always checked). */
+  suites: string[];
+  adapter: { r: number; alpha: number; dropout: number; targetModules: string[]; modulesToSave: string[]; useRslora: boolean };
+  train: { steps: number; batch: number; lr: number; schedule: ScheduleKind; warmupSteps: number; weightDecay: number; seed: number };
+}
+
+export class SpecError extends Error {
+  override name = 'SpecError';
+}
+
+type Obj = Record<string, unknown>;
+
+function object(v: unknown, where: string, keys: readonly string[]): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SpecError(`${where} must be an object`);
+  for (const k of Object.keys(v)) if (!keys.includes(k)) throw new SpecError(`${where} has unknown key "${k}"; valid: ${keys.join(', ')}`);
+  return v as Obj;
+}
+
+function num(o: Obj, k: string, where: string, check: (x: number) => boolean, rule: string, dflt?: number): number {
+  const v = o[k] ?? dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw new SpecError(`${where}.${k} must be ${rule}, got ${JSON.stringify(o[k])}`);
+  return v;
+}
+
+function str(o: Obj, k: string, where: string, optional = false): string | undefined {
+  const v = o[k];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string' || v === '') throw new SpecError(`${where}.${k} must be a non-empty string`);
+  return v;
+}
+
+function strList(o: Obj, k: string, where: string): string[] {
+  const v = o[k] ?? [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x !== '')) throw new SpecError(`${where}.${k} must be a list of names`);
+  return v as string[];
+}
+
+const isInt = (lo: number, hi: number) => (x: number) => Number.isInteger(x) && x >= lo && x <= hi;
+
+export function parseSpec(text: string): TrainSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new SpecError(`the spec is not JSON: ${(e as Error).message}`);
+  }
+  const problem = findKeyProblem(text);
+  if (problem) throw new SpecError(`the spec has a ${problem.problem} key "${problem.key}" at ${problem.path}`);
+  const o = object(raw, 'spec', ['base', 'data', 'encoding', 'suites', 'adapter', 'train']);
+  const data = object(o.data, 'spec.data', ['train', 'validation']);
+  const enc = o.encoding;
+  if (enc !== undefined && (typeof enc !== 'string' || !Object.prototype.hasOwnProperty.call(ENCODINGS, enc))) throw new SpecError(`spec.encoding ${JSON.stringify(enc)} is unknown; valid: ${Object.keys(ENCODINGS).join(', ')}`);
+  const a = object(o.adapter, 'spec.adapter', ['r', 'lora_alpha', 'lora_dropout', 'target_modules', 'modules_to_save', 'use_rslora']);
+  const t = object(o.train, 'spec.train', ['steps', 'batch', 'lr', 'schedule', 'warmup_steps', 'weight_decay', 'seed']);
+  const schedule = t.schedule ?? 'cosine';
+  if (typeof schedule !== 'string' || !(SCHEDULES as readonly string[]).includes(schedule)) throw new SpecError(`spec.train.schedule ${JSON.stringify(schedule)} is unknown; valid: ${SCHEDULES.join(', ')}`);
+  if (a.use_rslora !== undefined && typeof a.use_rslora !== 'boolean') throw new SpecError('spec.adapter.use_rslora must be true or false');
+  const steps = num(t, 'steps', 'spec.train', isInt(1, 1_000_000), 'an integer in 1…1000000');
+  const validation = str(data, 'validation', 'spec.data', true);
+  return {
+    base: str(o, 'base', 'spec')!,
+    data: { train: str(data, 'train', 'spec.data')!, ...(validation ? { validation } : {}) },
+    ...(enc ? { encoding: enc as Encoding } : {}),
+    suites: strList(o, 'suites', 'spec'),
+    adapter: {
+      r: num(a, 'r', 'spec.adapter', isInt(1, 4096), 'an integer in 1…4096'),
+      alpha: num(a, 'lora_alpha', 'spec.adapter', (x) => x > 0, 'a positive number'),
+      dropout: num(a, 'lora_dropout', 'spec.adapter', (x) => x >= 0 && x < 1, 'in [0, 1)', 0),
+      targetModules: strList(a, 'target_modules', 'spec.adapter'),
+      modulesToSave: strList(a, 'modules_to_save', 'spec.adapter'),
+      useRslora: a.use_rslora === true,
+    },
+    train: {
+      steps,
+      batch: num(t, 'batch', 'spec.train', isInt(1, 65_536), 'an integer in 1…65536', 16),
+      lr: num(t, 'lr', 'spec.train', (x) => x > 0 && x < 10, 'a positive number below 10'),
+      schedule: schedule as ScheduleKind,
+      warmupSteps: num(t, 'warmup_steps', 'spec.train', isInt(0, steps), `an integer in 0…${steps}`, 0),
+      weightDecay: num(t, 'weight_decay', 'spec.train', (x) => x >= 0 && x < 1, 'in [0, 1)', 0),
+      seed: num(t, 'seed', 'spec.train', isInt(0, 2 ** 32 - 1), 'an integer in 0…4294967295', 0),
+    },
+  };
+}
+
+/** Labelled rows encoded to model inputs [n, featureSize] and class indices. */
+export interface EncodedData {
+  x: Float32Array;
+  y: Int32Array;
+  featureSize: number;
+  /** Per class, the number of rows. */
+  counts: number[];
+}
+
+/** Parse JSONL and encode every row; errors name the line. */
+export function encodeJsonl(text: string, encoding: Encoding, labels: readonly string[], featureSize: number, what = 'data'): EncodedData {
+  if (encoding === 'mail-text' && featureSize !== MAIL_BUCKETS) throw new SpecError(`encoding mail-text gives ${MAIL_BUCKETS} inputs, the base takes ${featureSize}`);
+  const rows: { x: Float32Array; y: number }[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    const where = `${what} line ${i + 1}`;
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch (e) {
+      throw new SpecError(`${where} is not JSON: ${(e as Error).message}`);
+    }
+    const o = object(r, where, encoding === 'mail-text' ? ['message', 'body', 'label', 'source'] : ['features', 'label', 'source']);
+    const label = o.label;
+    const y = typeof label === 'number' ? label : labels.indexOf(String(label));
+    if (!Number.isInteger(y) || y < 0 || y >= labels.length) throw new SpecError(`${where}: label ${JSON.stringify(label)} is not one of ${labels.map((l, k) => `${k} "${l}"`).join(', ')}`);
+    let x: Float32Array;
+    if (encoding === 'mail-text') {
+      if (typeof o.message === 'string') x = mailFeatures(stripHeaders(o.message));
+      else if (typeof o.body === 'string') x = mailFeatures(o.body);
+      else throw new SpecError(`${where}: needs "message" or "body" text`);
+    } else {
+      const f = o.features;
+      if (!Array.isArray(f) || f.length !== featureSize || !f.every((v) => typeof v === 'number' && Number.isFinite(v))) throw new SpecError(`${where}: "features" must be ${featureSize} finite numbers`);
+      x = Float32Array.from(f as number[]);
+    }
+    rows.push({ x, y });
+  });
+  if (rows.length === 0) throw new SpecError(`${what} has no rows`);
+  const x = new Float32Array(rows.length * featureSize);
+  const y = new Int32Array(rows.length);
+  const counts = labels.map(() => 0);
+  rows.forEach((r, i) => {
+    x.set(r.x, i * featureSize);
+    y[i] = r.y;
+    counts[r.y]++;
+  });
+  return { x, y, featureSize, counts };
+}
+
+function rowHash(x: Float32Array, i: number, f: number): Sha256Hex {
+  const row = x.slice(i * f, (i + 1) * f);
+  return sha256Hex(new Uint8Array(row.buffer));
+}
+
+/**
+ * Refuse data that shares a model input with any frozen suite of the same input size (compared
+ * as the float32 inputs the model would see, by SHA-256 per row).
+ */
+export function refuseSuiteOverlap(data: EncodedData, suites: readonly Suite[], what = 'data'): { checked: { id: string; hash: Sha256Hex; rows: number }[] } {
+  const F = data.featureSize;
+  const mine = new Map<Sha256Hex, number>();
+  for (let i = 0; i < data.y.length; i++) {
+    const h = rowHash(data.x, i, F);
+    if (!mine.has(h)) mine.set(h, i);
+  }
+  const checked = [];
+  for (const s of suites) {
+    if (s.featureSize !== F) continue;
+    const rows = suiteRows(s, 0, s.count);
+    for (let j = 0; j < s.count; j++) {
+      const at = mine.get(rowHash(rows, j, F));
+      if (at !== undefined) throw new SpecError(`${what} row ${at + 1} has the same model input as row ${j + 1} of frozen suite "${s.id}" (${s.hash.slice(0, 12)}…); training data must be kept apart from the suites`);
+    }
+    checked.push({ id: s.id, hash: s.hash, rows: s.count });
+  }
+  return { checked };
+}
