@@ -101,6 +101,17 @@ describe('garden generate', () => {
     expect(o.ids).toEqual(free.ids.slice(0, free.ids.indexOf(eos, 3) + 1));
   });
 
+  it('--decoder fused gives the standard decoder\'s ids on a head_dim-16 model (GroupQueryAttention)', async () => {
+    const wide = tinyCheckpoint({ architecture: 'LlamaForCausalLM', hidden: 64, heads: 4, kvHeads: 2, scale: 1 });
+    const dir = join(root, 'wide');
+    mkdirSync(dir);
+    for (const [name, bytes] of hfFolderFiles(wide)) writeFileSync(join(dir, name), bytes);
+    const a = await gen(dir, '--ids', '0,5,17', '--max-new', '8', '--greedy');
+    const b = await gen(dir, '--ids', '0,5,17', '--max-new', '8', '--greedy', '--decoder', 'fused');
+    expect(b.ids).toEqual(a.ids);
+    expect(Math.max(...b.logits.map((x, i) => Math.abs(x - a.logits[i])))).toBeLessThan(1e-4);
+  });
+
   it('refuses a bad command line in one line', async () => {
     for (const args of [
       [slm, '--max-new', '3'],
@@ -112,6 +123,7 @@ describe('garden generate', () => {
       [slm, '--ids', String(cfg.vocabSize), '--max-new', '3'],
       [slm, '--ids', '1', '--max-new', '300'],
       [join(root, 'missing.slm'), '--ids', '1', '--max-new', '3'],
+      [slm, '--ids', '1', '--max-new', '3', '--decoder', 'turbo'],
     ]) {
       const r = await runGarden('generate', ...args);
       expect(r.code, args.join(' ')).toBe(1);

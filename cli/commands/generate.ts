@@ -15,12 +15,13 @@ import { referenceDecoder, type CausalDecoder } from '../../src/core/models/deco
 import { generate, type GenerateOptions } from '../../src/core/models/generate.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { openCausalLm } from '../../src/node/hf-folder.ts';
+import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../../src/core/models/llama-graph.ts';
 
 export const GENERATE_RUNTIMES = Object.freeze(['onnx', 'reference'] as const);
 
 const usage = `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N
                 [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]] [--json]
-                [--runtime onnx|reference]
+                [--runtime onnx|reference] [--decoder standard|fused]
 
 M: a .slm imported from a Hugging Face folder (garden import DIR --out M.slm), or the folder.
 --prompt TEXT is encoded with the model's tokenizer (its special tokens, e.g. BOS, added);
@@ -28,7 +29,9 @@ M: a .slm imported from a Hugging Face folder (garden import DIR --out M.slm), o
 Stops at an end-of-sequence token (generation_config.json, else config.json, else the
 tokenizer's) or after N new tokens.
 --json: {"ids": [prompt then generated ids], "text": "...", "logits": [vocab floats at the last prompt position]}
---runtime: onnx (the generated decoder in onnxruntime-web, default) or reference (the CPU oracle).`;
+--runtime: onnx (the generated decoder in onnxruntime-web, default) or reference (the CPU oracle).
+--decoder: standard (ONNX ops only, default) or fused (onnxruntime's SimplifiedLayerNormalization
+and GroupQueryAttention where its wasm kernels take the head size).`;
 
 function number(text: string | undefined, flag: string, integer: boolean): number | undefined {
   if (text === undefined) return undefined;
@@ -57,6 +60,7 @@ const command: Command = {
       seed: { type: 'string' },
       json: { type: 'boolean', default: false },
       runtime: { type: 'string' },
+      decoder: { type: 'string' },
     });
     if (positionals.length !== 1) throw new CliError(`expected one model (a .slm or a Hugging Face folder), got ${positionals.length}`);
     if ((values.prompt === undefined) === (values.ids === undefined)) throw new CliError('give exactly one of --prompt TEXT or --ids 1,2,3');
@@ -64,6 +68,9 @@ const command: Command = {
     if (maxNew === undefined || maxNew < 0) throw new CliError('--max-new N (a non-negative integer) is required');
     const runtime = values.runtime ?? 'onnx';
     if (!(GENERATE_RUNTIMES as readonly string[]).includes(runtime)) throw new CliError(`--runtime must be one of: ${GENERATE_RUNTIMES.join(', ')}`);
+    const variant = (values.decoder ?? 'standard') as LlamaGraphVariant;
+    if (!Object.prototype.hasOwnProperty.call(LLAMA_GRAPH_VARIANTS, variant)) throw new CliError(`--decoder must be one of: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
+    if (values.decoder !== undefined && runtime === 'reference') throw new CliError('--decoder applies to --runtime onnx only');
     const sampling = {
       temperature: number(values.temperature, 'temperature', false),
       topK: number(values['top-k'], 'top-k', true),
@@ -86,7 +93,7 @@ const command: Command = {
       if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
       else {
         const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
-        decoder = await createCausalLmSession(lm.config, tensors);
+        decoder = await createCausalLmSession(lm.config, tensors, { variant });
       }
       const opts: GenerateOptions = { maxNew, eosTokenIds: lm.eosTokenIds, ...(values.greedy ? { greedy: true } : sampling) };
       const g = await generate(decoder, prompt, opts);

@@ -5,6 +5,8 @@
  * Tolerance: max |logit_onnx − logit_reference| ≤ 1e-4 on logits of magnitude up to ~5 (observed:
  * ≤ 5e-6; the reference sums in f64, onnxruntime in f32). Greedy tokens identical. Decoding one
  * token at a time through the KV cache matches recomputing the whole sequence within 2e-5.
+ * Both decoder variants: standard ONNX ops, and the fused one (SimplifiedLayerNormalization,
+ * GroupQueryAttention with rotary embedding where head_dim allows).
  */
 import { describe, expect, it } from 'vitest';
 import { referenceDecoder, type CausalDecoder } from '../core/models/decoder.ts';
@@ -12,6 +14,8 @@ import { parseCausalLmConfig } from '../core/models/llama-config.ts';
 import { inspectOnnxGraph } from '../core/models/onnx-graph.ts';
 import { tinyCheckpoint, type TinyCheckpointOptions } from '../core/models/llama-testing.ts';
 import { createCausalLmSession } from './causal-lm-session.ts';
+import { fusedAttention, type LlamaGraphVariant } from '../core/models/llama-graph.ts';
+import onnxProto from 'onnx-proto';
 
 const LOGIT_TOLERANCE = 1e-4;
 const KV_TOLERANCE = 2e-5;
@@ -23,6 +27,15 @@ const cases: [string, TinyCheckpointOptions][] = [
   ['Mistral, F16, sliding window 3, GQA 4/1', { architecture: 'MistralForCausalLM', dtype: 'F16', slidingWindow: 3, kvHeads: 1 }],
   ['Qwen2, q/k/v biases, tied, BF16', { architecture: 'Qwen2ForCausalLM', tied: true, dtype: 'BF16' }],
   ['Qwen2, wider (hidden 64, 8 heads / 2 kv), sharp logits', { architecture: 'Qwen2ForCausalLM', hidden: 64, heads: 8, kvHeads: 2, intermediate: 96, scale: 1 }],
+];
+
+/** head_dim 16: GroupQueryAttention (with its rotary embedding) in the fused variant. */
+const fusedCases: [string, TinyCheckpointOptions][] = [
+  ['Llama, GQA 4/2, head_dim 16', { hidden: 64, heads: 4, kvHeads: 2 }],
+  ['Llama 3 rope scaling, one kv head', { hidden: 64, heads: 4, kvHeads: 1, llama3Rope: true }],
+  ['Mistral, sliding window 3 (local_window_size)', { architecture: 'MistralForCausalLM', hidden: 64, heads: 4, kvHeads: 2, slidingWindow: 3 }],
+  ['Qwen2, q/k/v biases, tied, BF16', { architecture: 'Qwen2ForCausalLM', hidden: 64, heads: 4, kvHeads: 2, tied: true, dtype: 'BF16' }],
+  ['Llama, head_dim 4 (SimplifiedLayerNormalization only; standard attention)', {}],
 ];
 
 const ids = [0, 5, 17, 42, 9, 3, 60, 11, 7, 25, 33, 8];
@@ -43,13 +56,18 @@ async function greedy(d: CausalDecoder, prompt: number[], steps: number): Promis
 }
 
 describe('ONNX causal-LM decoder vs the reference', () => {
-  for (const [what, o] of cases) {
+  const all: [string, TinyCheckpointOptions, LlamaGraphVariant][] = [...cases.map(([w, o]) => [w, o, 'standard'] as [string, TinyCheckpointOptions, LlamaGraphVariant]), ...fusedCases.map(([w, o]) => [`fused: ${w}`, o, 'fused'] as [string, TinyCheckpointOptions, LlamaGraphVariant])];
+  for (const [what, o, variant] of all) {
     it(`${what}: logits within ${LOGIT_TOLERANCE}, greedy tokens identical, KV cache = recompute`, async () => {
       const ck = tinyCheckpoint(o);
       const cfg = parseCausalLmConfig(ck.config);
       const ref = referenceDecoder(cfg, ck.tensors);
-      const onnx = await createCausalLmSession(cfg, ck.tensors);
+      const onnx = await createCausalLmSession(cfg, ck.tensors, { variant });
       try {
+        const ops = new Set(onnxProto.onnx.ModelProto.decode(onnx.graph).graph!.node!.map((x) => x.opType));
+        expect(ops.has('GroupQueryAttention')).toBe(fusedAttention(cfg, variant));
+        expect(ops.has('SimplifiedLayerNormalization')).toBe(variant === 'fused');
+        expect(ops.has('ReduceMean')).toBe(variant !== 'fused');
         // Weights are external data in their own dtype; nothing float is embedded but RoPE/ε constants (Constant nodes).
         const g = inspectOnnxGraph(onnx.graph);
         expect(g.embeddedWeights).toEqual([]);

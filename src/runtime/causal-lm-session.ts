@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-web';
 import type { CausalDecoder } from '../core/models/decoder.ts';
 import type { CausalLmConfig } from '../core/models/llama-config.ts';
-import { buildLlamaGraph, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../core/models/llama-graph.ts';
+import { buildLlamaGraph, type LlamaGraphVariant, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../core/models/llama-graph.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { createOrtSession, releaseSession, runFeeds, type InferenceSession, type OrtSessionOptions } from './ort-session.ts';
 
@@ -16,8 +16,13 @@ export interface OrtCausalLm extends CausalDecoder {
   readonly graph: Uint8Array;
 }
 
-export async function createCausalLmSession(config: CausalLmConfig, tensors: readonly Tensor[], opts: OrtSessionOptions = {}): Promise<OrtCausalLm> {
-  const graph = buildLlamaGraph(config, tensors);
+export interface CausalLmSessionOptions extends OrtSessionOptions {
+  /** The decoder's ops (llama-graph.ts LLAMA_GRAPH_VARIANTS); standard by default. */
+  variant?: LlamaGraphVariant;
+}
+
+export async function createCausalLmSession(config: CausalLmConfig, tensors: readonly Tensor[], opts: CausalLmSessionOptions = {}): Promise<OrtCausalLm> {
+  const graph = buildLlamaGraph(config, tensors, opts.variant ?? 'standard');
   const session = await createOrtSession(graph, tensors, opts);
   const { numLayers, numKvHeads, headDim, vocabSize } = config;
   const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, numKvHeads, 0, headDim]);

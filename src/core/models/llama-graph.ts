@@ -53,15 +53,19 @@ class GraphBuilder {
   private n = 0;
 
   node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
-    const out = name ?? `${op.toLowerCase()}_${this.n}`;
+    return this.nodeOutputs(op, inputs, [name ?? `${op.toLowerCase()}_${this.n}`], attrs)[0];
+  }
+
+  /** A node with several outputs, or in another domain (com.microsoft). */
+  nodeOutputs(op: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, domain = ''): string[] {
     const attribute: IAttr[] = Object.entries(attrs).map(([k, v]) => {
       if (Array.isArray(v)) return { name: k, type: onnx.AttributeProto.AttributeType.INTS, ints: v };
       if (typeof v === 'number') return { name: k, type: onnx.AttributeProto.AttributeType.INT, i: v };
       if ('float' in v) return { name: k, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float };
       return { name: k, type: onnx.AttributeProto.AttributeType.INT, i: v.value };
     });
-    this.nodes.push({ name: `n${this.n++}_${op}`, opType: op, input: inputs, output: [out], attribute });
-    return out;
+    this.nodes.push({ name: `n${this.n++}_${op}`, opType: op, domain, input: inputs, output: outputs, attribute });
+    return outputs;
   }
 
   private constant(dataType: number, dims: number[], raw: Uint8Array): string {
@@ -108,8 +112,25 @@ export interface LlamaGraphWeight {
   shape: number[];
 }
 
+/**
+ * How the decoder is written. "standard": ONNX ops only. "fused": onnxruntime's contrib ops where
+ * its wasm EP runs them (probed on 1.30): SimplifiedLayerNormalization for every RMSNorm, and
+ * GroupQueryAttention with its own rotary embedding (do_rotary, cos/sin caches computed from the
+ * same inverse frequencies) when head_dim is a multiple of 16 (its CPU kernel's requirement;
+ * other head sizes keep the standard attention). Both are checked against the reference.
+ */
+export const LLAMA_GRAPH_VARIANTS = Object.freeze({
+  standard: 'standard ONNX ops (opset 17)',
+  fused: 'SimplifiedLayerNormalization and GroupQueryAttention (com.microsoft) where onnxruntime-web wasm runs them',
+} as const);
+export type LlamaGraphVariant = keyof typeof LLAMA_GRAPH_VARIANTS;
+
+/** GroupQueryAttention's CPU kernel refuses other head sizes (with its rotary embedding: multiples of 16). */
+export const fusedAttention = (c: CausalLmConfig, variant: LlamaGraphVariant) => variant === 'fused' && c.headDim % 16 === 0;
+
 /** Serialize the decoder for a config and the model's tensor specs (their dtypes decide the casts). Deterministic. */
-export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphWeight[]): Uint8Array {
+export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphWeight[], variant: LlamaGraphVariant = 'standard'): Uint8Array {
+  if (!Object.prototype.hasOwnProperty.call(LLAMA_GRAPH_VARIANTS, variant)) throw new Error(`unknown decoder variant ${JSON.stringify(variant)}; valid: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
   const g = new GraphBuilder();
   const specs = new Map(tensors.map((t) => [t.name, t]));
   const weights = new Map<string, string>();
@@ -132,8 +153,9 @@ export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphW
     const y = g.node('MatMul', [x, g.node('Transpose', [w(`${prefix}.weight`)], { perm: [1, 0] })]);
     return bias && has(`${prefix}.bias`) ? g.node('Add', [y, w(`${prefix}.bias`)]) : y;
   };
-  const eps = g.f32([c.rmsNormEps], true);
+  const eps = variant === 'fused' ? '' : g.f32([c.rmsNormEps], true);
   const rmsNorm = (x: string, weight: string): string => {
+    if (variant === 'fused') return g.node('SimplifiedLayerNormalization', [x, w(weight)], { axis: -1, epsilon: { float: c.rmsNormEps }, stash_type: 1 });
     const ms = g.node('ReduceMean', [g.node('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [ms, eps])])]);
     return g.node('Mul', [w(weight), g.node('Mul', [x, inv])]);
@@ -143,55 +165,80 @@ export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphW
   const seq = g.node('Shape', ['input_ids'], { start: 1, end: 2 });
   const past = g.node('Shape', [pastKeyName(0)], { start: 2, end: 3 });
   const axis0 = g.i64([0]);
-  const pastScalar = g.node('Squeeze', [past, axis0]);
   const totalScalar = g.node('Squeeze', [g.node('Add', [past, seq]), axis0]);
   const zero = g.i64([0], true);
   const one = g.i64([1], true);
-  const keyPos = g.node('Unsqueeze', [g.node('Range', [zero, totalScalar, one]), g.i64([0])]);
-  const queryPos = g.node('Unsqueeze', [g.node('Range', [pastScalar, totalScalar, one]), g.i64([1])]);
-  let mask = g.node('Greater', [keyPos, queryPos]);
-  if (c.slidingWindow !== null) {
-    const tooOld = g.node('LessOrEqual', [keyPos, g.node('Sub', [queryPos, g.i64([c.slidingWindow], true)])]);
-    mask = g.node('Or', [mask, tooOld]);
-  }
-  const lowest = g.f32([FLOAT32_LOWEST], true);
-  const scale = g.f32([1 / Math.sqrt(D)], true);
-
-  // RoPE tables [batch, 1, sequence, head_dim].
-  const posF = g.node('Unsqueeze', [g.node('Cast', ['position_ids'], { to: { type: 'to', value: T.float } }), g.i64([2])]);
-  const freqs = g.node('Mul', [posF, g.f32(ropeInvFreq(c))]);
-  const emb = g.node('Concat', [freqs, freqs], { axis: -1 });
   const axis1 = g.i64([1]);
-  const cos = g.node('Unsqueeze', [g.node('Cos', [emb]), axis1]);
-  const sin = g.node('Unsqueeze', [g.node('Sin', [emb]), axis1]);
-  const lowHalf = [g.i64([0]), g.i64([half]), g.i64([3])];
-  const highHalf = [g.i64([half]), g.i64([D]), g.i64([3])];
-  const rope = (x: string) => {
-    const x1 = g.node('Slice', [x, ...lowHalf]);
-    const x2 = g.node('Slice', [x, ...highHalf]);
-    const rotated = g.node('Concat', [g.node('Neg', [x2]), x1], { axis: 3 });
-    return g.node('Add', [g.node('Mul', [x, cos]), g.node('Mul', [rotated, sin])]);
-  };
-  const heads = (x: string, n: number) => g.node('Transpose', [g.node('Reshape', [x, g.i64([0, 0, n, D])])], { perm: [0, 2, 1, 3] });
-  const groupedQ = g.i64([0, numKvHeads, rep, -1, D]);
-  const ungroup = g.i64([0, numHeads, -1, D]);
-  const merged = g.i64([0, 0, numHeads * D]);
-  const axis2 = g.i64([2]);
+  const toFloat = { to: { type: 'to' as const, value: T.float } };
+
+  /** Attention of layer l on the normalized hidden state n: [batch, sequence, heads × head_dim]; writes present.l.*. */
+  let attention: (n: string, l: number) => string;
+  if (fusedAttention(c, variant)) {
+    // GroupQueryAttention with its own rotary embedding: cos/sin caches [total, head_dim / 2] for
+    // positions 0…total − 1, seqlens_k = total − 1 per batch row, total_sequence_length (int32).
+    const toInt32 = { to: { type: 'to' as const, value: 6 } };
+    const positions = g.node('Unsqueeze', [g.node('Cast', [g.node('Range', [zero, totalScalar, one])], toFloat), axis1]);
+    const table = g.node('Mul', [positions, g.f32(ropeInvFreq(c))]);
+    const batch = g.node('Shape', ['input_ids'], { start: 0, end: 1 });
+    const seqlens = g.node('Expand', [g.node('Cast', [g.node('Sub', [g.node('Add', [past, seq]), g.i64([1])])], toInt32), batch]);
+    const shared = [seqlens, g.node('Cast', [totalScalar], toInt32), g.node('Cos', [table]), g.node('Sin', [table])];
+    const attrs: Record<string, AttrValue> = { num_heads: numHeads, kv_num_heads: numKvHeads, do_rotary: 1, rotary_interleaved: 0, scale: { float: 1 / Math.sqrt(D) } };
+    if (c.slidingWindow !== null) attrs.local_window_size = c.slidingWindow;
+    attention = (n, l) => {
+      const p = layerPrefix(l);
+      const qkv = [linear(n, `${p}self_attn.q_proj`, c.qkvBias), linear(n, `${p}self_attn.k_proj`, c.qkvBias), linear(n, `${p}self_attn.v_proj`, c.qkvBias)];
+      return g.nodeOutputs('GroupQueryAttention', [...qkv, pastKeyName(l), pastValueName(l), ...shared], [`attention_${l}`, presentKeyName(l), presentValueName(l)], attrs, 'com.microsoft')[0];
+    };
+  } else {
+    const pastScalar = g.node('Squeeze', [past, axis0]);
+    const keyPos = g.node('Unsqueeze', [g.node('Range', [zero, totalScalar, one]), g.i64([0])]);
+    const queryPos = g.node('Unsqueeze', [g.node('Range', [pastScalar, totalScalar, one]), axis1]);
+    let mask = g.node('Greater', [keyPos, queryPos]);
+    if (c.slidingWindow !== null) {
+      const tooOld = g.node('LessOrEqual', [keyPos, g.node('Sub', [queryPos, g.i64([c.slidingWindow], true)])]);
+      mask = g.node('Or', [mask, tooOld]);
+    }
+    const lowest = g.f32([FLOAT32_LOWEST], true);
+    const scale = g.f32([1 / Math.sqrt(D)], true);
+
+    // RoPE tables [batch, 1, sequence, head_dim].
+    const posF = g.node('Unsqueeze', [g.node('Cast', ['position_ids'], toFloat), g.i64([2])]);
+    const freqs = g.node('Mul', [posF, g.f32(ropeInvFreq(c))]);
+    const emb = g.node('Concat', [freqs, freqs], { axis: -1 });
+    const cos = g.node('Unsqueeze', [g.node('Cos', [emb]), axis1]);
+    const sin = g.node('Unsqueeze', [g.node('Sin', [emb]), axis1]);
+    const lowHalf = [g.i64([0]), g.i64([half]), g.i64([3])];
+    const highHalf = [g.i64([half]), g.i64([D]), g.i64([3])];
+    const rope = (x: string) => {
+      const x1 = g.node('Slice', [x, ...lowHalf]);
+      const x2 = g.node('Slice', [x, ...highHalf]);
+      const rotated = g.node('Concat', [g.node('Neg', [x2]), x1], { axis: 3 });
+      return g.node('Add', [g.node('Mul', [x, cos]), g.node('Mul', [rotated, sin])]);
+    };
+    const heads = (x: string, n: number) => g.node('Transpose', [g.node('Reshape', [x, g.i64([0, 0, n, D])])], { perm: [0, 2, 1, 3] });
+    const groupedQ = g.i64([0, numKvHeads, rep, -1, D]);
+    const ungroup = g.i64([0, numHeads, -1, D]);
+    const merged = g.i64([0, 0, numHeads * D]);
+    const axis2 = g.i64([2]);
+    attention = (n, l) => {
+      const p = layerPrefix(l);
+      const q = rope(heads(linear(n, `${p}self_attn.q_proj`, c.qkvBias), numHeads));
+      const k = rope(heads(linear(n, `${p}self_attn.k_proj`, c.qkvBias), numKvHeads));
+      const v = heads(linear(n, `${p}self_attn.v_proj`, c.qkvBias), numKvHeads);
+      const keys = g.node('Concat', [pastKeyName(l), k], { axis: 2 }, presentKeyName(l));
+      const values = g.node('Concat', [pastValueName(l), v], { axis: 2 }, presentValueName(l));
+      const kT = g.node('Transpose', [g.node('Unsqueeze', [keys, axis2])], { perm: [0, 1, 2, 4, 3] });
+      const scores = g.node('Mul', [g.node('MatMul', [g.node('Reshape', [q, groupedQ]), kT]), scale]);
+      const probs = g.node('Softmax', [g.node('Where', [mask, lowest, scores])], { axis: -1 });
+      const ctx = g.node('MatMul', [probs, g.node('Unsqueeze', [values, axis2])]);
+      return g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [ctx, ungroup])], { perm: [0, 2, 1, 3] }), merged]);
+    };
+  }
 
   let h = g.node('Gather', [w('model.embed_tokens.weight'), 'input_ids'], { axis: 0 });
   for (let l = 0; l < numLayers; l++) {
     const p = layerPrefix(l);
-    const n = rmsNorm(h, `${p}input_layernorm.weight`);
-    const q = rope(heads(linear(n, `${p}self_attn.q_proj`, c.qkvBias), numHeads));
-    const k = rope(heads(linear(n, `${p}self_attn.k_proj`, c.qkvBias), numKvHeads));
-    const v = heads(linear(n, `${p}self_attn.v_proj`, c.qkvBias), numKvHeads);
-    const keys = g.node('Concat', [pastKeyName(l), k], { axis: 2 }, presentKeyName(l));
-    const values = g.node('Concat', [pastValueName(l), v], { axis: 2 }, presentValueName(l));
-    const kT = g.node('Transpose', [g.node('Unsqueeze', [keys, axis2])], { perm: [0, 1, 2, 4, 3] });
-    const scores = g.node('Mul', [g.node('MatMul', [g.node('Reshape', [q, groupedQ]), kT]), scale]);
-    const probs = g.node('Softmax', [g.node('Where', [mask, lowest, scores])], { axis: -1 });
-    const ctx = g.node('MatMul', [probs, g.node('Unsqueeze', [values, axis2])]);
-    const attn = g.node('Reshape', [g.node('Transpose', [g.node('Reshape', [ctx, ungroup])], { perm: [0, 2, 1, 3] }), merged]);
+    const attn = attention(rmsNorm(h, `${p}input_layernorm.weight`), l);
     h = g.node('Add', [h, linear(attn, `${p}self_attn.o_proj`, c.oBias)]);
     const n2 = rmsNorm(h, `${p}post_attention_layernorm.weight`);
     const gate = linear(n2, `${p}mlp.gate_proj`, c.mlpBias);
@@ -217,7 +264,7 @@ export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphW
     irVersion: IR_VERSION,
     producerName: 'slm-garden',
     producerVersion: '1',
-    opsetImport: [{ domain: '', version: LLAMA_GRAPH_OPSET }],
+    opsetImport: [{ domain: '', version: LLAMA_GRAPH_OPSET }, ...(variant === 'fused' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     docString: `${c.architecture} decoder with KV cache (${numLayers} layers, hidden ${H}, ${numHeads} heads / ${numKvHeads} kv heads)`,
     graph: { name: 'causal_lm', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
   });
