@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { buildDigits, DIGITS_TINY } from '../scripts/starter/digits.ts';
 import { runGarden } from './test-run.ts';
@@ -17,6 +17,12 @@ import { SLM_KEYS, readSlm } from '../src/core/format/slm.ts';
 import { serializeSafetensors } from '../src/core/format/safetensors.ts';
 import { sha256Hex } from '../src/core/hash.ts';
 import { fromFloat32, type Tensor } from '../src/core/tensor.ts';
+import { Ledger, MemoryLedgerStore, serializeLedger, verifyAuthority, type LedgerFile } from '../src/core/lab/ledger.ts';
+import { createSigner, entryMessage, generateKeyring, keyId, zoneOf } from '../src/core/lab/signing.ts';
+import { PolicyZone, policyHash } from '../src/core/lab/policy.ts';
+import { manifestHash } from '../src/core/manifest/index.ts';
+import type { Policy } from '../src/core/manifest/kinds.ts';
+import { anchorPath, keyringPath } from '../src/node/ledger-files.ts';
 
 const { onnx } = onnxProto;
 let dir = '';
@@ -304,6 +310,143 @@ describe('species recomputed, never trusted; content hashed', () => {
     await refused('content', 'one low bit flipped in a parent\'s tensor bytes (breed)', ['breed', recipe, '--threads', '0'], /content-hash check failed: tensor "[^"]+" hashes to [0-9a-f]{64} but slm\.tensors records [0-9a-f]{64}: its bytes were changed$/, [g()]);
     const { catalog } = catalogWith('flipped', b);
     await refused('content', 'the same file as a catalog model (lab; the catalog pin updated to match)', ['lab', labRound({ catalog }, 'flipped-round.json')], /content-hash check failed/);
+  });
+});
+
+describe('a ledger with authority', () => {
+  let base = '';
+  const sub = () => join(dir, 'ledgers');
+  /** A copy of the signed ledger (and, unless told, its keyring and anchor) under `name`, its file changed by `edit`. */
+  const copy = (name: string, edit: (f: LedgerFile) => void, companions: ('keys' | 'anchor')[] = ['keys', 'anchor']) => {
+    const p = join(sub(), name);
+    const f = JSON.parse(readFileSync(base, 'utf8')) as LedgerFile;
+    edit(f);
+    writeFileSync(p, JSON.stringify(f, null, 2));
+    if (companions.includes('keys')) writeFileSync(keyringPath(p), readFileSync(keyringPath(base)));
+    if (companions.includes('anchor')) writeFileSync(anchorPath(p), readFileSync(anchorPath(base)));
+    return p;
+  };
+  /** Recompute every index, link and hash after `from`, and the head: a correct re-chain. */
+  const rechain = (f: LedgerFile) => {
+    let prev = f.records[0]?.entry.prev ?? '0'.repeat(64);
+    f.records.forEach((r, i) => {
+      r.entry = { ...r.entry, index: i, prev };
+      r.hash = manifestHash(r.entry);
+      prev = r.hash;
+    });
+    f.head = { length: f.records.length, hash: prev };
+  };
+  const both = async (input: string, p: string, err: RegExp) => {
+    const v = await runGarden('ledger', 'verify', p);
+    record({ area: 'ledger', input: `${input} (garden ledger verify)`, outcome: v.code === 1 ? `refused: ${v.out.split('\n').slice(1).join(' ').trim()}` : `NOT refused (exit ${v.code})`, bytesLost: 0 });
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(err);
+    const out = join(dir, `cands-${basename(p)}`);
+    mkdirSync(out, { recursive: true });
+    await refused('ledger', `${input} (garden lab --ledger)`, ['lab', labRound({}, `round-${basename(p)}.json`, 0), '--ledger', p, '--out', out, '--json'], /^garden lab: ledger .*refused/, [p, out]);
+  };
+
+  beforeAll(async () => {
+    mkdirSync(sub(), { recursive: true });
+    base = join(sub(), 'ledger.json');
+    const r = await runGarden('lab', labRound({}, 'ledger-round.json', 0), '--ledger', base, '--json');
+    expect(r.code, r.err).toBe(0);
+    expect((await runGarden('ledger', 'verify', base)).code).toBe(0);
+  });
+
+  it('a forged champion entry, correctly chained, is refused: unsigned, or signed with an unknown key', async () => {
+    const forge = (f: LedgerFile) => {
+      const last = f.records[f.records.length - 1];
+      const entry = { ...last.entry, index: f.records.length, prev: last.hash, payload: { ...last.entry.payload, action: 'champion', reason: 'forged' } };
+      f.records.push({ hash: manifestHash(entry), entry });
+      f.head = { length: f.records.length, hash: manifestHash(entry) };
+    };
+    await both('a forged release entry making a candidate champion, chained, unsigned', copy('forged.json', forge), /entry 4 \[signature\]: entry 4 \(release\) is not signed/);
+    const evil = await createSigner(await generateKeyring());
+    const p = copy('forged-signed.json', (f) => {
+      forge(f);
+      const r = f.records[f.records.length - 1];
+      r.sig = { zone: 'release', key: keyId(evil.keys.release), value: 'AAAA' };
+    });
+    const f = JSON.parse(readFileSync(p, 'utf8')) as LedgerFile;
+    f.records[4].sig = await evil.sign('release', entryMessage(f.records[4].hash));
+    writeFileSync(p, JSON.stringify(f));
+    await both('the same entry signed with a key the policy never pinned', p, /entry 4 \[key\]: entry 4 \(release\) is signed with an unknown release key/);
+    const replayed = copy('forged-replayed.json', (g) => {
+      forge(g);
+      g.records[4].sig = { ...g.records[3].sig! }; // the real release key's signature of another entry
+    });
+    await both('the forged entry carrying a real release signature copied from entry 3', replayed, /entry 4 \[signature\]: entry 4 \(release\): its release signature does not verify: the entry was forged or changed after signing/);
+    const z = copy('forged-zone.json', (g) => {
+      forge(g);
+      g.records[4].sig = { ...g.records[2].sig! }; // the admission's: the evaluation zone's key
+    });
+    await both('a release entry carrying the evaluation zone\'s signature', z, /entry 4 \[signature\]: entry 4: a release entry is signed by the evaluation zone; only the release zone may write it/);
+  });
+
+  it('a full re-chain after editing the policy (margin 0.5, policyHash fixed) is refused; so is one re-signed with other keys', async () => {
+    const edit = (f: LedgerFile) => {
+      const pol = f.records[0].entry.payload.policy as Policy;
+      pol.primary.margin = 0.5;
+      f.records[0].entry.payload.policyHash = policyHash(pol);
+      rechain(f);
+    };
+    await both('the policy edited and every entry re-chained, signatures kept', copy('rechain.json', edit), /entry 0 \[signature\]: entry 0 \(policy-change\): its policy signature does not verify/);
+    const evil = await generateKeyring();
+    const signer = await createSigner(evil);
+    const p = copy('resigned.json', (f) => {
+      edit(f);
+      f.records[0].entry.payload.keys = { ...evil.public };
+      rechain(f);
+    }, ['keys']);
+    const f = JSON.parse(readFileSync(p, 'utf8')) as LedgerFile;
+    for (const r of f.records) r.sig = await signer.sign(zoneOf(r.entry.type)!, entryMessage(r.hash));
+    writeFileSync(p, JSON.stringify(f));
+    await both('re-chained and re-signed under new keys pinned in the edited policy', p, /entry 0 \[key\]: entry 0 pins zone keys .* but this garden's keyring holds .*: an unknown key/);
+  });
+
+  it('a truncation with the head rewritten is caught by the anchor kept apart', async () => {
+    const p = copy('truncated.json', (f) => {
+      f.records = f.records.slice(0, 2);
+      f.head = { length: 2, hash: f.records[1].hash };
+    });
+    await both('the last two entries removed and the head rewritten to match', p, /\[anchor\]: the anchor records 4 entries but the ledger holds 2: entries from index 2 were removed \(truncated\)/);
+    const q = copy('anchor-forged.json', (f) => {
+      f.records = f.records.slice(0, 2);
+      f.head = { length: 2, hash: f.records[1].hash };
+    }, ['keys']);
+    writeFileSync(anchorPath(q), JSON.stringify({ ...JSON.parse(readFileSync(anchorPath(base), 'utf8')), length: 2, head: JSON.parse(readFileSync(q, 'utf8')).head.hash }));
+    await both('the same, with the anchor rewritten to the new head', q, /\[anchor\]: the anchor's signature does not verify/);
+    const u = copy('unsigned.json', (f) => {
+      for (const r of f.records) delete r.sig;
+      delete f.records[0].entry.payload.keys;
+      rechain(f);
+    }, ['keys']);
+    await both('every signature and the key pin stripped (the keyring beside it)', u, /\[signature\]: the ledger is unsigned/);
+  });
+
+  it('an entry signed with a rotated-out key is refused with its index', async () => {
+    const a = await generateKeyring();
+    const b = await generateKeyring();
+    const store = new MemoryLedgerStore();
+    const la = await Ledger.open(store, { signer: await createSigner(a) });
+    const pol = JSON.parse(readFileSync(base, 'utf8')).records[0].entry.payload.policy;
+    await PolicyZone.open(la, pol);
+    await la.append('policy-change', { policy: pol, policyHash: policyHash(pol), previous: policyHash(pol), reason: 'rotate the zone keys', keys: { ...b.public } });
+    const lb = await Ledger.open(new MemoryLedgerStore(la.records()), { signer: await createSigner(b) });
+    await lb.append('approval', { reason: 'signed with the new policy key' });
+    const stale = await Ledger.open(new MemoryLedgerStore(lb.records()), { signer: await createSigner(a) });
+    await stale.append('approval', { reason: 'signed with the old policy key' });
+    const p = join(sub(), 'rotated.json');
+    writeFileSync(p, serializeLedger(stale));
+    writeFileSync(keyringPath(p), JSON.stringify(a));
+    const ok = await verifyAuthority(lb.records(), { trusted: a.public });
+    expect(ok.problems).toEqual([]);
+    expect(ok.keys!.policy).toBe(keyId(b.public.policy));
+    const v = await runGarden('ledger', 'verify', p);
+    record({ area: 'ledger', input: 'an approval signed with the policy key rotated out at entry 1 (garden ledger verify)', outcome: `refused: ${v.out.split('\n').slice(1).join(' ').trim()}`, bytesLost: 0 });
+    expect(v.code).toBe(1);
+    expect(v.out).toMatch(/entry 3 \[key\]: entry 3 \(approval\) is signed with policy key [0-9a-f]{16}, rotated out before it/);
   });
 });
 

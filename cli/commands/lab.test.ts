@@ -71,7 +71,8 @@ describe('garden lab and garden ledger', () => {
     expect(r.out).toMatch(/in shadow of slot "digits" \(4 entries\)/);
     const v = await garden('ledger', 'verify', ledger);
     expect(v.code).toBe(0);
-    expect(v.out).toMatch(/^ok: 4 entries, hash chain intact, head [0-9a-f]{64}$/);
+    expect(v.out).toMatch(/^ok: 4 entries, hash chain intact, head [0-9a-f]{64}$/m);
+    expect(v.out).toMatch(/^signed: every entry by its zone's pinned key \(evaluation [0-9a-f]{16}, policy [0-9a-f]{16}, release [0-9a-f]{16}\)$/m);
     const show = await garden('ledger', 'show', ledger);
     expect(show.out.split('\n').map((l) => l.trim().split(/\s+/)[2])).toEqual(['policy-change', 'release', 'admission', 'release']);
     // show reads admitToShadow's payload: model, candidate, admission hash, gates, policy.
@@ -116,7 +117,7 @@ describe('garden lab and garden ledger', () => {
     expect((await garden('lab', round(1), '--ledger', ledger)).code).toBe(0);
     // A new file was renamed over the old one: a crash mid-write would have left the old ledger intact.
     expect(statSync(ledger).ino).not.toBe(first);
-    expect(readdirSync(sub)).toEqual(['ledger.json']);
+    expect(readdirSync(sub).sort()).toEqual(['ledger.json', 'ledger.json.anchor.json', 'ledger.json.keys.json']);
     expect((await garden('ledger', 'verify', ledger)).code).toBe(0);
   });
 
@@ -130,7 +131,7 @@ describe('garden lab and garden ledger', () => {
     expect(again.code, again.out + again.err).toBe(1);
     expect(again.err).toMatch(/^garden lab: "[0-9a-f]{64}" is already the shadow of slot "digits"; nothing was admitted$/m);
     expect(readFileSync(ledger, 'utf8')).toBe(before);
-    expect(readdirSync(sub)).toEqual(['ledger.json']);
+    expect(readdirSync(sub).sort()).toEqual(['ledger.json', 'ledger.json.anchor.json', 'ledger.json.keys.json']);
   });
 });
 

@@ -15,7 +15,9 @@ import { parseLabRound } from '../../src/core/manifest/validate.ts';
 import { manifestHash } from '../../src/core/manifest/index.ts';
 import type { LabRoundFile, Policy } from '../../src/core/manifest/kinds.ts';
 import { cpuLab } from '../../src/core/lab/cpu-deps.ts';
-import { Ledger, MemoryLedgerStore, openLedgerFile, serializeLedger } from '../../src/core/lab/ledger.ts';
+import { Ledger, MemoryLedgerStore, parseLedgerFile } from '../../src/core/lab/ledger.ts';
+import { createSigner, type LedgerSigner } from '../../src/core/lab/signing.ts';
+import { createKeyring, keyringPath, ledgerAuthority, loadKeyring, writeLedgerFiles } from '../../src/node/ledger-files.ts';
 import { PolicyZone, policyHash } from '../../src/core/lab/policy.ts';
 import { ReleaseController } from '../../src/core/lab/release.ts';
 import { applyRound, runLabRound, type LabRoundResult } from '../../src/core/lab/round.ts';
@@ -111,11 +113,23 @@ async function run(args: string[]): Promise<number> {
 
   // The policy: the ledger's when one is kept (a round file cannot change it), else the round's.
   let ledger: Ledger | null = null;
+  let signer: LedgerSigner | undefined;
   let policy: Policy = round.policy;
   const notes: string[] = [];
   if (values.ledger) {
     const ledgerPath = resolve(values.ledger);
-    ledger = existsSync(ledgerPath) ? await openLedgerFile(readText(ledgerPath, 'ledger', LIMITS.ledger)) : await Ledger.open(new MemoryLedgerStore());
+    // A new ledger is signed: its keyring (FILE.keys.json) is made first, its anchor kept beside it.
+    // An existing one is obeyed only once its chain, signatures, keys and anchor check out.
+    const exists = existsSync(ledgerPath);
+    const ring = loadKeyring(ledgerPath) ?? (exists ? null : await createKeyring(ledgerPath));
+    signer = ring ? await createSigner(ring) : undefined;
+    if (exists) {
+      const file = parseLedgerFile(readText(ledgerPath, 'ledger', LIMITS.ledger));
+      ledger = await Ledger.open(new MemoryLedgerStore(file.records, file.head), { signer }); // the chain first
+      const auth = await ledgerAuthority(ledgerPath, file.records, ring);
+      if (!auth.ok) throw new CliError(`ledger ${values.ledger} refused: entry ${auth.problems[0].index} [${auth.problems[0].check}]: ${auth.problems[0].message}${auth.problems.length > 1 ? ` (and ${auth.problems.length - 1} more problems)` : ''}`);
+      if (auth.signed && !ring) throw new CliError(`ledger ${values.ledger} is signed but its keyring ${keyringPath(values.ledger)} is missing: no entry can be added`);
+    } else ledger = await Ledger.open(new MemoryLedgerStore(), { signer });
     const zone = await PolicyZone.open(ledger, round.policy);
     policy = zone.current();
     if (policyHash(policy) !== policyHash(round.policy)) notes.push(`note: the round file's policy differs from the ledger's; using the ledger's policy ${zone.hash.slice(0, 16)}… (change it with a ledgered policy change)`);
@@ -192,7 +206,7 @@ async function run(args: string[]): Promise<number> {
   }
   if (ledger && values.ledger) {
     const admission = admitted;
-    writeFileAtomic(resolve(values.ledger), serializeLedger(ledger));
+    await writeLedgerFiles(resolve(values.ledger), ledger, signer !== undefined);
     notes.push(admission ? `ledger ${values.ledger}: admission ${manifestHash(admission).slice(0, 16)}… and ${res.winner!.slice(0, 16)}… in shadow of slot "${round.slot}" (${ledger.length} entries)` : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`);
   }
   if (values.json) {

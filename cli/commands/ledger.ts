@@ -4,19 +4,27 @@
  */
 import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
-import { parseLedgerFile, verifyLedger } from '../../src/core/lab/ledger.ts';
+import { Ledger, MemoryLedgerStore, parseLedgerFile, verifyLedger, type LedgerFile, type LedgerProblem } from '../../src/core/lab/ledger.ts';
+import { PolicyZone } from '../../src/core/lab/policy.ts';
+import { ReleaseController } from '../../src/core/lab/release.ts';
+import { ledgerAuthority, loadKeyring } from '../../src/node/ledger-files.ts';
 import { LIMITS, readTextSync } from '../../src/node/confine.ts';
 import { printable } from '../../src/core/format/printable.ts';
 
 const SUBCOMMANDS = Object.freeze(['verify', 'show'] as const);
 
-const usage = `garden ledger verify FILE [--json]
+const usage = `garden ledger verify FILE [--json] [--keys KEYRING]
 garden ledger show FILE
 
 verify: check every entry of a promotion ledger file: its schema, that it hashes to the hash it
         was recorded under, that its index is its position, that it links to the hash of the
         entry before it, and that the last entry matches the file's head. Any edited, removed or
         reordered entry is reported with its index. Exit status 0 when intact, 1 otherwise.
+        Then who wrote it: each entry signed by the zone that may write its type, with that
+        zone's key pinned by the ledger's policy changes (a rotated or unknown key is refused);
+        the pinned keys against the garden's keyring (--keys, default FILE.keys.json); the
+        signed anchor FILE.anchor.json (count and head: a truncation is caught); and the lab's
+        replay of the policy and the release registry.
 show:   list the entries (index, time, type, summary).`;
 
 function load(path: string) {
@@ -43,7 +51,7 @@ function summary(payload: Record<string, unknown>): string {
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false }, keys: { type: 'string' } } });
   const [sub, file, ...rest] = positionals;
   if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) throw new CliError(`unknown subcommand ${JSON.stringify(sub ?? '')}; valid: ${SUBCOMMANDS.join(', ')}`);
   if (!file || rest.length) throw new CliError(`expected one ledger FILE; see garden ledger --help`);
@@ -55,18 +63,37 @@ async function run(args: string[]): Promise<number> {
     }
     return 0;
   }
-  const v = verifyLedger(ledger.records, ledger.head);
+  const chain = verifyLedger(ledger.records, ledger.head);
+  const authority = await ledgerAuthority(file, ledger.records, values.keys ? loadKeyring(file, values.keys) : undefined);
+  const problems = [...chain.problems, ...authority.problems];
+  // The lab's replay: the policy zone and the release registry as the lab would rebuild them.
+  if (chain.ok) problems.push(...(await replay(ledger.records, ledger.head)));
+  const v = { ...chain, ok: problems.length === 0, problems, authority: { signed: authority.signed, keys: authority.keys } };
   if (values.json) {
     console.log(JSON.stringify(v, null, 2));
     return v.ok ? 0 : 1;
   }
   if (v.ok) {
     console.log(`ok: ${v.length} entries, hash chain intact, head ${v.head}`);
+    console.log(authority.signed ? `signed: every entry by its zone's pinned key (${Object.entries(authority.keys ?? {}).map(([z, k]) => `${z} ${k}`).join(', ')})` : 'unsigned: the chain is intact but no entry proves who wrote it');
     return 0;
   }
   console.log(`BROKEN: ${v.problems.length} problem${v.problems.length > 1 ? 's' : ''} in ${v.length} entries (first at index ${v.problems[0].index})`);
   for (const p of v.problems) console.log(`  entry ${p.index} [${p.check}]: ${printable(p.message)}`);
   return 1;
+}
+
+/** Replay the ledger as the lab does (PolicyZone, ReleaseController); a refusal names its entry. */
+async function replay(records: LedgerFile['records'], head: LedgerFile['head']): Promise<LedgerProblem[]> {
+  try {
+    const ledger = await Ledger.open(new MemoryLedgerStore(records, head));
+    if (PolicyZone.fromLedger(ledger)) ReleaseController.open(ledger);
+    return [];
+  } catch (e) {
+    const msg = (e as Error).message;
+    const index = Number(/entry (\d+)/.exec(msg)?.[1] ?? records.length - 1);
+    return [{ index, check: 'replay', message: msg }];
+  }
 }
 
 const command: Command = { usage, run };

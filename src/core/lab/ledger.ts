@@ -9,6 +9,7 @@ import { LEDGER_ENTRY_TYPES, type LedgerEntry, type LedgerEntryType } from '../m
 import { deepFreeze, makeManifest, manifestHash, structuredCloneJson } from '../manifest/index.ts';
 import { ManifestError, parseStrictJson } from '../manifest/strict-json.ts';
 import { validateManifest } from '../manifest/validate.ts';
+import { ANCHOR_FORMAT, anchorMessage, checkZoneKeys, entryMessage, keyId, verifySignature, zoneOf, type LedgerAnchor, type LedgerSigner, type RecordSignature, type ZoneKeys } from './signing.ts';
 
 export const GENESIS: Sha256Hex = '0'.repeat(64);
 export const LEDGER_FILE_FORMAT = 'slm-garden-ledger' as const;
@@ -17,6 +18,8 @@ export const LEDGER_FILE_FORMAT = 'slm-garden-ledger' as const;
 export interface LedgerRecord {
   hash: Sha256Hex;
   entry: LedgerEntry;
+  /** The writing zone's signature over the hash (src/core/lab/signing.ts); absent in an unsigned ledger. */
+  sig?: RecordSignature;
 }
 
 export interface LedgerHead {
@@ -42,7 +45,7 @@ export interface LedgerStore {
   head?(): Promise<LedgerHead | null>;
 }
 
-export const LEDGER_CHECKS = Object.freeze(['schema', 'hash', 'index', 'link', 'head'] as const);
+export const LEDGER_CHECKS = Object.freeze(['schema', 'hash', 'index', 'link', 'head', 'signature', 'key', 'anchor', 'replay'] as const);
 export type LedgerCheck = (typeof LEDGER_CHECKS)[number];
 
 export interface LedgerProblem {
@@ -153,6 +156,11 @@ export class MemoryLedgerStore implements LedgerStore {
 export interface LedgerOptions {
   /** ISO-8601 UTC clock; injectable for deterministic tests. */
   now?: () => string;
+  /**
+   * Signs every appended entry with the key of the zone that may write it. The first policy-change
+   * appended to a ledger with no pinned keys pins the signer's public keys (payload.keys).
+   */
+  signer?: LedgerSigner;
 }
 
 /** The ledger: read its entries, append new ones. Opening verifies the stored chain and refuses a broken one. */
@@ -160,19 +168,21 @@ export class Ledger {
   readonly #store: LedgerStore;
   readonly #records: LedgerRecord[];
   readonly #now: () => string;
+  readonly #signer: LedgerSigner | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(store: LedgerStore, records: LedgerRecord[], now: () => string) {
+  private constructor(store: LedgerStore, records: LedgerRecord[], now: () => string, signer?: LedgerSigner) {
     this.#store = store;
     this.#records = records;
     this.#now = now;
+    this.#signer = signer;
   }
 
   static async open(store: LedgerStore, opts: LedgerOptions = {}): Promise<Ledger> {
     const records = await store.load();
     const verdict = verifyLedger(records, store.head ? await store.head() : null);
     if (!verdict.ok) throw new LedgerError(`ledger refused: ${verdict.problems[0].message}${verdict.problems.length > 1 ? ` (and ${verdict.problems.length - 1} more problems)` : ''}`);
-    return new Ledger(store, records.map((r) => deepFreeze(r)), opts.now ?? (() => new Date().toISOString()));
+    return new Ledger(store, records.map((r) => deepFreeze(r)), opts.now ?? (() => new Date().toISOString()), opts.signer);
   }
 
   get length(): number {
@@ -198,8 +208,19 @@ export class Ledger {
     if (!(LEDGER_ENTRY_TYPES as readonly string[]).includes(type)) throw new LedgerError(`unknown ledger entry type "${type}"; valid: ${LEDGER_ENTRY_TYPES.join(', ')}`);
     const run = this.#queue.then(async () => {
       const head = this.head;
-      const entry = makeManifest('ledger-entry', { index: head.length, prev: head.hash, type, at: this.#now(), payload: structuredCloneJson(payload) });
-      const record = deepFreeze({ hash: manifestHash(entry), entry });
+      const body = structuredCloneJson(payload);
+      const signer = this.#signer;
+      if (signer) {
+        if (pinnedKeys(this.#records) === null) {
+          if (type !== 'policy-change') throw new LedgerError(`the first entry of a signed ledger is the policy change that pins its zone keys, not a ${type} entry`);
+          body.keys = { ...signer.keys };
+        }
+      }
+      const entry = makeManifest('ledger-entry', { index: head.length, prev: head.hash, type, at: this.#now(), payload: body });
+      const hash = manifestHash(entry);
+      const zone = zoneOf(type);
+      if (signer && !zone) throw new LedgerError(`no zone may sign a ${type} entry`);
+      const record: LedgerRecord = deepFreeze(signer ? { hash, entry, sig: await signer.sign(zone!, entryMessage(hash)) } : { hash, entry });
       await this.#store.append(record);
       this.#records.push(record);
       return entry;
@@ -210,6 +231,16 @@ export class Ledger {
 
   verify(): LedgerVerdict {
     return verifyLedger(this.#records, this.head);
+  }
+
+  /** The signed anchor of the ledger as it is now (count and head), to be kept apart from it. */
+  async anchor(): Promise<LedgerAnchor> {
+    const signer = this.#signer;
+    if (!signer) throw new LedgerError('an unsigned ledger has no anchor');
+    const { length, hash } = this.head;
+    const last = this.#records[length - 1];
+    const zone = (last && zoneOf(last.entry.type)) || 'policy';
+    return { format: ANCHOR_FORMAT, version: 1, length, head: hash, sig: await signer.sign(zone, anchorMessage(length, hash)) };
   }
 
   toFile(): LedgerFile {
@@ -240,4 +271,107 @@ export function parseLedgerFile(text: string): LedgerFile {
 export async function openLedgerFile(text: string, opts: LedgerOptions = {}): Promise<Ledger> {
   const file = parseLedgerFile(text);
   return Ledger.open(new MemoryLedgerStore(file.records, file.head), opts);
+}
+
+/* ------------------------------------------------------------------ authority */
+
+/** The zone keys the ledger's first policy change pins, or null for an unsigned ledger. */
+export function pinnedKeys(records: readonly LedgerRecord[]): ZoneKeys | null {
+  for (const r of records) if (r?.entry?.type === 'policy-change') return checkZoneKeys(r.entry.payload?.keys);
+  return null;
+}
+
+export interface AuthorityOptions {
+  /** The public keys the garden trusts (its keyring's): the first pin must be these. */
+  trusted?: ZoneKeys | null;
+  /** The anchor kept apart from the ledger (parsed JSON), when there is one. */
+  anchor?: unknown;
+  /** Refuse an unsigned ledger (a garden with a keyring signs every entry). */
+  requireSigned?: boolean;
+}
+
+export interface AuthorityVerdict {
+  ok: boolean;
+  /** Whether the ledger pins zone keys and signs its entries. */
+  signed: boolean;
+  /** keyId of each zone's key in force at the end. */
+  keys: Record<string, string> | null;
+  problems: LedgerProblem[];
+}
+
+const sameKeys = (a: ZoneKeys, b: ZoneKeys) => a.policy === b.policy && a.release === b.release && a.evaluation === b.evaluation;
+
+/**
+ * Who wrote each entry: every entry of a signed ledger must carry a signature of the zone allowed to
+ * write its type, by that zone's key in force at that point (pinned by the first policy change,
+ * rotated only by a policy change signed with the policy key before it), over the entry's hash.
+ * Then the anchor: its signature, and that the ledger still reaches its count and head.
+ */
+export async function verifyAuthority(records: readonly LedgerRecord[], opts: AuthorityOptions = {}): Promise<AuthorityVerdict> {
+  const problems: LedgerProblem[] = [];
+  const first = pinnedKeys(records);
+  const firstPolicy = records.findIndex((r) => r?.entry?.type === 'policy-change');
+  const signed = first !== null || records.some((r) => r?.sig !== undefined);
+  if (!signed) {
+    if (opts.requireSigned || opts.trusted) problems.push({ index: 0, check: 'signature', message: 'the ledger is unsigned: no policy change pins zone keys, so no entry proves who wrote it' });
+    return { ok: problems.length === 0, signed, keys: null, problems };
+  }
+  if (first === null) {
+    problems.push({ index: Math.max(0, firstPolicy), check: 'key', message: firstPolicy < 0 ? 'entries are signed but no policy change pins the zone keys' : `entry ${firstPolicy}: the first policy change pins no valid zone keys` });
+    return { ok: false, signed, keys: null, problems };
+  }
+  if (opts.trusted && !sameKeys(first, opts.trusted)) {
+    problems.push({ index: firstPolicy, check: 'key', message: `entry ${firstPolicy} pins zone keys ${SIGNING_IDS(first)} but this garden's keyring holds ${SIGNING_IDS(opts.trusted)}: an unknown key (the ledger was re-signed)` });
+  }
+  let current: ZoneKeys | null = null;
+  const retired = new Set<string>();
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i];
+    const type = r?.entry?.type;
+    const zone = zoneOf(type);
+    const sig = r?.sig;
+    const rotates = type === 'policy-change' && checkZoneKeys(r.entry.payload?.keys);
+    if (current === null && i < firstPolicy) {
+      problems.push({ index: i, check: 'signature', message: `entry ${i} (${type}) comes before the policy change that pins the zone keys` });
+      continue;
+    }
+    // The key this entry must be signed with: the pin itself for the first policy change.
+    const authority: ZoneKeys = current ?? (rotates as ZoneKeys);
+    if (!sig || typeof sig !== 'object') {
+      problems.push({ index: i, check: 'signature', message: `entry ${i} (${type}) is not signed` });
+    } else if (!zone || sig.zone !== zone) {
+      problems.push({ index: i, check: 'signature', message: `entry ${i}: a ${type} entry is signed by the ${String(sig.zone)} zone; only the ${zone ?? 'no'} zone may write it` });
+    } else if (sig.key !== keyId(authority[zone])) {
+      problems.push({ index: i, check: 'key', message: retired.has(sig.key) ? `entry ${i} (${type}) is signed with ${zone} key ${sig.key}, rotated out before it` : `entry ${i} (${type}) is signed with an unknown ${zone} key ${String(sig.key).slice(0, 16)}` });
+    } else if (!(await verifySignature(authority[zone], entryMessage(r.hash), sig))) {
+      problems.push({ index: i, check: 'signature', message: `entry ${i} (${type}): its ${zone} signature does not verify: the entry was forged or changed after signing` });
+    }
+    if (rotates) {
+      if (current) for (const z of Object.keys(current) as (keyof ZoneKeys)[]) if (current[z] !== (rotates as ZoneKeys)[z]) retired.add(keyId(current[z]));
+      current = rotates as ZoneKeys;
+    }
+  }
+  if (opts.anchor !== undefined && opts.anchor !== null) await checkAnchor(records, opts.anchor, current ?? first, problems);
+  const keys = current ? Object.fromEntries(Object.entries(current).map(([z, k]) => [z, keyId(k)])) : null;
+  return { ok: problems.length === 0, signed, keys, problems };
+}
+
+const SIGNING_IDS = (k: ZoneKeys) => Object.entries(k).map(([z, v]) => `${z}:${keyId(v)}`).join(',');
+
+async function checkAnchor(records: readonly LedgerRecord[], raw: unknown, keys: ZoneKeys, problems: LedgerProblem[]): Promise<void> {
+  const a = raw as Partial<LedgerAnchor> | null;
+  if (!a || typeof a !== 'object' || a.format !== ANCHOR_FORMAT || a.version !== 1 || !Number.isSafeInteger(a.length) || typeof a.head !== 'string' || !a.sig) {
+    problems.push({ index: records.length, check: 'anchor', message: 'the anchor file is not a ledger anchor' });
+    return;
+  }
+  const z = a.sig.zone;
+  if (!(z in keys) || a.sig.key !== keyId(keys[z as keyof ZoneKeys]) || !(await verifySignature(keys[z as keyof ZoneKeys], anchorMessage(a.length!, a.head), a.sig))) {
+    problems.push({ index: records.length, check: 'anchor', message: 'the anchor\'s signature does not verify with the ledger\'s zone keys: the anchor was forged or rewritten' });
+    return;
+  }
+  const n = a.length!;
+  if (records.length < n) problems.push({ index: records.length, check: 'anchor', message: `the anchor records ${n} entries but the ledger holds ${records.length}: entries from index ${records.length} were removed (truncated)` });
+  else if ((n === 0 ? GENESIS : records[n - 1]?.hash) !== a.head) problems.push({ index: Math.max(0, n - 1), check: 'anchor', message: `entry ${n - 1} is not the anchored head ${a.head.slice(0, 12)}: the ledger was rewritten` });
+  // Entries after the anchored head (a write that stopped before the anchor was renewed) are
+  // judged by their signatures alone, which the loop above checked.
 }
