@@ -1,0 +1,74 @@
+/**
+ * Perplexity of a causal LM on a text, per token of the model's own tokenizer, and bits per byte
+ * of the text's UTF-8 (so that species with different tokenizers compare).
+ *
+ * The text is encoded with the tokenizer's special tokens (BOS where its post-processor adds one);
+ * every token after the first is scored by −log p(token | the tokens before it). A text longer
+ * than `window` tokens is scored in windows that overlap by window − stride tokens (transformers'
+ * strided perplexity): each window starts from an empty cache and scores only the tokens the
+ * previous windows did not, with up to window − stride tokens of context before them.
+ * Log-softmax runs in f64.
+ */
+import type { CausalDecoder } from './decoder.ts';
+import type { TextTokenizer } from './tokenizer.ts';
+
+export interface PerplexityOptions {
+  /** Most tokens fed at once (≤ max_position_embeddings); default 1024. */
+  window?: number;
+  /** New tokens scored per window after the first; default window / 2. */
+  stride?: number;
+}
+
+export interface Perplexity {
+  /** Tokens scored (all but the first). */
+  tokens: number;
+  /** UTF-8 bytes of the text. */
+  bytes: number;
+  /** Σ −ln p over the scored tokens, in nats. */
+  nll: number;
+  perplexity: number;
+  bitsPerByte: number;
+}
+
+/** −ln softmax(logits)[target], in f64. */
+export function tokenNll(logits: ArrayLike<number>, target: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return Math.log(sum) + max - logits[target];
+}
+
+/** Score ids (the first is context only). */
+export async function sequenceNll(decoder: CausalDecoder, ids: readonly number[], o: PerplexityOptions = {}): Promise<{ nll: number; tokens: number }> {
+  const window = o.window ?? 1024;
+  const stride = o.stride ?? Math.max(1, Math.floor(window / 2));
+  if (!(Number.isSafeInteger(window) && window >= 2)) throw new Error(`window ${window} must be an integer ≥ 2`);
+  if (!(Number.isSafeInteger(stride) && stride >= 1 && stride <= window - 1)) throw new Error(`stride ${stride} must be an integer in 1..window − 1`);
+  const V = decoder.vocabSize;
+  let nll = 0;
+  let tokens = 0;
+  // Targets before `scored` are scored; each window feeds ids[begin, end) and scores targets [scored, end),
+  // with window − stride tokens of context before them (none before the first window).
+  let scored = 1;
+  while (scored < ids.length) {
+    const begin = scored === 1 ? 0 : scored - (window - stride);
+    const end = Math.min(begin + window, ids.length);
+    decoder.reset();
+    const logits = await decoder.forward(ids.slice(begin, end));
+    for (let t = scored; t < end; t++) {
+      nll += tokenNll(logits.subarray((t - 1 - begin) * V, (t - begin) * V), ids[t]);
+      tokens++;
+    }
+    scored = end;
+  }
+  return { nll, tokens };
+}
+
+export async function perplexity(decoder: CausalDecoder, tokenizer: TextTokenizer, text: string, o: PerplexityOptions = {}): Promise<Perplexity> {
+  const ids = tokenizer.encode(text);
+  if (ids.length < 2) throw new Error(`the text encodes to ${ids.length} token(s); perplexity needs at least 2`);
+  const { nll, tokens } = await sequenceNll(decoder, ids, o);
+  const bytes = new TextEncoder().encode(text).length;
+  return { tokens, bytes, nll, perplexity: Math.exp(nll / tokens), bitsPerByte: nll / Math.LN2 / bytes };
+}
