@@ -1,0 +1,127 @@
+/**
+ * The Llama-family decoder (Llama, Mistral, Qwen2; src/core/models/llama.ts is the inference
+ * oracle) on the training tape, for batches of equal-length sequences, with LoRA beside any of its
+ * linear layers (Hugging Face's [out, in] layout, PEFT's fan_in_fan_out = false):
+ *   h = embed[ids];  per layer: h += o_proj(attn(RoPE(q_proj n), RoPE(k_proj n), v_proj n)),
+ *   n = RMSNorm(h); h += down_proj(silu(gate_proj n) ⊙ up_proj n), n = RMSNorm(h);
+ *   logits = RMSNorm(h)·(lm_head or embed)ᵀ;  loss = next-token cross-entropy.
+ */
+import { layerPrefix, ropeInvFreq, type CausalLmConfig } from '../models/llama-config.ts';
+import { tensorKey } from '../operators/prng.ts';
+import { toFloat32, type Tensor } from '../tensor.ts';
+import { crossEntropy } from './loss.ts';
+import { add, mul, silu } from './ops.ts';
+import { causalAttention, embedding, rmsNorm, rope } from './ops-llm.ts';
+import { trainLoop, type LoopOptions, type StepReport } from './loop.ts';
+import { loraScaling, type Adapter, type LinearSite } from './lora.ts';
+import { adapterParams, loraLinear } from './mlp.ts';
+import type { Tape, Value } from './tape.ts';
+
+/** Every linear layer of the decoder, named as PEFT names the modules of LlamaForCausalLM. */
+export function llamaSites(c: CausalLmConfig): LinearSite[] {
+  const H = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const I = c.intermediateSize;
+  const sites: LinearSite[] = [];
+  const site = (module: string, inFeatures: number, outFeatures: number, bias: boolean) =>
+    sites.push({ module, weight: `${module}.weight`, ...(bias ? { bias: `${module}.bias` } : {}), inFeatures, outFeatures, layout: 'out-in' });
+  for (let l = 0; l < c.numLayers; l++) {
+    const p = layerPrefix(l);
+    site(`${p}self_attn.q_proj`, H, q, c.qkvBias);
+    site(`${p}self_attn.k_proj`, H, kv, c.qkvBias);
+    site(`${p}self_attn.v_proj`, H, kv, c.qkvBias);
+    site(`${p}self_attn.o_proj`, q, H, c.oBias);
+    site(`${p}mlp.gate_proj`, H, I, c.mlpBias);
+    site(`${p}mlp.up_proj`, H, I, c.mlpBias);
+    site(`${p}mlp.down_proj`, I, H, c.mlpBias);
+  }
+  if (!c.tieWordEmbeddings) site('lm_head', H, c.vocabSize, false);
+  return sites;
+}
+
+export interface LlamaTapeModel {
+  config: CausalLmConfig;
+  /** A weight (base or trained) as a value on the tape, by its Hugging Face name. */
+  weight(name: string): Value;
+  has(name: string): boolean;
+  adapter?: Adapter;
+  /** The adapter's LoRA values on this tape, by `${module}.lora_A` / `.lora_B`. */
+  lora?: ReadonlyMap<string, Value>;
+  /** Dropout key for this step (0 = no dropout). */
+  dropoutKey?: number;
+}
+
+function linear(m: LlamaTapeModel, x: Value, module: string): Value {
+  const bias = m.has(`${module}.bias`) ? m.weight(`${module}.bias`) : null;
+  const p = m.adapter?.lora.get(module);
+  const lora = p && m.lora
+    ? { a: m.lora.get(`${module}.lora_A`)!, b: m.lora.get(`${module}.lora_B`)!, scaling: loraScaling(m.adapter!.config, p.r), dropout: m.dropoutKey ? m.adapter!.config.dropout : 0, key: tensorKey(m.dropoutKey ?? 0, module) }
+    : null;
+  return loraLinear(x, m.weight(`${module}.weight`), 'out-in', bias, lora);
+}
+
+/** Logits [batch·seqLen, vocab] for ids [batch·seqLen] (positions 0… in every sequence). */
+export function llamaLogits(m: LlamaTapeModel, ids: ArrayLike<number>, batch: number, seqLen: number): Value {
+  const c = m.config;
+  if (ids.length !== batch * seqLen) throw new Error(`${ids.length} ids for ${batch} sequences of ${seqLen}`);
+  const positions = Int32Array.from({ length: ids.length }, (_, i) => i % seqLen);
+  const invFreq = ropeInvFreq(c);
+  let h = embedding(m.weight('model.embed_tokens.weight'), ids);
+  for (let l = 0; l < c.numLayers; l++) {
+    const p = layerPrefix(l);
+    const n = rmsNorm(h, m.weight(`${p}input_layernorm.weight`), c.rmsNormEps);
+    const q = rope(linear(m, n, `${p}self_attn.q_proj`), positions, c.headDim, invFreq);
+    const k = rope(linear(m, n, `${p}self_attn.k_proj`), positions, c.headDim, invFreq);
+    const v = linear(m, n, `${p}self_attn.v_proj`);
+    const a = causalAttention(q, k, v, { batch, seqLen, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, window: c.slidingWindow ?? 0 });
+    h = add(h, linear(m, a, `${p}self_attn.o_proj`));
+    const n2 = rmsNorm(h, m.weight(`${p}post_attention_layernorm.weight`), c.rmsNormEps);
+    const gated = mul(silu(linear(m, n2, `${p}mlp.gate_proj`)), linear(m, n2, `${p}mlp.up_proj`));
+    h = add(h, linear(m, gated, `${p}mlp.down_proj`));
+  }
+  const f = rmsNorm(h, m.weight('model.norm.weight'), c.rmsNormEps);
+  return c.tieWordEmbeddings ? loraLinear(f, m.weight('model.embed_tokens.weight'), 'out-in', null, null) : linear(m, f, 'lm_head');
+}
+
+/** Mean next-token cross-entropy: row t predicts ids[t + 1] of the same sequence; the last position of each is ignored. */
+export function llamaLoss(m: LlamaTapeModel, ids: ArrayLike<number>, batch: number, seqLen: number): Value {
+  const logits = llamaLogits(m, ids, batch, seqLen);
+  const targets = Int32Array.from({ length: ids.length }, (_, i) => ((i + 1) % seqLen === 0 ? -100 : ids[i + 1]));
+  return crossEntropy(logits, targets);
+}
+
+/** A frozen f32 model over stored tensors (the base), with the adapter's trained values when given. */
+export function frozenModel(tape: Tape, config: CausalLmConfig, tensors: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, trained?: ReadonlyMap<string, Value>): Omit<LlamaTapeModel, 'adapter' | 'lora'> {
+  return {
+    config,
+    has: (name) => tensors.has(name),
+    weight(name) {
+      const t = trained?.get(name);
+      if (t) return t;
+      const w = tensors.get(name);
+      if (!w) throw new Error(`the model has no tensor ${JSON.stringify(name)}`);
+      const s = shapes.get(name)!;
+      return tape.constant(w, s.length === 2 ? s[0] : 1, s.length === 2 ? s[1] : s[0], name);
+    },
+  };
+}
+
+/**
+ * Train a LoRA of the decoder in place on windows of seqLen tokens cut from `tokens` (consecutive,
+ * non-overlapping); returns the loss per step.
+ */
+export function trainLlamaAdapter(config: CausalLmConfig, baseTensors: readonly Tensor[], adapter: Adapter, tokens: ArrayLike<number>, seqLen: number, opts: LoopOptions, onStep?: (r: StepReport) => void): StepReport[] {
+  const windows = Math.floor(tokens.length / seqLen);
+  if (windows < 1) throw new Error(`${tokens.length} tokens make no window of ${seqLen}`);
+  const f32 = new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
+  const shapes = new Map(baseTensors.map((t) => [t.name, t.shape]));
+  return trainLoop(adapterParams(adapter), windows, (tape, values, rows, step) => {
+    const ids = new Int32Array(rows.length * seqLen);
+    rows.forEach((w, i) => {
+      for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = tokens[w * seqLen + j];
+    });
+    const model = { ...frozenModel(tape, config, f32, shapes, values), adapter, lora: values, dropoutKey: (opts.seed + step + 1) >>> 0 };
+    return llamaLoss(model, ids, rows.length, seqLen);
+  }, opts, onStep);
+}
