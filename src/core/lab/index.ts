@@ -10,3 +10,8 @@ export * from './round.ts';
 export * from './zones.ts';
 export * from './admission.ts';
 export * from './records.ts';
+export * from './contract.ts';
+export * from './temporal-fitness.ts';
+export * from './alleles.ts';
+export * from './blast-radius.ts';
+export * from './benefit.ts';
