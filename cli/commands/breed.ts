@@ -17,7 +17,7 @@ import { createNodeCpuPool } from '../../src/cpu/node.ts';
 import { createFastCpuBackend } from '../../src/cpu/backend.ts';
 import { INLINE_BELOW, type CpuPool } from '../../src/cpu/pool.ts';
 import { numel } from '../../src/core/tensor.ts';
-import { checkSlmMetadata, readSlm, type SlmFile } from '../../src/core/format/slm.ts';
+import { checkSlmMetadata, type SlmFile } from '../../src/core/format/slm.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parentCompatibility, recordBreed } from '../../src/core/lab/records.ts';
 import { manifestHash } from '../../src/core/manifest/index.ts';
@@ -27,6 +27,7 @@ import { DEFAULT_CATALOG, checkFamilySpecies, loadFamily } from '../../src/node/
 import { LIMITS, confinedPath, declaredRoot, readRegular, writeFileAtomic } from '../../src/node/confine.ts';
 import { printable } from '../../src/core/format/printable.ts';
 import { operatorsText } from './operators.ts';
+import { loadParentModel } from '../../src/node/parent-model.ts';
 
 const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR]
 
@@ -101,15 +102,15 @@ export interface BreedTimings {
 async function loadModel(ref: ModelRef, root: string, dir: string, what: string): Promise<SlmFile> {
   if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
   const path = confinedPath(root, dir, ref.path, `${what} path`);
-  const bytes = await readRegular(path, what, LIMITS.model);
+  // A .slm, plain safetensors, a sharded model (its index or a shard), ONNX or a Hugging Face
+  // folder, as mergekit takes them: anything but a one-file .slm is imported in memory first.
   let slm: SlmFile;
   try {
-    slm = readSlm(bytes);
+    slm = (await loadParentModel(path, what)).slm;
   } catch (e) {
-    throw new CliError(`${what} (${path}): ${(e as Error).message}`);
+    throw new CliError((e as Error).message);
   }
   if (ref.hash && ref.hash !== slm.hash) throw new CliError(`${what} (${path}) has hash ${slm.hash}, the recipe expects ${ref.hash}`);
-  if (slm.shards !== 1) throw new CliError(`${what} (${path}) is shard ${slm.shard + 1} of ${slm.shards}; the CLI breeds single-file models`);
   return slm;
 }
 
