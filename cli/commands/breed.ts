@@ -33,6 +33,9 @@ const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] 
 
 Breed a candidate from a recipe (manifests/recipe.schema.json) on the multi-core CPU kernels.
 Parent and base paths are relative to the recipe file; a "hash" next to a path must match the file.
+A parent or base may be a .slm, a plain safetensors file, a sharded model (any .slm shard, or a
+model.safetensors.index.json), an ONNX model or a Hugging Face folder: anything but a one-file .slm
+is imported in memory as garden import would write it, and its "hash" is that .slm's.
 Every path in the recipe must stay inside its root (after symlinks): no absolute path, no ".." out;
 parents must be regular files. The candidate is written to a temporary name and renamed.
   --out FILE.slm   where to write the candidate (default: the recipe's output.path)
