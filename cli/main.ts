@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   ledger: () => import('./commands/ledger.ts'),
   operators: () => import('./commands/operators.ts'),
   quantize: () => import('./commands/quantize.ts'),
+  recipe: () => import('./commands/recipe.ts'),
   train: () => import('./commands/train.ts'),
 };
 
@@ -33,6 +34,7 @@ const SUMMARIES: Record<string, string> = {
   ledger: 'verify or show a promotion ledger file: garden ledger verify FILE',
   operators: 'list every operator with its mergekit name, parameters, ranges and defaults',
   quantize: 'quantize a model to int8 or int4 blocks with a dequantizing graph',
+  recipe: 'mergekit YAML both ways: garden recipe --from-mergekit X.yml --out R.json | --to-mergekit R.json --out X.yml',
   train: 'train a LoRA adapter on your own labelled data (PEFT layout): garden train SPEC.json --out DIR',
 };
 

@@ -1,0 +1,271 @@
+/**
+ * mergekit YAML both ways: a recipe (manifests/recipe.schema.json) from a mergekit merge
+ * configuration (mergekit/config.py `MergeConfiguration`: merge_method, base_model, models with
+ * per-model `parameters`, global `parameters`, dtype) and back, for every method that maps
+ * (docs/SHARING.md has the table). Method names come from the registry's `mergekit` fields;
+ * parameter names are mergekit's in camelCase (docs/OPERATORS.md).
+ *
+ * What the garden cannot represent is refused with one line naming the parameter: different
+ * densities per model (the garden's density is global), a per-model gradient or filtered value,
+ * `slices`, a LoRA `model+adapter` reference, a compute dtype other than float32. What mergekit's
+ * config cannot hold (the seed, the models' hashes, the output) rides in a `# garden: {...}`
+ * comment that mergekit ignores, so garden → YAML → garden keeps the recipe.
+ */
+import { parseDocument, stringify } from 'yaml';
+import { getOperator, isOperatorId, MERGEKIT_NAMES, OPERATORS, type OperatorId } from '../operators/registry.ts';
+import { resolveParams } from '../operators/params.ts';
+import { validateRecipe, type ModelRef, type Recipe } from '../operators/recipe.ts';
+import type { OperatorDef, ParamValues } from '../operators/types.ts';
+
+export class MergekitError extends Error {
+  override name = 'MergekitError';
+}
+
+const fail = (msg: string): never => {
+  throw new MergekitError(msg);
+};
+
+/** Per-model mergekit parameters that are one global value in the garden, with mergekit's defaults. */
+const GLOBAL_IN_GARDEN: Readonly<Record<string, number>> = Object.freeze({ density: 1, gamma: 0.01, epsilon: 0.15 });
+/** Parameters that change nothing in the result (int8_mask: mergekit's mask storage). */
+const NO_EFFECT = Object.freeze(['int8_mask']);
+/** Top-level keys read; the rest of MergeConfiguration is refused by name. */
+const TOP_KEYS = Object.freeze(['merge_method', 'base_model', 'models', 'parameters', 'dtype', 'out_dtype']);
+/** Methods whose mergekit config lists the base among `models` (exactly two models, or model_stock's "at least 3"). */
+const BASE_IN_MODELS: readonly OperatorId[] = Object.freeze(['slerp', 'nearswap', 'arcee-fusion', 'model-stock']);
+const COMMENT_KEY = 'garden:';
+
+const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** mergekit's method name for a garden operator, or null when it has none. */
+export function mergekitMethod(id: string): string | null {
+  const op = getOperator(id) as OperatorDef;
+  if (op.mergekit) return op.mergekit;
+  const stem = op.id.endsWith('-base') ? op.id.slice(0, -5) : '';
+  return isOperatorId(stem) ? ((OPERATORS[stem] as OperatorDef).mergekit ?? null) : null;
+}
+
+/** The garden operator for a mergekit method: nuslerp and multislerp take a second id with a base. */
+export function gardenOperator(method: string, hasBase: boolean): OperatorId {
+  if (!Object.prototype.hasOwnProperty.call(MERGEKIT_NAMES, method)) {
+    fail(`merge_method ${JSON.stringify(method.slice(0, 60))} has no garden operator; mapped: ${Object.keys(MERGEKIT_NAMES).join(', ')}`);
+  }
+  const id = MERGEKIT_NAMES[method];
+  const withBase = `${id}-base`;
+  if (hasBase && !(OPERATORS[id] as OperatorDef).needsBase && isOperatorId(withBase)) return withBase;
+  return id;
+}
+
+/**
+ * The drop probability ↔ density (DARE's keep fraction): the shortest decimal within float64
+ * rounding of 1 − x (1 − 0.7 is 0.30000000000000004; written 0.3), so drop 0.7 ↔ density 0.3
+ * both ways.
+ */
+function complement(x: number): number {
+  for (let p = 1; p <= 17; p++) {
+    const y = Number((1 - x).toPrecision(p));
+    if (Math.abs(1 - y - x) <= 2 * Number.EPSILON) return y;
+  }
+  return 1 - x;
+}
+
+type Setting = number | boolean | string | number[];
+
+/** A mergekit ParameterSetting the garden can hold: a scalar or a numeric gradient. */
+function setting(v: unknown, what: string): Setting {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number')) return v as number[];
+  if (Array.isArray(v) && v.some((x) => x && typeof x === 'object' && 'filter' in x)) return fail(`parameter ${what}: values by tensor filter cannot be represented (the garden takes one value or a layer gradient)`);
+  return fail(`parameter ${what}: ${JSON.stringify(v)?.slice(0, 60)} is not a number, boolean, string or list of numbers`);
+}
+
+function modelPath(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v.length === 0) return fail(`${what}: "model" must be a path (a .slm, a safetensors file or a Hugging Face folder)`);
+  if (v.includes('+')) return fail(`${what}: ${v.slice(0, 80)} names a LoRA ("model+adapter"), which cannot be represented; merge the adapter first`);
+  return v;
+}
+
+function record(v: unknown, what: string): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) return fail(`${what} must be a mapping`);
+  return v as Record<string, unknown>;
+}
+
+interface GardenComment {
+  seed?: number;
+  description?: string;
+  output?: Recipe['output'];
+  /** Model path → sha256 of its .slm, where the recipe had one. */
+  hashes?: Record<string, string>;
+}
+
+function readComment(text: string): GardenComment {
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t.startsWith(`# ${COMMENT_KEY}`)) continue;
+    try {
+      const v = JSON.parse(t.slice(COMMENT_KEY.length + 2)) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v as GardenComment;
+    } catch {
+      return fail('the "# garden:" comment is not one line of JSON');
+    }
+  }
+  return {};
+}
+
+/** A recipe from a mergekit YAML config; throws one line naming what cannot be represented. */
+export function recipeFromMergekit(text: string): Recipe {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) fail(`not YAML: ${doc.errors[0].message.split('\n')[0]}`);
+  const cfg = record(doc.toJS({ maxAliasCount: 100 }) as unknown, 'the config');
+  const garden = readComment(text);
+  if (cfg.slices !== undefined) fail('slices: layer ranges cannot be represented; list the models under "models:"');
+  for (const k of Object.keys(cfg)) if (!TOP_KEYS.includes(k)) fail(`${k}: cannot be represented in a garden recipe`);
+  for (const k of ['dtype', 'out_dtype']) {
+    if (cfg[k] !== undefined && cfg[k] !== 'float32') fail(`${k} ${String(cfg[k])}: the garden computes in float32 and writes the parents' dtype (give float32 or leave it out)`);
+  }
+  if (typeof cfg.merge_method !== 'string') fail('merge_method is missing');
+  const base = cfg.base_model === undefined || cfg.base_model === null ? undefined : modelPath(cfg.base_model, 'base_model');
+  const id = gardenOperator(cfg.merge_method as string, base !== undefined);
+  const op = OPERATORS[id] as OperatorDef;
+  const method = cfg.merge_method as string;
+  if (!Array.isArray(cfg.models) || cfg.models.length === 0) fail('models: a list of "- model: PATH" entries is needed');
+  const entries = (cfg.models as unknown[]).map((m, i) => {
+    const e = record(m, `models[${i}]`);
+    for (const k of Object.keys(e)) if (k !== 'model' && k !== 'parameters') fail(`models[${i}].${k}: cannot be represented`);
+    return { path: modelPath(e.model, `models[${i}]`), params: record(e.parameters, `models[${i}].parameters`) };
+  });
+  if (op.needsBase && base === undefined) fail(`${method} needs a base_model`);
+  if (!op.needsBase && base !== undefined && id !== 'slerp') fail(`base_model: ${method} takes none`);
+  // The base may be listed among the models too; its parameters do not count.
+  const others = entries.filter((e) => e.path !== base);
+  let parentsPaths = others.map((e) => e.path);
+  let basePath = base;
+  if (id === 'slerp') {
+    // mergekit: t = 0 is the base_model; the garden: t = 0 is the first parent.
+    if (base === undefined) fail('slerp needs a base_model (t = 0 is the base)');
+    if (others.length !== 1) fail(`slerp takes the base_model and one other model, got ${others.length} others`);
+    parentsPaths = [base as string, others[0].path];
+    basePath = undefined;
+  }
+  const globals = record(cfg.parameters, 'parameters');
+  const defs = new Map(op.params.map((d) => [d.name, d]));
+  const params: ParamValues = {};
+
+  // Per-model parameters (a global value applies to every model that gives none).
+  const perModelKeys = new Set(others.flatMap((e) => Object.keys(e.params)));
+  for (const k of Object.keys(globals)) if (k === 'weight' || k in GLOBAL_IN_GARDEN) perModelKeys.add(k);
+  for (const k of perModelKeys) {
+    if (NO_EFFECT.includes(k)) continue;
+    const values = others.map((e, i) => (e.params[k] !== undefined ? setting(e.params[k], `${k} (models[${i}])`) : globals[k] !== undefined ? setting(globals[k], k) : undefined));
+    if (k === 'weight') {
+      if (!defs.has('weights')) fail(`parameter weight: ${method} takes no per-model weight here`);
+      if (values.some((v) => v === undefined)) fail('parameter weight: given for some models and not for others');
+      params.weights = values.map((v, i) => (typeof v === 'number' ? v : fail(`parameter weight (models[${i}]): a per-model gradient or non-number cannot be represented`)));
+      continue;
+    }
+    const dflt = GLOBAL_IN_GARDEN[k];
+    const gardenName = k === 'density' && defs.has('drop') ? 'drop' : k;
+    if (dflt !== undefined && defs.has(gardenName)) {
+      const filled = values.map((v) => v ?? dflt);
+      const key = (v: Setting) => JSON.stringify(v);
+      if (new Set(filled.map(key)).size > 1) fail(`parameter ${k}: different values per model (${filled.map(key).join(', ')}) cannot be represented; the garden takes one ${k} for all`);
+      const v = filled[0];
+      if (gardenName === 'drop') params.drop = Array.isArray(v) ? v.map((x) => complement(x)) : typeof v === 'number' ? complement(v) : fail(`parameter density: ${String(v)} is not a number`);
+      else params[gardenName] = v;
+      continue;
+    }
+    if (k === 'density' && values.every((v) => v === undefined || v === 1)) continue; // mergekit ignores density without a sparsifier
+    fail(`parameter ${k}: ${method} ${k in GLOBAL_IN_GARDEN ? 'does not use it' : 'has no such per-model parameter in the garden'}`);
+  }
+  // mergekit's defaults where the garden's differ: nothing dropped unless the config says so.
+  if (defs.has('density') && params.density === undefined) params.density = 1;
+  if (defs.has('drop') && params.drop === undefined) params.drop = 0;
+
+  for (const [k, raw] of Object.entries(globals)) {
+    if (perModelKeys.has(k) || NO_EFFECT.includes(k)) continue;
+    const v = setting(raw, k);
+    if (k === 'rescale') {
+      if (typeof v !== 'boolean') fail(`parameter rescale: ${String(v)} is not true or false`);
+      if (defs.has('rescale')) params.rescale = v ? 'l1' : 'none';
+      continue; // without a sparsifier mergekit's rescale changes nothing
+    }
+    const name = camel(k);
+    const d = defs.get(name);
+    if (!d || d.scope !== 'global' || name === 'drop') fail(`parameter ${k}: ${method} has no such parameter in the garden`);
+    params[name] = v;
+  }
+
+  const hashes = garden.hashes ?? {};
+  const ref = (path: string): ModelRef => (typeof hashes[path] === 'string' ? { path, hash: hashes[path] as ModelRef['hash'] } : { path });
+  const recipe: Recipe = {
+    kind: 'recipe',
+    schemaVersion: 1,
+    ...(typeof garden.description === 'string' ? { description: garden.description } : {}),
+    operator: id,
+    params,
+    seed: typeof garden.seed === 'number' ? garden.seed : 0,
+    parents: parentsPaths.map(ref),
+    ...(basePath !== undefined ? { base: ref(basePath) } : {}),
+    output: garden.output && typeof garden.output === 'object' ? garden.output : {},
+  };
+  try {
+    return validateRecipe(recipe);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+}
+
+/** A mergekit YAML config from a recipe; throws one line naming what mergekit cannot run. */
+export function recipeToMergekit(input: Recipe): string {
+  const r = validateRecipe(input);
+  const op = getOperator(r.operator) as OperatorDef;
+  const method = mergekitMethod(op.id) ?? fail(`operator ${op.id} has no mergekit method; mapped: ${Object.keys(MERGEKIT_NAMES).join(', ')}, nuslerp-base, multislerp-base`);
+  const params = resolveParams(op, r.params, r.parents.length);
+  const path = (m: ModelRef, what: string) => m.path ?? fail(`${what} is given only by hash; mergekit needs a path`);
+  const parents = r.parents.map((p, i) => path(p, `parent ${i}`));
+  let base = r.base ? path(r.base, 'base') : undefined;
+  let others = parents;
+  if (op.id === 'slerp') {
+    base = parents[0];
+    others = [parents[1]];
+  }
+  const perModel: Record<string, Setting>[] = others.map(() => ({}));
+  const globals: Record<string, Setting> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (k === 'weights') {
+      (v as number[]).forEach((w, i) => (perModel[i].weight = w));
+    } else if (k === 'drop') {
+      const density = Array.isArray(v) ? v.map((x) => complement(x)) : complement(v as number);
+      perModel.forEach((m) => (m.density = density));
+    } else if (k in GLOBAL_IN_GARDEN && op.id !== 'ram' && op.id !== 'ramplus-tl') {
+      perModel.forEach((m) => (m[k] = v));
+    } else if (k === 'rescale') {
+      if (v === 'inverse') fail('parameter rescale: "inverse" (1/kept fraction) has no mergekit setting; mergekit rescales to the L1 norm (rescale "l1")');
+      globals.rescale = v === 'l1';
+    } else if (k === 'trimScope') {
+      if (v !== 'tensor') fail(`parameter trimScope: "${String(v)}" (the TIES paper's model-wide top-k) has no mergekit setting; mergekit trims per tensor`);
+    } else {
+      globals[snake(k)] = v;
+    }
+  }
+  const models: { model: string; parameters?: Record<string, Setting> }[] = [];
+  if (base !== undefined && BASE_IN_MODELS.includes(op.id as OperatorId)) models.push({ model: base });
+  others.forEach((m, i) => models.push({ model: m, ...(Object.keys(perModel[i]).length ? { parameters: perModel[i] } : {}) }));
+  const cfg: Record<string, unknown> = {
+    merge_method: method,
+    ...(base !== undefined ? { base_model: base } : {}),
+    models,
+    ...(Object.keys(globals).length ? { parameters: globals } : {}),
+    dtype: 'float32',
+  };
+  const hashes: Record<string, string> = {};
+  for (const m of [...r.parents, ...(r.base ? [r.base] : [])]) if (m.path && m.hash) hashes[m.path] = m.hash;
+  const comment: GardenComment = { seed: r.seed, ...(r.description !== undefined ? { description: r.description } : {}), output: r.output, ...(Object.keys(hashes).length ? { hashes } : {}) };
+  const header = [
+    `# mergekit config written by SLM Garden from a recipe of operator ${op.id} (mergekit "${method}")`,
+    `# ${COMMENT_KEY} ${JSON.stringify(comment)}`,
+  ].join('\n');
+  return `${header}\n\n${stringify(cfg)}`;
+}
