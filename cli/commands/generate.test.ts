@@ -112,6 +112,25 @@ describe('garden generate', () => {
     expect(Math.max(...b.logits.map((x, i) => Math.abs(x - a.logits[i])))).toBeLessThan(1e-4);
   });
 
+  it('--chat renders the prompt through tokenizer_config.json\'s chat_template (its BOS once, no second one)', async () => {
+    const dir = join(root, 'chat');
+    mkdirSync(dir);
+    const template = "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+    for (const [name, bytes] of hfFolderFiles(ck)) {
+      const b = name === 'tokenizer_config.json' ? new TextEncoder().encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(bytes)), chat_template: template })) : bytes;
+      writeFileSync(join(dir, name), b);
+    }
+    const o = await gen(dir, '--prompt', 'the cat', '--chat', '--system', 'on', '--max-new', '2', '--greedy');
+    const tok = loadTokenizer({ tokenizer: new TextDecoder().decode(hfFolderFiles(ck).get('tokenizer.json')) });
+    const rendered = '<s>system: on\nuser: the cat\nassistant:';
+    const expected = tok.encode(rendered, { addSpecialTokens: false });
+    expect(expected.filter((x) => x === 0)).toHaveLength(1);
+    expect(o.ids.slice(0, expected.length)).toEqual(expected);
+    const none = await runGarden('generate', slm, '--prompt', 'x', '--chat', '--max-new', '1');
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/no chat_template/);
+  });
+
   it('refuses a bad command line in one line', async () => {
     for (const args of [
       [slm, '--max-new', '3'],
@@ -124,6 +143,8 @@ describe('garden generate', () => {
       [slm, '--ids', '1', '--max-new', '300'],
       [join(root, 'missing.slm'), '--ids', '1', '--max-new', '3'],
       [slm, '--ids', '1', '--max-new', '3', '--decoder', 'turbo'],
+      [slm, '--ids', '1', '--max-new', '3', '--chat'],
+      [slm, '--prompt', 'x', '--max-new', '3', '--system', 'y'],
     ]) {
       const r = await runGarden('generate', ...args);
       expect(r.code, args.join(' ')).toBe(1);

@@ -16,16 +16,18 @@ import { generate, type GenerateOptions } from '../../src/core/models/generate.t
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { openCausalLm } from '../../src/node/hf-folder.ts';
 import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../../src/core/models/llama-graph.ts';
+import { loadChatTemplate, type ChatMessage } from '../../src/core/models/chat.ts';
 
 export const GENERATE_RUNTIMES = Object.freeze(['onnx', 'reference'] as const);
 
 const usage = `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N
                 [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]] [--json]
-                [--runtime onnx|reference] [--decoder standard|fused]
+                [--chat [--system TEXT]] [--runtime onnx|reference] [--decoder standard|fused]
 
 M: a .slm imported from a Hugging Face folder (garden import DIR --out M.slm), or the folder.
 --prompt TEXT is encoded with the model's tokenizer (its special tokens, e.g. BOS, added);
---ids gives the token ids directly. Greedy unless --temperature is given (seed 0 by default).
+--ids gives the token ids directly. --chat renders --prompt as a user message (after --system)
+through tokenizer_config.json's chat_template, with the generation prompt. Greedy unless --temperature is given (seed 0 by default).
 Stops at an end-of-sequence token (generation_config.json, else config.json, else the
 tokenizer's) or after N new tokens.
 --json: {"ids": [prompt then generated ids], "text": "...", "logits": [vocab floats at the last prompt position]}
@@ -61,6 +63,8 @@ const command: Command = {
       json: { type: 'boolean', default: false },
       runtime: { type: 'string' },
       decoder: { type: 'string' },
+      chat: { type: 'boolean', default: false },
+      system: { type: 'string' },
     });
     if (positionals.length !== 1) throw new CliError(`expected one model (a .slm or a Hugging Face folder), got ${positionals.length}`);
     if ((values.prompt === undefined) === (values.ids === undefined)) throw new CliError('give exactly one of --prompt TEXT or --ids 1,2,3');
@@ -70,6 +74,8 @@ const command: Command = {
     if (!(GENERATE_RUNTIMES as readonly string[]).includes(runtime)) throw new CliError(`--runtime must be one of: ${GENERATE_RUNTIMES.join(', ')}`);
     const variant = (values.decoder ?? 'standard') as LlamaGraphVariant;
     if (!Object.prototype.hasOwnProperty.call(LLAMA_GRAPH_VARIANTS, variant)) throw new CliError(`--decoder must be one of: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
+    if (values.chat && values.prompt === undefined) throw new CliError('--chat needs --prompt TEXT');
+    if (values.system !== undefined && !values.chat) throw new CliError('--system needs --chat');
     if (values.decoder !== undefined && runtime === 'reference') throw new CliError('--decoder applies to --runtime onnx only');
     const sampling = {
       temperature: number(values.temperature, 'temperature', false),
@@ -83,7 +89,15 @@ const command: Command = {
     const { lm, close } = await openCausalLm(positionals[0]);
     let decoder: CausalDecoder | undefined;
     try {
-      const prompt = values.ids !== undefined ? parseIds(values.ids) : lm.tokenizer.encode(values.prompt!);
+      let prompt: number[];
+      if (values.ids !== undefined) prompt = parseIds(values.ids);
+      else if (values.chat) {
+        const template = loadChatTemplate(lm.texts.tokenizerConfig);
+        if (!template) throw new CliError('--chat: the model\'s tokenizer_config.json has no chat_template');
+        const messages: ChatMessage[] = [...(values.system !== undefined ? [{ role: 'system' as const, content: values.system }] : []), { role: 'user', content: values.prompt! }];
+        // The template writes its own special tokens (as transformers' apply_chat_template, tokenize=True).
+        prompt = lm.tokenizer.encode(template.render(messages), { addSpecialTokens: false });
+      } else prompt = lm.tokenizer.encode(values.prompt!);
       const V = lm.config.vocabSize;
       const bad = prompt.find((id) => id >= V);
       if (bad !== undefined) throw new CliError(`--ids: token id ${bad} is outside the vocabulary 0..${V - 1}`);
