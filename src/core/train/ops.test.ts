@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, addBias, dropout, matmul, mul, relu, scale, silu } from './ops.ts';
+import { add, addBias, dropout, matmul, mmNN, mmNT, mmTN, mul, relu, scale, silu } from './ops.ts';
 import { causalAttention, embedding, rmsNorm, rope } from './ops-llm.ts';
 import { crossEntropy, IGNORE_INDEX } from './loss.ts';
 import { Tape } from './tape.ts';
@@ -49,6 +49,43 @@ describe('every backward agrees with central finite differences (float64)', () =
       expect(r.worst, r.where).toBeLessThan(TOL);
     });
   }
+});
+
+describe('matmul kernels', () => {
+  it('blocked kernels give the bytes of the plain triple loop (sums in order, in doubles), with zeros, odd sizes and accumulation', () => {
+    const [m, k, n] = [7, 9, 5];
+    const a = Float32Array.from(randoms(m * k, 40), (v, i) => (i % 3 === 0 ? 0 : v));
+    const b = Float32Array.from(randoms(k * n, 41));
+    const c = Float32Array.from(randoms(m * n, 42));
+    const start = Float32Array.from(randoms(m * n, 43));
+    const plainNN = new Float32Array(m * n);
+    const plainTN = new Float32Array(k * n);
+    const plainNT = new Float32Array(m * k);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let s = start[i * n + j];
+      for (let p = 0; p < k; p++) s += a[i * k + p] * b[p * n + j];
+      plainNN[i * n + j] = s;
+    }
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let i = 0; i < m; i++) s += a[i * k + p] * c[i * n + j];
+      plainTN[p * n + j] = s;
+    }
+    for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += c[i * n + j] * b[p * n + j];
+      plainNT[i * k + p] = s;
+    }
+    const nn = start.slice();
+    mmNN(a, b, m, k, n, nn, true);
+    const tn = new Float32Array(k * n);
+    mmTN(a, c, m, k, n, tn);
+    const nt = new Float32Array(m * k);
+    mmNT(c, b, m, n, k, nt);
+    expect(nn).toEqual(plainNN);
+    expect(tn).toEqual(plainTN);
+    expect(nt).toEqual(plainNT);
+  });
 });
 
 describe('forward values', () => {
