@@ -8,6 +8,7 @@
 import { sha256Hex } from '../src/core/hash.ts';
 import { checkSlmMetadata, readSlm } from '../src/core/format/slm.ts';
 import type { ParentInfo } from '../src/core/operators/candidate.ts';
+import type { Params } from '../src/core/manifest/kinds.ts';
 import { cpuLab } from '../src/core/lab/cpu-deps.ts';
 import { effectsTable, runExperiment, type Factor } from '../src/core/lab/experiment.ts';
 import { DEFAULT_CATALOG, catalogFile, loadCatalog } from '../src/node/catalog.ts';
@@ -42,7 +43,7 @@ const r = await runExperiment(
     metric: 'accuracy',
     recipe: (cell, seed) => {
       const d = Number(cell.density);
-      const params = cell.operator === 'ties' ? { weights: [1, 1, 1], lambda: 1, density: d } : { weights: [1, 1, 1], lambda: 1, drop: 1 - d };
+      const params: Params = cell.operator === 'ties' ? { weights: [1, 1, 1], lambda: 1, density: d } : { weights: [1, 1, 1], lambda: 1, drop: 1 - d };
       return { operator: String(cell.operator), parents, params, seed };
     },
   },
