@@ -433,10 +433,16 @@ describe('a ledger with authority', () => {
     const pol = JSON.parse(readFileSync(base, 'utf8')).records[0].entry.payload.policy;
     await PolicyZone.open(la, pol);
     await la.append('policy-change', { policy: pol, policyHash: policyHash(pol), previous: policyHash(pol), reason: 'rotate the zone keys', keys: { ...b.public } });
-    const lb = await Ledger.open(new MemoryLedgerStore(la.records()), { signer: await createSigner(b) });
+    // The garden's keyring after the rotation: the new keys, and the ones its ledger first pinned.
+    const lb = await Ledger.open(new MemoryLedgerStore(la.records()), { signer: await createSigner({ ...b, history: [a.public] }) });
     await lb.append('approval', { reason: 'signed with the new policy key' });
-    const stale = await Ledger.open(new MemoryLedgerStore(lb.records()), { signer: await createSigner(a) });
-    await stale.append('approval', { reason: 'signed with the old policy key' });
+    // A writer still holding the old keys: refused on open, and its entry refused by verify.
+    await expect(Ledger.open(new MemoryLedgerStore(lb.records()), { signer: await createSigner(a) })).rejects.toThrow(/the keys in force at its last entry are not the keyring's/);
+    const oldSigner = await createSigner(a);
+    const last = lb.records()[lb.length - 1];
+    const entry = { ...last.entry, index: lb.length, prev: last.hash, payload: { reason: 'signed with the old policy key' } };
+    const staleRecord = { hash: manifestHash(entry), entry, sig: await oldSigner.sign('policy', entryMessage(manifestHash(entry))) };
+    const stale = await Ledger.open(new MemoryLedgerStore([...lb.records(), staleRecord]));
     const p = join(sub(), 'rotated.json');
     writeFileSync(p, serializeLedger(stale));
     writeFileSync(keyringPath(p), JSON.stringify(a));

@@ -15,6 +15,8 @@ import { manifestHash, type Manifest } from '../core/manifest/index.ts';
 import { Ledger } from '../core/lab/ledger.ts';
 import { openIdbTensorStore, type TensorStore } from '../store/index.ts';
 import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
+import { openKeyring } from '../lab-store/keyring.ts';
+import { createSigner } from '../core/lab/signing.ts';
 
 export interface Repo {
   ledger: Ledger;
@@ -37,7 +39,7 @@ export interface Repo {
 
 /** The IndexedDB databases of one garden, by zone. */
 export function gardenDatabases(prefix = 'slm-garden') {
-  return { candidates: `${prefix}-tensors`, evaluation: `${prefix}-evaluation`, audit: `${prefix}-audit` } as const;
+  return { candidates: `${prefix}-tensors`, evaluation: `${prefix}-evaluation`, audit: `${prefix}-audit`, keys: `${prefix}-keys` } as const;
 }
 
 export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
@@ -50,7 +52,9 @@ export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
     },
     blocking: (_cur, _next, e) => (e.target as IDBDatabase).close(),
   });
-  const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit));
+  // Every entry signed by its zone's key (a garden begun before signing keeps an unsigned ledger).
+  const signer = await createSigner(await openKeyring(names.keys));
+  const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit), { signer });
   const persisted = await candidates.persist().catch(() => false);
   return makeRepo(candidates, evaluation, ledger, persisted);
 }

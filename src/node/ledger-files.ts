@@ -7,8 +7,8 @@
 import { chmodSync, existsSync } from 'node:fs';
 import { LIMITS, readTextSync, writeFileAtomicSync } from './confine.ts';
 import { parseStrictJson } from '../core/manifest/strict-json.ts';
-import { checkKeyring, generateKeyring, type Keyring } from '../core/lab/signing.ts';
-import { serializeLedger, verifyAuthority, type AuthorityVerdict, type Ledger, type LedgerRecord } from '../core/lab/ledger.ts';
+import { checkKeyring, generateKeyring, rootKeys, type Keyring } from '../core/lab/signing.ts';
+import { pinnedKeys, serializeLedger, verifyAuthority, type AuthorityVerdict, type Ledger, type LedgerRecord } from '../core/lab/ledger.ts';
 
 export const keyringPath = (ledgerPath: string) => `${ledgerPath}.keys.json`;
 export const anchorPath = (ledgerPath: string) => `${ledgerPath}.anchor.json`;
@@ -35,11 +35,11 @@ export function readAnchor(ledgerPath: string): unknown {
 
 /** Who wrote the ledger, checked against the keyring and the anchor beside it. */
 export async function ledgerAuthority(ledgerPath: string, records: readonly LedgerRecord[], ring = loadKeyring(ledgerPath)): Promise<AuthorityVerdict> {
-  return verifyAuthority(records, { trusted: ring?.public ?? null, anchor: readAnchor(ledgerPath), requireSigned: ring !== null });
+  return verifyAuthority(records, { trusted: ring ? rootKeys(ring) : null, anchor: readAnchor(ledgerPath), requireSigned: ring !== null });
 }
 
 /** The ledger whole through a temp file and a rename, then its anchor (when it is signed). */
-export async function writeLedgerFiles(ledgerPath: string, ledger: Ledger, signed: boolean): Promise<void> {
+export async function writeLedgerFiles(ledgerPath: string, ledger: Ledger, signer: boolean): Promise<void> {
   writeFileAtomicSync(ledgerPath, serializeLedger(ledger));
-  if (signed) writeFileAtomicSync(anchorPath(ledgerPath), JSON.stringify(await ledger.anchor(), null, 2) + '\n');
+  if (signer && pinnedKeys(ledger.records()) !== null) writeFileAtomicSync(anchorPath(ledgerPath), JSON.stringify(await ledger.anchor(), null, 2) + '\n');
 }

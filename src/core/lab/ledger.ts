@@ -182,6 +182,14 @@ export class Ledger {
     const records = await store.load();
     const verdict = verifyLedger(records, store.head ? await store.head() : null);
     if (!verdict.ok) throw new LedgerError(`ledger refused: ${verdict.problems[0].message}${verdict.problems.length > 1 ? ` (and ${verdict.problems.length - 1} more problems)` : ''}`);
+    // A signed ledger opened with a signer: every entry must be its zone's, under keys the signer holds.
+    if (opts.signer && (pinnedKeys(records) !== null || records.some((r) => r.sig !== undefined))) {
+      const auth = await verifyAuthority(records, { trusted: opts.signer.root });
+      if (!auth.ok) throw new LedgerError(`ledger refused: entry ${auth.problems[0].index} [${auth.problems[0].check}]: ${auth.problems[0].message}${auth.problems.length > 1 ? ` (and ${auth.problems.length - 1} more problems)` : ''}`);
+      const signerKeys = opts.signer.keys;
+      const stale = Object.entries(signerKeys).filter(([z, k]) => auth.keys?.[z] !== keyId(k)).map(([z]) => z);
+      if (stale.length) throw new LedgerError(`ledger refused: the keys in force at its last entry are not the keyring's (${stale.join(', ')}); no entry could be signed validly`);
+    }
     return new Ledger(store, records.map((r) => deepFreeze(r)), opts.now ?? (() => new Date().toISOString()), opts.signer);
   }
 
@@ -209,12 +217,11 @@ export class Ledger {
     const run = this.#queue.then(async () => {
       const head = this.head;
       const body = structuredCloneJson(payload);
-      const signer = this.#signer;
-      if (signer) {
-        if (pinnedKeys(this.#records) === null) {
-          if (type !== 'policy-change') throw new LedgerError(`the first entry of a signed ledger is the policy change that pins its zone keys, not a ${type} entry`);
-          body.keys = { ...signer.keys };
-        }
+      // A ledger begun unsigned (before signing existed) stays unsigned: it pins no keys to sign under.
+      const signer = this.#signer && (this.#records.length === 0 || pinnedKeys(this.#records) !== null) ? this.#signer : undefined;
+      if (signer && this.#records.length === 0) {
+        if (type !== 'policy-change') throw new LedgerError(`the first entry of a signed ledger is the policy change that pins its zone keys, not a ${type} entry`);
+        body.keys = { ...signer.keys };
       }
       const entry = makeManifest('ledger-entry', { index: head.length, prev: head.hash, type, at: this.#now(), payload: body });
       const hash = manifestHash(entry);

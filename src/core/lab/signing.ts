@@ -119,7 +119,12 @@ export interface Keyring {
   version: 1;
   public: ZoneKeys;
   private: Record<SigningZone, Record<string, unknown>>;
+  /** Public keys this garden held before a rotation, oldest first: history[0] is what its ledger first pinned. */
+  history?: ZoneKeys[];
 }
+
+/** The keys a garden's ledger must have pinned first: the oldest it ever held. */
+export const rootKeys = (ring: Keyring): ZoneKeys => ring.history?.[0] ?? ring.public;
 
 export async function generateKeyring(): Promise<Keyring> {
   const s = subtle();
@@ -140,12 +145,16 @@ export function checkKeyring(json: unknown): Keyring {
     if (typeof k.public[z] !== 'string' || fromBase64url(k.public[z]).length !== 65) throw new SigningError(`keyring: the ${z} public key is not a raw P-256 point`);
     if (!k.private[z] || typeof k.private[z] !== 'object') throw new SigningError(`keyring: no ${z} private key`);
   }
+  if (k.history !== undefined && (!Array.isArray(k.history) || !k.history.every((h) => checkZoneKeys(h) !== null))) throw new SigningError('keyring: history must be a list of zone key sets');
   return k as Keyring;
 }
 
 /** Signs records and anchors with a keyring's zone keys. */
 export interface LedgerSigner {
+  /** The keys it signs with now. */
   readonly keys: ZoneKeys;
+  /** The keys the ledger must have pinned first (before any rotation). */
+  readonly root: ZoneKeys;
   sign(zone: SigningZone, message: Uint8Array): Promise<RecordSignature>;
 }
 
@@ -156,6 +165,7 @@ export async function createSigner(ring: Keyring): Promise<LedgerSigner> {
   const keys = { ...ring.public };
   return {
     keys,
+    root: { ...rootKeys(ring) },
     async sign(zone, message) {
       const value = new Uint8Array(await s.sign(SIGN, priv.get(zone)!, message));
       return { zone, key: keyId(keys[zone]), value: toBase64url(value) };
