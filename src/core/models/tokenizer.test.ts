@@ -54,6 +54,7 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
   it('refuses a tokenizer.json that is not one, with the tokenizer check', () => {
     expect(() => loadTokenizer({ tokenizer: '{"version": "1.0"}' })).toThrow(/tokenizer check failed/);
     expect(() => loadTokenizer({ tokenizer: '[1, 2]' })).toThrow(/tokenizer check failed/);
-    expect(() => loadTokenizer({ tokenizer: '{"model": {}, "model": {}}' })).toThrow(/duplicate key/);
+    expect(() => loadTokenizer({ tokenizer: '{"model": {}, "model": {}}' })).toThrow(/tokenizer check failed: tokenizer\.json: .*duplicate key/);
+    expect(() => loadTokenizer({ tokenizer: '{"model": ' })).toThrow(/tokenizer check failed: tokenizer\.json: .*invalid JSON/);
   });
 });

@@ -38,12 +38,20 @@ function tokenContent(v: unknown): string | undefined {
   return undefined;
 }
 
+function parse(text: string, file: string): unknown {
+  try {
+    return parseStrictJson(text, 'json-keys');
+  } catch (e) {
+    throw new FormatError('tokenizer', `${file}: ${(e as Error).message}`);
+  }
+}
+
 export function loadTokenizer(files: TokenizerFiles): TextTokenizer {
-  const json = parseStrictJson(files.tokenizer, 'json-keys');
+  const json = parse(files.tokenizer, 'tokenizer.json');
   if (json === null || typeof json !== 'object' || Array.isArray(json) || typeof (json as { model?: unknown }).model !== 'object') {
     throw new FormatError('tokenizer', 'tokenizer.json is not a tokenizers JSON object with a "model"');
   }
-  const config = files.config === undefined ? {} : parseStrictJson(files.config, 'json-keys');
+  const config = files.config === undefined ? {} : parse(files.config, 'tokenizer_config.json');
   if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new FormatError('tokenizer', 'tokenizer_config.json is not a JSON object');
   let tok: Tokenizer;
   try {
