@@ -80,6 +80,26 @@ describe('garden import DIR (Hugging Face folder)', () => {
     });
   }
 
+  it('one .slm by default; --max-shard-bytes gives .slm shards that read back as the same causal LM', async () => {
+    const ck = tinyCheckpoint({ dtype: 'BF16' });
+    const dir = writeFolder(hfFolderFiles(ck, { shards: 2 }));
+    const outDir = join(root, `out${n++}`);
+    expect((await runGarden('import', dir, '--out', join(outDir, 'one.slm'))).code).toBe(0);
+    const r = await runGarden('import', dir, '--out', join(outDir, 'many.slm'), '--max-shard-bytes', '20000');
+    expect(r.code, r.err).toBe(0);
+    const shards = readdirSync(outDir).filter((f) => f.startsWith('many-')).sort();
+    expect(readdirSync(outDir).filter((f) => f.startsWith('one'))).toEqual(['one.slm']);
+    expect(shards.length).toBeGreaterThan(1);
+    const opened = await openModelFile(join(outDir, shards[0]));
+    try {
+      const lm = causalLmFromModel(opened.model);
+      expect(lm.model.tensors).toHaveLength(ck.tensors.length);
+      for (const t of await loadTensors(opened.model)) expect(Buffer.from(t.data).equals(Buffer.from(ck.tensors.find((x) => x.name === t.name)!.data))).toBe(true);
+    } finally {
+      await opened.close();
+    }
+  });
+
   it('the species binds the config and the tokenizer: another rope_theta or tokenizer gives another species', async () => {
     const species = async (dir: string) => {
       const out = join(root, `out${n++}`, 'x.slm');

@@ -6,14 +6,19 @@
  */
 import { basename, dirname } from 'node:path';
 import { CliError } from '../command.ts';
-import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
 import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.ts';
 import { importHfFolder } from '../../src/core/format/hf.ts';
 import { writeShardFiles } from '../../src/node/file-source.ts';
 import { openHfFolderOnDisk } from '../../src/node/hf-folder.ts';
-import { cleanLeftovers } from '../../src/node/confine.ts';
+import { LIMITS, cleanLeftovers } from '../../src/node/confine.ts';
 
-export const HF_IMPORT_USAGE = `garden import DIR --out M.slm [--max-shard-bytes N]
+/**
+ * One file up to the CLI's model ceiling by default: `garden breed` takes single-file parents, and
+ * the carried tokenizer is then stored once (every shard of a .slm repeats the metadata).
+ */
+export const HF_IMPORT_MAX_SHARD_BYTES = LIMITS.model;
+
+export const HF_IMPORT_USAGE = `garden import DIR --out M.slm [--max-shard-bytes N]   (N: 4 GiB by default)
 
 DIR is a Hugging Face model folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM):
 config.json, model.safetensors or shards with model.safetensors.index.json, tokenizer.json
@@ -21,7 +26,7 @@ config.json, model.safetensors or shards with model.safetensors.index.json, toke
 
 export async function importHfCommand(dir: string, out: string | undefined, maxText: string | undefined): Promise<number> {
   if (!out || !out.endsWith('.slm')) throw new CliError(`--out M.slm is required for a model folder\n${HF_IMPORT_USAGE}`);
-  const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
+  const maxShardBytes = maxText === undefined ? HF_IMPORT_MAX_SHARD_BYTES : Number(maxText);
   if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
   const folder = openHfFolderOnDisk(dir);
   try {
