@@ -70,7 +70,7 @@ describe('fast CPU range kernels', () => {
 
   it('names the valid kernels when asked for a missing one', () => {
     expect(hasFastKernel('nope')).toBe(false);
-    expect(() => getFastKernel('nope')).toThrow(/valid: copy, blend, task-delta, .*ties/);
+    expect(() => getFastKernel('nope')).toThrow(/valid: copy, blend, soup, crossover, mutate, slerp, task-delta, .*ties/);
   });
 });
 
@@ -106,11 +106,11 @@ describe('TIES range kernel', () => {
           const refStats: Record<string, number> = {};
           const ref = getOperator('ties').cpu(inputs, params, { ...ctx, stats: refStats });
           const kernel = FAST_KERNELS.ties;
-          const p = { ...params, ...kernel.prepare(inputs, params, ctx) };
+          const p = { ...params, ...kernel.prepare!(inputs, params, ctx) };
           const out = new Float32Array(n).fill(NaN);
           const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
           let conflicts = 0;
-          for (let i = 0; i + 1 < bounds.length; i++) conflicts += kernel.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]).signConflicts;
+          for (let i = 0; i + 1 < bounds.length; i++) conflicts += (kernel.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]) as Record<string, number>).signConflicts;
           expect(bits(out)).toEqual(bits(ref));
           expect(conflicts).toBe(refStats.signConflicts);
         },
@@ -126,7 +126,7 @@ describe('TIES range kernel', () => {
     const c = { ...ctx, offset: 700 };
     const ref = getOperator('ties').cpu(inputs, params, c);
     const out = new Float32Array(n);
-    FAST_KERNELS.ties.run(inputs, out, { ...params, ...FAST_KERNELS.ties.prepare(inputs, params, c) }, c, 0, n);
+    FAST_KERNELS.ties.run(inputs, out, { ...params, ...FAST_KERNELS.ties.prepare!(inputs, params, c) }, c, 0, n);
     expect(bits(out)).toEqual(bits(ref));
   });
 });

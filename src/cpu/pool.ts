@@ -141,7 +141,8 @@ export class CpuPool {
       for (let pass = 0; 'carry' in step; pass++) {
         const carry = step.carry;
         // A pass split by parent gives each worker the whole tensor for its share of the parents.
-        const parts = step.split === 'parents' ? Array.from({ length: Math.min(this.threads, inputs.length - 1) }, () => [0, n] as const) : ranges;
+        const parts =
+          step.split === 'parents' ? Array.from({ length: Math.max(1, Math.min(this.threads, inputs.length - 1)) }, () => [0, n] as const) : step.split === 'whole' ? [[0, n] as const] : ranges;
         const replies = await all(params, parts, { pass, carry });
         step = k.reduce.merge(pass, carry, replies.map((r) => r.partial), parts, inputs, params, ctx);
       }

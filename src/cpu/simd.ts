@@ -21,7 +21,7 @@
  */
 import { blendWeights } from '../core/operators/blend.cpu.ts';
 import { getOperator, isOperatorId } from '../core/operators/registry.ts';
-import { getFastKernel } from '../core/operators/fast/kernels.ts';
+import { getFastKernel, soupAsBlend } from '../core/operators/fast/kernels.ts';
 import { num, weightsOf } from '../core/operators/params.ts';
 import { normalizeDivisor } from '../core/operators/task-arithmetic.cpu.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
@@ -217,6 +217,7 @@ export function simdOn(memory: WebAssembly.Memory): Simd | null {
  * block; otherwise each block goes through this thread's private scratch memory.
  */
 export function simdRange(kernel: string, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number, arena?: WebAssembly.Memory): boolean {
+  if (kernel === 'soup') return simdRange('blend', inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end, arena);
   if (kernel !== 'blend') return arena ? taskDeltaRange(kernel, inputs, out, params, ctx, start, end, arena) : false;
   const { weights: w, divisor: dv } = blendWeights(params, inputs.length);
   const k = inputs.length;

@@ -158,7 +158,7 @@ describe('task-arithmetic family range kernel', () => {
     const out = new Float32Array(n);
     k.run(inputs, out, { ...p, ...reduceLocally(k.reduce!, inputs, p, c) }, c, 0, n);
     expect(bits(out)).toEqual(bits(getOperator('federated').cpu(inputs, p, c)));
-    expect(() => reduceLocally(k.reduce!, inputs, { ...p, clipFactors: undefined }, c)).toThrow(/update-wide clipping needs the model pre-pass/);
+    expect(() => reduceLocally(k.reduce!, inputs, { normalize: true, weights: [1, 2, 3], clipNorm: 0.5, clipScope: 'update' }, c)).toThrow(/update-wide clipping needs the model pre-pass/);
   });
 });
 
@@ -199,7 +199,7 @@ describe('task-arithmetic family on the worker pool', () => {
       const op = getOperator(id);
       const P = Math.max(op.parents.min, 3);
       const inputs = family(n, P, id.length * 7, (m) => pool.alloc(m));
-      for (const extra of [{}, { rescale: 'l1' }, { clipNorm: 3, clipScope: 'tensor' }]) {
+      for (const extra of [{}, { rescale: 'l1' }, { clipNorm: 3, clipScope: 'tensor' }] as ParamValues[]) {
         const names = new Set(op.params.map((p) => p.name));
         if (Object.keys(extra).some((key) => !names.has(key))) continue;
         const p = resolveParams(op, extra, P);

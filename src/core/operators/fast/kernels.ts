@@ -12,6 +12,8 @@ import type { ParamValues, TensorContext } from '../types.ts';
 import { blendWeights } from '../blend.cpu.ts';
 import { listOperators } from '../registry.ts';
 import { FAST_SPARSIFY, taskArithmeticKernel } from './task-arithmetic.ts';
+import { ELEMENTWISE_KERNELS } from './elementwise.ts';
+import { soupWeights } from '../soup.cpu.ts';
 import type { ReducePlan } from './reduce.ts';
 
 export { reduceLocally, type ReducePart, type ReducePlan, type ReduceStep } from './reduce.ts';
@@ -87,10 +89,18 @@ function blendRange(inputs: readonly Float32Array[], out: Float32Array, params: 
 
 const elementwise = (inputs: number) => 4 * (inputs + 1);
 
+/** The blend parameters a soup runs with. */
+export function soupAsBlend(params: ParamValues, parents: number, seed: number): ParamValues {
+  return { weights: soupWeights(params, parents, seed), normalize: true };
+}
+
 export const FAST_KERNELS = Object.freeze({
   /** Not an operator: the memory-bandwidth yardstick (read one array, write one). */
   copy: { id: 'copy', bytesPerElement: elementwise, run: copyRange },
   blend: { id: 'blend', bytesPerElement: elementwise, run: blendRange },
+  // A soup is a blend with the soup's weights (soup.cpu.ts), so the blend loops (and SIMD) serve it.
+  soup: { id: 'soup', bytesPerElement: elementwise, run: (inputs, out, params, ctx, start, end) => blendRange(inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end) },
+  ...ELEMENTWISE_KERNELS,
   // One kernel per member of the task-arithmetic family, configured from the registry.
   ...Object.fromEntries(listOperators().flatMap((op) => (op.kernel?.id === 'task-arithmetic' && FAST_SPARSIFY.includes(op.kernel.cfg.sparsify) ? [[op.id, taskArithmeticKernel(op.id, op.kernel.cfg)]] : []))),
 } as const satisfies Record<string, RangeKernel>) as Readonly<Record<string, RangeKernel>>;

@@ -17,7 +17,8 @@ export interface ReducePlan {
   /** Combine the partials of pass `pass`, given in part order with their ranges. */
   merge(pass: number, carry: unknown, partials: unknown[], ranges: readonly (readonly [number, number])[], inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ReduceStep;
 }
-export type ReduceStep = { carry: unknown; split?: 'ranges' | 'parents' } | { params: ParamValues };
+/** How the next pass is split: by range (the default), by parent, or not at all (one worker, the whole tensor in order). */
+export type ReduceStep = { carry: unknown; split?: 'ranges' | 'parents' | 'whole' } | { params: ParamValues };
 export interface ReducePart {
   index: number;
   count: number;

@@ -1,0 +1,130 @@
+/**
+ * Range kernels of soup, crossover, mutation and SLERP (src/core/operators/fast/) against their
+ * CPU references: any split of ranges, chunk offsets, every granularity and mode, on seeded inputs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { getFastKernel, reduceLocally } from '../core/operators/fast/kernels.ts';
+import { getOperator } from '../core/operators/registry.ts';
+import { resolveParams } from '../core/operators/params.ts';
+import type { ParamValues, TensorContext } from '../core/operators/types.ts';
+import { Arena } from './arena.ts';
+import { simdRange } from './simd.ts';
+import { createNodeCpuPool } from './node.ts';
+import type { CpuPool } from './pool.ts';
+import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
+
+function seeded(n: number, seed: number, into: Float32Array = new Float32Array(n)): Float32Array {
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    const r = s / 4294967296;
+    into[i] = r < 0.02 ? 0 : r < 0.04 ? -0 : (r - 0.5) * 2 ** ((s & 15) - 6);
+  }
+  return into;
+}
+
+/** Run kernel `id` over the ranges cut at `bounds`, its reduce plan first; the output. */
+function viaRanges(id: string, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, bounds: number[]): Float32Array {
+  const k = getFastKernel(id);
+  const p = { ...params, ...(k.reduce ? reduceLocally(k.reduce, inputs, params, ctx) : {}) };
+  const out = new Float32Array(inputs[0].length).fill(NaN);
+  for (let i = 0; i + 1 < bounds.length; i++) k.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]);
+  return out;
+}
+
+const cutsOf = (cuts: number[], n: number) => [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+
+describe('element-wise range kernels', () => {
+  it('soup (uniform, weighted, seeded), in JavaScript and in SIMD on an arena, equals the reference', () => {
+    const arena = new Arena();
+    fc.assert(
+      fc.property(fc.constantFrom('uniform', 'weighted', 'seeded'), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (mode, P, n, seed, cuts) => {
+        const params = { mode, weights: Array.from({ length: P }, (_, i) => ((seed >>> i) % 9) + 0.5) };
+        const ctx = { name: 'w', shape: [n], seed };
+        const inputs = Array.from({ length: P }, (_, p) => seeded(n, seed + 31 * p, arena.alloc(n)));
+        const ref = getOperator('soup').cpu(inputs, params, ctx);
+        const bounds = cutsOf(cuts, n);
+        expect(bits(viaRanges('soup', inputs, params, ctx, bounds))).toEqual(bits(ref));
+        const out = arena.alloc(n).fill(NaN);
+        for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange('soup', inputs, out, params, ctx, bounds[i], bounds[i + 1], arena.memory)).toBe(true);
+        expect(bits(out)).toEqual(bits(ref));
+        for (const a of [...inputs, out]) arena.free(a);
+      }),
+      { numRuns: 60, seed: 8 },
+    );
+  });
+
+  it('crossover at every granularity, with chunk offsets, equals the reference', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('element', 'row', 'tensor'), fc.integer({ min: 2, max: 5 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.integer({ min: 0, max: 1 << 20 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (granularity, P, rows, cols, seed, offset, cuts) => {
+        const n = rows * cols;
+        const params = { granularity, weights: Array.from({ length: P }, (_, i) => ((seed >>> (2 * i)) % 4) + 0.25) };
+        const ctx = { name: 'layer.w', shape: [rows, cols], seed, offset: granularity === 'element' ? offset : 0 };
+        const inputs = Array.from({ length: P }, (_, p) => seeded(n, seed + 7 * p));
+        expect(bits(viaRanges('crossover', inputs, params, ctx, cutsOf(cuts, n)))).toEqual(bits(getOperator('crossover').cpu(inputs, params, ctx)));
+      }),
+      { numRuns: 80, seed: 12 },
+    );
+  });
+
+  it('mutation, with its spread given or computed, any rate and chunk offset, equals the reference', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 0, max: 2, noNaN: true }), fc.double({ min: 0, max: 0.1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), fc.integer({ min: 0, max: 1 << 20 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (n, seed, strength, epsilon, rate, givenStd, offset, cuts) => {
+        const params: ParamValues = { strength, epsilon, rate, ...(givenStd ? { std: 0.37 } : {}) };
+        const ctx = { name: 'm', shape: [n], seed, offset };
+        const inputs = [seeded(n, seed)];
+        expect(bits(viaRanges('mutate', inputs, params, ctx, cutsOf(cuts, n)))).toEqual(bits(getOperator('mutate').cpu(inputs, params, ctx)));
+      }),
+      { numRuns: 80, seed: 13 },
+    );
+  });
+
+  it('mutation keeps an element whose draw equals the rate exactly (the rule is u >= rate)', () => {
+    const ctx = { name: 'm', shape: [64], seed: 9 };
+    const rate = unitAt(streamKey(tensorKey(ctx.seed, ctx.name), 1), 5);
+    const params = { strength: 1, epsilon: 0.5, rate, std: 1 };
+    const inputs = [seeded(64, 2)];
+    const out = viaRanges('mutate', inputs, params, ctx, [0, 64]);
+    expect(out[5]).toBe(inputs[0][5]);
+    expect(bits(out)).toEqual(bits(getOperator('mutate').cpu(inputs, params, ctx)));
+  });
+
+  it('SLERP, on the arc and in the linear case (parallel or zero parents), equals the reference', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom('arc', 'parallel', 'zero'), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (n, seed, t, kind, cuts) => {
+        const v0 = seeded(n, seed);
+        const v1 = kind === 'arc' ? seeded(n, seed + 1) : kind === 'parallel' ? v0.map((x) => 2 * x) : new Float32Array(n);
+        const params = { t };
+        const ctx = { name: 's', shape: [n], seed };
+        expect(bits(viaRanges('slerp', [v0, v1], params, ctx, cutsOf(cuts, n)))).toEqual(bits(getOperator('slerp').cpu([v0, v1], params, ctx)));
+      }),
+      { numRuns: 80, seed: 14 },
+    );
+  });
+});
+
+describe('element-wise range kernels on the worker pool', () => {
+  let pool: CpuPool;
+  beforeAll(async () => {
+    pool = await createNodeCpuPool(2);
+  });
+  afterAll(() => pool?.terminate());
+
+  it('soup, crossover, mutate and SLERP split across workers (the whole-tensor sums on one) equal the reference', async () => {
+    const n = 120_007;
+    for (const id of ['soup', 'crossover', 'mutate', 'slerp']) {
+      const op = getOperator(id);
+      const P = Math.min(3, op.parents.max);
+      const inputs = Array.from({ length: P }, (_, p) => seeded(n, 40 + p, pool.alloc(n)));
+      const params = resolveParams(op, id === 'soup' ? { mode: 'seeded' } : {}, P);
+      const ctx = { name: `t.${id}`, shape: [n], seed: 3 };
+      const out = pool.alloc(n);
+      await pool.run(id, inputs, out, params, ctx);
+      expect(bits(out), id).toEqual(bits(op.cpu(inputs, params, ctx)));
+      for (const a of [...inputs, out]) pool.free(a);
+    }
+  });
+});
