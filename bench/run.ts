@@ -102,17 +102,21 @@ async function main(): Promise<number> {
   const md = markdown(res);
   writeFileSync(`${root}bench/results.json`, JSON.stringify(res, null, 2) + '\n');
   console.log('\n' + md + '\n');
-  if (!smoke && !breedOnly && !argv.includes('--no-write-docs')) writeDocs(md);
+  if (!smoke && !breedOnly && !argv.includes('--no-write-docs')) writeDocs(md, argv.includes('--no-browser'));
   console.log(`bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${!smoke && !breedOnly && !argv.includes('--no-write-docs') ? ' and docs/BENCHMARKS.md' : ''}`);
   return 0;
 }
 
-/** docs/BENCHMARKS.md keeps its prose; the table between the markers is the latest full run. */
-function writeDocs(md: string): void {
+/**
+ * docs/BENCHMARKS.md keeps its prose; the tables between the markers are the latest full run. A
+ * Node-only run (--no-browser) has its own markers, so it never erases the browser figures.
+ */
+function writeDocs(md: string, nodeOnly: boolean): void {
   const file = `${root}docs/BENCHMARKS.md`;
-  const begin = '<!-- bench:begin (written by npm run bench) -->';
-  const end = '<!-- bench:end -->';
-  const doc = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${begin}\n${end}\n`;
+  const begin = nodeOnly ? '<!-- bench-node:begin (written by npm run bench -- --no-browser) -->' : '<!-- bench:begin (written by npm run bench) -->';
+  const end = nodeOnly ? '<!-- bench-node:end -->' : '<!-- bench:end -->';
+  let doc = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${begin}\n${end}\n`;
+  if (!doc.includes(begin)) doc += `\n## Latest Node-only full run\n\n${begin}\n${end}\n`;
   const i = doc.indexOf(begin);
   const j = doc.indexOf(end);
   if (i < 0 || j < i) throw new Error(`docs/BENCHMARKS.md lost its markers ${begin} … ${end}`);
