@@ -106,6 +106,35 @@ describe('element-wise range kernels', () => {
   });
 });
 
+describe('magnitude pruning range kernel', () => {
+  it('equals the reference (exact bottom-m, ties by lower index) over any split of ranges and reduce parts', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 12 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }), (n, seed, fraction, levels, cuts) => {
+        // Few magnitudes (exact ties), both signs and ±0, and the odd infinity or NaN.
+        const x = seeded(n, seed).map((v, i) => (i % 101 === 7 ? Infinity : i % 211 === 3 ? NaN : Math.sign(v) * (Math.floor(Math.abs(v) * levels) / levels)));
+        const params = { fraction };
+        const ctx = { name: 'p', shape: [n], seed: 1 };
+        const ref = getOperator('prune').cpu([x], params, ctx);
+        const bounds = cutsOf(cuts, n);
+        expect(bits(viaRanges('prune', [x], params, ctx, bounds))).toEqual(bits(ref));
+        // The reduce plan split by range, partials through structured clone, as the pool runs it.
+        const k = getFastKernel('prune');
+        const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
+        let step = k.reduce!.start([x], params, ctx);
+        for (let pass = 0; 'carry' in step; pass++) {
+          const carry = step.carry;
+          const partials = ranges.map(([s, e], t) => structuredClone(k.reduce!.partial(pass, carry, [x], params, ctx, s, e, { index: t, count: ranges.length })));
+          step = k.reduce!.merge(pass, carry, partials, ranges, [x], params, ctx);
+        }
+        const out = new Float32Array(n);
+        k.run([x], out, { ...params, ...step.params }, ctx, 0, n);
+        expect(bits(out)).toEqual(bits(ref));
+      }),
+      { numRuns: 150, seed: 15 },
+    );
+  });
+});
+
 describe('element-wise range kernels on the worker pool', () => {
   let pool: CpuPool;
   beforeAll(async () => {
@@ -113,9 +142,9 @@ describe('element-wise range kernels on the worker pool', () => {
   });
   afterAll(() => pool?.terminate());
 
-  it('soup, crossover, mutate and SLERP split across workers (the whole-tensor sums on one) equal the reference', async () => {
+  it('soup, crossover, mutate, SLERP and pruning split across workers (the whole-tensor sums on one) equal the reference', async () => {
     const n = 120_007;
-    for (const id of ['soup', 'crossover', 'mutate', 'slerp']) {
+    for (const id of ['soup', 'crossover', 'mutate', 'slerp', 'prune']) {
       const op = getOperator(id);
       const P = Math.min(3, op.parents.max);
       const inputs = Array.from({ length: P }, (_, p) => seeded(n, 40 + p, pool.alloc(n)));

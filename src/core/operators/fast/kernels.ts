@@ -13,6 +13,7 @@ import { blendWeights } from '../blend.cpu.ts';
 import { listOperators } from '../registry.ts';
 import { FAST_SPARSIFY, taskArithmeticKernel } from './task-arithmetic.ts';
 import { ELEMENTWISE_KERNELS } from './elementwise.ts';
+import { PRUNE_KERNEL } from './prune.ts';
 import { soupWeights } from '../soup.cpu.ts';
 import type { ReducePlan } from './reduce.ts';
 
@@ -101,6 +102,7 @@ export const FAST_KERNELS = Object.freeze({
   // A soup is a blend with the soup's weights (soup.cpu.ts), so the blend loops (and SIMD) serve it.
   soup: { id: 'soup', bytesPerElement: elementwise, run: (inputs, out, params, ctx, start, end) => blendRange(inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end) },
   ...ELEMENTWISE_KERNELS,
+  prune: PRUNE_KERNEL,
   // One kernel per member of the task-arithmetic family, configured from the registry.
   ...Object.fromEntries(listOperators().flatMap((op) => (op.kernel?.id === 'task-arithmetic' && FAST_SPARSIFY.includes(op.kernel.cfg.sparsify) ? [[op.id, taskArithmeticKernel(op.id, op.kernel.cfg)]] : []))),
 } as const satisfies Record<string, RangeKernel>) as Readonly<Record<string, RangeKernel>>;

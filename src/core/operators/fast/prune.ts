@@ -1,0 +1,111 @@
+/**
+ * The range kernel of magnitude pruning (prune.cpu.ts, the oracle): the exact bottom-m cutoff of
+ * select.ts (mag ascending, ties by lower index first), found across the pool in passes split by
+ * range with stream-select.ts's digits (a 16-bit and a 15-bit histogram, then the index among
+ * equal magnitudes), then one element-wise pass: out = 0 where pruned, else x.
+ */
+import type { ParamValues, TensorContext } from '../types.ts';
+import type { RangeKernel } from './kernels.ts';
+import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
+import { num } from '../params.ts';
+import { pruneCount, PRUNE_NONE } from '../select.ts';
+import { HIGH_SHIFT, HIGH_SIZE, LOW_MASK, LOW_SIZE } from './stream-select.ts';
+
+const EQUAL_POSITIONS = 64;
+
+/** From the lowest digit up, the digit holding the `remaining`-th smallest and how many are left to take at it. */
+function ascend(hist: Uint32Array, remaining: number): { digit: number; remaining: number } {
+  for (let d = 0; d < hist.length; d++) {
+    if (hist[d] >= remaining) return { digit: d, remaining };
+    remaining -= hist[d];
+  }
+  throw new Error('prune selection lost its place (internal error)');
+}
+
+interface Carry {
+  stage: 'high' | 'low' | 'equal';
+  m: number;
+  prefix?: number;
+  remaining?: number;
+  bits?: number;
+}
+
+const u32 = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+
+const plan: ReducePlan = {
+  start(inputs, params): ReduceStep {
+    const m = pruneCount(num(params, 'fraction'), inputs[0].length);
+    if (m === 0) return { params: { pruneBits: PRUNE_NONE.bits, pruneIndex: PRUNE_NONE.index } };
+    return { carry: { stage: 'high', m } satisfies Carry };
+  },
+  partial(_pass, carry, inputs, _params, _ctx, start, end) {
+    const c = carry as Carry;
+    const v = u32(inputs[0]);
+    if (c.stage === 'high') {
+      const h = new Uint32Array(HIGH_SIZE);
+      for (let i = start; i < end; i++) h[(v[i] & 0x7fffffff) >>> HIGH_SHIFT]++;
+      return h;
+    }
+    if (c.stage === 'low') {
+      const h = new Uint32Array(LOW_SIZE);
+      const want = c.prefix!;
+      for (let i = start; i < end; i++) {
+        const x = v[i] & 0x7fffffff;
+        if (x >>> HIGH_SHIFT === want) h[x & LOW_MASK]++;
+      }
+      return h;
+    }
+    const want = c.bits!;
+    let count = 0;
+    const at: number[] = [];
+    for (let i = start; i < end; i++) {
+      if ((v[i] & 0x7fffffff) === want) {
+        if (at.length < EQUAL_POSITIONS) at.push(i);
+        count++;
+      }
+    }
+    return { count, at };
+  },
+  merge(_pass, carry, partials, ranges, inputs) {
+    const c = carry as Carry;
+    if (c.stage === 'high' || c.stage === 'low') {
+      const h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);
+      for (const part of partials as Uint32Array[]) for (let d = 0; d < h.length; d++) h[d] += part[d];
+      const r = ascend(h, c.stage === 'high' ? c.m : c.remaining!);
+      if (c.stage === 'high') return { carry: { ...c, stage: 'low', prefix: r.digit, remaining: r.remaining } satisfies Carry };
+      return { carry: { ...c, stage: 'equal', bits: ((c.prefix! << HIGH_SHIFT) | r.digit) >>> 0, remaining: r.remaining } satisfies Carry };
+    }
+    let r = c.remaining!;
+    const v = u32(inputs[0]);
+    for (const [t, part] of (partials as { count: number; at: number[] }[]).entries()) {
+      if (part.count < r) {
+        r -= part.count;
+        continue;
+      }
+      if (r <= part.at.length) return { params: { pruneBits: c.bits!, pruneIndex: part.at[r - 1] + 1 } };
+      const [s, e] = ranges[t];
+      for (let i = s; i < e; i++) if ((v[i] & 0x7fffffff) === c.bits! && --r === 0) return { params: { pruneBits: c.bits!, pruneIndex: i + 1 } };
+    }
+    throw new Error('prune selection: fewer equal elements than counted (internal error)');
+  },
+};
+
+function pruneRange(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _ctx: TensorContext, start: number, end: number): void {
+  const x = inputs[0];
+  const v = u32(x);
+  const bits = params.pruneBits;
+  const index = params.pruneIndex;
+  if (typeof bits !== 'number' || typeof index !== 'number') throw new Error('prune range kernel: cutoff missing (the reduce plan runs first)');
+  for (let i = start; i < end; i++) {
+    const m = v[i] & 0x7fffffff;
+    out[i] = m < bits || (m === bits && i < index) ? 0 : x[i];
+  }
+}
+
+export const PRUNE_KERNEL: RangeKernel = {
+  id: 'prune',
+  bytesPerElement: (inputs) => 4 * (inputs + 1),
+  reduce: plan,
+  prepare: (inputs, params, ctx) => reduceLocally(plan, inputs, params, ctx),
+  run: pruneRange,
+};
