@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGarden } from '../test-run.ts';
@@ -92,5 +92,22 @@ describe('garden verify', () => {
     const r = await runGarden('verify', bundlePath, '--trust', pub, '--parents', join(dir, 'partial'));
     expect(r.code).toBe(1);
     expect(r.out.split('\n').at(-1)).toMatch(/^not reproduced: parents [0-9a-f]{64}, [0-9a-f]{64} not found$/);
+  });
+
+  const starter = join(process.cwd(), 'public', 'starter', 'digits');
+  // The starter digits models are a build output (npm run starter): checked wherever they are built.
+  it.skipIf(!existsSync(join(starter, 'base.slm')))('the starter digits models: a TIES breed bundled without the model, reproduced from public/starter/digits', async () => {
+    const work = join(dir, 'digits');
+    mkdirSync(work);
+    const recipe = join(work, 'ties.json');
+    writeFileSync(recipe, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator: 'ties', params: { density: 0.3 }, seed: 3, base: { path: join(starter, 'base.slm') }, parents: ['noisy', 'rotated', 'thick'].map((n) => ({ path: join(starter, `${n}.slm`) })), output: {} }));
+    const bred = await runGarden('breed', recipe, '--json', '--out', join(work, 'digits-ties.slm'), '--root', process.cwd());
+    expect(bred.code, bred.err).toBe(0);
+    writeFileSync(join(work, 'digits-ties.slm.records.json'), bred.out);
+    const b = await runGarden('bundle', join(work, 'digits-ties.slm'), '--key', join(dir, 'signer.jwk'), '--out', join(work, 'b.json'));
+    expect(b.code, b.err).toBe(0);
+    const r = await runGarden('verify', join(work, 'b.json'), '--trust', pub, '--parents', starter, '--model', join(work, 'digits-ties.slm'));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out.split('\n').at(-1)).toBe('reproduced: identical hash');
   });
 });
