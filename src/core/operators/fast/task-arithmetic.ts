@@ -302,45 +302,43 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         }
         return out;
       }
-      return Array.from({ length: P }, (_, p) => {
-        if (c.stage === 'high') {
-          const h = new Uint32Array(HIGH_SIZE);
-          blocks(start, end, (s, len) => {
-            const d = D.subarray(0, len);
-            clippedDelta(pl, inputs, p, s, d);
-            for (let j = 0; j < len; j++) h[(U[j] & 0x7fffffff) >>> HIGH_SHIFT]++;
-          });
-          return h;
-        }
-        if (c.stage === 'low') {
-          const h = new Uint32Array(LOW_SIZE);
-          const want = c.prefix![p];
-          blocks(start, end, (s, len) => {
-            const d = D.subarray(0, len);
-            clippedDelta(pl, inputs, p, s, d);
-            for (let j = 0; j < len; j++) {
-              const v = U[j] & 0x7fffffff;
-              if (v >>> HIGH_SHIFT === want) h[v & LOW_MASK]++;
-            }
-          });
-          return h;
-        }
-        // equal: how many elements equal the cutoff, and where the first few are.
-        const want = c.bits![p];
-        let count = 0;
-        const at: number[] = [];
+      // Blocks outside, parents inside: each block of the base is read from memory once per pass.
+      if (c.stage === 'high' || c.stage === 'low') {
+        const hs = Array.from({ length: P }, () => new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE));
         blocks(start, end, (s, len) => {
           const d = D.subarray(0, len);
-          clippedDelta(pl, inputs, p, s, d);
-          for (let j = 0; j < len; j++) {
-            if ((U[j] & 0x7fffffff) === want) {
-              if (at.length < EQUAL_POSITIONS) at.push(s + j);
-              count++;
+          for (let p = 0; p < P; p++) {
+            clippedDelta(pl, inputs, p, s, d);
+            const h = hs[p];
+            if (c.stage === 'high') for (let j = 0; j < len; j++) h[(U[j] & 0x7fffffff) >>> HIGH_SHIFT]++;
+            else {
+              const want = c.prefix![p];
+              for (let j = 0; j < len; j++) {
+                const v = U[j] & 0x7fffffff;
+                if (v >>> HIGH_SHIFT === want) h[v & LOW_MASK]++;
+              }
             }
           }
         });
-        return { count, at };
+        return hs;
+      }
+      // equal: how many elements equal each parent's cutoff, and where the first few are.
+      const eq = Array.from({ length: P }, () => ({ count: 0, at: [] as number[] }));
+      blocks(start, end, (s, len) => {
+        const d = D.subarray(0, len);
+        for (let p = 0; p < P; p++) {
+          clippedDelta(pl, inputs, p, s, d);
+          const want = c.bits![p];
+          const e = eq[p];
+          for (let j = 0; j < len; j++) {
+            if ((U[j] & 0x7fffffff) === want) {
+              if (e.at.length < EQUAL_POSITIONS) e.at.push(s + j);
+              e.count++;
+            }
+          }
+        }
       });
+      return eq;
     },
     merge(_pass, carry, partials, ranges, inputs, params, ctx) {
       const c = carry as Carry;
