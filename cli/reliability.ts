@@ -82,6 +82,22 @@ export function reliabilityMarkdown(list: readonly ReliabilityRow[] = rows): str
     'directory when the file is in it, else the file\'s folder); paths inside a catalog, a Hugging Face',
     'index or an ONNX model must stay inside that file\'s folder, after realpath.',
     '',
+    '## What older files get',
+    '',
+    '- `.slm` files written before content hashes (no `slm.tensors`) are read as before, their tensors',
+    '  unverified; every garden writer now records the SHA-256 of every tensor, checked on every read',
+    '  (whole, streamed, sharded) and so on breed. Their bytes change: a rewritten file has a new hash.',
+    '- A species is recomputed wherever it can be: from `slm.graph` + `slm.vocabulary` when the file',
+    '  records them (both or neither), else from the catalog family\'s graph and labels (lab, eval,',
+    '  quantize, breed --family). Starter models now record theirs. A standalone file without them',
+    '  (inspect, breed without --family) keeps an unverified claim.',
+    '- A ledger begun unsigned stays unsigned (the app and `garden lab` go on appending to it);',
+    '  `garden ledger verify` says so. A new ledger is signed: `garden lab --ledger FILE` keeps its',
+    '  keyring in `FILE.keys.json` (mode 0600) and its signed anchor in `FILE.anchor.json`; the app',
+    '  keeps its keyring in the `<garden>-keys` IndexedDB database. Without the keyring, a ledger',
+    '  re-signed under other keys cannot be told from the original; without the anchor, a truncation',
+    '  that rewrites the head is caught only by signatures, not by count.',
+    '',
   ];
   for (const a of areas) {
     out.push(`## ${a}`, '', '| input | outcome | bytes lost |', '| --- | --- | --- |');
