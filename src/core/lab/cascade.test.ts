@@ -35,13 +35,16 @@ describe('cascades', () => {
       [0, 1, 0],
       [0.5, 0.4, 0.3],
       [0.2, 0.3, 0.1],
+      [0, 0, 1],
     ].map((r) => Float32Array.from([...r, 1]));
-    const labels = [0, 1, 0, 1];
+    // The last row's label is one no stage gives: the last stage alone is right on 4 of 5.
+    const labels = [0, 1, 0, 1, 0];
     const r = await evaluateCascade(C, stages([]), rows, labels);
-    expect(r).toEqual({ rows: 4, answeredBy: [2, 2], cheapShare: 0.5, accuracy: 1, lastStageAccuracy: 1, qualityDelta: 0 });
+    expect(r).toEqual({ rows: 5, answeredBy: [3, 2], cheapShare: 0.6, accuracy: 0.8, lastStageAccuracy: 0.8, qualityDelta: 0 });
     // A threshold too low answers everything cheaply and loses quality.
     const low = await evaluateCascade({ ...C, stages: [{ slot: 'small', threshold: 0.3 }, C.stages[1]] }, stages([]), rows, labels);
-    expect(low).toMatchObject({ answeredBy: [4, 0], cheapShare: 1, accuracy: 0.5, qualityDelta: -0.5 });
+    expect(low).toMatchObject({ answeredBy: [5, 0], cheapShare: 1, accuracy: 0.4, lastStageAccuracy: 0.8 });
+    expect(low.qualityDelta).toBeCloseTo(-0.4, 12);
   });
 
   it('a cascade is a recipe of slots: its stages route through each slot\'s selector router', async () => {
