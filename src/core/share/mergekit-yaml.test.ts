@@ -63,6 +63,12 @@ describe('mergekit YAML', () => {
       { ...sampleRecipe('ramplus-tl'), params: { r: 0.3, alpha: 0.5, epsilon: 1e-4 } },
     ];
     for (const r of cases) same(r, recipeFromMergekit(recipeToMergekit(r)));
+    // No weights in the recipe: mergekit still gets its required weight, 1 each, and the garden reads them back as its default.
+    const plain = { ...sampleRecipe('multislerp'), params: {} };
+    const plainCfg = parse(recipeToMergekit(plain)) as { models: { parameters: { weight: number } }[] };
+    expect(plainCfg.models.map((m) => m.parameters.weight)).toEqual([1, 1]);
+    same(plain, recipeFromMergekit(recipeToMergekit(plain)));
+    expect(recipeFromMergekit(recipeToMergekit(plain)).params.weights).toBeUndefined();
     const dare = parse(recipeToMergekit(cases[1])) as { models: { parameters: { density: number } }[]; parameters: Record<string, unknown> };
     expect(dare.models[0].parameters.density).toBe(0.3);
     expect(dare.parameters.rescale).toBe(false);

@@ -162,7 +162,9 @@ export function recipeFromMergekit(text: string): Recipe {
     if (k === 'weight') {
       if (!defs.has('weights')) fail(`parameter weight: ${method} takes no per-model weight here`);
       if (values.some((v) => v === undefined)) fail('parameter weight: given for some models and not for others');
-      params.weights = values.map((v, i) => (typeof v === 'number' ? v : fail(`parameter weight (models[${i}]): a per-model gradient or non-number cannot be represented`)));
+      const weights = values.map((v, i) => (typeof v === 'number' ? v : fail(`parameter weight (models[${i}]): a per-model gradient or non-number cannot be represented`)));
+      // 1 each is the garden's default: left out, as a recipe without weights says it.
+      if (weights.some((w) => w !== 1)) params.weights = weights;
       continue;
     }
     const dflt = GLOBAL_IN_GARDEN[k];
@@ -231,7 +233,8 @@ export function recipeToMergekit(input: Recipe): string {
     base = parents[0];
     others = [parents[1]];
   }
-  const perModel: Record<string, Setting>[] = others.map(() => ({}));
+  // mergekit requires a weight wherever the method takes one; the garden's default is 1 each.
+  const perModel: Record<string, Setting>[] = others.map(() => (op.params.some((d) => d.name === 'weights') ? { weight: 1 } : {}));
   const globals: Record<string, Setting> = {};
   for (const [k, v] of Object.entries(params)) {
     if (k === 'weights') {
