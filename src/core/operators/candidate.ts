@@ -75,9 +75,12 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
   }
   const key = lineageKey(result, parents);
   const extra: Record<string, string> = { ...carriedMetadata(first.metadata), ...result.metadata, 'garden.operator': operator, 'garden.lineage': key };
-  const species = candidateSpecies(result, first);
+  // A parent handed over with its family (the app's) binds the family graph and labels, as a parent
+  // file that records them (the starter's, read by the CLI) does: both write the same bytes.
+  const bound = first.graph === undefined && first.vocabulary === undefined && first.family ? { ...first, graph: sha256Hex(first.family.graph), vocabulary: [...first.family.vocabulary] } : first;
+  const species = candidateSpecies(result, bound);
   // A quantized candidate without its family graph cannot name a graph that runs it: bind none.
   const sameGraph = !isQuantizedModel(result.tensors);
-  const bytes = writeSlm(result.tensors, { species, graph: sameGraph ? first.graph : undefined, vocabulary: sameGraph ? first.vocabulary : undefined, extra });
+  const bytes = writeSlm(result.tensors, { species, graph: sameGraph ? bound.graph : undefined, vocabulary: sameGraph ? bound.vocabulary : undefined, extra });
   return { bytes, hash: sha256Hex(bytes), species, lineageKey: key };
 }
