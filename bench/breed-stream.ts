@@ -10,7 +10,7 @@
  * - element-wise operators (blend, soup, crossover, task delta, DARE, …): one pass; each chunk
  *   runs the operator with ctx.offset set, so seeded masks do not depend on the chunking;
  * - magnitude-trimmed task arithmetic (TIES, sparse task delta): two histogram passes compute each
- *   parent's exact top-k cutoff (StreamingTopK, src/core/operators/fast/stream-select.ts), then a
+ *   parent's exact top-k cutoff (StreamingTopK, src/core/operators/select.ts), then a
  *   third pass walks the chunks in order, gives each chunk its cutoff (CutoffCursor) and runs the
  *   operator on it with that cutoff as the trimBits/trimIndex parameters.
  * The next chunk is read while the current one is computed, and one chunk write overlaps the
@@ -22,8 +22,7 @@
 import { openDB, deleteDB, type IDBPDatabase } from 'idb';
 import { getOperator, isOperatorId } from '../src/core/operators/registry.ts';
 import { layerPositions, paramsAt, resolveParams } from '../src/core/operators/params.ts';
-import { localCutoff, selectCount } from '../src/core/operators/select.ts';
-import { StreamingTopK, type CutoffCursor } from '../src/core/operators/fast/stream-select.ts';
+import { localCutoff, selectCount, StreamingTopK, type CutoffCursor } from '../src/core/operators/select.ts';
 import type { KernelBackend } from '../src/core/operators/backend.ts';
 import type { OperatorDef, ParamValues } from '../src/core/operators/types.ts';
 import { modelTensors, numelOf, tensorStream, type ModelShape, type TensorSpec } from './model.ts';

@@ -6,8 +6,7 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { StreamingTopK } from '../core/operators/fast/stream-select.ts';
-import { isKept, magnitudeThreshold } from '../core/operators/select.ts';
+import { isKept, magnitudeThreshold, StreamingTopK } from '../core/operators/select.ts';
 import { breed } from '../core/operators/breed.ts';
 import { cpuBackend } from '../core/operators/backend.ts';
 import { fromFloat32 } from '../core/tensor.ts';
@@ -44,7 +43,7 @@ function streamedCutoff(values: Float32Array, k: number, cuts: number[]) {
   return { cutoff: cur.cutoff(), perChunk };
 }
 
-describe('streamed top-k (stream-select.ts)', () => {
+describe('streamed top-k (select.ts)', () => {
   it('gives the in-memory cutoff of magnitudeThreshold, and the same kept set chunk by chunk', () => {
     fc.assert(
       fc.property(

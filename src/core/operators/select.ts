@@ -26,10 +26,15 @@
  *   m = 0 gives bits = 0, index = 0: nothing is pruned. Note that the kept set of a pruning is
  *   NOT the top-(n−m) set: at a tie the lower indices are pruned, so the higher ones are kept.
  *
- * Both cutoffs are computed exactly by a three-pass radix select over the 31 magnitude bits
- * (digits of 11, 10 and 10 bits, most significant first), followed by one scan in index order
- * to place the index among the elements equal to the cutoff's magnitude. A GPU can do the same
- * with histogram passes; any exact method gives the same cutoff because the order is total.
+ * Both cutoffs are computed exactly by a radix select over the 31 magnitude bits: a histogram
+ * of the high 16 bits, one of the low 15 bits within the chosen high digit, then one walk in
+ * index order to place the index among the elements equal to the cutoff's magnitude. This file
+ * is the CPU's one radix select: in memory (magnitudeThreshold, pruneThreshold), over a tensor
+ * seen only in chunks (StreamingSelect, CutoffCursor, streamedThreshold: a streaming breed never
+ * holds a whole tensor), and split by range across a worker pool (the range kernels in fast/ call
+ * histHigh, histLow and descend on their ranges). The GPU has its own in WGSL
+ * (src/gpu/wgsl/select.wgsl, driven from src/gpu/kernel-context.ts); any exact method gives the
+ * same cutoff because the order is total.
  *
  * RANDOM MASKS (DARE, crossover, mutation)
  *   key = tensorKey(seed, tensorName)                        (prng.ts)
@@ -72,16 +77,43 @@ export function pruneCount(fraction: number, n: number): number {
   return n - Math.min(n, Math.floor((1 - fraction) * n));
 }
 
-const PASSES: readonly { shift: number; width: number }[] = [
-  { shift: 20, width: 11 },
-  { shift: 10, width: 10 },
-  { shift: 0, width: 10 },
-];
+/** The two radix digits of a magnitude's 31 bits: the high 16 (bits 30…15), then the low 15. */
+export const HIGH_SHIFT = 15;
+export const HIGH_SIZE = 1 << 16;
+export const LOW_SIZE = 1 << 15;
+export const LOW_MASK = LOW_SIZE - 1;
+
+/** Count v[start, end)'s magnitudes by their high digit into h (HIGH_SIZE bins). */
+export function histHigh(v: Uint32Array, h: Uint32Array, start = 0, end = v.length): void {
+  for (let i = start; i < end; i++) h[(v[i] & 0x7fffffff) >>> HIGH_SHIFT]++;
+}
+
+/** Count the low digits of v[start, end)'s magnitudes whose high digit is `prefix` into h (LOW_SIZE bins). */
+export function histLow(v: Uint32Array, prefix: number, h: Uint32Array, start = 0, end = v.length): void {
+  for (let i = start; i < end; i++) {
+    const m = v[i] & 0x7fffffff;
+    if (m >>> HIGH_SHIFT === prefix) h[m & LOW_MASK]++;
+  }
+}
 
 /**
- * The shared radix select over several arrays laid end to end (global index = array offset +
- * local index). `top` picks the k largest (descending), otherwise the k smallest (ascending);
- * ties are always taken lowest index first.
+ * The digit holding the `remaining`-th element, walking the histogram from the top (the k
+ * largest, `top`) or from the bottom, and how many are left to take at that digit.
+ */
+export function descend(hist: Uint32Array, remaining: number, top = true): { digit: number; remaining: number } {
+  for (let i = 0; i < hist.length; i++) {
+    const d = top ? hist.length - 1 - i : i;
+    const c = hist[d];
+    if (c >= remaining) return { digit: d, remaining };
+    remaining -= c;
+  }
+  throw new Error('radix select lost its place: the histograms hold fewer than k elements (internal error)');
+}
+
+/**
+ * The radix select over several arrays laid end to end (global index = array offset + local
+ * index). `top` picks the k largest (descending), otherwise the k smallest (ascending); ties are
+ * always taken lowest index first.
  */
 function radixSelect(arrays: readonly Float32Array[], k: number, top: boolean): Cutoff {
   let total = 0;
@@ -89,35 +121,19 @@ function radixSelect(arrays: readonly Float32Array[], k: number, top: boolean): 
   if (!Number.isInteger(k) || k < 0 || k > total) throw new Error(`select count ${k} is outside [0, ${total}]`);
   if (k === 0) return top ? { ...KEEP_NONE } : { ...PRUNE_NONE };
   const views = arrays.map(magnitudeBits);
-  let prefix = 0;
-  let mask = 0;
-  let remaining = k;
-  for (const { shift, width } of PASSES) {
-    const size = 1 << width;
-    const digitMask = size - 1;
-    const hist = new Uint32Array(size);
-    for (const v of views) {
-      for (let i = 0; i < v.length; i++) {
-        const m = v[i] & 0x7fffffff;
-        if ((m & mask) === prefix) hist[(m >>> shift) & digitMask]++;
-      }
-    }
-    let d = top ? size - 1 : 0;
-    const step = top ? -1 : 1;
-    for (;;) {
-      const c = hist[d];
-      if (c >= remaining) break;
-      remaining -= c;
-      d += step;
-    }
-    prefix = (prefix | (d << shift)) >>> 0;
-    mask = (mask | (digitMask << shift)) >>> 0;
-  }
-  // `prefix` is the magnitude of the k-th element; `remaining` of the elements equal to it are taken, lowest index first.
+  const high = new Uint32Array(HIGH_SIZE);
+  for (const v of views) histHigh(v, high);
+  const a = descend(high, k, top);
+  const low = new Uint32Array(LOW_SIZE);
+  for (const v of views) histLow(v, a.digit, low);
+  const b = descend(low, a.remaining, top);
+  const bits = ((a.digit << HIGH_SHIFT) | b.digit) >>> 0;
+  // `bits` is the magnitude of the k-th element; `remaining` of the elements equal to it are taken, lowest index first.
+  let remaining = b.remaining;
   let offset = 0;
   for (const v of views) {
     for (let i = 0; i < v.length; i++) {
-      if ((v[i] & 0x7fffffff) === prefix && --remaining === 0) return { bits: prefix, index: offset + i + 1 };
+      if ((v[i] & 0x7fffffff) === bits && --remaining === 0) return { bits, index: offset + i + 1 };
     }
     offset += v.length;
   }
@@ -186,4 +202,157 @@ export function randomKeepMask(seed: number, name: string, n: number, p: number,
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = unitAt(sk, offset + i) >= pf ? 1 : 0;
   return out;
+}
+
+/*
+ * STREAMING: the same top-k cutoff from a tensor that is only ever seen in chunks, in index
+ * order, so a streaming breed never holds a whole tensor. Two histogram passes over the chunks
+ * fix `bits` and how many of the elements equal to it are taken (`takeEqual`); the index then
+ * falls out of one more ordered walk, which a breed does anyway when it applies the cutoff:
+ * CutoffCursor hands each chunk its cutoff in tensor coordinates (so the per-chunk kernels can
+ * use the usual trimBits/trimIndex parameters) and ends at the whole tensor's index.
+ * Memory: 256 KiB + 128 KiB of histograms per selection, whatever the tensor size.
+ */
+
+export const STREAM_PASSES = Object.freeze(['high', 'low', 'done'] as const);
+export type StreamPass = (typeof STREAM_PASSES)[number];
+
+/**
+ * Streaming top-k by magnitude over n elements. Feed every chunk (any sizes, in any order within
+ * a pass) to add(), call endPass(), repeat for the second pass; then `bits` and `takeEqual` are
+ * known and cursor() walks the chunks in index order to place the index.
+ */
+export class StreamingTopK {
+  private passName: StreamPass = 'high';
+  private high: Uint32Array | null = new Uint32Array(HIGH_SIZE);
+  private low: Uint32Array | null = null;
+  private seen = 0;
+  private prefix = 0;
+  private remaining: number;
+  private result: { bits: number; takeEqual: number } | null = null;
+
+  constructor(readonly n: number, readonly k: number) {
+    if (!Number.isInteger(n) || n < 0) throw new Error(`streaming top-k: element count ${n} is not a non-negative integer`);
+    if (!Number.isInteger(k) || k < 0 || k > n) throw new Error(`streaming top-k: select count ${k} is outside [0, ${n}]`);
+    this.remaining = k;
+    if (k === 0) {
+      this.passName = 'done';
+      this.high = null;
+      this.result = { bits: KEEP_NONE.bits, takeEqual: 0 };
+    }
+  }
+
+  /** The pass the next add() calls belong to ('done' once the cutoff's magnitude is known). */
+  get pass(): StreamPass {
+    return this.passName;
+  }
+
+  /** Count one chunk of magnitudes (its values; signs are ignored) in the current pass. */
+  add(values: Float32Array): void {
+    const v = magnitudeBits(values);
+    this.seen += v.length;
+    if (this.passName === 'high') histHigh(v, this.high!);
+    else if (this.passName === 'low') histLow(v, this.prefix, this.low!);
+    else {
+      throw new Error('streaming top-k: add() after both passes are done; use cursor()');
+    }
+  }
+
+  /** Close the current pass: every one of the n elements must have been added exactly once. */
+  endPass(): void {
+    if (this.passName === 'done') throw new Error('streaming top-k: endPass() after both passes are done');
+    if (this.seen !== this.n) throw new Error(`streaming top-k: the ${this.passName} pass saw ${this.seen} elements, expected ${this.n}`);
+    this.seen = 0;
+    if (this.passName === 'high') {
+      const d = descend(this.high!, this.remaining);
+      this.prefix = d.digit;
+      this.remaining = d.remaining;
+      this.high = null;
+      this.low = new Uint32Array(LOW_SIZE);
+      this.passName = 'low';
+    } else {
+      const d = descend(this.low!, this.remaining);
+      this.low = null;
+      this.result = { bits: ((this.prefix << HIGH_SHIFT) | d.digit) >>> 0, takeEqual: d.remaining };
+      this.passName = 'done';
+    }
+  }
+
+  /** The cutoff's magnitude bits and how many elements of exactly that magnitude survive (lowest index first). */
+  get cutoffBits(): { bits: number; takeEqual: number } {
+    if (!this.result) throw new Error(`streaming top-k: the cutoff is not known until both passes are done (now in the ${this.passName} pass)`);
+    return this.result;
+  }
+
+  /** A walk over the chunks in index order that gives each chunk its cutoff (see CutoffCursor). */
+  cursor(): CutoffCursor {
+    const r = this.cutoffBits;
+    return new CutoffCursor(this.n, r.bits, r.takeEqual);
+  }
+}
+
+/**
+ * Walks the chunks of a tensor in index order. next(values, offset) returns the cutoff for the
+ * chunk that starts at element `offset` (in tensor coordinates, so isKept(mag, offset + j, c) is
+ * the rule), having counted that chunk's elements equal to the cutoff magnitude. After the last
+ * chunk, cutoff() is the whole tensor's cutoff, equal to magnitudeThreshold's.
+ */
+export class CutoffCursor {
+  private at = 0;
+  private index: number;
+  constructor(readonly n: number, readonly bits: number, private remaining: number) {
+    // No equal element taken (takeEqual 0 only when k = 0): the index stays 0.
+    this.index = 0;
+  }
+
+  next(values: Float32Array, offset: number): Cutoff {
+    if (offset !== this.at) throw new Error(`cutoff cursor: chunk at ${offset} out of order (expected ${this.at})`);
+    const v = magnitudeBits(values);
+    this.at += v.length;
+    if (this.at > this.n) throw new Error(`cutoff cursor: chunks run past the tensor's ${this.n} elements`);
+    if (this.remaining === 0) return { bits: this.bits, index: this.index };
+    const want = this.bits;
+    for (let j = 0; j < v.length; j++) {
+      if ((v[j] & 0x7fffffff) === want && --this.remaining === 0) {
+        this.index = offset + j + 1;
+        return { bits: want, index: this.index };
+      }
+    }
+    // Every equal element of this chunk is taken.
+    return { bits: want, index: offset + v.length };
+  }
+
+  /** The whole tensor's cutoff as soon as every taken element equal to it has been seen (later chunks cannot change it), else null. */
+  settled(): Cutoff | null {
+    return this.remaining === 0 ? { bits: this.bits, index: this.index } : null;
+  }
+
+  /** The whole tensor's cutoff; every chunk must have been walked. */
+  cutoff(): Cutoff {
+    if (this.at !== this.n) throw new Error(`cutoff cursor: walked ${this.at} of ${this.n} elements`);
+    if (this.remaining !== 0) throw new Error('cutoff cursor: fewer elements equal to the cutoff than the histograms counted (were the chunks the same?)');
+    return { bits: this.bits, index: this.index };
+  }
+}
+
+/**
+ * The exact top-k cutoff of a tensor seen through `block(start, end)`, which returns the
+ * magnitudes' source values for [start, end) (e.g. a delta computed into a scratch buffer):
+ * two histogram passes and one ordered walk, `blockSize` elements at a time. Equal to
+ * magnitudeThreshold on the whole tensor, without ever holding it.
+ */
+export function streamedThreshold(n: number, k: number, block: (start: number, end: number) => Float32Array, blockSize = 1 << 16): Cutoff {
+  const sel = new StreamingTopK(n, k);
+  if (k === 0) return { ...KEEP_NONE };
+  while (sel.pass !== 'done') {
+    for (let s = 0; s < n; s += blockSize) sel.add(block(s, Math.min(n, s + blockSize)));
+    sel.endPass();
+  }
+  const cur = sel.cursor();
+  for (let s = 0; s < n; s += blockSize) {
+    cur.next(block(s, Math.min(n, s + blockSize)), s);
+    const done = cur.settled();
+    if (done) return done;
+  }
+  return cur.cutoff();
 }

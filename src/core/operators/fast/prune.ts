@@ -1,26 +1,16 @@
 /**
  * The range kernel of magnitude pruning (prune.cpu.ts, the oracle): the exact bottom-m cutoff of
  * select.ts (mag ascending, ties by lower index first), found across the pool in passes split by
- * range with stream-select.ts's digits (a 16-bit and a 15-bit histogram, then the index among
+ * range with select.ts's radix select (a 16-bit and a 15-bit histogram, then the index among
  * equal magnitudes), then one element-wise pass: out = 0 where pruned, else x.
  */
 import type { ParamValues, TensorContext } from '../types.ts';
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
 import { num } from '../params.ts';
-import { pruneCount, PRUNE_NONE } from '../select.ts';
-import { HIGH_SHIFT, HIGH_SIZE, LOW_MASK, LOW_SIZE } from './stream-select.ts';
+import { descend, HIGH_SHIFT, HIGH_SIZE, histHigh, histLow, LOW_SIZE, pruneCount, PRUNE_NONE } from '../select.ts';
 
 const EQUAL_POSITIONS = 64;
-
-/** From the lowest digit up, the digit holding the `remaining`-th smallest and how many are left to take at it. */
-function ascend(hist: Uint32Array, remaining: number): { digit: number; remaining: number } {
-  for (let d = 0; d < hist.length; d++) {
-    if (hist[d] >= remaining) return { digit: d, remaining };
-    remaining -= hist[d];
-  }
-  throw new Error('prune selection lost its place (internal error)');
-}
 
 interface Carry {
   stage: 'high' | 'low' | 'equal';
@@ -43,16 +33,12 @@ const plan: ReducePlan = {
     const v = u32(inputs[0]);
     if (c.stage === 'high') {
       const h = new Uint32Array(HIGH_SIZE);
-      for (let i = start; i < end; i++) h[(v[i] & 0x7fffffff) >>> HIGH_SHIFT]++;
+      histHigh(v, h, start, end);
       return h;
     }
     if (c.stage === 'low') {
       const h = new Uint32Array(LOW_SIZE);
-      const want = c.prefix!;
-      for (let i = start; i < end; i++) {
-        const x = v[i] & 0x7fffffff;
-        if (x >>> HIGH_SHIFT === want) h[x & LOW_MASK]++;
-      }
+      histLow(v, c.prefix!, h, start, end);
       return h;
     }
     const want = c.bits!;
@@ -71,7 +57,7 @@ const plan: ReducePlan = {
     if (c.stage === 'high' || c.stage === 'low') {
       const h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);
       for (const part of partials as Uint32Array[]) for (let d = 0; d < h.length; d++) h[d] += part[d];
-      const r = ascend(h, c.stage === 'high' ? c.m : c.remaining!);
+      const r = descend(h, c.stage === 'high' ? c.m : c.remaining!, false);
       if (c.stage === 'high') return { carry: { ...c, stage: 'low', prefix: r.digit, remaining: r.remaining } satisfies Carry };
       return { carry: { ...c, stage: 'equal', bits: ((c.prefix! << HIGH_SHIFT) | r.digit) >>> 0, remaining: r.remaining } satisfies Carry };
     }

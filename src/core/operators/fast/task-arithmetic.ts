@@ -10,8 +10,8 @@
  *  1. clip   (clipNorm > 0, clipScope "tensor"): ‖dᵢ‖₂ per parent, float64 in element order:
  *            one worker per parent (an ordered sum cannot be split by range and stay exact).
  *  2. trim   (magnitude, density < 1, no cutoffs given): each parent's exact top-k cutoff, split
- *            by range: a 16-bit and a 15-bit histogram pass, then the index among equal
- *            magnitudes (stream-select.ts's digits).
+ *            by range: select.ts's radix select (a 16-bit and a 15-bit histogram pass, then the
+ *            index among equal magnitudes).
  *  3. l1     (rescale "l1"): ‖dᵢ‖₁ before and after the sparsification, per parent, in order.
  * Then each range computes, in blocks of BLOCK elements, each parent's weighted sparse delta into
  * a float32 scratch (the reference's own storage, so every rounding is the same) and combines them.
@@ -20,10 +20,9 @@ import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../types.
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
 import { num, weightsOf } from '../params.ts';
-import { KEEP_NONE } from '../select.ts';
+import { descend, HIGH_SHIFT, HIGH_SIZE, histHigh, histLow, KEEP_NONE, LOW_SIZE } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { keepCount, normalizeDivisor } from '../task-arithmetic.cpu.ts';
-import { descend, HIGH_SHIFT, HIGH_SIZE, LOW_MASK, LOW_SIZE } from './stream-select.ts';
 
 const f = Math.fround;
 /** Elements per block: P parents' scratch blocks stay in L1/L2. */
@@ -310,14 +309,8 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
           for (let p = 0; p < P; p++) {
             clippedDelta(pl, inputs, p, s, d);
             const h = hs[p];
-            if (c.stage === 'high') for (let j = 0; j < len; j++) h[(U[j] & 0x7fffffff) >>> HIGH_SHIFT]++;
-            else {
-              const want = c.prefix![p];
-              for (let j = 0; j < len; j++) {
-                const v = U[j] & 0x7fffffff;
-                if (v >>> HIGH_SHIFT === want) h[v & LOW_MASK]++;
-              }
-            }
+            if (c.stage === 'high') histHigh(U, h, 0, len);
+            else histLow(U, c.prefix![p], h, 0, len);
           }
         });
         return hs;
