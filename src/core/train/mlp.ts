@@ -46,16 +46,12 @@ export function adapterParams(adapter: Adapter): Trainable[] {
   return ps;
 }
 
-/** Cross-entropy of the MLP (with its adapter) on rows `batch` of x [n, in]. */
-export function mlpAdapterLoss(tape: Tape, base: ReadonlyMap<string, Float32Array>, sites: readonly LinearSite[], adapter: Adapter, values: ReadonlyMap<string, Value>, x: Float32Array, labels: ArrayLike<number>, batch: Uint32Array, step: number, seed: number): Value {
-  const I = sites[0].inFeatures;
-  const xb = new Float32Array(batch.length * I);
-  const yb = new Int32Array(batch.length);
-  batch.forEach((r, i) => {
-    xb.set(x.subarray(r * I, r * I + I), i * I);
-    yb[i] = labels[r];
-  });
-  let h = tape.leaf(xb, batch.length, I, false, 'x');
+/**
+ * The linear layers of an MLP-shaped species (ReLU between them) on input h, each with its LoRA
+ * if the adapter has one and its trained copy if it is a saved module; returns the logits.
+ */
+export function adapterLayers(tape: Tape, base: ReadonlyMap<string, Float32Array>, sites: readonly LinearSite[], adapter: Adapter, values: ReadonlyMap<string, Value>, input: Value, key: number): Value {
+  let h = input;
   sites.forEach((site, k) => {
     // A trained copy (modules_to_save) if the adapter has one, else the frozen base tensor.
     const get = (name: string, rows: number, cols: number) => values.get(name) ?? tape.constant(base.get(name)!, rows, cols, name);
@@ -68,13 +64,25 @@ export function mlpAdapterLoss(tape: Tape, base: ReadonlyMap<string, Float32Arra
           b: values.get(`${site.module}.lora_B`)!,
           scaling: loraScaling(adapter.config, p.r),
           dropout: adapter.config.dropout,
-          key: tensorKey(seed + step, site.module),
+          key: tensorKey(key, site.module),
         }
       : null;
     h = loraLinear(h, w, site.layout, b, lora);
     if (k < sites.length - 1) h = relu(h);
   });
-  return crossEntropy(h, yb);
+  return h;
+}
+
+/** Cross-entropy of the MLP (with its adapter) on rows `batch` of x [n, in]. */
+export function mlpAdapterLoss(tape: Tape, base: ReadonlyMap<string, Float32Array>, sites: readonly LinearSite[], adapter: Adapter, values: ReadonlyMap<string, Value>, x: Float32Array, labels: ArrayLike<number>, batch: Uint32Array, step: number, seed: number): Value {
+  const I = sites[0].inFeatures;
+  const xb = new Float32Array(batch.length * I);
+  const yb = new Int32Array(batch.length);
+  batch.forEach((r, i) => {
+    xb.set(x.subarray(r * I, r * I + I), i * I);
+    yb[i] = labels[r];
+  });
+  return crossEntropy(adapterLayers(tape, base, sites, adapter, values, tape.leaf(xb, batch.length, I, false, 'x'), seed + step), yb);
 }
 
 /** Train an adapter of the MLP species in place on x [n, in] with class labels; returns the loss per step. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { add, addBias, dropout, matmul, mmNN, mmNT, mmTN, mul, relu, scale, silu } from './ops.ts';
+import { add, addBias, dropout, matmul, mmNN, mmNT, mmTN, mul, relu, reshape, scale, silu } from './ops.ts';
 import { causalAttention, embedding, rmsNorm, rope } from './ops-llm.ts';
 import { crossEntropy, IGNORE_INDEX } from './loss.ts';
 import { Tape } from './tape.ts';
@@ -32,6 +32,7 @@ describe('every backward agrees with central finite differences (float64)', () =
       ([q, k, v]) => project(causalAttention(q, k, v, { batch: 1, seqLen: 4, heads: 2, kvHeads: 2, headDim: 2, window: 2 }), randoms(16, 9)),
     ],
     ['embedding', [leaf(5, 3, 25)], ([t]) => project(embedding(t, [4, 0, 4, 2]), randoms(12, 9))],
+    ['reshape (Gather → Reshape)', [leaf(5, 3, 33)], ([t]) => project(relu(reshape(embedding(t, [4, 0, 4, 2]), 2, 6)), randoms(12, 9))],
     ['crossEntropy', [leaf(4, 3, 26, 2)], ([z]) => crossEntropy(z, [2, 0, IGNORE_INDEX, 1])],
     [
       'a SwiGLU block with LoRA (composition)',

@@ -118,6 +118,12 @@ export function matmul(a: Value, b: Value, transB = false): Value {
   }, 'matmul');
 }
 
+/** The same numbers seen as [rows, cols] (row-major order unchanged): Gather → Reshape of the char LM. */
+export function reshape(x: Value, rows: number, cols: number): Value {
+  if (rows * cols !== x.size) throw shapeError('reshape', `[${x.rows}, ${x.cols}] has ${x.size} numbers, not ${rows} × ${cols}`);
+  return x.tape.result(x.data, rows, cols, [x], (o) => addInto(x.gradBuf(), o.grad!), 'reshape');
+}
+
 /** x[m,n] + bias[n] on every row. */
 export function addBias(x: Value, bias: Value): Value {
   const t = sameTape('addBias', x, bias);
