@@ -11,7 +11,8 @@
  *              `resilienceWindowMs` after the canary started.
  *
  * GuardedRelease wraps the release controller: toCanary and toChampion read the ledger for the
- * model's stages since it was last admitted and refuse a shortcut, naming what is missing.
+ * model's stages since it was last admitted and refuse a shortcut, naming what is missing; they
+ * also refuse a model whose promotion is paused on a code-change proposal (proposal.ts).
  * Re-expressing a recessive allele (alleles.ts) is not a new release and walks no stages.
  */
 import type { LedgerEntry, SelectorRegistry } from '../manifest/kinds.ts';
@@ -19,6 +20,7 @@ import type { RiskClass } from './contract.ts';
 import type { PromotionCheck } from './fitness.ts';
 import type { Ledger } from './ledger.ts';
 import type { ReleaseController } from './release.ts';
+import { promotionPaused } from './proposal.ts';
 
 export const BLAST_STAGES = Object.freeze(['shadow', 'canary', 'approval', 'resilience'] as const);
 export type BlastStage = (typeof BLAST_STAGES)[number];
@@ -134,6 +136,8 @@ export class GuardedRelease {
   }
 
   #guard(slot: string, model: string, target: 'canary' | 'champion'): void {
+    const paused = promotionPaused(this.#ledger.entries(), model);
+    if (paused.paused) throw new BlastRadiusError(`"${model}" cannot go to ${target} in slot "${slot}": its promotion is paused: ${paused.reasons.join('; ')}`);
     const cls = this.#policy.classOf(slot);
     const v = checkStages(this.#ledger.entries(), slot, model, cls, target, this.#policy.resilienceWindowMs);
     if (!v.allowed) throw new BlastRadiusError(`slot "${slot}" is ${cls} blast radius (needs ${v.required.join(' → ') || 'no stage'} before champion): "${model}" cannot go to ${target}: ${v.reasons.join('; ')}`);
