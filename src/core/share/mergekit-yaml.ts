@@ -234,7 +234,7 @@ export function recipeToMergekit(input: Recipe): string {
     others = [parents[1]];
   }
   // mergekit requires a weight wherever the method takes one; the garden's default is 1 each.
-  const perModel: Record<string, Setting>[] = others.map(() => (op.params.some((d) => d.name === 'weights') ? { weight: 1 } : {}));
+  const perModel = others.map((): Record<string, Setting> => (op.params.some((d) => d.name === 'weights') ? { weight: 1 } : {}));
   const globals: Record<string, Setting> = {};
   for (const [k, v] of Object.entries(params)) {
     if (k === 'weights') {
