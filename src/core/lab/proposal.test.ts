@@ -19,7 +19,7 @@ describe('code-change proposals', () => {
     const hash = await propose(ledger, op);
     expect(promotionPaused(ledger.entries(), 'B')).toEqual({ paused: true, reasons: [`proposal ${hash.slice(0, 16)}… (operator model-stock, entry 1) has no approval`] });
     await expect(guarded.toChampion('s', lead, 'x', 'B')).rejects.toThrow('"B" cannot go to champion in slot "s": its promotion is paused');
-    await approve(ledger, { slot: 's', model: 'B', for: 'champion', by: 'policy zone', reason: 'an approval of the step is not an approval of the proposal' });
+    await approve(ledger, { slot: 's', model: 'B', for: 'champion', proposal: hash, by: 'policy zone', reason: 'an approval of the step is not an approval of the proposal' });
     await expect(guarded.toChampion('s', lead, 'x', 'B')).rejects.toThrow('paused');
     await approve(ledger, { slot: 's', model: 'B', for: 'proposal', proposal: hash, by: 'policy zone: the user', reason: 'model-stock reviewed' });
     expect(pendingProposals(ledger.entries(), 'B')).toEqual([]);
