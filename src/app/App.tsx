@@ -10,6 +10,7 @@ import { CandidatePanel } from './components/CandidatePanel.tsx';
 import { RoutePanel } from './components/RoutePanel.tsx';
 import { LedgerPanel } from './components/LedgerPanel.tsx';
 import { ReleasePanel } from './components/ReleasePanel.tsx';
+import { OperatorVisual } from './components/OperatorVisual.tsx';
 
 export function App() {
   const phase = useGarden((s) => s.phase);
@@ -52,6 +53,7 @@ export function App() {
         <main className="steps">
           <ParentPool />
           <BreedPanel />
+          <OperatorVisual />
           <CandidatePanel />
           <ReleasePanel />
           <RoutePanel />

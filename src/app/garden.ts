@@ -306,6 +306,11 @@ export async function modelFile(modelId: string): Promise<{ name: string; bytes:
   return { name: `${m.id}.slm`, bytes };
 }
 
+/** A model's stored tensors, for views that recompute from them (the operator visuals). */
+export function modelTensors(modelId: string) {
+  return repo.getTensors(modelById(modelId).id);
+}
+
 export function cancelBreed(): void {
   void kernelWorker().cancel();
 }

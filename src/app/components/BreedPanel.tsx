@@ -15,6 +15,7 @@ export function BreedPanel() {
   const extra = op?.needsBase ? 1 : 0;
   const range = op ? { min: op.parents.min + extra, max: op.parents.max + extra } : { min: 2, max: 2 };
   const enough = !!op && parents.length >= range.min && parents.length <= range.max;
+  const conflicts = !!s.receipt?.tensors.some((t) => t.signConflicts !== undefined);
   return (
     <section className="step" aria-labelledby="breed-h">
       <h2 id="breed-h"><span className="num">2</span> Breed a candidate</h2>
@@ -64,15 +65,16 @@ export function BreedPanel() {
           </p>
           <table className="tensors">
             <thead>
-              <tr><th>tensor</th><th>changed</th><th>sparsity</th><th>‖Δ‖ vs first parent</th><th>ms</th></tr>
+              <tr><th>tensor</th><th>changed</th><th>sparsity</th><th>‖Δ‖ vs first parent</th>{conflicts && <th>sign conflicts</th>}<th>ms</th></tr>
             </thead>
             <tbody>
               {s.receipt.tensors.map((t) => (
-                <tr key={t.name}>
+                <tr key={t.name} data-testid={`receipt-row-${t.name}`}>
                   <td className="mono">{t.name}</td>
                   <td><Bar value={t.changedFraction} /> {pct(t.changedFraction)}</td>
-                  <td>{pct(t.sparsity)}</td>
-                  <td>{t.deltaNorm.toFixed(3)}</td>
+                  <td data-testid="receipt-sparsity">{pct(t.sparsity)}</td>
+                  <td data-testid="receipt-delta-norm">{t.deltaNorm.toFixed(3)}</td>
+                  {conflicts && <td data-testid="receipt-sign-conflicts">{t.signConflicts ?? '—'}</td>}
                   <td>{t.ms.toFixed(1)}</td>
                 </tr>
               ))}

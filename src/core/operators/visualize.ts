@@ -289,7 +289,7 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
         signConflicts: r.signConflicts,
         steps: [
           { step: 'trim', text: `Each parent keeps ${keptFraction.map(pct).join(', ')} of its delta${density !== null ? ` (density ${density})` : ''}; the rest is set to zero.` },
-          { step: 'elect', text: `A sign is elected per weight by total mass: + for ${pct(positive)}, − for ${pct(1 - positive)}; ${r.signConflicts} weights had parents pulling both ways.` },
+          { step: 'elect', text: `A sign is elected per weight by total mass: + for ${pct(positive)}, − for ${pct(1 - positive)} (where every delta was trimmed the sum is 0 and counts as +, as in mergekit); ${r.signConflicts} weights had parents pulling both ways.` },
           { step: 'disjoint mean', text: `Only deltas that agree with the elected sign are averaged: ${pct(agree.mean)} of the weights move, the rest stay at the base.` },
         ],
       };
