@@ -123,6 +123,11 @@ describe('forward values', () => {
     expect(dropout(x, 0.25, 6).data).not.toEqual(y.data);
   });
 
+  it('relu keeps NaN (as torch and onnxruntime do) and zeroes negatives', () => {
+    const t = new Tape('f32');
+    expect([...relu(t.leaf([Number.NaN, -1, 2], 1, 3, false)).data]).toEqual([Number.NaN, 0, 2]);
+  });
+
   it('cross-entropy of uniform logits is log C', () => {
     const t = new Tape('f64');
     const z = t.leaf(new Float64Array(8), 2, 4, true);

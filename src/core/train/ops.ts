@@ -192,7 +192,8 @@ export function scale(x: Value, s: number): Value {
 
 export function relu(x: Value): Value {
   const out = x.tape.alloc(x.size);
-  for (let i = 0; i < out.length; i++) out[i] = x.data[i] > 0 ? x.data[i] : 0;
+  // NaN stays NaN (as torch.relu and onnxruntime's Relu), so a diverged run cannot hide behind it.
+  for (let i = 0; i < out.length; i++) out[i] = x.data[i] > 0 || Number.isNaN(x.data[i]) ? x.data[i] : 0;
   return x.tape.result(out, x.rows, x.cols, [x], (o) => {
     const g = o.grad!;
     const gx = x.gradBuf();
