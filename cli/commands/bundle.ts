@@ -9,7 +9,7 @@ import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { makeBundle } from '../../src/core/share/bundle.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
-import { validateManifest, type Manifest } from '../../src/core/manifest/index.ts';
+import { makeManifest, validateManifest, type EvaluationSidecarBody, type Manifest } from '../../src/core/manifest/index.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { LIMITS, readRegular, writeFileAtomic } from '../../src/node/confine.ts';
 import { loadOrCreateKey } from './key.ts';
@@ -26,7 +26,8 @@ The documents must belong to C.slm (its hash, its lineage key), or nothing is wr
   --with-model          carry the .slm's bytes too (else only its hash is signed)
   --records BREED.json  the breed's documents: what garden breed --json printed (its "manifests"),
                         or a JSON list of manifests; default C.slm.records.json beside the model
-  --sidecar FILE        an evaluation sidecar of the candidate (repeatable)`;
+  --sidecar FILE        the candidate's evaluation sidecars: a sidecar manifest, or what
+                        garden eval C.slm --json printed (repeatable)`;
 
 async function readJson(path: string, what: string): Promise<unknown> {
   const text = new TextDecoder().decode(await readRegular(path, what, LIMITS.json));
@@ -37,10 +38,18 @@ async function readJson(path: string, what: string): Promise<unknown> {
   }
 }
 
+/**
+ * The documents in a file: a manifest, a list of them, what garden breed --json printed
+ * ("manifests"), or what garden eval --json printed ("results"[].sidecar, evaluation-sidecar
+ * bodies).
+ */
 function documentsOf(json: unknown, path: string): Manifest[] {
-  const list = Array.isArray(json) ? json : json && typeof json === 'object' && Array.isArray((json as { manifests?: unknown }).manifests) ? (json as { manifests: unknown[] }).manifests : [json];
+  const o = json && typeof json === 'object' && !Array.isArray(json) ? (json as { manifests?: unknown; results?: unknown }) : null;
+  const sidecars = o && Array.isArray(o.results) ? o.results.map((r: { sidecar?: unknown }) => ({ sidecar: r?.sidecar })) : null;
+  const list: unknown[] = Array.isArray(json) ? json : o && Array.isArray(o.manifests) ? o.manifests : (sidecars ?? [json]);
   return list.map((m, i) => {
     try {
+      if (sidecars) return makeManifest('evaluation-sidecar', (m as { sidecar: EvaluationSidecarBody }).sidecar);
       return validateManifest(m);
     } catch (e) {
       throw new CliError(`${path}: document ${i}: ${(e as Error).message}`);

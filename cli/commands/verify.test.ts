@@ -104,10 +104,17 @@ describe('garden verify', () => {
     const bred = await runGarden('breed', recipe, '--json', '--out', join(work, 'digits-ties.slm'), '--root', process.cwd());
     expect(bred.code, bred.err).toBe(0);
     writeFileSync(join(work, 'digits-ties.slm.records.json'), bred.out);
-    const b = await runGarden('bundle', join(work, 'digits-ties.slm'), '--key', join(dir, 'signer.jwk'), '--out', join(work, 'b.json'));
+    // Its evaluation on the frozen test suite travels as a signed sidecar.
+    const ev = await runGarden('eval', join(work, 'digits-ties.slm'), '--suite', 'digits-test', '--json');
+    expect(ev.code, ev.err).toBe(0);
+    writeFileSync(join(work, 'eval.json'), ev.out);
+    const b = await runGarden('bundle', join(work, 'digits-ties.slm'), '--key', join(dir, 'signer.jwk'), '--out', join(work, 'b.json'), '--sidecar', join(work, 'eval.json'));
     expect(b.code, b.err).toBe(0);
+    const files = Object.keys((JSON.parse(readFileSync(join(work, 'b.json'), 'utf8')) as BundleJson).files);
+    expect(files).toContain('evaluation-sidecar.json');
     const r = await runGarden('verify', join(work, 'b.json'), '--trust', pub, '--parents', starter, '--model', join(work, 'digits-ties.slm'));
     expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^hashes: {4}6 subject\(s\) match$/m);
     expect(r.out.split('\n').at(-1)).toBe('reproduced: identical hash');
   });
 });
