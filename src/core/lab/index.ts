@@ -15,3 +15,8 @@ export * from './temporal-fitness.ts';
 export * from './alleles.ts';
 export * from './blast-radius.ts';
 export * from './benefit.ts';
+export * from './experiment.ts';
+export * from './failure-cluster.ts';
+export * from './cascade.ts';
+export * from './phenotypes.ts';
+export * from './proposal.ts';
