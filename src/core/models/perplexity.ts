@@ -17,6 +17,8 @@ export interface PerplexityOptions {
   window?: number;
   /** New tokens scored per window after the first; default window / 2. */
   stride?: number;
+  /** Called for every scored token with the logits that predicted it (calibration, smoke checks). */
+  onToken?: (logits: Float32Array, target: number) => void;
 }
 
 export interface Perplexity {
@@ -57,7 +59,9 @@ export async function sequenceNll(decoder: CausalDecoder, ids: readonly number[]
     decoder.reset();
     const logits = await decoder.forward(ids.slice(begin, end));
     for (let t = scored; t < end; t++) {
-      nll += tokenNll(logits.subarray((t - 1 - begin) * V, (t - begin) * V), ids[t]);
+      const row = logits.subarray((t - 1 - begin) * V, (t - begin) * V);
+      nll += tokenNll(row, ids[t]);
+      o.onToken?.(row, ids[t]);
       tokens++;
     }
     scored = end;
@@ -71,4 +75,39 @@ export async function perplexity(decoder: CausalDecoder, tokenizer: TextTokenize
   const { nll, tokens } = await sequenceNll(decoder, ids, o);
   const bytes = new TextEncoder().encode(text).length;
   return { tokens, bytes, nll, perplexity: Math.exp(nll / tokens), bitsPerByte: nll / Math.LN2 / bytes };
+}
+
+export interface Calibration {
+  tokens: number;
+  /** Expected calibration error of the top-1 next-token prediction: Σ_b (n_b / n)·|accuracy_b − confidence_b|. */
+  ece: number;
+  /** Fraction of tokens whose most probable prediction was the next token. */
+  accuracy: number;
+  bins: { count: number; confidence: number; accuracy: number }[];
+}
+
+/**
+ * Next-token calibration over ids: each scored token's top-1 probability (confidence) and whether
+ * the top-1 token was the next one, in `bins` equal-width confidence bins (the last one closed).
+ */
+export async function nextTokenCalibration(decoder: CausalDecoder, ids: readonly number[], o: PerplexityOptions & { bins?: number } = {}): Promise<Calibration> {
+  const nb = o.bins ?? 10;
+  if (!(Number.isSafeInteger(nb) && nb >= 1)) throw new Error(`bins ${nb} must be a positive integer`);
+  const sums = Array.from({ length: nb }, () => ({ count: 0, conf: 0, correct: 0 }));
+  const { tokens } = await sequenceNll(decoder, ids, {
+    ...o,
+    onToken(row, target) {
+      let best = 0;
+      for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+      const conf = Math.exp(-tokenNll(row, best));
+      const b = sums[Math.min(nb - 1, Math.floor(conf * nb))];
+      b.count++;
+      b.conf += conf;
+      if (best === target) b.correct++;
+      o.onToken?.(row, target);
+    },
+  });
+  const bins = sums.map((b) => ({ count: b.count, confidence: b.count ? b.conf / b.count : 0, accuracy: b.count ? b.correct / b.count : 0 }));
+  const ece = bins.reduce((e, b) => e + (b.count / tokens) * Math.abs(b.accuracy - b.confidence), 0);
+  return { tokens, ece, accuracy: sums.reduce((a, b) => a + b.correct, 0) / tokens, bins };
 }
