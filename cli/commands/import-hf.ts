@@ -25,7 +25,7 @@ config.json, model.safetensors or shards with model.safetensors.index.json, toke
 (+ tokenizer_config.json, generation_config.json), tensors in F32, F16 or BF16 kept in their dtype.`;
 
 export async function importHfCommand(dir: string, out: string | undefined, maxText: string | undefined): Promise<number> {
-  if (!out || !out.endsWith('.slm')) throw new CliError(`--out M.slm is required for a model folder\n${HF_IMPORT_USAGE}`);
+  if (!out || !out.endsWith('.slm')) throw new CliError('--out M.slm is required for a model folder (garden import --help)');
   const maxShardBytes = maxText === undefined ? HF_IMPORT_MAX_SHARD_BYTES : Number(maxText);
   if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
   const folder = openHfFolderOnDisk(dir);
