@@ -11,6 +11,7 @@ import { RoutePanel } from './components/RoutePanel.tsx';
 import { LedgerPanel } from './components/LedgerPanel.tsx';
 import { ReleasePanel } from './components/ReleasePanel.tsx';
 import { OperatorVisual } from './components/OperatorVisual.tsx';
+import { ImportPanel } from './components/ImportPanel.tsx';
 
 export function App() {
   const phase = useGarden((s) => s.phase);
@@ -52,6 +53,7 @@ export function App() {
       {phase === 'ready' && (
         <main className="steps">
           <ParentPool />
+          <ImportPanel />
           <BreedPanel />
           <OperatorVisual />
           <CandidatePanel />

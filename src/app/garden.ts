@@ -30,6 +30,8 @@ import { sidecarBody } from '../core/eval/sidecar.ts';
 import { smokeReport } from '../core/eval/smoke.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
+import { compatibilityReport, type CompatReport } from '../core/compat.ts';
+import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
 
 const set = useGarden.setState;
 const get = useGarden.getState;
@@ -304,6 +306,79 @@ export async function modelFile(modelId: string): Promise<{ name: string; bytes:
   const bytes = serializeSafetensors(await repo.getTensors(m.id), m.metadata);
   if (sha256Hex(bytes) !== m.hash) throw new Error(`${m.name} rebuilt from the store does not match its hash ${m.hash.slice(0, 12)}`);
   return { name: `${m.id}.slm`, bytes };
+}
+
+/**
+ * A model brought by the user, checked before anything is stored: imported by the core's format
+ * readers (the family's graph and labels given for weights-only files), scanned for non-finite
+ * weights, and compared with the pool's base. `refused` is its one-line reason; null when it may join.
+ */
+export interface ImportCheck {
+  name: string;
+  format: string;
+  tensors: number;
+  species: string;
+  joins: string | null;
+  report: CompatReport | null;
+  refused: string | null;
+  model: ImportedModel | null;
+}
+
+export async function checkImport(name: string, open: (opts: ImportOptions) => Promise<ImportedModel>): Promise<ImportCheck> {
+  const none = { name, format: '?', tensors: 0, species: '', joins: null, report: null, model: null };
+  let model: ImportedModel;
+  try {
+    model = await open({ graph, vocabulary: family.output.labels });
+  } catch (e) {
+    return { ...none, refused: (e as Error).message };
+  }
+  const base = get().models.find((m) => m.role === 'base') ?? get().models[0];
+  const report = compatibilityReport([{ id: base.hash, species: base.species, tensors: await repo.getTensors(base.id) }, { id: name, species: model.species, tensors: model.tensors }]);
+  const flagged = (await scanNonFinite(model)).flagged;
+  const joins = model.species === family.species ? `${family.id} (species ${family.species.slice(0, 10)})` : null;
+  const refused = !report.compatible ? report.reason
+    : flagged.length ? `${flagged.length} tensor(s) hold NaN or infinite weights, first ${flagged[0].name}`
+    : !joins ? `its species ${model.species.slice(0, 10)} is not the ${family.id} family's ${family.species.slice(0, 10)} (another graph or label set)`
+    : null;
+  return { name, format: model.format, tensors: model.tensors.length, species: model.species, joins, report, refused, model };
+}
+
+/** Store a checked import as one model of the pool (one putModel: all of it, or nothing). */
+export async function storeImport(check: ImportCheck): Promise<ModelEntry> {
+  if (check.refused || !check.model) throw new Error(`${check.name} was refused: ${check.refused ?? 'not checked'}`);
+  const chunks: Uint8Array[] = [];
+  for await (const c of toSlm(check.model)) {
+    if (c.shards !== 1) throw new Error(`${check.name} is too large for one .slm file (${c.shards} shards); the app keeps single-file models`);
+    chunks.push(c.bytes);
+  }
+  const bytes = concatBytes(chunks);
+  const slm = readSlm(bytes);
+  const hash = sha256Hex(bytes);
+  const label = check.name.replace(/\.(slm|safetensors|onnx|json)$/i, '');
+  const source = makeManifest('source', {
+    name: label,
+    model: { hash, format: 'slm', bytes: bytes.length },
+    species: slm.species,
+    license: 'as given by the user (not checked)',
+    origin: { kind: 'imported', description: `imported from ${check.name} (${check.format})` },
+    data: { description: 'unknown: brought by the user' },
+  });
+  const entry: ModelEntry = { id: `imported-${hash.slice(0, 8)}`, name: `${label} (imported)`, role: 'specialist', family: family.id, hash, species: slm.species, bytes: bytes.length, description: `Imported from ${check.name} (${check.format}, ${check.tensors} tensors)`, metadata: slm.metadata };
+  const put = await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
+  set({ models: await repo.listModels() });
+  void refreshStorage();
+  await evaluateModel(put.stored, { persist: false }).catch((e) => set({ notice: `Could not evaluate ${put.stored.name}: ${(e as Error).message}` }));
+  return put.stored;
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /** A model's stored tensors, for views that recompute from them (the operator visuals). */

@@ -1,0 +1,131 @@
+/**
+ * The user's own models, dropped anywhere on the page or picked: `.slm` (one or several shards),
+ * safetensors (one file, or shards with their model.safetensors.index.json), ONNX. The check (the
+ * compatibility report against the pool and the species it joins) is shown before anything is
+ * stored; a refused file shows its one-line reason, and nothing of it is written.
+ */
+import { useEffect, useRef, useState } from 'react';
+import { checkImport, storeImport, type ImportCheck } from '../garden.ts';
+import { importFile, importHfSharded, importSlm } from '../../core/format/model.ts';
+import { blobSource } from '../../store/blob-source.ts';
+import { short } from '../format.ts';
+
+/** What a set of files is, and how the core opens it. */
+function openerFor(files: File[]): { name: string; open: Parameters<typeof checkImport>[1] } {
+  const index = files.find((f) => f.name.endsWith('.index.json'));
+  if (index) {
+    const byName = new Map(files.map((f) => [f.name, f]));
+    return {
+      name: index.name,
+      open: async (opts) => importHfSharded(new Uint8Array(await index.arrayBuffer()), async (file) => {
+        const f = byName.get(file.split('/').pop()!);
+        if (!f) throw new Error(`the index names the shard "${file}", which was not among the files given`);
+        return blobSource(f, f.name);
+      }, opts),
+    };
+  }
+  if (files.length > 1 && files.every((f) => f.name.endsWith('.slm'))) {
+    return { name: files[0].name, open: (opts) => importSlm(files.map((f) => blobSource(f, f.name)), opts) };
+  }
+  if (files.length > 1) throw new Error(`${files.length} files given: drop one model file, the shards of one .slm, or safetensors shards with their index JSON`);
+  return { name: files[0].name, open: (opts) => importFile(blobSource(files[0], files[0].name), opts) };
+}
+
+export function ImportPanel() {
+  const [check, setCheck] = useState<ImportCheck | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const result = useRef<HTMLDivElement>(null);
+
+  const take = async (files: File[]) => {
+    if (busy) return;
+    setCheck(null);
+    setMessage(null);
+    if (!files.length) {
+      setMessage('The drop held no file (a link or text was dropped): drop a model file.');
+      return;
+    }
+    setBusy(`Checking ${files.map((f) => f.name).join(', ')}…`);
+    try {
+      const { name, open } = openerFor(files);
+      setCheck(await checkImport(name, open));
+    } catch (e) {
+      setCheck({ name: files[0].name, format: '?', tensors: 0, species: '', joins: null, report: null, refused: (e as Error).message, model: null });
+    } finally {
+      setBusy(null);
+      requestAnimationFrame(() => result.current?.focus());
+    }
+  };
+
+  // A drop anywhere on the page is taken here, never ignored (nor opened as a page by the browser).
+  useEffect(() => {
+    const over = (e: DragEvent) => {
+      e.preventDefault();
+      setDragging(true);
+    };
+    const leave = () => setDragging(false);
+    const drop = (e: DragEvent) => {
+      e.preventDefault();
+      setDragging(false);
+      void take(Array.from(e.dataTransfer?.files ?? []));
+    };
+    window.addEventListener('dragover', over);
+    window.addEventListener('dragleave', leave);
+    window.addEventListener('drop', drop);
+    return () => {
+      window.removeEventListener('dragover', over);
+      window.removeEventListener('dragleave', leave);
+      window.removeEventListener('drop', drop);
+    };
+  });
+
+  const store = async () => {
+    if (!check || busy) return;
+    setBusy(`Storing ${check.name}…`);
+    try {
+      const m = await storeImport(check);
+      setMessage(`${m.name} joined the pool.`);
+      setCheck(null);
+    } catch (e) {
+      setMessage(`Nothing was stored: ${(e as Error).message}`);
+    } finally {
+      setBusy(null);
+      requestAnimationFrame(() => result.current?.focus());
+    }
+  };
+
+  return (
+    <section className={`step${dragging ? ' dropping' : ''}`} aria-labelledby="import-h" data-testid="import-panel">
+      <h2 id="import-h"><span className="num">1b</span> Bring your own model</h2>
+      <p className="hint">Drop a model anywhere on this page, or pick it: .slm, safetensors (one file, or its shards with model.safetensors.index.json) or ONNX. It is checked against the pool before anything is stored; it never leaves this browser.</p>
+      <label className="file-pick">
+        Pick model files{' '}
+        <input type="file" multiple accept=".slm,.safetensors,.json,.onnx" data-testid="import-input" disabled={!!busy} onChange={(e) => { void take(Array.from(e.target.files ?? [])); e.target.value = ''; }} />
+      </label>
+      <div ref={result} tabIndex={-1} aria-live="polite" data-testid="import-result">
+        {busy && <p className="hint">{busy}</p>}
+        {message && <p data-testid="import-message">{message}</p>}
+        {check?.refused && (
+          <p className="fail" role="alert" data-testid="import-refused">
+            Refused {check.name}: {check.refused}. Nothing was stored.
+          </p>
+        )}
+        {check && !check.refused && check.report && (
+          <div data-testid="import-report">
+            <h3>Compatibility of {check.name}</h3>
+            <ul className="checks">
+              <li className="ok">✓ read as {check.format}: {check.tensors} tensors, no NaN or infinite weights</li>
+              <li className="ok">✓ {check.report.reason} ({check.report.tensorCount} tensors, names, shapes and dtypes)</li>
+              <li className="ok" data-testid="import-species">✓ joins the species of the {check.joins}; species {short(check.species)}</li>
+            </ul>
+            <div className="row">
+              <button className="primary" onClick={() => void store()} disabled={!!busy} data-testid="import-store">Add to the pool</button>
+              <button onClick={() => setCheck(null)} disabled={!!busy}>Discard</button>
+            </div>
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}
