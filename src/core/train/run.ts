@@ -57,8 +57,13 @@ export function classifierScore(tensors: readonly Tensor[], data: EncodedData): 
 
 const counts = (d: EncodedData, labels: readonly string[]) => Object.fromEntries(labels.map((l, k) => [l, d.counts[k]]));
 
+/** The tensors of the MLP classifier species, exactly (a char LM also has fc1/fc2, and an embedding). */
+const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
+
 export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): RunResult {
   const { spec, base } = inp;
+  const names = base.tensors.map((t) => t.name).sort();
+  if (names.join() !== MLP_TENSORS.join()) throw new Error(`the base is not of the MLP classifier species (tensors ${names.join(', ')}; expected ${MLP_TENSORS.join(', ')}); garden train trains classifier adapters`);
   const checked = refuseSuiteOverlap(inp.train, inp.suites, spec.data.train).checked;
   if (inp.validation) refuseSuiteOverlap(inp.validation, inp.suites, spec.data.validation);
   const sites = mlpSites(base.tensors);
