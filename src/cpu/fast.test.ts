@@ -70,7 +70,7 @@ describe('fast CPU range kernels', () => {
 
   it('names the valid kernels when asked for a missing one', () => {
     expect(hasFastKernel('nope')).toBe(false);
-    expect(() => getFastKernel('nope')).toThrow(/valid: copy, blend, soup, crossover, mutate, slerp, task-delta, .*ties/);
+    expect(() => getFastKernel('nope')).toThrow(/valid: copy, blend, .*task-delta, .*ties/);
   });
 });
 
