@@ -545,6 +545,18 @@ describe('confine.ts', () => {
   });
 });
 
+describe('served headers (vite.config.ts; checked live in scripts/security-headers.test.ts)', () => {
+  it('no CORS for another origin, no framing, no form posts elsewhere, no sniffing, no referrer', async () => {
+    const config = (await import('../vite.config.ts')).default as { server: { cors: unknown; headers: Record<string, string> }; preview: { cors: unknown; headers: Record<string, string> } };
+    for (const [name, server] of [['dev', config.server], ['preview', config.preview]] as const) {
+      const h = server.headers;
+      const ok = server.cors === false && /frame-ancestors 'none'/.test(h['Content-Security-Policy']) && /form-action 'self'/.test(h['Content-Security-Policy']) && h['X-Content-Type-Options'] === 'nosniff' && h['Referrer-Policy'] === 'no-referrer' && h['Cross-Origin-Opener-Policy'] === 'same-origin' && h['Cross-Origin-Embedder-Policy'] === 'require-corp';
+      record({ area: 'headers', input: `a page on another localhost origin reading the ${name} server, or framing it`, outcome: ok ? "refused: no Access-Control-Allow-Origin; CSP frame-ancestors 'none', form-action 'self'; nosniff; no-referrer; COOP/COEP kept" : 'NOT refused', bytesLost: 0 });
+      expect(ok).toBe(true);
+    }
+  });
+});
+
 describe('docs/RELIABILITY.md', () => {
   // Last in the file, so every case above has run (a filtered run skips this and writes nothing).
   it('is written from the cases tried in this run, with 0 bytes lost', () => {
