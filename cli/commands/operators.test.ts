@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGarden } from '../test-run.ts';
-import { listOperators, MERGEKIT_NAMES, resolveOperatorId } from '../../src/core/operators/registry.ts';
+import { getOperator, listOperators, MERGEKIT_NAMES, resolveOperatorId } from '../../src/core/operators/registry.ts';
 import { validateRecipe } from '../../src/core/operators/recipe.ts';
 import { speciesId, speciesSignature, writeSlm } from '../../src/core/format/slm.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
@@ -46,13 +46,18 @@ describe('garden operators', () => {
 
 describe('mergekit names', () => {
   it('are aliases of the garden ids, derived from the registry', () => {
-    expect(MERGEKIT_NAMES).toEqual({ linear: 'blend', task_arithmetic: 'task-delta', dare_linear: 'dare', ties: 'ties', dare_ties: 'dare-ties', slerp: 'slerp' });
+    // every method of mergekit's registry (merge_methods/registry.py) except passthrough
+    expect(Object.keys(MERGEKIT_NAMES).sort()).toEqual(
+      ['arcee_fusion', 'breadcrumbs', 'breadcrumbs_ties', 'dare_linear', 'dare_ties', 'della', 'della_linear', 'karcher', 'linear', 'model_stock', 'multislerp', 'nearswap', 'nuslerp', 'ram', 'ramplus_tl', 'sce', 'slerp', 'task_arithmetic', 'ties'],
+    );
+    expect(MERGEKIT_NAMES).toMatchObject({ linear: 'blend', task_arithmetic: 'task-delta', dare_linear: 'dare', ties: 'ties', dare_ties: 'dare-ties', slerp: 'slerp', breadcrumbs_ties: 'breadcrumbs-ties' });
+    for (const [mk, id] of Object.entries(MERGEKIT_NAMES)) expect(getOperator(id).mergekit).toBe(mk);
     expect(resolveOperatorId('dare_ties')).toBe('dare-ties');
     expect(resolveOperatorId('dare-ties')).toBe('dare-ties');
   });
 
   it('an unknown name gets the list of valid ones, not a pattern error', () => {
-    expect(() => resolveOperatorId('dare_tie')).toThrow(/^unknown operator "dare_tie"; valid: blend, task-delta, .*\(or mergekit's linear, task_arithmetic, dare_linear, ties, dare_ties, slerp\)$/);
+    expect(() => resolveOperatorId('dare_tie')).toThrow(/^unknown operator "dare_tie"; valid: blend, task-delta, .*\(or mergekit's linear, task_arithmetic, .*dare_ties.*\)$/);
     const recipe = { kind: 'recipe', schemaVersion: 1, operator: 'Model Stock!', params: {}, seed: 0, parents: [{ path: 'a.slm' }, { path: 'b.slm' }], output: {} };
     expect(() => validateRecipe(recipe)).toThrow(/^unknown operator "Model Stock!"; valid: blend,/);
   });
