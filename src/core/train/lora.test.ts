@@ -150,6 +150,14 @@ describe("PEFT's format", () => {
     for (let i = 0; i < 5; i++) for (let o = 0; o < 3; o++) expect(w[i * 3 + o]).toBeCloseTo(w0[i * 3 + o] + 3 * B[o] * A[i], 5);
   });
 
+  it('fan_in_fan_out describes the wrapped base, not A and B: an adapter made on an nn.Linear copy merges the same', () => {
+    const a = randomise(initAdapter(CONFIG, sites, byName, 7), 3);
+    const files = exportPeft(a);
+    const linear = JSON.stringify({ ...JSON.parse(files.config), fan_in_fan_out: false });
+    const b = importPeft({ config: linear, weights: files.weights }, sites, byName);
+    mergeAdapter(base, b).forEach((t, i) => expect(sha256Hex(t.data)).toBe(sha256Hex(mergeAdapter(base, a)[i].data)));
+  });
+
   it('refuses what it cannot apply, naming the field or tensor', () => {
     const good = exportPeft(randomise(initAdapter(CONFIG, sites, byName, 7), 3));
     const cfg = JSON.parse(good.config);
@@ -158,7 +166,6 @@ describe("PEFT's format", () => {
     expect(bad({ use_dora: true })).toThrow(/DoRA/);
     expect(bad({ rank_pattern: { fc1: 4 } })).toThrow(/rank_pattern/);
     expect(bad({ r: 3 })).toThrow(/rank 2, the config says r = 3/);
-    expect(bad({ fan_in_fan_out: false })).toThrow(/fan_in_fan_out/);
     const stray = serializeSafetensors([fromFloat32('base_model.model.fc3.lora_A.weight', [1, 5], new Float32Array(5))]);
     expect(() => importPeft({ config: good.config, weights: stray }, sites, byName)).toThrow(PeftError);
     expect(() => importPeft({ config: good.config, weights: stray }, sites, byName)).toThrow(/fc3.*not a linear layer/);

@@ -148,9 +148,9 @@ export function importPeft(files: PeftFiles, sites: readonly LinearSite[], base:
     if (h.a.shape.length !== 2 || h.a.shape[1] !== site.inFeatures) throw new PeftError(`${ADAPTER_WEIGHTS}: "${h.a.name}" has shape [${h.a.shape}], expected [r, ${site.inFeatures}]`);
     if (h.b.shape.length !== 2 || h.b.shape[0] !== site.outFeatures || h.b.shape[1] !== r) throw new PeftError(`${ADAPTER_WEIGHTS}: "${h.b.name}" has shape [${h.b.shape}], expected [${site.outFeatures}, ${r}]`);
     if (r !== config.r) throw new PeftError(`${ADAPTER_WEIGHTS}: module "${site.module}" has rank ${r}, the config says r = ${config.r}`);
-    if ((site.layout === 'in-out') !== config.fanInFanOut) {
-      throw new PeftError(`${ADAPTER_CONFIG}: fan_in_fan_out is ${config.fanInFanOut}, but the base stores "${site.weight}" as ${site.layout === 'in-out' ? '[in, out]' : '[out, in]'}`);
-    }
+    // fan_in_fan_out says how the base that PEFT wrapped stored W; lora_A [r, in] and lora_B [out, r]
+    // are the same either way, and the merge follows this base's own layout (site.layout). So an
+    // adapter made on a torch nn.Linear copy of a garden MLP (fan_in_fan_out false) applies as is.
     lora.set(site.module, { site, r, a: Float32Array.from(toFloat32(h.a)), b: Float32Array.from(toFloat32(h.b)) });
   }
   const species = metadata[GARDEN_SPECIES_KEY];
