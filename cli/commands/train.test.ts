@@ -31,9 +31,28 @@ beforeAll(() => {
   catalog = join(dir, 'catalog.json');
   writeFileSync(catalog, JSON.stringify({ version: 1, families: [build.entry] }));
   // MAIL_TINY reads only the first 60 messages of each collection; messages 100… are never in its suites.
-  const rows = [...group('easy-ham-2').slice(100, 115).map((f) => ({ message: message(f), label: 'ham' })), ...group('spam-2').slice(100, 115).map((f) => ({ message: message(f), label: 'spam' }))];
+  const rows = [
+    ...group('easy-ham-2')
+      .slice(100, 115)
+      .map((f) => ({ message: message(f), label: 'ham' })),
+    ...group('spam-2')
+      .slice(100, 115)
+      .map((f) => ({ message: message(f), label: 'spam' })),
+  ];
   writeFileSync(join(dir, 'train.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n'));
-  writeFileSync(join(dir, 'validation.jsonl'), [...group('easy-ham-2').slice(120, 125).map((f) => ({ body: stripHeaders(message(f)), label: 0 })), ...group('spam-2').slice(120, 125).map((f) => ({ body: stripHeaders(message(f)), label: 1 }))].map((r) => JSON.stringify(r)).join('\n'));
+  writeFileSync(
+    join(dir, 'validation.jsonl'),
+    [
+      ...group('easy-ham-2')
+        .slice(120, 125)
+        .map((f) => ({ body: stripHeaders(message(f)), label: 0 })),
+      ...group('spam-2')
+        .slice(120, 125)
+        .map((f) => ({ body: stripHeaders(message(f)), label: 1 })),
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,16 +79,29 @@ describe('garden train', () => {
     expect(r.out).toMatch(/validation 10 rows: accuracy base/);
     const config = readFileSync(join(out, 'adapter_config.json'), 'utf8');
     const weights = readFileSync(join(out, 'adapter_model.safetensors'));
-    expect(JSON.parse(config)).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['fc1', 'fc2'], fan_in_fan_out: true });
+    expect(JSON.parse(config)).toMatchObject({
+      peft_type: 'LORA',
+      r: 2,
+      lora_alpha: 4,
+      target_modules: ['fc1', 'fc2'],
+      fan_in_fan_out: true,
+    });
     const base = readSlm(readFileSync(join(dir, 'mail/base.slm')));
     const adapter = importPeft({ config, weights }, mlpSites(base.tensors), new Map(base.tensors.map((t) => [t.name, t])));
     expect(adapter.species).toBe(base.species);
     const merged = readSlm(readFileSync(join(dir, 'merged.slm')));
     expect(merged.species).toBe(base.species);
-    expect(merged.tensors.map((t) => `${t.name} ${sha256Hex(t.data)}`)).toEqual(mergeAdapter(base.tensors, adapter).map((t) => `${t.name} ${sha256Hex(t.data)}`));
+    expect(merged.tensors.map((t) => `${t.name} ${sha256Hex(t.data)}`)).toEqual(
+      mergeAdapter(base.tensors, adapter).map((t) => `${t.name} ${sha256Hex(t.data)}`),
+    );
     const manifest = JSON.parse(readFileSync(join(out, 'garden_training.json'), 'utf8'));
     expect(manifest.data.train).toMatchObject({ file: 'train.jsonl', rows: 30, labels: { ham: 15, spam: 15 } });
-    expect(manifest.suitesKeptApart.map((s: { id: string }) => s.id).sort()).toEqual(['mail-hard', 'mail-later', 'mail-robust', 'mail-test']);
+    expect(manifest.suitesKeptApart.map((s: { id: string }) => s.id).sort()).toEqual([
+      'mail-hard',
+      'mail-later',
+      'mail-robust',
+      'mail-test',
+    ]);
     // No row of the data is in the manifest.
     expect(JSON.stringify(manifest)).not.toContain(stripHeaders(message(group('spam-2')[100])).slice(0, 40));
 
@@ -82,26 +114,53 @@ describe('garden train', () => {
     const later = readSuite(readFileSync(join(dir, 'mail/suites/later.suite')));
     const rows = suiteRows(later, 0, later.count);
     const key = (b: Uint8Array) => Buffer.from(b).toString('base64');
-    const inSuite = new Set(Array.from({ length: later.count }, (_, i) => key(Uint8Array.from(rows.subarray(i * 1024, i * 1024 + 1024), (v) => Math.round(v * 255)))));
-    const held = group('spam-2').slice(0, 60).find((f) => inSuite.has(key(mailFeatureBytes(stripHeaders(message(f))))));
+    const inSuite = new Set(
+      Array.from({ length: later.count }, (_, i) =>
+        key(Uint8Array.from(rows.subarray(i * 1024, i * 1024 + 1024), (v) => Math.round(v * 255))),
+      ),
+    );
+    const held = group('spam-2')
+      .slice(0, 60)
+      .find((f) => inSuite.has(key(mailFeatureBytes(stripHeaders(message(f))))));
     expect(held).toBeDefined();
     const clean = readFileSync(join(dir, 'train.jsonl'), 'utf8');
     writeFileSync(join(dir, 'leak.jsonl'), `${clean}\n${JSON.stringify({ message: message(held!), label: 'spam' })}`);
-    const r = await runGarden('train', spec({ data: { train: 'leak.jsonl' } }, 'leak.json'), '--out', join(dir, 'no'), '--catalog', catalog, '--root', dir);
+    const r = await runGarden(
+      'train',
+      spec({ data: { train: 'leak.jsonl' } }, 'leak.json'),
+      '--out',
+      join(dir, 'no'),
+      '--catalog',
+      catalog,
+      '--root',
+      dir,
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/leak.jsonl row 31 has the same model input as row \d+ of frozen suite "mail-later"/);
 
     writeFileSync(join(dir, 'leak2.jsonl'), JSON.stringify({ features: [...rows.subarray(5 * 1024, 6 * 1024)], label: 1 }));
-    const f = await runGarden('train', spec({ data: { train: 'leak2.jsonl' }, encoding: 'features' }, 'leak2.json'), '--out', join(dir, 'no'), '--catalog', catalog, '--root', dir);
+    const f = await runGarden(
+      'train',
+      spec({ data: { train: 'leak2.jsonl' }, encoding: 'features' }, 'leak2.json'),
+      '--out',
+      join(dir, 'no'),
+      '--catalog',
+      catalog,
+      '--root',
+      dir,
+    );
     expect(f.err).toMatch(/row 1 has the same model input as row 6 of frozen suite "mail-later"/);
     expect(() => readFileSync(join(dir, 'no', 'adapter_model.safetensors'))).toThrow();
   });
 
   it('refuses a bad spec or data in one line naming the field', async () => {
-    const run = async (over: Record<string, unknown>) => (await runGarden('train', spec(over, 'bad.json'), '--out', join(dir, 'no'), '--catalog', catalog, '--root', dir)).err;
+    const run = async (over: Record<string, unknown>) =>
+      (await runGarden('train', spec(over, 'bad.json'), '--out', join(dir, 'no'), '--catalog', catalog, '--root', dir)).err;
     expect(await run({ epochs: 3 })).toMatch(/spec has unknown key "epochs"; valid: base, data/);
     expect(await run({ adapter: { r: 0, lora_alpha: 1, target_modules: ['fc1'] } })).toMatch(/spec.adapter.r must be an integer/);
-    expect(await run({ adapter: { r: 2, lora_alpha: 4, target_modules: ['q_proj'] } })).toMatch(/target module "q_proj" matches no linear layer; valid: fc1, fc2/);
+    expect(await run({ adapter: { r: 2, lora_alpha: 4, target_modules: ['q_proj'] } })).toMatch(
+      /target module "q_proj" matches no linear layer; valid: fc1, fc2/,
+    );
     expect(await run({ base: '../../etc/passwd' })).toMatch(/leaves/);
     writeFileSync(join(dir, 'badlabel.jsonl'), JSON.stringify({ body: 'hello', label: 'eggs' }));
     expect(await run({ data: { train: 'badlabel.jsonl' } })).toMatch(/badlabel.jsonl line 1: label "eggs" is not one of 0 "ham", 1 "spam"/);

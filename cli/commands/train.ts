@@ -28,14 +28,18 @@ same spec gives the same bytes) and write it in PEFT's layout:
 SPEC.json (paths relative to the spec's folder, confined to --root):
   { "base": "base.slm",
     "data": { "train": "train.jsonl", "validation": "validation.jsonl" },
-    "encoding": ${Object.keys(ENCODINGS).map((k) => `"${k}"`).join(' | ')}   (default: mail-text for the mail family, else features)
+    "encoding": ${Object.keys(ENCODINGS)
+      .map((k) => `"${k}"`)
+      .join(' | ')}   (default: mail-text for the mail family, else features)
     "suites": ["extra.suite"],                 (optional; the family's suites are always checked)
     "adapter": { "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
                  "target_modules": ["fc1", "fc2"], "modules_to_save": [] },
     "train": { "steps": 200, "batch": 16, "lr": 0.002, "schedule": "cosine",
                "warmup_steps": 20, "weight_decay": 0, "seed": 1 } }
 Data lines: {"message": "<RFC 822 email>", "label": "spam"} (or "body"), or {"features": [...], "label": 3}.
-${Object.entries(ENCODINGS).map(([k, v]) => `  ${k.padEnd(10)} ${v}`).join('\n')}
+${Object.entries(ENCODINGS)
+  .map(([k, v]) => `  ${k.padEnd(10)} ${v}`)
+  .join('\n')}
 
   --out DIR          the adapter folder (created)
   --merged-out FILE  also write the base with the adapter merged in, as a .slm of the same species
@@ -72,7 +76,10 @@ async function run(args: string[]): Promise<number> {
   const labels = info.vocabulary ?? family?.output.labels;
   if (!labels || labels.length === 0) throw new CliError(`${spec.base} records no label set; the trainer needs the class names`);
   const w1 = slm.tensors.find((t) => t.name === 'fc1.weight');
-  if (!w1 || w1.shape.length !== 2) throw new CliError(`${spec.base} is not of the MLP species (no fc1.weight matrix); garden train trains classifier adapters of the MLP species`);
+  if (!w1 || w1.shape.length !== 2)
+    throw new CliError(
+      `${spec.base} is not of the MLP species (no fc1.weight matrix); garden train trains classifier adapters of the MLP species`,
+    );
   const featureSize = w1.shape[0];
   const encoding: Encoding = spec.encoding ?? (family?.id === 'mail' ? 'mail-text' : 'features');
 
@@ -83,23 +90,41 @@ async function run(args: string[]): Promise<number> {
 
   const load = (rel: string, what: string) => {
     const bytes = readRegularSync(at(rel, what), what, LIMITS.json * 16);
-    return { ...encodeJsonl(new TextDecoder().decode(bytes), encoding, labels, featureSize, rel), name: basename(rel), hash: sha256Hex(bytes) };
+    return {
+      ...encodeJsonl(new TextDecoder().decode(bytes), encoding, labels, featureSize, rel),
+      name: basename(rel),
+      hash: sha256Hex(bytes),
+    };
   };
   const train = load(spec.data.train, 'spec.data.train');
   const validation = spec.data.validation ? load(spec.data.validation, 'spec.data.validation') : undefined;
 
   const t0 = performance.now();
-  const result = runTraining({ spec, base: { name: basename(spec.base), hash: slm.hash, species: slm.species, tensors: slm.tensors, labels }, train, ...(validation ? { validation } : {}), suites });
+  const result = runTraining({
+    spec,
+    base: { name: basename(spec.base), hash: slm.hash, species: slm.species, tensors: slm.tensors, labels },
+    train,
+    ...(validation ? { validation } : {}),
+    suites,
+  });
   const seconds = (performance.now() - t0) / 1000;
 
   mkdirSync(values.out, { recursive: true });
   writeFileAtomicSync(join(values.out, ADAPTER_CONFIG), result.files.config);
   writeFileAtomicSync(join(values.out, ADAPTER_WEIGHTS), result.files.weights);
-  const manifest = { ...result.manifest, seconds: Math.round(seconds * 1000) / 1000, examplesPerSecond: Math.round((spec.train.steps * Math.min(spec.train.batch, train.y.length)) / seconds) };
+  const manifest = {
+    ...result.manifest,
+    seconds: Math.round(seconds * 1000) / 1000,
+    examplesPerSecond: Math.round((spec.train.steps * Math.min(spec.train.batch, train.y.length)) / seconds),
+  };
   writeFileAtomicSync(join(values.out, TRAINING_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   let merged: { path: string; hash: string } | undefined;
   if (values['merged-out']) {
-    const bytes = writeSlm(result.merged, { species: slm.species, ...(info.graph ? { graph: info.graph } : {}), ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}) });
+    const bytes = writeSlm(result.merged, {
+      species: slm.species,
+      ...(info.graph ? { graph: info.graph } : {}),
+      ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+    });
     writeFileAtomicSync(values['merged-out'], bytes);
     merged = { path: values['merged-out'], hash: sha256Hex(bytes) };
   }
@@ -112,12 +137,20 @@ async function run(args: string[]): Promise<number> {
   const first = result.steps[0].loss;
   const last = result.steps.slice(-Math.min(10, result.steps.length));
   const mean = last.reduce((s, r) => s + r.loss, 0) / last.length;
-  console.log(`adapter   ${printable(values.out)}  LoRA r=${spec.adapter.r} alpha=${spec.adapter.alpha} on ${spec.adapter.targetModules.join(', ') || '(none)'}${spec.adapter.modulesToSave.length ? ` + new ${spec.adapter.modulesToSave.join(', ')}` : ''}  weights ${out.weightsSha256.slice(0, 12)}…`);
-  console.log(`data      ${train.y.length} rows (${labels.map((l, k) => `${train.counts[k]} ${printable(l)}`).join(', ')}), kept apart from ${suites.length} frozen suites`);
-  console.log(`training  ${spec.train.steps} steps × ${spec.train.batch}, ${spec.train.schedule} lr ${spec.train.lr}, seed ${spec.train.seed}: loss ${first.toFixed(4)} → ${mean.toFixed(4)} (mean of the last ${last.length}) in ${seconds.toFixed(1)} s`);
+  console.log(
+    `adapter   ${printable(values.out)}  LoRA r=${spec.adapter.r} alpha=${spec.adapter.alpha} on ${spec.adapter.targetModules.join(', ') || '(none)'}${spec.adapter.modulesToSave.length ? ` + new ${spec.adapter.modulesToSave.join(', ')}` : ''}  weights ${out.weightsSha256.slice(0, 12)}…`,
+  );
+  console.log(
+    `data      ${train.y.length} rows (${labels.map((l, k) => `${train.counts[k]} ${printable(l)}`).join(', ')}), kept apart from ${suites.length} frozen suites`,
+  );
+  console.log(
+    `training  ${spec.train.steps} steps × ${spec.train.batch}, ${spec.train.schedule} lr ${spec.train.lr}, seed ${spec.train.seed}: loss ${first.toFixed(4)} → ${mean.toFixed(4)} (mean of the last ${last.length}) in ${seconds.toFixed(1)} s`,
+  );
   if (result.validation) {
     const v = result.validation;
-    console.log(`validation ${v.rows} rows: accuracy base ${(100 * v.baseAccuracy).toFixed(1)}% → adapter ${(100 * v.adapterAccuracy).toFixed(1)}%, loss ${v.baseLoss.toFixed(4)} → ${v.adapterLoss.toFixed(4)}`);
+    console.log(
+      `validation ${v.rows} rows: accuracy base ${(100 * v.baseAccuracy).toFixed(1)}% → adapter ${(100 * v.adapterAccuracy).toFixed(1)}%, loss ${v.baseLoss.toFixed(4)} → ${v.adapterLoss.toFixed(4)}`,
+    );
   }
   if (merged) console.log(`merged    ${printable(merged.path)}  ${merged.hash}`);
   return 0;

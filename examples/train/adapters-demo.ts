@@ -24,7 +24,14 @@ const base = readSlm(readFileSync('public/starter/mail/base.slm'));
 const info = checkSlmMetadata(base.metadata);
 const write = (name: string, tensors: Tensor[]) => {
   const path = join(out, name);
-  writeFileSync(path, writeSlm(tensors, { species: base.species, ...(info.graph ? { graph: info.graph } : {}), ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}) }));
+  writeFileSync(
+    path,
+    writeSlm(tensors, {
+      species: base.species,
+      ...(info.graph ? { graph: info.graph } : {}),
+      ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+    }),
+  );
   return path;
 };
 const sites = mlpSites(base.tensors);
@@ -36,14 +43,28 @@ for (const maxRank of [1, 2, 4, 8, 16]) {
   const files = exportPeft(adapter);
   const path = write(`extract-r${maxRank}.slm`, mergeAdapter(base.tensors, adapter));
   const per = report.modules.map((m) => `${m.module} r${m.rank} err ${m.relativeError.toFixed(4)}`).join(', ');
-  console.log(`extract --max-rank ${maxRank}: ${per}; overall ${report.relativeError.toFixed(4)}; not carried: ${report.notCarried.join(', ') || 'none'}; adapter ${files.weights.length} B → ${path}`);
+  console.log(
+    `extract --max-rank ${maxRank}: ${per}; overall ${report.relativeError.toFixed(4)}; not carried: ${report.notCarried.join(', ') || 'none'}; adapter ${files.weights.length} B → ${path}`,
+  );
 }
 
 if (a1 && a2) {
-  const load = (dir: string) => importPeft({ config: readFileSync(join(dir, 'adapter_config.json'), 'utf8'), weights: readFileSync(join(dir, 'adapter_model.safetensors')) }, sites, byName);
+  const load = (dir: string) =>
+    importPeft(
+      { config: readFileSync(join(dir, 'adapter_config.json'), 'utf8'), weights: readFileSync(join(dir, 'adapter_model.safetensors')) },
+      sites,
+      byName,
+    );
   const adapters = [load(a1), load(a2)];
-  for (const [combination, density] of [['ties', 0.5], ['linear', undefined], ['dare_ties', 0.5], ['svd', undefined]] as [Combination, number | undefined][]) {
+  for (const [combination, density] of [
+    ['ties', 0.5],
+    ['linear', undefined],
+    ['dare_ties', 0.5],
+    ['svd', undefined],
+  ] as [Combination, number | undefined][]) {
     const c = combineAdapters(adapters, { combination, weights: [1, 1], density, seed: 1 });
-    console.log(`add_weighted_adapter ${combination}${density ? ` density ${density}` : ''} (r ${c.config.r}) → ${write(`combined-${combination}.slm`, mergeAdapter(base.tensors, c))}`);
+    console.log(
+      `add_weighted_adapter ${combination}${density ? ` density ${density}` : ''} (r ${c.config.r}) → ${write(`combined-${combination}.slm`, mergeAdapter(base.tensors, c))}`,
+    );
   }
 }

@@ -56,7 +56,11 @@ function report(engine: string, stepMs: number, mmMs: number): void {
     for (let i = 0; i < w2.length; i++) w2[i] -= 0.01 * v2.grad![i];
   };
   const out = new Float32Array(B * H);
-  report('garden tape (f32, CPU)', time(step), time(() => mmNN(X, W1, B, I, H, out)));
+  report(
+    'garden tape (f32, CPU)',
+    time(step),
+    time(() => mmNN(X, W1, B, I, H, out)),
+  );
 }
 
 const tfjsDir = arg('--tfjs');
@@ -83,4 +87,7 @@ if (tfjsDir) {
   }
 }
 
-for (const r of rows) console.log(`${r.engine.padEnd(26)} step ${r.stepMs.toFixed(1).padStart(7)} ms  ${r.stepGflops.toFixed(2)} GFLOP/s  plain matmul ${r.matmulGflops.toFixed(2)} GFLOP/s  (step/matmul ${(r.stepGflops / r.matmulGflops).toFixed(2)})`);
+for (const r of rows)
+  console.log(
+    `${r.engine.padEnd(26)} step ${r.stepMs.toFixed(1).padStart(7)} ms  ${r.stepGflops.toFixed(2)} GFLOP/s  plain matmul ${r.matmulGflops.toFixed(2)} GFLOP/s  (step/matmul ${(r.stepGflops / r.matmulGflops).toFixed(2)})`,
+  );

@@ -40,8 +40,21 @@ function trainRows(group: (typeof MAIL_GROUPS)[number]): { file: string; text: s
 
 const ham = trainRows('easy-ham-2');
 const spam = trainRows('spam-2');
-const line = (r: { file: string; text: string }, label: string) => JSON.stringify({ message: r.text, label, source: `spam-assassin/${r.file}` });
+const line = (r: { file: string; text: string }, label: string) =>
+  JSON.stringify({ message: r.text, label, source: `spam-assassin/${r.file}` });
 const interleave = (a: string[], b: string[]) => a.flatMap((x, i) => [x, b[i]]);
-writeFileSync(join(here, 'train.jsonl'), `${interleave(ham.slice(0, 25).map((r) => line(r, 'ham')), spam.slice(0, 25).map((r) => line(r, 'spam'))).join('\n')}\n`);
-writeFileSync(join(here, 'validation.jsonl'), `${interleave(ham.slice(25, 50).map((r) => line(r, 'ham')), spam.slice(25, 50).map((r) => line(r, 'spam'))).join('\n')}\n`);
+writeFileSync(
+  join(here, 'train.jsonl'),
+  `${interleave(
+    ham.slice(0, 25).map((r) => line(r, 'ham')),
+    spam.slice(0, 25).map((r) => line(r, 'spam')),
+  ).join('\n')}\n`,
+);
+writeFileSync(
+  join(here, 'validation.jsonl'),
+  `${interleave(
+    ham.slice(25, 50).map((r) => line(r, 'ham')),
+    spam.slice(25, 50).map((r) => line(r, 'spam')),
+  ).join('\n')}\n`,
+);
 console.log(`wrote 50 training and 50 validation emails of easy-ham-2 / spam-2 to ${here}`);

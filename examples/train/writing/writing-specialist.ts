@@ -38,20 +38,55 @@ const other = encodeText(address(1803, 'Thomas Jefferson'));
 
 const slm = readSlm(readFileSync('public/starter/text/base.slm'));
 const base = slm.tensors;
-const adapter = initAdapter({ r: 8, alpha: 16, dropout: 0.05, targetModules: ['fc1', 'fc2'], modulesToSave: [], useRslora: false, fanInFanOut: true, baseModel: 'base.slm', taskType: 'CAUSAL_LM' }, charLmSites(base), new Map(), seed, slm.species);
+const adapter = initAdapter(
+  {
+    r: 8,
+    alpha: 16,
+    dropout: 0.05,
+    targetModules: ['fc1', 'fc2'],
+    modulesToSave: [],
+    useRslora: false,
+    fanInFanOut: true,
+    baseModel: 'base.slm',
+    taskType: 'CAUSAL_LM',
+  },
+  charLmSites(base),
+  new Map(),
+  seed,
+  slm.species,
+);
 const t0 = performance.now();
-const log = trainCharLmAdapter(base, adapter, train, { steps, batch: 64, seed, schedule: { kind: 'cosine', lr: 0.003, warmupSteps: Math.round(steps / 20) }, adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 } });
+const log = trainCharLmAdapter(base, adapter, train, {
+  steps,
+  batch: 64,
+  seed,
+  schedule: { kind: 'cosine', lr: 0.003, warmupSteps: Math.round(steps / 20) },
+  adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
+});
 const secs = (performance.now() - t0) / 1000;
 const merged = mergeAdapter(base, adapter);
 
 const ppl = (t: readonly Tensor[], ids: Uint8Array) => Math.exp(charLmTextLoss(t, ids));
-console.log(`train: ${train.length} characters (Washington 1790 + 1791), ${steps} steps × 64 in ${secs.toFixed(1)} s (${Math.round((steps * 64) / secs)} characters/s); loss ${log[0].loss.toFixed(3)} → ${log[log.length - 1].loss.toFixed(3)}`);
-for (const [name, ids] of [['training text', train], ['Washington 1796 (held out)', heldOut], ['Jefferson 1803 (other author)', other]] as const) {
-  console.log(`perplexity per character, ${name} (${ids.length} chars): base ${ppl(base, ids).toFixed(3)} → adapter ${ppl(merged, ids).toFixed(3)}`);
+console.log(
+  `train: ${train.length} characters (Washington 1790 + 1791), ${steps} steps × 64 in ${secs.toFixed(1)} s (${Math.round((steps * 64) / secs)} characters/s); loss ${log[0].loss.toFixed(3)} → ${log[log.length - 1].loss.toFixed(3)}`,
+);
+for (const [name, ids] of [
+  ['training text', train],
+  ['Washington 1796 (held out)', heldOut],
+  ['Jefferson 1803 (other author)', other],
+] as const) {
+  console.log(
+    `perplexity per character, ${name} (${ids.length} chars): base ${ppl(base, ids).toFixed(3)} → adapter ${ppl(merged, ids).toFixed(3)}`,
+  );
 }
 const sample = async (t: readonly Tensor[], prompt: string) => {
   const p = charLmFromTensors(t);
-  return sampleContinuation(async (ids, batch) => charLmForward(p, ids, batch), prompt, { context: p.shape.context, length: 160, seed: 7, temperature: 0.7 });
+  return sampleContinuation(async (ids, batch) => charLmForward(p, ids, batch), prompt, {
+    context: p.shape.context,
+    length: 160,
+    seed: 7,
+    temperature: 0.7,
+  });
 };
 for (const prompt of ['fellow citizens of the senate and house of representatives, ', 'the ']) {
   console.log(`\nprompt "${prompt}"\n  base:    ${await sample(base, prompt)}\n  adapter: ${await sample(merged, prompt)}`);
@@ -61,5 +96,12 @@ const files = exportPeft(adapter);
 writeFileSync(join(out, 'adapter_config.json'), files.config);
 writeFileSync(join(out, 'adapter_model.safetensors'), files.weights);
 const info = checkSlmMetadata(slm.metadata);
-writeFileSync(join(out, 'merged.slm'), writeSlm(merged, { species: slm.species, ...(info.graph ? { graph: info.graph } : {}), ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}) }));
+writeFileSync(
+  join(out, 'merged.slm'),
+  writeSlm(merged, {
+    species: slm.species,
+    ...(info.graph ? { graph: info.graph } : {}),
+    ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+  }),
+);
 console.log(`\nwrote ${out}/adapter_config.json, adapter_model.safetensors (${files.weights.length} B), merged.slm`);

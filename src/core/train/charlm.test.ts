@@ -16,7 +16,17 @@ function tinyLm(seed: number) {
   return charLmToTensors({ shape, emb: f(150, 1), w1: f(12 * 16), b1: f(16, 0.1), w2: f(16 * 50), b2: f(50, 0.1) });
 }
 
-const CFG: LoraConfig = { r: 4, alpha: 8, dropout: 0, targetModules: ['fc1', 'fc2'], modulesToSave: [], useRslora: false, fanInFanOut: true, baseModel: 'tiny', taskType: 'CAUSAL_LM' };
+const CFG: LoraConfig = {
+  r: 4,
+  alpha: 8,
+  dropout: 0,
+  targetModules: ['fc1', 'fc2'],
+  modulesToSave: [],
+  useRslora: false,
+  fanInFanOut: true,
+  baseModel: 'tiny',
+  taskType: 'CAUSAL_LM',
+};
 
 describe('the char LM on the training tape', () => {
   const base = tinyLm(1);

@@ -18,13 +18,30 @@ import type { Tape, Value } from './tape.ts';
 export function charLmSites(tensors: readonly Tensor[]): LinearSite[] {
   const { shape } = charLmFromTensors(tensors);
   return [
-    { module: 'fc1', weight: 'fc1.weight', bias: 'fc1.bias', inFeatures: shape.context * shape.embed, outFeatures: shape.hidden, layout: 'in-out' },
+    {
+      module: 'fc1',
+      weight: 'fc1.weight',
+      bias: 'fc1.bias',
+      inFeatures: shape.context * shape.embed,
+      outFeatures: shape.hidden,
+      layout: 'in-out',
+    },
     { module: 'fc2', weight: 'fc2.weight', bias: 'fc2.bias', inFeatures: shape.hidden, outFeatures: shape.vocab, layout: 'in-out' },
   ];
 }
 
 /** Mean next-character cross-entropy at text positions `ends` (the character at each is predicted from the k before it). */
-export function charLmAdapterLoss(tape: Tape, base: ReadonlyMap<string, Float32Array>, shape: { vocab: number; embed: number; context: number }, sites: readonly LinearSite[], adapter: Adapter, values: ReadonlyMap<string, Value>, ids: ArrayLike<number>, ends: ArrayLike<number>, key: number): Value {
+export function charLmAdapterLoss(
+  tape: Tape,
+  base: ReadonlyMap<string, Float32Array>,
+  shape: { vocab: number; embed: number; context: number },
+  sites: readonly LinearSite[],
+  adapter: Adapter,
+  values: ReadonlyMap<string, Value>,
+  ids: ArrayLike<number>,
+  ends: ArrayLike<number>,
+  key: number,
+): Value {
   const { context: K, embed: E, vocab: V } = shape;
   const ctx = new Int32Array(ends.length * K);
   const targets = new Int32Array(ends.length);
@@ -38,15 +55,27 @@ export function charLmAdapterLoss(tape: Tape, base: ReadonlyMap<string, Float32A
 }
 
 /** Train a LoRA of the char LM in place on a text (token ids); every position 1… is an example. */
-export function trainCharLmAdapter(baseTensors: readonly Tensor[], adapter: Adapter, ids: ArrayLike<number>, opts: LoopOptions, onStep?: (r: StepReport) => void): StepReport[] {
+export function trainCharLmAdapter(
+  baseTensors: readonly Tensor[],
+  adapter: Adapter,
+  ids: ArrayLike<number>,
+  opts: LoopOptions,
+  onStep?: (r: StepReport) => void,
+): StepReport[] {
   if (ids.length < 2) throw new Error('the text has fewer than two characters');
   const { shape } = charLmFromTensors(baseTensors);
   const sites = charLmSites(baseTensors);
   const base = new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
-  return trainLoop(adapterParams(adapter), ids.length - 1, (tape, values, rows, step) => {
-    const ends = Uint32Array.from(rows, (r) => r + 1);
-    return charLmAdapterLoss(tape, base, shape, sites, adapter, values, ids, ends, opts.seed + step);
-  }, opts, onStep);
+  return trainLoop(
+    adapterParams(adapter),
+    ids.length - 1,
+    (tape, values, rows, step) => {
+      const ends = Uint32Array.from(rows, (r) => r + 1);
+      return charLmAdapterLoss(tape, base, shape, sites, adapter, values, ids, ends, opts.seed + step);
+    },
+    opts,
+    onStep,
+  );
 }
 
 /**

@@ -4,12 +4,27 @@ import { combineAdapters, mergeTensors } from './combine.ts';
 import { loraDeltaOutIn, loraScaling, type Adapter, type LinearSite, type LoraConfig } from './lora.ts';
 
 const SITE: LinearSite = { module: 'fc1', weight: 'fc1.weight', inFeatures: 5, outFeatures: 4, layout: 'in-out' };
-const CFG: LoraConfig = { r: 2, alpha: 4, dropout: 0, targetModules: ['fc1'], modulesToSave: [], useRslora: false, fanInFanOut: true, baseModel: 'b', taskType: null };
+const CFG: LoraConfig = {
+  r: 2,
+  alpha: 4,
+  dropout: 0,
+  targetModules: ['fc1'],
+  modulesToSave: [],
+  useRslora: false,
+  fanInFanOut: true,
+  baseModel: 'b',
+  taskType: null,
+};
 
 function adapter(seed: number, r = 2, alpha = 4): Adapter {
   const g = mulberry32(seed);
   const f = (n: number) => Float32Array.from({ length: n }, () => g() - 0.5);
-  return { config: { ...CFG, r, alpha }, lora: new Map([['fc1', { site: SITE, r, a: f(r * 5), b: f(4 * r) }]]), saved: new Map(), species: 'x' };
+  return {
+    config: { ...CFG, r, alpha },
+    lora: new Map([['fc1', { site: SITE, r, a: f(r * 5), b: f(4 * r) }]]),
+    saved: new Map(),
+    species: 'x',
+  };
 }
 
 const delta = (a: Adapter) => loraDeltaOutIn(a.lora.get('fc1')!, loraScaling(a.config, a.lora.get('fc1')!.r));
@@ -83,7 +98,9 @@ describe('add_weighted_adapter', () => {
     expect(() => combineAdapters([x, adapter(3, 3)], { combination: 'linear', weights: [1, 1] })).toThrow(/same r/);
     expect(combineAdapters([x, adapter(3, 3)], { combination: 'cat', weights: [1, 1] }).config.r).toBe(5);
     expect(() => combineAdapters([x, y], { combination: 'slerp' as never, weights: [1, 1] })).toThrow(/valid: linear, cat, svd/);
-    expect(() => combineAdapters([x, { ...y, species: 'z' }], { combination: 'linear', weights: [1, 1] })).toThrow(/different base species/);
+    expect(() => combineAdapters([x, { ...y, species: 'z' }], { combination: 'linear', weights: [1, 1] })).toThrow(
+      /different base species/,
+    );
     expect(() => combineAdapters([x, y], { combination: 'ties', weights: [1, 1] })).toThrow(/needs a density/);
   });
 });

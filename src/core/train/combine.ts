@@ -19,7 +19,19 @@ import { randomKeepMask, topKMask } from '../operators/select.ts';
 import { loraDeltaOutIn, loraScaling, type Adapter, type LinearSite, type LoraPair } from './lora.ts';
 import { svd } from './svd.ts';
 
-export const COMBINATIONS = Object.freeze(['linear', 'cat', 'svd', 'ties', 'ties_svd', 'dare_linear', 'dare_linear_svd', 'dare_ties', 'dare_ties_svd', 'magnitude_prune', 'magnitude_prune_svd'] as const);
+export const COMBINATIONS = Object.freeze([
+  'linear',
+  'cat',
+  'svd',
+  'ties',
+  'ties_svd',
+  'dare_linear',
+  'dare_linear_svd',
+  'dare_ties',
+  'dare_ties_svd',
+  'magnitude_prune',
+  'magnitude_prune_svd',
+] as const);
 export type Combination = (typeof COMBINATIONS)[number];
 
 export interface CombineOptions {
@@ -60,7 +72,12 @@ function prune(x: Float32Array, density: number, method: 'magnitude' | 'random',
 }
 
 /** merge_utils.py's task_arithmetic / ties / dare_linear / dare_ties / magnitude_prune over equal-length tensors. */
-export function mergeTensors(fn: MergeFn, tensors: readonly Float32Array[], weights: readonly number[], opts: { density?: number; majoritySignMethod?: 'total' | 'frequency'; name: string; seed: number }): Float32Array {
+export function mergeTensors(
+  fn: MergeFn,
+  tensors: readonly Float32Array[],
+  weights: readonly number[],
+  opts: { density?: number; majoritySignMethod?: 'total' | 'frequency'; name: string; seed: number },
+): Float32Array {
   const n = tensors[0].length;
   const need = () => {
     if (opts.density === undefined) throw new Error(`combination "${fn}" needs a density`);
@@ -100,7 +117,8 @@ export function mergeTensors(fn: MergeFn, tensors: readonly Float32Array[], weig
 /** The new adapter, named by module; adapters must share their base species and layout. */
 export function combineAdapters(adapters: readonly Adapter[], opts: CombineOptions): Adapter {
   if (adapters.length === 0) throw new Error('no adapters to combine');
-  if (!COMBINATIONS.includes(opts.combination)) throw new Error(`unknown combination_type "${String(opts.combination)}"; valid: ${COMBINATIONS.join(', ')}`);
+  if (!COMBINATIONS.includes(opts.combination))
+    throw new Error(`unknown combination_type "${String(opts.combination)}"; valid: ${COMBINATIONS.join(', ')}`);
   if (opts.weights.length !== adapters.length) throw new Error(`${opts.weights.length} weights for ${adapters.length} adapters`);
   const species = new Set(adapters.map((a) => a.species));
   if (species.size > 1) throw new Error(`the adapters belong to different base species: ${[...species].join(', ')}`);
@@ -112,7 +130,8 @@ export function combineAdapters(adapters: readonly Adapter[], opts: CombineOptio
   if (combination === 'cat') r = ranks.reduce((x, y) => x + y, 0);
   else if (combination.endsWith('svd')) r = opts.svdRank ?? Math.max(...ranks);
   else {
-    if (new Set(ranks).size !== 1) throw new Error(`all adapters must have the same r for combination_type ${combination}; got ${ranks.join(', ')}`);
+    if (new Set(ranks).size !== 1)
+      throw new Error(`all adapters must have the same r for combination_type ${combination}; got ${ranks.join(', ')}`);
     r = ranks[0];
   }
   const seed = opts.seed ?? 0;
@@ -120,7 +139,9 @@ export function combineAdapters(adapters: readonly Adapter[], opts: CombineOptio
   for (const a of adapters) for (const [m, p] of a.lora) sites.set(m, p.site);
   const lora = new Map<string, LoraPair>();
   for (const [module, site] of sites) {
-    const present = adapters.map((a, i) => ({ p: a.lora.get(module), w: opts.weights[i], s: loraScaling(a.config, a.config.r) })).filter((x) => x.p !== undefined) as { p: LoraPair; w: number; s: number }[];
+    const present = adapters
+      .map((a, i) => ({ p: a.lora.get(module), w: opts.weights[i], s: loraScaling(a.config, a.config.r) }))
+      .filter((x) => x.p !== undefined) as { p: LoraPair; w: number; s: number }[];
     const I = site.inFeatures;
     const O = site.outFeatures;
     const a = new Float32Array(r * I);
@@ -134,7 +155,12 @@ export function combineAdapters(adapters: readonly Adapter[], opts: CombineOptio
       }
     } else if (combination.endsWith('svd')) {
       const deltas = present.map((x) => Float32Array.from(loraDeltaOutIn(x.p, x.s)));
-      const merged = mergeTensors(MERGE_OF[combination as Exclude<Combination, 'cat'>], deltas, present.map((x) => x.w * x.s), { ...opts, name: module, seed });
+      const merged = mergeTensors(
+        MERGE_OF[combination as Exclude<Combination, 'cat'>],
+        deltas,
+        present.map((x) => x.w * x.s),
+        { ...opts, name: module, seed },
+      );
       const f = svd(merged, O, I);
       const k = Math.min(r, f.k);
       for (let c = 0; c < k; c++) {
@@ -145,8 +171,22 @@ export function combineAdapters(adapters: readonly Adapter[], opts: CombineOptio
       const fn = MERGE_OF[combination];
       const wa = present.map((x) => Math.sqrt(Math.abs(x.w * x.s)) * (x.w * x.s >= 0 ? 1 : -1));
       const wb = present.map((x) => Math.sqrt(Math.abs(x.w * x.s)));
-      a.set(mergeTensors(fn, present.map((x) => x.p.a), wa, { ...opts, name: `${module}.lora_A`, seed }));
-      b.set(mergeTensors(fn, present.map((x) => x.p.b), wb, { ...opts, name: `${module}.lora_B`, seed }));
+      a.set(
+        mergeTensors(
+          fn,
+          present.map((x) => x.p.a),
+          wa,
+          { ...opts, name: `${module}.lora_A`, seed },
+        ),
+      );
+      b.set(
+        mergeTensors(
+          fn,
+          present.map((x) => x.p.b),
+          wb,
+          { ...opts, name: `${module}.lora_B`, seed },
+        ),
+      );
     }
     lora.set(module, { site, r, a, b });
   }

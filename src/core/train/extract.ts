@@ -37,7 +37,12 @@ export interface ExtractReport {
   notCarried: string[];
 }
 
-export function extractLora(base: readonly Tensor[], fine: readonly Tensor[], sites: readonly LinearSite[], opts: ExtractOptions): { adapter: Adapter; report: ExtractReport } {
+export function extractLora(
+  base: readonly Tensor[],
+  fine: readonly Tensor[],
+  sites: readonly LinearSite[],
+  opts: ExtractOptions,
+): { adapter: Adapter; report: ExtractReport } {
   if (!Number.isInteger(opts.maxRank) || opts.maxRank < 1) throw new Error(`--max-rank must be a positive integer, got ${opts.maxRank}`);
   const b = new Map(base.map((t) => [t.name, t]));
   const f = new Map(fine.map((t) => [t.name, t]));

@@ -20,7 +20,17 @@ function setup(o: TinyCheckpointOptions) {
   return { ck, config, f32, shapes };
 }
 
-const LORA: LoraConfig = { r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], modulesToSave: [], useRslora: false, fanInFanOut: false, baseModel: 'tiny', taskType: 'CAUSAL_LM' };
+const LORA: LoraConfig = {
+  r: 2,
+  alpha: 4,
+  dropout: 0,
+  targetModules: ['q_proj', 'v_proj', 'down_proj'],
+  modulesToSave: [],
+  useRslora: false,
+  fanInFanOut: false,
+  baseModel: 'tiny',
+  taskType: 'CAUSAL_LM',
+};
 
 describe('the Llama family on the training tape', () => {
   const variants: [string, TinyCheckpointOptions][] = [
@@ -63,16 +73,30 @@ describe('the Llama family on the training tape', () => {
     const adapter = initAdapter({ ...LORA, targetModules: ['v_proj'] }, llamaSites(config), new Map(), 1);
     const ids = [3, 7, 1, 4, 7];
     const r = gradCheck(
-      [{ data: la, rows: 2, cols: 8 }, { data: lb, rows: 4, cols: 2 }, ...checked.map((n) => ({ data: f64.get(n)!.slice(), rows: n.endsWith('norm.weight') ? 1 : 8, cols: 8 }))],
+      [
+        { data: la, rows: 2, cols: 8 },
+        { data: lb, rows: 4, cols: 2 },
+        ...checked.map((n) => ({ data: f64.get(n)!.slice(), rows: n.endsWith('norm.weight') ? 1 : 8, cols: 8 })),
+      ],
       (vs: Value[]) => {
         const tape = vs[0].tape;
         const trained = new Map(checked.map((n, k) => [n, vs[2 + k]]));
         const model = {
           config,
           has: (n: string) => f64.has(n),
-          weight: (n: string) => trained.get(n) ?? tape.constant(f64.get(n)!, ck.tensors.find((t) => t.name === n)!.shape[0], ck.tensors.find((t) => t.name === n)!.shape[1] ?? 1, n),
+          weight: (n: string) =>
+            trained.get(n) ??
+            tape.constant(
+              f64.get(n)!,
+              ck.tensors.find((t) => t.name === n)!.shape[0],
+              ck.tensors.find((t) => t.name === n)!.shape[1] ?? 1,
+              n,
+            ),
           adapter,
-          lora: new Map([['model.layers.0.self_attn.v_proj.lora_A', vs[0]], ['model.layers.0.self_attn.v_proj.lora_B', vs[1]]]),
+          lora: new Map([
+            ['model.layers.0.self_attn.v_proj.lora_A', vs[0]],
+            ['model.layers.0.self_attn.v_proj.lora_B', vs[1]],
+          ]),
         };
         return llamaLoss(model, ids, 1, ids.length);
       },
@@ -86,7 +110,12 @@ describe('the Llama family on the training tape', () => {
     const text = Array.from({ length: 96 }, (_, i) => [5, 9, 13, 21, 34, 8][i % 6]);
     const run = () => {
       const adapter = initAdapter({ ...LORA, dropout: 0.05 }, llamaSites(config), new Map(), 7);
-      const steps = trainLlamaAdapter(config, ck.tensors, adapter, text, 12, { steps: 40, batch: 4, seed: 3, schedule: { kind: 'cosine', lr: 0.02, warmupSteps: 4 } });
+      const steps = trainLlamaAdapter(config, ck.tensors, adapter, text, 12, {
+        steps: 40,
+        batch: 4,
+        seed: 3,
+        schedule: { kind: 'cosine', lr: 0.02, warmupSteps: 4 },
+      });
       return { adapter, steps };
     };
     const { adapter, steps } = run();

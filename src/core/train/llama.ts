@@ -25,7 +25,14 @@ export function llamaSites(c: CausalLmConfig): LinearSite[] {
   const I = c.intermediateSize;
   const sites: LinearSite[] = [];
   const site = (module: string, inFeatures: number, outFeatures: number, bias: boolean) =>
-    sites.push({ module, weight: `${module}.weight`, ...(bias ? { bias: `${module}.bias` } : {}), inFeatures, outFeatures, layout: 'out-in' });
+    sites.push({
+      module,
+      weight: `${module}.weight`,
+      ...(bias ? { bias: `${module}.bias` } : {}),
+      inFeatures,
+      outFeatures,
+      layout: 'out-in',
+    });
   for (let l = 0; l < c.numLayers; l++) {
     const p = layerPrefix(l);
     site(`${p}self_attn.q_proj`, H, q, c.qkvBias);
@@ -55,9 +62,16 @@ export interface LlamaTapeModel {
 function linear(m: LlamaTapeModel, x: Value, module: string): Value {
   const bias = m.has(`${module}.bias`) ? m.weight(`${module}.bias`) : null;
   const p = m.adapter?.lora.get(module);
-  const lora = p && m.lora
-    ? { a: m.lora.get(`${module}.lora_A`)!, b: m.lora.get(`${module}.lora_B`)!, scaling: loraScaling(m.adapter!.config, p.r), dropout: m.dropoutKey ? m.adapter!.config.dropout : 0, key: tensorKey(m.dropoutKey ?? 0, module) }
-    : null;
+  const lora =
+    p && m.lora
+      ? {
+          a: m.lora.get(`${module}.lora_A`)!,
+          b: m.lora.get(`${module}.lora_B`)!,
+          scaling: loraScaling(m.adapter!.config, p.r),
+          dropout: m.dropoutKey ? m.adapter!.config.dropout : 0,
+          key: tensorKey(m.dropoutKey ?? 0, module),
+        }
+      : null;
   return loraLinear(x, m.weight(`${module}.weight`), 'out-in', bias, lora);
 }
 
@@ -74,7 +88,14 @@ export function llamaLogits(m: LlamaTapeModel, ids: ArrayLike<number>, batch: nu
     const q = rope(linear(m, n, `${p}self_attn.q_proj`), positions, c.headDim, invFreq);
     const k = rope(linear(m, n, `${p}self_attn.k_proj`), positions, c.headDim, invFreq);
     const v = linear(m, n, `${p}self_attn.v_proj`);
-    const a = causalAttention(q, k, v, { batch, seqLen, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, window: c.slidingWindow ?? 0 });
+    const a = causalAttention(q, k, v, {
+      batch,
+      seqLen,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      headDim: c.headDim,
+      window: c.slidingWindow ?? 0,
+    });
     h = add(h, linear(m, a, `${p}self_attn.o_proj`));
     const n2 = rmsNorm(h, m.weight(`${p}post_attention_layernorm.weight`), c.rmsNormEps);
     const gated = mul(silu(linear(m, n2, `${p}mlp.gate_proj`)), linear(m, n2, `${p}mlp.up_proj`));
@@ -92,7 +113,13 @@ export function llamaLoss(m: LlamaTapeModel, ids: ArrayLike<number>, batch: numb
 }
 
 /** A frozen f32 model over stored tensors (the base), with the adapter's trained values when given. */
-export function frozenModel(tape: Tape, config: CausalLmConfig, tensors: ReadonlyMap<string, Float32Array>, shapes: ReadonlyMap<string, readonly number[]>, trained?: ReadonlyMap<string, Value>): Omit<LlamaTapeModel, 'adapter' | 'lora'> {
+export function frozenModel(
+  tape: Tape,
+  config: CausalLmConfig,
+  tensors: ReadonlyMap<string, Float32Array>,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  trained?: ReadonlyMap<string, Value>,
+): Omit<LlamaTapeModel, 'adapter' | 'lora'> {
   return {
     config,
     has: (name) => tensors.has(name),
@@ -111,17 +138,31 @@ export function frozenModel(tape: Tape, config: CausalLmConfig, tensors: Readonl
  * Train a LoRA of the decoder in place on windows of seqLen tokens cut from `tokens` (consecutive,
  * non-overlapping); returns the loss per step.
  */
-export function trainLlamaAdapter(config: CausalLmConfig, baseTensors: readonly Tensor[], adapter: Adapter, tokens: ArrayLike<number>, seqLen: number, opts: LoopOptions, onStep?: (r: StepReport) => void): StepReport[] {
+export function trainLlamaAdapter(
+  config: CausalLmConfig,
+  baseTensors: readonly Tensor[],
+  adapter: Adapter,
+  tokens: ArrayLike<number>,
+  seqLen: number,
+  opts: LoopOptions,
+  onStep?: (r: StepReport) => void,
+): StepReport[] {
   const windows = Math.floor(tokens.length / seqLen);
   if (windows < 1) throw new Error(`${tokens.length} tokens make no window of ${seqLen}`);
   const f32 = new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
   const shapes = new Map(baseTensors.map((t) => [t.name, t.shape]));
-  return trainLoop(adapterParams(adapter), windows, (tape, values, rows, step) => {
-    const ids = new Int32Array(rows.length * seqLen);
-    rows.forEach((w, i) => {
-      for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = tokens[w * seqLen + j];
-    });
-    const model = { ...frozenModel(tape, config, f32, shapes, values), adapter, lora: values, dropoutKey: (opts.seed + step + 1) >>> 0 };
-    return llamaLoss(model, ids, rows.length, seqLen);
-  }, opts, onStep);
+  return trainLoop(
+    adapterParams(adapter),
+    windows,
+    (tape, values, rows, step) => {
+      const ids = new Int32Array(rows.length * seqLen);
+      rows.forEach((w, i) => {
+        for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = tokens[w * seqLen + j];
+      });
+      const model = { ...frozenModel(tape, config, f32, shapes, values), adapter, lora: values, dropoutKey: (opts.seed + step + 1) >>> 0 };
+      return llamaLoss(model, ids, rows.length, seqLen);
+    },
+    opts,
+    onStep,
+  );
 }

@@ -82,10 +82,16 @@ export function trainLoop(
     const values = new Map(params.map((p) => [p.name, tape.param(p.data, p.rows, p.cols, p.name)]));
     const loss = lossOf(tape, values, stream.next().value as Uint32Array, step);
     // A diverged run stops here, before AdamW spreads the NaN into every weight.
-    if (!Number.isFinite(loss.data[0])) throw new Error(`the loss is ${loss.data[0]} at step ${step} (learning rate ${learningRate(schedule, step)}); lower lr or raise warmup_steps`);
+    if (!Number.isFinite(loss.data[0]))
+      throw new Error(
+        `the loss is ${loss.data[0]} at step ${step} (learning rate ${learningRate(schedule, step)}); lower lr or raise warmup_steps`,
+      );
     tape.backward(loss);
     const lr = learningRate(schedule, step);
-    opt.step(params.map((p) => values.get(p.name)!.grad), lr);
+    opt.step(
+      params.map((p) => values.get(p.name)!.grad),
+      lr,
+    );
     const r = { step, lr, loss: loss.data[0] };
     reports.push(r);
     onStep?.(r);

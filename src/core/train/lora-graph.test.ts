@@ -9,7 +9,17 @@ import { withLoraMatMuls, loraGraphTensors } from './lora-graph.ts';
 import { mlpSites } from './mlp.ts';
 import { charLmSites } from './charlm.ts';
 
-const CFG: LoraConfig = { r: 3, alpha: 6, dropout: 0, targetModules: ['fc1', 'fc2'], modulesToSave: [], useRslora: false, fanInFanOut: true, baseModel: 'b', taskType: null };
+const CFG: LoraConfig = {
+  r: 3,
+  alpha: 6,
+  dropout: 0,
+  targetModules: ['fc1', 'fc2'],
+  modulesToSave: [],
+  useRslora: false,
+  fanInFanOut: true,
+  baseModel: 'b',
+  taskType: null,
+};
 const rnd = (seed: number) => {
   const g = mulberry32(seed);
   return (n: number, s = 1) => Float32Array.from({ length: n }, () => (g() - 0.5) * s);
@@ -25,7 +35,10 @@ describe('LoRA as extra MatMuls in the graph (no merge), run by onnxruntime', ()
     const f = rnd(1);
     const shape = { inputs: 10, hidden: 6, classes: 3 };
     const base = mlpToTensors({ shape, w1: f(60), b1: f(6), w2: f(18), b2: f(3) });
-    const adapter = randomB(initAdapter({ ...CFG, targetModules: ['fc1'], modulesToSave: ['fc2'] }, mlpSites(base), new Map(base.map((t) => [t.name, t])), 2), 3);
+    const adapter = randomB(
+      initAdapter({ ...CFG, targetModules: ['fc1'], modulesToSave: ['fc2'] }, mlpSites(base), new Map(base.map((t) => [t.name, t])), 2),
+      3,
+    );
     adapter.saved.get('fc2.bias')!.data.set(new Uint8Array(new Float32Array([1, -1, 0.5]).buffer));
     const graph = buildOnnxGraph(withLoraMatMuls(mlpGraphSpec(shape, 'toy'), adapter));
     const x = f(4 * 10);
@@ -41,7 +54,10 @@ describe('LoRA as extra MatMuls in the graph (no merge), run by onnxruntime', ()
     const shape = { context: 3, embed: 2, hidden: 5, vocab: 50 };
     const base = charLmToTensors({ shape, emb: f(100), w1: f(30), b1: f(5), w2: f(250), b2: f(50) });
     const adapter = randomB(initAdapter(CFG, charLmSites(base), new Map(), 5), 6);
-    const session = await createOrtSession(buildOnnxGraph(withLoraMatMuls(charLmGraphSpec(shape, 'lm'), adapter)), loraGraphTensors(base, adapter));
+    const session = await createOrtSession(
+      buildOnnxGraph(withLoraMatMuls(charLmGraphSpec(shape, 'lm'), adapter)),
+      loraGraphTensors(base, adapter),
+    );
     const ids = Int32Array.from([1, 2, 3, 0, 0, 49]);
     const got = await runTokens(session, ids, 2, 3);
     await releaseSession(session);

@@ -40,7 +40,13 @@ export function withLoraMatMuls(spec: GraphSpec, adapter: Adapter): GraphSpec {
       { name: bName(p.site.module), shape: [p.r, p.site.outFeatures], dtype: 'F32' as const },
     ]),
   ];
-  return { ...spec, name: `${spec.name}+lora`, docString: `${spec.docString ?? spec.name}; LoRA beside ${[...adapter.lora.keys()].join(', ')} (r ${adapter.config.r}, alpha ${adapter.config.alpha})`, weights, nodes };
+  return {
+    ...spec,
+    name: `${spec.name}+lora`,
+    docString: `${spec.docString ?? spec.name}; LoRA beside ${[...adapter.lora.keys()].join(', ')} (r ${adapter.config.r}, alpha ${adapter.config.alpha})`,
+    weights,
+    nodes,
+  };
 }
 
 /** The tensors a withLoraMatMuls graph reads: the base (saved modules in place) and the transposed LoRA pairs. */

@@ -13,10 +13,26 @@ import { Tape } from './tape.ts';
 function toyMlp(seed: number, inputs = 6, hidden = 5, classes = 3): Tensor[] {
   const r = mulberry32(seed);
   const f = (n: number) => Float32Array.from({ length: n }, () => r() - 0.5);
-  return mlpToTensors({ shape: { inputs, hidden, classes }, w1: f(inputs * hidden), b1: f(hidden), w2: f(hidden * classes), b2: f(classes) });
+  return mlpToTensors({
+    shape: { inputs, hidden, classes },
+    w1: f(inputs * hidden),
+    b1: f(hidden),
+    w2: f(hidden * classes),
+    b2: f(classes),
+  });
 }
 
-const CONFIG: LoraConfig = { r: 2, alpha: 4, dropout: 0, targetModules: ['fc1', 'fc2'], modulesToSave: [], useRslora: false, fanInFanOut: true, baseModel: 'toy.slm', taskType: null };
+const CONFIG: LoraConfig = {
+  r: 2,
+  alpha: 4,
+  dropout: 0,
+  targetModules: ['fc1', 'fc2'],
+  modulesToSave: [],
+  useRslora: false,
+  fanInFanOut: true,
+  baseModel: 'toy.slm',
+  taskType: null,
+};
 
 /** Rows of a toy task: the class is the argmax of three fixed input features. */
 function toyData(n: number, seed: number, inputs = 6): { x: Float32Array; y: Int32Array } {
@@ -61,7 +77,18 @@ describe('LoRA on the MLP species', () => {
     const tape = new Tape('f32');
     const values = new Map(adapterParams(a).map((p) => [p.name, tape.param(p.data, p.rows, p.cols, p.name)]));
     const f32 = new Map(base.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
-    const loss = mlpAdapterLoss(tape, f32, sites, a, values, x, y, Uint32Array.from({ length: 8 }, (_, i) => i), 0, 1);
+    const loss = mlpAdapterLoss(
+      tape,
+      f32,
+      sites,
+      a,
+      values,
+      x,
+      y,
+      Uint32Array.from({ length: 8 }, (_, i) => i),
+      0,
+      1,
+    );
     expect(loss.data[0]).toBeCloseTo(expected / 8, 5);
   });
 
@@ -83,7 +110,12 @@ describe('LoRA on the MLP species', () => {
     const { x, y } = toyData(64, 5);
     const run = (seed: number) => {
       const a = initAdapter({ ...CONFIG, dropout: 0.1 }, sites, byName, seed);
-      const losses = trainMlpAdapter(base, a, x, y, { steps: 150, batch: 16, seed, schedule: { kind: 'cosine', lr: 0.05, warmupSteps: 10 } });
+      const losses = trainMlpAdapter(base, a, x, y, {
+        steps: 150,
+        batch: 16,
+        seed,
+        schedule: { kind: 'cosine', lr: 0.05, warmupSteps: 10 },
+      });
       return { a, losses };
     };
     const one = run(11);
@@ -99,7 +131,14 @@ describe('LoRA on the MLP species', () => {
     const { x, y } = toyData(16, 8);
     const a = initAdapter(CONFIG, sites, byName, 1);
     // A learning rate of 1e35 overflows float32 products after the first update.
-    expect(() => trainMlpAdapter(base, randomise(a, 2), x, y, { steps: 5, batch: 4, seed: 1, schedule: { kind: 'constant', lr: 1e35, warmupSteps: 0 } })).toThrow(/the loss is (NaN|Infinity) at step [1-4] \(learning rate 1e\+35\); lower lr/);
+    expect(() =>
+      trainMlpAdapter(base, randomise(a, 2), x, y, {
+        steps: 5,
+        batch: 4,
+        seed: 1,
+        schedule: { kind: 'constant', lr: 1e35, warmupSteps: 0 },
+      }),
+    ).toThrow(/the loss is (NaN|Infinity) at step [1-4] \(learning rate 1e\+35\); lower lr/);
   });
 
   it('a new classifier head (modules_to_save) trains while the base tensors stay untouched', () => {
@@ -132,7 +171,19 @@ describe("PEFT's format", () => {
       'base_model.model.fc2.weight [5,3]',
     ]);
     const cfg = JSON.parse(files.config);
-    expect(cfg).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4, lora_dropout: 0, target_modules: ['fc1'], modules_to_save: ['fc2'], fan_in_fan_out: true, bias: 'none', base_model_name_or_path: 'toy.slm', use_rslora: false, use_dora: false });
+    expect(cfg).toMatchObject({
+      peft_type: 'LORA',
+      r: 2,
+      lora_alpha: 4,
+      lora_dropout: 0,
+      target_modules: ['fc1'],
+      modules_to_save: ['fc2'],
+      fan_in_fan_out: true,
+      bias: 'none',
+      base_model_name_or_path: 'toy.slm',
+      use_rslora: false,
+      use_dora: false,
+    });
     const back = importPeft(files, sites, byName);
     expect(exportPeft(back).weights).toEqual(files.weights);
     expect(back.config).toEqual(a.config);
@@ -142,8 +193,24 @@ describe("PEFT's format", () => {
     // As save_pretrained would write a rank-1 LoRA on fc2 (hidden 5 → classes 3), alpha 3.
     const A = Float32Array.from([1, 2, 3, 4, 5]);
     const B = Float32Array.from([1, 0, -1]);
-    const weights = serializeSafetensors([fromFloat32('base_model.model.fc2.lora_A.weight', [1, 5], A), fromFloat32('base_model.model.fc2.lora_B.weight', [3, 1], B)], { format: 'pt' });
-    const config = JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 3, lora_dropout: 0.05, target_modules: ['fc2'], fan_in_fan_out: true, bias: 'none', task_type: null, base_model_name_or_path: 'x', modules_to_save: null, rank_pattern: {}, alpha_pattern: {} });
+    const weights = serializeSafetensors(
+      [fromFloat32('base_model.model.fc2.lora_A.weight', [1, 5], A), fromFloat32('base_model.model.fc2.lora_B.weight', [3, 1], B)],
+      { format: 'pt' },
+    );
+    const config = JSON.stringify({
+      peft_type: 'LORA',
+      r: 1,
+      lora_alpha: 3,
+      lora_dropout: 0.05,
+      target_modules: ['fc2'],
+      fan_in_fan_out: true,
+      bias: 'none',
+      task_type: null,
+      base_model_name_or_path: 'x',
+      modules_to_save: null,
+      rank_pattern: {},
+      alpha_pattern: {},
+    });
     const a = importPeft({ config, weights }, sites, byName);
     const w = toFloat32(mergeAdapter(base, a).find((t) => t.name === 'fc2.weight')!);
     const w0 = toFloat32(byName.get('fc2.weight')!);

@@ -75,7 +75,8 @@ export function matchesTarget(module: string, targets: readonly string[]): boole
 export function targetSites(sites: readonly LinearSite[], targets: readonly string[]): LinearSite[] {
   const chosen = sites.filter((s) => matchesTarget(s.module, targets));
   for (const t of targets) {
-    if (!sites.some((s) => matchesTarget(s.module, [t]))) throw new Error(`target module "${t}" matches no linear layer; valid: ${sites.map((s) => s.module).join(', ')}`);
+    if (!sites.some((s) => matchesTarget(s.module, [t])))
+      throw new Error(`target module "${t}" matches no linear layer; valid: ${sites.map((s) => s.module).join(', ')}`);
   }
   return chosen;
 }
@@ -88,7 +89,13 @@ export function checkLoraConfig(c: LoraConfig): void {
 }
 
 /** A fresh adapter: A Kaiming-uniform from the seed (one stream per module), B zero, saved modules copied from the base. */
-export function initAdapter(config: LoraConfig, sites: readonly LinearSite[], base: ReadonlyMap<string, Tensor>, seed: number, species?: Sha256Hex): Adapter {
+export function initAdapter(
+  config: LoraConfig,
+  sites: readonly LinearSite[],
+  base: ReadonlyMap<string, Tensor>,
+  seed: number,
+  species?: Sha256Hex,
+): Adapter {
   checkLoraConfig(config);
   const lora = new Map<string, LoraPair>();
   for (const site of targetSites(sites, config.targetModules)) {
@@ -104,7 +111,11 @@ export function initAdapter(config: LoraConfig, sites: readonly LinearSite[], ba
 }
 
 /** Copies (F32) of the weight and bias of each module in `modules`: modules_to_save. */
-export function savedTensors(sites: readonly LinearSite[], modules: readonly string[], from: ReadonlyMap<string, Tensor>): Map<string, Tensor> {
+export function savedTensors(
+  sites: readonly LinearSite[],
+  modules: readonly string[],
+  from: ReadonlyMap<string, Tensor>,
+): Map<string, Tensor> {
   const saved = new Map<string, Tensor>();
   for (const m of modules) {
     const site = sites.find((s) => s.module === m);
@@ -153,17 +164,22 @@ export function mergeAdapter(base: readonly Tensor[], adapter: Adapter): Tensor[
   const out = base.map((t) => {
     const saved = adapter.saved.get(t.name);
     if (saved) {
-      if (saved.shape.join() !== t.shape.join()) throw new Error(`modules_to_save "${t.name}" has shape [${saved.shape}], the base [${t.shape}]`);
+      if (saved.shape.join() !== t.shape.join())
+        throw new Error(`modules_to_save "${t.name}" has shape [${saved.shape}], the base [${t.shape}]`);
       return fromFloat32(t.name, [...t.shape], toFloat32(saved), t.dtype);
     }
     const p = byWeight.get(t.name);
     if (!p) return t;
     const w = Float32Array.from(toFloat32(t));
     const d = loraDeltaInLayout(p, loraScaling(adapter.config, p.r));
-    if (d.length !== w.length) throw new Error(`LoRA for "${p.site.module}" is ${p.site.outFeatures}×${p.site.inFeatures}, the base tensor has ${w.length} elements`);
+    if (d.length !== w.length)
+      throw new Error(
+        `LoRA for "${p.site.module}" is ${p.site.outFeatures}×${p.site.inFeatures}, the base tensor has ${w.length} elements`,
+      );
     for (let i = 0; i < w.length; i++) w[i] += d[i];
     return fromFloat32(t.name, [...t.shape], w, t.dtype);
   });
-  for (const name of byWeight.keys()) if (!base.some((t) => t.name === name)) throw new Error(`the base has no tensor "${name}" for its LoRA`);
+  for (const name of byWeight.keys())
+    if (!base.some((t) => t.name === name)) throw new Error(`the base has no tensor "${name}" for its LoRA`);
   return out;
 }

@@ -35,13 +35,20 @@ export function crossEntropy(logits: Value, labels: ArrayLike<number>): Value {
   const n = Math.max(counted, 1);
   const out = logits.tape.alloc(1);
   out[0] = total / n;
-  return logits.tape.result(out, 1, 1, [logits], (o) => {
-    const g = o.grad![0] / n;
-    const gl = logits.gradBuf();
-    for (let r = 0; r < m; r++) {
-      if (labels[r] === IGNORE_INDEX) continue;
-      const off = r * C;
-      for (let c = 0; c < C; c++) gl[off + c] += g * (probs[off + c] - (c === labels[r] ? 1 : 0));
-    }
-  }, 'crossEntropy');
+  return logits.tape.result(
+    out,
+    1,
+    1,
+    [logits],
+    (o) => {
+      const g = o.grad![0] / n;
+      const gl = logits.gradBuf();
+      for (let r = 0; r < m; r++) {
+        if (labels[r] === IGNORE_INDEX) continue;
+        const off = r * C;
+        for (let c = 0; c < C; c++) gl[off + c] += g * (probs[off + c] - (c === labels[r] ? 1 : 0));
+      }
+    },
+    'crossEntropy',
+  );
 }

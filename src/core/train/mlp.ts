@@ -22,7 +22,13 @@ export function mlpSites(tensors: readonly Tensor[]): LinearSite[] {
 }
 
 /** x·W (+ b) + s·(dropout(x)·Aᵀ)·Bᵀ, the LoRA forward of PEFT's Linear. */
-export function loraLinear(x: Value, w: Value, layout: 'in-out' | 'out-in', bias: Value | null, lora: { a: Value; b: Value; scaling: number; dropout: number; key: number } | null): Value {
+export function loraLinear(
+  x: Value,
+  w: Value,
+  layout: 'in-out' | 'out-in',
+  bias: Value | null,
+  lora: { a: Value; b: Value; scaling: number; dropout: number; key: number } | null,
+): Value {
   let y = matmul(x, w, layout === 'out-in');
   if (bias) y = addBias(y, bias);
   if (!lora) return y;
@@ -50,12 +56,21 @@ export function adapterParams(adapter: Adapter): Trainable[] {
  * The linear layers of an MLP-shaped species (ReLU between them) on input h, each with its LoRA
  * if the adapter has one and its trained copy if it is a saved module; returns the logits.
  */
-export function adapterLayers(tape: Tape, base: ReadonlyMap<string, Float32Array>, sites: readonly LinearSite[], adapter: Adapter, values: ReadonlyMap<string, Value>, input: Value, key: number): Value {
+export function adapterLayers(
+  tape: Tape,
+  base: ReadonlyMap<string, Float32Array>,
+  sites: readonly LinearSite[],
+  adapter: Adapter,
+  values: ReadonlyMap<string, Value>,
+  input: Value,
+  key: number,
+): Value {
   let h = input;
   sites.forEach((site, k) => {
     // A trained copy (modules_to_save) if the adapter has one, else the frozen base tensor.
     const get = (name: string, rows: number, cols: number) => values.get(name) ?? tape.constant(base.get(name)!, rows, cols, name);
-    const w = site.layout === 'in-out' ? get(site.weight, site.inFeatures, site.outFeatures) : get(site.weight, site.outFeatures, site.inFeatures);
+    const w =
+      site.layout === 'in-out' ? get(site.weight, site.inFeatures, site.outFeatures) : get(site.weight, site.outFeatures, site.inFeatures);
     const b = site.bias ? get(site.bias, 1, site.outFeatures) : null;
     const p = adapter.lora.get(site.module);
     const lora = p
@@ -74,7 +89,18 @@ export function adapterLayers(tape: Tape, base: ReadonlyMap<string, Float32Array
 }
 
 /** Cross-entropy of the MLP (with its adapter) on rows `batch` of x [n, in]. */
-export function mlpAdapterLoss(tape: Tape, base: ReadonlyMap<string, Float32Array>, sites: readonly LinearSite[], adapter: Adapter, values: ReadonlyMap<string, Value>, x: Float32Array, labels: ArrayLike<number>, batch: Uint32Array, step: number, seed: number): Value {
+export function mlpAdapterLoss(
+  tape: Tape,
+  base: ReadonlyMap<string, Float32Array>,
+  sites: readonly LinearSite[],
+  adapter: Adapter,
+  values: ReadonlyMap<string, Value>,
+  x: Float32Array,
+  labels: ArrayLike<number>,
+  batch: Uint32Array,
+  step: number,
+  seed: number,
+): Value {
   const I = sites[0].inFeatures;
   const xb = new Float32Array(batch.length * I);
   const yb = new Int32Array(batch.length);
@@ -86,10 +112,23 @@ export function mlpAdapterLoss(tape: Tape, base: ReadonlyMap<string, Float32Arra
 }
 
 /** Train an adapter of the MLP species in place on x [n, in] with class labels; returns the loss per step. */
-export function trainMlpAdapter(baseTensors: readonly Tensor[], adapter: Adapter, x: Float32Array, labels: ArrayLike<number>, opts: LoopOptions, onStep?: (r: StepReport) => void): StepReport[] {
+export function trainMlpAdapter(
+  baseTensors: readonly Tensor[],
+  adapter: Adapter,
+  x: Float32Array,
+  labels: ArrayLike<number>,
+  opts: LoopOptions,
+  onStep?: (r: StepReport) => void,
+): StepReport[] {
   const sites = mlpSites(baseTensors);
   const I = sites[0].inFeatures;
   if (x.length !== labels.length * I) throw new Error(`${x.length} input values for ${labels.length} rows × ${I}`);
   const base = new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
-  return trainLoop(adapterParams(adapter), labels.length, (tape, values, batch, step) => mlpAdapterLoss(tape, base, sites, adapter, values, x, labels, batch, step, opts.seed), opts, onStep);
+  return trainLoop(
+    adapterParams(adapter),
+    labels.length,
+    (tape, values, batch, step) => mlpAdapterLoss(tape, base, sites, adapter, values, x, labels, batch, step, opts.seed),
+    opts,
+    onStep,
+  );
 }

@@ -19,21 +19,28 @@ export function rmsNorm(x: Value, w: Value, eps: number): Value {
     inv[i] = 1 / Math.sqrt(ss / n + eps);
     for (let j = 0; j < n; j++) out[i * n + j] = x.data[i * n + j] * inv[i] * w.data[j];
   }
-  return t.result(out, m, n, [x, w], (o) => {
-    const g = o.grad!;
-    const gw = w.requiresGrad ? w.gradBuf() : null;
-    const gx = x.requiresGrad ? x.gradBuf() : null;
-    for (let i = 0; i < m; i++) {
-      const r = inv[i];
-      let dot = 0;
-      for (let j = 0; j < n; j++) {
-        const xhat = x.data[i * n + j] * r;
-        if (gw) gw[j] += g[i * n + j] * xhat;
-        dot += g[i * n + j] * w.data[j] * xhat;
+  return t.result(
+    out,
+    m,
+    n,
+    [x, w],
+    (o) => {
+      const g = o.grad!;
+      const gw = w.requiresGrad ? w.gradBuf() : null;
+      const gx = x.requiresGrad ? x.gradBuf() : null;
+      for (let i = 0; i < m; i++) {
+        const r = inv[i];
+        let dot = 0;
+        for (let j = 0; j < n; j++) {
+          const xhat = x.data[i * n + j] * r;
+          if (gw) gw[j] += g[i * n + j] * xhat;
+          dot += g[i * n + j] * w.data[j] * xhat;
+        }
+        if (gx) for (let j = 0; j < n; j++) gx[i * n + j] += r * (g[i * n + j] * w.data[j] - x.data[i * n + j] * r * (dot / n));
       }
-      if (gx) for (let j = 0; j < n; j++) gx[i * n + j] += r * (g[i * n + j] * w.data[j] - x.data[i * n + j] * r * (dot / n));
-    }
-  }, 'rmsNorm');
+    },
+    'rmsNorm',
+  );
 }
 
 /**
@@ -100,8 +107,10 @@ export function causalAttention(q: Value, k: Value, v: Value, s: AttentionShape)
   const { batch: B, seqLen: T, heads: NH, kvHeads: NKV, headDim: D } = s;
   const window = s.window ?? 0;
   if (NH % NKV !== 0) throw shapeError('causalAttention', `${NH} heads are not a multiple of ${NKV} KV heads`);
-  if (q.rows !== B * T || k.rows !== B * T || v.rows !== B * T) throw shapeError('causalAttention', `rows ${q.rows}, ${k.rows}, ${v.rows} for ${B} × ${T}`);
-  if (q.cols !== NH * D || k.cols !== NKV * D || v.cols !== NKV * D) throw shapeError('causalAttention', `columns ${q.cols}, ${k.cols}, ${v.cols} for ${NH}/${NKV} heads of ${D}`);
+  if (q.rows !== B * T || k.rows !== B * T || v.rows !== B * T)
+    throw shapeError('causalAttention', `rows ${q.rows}, ${k.rows}, ${v.rows} for ${B} × ${T}`);
+  if (q.cols !== NH * D || k.cols !== NKV * D || v.cols !== NKV * D)
+    throw shapeError('causalAttention', `columns ${q.cols}, ${k.cols}, ${v.cols} for ${NH}/${NKV} heads of ${D}`);
   const group = NH / NKV;
   const qs = NH * D;
   const ks = NKV * D;
@@ -138,41 +147,48 @@ export function causalAttention(q: Value, k: Value, v: Value, s: AttentionShape)
       }
     }
   }
-  return t.result(out, B * T, qs, [q, k, v], (o) => {
-    const go = o.grad!;
-    const gq = q.requiresGrad ? q.gradBuf() : null;
-    const gk = k.requiresGrad ? k.gradBuf() : null;
-    const gv = v.requiresGrad ? v.gradBuf() : null;
-    const dp = new Float64Array(T);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < NH; h++) {
-        const g = Math.floor(h / group);
-        for (let i = 0; i < T; i++) {
-          const qo = (b * T + i) * qs + h * D;
-          const po = ((b * NH + h) * T + i) * T;
-          let rowDot = 0;
-          for (let j = lo(i); j <= i; j++) {
-            const vo = (b * T + j) * ks + g * D;
-            let d0 = 0;
-            for (let d = 0; d < D; d++) {
-              d0 += go[qo + d] * v.data[vo + d];
-              if (gv) gv[vo + d] += probs[po + j] * go[qo + d];
+  return t.result(
+    out,
+    B * T,
+    qs,
+    [q, k, v],
+    (o) => {
+      const go = o.grad!;
+      const gq = q.requiresGrad ? q.gradBuf() : null;
+      const gk = k.requiresGrad ? k.gradBuf() : null;
+      const gv = v.requiresGrad ? v.gradBuf() : null;
+      const dp = new Float64Array(T);
+      for (let b = 0; b < B; b++) {
+        for (let h = 0; h < NH; h++) {
+          const g = Math.floor(h / group);
+          for (let i = 0; i < T; i++) {
+            const qo = (b * T + i) * qs + h * D;
+            const po = ((b * NH + h) * T + i) * T;
+            let rowDot = 0;
+            for (let j = lo(i); j <= i; j++) {
+              const vo = (b * T + j) * ks + g * D;
+              let d0 = 0;
+              for (let d = 0; d < D; d++) {
+                d0 += go[qo + d] * v.data[vo + d];
+                if (gv) gv[vo + d] += probs[po + j] * go[qo + d];
+              }
+              dp[j] = d0;
+              rowDot += probs[po + j] * d0;
             }
-            dp[j] = d0;
-            rowDot += probs[po + j] * d0;
-          }
-          for (let j = lo(i); j <= i; j++) {
-            const ds = probs[po + j] * (dp[j] - rowDot) * scl;
-            const ko = (b * T + j) * ks + g * D;
-            for (let d = 0; d < D; d++) {
-              if (gq) gq[qo + d] += ds * k.data[ko + d];
-              if (gk) gk[ko + d] += ds * q.data[qo + d];
+            for (let j = lo(i); j <= i; j++) {
+              const ds = probs[po + j] * (dp[j] - rowDot) * scl;
+              const ko = (b * T + j) * ks + g * D;
+              for (let d = 0; d < D; d++) {
+                if (gq) gq[qo + d] += ds * k.data[ko + d];
+                if (gk) gk[ko + d] += ds * q.data[qo + d];
+              }
             }
           }
         }
       }
-    }
-  }, 'causalAttention');
+    },
+    'causalAttention',
+  );
 }
 
 /** Rows of table [vocab, dim] picked by ids; the backward adds each row's gradient back to its id. */
@@ -184,9 +200,16 @@ export function embedding(table: Value, ids: ArrayLike<number>): Value {
     if (!Number.isInteger(id) || id < 0 || id >= V) throw shapeError('embedding', `id ${id} at row ${r} is outside 0..${V - 1}`);
     out.set(table.data.subarray(id * H, id * H + H), r * H);
   }
-  return table.tape.result(out, ids.length, H, [table], (o) => {
-    const g = o.grad!;
-    const gt = table.gradBuf();
-    for (let r = 0; r < ids.length; r++) for (let j = 0; j < H; j++) gt[ids[r] * H + j] += g[r * H + j];
-  }, 'embedding');
+  return table.tape.result(
+    out,
+    ids.length,
+    H,
+    [table],
+    (o) => {
+      const g = o.grad!;
+      const gt = table.gradBuf();
+      for (let r = 0; r < ids.length; r++) for (let j = 0; j < H; j++) gt[ids[r] * H + j] += g[r * H + j];
+    },
+    'embedding',
+  );
 }

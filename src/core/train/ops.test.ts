@@ -29,7 +29,8 @@ describe('every backward agrees with central finite differences (float64)', () =
     [
       'causalAttention (sliding window 2)',
       [leaf(4, 4, 22), leaf(4, 4, 23), leaf(4, 4, 24)],
-      ([q, k, v]) => project(causalAttention(q, k, v, { batch: 1, seqLen: 4, heads: 2, kvHeads: 2, headDim: 2, window: 2 }), randoms(16, 9)),
+      ([q, k, v]) =>
+        project(causalAttention(q, k, v, { batch: 1, seqLen: 4, heads: 2, kvHeads: 2, headDim: 2, window: 2 }), randoms(16, 9)),
     ],
     ['embedding', [leaf(5, 3, 25)], ([t]) => project(embedding(t, [4, 0, 4, 2]), randoms(12, 9))],
     ['reshape (Gather → Reshape)', [leaf(5, 3, 33)], ([t]) => project(relu(reshape(embedding(t, [4, 0, 4, 2]), 2, 6)), randoms(12, 9))],
@@ -62,21 +63,24 @@ describe('matmul kernels', () => {
     const plainNN = new Float32Array(m * n);
     const plainTN = new Float32Array(k * n);
     const plainNT = new Float32Array(m * k);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-      let s = start[i * n + j];
-      for (let p = 0; p < k; p++) s += a[i * k + p] * b[p * n + j];
-      plainNN[i * n + j] = s;
-    }
-    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let i = 0; i < m; i++) s += a[i * k + p] * c[i * n + j];
-      plainTN[p * n + j] = s;
-    }
-    for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) {
-      let s = 0;
-      for (let j = 0; j < n; j++) s += c[i * n + j] * b[p * n + j];
-      plainNT[i * k + p] = s;
-    }
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let s = start[i * n + j];
+        for (let p = 0; p < k; p++) s += a[i * k + p] * b[p * n + j];
+        plainNN[i * n + j] = s;
+      }
+    for (let p = 0; p < k; p++)
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let i = 0; i < m; i++) s += a[i * k + p] * c[i * n + j];
+        plainTN[p * n + j] = s;
+      }
+    for (let i = 0; i < m; i++)
+      for (let p = 0; p < k; p++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += c[i * n + j] * b[p * n + j];
+        plainNT[i * k + p] = s;
+      }
     const nn = start.slice();
     mmNN(a, b, m, k, n, nn, true);
     const tn = new Float32Array(k * n);

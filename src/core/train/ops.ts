@@ -100,22 +100,30 @@ export function matmul(a: Value, b: Value, transB = false): Value {
   const m = a.rows;
   const k = a.cols;
   const n = transB ? b.rows : b.cols;
-  if ((transB ? b.cols : b.rows) !== k) throw shapeError('matmul', `[${a.rows}, ${a.cols}] · [${b.rows}, ${b.cols}]${transB ? 'ᵀ' : ''} do not chain`);
+  if ((transB ? b.cols : b.rows) !== k)
+    throw shapeError('matmul', `[${a.rows}, ${a.cols}] · [${b.rows}, ${b.cols}]${transB ? 'ᵀ' : ''} do not chain`);
   const out = t.alloc(m * n);
   if (transB) mmNT(a.data, b.data, m, k, n, out);
   else mmNN(a.data, b.data, m, k, n, out);
-  return t.result(out, m, n, [a, b], (o) => {
-    const g = o.grad!;
-    // dA = dC · Bᵀ (B [k,n]) or dC · B (B [n,k]); dB = Aᵀ · dC, or (Aᵀ · dC)ᵀ = dCᵀ · A.
-    if (a.requiresGrad) {
-      if (transB) mmNN(g, b.data, m, n, k, a.gradBuf(), true);
-      else mmNT(g, b.data, m, n, k, a.gradBuf(), true);
-    }
-    if (b.requiresGrad) {
-      if (transB) mmTN(g, a.data, m, n, k, b.gradBuf(), true);
-      else mmTN(a.data, g, m, k, n, b.gradBuf(), true);
-    }
-  }, 'matmul');
+  return t.result(
+    out,
+    m,
+    n,
+    [a, b],
+    (o) => {
+      const g = o.grad!;
+      // dA = dC · Bᵀ (B [k,n]) or dC · B (B [n,k]); dB = Aᵀ · dC, or (Aᵀ · dC)ᵀ = dCᵀ · A.
+      if (a.requiresGrad) {
+        if (transB) mmNN(g, b.data, m, n, k, a.gradBuf(), true);
+        else mmNT(g, b.data, m, n, k, a.gradBuf(), true);
+      }
+      if (b.requiresGrad) {
+        if (transB) mmTN(g, a.data, m, n, k, b.gradBuf(), true);
+        else mmTN(a.data, g, m, k, n, b.gradBuf(), true);
+      }
+    },
+    'matmul',
+  );
 }
 
 /** The same numbers seen as [rows, cols] (row-major order unchanged): Gather → Reshape of the char LM. */
@@ -131,18 +139,25 @@ export function addBias(x: Value, bias: Value): Value {
   if (bias.size !== n) throw shapeError('addBias', `bias of ${bias.size} for rows of ${n}`);
   const out = t.alloc(m * n);
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[i * n + j] = x.data[i * n + j] + bias.data[j];
-  return t.result(out, m, n, [x, bias], (o) => {
-    const g = o.grad!;
-    if (x.requiresGrad) addInto(x.gradBuf(), g);
-    if (bias.requiresGrad) {
-      const gb = bias.gradBuf();
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let i = 0; i < m; i++) s += g[i * n + j];
-        gb[j] += s;
+  return t.result(
+    out,
+    m,
+    n,
+    [x, bias],
+    (o) => {
+      const g = o.grad!;
+      if (x.requiresGrad) addInto(x.gradBuf(), g);
+      if (bias.requiresGrad) {
+        const gb = bias.gradBuf();
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let i = 0; i < m; i++) s += g[i * n + j];
+          gb[j] += s;
+        }
       }
-    }
-  }, 'addBias');
+    },
+    'addBias',
+  );
 }
 
 function addInto(dst: Buf, src: Buf, scale = 1): void {
@@ -158,10 +173,17 @@ export function add(a: Value, b: Value): Value {
   checkSame('add', a, b);
   const out = t.alloc(a.size);
   for (let i = 0; i < out.length; i++) out[i] = a.data[i] + b.data[i];
-  return t.result(out, a.rows, a.cols, [a, b], (o) => {
-    if (a.requiresGrad) addInto(a.gradBuf(), o.grad!);
-    if (b.requiresGrad) addInto(b.gradBuf(), o.grad!);
-  }, 'add');
+  return t.result(
+    out,
+    a.rows,
+    a.cols,
+    [a, b],
+    (o) => {
+      if (a.requiresGrad) addInto(a.gradBuf(), o.grad!);
+      if (b.requiresGrad) addInto(b.gradBuf(), o.grad!);
+    },
+    'add',
+  );
 }
 
 /** Elementwise product (SwiGLU's silu(gate) ⊙ up). */
@@ -170,17 +192,24 @@ export function mul(a: Value, b: Value): Value {
   checkSame('mul', a, b);
   const out = t.alloc(a.size);
   for (let i = 0; i < out.length; i++) out[i] = a.data[i] * b.data[i];
-  return t.result(out, a.rows, a.cols, [a, b], (o) => {
-    const g = o.grad!;
-    if (a.requiresGrad) {
-      const ga = a.gradBuf();
-      for (let i = 0; i < g.length; i++) ga[i] += g[i] * b.data[i];
-    }
-    if (b.requiresGrad) {
-      const gb = b.gradBuf();
-      for (let i = 0; i < g.length; i++) gb[i] += g[i] * a.data[i];
-    }
-  }, 'mul');
+  return t.result(
+    out,
+    a.rows,
+    a.cols,
+    [a, b],
+    (o) => {
+      const g = o.grad!;
+      if (a.requiresGrad) {
+        const ga = a.gradBuf();
+        for (let i = 0; i < g.length; i++) ga[i] += g[i] * b.data[i];
+      }
+      if (b.requiresGrad) {
+        const gb = b.gradBuf();
+        for (let i = 0; i < g.length; i++) gb[i] += g[i] * a.data[i];
+      }
+    },
+    'mul',
+  );
 }
 
 /** x · s for a constant s (LoRA's alpha / r). */
@@ -194,25 +223,39 @@ export function relu(x: Value): Value {
   const out = x.tape.alloc(x.size);
   // NaN stays NaN (as torch.relu and onnxruntime's Relu), so a diverged run cannot hide behind it.
   for (let i = 0; i < out.length; i++) out[i] = x.data[i] > 0 || Number.isNaN(x.data[i]) ? x.data[i] : 0;
-  return x.tape.result(out, x.rows, x.cols, [x], (o) => {
-    const g = o.grad!;
-    const gx = x.gradBuf();
-    for (let i = 0; i < g.length; i++) if (x.data[i] > 0) gx[i] += g[i];
-  }, 'relu');
+  return x.tape.result(
+    out,
+    x.rows,
+    x.cols,
+    [x],
+    (o) => {
+      const g = o.grad!;
+      const gx = x.gradBuf();
+      for (let i = 0; i < g.length; i++) if (x.data[i] > 0) gx[i] += g[i];
+    },
+    'relu',
+  );
 }
 
 /** SiLU x·σ(x); d/dx = σ(x)·(1 + x·(1 − σ(x))). */
 export function silu(x: Value): Value {
   const out = x.tape.alloc(x.size);
   for (let i = 0; i < out.length; i++) out[i] = x.data[i] / (1 + Math.exp(-x.data[i]));
-  return x.tape.result(out, x.rows, x.cols, [x], (o) => {
-    const g = o.grad!;
-    const gx = x.gradBuf();
-    for (let i = 0; i < g.length; i++) {
-      const s = 1 / (1 + Math.exp(-x.data[i]));
-      gx[i] += g[i] * s * (1 + x.data[i] * (1 - s));
-    }
-  }, 'silu');
+  return x.tape.result(
+    out,
+    x.rows,
+    x.cols,
+    [x],
+    (o) => {
+      const g = o.grad!;
+      const gx = x.gradBuf();
+      for (let i = 0; i < g.length; i++) {
+        const s = 1 / (1 + Math.exp(-x.data[i]));
+        gx[i] += g[i] * s * (1 + x.data[i] * (1 - s));
+      }
+    },
+    'silu',
+  );
 }
 
 /**
@@ -231,9 +274,16 @@ export function dropout(x: Value, p: number, key: number): Value {
     keep[i] = unitAt(sk, i) >= p ? 1 : 0;
     out[i] = keep[i] ? x.data[i] * s : 0;
   }
-  return x.tape.result(out, x.rows, x.cols, [x], (o) => {
-    const g = o.grad!;
-    const gx = x.gradBuf();
-    for (let i = 0; i < g.length; i++) if (keep[i]) gx[i] += g[i] * s;
-  }, 'dropout');
+  return x.tape.result(
+    out,
+    x.rows,
+    x.cols,
+    [x],
+    (o) => {
+      const g = o.grad!;
+      const gx = x.gradBuf();
+      for (let i = 0; i < g.length; i++) if (keep[i]) gx[i] += g[i] * s;
+    },
+    'dropout',
+  );
 }

@@ -14,7 +14,13 @@ describe('AdamW', () => {
   it('decay is decoupled: a zero gradient shrinks decayed weights by exactly (1 − lr·λ) and leaves the others', () => {
     const a = new Float64Array([2, 4]);
     const b = new Float64Array([2, 4]);
-    const opt = new AdamW([{ name: 'a', data: a, decay: true }, { name: 'b', data: b, decay: false }], { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5 });
+    const opt = new AdamW(
+      [
+        { name: 'a', data: a, decay: true },
+        { name: 'b', data: b, decay: false },
+      ],
+      { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5 },
+    );
     opt.step([new Float64Array(2), new Float64Array(2)], 0.1);
     expect([...a]).toEqual([2 * 0.95, 4 * 0.95]);
     expect([...b]).toEqual([2, 4]);

@@ -73,7 +73,8 @@ function field<T>(o: Record<string, unknown>, key: string, check: (v: unknown) =
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const isStrList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-const isEmptyObj = (v: unknown): v is Record<string, never> => v === null || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
+const isEmptyObj = (v: unknown): v is Record<string, never> =>
+  v === null || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
 
 /** Parse adapter_config.json; refuses what this garden does not apply (DoRA, per-module rank or alpha, LoRA biases). */
 export function parsePeftConfig(text: string): LoraConfig {
@@ -85,14 +86,18 @@ export function parsePeftConfig(text: string): LoraConfig {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new PeftError(`${ADAPTER_CONFIG} must be a JSON object`);
   const c = o as Record<string, unknown>;
-  if (c.peft_type !== 'LORA') throw new PeftError(`${ADAPTER_CONFIG}: peft_type is ${JSON.stringify(c.peft_type)}; only "LORA" adapters are read`);
+  if (c.peft_type !== 'LORA')
+    throw new PeftError(`${ADAPTER_CONFIG}: peft_type is ${JSON.stringify(c.peft_type)}; only "LORA" adapters are read`);
   if (c.use_dora === true) throw new PeftError(`${ADAPTER_CONFIG}: use_dora is true; DoRA adapters are not applied by the garden`);
   for (const k of ['rank_pattern', 'alpha_pattern']) {
-    if (c[k] !== undefined && !isEmptyObj(c[k])) throw new PeftError(`${ADAPTER_CONFIG}: "${k}" is not empty; per-module ranks and alphas are not applied by the garden`);
+    if (c[k] !== undefined && !isEmptyObj(c[k]))
+      throw new PeftError(`${ADAPTER_CONFIG}: "${k}" is not empty; per-module ranks and alphas are not applied by the garden`);
   }
-  if (c.bias !== undefined && c.bias !== 'none') throw new PeftError(`${ADAPTER_CONFIG}: bias is ${JSON.stringify(c.bias)}; only "none" is applied`);
+  if (c.bias !== undefined && c.bias !== 'none')
+    throw new PeftError(`${ADAPTER_CONFIG}: bias is ${JSON.stringify(c.bias)}; only "none" is applied`);
   if (c.lora_bias === true) throw new PeftError(`${ADAPTER_CONFIG}: lora_bias is true; LoRA biases are not applied`);
-  if (typeof c.target_modules === 'string') throw new PeftError(`${ADAPTER_CONFIG}: target_modules is a regular expression; the garden reads the list form`);
+  if (typeof c.target_modules === 'string')
+    throw new PeftError(`${ADAPTER_CONFIG}: target_modules is a regular expression; the garden reads the list form`);
   const config: LoraConfig = {
     r: field(c, 'r', isNum, 'a number'),
     alpha: field(c, 'lora_alpha', isNum, 'a number'),
@@ -128,7 +133,10 @@ export function importPeft(files: PeftFiles, sites: readonly LinearSite[], base:
     const key = t.name.slice(PEFT_PREFIX.length);
     const m = /^(.*)\.lora_([AB])\.weight$/.exec(key);
     if (m) {
-      if (!byModule.has(m[1])) throw new PeftError(`${ADAPTER_WEIGHTS}: "${t.name}" targets module "${m[1]}", which is not a linear layer of the base; valid: ${[...byModule.keys()].join(', ')}`);
+      if (!byModule.has(m[1]))
+        throw new PeftError(
+          `${ADAPTER_WEIGHTS}: "${t.name}" targets module "${m[1]}", which is not a linear layer of the base; valid: ${[...byModule.keys()].join(', ')}`,
+        );
       const h = halves.get(m[1]) ?? {};
       h[m[2] === 'A' ? 'a' : 'b'] = t;
       halves.set(m[1], h);
@@ -136,17 +144,21 @@ export function importPeft(files: PeftFiles, sites: readonly LinearSite[], base:
     }
     const b = base.get(key);
     if (!b) throw new PeftError(`${ADAPTER_WEIGHTS}: "${t.name}" is neither a LoRA weight nor a tensor of the base`);
-    if (b.shape.join() !== t.shape.join()) throw new PeftError(`${ADAPTER_WEIGHTS}: "${t.name}" has shape [${t.shape}], the base's "${key}" has [${b.shape}]`);
+    if (b.shape.join() !== t.shape.join())
+      throw new PeftError(`${ADAPTER_WEIGHTS}: "${t.name}" has shape [${t.shape}], the base's "${key}" has [${b.shape}]`);
     saved.set(key, fromFloat32(key, [...t.shape], Float32Array.from(toFloat32(t))));
   }
   const lora = new Map<string, LoraPair>();
   for (const site of sites) {
     const h = halves.get(site.module);
     if (!h) continue;
-    if (!h.a || !h.b) throw new PeftError(`${ADAPTER_WEIGHTS}: module "${site.module}" has lora_${h.a ? 'A' : 'B'} but not lora_${h.a ? 'B' : 'A'}`);
+    if (!h.a || !h.b)
+      throw new PeftError(`${ADAPTER_WEIGHTS}: module "${site.module}" has lora_${h.a ? 'A' : 'B'} but not lora_${h.a ? 'B' : 'A'}`);
     const r = h.a.shape[0];
-    if (h.a.shape.length !== 2 || h.a.shape[1] !== site.inFeatures) throw new PeftError(`${ADAPTER_WEIGHTS}: "${h.a.name}" has shape [${h.a.shape}], expected [r, ${site.inFeatures}]`);
-    if (h.b.shape.length !== 2 || h.b.shape[0] !== site.outFeatures || h.b.shape[1] !== r) throw new PeftError(`${ADAPTER_WEIGHTS}: "${h.b.name}" has shape [${h.b.shape}], expected [${site.outFeatures}, ${r}]`);
+    if (h.a.shape.length !== 2 || h.a.shape[1] !== site.inFeatures)
+      throw new PeftError(`${ADAPTER_WEIGHTS}: "${h.a.name}" has shape [${h.a.shape}], expected [r, ${site.inFeatures}]`);
+    if (h.b.shape.length !== 2 || h.b.shape[0] !== site.outFeatures || h.b.shape[1] !== r)
+      throw new PeftError(`${ADAPTER_WEIGHTS}: "${h.b.name}" has shape [${h.b.shape}], expected [${site.outFeatures}, ${r}]`);
     if (r !== config.r) throw new PeftError(`${ADAPTER_WEIGHTS}: module "${site.module}" has rank ${r}, the config says r = ${config.r}`);
     // fan_in_fan_out says how the base that PEFT wrapped stored W; lora_A [r, in] and lora_B [out, r]
     // are the same either way, and the merge follows this base's own layout (site.layout). So an

@@ -63,7 +63,10 @@ const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
 export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): RunResult {
   const { spec, base } = inp;
   const names = base.tensors.map((t) => t.name).sort();
-  if (names.join() !== MLP_TENSORS.join()) throw new Error(`the base is not of the MLP classifier species (tensors ${names.join(', ')}; expected ${MLP_TENSORS.join(', ')}); garden train trains classifier adapters`);
+  if (names.join() !== MLP_TENSORS.join())
+    throw new Error(
+      `the base is not of the MLP classifier species (tensors ${names.join(', ')}; expected ${MLP_TENSORS.join(', ')}); garden train trains classifier adapters`,
+    );
   const checked = refuseSuiteOverlap(inp.train, inp.suites, spec.data.train).checked;
   if (inp.validation) refuseSuiteOverlap(inp.validation, inp.suites, spec.data.validation);
   const sites = mlpSites(base.tensors);
@@ -86,22 +89,40 @@ export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): R
     base.species,
   );
   const t = spec.train;
-  const steps = trainMlpAdapter(base.tensors, adapter, inp.train.x, inp.train.y, {
-    steps: t.steps,
-    batch: t.batch,
-    seed: t.seed,
-    schedule: { kind: t.schedule, lr: t.lr, warmupSteps: t.warmupSteps },
-    adamw: { ...ADAMW_DEFAULTS, weightDecay: t.weightDecay },
-  }, onStep);
+  const steps = trainMlpAdapter(
+    base.tensors,
+    adapter,
+    inp.train.x,
+    inp.train.y,
+    {
+      steps: t.steps,
+      batch: t.batch,
+      seed: t.seed,
+      schedule: { kind: t.schedule, lr: t.lr, warmupSteps: t.warmupSteps },
+      adamw: { ...ADAMW_DEFAULTS, weightDecay: t.weightDecay },
+    },
+    onStep,
+  );
   const merged = mergeAdapter(base.tensors, adapter);
   const files = exportPeft(adapter);
   let validation: RunResult['validation'];
   if (inp.validation) {
     const b = classifierScore(base.tensors, inp.validation);
     const a = classifierScore(merged, inp.validation);
-    validation = { rows: inp.validation.y.length, baseAccuracy: b.accuracy, adapterAccuracy: a.accuracy, baseLoss: b.loss, adapterLoss: a.loss };
+    validation = {
+      rows: inp.validation.y.length,
+      baseAccuracy: b.accuracy,
+      adapterAccuracy: a.accuracy,
+      baseLoss: b.loss,
+      adapterLoss: a.loss,
+    };
   }
-  const data = (d: EncodedData & { name: string; hash: Sha256Hex }) => ({ file: d.name, sha256: d.hash, rows: d.y.length, labels: counts(d, base.labels) });
+  const data = (d: EncodedData & { name: string; hash: Sha256Hex }) => ({
+    file: d.name,
+    sha256: d.hash,
+    rows: d.y.length,
+    labels: counts(d, base.labels),
+  });
   const manifest = {
     kind: 'garden-training',
     version: 1,

@@ -46,7 +46,8 @@ function object(v: unknown, where: string, keys: readonly string[]): Obj {
 
 function num(o: Obj, k: string, where: string, check: (x: number) => boolean, rule: string, dflt?: number): number {
   const v = o[k] ?? dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw new SpecError(`${where}.${k} must be ${rule}, got ${JSON.stringify(o[k])}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v))
+    throw new SpecError(`${where}.${k} must be ${rule}, got ${JSON.stringify(o[k])}`);
   return v;
 }
 
@@ -77,11 +78,13 @@ export function parseSpec(text: string): TrainSpec {
   const o = object(raw, 'spec', ['base', 'data', 'encoding', 'suites', 'adapter', 'train']);
   const data = object(o.data, 'spec.data', ['train', 'validation']);
   const enc = o.encoding;
-  if (enc !== undefined && (typeof enc !== 'string' || !Object.prototype.hasOwnProperty.call(ENCODINGS, enc))) throw new SpecError(`spec.encoding ${JSON.stringify(enc)} is unknown; valid: ${Object.keys(ENCODINGS).join(', ')}`);
+  if (enc !== undefined && (typeof enc !== 'string' || !Object.prototype.hasOwnProperty.call(ENCODINGS, enc)))
+    throw new SpecError(`spec.encoding ${JSON.stringify(enc)} is unknown; valid: ${Object.keys(ENCODINGS).join(', ')}`);
   const a = object(o.adapter, 'spec.adapter', ['r', 'lora_alpha', 'lora_dropout', 'target_modules', 'modules_to_save', 'use_rslora']);
   const t = object(o.train, 'spec.train', ['steps', 'batch', 'lr', 'schedule', 'warmup_steps', 'weight_decay', 'seed']);
   const schedule = t.schedule ?? 'cosine';
-  if (typeof schedule !== 'string' || !(SCHEDULES as readonly string[]).includes(schedule)) throw new SpecError(`spec.train.schedule ${JSON.stringify(schedule)} is unknown; valid: ${SCHEDULES.join(', ')}`);
+  if (typeof schedule !== 'string' || !(SCHEDULES as readonly string[]).includes(schedule))
+    throw new SpecError(`spec.train.schedule ${JSON.stringify(schedule)} is unknown; valid: ${SCHEDULES.join(', ')}`);
   if (a.use_rslora !== undefined && typeof a.use_rslora !== 'boolean') throw new SpecError('spec.adapter.use_rslora must be true or false');
   const steps = num(t, 'steps', 'spec.train', isInt(1, 1_000_000), 'an integer in 1…1000000');
   const validation = str(data, 'validation', 'spec.data', true);
@@ -121,7 +124,8 @@ export interface EncodedData {
 
 /** Parse JSONL and encode every row; errors name the line. */
 export function encodeJsonl(text: string, encoding: Encoding, labels: readonly string[], featureSize: number, what = 'data'): EncodedData {
-  if (encoding === 'mail-text' && featureSize !== MAIL_BUCKETS) throw new SpecError(`encoding mail-text gives ${MAIL_BUCKETS} inputs, the base takes ${featureSize}`);
+  if (encoding === 'mail-text' && featureSize !== MAIL_BUCKETS)
+    throw new SpecError(`encoding mail-text gives ${MAIL_BUCKETS} inputs, the base takes ${featureSize}`);
   const rows: { x: Float32Array; y: number }[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
@@ -135,7 +139,8 @@ export function encodeJsonl(text: string, encoding: Encoding, labels: readonly s
     const o = object(r, where, encoding === 'mail-text' ? ['message', 'body', 'label', 'source'] : ['features', 'label', 'source']);
     const label = o.label;
     const y = typeof label === 'number' ? label : labels.indexOf(String(label));
-    if (!Number.isInteger(y) || y < 0 || y >= labels.length) throw new SpecError(`${where}: label ${JSON.stringify(label)} is not one of ${labels.map((l, k) => `${k} "${l}"`).join(', ')}`);
+    if (!Number.isInteger(y) || y < 0 || y >= labels.length)
+      throw new SpecError(`${where}: label ${JSON.stringify(label)} is not one of ${labels.map((l, k) => `${k} "${l}"`).join(', ')}`);
     let x: Float32Array;
     if (encoding === 'mail-text') {
       if (typeof o.message === 'string') x = mailFeatures(stripHeaders(o.message));
@@ -143,7 +148,8 @@ export function encodeJsonl(text: string, encoding: Encoding, labels: readonly s
       else throw new SpecError(`${where}: needs "message" or "body" text`);
     } else {
       const f = o.features;
-      if (!Array.isArray(f) || f.length !== featureSize || !f.every((v) => typeof v === 'number' && Number.isFinite(v))) throw new SpecError(`${where}: "features" must be ${featureSize} finite numbers`);
+      if (!Array.isArray(f) || f.length !== featureSize || !f.every((v) => typeof v === 'number' && Number.isFinite(v)))
+        throw new SpecError(`${where}: "features" must be ${featureSize} finite numbers`);
       x = Float32Array.from(f as number[]);
     }
     rows.push({ x, y });
@@ -169,7 +175,11 @@ function rowHash(x: Float32Array, i: number, f: number): Sha256Hex {
  * Refuse data that shares a model input with any frozen suite of the same input size (compared
  * as the float32 inputs the model would see, by SHA-256 per row).
  */
-export function refuseSuiteOverlap(data: EncodedData, suites: readonly Suite[], what = 'data'): { checked: { id: string; hash: Sha256Hex; rows: number }[] } {
+export function refuseSuiteOverlap(
+  data: EncodedData,
+  suites: readonly Suite[],
+  what = 'data',
+): { checked: { id: string; hash: Sha256Hex; rows: number }[] } {
   const F = data.featureSize;
   const mine = new Map<Sha256Hex, number>();
   for (let i = 0; i < data.y.length; i++) {
@@ -182,7 +192,10 @@ export function refuseSuiteOverlap(data: EncodedData, suites: readonly Suite[], 
     const rows = suiteRows(s, 0, s.count);
     for (let j = 0; j < s.count; j++) {
       const at = mine.get(rowHash(rows, j, F));
-      if (at !== undefined) throw new SpecError(`${what} row ${at + 1} has the same model input as row ${j + 1} of frozen suite "${s.id}" (${s.hash.slice(0, 12)}…); training data must be kept apart from the suites`);
+      if (at !== undefined)
+        throw new SpecError(
+          `${what} row ${at + 1} has the same model input as row ${j + 1} of frozen suite "${s.id}" (${s.hash.slice(0, 12)}…); training data must be kept apart from the suites`,
+        );
     }
     checked.push({ id: s.id, hash: s.hash, rows: s.count });
   }

@@ -4,12 +4,18 @@ import { randoms } from './test-helpers.ts';
 
 function reconstruct(r: ReturnType<typeof svd>, rank = r.k): Float64Array {
   const out = new Float64Array(r.m * r.n);
-  for (let i = 0; i < r.m; i++) for (let j = 0; j < r.n; j++) for (let c = 0; c < rank; c++) out[i * r.n + j] += r.u[i * r.k + c] * r.s[c] * r.vt[c * r.n + j];
+  for (let i = 0; i < r.m; i++)
+    for (let j = 0; j < r.n; j++) for (let c = 0; c < rank; c++) out[i * r.n + j] += r.u[i * r.k + c] * r.s[c] * r.vt[c * r.n + j];
   return out;
 }
 
 describe('one-sided Jacobi SVD', () => {
-  for (const [m, n] of [[7, 4], [4, 7], [5, 5], [1, 6]]) {
+  for (const [m, n] of [
+    [7, 4],
+    [4, 7],
+    [5, 5],
+    [1, 6],
+  ]) {
     it(`[${m}, ${n}]: U·S·Vᵀ rebuilds M, U and V orthonormal, S descending`, () => {
       const a = randoms(m * n, m * 10 + n);
       const r = svd(a, m, n);

@@ -58,13 +58,15 @@ export class Tape {
 
   /** A leaf over an existing buffer of this tape's precision (no copy): the optimizer updates it in place. */
   param(data: Buf, rows: number, cols: number, label = ''): Value {
-    if ((this.precision === 'f64') !== data instanceof Float64Array) throw new Error(`parameter "${label}" is not a ${this.precision} buffer`);
+    if ((this.precision === 'f64') !== data instanceof Float64Array)
+      throw new Error(`parameter "${label}" is not a ${this.precision} buffer`);
     return new Value(this, data, rows, cols, true, label);
   }
 
   /** A frozen buffer of this tape's precision (no copy, no gradient): a base weight. */
   constant(data: Buf, rows: number, cols: number, label = ''): Value {
-    if ((this.precision === 'f64') !== data instanceof Float64Array) throw new Error(`constant "${label}" is not a ${this.precision} buffer`);
+    if ((this.precision === 'f64') !== data instanceof Float64Array)
+      throw new Error(`constant "${label}" is not a ${this.precision} buffer`);
     return new Value(this, data, rows, cols, false, label);
   }
 

@@ -29,7 +29,11 @@ export interface LeafSpec {
  * Worst disagreement between backward's gradients and central finite differences
  * (f(x + h) − f(x − h)) / 2h, all in float64: max over elements of |a − n| / max(1, |a|, |n|).
  */
-export function gradCheck(leaves: readonly LeafSpec[], f: (vs: Value[]) => Value, h = 1e-5): { worst: number; where: string; checked: number } {
+export function gradCheck(
+  leaves: readonly LeafSpec[],
+  f: (vs: Value[]) => Value,
+  h = 1e-5,
+): { worst: number; where: string; checked: number } {
   const run = (datas: Float64Array[]) => {
     const t = new Tape('f64');
     const vs = datas.map((d, k) => t.leaf(d, leaves[k].rows, leaves[k].cols, true, `leaf${k}`));
