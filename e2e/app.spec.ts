@@ -62,6 +62,9 @@ test('one breeding round, end to end, without leaving the origin', async ({ page
   await page.getByTestId('admit-button').click();
   const candidateName = await page.getByTestId('candidate-name').innerText();
   await expect(page.getByTestId('registry-shadow')).toContainText(candidateName);
+  // "Make champion" cannot act before the shadow has seen a routed request, and says so beside it.
+  await expect(page.getByTestId('to-champion')).toBeDisabled();
+  await expect(page.getByTestId('champion-why')).toContainText('at least 1 routed request');
   await ask(page);
   await expect(page.getByTestId('answered-by')).toHaveText('Digits base', { timeout: 60_000 });
   await expect(page.getByTestId('shadow-note')).toContainText(candidateName);

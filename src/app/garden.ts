@@ -31,6 +31,7 @@ import { smokeReport } from '../core/eval/smoke.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 import { compatibilityReport, type CompatReport } from '../core/compat.ts';
+import { candidateName } from './naming.ts';
 import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
 
 const set = useGarden.setState;
@@ -151,7 +152,21 @@ function syncLab(): void {
     ledger,
     ledgerOk: { ok: verdict.ok, message: verdict.ok ? `${entries.length} entries, chain intact` : verdict.problems[0].message },
     shadow: router.shadowSummary(SLOT),
+    championGate: championGate(),
   });
+}
+
+/** Whether "Make champion" can act now, and why not (shown beside the button). */
+function championGate(): { ok: boolean; reason: string } {
+  const reg = release.current(SLOT);
+  const m = reg.canary?.model ?? reg.shadow;
+  if (!m) return { ok: false, reason: 'needs a candidate in shadow or canary: admit one first' };
+  try {
+    const c = championCheck(m);
+    return { ok: c.eligible, reason: c.reason };
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
 }
 
 function describeEntry(type: string, p: Record<string, unknown>): string {
@@ -271,7 +286,8 @@ export async function breedSelected(): Promise<void> {
     const count = s.models.filter((m) => m.role === 'candidate').length + 1;
     const entry: ModelEntry = {
       id: `candidate-${hash.slice(0, 8)}`,
-      name: `Candidate ${count} (${op.name.toLowerCase()})`,
+      name: candidateName(count, op, result.params, s.seed),
+      createdAt: new Date().toISOString(),
       role: 'candidate',
       family: family.id,
       hash,
@@ -363,7 +379,7 @@ export async function storeImport(check: ImportCheck): Promise<ModelEntry> {
     origin: { kind: 'imported', description: `imported from ${check.name} (${check.format})` },
     data: { description: 'unknown: brought by the user' },
   });
-  const entry: ModelEntry = { id: `imported-${hash.slice(0, 8)}`, name: `${label} (imported)`, role: 'specialist', family: family.id, hash, species: slm.species, bytes: bytes.length, description: `Imported from ${check.name} (${check.format}, ${check.tensors} tensors)`, metadata: slm.metadata };
+  const entry: ModelEntry = { id: `imported-${hash.slice(0, 8)}`, name: `${label} (imported)`, role: 'specialist', family: family.id, hash, species: slm.species, bytes: bytes.length, description: `Imported from ${check.name} (${check.format}, ${check.tensors} tensors)`, metadata: slm.metadata, createdAt: new Date().toISOString() };
   const put = await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   set({ models: await repo.listModels() });
   void refreshStorage();

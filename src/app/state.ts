@@ -28,6 +28,8 @@ export interface ModelEntry {
   metadata?: Record<string, string>;
   /** SHA-256 of the model's own inference graph when it is not the family's (quantized candidates). */
   graphHash?: string;
+  /** When the garden made or imported it (ISO 8601); absent for the starter models. */
+  createdAt?: string;
 }
 
 export interface Evidence {
@@ -112,6 +114,10 @@ export interface GardenState {
   route: RouteAnswer | null;
   ledger: LedgerLine[];
   ledgerOk: { ok: boolean; message: string } | null;
+  /** Whether "Make champion" can act now, and the reason when it cannot. */
+  championGate: { ok: boolean; reason: string } | null;
+  /** Form fields holding a value outside their valid range: name → what is valid. */
+  invalid: Record<string, string>;
 
   setOfflineReady(v: boolean): void;
   toggleSelected(id: string): void;
@@ -120,6 +126,7 @@ export interface GardenState {
   setSeed(seed: number): void;
   setInference(ep: 'wasm' | 'webgpu'): void;
   dismissNotice(): void;
+  setInvalid(name: string, reason: string | null): void;
 }
 
 export const useGarden = create<GardenState>()((set) => ({
@@ -148,6 +155,8 @@ export const useGarden = create<GardenState>()((set) => ({
   route: null,
   ledger: [],
   ledgerOk: null,
+  championGate: null,
+  invalid: {},
 
   setOfflineReady: (v) => set({ offlineReady: v }),
   toggleSelected: (id) => set((s) => ({ selected: s.selected.includes(id) ? s.selected.filter((x) => x !== id) : [...s.selected, id] })),
@@ -156,4 +165,11 @@ export const useGarden = create<GardenState>()((set) => ({
   setSeed: (seed) => set({ seed }),
   setInference: (inference) => set({ inference }),
   dismissNotice: () => set({ notice: null }),
+  setInvalid: (name, reason) =>
+    set((s) => {
+      const invalid = { ...s.invalid };
+      if (reason) invalid[name] = reason;
+      else delete invalid[name];
+      return { invalid };
+    }),
 }));

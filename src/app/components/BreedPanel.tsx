@@ -1,3 +1,4 @@
+import { useEffect, useState } from 'react';
 import { OPERATORS } from '../../core/operators/registry.ts';
 import type { ParamDef } from '../../core/operators/types.ts';
 import { useGarden } from '../state.ts';
@@ -16,6 +17,7 @@ export function BreedPanel() {
   const range = op ? { min: op.parents.min + extra, max: op.parents.max + extra } : { min: 2, max: 2 };
   const enough = !!op && parents.length >= range.min && parents.length <= range.max;
   const conflicts = !!s.receipt?.tensors.some((t) => t.signConflicts !== undefined);
+  const invalid = Object.values(s.invalid);
   return (
     <section className="step" aria-labelledby="breed-h">
       <h2 id="breed-h"><span className="num">2</span> Breed a candidate</h2>
@@ -30,16 +32,17 @@ export function BreedPanel() {
         </label>
         <label>
           Seed{' '}
-          <input type="number" value={s.seed} min={0} max={MAX_SEED} step={1} onChange={(e) => s.setSeed(Math.min(MAX_SEED, Math.max(0, Math.floor(Number(e.target.value) || 0))))} style={{ width: '8em' }} />
+          <CheckedNumber name="seed" value={s.seed} min={0} max={MAX_SEED} integer onValid={s.setSeed} testId="seed" width="8em" />
         </label>
       </div>
       {op && <p className="hint">{op.description}{op.needsBase ? ' The first selected parent is the base.' : ''}</p>}
       {op?.params.map((p: ParamDef) => <ParamControl key={p.name} def={p} parents={(op.needsBase ? parents.slice(1) : parents).map((m) => m.name)} />)}
       <div className="row">
-        <button className="primary" disabled={!enough || running} onClick={() => void breedSelected()} data-testid="breed-button">
+        <button className="primary" disabled={!enough || running || invalid.length > 0} onClick={() => void breedSelected()} data-testid="breed-button">
           {running ? 'Breeding…' : `Breed ${parents.length ? parents.map((p) => p.name).join(' × ') : ''}`}
         </button>
         {running && <button onClick={cancelBreed} data-testid="cancel-breed">Cancel</button>}
+        {invalid.length > 0 && <span className="fail" data-testid="invalid-hint">Not bred until fixed: {invalid.join('; ')}.</span>}
         {!enough && (
           <span className="hint" data-testid="parent-count-hint">
             {op?.name} takes {range.min === range.max ? range.min : `${range.min} to ${range.max}`} parent{range.max > 1 ? 's' : ''}{op?.needsBase ? ', the base first' : ''}; {parents.length} selected.
@@ -141,15 +144,43 @@ function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
   const min = def.min ?? 0;
   const max = def.max ?? 1;
   const step = def.type === 'integer' ? 1 : Math.min(0.01, (max - min) / 100);
-  const clamp = (x: number) => Math.min(max, Math.max(min, def.type === 'integer' ? Math.round(x) : x));
   return (
     <div className="param">
-      <span>{def.description}</span>
-      <input type="range" min={min} max={max} step={step} value={v} aria-hidden="true" tabIndex={-1} onChange={(e) => setParam(def.name, clamp(Number(e.target.value)))} />
-      <input
-        type="number" min={min} max={max} step={step} value={v} aria-label={def.name} data-testid={`param-${def.name}`} style={{ width: '6em' }}
-        onChange={(e) => Number.isFinite(e.target.valueAsNumber) && setParam(def.name, clamp(e.target.valueAsNumber))}
-      />
+      <span id={`param-${def.name}-d`}>{def.description}</span>
+      <input type="range" min={min} max={max} step={step} value={v} aria-hidden="true" tabIndex={-1} onChange={(e) => setParam(def.name, Number(e.target.value))} />
+      <CheckedNumber name={def.name} value={v} min={min} max={max} integer={def.type === 'integer'} step={step} onValid={(x) => setParam(def.name, x)} testId={`param-${def.name}`} width="6em" />
     </div>
+  );
+}
+
+/**
+ * A number field that refuses, never clamps: a value outside [min, max] (or not an integer where
+ * one is needed) stays as typed, is marked invalid with the valid range beside it, and blocks the
+ * breed until it is fixed.
+ */
+function CheckedNumber({ name, value, min, max, integer, step = 1, onValid, testId, width }: { name: string; value: number; min: number; max: number; integer?: boolean; step?: number; onValid: (x: number) => void; testId: string; width: string }) {
+  const reason = useGarden((s) => s.invalid[name]);
+  const setInvalid = useGarden((s) => s.setInvalid);
+  const [text, setText] = useState<string | null>(null);
+  useEffect(() => () => setInvalid(name, null), [name, setInvalid]);
+  const onChange = (raw: string) => {
+    setText(raw);
+    const x = Number(raw);
+    const why = raw.trim() === '' || !Number.isFinite(x) ? `${name} must be a number`
+      : integer && !Number.isInteger(x) ? `${name} must be a whole number from ${min} to ${max}; ${raw} is not whole`
+      : x < min || x > max ? `${name} must be from ${min} to ${max}; ${raw} is outside`
+      : null;
+    setInvalid(name, why);
+    if (!why) onValid(x);
+  };
+  return (
+    <>
+      <input
+        type="number" min={min} max={max} step={step} value={reason ? (text ?? '') : (text !== null && Number(text) === value ? text : value)} aria-label={name}
+        aria-invalid={!!reason} aria-describedby={reason ? `${testId}-why` : undefined} data-testid={testId} style={{ width }}
+        onChange={(e) => onChange(e.target.value)}
+      />
+      {reason && <span className="fail" id={`${testId}-why`} role="alert" data-testid={`${testId}-why`}>{reason}</span>}
+    </>
   );
 }

@@ -1,5 +1,6 @@
 import { useGarden } from '../state.ts';
 import { bytes, pct, short } from '../format.ts';
+import { byCreation } from '../naming.ts';
 
 export function ParentPool() {
   const models = useGarden((s) => s.models);
@@ -12,7 +13,7 @@ export function ParentPool() {
       <h2 id="pool-h"><span className="num">1</span> Parent pool</h2>
       <p className="hint">Models kept in this browser (IndexedDB). Tick the parents to breed from; for operators with a base, tick the base first.</p>
       <ul className="cards" data-testid="parent-pool">
-        {models.map((m) => {
+        {byCreation(models).map((m) => {
           const ev = evidence[m.hash]?.evaluations;
           const isSel = selected.includes(m.id);
           return (

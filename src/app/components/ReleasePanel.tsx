@@ -9,6 +9,7 @@ export function ReleasePanel() {
   const models = useGarden((s) => s.models);
   const shadow = useGarden((s) => s.shadow);
   const canRollback = useGarden((s) => s.canRollback);
+  const gate = useGarden((s) => s.championGate);
   if (!reg) return null;
   const name = (id: string | null | undefined) => (id ? (models.find((m) => m.id === id)?.name ?? id) : '—');
   return (
@@ -26,9 +27,10 @@ export function ReleasePanel() {
       </table>
       <div className="row">
         <button onClick={() => void releaseStep('canary')} disabled={!reg.shadow} data-testid="to-canary">Canary: 10 % of requests</button>
-        <button className="primary" onClick={() => void releaseStep('champion')} disabled={!reg.shadow && !reg.canary} data-testid="to-champion">Make champion</button>
+        <button className="primary" onClick={() => void releaseStep('champion')} disabled={!gate?.ok} aria-describedby="champion-why" data-testid="to-champion">Make champion</button>
         <button onClick={() => void releaseStep('rollback')} disabled={!canRollback} data-testid="rollback">Roll back</button>
       </div>
+      {gate && !gate.ok && <p className="hint" id="champion-why" data-testid="champion-why">Make champion {gate.reason.startsWith('needs') ? '' : 'waits: '}{gate.reason}{/routed/.test(gate.reason) ? ' (ask once below)' : ''}.</p>}
     </section>
   );
 }
