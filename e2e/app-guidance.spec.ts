@@ -12,6 +12,7 @@ mkdirSync(SHOTS, { recursive: true });
 test('out-of-range parameters are refused at the form; candidates are named and listed by creation', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('acc-digits-base')).toContainText('%', { timeout: 90_000 });
+  await expect(page.getByTestId('family-slot')).toHaveText('Family digits · slot digits');
   await expect(page.getByTestId('to-champion')).toBeDisabled();
   await expect(page.getByTestId('champion-why')).toContainText('needs a candidate in shadow or canary');
 

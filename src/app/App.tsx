@@ -1,6 +1,6 @@
 import { useEffect } from 'react';
 import { useGarden } from './state.ts';
-import { initGarden } from './garden.ts';
+import { initGarden, SLOT } from './garden.ts';
 import { deleteGarden, rawLedger } from './repo.ts';
 import { saveFile } from './save.ts';
 import { StatusBar } from './components/StatusBar.tsx';
@@ -18,6 +18,7 @@ export function App() {
   const error = useGarden((s) => s.error);
   const notice = useGarden((s) => s.notice);
   const dismiss = useGarden((s) => s.dismissNotice);
+  const family = useGarden((s) => s.models.find((m) => m.role === 'base')?.family);
   useEffect(() => {
     void initGarden();
   }, []);
@@ -30,6 +31,7 @@ export function App() {
           <div>
             <h1>SLM Garden</h1>
             <p className="tagline">Breed, evaluate and route small models on this machine. Nothing leaves it.</p>
+            {family && <p className="where" data-testid="family-slot">Family <strong>{family}</strong> · slot <strong>{SLOT}</strong></p>}
           </div>
         </div>
         <StatusBar />
