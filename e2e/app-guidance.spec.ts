@@ -17,9 +17,14 @@ test('out-of-range parameters are refused at the form; candidates are named and 
   await expect(page.getByTestId('champion-why')).toContainText('needs a candidate in shadow or canary');
 
   await page.getByTestId('operator-select').selectOption('ties');
-  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist']) await page.getByLabel(`Select ${name}`).check();
+  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist'])
+    await page.getByLabel(`Select ${name}`).check();
   await expect(page.getByTestId('breed-button')).toBeEnabled();
-  for (const [field, value, range] of [['param-density', '5', 'from 0 to 1'], ['param-lambda', '-1e9', 'from -10 to 10'], ['seed', '1e20', 'from 0 to 4294967295']] as const) {
+  for (const [field, value, range] of [
+    ['param-density', '5', 'from 0 to 1'],
+    ['param-lambda', '-1e9', 'from -10 to 10'],
+    ['seed', '1e20', 'from 0 to 4294967295'],
+  ] as const) {
     await page.getByTestId(field).fill(value);
     await expect(page.getByTestId(`${field}-why`)).toContainText(`must be from ${range.slice(5)}; ${value} is outside`);
     await expect(page.getByTestId(field)).toHaveValue(value);
@@ -35,12 +40,17 @@ test('out-of-range parameters are refused at the form; candidates are named and 
   await page.getByTestId('seed').fill('9');
   await expect(page.getByTestId('invalid-hint')).toHaveCount(0);
   await page.getByTestId('breed-button').click();
-  await expect(page.getByTestId('candidate-name')).toHaveText('#1 TIES merge · lambda 0.8, normalize on, density 0.4, trimScope tensor, rescale none · seed 9', { timeout: 120_000 });
+  await expect(page.getByTestId('candidate-name')).toHaveText(
+    '#1 TIES merge · lambda 0.8, normalize on, density 0.4, trimScope tensor, rescale none · seed 9',
+    { timeout: 120_000 },
+  );
 
   await page.getByTestId('operator-select').selectOption('blend');
   await page.getByLabel('weight of Digits thick specialist').fill('0.25');
   await page.getByTestId('breed-button').click();
-  await expect(page.getByTestId('candidate-name')).toContainText('#2 Blend · weights 1/1/0.25, normalize on · seed 9', { timeout: 120_000 });
+  await expect(page.getByTestId('candidate-name')).toContainText('#2 Blend · weights 1/1/0.25, normalize on · seed 9', {
+    timeout: 120_000,
+  });
   const names = await page.locator('[data-testid^="model-candidate-"] .card-title').allInnerTexts();
   expect(names).toEqual([expect.stringMatching(/^#1 TIES merge/), expect.stringMatching(/^#2 Blend/)]);
   await page.screenshot({ path: `${SHOTS}/31-named-candidates.png`, fullPage: true });

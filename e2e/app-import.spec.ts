@@ -11,7 +11,9 @@ const SHOTS = 'e2e/screenshots';
 mkdirSync(SHOTS, { recursive: true });
 
 /** The starter base as a plain safetensors file (no garden metadata), its weights edited by `edit`. */
-function plainSafetensors(edit: (header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>, data: Buffer) => void): Buffer {
+function plainSafetensors(
+  edit: (header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>, data: Buffer) => void,
+): Buffer {
   const slm = readFileSync('public/starter/digits/base.slm');
   const n = Number(slm.readBigUInt64LE(0));
   const header = JSON.parse(slm.subarray(8, 8 + n).toString('utf8'));
@@ -30,13 +32,16 @@ async function modelCount(page: Page) {
 }
 
 async function dropOn(page: Page, name: string, bytes: Buffer) {
-  await page.evaluate(({ name, b64 }) => {
-    const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const dt = new DataTransfer();
-    dt.items.add(new File([bin], name));
-    document.body.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-  }, { name, b64: bytes.toString('base64') });
+  await page.evaluate(
+    ({ name, b64 }) => {
+      const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bin], name));
+      document.body.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    },
+    { name, b64: bytes.toString('base64') },
+  );
 }
 
 test('a model of the user’s own is checked before it is stored, then joins the pool', async ({ page }) => {
@@ -58,7 +63,9 @@ test('a model of the user’s own is checked before it is stored, then joins the
   expect(await modelCount(page)).toBe(before);
 
   // A drop that holds no file is answered too.
-  await page.evaluate(() => document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: new DataTransfer(), bubbles: true, cancelable: true })));
+  await page.evaluate(() =>
+    document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: new DataTransfer(), bubbles: true, cancelable: true })),
+  );
   await expect(page.getByTestId('import-message')).toContainText('held no file');
 
   // A file of another shape: the compatibility report's reason.
@@ -66,12 +73,16 @@ test('a model of the user’s own is checked before it is stored, then joins the
     h['fc9.weight'] = h['fc1.weight'];
     delete h['fc1.weight'];
   });
-  await page.getByTestId('import-input').setInputFiles({ name: 'other.safetensors', mimeType: 'application/octet-stream', buffer: renamed });
+  await page
+    .getByTestId('import-input')
+    .setInputFiles({ name: 'other.safetensors', mimeType: 'application/octet-stream', buffer: renamed });
   await expect(page.getByTestId('import-refused')).toContainText(/fc1\.weight|fc9\.weight/);
   expect(await modelCount(page)).toBe(before);
 
   // The user's own fine-tune (the base with one weight changed): the report, then the pool.
-  await page.getByTestId('import-input').setInputFiles({ name: 'my-digits.safetensors', mimeType: 'application/octet-stream', buffer: good });
+  await page
+    .getByTestId('import-input')
+    .setInputFiles({ name: 'my-digits.safetensors', mimeType: 'application/octet-stream', buffer: good });
   await expect(page.getByTestId('import-report')).toBeVisible();
   await expect(page.getByTestId('import-species')).toContainText('joins the species of the digits');
   expect(await modelCount(page)).toBe(before);

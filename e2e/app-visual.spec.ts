@@ -56,7 +56,8 @@ test('each operator shows what it did to a real layer, with the receipt’s numb
   const conflicts = await row.getByTestId('receipt-sign-conflicts').innerText();
   expect(Number(conflicts)).toBeGreaterThan(0);
   await expect(page.getByTestId('visual-sign-conflicts')).toHaveText(conflicts);
-  for (const id of ['weights', 'deltas', 'sparsity', 'ties-trim', 'ties-elect', 'ties-mean']) await expect(page.getByTestId(`visual-${id}`)).toBeVisible();
+  for (const id of ['weights', 'deltas', 'sparsity', 'ties-trim', 'ties-elect', 'ties-mean'])
+    await expect(page.getByTestId(`visual-${id}`)).toBeVisible();
   await expect(page.getByTestId('visual-ties-trim')).toContainText('density 0.2');
   await page.getByTestId('operator-visual').scrollIntoViewIfNeeded();
   await page.getByTestId('operator-visual').screenshot({ path: `${SHOTS}/10-visual-ties.png` });

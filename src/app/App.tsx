@@ -31,7 +31,11 @@ export function App() {
           <div>
             <h1>SLM Garden</h1>
             <p className="tagline">Breed, evaluate and route small models on this machine. Nothing leaves it.</p>
-            {family && <p className="where" data-testid="family-slot">Family <strong>{family}</strong> · slot <strong>{SLOT}</strong></p>}
+            {family && (
+              <p className="where" data-testid="family-slot">
+                Family <strong>{family}</strong> · slot <strong>{SLOT}</strong>
+              </p>
+            )}
           </div>
         </div>
         <StatusBar />
@@ -39,7 +43,9 @@ export function App() {
       {notice && (
         <div className="notice" role="status">
           <span>{notice}</span>
-          <button className="link" onClick={dismiss} aria-label="Dismiss">×</button>
+          <button className="link" onClick={dismiss} aria-label="Dismiss">
+            ×
+          </button>
         </div>
       )}
       {phase === 'error' && (
@@ -47,11 +53,17 @@ export function App() {
           <p>{error}</p>
           <div className="row">
             <button onClick={() => void downloadLedger()}>Download the ledger as stored</button>
-            <button onClick={() => void resetGarden()} data-testid="reset-garden">Delete this garden and start over</button>
+            <button onClick={() => void resetGarden()} data-testid="reset-garden">
+              Delete this garden and start over
+            </button>
           </div>
         </div>
       )}
-      {phase === 'loading' && <p className="loading" data-testid="loading">Opening the garden…</p>}
+      {phase === 'loading' && (
+        <p className="loading" data-testid="loading">
+          Opening the garden…
+        </p>
+      )}
       {phase === 'ready' && (
         <main className="steps">
           <ParentPool />

@@ -20,32 +20,56 @@ export function BreedPanel() {
   const invalid = Object.values(s.invalid);
   return (
     <section className="step" aria-labelledby="breed-h">
-      <h2 id="breed-h"><span className="num">2</span> Breed a candidate</h2>
+      <h2 id="breed-h">
+        <span className="num">2</span> Breed a candidate
+      </h2>
       <div className="row">
         <label>
           Operator{' '}
           <select value={s.operator} onChange={(e) => s.setOperator(e.target.value)} data-testid="operator-select">
             {Object.values(OPERATORS).map((o) => (
-              <option key={o.id} value={o.id}>{o.name}</option>
+              <option key={o.id} value={o.id}>
+                {o.name}
+              </option>
             ))}
           </select>
         </label>
         <label>
-          Seed{' '}
-          <CheckedNumber name="seed" value={s.seed} min={0} max={MAX_SEED} integer onValid={s.setSeed} testId="seed" width="8em" />
+          Seed <CheckedNumber name="seed" value={s.seed} min={0} max={MAX_SEED} integer onValid={s.setSeed} testId="seed" width="8em" />
         </label>
       </div>
-      {op && <p className="hint">{op.description}{op.needsBase ? ' The first selected parent is the base.' : ''}</p>}
-      {op?.params.map((p: ParamDef) => <ParamControl key={p.name} def={p} parents={(op.needsBase ? parents.slice(1) : parents).map((m) => m.name)} />)}
+      {op && (
+        <p className="hint">
+          {op.description}
+          {op.needsBase ? ' The first selected parent is the base.' : ''}
+        </p>
+      )}
+      {op?.params.map((p: ParamDef) => (
+        <ParamControl key={p.name} def={p} parents={(op.needsBase ? parents.slice(1) : parents).map((m) => m.name)} />
+      ))}
       <div className="row">
-        <button className="primary" disabled={!enough || running || invalid.length > 0} onClick={() => void breedSelected()} data-testid="breed-button">
+        <button
+          className="primary"
+          disabled={!enough || running || invalid.length > 0}
+          onClick={() => void breedSelected()}
+          data-testid="breed-button"
+        >
           {running ? 'Breeding…' : `Breed ${parents.length ? parents.map((p) => p.name).join(' × ') : ''}`}
         </button>
-        {running && <button onClick={cancelBreed} data-testid="cancel-breed">Cancel</button>}
-        {invalid.length > 0 && <span className="fail" data-testid="invalid-hint">Not bred until fixed: {invalid.join('; ')}.</span>}
+        {running && (
+          <button onClick={cancelBreed} data-testid="cancel-breed">
+            Cancel
+          </button>
+        )}
+        {invalid.length > 0 && (
+          <span className="fail" data-testid="invalid-hint">
+            Not bred until fixed: {invalid.join('; ')}.
+          </span>
+        )}
         {!enough && (
           <span className="hint" data-testid="parent-count-hint">
-            {op?.name} takes {range.min === range.max ? range.min : `${range.min} to ${range.max}`} parent{range.max > 1 ? 's' : ''}{op?.needsBase ? ', the base first' : ''}; {parents.length} selected.
+            {op?.name} takes {range.min === range.max ? range.min : `${range.min} to ${range.max}`} parent{range.max > 1 ? 's' : ''}
+            {op?.needsBase ? ', the base first' : ''}; {parents.length} selected.
           </span>
         )}
       </div>
@@ -53,28 +77,43 @@ export function BreedPanel() {
         <div className="progress" aria-label="Breeding progress">
           <progress max={s.progress.bytesTotal} value={s.progress.bytesDone} />
           <span>
-            tensor {s.progress.tensor} of {s.progress.tensors} ({s.progress.name}) · {bytes(s.progress.bytesDone)} of {bytes(s.progress.bytesTotal)}
+            tensor {s.progress.tensor} of {s.progress.tensors} ({s.progress.name}) · {bytes(s.progress.bytesDone)} of{' '}
+            {bytes(s.progress.bytesTotal)}
           </span>
         </div>
       )}
       {s.receipt && (
         <div className="receipt" data-testid="receipt">
-          <h3>Operator receipt <span className="mono" title={s.receipt.hash}>{short(s.receipt.hash)}</span></h3>
+          <h3>
+            Operator receipt{' '}
+            <span className="mono" title={s.receipt.hash}>
+              {short(s.receipt.hash)}
+            </span>
+          </h3>
           <p>
             Ran on <strong data-testid="receipt-backend">{s.receipt.backend.kind === 'webgpu' ? 'WebGPU' : 'CPU'}</strong>{' '}
             <span data-testid="receipt-adapter">{s.receipt.backend.adapter}</span>
-            {s.receipt.backend.software && <em> (software adapter: not a performance figure)</em>} in {s.receipt.ms.toFixed(0)} ms.
-            Output <span className="mono">{short(s.receipt.output)}</span>.
+            {s.receipt.backend.software && <em> (software adapter: not a performance figure)</em>} in {s.receipt.ms.toFixed(0)} ms. Output{' '}
+            <span className="mono">{short(s.receipt.output)}</span>.
           </p>
           <table className="tensors">
             <thead>
-              <tr><th>tensor</th><th>changed</th><th>sparsity</th><th>‖Δ‖ vs first parent</th>{conflicts && <th>sign conflicts</th>}<th>ms</th></tr>
+              <tr>
+                <th>tensor</th>
+                <th>changed</th>
+                <th>sparsity</th>
+                <th>‖Δ‖ vs first parent</th>
+                {conflicts && <th>sign conflicts</th>}
+                <th>ms</th>
+              </tr>
             </thead>
             <tbody>
               {s.receipt.tensors.map((t) => (
                 <tr key={t.name} data-testid={`receipt-row-${t.name}`}>
                   <td className="mono">{t.name}</td>
-                  <td><Bar value={t.changedFraction} /> {pct(t.changedFraction)}</td>
+                  <td>
+                    <Bar value={t.changedFraction} /> {pct(t.changedFraction)}
+                  </td>
                   <td data-testid="receipt-sparsity">{pct(t.sparsity)}</td>
                   <td data-testid="receipt-delta-norm">{t.deltaNorm.toFixed(3)}</td>
                   {conflicts && <td data-testid="receipt-sign-conflicts">{t.signConflicts ?? '—'}</td>}
@@ -111,9 +150,18 @@ function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
           <label key={name} className="weight">
             <span>{name}</span>
             <input
-              type="range" min={0} max={2} step={0.01} value={weights[i]}
+              type="range"
+              min={0}
+              max={2}
+              step={0.01}
+              value={weights[i]}
               aria-label={`weight of ${name}`}
-              onChange={(e) => setParam(def.name, weights.map((w, j) => (j === i ? Number(e.target.value) : w)))}
+              onChange={(e) =>
+                setParam(
+                  def.name,
+                  weights.map((w, j) => (j === i ? Number(e.target.value) : w)),
+                )
+              }
             />
             <output>{weights[i].toFixed(2)}</output>
           </label>
@@ -135,7 +183,9 @@ function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
       <label className="param">
         {def.description}{' '}
         <select value={v} onChange={(e) => setParam(def.name, e.target.value)}>
-          {def.options?.map((o) => <option key={o}>{o}</option>)}
+          {def.options?.map((o) => (
+            <option key={o}>{o}</option>
+          ))}
         </select>
       </label>
     );
@@ -147,8 +197,27 @@ function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
   return (
     <div className="param">
       <span id={`param-${def.name}-d`}>{def.description}</span>
-      <input type="range" min={min} max={max} step={step} value={v} aria-hidden="true" tabIndex={-1} onChange={(e) => setParam(def.name, Number(e.target.value))} />
-      <CheckedNumber name={def.name} value={v} min={min} max={max} integer={def.type === 'integer'} step={step} onValid={(x) => setParam(def.name, x)} testId={`param-${def.name}`} width="6em" />
+      <input
+        type="range"
+        min={min}
+        max={max}
+        step={step}
+        value={v}
+        aria-hidden="true"
+        tabIndex={-1}
+        onChange={(e) => setParam(def.name, Number(e.target.value))}
+      />
+      <CheckedNumber
+        name={def.name}
+        value={v}
+        min={min}
+        max={max}
+        integer={def.type === 'integer'}
+        step={step}
+        onValid={(x) => setParam(def.name, x)}
+        testId={`param-${def.name}`}
+        width="6em"
+      />
     </div>
   );
 }
@@ -158,7 +227,27 @@ function ParamControl({ def, parents }: { def: ParamDef; parents: string[] }) {
  * one is needed) stays as typed, is marked invalid with the valid range beside it, and blocks the
  * breed until it is fixed.
  */
-function CheckedNumber({ name, value, min, max, integer, step = 1, onValid, testId, width }: { name: string; value: number; min: number; max: number; integer?: boolean; step?: number; onValid: (x: number) => void; testId: string; width: string }) {
+function CheckedNumber({
+  name,
+  value,
+  min,
+  max,
+  integer,
+  step = 1,
+  onValid,
+  testId,
+  width,
+}: {
+  name: string;
+  value: number;
+  min: number;
+  max: number;
+  integer?: boolean;
+  step?: number;
+  onValid: (x: number) => void;
+  testId: string;
+  width: string;
+}) {
   const reason = useGarden((s) => s.invalid[name]);
   const setInvalid = useGarden((s) => s.setInvalid);
   const [text, setText] = useState<string | null>(null);
@@ -166,21 +255,37 @@ function CheckedNumber({ name, value, min, max, integer, step = 1, onValid, test
   const onChange = (raw: string) => {
     setText(raw);
     const x = Number(raw);
-    const why = raw.trim() === '' || !Number.isFinite(x) ? `${name} must be a number`
-      : integer && !Number.isInteger(x) ? `${name} must be a whole number from ${min} to ${max}; ${raw} is not whole`
-      : x < min || x > max ? `${name} must be from ${min} to ${max}; ${raw} is outside`
-      : null;
+    const why =
+      raw.trim() === '' || !Number.isFinite(x)
+        ? `${name} must be a number`
+        : integer && !Number.isInteger(x)
+          ? `${name} must be a whole number from ${min} to ${max}; ${raw} is not whole`
+          : x < min || x > max
+            ? `${name} must be from ${min} to ${max}; ${raw} is outside`
+            : null;
     setInvalid(name, why);
     if (!why) onValid(x);
   };
   return (
     <>
       <input
-        type="number" min={min} max={max} step={step} value={reason ? (text ?? '') : (text !== null && Number(text) === value ? text : value)} aria-label={name}
-        aria-invalid={!!reason} aria-describedby={reason ? `${testId}-why` : undefined} data-testid={testId} style={{ width }}
+        type="number"
+        min={min}
+        max={max}
+        step={step}
+        value={reason ? (text ?? '') : text !== null && Number(text) === value ? text : value}
+        aria-label={name}
+        aria-invalid={!!reason}
+        aria-describedby={reason ? `${testId}-why` : undefined}
+        data-testid={testId}
+        style={{ width }}
         onChange={(e) => onChange(e.target.value)}
       />
-      {reason && <span className="fail" id={`${testId}-why`} role="alert" data-testid={`${testId}-why`}>{reason}</span>}
+      {reason && (
+        <span className="fail" id={`${testId}-why`} role="alert" data-testid={`${testId}-why`}>
+          {reason}
+        </span>
+      )}
     </>
   );
 }

@@ -14,7 +14,19 @@ export interface Series {
   color: string;
 }
 
-export function HistogramChart({ edges, series, label, width = 460, height = 180 }: { edges: number[]; series: Series[]; label: string; width?: number; height?: number }) {
+export function HistogramChart({
+  edges,
+  series,
+  label,
+  width = 460,
+  height = 180,
+}: {
+  edges: number[];
+  series: Series[];
+  label: string;
+  width?: number;
+  height?: number;
+}) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = ref.current;
@@ -28,8 +40,14 @@ export function HistogramChart({ edges, series, label, width = 460, height = 180
         legend: { show: true, live: false },
         cursor: { show: true, points: { show: false } },
         scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] } },
-        axes: [{ size: 34, values: (_u, ticks) => ticks.map((t) => (Math.abs(t) >= 1 || t === 0 ? t.toFixed(1) : t.toPrecision(2))) }, { size: 60 }],
-        series: [{ label: 'value' }, ...series.map((s) => ({ label: s.label, stroke: s.color, fill: `${s.color}55`, paths: bars, points: { show: false } }))],
+        axes: [
+          { size: 34, values: (_u, ticks) => ticks.map((t) => (Math.abs(t) >= 1 || t === 0 ? t.toFixed(1) : t.toPrecision(2))) },
+          { size: 60 },
+        ],
+        series: [
+          { label: 'value' },
+          ...series.map((s) => ({ label: s.label, stroke: s.color, fill: `${s.color}55`, paths: bars, points: { show: false } })),
+        ],
       },
       [centres, ...series.map((s) => s.counts)],
       el,
@@ -40,7 +58,17 @@ export function HistogramChart({ edges, series, label, width = 460, height = 180
 }
 
 /** A heatmap of values in [0, 1] (or −1..1 with `diverging`), scaled up with crisp pixels. */
-export function HeatmapCanvas({ map, label, color = [31, 81, 53], testId }: { map: Heatmap; label: string; color?: [number, number, number]; testId?: string }) {
+export function HeatmapCanvas({
+  map,
+  label,
+  color = [31, 81, 53],
+  testId,
+}: {
+  map: Heatmap;
+  label: string;
+  color?: [number, number, number];
+  testId?: string;
+}) {
   const ref = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     const c = ref.current;
@@ -62,8 +90,19 @@ export function HeatmapCanvas({ map, label, color = [31, 81, 53], testId }: { ma
   const scale = Math.max(1, Math.floor(192 / Math.max(map.rows, map.cols)));
   return (
     <figure className="heatmap">
-      <canvas ref={ref} role="img" aria-label={`${label}: ${(map.mean * 100).toFixed(1)} % on average`} data-testid={testId} style={{ width: map.cols * scale, height: map.rows * scale }} />
-      <figcaption>{label} · {(map.mean * 100).toFixed(1)} %{map.rows < map.sourceRows || map.cols < map.sourceCols ? ` (${map.sourceRows}×${map.sourceCols} weights in ${map.rows}×${map.cols} blocks)` : ''}</figcaption>
+      <canvas
+        ref={ref}
+        role="img"
+        aria-label={`${label}: ${(map.mean * 100).toFixed(1)} % on average`}
+        data-testid={testId}
+        style={{ width: map.cols * scale, height: map.rows * scale }}
+      />
+      <figcaption>
+        {label} · {(map.mean * 100).toFixed(1)} %
+        {map.rows < map.sourceRows || map.cols < map.sourceCols
+          ? ` (${map.sourceRows}×${map.sourceCols} weights in ${map.rows}×${map.cols} blocks)`
+          : ''}
+      </figcaption>
     </figure>
   );
 }

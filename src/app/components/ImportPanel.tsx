@@ -17,17 +17,32 @@ function openerFor(files: File[]): { name: string; open: Parameters<typeof check
     const byName = new Map(files.map((f) => [f.name, f]));
     return {
       name: index.name,
-      open: async (opts) => importHfSharded(new Uint8Array(await index.arrayBuffer()), async (file) => {
-        const f = byName.get(file.split('/').pop()!);
-        if (!f) throw new Error(`the index names the shard "${file}", which was not among the files given`);
-        return blobSource(f, f.name);
-      }, opts),
+      open: async (opts) =>
+        importHfSharded(
+          new Uint8Array(await index.arrayBuffer()),
+          async (file) => {
+            const f = byName.get(file.split('/').pop()!);
+            if (!f) throw new Error(`the index names the shard "${file}", which was not among the files given`);
+            return blobSource(f, f.name);
+          },
+          opts,
+        ),
     };
   }
   if (files.length > 1 && files.every((f) => f.name.endsWith('.slm'))) {
-    return { name: files[0].name, open: (opts) => importSlm(files.map((f) => blobSource(f, f.name)), opts) };
+    return {
+      name: files[0].name,
+      open: (opts) =>
+        importSlm(
+          files.map((f) => blobSource(f, f.name)),
+          opts,
+        ),
+    };
   }
-  if (files.length > 1) throw new Error(`${files.length} files given: drop one model file, the shards of one .slm, or safetensors shards with their index JSON`);
+  if (files.length > 1)
+    throw new Error(
+      `${files.length} files given: drop one model file, the shards of one .slm, or safetensors shards with their index JSON`,
+    );
   return { name: files[0].name, open: (opts) => importFile(blobSource(files[0], files[0].name), opts) };
 }
 
@@ -51,7 +66,16 @@ export function ImportPanel() {
       const { name, open } = openerFor(files);
       setCheck(await checkImport(name, open));
     } catch (e) {
-      setCheck({ name: files[0].name, format: '?', tensors: 0, species: '', joins: null, report: null, refused: (e as Error).message, model: null });
+      setCheck({
+        name: files[0].name,
+        format: '?',
+        tensors: 0,
+        species: '',
+        joins: null,
+        report: null,
+        refused: (e as Error).message,
+        model: null,
+      });
     } finally {
       setBusy(null);
       requestAnimationFrame(() => result.current?.focus());
@@ -97,11 +121,26 @@ export function ImportPanel() {
 
   return (
     <section className={`step${dragging ? ' dropping' : ''}`} aria-labelledby="import-h" data-testid="import-panel">
-      <h2 id="import-h"><span className="num">1b</span> Bring your own model</h2>
-      <p className="hint">Drop a model anywhere on this page, or pick it: .slm, safetensors (one file, or its shards with model.safetensors.index.json) or ONNX. It is checked against the pool before anything is stored; it never leaves this browser.</p>
+      <h2 id="import-h">
+        <span className="num">1b</span> Bring your own model
+      </h2>
+      <p className="hint">
+        Drop a model anywhere on this page, or pick it: .slm, safetensors (one file, or its shards with model.safetensors.index.json) or
+        ONNX. It is checked against the pool before anything is stored; it never leaves this browser.
+      </p>
       <label className="file-pick">
         Pick model files{' '}
-        <input type="file" multiple accept=".slm,.safetensors,.json,.onnx" data-testid="import-input" disabled={!!busy} onChange={(e) => { void take(Array.from(e.target.files ?? [])); e.target.value = ''; }} />
+        <input
+          type="file"
+          multiple
+          accept=".slm,.safetensors,.json,.onnx"
+          data-testid="import-input"
+          disabled={!!busy}
+          onChange={(e) => {
+            void take(Array.from(e.target.files ?? []));
+            e.target.value = '';
+          }}
+        />
       </label>
       <div ref={result} tabIndex={-1} aria-live="polite" data-testid="import-result">
         {busy && <p className="hint">{busy}</p>}
@@ -115,13 +154,23 @@ export function ImportPanel() {
           <div data-testid="import-report">
             <h3>Compatibility of {check.name}</h3>
             <ul className="checks">
-              <li className="ok">✓ read as {check.format}: {check.tensors} tensors, no NaN or infinite weights</li>
-              <li className="ok">✓ {check.report.reason} ({check.report.tensorCount} tensors, names, shapes and dtypes)</li>
-              <li className="ok" data-testid="import-species">✓ joins the species of the {check.joins}; species {short(check.species)}</li>
+              <li className="ok">
+                ✓ read as {check.format}: {check.tensors} tensors, no NaN or infinite weights
+              </li>
+              <li className="ok">
+                ✓ {check.report.reason} ({check.report.tensorCount} tensors, names, shapes and dtypes)
+              </li>
+              <li className="ok" data-testid="import-species">
+                ✓ joins the species of the {check.joins}; species {short(check.species)}
+              </li>
             </ul>
             <div className="row">
-              <button className="primary" onClick={() => void store()} disabled={!!busy} data-testid="import-store">Add to the pool</button>
-              <button onClick={() => setCheck(null)} disabled={!!busy}>Discard</button>
+              <button className="primary" onClick={() => void store()} disabled={!!busy} data-testid="import-store">
+                Add to the pool
+              </button>
+              <button onClick={() => setCheck(null)} disabled={!!busy}>
+                Discard
+              </button>
             </div>
           </div>
         )}

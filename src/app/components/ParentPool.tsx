@@ -10,8 +10,12 @@ export function ParentPool() {
   const registry = useGarden((s) => s.registry);
   return (
     <section className="step" aria-labelledby="pool-h">
-      <h2 id="pool-h"><span className="num">1</span> Parent pool</h2>
-      <p className="hint">Models kept in this browser (IndexedDB). Tick the parents to breed from; for operators with a base, tick the base first.</p>
+      <h2 id="pool-h">
+        <span className="num">1</span> Parent pool
+      </h2>
+      <p className="hint">
+        Models kept in this browser (IndexedDB). Tick the parents to breed from; for operators with a base, tick the base first.
+      </p>
       <ul className="cards" data-testid="parent-pool">
         {byCreation(models).map((m) => {
           const ev = evidence[m.hash]?.evaluations;
@@ -30,7 +34,13 @@ export function ParentPool() {
               </div>
               <p className="desc">{m.description}</p>
               {m.role === 'candidate' && (
-                <button className="link" onClick={() => useGarden.setState((st) => ({ candidateId: m.id, receipt: st.receipt?.output === m.hash ? st.receipt : null }))} data-testid={`review-${m.id}`}>
+                <button
+                  className="link"
+                  onClick={() =>
+                    useGarden.setState((st) => ({ candidateId: m.id, receipt: st.receipt?.output === m.hash ? st.receipt : null }))
+                  }
+                  data-testid={`review-${m.id}`}
+                >
                   Review this candidate
                 </button>
               )}
@@ -42,7 +52,9 @@ export function ParentPool() {
                 <dt>size</dt>
                 <dd>{bytes(m.bytes)}</dd>
                 <dt>hash</dt>
-                <dd className="mono" title={m.hash}>{short(m.hash)}</dd>
+                <dd className="mono" title={m.hash}>
+                  {short(m.hash)}
+                </dd>
               </dl>
             </li>
           );

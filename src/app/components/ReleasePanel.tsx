@@ -14,23 +14,66 @@ export function ReleasePanel() {
   const name = (id: string | null | undefined) => (id ? (models.find((m) => m.id === id)?.name ?? id) : '—');
   return (
     <section className="step" aria-labelledby="release-h" data-testid="release-panel">
-      <h2 id="release-h"><span className="num">4</span> Release</h2>
-      <p className="hint">Shadow runs beside the champion and never answers; a canary answers a share of requests; rollback restores the previous registry version exactly. Every step is a ledger entry.</p>
+      <h2 id="release-h">
+        <span className="num">4</span> Release
+      </h2>
+      <p className="hint">
+        Shadow runs beside the champion and never answers; a canary answers a share of requests; rollback restores the previous registry
+        version exactly. Every step is a ledger entry.
+      </p>
       <table className="registry">
         <tbody>
-          <tr><th>champion</th><td data-testid="registry-champion">{name(reg.champion)}</td></tr>
-          <tr><th>canary</th><td data-testid="registry-canary">{reg.canary ? `${name(reg.canary.model)} · ${pct(reg.canary.share)} of requests` : '—'}</td></tr>
-          <tr><th>shadow</th><td data-testid="registry-shadow">{name(reg.shadow)}{shadow && shadow.compared > 0 ? ` · disagreed on ${shadow.disagreed} of ${shadow.compared} routed requests` : ''}</td></tr>
-          <tr><th>fallback</th><td>{reg.fallback.length ? reg.fallback.map(name).join(' → ') : '—'}</td></tr>
-          <tr><th>version</th><td data-testid="registry-version">{reg.version} (of {versions} kept)</td></tr>
+          <tr>
+            <th>champion</th>
+            <td data-testid="registry-champion">{name(reg.champion)}</td>
+          </tr>
+          <tr>
+            <th>canary</th>
+            <td data-testid="registry-canary">{reg.canary ? `${name(reg.canary.model)} · ${pct(reg.canary.share)} of requests` : '—'}</td>
+          </tr>
+          <tr>
+            <th>shadow</th>
+            <td data-testid="registry-shadow">
+              {name(reg.shadow)}
+              {shadow && shadow.compared > 0 ? ` · disagreed on ${shadow.disagreed} of ${shadow.compared} routed requests` : ''}
+            </td>
+          </tr>
+          <tr>
+            <th>fallback</th>
+            <td>{reg.fallback.length ? reg.fallback.map(name).join(' → ') : '—'}</td>
+          </tr>
+          <tr>
+            <th>version</th>
+            <td data-testid="registry-version">
+              {reg.version} (of {versions} kept)
+            </td>
+          </tr>
         </tbody>
       </table>
       <div className="row">
-        <button onClick={() => void releaseStep('canary')} disabled={!reg.shadow} data-testid="to-canary">Canary: 10 % of requests</button>
-        <button className="primary" onClick={() => void releaseStep('champion')} disabled={!gate?.ok} aria-describedby="champion-why" data-testid="to-champion">Make champion</button>
-        <button onClick={() => void releaseStep('rollback')} disabled={!canRollback} data-testid="rollback">Roll back</button>
+        <button onClick={() => void releaseStep('canary')} disabled={!reg.shadow} data-testid="to-canary">
+          Canary: 10 % of requests
+        </button>
+        <button
+          className="primary"
+          onClick={() => void releaseStep('champion')}
+          disabled={!gate?.ok}
+          aria-describedby="champion-why"
+          data-testid="to-champion"
+        >
+          Make champion
+        </button>
+        <button onClick={() => void releaseStep('rollback')} disabled={!canRollback} data-testid="rollback">
+          Roll back
+        </button>
       </div>
-      {gate && !gate.ok && <p className="hint" id="champion-why" data-testid="champion-why">Make champion {gate.reason.startsWith('needs') ? '' : 'waits: '}{gate.reason}{/routed/.test(gate.reason) ? ' (ask once below)' : ''}.</p>}
+      {gate && !gate.ok && (
+        <p className="hint" id="champion-why" data-testid="champion-why">
+          Make champion {gate.reason.startsWith('needs') ? '' : 'waits: '}
+          {gate.reason}
+          {/routed/.test(gate.reason) ? ' (ask once below)' : ''}.
+        </p>
+      )}
     </section>
   );
 }

@@ -63,7 +63,16 @@ export interface LayerVisual {
   deltas: { edges: number[]; before: number[] | null; after: number[] };
   crossover?: { map: Heatmap; share: number[] };
   drop?: { p: number; masks: Heatmap[]; dropped: number[] };
-  ties?: { density: number | null; kept: Heatmap[]; keptFraction: number[]; elected: Heatmap; agreeing: Heatmap; conflicts: Heatmap; signConflicts: number; steps: TiesStep[] };
+  ties?: {
+    density: number | null;
+    kept: Heatmap[];
+    keptFraction: number[];
+    elected: Heatmap;
+    agreeing: Heatmap;
+    conflicts: Heatmap;
+    signConflicts: number;
+    steps: TiesStep[];
+  };
   slerp?: { t: number; dot: number; thetaDeg: number; linear: boolean; s0: number; s1: number };
   quant?: { scheme: string; blockSize: number; error: Histogram; maxAbsError: number; meanAbsError: number };
   /** Largest |recomputed − stored| over the tensor, where the visual recomputed the output (0: bit for bit). */
@@ -90,10 +99,12 @@ export function histogram(values: readonly Float32Array[], bins: number, range?:
   let lo = Infinity;
   let hi = -Infinity;
   if (range) [lo, hi] = range;
-  else for (const v of values) for (let i = 0; i < v.length; i++) {
-    if (v[i] < lo) lo = v[i];
-    if (v[i] > hi) hi = v[i];
-  }
+  else
+    for (const v of values)
+      for (let i = 0; i < v.length; i++) {
+        if (v[i] < lo) lo = v[i];
+        if (v[i] > hi) hi = v[i];
+      }
   if (!Number.isFinite(lo)) [lo, hi] = [0, 0];
   if (hi === lo) [lo, hi] = [lo - 0.5, hi + 0.5];
   const w = (hi - lo) / bins;
@@ -106,10 +117,11 @@ export function histogram(values: readonly Float32Array[], bins: number, range?:
 function extent(values: readonly Float32Array[]): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const v of values) for (let i = 0; i < v.length; i++) {
-    if (v[i] < lo) lo = v[i];
-    if (v[i] > hi) hi = v[i];
-  }
+  for (const v of values)
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] < lo) lo = v[i];
+      if (v[i] > hi) hi = v[i];
+    }
   return [lo, hi];
 }
 
@@ -176,7 +188,11 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
   if (op.prepare) {
     const byName = input.parents.map((p) => new Map(p.map((t) => [t.name, t])));
     const run = first.filter((t) => ['F32', 'F16', 'BF16'].includes(t.dtype) && !op.skip?.(t, resolved));
-    const model: ModelView = { names: run.map((t) => t.name), shapes: run.map((t) => t.shape), inputs: (name) => byName.map((m) => toFloat32(m.get(name)!)) };
+    const model: ModelView = {
+      names: run.map((t) => t.name),
+      shapes: run.map((t) => t.shape),
+      inputs: (name) => byName.map((m) => toFloat32(m.get(name)!)),
+    };
     derived = op.prepare(model, resolved, input.seed)[ref.name] ?? {};
   }
   const params = { ...paramsAt(op, resolved, layerPositions(first.map((t) => t.name))[index]), ...derived };
@@ -202,8 +218,16 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
     stats: acc.result(),
     outputHash: h.digestHex(),
     sparsityBefore: zeros(before),
-    weights: { edges: histogram([before], bins, wRange).edges, before: histogram([before], bins, wRange).counts, after: histogram([after], bins, wRange).counts },
-    deltas: { edges: histogram([candDelta], bins, dRange).edges, before: parentDeltas.length ? histogram(parentDeltas, bins, dRange).counts : null, after: histogram([candDelta], bins, dRange).counts },
+    weights: {
+      edges: histogram([before], bins, wRange).edges,
+      before: histogram([before], bins, wRange).counts,
+      after: histogram([after], bins, wRange).counts,
+    },
+    deltas: {
+      edges: histogram([candDelta], bins, dRange).edges,
+      before: parentDeltas.length ? histogram(parentDeltas, bins, dRange).counts : null,
+      after: histogram([candDelta], bins, dRange).counts,
+    },
     recomputed: null,
   };
   const ctx = { name: ref.name, shape: ref.shape, seed: input.seed };
@@ -213,7 +237,10 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
     const rebuilt = new Float32Array(before.length);
     for (let i = 0; i < rebuilt.length; i++) rebuilt[i] = inputs[src[i]][i];
     visual.recomputed = maxAbsDiff(rebuilt, after);
-    visual.crossover = { map: heatmap(src, ref.shape), share: inputs.map((_, p) => src.reduce((c, x) => c + (x === p ? 1 : 0), 0) / Math.max(1, src.length)) };
+    visual.crossover = {
+      map: heatmap(src, ref.shape),
+      share: inputs.map((_, p) => src.reduce((c, x) => c + (x === p ? 1 : 0), 0) / Math.max(1, src.length)),
+    };
   }
   if (op.id === 'slerp') {
     const t = num(params, 't');
@@ -238,7 +265,13 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
       m = Math.max(m, Math.abs(err[i]));
       s += Math.abs(err[i]);
     }
-    visual.quant = { scheme: String(params.scheme), blockSize, error: histogram([err], bins), maxAbsError: m, meanAbsError: s / Math.max(1, err.length) };
+    visual.quant = {
+      scheme: String(params.scheme),
+      blockSize,
+      error: histogram([err], bins),
+      maxAbsError: m,
+      meanAbsError: s / Math.max(1, err.length),
+    };
     visual.recomputed = maxAbsDiff(op.cpu(inputs, params, ctx), after);
   }
   const cfg: TaskArithmeticConfig | undefined = op.kernel?.id === 'task-arithmetic' ? op.kernel.cfg : undefined;
@@ -257,7 +290,11 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
         sparsifyDelta(ones, { ...cfg }, { ...params, rescale: 'none' }, ctx, i);
         return ones.map((v) => (v === 0 ? 1 : 0));
       });
-      visual.drop = { p: num(params, 'drop'), masks: masks.map((m) => heatmap(m, ref.shape)), dropped: masks.map((m) => m.reduce((a, b) => a + b, 0) / Math.max(1, m.length)) };
+      visual.drop = {
+        p: num(params, 'drop'),
+        masks: masks.map((m) => heatmap(m, ref.shape)),
+        dropped: masks.map((m) => m.reduce((a, b) => a + b, 0) / Math.max(1, m.length)),
+      };
     }
     if (cfg.consensus === 'ties') {
       const weighted = sparse.map((d, i) => d.map((v) => Math.fround(w[i]) * v));
@@ -278,23 +315,39 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
       const keptFraction = keptMasks.map((m) => m.reduce((a, b) => a + b, 0) / Math.max(1, m.length));
       const positive = Array.from(r.elected).filter((s) => s > 0).length / Math.max(1, r.elected.length);
       const agree = heatmap(agreeing, ref.shape);
-      const density = cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' || cfg.sparsify === 'della' ? num(params, 'density') : null;
+      const density =
+        cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' || cfg.sparsify === 'della' ? num(params, 'density') : null;
       visual.ties = {
         density,
         kept: keptMasks.map((m) => heatmap(m, ref.shape)),
         keptFraction,
-        elected: heatmap(Array.from(r.elected, (s) => (s > 0 ? 1 : 0)), ref.shape),
+        elected: heatmap(
+          Array.from(r.elected, (s) => (s > 0 ? 1 : 0)),
+          ref.shape,
+        ),
         agreeing: agree,
         conflicts: heatmap(conflicts, ref.shape),
         signConflicts: r.signConflicts,
         steps: [
-          { step: 'trim', text: `Each parent keeps ${keptFraction.map(pct).join(', ')} of its delta${density !== null ? ` (density ${density})` : ''}; the rest is set to zero.` },
-          { step: 'elect', text: `A sign is elected per weight by total mass: + for ${pct(positive)}, − for ${pct(1 - positive)} (where every delta was trimmed the sum is 0 and counts as +, as in mergekit); ${r.signConflicts} weights had parents pulling both ways.` },
-          { step: 'disjoint mean', text: `Only deltas that agree with the elected sign are averaged: ${pct(agree.mean)} of the weights move, the rest stay at the base.` },
+          {
+            step: 'trim',
+            text: `Each parent keeps ${keptFraction.map(pct).join(', ')} of its delta${density !== null ? ` (density ${density})` : ''}; the rest is set to zero.`,
+          },
+          {
+            step: 'elect',
+            text: `A sign is elected per weight by total mass: + for ${pct(positive)}, − for ${pct(1 - positive)} (where every delta was trimmed the sum is 0 and counts as +, as in mergekit); ${r.signConflicts} weights had parents pulling both ways.`,
+          },
+          {
+            step: 'disjoint mean',
+            text: `Only deltas that agree with the elected sign are averaged: ${pct(agree.mean)} of the weights move, the rest stay at the base.`,
+          },
         ],
       };
       const lambda = Math.fround(num(params, 'lambda', 1));
-      visual.recomputed = maxAbsDiff(before.map((b, j) => b + Math.fround(lambda * r.merged[j])), after);
+      visual.recomputed = maxAbsDiff(
+        before.map((b, j) => b + Math.fround(lambda * r.merged[j])),
+        after,
+      );
     } else visual.recomputed = maxAbsDiff(op.cpu(inputs, params, ctx), after);
   }
   return visual;
