@@ -16,7 +16,10 @@ export default tseslint.config(
     // The core runs in workers, Node and the CLI: no DOM, no React, no WebGPU, no Node built-ins.
     files: ['src/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['react', 'react-dom', 'node:*', '../gpu/*', '../../gpu/*', '../app/*', '../../app/*', 'idb'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['react', 'react-dom', 'node:*', '../gpu/*', '../../gpu/*', '../app/*', '../../app/*', 'idb'] },
+      ],
       'no-restricted-globals': ['error', 'window', 'document', 'navigator', 'indexedDB', 'localStorage'],
     },
   },

@@ -114,7 +114,10 @@ export class ChunkStore {
   logical = 0;
   stored = 0;
 
-  private constructor(readonly db: IDBPDatabase, readonly name: string) {}
+  private constructor(
+    readonly db: IDBPDatabase,
+    readonly name: string,
+  ) {}
 
   static async open(name: string): Promise<ChunkStore> {
     await deleteDB(name);
@@ -229,16 +232,21 @@ export class ChunkStore {
 export function streamPlan(op: OperatorDef, p: ParamValues): 'elementwise' | 'topk' {
   const ta = op.kernel?.id === 'task-arithmetic' ? op.kernel.cfg : undefined;
   if (ta) {
-    if (typeof p.clipNorm === 'number' && p.clipNorm > 0) throw new Error(`streaming breed: ${op.id} with clipNorm needs whole-update norms; run it with clipNorm 0`);
-    if (p.rescale === 'l1') throw new Error(`streaming breed: ${op.id} with rescale "l1" needs whole-tensor norms; valid here: none, inverse`);
+    if (typeof p.clipNorm === 'number' && p.clipNorm > 0)
+      throw new Error(`streaming breed: ${op.id} with clipNorm needs whole-update norms; run it with clipNorm 0`);
+    if (p.rescale === 'l1')
+      throw new Error(`streaming breed: ${op.id} with rescale "l1" needs whole-tensor norms; valid here: none, inverse`);
     if (ta.sparsify === 'magnitude') {
-      if (p.trimScope === 'model') throw new Error(`streaming breed: ${op.id} with trimScope "model" needs a model-wide pre-pass; valid here: tensor`);
+      if (p.trimScope === 'model')
+        throw new Error(`streaming breed: ${op.id} with trimScope "model" needs a model-wide pre-pass; valid here: tensor`);
       return 'topk';
     }
     return 'elementwise';
   }
   if (op.elementwise && !op.prepare) return 'elementwise';
-  throw new Error(`streaming breed: ${op.id} needs whole tensors; streamable: element-wise operators and the task-arithmetic family (TIES, sparse task delta, DARE, task delta, federated)`);
+  throw new Error(
+    `streaming breed: ${op.id} needs whole tensors; streamable: element-wise operators and the task-arithmetic family (TIES, sparse task delta, DARE, task delta, federated)`,
+  );
 }
 
 type Perf = Performance & { memory?: { usedJSHeapSize: number } };
@@ -255,7 +263,12 @@ export async function streamBreed(o: StreamBreedOptions, store?: ChunkStore): Pr
 }
 
 /** Write one model of the synthetic family (0 = base) chunk by chunk; its manifest name → tensor key. */
-export async function writeModel(store: ChunkStore, specs: readonly TensorSpec[], parent: number, chunkElements: number): Promise<Record<string, string>> {
+export async function writeModel(
+  store: ChunkStore,
+  specs: readonly TensorSpec[],
+  parent: number,
+  chunkElements: number,
+): Promise<Record<string, string>> {
   const m: Record<string, string> = {};
   const buf = new Float32Array(chunkElements);
   for (const s of specs) {
@@ -315,7 +328,11 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
   for (const [t, s] of specs.entries()) {
     const n = numelOf(s.shape);
     const recs = await Promise.all(inputsFrom.map((m) => store.record(m[s.name])));
-    for (const r of recs) if (r.chunkElements !== C || r.bytes !== 4 * n) throw new Error(`tensor "${s.name}": stored with ${r.chunkElements}-element chunks and ${r.bytes} bytes, expected ${C} and ${4 * n}`);
+    for (const r of recs)
+      if (r.chunkElements !== C || r.bytes !== 4 * n)
+        throw new Error(
+          `tensor "${s.name}": stored with ${r.chunkElements}-element chunks and ${r.bytes} bytes, expected ${C} and ${4 * n}`,
+        );
     const chunks = recs[0].chunks.length;
     largest = Math.max(largest, 4 * n);
     const p = paramsAt(op, params, positions[t]);
@@ -352,7 +369,8 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
       }
     };
     const delta = (ins: Float32Array[], i: number): Float32Array => {
-      const base = ins[0], x = ins[i + 1];
+      const base = ins[0],
+        x = ins[i + 1];
       const d = scratch.subarray(0, base.length);
       for (let j = 0; j < d.length; j++) d[j] = x[j] - base[j];
       return d;
@@ -391,7 +409,8 @@ async function run(o: StreamBreedOptions, store: ChunkStore): Promise<StreamBree
       } else {
         y = await backend.run(op, ins, p, { name: s.name, shape: s.shape, seed, offset, stats });
       }
-      if (y.length !== ins[0].length) throw new Error(`${op.id} on "${s.name}" chunk ${c} returned ${y.length} values for ${ins[0].length}`);
+      if (y.length !== ins[0].length)
+        throw new Error(`${op.id} on "${s.name}" chunk ${c} returned ${y.length} values for ${ins[0].length}`);
       hold(y.byteLength);
       sampleHeap();
       const stored = w.add(y);

@@ -29,7 +29,8 @@ scope.onmessage = async (e: MessageEvent<{ smoke: boolean; poolWorkerUrl: string
       chunkElements: e.data.smoke ? 16 * 1024 : 2 ** 20,
       onPhase: (phase) => scope.postMessage({ phase }),
       // A software adapter (SwiftShader) is slower than the CPU path: use it only on real GPUs.
-      backendFor: async (op): Promise<KernelBackend> => (gpuBackend && !gpuBackend.software && gpuBackend.hasKernel(op) ? gpuBackend : hasFastKernel(op) ? fast : cpuBackend),
+      backendFor: async (op): Promise<KernelBackend> =>
+        gpuBackend && !gpuBackend.software && gpuBackend.hasKernel(op) ? gpuBackend : hasFastKernel(op) ? fast : cpuBackend,
       backendPeakBytes: () => pool.arena?.stats().peak ?? 0,
       peakGpuBytes: () => tracker?.peak() ?? 0,
       log: (s) => scope.postMessage({ log: s }),
@@ -37,6 +38,11 @@ scope.onmessage = async (e: MessageEvent<{ smoke: boolean; poolWorkerUrl: string
     pool.terminate();
     scope.postMessage({ result });
   } catch (err) {
-    scope.postMessage({ error: err instanceof Error ? `${err.name}: ${err.message}${err.stack ? ` (${err.stack.split('\n').slice(0, 3).join(' | ')})` : ''}` : String(err) });
+    scope.postMessage({
+      error:
+        err instanceof Error
+          ? `${err.name}: ${err.message}${err.stack ? ` (${err.stack.split('\n').slice(0, 3).join(' | ')})` : ''}`
+          : String(err),
+    });
   }
 };

@@ -32,7 +32,12 @@ export interface BrowserFigures {
   adapters: string[];
 }
 
-export async function runBrowser(o: { smoke: boolean; root: string; log: (s: string) => void; breedOnly?: boolean }): Promise<BrowserFigures> {
+export async function runBrowser(o: {
+  smoke: boolean;
+  root: string;
+  log: (s: string) => void;
+  breedOnly?: boolean;
+}): Promise<BrowserFigures> {
   const [page, breedWorker, poolWorker] = await Promise.all([
     bundle(`${o.root}bench/page.ts`),
     bundle(`${o.root}bench/breed-worker.ts`),
@@ -40,7 +45,10 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
   ]);
   const js = 'text/javascript';
   const server = await serve({
-    '/': { type: 'text/html', body: '<!doctype html><meta charset="utf-8"><title>slm-garden bench</title><script type="module" src="/page.js"></script>' },
+    '/': {
+      type: 'text/html',
+      body: '<!doctype html><meta charset="utf-8"><title>slm-garden bench</title><script type="module" src="/page.js"></script>',
+    },
     '/page.js': { type: js, body: page },
     '/favicon.ico': { type: 'image/x-icon', body: '' },
     '/breed-worker.js': { type: js, body: breedWorker },
@@ -51,7 +59,11 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
   // A persistent profile on disk: an incognito context keeps IndexedDB in memory with a small
   // quota, which a 124M-parameter model (1.5 GB stored) exceeds.
   const profile = mkdtempSync(join(tmpdir(), 'slm-garden-bench-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: [...CHROMIUM_ARGS, tag], headless: true });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, tag],
+    headless: true,
+  });
   const sampler = sampleTree(findPid(tag));
   try {
     const open = async () => {
@@ -67,17 +79,29 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
       return p;
     };
     const sizes = o.smoke ? [...SIZES_SMOKE] : [...SIZES_FULL];
-    let r: { copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[] } = { copies: [], kernels: [], notes: [], adapters: [] };
+    let r: { copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[] } = {
+      copies: [],
+      kernels: [],
+      notes: [],
+      adapters: [],
+    };
     if (!o.breedOnly) {
       const kernelPage = await open();
-      r = (await kernelPage.evaluate(
-        (opts) => (globalThis as unknown as { runBench(x: typeof opts): Promise<unknown> }).runBench(opts),
-        { sizes, referenceSizes: o.smoke ? sizes : [...REFERENCE_SIZES_FULL], gpuSizes: sizes, softwareGpuMax: SOFTWARE_GPU_MAX, budgetMs: o.smoke ? 40 : 300, smoke: o.smoke },
-      )) as typeof r;
+      r = (await kernelPage.evaluate((opts) => (globalThis as unknown as { runBench(x: typeof opts): Promise<unknown> }).runBench(opts), {
+        sizes,
+        referenceSizes: o.smoke ? sizes : [...REFERENCE_SIZES_FULL],
+        gpuSizes: sizes,
+        softwareGpuMax: SOFTWARE_GPU_MAX,
+        budgetMs: o.smoke ? 40 : 300,
+        smoke: o.smoke,
+      })) as typeof r;
       await kernelPage.close();
     }
     const breedPage = await open();
-    const b = await breedPage.evaluate((smoke) => (globalThis as unknown as { runBreed(x: { smoke: boolean }): Promise<unknown> }).runBreed({ smoke }), o.smoke) as StreamBreedResult & {
+    const b = (await breedPage.evaluate(
+      (smoke) => (globalThis as unknown as { runBreed(x: { smoke: boolean }): Promise<unknown> }).runBreed({ smoke }),
+      o.smoke,
+    )) as StreamBreedResult & {
       longestMainTaskMs: number;
       longTasks: number;
     };
@@ -118,7 +142,15 @@ export async function runBrowser(o: { smoke: boolean; root: string; log: (s: str
     };
     const appBreed = await measureAppBreed(context, o);
     const notes = [...r.notes, appBreedNote(appBreed, o.root)];
-    return { appBreed, copies: r.copies, kernels: r.kernels, breeds: [breed], notes, browser: `Chromium ${context.browser()?.version() ?? '(version unknown)'}`, adapters: r.adapters };
+    return {
+      appBreed,
+      copies: r.copies,
+      kernels: r.kernels,
+      breeds: [breed],
+      notes,
+      browser: `Chromium ${context.browser()?.version() ?? '(version unknown)'}`,
+      adapters: r.adapters,
+    };
   } finally {
     sampler.stop();
     await context.close();
@@ -172,7 +204,11 @@ async function freePort(): Promise<number> {
 /** `vite preview` of dist/ on a free port (the app's own headers), stopped by close(). */
 async function previewApp(root: string): Promise<{ url: string; close(): void }> {
   const port = await freePort();
-  const child = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], { cwd: root || '.', stdio: 'ignore', detached: true });
+  const child = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
+    cwd: root || '.',
+    stdio: 'ignore',
+    detached: true,
+  });
   const close = () => {
     try {
       process.kill(-child.pid!, 'SIGTERM');
@@ -183,21 +219,33 @@ async function previewApp(root: string): Promise<{ url: string; close(): void }>
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) break;
-    if (await fetch(url).then((r) => r.ok, () => false)) return { url, close };
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, close };
     await new Promise((r) => setTimeout(r, 100));
   }
   close();
   throw new Error(`vite preview did not serve ${url} within 30 s`);
 }
 
-async function measureAppBreed(context: import('playwright-core').BrowserContext, o: { root: string; log: (s: string) => void }): Promise<AppBreedFigures | null> {
+async function measureAppBreed(
+  context: import('playwright-core').BrowserContext,
+  o: { root: string; log: (s: string) => void },
+): Promise<AppBreedFigures | null> {
   if (!existsSync(`${o.root}dist/index.html`)) return null;
   const app = await previewApp(o.root);
   const page = await context.newPage();
   try {
     page.on('pageerror', (e) => o.log(`app page error: ${e.message}`));
     await page.addInitScript(() => {
-      const w = globalThis as unknown as { __longTasks: { start: number; duration: number }[]; __frames: { start: number; duration: number; scripts: string[] }[] };
+      const w = globalThis as unknown as {
+        __longTasks: { start: number; duration: number }[];
+        __frames: { start: number; duration: number; scripts: string[] }[];
+      };
       w.__longTasks = [];
       w.__frames = [];
       new PerformanceObserver((l) => {
@@ -209,7 +257,13 @@ async function measureAppBreed(context: import('playwright-core').BrowserContext
         new PerformanceObserver((l) => {
           for (const e of l.getEntries() as (PerformanceEntry & { scripts: Script[] })[]) {
             const scripts = [...e.scripts].sort((a, b) => b.duration - a.duration).slice(0, 3);
-            w.__frames.push({ start: e.startTime, duration: e.duration, scripts: scripts.map((x) => `${x.invoker} ${x.sourceFunctionName || '(anonymous)'}@${x.sourceURL.split('/').pop()} ${x.duration.toFixed(0)} ms`) });
+            w.__frames.push({
+              start: e.startTime,
+              duration: e.duration,
+              scripts: scripts.map(
+                (x) => `${x.invoker} ${x.sourceFunctionName || '(anonymous)'}@${x.sourceURL.split('/').pop()} ${x.duration.toFixed(0)} ms`,
+              ),
+            });
           }
         }).observe({ type: 'long-animation-frame', buffered: true });
       }
@@ -219,13 +273,16 @@ async function measureAppBreed(context: import('playwright-core').BrowserContext
     // The parent pool seeded and scored: the app is idle and ready.
     await byTestId('acc-digits-base').filter({ hasText: '%' }).waitFor({ timeout: 120_000 });
     await byTestId('operator-select').selectOption('task-delta');
-    for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist']) await page.getByLabel(`Select ${name}`).check();
+    for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist'])
+      await page.getByLabel(`Select ${name}`).check();
     const now = () => page.evaluate(() => performance.now());
     const tasksIn = async (t0: number, t1: number) => {
       await page.waitForTimeout(100); // let the observer deliver the last entries
       const all = await page.evaluate(() => (globalThis as unknown as { __longTasks: { start: number; duration: number }[] }).__longTasks);
       const inside = all.filter((t) => t.start + t.duration > t0 && t.start < t1);
-      const frames = await page.evaluate(() => (globalThis as unknown as { __frames: { start: number; duration: number; scripts: string[] }[] }).__frames);
+      const frames = await page.evaluate(
+        () => (globalThis as unknown as { __frames: { start: number; duration: number; scripts: string[] }[] }).__frames,
+      );
       const worst = frames.filter((t) => t.start + t.duration > t0 && t.start < t1).sort((a, b) => b.duration - a.duration)[0];
       return { longest: Math.max(0, ...inside.map((t) => t.duration)), count: inside.length, scripts: worst?.scripts ?? [] };
     };
@@ -239,7 +296,15 @@ async function measureAppBreed(context: import('playwright-core').BrowserContext
     await byTestId('candidate-accuracy-clean').filter({ hasText: '%' }).waitFor({ timeout: 180_000 });
     const e1 = await now();
     const ev = await tasksIn(e0, e1);
-    const f: AppBreedFigures = { breedMs: b1 - b0, longestMs: breed.longest, longTasks: breed.count, longestScripts: breed.scripts, evaluateMs: e1 - e0, evaluateLongestMs: ev.longest, evaluateLongTasks: ev.count };
+    const f: AppBreedFigures = {
+      breedMs: b1 - b0,
+      longestMs: breed.longest,
+      longTasks: breed.count,
+      longestScripts: breed.scripts,
+      evaluateMs: e1 - e0,
+      evaluateLongestMs: ev.longest,
+      evaluateLongTasks: ev.count,
+    };
     o.log(appBreedNote(f, o.root));
     return f;
   } finally {

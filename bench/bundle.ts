@@ -9,7 +9,10 @@ import { dirname, resolve } from 'node:path';
 const wgslRaw: Plugin = {
   name: 'wgsl-raw',
   setup(b) {
-    b.onResolve({ filter: /\.wgsl\?raw$/ }, (a) => ({ path: resolve(a.resolveDir || dirname(a.importer), a.path.replace(/\?raw$/, '')), namespace: 'wgsl-raw' }));
+    b.onResolve({ filter: /\.wgsl\?raw$/ }, (a) => ({
+      path: resolve(a.resolveDir || dirname(a.importer), a.path.replace(/\?raw$/, '')),
+      namespace: 'wgsl-raw',
+    }));
     b.onLoad({ filter: /.*/, namespace: 'wgsl-raw' }, async (a) => ({ contents: await readFile(a.path, 'utf8'), loader: 'text' }));
   },
 };

@@ -65,7 +65,10 @@ export const SOFTWARE_GPU_MAX = 1 << 24;
  */
 export class SeededStream {
   private s: number;
-  constructor(seed: number, private readonly scale = 1) {
+  constructor(
+    seed: number,
+    private readonly scale = 1,
+  ) {
     this.s = (seed ^ 0x9e3779b9) >>> 0 || 1;
   }
   fill(a: Float32Array): Float32Array {
@@ -106,7 +109,10 @@ export async function timeIt(fn: () => unknown, budgetMs: number, minReps = 3, m
   const first = performance.now() - t0;
   // A run longer than the budget is its own warm-up: JIT state no longer matters at that scale.
   if (first > budgetMs) times.push(first);
-  while ((times.length < minReps && (first <= budgetMs || times.length < atLeast)) || (times.length < maxReps && performance.now() - t0 < budgetMs)) {
+  while (
+    (times.length < minReps && (first <= budgetMs || times.length < atLeast)) ||
+    (times.length < maxReps && performance.now() - t0 < budgetMs)
+  ) {
     const s = performance.now();
     await fn();
     times.push(performance.now() - s);

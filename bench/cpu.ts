@@ -37,11 +37,16 @@ export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[];
 
     const single = await timeIt(() => out.set(inputs[0]), o.budgetMs);
     const multi = await timeIt(() => o.pool.run('copy', [inputs[0]], out, {}, ctx), o.budgetMs);
-    for (const [impl, t] of [['TypedArray.set, 1 thread', single], [`copy kernel, ${o.pool.threads} workers`, multi]] as const) {
+    for (const [impl, t] of [
+      ['TypedArray.set, 1 thread', single],
+      [`copy kernel, ${o.pool.threads} workers`, multi],
+    ] as const) {
       copies.push({ path: o.path, adapter, software: false, impl, elements: n, ms: t.ms, gbps: gbps(copyBytes, t.ms) });
     }
     const copyGbps = Math.max(gbps(copyBytes, single.ms), gbps(copyBytes, multi.ms));
-    o.log?.(`${o.path} ${n}: copy ${gbps(copyBytes, single.ms).toFixed(2)} GB/s (1 thread), ${gbps(copyBytes, multi.ms).toFixed(2)} GB/s (${o.pool.threads} workers)`);
+    o.log?.(
+      `${o.path} ${n}: copy ${gbps(copyBytes, single.ms).toFixed(2)} GB/s (1 thread), ${gbps(copyBytes, multi.ms).toFixed(2)} GB/s (${o.pool.threads} workers)`,
+    );
 
     for (const id of Object.keys(OPERATORS)) {
       if (!hasFastKernel(id) && (o.fastOnly || (o.referenceSizes && !o.referenceSizes.includes(n)))) continue;
@@ -54,10 +59,24 @@ export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[];
       // single-threaded, it would take most of a full run at 64 M elements.
       const withRef = !o.referenceSizes || o.referenceSizes.includes(n);
       let refOut: Float32Array | undefined;
-      const ref = withRef ? await timeIt(() => (refOut = op.cpu(ins, params, { ...ctx, shape: [n] })), o.budgetMs, o.budgetMs < 100 ? 1 : 2, 10) : null;
+      const ref = withRef
+        ? await timeIt(() => (refOut = op.cpu(ins, params, { ...ctx, shape: [n] })), o.budgetMs, o.budgetMs < 100 ? 1 : 2, 10)
+        : null;
       const row = (impl: string, t: { ms: number; medianMs: number; reps: number }, extra: Partial<KernelRow> = {}): KernelRow => ({
-        path: o.path, adapter, software: false, operator: id, impl, elements: n, inputs: k,
-        ms: t.ms, medianMs: t.medianMs, reps: t.reps, gbps: gbps(bytes, t.ms), copyGbps, ofCopy: gbps(bytes, t.ms) / copyGbps, ...extra,
+        path: o.path,
+        adapter,
+        software: false,
+        operator: id,
+        impl,
+        elements: n,
+        inputs: k,
+        ms: t.ms,
+        medianMs: t.medianMs,
+        reps: t.reps,
+        gbps: gbps(bytes, t.ms),
+        copyGbps,
+        ofCopy: gbps(bytes, t.ms) / copyGbps,
+        ...extra,
       });
       if (hasFastKernel(id)) {
         if (ref) {
@@ -66,18 +85,31 @@ export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[];
           const a = new Uint32Array(out.buffer, out.byteOffset, n);
           const b = new Uint32Array(refOut!.buffer, refOut!.byteOffset, n);
           for (let i = 0; i < n; i++) {
-            if (a[i] !== b[i] && !(Number.isNaN(out[i]) && Number.isNaN(refOut![i]))) throw new Error(`fast CPU ${id} differs from the reference at element ${i} of ${n}: refusing to time it`);
+            if (a[i] !== b[i] && !(Number.isNaN(out[i]) && Number.isNaN(refOut![i])))
+              throw new Error(`fast CPU ${id} differs from the reference at element ${i} of ${n}: refusing to time it`);
           }
         }
         // At least two samples, even when one takes longer than the budget: a shared machine can stall one.
         const fast = await timeIt(() => o.pool.run(id, ins, out, params, { ...ctx, shape: [n] }), o.budgetMs, 3, 50, 2);
-        const checked = ref ? 'bit-identical to the reference' : `checked bit-identical to the reference at ${o.referenceSizes!.map((x) => `${x >> 20} M`).join(' and ')} elements`;
-        kernels.push(row('fast', fast, { ...(ref ? { speedup: ref.ms / fast.ms } : {}), note: `range kernel on ${o.pool.threads} workers, ${checked}` }));
+        const checked = ref
+          ? 'bit-identical to the reference'
+          : `checked bit-identical to the reference at ${o.referenceSizes!.map((x) => `${x >> 20} M`).join(' and ')} elements`;
+        kernels.push(
+          row('fast', fast, {
+            ...(ref ? { speedup: ref.ms / fast.ms } : {}),
+            note: `range kernel on ${o.pool.threads} workers, ${checked}`,
+          }),
+        );
       } else if (ref) {
-        kernels.push(row('reference only', ref, { speedup: 1, note: 'no range kernel yet: the CPU path runs the single-threaded reference' }));
+        kernels.push(
+          row('reference only', ref, { speedup: 1, note: 'no range kernel yet: the CPU path runs the single-threaded reference' }),
+        );
       }
       const last = kernels.at(-1);
-      if (last?.operator === id && last.elements === n) o.log?.(`${o.path} ${n}: ${id} ${last.gbps.toFixed(2)} GB/s = ${last.ofCopy.toFixed(2)} of copy${last.speedup === undefined ? '' : `, ${last.speedup.toFixed(2)}× reference`}`);
+      if (last?.operator === id && last.elements === n)
+        o.log?.(
+          `${o.path} ${n}: ${id} ${last.gbps.toFixed(2)} GB/s = ${last.ofCopy.toFixed(2)} of copy${last.speedup === undefined ? '' : `, ${last.speedup.toFixed(2)}× reference`}`,
+        );
     }
     for (const a of [...inputs, out]) o.pool.free(a);
   }

@@ -19,7 +19,14 @@ if (!gpu) {
   console.log('BENCH_RESULT ' + JSON.stringify({ error: 'Dawn found no WebGPU adapter' }));
   process.exit(0);
 }
-const r = await benchGpu({ path: 'webgpu-dawn', gpu, sizes: sizes.length ? sizes : smoke ? [1 << 20] : [1 << 20, 1 << 22, 1 << 24, 1 << 26], budgetMs: smoke ? 40 : 300, log: (s) => console.log(s), only: smoke ? ['blend'] : undefined });
+const r = await benchGpu({
+  path: 'webgpu-dawn',
+  gpu,
+  sizes: sizes.length ? sizes : smoke ? [1 << 20] : [1 << 20, 1 << 22, 1 << 24, 1 << 26],
+  budgetMs: smoke ? 40 : 300,
+  log: (s) => console.log(s),
+  only: smoke ? ['blend'] : undefined,
+});
 console.log('BENCH_RESULT ' + JSON.stringify({ ...r, adapter: gpu.adapterInfo, software: gpu.software }));
 gpu.device.destroy();
 // Dawn keeps handles open; leave once the result is out.

@@ -14,7 +14,10 @@ import type { CopyRow, KernelRow } from './common.ts';
 const CHROMIUM_LIB = '/usr/lib/chromium';
 const SWIFTSHADER_ICD = `${CHROMIUM_LIB}/vk_swiftshader_icd.json`;
 
-export async function runDawn(o: { smoke: boolean; log: (s: string) => void }): Promise<{ copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[] }> {
+export async function runDawn(o: {
+  smoke: boolean;
+  log: (s: string) => void;
+}): Promise<{ copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[] }> {
   const root = fileURLToPath(new URL('..', import.meta.url));
   mkdirSync(`${root}.cache/bench`, { recursive: true });
   const outfile = `${root}.cache/bench/dawn.mjs`;
@@ -36,11 +39,18 @@ export async function runDawn(o: { smoke: boolean; log: (s: string) => void }): 
   if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD) && !process.env.BENCH_DAWN_REAL_GPU) {
     env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
     // Dawn dlopens libvulkan.so.1; Debian's Chromium carries one beside the ICD.
-    if (!existsSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1')) env.LD_LIBRARY_PATH = [CHROMIUM_LIB, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-    notes.push(`Dawn: VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (SwiftShader's Vulkan ICD from Debian's Chromium, libvulkan from ${CHROMIUM_LIB}); set BENCH_DAWN_REAL_GPU=1 to let Dawn pick the machine's GPU`);
+    if (!existsSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1'))
+      env.LD_LIBRARY_PATH = [CHROMIUM_LIB, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+    notes.push(
+      `Dawn: VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (SwiftShader's Vulkan ICD from Debian's Chromium, libvulkan from ${CHROMIUM_LIB}); set BENCH_DAWN_REAL_GPU=1 to let Dawn pick the machine's GPU`,
+    );
   }
   const { code, signal, stdout } = await new Promise<{ code: number | null; signal: string | null; stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, [outfile, ...(o.smoke ? ['--smoke'] : [])], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [outfile, ...(o.smoke ? ['--smoke'] : [])], {
+      env,
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     const onLine = (chunk: Buffer) => {
       out += chunk.toString();
@@ -57,7 +67,14 @@ export async function runDawn(o: { smoke: boolean; log: (s: string) => void }): 
   }
   const r = JSON.parse(line.slice('BENCH_RESULT '.length));
   if (r.error) return { copies: [], kernels: [], notes: [...notes, `Dawn: ${r.error}`], adapters: [] };
-  return { copies: r.copies, kernels: r.kernels, notes: [...notes, ...r.notes], adapters: [`WebGPU in Node (Dawn, webgpu ${await dawnVersion(root)}): ${r.adapter}${r.software ? ' (software, not a performance figure)' : ''}`] };
+  return {
+    copies: r.copies,
+    kernels: r.kernels,
+    notes: [...notes, ...r.notes],
+    adapters: [
+      `WebGPU in Node (Dawn, webgpu ${await dawnVersion(root)}): ${r.adapter}${r.software ? ' (software, not a performance figure)' : ''}`,
+    ],
+  };
 }
 
 async function dawnVersion(root: string): Promise<string> {

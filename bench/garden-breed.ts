@@ -67,7 +67,14 @@ function runGarden(root: string, args: string[]): Promise<{ code: number; out: s
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, out: Buffer.concat(out).toString('utf8'), err: Buffer.concat(err).toString('utf8'), ms: performance.now() - t0 }));
+    child.on('close', (code) =>
+      resolve({
+        code: code ?? 1,
+        out: Buffer.concat(out).toString('utf8'),
+        err: Buffer.concat(err).toString('utf8'),
+        ms: performance.now() - t0,
+      }),
+    );
   });
 }
 
@@ -83,7 +90,9 @@ export async function benchGardenBreed(o: { smoke: boolean; root: string; log?: 
       return path;
     });
     const inputBytes = files.reduce((a, f) => a + statSync(f).size, 0);
-    o.log?.(`garden breed: wrote a base and 3 parents (${model.name}), ${(inputBytes / 2 ** 20).toFixed(0)} MiB, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    o.log?.(
+      `garden breed: wrote a base and 3 parents (${model.name}), ${(inputBytes / 2 ** 20).toFixed(0)} MiB, in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const cases: [string, Record<string, unknown>][] = [
       ['task-delta', {}],
       ['ties', { density: 0.3 }],
@@ -91,10 +100,29 @@ export async function benchGardenBreed(o: { smoke: boolean; root: string; log?: 
     for (const [operator, params] of cases) {
       const recipe = join(dir, `${operator}.json`);
       const out = join(dir, `${operator}.slm`);
-      writeFileSync(recipe, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator, params, seed: 7, base: { path: 'base.slm' }, parents: ['p1', 'p2', 'p3'].map((p) => ({ path: `${p}.slm` })), output: { path: `${operator}.slm` } }));
+      writeFileSync(
+        recipe,
+        JSON.stringify({
+          kind: 'recipe',
+          schemaVersion: 1,
+          operator,
+          params,
+          seed: 7,
+          base: { path: 'base.slm' },
+          parents: ['p1', 'p2', 'p3'].map((p) => ({ path: `${p}.slm` })),
+          output: { path: `${operator}.slm` },
+        }),
+      );
       const r = await runGarden(o.root, ['breed', recipe, '--json', '--root', dir]);
       if (r.code !== 0) throw new Error(`garden breed ${operator} failed (exit ${r.code}): ${r.err.trim() || r.out.trim()}`);
-      const s = JSON.parse(r.out) as { candidate: string; bytes: number; timings: Record<string, number>; maxRssBytes: number; backend: { adapter: string }; hasher: string };
+      const s = JSON.parse(r.out) as {
+        candidate: string;
+        bytes: number;
+        timings: Record<string, number>;
+        maxRssBytes: number;
+        backend: { adapter: string };
+        hasher: string;
+      };
       rows.push({
         operator,
         params,
@@ -110,7 +138,13 @@ export async function benchGardenBreed(o: { smoke: boolean; root: string; log?: 
         candidate: s.candidate,
       });
       const row = rows.at(-1)!;
-      o.log?.(`garden breed ${operator}: ${(row.wallMs / 1000).toFixed(2)} s whole process, ${(row.fileBytes / row.wallMs / 1e3).toFixed(0)} MB/s; ${Object.entries(row.timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`).join(', ')}`);
+      o.log?.(
+        `garden breed ${operator}: ${(row.wallMs / 1000).toFixed(2)} s whole process, ${(row.fileBytes / row.wallMs / 1e3).toFixed(0)} MB/s; ${Object.entries(
+          row.timings,
+        )
+          .map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`)
+          .join(', ')}`,
+      );
       rmSync(out, { force: true });
     }
   } finally {

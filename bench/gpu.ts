@@ -61,13 +61,19 @@ export async function benchGpu(o: GpuBenchOptions): Promise<{ copies: CopyRow[];
   const wg = Math.min(WG, device.limits.maxComputeInvocationsPerWorkgroup);
 
   const copyModule = device.createShaderModule({ label: 'bench copy module', code: copyWgsl });
-  const copyPipeline = device.createComputePipeline({ label: 'bench copy pipeline', layout: 'auto', compute: { module: copyModule, entryPoint: 'main', constants: { WG: wg } } });
+  const copyPipeline = device.createComputePipeline({
+    label: 'bench copy pipeline',
+    layout: 'auto',
+    compute: { module: copyModule, entryPoint: 'main', constants: { WG: wg } },
+  });
   const backend = webGpuBackendOn(o.gpu);
   const k = new KernelContext(o.gpu);
 
   for (const n of o.sizes) {
     if (4 * n > maxBinding) {
-      notes.push(`${o.path}: ${n} elements (${4 * n} bytes) exceed this device's storage binding (${maxBinding} bytes): resident figures skipped at this size`);
+      notes.push(
+        `${o.path}: ${n} elements (${4 * n} bytes) exceed this device's storage binding (${maxBinding} bytes): resident figures skipped at this size`,
+      );
     }
     const maxInputs = 4;
     const inputs = Array.from({ length: maxInputs }, (_, i) => fillSeeded(new Float32Array(n), 2000 + i, 0.05));
@@ -81,21 +87,34 @@ export async function benchGpu(o: GpuBenchOptions): Promise<{ copies: CopyRow[];
       const uni = device.createBuffer({ label: 'bench copy count', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(src, 0, inputs[0] as Float32Array<ArrayBuffer>);
       device.queue.writeBuffer(uni, 0, new Uint32Array([n, 0, 0, 0]));
-      const bg = device.createBindGroup({ label: 'bench copy bind group', layout: copyPipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }, { binding: 2, resource: { buffer: uni } }] });
+      const bg = device.createBindGroup({
+        label: 'bench copy bind group',
+        layout: copyPipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: src } },
+          { binding: 1, resource: { buffer: dst } },
+          { binding: 2, resource: { buffer: uni } },
+        ],
+      });
       const batch = software ? 2 : batchFor(n);
       const [gx, gy] = grid2d(Math.ceil(n / wg));
-      const t = await timeIt(async () => {
-        const enc = device.createCommandEncoder({ label: 'bench copy batch' });
-        for (let r = 0; r < batch; r++) {
-          const pass = enc.beginComputePass({ label: 'bench copy pass' });
-          pass.setPipeline(copyPipeline);
-          pass.setBindGroup(0, bg);
-          pass.dispatchWorkgroups(gx, gy, 1);
-          pass.end();
-        }
-        device.queue.submit([enc.finish()]);
-        await finish(device);
-      }, o.budgetMs, 2, 20);
+      const t = await timeIt(
+        async () => {
+          const enc = device.createCommandEncoder({ label: 'bench copy batch' });
+          for (let r = 0; r < batch; r++) {
+            const pass = enc.beginComputePass({ label: 'bench copy pass' });
+            pass.setPipeline(copyPipeline);
+            pass.setBindGroup(0, bg);
+            pass.dispatchWorkgroups(gx, gy, 1);
+            pass.end();
+          }
+          device.queue.submit([enc.finish()]);
+          await finish(device);
+        },
+        o.budgetMs,
+        2,
+        20,
+      );
       const ms = t.ms / batch;
       copyResident = gbps(8 * n, ms);
       copies.push({ path: o.path, adapter, software, impl: 'copy kernel, resident buffers', elements: n, ms, gbps: copyResident });
@@ -129,19 +148,43 @@ export async function benchGpu(o: GpuBenchOptions): Promise<{ copies: CopyRow[];
       const got = await backend.run(op, ins, params, ctx);
       let worst = 0;
       for (let i = 0; i < n; i++) worst = Math.max(worst, ulpDiff(ref[i], got[i]));
-      if (worst > 4 * count) throw new Error(`GPU ${id} differs from the CPU reference by ${worst} ULP (allowed ${4 * count}): refusing to time it`);
+      if (worst > 4 * count)
+        throw new Error(`GPU ${id} differs from the CPU reference by ${worst} ULP (allowed ${4 * count}): refusing to time it`);
       const base = { path: o.path, adapter, software, operator: id, elements: n, inputs: count };
 
       const res = id === 'blend' && 4 * n * count <= maxBinding ? await residentBlend(k, ins, params, ctx, o.budgetMs) : null;
       if (res !== null) {
-        kernels.push({ ...base, impl: 'gpu resident', ms: res.ms, medianMs: res.medianMs, reps: res.reps, gbps: gbps(bytes, res.ms), copyGbps: copyResident, ofCopy: gbps(bytes, res.ms) / copyResident, note: `max ${worst} ULP from the CPU reference` });
+        kernels.push({
+          ...base,
+          impl: 'gpu resident',
+          ms: res.ms,
+          medianMs: res.medianMs,
+          reps: res.reps,
+          gbps: gbps(bytes, res.ms),
+          copyGbps: copyResident,
+          ofCopy: gbps(bytes, res.ms) / copyResident,
+          note: `max ${worst} ULP from the CPU reference`,
+        });
       }
       const t = await timeIt(() => backend.run(op, ins, params, ctx), o.budgetMs, 2, 10);
-      kernels.push({ ...base, impl: 'gpu end to end', ms: t.ms, medianMs: t.medianMs, reps: t.reps, gbps: gbps(bytes, t.ms), copyGbps: copyE2E, ofCopy: gbps(bytes, t.ms) / copyE2E, note: `upload + kernel + readback; max ${worst} ULP from the CPU reference` });
-      o.log?.(`${o.path} ${n}: ${id} ${res ? `${(gbps(bytes, res.ms) / copyResident).toFixed(2)} of copy resident, ` : ''}${(gbps(bytes, t.ms) / copyE2E).toFixed(2)} of copy end to end`);
+      kernels.push({
+        ...base,
+        impl: 'gpu end to end',
+        ms: t.ms,
+        medianMs: t.medianMs,
+        reps: t.reps,
+        gbps: gbps(bytes, t.ms),
+        copyGbps: copyE2E,
+        ofCopy: gbps(bytes, t.ms) / copyE2E,
+        note: `upload + kernel + readback; max ${worst} ULP from the CPU reference`,
+      });
+      o.log?.(
+        `${o.path} ${n}: ${id} ${res ? `${(gbps(bytes, res.ms) / copyResident).toFixed(2)} of copy resident, ` : ''}${(gbps(bytes, t.ms) / copyE2E).toFixed(2)} of copy end to end`,
+      );
     }
   }
-  if (software && o.sizes.length > 1) notes.push(`${o.path}: software adapter, so operators other than blend were timed at ${o.sizes[0]} elements only`);
+  if (software && o.sizes.length > 1)
+    notes.push(`${o.path}: software adapter, so operators other than blend were timed at ${o.sizes[0]} elements only`);
   return { copies, kernels, notes };
 }
 
@@ -154,7 +197,15 @@ async function endToEndCopy(device: GPUDevice, pipeline: GPUComputePipeline, x: 
   try {
     device.queue.writeBuffer(src, 0, x as Float32Array<ArrayBuffer>);
     device.queue.writeBuffer(uni, 0, new Uint32Array([n, 0, 0, 0]));
-    const bg = device.createBindGroup({ label: 'e2e copy bind group', layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: dst } }, { binding: 2, resource: { buffer: uni } }] });
+    const bg = device.createBindGroup({
+      label: 'e2e copy bind group',
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: src } },
+        { binding: 1, resource: { buffer: dst } },
+        { binding: 2, resource: { buffer: uni } },
+      ],
+    });
     const enc = device.createCommandEncoder({ label: 'e2e copy' });
     const pass = enc.beginComputePass({ label: 'e2e copy pass' });
     pass.setPipeline(pipeline);
@@ -175,7 +226,13 @@ async function endToEndCopy(device: GPUDevice, pipeline: GPUComputePipeline, x: 
 }
 
 /** blend's own stage (src/gpu/ops/blend.gpu.ts) on inputs already uploaded: the kernel alone. */
-async function residentBlend(k: KernelContext, inputs: readonly Float32Array[], params: Parameters<typeof blendWeights>[0], ctx: { name: string; seed: number }, budgetMs: number) {
+async function residentBlend(
+  k: KernelContext,
+  inputs: readonly Float32Array[],
+  params: Parameters<typeof blendWeights>[0],
+  ctx: { name: string; seed: number },
+  budgetMs: number,
+) {
   const { device } = k;
   const job = k.job('bench blend', inputs, tensorKey(ctx.seed, ctx.name));
   try {
@@ -196,12 +253,17 @@ async function residentBlend(k: KernelContext, inputs: readonly Float32Array[], 
     });
     const stage = k.stage(BlendStage);
     const batch = k.gpu.software ? 2 : batchFor(ch.count);
-    const t = await timeIt(async () => {
-      const enc = device.createCommandEncoder({ label: 'bench blend batch' });
-      for (let r = 0; r < batch; r++) stage.run(enc, { bindGroup, count: ch.count });
-      device.queue.submit([enc.finish()]);
-      await finish(device);
-    }, budgetMs, 2, 20);
+    const t = await timeIt(
+      async () => {
+        const enc = device.createCommandEncoder({ label: 'bench blend batch' });
+        for (let r = 0; r < batch; r++) stage.run(enc, { bindGroup, count: ch.count });
+        device.queue.submit([enc.finish()]);
+        await finish(device);
+      },
+      budgetMs,
+      2,
+      20,
+    );
     return { ms: t.ms / batch, medianMs: t.medianMs / batch, reps: t.reps };
   } finally {
     job.dispose();

@@ -27,11 +27,15 @@ export async function benchHash(o: { bytes: number; budgetMs: number; log?: (s: 
   const cases: [string, Uint8Array, () => unknown][] = [
     ['crypto.createHash("sha256"), raw (the yardstick)', data, () => createHash('sha256').update(data).digest('hex')],
     [`sha256Hex (core, provider: ${sha256Provider().name})`, data, () => sha256Hex(data)],
-    [`sha256Stream (core), ${chunk >> 20} MiB updates`, data, () => {
-      const h = sha256Stream();
-      for (let s = 0; s < data.length; s += chunk) h.update(data.subarray(s, s + chunk));
-      return h.digestHex();
-    }],
+    [
+      `sha256Stream (core), ${chunk >> 20} MiB updates`,
+      data,
+      () => {
+        const h = sha256Stream();
+        for (let s = 0; s < data.length; s += chunk) h.update(data.subarray(s, s + chunk));
+        return h.digestHex();
+      },
+    ],
     ['@noble/hashes (the pure-JavaScript fallback)', small, () => nobleSha256.hex(small)],
   ];
   const rows: HashRow[] = [];

@@ -14,7 +14,13 @@ export interface ModelShape {
   context: number;
 }
 
-export const GPT2_SMALL: ModelShape = { name: 'GPT-2-small-shaped (124 M parameters)', layers: 12, dModel: 768, vocab: 50257, context: 1024 };
+export const GPT2_SMALL: ModelShape = {
+  name: 'GPT-2-small-shaped (124 M parameters)',
+  layers: 12,
+  dModel: 768,
+  vocab: 50257,
+  context: 1024,
+};
 /** The smoke run's model: GPT-2's names at a toy size. */
 export const GPT2_TOY: ModelShape = { name: 'GPT-2-shaped toy (2 layers, d=64)', layers: 2, dModel: 64, vocab: 1000, context: 128 };
 

@@ -54,7 +54,15 @@ async function run(o: PageOptions) {
   const notes: string[] = [];
   const adapters: string[] = [];
   const pool = await createBrowserCpuPool(() => new Worker('/pool-worker.js', { type: 'module' }));
-  const cpu = await benchCpu({ path: 'cpu-browser', pool, sizes: o.sizes, referenceSizes: o.referenceSizes, budgetMs: o.budgetMs, log, fastOnly: o.smoke });
+  const cpu = await benchCpu({
+    path: 'cpu-browser',
+    pool,
+    sizes: o.sizes,
+    referenceSizes: o.referenceSizes,
+    budgetMs: o.budgetMs,
+    log,
+    fastOnly: o.smoke,
+  });
   pool.terminate();
   const copies = [...cpu.copies];
   const kernels = [...cpu.kernels];
@@ -62,8 +70,16 @@ async function run(o: PageOptions) {
   if (gpu) {
     adapters.push(`WebGPU in Chromium: ${gpu.adapterInfo}${gpu.software ? ' (software, not a performance figure)' : ''}`);
     const gpuSizes = gpu.software ? o.gpuSizes.filter((n) => n <= o.softwareGpuMax) : o.gpuSizes;
-    if (gpuSizes.length < o.gpuSizes.length) notes.push(`webgpu-browser: software adapter, timed up to ${o.softwareGpuMax / 2 ** 20} M elements only`);
-    const g = await benchGpu({ path: 'webgpu-browser', gpu, sizes: gpuSizes, budgetMs: o.budgetMs, log, only: o.smoke ? ['blend'] : undefined });
+    if (gpuSizes.length < o.gpuSizes.length)
+      notes.push(`webgpu-browser: software adapter, timed up to ${o.softwareGpuMax / 2 ** 20} M elements only`);
+    const g = await benchGpu({
+      path: 'webgpu-browser',
+      gpu,
+      sizes: gpuSizes,
+      budgetMs: o.budgetMs,
+      log,
+      only: o.smoke ? ['blend'] : undefined,
+    });
     copies.push(...g.copies);
     kernels.push(...g.kernels);
     notes.push(...g.notes);

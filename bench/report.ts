@@ -65,7 +65,7 @@ export const TARGETS = Object.freeze({
   gpuSelection: { ofCopy: 0.25, text: 'real GPU TIES / pruning ≥ 0.25 of copy' },
   cpuOfCopy: { ofCopy: 0.7, text: 'CPU path elementwise ≥ 0.70 of copy (both cores)' },
   cpuSelection: { ofCopy: 0.2, text: 'CPU path selection (TIES, sparse task delta, DARE-TIES, prune, breadcrumbs, DELLA) ≥ 0.20 of copy' },
-  hash: { ofNative: HASH_TARGET, text: 'hashing ≥ 0.5 of the platform\'s native SHA-256' },
+  hash: { ofNative: HASH_TARGET, text: "hashing ≥ 0.5 of the platform's native SHA-256" },
   cpuSpeedup: { ratio: 1.5, text: 'CPU path ≥ 1.5× the single-threaded loop' },
   breedMemory: { shards: 4, constant: 64 * 2 ** 20, text: 'streaming breed peak memory ≤ 4 shards + 64 MiB' },
   longTask: { ms: 50, text: 'longest main-thread task during a breed < 50 ms' },
@@ -98,21 +98,43 @@ export function targetSummary(res: BenchResults): { target: string; verdict: str
   const out: { target: string; verdict: string; figures: string }[] = [];
   const gpu = res.kernels.filter((r) => r.path.startsWith('webgpu'));
   const real = gpu.filter((r) => !r.software);
-  for (const [sel, t] of [[false, TARGETS.gpuElementwise], [true, TARGETS.gpuSelection]] as const) {
+  for (const [sel, t] of [
+    [false, TARGETS.gpuElementwise],
+    [true, TARGETS.gpuSelection],
+  ] as const) {
     const rows = real.filter((r) => isSelection(r.operator) === sel);
     if (rows.length === 0) {
-      out.push({ target: t.text, verdict: 'not measurable here', figures: gpu.length ? 'only a software adapter (SwiftShader) on this machine; its figures are no performance figure' : 'no WebGPU adapter' });
+      out.push({
+        target: t.text,
+        verdict: 'not measurable here',
+        figures: gpu.length
+          ? 'only a software adapter (SwiftShader) on this machine; its figures are no performance figure'
+          : 'no WebGPU adapter',
+      });
       continue;
     }
     const worst = rows.reduce((a, b) => (b.ofCopy < a.ofCopy ? b : a));
-    out.push({ target: t.text, verdict: verdict(rows.every((r) => r.ofCopy >= t.ofCopy)), figures: `lowest: ${worst.operator} ${worst.impl} at ${fmtElements(worst.elements)}, ${fmtX(worst.ofCopy)} of copy` });
+    out.push({
+      target: t.text,
+      verdict: verdict(rows.every((r) => r.ofCopy >= t.ofCopy)),
+      figures: `lowest: ${worst.operator} ${worst.impl} at ${fmtElements(worst.elements)}, ${fmtX(worst.ofCopy)} of copy`,
+    });
   }
   // CPU: every operator at the largest size it was timed on this path (the memory-bound regime);
   // an operator without a range kernel counts as a MISS.
-  const cpuPaths = [...new Set(res.kernels.filter((r) => r.path.startsWith('cpu') && (r.impl === 'fast' || r.impl === 'reference only')).map((r) => r.path))];
+  const cpuPaths = [
+    ...new Set(
+      res.kernels.filter((r) => r.path.startsWith('cpu') && (r.impl === 'fast' || r.impl === 'reference only')).map((r) => r.path),
+    ),
+  ];
   for (const path of cpuPaths) {
-    for (const [sel, t] of [[false, TARGETS.cpuOfCopy], [true, TARGETS.cpuSelection]] as const) {
-      const rows = res.kernels.filter((r) => r.path === path && (r.impl === 'fast' || r.impl === 'reference only') && isSelection(r.operator) === sel);
+    for (const [sel, t] of [
+      [false, TARGETS.cpuOfCopy],
+      [true, TARGETS.cpuSelection],
+    ] as const) {
+      const rows = res.kernels.filter(
+        (r) => r.path === path && (r.impl === 'fast' || r.impl === 'reference only') && isSelection(r.operator) === sel,
+      );
       if (!rows.length) continue;
       const last = new Map<string, KernelRow>();
       for (const r of rows) if (!last.has(r.operator) || last.get(r.operator)!.elements < r.elements) last.set(r.operator, r);
@@ -121,12 +143,22 @@ export function targetSummary(res: BenchResults): { target: string; verdict: str
       out.push({
         target: `${t.text} — ${PATHS[path]}`,
         verdict: `${verdict(top.every(ok))} (${top.filter(ok).length} of ${top.length})`,
-        figures: top.map((r) => `${r.operator} ${fmtX(r.ofCopy)}${r.impl === 'fast' ? '' : ' (reference only)'} at ${fmtElements(r.elements)} ${ok(r) ? 'PASS' : 'MISS'}`).join('; '),
+        figures: top
+          .map(
+            (r) =>
+              `${r.operator} ${fmtX(r.ofCopy)}${r.impl === 'fast' ? '' : ' (reference only)'} at ${fmtElements(r.elements)} ${ok(r) ? 'PASS' : 'MISS'}`,
+          )
+          .join('; '),
       });
     }
   }
   const native = res.hashes.find((h) => h.impl.startsWith('sha256Hex'));
-  if (native) out.push({ target: TARGETS.hash.text, verdict: verdict(native.ofNative >= TARGETS.hash.ofNative), figures: `${native.impl}: ${native.mbps.toFixed(0)} MB/s = ${fmtX(native.ofNative)} of raw crypto.createHash (${res.hashes[0].mbps.toFixed(0)} MB/s)` });
+  if (native)
+    out.push({
+      target: TARGETS.hash.text,
+      verdict: verdict(native.ofNative >= TARGETS.hash.ofNative),
+      figures: `${native.impl}: ${native.mbps.toFixed(0)} MB/s = ${fmtX(native.ofNative)} of raw crypto.createHash (${res.hashes[0].mbps.toFixed(0)} MB/s)`,
+    });
   for (const g of res.gardenBreeds) {
     const mk = mergekitIssueBytesPerS(g.operator);
     const rate = g.fileBytes / (g.wallMs / 1000);
@@ -145,7 +177,11 @@ export function targetSummary(res: BenchResults): { target: string; verdict: str
       verdict: verdict(held <= limit && (proc === null || proc <= limit)),
       figures: `${b.model}, ${b.operator}: tensor memory ${fmtBytes(held)}; whole Chromium process tree grew ${proc === null ? 'n/a' : fmtBytes(proc)}; largest tensor ${fmtBytes(b.largestTensorBytes)}, chunks ${fmtBytes(b.chunkBytes)}`,
     });
-    out.push({ target: TARGETS.longTask.text, verdict: verdict(b.longestMainTaskMs < TARGETS.longTask.ms), figures: `${b.longestMainTaskMs.toFixed(0)} ms longest, ${b.longTasks} long tasks, over a ${(b.wallMs / 1000).toFixed(1)} s breed` });
+    out.push({
+      target: TARGETS.longTask.text,
+      verdict: verdict(b.longestMainTaskMs < TARGETS.longTask.ms),
+      figures: `${b.longestMainTaskMs.toFixed(0)} ms longest, ${b.longTasks} long tasks, over a ${(b.wallMs / 1000).toFixed(1)} s breed`,
+    });
   }
   return out;
 }
@@ -170,21 +206,29 @@ export function markdown(res: BenchResults): string {
     L.push('|---|---:|---:|---:|---:|---|');
     for (const h of res.hashes) {
       const judged = h.impl.startsWith('sha256Hex');
-      L.push(`| ${h.impl} | ${fmtBytes(h.bytes)} | ${h.ms.toFixed(1)} | ${h.mbps.toFixed(0)} | ${h.ofNative.toFixed(2)} | ${judged ? `${verdict(h.ofNative >= TARGETS.hash.ofNative)} (≥ ${TARGETS.hash.ofNative.toFixed(2)})` : ''} |`);
+      L.push(
+        `| ${h.impl} | ${fmtBytes(h.bytes)} | ${h.ms.toFixed(1)} | ${h.mbps.toFixed(0)} | ${h.ofNative.toFixed(2)} | ${judged ? `${verdict(h.ofNative >= TARGETS.hash.ofNative)} (≥ ${TARGETS.hash.ofNative.toFixed(2)})` : ''} |`,
+      );
     }
     L.push('');
   }
   if (res.gardenBreeds.length) {
     L.push('### `garden breed` end to end, file to file (whole process: node start to exit)');
     L.push('');
-    L.push('| operator | model | wall s | bytes in + out | MB/s | read s | compute s | serialize s | write s | hash s | pool start waited s | peak RSS | backend |');
+    L.push(
+      '| operator | model | wall s | bytes in + out | MB/s | read s | compute s | serialize s | write s | hash s | pool start waited s | peak RSS | backend |',
+    );
     L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const g of res.gardenBreeds) {
       const t = (k: string) => ((g.timings[k] ?? 0) / 1000).toFixed(2);
-      L.push(`| ${g.operator} ${JSON.stringify(g.params)} | ${g.model}, ${(g.parameters / 1e6).toFixed(1)} M parameters, ${g.parents} parents + base | ${(g.wallMs / 1000).toFixed(2)} | ${fmtBytes(g.fileBytes)} | ${(g.fileBytes / g.wallMs / 1e3).toFixed(0)} | ${t('read')} | ${t('compute')} | ${t('serialize')} | ${t('write')} | ${t('hash')} | ${t('poolStart')} | ${fmtBytes(g.maxRssBytes)} | ${g.backend}; ${g.hasher} |`);
+      L.push(
+        `| ${g.operator} ${JSON.stringify(g.params)} | ${g.model}, ${(g.parameters / 1e6).toFixed(1)} M parameters, ${g.parents} parents + base | ${(g.wallMs / 1000).toFixed(2)} | ${fmtBytes(g.fileBytes)} | ${(g.fileBytes / g.wallMs / 1e3).toFixed(0)} | ${t('read')} | ${t('compute')} | ${t('serialize')} | ${t('write')} | ${t('hash')} | ${t('poolStart')} | ${fmtBytes(g.maxRssBytes)} | ${g.backend}; ${g.hasher} |`,
+      );
     }
     L.push('');
-    L.push(`Read, compute, serialize and write exclude the hashing done in them (hash is its own column: reading checks the file and every tensor, the breed hashes each output tensor, serializing hashes the candidate). mergekit is not installable here (no torch; pip finds no mergekit distribution), so the bar of issue 22 (≥ ${MERGEKIT_ISSUE.bar['task-delta']}× mergekit for task arithmetic, ≥ ${MERGEKIT_ISSUE.bar.ties}× for TIES, same files and machine) cannot be judged. For reference only, on another machine and a ${(MERGEKIT_ISSUE.elements / 1e6).toFixed(1)} M-element model, the issue measured mergekit at ${MERGEKIT_ISSUE.seconds['task-delta']} s (task arithmetic) and ${MERGEKIT_ISSUE.seconds.ties} s (TIES), i.e. ${((mergekitIssueBytesPerS('task-delta') ?? 0) / 1e6).toFixed(0)} and ${((mergekitIssueBytesPerS('ties') ?? 0) / 1e6).toFixed(0)} MB/s counted the same way.`);
+    L.push(
+      `Read, compute, serialize and write exclude the hashing done in them (hash is its own column: reading checks the file and every tensor, the breed hashes each output tensor, serializing hashes the candidate). mergekit is not installable here (no torch; pip finds no mergekit distribution), so the bar of issue 22 (≥ ${MERGEKIT_ISSUE.bar['task-delta']}× mergekit for task arithmetic, ≥ ${MERGEKIT_ISSUE.bar.ties}× for TIES, same files and machine) cannot be judged. For reference only, on another machine and a ${(MERGEKIT_ISSUE.elements / 1e6).toFixed(1)} M-element model, the issue measured mergekit at ${MERGEKIT_ISSUE.seconds['task-delta']} s (task arithmetic) and ${MERGEKIT_ISSUE.seconds.ties} s (TIES), i.e. ${((mergekitIssueBytesPerS('task-delta') ?? 0) / 1e6).toFixed(0)} and ${((mergekitIssueBytesPerS('ties') ?? 0) / 1e6).toFixed(0)} MB/s counted the same way.`,
+    );
     L.push('');
   }
   L.push('### Copy yardstick (bytes read + written per second)');
@@ -192,10 +236,12 @@ export function markdown(res: BenchResults): string {
   L.push('| path | copy | elements | GB/s |');
   L.push('|---|---|---:|---:|');
   for (const c of res.copies) {
-    L.push(`| ${PATHS[c.path]}${c.software ? ' — software, not a performance figure' : ''} | ${c.impl} | ${fmtElements(c.elements)} | ${c.gbps.toFixed(2)} |`);
+    L.push(
+      `| ${PATHS[c.path]}${c.software ? ' — software, not a performance figure' : ''} | ${c.impl} | ${fmtElements(c.elements)} | ${c.gbps.toFixed(2)} |`,
+    );
   }
   L.push('');
-  L.push('### Operators: bandwidth as a fraction of the same device\'s copy, same run');
+  L.push("### Operators: bandwidth as a fraction of the same device's copy, same run");
   L.push('');
   L.push('| path | operator | impl | elements | inputs | best ms | median ms | GB/s | of copy | × reference | target |');
   L.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
@@ -213,21 +259,37 @@ export function markdown(res: BenchResults): string {
     const shards = (x: number) => `${fmtBytes(x)} = ${(x / b.shardBytes).toFixed(2)} shards`;
     L.push('| figure | value | target |');
     L.push('|---|---|---|');
-    L.push(`| model | ${b.model}: ${b.tensors} tensors, ${(b.parameters / 1e6).toFixed(1)} M parameters, ${b.parents} parents + base; largest tensor ${fmtBytes(b.largestTensorBytes)} | |`);
-    L.push(`| operator | ${b.operator}${b.operatorNote ? ` (${b.operatorNote})` : ''} on ${b.backend}${b.software ? ' — software, not a performance figure' : ''} | |`);
+    L.push(
+      `| model | ${b.model}: ${b.tensors} tensors, ${(b.parameters / 1e6).toFixed(1)} M parameters, ${b.parents} parents + base; largest tensor ${fmtBytes(b.largestTensorBytes)} | |`,
+    );
+    L.push(
+      `| operator | ${b.operator}${b.operatorNote ? ` (${b.operatorNote})` : ''} on ${b.backend}${b.software ? ' — software, not a performance figure' : ''} | |`,
+    );
     L.push(`| streaming | ${b.plan}; chunks of ${fmtBytes(b.chunkBytes)}; shard size ${fmtBytes(b.shardBytes)} | |`);
     L.push(`| wall time | ${(b.wallMs / 1000).toFixed(2)} s | |`);
-    L.push(`| bytes moved / s | ${(b.bytesMoved / b.wallMs / 1e6).toFixed(3)} GB/s (${fmtBytes(b.bytesMoved)}: inputs once + output once; ${fmtBytes(b.bytesRead)} actually read from IndexedDB) | |`);
+    L.push(
+      `| bytes moved / s | ${(b.bytesMoved / b.wallMs / 1e6).toFixed(3)} GB/s (${fmtBytes(b.bytesMoved)}: inputs once + output once; ${fmtBytes(b.bytesRead)} actually read from IndexedDB) | |`,
+    );
     const held = b.peakHeldBytes + b.peakBackendBytes + b.peakGpuBufferBytes;
-    L.push(`| peak tensor memory: driver chunks + scratch (${fmtBytes(b.peakHeldBytes)}) + CPU pool arena (${fmtBytes(b.peakBackendBytes)}) + GPU buffers (${fmtBytes(b.peakGpuBufferBytes)}), sum of peaks | ${shards(held)} | ${verdict(held <= limit)} (≤ ${fmtBytes(limit)}) |`);
-    L.push(`| peak growth of the whole Chromium process tree (Pss, sampled every 100 ms) | ${b.peakProcessBytes === null ? 'not available (needs Linux /proc)' : `${shards(b.peakProcessBytes)} over ${fmtBytes(b.baselineProcessBytes ?? 0)} at the start`} | ${b.peakProcessBytes === null ? 'n/a' : `${verdict(b.peakProcessBytes <= limit)} (≤ ${fmtBytes(limit)})`} |`);
+    L.push(
+      `| peak tensor memory: driver chunks + scratch (${fmtBytes(b.peakHeldBytes)}) + CPU pool arena (${fmtBytes(b.peakBackendBytes)}) + GPU buffers (${fmtBytes(b.peakGpuBufferBytes)}), sum of peaks | ${shards(held)} | ${verdict(held <= limit)} (≤ ${fmtBytes(limit)}) |`,
+    );
+    L.push(
+      `| peak growth of the whole Chromium process tree (Pss, sampled every 100 ms) | ${b.peakProcessBytes === null ? 'not available (needs Linux /proc)' : `${shards(b.peakProcessBytes)} over ${fmtBytes(b.baselineProcessBytes ?? 0)} at the start`} | ${b.peakProcessBytes === null ? 'n/a' : `${verdict(b.peakProcessBytes <= limit)} (≤ ${fmtBytes(limit)})`} |`,
+    );
     L.push(`| peak GPU buffer bytes | ${fmtBytes(b.peakGpuBufferBytes)} | |`);
-    L.push(`| longest main-thread task (breed in a worker) | ${b.longestMainTaskMs.toFixed(0)} ms (${b.longTasks} long tasks) | ${verdict(b.longestMainTaskMs < TARGETS.longTask.ms)} (< 50 ms) |`);
+    L.push(
+      `| longest main-thread task (breed in a worker) | ${b.longestMainTaskMs.toFixed(0)} ms (${b.longTasks} long tasks) | ${verdict(b.longestMainTaskMs < TARGETS.longTask.ms)} (< 50 ms) |`,
+    );
     L.push(`| IndexedDB write | ${(b.idbWriteBytesPerS / 1e6).toFixed(1)} MB/s | |`);
     L.push(`| IndexedDB read | ${(b.idbReadBytesPerS / 1e6).toFixed(1)} MB/s | |`);
-    L.push(`| chunk dedupe (SHA-256) | ${fmtBytes(b.dedupeLogicalBytes - b.dedupeStoredBytes)} saved: ${fmtBytes(b.dedupeStoredBytes)} stored for ${fmtBytes(b.dedupeLogicalBytes)} written (parents + candidate) | |`);
+    L.push(
+      `| chunk dedupe (SHA-256) | ${fmtBytes(b.dedupeLogicalBytes - b.dedupeStoredBytes)} saved: ${fmtBytes(b.dedupeStoredBytes)} stored for ${fmtBytes(b.dedupeLogicalBytes)} written (parents + candidate) | |`,
+    );
     L.push(`| TIES sign conflicts | ${b.signConflicts} elements | |`);
-    L.push(`| candidate key (SHA-256 over its tensors' chunk records, so it depends on the chunk size) | \`${b.outputHash.slice(0, 16)}…\` | |`);
+    L.push(
+      `| candidate key (SHA-256 over its tensors' chunk records, so it depends on the chunk size) | \`${b.outputHash.slice(0, 16)}…\` | |`,
+    );
   }
   if (res.notes.length) {
     L.push('');

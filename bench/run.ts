@@ -69,7 +69,15 @@ async function main(): Promise<number> {
     const pool = await createNodeCpuPool();
     try {
       // The smoke run times operators with a range kernel only (each checked against its reference first).
-      const cpu = await benchCpu({ path: 'cpu-node', pool, sizes, referenceSizes: smoke ? sizes : REFERENCE_SIZES_FULL, budgetMs, log, fastOnly: smoke });
+      const cpu = await benchCpu({
+        path: 'cpu-node',
+        pool,
+        sizes,
+        referenceSizes: smoke ? sizes : REFERENCE_SIZES_FULL,
+        budgetMs,
+        log,
+        fastOnly: smoke,
+      });
       res.copies.push(...cpu.copies);
       res.kernels.push(...cpu.kernels);
     } finally {
@@ -77,7 +85,10 @@ async function main(): Promise<number> {
     }
   }
 
-  if (!smoke && !breedOnly) res.notes.push(`CPU path: operators without a range kernel ("reference only") are timed at ${REFERENCE_SIZES_FULL.map(fmtElements).join(' and ')} elements only, to keep the full run within minutes on 2 cores`);
+  if (!smoke && !breedOnly)
+    res.notes.push(
+      `CPU path: operators without a range kernel ("reference only") are timed at ${REFERENCE_SIZES_FULL.map(fmtElements).join(' and ')} elements only, to keep the full run within minutes on 2 cores`,
+    );
   if (!argv.includes('--no-browser')) {
     console.log('bench: Chromium (WebGPU, CPU path in the page, streaming breed)');
     const b = await runBrowser({ smoke, root, log, breedOnly });
@@ -103,7 +114,9 @@ async function main(): Promise<number> {
   writeFileSync(`${root}bench/results.json`, JSON.stringify(res, null, 2) + '\n');
   console.log('\n' + md + '\n');
   if (!smoke && !breedOnly && !argv.includes('--no-write-docs')) writeDocs(md, argv.includes('--no-browser'));
-  console.log(`bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${!smoke && !breedOnly && !argv.includes('--no-write-docs') ? ' and docs/BENCHMARKS.md' : ''}`);
+  console.log(
+    `bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${!smoke && !breedOnly && !argv.includes('--no-write-docs') ? ' and docs/BENCHMARKS.md' : ''}`,
+  );
   return 0;
 }
 
@@ -113,7 +126,9 @@ async function main(): Promise<number> {
  */
 function writeDocs(md: string, nodeOnly: boolean): void {
   const file = `${root}docs/BENCHMARKS.md`;
-  const begin = nodeOnly ? '<!-- bench-node:begin (written by npm run bench -- --no-browser) -->' : '<!-- bench:begin (written by npm run bench) -->';
+  const begin = nodeOnly
+    ? '<!-- bench-node:begin (written by npm run bench -- --no-browser) -->'
+    : '<!-- bench:begin (written by npm run bench) -->';
   const end = nodeOnly ? '<!-- bench-node:end -->' : '<!-- bench:end -->';
   let doc = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmarks\n\n${begin}\n${end}\n`;
   if (!doc.includes(begin)) doc += `\n## Latest Node-only full run\n\n${begin}\n${end}\n`;

@@ -73,7 +73,14 @@ function labRound(over: Record<string, unknown> = {}, name = 'round.json', margi
 /** A tiny ONNX model whose two initializers are external data in `location`. */
 function onnxWithExternal(location: string): { model: Uint8Array; bin: Uint8Array } {
   const w = new Uint8Array(Float32Array.from({ length: 12 }, (_, i) => i / 12).buffer);
-  const ext = (off: number, len: number) => ({ dataLocation: 1, externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(off) }, { key: 'length', value: String(len) }] });
+  const ext = (off: number, len: number) => ({
+    dataLocation: 1,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(off) },
+      { key: 'length', value: String(len) },
+    ],
+  });
   const graph = {
     name: 'g',
     node: [{ opType: 'MatMul', input: ['x', 'W'], output: ['y'] }],
@@ -81,7 +88,12 @@ function onnxWithExternal(location: string): { model: Uint8Array; bin: Uint8Arra
     input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }] } } } }],
     output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } } }],
   };
-  return { model: new Uint8Array(onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph })).finish()), bin: w };
+  return {
+    model: new Uint8Array(
+      onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph })).finish(),
+    ),
+    bin: w,
+  };
 }
 
 /** Run a command that must be refused: exit 1, one line, no stack trace, nothing written in `watch`. */
@@ -92,7 +104,13 @@ async function refused(area: string, input: string, args: string[], expectErr: R
   const ms = performance.now() - t0;
   const after = watch.map((w) => snapshotTree(w));
   const lost = before.reduce((s, b, i) => s + b.diffBytes(after[i]), 0);
-  record({ area, input, outcome: r.code === 1 ? `refused: ${r.err.replace(/^garden \w+: /, '').replaceAll(dir, '…')}` : `NOT refused (exit ${r.code})`, bytesLost: lost, ms });
+  record({
+    area,
+    input,
+    outcome: r.code === 1 ? `refused: ${r.err.replace(/^garden \w+: /, '').replaceAll(dir, '…')}` : `NOT refused (exit ${r.code})`,
+    bytesLost: lost,
+    ms,
+  });
   expect(r.code).toBe(1);
   expect(r.err.split('\n')).toHaveLength(1);
   expect(r.err).toMatch(expectErr);
@@ -107,14 +125,30 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
     mkdirSync(deep, { recursive: true });
     const path = join(deep, 'round.json');
     writeFileSync(path, readFileSync(labRound()).toString().replace('"catalog.json"', '"../../../../../../../../etc/passwd"'));
-    const r = await refused('round', 'catalog: ../../…/etc/passwd', ['lab', path, '--root', join(dir, 'garden')], /catalog: path "(\.\.\/)+etc\/passwd" leaves /, [join(dir, 'garden')]);
+    const r = await refused(
+      'round',
+      'catalog: ../../…/etc/passwd',
+      ['lab', path, '--root', join(dir, 'garden')],
+      /catalog: path "(\.\.\/)+etc\/passwd" leaves /,
+      [join(dir, 'garden')],
+    );
     expect(r.err).not.toMatch(/root:|nologin/);
   });
 
   it('a round whose catalog is an absolute path, or a symlink out of the root', async () => {
-    await refused('round', 'catalog: /etc/passwd (absolute)', ['lab', labRound({ catalog: '/etc/passwd' }, 'abs.json')], /catalog: absolute path "\/etc\/passwd" is outside /);
+    await refused(
+      'round',
+      'catalog: /etc/passwd (absolute)',
+      ['lab', labRound({ catalog: '/etc/passwd' }, 'abs.json')],
+      /catalog: absolute path "\/etc\/passwd" is outside /,
+    );
     symlinkSync('/etc/passwd', join(dir, 'garden', 'link.json'));
-    await refused('round', 'catalog: a symlink to /etc/passwd', ['lab', labRound({ catalog: 'link.json' }, 'link-round.json')], /catalog: path "link\.json" resolves through a symlink to a file outside/);
+    await refused(
+      'round',
+      'catalog: a symlink to /etc/passwd',
+      ['lab', labRound({ catalog: 'link.json' }, 'link-round.json')],
+      /catalog: path "link\.json" resolves through a symlink to a file outside/,
+    );
   });
 
   it('a catalog or model at /dev/zero, or a FIFO, is refused before reading (no growth, no hang)', async () => {
@@ -122,11 +156,26 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
     const g = join(dir, 'garden');
     // A round outside the working directory: its root is its own folder, and the symlink is inside it.
     writeFileSync(join(dir, 'zero-round.json'), readFileSync(labRound()).toString().replace('"catalog.json"', '"zero.json"'));
-    await refused('round', 'catalog: a symlink to /dev/zero', ['lab', join(dir, 'zero-round.json')], /catalog: path "zero\.json" resolves through a symlink to a file outside/);
-    await refused('round', 'catalog: /dev/zero with --root /', ['lab', join(dir, 'zero-round.json'), '--root', '/'], /catalog \/dev\/zero is a character device; only regular files are read/);
+    await refused(
+      'round',
+      'catalog: a symlink to /dev/zero',
+      ['lab', join(dir, 'zero-round.json')],
+      /catalog: path "zero\.json" resolves through a symlink to a file outside/,
+    );
+    await refused(
+      'round',
+      'catalog: /dev/zero with --root /',
+      ['lab', join(dir, 'zero-round.json'), '--root', '/'],
+      /catalog \/dev\/zero is a character device; only regular files are read/,
+    );
     execFileSync('mkfifo', [join(g, 'fifo.json')]);
     const t0 = performance.now();
-    await refused('round', 'catalog: a FIFO', ['lab', labRound({ catalog: 'fifo.json' }, 'fifo-round.json')], /catalog .*fifo\.json is a FIFO; only regular files are read/);
+    await refused(
+      'round',
+      'catalog: a FIFO',
+      ['lab', labRound({ catalog: 'fifo.json' }, 'fifo-round.json')],
+      /catalog .*fifo\.json is a FIFO; only regular files are read/,
+    );
     expect(performance.now() - t0).toBeLessThan(5000);
     // A model file of the catalog replaced by a FIFO.
     const cat = JSON.parse(readFileSync(join(g, 'catalog.json'), 'utf8'));
@@ -134,16 +183,30 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
     mkdirSync(join(g, 'fifo-cat'), { recursive: true });
     execFileSync('mkfifo', [join(g, 'fifo-cat', 'model.slm')]);
     cat.families[0].models[1] = { ...m, file: 'model.slm' };
-    for (const f of [...cat.families[0].models.filter((x: { file: string }) => x.file !== 'model.slm'), ...cat.families[0].suites, { file: cat.families[0].graph }]) {
+    for (const f of [
+      ...cat.families[0].models.filter((x: { file: string }) => x.file !== 'model.slm'),
+      ...cat.families[0].suites,
+      { file: cat.families[0].graph },
+    ]) {
       mkdirSync(dirname(join(g, 'fifo-cat', f.file)), { recursive: true });
       writeFileSync(join(g, 'fifo-cat', f.file), readFileSync(join(g, f.file)));
     }
     writeFileSync(join(g, 'fifo-cat', 'catalog.json'), JSON.stringify(cat));
-    await refused('catalog', 'a model file that is a FIFO', ['lab', labRound({ catalog: 'fifo-cat/catalog.json' }, 'fifo-model-round.json')], /model digits-rotated .*model\.slm is a FIFO; only regular files are read/);
+    await refused(
+      'catalog',
+      'a model file that is a FIFO',
+      ['lab', labRound({ catalog: 'fifo-cat/catalog.json' }, 'fifo-model-round.json')],
+      /model digits-rotated .*model\.slm is a FIFO; only regular files are read/,
+    );
     // A catalog entry that walks out of the catalog's folder.
     cat.families[0].models[1] = { ...m, file: '../digits/base.slm' };
     writeFileSync(join(g, 'fifo-cat', 'catalog.json'), JSON.stringify(cat));
-    await refused('catalog', 'model file: ../digits/base.slm (out of the catalog folder)', ['lab', labRound({ catalog: 'fifo-cat/catalog.json' }, 'escape-model-round.json')], /catalog model digits-rotated path: path "\.\.\/digits\/base\.slm" leaves /);
+    await refused(
+      'catalog',
+      'model file: ../digits/base.slm (out of the catalog folder)',
+      ['lab', labRound({ catalog: 'fifo-cat/catalog.json' }, 'escape-model-round.json')],
+      /catalog model digits-rotated path: path "\.\.\/digits\/base\.slm" leaves /,
+    );
   });
 
   it('a model over the policy ceiling is refused before it is read', async () => {
@@ -151,7 +214,12 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
     const r = JSON.parse(readFileSync(path, 'utf8'));
     r.policy.ceilings = { maxBytes: 100 };
     writeFileSync(path, JSON.stringify(r));
-    await refused('round', 'policy ceilings.maxBytes 100, models larger', ['lab', path], /model digits-base .* is \d+ bytes, over the 100-byte ceiling/);
+    await refused(
+      'round',
+      'policy ceilings.maxBytes 100, models larger',
+      ['lab', path],
+      /model digits-base .* is \d+ bytes, over the 100-byte ceiling/,
+    );
   });
 
   it('lab --out writes no candidate when the admission is refused (exit 1)', async () => {
@@ -162,7 +230,13 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
     expect(first.code).toBe(0);
     expect(readdirSync(join(dir, 'cands-first')).length).toBeGreaterThan(0);
     mkdirSync(out);
-    await refused('round', 'the same promoting round again on its ledger, with --out', ['lab', path, '--ledger', ledger, '--out', out, '--json'], /is already the shadow of slot "digits"; nothing was admitted$/, [out, ledger]);
+    await refused(
+      'round',
+      'the same promoting round again on its ledger, with --out',
+      ['lab', path, '--ledger', ledger, '--out', out, '--json'],
+      /is already the shadow of slot "digits"; nothing was admitted$/,
+      [out, ledger],
+    );
     expect(readdirSync(out)).toEqual([]);
   });
 });
@@ -170,27 +244,75 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
 describe('confinement: paths named inside a recipe', () => {
   const recipe = (name: string, body: Record<string, unknown>) => {
     const path = join(dir, 'garden', name);
-    writeFileSync(path, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator: 'blend', params: { weights: [0.5, 0.5] }, seed: 1, parents: [{ path: 'digits/base.slm' }, { path: 'digits/rotated.slm' }], output: { path: 'out.slm' }, ...body }));
+    writeFileSync(
+      path,
+      JSON.stringify({
+        kind: 'recipe',
+        schemaVersion: 1,
+        operator: 'blend',
+        params: { weights: [0.5, 0.5] },
+        seed: 1,
+        parents: [{ path: 'digits/base.slm' }, { path: 'digits/rotated.slm' }],
+        output: { path: 'out.slm' },
+        ...body,
+      }),
+    );
     return path;
   };
 
   it('output.path ../../../../tmp/x.slm, or absolute: refused, nothing written', async () => {
     const escape = `garden-hostile-escape.slm`;
     rmSync(join('/tmp', escape), { force: true });
-    await refused('recipe', 'output.path: ../../../../tmp/x.slm', ['breed', recipe('r1.json', { output: { path: `../../../../../../../../tmp/${escape}` } }), '--threads', '0'], /output\.path: path "(\.\.\/)+tmp\/garden-hostile-escape\.slm" leaves /, [join(dir, 'garden')]);
+    await refused(
+      'recipe',
+      'output.path: ../../../../tmp/x.slm',
+      ['breed', recipe('r1.json', { output: { path: `../../../../../../../../tmp/${escape}` } }), '--threads', '0'],
+      /output\.path: path "(\.\.\/)+tmp\/garden-hostile-escape\.slm" leaves /,
+      [join(dir, 'garden')],
+    );
     expect(existsSync(join('/tmp', escape))).toBe(false);
-    await refused('recipe', 'output.path: /tmp/x.slm (absolute)', ['breed', recipe('r2.json', { output: { path: `/tmp/${escape}` } }), '--threads', '0'], /output\.path: absolute path "\/tmp\/garden-hostile-escape\.slm" is outside /, [join(dir, 'garden')]);
+    await refused(
+      'recipe',
+      'output.path: /tmp/x.slm (absolute)',
+      ['breed', recipe('r2.json', { output: { path: `/tmp/${escape}` } }), '--threads', '0'],
+      /output\.path: absolute path "\/tmp\/garden-hostile-escape\.slm" is outside /,
+      [join(dir, 'garden')],
+    );
     expect(existsSync(join('/tmp', escape))).toBe(false);
   });
 
   it('a parent at /dev/zero, a FIFO, or outside the root: refused before reading', async () => {
     const g = join(dir, 'garden');
     symlinkSync('/dev/zero', join(g, 'zero.slm'));
-    await refused('recipe', 'parent: a symlink to /dev/zero', ['breed', recipe('r3.json', { parents: [{ path: 'zero.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0'], /parent 0 path: path "zero\.slm" resolves through a symlink/, [g]);
-    await refused('recipe', 'parent: /dev/zero with --root /', ['breed', recipe('r4.json', { parents: [{ path: 'zero.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0', '--root', '/'], /parent 0 \/dev\/zero is a character device; only regular files are read/, [g]);
+    await refused(
+      'recipe',
+      'parent: a symlink to /dev/zero',
+      ['breed', recipe('r3.json', { parents: [{ path: 'zero.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0'],
+      /parent 0 path: path "zero\.slm" resolves through a symlink/,
+      [g],
+    );
+    await refused(
+      'recipe',
+      'parent: /dev/zero with --root /',
+      ['breed', recipe('r4.json', { parents: [{ path: 'zero.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0', '--root', '/'],
+      /parent 0 \/dev\/zero is a character device; only regular files are read/,
+      [g],
+    );
     execFileSync('mkfifo', [join(g, 'fifo.slm')]);
-    await refused('recipe', 'parent: a FIFO', ['breed', recipe('r5.json', { parents: [{ path: 'fifo.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0'], /parent 0 .*fifo\.slm is a FIFO/, [g]);
-    await refused('recipe', 'parent: ../../etc/passwd', ['breed', recipe('r6.json', { parents: [{ path: '../../../../../../etc/passwd' }, { path: 'digits/base.slm' }] }), '--threads', '0'], /parent 0 path: path "(\.\.\/)+etc\/passwd" leaves /, [g]);
+    await refused(
+      'recipe',
+      'parent: a FIFO',
+      ['breed', recipe('r5.json', { parents: [{ path: 'fifo.slm' }, { path: 'digits/base.slm' }] }), '--threads', '0'],
+      /parent 0 .*fifo\.slm is a FIFO/,
+      [g],
+    );
+    await refused(
+      'recipe',
+      'parent: ../../etc/passwd',
+      ['breed', recipe('r6.json', { parents: [{ path: '../../../../../../etc/passwd' }, { path: 'digits/base.slm' }] }), '--threads', '0'],
+      /parent 0 path: path "(\.\.\/)+etc\/passwd" leaves /,
+      [g],
+    );
   });
 
   it('a good recipe still breeds, and its output replaces the target through a rename', async () => {
@@ -213,7 +335,12 @@ describe('confinement: ONNX external data and the model folder', () => {
     symlinkSync(join(dir, 'outside.bin'), join(d, 'weights.bin'));
     writeFileSync(join(d, 'm.onnx'), model);
     const out = join(dir, 'onnx-link-out');
-    await refused('onnx', 'external data: a symlink in the folder to a file outside it', ['import', join(d, 'm.onnx'), '--out', out], /onnx check failed: external data location: path "weights\.bin" resolves through a symlink to a file outside/);
+    await refused(
+      'onnx',
+      'external data: a symlink in the folder to a file outside it',
+      ['import', join(d, 'm.onnx'), '--out', out],
+      /onnx check failed: external data location: path "weights\.bin" resolves through a symlink to a file outside/,
+    );
     expect(readdirSync(out)).toEqual([]);
   });
 
@@ -223,7 +350,12 @@ describe('confinement: ONNX external data and the model folder', () => {
     execFileSync('mkfifo', [join(d, 'weights.bin')]);
     writeFileSync(join(d, 'm.onnx'), onnxWithExternal('weights.bin').model);
     const t0 = performance.now();
-    await refused('onnx', 'external data: a FIFO', ['import', join(d, 'm.onnx'), '--out', join(dir, 'onnx-fifo-out')], /external data file .*weights\.bin is a FIFO; only regular files are read/);
+    await refused(
+      'onnx',
+      'external data: a FIFO',
+      ['import', join(d, 'm.onnx'), '--out', join(dir, 'onnx-fifo-out')],
+      /external data file .*weights\.bin is a FIFO; only regular files are read/,
+    );
     expect(performance.now() - t0).toBeLessThan(5000);
     await refused('inspect', 'FILE is /dev/zero', ['inspect', '/dev/zero'], /model file \/dev\/zero is a character device/);
   });
@@ -244,7 +376,12 @@ describe('confinement: ONNX external data and the model folder', () => {
     const r = await runGarden('import', join(d, 'm.onnx'), '--out', out);
     expect(r.code).toBe(0);
     const left = readdirSync(out).sort();
-    record({ area: 'import', input: 'leftovers of a killed import (.import-<dead pid>-*, .*.tmp)', outcome: `removed at the next start; a live writer's .import-<pid>-* kept`, bytesLost: 0 });
+    record({
+      area: 'import',
+      input: 'leftovers of a killed import (.import-<dead pid>-*, .*.tmp)',
+      outcome: `removed at the next start; a live writer's .import-<pid>-* kept`,
+      bytesLost: 0,
+    });
     expect(left).toEqual([`.import-${process.pid}-live00`, 'm.graph.onnx', 'm.import.json', 'm.slm']);
   });
 });
@@ -277,18 +414,42 @@ describe('species recomputed, never trusted; content hashed', () => {
   };
 
   it('a renamed tensor in a file without graph/vocabulary keeps its claim no longer: lab refuses it', async () => {
-    const { catalog } = catalogWith('renamed', legacy((t) => t.map((x, i) => (i === 0 ? { ...x, name: `${x.name}x` } : x))));
-    await refused('species', 'a starter model with one tensor renamed, species claim kept, no slm.graph/slm.vocabulary (lab)', ['lab', labRound({ catalog }, 'renamed-round.json')], /species check failed: model digits-rotated claims species [0-9a-f]{64} but its tensors, with the family's graph and vocabulary, give [0-9a-f]{64}$/);
+    const { catalog } = catalogWith(
+      'renamed',
+      legacy((t) => t.map((x, i) => (i === 0 ? { ...x, name: `${x.name}x` } : x))),
+    );
+    await refused(
+      'species',
+      'a starter model with one tensor renamed, species claim kept, no slm.graph/slm.vocabulary (lab)',
+      ['lab', labRound({ catalog }, 'renamed-round.json')],
+      /species check failed: model digits-rotated claims species [0-9a-f]{64} but its tensors, with the family's graph and vocabulary, give [0-9a-f]{64}$/,
+    );
   });
 
   it('a model of another species stamped with the digits species is refused (eval, lab)', async () => {
-    const { catalog, family, file } = catalogWith('stamped', legacy(() => [fromFloat32('mail.weight', [3, 2], new Float32Array(6))]));
-    writeFileSync(file, legacy(() => [fromFloat32('mail.weight', [3, 2], new Float32Array(6))], family.species));
+    const { catalog, family, file } = catalogWith(
+      'stamped',
+      legacy(() => [fromFloat32('mail.weight', [3, 2], new Float32Array(6))]),
+    );
+    writeFileSync(
+      file,
+      legacy(() => [fromFloat32('mail.weight', [3, 2], new Float32Array(6))], family.species),
+    );
     const cat = JSON.parse(readFileSync(join(g(), catalog), 'utf8'));
     cat.families[0].models.find((x: { id: string }) => x.id === 'digits-rotated').hash = sha256Hex(readFileSync(file));
     writeFileSync(join(g(), catalog), JSON.stringify(cat));
-    await refused('species', 'a model of other tensors stamped with the digits species (eval)', ['eval', file, '--suite', 'digits-test', '--catalog', join(g(), catalog)], /species check failed: model .* claims species [0-9a-f]{64} but its tensors, with the family's graph and vocabulary, give/);
-    await refused('species', 'the same model in a lab round', ['lab', labRound({ catalog }, 'stamped-round.json')], /species check failed: model digits-rotated claims species/);
+    await refused(
+      'species',
+      'a model of other tensors stamped with the digits species (eval)',
+      ['eval', file, '--suite', 'digits-test', '--catalog', join(g(), catalog)],
+      /species check failed: model .* claims species [0-9a-f]{64} but its tensors, with the family's graph and vocabulary, give/,
+    );
+    await refused(
+      'species',
+      'the same model in a lab round',
+      ['lab', labRound({ catalog }, 'stamped-round.json')],
+      /species check failed: model digits-rotated claims species/,
+    );
   });
 
   it('a flipped species bit in a file that records graph and vocabulary is refused on every read', async () => {
@@ -298,18 +459,45 @@ describe('species recomputed, never trusted; content hashed', () => {
     b[at] = b[at] === 0x30 ? 0x31 : 0x30;
     const p = join(dir, 'flipped-species.slm');
     writeFileSync(p, b);
-    await refused('species', 'one hex digit of slm.species changed (inspect)', ['inspect', p], /^garden inspect: species check failed: slm\.species is [0-9a-f]{64} but the tensors, graph and vocabulary give/);
+    await refused(
+      'species',
+      'one hex digit of slm.species changed (inspect)',
+      ['inspect', p],
+      /^garden inspect: species check failed: slm\.species is [0-9a-f]{64} but the tensors, graph and vocabulary give/,
+    );
   });
 
-  it('a flipped low bit in a parent\'s tensor data is detected (breed), whatever it does to scores', async () => {
+  it("a flipped low bit in a parent's tensor data is detected (breed), whatever it does to scores", async () => {
     const b = new Uint8Array(readFileSync(join(g(), 'digits', 'rotated.slm')));
     b[b.length - 5] ^= 1;
     writeFileSync(join(g(), 'flipped.slm'), b);
     const recipe = join(g(), 'flipped-recipe.json');
-    writeFileSync(recipe, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator: 'blend', params: { weights: [0.5, 0.5] }, seed: 1, parents: [{ path: 'digits/base.slm' }, { path: 'flipped.slm' }], output: { path: 'flipped-out.slm' } }));
-    await refused('content', 'one low bit flipped in a parent\'s tensor bytes (breed)', ['breed', recipe, '--threads', '0'], /content-hash check failed: tensor "[^"]+" hashes to [0-9a-f]{64} but slm\.tensors records [0-9a-f]{64}: its bytes were changed$/, [g()]);
+    writeFileSync(
+      recipe,
+      JSON.stringify({
+        kind: 'recipe',
+        schemaVersion: 1,
+        operator: 'blend',
+        params: { weights: [0.5, 0.5] },
+        seed: 1,
+        parents: [{ path: 'digits/base.slm' }, { path: 'flipped.slm' }],
+        output: { path: 'flipped-out.slm' },
+      }),
+    );
+    await refused(
+      'content',
+      "one low bit flipped in a parent's tensor bytes (breed)",
+      ['breed', recipe, '--threads', '0'],
+      /content-hash check failed: tensor "[^"]+" hashes to [0-9a-f]{64} but slm\.tensors records [0-9a-f]{64}: its bytes were changed$/,
+      [g()],
+    );
     const { catalog } = catalogWith('flipped', b);
-    await refused('content', 'the same file as a catalog model (lab; the catalog pin updated to match)', ['lab', labRound({ catalog }, 'flipped-round.json')], /content-hash check failed/);
+    await refused(
+      'content',
+      'the same file as a catalog model (lab; the catalog pin updated to match)',
+      ['lab', labRound({ catalog }, 'flipped-round.json')],
+      /content-hash check failed/,
+    );
   });
 });
 
@@ -338,12 +526,23 @@ describe('a ledger with authority', () => {
   };
   const both = async (input: string, p: string, err: RegExp) => {
     const v = await runGarden('ledger', 'verify', p);
-    record({ area: 'ledger', input: `${input} (garden ledger verify)`, outcome: v.code === 1 ? `refused: ${v.out.split('\n').slice(1).join(' ').trim()}` : `NOT refused (exit ${v.code})`, bytesLost: 0 });
+    record({
+      area: 'ledger',
+      input: `${input} (garden ledger verify)`,
+      outcome: v.code === 1 ? `refused: ${v.out.split('\n').slice(1).join(' ').trim()}` : `NOT refused (exit ${v.code})`,
+      bytesLost: 0,
+    });
     expect(v.code).toBe(1);
     expect(v.out).toMatch(err);
     const out = join(dir, `cands-${basename(p)}`);
     mkdirSync(out, { recursive: true });
-    await refused('ledger', `${input} (garden lab --ledger)`, ['lab', labRound({}, `round-${basename(p)}.json`, 0), '--ledger', p, '--out', out, '--json'], /^garden lab: ledger .*refused/, [p, out]);
+    await refused(
+      'ledger',
+      `${input} (garden lab --ledger)`,
+      ['lab', labRound({}, `round-${basename(p)}.json`, 0), '--ledger', p, '--out', out, '--json'],
+      /^garden lab: ledger .*refused/,
+      [p, out],
+    );
   };
 
   beforeAll(async () => {
@@ -357,11 +556,20 @@ describe('a ledger with authority', () => {
   it('a forged champion entry, correctly chained, is refused: unsigned, or signed with an unknown key', async () => {
     const forge = (f: LedgerFile) => {
       const last = f.records[f.records.length - 1];
-      const entry = { ...last.entry, index: f.records.length, prev: last.hash, payload: { ...last.entry.payload, action: 'champion', reason: 'forged' } };
+      const entry = {
+        ...last.entry,
+        index: f.records.length,
+        prev: last.hash,
+        payload: { ...last.entry.payload, action: 'champion', reason: 'forged' },
+      };
       f.records.push({ hash: manifestHash(entry), entry });
       f.head = { length: f.records.length, hash: manifestHash(entry) };
     };
-    await both('a forged release entry making a candidate champion, chained, unsigned', copy('forged.json', forge), /entry 4 \[signature\]: entry 4 \(release\) is not signed/);
+    await both(
+      'a forged release entry making a candidate champion, chained, unsigned',
+      copy('forged.json', forge),
+      /entry 4 \[signature\]: entry 4 \(release\) is not signed/,
+    );
     const evil = await createSigner(await generateKeyring());
     const p = copy('forged-signed.json', (f) => {
       forge(f);
@@ -371,17 +579,29 @@ describe('a ledger with authority', () => {
     const f = JSON.parse(readFileSync(p, 'utf8')) as LedgerFile;
     f.records[4].sig = await evil.sign('release', entryMessage(f.records[4].hash));
     writeFileSync(p, JSON.stringify(f));
-    await both('the same entry signed with a key the policy never pinned', p, /entry 4 \[key\]: entry 4 \(release\) is signed with an unknown release key/);
+    await both(
+      'the same entry signed with a key the policy never pinned',
+      p,
+      /entry 4 \[key\]: entry 4 \(release\) is signed with an unknown release key/,
+    );
     const replayed = copy('forged-replayed.json', (g) => {
       forge(g);
       g.records[4].sig = { ...g.records[3].sig! }; // the real release key's signature of another entry
     });
-    await both('the forged entry carrying a real release signature copied from entry 3', replayed, /entry 4 \[signature\]: entry 4 \(release\): its release signature does not verify: the entry was forged or changed after signing/);
+    await both(
+      'the forged entry carrying a real release signature copied from entry 3',
+      replayed,
+      /entry 4 \[signature\]: entry 4 \(release\): its release signature does not verify: the entry was forged or changed after signing/,
+    );
     const z = copy('forged-zone.json', (g) => {
       forge(g);
       g.records[4].sig = { ...g.records[2].sig! }; // the admission's: the evaluation zone's key
     });
-    await both('a release entry carrying the evaluation zone\'s signature', z, /entry 4 \[signature\]: entry 4: a release entry is signed by the evaluation zone; only the release zone may write it/);
+    await both(
+      "a release entry carrying the evaluation zone's signature",
+      z,
+      /entry 4 \[signature\]: entry 4: a release entry is signed by the evaluation zone; only the release zone may write it/,
+    );
   });
 
   it('a full re-chain after editing the policy (margin 0.5, policyHash fixed) is refused; so is one re-signed with other keys', async () => {
@@ -391,18 +611,30 @@ describe('a ledger with authority', () => {
       f.records[0].entry.payload.policyHash = policyHash(pol);
       rechain(f);
     };
-    await both('the policy edited and every entry re-chained, signatures kept', copy('rechain.json', edit), /entry 0 \[signature\]: entry 0 \(policy-change\): its policy signature does not verify/);
+    await both(
+      'the policy edited and every entry re-chained, signatures kept',
+      copy('rechain.json', edit),
+      /entry 0 \[signature\]: entry 0 \(policy-change\): its policy signature does not verify/,
+    );
     const evil = await generateKeyring();
     const signer = await createSigner(evil);
-    const p = copy('resigned.json', (f) => {
-      edit(f);
-      f.records[0].entry.payload.keys = { ...evil.public };
-      rechain(f);
-    }, ['keys']);
+    const p = copy(
+      'resigned.json',
+      (f) => {
+        edit(f);
+        f.records[0].entry.payload.keys = { ...evil.public };
+        rechain(f);
+      },
+      ['keys'],
+    );
     const f = JSON.parse(readFileSync(p, 'utf8')) as LedgerFile;
     for (const r of f.records) r.sig = await signer.sign(zoneOf(r.entry.type)!, entryMessage(r.hash));
     writeFileSync(p, JSON.stringify(f));
-    await both('re-chained and re-signed under new keys pinned in the edited policy', p, /entry 0 \[key\]: entry 0 pins zone keys .* but this garden's keyring holds .*: an unknown key/);
+    await both(
+      're-chained and re-signed under new keys pinned in the edited policy',
+      p,
+      /entry 0 \[key\]: entry 0 pins zone keys .* but this garden's keyring holds .*: an unknown key/,
+    );
   });
 
   it('a truncation with the head rewritten is caught by the anchor kept apart', async () => {
@@ -410,18 +642,37 @@ describe('a ledger with authority', () => {
       f.records = f.records.slice(0, 2);
       f.head = { length: 2, hash: f.records[1].hash };
     });
-    await both('the last two entries removed and the head rewritten to match', p, /\[anchor\]: the anchor records 4 entries but the ledger holds 2: entries from index 2 were removed \(truncated\)/);
-    const q = copy('anchor-forged.json', (f) => {
-      f.records = f.records.slice(0, 2);
-      f.head = { length: 2, hash: f.records[1].hash };
-    }, ['keys']);
-    writeFileSync(anchorPath(q), JSON.stringify({ ...JSON.parse(readFileSync(anchorPath(base), 'utf8')), length: 2, head: JSON.parse(readFileSync(q, 'utf8')).head.hash }));
+    await both(
+      'the last two entries removed and the head rewritten to match',
+      p,
+      /\[anchor\]: the anchor records 4 entries but the ledger holds 2: entries from index 2 were removed \(truncated\)/,
+    );
+    const q = copy(
+      'anchor-forged.json',
+      (f) => {
+        f.records = f.records.slice(0, 2);
+        f.head = { length: 2, hash: f.records[1].hash };
+      },
+      ['keys'],
+    );
+    writeFileSync(
+      anchorPath(q),
+      JSON.stringify({
+        ...JSON.parse(readFileSync(anchorPath(base), 'utf8')),
+        length: 2,
+        head: JSON.parse(readFileSync(q, 'utf8')).head.hash,
+      }),
+    );
     await both('the same, with the anchor rewritten to the new head', q, /\[anchor\]: the anchor's signature does not verify/);
-    const u = copy('unsigned.json', (f) => {
-      for (const r of f.records) delete r.sig;
-      delete f.records[0].entry.payload.keys;
-      rechain(f);
-    }, ['keys']);
+    const u = copy(
+      'unsigned.json',
+      (f) => {
+        for (const r of f.records) delete r.sig;
+        delete f.records[0].entry.payload.keys;
+        rechain(f);
+      },
+      ['keys'],
+    );
     await both('every signature and the key pin stripped (the keyring beside it)', u, /\[signature\]: the ledger is unsigned/);
   });
 
@@ -432,12 +683,20 @@ describe('a ledger with authority', () => {
     const la = await Ledger.open(store, { signer: await createSigner(a) });
     const pol = JSON.parse(readFileSync(base, 'utf8')).records[0].entry.payload.policy;
     await PolicyZone.open(la, pol);
-    await la.append('policy-change', { policy: pol, policyHash: policyHash(pol), previous: policyHash(pol), reason: 'rotate the zone keys', keys: { ...b.public } });
+    await la.append('policy-change', {
+      policy: pol,
+      policyHash: policyHash(pol),
+      previous: policyHash(pol),
+      reason: 'rotate the zone keys',
+      keys: { ...b.public },
+    });
     // The garden's keyring after the rotation: the new keys, and the ones its ledger first pinned.
     const lb = await Ledger.open(new MemoryLedgerStore(la.records()), { signer: await createSigner({ ...b, history: [a.public] }) });
     await lb.append('approval', { reason: 'signed with the new policy key' });
     // A writer still holding the old keys: refused on open, and its entry refused by verify.
-    await expect(Ledger.open(new MemoryLedgerStore(lb.records()), { signer: await createSigner(a) })).rejects.toThrow(/the keys in force at its last entry are not the keyring's/);
+    await expect(Ledger.open(new MemoryLedgerStore(lb.records()), { signer: await createSigner(a) })).rejects.toThrow(
+      /the keys in force at its last entry are not the keyring's/,
+    );
     const oldSigner = await createSigner(a);
     const last = lb.records()[lb.length - 1];
     const entry = { ...last.entry, index: lb.length, prev: last.hash, payload: { reason: 'signed with the old policy key' } };
@@ -450,7 +709,12 @@ describe('a ledger with authority', () => {
     expect(ok.problems).toEqual([]);
     expect(ok.keys!.policy).toBe(keyId(b.public.policy));
     const v = await runGarden('ledger', 'verify', p);
-    record({ area: 'ledger', input: 'an approval signed with the policy key rotated out at entry 1 (garden ledger verify)', outcome: `refused: ${v.out.split('\n').slice(1).join(' ').trim()}`, bytesLost: 0 });
+    record({
+      area: 'ledger',
+      input: 'an approval signed with the policy key rotated out at entry 1 (garden ledger verify)',
+      outcome: `refused: ${v.out.split('\n').slice(1).join(' ').trim()}`,
+      bytesLost: 0,
+    });
     expect(v.code).toBe(1);
     expect(v.out).toMatch(/entry 3 \[key\]: entry 3 \(approval\) is signed with policy key [0-9a-f]{16}, rotated out before it/);
   });
@@ -479,21 +743,56 @@ describe('output hygiene and limits checked before parsing', () => {
     expect(r.out).toContain('  evil\\n\\x1b[31mred\\x1b[0m\\u202e  F32');
     // eslint-disable-next-line no-control-regex -- what must not be printed
     expect(r.out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u202e]/);
-    record({ area: 'output', input: 'tensor name with \\n, ESC[31m and U+202E (inspect)', outcome: 'printed escaped on one line: evil\\n\\x1b[31mred\\x1b[0m\\u202e', bytesLost: 0 });
+    record({
+      area: 'output',
+      input: 'tensor name with \\n, ESC[31m and U+202E (inspect)',
+      outcome: 'printed escaped on one line: evil\\n\\x1b[31mred\\x1b[0m\\u202e',
+      bytesLost: 0,
+    });
     // In a refusal too: the name reaches the one error line escaped.
     const q = file('esc-bad.safetensors', st('{"evil\\n\\u001b[2J":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}', 8));
-    await refused('output', 'tensor name with \\n and ESC[2J in a refused file', ['inspect', q], /^garden inspect: dtype check failed: tensor "evil\\\\n\\\\u001b\[2J" has dtype/);
+    await refused(
+      'output',
+      'tensor name with \\n and ESC[2J in a refused file',
+      ['inspect', q],
+      /^garden inspect: dtype check failed: tensor "evil\\\\n\\\\u001b\[2J" has dtype/,
+    );
   });
 
   it('100k nested arrays, 200k tensors, header lengths 0 and 2^32: each refused by its own check', async () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
-    await refused('limits', 'a shape of 100k nested arrays', ['inspect', file('deep.safetensors', st(`{"a":{"dtype":"F32","shape":${deep},"data_offsets":[0,0]}}`))], /^garden inspect: nesting check failed: header JSON nests deeper than 8 levels$/);
+    await refused(
+      'limits',
+      'a shape of 100k nested arrays',
+      ['inspect', file('deep.safetensors', st(`{"a":{"dtype":"F32","shape":${deep},"data_offsets":[0,0]}}`))],
+      /^garden inspect: nesting check failed: header JSON nests deeper than 8 levels$/,
+    );
     const many = Array.from({ length: 200_000 }, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',');
-    await refused('limits', '200k tensors in one header', ['inspect', file('many.safetensors', st(`{${many}}`))], /^garden inspect: tensor-count check failed: header has more than 65536 tensors$/);
+    await refused(
+      'limits',
+      '200k tensors in one header',
+      ['inspect', file('many.safetensors', st(`{${many}}`))],
+      /^garden inspect: tensor-count check failed: header has more than 65536 tensors$/,
+    );
     const one = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
-    await refused('limits', 'declared header length 0', ['inspect', file('len0.safetensors', st(one, 4, [0, 0]))], /^garden inspect: header-length check failed: declared header length 0 is outside/);
-    await refused('limits', 'declared header length 2^32 + n', ['inspect', file('len4g.safetensors', st(one, 4, [56, 1]))], /^garden inspect: header-length check failed: declared header length 4294967352 is outside/);
-    await refused('limits', 'declared header length 17 MiB (over the 16 MiB ceiling)', ['import', file('len17m.safetensors', st(one, 4, [17 * 1024 * 1024, 0])), '--out', join(dir, 'len-out')], /^garden import: header-length check failed: declared header length 17825792 is outside 1\.\.16777216$/);
+    await refused(
+      'limits',
+      'declared header length 0',
+      ['inspect', file('len0.safetensors', st(one, 4, [0, 0]))],
+      /^garden inspect: header-length check failed: declared header length 0 is outside/,
+    );
+    await refused(
+      'limits',
+      'declared header length 2^32 + n',
+      ['inspect', file('len4g.safetensors', st(one, 4, [56, 1]))],
+      /^garden inspect: header-length check failed: declared header length 4294967352 is outside/,
+    );
+    await refused(
+      'limits',
+      'declared header length 17 MiB (over the 16 MiB ceiling)',
+      ['import', file('len17m.safetensors', st(one, 4, [17 * 1024 * 1024, 0])), '--out', join(dir, 'len-out')],
+      /^garden import: header-length check failed: declared header length 17825792 is outside 1\.\.16777216$/,
+    );
   });
 
   it('an ONNX model nested 20k deep is refused by its nesting check, not a stack overflow', async () => {
@@ -510,7 +809,12 @@ describe('output hygiene and limits checked before parsing', () => {
     let g = Buffer.alloc(0);
     for (let i = 0; i < 20_000; i++) g = field((1 << 3) | 2, field((5 << 3) | 2, field((6 << 3) | 2, g)));
     const model = Buffer.concat([Buffer.from([0x08, 0x08]), field((7 << 3) | 2, g), field((8 << 3) | 2, Buffer.from([0x10, 0x0d]))]);
-    await refused('limits', 'an ONNX graph whose node attributes nest subgraphs 20k deep', ['inspect', file('deep.onnx', model)], /^garden inspect: nesting check failed: the ONNX model nests its messages too deeply to decode$/);
+    await refused(
+      'limits',
+      'an ONNX graph whose node attributes nest subgraphs 20k deep',
+      ['inspect', file('deep.onnx', model)],
+      /^garden inspect: nesting check failed: the ONNX model nests its messages too deeply to decode$/,
+    );
   });
 });
 
@@ -547,11 +851,31 @@ describe('confine.ts', () => {
 
 describe('served headers (vite.config.ts; checked live in scripts/security-headers.test.ts)', () => {
   it('no CORS for another origin, no framing, no form posts elsewhere, no sniffing, no referrer', async () => {
-    const config = (await import('../vite.config.ts')).default as { server: { cors: unknown; headers: Record<string, string> }; preview: { cors: unknown; headers: Record<string, string> } };
-    for (const [name, server] of [['dev', config.server], ['preview', config.preview]] as const) {
+    const config = (await import('../vite.config.ts')).default as {
+      server: { cors: unknown; headers: Record<string, string> };
+      preview: { cors: unknown; headers: Record<string, string> };
+    };
+    for (const [name, server] of [
+      ['dev', config.server],
+      ['preview', config.preview],
+    ] as const) {
       const h = server.headers;
-      const ok = server.cors === false && /frame-ancestors 'none'/.test(h['Content-Security-Policy']) && /form-action 'self'/.test(h['Content-Security-Policy']) && h['X-Content-Type-Options'] === 'nosniff' && h['Referrer-Policy'] === 'no-referrer' && h['Cross-Origin-Opener-Policy'] === 'same-origin' && h['Cross-Origin-Embedder-Policy'] === 'require-corp';
-      record({ area: 'headers', input: `a page on another localhost origin reading the ${name} server, or framing it`, outcome: ok ? "refused: no Access-Control-Allow-Origin; CSP frame-ancestors 'none', form-action 'self'; nosniff; no-referrer; COOP/COEP kept" : 'NOT refused', bytesLost: 0 });
+      const ok =
+        server.cors === false &&
+        /frame-ancestors 'none'/.test(h['Content-Security-Policy']) &&
+        /form-action 'self'/.test(h['Content-Security-Policy']) &&
+        h['X-Content-Type-Options'] === 'nosniff' &&
+        h['Referrer-Policy'] === 'no-referrer' &&
+        h['Cross-Origin-Opener-Policy'] === 'same-origin' &&
+        h['Cross-Origin-Embedder-Policy'] === 'require-corp';
+      record({
+        area: 'headers',
+        input: `a page on another localhost origin reading the ${name} server, or framing it`,
+        outcome: ok
+          ? "refused: no Access-Control-Allow-Origin; CSP frame-ancestors 'none', form-action 'self'; nosniff; no-referrer; COOP/COEP kept"
+          : 'NOT refused',
+        bytesLost: 0,
+      });
       expect(ok).toBe(true);
     }
   });

@@ -28,7 +28,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
 /** One line per command for `garden --help`. */
 const SUMMARIES: Record<string, string> = {
   breed: 'breed a candidate from a recipe (CPU kernels): garden breed RECIPE.json --out FILE.slm',
-  bundle: 'sign a candidate\'s documents (and --with-model its .slm) into a bundle: garden bundle C.slm --key KEY.jwk --out B.json',
+  bundle: "sign a candidate's documents (and --with-model its .slm) into a bundle: garden bundle C.slm --key KEY.jwk --out B.json",
   eval: 'evaluate a model on frozen suites: garden eval MODEL.slm --suite ID|FILE|all',
   export: 'export a .slm as plain safetensors or .slm, with a model card',
   generate: 'run a causal LM (.slm or Hugging Face folder): garden generate M --prompt TEXT --max-new N [--json]',
@@ -51,7 +51,9 @@ function usage(): string {
     'usage: garden <command> [args]',
     '',
     'commands:',
-    ...Object.keys(COMMANDS).sort().map((c) => `  ${c.padEnd(9)} ${SUMMARIES[c] ?? ''}`.trimEnd()),
+    ...Object.keys(COMMANDS)
+      .sort()
+      .map((c) => `  ${c.padEnd(9)} ${SUMMARIES[c] ?? ''}`.trimEnd()),
     '',
     'garden <command> --help for the arguments of one command',
   ].join('\n');

@@ -28,7 +28,10 @@ export function record(row: ReliabilityRow): void {
 export const DOC = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'RELIABILITY.md');
 
 /** The files under a path (or the path itself) with their hashes, to count bytes lost or added. */
-export function snapshotTree(path: string): { files: Map<string, { hash: string; bytes: number }>; diffBytes(after: { files: Map<string, { hash: string; bytes: number }> }): number } {
+export function snapshotTree(path: string): {
+  files: Map<string, { hash: string; bytes: number }>;
+  diffBytes(after: { files: Map<string, { hash: string; bytes: number }> }): number;
+} {
   const files = new Map<string, { hash: string; bytes: number }>();
   const walk = (p: string) => {
     if (!existsSync(p)) return;
@@ -57,7 +60,11 @@ export function snapshotTree(path: string): { files: Map<string, { hash: string;
 }
 
 // Hashes and key ids differ from run to run (fresh keys, temp paths): shown as <hex>, so the document only changes when an outcome does.
-const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ').replace(/\b[0-9a-f]{12,64}\b/g, '<hex>');
+const cell = (s: string) =>
+  s
+    .replaceAll('|', '\\|')
+    .replaceAll('\n', ' ')
+    .replace(/\b[0-9a-f]{12,64}\b/g, '<hex>');
 
 /** docs/RELIABILITY.md from the rows recorded in this run, grouped by area, in the order tried. */
 export function reliabilityMarkdown(list: readonly ReliabilityRow[] = rows): string {
@@ -77,10 +84,10 @@ export function reliabilityMarkdown(list: readonly ReliabilityRow[] = rows): str
     '',
     'Read ceilings where no policy gives one (`LIMITS` in `src/node/confine.ts`): JSON documents',
     '(recipe, round, catalog, labels, index) 16 MiB; ledger 64 MiB; suite 256 MiB; ONNX graph 1 GiB;',
-    'model file 4 GiB. A lab round bounds its model reads by the policy\'s `ceilings.maxBytes`.',
+    "model file 4 GiB. A lab round bounds its model reads by the policy's `ceilings.maxBytes`.",
     'Paths inside a recipe or round must stay inside its root (`--root DIR`, default the working',
-    'directory when the file is in it, else the file\'s folder); paths inside a catalog, a Hugging Face',
-    'index or an ONNX model must stay inside that file\'s folder, after realpath.',
+    "directory when the file is in it, else the file's folder); paths inside a catalog, a Hugging Face",
+    "index or an ONNX model must stay inside that file's folder, after realpath.",
     '',
     '## What older files get',
     '',
@@ -88,7 +95,7 @@ export function reliabilityMarkdown(list: readonly ReliabilityRow[] = rows): str
     '  unverified; every garden writer now records the SHA-256 of every tensor, checked on every read',
     '  (whole, streamed, sharded) and so on breed. Their bytes change: a rewritten file has a new hash.',
     '- A species is recomputed wherever it can be: from `slm.graph` + `slm.vocabulary` when the file',
-    '  records them (both or neither), else from the catalog family\'s graph and labels (lab, eval,',
+    "  records them (both or neither), else from the catalog family's graph and labels (lab, eval,",
     '  quantize, breed --family). Starter models now record theirs. A standalone file without them',
     '  (inspect, breed without --family) keeps an unverified claim.',
     '- A ledger begun unsigned stays unsigned (the app and `garden lab` go on appending to it);',

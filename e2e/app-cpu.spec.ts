@@ -21,7 +21,8 @@ test('without WebGPU the breed runs on the CPU and writes the same bytes as gard
   await expect(page.getByTestId('backend-chip')).toContainText('No WebGPU');
   // examples/recipe.json: task delta, λ = 0.5, seed 1, the base and the three specialists.
   await page.getByTestId('operator-select').selectOption('task-delta');
-  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist']) await page.getByLabel(`Select ${name}`).check();
+  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist'])
+    await page.getByLabel(`Select ${name}`).check();
   await page.getByTestId('param-lambda').fill('0.5');
   await page.getByTestId('breed-button').click();
   await expect(page.getByTestId('receipt-backend')).toHaveText('CPU', { timeout: 60_000 });

@@ -37,7 +37,8 @@ test('one breeding round, end to end, without leaving the origin', async ({ page
 
   // 2. Task arithmetic of the three specialists on the base, λ = 0.5, on the GPU.
   await page.getByTestId('operator-select').selectOption('task-delta');
-  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist']) await page.getByLabel(`Select ${name}`).check();
+  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist'])
+    await page.getByLabel(`Select ${name}`).check();
   await page.getByTestId('param-lambda').fill('0.5');
   await page.getByTestId('breed-button').click();
   await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 120_000 });
@@ -131,12 +132,18 @@ test('an int8 candidate runs quantized in onnxruntime-web, smaller, scored besid
   await page.getByTestId('evaluate-button').click();
   await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%', { timeout: 120_000 });
   await expectAllPassed(page.getByTestId('smoke-checks'), SMOKE_CHECKS.length, SMOKE_CHECKS);
-  const acc = (id: string) => page.getByTestId(id).innerText().then((t) => Number(t.replace('%', '').trim()));
+  const acc = (id: string) =>
+    page
+      .getByTestId(id)
+      .innerText()
+      .then((t) => Number(t.replace('%', '').trim()));
   const candidate = await acc('candidate-accuracy-clean');
   const parentClean = Number((await page.getByTestId('model-digits-base').locator('dd').nth(1).innerText()).replace('%', '').trim());
   expect(Math.abs(candidate - parentClean)).toBeLessThan(1.5);
   const kib = (t: string) => Number(t.replace(/[^0-9.]/g, ''));
   const sizes = page.locator('[data-testid^="model-candidate-"] dd').nth(2);
-  expect(kib(await page.getByTestId('model-digits-base').locator('dd').nth(2).innerText()) / kib(await sizes.innerText())).toBeGreaterThan(3);
+  expect(kib(await page.getByTestId('model-digits-base').locator('dd').nth(2).innerText()) / kib(await sizes.innerText())).toBeGreaterThan(
+    3,
+  );
   await shot(page, '08-int8-candidate');
 });

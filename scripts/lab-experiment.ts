@@ -43,13 +43,17 @@ const r = await runExperiment(
     metric: 'accuracy',
     recipe: (cell, seed) => {
       const d = Number(cell.density);
-      const params: Params = cell.operator === 'ties' ? { weights: [1, 1, 1], lambda: 1, density: d } : { weights: [1, 1, 1], lambda: 1, drop: 1 - d };
+      const params: Params =
+        cell.operator === 'ties' ? { weights: [1, 1, 1], lambda: 1, density: d } : { weights: [1, 1, 1], lambda: 1, drop: 1 - d };
       return { operator: String(cell.operator), parents, params, seed };
     },
   },
   lab.deps,
 );
 console.log('| operator | density | seed | accuracy on digits-mixed | candidate |\n|---|---|---|---|---|');
-for (const x of r.runs) console.log(`| ${x.cell.operator} | ${x.cell.density} | ${x.seed} | ${x.response.toFixed(4)} | ${x.candidate.slice(0, 12)}… |`);
-console.log(`\ngrand mean ${r.grandMean.toFixed(4)} over ${r.runs.length} runs (${((performance.now() - t0) / 1000).toFixed(1)} s on the CPU)\n`);
+for (const x of r.runs)
+  console.log(`| ${x.cell.operator} | ${x.cell.density} | ${x.seed} | ${x.response.toFixed(4)} | ${x.candidate.slice(0, 12)}… |`);
+console.log(
+  `\ngrand mean ${r.grandMean.toFixed(4)} over ${r.runs.length} runs (${((performance.now() - t0) / 1000).toFixed(1)} s on the CPU)\n`,
+);
 console.log(effectsTable(r, 'accuracy'));

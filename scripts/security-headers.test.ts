@@ -17,8 +17,20 @@ let server: PreviewServer;
 let dev: ViteDevServer;
 
 beforeAll(async () => {
-  server = await preview({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'silent', build: { outDir: out }, preview: { port: 0, strictPort: false, host: '127.0.0.1' } });
-  dev = await createServer({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'silent', server: { port: 0, strictPort: false, host: '127.0.0.1', hmr: false }, optimizeDeps: { noDiscovery: true, include: [] } });
+  server = await preview({
+    root,
+    configFile: join(root, 'vite.config.ts'),
+    logLevel: 'silent',
+    build: { outDir: out },
+    preview: { port: 0, strictPort: false, host: '127.0.0.1' },
+  });
+  dev = await createServer({
+    root,
+    configFile: join(root, 'vite.config.ts'),
+    logLevel: 'silent',
+    server: { port: 0, strictPort: false, host: '127.0.0.1', hmr: false },
+    optimizeDeps: { noDiscovery: true, include: [] },
+  });
   await dev.listen();
 });
 
@@ -32,7 +44,13 @@ function address(s: { resolvedUrls: { local: string[] } | null }): string {
   return s.resolvedUrls!.local[0];
 }
 
-const directives = (csp: string) => new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v.join(' ')]));
+const directives = (csp: string) =>
+  new Map(
+    csp
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .map(([k, ...v]) => [k, v.join(' ')]),
+  );
 
 describe.each([
   ['vite preview (npm start)', () => address(server)],

@@ -4,7 +4,13 @@
  * score is computed (trust zone: evaluation).
  */
 import * as Comlink from 'comlink';
-import { createOrtSession, releaseSession, runSession, sessionExecutionProvider, type InferenceSession } from '../src/runtime/ort-session.ts';
+import {
+  createOrtSession,
+  releaseSession,
+  runSession,
+  sessionExecutionProvider,
+  type InferenceSession,
+} from '../src/runtime/ort-session.ts';
 import { evaluateSuite, sampleText, type SampleResult } from '../src/core/eval/lm.ts';
 import { evaluateRobustness } from '../src/core/eval/robustness.ts';
 import type { EvaluationResult } from '../src/core/eval/types.ts';
@@ -29,7 +35,9 @@ const sessions = new Map<string, Promise<InferenceSession>>();
 const ranOn = new Map<string, 'wasm' | 'webgpu'>();
 /** The last run: which model, on which execution provider. */
 let lastRun: { hash: string; ep: 'wasm' | 'webgpu' } | null = null;
-const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated
+  ? Math.min(4, navigator.hardwareConcurrency || 1)
+  : 1;
 
 /** Sessions kept warm, least recently used first; older ones are released. */
 const MAX_SESSIONS = 8;
@@ -47,7 +55,10 @@ function session(m: ModelPayload): Promise<InferenceSession> {
   if (!m.tensors.length) return Promise.reject(new Error(`no session for model ${m.hash.slice(0, 12)}; send its tensors`));
   const executionProviders = m.ep === 'webgpu' ? (['webgpu', 'wasm'] as const) : (['wasm'] as const);
   s = createOrtSession(m.graph, m.tensors, { numThreads: threads, executionProviders });
-  void s.then(() => ranOn.set(key, sessionExecutionProvider(executionProviders)), () => undefined);
+  void s.then(
+    () => ranOn.set(key, sessionExecutionProvider(executionProviders)),
+    () => undefined,
+  );
   sessions.set(key, s);
   s.catch(() => sessions.delete(key));
   while (sessions.size > MAX_SESSIONS) {
@@ -100,7 +111,11 @@ const api = {
 
   /** Runtime smoke of a language model: token-id probes in 0..classes-1. */
   async smokeLm(m: ModelPayload): Promise<SmokeResult> {
-    return runtimeSmoke(runner(m, true), { featureSize: m.featureSize, outputSize: m.classes, inputRange: { min: 0, max: m.classes - 1, integer: true } });
+    return runtimeSmoke(runner(m, true), {
+      featureSize: m.featureSize,
+      outputSize: m.classes,
+      inputRange: { min: 0, max: m.classes - 1, integer: true },
+    });
   },
 
   /**

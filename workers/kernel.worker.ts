@@ -44,7 +44,10 @@ const api = {
     } finally {
       running = false;
     }
-    return Comlink.transfer(result, result.tensors.map((t) => t.data.buffer as ArrayBuffer));
+    return Comlink.transfer(
+      result,
+      result.tensors.map((t) => t.data.buffer as ArrayBuffer),
+    );
   },
 };
 

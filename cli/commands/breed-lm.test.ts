@@ -24,7 +24,17 @@ const base = tinyCheckpoint({ architecture: 'LlamaForCausalLM', dtype: 'BF16', l
 /** A "fine-tune": the base plus a seeded perturbation of every weight. */
 function fineTune(seed: number): TinyCheckpoint {
   const r = mulberry32(seed);
-  return { config: base.config, tensors: base.tensors.map((t) => fromFloat32(t.name, t.shape, toFloat32(t).map((x) => x + 0.2 * (r() - 0.5)), 'BF16')) };
+  return {
+    config: base.config,
+    tensors: base.tensors.map((t) =>
+      fromFloat32(
+        t.name,
+        t.shape,
+        toFloat32(t).map((x) => x + 0.2 * (r() - 0.5)),
+        'BF16',
+      ),
+    ),
+  };
 }
 
 async function importFolder(name: string, ck: TinyCheckpoint): Promise<string> {
@@ -44,11 +54,26 @@ beforeAll(async () => {
 });
 
 describe('breeding causal LMs', () => {
-  for (const [operator, params] of [['task-delta', { lambda: 0.7 }], ['ties', { density: 0.5 }]] as const) {
+  for (const [operator, params] of [
+    ['task-delta', { lambda: 0.7 }],
+    ['ties', { density: 0.5 }],
+  ] as const) {
     it(`${operator}: BF16 in, BF16 out, same species, config and tokenizer carried, generates as the reference does`, async () => {
       const recipe = join(root, `${operator}.json`);
       const out = join(root, `${operator}-child.slm`);
-      writeFileSync(recipe, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator, params, seed: 1, base: { path: 'base.slm' }, parents: [{ path: 'ft1.slm' }, { path: 'ft2.slm' }], output: { path: `${operator}-child.slm` } }));
+      writeFileSync(
+        recipe,
+        JSON.stringify({
+          kind: 'recipe',
+          schemaVersion: 1,
+          operator,
+          params,
+          seed: 1,
+          base: { path: 'base.slm' },
+          parents: [{ path: 'ft1.slm' }, { path: 'ft2.slm' }],
+          output: { path: `${operator}-child.slm` },
+        }),
+      );
       const r = await runGarden('breed', recipe, '--threads', '0');
       expect(r.code, r.err).toBe(0);
       const child = readSlm(new Uint8Array(readFileSync(out)));
@@ -57,7 +82,9 @@ describe('breeding causal LMs', () => {
       expect(child.tensors.every((t) => t.dtype === 'BF16')).toBe(true);
       for (const k of [HF_KEYS.config, HF_KEYS.tokenizer, HF_KEYS.tokenizerConfig]) expect(child.metadata[k]).toBe(parent.metadata[k]);
       expect(child.metadata['garden.operator']).toMatch(new RegExp(`^${operator}@`));
-      const changed = child.tensors.filter((t) => !Buffer.from(t.data).equals(Buffer.from(parent.tensors.find((p) => p.name === t.name)!.data)));
+      const changed = child.tensors.filter(
+        (t) => !Buffer.from(t.data).equals(Buffer.from(parent.tensors.find((p) => p.name === t.name)!.data)),
+      );
       expect(changed.length).toBeGreaterThan(child.tensors.length / 2);
 
       const g = await runGarden('generate', out, '--ids', '0,5,17', '--max-new', '6', '--greedy', '--json');
@@ -75,7 +102,8 @@ describe('breeding causal LMs', () => {
       expect((await runGarden('import', hf, '--out', back)).code).toBe(0);
       const b = readSlm(new Uint8Array(readFileSync(back)));
       expect(b.species).toBe(child.species);
-      for (const t of b.tensors) expect(Buffer.from(t.data).equals(Buffer.from(child.tensors.find((c) => c.name === t.name)!.data))).toBe(true);
+      for (const t of b.tensors)
+        expect(Buffer.from(t.data).equals(Buffer.from(child.tensors.find((c) => c.name === t.name)!.data))).toBe(true);
     });
   }
 });

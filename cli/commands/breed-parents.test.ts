@@ -25,9 +25,27 @@ function write(name: string, bytes: Uint8Array): string {
   return p;
 }
 
-async function breedHash(name: string, operator: string, params: Record<string, unknown>, base: string | null, parents: string[]): Promise<{ code: number; err: string; hash?: string }> {
+async function breedHash(
+  name: string,
+  operator: string,
+  params: Record<string, unknown>,
+  base: string | null,
+  parents: string[],
+): Promise<{ code: number; err: string; hash?: string }> {
   const recipe = join(root, `${name}.json`);
-  writeFileSync(recipe, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator, params, seed: 3, ...(base ? { base: { path: base } } : {}), parents: parents.map((path) => ({ path })), output: { path: `${name}.slm` } }));
+  writeFileSync(
+    recipe,
+    JSON.stringify({
+      kind: 'recipe',
+      schemaVersion: 1,
+      operator,
+      params,
+      seed: 3,
+      ...(base ? { base: { path: base } } : {}),
+      parents: parents.map((path) => ({ path })),
+      output: { path: `${name}.slm` },
+    }),
+  );
   const r = await runGarden('breed', recipe, '--threads', '0');
   if (r.code !== 0) return { code: r.code, err: r.err };
   return { code: 0, err: r.err, hash: sha256Hex(new Uint8Array(readFileSync(join(root, `${name}.slm`)))) };
@@ -41,10 +59,16 @@ async function gardenImport(file: string, out: string, ...extra: string[]): Prom
 describe('breed parents as mergekit gives them', () => {
   it('plain safetensors parents breed the same bytes as their imported .slm', async () => {
     for (const seed of [1, 2, 3]) write(`plain${seed}.safetensors`, serializeSafetensors(randomModel(seed), { format: 'pt' }));
-    const direct = await breedHash('from-plain', 'ties', { density: 0.5 }, 'plain1.safetensors', ['plain2.safetensors', 'plain3.safetensors']);
+    const direct = await breedHash('from-plain', 'ties', { density: 0.5 }, 'plain1.safetensors', [
+      'plain2.safetensors',
+      'plain3.safetensors',
+    ]);
     expect(direct.code, direct.err).toBe(0);
     for (const seed of [1, 2, 3]) await gardenImport(join(root, `plain${seed}.safetensors`), join(root, 'imported'));
-    const viaImport = await breedHash('from-imported', 'ties', { density: 0.5 }, 'imported/plain1.slm', ['imported/plain2.slm', 'imported/plain3.slm']);
+    const viaImport = await breedHash('from-imported', 'ties', { density: 0.5 }, 'imported/plain1.slm', [
+      'imported/plain2.slm',
+      'imported/plain3.slm',
+    ]);
     expect(viaImport.code, viaImport.err).toBe(0);
     expect(direct.hash).toBe(viaImport.hash);
   });
@@ -53,7 +77,9 @@ describe('breed parents as mergekit gives them', () => {
     const big = write('big.safetensors', serializeSafetensors(randomModel(4, 64, 32)));
     write('other.safetensors', serializeSafetensors(randomModel(5, 64, 32)));
     await gardenImport(big, join(root, 'sharded'), '--max-shard-bytes', '9000');
-    const shards = readdirSync(join(root, 'sharded')).filter((f) => f.endsWith('.slm')).sort();
+    const shards = readdirSync(join(root, 'sharded'))
+      .filter((f) => f.endsWith('.slm'))
+      .sort();
     expect(shards.length).toBeGreaterThan(1);
     await gardenImport(big, join(root, 'whole'));
     const a = await breedHash('sharded-child', 'blend', { weights: [1, 2] }, null, [`sharded/${shards[1]}`, 'other.safetensors']);
@@ -67,9 +93,23 @@ describe('breed parents as mergekit gives them', () => {
     const base = tinyCheckpoint({ architecture: 'Qwen2ForCausalLM', dtype: 'BF16', scale: 1 });
     const tune = (seed: number): TinyCheckpoint => {
       const r = mulberry32(seed);
-      return { config: base.config, tensors: base.tensors.map((t) => fromFloat32(t.name, t.shape, toFloat32(t).map((x) => x + 0.1 * (r() - 0.5)), 'BF16')) };
+      return {
+        config: base.config,
+        tensors: base.tensors.map((t) =>
+          fromFloat32(
+            t.name,
+            t.shape,
+            toFloat32(t).map((x) => x + 0.1 * (r() - 0.5)),
+            'BF16',
+          ),
+        ),
+      };
     };
-    const folders: [string, TinyCheckpoint, number][] = [['hf-base', base, 1], ['hf-a', tune(5), 2], ['hf-b', tune(6), 1]];
+    const folders: [string, TinyCheckpoint, number][] = [
+      ['hf-base', base, 1],
+      ['hf-a', tune(5), 2],
+      ['hf-b', tune(6), 1],
+    ];
     for (const [name, ck, shards] of folders) {
       mkdirSync(join(root, name));
       for (const [f, bytes] of hfFolderFiles(ck, { shards })) writeFileSync(join(root, name, f), bytes);

@@ -13,7 +13,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const files = [1, 2, 3].map((seed) => {
   const tensors = randomModel(seed);
-  const bytes = writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])), graph: '', vocabulary: ['a', 'b', 'c'] });
+  const bytes = writeSlm(tensors, {
+    species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])),
+    graph: '',
+    vocabulary: ['a', 'b', 'c'],
+  });
   const path = join(dir, `p${seed}.slm`);
   writeFileSync(path, bytes);
   return { path, hash: sha256Hex(bytes) };
@@ -37,7 +41,12 @@ function recipe(name: string, body: Record<string, unknown>): string {
 
 describe('garden breed', () => {
   it('breeds a TIES candidate, prints its hash and stats, and the same recipe gives the same bytes', async () => {
-    const r = recipe('ties.json', { operator: 'ties', params: { density: 0.5 }, base: { path: 'p1.slm', hash: files[0].hash }, parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] });
+    const r = recipe('ties.json', {
+      operator: 'ties',
+      params: { density: 0.5 },
+      base: { path: 'p1.slm', hash: files[0].hash },
+      parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }],
+    });
     const first = await runCli([r]);
     expect(first.code).toBe(0);
     const hash = /candidate ([0-9a-f]{64})/.exec(first.out)![1];
@@ -69,7 +78,10 @@ describe('garden breed', () => {
     const big = [11, 12, 13, 14].map((seed) => {
       const tensors = randomModel(seed, 300, 200, 10);
       const path = join(dir, `big${seed}.slm`);
-      writeFileSync(path, writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])), graph: '', vocabulary: ['a', 'b', 'c'] }));
+      writeFileSync(
+        path,
+        writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])), graph: '', vocabulary: ['a', 'b', 'c'] }),
+      );
       return `big${seed}.slm`;
     });
     const cases: [string, Record<string, unknown>, boolean][] = [
@@ -80,14 +92,25 @@ describe('garden breed', () => {
       ['sparse-task-delta', { density: 0.25 }, true],
     ];
     for (const [operator, params, withBase] of cases) {
-      const body = withBase ? { base: { path: big[0] }, parents: big.slice(1).map((p) => ({ path: p })) } : { parents: big.slice(1).map((p) => ({ path: p })) };
+      const body = withBase
+        ? { base: { path: big[0] }, parents: big.slice(1).map((p) => ({ path: p })) }
+        : { parents: big.slice(1).map((p) => ({ path: p })) };
       const r = recipe(`pool-${operator}.json`, { operator, params, ...body });
       const pooled = JSON.parse((await runCli([r, '--json', '--threads', '2', '--out', join(dir, `pool-${operator}-2.slm`)])).out);
       const single = JSON.parse((await runCli([r, '--json', '--threads', '0', '--out', join(dir, `pool-${operator}-0.slm`)])).out);
       expect(pooled.backend.adapter, operator).toMatch(/2 workers/);
       if (operator === 'blend') {
         // A model too small to split runs the reference: no pool to start.
-        const small = JSON.parse((await runCli([recipe('small.json', { operator, parents: [{ path: 'p1.slm' }, { path: 'p2.slm' }] }), '--json', '--threads', '2'])).out);
+        const small = JSON.parse(
+          (
+            await runCli([
+              recipe('small.json', { operator, parents: [{ path: 'p1.slm' }, { path: 'p2.slm' }] }),
+              '--json',
+              '--threads',
+              '2',
+            ])
+          ).out,
+        );
         expect(small.backend.adapter).toBe('CPU reference (JavaScript)');
       }
       expect(single.backend.adapter, operator).toBe('CPU reference (JavaScript)');
@@ -95,10 +118,12 @@ describe('garden breed', () => {
       expect(new Uint8Array(readFileSync(pooled.path))).toEqual(new Uint8Array(readFileSync(single.path)));
       for (const k of ['read', 'compute', 'serialize', 'write', 'hash', 'total']) expect(pooled.timings[k], k).toBeGreaterThanOrEqual(0);
     }
-    await expect(runCli([recipe('t.json', { operator: 'blend', parents: [{ path: 'p2.slm' }] }), '--threads', 'x'])).rejects.toThrow(/--threads x is not a whole number/);
+    await expect(runCli([recipe('t.json', { operator: 'blend', parents: [{ path: 'p2.slm' }] }), '--threads', 'x'])).rejects.toThrow(
+      /--threads x is not a whole number/,
+    );
   });
 
-  it('breeds mergekit\'s other methods by their mergekit names, with and without a base', async () => {
+  it("breeds mergekit's other methods by their mergekit names, with and without a base", async () => {
     const cases: [string, string, Record<string, unknown>, number, boolean][] = [
       ['nearswap', 'nearswap', { t: 0.05 }, 1, true],
       ['model_stock', 'model-stock', {}, 2, true],
@@ -113,33 +138,71 @@ describe('garden breed', () => {
     ];
     for (const [name, id, params, n, withBase] of cases) {
       const paths = withBase ? ['p1.slm', 'p2.slm', 'p3.slm'] : ['p2.slm', 'p3.slm', 'p1.slm'];
-      const body = withBase ? { base: { path: paths[0] }, parents: paths.slice(1, 1 + n).map((p) => ({ path: p })) } : { parents: paths.slice(0, n).map((p) => ({ path: p })) };
+      const body = withBase
+        ? { base: { path: paths[0] }, parents: paths.slice(1, 1 + n).map((p) => ({ path: p })) }
+        : { parents: paths.slice(0, n).map((p) => ({ path: p })) };
       const { code, out } = await runCli([recipe(`mk-${id}.json`, { operator: name, params, ...body }), '--json']);
       expect(code, name).toBe(0);
       const s = JSON.parse(out);
       expect(s.operator, name).toEqual({ id, version: '1.0.0' });
       const slm = readSlm(new Uint8Array(readFileSync(s.path)));
       expect(slm.tensors.length, name).toBe(4);
-      if (id === 'karcher') expect(s.stats.every((x: { iterations?: number }) => typeof x.iterations === 'number'), 'karcher iterations in the receipt').toBe(true);
+      if (id === 'karcher')
+        expect(
+          s.stats.every((x: { iterations?: number }) => typeof x.iterations === 'number'),
+          'karcher iterations in the receipt',
+        ).toBe(true);
     }
   });
 
-  it('--json carries the breed\'s documents, as the app records them: compatibility → lineage → receipt → candidate manifest', async () => {
-    const r = recipe('docs.json', { operator: 'ties', params: { density: 0.5 }, base: { path: 'p1.slm' }, parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] });
+  it("--json carries the breed's documents, as the app records them: compatibility → lineage → receipt → candidate manifest", async () => {
+    const r = recipe('docs.json', {
+      operator: 'ties',
+      params: { density: 0.5 },
+      base: { path: 'p1.slm' },
+      parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }],
+    });
     const s = JSON.parse((await runCli([r, '--json'])).out);
     const [compat, lineage, receipt, candidate] = s.manifests;
-    expect(s.manifests.map((m: { kind: string }) => m.kind)).toEqual(['compatibility-report', 'lineage-template', 'operator-receipt', 'candidate-manifest']);
-    expect(lineage).toMatchObject({ parents: s.inputs, base: s.inputs[0], operator: s.operator, params: s.params, seed: 7, compatibilityReport: manifestHash(compat) });
+    expect(s.manifests.map((m: { kind: string }) => m.kind)).toEqual([
+      'compatibility-report',
+      'lineage-template',
+      'operator-receipt',
+      'candidate-manifest',
+    ]);
+    expect(lineage).toMatchObject({
+      parents: s.inputs,
+      base: s.inputs[0],
+      operator: s.operator,
+      params: s.params,
+      seed: 7,
+      compatibilityReport: manifestHash(compat),
+    });
     expect(receipt).toMatchObject({ lineage: manifestHash(lineage), inputs: s.inputs, output: s.candidate });
     expect(receipt.recompute).toContain(`lineage key ${s.lineage}`);
-    expect(candidate).toMatchObject({ candidate: s.candidate, lineage: manifestHash(lineage), receipt: manifestHash(receipt), bytes: s.bytes });
+    expect(candidate).toMatchObject({
+      candidate: s.candidate,
+      lineage: manifestHash(lineage),
+      receipt: manifestHash(receipt),
+      bytes: s.bytes,
+    });
   });
 
   it('refuses bad recipes with one line naming the problem', async () => {
-    await expect(runCli([recipe('x1.json', { operator: 'ties', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] })])).rejects.toThrow(/ties needs a "base"/);
-    await expect(runCli([recipe('x2.json', { operator: 'blend', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }], extra: 1 })])).rejects.toThrow(/unknown key "extra"/);
-    await expect(runCli([recipe('x3.json', { operator: 'blend', parents: [{ path: 'p2.slm', hash: files[0].hash }, { path: 'p3.slm' }] })])).rejects.toThrow(/parent 0 .* has hash .* the recipe expects/);
-    await expect(runCli([recipe('x4.json', { operator: 'merge', parents: [{ path: 'p2.slm' }] })])).rejects.toThrow(/unknown operator "merge"; valid: blend/);
-    await expect(runCli([recipe('x5.json', { operator: 'dare', params: { drop: 1.5 }, base: { path: 'p1.slm' }, parents: [{ path: 'p2.slm' }] })])).rejects.toThrow(/"drop" is 1.5, above the maximum 1/);
+    await expect(runCli([recipe('x1.json', { operator: 'ties', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }] })])).rejects.toThrow(
+      /ties needs a "base"/,
+    );
+    await expect(
+      runCli([recipe('x2.json', { operator: 'blend', parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }], extra: 1 })]),
+    ).rejects.toThrow(/unknown key "extra"/);
+    await expect(
+      runCli([recipe('x3.json', { operator: 'blend', parents: [{ path: 'p2.slm', hash: files[0].hash }, { path: 'p3.slm' }] })]),
+    ).rejects.toThrow(/parent 0 .* has hash .* the recipe expects/);
+    await expect(runCli([recipe('x4.json', { operator: 'merge', parents: [{ path: 'p2.slm' }] })])).rejects.toThrow(
+      /unknown operator "merge"; valid: blend/,
+    );
+    await expect(
+      runCli([recipe('x5.json', { operator: 'dare', params: { drop: 1.5 }, base: { path: 'p1.slm' }, parents: [{ path: 'p2.slm' }] })]),
+    ).rejects.toThrow(/"drop" is 1.5, above the maximum 1/);
   });
 });

@@ -51,7 +51,15 @@ parents must be regular files. The candidate is written to a temporary name and 
 Operators (the recipe's "operator": the id or mergekit's name; garden operators --json for all fields):
 ${operatorsText()}`;
 
-function parseOptions(argv: string[]): { recipe: string; out?: string; json: boolean; threads: number; family?: string; catalog?: string; root?: string } {
+function parseOptions(argv: string[]): {
+  recipe: string;
+  out?: string;
+  json: boolean;
+  threads: number;
+  family?: string;
+  catalog?: string;
+  root?: string;
+} {
   const { values, positionals } = parseCommandArgs(argv, {
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -64,8 +72,17 @@ function parseOptions(argv: string[]): { recipe: string; out?: string; json: boo
   if (positionals.length === 0) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
   if (values.catalog !== undefined && values.family === undefined) throw new CliError('--catalog is used with --family ID');
   const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new CliError(`--threads ${values.threads} is not a whole number of threads in [0, 256]`);
-  return { recipe: positionals[0], out: values.out, json: values.json, threads, family: values.family, catalog: values.catalog, root: values.root };
+  if (!Number.isInteger(threads) || threads < 0 || threads > 256)
+    throw new CliError(`--threads ${values.threads} is not a whole number of threads in [0, 256]`);
+  return {
+    recipe: positionals[0],
+    out: values.out,
+    json: values.json,
+    threads,
+    family: values.family,
+    catalog: values.catalog,
+    root: values.root,
+  };
 }
 
 /** The installed SHA-256 with a clock on it, so the time spent hashing can be told apart. */
@@ -124,10 +141,26 @@ function fmt(x: number, digits = 4): string {
 function table(result: BreedResult): string {
   const rows = [['tensor', 'changed', 'sparsity', '|delta|', 'conflicts', 'bytes', 'ms', 'note']];
   for (const s of result.stats) {
-    rows.push([printable(s.name), fmt(s.changedFraction), fmt(s.sparsity), fmt(s.deltaNorm), s.signConflicts === undefined ? '-' : String(s.signConflicts), String(s.bytes), s.ms.toFixed(1), s.skipped ?? '']);
+    rows.push([
+      printable(s.name),
+      fmt(s.changedFraction),
+      fmt(s.sparsity),
+      fmt(s.deltaNorm),
+      s.signConflicts === undefined ? '-' : String(s.signConflicts),
+      String(s.bytes),
+      s.ms.toFixed(1),
+      s.skipped ?? '',
+    ]);
   }
   const widths = rows[0].map((_, c) => rows.reduce((m, r) => Math.max(m, r[c].length), 0));
-  return rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((v, c) => v.padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 const command: Command = {
@@ -147,7 +180,11 @@ const command: Command = {
   },
 };
 
-async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () => number, pool: { ready: Promise<CpuPool> | null }): Promise<number> {
+async function breedCommand(
+  opts: ReturnType<typeof parseOptions>,
+  hashMs: () => number,
+  pool: { ready: Promise<CpuPool> | null },
+): Promise<number> {
   const t0 = performance.now();
   const fam = opts.family ? loadFamily(resolve(opts.catalog ?? DEFAULT_CATALOG), opts.family) : null;
   const recipePath = resolve(opts.recipe);
@@ -175,7 +212,10 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   };
   let t = performance.now();
   const models: SlmFile[] = [];
-  const refs = [...(recipe.base ? [{ ref: recipe.base, what: 'base' }] : []), ...recipe.parents.map((ref, i) => ({ ref, what: `parent ${i}` }))];
+  const refs = [
+    ...(recipe.base ? [{ ref: recipe.base, what: 'base' }] : []),
+    ...recipe.parents.map((ref, i) => ({ ref, what: `parent ${i}` })),
+  ];
   for (const { ref, what } of refs) {
     models.push(await loadModel(ref, root, dir, what));
     // Once the first model shows a tensor the pool would split, its workers load while the rest are read.
@@ -191,12 +231,18 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
   const poolStart = performance.now() - tp;
   const backend: KernelBackend = workers ? createFastCpuBackend(workers) : cpuBackend;
   t = performance.now();
-  const result = await breed({ operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) }, backend);
+  const result = await breed(
+    { operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) },
+    backend,
+  );
   const compute = phase(t);
   const rHash = recipeHash(recipe);
   if (fam) {
     for (const [i, m] of models.entries()) {
-      if (m.species !== fam.family.species) throw new CliError(`${i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`} has species ${m.species}, not family ${fam.family.id}'s ${fam.family.species}`);
+      if (m.species !== fam.family.species)
+        throw new CliError(
+          `${i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`} has species ${m.species}, not family ${fam.family.id}'s ${fam.family.species}`,
+        );
       checkFamilySpecies(m, fam.family, i === 0 && recipe.base ? 'base' : `parent ${i - (recipe.base ? 1 : 0)}`);
     }
   }
@@ -240,7 +286,9 @@ async function breedCommand(opts: ReturnType<typeof parseOptions>, hashMs: () =>
     console.log(`written   ${outPath} (${bytes.length} bytes)`);
     console.log(`operator  ${result.operator.id}@${result.operator.version}  seed ${result.seed}  params ${JSON.stringify(result.params)}`);
     console.log(`backend   ${result.backend.kind} (${result.backend.adapter})  ${result.ms.toFixed(1)} ms`);
-    console.log(`time      ${timings.total.toFixed(0)} ms: read ${timings.read.toFixed(0)}, compute ${timings.compute.toFixed(0)}, serialize ${timings.serialize.toFixed(0)}, write ${timings.write.toFixed(0)}, hash ${timings.hash.toFixed(0)} (${sha256Provider().name}); pool start ${timings.poolStart.toFixed(0)} ms waited`);
+    console.log(
+      `time      ${timings.total.toFixed(0)} ms: read ${timings.read.toFixed(0)}, compute ${timings.compute.toFixed(0)}, serialize ${timings.serialize.toFixed(0)}, write ${timings.write.toFixed(0)}, hash ${timings.hash.toFixed(0)} (${sha256Provider().name}); pool start ${timings.poolStart.toFixed(0)} ms waited`,
+    );
     console.log(`recipe    ${rHash}`);
     console.log(`lineage   ${lineageKey}`);
     console.log(`receipt   ${manifestHash(records.receipt)}  candidate manifest ${manifestHash(records.candidate)}`);

@@ -22,9 +22,18 @@ describe('garden bundle and garden key', () => {
     expect(statSync(key).mode & 0o777).toBe(0o600);
     const kid = /kid ([0-9a-f]{16})/.exec(r.err)![1];
     expect(r.out).toMatch(new RegExp(`signed by key ${kid}$`));
-    const bundle = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8')) as { envelope: { payloadType: string; payload: string }; files: Record<string, string> };
+    const bundle = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8')) as {
+      envelope: { payloadType: string; payload: string };
+      files: Record<string, string>;
+    };
     expect(bundle.envelope.payloadType).toBe('application/vnd.in-toto+json');
-    expect(Object.keys(bundle.files).sort()).toEqual(['candidate-manifest.json', 'child.slm', 'compatibility-report.json', 'lineage-template.json', 'operator-receipt.json']);
+    expect(Object.keys(bundle.files).sort()).toEqual([
+      'candidate-manifest.json',
+      'child.slm',
+      'compatibility-report.json',
+      'lineage-template.json',
+      'operator-receipt.json',
+    ]);
     expect(fromBase64(bundle.files['child.slm'])).toEqual(new Uint8Array(readFileSync(slm)));
 
     const again = await runGarden('bundle', slm, '--key', key, '--out', join(dir, 'b2.json'));
@@ -40,7 +49,7 @@ describe('garden bundle and garden key', () => {
     expect(jwk).toMatchObject({ kty: 'EC', crv: 'P-256', kid });
   });
 
-  it('refuses records that are not this model\'s, and a missing records file, writing nothing', async () => {
+  it("refuses records that are not this model's, and a missing records file, writing nothing", async () => {
     const other = join(dir, 'other');
     const { records } = await bredCandidate(other);
     const tensors = randomModel(5);

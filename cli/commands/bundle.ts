@@ -67,7 +67,8 @@ const command: Command = {
       records: { type: 'string' },
       sidecar: { type: 'string', multiple: true },
     });
-    if (positionals.length !== 1) throw new CliError('one candidate .slm; usage: garden bundle C.slm --key KEY.jwk --out B.json [--with-model]');
+    if (positionals.length !== 1)
+      throw new CliError('one candidate .slm; usage: garden bundle C.slm --key KEY.jwk --out B.json [--with-model]');
     if (!values.key) throw new CliError('no signing key: --key KEY.jwk (created on first use)');
     if (!values.out) throw new CliError('no output file: --out B.json');
     const modelPath = resolve(positionals[0]);
@@ -78,7 +79,9 @@ const command: Command = {
       records = await readJson(recordsPath, 'breed records');
     } catch (e) {
       if (values.records) throw e;
-      throw new CliError(`no breed records for ${modelPath}: give --records BREED.json (what garden breed --json printed), or put them at ${recordsPath}`);
+      throw new CliError(
+        `no breed records for ${modelPath}: give --records BREED.json (what garden breed --json printed), or put them at ${recordsPath}`,
+      );
     }
     const documents = documentsOf(records, recordsPath);
     for (const s of values.sidecar ?? []) documents.push(...documentsOf(await readJson(resolve(s), 'sidecar'), resolve(s)));
@@ -92,7 +95,9 @@ const command: Command = {
     }
     const text = `${JSON.stringify(bundle, null, 2)}\n`;
     await writeFileAtomic(resolve(values.out), text);
-    console.log(`bundle ${resolve(values.out)}: ${Object.keys(bundle.files).length} file(s)${values['with-model'] ? ' with the model' : ''}, signed by key ${key.kid}`);
+    console.log(
+      `bundle ${resolve(values.out)}: ${Object.keys(bundle.files).length} file(s)${values['with-model'] ? ' with the model' : ''}, signed by key ${key.kid}`,
+    );
     return 0;
   },
 };

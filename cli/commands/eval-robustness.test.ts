@@ -46,9 +46,13 @@ describe('garden eval: robustness', () => {
     const r = await garden('eval', join(dir, 'digits/noisy.slm'), '--suite', 'all', '--json', '--catalog', join(dir, 'catalog.json'));
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    const byId = new Map<string, { result: { metrics: Record<string, number>; robustness?: { baseline: { id: string } } }; sidecar: { metrics: Record<string, number> } }>(
-      j.results.map((x: { result: { suite: { id: string } } }) => [x.result.suite.id, x]),
-    );
+    const byId = new Map<
+      string,
+      {
+        result: { metrics: Record<string, number>; robustness?: { baseline: { id: string } } };
+        sidecar: { metrics: Record<string, number> };
+      }
+    >(j.results.map((x: { result: { suite: { id: string } } }) => [x.result.suite.id, x]));
     expect(byId.size).toBe(6);
     const robust = byId.get('digits-robust')!;
     const test = byId.get('digits-test')!;

@@ -50,10 +50,28 @@ describe('garden eval', () => {
   });
 
   it('refuses a suite that does not match its pin, and a model of another species', async () => {
-    const bad = await garden('eval', join(dir, 'digits/base.slm'), '--suite', join(dir, 'digits/suites/test.suite'), '--pin', 'f'.repeat(64), '--catalog', join(dir, 'catalog.json'));
+    const bad = await garden(
+      'eval',
+      join(dir, 'digits/base.slm'),
+      '--suite',
+      join(dir, 'digits/suites/test.suite'),
+      '--pin',
+      'f'.repeat(64),
+      '--catalog',
+      join(dir, 'catalog.json'),
+    );
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/suite hash mismatch/);
-    const species = await garden('eval', join(dir, 'other.slm'), '--suite', 'digits-test', '--family', 'digits', '--catalog', join(dir, 'catalog.json'));
+    const species = await garden(
+      'eval',
+      join(dir, 'other.slm'),
+      '--suite',
+      'digits-test',
+      '--family',
+      'digits',
+      '--catalog',
+      join(dir, 'catalog.json'),
+    );
     expect(species.code).toBe(1);
     expect(species.err).toMatch(/model species [0-9a-f]{64} is not the expected species/);
     const unknown = await garden('eval', join(dir, 'other.slm'), '--suite', 'digits-test', '--catalog', join(dir, 'catalog.json'));
@@ -69,7 +87,9 @@ describe('garden eval', () => {
     expect(one.out).toMatch(/digits-test \(baseline of digits-robust\) .*pinned/);
     const all = await garden('eval', join(dir, 'digits/base.slm'), '--suite', 'all', '--pin', robustHash, '--catalog', catalog);
     expect(all.code).toBe(1);
-    expect(all.err).toBe('garden eval: --pin pins one suite: name it with --suite ID|FILE (with "all" every suite is checked against its catalog pin)');
+    expect(all.err).toBe(
+      'garden eval: --pin pins one suite: name it with --suite ID|FILE (with "all" every suite is checked against its catalog pin)',
+    );
   });
 });
 
@@ -113,7 +133,11 @@ describe('garden eval: language models', () => {
 
   it('refuses an lm suite whose context width or token ids do not fit the family', async () => {
     const catalog = join(tdir, 'catalog.json');
-    const wide = lmSuite('wide', 3, Array.from({ length: 30 }, (_, i) => i % 50));
+    const wide = lmSuite(
+      'wide',
+      3,
+      Array.from({ length: 30 }, (_, i) => i % 50),
+    );
     const r = await garden('eval', join(tdir, 'text/base.slm'), '--suite', wide, '--catalog', catalog);
     expect(r.code).toBe(1);
     expect(r.err).toBe('garden eval: suite "wide" has contexts of 3 tokens; the model takes 4');

@@ -13,7 +13,13 @@ import { runtimeSmoke } from '../../src/core/eval/smoke.ts';
 import { sidecarBody } from '../../src/core/eval/sidecar.ts';
 import { attachRobustness } from '../../src/core/eval/robustness.ts';
 import { createOrtSession, releaseSession, runClassifier, runTokens } from '../../src/runtime/ort-session.ts';
-import { familySpeciesOf, isQuantizedModel, quantBlockSize, quantizedGraph, recordedQuantGraphOp } from '../../src/core/models/quantized-graph.ts';
+import {
+  familySpeciesOf,
+  isQuantizedModel,
+  quantBlockSize,
+  quantizedGraph,
+  recordedQuantGraphOp,
+} from '../../src/core/models/quantized-graph.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, catalogFile, checkFamilySpecies, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
@@ -60,7 +66,8 @@ async function run(args: string[]): Promise<number> {
   const batch = values.batch === undefined ? 256 : Number(values.batch);
   if (!Number.isInteger(batch) || batch < 1) throw new CliError(`--batch must be a positive integer, got ${values.batch}`);
   if (values.pin !== undefined && !/^[0-9a-f]{64}$/.test(values.pin)) throw new CliError('--pin must be a lowercase SHA-256 hex string');
-  if (values.pin !== undefined && values.suite === 'all') throw new CliError('--pin pins one suite: name it with --suite ID|FILE (with "all" every suite is checked against its catalog pin)');
+  if (values.pin !== undefined && values.suite === 'all')
+    throw new CliError('--pin pins one suite: name it with --suite ID|FILE (with "all" every suite is checked against its catalog pin)');
 
   const catalogPath = resolve(values.catalog ?? DEFAULT_CATALOG);
   const catalog = loadCatalog(catalogPath);
@@ -75,14 +82,21 @@ async function run(args: string[]): Promise<number> {
     family = findFamily(catalog, values.family);
   } else {
     family = catalog.families.find((f) => f.species === speciesIn(f));
-    if (!family) throw new CliError(`model species ${slm.species} matches no family in the catalog (${catalog.families.map((f) => `${f.id}: ${f.species.slice(0, 12)}…`).join(', ')}); pass --family to name one`);
+    if (!family)
+      throw new CliError(
+        `model species ${slm.species} matches no family in the catalog (${catalog.families.map((f) => `${f.id}: ${f.species.slice(0, 12)}…`).join(', ')}); pass --family to name one`,
+      );
   }
   const fam = family;
 
   // Suites to run, each with the hash it must have.
   const targets: { bytes: Uint8Array; pin?: string; label: string }[] = [];
   // --pin (only with one named suite) replaces that suite's catalog pin; a baseline keeps its own.
-  const fromCatalog = (s: CatalogSuite, pin = s.hash) => ({ bytes: catalogFile(catalogPath, s.file, 'suite', LIMITS.suite), pin, label: s.id });
+  const fromCatalog = (s: CatalogSuite, pin = s.hash) => ({
+    bytes: catalogFile(catalogPath, s.file, 'suite', LIMITS.suite),
+    pin,
+    label: s.id,
+  });
   if (values.suite === 'all') {
     targets.push(...fam.suites.map((s) => fromCatalog(s)));
   } else {
@@ -103,9 +117,20 @@ async function run(args: string[]): Promise<number> {
   for (const t of [...suites]) {
     const b = t.suite.baseline;
     const s = b && !suites.some((x) => x.suite.id === b) ? fam.suites.find((x) => x.id === b) : undefined;
-    if (s) suites.push({ ...fromCatalog(s), label: `${s.id} (baseline of ${t.suite.id})`, suite: readSuite(catalogFile(catalogPath, s.file, 'suite', LIMITS.suite), s.hash) });
+    if (s)
+      suites.push({
+        ...fromCatalog(s),
+        label: `${s.id} (baseline of ${t.suite.id})`,
+        suite: readSuite(catalogFile(catalogPath, s.file, 'suite', LIMITS.suite), s.hash),
+      });
   }
-  const evalOpts = (pin: string | undefined) => ({ batch, expectedSuiteHash: pin, expectedSpecies: fam.species, modelSpecies: speciesIn(fam), family: fam.id });
+  const evalOpts = (pin: string | undefined) => ({
+    batch,
+    expectedSuiteHash: pin,
+    expectedSpecies: fam.species,
+    modelSpecies: speciesIn(fam),
+    family: fam.id,
+  });
   for (const t of suites) checkEvaluationInputs(t.suite, evalOpts(t.pin));
   // The species recomputed from the tensors with the family's graph and labels, never the claim alone.
   checkFamilySpecies(slm, fam, `model ${modelPath}`);
@@ -124,13 +149,18 @@ async function run(args: string[]): Promise<number> {
   });
   try {
     const F = fam.input.shape[0];
-    const runFn = fam.input.kind === 'tokens' ? (x: Float32Array, b: number) => runTokens(session, Int32Array.from(x), b, F) : (x: Float32Array, b: number) => runClassifier(session, x, b, F);
+    const runFn =
+      fam.input.kind === 'tokens'
+        ? (x: Float32Array, b: number) => runTokens(session, Int32Array.from(x), b, F)
+        : (x: Float32Array, b: number) => runClassifier(session, x, b, F);
     const V = fam.input.vocabulary?.length ?? 1;
     // Task "lm" suites go through the language-model evaluator: it checks the context width and
     // token ids against the family's input contract before scoring (and requires a perplexity).
     const lmContract = { contextWidth: F, vocabulary: fam.input.vocabulary?.length ?? fam.output.labels.length };
     const score = (t: (typeof suites)[number]) =>
-      t.suite.task === 'lm' ? evaluateLanguageModel(runFn, t.suite, { ...evalOpts(t.pin), ...lmContract }) : evaluateClassifier(runFn, t.suite, evalOpts(t.pin));
+      t.suite.task === 'lm'
+        ? evaluateLanguageModel(runFn, t.suite, { ...evalOpts(t.pin), ...lmContract })
+        : evaluateClassifier(runFn, t.suite, evalOpts(t.pin));
     const smoke = await runtimeSmoke(runFn, {
       featureSize: F,
       outputSize: fam.output.labels.length,
@@ -157,7 +187,12 @@ async function run(args: string[]): Promise<number> {
       );
       return 0;
     }
-    console.log(`model  ${modelPath}  sha256 ${slm.hash.slice(0, 16)}…  family ${fam.id}  species ${slm.species.slice(0, 16)}…` + (quantized ? `  quantized ${slm.metadata['garden.quant.scheme'] ?? '?'} block ${quantBlockSize(slm.metadata)}, dequantized in-graph (${recordedQuantGraphOp(slm.metadata)})` : ''));
+    console.log(
+      `model  ${modelPath}  sha256 ${slm.hash.slice(0, 16)}…  family ${fam.id}  species ${slm.species.slice(0, 16)}…` +
+        (quantized
+          ? `  quantized ${slm.metadata['garden.quant.scheme'] ?? '?'} block ${quantBlockSize(slm.metadata)}, dequantized in-graph (${recordedQuantGraphOp(slm.metadata)})`
+          : ''),
+    );
     console.log(`smoke  ${smoke.message} (${smoke.probeRows} probe rows, ${smoke.checks.map((c) => c.name).join(', ')})`);
     for (const { suite, pinned, result } of results) {
       const m = result.metrics;
@@ -171,7 +206,9 @@ async function run(args: string[]): Promise<number> {
       if (r) {
         console.log(
           `  robustness vs ${r.baseline.id}: accuracy ${fmt(r.baselineAccuracy)} → ${fmt(r.accuracy)} (accuracyDrop ${fmt(r.accuracyDrop)})  nllIncrease ${fmt(r.nllIncrease)}` +
-            (r.perplexityRatio !== null ? `  perplexity ${fmt(r.baselinePerplexity)} → ${fmt(r.perplexity)} (perplexityRatio ${fmt(r.perplexityRatio)})` : ''),
+            (r.perplexityRatio !== null
+              ? `  perplexity ${fmt(r.baselinePerplexity)} → ${fmt(r.perplexity)} (perplexityRatio ${fmt(r.perplexityRatio)})`
+              : ''),
         );
       }
     }

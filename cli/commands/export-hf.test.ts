@@ -32,14 +32,38 @@ describe('garden export --hf', () => {
     const { slm, files } = await imported({ architecture: 'LlamaForCausalLM', dtype: 'BF16', llama3Rope: true, layers: 3 });
     const out = join(root, `hf${n++}`);
     const max = 2500;
-    const r = await runGarden('export', slm, '--hf', out, '--max-shard-bytes', String(max), '--name', 'tiny-llama', '--base-model', 'seeded/tiny');
+    const r = await runGarden(
+      'export',
+      slm,
+      '--hf',
+      out,
+      '--max-shard-bytes',
+      String(max),
+      '--name',
+      'tiny-llama',
+      '--base-model',
+      'seeded/tiny',
+    );
     expect(r.code, r.err).toBe(0);
     const names = readdirSync(out).sort();
     const shards = names.filter((f) => f.endsWith('.safetensors'));
     expect(shards.length).toBeGreaterThan(2);
-    shards.forEach((f, i) => expect(f).toBe(`model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`));
-    expect(names).toEqual(['README.md', 'config.json', 'generation_config.json', ...shards, 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json'].sort());
-    for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) expect(readFileSync(join(out, f))).toEqual(Buffer.from(files.get(f)!));
+    shards.forEach((f, i) =>
+      expect(f).toBe(`model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`),
+    );
+    expect(names).toEqual(
+      [
+        'README.md',
+        'config.json',
+        'generation_config.json',
+        ...shards,
+        'model.safetensors.index.json',
+        'tokenizer.json',
+        'tokenizer_config.json',
+      ].sort(),
+    );
+    for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'])
+      expect(readFileSync(join(out, f))).toEqual(Buffer.from(files.get(f)!));
     const index = parseHfIndex(readFileSync(join(out, 'model.safetensors.index.json')));
     let total = 0;
     const src = parseSafetensors(files.get('model.safetensors')!).tensors;

@@ -34,13 +34,17 @@ const enc = new TextEncoder();
 
 export async function exportHfCommand(a: HfExportArgs): Promise<number> {
   const maxShardBytes = a.maxShardBytes === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(a.maxShardBytes);
-  if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${a.maxShardBytes} is not a positive integer`);
+  if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1)
+    throw new CliError(`--max-shard-bytes ${a.maxShardBytes} is not a positive integer`);
   const { lm, close } = await openCausalLm(a.model);
   try {
     await mkdir(a.outDir, { recursive: true });
     cleanLeftovers(a.outDir);
     const existing = (await readdir(a.outDir)).filter((f) => !f.startsWith('.'));
-    if (existing.length) throw new CliError(`${a.outDir} is not empty (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}); export into a new or empty folder`);
+    if (existing.length)
+      throw new CliError(
+        `${a.outDir} is not empty (${existing.slice(0, 3).join(', ')}${existing.length > 3 ? ', …' : ''}); export into a new or empty folder`,
+      );
     const tmp = await mkdtemp(join(a.outDir, `.import-${process.pid}-`));
     try {
       const files: { name: string; sha256: string }[] = [];

@@ -50,17 +50,26 @@ const command: Command = {
     });
     if (values.hf !== undefined) {
       if (args.length !== 1) throw new CliError(`expected one model, got ${args.length}`);
-      return exportHfCommand({ model: args[0], outDir: values.hf, maxShardBytes: values['max-shard-bytes'], name: values.name, license: values.license, baseModels: values['base-model'] });
+      return exportHfCommand({
+        model: args[0],
+        outDir: values.hf,
+        maxShardBytes: values['max-shard-bytes'],
+        name: values.name,
+        license: values.license,
+        baseModels: values['base-model'],
+      });
     }
     const { format, out, card, name, method, license } = values;
     const maxText = values['max-shard-bytes'];
     const baseModels = values['base-model'] ?? [];
     const tags = values.tag ?? [];
-    if (!format || !(EXPORT_FORMATS as readonly string[]).includes(format)) throw new CliError(`--format must be one of: ${EXPORT_FORMATS.join(', ')}`);
+    if (!format || !(EXPORT_FORMATS as readonly string[]).includes(format))
+      throw new CliError(`--format must be one of: ${EXPORT_FORMATS.join(', ')}`);
     if (!out) throw new CliError('--out FILE is required');
     if (args.length !== 1) throw new CliError(`expected one FILE, got ${args.length}`);
     const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
-    if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
+    if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1)
+      throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
 
     const opened = await openModelFile(args[0]);
     try {
@@ -94,7 +103,19 @@ const command: Command = {
       for (const f of files) console.log(`${f.sha256}  ${join(dirname(out), f.name)}`);
       if (card) {
         const readme = join(dirname(out), 'README.md');
-        await writeFileAtomic(readme, modelCard({ name: name ?? baseName(args[0]), baseModels, mergeMethod: method, license, tags, species: model.species, files, tensors: model.tensors }));
+        await writeFileAtomic(
+          readme,
+          modelCard({
+            name: name ?? baseName(args[0]),
+            baseModels,
+            mergeMethod: method,
+            license,
+            tags,
+            species: model.species,
+            files,
+            tensors: model.tensors,
+          }),
+        );
         console.log(`model card: ${readme}`);
       }
       return 0;

@@ -34,7 +34,13 @@ async function garden(...argv: string[]): Promise<{ code: number; out: string; e
 
 function model(seed: number, n = 6): Tensor[] {
   const r = mulberry(seed);
-  return Array.from({ length: n }, (_, i) => fromFloat32(`layer.${i}.weight`, [8, 4], Float32Array.from({ length: 32 }, () => r() - 0.5)));
+  return Array.from({ length: n }, (_, i) =>
+    fromFloat32(
+      `layer.${i}.weight`,
+      [8, 4],
+      Float32Array.from({ length: 32 }, () => r() - 0.5),
+    ),
+  );
 }
 
 describe('garden inspect / import / export', () => {
@@ -58,7 +64,9 @@ describe('garden inspect / import / export', () => {
     const out = join(dir, 'out1');
     const imp = await garden('import', st, '--out', out, '--max-shard-bytes', '400');
     expect(imp.code).toBe(0);
-    const shards = readdirSync(out).filter((f) => f.endsWith('.slm')).sort();
+    const shards = readdirSync(out)
+      .filter((f) => f.endsWith('.slm'))
+      .sort();
     expect(shards.length).toBeGreaterThan(2);
     expect(shards[0]).toBe(`plain-00001-of-${String(shards.length).padStart(5, '0')}.slm`);
     const summary = JSON.parse(readFileSync(join(out, 'plain.import.json'), 'utf8'));
@@ -68,12 +76,35 @@ describe('garden inspect / import / export', () => {
     for (const t of tensors) expect(ins.out).toContain(t.name);
 
     const back = join(dir, 'back', 'model.safetensors');
-    const exp = await garden('export', join(out, shards[0]), '--format', 'safetensors', '--out', back, '--card', '--base-model', 'org/parent-a', '--base-model', 'org/parent-b', '--method', 'ties', '--license', 'apache-2.0', '--tag', 'demo');
+    const exp = await garden(
+      'export',
+      join(out, shards[0]),
+      '--format',
+      'safetensors',
+      '--out',
+      back,
+      '--card',
+      '--base-model',
+      'org/parent-a',
+      '--base-model',
+      'org/parent-b',
+      '--method',
+      'ties',
+      '--license',
+      'apache-2.0',
+      '--tag',
+      'demo',
+    );
     expect(exp.code).toBe(0);
     expect(sha256Hex(readFileSync(back))).toBe(sha256Hex(readFileSync(st)));
     const card = readFileSync(join(dir, 'back', 'README.md'), 'utf8');
     const front = parseYaml(card.split('---')[1]);
-    expect(front).toMatchObject({ base_model: ['org/parent-a', 'org/parent-b'], merge_method: 'ties', license: 'apache-2.0', slm_species: summary.species });
+    expect(front).toMatchObject({
+      base_model: ['org/parent-a', 'org/parent-b'],
+      merge_method: 'ties',
+      license: 'apache-2.0',
+      slm_species: summary.species,
+    });
     expect(front.tags).toEqual(expect.arrayContaining(['merge', 'ties', 'demo', 'slm-garden']));
 
     const out2 = join(dir, 'out2');
@@ -95,10 +126,13 @@ describe('garden inspect / import / export', () => {
     mkdirSync(d);
     writeFileSync(join(d, 'model-00001-of-00002.safetensors'), serializeSafetensors(tensors.slice(0, 3)));
     writeFileSync(join(d, 'model-00002-of-00002.safetensors'), serializeSafetensors(tensors.slice(3)));
-    writeFileSync(join(d, 'model.safetensors.index.json'), writeHfIndex([
-      { file: 'model-00001-of-00002.safetensors', tensors: tensors.slice(0, 3), dataSize: 384 },
-      { file: 'model-00002-of-00002.safetensors', tensors: tensors.slice(3), dataSize: 384 },
-    ]));
+    writeFileSync(
+      join(d, 'model.safetensors.index.json'),
+      writeHfIndex([
+        { file: 'model-00001-of-00002.safetensors', tensors: tensors.slice(0, 3), dataSize: 384 },
+        { file: 'model-00002-of-00002.safetensors', tensors: tensors.slice(3), dataSize: 384 },
+      ]),
+    );
     const out = join(dir, 'out-hf');
     expect((await garden('import', join(d, 'model.safetensors.index.json'), join(dir, 'plain.safetensors'), '--out', out)).code).toBe(0);
     const a = JSON.parse(readFileSync(join(out, 'model.import.json'), 'utf8'));
@@ -115,10 +149,20 @@ describe('garden inspect / import / export', () => {
     const bin = new Uint8Array(64 + w.length + bias.length);
     bin.set(w, 64);
     bin.set(bias, 64 + w.length);
-    const ext = (off: number, len: number) => ({ dataLocation: 1, externalData: [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: String(off) }, { key: 'length', value: String(len) }] });
+    const ext = (off: number, len: number) => ({
+      dataLocation: 1,
+      externalData: [
+        { key: 'location', value: 'weights.bin' },
+        { key: 'offset', value: String(off) },
+        { key: 'length', value: String(len) },
+      ],
+    });
     const graph = (inline: boolean) => ({
       name: 'g',
-      node: [{ opType: 'MatMul', input: ['x', 'W'], output: ['h'] }, { opType: 'Add', input: ['h', 'B'], output: ['y'] }],
+      node: [
+        { opType: 'MatMul', input: ['x', 'W'], output: ['h'] },
+        { opType: 'Add', input: ['h', 'B'], output: ['y'] },
+      ],
       initializer: [
         { name: 'W', dims: [3, 4], dataType: 1, ...(inline ? { rawData: w } : ext(64, w.length)) },
         { name: 'B', dims: [4], dataType: 1, ...(inline ? { rawData: bias } : ext(64 + w.length, bias.length)) },
@@ -126,7 +170,12 @@ describe('garden inspect / import / export', () => {
       input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }] } } } }],
       output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } } }],
     });
-    const enc = (inline: boolean) => new Uint8Array(onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph: graph(inline) })).finish());
+    const enc = (inline: boolean) =>
+      new Uint8Array(
+        onnx.ModelProto.encode(
+          onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph: graph(inline) }),
+        ).finish(),
+      );
     const d = join(dir, 'onnx');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(d, { recursive: true });
@@ -139,11 +188,16 @@ describe('garden inspect / import / export', () => {
     const s = JSON.parse(readFileSync(join(out, 'tiny.import.json'), 'utf8'));
     const inline = await importOnnxModel(enc(true));
     expect(s.species).toBe(inline.species); // same weight-free graph, same tensors
-    expect(Object.fromEntries(Object.entries(s.tensors).map(([k, v]) => [k, (v as { sha256: string }).sha256]))).toEqual(Object.fromEntries(await tensorHashes(inline)));
+    expect(Object.fromEntries(Object.entries(s.tensors).map(([k, v]) => [k, (v as { sha256: string }).sha256]))).toEqual(
+      Object.fromEntries(await tensorHashes(inline)),
+    );
     expect(sha256Hex(readFileSync(join(out, 'tiny.graph.onnx')))).toBe(inline.graphHash);
     // external data that escapes the model's folder is refused
     const evil = enc(false);
-    writeFileSync(join(d, 'evil.onnx'), Buffer.from(Buffer.from(evil).toString('latin1').replaceAll('weights.bin', '../ghts.bin'), 'latin1'));
+    writeFileSync(
+      join(d, 'evil.onnx'),
+      Buffer.from(Buffer.from(evil).toString('latin1').replaceAll('weights.bin', '../ghts.bin'), 'latin1'),
+    );
     const e = await garden('import', join(d, 'evil.onnx'), '--out', join(dir, 'out-evil'));
     expect(e.code).toBe(1);
     expect(e.err).toMatch(/^garden import: onnx check failed: external data location "..\/ghts.bin" leaves the model's directory$/);
@@ -153,7 +207,15 @@ describe('garden inspect / import / export', () => {
     const good = readFileSync(st);
     const cases: [string, Uint8Array, string][] = [
       ['truncated', good.subarray(0, good.length - 3), 'file-length'],
-      ['header-past-end', (() => { const c = new Uint8Array(good); new DataView(c.buffer).setUint32(0, good.length, true); return c; })(), 'header-length'],
+      [
+        'header-past-end',
+        (() => {
+          const c = new Uint8Array(good);
+          new DataView(c.buffer).setUint32(0, good.length, true);
+          return c;
+        })(),
+        'header-length',
+      ],
       ['bad-dtype', Buffer.from(Buffer.from(good).toString('latin1').replace('"F32"', '"F64"'), 'latin1'), 'dtype'],
     ];
     for (const [name, bytes, check] of cases) {
@@ -182,8 +244,12 @@ describe('garden inspect / import / export', () => {
     const out = join(dir, 'out-same');
     const r = await garden('import', join(a, 'model.safetensors'), join(b, 'model.safetensors'), '--out', out);
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`garden import: ${join(a, 'model.safetensors')} and ${join(b, 'model.safetensors')} would both be written as "model" (.slm, .graph.onnx, .import.json); import them in separate runs or into separate --out folders`);
-    expect(() => readdirSync(out)).toThrow(expect.objectContaining({ code: 'ENOENT', message: `ENOENT: no such file or directory, scandir '${out}'` })); // nothing, not even the folder
+    expect(r.err).toBe(
+      `garden import: ${join(a, 'model.safetensors')} and ${join(b, 'model.safetensors')} would both be written as "model" (.slm, .graph.onnx, .import.json); import them in separate runs or into separate --out folders`,
+    );
+    expect(() => readdirSync(out)).toThrow(
+      expect.objectContaining({ code: 'ENOENT', message: `ENOENT: no such file or directory, scandir '${out}'` }),
+    ); // nothing, not even the folder
     // different names import side by side
     const ok = await garden('import', join(a, 'model.safetensors'), st, '--out', out);
     expect(ok.code).toBe(0);
@@ -195,9 +261,21 @@ describe('garden inspect / import / export', () => {
       ['inspect', [st, '--jsn'], 'garden inspect: unknown option "--jsn"; valid: --json, --no-scan'],
       ['import', [st, '--out'], 'garden import: option --out needs a value'],
       ['export', [st, '--format', 'slm', '--out', join(dir, 'x.slm'), '--card=yes'], 'garden export: option --card takes no value'],
-      ['breed', ['r.json', '--outt', 'x'], 'garden breed: unknown option "--outt"; valid: --out X, --json, --threads X, --family X, --catalog X, --root X'],
-      ['quantize', [st, '--blok', '4'], 'garden quantize: unknown option "--blok"; valid: --scheme X, --block X, --seed X, --out X, --graph-out X, --op X, --family X, --catalog X, --json'],
-      ['eval', [st, '--suite', 'all', '--pinn', 'x'], 'garden eval: unknown option "--pinn"; valid: --suite X, --family X, --catalog X, --pin X, --batch X, --json'],
+      [
+        'breed',
+        ['r.json', '--outt', 'x'],
+        'garden breed: unknown option "--outt"; valid: --out X, --json, --threads X, --family X, --catalog X, --root X',
+      ],
+      [
+        'quantize',
+        [st, '--blok', '4'],
+        'garden quantize: unknown option "--blok"; valid: --scheme X, --block X, --seed X, --out X, --graph-out X, --op X, --family X, --catalog X, --json',
+      ],
+      [
+        'eval',
+        [st, '--suite', 'all', '--pinn', 'x'],
+        'garden eval: unknown option "--pinn"; valid: --suite X, --family X, --catalog X, --pin X, --batch X, --json',
+      ],
     ] as const) {
       const r = await garden(cmd, ...args);
       expect(r.code).toBe(1);
@@ -222,7 +300,9 @@ describe('garden inspect / import / export', () => {
       expect(Uint8Array.from(sink)).toEqual(bytes);
     }
     const stuck = { write: async (buf: Uint8Array) => ({ bytesWritten: 0, buffer: buf }) };
-    await expect(writeAll(stuck as never, new Uint8Array(10), 'disk.slm')).rejects.toThrow('short write to disk.slm: 0 of 10 bytes written');
+    await expect(writeAll(stuck as never, new Uint8Array(10), 'disk.slm')).rejects.toThrow(
+      'short write to disk.slm: 0 of 10 bytes written',
+    );
   });
 });
 
@@ -243,20 +323,36 @@ describe('docs/FORMAT.md', () => {
 
   it('every function it names is exported where it says', async () => {
     const modules = await Promise.all([
-      import('../../src/core/format/source.ts'), import('../../src/core/format/reader.ts'), import('../../src/core/format/slm.ts'),
-      import('../../src/core/format/safetensors.ts'), import('../../src/core/format/model.ts'), import('../../src/core/format/onnx.ts'),
-      import('../../src/core/format/card.ts'), import('../../src/core/compat.ts'), import('../../src/core/hash.ts'),
-      import('../../src/core/operators/candidate.ts'), import('../../src/core/operators/breed.ts'), import('../../src/core/models/quantized-graph.ts'),
-      import('../../src/store/index.ts'), import('../../src/node/file-source.ts'), import('../../src/node/args.ts'),
+      import('../../src/core/format/source.ts'),
+      import('../../src/core/format/reader.ts'),
+      import('../../src/core/format/slm.ts'),
+      import('../../src/core/format/safetensors.ts'),
+      import('../../src/core/format/model.ts'),
+      import('../../src/core/format/onnx.ts'),
+      import('../../src/core/format/card.ts'),
+      import('../../src/core/compat.ts'),
+      import('../../src/core/hash.ts'),
+      import('../../src/core/operators/candidate.ts'),
+      import('../../src/core/operators/breed.ts'),
+      import('../../src/core/models/quantized-graph.ts'),
+      import('../../src/store/index.ts'),
+      import('../../src/node/file-source.ts'),
+      import('../../src/node/args.ts'),
     ]);
-    const exported = new Set(modules.flatMap((m) => Object.entries(m).filter(([, v]) => typeof v === 'function').map(([k]) => k)));
+    const exported = new Set(
+      modules.flatMap((m) =>
+        Object.entries(m)
+          .filter(([, v]) => typeof v === 'function')
+          .map(([k]) => k),
+      ),
+    );
     const methods = new Set(['putModel', 'loadModel', 'matchTensor', 'matchGraph', 'usage', 'persist', 'external', 'ceil', 'read']);
     const named = [...new Set([...doc.matchAll(/`([A-Za-z]+)\(/g)].map((m) => m[1]))].filter((n) => !methods.has(n));
     expect(named.length).toBeGreaterThan(20);
     for (const n of named) expect(exported.has(n), n).toBe(true);
     // the store methods it names are methods of a store
     const store = (modules[12] as typeof import('../../src/store/index.ts')).createMemoryTensorStore();
-    for (const m of ['putModel', 'loadModel', 'matchTensor', 'matchGraph', 'usage', 'persist'] as const) expect(typeof store[m]).toBe('function');
+    for (const m of ['putModel', 'loadModel', 'matchTensor', 'matchGraph', 'usage', 'persist'] as const)
+      expect(typeof store[m]).toBe('function');
   });
 });
-

@@ -29,7 +29,11 @@ beforeAll(async () => {
   expect(r.code, r.err).toBe(0);
 });
 
-interface Out { ids: number[]; text: string; logits: number[] }
+interface Out {
+  ids: number[];
+  text: string;
+  logits: number[];
+}
 async function gen(...args: string[]): Promise<Out> {
   const r = await runGarden('generate', ...args, '--json');
   expect(r.code, r.err).toBe(0);
@@ -96,12 +100,16 @@ describe('garden generate', () => {
     const eos = free.ids[3 + 2];
     const dir = join(root, 'eos');
     mkdirSync(dir);
-    for (const [name, bytes] of hfFolderFiles(ck)) writeFileSync(join(dir, name), name === 'generation_config.json' ? new TextEncoder().encode(JSON.stringify({ eos_token_id: [eos] })) : bytes);
+    for (const [name, bytes] of hfFolderFiles(ck))
+      writeFileSync(
+        join(dir, name),
+        name === 'generation_config.json' ? new TextEncoder().encode(JSON.stringify({ eos_token_id: [eos] })) : bytes,
+      );
     const o = await gen(dir, '--ids', '0,5,17', '--max-new', '8', '--greedy');
     expect(o.ids).toEqual(free.ids.slice(0, free.ids.indexOf(eos, 3) + 1));
   });
 
-  it('--decoder fused gives the standard decoder\'s ids on a head_dim-16 model (GroupQueryAttention)', async () => {
+  it("--decoder fused gives the standard decoder's ids on a head_dim-16 model (GroupQueryAttention)", async () => {
     const wide = tinyCheckpoint({ architecture: 'LlamaForCausalLM', hidden: 64, heads: 4, kvHeads: 2, scale: 1 });
     const dir = join(root, 'wide');
     mkdirSync(dir);
@@ -112,12 +120,16 @@ describe('garden generate', () => {
     expect(Math.max(...b.logits.map((x, i) => Math.abs(x - a.logits[i])))).toBeLessThan(1e-4);
   });
 
-  it('--chat renders the prompt through tokenizer_config.json\'s chat_template (its BOS once, no second one)', async () => {
+  it("--chat renders the prompt through tokenizer_config.json's chat_template (its BOS once, no second one)", async () => {
     const dir = join(root, 'chat');
     mkdirSync(dir);
-    const template = "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
+    const template =
+      "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
     for (const [name, bytes] of hfFolderFiles(ck)) {
-      const b = name === 'tokenizer_config.json' ? new TextEncoder().encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(bytes)), chat_template: template })) : bytes;
+      const b =
+        name === 'tokenizer_config.json'
+          ? new TextEncoder().encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(bytes)), chat_template: template }))
+          : bytes;
       writeFileSync(join(dir, name), b);
     }
     const o = await gen(dir, '--prompt', 'the cat', '--chat', '--system', 'on', '--max-new', '2', '--greedy');

@@ -38,13 +38,15 @@ and GroupQueryAttention where its wasm kernels take the head size).`;
 function number(text: string | undefined, flag: string, integer: boolean): number | undefined {
   if (text === undefined) return undefined;
   const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || (integer && !Number.isSafeInteger(v))) throw new CliError(`--${flag} ${JSON.stringify(text)} is not ${integer ? 'an integer' : 'a number'}`);
+  if (text.trim() === '' || !Number.isFinite(v) || (integer && !Number.isSafeInteger(v)))
+    throw new CliError(`--${flag} ${JSON.stringify(text)} is not ${integer ? 'an integer' : 'a number'}`);
   return v;
 }
 
 export function parseIds(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
-  if (parts.some((p) => !/^\d{1,9}$/.test(p))) throw new CliError(`--ids ${JSON.stringify(text)} is not a comma-separated list of token ids`);
+  if (parts.some((p) => !/^\d{1,9}$/.test(p)))
+    throw new CliError(`--ids ${JSON.stringify(text)} is not a comma-separated list of token ids`);
   return parts.map(Number);
 }
 
@@ -67,13 +69,16 @@ const command: Command = {
       system: { type: 'string' },
     });
     if (positionals.length !== 1) throw new CliError(`expected one model (a .slm or a Hugging Face folder), got ${positionals.length}`);
-    if ((values.prompt === undefined) === (values.ids === undefined)) throw new CliError('give exactly one of --prompt TEXT or --ids 1,2,3');
+    if ((values.prompt === undefined) === (values.ids === undefined))
+      throw new CliError('give exactly one of --prompt TEXT or --ids 1,2,3');
     const maxNew = number(values['max-new'], 'max-new', true);
     if (maxNew === undefined || maxNew < 0) throw new CliError('--max-new N (a non-negative integer) is required');
     const runtime = values.runtime ?? 'onnx';
-    if (!(GENERATE_RUNTIMES as readonly string[]).includes(runtime)) throw new CliError(`--runtime must be one of: ${GENERATE_RUNTIMES.join(', ')}`);
+    if (!(GENERATE_RUNTIMES as readonly string[]).includes(runtime))
+      throw new CliError(`--runtime must be one of: ${GENERATE_RUNTIMES.join(', ')}`);
     const variant = (values.decoder ?? 'standard') as LlamaGraphVariant;
-    if (!Object.prototype.hasOwnProperty.call(LLAMA_GRAPH_VARIANTS, variant)) throw new CliError(`--decoder must be one of: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
+    if (!Object.prototype.hasOwnProperty.call(LLAMA_GRAPH_VARIANTS, variant))
+      throw new CliError(`--decoder must be one of: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
     if (values.chat && values.prompt === undefined) throw new CliError('--chat needs --prompt TEXT');
     if (values.system !== undefined && !values.chat) throw new CliError('--system needs --chat');
     if (values.decoder !== undefined && runtime === 'reference') throw new CliError('--decoder applies to --runtime onnx only');
@@ -83,8 +88,10 @@ const command: Command = {
       topP: number(values['top-p'], 'top-p', false),
       seed: number(values.seed, 'seed', true),
     };
-    if (values.greedy && Object.values(sampling).some((v) => v !== undefined)) throw new CliError('--greedy takes no --temperature, --top-k, --top-p or --seed');
-    if (sampling.temperature === undefined && (sampling.topK !== undefined || sampling.topP !== undefined || sampling.seed !== undefined)) throw new CliError('--top-k, --top-p and --seed need --temperature T');
+    if (values.greedy && Object.values(sampling).some((v) => v !== undefined))
+      throw new CliError('--greedy takes no --temperature, --top-k, --top-p or --seed');
+    if (sampling.temperature === undefined && (sampling.topK !== undefined || sampling.topP !== undefined || sampling.seed !== undefined))
+      throw new CliError('--top-k, --top-p and --seed need --temperature T');
 
     const { lm, close } = await openCausalLm(positionals[0]);
     let decoder: CausalDecoder | undefined;
@@ -93,8 +100,11 @@ const command: Command = {
       if (values.ids !== undefined) prompt = parseIds(values.ids);
       else if (values.chat) {
         const template = loadChatTemplate(lm.texts.tokenizerConfig);
-        if (!template) throw new CliError('--chat: the model\'s tokenizer_config.json has no chat_template');
-        const messages: ChatMessage[] = [...(values.system !== undefined ? [{ role: 'system' as const, content: values.system }] : []), { role: 'user', content: values.prompt! }];
+        if (!template) throw new CliError("--chat: the model's tokenizer_config.json has no chat_template");
+        const messages: ChatMessage[] = [
+          ...(values.system !== undefined ? [{ role: 'system' as const, content: values.system }] : []),
+          { role: 'user', content: values.prompt! },
+        ];
         // The template writes its own special tokens (as transformers' apply_chat_template, tokenize=True).
         prompt = lm.tokenizer.encode(template.render(messages), { addSpecialTokens: false });
       } else prompt = lm.tokenizer.encode(values.prompt!);
@@ -102,7 +112,10 @@ const command: Command = {
       const bad = prompt.find((id) => id >= V);
       if (bad !== undefined) throw new CliError(`--ids: token id ${bad} is outside the vocabulary 0..${V - 1}`);
       if (prompt.length === 0) throw new CliError('the prompt encodes to no tokens');
-      if (prompt.length + maxNew > lm.config.maxPositionEmbeddings) throw new CliError(`${prompt.length} prompt tokens + --max-new ${maxNew} exceed max_position_embeddings ${lm.config.maxPositionEmbeddings}`);
+      if (prompt.length + maxNew > lm.config.maxPositionEmbeddings)
+        throw new CliError(
+          `${prompt.length} prompt tokens + --max-new ${maxNew} exceed max_position_embeddings ${lm.config.maxPositionEmbeddings}`,
+        );
       const tensors = await loadTensors(lm.model);
       if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
       else {
@@ -116,7 +129,9 @@ const command: Command = {
       else {
         console.log(text);
         const tps = g.generated.length > 1 && g.decodeMs > 0 ? ((g.generated.length - 1) / g.decodeMs) * 1000 : 0;
-        console.error(`${prompt.length} prompt tokens in ${g.prefillMs.toFixed(1)} ms, ${g.generated.length} new (${g.stop}), ${tps.toFixed(1)} tokens/s decoding on ${runtime}`);
+        console.error(
+          `${prompt.length} prompt tokens in ${g.prefillMs.toFixed(1)} ms, ${g.generated.length} new (${g.stop}), ${tps.toFixed(1)} tokens/s decoding on ${runtime}`,
+        );
       }
       return 0;
     } finally {

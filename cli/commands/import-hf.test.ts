@@ -87,14 +87,17 @@ describe('garden import DIR (Hugging Face folder)', () => {
     expect((await runGarden('import', dir, '--out', join(outDir, 'one.slm'))).code).toBe(0);
     const r = await runGarden('import', dir, '--out', join(outDir, 'many.slm'), '--max-shard-bytes', '20000');
     expect(r.code, r.err).toBe(0);
-    const shards = readdirSync(outDir).filter((f) => f.startsWith('many-')).sort();
+    const shards = readdirSync(outDir)
+      .filter((f) => f.startsWith('many-'))
+      .sort();
     expect(readdirSync(outDir).filter((f) => f.startsWith('one'))).toEqual(['one.slm']);
     expect(shards.length).toBeGreaterThan(1);
     const opened = await openModelFile(join(outDir, shards[0]));
     try {
       const lm = causalLmFromModel(opened.model);
       expect(lm.model.tensors).toHaveLength(ck.tensors.length);
-      for (const t of await loadTensors(opened.model)) expect(Buffer.from(t.data).equals(Buffer.from(ck.tensors.find((x) => x.name === t.name)!.data))).toBe(true);
+      for (const t of await loadTensors(opened.model))
+        expect(Buffer.from(t.data).equals(Buffer.from(ck.tensors.find((x) => x.name === t.name)!.data))).toBe(true);
     } finally {
       await opened.close();
     }
@@ -109,16 +112,20 @@ describe('garden import DIR (Hugging Face folder)', () => {
     };
     const base = await species(folder());
     expect(await species(folder())).toBe(base);
-    const theta = await species(folder({}, 1, (f) => {
-      const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
-      f.set('config.json', json({ ...c, rope_theta: 500000 }));
-    }));
+    const theta = await species(
+      folder({}, 1, (f) => {
+        const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
+        f.set('config.json', json({ ...c, rope_theta: 500000 }));
+      }),
+    );
     expect(theta).not.toBe(base);
-    const tok = await species(folder({}, 1, (f) => {
-      const t = JSON.parse(new TextDecoder().decode(f.get('tokenizer.json')));
-      t.model.merges = t.model.merges.slice(0, -1);
-      f.set('tokenizer.json', json(t));
-    }));
+    const tok = await species(
+      folder({}, 1, (f) => {
+        const t = JSON.parse(new TextDecoder().decode(f.get('tokenizer.json')));
+        t.model.merges = t.model.merges.slice(0, -1);
+        f.set('tokenizer.json', json(t));
+      }),
+    );
     expect(tok).not.toBe(base);
   });
 
@@ -138,57 +145,107 @@ describe('garden import DIR (Hugging Face folder)', () => {
   });
 
   it('refuses an unsupported architecture, naming the supported ones', async () => {
-    await refused(folder({}, 1, (f) => f.set('config.json', json({ ...JSON.parse(new TextDecoder().decode(f.get('config.json'))), architectures: ['GPTNeoXForCausalLM'] }))), 'architecture', /GPTNeoXForCausalLM.*LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM/);
+    await refused(
+      folder({}, 1, (f) =>
+        f.set(
+          'config.json',
+          json({ ...JSON.parse(new TextDecoder().decode(f.get('config.json'))), architectures: ['GPTNeoXForCausalLM'] }),
+        ),
+      ),
+      'architecture',
+      /GPTNeoXForCausalLM.*LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM/,
+    );
   });
 
   it('refuses a missing shard', async () => {
-    await refused(folder({}, 3, (f) => f.delete('model-00002-of-00003.safetensors')), 'shards', /model-00002-of-00003.safetensors.*missing/);
+    await refused(
+      folder({}, 3, (f) => f.delete('model-00002-of-00003.safetensors')),
+      'shards',
+      /model-00002-of-00003.safetensors.*missing/,
+    );
   });
 
   it('refuses an extra shard', async () => {
-    await refused(folder({}, 2, (f) => f.set('model-00003-of-00003.safetensors', serializeSafetensors([fromFloat32('x', [1], new Float32Array(1))]))), 'shards', /model-00003-of-00003.safetensors.*extra shard/);
+    await refused(
+      folder({}, 2, (f) => f.set('model-00003-of-00003.safetensors', serializeSafetensors([fromFloat32('x', [1], new Float32Array(1))]))),
+      'shards',
+      /model-00003-of-00003.safetensors.*extra shard/,
+    );
   });
 
   it('refuses an index that disagrees with its shards', async () => {
-    await refused(folder({}, 2, (f) => {
-      const idx = JSON.parse(new TextDecoder().decode(f.get('model.safetensors.index.json')));
-      idx.weight_map['model.norm.weight'] = idx.weight_map['model.norm.weight'] === 'model-00001-of-00002.safetensors' ? 'model-00002-of-00002.safetensors' : 'model-00001-of-00002.safetensors';
-      f.set('model.safetensors.index.json', json(idx));
-    }), 'index', /model\.norm\.weight/);
+    await refused(
+      folder({}, 2, (f) => {
+        const idx = JSON.parse(new TextDecoder().decode(f.get('model.safetensors.index.json')));
+        idx.weight_map['model.norm.weight'] =
+          idx.weight_map['model.norm.weight'] === 'model-00001-of-00002.safetensors'
+            ? 'model-00002-of-00002.safetensors'
+            : 'model-00001-of-00002.safetensors';
+        f.set('model.safetensors.index.json', json(idx));
+      }),
+      'index',
+      /model\.norm\.weight/,
+    );
   });
 
   it('refuses a config that disagrees with a tensor shape', async () => {
-    await refused(folder({}, 1, (f) => {
-      const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
-      f.set('config.json', json({ ...c, intermediate_size: 32 }));
-    }), 'config', /mlp\.(gate|up|down)_proj\.weight.*intermediate_size 32/);
+    await refused(
+      folder({}, 1, (f) => {
+        const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
+        f.set('config.json', json({ ...c, intermediate_size: 32 }));
+      }),
+      'config',
+      /mlp\.(gate|up|down)_proj\.weight.*intermediate_size 32/,
+    );
   });
 
   it('refuses a config with more layers than the tensors have', async () => {
-    await refused(folder({}, 1, (f) => {
-      const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
-      f.set('config.json', json({ ...c, num_hidden_layers: 3 }));
-    }), 'config', /model\.layers\.2\..*missing/);
+    await refused(
+      folder({}, 1, (f) => {
+        const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
+        f.set('config.json', json({ ...c, num_hidden_layers: 3 }));
+      }),
+      'config',
+      /model\.layers\.2\..*missing/,
+    );
   });
 
   it('refuses absurd sizes before building anything from them (num_hidden_layers 10⁹, hidden_size 2⁴⁰)', async () => {
-    for (const [key, v] of [['num_hidden_layers', 1e9], ['hidden_size', 2 ** 40], ['vocab_size', 2 ** 30]] as const) {
-      await refused(folder({}, 1, (f) => {
-        const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
-        f.set('config.json', json({ ...c, [key]: v }));
-      }), 'config', new RegExp(`${key} ${v} is over the ceiling`));
+    for (const [key, v] of [
+      ['num_hidden_layers', 1e9],
+      ['hidden_size', 2 ** 40],
+      ['vocab_size', 2 ** 30],
+    ] as const) {
+      await refused(
+        folder({}, 1, (f) => {
+          const c = JSON.parse(new TextDecoder().decode(f.get('config.json')));
+          f.set('config.json', json({ ...c, [key]: v }));
+        }),
+        'config',
+        new RegExp(`${key} ${v} is over the ceiling`),
+      );
     }
   });
 
   it('refuses a folder without a tokenizer', async () => {
-    await refused(folder({}, 1, (f) => f.delete('tokenizer.json')), 'tokenizer', /no tokenizer\.json/);
+    await refused(
+      folder({}, 1, (f) => f.delete('tokenizer.json')),
+      'tokenizer',
+      /no tokenizer\.json/,
+    );
   });
 
   it('refuses an unsupported dtype', async () => {
-    await refused(folder({}, 1, (f, ck) => {
-      const ts = ck.tensors.map((t) => (t.name === 'model.norm.weight' ? { ...t, dtype: 'U8' as const, data: new Uint8Array(t.shape[0]) } : t));
-      f.set('model.safetensors', serializeSafetensors(ts));
-    }), 'dtype', /model\.norm\.weight.*U8.*F32, F16, BF16/);
+    await refused(
+      folder({}, 1, (f, ck) => {
+        const ts = ck.tensors.map((t) =>
+          t.name === 'model.norm.weight' ? { ...t, dtype: 'U8' as const, data: new Uint8Array(t.shape[0]) } : t,
+        );
+        f.set('model.safetensors', serializeSafetensors(ts));
+      }),
+      'dtype',
+      /model\.norm\.weight.*U8.*F32, F16, BF16/,
+    );
   });
 
   it('a folder whose file names escape it is refused (symlink out of the folder)', async () => {

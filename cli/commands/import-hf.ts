@@ -27,7 +27,8 @@ config.json, model.safetensors or shards with model.safetensors.index.json, toke
 export async function importHfCommand(dir: string, out: string | undefined, maxText: string | undefined): Promise<number> {
   if (!out || !out.endsWith('.slm')) throw new CliError('--out M.slm is required for a model folder (garden import --help)');
   const maxShardBytes = maxText === undefined ? HF_IMPORT_MAX_SHARD_BYTES : Number(maxText);
-  if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
+  if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1)
+    throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
   const folder = openHfFolderOnDisk(dir);
   try {
     const lm = await importHfFolder(folder);
@@ -37,7 +38,9 @@ export async function importHfCommand(dir: string, out: string | undefined, maxT
     const shards = await writeShardFiles(toSlm(lm.model, { maxShardBytes }), dirname(out), basename(out).replace(/\.slm$/, ''));
     const flag = scan.finite ? '' : ` (FLAGGED: NaN/Inf in ${scan.flagged.length} tensors)`;
     const c = lm.config;
-    console.log(`${dir} → ${shards.map((s) => basename(s.path)).join(', ')}  ${c.architecture} ${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${lm.model.tensors.length} tensors  species ${lm.model.species}${flag}`);
+    console.log(
+      `${dir} → ${shards.map((s) => basename(s.path)).join(', ')}  ${c.architecture} ${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${lm.model.tensors.length} tensors  species ${lm.model.species}${flag}`,
+    );
     return 0;
   } finally {
     await folder.close();

@@ -59,11 +59,15 @@ const command: Command = {
     for (const file of args) {
       const name = baseName(file);
       const other = byName.get(name);
-      if (other !== undefined) throw new CliError(`${other} and ${file} would both be written as "${name}" (.slm, .graph.onnx, .import.json); import them in separate runs or into separate --out folders`);
+      if (other !== undefined)
+        throw new CliError(
+          `${other} and ${file} would both be written as "${name}" (.slm, .graph.onnx, .import.json); import them in separate runs or into separate --out folders`,
+        );
       byName.set(name, file);
     }
     const maxShardBytes = maxText === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(maxText);
-    if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1) throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
+    if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1)
+      throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
     const vocabulary = labelsPath ? await readLabels(labelsPath) : undefined;
     const graph = graphPath ? await readRegular(graphPath, 'graph', LIMITS.graph) : undefined;
 

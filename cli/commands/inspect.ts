@@ -18,7 +18,10 @@ weights. A file that fails a check exits with status 1 and one line naming the c
 const command: Command = {
   usage,
   async run(argv) {
-    const { values, positionals: args } = parseCommandArgs(argv, { json: { type: 'boolean', default: false }, 'no-scan': { type: 'boolean', default: false } });
+    const { values, positionals: args } = parseCommandArgs(argv, {
+      json: { type: 'boolean', default: false },
+      'no-scan': { type: 'boolean', default: false },
+    });
     const json = values.json;
     const noScan = values['no-scan'];
     if (args.length !== 1) throw new CliError(`expected one FILE, got ${args.length}; see garden inspect --help`);
@@ -39,7 +42,21 @@ const command: Command = {
       const species = model.format === 'slm' ? model.species : null;
       const totalBytes = model.tensors.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0);
       if (json) {
-        console.log(JSON.stringify({ format: model.format, species, graph: model.graphHash || null, files: hashes, tensors: model.tensors, bytes: totalBytes, nonFinite: scan?.flagged ?? null }, null, 2));
+        console.log(
+          JSON.stringify(
+            {
+              format: model.format,
+              species,
+              graph: model.graphHash || null,
+              files: hashes,
+              tensors: model.tensors,
+              bytes: totalBytes,
+              nonFinite: scan?.flagged ?? null,
+            },
+            null,
+            2,
+          ),
+        );
         return 0;
       }
       const lines = [`format: ${model.format === 'slm' ? '.slm' : model.format}`];
@@ -54,7 +71,12 @@ const command: Command = {
       for (const n of names) if (n.length > w) w = n.length;
       w = Math.min(60, w);
       model.tensors.forEach((t, i) => lines.push(`  ${names[i].padEnd(w)}  ${t.dtype.padEnd(4)}  [${t.shape.join(', ')}]`));
-      if (scan) lines.push(scan.finite ? 'non-finite weights: none' : `non-finite weights: FLAGGED in ${scan.flagged.length} tensors: ${scan.flagged.map((f) => `${printable(f.name)} (NaN ${f.nan}, +Inf ${f.posInf}, -Inf ${f.negInf})`).join('; ')}`);
+      if (scan)
+        lines.push(
+          scan.finite
+            ? 'non-finite weights: none'
+            : `non-finite weights: FLAGGED in ${scan.flagged.length} tensors: ${scan.flagged.map((f) => `${printable(f.name)} (NaN ${f.nan}, +Inf ${f.posInf}, -Inf ${f.negInf})`).join('; ')}`,
+        );
       console.log(lines.join('\n'));
       return 0;
     } finally {

@@ -66,7 +66,10 @@ async function gardenAfterRound(name: string, direction: 'max' | 'min' = 'max'):
   return { ledger, out };
 }
 
-type Report = Record<'reproduce' | 'reject' | 'explain' | 'verify' | 'rollback', { ok: boolean; summary: string; evidence: Record<string, unknown>[] }>;
+type Report = Record<
+  'reproduce' | 'reject' | 'explain' | 'verify' | 'rollback',
+  { ok: boolean; summary: string; evidence: Record<string, unknown>[] }
+>;
 
 async function exitCheck(ledger: string, out: string | null, cat = catalog): Promise<{ code: number; report: Report }> {
   const r = await garden('lab', 'exit-check', '--ledger', ledger, '--catalog', cat, ...(out ? ['--candidates', out] : []), '--json');
@@ -86,7 +89,11 @@ describe('garden lab exit-check', () => {
     expect(code).toBe(0);
     const [rep] = report.reproduce.evidence;
     expect(rep.recomputed).toBe(rep.candidate);
-    expect(report.reject.evidence.map((e) => [e.candidate, e.refusedBy])).toEqual([['nan-weight', 'runtime-smoke'], ['noise', 'viability'], ['shuffled-rows', 'viability']]);
+    expect(report.reject.evidence.map((e) => [e.candidate, e.refusedBy])).toEqual([
+      ['nan-weight', 'runtime-smoke'],
+      ['noise', 'viability'],
+      ['shuffled-rows', 'viability'],
+    ]);
     expect(report.rollback.evidence).toEqual([expect.objectContaining({ slot: 'digits', ok: true, steps: 1, versionsUndone: [2] })]);
     // The drill ran on a copy: the ledger still verifies with its four entries.
     const v = await garden('ledger', 'verify', strict.ledger);
@@ -104,7 +111,9 @@ describe('garden lab exit-check', () => {
     expect(code).toBe(1);
     expect(report.reject.ok).toBe(false);
     expect(report.reject.evidence.find((e) => e.candidate === 'nan-weight')).toMatchObject({ ok: true, refusedBy: 'runtime-smoke' });
-    expect(report.reject.evidence.filter((e) => e.ok === false).map((e) => e.reason)).toContain('the gates let this known-bad candidate through');
+    expect(report.reject.evidence.filter((e) => e.ok === false).map((e) => e.reason)).toContain(
+      'the gates let this known-bad candidate through',
+    );
   }, 120_000);
 
   it('without the candidates, reproduce and verify fail and say what is missing', async () => {
@@ -134,14 +143,19 @@ describe('garden lab exit-check', () => {
     lineage.seed += 1;
     writeFileSync(join(g.out, `${id}.manifests.json`), JSON.stringify(docs));
     r = await exitCheck(g.ledger, g.out);
-    expect(r.report.reproduce.evidence[0].reason).toMatch(/the candidate manifest binds lineage [0-9a-f]{16}…, but the lineage template hashes to/);
+    expect(r.report.reproduce.evidence[0].reason).toMatch(
+      /the candidate manifest binds lineage [0-9a-f]{16}…, but the lineage template hashes to/,
+    );
     // Consistent documents for a lineage that did not breed this file: only breeding again tells.
     const { manifestHash } = await import('../../src/core/manifest/index.ts');
     lineage.params.weights = [0.25, 0.25, 0.25, 0.25];
     docs.find((d: { kind: string }) => d.kind === 'candidate-manifest').lineage = manifestHash(lineage);
     writeFileSync(join(g.out, `${id}.manifests.json`), JSON.stringify(docs));
     r = await exitCheck(g.ledger, g.out);
-    expect(r.report.reproduce.evidence[0]).toMatchObject({ ok: false, reason: expect.stringMatching(/^bred again, it hashes to [0-9a-f]{16}…, not [0-9a-f]{16}…$/) });
+    expect(r.report.reproduce.evidence[0]).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^bred again, it hashes to [0-9a-f]{16}…, not [0-9a-f]{16}…$/),
+    });
     // The ledger: an edited reason.
     const file = JSON.parse(readFileSync(g.ledger, 'utf8'));
     file.records[1].entry.payload.reason = 'edited';

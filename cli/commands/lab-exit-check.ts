@@ -34,8 +34,19 @@ roll back every promoted artifact (a drill on a copy; the ledger file is never w
 Exit status 0 only when all five hold, 1 otherwise.`;
 
 export async function runExitCheck(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ledger: { type: 'string' }, catalog: { type: 'string' }, candidates: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean', default: false } } });
-  if (positionals.length) throw new CliError(`garden lab exit-check takes no positional argument, got ${positionals.join(' ')}; see garden lab --help`);
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ledger: { type: 'string' },
+      catalog: { type: 'string' },
+      candidates: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length)
+    throw new CliError(`garden lab exit-check takes no positional argument, got ${positionals.join(' ')}; see garden lab --help`);
   if (!values.ledger) throw new CliError('garden lab exit-check needs --ledger FILE');
   const seed = values.seed === undefined ? 1 : Number(values.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new CliError(`--seed must be a non-negative integer, got ${values.seed}`);

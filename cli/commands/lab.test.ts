@@ -60,7 +60,9 @@ describe('garden lab and garden ledger', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^decision: no-op$/m);
     expect(r.out).toMatch(/no-op: none of 4 candidates is viable; every candidate archived/);
-    expect(r.out).toMatch(/accuracy on mixed: \d\.\d{4} vs (champion|no-op) digits-\w+ \d\.\d{4}, gain [+−]\d\.\d{4} is below the margin 1\.0000/);
+    expect(r.out).toMatch(
+      /accuracy on mixed: \d\.\d{4} vs (champion|no-op) digits-\w+ \d\.\d{4}, gain [+−]\d\.\d{4} is below the margin 1\.0000/,
+    );
   });
 
   it('margin 0 promotes the copy of the best parent to shadow and records it in a verifiable ledger', async () => {
@@ -72,11 +74,15 @@ describe('garden lab and garden ledger', () => {
     const v = await garden('ledger', 'verify', ledger);
     expect(v.code).toBe(0);
     expect(v.out).toMatch(/^ok: 4 entries, hash chain intact, head [0-9a-f]{64}$/m);
-    expect(v.out).toMatch(/^signed: every entry by its zone's pinned key \(evaluation [0-9a-f]{16}, policy [0-9a-f]{16}, release [0-9a-f]{16}\)$/m);
+    expect(v.out).toMatch(
+      /^signed: every entry by its zone's pinned key \(evaluation [0-9a-f]{16}, policy [0-9a-f]{16}, release [0-9a-f]{16}\)$/m,
+    );
     const show = await garden('ledger', 'show', ledger);
     expect(show.out.split('\n').map((l) => l.trim().split(/\s+/)[2])).toEqual(['policy-change', 'release', 'admission', 'release']);
     // show reads admitToShadow's payload: model, candidate, admission hash, gates, policy.
-    expect(show.out.split('\n')[2]).toMatch(/admission +[0-9a-f]{12} +slot=digits model=[0-9a-f]{16}… candidate=[0-9a-f]{16}… admission=[0-9a-f]{16}… gates=allowlist:passed,evaluation:passed,viability:passed,runtime-smoke:passed,shadow:pending,canary:pending,champion:pending policy=[0-9a-f]{16}…$/);
+    expect(show.out.split('\n')[2]).toMatch(
+      /admission +[0-9a-f]{12} +slot=digits model=[0-9a-f]{16}… candidate=[0-9a-f]{16}… admission=[0-9a-f]{16}… gates=allowlist:passed,evaluation:passed,viability:passed,runtime-smoke:passed,shadow:pending,canary:pending,champion:pending policy=[0-9a-f]{16}…$/,
+    );
 
     // Tamper with entry 2: verify names it and fails.
     const file = JSON.parse(readFileSync(ledger, 'utf8'));
@@ -100,7 +106,9 @@ describe('garden lab and garden ledger', () => {
     writeFileSync(path, JSON.stringify(r));
     const a = await garden('lab', path);
     expect(a.code).toBe(1);
-    expect(a.err).toMatch(/policy pins suite "test" at ffffffffffffffff…, but catalog suite digits-test hashes to [0-9a-f]{16}…; a frozen suite changes only through a ledgered re-baseline/);
+    expect(a.err).toMatch(
+      /policy pins suite "test" at ffffffffffffffff…, but catalog suite digits-test hashes to [0-9a-f]{16}…; a frozen suite changes only through a ledgered re-baseline/,
+    );
     const b = await garden('lab', round(0, { extra: true }));
     expect(b.code).toBe(1);
     expect(b.err).toMatch(/invalid lab-round manifest: \$: unknown key "extra"/);
@@ -146,7 +154,8 @@ describe('examples/digits-round.json against the built starter catalog', () => {
     const example = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
     const catalog = JSON.parse(readFileSync(STARTER, 'utf8'));
     const family = catalog.families.find((f: { id: string }) => f.id === example.family);
-    for (const [name, id] of Object.entries(example.suites)) expect(example.policy.suites[name], `pin of ${name}`).toBe(family.suites.find((s: { id: string }) => s.id === id).hash);
+    for (const [name, id] of Object.entries(example.suites))
+      expect(example.policy.suites[name], `pin of ${name}`).toBe(family.suites.find((s: { id: string }) => s.id === id).hash);
     const r = await garden('lab', EXAMPLE);
     expect(r.err).not.toMatch(/^garden lab:/m);
     expect(r.code).toBe(0);
@@ -157,7 +166,7 @@ describe('examples/digits-round.json against the built starter catalog', () => {
     expect(r.out).toMatch(/^ {2}no-op digits-noisy/m);
   }, 60_000);
 
-  it('--out writes each candidate and its documents: the candidate manifest binds the file, the lineage records the policy\'s ceilings', async () => {
+  it("--out writes each candidate and its documents: the candidate manifest binds the file, the lineage records the policy's ceilings", async () => {
     const out = join(dir, 'out');
     const path = round(1);
     const r = JSON.parse(readFileSync(path, 'utf8'));
@@ -169,8 +178,17 @@ describe('examples/digits-round.json against the built starter catalog', () => {
     for (const f of slms) {
       const id = f.slice(0, -'.slm'.length);
       const [compat, lineage, receipt, candidate] = JSON.parse(readFileSync(join(out, `${id}.manifests.json`), 'utf8'));
-      expect([compat.kind, lineage.kind, receipt.kind, candidate.kind]).toEqual(['compatibility-report', 'lineage-template', 'operator-receipt', 'candidate-manifest']);
-      expect(createHash('sha256').update(readFileSync(join(out, f))).digest('hex')).toBe(id);
+      expect([compat.kind, lineage.kind, receipt.kind, candidate.kind]).toEqual([
+        'compatibility-report',
+        'lineage-template',
+        'operator-receipt',
+        'candidate-manifest',
+      ]);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(out, f)))
+          .digest('hex'),
+      ).toBe(id);
       expect(candidate.candidate).toBe(id);
       expect(receipt.output).toBe(id);
       expect(lineage.budget).toEqual({ maxBytes: 50_000_000 });

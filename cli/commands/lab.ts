@@ -22,7 +22,16 @@ import { PolicyZone, policyHash } from '../../src/core/lab/policy.ts';
 import { ReleaseController } from '../../src/core/lab/release.ts';
 import { applyRound, runLabRound, type LabRoundResult } from '../../src/core/lab/round.ts';
 import { exitCheckUsage, runExitCheck } from './lab-exit-check.ts';
-import { ConfineError, LIMITS, cleanLeftovers, confinedPath, declaredRoot, readRegularSync, readTextSync, writeFileAtomicSync } from '../../src/node/confine.ts';
+import {
+  ConfineError,
+  LIMITS,
+  cleanLeftovers,
+  confinedPath,
+  declaredRoot,
+  readRegularSync,
+  readTextSync,
+  writeFileAtomicSync,
+} from '../../src/node/confine.ts';
 
 const usage = `garden lab ROUND.json [options]
 
@@ -71,10 +80,12 @@ export function writeFileAtomic(path: string, text: string): void {
 const f4 = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(4));
 
 export function formatResult(res: LabRoundResult, policy: Policy, names: Map<string, string>): string {
-  const name = (id: string | null) => (id === null ? '—' : names.get(id) ?? id.slice(0, 16));
+  const name = (id: string | null) => (id === null ? '—' : (names.get(id) ?? id.slice(0, 16)));
   const lines: string[] = [];
   lines.push(`decision: ${res.decision}${res.winner ? ` → ${name(res.winner)} (${res.winner})` : ''}`);
-  lines.push(`policy ${res.policyHash.slice(0, 16)}…: primary ${policy.primary.metric} on ${policy.primary.suite} (${policy.primary.direction}, margin ${policy.primary.margin}); guardrails ${policy.guardrails.map((g) => `${g.metric}@${g.suite}±${g.tolerance}`).join(', ') || 'none'}`);
+  lines.push(
+    `policy ${res.policyHash.slice(0, 16)}…: primary ${policy.primary.metric} on ${policy.primary.suite} (${policy.primary.direction}, margin ${policy.primary.margin}); guardrails ${policy.guardrails.map((g) => `${g.metric}@${g.suite}±${g.tolerance}`).join(', ') || 'none'}`,
+  );
   const suites = Object.keys(policy.suites);
   const row = (label: string, s: { metrics: Record<string, Record<string, number>>; bytes?: number } | null) =>
     `  ${label.padEnd(30)} ${suites.map((n) => `${n} acc ${f4(s?.metrics[n]?.accuracy)} ece ${f4(s?.metrics[n]?.ece)}`).join(' | ')}`;
@@ -95,7 +106,11 @@ export function formatResult(res: LabRoundResult, policy: Policy, names: Map<str
 
 async function run(args: string[]): Promise<number> {
   if (args[0] === 'exit-check') return runExitCheck(args.slice(1));
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ledger: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, root: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ledger: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean', default: false }, root: { type: 'string' } },
+  });
   if (positionals.length !== 1) throw new CliError(`expected one ROUND.json, got ${positionals.length}; see garden lab --help`);
   const roundPath = resolve(positionals[0]);
   let round: LabRoundFile;
@@ -127,12 +142,21 @@ async function run(args: string[]): Promise<number> {
       const file = parseLedgerFile(readText(ledgerPath, 'ledger', LIMITS.ledger));
       ledger = await Ledger.open(new MemoryLedgerStore(file.records, file.head), { signer }); // the chain first
       const auth = await ledgerAuthority(ledgerPath, file.records, ring);
-      if (!auth.ok) throw new CliError(`ledger ${values.ledger} refused: entry ${auth.problems[0].index} [${auth.problems[0].check}]: ${auth.problems[0].message}${auth.problems.length > 1 ? ` (and ${auth.problems.length - 1} more problems)` : ''}`);
-      if (auth.signed && !ring) throw new CliError(`ledger ${values.ledger} is signed but its keyring ${keyringPath(values.ledger)} is missing: no entry can be added`);
+      if (!auth.ok)
+        throw new CliError(
+          `ledger ${values.ledger} refused: entry ${auth.problems[0].index} [${auth.problems[0].check}]: ${auth.problems[0].message}${auth.problems.length > 1 ? ` (and ${auth.problems.length - 1} more problems)` : ''}`,
+        );
+      if (auth.signed && !ring)
+        throw new CliError(
+          `ledger ${values.ledger} is signed but its keyring ${keyringPath(values.ledger)} is missing: no entry can be added`,
+        );
     } else ledger = await Ledger.open(new MemoryLedgerStore(), { signer });
     const zone = await PolicyZone.open(ledger, round.policy);
     policy = zone.current();
-    if (policyHash(policy) !== policyHash(round.policy)) notes.push(`note: the round file's policy differs from the ledger's; using the ledger's policy ${zone.hash.slice(0, 16)}… (change it with a ledgered policy change)`);
+    if (policyHash(policy) !== policyHash(round.policy))
+      notes.push(
+        `note: the round file's policy differs from the ledger's; using the ledger's policy ${zone.hash.slice(0, 16)}… (change it with a ledgered policy change)`,
+      );
   }
   // No model the policy would refuse to hold is read: its byte ceiling bounds every model read.
   const modelCeiling = policy.ceilings.maxBytes ?? LIMITS.model;
@@ -140,7 +164,12 @@ async function run(args: string[]): Promise<number> {
   const family: CatalogFamily | undefined = round.family
     ? catalog.families.find((f) => f.id === round.family)
     : catalog.families.find((f) => want.every((id) => f.models.some((m) => m.id === id)));
-  if (!family) throw new CliError(round.family ? `unknown family "${round.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}` : `no catalog family holds all of ${want.join(', ')}`);
+  if (!family)
+    throw new CliError(
+      round.family
+        ? `unknown family "${round.family}"; valid: ${catalog.families.map((f) => f.id).join(', ')}`
+        : `no catalog family holds all of ${want.join(', ')}`,
+    );
 
   // Models: the catalog's files, checked against the catalog's hashes and the family's species.
   const models = new Map<string, ParentInfo>();
@@ -167,7 +196,10 @@ async function run(args: string[]): Promise<number> {
   const hashOf: Record<string, string> = {};
   for (const [policyName, suiteId] of Object.entries(round.suites)) {
     const s = family.suites.find((x) => x.id === suiteId);
-    if (!s) throw new CliError(`suite "${suiteId}" (policy name ${policyName}) is not in family ${family.id}; valid: ${family.suites.map((x) => x.id).join(', ')}`);
+    if (!s)
+      throw new CliError(
+        `suite "${suiteId}" (policy name ${policyName}) is not in family ${family.id}; valid: ${family.suites.map((x) => x.id).join(', ')}`,
+      );
     const b = readCatalogFile(root, s.file, `suite ${suiteId}`, LIMITS.suite);
     hashOf[policyName] = sha256Hex(b);
     suites.set(hashOf[policyName], b);
@@ -176,14 +208,24 @@ async function run(args: string[]): Promise<number> {
   for (const [name, hash] of Object.entries(policy.suites)) {
     if (hashOf[name] !== hash) {
       const id = round.suites[name];
-      throw new CliError(`policy pins suite "${name}" at ${hash.slice(0, 16)}…, but ${id ? `catalog suite ${id} hashes to ${hashOf[name].slice(0, 16)}…` : 'the round maps no catalog suite to it'}; a frozen suite changes only through a ledgered re-baseline`);
+      throw new CliError(
+        `policy pins suite "${name}" at ${hash.slice(0, 16)}…, but ${id ? `catalog suite ${id} hashes to ${hashOf[name].slice(0, 16)}…` : 'the round maps no catalog suite to it'}; a frozen suite changes only through a ledgered re-baseline`,
+      );
     }
   }
 
   const lab = cpuLab({ models, suites, budget: policy.ceilings });
   const t0 = performance.now();
   const res = await runLabRound(
-    { slot: round.slot, policy, approved: family.models.map((m) => m.id), parents: round.parents, champion: round.champion, recipes: round.recipes, bytes },
+    {
+      slot: round.slot,
+      policy,
+      approved: family.models.map((m) => m.id),
+      parents: round.parents,
+      champion: round.champion,
+      recipes: round.recipes,
+      bytes,
+    },
     { ...lab.deps, log: values.json ? undefined : (l) => console.error(`  … ${l}`) },
   );
   const seconds = (performance.now() - t0) / 1000;
@@ -195,19 +237,30 @@ async function run(args: string[]): Promise<number> {
   if (ledger && values.ledger) {
     const release = ReleaseController.open(ledger);
     if (!release.slots().includes(round.slot)) {
-      await release.createSlot(round.slot, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 1000, compare: 'argmax' }, round.champion, round.parents.filter((p) => p !== round.champion), `slot for family ${family.id}`);
+      await release.createSlot(
+        round.slot,
+        { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 1000, compare: 'argmax' },
+        round.champion,
+        round.parents.filter((p) => p !== round.champion),
+        `slot for family ${family.id}`,
+      );
     }
     admitted = await applyRound(res, { ledger, release });
   }
   if (values.out) {
     cleanLeftovers(resolve(values.out));
     for (const [id, b] of lab.candidates) writeFileAtomicSync(join(resolve(values.out), `${id}.slm`), b);
-    for (const [id, r] of lab.records) writeFileAtomicSync(join(resolve(values.out), `${id}.manifests.json`), `${JSON.stringify(r.manifests, null, 2)}\n`);
+    for (const [id, r] of lab.records)
+      writeFileAtomicSync(join(resolve(values.out), `${id}.manifests.json`), `${JSON.stringify(r.manifests, null, 2)}\n`);
   }
   if (ledger && values.ledger) {
     const admission = admitted;
     await writeLedgerFiles(resolve(values.ledger), ledger, signer !== undefined);
-    notes.push(admission ? `ledger ${values.ledger}: admission ${manifestHash(admission).slice(0, 16)}… and ${res.winner!.slice(0, 16)}… in shadow of slot "${round.slot}" (${ledger.length} entries)` : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`);
+    notes.push(
+      admission
+        ? `ledger ${values.ledger}: admission ${manifestHash(admission).slice(0, 16)}… and ${res.winner!.slice(0, 16)}… in shadow of slot "${round.slot}" (${ledger.length} entries)`
+        : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`,
+    );
   }
   if (values.json) {
     console.log(JSON.stringify({ ...res, seconds }, null, 2));

@@ -4,7 +4,14 @@
  */
 import { parseArgs } from 'node:util';
 import { CliError, type Command } from '../command.ts';
-import { Ledger, MemoryLedgerStore, parseLedgerFile, verifyLedger, type LedgerFile, type LedgerProblem } from '../../src/core/lab/ledger.ts';
+import {
+  Ledger,
+  MemoryLedgerStore,
+  parseLedgerFile,
+  verifyLedger,
+  type LedgerFile,
+  type LedgerProblem,
+} from '../../src/core/lab/ledger.ts';
 import { PolicyZone } from '../../src/core/lab/policy.ts';
 import { ReleaseController } from '../../src/core/lab/release.ts';
 import { ledgerAuthority, loadKeyring } from '../../src/node/ledger-files.ts';
@@ -39,7 +46,8 @@ const short = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
  */
 function summary(payload: Record<string, unknown>): string {
   const parts: string[] = [];
-  for (const k of ['slot', 'action', 'model', 'reason', 'suite']) if (typeof payload[k] === 'string') parts.push(`${k}=${short(payload[k])}`);
+  for (const k of ['slot', 'action', 'model', 'reason', 'suite'])
+    if (typeof payload[k] === 'string') parts.push(`${k}=${short(payload[k])}`);
   if (typeof payload.candidate === 'string') parts.push(`candidate=${short(payload.candidate)}`);
   if (typeof payload.admissionHash === 'string') parts.push(`admission=${short(payload.admissionHash)}`);
   const gates = (payload.promotionTemplate as { gates?: { id: string; status: string }[] } | undefined)?.gates;
@@ -51,15 +59,24 @@ function summary(payload: Record<string, unknown>): string {
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false }, keys: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false }, keys: { type: 'string' } },
+  });
   const [sub, file, ...rest] = positionals;
-  if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub)) throw new CliError(`unknown subcommand ${JSON.stringify(sub ?? '')}; valid: ${SUBCOMMANDS.join(', ')}`);
+  if (!sub || !(SUBCOMMANDS as readonly string[]).includes(sub))
+    throw new CliError(`unknown subcommand ${JSON.stringify(sub ?? '')}; valid: ${SUBCOMMANDS.join(', ')}`);
   if (!file || rest.length) throw new CliError(`expected one ledger FILE; see garden ledger --help`);
   const ledger = load(file);
   if (sub === 'show') {
     for (const r of ledger.records) {
       const e = r.entry;
-      console.log(printable(`${String(e?.index).padStart(4)}  ${e?.at}  ${String(e?.type).padEnd(13)} ${String(r.hash).slice(0, 12)}  ${e?.payload ? summary(e.payload) : ''}`));
+      console.log(
+        printable(
+          `${String(e?.index).padStart(4)}  ${e?.at}  ${String(e?.type).padEnd(13)} ${String(r.hash).slice(0, 12)}  ${e?.payload ? summary(e.payload) : ''}`,
+        ),
+      );
     }
     return 0;
   }
@@ -75,10 +92,18 @@ async function run(args: string[]): Promise<number> {
   }
   if (v.ok) {
     console.log(`ok: ${v.length} entries, hash chain intact, head ${v.head}`);
-    console.log(authority.signed ? `signed: every entry by its zone's pinned key (${Object.entries(authority.keys ?? {}).map(([z, k]) => `${z} ${k}`).join(', ')})` : 'unsigned: the chain is intact but no entry proves who wrote it');
+    console.log(
+      authority.signed
+        ? `signed: every entry by its zone's pinned key (${Object.entries(authority.keys ?? {})
+            .map(([z, k]) => `${z} ${k}`)
+            .join(', ')})`
+        : 'unsigned: the chain is intact but no entry proves who wrote it',
+    );
     return 0;
   }
-  console.log(`BROKEN: ${v.problems.length} problem${v.problems.length > 1 ? 's' : ''} in ${v.length} entries (first at index ${v.problems[0].index})`);
+  console.log(
+    `BROKEN: ${v.problems.length} problem${v.problems.length > 1 ? 's' : ''} in ${v.length} entries (first at index ${v.problems[0].index})`,
+  );
   for (const p of v.problems) console.log(`  entry ${p.index} [${p.check}]: ${printable(p.message)}`);
   return 1;
 }

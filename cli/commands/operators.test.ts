@@ -16,7 +16,11 @@ describe('garden operators', () => {
   it('--json lists every registry operator with its mergekit name and parameter declarations', async () => {
     const r = await runGarden('operators', '--json');
     expect(r.code).toBe(0);
-    const list = JSON.parse(r.out) as { id: string; mergekit: string | null; params: { name: string; default: unknown; min: unknown; max: unknown }[] }[];
+    const list = JSON.parse(r.out) as {
+      id: string;
+      mergekit: string | null;
+      params: { name: string; default: unknown; min: unknown; max: unknown }[];
+    }[];
     expect(list.map((o) => o.id)).toEqual(listOperators().map((o) => o.id));
     const byId = Object.fromEntries(list.map((o) => [o.id, o]));
     expect(byId.ties.mergekit).toBe('ties');
@@ -47,18 +51,54 @@ describe('garden operators', () => {
 describe('mergekit names', () => {
   it('are aliases of the garden ids, derived from the registry', () => {
     // every method of mergekit's registry (merge_methods/registry.py) except passthrough
-    expect(Object.keys(MERGEKIT_NAMES).sort()).toEqual(
-      ['arcee_fusion', 'breadcrumbs', 'breadcrumbs_ties', 'dare_linear', 'dare_ties', 'della', 'della_linear', 'karcher', 'linear', 'model_stock', 'multislerp', 'nearswap', 'nuslerp', 'ram', 'ramplus_tl', 'sce', 'slerp', 'task_arithmetic', 'ties'],
-    );
-    expect(MERGEKIT_NAMES).toMatchObject({ linear: 'blend', task_arithmetic: 'task-delta', dare_linear: 'dare', ties: 'ties', dare_ties: 'dare-ties', slerp: 'slerp', breadcrumbs_ties: 'breadcrumbs-ties' });
+    expect(Object.keys(MERGEKIT_NAMES).sort()).toEqual([
+      'arcee_fusion',
+      'breadcrumbs',
+      'breadcrumbs_ties',
+      'dare_linear',
+      'dare_ties',
+      'della',
+      'della_linear',
+      'karcher',
+      'linear',
+      'model_stock',
+      'multislerp',
+      'nearswap',
+      'nuslerp',
+      'ram',
+      'ramplus_tl',
+      'sce',
+      'slerp',
+      'task_arithmetic',
+      'ties',
+    ]);
+    expect(MERGEKIT_NAMES).toMatchObject({
+      linear: 'blend',
+      task_arithmetic: 'task-delta',
+      dare_linear: 'dare',
+      ties: 'ties',
+      dare_ties: 'dare-ties',
+      slerp: 'slerp',
+      breadcrumbs_ties: 'breadcrumbs-ties',
+    });
     for (const [mk, id] of Object.entries(MERGEKIT_NAMES)) expect(getOperator(id).mergekit).toBe(mk);
     expect(resolveOperatorId('dare_ties')).toBe('dare-ties');
     expect(resolveOperatorId('dare-ties')).toBe('dare-ties');
   });
 
   it('an unknown name gets the list of valid ones, not a pattern error', () => {
-    expect(() => resolveOperatorId('dare_tie')).toThrow(/^unknown operator "dare_tie"; valid: blend, task-delta, .*\(or mergekit's linear, task_arithmetic, .*dare_ties.*\)$/);
-    const recipe = { kind: 'recipe', schemaVersion: 1, operator: 'Model Stock!', params: {}, seed: 0, parents: [{ path: 'a.slm' }, { path: 'b.slm' }], output: {} };
+    expect(() => resolveOperatorId('dare_tie')).toThrow(
+      /^unknown operator "dare_tie"; valid: blend, task-delta, .*\(or mergekit's linear, task_arithmetic, .*dare_ties.*\)$/,
+    );
+    const recipe = {
+      kind: 'recipe',
+      schemaVersion: 1,
+      operator: 'Model Stock!',
+      params: {},
+      seed: 0,
+      parents: [{ path: 'a.slm' }, { path: 'b.slm' }],
+      output: {},
+    };
     expect(() => validateRecipe(recipe)).toThrow(/^unknown operator "Model Stock!"; valid: blend,/);
   });
 
@@ -73,7 +113,19 @@ describe('mergekit names', () => {
     const hashes: string[] = [];
     for (const operator of ['dare_ties', 'dare-ties']) {
       const path = join(dir, `${operator}.json`);
-      writeFileSync(path, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator, params: { drop: 0.3 }, seed: 5, base: { path: 'p1.slm' }, parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }], output: { path: `${operator}.slm` } }));
+      writeFileSync(
+        path,
+        JSON.stringify({
+          kind: 'recipe',
+          schemaVersion: 1,
+          operator,
+          params: { drop: 0.3 },
+          seed: 5,
+          base: { path: 'p1.slm' },
+          parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }],
+          output: { path: `${operator}.slm` },
+        }),
+      );
       const r = await runGarden('breed', path, '--json');
       expect(r.code, r.err).toBe(0);
       hashes.push(sha256Hex(new Uint8Array(readFileSync(join(dir, `${operator}.slm`)))));

@@ -28,7 +28,16 @@ export function describeOperators(): object[] {
     name: op.name,
     parents: op.parents,
     needsBase: op.needsBase,
-    params: op.params.map((p) => ({ name: p.name, type: p.type, scope: p.scope, default: p.default ?? null, min: p.min ?? null, max: p.max ?? null, options: p.options ?? null, description: p.description })),
+    params: op.params.map((p) => ({
+      name: p.name,
+      type: p.type,
+      scope: p.scope,
+      default: p.default ?? null,
+      min: p.min ?? null,
+      max: p.max ?? null,
+      options: p.options ?? null,
+      description: p.description,
+    })),
   }));
 }
 

@@ -10,7 +10,13 @@ import { resolve } from 'node:path';
 import { CliError, type Command } from '../command.ts';
 import { checkSlmMetadata, readSlm } from '../../src/core/format/slm.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
-import { isQuantizedModel, quantGraphOp, recordedQuantGraphOp, QUANT_GRAPH_OPS, type QuantGraphOp } from '../../src/core/models/quantized-graph.ts';
+import {
+  isQuantizedModel,
+  quantGraphOp,
+  recordedQuantGraphOp,
+  QUANT_GRAPH_OPS,
+  type QuantGraphOp,
+} from '../../src/core/models/quantized-graph.ts';
 import { quantScheme } from '../../src/core/operators/quantize.cpu.ts';
 import { getOperator } from '../../src/core/operators/registry.ts';
 import { breed } from '../../src/core/operators/breed.ts';
@@ -36,7 +42,9 @@ family graph rewritten to dequantize the weights inside onnxruntime.
   --out FILE.slm     the quantized candidate
   --graph-out FILE   also write its graph (ONNX, weights external)
   --op OP            how the graph dequantizes (default auto):
-${Object.entries(QUANT_GRAPH_OPS).map(([k, v]) => `                       ${k}: ${v}`).join('\n')}
+${Object.entries(QUANT_GRAPH_OPS)
+  .map(([k, v]) => `                       ${k}: ${v}`)
+  .join('\n')}
   --family ID        the model's family (default: found by its species)
   --catalog PATH     the starter catalog (default: public/starter/catalog.json)
   --json             print the result as JSON`;
@@ -74,7 +82,8 @@ async function run(args: string[]): Promise<number> {
     throw new CliError(`--block must be an integer in ${blockParam.min}…${blockParam.max}, got ${values.block}`);
   }
   const seed = values.seed === undefined ? 0 : Number(values.seed);
-  if (!/^\d+$/.test(values.seed ?? '0') || !Number.isSafeInteger(seed) || seed >= 2 ** 32) throw new CliError(`--seed must be an integer in 0…${2 ** 32 - 1}, got ${values.seed}`);
+  if (!/^\d+$/.test(values.seed ?? '0') || !Number.isSafeInteger(seed) || seed >= 2 ** 32)
+    throw new CliError(`--seed must be an integer in 0…${2 ** 32 - 1}, got ${values.seed}`);
 
   const catalogPath = resolve(values.catalog ?? DEFAULT_CATALOG);
   const modelPath = positionals[0];
@@ -126,7 +135,9 @@ async function run(args: string[]): Promise<number> {
     console.log(JSON.stringify(res, null, 2));
     return 0;
   }
-  console.log(`candidate ${res.hash}  ${values.out}  ${scheme} block ${block} (${writtenOp})  ${file.bytes.length} bytes (${res.ratio.toFixed(2)}× smaller than ${inBytes.length})`);
+  console.log(
+    `candidate ${res.hash}  ${values.out}  ${scheme} block ${block} (${writtenOp})  ${file.bytes.length} bytes (${res.ratio.toFixed(2)}× smaller than ${inBytes.length})`,
+  );
   console.log(`species   ${file.species}  graph ${graphHash}${values['graph-out'] ? `  → ${values['graph-out']}` : ''}`);
   console.log(`lineage   ${file.lineageKey}  (quantize@${result.operator.version}, seed ${seed}, parent ${slm.hash.slice(0, 12)}…)`);
   for (const t of res.tensors) console.log(`  ${printable(t.name).padEnd(24)} ${t.dtype.padEnd(4)} [${t.shape.join(',')}]  ${t.bytes} B`);

@@ -16,22 +16,32 @@ describe('garden recipe', () => {
     mkdirSync(join(dir, 'recipes'));
     for (const seed of [1, 2, 3]) {
       const tensors = randomModel(seed);
-      writeFileSync(join(dir, 'models', `m${seed}.slm`), writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b'])), graph: '', vocabulary: ['a', 'b'] }));
+      writeFileSync(
+        join(dir, 'models', `m${seed}.slm`),
+        writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b'])), graph: '', vocabulary: ['a', 'b'] }),
+      );
     }
-    writeFileSync(join(dir, 'models', 'ties.yml'), [
-      'merge_method: ties',
-      'base_model: m1.slm',
-      'models:',
-      '  - model: m2.slm',
-      '    parameters: { weight: 0.7, density: 0.5 }',
-      '  - model: m3.slm',
-      '    parameters: { weight: 0.3, density: 0.5 }',
-      'parameters: { lambda: 0.9 }',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'models', 'ties.yml'),
+      [
+        'merge_method: ties',
+        'base_model: m1.slm',
+        'models:',
+        '  - model: m2.slm',
+        '    parameters: { weight: 0.7, density: 0.5 }',
+        '  - model: m3.slm',
+        '    parameters: { weight: 0.3, density: 0.5 }',
+        'parameters: { lambda: 0.9 }',
+        '',
+      ].join('\n'),
+    );
     const r1 = await runGarden('recipe', '--from-mergekit', join(dir, 'models', 'ties.yml'), '--out', join(dir, 'recipes', 'r.json'));
     expect(r1.code, r1.err).toBe(0);
-    const recipe = JSON.parse(readFileSync(join(dir, 'recipes', 'r.json'), 'utf8')) as { parents: { path: string }[]; base: { path: string }; params: unknown };
+    const recipe = JSON.parse(readFileSync(join(dir, 'recipes', 'r.json'), 'utf8')) as {
+      parents: { path: string }[];
+      base: { path: string };
+      params: unknown;
+    };
     // The paths now point from the recipe's folder to the same files.
     expect(recipe.base.path).toBe('../models/m1.slm');
     expect(recipe.parents.map((p) => p.path)).toEqual(['../models/m2.slm', '../models/m3.slm']);
@@ -42,7 +52,15 @@ describe('garden recipe', () => {
     const r2 = await runGarden('recipe', '--to-mergekit', join(dir, 'recipes', 'r.json'), '--out', join(dir, 'models', 'back.yml'));
     expect(r2.code, r2.err).toBe(0);
     const cfg = parse(readFileSync(join(dir, 'models', 'back.yml'), 'utf8')) as Record<string, unknown>;
-    expect(cfg).toMatchObject({ merge_method: 'ties', base_model: 'm1.slm', models: [{ model: 'm2.slm', parameters: { weight: 0.7, density: 0.5 } }, { model: 'm3.slm', parameters: { weight: 0.3, density: 0.5 } }], parameters: { lambda: 0.9, normalize: true } });
+    expect(cfg).toMatchObject({
+      merge_method: 'ties',
+      base_model: 'm1.slm',
+      models: [
+        { model: 'm2.slm', parameters: { weight: 0.7, density: 0.5 } },
+        { model: 'm3.slm', parameters: { weight: 0.3, density: 0.5 } },
+      ],
+      parameters: { lambda: 0.9, normalize: true },
+    });
     const r3 = await runGarden('recipe', '--from-mergekit', join(dir, 'models', 'back.yml'), '--out', join(dir, 'recipes', 'r2.json'));
     expect(r3.code, r3.err).toBe(0);
     const again = JSON.parse(readFileSync(join(dir, 'recipes', 'r2.json'), 'utf8')) as typeof recipe;
@@ -52,7 +70,10 @@ describe('garden recipe', () => {
 
   it('refuses what cannot be represented with one line naming the parameter, and writes nothing', async () => {
     const yml = join(dir, 'bad.yml');
-    writeFileSync(yml, 'merge_method: ties\nbase_model: a.slm\nmodels:\n  - model: b.slm\n    parameters: {density: 0.5}\n  - model: c.slm\n    parameters: {density: 0.3}\n');
+    writeFileSync(
+      yml,
+      'merge_method: ties\nbase_model: a.slm\nmodels:\n  - model: b.slm\n    parameters: {density: 0.5}\n  - model: c.slm\n    parameters: {density: 0.3}\n',
+    );
     const r = await runGarden('recipe', '--from-mergekit', yml, '--out', join(dir, 'bad.json'));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^garden recipe: .*bad\.yml: parameter density: different values per model \(0\.5, 0\.3\) cannot be represented/);

@@ -50,7 +50,8 @@ const command: Command = {
       'to-mergekit': { type: 'string' },
       out: { type: 'string' },
     });
-    if (positionals.length) throw new CliError(`unexpected argument "${positionals[0]}"; usage: garden recipe --from-mergekit X.yml --out R.json`);
+    if (positionals.length)
+      throw new CliError(`unexpected argument "${positionals[0]}"; usage: garden recipe --from-mergekit X.yml --out R.json`);
     const from = values['from-mergekit'];
     const to = values['to-mergekit'];
     if ((from === undefined) === (to === undefined)) throw new CliError('give one of --from-mergekit X.yml or --to-mergekit R.json');
@@ -68,7 +69,9 @@ const command: Command = {
         throw new CliError(`${input}: ${(e as Error).message}`);
       }
       await writeFileAtomic(out, `${JSON.stringify(recipe, null, 2)}\n`);
-      console.log(`recipe ${out}: operator ${recipe.operator}, ${recipe.parents.length} parent(s)${recipe.base ? ' + base' : ''}, seed ${recipe.seed}`);
+      console.log(
+        `recipe ${out}: operator ${recipe.operator}, ${recipe.parents.length} parent(s)${recipe.base ? ' + base' : ''}, seed ${recipe.seed}`,
+      );
     } else {
       let yml: string;
       try {

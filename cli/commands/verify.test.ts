@@ -65,9 +65,17 @@ describe('garden verify', () => {
     const payload = new TextDecoder().decode(fromBase64(original.envelope.payload));
     const digestAt = payload.indexOf('"sha256":"') + 20;
     const cases: [string, (b: BundleJson) => void, RegExp][] = [
-      ['a subject digest in the signed statement', (b) => (b.envelope.payload = flip(b.envelope.payload, digestAt)), /^garden verify: refused: the signature by key [0-9a-f]{16} does not verify/],
+      [
+        'a subject digest in the signed statement',
+        (b) => (b.envelope.payload = flip(b.envelope.payload, digestAt)),
+        /^garden verify: refused: the signature by key [0-9a-f]{16} does not verify/,
+      ],
       ['the signature', (b) => (b.envelope.signatures[0].sig = flip(b.envelope.signatures[0].sig, 3)), /does not verify/],
-      ['the lineage document', (b) => (b.files['lineage-template.json'] = flip(b.files['lineage-template.json'], 50)), /^garden verify: refused: file lineage-template\.json has sha256 [0-9a-f]{64}, the signed statement says [0-9a-f]{64}$/],
+      [
+        'the lineage document',
+        (b) => (b.files['lineage-template.json'] = flip(b.files['lineage-template.json'], 50)),
+        /^garden verify: refused: file lineage-template\.json has sha256 [0-9a-f]{64}, the signed statement says [0-9a-f]{64}$/,
+      ],
       ['the model', (b) => (b.files['child.slm'] = flip(b.files['child.slm'], 200)), /^garden verify: refused: file child\.slm has sha256/],
     ];
     for (const [what, change, reason] of cases) {
@@ -96,25 +104,58 @@ describe('garden verify', () => {
 
   const starter = join(process.cwd(), 'public', 'starter', 'digits');
   // The starter digits models are a build output (npm run starter): checked wherever they are built.
-  it.skipIf(!existsSync(join(starter, 'base.slm')))('the starter digits models: a TIES breed bundled without the model, reproduced from public/starter/digits', async () => {
-    const work = join(dir, 'digits');
-    mkdirSync(work);
-    const recipe = join(work, 'ties.json');
-    writeFileSync(recipe, JSON.stringify({ kind: 'recipe', schemaVersion: 1, operator: 'ties', params: { density: 0.3 }, seed: 3, base: { path: join(starter, 'base.slm') }, parents: ['noisy', 'rotated', 'thick'].map((n) => ({ path: join(starter, `${n}.slm`) })), output: {} }));
-    const bred = await runGarden('breed', recipe, '--json', '--out', join(work, 'digits-ties.slm'), '--root', process.cwd());
-    expect(bred.code, bred.err).toBe(0);
-    writeFileSync(join(work, 'digits-ties.slm.records.json'), bred.out);
-    // Its evaluation on the frozen test suite travels as a signed sidecar.
-    const ev = await runGarden('eval', join(work, 'digits-ties.slm'), '--suite', 'digits-test', '--json');
-    expect(ev.code, ev.err).toBe(0);
-    writeFileSync(join(work, 'eval.json'), ev.out);
-    const b = await runGarden('bundle', join(work, 'digits-ties.slm'), '--key', join(dir, 'signer.jwk'), '--out', join(work, 'b.json'), '--sidecar', join(work, 'eval.json'));
-    expect(b.code, b.err).toBe(0);
-    const files = Object.keys((JSON.parse(readFileSync(join(work, 'b.json'), 'utf8')) as BundleJson).files);
-    expect(files).toContain('evaluation-sidecar.json');
-    const r = await runGarden('verify', join(work, 'b.json'), '--trust', pub, '--parents', starter, '--model', join(work, 'digits-ties.slm'));
-    expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/^hashes: {4}6 subject\(s\) match$/m);
-    expect(r.out.split('\n').at(-1)).toBe('reproduced: identical hash');
-  });
+  it.skipIf(!existsSync(join(starter, 'base.slm')))(
+    'the starter digits models: a TIES breed bundled without the model, reproduced from public/starter/digits',
+    async () => {
+      const work = join(dir, 'digits');
+      mkdirSync(work);
+      const recipe = join(work, 'ties.json');
+      writeFileSync(
+        recipe,
+        JSON.stringify({
+          kind: 'recipe',
+          schemaVersion: 1,
+          operator: 'ties',
+          params: { density: 0.3 },
+          seed: 3,
+          base: { path: join(starter, 'base.slm') },
+          parents: ['noisy', 'rotated', 'thick'].map((n) => ({ path: join(starter, `${n}.slm`) })),
+          output: {},
+        }),
+      );
+      const bred = await runGarden('breed', recipe, '--json', '--out', join(work, 'digits-ties.slm'), '--root', process.cwd());
+      expect(bred.code, bred.err).toBe(0);
+      writeFileSync(join(work, 'digits-ties.slm.records.json'), bred.out);
+      // Its evaluation on the frozen test suite travels as a signed sidecar.
+      const ev = await runGarden('eval', join(work, 'digits-ties.slm'), '--suite', 'digits-test', '--json');
+      expect(ev.code, ev.err).toBe(0);
+      writeFileSync(join(work, 'eval.json'), ev.out);
+      const b = await runGarden(
+        'bundle',
+        join(work, 'digits-ties.slm'),
+        '--key',
+        join(dir, 'signer.jwk'),
+        '--out',
+        join(work, 'b.json'),
+        '--sidecar',
+        join(work, 'eval.json'),
+      );
+      expect(b.code, b.err).toBe(0);
+      const files = Object.keys((JSON.parse(readFileSync(join(work, 'b.json'), 'utf8')) as BundleJson).files);
+      expect(files).toContain('evaluation-sidecar.json');
+      const r = await runGarden(
+        'verify',
+        join(work, 'b.json'),
+        '--trust',
+        pub,
+        '--parents',
+        starter,
+        '--model',
+        join(work, 'digits-ties.slm'),
+      );
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/^hashes: {4}6 subject\(s\) match$/m);
+      expect(r.out.split('\n').at(-1)).toBe('reproduced: identical hash');
+    },
+  );
 });

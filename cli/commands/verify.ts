@@ -32,7 +32,9 @@ Prints the verdict: "reproduced: identical hash", or the reason. Exit 0 only whe
 async function slmFilesIn(dir: string): Promise<SlmFile[]> {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.slm')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith('.slm'))
+      .sort();
   } catch (e) {
     throw new CliError(`--parents ${dir}: ${(e as Error).message}`);
   }
@@ -73,7 +75,9 @@ const command: Command = {
     console.log(`signature: good, key ${b.keyid}`);
     console.log(`hashes:    ${b.statement.subject.length} subject(s) match${b.model ? '' : ' (the model itself not carried)'}`);
     const l = b.documents.lineage;
-    console.log(`candidate: ${b.candidate} from ${l.operator.id}@${l.operator.version} seed ${l.seed}, parents (base first) ${l.parents.join(', ')}`);
+    console.log(
+      `candidate: ${b.candidate} from ${l.operator.id}@${l.operator.version} seed ${l.seed}, parents (base first) ${l.parents.join(', ')}`,
+    );
     if (!values.parents) {
       console.log('reproduction: not checked (give --parents DIR)');
       return 0;

@@ -20,7 +20,14 @@ import { openIdbTensorStore } from '../../src/store/idb-store.ts';
 import { blobSource } from '../../src/store/blob-source.ts';
 import { compareF32 } from '../../src/gpu/compare.ts';
 import { GPU_OPERATOR_IDS } from '../../src/gpu/ops/index.ts';
-import { magnitudeBits, magnitudeThreshold, pruneCount, pruneThreshold, selectCount, type Cutoff } from '../../src/core/operators/select.ts';
+import {
+  magnitudeBits,
+  magnitudeThreshold,
+  pruneCount,
+  pruneThreshold,
+  selectCount,
+  type Cutoff,
+} from '../../src/core/operators/select.ts';
 
 /**
  * How inputs are drawn: 'smooth' uniform in ±1; 'ties' on a coarse grid (many equal magnitudes and
@@ -160,7 +167,11 @@ function selectionCutoffs(opId: string, inputs: readonly Float32Array[], params:
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The streamed source for `inputs` (already rounded to `mode.dtype`), and a cleanup. */
-async function streamSource(mode: StreamMode, inputs: readonly Float32Array[], name: string): Promise<{ source: TensorSource; close(): void }> {
+async function streamSource(
+  mode: StreamMode,
+  inputs: readonly Float32Array[],
+  name: string,
+): Promise<{ source: TensorSource; close(): void }> {
   const n = inputs[0].length;
   const P = inputs.length;
   const dtype = mode.dtype ?? 'F32';
@@ -204,7 +215,13 @@ async function streamSource(mode: StreamMode, inputs: readonly Float32Array[], n
       const parts = inputs.map((x, p) => fromFloat32(`p${p}`, [n], x, dtype).data);
       const begins = parts.map((_, p) => parts.slice(0, p).reduce((a, b) => a + b.length, 0));
       const blob = blobSource(new Blob(parts as BlobPart[]), `${name}.bin`);
-      return { source: byteRangeSource(parts.map((_, p) => ({ dtype, source: blob, begin: begins[p] })), n), close() {} };
+      return {
+        source: byteRangeSource(
+          parts.map((_, p) => ({ dtype, source: blob, begin: begins[p] })),
+          n,
+        ),
+        close() {},
+      };
     }
   }
 }
@@ -293,12 +310,20 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
       let sinkInOrder = true;
       const sunk = new Float32Array(req.n);
       const g0 = performance.now();
-      const r = await backend.runStream(op, source, params, { ...ctx, stats: gpuStats }, mode.sink ? async (offset, values) => {
-        if (offset !== next) sinkInOrder = false;
-        next = offset + values.length;
-        sunk.set(values, offset);
-        await delay(0);
-      } : undefined);
+      const r = await backend.runStream(
+        op,
+        source,
+        params,
+        { ...ctx, stats: gpuStats },
+        mode.sink
+          ? async (offset, values) => {
+              if (offset !== next) sinkInOrder = false;
+              next = offset + values.length;
+              sunk.set(values, offset);
+              await delay(0);
+            }
+          : undefined,
+      );
       gpuMs = performance.now() - g0;
       out = mode.sink ? sunk : r!;
       const run = backend.lastRun!;
@@ -429,7 +454,16 @@ async function streamLoss(op: string, n: number, after: number) {
   if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
   const backend = webGpuBackendOn(gpu, { streamChunkElements: 4096 });
   const def = getOperator(op);
-  const inputs = makeInputs({ op, n, inputs: def.parents.min + (def.needsBase ? 1 : 0), params: {}, seed: 1, name: 'lost', inputSeed: 9, kind: 'ties' });
+  const inputs = makeInputs({
+    op,
+    n,
+    inputs: def.parents.min + (def.needsBase ? 1 : 0),
+    params: {},
+    seed: 1,
+    name: 'lost',
+    inputSeed: 9,
+    kind: 'ties',
+  });
   let reads = 0;
   const source = readerSource(inputs.length, n, async (p, offset, length) => {
     if (++reads === after) gpu.device.destroy();
@@ -492,7 +526,12 @@ async function noKernel() {
     await backend.run(op, [new Float32Array(4), new Float32Array(4)], {}, { name: 't', shape: [4], seed: 0 });
     return { missing, threw: false, message: '', hasKernel: backend.hasKernel(op.id) };
   } catch (e) {
-    return { missing, threw: true, message: e instanceof Error ? `${e.name}: ${e.message}` : String(e), hasKernel: backend.hasKernel(op.id) };
+    return {
+      missing,
+      threw: true,
+      message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      hasKernel: backend.hasKernel(op.id),
+    };
   }
 }
 
@@ -547,7 +586,8 @@ async function breedCompare(operator: string, params: ParamValues, parents: numb
     kind: onGpu.backend.kind,
     adapter: onGpu.backend.adapter,
     fallbacks: backend.fallbacks,
-    statsEqual: JSON.stringify(onGpu.stats.map((s) => s.signConflicts ?? null)) === JSON.stringify(onCpu.stats.map((s) => s.signConflicts ?? null)),
+    statsEqual:
+      JSON.stringify(onGpu.stats.map((s) => s.signConflicts ?? null)) === JSON.stringify(onCpu.stats.map((s) => s.signConflicts ?? null)),
   };
 }
 
@@ -557,7 +597,14 @@ async function breedCompare(operator: string, params: ParamValues, parents: numb
  * from the stored dtype chunk by chunk). Reports whether the per-tensor bytes and statistics agree
  * and how many tensors took each path.
  */
-async function breedStreamCompare(operator: string, params: ParamValues, parents: number, kind: InputKind, dtype: DType, streamAbove: number) {
+async function breedStreamCompare(
+  operator: string,
+  params: ParamValues,
+  parents: number,
+  kind: InputKind,
+  dtype: DType,
+  streamAbove: number,
+) {
   const gpu = await openGpu();
   if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
   const raw = webGpuBackendOn(gpu, { streamChunkElements: 4096 });
@@ -569,7 +616,9 @@ async function breedStreamCompare(operator: string, params: ParamValues, parents
     run: (...a: Parameters<typeof raw.run>) => (paths.run++, raw.run(...a)),
     runStream: (...a: Parameters<typeof raw.runStream>) => (paths.stream++, raw.runStream(...a)),
   };
-  const models = Array.from({ length: parents }, (_, p) => makeModel(p + 1, kind).map((t) => fromFloat32(t.name, [...t.shape], toFloat32(t), dtype)));
+  const models = Array.from({ length: parents }, (_, p) =>
+    makeModel(p + 1, kind).map((t) => fromFloat32(t.name, [...t.shape], toFloat32(t), dtype)),
+  );
   const req = { operator, params, seed: 42, parents: models };
   const whole = await breed(req, counted, undefined, undefined, { streamAbove: Infinity });
   const wholePaths = { ...paths };
@@ -592,5 +641,16 @@ declare global {
   }
 }
 
-const api = { info, conformance, deviceLoss, streamLoss, fallbackStream, noKernel, mutateWithoutStd, breedCompare, breedStreamCompare, forgetGpu };
+const api = {
+  info,
+  conformance,
+  deviceLoss,
+  streamLoss,
+  fallbackStream,
+  noKernel,
+  mutateWithoutStd,
+  breedCompare,
+  breedStreamCompare,
+  forgetGpu,
+};
 window.__kernels = api;

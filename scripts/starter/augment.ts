@@ -84,7 +84,10 @@ export const DIGIT_CONDITIONS = Object.freeze({
   rotated: { perturbation: 'rotate(±20..40°)', description: 'digits rotated by 20 to 40 degrees either way' },
   thick: { perturbation: 'dilate(3×3)', description: 'digits with strokes thickened by a 3×3 dilation' },
   noisy: { perturbation: 'noise(σ=0.35)', description: 'digits with Gaussian pixel noise, σ = 0.35, clipped to [0, 1]' },
-  robust: { perturbation: 'noise(σ=0.15)+shift(±3px)', description: 'digits with mild pixel noise and a random shift of up to 3 pixels each way' },
+  robust: {
+    perturbation: 'noise(σ=0.15)+shift(±3px)',
+    description: 'digits with mild pixel noise and a random shift of up to 3 pixels each way',
+  },
 } as const);
 export type DigitCondition = keyof typeof DIGIT_CONDITIONS;
 

@@ -25,7 +25,12 @@ describe('digits starter build', () => {
       const slm = readSlm(build.files.get(m.file)!);
       expect(slm.species).toBe(e.species);
       expect(slm.hash).toBe(m.hash);
-      expect(slm.tensors.map((t) => `${t.name}:${t.dtype}:${t.shape}`)).toEqual(['fc1.bias:F32:16', 'fc1.weight:F32:784,16', 'fc2.bias:F32:10', 'fc2.weight:F32:16,10']);
+      expect(slm.tensors.map((t) => `${t.name}:${t.dtype}:${t.shape}`)).toEqual([
+        'fc1.bias:F32:16',
+        'fc1.weight:F32:784,16',
+        'fc2.bias:F32:10',
+        'fc2.weight:F32:16,10',
+      ]);
     }
     for (const s of e.suites) expect(readSuite(build.files.get(s.file)!, s.hash).count).toBe(s.count);
     expect(e.suites.filter((s) => s.primary).map((s) => s.id)).toEqual(['digits-test']);

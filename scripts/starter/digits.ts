@@ -97,7 +97,16 @@ export function buildDigits(cfg: DigitsConfig = DIGITS_DEFAULT): FamilyBuild {
   const baseData = conditioned(train, trainOrder.subarray(0, cfg.base.rows), 'none', new Rng(cfg.seed + 2));
   trainMlp(base, baseData.x, baseData.y, { ...cfg.base, seed: cfg.seed + 3, decay: 0.7 });
   timings.base = seconds(t0);
-  w.addModel({ id: 'digits-base', name: 'Digits base', role: 'base', description: `MLP 784→${cfg.hidden}→10 trained for ${cfg.base.epochs} epochs on ${cfg.base.rows} clean MNIST digits` }, 'base.slm', mlpToTensors(base));
+  w.addModel(
+    {
+      id: 'digits-base',
+      name: 'Digits base',
+      role: 'base',
+      description: `MLP 784→${cfg.hidden}→10 trained for ${cfg.base.epochs} epochs on ${cfg.base.rows} clean MNIST digits`,
+    },
+    'base.slm',
+    mlpToTensors(base),
+  );
 
   DIGIT_SPECIALISTS.forEach((cond, k) => {
     t0 = performance.now();
@@ -134,7 +143,17 @@ export function buildDigits(cfg: DigitsConfig = DIGITS_DEFAULT): FamilyBuild {
         ? `${n} held-out MNIST test digits, a third each rotated, thickened and noisy (the specialists' conditions combined)`
         : `${n} held-out MNIST test digits: ${DIGIT_CONDITIONS[s.condition].description}`;
     w.addSuite(
-      { id: `digits-${id}`, name: s.name, family: 'digits', task: 'classify', perturbation, description, classes: 10, scale: 1 / 255, ...(id === 'robust' ? { baseline: 'digits-test' } : {}) },
+      {
+        id: `digits-${id}`,
+        name: s.name,
+        family: 'digits',
+        task: 'classify',
+        perturbation,
+        description,
+        classes: 10,
+        scale: 1 / 255,
+        ...(id === 'robust' ? { baseline: 'digits-test' } : {}),
+      },
       { dtype: 'U8', data: quantise(data.x), featureSize: MNIST_PIXELS },
       data.y,
       s.primary,

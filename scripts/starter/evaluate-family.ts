@@ -35,7 +35,11 @@ export function familyRunner(family: CatalogFamily, session: Awaited<ReturnType<
   return (x: Float32Array, batch: number) => runClassifier(session, x, batch, F);
 }
 
-export async function evaluateFamily(family: CatalogFamily, files: (path: string) => Uint8Array, models?: { id: string; tensors: Tensor[]; species: string }[]): Promise<FamilyReport> {
+export async function evaluateFamily(
+  family: CatalogFamily,
+  files: (path: string) => Uint8Array,
+  models?: { id: string; tensors: Tensor[]; species: string }[],
+): Promise<FamilyReport> {
   const graph = files(family.graph);
   const suites: Suite[] = family.suites.map((s) => readSuite(files(s.file), s.hash));
   const list =
@@ -58,10 +62,20 @@ export async function evaluateFamily(family: CatalogFamily, files: (path: string
     report.smoke.push({ model: m.id, ok: smoke.ok, message: smoke.message });
     const results: EvaluationResult[] = [];
     for (const s of suites) {
-      const opts = { expectedSuiteHash: family.suites.find((c) => c.id === s.id)!.hash, expectedSpecies: family.species, modelSpecies: m.species, family: family.id };
-      results.push(s.task === 'lm' ? await evaluateLanguageModel(run, s, { ...opts, contextWidth: family.input.shape[0], vocabulary: V }) : await evaluateClassifier(run, s, opts));
+      const opts = {
+        expectedSuiteHash: family.suites.find((c) => c.id === s.id)!.hash,
+        expectedSpecies: family.species,
+        modelSpecies: m.species,
+        family: family.id,
+      };
+      results.push(
+        s.task === 'lm'
+          ? await evaluateLanguageModel(run, s, { ...opts, contextWidth: family.input.shape[0], vocabulary: V })
+          : await evaluateClassifier(run, s, opts),
+      );
     }
-    for (const r of attachRobustness(results)) report.rows.push({ model: m.id, suite: r.suite.id, metrics: r.metrics, ...(r.robustness ? { robustness: r.robustness } : {}) });
+    for (const r of attachRobustness(results))
+      report.rows.push({ model: m.id, suite: r.suite.id, metrics: r.metrics, ...(r.robustness ? { robustness: r.robustness } : {}) });
     await releaseSession(session);
   }
   return report;
@@ -89,10 +103,19 @@ export function formatRobustness(report: FamilyReport, markdown = false): string
     const x = r.robustness!;
     const suite = `${x.suite.id} vs ${x.baseline.id}`;
     return lm
-      ? [r.model, suite, x.baselinePerplexity!.toFixed(3), x.perplexity!.toFixed(3), '×' + x.perplexityRatio!.toFixed(3), (100 * x.accuracyDrop).toFixed(1) + ' pts']
+      ? [
+          r.model,
+          suite,
+          x.baselinePerplexity!.toFixed(3),
+          x.perplexity!.toFixed(3),
+          '×' + x.perplexityRatio!.toFixed(3),
+          (100 * x.accuracyDrop).toFixed(1) + ' pts',
+        ]
       : [r.model, suite, pct(x.baselineAccuracy), pct(x.accuracy), (100 * x.accuracyDrop).toFixed(1) + ' pts', r.metrics.ece.toFixed(3)];
   });
-  const perturbations = [...new Map(rows.map((r) => [r.robustness!.suite.id, r.robustness!.perturbation])).entries()].map(([id, p]) => `${id}: ${p}`);
+  const perturbations = [...new Map(rows.map((r) => [r.robustness!.suite.id, r.robustness!.perturbation])).entries()].map(
+    ([id, p]) => `${id}: ${p}`,
+  );
   const table = markdown
     ? [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n')
     : (() => {
@@ -102,7 +125,12 @@ export function formatRobustness(report: FamilyReport, markdown = false): string
   return [`declared perturbations — ${perturbations.join('; ')}`, '', table].join('\n');
 }
 
-function formatGrid(report: FamilyReport, metric: 'accuracy' | 'ece' | 'perplexity', show: (v: number) => string, markdown: boolean): string {
+function formatGrid(
+  report: FamilyReport,
+  metric: 'accuracy' | 'ece' | 'perplexity',
+  show: (v: number) => string,
+  markdown: boolean,
+): string {
   const models = [...new Set(report.rows.map((r) => r.model))];
   const suites = [...new Set(report.rows.map((r) => r.suite))];
   const cell = (m: string, s: string) => {

@@ -35,7 +35,8 @@ export class FamilyWriter {
 
   addModel(m: Omit<CatalogModel, 'file' | 'hash' | 'bytes'>, fileName: string, tensors: Tensor[]): void {
     const species = speciesId(speciesSignature(tensors, this.graphHash, this.labels));
-    if (this.species && species !== this.species) throw new Error(`model ${m.id} has species ${species}, but the family's species is ${this.species}`);
+    if (this.species && species !== this.species)
+      throw new Error(`model ${m.id} has species ${species}, but the family's species is ${this.species}`);
     this.species = species;
     const bytes = writeSlm(tensors, {
       species,
@@ -69,7 +70,14 @@ export class FamilyWriter {
   }
 
   entry(meta: Pick<CatalogFamily, 'id' | 'name' | 'description' | 'input' | 'output'>): CatalogFamily {
-    return { ...meta, species: this.species, graph: `${this.family}/graph.onnx`, graphHash: this.graphHash, models: this.models, suites: this.suites };
+    return {
+      ...meta,
+      species: this.species,
+      graph: `${this.family}/graph.onnx`,
+      graphHash: this.graphHash,
+      models: this.models,
+      suites: this.suites,
+    };
   }
 }
 

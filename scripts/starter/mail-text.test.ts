@@ -29,15 +29,24 @@ describe('mail starter build', () => {
     // The robustness suite declares its perturbation and its clean suite; every model's row on it
     // carries the drop, and no other row does.
     const robust = a.entry.suites.find((s) => s.id === 'mail-robust')!;
-    expect(robust).toMatchObject({ baseline: 'mail-test', perturbation: 'casing(p=0.25/word: upper|title)+typos(p=0.04/letter: swap|drop)' });
+    expect(robust).toMatchObject({
+      baseline: 'mail-test',
+      perturbation: 'casing(p=0.25/word: upper|title)+typos(p=0.04/letter: swap|drop)',
+    });
     expect(robust.count).toBe(a.entry.suites.find((s) => s.id === 'mail-test')!.count);
     expect(readSuite(a.files.get(robust.file)!).baseline).toBe('mail-test');
     for (const r of report.rows) {
       expect(r.robustness !== undefined).toBe(r.suite === 'mail-robust');
-      if (r.robustness) expect(r.metrics.accuracyDrop).toBeCloseTo(report.rows.find((x) => x.model === r.model && x.suite === 'mail-test')!.metrics.accuracy - r.metrics.accuracy, 12);
+      if (r.robustness)
+        expect(r.metrics.accuracyDrop).toBeCloseTo(
+          report.rows.find((x) => x.model === r.model && x.suite === 'mail-test')!.metrics.accuracy - r.metrics.accuracy,
+          12,
+        );
     }
     // The perturbation changes the suite's inputs (so the drop can be non-zero).
-    expect(sha256Hex(readSuite(a.files.get(robust.file)!).inputs.data)).not.toBe(sha256Hex(readSuite(a.files.get('mail/suites/test.suite')!).inputs.data));
+    expect(sha256Hex(readSuite(a.files.get(robust.file)!).inputs.data)).not.toBe(
+      sha256Hex(readSuite(a.files.get('mail/suites/test.suite')!).inputs.data),
+    );
   });
 });
 
@@ -50,7 +59,12 @@ describe('text starter build', () => {
     expect(a.entry.input.kind).toBe('tokens');
     const report = await checkFamily(a);
     expect(a.entry.suites.map((s) => [s.id, s.baseline ?? null])).toEqual([
-      ['text-moby', null], ['text-sotu-early', null], ['text-sotu-middle', null], ['text-sotu-modern', null], ['text-robust', 'text-moby'], ['text-unseen', 'text-moby'],
+      ['text-moby', null],
+      ['text-sotu-early', null],
+      ['text-sotu-middle', null],
+      ['text-sotu-modern', null],
+      ['text-robust', 'text-moby'],
+      ['text-unseen', 'text-moby'],
     ]);
     // text-robust: the text-moby positions and labels, perturbed contexts.
     const moby = readSuite(a.files.get('text/suites/moby.suite')!);
@@ -58,7 +72,10 @@ describe('text starter build', () => {
     expect([...robust.labels]).toEqual([...moby.labels]);
     expect(sha256Hex(robust.inputs.data)).not.toBe(sha256Hex(moby.inputs.data));
     for (const r of report.rows.filter((x) => x.robustness)) {
-      expect(r.metrics.perplexityRatio).toBeCloseTo(r.metrics.perplexity! / report.rows.find((x) => x.model === r.model && x.suite === 'text-moby')!.metrics.perplexity!, 9);
+      expect(r.metrics.perplexityRatio).toBeCloseTo(
+        r.metrics.perplexity! / report.rows.find((x) => x.model === r.model && x.suite === 'text-moby')!.metrics.perplexity!,
+        9,
+      );
     }
     expect(report.rows.filter((x) => x.robustness).length).toBe(2 * a.entry.models.length);
     for (const r of report.rows) {

@@ -131,7 +131,12 @@ export function buildMail(cfg: MailConfig = MAIL_DEFAULT): FamilyBuild {
   trainMlp(base, baseData.x, baseData.y, { ...cfg.base, seed: cfg.seed + 102, decay: 0.7 });
   timings.base = seconds(t0);
   w.addModel(
-    { id: 'mail-base', name: 'Mail base', role: 'base', description: `MLP ${MAIL_BUCKETS}→${cfg.hidden}→2 trained for ${cfg.base.epochs} epochs on ${baseData.y.length} early messages (easy-ham-1, spam-1)` },
+    {
+      id: 'mail-base',
+      name: 'Mail base',
+      role: 'base',
+      description: `MLP ${MAIL_BUCKETS}→${cfg.hidden}→2 trained for ${cfg.base.epochs} epochs on ${baseData.y.length} early messages (easy-ham-1, spam-1)`,
+    },
     'base.slm',
     mlpToTensors(base),
   );
@@ -142,7 +147,11 @@ export function buildMail(cfg: MailConfig = MAIL_DEFAULT): FamilyBuild {
       name: 'Mail hard-ham specialist',
       suite: 'mail-hard',
       // Hard ham plus as much early spam and early ham, so the filter does not forget spam.
-      rows: [...train('hard-ham-1'), ...train('spam-1').slice(0, train('hard-ham-1').length), ...train('easy-ham-1').slice(0, train('hard-ham-1').length)],
+      rows: [
+        ...train('hard-ham-1'),
+        ...train('spam-1').slice(0, train('hard-ham-1').length),
+        ...train('easy-ham-1').slice(0, train('hard-ham-1').length),
+      ],
       what: 'hard ham (newsletters, commercial-looking ham) with as much early spam and ham',
     },
     {
@@ -159,22 +168,63 @@ export function buildMail(cfg: MailConfig = MAIL_DEFAULT): FamilyBuild {
     const p = cloneMlp(base);
     trainMlp(p, data.x, data.y, { ...cfg.specialist, seed: cfg.seed + 210 + k, decay: 0.7 });
     timings[s.id] = seconds(t0);
-    w.addModel({ id: s.id, name: s.name, role: 'specialist', speciality: s.suite, description: `the base fine-tuned for ${cfg.specialist.epochs} epochs on ${data.y.length} messages: ${s.what}` }, `${s.id.replace('mail-', '')}.slm`, mlpToTensors(p));
+    w.addModel(
+      {
+        id: s.id,
+        name: s.name,
+        role: 'specialist',
+        speciality: s.suite,
+        description: `the base fine-tuned for ${cfg.specialist.epochs} epochs on ${data.y.length} messages: ${s.what}`,
+      },
+      `${s.id.replace('mail-', '')}.slm`,
+      mlpToTensors(p),
+    );
   });
 
   t0 = performance.now();
-  const half = (rows: Message[], first: boolean) => (first ? rows.slice(0, Math.ceil(rows.length / 2)) : rows.slice(Math.ceil(rows.length / 2)));
+  const half = (rows: Message[], first: boolean) =>
+    first ? rows.slice(0, Math.ceil(rows.length / 2)) : rows.slice(Math.ceil(rows.length / 2));
   const suites: { id: string; name: string; rows: Message[]; description: string; primary: boolean; file: string }[] = [
-    { id: 'mail-test', name: 'Held-out early mail', rows: [...test('easy-ham-1'), ...half(test('spam-1'), true)], description: 'held-out easy-ham-1 and spam-1 messages (the base\'s own distribution)', primary: true, file: 'test.suite' },
-    { id: 'mail-hard', name: 'Hard ham vs spam', rows: [...test('hard-ham-1'), ...half(test('spam-1'), false)], description: 'held-out hard-ham-1 messages and other held-out spam-1 messages', primary: false, file: 'hard.suite' },
-    { id: 'mail-later', name: 'Later collections', rows: [...test('easy-ham-2'), ...test('spam-2')], description: 'held-out easy-ham-2 and spam-2 messages (later collections)', primary: false, file: 'later.suite' },
+    {
+      id: 'mail-test',
+      name: 'Held-out early mail',
+      rows: [...test('easy-ham-1'), ...half(test('spam-1'), true)],
+      description: "held-out easy-ham-1 and spam-1 messages (the base's own distribution)",
+      primary: true,
+      file: 'test.suite',
+    },
+    {
+      id: 'mail-hard',
+      name: 'Hard ham vs spam',
+      rows: [...test('hard-ham-1'), ...half(test('spam-1'), false)],
+      description: 'held-out hard-ham-1 messages and other held-out spam-1 messages',
+      primary: false,
+      file: 'hard.suite',
+    },
+    {
+      id: 'mail-later',
+      name: 'Later collections',
+      rows: [...test('easy-ham-2'), ...test('spam-2')],
+      description: 'held-out easy-ham-2 and spam-2 messages (later collections)',
+      primary: false,
+      file: 'later.suite',
+    },
   ];
   suites.forEach((s) => {
     const data = toXY(s.rows);
     const n = s.rows.length;
     const spam = s.rows.filter((r) => r.label === 1).length;
     w.addSuite(
-      { id: s.id, name: s.name, family: 'mail', task: 'classify', perturbation: 'none', description: `${n} messages (${spam} spam): ${s.description}`, classes: 2, scale: 1 / 255 },
+      {
+        id: s.id,
+        name: s.name,
+        family: 'mail',
+        task: 'classify',
+        perturbation: 'none',
+        description: `${n} messages (${spam} spam): ${s.description}`,
+        classes: 2,
+        scale: 1 / 255,
+      },
       { dtype: 'U8', data: data.bytes, featureSize: MAIL_BUCKETS },
       data.y,
       s.primary,
@@ -182,7 +232,10 @@ export function buildMail(cfg: MailConfig = MAIL_DEFAULT): FamilyBuild {
     );
   });
   // Robustness: the mail-test messages again, each body perturbed (seeded by its file name).
-  const robustRows = suites[0].rows.map((r) => ({ ...r, features: mailFeatureBytes(perturbText(r.body, cfg.robust, { seed: cfg.seed + 300, stream: r.file })) }));
+  const robustRows = suites[0].rows.map((r) => ({
+    ...r,
+    features: mailFeatureBytes(perturbText(r.body, cfg.robust, { seed: cfg.seed + 300, stream: r.file })),
+  }));
   const robust = toXY(robustRows);
   const declared = declarePerturbation(cfg.robust);
   w.addSuite(
@@ -211,7 +264,8 @@ export function buildMail(cfg: MailConfig = MAIL_DEFAULT): FamilyBuild {
     entry: w.entry({
       id: 'mail',
       name: 'Spam filter',
-      description: 'Tell spam from ham by the words of a message body (SpamAssassin public corpus). Hashed bag-of-words features into a small MLP; specialists for hard ham and for the later collections.',
+      description:
+        'Tell spam from ham by the words of a message body (SpamAssassin public corpus). Hashed bag-of-words features into a small MLP; specialists for hard ham and for the later collections.',
       input: { name: MLP_INPUT, shape: [MAIL_BUCKETS], kind: 'features' },
       output: { name: MLP_OUTPUT, labels: MAIL_LABELS },
     }),

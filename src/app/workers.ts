@@ -7,11 +7,15 @@ let kernel: Comlink.Remote<KernelWorkerApi> | null = null;
 let evaluator: Comlink.Remote<EvalWorkerApi> | null = null;
 
 export function kernelWorker(): Comlink.Remote<KernelWorkerApi> {
-  kernel ??= Comlink.wrap<KernelWorkerApi>(new Worker(new URL('../../workers/kernel.worker.ts', import.meta.url), { type: 'module', name: 'kernels' }));
+  kernel ??= Comlink.wrap<KernelWorkerApi>(
+    new Worker(new URL('../../workers/kernel.worker.ts', import.meta.url), { type: 'module', name: 'kernels' }),
+  );
   return kernel;
 }
 
 export function evalWorker(): Comlink.Remote<EvalWorkerApi> {
-  evaluator ??= Comlink.wrap<EvalWorkerApi>(new Worker(new URL('../../workers/eval.worker.ts', import.meta.url), { type: 'module', name: 'evaluator' }));
+  evaluator ??= Comlink.wrap<EvalWorkerApi>(
+    new Worker(new URL('../../workers/eval.worker.ts', import.meta.url), { type: 'module', name: 'evaluator' }),
+  );
   return evaluator;
 }

@@ -83,7 +83,9 @@ export function compatibilityReport(models: readonly CompatModel[]): CompatRepor
   const known = species.filter((s) => s !== '');
   const sameSpecies = known.length === models.length ? known.every((s) => s === known[0]) : null;
   const speciesClash = new Set(known).size > 1;
-  let reason = sameSpecies ? `all ${models.length} models are species ${known[0].slice(0, 12)}` : `all ${models.length} models have the same ${ref.tensors.length} tensor names, shapes and dtypes`;
+  let reason = sameSpecies
+    ? `all ${models.length} models are species ${known[0].slice(0, 12)}`
+    : `all ${models.length} models have the same ${ref.tensors.length} tensor names, shapes and dtypes`;
   let compatible = true;
   for (const d of diffs) {
     const first = d.missing.length
@@ -106,7 +108,17 @@ export function compatibilityReport(models: readonly CompatModel[]): CompatRepor
     compatible = false;
     reason = `tensors match but the species differ (graph or vocabulary): ${[...new Set(known)].map((s) => s.slice(0, 12)).join(' vs ')}`;
   }
-  return { kind: COMPAT_REPORT_KIND, version: COMPAT_REPORT_VERSION, models: models.map((m) => m.id), species, sameSpecies, tensorCount: ref.tensors.length, diffs, compatible, reason };
+  return {
+    kind: COMPAT_REPORT_KIND,
+    version: COMPAT_REPORT_VERSION,
+    models: models.map((m) => m.id),
+    species,
+    sameSpecies,
+    tensorCount: ref.tensors.length,
+    diffs,
+    compatible,
+    reason,
+  };
 }
 
 export class IncompatibleModelsError extends Error {

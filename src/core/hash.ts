@@ -103,7 +103,9 @@ function write(v: unknown, path: string): string {
       return JSON.stringify(v);
     case 'object': {
       if (Array.isArray(v)) return '[' + v.map((x, i) => write(x, `${path}[${i}]`)).join(',') + ']';
-      const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+      const keys = Object.keys(v as object)
+        .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+        .sort();
       return '{' + keys.map((k) => JSON.stringify(k) + ':' + write((v as Record<string, unknown>)[k], `${path}.${k}`)).join(',') + '}';
     }
     default:

@@ -14,12 +14,17 @@ import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
 import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
 
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
+const bits = (a: Float32Array) =>
+  Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
 
 function seeded(n: number, seed: number, into: Float32Array = new Float32Array(n)): Float32Array {
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     const r = s / 4294967296;
     into[i] = r < 0.02 ? 0 : r < 0.04 ? -0 : (r - 0.5) * 2 ** ((s & 15) - 6);
   }
@@ -41,43 +46,74 @@ describe('element-wise range kernels', () => {
   it('soup (uniform, weighted, seeded), in JavaScript and in SIMD on an arena, equals the reference', () => {
     const arena = new Arena();
     fc.assert(
-      fc.property(fc.constantFrom('uniform', 'weighted', 'seeded'), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (mode, P, n, seed, cuts) => {
-        const params = { mode, weights: Array.from({ length: P }, (_, i) => ((seed >>> i) % 9) + 0.5) };
-        const ctx = { name: 'w', shape: [n], seed };
-        const inputs = Array.from({ length: P }, (_, p) => seeded(n, seed + 31 * p, arena.alloc(n)));
-        const ref = getOperator('soup').cpu(inputs, params, ctx);
-        const bounds = cutsOf(cuts, n);
-        expect(bits(viaRanges('soup', inputs, params, ctx, bounds))).toEqual(bits(ref));
-        const out = arena.alloc(n).fill(NaN);
-        for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange('soup', inputs, out, params, ctx, bounds[i], bounds[i + 1], arena.memory)).toBe(true);
-        expect(bits(out)).toEqual(bits(ref));
-        for (const a of [...inputs, out]) arena.free(a);
-      }),
+      fc.property(
+        fc.constantFrom('uniform', 'weighted', 'seeded'),
+        fc.integer({ min: 2, max: 6 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (mode, P, n, seed, cuts) => {
+          const params = { mode, weights: Array.from({ length: P }, (_, i) => ((seed >>> i) % 9) + 0.5) };
+          const ctx = { name: 'w', shape: [n], seed };
+          const inputs = Array.from({ length: P }, (_, p) => seeded(n, seed + 31 * p, arena.alloc(n)));
+          const ref = getOperator('soup').cpu(inputs, params, ctx);
+          const bounds = cutsOf(cuts, n);
+          expect(bits(viaRanges('soup', inputs, params, ctx, bounds))).toEqual(bits(ref));
+          const out = arena.alloc(n).fill(NaN);
+          for (let i = 0; i + 1 < bounds.length; i++)
+            expect(simdRange('soup', inputs, out, params, ctx, bounds[i], bounds[i + 1], arena.memory)).toBe(true);
+          expect(bits(out)).toEqual(bits(ref));
+          for (const a of [...inputs, out]) arena.free(a);
+        },
+      ),
       { numRuns: 60, seed: 8 },
     );
   });
 
   it('crossover at every granularity, with chunk offsets, equals the reference', () => {
     fc.assert(
-      fc.property(fc.constantFrom('element', 'row', 'tensor'), fc.integer({ min: 2, max: 5 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.integer({ min: 0, max: 1 << 20 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (granularity, P, rows, cols, seed, offset, cuts) => {
-        const n = rows * cols;
-        const params = { granularity, weights: Array.from({ length: P }, (_, i) => ((seed >>> (2 * i)) % 4) + 0.25) };
-        const ctx = { name: 'layer.w', shape: [rows, cols], seed, offset: granularity === 'element' ? offset : 0 };
-        const inputs = Array.from({ length: P }, (_, p) => seeded(n, seed + 7 * p));
-        expect(bits(viaRanges('crossover', inputs, params, ctx, cutsOf(cuts, n)))).toEqual(bits(getOperator('crossover').cpu(inputs, params, ctx)));
-      }),
+      fc.property(
+        fc.constantFrom('element', 'row', 'tensor'),
+        fc.integer({ min: 2, max: 5 }),
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.integer({ min: 0, max: 1 << 20 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (granularity, P, rows, cols, seed, offset, cuts) => {
+          const n = rows * cols;
+          const params = { granularity, weights: Array.from({ length: P }, (_, i) => ((seed >>> (2 * i)) % 4) + 0.25) };
+          const ctx = { name: 'layer.w', shape: [rows, cols], seed, offset: granularity === 'element' ? offset : 0 };
+          const inputs = Array.from({ length: P }, (_, p) => seeded(n, seed + 7 * p));
+          expect(bits(viaRanges('crossover', inputs, params, ctx, cutsOf(cuts, n)))).toEqual(
+            bits(getOperator('crossover').cpu(inputs, params, ctx)),
+          );
+        },
+      ),
       { numRuns: 80, seed: 12 },
     );
   });
 
   it('mutation, with its spread given or computed, any rate and chunk offset, equals the reference', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 0, max: 2, noNaN: true }), fc.double({ min: 0, max: 0.1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), fc.integer({ min: 0, max: 1 << 20 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (n, seed, strength, epsilon, rate, givenStd, offset, cuts) => {
-        const params: ParamValues = { strength, epsilon, rate, ...(givenStd ? { std: 0.37 } : {}) };
-        const ctx = { name: 'm', shape: [n], seed, offset };
-        const inputs = [seeded(n, seed)];
-        expect(bits(viaRanges('mutate', inputs, params, ctx, cutsOf(cuts, n)))).toEqual(bits(getOperator('mutate').cpu(inputs, params, ctx)));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.double({ min: 0, max: 2, noNaN: true }),
+        fc.double({ min: 0, max: 0.1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1 << 20 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (n, seed, strength, epsilon, rate, givenStd, offset, cuts) => {
+          const params: ParamValues = { strength, epsilon, rate, ...(givenStd ? { std: 0.37 } : {}) };
+          const ctx = { name: 'm', shape: [n], seed, offset };
+          const inputs = [seeded(n, seed)];
+          expect(bits(viaRanges('mutate', inputs, params, ctx, cutsOf(cuts, n)))).toEqual(
+            bits(getOperator('mutate').cpu(inputs, params, ctx)),
+          );
+        },
+      ),
       { numRuns: 80, seed: 13 },
     );
   });
@@ -94,13 +130,22 @@ describe('element-wise range kernels', () => {
 
   it('SLERP, on the arc and in the linear case (parallel or zero parents), equals the reference', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom('arc', 'parallel', 'zero'), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (n, seed, t, kind, cuts) => {
-        const v0 = seeded(n, seed);
-        const v1 = kind === 'arc' ? seeded(n, seed + 1) : kind === 'parallel' ? v0.map((x) => 2 * x) : new Float32Array(n);
-        const params = { t };
-        const ctx = { name: 's', shape: [n], seed };
-        expect(bits(viaRanges('slerp', [v0, v1], params, ctx, cutsOf(cuts, n)))).toEqual(bits(getOperator('slerp').cpu([v0, v1], params, ctx)));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.constantFrom('arc', 'parallel', 'zero'),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (n, seed, t, kind, cuts) => {
+          const v0 = seeded(n, seed);
+          const v1 = kind === 'arc' ? seeded(n, seed + 1) : kind === 'parallel' ? v0.map((x) => 2 * x) : new Float32Array(n);
+          const params = { t };
+          const ctx = { name: 's', shape: [n], seed };
+          expect(bits(viaRanges('slerp', [v0, v1], params, ctx, cutsOf(cuts, n)))).toEqual(
+            bits(getOperator('slerp').cpu([v0, v1], params, ctx)),
+          );
+        },
+      ),
       { numRuns: 80, seed: 14 },
     );
   });
@@ -109,27 +154,38 @@ describe('element-wise range kernels', () => {
 describe('magnitude pruning range kernel', () => {
   it('equals the reference (exact bottom-m, ties by lower index) over any split of ranges and reduce parts', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 4000 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 12 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }), (n, seed, fraction, levels, cuts) => {
-        // Few magnitudes (exact ties), both signs and ±0, and the odd infinity or NaN.
-        const x = seeded(n, seed).map((v, i) => (i % 101 === 7 ? Infinity : i % 211 === 3 ? NaN : Math.sign(v) * (Math.floor(Math.abs(v) * levels) / levels)));
-        const params = { fraction };
-        const ctx = { name: 'p', shape: [n], seed: 1 };
-        const ref = getOperator('prune').cpu([x], params, ctx);
-        const bounds = cutsOf(cuts, n);
-        expect(bits(viaRanges('prune', [x], params, ctx, bounds))).toEqual(bits(ref));
-        // The reduce plan split by range, partials through structured clone, as the pool runs it.
-        const k = getFastKernel('prune');
-        const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
-        let step = k.reduce!.start([x], params, ctx);
-        for (let pass = 0; 'carry' in step; pass++) {
-          const carry = step.carry;
-          const partials = ranges.map(([s, e], t) => structuredClone(k.reduce!.partial(pass, carry, [x], params, ctx, s, e, { index: t, count: ranges.length })));
-          step = k.reduce!.merge(pass, carry, partials, ranges, [x], params, ctx);
-        }
-        const out = new Float32Array(n);
-        k.run([x], out, { ...params, ...step.params }, ctx, 0, n);
-        expect(bits(out)).toEqual(bits(ref));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 4000 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        (n, seed, fraction, levels, cuts) => {
+          // Few magnitudes (exact ties), both signs and ±0, and the odd infinity or NaN.
+          const x = seeded(n, seed).map((v, i) =>
+            i % 101 === 7 ? Infinity : i % 211 === 3 ? NaN : Math.sign(v) * (Math.floor(Math.abs(v) * levels) / levels),
+          );
+          const params = { fraction };
+          const ctx = { name: 'p', shape: [n], seed: 1 };
+          const ref = getOperator('prune').cpu([x], params, ctx);
+          const bounds = cutsOf(cuts, n);
+          expect(bits(viaRanges('prune', [x], params, ctx, bounds))).toEqual(bits(ref));
+          // The reduce plan split by range, partials through structured clone, as the pool runs it.
+          const k = getFastKernel('prune');
+          const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
+          let step = k.reduce!.start([x], params, ctx);
+          for (let pass = 0; 'carry' in step; pass++) {
+            const carry = step.carry;
+            const partials = ranges.map(([s, e], t) =>
+              structuredClone(k.reduce!.partial(pass, carry, [x], params, ctx, s, e, { index: t, count: ranges.length })),
+            );
+            step = k.reduce!.merge(pass, carry, partials, ranges, [x], params, ctx);
+          }
+          const out = new Float32Array(n);
+          k.run([x], out, { ...params, ...step.params }, ctx, 0, n);
+          expect(bits(out)).toEqual(bits(ref));
+        },
+      ),
       { numRuns: 150, seed: 15 },
     );
   });

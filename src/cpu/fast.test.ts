@@ -15,7 +15,11 @@ import { Arena } from './arena.ts';
 function seeded(n: number, seed: number, into: Float32Array = new Float32Array(n)): Float32Array {
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     const r = s / 4294967296;
     into[i] = r < 0.02 ? 0 : r < 0.04 ? -0 : (r - 0.5) * 2 ** ((s & 15) - 6);
   }
@@ -46,7 +50,8 @@ describe('fast CPU range kernels', () => {
           for (let i = 0; i + 1 < bounds.length; i++) FAST_KERNELS.blend.run(inputs, out, params, ctx, bounds[i], bounds[i + 1]);
           expect(bits(out)).toEqual(bits(ref));
           const viaSimd = new Float32Array(n).fill(NaN);
-          for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange('blend', inputs, viaSimd, params, ctx, bounds[i], bounds[i + 1])).toBe(true);
+          for (let i = 0; i + 1 < bounds.length; i++)
+            expect(simdRange('blend', inputs, viaSimd, params, ctx, bounds[i], bounds[i + 1])).toBe(true);
           expect(bits(viaSimd)).toEqual(bits(ref));
         },
       ),
@@ -79,14 +84,21 @@ function family(n: number, parents: number, seed: number): Float32Array[] {
   const base = seeded(n, seed);
   const steps = [0, 0.25, -0.25, 0.5, -0.5, 1, -1, 2, -0, 0.125];
   let s = seed >>> 0 || 1;
-  return [base, ...Array.from({ length: parents }, () => {
-    const x = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-      x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
-    }
-    return x;
-  })];
+  return [
+    base,
+    ...Array.from({ length: parents }, () => {
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        s ^= s << 13;
+        s >>>= 0;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        s >>>= 0;
+        x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
+      }
+      return x;
+    }),
+  ];
 }
 
 describe('TIES range kernel', () => {
@@ -96,7 +108,12 @@ describe('TIES range kernel', () => {
         fc.integer({ min: 2, max: 5 }),
         fc.integer({ min: 1, max: 4000 }),
         fc.integer({ min: 1, max: 2 ** 31 }),
-        fc.record({ density: fc.double({ min: 0, max: 1, noNaN: true }), normalize: fc.boolean(), rescale: fc.constantFrom('none', 'inverse'), lambda: fc.double({ min: -2, max: 2, noNaN: true }) }),
+        fc.record({
+          density: fc.double({ min: 0, max: 1, noNaN: true }),
+          normalize: fc.boolean(),
+          rescale: fc.constantFrom('none', 'inverse'),
+          lambda: fc.double({ min: -2, max: 2, noNaN: true }),
+        }),
         fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
         (parents, n, seed, extra, cuts) => {
           // A density that keeps nothing of the tensor is refused (as mergekit asserts): use 1 there.
@@ -110,7 +127,8 @@ describe('TIES range kernel', () => {
           const out = new Float32Array(n).fill(NaN);
           const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
           let conflicts = 0;
-          for (let i = 0; i + 1 < bounds.length; i++) conflicts += (kernel.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]) as Record<string, number>).signConflicts;
+          for (let i = 0; i + 1 < bounds.length; i++)
+            conflicts += (kernel.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]) as Record<string, number>).signConflicts;
           expect(bits(out)).toEqual(bits(ref));
           expect(conflicts).toBe(refStats.signConflicts);
         },
@@ -139,7 +157,11 @@ describe('CpuPool on worker_threads', () => {
   afterAll(() => pool?.terminate());
 
   it('splits a tensor across workers with results identical to the reference', async () => {
-    for (const [n, parents, seed] of [[200_003, 3, 5], [65_536, 2, 6], [100_000, 5, 7]] as const) {
+    for (const [n, parents, seed] of [
+      [200_003, 3, 5],
+      [65_536, 2, 6],
+      [100_000, 5, 7],
+    ] as const) {
       const inputs = Array.from({ length: parents }, (_, p) => seeded(n, seed * 31 + p, sharedF32(n)));
       const params = { weights: Array.from({ length: parents }, (_, p) => 0.5 + p), normalize: true };
       const out = sharedF32(n);
@@ -149,7 +171,11 @@ describe('CpuPool on worker_threads', () => {
   });
 
   it('TIES on the pool (selection reduced across workers) equals the reference, with heavy ties and all-zero deltas', async () => {
-    for (const [n, parents, seed, density] of [[200_003, 3, 4, 0.2], [120_000, 4, 9, 0.9], [65_600, 2, 3, 0.02]] as const) {
+    for (const [n, parents, seed, density] of [
+      [200_003, 3, 4, 0.2],
+      [120_000, 4, 9, 0.9],
+      [65_600, 2, 3, 0.02],
+    ] as const) {
       const inputs = family(n, parents, seed).map((x) => {
         const s = pool.alloc(n);
         s.set(x);
@@ -177,8 +203,23 @@ describe('CpuPool on worker_threads', () => {
 
   it('breeds the same tensors as the reference backend, for every registry operator', async () => {
     const fast = createFastCpuBackend(pool);
-    const shapes: [string, number[]][] = [['emb', [300, 256]], ['ln', [256]], ['w', [256, 512]]];
-    const parents = [1, 2, 3].map((p) => shapes.map(([name, shape]) => fromFloat32(name, shape, seeded(shape.reduce((a, b) => a * b), p * 101 + name.length))));
+    const shapes: [string, number[]][] = [
+      ['emb', [300, 256]],
+      ['ln', [256]],
+      ['w', [256, 512]],
+    ];
+    const parents = [1, 2, 3].map((p) =>
+      shapes.map(([name, shape]) =>
+        fromFloat32(
+          name,
+          shape,
+          seeded(
+            shape.reduce((a, b) => a * b),
+            p * 101 + name.length,
+          ),
+        ),
+      ),
+    );
     for (const id of Object.keys(OPERATORS)) {
       const op = getOperator(id);
       const count = Math.min(3, op.parents.max) + (op.needsBase ? 1 : 0);
@@ -191,7 +232,7 @@ describe('CpuPool on worker_threads', () => {
   });
 });
 
-describe('arena: SIMD in place on the pool\'s shared memory', () => {
+describe("arena: SIMD in place on the pool's shared memory", () => {
   it('allocates aligned, zeroed, non-overlapping arrays and reuses freed space', () => {
     const arena = new Arena();
     const a = arena.alloc(1000);
@@ -217,25 +258,36 @@ describe('arena: SIMD in place on the pool\'s shared memory', () => {
   it('blend in place (fused 2/3/4-input loops, any range) is bit-identical to the reference', () => {
     const arena = new Arena();
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 6 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (parents, n, seed, cuts) => {
-        const params = { weights: Array.from({ length: parents }, (_, p) => ((seed >>> p) % 7) - 2.5), normalize: false };
-        const inputs = Array.from({ length: parents }, (_, p) => seeded(n, seed + p * 31, arena.alloc(n)));
-        const out = arena.alloc(n).fill(NaN);
-        const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
-        for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange('blend', inputs, out, params, ctx, bounds[i], bounds[i + 1], arena.memory)).toBe(true);
-        expect(bits(out)).toEqual(bits(getOperator('blend').cpu(inputs, params, ctx)));
-        for (const a of [...inputs, out]) arena.free(a);
-      }),
+      fc.property(
+        fc.integer({ min: 2, max: 6 }),
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (parents, n, seed, cuts) => {
+          const params = { weights: Array.from({ length: parents }, (_, p) => ((seed >>> p) % 7) - 2.5), normalize: false };
+          const inputs = Array.from({ length: parents }, (_, p) => seeded(n, seed + p * 31, arena.alloc(n)));
+          const out = arena.alloc(n).fill(NaN);
+          const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+          for (let i = 0; i + 1 < bounds.length; i++)
+            expect(simdRange('blend', inputs, out, params, ctx, bounds[i], bounds[i + 1], arena.memory)).toBe(true);
+          expect(bits(out)).toEqual(bits(getOperator('blend').cpu(inputs, params, ctx)));
+          for (const a of [...inputs, out]) arena.free(a);
+        },
+      ),
       { numRuns: 60, seed: 9 },
     );
     expect(arena.stats().live).toBe(0);
   });
 
-  it('a pool runs blend on arena arrays in place with the reference\'s bits', async () => {
+  it("a pool runs blend on arena arrays in place with the reference's bits", async () => {
     const pool = await createNodeCpuPool(2);
     try {
       expect(pool.arena).not.toBeNull();
-      for (const [n, parents] of [[300_001, 3], [131_072, 4], [99_999, 2]] as const) {
+      for (const [n, parents] of [
+        [300_001, 3],
+        [131_072, 4],
+        [99_999, 2],
+      ] as const) {
         const inputs = Array.from({ length: parents }, (_, p) => seeded(n, 77 + p, pool.alloc(n)));
         const out = pool.alloc(n);
         const params = { weights: [0.3, -1.25, 2, 0.5].slice(0, parents), normalize: true };

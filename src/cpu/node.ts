@@ -10,21 +10,23 @@ import type { RangeReply, WorkerMessage } from './protocol.ts';
 export async function createNodeCpuPool(threads = availableParallelism()): Promise<CpuPool> {
   const url = new URL('./node-worker.mjs', import.meta.url);
   const ports = await Promise.all(
-    Array.from({ length: Math.max(1, threads) }, () =>
-      new Promise<PoolPort>((resolve, reject) => {
-        const w = new Worker(url);
-        w.once('error', (e) => reject(new Error(`CPU pool worker failed to start: ${e.message}`)));
-        // The worker says 'ready' once its TypeScript is loaded, so timings never include startup.
-        w.once('message', (m) => {
-          if (m !== 'ready') return reject(new Error(`CPU pool worker sent ${String(m)} before ready`));
-          w.unref();
-          resolve({
-            post: (msg: WorkerMessage) => w.postMessage(msg),
-            onReply: (cb: (r: RangeReply) => void) => void w.on('message', cb),
-            terminate: () => void w.terminate(),
+    Array.from(
+      { length: Math.max(1, threads) },
+      () =>
+        new Promise<PoolPort>((resolve, reject) => {
+          const w = new Worker(url);
+          w.once('error', (e) => reject(new Error(`CPU pool worker failed to start: ${e.message}`)));
+          // The worker says 'ready' once its TypeScript is loaded, so timings never include startup.
+          w.once('message', (m) => {
+            if (m !== 'ready') return reject(new Error(`CPU pool worker sent ${String(m)} before ready`));
+            w.unref();
+            resolve({
+              post: (msg: WorkerMessage) => w.postMessage(msg),
+              onReply: (cb: (r: RangeReply) => void) => void w.on('message', cb),
+              terminate: () => void w.terminate(),
+            });
           });
-        });
-      }),
+        }),
     ),
   );
   return new CpuPool(ports);

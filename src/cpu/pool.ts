@@ -50,9 +50,15 @@ export class CpuPool {
   /** The shared memory the pool's SIMD loops work on in place, or null where it cannot be made. */
   readonly arena: Arena | null;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: { counts?: Record<string, number>; partial?: unknown }) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: { counts?: Record<string, number>; partial?: unknown }) => void; reject: (e: Error) => void }
+  >();
 
-  constructor(private readonly ports: PoolPort[], arena: Arena | null = Arena.tryCreate()) {
+  constructor(
+    private readonly ports: PoolPort[],
+    arena: Arena | null = Arena.tryCreate(),
+  ) {
     if (ports.length === 0) throw new Error('CpuPool needs at least one worker');
     this.threads = ports.length;
     this.arena = arena;
@@ -110,7 +116,8 @@ export class CpuPool {
     if (n < INLINE_BELOW) {
       if (k.reduce) params = { ...params, ...reduceLocally(k.reduce, inputs, params, ctx) };
       else if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
-      if (!simdRange(kernel, inputs, out, params, ctx, 0, n, arena ? this.arena!.memory : undefined)) counted([k.run(inputs, out, params, ctx, 0, n)]);
+      if (!simdRange(kernel, inputs, out, params, ctx, 0, n, arena ? this.arena!.memory : undefined))
+        counted([k.run(inputs, out, params, ctx, 0, n)]);
       return;
     }
     const ins = inputs.map(describe);
@@ -130,7 +137,9 @@ export class CpuPool {
       Promise.all(
         parts.map(([start, end], t) => {
           const id = this.nextId++;
-          const done = new Promise<{ counts?: Record<string, number>; partial?: unknown }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+          const done = new Promise<{ counts?: Record<string, number>; partial?: unknown }>((resolve, reject) =>
+            this.pending.set(id, { resolve, reject }),
+          );
           const r = reduce ? { reduce: { ...reduce, part: { index: t, count: parts.length } } } : {};
           this.ports[t].post({ id, kernel, params: p, ctx: plainCtx, inputs: ins, out: o, start, end, arena, ...r });
           return done;
@@ -142,9 +151,21 @@ export class CpuPool {
         const carry = step.carry;
         // A pass split by parent gives each worker the whole tensor for its share of the parents.
         const parts =
-          step.split === 'parents' ? Array.from({ length: Math.max(1, Math.min(this.threads, inputs.length - 1)) }, () => [0, n] as const) : step.split === 'whole' ? [[0, n] as const] : ranges;
+          step.split === 'parents'
+            ? Array.from({ length: Math.max(1, Math.min(this.threads, inputs.length - 1)) }, () => [0, n] as const)
+            : step.split === 'whole'
+              ? [[0, n] as const]
+              : ranges;
         const replies = await all(params, parts, { pass, carry });
-        step = k.reduce.merge(pass, carry, replies.map((r) => r.partial), parts, inputs, params, ctx);
+        step = k.reduce.merge(
+          pass,
+          carry,
+          replies.map((r) => r.partial),
+          parts,
+          inputs,
+          params,
+          ctx,
+        );
       }
       params = { ...params, ...step.params };
     } else if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };

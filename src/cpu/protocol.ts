@@ -32,4 +32,5 @@ export interface ArenaInit {
 
 export type WorkerMessage = RangeJob | ArenaInit;
 
-export type RangeReply = { id: number; ok: true; ms: number; counts?: Record<string, number>; partial?: unknown } | { id: number; ok: false; error: string };
+export type RangeReply =
+  { id: number; ok: true; ms: number; counts?: Record<string, number>; partial?: unknown } | { id: number; ok: false; error: string };

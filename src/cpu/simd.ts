@@ -39,7 +39,9 @@ const leb = (n: number): number[] => {
 const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
 const name = (s: string) => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 
-const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
+const I32 = 0x7f,
+  F32 = 0x7d,
+  V128 = 0x7b;
 const get = (i: number) => [0x20, i];
 const set = (i: number) => [0x21, i];
 const SIMD = (op: number) => [0xfd, ...leb(op)];
@@ -54,18 +56,40 @@ const f32x4div = SIMD(0xe7);
 /** Params: 0 o, 1 x, 2 w, 3 nBytes; locals: 4 i (i32), 5 ws (v128), 6 zero (v128, stays 0). */
 function body(accumulate: boolean): number[] {
   const code = [
-    ...get(2), ...f32x4splat, ...set(5),
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
-    ...get(4), ...get(3), 0x4f, 0x0d, 1, // if i >= n break
-    ...get(0), ...get(4), 0x6a, // store address o + i
+    ...get(2),
+    ...f32x4splat,
+    ...set(5),
+    0x02,
+    0x40, // block
+    0x03,
+    0x40, // loop
+    ...get(4),
+    ...get(3),
+    0x4f,
+    0x0d,
+    1, // if i >= n break
+    ...get(0),
+    ...get(4),
+    0x6a, // store address o + i
     ...(accumulate ? [...get(0), ...get(4), 0x6a, ...v128load] : get(6)),
-    ...get(5), ...get(1), ...get(4), 0x6a, ...v128load, ...f32x4mul,
+    ...get(5),
+    ...get(1),
+    ...get(4),
+    0x6a,
+    ...v128load,
+    ...f32x4mul,
     ...f32x4add,
     ...v128store,
-    ...get(4), 0x41, 16, 0x6a, ...set(4),
-    0x0c, 0, // continue
-    0x0b, 0x0b, 0x0b,
+    ...get(4),
+    0x41,
+    16,
+    0x6a,
+    ...set(4),
+    0x0c,
+    0, // continue
+    0x0b,
+    0x0b,
+    0x0b,
   ];
   const fn = [2, 1, I32, 2, V128, ...code];
   return [...leb(fn.length), ...fn];
@@ -120,7 +144,8 @@ function taskDelta(k: number): number[] {
   code.push(...get(0), ...get(i), 0x6a); // store address
   code.push(...get(1), ...get(i), 0x6a, ...v128load, ...set(bv));
   code.push(...get(zero));
-  for (let p = 0; p < k; p++) code.push(...get(ws(p)), ...get(x(p)), ...get(i), 0x6a, ...v128load, ...get(bv), ...f32x4sub, ...f32x4mul, ...f32x4add);
+  for (let p = 0; p < k; p++)
+    code.push(...get(ws(p)), ...get(x(p)), ...get(i), 0x6a, ...v128load, ...get(bv), ...f32x4sub, ...f32x4mul, ...f32x4add);
   code.push(...get(dv), ...f32x4div, ...get(lam), ...f32x4mul, ...get(bv), ...f32x4add);
   code.push(...v128store, ...get(i), 0x41, 16, 0x6a, ...set(i), 0x0c, 0, 0x0b, 0x0b, 0x0b);
   const fn = [2, 1, I32, k + 4, V128, ...code];
@@ -137,9 +162,29 @@ const TASK_DELTA = [1, 2, 3, 4] as const;
 function wasmModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const fusedType = (k: number) => [0x60, 2 * k + 3, ...Array(k + 1).fill(I32), ...Array(k + 1).fill(F32), I32, 0];
   const taType = (k: number) => [0x60, 2 * k + 5, ...Array(k + 2).fill(I32), ...Array(k + 2).fill(F32), I32, 0];
-  const types = [1 + FUSED.length + TASK_DELTA.length, 0x60, 4, I32, I32, F32, I32, 0, ...FUSED.flatMap(fusedType), ...TASK_DELTA.flatMap(taType)];
-  const funcs = [2 + FUSED.length + TASK_DELTA.length, 0, 0, ...FUSED.map((_, t) => t + 1), ...TASK_DELTA.map((_, t) => 1 + FUSED.length + t)];
-  const exportsOf = (entries: [string, number, number][]) => [entries.length, ...entries.flatMap(([nm, kind, idx]) => [...name(nm), kind, idx])];
+  const types = [
+    1 + FUSED.length + TASK_DELTA.length,
+    0x60,
+    4,
+    I32,
+    I32,
+    F32,
+    I32,
+    0,
+    ...FUSED.flatMap(fusedType),
+    ...TASK_DELTA.flatMap(taType),
+  ];
+  const funcs = [
+    2 + FUSED.length + TASK_DELTA.length,
+    0,
+    0,
+    ...FUSED.map((_, t) => t + 1),
+    ...TASK_DELTA.map((_, t) => 1 + FUSED.length + t),
+  ];
+  const exportsOf = (entries: [string, number, number][]) => [
+    entries.length,
+    ...entries.flatMap(([nm, kind, idx]) => [...name(nm), kind, idx]),
+  ];
   const fnExports: [string, number, number][] = [
     ['first', 0, 0],
     ['acc', 0, 1],
@@ -147,13 +192,26 @@ function wasmModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
     ...TASK_DELTA.map((k, t): [string, number, number] => [`ta${k}`, 0, 2 + FUSED.length + t]),
   ];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, types),
     ...(sharedMemory ? section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)]) : []),
     ...section(3, funcs),
     ...(sharedMemory ? [] : section(5, [1, 0, 1])),
     ...section(7, exportsOf(sharedMemory ? fnExports : [['mem', 2, 0], ...fnExports])),
-    ...section(10, [2 + FUSED.length + TASK_DELTA.length, ...body(false), ...body(true), ...FUSED.flatMap((k) => fused(k)), ...TASK_DELTA.flatMap((k) => taskDelta(k))]),
+    ...section(10, [
+      2 + FUSED.length + TASK_DELTA.length,
+      ...body(false),
+      ...body(true),
+      ...FUSED.flatMap((k) => fused(k)),
+      ...TASK_DELTA.flatMap((k) => taskDelta(k)),
+    ]),
   ]);
 }
 
@@ -216,7 +274,16 @@ export function simdOn(memory: WebAssembly.Memory): Simd | null {
  * With `arena` (every array lives in that memory) the loops work in place, one fused pass per
  * block; otherwise each block goes through this thread's private scratch memory.
  */
-export function simdRange(kernel: string, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number, arena?: WebAssembly.Memory): boolean {
+export function simdRange(
+  kernel: string,
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+  arena?: WebAssembly.Memory,
+): boolean {
   if (kernel === 'soup') return simdRange('blend', inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end, arena);
   if (kernel !== 'blend') return arena ? taskDeltaRange(kernel, inputs, out, params, ctx, start, end, arena) : false;
   const { weights: w, divisor: dv } = blendWeights(params, inputs.length);
@@ -266,11 +333,21 @@ export function simdRange(kernel: string, inputs: readonly Float32Array[], out: 
  * on an arena: the fused taK loop, the same float32 operations in the same order as the
  * reference (task-arithmetic.cpu.ts); the last few elements through the JavaScript range kernel.
  */
-function taskDeltaRange(kernel: string, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number, arena: WebAssembly.Memory): boolean {
+function taskDeltaRange(
+  kernel: string,
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+  arena: WebAssembly.Memory,
+): boolean {
   if (!isOperatorId(kernel)) return false;
   const op = getOperator(kernel);
   const P = inputs.length - 1;
-  if (op.kernel?.id !== 'task-arithmetic' || op.kernel.cfg.sparsify !== 'none' || op.kernel.cfg.consensus !== 'none' || P < 1 || P > 4) return false;
+  if (op.kernel?.id !== 'task-arithmetic' || op.kernel.cfg.sparsify !== 'none' || op.kernel.cfg.consensus !== 'none' || P < 1 || P > 4)
+    return false;
   if (typeof params.clipNorm === 'number' && params.clipNorm > 0) return false;
   const s = simdOn(arena);
   if (!s) return false;

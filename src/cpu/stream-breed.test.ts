@@ -23,7 +23,11 @@ function tieHeavy(n: number, seed: number, palette: number): Float32Array {
   let s = seed >>> 0 || 1;
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     const r = s % 1000;
     a[i] = r < 30 ? specials[s % specials.length] : ((s >>> 10) % palette) * (s & 1 ? 0.125 : -0.125) * 2 ** ((s >>> 20) % 5);
   }
@@ -117,7 +121,20 @@ describe('streaming breed, IndexedDB → IndexedDB, chunk by chunk', () => {
       const store = await ChunkStore.open(`stream-test-${id}`);
       try {
         // 997 elements per chunk: tensors span several chunks and no boundary falls on a row.
-        const r = await streamBreed({ model: TINY, operator: id, fallback: id, parents: 3, params, seed: 7, chunkElements: 997, keepBudgetBytes: keep, backendFor: async () => cpuBackend }, store);
+        const r = await streamBreed(
+          {
+            model: TINY,
+            operator: id,
+            fallback: id,
+            parents: 3,
+            params,
+            seed: 7,
+            chunkElements: 997,
+            keepBudgetBytes: keep,
+            backendFor: async () => cpuBackend,
+          },
+          store,
+        );
         for (const st of ref.stats) {
           const bytes = await store.readTensor(r.outputTensors[st.name]);
           expect(sha256Hex(new Uint8Array(bytes.buffer)), st.name).toBe(st.outputHash);
@@ -141,9 +158,24 @@ describe('streaming breed, IndexedDB → IndexedDB, chunk by chunk', () => {
       const store = await ChunkStore.open('stream-test-pool-ties');
       try {
         // 40 000-element chunks: the pool splits them across workers (above its inline size).
-        const r = await streamBreed({ model: { ...TINY, vocab: 5000 }, operator: 'ties', fallback: 'ties', parents: 3, chunkElements: 40_000, keepBudgetBytes: 0, backendFor: async () => createFastCpuBackend(pool) }, store);
-        const big = await breed({ operator: 'ties', params: {}, seed: 7, parents: [0, 1, 2, 3].map((p) => inMemoryModel({ ...TINY, vocab: 5000 }, p)) }, cpuBackend);
-        for (const st of big.stats) expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer)), st.name).toBe(st.outputHash);
+        const r = await streamBreed(
+          {
+            model: { ...TINY, vocab: 5000 },
+            operator: 'ties',
+            fallback: 'ties',
+            parents: 3,
+            chunkElements: 40_000,
+            keepBudgetBytes: 0,
+            backendFor: async () => createFastCpuBackend(pool),
+          },
+          store,
+        );
+        const big = await breed(
+          { operator: 'ties', params: {}, seed: 7, parents: [0, 1, 2, 3].map((p) => inMemoryModel({ ...TINY, vocab: 5000 }, p)) },
+          cpuBackend,
+        );
+        for (const st of big.stats)
+          expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer)), st.name).toBe(st.outputHash);
         expect(r.signConflicts).toBe(big.stats.reduce((a, s) => a + (s.signConflicts ?? 0), 0));
       } finally {
         await store.close(true);
@@ -160,9 +192,20 @@ describe('streaming breed, IndexedDB → IndexedDB, chunk by chunk', () => {
       const ref = await breed({ operator: 'blend', params: {}, seed: 7, parents: models }, cpuBackend);
       const store = await ChunkStore.open('stream-test-pool');
       try {
-        const r = await streamBreed({ model: TINY, operator: 'blend', fallback: 'blend', parents: 3, chunkElements: 4096, backendFor: async () => createFastCpuBackend(pool) }, store);
+        const r = await streamBreed(
+          {
+            model: TINY,
+            operator: 'blend',
+            fallback: 'blend',
+            parents: 3,
+            chunkElements: 4096,
+            backendFor: async () => createFastCpuBackend(pool),
+          },
+          store,
+        );
         expect(r.backend).toMatch(/CPU fast path/);
-        for (const st of ref.stats) expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer))).toBe(st.outputHash);
+        for (const st of ref.stats)
+          expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer))).toBe(st.outputHash);
       } finally {
         await store.close(true);
       }

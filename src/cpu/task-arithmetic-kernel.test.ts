@@ -14,15 +14,22 @@ import type { CpuPool } from './pool.ts';
 import { Arena } from './arena.ts';
 import { simdRange } from './simd.ts';
 
-const FAMILY = listOperators().filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic').map((op) => op.id);
+const FAMILY = listOperators()
+  .filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic')
+  .map((op) => op.id);
 
 /** Float32 bits, every NaN as one pattern (WebAssembly and JavaScript may differ in NaN payloads only). */
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
+const bits = (a: Float32Array) =>
+  Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
 
 function xorshift(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return s;
   };
 }
@@ -35,21 +42,31 @@ function family(n: number, parents: number, seed: number, into?: (n: number) => 
   for (let i = 0; i < n; i++) {
     const s = r();
     // Half the seeds give a base on a coarse grid, so x − base is exact and equal magnitudes abound.
-    base[i] = s % 50 === 0 ? 0 : s % 50 === 1 ? -0 : seed & 1 ? ((s >>> 8) % 64) / 16 - 2 : ((s / 4294967296) - 0.5) * 2 ** ((s & 7) - 3);
+    base[i] = s % 50 === 0 ? 0 : s % 50 === 1 ? -0 : seed & 1 ? ((s >>> 8) % 64) / 16 - 2 : (s / 4294967296 - 0.5) * 2 ** ((s & 7) - 3);
   }
   const steps = [0, 0.25, -0.25, 0.5, -0.5, 1, -1, 2, -0, 0.125];
-  return [base, ...Array.from({ length: parents }, () => {
-    const x = make(n);
-    for (let i = 0; i < n; i++) {
-      const s = r();
-      x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
-    }
-    return x;
-  })];
+  return [
+    base,
+    ...Array.from({ length: parents }, () => {
+      const x = make(n);
+      for (let i = 0; i < n; i++) {
+        const s = r();
+        x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
+      }
+      return x;
+    }),
+  ];
 }
 
 /** The reduce plan as a pool runs it, in-process: range passes over `cuts`, parent passes over `workers` parts. */
-function reduceSplit(plan: ReducePlan, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, bounds: number[], workers: number): ParamValues {
+function reduceSplit(
+  plan: ReducePlan,
+  inputs: readonly Float32Array[],
+  params: ParamValues,
+  ctx: TensorContext,
+  bounds: number[],
+  workers: number,
+): ParamValues {
   const n = inputs[0].length;
   const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
   let step = plan.start(inputs, params, ctx);
@@ -57,7 +74,9 @@ function reduceSplit(plan: ReducePlan, inputs: readonly Float32Array[], params: 
     const parts = step.split === 'parents' ? Array.from({ length: Math.min(workers, inputs.length - 1) }, () => [0, n] as const) : ranges;
     const carry = step.carry;
     // Through structured clone, as the partials travel between threads.
-    const partials = parts.map(([s, e], t) => structuredClone(plan.partial(pass, structuredClone(carry), inputs, params, ctx, s, e, { index: t, count: parts.length })));
+    const partials = parts.map(([s, e], t) =>
+      structuredClone(plan.partial(pass, structuredClone(carry), inputs, params, ctx, s, e, { index: t, count: parts.length })),
+    );
     step = plan.merge(pass, carry, partials, parts, inputs, params, ctx);
   }
   return step.params;
@@ -74,10 +93,20 @@ const params = fc.record({
   offset: fc.integer({ min: 0, max: 1 << 20 }),
 });
 
-function paramsFor(op: string, x: { density: number; drop: number; rescale: string; normalize: boolean; lambda: number; clipNorm: number }, parents: number, seed: number, n: number): ParamValues {
+function paramsFor(
+  op: string,
+  x: { density: number; drop: number; rescale: string; normalize: boolean; lambda: number; clipNorm: number },
+  parents: number,
+  seed: number,
+  n: number,
+): ParamValues {
   const def = getOperator(op);
   const names = new Set(def.params.map((p) => p.name));
-  const p: ParamValues = { normalize: x.normalize, lambda: x.lambda, weights: Array.from({ length: parents }, (_, i) => ((seed >>> (3 * i)) % 5) * 0.5 - 0.75) };
+  const p: ParamValues = {
+    normalize: x.normalize,
+    lambda: x.lambda,
+    weights: Array.from({ length: parents }, (_, i) => ((seed >>> (3 * i)) % 5) * 0.5 - 0.75),
+  };
   if (op === 'federated') p.weights = (p.weights as number[]).map((w) => Math.abs(w) + 0.25);
   if (names.has('density')) p.density = Math.floor(x.density * n) > 0 ? x.density : 1;
   if (names.has('drop')) p.drop = x.drop;
@@ -113,7 +142,8 @@ describe('task-arithmetic family range kernel', () => {
           for (const derived of [reduceLocally(k.reduce!, inputs, p, ctx), reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers)]) {
             const out = new Float32Array(n).fill(NaN);
             let conflicts = 0;
-            for (let i = 0; i + 1 < bounds.length; i++) conflicts += k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1])?.signConflicts ?? 0;
+            for (let i = 0; i + 1 < bounds.length; i++)
+              conflicts += k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1])?.signConflicts ?? 0;
             expect(bits(out)).toEqual(bits(ref));
             expect(conflicts).toBe(refStats.signConflicts ?? 0);
           }
@@ -158,7 +188,9 @@ describe('task-arithmetic family range kernel', () => {
     const out = new Float32Array(n);
     k.run(inputs, out, { ...p, ...reduceLocally(k.reduce!, inputs, p, c) }, c, 0, n);
     expect(bits(out)).toEqual(bits(getOperator('federated').cpu(inputs, p, c)));
-    expect(() => reduceLocally(k.reduce!, inputs, { normalize: true, weights: [1, 2, 3], clipNorm: 0.5, clipScope: 'update' }, c)).toThrow(/update-wide clipping needs the model pre-pass/);
+    expect(() => reduceLocally(k.reduce!, inputs, { normalize: true, weights: [1, 2, 3], clipNorm: 0.5, clipScope: 'update' }, c)).toThrow(
+      /update-wide clipping needs the model pre-pass/,
+    );
   });
 });
 
@@ -166,17 +198,27 @@ describe('task delta and federated in WebAssembly SIMD, in place on an arena', (
   it('the fused taK loops over any ranges equal the reference', () => {
     const arena = new Arena();
     fc.assert(
-      fc.property(fc.constantFrom('task-delta', 'federated'), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.boolean(), fc.double({ min: -2, max: 2, noNaN: true }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }), (id, P, n, seed, normalize, lambda, cuts) => {
-        const inputs = family(n, P, seed, (m) => arena.alloc(m));
-        const weights = Array.from({ length: P }, (_, i) => ((seed >>> (3 * i)) % 5) * 0.5 - (id === 'federated' ? 0 : 0.75));
-        const p = { weights, normalize, lambda };
-        const c = { name: 'w', shape: [n], seed: 1 };
-        const out = arena.alloc(n).fill(NaN);
-        const bounds = [0, ...cuts.map((x) => Math.floor(x * n)).sort((a, b) => a - b), n];
-        for (let i = 0; i + 1 < bounds.length; i++) expect(simdRange(id, inputs, out, p, c, bounds[i], bounds[i + 1], arena.memory)).toBe(P <= 4);
-        if (P <= 4) expect(bits(out)).toEqual(bits(getOperator(id).cpu(inputs, p, c)));
-        for (const a of [...inputs, out]) arena.free(a);
-      }),
+      fc.property(
+        fc.constantFrom('task-delta', 'federated'),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.boolean(),
+        fc.double({ min: -2, max: 2, noNaN: true }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (id, P, n, seed, normalize, lambda, cuts) => {
+          const inputs = family(n, P, seed, (m) => arena.alloc(m));
+          const weights = Array.from({ length: P }, (_, i) => ((seed >>> (3 * i)) % 5) * 0.5 - (id === 'federated' ? 0 : 0.75));
+          const p = { weights, normalize, lambda };
+          const c = { name: 'w', shape: [n], seed: 1 };
+          const out = arena.alloc(n).fill(NaN);
+          const bounds = [0, ...cuts.map((x) => Math.floor(x * n)).sort((a, b) => a - b), n];
+          for (let i = 0; i + 1 < bounds.length; i++)
+            expect(simdRange(id, inputs, out, p, c, bounds[i], bounds[i + 1], arena.memory)).toBe(P <= 4);
+          if (P <= 4) expect(bits(out)).toEqual(bits(getOperator(id).cpu(inputs, p, c)));
+          for (const a of [...inputs, out]) arena.free(a);
+        },
+      ),
       { numRuns: 80, seed: 4 },
     );
     // Sparsifying, electing or clipping members keep to their JavaScript range kernel.

@@ -28,7 +28,8 @@ export function runJob(msg: WorkerMessage): RangeReply | null {
       return { id: job.id, ok: true, ms: performance.now() - t0, partial };
     }
     let counts: Record<string, number> | undefined;
-    if (!simdRange(k.id, inputs, out, job.params, job.ctx, job.start, job.end, job.arena ? arena : undefined)) counts = k.run(inputs, out, job.params, job.ctx, job.start, job.end) ?? undefined;
+    if (!simdRange(k.id, inputs, out, job.params, job.ctx, job.start, job.end, job.arena ? arena : undefined))
+      counts = k.run(inputs, out, job.params, job.ctx, job.start, job.end) ?? undefined;
     return { id: job.id, ok: true, ms: performance.now() - t0, ...(counts ? { counts } : {}) };
   } catch (e) {
     return { id: job.id, ok: false, error: e instanceof Error ? e.message : String(e) };

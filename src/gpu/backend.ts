@@ -82,7 +82,14 @@ export function webGpuBackendOn(gpu: Gpu, options: StreamOptions = {}): WebGpuBa
   let lastRun: GpuRunStats | null = null;
   let peak = 0;
   const has = hasGpuKernel;
-  const start = (mode: GpuRunStats['mode'], op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink) => {
+  const start = (
+    mode: GpuRunStats['mode'],
+    op: OperatorDef,
+    source: TensorSource,
+    params: ParamValues,
+    ctx: TensorContext,
+    sink?: ChunkSink,
+  ) => {
     if (!has(op.id)) return Promise.reject(new NoGpuKernelError(op.id));
     if (gpu.lost.value) return Promise.reject(new DeviceLostError(gpu.lost.reason));
     // The kernel the registry declares for this id (the caller's `op` carries its configuration).
@@ -129,7 +136,13 @@ export function webGpuBackendOn(gpu: Gpu, options: StreamOptions = {}): WebGpuBa
       if (!out) throw new Error(`${op.id} on "${ctx.name}": the kernel gave no output`);
       return out;
     },
-    runStream(op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink): Promise<Float32Array | null> {
+    runStream(
+      op: OperatorDef,
+      source: TensorSource,
+      params: ParamValues,
+      ctx: TensorContext,
+      sink?: ChunkSink,
+    ): Promise<Float32Array | null> {
       return start('stream', op, source, params, ctx, sink);
     },
   });
@@ -140,11 +153,26 @@ const SUMMED = Object.freeze(['passes', 'chunkReads', 'uploadedBytes', 'readback
 const PEAKS = Object.freeze(['chunks', 'chunkElements', 'peakGpuBytes', 'maxInFlight'] as const);
 
 /** One run's statistics from its jobs (one per run today; several add up, peaks take the largest). */
-function runStats(mode: GpuRunStats['mode'], op: string, tensor: string, elements: number, jobs: readonly JobStats[], ms: number): GpuRunStats {
+function runStats(
+  mode: GpuRunStats['mode'],
+  op: string,
+  tensor: string,
+  elements: number,
+  jobs: readonly JobStats[],
+  ms: number,
+): GpuRunStats {
   const counters = {} as Record<(typeof SUMMED)[number] | (typeof PEAKS)[number], number>;
   for (const key of SUMMED) counters[key] = jobs.reduce((a, j) => a + j[key], 0);
   for (const key of PEAKS) counters[key] = jobs.reduce((a, j) => Math.max(a, j[key]), 0);
-  return { op, tensor, mode, elements, ...counters, ms, ...(jobs.some((j) => j.trace) ? { trace: jobs.flatMap((j) => j.trace ?? []) } : {}) };
+  return {
+    op,
+    tensor,
+    mode,
+    elements,
+    ...counters,
+    ms,
+    ...(jobs.some((j) => j.trace) ? { trace: jobs.flatMap((j) => j.trace ?? []) } : {}),
+  };
 }
 
 export interface FallbackBackend extends KernelBackend {

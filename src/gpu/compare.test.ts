@@ -36,17 +36,24 @@ describe('ulpDiff', () => {
 describe('compareF32', () => {
   it('reports bit-identical counts and the largest ULP difference', () => {
     fc.assert(
-      fc.property(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true, min: Math.fround(-1e6), max: Math.fround(1e6) }), { minLength: 1, maxLength: 200 }), fc.nat(), (xs, at) => {
-        const a = Float32Array.from(xs);
-        const b = a.slice();
-        const i = at % a.length;
-        b[i] = nextUp(b[i]);
-        const r = compareF32(a, b);
-        expect(r.bitIdentical).toBe(a.length - 1);
-        expect(r.maxUlp).toBe(ulpDiff(a[i], b[i]));
-        expect(r.worstIndex).toBe(i);
-        expect(compareF32(a, a.slice())).toEqual({ n: a.length, bitIdentical: a.length, maxUlp: 0, worstIndex: -1 });
-      }),
+      fc.property(
+        fc.array(fc.float({ noNaN: true, noDefaultInfinity: true, min: Math.fround(-1e6), max: Math.fround(1e6) }), {
+          minLength: 1,
+          maxLength: 200,
+        }),
+        fc.nat(),
+        (xs, at) => {
+          const a = Float32Array.from(xs);
+          const b = a.slice();
+          const i = at % a.length;
+          b[i] = nextUp(b[i]);
+          const r = compareF32(a, b);
+          expect(r.bitIdentical).toBe(a.length - 1);
+          expect(r.maxUlp).toBe(ulpDiff(a[i], b[i]));
+          expect(r.worstIndex).toBe(i);
+          expect(compareF32(a, a.slice())).toEqual({ n: a.length, bitIdentical: a.length, maxUlp: 0, worstIndex: -1 });
+        },
+      ),
       { seed: 11 },
     );
   });

@@ -50,12 +50,17 @@ type AdapterWithInfo = GPUAdapter & { info?: GPUAdapterInfo & { isFallbackAdapte
 export function describeAdapter(adapter: GPUAdapter): { adapterInfo: string; software: boolean } {
   const a = adapter as AdapterWithInfo;
   const info = a.info;
-  const parts = info ? [info.vendor, info.architecture, info.device, info.description].filter((s) => typeof s === 'string' && s.length > 0) : [];
+  const parts = info
+    ? [info.vendor, info.architecture, info.device, info.description].filter((s) => typeof s === 'string' && s.length > 0)
+    : [];
   const fallback = info?.isFallbackAdapter === true || a.isFallbackAdapter === true;
   const text = [...new Set(parts)].join(' / ');
   const software = fallback || /swiftshader|llvmpipe|software|fallback/i.test(text);
   const adapterInfo = text || (software ? 'WebGPU software adapter (SwiftShader)' : 'WebGPU adapter (the browser gave no description)');
-  return { adapterInfo: software && !/swiftshader|fallback|software/i.test(adapterInfo) ? `${adapterInfo} (software)` : adapterInfo, software };
+  return {
+    adapterInfo: software && !/swiftshader|fallback|software/i.test(adapterInfo) ? `${adapterInfo} (software)` : adapterInfo,
+    software,
+  };
 }
 
 /** A new, uncached device (getGpu caches one of these); `onLost` runs when it is lost. */

@@ -254,7 +254,8 @@ export class KernelContext {
     // float32 partial sums, and so every reduction, are the same as the unchunked tensor's.
     const group = this.workgroupSize * REDUCE_PER_INVOCATION;
     if (multiple === 1 && chunkLen < total && chunkLen >= group) chunkLen = Math.floor(chunkLen / group) * group;
-    if (chunkLen < 1) throw new Error(`a chunk of ${multiple} elements × ${slabs} parents exceeds the storage binding limit of ${maxBytes} bytes`);
+    if (chunkLen < 1)
+      throw new Error(`a chunk of ${multiple} elements × ${slabs} parents exceeds the storage binding limit of ${maxBytes} bytes`);
     chunkLen = Math.min(chunkLen, Math.max(1, total));
     const chunks: ChunkPlan['chunks'] = [];
     for (let offset = 0; offset < total; offset += chunkLen) chunks.push({ offset, count: Math.min(chunkLen, total - offset) });
@@ -366,7 +367,11 @@ export class TensorJob {
     const depth = Math.max(1, Math.min(k.options.pipelineDepth ?? 2, this.plan.chunks.length));
     for (let s = 0; s < depth; s++) {
       this.sets.push({
-        input: this.buffer(`${label} inputs ${s}`, 4 * this.plan.chunkLen * Math.max(1, this.source.parents), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST),
+        input: this.buffer(
+          `${label} inputs ${s}`,
+          4 * this.plan.chunkLen * Math.max(1, this.source.parents),
+          GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+        ),
         uniform: this.buffer(`${label} chunk uniform ${s}`, CHUNK_UNIFORM_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
         chunk: -1,
       });
@@ -435,7 +440,16 @@ export class TensorJob {
   }
 
   private writeUniform(set: InputSet, ch: Chunk, aux0: number, aux1: number): void {
-    const u = new Uint32Array([ch.count, this.plan.chunkLen, this.indexBase + ch.offset, this.key >>> 0, this.source.parents, this.plan.total, aux0 >>> 0, aux1 >>> 0]);
+    const u = new Uint32Array([
+      ch.count,
+      this.plan.chunkLen,
+      this.indexBase + ch.offset,
+      this.key >>> 0,
+      this.source.parents,
+      this.plan.total,
+      aux0 >>> 0,
+      aux1 >>> 0,
+    ]);
     this.device.queue.writeBuffer(set.uniform, 0, u);
   }
 
@@ -457,7 +471,12 @@ export class TensorJob {
     const arrays = this.source.arrays;
     if (!arrays) throw new Error(`${this.label}: load() needs inputs in memory; streamed sources go through the pipeline`);
     const set = this.sets[0];
-    if (set.chunk !== c) this.upload(set, c, arrays.map((x) => x.subarray(ch.offset, ch.offset + ch.count)));
+    if (set.chunk !== c)
+      this.upload(
+        set,
+        c,
+        arrays.map((x) => x.subarray(ch.offset, ch.offset + ch.count)),
+      );
     this.writeUniform(set, ch, aux0, aux1);
     return ch;
   }
@@ -483,7 +502,13 @@ export class TensorJob {
    * buffer once the chunk is done and hands it to `consume`, in chunk order. Without readback the
    * pass only waits for each chunk's completion (onSubmittedWorkDone) before reusing its set.
    */
-  private async stream(label: string, aux0: number, aux1: number, record: (encoder: GPUCommandEncoder, s: number, ch: Chunk, c: number) => void, readback?: Readback): Promise<void> {
+  private async stream(
+    label: string,
+    aux0: number,
+    aux1: number,
+    record: (encoder: GPUCommandEncoder, s: number, ch: Chunk, c: number) => void,
+    readback?: Readback,
+  ): Promise<void> {
     const { plan, device } = this;
     const n = plan.chunks.length;
     if (n === 0) return;
@@ -662,7 +687,12 @@ export class TensorJob {
     }
     const active = (s: number) => words[8 * s + 6] !== 0;
     if (!requests.some((_, s) => active(s))) return out;
-    const [hist] = this.scratch('select histogram', 4 * 256 * S, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, 1);
+    const [hist] = this.scratch(
+      'select histogram',
+      4 * 256 * S,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      1,
+    );
     const [read] = this.scratch('select readback', 4 * 256 * S, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 1);
     const paramBuf = this.buffer(`${this.label} select params`, words.byteLength, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
     const stage = this.k.stage(SelectStage);
@@ -763,4 +793,3 @@ export class TensorJob {
     this.k.jobLog?.push(this.summary());
   }
 }
-

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { arraySource, byteRange, byteRangeSource, decodeRange, firstParents, iterableSource, readerSource, readWhole, storeSource } from './source.ts';
+import {
+  arraySource,
+  byteRange,
+  byteRangeSource,
+  decodeRange,
+  firstParents,
+  iterableSource,
+  readerSource,
+  readWhole,
+  storeSource,
+} from './source.ts';
 import { bytesSource } from '../core/format/source.ts';
 import { fromFloat32, toFloat32, DTYPES, type DType } from '../core/tensor.ts';
 import { mix32, randomUnit } from '../core/operators/prng.ts';
@@ -15,7 +25,15 @@ describe('decodeRange / byteRange', () => {
   it('decodes any element range of any dtype like toFloat32 of the whole tensor', () => {
     const n = 777;
     for (const dtype of DTYPE_LIST) {
-      const x = values(n, DTYPE_LIST.indexOf(dtype) + 1).map((v) => (dtype === 'I4' ? Math.max(-8, Math.min(7, Math.round(v / 2))) : dtype === 'U8' ? Math.abs(Math.round(v * 8)) : dtype === 'I8' ? Math.round(v * 7) : v));
+      const x = values(n, DTYPE_LIST.indexOf(dtype) + 1).map((v) =>
+        dtype === 'I4'
+          ? Math.max(-8, Math.min(7, Math.round(v / 2)))
+          : dtype === 'U8'
+            ? Math.abs(Math.round(v * 8))
+            : dtype === 'I8'
+              ? Math.round(v * 7)
+              : v,
+      );
       const t = fromFloat32('t', [n], x, dtype);
       const whole = toFloat32(t);
       fc.assert(
@@ -84,9 +102,19 @@ describe('sources', () => {
       ],
       n,
     );
-    const records = new Map([['ha', tensors[0].data], ['hb', tensors[1].data]]);
+    const records = new Map([
+      ['ha', tensors[0].data],
+      ['hb', tensors[1].data],
+    ]);
     let lookups = 0;
-    const store = storeSource({ matchTensor: async (h) => (lookups++, records.get(h)) }, [{ hash: 'ha', dtype: 'F16' }, { hash: 'hb', dtype: 'BF16' }], n);
+    const store = storeSource(
+      { matchTensor: async (h) => (lookups++, records.get(h)) },
+      [
+        { hash: 'ha', dtype: 'F16' },
+        { hash: 'hb', dtype: 'BF16' },
+      ],
+      n,
+    );
     const expected = tensors.map(toFloat32);
     for (const src of [bytes, store]) {
       const whole = await readWhole(src, 97);

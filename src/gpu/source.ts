@@ -60,7 +60,9 @@ export function readerSource(parents: number, length: number, read: ChunkReader,
       checkRead(name, parents, length, parent, offset, n);
       const x = await read(parent, offset, n);
       if (!(x instanceof Float32Array) || x.length !== n) {
-        throw new Error(`${name}: parent ${parent} at ${offset} gave ${x instanceof Float32Array ? `${x.length} elements` : 'no Float32Array'}, expected ${n}`);
+        throw new Error(
+          `${name}: parent ${parent} at ${offset} gave ${x instanceof Float32Array ? `${x.length} elements` : 'no Float32Array'}, expected ${n}`,
+        );
       }
       return x;
     },
@@ -96,7 +98,12 @@ export function iterableSource(parents: number, length: number, open: (parent: n
     /** Reads of one parent run one after another. */
     tail: Promise<unknown>;
   }
-  const cursors: Cursor[] = Array.from({ length: parents }, () => ({ it: null, start: 0, piece: new Float32Array(0), tail: Promise.resolve() }));
+  const cursors: Cursor[] = Array.from({ length: parents }, () => ({
+    it: null,
+    start: 0,
+    piece: new Float32Array(0),
+    tail: Promise.resolve(),
+  }));
   const readOne = async (c: Cursor, parent: number, offset: number, n: number): Promise<Float32Array> => {
     if (!c.it || offset < c.start) {
       await c.it?.return?.();
@@ -117,7 +124,8 @@ export function iterableSource(parents: number, length: number, open: (parent: n
       }
       const r = await c.it.next();
       if (r.done) throw new Error(`iterable source: parent ${parent} ended after ${end} of ${length} elements`);
-      if (!(r.value instanceof Float32Array)) throw new Error(`iterable source: parent ${parent} yielded something other than a Float32Array`);
+      if (!(r.value instanceof Float32Array))
+        throw new Error(`iterable source: parent ${parent} yielded something other than a Float32Array`);
       c.start = end;
       c.piece = r.value;
     }
@@ -203,11 +211,16 @@ export interface StoredInput {
  * range read and decoded to float32 on its own, so only the chunks in flight are in memory.
  */
 export function byteRangeSource(inputs: readonly StoredInput[], length: number): TensorSource {
-  return readerSource(inputs.length, length, async (parent, offset, n) => {
-    const { dtype, source, begin = 0 } = inputs[parent];
-    const [a, b] = byteRange(dtype, offset, n);
-    return decodeRange(dtype, await source.read(begin + a, b - a), offset, n);
-  }, 'byte-range source');
+  return readerSource(
+    inputs.length,
+    length,
+    async (parent, offset, n) => {
+      const { dtype, source, begin = 0 } = inputs[parent];
+      const [a, b] = byteRange(dtype, offset, n);
+      return decodeRange(dtype, await source.read(begin + a, b - a), offset, n);
+    },
+    'byte-range source',
+  );
 }
 
 /** The part of the tensor store a source needs (src/store/tensor-store.ts's TensorStore has it). */
@@ -233,11 +246,16 @@ export function storeSource(store: TensorRecordReader, refs: readonly { hash: st
     }
     return r;
   };
-  return readerSource(refs.length, length, async (parent, offset, n) => {
-    const { hash, dtype } = refs[parent];
-    const bytes = await record(hash);
-    const [a, b] = byteRange(dtype, offset, n);
-    if (b > bytes.length) throw new Error(`tensor ${hash} has ${bytes.length} bytes; elements up to ${offset + n} of ${dtype} need ${b}`);
-    return decodeRange(dtype, bytes.subarray(a, b), offset, n);
-  }, 'store source');
+  return readerSource(
+    refs.length,
+    length,
+    async (parent, offset, n) => {
+      const { hash, dtype } = refs[parent];
+      const bytes = await record(hash);
+      const [a, b] = byteRange(dtype, offset, n);
+      if (b > bytes.length) throw new Error(`tensor ${hash} has ${bytes.length} bytes; elements up to ${offset + n} of ${dtype} need ${b}`);
+      return decodeRange(dtype, bytes.subarray(a, b), offset, n);
+    },
+    'store source',
+  );
 }

@@ -18,7 +18,8 @@ interface AuditSchema extends DBSchema {
 
 function message(e: unknown): string {
   const name = (e as { name?: string })?.name;
-  if (name === 'QuotaExceededError') return 'the browser refused to store the ledger entry: storage quota exceeded (free space or grant persistent storage)';
+  if (name === 'QuotaExceededError')
+    return 'the browser refused to store the ledger entry: storage quota exceeded (free space or grant persistent storage)';
   if (name === 'ConstraintError') return 'a ledger entry with this index already exists; the ledger is append-only';
   return (e as Error)?.message ?? String(e);
 }
@@ -55,7 +56,8 @@ export class IdbLedgerStore implements LedgerStore {
     const done = tx.done.catch((e: unknown) => e);
     try {
       const count = await tx.objectStore('entries').count();
-      if (record.entry.index !== count) throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${count}`);
+      if (record.entry.index !== count)
+        throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${count}`);
       await tx.objectStore('entries').add(JSON.parse(JSON.stringify(record)) as LedgerRecord, record.entry.index);
       await tx.objectStore('head').put({ length: count + 1, hash: record.hash }, 'head');
       await tx.done;

@@ -39,7 +39,9 @@ describe('the app ledger signed with the garden keyring (IndexedDB)', () => {
     await db.put('head', { length: records.length + 1, hash }, 'head');
     db.close();
     const reopened = await IdbLedgerStore.open(audit);
-    await expect(Ledger.open(reopened, { signer: await createSigner(await openKeyring(keys)) })).rejects.toThrow(`ledger refused: entry ${records.length} [signature]: entry ${records.length} (release) is not signed`);
+    await expect(Ledger.open(reopened, { signer: await createSigner(await openKeyring(keys)) })).rejects.toThrow(
+      `ledger refused: entry ${records.length} [signature]: entry ${records.length} (release) is not signed`,
+    );
     reopened.close();
   });
 

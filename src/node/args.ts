@@ -25,13 +25,16 @@ export function parseCommandArgs<const O extends Options>(args: readonly string[
     return parseArgs(config);
   } catch (e) {
     const err = e as Error & { code?: string };
-    const valid = `valid: ${Object.entries(options).map(([k, o]) => flag(k, o)).join(', ')}`;
+    const valid = `valid: ${Object.entries(options)
+      .map(([k, o]) => flag(k, o))
+      .join(', ')}`;
     const quoted = /'(-[^' ]*)/.exec(err.message)?.[1];
     if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new ArgsError(`unknown option "${quoted ?? err.message}"; ${valid}`);
     if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       const name = quoted?.replace(/^-+/, '') ?? '';
       const o = (options as Options)[name];
-      if (o?.type === 'string' && /ambiguous/.test(err.message)) throw new ArgsError(`option --${name} needs a value; write --${name}=VALUE for a value that starts with "-"`);
+      if (o?.type === 'string' && /ambiguous/.test(err.message))
+        throw new ArgsError(`option --${name} needs a value; write --${name}=VALUE for a value that starts with "-"`);
       if (o?.type === 'string') throw new ArgsError(`option --${name} needs a value`);
       if (o) throw new ArgsError(`option --${name} takes no value`);
     }

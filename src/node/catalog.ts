@@ -37,7 +37,11 @@ export function findFamily(catalog: Catalog, id: string): CatalogFamily {
 }
 
 /** A family's weight-free graph (checked against the catalog's pin) and its catalog entry. */
-export function loadFamily(catalogPath: string, id: string, catalog = loadCatalog(catalogPath)): { family: CatalogFamily; graph: Uint8Array } {
+export function loadFamily(
+  catalogPath: string,
+  id: string,
+  catalog = loadCatalog(catalogPath),
+): { family: CatalogFamily; graph: Uint8Array } {
   const family = findFamily(catalog, id);
   const path = join(dirname(catalogPath), family.graph);
   let graph: Uint8Array;
@@ -61,9 +65,14 @@ export function loadFamily(catalogPath: string, id: string, catalog = loadCatalo
 export function checkFamilySpecies(slm: Pick<SlmFile, 'species' | 'tensors'>, family: CatalogFamily, what = 'the model'): void {
   if (isQuantizedModel(slm.tensors)) {
     const actual = familySpeciesOf(slm.tensors, family.graphHash, family.output.labels);
-    if (actual !== family.species) throw new FormatError('species', `${what} is a quantized model whose tensors give species ${actual}, not family ${family.id}'s ${family.species}`);
+    if (actual !== family.species)
+      throw new FormatError(
+        'species',
+        `${what} is a quantized model whose tensors give species ${actual}, not family ${family.id}'s ${family.species}`,
+      );
     return;
   }
-  if (slm.species !== family.species) throw new FormatError('species', `${what} claims species ${slm.species}, not family ${family.id}'s ${family.species}`);
+  if (slm.species !== family.species)
+    throw new FormatError('species', `${what} claims species ${slm.species}, not family ${family.id}'s ${family.species}`);
   checkClaimedSpecies(slm.species, slm.tensors, family.graphHash, family.output.labels, what);
 }

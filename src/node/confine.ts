@@ -14,7 +14,20 @@
  *   refused or killed run leaves the target as it was; `cleanLeftovers` removes the temporaries of
  *   a killed run (their name carries the pid that wrote them) at the next start.
  */
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 
@@ -76,8 +89,10 @@ export function confinedPath(root: string, base: string, rel: string, what: stri
   const lexical = resolve(base, rel);
   const real = realpathNearest(lexical);
   if (within(realRoot, real)) return real;
-  if (isAbsolute(rel)) throw new ConfineError(`${what}: absolute path ${JSON.stringify(rel)} is outside ${root}; paths must stay inside it`);
-  if (!within(resolve(root), lexical) && !within(realRoot, lexical)) throw new ConfineError(`${what}: path ${JSON.stringify(rel)} leaves ${root}`);
+  if (isAbsolute(rel))
+    throw new ConfineError(`${what}: absolute path ${JSON.stringify(rel)} is outside ${root}; paths must stay inside it`);
+  if (!within(resolve(root), lexical) && !within(realRoot, lexical))
+    throw new ConfineError(`${what}: path ${JSON.stringify(rel)} leaves ${root}`);
   throw new ConfineError(`${what}: path ${JSON.stringify(rel)} resolves through a symlink to a file outside ${root}`);
 }
 
@@ -91,9 +106,30 @@ export function declaredRoot(file: string, root?: string): string {
   return within(realpathNearest(cwd), realpathNearest(file)) ? cwd : dirname(resolve(file));
 }
 
-function refuseNonRegular(st: { isFile(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean; isDirectory(): boolean }, path: string, what: string): void {
+function refuseNonRegular(
+  st: {
+    isFile(): boolean;
+    isFIFO(): boolean;
+    isCharacterDevice(): boolean;
+    isBlockDevice(): boolean;
+    isSocket(): boolean;
+    isDirectory(): boolean;
+  },
+  path: string,
+  what: string,
+): void {
   if (st.isFile()) return;
-  const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a regular file';
+  const kind = st.isDirectory()
+    ? 'a directory'
+    : st.isFIFO()
+      ? 'a FIFO'
+      : st.isCharacterDevice()
+        ? 'a character device'
+        : st.isBlockDevice()
+          ? 'a block device'
+          : st.isSocket()
+            ? 'a socket'
+            : 'not a regular file';
   throw new ConfineError(`${what} ${path} is ${kind}; only regular files are read`);
 }
 

@@ -8,7 +8,14 @@ const catalogUrl = new URL('../../public/starter/catalog.json', import.meta.url)
 const starter = (slot: string) => readFileSync(starterContractPath(slot)!, 'utf8');
 
 describe('the starter slots each ship a contract', () => {
-  const families = existsSync(catalogUrl) ? (JSON.parse(readFileSync(catalogUrl, 'utf8')).families as { id: string; input: { shape: number[] }; output: { labels: string[] }; suites: { id: string; file: string; task: string }[] }[]) : [];
+  const families = existsSync(catalogUrl)
+    ? (JSON.parse(readFileSync(catalogUrl, 'utf8')).families as {
+        id: string;
+        input: { shape: number[] };
+        output: { labels: string[] };
+        suites: { id: string; file: string; task: string }[];
+      }[])
+    : [];
 
   it('a slot without a file, or with a name that is no file name, has none', () => {
     expect(loadStarterContract('nope')).toBeNull();
@@ -22,8 +29,11 @@ describe('the starter slots each ship a contract', () => {
   });
 
   // Not skipped without the starter garden: npm test builds it before the unit tests.
-  it('each starter family has a contract whose shapes are the family\'s, and every suite row meets takes and before', () => {
-    expect(families.length, `${catalogUrl.pathname} is missing or lists no family: run "npm run starter" first (npm test builds it before the unit tests)`).toBeGreaterThan(0);
+  it("each starter family has a contract whose shapes are the family's, and every suite row meets takes and before", () => {
+    expect(
+      families.length,
+      `${catalogUrl.pathname} is missing or lists no family: run "npm run starter" first (npm test builds it before the unit tests)`,
+    ).toBeGreaterThan(0);
     for (const f of families) {
       const v = contractVerb(parseContract(starter(f.id), `${f.id}.contract`));
       expect(registryContract(v)).toMatchObject({ inputLength: f.input.shape[0], outputLength: f.output.labels.length });

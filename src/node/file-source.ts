@@ -51,7 +51,12 @@ const currentPath = (out: { path: string }[]) => out[out.length - 1]?.path ?? 'f
  * as it goes. Each shard is written under a temporary name and all are renamed into place only once
  * the stream has ended: a refused or failed write leaves no partial file behind.
  */
-export async function writeShardFiles(chunks: AsyncIterable<SlmChunk>, dir: string, base: string, ext = '.slm'): Promise<{ path: string; hash: Sha256Hex; bytes: number }[]> {
+export async function writeShardFiles(
+  chunks: AsyncIterable<SlmChunk>,
+  dir: string,
+  base: string,
+  ext = '.slm',
+): Promise<{ path: string; hash: Sha256Hex; bytes: number }[]> {
   await mkdir(dir, { recursive: true });
   const out: { path: string; hash: Sha256Hex; bytes: number }[] = [];
   const temps: string[] = [];

@@ -34,12 +34,17 @@ export function readAnchor(ledgerPath: string): unknown {
 }
 
 /** Who wrote the ledger, checked against the keyring and the anchor beside it. */
-export async function ledgerAuthority(ledgerPath: string, records: readonly LedgerRecord[], ring = loadKeyring(ledgerPath)): Promise<AuthorityVerdict> {
+export async function ledgerAuthority(
+  ledgerPath: string,
+  records: readonly LedgerRecord[],
+  ring = loadKeyring(ledgerPath),
+): Promise<AuthorityVerdict> {
   return verifyAuthority(records, { trusted: ring ? rootKeys(ring) : null, anchor: readAnchor(ledgerPath), requireSigned: ring !== null });
 }
 
 /** The ledger whole through a temp file and a rename, then its anchor (when it is signed). */
 export async function writeLedgerFiles(ledgerPath: string, ledger: Ledger, signer: boolean): Promise<void> {
   writeFileAtomicSync(ledgerPath, serializeLedger(ledger));
-  if (signer && pinnedKeys(ledger.records()) !== null) writeFileAtomicSync(anchorPath(ledgerPath), JSON.stringify(await ledger.anchor(), null, 2) + '\n');
+  if (signer && pinnedKeys(ledger.records()) !== null)
+    writeFileAtomicSync(anchorPath(ledgerPath), JSON.stringify(await ledger.anchor(), null, 2) + '\n');
 }

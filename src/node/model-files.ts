@@ -4,7 +4,14 @@
  */
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { FormatError } from '../core/format/errors.ts';
-import { importFile, importHfSharded, importSlm, looksLikeSafetensors, type ImportOptions, type ImportedModel } from '../core/format/model.ts';
+import {
+  importFile,
+  importHfSharded,
+  importSlm,
+  looksLikeSafetensors,
+  type ImportOptions,
+  type ImportedModel,
+} from '../core/format/model.ts';
 import { SLM_KEYS } from '../core/format/slm.ts';
 import { openSafetensors } from '../core/format/reader.ts';
 import { fileSource, shardSiblings, type FileSource } from './file-source.ts';
@@ -61,7 +68,10 @@ export async function openModelFile(path: string, opts: ImportOptions = {}): Pro
         return { model: await importSlm(sources, opts), files: paths, close };
       }
     }
-    const model = await importFile(first, { ...opts, external: opts.external ?? ((loc) => open(safeRelative(dir, loc), 'external data file')) });
+    const model = await importFile(first, {
+      ...opts,
+      external: opts.external ?? ((loc) => open(safeRelative(dir, loc), 'external data file')),
+    });
     return { model, files: [path], close };
   } catch (e) {
     await close();
@@ -70,5 +80,7 @@ export async function openModelFile(path: string, opts: ImportOptions = {}): Pro
 }
 
 export function baseName(path: string): string {
-  return basename(path).replace(/(-\d{5}-of-\d{5})?\.(slm|safetensors|onnx)$/, '').replace(/\.safetensors\.index\.json$|\.json$/, '');
+  return basename(path)
+    .replace(/(-\d{5}-of-\d{5})?\.(slm|safetensors|onnx)$/, '')
+    .replace(/\.safetensors\.index\.json$|\.json$/, '');
 }

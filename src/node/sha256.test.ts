@@ -8,7 +8,11 @@ const bytesOf = (n: number, seed: number) => {
   const b = new Uint8Array(n);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     b[i] = s & 255;
   }
   return b;
@@ -23,22 +27,27 @@ describe('SHA-256 providers', () => {
 
   it('native, @noble and crypto.subtle give the same digest, whole and streamed in any split', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 1, max: 2 ** 31 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 5 }), async (n, seed, cuts) => {
-        const b = bytesOf(n, seed);
-        const want = createHash('sha256').update(b).digest('hex');
-        expect(nodeSha256.hex(b)).toBe(want);
-        expect(nobleSha256.hex(b)).toBe(want);
-        const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((x, y) => x - y), n];
-        for (const p of [nodeSha256, nobleSha256]) {
-          const s = p.stream();
-          for (let i = 0; i + 1 < bounds.length; i++) s.update(b.subarray(bounds[i], bounds[i + 1]));
-          expect(s.digestHex()).toBe(want);
-        }
-        setSha256Provider(nobleSha256);
-        expect(await sha256HexAsync(b)).toBe(want); // through crypto.subtle: no native provider installed
-        installNodeSha256();
-        expect(await sha256HexAsync(b)).toBe(want);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 5 }),
+        async (n, seed, cuts) => {
+          const b = bytesOf(n, seed);
+          const want = createHash('sha256').update(b).digest('hex');
+          expect(nodeSha256.hex(b)).toBe(want);
+          expect(nobleSha256.hex(b)).toBe(want);
+          const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((x, y) => x - y), n];
+          for (const p of [nodeSha256, nobleSha256]) {
+            const s = p.stream();
+            for (let i = 0; i + 1 < bounds.length; i++) s.update(b.subarray(bounds[i], bounds[i + 1]));
+            expect(s.digestHex()).toBe(want);
+          }
+          setSha256Provider(nobleSha256);
+          expect(await sha256HexAsync(b)).toBe(want); // through crypto.subtle: no native provider installed
+          installNodeSha256();
+          expect(await sha256HexAsync(b)).toBe(want);
+        },
+      ),
       { numRuns: 40, seed: 5 },
     );
   });

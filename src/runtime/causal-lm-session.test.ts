@@ -26,14 +26,20 @@ const cases: [string, TinyCheckpointOptions][] = [
   ['Llama 3 rope scaling, BF16, tied head', { dtype: 'BF16', llama3Rope: true, tied: true }],
   ['Mistral, F16, sliding window 3, GQA 4/1', { architecture: 'MistralForCausalLM', dtype: 'F16', slidingWindow: 3, kvHeads: 1 }],
   ['Qwen2, q/k/v biases, tied, BF16', { architecture: 'Qwen2ForCausalLM', tied: true, dtype: 'BF16' }],
-  ['Qwen2, wider (hidden 64, 8 heads / 2 kv), sharp logits', { architecture: 'Qwen2ForCausalLM', hidden: 64, heads: 8, kvHeads: 2, intermediate: 96, scale: 1 }],
+  [
+    'Qwen2, wider (hidden 64, 8 heads / 2 kv), sharp logits',
+    { architecture: 'Qwen2ForCausalLM', hidden: 64, heads: 8, kvHeads: 2, intermediate: 96, scale: 1 },
+  ],
 ];
 
 /** head_dim 16: GroupQueryAttention (with its rotary embedding) in the fused variant. */
 const fusedCases: [string, TinyCheckpointOptions][] = [
   ['Llama, GQA 4/2, head_dim 16', { hidden: 64, heads: 4, kvHeads: 2 }],
   ['Llama 3 rope scaling, one kv head', { hidden: 64, heads: 4, kvHeads: 1, llama3Rope: true }],
-  ['Mistral, sliding window 3 (local_window_size)', { architecture: 'MistralForCausalLM', hidden: 64, heads: 4, kvHeads: 2, slidingWindow: 3 }],
+  [
+    'Mistral, sliding window 3 (local_window_size)',
+    { architecture: 'MistralForCausalLM', hidden: 64, heads: 4, kvHeads: 2, slidingWindow: 3 },
+  ],
   ['Qwen2, q/k/v biases, tied, BF16', { architecture: 'Qwen2ForCausalLM', hidden: 64, heads: 4, kvHeads: 2, tied: true, dtype: 'BF16' }],
   ['Llama, head_dim 4 (SimplifiedLayerNormalization only; standard attention)', {}],
 ];
@@ -56,7 +62,10 @@ async function greedy(d: CausalDecoder, prompt: number[], steps: number): Promis
 }
 
 describe('ONNX causal-LM decoder vs the reference', () => {
-  const all: [string, TinyCheckpointOptions, LlamaGraphVariant][] = [...cases.map(([w, o]) => [w, o, 'standard'] as [string, TinyCheckpointOptions, LlamaGraphVariant]), ...fusedCases.map(([w, o]) => [`fused: ${w}`, o, 'fused'] as [string, TinyCheckpointOptions, LlamaGraphVariant])];
+  const all: [string, TinyCheckpointOptions, LlamaGraphVariant][] = [
+    ...cases.map(([w, o]) => [w, o, 'standard'] as [string, TinyCheckpointOptions, LlamaGraphVariant]),
+    ...fusedCases.map(([w, o]) => [`fused: ${w}`, o, 'fused'] as [string, TinyCheckpointOptions, LlamaGraphVariant]),
+  ];
   for (const [what, o, variant] of all) {
     it(`${what}: logits within ${LOGIT_TOLERANCE}, greedy tokens identical, KV cache = recompute`, async () => {
       const ck = tinyCheckpoint(o);

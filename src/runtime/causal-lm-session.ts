@@ -7,7 +7,14 @@
 import * as ort from 'onnxruntime-web';
 import type { CausalDecoder } from '../core/models/decoder.ts';
 import type { CausalLmConfig } from '../core/models/llama-config.ts';
-import { buildLlamaGraph, type LlamaGraphVariant, pastKeyName, pastValueName, presentKeyName, presentValueName } from '../core/models/llama-graph.ts';
+import {
+  buildLlamaGraph,
+  type LlamaGraphVariant,
+  pastKeyName,
+  pastValueName,
+  presentKeyName,
+  presentValueName,
+} from '../core/models/llama-graph.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { createOrtSession, releaseSession, runFeeds, type InferenceSession, type OrtSessionOptions } from './ort-session.ts';
 
@@ -21,7 +28,11 @@ export interface CausalLmSessionOptions extends OrtSessionOptions {
   variant?: LlamaGraphVariant;
 }
 
-export async function createCausalLmSession(config: CausalLmConfig, tensors: readonly Tensor[], opts: CausalLmSessionOptions = {}): Promise<OrtCausalLm> {
+export async function createCausalLmSession(
+  config: CausalLmConfig,
+  tensors: readonly Tensor[],
+  opts: CausalLmSessionOptions = {},
+): Promise<OrtCausalLm> {
   const graph = buildLlamaGraph(config, tensors, opts.variant ?? 'standard');
   const session = await createOrtSession(graph, tensors, opts);
   const { numLayers, numKvHeads, headDim, vocabSize } = config;
@@ -43,10 +54,20 @@ export async function createCausalLmSession(config: CausalLmConfig, tensors: rea
     },
     async forward(ids) {
       const n = ids.length;
-      for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`token id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
+      for (const id of ids)
+        if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+          throw new Error(`token id ${id} is outside the vocabulary 0..${vocabSize - 1}`);
       const feeds: Record<string, ort.Tensor> = {
-        input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, n]),
-        position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(length + i)), [1, n]),
+        input_ids: new ort.Tensor(
+          'int64',
+          BigInt64Array.from(ids, (x) => BigInt(x)),
+          [1, n],
+        ),
+        position_ids: new ort.Tensor(
+          'int64',
+          BigInt64Array.from({ length: n }, (_, i) => BigInt(length + i)),
+          [1, n],
+        ),
       };
       for (let l = 0; l < numLayers; l++) {
         feeds[pastKeyName(l)] = past[2 * l];

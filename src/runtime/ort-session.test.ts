@@ -7,7 +7,13 @@ import { fromFloat32 } from '../core/tensor.ts';
 
 function randomMlp(seed: number, inputs: number, hidden: number, classes: number): MlpParams {
   const r = (name: string, n: number) => Float32Array.from({ length: n }, (_, i) => randomUnit(tensorKey(seed, name), i) * 2 - 1);
-  return { shape: { inputs, hidden, classes }, w1: r('w1', inputs * hidden), b1: r('b1', hidden), w2: r('w2', hidden * classes), b2: r('b2', classes) };
+  return {
+    shape: { inputs, hidden, classes },
+    w1: r('w1', inputs * hidden),
+    b1: r('b1', hidden),
+    w2: r('w2', hidden * classes),
+    b2: r('b2', classes),
+  };
 }
 
 describe('onnxruntime-web sessions over weight-free graphs', () => {
@@ -45,7 +51,12 @@ describe('onnxruntime-web sessions over weight-free graphs', () => {
     const p = randomMlp(9, 6, 4, 3);
     const g = mlpGraph(p.shape, 't');
     const tensors = mlpToTensors(p);
-    await expect(createOrtSession(g, tensors.filter((t) => t.name !== 'fc2.bias'))).rejects.toThrow(/no tensor "fc2.bias"/);
+    await expect(
+      createOrtSession(
+        g,
+        tensors.filter((t) => t.name !== 'fc2.bias'),
+      ),
+    ).rejects.toThrow(/no tensor "fc2.bias"/);
     const wrong = tensors.map((t) => (t.name === 'fc1.weight' ? fromFloat32('fc1.weight', [4, 6], new Float32Array(24)) : t));
     await expect(createOrtSession(g, wrong)).rejects.toThrow(/has shape \[4,6\] but the graph expects \[6,4\]/);
   });

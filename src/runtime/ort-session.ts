@@ -36,20 +36,35 @@ function configure(opts: OrtSessionOptions): void {
  * Build a session from a weight-free graph and the model's tensors. Every external reference in
  * the graph must be provided by a tensor of that name with exactly the declared byte length.
  */
-export async function createOrtSession(graphBytes: Uint8Array, tensors: readonly Tensor[], opts: OrtSessionOptions = {}): Promise<InferenceSession> {
+export async function createOrtSession(
+  graphBytes: Uint8Array,
+  tensors: readonly Tensor[],
+  opts: OrtSessionOptions = {},
+): Promise<InferenceSession> {
   configure(opts);
   const { external } = inspectOnnxGraph(graphBytes);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const externalData = external.map((ref) => {
     const t = byName.get(ref.location);
-    if (!t) throw new Error(`model has no tensor "${ref.location}" that the graph needs; graph needs: ${external.map((e) => e.location).join(', ')}`);
-    if (t.data.length !== ref.length) throw new Error(`tensor "${ref.location}" is ${t.data.length} bytes but the graph expects ${ref.length}`);
+    if (!t)
+      throw new Error(
+        `model has no tensor "${ref.location}" that the graph needs; graph needs: ${external.map((e) => e.location).join(', ')}`,
+      );
+    if (t.data.length !== ref.length)
+      throw new Error(`tensor "${ref.location}" is ${t.data.length} bytes but the graph expects ${ref.length}`);
     // An I4 tensor (two nibbles a byte) is INT4 with its own shape, or (quantized-graph.ts "cast") its packed bytes, UINT8 [ceil(n / 2)].
     const dims = t.dtype === 'I4' && ref.dataType === ONNX_UINT8 ? [Math.ceil(numel(t.shape) / 2)] : t.shape;
-    if (dims.join(',') !== ref.dims.join(',')) throw new Error(`tensor "${ref.location}" has shape [${dims}] but the graph expects [${ref.dims}]`);
+    if (dims.join(',') !== ref.dims.join(','))
+      throw new Error(`tensor "${ref.location}" has shape [${dims}] but the graph expects [${ref.dims}]`);
     return { path: ref.location, data: t.data };
   });
-  return enqueue(() => ort.InferenceSession.create(graphBytes, { externalData, executionProviders: [...(opts.executionProviders ?? ['wasm'])], graphOptimizationLevel: 'all' }));
+  return enqueue(() =>
+    ort.InferenceSession.create(graphBytes, {
+      externalData,
+      executionProviders: [...(opts.executionProviders ?? ['wasm'])],
+      graphOptimizationLevel: 'all',
+    }),
+  );
 }
 
 /**
@@ -80,11 +95,19 @@ function enqueue<T>(job: () => Promise<T>): Promise<T> {
  * The one runner: a batch of rows [batch × width] as the model's first input (float32 features,
  * or int32 token ids), queued; returns a copy of the first output, which must be float32.
  */
-export function runSession(session: InferenceSession, input: Float32Array | Int32Array, batch: number, width: number): Promise<Float32Array> {
+export function runSession(
+  session: InferenceSession,
+  input: Float32Array | Int32Array,
+  batch: number,
+  width: number,
+): Promise<Float32Array> {
   const what = input instanceof Int32Array ? 'ids' : 'values';
   if (input.length !== batch * width) throw new Error(`runSession: ${input.length} ${what} for batch ${batch} × ${width}`);
   return enqueue(async () => {
-    const feeds = { [session.inputNames[0]]: input instanceof Int32Array ? new ort.Tensor('int32', input, [batch, width]) : new ort.Tensor('float32', input, [batch, width]) };
+    const feeds = {
+      [session.inputNames[0]]:
+        input instanceof Int32Array ? new ort.Tensor('int32', input, [batch, width]) : new ort.Tensor('float32', input, [batch, width]),
+    };
     const result = await session.run(feeds);
     const out = result[session.outputNames[0]];
     if (out.type !== 'float32') throw new Error(`model output "${session.outputNames[0]}" is ${out.type}, expected float32`);
@@ -100,10 +123,12 @@ export function runFeeds(session: InferenceSession, feeds: Record<string, ort.Te
 }
 
 /** A classifier on a batch of float features; the logits [batch × classes]. */
-export const runClassifier = (session: InferenceSession, inputs: Float32Array, batch: number, featureSize: number): Promise<Float32Array> => runSession(session, inputs, batch, featureSize);
+export const runClassifier = (session: InferenceSession, inputs: Float32Array, batch: number, featureSize: number): Promise<Float32Array> =>
+  runSession(session, inputs, batch, featureSize);
 
 /** A token model on int32 ids [batch × width]. */
-export const runTokens = (session: InferenceSession, ids: Int32Array, batch: number, width: number): Promise<Float32Array> => runSession(session, ids, batch, width);
+export const runTokens = (session: InferenceSession, ids: Int32Array, batch: number, width: number): Promise<Float32Array> =>
+  runSession(session, ids, batch, width);
 
 export async function releaseSession(session: InferenceSession): Promise<void> {
   await enqueue(() => session.release());

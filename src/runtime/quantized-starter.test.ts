@@ -43,7 +43,8 @@ describe('the starter digits base, quantized', () => {
     const parentSession = await createOrtSession(graph, base.tensors, { numThreads: 1 });
     const rowsOut: Record<string, unknown>[] = [];
     const f32: Record<string, number> = {};
-    for (const [id, s] of Object.entries(suites)) f32[id] = argmaxAccuracy(await runClassifier(parentSession, suiteRows(s, 0, rows(s)), rows(s), 784), s, rows(s));
+    for (const [id, s] of Object.entries(suites))
+      f32[id] = argmaxAccuracy(await runClassifier(parentSession, suiteRows(s, 0, rows(s)), rows(s), 784), s, rows(s));
     await releaseSession(parentSession);
     rowsOut.push({ model: 'f32 parent', bytes: parentBytes, ratio: 1, ...f32 });
 
@@ -58,12 +59,26 @@ describe('the starter digits base, quantized', () => {
         // From the file: a reader sees only the quantized tensors.
         const file = readSlm(bytes);
         const qd = scheme === 'int8' ? 'I8' : 'I4';
-        expect(file.tensors.map((t) => `${t.name}:${t.dtype}`).sort()).toEqual(['fc1.bias:F32', `fc1.weight.q:${qd}`, 'fc1.weight.scales:F32', 'fc2.bias:F32', `fc2.weight.q:${qd}`, 'fc2.weight.scales:F32']);
+        expect(file.tensors.map((t) => `${t.name}:${t.dtype}`).sort()).toEqual([
+          'fc1.bias:F32',
+          `fc1.weight.q:${qd}`,
+          'fc1.weight.scales:F32',
+          'fc2.bias:F32',
+          `fc2.weight.q:${qd}`,
+          'fc2.weight.scales:F32',
+        ]);
         if (block !== 32) {
-          rowsOut.push({ model: `${scheme} block ${block}`, bytes: bytes.length, ratio: Number(ratio.toFixed(3)), species: c.species.slice(0, 12) });
+          rowsOut.push({
+            model: `${scheme} block ${block}`,
+            bytes: bytes.length,
+            ratio: Number(ratio.toFixed(3)),
+            species: c.species.slice(0, 12),
+          });
           continue; // sizes only: the runs below are the same code at another block size
         }
-        const session = await createOrtSession(quantizedGraph(graph, file.tensors, quantBlockSize(file.metadata)), file.tensors, { numThreads: 1 });
+        const session = await createOrtSession(quantizedGraph(graph, file.tensors, quantBlockSize(file.metadata)), file.tensors, {
+          numThreads: 1,
+        });
         const ref = mlpFromTensors(dequantizeModel(file.tensors, block));
         const acc: Record<string, number> = {};
         let maxDiff = 0;
@@ -87,7 +102,14 @@ describe('the starter digits base, quantized', () => {
           expect(viaCast).toEqual(await runClassifier(again, x, rows(suites.test), 784));
           await releaseSession(again);
         }
-        rowsOut.push({ model: `${scheme} block ${block}`, bytes: bytes.length, ratio: Number(ratio.toFixed(3)), ...acc, maxRelLogitDiff: Number(maxDiff.toExponential(2)), species: c.species.slice(0, 12) });
+        rowsOut.push({
+          model: `${scheme} block ${block}`,
+          bytes: bytes.length,
+          ratio: Number(ratio.toFixed(3)),
+          ...acc,
+          maxRelLogitDiff: Number(maxDiff.toExponential(2)),
+          species: c.species.slice(0, 12),
+        });
         // int8 keeps the parent's quality to within a point on both suites.
         if (scheme === 'int8') for (const id of Object.keys(suites)) expect(Math.abs(acc[id] - f32[id])).toBeLessThanOrEqual(0.01);
       }

@@ -57,10 +57,12 @@ export async function idbBackend(opts: IdbBackendOptions = {}): Promise<KvBacken
   return {
     transact,
     keys: async (store) => ((await db.getAllKeys(store)) as string[]).sort(),
-    estimate: storage?.estimate ? async () => {
-      const e = await storage.estimate();
-      return { usage: e.usage, quota: e.quota };
-    } : undefined,
+    estimate: storage?.estimate
+      ? async () => {
+          const e = await storage.estimate();
+          return { usage: e.usage, quota: e.quota };
+        }
+      : undefined,
     persist: storage?.persist ? () => storage.persist() : undefined,
     persisted: storage?.persisted ? () => storage.persisted() : undefined,
     close: () => db.close(),

@@ -7,13 +7,27 @@ import { ortExternalData } from '../core/format/onnx.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { StoreError, type PutModelResult, type StoredModel, type TensorStore } from './tensor-store.ts';
 
-export async function storeImported(store: TensorStore, model: ImportedModel, opts: { manifests?: unknown[]; meta?: Record<string, unknown> } = {}): Promise<PutModelResult> {
+export async function storeImported(
+  store: TensorStore,
+  model: ImportedModel,
+  opts: { manifests?: unknown[]; meta?: Record<string, unknown> } = {},
+): Promise<PutModelResult> {
   const tensors = await loadTensors(model);
-  return store.putModel({ tensors, species: model.species, graph: model.graph, vocabulary: model.vocabulary, manifests: opts.manifests, meta: opts.meta });
+  return store.putModel({
+    tensors,
+    species: model.species,
+    graph: model.graph,
+    vocabulary: model.vocabulary,
+    manifests: opts.manifests,
+    meta: opts.meta,
+  });
 }
 
 /** A stored model ready for onnxruntime-web: graph bytes and `externalData` by tensor name. */
-export async function loadRunnable(store: TensorStore, id: string): Promise<{ model: StoredModel; tensors: Tensor[]; graph: Uint8Array; externalData: { path: string; data: Uint8Array }[] }> {
+export async function loadRunnable(
+  store: TensorStore,
+  id: string,
+): Promise<{ model: StoredModel; tensors: Tensor[]; graph: Uint8Array; externalData: { path: string; data: Uint8Array }[] }> {
   const model = await store.matchModel(id);
   if (!model) throw new StoreError(`no model ${id.slice(0, 12)} in the store`);
   if (!model.manifest.graph) throw new StoreError(`model ${id.slice(0, 12)} has no species graph to run`);

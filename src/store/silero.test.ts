@@ -27,7 +27,7 @@ function chirp(n: number): Float32Array {
   let s = 12345;
   for (let i = 0; i < n; i++) {
     s = (s * 1103515245 + 12345) >>> 0;
-    x[i] = 0.5 * Math.sin((i * i) / 4000) + ((s / 2 ** 32) - 0.5) * 0.05;
+    x[i] = 0.5 * Math.sin((i * i) / 4000) + (s / 2 ** 32 - 0.5) * 0.05;
   }
   return x;
 }
@@ -80,7 +80,12 @@ describe('Silero VAD from @ricky0123/vad-web', () => {
       expect(again).toMatchObject({ id: put.id, created: false });
 
       // The stored model also survives a .slm round trip with the same tensor hashes.
-      const shards = await writeSlmShards(imported, { species: imported.species, graph: imported.graphHash, vocabulary: [], maxShardBytes: 256 * 1024 });
+      const shards = await writeSlmShards(imported, {
+        species: imported.species,
+        graph: imported.graphHash,
+        vocabulary: [],
+        maxShardBytes: 256 * 1024,
+      });
       const fromSlm = shards.flatMap((s) => readSlm(s.bytes).tensors);
       const tensors = await loadTensors(imported);
       expect(fromSlm.map((t) => [t.name, sha256Hex(t.data)]).sort()).toEqual(tensors.map((t) => [t.name, sha256Hex(t.data)]).sort());

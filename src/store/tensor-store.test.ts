@@ -14,7 +14,13 @@ const SPECIES = 'a'.repeat(64);
 
 function parent(seed: number, names: string[], size = 256): Tensor[] {
   const r = mulberry(seed);
-  return names.map((n) => fromFloat32(n, [size], Float32Array.from({ length: size }, () => r() * 2 - 1)));
+  return names.map((n) =>
+    fromFloat32(
+      n,
+      [size],
+      Float32Array.from({ length: size }, () => r() * 2 - 1),
+    ),
+  );
 }
 
 let dbCount = 0;
@@ -32,7 +38,9 @@ const BACKENDS: [string, () => Promise<{ store: TensorStore; dump: () => Promise
       const store = await openIdbTensorStore({ name: `test-${dbCount++}` });
       const dump = async () => {
         const models = await store.listModels();
-        const tensors = await Promise.all(models.flatMap((m) => m.manifest.tensors.map(async (t) => [t.hash, (await store.matchTensor(t.hash))?.length])));
+        const tensors = await Promise.all(
+          models.flatMap((m) => m.manifest.tensors.map(async (t) => [t.hash, (await store.matchTensor(t.hash))?.length])),
+        );
         return JSON.stringify({ usage: await store.usage(), models: models.map((m) => m.id).sort(), tensors: tensors.sort() });
       };
       return { store, dump };
@@ -53,9 +61,17 @@ describe.each(BACKENDS)('tensor store: %s', (_name, make) => {
     expect(before.storedBytes).toBe(16 * 1024);
     // half the tensors from each parent, one of them changed
     const child = names.map((_, i) => (i % 2 ? b[i] : a[i]));
-    const changed = fromFloat32(child[3].name, [256], Float32Array.from({ length: 256 }, (_, k) => k / 256));
+    const changed = fromFloat32(
+      child[3].name,
+      [256],
+      Float32Array.from({ length: 256 }, (_, k) => k / 256),
+    );
     child[3] = changed;
-    const pc = await store.putModel({ tensors: child, species: SPECIES, manifests: [{ kind: 'lineage-template', parents: [pa.id, pb.id] }] });
+    const pc = await store.putModel({
+      tensors: child,
+      species: SPECIES,
+      manifests: [{ kind: 'lineage-template', parents: [pa.id, pb.id] }],
+    });
     const after = await store.usage();
     expect(pc).toMatchObject({ created: true, newTensors: 1, newBytes: changed.data.length, reusedTensors: 7 });
     expect(after.storedBytes - before.storedBytes).toBe(changed.data.length);
@@ -87,7 +103,9 @@ describe.each(BACKENDS)('tensor store: %s', (_name, make) => {
     // New tensors are written first; the model record then fails to clone (a function in meta).
     const bad = { tensors: b, species: SPECIES, meta: { oops: () => 1 } as unknown as Record<string, unknown> };
     // the structured clone's own error, unwrapped: a DataCloneError naming what could not be cloned
-    await expect(store.putModel(bad)).rejects.toSatisfy((e) => e instanceof DOMException && e.name === 'DataCloneError' && e.message === '() => 1 could not be cloned.');
+    await expect(store.putModel(bad)).rejects.toSatisfy(
+      (e) => e instanceof DOMException && e.name === 'DataCloneError' && e.message === '() => 1 could not be cloned.',
+    );
     expect(await dump()).toBe(snap);
     // and refused input (wrong byte length) never opens a transaction
     await expect(store.putModel({ tensors: [{ ...a[0], data: new Uint8Array(3) }], species: SPECIES })).rejects.toBeInstanceOf(StoreError);
@@ -150,7 +168,9 @@ describe('store errors and sources', () => {
     const store = createTensorStore(full);
     const err = await store.putModel({ tensors: parent(3, ['w']), species: SPECIES }).catch((e) => e);
     expect(err).toBeInstanceOf(StoreError);
-    expect(err.message).toMatch(/storage quota exceeded while storing model [0-9a-f]{12} \(0\.0 MiB new\) \(this site uses 50\.0 MiB of its 60\.0 MiB quota\)/);
+    expect(err.message).toMatch(
+      /storage quota exceeded while storing model [0-9a-f]{12} \(0\.0 MiB new\) \(this site uses 50\.0 MiB of its 60\.0 MiB quota\)/,
+    );
     expect(inner.snapshot()).toBe(memoryBackend().snapshot());
   });
 

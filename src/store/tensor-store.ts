@@ -145,14 +145,18 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * in order) are the tensors' SHA-256 when the caller has them already (putModel hashes with the
  * platform's native, async digest first).
  */
-export function modelManifest(input: Pick<PutModelInput, 'tensors' | 'species' | 'graph' | 'vocabulary'>, digests?: readonly Sha256Hex[]): { manifest: ModelManifest; id: Sha256Hex; hashes: Map<string, Sha256Hex> } {
+export function modelManifest(
+  input: Pick<PutModelInput, 'tensors' | 'species' | 'graph' | 'vocabulary'>,
+  digests?: readonly Sha256Hex[],
+): { manifest: ModelManifest; id: Sha256Hex; hashes: Map<string, Sha256Hex> } {
   if (!HEX64.test(input.species)) throw new StoreError(`species ${JSON.stringify(input.species)} is not a SHA-256 hex string`);
   const hashes = new Map<string, Sha256Hex>();
   const tensors: TensorRef[] = [];
   for (const [i, t] of input.tensors.entries()) {
     if (!isDType(t.dtype)) throw new StoreError(`tensor ${JSON.stringify(t.name)} has an unknown dtype ${JSON.stringify(t.dtype)}`);
     const size = byteLength(t.dtype, t.shape);
-    if (t.data.length !== size) throw new StoreError(`tensor ${JSON.stringify(t.name)} has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
+    if (t.data.length !== size)
+      throw new StoreError(`tensor ${JSON.stringify(t.name)} has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
     if (hashes.has(t.name)) throw new StoreError(`duplicate tensor name ${JSON.stringify(t.name)}`);
     const hash = digests?.[i] ?? sha256Hex(t.data);
     hashes.set(t.name, hash);
@@ -212,11 +216,20 @@ export function createTensorStore(backend: KvBackend): TensorStore {
           const fresh = manifestHashes.filter((h, i) => !existing.manifests.includes(h) && manifestHashes.indexOf(h) === i);
           if (fresh.length) {
             for (let i = 0; i < manifestTexts.length; i++) {
-              if (fresh.includes(manifestHashes[i])) await tx.put('manifests', manifestHashes[i], { hash: manifestHashes[i], json: manifestTexts[i] });
+              if (fresh.includes(manifestHashes[i]))
+                await tx.put('manifests', manifestHashes[i], { hash: manifestHashes[i], json: manifestTexts[i] });
             }
             await tx.put('models', id, { ...existing, manifests: [...existing.manifests, ...fresh] } satisfies StoredModel);
           }
-          return { id, created: false, newTensors: 0, newBytes: 0, reusedTensors: manifest.tensors.length, reusedBytes: 0, manifests: [...existing.manifests, ...fresh] };
+          return {
+            id,
+            created: false,
+            newTensors: 0,
+            newBytes: 0,
+            reusedTensors: manifest.tensors.length,
+            reusedBytes: 0,
+            manifests: [...existing.manifests, ...fresh],
+          };
         }
         const stats = { ...ZERO_STATS, ...(await tx.get<Stats>('meta', 'stats')) };
         let newTensors = 0;
@@ -248,7 +261,8 @@ export function createTensorStore(backend: KvBackend): TensorStore {
             stats.graphBytes += graph.length;
           }
         }
-        for (let i = 0; i < manifestTexts.length; i++) await tx.put('manifests', manifestHashes[i], { hash: manifestHashes[i], json: manifestTexts[i] });
+        for (let i = 0; i < manifestTexts.length; i++)
+          await tx.put('manifests', manifestHashes[i], { hash: manifestHashes[i], json: manifestTexts[i] });
         await tx.put('models', id, { id, manifest, manifests: manifestHashes, meta } satisfies StoredModel);
         stats.storedBytes += newBytes;
         stats.tensors += newTensors;
@@ -258,7 +272,8 @@ export function createTensorStore(backend: KvBackend): TensorStore {
         return { id, created: true, newTensors, newBytes, reusedTensors, reusedBytes, manifests: manifestHashes };
       });
     } catch (e) {
-      if (isQuotaError(e)) throw new StoreError(quotaMessage(`model ${id.slice(0, 12)}`, newBytesEstimate, await backend.estimate?.().catch(() => undefined)));
+      if (isQuotaError(e))
+        throw new StoreError(quotaMessage(`model ${id.slice(0, 12)}`, newBytesEstimate, await backend.estimate?.().catch(() => undefined)));
       throw e;
     }
   }
@@ -284,7 +299,10 @@ export function createTensorStore(backend: KvBackend): TensorStore {
       const out: Tensor[] = [];
       for (const ref of model.manifest.tensors) {
         const data = await matchTensor(ref.hash);
-        if (!data) throw new StoreError(`model ${id.slice(0, 12)} references tensor ${JSON.stringify(ref.name)} (${ref.hash.slice(0, 12)}) that the store lacks`);
+        if (!data)
+          throw new StoreError(
+            `model ${id.slice(0, 12)} references tensor ${JSON.stringify(ref.name)} (${ref.hash.slice(0, 12)}) that the store lacks`,
+          );
         out.push({ name: ref.name, dtype: ref.dtype, shape: [...ref.shape], data });
       }
       return out;

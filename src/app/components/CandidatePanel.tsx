@@ -9,7 +9,9 @@ export function CandidatePanel() {
   if (!cand) {
     return (
       <section className="step muted" aria-labelledby="cand-h">
-        <h2 id="cand-h"><span className="num">3</span> Evaluate and admit</h2>
+        <h2 id="cand-h">
+          <span className="num">3</span> Evaluate and admit
+        </h2>
         <p className="hint">Breed a candidate first.</p>
       </section>
     );
@@ -26,28 +28,58 @@ export function CandidatePanel() {
   const rows = [cand, ...(champion && champion.id !== cand.id && !parents.includes(champion) ? [champion] : []), ...parents];
   const gates = [
     { name: 'runtime smoke in onnxruntime-web', ok: ev.smoke?.ok, detail: ev.smoke?.message },
-    ...suiteNames.map((n) => ({ name: `evaluation sidecar on the pinned "${n}" suite`, ok: ev.sidecars[n] ? true : undefined, detail: ev.sidecars[n] ? `sidecar ${short(ev.sidecars[n])}` : undefined })),
-    ...(ev.viability?.checks ?? []).map((c) => ({ name: `viability (${c.kind}${c.baseline ? ` vs ${c.baseline}` : ''})`, ok: c.passed, detail: c.text })),
+    ...suiteNames.map((n) => ({
+      name: `evaluation sidecar on the pinned "${n}" suite`,
+      ok: ev.sidecars[n] ? true : undefined,
+      detail: ev.sidecars[n] ? `sidecar ${short(ev.sidecars[n])}` : undefined,
+    })),
+    ...(ev.viability?.checks ?? []).map((c) => ({
+      name: `viability (${c.kind}${c.baseline ? ` vs ${c.baseline}` : ''})`,
+      ok: c.passed,
+      detail: c.text,
+    })),
   ];
-  if (ev.admitted && !ev.viability) gates.push({ name: 'admitted', ok: true, detail: `admission record ${short(ev.admitted)} in the ledger` });
+  if (ev.admitted && !ev.viability)
+    gates.push({ name: 'admitted', ok: true, detail: `admission record ${short(ev.admitted)} in the ledger` });
   else if (!ev.viability) gates.push({ name: 'viability against the champion and no-op', ok: undefined, detail: undefined });
   const allPassed = gates.every((g) => g.ok === true);
   return (
     <section className="step" aria-labelledby="cand-h" data-testid="candidate-panel">
-      <h2 id="cand-h"><span className="num">3</span> Evaluate and admit</h2>
+      <h2 id="cand-h">
+        <span className="num">3</span> Evaluate and admit
+      </h2>
       <p>
-        Candidate <strong data-testid="candidate-name">{cand.name}</strong> <span className="mono" title={cand.hash}>{short(cand.hash)}</span>, stored in this browser.{' '}
-        <button className="link" data-testid="download-candidate" onClick={() => void download(cand.id)}>Download .slm</button>
+        Candidate <strong data-testid="candidate-name">{cand.name}</strong>{' '}
+        <span className="mono" title={cand.hash}>
+          {short(cand.hash)}
+        </span>
+        , stored in this browser.{' '}
+        <button className="link" data-testid="download-candidate" onClick={() => void download(cand.id)}>
+          Download .slm
+        </button>
       </p>
       <div className="row">
-        <button className="primary" onClick={() => void evaluateCandidate()} disabled={evaluating || !!ev.admitted} data-testid="evaluate-button">
-          {evaluatingThis ? `Evaluating… ${progress.done}/${progress.total}` : evaluating ? 'Another evaluation is running…' : evaluated ? 'Run smoke test and evaluation again' : 'Run smoke test and evaluate'}
+        <button
+          className="primary"
+          onClick={() => void evaluateCandidate()}
+          disabled={evaluating || !!ev.admitted}
+          data-testid="evaluate-button"
+        >
+          {evaluatingThis
+            ? `Evaluating… ${progress.done}/${progress.total}`
+            : evaluating
+              ? 'Another evaluation is running…'
+              : evaluated
+                ? 'Run smoke test and evaluation again'
+                : 'Run smoke test and evaluate'}
         </button>
       </div>
       {ev.smoke && (
         <ul className="checks" data-testid="smoke-checks">
           {ev.smoke.checks.map((c) => (
-            <li key={c.name} className={c.ok ? 'ok' : 'fail'}>{c.ok ? '✓' : '✗'} {c.name}: {c.detail}</li>
+            <li key={c.name} className={c.ok ? 'ok' : 'fail'}>
+              {c.ok ? '✓' : '✗'} {c.name}: {c.detail}
+            </li>
           ))}
         </ul>
       )}
@@ -55,17 +87,35 @@ export function CandidatePanel() {
         <div className="evaluation">
           <table className="metrics">
             <thead>
-              <tr><th>model</th>{suiteNames.map((n) => <th key={n} colSpan={2}>{n}{n === s.policy?.primary.suite ? ' (primary)' : ' (guardrail)'}</th>)}</tr>
+              <tr>
+                <th>model</th>
+                {suiteNames.map((n) => (
+                  <th key={n} colSpan={2}>
+                    {n}
+                    {n === s.policy?.primary.suite ? ' (primary)' : ' (guardrail)'}
+                  </th>
+                ))}
+              </tr>
             </thead>
             <tbody>
               {rows.map((m) => (
                 <tr key={m.id} className={m.id === cand.id ? 'candidate' : ''}>
-                  <td>{m.name}{m.id === champion?.id ? ' · champion' : ''}</td>
+                  <td>
+                    {m.name}
+                    {m.id === champion?.id ? ' · champion' : ''}
+                  </td>
                   {suiteNames.map((n) => {
                     const acc = s.evidence[m.hash]?.evaluations[n]?.metrics.accuracy;
                     return [
-                      <td key={`${n}-v`} data-testid={m.id === cand.id ? `candidate-accuracy-${n}` : undefined}>{acc === undefined ? '…' : pct(acc)}</td>,
-                      <td key={`${n}-b`}><svg width="120" height="10" aria-hidden="true"><rect width="120" height="10" className="bar-bg" rx="2" /><rect width={(acc ?? 0) * 120} height="10" rx="2" className={m.id === cand.id ? 'bar-cand' : 'bar-fg'} /></svg></td>,
+                      <td key={`${n}-v`} data-testid={m.id === cand.id ? `candidate-accuracy-${n}` : undefined}>
+                        {acc === undefined ? '…' : pct(acc)}
+                      </td>,
+                      <td key={`${n}-b`}>
+                        <svg width="120" height="10" aria-hidden="true">
+                          <rect width="120" height="10" className="bar-bg" rx="2" />
+                          <rect width={(acc ?? 0) * 120} height="10" rx="2" className={m.id === cand.id ? 'bar-cand' : 'bar-fg'} />
+                        </svg>
+                      </td>,
                     ];
                   })}
                 </tr>
@@ -76,7 +126,12 @@ export function CandidatePanel() {
             const r = ev.evaluations[n];
             return r ? (
               <p className="hint" key={n}>
-                {n}: suite <span className="mono" title={r.suite.hash}>{r.suite.id} · {short(r.suite.hash)}</span>, {r.suite.count} digits · ECE (15 bins) {r.metrics.ece.toFixed(3)} · median {r.metrics.medianLatencyMs.toFixed(1)} ms per batch of {r.metrics.batch} · evaluator {r.evaluator.version}
+                {n}: suite{' '}
+                <span className="mono" title={r.suite.hash}>
+                  {r.suite.id} · {short(r.suite.hash)}
+                </span>
+                , {r.suite.count} digits · ECE (15 bins) {r.metrics.ece.toFixed(3)} · median {r.metrics.medianLatencyMs.toFixed(1)} ms per
+                batch of {r.metrics.batch} · evaluator {r.evaluator.version}
               </p>
             ) : null;
           })}
@@ -86,7 +141,8 @@ export function CandidatePanel() {
       <ul className="checks" data-testid="gates">
         {gates.map((g, i) => (
           <li key={i} className={g.ok === true ? 'ok' : g.ok === false ? 'fail' : 'pending'}>
-            {g.ok === true ? '✓' : g.ok === false ? '✗' : '…'} {g.name}{g.detail ? `: ${g.detail}` : ' (pending)'}
+            {g.ok === true ? '✓' : g.ok === false ? '✗' : '…'} {g.name}
+            {g.detail ? `: ${g.detail}` : ' (pending)'}
           </li>
         ))}
       </ul>
@@ -95,7 +151,12 @@ export function CandidatePanel() {
           No-op: the garden keeps its champion. {ev.viability.reasons.join('; ')}
         </p>
       )}
-      <button className="primary" disabled={!allPassed || !!ev.admitted || evaluating} onClick={() => void admitCandidate()} data-testid="admit-button">
+      <button
+        className="primary"
+        disabled={!allPassed || !!ev.admitted || evaluating}
+        onClick={() => void admitCandidate()}
+        data-testid="admit-button"
+      >
         {ev.admitted ? `Admitted: ${roleIn(s.registry, cand.id)}` : 'Admit to the pool (runs in shadow)'}
       </button>
     </section>

@@ -13,7 +13,10 @@ function useLastRun(): { hash: string; ep: 'wasm' | 'webgpu' } | null {
     let live = true;
     evalWorker()
       .lastRun()
-      .then((r) => live && setLast(r), () => undefined);
+      .then(
+        (r) => live && setLast(r),
+        () => undefined,
+      );
     return () => {
       live = false;
     };
@@ -31,17 +34,33 @@ export function StatusBar() {
   return (
     <div className="status" aria-label="Garden status">
       <span className={`chip ${backend?.kind === 'webgpu' ? 'ok' : 'warn'}`} data-testid="backend-chip" title={backend?.adapter}>
-        {backend ? (backend.kind === 'webgpu' ? `WebGPU · ${backend.adapter}${backend.software ? ' (software)' : ''}` : 'No WebGPU: CPU kernels') : 'probing GPU…'}
+        {backend
+          ? backend.kind === 'webgpu'
+            ? `WebGPU · ${backend.adapter}${backend.software ? ' (software)' : ''}`
+            : 'No WebGPU: CPU kernels'
+          : 'probing GPU…'}
       </span>
       <label className="chip" title="Where onnxruntime-web runs the models for smoke tests, evaluation and answers">
         inference{' '}
-        <select value={inference} onChange={(e) => setInference(e.target.value as 'wasm' | 'webgpu')} data-testid="inference-select" className="chip-select">
+        <select
+          value={inference}
+          onChange={(e) => setInference(e.target.value as 'wasm' | 'webgpu')}
+          data-testid="inference-select"
+          className="chip-select"
+        >
           <option value="wasm">CPU (wasm)</option>
-          <option value="webgpu" disabled={backend?.kind !== 'webgpu'}>WebGPU</option>
+          <option value="webgpu" disabled={backend?.kind !== 'webgpu'}>
+            WebGPU
+          </option>
         </select>
       </label>
       {lastRun && (
-        <span className="chip" data-testid="inference-ran-on" data-ep={lastRun.ep} title={`the last model run (${lastRun.hash.slice(0, 10)}) ran on this onnxruntime execution provider`}>
+        <span
+          className="chip"
+          data-testid="inference-ran-on"
+          data-ep={lastRun.ep}
+          title={`the last model run (${lastRun.hash.slice(0, 10)}) ran on this onnxruntime execution provider`}
+        >
           ran on {lastRun.ep === 'webgpu' ? 'WebGPU' : 'CPU (wasm)'}
         </span>
       )}

@@ -19,12 +19,17 @@ export class EvaluationRefused extends Error {
 /** The pin and species checks, on their own (the UI shows them before a run). */
 export function checkEvaluationInputs(suite: Suite, opts: EvaluateOptions): void {
   if (opts.expectedSuiteHash !== undefined && suite.hash !== opts.expectedSuiteHash) {
-    throw new EvaluationRefused(`suite "${suite.id}" hashes to ${suite.hash} but the pin is ${opts.expectedSuiteHash}; refusing to score against an unpinned suite`);
+    throw new EvaluationRefused(
+      `suite "${suite.id}" hashes to ${suite.hash} but the pin is ${opts.expectedSuiteHash}; refusing to score against an unpinned suite`,
+    );
   }
   if (opts.expectedSpecies !== undefined || opts.modelSpecies !== undefined) {
-    if (!opts.expectedSpecies || !opts.modelSpecies) throw new EvaluationRefused('species check needs both the expected species and the model species');
+    if (!opts.expectedSpecies || !opts.modelSpecies)
+      throw new EvaluationRefused('species check needs both the expected species and the model species');
     if (opts.expectedSpecies !== opts.modelSpecies) {
-      throw new EvaluationRefused(`model species ${opts.modelSpecies} is not the expected species ${opts.expectedSpecies}; refusing to evaluate a model of another species`);
+      throw new EvaluationRefused(
+        `model species ${opts.modelSpecies} is not the expected species ${opts.expectedSpecies}; refusing to evaluate a model of another species`,
+      );
     }
   }
   if (opts.family !== undefined && opts.family !== suite.family) {
@@ -49,8 +54,11 @@ export async function evaluateClassifier(run: RunFn, suite: Suite, opts: Evaluat
     const t0 = now();
     const y = await run(x, rows);
     const dt = now() - t0;
-    if (y.length !== rows * C) throw new EvaluationRefused(`model returned ${y.length} values for ${rows} rows; the contract is ${rows} × ${C}`);
-    for (let i = 0; i < y.length; i++) if (!Number.isFinite(y[i])) throw new EvaluationRefused(`model returned a non-finite value (${y[i]}) at row ${start + Math.floor(i / C)}`);
+    if (y.length !== rows * C)
+      throw new EvaluationRefused(`model returned ${y.length} values for ${rows} rows; the contract is ${rows} × ${C}`);
+    for (let i = 0; i < y.length; i++)
+      if (!Number.isFinite(y[i]))
+        throw new EvaluationRefused(`model returned a non-finite value (${y[i]}) at row ${start + Math.floor(i / C)}`);
     logits.set(y, start * C);
     times.push(dt);
     perRow.push(dt / rows);
@@ -60,7 +68,15 @@ export async function evaluateClassifier(run: RunFn, suite: Suite, opts: Evaluat
   const nll = meanNll(logits, labels, C);
   return {
     evaluator: { id: EVALUATOR_ID, version: EVALUATOR_VERSION },
-    suite: { id: suite.id, hash: suite.hash, family: suite.family, task: suite.task, perturbation: suite.perturbation, count: suite.count, ...(suite.baseline ? { baseline: suite.baseline } : {}) },
+    suite: {
+      id: suite.id,
+      hash: suite.hash,
+      family: suite.family,
+      task: suite.task,
+      perturbation: suite.perturbation,
+      count: suite.count,
+      ...(suite.baseline ? { baseline: suite.baseline } : {}),
+    },
     metrics: {
       accuracy: accuracy(logits, labels, C),
       ece: expectedCalibrationError(logits, labels, C, ECE_BINS),

@@ -13,22 +13,34 @@ import type { Suite } from './suite.ts';
  * the next-token argmax, ECE and latency. Refuses a suite of another task, or whose context width
  * or token ids do not fit the model (`contextWidth`, `vocabulary` = the model's input contract).
  */
-export async function evaluateLanguageModel(run: RunFn, suite: Suite, opts: EvaluateOptions & { contextWidth?: number; vocabulary?: number } = {}): Promise<EvaluationResult> {
-  if (suite.task !== 'lm') throw new EvaluationRefused(`suite "${suite.id}" has task "${suite.task}"; a language model is scored on an "lm" suite`);
+export async function evaluateLanguageModel(
+  run: RunFn,
+  suite: Suite,
+  opts: EvaluateOptions & { contextWidth?: number; vocabulary?: number } = {},
+): Promise<EvaluationResult> {
+  if (suite.task !== 'lm')
+    throw new EvaluationRefused(`suite "${suite.id}" has task "${suite.task}"; a language model is scored on an "lm" suite`);
   if (opts.contextWidth !== undefined && suite.featureSize !== opts.contextWidth) {
     throw new EvaluationRefused(`suite "${suite.id}" has contexts of ${suite.featureSize} tokens; the model takes ${opts.contextWidth}`);
   }
   const V = opts.vocabulary ?? suite.classes;
-  if (suite.classes !== V) throw new EvaluationRefused(`suite "${suite.id}" predicts over ${suite.classes} tokens; the model's vocabulary has ${V}`);
+  if (suite.classes !== V)
+    throw new EvaluationRefused(`suite "${suite.id}" predicts over ${suite.classes} tokens; the model's vocabulary has ${V}`);
   const ids = suite.inputs.data;
-  for (let i = 0; i < ids.length; i++) if (ids[i] >= V) throw new EvaluationRefused(`suite "${suite.id}" has token id ${ids[i]} at input ${i}, outside the vocabulary 0..${V - 1}`);
+  for (let i = 0; i < ids.length; i++)
+    if (ids[i] >= V)
+      throw new EvaluationRefused(`suite "${suite.id}" has token id ${ids[i]} at input ${i}, outside the vocabulary 0..${V - 1}`);
   const result = await evaluateClassifier(run, suite, opts);
   if (result.metrics.perplexity === null) throw new Error(`evaluateLanguageModel: no perplexity for lm suite "${suite.id}"`);
   return result;
 }
 
 /** Score a model on any suite: an "lm" suite through evaluateLanguageModel, every other through evaluateClassifier. */
-export function evaluateSuite(run: RunFn, suite: Suite, opts: EvaluateOptions & { contextWidth?: number; vocabulary?: number } = {}): Promise<EvaluationResult> {
+export function evaluateSuite(
+  run: RunFn,
+  suite: Suite,
+  opts: EvaluateOptions & { contextWidth?: number; vocabulary?: number } = {},
+): Promise<EvaluationResult> {
   return suite.task === 'lm' ? evaluateLanguageModel(run, suite, opts) : evaluateClassifier(run, suite, opts);
 }
 
@@ -54,15 +66,19 @@ export const MAX_SAMPLE_LENGTH = 4096;
 
 /** A seeded continuation of `prompt`: the same model, prompt, length, seed and temperature give the same text. */
 export async function sampleText(run: RunFn, prompt: string, opts: SampleOptions): Promise<SampleResult> {
-  if (!Number.isInteger(opts.length) || opts.length < 0 || opts.length > MAX_SAMPLE_LENGTH) throw new Error(`sample length must be an integer in 0..${MAX_SAMPLE_LENGTH}, got ${opts.length}`);
+  if (!Number.isInteger(opts.length) || opts.length < 0 || opts.length > MAX_SAMPLE_LENGTH)
+    throw new Error(`sample length must be an integer in 0..${MAX_SAMPLE_LENGTH}, got ${opts.length}`);
   if (!Number.isInteger(opts.seed)) throw new Error(`sample seed must be an integer, got ${opts.seed}`);
-  if (!Number.isInteger(opts.context) || opts.context < 1) throw new Error(`sample context must be a positive integer, got ${opts.context}`);
+  if (!Number.isInteger(opts.context) || opts.context < 1)
+    throw new Error(`sample context must be a positive integer, got ${opts.context}`);
   const temperature = opts.temperature ?? 0.8;
   // The character LM's vocabulary is CHARSET: a model with another output size is not sampled.
   const checked: RunFn = async (x, batch) => {
     const y = await run(x, batch);
-    if (y.length !== batch * CHARSET.length) throw new EvaluationRefused(`model returned ${y.length} logits for ${batch} rows; the character set has ${CHARSET.length} tokens`);
-    for (let i = 0; i < y.length; i++) if (!Number.isFinite(y[i])) throw new EvaluationRefused(`model returned a non-finite logit (${y[i]}) while sampling`);
+    if (y.length !== batch * CHARSET.length)
+      throw new EvaluationRefused(`model returned ${y.length} logits for ${batch} rows; the character set has ${CHARSET.length} tokens`);
+    for (let i = 0; i < y.length; i++)
+      if (!Number.isFinite(y[i])) throw new EvaluationRefused(`model returned a non-finite logit (${y[i]}) while sampling`);
     return y;
   };
   const text = await sampleContinuation(checked, prompt, { context: opts.context, length: opts.length, seed: opts.seed, temperature });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { accuracy, argmaxRows, expectedCalibrationError, meanNll, median, perplexity, softmaxRow } from './metrics.ts';
 
-const logitsArb = (rows: number, classes: number) => fc.array(fc.float({ min: -20, max: 20, noNaN: true, noDefaultInfinity: true }), { minLength: rows * classes, maxLength: rows * classes });
+const logitsArb = (rows: number, classes: number) =>
+  fc.array(fc.float({ min: -20, max: 20, noNaN: true, noDefaultInfinity: true }), { minLength: rows * classes, maxLength: rows * classes });
 
 describe('metrics', () => {
   it('accuracy counts argmax hits and lies in [0, 1]', () => {

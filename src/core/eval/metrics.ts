@@ -17,7 +17,8 @@ export function softmaxRow(logits: ArrayLike<number>, offset: number, classes: n
 
 function checkShapes(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
   if (!Number.isInteger(classes) || classes < 1) throw new Error(`metrics: classes must be a positive integer, got ${classes}`);
-  if (logits.length !== labels.length * classes) throw new Error(`metrics: ${logits.length} logits for ${labels.length} labels × ${classes} classes`);
+  if (logits.length !== labels.length * classes)
+    throw new Error(`metrics: ${logits.length} logits for ${labels.length} labels × ${classes} classes`);
   for (let i = 0; i < labels.length; i++) {
     const y = labels[i];
     if (!Number.isInteger(y) || y < 0 || y >= classes) throw new Error(`metrics: label ${y} at row ${i} is outside 0..${classes - 1}`);

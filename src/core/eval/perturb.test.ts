@@ -9,7 +9,10 @@ const letters = (s: string) => s.replace(/[^A-Za-z]/g, '').length;
 
 describe('declared text perturbations', () => {
   it('are deterministic in (text, steps, seed, stream) and change with the seed', () => {
-    const steps: PerturbationStep[] = [{ kind: 'casing', rate: 0.3 }, { kind: 'typos', rate: 0.2 }];
+    const steps: PerturbationStep[] = [
+      { kind: 'casing', rate: 0.3 },
+      { kind: 'typos', rate: 0.2 },
+    ];
     fc.assert(
       fc.property(words, fc.integer({ min: 0, max: 2 ** 31 }), (text, seed) => {
         expect(perturbText(text, steps, { seed, stream: 'a' })).toBe(perturbText(text, steps, { seed, stream: 'a' }));
@@ -24,7 +27,16 @@ describe('declared text perturbations', () => {
   it('rate 0 is the identity; typos only swap or drop letters, so the letter count never grows', () => {
     fc.assert(
       fc.property(words, fc.integer({ min: 0, max: 1000 }), fc.double({ min: 0, max: 1, noNaN: true }), (text, seed, rate) => {
-        expect(perturbText(text, [{ kind: 'typos', rate: 0 }, { kind: 'casing', rate: 0 }], { seed })).toBe(text);
+        expect(
+          perturbText(
+            text,
+            [
+              { kind: 'typos', rate: 0 },
+              { kind: 'casing', rate: 0 },
+            ],
+            { seed },
+          ),
+        ).toBe(text);
         const t = perturbText(text, [{ kind: 'typos', rate }], { seed });
         expect(letters(t)).toBeLessThanOrEqual(letters(text));
         // Non-letters are never touched.
@@ -73,8 +85,15 @@ describe('declared text perturbations', () => {
   });
 
   it('declares itself, and refuses unknown kinds and rates outside [0, 1] listing the valid kinds', () => {
-    expect(declarePerturbation([{ kind: 'casing', rate: 0.25 }, { kind: 'typos', rate: 0.04 }])).toBe('casing(p=0.25/word: upper|title)+typos(p=0.04/letter: swap|drop)');
-    expect(() => checkPerturbation([{ kind: 'shout' as never, rate: 0.1 }])).toThrow(/unknown perturbation kind "shout"; valid: typos, casing/);
+    expect(
+      declarePerturbation([
+        { kind: 'casing', rate: 0.25 },
+        { kind: 'typos', rate: 0.04 },
+      ]),
+    ).toBe('casing(p=0.25/word: upper|title)+typos(p=0.04/letter: swap|drop)');
+    expect(() => checkPerturbation([{ kind: 'shout' as never, rate: 0.1 }])).toThrow(
+      /unknown perturbation kind "shout"; valid: typos, casing/,
+    );
     expect(() => checkPerturbation([{ kind: 'typos', rate: 1.5 }])).toThrow(/rate must be in \[0, 1\]/);
     expect(() => checkPerturbation([])).toThrow(/at least one step/);
   });

@@ -14,7 +14,11 @@
 import { randomUnit, tensorKey } from '../operators/prng.ts';
 
 export const PERTURBATION_KINDS = Object.freeze({
-  typos: { description: 'each letter, with probability rate, swapped with the next letter of its word or dropped', unit: 'letter', variants: 'swap|drop' },
+  typos: {
+    description: 'each letter, with probability rate, swapped with the next letter of its word or dropped',
+    unit: 'letter',
+    variants: 'swap|drop',
+  },
   casing: { description: 'each word, with probability rate, upper-cased or title-cased', unit: 'word', variants: 'upper|title' },
 } as const);
 export type PerturbationKind = keyof typeof PERTURBATION_KINDS;
@@ -40,7 +44,8 @@ export interface PerturbOptions {
 export function checkPerturbation(steps: readonly PerturbationStep[]): void {
   if (steps.length === 0) throw new Error('a perturbation needs at least one step');
   for (const s of steps) {
-    if (!Object.prototype.hasOwnProperty.call(PERTURBATION_KINDS, s.kind)) throw new Error(`unknown perturbation kind "${s.kind}"; valid: ${Object.keys(PERTURBATION_KINDS).join(', ')}`);
+    if (!Object.prototype.hasOwnProperty.call(PERTURBATION_KINDS, s.kind))
+      throw new Error(`unknown perturbation kind "${s.kind}"; valid: ${Object.keys(PERTURBATION_KINDS).join(', ')}`);
     if (!(s.rate >= 0 && s.rate <= 1)) throw new Error(`perturbation ${s.kind}: rate must be in [0, 1], got ${s.rate}`);
   }
 }

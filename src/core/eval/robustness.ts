@@ -24,10 +24,18 @@ export function isRobustnessResult(r: EvaluationResult): boolean {
 
 /** Compare a robustness-suite result with the result of the same model on its clean baseline suite. */
 export function robustnessOf(perturbed: EvaluationResult, clean: EvaluationResult): Robustness {
-  if (!isRobustnessResult(perturbed)) throw new RobustnessError(`suite "${perturbed.suite.id}" declares no baseline suite; it is not a robustness suite`);
-  if (perturbed.suite.baseline !== clean.suite.id) throw new RobustnessError(`suite "${perturbed.suite.id}" is compared with "${perturbed.suite.baseline}", not "${clean.suite.id}"`);
-  if (perturbed.suite.task !== clean.suite.task) throw new RobustnessError(`suite "${perturbed.suite.id}" (task ${perturbed.suite.task}) and its baseline "${clean.suite.id}" (task ${clean.suite.task}) differ in task`);
-  if (perturbed.suite.family !== clean.suite.family) throw new RobustnessError(`suite "${perturbed.suite.id}" (family ${perturbed.suite.family}) and its baseline "${clean.suite.id}" (family ${clean.suite.family}) differ in family`);
+  if (!isRobustnessResult(perturbed))
+    throw new RobustnessError(`suite "${perturbed.suite.id}" declares no baseline suite; it is not a robustness suite`);
+  if (perturbed.suite.baseline !== clean.suite.id)
+    throw new RobustnessError(`suite "${perturbed.suite.id}" is compared with "${perturbed.suite.baseline}", not "${clean.suite.id}"`);
+  if (perturbed.suite.task !== clean.suite.task)
+    throw new RobustnessError(
+      `suite "${perturbed.suite.id}" (task ${perturbed.suite.task}) and its baseline "${clean.suite.id}" (task ${clean.suite.task}) differ in task`,
+    );
+  if (perturbed.suite.family !== clean.suite.family)
+    throw new RobustnessError(
+      `suite "${perturbed.suite.id}" (family ${perturbed.suite.family}) and its baseline "${clean.suite.id}" (family ${clean.suite.family}) differ in family`,
+    );
   if (perturbed.evaluator.id !== clean.evaluator.id || perturbed.evaluator.version !== clean.evaluator.version) {
     throw new RobustnessError(`results on "${perturbed.suite.id}" and "${clean.suite.id}" come from different evaluators`);
   }
@@ -84,13 +92,18 @@ export async function evaluateRobustness(
   opts: EvaluateOptions & { expectedBaselineHash?: Sha256Hex; contextWidth?: number; vocabulary?: number } = {},
 ): Promise<EvaluationResult> {
   if (!suite.baseline) throw new EvaluationRefused(`suite "${suite.id}" declares no baseline suite; it is not a robustness suite`);
-  if (suite.baseline !== baseline.id) throw new EvaluationRefused(`suite "${suite.id}" is compared with "${suite.baseline}", not "${baseline.id}"`);
+  if (suite.baseline !== baseline.id)
+    throw new EvaluationRefused(`suite "${suite.id}" is compared with "${suite.baseline}", not "${baseline.id}"`);
   if (opts.expectedBaselineHash !== undefined && baseline.hash !== opts.expectedBaselineHash) {
     throw new EvaluationRefused(`baseline suite "${baseline.id}" hashes to ${baseline.hash} but the pin is ${opts.expectedBaselineHash}`);
   }
   const { expectedBaselineHash, onProgress, ...rest } = opts;
   const one = (s: Suite, pin: Sha256Hex | undefined, offset: number) => {
-    const o = { ...rest, expectedSuiteHash: pin, onProgress: onProgress && ((done: number) => onProgress(offset + done, suite.count + baseline.count)) };
+    const o = {
+      ...rest,
+      expectedSuiteHash: pin,
+      onProgress: onProgress && ((done: number) => onProgress(offset + done, suite.count + baseline.count)),
+    };
     return evaluateSuite(run, s, o);
   };
   const perturbed = await one(suite, opts.expectedSuiteHash, 0);

@@ -34,11 +34,17 @@ export interface SidecarBound {
 
 /** The bound parts with the checksum that binds them. */
 export function bindSidecar<B extends SidecarBound>(bound: B): B & { checksum: Sha256Hex } {
-  return { ...bound, checksum: hashJson({ candidate: bound.candidate, suite: bound.suite, evaluator: bound.evaluator, metrics: bound.metrics }) };
+  return {
+    ...bound,
+    checksum: hashJson({ candidate: bound.candidate, suite: bound.suite, evaluator: bound.evaluator, metrics: bound.metrics }),
+  };
 }
 
 export function sidecarBody(candidate: Sha256Hex, result: EvaluationResult): SidecarBody {
-  return { ...bindSidecar({ candidate, suite: result.suite.hash, evaluator: { ...result.evaluator }, metrics: metricMap(result) }), count: result.metrics.count };
+  return {
+    ...bindSidecar({ candidate, suite: result.suite.hash, evaluator: { ...result.evaluator }, metrics: metricMap(result) }),
+    count: result.metrics.count,
+  };
 }
 
 /** True when the checksum still binds the candidate, suite, evaluator and metrics. */

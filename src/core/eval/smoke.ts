@@ -64,7 +64,9 @@ export function smokeProbes(c: SmokeContract): { inputs: Float32Array; rows: num
   const key = tensorKey(c.seed ?? 0, 'smoke-probe');
   for (let i = 2 * F; i < rows * F; i++) {
     const u = randomUnit(key, i);
-    inputs[i] = range.integer ? Math.min(range.max, range.min + Math.floor(u * (range.max - range.min + 1))) : range.min + u * (range.max - range.min);
+    inputs[i] = range.integer
+      ? Math.min(range.max, range.min + Math.floor(u * (range.max - range.min + 1)))
+      : range.min + u * (range.max - range.min);
   }
   return { inputs, rows };
 }
@@ -82,20 +84,38 @@ export async function runtimeSmoke(run: RunFn, c: SmokeContract, now: () => numb
   }
   if (out) {
     const expected = rows * c.outputSize;
-    checks.push({ name: 'shape', ok: out.length === expected, detail: `${out.length} outputs for ${rows} rows × ${c.outputSize} (expected ${expected})` });
+    checks.push({
+      name: 'shape',
+      ok: out.length === expected,
+      detail: `${out.length} outputs for ${rows} rows × ${c.outputSize} (expected ${expected})`,
+    });
     let bad = -1;
-    for (let i = 0; i < out.length; i++) if (!Number.isFinite(out[i])) { bad = i; break; }
+    for (let i = 0; i < out.length; i++)
+      if (!Number.isFinite(out[i])) {
+        bad = i;
+        break;
+      }
     checks.push({ name: 'finite', ok: bad < 0, detail: bad < 0 ? 'all outputs finite' : `output ${bad} is ${out[bad]}` });
     // The same input twice must give the same output: a runtime that is not a function is broken.
     try {
       const again = await run(inputs, rows);
       let same = again.length === out.length;
       for (let i = 0; same && i < out.length; i++) if (Math.abs(again[i] - out[i]) > 1e-5 * (1 + Math.abs(out[i]))) same = false;
-      checks.push({ name: 'repeatable', ok: same, detail: same ? 'a second run gave the same outputs' : 'a second run on the same probes gave different outputs' });
+      checks.push({
+        name: 'repeatable',
+        ok: same,
+        detail: same ? 'a second run gave the same outputs' : 'a second run on the same probes gave different outputs',
+      });
     } catch (e) {
       checks.push({ name: 'repeatable', ok: false, detail: `second run failed: ${(e as Error).message}` });
     }
   }
   const failed = checks.find((x) => !x.ok);
-  return { ok: !failed, checks, probeRows: rows, ms: now() - t0, message: failed ? `smoke ${failed.name} check failed: ${failed.detail}` : 'passed' };
+  return {
+    ok: !failed,
+    checks,
+    probeRows: rows,
+    ms: now() - t0,
+    message: failed ? `smoke ${failed.name} check failed: ${failed.detail}` : 'passed',
+  };
 }

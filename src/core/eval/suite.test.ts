@@ -5,7 +5,16 @@ import { evaluateClassifier, EvaluationRefused } from './evaluate.ts';
 import { runtimeSmoke } from './smoke.ts';
 import { randomU32, tensorKey } from '../operators/prng.ts';
 
-const info: SuiteInfo = { id: 't-suite', name: 'T', family: 'toy', task: 'classify', perturbation: 'none', description: 'toy', classes: 3, scale: 1 / 255 };
+const info: SuiteInfo = {
+  id: 't-suite',
+  name: 'T',
+  family: 'toy',
+  task: 'classify',
+  perturbation: 'none',
+  description: 'toy',
+  classes: 3,
+  scale: 1 / 255,
+};
 
 function toySuite(n: number, f: number, seed: number) {
   const key = tensorKey(seed, 'toy');
@@ -40,7 +49,9 @@ describe('suites', () => {
 
   it('refuses malformed suites with one-line reasons', () => {
     expect(() => readSuite(new Uint8Array(3))).toThrow(/not a valid safetensors file/);
-    expect(() => writeSuite(info, { dtype: 'U8', data: new Uint8Array(4), featureSize: 2 }, Uint8Array.from([0, 5]))).toThrow(/label 5 at row 1/);
+    expect(() => writeSuite(info, { dtype: 'U8', data: new Uint8Array(4), featureSize: 2 }, Uint8Array.from([0, 5]))).toThrow(
+      /label 5 at row 1/,
+    );
   });
 });
 
@@ -71,8 +82,12 @@ describe('evaluator', () => {
   it('refuses an unpinned suite and a model of the wrong species before running', async () => {
     let ran = false;
     const run = async (_x: Float32Array, b: number) => ((ran = true), new Float32Array(b * 3));
-    await expect(evaluateClassifier(run, suite, { expectedSuiteHash: '0'.repeat(64) })).rejects.toThrow(/hashes to .* but the pin is 0{64}/);
-    await expect(evaluateClassifier(run, suite, { expectedSpecies: 'a'.repeat(64), modelSpecies: 'b'.repeat(64) })).rejects.toThrow(EvaluationRefused);
+    await expect(evaluateClassifier(run, suite, { expectedSuiteHash: '0'.repeat(64) })).rejects.toThrow(
+      /hashes to .* but the pin is 0{64}/,
+    );
+    await expect(evaluateClassifier(run, suite, { expectedSpecies: 'a'.repeat(64), modelSpecies: 'b'.repeat(64) })).rejects.toThrow(
+      EvaluationRefused,
+    );
     await expect(evaluateClassifier(run, suite, { family: 'digits' })).rejects.toThrow(/belongs to family "toy", not "digits"/);
     expect(ran).toBe(false);
   });
@@ -83,16 +98,22 @@ describe('evaluator', () => {
   });
 
   it('runtime smoke passes a finite model of the right shape and fails others', async () => {
-    const good = await runtimeSmoke(async (x, b) => Float32Array.from({ length: b * 3 }, (_, i) => x[i % x.length]), { featureSize: 4, outputSize: 3 });
+    const good = await runtimeSmoke(async (x, b) => Float32Array.from({ length: b * 3 }, (_, i) => x[i % x.length]), {
+      featureSize: 4,
+      outputSize: 3,
+    });
     expect(good.ok).toBe(true);
     const shape = await runtimeSmoke(async (_x, b) => new Float32Array(b * 2), { featureSize: 4, outputSize: 3 });
     expect(shape.ok).toBe(false);
     expect(shape.message).toMatch(/shape check failed/);
     const inf = await runtimeSmoke(async (_x, b) => new Float32Array(b * 3).fill(Infinity), { featureSize: 4, outputSize: 3 });
     expect(inf.message).toMatch(/finite check failed/);
-    const throws = await runtimeSmoke(async () => {
-      throw new Error('boom');
-    }, { featureSize: 4, outputSize: 3 });
+    const throws = await runtimeSmoke(
+      async () => {
+        throw new Error('boom');
+      },
+      { featureSize: 4, outputSize: 3 },
+    );
     expect(throws.message).toMatch(/runs check failed: run failed: boom/);
   });
 });

@@ -65,14 +65,25 @@ export class SuiteError extends Error {
   override name = 'SuiteError';
 }
 
-export function writeSuite(info: SuiteInfo, inputs: { dtype: 'U8' | 'F32'; data: Uint8Array | Float32Array; featureSize: number }, labels: Uint8Array): Uint8Array {
+export function writeSuite(
+  info: SuiteInfo,
+  inputs: { dtype: 'U8' | 'F32'; data: Uint8Array | Float32Array; featureSize: number },
+  labels: Uint8Array,
+): Uint8Array {
   const count = labels.length;
-  const bytes = inputs.data instanceof Float32Array ? new Uint8Array(inputs.data.buffer, inputs.data.byteOffset, inputs.data.byteLength) : inputs.data;
-  if (inputs.data.length !== count * inputs.featureSize) throw new SuiteError(`suite "${info.id}": ${inputs.data.length} input values for ${count} rows × ${inputs.featureSize}`);
-  for (let i = 0; i < count; i++) if (labels[i] >= info.classes) throw new SuiteError(`suite "${info.id}": label ${labels[i]} at row ${i} is outside 0..${info.classes - 1}`);
-  if (!Object.prototype.hasOwnProperty.call(SUITE_TASKS, info.task)) throw new SuiteError(`suite "${info.id}": unknown task "${info.task}"; valid: ${Object.keys(SUITE_TASKS).join(', ')}`);
-  if (info.baseline !== undefined && (info.baseline === '' || info.baseline === info.id)) throw new SuiteError(`suite "${info.id}": baseline must name another suite, got "${info.baseline}"`);
-  if (info.baseline !== undefined && info.perturbation === 'none') throw new SuiteError(`suite "${info.id}" names a baseline but declares no perturbation`);
+  const bytes =
+    inputs.data instanceof Float32Array ? new Uint8Array(inputs.data.buffer, inputs.data.byteOffset, inputs.data.byteLength) : inputs.data;
+  if (inputs.data.length !== count * inputs.featureSize)
+    throw new SuiteError(`suite "${info.id}": ${inputs.data.length} input values for ${count} rows × ${inputs.featureSize}`);
+  for (let i = 0; i < count; i++)
+    if (labels[i] >= info.classes)
+      throw new SuiteError(`suite "${info.id}": label ${labels[i]} at row ${i} is outside 0..${info.classes - 1}`);
+  if (!Object.prototype.hasOwnProperty.call(SUITE_TASKS, info.task))
+    throw new SuiteError(`suite "${info.id}": unknown task "${info.task}"; valid: ${Object.keys(SUITE_TASKS).join(', ')}`);
+  if (info.baseline !== undefined && (info.baseline === '' || info.baseline === info.id))
+    throw new SuiteError(`suite "${info.id}": baseline must name another suite, got "${info.baseline}"`);
+  if (info.baseline !== undefined && info.perturbation === 'none')
+    throw new SuiteError(`suite "${info.id}" names a baseline but declares no perturbation`);
   return serializeSafetensors(
     [
       { name: 'inputs', dtype: inputs.dtype, shape: [count, inputs.featureSize], data: bytes },
@@ -100,7 +111,9 @@ export function writeSuite(info: SuiteInfo, inputs: { dtype: 'U8' | 'F32'; data:
 export function readSuite(bytes: Uint8Array, expectedHash?: Sha256Hex): Suite {
   const hash = sha256Hex(bytes);
   if (expectedHash !== undefined && hash !== expectedHash) {
-    throw new SuiteError(`suite hash mismatch: the file hashes to ${hash} but the pin is ${expectedHash}; a frozen suite changes only through a ledgered re-baseline`);
+    throw new SuiteError(
+      `suite hash mismatch: the file hashes to ${hash} but the pin is ${expectedHash}; a frozen suite changes only through a ledgered re-baseline`,
+    );
   }
   let parsed;
   try {
@@ -114,24 +127,31 @@ export function readSuite(bytes: Uint8Array, expectedHash?: Sha256Hex): Suite {
     if (v === undefined || v === '') throw new SuiteError(`suite metadata is missing "${k}"`);
     return v;
   };
-  if (need(SUITE_KEYS.format) !== SUITE_FORMAT_VERSION) throw new SuiteError(`suite format is "${m[SUITE_KEYS.format]}", expected "${SUITE_FORMAT_VERSION}"`);
+  if (need(SUITE_KEYS.format) !== SUITE_FORMAT_VERSION)
+    throw new SuiteError(`suite format is "${m[SUITE_KEYS.format]}", expected "${SUITE_FORMAT_VERSION}"`);
   const task = need(SUITE_KEYS.task);
-  if (!Object.prototype.hasOwnProperty.call(SUITE_TASKS, task)) throw new SuiteError(`suite task "${task}" is unknown; valid: ${Object.keys(SUITE_TASKS).join(', ')}`);
+  if (!Object.prototype.hasOwnProperty.call(SUITE_TASKS, task))
+    throw new SuiteError(`suite task "${task}" is unknown; valid: ${Object.keys(SUITE_TASKS).join(', ')}`);
   const classes = Number(need(SUITE_KEYS.classes));
-  if (!Number.isInteger(classes) || classes < 1 || classes > 256) throw new SuiteError(`suite classes "${m[SUITE_KEYS.classes]}" is not an integer in 1..256`);
+  if (!Number.isInteger(classes) || classes < 1 || classes > 256)
+    throw new SuiteError(`suite classes "${m[SUITE_KEYS.classes]}" is not an integer in 1..256`);
   const scale = Number(need(SUITE_KEYS.scale));
   if (!Number.isFinite(scale) || scale <= 0) throw new SuiteError(`suite scale "${m[SUITE_KEYS.scale]}" is not a positive number`);
   const inputs = parsed.tensors.find((t) => t.name === 'inputs');
   const labelsT = parsed.tensors.find((t) => t.name === 'labels');
-  if (!inputs || !labelsT) throw new SuiteError(`suite must hold tensors "inputs" and "labels"; has: ${parsed.tensors.map((t) => t.name).join(', ')}`);
-  if (parsed.tensors.length !== 2) throw new SuiteError(`suite must hold exactly "inputs" and "labels"; has: ${parsed.tensors.map((t) => t.name).join(', ')}`);
+  if (!inputs || !labelsT)
+    throw new SuiteError(`suite must hold tensors "inputs" and "labels"; has: ${parsed.tensors.map((t) => t.name).join(', ')}`);
+  if (parsed.tensors.length !== 2)
+    throw new SuiteError(`suite must hold exactly "inputs" and "labels"; has: ${parsed.tensors.map((t) => t.name).join(', ')}`);
   if (inputs.dtype !== 'U8' && inputs.dtype !== 'F32') throw new SuiteError(`suite inputs are ${inputs.dtype}; valid: U8, F32`);
   if (inputs.shape.length !== 2) throw new SuiteError(`suite inputs have shape [${inputs.shape}], expected [count, features]`);
-  if (labelsT.dtype !== 'U8' || labelsT.shape.length !== 1) throw new SuiteError(`suite labels are ${labelsT.dtype}[${labelsT.shape}], expected U8[count]`);
+  if (labelsT.dtype !== 'U8' || labelsT.shape.length !== 1)
+    throw new SuiteError(`suite labels are ${labelsT.dtype}[${labelsT.shape}], expected U8[count]`);
   const [count, featureSize] = inputs.shape;
   if (labelsT.shape[0] !== count) throw new SuiteError(`suite has ${count} input rows but ${labelsT.shape[0]} labels`);
   if (count === 0) throw new SuiteError('suite is empty');
-  for (let i = 0; i < count; i++) if (labelsT.data[i] >= classes) throw new SuiteError(`suite label ${labelsT.data[i]} at row ${i} is outside 0..${classes - 1}`);
+  for (let i = 0; i < count; i++)
+    if (labelsT.data[i] >= classes) throw new SuiteError(`suite label ${labelsT.data[i]} at row ${i} is outside 0..${classes - 1}`);
   if (task === 'lm' && inputs.dtype !== 'U8') throw new SuiteError('an lm suite stores token ids as U8');
   return {
     id: need(SUITE_KEYS.id),
@@ -154,7 +174,8 @@ export function readSuite(bytes: Uint8Array, expectedHash?: Sha256Hex): Suite {
 
 /** Model inputs for rows [start, end): stored values × scale, as float32. */
 export function suiteRows(suite: Suite, start: number, end: number): Float32Array {
-  if (start < 0 || end > suite.count || start > end) throw new SuiteError(`rows [${start}, ${end}) are outside suite "${suite.id}" of ${suite.count}`);
+  if (start < 0 || end > suite.count || start > end)
+    throw new SuiteError(`rows [${start}, ${end}) are outside suite "${suite.id}" of ${suite.count}`);
   const F = suite.featureSize;
   if (suite.inputs.dtype === 'U8') {
     const src = suite.inputs.data.subarray(start * F, end * F);

@@ -31,7 +31,8 @@ export function modelCard(c: ModelCardInput): string {
   lines.push(c.description ?? `Exported from SLM Garden${c.mergeMethod ? `, made with the \`${c.mergeMethod}\` operator` : ''}.`, '');
   if (c.baseModels?.length) lines.push('## Base models', '', ...c.baseModels.map((b) => `- ${b}`), '');
   if (c.mergeMethod) lines.push('## Merge method', '', `\`${c.mergeMethod}\``, '');
-  if (c.files?.length) lines.push('## Files', '', '| file | SHA-256 |', '|---|---|', ...c.files.map((f) => `| ${f.name} | \`${f.sha256}\` |`), '');
+  if (c.files?.length)
+    lines.push('## Files', '', '| file | SHA-256 |', '|---|---|', ...c.files.map((f) => `| ${f.name} | \`${f.sha256}\` |`), '');
   if (c.tensors?.length) {
     const bytes = c.tensors.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0);
     lines.push('## Tensors', '', `${c.tensors.length} tensors, ${bytes} bytes.`, '', '| name | dtype | shape |', '|---|---|---|');
@@ -39,6 +40,12 @@ export function modelCard(c: ModelCardInput): string {
     if (c.tensors.length > 200) lines.push(`| … ${c.tensors.length - 200} more | | |`);
     lines.push('');
   }
-  if (c.species) lines.push('## Species', '', `\`${c.species}\` (SHA-256 of tensor names, shapes and dtypes, the weight-free graph and the vocabulary).`, '');
+  if (c.species)
+    lines.push(
+      '## Species',
+      '',
+      `\`${c.species}\` (SHA-256 of tensor names, shapes and dtypes, the weight-free graph and the vocabulary).`,
+      '',
+    );
   return lines.join('\n');
 }

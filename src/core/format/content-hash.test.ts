@@ -10,7 +10,13 @@ import { fromFloat32, type Tensor } from '../tensor.ts';
 
 const model = (seed: number): Tensor[] => {
   const r = mulberry(seed);
-  return ['a.weight', 'a.bias', 'b.weight'].map((n, i) => fromFloat32(n, i === 1 ? [4] : [4, 4], Float32Array.from({ length: i === 1 ? 4 : 16 }, () => r() - 0.5)));
+  return ['a.weight', 'a.bias', 'b.weight'].map((n, i) =>
+    fromFloat32(
+      n,
+      i === 1 ? [4] : [4, 4],
+      Float32Array.from({ length: i === 1 ? 4 : 16 }, () => r() - 0.5),
+    ),
+  );
 };
 const vocab = ['x', 'y', 'z', 'w'];
 const speciesOf = (t: Tensor[]) => speciesId(speciesSignature(t, '', vocab));
@@ -32,7 +38,9 @@ describe('slm.tensors: a content hash of every tensor', () => {
 
   it('is written for every tensor and read back', () => {
     const f = readSlm(bytes);
-    expect(JSON.parse(f.metadata[SLM_KEYS.tensors])).toEqual(Object.fromEntries([...t].sort((x, y) => (x.name < y.name ? -1 : 1)).map((x) => [x.name, sha256Hex(x.data)])));
+    expect(JSON.parse(f.metadata[SLM_KEYS.tensors])).toEqual(
+      Object.fromEntries([...t].sort((x, y) => (x.name < y.name ? -1 : 1)).map((x) => [x.name, sha256Hex(x.data)])),
+    );
   });
 
   it('a flipped low bit in any tensor byte is refused by name, on a whole read and on a streamed one', async () => {
@@ -48,7 +56,9 @@ describe('slm.tensors: a content hash of every tensor', () => {
     const names = m.tensors.map((x) => x.name);
     const results = await Promise.allSettled(names.map((n) => m.readTensor(n)));
     expect(results.map((r) => r.status)).toEqual(names.map((n, i) => (i === names.length - 1 ? 'rejected' : 'fulfilled')));
-    expect((results[names.length - 1] as PromiseRejectedResult).reason.message).toMatch(/^content-hash check failed: tensor "b\.weight" hashes to [0-9a-f]{64} but slm\.tensors records [0-9a-f]{64}: its bytes were changed$/);
+    expect((results[names.length - 1] as PromiseRejectedResult).reason.message).toMatch(
+      /^content-hash check failed: tensor "b\.weight" hashes to [0-9a-f]{64} but slm\.tensors records [0-9a-f]{64}: its bytes were changed$/,
+    );
   });
 
   it('a hash map that names another tensor, or misses one, is refused', () => {
@@ -73,8 +83,11 @@ describe('slm.tensors: a content hash of every tensor', () => {
     expect(again.metadata[SLM_KEYS.tensors]).toBe(readSlm(bytes).metadata[SLM_KEYS.tensors]);
   });
 
-  it('the streaming writer records each shard\'s own tensors', async () => {
-    const shards = await writeSlmShards({ tensors: t, read: (n) => t.find((x) => x.name === n)!.data }, { species: speciesOf(t), graph: '', vocabulary: vocab, maxShardBytes: 200 });
+  it("the streaming writer records each shard's own tensors", async () => {
+    const shards = await writeSlmShards(
+      { tensors: t, read: (n) => t.find((x) => x.name === n)!.data },
+      { species: speciesOf(t), graph: '', vocabulary: vocab, maxShardBytes: 200 },
+    );
     expect(shards.length).toBeGreaterThan(1);
     const m = await openSlm(shards.map((s) => bytesSource(s.bytes)));
     for (const x of t) expect(sha256Hex((await m.readTensor(x.name)).data)).toBe(sha256Hex(x.data));

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { FormatError, type FormatCheck } from './errors.ts';
 import { parseHeader, parseSafetensors, serializeSafetensors, writeSafetensorsStream } from './safetensors.ts';
-import { DEFAULT_MAX_SHARD_BYTES, SLM_KEYS, openSlm, readSlm, shardFileName, speciesId, speciesSignature, writeSlm, writeSlmShards } from './slm.ts';
+import {
+  DEFAULT_MAX_SHARD_BYTES,
+  SLM_KEYS,
+  openSlm,
+  readSlm,
+  shardFileName,
+  speciesId,
+  speciesSignature,
+  writeSlm,
+  writeSlmShards,
+} from './slm.ts';
 import { bytesSource, hashSource } from './source.ts';
 import { importFile, importHfSharded, scanNonFinite, tensorHashes, toSlm } from './model.ts';
 import { writeHfIndex, parseHfIndex } from './hf-index.ts';
@@ -12,10 +22,20 @@ import { byteLength, fromFloat32, type DType, type Tensor } from '../tensor.ts';
 
 const enc = new TextEncoder();
 
-function randomTensor(rand: () => number, name: string, dtype: DType = 'F32', shape: number[] = [1 + Math.floor(rand() * 5), 1 + Math.floor(rand() * 4)]): Tensor {
+function randomTensor(
+  rand: () => number,
+  name: string,
+  dtype: DType = 'F32',
+  shape: number[] = [1 + Math.floor(rand() * 5), 1 + Math.floor(rand() * 4)],
+): Tensor {
   const data = new Uint8Array(byteLength(dtype, shape));
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(rand() * 256);
-  if (dtype === 'F32') return fromFloat32(name, shape, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1));
+  if (dtype === 'F32')
+    return fromFloat32(
+      name,
+      shape,
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1),
+    );
   return { name, dtype, shape, data };
 }
 
@@ -50,7 +70,9 @@ describe('safetensors checks', () => {
     const rand = mulberry(1);
     const ts = (['F32', 'F16', 'BF16', 'I8', 'U8', 'I4'] as const).map((d, i) => randomTensor(rand, `t${i}`, d, [3, 3]));
     const back = parseSafetensors(serializeSafetensors(ts)).tensors;
-    expect(back.map((t) => [t.name, t.dtype, t.shape, sha256Hex(t.data)])).toEqual(ts.map((t) => [t.name, t.dtype, t.shape, sha256Hex(t.data)]));
+    expect(back.map((t) => [t.name, t.dtype, t.shape, sha256Hex(t.data)])).toEqual(
+      ts.map((t) => [t.name, t.dtype, t.shape, sha256Hex(t.data)]),
+    );
     expect(back.find((t) => t.dtype === 'I4')!.data.length).toBe(5); // 9 nibbles, packed
   });
 
@@ -59,18 +81,50 @@ describe('safetensors checks', () => {
     refusedWith(() => parseSafetensors(rawFile(ok, data).subarray(0, 30)), 'header-length');
     refusedWith(() => parseSafetensors(rawFile(ok, data).subarray(0, rawFile(ok, data).length - 1)), 'file-length');
     refusedWith(() => parseSafetensors(rawFile(null, data, '{"a": ')), 'header-json');
-    refusedWith(() => parseSafetensors(rawFile(null, data, '{"a":{"dtype":"U8","shape":[12],"data_offsets":[0,12]},"a":{"dtype":"U8","shape":[12],"data_offsets":[0,12]}}')), 'header-json');
-    refusedWith(() => parseSafetensors(rawFile(null, data, '{"__proto__":{"dtype":"U8","shape":[12],"data_offsets":[0,12]}}')), 'header-json');
+    refusedWith(
+      () =>
+        parseSafetensors(
+          rawFile(
+            null,
+            data,
+            '{"a":{"dtype":"U8","shape":[12],"data_offsets":[0,12]},"a":{"dtype":"U8","shape":[12],"data_offsets":[0,12]}}',
+          ),
+        ),
+      'header-json',
+    );
+    refusedWith(
+      () => parseSafetensors(rawFile(null, data, '{"__proto__":{"dtype":"U8","shape":[12],"data_offsets":[0,12]}}')),
+      'header-json',
+    );
     refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, extra: 1 }, b: ok.b }, data)), 'header-keys');
     refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, dtype: 'F64' }, b: ok.b }, data)), 'dtype');
     refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, shape: [-2] }, b: ok.b }, data)), 'shape');
     refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, shape: [3] }, b: ok.b }, data)), 'size');
     refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, shape: [2 ** 41] }, b: ok.b }, data)), 'dimension');
-    refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, data_offsets: [0, 8] }, b: { ...ok.b, data_offsets: [4, 8] } }, data)), 'overlap');
-    refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, data_offsets: [2, 10] }, b: { ...ok.b, shape: [2], data_offsets: [10, 12] } }, data)), 'coverage');
+    refusedWith(
+      () => parseSafetensors(rawFile({ a: { ...ok.a, data_offsets: [0, 8] }, b: { ...ok.b, data_offsets: [4, 8] } }, data)),
+      'overlap',
+    );
+    refusedWith(
+      () => parseSafetensors(rawFile({ a: { ...ok.a, data_offsets: [2, 10] }, b: { ...ok.b, shape: [2], data_offsets: [10, 12] } }, data)),
+      'coverage',
+    );
     refusedWith(() => parseSafetensors(rawFile({ a: ok.a, b: { ...ok.b, data_offsets: [40, 44] } }, data)), 'coverage');
     refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, data_offsets: [8, 0] }, b: ok.b }, data)), 'offsets');
-    refusedWith(() => parseSafetensors(rawFile({ a: { ...ok.a, data_offsets: [0, 8], dtype: 'U8', shape: [8] }, b: { ...ok.b, data_offsets: [8, 108], shape: [100] }, c: { dtype: 'U8', shape: [1], data_offsets: [108, 109] } }, data)), 'offsets');
+    refusedWith(
+      () =>
+        parseSafetensors(
+          rawFile(
+            {
+              a: { ...ok.a, data_offsets: [0, 8], dtype: 'U8', shape: [8] },
+              b: { ...ok.b, data_offsets: [8, 108], shape: [100] },
+              c: { dtype: 'U8', shape: [1], data_offsets: [108, 109] },
+            },
+            data,
+          ),
+        ),
+      'offsets',
+    );
     refusedWith(() => parseSafetensors(rawFile({ __metadata__: { k: 1 }, ...ok }, data)), 'metadata');
   });
 
@@ -107,7 +161,19 @@ describe('.slm', () => {
     refusedWith(() => readSlm(withGraph, { expectedHash: '0'.repeat(64) }), 'hash');
     refusedWith(() => readSlm(serializeSafetensors(tensors)), 'metadata');
     refusedWith(() => readSlm(writeSlm(tensors, { species, shard: 1, shards: 1 })), 'metadata');
-    refusedWith(() => readSlm(serializeSafetensors(tensors, { [SLM_KEYS.format]: '1', [SLM_KEYS.species]: species, [SLM_KEYS.shard]: '0', [SLM_KEYS.shards]: '1', 'slm.evil': 'x' })), 'metadata');
+    refusedWith(
+      () =>
+        readSlm(
+          serializeSafetensors(tensors, {
+            [SLM_KEYS.format]: '1',
+            [SLM_KEYS.species]: species,
+            [SLM_KEYS.shard]: '0',
+            [SLM_KEYS.shards]: '1',
+            'slm.evil': 'x',
+          }),
+        ),
+      'metadata',
+    );
   });
 
   it('streams into shards under the limit and reads them back in any order', async () => {
@@ -132,20 +198,38 @@ describe('.slm', () => {
       const file = serializeSafetensors(tensors, { origin: 'test' });
       const a = await importFile(bytesSource(file));
       expect(a.format).toBe('safetensors');
-      const shards1 = await writeSlmShards(a, { species: a.species, graph: a.graphHash, vocabulary: a.vocabulary, extra: a.metadata, maxShardBytes });
+      const shards1 = await writeSlmShards(a, {
+        species: a.species,
+        graph: a.graphHash,
+        vocabulary: a.vocabulary,
+        extra: a.metadata,
+        maxShardBytes,
+      });
       const viaToSlm: Uint8Array[][] = [];
       for await (const c of toSlm(a, { maxShardBytes })) (viaToSlm[c.shard] ??= []).push(c.bytes);
       expect(viaToSlm.length).toBe(shards1.length);
-      const b = shards1.length === 1 ? await importFile(bytesSource(shards1[0].bytes)) : await (await import('./model.ts')).importSlm(shards1.map((s) => bytesSource(s.bytes)));
+      const b =
+        shards1.length === 1
+          ? await importFile(bytesSource(shards1[0].bytes))
+          : await (await import('./model.ts')).importSlm(shards1.map((s) => bytesSource(s.bytes)));
       expect(b.format).toBe('slm');
       expect(b.species).toBe(a.species);
       expect([...(await tensorHashes(b))]).toEqual([...(await tensorHashes(a))]);
       // export back to plain safetensors: byte-identical to the original (same metadata, same order)
-      const exported = serializeSafetensors(await Promise.all(b.tensors.map(async (t) => ({ ...t, data: await b.read(t.name) }))), b.metadata);
+      const exported = serializeSafetensors(
+        await Promise.all(b.tensors.map(async (t) => ({ ...t, data: await b.read(t.name) }))),
+        b.metadata,
+      );
       expect(sha256Hex(exported)).toBe(sha256Hex(file));
       const c = await importFile(bytesSource(exported));
       expect(c.species).toBe(a.species);
-      const shards2 = await writeSlmShards(c, { species: c.species, graph: c.graphHash, vocabulary: c.vocabulary, extra: c.metadata, maxShardBytes });
+      const shards2 = await writeSlmShards(c, {
+        species: c.species,
+        graph: c.graphHash,
+        vocabulary: c.vocabulary,
+        extra: c.metadata,
+        maxShardBytes,
+      });
       expect(shards2.map((s) => s.hash)).toEqual(shards1.map((s) => s.hash));
     }
   });
@@ -154,7 +238,10 @@ describe('.slm', () => {
     const file = serializeSafetensors(tensors);
     // Independent reader: only DataView + JSON.parse, no project code.
     const n = Number(new DataView(file.buffer).getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + n))) as Record<
+      string,
+      { dtype: string; shape: number[]; data_offsets: [number, number] }
+    >;
     for (const t of tensors) {
       const h = header[t.name];
       expect(h.dtype).toBe('F32');

@@ -51,7 +51,13 @@ async function refusedOrAcceptedAsync<T>(f: () => Promise<T>): Promise<{ ok: tru
 
 function tensors(seed: number): Tensor[] {
   const r = mulberry(seed);
-  const out: Tensor[] = [fromFloat32('w', [3, 2], Float32Array.from({ length: 6 }, () => r()))];
+  const out: Tensor[] = [
+    fromFloat32(
+      'w',
+      [3, 2],
+      Float32Array.from({ length: 6 }, () => r()),
+    ),
+  ];
   out.push({ name: 'b', dtype: 'F16', shape: [3], data: Uint8Array.from({ length: 6 }, () => Math.floor(r() * 256)) });
   out.push({ name: 'q', dtype: 'I4', shape: [5], data: Uint8Array.from({ length: 3 }, () => Math.floor(r() * 256)) });
   out.push({ name: 'e', dtype: 'U8', shape: [0], data: new Uint8Array(0) });
@@ -63,11 +69,17 @@ const headerValue = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
   fc.record({
     dtype: fc.oneof(fc.constantFrom('F32', 'F16', 'BF16', 'I8', 'U8', 'I4', 'F64', 'i4', ''), fc.jsonValue({ maxDepth: 1 })),
-    shape: fc.oneof(fc.array(fc.oneof(fc.integer({ min: -2, max: 12 }), fc.constantFrom(2 ** 40, 2 ** 41, 2 ** 53, 1.5, -0)), { maxLength: 4 }), fc.jsonValue({ maxDepth: 1 })),
+    shape: fc.oneof(
+      fc.array(fc.oneof(fc.integer({ min: -2, max: 12 }), fc.constantFrom(2 ** 40, 2 ** 41, 2 ** 53, 1.5, -0)), { maxLength: 4 }),
+      fc.jsonValue({ maxDepth: 1 }),
+    ),
     data_offsets: fc.oneof(fc.tuple(fc.integer({ min: -4, max: 64 }), fc.integer({ min: -4, max: 64 })), fc.jsonValue({ maxDepth: 1 })),
   }),
 );
-const keyArb = fc.oneof(fc.constantFrom('w', 'b', 'q', 'e', '__metadata__', '__proto__', 'constructor', 'prototype', 'toString', ''), fc.string({ maxLength: 6 }));
+const keyArb = fc.oneof(
+  fc.constantFrom('w', 'b', 'q', 'e', '__metadata__', '__proto__', 'constructor', 'prototype', 'toString', ''),
+  fc.string({ maxLength: 6 }),
+);
 
 /** Mutations of a valid file's bytes. */
 function mutation(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
@@ -87,11 +99,13 @@ function mutation(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
     // truncation
     fc.integer({ min: 0, max: n - 1 }).map((k) => valid.slice(0, k)),
     // byte flips
-    fc.array(fc.tuple(fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }).map((flips) => {
-      const c = valid.slice();
-      for (const [i, v] of flips) c[i] = v;
-      return c;
-    }),
+    fc
+      .array(fc.tuple(fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 })
+      .map((flips) => {
+        const c = valid.slice();
+        for (const [i, v] of flips) c[i] = v;
+        return c;
+      }),
     // insertion / deletion in the middle
     fc.tuple(fc.integer({ min: 0, max: n }), fc.uint8Array({ maxLength: 9 }), fc.integer({ min: 0, max: 9 })).map(([at, ins, del]) => {
       const c = new Uint8Array(n - Math.min(del, n - at) + ins.length);
@@ -115,7 +129,8 @@ function mutation(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
       const h: Record<string, unknown> = JSON.parse(JSON.stringify(header));
       let text = JSON.stringify(h);
       for (const [k, v] of edits) {
-        if (k === '__proto__' || k === 'constructor' || k === 'prototype') text = text.slice(0, -1) + `,${JSON.stringify(k)}:${JSON.stringify(v)}}`;
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype')
+          text = text.slice(0, -1) + `,${JSON.stringify(k)}:${JSON.stringify(v)}}`;
         else {
           h[k] = v;
           text = JSON.stringify(h);
@@ -169,7 +184,26 @@ describe('property: .slm metadata (and import into a store)', () => {
       .array(
         fc.tuple(
           fc.constantFrom(...Object.values(SLM_KEYS), 'slm.other', 'note'),
-          fc.oneof(fc.constantFrom('0', '1', '2', '01', '-1', '1e0', '', species, species.toUpperCase(), '[]', '["cat","dog"]', '["dog","cat"]', '[1]', '{}'), fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 })),
+          fc.oneof(
+            fc.constantFrom(
+              '0',
+              '1',
+              '2',
+              '01',
+              '-1',
+              '1e0',
+              '',
+              species,
+              species.toUpperCase(),
+              '[]',
+              '["cat","dog"]',
+              '["dog","cat"]',
+              '[1]',
+              '{}',
+            ),
+            fc.string({ maxLength: 8 }),
+            fc.jsonValue({ maxDepth: 1 }),
+          ),
         ),
         { minLength: 1, maxLength: 3 },
       )
@@ -246,15 +280,34 @@ function storeFixture() {
 
 describe('property: Hugging Face index JSON', () => {
   it(`${RUNS} mutated index files are refused with a FormatError or agree with their shards`, async () => {
-    const validIndex = JSON.stringify({ metadata: { total_size: 30 }, weight_map: { w: 'a.safetensors', b: 'b.safetensors', q: 'b.safetensors', e: 'a.safetensors' } });
+    const validIndex = JSON.stringify({
+      metadata: { total_size: 30 },
+      weight_map: { w: 'a.safetensors', b: 'b.safetensors', q: 'b.safetensors', e: 'a.safetensors' },
+    });
     const arb = fc.oneof(
       fc.integer({ min: 0, max: validIndex.length - 1 }).map((k) => validIndex.slice(0, k)),
-      fc.tuple(fc.integer({ min: 0, max: validIndex.length - 1 }), fc.string({ maxLength: 3 })).map(([i, s]) => validIndex.slice(0, i) + s + validIndex.slice(i + 1)),
+      fc
+        .tuple(fc.integer({ min: 0, max: validIndex.length - 1 }), fc.string({ maxLength: 3 }))
+        .map(([i, s]) => validIndex.slice(0, i) + s + validIndex.slice(i + 1)),
       fc.json({ maxDepth: 3 }),
       fc
-        .tuple(fc.dictionary(keyArb, fc.oneof(fc.constantFrom('a.safetensors', 'b.safetensors', '../a.safetensors', '/etc/passwd', 'c.safetensors', ''), fc.jsonValue({ maxDepth: 1 })), { maxKeys: 5 }), fc.jsonValue({ maxDepth: 2 }))
+        .tuple(
+          fc.dictionary(
+            keyArb,
+            fc.oneof(
+              fc.constantFrom('a.safetensors', 'b.safetensors', '../a.safetensors', '/etc/passwd', 'c.safetensors', ''),
+              fc.jsonValue({ maxDepth: 1 }),
+            ),
+            { maxKeys: 5 },
+          ),
+          fc.jsonValue({ maxDepth: 2 }),
+        )
         .map(([wm, md]) => JSON.stringify({ metadata: md, weight_map: wm })),
-      fc.constantFrom('{"weight_map":{"w":"a.safetensors"},"weight_map":{}}', '{"weight_map":{"__proto__":"a.safetensors"}}', '{"weight_map":{"w":"a.safetensors"},"extra":1}'),
+      fc.constantFrom(
+        '{"weight_map":{"w":"a.safetensors"},"weight_map":{}}',
+        '{"weight_map":{"__proto__":"a.safetensors"}}',
+        '{"weight_map":{"w":"a.safetensors"},"extra":1}',
+      ),
     );
     let accepted = 0;
     await fc.assert(
@@ -293,7 +346,15 @@ function smallOnnx(): Uint8Array {
       node: [
         { opType: 'MatMul', input: ['x', 'W'], output: ['xw'] },
         { opType: 'Add', input: ['xw', 'B'], output: ['y'] },
-        { opType: 'If', input: ['flag'], output: ['z'], attribute: [{ name: 'then_branch', type: 5, g: branch('then', 3) }, { name: 'else_branch', type: 5, g: branch('else', 4) }] },
+        {
+          opType: 'If',
+          input: ['flag'],
+          output: ['z'],
+          attribute: [
+            { name: 'then_branch', type: 5, g: branch('then', 3) },
+            { name: 'else_branch', type: 5, g: branch('else', 4) },
+          ],
+        },
       ],
       initializer: [f32('W', [3, 2], 1), f32('B', [2], 2), { name: 'shape', dims: [2], dataType: 7, rawData: new Uint8Array(16) }],
       input: [
@@ -314,11 +375,13 @@ describe('property: ONNX import (and import into a store)', () => {
     const n = valid.length;
     const arb = fc.oneof(
       fc.integer({ min: 0, max: n - 1 }).map((k) => valid.slice(0, k)),
-      fc.array(fc.tuple(fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }).map((flips) => {
-        const c = valid.slice();
-        for (const [i, v] of flips) c[i] = v;
-        return c;
-      }),
+      fc
+        .array(fc.tuple(fc.integer({ min: 0, max: n - 1 }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })
+        .map((flips) => {
+          const c = valid.slice();
+          for (const [i, v] of flips) c[i] = v;
+          return c;
+        }),
       fc.tuple(fc.integer({ min: 0, max: n }), fc.uint8Array({ maxLength: 6 })).map(([at, ins]) => {
         const c = new Uint8Array(n + ins.length);
         c.set(valid.subarray(0, at));
@@ -338,10 +401,9 @@ describe('property: ONNX import (and import into a store)', () => {
         if (r.ok) {
           accepted++;
           fixture.changed();
-        }
-        else {
+        } else {
           refused++;
-          
+
           expect(backend.snapshot()).toBe(before);
         }
       }),
@@ -359,10 +421,16 @@ describe('property: manifest-like JSON', () => {
     const arb = fc.oneof(
       fc.json({ maxDepth: 3 }),
       fc.integer({ min: 0, max: valid.length - 1 }).map((k) => valid.slice(0, k)),
-      fc.tuple(fc.integer({ min: 0, max: valid.length - 1 }), fc.string({ maxLength: 3 })).map(([i, s]) => valid.slice(0, i) + s + valid.slice(i + 1)),
-      fc.tuple(keyArb, fc.jsonValue({ maxDepth: 2 }), fc.boolean()).map(([k, v, nested]) =>
-        nested ? valid.replace('"x":', `${JSON.stringify(k)}:${JSON.stringify(v)},"x":`) : valid.slice(0, -1) + `,${JSON.stringify(k)}:${JSON.stringify(v)}}`,
-      ),
+      fc
+        .tuple(fc.integer({ min: 0, max: valid.length - 1 }), fc.string({ maxLength: 3 }))
+        .map(([i, s]) => valid.slice(0, i) + s + valid.slice(i + 1)),
+      fc
+        .tuple(keyArb, fc.jsonValue({ maxDepth: 2 }), fc.boolean())
+        .map(([k, v, nested]) =>
+          nested
+            ? valid.replace('"x":', `${JSON.stringify(k)}:${JSON.stringify(v)},"x":`)
+            : valid.slice(0, -1) + `,${JSON.stringify(k)}:${JSON.stringify(v)}}`,
+        ),
       fc.uint8Array({ maxLength: 32 }),
     );
     let accepted = 0;
@@ -436,7 +504,11 @@ const DTYPE_IDS = Object.keys(DTYPES) as DType[];
 const NAMES = ['a', 'b.weight', 'c.bias', 'd', 'e.q'];
 
 const specsArb = fc.uniqueArray(
-  fc.record({ name: fc.constantFrom(...NAMES), dtype: fc.constantFrom(...DTYPE_IDS), shape: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 3 }) }),
+  fc.record({
+    name: fc.constantFrom(...NAMES),
+    dtype: fc.constantFrom(...DTYPE_IDS),
+    shape: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 3 }),
+  }),
   { selector: (t) => t.name, minLength: 1, maxLength: 4 },
 );
 const withData = (specs: { name: string; dtype: DType; shape: number[] }[]): Tensor[] =>
@@ -520,7 +592,11 @@ describe('property: one wrong field in a structurally valid file', () => {
         const wrong = damageEntry(header, d);
         fc.pre(wrong !== null);
         const file = joinFile(header, data);
-        expectRefusedAs(refusedOrAccepted(() => parseSafetensors(file)), wrong!.checks, d.kind === 'shift' ? undefined : wrong!.name);
+        expectRefusedAs(
+          refusedOrAccepted(() => parseSafetensors(file)),
+          wrong!.checks,
+          d.kind === 'shift' ? undefined : wrong!.name,
+        );
         seen.set(d.kind, (seen.get(d.kind) ?? 0) + 1);
       }),
       { numRuns: ONE_WRONG_RUNS, seed: 21 },
@@ -532,44 +608,56 @@ describe('property: one wrong field in a structurally valid file', () => {
     const seen = new Map<string, number>();
     const fixture = storeFixture();
     await fc.assert(
-      fc.asyncProperty(specsArb, entryDamageArb, fc.constantFrom('shape', 'species', 'vocabulary', 'graph', 'format'), async (specs, d, kind) => {
-        const vocabulary = ['cat', 'dog'];
-        const speciesOf = (ts: readonly { name: string; dtype: DType; shape: number[] }[], voc = vocabulary, graph = '') => speciesId(speciesSignature(ts, graph, voc));
-        const { header, data } = splitFile(writeSlm(withData(specs), { species: speciesOf(specs), graph: '', vocabulary }));
-        const meta = header.__metadata__ as Record<string, string>;
-        let checks: string[];
-        let name: string | undefined;
-        if (kind === 'shape') {
-          const wrong = damageEntry(header, { ...d, kind: 'shape' });
-          fc.pre(wrong !== null);
-          name = wrong!.name;
-          checks = wrong!.checks;
-          // The species agrees with the damaged header: only the size check stands between the shape and the bytes.
-          const damaged = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([n, e]) => ({ name: n, ...(e as { dtype: DType; shape: number[] }) }));
-          meta[SLM_KEYS.species] = speciesOf(damaged);
-        } else if (kind === 'species') {
-          const s = meta[SLM_KEYS.species];
-          meta[SLM_KEYS.species] = (s[0] === '0' ? '1' : '0') + s.slice(1);
-          checks = ['species'];
-        } else if (kind === 'vocabulary') {
-          meta[SLM_KEYS.vocabulary] = JSON.stringify(['cat', 'cow']);
-          checks = ['species'];
-        } else if (kind === 'graph') {
-          meta[SLM_KEYS.graph] = 'a'.repeat(64);
-          checks = ['species'];
-        } else {
-          meta[SLM_KEYS.format] = '2';
-          checks = ['metadata'];
-        }
-        const file = joinFile(header, data);
-        expectRefusedAs(refusedOrAccepted(() => readSlm(file)), checks, name);
-        const { backend, store, snap: before } = await fixture.get();
-        const imp = await refusedOrAcceptedAsync(async () => storeImported(store, await importFile(bytesSource(file))));
-        if (kind === 'shape' || kind === 'format') expectRefusedAs(imp, checks, name);
-        if (!imp.ok) expect(backend.snapshot()).toBe(before);
-        else fixture.changed();
-        seen.set(kind, (seen.get(kind) ?? 0) + 1);
-      }),
+      fc.asyncProperty(
+        specsArb,
+        entryDamageArb,
+        fc.constantFrom('shape', 'species', 'vocabulary', 'graph', 'format'),
+        async (specs, d, kind) => {
+          const vocabulary = ['cat', 'dog'];
+          const speciesOf = (ts: readonly { name: string; dtype: DType; shape: number[] }[], voc = vocabulary, graph = '') =>
+            speciesId(speciesSignature(ts, graph, voc));
+          const { header, data } = splitFile(writeSlm(withData(specs), { species: speciesOf(specs), graph: '', vocabulary }));
+          const meta = header.__metadata__ as Record<string, string>;
+          let checks: string[];
+          let name: string | undefined;
+          if (kind === 'shape') {
+            const wrong = damageEntry(header, { ...d, kind: 'shape' });
+            fc.pre(wrong !== null);
+            name = wrong!.name;
+            checks = wrong!.checks;
+            // The species agrees with the damaged header: only the size check stands between the shape and the bytes.
+            const damaged = Object.entries(header)
+              .filter(([k]) => k !== '__metadata__')
+              .map(([n, e]) => ({ name: n, ...(e as { dtype: DType; shape: number[] }) }));
+            meta[SLM_KEYS.species] = speciesOf(damaged);
+          } else if (kind === 'species') {
+            const s = meta[SLM_KEYS.species];
+            meta[SLM_KEYS.species] = (s[0] === '0' ? '1' : '0') + s.slice(1);
+            checks = ['species'];
+          } else if (kind === 'vocabulary') {
+            meta[SLM_KEYS.vocabulary] = JSON.stringify(['cat', 'cow']);
+            checks = ['species'];
+          } else if (kind === 'graph') {
+            meta[SLM_KEYS.graph] = 'a'.repeat(64);
+            checks = ['species'];
+          } else {
+            meta[SLM_KEYS.format] = '2';
+            checks = ['metadata'];
+          }
+          const file = joinFile(header, data);
+          expectRefusedAs(
+            refusedOrAccepted(() => readSlm(file)),
+            checks,
+            name,
+          );
+          const { backend, store, snap: before } = await fixture.get();
+          const imp = await refusedOrAcceptedAsync(async () => storeImported(store, await importFile(bytesSource(file))));
+          if (kind === 'shape' || kind === 'format') expectRefusedAs(imp, checks, name);
+          if (!imp.ok) expect(backend.snapshot()).toBe(before);
+          else fixture.changed();
+          seen.set(kind, (seen.get(kind) ?? 0) + 1);
+        },
+      ),
       { numRuns: ONE_WRONG_RUNS / 4, seed: 22 },
     );
     expect([...seen.keys()].sort()).toEqual(['format', 'graph', 'shape', 'species', 'vocabulary']);
@@ -578,35 +666,46 @@ describe('property: one wrong field in a structurally valid file', () => {
   it(`${ONE_WRONG_RUNS / 4} sharded models with one wrong weight_map entry or one wrong shard shape are refused`, async () => {
     const seen = new Map<string, number>();
     await fc.assert(
-      fc.asyncProperty(specsArb.filter((s) => s.length >= 2), entryDamageArb, fc.constantFrom('moved', 'renamed', 'shape'), async (specs, d, kind) => {
-        const half = Math.ceil(specs.length / 2);
-        const shards = [specs.slice(0, half), specs.slice(half)].map((ts, i) => ({ file: `m-0000${i + 1}.safetensors`, tensors: ts, bytes: serializeSafetensors(withData(ts)) }));
-        const index = JSON.parse(writeHfIndex(shards.map((s) => ({ file: s.file, tensors: s.tensors, dataSize: s.bytes.length })))) as { weight_map: Record<string, string> };
-        let checks: string[];
-        let name: string | undefined;
-        const victim = specs[d.target % specs.length].name;
-        if (kind === 'moved') {
-          index.weight_map[victim] = index.weight_map[victim] === shards[0].file ? shards[1].file : shards[0].file;
-          checks = ['index'];
-        } else if (kind === 'renamed') {
-          const file = index.weight_map[victim];
-          delete index.weight_map[victim];
-          index.weight_map[`${victim}.renamed`] = file;
-          checks = ['index'];
-        } else {
-          const s = shards[d.target % 2];
-          const { header, data } = splitFile(s.bytes);
-          const wrong = damageEntry(header, { ...d, kind: 'shape' });
-          fc.pre(wrong !== null);
-          s.bytes = joinFile(header, data);
-          name = wrong!.name;
-          checks = wrong!.checks;
-        }
-        const files = new Map(shards.map((s) => [s.file, s.bytes]));
-        const open = async (f: string) => bytesSource(files.get(f) ?? new Uint8Array(0));
-        expectRefusedAs(await refusedOrAcceptedAsync(() => openHfSharded(JSON.stringify(index), open)), checks, name);
-        seen.set(kind, (seen.get(kind) ?? 0) + 1);
-      }),
+      fc.asyncProperty(
+        specsArb.filter((s) => s.length >= 2),
+        entryDamageArb,
+        fc.constantFrom('moved', 'renamed', 'shape'),
+        async (specs, d, kind) => {
+          const half = Math.ceil(specs.length / 2);
+          const shards = [specs.slice(0, half), specs.slice(half)].map((ts, i) => ({
+            file: `m-0000${i + 1}.safetensors`,
+            tensors: ts,
+            bytes: serializeSafetensors(withData(ts)),
+          }));
+          const index = JSON.parse(writeHfIndex(shards.map((s) => ({ file: s.file, tensors: s.tensors, dataSize: s.bytes.length })))) as {
+            weight_map: Record<string, string>;
+          };
+          let checks: string[];
+          let name: string | undefined;
+          const victim = specs[d.target % specs.length].name;
+          if (kind === 'moved') {
+            index.weight_map[victim] = index.weight_map[victim] === shards[0].file ? shards[1].file : shards[0].file;
+            checks = ['index'];
+          } else if (kind === 'renamed') {
+            const file = index.weight_map[victim];
+            delete index.weight_map[victim];
+            index.weight_map[`${victim}.renamed`] = file;
+            checks = ['index'];
+          } else {
+            const s = shards[d.target % 2];
+            const { header, data } = splitFile(s.bytes);
+            const wrong = damageEntry(header, { ...d, kind: 'shape' });
+            fc.pre(wrong !== null);
+            s.bytes = joinFile(header, data);
+            name = wrong!.name;
+            checks = wrong!.checks;
+          }
+          const files = new Map(shards.map((s) => [s.file, s.bytes]));
+          const open = async (f: string) => bytesSource(files.get(f) ?? new Uint8Array(0));
+          expectRefusedAs(await refusedOrAcceptedAsync(() => openHfSharded(JSON.stringify(index), open)), checks, name);
+          seen.set(kind, (seen.get(kind) ?? 0) + 1);
+        },
+      ),
       { numRuns: ONE_WRONG_RUNS / 4, seed: 23 },
     );
     expect([...seen.keys()].sort()).toEqual(['moved', 'renamed', 'shape']);

@@ -31,18 +31,21 @@ export function parseHfIndex(text: string | Uint8Array): HfIndex {
     const m = root.metadata;
     if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new FormatError('index', 'index metadata is not an object');
     for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
-      if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new FormatError('index', `index metadata.${JSON.stringify(k)} is not a string, number, boolean or null`);
+      if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+        throw new FormatError('index', `index metadata.${JSON.stringify(k)} is not a string, number, boolean or null`);
       metadata[k] = v;
     }
     const total = metadata.total_size;
-    if (total !== undefined && (typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0)) throw new FormatError('index', 'index metadata.total_size is not a non-negative integer');
+    if (total !== undefined && (typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0))
+      throw new FormatError('index', 'index metadata.total_size is not a non-negative integer');
   }
   const wm = root.weight_map;
   if (wm === null || typeof wm !== 'object' || Array.isArray(wm)) throw new FormatError('index', 'weight_map is not an object');
   const weightMap = new Map<string, string>();
   for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
     if (name.length === 0) throw new FormatError('index', 'weight_map has an empty tensor name');
-    if (typeof file !== 'string' || !SAFE_FILE.test(file)) throw new FormatError('index', `weight_map[${JSON.stringify(name)}] is not a plain file name: ${JSON.stringify(file)}`);
+    if (typeof file !== 'string' || !SAFE_FILE.test(file))
+      throw new FormatError('index', `weight_map[${JSON.stringify(name)}] is not a plain file name: ${JSON.stringify(file)}`);
     weightMap.set(name, file);
   }
   if (weightMap.size === 0) throw new FormatError('index', 'weight_map is empty');
@@ -67,7 +70,10 @@ export interface ShardedSafetensors {
  * Open a sharded model: every shard named by the index is opened, and its tensors must be exactly
  * the ones the weight_map assigns to it (no missing, no extra, no tensor in two files).
  */
-export async function openHfSharded(indexText: string | Uint8Array, open: (file: string) => Promise<ByteSource>): Promise<ShardedSafetensors> {
+export async function openHfSharded(
+  indexText: string | Uint8Array,
+  open: (file: string) => Promise<ByteSource>,
+): Promise<ShardedSafetensors> {
   const index = parseHfIndex(indexText);
   const readers = new Map<string, SafetensorsReader>();
   for (const f of index.files) readers.set(f, await openSafetensors(await open(f)));
@@ -76,8 +82,16 @@ export async function openHfSharded(indexText: string | Uint8Array, open: (file:
   for (const [file, r] of readers) {
     for (const t of r.tensors) {
       const mapped = index.weightMap.get(t.name);
-      if (mapped === undefined) throw new FormatError('index', `shard ${JSON.stringify(file)} holds tensor ${JSON.stringify(t.name)} that the weight_map does not list`);
-      if (mapped !== file) throw new FormatError('index', `tensor ${JSON.stringify(t.name)} is in ${JSON.stringify(file)} but the weight_map says ${JSON.stringify(mapped)}`);
+      if (mapped === undefined)
+        throw new FormatError(
+          'index',
+          `shard ${JSON.stringify(file)} holds tensor ${JSON.stringify(t.name)} that the weight_map does not list`,
+        );
+      if (mapped !== file)
+        throw new FormatError(
+          'index',
+          `tensor ${JSON.stringify(t.name)} is in ${JSON.stringify(file)} but the weight_map says ${JSON.stringify(mapped)}`,
+        );
       tensors.push(t);
     }
     for (const [k, v] of Object.entries(r.metadata)) if (!Object.prototype.hasOwnProperty.call(metadata, k)) metadata[k] = v;
@@ -85,7 +99,10 @@ export async function openHfSharded(indexText: string | Uint8Array, open: (file:
   if (tensors.length !== index.weightMap.size) {
     const have = new Set(tensors.map((t) => t.name));
     const missing = [...index.weightMap.keys()].find((n) => !have.has(n));
-    throw new FormatError('index', `tensor ${JSON.stringify(missing)} is in the weight_map but not in ${JSON.stringify(index.weightMap.get(missing!))}`);
+    throw new FormatError(
+      'index',
+      `tensor ${JSON.stringify(missing)} is in the weight_map but not in ${JSON.stringify(index.weightMap.get(missing!))}`,
+    );
   }
   tensors.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const readTensor = (name: string) => {

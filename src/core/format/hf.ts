@@ -82,30 +82,54 @@ function eosIds(config: CausalLmConfig, texts: HfTextFiles, tokenizer: TextToken
     const g = parseJsonText(texts.generationConfig, HF_FILES.generationConfig, 'config') as Record<string, unknown> | null;
     const e = g && typeof g === 'object' ? g.eos_token_id : undefined;
     const list = e === undefined || e === null ? [] : Array.isArray(e) ? e : [e];
-    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) throw new FormatError('config', `${HF_FILES.generationConfig}: eos_token_id is ${JSON.stringify(e)}, expected a token id or a list of them`);
+    if (!list.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0))
+      throw new FormatError(
+        'config',
+        `${HF_FILES.generationConfig}: eos_token_id is ${JSON.stringify(e)}, expected a token id or a list of them`,
+      );
     if (list.length) return list as number[];
   }
   return config.eosTokenIds.length ? config.eosTokenIds : tokenizer.eosTokenIds;
 }
 
 /** Check the config, tokenizer and tensors together and give the model its species. */
-function assemble(texts: HfTextFiles, tensors: TensorSpec[], read: (name: string) => Promise<Uint8Array>, format: ImportedModel['format'], recordedGraph?: string): CausalLm {
+function assemble(
+  texts: HfTextFiles,
+  tensors: TensorSpec[],
+  read: (name: string) => Promise<Uint8Array>,
+  format: ImportedModel['format'],
+  recordedGraph?: string,
+): CausalLm {
   const config = parseCausalLmConfig(parseJsonText(texts.config, HF_FILES.config, 'config'));
   const tokenizer = loadTokenizer({ tokenizer: texts.tokenizer, config: texts.tokenizerConfig });
-  if (tokenizer.size > config.vocabSize) throw new FormatError('tokenizer', `tokenizer.json has ${tokenizer.size} token ids but config.json vocab_size is ${config.vocabSize}`);
+  if (tokenizer.size > config.vocabSize)
+    throw new FormatError('tokenizer', `tokenizer.json has ${tokenizer.size} token ids but config.json vocab_size is ${config.vocabSize}`);
   for (const t of tensors) {
-    if (!HF_DTYPES.includes(t.dtype)) throw new FormatError('dtype', `tensor ${JSON.stringify(t.name)} is ${t.dtype}; supported: ${HF_DTYPES.join(', ')}`);
+    if (!HF_DTYPES.includes(t.dtype))
+      throw new FormatError('dtype', `tensor ${JSON.stringify(t.name)} is ${t.dtype}; supported: ${HF_DTYPES.join(', ')}`);
   }
   checkTensorsAgainstConfig(config, tensors);
   const graphHash = architectureHash(config, tokenizerHash({ tokenizer: texts.tokenizer, config: texts.tokenizerConfig }));
   if (recordedGraph !== undefined && recordedGraph !== graphHash) {
-    throw new FormatError('species', `the model's architecture hash is ${recordedGraph} but its config.json and tokenizer give ${graphHash}`);
+    throw new FormatError(
+      'species',
+      `the model's architecture hash is ${recordedGraph} but its config.json and tokenizer give ${graphHash}`,
+    );
   }
   const specs = [...tensors].sort(compareNames);
   const metadata: Record<string, string> = { [HF_KEYS.config]: texts.config, [HF_KEYS.tokenizer]: texts.tokenizer };
   if (texts.tokenizerConfig !== undefined) metadata[HF_KEYS.tokenizerConfig] = texts.tokenizerConfig;
   if (texts.generationConfig !== undefined) metadata[HF_KEYS.generationConfig] = texts.generationConfig;
-  const model: ImportedModel = { format, tensors: specs, read, graph: null, graphHash, vocabulary: [], metadata, species: speciesId(speciesSignature(specs, graphHash, [])) };
+  const model: ImportedModel = {
+    format,
+    tensors: specs,
+    read,
+    graph: null,
+    graphHash,
+    vocabulary: [],
+    metadata,
+    species: speciesId(speciesSignature(specs, graphHash, [])),
+  };
   return { config, texts, tokenizer, eosTokenIds: eosIds(config, texts, tokenizer), model };
 }
 
@@ -133,12 +157,14 @@ export async function importHfFolder(folder: HfFolder): Promise<CausalLm> {
     if (extra !== undefined) throw new FormatError('shards', `${JSON.stringify(extra)} is not named by ${HF_FILES.index} (an extra shard)`);
     const total = sharded.index.metadata.total_size;
     const size = sharded.tensors.reduce((s, t) => s + byteSize(t), 0);
-    if (typeof total === 'number' && total !== size) throw new FormatError('index', `${HF_INDEX_FILE} metadata.total_size is ${total} but the shards' tensors hold ${size} bytes`);
+    if (typeof total === 'number' && total !== size)
+      throw new FormatError('index', `${HF_INDEX_FILE} metadata.total_size is ${total} but the shards' tensors hold ${size} bytes`);
     return assemble(texts, sharded.tensors, sharded.read, 'safetensors-sharded');
   }
   if (!has(HF_FILES.weights)) throw new FormatError('shards', `the folder has neither ${HF_FILES.weights} nor ${HF_FILES.index}`);
   const extra = weightFiles.find((f) => f !== HF_FILES.weights);
-  if (extra !== undefined) throw new FormatError('shards', `${JSON.stringify(extra)} is beside ${HF_FILES.weights} without an index (an extra shard)`);
+  if (extra !== undefined)
+    throw new FormatError('shards', `${JSON.stringify(extra)} is beside ${HF_FILES.weights} without an index (an extra shard)`);
   const r = await openSafetensors(await folder.open(HF_FILES.weights));
   return assemble(texts, r.tensors, async (n) => (await r.read(n)).data, 'safetensors');
 }
@@ -153,13 +179,18 @@ export function isCausalLmModel(model: Pick<ImportedModel, 'metadata'>): boolean
 /** A causal LM from a `.slm` (or any imported model) that carries the folder's files in its metadata. */
 export function causalLmFromModel(model: ImportedModel): CausalLm {
   const m = model.metadata;
-  if (m[HF_KEYS.config] === undefined) throw new FormatError('config', `the model carries no ${HF_KEYS.config}: it was not imported from a Hugging Face folder`);
+  if (m[HF_KEYS.config] === undefined)
+    throw new FormatError('config', `the model carries no ${HF_KEYS.config}: it was not imported from a Hugging Face folder`);
   if (m[HF_KEYS.tokenizer] === undefined) throw new FormatError('tokenizer', `the model carries no ${HF_KEYS.tokenizer}`);
   const texts: HfTextFiles = { config: m[HF_KEYS.config], tokenizer: m[HF_KEYS.tokenizer] };
   if (m[HF_KEYS.tokenizerConfig] !== undefined) texts.tokenizerConfig = m[HF_KEYS.tokenizerConfig];
   if (m[HF_KEYS.generationConfig] !== undefined) texts.generationConfig = m[HF_KEYS.generationConfig];
   const lm = assemble(texts, model.tensors, model.read, model.format, model.graphHash);
-  if (lm.model.species !== model.species) throw new FormatError('species', `the model's species is ${model.species} but its tensors, config.json and tokenizer give ${lm.model.species}`);
+  if (lm.model.species !== model.species)
+    throw new FormatError(
+      'species',
+      `the model's species is ${model.species} but its tensors, config.json and tokenizer give ${lm.model.species}`,
+    );
   return { ...lm, model: { ...lm.model, metadata: { ...model.metadata } } };
 }
 

@@ -23,7 +23,12 @@ export function decodeUtf8(bytes: Uint8Array, check: 'json-keys' | 'index' = 'js
 }
 
 /** Refuse an object that is not a plain JSON object or whose keys are missing or unknown. */
-export function checkKeys(value: unknown, spec: KeySpec, where: string, check: 'json-keys' | 'index' = 'json-keys'): Record<string, unknown> {
+export function checkKeys(
+  value: unknown,
+  spec: KeySpec,
+  where: string,
+  check: 'json-keys' | 'index' = 'json-keys',
+): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError(check, `${where} is not a JSON object`);
   const o = value as Record<string, unknown>;
   const known = new Set([...spec.required, ...(spec.optional ?? [])]);

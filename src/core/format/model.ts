@@ -8,7 +8,16 @@ import { openHfSharded } from './hf-index.ts';
 import { importOnnx, type OnnxImportOptions } from './onnx.ts';
 import { openSafetensors } from './reader.ts';
 import { checkTensorSize, type TensorSpec } from './safetensors.ts';
-import { SLM_KEYS, openSlm, speciesId, speciesSignature, writeSlmStream, type ModelTensors, type SlmChunk, type SlmStreamOptions } from './slm.ts';
+import {
+  SLM_KEYS,
+  openSlm,
+  speciesId,
+  speciesSignature,
+  writeSlmStream,
+  type ModelTensors,
+  type SlmChunk,
+  type SlmStreamOptions,
+} from './slm.ts';
 import { bytesSource, readAll, type ByteSource } from './source.ts';
 import { sha256Hex, type Sha256Hex } from '../hash.ts';
 import { numel, toFloat32, type Tensor } from '../tensor.ts';
@@ -31,12 +40,29 @@ export interface ImportedModel extends ModelTensors {
   species: Sha256Hex;
 }
 
-function finish(format: ModelFormat, tensors: TensorSpec[], read: (n: string) => Promise<Uint8Array>, graph: Uint8Array | null, vocabulary: string[], metadata: Record<string, string>, graphHash?: Sha256Hex): ImportedModel {
+function finish(
+  format: ModelFormat,
+  tensors: TensorSpec[],
+  read: (n: string) => Promise<Uint8Array>,
+  graph: Uint8Array | null,
+  vocabulary: string[],
+  metadata: Record<string, string>,
+  graphHash?: Sha256Hex,
+): ImportedModel {
   const specs = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const gh = graphHash ?? (graph ? sha256Hex(graph) : '');
   const own: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata)) if (!k.startsWith('slm.')) own[k] = v;
-  return { format, tensors: specs, read, graph, graphHash: gh, vocabulary, metadata: own, species: speciesId(speciesSignature(specs, gh, vocabulary)) };
+  return {
+    format,
+    tensors: specs,
+    read,
+    graph,
+    graphHash: gh,
+    vocabulary,
+    metadata: own,
+    species: speciesId(speciesSignature(specs, gh, vocabulary)),
+  };
 }
 
 /** Is this the start of a safetensors file (plausible header length, then '{')? */
@@ -78,19 +104,25 @@ export async function importSlm(sources: readonly ByteSource[], opts: ImportOpti
   let graphHash = recorded;
   if (opts.graph) {
     const h = sha256Hex(opts.graph);
-    if (recorded !== undefined && h !== recorded) throw new FormatError('hash', `the species graph has SHA-256 ${h} but the .slm records ${recorded}`);
+    if (recorded !== undefined && h !== recorded)
+      throw new FormatError('hash', `the species graph has SHA-256 ${h} but the .slm records ${recorded}`);
     graphHash = h;
   }
   const vocabulary = m.info.vocabulary ?? opts.vocabulary ?? [];
   const model = finish('slm', m.tensors, m.read, opts.graph ?? null, vocabulary, m.metadata, graphHash ?? '');
   // Without a recorded graph/vocabulary the species cannot be recomputed: keep the recorded one.
   if (m.info.graph === undefined || m.info.vocabulary === undefined) model.species = m.species;
-  else if (model.species !== m.species) throw new FormatError('species', `${SLM_KEYS.species} is ${m.species} but the tensors, graph and vocabulary give ${model.species}`);
+  else if (model.species !== m.species)
+    throw new FormatError('species', `${SLM_KEYS.species} is ${m.species} but the tensors, graph and vocabulary give ${model.species}`);
   return model;
 }
 
 /** Hugging Face sharded safetensors through their index JSON. */
-export async function importHfSharded(indexText: string | Uint8Array, open: (file: string) => Promise<ByteSource>, opts: ImportOptions = {}): Promise<ImportedModel> {
+export async function importHfSharded(
+  indexText: string | Uint8Array,
+  open: (file: string) => Promise<ByteSource>,
+  opts: ImportOptions = {},
+): Promise<ImportedModel> {
   const s = await openHfSharded(indexText, open);
   return finish('safetensors-sharded', s.tensors, s.read, opts.graph ?? null, opts.vocabulary ?? [], s.metadata);
 }
@@ -99,11 +131,18 @@ export async function importHfSharded(indexText: string | Uint8Array, open: (fil
 export async function importOnnxModel(bytes: Uint8Array, opts: ImportOptions = {}): Promise<ImportedModel> {
   const r = await importOnnx(bytes, opts);
   const byName = new Map(r.tensors.map((t) => [t.name, t.data]));
-  return finish('onnx', r.tensors, async (n) => {
-    const d = byName.get(n);
-    if (!d) throw new FormatError('header-keys', `no tensor named ${JSON.stringify(n)}`);
-    return d;
-  }, r.graph, opts.vocabulary ?? [], {});
+  return finish(
+    'onnx',
+    r.tensors,
+    async (n) => {
+      const d = byName.get(n);
+      if (!d) throw new FormatError('header-keys', `no tensor named ${JSON.stringify(n)}`);
+      return d;
+    },
+    r.graph,
+    opts.vocabulary ?? [],
+    {},
+  );
 }
 
 /**
@@ -122,7 +161,10 @@ export async function importFile(source: ByteSource, opts: ImportOptions = {}): 
 }
 
 /** Stream a model into `.slm` shards that record its species, graph hash and vocabulary. */
-export function toSlm(model: ImportedModel, opts: Omit<SlmStreamOptions, 'species' | 'graph' | 'vocabulary'> = {}): AsyncGenerator<SlmChunk> {
+export function toSlm(
+  model: ImportedModel,
+  opts: Omit<SlmStreamOptions, 'species' | 'graph' | 'vocabulary'> = {},
+): AsyncGenerator<SlmChunk> {
   // Record graph and vocabulary only when they recompute the species (a .slm from elsewhere may not).
   const recomputable = speciesId(speciesSignature(model.tensors, model.graphHash, model.vocabulary)) === model.species;
   return writeSlmStream(model, {

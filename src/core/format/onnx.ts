@@ -26,7 +26,22 @@ export const ONNX_DTYPES = Object.freeze({ F32: 1, U8: 2, I8: 3, F16: 10, BF16: 
 const FROM_ONNX = new Map<number, DType>(Object.entries(ONNX_DTYPES).map(([k, v]) => [v, k as DType]));
 /** Element sizes in bits of the other ONNX dtypes, to check and inline their external data. */
 const OTHER_BITS = new Map<number, number>([
-  [4, 16], [5, 16], [6, 32], [7, 64], [9, 8], [11, 64], [12, 32], [13, 64], [14, 64], [15, 128], [17, 8], [18, 8], [19, 8], [20, 8], [21, 4], [23, 4],
+  [4, 16],
+  [5, 16],
+  [6, 32],
+  [7, 64],
+  [9, 8],
+  [11, 64],
+  [12, 32],
+  [13, 64],
+  [14, 64],
+  [15, 128],
+  [17, 8],
+  [18, 8],
+  [19, 8],
+  [20, 8],
+  [21, 4],
+  [23, 4],
 ]);
 
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
@@ -57,7 +72,8 @@ function num(v: number | { toNumber(): number } | null | undefined, what: string
 
 function dimsOf(t: ITensorProto, name: string): number[] {
   const dims = (t.dims ?? []).map((d) => num(d as number, `tensor ${JSON.stringify(name)} dimension`));
-  if (dims.length > MAX_RANK) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} has ${dims.length} dimensions, more than ${MAX_RANK}`);
+  if (dims.length > MAX_RANK)
+    throw new FormatError('dimension', `tensor ${JSON.stringify(name)} has ${dims.length} dimensions, more than ${MAX_RANK}`);
   for (const d of dims) {
     if (d < 0) throw new FormatError('shape', `tensor ${JSON.stringify(name)} has a negative dimension ${d}`);
     if (d > MAX_DIMENSION) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} declares an absurd dimension ${d}`);
@@ -70,7 +86,8 @@ function elementBytes(dataType: number, dims: number[], name: string): number {
   const bits = dtype ? null : OTHER_BITS.get(dataType);
   let n = dtype ? byteLength(dtype, dims) : bits ? Math.ceil((dims.reduce((a, b) => a * b, 1) * bits) / 8) : NaN;
   if (Number.isNaN(n)) throw new FormatError('onnx', `tensor ${JSON.stringify(name)} has unsupported data type ${dataType}`);
-  if (!Number.isSafeInteger(n) || n > MAX_DIMENSION) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} shape [${dims}] is absurdly large`);
+  if (!Number.isSafeInteger(n) || n > MAX_DIMENSION)
+    throw new FormatError('dimension', `tensor ${JSON.stringify(name)} shape [${dims}] is absurdly large`);
   n = Math.max(0, n);
   return n;
 }
@@ -87,34 +104,57 @@ function externalRef(t: ITensorProto, name: string): { location: string; offset:
   const int = (k: string) => {
     const s = kv.get(k);
     if (s === undefined) return undefined;
-    if (!/^(0|[1-9][0-9]{0,15})$/.test(s)) throw new FormatError('offsets', `tensor ${JSON.stringify(name)} external_data ${k} ${JSON.stringify(s)} is not a non-negative integer`);
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(s))
+      throw new FormatError(
+        'offsets',
+        `tensor ${JSON.stringify(name)} external_data ${k} ${JSON.stringify(s)} is not a non-negative integer`,
+      );
     return Number(s);
   };
   return { location, offset: int('offset') ?? 0, length: int('length') };
 }
 
 /** The raw little-endian bytes of an initializer, wherever the proto keeps them. */
-async function tensorBytes(t: ITensorProto, name: string, dims: number[], opts: OnnxImportOptions, files: Map<string, Promise<ByteSource>>): Promise<Uint8Array> {
+async function tensorBytes(
+  t: ITensorProto,
+  name: string,
+  dims: number[],
+  opts: OnnxImportOptions,
+  files: Map<string, Promise<ByteSource>>,
+): Promise<Uint8Array> {
   const dataType = t.dataType ?? 0;
   const size = elementBytes(dataType, dims, name);
   let data: Uint8Array;
   if (t.dataLocation === EXTERNAL) {
     const ref = externalRef(t, name);
-    if (!opts.external) throw new FormatError('onnx', `tensor ${JSON.stringify(name)} is external data in ${JSON.stringify(ref.location)} but no resolver for external files was given`);
-    if (ref.length !== undefined && ref.length !== size) throw new FormatError('size', `tensor ${JSON.stringify(name)} external length ${ref.length} but shape [${dims}] needs ${size}`);
+    if (!opts.external)
+      throw new FormatError(
+        'onnx',
+        `tensor ${JSON.stringify(name)} is external data in ${JSON.stringify(ref.location)} but no resolver for external files was given`,
+      );
+    if (ref.length !== undefined && ref.length !== size)
+      throw new FormatError('size', `tensor ${JSON.stringify(name)} external length ${ref.length} but shape [${dims}] needs ${size}`);
     let src = files.get(ref.location);
     if (!src) {
       src = opts.external(ref.location);
       files.set(ref.location, src);
     }
     const s = await src;
-    if (ref.offset + size > s.size) throw new FormatError('offsets', `tensor ${JSON.stringify(name)} [${ref.offset}, ${ref.offset + size}) runs past the ${s.size}-byte file ${JSON.stringify(ref.location)}`);
+    if (ref.offset + size > s.size)
+      throw new FormatError(
+        'offsets',
+        `tensor ${JSON.stringify(name)} [${ref.offset}, ${ref.offset + size}) runs past the ${s.size}-byte file ${JSON.stringify(ref.location)}`,
+      );
     data = new Uint8Array(await s.read(ref.offset, size)); // a copy (Buffer.slice would be a view)
   } else if (t.rawData && t.rawData.length > 0) {
     data = new Uint8Array(t.rawData);
   } else if (dataType === ONNX_DTYPES.F32 && t.floatData && t.floatData.length > 0) {
     data = new Uint8Array(Float32Array.from(t.floatData).buffer);
-  } else if (t.int32Data && t.int32Data.length > 0 && [ONNX_DTYPES.F16, ONNX_DTYPES.BF16, ONNX_DTYPES.I8, ONNX_DTYPES.U8].includes(dataType as 10)) {
+  } else if (
+    t.int32Data &&
+    t.int32Data.length > 0 &&
+    [ONNX_DTYPES.F16, ONNX_DTYPES.BF16, ONNX_DTYPES.I8, ONNX_DTYPES.U8].includes(dataType as 10)
+  ) {
     const wide = dataType === ONNX_DTYPES.F16 || dataType === ONNX_DTYPES.BF16;
     data = new Uint8Array(t.int32Data.length * (wide ? 2 : 1));
     const dv = new DataView(data.buffer);
@@ -122,9 +162,16 @@ async function tensorBytes(t: ITensorProto, name: string, dims: number[], opts: 
   } else if (size === 0) {
     data = new Uint8Array(0);
   } else {
-    throw new FormatError('onnx', `tensor ${JSON.stringify(name)} (type ${dataType}) keeps its values in a field the importer does not read; expected raw_data`);
+    throw new FormatError(
+      'onnx',
+      `tensor ${JSON.stringify(name)} (type ${dataType}) keeps its values in a field the importer does not read; expected raw_data`,
+    );
   }
-  if (data.length !== size) throw new FormatError('size', `tensor ${JSON.stringify(name)} has ${data.length} bytes but shape [${dims}] of type ${dataType} needs ${size}`);
+  if (data.length !== size)
+    throw new FormatError(
+      'size',
+      `tensor ${JSON.stringify(name)} has ${data.length} bytes but shape [${dims}] of type ${dataType} needs ${size}`,
+    );
   return data;
 }
 
@@ -173,7 +220,8 @@ export function decodeOnnx(bytes: Uint8Array): onnxProto.onnx.ModelProto {
     model = onnx.ModelProto.decode(bytes);
   } catch (e) {
     // protobufjs decodes nested messages recursively: a model nested 100k deep ends in a RangeError.
-    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new FormatError('nesting', 'the ONNX model nests its messages too deeply to decode');
+    if (e instanceof RangeError && /call stack/i.test(e.message))
+      throw new FormatError('nesting', 'the ONNX model nests its messages too deeply to decode');
     throw new FormatError('onnx', `not an ONNX model (${String((e as Error)?.message ?? e).split('\n')[0]})`);
   }
   if (!model.graph) throw new FormatError('onnx', 'model has no graph');
@@ -293,7 +341,9 @@ function clearTyped(t: ITensorProto): void {
 }
 
 /** The external-data references of a species graph (tensor names it expects), main graph and subgraphs. */
-export function externalRefs(graph: Uint8Array): { name: string; location: string; length: number | undefined; dtype: DType | null; shape: number[] }[] {
+export function externalRefs(
+  graph: Uint8Array,
+): { name: string; location: string; length: number | undefined; dtype: DType | null; shape: number[] }[] {
   const model = decodeOnnx(graph);
   const out: { name: string; location: string; length: number | undefined; dtype: DType | null; shape: number[] }[] = [];
   const visit = (g: IGraphProto, depth: number) => {

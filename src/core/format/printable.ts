@@ -7,7 +7,19 @@
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
 
 function unsafe(c: number): boolean {
-  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c === 0x200e || c === 0x200f || c === 0x061c || c === 0xfeff || (c >= 0xd800 && c <= 0xdfff);
+  return (
+    c < 0x20 ||
+    (c >= 0x7f && c <= 0x9f) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069) ||
+    c === 0x200e ||
+    c === 0x200f ||
+    c === 0x061c ||
+    c === 0xfeff ||
+    (c >= 0xd800 && c <= 0xdfff)
+  );
 }
 
 export function printable(s: string): string {

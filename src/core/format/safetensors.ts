@@ -57,13 +57,16 @@ const encoder = new TextEncoder();
 
 /** Read the declared header length N from the first 8 bytes (checks only that 8 bytes exist). */
 export function declaredHeaderLength(prefix: Uint8Array, fileSize: number): number {
-  if (fileSize < 8 || prefix.length < 8) throw new FormatError('file-length', `file is ${fileSize} bytes, shorter than the 8-byte header length`);
+  if (fileSize < 8 || prefix.length < 8)
+    throw new FormatError('file-length', `file is ${fileSize} bytes, shorter than the 8-byte header length`);
   const dv = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
   const lo = dv.getUint32(0, true);
   const hi = dv.getUint32(4, true);
   const n = hi * 2 ** 32 + lo;
-  if (n === 0 || n > MAX_HEADER_BYTES) throw new FormatError('header-length', `declared header length ${n} is outside 1..${MAX_HEADER_BYTES}`);
-  if (8 + n > fileSize) throw new FormatError('header-length', `declared header length ${n} runs past the end of the ${fileSize}-byte file`);
+  if (n === 0 || n > MAX_HEADER_BYTES)
+    throw new FormatError('header-length', `declared header length ${n} is outside 1..${MAX_HEADER_BYTES}`);
+  if (8 + n > fileSize)
+    throw new FormatError('header-length', `declared header length ${n} runs past the end of the ${fileSize}-byte file`);
   return n;
 }
 
@@ -96,8 +99,13 @@ export function parseHeader(prefix: Uint8Array, fileSize: number): SafetensorsHe
   let cursor = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
-    if (e.begin < cursor) throw new FormatError('overlap', `tensor ${JSON.stringify(e.name)} [${e.begin}, ${e.end}) overlaps the previous tensor ending at ${cursor}`);
-    if (e.begin > cursor) throw new FormatError('coverage', `gap of ${e.begin - cursor} bytes before tensor ${JSON.stringify(e.name)} at offset ${cursor}`);
+    if (e.begin < cursor)
+      throw new FormatError(
+        'overlap',
+        `tensor ${JSON.stringify(e.name)} [${e.begin}, ${e.end}) overlaps the previous tensor ending at ${cursor}`,
+      );
+    if (e.begin > cursor)
+      throw new FormatError('coverage', `gap of ${e.begin - cursor} bytes before tensor ${JSON.stringify(e.name)} at offset ${cursor}`);
     if (e.end > dataSize) {
       if (i === entries.length - 1) {
         throw new FormatError('file-length', `file is truncated: tensors need ${e.end} bytes of data, the file has ${dataSize}`);
@@ -133,7 +141,8 @@ export function checkHeaderShape(text: string, maxDepth = MAX_HEADER_DEPTH, maxE
 }
 
 function checkMetadata(value: unknown): Record<string, string> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError('metadata', '__metadata__ is not an object');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new FormatError('metadata', '__metadata__ is not an object');
   const out: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if (typeof v !== 'string') throw new FormatError('metadata', `__metadata__.${JSON.stringify(k)} is not a string`);
@@ -144,18 +153,29 @@ function checkMetadata(value: unknown): Record<string, string> {
 
 function checkEntry(name: string, value: unknown): HeaderEntry {
   if (name.length === 0) throw new FormatError('header-keys', 'empty tensor name');
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FormatError('header-keys', `entry ${JSON.stringify(name)} is not an object`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new FormatError('header-keys', `entry ${JSON.stringify(name)} is not an object`);
   const v = value as Record<string, unknown>;
   for (const k of Object.keys(v)) {
-    if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw new FormatError('header-keys', `entry ${JSON.stringify(name)} has unknown key ${JSON.stringify(k)}; valid: dtype, shape, data_offsets`);
+    if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets')
+      throw new FormatError(
+        'header-keys',
+        `entry ${JSON.stringify(name)} has unknown key ${JSON.stringify(k)}; valid: dtype, shape, data_offsets`,
+      );
   }
   const dtype = v.dtype;
-  if (typeof dtype !== 'string' || !isDType(dtype)) throw new FormatError('dtype', `tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtype ?? null)}; valid: ${Object.keys(DTYPES).join(', ')}`);
+  if (typeof dtype !== 'string' || !isDType(dtype))
+    throw new FormatError(
+      'dtype',
+      `tensor ${JSON.stringify(name)} has dtype ${JSON.stringify(dtype ?? null)}; valid: ${Object.keys(DTYPES).join(', ')}`,
+    );
   const shape = v.shape;
   if (!Array.isArray(shape)) throw new FormatError('shape', `tensor ${JSON.stringify(name)} has no shape array`);
-  if (shape.length > MAX_RANK) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than ${MAX_RANK}`);
+  if (shape.length > MAX_RANK)
+    throw new FormatError('dimension', `tensor ${JSON.stringify(name)} has ${shape.length} dimensions, more than ${MAX_RANK}`);
   for (const d of shape) {
-    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw new FormatError('shape', `tensor ${JSON.stringify(name)} has a non-integer or negative dimension ${JSON.stringify(d)}`);
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
+      throw new FormatError('shape', `tensor ${JSON.stringify(name)} has a non-integer or negative dimension ${JSON.stringify(d)}`);
     if (d > MAX_DIMENSION) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} declares an absurd dimension ${d}`);
   }
   const offs = v.data_offsets;
@@ -165,8 +185,10 @@ function checkEntry(name: string, value: unknown): HeaderEntry {
   const [begin, end] = offs as [number, number];
   if (end < begin) throw new FormatError('offsets', `tensor ${JSON.stringify(name)} ends (${end}) before it begins (${begin})`);
   const expected = byteLength(dtype, shape as number[]);
-  if (!Number.isSafeInteger(expected) || expected > MAX_DIMENSION) throw new FormatError('dimension', `tensor ${JSON.stringify(name)} shape [${shape}] is absurdly large`);
-  if (end - begin !== expected) throw new FormatError('size', `tensor ${JSON.stringify(name)} is ${end - begin} bytes but ${dtype}[${shape}] needs ${expected}`);
+  if (!Number.isSafeInteger(expected) || expected > MAX_DIMENSION)
+    throw new FormatError('dimension', `tensor ${JSON.stringify(name)} shape [${shape}] is absurdly large`);
+  if (end - begin !== expected)
+    throw new FormatError('size', `tensor ${JSON.stringify(name)} is ${end - begin} bytes but ${dtype}[${shape}] needs ${expected}`);
   return { name, dtype, shape: [...(shape as number[])], begin, end };
 }
 
@@ -179,7 +201,11 @@ export function parseStrictJson(text: string, check: 'header-json' | 'index' | '
     throw new FormatError(check, `invalid JSON (${String((e as Error)?.message ?? e).split('\n')[0]})`);
   }
   const bad = findKeyProblem(text);
-  if (bad !== null) throw new FormatError(check, `${bad.problem === 'duplicate' ? 'duplicate' : 'forbidden'} key ${JSON.stringify(bad.key)}${bad.path === '$' ? '' : ` at ${bad.path}`}`);
+  if (bad !== null)
+    throw new FormatError(
+      check,
+      `${bad.problem === 'duplicate' ? 'duplicate' : 'forbidden'} key ${JSON.stringify(bad.key)}${bad.path === '$' ? '' : ` at ${bad.path}`}`,
+    );
   return value;
 }
 
@@ -203,16 +229,25 @@ export function compareNames(a: { name: string }, b: { name: string }): number {
  * The header bytes (8-byte length + JSON padded with spaces to a multiple of 8) for tensors
  * written in name order, and the data size that follows. Depends only on specs, never on data.
  */
-export function encodeHeader(specs: readonly TensorSpec[], metadata: Record<string, string> = {}): { header: Uint8Array; order: TensorSpec[]; dataSize: number } {
+export function encodeHeader(
+  specs: readonly TensorSpec[],
+  metadata: Record<string, string> = {},
+): { header: Uint8Array; order: TensorSpec[]; dataSize: number } {
   const order = [...specs].sort(compareNames);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = sortedObject(metadata);
   let offset = 0;
   for (const t of order) {
     if (t.name.length === 0) throw new FormatError('header-keys', 'empty tensor name');
-    if (t.name === '__metadata__' || (FORBIDDEN_KEYS as readonly string[]).includes(t.name)) throw new FormatError('header-keys', `tensor name ${JSON.stringify(t.name)} is reserved`);
-    if (Object.prototype.hasOwnProperty.call(header, t.name)) throw new FormatError('header-keys', `duplicate tensor name ${JSON.stringify(t.name)}`);
-    if (!isDType(t.dtype)) throw new FormatError('dtype', `tensor ${JSON.stringify(t.name)} has dtype ${JSON.stringify(t.dtype)}; valid: ${Object.keys(DTYPES).join(', ')}`);
+    if (t.name === '__metadata__' || (FORBIDDEN_KEYS as readonly string[]).includes(t.name))
+      throw new FormatError('header-keys', `tensor name ${JSON.stringify(t.name)} is reserved`);
+    if (Object.prototype.hasOwnProperty.call(header, t.name))
+      throw new FormatError('header-keys', `duplicate tensor name ${JSON.stringify(t.name)}`);
+    if (!isDType(t.dtype))
+      throw new FormatError(
+        'dtype',
+        `tensor ${JSON.stringify(t.name)} has dtype ${JSON.stringify(t.dtype)}; valid: ${Object.keys(DTYPES).join(', ')}`,
+      );
     const size = byteLength(t.dtype, t.shape);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
     offset += size;
@@ -251,7 +286,8 @@ export function serializeSafetensors(tensors: readonly Tensor[], metadata: Recor
 
 export function checkTensorSize(t: Tensor): void {
   const size = byteLength(t.dtype, t.shape);
-  if (t.data.length !== size) throw new FormatError('size', `tensor ${JSON.stringify(t.name)} has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
+  if (t.data.length !== size)
+    throw new FormatError('size', `tensor ${JSON.stringify(t.name)} has ${t.data.length} bytes but ${t.dtype}[${t.shape}] needs ${size}`);
 }
 
 /**

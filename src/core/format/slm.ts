@@ -8,7 +8,14 @@
  * larger); writing streams one tensor at a time, reading parses headers and reads by offset.
  */
 import { FormatError } from './errors.ts';
-import { compareNames, encodeHeader, parseSafetensors, serializeSafetensors, writeSafetensorsStream, type TensorSpec } from './safetensors.ts';
+import {
+  compareNames,
+  encodeHeader,
+  parseSafetensors,
+  serializeSafetensors,
+  writeSafetensorsStream,
+  type TensorSpec,
+} from './safetensors.ts';
 import { openSafetensors, type SafetensorsReader } from './reader.ts';
 import { checkHash, hashSource, type ByteSource } from './source.ts';
 import { hashJson, sha256Hex, sha256Stream, type Sha256Hex } from '../hash.ts';
@@ -88,7 +95,12 @@ export function contentHashesJson(hashes: ReadonlyMap<string, Sha256Hex> | Recor
   return JSON.stringify(o);
 }
 
-function slmMetadata(opts: SlmWriteOptions, shard: number, shards: number, hashes?: ReadonlyMap<string, Sha256Hex>): Record<string, string> {
+function slmMetadata(
+  opts: SlmWriteOptions,
+  shard: number,
+  shards: number,
+  hashes?: ReadonlyMap<string, Sha256Hex>,
+): Record<string, string> {
   for (const k of Object.keys(opts.extra ?? {})) {
     if (k.startsWith('slm.')) throw new FormatError('metadata', `extra metadata key ${JSON.stringify(k)} uses the reserved "slm." prefix`);
   }
@@ -134,16 +146,21 @@ const KNOWN_SLM_KEYS = new Set<string>(Object.values(SLM_KEYS));
 /** Check a header's garden keys; a plain safetensors file (no slm.format) is refused here. */
 export function checkSlmMetadata(metadata: Record<string, string>): SlmInfo {
   const format = metadata[SLM_KEYS.format];
-  if (format !== SLM_FORMAT_VERSION) throw new FormatError('metadata', `${SLM_KEYS.format} is ${JSON.stringify(format ?? null)}, expected "${SLM_FORMAT_VERSION}"`);
+  if (format !== SLM_FORMAT_VERSION)
+    throw new FormatError('metadata', `${SLM_KEYS.format} is ${JSON.stringify(format ?? null)}, expected "${SLM_FORMAT_VERSION}"`);
   for (const k of Object.keys(metadata)) {
-    if (k.startsWith('slm.') && !KNOWN_SLM_KEYS.has(k)) throw new FormatError('metadata', `unknown garden key ${JSON.stringify(k)}; valid: ${[...KNOWN_SLM_KEYS].join(', ')}`);
+    if (k.startsWith('slm.') && !KNOWN_SLM_KEYS.has(k))
+      throw new FormatError('metadata', `unknown garden key ${JSON.stringify(k)}; valid: ${[...KNOWN_SLM_KEYS].join(', ')}`);
   }
   const species = metadata[SLM_KEYS.species];
   if (!species || !HEX64.test(species)) throw new FormatError('metadata', `${SLM_KEYS.species} is not a SHA-256 hex string`);
   const shardText = metadata[SLM_KEYS.shard];
   const shardsText = metadata[SLM_KEYS.shards];
   if (!COUNT.test(shardText ?? '') || !COUNT.test(shardsText ?? '') || Number(shardsText) < 1 || Number(shardText) >= Number(shardsText)) {
-    throw new FormatError('metadata', `shard ${JSON.stringify(shardText ?? null)} of ${JSON.stringify(shardsText ?? null)} is not a valid shard index/count`);
+    throw new FormatError(
+      'metadata',
+      `shard ${JSON.stringify(shardText ?? null)} of ${JSON.stringify(shardsText ?? null)} is not a valid shard index/count`,
+    );
   }
   const info: SlmInfo = { species, shard: Number(shardText), shards: Number(shardsText) };
   const manifest = metadata[SLM_KEYS.manifest];
@@ -153,7 +170,8 @@ export function checkSlmMetadata(metadata: Record<string, string>): SlmInfo {
   }
   const graph = metadata[SLM_KEYS.graph];
   if (graph !== undefined) {
-    if (graph !== '' && !HEX64.test(graph)) throw new FormatError('metadata', `${SLM_KEYS.graph} is neither empty nor a SHA-256 hex string`);
+    if (graph !== '' && !HEX64.test(graph))
+      throw new FormatError('metadata', `${SLM_KEYS.graph} is neither empty nor a SHA-256 hex string`);
     info.graph = graph;
   }
   const vocab = metadata[SLM_KEYS.vocabulary];
@@ -164,11 +182,15 @@ export function checkSlmMetadata(metadata: Record<string, string>): SlmInfo {
     } catch {
       throw new FormatError('metadata', `${SLM_KEYS.vocabulary} is not valid JSON`);
     }
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new FormatError('metadata', `${SLM_KEYS.vocabulary} is not a JSON array of strings`);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      throw new FormatError('metadata', `${SLM_KEYS.vocabulary} is not a JSON array of strings`);
     info.vocabulary = v as string[];
   }
   if ((info.graph === undefined) !== (info.vocabulary === undefined)) {
-    throw new FormatError('species', `${info.graph === undefined ? SLM_KEYS.vocabulary : SLM_KEYS.graph} is recorded without ${info.graph === undefined ? SLM_KEYS.graph : SLM_KEYS.vocabulary}: a species is bound to both or to neither`);
+    throw new FormatError(
+      'species',
+      `${info.graph === undefined ? SLM_KEYS.vocabulary : SLM_KEYS.graph} is recorded without ${info.graph === undefined ? SLM_KEYS.graph : SLM_KEYS.vocabulary}: a species is bound to both or to neither`,
+    );
   }
   const content = metadata[SLM_KEYS.tensors];
   if (content !== undefined) {
@@ -178,10 +200,12 @@ export function checkSlmMetadata(metadata: Record<string, string>): SlmInfo {
     } catch {
       throw new FormatError('metadata', `${SLM_KEYS.tensors} is not valid JSON`);
     }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FormatError('metadata', `${SLM_KEYS.tensors} is not a JSON object`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new FormatError('metadata', `${SLM_KEYS.tensors} is not a JSON object`);
     const m = new Map<string, Sha256Hex>();
     for (const [k, h] of Object.entries(v as Record<string, unknown>)) {
-      if (typeof h !== 'string' || !HEX64.test(h)) throw new FormatError('metadata', `${SLM_KEYS.tensors}[${JSON.stringify(k)}] is not a SHA-256 hex string`);
+      if (typeof h !== 'string' || !HEX64.test(h))
+        throw new FormatError('metadata', `${SLM_KEYS.tensors}[${JSON.stringify(k)}] is not a SHA-256 hex string`);
       m.set(k, h);
     }
     info.tensorHashes = m;
@@ -193,7 +217,9 @@ export function checkSlmMetadata(metadata: Record<string, string>): SlmInfo {
 function checkContentNames(info: SlmInfo, tensors: readonly { name: string }[], what = 'the file'): void {
   const m = info.tensorHashes;
   if (!m) return;
-  for (const t of tensors) if (!m.has(t.name)) throw new FormatError('content-hash', `${SLM_KEYS.tensors} records no hash for tensor ${JSON.stringify(t.name)} of ${what}`);
+  for (const t of tensors)
+    if (!m.has(t.name))
+      throw new FormatError('content-hash', `${SLM_KEYS.tensors} records no hash for tensor ${JSON.stringify(t.name)} of ${what}`);
   if (m.size !== tensors.length) {
     const names = new Set(tensors.map((t) => t.name));
     const extra = [...m.keys()].find((k) => !names.has(k));
@@ -206,23 +232,38 @@ function checkContent(info: SlmInfo, t: { name: string; data: Uint8Array }): voi
   const want = info.tensorHashes?.get(t.name);
   if (want === undefined) return;
   const actual = sha256Hex(t.data);
-  if (actual !== want) throw new FormatError('content-hash', `tensor ${JSON.stringify(t.name)} hashes to ${actual} but ${SLM_KEYS.tensors} records ${want}: its bytes were changed`);
+  if (actual !== want)
+    throw new FormatError(
+      'content-hash',
+      `tensor ${JSON.stringify(t.name)} hashes to ${actual} but ${SLM_KEYS.tensors} records ${want}: its bytes were changed`,
+    );
 }
 
 /**
  * The species a set of tensors has under a graph and vocabulary, against the one a file claims:
  * for callers that know the family (catalog) of a file that records no graph/vocabulary itself.
  */
-export function checkClaimedSpecies(claimed: Sha256Hex, tensors: readonly TensorSpec[], graph: Sha256Hex, vocabulary: readonly string[], what = 'the model'): void {
+export function checkClaimedSpecies(
+  claimed: Sha256Hex,
+  tensors: readonly TensorSpec[],
+  graph: Sha256Hex,
+  vocabulary: readonly string[],
+  what = 'the model',
+): void {
   const actual = speciesId(speciesSignature(tensors, graph, [...vocabulary]));
-  if (actual !== claimed) throw new FormatError('species', `${what} claims species ${claimed} but its tensors, with the family's graph and vocabulary, give ${actual}`);
+  if (actual !== claimed)
+    throw new FormatError(
+      'species',
+      `${what} claims species ${claimed} but its tensors, with the family's graph and vocabulary, give ${actual}`,
+    );
 }
 
 /** When a header records graph and vocabulary, the species must be recomputable from it. */
 function checkSpecies(info: SlmInfo, tensors: readonly TensorSpec[]): void {
   if (info.graph === undefined || info.vocabulary === undefined) return;
   const actual = speciesId(speciesSignature(tensors, info.graph, info.vocabulary));
-  if (actual !== info.species) throw new FormatError('species', `${SLM_KEYS.species} is ${info.species} but the tensors, graph and vocabulary give ${actual}`);
+  if (actual !== info.species)
+    throw new FormatError('species', `${SLM_KEYS.species} is ${info.species} but the tensors, graph and vocabulary give ${actual}`);
 }
 
 /** Read a `.slm` file; plain safetensors files are refused here (import them instead). */
@@ -247,7 +288,12 @@ export function shardFileName(base: string, shard: number, shards: number, ext =
 }
 
 /** Split specs (in name order) into shards whose files stay ≤ maxShardBytes (one oversize tensor gets its own). */
-export function planShards(specs: readonly TensorSpec[], maxShardBytes = DEFAULT_MAX_SHARD_BYTES, metadataBytes = 1024, metadataPerTensor: (s: TensorSpec) => number = () => 0): TensorSpec[][] {
+export function planShards(
+  specs: readonly TensorSpec[],
+  maxShardBytes = DEFAULT_MAX_SHARD_BYTES,
+  metadataBytes = 1024,
+  metadataPerTensor: (s: TensorSpec) => number = () => 0,
+): TensorSpec[][] {
   if (!(maxShardBytes > 0)) throw new FormatError('shards', `shard size limit ${maxShardBytes} must be positive`);
   const order = [...specs].sort(compareNames);
   const shards: TensorSpec[][] = [];
@@ -349,7 +395,10 @@ export interface SlmModel extends ModelTensors {
  * one shard of each index 0..n-1, agreement on species/manifest/graph/vocabulary, no tensor in two
  * shards, the species against tensors+graph+vocabulary when recorded, and expected shard hashes.
  */
-export async function openSlm(sources: readonly ByteSource[], opts: { /** SHA-256 of each shard, in shard-index order. */ expectedHashes?: Sha256Hex[] } = {}): Promise<SlmModel> {
+export async function openSlm(
+  sources: readonly ByteSource[],
+  opts: { /** SHA-256 of each shard, in shard-index order. */ expectedHashes?: Sha256Hex[] } = {},
+): Promise<SlmModel> {
   if (sources.length === 0) throw new FormatError('shards', 'no shard files given');
   const readers: SafetensorsReader[] = [];
   const infos: SlmInfo[] = [];
@@ -359,15 +408,21 @@ export async function openSlm(sources: readonly ByteSource[], opts: { /** SHA-25
     infos.push(checkSlmMetadata(r.metadata));
   }
   const first = infos[0];
-  if (first.shards !== sources.length) throw new FormatError('shards', `the model has ${first.shards} shards but ${sources.length} files were given`);
+  if (first.shards !== sources.length)
+    throw new FormatError('shards', `the model has ${first.shards} shards but ${sources.length} files were given`);
   const byIndex: SafetensorsReader[] = new Array(first.shards);
   const infoByIndex: SlmInfo[] = new Array(first.shards);
   for (let i = 0; i < readers.length; i++) {
     const info = infos[i];
     for (const k of ['species', 'shards', 'manifest', 'graph'] as const) {
-      if (info[k] !== first[k]) throw new FormatError('shards', `shard files disagree on ${k}: ${JSON.stringify(first[k] ?? null)} vs ${JSON.stringify(info[k] ?? null)}`);
+      if (info[k] !== first[k])
+        throw new FormatError(
+          'shards',
+          `shard files disagree on ${k}: ${JSON.stringify(first[k] ?? null)} vs ${JSON.stringify(info[k] ?? null)}`,
+        );
     }
-    if (JSON.stringify(info.vocabulary ?? null) !== JSON.stringify(first.vocabulary ?? null)) throw new FormatError('shards', 'shard files disagree on the vocabulary');
+    if (JSON.stringify(info.vocabulary ?? null) !== JSON.stringify(first.vocabulary ?? null))
+      throw new FormatError('shards', 'shard files disagree on the vocabulary');
     if (byIndex[info.shard]) throw new FormatError('shards', `shard ${info.shard} is given twice`);
     byIndex[info.shard] = readers[i];
     infoByIndex[info.shard] = info;
@@ -377,7 +432,8 @@ export async function openSlm(sources: readonly ByteSource[], opts: { /** SHA-25
   byIndex.forEach((r, shard) => {
     checkContentNames(infoByIndex[shard], r.tensors, `shard ${shard}`);
     for (const t of r.tensors) {
-      if (where.has(t.name)) throw new FormatError('shards', `tensor ${JSON.stringify(t.name)} is in shards ${where.get(t.name)} and ${shard}`);
+      if (where.has(t.name))
+        throw new FormatError('shards', `tensor ${JSON.stringify(t.name)} is in shards ${where.get(t.name)} and ${shard}`);
       where.set(t.name, shard);
       tensors.push(t);
     }
@@ -386,7 +442,8 @@ export async function openSlm(sources: readonly ByteSource[], opts: { /** SHA-25
   checkSpecies(first, tensors);
   const shardHashes = async () => Promise.all(byIndex.map((r) => hashSource(r.source)));
   if (opts.expectedHashes) {
-    if (opts.expectedHashes.length !== byIndex.length) throw new FormatError('hash', `${opts.expectedHashes.length} expected hashes for ${byIndex.length} shards`);
+    if (opts.expectedHashes.length !== byIndex.length)
+      throw new FormatError('hash', `${opts.expectedHashes.length} expected hashes for ${byIndex.length} shards`);
     const actual = await shardHashes();
     actual.forEach((h, i) => checkHash(h, opts.expectedHashes![i], `shard ${i}`));
   }

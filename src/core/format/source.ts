@@ -52,5 +52,6 @@ export async function hashSource(src: ByteSource, chunk = STREAM_CHUNK_BYTES): P
 
 /** Refuse bytes whose SHA-256 is not the expected one. */
 export function checkHash(actual: Sha256Hex, expected: Sha256Hex | undefined, what: string): void {
-  if (expected !== undefined && actual !== expected.toLowerCase()) throw new FormatError('hash', `${what} has SHA-256 ${actual}, expected ${expected}`);
+  if (expected !== undefined && actual !== expected.toLowerCase())
+    throw new FormatError('hash', `${what} has SHA-256 ${actual}, expected ${expected}`);
 }

@@ -11,9 +11,19 @@ function docs(over: { candidate?: string; slot?: string; gates?: Gate[] } = {}) 
   const promotionTemplate = makeManifest('promotion-template', {
     candidate: over.candidate ?? CAND,
     slot: over.slot ?? 's',
-    gates: over.gates ?? [{ id: 'viability', status: 'passed' }, { id: 'runtime-smoke', status: 'pending' }, { id: 'shadow', status: 'pending' }],
+    gates: over.gates ?? [
+      { id: 'viability', status: 'passed' },
+      { id: 'runtime-smoke', status: 'pending' },
+      { id: 'shadow', status: 'pending' },
+    ],
   });
-  const admission = makeManifest('admission-record', { candidate: CAND, slot: 's', promotionTemplate: manifestHash(promotionTemplate), sidecars: [H('e')], admittedAt: '2025-01-01T00:00:00.000Z' });
+  const admission = makeManifest('admission-record', {
+    candidate: CAND,
+    slot: 's',
+    promotionTemplate: manifestHash(promotionTemplate),
+    sidecars: [H('e')],
+    admittedAt: '2025-01-01T00:00:00.000Z',
+  });
   return { admission, promotionTemplate };
 }
 
@@ -29,8 +39,20 @@ describe('admitToShadow', () => {
     const z = await slot();
     const d = docs();
     const r = await admitToShadow(z, { slot: 's', model: 'cand-1', candidate: CAND, ...d, policyHash: H('f') });
-    expect(z.ledger.entries().map((e) => [e.type, e.payload.action ?? null])).toEqual([['release', 'create'], ['admission', null], ['release', 'shadow']]);
-    expect(r.entry.payload).toEqual({ slot: 's', model: 'cand-1', candidate: CAND, admission: d.admission, admissionHash: manifestHash(d.admission), promotionTemplate: d.promotionTemplate, policyHash: H('f') });
+    expect(z.ledger.entries().map((e) => [e.type, e.payload.action ?? null])).toEqual([
+      ['release', 'create'],
+      ['admission', null],
+      ['release', 'shadow'],
+    ]);
+    expect(r.entry.payload).toEqual({
+      slot: 's',
+      model: 'cand-1',
+      candidate: CAND,
+      admission: d.admission,
+      admissionHash: manifestHash(d.admission),
+      promotionTemplate: d.promotionTemplate,
+      policyHash: H('f'),
+    });
     expect(r.admissionHash).toBe(manifestHash(d.admission));
     expect(r.registry).toMatchObject({ champion: 'A', shadow: 'cand-1' });
     expect(z.ledger.entries()[2].payload.evidence).toEqual({ admission: r.admissionHash });
@@ -49,19 +71,37 @@ describe('admitToShadow', () => {
     };
     await refuse({ slot: 'nope', model: 'm', candidate: CAND, ...d }, /no task slot "nope"; slots: s/);
     await refuse({ slot: 's', model: 'A', candidate: CAND, ...d }, /"A" is already the champion of slot "s"/);
-    await refuse({ slot: 's', model: 'm', candidate: H('d'), ...d }, /the admission record is for candidate cccccccccccccccc…, not dddddddddddddddd…/);
+    await refuse(
+      { slot: 's', model: 'm', candidate: H('d'), ...d },
+      /the admission record is for candidate cccccccccccccccc…, not dddddddddddddddd…/,
+    );
     const other = docs({ gates: [{ id: 'viability', status: 'passed' }] });
-    await refuse({ slot: 's', model: 'm', candidate: CAND, admission: d.admission, promotionTemplate: other.promotionTemplate }, /the admission record binds promotion template [0-9a-f]{16}…, but the template given hashes to [0-9a-f]{16}…/);
-    const failed = docs({ gates: [{ id: 'runtime-smoke', status: 'failed', detail: 'finite: output 3 is NaN' }, { id: 'shadow', status: 'pending' }] });
+    await refuse(
+      { slot: 's', model: 'm', candidate: CAND, admission: d.admission, promotionTemplate: other.promotionTemplate },
+      /the admission record binds promotion template [0-9a-f]{16}…, but the template given hashes to [0-9a-f]{16}…/,
+    );
+    const failed = docs({
+      gates: [
+        { id: 'runtime-smoke', status: 'failed', detail: 'finite: output 3 is NaN' },
+        { id: 'shadow', status: 'pending' },
+      ],
+    });
     await refuse({ slot: 's', model: 'm', candidate: CAND, ...failed }, /gate runtime-smoke \(finite: output 3 is NaN\) failed/);
-    await refuse({ slot: 's', model: 'm', candidate: CAND, admission: { ...d.admission, extra: 1 } as never, promotionTemplate: d.promotionTemplate }, /invalid admission-record manifest: \$: unknown key "extra"/);
+    await refuse(
+      { slot: 's', model: 'm', candidate: CAND, admission: { ...d.admission, extra: 1 } as never, promotionTemplate: d.promotionTemplate },
+      /invalid admission-record manifest: \$: unknown key "extra"/,
+    );
 
     // Already in shadow (or canary): refused, nothing written.
     await admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d });
     const n = z.ledger.length;
-    await expect(admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d })).rejects.toThrow(/"m" is already the shadow of slot "s"; nothing was admitted/);
+    await expect(admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d })).rejects.toThrow(
+      /"m" is already the shadow of slot "s"; nothing was admitted/,
+    );
     await z.release.toCanary('s', 0.1, 'canary');
-    await expect(admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d })).rejects.toThrow(/"m" is already the canary of slot "s"/);
+    await expect(admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d })).rejects.toThrow(
+      /"m" is already the canary of slot "s"/,
+    );
     expect(z.ledger.length).toBe(n + 1);
   });
 
@@ -69,7 +109,10 @@ describe('admitToShadow', () => {
     const z = await slot();
     const d = docs();
     // Two clicks on Admit at once: exactly one admission is recorded.
-    const results = await Promise.allSettled([admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d }), admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d })]);
+    const results = await Promise.allSettled([
+      admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d }),
+      admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d }),
+    ]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect(z.ledger.entries().filter((e) => e.type === 'admission')).toHaveLength(1);
     expect(z.release.versions('s').map((v) => v.version)).toEqual([1, 2]);

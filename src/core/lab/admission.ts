@@ -61,15 +61,27 @@ function checkDocuments(input: AdmitToShadowInput): { admission: AdmissionRecord
   const admission = validateManifest(input.admission, 'admission-record');
   const template = validateManifest(input.promotionTemplate, 'promotion-template');
   const who = `admission of "${input.model}" to slot "${input.slot}"`;
-  if (admission.candidate !== input.candidate) throw new AdmissionError(`${who}: the admission record is for candidate ${admission.candidate.slice(0, 16)}…, not ${input.candidate.slice(0, 16)}…`);
-  if (template.candidate !== input.candidate) throw new AdmissionError(`${who}: the promotion template is for candidate ${template.candidate.slice(0, 16)}…, not ${input.candidate.slice(0, 16)}…`);
+  if (admission.candidate !== input.candidate)
+    throw new AdmissionError(
+      `${who}: the admission record is for candidate ${admission.candidate.slice(0, 16)}…, not ${input.candidate.slice(0, 16)}…`,
+    );
+  if (template.candidate !== input.candidate)
+    throw new AdmissionError(
+      `${who}: the promotion template is for candidate ${template.candidate.slice(0, 16)}…, not ${input.candidate.slice(0, 16)}…`,
+    );
   if (admission.slot !== input.slot) throw new AdmissionError(`${who}: the admission record names slot "${admission.slot}"`);
   if (template.slot !== input.slot) throw new AdmissionError(`${who}: the promotion template names slot "${template.slot}"`);
   const th = manifestHash(template);
-  if (admission.promotionTemplate !== th) throw new AdmissionError(`${who}: the admission record binds promotion template ${admission.promotionTemplate.slice(0, 16)}…, but the template given hashes to ${th.slice(0, 16)}…`);
+  if (admission.promotionTemplate !== th)
+    throw new AdmissionError(
+      `${who}: the admission record binds promotion template ${admission.promotionTemplate.slice(0, 16)}…, but the template given hashes to ${th.slice(0, 16)}…`,
+    );
   // The release stages are gates decided after admission; no other gate of the template may have failed.
   const failed = template.gates.filter((g) => g.status === 'failed' && !(RELEASE_STAGES as readonly string[]).includes(g.id));
-  if (failed.length) throw new AdmissionError(`${who}: gate${failed.length > 1 ? 's' : ''} ${failed.map((g) => `${g.id}${g.detail ? ` (${g.detail})` : ''}`).join(', ')} failed`);
+  if (failed.length)
+    throw new AdmissionError(
+      `${who}: gate${failed.length > 1 ? 's' : ''} ${failed.map((g) => `${g.id}${g.detail ? ` (${g.detail})` : ''}`).join(', ')} failed`,
+    );
   return { admission, template };
 }
 
@@ -80,7 +92,8 @@ function checkDocuments(input: AdmitToShadowInput): { admission: AdmissionRecord
  */
 export async function admitToShadow(zones: { ledger: Ledger; release: ReleaseController }, input: AdmitToShadowInput): Promise<Admitted> {
   const { slot, model } = input;
-  if (!zones.release.slots().includes(slot)) throw new ReleaseError(`no task slot "${slot}"; slots: ${zones.release.slots().join(', ') || '(none)'}`);
+  if (!zones.release.slots().includes(slot))
+    throw new ReleaseError(`no task slot "${slot}"; slots: ${zones.release.slots().join(', ') || '(none)'}`);
   const { admission, template } = checkDocuments(input);
   const admissionHash = manifestHash(admission);
   let entry: LedgerEntry | null = null;
@@ -93,7 +106,15 @@ export async function admitToShadow(zones: { ledger: Ledger; release: ReleaseCon
       // Inside the release controller's queue: the registry cannot change until the shadow entry is written.
       const role = cur.champion === model ? 'champion' : cur.shadow === model ? 'shadow' : cur.canary?.model === model ? 'canary' : null;
       if (role) throw new AdmissionError(`"${model}" is already the ${role} of slot "${slot}"; nothing was admitted`);
-      const payload: AdmissionPayload = { slot, model, candidate: input.candidate, admission, admissionHash, promotionTemplate: template, policyHash: input.policyHash ?? null };
+      const payload: AdmissionPayload = {
+        slot,
+        model,
+        candidate: input.candidate,
+        admission,
+        admissionHash,
+        promotionTemplate: template,
+        policyHash: input.policyHash ?? null,
+      };
       entry = await zones.ledger.append('admission', { ...payload });
     },
   );

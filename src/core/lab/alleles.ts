@@ -18,7 +18,14 @@ import type { LedgerEntry, SelectorRegistry } from '../manifest/kinds.ts';
 import type { Ledger } from './ledger.ts';
 import type { PromotionCheck } from './fitness.ts';
 import { ReleaseError, type ReleaseController } from './release.ts';
-import { DEFAULT_TEMPORAL_RULES, checkEvidence, evidenceOf, temporalFitness, type FitnessEvidence, type TemporalRules } from './temporal-fitness.ts';
+import {
+  DEFAULT_TEMPORAL_RULES,
+  checkEvidence,
+  evidenceOf,
+  temporalFitness,
+  type FitnessEvidence,
+  type TemporalRules,
+} from './temporal-fitness.ts';
 
 export const ALLELE_STATES = Object.freeze(['dominant', 'recessive', 'deprecated', 'purged'] as const);
 export type AlleleState = (typeof ALLELE_STATES)[number];
@@ -78,7 +85,21 @@ export function readAlleles(entries: readonly LedgerEntry[], rules: TemporalRule
     let m = slots.get(slot);
     if (!m) slots.set(slot, (m = new Map()));
     let a = m.get(model);
-    if (!a) m.set(model, (a = { slot, model, state: 'recessive', since: e.index, reason: '', displacedBy: null, history: [], lastActiveAt: e.at, fitness: 0 }));
+    if (!a)
+      m.set(
+        model,
+        (a = {
+          slot,
+          model,
+          state: 'recessive',
+          since: e.index,
+          reason: '',
+          displacedBy: null,
+          history: [],
+          lastActiveAt: e.at,
+          fitness: 0,
+        }),
+      );
     return a;
   };
   const set = (a: Allele, state: AlleleState, e: LedgerEntry, reason: string, displacedBy: string | null = null) => {
@@ -98,15 +119,39 @@ export function readAlleles(entries: readonly LedgerEntry[], rules: TemporalRule
       if (before && before !== after) {
         const a = get(slot, before, e);
         const f = num(ev.championFitness) ?? (p.action === 'demote' ? num(ev.fitness) : null);
-        if (f !== null) a.history.push({ index: e.index, at: e.at, source: 'release', fitness: f, detail: `fitness when ${p.action === 'demote' ? 'demoted' : 'displaced'}` });
-        const why = e.type === 'rollback' ? `rolled back: ${reason}` : p.action === 'demote' ? `demoted: ${reason}` : `displaced by ${after}: ${reason}`;
+        if (f !== null)
+          a.history.push({
+            index: e.index,
+            at: e.at,
+            source: 'release',
+            fitness: f,
+            detail: `fitness when ${p.action === 'demote' ? 'demoted' : 'displaced'}`,
+          });
+        const why =
+          e.type === 'rollback'
+            ? `rolled back: ${reason}`
+            : p.action === 'demote'
+              ? `demoted: ${reason}`
+              : `displaced by ${after}: ${reason}`;
         set(a, 'recessive', e, why, after);
       }
       if (after && before !== after) {
         const a = get(slot, after, e);
         const f = num(ev.challengerFitness);
-        if (f !== null && p.action === 'champion') a.history.push({ index: e.index, at: e.at, source: 'release', fitness: f, detail: `fitness when promoted on ${String(ev.basis)}` });
-        set(a, 'dominant', e, ev.basis === 'recessive' ? `re-expressed: ${reason}` : e.type === 'rollback' ? `rolled back to: ${reason}` : reason);
+        if (f !== null && p.action === 'champion')
+          a.history.push({
+            index: e.index,
+            at: e.at,
+            source: 'release',
+            fitness: f,
+            detail: `fitness when promoted on ${String(ev.basis)}`,
+          });
+        set(
+          a,
+          'dominant',
+          e,
+          ev.basis === 'recessive' ? `re-expressed: ${reason}` : e.type === 'rollback' ? `rolled back to: ${reason}` : reason,
+        );
       } else if (after) {
         get(slot, after, e).lastActiveAt = e.at;
       }
@@ -120,7 +165,13 @@ export function readAlleles(entries: readonly LedgerEntry[], rules: TemporalRule
       list.push(q);
       evidence.set(key, list);
       const pts = points.get(key) ?? [];
-      pts.push({ index: e.index, at: e.at, source: 'temporal', fitness: temporalFitness(list, rules).fitness, detail: `${q.kind} ${q.passed ? 'passed' : 'failed'}: ${q.detail}` });
+      pts.push({
+        index: e.index,
+        at: e.at,
+        source: 'temporal',
+        fitness: temporalFitness(list, rules).fitness,
+        detail: `${q.kind} ${q.passed ? 'passed' : 'failed'}: ${q.detail}`,
+      });
       points.set(key, pts);
       const known = slots.get(slot)?.get(q.model);
       if (known) known.lastActiveAt = e.at;
@@ -181,7 +232,13 @@ export class AlleleLifecycle {
     return this.alleles(slot).find((a) => a.state === 'dominant') ?? null;
   }
 
-  async #transition(slot: string, model: string, to: AllelePayload['to'], reason: string, extra: Partial<AllelePayload> = {}): Promise<LedgerEntry> {
+  async #transition(
+    slot: string,
+    model: string,
+    to: AllelePayload['to'],
+    reason: string,
+    extra: Partial<AllelePayload> = {},
+  ): Promise<LedgerEntry> {
     const from = this.allele(slot, model)?.state ?? null;
     const payload: AllelePayload = { slot, model, from, to, reason, ...extra };
     return this.#ledger.append('allele', { ...payload });
@@ -209,8 +266,10 @@ export class AlleleLifecycle {
    */
   async reexpress(slot: string, model: string, reason: string): Promise<SelectorRegistry> {
     const a = this.allele(slot, model);
-    if (!a) throw new AlleleError(`"${model}" is no allele of slot "${slot}"; only a former champion or a passed canary can be re-expressed`);
-    if (a.state !== 'recessive') throw new AlleleError(`"${model}" is ${a.state} in slot "${slot}"; only a recessive allele can be re-expressed`);
+    if (!a)
+      throw new AlleleError(`"${model}" is no allele of slot "${slot}"; only a former champion or a passed canary can be re-expressed`);
+    if (a.state !== 'recessive')
+      throw new AlleleError(`"${model}" is ${a.state} in slot "${slot}"; only a recessive allele can be re-expressed`);
     const dom = this.dominant(slot);
     const last = [...a.history].reverse().find((h) => h.source === 'release')?.fitness ?? a.fitness;
     const check: PromotionCheck = {
@@ -231,11 +290,22 @@ export class AlleleLifecycle {
   async deprecateIdle(slot: string, now: string, periodMs: number): Promise<string[]> {
     const t = Date.parse(now);
     const idle = this.alleles(slot).filter((a) => a.state === 'recessive' && t - Date.parse(a.lastActiveAt) >= periodMs);
-    for (const a of idle) await this.#transition(slot, a.model, 'deprecated', `not expressed and no fitness for ${Math.round((t - Date.parse(a.lastActiveAt)) / 1000)} s (the period is ${Math.round(periodMs / 1000)} s)`);
+    for (const a of idle)
+      await this.#transition(
+        slot,
+        a.model,
+        'deprecated',
+        `not expressed and no fitness for ${Math.round((t - Date.parse(a.lastActiveAt)) / 1000)} s (the period is ${Math.round(periodMs / 1000)} s)`,
+      );
     if (idle.length) {
       const reg = this.#release.current(slot);
       const gone = new Set(idle.map((a) => a.model));
-      if (reg.fallback.some((m) => gone.has(m))) await this.#release.setFallback(slot, reg.fallback.filter((m) => !gone.has(m)), `deprecated: ${[...gone].join(', ')}`);
+      if (reg.fallback.some((m) => gone.has(m)))
+        await this.#release.setFallback(
+          slot,
+          reg.fallback.filter((m) => !gone.has(m)),
+          `deprecated: ${[...gone].join(', ')}`,
+        );
     }
     return idle.map((a) => a.model);
   }
@@ -245,20 +315,32 @@ export class AlleleLifecycle {
    * `tensors` not itself purged) still holds. `tensors` maps each model to its tensor hashes. The
    * caller deletes `deleted` from storage; the entry records both lists.
    */
-  async purge(slot: string, model: string, tensors: Readonly<Record<string, readonly string[]>>): Promise<{ deleted: string[]; kept: string[] }> {
+  async purge(
+    slot: string,
+    model: string,
+    tensors: Readonly<Record<string, readonly string[]>>,
+  ): Promise<{ deleted: string[]; kept: string[] }> {
     const a = this.allele(slot, model);
-    if (!a || a.state !== 'deprecated') throw new AlleleError(`"${model}" is ${a ? a.state : 'no allele'} in slot "${slot}"; only a deprecated allele can be purged`);
+    if (!a || a.state !== 'deprecated')
+      throw new AlleleError(`"${model}" is ${a ? a.state : 'no allele'} in slot "${slot}"; only a deprecated allele can be purged`);
     const own = tensors[model];
     if (!own) throw new AlleleError(`no tensor list for "${model}"`);
     const reg = this.#release.current(slot);
     const roles = [reg.champion, reg.canary?.model, reg.shadow, ...reg.fallback];
     if (roles.includes(model)) throw new AlleleError(`"${model}" still holds a role in slot "${slot}"`);
-    const purged = new Set(this.alleles(slot).filter((x) => x.state === 'purged').map((x) => x.model));
+    const purged = new Set(
+      this.alleles(slot)
+        .filter((x) => x.state === 'purged')
+        .map((x) => x.model),
+    );
     const shared = new Set<string>();
     for (const [m, hs] of Object.entries(tensors)) if (m !== model && !purged.has(m)) for (const h of hs) shared.add(h);
     const deleted = [...new Set(own)].filter((h) => !shared.has(h)).sort();
     const kept = [...new Set(own)].filter((h) => shared.has(h)).sort();
-    await this.#transition(slot, model, 'purged', `${deleted.length} tensors deleted, ${kept.length} kept (shared with another model)`, { deleted, kept });
+    await this.#transition(slot, model, 'purged', `${deleted.length} tensors deleted, ${kept.length} kept (shared with another model)`, {
+      deleted,
+      kept,
+    });
     return { deleted, kept };
   }
 
@@ -275,10 +357,17 @@ export class AlleleLifecycle {
     const prior = evidenceOf(this.#ledger.entries(), ev.slot, ev.model);
     const before = temporalFitness(prior, rules).fitness;
     const after = temporalFitness([...prior, ev], rules).fitness;
-    const entry = await this.#ledger.append('fitness-evidence', { ...ev, fitnessBefore: before, fitnessAfter: after, weights: { ...rules.weights }, decay: rules.decay });
+    const entry = await this.#ledger.append('fitness-evidence', {
+      ...ev,
+      fitnessBefore: before,
+      fitnessAfter: after,
+      weights: { ...rules.weights },
+      decay: rules.decay,
+    });
     const reg = this.#release.current(ev.slot);
     // Only a failed check displaces: fitness is earned kind by kind, so a new champion with only its immediate evidence is not failing.
-    if (reg.champion !== ev.model || ev.passed || after >= rules.demoteBelow) return { fitness: after, action: 'none', replacement: null, entry };
+    if (reg.champion !== ev.model || ev.passed || after >= rules.demoteBelow)
+      return { fitness: after, action: 'none', replacement: null, entry };
     const why = `temporal fitness of "${ev.model}" fell from ${before.toFixed(4)} to ${after.toFixed(4)}, below ${rules.demoteBelow}, after ${ev.kind} evidence (${ev.detail})`;
     const best = this.alleles(ev.slot)
       .filter((a) => a.state === 'recessive' && a.model !== ev.model && a.fitness >= rules.demoteBelow)

@@ -10,7 +10,11 @@ const exitOk = [
 
 function input(over: Partial<BenefitInput> = {}, cand: { acc?: number; bytes?: number; lat?: number; old?: number } = {}): BenefitInput {
   return {
-    candidate: { id: 'c', bytes: cand.bytes ?? 1000, metrics: { mine: { accuracy: cand.acc ?? 0.9, latencyMs: cand.lat ?? 1 }, old: { accuracy: cand.old ?? 0.8 } } },
+    candidate: {
+      id: 'c',
+      bytes: cand.bytes ?? 1000,
+      metrics: { mine: { accuracy: cand.acc ?? 0.9, latencyMs: cand.lat ?? 1 }, old: { accuracy: cand.old ?? 0.8 } },
+    },
     champion: { id: 'h', bytes: 1000, metrics: { mine: { accuracy: 0.85, latencyMs: 1 }, old: { accuracy: 0.8 } } },
     user: { suite: 'mine', metric: 'accuracy', direction: 'max' },
     exit: exitOk,
@@ -28,17 +32,22 @@ describe('benefit-centred release', () => {
     expect(v.reasons).toEqual([]);
   });
 
-  it('no gain on the user\'s suite keeps it as an experiment, with the numbers', () => {
+  it("no gain on the user's suite keeps it as an experiment, with the numbers", () => {
     const v = benefitVerdict(input({}, { acc: 0.85 }));
     expect(v.decision).toBe('experiment');
-    expect(v.reasons).toEqual(['benefit: accuracy on the user\'s suite mine 0.8500 vs champion 0.8500, gain +0.0000 is not above 0']);
+    expect(v.reasons).toEqual(["benefit: accuracy on the user's suite mine 0.8500 vs champion 0.8500, gain +0.0000 is not above 0"]);
   });
 
   it('exit below the policy minimum refuses', () => {
     const v = benefitVerdict(input({ exit: [exitOk[0], { name: 'data export', ok: false, detail: 'quota' }] }));
     expect(v.exit).toMatchObject({ passed: false, value: 0.5 });
     expect(v.reasons[0]).toBe('exit: 1 of 2 exit checks hold (0.5000; the policy minimum is 1.0000); data export failed: quota');
-    expect(benefitVerdict(input({ exit: [exitOk[0], { name: 'data export', ok: false, detail: 'quota' }] }), { ...DEFAULT_BENEFIT_POLICY, exitMinimum: 0.5 }).decision).toBe('release');
+    expect(
+      benefitVerdict(input({ exit: [exitOk[0], { name: 'data export', ok: false, detail: 'quota' }] }), {
+        ...DEFAULT_BENEFIT_POLICY,
+        exitMinimum: 0.5,
+      }).decision,
+    ).toBe('release');
     expect(benefitVerdict(input({ exit: [] })).exit.passed).toBe(false);
   });
 
@@ -54,11 +63,16 @@ describe('benefit-centred release', () => {
     expect(benefitVerdict(input({}, { old: 0.79 })).decision).toBe('release');
     const v = benefitVerdict(input({}, { old: 0.7 }));
     expect(v.decision).toBe('experiment');
-    expect(v.reasons).toEqual(['retention accuracy on old: 0.7000 vs 0.8000 when first passed it, a regression of 0.1000 beyond the tolerance 0.0200']);
+    expect(v.reasons).toEqual([
+      'retention accuracy on old: 0.7000 vs 0.8000 when first passed it, a regression of 0.1000 beyond the tolerance 0.0200',
+    ]);
   });
 
   it('the exit checks: a candidate round-trips through safetensors bit for bit; the ledger and data round-trip', async () => {
-    const ts: Tensor[] = [fromFloat32('b', [2], Float32Array.from([1, NaN])), fromFloat32('a', [2, 2], Float32Array.from([0.1, -0, 3, 4]), 'F16')];
+    const ts: Tensor[] = [
+      fromFloat32('b', [2], Float32Array.from([1, NaN])),
+      fromFloat32('a', [2, 2], Float32Array.from([0.1, -0, 3, 4]), 'F16'),
+    ];
     expect(candidateRoundTrip(ts)).toMatchObject({ ok: true, detail: '2 tensors exported to safetensors and re-imported bit for bit' });
     const flipped = ts.map((t) => ({ ...t, data: t.data.slice() }));
     flipped[1].data[3] ^= 1;

@@ -27,7 +27,11 @@ export interface BenefitPolicy {
   retentionTolerance: number;
 }
 
-export const DEFAULT_BENEFIT_POLICY: BenefitPolicy = Object.freeze({ exitMinimum: 1, efficiencyTolerance: Object.freeze({ bytes: 0.05, latency: 0.1 }), retentionTolerance: 0.02 });
+export const DEFAULT_BENEFIT_POLICY: BenefitPolicy = Object.freeze({
+  exitMinimum: 1,
+  efficiencyTolerance: Object.freeze({ bytes: 0.05, latency: 0.1 }),
+  retentionTolerance: 0.02,
+});
 
 export interface ExitEvidence {
   name: string;
@@ -81,30 +85,63 @@ export function benefitVerdict(input: BenefitInput, policy: BenefitPolicy = DEFA
   const cu = value(c, u.suite, u.metric);
   const hu = value(h, u.suite, u.metric);
   const gain = cu === null || hu === null ? null : u.direction === 'max' ? cu - hu : hu - cu;
-  const benefit: BenefitPart = gain === null
-    ? { passed: false, value: null, text: `benefit: no ${u.metric} on the user's suite ${u.suite} for ${cu === null ? 'the candidate' : 'the champion'}` }
-    : { passed: gain > 0, value: gain, text: `benefit: ${u.metric} on the user's suite ${u.suite} ${f(cu!)} vs champion ${f(hu!)}, gain ${gain >= 0 ? '+' : '−'}${f(Math.abs(gain))}${gain > 0 ? '' : ' is not above 0'}` };
+  const benefit: BenefitPart =
+    gain === null
+      ? {
+          passed: false,
+          value: null,
+          text: `benefit: no ${u.metric} on the user's suite ${u.suite} for ${cu === null ? 'the candidate' : 'the champion'}`,
+        }
+      : {
+          passed: gain > 0,
+          value: gain,
+          text: `benefit: ${u.metric} on the user's suite ${u.suite} ${f(cu!)} vs champion ${f(hu!)}, gain ${gain >= 0 ? '+' : '−'}${f(Math.abs(gain))}${gain > 0 ? '' : ' is not above 0'}`,
+        };
 
   const held = input.exit.filter((e) => e.ok).length;
   const share = input.exit.length ? held / input.exit.length : 0;
   const exitPassed = input.exit.length > 0 && share + 1e-9 >= policy.exitMinimum;
-  const exit = { passed: exitPassed, value: share, checks: input.exit, text: `exit: ${held} of ${input.exit.length} exit checks hold (${f(share)}; the policy minimum is ${f(policy.exitMinimum)})${input.exit.filter((e) => !e.ok).map((e) => `; ${e.name} failed: ${e.detail}`).join('')}` };
+  const exit = {
+    passed: exitPassed,
+    value: share,
+    checks: input.exit,
+    text: `exit: ${held} of ${input.exit.length} exit checks hold (${f(share)}; the policy minimum is ${f(policy.exitMinimum)})${input.exit
+      .filter((e) => !e.ok)
+      .map((e) => `; ${e.name} failed: ${e.detail}`)
+      .join('')}`,
+  };
 
-  const ratio = (cand: number | null | undefined, champ: number | null | undefined) => (typeof cand === 'number' && typeof champ === 'number' && champ > 0 ? (champ - cand) / champ : null);
+  const ratio = (cand: number | null | undefined, champ: number | null | undefined) =>
+    typeof cand === 'number' && typeof champ === 'number' && champ > 0 ? (champ - cand) / champ : null;
   const bytes = ratio(c.bytes, h.bytes);
   const latency = ratio(value(c, u.suite, 'latencyMs'), value(h, u.suite, 'latencyMs'));
   const known = [bytes, latency].filter((x): x is number => x !== null);
   const eff = known.length ? known.reduce((a, b) => a + b, 0) / known.length : null;
-  const within = (bytes === null || bytes >= -policy.efficiencyTolerance.bytes) && (latency === null || latency >= -policy.efficiencyTolerance.latency);
+  const within =
+    (bytes === null || bytes >= -policy.efficiencyTolerance.bytes) && (latency === null || latency >= -policy.efficiencyTolerance.latency);
   const effPassed = eff !== null && (eff > 0 || within);
   const pct = (x: number | null) => (x === null ? 'unknown' : `${x >= 0 ? '' : '+'}${f(Math.abs(x) * 100)} % ${x >= 0 ? 'saved' : 'more'}`);
-  const efficiency = { passed: effPassed, value: eff, bytes, latency, text: `efficiency: bytes ${pct(bytes)}, latency ${pct(latency)} against the champion${eff === null ? ': no figures' : eff > 0 ? '' : within ? ' (within tolerance)' : ` beyond the tolerance (bytes ${policy.efficiencyTolerance.bytes}, latency ${policy.efficiencyTolerance.latency})`}` };
+  const efficiency = {
+    passed: effPassed,
+    value: eff,
+    bytes,
+    latency,
+    text: `efficiency: bytes ${pct(bytes)}, latency ${pct(latency)} against the champion${eff === null ? ': no figures' : eff > 0 ? '' : within ? ' (within tolerance)' : ` beyond the tolerance (bytes ${policy.efficiencyTolerance.bytes}, latency ${policy.efficiencyTolerance.latency})`}`,
+  };
 
   const retention = input.retained.map((r) => {
     const v = value(c, r.suite, r.metric);
     const delta = v === null ? null : r.direction === 'max' ? v - r.value : r.value - v;
     const passed = delta !== null && delta + 1e-9 >= -policy.retentionTolerance;
-    return { ...r, passed, delta, text: v === null ? `retention ${r.metric} on ${r.suite}: no value for the candidate` : `retention ${r.metric} on ${r.suite}: ${f(v)} vs ${f(r.value)} when ${r.champion} passed it${passed ? '' : `, a regression of ${f(-delta!)} beyond the tolerance ${f(policy.retentionTolerance)}`}` };
+    return {
+      ...r,
+      passed,
+      delta,
+      text:
+        v === null
+          ? `retention ${r.metric} on ${r.suite}: no value for the candidate`
+          : `retention ${r.metric} on ${r.suite}: ${f(v)} vs ${f(r.value)} when ${r.champion} passed it${passed ? '' : `, a regression of ${f(-delta!)} beyond the tolerance ${f(policy.retentionTolerance)}`}`,
+    };
   });
 
   const reasons = [benefit, exit, efficiency, ...retention].filter((p) => !p.passed).map((p) => p.text);
@@ -120,7 +157,8 @@ export function tensorsDiffer(out: readonly Tensor[], back: readonly Tensor[]): 
   for (let i = 0; i < a.length; i++) {
     const [t, u] = [a[i], b[i]];
     if (u.name !== t.name) return `tensor ${t.name} did not come back (got ${u.name})`;
-    if (u.dtype !== t.dtype || canonicalJson(u.shape) !== canonicalJson(t.shape)) return `tensor ${t.name} came back as ${u.dtype}${JSON.stringify(u.shape)}, not ${t.dtype}${JSON.stringify(t.shape)}`;
+    if (u.dtype !== t.dtype || canonicalJson(u.shape) !== canonicalJson(t.shape))
+      return `tensor ${t.name} came back as ${u.dtype}${JSON.stringify(u.shape)}, not ${t.dtype}${JSON.stringify(t.shape)}`;
     if (u.data.length !== t.data.length) return `tensor ${t.name} came back with ${u.data.length} bytes, not ${t.data.length}`;
     for (let k = 0; k < t.data.length; k++) if (u.data[k] !== t.data[k]) return `tensor ${t.name} differs at byte ${k}`;
   }
@@ -143,10 +181,20 @@ export function candidateRoundTrip(tensors: readonly Tensor[]): ExitEvidence {
 export async function dataRoundTrip(ledger: Ledger, data: Readonly<Record<string, unknown>> = {}): Promise<ExitEvidence> {
   try {
     const back = await openLedgerFile(serializeLedger(ledger));
-    if (back.head.hash !== ledger.head.hash || back.length !== ledger.length) return { name: 'data export', ok: false, detail: `the ledger came back with head ${back.head.hash.slice(0, 16)}… (${back.length} entries), not ${ledger.head.hash.slice(0, 16)}… (${ledger.length})` };
+    if (back.head.hash !== ledger.head.hash || back.length !== ledger.length)
+      return {
+        name: 'data export',
+        ok: false,
+        detail: `the ledger came back with head ${back.head.hash.slice(0, 16)}… (${back.length} entries), not ${ledger.head.hash.slice(0, 16)}… (${ledger.length})`,
+      };
     const text = canonicalJson(data);
-    if (canonicalJson(JSON.parse(text)) !== text) return { name: 'data export', ok: false, detail: 'the user data did not come back unchanged' };
-    return { name: 'data export', ok: true, detail: `ledger (${ledger.length} entries, head ${ledger.head.hash.slice(0, 16)}…) and ${Object.keys(data).length} user data sets exported and re-imported unchanged` };
+    if (canonicalJson(JSON.parse(text)) !== text)
+      return { name: 'data export', ok: false, detail: 'the user data did not come back unchanged' };
+    return {
+      name: 'data export',
+      ok: true,
+      detail: `ledger (${ledger.length} entries, head ${ledger.head.hash.slice(0, 16)}…) and ${Object.keys(data).length} user data sets exported and re-imported unchanged`,
+    };
   } catch (e) {
     return { name: 'data export', ok: false, detail: (e as Error).message };
   }

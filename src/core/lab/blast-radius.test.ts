@@ -20,14 +20,22 @@ async function setup(cls: RiskClass) {
 
 describe('blast radius', () => {
   it('each class names its stages', () => {
-    expect(REQUIRED_STAGES).toEqual({ none: [], low: ['canary'], medium: ['shadow', 'canary'], high: ['shadow', 'canary', 'approval'], critical: ['shadow', 'canary', 'approval', 'resilience'] });
+    expect(REQUIRED_STAGES).toEqual({
+      none: [],
+      low: ['canary'],
+      medium: ['shadow', 'canary'],
+      high: ['shadow', 'canary', 'approval'],
+      critical: ['shadow', 'canary', 'approval', 'resilience'],
+    });
   });
 
   it('none: straight to champion; low: straight to canary, but not to champion', async () => {
     const none = await setup('none');
     await expect(none.guarded.toChampion('s', lead, 'direct', 'B')).resolves.toMatchObject({ champion: 'B' });
     const low = await setup('low');
-    await expect(low.guarded.toChampion('s', lead, 'direct', 'B')).rejects.toThrow('slot "s" is low blast radius (needs canary before champion): "B" cannot go to champion: "B" has not been in canary');
+    await expect(low.guarded.toChampion('s', lead, 'direct', 'B')).rejects.toThrow(
+      'slot "s" is low blast radius (needs canary before champion): "B" cannot go to champion: "B" has not been in canary',
+    );
     await low.guarded.toCanary('s', 0.1, 'canary', 'B');
     await expect(low.guarded.toChampion('s', lead, 'after canary')).resolves.toMatchObject({ champion: 'B' });
   });
@@ -64,7 +72,9 @@ describe('blast radius', () => {
     await approve(ledger, { slot: 's', model: 'B', for: 'champion', by: 'policy zone', reason: 'ok' });
     await expect(guarded.toChampion('s', lead, 'early')).rejects.toThrow('no passed resilience check for "B"');
     await life.recordEvidence(resilienceEvidence('s', 'B', { correct: 9, total: 10, drift: 0, minAccuracy: 0.8, maxDrift: 0.5 }));
-    await expect(guarded.toChampion('s', lead, 'too soon')).rejects.toThrow(/the resilience check came \d+ s after the canary started; the window is 3600 s/);
+    await expect(guarded.toChampion('s', lead, 'too soon')).rejects.toThrow(
+      /the resilience check came \d+ s after the canary started; the window is 3600 s/,
+    );
     t += HOUR;
     await life.recordEvidence(resilienceEvidence('s', 'B', { correct: 9, total: 10, drift: 0, minAccuracy: 0.8, maxDrift: 0.5 }));
     await expect(guarded.toChampion('s', lead, 'after the window')).resolves.toMatchObject({ champion: 'B' });

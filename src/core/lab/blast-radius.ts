@@ -94,7 +94,14 @@ export interface ShortcutVerdict {
 }
 
 /** May `model` take the `target` step in a slot of class `cls`? Each missing stage comes with why. */
-export function checkStages(entries: readonly LedgerEntry[], slot: string, model: string, cls: RiskClass, target: 'canary' | 'champion', resilienceWindowMs: number): ShortcutVerdict {
+export function checkStages(
+  entries: readonly LedgerEntry[],
+  slot: string,
+  model: string,
+  cls: RiskClass,
+  target: 'canary' | 'champion',
+  resilienceWindowMs: number,
+): ShortcutVerdict {
   const required = REQUIRED_STAGES[cls];
   const walked = stagesWalked(entries, slot, model);
   const before = target === 'canary' ? required.filter((s) => s === 'shadow') : required;
@@ -107,7 +114,13 @@ export function checkStages(entries: readonly LedgerEntry[], slot: string, model
       const waited = c && r ? Date.parse(r.at) - Date.parse(c.at) : null;
       if (waited === null || waited < resilienceWindowMs) {
         missing.push(s);
-        reasons.push(!r ? `no passed resilience check for "${model}"` : !c ? `"${model}" never ran as canary` : `the resilience check came ${Math.round(waited! / 1000)} s after the canary started; the window is ${Math.round(resilienceWindowMs / 1000)} s`);
+        reasons.push(
+          !r
+            ? `no passed resilience check for "${model}"`
+            : !c
+              ? `"${model}" never ran as canary`
+              : `the resilience check came ${Math.round(waited! / 1000)} s after the canary started; the window is ${Math.round(resilienceWindowMs / 1000)} s`,
+        );
       }
     } else if (!walked[s]) {
       missing.push(s);
@@ -137,17 +150,29 @@ export class GuardedRelease {
 
   #guard(slot: string, model: string, target: 'canary' | 'champion'): void {
     const paused = promotionPaused(this.#ledger.entries(), model);
-    if (paused.paused) throw new BlastRadiusError(`"${model}" cannot go to ${target} in slot "${slot}": its promotion is paused: ${paused.reasons.join('; ')}`);
+    if (paused.paused)
+      throw new BlastRadiusError(
+        `"${model}" cannot go to ${target} in slot "${slot}": its promotion is paused: ${paused.reasons.join('; ')}`,
+      );
     const cls = this.#policy.classOf(slot);
     const v = checkStages(this.#ledger.entries(), slot, model, cls, target, this.#policy.resilienceWindowMs);
-    if (!v.allowed) throw new BlastRadiusError(`slot "${slot}" is ${cls} blast radius (needs ${v.required.join(' → ') || 'no stage'} before champion): "${model}" cannot go to ${target}: ${v.reasons.join('; ')}`);
+    if (!v.allowed)
+      throw new BlastRadiusError(
+        `slot "${slot}" is ${cls} blast radius (needs ${v.required.join(' → ') || 'no stage'} before champion): "${model}" cannot go to ${target}: ${v.reasons.join('; ')}`,
+      );
   }
 
   async toShadow(slot: string, model: string, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
     return this.#release.toShadow(slot, model, reason, evidence);
   }
 
-  async toCanary(slot: string, share: number, reason: string, model?: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+  async toCanary(
+    slot: string,
+    share: number,
+    reason: string,
+    model?: string,
+    evidence?: Record<string, unknown>,
+  ): Promise<SelectorRegistry> {
     const m = model ?? this.#release.current(slot).shadow;
     if (m) this.#guard(slot, m, 'canary');
     return this.#release.toCanary(slot, share, reason, model, evidence);

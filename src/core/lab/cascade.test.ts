@@ -4,7 +4,13 @@ import { ReleaseController } from './release.ts';
 import { SelectorRouter } from './router.ts';
 import { memoryLedger } from './test-helpers.ts';
 
-const C: Cascade = { name: 'digits-cheap-first', stages: [{ slot: 'small', threshold: 0.9 }, { slot: 'large', threshold: 0 }] };
+const C: Cascade = {
+  name: 'digits-cheap-first',
+  stages: [
+    { slot: 'small', threshold: 0.9 },
+    { slot: 'large', threshold: 0 },
+  ],
+};
 
 /** Rows x = [a, b, c, 1]: the label is argmax(a, b, c); the small model is sure only when one value stands far out, and wrong when unsure. */
 function stages(calls: string[]): StageAnswer {
@@ -47,7 +53,7 @@ describe('cascades', () => {
     expect(low.qualityDelta).toBeCloseTo(-0.4, 12);
   });
 
-  it('a cascade is a recipe of slots: its stages route through each slot\'s selector router', async () => {
+  it("a cascade is a recipe of slots: its stages route through each slot's selector router", async () => {
     const { ledger } = await memoryLedger();
     const release = ReleaseController.open(ledger);
     const contract = { inputLength: 4, outputLength: 3, timeoutMs: 200, compare: 'argmax' as const };
@@ -55,7 +61,12 @@ describe('cascades', () => {
     await release.createSlot('large', contract, 'f32-model');
     const answer = stages([]);
     const router = new SelectorRouter({ release, invoke: (m, x) => answer(m === 'int4-model' ? 'small' : 'large', '', x) });
-    const r = await routeCascade(C, async (slot, id, x) => (await router.route(slot, id, x)).output, 'q', Float32Array.from([0.5, 0.4, 0.3, 1]));
+    const r = await routeCascade(
+      C,
+      async (slot, id, x) => (await router.route(slot, id, x)).output,
+      'q',
+      Float32Array.from([0.5, 0.4, 0.3, 1]),
+    );
     expect(r.slot).toBe('large');
     expect(router.stats('small')['int4-model'].invocations).toBe(1);
   });

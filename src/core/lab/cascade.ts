@@ -32,7 +32,8 @@ export function checkCascade(c: Cascade): Cascade {
   for (const s of c.stages) {
     if (seen.has(s.slot)) throw new CascadeError(`cascade "${c.name}" names slot "${s.slot}" twice`);
     seen.add(s.slot);
-    if (!(s.threshold >= 0 && s.threshold <= 1)) throw new CascadeError(`cascade "${c.name}": threshold of "${s.slot}" must be in [0, 1], got ${s.threshold}`);
+    if (!(s.threshold >= 0 && s.threshold <= 1))
+      throw new CascadeError(`cascade "${c.name}": threshold of "${s.slot}" must be in [0, 1], got ${s.threshold}`);
   }
   return c;
 }
@@ -86,8 +87,14 @@ function argmax(x: ArrayLike<number>): number {
 }
 
 /** Run labelled rows through the cascade and through its last stage alone. */
-export async function evaluateCascade(c: Cascade, answer: StageAnswer, rows: readonly Float32Array[], labels: ArrayLike<number>): Promise<CascadeReport> {
-  if (rows.length !== labels.length || !rows.length) throw new CascadeError(`evaluateCascade needs as many labels as rows (≥ 1), got ${rows.length} rows and ${labels.length} labels`);
+export async function evaluateCascade(
+  c: Cascade,
+  answer: StageAnswer,
+  rows: readonly Float32Array[],
+  labels: ArrayLike<number>,
+): Promise<CascadeReport> {
+  if (rows.length !== labels.length || !rows.length)
+    throw new CascadeError(`evaluateCascade needs as many labels as rows (≥ 1), got ${rows.length} rows and ${labels.length} labels`);
   const answeredBy = c.stages.map(() => 0);
   let right = 0;
   let lastRight = 0;
@@ -102,5 +109,12 @@ export async function evaluateCascade(c: Cascade, answer: StageAnswer, rows: rea
   const n = rows.length;
   const accuracy = right / n;
   const lastStageAccuracy = lastRight / n;
-  return { rows: n, answeredBy, cheapShare: (n - answeredBy[answeredBy.length - 1]) / n, accuracy, lastStageAccuracy, qualityDelta: accuracy - lastStageAccuracy };
+  return {
+    rows: n,
+    answeredBy,
+    cheapShare: (n - answeredBy[answeredBy.length - 1]) / n,
+    accuracy,
+    lastStageAccuracy,
+    qualityDelta: accuracy - lastStageAccuracy,
+  };
 }

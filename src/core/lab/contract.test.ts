@@ -49,10 +49,21 @@ describe('slot contracts: parsing', () => {
       compare: 'argmax',
       risk: 'high',
     });
-    expect(v.before).toEqual([{ text: 'sum(x) > 0', line: 10, condition: { op: 'compare', fn: 'sum', field: 'x', cmp: '>', value: 0, tolerance: 0 } }]);
+    expect(v.before).toEqual([
+      { text: 'sum(x) > 0', line: 10, condition: { op: 'compare', fn: 'sum', field: 'x', cmp: '>', value: 0, tolerance: 0 } },
+    ]);
     expect(v.after.map((r) => r.line)).toEqual([12, 13]);
-    expect(v.failsWhen).toEqual([{ label: 'flat', text: 'spread(y) < 0.001', line: 16, condition: { op: 'compare', fn: 'spread', field: 'y', cmp: '<', value: 0.001, tolerance: 0 } }]);
-    expect(v.verify).toEqual([{ suite: 'test', metric: 'accuracy', cmp: '>=', value: 0.9, window: { size: 50, unit: 'requests' }, line: 18 }]);
+    expect(v.failsWhen).toEqual([
+      {
+        label: 'flat',
+        text: 'spread(y) < 0.001',
+        line: 16,
+        condition: { op: 'compare', fn: 'spread', field: 'y', cmp: '<', value: 0.001, tolerance: 0 },
+      },
+    ]);
+    expect(v.verify).toEqual([
+      { suite: 'test', metric: 'accuracy', cmp: '>=', value: 0.9, window: { size: 50, unit: 'requests' }, line: 18 },
+    ]);
     expect(registryContract(v)).toEqual({ inputLength: 4, outputLength: 3, timeoutMs: 200, compare: 'argmax' });
   });
 
@@ -102,7 +113,11 @@ describe('slot contracts: checks', () => {
   });
 
   it('ints, tolerances, element-wise and range conditions', () => {
-    const c = contractVerb(parseContract(`slot: t\nverb v:\n  does: d\n  takes:\n    ids: int[2] in [0, 5]\n  gives:\n    p: float[2]\n  after:\n    - sum(p) == 1 ± 0.01\n    - p >= 0\n    - argmax(p) in [0, 0]\n  fails when:\n    - timeout: 5 ms\n  risk: none\n`));
+    const c = contractVerb(
+      parseContract(
+        `slot: t\nverb v:\n  does: d\n  takes:\n    ids: int[2] in [0, 5]\n  gives:\n    p: float[2]\n  after:\n    - sum(p) == 1 ± 0.01\n    - p >= 0\n    - argmax(p) in [0, 0]\n  fails when:\n    - timeout: 5 ms\n  risk: none\n`,
+      ),
+    );
     expect(checkInput(c, [1, 2])).toBeNull();
     expect(checkInput(c, [1, 2.5])).toMatchObject({ detail: 'ids[1] is 2.5, not an integer' });
     expect(checkOutput(c, [1, 2], [0.6, 0.395])).toBeNull();
@@ -136,7 +151,9 @@ describe('slot contracts: the router checks them at every request', () => {
   it('an input that breaks the contract is refused before any model runs', async () => {
     let calls = 0;
     const { router: r } = await router(async () => (calls++, [0, 1, 2]));
-    await expect(r.route('s', 'q', Float32Array.from([0, 0, 0, 0]))).rejects.toThrow('request q breaks the slot contract: contract line 10 (before sum(x) > 0): sum(x) is 0');
+    await expect(r.route('s', 'q', Float32Array.from([0, 0, 0, 0]))).rejects.toThrow(
+      'request q breaks the slot contract: contract line 10 (before sum(x) > 0): sum(x) is 0',
+    );
     await expect(r.route('s', 'q', Float32Array.from([0, 0, 99, 0]))).rejects.toThrow('x[2] is 99, outside [0, 10]');
     expect(calls).toBe(0);
   });

@@ -48,7 +48,17 @@ export type ContractFunction = (typeof CONTRACT_FUNCTIONS)[number];
 export const COMPARATORS = Object.freeze(['==', '!=', '<=', '>=', '<', '>'] as const);
 export type Comparator = (typeof COMPARATORS)[number];
 
-export const VERB_KEYS = Object.freeze(['does', 'takes', 'gives', 'before', 'after', 'fails when', 'verify', 'shadow agrees on', 'risk'] as const);
+export const VERB_KEYS = Object.freeze([
+  'does',
+  'takes',
+  'gives',
+  'before',
+  'after',
+  'fails when',
+  'verify',
+  'shadow agrees on',
+  'risk',
+] as const);
 export type VerbKey = (typeof VERB_KEYS)[number];
 
 export const WINDOW_UNITS = Object.freeze(['requests', 'days'] as const);
@@ -177,7 +187,7 @@ function parseVerb(name: string, line: number, body: Line[], fail: Fail): Contra
   if (!body.length) fail(line, `verb "${name}" has no keys; expected ${list(VERB_KEYS)}`);
   const keyIndent = body[0].indent;
   const sections = new Map<VerbKey, { line: number; inline: string; children: Line[] }>();
-  for (let i = 0; i < body.length; ) {
+  for (let i = 0; i < body.length;) {
     const l = body[i];
     if (l.indent !== keyIndent) fail(l.n, `expected a key of verb "${name}" at indent ${keyIndent}, got indent ${l.indent}`);
     const m = /^([a-z][a-z ]*?):(?:\s+(.*))?$/.exec(l.text);
@@ -210,7 +220,11 @@ function parseVerb(name: string, line: number, body: Line[], fail: Fail): Contra
   const field = (key: 'takes' | 'gives'): Field => {
     need(key);
     const fs = items(key).map(parseField(fail));
-    if (fs.length !== 1) fail(sections.get(key)!.line, `"${key}:" has ${fs.length} fields; the router carries one ${key === 'takes' ? 'input' : 'output'} array, so give exactly one`);
+    if (fs.length !== 1)
+      fail(
+        sections.get(key)!.line,
+        `"${key}:" has ${fs.length} fields; the router carries one ${key === 'takes' ? 'input' : 'output'} array, so give exactly one`,
+      );
     return fs[0];
   };
   const takes = field('takes');
@@ -230,14 +244,16 @@ function parseVerb(name: string, line: number, body: Line[], fail: Fail): Contra
     const label = m![1].trim();
     if (label === 'timeout') {
       const t = /^(\d+)\s*ms$/.exec(m![2].trim());
-      if (!t || Number(t[1]) < 1) fail(l.n, `timeout must be a whole number of milliseconds ≥ 1, like "timeout: 10000 ms"; got ${JSON.stringify(m![2])}`);
+      if (!t || Number(t[1]) < 1)
+        fail(l.n, `timeout must be a whole number of milliseconds ≥ 1, like "timeout: 10000 ms"; got ${JSON.stringify(m![2])}`);
       if (timeoutMs !== null) fail(l.n, 'the timeout is given twice');
       timeoutMs = Number(t![1]);
       continue;
     }
     failsWhen.push({ label, text: m![2].trim(), line: l.n, condition: parseCondition(m![2].trim(), l.n, [takes, gives], fail) });
   }
-  if (timeoutMs === null) fail(sections.get('fails when')?.line ?? line, `verb "${name}" has no timeout; add "- timeout: N ms" under "fails when:"`);
+  if (timeoutMs === null)
+    fail(sections.get('fails when')?.line ?? line, `verb "${name}" has no timeout; add "- timeout: N ms" under "fails when:"`);
 
   const verify = items('verify').map((l): VerifySuite => {
     const m = /^(\S+)\s+(\S+)\s+(==|!=|<=|>=|<|>)\s+(\S+)\s+over\s+(\d+)\s+(\S+)$/.exec(l.text);
@@ -245,7 +261,14 @@ function parseVerb(name: string, line: number, body: Line[], fail: Fail): Contra
     if (!NUMBER.test(m![4])) fail(l.n, `verify value ${JSON.stringify(m![4])} is not a number`);
     if (!(WINDOW_UNITS as readonly string[]).includes(m![6])) fail(l.n, `window unit "${m![6]}" is unknown; valid: ${list(WINDOW_UNITS)}`);
     if (Number(m![5]) < 1) fail(l.n, 'a verify window must hold at least 1');
-    return { suite: m![1], metric: m![2], cmp: m![3] as Comparator, value: Number(m![4]), window: { size: Number(m![5]), unit: m![6] as VerifySuite['window']['unit'] }, line: l.n };
+    return {
+      suite: m![1],
+      metric: m![2],
+      cmp: m![3] as Comparator,
+      value: Number(m![4]),
+      window: { size: Number(m![5]), unit: m![6] as VerifySuite['window']['unit'] },
+      line: l.n,
+    };
   });
 
   const inline = (key: VerbKey, valid: readonly string[], dflt?: string): string => {
@@ -263,7 +286,8 @@ function parseVerb(name: string, line: number, body: Line[], fail: Fail): Contra
 function parseField(fail: Fail) {
   return (l: Line): Field => {
     const m = /^([A-Za-z_][A-Za-z0-9_]*):\s*([a-z]+)\[(\d+)\](?:\s+in\s+\[\s*(\S+)\s*,\s*(\S+)\s*\])?$/.exec(l.text);
-    if (!m) fail(l.n, `a field is "NAME: TYPE[N]" or "NAME: TYPE[N] in [LO, HI]" (TYPE: ${list(FIELD_TYPES)}), got ${JSON.stringify(l.text)}`);
+    if (!m)
+      fail(l.n, `a field is "NAME: TYPE[N]" or "NAME: TYPE[N] in [LO, HI]" (TYPE: ${list(FIELD_TYPES)}), got ${JSON.stringify(l.text)}`);
     const [, name, type, len, lo, hi] = m!;
     if (!(FIELD_TYPES as readonly string[]).includes(type)) fail(l.n, `field type "${type}" is unknown; valid: ${list(FIELD_TYPES)}`);
     if (Number(len) < 1) fail(l.n, `field "${name}" must hold at least one value`);
@@ -298,7 +322,8 @@ export function parseCondition(text: string, n: number, fields: readonly Field[]
   };
   const fieldName = (): string => {
     const t = take('a field name');
-    if (!fields.some((f) => f.name === t)) fail(n, `condition ${JSON.stringify(text)}: unknown field "${t}"; fields here: ${list(fields.map((f) => f.name))}`);
+    if (!fields.some((f) => f.name === t))
+      fail(n, `condition ${JSON.stringify(text)}: unknown field "${t}"; fields here: ${list(fields.map((f) => f.name))}`);
     return t;
   };
   const done = (c: Condition): Condition => {
@@ -316,7 +341,8 @@ export function parseCondition(text: string, n: number, fields: readonly Field[]
   let fn: ContractFunction | null = null;
   let field: string;
   if (tokens[p] === '(') {
-    if (!(CONTRACT_FUNCTIONS as readonly string[]).includes(head)) fail(n, `condition ${JSON.stringify(text)}: unknown function "${head}"; valid: finite, ${list(CONTRACT_FUNCTIONS)}`);
+    if (!(CONTRACT_FUNCTIONS as readonly string[]).includes(head))
+      fail(n, `condition ${JSON.stringify(text)}: unknown function "${head}"; valid: finite, ${list(CONTRACT_FUNCTIONS)}`);
     fn = head as ContractFunction;
     p++;
     field = fieldName();
@@ -335,7 +361,8 @@ export function parseCondition(text: string, n: number, fields: readonly Field[]
     if (lo > hi) fail(n, `condition ${JSON.stringify(text)}: the range is empty (${lo} > ${hi})`);
     return done({ op: 'range', fn, field, lo, hi });
   }
-  if (!(COMPARATORS as readonly string[]).includes(op)) fail(n, `condition ${JSON.stringify(text)}: "${op}" is not a comparison; valid: ${list(COMPARATORS)}, in`);
+  if (!(COMPARATORS as readonly string[]).includes(op))
+    fail(n, `condition ${JSON.stringify(text)}: "${op}" is not a comparison; valid: ${list(COMPARATORS)}, in`);
   const value = num();
   let tolerance = 0;
   if (peek() === '±' || peek() === '+-') {
@@ -456,7 +483,12 @@ export function checkOutput(verb: ContractVerb, input: ArrayLike<number>, output
 /** A verb of a contract by name (default: the first). */
 export function contractVerb(contract: Contract, name?: string): ContractVerb {
   const v = name === undefined ? contract.verbs[0] : contract.verbs.find((x) => x.name === name);
-  if (!v) throw new ContractError('contract', 1, `slot "${contract.slot}" has no verb "${name}"; verbs: ${list(contract.verbs.map((x) => x.name))}`);
+  if (!v)
+    throw new ContractError(
+      'contract',
+      1,
+      `slot "${contract.slot}" has no verb "${name}"; verbs: ${list(contract.verbs.map((x) => x.name))}`,
+    );
   return v;
 }
 

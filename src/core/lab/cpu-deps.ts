@@ -75,19 +75,39 @@ export function cpuLab(opts: CpuLabOptions): CpuLab {
     evaluator: { ...CPU_LAB_EVALUATOR },
     async breed(recipe: Readonly<RoundRecipe>): Promise<BredCandidate> {
       const infos = recipe.parents.map(getInfo);
-      const res = await breed({ operator: recipe.operator, params: recipe.params as never, seed: recipe.seed, parents: infos.map((p) => handOffTensors(p.tensors)) }, cpuBackend);
+      const res = await breed(
+        {
+          operator: recipe.operator,
+          params: recipe.params as never,
+          seed: recipe.seed,
+          parents: infos.map((p) => handOffTensors(p.tensors)),
+        },
+        cpuBackend,
+      );
       const file = candidateSlm(res, infos);
       candidates.set(file.hash, file.bytes);
       const compatibility = parentCompatibility(infos.map((p) => ({ id: p.hash, species: p.species, tensors: p.tensors })));
-      records.set(file.hash, recordBreed({ result: res, file, parents: infos.map((p) => p.hash), requested: recipe.params, budget: opts.budget, compatibility }));
+      records.set(
+        file.hash,
+        recordBreed({ result: res, file, parents: infos.map((p) => p.hash), requested: recipe.params, budget: opts.budget, compatibility }),
+      );
       const first = infos[0];
-      opts.models.set(file.hash, { hash: file.hash, species: file.species, ...(first.graph !== undefined && !file.graph ? { graph: first.graph } : {}), ...(first.vocabulary ? { vocabulary: first.vocabulary } : {}), tensors: res.tensors });
+      opts.models.set(file.hash, {
+        hash: file.hash,
+        species: file.species,
+        ...(first.graph !== undefined && !file.graph ? { graph: first.graph } : {}),
+        ...(first.vocabulary ? { vocabulary: first.vocabulary } : {}),
+        tensors: res.tensors,
+      });
       return { id: file.hash, bytes: file.bytes.length, ms: res.ms };
     },
     async smoke(candidateId: string): Promise<SmokeReport> {
       const weights = mlpFromTensors(handOffTensors(getModel(candidateId)));
       const { inputs: F, classes: C } = weights.shape;
-      const r = await runtimeSmoke(async (x, batch) => forward(copyWeights(weights), handOffRows(x), batch), { featureSize: F, outputSize: C });
+      const r = await runtimeSmoke(async (x, batch) => forward(copyWeights(weights), handOffRows(x), batch), {
+        featureSize: F,
+        outputSize: C,
+      });
       return smokeReport(r, 'CPU MLP forward (JavaScript)', C);
     },
     async evaluate(modelId: string, suite: Readonly<SuiteRef>): Promise<Metrics> {

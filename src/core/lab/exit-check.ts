@@ -21,7 +21,15 @@
  * It never writes to the user's ledger.
  */
 import { canonicalJson, sha256Hex, type Sha256Hex } from '../hash.ts';
-import type { AdmissionRecord, CandidateManifest, LedgerEntry, LineageTemplate, Policy, PromotionTemplate, SelectorRegistry } from '../manifest/kinds.ts';
+import type {
+  AdmissionRecord,
+  CandidateManifest,
+  LedgerEntry,
+  LineageTemplate,
+  Policy,
+  PromotionTemplate,
+  SelectorRegistry,
+} from '../manifest/kinds.ts';
 import { manifestHash } from '../manifest/index.ts';
 import { validateManifest } from '../manifest/validate.ts';
 import type { ParentInfo } from '../operators/candidate.ts';
@@ -71,8 +79,18 @@ const result = (evidence: Record<string, unknown>[], summary: (bad: number) => s
   return { ok: bad === 0 && extra, summary: summary(bad), evidence };
 };
 
-function admissions(entries: readonly LedgerEntry[]): { index: number; slot: string; model: string; candidate: string; payload: Record<string, unknown> }[] {
-  return entries.filter((e) => e.type === 'admission').map((e) => ({ index: e.index, slot: String(e.payload.slot), model: String(e.payload.model), candidate: String(e.payload.candidate), payload: e.payload }));
+function admissions(
+  entries: readonly LedgerEntry[],
+): { index: number; slot: string; model: string; candidate: string; payload: Record<string, unknown> }[] {
+  return entries
+    .filter((e) => e.type === 'admission')
+    .map((e) => ({
+      index: e.index,
+      slot: String(e.payload.slot),
+      model: String(e.payload.model),
+      candidate: String(e.payload.candidate),
+      payload: e.payload,
+    }));
 }
 
 function documentsOf(c: GardenCandidate | undefined): { lineage: LineageTemplate | null; manifest: CandidateManifest | null } {
@@ -95,11 +113,19 @@ async function reproduce(g: ExitGarden, entries: readonly LedgerEntry[]): Promis
     try {
       const { lineage, manifest } = documentsOf(g.candidates.get(a.candidate));
       if (!lineage || !manifest) {
-        ev.push({ ...base, ok: false, reason: `the garden holds no lineage template and candidate manifest for ${short(a.candidate)}… (the documents garden lab --out writes)` });
+        ev.push({
+          ...base,
+          ok: false,
+          reason: `the garden holds no lineage template and candidate manifest for ${short(a.candidate)}… (the documents garden lab --out writes)`,
+        });
         continue;
       }
       if (manifest.lineage !== manifestHash(lineage)) {
-        ev.push({ ...base, ok: false, reason: `the candidate manifest binds lineage ${short(manifest.lineage)}…, but the lineage template hashes to ${short(manifestHash(lineage))}…` });
+        ev.push({
+          ...base,
+          ok: false,
+          reason: `the candidate manifest binds lineage ${short(manifest.lineage)}…, but the lineage template hashes to ${short(manifestHash(lineage))}…`,
+        });
         continue;
       }
       const missing = lineage.parents.filter((p) => !byHash.has(p));
@@ -109,14 +135,32 @@ async function reproduce(g: ExitGarden, entries: readonly LedgerEntry[]): Promis
       }
       const models = new Map<string, ParentInfo>([...byHash]);
       const lab = cpuLab({ models, suites: new Map() });
-      const bred = await lab.deps.breed({ operator: lineage.operator.id, parents: [...lineage.parents], params: lineage.params, seed: lineage.seed });
+      const bred = await lab.deps.breed({
+        operator: lineage.operator.id,
+        parents: [...lineage.parents],
+        params: lineage.params,
+        seed: lineage.seed,
+      });
       const ok = bred.id === a.candidate;
-      ev.push({ ...base, ok, lineage: manifestHash(lineage), operator: `${lineage.operator.id}@${lineage.operator.version}`, seed: lineage.seed, parents: lineage.parents, recomputed: bred.id, ...(ok ? {} : { reason: `bred again, it hashes to ${short(bred.id)}…, not ${short(a.candidate)}…` }) });
+      ev.push({
+        ...base,
+        ok,
+        lineage: manifestHash(lineage),
+        operator: `${lineage.operator.id}@${lineage.operator.version}`,
+        seed: lineage.seed,
+        parents: lineage.parents,
+        recomputed: bred.id,
+        ...(ok ? {} : { reason: `bred again, it hashes to ${short(bred.id)}…, not ${short(a.candidate)}…` }),
+      });
     } catch (e) {
       ev.push({ ...base, ok: false, reason: (e as Error).message });
     }
   }
-  return result(ev, (bad) => (ev.length ? `${ev.length - bad} of ${ev.length} admitted candidates bred again bit for bit from their lineage` : 'no admitted candidate to reproduce'));
+  return result(ev, (bad) =>
+    ev.length
+      ? `${ev.length - bad} of ${ev.length} admitted candidates bred again bit for bit from their lineage`
+      : 'no admitted candidate to reproduce',
+  );
 }
 
 /** The seeded regression set: three known-bad variants of a model. */
@@ -129,21 +173,26 @@ export function regressionSet(model: ParentInfo, seed: number): { name: string; 
   };
   const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
   const largest = floats.reduce((b, f, i) => (f.x.length > floats[b].x.length ? i : b), 0);
-  const last2d = floats.map((f, i) => ({ f, i })).filter(({ f }) => f.t.shape.length === 2).pop()?.i ?? largest;
+  const last2d =
+    floats
+      .map((f, i) => ({ f, i }))
+      .filter(({ f }) => f.t.shape.length === 2)
+      .pop()?.i ?? largest;
   const outs = floats[last2d].t.shape[floats[last2d].t.shape.length - 1];
   // The output layer's bias: a 1-D tensor as long as the output, the one whose name shares most with the layer's weight.
   const common = (a: string, b: string) => [...a].findIndex((ch, k) => ch !== b[k]);
-  const outBias = floats
-    .map((f, i) => ({ f, i }))
-    .filter(({ f }) => f.t.shape.length === 1 && f.t.shape[0] === outs)
-    .sort((x, y) => common(y.f.t.name, floats[last2d].t.name) - common(x.f.t.name, floats[last2d].t.name))[0]?.i ?? last2d;
+  const outBias =
+    floats
+      .map((f, i) => ({ f, i }))
+      .filter(({ f }) => f.t.shape.length === 1 && f.t.shape[0] === outs)
+      .sort((x, y) => common(y.f.t.name, floats[last2d].t.name) - common(x.f.t.name, floats[last2d].t.name))[0]?.i ?? last2d;
   return [
     // In the output bias: a NaN in a weight can be masked (a ReLU's max(0, NaN) gives 0, an idle unit is skipped).
     make('nan-weight', `one value of ${floats[outBias].t.name} set to NaN`, (x, _t, i) => {
       if (i === outBias) x[Math.floor(r() * x.length)] = NaN;
       return x;
     }),
-    make('noise', 'every weight plus Gaussian noise of 3× the tensor\'s standard deviation', (x) => {
+    make('noise', "every weight plus Gaussian noise of 3× the tensor's standard deviation", (x) => {
       let m = 0;
       for (const v of x) m += v / x.length;
       let s = 0;
@@ -174,9 +223,15 @@ async function reject(g: ExitGarden, ledger: Ledger | null, policy: Policy | nul
   const ev: Record<string, unknown>[] = [];
   for (const slot of release.slots()) {
     const champion = release.current(slot).champion;
-    const model = champion ? g.models.get(champion) ?? [...g.models.values()].find((m) => m.hash === champion) : undefined;
+    const model = champion ? (g.models.get(champion) ?? [...g.models.values()].find((m) => m.hash === champion)) : undefined;
     if (!champion || !model) {
-      ev.push({ slot, ok: false, reason: champion ? `the garden does not hold the champion "${champion}"` : 'the slot has no champion to derive a regression set from' });
+      ev.push({
+        slot,
+        ok: false,
+        reason: champion
+          ? `the garden does not hold the champion "${champion}"`
+          : 'the slot has no champion to derive a regression set from',
+      });
       continue;
     }
     const models = new Map<string, ParentInfo>([[champion, model]]);
@@ -192,11 +247,27 @@ async function reject(g: ExitGarden, ledger: Ledger | null, policy: Policy | nul
     for (const b of set) {
       const smoke = await lab.deps.smoke!(b.info.hash);
       if (!smoke.passed) {
-        ev.push({ slot, candidate: b.name, how: b.how, seed: g.seed ?? 1, ok: true, refusedBy: 'runtime-smoke', reason: smoke.reasons.join('; ') });
+        ev.push({
+          slot,
+          candidate: b.name,
+          how: b.how,
+          seed: g.seed ?? 1,
+          ok: true,
+          refusedBy: 'runtime-smoke',
+          reason: smoke.reasons.join('; '),
+        });
         continue;
       }
       const verdict = viability(await score(b.info.hash), { champion: champ, noop: null }, policy);
-      ev.push({ slot, candidate: b.name, how: b.how, seed: g.seed ?? 1, ok: !verdict.viable, refusedBy: verdict.viable ? null : 'viability', reason: verdict.viable ? 'the gates let this known-bad candidate through' : verdict.reasons[0] });
+      ev.push({
+        slot,
+        candidate: b.name,
+        how: b.how,
+        seed: g.seed ?? 1,
+        ok: !verdict.viable,
+        refusedBy: verdict.viable ? null : 'viability',
+        reason: verdict.viable ? 'the gates let this known-bad candidate through' : verdict.reasons[0],
+      });
     }
   }
   return result(ev, (bad) => `${ev.length - bad} of ${ev.length} known-bad candidates refused`, ev.length > 0);
@@ -211,13 +282,35 @@ function explain(entries: readonly LedgerEntry[]): CriterionResult {
     if (REASONED.has(e.type)) {
       const reason = typeof p.reason === 'string' ? p.reason.trim() : '';
       const noop = e.type === 'release' && p.from === manifestHash(p.registry as SelectorRegistry);
-      ev.push({ ledgerIndex: e.index, type: e.type, ...(p.action ? { action: p.action } : {}), ok: reason.length > 0, reason: reason || 'no reason recorded', ...(noop ? { noop: true } : {}) });
+      ev.push({
+        ledgerIndex: e.index,
+        type: e.type,
+        ...(p.action ? { action: p.action } : {}),
+        ok: reason.length > 0,
+        reason: reason || 'no reason recorded',
+        ...(noop ? { noop: true } : {}),
+      });
     } else if (e.type === 'admission') {
       const t = p.promotionTemplate as PromotionTemplate;
       const silent = t.gates.filter((x) => x.status !== 'pending' && !x.detail && !x.evidence).map((x) => x.id);
-      ev.push({ ledgerIndex: e.index, type: e.type, ok: silent.length === 0, reason: silent.length ? `gates decided with no detail or evidence: ${silent.join(', ')}` : t.gates.filter((x) => x.status !== 'pending').map((x) => `${x.id} ${x.status}${x.detail ? `: ${x.detail}` : ''}`).join('; ') });
+      ev.push({
+        ledgerIndex: e.index,
+        type: e.type,
+        ok: silent.length === 0,
+        reason: silent.length
+          ? `gates decided with no detail or evidence: ${silent.join(', ')}`
+          : t.gates
+              .filter((x) => x.status !== 'pending')
+              .map((x) => `${x.id} ${x.status}${x.detail ? `: ${x.detail}` : ''}`)
+              .join('; '),
+      });
     } else if (e.type === 'fitness-evidence') {
-      ev.push({ ledgerIndex: e.index, type: e.type, ok: typeof p.detail === 'string' && p.detail.length > 0, reason: String(p.detail ?? 'no detail') });
+      ev.push({
+        ledgerIndex: e.index,
+        type: e.type,
+        ok: typeof p.detail === 'string' && p.detail.length > 0,
+        reason: String(p.detail ?? 'no detail'),
+      });
     }
   }
   return result(ev, (bad) => `${ev.length - bad} of ${ev.length} decisions say why`);
@@ -226,7 +319,13 @@ function explain(entries: readonly LedgerEntry[]): CriterionResult {
 function verify(g: ExitGarden, entries: readonly LedgerEntry[], ledger: Ledger | null): CriterionResult {
   const ev: Record<string, unknown>[] = [];
   const chain = verifyLedger(g.ledger.records, g.ledger.head);
-  ev.push({ what: 'ledger chain and head', ok: chain.ok, length: chain.length, head: chain.head, ...(chain.ok ? {} : { problems: chain.problems.map((p) => p.message) }) });
+  ev.push({
+    what: 'ledger chain and head',
+    ok: chain.ok,
+    length: chain.length,
+    head: chain.head,
+    ...(chain.ok ? {} : { problems: chain.problems.map((p) => p.message) }),
+  });
   for (const e of entries) {
     try {
       if (e.type === 'release' || e.type === 'rollback') {
@@ -235,7 +334,11 @@ function verify(g: ExitGarden, entries: readonly LedgerEntry[], ledger: Ledger |
       } else if (e.type === 'admission') {
         const rec = validateManifest(e.payload.admission, 'admission-record') as AdmissionRecord;
         const t = validateManifest(e.payload.promotionTemplate, 'promotion-template');
-        const ok = manifestHash(rec) === e.payload.admissionHash && rec.promotionTemplate === manifestHash(t) && rec.candidate === e.payload.candidate && t.candidate === e.payload.candidate;
+        const ok =
+          manifestHash(rec) === e.payload.admissionHash &&
+          rec.promotionTemplate === manifestHash(t) &&
+          rec.candidate === e.payload.candidate &&
+          t.candidate === e.payload.candidate;
         ev.push({ what: `entry ${e.index} admission record and template`, ok, hash: manifestHash(rec) });
       }
     } catch (err) {
@@ -261,7 +364,11 @@ function verify(g: ExitGarden, entries: readonly LedgerEntry[], ledger: Ledger |
     }
     try {
       const { lineage, manifest } = documentsOf(c);
-      if (manifest) ev.push({ what: `candidate ${short(a.candidate)}… documents`, ok: manifest.candidate === a.candidate && !!lineage && manifest.lineage === manifestHash(lineage) });
+      if (manifest)
+        ev.push({
+          what: `candidate ${short(a.candidate)}… documents`,
+          ok: manifest.candidate === a.candidate && !!lineage && manifest.lineage === manifestHash(lineage),
+        });
     } catch (err) {
       ev.push({ what: `candidate ${short(a.candidate)}… documents`, ok: false, reason: (err as Error).message });
     }
@@ -276,7 +383,8 @@ async function rollback(ledger: Ledger | null): Promise<CriterionResult> {
   const release = ReleaseController.open(copy);
   // Which version was live before each registry was activated: its release entry's `from`.
   const previous = new Map<string, string | null>();
-  for (const e of ledger.entries()) if (e.type === 'release') previous.set(String(e.payload.registryHash), (e.payload.from as string | null) ?? null);
+  for (const e of ledger.entries())
+    if (e.type === 'release') previous.set(String(e.payload.registryHash), (e.payload.from as string | null) ?? null);
   const ev: Record<string, unknown>[] = [];
   for (const slot of release.slots()) {
     const stack: SelectorRegistry[] = [];
@@ -302,7 +410,15 @@ async function rollback(ledger: Ledger | null): Promise<CriterionResult> {
       ok = false;
       reason = `after ${steps} rollbacks the live version is ${live.version}, not the creation version ${created.version}`;
     }
-    ev.push({ slot, ok, steps, restored: manifestHash(live), createdVersion: created.version, versionsUndone: stack.map((r) => r.version), ...(reason ? { reason } : {}) });
+    ev.push({
+      slot,
+      ok,
+      steps,
+      restored: manifestHash(live),
+      createdVersion: created.version,
+      versionsUndone: stack.map((r) => r.version),
+      ...(reason ? { reason } : {}),
+    });
   }
   return result(ev, (bad) => `${ev.length - bad} of ${ev.length} slots roll back to their creation, one version at a time`, ev.length > 0);
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { attribution, effectsTable, factorialDesign, factorialEffects, runExperiment, type ExperimentRun, type Factor } from './experiment.ts';
+import {
+  attribution,
+  effectsTable,
+  factorialDesign,
+  factorialEffects,
+  runExperiment,
+  type ExperimentRun,
+  type Factor,
+} from './experiment.ts';
 import type { RoundRecipe } from './round.ts';
 
 const F: Factor[] = [
@@ -27,7 +35,8 @@ describe('attributable experiments', () => {
 
   it('recovers main effects (high − low = twice the coefficient) and the interaction, with their spread over seeds', () => {
     const runs: ExperimentRun[] = [];
-    for (const seed of [1, 2, 3]) for (const cell of factorialDesign(F)) runs.push({ cell, seed, candidate: `${seed}`, response: response(cell, seed, 0.01) });
+    for (const seed of [1, 2, 3])
+      for (const cell of factorialDesign(F)) runs.push({ cell, seed, candidate: `${seed}`, response: response(cell, seed, 0.01) });
     const e = factorialEffects(F, runs);
     const by = Object.fromEntries(e.effects.map((x) => [x.term, x]));
     expect(Object.keys(by)).toEqual(['operator', 'density', 'operator×density']);
@@ -41,13 +50,21 @@ describe('attributable experiments', () => {
   });
 
   it('refuses a design with a missing cell', () => {
-    const runs = factorialDesign(F).slice(1).map((cell) => ({ cell, seed: 1, candidate: 'x', response: 0 }));
+    const runs = factorialDesign(F)
+      .slice(1)
+      .map((cell) => ({ cell, seed: 1, candidate: 'x', response: 0 }));
     expect(() => factorialEffects(F, runs)).toThrow('seed 1 has no run for cell operator=ties,density=0.2: the design is not full');
   });
 
   it('labels a round that changes several things at once as not attributable', () => {
     const base: RoundRecipe = { operator: 'ties', parents: ['a', 'b'], params: { density: 0.2 }, seed: 1 };
-    expect(attribution(base, [{ ...base, params: { density: 0.5 } }, { ...base, operator: 'dare-ties' }, { ...base, seed: 2 }])).toMatchObject({ attributable: true, mode: 'one-at-a-time' });
+    expect(
+      attribution(base, [
+        { ...base, params: { density: 0.5 } },
+        { ...base, operator: 'dare-ties' },
+        { ...base, seed: 2 },
+      ]),
+    ).toMatchObject({ attributable: true, mode: 'one-at-a-time' });
     const c = attribution(base, [{ ...base, operator: 'dare-ties', params: { density: 0.5 } }]);
     expect(c).toMatchObject({ attributable: false, mode: 'confounded', changes: [['operator', 'params.density']] });
     expect(c.reason).toBe('recipe 0 changes operator, params.density at once: a gain cannot be attributed to one of them');
@@ -60,7 +77,13 @@ describe('attributable experiments', () => {
   it('runExperiment breeds and evaluates every cell under every seed', async () => {
     const bred: RoundRecipe[] = [];
     const r = await runExperiment(
-      { factors: F, seeds: [1, 2], suite: { name: 'mixed', hash: 'e'.repeat(64) }, metric: 'accuracy', recipe: (cell, seed) => ({ operator: String(cell.operator), parents: ['a', 'b'], params: { density: cell.density }, seed }) },
+      {
+        factors: F,
+        seeds: [1, 2],
+        suite: { name: 'mixed', hash: 'e'.repeat(64) },
+        metric: 'accuracy',
+        recipe: (cell, seed) => ({ operator: String(cell.operator), parents: ['a', 'b'], params: { density: cell.density }, seed }),
+      },
       {
         breed: async (rec) => (bred.push(rec), { id: JSON.stringify(rec) }),
         evaluate: async (id) => {

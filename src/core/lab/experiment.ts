@@ -52,7 +52,8 @@ function checkFactors(factors: readonly Factor[]): void {
   for (const f of factors) {
     if (names.has(f.name)) throw new ExperimentError(`factor "${f.name}" is declared twice`);
     names.add(f.name);
-    if (f.levels.length !== 2 || f.levels[0] === f.levels[1]) throw new ExperimentError(`factor "${f.name}" needs two different levels, got ${JSON.stringify(f.levels)}`);
+    if (f.levels.length !== 2 || f.levels[0] === f.levels[1])
+      throw new ExperimentError(`factor "${f.name}" needs two different levels, got ${JSON.stringify(f.levels)}`);
   }
 }
 
@@ -75,7 +76,10 @@ function terms(factors: readonly Factor[]): string[][] {
 const cellKey = (factors: readonly Factor[], c: Cell) => factors.map((f) => `${f.name}=${String(c[f.name])}`).join(',');
 
 /** Main effects and interactions of a replicated two-level factorial, each with its spread over seeds. */
-export function factorialEffects(factors: readonly Factor[], runs: readonly ExperimentRun[]): { seeds: number[]; grandMean: number; effects: Effect[] } {
+export function factorialEffects(
+  factors: readonly Factor[],
+  runs: readonly ExperimentRun[],
+): { seeds: number[]; grandMean: number; effects: Effect[] } {
   const cells = factorialDesign(factors);
   const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
   const by = new Map<string, number>();
@@ -84,11 +88,22 @@ export function factorialEffects(factors: readonly Factor[], runs: readonly Expe
     if (by.has(key)) throw new ExperimentError(`cell ${cellKey(factors, r.cell)} has two runs under seed ${r.seed}`);
     by.set(key, r.response);
   }
-  for (const s of seeds) for (const c of cells) if (!by.has(`${s}|${cellKey(factors, c)}`)) throw new ExperimentError(`seed ${s} has no run for cell ${cellKey(factors, c)}: the design is not full`);
+  for (const s of seeds)
+    for (const c of cells)
+      if (!by.has(`${s}|${cellKey(factors, c)}`))
+        throw new ExperimentError(`seed ${s} has no run for cell ${cellKey(factors, c)}: the design is not full`);
   const k = factors.length;
   const y = (s: number, c: Cell) => by.get(`${s}|${cellKey(factors, c)}`)!;
   const effects = terms(factors).map((t): Effect => {
-    const perSeed = seeds.map((s) => cells.reduce((sum, c) => sum + t.reduce((sg, name) => sg * (c[name] === factors.find((f) => f.name === name)!.levels[1] ? 1 : -1), 1) * y(s, c), 0) / 2 ** (k - 1));
+    const perSeed = seeds.map(
+      (s) =>
+        cells.reduce(
+          (sum, c) =>
+            sum + t.reduce((sg, name) => sg * (c[name] === factors.find((f) => f.name === name)!.levels[1] ? 1 : -1), 1) * y(s, c),
+          0,
+        ) /
+        2 ** (k - 1),
+    );
     const estimate = perSeed.reduce((a, b) => a + b, 0) / perSeed.length;
     const sd = perSeed.length > 1 ? Math.sqrt(perSeed.reduce((a, b) => a + (b - estimate) ** 2, 0) / (perSeed.length - 1)) : 0;
     return { term: t.join('×'), factors: t, estimate, sd, perSeed };
@@ -110,7 +125,8 @@ function diff(a: RoundRecipe, b: RoundRecipe): string[] {
   const out: string[] = [];
   if (a.operator !== b.operator) out.push('operator');
   if (JSON.stringify(a.parents) !== JSON.stringify(b.parents)) out.push('parents');
-  for (const k of [...new Set([...Object.keys(a.params), ...Object.keys(b.params)])].sort()) if (JSON.stringify(a.params[k]) !== JSON.stringify(b.params[k])) out.push(`params.${k}`);
+  for (const k of [...new Set([...Object.keys(a.params), ...Object.keys(b.params)])].sort())
+    if (JSON.stringify(a.params[k]) !== JSON.stringify(b.params[k])) out.push(`params.${k}`);
   return out;
 }
 
@@ -119,17 +135,38 @@ function diff(a: RoundRecipe, b: RoundRecipe): string[] {
  * baseline (seeds aside: replicates), or when the recipes are exactly a full factorial over the
  * declared factors (`cells[i]` is recipe i's cell). Anything else is confounded.
  */
-export function attribution(baseline: RoundRecipe, recipes: readonly RoundRecipe[], design?: { factors: readonly Factor[]; cells: readonly Cell[] }): Attribution {
+export function attribution(
+  baseline: RoundRecipe,
+  recipes: readonly RoundRecipe[],
+  design?: { factors: readonly Factor[]; cells: readonly Cell[] },
+): Attribution {
   const changes = recipes.map((r) => diff(baseline, r));
   if (design) {
     const want = new Set(factorialDesign(design.factors).map((c) => cellKey(design.factors, c)));
     const have = new Set(design.cells.map((c) => cellKey(design.factors, c)));
     const full = [...want].every((c) => have.has(c)) && design.cells.length === recipes.length;
-    if (full) return { attributable: true, mode: 'factorial', changes, reason: `a full factorial over ${design.factors.map((f) => f.name).join(' × ')}: each effect is estimated from every cell` };
-    return { attributable: false, mode: 'confounded', changes, reason: `the recipes do not cover the full factorial over ${design.factors.map((f) => f.name).join(' × ')} (${[...want].filter((c) => !have.has(c)).length} cells missing)` };
+    if (full)
+      return {
+        attributable: true,
+        mode: 'factorial',
+        changes,
+        reason: `a full factorial over ${design.factors.map((f) => f.name).join(' × ')}: each effect is estimated from every cell`,
+      };
+    return {
+      attributable: false,
+      mode: 'confounded',
+      changes,
+      reason: `the recipes do not cover the full factorial over ${design.factors.map((f) => f.name).join(' × ')} (${[...want].filter((c) => !have.has(c)).length} cells missing)`,
+    };
   }
   const several = changes.map((c, i) => ({ c, i })).filter(({ c }) => c.length > 1);
-  if (several.length) return { attributable: false, mode: 'confounded', changes, reason: `recipe ${several[0].i} changes ${several[0].c.join(', ')} at once: a gain cannot be attributed to one of them` };
+  if (several.length)
+    return {
+      attributable: false,
+      mode: 'confounded',
+      changes,
+      reason: `recipe ${several[0].i} changes ${several[0].c.join(', ')} at once: a gain cannot be attributed to one of them`,
+    };
   return { attributable: true, mode: 'one-at-a-time', changes, reason: 'each recipe changes at most one thing against the baseline' };
 }
 
@@ -144,14 +181,18 @@ export interface ExperimentSpec {
 }
 
 /** Breed and evaluate every cell under every seed, then estimate the effects. */
-export async function runExperiment(spec: ExperimentSpec, deps: Pick<LabRoundDeps, 'breed' | 'evaluate'>): Promise<{ runs: ExperimentRun[] } & ReturnType<typeof factorialEffects>> {
+export async function runExperiment(
+  spec: ExperimentSpec,
+  deps: Pick<LabRoundDeps, 'breed' | 'evaluate'>,
+): Promise<{ runs: ExperimentRun[] } & ReturnType<typeof factorialEffects>> {
   const runs: ExperimentRun[] = [];
   for (const seed of spec.seeds) {
     for (const cell of factorialDesign(spec.factors)) {
       const bred = await deps.breed(spec.recipe(cell, seed));
       const m: Metrics = await deps.evaluate(bred.id, spec.suite);
       const v = m[spec.metric];
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new ExperimentError(`no ${spec.metric} for cell ${JSON.stringify(cell)} seed ${seed}`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new ExperimentError(`no ${spec.metric} for cell ${JSON.stringify(cell)} seed ${seed}`);
       runs.push({ cell, seed, candidate: bred.id, response: v });
     }
   }
@@ -162,5 +203,9 @@ export async function runExperiment(spec: ExperimentSpec, deps: Pick<LabRoundDep
 export function effectsTable(e: ReturnType<typeof factorialEffects>, metric: string): string {
   const signed = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`;
   const rows = e.effects.map((x) => `| ${x.term} | ${signed(x.estimate)} | ${x.sd.toFixed(4)} | ${x.perSeed.map(signed).join(', ')} |`);
-  return [`| term | effect on ${metric} | sd over ${e.seeds.length} seeds | per seed (${e.seeds.join(', ')}) |`, '|---|---|---|---|', ...rows].join('\n');
+  return [
+    `| term | effect on ${metric} | sd over ${e.seeds.length} seeds | per seed (${e.seeds.join(', ')}) |`,
+    '|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }

@@ -37,7 +37,11 @@ function suite(id: string, seed: number): Uint8Array {
     const c = [x[n * 4], x[n * 4 + 1], x[n * 4 + 2]];
     labels[n] = c.indexOf(Math.max(...c));
   }
-  return writeSuite({ id, name: id, family: 'toy', task: 'classify', perturbation: 'none', description: id, classes: 3, scale: 1 }, { dtype: 'F32', data: x, featureSize: 4 }, labels);
+  return writeSuite(
+    { id, name: id, family: 'toy', task: 'classify', perturbation: 'none', description: id, classes: 3, scale: 1 },
+    { dtype: 'F32', data: x, featureSize: 4 },
+    labels,
+  );
 }
 
 describe('failure clusters', () => {
@@ -48,7 +52,12 @@ describe('failure clusters', () => {
     xs.forEach((e) => a.add(e));
     [...xs].reverse().forEach((e) => b.add(e));
     const d = a.digest();
-    expect(d).toEqual({ slot: 'toy', count: 40, bySource: { 'user-marked': 30, 'stack-failed': 10 }, contents: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(d).toEqual({
+      slot: 'toy',
+      count: 40,
+      bySource: { 'user-marked': 30, 'stack-failed': 10 },
+      contents: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(JSON.stringify(d)).not.toContain('req-');
     expect(b.digest()).toEqual(d);
     expect(a.split().heldOut.map((e) => e.requestId)).toEqual(b.split().heldOut.map((e) => e.requestId));
@@ -75,11 +84,35 @@ describe('failure clusters', () => {
     const robust = suite('toy-robust', 6);
     const select = cluster.suite('select');
     const held = cluster.suite('heldOut');
-    const models = new Map<string, ParentInfo>([['good', model('good')], ['swapped', model('swapped', true)], ['good2', model('good2')]]);
-    const suites = new Map([[sha256Hex(test), test], [sha256Hex(robust), robust], [select.hash, select.bytes], [held.hash, held.bytes]]);
+    const models = new Map<string, ParentInfo>([
+      ['good', model('good')],
+      ['swapped', model('swapped', true)],
+      ['good2', model('good2')],
+    ]);
+    const suites = new Map([
+      [sha256Hex(test), test],
+      [sha256Hex(robust), robust],
+      [select.hash, select.bytes],
+      [held.hash, held.bytes],
+    ]);
     const lab = cpuLab({ models, suites });
-    const policy = testPolicy({ suites: { test: sha256Hex(test), robust: sha256Hex(robust) }, primary: { suite: 'test', metric: 'accuracy', direction: 'max', margin: 0 }, guardrails: [], ceilings: {} });
-    const r = await clusterRound(cluster, { policy, approved: ['swapped', 'good', 'good2'], champion: 'swapped', parentCount: 2, recipes: [{ operator: 'blend', params: { weights: [0.5, 0.5], normalize: true }, seed: 1 }] }, lab.deps);
+    const policy = testPolicy({
+      suites: { test: sha256Hex(test), robust: sha256Hex(robust) },
+      primary: { suite: 'test', metric: 'accuracy', direction: 'max', margin: 0 },
+      guardrails: [],
+      ceilings: {},
+    });
+    const r = await clusterRound(
+      cluster,
+      {
+        policy,
+        approved: ['swapped', 'good', 'good2'],
+        champion: 'swapped',
+        parentCount: 2,
+        recipes: [{ operator: 'blend', params: { weights: [0.5, 0.5], normalize: true }, seed: 1 }],
+      },
+      lab.deps,
+    );
     expect(r.ranking.map((x) => x.model)).toEqual(['good', 'good2', 'swapped']);
     expect(r.ranking[0].accuracy).toBe(1);
     expect(r.ranking[2].accuracy).toBe(0);

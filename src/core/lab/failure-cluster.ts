@@ -57,10 +57,14 @@ export class FailureCluster {
 
   /** Add an example (a copy of its input); a request id counts once, the latest answer wins. */
   add(e: ClusterExample): void {
-    if (!(e.input instanceof Float32Array) || e.input.length !== this.featureSize) throw new FailureClusterError(`cluster of "${this.slot}": an input holds ${this.featureSize} values, got ${e.input?.length}`);
-    if (!Number.isInteger(e.label) || e.label < 0 || e.label >= this.classes) throw new FailureClusterError(`cluster of "${this.slot}": label ${e.label} is outside 0..${this.classes - 1}`);
-    if (!Object.prototype.hasOwnProperty.call(CLUSTER_SOURCES, e.source)) throw new FailureClusterError(`cluster source "${e.source}" is unknown; valid: ${Object.keys(CLUSTER_SOURCES).join(', ')}`);
-    for (const v of e.input) if (!Number.isFinite(v)) throw new FailureClusterError(`cluster of "${this.slot}": request ${e.requestId} has a non-finite input`);
+    if (!(e.input instanceof Float32Array) || e.input.length !== this.featureSize)
+      throw new FailureClusterError(`cluster of "${this.slot}": an input holds ${this.featureSize} values, got ${e.input?.length}`);
+    if (!Number.isInteger(e.label) || e.label < 0 || e.label >= this.classes)
+      throw new FailureClusterError(`cluster of "${this.slot}": label ${e.label} is outside 0..${this.classes - 1}`);
+    if (!Object.prototype.hasOwnProperty.call(CLUSTER_SOURCES, e.source))
+      throw new FailureClusterError(`cluster source "${e.source}" is unknown; valid: ${Object.keys(CLUSTER_SOURCES).join(', ')}`);
+    for (const v of e.input)
+      if (!Number.isFinite(v)) throw new FailureClusterError(`cluster of "${this.slot}": request ${e.requestId} has a non-finite input`);
     this.#examples.set(e.requestId, { requestId: e.requestId, input: Float32Array.from(e.input), label: e.label, source: e.source });
   }
 
@@ -77,7 +81,10 @@ export class FailureCluster {
     const parts: Uint8Array[] = [];
     for (const e of this.#sorted()) {
       bySource[e.source]++;
-      parts.push(enc.encode(`${JSON.stringify([e.requestId, e.label, e.source])}\n`), new Uint8Array(e.input.buffer, e.input.byteOffset, e.input.byteLength));
+      parts.push(
+        enc.encode(`${JSON.stringify([e.requestId, e.label, e.source])}\n`),
+        new Uint8Array(e.input.buffer, e.input.byteOffset, e.input.byteLength),
+      );
     }
     const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
@@ -102,11 +109,23 @@ export class FailureCluster {
   /** A half as suite bytes (the evaluation zone's format), to be put in the evaluation store under its hash. */
   suite(half: 'select' | 'heldOut'): { bytes: Uint8Array; hash: Sha256Hex; count: number } {
     const rows = this.split()[half];
-    if (!rows.length) throw new FailureClusterError(`the ${half === 'select' ? 'selection' : 'held-out'} half of the cluster of "${this.slot}" is empty (${this.size} examples)`);
+    if (!rows.length)
+      throw new FailureClusterError(
+        `the ${half === 'select' ? 'selection' : 'held-out'} half of the cluster of "${this.slot}" is empty (${this.size} examples)`,
+      );
     const data = new Float32Array(rows.length * this.featureSize);
     rows.forEach((r, i) => data.set(r.input, i * this.featureSize));
     const bytes = writeSuite(
-      { id: `${this.slot}-cluster-${half}`, name: `failure cluster of ${this.slot} (${half})`, family: this.slot, task: 'classify', perturbation: 'none', description: `private: ${rows.length} examples the user marked wrong or the stack failed`, scale: 1, classes: this.classes },
+      {
+        id: `${this.slot}-cluster-${half}`,
+        name: `failure cluster of ${this.slot} (${half})`,
+        family: this.slot,
+        task: 'classify',
+        perturbation: 'none',
+        description: `private: ${rows.length} examples the user marked wrong or the stack failed`,
+        scale: 1,
+        classes: this.classes,
+      },
       { dtype: 'F32', data, featureSize: this.featureSize },
       Uint8Array.from(rows.map((r) => r.label)),
     );
@@ -142,7 +161,8 @@ export interface ClusterRoundResult {
  * hashes (put `cluster.suite('select')` and `cluster.suite('heldOut')` in its store first).
  */
 export async function clusterRound(cluster: FailureCluster, input: ClusterRoundInput, deps: LabRoundDeps): Promise<ClusterRoundResult> {
-  if (!(input.parentCount >= 1 && Number.isInteger(input.parentCount))) throw new FailureClusterError(`parentCount must be a whole number ≥ 1, got ${input.parentCount}`);
+  if (!(input.parentCount >= 1 && Number.isInteger(input.parentCount)))
+    throw new FailureClusterError(`parentCount must be a whole number ≥ 1, got ${input.parentCount}`);
   const select = cluster.suite('select');
   const held = cluster.suite('heldOut');
   if ('cluster' in input.policy.suites) throw new FailureClusterError('the policy already pins a suite named "cluster"');
@@ -155,7 +175,15 @@ export async function clusterRound(cluster: FailureCluster, input: ClusterRoundI
   const parents = ranking.slice(0, input.parentCount).map((r) => r.model);
   const policy: Policy = { ...input.policy, suites: { ...input.policy.suites, cluster: held.hash } };
   const round = await runLabRound(
-    { slot: cluster.slot, policy, approved: input.approved, parents, champion: input.champion, recipes: input.recipes.map((r) => ({ ...r, parents: [...parents] })), bytes: input.bytes },
+    {
+      slot: cluster.slot,
+      policy,
+      approved: input.approved,
+      parents,
+      champion: input.champion,
+      recipes: input.recipes.map((r) => ({ ...r, parents: [...parents] })),
+      bytes: input.bytes,
+    },
     deps,
   );
   return { digest: cluster.digest(), ranking, parents, heldOut: { hash: held.hash, count: held.count }, round, proposal: true };

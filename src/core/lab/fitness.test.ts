@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { FITNESS_RULES, emptyStats, evidencePromotionCheck, fitness, promotionCheck, recordOutcome, type ModelStats } from './fitness.ts';
 import { rng } from './test-helpers.ts';
 
-const stats = (successes: number, invocations: number): ModelStats => ({ invocations, successes, failures: invocations - successes, consecutiveFailures: 0 });
+const stats = (successes: number, invocations: number): ModelStats => ({
+  invocations,
+  successes,
+  failures: invocations - successes,
+  consecutiveFailures: 0,
+});
 
 describe('fitness', () => {
   it('divides by max(invocations, 10) at 9, 10 and 11 invocations', () => {
@@ -65,27 +70,58 @@ describe('fitness', () => {
 
   it('evidence promotion: viable verdict, routed at least once, zero failures; otherwise the reason', () => {
     const fit = promotionCheck(stats(3, 3), stats(3, 3));
-    const check = { kind: 'primary' as const, baseline: 'no-op' as const, baselineId: 'P', suite: 'mixed', metric: 'accuracy', candidate: 0.9, reference: 0.8, delta: 0.1, threshold: 0.01, passed: true, text: 'accuracy on mixed: 0.9000 vs no-op P 0.8000, gain +0.1000' };
+    const check = {
+      kind: 'primary' as const,
+      baseline: 'no-op' as const,
+      baselineId: 'P',
+      suite: 'mixed',
+      metric: 'accuracy',
+      candidate: 0.9,
+      reference: 0.8,
+      delta: 0.1,
+      threshold: 0.01,
+      passed: true,
+      text: 'accuracy on mixed: 0.9000 vs no-op P 0.8000, gain +0.1000',
+    };
     const viable = { candidate: 'C', viable: true, checks: [check], reasons: [] };
     const r = rng(9);
     for (let i = 0; i < 50; i++) {
       const inv = 1 + Math.floor(r() * 40);
       const fails = r() < 0.5 ? 0 : 1 + Math.floor(r() * inv);
-      const s: ModelStats = { invocations: inv, successes: inv - Math.min(fails, inv), failures: Math.min(fails, inv), consecutiveFailures: 0 };
+      const s: ModelStats = {
+        invocations: inv,
+        successes: inv - Math.min(fails, inv),
+        failures: Math.min(fails, inv),
+        consecutiveFailures: 0,
+      };
       const c = evidencePromotionCheck(viable, s, fit);
       expect(c.basis).toBe('evidence');
       expect(c.eligible).toBe(s.failures === 0);
       expect(c.challengerFitness).toBe(fit.challengerFitness);
       if (!c.eligible) expect(c.reason).toMatch(new RegExp(`^C failed ${s.failures} of ${inv} routed requests`));
-      else expect(c.reason).toMatch(/^evaluation evidence: accuracy on mixed: 0\.9000 vs no-op P 0\.8000, gain \+0\.1000; \d+ routed requests, no failure$/);
+      else
+        expect(c.reason).toMatch(
+          /^evaluation evidence: accuracy on mixed: 0\.9000 vs no-op P 0\.8000, gain \+0\.1000; \d+ routed requests, no failure$/,
+        );
     }
-    expect(evidencePromotionCheck(viable, undefined, fit)).toMatchObject({ eligible: false, reason: expect.stringMatching(/has not been routed in shadow or canary yet/) });
+    expect(evidencePromotionCheck(viable, undefined, fit)).toMatchObject({
+      eligible: false,
+      reason: expect.stringMatching(/has not been routed in shadow or canary yet/),
+    });
     expect(evidencePromotionCheck(viable, emptyStats(), fit).eligible).toBe(false);
-    expect(evidencePromotionCheck({ ...viable, viable: false, reasons: ['guardrail x regressed'] }, stats(5, 5), fit)).toMatchObject({ eligible: false, reason: 'the evaluation verdict for C is not viable: guardrail x regressed' });
+    expect(evidencePromotionCheck({ ...viable, viable: false, reasons: ['guardrail x regressed'] }, stats(5, 5), fit)).toMatchObject({
+      eligible: false,
+      reason: 'the evaluation verdict for C is not viable: guardrail x regressed',
+    });
   });
 
   it('recordOutcome reports a run of at least three failures (>=, so a missed reset still demotes)', () => {
     const s = emptyStats();
-    expect([recordOutcome(s, false), recordOutcome(s, false), recordOutcome(s, false), recordOutcome(s, false)]).toEqual([false, false, true, true]);
+    expect([recordOutcome(s, false), recordOutcome(s, false), recordOutcome(s, false), recordOutcome(s, false)]).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ]);
   });
 });

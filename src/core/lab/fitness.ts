@@ -59,9 +59,24 @@ export function promotionCheck(challenger: ModelStats, champion: ModelStats | nu
   const need = FITNESS_RULES.minInvocationsForPromotion;
   const fmt = (x: number) => x.toFixed(4);
   if (challenger.invocations < need) {
-    return { basis: 'fitness', eligible: false, challengerFitness: cf, championFitness: hf, lead, reason: `challenger has ${challenger.invocations} invocations; promotion needs at least ${need}` };
+    return {
+      basis: 'fitness',
+      eligible: false,
+      challengerFitness: cf,
+      championFitness: hf,
+      lead,
+      reason: `challenger has ${challenger.invocations} invocations; promotion needs at least ${need}`,
+    };
   }
-  if (champion === null) return { basis: 'fitness', eligible: true, challengerFitness: cf, championFitness: null, lead, reason: `slot has no champion; challenger fitness ${fmt(cf)} over ${challenger.invocations} invocations` };
+  if (champion === null)
+    return {
+      basis: 'fitness',
+      eligible: true,
+      challengerFitness: cf,
+      championFitness: null,
+      lead,
+      reason: `slot has no champion; challenger fitness ${fmt(cf)} over ${challenger.invocations} invocations`,
+    };
   // lead ≥ a/b  ⇔  b·(sc·dh − sh·dc) ≥ a·dc·dh, all integers.
   const dc = Math.max(challenger.invocations, FITNESS_RULES.minDenominator);
   const dh = Math.max(champion.invocations, FITNESS_RULES.minDenominator);
@@ -100,12 +115,33 @@ export function recordOutcome(s: ModelStats, ok: boolean): boolean {
  * without a single failure. The fitness check's numbers are kept for the record; `basis` says
  * which rule decided.
  */
-export function evidencePromotionCheck(verdict: ViabilityVerdict, stats: ModelStats | undefined, fitnessCheck: PromotionCheck): PromotionCheck {
-  const base = { basis: 'evidence' as const, challengerFitness: fitnessCheck.challengerFitness, championFitness: fitnessCheck.championFitness, lead: fitnessCheck.lead };
+export function evidencePromotionCheck(
+  verdict: ViabilityVerdict,
+  stats: ModelStats | undefined,
+  fitnessCheck: PromotionCheck,
+): PromotionCheck {
+  const base = {
+    basis: 'evidence' as const,
+    challengerFitness: fitnessCheck.challengerFitness,
+    championFitness: fitnessCheck.championFitness,
+    lead: fitnessCheck.lead,
+  };
   const no = (reason: string): PromotionCheck => ({ ...base, eligible: false, reason });
-  if (!verdict.viable) return no(`the evaluation verdict for ${verdict.candidate} is not viable: ${verdict.reasons.join('; ') || 'no reason recorded'}`);
-  if (!stats || stats.invocations < 1) return no(`${verdict.candidate} has not been routed in shadow or canary yet; promotion on evidence needs at least 1 routed request`);
-  if (stats.failures > 0) return no(`${verdict.candidate} failed ${stats.failures} of ${stats.invocations} routed requests in shadow or canary; promotion on evidence needs none`);
-  const primary = verdict.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ');
-  return { ...base, eligible: true, reason: `evaluation evidence: ${primary || 'viable on the pinned suites'}; ${stats.invocations} routed requests, no failure` };
+  if (!verdict.viable)
+    return no(`the evaluation verdict for ${verdict.candidate} is not viable: ${verdict.reasons.join('; ') || 'no reason recorded'}`);
+  if (!stats || stats.invocations < 1)
+    return no(`${verdict.candidate} has not been routed in shadow or canary yet; promotion on evidence needs at least 1 routed request`);
+  if (stats.failures > 0)
+    return no(
+      `${verdict.candidate} failed ${stats.failures} of ${stats.invocations} routed requests in shadow or canary; promotion on evidence needs none`,
+    );
+  const primary = verdict.checks
+    .filter((c) => c.kind === 'primary')
+    .map((c) => c.text)
+    .join('; ');
+  return {
+    ...base,
+    eligible: true,
+    reason: `evaluation evidence: ${primary || 'viable on the pinned suites'}; ${stats.invocations} routed requests, no failure`,
+  };
 }

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { GENESIS, Ledger, LedgerError, MemoryLedgerStore, openLedgerFile, parseLedgerFile, serializeLedger, verifyLedger, type LedgerRecord } from './ledger.ts';
+import {
+  GENESIS,
+  Ledger,
+  LedgerError,
+  MemoryLedgerStore,
+  openLedgerFile,
+  parseLedgerFile,
+  serializeLedger,
+  verifyLedger,
+  type LedgerRecord,
+} from './ledger.ts';
 import { LEDGER_ENTRY_TYPES } from '../manifest/kinds.ts';
 import { fakeClock, rng } from './test-helpers.ts';
 
@@ -117,7 +127,9 @@ describe('ledger', () => {
 
   it('refuses malformed files with one-line messages', async () => {
     expect(() => parseLedgerFile('{"format":"x"}')).toThrow(/format is "x", expected "slm-garden-ledger"/);
-    expect(() => parseLedgerFile('{"format":"slm-garden-ledger","version":1,"head":{"length":0,"hash":""},"records":[],"x":1}')).toThrow(/unknown key "x"/);
+    expect(() => parseLedgerFile('{"format":"slm-garden-ledger","version":1,"head":{"length":0,"hash":""},"records":[],"x":1}')).toThrow(
+      /unknown key "x"/,
+    );
     expect(() => parseLedgerFile('{"format":"slm-garden-ledger","format":"slm-garden-ledger"}')).toThrow(/duplicate key "format"/);
     const ledger = await ledgerWith(1);
     expect(() => ledger.append('delete' as never, {})).toThrow(LedgerError);

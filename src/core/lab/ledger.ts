@@ -9,7 +9,19 @@ import { LEDGER_ENTRY_TYPES, type LedgerEntry, type LedgerEntryType } from '../m
 import { deepFreeze, makeManifest, manifestHash, structuredCloneJson } from '../manifest/index.ts';
 import { ManifestError, parseStrictJson } from '../manifest/strict-json.ts';
 import { validateManifest } from '../manifest/validate.ts';
-import { ANCHOR_FORMAT, anchorMessage, checkZoneKeys, entryMessage, keyId, verifySignature, zoneOf, type LedgerAnchor, type LedgerSigner, type RecordSignature, type ZoneKeys } from './signing.ts';
+import {
+  ANCHOR_FORMAT,
+  anchorMessage,
+  checkZoneKeys,
+  entryMessage,
+  keyId,
+  verifySignature,
+  zoneOf,
+  type LedgerAnchor,
+  type LedgerSigner,
+  type RecordSignature,
+  type ZoneKeys,
+} from './signing.ts';
 
 export const GENESIS: Sha256Hex = '0'.repeat(64);
 export const LEDGER_FILE_FORMAT = 'slm-garden-ledger' as const;
@@ -84,15 +96,20 @@ export function verifyLedger(records: readonly unknown[], expectedHead?: LedgerH
     const actual = manifestHash(entry);
     hashes.push(actual);
     if (actual !== rec.hash) {
-      problems.push({ index: i, check: 'hash', message: `entry ${i} was edited: its content hashes to ${short(actual)} but it was recorded as ${short(rec.hash)}` });
+      problems.push({
+        index: i,
+        check: 'hash',
+        message: `entry ${i} was edited: its content hashes to ${short(actual)} but it was recorded as ${short(rec.hash)}`,
+      });
     }
     if (entry.index !== i) {
       problems.push({
         index: i,
         check: 'index',
-        message: entry.index > i
-          ? `entry at position ${i} says index ${entry.index}: ${entry.index - i === 1 ? 'an entry was' : 'entries were'} removed or reordered before it`
-          : `entry at position ${i} says index ${entry.index}: entries were reordered or duplicated`,
+        message:
+          entry.index > i
+            ? `entry at position ${i} says index ${entry.index}: ${entry.index - i === 1 ? 'an entry was' : 'entries were'} removed or reordered before it`
+            : `entry at position ${i} says index ${entry.index}: entries were reordered or duplicated`,
       });
     }
     const prevHash = i === 0 ? GENESIS : hashes[i - 1];
@@ -101,9 +118,10 @@ export function verifyLedger(records: readonly unknown[], expectedHead?: LedgerH
       problems.push({
         index: i === 0 ? 0 : i - 1,
         check: 'link',
-        message: i === 0
-          ? `entry 0 links to ${short(entry.prev)} instead of the genesis hash: entries before it were removed`
-          : `entry ${i} links to ${short(entry.prev)} but entry ${i - 1} hashes to ${short(prevHash)}: entry ${i - 1} was edited, removed or moved`,
+        message:
+          i === 0
+            ? `entry 0 links to ${short(entry.prev)} instead of the genesis hash: entries before it were removed`
+            : `entry ${i} links to ${short(entry.prev)} but entry ${i - 1} hashes to ${short(prevHash)}: entry ${i - 1} was edited, removed or moved`,
       });
     }
   });
@@ -122,7 +140,11 @@ export function verifyLedger(records: readonly unknown[], expectedHead?: LedgerH
         }`,
       });
     } else if (expectedHead.hash !== head) {
-      problems.push({ index: Math.max(0, records.length - 1), check: 'head', message: `entry ${records.length - 1} was edited: the head is ${short(expectedHead.hash)} but the last entry hashes to ${short(head)}` });
+      problems.push({
+        index: Math.max(0, records.length - 1),
+        check: 'head',
+        message: `entry ${records.length - 1} was edited: the head is ${short(expectedHead.hash)} but the last entry hashes to ${short(head)}`,
+      });
     }
   }
   return { ok: problems.length === 0, length: records.length, head, problems };
@@ -144,7 +166,8 @@ export class MemoryLedgerStore implements LedgerStore {
     return structuredCloneJson(this.#records);
   }
   async append(record: LedgerRecord): Promise<void> {
-    if (record.entry.index !== this.#records.length) throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${this.#records.length}`);
+    if (record.entry.index !== this.#records.length)
+      throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${this.#records.length}`);
     this.#records.push(structuredCloneJson(record));
     this.#head = { length: this.#records.length, hash: record.hash };
   }
@@ -181,16 +204,32 @@ export class Ledger {
   static async open(store: LedgerStore, opts: LedgerOptions = {}): Promise<Ledger> {
     const records = await store.load();
     const verdict = verifyLedger(records, store.head ? await store.head() : null);
-    if (!verdict.ok) throw new LedgerError(`ledger refused: ${verdict.problems[0].message}${verdict.problems.length > 1 ? ` (and ${verdict.problems.length - 1} more problems)` : ''}`);
+    if (!verdict.ok)
+      throw new LedgerError(
+        `ledger refused: ${verdict.problems[0].message}${verdict.problems.length > 1 ? ` (and ${verdict.problems.length - 1} more problems)` : ''}`,
+      );
     // A signed ledger opened with a signer: every entry must be its zone's, under keys the signer holds.
     if (opts.signer && (pinnedKeys(records) !== null || records.some((r) => r.sig !== undefined))) {
       const auth = await verifyAuthority(records, { trusted: opts.signer.root });
-      if (!auth.ok) throw new LedgerError(`ledger refused: entry ${auth.problems[0].index} [${auth.problems[0].check}]: ${auth.problems[0].message}${auth.problems.length > 1 ? ` (and ${auth.problems.length - 1} more problems)` : ''}`);
+      if (!auth.ok)
+        throw new LedgerError(
+          `ledger refused: entry ${auth.problems[0].index} [${auth.problems[0].check}]: ${auth.problems[0].message}${auth.problems.length > 1 ? ` (and ${auth.problems.length - 1} more problems)` : ''}`,
+        );
       const signerKeys = opts.signer.keys;
-      const stale = Object.entries(signerKeys).filter(([z, k]) => auth.keys?.[z] !== keyId(k)).map(([z]) => z);
-      if (stale.length) throw new LedgerError(`ledger refused: the keys in force at its last entry are not the keyring's (${stale.join(', ')}); no entry could be signed validly`);
+      const stale = Object.entries(signerKeys)
+        .filter(([z, k]) => auth.keys?.[z] !== keyId(k))
+        .map(([z]) => z);
+      if (stale.length)
+        throw new LedgerError(
+          `ledger refused: the keys in force at its last entry are not the keyring's (${stale.join(', ')}); no entry could be signed validly`,
+        );
     }
-    return new Ledger(store, records.map((r) => deepFreeze(r)), opts.now ?? (() => new Date().toISOString()), opts.signer);
+    return new Ledger(
+      store,
+      records.map((r) => deepFreeze(r)),
+      opts.now ?? (() => new Date().toISOString()),
+      opts.signer,
+    );
   }
 
   get length(): number {
@@ -213,21 +252,25 @@ export class Ledger {
 
   /** Append one entry; appends are serialized, so concurrent callers chain in call order. */
   append(type: LedgerEntryType, payload: Record<string, unknown>): Promise<LedgerEntry> {
-    if (!(LEDGER_ENTRY_TYPES as readonly string[]).includes(type)) throw new LedgerError(`unknown ledger entry type "${type}"; valid: ${LEDGER_ENTRY_TYPES.join(', ')}`);
+    if (!(LEDGER_ENTRY_TYPES as readonly string[]).includes(type))
+      throw new LedgerError(`unknown ledger entry type "${type}"; valid: ${LEDGER_ENTRY_TYPES.join(', ')}`);
     const run = this.#queue.then(async () => {
       const head = this.head;
       const body = structuredCloneJson(payload);
       // A ledger begun unsigned (before signing existed) stays unsigned: it pins no keys to sign under.
       const signer = this.#signer && (this.#records.length === 0 || pinnedKeys(this.#records) !== null) ? this.#signer : undefined;
       if (signer && this.#records.length === 0) {
-        if (type !== 'policy-change') throw new LedgerError(`the first entry of a signed ledger is the policy change that pins its zone keys, not a ${type} entry`);
+        if (type !== 'policy-change')
+          throw new LedgerError(`the first entry of a signed ledger is the policy change that pins its zone keys, not a ${type} entry`);
         body.keys = { ...signer.keys };
       }
       const entry = makeManifest('ledger-entry', { index: head.length, prev: head.hash, type, at: this.#now(), payload: body });
       const hash = manifestHash(entry);
       const zone = zoneOf(type);
       if (signer && !zone) throw new LedgerError(`no zone may sign a ${type} entry`);
-      const record: LedgerRecord = deepFreeze(signer ? { hash, entry, sig: await signer.sign(zone!, entryMessage(hash)) } : { hash, entry });
+      const record: LedgerRecord = deepFreeze(
+        signer ? { hash, entry, sig: await signer.sign(zone!, entryMessage(hash)) } : { hash, entry },
+      );
       await this.#store.append(record);
       this.#records.push(record);
       return entry;
@@ -264,13 +307,15 @@ export function serializeLedger(ledger: Ledger): string {
 export function parseLedgerFile(text: string): LedgerFile {
   const json = parseStrictJson(text, 'ledger file') as Partial<LedgerFile> | null;
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new LedgerError('ledger file is not a JSON object');
-  if (json.format !== LEDGER_FILE_FORMAT) throw new LedgerError(`ledger file format is ${JSON.stringify(json.format ?? null)}, expected "${LEDGER_FILE_FORMAT}"`);
+  if (json.format !== LEDGER_FILE_FORMAT)
+    throw new LedgerError(`ledger file format is ${JSON.stringify(json.format ?? null)}, expected "${LEDGER_FILE_FORMAT}"`);
   if (json.version !== 1) throw new LedgerError(`ledger file version is ${JSON.stringify(json.version ?? null)}; valid: 1`);
   const extra = Object.keys(json).filter((k) => !['format', 'version', 'head', 'records'].includes(k));
   if (extra.length) throw new LedgerError(`ledger file has unknown key "${extra[0]}"; valid: format, version, head, records`);
   if (!Array.isArray(json.records)) throw new LedgerError('ledger file has no "records" array');
   const head = json.head;
-  if (!head || typeof head !== 'object' || !Number.isInteger(head.length) || typeof head.hash !== 'string') throw new LedgerError('ledger file head must be {length, hash}');
+  if (!head || typeof head !== 'object' || !Number.isInteger(head.length) || typeof head.hash !== 'string')
+    throw new LedgerError('ledger file head must be {length, hash}');
   return json as LedgerFile;
 }
 
@@ -320,15 +365,31 @@ export async function verifyAuthority(records: readonly LedgerRecord[], opts: Au
   const firstPolicy = records.findIndex((r) => r?.entry?.type === 'policy-change');
   const signed = first !== null || records.some((r) => r?.sig !== undefined);
   if (!signed) {
-    if (opts.requireSigned || opts.trusted) problems.push({ index: 0, check: 'signature', message: 'the ledger is unsigned: no policy change pins zone keys, so no entry proves who wrote it' });
+    if (opts.requireSigned || opts.trusted)
+      problems.push({
+        index: 0,
+        check: 'signature',
+        message: 'the ledger is unsigned: no policy change pins zone keys, so no entry proves who wrote it',
+      });
     return { ok: problems.length === 0, signed, keys: null, problems };
   }
   if (first === null) {
-    problems.push({ index: Math.max(0, firstPolicy), check: 'key', message: firstPolicy < 0 ? 'entries are signed but no policy change pins the zone keys' : `entry ${firstPolicy}: the first policy change pins no valid zone keys` });
+    problems.push({
+      index: Math.max(0, firstPolicy),
+      check: 'key',
+      message:
+        firstPolicy < 0
+          ? 'entries are signed but no policy change pins the zone keys'
+          : `entry ${firstPolicy}: the first policy change pins no valid zone keys`,
+    });
     return { ok: false, signed, keys: null, problems };
   }
   if (opts.trusted && !sameKeys(first, opts.trusted)) {
-    problems.push({ index: firstPolicy, check: 'key', message: `entry ${firstPolicy} pins zone keys ${SIGNING_IDS(first)} but this garden's keyring holds ${SIGNING_IDS(opts.trusted)}: an unknown key (the ledger was re-signed)` });
+    problems.push({
+      index: firstPolicy,
+      check: 'key',
+      message: `entry ${firstPolicy} pins zone keys ${SIGNING_IDS(first)} but this garden's keyring holds ${SIGNING_IDS(opts.trusted)}: an unknown key (the ledger was re-signed)`,
+    });
   }
   let current: ZoneKeys | null = null;
   const retired = new Set<string>();
@@ -339,7 +400,11 @@ export async function verifyAuthority(records: readonly LedgerRecord[], opts: Au
     const sig = r?.sig;
     const rotates = type === 'policy-change' && checkZoneKeys(r.entry.payload?.keys);
     if (current === null && i < firstPolicy) {
-      problems.push({ index: i, check: 'signature', message: `entry ${i} (${type}) comes before the policy change that pins the zone keys` });
+      problems.push({
+        index: i,
+        check: 'signature',
+        message: `entry ${i} (${type}) comes before the policy change that pins the zone keys`,
+      });
       continue;
     }
     // The key this entry must be signed with: the pin itself for the first policy change.
@@ -347,14 +412,30 @@ export async function verifyAuthority(records: readonly LedgerRecord[], opts: Au
     if (!sig || typeof sig !== 'object') {
       problems.push({ index: i, check: 'signature', message: `entry ${i} (${type}) is not signed` });
     } else if (!zone || sig.zone !== zone) {
-      problems.push({ index: i, check: 'signature', message: `entry ${i}: a ${type} entry is signed by the ${String(sig.zone)} zone; only the ${zone ?? 'no'} zone may write it` });
+      problems.push({
+        index: i,
+        check: 'signature',
+        message: `entry ${i}: a ${type} entry is signed by the ${String(sig.zone)} zone; only the ${zone ?? 'no'} zone may write it`,
+      });
     } else if (sig.key !== keyId(authority[zone])) {
-      problems.push({ index: i, check: 'key', message: retired.has(sig.key) ? `entry ${i} (${type}) is signed with ${zone} key ${sig.key}, rotated out before it` : `entry ${i} (${type}) is signed with an unknown ${zone} key ${String(sig.key).slice(0, 16)}` });
+      problems.push({
+        index: i,
+        check: 'key',
+        message: retired.has(sig.key)
+          ? `entry ${i} (${type}) is signed with ${zone} key ${sig.key}, rotated out before it`
+          : `entry ${i} (${type}) is signed with an unknown ${zone} key ${String(sig.key).slice(0, 16)}`,
+      });
     } else if (!(await verifySignature(authority[zone], entryMessage(r.hash), sig))) {
-      problems.push({ index: i, check: 'signature', message: `entry ${i} (${type}): its ${zone} signature does not verify: the entry was forged or changed after signing` });
+      problems.push({
+        index: i,
+        check: 'signature',
+        message: `entry ${i} (${type}): its ${zone} signature does not verify: the entry was forged or changed after signing`,
+      });
     }
     if (rotates) {
-      if (current) for (const z of Object.keys(current) as (keyof ZoneKeys)[]) if (current[z] !== (rotates as ZoneKeys)[z]) retired.add(keyId(current[z]));
+      if (current)
+        for (const z of Object.keys(current) as (keyof ZoneKeys)[])
+          if (current[z] !== (rotates as ZoneKeys)[z]) retired.add(keyId(current[z]));
       current = rotates as ZoneKeys;
     }
   }
@@ -363,22 +444,51 @@ export async function verifyAuthority(records: readonly LedgerRecord[], opts: Au
   return { ok: problems.length === 0, signed, keys, problems };
 }
 
-const SIGNING_IDS = (k: ZoneKeys) => Object.entries(k).map(([z, v]) => `${z}:${keyId(v)}`).join(',');
+const SIGNING_IDS = (k: ZoneKeys) =>
+  Object.entries(k)
+    .map(([z, v]) => `${z}:${keyId(v)}`)
+    .join(',');
 
 async function checkAnchor(records: readonly LedgerRecord[], raw: unknown, keys: ZoneKeys, problems: LedgerProblem[]): Promise<void> {
   const a = raw as Partial<LedgerAnchor> | null;
-  if (!a || typeof a !== 'object' || a.format !== ANCHOR_FORMAT || a.version !== 1 || !Number.isSafeInteger(a.length) || typeof a.head !== 'string' || !a.sig) {
+  if (
+    !a ||
+    typeof a !== 'object' ||
+    a.format !== ANCHOR_FORMAT ||
+    a.version !== 1 ||
+    !Number.isSafeInteger(a.length) ||
+    typeof a.head !== 'string' ||
+    !a.sig
+  ) {
     problems.push({ index: records.length, check: 'anchor', message: 'the anchor file is not a ledger anchor' });
     return;
   }
   const z = a.sig.zone;
-  if (!(z in keys) || a.sig.key !== keyId(keys[z as keyof ZoneKeys]) || !(await verifySignature(keys[z as keyof ZoneKeys], anchorMessage(a.length!, a.head), a.sig))) {
-    problems.push({ index: records.length, check: 'anchor', message: 'the anchor\'s signature does not verify with the ledger\'s zone keys: the anchor was forged or rewritten' });
+  if (
+    !(z in keys) ||
+    a.sig.key !== keyId(keys[z as keyof ZoneKeys]) ||
+    !(await verifySignature(keys[z as keyof ZoneKeys], anchorMessage(a.length!, a.head), a.sig))
+  ) {
+    problems.push({
+      index: records.length,
+      check: 'anchor',
+      message: "the anchor's signature does not verify with the ledger's zone keys: the anchor was forged or rewritten",
+    });
     return;
   }
   const n = a.length!;
-  if (records.length < n) problems.push({ index: records.length, check: 'anchor', message: `the anchor records ${n} entries but the ledger holds ${records.length}: entries from index ${records.length} were removed (truncated)` });
-  else if ((n === 0 ? GENESIS : records[n - 1]?.hash) !== a.head) problems.push({ index: Math.max(0, n - 1), check: 'anchor', message: `entry ${n - 1} is not the anchored head ${a.head.slice(0, 12)}: the ledger was rewritten` });
+  if (records.length < n)
+    problems.push({
+      index: records.length,
+      check: 'anchor',
+      message: `the anchor records ${n} entries but the ledger holds ${records.length}: entries from index ${records.length} were removed (truncated)`,
+    });
+  else if ((n === 0 ? GENESIS : records[n - 1]?.hash) !== a.head)
+    problems.push({
+      index: Math.max(0, n - 1),
+      check: 'anchor',
+      message: `entry ${n - 1} is not the anchored head ${a.head.slice(0, 12)}: the ledger was rewritten`,
+    });
   // Entries after the anchored head (a write that stopped before the anchor was renewed) are
   // judged by their signatures alone, which the loop above checked.
 }

@@ -27,14 +27,22 @@ describe('phenotypes', () => {
     expect(phone).toMatchObject({ slot: 'digits@phone', champion: 'int4', contract: CONTRACT });
     expect(release.current('digits').champion).toBe('f32');
     const last = ledger.entries()[ledger.length - 1];
-    expect(last.payload).toMatchObject({ slot: 'digits@phone', action: 'create', reason: 'phenotype of "digits" for phone: fits in 16 MiB' });
+    expect(last.payload).toMatchObject({
+      slot: 'digits@phone',
+      action: 'create',
+      reason: 'phenotype of "digits" for phone: fits in 16 MiB',
+    });
     expect(ledger.verify().ok).toBe(true);
   });
 
-  it('refuses a model outside the pool or over the profile\'s budget, and unknown profiles', async () => {
+  it("refuses a model outside the pool or over the profile's budget, and unknown profiles", async () => {
     const { release } = await setup();
-    await expect(expressPhenotype(release, 'digits', 'phone', { champion: 'other' }, sizes, 'x')).rejects.toThrow('"other" is not in the pool of slot "digits"');
-    await expect(expressPhenotype(release, 'digits', 'phone', { champion: 'f16' }, sizes, 'x')).rejects.toThrow(`"f16" is ${100 * MB} bytes; profile phone holds at most ${16 * MB}`);
+    await expect(expressPhenotype(release, 'digits', 'phone', { champion: 'other' }, sizes, 'x')).rejects.toThrow(
+      '"other" is not in the pool of slot "digits"',
+    );
+    await expect(expressPhenotype(release, 'digits', 'phone', { champion: 'f16' }, sizes, 'x')).rejects.toThrow(
+      `"f16" is ${100 * MB} bytes; profile phone holds at most ${16 * MB}`,
+    );
     expect(() => phenotypeSlot('digits', 'watch')).toThrow('unknown device profile "watch"; valid: default, low-memory-laptop, phone');
     expect(choosePhenotype(['f32'], 'phone', sizes, accuracy)).toBeNull();
   });

@@ -27,7 +27,8 @@ export class PhenotypeError extends Error {
 }
 
 function profileOf(id: string): DeviceProfile {
-  if (!Object.prototype.hasOwnProperty.call(DEVICE_PROFILES, id)) throw new PhenotypeError(`unknown device profile "${id}"; valid: ${Object.keys(DEVICE_PROFILES).join(', ')}`);
+  if (!Object.prototype.hasOwnProperty.call(DEVICE_PROFILES, id))
+    throw new PhenotypeError(`unknown device profile "${id}"; valid: ${Object.keys(DEVICE_PROFILES).join(', ')}`);
   return DEVICE_PROFILES[id as ProfileId];
 }
 
@@ -45,9 +46,16 @@ export function slotPool(release: ReleaseController, slot: string): string[] {
 }
 
 /** The best model of the pool that fits the profile, by `score` (higher first; ties by id); null when none fits. */
-export function choosePhenotype(pool: readonly string[], profile: string, sizes: Readonly<Record<string, number>>, score: Readonly<Record<string, number>>): string | null {
+export function choosePhenotype(
+  pool: readonly string[],
+  profile: string,
+  sizes: Readonly<Record<string, number>>,
+  score: Readonly<Record<string, number>>,
+): string | null {
   const { maxBytes } = profileOf(profile);
-  const fits = pool.filter((m) => typeof sizes[m] === 'number' && (maxBytes === null || sizes[m] <= maxBytes) && typeof score[m] === 'number');
+  const fits = pool.filter(
+    (m) => typeof sizes[m] === 'number' && (maxBytes === null || sizes[m] <= maxBytes) && typeof score[m] === 'number',
+  );
   fits.sort((a, b) => score[b] - score[a] || (a < b ? -1 : 1));
   return fits[0] ?? null;
 }
@@ -56,16 +64,33 @@ export function choosePhenotype(pool: readonly string[], profile: string, sizes:
  * Create a profile's registry for `slot`: the base slot's contract, `champion` and `fallback`, each
  * from the base slot's pool and within the profile's byte budget. A `create` release entry records it.
  */
-export async function expressPhenotype(release: ReleaseController, slot: string, profile: string, models: { champion: string; fallback?: string[] }, sizes: Readonly<Record<string, number>>, reason: string): Promise<SelectorRegistry> {
+export async function expressPhenotype(
+  release: ReleaseController,
+  slot: string,
+  profile: string,
+  models: { champion: string; fallback?: string[] },
+  sizes: Readonly<Record<string, number>>,
+  reason: string,
+): Promise<SelectorRegistry> {
   const { maxBytes } = profileOf(profile);
   if (profile === 'default') throw new PhenotypeError(`the default profile is slot "${slot}" itself`);
   const base = release.current(slot);
   const pool = new Set(slotPool(release, slot));
   const named = [models.champion, ...(models.fallback ?? [])];
   for (const m of named) {
-    if (!pool.has(m)) throw new PhenotypeError(`"${m}" is not in the pool of slot "${slot}" (${[...pool].join(', ')}); a phenotype expresses the same pool`);
+    if (!pool.has(m))
+      throw new PhenotypeError(
+        `"${m}" is not in the pool of slot "${slot}" (${[...pool].join(', ')}); a phenotype expresses the same pool`,
+      );
     if (typeof sizes[m] !== 'number') throw new PhenotypeError(`no size for "${m}"`);
-    if (maxBytes !== null && sizes[m] > maxBytes) throw new PhenotypeError(`"${m}" is ${sizes[m]} bytes; profile ${profile} holds at most ${maxBytes}`);
+    if (maxBytes !== null && sizes[m] > maxBytes)
+      throw new PhenotypeError(`"${m}" is ${sizes[m]} bytes; profile ${profile} holds at most ${maxBytes}`);
   }
-  return release.createSlot(phenotypeSlot(slot, profile), base.contract, models.champion, models.fallback ?? [], `phenotype of "${slot}" for ${profile}: ${reason}`);
+  return release.createSlot(
+    phenotypeSlot(slot, profile),
+    base.contract,
+    models.champion,
+    models.fallback ?? [],
+    `phenotype of "${slot}" for ${profile}: ${reason}`,
+  );
 }

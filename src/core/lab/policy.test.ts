@@ -30,7 +30,9 @@ describe('policy zone', () => {
   it('suite pins change only through a ledgered re-baseline', async () => {
     const ledger = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
     const zone = await PolicyZone.open(ledger, testPolicy());
-    await expect(zone.change(testPolicy({ suites: { test: H('1'), robust: H('f') } }), 'sneaky')).rejects.toThrow(/suite pins change only through rebaseline/);
+    await expect(zone.change(testPolicy({ suites: { test: H('1'), robust: H('f') } }), 'sneaky')).rejects.toThrow(
+      /suite pins change only through rebaseline/,
+    );
     await zone.rebaseline('test', H('1'), 'new held-out set');
     expect(zone.current().suites.test).toBe(H('1'));
     expect(ledger.entries()[1]).toMatchObject({ type: 're-baseline', payload: { suite: 'test', from: H('e'), to: H('1') } });
@@ -44,12 +46,16 @@ describe('policy zone', () => {
     // An entry written past the zone: the chain is intact, the payload is not.
     await ledger.append('policy-change', { policy: looser, policyHash: zone.hash, previous: zone.hash, reason: 'sneaky' });
     expect(ledger.verify().ok).toBe(true);
-    expect(() => PolicyZone.fromLedger(ledger)).toThrow(/^ledger entry 1 \(policy-change\): its policy hashes to [0-9a-f]{16}… but the entry records policyHash [0-9a-f]{16}…$/);
+    expect(() => PolicyZone.fromLedger(ledger)).toThrow(
+      /^ledger entry 1 \(policy-change\): its policy hashes to [0-9a-f]{16}… but the entry records policyHash [0-9a-f]{16}…$/,
+    );
     await expect(PolicyZone.open(ledger)).rejects.toThrow(/ledger entry 1/);
 
     const l2 = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
     await PolicyZone.open(l2, testPolicy());
     await l2.append('policy-change', { policy: looser, policyHash: policyHash(checkPolicy(looser)), previous: H('0'), reason: 'forked' });
-    expect(() => PolicyZone.fromLedger(l2)).toThrow(/ledger entry 1 \(policy-change\): it records the previous policy 0000000000000000… but the policy before it is [0-9a-f]{16}…/);
+    expect(() => PolicyZone.fromLedger(l2)).toThrow(
+      /ledger entry 1 \(policy-change\): it records the previous policy 0000000000000000… but the policy before it is [0-9a-f]{16}…/,
+    );
   });
 });

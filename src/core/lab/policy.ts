@@ -24,11 +24,13 @@ export function knownOperatorIds(): string[] {
 export function checkPolicy(json: unknown, operatorIds: readonly string[] = knownOperatorIds()): Policy {
   const p = validatePolicy(structuredCloneJson(json));
   for (const id of p.allowlist) {
-    if (!operatorIds.includes(id)) throw new PolicyError(`policy allowlist names unknown operator "${id}"; valid: ${operatorIds.join(', ')}`);
+    if (!operatorIds.includes(id))
+      throw new PolicyError(`policy allowlist names unknown operator "${id}"; valid: ${operatorIds.join(', ')}`);
   }
   const suites = Object.keys(p.suites);
   for (const t of [p.primary, ...p.guardrails]) {
-    if (!Object.prototype.hasOwnProperty.call(p.suites, t.suite)) throw new PolicyError(`policy threshold on ${t.metric} names suite "${t.suite}", which is not pinned; pinned: ${suites.join(', ')}`);
+    if (!Object.prototype.hasOwnProperty.call(p.suites, t.suite))
+      throw new PolicyError(`policy threshold on ${t.metric} names suite "${t.suite}", which is not pinned; pinned: ${suites.join(', ')}`);
   }
   return deepFreeze(p);
 }
@@ -61,9 +63,15 @@ export class PolicyZone {
       if (e.type !== 'policy-change' && e.type !== 're-baseline') continue;
       const next = validatePolicy(structuredCloneJson(e.payload.policy));
       const h = policyHash(next);
-      if (e.payload.policyHash !== h) throw new PolicyError(`ledger entry ${e.index} (${e.type}): its policy hashes to ${h.slice(0, 16)}… but the entry records policyHash ${String(e.payload.policyHash).slice(0, 16)}…`);
+      if (e.payload.policyHash !== h)
+        throw new PolicyError(
+          `ledger entry ${e.index} (${e.type}): its policy hashes to ${h.slice(0, 16)}… but the entry records policyHash ${String(e.payload.policyHash).slice(0, 16)}…`,
+        );
       const prev = p ? policyHash(p) : null;
-      if (e.payload.previous !== undefined && e.payload.previous !== prev) throw new PolicyError(`ledger entry ${e.index} (${e.type}): it records the previous policy ${String(e.payload.previous).slice(0, 16)}… but the policy before it is ${prev ? `${prev.slice(0, 16)}…` : 'none'}`);
+      if (e.payload.previous !== undefined && e.payload.previous !== prev)
+        throw new PolicyError(
+          `ledger entry ${e.index} (${e.type}): it records the previous policy ${String(e.payload.previous).slice(0, 16)}… but the policy before it is ${prev ? `${prev.slice(0, 16)}…` : 'none'}`,
+        );
       p = next;
     }
     return p ? deepFreeze(p) : null;
@@ -106,7 +114,15 @@ export class PolicyZone {
     const old = this.#current.suites[suite];
     if (old === undefined) throw new PolicyError(`no suite "${suite}" is pinned; pinned: ${Object.keys(this.#current.suites).join(', ')}`);
     const p = checkPolicy({ ...structuredCloneJson(this.#current), suites: { ...this.#current.suites, [suite]: hash } });
-    await this.#ledger.append('re-baseline', { policy: p, policyHash: policyHash(p), previous: this.hash, suite, from: old, to: hash, reason });
+    await this.#ledger.append('re-baseline', {
+      policy: p,
+      policyHash: policyHash(p),
+      previous: this.hash,
+      suite,
+      from: old,
+      to: hash,
+      reason,
+    });
     this.#current = p;
     return p;
   }

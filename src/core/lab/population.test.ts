@@ -23,7 +23,12 @@ describe('population review', () => {
   });
 
   it('crowding: boundaries are infinite, interior points sum normalised neighbour gaps', () => {
-    const pts = [[0, 4], [1, 3], [2, 1], [4, 0]];
+    const pts = [
+      [0, 4],
+      [1, 3],
+      [2, 1],
+      [4, 0],
+    ];
     const d = crowdingDistances(pts, [0, 1, 2, 3]);
     expect(d.get(0)).toBe(Infinity);
     expect(d.get(3)).toBe(Infinity);
@@ -32,8 +37,18 @@ describe('population review', () => {
   });
 
   it('novelty is mean disagreement with the rest of the pool on the probe set', () => {
-    expect(novelty([[1, 2, 3], [1, 2, 3], [1, 2, 3]])).toEqual([0, 0, 0]);
-    const n = novelty([[0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]]);
+    expect(
+      novelty([
+        [1, 2, 3],
+        [1, 2, 3],
+        [1, 2, 3],
+      ]),
+    ).toEqual([0, 0, 0]);
+    const n = novelty([
+      [0, 0, 0, 0],
+      [0, 0, 0, 0],
+      [1, 1, 1, 1],
+    ]);
     expect(n).toEqual([0.5, 0.5, 1]);
     expect(() => novelty([[1], [1, 2]])).toThrow(/same 1 probe inputs/);
   });
@@ -43,10 +58,13 @@ describe('population review', () => {
       [
         { candidate: 'a', objectives: [0.9, 0.05], predictions: [1, 2, 3, 4] },
         { candidate: 'b', objectives: [0.8, 0.02], predictions: [1, 2, 3, 5] },
-        { candidate: 'c', objectives: [0.7, 0.10], predictions: [1, 2, 3, 4] },
+        { candidate: 'c', objectives: [0.7, 0.1], predictions: [1, 2, 3, 4] },
         { candidate: 'd', objectives: [0.85, 0.03], predictions: [0, 0, 0, 0] },
       ],
-      [{ metric: 'accuracy', direction: 'max' }, { metric: 'ece', direction: 'min' }],
+      [
+        { metric: 'accuracy', direction: 'max' },
+        { metric: 'ece', direction: 'min' },
+      ],
     );
     expect(validateManifest(review, 'population-review')).toBe(review);
     const by = Object.fromEntries(review.members.map((m) => [m.candidate, m]));
@@ -61,8 +79,18 @@ describe('population review', () => {
     expect(recipe.review).toBe(manifestHash(review));
     expect(recipe.parents).toEqual(['b', 'a', 'd']);
     expect(recipe.plan).toEqual([
-      { operator: { id: 'blend', version: expect.any(String) }, parents: ['b', 'a'], params: { weights: [0.5, 0.5], normalize: true }, seed: 10 },
-      { operator: { id: 'blend', version: expect.any(String) }, parents: ['a', 'd'], params: { weights: [0.5, 0.5], normalize: true }, seed: 11 },
+      {
+        operator: { id: 'blend', version: expect.any(String) },
+        parents: ['b', 'a'],
+        params: { weights: [0.5, 0.5], normalize: true },
+        seed: 10,
+      },
+      {
+        operator: { id: 'blend', version: expect.any(String) },
+        parents: ['a', 'd'],
+        params: { weights: [0.5, 0.5], normalize: true },
+        seed: 11,
+      },
     ]);
     expect(() => chooseParentPool(review, testPolicy(), { size: 2, seed: 1, operator: 'mutate' })).toThrow(/not in the policy allowlist/);
   });

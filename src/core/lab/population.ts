@@ -79,7 +79,8 @@ export function novelty(predictions: readonly ArrayLike<number>[]): number[] {
   const n = predictions.length;
   if (n < 2) return predictions.map(() => 0);
   const len = predictions[0].length;
-  for (const p of predictions) if (p.length !== len) throw new Error(`novelty: every model needs predictions on the same ${len} probe inputs, got ${p.length}`);
+  for (const p of predictions)
+    if (p.length !== len) throw new Error(`novelty: every model needs predictions on the same ${len} probe inputs, got ${p.length}`);
   if (len === 0) return predictions.map(() => 0);
   const dis = new Array<number>(n).fill(0);
   for (let a = 0; a < n; a++) {
@@ -102,28 +103,47 @@ export interface ReviewInput {
 }
 
 /** Rank a population: front ascending, crowding descending (boundaries first), novelty descending, id. */
-export function reviewPopulation(members: readonly ReviewInput[], objectives: readonly Objective[], opts: { suites?: Sha256Hex[]; probe?: Sha256Hex | null } = {}): PopulationReview {
+export function reviewPopulation(
+  members: readonly ReviewInput[],
+  objectives: readonly Objective[],
+  opts: { suites?: Sha256Hex[]; probe?: Sha256Hex | null } = {},
+): PopulationReview {
   const dirs = objectives.map((o) => o.direction);
   for (const m of members) {
-    if (m.objectives.length !== objectives.length) throw new Error(`population review: ${m.candidate} has ${m.objectives.length} objective values for ${objectives.length} objectives`);
-    for (const v of m.objectives) if (!Number.isFinite(v)) throw new Error(`population review: ${m.candidate} has a non-finite objective value ${v}`);
+    if (m.objectives.length !== objectives.length)
+      throw new Error(`population review: ${m.candidate} has ${m.objectives.length} objective values for ${objectives.length} objectives`);
+    for (const v of m.objectives)
+      if (!Number.isFinite(v)) throw new Error(`population review: ${m.candidate} has a non-finite objective value ${v}`);
   }
   const points = members.map((m) => m.objectives);
   const fronts = nonDominatedFronts(points, dirs);
   const withPred = members.filter((m) => m.predictions);
-  if (withPred.length && withPred.length !== members.length) throw new Error('population review: give probe predictions for every member or none');
+  if (withPred.length && withPred.length !== members.length)
+    throw new Error('population review: give probe predictions for every member or none');
   const nov = withPred.length ? novelty(members.map((m) => m.predictions!)) : members.map(() => 0);
   const rows: Omit<PopulationMember, 'rank'>[] = new Array(members.length);
   fronts.forEach((front, fi) => {
     const crowd = crowdingDistances(points, front);
     for (const i of front) {
       const c = crowd.get(i)!;
-      rows[i] = { candidate: members[i].candidate, objectives: [...members[i].objectives], front: fi, crowding: Number.isFinite(c) ? c : null, novelty: nov[i] };
+      rows[i] = {
+        candidate: members[i].candidate,
+        objectives: [...members[i].objectives],
+        front: fi,
+        crowding: Number.isFinite(c) ? c : null,
+        novelty: nov[i],
+      };
     }
   });
   const order = rows
     .map((r, i) => ({ r, i }))
-    .sort((a, b) => a.r.front - b.r.front || (b.r.crowding ?? Infinity) - (a.r.crowding ?? Infinity) || b.r.novelty - a.r.novelty || (a.r.candidate < b.r.candidate ? -1 : a.r.candidate > b.r.candidate ? 1 : 0));
+    .sort(
+      (a, b) =>
+        a.r.front - b.r.front ||
+        (b.r.crowding ?? Infinity) - (a.r.crowding ?? Infinity) ||
+        b.r.novelty - a.r.novelty ||
+        (a.r.candidate < b.r.candidate ? -1 : a.r.candidate > b.r.candidate ? 1 : 0),
+    );
   const ranked: PopulationMember[] = order.map(({ r }, rank) => ({ ...r, rank }));
   return makeManifest('population-review', {
     ...(opts.suites ? { suites: opts.suites } : {}),
@@ -148,17 +168,28 @@ export function defaultParams(operatorId: string, parents: number): Params {
  * Choose the next cycle's parents from a review (the best `size` by rank) and plan one step per
  * adjacent pair with the first allowlisted operator that takes two parents (or `operator`).
  */
-export function chooseParentPool(review: PopulationReview, policy: Policy, opts: { size: number; seed: number; operator?: string }): ParentPoolRecipe {
+export function chooseParentPool(
+  review: PopulationReview,
+  policy: Policy,
+  opts: { size: number; seed: number; operator?: string },
+): ParentPoolRecipe {
   if (!(opts.size >= 1)) throw new Error(`parent pool size ${opts.size} must be at least 1`);
   const picked = [...review.members].sort((a, b) => a.rank - b.rank).slice(0, opts.size);
-  const reasons = picked.map((m) => `${m.candidate.slice(0, 12)}: rank ${m.rank}, front ${m.front}, crowding ${m.crowding === null ? '∞ (boundary)' : m.crowding.toFixed(4)}, novelty ${m.novelty.toFixed(4)}`);
-  const opId = opts.operator ?? policy.allowlist.find((id) => {
-    const op = getOperator(id);
-    return op.parents.min <= 2 && op.parents.max >= 2 && !op.needsBase;
-  });
+  const reasons = picked.map(
+    (m) =>
+      `${m.candidate.slice(0, 12)}: rank ${m.rank}, front ${m.front}, crowding ${m.crowding === null ? '∞ (boundary)' : m.crowding.toFixed(4)}, novelty ${m.novelty.toFixed(4)}`,
+  );
+  const opId =
+    opts.operator ??
+    policy.allowlist.find((id) => {
+      const op = getOperator(id);
+      return op.parents.min <= 2 && op.parents.max >= 2 && !op.needsBase;
+    });
   const plan: PlanStep[] = [];
-  if (!opId) reasons.push(`no allowlisted operator takes two parents (allowlist: ${policy.allowlist.join(', ') || 'empty'}); the plan is empty`);
-  else if (!policy.allowlist.includes(opId)) throw new Error(`operator "${opId}" is not in the policy allowlist; allowed: ${policy.allowlist.join(', ')}`);
+  if (!opId)
+    reasons.push(`no allowlisted operator takes two parents (allowlist: ${policy.allowlist.join(', ') || 'empty'}); the plan is empty`);
+  else if (!policy.allowlist.includes(opId))
+    throw new Error(`operator "${opId}" is not in the policy allowlist; allowed: ${policy.allowlist.join(', ')}`);
   else {
     const op = getOperator(opId);
     for (let i = 0; i + 1 < picked.length; i++) {

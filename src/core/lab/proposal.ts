@@ -43,10 +43,12 @@ export function proposalHash(p: Proposal): Sha256Hex {
 
 /** Write a proposal entry; returns its hash. */
 export async function propose(ledger: Ledger, p: Proposal): Promise<Sha256Hex> {
-  if (!Object.prototype.hasOwnProperty.call(PROPOSAL_KINDS, p.kind)) throw new ProposalError(`proposal kind "${p.kind}" is unknown; valid: ${Object.keys(PROPOSAL_KINDS).join(', ')}`);
+  if (!Object.prototype.hasOwnProperty.call(PROPOSAL_KINDS, p.kind))
+    throw new ProposalError(`proposal kind "${p.kind}" is unknown; valid: ${Object.keys(PROPOSAL_KINDS).join(', ')}`);
   if (!p.reason.trim() || !p.subject.trim()) throw new ProposalError('a proposal names its subject and its reason');
   const hash = proposalHash(p);
-  if (ledger.entries().some((e) => e.type === 'proposal' && e.payload.proposalHash === hash)) throw new ProposalError(`proposal ${hash.slice(0, 16)}… is already in the ledger`);
+  if (ledger.entries().some((e) => e.type === 'proposal' && e.payload.proposalHash === hash))
+    throw new ProposalError(`proposal ${hash.slice(0, 16)}… is already in the ledger`);
   await ledger.append('proposal', { ...p, proposalHash: hash });
   return hash;
 }
@@ -56,7 +58,10 @@ function approved(entries: readonly LedgerEntry[]): Set<string> {
 }
 
 /** Proposals of a candidate with no approval yet. */
-export function pendingProposals(entries: readonly LedgerEntry[], candidate: string): (Proposal & { proposalHash: Sha256Hex; index: number })[] {
+export function pendingProposals(
+  entries: readonly LedgerEntry[],
+  candidate: string,
+): (Proposal & { proposalHash: Sha256Hex; index: number })[] {
   const ok = approved(entries);
   return entries
     .filter((e) => e.type === 'proposal' && e.payload.candidate === candidate && !ok.has(String(e.payload.proposalHash)))
@@ -66,7 +71,10 @@ export function pendingProposals(entries: readonly LedgerEntry[], candidate: str
 /** Is the candidate's promotion paused? With why. */
 export function promotionPaused(entries: readonly LedgerEntry[], candidate: string): { paused: boolean; reasons: string[] } {
   const p = pendingProposals(entries, candidate);
-  return { paused: p.length > 0, reasons: p.map((x) => `proposal ${x.proposalHash.slice(0, 16)}… (${x.kind} ${x.subject}, entry ${x.index}) has no approval`) };
+  return {
+    paused: p.length > 0,
+    reasons: p.map((x) => `proposal ${x.proposalHash.slice(0, 16)}… (${x.kind} ${x.subject}, entry ${x.index}) has no approval`),
+  };
 }
 
 /**
@@ -74,14 +82,20 @@ export function promotionPaused(entries: readonly LedgerEntry[], candidate: stri
  * admitted models (each was evaluated on every pinned suite), whose scores must be computed again
  * on the new one; the re-baseline entry names them.
  */
-export async function applySuiteChange(ledger: Ledger, zone: PolicyZone, hash: Sha256Hex): Promise<{ suite: string; from: Sha256Hex; to: Sha256Hex; rescore: string[] }> {
+export async function applySuiteChange(
+  ledger: Ledger,
+  zone: PolicyZone,
+  hash: Sha256Hex,
+): Promise<{ suite: string; from: Sha256Hex; to: Sha256Hex; rescore: string[] }> {
   const entry = ledger.entries().find((e) => e.type === 'proposal' && e.payload.proposalHash === hash);
   if (!entry) throw new ProposalError(`no proposal ${hash.slice(0, 16)}… in the ledger`);
   const p = entry.payload as unknown as Proposal;
   if (p.kind !== 'suite-change') throw new ProposalError(`proposal ${hash.slice(0, 16)}… is a ${p.kind} proposal, not a suite change`);
-  if (!approved(ledger.entries()).has(hash)) throw new ProposalError(`proposal ${hash.slice(0, 16)}… has no approval; a suite changes only after one`);
+  if (!approved(ledger.entries()).has(hash))
+    throw new ProposalError(`proposal ${hash.slice(0, 16)}… has no approval; a suite changes only after one`);
   const to = p.evidence.suiteHash;
-  if (typeof to !== 'string' || !/^[0-9a-f]{64}$/.test(to)) throw new ProposalError('a suite-change proposal carries the new suite\'s hash as evidence.suiteHash');
+  if (typeof to !== 'string' || !/^[0-9a-f]{64}$/.test(to))
+    throw new ProposalError("a suite-change proposal carries the new suite's hash as evidence.suiteHash");
   const from = zone.current().suites[p.subject];
   if (from === undefined) throw new ProposalError(`the policy pins no suite "${p.subject}"`);
   const rescore = [
@@ -92,6 +106,10 @@ export async function applySuiteChange(ledger: Ledger, zone: PolicyZone, hash: S
         .map((e) => String(e.payload.model)),
     ),
   ].sort();
-  await zone.rebaseline(p.subject, to, `approved proposal ${hash.slice(0, 16)}…: ${p.reason}; scores to compute again on the new suite: ${rescore.join(', ') || 'none'}`);
+  await zone.rebaseline(
+    p.subject,
+    to,
+    `approved proposal ${hash.slice(0, 16)}…: ${p.reason}; scores to compute again on the new suite: ${rescore.join(', ') || 'none'}`,
+  );
   return { suite: p.subject, from, to, rescore };
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { admissionDocuments, parentCompatibility, PROMOTION_GATES, promotionTemplate, recordBreed, type AdmissionEvidence } from './records.ts';
+import {
+  admissionDocuments,
+  parentCompatibility,
+  PROMOTION_GATES,
+  promotionTemplate,
+  recordBreed,
+  type AdmissionEvidence,
+} from './records.ts';
 import { admitToShadow } from './admission.ts';
 import { RELEASE_STAGES, ReleaseController } from './release.ts';
 import { CONTRACT, H, memoryLedger, testPolicy } from './test-helpers.ts';
@@ -25,7 +32,14 @@ describe('recordBreed', () => {
     const { result, parents, file } = await tiesBreed();
     const compatibility = parentCompatibility(parents.map((p) => ({ id: p.hash, species: p.species, tensors: p.tensors })))!;
     expect(compatibility.compatible).toBe(true);
-    const r = recordBreed({ result, file, parents: parents.map((p) => p.hash), requested: { density: 0.5 }, budget: { maxBytes: 10 }, compatibility });
+    const r = recordBreed({
+      result,
+      file,
+      parents: parents.map((p) => p.hash),
+      requested: { density: 0.5 },
+      budget: { maxBytes: 10 },
+      compatibility,
+    });
     for (const m of r.manifests) expect(validateManifest(m, m.kind)).toBe(m);
     expect(r.manifests).toEqual([compatibility, r.lineage, r.receipt, r.candidate]);
     // An independent restatement of the three documents.
@@ -53,7 +67,15 @@ describe('recordBreed', () => {
       ms: result.ms,
       recompute: `garden breed with a recipe of operator ties, params {"density":0.5}, seed 7, parents (base first) ${H('1')}, ${H('2')}, ${H('3')}: lineage key ${file.lineageKey}`,
     });
-    expect(r.candidate).toEqual({ kind: 'candidate-manifest', schemaVersion: 1, candidate: file.hash, species: file.species, lineage: manifestHash(r.lineage), receipt: manifestHash(r.receipt), bytes: file.bytes.length });
+    expect(r.candidate).toEqual({
+      kind: 'candidate-manifest',
+      schemaVersion: 1,
+      candidate: file.hash,
+      species: file.species,
+      lineage: manifestHash(r.lineage),
+      receipt: manifestHash(r.receipt),
+      bytes: file.bytes.length,
+    });
   });
 
   it('a single-parent breed has no compatibility report, no base, an empty budget and the resolved params in its recompute line', async () => {
@@ -70,13 +92,42 @@ describe('recordBreed', () => {
   });
 });
 
-const primary = (text: string): Check => ({ kind: 'primary', baseline: 'champion', baselineId: 'A', suite: 'test', metric: 'accuracy', candidate: 0.9, reference: 0.8, delta: 0.1, threshold: 0.01, passed: true, text });
+const primary = (text: string): Check => ({
+  kind: 'primary',
+  baseline: 'champion',
+  baselineId: 'A',
+  suite: 'test',
+  metric: 'accuracy',
+  candidate: 0.9,
+  reference: 0.8,
+  delta: 0.1,
+  threshold: 0.01,
+  passed: true,
+  text,
+});
 const guard: Check = { ...primary('ece on test within tolerance'), kind: 'guardrail' };
 const policy = testPolicy({ allowlist: ['blend'] });
-const smoke = makeManifest('runtime-smoke', { candidate: H('c'), runtime: 'test', probes: 4, outputShape: [4, 3], finite: true, passed: true, reasons: [] });
+const smoke = makeManifest('runtime-smoke', {
+  candidate: H('c'),
+  runtime: 'test',
+  probes: 4,
+  outputShape: [4, 3],
+  finite: true,
+  passed: true,
+  reasons: [],
+});
 
 function evidence(over: Partial<AdmissionEvidence> = {}): AdmissionEvidence {
-  return { candidate: H('c'), slot: 's', operator: 'blend', policy, smoke, sidecars: { test: H('a'), robust: H('b') }, viability: { viable: true, checks: [primary('gain on test'), guard] }, ...over };
+  return {
+    candidate: H('c'),
+    slot: 's',
+    operator: 'blend',
+    policy,
+    smoke,
+    sidecars: { test: H('a'), robust: H('b') },
+    viability: { viable: true, checks: [primary('gain on test'), guard] },
+    ...over,
+  };
 }
 
 describe('promotion template and admission record', () => {
@@ -102,12 +153,25 @@ describe('promotion template and admission record', () => {
     expect(promotionTemplate(evidence({ sidecars: { test: H('a') } })).gates[1].detail).toBe('no evaluation sidecar on robust');
     expect(status(evidence({ viability: { viable: false, checks: [] } }))).toMatchObject({ viability: 'failed' });
     expect(status(evidence({ smoke: undefined }))).toMatchObject({ 'runtime-smoke': 'pending' });
-    expect(promotionTemplate(evidence({ smoke: { passed: false, reasons: ['finite: NaN'] } })).gates[3]).toEqual({ id: 'runtime-smoke', status: 'failed', detail: 'finite: NaN' });
+    expect(promotionTemplate(evidence({ smoke: { passed: false, reasons: ['finite: NaN'] } })).gates[3]).toEqual({
+      id: 'runtime-smoke',
+      status: 'failed',
+      detail: 'finite: NaN',
+    });
   });
 
   it('the admission record binds the template and every sidecar, and admitToShadow accepts the pair', async () => {
     const { template, admission } = admissionDocuments(evidence(), { admittedAt: '2025-01-01T00:00:00.000Z', reasons: ['why'] });
-    expect(admission).toEqual({ kind: 'admission-record', schemaVersion: 1, candidate: H('c'), slot: 's', promotionTemplate: manifestHash(template), sidecars: [H('a'), H('b')], admittedAt: '2025-01-01T00:00:00.000Z', reasons: ['why'] });
+    expect(admission).toEqual({
+      kind: 'admission-record',
+      schemaVersion: 1,
+      candidate: H('c'),
+      slot: 's',
+      promotionTemplate: manifestHash(template),
+      sidecars: [H('a'), H('b')],
+      admittedAt: '2025-01-01T00:00:00.000Z',
+      reasons: ['why'],
+    });
     const { ledger } = await memoryLedger();
     const release = ReleaseController.open(ledger);
     await release.createSlot('s', CONTRACT, 'A', []);
@@ -115,6 +179,11 @@ describe('promotion template and admission record', () => {
     expect(release.current('s').shadow).toBe('m');
     // A failed pre-release gate is refused by admission.
     const bad = admissionDocuments(evidence({ operator: 'ties' }), { admittedAt: '2025-01-01T00:00:00.000Z', reasons: [] });
-    await expect(admitToShadow({ ledger, release }, { slot: 's', model: 'n', candidate: H('c'), admission: bad.admission, promotionTemplate: bad.template })).rejects.toThrow(/gate allowlist \(operator ties is not allowlisted\) failed/);
+    await expect(
+      admitToShadow(
+        { ledger, release },
+        { slot: 's', model: 'n', candidate: H('c'), admission: bad.admission, promotionTemplate: bad.template },
+      ),
+    ).rejects.toThrow(/gate allowlist \(operator ties is not allowlisted\) failed/);
   });
 });

@@ -9,7 +9,19 @@
  */
 import type { Sha256Hex } from '../hash.ts';
 import { compatibilityManifestBody, type CompatModel } from '../compat.ts';
-import type { AdmissionRecord, CandidateManifest, Ceilings, CompatibilityReport, Gate, LineageTemplate, OperatorReceipt, Params, Policy, PromotionTemplate, RuntimeSmoke } from '../manifest/kinds.ts';
+import type {
+  AdmissionRecord,
+  CandidateManifest,
+  Ceilings,
+  CompatibilityReport,
+  Gate,
+  LineageTemplate,
+  OperatorReceipt,
+  Params,
+  Policy,
+  PromotionTemplate,
+  RuntimeSmoke,
+} from '../manifest/kinds.ts';
 import { makeManifest, manifestHash } from '../manifest/index.ts';
 import type { BreedResult } from '../operators/breed.ts';
 import type { CandidateFile } from '../operators/candidate.ts';
@@ -70,7 +82,13 @@ export function recordBreed(input: BreedRecordInput): BreedRecords {
     ms: result.ms,
     recompute: `garden breed with a recipe of operator ${operator.id}, params ${JSON.stringify(params)}, seed ${result.seed}, parents (base first) ${parents.join(', ')}: lineage key ${file.lineageKey}`,
   });
-  const candidate = makeManifest('candidate-manifest', { candidate: file.hash, species: file.species, lineage: manifestHash(lineage), receipt: manifestHash(receipt), bytes: file.bytes.length });
+  const candidate = makeManifest('candidate-manifest', {
+    candidate: file.hash,
+    species: file.species,
+    lineage: manifestHash(lineage),
+    receipt: manifestHash(receipt),
+    bytes: file.bytes.length,
+  });
   return { lineage, receipt, candidate, manifests: [...(compatibility ? [compatibility] : []), lineage, receipt, candidate] };
 }
 
@@ -102,7 +120,12 @@ export interface AdmissionEvidence {
 function smokeGate(s: SmokeEvidence | undefined): Gate {
   if (!s) return { id: 'runtime-smoke', status: 'pending' };
   const evidence = 'kind' in s ? { evidence: manifestHash(s) } : {};
-  return { id: 'runtime-smoke', status: s.passed ? 'passed' : 'failed', ...evidence, ...(s.reasons.length ? { detail: s.reasons.join('; ') } : {}) };
+  return {
+    id: 'runtime-smoke',
+    status: s.passed ? 'passed' : 'failed',
+    ...evidence,
+    ...(s.reasons.length ? { detail: s.reasons.join('; ') } : {}),
+  };
 }
 
 function evaluationGate(e: AdmissionEvidence): Gate {
@@ -118,9 +141,20 @@ function evaluationGate(e: AdmissionEvidence): Gate {
 export function promotionTemplate(e: AdmissionEvidence): PromotionTemplate {
   const allowed = isAllowed(e.policy, e.operator);
   const gates: Record<PromotionGate, Gate> = {
-    allowlist: { id: 'allowlist', status: allowed ? 'passed' : 'failed', detail: `operator ${e.operator} is ${allowed ? '' : 'not '}allowlisted` },
+    allowlist: {
+      id: 'allowlist',
+      status: allowed ? 'passed' : 'failed',
+      detail: `operator ${e.operator} is ${allowed ? '' : 'not '}allowlisted`,
+    },
     evaluation: evaluationGate(e),
-    viability: { id: 'viability', status: e.viability.viable ? 'passed' : 'failed', detail: e.viability.checks.filter((c) => c.kind === 'primary').map((c) => c.text).join('; ') },
+    viability: {
+      id: 'viability',
+      status: e.viability.viable ? 'passed' : 'failed',
+      detail: e.viability.checks
+        .filter((c) => c.kind === 'primary')
+        .map((c) => c.text)
+        .join('; '),
+    },
     'runtime-smoke': smokeGate(e.smoke),
     shadow: { id: 'shadow', status: 'pending' },
     canary: { id: 'canary', status: 'pending' },
@@ -130,7 +164,10 @@ export function promotionTemplate(e: AdmissionEvidence): PromotionTemplate {
 }
 
 /** The admission record (artifact 9) that binds a promotion template and the candidate's sidecars. */
-export function admissionRecord(template: PromotionTemplate, r: { sidecars: readonly Sha256Hex[]; admittedAt: string; reasons: readonly string[] }): AdmissionRecord {
+export function admissionRecord(
+  template: PromotionTemplate,
+  r: { sidecars: readonly Sha256Hex[]; admittedAt: string; reasons: readonly string[] },
+): AdmissionRecord {
   return makeManifest('admission-record', {
     candidate: template.candidate,
     slot: template.slot,
@@ -142,7 +179,10 @@ export function admissionRecord(template: PromotionTemplate, r: { sidecars: read
 }
 
 /** Both admission documents of a candidate, as one admission records them: the template, and the record that binds it. */
-export function admissionDocuments(e: AdmissionEvidence, r: { admittedAt: string; reasons: readonly string[] }): { template: PromotionTemplate; admission: AdmissionRecord } {
+export function admissionDocuments(
+  e: AdmissionEvidence,
+  r: { admittedAt: string; reasons: readonly string[] },
+): { template: PromotionTemplate; admission: AdmissionRecord } {
   const template = promotionTemplate(e);
   return { template, admission: admissionRecord(template, { sidecars: Object.values(e.sidecars), ...r }) };
 }

@@ -5,7 +5,10 @@ import { evidencePromotionCheck, promotionCheck } from './fitness.ts';
 import { CONTRACT, memoryLedger, rng } from './test-helpers.ts';
 import { canonicalJson } from '../hash.ts';
 
-const eligible = promotionCheck({ invocations: 50, successes: 50, failures: 0, consecutiveFailures: 0 }, { invocations: 50, successes: 40, failures: 10, consecutiveFailures: 0 });
+const eligible = promotionCheck(
+  { invocations: 50, successes: 50, failures: 0, consecutiveFailures: 0 },
+  { invocations: 50, successes: 40, failures: 10, consecutiveFailures: 0 },
+);
 
 describe('release controller', () => {
   it('shadow → canary → champion, each step a ledger entry with the full registry', async () => {
@@ -33,7 +36,9 @@ describe('release controller', () => {
     await rc.createSlot('s', CONTRACT, 'A');
     await rc.toCanary('s', 0.5, 'try', 'B');
     const weak = promotionCheck({ invocations: 49, successes: 49, failures: 0, consecutiveFailures: 0 }, null);
-    await expect(rc.toChampion('s', weak, 'too early')).rejects.toThrow(/"B" cannot become champion of "s" on fitness: challenger has 49 invocations; promotion needs at least 50/);
+    await expect(rc.toChampion('s', weak, 'too early')).rejects.toThrow(
+      /"B" cannot become champion of "s" on fitness: challenger has 49 invocations; promotion needs at least 50/,
+    );
     expect(ledger.length).toBe(2);
   });
 
@@ -91,9 +96,16 @@ describe('release controller', () => {
       await rc.createSlot('s', CONTRACT, 'A', ['B', 'C']);
       await rc.toShadow('s', 'S', 'round');
       // The router's automatic demote and a user's click, started together (not awaited in between).
-      const steps = [() => rc.demote('s', 'A', 'three failures'), () => rc.toCanary('s', 0.1, 'user click'), () => rc.setFallback('s', ['C', 'B'], 'reorder')];
+      const steps = [
+        () => rc.demote('s', 'A', 'three failures'),
+        () => rc.toCanary('s', 0.1, 'user click'),
+        () => rc.setFallback('s', ['C', 'B'], 'reorder'),
+      ];
       const r = rng(seed);
-      const order = steps.map((f) => [r(), f] as const).sort((a, b) => a[0] - b[0]).map(([, f]) => f);
+      const order = steps
+        .map((f) => [r(), f] as const)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, f]) => f);
       await Promise.all(order.map((f) => f()));
       const versions = rc.versions('s').map((v) => v.version);
       expect(versions).toEqual([1, 2, 3, 4, 5]);
@@ -139,9 +151,14 @@ describe('release controller', () => {
     await rc.createSlot('s', CONTRACT, 'A');
     await rc.toShadow('s', 'S', 'round');
     const verdict = { candidate: 'S', viable: true, checks: [], reasons: [] };
-    const fit = promotionCheck({ invocations: 3, successes: 3, failures: 0, consecutiveFailures: 0 }, { invocations: 3, successes: 3, failures: 0, consecutiveFailures: 0 });
+    const fit = promotionCheck(
+      { invocations: 3, successes: 3, failures: 0, consecutiveFailures: 0 },
+      { invocations: 3, successes: 3, failures: 0, consecutiveFailures: 0 },
+    );
     expect(fit).toMatchObject({ basis: 'fitness', eligible: false });
-    await expect(rc.toChampion('s', { ...eligible, basis: 'vibes' as never }, 'x', 'S')).rejects.toThrow(/basis "vibes" is unknown; valid: fitness, evidence/);
+    await expect(rc.toChampion('s', { ...eligible, basis: 'vibes' as never }, 'x', 'S')).rejects.toThrow(
+      /basis "vibes" is unknown; valid: fitness, evidence/,
+    );
     const ev = evidencePromotionCheck(verdict, { invocations: 3, successes: 3, failures: 0, consecutiveFailures: 0 }, fit);
     await rc.toChampion('s', ev, 'evaluation evidence', 'S');
     const last = ledger.entries()[ledger.length - 1];

@@ -50,7 +50,8 @@ export class ReleaseController {
       if (e.type !== 'release' && e.type !== 'rollback') continue;
       const slot = String(e.payload.slot);
       const reg = validateManifest(e.payload.registry, 'selector-registry');
-      if (manifestHash(reg) !== e.payload.registryHash) throw new ReleaseError(`ledger entry ${e.index}: registry does not hash to its recorded registryHash`);
+      if (manifestHash(reg) !== e.payload.registryHash)
+        throw new ReleaseError(`ledger entry ${e.index}: registry does not hash to its recorded registryHash`);
       const st = rc.#slot(slot, true);
       if (e.type === 'release') {
         st.versions.push(reg);
@@ -58,7 +59,8 @@ export class ReleaseController {
       } else {
         st.active.pop();
         const top = st.active[st.active.length - 1];
-        if (!top || manifestHash(top) !== e.payload.registryHash) throw new ReleaseError(`ledger entry ${e.index}: rollback restores a registry that was not the previous version`);
+        if (!top || manifestHash(top) !== e.payload.registryHash)
+          throw new ReleaseError(`ledger entry ${e.index}: rollback restores a registry that was not the previous version`);
       }
     }
     return rc;
@@ -102,7 +104,13 @@ export class ReleaseController {
     return [...this.#slot(slot).versions];
   }
 
-  async #activate(slot: string, action: ReleaseAction, next: Omit<SelectorRegistryBody, 'version' | 'slot'>, reason: string, evidence?: Record<string, unknown>): Promise<SelectorRegistry> {
+  async #activate(
+    slot: string,
+    action: ReleaseAction,
+    next: Omit<SelectorRegistryBody, 'version' | 'slot'>,
+    reason: string,
+    evidence?: Record<string, unknown>,
+  ): Promise<SelectorRegistry> {
     const st = this.#slot(slot, action === 'create');
     const prev = st.active[st.active.length - 1] ?? null;
     const version = st.versions.reduce((m, v) => Math.max(m, v.version), 0) + 1;
@@ -110,18 +118,38 @@ export class ReleaseController {
     const rest = { contract, champion, canary, shadow, fallback };
     const reg = makeManifest('selector-registry', { ...rest, slot, version, note: reason });
     const roles = [reg.champion, reg.canary?.model, reg.shadow].filter((x): x is string => !!x);
-    if (new Set(roles).size !== roles.length) throw new ReleaseError(`slot "${slot}": one model cannot hold two of champion, canary and shadow (${roles.join(', ')})`);
-    await this.#ledger.append('release', { slot, action, registry: reg, registryHash: manifestHash(reg), from: prev ? manifestHash(prev) : null, reason, ...(evidence ? { evidence } : {}) });
+    if (new Set(roles).size !== roles.length)
+      throw new ReleaseError(`slot "${slot}": one model cannot hold two of champion, canary and shadow (${roles.join(', ')})`);
+    await this.#ledger.append('release', {
+      slot,
+      action,
+      registry: reg,
+      registryHash: manifestHash(reg),
+      from: prev ? manifestHash(prev) : null,
+      reason,
+      ...(evidence ? { evidence } : {}),
+    });
     st.versions.push(reg);
     st.active.push(reg);
     return reg;
   }
 
   /** Create a task slot with its contract, champion and fallback stack. */
-  createSlot(slot: string, contract: SlotContract, champion: string | null, fallback: string[] = [], reason = 'slot created'): Promise<SelectorRegistry> {
+  createSlot(
+    slot: string,
+    contract: SlotContract,
+    champion: string | null,
+    fallback: string[] = [],
+    reason = 'slot created',
+  ): Promise<SelectorRegistry> {
     return this.#serial(async () => {
       if (this.#slots.has(slot)) throw new ReleaseError(`task slot "${slot}" already exists`);
-      return this.#activate(slot, 'create', { contract, champion, canary: null, shadow: null, fallback: fallback.filter((m) => m !== champion) }, reason);
+      return this.#activate(
+        slot,
+        'create',
+        { contract, champion, canary: null, shadow: null, fallback: fallback.filter((m) => m !== champion) },
+        reason,
+      );
     });
   }
 
@@ -130,7 +158,13 @@ export class ReleaseController {
    * `before`, when given, runs inside the same queued step after the checks pass and before the
    * release entry (admitToShadow appends its admission entry there); its result joins the evidence.
    */
-  toShadow(slot: string, model: string, reason: string, evidence?: Record<string, unknown>, before?: (current: SelectorRegistry) => Promise<Record<string, unknown> | void>): Promise<SelectorRegistry> {
+  toShadow(
+    slot: string,
+    model: string,
+    reason: string,
+    evidence?: Record<string, unknown>,
+    before?: (current: SelectorRegistry) => Promise<Record<string, unknown> | void>,
+  ): Promise<SelectorRegistry> {
     return this.#serial(async () => {
       const cur = this.current(slot);
       if (cur.champion === model) throw new ReleaseError(`"${model}" is already the champion of slot "${slot}"`);
@@ -148,7 +182,13 @@ export class ReleaseController {
       if (!m) throw new ReleaseError(`slot "${slot}" has no shadow to promote to canary; name a model`);
       if (!(share > 0 && share <= 1)) throw new ReleaseError(`canary share ${share} is outside (0, 1]`);
       if (cur.champion === m) throw new ReleaseError(`"${m}" is already the champion of slot "${slot}"`);
-      return this.#activate(slot, 'canary', { ...cur, canary: { model: m, share }, shadow: cur.shadow === m ? null : cur.shadow }, reason, evidence);
+      return this.#activate(
+        slot,
+        'canary',
+        { ...cur, canary: { model: m, share }, shadow: cur.shadow === m ? null : cur.shadow },
+        reason,
+        evidence,
+      );
     });
   }
 
@@ -163,13 +203,22 @@ export class ReleaseController {
       const cur = this.current(slot);
       const m = model ?? cur.canary?.model;
       if (!m) throw new ReleaseError(`slot "${slot}" has no canary to promote; name a model`);
-      if (!(PROMOTION_BASES as readonly string[]).includes(check.basis)) throw new ReleaseError(`promotion check basis ${JSON.stringify(check.basis ?? null)} is unknown; valid: ${PROMOTION_BASES.join(', ')}`);
+      if (!(PROMOTION_BASES as readonly string[]).includes(check.basis))
+        throw new ReleaseError(
+          `promotion check basis ${JSON.stringify(check.basis ?? null)} is unknown; valid: ${PROMOTION_BASES.join(', ')}`,
+        );
       if (!check.eligible) throw new ReleaseError(`"${m}" cannot become champion of "${slot}" on ${check.basis}: ${check.reason}`);
       const fallback = [...(cur.champion ? [cur.champion] : []), ...cur.fallback].filter((x) => x !== m);
       return this.#activate(
         slot,
         'champion',
-        { ...cur, champion: m, canary: cur.canary?.model === m ? null : cur.canary, shadow: cur.shadow === m ? null : cur.shadow, fallback: [...new Set(fallback)] },
+        {
+          ...cur,
+          champion: m,
+          canary: cur.canary?.model === m ? null : cur.canary,
+          shadow: cur.shadow === m ? null : cur.shadow,
+          fallback: [...new Set(fallback)],
+        },
         reason,
         { ...check, basis: check.basis },
       );
@@ -190,7 +239,13 @@ export class ReleaseController {
       return this.#activate(
         slot,
         'demote',
-        { ...cur, champion, canary: cur.canary?.model === model ? null : cur.canary, shadow: cur.shadow === model ? null : cur.shadow, fallback: keep ? [...fallback, model] : fallback },
+        {
+          ...cur,
+          champion,
+          canary: cur.canary?.model === model ? null : cur.canary,
+          shadow: cur.shadow === model ? null : cur.shadow,
+          fallback: keep ? [...fallback, model] : fallback,
+        },
         reason,
         evidence,
       );
@@ -218,4 +273,3 @@ export class ReleaseController {
     });
   }
 }
-

@@ -49,7 +49,20 @@ function suiteBytes(id: string, seed: number, count: number, noise: number): Uin
     labels[n] = clean.indexOf(Math.max(...clean));
     for (let j = 0; j < 4; j++) x[n * 4 + j] += noise * (r() * 2 - 1);
   }
-  return writeSuite({ id, name: id, family: 'toy', task: 'classify', perturbation: noise ? `noise(${noise})` : 'none', description: id, classes: 3, scale: 1 }, { dtype: 'F32', data: x, featureSize: 4 }, labels);
+  return writeSuite(
+    {
+      id,
+      name: id,
+      family: 'toy',
+      task: 'classify',
+      perturbation: noise ? `noise(${noise})` : 'none',
+      description: id,
+      classes: 3,
+      scale: 1,
+    },
+    { dtype: 'F32', data: x, featureSize: 4 },
+    labels,
+  );
 }
 
 function world(forward?: Forward) {
@@ -66,19 +79,41 @@ function world(forward?: Forward) {
     ceilings: { maxBytes: 100_000 },
     suites: { test: sha256Hex(test), robust: sha256Hex(robust) },
   });
-  const info = (id: string, tensors: Tensor[]): ParentInfo => ({ hash: sha256Hex(new TextEncoder().encode(`toy parent ${id}`)), species: SPECIES, tensors });
-  const models = new Map<string, ParentInfo>([['A', info('A', A)], ['B', info('B', B)]]);
-  const suites = new Map([[sha256Hex(test), test], [sha256Hex(robust), robust]]);
+  const info = (id: string, tensors: Tensor[]): ParentInfo => ({
+    hash: sha256Hex(new TextEncoder().encode(`toy parent ${id}`)),
+    species: SPECIES,
+    tensors,
+  });
+  const models = new Map<string, ParentInfo>([
+    ['A', info('A', A)],
+    ['B', info('B', B)],
+  ]);
+  const suites = new Map([
+    [sha256Hex(test), test],
+    [sha256Hex(robust), robust],
+  ]);
   const lab = cpuLab({ models, suites, forward });
   return { A, B, test, robust, policy, models, suites, lab };
 }
 
-const blend = (weights: number[], seed = 1): RoundRecipe => ({ operator: 'blend', parents: ['A', 'B'], params: { weights, normalize: true }, seed });
+const blend = (weights: number[], seed = 1): RoundRecipe => ({
+  operator: 'blend',
+  parents: ['A', 'B'],
+  params: { weights, normalize: true },
+  seed,
+});
 
 describe('lab round (CPU operators, CPU evaluator)', () => {
   it('promotes the 50/50 blend of an antithetic pair to shadow, archiving the no-gain recipe with its numbers', async () => {
     const w = world();
-    const input: LabRoundInput = { slot: 'toy', policy: w.policy, approved: ['A', 'B'], parents: ['A', 'B'], champion: 'A', recipes: [blend([1, 0]), blend([0.5, 0.5])] };
+    const input: LabRoundInput = {
+      slot: 'toy',
+      policy: w.policy,
+      approved: ['A', 'B'],
+      parents: ['A', 'B'],
+      champion: 'A',
+      recipes: [blend([1, 0]), blend([0.5, 0.5])],
+    };
     const res = await runLabRound(input, w.lab.deps);
     expect(res.decision).toBe('promote-to-shadow');
     const [same, mid] = res.candidates;
@@ -88,11 +123,22 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
     // blend [1, 0] is A itself: no gain over the champion, archived with the numbers.
     expect(same.status).toBe('archived');
     expect(same.reasons[0]).toMatch(/^accuracy on test: 0\.\d{4} vs champion A 0\.\d{4}, gain \+0\.0000 is below the margin 0\.0200$/);
-    expect(res.promotionTemplate!.gates.map((g) => `${g.id}:${g.status}`)).toEqual(['allowlist:passed', 'evaluation:passed', 'viability:passed', 'runtime-smoke:passed', 'shadow:pending', 'canary:pending', 'champion:pending']);
+    expect(res.promotionTemplate!.gates.map((g) => `${g.id}:${g.status}`)).toEqual([
+      'allowlist:passed',
+      'evaluation:passed',
+      'viability:passed',
+      'runtime-smoke:passed',
+      'shadow:pending',
+      'canary:pending',
+      'champion:pending',
+    ]);
     // Every model is evaluated on every pinned suite, with a checksummed sidecar.
     expect(new Set(res.sidecars.map((s) => s.candidate))).toEqual(new Set(['A', 'B', same.id, mid.id]));
     expect(res.sidecars).toHaveLength(4 * 2);
-    expect(res.smokes.map((m) => [m.candidate, m.passed])).toEqual([[same.id, true], [mid.id, true]]);
+    expect(res.smokes.map((m) => [m.candidate, m.passed])).toEqual([
+      [same.id, true],
+      [mid.id, true],
+    ]);
 
     const ledger = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
     const release = ReleaseController.open(ledger);
@@ -102,30 +148,71 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
     expect(release.current('toy')).toMatchObject({ champion: 'A', shadow: mid.id });
     expect(ledger.entries().map((e) => e.type)).toEqual(['release', 'admission', 'release']);
     // One admission payload, the one admitToShadow writes for the app too.
-    expect(Object.keys(ledger.entries()[1].payload).sort()).toEqual(['admission', 'admissionHash', 'candidate', 'model', 'policyHash', 'promotionTemplate', 'slot']);
-    expect(ledger.entries()[1].payload).toMatchObject({ slot: 'toy', model: mid.id, candidate: mid.id, admissionHash: manifestHash(admission!), policyHash: res.policyHash, promotionTemplate: res.promotionTemplate });
+    expect(Object.keys(ledger.entries()[1].payload).sort()).toEqual([
+      'admission',
+      'admissionHash',
+      'candidate',
+      'model',
+      'policyHash',
+      'promotionTemplate',
+      'slot',
+    ]);
+    expect(ledger.entries()[1].payload).toMatchObject({
+      slot: 'toy',
+      model: mid.id,
+      candidate: mid.id,
+      admissionHash: manifestHash(admission!),
+      policyHash: res.policyHash,
+      promotionTemplate: res.promotionTemplate,
+    });
     expect(ledger.entries()[2].payload).toMatchObject({ action: 'shadow', evidence: { admission: manifestHash(admission!) } });
   });
 
   it('sidecars name the JavaScript evaluator; candidates have the bytes candidateSlm gives (as garden breed and the app); smoke reports finite', async () => {
     const w = world();
-    const res = await runLabRound({ slot: 'toy', policy: w.policy, approved: ['A', 'B'], parents: ['A', 'B'], champion: 'A', recipes: [blend([0.5, 0.5]), blend([0.3, 0.7], 5)] }, w.lab.deps);
+    const res = await runLabRound(
+      {
+        slot: 'toy',
+        policy: w.policy,
+        approved: ['A', 'B'],
+        parents: ['A', 'B'],
+        champion: 'A',
+        recipes: [blend([0.5, 0.5]), blend([0.3, 0.7], 5)],
+      },
+      w.lab.deps,
+    );
     expect(new Set(res.sidecars.map((s) => s.evaluator.id))).toEqual(new Set(['slm-garden/evaluate-classifier-js']));
     for (const [i, c] of res.candidates.entries()) {
       const recipe = [blend([0.5, 0.5]), blend([0.3, 0.7], 5)][i];
       const parents = recipe.parents.map((p) => w.models.get(p)!);
-      const direct = await breed({ operator: recipe.operator, params: recipe.params as never, seed: recipe.seed, parents: parents.map((p) => p.tensors) }, cpuBackend);
+      const direct = await breed(
+        { operator: recipe.operator, params: recipe.params as never, seed: recipe.seed, parents: parents.map((p) => p.tensors) },
+        cpuBackend,
+      );
       const file = candidateSlm(direct, parents);
       expect(c.id).toBe(file.hash);
       expect(sha256Hex(w.lab.candidates.get(c.id!)!)).toBe(file.hash);
       expect(Buffer.from(w.lab.candidates.get(c.id!)!).equals(Buffer.from(file.bytes))).toBe(true);
     }
-    expect(res.smokes.map((m) => [m.finite, m.passed])).toEqual([[true, true], [true, true]]);
+    expect(res.smokes.map((m) => [m.finite, m.passed])).toEqual([
+      [true, true],
+      [true, true],
+    ]);
   });
 
   it('gives a no-op when no candidate beats no-op (the best parent unchanged), naming the numbers', async () => {
     const w = world();
-    const res = await runLabRound({ slot: 'toy', policy: w.policy, approved: ['A', 'B'], parents: ['A', 'B'], champion: null, recipes: [blend([1, 0]), blend([0, 1], 2)] }, w.lab.deps);
+    const res = await runLabRound(
+      {
+        slot: 'toy',
+        policy: w.policy,
+        approved: ['A', 'B'],
+        parents: ['A', 'B'],
+        champion: null,
+        recipes: [blend([1, 0]), blend([0, 1], 2)],
+      },
+      w.lab.deps,
+    );
     expect(res.decision).toBe('no-op');
     expect(res.winner).toBeNull();
     expect(res.reasons[0]).toBe('no-op: none of 2 candidates is viable; every candidate archived');
@@ -144,7 +231,10 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
       return y;
     };
     const w = world(fragile);
-    const res = await runLabRound({ slot: 'toy', policy: w.policy, approved: ['A', 'B'], parents: ['A', 'B'], champion: 'A', recipes: [blend([0.5, 0.5])] }, w.lab.deps);
+    const res = await runLabRound(
+      { slot: 'toy', policy: w.policy, approved: ['A', 'B'], parents: ['A', 'B'], champion: 'A', recipes: [blend([0.5, 0.5])] },
+      w.lab.deps,
+    );
     expect(res.decision).toBe('no-op');
     expect(res.candidates[0].status).toBe('failed');
     expect(res.candidates[0].reasons[0]).toMatch(/^runtime smoke failed: .*non-finite|^runtime smoke failed: .*NaN/i);
@@ -156,8 +246,16 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
     const w = world();
     const res = await runLabRound(
       {
-        slot: 'toy', policy: w.policy, approved: ['A'], parents: ['A', 'B'], champion: 'A',
-        recipes: [{ operator: 'mutate', parents: ['A'], params: {}, seed: 1 }, blend([0.5, 0.5]), { operator: 'nope', parents: ['A'], params: {}, seed: 1 }],
+        slot: 'toy',
+        policy: w.policy,
+        approved: ['A'],
+        parents: ['A', 'B'],
+        champion: 'A',
+        recipes: [
+          { operator: 'mutate', parents: ['A'], params: {}, seed: 1 },
+          blend([0.5, 0.5]),
+          { operator: 'nope', parents: ['A'], params: {}, seed: 1 },
+        ],
       },
       w.lab.deps,
     );
@@ -183,7 +281,9 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
       },
     );
     expect(res.decision).toBe('no-op');
-    expect(res.candidates[0].reasons.join('\n')).toMatch(/guardrail accuracy on robust regressed: 0\.2000 vs champion A 0\.\d{4}, a regression of 0\.\d{4} beyond the tolerance 0\.0500/);
+    expect(res.candidates[0].reasons.join('\n')).toMatch(
+      /guardrail accuracy on robust regressed: 0\.2000 vs champion A 0\.\d{4}, a regression of 0\.\d{4} beyond the tolerance 0\.0500/,
+    );
   });
 });
 
@@ -248,7 +348,9 @@ describe('trust zones', () => {
     for (const g of guarded) expect(reachable.has(g)).toBe(false);
     // The round still ran on intact data: the suites, parents, policy and ledger are unchanged.
     expect([sha256Hex(w.test), sha256Hex(w.robust)]).toEqual(suiteHashes);
-    expect([...w.models.entries()].filter(([k]) => k === 'A' || k === 'B').map(([, m]) => m.tensors.map((t) => sha256Hex(t.data)).join())).toEqual(parentHashes);
+    expect(
+      [...w.models.entries()].filter(([k]) => k === 'A' || k === 'B').map(([, m]) => m.tensors.map((t) => sha256Hex(t.data)).join()),
+    ).toEqual(parentHashes);
     expect(policyZone.hash).toBe(policyHash);
     expect(ledger.head).toEqual(head);
     expect(ledger.verify().ok).toBe(true);

@@ -106,10 +106,12 @@ export class LabRoundError extends Error {
 }
 
 function checkMetrics(m: unknown, who: string, suite: string): Metrics {
-  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new LabRoundError(`evaluation of ${who} on ${suite} returned no metric vector`);
+  if (!m || typeof m !== 'object' || Array.isArray(m))
+    throw new LabRoundError(`evaluation of ${who} on ${suite} returned no metric vector`);
   const out: Metrics = {};
   for (const [k, v] of Object.entries(m)) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new LabRoundError(`evaluation of ${who} on ${suite} returned non-finite ${k} = ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new LabRoundError(`evaluation of ${who} on ${suite} returned non-finite ${k} = ${String(v)}`);
     out[k] = v;
   }
   return out;
@@ -149,9 +151,23 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
     try {
       const bred = await deps.breed(recipe);
       if (!bred || typeof bred.id !== 'string' || !bred.id) throw new LabRoundError('breed returned no candidate id');
-      outcomes.push({ recipe, id: bred.id, status: 'archived', reasons: [], scored: { id: bred.id, metrics: {}, bytes: bred.bytes, breedMs: bred.ms }, checks: [] });
+      outcomes.push({
+        recipe,
+        id: bred.id,
+        status: 'archived',
+        reasons: [],
+        scored: { id: bred.id, metrics: {}, bytes: bred.bytes, breedMs: bred.ms },
+        checks: [],
+      });
     } catch (e) {
-      outcomes.push({ recipe, id: null, status: 'failed', reasons: [`recipe ${i}: breeding failed: ${(e as Error).message}`], scored: null, checks: [] });
+      outcomes.push({
+        recipe,
+        id: null,
+        status: 'failed',
+        reasons: [`recipe ${i}: breeding failed: ${(e as Error).message}`],
+        scored: null,
+        checks: [],
+      });
     }
   }
 
@@ -164,7 +180,15 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
       try {
         const r = await deps.smoke(o.id);
         if (typeof r.finite !== 'boolean') throw new LabRoundError('the smoke report has no boolean "finite"');
-        const body = { candidate: o.id, runtime: r.runtime, probes: r.probes, outputShape: [...r.outputShape], finite: r.finite, passed: r.passed, reasons: [...r.reasons] };
+        const body = {
+          candidate: o.id,
+          runtime: r.runtime,
+          probes: r.probes,
+          outputShape: [...r.outputShape],
+          finite: r.finite,
+          passed: r.passed,
+          reasons: [...r.reasons],
+        };
         const m = /^[0-9a-f]{64}$/.test(o.id) ? makeManifest('runtime-smoke', body) : null;
         if (m) smokes.push(m);
         smokeOf.set(o.id, m ?? body);
@@ -221,11 +245,13 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
   }
 
   // 6. Decision.
-  const viable = outcomes.filter((o) => o.status === 'viable').sort((a, b) => {
-    const ga = primaryGain({ candidate: a.id!, viable: true, checks: a.checks, reasons: [] });
-    const gb = primaryGain({ candidate: b.id!, viable: true, checks: b.checks, reasons: [] });
-    return gb - ga || (a.id! < b.id! ? -1 : 1);
-  });
+  const viable = outcomes
+    .filter((o) => o.status === 'viable')
+    .sort((a, b) => {
+      const ga = primaryGain({ candidate: a.id!, viable: true, checks: a.checks, reasons: [] });
+      const gb = primaryGain({ candidate: b.id!, viable: true, checks: b.checks, reasons: [] });
+      return gb - ga || (a.id! < b.id! ? -1 : 1);
+    });
   const winner = viable[0] ?? null;
   let promotionTemplate: PromotionTemplate | null = null;
   if (winner) {
@@ -235,13 +261,30 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
     }
     reasons.unshift(`promote ${winner.id} to shadow in slot "${input.slot}"`, ...winner.checks.map((c) => c.text));
     const winnerSidecars = Object.fromEntries(
-      suites.flatMap((suite) => sidecars.filter((s) => s.candidate === winner.id && s.suite === suite.hash).map((s) => [suite.name, manifestHash(s)])),
+      suites.flatMap((suite) =>
+        sidecars.filter((s) => s.candidate === winner.id && s.suite === suite.hash).map((s) => [suite.name, manifestHash(s)]),
+      ),
     );
-    promotionTemplate = makeTemplate({ candidate: winner.id!, slot: input.slot, operator: winner.recipe.operator, policy, smoke: smokeOf.get(winner.id!), sidecars: winnerSidecars, viability: { viable: true, checks: winner.checks } });
+    promotionTemplate = makeTemplate({
+      candidate: winner.id!,
+      slot: input.slot,
+      operator: winner.recipe.operator,
+      policy,
+      smoke: smokeOf.get(winner.id!),
+      sidecars: winnerSidecars,
+      viability: { viable: true, checks: winner.checks },
+    });
   } else {
     const tried = outcomes.length;
-    reasons.unshift(tried ? `no-op: none of ${tried} candidate${tried > 1 ? 's' : ''} is viable; every candidate archived` : 'no-op: no recipe produced a candidate');
-    for (const o of outcomes) reasons.push(`${o.id ? o.id.slice(0, 12) : `recipe ${input.recipes.indexOf(o.recipe)}`} (${o.recipe.operator}): ${o.reasons.join('; ')}`);
+    reasons.unshift(
+      tried
+        ? `no-op: none of ${tried} candidate${tried > 1 ? 's' : ''} is viable; every candidate archived`
+        : 'no-op: no recipe produced a candidate',
+    );
+    for (const o of outcomes)
+      reasons.push(
+        `${o.id ? o.id.slice(0, 12) : `recipe ${input.recipes.indexOf(o.recipe)}`} (${o.recipe.operator}): ${o.reasons.join('; ')}`,
+      );
   }
 
   return deepFreeze({
@@ -264,7 +307,11 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
  * entry, then the winner in shadow (a release entry). The winner's registry id is its candidate
  * hash. A no-op round records nothing and returns null.
  */
-export async function applyRound(result: LabRoundResult, zones: { ledger: Ledger; release: ReleaseController }, now: () => string = () => new Date().toISOString()): Promise<AdmissionRecord | null> {
+export async function applyRound(
+  result: LabRoundResult,
+  zones: { ledger: Ledger; release: ReleaseController },
+  now: () => string = () => new Date().toISOString(),
+): Promise<AdmissionRecord | null> {
   if (result.decision !== 'promote-to-shadow' || !result.winner || !result.promotionTemplate) return null;
   const sidecars = result.sidecars.filter((s) => s.candidate === result.winner).map((s) => manifestHash(s));
   const admission = admissionRecord(result.promotionTemplate, { sidecars, admittedAt: now(), reasons: result.reasons.slice(0, 20) });

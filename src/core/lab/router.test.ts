@@ -5,7 +5,10 @@ import { CONTRACT, memoryLedger, rng } from './test-helpers.ts';
 import { Ledger, MemoryLedgerStore, type LedgerStore } from './ledger.ts';
 
 /** Models as plain functions of the input: each returns 3 logits. */
-function models(table: Record<string, (x: Float32Array) => ArrayLike<number> | Promise<ArrayLike<number>>>): { invoke: Invoke; calls: string[] } {
+function models(table: Record<string, (x: Float32Array) => ArrayLike<number> | Promise<ArrayLike<number>>>): {
+  invoke: Invoke;
+  calls: string[];
+} {
   const calls: string[] = [];
   return {
     calls,
@@ -91,7 +94,10 @@ describe('selector router', () => {
     }
     expect(release.current('s')).toMatchObject({ champion: 'B', fallback: ['A'] });
     const last = ledger.entries()[ledger.length - 1];
-    expect(last).toMatchObject({ type: 'release', payload: { action: 'demote', reason: '3 consecutive failures (last: non-finite: output[0] is NaN)' } });
+    expect(last).toMatchObject({
+      type: 'release',
+      payload: { action: 'demote', reason: '3 consecutive failures (last: non-finite: output[0] is NaN)' },
+    });
     // After demotion B answers first.
     const r = await router.route('s', 'r4', input(4));
     expect(r.attempts.map((a) => a.model)).toEqual(['B']);
@@ -109,12 +115,24 @@ describe('selector router', () => {
   it('falls through on thrown errors, contract violations and timeouts', async () => {
     const { release } = await setup('A', ['B', 'C', 'D']);
     const router = new SelectorRouter({
-      invoke: models({ A: () => { throw new Error('boom'); }, B: () => [1, 2], C: () => new Promise(() => undefined), D: good }).invoke,
+      invoke: models({
+        A: () => {
+          throw new Error('boom');
+        },
+        B: () => [1, 2],
+        C: () => new Promise(() => undefined),
+        D: good,
+      }).invoke,
       release,
     });
     const r = await router.route('s', 'x', input(2));
     expect(r.answeredBy).toBe('D');
-    expect(r.attempts.map((a) => [a.model, a.failure ?? 'ok'])).toEqual([['A', 'error'], ['B', 'contract'], ['C', 'timeout'], ['D', 'ok']]);
+    expect(r.attempts.map((a) => [a.model, a.failure ?? 'ok'])).toEqual([
+      ['A', 'error'],
+      ['B', 'contract'],
+      ['C', 'timeout'],
+      ['D', 'ok'],
+    ]);
     expect(r.attempts[1].detail).toBe('output has 2 values; the contract says 3');
   });
 
@@ -122,7 +140,9 @@ describe('selector router', () => {
     const { release } = await setup('A', []);
     const router = new SelectorRouter({ invoke: models({ A: () => [Infinity, 0, 0] }).invoke, release });
     await expect(router.route('s', 'x', new Float32Array(5))).rejects.toThrow(/input has 5 values; the contract says 4/);
-    await expect(router.route('s', 'x', input(0))).rejects.toThrow(/every model failed for request x: A \(non-finite: output\[0\] is Infinity\)/);
+    await expect(router.route('s', 'x', input(0))).rejects.toThrow(
+      /every model failed for request x: A \(non-finite: output\[0\] is Infinity\)/,
+    );
   });
 
   it('a model cannot corrupt the input seen by the next model', async () => {
@@ -150,7 +170,10 @@ describe('selector router', () => {
     await release.toCanary('s', 1, 'all traffic to the canary first', 'C');
     let k = 0;
     // C always answers; A only sees traffic when C fails, so give A its own record by routing with C failing 20 % of the time.
-    const router = new SelectorRouter({ invoke: models({ A: () => (k++ % 2 ? [NaN, 0, 0] : [1, 0, 0]), C: (x) => (x[3] === 2 ? [NaN, 0, 0] : good(x)) }).invoke, release });
+    const router = new SelectorRouter({
+      invoke: models({ A: () => (k++ % 2 ? [NaN, 0, 0] : [1, 0, 0]), C: (x) => (x[3] === 2 ? [NaN, 0, 0] : good(x)) }).invoke,
+      release,
+    });
     for (let i = 0; i < 49; i++) await router.route('s', `r${i}`, input(i));
     expect(router.promotionCheck('s', 'C')).toMatchObject({ eligible: false });
     await router.route('s', 'r49', input(49));
@@ -179,7 +202,9 @@ describe('selector router', () => {
       const r = await router.route('s', `r${i}`, input(i));
       expect(r.answeredBy).toBe('B');
       expect(r.demoted).toEqual([]);
-      expect(r.demoteErrors).toEqual(i === 2 ? [{ slot: 's', model: 'A', requestId: 'r2', message: 'demoting "A" in slot "s" failed: disk full' }] : []);
+      expect(r.demoteErrors).toEqual(
+        i === 2 ? [{ slot: 's', model: 'A', requestId: 'r2', message: 'demoting "A" in slot "s" failed: disk full' }] : [],
+      );
     }
     expect(router.demoteErrors()).toHaveLength(1);
     expect(router.stats('s').A).toMatchObject({ failures: 3, consecutiveFailures: 0 });
@@ -195,7 +220,10 @@ describe('selector router', () => {
   it('stats survive a reload through snapshotStats / initialStats, and bad stats are refused', async () => {
     const { release } = await setup('A', ['B']);
     let n = 0;
-    const router = new SelectorRouter({ invoke: models({ A: () => (n++ % 4 === 0 ? [NaN, 0, 0] : good(input(0))), B: good }).invoke, release });
+    const router = new SelectorRouter({
+      invoke: models({ A: () => (n++ % 4 === 0 ? [NaN, 0, 0] : good(input(0))), B: good }).invoke,
+      release,
+    });
     for (let i = 0; i < 12; i++) await router.route('s', `r${i}`, input(i));
     const snap = JSON.parse(JSON.stringify(router.snapshotStats()));
     expect(snap.s.A).toMatchObject({ invocations: 12, failures: 3 });
@@ -203,7 +231,16 @@ describe('selector router', () => {
     expect(again.stats('s')).toEqual(router.stats('s'));
     await again.route('s', 'x', input(1));
     expect(again.stats('s').A.invocations).toBe(13);
-    expect(() => new SelectorRouter({ invoke: models({}).invoke, release, initialStats: { s: { A: { invocations: 2, successes: 2, failures: 1, consecutiveFailures: 0 } } } })).toThrow(/initial stats s\.A: successes 2 \+ failures 1 ≠ invocations 2/);
-    expect(() => new SelectorRouter({ invoke: models({}).invoke, release, initialStats: { s: { A: { invocations: -1 } as never } } })).toThrow(/initial stats s\.A\.invocations must be a non-negative integer, got -1/);
+    expect(
+      () =>
+        new SelectorRouter({
+          invoke: models({}).invoke,
+          release,
+          initialStats: { s: { A: { invocations: 2, successes: 2, failures: 1, consecutiveFailures: 0 } } },
+        }),
+    ).toThrow(/initial stats s\.A: successes 2 \+ failures 1 ≠ invocations 2/);
+    expect(
+      () => new SelectorRouter({ invoke: models({}).invoke, release, initialStats: { s: { A: { invocations: -1 } as never } } }),
+    ).toThrow(/initial stats s\.A\.invocations must be a non-negative integer, got -1/);
   });
 });

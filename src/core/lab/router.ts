@@ -93,11 +93,14 @@ async function attempt(invoke: Invoke, model: string, input: Float32Array, contr
     const out = await Promise.race([invoke(model, Float32Array.from(input)), timeout]);
     const ms = performance.now() - t0;
     if (out === 'timeout') return { ok: false, failure: 'timeout', detail: `no answer within ${contract.timeoutMs} ms`, ms };
-    if (!out || typeof (out as ArrayLike<number>).length !== 'number') return { ok: false, failure: 'contract', detail: 'output is not an array of numbers', ms };
-    if (out.length !== contract.outputLength) return { ok: false, failure: 'contract', detail: `output has ${out.length} values; the contract says ${contract.outputLength}`, ms };
+    if (!out || typeof (out as ArrayLike<number>).length !== 'number')
+      return { ok: false, failure: 'contract', detail: 'output is not an array of numbers', ms };
+    if (out.length !== contract.outputLength)
+      return { ok: false, failure: 'contract', detail: `output has ${out.length} values; the contract says ${contract.outputLength}`, ms };
     const copy = Float32Array.from(out);
     for (let i = 0; i < out.length; i++) {
-      if (typeof out[i] !== 'number' || !Number.isFinite(out[i])) return { ok: false, failure: 'non-finite', detail: `output[${i}] is ${String(out[i])}`, ms };
+      if (typeof out[i] !== 'number' || !Number.isFinite(out[i]))
+        return { ok: false, failure: 'non-finite', detail: `output[${i}] is ${String(out[i])}`, ms };
     }
     const broken = check?.output(input, copy);
     if (broken) return { ok: false, failure: 'contract', detail: broken, ms };
@@ -147,12 +150,20 @@ function checkStats(s: unknown, where: string): ModelStats {
   const o = s as Partial<ModelStats> | null;
   const n = (k: keyof ModelStats) => {
     const v = o?.[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RouteError(`initial stats ${where}.${k} must be a non-negative integer, got ${JSON.stringify(v ?? null)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+      throw new RouteError(`initial stats ${where}.${k} must be a non-negative integer, got ${JSON.stringify(v ?? null)}`);
     return v;
   };
-  const st = { invocations: n('invocations'), successes: n('successes'), failures: n('failures'), consecutiveFailures: n('consecutiveFailures') };
-  if (st.successes + st.failures !== st.invocations) throw new RouteError(`initial stats ${where}: successes ${st.successes} + failures ${st.failures} ≠ invocations ${st.invocations}`);
-  if (st.consecutiveFailures > st.failures) throw new RouteError(`initial stats ${where}: consecutiveFailures ${st.consecutiveFailures} > failures ${st.failures}`);
+  const st = {
+    invocations: n('invocations'),
+    successes: n('successes'),
+    failures: n('failures'),
+    consecutiveFailures: n('consecutiveFailures'),
+  };
+  if (st.successes + st.failures !== st.invocations)
+    throw new RouteError(`initial stats ${where}: successes ${st.successes} + failures ${st.failures} ≠ invocations ${st.invocations}`);
+  if (st.consecutiveFailures > st.failures)
+    throw new RouteError(`initial stats ${where}: consecutiveFailures ${st.consecutiveFailures} > failures ${st.failures}`);
   return st;
 }
 
@@ -199,10 +210,18 @@ export class SelectorRouter {
     const detail = o.ok ? '' : `${o.failure}: ${o.detail}`;
     this.#pending.add(key);
     try {
-      await this.#release.demote(slot, model, `${s.consecutiveFailures} consecutive failures (last: ${detail})`, { stats: { ...s }, fitness: fitness(s) });
+      await this.#release.demote(slot, model, `${s.consecutiveFailures} consecutive failures (last: ${detail})`, {
+        stats: { ...s },
+        fitness: fitness(s),
+      });
       return { demoted: true };
     } catch (e) {
-      const error: DemoteError = { slot, model, requestId, message: `demoting "${model}" in slot "${slot}" failed: ${e instanceof Error ? e.message : String(e)}` };
+      const error: DemoteError = {
+        slot,
+        model,
+        requestId,
+        message: `demoting "${model}" in slot "${slot}" failed: ${e instanceof Error ? e.message : String(e)}`,
+      };
       this.#demoteErrors.push(error);
       if (this.#demoteErrors.length > this.#limit) this.#demoteErrors.splice(0, this.#demoteErrors.length - this.#limit);
       return { demoted: false, error };
@@ -216,7 +235,8 @@ export class SelectorRouter {
     const reg = this.#release.current(slot);
     const { contract } = reg;
     if (!(input instanceof Float32Array)) throw new RouteError(`slot "${slot}": input must be a Float32Array`);
-    if (input.length !== contract.inputLength) throw new RouteError(`slot "${slot}": input has ${input.length} values; the contract says ${contract.inputLength}`);
+    if (input.length !== contract.inputLength)
+      throw new RouteError(`slot "${slot}": input has ${input.length} values; the contract says ${contract.inputLength}`);
     const frozenInput = Float32Array.from(input);
     const check = Object.prototype.hasOwnProperty.call(this.#contracts, slot) ? this.#contracts[slot] : undefined;
     const refused = check?.input(frozenInput);
@@ -244,23 +264,31 @@ export class SelectorRouter {
     }
 
     const shadowModel = reg.shadow;
-    const shadow: Promise<ShadowRecord | null> = shadowRun && shadowModel
-      ? shadowRun.then(async (o) => {
-          const rec: ShadowRecord = o.ok
-            ? { requestId, model: shadowModel, answeredBy: answer?.model ?? null, agreed: answer ? outputsAgree(o.output, answer.output, contract.compare) : null }
-            : { requestId, model: shadowModel, answeredBy: answer?.model ?? null, agreed: null, failure: o.failure, detail: o.detail };
-          await this.#record(slot, shadowModel, requestId, o);
-          const log = this.#shadowLog.get(slot) ?? [];
-          log.push(rec);
-          if (log.length > this.#limit) log.splice(0, log.length - this.#limit);
-          this.#shadowLog.set(slot, log);
-          return rec;
-        })
-      : Promise.resolve(null);
+    const shadow: Promise<ShadowRecord | null> =
+      shadowRun && shadowModel
+        ? shadowRun.then(async (o) => {
+            const rec: ShadowRecord = o.ok
+              ? {
+                  requestId,
+                  model: shadowModel,
+                  answeredBy: answer?.model ?? null,
+                  agreed: answer ? outputsAgree(o.output, answer.output, contract.compare) : null,
+                }
+              : { requestId, model: shadowModel, answeredBy: answer?.model ?? null, agreed: null, failure: o.failure, detail: o.detail };
+            await this.#record(slot, shadowModel, requestId, o);
+            const log = this.#shadowLog.get(slot) ?? [];
+            log.push(rec);
+            if (log.length > this.#limit) log.splice(0, log.length - this.#limit);
+            this.#shadowLog.set(slot, log);
+            return rec;
+          })
+        : Promise.resolve(null);
 
     if (!answer) {
       void shadow.catch(() => undefined);
-      throw new RouteError(`slot "${slot}": every model failed for request ${requestId}: ${attempts.map((a) => `${a.model} (${a.failure}: ${a.detail})`).join('; ')}`);
+      throw new RouteError(
+        `slot "${slot}": every model failed for request ${requestId}: ${attempts.map((a) => `${a.model} (${a.failure}: ${a.detail})`).join('; ')}`,
+      );
     }
     return { requestId, output: answer.output, answeredBy: answer.model, canary, attempts, shadow, demoted, demoteErrors };
   }
@@ -294,7 +322,13 @@ export class SelectorRouter {
     const log = this.shadowLog(slot);
     const compared = log.filter((r) => r.agreed !== null).length;
     const disagreed = log.filter((r) => r.agreed === false).length;
-    return { model: log[log.length - 1]?.model ?? null, compared, disagreed, failed: log.length - compared, disagreement: compared ? disagreed / compared : 0 };
+    return {
+      model: log[log.length - 1]?.model ?? null,
+      compared,
+      disagreed,
+      failed: log.length - compared,
+      disagreement: compared ? disagreed / compared : 0,
+    };
   }
 
   /** Would `challenger` be promoted over the slot's champion by the fitness rule? */

@@ -140,12 +140,15 @@ export async function generateKeyring(): Promise<Keyring> {
 
 export function checkKeyring(json: unknown): Keyring {
   const k = json as Partial<Keyring> | null;
-  if (!k || typeof k !== 'object' || k.format !== 'slm-garden-keyring' || k.version !== 1 || !k.public || !k.private) throw new SigningError('not a keyring file (format "slm-garden-keyring", version 1, public and private keys)');
+  if (!k || typeof k !== 'object' || k.format !== 'slm-garden-keyring' || k.version !== 1 || !k.public || !k.private)
+    throw new SigningError('not a keyring file (format "slm-garden-keyring", version 1, public and private keys)');
   for (const z of SIGNING_ZONES) {
-    if (typeof k.public[z] !== 'string' || fromBase64url(k.public[z]).length !== 65) throw new SigningError(`keyring: the ${z} public key is not a raw P-256 point`);
+    if (typeof k.public[z] !== 'string' || fromBase64url(k.public[z]).length !== 65)
+      throw new SigningError(`keyring: the ${z} public key is not a raw P-256 point`);
     if (!k.private[z] || typeof k.private[z] !== 'object') throw new SigningError(`keyring: no ${z} private key`);
   }
-  if (k.history !== undefined && (!Array.isArray(k.history) || !k.history.every((h) => checkZoneKeys(h) !== null))) throw new SigningError('keyring: history must be a list of zone key sets');
+  if (k.history !== undefined && (!Array.isArray(k.history) || !k.history.every((h) => checkZoneKeys(h) !== null)))
+    throw new SigningError('keyring: history must be a list of zone key sets');
   return k as Keyring;
 }
 

@@ -1,7 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TEMPORAL_RULES, convergenceEvidence, immediateEvidence, inputDrift, resilienceEvidence, temporalFitness, checkTemporalRules, type FitnessEvidence } from './temporal-fitness.ts';
+import {
+  DEFAULT_TEMPORAL_RULES,
+  convergenceEvidence,
+  immediateEvidence,
+  inputDrift,
+  resilienceEvidence,
+  temporalFitness,
+  checkTemporalRules,
+  type FitnessEvidence,
+} from './temporal-fitness.ts';
 
-const ev = (kind: FitnessEvidence['kind'], score: number, passed = true): FitnessEvidence => ({ slot: 's', model: 'm', kind, score, passed, detail: '' });
+const ev = (kind: FitnessEvidence['kind'], score: number, passed = true): FitnessEvidence => ({
+  slot: 's',
+  model: 'm',
+  kind,
+  score,
+  passed,
+  detail: '',
+});
 
 describe('temporal fitness', () => {
   it('weights each kind 0.3 / 0.5 / 0.2 by default; a kind with no evidence credits nothing', () => {
@@ -29,16 +45,33 @@ describe('temporal fitness', () => {
   it('per-slot weights are checked', () => {
     const rules = { ...DEFAULT_TEMPORAL_RULES, weights: { immediate: 0, convergence: 0, resilience: 1 } };
     expect(temporalFitness([ev('immediate', 1), ev('resilience', 0.7)], rules).fitness).toBeCloseTo(0.7, 12);
-    expect(() => checkTemporalRules({ ...DEFAULT_TEMPORAL_RULES, weights: { immediate: 0.5, convergence: 0.5, resilience: 0.5 } })).toThrow('evidence weights must sum to 1, got 1.5');
+    expect(() => checkTemporalRules({ ...DEFAULT_TEMPORAL_RULES, weights: { immediate: 0.5, convergence: 0.5, resilience: 0.5 } })).toThrow(
+      'evidence weights must sum to 1, got 1.5',
+    );
     expect(() => checkTemporalRules({ ...DEFAULT_TEMPORAL_RULES, decay: 2 })).toThrow('decay must be in [0, 1]');
   });
 
   it('builds the three kinds of evidence', () => {
-    expect(immediateEvidence('s', 'm', { passed: false, reasons: ['NaN'] })).toMatchObject({ kind: 'immediate', score: 0, passed: false, detail: 'runtime smoke failed: NaN' });
-    expect(convergenceEvidence('s', 'm', { requests: 100, minRequests: 50, agreement: 0.9, suitesPassed: 1, suitesTotal: 2 })).toMatchObject({ score: 0.7, passed: false });
-    expect(() => convergenceEvidence('s', 'm', { requests: 10, minRequests: 50, agreement: 1, suitesPassed: 1, suitesTotal: 1 })).toThrow('judged after 50 requests; it has 10');
-    expect(resilienceEvidence('s', 'm', { correct: 9, total: 10, drift: 0.1, minAccuracy: 0.8, maxDrift: 0.5 })).toMatchObject({ score: 0.9, passed: true });
-    expect(resilienceEvidence('s', 'm', { correct: 9, total: 10, drift: 0.9, minAccuracy: 0.8, maxDrift: 0.5 })).toMatchObject({ score: 0.45, passed: false });
+    expect(immediateEvidence('s', 'm', { passed: false, reasons: ['NaN'] })).toMatchObject({
+      kind: 'immediate',
+      score: 0,
+      passed: false,
+      detail: 'runtime smoke failed: NaN',
+    });
+    expect(
+      convergenceEvidence('s', 'm', { requests: 100, minRequests: 50, agreement: 0.9, suitesPassed: 1, suitesTotal: 2 }),
+    ).toMatchObject({ score: 0.7, passed: false });
+    expect(() => convergenceEvidence('s', 'm', { requests: 10, minRequests: 50, agreement: 1, suitesPassed: 1, suitesTotal: 1 })).toThrow(
+      'judged after 50 requests; it has 10',
+    );
+    expect(resilienceEvidence('s', 'm', { correct: 9, total: 10, drift: 0.1, minAccuracy: 0.8, maxDrift: 0.5 })).toMatchObject({
+      score: 0.9,
+      passed: true,
+    });
+    expect(resilienceEvidence('s', 'm', { correct: 9, total: 10, drift: 0.9, minAccuracy: 0.8, maxDrift: 0.5 })).toMatchObject({
+      score: 0.45,
+      passed: false,
+    });
   });
 
   it('input drift is 0 for the same distribution and grows with a shift', () => {

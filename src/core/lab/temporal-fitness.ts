@@ -56,7 +56,8 @@ export function checkTemporalRules(r: TemporalRules): TemporalRules {
   let sum = 0;
   for (const k of EVIDENCE_KINDS) {
     const w = r.weights[k];
-    if (typeof w !== 'number' || !(w >= 0 && w <= 1)) throw new TemporalFitnessError(`weight of ${k} must be a number in [0, 1], got ${JSON.stringify(w ?? null)}`);
+    if (typeof w !== 'number' || !(w >= 0 && w <= 1))
+      throw new TemporalFitnessError(`weight of ${k} must be a number in [0, 1], got ${JSON.stringify(w ?? null)}`);
     sum += w;
   }
   if (Math.abs(sum - 1) > 1e-9) throw new TemporalFitnessError(`evidence weights must sum to 1, got ${sum}`);
@@ -66,8 +67,10 @@ export function checkTemporalRules(r: TemporalRules): TemporalRules {
 }
 
 export function checkEvidence(e: FitnessEvidence): FitnessEvidence {
-  if (!(EVIDENCE_KINDS as readonly string[]).includes(e.kind)) throw new TemporalFitnessError(`evidence kind "${e.kind}" is unknown; valid: ${EVIDENCE_KINDS.join(', ')}`);
-  if (typeof e.score !== 'number' || !(e.score >= 0 && e.score <= 1)) throw new TemporalFitnessError(`evidence score must be in [0, 1], got ${e.score}`);
+  if (!(EVIDENCE_KINDS as readonly string[]).includes(e.kind))
+    throw new TemporalFitnessError(`evidence kind "${e.kind}" is unknown; valid: ${EVIDENCE_KINDS.join(', ')}`);
+  if (typeof e.score !== 'number' || !(e.score >= 0 && e.score <= 1))
+    throw new TemporalFitnessError(`evidence score must be in [0, 1], got ${e.score}`);
   if (typeof e.passed !== 'boolean') throw new TemporalFitnessError('evidence must say whether it passed');
   return e;
 }
@@ -117,7 +120,14 @@ export function evidenceOf(entries: readonly LedgerEntry[], slot: string, model?
 
 /** Immediate evidence from a runtime smoke: 1 when it passed, 0 when not. */
 export function immediateEvidence(slot: string, model: string, smoke: { passed: boolean; reasons: readonly string[] }): FitnessEvidence {
-  return { slot, model, kind: 'immediate', score: smoke.passed ? 1 : 0, passed: smoke.passed, detail: smoke.passed ? 'runtime smoke passed' : `runtime smoke failed: ${smoke.reasons.join('; ')}` };
+  return {
+    slot,
+    model,
+    kind: 'immediate',
+    score: smoke.passed ? 1 : 0,
+    passed: smoke.passed,
+    detail: smoke.passed ? 'runtime smoke passed' : `runtime smoke failed: ${smoke.reasons.join('; ')}`,
+  };
 }
 
 export interface ConvergenceInput {
@@ -134,11 +144,19 @@ export interface ConvergenceInput {
 
 /** Convergence evidence: the mean of shadow agreement and the share of verify suites met; passes when both are whole and the window is full. */
 export function convergenceEvidence(slot: string, model: string, c: ConvergenceInput): FitnessEvidence {
-  if (c.requests < c.minRequests) throw new TemporalFitnessError(`convergence of "${model}" is judged after ${c.minRequests} requests; it has ${c.requests}`);
+  if (c.requests < c.minRequests)
+    throw new TemporalFitnessError(`convergence of "${model}" is judged after ${c.minRequests} requests; it has ${c.requests}`);
   const suites = c.suitesTotal ? c.suitesPassed / c.suitesTotal : 1;
   const score = (c.agreement + suites) / 2;
   const passed = c.suitesPassed === c.suitesTotal && c.agreement >= 0.5;
-  return { slot, model, kind: 'convergence', score, passed, detail: `after ${c.requests} requests: shadow agreement ${c.agreement.toFixed(4)}, ${c.suitesPassed}/${c.suitesTotal} verify suites met` };
+  return {
+    slot,
+    model,
+    kind: 'convergence',
+    score,
+    passed,
+    detail: `after ${c.requests} requests: shadow agreement ${c.agreement.toFixed(4)}, ${c.suitesPassed}/${c.suitesTotal} verify suites met`,
+  };
 }
 
 /**
@@ -149,7 +167,8 @@ export function convergenceEvidence(slot: string, model: string, c: ConvergenceI
 export function inputDrift(reference: ArrayLike<number>, recent: ArrayLike<number>, featureSize: number): number {
   const stats = (x: ArrayLike<number>) => {
     const n = x.length / featureSize;
-    if (!Number.isInteger(n) || n < 1) throw new TemporalFitnessError(`input rows hold ${x.length} values, not a whole number (≥ 1) of rows of ${featureSize}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new TemporalFitnessError(`input rows hold ${x.length} values, not a whole number (≥ 1) of rows of ${featureSize}`);
     const mean = new Float64Array(featureSize);
     const sq = new Float64Array(featureSize);
     for (let i = 0; i < x.length; i++) mean[i % featureSize] += x[i] / n;
@@ -176,7 +195,8 @@ export interface ResilienceInput {
 
 /** Resilience evidence: accuracy on fresh labelled examples, halved when the inputs drifted beyond the limit. */
 export function resilienceEvidence(slot: string, model: string, r: ResilienceInput): FitnessEvidence {
-  if (!(r.total >= 1 && r.correct >= 0 && r.correct <= r.total)) throw new TemporalFitnessError(`resilience needs 0 ≤ correct ≤ total and total ≥ 1, got ${r.correct}/${r.total}`);
+  if (!(r.total >= 1 && r.correct >= 0 && r.correct <= r.total))
+    throw new TemporalFitnessError(`resilience needs 0 ≤ correct ≤ total and total ≥ 1, got ${r.correct}/${r.total}`);
   const accuracy = r.correct / r.total;
   const drifted = r.drift > r.maxDrift;
   const passed = accuracy >= r.minAccuracy && !drifted;

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { noopBaseline, viability, type Scored } from './viability.ts';
 import { rng, testPolicy } from './test-helpers.ts';
 
-const model = (id: string, acc: number, ece: number, robust: number, bytes = 1000): Scored => ({ id, metrics: { test: { accuracy: acc, ece }, robust: { accuracy: robust } }, bytes });
+const model = (id: string, acc: number, ece: number, robust: number, bytes = 1000): Scored => ({
+  id,
+  metrics: { test: { accuracy: acc, ece }, robust: { accuracy: robust } },
+  bytes,
+});
 
 describe('viability', () => {
   const policy = testPolicy();
@@ -12,13 +16,17 @@ describe('viability', () => {
     const v = viability(model('cand', 0.95, 0.05, 0.74), { champion, noop: null }, policy);
     expect(v.viable).toBe(false);
     expect(v.reasons).toHaveLength(1);
-    expect(v.reasons[0]).toBe('guardrail accuracy on robust regressed: 0.7400 vs champion champ 0.8000, a regression of 0.0600 beyond the tolerance 0.0300');
+    expect(v.reasons[0]).toBe(
+      'guardrail accuracy on robust regressed: 0.7400 vs champion champ 0.8000, a regression of 0.0600 beyond the tolerance 0.0300',
+    );
     const g = v.checks.find((c) => c.kind === 'guardrail' && c.suite === 'robust')!;
     expect(g).toMatchObject({ candidate: 0.74, reference: 0.8, threshold: -0.03, passed: false });
     expect(g.delta).toBeCloseTo(-0.06, 12);
     // A min-direction guardrail (ece) regresses when it goes up.
     const v2 = viability(model('cand', 0.95, 0.08, 0.8), { champion, noop: null }, policy);
-    expect(v2.reasons[0]).toMatch(/^guardrail ece on test regressed: 0\.0800 vs champion champ 0\.0500, a regression of 0\.0300 beyond the tolerance 0\.0200$/);
+    expect(v2.reasons[0]).toMatch(
+      /^guardrail ece on test regressed: 0\.0800 vs champion champ 0\.0500, a regression of 0\.0300 beyond the tolerance 0\.0200$/,
+    );
   });
 
   it('a regression within tolerance passes', () => {
@@ -74,7 +82,10 @@ describe('viability', () => {
     const r = rng(4);
     for (let t = 0; t < 40; t++) {
       const n = 1 + Math.floor(r() * 6);
-      const parents: Scored[] = Array.from({ length: n }, (_, i) => ({ id: `P${i}`, metrics: { test: { accuracy: Math.round(r() * 100) / 100, ece: r() } } }));
+      const parents: Scored[] = Array.from({ length: n }, (_, i) => ({
+        id: `P${i}`,
+        metrics: { test: { accuracy: Math.round(r() * 100) / 100, ece: r() } },
+      }));
       for (const direction of ['max', 'min'] as const) {
         const policy = testPolicy({ primary: { suite: 'test', metric: 'accuracy', direction, margin: 0.01 } });
         const best = noopBaseline(parents, policy)!;
@@ -88,6 +99,8 @@ describe('viability', () => {
     // A parent without the metric ranks last, whatever the direction.
     const missing: Scored = { id: 'M', metrics: {} };
     const low: Scored = { id: 'L', metrics: { test: { accuracy: 0.1 } } };
-    expect(noopBaseline([missing, low], testPolicy({ primary: { suite: 'test', metric: 'accuracy', direction: 'min', margin: 0 } }))!.id).toBe('L');
+    expect(
+      noopBaseline([missing, low], testPolicy({ primary: { suite: 'test', metric: 'accuracy', direction: 'min', margin: 0 } }))!.id,
+    ).toBe('L');
   });
 });

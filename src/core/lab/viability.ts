@@ -57,7 +57,11 @@ function metric(s: Scored, suite: string, name: string): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-export function viability(candidate: Scored, baselines: { champion: Scored | null; noop: Scored | null }, policy: Policy): ViabilityVerdict {
+export function viability(
+  candidate: Scored,
+  baselines: { champion: Scored | null; noop: Scored | null },
+  policy: Policy,
+): ViabilityVerdict {
   const checks: Check[] = [];
   const refs: [Baseline, Scored][] = [];
   if (baselines.champion) refs.push(['champion', baselines.champion]);
@@ -69,12 +73,33 @@ export function viability(candidate: Scored, baselines: { champion: Scored | nul
     const rp = metric(ref, p.suite, p.metric);
     const label = `${baseline} ${ref.id.slice(0, 12)}`;
     if (cp === null || rp === null) {
-      checks.push({ kind: 'primary', baseline, baselineId: ref.id, suite: p.suite, metric: p.metric, candidate: cp, reference: rp, delta: null, threshold: p.margin, passed: false, text: `no ${p.metric} on suite ${p.suite} for ${cp === null ? 'the candidate' : label}` });
+      checks.push({
+        kind: 'primary',
+        baseline,
+        baselineId: ref.id,
+        suite: p.suite,
+        metric: p.metric,
+        candidate: cp,
+        reference: rp,
+        delta: null,
+        threshold: p.margin,
+        passed: false,
+        text: `no ${p.metric} on suite ${p.suite} for ${cp === null ? 'the candidate' : label}`,
+      });
     } else {
       const delta = improvement(p.direction, cp, rp);
       const passed = delta + VIABILITY_EPSILON >= p.margin;
       checks.push({
-        kind: 'primary', baseline, baselineId: ref.id, suite: p.suite, metric: p.metric, candidate: cp, reference: rp, delta, threshold: p.margin, passed,
+        kind: 'primary',
+        baseline,
+        baselineId: ref.id,
+        suite: p.suite,
+        metric: p.metric,
+        candidate: cp,
+        reference: rp,
+        delta,
+        threshold: p.margin,
+        passed,
         text: `${p.metric} on ${p.suite}: ${f(cp)} vs ${label} ${f(rp)}, gain ${sgn(delta)} ${passed ? 'meets' : 'is below'} the margin ${f(p.margin)}`,
       });
     }
@@ -82,13 +107,34 @@ export function viability(candidate: Scored, baselines: { champion: Scored | nul
       const c = metric(candidate, g.suite, g.metric);
       const r = metric(ref, g.suite, g.metric);
       if (c === null || r === null) {
-        checks.push({ kind: 'guardrail', baseline, baselineId: ref.id, suite: g.suite, metric: g.metric, candidate: c, reference: r, delta: null, threshold: -g.tolerance, passed: false, text: `guardrail ${g.metric} on ${g.suite}: no value for ${c === null ? 'the candidate' : label}` });
+        checks.push({
+          kind: 'guardrail',
+          baseline,
+          baselineId: ref.id,
+          suite: g.suite,
+          metric: g.metric,
+          candidate: c,
+          reference: r,
+          delta: null,
+          threshold: -g.tolerance,
+          passed: false,
+          text: `guardrail ${g.metric} on ${g.suite}: no value for ${c === null ? 'the candidate' : label}`,
+        });
         continue;
       }
       const delta = improvement(g.direction, c, r);
       const passed = delta + VIABILITY_EPSILON >= -g.tolerance;
       checks.push({
-        kind: 'guardrail', baseline, baselineId: ref.id, suite: g.suite, metric: g.metric, candidate: c, reference: r, delta, threshold: -g.tolerance, passed,
+        kind: 'guardrail',
+        baseline,
+        baselineId: ref.id,
+        suite: g.suite,
+        metric: g.metric,
+        candidate: c,
+        reference: r,
+        delta,
+        threshold: -g.tolerance,
+        passed,
         text: passed
           ? `guardrail ${g.metric} on ${g.suite}: ${f(c)} vs ${label} ${f(r)} (${delta >= 0 ? `no regression, ${g.direction === 'max' ? 'up' : 'down'} ${f(Math.abs(c - r))}` : `a regression of ${f(-delta)} within the tolerance ${f(g.tolerance)}`})`
           : `guardrail ${g.metric} on ${g.suite} regressed: ${f(c)} vs ${label} ${f(r)}, a regression of ${f(-delta)} beyond the tolerance ${f(g.tolerance)}`,
@@ -96,7 +142,19 @@ export function viability(candidate: Scored, baselines: { champion: Scored | nul
     }
   }
   if (!refs.length) {
-    checks.push({ kind: 'primary', baseline: null, baselineId: null, suite: p.suite, metric: p.metric, candidate: cp, reference: null, delta: null, threshold: p.margin, passed: false, text: 'no champion and no no-op baseline to compare with' });
+    checks.push({
+      kind: 'primary',
+      baseline: null,
+      baselineId: null,
+      suite: p.suite,
+      metric: p.metric,
+      candidate: cp,
+      reference: null,
+      delta: null,
+      threshold: p.margin,
+      passed: false,
+      text: 'no champion and no no-op baseline to compare with',
+    });
   }
 
   const c = policy.ceilings;
@@ -104,8 +162,20 @@ export function viability(candidate: Scored, baselines: { champion: Scored | nul
     if (limit === undefined) return;
     const passed = typeof value === 'number' && value <= limit;
     checks.push({
-      kind: 'ceiling', baseline: null, baselineId: null, suite: null, metric: metricName, candidate: value ?? null, reference: null, delta: null, threshold: limit, passed,
-      text: typeof value !== 'number' ? `resource ceiling ${metricName}: the candidate reports no value (ceiling ${f(limit)} ${unit})` : `resource ceiling ${metricName}: ${f(value)} ${unit} ${passed ? 'within' : 'exceeds'} the ceiling ${f(limit)} ${unit}`,
+      kind: 'ceiling',
+      baseline: null,
+      baselineId: null,
+      suite: null,
+      metric: metricName,
+      candidate: value ?? null,
+      reference: null,
+      delta: null,
+      threshold: limit,
+      passed,
+      text:
+        typeof value !== 'number'
+          ? `resource ceiling ${metricName}: the candidate reports no value (ceiling ${f(limit)} ${unit})`
+          : `resource ceiling ${metricName}: ${f(value)} ${unit} ${passed ? 'within' : 'exceeds'} the ceiling ${f(limit)} ${unit}`,
     });
   };
   ceiling('bytes', candidate.bytes, c.maxBytes, 'bytes');

@@ -16,7 +16,11 @@ export type ValidateFn = ((data: unknown) => boolean) & { errors?: AjvError[] | 
 
 /** One error: its path and problem. */
 export function describeAjvError(e: AjvError): string {
-  const path = '$' + e.instancePath.replace(/\/([^/]+)/g, (_m, seg: string) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg.replace(/~1/g, '/').replace(/~0/g, '~')}`));
+  const path =
+    '$' +
+    e.instancePath.replace(/\/([^/]+)/g, (_m, seg: string) =>
+      /^\d+$/.test(seg) ? `[${seg}]` : `.${seg.replace(/~1/g, '/').replace(/~0/g, '~')}`,
+    );
   switch (e.keyword) {
     case 'additionalProperties':
       return `${path}: unknown key "${String(e.params.additionalProperty)}"`;
@@ -33,7 +37,12 @@ export function describeAjvError(e: AjvError): string {
 
 /** Every error on one line: the noise ajv adds for anyOf/not branches dropped when a more specific error exists; at most `max` shown. */
 export function describeAjvErrors(errors: readonly AjvError[], max = 5): string {
-  const specific = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'not' && !(e.keyword === 'type' && errors.some((o) => o !== e && o.instancePath === e.instancePath && o.keyword === 'type')));
+  const specific = errors.filter(
+    (e) =>
+      e.keyword !== 'anyOf' &&
+      e.keyword !== 'not' &&
+      !(e.keyword === 'type' && errors.some((o) => o !== e && o.instancePath === e.instancePath && o.keyword === 'type')),
+  );
   const unique = [...new Set((specific.length ? specific : errors).map(describeAjvError))];
   return unique.slice(0, max).join('; ') + (unique.length > max ? `; and ${unique.length - max} more` : '');
 }

@@ -31,11 +31,21 @@ function standaloneModule(schemas: readonly object[], refs: Record<string, strin
   let code = gen(ajv, refs);
   code = code.replace(/require\("([^"]+)"\)\.default/g, (_m, mod: string) => {
     const inline = RUNTIME[mod];
-    if (!inline) throw new Error(`generated validators need runtime module "${mod}", which has no inline copy; known: ${Object.keys(RUNTIME).join(', ')}`);
+    if (!inline)
+      throw new Error(
+        `generated validators need runtime module "${mod}", which has no inline copy; known: ${Object.keys(RUNTIME).join(', ')}`,
+      );
     return `(${inline})`;
   });
   if (/\brequire\(/.test(code)) throw new Error('generated validators still call require()');
-  return ['/* eslint-disable */', '// @ts-nocheck', `// GENERATED from ${source} by src/core/manifest/generate.ts; do not edit.`, REGENERATE, code.replace(/^"use strict";/, ''), ''].join('\n');
+  return [
+    '/* eslint-disable */',
+    '// @ts-nocheck',
+    `// GENERATED from ${source} by src/core/manifest/generate.ts; do not edit.`,
+    REGENERATE,
+    code.replace(/^"use strict";/, ''),
+    '',
+  ].join('\n');
 }
 
 /** src/core/manifest/validators.generated.ts: every document kind. */

@@ -77,7 +77,18 @@ export interface OperatorReceiptBody {
   backend: { kind: 'cpu' | 'webgpu'; adapter: string; software: boolean };
   inputs: Sha256Hex[];
   output: Sha256Hex;
-  tensors: { name: string; outputHash: Sha256Hex; changedFraction: number; sparsity: number; deltaNorm: number; ms: number; signConflicts?: number; iterations?: number; skipped?: string; bytes?: number }[];
+  tensors: {
+    name: string;
+    outputHash: Sha256Hex;
+    changedFraction: number;
+    sparsity: number;
+    deltaNorm: number;
+    ms: number;
+    signConflicts?: number;
+    iterations?: number;
+    skipped?: string;
+    bytes?: number;
+  }[];
   ms: number;
   recompute: string;
 }
@@ -133,7 +144,17 @@ export interface AdmissionRecordBody {
   reasons?: string[];
 }
 
-export const LEDGER_ENTRY_TYPES = Object.freeze(['admission', 'release', 'rollback', 're-baseline', 'policy-change', 'allele', 'fitness-evidence', 'proposal', 'approval'] as const);
+export const LEDGER_ENTRY_TYPES = Object.freeze([
+  'admission',
+  'release',
+  'rollback',
+  're-baseline',
+  'policy-change',
+  'allele',
+  'fitness-evidence',
+  'proposal',
+  'approval',
+] as const);
 export type LedgerEntryType = (typeof LEDGER_ENTRY_TYPES)[number];
 export interface LedgerEntryBody {
   index: number;

@@ -23,7 +23,8 @@ export function parseStrictJson(text: string, what = 'manifest'): unknown {
     throw new ManifestError(`${what} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   const bad = findKeyProblem(text);
-  if (bad?.problem === 'forbidden') throw new ManifestError(`${what}: key "${bad.key}" at ${bad.path} is refused (it could pollute prototypes)`);
+  if (bad?.problem === 'forbidden')
+    throw new ManifestError(`${what}: key "${bad.key}" at ${bad.path} is refused (it could pollute prototypes)`);
   if (bad) throw new ManifestError(`${what}: duplicate key "${bad.key}" at ${bad.path}`);
   return value;
 }

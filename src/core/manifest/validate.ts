@@ -5,7 +5,16 @@
  */
 import * as V from './validators.generated.ts';
 import { exportName } from './names.ts';
-import { DOCUMENT_KINDS, MANIFEST_KINDS, isManifestKind, type LabRoundFile, type Manifest, type ManifestKind, type ManifestOf, type Policy } from './kinds.ts';
+import {
+  DOCUMENT_KINDS,
+  MANIFEST_KINDS,
+  isManifestKind,
+  type LabRoundFile,
+  type Manifest,
+  type ManifestKind,
+  type ManifestOf,
+  type Policy,
+} from './kinds.ts';
 import { ManifestError, findUnsafeKey, parseStrictJson } from './strict-json.ts';
 import { describeAjvErrors, type ValidateFn } from './ajv-errors.ts';
 
@@ -15,12 +24,14 @@ const VALIDATORS = V as unknown as Record<string, ValidateFn>;
 export function validateDocument<T = unknown>(json: unknown, expectedKind?: string): T {
   const unsafe = findUnsafeKey(json);
   if (unsafe) throw new ManifestError(`refused: ${unsafe}`);
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ManifestError(`a manifest must be a JSON object with a "kind"; valid kinds: ${DOCUMENT_KINDS.join(', ')}`);
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new ManifestError(`a manifest must be a JSON object with a "kind"; valid kinds: ${DOCUMENT_KINDS.join(', ')}`);
   const kind = (json as { kind?: unknown }).kind;
   if (typeof kind !== 'string' || !DOCUMENT_KINDS.includes(kind)) {
     throw new ManifestError(`unknown manifest kind ${JSON.stringify(kind ?? null)}; valid kinds: ${DOCUMENT_KINDS.join(', ')}`);
   }
-  if (expectedKind !== undefined && kind !== expectedKind) throw new ManifestError(`expected a ${expectedKind} manifest, got kind "${kind}"`);
+  if (expectedKind !== undefined && kind !== expectedKind)
+    throw new ManifestError(`expected a ${expectedKind} manifest, got kind "${kind}"`);
   const fn = VALIDATORS[exportName(kind)];
   if (!fn(json)) throw new ManifestError(`invalid ${kind} manifest: ${describeAjvErrors(fn.errors ?? [])}`);
   return json as T;

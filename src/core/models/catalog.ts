@@ -87,15 +87,18 @@ export function checkCatalog(raw: unknown): Catalog {
     ids.add(f.id);
     if (!HEX.test(f.species)) fail(`family ${f.id}: species is not a SHA-256 hex string`);
     if (!HEX.test(f.graphHash)) fail(`family ${f.id}: graphHash is not a SHA-256 hex string`);
-    if (!Object.prototype.hasOwnProperty.call(INPUT_KINDS, f.input?.kind)) fail(`family ${f.id}: input kind ${JSON.stringify(f.input?.kind)}; valid: ${Object.keys(INPUT_KINDS).join(', ')}`);
+    if (!Object.prototype.hasOwnProperty.call(INPUT_KINDS, f.input?.kind))
+      fail(`family ${f.id}: input kind ${JSON.stringify(f.input?.kind)}; valid: ${Object.keys(INPUT_KINDS).join(', ')}`);
     if (!Array.isArray(f.output?.labels) || f.output.labels.length < 1) fail(`family ${f.id}: output labels missing`);
     for (const m of f.models ?? []) {
       if (!HEX.test(m.hash)) fail(`model ${m.id}: hash is not a SHA-256 hex string`);
-      if (!(MODEL_ROLES as readonly string[]).includes(m.role)) fail(`model ${m.id}: role ${JSON.stringify(m.role)}; valid: ${MODEL_ROLES.join(', ')}`);
+      if (!(MODEL_ROLES as readonly string[]).includes(m.role))
+        fail(`model ${m.id}: role ${JSON.stringify(m.role)}; valid: ${MODEL_ROLES.join(', ')}`);
     }
     for (const s of f.suites ?? []) {
       if (!HEX.test(s.hash)) fail(`suite ${s.id}: hash is not a SHA-256 hex string`);
-      if (s.baseline !== undefined && !(f.suites ?? []).some((x) => x.id === s.baseline && x.id !== s.id)) fail(`suite ${s.id}: baseline "${s.baseline}" is not another suite of family ${f.id}`);
+      if (s.baseline !== undefined && !(f.suites ?? []).some((x) => x.id === s.baseline && x.id !== s.id))
+        fail(`suite ${s.id}: baseline "${s.baseline}" is not another suite of family ${f.id}`);
     }
     if (!(f.suites ?? []).some((s) => s.primary)) fail(`family ${f.id}: no primary suite`);
   }

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { CHARSET, charLmForward, charLmGraph, charLmToTensors, contextAt, decodeIds, encodeText, normalizeText, sampleContinuation, type CharLmParams } from './charlm.ts';
+import {
+  CHARSET,
+  charLmForward,
+  charLmGraph,
+  charLmToTensors,
+  contextAt,
+  decodeIds,
+  encodeText,
+  normalizeText,
+  sampleContinuation,
+  type CharLmParams,
+} from './charlm.ts';
 import { inspectOnnxGraph } from './onnx-graph.ts';
 import { randomUnit, tensorKey } from '../operators/prng.ts';
 import { createOrtSession, releaseSession, runSession } from '../../runtime/ort-session.ts';
@@ -36,7 +47,9 @@ describe('character LM species', () => {
       expect(info.external.map((e) => e.location).sort()).toEqual(['embed.weight', 'fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
       const session = await createOrtSession(graph, charLmToTensors(p));
       const batch = 4;
-      const ids = Int32Array.from({ length: batch * p.shape.context }, (_, i) => Math.floor(randomUnit(tensorKey(seed, 'ids'), i) * CHARSET.length));
+      const ids = Int32Array.from({ length: batch * p.shape.context }, (_, i) =>
+        Math.floor(randomUnit(tensorKey(seed, 'ids'), i) * CHARSET.length),
+      );
       const got = await runSession(session, ids, batch, p.shape.context);
       const want = charLmForward(p, ids, batch);
       expect(got.length).toBe(batch * CHARSET.length);

@@ -11,7 +11,7 @@ import { randomUnit, tensorKey } from '../operators/prng.ts';
 import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
 
 /** Index = token id. Id 0 is the space, which also pads contexts shorter than k. */
-export const CHARSET: readonly string[] = Object.freeze([' ', ...'abcdefghijklmnopqrstuvwxyz', ...'0123456789', ...".,;:!?'\"-()$%"]);
+export const CHARSET: readonly string[] = Object.freeze([' ', ...'abcdefghijklmnopqrstuvwxyz', ...'0123456789', ...'.,;:!?\'"-()$%']);
 const CHAR_ID = new Map(CHARSET.map((c, i) => [c, i]));
 
 /** Lower-case, fold quotes and dashes, turn every whitespace run into one space, drop other characters. */
@@ -45,7 +45,12 @@ export function decodeIds(ids: ArrayLike<number>): string {
 }
 
 /** The last k ids of `ids` ending before position `end` (space-padded on the left). */
-export function contextAt(ids: ArrayLike<number>, end: number, k: number, out: Int32Array | Float32Array = new Int32Array(k)): Int32Array | Float32Array {
+export function contextAt(
+  ids: ArrayLike<number>,
+  end: number,
+  k: number,
+  out: Int32Array | Float32Array = new Int32Array(k),
+): Int32Array | Float32Array {
   for (let j = 0; j < k; j++) {
     const p = end - k + j;
     out[j] = p >= 0 ? ids[p] : 0;
@@ -128,8 +133,10 @@ export function charLmFromTensors(tensors: readonly Tensor[]): CharLmParams {
   const w1 = get('fc1.weight');
   const w2 = get('fc2.weight');
   const shape = { vocab: emb.shape[0], embed: emb.shape[1], context: w1.shape[0] / emb.shape[1], hidden: w1.shape[1] };
-  if (!Number.isInteger(shape.context)) throw new Error(`fc1.weight has ${w1.shape[0]} rows, not a multiple of the embedding size ${shape.embed}`);
-  if (w2.shape[0] !== shape.hidden || w2.shape[1] !== shape.vocab) throw new Error(`fc2.weight is [${w2.shape}], expected [${shape.hidden},${shape.vocab}]`);
+  if (!Number.isInteger(shape.context))
+    throw new Error(`fc1.weight has ${w1.shape[0]} rows, not a multiple of the embedding size ${shape.embed}`);
+  if (w2.shape[0] !== shape.hidden || w2.shape[1] !== shape.vocab)
+    throw new Error(`fc2.weight is [${w2.shape}], expected [${shape.hidden},${shape.vocab}]`);
   const f = (t: Tensor) => Float32Array.from(toFloat32(t));
   return { shape, emb: f(emb), w1: f(w1), b1: f(get('fc1.bias')), w2: f(w2), b2: f(get('fc2.bias')) };
 }
@@ -138,7 +145,13 @@ export function charLmFromTensors(tensors: readonly Tensor[]): CharLmParams {
  * CPU forward pass: ids [batch, context] → logits [batch, vocab]. Fills `flatOut` (the
  * concatenated embeddings) and `hiddenOut` (post-ReLU) when given; training uses them.
  */
-export function charLmForward(p: CharLmParams, ids: ArrayLike<number>, batch: number, flatOut?: Float32Array, hiddenOut?: Float32Array): Float32Array {
+export function charLmForward(
+  p: CharLmParams,
+  ids: ArrayLike<number>,
+  batch: number,
+  flatOut?: Float32Array,
+  hiddenOut?: Float32Array,
+): Float32Array {
   const { context: K, embed: E, hidden: H, vocab: V } = p.shape;
   const D = K * E;
   const flat = flatOut ?? new Float32Array(batch * D);

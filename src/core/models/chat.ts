@@ -33,7 +33,8 @@ export function loadChatTemplate(tokenizerConfig: string | undefined): ChatTempl
   let source = cfg.chat_template;
   if (Array.isArray(source)) source = (source as { name?: unknown; template?: unknown }[]).find((t) => t && t.name === 'default')?.template;
   if (source === undefined || source === null) return null;
-  if (typeof source !== 'string') throw new FormatError('tokenizer', 'tokenizer_config.json chat_template is neither a string nor a list with a "default" template');
+  if (typeof source !== 'string')
+    throw new FormatError('tokenizer', 'tokenizer_config.json chat_template is neither a string nor a list with a "default" template');
   let template: Template;
   try {
     template = new Template(source);
@@ -46,6 +47,7 @@ export function loadChatTemplate(tokenizerConfig: string | undefined): ChatTempl
     if (t !== undefined) tokens[k] = t;
   }
   return {
-    render: (messages, opts = {}) => template.render({ messages: messages.map((m) => ({ ...m })), add_generation_prompt: opts.addGenerationPrompt ?? true, ...tokens }),
+    render: (messages, opts = {}) =>
+      template.render({ messages: messages.map((m) => ({ ...m })), add_generation_prompt: opts.addGenerationPrompt ?? true, ...tokens }),
   };
 }

@@ -29,7 +29,10 @@ describe('next-token choice', () => {
   });
 
   it('top-k keeps the k most probable; top-p the smallest set reaching p (at least one)', () => {
-    expect(nextTokenDistribution(logits, { temperature: 1, topK: 2 }).map(([id, p]) => [id, +p.toFixed(6)])).toEqual([[0, 0.625], [1, 0.375]]);
+    expect(nextTokenDistribution(logits, { temperature: 1, topK: 2 }).map(([id, p]) => [id, +p.toFixed(6)])).toEqual([
+      [0, 0.625],
+      [1, 0.375],
+    ]);
     expect(nextTokenDistribution(logits, { temperature: 1, topP: 0.8 }).map(([id]) => id)).toEqual([0, 1]);
     expect(nextTokenDistribution(logits, { temperature: 1, topP: 0.81 }).map(([id]) => id)).toEqual([0, 1, 2]);
     expect(nextTokenDistribution(logits, { temperature: 1, topP: 0.01 }).map(([id]) => id)).toEqual([0]);

@@ -40,11 +40,14 @@ export interface Generation {
 }
 
 export function checkSampling(o: SamplingOptions): void {
-  if (o.greedy && (o.temperature !== undefined || o.topP !== undefined || o.topK !== undefined)) throw new Error('greedy decoding takes no temperature, top-k or top-p');
-  if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) throw new Error(`temperature ${o.temperature} must be a positive number`);
+  if (o.greedy && (o.temperature !== undefined || o.topP !== undefined || o.topK !== undefined))
+    throw new Error('greedy decoding takes no temperature, top-k or top-p');
+  if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature)))
+    throw new Error(`temperature ${o.temperature} must be a positive number`);
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new Error(`top-p ${o.topP} must be in (0, 1]`);
   if (o.topK !== undefined && !(Number.isSafeInteger(o.topK) && o.topK >= 1)) throw new Error(`top-k ${o.topK} must be a positive integer`);
-  if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0)) throw new Error(`seed ${o.seed} must be a non-negative integer`);
+  if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0))
+    throw new Error(`seed ${o.seed} must be a non-negative integer`);
 }
 
 export function argmax(logits: ArrayLike<number>): number {

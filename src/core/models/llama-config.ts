@@ -107,7 +107,9 @@ function bool(o: Record<string, unknown>, key: string, dflt: boolean): boolean {
 function tokenIds(v: unknown, key: string): number[] {
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
-  for (const x of list) if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) fail(`${key} is ${JSON.stringify(v)}, expected a token id or a list of them`);
+  for (const x of list)
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)
+      fail(`${key} is ${JSON.stringify(v)}, expected a token id or a list of them`);
   return list as number[];
 }
 
@@ -115,7 +117,8 @@ function ropeScaling(o: Record<string, unknown>): { theta: number; rope: RopeSca
   // transformers ≥ 5 writes {rope_parameters: {rope_type, rope_theta, ...}}; earlier, rope_theta + rope_scaling.
   const params = o.rope_parameters ?? o.rope_scaling ?? null;
   let theta = o.rope_theta;
-  if (params !== null && (typeof params !== 'object' || Array.isArray(params))) fail(`rope_scaling is ${JSON.stringify(params)}, expected an object or null`);
+  if (params !== null && (typeof params !== 'object' || Array.isArray(params)))
+    fail(`rope_scaling is ${JSON.stringify(params)}, expected an object or null`);
   const p = (params ?? {}) as Record<string, unknown>;
   if (theta === undefined && p.rope_theta !== undefined) theta = p.rope_theta;
   const t = num({ rope_theta: theta }, 'rope_theta', 10000);
@@ -130,7 +133,8 @@ function ropeScaling(o: Record<string, unknown>): { theta: number; rope: RopeSca
       highFreqFactor: num(p, 'high_freq_factor', NaN),
       originalMaxPositionEmbeddings: int(p, 'original_max_position_embeddings'),
     };
-    if (!(rope.highFreqFactor > rope.lowFreqFactor)) fail(`rope_scaling high_freq_factor ${rope.highFreqFactor} must exceed low_freq_factor ${rope.lowFreqFactor}`);
+    if (!(rope.highFreqFactor > rope.lowFreqFactor))
+      fail(`rope_scaling high_freq_factor ${rope.highFreqFactor} must exceed low_freq_factor ${rope.lowFreqFactor}`);
     return { theta: t, rope };
   }
   fail(`rope_scaling rope_type ${JSON.stringify(type)} is not supported; supported: ${ROPE_TYPES.join(', ')}`);
@@ -153,15 +157,18 @@ export function parseCausalLmConfig(raw: unknown): CausalLmConfig {
   const d = DEFAULTS[arch];
   const act = o.hidden_act ?? 'silu';
   if (act !== 'silu') fail(`hidden_act ${JSON.stringify(act)} is not supported; supported: silu`);
-  if (o.pretraining_tp !== undefined && o.pretraining_tp !== 1) fail(`pretraining_tp ${JSON.stringify(o.pretraining_tp)} is not supported; supported: 1`);
+  if (o.pretraining_tp !== undefined && o.pretraining_tp !== 1)
+    fail(`pretraining_tp ${JSON.stringify(o.pretraining_tp)} is not supported; supported: 1`);
   const hiddenSize = int(o, 'hidden_size');
   const numHeads = int(o, 'num_attention_heads');
   const numKvHeads = int(o, 'num_key_value_heads', d.numKvHeads ?? numHeads);
   if (numHeads % numKvHeads !== 0) fail(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   const headDim = o.head_dim === null || o.head_dim === undefined ? hiddenSize / numHeads : int(o, 'head_dim');
-  if (!Number.isInteger(headDim)) fail(`hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numHeads} and head_dim is not given`);
+  if (!Number.isInteger(headDim))
+    fail(`hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numHeads} and head_dim is not given`);
   if (headDim % 2 !== 0) fail(`head_dim ${headDim} is odd; rotary embeddings need an even head_dim`);
-  if (o.partial_rotary_factor !== undefined && o.partial_rotary_factor !== 1) fail(`partial_rotary_factor ${JSON.stringify(o.partial_rotary_factor)} is not supported; supported: 1`);
+  if (o.partial_rotary_factor !== undefined && o.partial_rotary_factor !== 1)
+    fail(`partial_rotary_factor ${JSON.stringify(o.partial_rotary_factor)} is not supported; supported: 1`);
   const { theta, rope } = ropeScaling(o);
   let slidingWindow: number | null = null;
   if (arch === 'MistralForCausalLM') {
@@ -225,10 +232,24 @@ export function expectedTensors(c: CausalLmConfig): ExpectedTensor[] {
     out.push({ name: `${p}input_layernorm.weight`, shape: [H] }, { name: `${p}post_attention_layernorm.weight`, shape: [H] });
     out.push({ name: `${p}self_attn.q_proj.weight`, shape: [q, H] }, { name: `${p}self_attn.k_proj.weight`, shape: [kv, H] });
     out.push({ name: `${p}self_attn.v_proj.weight`, shape: [kv, H] }, { name: `${p}self_attn.o_proj.weight`, shape: [H, q] });
-    if (c.qkvBias) out.push({ name: `${p}self_attn.q_proj.bias`, shape: [q] }, { name: `${p}self_attn.k_proj.bias`, shape: [kv] }, { name: `${p}self_attn.v_proj.bias`, shape: [kv] });
+    if (c.qkvBias)
+      out.push(
+        { name: `${p}self_attn.q_proj.bias`, shape: [q] },
+        { name: `${p}self_attn.k_proj.bias`, shape: [kv] },
+        { name: `${p}self_attn.v_proj.bias`, shape: [kv] },
+      );
     if (c.oBias) out.push({ name: `${p}self_attn.o_proj.bias`, shape: [H] });
-    out.push({ name: `${p}mlp.gate_proj.weight`, shape: [I, H] }, { name: `${p}mlp.up_proj.weight`, shape: [I, H] }, { name: `${p}mlp.down_proj.weight`, shape: [H, I] });
-    if (c.mlpBias) out.push({ name: `${p}mlp.gate_proj.bias`, shape: [I] }, { name: `${p}mlp.up_proj.bias`, shape: [I] }, { name: `${p}mlp.down_proj.bias`, shape: [H] });
+    out.push(
+      { name: `${p}mlp.gate_proj.weight`, shape: [I, H] },
+      { name: `${p}mlp.up_proj.weight`, shape: [I, H] },
+      { name: `${p}mlp.down_proj.weight`, shape: [H, I] },
+    );
+    if (c.mlpBias)
+      out.push(
+        { name: `${p}mlp.gate_proj.bias`, shape: [I] },
+        { name: `${p}mlp.up_proj.bias`, shape: [I] },
+        { name: `${p}mlp.down_proj.bias`, shape: [H] },
+      );
   }
   out.push({ name: 'model.norm.weight', shape: [H] });
   out.push({ name: 'lm_head.weight', shape: [c.vocabSize, H], optional: c.tieWordEmbeddings });
@@ -243,13 +264,22 @@ export function checkTensorsAgainstConfig(c: CausalLmConfig, tensors: readonly {
   const want = new Map(expectedTensors(c).map((t) => [t.name, t]));
   for (const t of tensors) {
     const e = want.get(t.name);
-    if (!e) throw new FormatError('config', `tensor ${JSON.stringify(t.name)} is not part of a ${c.architecture} with this config.json (num_hidden_layers ${c.numLayers}, attention/mlp biases as configured)`);
+    if (!e)
+      throw new FormatError(
+        'config',
+        `tensor ${JSON.stringify(t.name)} is not part of a ${c.architecture} with this config.json (num_hidden_layers ${c.numLayers}, attention/mlp biases as configured)`,
+      );
     if (e.shape.join(',') !== t.shape.join(',')) {
-      throw new FormatError('config', `tensor ${JSON.stringify(t.name)} has shape [${t.shape}] but config.json (hidden_size ${c.hiddenSize}, intermediate_size ${c.intermediateSize}, num_attention_heads ${c.numHeads}, num_key_value_heads ${c.numKvHeads}, head_dim ${c.headDim}, vocab_size ${c.vocabSize}) gives [${e.shape}]`);
+      throw new FormatError(
+        'config',
+        `tensor ${JSON.stringify(t.name)} has shape [${t.shape}] but config.json (hidden_size ${c.hiddenSize}, intermediate_size ${c.intermediateSize}, num_attention_heads ${c.numHeads}, num_key_value_heads ${c.numKvHeads}, head_dim ${c.headDim}, vocab_size ${c.vocabSize}) gives [${e.shape}]`,
+      );
     }
   }
   const have = new Set(tensors.map((t) => t.name));
-  for (const e of want.values()) if (!e.optional && !have.has(e.name)) throw new FormatError('config', `tensor ${JSON.stringify(e.name)} that config.json implies is missing`);
+  for (const e of want.values())
+    if (!e.optional && !have.has(e.name))
+      throw new FormatError('config', `tensor ${JSON.stringify(e.name)} that config.json implies is missing`);
 }
 
 /**

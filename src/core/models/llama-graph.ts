@@ -71,7 +71,13 @@ class GraphBuilder {
   private constant(dataType: number, dims: number[], raw: Uint8Array): string {
     const out = `const_${this.n}`;
     const value: ITensor = { dims, dataType, rawData: raw };
-    this.nodes.push({ name: `n${this.n++}_Constant`, opType: 'Constant', input: [], output: [out], attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: value }] });
+    this.nodes.push({
+      name: `n${this.n++}_Constant`,
+      opType: 'Constant',
+      input: [],
+      output: [out],
+      attribute: [{ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: value }],
+    });
     return out;
   }
 
@@ -90,7 +96,8 @@ class GraphBuilder {
   /** A weight as external data named by its tensor; returns a float value (cast when stored narrower). */
   weight(name: string, dtype: DType, shape: number[]): string {
     const dataType = WEIGHT_TYPES[dtype];
-    if (dataType === undefined) throw new Error(`weight ${JSON.stringify(name)} is ${dtype}; the decoder takes ${Object.keys(WEIGHT_TYPES).join(', ')}`);
+    if (dataType === undefined)
+      throw new Error(`weight ${JSON.stringify(name)} is ${dtype}; the decoder takes ${Object.keys(WEIGHT_TYPES).join(', ')}`);
     this.initializers.push({
       name,
       dims: shape,
@@ -129,8 +136,13 @@ export type LlamaGraphVariant = keyof typeof LLAMA_GRAPH_VARIANTS;
 export const fusedAttention = (c: CausalLmConfig, variant: LlamaGraphVariant) => variant === 'fused' && c.headDim % 16 === 0;
 
 /** Serialize the decoder for a config and the model's tensor specs (their dtypes decide the casts). Deterministic. */
-export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphWeight[], variant: LlamaGraphVariant = 'standard'): Uint8Array {
-  if (!Object.prototype.hasOwnProperty.call(LLAMA_GRAPH_VARIANTS, variant)) throw new Error(`unknown decoder variant ${JSON.stringify(variant)}; valid: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
+export function buildLlamaGraph(
+  c: CausalLmConfig,
+  tensors: readonly LlamaGraphWeight[],
+  variant: LlamaGraphVariant = 'standard',
+): Uint8Array {
+  if (!Object.prototype.hasOwnProperty.call(LLAMA_GRAPH_VARIANTS, variant))
+    throw new Error(`unknown decoder variant ${JSON.stringify(variant)}; valid: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
   const g = new GraphBuilder();
   const specs = new Map(tensors.map((t) => [t.name, t]));
   const weights = new Map<string, string>();
@@ -155,7 +167,8 @@ export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphW
   };
   const eps = variant === 'fused' ? '' : g.f32([c.rmsNormEps], true);
   const rmsNorm = (x: string, weight: string): string => {
-    if (variant === 'fused') return g.node('SimplifiedLayerNormalization', [x, w(weight)], { axis: -1, epsilon: { float: c.rmsNormEps }, stash_type: 1 });
+    if (variant === 'fused')
+      return g.node('SimplifiedLayerNormalization', [x, w(weight)], { axis: -1, epsilon: { float: c.rmsNormEps }, stash_type: 1 });
     const ms = g.node('ReduceMean', [g.node('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [ms, eps])])]);
     return g.node('Mul', [w(weight), g.node('Mul', [x, inv])]);
@@ -182,12 +195,28 @@ export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphW
     const batch = g.node('Shape', ['input_ids'], { start: 0, end: 1 });
     const seqlens = g.node('Expand', [g.node('Cast', [g.node('Sub', [g.node('Add', [past, seq]), g.i64([1])])], toInt32), batch]);
     const shared = [seqlens, g.node('Cast', [totalScalar], toInt32), g.node('Cos', [table]), g.node('Sin', [table])];
-    const attrs: Record<string, AttrValue> = { num_heads: numHeads, kv_num_heads: numKvHeads, do_rotary: 1, rotary_interleaved: 0, scale: { float: 1 / Math.sqrt(D) } };
+    const attrs: Record<string, AttrValue> = {
+      num_heads: numHeads,
+      kv_num_heads: numKvHeads,
+      do_rotary: 1,
+      rotary_interleaved: 0,
+      scale: { float: 1 / Math.sqrt(D) },
+    };
     if (c.slidingWindow !== null) attrs.local_window_size = c.slidingWindow;
     attention = (n, l) => {
       const p = layerPrefix(l);
-      const qkv = [linear(n, `${p}self_attn.q_proj`, c.qkvBias), linear(n, `${p}self_attn.k_proj`, c.qkvBias), linear(n, `${p}self_attn.v_proj`, c.qkvBias)];
-      return g.nodeOutputs('GroupQueryAttention', [...qkv, pastKeyName(l), pastValueName(l), ...shared], [`attention_${l}`, presentKeyName(l), presentValueName(l)], attrs, 'com.microsoft')[0];
+      const qkv = [
+        linear(n, `${p}self_attn.q_proj`, c.qkvBias),
+        linear(n, `${p}self_attn.k_proj`, c.qkvBias),
+        linear(n, `${p}self_attn.v_proj`, c.qkvBias),
+      ];
+      return g.nodeOutputs(
+        'GroupQueryAttention',
+        [...qkv, pastKeyName(l), pastValueName(l), ...shared],
+        [`attention_${l}`, presentKeyName(l), presentValueName(l)],
+        attrs,
+        'com.microsoft',
+      )[0];
     };
   } else {
     const pastScalar = g.node('Squeeze', [past, axis0]);
@@ -257,8 +286,14 @@ export function buildLlamaGraph(c: CausalLmConfig, tensors: readonly LlamaGraphW
   const inputs = [value('input_ids', T.int64, ['batch', 'sequence']), value('position_ids', T.int64, ['batch', 'sequence'])];
   const outputs = [value('logits', T.float, ['batch', 'sequence', c.vocabSize])];
   for (let l = 0; l < numLayers; l++) {
-    inputs.push(value(pastKeyName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]), value(pastValueName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]));
-    outputs.push(value(presentKeyName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]), value(presentValueName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]));
+    inputs.push(
+      value(pastKeyName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]),
+      value(pastValueName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]),
+    );
+    outputs.push(
+      value(presentKeyName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]),
+      value(presentValueName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]),
+    );
   }
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,

@@ -29,7 +29,15 @@ export function tinyTokenizerJson(): Record<string, unknown> {
   for (let b = 32; b <= 126; b++) add(byteLevelChar(b));
   add(byteLevelChar(10));
   for (const m of MERGES) add(m.replace(' ', ''));
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const special = (id: number, content: string) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   return {
     version: '1.0',
     truncation: null,
@@ -44,7 +52,18 @@ export function tinyTokenizerJson(): Record<string, unknown> {
       special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] } },
     },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: MERGES },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: MERGES,
+    },
   };
 }
 
@@ -92,7 +111,9 @@ export function tinyCheckpoint(o: TinyCheckpointOptions = {}): TinyCheckpoint {
     vocab_size: tinyTokenizerVocabSize(),
     rms_norm_eps: 1e-5,
     rope_theta: 10000,
-    rope_scaling: o.llama3Rope ? { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } : null,
+    rope_scaling: o.llama3Rope
+      ? { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 }
+      : null,
     max_position_embeddings: 256,
     tie_word_embeddings: o.tied ?? false,
     hidden_act: 'silu',
@@ -148,7 +169,19 @@ export function hfFolderFiles(ckpt: TinyCheckpoint, opts: { shards?: number } = 
     files.set('model.safetensors.index.json', enc.encode(writeHfIndex(parts)));
   }
   files.set('tokenizer.json', json(tinyTokenizerJson()));
-  files.set('tokenizer_config.json', json({ add_bos_token: true, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', model_max_length: 256, tokenizer_class: 'PreTrainedTokenizerFast', clean_up_tokenization_spaces: false }));
+  files.set(
+    'tokenizer_config.json',
+    json({
+      add_bos_token: true,
+      add_eos_token: false,
+      bos_token: '<s>',
+      eos_token: '</s>',
+      unk_token: '<unk>',
+      model_max_length: 256,
+      tokenizer_class: 'PreTrainedTokenizerFast',
+      clean_up_tokenization_spaces: false,
+    }),
+  );
   files.set('generation_config.json', json({ bos_token_id: 0, eos_token_id: 1, do_sample: false }));
   return files;
 }

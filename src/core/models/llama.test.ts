@@ -19,7 +19,12 @@ const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math
 
 describe('reference forward', () => {
   it('decoding token by token with the KV cache gives the logits of the full pass, bit for bit', () => {
-    for (const o of [{}, { architecture: 'Qwen2ForCausalLM', tied: true }, { architecture: 'MistralForCausalLM', slidingWindow: 3 }, { llama3Rope: true, dtype: 'BF16' }] as TinyCheckpointOptions[]) {
+    for (const o of [
+      {},
+      { architecture: 'Qwen2ForCausalLM', tied: true },
+      { architecture: 'MistralForCausalLM', slidingWindow: 3 },
+      { llama3Rope: true, dtype: 'BF16' },
+    ] as TinyCheckpointOptions[]) {
       const ref = reference(o);
       const full = ref.forward(ids);
       const cache = ref.newCache();
@@ -39,7 +44,7 @@ describe('reference forward', () => {
     expect(maxDiff(a.slice(5 * V), b.slice(5 * V))).toBeGreaterThan(1e-3);
   });
 
-  it('grouped-query heads: 2 kv heads equal 4 kv heads holding each group\'s k/v twice (q head h uses kv head h / 2)', () => {
+  it("grouped-query heads: 2 kv heads equal 4 kv heads holding each group's k/v twice (q head h uses kv head h / 2)", () => {
     const gqa = tinyCheckpoint({ kvHeads: 2, heads: 4 });
     const cfg = parseCausalLmConfig(gqa.config);
     const D = cfg.headDim;
@@ -47,7 +52,8 @@ describe('reference forward', () => {
       if (!/\.(k|v)_proj\.weight$/.test(t.name)) return t;
       const w = toFloat32(t);
       const rows = new Float32Array(4 * D * cfg.hiddenSize);
-      for (let h = 0; h < 4; h++) rows.set(w.subarray(Math.floor(h / 2) * D * cfg.hiddenSize, (Math.floor(h / 2) + 1) * D * cfg.hiddenSize), h * D * cfg.hiddenSize);
+      for (let h = 0; h < 4; h++)
+        rows.set(w.subarray(Math.floor(h / 2) * D * cfg.hiddenSize, (Math.floor(h / 2) + 1) * D * cfg.hiddenSize), h * D * cfg.hiddenSize);
       return fromFloat32(t.name, [4 * D, cfg.hiddenSize], rows);
     });
     const a = new LlamaReference(cfg, llamaWeights(gqa.tensors)).forward(ids);
@@ -58,7 +64,8 @@ describe('reference forward', () => {
       if (!/\.(k|v)_proj\.weight$/.test(t.name)) return t;
       const w = toFloat32(t);
       const rows = new Float32Array(4 * D * cfg.hiddenSize);
-      for (let h = 0; h < 4; h++) rows.set(w.subarray((h % 2) * D * cfg.hiddenSize, ((h % 2) + 1) * D * cfg.hiddenSize), h * D * cfg.hiddenSize);
+      for (let h = 0; h < 4; h++)
+        rows.set(w.subarray((h % 2) * D * cfg.hiddenSize, ((h % 2) + 1) * D * cfg.hiddenSize), h * D * cfg.hiddenSize);
       return fromFloat32(t.name, [4 * D, cfg.hiddenSize], rows);
     });
     expect(maxDiff(a, new LlamaReference({ ...cfg, numKvHeads: 4 }, llamaWeights(swapped)).forward(ids))).toBeGreaterThan(1e-3);
@@ -69,7 +76,10 @@ describe('reference forward', () => {
     const cfg = parseCausalLmConfig(tied.config);
     const embed = tied.tensors.find((t) => t.name === 'model.embed_tokens.weight')!;
     const a = new LlamaReference(cfg, llamaWeights(tied.tensors)).forward(ids);
-    const b = new LlamaReference({ ...cfg, tieWordEmbeddings: false }, llamaWeights([...tied.tensors, { ...embed, name: 'lm_head.weight' }])).forward(ids);
+    const b = new LlamaReference(
+      { ...cfg, tieWordEmbeddings: false },
+      llamaWeights([...tied.tensors, { ...embed, name: 'lm_head.weight' }]),
+    ).forward(ids);
     expect(a).toEqual(b);
   });
 
@@ -78,7 +88,10 @@ describe('reference forward', () => {
     const open = reference({ architecture: 'MistralForCausalLM', slidingWindow: null, layers: 1 });
     const V = window.config.vocabSize;
     const other = [77, ...ids.slice(1)];
-    for (const [ref, sees] of [[window, false], [open, true]] as const) {
+    for (const [ref, sees] of [
+      [window, false],
+      [open, true],
+    ] as const) {
       const a = ref.forward(ids);
       const b = ref.forward(other);
       // positions 1 and 2 see token 0 either way; position 3 onward only without a window
@@ -91,7 +104,9 @@ describe('reference forward', () => {
 
   it('biases are used: zeroing Qwen2 q/k/v biases changes the logits', () => {
     const a = reference({ architecture: 'Qwen2ForCausalLM' }).forward(ids);
-    const b = reference({ architecture: 'Qwen2ForCausalLM' }, (ts) => ts.map((t) => (t.name.endsWith('.bias') ? fromFloat32(t.name, t.shape, new Float32Array(t.shape[0])) : t))).forward(ids);
+    const b = reference({ architecture: 'Qwen2ForCausalLM' }, (ts) =>
+      ts.map((t) => (t.name.endsWith('.bias') ? fromFloat32(t.name, t.shape, new Float32Array(t.shape[0])) : t)),
+    ).forward(ids);
     expect(maxDiff(a, b)).toBeGreaterThan(1e-3);
   });
 
@@ -103,8 +118,16 @@ describe('reference forward', () => {
 
 describe('RoPE inverse frequencies', () => {
   const llama32: CausalLmConfig = parseCausalLmConfig({
-    architectures: ['LlamaForCausalLM'], hidden_size: 2048, intermediate_size: 8192, num_attention_heads: 32, num_key_value_heads: 8, num_hidden_layers: 16, vocab_size: 128256,
-    head_dim: 64, rope_theta: 500000, rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+    architectures: ['LlamaForCausalLM'],
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    num_hidden_layers: 16,
+    vocab_size: 128256,
+    head_dim: 64,
+    rope_theta: 500000,
+    rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
   });
 
   it('llama3: high frequencies kept, low frequencies divided by factor, the band between smoothed', () => {
@@ -143,7 +166,9 @@ describe('RoPE inverse frequencies', () => {
   });
 
   it('unsupported rope types and activations are refused by name', () => {
-    expect(() => parseCausalLmConfig({ ...cfgJson(), rope_scaling: { rope_type: 'yarn', factor: 2 } })).toThrow(/config check failed.*"yarn".*default, linear, llama3/);
+    expect(() => parseCausalLmConfig({ ...cfgJson(), rope_scaling: { rope_type: 'yarn', factor: 2 } })).toThrow(
+      /config check failed.*"yarn".*default, linear, llama3/,
+    );
     expect(() => parseCausalLmConfig({ ...cfgJson(), hidden_act: 'gelu' })).toThrow(/hidden_act "gelu"/);
     expect(() => parseCausalLmConfig({ ...cfgJson(), num_key_value_heads: 3 })).toThrow(/not a multiple of num_key_value_heads/);
   });

@@ -19,7 +19,11 @@ export interface GenerationSmoke {
   passed: boolean;
 }
 
-export async function generationSmoke(decoder: CausalDecoder, prompt: readonly number[], o: { steps?: number; eosTokenIds: readonly number[] }): Promise<GenerationSmoke> {
+export async function generationSmoke(
+  decoder: CausalDecoder,
+  prompt: readonly number[],
+  o: { steps?: number; eosTokenIds: readonly number[] },
+): Promise<GenerationSmoke> {
   const steps = o.steps ?? 16;
   const V = decoder.vocabSize;
   decoder.reset();
@@ -38,5 +42,13 @@ export async function generationSmoke(decoder: CausalDecoder, prompt: readonly n
     logits = await decoder.forward([id]);
   }
   const eosReachable = eosMax > 0 || generated.some((id) => o.eosTokenIds.includes(id));
-  return { finite: nonFinite === 0, nonFinite, steps: generated.length, generated, eosMaxProbability: eosMax, eosReachable, passed: nonFinite === 0 && eosReachable };
+  return {
+    finite: nonFinite === 0,
+    nonFinite,
+    steps: generated.length,
+    generated,
+    eosMaxProbability: eosMax,
+    eosReachable,
+    passed: nonFinite === 0 && eosReachable,
+  };
 }

@@ -139,7 +139,12 @@ export interface ExternalWeightRef {
  * Read back a graph's external weight references and I/O names (a check that a graph is
  * weight-free and which tensors it expects).
  */
-export function inspectOnnxGraph(bytes: Uint8Array): { inputs: string[]; outputs: string[]; external: ExternalWeightRef[]; embeddedWeights: string[] } {
+export function inspectOnnxGraph(bytes: Uint8Array): {
+  inputs: string[];
+  outputs: string[];
+  external: ExternalWeightRef[];
+  embeddedWeights: string[];
+} {
   const model = onnx.ModelProto.decode(bytes);
   const g = model.graph;
   if (!g) throw new Error('onnx check failed: model has no graph');
@@ -148,10 +153,21 @@ export function inspectOnnxGraph(bytes: Uint8Array): { inputs: string[]; outputs
   for (const t of g.initializer ?? []) {
     if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
       const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
-      external.push({ name: t.name ?? '', location: kv.get('location') ?? '', length: Number(kv.get('length') ?? NaN), dims: (t.dims ?? []).map(Number), dataType: t.dataType ?? 0 });
+      external.push({
+        name: t.name ?? '',
+        location: kv.get('location') ?? '',
+        length: Number(kv.get('length') ?? NaN),
+        dims: (t.dims ?? []).map(Number),
+        dataType: t.dataType ?? 0,
+      });
     } else if (t.dataType === ONNX_ELEMENT_TYPES.float32) {
       embeddedWeights.push(t.name ?? '');
     }
   }
-  return { inputs: (g.input ?? []).map((v) => v.name ?? ''), outputs: (g.output ?? []).map((v) => v.name ?? ''), external, embeddedWeights };
+  return {
+    inputs: (g.input ?? []).map((v) => v.name ?? ''),
+    outputs: (g.output ?? []).map((v) => v.name ?? ''),
+    external,
+    embeddedWeights,
+  };
 }

@@ -47,7 +47,11 @@ describe('perplexity', () => {
     const ids = tok.encode(text);
     const full = await sequenceNll(d, ids, { window: 256 });
     expect(full.tokens).toBe(ids.length - 1);
-    for (const [window, stride] of [[8, 4], [5, 1], [7, 6]]) {
+    for (const [window, stride] of [
+      [8, 4],
+      [5, 1],
+      [7, 6],
+    ]) {
       const w = await sequenceNll(d, ids, { window, stride });
       expect(w.tokens).toBe(ids.length - 1);
       expect(Math.abs(w.nll - full.nll)).toBeGreaterThan(1e-6);

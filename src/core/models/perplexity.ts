@@ -42,11 +42,16 @@ export function tokenNll(logits: ArrayLike<number>, target: number): number {
 }
 
 /** Score ids (the first is context only). */
-export async function sequenceNll(decoder: CausalDecoder, ids: readonly number[], o: PerplexityOptions = {}): Promise<{ nll: number; tokens: number }> {
+export async function sequenceNll(
+  decoder: CausalDecoder,
+  ids: readonly number[],
+  o: PerplexityOptions = {},
+): Promise<{ nll: number; tokens: number }> {
   const window = o.window ?? 1024;
   const stride = o.stride ?? Math.max(1, Math.floor(window / 2));
   if (!(Number.isSafeInteger(window) && window >= 2)) throw new Error(`window ${window} must be an integer ≥ 2`);
-  if (!(Number.isSafeInteger(stride) && stride >= 1 && stride <= window - 1)) throw new Error(`stride ${stride} must be an integer in 1..window − 1`);
+  if (!(Number.isSafeInteger(stride) && stride >= 1 && stride <= window - 1))
+    throw new Error(`stride ${stride} must be an integer in 1..window − 1`);
   const V = decoder.vocabSize;
   let nll = 0;
   let tokens = 0;
@@ -69,7 +74,12 @@ export async function sequenceNll(decoder: CausalDecoder, ids: readonly number[]
   return { nll, tokens };
 }
 
-export async function perplexity(decoder: CausalDecoder, tokenizer: TextTokenizer, text: string, o: PerplexityOptions = {}): Promise<Perplexity> {
+export async function perplexity(
+  decoder: CausalDecoder,
+  tokenizer: TextTokenizer,
+  text: string,
+  o: PerplexityOptions = {},
+): Promise<Perplexity> {
   const ids = tokenizer.encode(text);
   if (ids.length < 2) throw new Error(`the text encodes to ${ids.length} token(s); perplexity needs at least 2`);
   const { nll, tokens } = await sequenceNll(decoder, ids, o);
@@ -90,7 +100,11 @@ export interface Calibration {
  * Next-token calibration over ids: each scored token's top-1 probability (confidence) and whether
  * the top-1 token was the next one, in `bins` equal-width confidence bins (the last one closed).
  */
-export async function nextTokenCalibration(decoder: CausalDecoder, ids: readonly number[], o: PerplexityOptions & { bins?: number } = {}): Promise<Calibration> {
+export async function nextTokenCalibration(
+  decoder: CausalDecoder,
+  ids: readonly number[],
+  o: PerplexityOptions & { bins?: number } = {},
+): Promise<Calibration> {
   const nb = o.bins ?? 10;
   if (!(Number.isSafeInteger(nb) && nb >= 1)) throw new Error(`bins ${nb} must be a positive integer`);
   const sums = Array.from({ length: nb }, () => ({ count: 0, conf: 0, correct: 0 }));
@@ -107,7 +121,11 @@ export async function nextTokenCalibration(decoder: CausalDecoder, ids: readonly
       o.onToken?.(row, target);
     },
   });
-  const bins = sums.map((b) => ({ count: b.count, confidence: b.count ? b.conf / b.count : 0, accuracy: b.count ? b.correct / b.count : 0 }));
+  const bins = sums.map((b) => ({
+    count: b.count,
+    confidence: b.count ? b.conf / b.count : 0,
+    accuracy: b.count ? b.correct / b.count : 0,
+  }));
   const ece = bins.reduce((e, b) => e + (b.count / tokens) * Math.abs(b.accuracy - b.confidence), 0);
   return { tokens, ece, accuracy: sums.reduce((a, b) => a + b.correct, 0) / tokens, bins };
 }

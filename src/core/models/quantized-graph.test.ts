@@ -3,7 +3,16 @@ import onnxProto from 'onnx-proto';
 import { createOrtSession, releaseSession, runClassifier } from '../../runtime/ort-session.ts';
 import { buildOnnxGraph, inspectOnnxGraph } from './onnx-graph.ts';
 import { mlpForward, mlpFromTensors, mlpGraph, mlpToTensors, type MlpParams } from './mlp.ts';
-import { dequantizedSpecs, familySpeciesOf, isQuantizedModel, quantBlockSize, QUANT_GRAPH_OP_KEY, recordedQuantGraphOp, quantizedGraph, quantizedSpecies } from './quantized-graph.ts';
+import {
+  dequantizedSpecs,
+  familySpeciesOf,
+  isQuantizedModel,
+  quantBlockSize,
+  QUANT_GRAPH_OP_KEY,
+  recordedQuantGraphOp,
+  quantizedGraph,
+  quantizedSpecies,
+} from './quantized-graph.ts';
 import { dequantizeModel, quantizeModel, QUANT_KEYS, type QuantScheme } from '../operators/quantize.cpu.ts';
 import { randomUnit, tensorKey } from '../operators/prng.ts';
 import { readSlm, speciesId, speciesSignature } from '../format/slm.ts';
@@ -11,7 +20,8 @@ import { sha256Hex } from '../hash.ts';
 import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
 import { quantizedCandidate } from './test-helpers.ts';
 
-const rand = (seed: number, name: string, n: number, scale = 1) => Float32Array.from({ length: n }, (_, i) => (randomUnit(tensorKey(seed, name), i) * 2 - 1) * scale);
+const rand = (seed: number, name: string, n: number, scale = 1) =>
+  Float32Array.from({ length: n }, (_, i) => (randomUnit(tensorKey(seed, name), i) * 2 - 1) * scale);
 
 /** A graph whose output is the weight itself: out = W · x with x = [1], so the result is W bit for bit. */
 function echoGraph(shape: number[]): Uint8Array {
@@ -68,7 +78,13 @@ describe('quantizedGraph: weights dequantized inside onnxruntime-web', () => {
   it('a quantized MLP in onnxruntime-web matches the CPU dequantized reference on seeded random models', async () => {
     for (const seed of [1, 2, 3]) {
       const [I, H, C] = [7 + 4 * seed, 5 + seed, 3 + seed];
-      const p: MlpParams = { shape: { inputs: I, hidden: H, classes: C }, w1: rand(seed, 'w1', I * H), b1: rand(seed, 'b1', H), w2: rand(seed, 'w2', H * C), b2: rand(seed, 'b2', C) };
+      const p: MlpParams = {
+        shape: { inputs: I, hidden: H, classes: C },
+        w1: rand(seed, 'w1', I * H),
+        b1: rand(seed, 'b1', H),
+        w2: rand(seed, 'w2', H * C),
+        b2: rand(seed, 'b2', C),
+      };
       const graph = mlpGraph(p.shape, 't');
       for (const scheme of ['int8', 'int4'] as QuantScheme[]) {
         const block = [2, 3, 5][seed - 1];
@@ -88,7 +104,13 @@ describe('quantizedGraph: weights dequantized inside onnxruntime-web', () => {
   });
 
   it('keeps the graph weight-free and deterministic, and gives the quantized model a species of its own', async () => {
-    const p: MlpParams = { shape: { inputs: 6, hidden: 4, classes: 3 }, w1: rand(5, 'w1', 24), b1: rand(5, 'b1', 4), w2: rand(5, 'w2', 12), b2: rand(5, 'b2', 3) };
+    const p: MlpParams = {
+      shape: { inputs: 6, hidden: 4, classes: 3 },
+      w1: rand(5, 'w1', 24),
+      b1: rand(5, 'b1', 4),
+      w2: rand(5, 'w2', 12),
+      b2: rand(5, 'b2', 3),
+    };
     const graph = mlpGraph(p.shape, 't');
     const labels = ['a', 'b', 'c'];
     const c8 = await quantizedCandidate(graph, mlpToTensors(p), labels, 'int8', 4);
@@ -118,7 +140,11 @@ describe('quantizedGraph: weights dequantized inside onnxruntime-web', () => {
     // another family (other labels, other graph) is not matched
     expect(familySpeciesOf(c8.tensors, sha256Hex(graph), ['a', 'b', 'd'])).not.toBe(parent);
     expect(familySpeciesOf(c8.tensors, c8.graphHash, labels)).not.toBe(parent);
-    expect(c8.metadata).toMatchObject({ [QUANT_KEYS.scheme]: 'int8', [QUANT_KEYS.blockSize]: '4', [QUANT_GRAPH_OP_KEY]: 'dequantize-linear' });
+    expect(c8.metadata).toMatchObject({
+      [QUANT_KEYS.scheme]: 'int8',
+      [QUANT_KEYS.blockSize]: '4',
+      [QUANT_GRAPH_OP_KEY]: 'dequantize-linear',
+    });
     expect(recordedQuantGraphOp(c8.metadata)).toBe('dequantize-linear');
     expect(recordedQuantGraphOp({})).toBe('auto');
     // A .slm that records the quantized graph hash and labels passes the species check on read.
@@ -128,13 +154,25 @@ describe('quantizedGraph: weights dequantized inside onnxruntime-web', () => {
   });
 
   it('refuses what it cannot rewrite, with one line naming the problem', async () => {
-    const p: MlpParams = { shape: { inputs: 6, hidden: 5, classes: 3 }, w1: rand(6, 'w1', 30), b1: rand(6, 'b1', 5), w2: rand(6, 'w2', 15), b2: rand(6, 'b2', 3) };
+    const p: MlpParams = {
+      shape: { inputs: 6, hidden: 5, classes: 3 },
+      w1: rand(6, 'w1', 30),
+      b1: rand(6, 'b1', 5),
+      w2: rand(6, 'w2', 15),
+      b2: rand(6, 'b2', 3),
+    };
     const graph = mlpGraph(p.shape, 't');
     const q = quantizeModel(mlpToTensors(p), 'int4', 2);
-    expect(() => quantizedGraph(graph, q, 4)).toThrow(/"fc1.weight.scales" is F32 \[6,3\] but "fc1.weight.q" \[6,5\] with block size 4 needs F32 \[6,2\]/);
+    expect(() => quantizedGraph(graph, q, 4)).toThrow(
+      /"fc1.weight.scales" is F32 \[6,3\] but "fc1.weight.q" \[6,5\] with block size 4 needs F32 \[6,2\]/,
+    );
     expect(() => quantizedGraph(graph, mlpToTensors(p), 2)).toThrow(/stores no tensor quantized/);
-    expect(() => quantizedGraph(mlpGraph({ inputs: 6, hidden: 5, classes: 4 }, 't'), q, 2)).toThrow(/"fc2.weight.q" has shape \[5,3\] but the graph's "fc2.weight" is \[5,4\]/);
-    expect(() => quantizedGraph(echoGraph([6, 5]), q, 2)).toThrow(/stores "fc1.weight" quantized but the graph has no external weight "fc1.weight"/);
+    expect(() => quantizedGraph(mlpGraph({ inputs: 6, hidden: 5, classes: 4 }, 't'), q, 2)).toThrow(
+      /"fc2.weight.q" has shape \[5,3\] but the graph's "fc2.weight" is \[5,4\]/,
+    );
+    expect(() => quantizedGraph(echoGraph([6, 5]), q, 2)).toThrow(
+      /stores "fc1.weight" quantized but the graph has no external weight "fc1.weight"/,
+    );
     // A graph with an op whose meaning changes by opset 21 (ReduceMean takes axes as an input from 18) stays at its opset.
     const reduce = buildOnnxGraph({
       name: 'r',
@@ -145,10 +183,17 @@ describe('quantizedGraph: weights dequantized inside onnxruntime-web', () => {
     });
     const q1 = q.filter((t) => t.name.startsWith('fc1.weight'));
     expect(opsetOf(quantizedGraph(reduce, q1, 2))).toBe(13);
-    expect(() => quantizedGraph(reduce, q1, 2, { op: 'dequantize-linear' })).toThrow(/uses ops that may change meaning there: ReduceMean; use op "cast"/);
-    expect(() => quantizedGraph(graph, q, 2, { op: 'qdq' as 'cast' })).toThrow(/unknown quantized graph op "qdq"; valid: auto, dequantize-linear, cast/);
+    expect(() => quantizedGraph(reduce, q1, 2, { op: 'dequantize-linear' })).toThrow(
+      /uses ops that may change meaning there: ReduceMean; use op "cast"/,
+    );
+    expect(() => quantizedGraph(graph, q, 2, { op: 'qdq' as 'cast' })).toThrow(
+      /unknown quantized graph op "qdq"; valid: auto, dequantize-linear, cast/,
+    );
     expect(() => quantBlockSize({})).toThrow(/garden.quant.blockSize is null, expected a positive integer/);
     const short = q.map((t) => (t.name === 'fc1.weight.q' ? { ...t, data: t.data.subarray(1) } : t));
-    for (const op of LOWERINGS) await expect(createOrtSession(quantizedGraph(graph, q, 2, { op }), short)).rejects.toThrow(/"fc1.weight.q" is 14 bytes but the graph expects 15/);
+    for (const op of LOWERINGS)
+      await expect(createOrtSession(quantizedGraph(graph, q, 2, { op }), short)).rejects.toThrow(
+        /"fc1.weight.q" is 14 bytes but the graph expects 15/,
+      );
   });
 });

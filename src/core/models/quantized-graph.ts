@@ -59,7 +59,7 @@ const DQ_IR_VERSION = 10;
 export const QUANT_GRAPH_OPS = Object.freeze({
   auto: 'dequantize-linear when every op of the graph means the same at opset 21, else cast',
   'dequantize-linear': 'one blocked DequantizeLinear per weight (opset 21); the session keeps the weights quantized',
-  cast: 'Cast/Reshape/Mul (int4: Div/Sub nibble unpacking) at the graph\'s own opset (≥ 13)',
+  cast: "Cast/Reshape/Mul (int4: Div/Sub nibble unpacking) at the graph's own opset (≥ 13)",
 } as const);
 export type QuantGraphOp = keyof typeof QUANT_GRAPH_OPS;
 
@@ -82,8 +82,32 @@ export function quantGraphOp(x: unknown): QuantGraphOp {
  * graph may be raised to 21 for DequantizeLinear.
  */
 export const OPSET21_STABLE_OPS: ReadonlySet<string> = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'MatMul', 'Gemm', 'Relu', 'Gather', 'Reshape', 'Concat', 'Transpose', 'Identity', 'Flatten',
-  'Softmax', 'LogSoftmax', 'Tanh', 'Sigmoid', 'Cast', 'Unsqueeze', 'Squeeze', 'Slice', 'Expand', 'Sqrt', 'Erf', 'Where', 'DequantizeLinear',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'MatMul',
+  'Gemm',
+  'Relu',
+  'Gather',
+  'Reshape',
+  'Concat',
+  'Transpose',
+  'Identity',
+  'Flatten',
+  'Softmax',
+  'LogSoftmax',
+  'Tanh',
+  'Sigmoid',
+  'Cast',
+  'Unsqueeze',
+  'Squeeze',
+  'Slice',
+  'Expand',
+  'Sqrt',
+  'Erf',
+  'Where',
+  'DequantizeLinear',
 ]);
 
 export interface TensorSignature {
@@ -132,19 +156,25 @@ export function quantizedWeights(tensors: readonly TensorSignature[], blockSize:
     const name = t.name.slice(0, -QUANT_SUFFIX.q.length);
     const s = by.get(name + QUANT_SUFFIX.scales);
     if (!s) continue;
-    if (by.has(name)) throw new Error(`quantized graph: the model has both "${name}" and "${t.name}"; a weight is stored either float or quantized`);
+    if (by.has(name))
+      throw new Error(`quantized graph: the model has both "${name}" and "${t.name}"; a weight is stored either float or quantized`);
     if (!Object.prototype.hasOwnProperty.call(QUANT_DTYPE_SCHEMES, t.dtype)) {
-      throw new Error(`quantized graph: "${t.name}" has dtype ${t.dtype}; quantized tensors are: ${Object.keys(QUANT_DTYPE_SCHEMES).join(', ')}`);
+      throw new Error(
+        `quantized graph: "${t.name}" has dtype ${t.dtype}; quantized tensors are: ${Object.keys(QUANT_DTYPE_SCHEMES).join(', ')}`,
+      );
     }
     const scheme = QUANT_DTYPE_SCHEMES[t.dtype as keyof typeof QUANT_DTYPE_SCHEMES];
     const shape = [...t.shape];
     const n = numel(shape);
-    if (shape.length < 1 || n === 0) throw new Error(`quantized graph: "${t.name}" has shape [${shape}]; a quantized tensor needs rank ≥ 1 and at least one element`);
+    if (shape.length < 1 || n === 0)
+      throw new Error(`quantized graph: "${t.name}" has shape [${shape}]; a quantized tensor needs rank ≥ 1 and at least one element`);
     const cols = shape[shape.length - 1];
     const rows = n / cols;
     const blocks = Math.ceil(cols / blockSize);
     if (s.dtype !== 'F32' || s.shape.length !== 2 || s.shape[0] !== rows || s.shape[1] !== blocks) {
-      throw new Error(`quantized graph: "${s.name}" is ${s.dtype} [${s.shape}] but "${t.name}" [${shape}] with block size ${blockSize} needs F32 [${rows},${blocks}]`);
+      throw new Error(
+        `quantized graph: "${s.name}" is ${s.dtype} [${s.shape}] but "${t.name}" [${shape}] with block size ${blockSize} needs F32 [${rows},${blocks}]`,
+      );
     }
     out.push({ name, scheme, shape, rows, cols, blocks });
   }
@@ -237,7 +267,8 @@ function dequantizer(w: QuantizedWeight, blockSize: number, outType: number): { 
       { name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 },
     ]);
     let nibbles = node('Reshape', [pairs, konst('nibbles_shape', [2 * packed])], p + 'nibbles');
-    if (2 * packed !== n) nibbles = node('Slice', [nibbles, konst('nibbles_start', [0]), konst('n', [n]), konst('axis0', [0])], p + 'nibbles_n');
+    if (2 * packed !== n)
+      nibbles = node('Slice', [nibbles, konst('nibbles_start', [0]), konst('n', [n]), konst('axis0', [0])], p + 'nibbles_n');
     // v in [0, 15] → v − 16·floor(v / 8): 8…15 become −8…−1.
     const signed = node('Sub', [nibbles, node('Mul', [node('Div', [nibbles, c8], p + 'neg'), c16], p + 'neg16')], p + 'q_i64');
     qf = node('Cast', [signed], p + 'q_f32', castTo(ONNX_ELEMENT_TYPES.float32));
@@ -283,7 +314,8 @@ function dequantizeLinear(w: QuantizedWeight, blockSize: number, outType: number
     output: [out],
     attribute: [int('axis', w.shape.length - 1), int('block_size', blockSize)],
   });
-  if (out !== w.name) nodes.push({ name: p + `cast_${nodes.length}`, opType: 'Cast', input: [out], output: [w.name], attribute: [int('to', outType)] });
+  if (out !== w.name)
+    nodes.push({ name: p + `cast_${nodes.length}`, opType: 'Cast', input: [out], output: [w.name], attribute: [int('to', outType)] });
   return { nodes, consts };
 }
 
@@ -292,10 +324,16 @@ export function resolveQuantGraphOp(model: onnxProto.onnx.IModelProto, op: Quant
   if (op === 'cast') return 'cast';
   const version = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
   const foreign = (model.opsetImport ?? []).some((o) => !!o.domain && o.domain !== 'ai.onnx');
-  const unstable = [...new Set((model.graph?.node ?? []).filter((nd) => !nd.domain && !OPSET21_STABLE_OPS.has(nd.opType ?? '')).map((nd) => nd.opType ?? ''))];
+  const unstable = [
+    ...new Set(
+      (model.graph?.node ?? []).filter((nd) => !nd.domain && !OPSET21_STABLE_OPS.has(nd.opType ?? '')).map((nd) => nd.opType ?? ''),
+    ),
+  ];
   const ok = version >= DQ_OPSET || (!foreign && unstable.length === 0);
   if (op === 'dequantize-linear' && !ok) {
-    throw new Error(`quantized graph: DequantizeLinear needs opset ${DQ_OPSET}, and the graph (opset ${version}) uses ops that may change meaning there: ${unstable.join(', ') || 'another domain'}; use op "cast"`);
+    throw new Error(
+      `quantized graph: DequantizeLinear needs opset ${DQ_OPSET}, and the graph (opset ${version}) uses ops that may change meaning there: ${unstable.join(', ') || 'another domain'}; use op "cast"`,
+    );
   }
   return ok ? 'dequantize-linear' : 'cast';
 }
@@ -315,25 +353,44 @@ function externalLocation(t: ITensor): string | undefined {
  * give the same bytes. Throws when a quantized tensor has no external weight of that name in the
  * graph, or the graph's opset is below 13.
  */
-export function quantizedGraph(graphBytes: Uint8Array, tensors: readonly TensorSignature[], blockSize: number, opts: QuantGraphOptions = {}): Uint8Array {
+export function quantizedGraph(
+  graphBytes: Uint8Array,
+  tensors: readonly TensorSignature[],
+  blockSize: number,
+  opts: QuantGraphOptions = {},
+): Uint8Array {
   return rewrite(graphBytes, tensors, blockSize, opts).graph;
 }
 
-function rewrite(graphBytes: Uint8Array, tensors: readonly TensorSignature[], blockSize: number, opts: QuantGraphOptions): { graph: Uint8Array; op: Exclude<QuantGraphOp, 'auto'> } {
+function rewrite(
+  graphBytes: Uint8Array,
+  tensors: readonly TensorSignature[],
+  blockSize: number,
+  opts: QuantGraphOptions,
+): { graph: Uint8Array; op: Exclude<QuantGraphOp, 'auto'> } {
   const weights = quantizedWeights(tensors, blockSize);
   const model = onnx.ModelProto.decode(graphBytes);
   const g = model.graph;
   if (!g) throw new Error('quantized graph: the model has no graph');
   const opset = (model.opsetImport ?? []).find((o) => !o.domain);
   if (!opset || Number(opset.version) < QUANT_GRAPH_MIN_OPSET) {
-    throw new Error(`quantized graph: the graph's opset is ${opset ? Number(opset.version) : 'missing'}; the rewrite needs ${QUANT_GRAPH_MIN_OPSET} or later`);
+    throw new Error(
+      `quantized graph: the graph's opset is ${opset ? Number(opset.version) : 'missing'}; the rewrite needs ${QUANT_GRAPH_MIN_OPSET} or later`,
+    );
   }
-  if (weights.length === 0) throw new Error(`quantized graph: the model stores no tensor quantized (no "<name>${QUANT_SUFFIX.q}" with "<name>${QUANT_SUFFIX.scales}")`);
+  if (weights.length === 0)
+    throw new Error(
+      `quantized graph: the model stores no tensor quantized (no "<name>${QUANT_SUFFIX.q}" with "<name>${QUANT_SUFFIX.scales}")`,
+    );
   const op = resolveQuantGraphOp(model, quantGraphOp(opts.op ?? 'auto'));
 
   const inits = g.initializer ?? [];
   const byName = new Map(inits.map((t) => [t.name ?? '', t]));
-  const taken = new Set<string>([...inits.map((t) => t.name ?? ''), ...(g.node ?? []).flatMap((nd) => [...(nd.input ?? []), ...(nd.output ?? [])]), ...(g.input ?? []).map((v) => v.name ?? '')]);
+  const taken = new Set<string>([
+    ...inits.map((t) => t.name ?? ''),
+    ...(g.node ?? []).flatMap((nd) => [...(nd.input ?? []), ...(nd.output ?? [])]),
+    ...(g.input ?? []).map((v) => v.name ?? ''),
+  ]);
   const replaced = new Map<string, ITensor[]>();
   const newNodes: INode[] = [];
   for (const w of weights) {
@@ -342,10 +399,13 @@ function rewrite(graphBytes: Uint8Array, tensors: readonly TensorSignature[], bl
       throw new Error(`quantized graph: the model stores "${w.name}" quantized but the graph has no external weight "${w.name}"`);
     }
     const dims = (init.dims ?? []).map(Number);
-    if (dims.join(',') !== w.shape.join(',')) throw new Error(`quantized graph: "${w.name}${QUANT_SUFFIX.q}" has shape [${w.shape}] but the graph's "${w.name}" is [${dims}]`);
+    if (dims.join(',') !== w.shape.join(','))
+      throw new Error(`quantized graph: "${w.name}${QUANT_SUFFIX.q}" has shape [${w.shape}] but the graph's "${w.name}" is [${dims}]`);
     const outType = init.dataType ?? 0;
     if (outType !== ONNX_ELEMENT_TYPES.float32 && outType !== onnx.TensorProto.DataType.FLOAT16) {
-      throw new Error(`quantized graph: the graph's "${w.name}" has element type ${outType}; only float and float16 weights can be quantized`);
+      throw new Error(
+        `quantized graph: the graph's "${w.name}" has element type ${outType}; only float and float16 weights can be quantized`,
+      );
     }
     const n = numel(w.shape);
     const qInit =
@@ -356,7 +416,12 @@ function rewrite(graphBytes: Uint8Array, tensors: readonly TensorSignature[], bl
           : external(w.name + QUANT_SUFFIX.q, ONNX_ELEMENT_TYPES.uint8, [Math.ceil(n / 2)], Math.ceil(n / 2));
     const sInit = external(w.name + QUANT_SUFFIX.scales, ONNX_ELEMENT_TYPES.float32, [w.rows, w.blocks], 4 * w.rows * w.blocks);
     const { nodes, consts } = op === 'dequantize-linear' ? dequantizeLinear(w, blockSize, outType) : dequantizer(w, blockSize, outType);
-    for (const name of [qInit.name!, sInit.name!, ...consts.map((c) => c.name!), ...nodes.flatMap((nd) => nd.output ?? []).filter((o) => o !== w.name)]) {
+    for (const name of [
+      qInit.name!,
+      sInit.name!,
+      ...consts.map((c) => c.name!),
+      ...nodes.flatMap((nd) => nd.output ?? []).filter((o) => o !== w.name),
+    ]) {
       if (taken.has(name)) throw new Error(`quantized graph: the graph already has a value named "${name}"`);
       taken.add(name);
     }
@@ -395,7 +460,13 @@ export interface QuantizedSpecies {
  * The species of a quantized model: its own tensor names, dtypes and shapes ("W.q", "W.scales",
  * the float tensors it kept), the hash of its rewritten graph, and the family's vocabulary.
  */
-export function quantizedSpecies(graphBytes: Uint8Array, tensors: readonly TensorSignature[], vocabulary: readonly string[], blockSize: number, opts: QuantGraphOptions = {}): QuantizedSpecies {
+export function quantizedSpecies(
+  graphBytes: Uint8Array,
+  tensors: readonly TensorSignature[],
+  vocabulary: readonly string[],
+  blockSize: number,
+  opts: QuantGraphOptions = {},
+): QuantizedSpecies {
   const { graph, op } = rewrite(graphBytes, tensors, blockSize, opts);
   const graphHash = sha256Hex(graph);
   const signature = speciesSignature(

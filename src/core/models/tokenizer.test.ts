@@ -7,7 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { loadTokenizer, tokenizerHash } from './tokenizer.ts';
 import { tinyTokenizerJson } from './llama-testing.ts';
 
-const files = () => ({ tokenizer: JSON.stringify(tinyTokenizerJson()), config: JSON.stringify({ add_bos_token: true, bos_token: '<s>', eos_token: '</s>' }) });
+const files = () => ({
+  tokenizer: JSON.stringify(tinyTokenizerJson()),
+  config: JSON.stringify({ add_bos_token: true, bos_token: '<s>', eos_token: '</s>' }),
+});
 // ids: <s> 0, </s> 1, <unk> 2, byte b (32..126) → b − 29 (space "Ġ" 3), "Ċ" 98, then the merges from 99: th the Ġt Ġthe an Ġa Ġan Ġand in Ġc Ġca Ġcat on er
 const ID = (ch: string) => ch.charCodeAt(0) - 29;
 
@@ -54,7 +57,9 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
   it('refuses a tokenizer.json that is not one, with the tokenizer check', () => {
     expect(() => loadTokenizer({ tokenizer: '{"version": "1.0"}' })).toThrow(/tokenizer check failed/);
     expect(() => loadTokenizer({ tokenizer: '[1, 2]' })).toThrow(/tokenizer check failed/);
-    expect(() => loadTokenizer({ tokenizer: '{"model": {}, "model": {}}' })).toThrow(/tokenizer check failed: tokenizer\.json: .*duplicate key/);
+    expect(() => loadTokenizer({ tokenizer: '{"model": {}, "model": {}}' })).toThrow(
+      /tokenizer check failed: tokenizer\.json: .*duplicate key/,
+    );
     expect(() => loadTokenizer({ tokenizer: '{"model": ' })).toThrow(/tokenizer check failed: tokenizer\.json: .*invalid JSON/);
   });
 });

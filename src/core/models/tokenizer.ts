@@ -29,7 +29,10 @@ const enc = new TextEncoder();
 
 /** What the species binds: the SHA-256 of tokenizer.json and of tokenizer_config.json (null when absent). */
 export function tokenizerHash(files: TokenizerFiles): Sha256Hex {
-  return hashJson({ tokenizer: sha256Hex(enc.encode(files.tokenizer)), config: files.config === undefined ? null : sha256Hex(enc.encode(files.config)) });
+  return hashJson({
+    tokenizer: sha256Hex(enc.encode(files.tokenizer)),
+    config: files.config === undefined ? null : sha256Hex(enc.encode(files.config)),
+  });
 }
 
 function tokenContent(v: unknown): string | undefined {
@@ -52,7 +55,8 @@ export function loadTokenizer(files: TokenizerFiles): TextTokenizer {
     throw new FormatError('tokenizer', 'tokenizer.json is not a tokenizers JSON object with a "model"');
   }
   const config = files.config === undefined ? {} : parse(files.config, 'tokenizer_config.json');
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new FormatError('tokenizer', 'tokenizer_config.json is not a JSON object');
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new FormatError('tokenizer', 'tokenizer_config.json is not a JSON object');
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json, config);

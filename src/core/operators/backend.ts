@@ -45,7 +45,13 @@ export interface KernelBackend {
    * whole. The bytes equal run()'s on the same values. breed() uses it for tensors above its
    * streaming threshold when the backend has it (the WebGPU backend and its CPU fallback do).
    */
-  runStream?(op: OperatorDef, source: TensorSource, params: ParamValues, ctx: TensorContext, sink?: ChunkSink): Promise<Float32Array | null>;
+  runStream?(
+    op: OperatorDef,
+    source: TensorSource,
+    params: ParamValues,
+    ctx: TensorContext,
+    sink?: ChunkSink,
+  ): Promise<Float32Array | null>;
 }
 
 export const cpuBackend: KernelBackend = Object.freeze({

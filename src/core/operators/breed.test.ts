@@ -21,7 +21,12 @@ describe('breed', () => {
     for (const op of listOperators()) {
       const events: BreedProgress[] = [];
       // TIES's default density (0.2) keeps nothing of the 3-element bias, which is refused as mergekit does.
-      const req = { operator: op.id, params: (op.id === 'ties' ? { density: 0.4 } : {}) as ParamValues, seed: 42, parents: parentsFor(op.id) };
+      const req = {
+        operator: op.id,
+        params: (op.id === 'ties' ? { density: 0.4 } : {}) as ParamValues,
+        seed: 42,
+        parents: parentsFor(op.id),
+      };
       const a = await breed(req, cpuBackend, (p) => events.push(p));
       const b = await breed(req, cpuBackend);
       expect(a.tensors.map((t) => t.data)).toEqual(b.tensors.map((t) => t.data));
@@ -48,10 +53,17 @@ describe('breed', () => {
 
   it('quantize stores matrices as .q + .scales, copies biases with a reason, and records the block size', async () => {
     const r = await breed({ operator: 'quantize', params: { scheme: 'int4', blockSize: 4 }, seed: 0, parents: [models[0]] }, cpuBackend);
-    expect(r.tensors.map((t) => `${t.name}:${t.dtype}`)).toEqual(['fc1.weight.q:I4', 'fc1.weight.scales:F32', 'fc1.bias:F32', 'fc2.weight.q:I4', 'fc2.weight.scales:F32', 'fc2.bias:F32']);
+    expect(r.tensors.map((t) => `${t.name}:${t.dtype}`)).toEqual([
+      'fc1.weight.q:I4',
+      'fc1.weight.scales:F32',
+      'fc1.bias:F32',
+      'fc2.weight.q:I4',
+      'fc2.weight.scales:F32',
+      'fc2.bias:F32',
+    ]);
     expect(r.stats.map((s) => s.skipped ?? null)).toEqual([null, expect.stringMatching(/1-D/), null, expect.stringMatching(/1-D/)]);
     expect(r.metadata).toEqual({ [QUANT_KEYS.scheme]: 'int4', [QUANT_KEYS.blockSize]: '4' });
-    expect(r.stats[0].bytes).toBe(12 * 8 / 2 + 12 * 2 * 4);
+    expect(r.stats[0].bytes).toBe((12 * 8) / 2 + 12 * 2 * 4);
   });
 
   it('keeps the parents’ dtype: F16 parents give an F16 child', async () => {
@@ -74,11 +86,17 @@ describe('breed', () => {
   it('model-wide trimming keeps exactly int(density × all elements) over the model', async () => {
     const base = zeros(models[0]);
     const total = models[0].reduce((s, t) => s + toFloat32(t).length, 0);
-    const r = await breed({ operator: 'sparse-task-delta', params: { density: 0.3, trimScope: 'model' }, seed: 0, parents: [base, models[1]] }, cpuBackend);
+    const r = await breed(
+      { operator: 'sparse-task-delta', params: { density: 0.3, trimScope: 'model' }, seed: 0, parents: [base, models[1]] },
+      cpuBackend,
+    );
     const nonzero = r.tensors.reduce((s, t) => s + toFloat32(t).reduce((c, v) => c + (v !== 0 ? 1 : 0), 0), 0);
     expect(nonzero).toBe(Math.floor(0.3 * total));
     // the per-tensor counts differ from per-tensor trimming
-    const perTensor = await breed({ operator: 'sparse-task-delta', params: { density: 0.35 }, seed: 0, parents: [base, models[1]] }, cpuBackend);
+    const perTensor = await breed(
+      { operator: 'sparse-task-delta', params: { density: 0.35 }, seed: 0, parents: [base, models[1]] },
+      cpuBackend,
+    );
     expect(perTensor.stats.map((s) => s.sparsity)).not.toEqual(r.stats.map((s) => s.sparsity));
     const ties = await breed({ operator: 'ties', params: { density: 0.5, trimScope: 'model' }, seed: 0, parents: models }, cpuBackend);
     expect(ties.stats.every((s) => typeof s.signConflicts === 'number')).toBe(true);
@@ -101,15 +119,24 @@ describe('breed', () => {
 
   it('can be cancelled between tensors', async () => {
     const signal = { aborted: false };
-    await expect(breed({ operator: 'blend', params: {}, seed: 0, parents: [models[0], models[1]] }, cpuBackend, (p) => (signal.aborted = p.tensor === 2), signal)).rejects.toBeInstanceOf(
-      BreedCancelled,
-    );
+    await expect(
+      breed(
+        { operator: 'blend', params: {}, seed: 0, parents: [models[0], models[1]] },
+        cpuBackend,
+        (p) => (signal.aborted = p.tensor === 2),
+        signal,
+      ),
+    ).rejects.toBeInstanceOf(BreedCancelled);
   });
 
   it('refuses mismatched parents and wrong parent counts with the tensor or count named', async () => {
     const bad = models[1].map((t) => (t.name === 'fc2.bias' ? fromFloat32('fc2.bias', [1, 3], toFloat32(t)) : t));
-    await expect(breed({ operator: 'blend', params: {}, seed: 0, parents: [models[0], bad] }, cpuBackend)).rejects.toThrow(/tensor "fc2.bias": parent 1 has shape \[1,3\], parent 0 has \[3\]/);
-    await expect(breed({ operator: 'slerp', params: {}, seed: 0, parents: models }, cpuBackend)).rejects.toThrow(/slerp takes 2..2 parents, got 3/);
+    await expect(breed({ operator: 'blend', params: {}, seed: 0, parents: [models[0], bad] }, cpuBackend)).rejects.toThrow(
+      /tensor "fc2.bias": parent 1 has shape \[1,3\], parent 0 has \[3\]/,
+    );
+    await expect(breed({ operator: 'slerp', params: {}, seed: 0, parents: models }, cpuBackend)).rejects.toThrow(
+      /slerp takes 2..2 parents, got 3/,
+    );
     await expect(breed({ operator: 'ties', params: {}, seed: -1, parents: models }, cpuBackend)).rejects.toThrow(/seed -1/);
   });
 });
@@ -154,11 +181,16 @@ describe('breed streams large tensors through runStream', () => {
         const log: string[] = [];
         const whole = await breed(req, cpuBackend);
         const streamed = await breed(req, chunkedCpuBackend(37, log), undefined, undefined, { streamAbove: 100 });
-        expect(streamed.tensors.map((t) => [t.name, t.dtype, t.data]), `${op.id} ${dtype}`).toEqual(whole.tensors.map((t) => [t.name, t.dtype, t.data]));
+        expect(
+          streamed.tensors.map((t) => [t.name, t.dtype, t.data]),
+          `${op.id} ${dtype}`,
+        ).toEqual(whole.tensors.map((t) => [t.name, t.dtype, t.data]));
         expect(withoutMs(streamed), `${op.id} ${dtype}`).toEqual(withoutMs(whole));
         // Only tensors above the threshold stream (fc1.weight 960, fc2.weight 168; biases 24, 7),
         // never one the operator skips or stores itself (quantize).
-        const expected = op.store ? [] : ['fc1.weight', 'fc2.weight'].filter((name) => whole.stats.find((s) => s.name === name)!.skipped === undefined);
+        const expected = op.store
+          ? []
+          : ['fc1.weight', 'fc2.weight'].filter((name) => whole.stats.find((s) => s.name === name)!.skipped === undefined);
         expect(log, `${op.id} ${dtype}`).toEqual(expected);
       }
     }
@@ -185,6 +217,8 @@ describe('breed streams large tensors through runStream', () => {
       },
     };
     const req = { operator: 'blend', params: {}, seed: 1, parents: [models[0], models[1]] };
-    await expect(breed(req, broken, undefined, undefined, { streamAbove: 0 })).rejects.toThrow(/blend on "fc1\.weight": chunk of 95 at 1, expected the next at 0/);
+    await expect(breed(req, broken, undefined, undefined, { streamAbove: 0 })).rejects.toThrow(
+      /blend on "fc1\.weight": chunk of 95 at 1, expected the next at 0/,
+    );
   });
 });

@@ -124,7 +124,8 @@ export async function breed(
 ): Promise<BreedResult> {
   const streamAbove = options.streamAbove ?? BREED_STREAM_ELEMENTS;
   const op = getOperator(req.operator);
-  if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > 0xffffffff) throw new Error(`seed ${req.seed} must be an integer in [0, 2^32)`);
+  if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > 0xffffffff)
+    throw new Error(`seed ${req.seed} must be an integer in [0, 2^32)`);
   if (req.parents.length === 0) throw new Error(`${op.id}: no parents`);
   const n = req.parents.length - (op.needsBase ? 1 : 0);
   if (n < op.parents.min || n > op.parents.max) {
@@ -168,14 +169,22 @@ export async function breed(
       const out = new Float32Array(source.length);
       const acc = new StatsAccumulator();
       let next = 0;
-      const ret = await backend.runStream(op, source, p, { name: ref.name, shape: ref.shape, seed: req.seed, stats: extra }, async (offset, values) => {
-        if (offset !== next || offset + values.length > out.length) throw new Error(`${op.id} on "${ref.name}": chunk of ${values.length} at ${offset}, expected the next at ${next}`);
-        out.set(values, offset);
-        acc.add(await source.read(0, offset, values.length), values);
-        next = offset + values.length;
-      });
+      const ret = await backend.runStream(
+        op,
+        source,
+        p,
+        { name: ref.name, shape: ref.shape, seed: req.seed, stats: extra },
+        async (offset, values) => {
+          if (offset !== next || offset + values.length > out.length)
+            throw new Error(`${op.id} on "${ref.name}": chunk of ${values.length} at ${offset}, expected the next at ${next}`);
+          out.set(values, offset);
+          acc.add(await source.read(0, offset, values.length), values);
+          next = offset + values.length;
+        },
+      );
       if (signal?.aborted) throw new BreedCancelled();
-      if (ret !== null || next !== out.length) throw new Error(`${op.id} on "${ref.name}": the stream gave ${next} of ${out.length} values`);
+      if (ret !== null || next !== out.length)
+        throw new Error(`${op.id} on "${ref.name}": the stream gave ${next} of ${out.length} values`);
       stored = [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
       stat = acc.result();
       if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;
@@ -186,7 +195,8 @@ export async function breed(
       const extra: Record<string, number> = {};
       const out = await backend.run(op, inputs, p, { name: ref.name, shape: ref.shape, seed: req.seed, stats: extra });
       if (signal?.aborted) throw new BreedCancelled();
-      if (out.length !== inputs[0].length) throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${inputs[0].length} elements`);
+      if (out.length !== inputs[0].length)
+        throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${inputs[0].length} elements`);
       stored = op.store ? op.store(ref, inputs, out, p) : [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
       stat = tensorStats(inputs[0], out);
       if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;

@@ -32,9 +32,20 @@ export interface ParentInfo {
  * What identifies a breed. The same key on the CPU gives the same candidate bytes; a GPU run may
  * differ in arithmetic by the ULP bounds docs/OPERATORS.md states (masks and selections never).
  */
-export function lineageKey(result: Pick<BreedResult, 'operator' | 'params' | 'seed'>, parents: readonly Pick<ParentInfo, 'hash'>[], graph?: { hash: Sha256Hex; op: string }): Sha256Hex {
+export function lineageKey(
+  result: Pick<BreedResult, 'operator' | 'params' | 'seed'>,
+  parents: readonly Pick<ParentInfo, 'hash'>[],
+  graph?: { hash: Sha256Hex; op: string },
+): Sha256Hex {
   // A quantized candidate's file also depends on the graph it is bound to and how it dequantizes.
-  return hashJson({ kind: 'lineage-key', operator: result.operator, params: result.params, seed: result.seed, parents: parents.map((p) => p.hash), ...(graph ? { graph } : {}) });
+  return hashJson({
+    kind: 'lineage-key',
+    operator: result.operator,
+    params: result.params,
+    seed: result.seed,
+    parents: parents.map((p) => p.hash),
+    ...(graph ? { graph } : {}),
+  });
 }
 
 function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
@@ -48,9 +59,16 @@ function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
  * (quantize) a species derived from the parents' and the operator's.
  */
 export function candidateSpecies(result: BreedResult, first: ParentInfo): Sha256Hex {
-  if (!isQuantizedModel(result.tensors) && first.graph !== undefined && first.vocabulary !== undefined) return speciesId(speciesSignature(result.tensors, first.graph, first.vocabulary));
+  if (!isQuantizedModel(result.tensors) && first.graph !== undefined && first.vocabulary !== undefined)
+    return speciesId(speciesSignature(result.tensors, first.graph, first.vocabulary));
   if (sameSignature(result.tensors, first.tensors)) return first.species;
-  return hashJson({ kind: 'species', derivedFrom: first.species, operator: result.operator, metadata: result.metadata, tensors: result.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })) });
+  return hashJson({
+    kind: 'species',
+    derivedFrom: first.species,
+    operator: result.operator,
+    metadata: result.metadata,
+    tensors: result.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+  });
 }
 
 export interface CandidateFile {
@@ -67,20 +85,40 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
   const operator = `${result.operator.id}@${result.operator.version}`;
   if (first.family && isQuantizedModel(result.tensors)) {
     // A quantized candidate is a species of its own: its tensors and its dequantizing graph.
-    const q = quantizedSpecies(first.family.graph, result.tensors, first.family.vocabulary, quantBlockSize(result.metadata), { op: first.family.op });
+    const q = quantizedSpecies(first.family.graph, result.tensors, first.family.vocabulary, quantBlockSize(result.metadata), {
+      op: first.family.op,
+    });
     const key = lineageKey(result, parents, { hash: sha256Hex(first.family.graph), op: q.op });
-    const extra: Record<string, string> = { ...result.metadata, 'garden.operator': operator, 'garden.lineage': key, [QUANT_GRAPH_OP_KEY]: q.op };
+    const extra: Record<string, string> = {
+      ...result.metadata,
+      'garden.operator': operator,
+      'garden.lineage': key,
+      [QUANT_GRAPH_OP_KEY]: q.op,
+    };
     const bytes = writeSlm(result.tensors, { species: q.species, graph: q.graphHash, vocabulary: [...first.family.vocabulary], extra });
     return { bytes, hash: sha256Hex(bytes), species: q.species, lineageKey: key, graph: q.graph };
   }
   const key = lineageKey(result, parents);
-  const extra: Record<string, string> = { ...carriedMetadata(first.metadata), ...result.metadata, 'garden.operator': operator, 'garden.lineage': key };
+  const extra: Record<string, string> = {
+    ...carriedMetadata(first.metadata),
+    ...result.metadata,
+    'garden.operator': operator,
+    'garden.lineage': key,
+  };
   // A parent handed over with its family (the app's) binds the family graph and labels, as a parent
   // file that records them (the starter's, read by the CLI) does: both write the same bytes.
-  const bound = first.graph === undefined && first.vocabulary === undefined && first.family ? { ...first, graph: sha256Hex(first.family.graph), vocabulary: [...first.family.vocabulary] } : first;
+  const bound =
+    first.graph === undefined && first.vocabulary === undefined && first.family
+      ? { ...first, graph: sha256Hex(first.family.graph), vocabulary: [...first.family.vocabulary] }
+      : first;
   const species = candidateSpecies(result, bound);
   // A quantized candidate without its family graph cannot name a graph that runs it: bind none.
   const sameGraph = !isQuantizedModel(result.tensors);
-  const bytes = writeSlm(result.tensors, { species, graph: sameGraph ? bound.graph : undefined, vocabulary: sameGraph ? bound.vocabulary : undefined, extra });
+  const bytes = writeSlm(result.tensors, {
+    species,
+    graph: sameGraph ? bound.graph : undefined,
+    vocabulary: sameGraph ? bound.vocabulary : undefined,
+    extra,
+  });
   return { bytes, hash: sha256Hex(bytes), species, lineageKey: key };
 }

@@ -3,7 +3,12 @@ import { getOperator } from './registry.ts';
 import { resolveParams } from './params.ts';
 import type { ParamValues, TensorContext } from './types.ts';
 
-export function runOp(id: string, inputs: readonly Float32Array[], params: ParamValues = {}, ctx: Partial<TensorContext> = {}): Float32Array {
+export function runOp(
+  id: string,
+  inputs: readonly Float32Array[],
+  params: ParamValues = {},
+  ctx: Partial<TensorContext> = {},
+): Float32Array {
   const op = getOperator(id);
   const p = resolveParams(op, params, inputs.length - (op.needsBase ? 1 : 0));
   return op.cpu(inputs, p, { name: 'layers.0.weight', shape: [inputs[0].length], seed: 1, ...ctx });

@@ -20,7 +20,8 @@ export type CrossoverGranularity = (typeof CROSSOVER_GRANULARITIES)[number];
 /** The cumulative float32 thresholds c_p (see the header). */
 export function crossoverThresholds(weights: readonly number[]): Float32Array {
   const sum = weights.reduce((a, b) => a + b, 0);
-  if (!(sum > 0) || weights.some((w) => w < 0)) throw new Error(`crossover: weights must be non-negative with a positive sum, got [${weights.join(', ')}]`);
+  if (!(sum > 0) || weights.some((w) => w < 0))
+    throw new Error(`crossover: weights must be non-negative with a positive sum, got [${weights.join(', ')}]`);
   const c = new Float32Array(weights.length);
   let acc = 0;
   for (let p = 0; p < weights.length; p++) {

@@ -44,8 +44,16 @@ function model(seed: number): Tensor[] {
   const fc3 = FC3_BASE.map((b, i) => b + (FC3_DELTA[seed]?.[i] ?? 0));
   return [
     fromFloat32('fc1.weight', [6, 4], randomValues(seed * 7 + 1, 24, 0.1)),
-    fromFloat32('fc1.bias', [4], Float32Array.from(tiedValues(seed * 7 + 2, 4, 3), (v) => v / 16)),
-    fromFloat32('fc2.weight', [4, 2], Float32Array.from(tiedValues(seed * 7 + 3, 8, 2), (v) => v / 8)),
+    fromFloat32(
+      'fc1.bias',
+      [4],
+      Float32Array.from(tiedValues(seed * 7 + 2, 4, 3), (v) => v / 16),
+    ),
+    fromFloat32(
+      'fc2.weight',
+      [4, 2],
+      Float32Array.from(tiedValues(seed * 7 + 3, 8, 2), (v) => v / 8),
+    ),
     // cosine 0.99876 between models 1 and 2: SLERP's straight-line fallback (|dot| > 0.9995) is not taken
     fromFloat32('fc2.bias', [2], Float32Array.from([1, 0.05 * seed])),
     fromFloat32('fc3.weight', [2, 4], Float32Array.from(fc3)),
@@ -63,64 +71,151 @@ interface Golden {
 
 /** THE golden table: one entry per registry operator. */
 const GOLDEN: Record<OperatorId, Golden> = {
-  blend: { params: { weights: [1, 2] }, parents: 2, source: 'restated',
-    hash: 'db41042b551ec81b8aa86f5264e5793638b737e5c44ee8c50ae4d90bf95a4bd6' },
-  'task-delta': { params: { weights: [0.5, 2], lambda: 0.8 }, parents: 3, source: 'restated',
-    hash: 'abdfb17adfca3e9d32a164a98ea6497b55f92ff869907df203fa3d398adbb1e3' },
-  'sparse-task-delta': { params: { density: 0.5 }, parents: 3, source: 'pinned',
-    hash: '38956933a3939f8305307deab1d407e0e8175f74ba0c17aa00e0a9c820f7ed84' },
-  dare: { params: { drop: 0.3 }, parents: 3, source: 'pinned',
-    hash: 'f40976afc9533b37aa1c8ed123ff6b539eba233bce54d9b29cbf63b283b10a13' },
-  ties: { params: { density: 0.5 }, parents: 3, source: 'pinned',
-    hash: 'af0e547760c4582ee01ec28498e6300e12bc2da16192640f9316ce06df23e24d' },
-  'dare-ties': { params: { drop: 0.5 }, parents: 3, source: 'pinned',
-    hash: '7c4300a9cb80bbe432b2535f901af1e97a133c5af013ad5e18c416322f7e5194' },
-  breadcrumbs: { params: { density: 0.5, gamma: 0.2 }, parents: 3, source: 'pinned',
-    hash: 'f81580fa96d2e352cfc3c6def3ea6cbc102e484a28788d97bfc5e6102cf835df' },
-  'breadcrumbs-ties': { params: { density: 0.5, gamma: 0.2 }, parents: 3, source: 'pinned',
-    hash: '3575c46e7ceed92eab7e3af70f58c930893c2fcefe572cc7a00802a098a72c69' },
-  della: { params: { density: 0.5, epsilon: 0.2 }, parents: 3, source: 'pinned',
-    hash: '292e21c9c0f5bbb76d6c4375a96c171a8a5ebabc701a5c9e2ab011ca9b440b10' },
-  'della-linear': { params: { density: 0.5, epsilon: 0.2 }, parents: 3, source: 'pinned',
-    hash: '8075884b3b97ee66c2cea72f589725a7f6b7ac64082724eca68c6d53d06491f3' },
-  federated: { params: { weights: [10, 30] }, parents: 3, source: 'restated',
-    hash: '6acc5d8c1bc6f58dcbf0a5ee50cd0a9fff25dd89cab59937872d514df49c3b0c' },
-  crossover: { params: { weights: [1, 2] }, parents: 2, source: 'restated',
-    hash: '8cc71e11616bd0afd0a257e99f01f04132c76eb6bd035b2905fb81f3a1368765' },
-  mutate: { params: { strength: 0.5, epsilon: 0.05, rate: 0.75 }, parents: 1, source: 'pinned',
-    hash: '8193de2b3d066a6a575d4484ea8c1c4a2e4231ebcbb77e7d7006ba1d3fa12bc7' },
-  prune: { params: { fraction: 0.4, matricesOnly: false }, parents: 1, source: 'restated',
-    hash: '178e08f38d447b7901d1d283396231acb56f1d3df7ebe34e30857dcbb5793139' },
-  slerp: { params: { t: 0.3 }, parents: 2, source: 'pinned',
-    hash: '642e27daa220d43ff4cedd0b8319c4c7a756c82600f31db0541b070b2ea34108' },
-  soup: { params: { mode: 'seeded' }, parents: 3, source: 'restated',
-    hash: '005b0490838b660f2aa03f663e406a3ba752bd5da5139464d84a1e904abcbcaa' },
-  quantize: { params: { scheme: 'int4', blockSize: 4 }, parents: 1, source: 'pinned',
-    hash: '56976e0e6a5eca22491acf417c1e6b6923bd64f365aa936392df357ba9425f64' },
+  blend: {
+    params: { weights: [1, 2] },
+    parents: 2,
+    source: 'restated',
+    hash: 'db41042b551ec81b8aa86f5264e5793638b737e5c44ee8c50ae4d90bf95a4bd6',
+  },
+  'task-delta': {
+    params: { weights: [0.5, 2], lambda: 0.8 },
+    parents: 3,
+    source: 'restated',
+    hash: 'abdfb17adfca3e9d32a164a98ea6497b55f92ff869907df203fa3d398adbb1e3',
+  },
+  'sparse-task-delta': {
+    params: { density: 0.5 },
+    parents: 3,
+    source: 'pinned',
+    hash: '38956933a3939f8305307deab1d407e0e8175f74ba0c17aa00e0a9c820f7ed84',
+  },
+  dare: { params: { drop: 0.3 }, parents: 3, source: 'pinned', hash: 'f40976afc9533b37aa1c8ed123ff6b539eba233bce54d9b29cbf63b283b10a13' },
+  ties: {
+    params: { density: 0.5 },
+    parents: 3,
+    source: 'pinned',
+    hash: 'af0e547760c4582ee01ec28498e6300e12bc2da16192640f9316ce06df23e24d',
+  },
+  'dare-ties': {
+    params: { drop: 0.5 },
+    parents: 3,
+    source: 'pinned',
+    hash: '7c4300a9cb80bbe432b2535f901af1e97a133c5af013ad5e18c416322f7e5194',
+  },
+  breadcrumbs: {
+    params: { density: 0.5, gamma: 0.2 },
+    parents: 3,
+    source: 'pinned',
+    hash: 'f81580fa96d2e352cfc3c6def3ea6cbc102e484a28788d97bfc5e6102cf835df',
+  },
+  'breadcrumbs-ties': {
+    params: { density: 0.5, gamma: 0.2 },
+    parents: 3,
+    source: 'pinned',
+    hash: '3575c46e7ceed92eab7e3af70f58c930893c2fcefe572cc7a00802a098a72c69',
+  },
+  della: {
+    params: { density: 0.5, epsilon: 0.2 },
+    parents: 3,
+    source: 'pinned',
+    hash: '292e21c9c0f5bbb76d6c4375a96c171a8a5ebabc701a5c9e2ab011ca9b440b10',
+  },
+  'della-linear': {
+    params: { density: 0.5, epsilon: 0.2 },
+    parents: 3,
+    source: 'pinned',
+    hash: '8075884b3b97ee66c2cea72f589725a7f6b7ac64082724eca68c6d53d06491f3',
+  },
+  federated: {
+    params: { weights: [10, 30] },
+    parents: 3,
+    source: 'restated',
+    hash: '6acc5d8c1bc6f58dcbf0a5ee50cd0a9fff25dd89cab59937872d514df49c3b0c',
+  },
+  crossover: {
+    params: { weights: [1, 2] },
+    parents: 2,
+    source: 'restated',
+    hash: '8cc71e11616bd0afd0a257e99f01f04132c76eb6bd035b2905fb81f3a1368765',
+  },
+  mutate: {
+    params: { strength: 0.5, epsilon: 0.05, rate: 0.75 },
+    parents: 1,
+    source: 'pinned',
+    hash: '8193de2b3d066a6a575d4484ea8c1c4a2e4231ebcbb77e7d7006ba1d3fa12bc7',
+  },
+  prune: {
+    params: { fraction: 0.4, matricesOnly: false },
+    parents: 1,
+    source: 'restated',
+    hash: '178e08f38d447b7901d1d283396231acb56f1d3df7ebe34e30857dcbb5793139',
+  },
+  slerp: { params: { t: 0.3 }, parents: 2, source: 'pinned', hash: '642e27daa220d43ff4cedd0b8319c4c7a756c82600f31db0541b070b2ea34108' },
+  soup: {
+    params: { mode: 'seeded' },
+    parents: 3,
+    source: 'restated',
+    hash: '005b0490838b660f2aa03f663e406a3ba752bd5da5139464d84a1e904abcbcaa',
+  },
+  quantize: {
+    params: { scheme: 'int4', blockSize: 4 },
+    parents: 1,
+    source: 'pinned',
+    hash: '56976e0e6a5eca22491acf417c1e6b6923bd64f365aa936392df357ba9425f64',
+  },
   // mergekit's other methods (docs/OPERATORS.md). multislerp and karcher are pinned: their Gram-matrix
   // algebra is checked against mergekit's step-by-step vector algorithm in multislerp.test.ts / karcher.test.ts.
-  nearswap: { params: { t: 0.05 }, parents: 2, source: 'restated',
-    hash: '3c3f5c6c3e67726bf381348d8ecaf4429860ce32b9ece101323954187443ceac' },
-  'model-stock': { params: {}, parents: 3, source: 'restated',
-    hash: '673d4a9ea906abea3293b3dfdc0cc5975702f101dbfde90a5004301a0dedf490' },
-  nuslerp: { params: { weights: [1, 2] }, parents: 2, source: 'restated',
-    hash: 'fa754699f8a71b7c78c20ddbd4138cad2c111f9b997e13574ce5b31c7b77edf6' },
-  'nuslerp-base': { params: { weights: [2, 1] }, parents: 3, source: 'restated',
-    hash: 'c8ca10f08dd6e2fea123ee279d5d8145438cbff58c77b1e171dcf767d557433c' },
-  multislerp: { params: { weights: [1, 2, 3] }, parents: 3, source: 'pinned',
-    hash: '3cd2b8b2673fbe3b729fa8c6e98e11f42b9fb5294b9d7b1bc37f260bc8f51df4' },
-  'multislerp-base': { params: {}, parents: 3, source: 'pinned',
-    hash: '8bd57c349346a71bc89f65c4ed0fea04478844232a8e0bc40d6b404d51add7be' },
-  karcher: { params: { maxIter: 20 }, parents: 3, source: 'pinned',
-    hash: 'd3f35e3e6968be96eb1098f173a144d780905222e65932bb07cb26c2037eecbf' },
-  sce: { params: { selectTopk: 0.5 }, parents: 3, source: 'restated',
-    hash: '8522abd438a021c24b8271cb77b09f050fbc3d7d393d61af3ee0b71c489917ee' },
-  'arcee-fusion': { params: {}, parents: 2, source: 'restated',
-    hash: '225de5d1cfa23af2a41e6f68202456c44aeec934ed1c7dec84e8d1e51fe0fb74' },
-  ram: { params: { epsilon: 0.01 }, parents: 3, source: 'restated',
-    hash: 'c590ed4e3872fa72b964916547f88cd98f76cc77556289c94ea4e131205b4693' },
-  'ramplus-tl': { params: { r: 0.5, alpha: 0.8, epsilon: 0.01 }, parents: 3, source: 'restated',
-    hash: '6e9d910f1f5e24a62900751a029999686a2372e21fc5fc4a35db2cae7600584a' },
+  nearswap: {
+    params: { t: 0.05 },
+    parents: 2,
+    source: 'restated',
+    hash: '3c3f5c6c3e67726bf381348d8ecaf4429860ce32b9ece101323954187443ceac',
+  },
+  'model-stock': { params: {}, parents: 3, source: 'restated', hash: '673d4a9ea906abea3293b3dfdc0cc5975702f101dbfde90a5004301a0dedf490' },
+  nuslerp: {
+    params: { weights: [1, 2] },
+    parents: 2,
+    source: 'restated',
+    hash: 'fa754699f8a71b7c78c20ddbd4138cad2c111f9b997e13574ce5b31c7b77edf6',
+  },
+  'nuslerp-base': {
+    params: { weights: [2, 1] },
+    parents: 3,
+    source: 'restated',
+    hash: 'c8ca10f08dd6e2fea123ee279d5d8145438cbff58c77b1e171dcf767d557433c',
+  },
+  multislerp: {
+    params: { weights: [1, 2, 3] },
+    parents: 3,
+    source: 'pinned',
+    hash: '3cd2b8b2673fbe3b729fa8c6e98e11f42b9fb5294b9d7b1bc37f260bc8f51df4',
+  },
+  'multislerp-base': { params: {}, parents: 3, source: 'pinned', hash: '8bd57c349346a71bc89f65c4ed0fea04478844232a8e0bc40d6b404d51add7be' },
+  karcher: {
+    params: { maxIter: 20 },
+    parents: 3,
+    source: 'pinned',
+    hash: 'd3f35e3e6968be96eb1098f173a144d780905222e65932bb07cb26c2037eecbf',
+  },
+  sce: {
+    params: { selectTopk: 0.5 },
+    parents: 3,
+    source: 'restated',
+    hash: '8522abd438a021c24b8271cb77b09f050fbc3d7d393d61af3ee0b71c489917ee',
+  },
+  'arcee-fusion': { params: {}, parents: 2, source: 'restated', hash: '225de5d1cfa23af2a41e6f68202456c44aeec934ed1c7dec84e8d1e51fe0fb74' },
+  ram: {
+    params: { epsilon: 0.01 },
+    parents: 3,
+    source: 'restated',
+    hash: 'c590ed4e3872fa72b964916547f88cd98f76cc77556289c94ea4e131205b4693',
+  },
+  'ramplus-tl': {
+    params: { r: 0.5, alpha: 0.8, epsilon: 0.01 },
+    parents: 3,
+    source: 'restated',
+    hash: '6e9d910f1f5e24a62900751a029999686a2372e21fc5fc4a35db2cae7600584a',
+  },
 };
 
 function hashOf(arrays: readonly Uint8Array[]): string {
@@ -242,7 +337,10 @@ const RESTATED: Partial<Record<OperatorId, Restate>> = {
   // Weights drawn once per model from key("soup"), element p of stream 0, then the linear blend.
   soup: (xs) => {
     const key = keyOf(SEED, 'soup');
-    return linear(xs, xs.map((_, p) => unit(key, p, 0)));
+    return linear(
+      xs,
+      xs.map((_, p) => unit(key, p, 0)),
+    );
   },
   // w = clamp(fround(1/max(|a − b|, 1e-6))·t, 0, 1) (torch's reciprocal), out = w·b + (1 − w)·a.
   nearswap: ([a, b]) =>
@@ -256,7 +354,8 @@ const RESTATED: Partial<Record<OperatorId, Restate>> = {
     let c = 0;
     let pairs = 0;
     for (let i = 0; i < o.length; i++)
-      for (let j = i + 1; j < o.length; j++, pairs++) c += Math.min(1, Math.max(-1, dot64(o[i], o[j]) / Math.max(Math.sqrt(dot64(o[i], o[i])) * Math.sqrt(dot64(o[j], o[j])), 1e-6)));
+      for (let j = i + 1; j < o.length; j++, pairs++)
+        c += Math.min(1, Math.max(-1, dot64(o[i], o[j]) / Math.max(Math.sqrt(dot64(o[i], o[i])) * Math.sqrt(dot64(o[j], o[j])), 1e-6)));
     c /= pairs;
     const t = f((o.length * c) / (1 + (o.length - 1) * c));
     return Float32Array.from(b, (bv, e) => f(f(t * f(ps.reduce((s, x) => f(s + x[e]), 0) / ps.length)) + f(f(1 - t) * bv)));
@@ -348,7 +447,9 @@ async function breedGolden(id: OperatorId) {
 describe('golden breeds (one per operator, bytes pinned by SHA-256)', () => {
   it('the table covers exactly the registry', () => {
     expect(Object.keys(GOLDEN).sort()).toEqual([...OPERATOR_IDS].sort());
-    const restated = Object.entries(GOLDEN).filter(([, g]) => g.source === 'restated').map(([id]) => id);
+    const restated = Object.entries(GOLDEN)
+      .filter(([, g]) => g.source === 'restated')
+      .map(([id]) => id);
     expect(restated.sort()).toEqual(Object.keys(RESTATED).sort());
   });
 
@@ -364,7 +465,14 @@ describe('golden breeds (one per operator, bytes pinned by SHA-256)', () => {
     it(`${id}: the independent restatement gives the pinned bytes`, () => {
       const g = GOLDEN[id];
       const parents = MODELS.slice(0, g.parents);
-      const out = parents[0].map((t) => f32Bytes(restate(parents.map((p) => toFloat32(p.find((u) => u.name === t.name)!)), t.name)));
+      const out = parents[0].map((t) =>
+        f32Bytes(
+          restate(
+            parents.map((p) => toFloat32(p.find((u) => u.name === t.name)!)),
+            t.name,
+          ),
+        ),
+      );
       expect({ id, hash: hashOf(out) }).toEqual({ id, hash: g.hash });
     });
   }

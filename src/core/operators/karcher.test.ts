@@ -54,18 +54,29 @@ describe('karcher (mergekit "karcher")', () => {
   it('equals mergekit’s step-by-step algorithm (float64 restatement), iterations included', () => {
     let iterated = 0;
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 2, max: 80 }), fc.integer({ min: 3, max: 5 }), fc.integer({ min: 0, max: 12 }), (seed, n, p, maxIter) => {
-        // Different norms and a shared component, so the mean is not the first guess.
-        const common = randomValues(seed, n);
-        const xs = Array.from({ length: p }, (_, i) => Float32Array.from(randomValues(seed + i + 1, n), (v, e) => (1 + i) * (v + common[e])));
-        const ref = mergekitKarcher(xs.map((x) => Float64Array.from(x)), maxIter);
-        const stats: Record<string, number> = {};
-        const out = runOp('karcher', xs, { maxIter: maxIter }, { stats });
-        const scale = Math.max(...ref.out.map(Math.abs));
-        for (let e = 0; e < n; e++) expect(Math.abs(out[e] - ref.out[e])).toBeLessThanOrEqual(1e-5 * scale);
-        expect(stats.iterations).toBe(ref.iterations);
-        if (ref.iterations > 0) iterated++;
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 2, max: 80 }),
+        fc.integer({ min: 3, max: 5 }),
+        fc.integer({ min: 0, max: 12 }),
+        (seed, n, p, maxIter) => {
+          // Different norms and a shared component, so the mean is not the first guess.
+          const common = randomValues(seed, n);
+          const xs = Array.from({ length: p }, (_, i) =>
+            Float32Array.from(randomValues(seed + i + 1, n), (v, e) => (1 + i) * (v + common[e])),
+          );
+          const ref = mergekitKarcher(
+            xs.map((x) => Float64Array.from(x)),
+            maxIter,
+          );
+          const stats: Record<string, number> = {};
+          const out = runOp('karcher', xs, { maxIter: maxIter }, { stats });
+          const scale = Math.max(...ref.out.map(Math.abs));
+          for (let e = 0; e < n; e++) expect(Math.abs(out[e] - ref.out[e])).toBeLessThanOrEqual(1e-5 * scale);
+          expect(stats.iterations).toBe(ref.iterations);
+          if (ref.iterations > 0) iterated++;
+        },
+      ),
       { numRuns: 30 },
     );
     expect(iterated, 'some cases took iterations').toBeGreaterThan(5);
@@ -79,10 +90,22 @@ describe('karcher (mergekit "karcher")', () => {
   });
 
   it('breed() puts each tensor’s iterations in its statistics (the receipt)', async () => {
-    const model = (seed: number) => [fromFloat32('layers.0.weight', [4, 5], Float32Array.from(randomValues(seed, 20), (v, e) => v + (e % 3))), fromFloat32('layers.1.weight', [3], f32([1, 0, 0]))];
+    const model = (seed: number) => [
+      fromFloat32(
+        'layers.0.weight',
+        [4, 5],
+        Float32Array.from(randomValues(seed, 20), (v, e) => v + (e % 3)),
+      ),
+      fromFloat32('layers.1.weight', [3], f32([1, 0, 0])),
+    ];
     const r = await breed({ operator: 'karcher', params: { maxIter: 7 }, seed: 1, parents: [model(1), model(2), model(3)] }, cpuBackend);
     const direct: Record<string, number> = {};
-    runOp('karcher', [1, 2, 3].map((s) => toFloat32(model(s)[0])), { maxIter: 7 }, { stats: direct });
+    runOp(
+      'karcher',
+      [1, 2, 3].map((s) => toFloat32(model(s)[0])),
+      { maxIter: 7 },
+      { stats: direct },
+    );
     expect(r.stats[0].iterations).toBe(direct.iterations);
     expect(r.stats[0].iterations).toBeGreaterThan(0);
     expect(r.stats.every((s) => typeof s.iterations === 'number')).toBe(true);

@@ -30,7 +30,8 @@ export function modelStockRatio(g: Float64Array, n: number, what: string): numbe
   }
   const cos = sum / pairs;
   const den = 1 + (n - 1) * cos;
-  if (den === 0) throw new Error(`model_stock: the offsets of "${what}" are opposed (cos θ = ${cos}), so t = N·cos θ / (1 + (N − 1)·cos θ) is infinite`);
+  if (den === 0)
+    throw new Error(`model_stock: the offsets of "${what}" are opposed (cos θ = ${cos}), so t = N·cos θ / (1 + (N − 1)·cos θ) is infinite`);
   return (n * cos) / den;
 }
 

@@ -17,7 +17,12 @@ import { num, weightsOf } from './params.ts';
 import type { ParamValues } from './types.ts';
 
 /** The result's coefficients βₖ on the inputs xₖ, or `linear` for mergekit's two-model fallback. */
-export function multislerpCoefficients(g: Float64Array, weights: readonly number[], normalize: boolean, eps: number): { beta: number[]; linear: boolean } {
+export function multislerpCoefficients(
+  g: Float64Array,
+  weights: readonly number[],
+  normalize: boolean,
+  eps: number,
+): { beta: number[]; linear: boolean } {
   const p = weights.length;
   const sw = weights.reduce((a, b) => a + b, 0);
   const w = normalize ? weights.map((x) => x / sw) : [...weights];
@@ -27,7 +32,9 @@ export function multislerpCoefficients(g: Float64Array, weights: readonly number
   const mn = Math.sqrt(Math.max(0, quad(g, m)));
   if (mn < eps) {
     if (p === 2) return { beta: w, linear: true };
-    throw new Error('multislerp: the weighted sum of the unit vectors is zero (antipodal models with balancing weights); try other weights');
+    throw new Error(
+      'multislerp: the weighted sum of the unit vectors is zero (antipodal models with balancing weights); try other weights',
+    );
   }
   const c = m.map((x) => x / mn);
   // uᵢ·m̂ = aᵢ Σⱼ cⱼ Gᵢⱼ; τ = Σᵢ wᵢaᵢxᵢ − (Σᵢ wᵢ(uᵢ·m̂)) m̂

@@ -35,20 +35,30 @@ describe('multislerp (mergekit "multislerp")', () => {
 
   it('equals mergekit’s step-by-step algorithm (float64 restatement) to float32 precision, with and without a base', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 2, max: 100 }), fc.integer({ min: 2, max: 5 }), fc.boolean(), (seed, n, p, norm) => {
-        const xs = Array.from({ length: p }, (_, i) => randomValues(seed + i, n));
-        const w = Array.from({ length: p }, (_, i) => 0.5 + ((seed + i) % 7) / 4);
-        const ref = mergekitMultislerp(xs.map((x) => Float64Array.from(x)), w, norm);
-        const out = runOp('multislerp', xs, { weights: w, normalizeWeights: norm });
-        const scale = Math.max(...ref.map(Math.abs));
-        for (let e = 0; e < n; e++) expect(Math.abs(out[e] - ref[e])).toBeLessThanOrEqual(1e-5 * scale);
-        const base = randomValues(seed + 99, n);
-        const ds = xs.map((x) => Float64Array.from(x, (v, e) => Math.fround(v - base[e])));
-        const refB = mergekitMultislerp(ds, w, norm).map((v, e) => v + base[e]);
-        const outB = runOp('multislerp-base', [base, ...xs], { weights: w, normalizeWeights: norm });
-        const scaleB = Math.max(...refB.map(Math.abs));
-        for (let e = 0; e < n; e++) expect(Math.abs(outB[e] - refB[e])).toBeLessThanOrEqual(1e-5 * scaleB);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 2, max: 100 }),
+        fc.integer({ min: 2, max: 5 }),
+        fc.boolean(),
+        (seed, n, p, norm) => {
+          const xs = Array.from({ length: p }, (_, i) => randomValues(seed + i, n));
+          const w = Array.from({ length: p }, (_, i) => 0.5 + ((seed + i) % 7) / 4);
+          const ref = mergekitMultislerp(
+            xs.map((x) => Float64Array.from(x)),
+            w,
+            norm,
+          );
+          const out = runOp('multislerp', xs, { weights: w, normalizeWeights: norm });
+          const scale = Math.max(...ref.map(Math.abs));
+          for (let e = 0; e < n; e++) expect(Math.abs(out[e] - ref[e])).toBeLessThanOrEqual(1e-5 * scale);
+          const base = randomValues(seed + 99, n);
+          const ds = xs.map((x) => Float64Array.from(x, (v, e) => Math.fround(v - base[e])));
+          const refB = mergekitMultislerp(ds, w, norm).map((v, e) => v + base[e]);
+          const outB = runOp('multislerp-base', [base, ...xs], { weights: w, normalizeWeights: norm });
+          const scaleB = Math.max(...refB.map(Math.abs));
+          for (let e = 0; e < n; e++) expect(Math.abs(outB[e] - refB[e])).toBeLessThanOrEqual(1e-5 * scaleB);
+        },
+      ),
       { numRuns: 30 },
     );
   });
@@ -58,7 +68,9 @@ describe('multislerp (mergekit "multislerp")', () => {
     const out = runOp('multislerp', [x, x, x]);
     for (let e = 0; e < 50; e++) expect(out[e]).toBeCloseTo(x[e], 6);
     const neg = Float32Array.from(x, (v) => -v);
-    expect(Array.from(runOp('multislerp', [x, neg]))).toEqual(Array.from(x, (v, e) => Math.fround(Math.fround(0.5 * v) + Math.fround(0.5 * neg[e]))));
+    expect(Array.from(runOp('multislerp', [x, neg]))).toEqual(
+      Array.from(x, (v, e) => Math.fround(Math.fround(0.5 * v) + Math.fround(0.5 * neg[e]))),
+    );
     expect(() => runOp('multislerp', [x, neg, x, neg])).toThrow(/weighted sum of the unit vectors is zero/);
   });
 });

@@ -56,7 +56,8 @@ describe('nuslerp (mergekit "nuslerp")', () => {
         const b = randomValues(seed + 1, n);
         const out = runOp('nuslerp-base', [b, x, x]);
         // the delta within 2 ULP, so the sum within 2 ULP of the larger of base and delta
-        for (let i = 0; i < n; i++) expect(Math.abs(out[i] - x[i])).toBeLessThanOrEqual(2.5e-7 * (Math.abs(b[i]) + Math.abs(x[i] - b[i])) + 1e-45);
+        for (let i = 0; i < n; i++)
+          expect(Math.abs(out[i] - x[i])).toBeLessThanOrEqual(2.5e-7 * (Math.abs(b[i]) + Math.abs(x[i] - b[i])) + 1e-45);
       }),
       { numRuns: 30 },
     );

@@ -18,7 +18,25 @@ const run = (id: keyof typeof OPERATORS, inputs: Float32Array[], params: ParamVa
 
 describe('registry', () => {
   it('declares every operator once, with its id as key, a version and valid parameter defaults', () => {
-    for (const id of ['blend', 'task-delta', 'sparse-task-delta', 'dare', 'ties', 'dare-ties', 'breadcrumbs', 'breadcrumbs-ties', 'della', 'della-linear', 'federated', 'crossover', 'mutate', 'prune', 'slerp', 'soup', 'quantize']) {
+    for (const id of [
+      'blend',
+      'task-delta',
+      'sparse-task-delta',
+      'dare',
+      'ties',
+      'dare-ties',
+      'breadcrumbs',
+      'breadcrumbs-ties',
+      'della',
+      'della-linear',
+      'federated',
+      'crossover',
+      'mutate',
+      'prune',
+      'slerp',
+      'soup',
+      'quantize',
+    ]) {
       expect(OPERATOR_IDS).toContain(id);
     }
     expect(new Set(OPERATOR_IDS).size).toBe(OPERATOR_IDS.length);
@@ -40,7 +58,9 @@ describe('registry', () => {
 
   it('unknown ids and parameters fail listing the valid ones', () => {
     expect(() => getOperator('nope')).toThrow(/unknown operator "nope"; valid: blend, task-delta, .*quantize/);
-    expect(() => resolveParams(getOperator('ties'), { dens: 0.3 }, 2)).toThrow(/unknown parameter "dens"; valid: weights, lambda, normalize, density, trimScope, rescale/);
+    expect(() => resolveParams(getOperator('ties'), { dens: 0.3 }, 2)).toThrow(
+      /unknown parameter "dens"; valid: weights, lambda, normalize, density, trimScope, rescale/,
+    );
     expect(() => resolveParams(getOperator('ties'), { density: 2 }, 2)).toThrow(/"density" is 2, above the maximum 1/);
     expect(() => resolveParams(getOperator('crossover'), { granularity: 'col' }, 2)).toThrow(/valid: element, row, tensor/);
     expect(() => resolveParams(getOperator('blend'), { weights: [1] }, 2)).toThrow(/1 values for 2 parents/);
@@ -50,7 +70,11 @@ describe('registry', () => {
     expect(Object.isFrozen(KERNEL_IDS)).toBe(true);
     // An operator without a kernel runs on the CPU reference everywhere (the GPU backend refuses it).
     for (const op of listOperators()) if (op.kernel) expect(isKernelId(op.kernel.id), `${op.id}: kernel "${op.kernel.id}"`).toBe(true);
-    for (const k of KERNEL_IDS) expect(listOperators().some((o) => o.kernel?.id === k), `kernel ${k} is used`).toBe(true);
+    for (const k of KERNEL_IDS)
+      expect(
+        listOperators().some((o) => o.kernel?.id === k),
+        `kernel ${k} is used`,
+      ).toBe(true);
     // What differs between the members of a shared kernel is declared on the operator's kernel settings.
     for (const op of listOperators()) {
       if (op.kernel?.id === 'blend') expect(op.kernel.weights, op.id).toBeTypeOf('function');
@@ -60,25 +84,43 @@ describe('registry', () => {
 
   it('operators on the blend kernel compute Σ fround(wᵢ·xᵢ) / divisor with the weights they declare (what the GPU kernel is given)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 2, max: 6 }), fc.constantFrom('blend', 'soup'), fc.constantFrom('uniform', 'seeded'), (seed, n, k, id, mode) => {
-        const op = getOperator(id);
-        const xs = Array.from({ length: k }, (_, p) => randomValues(seed + p, n));
-        const raw: ParamValues = id === 'soup' ? { mode } : { weights: Array.from({ length: k }, (_, p) => p + 1) };
-        const params = resolveParams(op, raw, k);
-        if (op.kernel?.id !== 'blend') throw new Error(`${id} is not on the blend kernel`);
-        const { weights: w, divisor } = op.kernel.weights(params, k, seed);
-        const expected = new Float32Array(n);
-        for (let p = 0; p < k; p++) for (let i = 0; i < n; i++) expected[i] = Math.fround(expected[i] + Math.fround(w[p] * xs[p][i]));
-        for (let i = 0; i < n; i++) expected[i] = Math.fround(expected[i] / divisor);
-        expect(op.cpu(xs, params, { name: 'w', shape: [n], seed })).toEqual(expected);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.integer({ min: 2, max: 6 }),
+        fc.constantFrom('blend', 'soup'),
+        fc.constantFrom('uniform', 'seeded'),
+        (seed, n, k, id, mode) => {
+          const op = getOperator(id);
+          const xs = Array.from({ length: k }, (_, p) => randomValues(seed + p, n));
+          const raw: ParamValues = id === 'soup' ? { mode } : { weights: Array.from({ length: k }, (_, p) => p + 1) };
+          const params = resolveParams(op, raw, k);
+          if (op.kernel?.id !== 'blend') throw new Error(`${id} is not on the blend kernel`);
+          const { weights: w, divisor } = op.kernel.weights(params, k, seed);
+          const expected = new Float32Array(n);
+          for (let p = 0; p < k; p++) for (let i = 0; i < n; i++) expected[i] = Math.fround(expected[i] + Math.fround(w[p] * xs[p][i]));
+          for (let i = 0; i < n; i++) expected[i] = Math.fround(expected[i] / divisor);
+          expect(op.cpu(xs, params, { name: 'w', shape: [n], seed })).toEqual(expected);
+        },
+      ),
       { numRuns: 60 },
     );
   });
 
   it('the task-arithmetic family shares one kernel, parameters following the settings', () => {
-    const family = listOperators().filter((o) => o.kernel?.id === 'task-arithmetic').map((o) => o.id);
-    expect(family).toEqual(['task-delta', 'sparse-task-delta', 'dare', 'ties', 'dare-ties', 'breadcrumbs', 'breadcrumbs-ties', 'federated']);
+    const family = listOperators()
+      .filter((o) => o.kernel?.id === 'task-arithmetic')
+      .map((o) => o.id);
+    expect(family).toEqual([
+      'task-delta',
+      'sparse-task-delta',
+      'dare',
+      'ties',
+      'dare-ties',
+      'breadcrumbs',
+      'breadcrumbs-ties',
+      'federated',
+    ]);
     // DELLA is a member too (same CPU function) with no GPU stage yet: its per-row ranks run on the CPU.
     expect(['della', 'della-linear'].map((id) => getOperator(id).kernel)).toEqual([undefined, undefined]);
     const names = (id: string) => getOperator(id).params.map((p) => p.name);
@@ -133,7 +175,10 @@ describe('crossover', () => {
     for (const granularity of ['element', 'row']) {
       const whole = crossoverSource({ granularity }, c, 2, n);
       const h = 7777;
-      const parts = [...crossoverSource({ granularity }, { ...c, offset: 0 }, 2, h), ...crossoverSource({ granularity }, { ...c, offset: h }, 2, n - h)];
+      const parts = [
+        ...crossoverSource({ granularity }, { ...c, offset: 0 }, 2, h),
+        ...crossoverSource({ granularity }, { ...c, offset: h }, 2, n - h),
+      ];
       expect(parts).toEqual([...whole]);
     }
   });
@@ -151,7 +196,8 @@ describe('bounded mutation', () => {
         const x = randomValues(seed, 500, 0.3);
         const c = { name: 'w', shape: [500], seed };
         const out = run('mutate', [x], { strength: 0.5, epsilon: eps }, c);
-        for (let i = 0; i < x.length; i++) expect(Math.abs(out[i] - x[i])).toBeLessThanOrEqual(Math.fround(eps) * (1 + 1e-6) + Math.abs(x[i]) * 1.2e-7);
+        for (let i = 0; i < x.length; i++)
+          expect(Math.abs(out[i] - x[i])).toBeLessThanOrEqual(Math.fround(eps) * (1 + 1e-6) + Math.abs(x[i]) * 1.2e-7);
         expect(run('mutate', [x], { strength: 0.5, epsilon: eps }, c)).toEqual(out);
       }),
       { numRuns: 30 },
@@ -167,7 +213,9 @@ describe('bounded mutation', () => {
     const changed = some.reduce((s, v, i) => s + (v !== x[i] ? 1 : 0), 0) / n;
     expect(changed).toBeGreaterThan(0.24);
     expect(changed).toBeLessThan(0.26);
-    expect(run('mutate', [x], { strength: 0.1 }, { name: 'w', shape: [n], seed: 2 })).not.toEqual(run('mutate', [x], { strength: 0.1 }, { name: 'w', shape: [n], seed: 1 }));
+    expect(run('mutate', [x], { strength: 0.1 }, { name: 'w', shape: [n], seed: 2 })).not.toEqual(
+      run('mutate', [x], { strength: 0.1 }, { name: 'w', shape: [n], seed: 1 }),
+    );
   });
 });
 
@@ -181,11 +229,16 @@ describe('magnitude pruning', () => {
   });
   it('prunes exactly n − int((1 − f)·n) of the non-zero elements on random data', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, f) => {
-        const x = tiedValues(seed, n, 3).map((v) => (v === 0 ? 4 : v)); // no zeros, so the count is visible
-        const out = run('prune', [x], { fraction: f }, { name: 'w', shape: [n, 1], seed: 0 });
-        expect(out.reduce((s, v) => s + (v === 0 ? 1 : 0), 0)).toBe(n - Math.floor((1 - f) * n));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (seed, n, f) => {
+          const x = tiedValues(seed, n, 3).map((v) => (v === 0 ? 4 : v)); // no zeros, so the count is visible
+          const out = run('prune', [x], { fraction: f }, { name: 'w', shape: [n, 1], seed: 0 });
+          expect(out.reduce((s, v) => s + (v === 0 ? 1 : 0), 0)).toBe(n - Math.floor((1 - f) * n));
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -207,7 +260,9 @@ describe('blend is mergekit linear', () => {
       if (preNormalised !== out[i]) differs++;
     }
     expect(differs).toBeGreaterThan(0); // the two orders really differ on these inputs
-    expect([...run('blend', [a, b], { weights: [1, 2], normalize: false }, { name: 'w', shape: [500], seed: 0 }).slice(0, 3)]).toEqual([0, 1, 2].map((i) => f(f(0 + a[i]) + f(2 * b[i]))));
+    expect([...run('blend', [a, b], { weights: [1, 2], normalize: false }, { name: 'w', shape: [500], seed: 0 }).slice(0, 3)]).toEqual(
+      [0, 1, 2].map((i) => f(f(0 + a[i]) + f(2 * b[i]))),
+    );
   });
 });
 
@@ -235,26 +290,31 @@ describe('slerp', () => {
 describe('slerp coefficients', () => {
   it('come from one function of the sums (the GPU feeds it its reduced sums), invariant to scaling the parents', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 2, max: 500 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, t) => {
-        const x = randomValues(seed, n);
-        const y = randomValues(seed + 1, n);
-        let d = 0;
-        let a = 0;
-        let b = 0;
-        for (let i = 0; i < n; i++) {
-          d += x[i] * y[i];
-          a += x[i] * x[i];
-          b += y[i] * y[i];
-        }
-        const co = slerpFromSums(d, a, b, t);
-        expect(slerpCoefficients(x, y, t)).toEqual(co);
-        // Scaling both parents by 4 (sums by 16) leaves the angle, and so the coefficients, alone.
-        const scaled = slerpFromSums(16 * d, 16 * a, 16 * b, t);
-        expect(scaled.linear).toBe(co.linear);
-        expect(scaled.s0).toBeCloseTo(co.s0, 12);
-        expect(scaled.s1).toBeCloseTo(co.s1, 12);
-        if (!co.linear) expect(co.s0 * co.s0 + co.s1 * co.s1 + 2 * co.s0 * co.s1 * (d / Math.sqrt(a * b))).toBeCloseTo(1, 9);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 2, max: 500 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (seed, n, t) => {
+          const x = randomValues(seed, n);
+          const y = randomValues(seed + 1, n);
+          let d = 0;
+          let a = 0;
+          let b = 0;
+          for (let i = 0; i < n; i++) {
+            d += x[i] * y[i];
+            a += x[i] * x[i];
+            b += y[i] * y[i];
+          }
+          const co = slerpFromSums(d, a, b, t);
+          expect(slerpCoefficients(x, y, t)).toEqual(co);
+          // Scaling both parents by 4 (sums by 16) leaves the angle, and so the coefficients, alone.
+          const scaled = slerpFromSums(16 * d, 16 * a, 16 * b, t);
+          expect(scaled.linear).toBe(co.linear);
+          expect(scaled.s0).toBeCloseTo(co.s0, 12);
+          expect(scaled.s1).toBeCloseTo(co.s1, 12);
+          if (!co.linear) expect(co.s0 * co.s0 + co.s1 * co.s1 + 2 * co.s0 * co.s1 * (d / Math.sqrt(a * b))).toBeCloseTo(1, 9);
+        },
+      ),
       { numRuns: 80 },
     );
     expect(slerpFromSums(0, 0, 4, 0.3)).toEqual({ s0: 0.7, s1: 0.3, linear: true });
@@ -273,7 +333,8 @@ describe('soups', () => {
   });
   it('greedy soup adds a model only when the soup scores at least as well', async () => {
     // score = −distance of fc2.bias[0] to 0.5; candidates hold 0, 1 and 10 there
-    const mk = (v: number): Tensor[] => randomModel(1).map((t) => (t.name === 'fc2.bias' ? { ...t, data: new Uint8Array(Float32Array.from([v, 0, 0]).buffer) } : t));
+    const mk = (v: number): Tensor[] =>
+      randomModel(1).map((t) => (t.name === 'fc2.bias' ? { ...t, data: new Uint8Array(Float32Array.from([v, 0, 0]).buffer) } : t));
     const models = [mk(10), mk(0), mk(1)];
     const score = (ts: Tensor[]) => -Math.abs(toFloat32(ts.find((t) => t.name === 'fc2.bias')!)[0] - 0.5);
     const r = await greedySoup(models, [0.1, 0.9, 0.5], score);

@@ -73,7 +73,8 @@ function checkValue(op: OperatorDef, def: ParamDef, v: ParamValue, parents: numb
       return v;
     case 'enum': {
       const options = def.options ?? [];
-      if (typeof v !== 'string' || !options.includes(v)) throw new Error(`${op.id}: ${what} is ${describe(v)}; valid: ${options.join(', ')}`);
+      if (typeof v !== 'string' || !options.includes(v))
+        throw new Error(`${op.id}: ${what} is ${describe(v)}; valid: ${options.join(', ')}`);
       return v;
     }
   }

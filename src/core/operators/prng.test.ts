@@ -5,11 +5,17 @@ import { mix32, randomU32, randomUnit, streamKey, tensorKey, unitAt } from './pr
 describe('counter-based prng', () => {
   it('the hoisted stream key gives the same numbers as randomUnit', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.string(), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 64 }), (seed, name, i, stream) => {
-        const key = tensorKey(seed, name);
-        expect(unitAt(streamKey(key, stream), i)).toBe(randomUnit(key, i, stream));
-        expect(mix32((streamKey(key, stream) ^ i) >>> 0)).toBe(randomU32(key, i, stream));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.string(),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.integer({ min: 0, max: 64 }),
+        (seed, name, i, stream) => {
+          const key = tensorKey(seed, name);
+          expect(unitAt(streamKey(key, stream), i)).toBe(randomUnit(key, i, stream));
+          expect(mix32((streamKey(key, stream) ^ i) >>> 0)).toBe(randomU32(key, i, stream));
+        },
+      ),
     );
   });
   it('gives 24-bit units in [0, 1), roughly uniform', () => {

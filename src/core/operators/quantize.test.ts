@@ -35,17 +35,24 @@ describe('quantize golden cases', () => {
 describe('quantize properties', () => {
   it('round trip error ≤ scale/2 for every element, both schemes, any block size', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 80 }), fc.constantFrom<QuantScheme>('int8', 'int4'), fc.constantFrom(4, 16, 32, 64), (seed, rows, cols, scheme, block) => {
-        const x = randomValues(seed, rows * cols, 3);
-        const q = quantize(x, [rows, cols], scheme, block);
-        const y = dequantize(q);
-        const blocks = Math.ceil(cols / block);
-        for (let i = 0; i < x.length; i++) {
-          const s = q.scales[Math.floor(i / cols) * blocks + Math.floor((i % cols) / block)];
-          expect(Math.abs(x[i] - y[i])).toBeLessThanOrEqual((s / 2) * (1 + 1e-5) + Math.abs(x[i]) * 1.2e-7);
-          expect(Math.abs(q.q[i])).toBeLessThanOrEqual(QUANT_SCHEMES[scheme].qmax);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 80 }),
+        fc.constantFrom<QuantScheme>('int8', 'int4'),
+        fc.constantFrom(4, 16, 32, 64),
+        (seed, rows, cols, scheme, block) => {
+          const x = randomValues(seed, rows * cols, 3);
+          const q = quantize(x, [rows, cols], scheme, block);
+          const y = dequantize(q);
+          const blocks = Math.ceil(cols / block);
+          for (let i = 0; i < x.length; i++) {
+            const s = q.scales[Math.floor(i / cols) * blocks + Math.floor((i % cols) / block)];
+            expect(Math.abs(x[i] - y[i])).toBeLessThanOrEqual((s / 2) * (1 + 1e-5) + Math.abs(x[i]) * 1.2e-7);
+            expect(Math.abs(q.q[i])).toBeLessThanOrEqual(QUANT_SCHEMES[scheme].qmax);
+          }
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -75,6 +82,13 @@ describe('quantize properties', () => {
 
   it('the quantized model of a small MLP leaves its 1-D biases in float', () => {
     const names = quantizeModel(randomModel(3), 'int4', 32).map((t) => `${t.name}:${t.dtype}`);
-    expect(names).toEqual(['fc1.weight.q:I4', 'fc1.weight.scales:F32', 'fc1.bias:F32', 'fc2.weight.q:I4', 'fc2.weight.scales:F32', 'fc2.bias:F32']);
+    expect(names).toEqual([
+      'fc1.weight.q:I4',
+      'fc1.weight.scales:F32',
+      'fc1.bias:F32',
+      'fc2.weight.q:I4',
+      'fc2.weight.scales:F32',
+      'fc2.bias:F32',
+    ]);
   });
 });

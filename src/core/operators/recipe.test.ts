@@ -4,7 +4,16 @@ import { generateRecipeValidator } from '../manifest/generate.ts';
 import { recipeHash, validateRecipe } from './recipe.ts';
 
 const H = 'a'.repeat(64);
-const ok = { kind: 'recipe', schemaVersion: 1, operator: 'ties', params: { density: [0.2, 0.6] }, seed: 1, base: { hash: H }, parents: [{ path: 'a.slm' }, { path: 'b.slm', hash: H }], output: { path: 'c.slm' } };
+const ok = {
+  kind: 'recipe',
+  schemaVersion: 1,
+  operator: 'ties',
+  params: { density: [0.2, 0.6] },
+  seed: 1,
+  base: { hash: H },
+  parents: [{ path: 'a.slm' }, { path: 'b.slm', hash: H }],
+  output: { path: 'c.slm' },
+};
 
 describe('recipes', () => {
   it('the precompiled validator matches the schema (regenerate: npx tsx scripts/gen-manifest-validators.ts)', () => {

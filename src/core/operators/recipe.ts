@@ -44,7 +44,8 @@ export function validateRecipe(json: unknown): Recipe {
   if (op.needsBase && !r.base) throw new Error(`invalid recipe: ${op.id} needs a "base" model`);
   if (!op.needsBase && r.base) throw new Error(`invalid recipe: ${op.id} takes no base; put every model in "parents"`);
   const n = r.parents.length;
-  if (n < op.parents.min || n > op.parents.max) throw new Error(`invalid recipe: ${op.id} takes ${op.parents.min}..${op.parents.max} parents, got ${n}`);
+  if (n < op.parents.min || n > op.parents.max)
+    throw new Error(`invalid recipe: ${op.id} takes ${op.parents.min}..${op.parents.max} parents, got ${n}`);
   resolveParams(op, r.params, n);
   // mergekit's names are accepted; the recipe is kept under the garden's id.
   return op.id === r.operator ? r : { ...r, operator: op.id };

@@ -52,37 +52,128 @@ interface FamilyMember {
 function taskArithmetic(m: FamilyMember): OperatorDef {
   const params: ParamDef[] = [
     m.weights ?? weightsParam('Weight wᵢ of each parent’s delta (default 1 each)'),
-    { name: 'lambda', type: 'number', scope: 'global', description: 'Scale λ applied to the combined delta before adding it to the base', default: 1, min: -10, max: 10 },
-    { name: 'normalize', type: 'boolean', scope: 'global', description: 'Divide by the sum of the weights (TIES: of the agreeing parents’ weights)', default: m.defaults.normalize },
+    {
+      name: 'lambda',
+      type: 'number',
+      scope: 'global',
+      description: 'Scale λ applied to the combined delta before adding it to the base',
+      default: 1,
+      min: -10,
+      max: 10,
+    },
+    {
+      name: 'normalize',
+      type: 'boolean',
+      scope: 'global',
+      description: 'Divide by the sum of the weights (TIES: of the agreeing parents’ weights)',
+      default: m.defaults.normalize,
+    },
   ];
   if (m.cfg.sparsify === 'magnitude') {
     params.push(
-      { name: 'density', type: 'number', scope: 'global', description: 'Fraction of each delta kept, largest magnitudes first', default: m.defaults.density, min: 0, max: 1 },
-      { name: 'trimScope', type: 'enum', scope: 'global', description: 'Trim each tensor on its own (mergekit) or the whole model at once (TIES paper)', default: 'tensor', options: ['tensor', 'model'] },
+      {
+        name: 'density',
+        type: 'number',
+        scope: 'global',
+        description: 'Fraction of each delta kept, largest magnitudes first',
+        default: m.defaults.density,
+        min: 0,
+        max: 1,
+      },
+      {
+        name: 'trimScope',
+        type: 'enum',
+        scope: 'global',
+        description: 'Trim each tensor on its own (mergekit) or the whole model at once (TIES paper)',
+        default: 'tensor',
+        options: ['tensor', 'model'],
+      },
     );
   }
   if (m.cfg.sparsify === 'outliers') {
     params.push(
-      { name: 'density', type: 'number', scope: 'global', description: 'Fraction of each delta kept, after the largest gamma and the smallest are dropped', default: m.defaults.density, min: 0, max: 1 },
-      { name: 'gamma', type: 'number', scope: 'global', description: 'Fraction of each delta’s largest magnitudes dropped as outliers', default: 0.01, min: 0, max: 1 },
+      {
+        name: 'density',
+        type: 'number',
+        scope: 'global',
+        description: 'Fraction of each delta kept, after the largest gamma and the smallest are dropped',
+        default: m.defaults.density,
+        min: 0,
+        max: 1,
+      },
+      {
+        name: 'gamma',
+        type: 'number',
+        scope: 'global',
+        description: 'Fraction of each delta’s largest magnitudes dropped as outliers',
+        default: 0.01,
+        min: 0,
+        max: 1,
+      },
     );
   }
   if (m.cfg.sparsify === 'della') {
     params.push(
-      { name: 'density', type: 'number', scope: 'global', description: 'Mean keep probability of each delta element', default: m.defaults.density, min: 0, max: 1 },
-      { name: 'epsilon', type: 'number', scope: 'global', description: 'Spread of the keep probability by magnitude rank: density ± epsilon', default: 0.15, min: 0, max: 1 },
+      {
+        name: 'density',
+        type: 'number',
+        scope: 'global',
+        description: 'Mean keep probability of each delta element',
+        default: m.defaults.density,
+        min: 0,
+        max: 1,
+      },
+      {
+        name: 'epsilon',
+        type: 'number',
+        scope: 'global',
+        description: 'Spread of the keep probability by magnitude rank: density ± epsilon',
+        default: 0.15,
+        min: 0,
+        max: 1,
+      },
     );
   }
   if (m.cfg.sparsify === 'random') {
-    params.push({ name: 'drop', type: 'number', scope: 'global', description: 'Probability p that a delta element is dropped', default: m.defaults.drop, min: 0, max: 1 });
+    params.push({
+      name: 'drop',
+      type: 'number',
+      scope: 'global',
+      description: 'Probability p that a delta element is dropped',
+      default: m.defaults.drop,
+      min: 0,
+      max: 1,
+    });
   }
   if (m.cfg.sparsify !== 'none') {
-    params.push({ name: 'rescale', type: 'enum', scope: 'global', description: 'Rescale kept elements: none, by 1/(kept fraction), or to keep the delta’s L1 norm', default: m.defaults.rescale ?? 'none', options: ['none', 'inverse', 'l1'] });
+    params.push({
+      name: 'rescale',
+      type: 'enum',
+      scope: 'global',
+      description: 'Rescale kept elements: none, by 1/(kept fraction), or to keep the delta’s L1 norm',
+      default: m.defaults.rescale ?? 'none',
+      options: ['none', 'inverse', 'l1'],
+    });
   }
   if (m.clip) {
     params.push(
-      { name: 'clipNorm', type: 'number', scope: 'global', description: 'Clip each update to this L2 norm first (0: no clipping)', default: 0, min: 0, max: 1e9 },
-      { name: 'clipScope', type: 'enum', scope: 'global', description: 'Measure the norm over the whole update or per tensor', default: 'update', options: ['update', 'tensor'] },
+      {
+        name: 'clipNorm',
+        type: 'number',
+        scope: 'global',
+        description: 'Clip each update to this L2 norm first (0: no clipping)',
+        default: 0,
+        min: 0,
+        max: 1e9,
+      },
+      {
+        name: 'clipScope',
+        type: 'enum',
+        scope: 'global',
+        description: 'Measure the norm over the whole update or per tensor',
+        default: 'update',
+        options: ['update', 'tensor'],
+      },
     );
   }
   const cfg = m.cfg;
@@ -114,7 +205,13 @@ export const OPERATORS = Object.freeze({
     needsBase: false,
     params: [
       { name: 'weights', type: 'weights', scope: 'perModel', description: 'One weight per parent (default 1 each)', min: -10, max: 10 },
-      { name: 'normalize', type: 'boolean', scope: 'global', description: 'Divide the weighted sum by the sum of the weights', default: true },
+      {
+        name: 'normalize',
+        type: 'boolean',
+        scope: 'global',
+        description: 'Divide the weighted sum by the sum of the weights',
+        default: true,
+      },
     ],
     kernel: { id: 'blend', weights: (params, parents) => blendWeights(params, parents) },
     elementwise: true,
@@ -141,7 +238,8 @@ export const OPERATORS = Object.freeze({
     id: 'dare',
     mergekit: 'dare_linear',
     name: 'DARE',
-    description: 'Randomly drops each changed weight with probability p (by the seed) and scales the survivors so each delta keeps its L1 norm (mergekit; 1/(1−p) with rescale "inverse"), then adds the deltas to the base.',
+    description:
+      'Randomly drops each changed weight with probability p (by the seed) and scales the survivors so each delta keeps its L1 norm (mergekit; 1/(1−p) with rescale "inverse"), then adds the deltas to the base.',
     reference: 'Language models are Super Mario (Yu et al., 2024); mergekit "dare_linear"',
     cfg: { sparsify: 'random', consensus: 'none' },
     defaults: { normalize: false, drop: 0.5, rescale: 'l1' },
@@ -150,7 +248,8 @@ export const OPERATORS = Object.freeze({
     id: 'ties',
     mergekit: 'ties',
     name: 'TIES merge',
-    description: 'Trims each parent’s delta to its largest changes, elects a sign per weight by total mass, and averages only the deltas that agree with it.',
+    description:
+      'Trims each parent’s delta to its largest changes, elects a sign per weight by total mass, and averages only the deltas that agree with it.',
     reference: 'TIES-Merging (Yadav et al., 2023); mergekit "ties"',
     cfg: { sparsify: 'magnitude', consensus: 'ties' },
     parents: { min: 2, max: 16 },
@@ -170,7 +269,8 @@ export const OPERATORS = Object.freeze({
     id: 'breadcrumbs',
     mergekit: 'breadcrumbs',
     name: 'Model Breadcrumbs',
-    description: 'Task delta that drops each parent’s largest changes (outliers, a gamma fraction) and its smallest, keeping a density fraction in between.',
+    description:
+      'Task delta that drops each parent’s largest changes (outliers, a gamma fraction) and its smallest, keeping a density fraction in between.',
     reference: 'Model Breadcrumbs (Davari & Belilovsky, 2023); mergekit "breadcrumbs"',
     cfg: { sparsify: 'outliers', consensus: 'none' },
     defaults: { normalize: false, density: 0.9, rescale: 'none' },
@@ -189,7 +289,8 @@ export const OPERATORS = Object.freeze({
     id: 'della',
     mergekit: 'della',
     name: 'DELLA',
-    description: 'Drops each change at random with a probability that falls with its magnitude rank in its row (MAGPRUNE), rescales to keep the L1 norm, then TIES’s sign election and agreeing mean.',
+    description:
+      'Drops each change at random with a probability that falls with its magnitude rank in its row (MAGPRUNE), rescales to keep the L1 norm, then TIES’s sign election and agreeing mean.',
     reference: 'DELLA-Merging (Deep et al., 2024); mergekit "della"',
     cfg: { sparsify: 'della', consensus: 'ties' },
     parents: { min: 2, max: 16 },
@@ -209,7 +310,8 @@ export const OPERATORS = Object.freeze({
   federated: taskArithmetic({
     id: 'federated',
     name: 'Federated update',
-    description: 'Averages local updates weighted by how many samples each saw: base + Σ nᵢΔᵢ / Σ nᵢ, optionally clipping each update’s L2 norm first.',
+    description:
+      'Averages local updates weighted by how many samples each saw: base + Σ nᵢΔᵢ / Σ nᵢ, optionally clipping each update’s L2 norm first.',
     reference: 'FedAvg (McMahan et al., 2017); norm clipping as in DP-FedAvg',
     cfg: { sparsify: 'none', consensus: 'none' },
     parents: { min: 1, max: 64 },
@@ -226,7 +328,14 @@ export const OPERATORS = Object.freeze({
     parents: { min: 2, max: 16 },
     needsBase: false,
     params: [
-      { name: 'granularity', type: 'enum', scope: 'global', description: 'What one draw decides: an element, a row (slice along the first dimension) or the whole tensor', default: 'element', options: CROSSOVER_GRANULARITIES },
+      {
+        name: 'granularity',
+        type: 'enum',
+        scope: 'global',
+        description: 'What one draw decides: an element, a row (slice along the first dimension) or the whole tensor',
+        default: 'element',
+        options: CROSSOVER_GRANULARITIES,
+      },
       weightsParam('Chance of taking each parent (default equal)', 0, 1e6),
     ],
     kernel: { id: 'crossover' },
@@ -237,14 +346,39 @@ export const OPERATORS = Object.freeze({
     id: 'mutate',
     version: '1.0.0',
     name: 'Bounded mutation',
-    description: 'Adds seeded noise sized to each tensor’s own spread, never moving any weight by more than ε (up to one float32 rounding of the sum).',
+    description:
+      'Adds seeded noise sized to each tensor’s own spread, never moving any weight by more than ε (up to one float32 rounding of the sum).',
     reference: 'Gaussian/uniform mutation (evolution strategies), bounded',
     parents: { min: 1, max: 1 },
     needsBase: false,
     params: [
-      { name: 'strength', type: 'number', scope: 'global', description: 'Noise standard deviation as a multiple of the tensor’s standard deviation', default: 0.01, min: 0, max: 10 },
-      { name: 'epsilon', type: 'number', scope: 'global', description: 'Largest change allowed to any weight (absolute)', default: 0.01, min: 0, max: 100 },
-      { name: 'rate', type: 'number', scope: 'global', description: 'Fraction of weights mutated (by the seed)', default: 1, min: 0, max: 1 },
+      {
+        name: 'strength',
+        type: 'number',
+        scope: 'global',
+        description: 'Noise standard deviation as a multiple of the tensor’s standard deviation',
+        default: 0.01,
+        min: 0,
+        max: 10,
+      },
+      {
+        name: 'epsilon',
+        type: 'number',
+        scope: 'global',
+        description: 'Largest change allowed to any weight (absolute)',
+        default: 0.01,
+        min: 0,
+        max: 100,
+      },
+      {
+        name: 'rate',
+        type: 'number',
+        scope: 'global',
+        description: 'Fraction of weights mutated (by the seed)',
+        default: 1,
+        min: 0,
+        max: 1,
+      },
     ],
     kernel: { id: 'mutate' },
     cpu: (inputs, params, ctx) => mutateCpu(inputs, params, ctx),
@@ -259,7 +393,15 @@ export const OPERATORS = Object.freeze({
     parents: { min: 1, max: 1 },
     needsBase: false,
     params: [
-      { name: 'fraction', type: 'number', scope: 'global', description: 'Fraction of each tensor set to zero', default: 0.5, min: 0, max: 1 },
+      {
+        name: 'fraction',
+        type: 'number',
+        scope: 'global',
+        description: 'Fraction of each tensor set to zero',
+        default: 0.5,
+        min: 0,
+        max: 1,
+      },
       { name: 'matricesOnly', type: 'boolean', scope: 'global', description: 'Leave 1-D tensors (biases, norms) alone', default: true },
     ],
     kernel: { id: 'prune' },
@@ -271,11 +413,22 @@ export const OPERATORS = Object.freeze({
     mergekit: 'slerp',
     version: '1.0.0',
     name: 'SLERP',
-    description: 'Moves from the first parent to the second along the arc between them (spherical interpolation), or in a straight line when they point the same way.',
+    description:
+      'Moves from the first parent to the second along the arc between them (spherical interpolation), or in a straight line when they point the same way.',
     reference: 'Shoemake (1985); mergekit "slerp"',
     parents: { min: 2, max: 2 },
     needsBase: false,
-    params: [{ name: 't', type: 'number', scope: 'global', description: 'Position between the parents: 0 is the first, 1 the second (a list is a layer gradient)', default: 0.5, min: 0, max: 1 }],
+    params: [
+      {
+        name: 't',
+        type: 'number',
+        scope: 'global',
+        description: 'Position between the parents: 0 is the first, 1 the second (a list is a layer gradient)',
+        default: 0.5,
+        min: 0,
+        max: 1,
+      },
+    ],
     kernel: { id: 'slerp' },
     cpu: (inputs, params) => slerpCpu(inputs, params),
   },
@@ -283,12 +436,20 @@ export const OPERATORS = Object.freeze({
     id: 'soup',
     version: '2.0.0',
     name: 'Parent-pool soup',
-    description: 'Averages a pool of parents: equally, by fitness weights, or by weights drawn from the seed. (The greedy soup, which tries parents one by one on an evaluation, is a separate helper.)',
+    description:
+      'Averages a pool of parents: equally, by fitness weights, or by weights drawn from the seed. (The greedy soup, which tries parents one by one on an evaluation, is a separate helper.)',
     reference: 'Model soups (Wortsman et al., 2022)',
     parents: { min: 2, max: 64 },
     needsBase: false,
     params: [
-      { name: 'mode', type: 'enum', scope: 'global', description: 'uniform, weighted (by the weights) or seeded (weights drawn from the seed)', default: 'uniform', options: SOUP_MODES },
+      {
+        name: 'mode',
+        type: 'enum',
+        scope: 'global',
+        description: 'uniform, weighted (by the weights) or seeded (weights drawn from the seed)',
+        default: 'uniform',
+        options: SOUP_MODES,
+      },
       weightsParam('Fitness or weight of each parent, for mode "weighted"', 0, 1e12),
     ],
     kernel: { id: 'blend', weights: (params, parents, seed) => soupBlendWeights(params, parents, seed) },
@@ -299,13 +460,29 @@ export const OPERATORS = Object.freeze({
     id: 'quantize',
     version: '1.0.0',
     name: 'Quantize',
-    description: 'Stores each weight matrix in 8 or 4 bits with one scale per block of weights, about 4× or 8× smaller; 1-D tensors stay in float.',
+    description:
+      'Stores each weight matrix in 8 or 4 bits with one scale per block of weights, about 4× or 8× smaller; 1-D tensors stay in float.',
     reference: 'Block-wise symmetric quantization (as in GGML Q8_0/Q4_0)',
     parents: { min: 1, max: 1 },
     needsBase: false,
     params: [
-      { name: 'scheme', type: 'enum', scope: 'global', description: 'int8 (127 levels each side) or int4 (7 levels each side)', default: 'int8', options: Object.keys(QUANT_SCHEMES) },
-      { name: 'blockSize', type: 'integer', scope: 'global', description: 'Weights per scale, along the last dimension', default: 32, min: 4, max: 4096 },
+      {
+        name: 'scheme',
+        type: 'enum',
+        scope: 'global',
+        description: 'int8 (127 levels each side) or int4 (7 levels each side)',
+        default: 'int8',
+        options: Object.keys(QUANT_SCHEMES),
+      },
+      {
+        name: 'blockSize',
+        type: 'integer',
+        scope: 'global',
+        description: 'Weights per scale, along the last dimension',
+        default: 32,
+        min: 4,
+        max: 4096,
+      },
     ],
     kernel: { id: 'quantize' },
     cpu: (inputs, params, ctx) => fakeQuantize(inputs[0], ctx.shape, quantScheme(params.scheme), Number(params.blockSize)),
@@ -319,11 +496,22 @@ export const OPERATORS = Object.freeze({
     mergekit: 'nearswap',
     version: '1.0.0',
     name: 'NearSwap',
-    description: 'Takes the other model’s weight where it is within about t of the base’s and keeps the base’s where they are far apart: w = clamp(t / |a − b|, 0, 1), out = w·b + (1 − w)·a. The first parent is the base.',
+    description:
+      'Takes the other model’s weight where it is within about t of the base’s and keeps the base’s where they are far apart: w = clamp(t / |a − b|, 0, 1), out = w·b + (1 − w)·a. The first parent is the base.',
     reference: 'mergekit "nearswap" (alchemonaut, QuartetAnemoi)',
     parents: { min: 1, max: 1 },
     needsBase: true,
-    params: [{ name: 't', type: 'number', scope: 'global', description: 'Distance below which the other model’s weight is taken whole (mergekit requires it; a list is a layer gradient)', default: 0.0001, min: 0, max: 1e9 }],
+    params: [
+      {
+        name: 't',
+        type: 'number',
+        scope: 'global',
+        description: 'Distance below which the other model’s weight is taken whole (mergekit requires it; a list is a layer gradient)',
+        default: 0.0001,
+        min: 0,
+        max: 1e9,
+      },
+    ],
     elementwise: true,
     kernel: { id: 'nearswap' },
     cpu: (inputs, params) => nearswapCpu(inputs, params),
@@ -333,11 +521,20 @@ export const OPERATORS = Object.freeze({
     mergekit: 'model_stock',
     version: '1.0.0',
     name: 'Model Stock',
-    description: 'Moves from the base towards the average of the fine-tuned models by a ratio t = N·cos θ / (1 + (N − 1)·cos θ) set by how aligned their changes are (cos θ: mean pairwise cosine). The first parent is the base.',
+    description:
+      'Moves from the base towards the average of the fine-tuned models by a ratio t = N·cos θ / (1 + (N − 1)·cos θ) set by how aligned their changes are (cos θ: mean pairwise cosine). The first parent is the base.',
     reference: 'Model Stock (Jang et al., 2024); mergekit "model_stock"',
     parents: { min: 2, max: 16 },
     needsBase: true,
-    params: [{ name: 'filterWise', type: 'boolean', scope: 'global', description: 'One ratio per row (last dimension) instead of one per tensor', default: false }],
+    params: [
+      {
+        name: 'filterWise',
+        type: 'boolean',
+        scope: 'global',
+        description: 'One ratio per row (last dimension) instead of one per tensor',
+        default: false,
+      },
+    ],
     kernel: { id: 'model-stock' },
     cpu: (inputs, params, ctx) => modelStockCpu(inputs, params, ctx),
   },
@@ -346,14 +543,27 @@ export const OPERATORS = Object.freeze({
     mergekit: 'nuslerp',
     version: '1.0.0',
     name: 'NuSLERP',
-    description: 'Spherical interpolation between two models at t = w₁ / (w₀ + w₁), over the whole tensor or per row or column. (With a base: nuslerp-base.)',
+    description:
+      'Spherical interpolation between two models at t = w₁ / (w₀ + w₁), over the whole tensor or per row or column. (With a base: nuslerp-base.)',
     reference: 'mergekit "nuslerp"',
     parents: { min: 2, max: 2 },
     needsBase: false,
     params: [
       weightsParam('Weight of each model; t = w₁ / (w₀ + w₁) (default 1 each: t = 0.5)'),
-      { name: 'nuslerpFlatten', type: 'boolean', scope: 'global', description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension', default: true },
-      { name: 'nuslerpRowWise', type: 'boolean', scope: 'global', description: 'Without flatten: vectors along the first dimension instead of the last', default: false },
+      {
+        name: 'nuslerpFlatten',
+        type: 'boolean',
+        scope: 'global',
+        description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension',
+        default: true,
+      },
+      {
+        name: 'nuslerpRowWise',
+        type: 'boolean',
+        scope: 'global',
+        description: 'Without flatten: vectors along the first dimension instead of the last',
+        default: false,
+      },
     ],
     kernel: { id: 'nuslerp' },
     cpu: (inputs, params, ctx) => nuslerpCpu(inputs, params, ctx, false),
@@ -362,14 +572,27 @@ export const OPERATORS = Object.freeze({
     id: 'nuslerp-base',
     version: '1.0.0',
     name: 'NuSLERP of task vectors',
-    description: 'NuSLERP of the two models’ changes from the base, added back to the base (mergekit "nuslerp" with a base_model). The first parent is the base.',
+    description:
+      'NuSLERP of the two models’ changes from the base, added back to the base (mergekit "nuslerp" with a base_model). The first parent is the base.',
     reference: 'mergekit "nuslerp" with base_model',
     parents: { min: 2, max: 2 },
     needsBase: true,
     params: [
       weightsParam('Weight of each model; t = w₁ / (w₀ + w₁) (default 1 each: t = 0.5)'),
-      { name: 'nuslerpFlatten', type: 'boolean', scope: 'global', description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension', default: true },
-      { name: 'nuslerpRowWise', type: 'boolean', scope: 'global', description: 'Without flatten: vectors along the first dimension instead of the last', default: false },
+      {
+        name: 'nuslerpFlatten',
+        type: 'boolean',
+        scope: 'global',
+        description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension',
+        default: true,
+      },
+      {
+        name: 'nuslerpRowWise',
+        type: 'boolean',
+        scope: 'global',
+        description: 'Without flatten: vectors along the first dimension instead of the last',
+        default: false,
+      },
     ],
     kernel: { id: 'nuslerp' },
     cpu: (inputs, params, ctx) => nuslerpCpu(inputs, params, ctx, true),
@@ -379,7 +602,8 @@ export const OPERATORS = Object.freeze({
     mergekit: 'multislerp',
     version: '1.0.0',
     name: 'Multi-SLERP',
-    description: 'Weighted spherical average of two or more models: their directions averaged in the tangent space at the weighted mean and mapped back to the sphere, scaled by the weighted mean norm. (With a base: multislerp-base.)',
+    description:
+      'Weighted spherical average of two or more models: their directions averaged in the tangent space at the weighted mean and mapped back to the sphere, scaled by the weighted mean norm. (With a base: multislerp-base.)',
     reference: 'mergekit "multislerp" (Goddard)',
     parents: { min: 2, max: 16 },
     needsBase: false,
@@ -395,7 +619,8 @@ export const OPERATORS = Object.freeze({
     id: 'multislerp-base',
     version: '1.0.0',
     name: 'Multi-SLERP of task vectors',
-    description: 'Multi-SLERP of the models’ changes from the base, added back to the base (mergekit "multislerp" with a base_model). The first parent is the base.',
+    description:
+      'Multi-SLERP of the models’ changes from the base, added back to the base (mergekit "multislerp" with a base_model). The first parent is the base.',
     reference: 'mergekit "multislerp" with base_model',
     parents: { min: 2, max: 16 },
     needsBase: true,
@@ -412,13 +637,22 @@ export const OPERATORS = Object.freeze({
     mergekit: 'karcher',
     version: '1.0.0',
     name: 'Karcher mean',
-    description: 'The Riemannian mean of the models’ directions on the unit sphere, found by iteration, scaled by their mean norm. The receipt reports the iterations each tensor took.',
+    description:
+      'The Riemannian mean of the models’ directions on the unit sphere, found by iteration, scaled by their mean norm. The receipt reports the iterations each tensor took.',
     reference: 'Karcher (1977); mergekit "karcher"',
     parents: { min: 2, max: 16 },
     needsBase: false,
     params: [
       { name: 'maxIter', type: 'integer', scope: 'global', description: 'Most iterations per tensor', default: 10, min: 0, max: 1000 },
-      { name: 'tol', type: 'number', scope: 'global', description: 'Stop when the tangent step is shorter than this; also the smallest norm and angle that count', default: 1e-5, min: 0, max: 1 },
+      {
+        name: 'tol',
+        type: 'number',
+        scope: 'global',
+        description: 'Stop when the tangent step is shorter than this; also the smallest norm and angle that count',
+        default: 1e-5,
+        min: 0,
+        max: 1,
+      },
     ],
     kernel: { id: 'karcher' },
     cpu: (inputs, params, ctx) => karcherCpu(inputs, params, ctx),
@@ -428,11 +662,22 @@ export const OPERATORS = Object.freeze({
     mergekit: 'sce',
     version: '1.0.0',
     name: 'SCE',
-    description: 'Select the elements whose changes vary most between the models, weight each model by its mean squared change, erase the changes that disagree with the elected sign, and average the rest. The first parent is the base.',
+    description:
+      'Select the elements whose changes vary most between the models, weight each model by its mean squared change, erase the changes that disagree with the elected sign, and average the rest. The first parent is the base.',
     reference: 'FuseChat 2.0 (Wan et al., 2024); mergekit "sce"',
     parents: { min: 1, max: 16 },
     needsBase: true,
-    params: [{ name: 'selectTopk', type: 'number', scope: 'global', description: 'Fraction of the elements with non-zero variance kept, by variance (1: all, mergekit’s default)', default: 1, min: 0, max: 1 }],
+    params: [
+      {
+        name: 'selectTopk',
+        type: 'number',
+        scope: 'global',
+        description: 'Fraction of the elements with non-zero variance kept, by variance (1: all, mergekit’s default)',
+        default: 1,
+        min: 0,
+        max: 1,
+      },
+    ],
     kernel: { id: 'sce' },
     cpu: (inputs, params) => sceCpu(inputs, params),
   },
@@ -441,7 +686,8 @@ export const OPERATORS = Object.freeze({
     mergekit: 'arcee_fusion',
     version: '1.0.0',
     name: 'Arcee Fusion',
-    description: 'Keeps the other model’s changes only where they matter: importance = |change| × the KL divergence of the row’s softmaxes, kept where it reaches median + 1.5·IQR. The first parent is the base.',
+    description:
+      'Keeps the other model’s changes only where they matter: importance = |change| × the KL divergence of the row’s softmaxes, kept where it reaches median + 1.5·IQR. The first parent is the base.',
     reference: 'mergekit "arcee_fusion" (Arcee AI)',
     parents: { min: 1, max: 1 },
     needsBase: true,
@@ -454,11 +700,22 @@ export const OPERATORS = Object.freeze({
     mergekit: 'ram',
     version: '1.0.0',
     name: 'RAM',
-    description: 'Reinforced agent merging: an element changed by one model takes that change whole, one changed by several the mean of their changes (changes below ε do not count). The first parent is the base.',
+    description:
+      'Reinforced agent merging: an element changed by one model takes that change whole, one changed by several the mean of their changes (changes below ε do not count). The first parent is the base.',
     reference: 'Reinforced Agent Merging (arXiv 2601.13572); mergekit "ram"',
     parents: { min: 1, max: 16 },
     needsBase: true,
-    params: [{ name: 'epsilon', type: 'number', scope: 'global', description: 'A change counts when its magnitude is above this', default: 1e-5, min: 0, max: 1e6 }],
+    params: [
+      {
+        name: 'epsilon',
+        type: 'number',
+        scope: 'global',
+        description: 'A change counts when its magnitude is above this',
+        default: 1e-5,
+        min: 0,
+        max: 1e6,
+      },
+    ],
     elementwise: true,
     kernel: { id: 'ram' },
     cpu: (inputs, params) => ramCpu(inputs, params),
@@ -468,14 +725,31 @@ export const OPERATORS = Object.freeze({
     mergekit: 'ramplus_tl',
     version: '1.0.0',
     name: 'RAM+ (tensor-local)',
-    description: 'RAM with each model’s unique changes raised by 1 + r·clamp(ρ, 0, α), ρ the ratio of its shared to its unique changes in the tensor. The first parent is the base.',
+    description:
+      'RAM with each model’s unique changes raised by 1 + r·clamp(ρ, 0, α), ρ the ratio of its shared to its unique changes in the tensor. The first parent is the base.',
     reference: 'Reinforced Agent Merging (arXiv 2601.13572); mergekit "ramplus_tl"',
     parents: { min: 1, max: 16 },
     needsBase: true,
     params: [
       { name: 'r', type: 'number', scope: 'global', description: 'Strength of the boost', default: 0.1, min: 0, max: 100 },
-      { name: 'alpha', type: 'number', scope: 'global', description: 'Cap on the shared-to-unique ratio ρ', default: 0.2, min: 0, max: 1e6 },
-      { name: 'epsilon', type: 'number', scope: 'global', description: 'A change counts when its magnitude is above this', default: 1e-5, min: 0, max: 1e6 },
+      {
+        name: 'alpha',
+        type: 'number',
+        scope: 'global',
+        description: 'Cap on the shared-to-unique ratio ρ',
+        default: 0.2,
+        min: 0,
+        max: 1e6,
+      },
+      {
+        name: 'epsilon',
+        type: 'number',
+        scope: 'global',
+        description: 'A change counts when its magnitude is above this',
+        default: 1e-5,
+        min: 0,
+        max: 1e6,
+      },
     ],
     kernel: { id: 'ram' },
     cpu: (inputs, params) => ramCpu(inputs, params),
@@ -491,10 +765,12 @@ export function isOperatorId(id: string): id is OperatorId {
 
 /** mergekit's method names → the garden's ids, derived from the table's `mergekit` fields. */
 export const MERGEKIT_NAMES: Readonly<Record<string, OperatorId>> = Object.freeze(
-  Object.fromEntries(OPERATOR_IDS.flatMap((id) => {
-    const mk = (OPERATORS[id] as OperatorDef).mergekit;
-    return mk ? [[mk, id]] : [];
-  })),
+  Object.fromEntries(
+    OPERATOR_IDS.flatMap((id) => {
+      const mk = (OPERATORS[id] as OperatorDef).mergekit;
+      return mk ? [[mk, id]] : [];
+    }),
+  ),
 );
 
 /** The garden id of an operator named by its id or by mergekit's name; throws with the valid names. */
@@ -502,7 +778,9 @@ export function resolveOperatorId(name: string): OperatorId {
   if (isOperatorId(name)) return name;
   if (Object.prototype.hasOwnProperty.call(MERGEKIT_NAMES, name)) return MERGEKIT_NAMES[name];
   const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name;
-  throw new Error(`unknown operator ${JSON.stringify(shown)}; valid: ${OPERATOR_IDS.join(', ')} (or mergekit's ${Object.keys(MERGEKIT_NAMES).join(', ')})`);
+  throw new Error(
+    `unknown operator ${JSON.stringify(shown)}; valid: ${OPERATOR_IDS.join(', ')} (or mergekit's ${Object.keys(MERGEKIT_NAMES).join(', ')})`,
+  );
 }
 
 export function getOperator(name: string): OperatorDef {

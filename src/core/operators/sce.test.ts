@@ -29,19 +29,25 @@ describe('sce (mergekit "sce")', () => {
 
   it('identical models give the model; the output stays within the deltas’ range', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 4 }), fc.constantFrom(1, 0.3, 0.8), (seed, n, p, k) => {
-        const b = randomValues(seed, n);
-        const x = randomValues(seed + 1, n);
-        const same = runOp('sce', [b, ...Array.from({ length: p }, () => x)]);
-        for (let e = 0; e < n; e++) expect(Math.abs(same[e] - x[e])).toBeLessThanOrEqual(1e-6 * (Math.abs(b[e]) + Math.abs(x[e])));
-        const xs = Array.from({ length: p }, (_, i) => tiedValues(seed + 2 + i, n, 3));
-        const zero = new Float32Array(n);
-        const out = runOp('sce', [zero, ...xs], { selectTopk: k });
-        for (let e = 0; e < n; e++) {
-          expect(out[e]).toBeGreaterThanOrEqual(Math.min(0, ...xs.map((x) => x[e])) - 1e-5);
-          expect(out[e]).toBeLessThanOrEqual(Math.max(0, ...xs.map((x) => x[e])) + 1e-5);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom(1, 0.3, 0.8),
+        (seed, n, p, k) => {
+          const b = randomValues(seed, n);
+          const x = randomValues(seed + 1, n);
+          const same = runOp('sce', [b, ...Array.from({ length: p }, () => x)]);
+          for (let e = 0; e < n; e++) expect(Math.abs(same[e] - x[e])).toBeLessThanOrEqual(1e-6 * (Math.abs(b[e]) + Math.abs(x[e])));
+          const xs = Array.from({ length: p }, (_, i) => tiedValues(seed + 2 + i, n, 3));
+          const zero = new Float32Array(n);
+          const out = runOp('sce', [zero, ...xs], { selectTopk: k });
+          for (let e = 0; e < n; e++) {
+            expect(out[e]).toBeGreaterThanOrEqual(Math.min(0, ...xs.map((x) => x[e])) - 1e-5);
+            expect(out[e]).toBeLessThanOrEqual(Math.max(0, ...xs.map((x) => x[e])) + 1e-5);
+          }
+        },
+      ),
       { numRuns: 40 },
     );
   });

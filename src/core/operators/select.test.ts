@@ -80,55 +80,71 @@ describe('selection golden cases', () => {
 describe('selection properties', () => {
   it('top-k keeps exactly k and matches an independent sort, on tie-heavy and continuous data', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), (seed, n, density, tied) => {
-        const v = tied ? tiedValues(seed, n) : randomValues(seed, n);
-        const k = selectCount(density, n);
-        const mask = topKMask(v, density);
-        expect(mask.reduce((a, b) => a + b, 0)).toBe(k);
-        expect(ones(mask)).toEqual(refTop(v, k));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.boolean(),
+        (seed, n, density, tied) => {
+          const v = tied ? tiedValues(seed, n) : randomValues(seed, n);
+          const k = selectCount(density, n);
+          const mask = topKMask(v, density);
+          expect(mask.reduce((a, b) => a + b, 0)).toBe(k);
+          expect(ones(mask)).toEqual(refTop(v, k));
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   it('pruning prunes exactly m and matches an independent sort', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, f) => {
-        const v = tiedValues(seed, n, 3);
-        const m = selectCount(f, n);
-        const mask = pruneMask(v, pruneThreshold(v, m));
-        expect(mask.reduce((a, b) => a + b, 0)).toBe(m);
-        expect(ones(mask)).toEqual(refBottom(v, m));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (seed, n, f) => {
+          const v = tiedValues(seed, n, 3);
+          const m = selectCount(f, n);
+          const mask = pruneMask(v, pruneThreshold(v, m));
+          expect(mask.reduce((a, b) => a + b, 0)).toBe(m);
+          expect(ones(mask)).toEqual(refBottom(v, m));
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   it('a model-wide cutoff equals the cutoff of the concatenated tensors, seen per tensor', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 5 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, sizes, density) => {
-        const parts = sizes.map((n, i) => tiedValues(seed + i, n));
-        const all = new Float32Array(sizes.reduce((a, b) => a + b, 0));
-        let o = 0;
-        for (const p of parts) {
-          all.set(p, o);
-          o += p.length;
-        }
-        const k = selectCount(density, all.length);
-        const whole = keepMask(all, magnitudeThreshold(all, k));
-        const cutoff = magnitudeThresholdMulti(parts, k);
-        o = 0;
-        const pieced: number[] = [];
-        for (const p of parts) {
-          pieced.push(...keepMask(p, localCutoff(cutoff, o, p.length)));
-          o += p.length;
-        }
-        expect(pieced).toEqual([...whole]);
-        // and a chunk with its offset sees the same mask as the whole tensor
-        const half = Math.floor(all.length / 2);
-        const c = magnitudeThreshold(all, k);
-        expect([...keepMask(all.subarray(0, half), c, 0), ...keepMask(all.subarray(half), c, half)]).toEqual([...whole]);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 5 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (seed, sizes, density) => {
+          const parts = sizes.map((n, i) => tiedValues(seed + i, n));
+          const all = new Float32Array(sizes.reduce((a, b) => a + b, 0));
+          let o = 0;
+          for (const p of parts) {
+            all.set(p, o);
+            o += p.length;
+          }
+          const k = selectCount(density, all.length);
+          const whole = keepMask(all, magnitudeThreshold(all, k));
+          const cutoff = magnitudeThresholdMulti(parts, k);
+          o = 0;
+          const pieced: number[] = [];
+          for (const p of parts) {
+            pieced.push(...keepMask(p, localCutoff(cutoff, o, p.length)));
+            o += p.length;
+          }
+          expect(pieced).toEqual([...whole]);
+          // and a chunk with its offset sees the same mask as the whole tensor
+          const half = Math.floor(all.length / 2);
+          const c = magnitudeThreshold(all, k);
+          expect([...keepMask(all.subarray(0, half), c, 0), ...keepMask(all.subarray(half), c, half)]).toEqual([...whole]);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -146,12 +162,18 @@ describe('random masks', () => {
 
   it('are chunk independent: two halves with offsets equal the whole', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 2, max: 2000 }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 1999 }), (seed, n, p, cut) => {
-        const at = Math.min(cut, n - 1);
-        const whole = randomKeepMask(seed, 't', n, p);
-        const parts = [...randomKeepMask(seed, 't', at, p, 0, 0), ...randomKeepMask(seed, 't', n - at, p, 0, at)];
-        expect(parts).toEqual([...whole]);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.integer({ min: 2, max: 2000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 1999 }),
+        (seed, n, p, cut) => {
+          const at = Math.min(cut, n - 1);
+          const whole = randomKeepMask(seed, 't', n, p);
+          const parts = [...randomKeepMask(seed, 't', at, p, 0, 0), ...randomKeepMask(seed, 't', n - at, p, 0, at)];
+          expect(parts).toEqual([...whole]);
+        },
+      ),
       { numRuns: 100 },
     );
   });

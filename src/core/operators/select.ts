@@ -231,7 +231,10 @@ export class StreamingTopK {
   private remaining: number;
   private result: { bits: number; takeEqual: number } | null = null;
 
-  constructor(readonly n: number, readonly k: number) {
+  constructor(
+    readonly n: number,
+    readonly k: number,
+  ) {
     if (!Number.isInteger(n) || n < 0) throw new Error(`streaming top-k: element count ${n} is not a non-negative integer`);
     if (!Number.isInteger(k) || k < 0 || k > n) throw new Error(`streaming top-k: select count ${k} is outside [0, ${n}]`);
     this.remaining = k;
@@ -280,7 +283,8 @@ export class StreamingTopK {
 
   /** The cutoff's magnitude bits and how many elements of exactly that magnitude survive (lowest index first). */
   get cutoffBits(): { bits: number; takeEqual: number } {
-    if (!this.result) throw new Error(`streaming top-k: the cutoff is not known until both passes are done (now in the ${this.passName} pass)`);
+    if (!this.result)
+      throw new Error(`streaming top-k: the cutoff is not known until both passes are done (now in the ${this.passName} pass)`);
     return this.result;
   }
 
@@ -300,7 +304,11 @@ export class StreamingTopK {
 export class CutoffCursor {
   private at = 0;
   private index: number;
-  constructor(readonly n: number, readonly bits: number, private remaining: number) {
+  constructor(
+    readonly n: number,
+    readonly bits: number,
+    private remaining: number,
+  ) {
     // No equal element taken (takeEqual 0 only when k = 0): the index stays 0.
     this.index = 0;
   }
@@ -330,7 +338,8 @@ export class CutoffCursor {
   /** The whole tensor's cutoff; every chunk must have been walked. */
   cutoff(): Cutoff {
     if (this.at !== this.n) throw new Error(`cutoff cursor: walked ${this.at} of ${this.n} elements`);
-    if (this.remaining !== 0) throw new Error('cutoff cursor: fewer elements equal to the cutoff than the histograms counted (were the chunks the same?)');
+    if (this.remaining !== 0)
+      throw new Error('cutoff cursor: fewer elements equal to the cutoff than the histograms counted (were the chunks the same?)');
     return { bits: this.bits, index: this.index };
   }
 }

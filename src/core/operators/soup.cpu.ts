@@ -77,7 +77,8 @@ export async function greedySoup(
   evaluate: (tensors: Tensor[]) => Promise<number> | number,
 ): Promise<GreedySoupResult> {
   if (candidates.length === 0) throw new Error('greedy soup: no candidates');
-  if (fitness.length !== candidates.length) throw new Error(`greedy soup: ${fitness.length} fitness values for ${candidates.length} candidates`);
+  if (fitness.length !== candidates.length)
+    throw new Error(`greedy soup: ${fitness.length} fitness values for ${candidates.length} candidates`);
   const order = candidates.map((_, i) => i).sort((a, b) => fitness[b] - fitness[a] || a - b);
   const members = [order[0]];
   let tensors = [...candidates[order[0]]];

@@ -13,14 +13,17 @@ export function tensorsSource(tensors: readonly Tensor[]): TensorSource {
   if (tensors.length === 0) throw new Error('tensor source: no tensors');
   const n = numel(tensors[0].shape);
   for (const [p, t] of tensors.entries()) {
-    if (!(t.dtype in BYTES_PER_ELEMENT)) throw new Error(`tensor source: "${t.name}" of parent ${p} is ${t.dtype}; only ${Object.keys(BYTES_PER_ELEMENT).join(', ')} stream`);
-    if (numel(t.shape) !== n) throw new Error(`tensor source: "${t.name}" of parent ${p} has ${numel(t.shape)} elements, parent 0 has ${n}`);
+    if (!(t.dtype in BYTES_PER_ELEMENT))
+      throw new Error(`tensor source: "${t.name}" of parent ${p} is ${t.dtype}; only ${Object.keys(BYTES_PER_ELEMENT).join(', ')} stream`);
+    if (numel(t.shape) !== n)
+      throw new Error(`tensor source: "${t.name}" of parent ${p} has ${numel(t.shape)} elements, parent 0 has ${n}`);
   }
   return {
     parents: tensors.length,
     length: n,
     async read(parent, offset, length) {
-      if (!Number.isInteger(parent) || parent < 0 || parent >= tensors.length) throw new Error(`tensor source: parent ${parent} is outside [0, ${tensors.length})`);
+      if (!Number.isInteger(parent) || parent < 0 || parent >= tensors.length)
+        throw new Error(`tensor source: parent ${parent} is outside [0, ${tensors.length})`);
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > n) {
         throw new Error(`tensor source: range of ${length} elements at ${offset} is outside the ${n}-element tensor`);
       }

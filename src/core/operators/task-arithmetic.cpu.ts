@@ -5,7 +5,17 @@
  * The seven steps, mergekit's formula beside this one, are in docs/OPERATORS.md ("The
  * task-arithmetic family"); sums run in float32 in parent order, like the GPU kernel.
  */
-import { localCutoff, magnitudeThreshold, magnitudeThresholdMulti, isKept, isPruned, pruneThreshold, selectCount, magnitudeBits, type Cutoff } from './select.ts';
+import {
+  localCutoff,
+  magnitudeThreshold,
+  magnitudeThresholdMulti,
+  isKept,
+  isPruned,
+  pruneThreshold,
+  selectCount,
+  magnitudeBits,
+  type Cutoff,
+} from './select.ts';
 import { streamKey, tensorKey, unitAt } from './prng.ts';
 import { num, weightsOf } from './params.ts';
 import type { ModelView, ParamValues, TaskArithmeticConfig, TensorContext } from './types.ts';
@@ -19,7 +29,8 @@ export function parentDelta(base: Float32Array, x: Float32Array, params: ParamVa
   if (clipNorm > 0) {
     let factor: number;
     if (Array.isArray(params.clipFactors)) factor = params.clipFactors[parent];
-    else if (params.clipScope === 'update') throw new Error('update-wide clipping needs the model pre-pass (clipFactors); run it through breed');
+    else if (params.clipScope === 'update')
+      throw new Error('update-wide clipping needs the model pre-pass (clipFactors); run it through breed');
     else {
       let sq = 0;
       for (let j = 0; j < n; j++) sq += d[j] * d[j];
@@ -44,7 +55,9 @@ const L1_EPS = 1e-7;
 export function keepCount(density: number, n: number, what: string): number {
   const k = selectCount(density, n);
   if (k === 0 && density < 1 && n > 0) {
-    throw new Error(`density ${density} keeps nothing of "${what}" (${n} elements: int(density·n) = 0); raise density to at least ${(1 / n).toPrecision(3)}`);
+    throw new Error(
+      `density ${density} keeps nothing of "${what}" (${n} elements: int(density·n) = 0); raise density to at least ${(1 / n).toPrecision(3)}`,
+    );
   }
   return k;
 }
@@ -171,7 +184,12 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
 }
 
 /** The whole family for one tensor: inputs = [base, ...parents]. */
-export function taskArithmeticCpu(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Float32Array {
+export function taskArithmeticCpu(
+  cfg: TaskArithmeticConfig,
+  inputs: readonly Float32Array[],
+  params: ParamValues,
+  ctx: TensorContext,
+): Float32Array {
   const base = inputs[0];
   const parents = inputs.length - 1;
   if (parents < 1) throw new Error('task arithmetic needs a base and at least one parent');
@@ -225,7 +243,11 @@ export function normalizeDivisor(weights: readonly number[]): number {
  * mass (+1 where the sum is ≥ 0, as mergekit's get_mask), then the (disjoint) mean of the
  * deltas that agree with it. Also counts the elements whose non-zero deltas disagree in sign.
  */
-export function tiesCombine(weighted: readonly Float32Array[], weights: readonly number[], normalize: boolean): { merged: Float32Array; elected: Int8Array; signConflicts: number } {
+export function tiesCombine(
+  weighted: readonly Float32Array[],
+  weights: readonly number[],
+  normalize: boolean,
+): { merged: Float32Array; elected: Int8Array; signConflicts: number } {
   const n = weighted[0]?.length ?? 0;
   const merged = new Float32Array(n);
   const elected = new Int8Array(n);

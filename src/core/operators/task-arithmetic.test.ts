@@ -74,29 +74,39 @@ describe('TIES, step by step (hand-worked)', () => {
 
   it('property: TIES of copies of one parent is that parent’s trimmed delta; density 1 keeps it whole', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 2, max: 4 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, copies, d) => {
-        const density = Math.floor(d * n) > 0 ? d : 1; // a density that keeps nothing is refused (tested below)
-        const base = new Float32Array(n);
-        const x = randomValues(seed, n);
-        const c = { name: 'w', shape: [n], seed };
-        const expected = run('sparse-task-delta', [base, x], { density }, c);
-        expect(run('ties', [base, x, x], { density }, c)).toEqual(expected); // (d + d) / 2 is exact
-        // with more copies the float32 sum rounds: within a few ulps, zeros exactly where trimmed
-        const out = run('ties', [base, ...new Array<Float32Array>(copies).fill(x)], { density }, c);
-        out.forEach((v, i) => {
-          expect(v === 0).toBe(expected[i] === 0);
-          expect(Math.abs(v - expected[i])).toBeLessThanOrEqual(Math.abs(expected[i]) * 4e-7);
-        });
-        expect(run('ties', [base, x, x], { density: 1 }, c)).toEqual(x);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 2, max: 4 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (seed, n, copies, d) => {
+          const density = Math.floor(d * n) > 0 ? d : 1; // a density that keeps nothing is refused (tested below)
+          const base = new Float32Array(n);
+          const x = randomValues(seed, n);
+          const c = { name: 'w', shape: [n], seed };
+          const expected = run('sparse-task-delta', [base, x], { density }, c);
+          expect(run('ties', [base, x, x], { density }, c)).toEqual(expected); // (d + d) / 2 is exact
+          // with more copies the float32 sum rounds: within a few ulps, zeros exactly where trimmed
+          const out = run('ties', [base, ...new Array<Float32Array>(copies).fill(x)], { density }, c);
+          out.forEach((v, i) => {
+            expect(v === 0).toBe(expected[i] === 0);
+            expect(Math.abs(v - expected[i])).toBeLessThanOrEqual(Math.abs(expected[i]) * 4e-7);
+          });
+          expect(run('ties', [base, x, x], { density: 1 }, c)).toEqual(x);
+        },
+      ),
       { numRuns: 60 },
     );
   });
 
   it('model-wide trimming differs from per-tensor trimming and is refused with a density gradient', () => {
-    expect(() => getOperator('ties').prepare!({ names: ['a'], shapes: [[1]], inputs: () => [f32([0]), f32([1]), f32([2])] }, { density: [0.1, 0.5], trimScope: 'model' }, 0)).toThrow(
-      /one density/,
-    );
+    expect(() =>
+      getOperator('ties').prepare!(
+        { names: ['a'], shapes: [[1]], inputs: () => [f32([0]), f32([1]), f32([2])] },
+        { density: [0.1, 0.5], trimScope: 'model' },
+        0,
+      ),
+    ).toThrow(/one density/);
   });
 });
 
@@ -170,7 +180,9 @@ describe('DARE', () => {
     const n = 300;
     const base = new Float32Array(n);
     const x = new Float32Array(n).fill(1);
-    expect(run('dare', [base, x], {}, { name: 'w', shape: [n], seed: 1 })).not.toEqual(run('dare', [base, x], {}, { name: 'w', shape: [n], seed: 2 }));
+    expect(run('dare', [base, x], {}, { name: 'w', shape: [n], seed: 1 })).not.toEqual(
+      run('dare', [base, x], {}, { name: 'w', shape: [n], seed: 2 }),
+    );
   });
 });
 
@@ -179,7 +191,11 @@ describe('task delta and sparse task delta', () => {
     const base = f32([1, 2, 3]);
     const a = f32([2, 2, 5]); // delta 1, 0, 2
     const b = f32([0, 4, 3]); // delta −1, 2, 0
-    expect([...run('task-delta', [base, a, b], { weights: [1, 0.5], lambda: 2 }, { name: 't', shape: [3], seed: 0 })]).toEqual([1 + 2 * (1 - 0.5), 2 + 2 * 1, 3 + 2 * 2]);
+    expect([...run('task-delta', [base, a, b], { weights: [1, 0.5], lambda: 2 }, { name: 't', shape: [3], seed: 0 })]).toEqual([
+      1 + 2 * (1 - 0.5),
+      2 + 2 * 1,
+      3 + 2 * 2,
+    ]);
     expect([...run('task-delta', [base, a, b], { weights: [1, 0.5], normalize: true }, { name: 't', shape: [3], seed: 0 })]).toEqual([
       Math.fround(1 + Math.fround(0.5 / 1.5)),
       Math.fround(2 + Math.fround(1 / 1.5)),
@@ -189,15 +205,20 @@ describe('task delta and sparse task delta', () => {
 
   it('density 1 is identical to task delta; density d leaves exactly int(d·n) changed elements', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: 300 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, n, d) => {
-        const density = Math.floor(d * n) > 0 ? d : 1;
-        const base = new Float32Array(n);
-        const x = randomValues(seed, n);
-        const c = { name: 'w', shape: [n], seed };
-        expect(run('sparse-task-delta', [base, x], { density: 1 }, c)).toEqual(run('task-delta', [base, x], {}, c));
-        const out = run('sparse-task-delta', [base, x], { density }, c);
-        expect(out.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0)).toBe(Math.floor(density * n));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (seed, n, d) => {
+          const density = Math.floor(d * n) > 0 ? d : 1;
+          const base = new Float32Array(n);
+          const x = randomValues(seed, n);
+          const c = { name: 'w', shape: [n], seed };
+          expect(run('sparse-task-delta', [base, x], { density: 1 }, c)).toEqual(run('task-delta', [base, x], {}, c));
+          const out = run('sparse-task-delta', [base, x], { density }, c);
+          expect(out.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0)).toBe(Math.floor(density * n));
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -209,14 +230,18 @@ describe('task delta and sparse task delta', () => {
     expect(() => run('sparse-task-delta', [base, x], { density: 0.2 }, c)).toThrow(
       /^density 0.2 keeps nothing of "fc2.bias" \(3 elements: int\(density·n\) = 0\); raise density to at least 0.333$/,
     );
-    expect(() => run('ties', [base, x, x], { density: 0 }, c)).toThrow(/^density 0 keeps nothing of "fc2.bias" \(3 elements: int\(density·n\) = 0\); raise density to at least 0.333$/);
+    expect(() => run('ties', [base, x, x], { density: 0 }, c)).toThrow(
+      /^density 0 keeps nothing of "fc2.bias" \(3 elements: int\(density·n\) = 0\); raise density to at least 0.333$/,
+    );
     expect([...run('sparse-task-delta', [base, x], { density: 0.34 }, c)]).toEqual([0, 0, 3]);
   });
 
   it('inverse rescale divides the survivors by the density', () => {
     const base = new Float32Array(4);
     const x = f32([4, -1, 2, 0.5]);
-    expect([...run('sparse-task-delta', [base, x], { density: 0.5, rescale: 'inverse' }, { name: 't', shape: [4], seed: 0 })]).toEqual([8, 0, 4, 0]);
+    expect([...run('sparse-task-delta', [base, x], { density: 0.5, rescale: 'inverse' }, { name: 't', shape: [4], seed: 0 })]).toEqual([
+      8, 0, 4, 0,
+    ]);
   });
 });
 
@@ -229,7 +254,18 @@ describe('breadcrumbs (mergekit magnitude_outliers)', () => {
     // target 5, nTop 1, nBot 4. Ascending |d|: 0.1, −0.2, 0.5, −1 (dropped) 2, 3, −4, 5, 7 (kept) 10 (dropped).
     expect([...run('breadcrumbs', [zero, d10], { density: 0.5, gamma: 0.1 }, c)]).toEqual([5, 0, 3, 0, -4, 2, 0, 0, 0, 7]);
     // density + gamma > 1: fewer outliers are dropped to reach the density (target 9, nTop 2 → 1, nBot 0).
-    expect([...run('breadcrumbs', [zero, d10], { density: 0.9, gamma: 0.2 }, c)]).toEqual([5, -1, 3, 0.5, -4, 2, 0, Math.fround(0.1), Math.fround(-0.2), 7]);
+    expect([...run('breadcrumbs', [zero, d10], { density: 0.9, gamma: 0.2 }, c)]).toEqual([
+      5,
+      -1,
+      3,
+      0.5,
+      -4,
+      2,
+      0,
+      Math.fround(0.1),
+      Math.fround(-0.2),
+      7,
+    ]);
     // density 1 leaves the delta whole, whatever gamma (mergekit returns the tensor)
     expect([...run('breadcrumbs', [zero, d10], { density: 1, gamma: 0.3 }, c)]).toEqual([...d10]);
   });
@@ -272,7 +308,8 @@ describe('DELLA (mergekit della_magprune)', () => {
       for (let j = r * cols; j < (r + 1) * cols; j++) {
         // rank restated: how many in the row are smaller, or equal and earlier
         let rank = 0;
-        for (let k = r * cols; k < (r + 1) * cols; k++) if (Math.abs(x[k]) < Math.abs(x[j]) || (Math.abs(x[k]) === Math.abs(x[j]) && k < j)) rank++;
+        for (let k = r * cols; k < (r + 1) * cols; k++)
+          if (Math.abs(x[k]) < Math.abs(x[j]) || (Math.abs(x[k]) === Math.abs(x[j]) && k < j)) rank++;
         const p = f(f(0.4 - 0.2) + f(f(f(rank / (cols - 1)) * 2) * f(0.2)));
         expect(out[j], `element ${j}`).toBe(unitAt(sk, j) < p ? x[j] : 0);
       }
@@ -320,7 +357,10 @@ describe('federated update', () => {
     const base = f32([0, 10]);
     const u1 = f32([1, 10]); // Δ 1, 0
     const u2 = f32([4, 14]); // Δ 4, 4
-    expect([...run('federated', [base, u1, u2], { weights: [3, 1] }, { name: 't', shape: [2], seed: 0 })]).toEqual([(3 * 1 + 4) / 4, 10 + 4 / 4]);
+    expect([...run('federated', [base, u1, u2], { weights: [3, 1] }, { name: 't', shape: [2], seed: 0 })]).toEqual([
+      (3 * 1 + 4) / 4,
+      10 + 4 / 4,
+    ]);
   });
 
   it('per-tensor clipping bounds each update’s norm', () => {

@@ -27,5 +27,15 @@ export function randomModel(seed: number, inputs = 12, hidden = 8, outputs = 3, 
     ['fc2.weight', [hidden, outputs]],
     ['fc2.bias', [outputs]],
   ];
-  return specs.map(([name, shape], i) => fromFloat32(name, shape, randomValues(seed * 31 + i, shape.reduce((a, b) => a * b, 1), scale)));
+  return specs.map(([name, shape], i) =>
+    fromFloat32(
+      name,
+      shape,
+      randomValues(
+        seed * 31 + i,
+        shape.reduce((a, b) => a * b, 1),
+        scale,
+      ),
+    ),
+  );
 }

@@ -66,7 +66,23 @@ export type RescaleMethod = (typeof RESCALE_METHODS)[number];
  * The GPU kernel families (src/gpu/ops): a closed set. The GPU's kernel table is keyed by these
  * ids, so an operator declared here with an existing kernel id runs on the GPU with no other list.
  */
-export const KERNEL_IDS = Object.freeze(['blend', 'task-arithmetic', 'crossover', 'mutate', 'prune', 'slerp', 'quantize', 'nearswap', 'model-stock', 'nuslerp', 'multislerp', 'karcher', 'sce', 'arcee-fusion', 'ram'] as const);
+export const KERNEL_IDS = Object.freeze([
+  'blend',
+  'task-arithmetic',
+  'crossover',
+  'mutate',
+  'prune',
+  'slerp',
+  'quantize',
+  'nearswap',
+  'model-stock',
+  'nuslerp',
+  'multislerp',
+  'karcher',
+  'sce',
+  'arcee-fusion',
+  'ram',
+] as const);
 export type KernelId = (typeof KERNEL_IDS)[number];
 
 export function isKernelId(id: string): id is KernelId {

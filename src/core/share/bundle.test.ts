@@ -14,14 +14,22 @@ const enc = new TextEncoder();
 
 function parent(seed: number): SlmFile {
   const tensors = randomModel(seed);
-  return readSlm(writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])), graph: '', vocabulary: ['a', 'b', 'c'] }));
+  return readSlm(
+    writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a', 'b', 'c'])), graph: '', vocabulary: ['a', 'b', 'c'] }),
+  );
 }
 
 /** A real breed: DARE-TIES (seeded drops) over a base and two parents, recorded as the CLI records it. */
 async function realBreed() {
   const models = [parent(1), parent(2), parent(3)];
-  const result = await breed({ operator: 'dare-ties', params: { drop: 0.4, weights: [0.6, 0.4] }, seed: 11, parents: models.map((m) => m.tensors) }, cpuBackend);
-  const file = candidateSlm(result, models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata })));
+  const result = await breed(
+    { operator: 'dare-ties', params: { drop: 0.4, weights: [0.6, 0.4] }, seed: 11, parents: models.map((m) => m.tensors) },
+    cpuBackend,
+  );
+  const file = candidateSlm(
+    result,
+    models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata })),
+  );
   const compatibility = parentCompatibility(models.map((m) => ({ id: m.hash, species: m.species, tensors: m.tensors })));
   const records = recordBreed({ result, file, parents: models.map((m) => m.hash), compatibility });
   return { models, file, records };
@@ -37,8 +45,10 @@ function flip(b64: string, at: number): string {
 }
 
 describe('DSSE', () => {
-  it('PAE is byte for byte the spec\'s encoding', () => {
-    expect(dec.decode(pae('http://example.com/HelloWorld', enc.encode('hello world')))).toBe('DSSEv1 29 http://example.com/HelloWorld 11 hello world');
+  it("PAE is byte for byte the spec's encoding", () => {
+    expect(dec.decode(pae('http://example.com/HelloWorld', enc.encode('hello world')))).toBe(
+      'DSSEv1 29 http://example.com/HelloWorld 11 hello world',
+    );
     expect(dec.decode(pae('t', new Uint8Array(0)))).toBe('DSSEv1 1 t 0 ');
     // LEN counts bytes, not characters.
     expect(dec.decode(pae('é', enc.encode('λ')))).toBe('DSSEv1 2 é 2 λ');
@@ -58,9 +68,15 @@ describe('DSSE', () => {
     expect(fromBase64(env.signatures[0].sig)).toHaveLength(64);
     expect(env.signatures[0].keyid).toBe(key.kid);
     expect(await verifyEnvelope(env, [publicJwk(key)])).toMatchObject({ ok: true, keyid: key.kid });
-    expect(await verifyEnvelope({ ...env, payloadType: 'application/json' }, [publicJwk(key)])).toMatchObject({ ok: false, reason: expect.stringMatching(/does not verify/) });
+    expect(await verifyEnvelope({ ...env, payloadType: 'application/json' }, [publicJwk(key)])).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/does not verify/),
+    });
     const other = await generateKey();
-    expect(await verifyEnvelope(env, [publicJwk(other)])).toMatchObject({ ok: false, reason: expect.stringMatching(/^signed by an unknown key/) });
+    expect(await verifyEnvelope(env, [publicJwk(other)])).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^signed by an unknown key/),
+    });
     // A key file that lies about its id is refused.
     expect(() => checkJwk({ ...publicJwk(key), kid: other.kid }, 'public')).toThrow(/is not its key's id/);
     expect(() => checkJwk(publicJwk(key), 'private')).toThrow(/no private part/);
@@ -72,10 +88,22 @@ describe('signed bundles', () => {
   it('a real breed: bundle with the model, verify, reproduce to the identical hash', async () => {
     key = await generateKey();
     const { models, file, records } = await realBreed();
-    const bundle = await makeBundle({ model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: true }, key);
-    const statement = JSON.parse(dec.decode(fromBase64(bundle.envelope.payload))) as { _type: string; subject: { name: string; digest: { sha256: string } }[] };
+    const bundle = await makeBundle(
+      { model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: true },
+      key,
+    );
+    const statement = JSON.parse(dec.decode(fromBase64(bundle.envelope.payload))) as {
+      _type: string;
+      subject: { name: string; digest: { sha256: string } }[];
+    };
     expect(statement._type).toBe('https://in-toto.io/Statement/v1');
-    expect(statement.subject.map((s) => s.name)).toEqual(['child.slm', 'compatibility-report.json', 'lineage-template.json', 'operator-receipt.json', 'candidate-manifest.json']);
+    expect(statement.subject.map((s) => s.name)).toEqual([
+      'child.slm',
+      'compatibility-report.json',
+      'lineage-template.json',
+      'operator-receipt.json',
+      'candidate-manifest.json',
+    ]);
     expect(statement.subject[0].digest.sha256).toBe(file.hash);
     const v = await openBundle(clone(bundle), [publicJwk(key)]);
     if (!v.ok) throw new Error(v.reason);
@@ -87,7 +115,10 @@ describe('signed bundles', () => {
 
   it('one changed byte anywhere is refused with the reason', async () => {
     const { file, records } = await realBreed();
-    const bundle = await makeBundle({ model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: true }, key);
+    const bundle = await makeBundle(
+      { model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: true },
+      key,
+    );
     const trust = [publicJwk(key)];
     const reason = async (b: Bundle) => {
       const v = await openBundle(b, trust);
@@ -125,34 +156,53 @@ describe('signed bundles', () => {
   it('a bundle signed by an unknown key is refused, naming the key', async () => {
     const { file, records } = await realBreed();
     const stranger = await generateKey();
-    const bundle = await makeBundle({ model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: false }, stranger);
+    const bundle = await makeBundle(
+      { model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: false },
+      stranger,
+    );
     const v = await openBundle(bundle, [publicJwk(key)]);
     expect(v).toEqual({ ok: false, reason: `signed by an unknown key (${stranger.kid}); trusted: ${key.kid}` });
   });
 
   it('without the model: hashes still bind it; a given model must match; documents must belong to the model', async () => {
     const { models, file, records } = await realBreed();
-    const bundle = await makeBundle({ model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: false }, key);
+    const bundle = await makeBundle(
+      { model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: false },
+      key,
+    );
     expect(Object.keys(bundle.files)).not.toContain('child.slm');
     const other = writeSlm(models[1].tensors, { species: models[1].species });
     const v = await openBundle(bundle, [publicJwk(key)]);
     if (!v.ok) throw new Error(v.reason);
     expect((await reproduce(v.bundle, models)).verdict).toBe('reproduced: identical hash');
     const wrong = await openBundle(bundle, [publicJwk(key)], other);
-    expect(wrong).toMatchObject({ ok: false, reason: expect.stringMatching(/^the model given has sha256 [0-9a-f]{64}, the signed statement says/) });
+    expect(wrong).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^the model given has sha256 [0-9a-f]{64}, the signed statement says/),
+    });
     // Records of another breed are refused before anything is signed.
-    await expect(makeBundle({ model: { name: 'c.slm', bytes: other }, documents: records.manifests, withModel: true }, key)).rejects.toThrow(/^the candidate manifest is of [0-9a-f]{64}, not of this model/);
+    await expect(
+      makeBundle({ model: { name: 'c.slm', bytes: other }, documents: records.manifests, withModel: true }, key),
+    ).rejects.toThrow(/^the candidate manifest is of [0-9a-f]{64}, not of this model/);
   });
 
   it('a reproduction that differs names the first differing tensor, or a missing parent', async () => {
     const { models, file, records } = await realBreed();
-    const bundle = await makeBundle({ model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: false }, key);
+    const bundle = await makeBundle(
+      { model: { name: 'child.slm', bytes: file.bytes }, documents: records.manifests, withModel: false },
+      key,
+    );
     const v = await openBundle(bundle, [publicJwk(key)]);
     if (!v.ok) throw new Error(v.reason);
     expect((await reproduce(v.bundle, models.slice(1))).verdict).toBe(`not reproduced: parent ${models[0].hash} not found`);
     // As if the signer's kernels had written other numbers for fc2.weight.
-    const receipt = { ...v.bundle.documents.receipt, tensors: v.bundle.documents.receipt.tensors.map((t) => (t.name === 'fc2.weight' ? { ...t, outputHash: '0'.repeat(64) } : t)) };
+    const receipt = {
+      ...v.bundle.documents.receipt,
+      tensors: v.bundle.documents.receipt.tensors.map((t) => (t.name === 'fc2.weight' ? { ...t, outputHash: '0'.repeat(64) } : t)),
+    };
     const differs = { ...v.bundle, candidate: 'f'.repeat(64), documents: { ...v.bundle.documents, receipt } };
-    expect((await reproduce(differs, models)).verdict).toBe(`not reproduced: candidate hash ${file.hash}, the bundle's ${'f'.repeat(64)}; first differing tensor fc2.weight`);
+    expect((await reproduce(differs, models)).verdict).toBe(
+      `not reproduced: candidate hash ${file.hash}, the bundle's ${'f'.repeat(64)}; first differing tensor fc2.weight`,
+    );
   });
 });

@@ -13,13 +13,29 @@
  */
 import { sha256Hex, type Sha256Hex } from '../hash.ts';
 import { manifestHash, manifestJson, parseStrictJson, validateManifest } from '../manifest/index.ts';
-import type { CandidateManifest, CompatibilityReport, EvaluationSidecar, LineageTemplate, Manifest, OperatorReceipt } from '../manifest/kinds.ts';
+import type {
+  CandidateManifest,
+  CompatibilityReport,
+  EvaluationSidecar,
+  LineageTemplate,
+  Manifest,
+  OperatorReceipt,
+} from '../manifest/kinds.ts';
 import { checkSlmMetadata, readSlm, type SlmFile } from '../format/slm.ts';
 import { breed } from '../operators/breed.ts';
 import { cpuBackend, type KernelBackend } from '../operators/backend.ts';
 import { candidateSlm, lineageKey } from '../operators/candidate.ts';
 import { getOperator } from '../operators/registry.ts';
-import { checkEnvelope, fromBase64, signEnvelope, toBase64, verifyEnvelope, type DsseEnvelope, type PrivateJwk, type PublicJwk } from './dsse.ts';
+import {
+  checkEnvelope,
+  fromBase64,
+  signEnvelope,
+  toBase64,
+  verifyEnvelope,
+  type DsseEnvelope,
+  type PrivateJwk,
+  type PublicJwk,
+} from './dsse.ts';
 import { checkStatement, makeStatement, PAYLOAD_TYPE, type Statement, type Subject } from './intoto.ts';
 
 export const BUNDLE_FORMAT = 'slm-garden-bundle' as const;
@@ -41,7 +57,13 @@ const refuse = (msg: string): never => {
 
 /** The documents a breed leaves (recordBreed's `manifests`), plus the candidate's sidecars. */
 export type BundleDocument = CompatibilityReport | LineageTemplate | OperatorReceipt | CandidateManifest | EvaluationSidecar;
-const BUNDLED_KINDS = Object.freeze(['compatibility-report', 'lineage-template', 'operator-receipt', 'candidate-manifest', 'evaluation-sidecar']);
+const BUNDLED_KINDS = Object.freeze([
+  'compatibility-report',
+  'lineage-template',
+  'operator-receipt',
+  'candidate-manifest',
+  'evaluation-sidecar',
+]);
 
 export interface BundleInput {
   /** The candidate's file name in the bundle (e.g. its basename) and bytes. */
@@ -74,8 +96,10 @@ function one<K extends string>(docs: readonly Manifest[], kind: K): Manifest[] {
 
 /** The documents' references to each other and to the model's hash; throws the first that fails. */
 function crossCheck(docs: readonly Manifest[], modelHash: Sha256Hex): Documents {
-  for (const d of docs) if (!BUNDLED_KINDS.includes(d.kind)) refuse(`a ${d.kind} is not one of a candidate's documents (${BUNDLED_KINDS.join(', ')})`);
-  for (const k of ['lineage-template', 'operator-receipt', 'candidate-manifest', 'compatibility-report']) if (one(docs, k).length > 1) refuse(`more than one ${k}`);
+  for (const d of docs)
+    if (!BUNDLED_KINDS.includes(d.kind)) refuse(`a ${d.kind} is not one of a candidate's documents (${BUNDLED_KINDS.join(', ')})`);
+  for (const k of ['lineage-template', 'operator-receipt', 'candidate-manifest', 'compatibility-report'])
+    if (one(docs, k).length > 1) refuse(`more than one ${k}`);
   const [lineage] = one(docs, 'lineage-template') as LineageTemplate[];
   const [receipt] = one(docs, 'operator-receipt') as OperatorReceipt[];
   const [candidate] = one(docs, 'candidate-manifest') as CandidateManifest[];
@@ -86,8 +110,9 @@ function crossCheck(docs: readonly Manifest[], modelHash: Sha256Hex): Documents 
   if (candidate.receipt !== manifestHash(receipt)) refuse('the candidate manifest names another operator receipt');
   if (receipt.output !== modelHash) refuse(`the operator receipt's output is ${receipt.output}, not this model (${modelHash})`);
   if (receipt.lineage !== manifestHash(lineage)) refuse('the operator receipt names another lineage template');
-  if (receipt.inputs.join() !== lineage.parents.join()) refuse('the operator receipt\'s inputs are not the lineage\'s parents');
-  if (lineage.compatibilityReport !== undefined && (!compatibility || manifestHash(compatibility) !== lineage.compatibilityReport)) refuse('the lineage binds a compatibility report the bundle does not carry');
+  if (receipt.inputs.join() !== lineage.parents.join()) refuse("the operator receipt's inputs are not the lineage's parents");
+  if (lineage.compatibilityReport !== undefined && (!compatibility || manifestHash(compatibility) !== lineage.compatibilityReport))
+    refuse('the lineage binds a compatibility report the bundle does not carry');
   const sidecars = one(docs, 'evaluation-sidecar') as EvaluationSidecar[];
   for (const s of sidecars) if (s.candidate !== modelHash) refuse(`an evaluation sidecar is of ${s.candidate}, not of this model`);
   return { lineage, receipt, candidate, sidecars, compatibility };
@@ -95,12 +120,16 @@ function crossCheck(docs: readonly Manifest[], modelHash: Sha256Hex): Documents 
 
 /** The lineage key the candidate's `.slm` carries (metadata garden.lineage), from the lineage template. */
 export function lineageKeyOf(l: LineageTemplate): Sha256Hex {
-  return lineageKey({ operator: l.operator, params: l.params, seed: l.seed }, l.parents.map((hash) => ({ hash })));
+  return lineageKey(
+    { operator: l.operator, params: l.params, seed: l.seed },
+    l.parents.map((hash) => ({ hash })),
+  );
 }
 
 function checkModelLineage(slm: SlmFile, l: LineageTemplate): void {
   const carried = slm.metadata['garden.lineage'];
-  if (carried !== undefined && carried !== lineageKeyOf(l)) refuse(`the model's lineage key ${carried} is not the lineage template's ${lineageKeyOf(l)}`);
+  if (carried !== undefined && carried !== lineageKeyOf(l))
+    refuse(`the model's lineage key ${carried} is not the lineage template's ${lineageKeyOf(l)}`);
 }
 
 /** Build and sign a bundle; refuses documents that do not belong to the model's bytes. */
@@ -110,9 +139,17 @@ export async function makeBundle(input: BundleInput, key: PrivateJwk): Promise<B
   checkModelLineage(readSlm(input.model.bytes), docs.lineage);
   const taken = new Set<string>([input.model.name]);
   const named = input.documents.map((d) => ({ name: docName(d, taken), bytes: enc.encode(manifestJson(d)) }));
-  const subject: Subject[] = [{ name: input.model.name, digest: { sha256: modelHash } }, ...named.map((f) => ({ name: f.name, digest: { sha256: sha256Hex(f.bytes) } }))];
+  const subject: Subject[] = [
+    { name: input.model.name, digest: { sha256: modelHash } },
+    ...named.map((f) => ({ name: f.name, digest: { sha256: sha256Hex(f.bytes) } })),
+  ];
   const lineageName = named[input.documents.indexOf(docs.lineage)].name;
-  const statement = makeStatement(subject, { serialization: { method: 'files', hash_type: 'sha256', allow_symlinks: false }, candidate: input.model.name, lineage: lineageName, withModel: input.withModel });
+  const statement = makeStatement(subject, {
+    serialization: { method: 'files', hash_type: 'sha256', allow_symlinks: false },
+    candidate: input.model.name,
+    lineage: lineageName,
+    withModel: input.withModel,
+  });
   const envelope = await signEnvelope(PAYLOAD_TYPE, enc.encode(JSON.stringify(statement)), key);
   const files: Record<string, string> = {};
   if (input.withModel) files[input.model.name] = toBase64(input.model.bytes);
@@ -148,7 +185,8 @@ export async function openBundle(json: unknown, trusted: readonly PublicJwk[], m
 
 async function open(json: unknown, trusted: readonly PublicJwk[], given?: Uint8Array): Promise<OpenedBundle> {
   const b = json as Partial<Bundle> | null;
-  if (!b || typeof b !== 'object' || b.format !== BUNDLE_FORMAT || b.version !== 1 || !b.files || typeof b.files !== 'object') refuse(`not a bundle (format "${BUNDLE_FORMAT}", version 1, envelope, files)`);
+  if (!b || typeof b !== 'object' || b.format !== BUNDLE_FORMAT || b.version !== 1 || !b.files || typeof b.files !== 'object')
+    refuse(`not a bundle (format "${BUNDLE_FORMAT}", version 1, envelope, files)`);
   const env = checkEnvelope((b as Bundle).envelope);
   if (env.payloadType !== PAYLOAD_TYPE) refuse(`the envelope's payloadType is ${JSON.stringify(env.payloadType)}, not ${PAYLOAD_TYPE}`);
   const v = await verifyEnvelope(env, trusted);
@@ -196,7 +234,8 @@ async function open(json: unknown, trusted: readonly PublicJwk[], given?: Uint8A
     }
   }
   const documents = crossCheck(docs, candidateHash);
-  if (digests.get(statement.predicate.lineage) !== manifestHash(documents.lineage)) refuse('the predicate\'s lineage is not the bundle\'s lineage template');
+  if (digests.get(statement.predicate.lineage) !== manifestHash(documents.lineage))
+    refuse("the predicate's lineage is not the bundle's lineage template");
   if (model) checkModelLineage(readSlm(model), documents.lineage);
   return { keyid: v.keyid, statement, documents, candidate: candidateHash, ...(model ? { model } : {}) };
 }
@@ -208,16 +247,31 @@ export type Reproduction = { ok: true; verdict: 'reproduced: identical hash'; ha
  * first as the lineage lists them) on `backend` (the CPU reference by default, bit-identical to
  * the CLI's fast CPU path), and compare the file's hash with the signed one.
  */
-export async function reproduce(opened: OpenedBundle, parents: readonly SlmFile[], backend: KernelBackend = cpuBackend): Promise<Reproduction> {
+export async function reproduce(
+  opened: OpenedBundle,
+  parents: readonly SlmFile[],
+  backend: KernelBackend = cpuBackend,
+): Promise<Reproduction> {
   const { lineage, receipt } = opened.documents;
   const byHash = new Map(parents.map((p) => [p.hash, p]));
   const missing = lineage.parents.filter((h) => !byHash.has(h));
-  if (missing.length) return { ok: false, verdict: `not reproduced: parent${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found` };
+  if (missing.length)
+    return { ok: false, verdict: `not reproduced: parent${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found` };
   const op = getOperator(lineage.operator.id);
-  if (op.version !== lineage.operator.version) return { ok: false, verdict: `not reproduced: the bundle's operator is ${lineage.operator.id}@${lineage.operator.version}, this garden has ${op.version}` };
+  if (op.version !== lineage.operator.version)
+    return {
+      ok: false,
+      verdict: `not reproduced: the bundle's operator is ${lineage.operator.id}@${lineage.operator.version}, this garden has ${op.version}`,
+    };
   const models = lineage.parents.map((h) => byHash.get(h) as SlmFile);
-  const result = await breed({ operator: lineage.operator.id, params: lineage.params, seed: lineage.seed, parents: models.map((m) => m.tensors) }, backend);
-  const file = candidateSlm(result, models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata })));
+  const result = await breed(
+    { operator: lineage.operator.id, params: lineage.params, seed: lineage.seed, parents: models.map((m) => m.tensors) },
+    backend,
+  );
+  const file = candidateSlm(
+    result,
+    models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata })),
+  );
   if (file.hash === opened.candidate) return { ok: true, verdict: 'reproduced: identical hash', hash: file.hash };
   const signed = new Map(receipt.tensors.map((t) => [t.name, t.outputHash]));
   const first = result.stats.find((s) => signed.get(s.name) !== s.outputHash);

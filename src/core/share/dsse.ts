@@ -12,7 +12,17 @@
  * Keys and signatures go through the ledger's helpers (src/core/lab/signing.ts: WebCrypto,
  * browsers and Node alike); a bundle key is one P-256 pair, kept as a JWK.
  */
-import { createSigner, fromBase64url, generateKeyring, keyId, SIGNING_ZONES, toBase64url, verifySignature, type Keyring, type SigningZone } from '../lab/signing.ts';
+import {
+  createSigner,
+  fromBase64url,
+  generateKeyring,
+  keyId,
+  SIGNING_ZONES,
+  toBase64url,
+  verifySignature,
+  type Keyring,
+  type SigningZone,
+} from '../lab/signing.ts';
 
 export class DsseError extends Error {
   override name = 'DsseError';
@@ -74,7 +84,7 @@ export interface PrivateJwk extends PublicJwk {
 export function rawPoint(jwk: Pick<PublicJwk, 'x' | 'y'>): string {
   const x = fromBase64url(jwk.x);
   const y = fromBase64url(jwk.y);
-  if (x.length !== 32 || y.length !== 32) throw new DsseError('the JWK\'s x and y are not 32-byte P-256 coordinates');
+  if (x.length !== 32 || y.length !== 32) throw new DsseError("the JWK's x and y are not 32-byte P-256 coordinates");
   const p = new Uint8Array(65);
   p[0] = 4;
   p.set(x, 1);
@@ -87,13 +97,15 @@ export function checkJwk(json: unknown, want: 'public'): PublicJwk;
 export function checkJwk(json: unknown, want: 'private'): PrivateJwk;
 export function checkJwk(json: unknown, want: 'public' | 'private'): PublicJwk | PrivateJwk {
   const j = json as Partial<PrivateJwk> | null;
-  if (!j || typeof j !== 'object' || j.kty !== 'EC' || j.crv !== 'P-256' || typeof j.x !== 'string' || typeof j.y !== 'string') throw new DsseError('not a P-256 JWK (kty "EC", crv "P-256", x, y)');
+  if (!j || typeof j !== 'object' || j.kty !== 'EC' || j.crv !== 'P-256' || typeof j.x !== 'string' || typeof j.y !== 'string')
+    throw new DsseError('not a P-256 JWK (kty "EC", crv "P-256", x, y)');
   const raw = rawPoint(j as PublicJwk);
   const kid = keyId(raw);
   if (j.kid !== undefined && j.kid !== kid) throw new DsseError(`the JWK's kid ${String(j.kid)} is not its key's id ${kid}`);
   const pub: PublicJwk = { kty: 'EC', crv: 'P-256', x: j.x, y: j.y, kid };
   if (want === 'public') return pub;
-  if (typeof j.d !== 'string' || fromBase64url(j.d).length !== 32) throw new DsseError('the JWK has no private part "d"; a signing key file is needed');
+  if (typeof j.d !== 'string' || fromBase64url(j.d).length !== 32)
+    throw new DsseError('the JWK has no private part "d"; a signing key file is needed');
   return { ...pub, d: j.d };
 }
 
@@ -132,8 +144,11 @@ export async function signEnvelope(payloadType: string, body: Uint8Array, key: P
 /** Check an envelope's shape; returns it typed, or throws one line. */
 export function checkEnvelope(json: unknown): DsseEnvelope {
   const e = json as Partial<DsseEnvelope> | null;
-  if (!e || typeof e !== 'object' || typeof e.payloadType !== 'string' || typeof e.payload !== 'string' || !Array.isArray(e.signatures)) throw new DsseError('not a DSSE envelope (payloadType, payload, signatures)');
-  for (const s of e.signatures) if (!s || typeof s !== 'object' || typeof (s as DsseSignature).sig !== 'string' || typeof (s as DsseSignature).keyid !== 'string') throw new DsseError('a DSSE signature needs "keyid" and "sig"');
+  if (!e || typeof e !== 'object' || typeof e.payloadType !== 'string' || typeof e.payload !== 'string' || !Array.isArray(e.signatures))
+    throw new DsseError('not a DSSE envelope (payloadType, payload, signatures)');
+  for (const s of e.signatures)
+    if (!s || typeof s !== 'object' || typeof (s as DsseSignature).sig !== 'string' || typeof (s as DsseSignature).keyid !== 'string')
+      throw new DsseError('a DSSE signature needs "keyid" and "sig"');
   return e as DsseEnvelope;
 }
 
@@ -166,5 +181,8 @@ export async function verifyEnvelope(env: DsseEnvelope, trusted: readonly Public
     if (good) return { ok: true, keyid: k.kid, body };
     return { ok: false, reason: `the signature by key ${k.kid} does not verify: the envelope was changed after signing` };
   }
-  return { ok: false, reason: `signed by an unknown key (${env.signatures.map((s) => s.keyid).join(', ')}); trusted: ${trusted.map((k) => k.kid).join(', ') || 'none'}` };
+  return {
+    ok: false,
+    reason: `signed by an unknown key (${env.signatures.map((s) => s.keyid).join(', ')}); trusted: ${trusted.map((k) => k.kid).join(', ') || 'none'}`,
+  };
 }

@@ -48,16 +48,19 @@ export function checkStatement(json: unknown): Statement {
   const s = json as Partial<Statement> | null;
   if (!s || typeof s !== 'object') throw new StatementError('the payload is not an in-toto statement');
   if (s._type !== STATEMENT_TYPE) throw new StatementError(`the statement's _type is ${JSON.stringify(s._type)}, not ${STATEMENT_TYPE}`);
-  if (s.predicateType !== PREDICATE_TYPE) throw new StatementError(`the statement's predicateType is ${JSON.stringify(s.predicateType)}, not ${PREDICATE_TYPE}`);
+  if (s.predicateType !== PREDICATE_TYPE)
+    throw new StatementError(`the statement's predicateType is ${JSON.stringify(s.predicateType)}, not ${PREDICATE_TYPE}`);
   if (!Array.isArray(s.subject) || s.subject.length === 0) throw new StatementError('the statement has no subjects');
   const names = new Set<string>();
   for (const x of s.subject) {
-    if (!x || typeof x.name !== 'string' || !x.digest || typeof x.digest.sha256 !== 'string' || !HEX64.test(x.digest.sha256)) throw new StatementError('a subject needs a name and a sha256 digest');
+    if (!x || typeof x.name !== 'string' || !x.digest || typeof x.digest.sha256 !== 'string' || !HEX64.test(x.digest.sha256))
+      throw new StatementError('a subject needs a name and a sha256 digest');
     if (names.has(x.name)) throw new StatementError(`subject ${x.name} is listed twice`);
     names.add(x.name);
   }
   const p = s.predicate as Partial<GardenPredicate> | undefined;
-  if (!p || typeof p.candidate !== 'string' || typeof p.lineage !== 'string' || typeof p.withModel !== 'boolean') throw new StatementError('the statement\'s predicate needs candidate, lineage and withModel');
+  if (!p || typeof p.candidate !== 'string' || typeof p.lineage !== 'string' || typeof p.withModel !== 'boolean')
+    throw new StatementError("the statement's predicate needs candidate, lineage and withModel");
   for (const n of [p.candidate, p.lineage]) if (!names.has(n)) throw new StatementError(`the predicate names ${n}, which is not a subject`);
   return s as Statement;
 }

@@ -69,7 +69,10 @@ describe('mergekit YAML', () => {
     expect(plainCfg.models.map((m) => m.parameters.weight)).toEqual([1, 1]);
     same(plain, recipeFromMergekit(recipeToMergekit(plain)));
     expect(recipeFromMergekit(recipeToMergekit(plain)).params.weights).toBeUndefined();
-    const dare = parse(recipeToMergekit(cases[1])) as { models: { parameters: { density: number } }[]; parameters: Record<string, unknown> };
+    const dare = parse(recipeToMergekit(cases[1])) as {
+      models: { parameters: { density: number } }[];
+      parameters: Record<string, unknown>;
+    };
     expect(dare.models[0].parameters.density).toBe(0.3);
     expect(dare.parameters.rescale).toBe(false);
   });
@@ -89,30 +92,66 @@ parameters:
   int8_mask: true
 dtype: float32
 `);
-    expect(ties).toEqual({ kind: 'recipe', schemaVersion: 1, operator: 'ties', params: { weights: [1, 0.3], density: 0.5, normalize: true }, seed: 0, parents: [{ path: 'a.slm' }, { path: 'b/' }], base: { path: 'base.slm' }, output: {} });
+    expect(ties).toEqual({
+      kind: 'recipe',
+      schemaVersion: 1,
+      operator: 'ties',
+      params: { weights: [1, 0.3], density: 0.5, normalize: true },
+      seed: 0,
+      parents: [{ path: 'a.slm' }, { path: 'b/' }],
+      base: { path: 'base.slm' },
+      output: {},
+    });
     // mergekit's density defaults to 1 (the garden's TIES default is 0.2); DARE's density is 1 − drop.
     expect(recipeFromMergekit('merge_method: ties\nbase_model: z.slm\nmodels: [{model: a.slm}, {model: b.slm}]').params.density).toBe(1);
-    expect(recipeFromMergekit('merge_method: dare_linear\nbase_model: z.slm\nparameters: {density: 0.3}\nmodels: [{model: a.slm}]').params).toEqual({ drop: 0.7 });
+    expect(
+      recipeFromMergekit('merge_method: dare_linear\nbase_model: z.slm\nparameters: {density: 0.3}\nmodels: [{model: a.slm}]').params,
+    ).toEqual({ drop: 0.7 });
     expect(recipeFromMergekit('merge_method: dare_linear\nbase_model: z.slm\nmodels: [{model: a.slm}]').params).toEqual({ drop: 0 });
     // slerp: t = 0 is mergekit's base_model, the garden's first parent.
-    const slerp = recipeFromMergekit('merge_method: slerp\nbase_model: y.safetensors\nmodels: [{model: x.slm}, {model: y.safetensors}]\nparameters: {t: 0.25}');
+    const slerp = recipeFromMergekit(
+      'merge_method: slerp\nbase_model: y.safetensors\nmodels: [{model: x.slm}, {model: y.safetensors}]\nparameters: {t: 0.25}',
+    );
     expect(slerp.parents).toEqual([{ path: 'y.safetensors' }, { path: 'x.slm' }]);
     expect(slerp.base).toBeUndefined();
-    expect(recipeFromMergekit('merge_method: nuslerp\nbase_model: z\nmodels: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 2}}]').operator).toBe('nuslerp-base');
-    expect(recipeFromMergekit('merge_method: nuslerp\nmodels: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 2}}]').operator).toBe('nuslerp');
+    expect(
+      recipeFromMergekit(
+        'merge_method: nuslerp\nbase_model: z\nmodels: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 2}}]',
+      ).operator,
+    ).toBe('nuslerp-base');
+    expect(
+      recipeFromMergekit('merge_method: nuslerp\nmodels: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 2}}]')
+        .operator,
+    ).toBe('nuslerp');
   });
 
   it('refuses what cannot be represented, naming the parameter', () => {
     const base = 'merge_method: ties\nbase_model: z.slm\n';
-    expect(() => recipeFromMergekit(`${base}models:\n  - model: a.slm\n    parameters: {density: 0.5}\n  - model: b.slm\n    parameters: {density: 0.33}\n`)).toThrow(/^parameter density: different values per model \(0.5, 0.33\)/);
-    expect(() => recipeFromMergekit(`${base}models:\n  - model: a.slm\n    parameters:\n      weight:\n        - filter: mlp\n          value: 0.5\n        - value: 0\n  - model: b.slm\n`)).toThrow(/^parameter weight \(models\[0\]\): values by tensor filter/);
-    expect(() => recipeFromMergekit(`${base}models: [{model: a.slm, parameters: {weight: [0, 1]}}, {model: b.slm, parameters: {weight: 1}}]`)).toThrow(/^parameter weight \(models\[0\]\): a per-model gradient/);
+    expect(() =>
+      recipeFromMergekit(
+        `${base}models:\n  - model: a.slm\n    parameters: {density: 0.5}\n  - model: b.slm\n    parameters: {density: 0.33}\n`,
+      ),
+    ).toThrow(/^parameter density: different values per model \(0.5, 0.33\)/);
+    expect(() =>
+      recipeFromMergekit(
+        `${base}models:\n  - model: a.slm\n    parameters:\n      weight:\n        - filter: mlp\n          value: 0.5\n        - value: 0\n  - model: b.slm\n`,
+      ),
+    ).toThrow(/^parameter weight \(models\[0\]\): values by tensor filter/);
+    expect(() =>
+      recipeFromMergekit(`${base}models: [{model: a.slm, parameters: {weight: [0, 1]}}, {model: b.slm, parameters: {weight: 1}}]`),
+    ).toThrow(/^parameter weight \(models\[0\]\): a per-model gradient/);
     expect(() => recipeFromMergekit(`${base}models: [{model: a.slm}, {model: b.slm}]\ndtype: bfloat16`)).toThrow(/^dtype bfloat16/);
-    expect(() => recipeFromMergekit(`${base}models: [{model: a.slm}, {model: b.slm}]\nparameters: {flavour: 1}`)).toThrow(/^parameter flavour: ties has no such parameter/);
+    expect(() => recipeFromMergekit(`${base}models: [{model: a.slm}, {model: b.slm}]\nparameters: {flavour: 1}`)).toThrow(
+      /^parameter flavour: ties has no such parameter/,
+    );
     expect(() => recipeFromMergekit(`${base}models: [{model: a.slm+lora}, {model: b.slm}]`)).toThrow(/LoRA/);
-    expect(() => recipeFromMergekit('merge_method: passthrough\nmodels: [{model: a}]')).toThrow(/^merge_method "passthrough" has no garden operator/);
+    expect(() => recipeFromMergekit('merge_method: passthrough\nmodels: [{model: a}]')).toThrow(
+      /^merge_method "passthrough" has no garden operator/,
+    );
     expect(() => recipeFromMergekit('merge_method: slerp\nbase_model: a\nslices: []')).toThrow(/^slices:/);
-    expect(() => recipeFromMergekit('merge_method: linear\nmodels: [{model: a}, {model: b}]\ntokenizer_source: union')).toThrow(/^tokenizer_source:/);
+    expect(() => recipeFromMergekit('merge_method: linear\nmodels: [{model: a}, {model: b}]\ntokenizer_source: union')).toThrow(
+      /^tokenizer_source:/,
+    );
     expect(() => recipeFromMergekit(`${base}models: [{model: a.slm}]`)).toThrow(/ties takes 2..16 parents, got 1/);
     expect(() => recipeToMergekit(sampleRecipe('crossover'))).toThrow(/^operator crossover has no mergekit method/);
     expect(() => recipeToMergekit({ ...sampleRecipe('dare'), params: { rescale: 'inverse' } })).toThrow(/^parameter rescale: "inverse"/);

@@ -76,13 +76,16 @@ type Setting = number | boolean | string | number[];
 function setting(v: unknown, what: string): Setting {
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number')) return v as number[];
-  if (Array.isArray(v) && v.some((x) => x && typeof x === 'object' && 'filter' in x)) return fail(`parameter ${what}: values by tensor filter cannot be represented (the garden takes one value or a layer gradient)`);
+  if (Array.isArray(v) && v.some((x) => x && typeof x === 'object' && 'filter' in x))
+    return fail(`parameter ${what}: values by tensor filter cannot be represented (the garden takes one value or a layer gradient)`);
   return fail(`parameter ${what}: ${JSON.stringify(v)?.slice(0, 60)} is not a number, boolean, string or list of numbers`);
 }
 
 function modelPath(v: unknown, what: string): string {
-  if (typeof v !== 'string' || v.length === 0) return fail(`${what}: "model" must be a path (a .slm, a safetensors file or a Hugging Face folder)`);
-  if (v.includes('+')) return fail(`${what}: ${v.slice(0, 80)} names a LoRA ("model+adapter"), which cannot be represented; merge the adapter first`);
+  if (typeof v !== 'string' || v.length === 0)
+    return fail(`${what}: "model" must be a path (a .slm, a safetensors file or a Hugging Face folder)`);
+  if (v.includes('+'))
+    return fail(`${what}: ${v.slice(0, 80)} names a LoRA ("model+adapter"), which cannot be represented; merge the adapter first`);
   return v;
 }
 
@@ -123,7 +126,8 @@ export function recipeFromMergekit(text: string): Recipe {
   if (cfg.slices !== undefined) fail('slices: layer ranges cannot be represented; list the models under "models:"');
   for (const k of Object.keys(cfg)) if (!TOP_KEYS.includes(k)) fail(`${k}: cannot be represented in a garden recipe`);
   for (const k of ['dtype', 'out_dtype']) {
-    if (cfg[k] !== undefined && cfg[k] !== 'float32') fail(`${k} ${String(cfg[k])}: the garden computes in float32 and writes the parents' dtype (give float32 or leave it out)`);
+    if (cfg[k] !== undefined && cfg[k] !== 'float32')
+      fail(`${k} ${String(cfg[k])}: the garden computes in float32 and writes the parents' dtype (give float32 or leave it out)`);
   }
   if (typeof cfg.merge_method !== 'string') fail('merge_method is missing');
   const base = cfg.base_model === undefined || cfg.base_model === null ? undefined : modelPath(cfg.base_model, 'base_model');
@@ -158,11 +162,19 @@ export function recipeFromMergekit(text: string): Recipe {
   for (const k of Object.keys(globals)) if (k === 'weight' || k in GLOBAL_IN_GARDEN) perModelKeys.add(k);
   for (const k of perModelKeys) {
     if (NO_EFFECT.includes(k)) continue;
-    const values = others.map((e, i) => (e.params[k] !== undefined ? setting(e.params[k], `${k} (models[${i}])`) : globals[k] !== undefined ? setting(globals[k], k) : undefined));
+    const values = others.map((e, i) =>
+      e.params[k] !== undefined
+        ? setting(e.params[k], `${k} (models[${i}])`)
+        : globals[k] !== undefined
+          ? setting(globals[k], k)
+          : undefined,
+    );
     if (k === 'weight') {
       if (!defs.has('weights')) fail(`parameter weight: ${method} takes no per-model weight here`);
       if (values.some((v) => v === undefined)) fail('parameter weight: given for some models and not for others');
-      const weights = values.map((v, i) => (typeof v === 'number' ? v : fail(`parameter weight (models[${i}]): a per-model gradient or non-number cannot be represented`)));
+      const weights = values.map((v, i) =>
+        typeof v === 'number' ? v : fail(`parameter weight (models[${i}]): a per-model gradient or non-number cannot be represented`),
+      );
       // 1 each is the garden's default: left out, as a recipe without weights says it.
       if (weights.some((w) => w !== 1)) params.weights = weights;
       continue;
@@ -172,9 +184,17 @@ export function recipeFromMergekit(text: string): Recipe {
     if (dflt !== undefined && defs.has(gardenName)) {
       const filled = values.map((v) => v ?? dflt);
       const key = (v: Setting) => JSON.stringify(v);
-      if (new Set(filled.map(key)).size > 1) fail(`parameter ${k}: different values per model (${filled.map(key).join(', ')}) cannot be represented; the garden takes one ${k} for all`);
+      if (new Set(filled.map(key)).size > 1)
+        fail(
+          `parameter ${k}: different values per model (${filled.map(key).join(', ')}) cannot be represented; the garden takes one ${k} for all`,
+        );
       const v = filled[0];
-      if (gardenName === 'drop') params.drop = Array.isArray(v) ? v.map((x) => complement(x)) : typeof v === 'number' ? complement(v) : fail(`parameter density: ${String(v)} is not a number`);
+      if (gardenName === 'drop')
+        params.drop = Array.isArray(v)
+          ? v.map((x) => complement(x))
+          : typeof v === 'number'
+            ? complement(v)
+            : fail(`parameter density: ${String(v)} is not a number`);
       else params[gardenName] = v;
       continue;
     }
@@ -223,7 +243,9 @@ export function recipeFromMergekit(text: string): Recipe {
 export function recipeToMergekit(input: Recipe): string {
   const r = validateRecipe(input);
   const op = getOperator(r.operator) as OperatorDef;
-  const method = mergekitMethod(op.id) ?? fail(`operator ${op.id} has no mergekit method; mapped: ${Object.keys(MERGEKIT_NAMES).join(', ')}, nuslerp-base, multislerp-base`);
+  const method =
+    mergekitMethod(op.id) ??
+    fail(`operator ${op.id} has no mergekit method; mapped: ${Object.keys(MERGEKIT_NAMES).join(', ')}, nuslerp-base, multislerp-base`);
   const params = resolveParams(op, r.params, r.parents.length);
   const path = (m: ModelRef, what: string) => m.path ?? fail(`${what} is given only by hash; mergekit needs a path`);
   const parents = r.parents.map((p, i) => path(p, `parent ${i}`));
@@ -245,10 +267,12 @@ export function recipeToMergekit(input: Recipe): string {
     } else if (k in GLOBAL_IN_GARDEN && op.id !== 'ram' && op.id !== 'ramplus-tl') {
       perModel.forEach((m) => (m[k] = v));
     } else if (k === 'rescale') {
-      if (v === 'inverse') fail('parameter rescale: "inverse" (1/kept fraction) has no mergekit setting; mergekit rescales to the L1 norm (rescale "l1")');
+      if (v === 'inverse')
+        fail('parameter rescale: "inverse" (1/kept fraction) has no mergekit setting; mergekit rescales to the L1 norm (rescale "l1")');
       globals.rescale = v === 'l1';
     } else if (k === 'trimScope') {
-      if (v !== 'tensor') fail(`parameter trimScope: "${String(v)}" (the TIES paper's model-wide top-k) has no mergekit setting; mergekit trims per tensor`);
+      if (v !== 'tensor')
+        fail(`parameter trimScope: "${String(v)}" (the TIES paper's model-wide top-k) has no mergekit setting; mergekit trims per tensor`);
     } else {
       globals[snake(k)] = v;
     }
@@ -265,7 +289,12 @@ export function recipeToMergekit(input: Recipe): string {
   };
   const hashes: Record<string, string> = {};
   for (const m of [...r.parents, ...(r.base ? [r.base] : [])]) if (m.path && m.hash) hashes[m.path] = m.hash;
-  const comment: GardenComment = { seed: r.seed, ...(r.description !== undefined ? { description: r.description } : {}), output: r.output, ...(Object.keys(hashes).length ? { hashes } : {}) };
+  const comment: GardenComment = {
+    seed: r.seed,
+    ...(r.description !== undefined ? { description: r.description } : {}),
+    output: r.output,
+    ...(Object.keys(hashes).length ? { hashes } : {}),
+  };
   const header = [
     `# mergekit config written by SLM Garden from a recipe of operator ${op.id} (mergekit "${method}")`,
     `# ${COMMENT_KEY} ${JSON.stringify(comment)}`,

@@ -32,7 +32,13 @@ export async function gpuGram(k: KernelContext, job: TensorJob, vectors: number,
 }
 
 /** out = Σₖ fround(βₖ)·vₖ (+ base): the last pass of every spherical merge. */
-export function gpuCombine(k: KernelContext, job: TensorJob, beta: readonly number[], withBase: boolean, sink?: ChunkSink): Promise<Float32Array | null> {
+export function gpuCombine(
+  k: KernelContext,
+  job: TensorJob,
+  beta: readonly number[],
+  withBase: boolean,
+  sink?: ChunkSink,
+): Promise<Float32Array | null> {
   const words = new Uint32Array(4 + beta.length);
   words.set([withBase ? 1 : 0, beta.length]);
   beta.forEach((b, i) => (words[4 + i] = f32Bits(b)));

@@ -27,7 +27,11 @@ describe('the GPU kernel table is keyed by the registry', () => {
   it('a new operator declared with an existing kernel id finds its stage with no second list', () => {
     const fresh: OperatorDef = { ...getOperator('blend'), id: 'weighted-average-2' };
     expect(kernelFor(fresh)).toBe(GPU_KERNELS.blend);
-    const family: OperatorDef = { ...getOperator('ties'), id: 'breadcrumbs-like', kernel: { id: 'task-arithmetic', cfg: { sparsify: 'magnitude', consensus: 'none' } } };
+    const family: OperatorDef = {
+      ...getOperator('ties'),
+      id: 'breadcrumbs-like',
+      kernel: { id: 'task-arithmetic', cfg: { sparsify: 'magnitude', consensus: 'none' } },
+    };
     expect(kernelFor(family)).toBe(GPU_KERNELS['task-arithmetic']);
     const none: OperatorDef = { ...getOperator('blend'), id: 'cpu-only', kernel: undefined };
     expect(kernelFor(none)).toBeNull();

@@ -54,4 +54,3 @@ export function hasGpuKernel(opId: string): boolean {
 
 /** The registry's operator ids that run on the GPU, in table order (derived, never listed by hand). */
 export const GPU_OPERATOR_IDS: readonly string[] = Object.freeze(OPERATOR_IDS.filter(hasGpuKernel));
-

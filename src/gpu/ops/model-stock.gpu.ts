@@ -24,7 +24,10 @@ export const modelStockGpu: GpuKernel = {
     const len = modelStockRowLength(ctx.shape, src.length, params.filterWise === true);
     const job = k.job(`model stock "${ctx.name}"`, src, 0);
     try {
-      const t = len >= src.length ? Float32Array.of(modelStockRatio(await gpuGram(k, job, N, true), N, ctx.name)) : modelStockRatios(await readWhole(src), len, ctx.name);
+      const t =
+        len >= src.length
+          ? Float32Array.of(modelStockRatio(await gpuGram(k, job, N, true), N, ctx.name))
+          : modelStockRatios(await readWhole(src), len, ctx.name);
       const words = new Uint32Array(4 + t.length);
       words[0] = len;
       t.forEach((x, r) => (words[4 + r] = f32Bits(x)));

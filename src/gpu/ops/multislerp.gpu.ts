@@ -13,7 +13,12 @@ export const multislerpGpu: GpuKernel = {
     const job = k.job(`multislerp "${ctx.name}"`, src, 0);
     try {
       const g = await gpuGram(k, job, K, withBase);
-      const { beta } = multislerpCoefficients(g, weightsOf(params, 'weights', K, 1), params.normalizeWeights !== false, num(params, 'eps', 1e-8));
+      const { beta } = multislerpCoefficients(
+        g,
+        weightsOf(params, 'weights', K, 1),
+        params.normalizeWeights !== false,
+        num(params, 'eps', 1e-8),
+      );
       return await gpuCombine(k, job, beta, withBase, sink);
     } finally {
       job.dispose();

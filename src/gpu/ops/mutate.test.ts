@@ -16,7 +16,9 @@ const mutate = (x: Float32Array, params: Record<string, number>, seed: number, n
 
 describe('GPU mutate takes std only as a prepared parameter', () => {
   it('refuses a missing, non-finite or negative std with a message naming the tensor', () => {
-    expect(() => preparedStd({}, 'layers.0.w')).toThrow(/^mutate on the GPU needs the prepared parameter std for "layers\.0\.w" \(got none\): run it through breed/);
+    expect(() => preparedStd({}, 'layers.0.w')).toThrow(
+      /^mutate on the GPU needs the prepared parameter std for "layers\.0\.w" \(got none\): run it through breed/,
+    );
     expect(() => preparedStd({ std: Number.NaN }, 'w')).toThrow(/\(got null\)/);
     expect(() => preparedStd({ std: -1 }, 'w')).toThrow(/\(got -1\)/);
     expect(() => preparedStd({ std: '0.3' }, 'w')).toThrow(/\(got "0\.3"\)/);

@@ -16,7 +16,14 @@ export const nearswapGpu: GpuKernel = {
     if (src.parents !== 2) throw new Error(`nearswap takes a base and one model, got ${src.parents} inputs`);
     const job = k.job(`nearswap "${ctx.name}"`, src, 0);
     try {
-      return await job.elementwise(k.stage(NearswapStage), job.params('nearswap t', new Uint32Array([f32Bits(num(params, 't'))])), 0, 0, undefined, sink);
+      return await job.elementwise(
+        k.stage(NearswapStage),
+        job.params('nearswap t', new Uint32Array([f32Bits(num(params, 't'))])),
+        0,
+        0,
+        undefined,
+        sink,
+      );
     } finally {
       job.dispose();
     }

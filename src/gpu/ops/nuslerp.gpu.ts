@@ -21,7 +21,8 @@ export const nuslerpGpu: GpuKernel = {
   id: 'nuslerp',
   async run(k, src, params, ctx, op, sink) {
     const withBase = op.needsBase;
-    if (src.parents !== (withBase ? 3 : 2)) throw new Error(`nuslerp${withBase ? ' with a base' : ''} takes ${withBase ? 3 : 2} inputs, got ${src.parents}`);
+    if (src.parents !== (withBase ? 3 : 2))
+      throw new Error(`nuslerp${withBase ? ' with a base' : ''} takes ${withBase ? 3 : 2} inputs, got ${src.parents}`);
     const t = nuslerpT(weightsOf(params, 'weights', 2, 1));
     const l = nuslerpLayout(ctx.shape, src.length, params);
     const job = k.job(`nuslerp "${ctx.name}"`, src, 0);

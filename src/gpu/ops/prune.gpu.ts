@@ -22,7 +22,14 @@ export const pruneGpu: GpuKernel = {
     try {
       const m = pruneCount(num(params, 'fraction'), job.plan.total);
       const [c] = await job.select([{ parent: 0, k: m, order: 'bottom' }]);
-      return await job.elementwise(k.stage(PruneStage), job.params('prune cutoff', new Uint32Array([c.bits, c.index])), 0, 0, undefined, sink);
+      return await job.elementwise(
+        k.stage(PruneStage),
+        job.params('prune cutoff', new Uint32Array([c.bits, c.index])),
+        0,
+        0,
+        undefined,
+        sink,
+      );
     } finally {
       job.dispose();
     }

@@ -29,7 +29,14 @@ export const quantizeGpu: GpuKernel = {
     const job = k.job('quantize', firstParents(src, 1), 0, cols);
     try {
       const words = new Uint32Array([f32Bits(qmax), blockSize, cols, blocks]);
-      return await job.elementwise(k.stage(QuantizeStage), job.params('quantize params', words), 0, 0, (count) => (count / cols) * blocks, sink);
+      return await job.elementwise(
+        k.stage(QuantizeStage),
+        job.params('quantize params', words),
+        0,
+        0,
+        (count) => (count / cols) * blocks,
+        sink,
+      );
     } finally {
       job.dispose();
     }

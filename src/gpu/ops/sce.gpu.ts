@@ -32,7 +32,10 @@ export const sceGpu: GpuKernel = {
     let bitmap: Uint32Array = new Uint32Array(0);
     if (selectTopk < 1) {
       const [base, ...xs] = await readWhole(src);
-      const sel = sceSelection(xs.map((x) => Float32Array.from(x, (v, j) => v - base[j])), selectTopk)!;
+      const sel = sceSelection(
+        xs.map((x) => Float32Array.from(x, (v, j) => v - base[j])),
+        selectTopk,
+      )!;
       bitmap = sceKeepBits(sel);
     }
     const words = new Uint32Array(4 + P + bitmap.length);
@@ -41,7 +44,10 @@ export const sceGpu: GpuKernel = {
     const job = k.job(`sce "${ctx.name}"`, src, 0);
     try {
       const sums = await job.reduce(k.stage(SceSquaresStage), job.params('sce square params', words), P);
-      sceWeights(Array.from({ length: P }, (_, p) => sums[2 * p]), src.length).forEach((w, p) => (words[4 + p] = f32Bits(w)));
+      sceWeights(
+        Array.from({ length: P }, (_, p) => sums[2 * p]),
+        src.length,
+      ).forEach((w, p) => (words[4 + p] = f32Bits(w)));
       return await job.elementwise(k.stage(SceStage), job.params('sce params', words), 0, 0, undefined, sink);
     } finally {
       job.dispose();

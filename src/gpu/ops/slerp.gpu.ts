@@ -28,7 +28,14 @@ export const slerpGpu: GpuKernel = {
     try {
       const sums = await job.reduce(k.stage(SlerpDotsStage), job.params('slerp none', new Uint32Array(4)), 2);
       const { s0, s1 } = slerpFromSums(sums[0], sums[2], sums[3], num(params, 't'));
-      return await job.elementwise(k.stage(SlerpStage), job.params('slerp coefficients', new Uint32Array([f32Bits(s0), f32Bits(s1)])), 0, 0, undefined, sink);
+      return await job.elementwise(
+        k.stage(SlerpStage),
+        job.params('slerp coefficients', new Uint32Array([f32Bits(s0), f32Bits(s1)])),
+        0,
+        0,
+        undefined,
+        sink,
+      );
     } finally {
       job.dispose();
     }

@@ -48,9 +48,22 @@ export async function taskArithmeticGpu(
   const density = cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' ? num(params, 'density') : 1;
   if (cfg.sparsify === 'della') throw new Error('della has no GPU stage (its per-row magnitude ranks run on the CPU reference)');
   const words = new Uint32Array(8 + 8 * P);
-  words.set([SPARSIFY_CODE[cfg.sparsify], cfg.consensus === 'ties' ? 1 : 0, normalize ? 1 : 0, f32Bits(drop), f32Bits(num(params, 'lambda', 1)), f32Bits(sumW)]);
+  words.set([
+    SPARSIFY_CODE[cfg.sparsify],
+    cfg.consensus === 'ties' ? 1 : 0,
+    normalize ? 1 : 0,
+    f32Bits(drop),
+    f32Bits(num(params, 'lambda', 1)),
+    f32Bits(sumW),
+  ]);
   for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p])], 8 + 8 * p);
-  const job = k.job(`task arithmetic "${ctx.name}"`, src, tensorKey(ctx.seed, ctx.name), 1, cfg.sparsify === 'random' ? (ctx.offset ?? 0) : 0);
+  const job = k.job(
+    `task arithmetic "${ctx.name}"`,
+    src,
+    tensorKey(ctx.seed, ctx.name),
+    1,
+    cfg.sparsify === 'random' ? (ctx.offset ?? 0) : 0,
+  );
   try {
     const n = job.plan.total;
     const norms = k.stage(TaskArithmeticNormsStage);
@@ -58,7 +71,8 @@ export async function taskArithmeticGpu(
     if (clipNorm > 0) {
       let factors: number[];
       if (Array.isArray(params.clipFactors)) factors = params.clipFactors;
-      else if (params.clipScope === 'update') throw new Error('update-wide clipping needs the model pre-pass (clipFactors); run it through breed');
+      else if (params.clipScope === 'update')
+        throw new Error('update-wide clipping needs the model pre-pass (clipFactors); run it through breed');
       else {
         const sums = await job.reduce(norms, job.params('clip params', words), P, 0);
         factors = Array.from({ length: P }, (_, p) => {
@@ -97,7 +111,9 @@ export async function taskArithmeticGpu(
       } else {
         const kk = keepCount(density, n, ctx.name);
         const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
-        cutoffs = await job.select(Array.from({ length: P }, (_, p) => ({ parent: p + 1, base: 0, scale: scale(p), k: kk, order: 'top' as const })));
+        cutoffs = await job.select(
+          Array.from({ length: P }, (_, p) => ({ parent: p + 1, base: 0, scale: scale(p), k: kk, order: 'top' as const })),
+        );
       }
       for (let p = 0; p < P; p++) words.set([cutoffs[p].bits >>> 0, cutoffs[p].index >>> 0], 8 + 8 * p + 1);
     }
@@ -107,7 +123,8 @@ export async function taskArithmeticGpu(
       if (rescale === 'inverse' && keep > 0) for (let p = 0; p < P; p++) words[8 + 8 * p + 3] = f32Bits(1 / keep);
       if (rescale === 'l1') {
         const sums = await job.reduce(norms, job.params('l1 params', words), P, 1);
-        for (let p = 0; p < P; p++) if (sums[2 * p] >= L1_EPS && sums[2 * p + 1] >= L1_EPS) words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
+        for (let p = 0; p < P; p++)
+          if (sums[2 * p] >= L1_EPS && sums[2 * p + 1] >= L1_EPS) words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
       }
     }
     const final = job.params('task arithmetic params', words);

@@ -15,5 +15,12 @@ export interface GpuKernel {
    * blend weights). The output goes to `sink` chunk by chunk (and null is returned), or comes
    * back whole.
    */
-  run(k: KernelContext, src: TensorSource, params: ParamValues, ctx: TensorContext, op: OperatorDef, sink?: ChunkSink): Promise<Float32Array | null>;
+  run(
+    k: KernelContext,
+    src: TensorSource,
+    params: ParamValues,
+    ctx: TensorContext,
+    op: OperatorDef,
+    sink?: ChunkSink,
+  ): Promise<Float32Array | null>;
 }

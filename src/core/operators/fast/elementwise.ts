@@ -18,7 +18,10 @@ const f = Math.fround;
 const elementwise = (inputs: number) => 4 * (inputs + 1);
 
 /** A one-pass reduction over the whole tensor by one worker: `sum` gives the derived parameters, or null when none are needed. */
-function wholeTensorPlan(needed: (params: ParamValues) => boolean, sum: (inputs: readonly Float32Array[], params: ParamValues) => ParamValues): ReducePlan {
+function wholeTensorPlan(
+  needed: (params: ParamValues) => boolean,
+  sum: (inputs: readonly Float32Array[], params: ParamValues) => ParamValues,
+): ReducePlan {
   return {
     start: (_inputs, params) => (needed(params) ? { carry: null, split: 'whole' } : { params: {} }),
     partial: (_pass, _carry, inputs, params) => sum(inputs, params),
@@ -31,7 +34,14 @@ function withPrepare(k: Omit<RangeKernel, 'prepare'> & { reduce: ReducePlan }): 
 }
 
 /** Crossover: each element from the parent its seeded draw picks (crossover.cpu.ts), element, row or tensor at a time. */
-function crossoverRange(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number): void {
+function crossoverRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+): void {
   const c = crossoverThresholds(weightsOf(params, 'weights', inputs.length, 1));
   const unit = crossoverUnit(String(params.granularity ?? 'element'), ctx.shape);
   const sk = streamKey(tensorKey(ctx.seed, ctx.name), 0);
@@ -53,7 +63,14 @@ function crossoverRange(inputs: readonly Float32Array[], out: Float32Array, para
 }
 
 /** Bounded mutation (mutate.cpu.ts) given the tensor's spread `std` (from breed's pre-pass, or the reduce plan). */
-function mutateRange(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number): void {
+function mutateRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+): void {
   const x = inputs[0];
   if (typeof params.std !== 'number') throw new Error('mutate range kernel: std missing (the reduce plan runs first)');
   const amp = f(num(params, 'strength') * params.std * Math.sqrt(3));
@@ -77,9 +94,17 @@ function mutateRange(inputs: readonly Float32Array[], out: Float32Array, params:
 }
 
 /** SLERP (slerp.cpu.ts) given its coefficients: out = fround(fround(s₀)·v₀) + fround(fround(s₁)·v₁). */
-function slerpRange(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _ctx: TensorContext, start: number, end: number): void {
+function slerpRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  _ctx: TensorContext,
+  start: number,
+  end: number,
+): void {
   const [v0, v1] = inputs;
-  if (typeof params.slerpS0 !== 'number' || typeof params.slerpS1 !== 'number') throw new Error('slerp range kernel: coefficients missing (the reduce plan runs first)');
+  if (typeof params.slerpS0 !== 'number' || typeof params.slerpS1 !== 'number')
+    throw new Error('slerp range kernel: coefficients missing (the reduce plan runs first)');
   const a = f(params.slerpS0);
   const b = f(params.slerpS1);
   for (let i = start; i < end; i++) out[i] = f(a * v0[i]) + f(b * v1[i]);
@@ -102,6 +127,14 @@ function slerpSums(inputs: readonly Float32Array[], params: ParamValues): ParamV
 
 export const ELEMENTWISE_KERNELS = Object.freeze({
   crossover: { id: 'crossover', bytesPerElement: elementwise, run: crossoverRange } satisfies RangeKernel,
-  mutate: withPrepare({ id: 'mutate', bytesPerElement: elementwise, reduce: wholeTensorPlan((p) => typeof p.std !== 'number', (inputs) => ({ std: tensorStd(inputs[0]) })), run: mutateRange }),
+  mutate: withPrepare({
+    id: 'mutate',
+    bytesPerElement: elementwise,
+    reduce: wholeTensorPlan(
+      (p) => typeof p.std !== 'number',
+      (inputs) => ({ std: tensorStd(inputs[0]) }),
+    ),
+    run: mutateRange,
+  }),
   slerp: withPrepare({ id: 'slerp', bytesPerElement: elementwise, reduce: wholeTensorPlan(() => true, slerpSums), run: slerpRange }),
 } as const);

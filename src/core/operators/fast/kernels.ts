@@ -36,14 +36,28 @@ export interface RangeKernel {
    */
   reduce?: ReducePlan;
   /** Compute out[start, end). May return per-range counts (e.g. signConflicts) that the pool sums into ctx.stats. */
-  run(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number): void | Record<string, number>;
+  run(
+    inputs: readonly Float32Array[],
+    out: Float32Array,
+    params: ParamValues,
+    ctx: TensorContext,
+    start: number,
+    end: number,
+  ): void | Record<string, number>;
 }
 
 const f = Math.fround;
 /** Elements per block in the general N-parent loop: the output block stays in L1/L2 across parents. */
 const BLOCK = 8192;
 
-function copyRange(inputs: readonly Float32Array[], out: Float32Array, _p: ParamValues, _c: TensorContext, start: number, end: number): void {
+function copyRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  _p: ParamValues,
+  _c: TensorContext,
+  start: number,
+  end: number,
+): void {
   out.set(inputs[0].subarray(start, end), start);
 }
 
@@ -52,34 +66,55 @@ function copyRange(inputs: readonly Float32Array[], out: Float32Array, _p: Param
  * parent starting from +0 and divides once by the divisor (x / 1 is x); this does the same
  * operations in the same order per element, so the bits agree (including −0 becoming +0).
  */
-function blendRange(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _c: TensorContext, start: number, end: number): void {
+function blendRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  _c: TensorContext,
+  start: number,
+  end: number,
+): void {
   const { weights: w, divisor: dv } = blendWeights(params, inputs.length);
   switch (inputs.length) {
     case 2: {
-      const a = inputs[0], b = inputs[1];
-      const wa = w[0], wb = w[1];
+      const a = inputs[0],
+        b = inputs[1];
+      const wa = w[0],
+        wb = w[1];
       for (let i = start; i < end; i++) out[i] = f(f(0 + f(wa * a[i])) + f(wb * b[i])) / dv;
       return;
     }
     case 3: {
-      const a = inputs[0], b = inputs[1], c = inputs[2];
-      const wa = w[0], wb = w[1], wc = w[2];
+      const a = inputs[0],
+        b = inputs[1],
+        c = inputs[2];
+      const wa = w[0],
+        wb = w[1],
+        wc = w[2];
       for (let i = start; i < end; i++) out[i] = f(f(f(0 + f(wa * a[i])) + f(wb * b[i])) + f(wc * c[i])) / dv;
       return;
     }
     case 4: {
-      const a = inputs[0], b = inputs[1], c = inputs[2], d = inputs[3];
-      const wa = w[0], wb = w[1], wc = w[2], wd = w[3];
+      const a = inputs[0],
+        b = inputs[1],
+        c = inputs[2],
+        d = inputs[3];
+      const wa = w[0],
+        wb = w[1],
+        wc = w[2],
+        wd = w[3];
       for (let i = start; i < end; i++) out[i] = f(f(f(f(0 + f(wa * a[i])) + f(wb * b[i])) + f(wc * c[i])) + f(wd * d[i])) / dv;
       return;
     }
     default: {
       for (let s = start; s < end; s += BLOCK) {
         const e = Math.min(end, s + BLOCK);
-        const x0 = inputs[0], w0 = w[0];
+        const x0 = inputs[0],
+          w0 = w[0];
         for (let i = s; i < e; i++) out[i] = f(0 + f(w0 * x0[i]));
         for (let p = 1; p < inputs.length; p++) {
-          const x = inputs[p], wp = w[p];
+          const x = inputs[p],
+            wp = w[p];
           for (let i = s; i < e; i++) out[i] = f(out[i] + f(wp * x[i]));
         }
         if (dv !== 1) for (let i = s; i < e; i++) out[i] = out[i] / dv;
@@ -100,11 +135,21 @@ export const FAST_KERNELS = Object.freeze({
   copy: { id: 'copy', bytesPerElement: elementwise, run: copyRange },
   blend: { id: 'blend', bytesPerElement: elementwise, run: blendRange },
   // A soup is a blend with the soup's weights (soup.cpu.ts), so the blend loops (and SIMD) serve it.
-  soup: { id: 'soup', bytesPerElement: elementwise, run: (inputs, out, params, ctx, start, end) => blendRange(inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end) },
+  soup: {
+    id: 'soup',
+    bytesPerElement: elementwise,
+    run: (inputs, out, params, ctx, start, end) => blendRange(inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end),
+  },
   ...ELEMENTWISE_KERNELS,
   prune: PRUNE_KERNEL,
   // One kernel per member of the task-arithmetic family, configured from the registry.
-  ...Object.fromEntries(listOperators().flatMap((op) => (op.kernel?.id === 'task-arithmetic' && FAST_SPARSIFY.includes(op.kernel.cfg.sparsify) ? [[op.id, taskArithmeticKernel(op.id, op.kernel.cfg)]] : []))),
+  ...Object.fromEntries(
+    listOperators().flatMap((op) =>
+      op.kernel?.id === 'task-arithmetic' && FAST_SPARSIFY.includes(op.kernel.cfg.sparsify)
+        ? [[op.id, taskArithmeticKernel(op.id, op.kernel.cfg)]]
+        : [],
+    ),
+  ),
 } as const satisfies Record<string, RangeKernel>) as Readonly<Record<string, RangeKernel>>;
 
 export type FastKernelId = string;

@@ -70,18 +70,27 @@ const plan: ReducePlan = {
       }
       if (r <= part.at.length) return { params: { pruneBits: c.bits!, pruneIndex: part.at[r - 1] + 1 } };
       const [s, e] = ranges[t];
-      for (let i = s; i < e; i++) if ((v[i] & 0x7fffffff) === c.bits! && --r === 0) return { params: { pruneBits: c.bits!, pruneIndex: i + 1 } };
+      for (let i = s; i < e; i++)
+        if ((v[i] & 0x7fffffff) === c.bits! && --r === 0) return { params: { pruneBits: c.bits!, pruneIndex: i + 1 } };
     }
     throw new Error('prune selection: fewer equal elements than counted (internal error)');
   },
 };
 
-function pruneRange(inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _ctx: TensorContext, start: number, end: number): void {
+function pruneRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  _ctx: TensorContext,
+  start: number,
+  end: number,
+): void {
   const x = inputs[0];
   const v = u32(x);
   const bits = params.pruneBits;
   const index = params.pruneIndex;
-  if (typeof bits !== 'number' || typeof index !== 'number') throw new Error('prune range kernel: cutoff missing (the reduce plan runs first)');
+  if (typeof bits !== 'number' || typeof index !== 'number')
+    throw new Error('prune range kernel: cutoff missing (the reduce plan runs first)');
   for (let i = start; i < end; i++) {
     const m = v[i] & 0x7fffffff;
     out[i] = m < bits || (m === bits && i < index) ? 0 : x[i];

@@ -13,9 +13,26 @@ import type { ParamValues, TensorContext } from '../types.ts';
 export interface ReducePlan {
   start(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ReduceStep;
   /** One part's partial result of pass `pass` (structured-cloneable). */
-  partial(pass: number, carry: unknown, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, start: number, end: number, part: ReducePart): unknown;
+  partial(
+    pass: number,
+    carry: unknown,
+    inputs: readonly Float32Array[],
+    params: ParamValues,
+    ctx: TensorContext,
+    start: number,
+    end: number,
+    part: ReducePart,
+  ): unknown;
   /** Combine the partials of pass `pass`, given in part order with their ranges. */
-  merge(pass: number, carry: unknown, partials: unknown[], ranges: readonly (readonly [number, number])[], inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): ReduceStep;
+  merge(
+    pass: number,
+    carry: unknown,
+    partials: unknown[],
+    ranges: readonly (readonly [number, number])[],
+    inputs: readonly Float32Array[],
+    params: ParamValues,
+    ctx: TensorContext,
+  ): ReduceStep;
 }
 /** How the next pass is split: by range (the default), by parent, or not at all (one worker, the whole tensor in order). */
 export type ReduceStep = { carry: unknown; split?: 'ranges' | 'parents' | 'whole' } | { params: ParamValues };

@@ -71,7 +71,13 @@ function trims(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
   return cfg.sparsify === 'magnitude' && num(params, 'density') < 1;
 }
 
-function plan(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, forApply: boolean): Plan {
+function plan(
+  cfg: TaskArithmeticConfig,
+  inputs: readonly Float32Array[],
+  params: ParamValues,
+  ctx: TensorContext,
+  forApply: boolean,
+): Plan {
   const P = inputs.length - 1;
   if (P < 1) throw new Error('task arithmetic needs a base and at least one parent');
   const weights = weightsOf(params, 'weights', P, 1);
@@ -86,7 +92,8 @@ function plan(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params
   const given = Array.isArray(params.trimBits) && Array.isArray(params.trimIndex);
   const bits = trim ? ((given ? params.trimBits : params.fastTrimBits) as number[] | undefined) : [];
   const index = trim ? ((given ? params.trimIndex : params.fastTrimIndex) as number[] | undefined) : [];
-  if (forApply && trim && (!bits || !index || bits.length !== P || index.length !== P)) throw new Error('task-arithmetic range kernel: trim cutoffs missing (the reduce plan runs first)');
+  if (forApply && trim && (!bits || !index || bits.length !== P || index.length !== P))
+    throw new Error('task-arithmetic range kernel: trim cutoffs missing (the reduce plan runs first)');
   const random = cfg.sparsify === 'random';
   const key = random ? tensorKey(ctx.seed, ctx.name) : 0;
   const rescale = new Float32Array(P).fill(1);
@@ -99,7 +106,8 @@ function plan(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params
       const l1 = params.fastL1 as number[] | undefined;
       if (!l1) throw new Error('task-arithmetic range kernel: L1 norms missing (the reduce plan runs first)');
       for (let p = 0; p < P; p++) {
-        const before = l1[2 * p], after = l1[2 * p + 1];
+        const before = l1[2 * p],
+          after = l1[2 * p + 1];
         const factor = before >= L1_EPS && after >= L1_EPS ? before / after : 1;
         rescale[p] = factor !== 1 ? f(factor) : 1;
       }
@@ -125,7 +133,8 @@ function plan(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params
 
 /** Parent p's clipped delta of [s, s + D.length) into D (steps 1–2). */
 function clippedDelta(pl: Plan, inputs: readonly Float32Array[], p: number, s: number, D: Float32Array): void {
-  const b = inputs[0], x = inputs[p + 1];
+  const b = inputs[0],
+    x = inputs[p + 1];
   const len = D.length;
   for (let j = 0; j < len; j++) D[j] = x[s + j] - b[s + j];
   const c = pl.clip[p];
@@ -136,13 +145,16 @@ function clippedDelta(pl: Plan, inputs: readonly Float32Array[], p: number, s: n
 function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Array): void {
   const len = D.length;
   if (pl.trim) {
-    const cb = pl.bits[p], ci = pl.index[p] - pl.trimOffset - s;
+    const cb = pl.bits[p],
+      ci = pl.index[p] - pl.trimOffset - s;
     for (let j = 0; j < len; j++) {
       const m = U[j] & 0x7fffffff;
       if (!(m > cb || (m === cb && j < ci))) D[j] = 0;
     }
   } else if (pl.random) {
-    const sk = pl.sk[p], pf = pl.drop, o = pl.offset + s;
+    const sk = pl.sk[p],
+      pf = pl.drop,
+      o = pl.offset + s;
     for (let j = 0; j < len; j++) if (unitAt(sk, o + j) < pf) D[j] = 0;
   }
 }
@@ -163,7 +175,15 @@ function scratch(P: number): Scratch {
 }
 
 /** The element-wise pass over [start, end). */
-function applyRange(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, ctx: TensorContext, start: number, end: number): Record<string, number> | void {
+function applyRange(
+  cfg: TaskArithmeticConfig,
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+): Record<string, number> | void {
   const pl = plan(cfg, inputs, params, ctx, true);
   const { P, w, lambda } = pl;
   const base = inputs[0];
@@ -241,7 +261,14 @@ interface Carry {
 const withDerived = (params: ParamValues, c: Carry): ParamValues => ({ ...params, ...c.derived });
 
 /** The next stage after `after` that these parameters need, or the final parameters. */
-function nextStage(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, derived: ParamValues, after: Stage | null): ReduceStep {
+function nextStage(
+  cfg: TaskArithmeticConfig,
+  inputs: readonly Float32Array[],
+  params: ParamValues,
+  ctx: TensorContext,
+  derived: ParamValues,
+  after: Stage | null,
+): ReduceStep {
   const order: Stage[] = ['clip', 'high', 'l1'];
   const from = after === null ? 0 : after === 'clip' ? 1 : after === 'equal' ? 2 : 3;
   for (let i = from; i < order.length; i++) {
@@ -256,13 +283,15 @@ function nextStage(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], p
       }
       return { carry: { stage, derived, k } satisfies Carry };
     }
-    if (stage === 'l1' && params.rescale === 'l1' && (cfg.sparsify === 'random' || trims(cfg, params))) return { carry: { stage, derived } satisfies Carry, split: 'parents' };
+    if (stage === 'l1' && params.rescale === 'l1' && (cfg.sparsify === 'random' || trims(cfg, params)))
+      return { carry: { stage, derived } satisfies Carry, split: 'parents' };
   }
   return { params: derived };
 }
 
 /** The parents a worker takes in a per-parent stage. */
-const parentsOf = (P: number, part: { index: number; count: number }) => Array.from({ length: P }, (_, p) => p).filter((p) => p % part.count === part.index);
+const parentsOf = (P: number, part: { index: number; count: number }) =>
+  Array.from({ length: P }, (_, p) => p).filter((p) => p % part.count === part.index);
 
 function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
   return {
@@ -280,7 +309,8 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
           if (c.stage === 'clip') {
             // The reference's ‖fround(x − base)‖² in float64, element order.
             let sq = 0;
-            const b = inputs[0], x = inputs[p + 1];
+            const b = inputs[0],
+              x = inputs[p + 1];
             blocks(0, n, (s, len) => {
               for (let j = 0; j < len; j++) D[j] = x[s + j] - b[s + j];
               for (let j = 0; j < len; j++) sq += D[j] * D[j];
@@ -406,7 +436,8 @@ export const FAST_SPARSIFY: readonly TaskArithmeticConfig['sparsify'][] = Object
 
 /** The range kernel of one member of the family (operator id `id`, configuration `cfg`). */
 export function taskArithmeticKernel(id: string, cfg: TaskArithmeticConfig): RangeKernel {
-  if (!FAST_SPARSIFY.includes(cfg.sparsify)) throw new Error(`${id}: no range kernel for sparsification "${cfg.sparsify}"; valid: ${FAST_SPARSIFY.join(', ')}`);
+  if (!FAST_SPARSIFY.includes(cfg.sparsify))
+    throw new Error(`${id}: no range kernel for sparsification "${cfg.sparsify}"; valid: ${FAST_SPARSIFY.join(', ')}`);
   const reduce = reducePlan(cfg);
   return {
     id,
