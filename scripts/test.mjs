@@ -4,7 +4,7 @@ import { ensureChromium } from './ensure-chromium.mjs';
 
 const steps = [
   ['typecheck', 'npm', ['run', '-s', 'typecheck']],
-  ['lint (eslint, then the duplicate-code scan of .jscpd.json)', 'npm', ['run', '-s', 'lint']],
+  ['lint (eslint, prettier --check, then the duplicate-code scan of .jscpd.json)', 'npm', ['run', '-s', 'lint']],
   ['starter garden', 'npm', ['run', '-s', 'starter']],
   ['unit tests', 'npx', ['vitest', 'run']],
   ['build', 'npx', ['vite', 'build', '--logLevel', 'warn']],
