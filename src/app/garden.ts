@@ -15,7 +15,7 @@ import { familySpeciesOf } from '../core/models/quantized-graph.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { makeManifest, manifestHash, type Policy, type RuntimeSmoke } from '../core/manifest/index.ts';
+import { makeManifest, manifestHash, type Manifest, type ManifestOf, type Policy, type RuntimeSmoke } from '../core/manifest/index.ts';
 import { PolicyZone, isAllowed } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
 import { SelectorRouter, type RouterStats } from '../core/lab/router.ts';
@@ -26,7 +26,8 @@ import { admitToShadow } from '../core/lab/admission.ts';
 import { admissionDocuments, parentCompatibility, recordBreed } from '../core/lab/records.ts';
 import { toImage28 } from '../core/image28.ts';
 import type { EvaluationResult } from '../core/eval/types.ts';
-import { sidecarBody } from '../core/eval/sidecar.ts';
+import { sidecarBody, sidecarChecksumOk } from '../core/eval/sidecar.ts';
+import { EVALUATOR_VERSION } from '../core/eval/evaluate.ts';
 import { smokeReport } from '../core/eval/smoke.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
@@ -543,6 +544,25 @@ async function freshVerdict(cand: ModelEntry) {
   return get().evidence[cand.hash]?.viability;
 }
 
+/** Policy suite name → hash of the last recorded sidecar for `candidate` on that suite's pin, when it still verifies. */
+function restoredSidecars(candidate: string, evidence: readonly Manifest[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, pin] of Object.entries(policy.current().suites)) {
+    const last = evidence
+      .filter((x): x is ManifestOf<'evaluation-sidecar'> => x.kind === 'evaluation-sidecar')
+      .filter(
+        (x) =>
+          x.candidate === candidate &&
+          x.suite === pin &&
+          x.evaluator.version === EVALUATOR_VERSION &&
+          sidecarChecksumOk({ ...x, count: x.count ?? 0 }),
+      )
+      .pop();
+    if (last) out[name] = manifestHash(last);
+  }
+  return out;
+}
+
 /**
  * After a reload: the recorded smoke result and admission of each candidate come back from the
  * evaluation zone and the ledger; candidates not yet admitted are judged again on fresh scores.
@@ -568,6 +588,10 @@ async function restoreEvidence(models: ModelEntry[]): Promise<void> {
         },
       });
     }
+    // The sidecars an explicit evaluation wrote bind the candidate to the pinned suites: they come
+    // back too (when their checksum and evaluator still hold), so admission needs no new evaluation.
+    const sidecars = restoredSidecars(m.hash, await repo.evidenceFor(m.id));
+    if (Object.keys(sidecars).length) setEvidence(m.hash, { sidecars });
     const admitted = admissions.get(m.id);
     if (admitted) setEvidence(m.hash, { admitted });
     else if (smoke?.kind === 'runtime-smoke' && smoke.passed) await judge(m);
