@@ -73,6 +73,20 @@ describe('breed parents as mergekit gives them', () => {
     expect(direct.hash).toBe(viaImport.hash);
   });
 
+  it('garden bundle C.slm finds the records breed wrote beside it, and verify reproduces from the plain safetensors parents', async () => {
+    const key = join(root, 'k.jwk');
+    const b = await runGarden('bundle', join(root, 'from-plain.slm'), '--key', key, '--out', join(root, 'b.json'));
+    expect(b.code, b.err).toBe(0);
+    const pub = await runGarden('key', key, '--public');
+    writeFileSync(join(root, 'pub.jwk'), pub.out);
+    mkdirSync(join(root, 'parents-dir'));
+    for (const seed of [1, 2, 3])
+      writeFileSync(join(root, 'parents-dir', `plain${seed}.safetensors`), readFileSync(join(root, `plain${seed}.safetensors`)));
+    const v = await runGarden('verify', join(root, 'b.json'), '--trust', join(root, 'pub.jwk'), '--parents', join(root, 'parents-dir'));
+    expect(v.code, v.err).toBe(0);
+    expect(v.out).toContain('reproduced: identical hash');
+  });
+
   it('a .slm that garden import split into shards is a parent through any of its shards', async () => {
     const big = write('big.safetensors', serializeSafetensors(randomModel(4, 64, 32)));
     write('other.safetensors', serializeSafetensors(randomModel(5, 64, 32)));

@@ -257,6 +257,8 @@ async function breedCommand(
   const records = recordBreed({ result, file, parents: models.map((m) => m.hash), requested: recipe.params, compatibility });
   t = performance.now();
   await writeFileAtomic(outPath, bytes);
+  // The breed's documents beside the candidate, where garden bundle looks for them.
+  await writeFileAtomic(`${outPath}.records.json`, new TextEncoder().encode(JSON.stringify({ manifests: records.manifests }, null, 2)));
   const write = phase(t);
   const timings: BreedTimings = { read, compute, serialize, write, hash: hashMs(), poolStart, total: performance.now() - t0 };
   const round = (x: number) => Math.round(x * 10) / 10;

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { openBundle, reproduce } from '../../src/core/share/bundle.ts';
-import { readSlm, type SlmFile } from '../../src/core/format/slm.ts';
+import { type SlmFile } from '../../src/core/format/slm.ts';
+import { loadParentModel } from '../../src/node/parent-model.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { LIMITS, readRegular } from '../../src/node/confine.ts';
@@ -28,12 +29,15 @@ Prints the verdict: "reproduced: identical hash", or the reason. Exit 0 only whe
   --parents DIR     a folder holding the parents' .slm files (any names)
   --model C.slm     the candidate, for a bundle made without --with-model`;
 
-/** Every .slm file directly in `dir`, read and hashed. */
+/**
+ * Every model directly in `dir`, read as garden breed reads a parent (a .slm, plain safetensors,
+ * a sharded model or a Hugging Face folder), so a breed's parents are found by the hash it recorded.
+ */
 async function slmFilesIn(dir: string): Promise<SlmFile[]> {
   let names: string[];
   try {
     names = readdirSync(dir)
-      .filter((n) => n.endsWith('.slm'))
+      .filter((n) => !n.startsWith('.'))
       .sort();
   } catch (e) {
     throw new CliError(`--parents ${dir}: ${(e as Error).message}`);
@@ -41,9 +45,9 @@ async function slmFilesIn(dir: string): Promise<SlmFile[]> {
   const out: SlmFile[] = [];
   for (const n of names) {
     try {
-      out.push(readSlm(await readRegular(join(dir, n), 'parent', LIMITS.model)));
+      out.push((await loadParentModel(join(dir, n), 'parent')).slm);
     } catch {
-      // not a readable .slm: it cannot be a parent; the verdict names any parent not found
+      // not a model: it cannot be a parent; the verdict names any parent not found
     }
   }
   return out;
