@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import { buildDigits, DIGITS_TINY } from '../scripts/starter/digits.ts';
+import { oneHotBlendRound, writeTinyDigits } from './lab-fixture.ts';
 import { runGarden } from './test-run.ts';
 import { DOC, record, snapshotTree, writeReliability } from './reliability.ts';
 import { cleanLeftovers, confinedPath, readRegularSync, writeFileAtomicSync } from '../src/node/confine.ts';
@@ -27,44 +27,17 @@ import { anchorPath, keyringPath } from '../src/node/ledger-files.ts';
 const { onnx } = onnxProto;
 let dir = '';
 let pins: Record<string, string> = {};
-const P = ['digits-base', 'digits-rotated', 'digits-thick', 'digits-noisy'];
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'garden-hostile-'));
-  const build = buildDigits(DIGITS_TINY);
-  for (const [rel, bytes] of build.files) {
-    mkdirSync(dirname(join(dir, 'garden', rel)), { recursive: true });
-    writeFileSync(join(dir, 'garden', rel), bytes);
-  }
-  writeFileSync(join(dir, 'garden', 'catalog.json'), JSON.stringify({ version: 1, families: [build.entry] }));
-  pins = Object.fromEntries(build.entry.suites.map((s: { id: string; hash: string }) => [s.id, s.hash]));
+  mkdirSync(join(dir, 'garden'), { recursive: true });
+  pins = writeTinyDigits(join(dir, 'garden'));
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function labRound(over: Record<string, unknown> = {}, name = 'round.json', margin = 0): string {
-  const oneHot = (k: number) => P.map((_, i) => (i === k ? 1 : 0));
-  const r = {
-    kind: 'lab-round',
-    schemaVersion: 1,
-    slot: 'digits',
-    catalog: 'catalog.json',
-    family: 'digits',
-    champion: 'digits-base',
-    parents: P,
-    recipes: P.map((_, k) => ({ operator: 'blend', parents: P, params: { weights: oneHot(k), normalize: true }, seed: k })),
-    suites: { mixed: 'digits-mixed', test: 'digits-test' },
-    policy: {
-      kind: 'policy',
-      schemaVersion: 1,
-      allowlist: ['blend'],
-      primary: { suite: 'mixed', metric: 'accuracy', direction: 'max', margin },
-      guardrails: [{ suite: 'test', metric: 'accuracy', direction: 'max', tolerance: 1 }],
-      ceilings: {},
-      suites: { mixed: pins['digits-mixed'], test: pins['digits-test'] },
-    },
-    ...over,
-  };
+  const r = { ...oneHotBlendRound(pins, { margin }), ...over };
   const path = join(dir, 'garden', name);
   writeFileSync(path, JSON.stringify(r));
   return path;

@@ -9,33 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGarden } from '../test-run.ts';
-import { hfFolderFiles, tinyCheckpoint, type TinyCheckpoint } from '../../src/core/models/llama-testing.ts';
+import { fineTuned, hfFolderFiles, tinyCheckpoint, type TinyCheckpoint } from '../../src/core/models/llama-testing.ts';
 import { parseCausalLmConfig } from '../../src/core/models/llama-config.ts';
 import { referenceDecoder } from '../../src/core/models/decoder.ts';
 import { readSlm } from '../../src/core/format/slm.ts';
 import { HF_KEYS } from '../../src/core/format/hf.ts';
-import { mulberry32 } from '../../src/core/seeded.ts';
-import { fromFloat32, toFloat32 } from '../../src/core/tensor.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'garden-breed-lm-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const base = tinyCheckpoint({ architecture: 'LlamaForCausalLM', dtype: 'BF16', llama3Rope: true, scale: 1 });
 /** A "fine-tune": the base plus a seeded perturbation of every weight. */
-function fineTune(seed: number): TinyCheckpoint {
-  const r = mulberry32(seed);
-  return {
-    config: base.config,
-    tensors: base.tensors.map((t) =>
-      fromFloat32(
-        t.name,
-        t.shape,
-        toFloat32(t).map((x) => x + 0.2 * (r() - 0.5)),
-        'BF16',
-      ),
-    ),
-  };
-}
+const fineTune = (seed: number): TinyCheckpoint => fineTuned(base, seed, 0.2);
 
 async function importFolder(name: string, ck: TinyCheckpoint): Promise<string> {
   const dir = join(root, name);

@@ -9,9 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runGarden } from '../test-run.ts';
-import { hfFolderFiles, tinyCheckpoint, type TinyCheckpoint } from '../../src/core/models/llama-testing.ts';
-import { mulberry32 } from '../../src/core/seeded.ts';
-import { fromFloat32, toFloat32 } from '../../src/core/tensor.ts';
+import { fineTuned, hfFolderFiles, tinyCheckpoint, type TinyCheckpoint } from '../../src/core/models/llama-testing.ts';
 import { serializeSafetensors } from '../../src/core/format/safetensors.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { randomModel } from '../../src/core/operators/test-data.ts';
@@ -105,20 +103,7 @@ describe('breed parents as mergekit gives them', () => {
 
   it('Hugging Face folders (single file and sharded with an index) are parents and base', async () => {
     const base = tinyCheckpoint({ architecture: 'Qwen2ForCausalLM', dtype: 'BF16', scale: 1 });
-    const tune = (seed: number): TinyCheckpoint => {
-      const r = mulberry32(seed);
-      return {
-        config: base.config,
-        tensors: base.tensors.map((t) =>
-          fromFloat32(
-            t.name,
-            t.shape,
-            toFloat32(t).map((x) => x + 0.1 * (r() - 0.5)),
-            'BF16',
-          ),
-        ),
-      };
-    };
+    const tune = (seed: number): TinyCheckpoint => fineTuned(base, seed, 0.1);
     const folders: [string, TinyCheckpoint, number][] = [
       ['hf-base', base, 1],
       ['hf-a', tune(5), 2],

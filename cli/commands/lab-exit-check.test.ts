@@ -1,25 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { join, resolve } from 'node:path';
+import { oneHotBlendRound, writeTinyDigits } from '../lab-fixture.ts';
 import { runGarden as garden } from '../test-run.ts';
 
 let dir = '';
 let catalog = '';
 let pins: Record<string, string> = {};
-const P = ['digits-base', 'digits-rotated', 'digits-thick', 'digits-noisy'];
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'garden-exit-'));
-  const build = buildDigits(DIGITS_TINY);
-  for (const [rel, bytes] of build.files) {
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
-    writeFileSync(join(dir, rel), bytes);
-  }
   catalog = join(dir, 'catalog.json');
-  writeFileSync(catalog, JSON.stringify({ version: 1, families: [build.entry] }));
-  pins = Object.fromEntries(build.entry.suites.map((s: { id: string; hash: string }) => [s.id, s.hash]));
+  pins = writeTinyDigits(dir);
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,27 +23,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * perverse one that the seeded regression set must expose.
  */
 function round(name: string, direction: 'max' | 'min'): string {
-  const oneHot = (k: number) => P.map((_, i) => (i === k ? 1 : 0));
-  const r = {
-    kind: 'lab-round',
-    schemaVersion: 1,
-    slot: 'digits',
-    catalog: 'catalog.json',
-    family: 'digits',
-    champion: 'digits-base',
-    parents: P,
-    recipes: P.map((_, k) => ({ operator: 'blend', parents: P, params: { weights: oneHot(k), normalize: true }, seed: k })),
-    suites: { mixed: 'digits-mixed', test: 'digits-test' },
-    policy: {
-      kind: 'policy',
-      schemaVersion: 1,
-      allowlist: ['blend'],
-      primary: { suite: 'mixed', metric: 'accuracy', direction, margin: 0 },
-      guardrails: [{ suite: 'test', metric: 'accuracy', direction, tolerance: 1 }],
-      ceilings: {},
-      suites: { mixed: pins['digits-mixed'], test: pins['digits-test'] },
-    },
-  };
+  const r = oneHotBlendRound(pins, { direction });
   const path = join(dir, `${name}.json`);
   writeFileSync(path, JSON.stringify(r));
   return path;

@@ -2,51 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { join, resolve } from 'node:path';
+import { DIGITS_PARENTS, oneHotBlendRound, writeTinyDigits } from '../lab-fixture.ts';
 import { runGarden } from '../test-run.ts';
 
 let dir = '';
 let pins: Record<string, string> = {};
-const P = ['digits-base', 'digits-rotated', 'digits-thick', 'digits-noisy'];
+const P = DIGITS_PARENTS;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'garden-lab-'));
-  const build = buildDigits(DIGITS_TINY);
-  for (const [rel, bytes] of build.files) {
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
-    writeFileSync(join(dir, rel), bytes);
-  }
-  writeFileSync(join(dir, 'catalog.json'), JSON.stringify({ version: 1, families: [build.entry] }));
-  pins = Object.fromEntries(build.entry.suites.map((s: { id: string; hash: string }) => [s.id, s.hash]));
+  pins = writeTinyDigits(dir);
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function round(margin: number, over: Record<string, unknown> = {}): string {
-  const oneHot = (k: number) => P.map((_, i) => (i === k ? 1 : 0));
-  const r = {
-    kind: 'lab-round',
-    schemaVersion: 1,
-    slot: 'digits',
-    catalog: 'catalog.json',
-    family: 'digits',
-    champion: 'digits-base',
-    parents: P,
-    // Each one-hot blend is one parent unchanged, so one of them equals the best parent exactly.
-    recipes: P.map((_, k) => ({ operator: 'blend', parents: P, params: { weights: oneHot(k), normalize: true }, seed: k })),
-    suites: { mixed: 'digits-mixed', test: 'digits-test' },
-    policy: {
-      kind: 'policy',
-      schemaVersion: 1,
-      allowlist: ['blend'],
-      primary: { suite: 'mixed', metric: 'accuracy', direction: 'max', margin },
-      guardrails: [{ suite: 'test', metric: 'accuracy', direction: 'max', tolerance: 1 }],
-      ceilings: {},
-      suites: { mixed: pins['digits-mixed'], test: pins['digits-test'] },
-    },
-    ...over,
-  };
+  const r = { ...oneHotBlendRound(pins, { margin }), ...over };
   const path = join(dir, `round-${margin}-${Object.keys(over).join('-')}.json`);
   writeFileSync(path, JSON.stringify(r));
   return path;

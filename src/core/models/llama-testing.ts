@@ -4,7 +4,7 @@
  * tokenizer.json written by hand in the `tokenizers` library's format.
  */
 import { mulberry32 } from '../seeded.ts';
-import { fromFloat32, numel, type DType, type Tensor } from '../tensor.ts';
+import { fromFloat32, numel, toFloat32, type DType, type Tensor } from '../tensor.ts';
 import { serializeSafetensors } from '../format/safetensors.ts';
 import { writeHfIndex } from '../format/hf-index.ts';
 import { expectedTensors, parseCausalLmConfig, type CausalLmArchitecture } from './llama-config.ts';
@@ -184,4 +184,20 @@ export function hfFolderFiles(ckpt: TinyCheckpoint, opts: { shards?: number } = 
   );
   files.set('generation_config.json', json({ bos_token_id: 0, eos_token_id: 1, do_sample: false }));
   return files;
+}
+
+/** A "fine-tune" of `base`: every weight moved by a seeded uniform step in ±spread/2, kept in BF16. */
+export function fineTuned(base: TinyCheckpoint, seed: number, spread: number): TinyCheckpoint {
+  const r = mulberry32(seed);
+  return {
+    config: base.config,
+    tensors: base.tensors.map((t) =>
+      fromFloat32(
+        t.name,
+        t.shape,
+        toFloat32(t).map((x) => x + spread * (r() - 0.5)),
+        'BF16',
+      ),
+    ),
+  };
 }
