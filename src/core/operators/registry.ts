@@ -32,6 +32,32 @@ function weightsParam(description: string, min = -10, max = 10): ParamDef {
   return { name: 'weights', type: 'weights', scope: 'perModel', description, min, max };
 }
 
+/** nuslerp's parameters, with or without a base. */
+const NUSLERP_PARAMS: readonly ParamDef[] = [
+  weightsParam('Weight of each model; t = w₁ / (w₀ + w₁) (default 1 each: t = 0.5)'),
+  {
+    name: 'nuslerpFlatten',
+    type: 'boolean',
+    scope: 'global',
+    description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension',
+    default: true,
+  },
+  {
+    name: 'nuslerpRowWise',
+    type: 'boolean',
+    scope: 'global',
+    description: 'Without flatten: vectors along the first dimension instead of the last',
+    default: false,
+  },
+];
+
+/** multislerp's parameters, with or without a base. */
+const MULTISLERP_PARAMS: readonly ParamDef[] = [
+  weightsParam('Weight of each model (default 1 each)'),
+  { name: 'normalizeWeights', type: 'boolean', scope: 'global', description: 'Divide the weights by their sum', default: true },
+  { name: 'eps', type: 'number', scope: 'global', description: 'Guard added to norms', default: 1e-8, min: 0, max: 1 },
+];
+
 interface FamilyMember {
   id: string;
   mergekit?: string;
@@ -548,23 +574,7 @@ export const OPERATORS = Object.freeze({
     reference: 'mergekit "nuslerp"',
     parents: { min: 2, max: 2 },
     needsBase: false,
-    params: [
-      weightsParam('Weight of each model; t = w₁ / (w₀ + w₁) (default 1 each: t = 0.5)'),
-      {
-        name: 'nuslerpFlatten',
-        type: 'boolean',
-        scope: 'global',
-        description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension',
-        default: true,
-      },
-      {
-        name: 'nuslerpRowWise',
-        type: 'boolean',
-        scope: 'global',
-        description: 'Without flatten: vectors along the first dimension instead of the last',
-        default: false,
-      },
-    ],
+    params: NUSLERP_PARAMS,
     kernel: { id: 'nuslerp' },
     cpu: (inputs, params, ctx) => nuslerpCpu(inputs, params, ctx, false),
   },
@@ -577,23 +587,7 @@ export const OPERATORS = Object.freeze({
     reference: 'mergekit "nuslerp" with base_model',
     parents: { min: 2, max: 2 },
     needsBase: true,
-    params: [
-      weightsParam('Weight of each model; t = w₁ / (w₀ + w₁) (default 1 each: t = 0.5)'),
-      {
-        name: 'nuslerpFlatten',
-        type: 'boolean',
-        scope: 'global',
-        description: 'Interpolate the whole tensor as one vector (mergekit’s default); off: per vector along a dimension',
-        default: true,
-      },
-      {
-        name: 'nuslerpRowWise',
-        type: 'boolean',
-        scope: 'global',
-        description: 'Without flatten: vectors along the first dimension instead of the last',
-        default: false,
-      },
-    ],
+    params: NUSLERP_PARAMS,
     kernel: { id: 'nuslerp' },
     cpu: (inputs, params, ctx) => nuslerpCpu(inputs, params, ctx, true),
   },
@@ -607,11 +601,7 @@ export const OPERATORS = Object.freeze({
     reference: 'mergekit "multislerp" (Goddard)',
     parents: { min: 2, max: 16 },
     needsBase: false,
-    params: [
-      weightsParam('Weight of each model (default 1 each)'),
-      { name: 'normalizeWeights', type: 'boolean', scope: 'global', description: 'Divide the weights by their sum', default: true },
-      { name: 'eps', type: 'number', scope: 'global', description: 'Guard added to norms', default: 1e-8, min: 0, max: 1 },
-    ],
+    params: MULTISLERP_PARAMS,
     kernel: { id: 'multislerp' },
     cpu: (inputs, params) => multislerpCpu(inputs, params, false),
   },
@@ -624,11 +614,7 @@ export const OPERATORS = Object.freeze({
     reference: 'mergekit "multislerp" with base_model',
     parents: { min: 2, max: 16 },
     needsBase: true,
-    params: [
-      weightsParam('Weight of each model (default 1 each)'),
-      { name: 'normalizeWeights', type: 'boolean', scope: 'global', description: 'Divide the weights by their sum', default: true },
-      { name: 'eps', type: 'number', scope: 'global', description: 'Guard added to norms', default: 1e-8, min: 0, max: 1 },
-    ],
+    params: MULTISLERP_PARAMS,
     kernel: { id: 'multislerp' },
     cpu: (inputs, params) => multislerpCpu(inputs, params, true),
   },
