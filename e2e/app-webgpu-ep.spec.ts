@@ -24,6 +24,8 @@ test('models also run on the WebGPU execution provider', async ({ page }) => {
   await page.getByLabel('Select Digits rotated specialist').check();
   await page.getByLabel('Select Digits noisy specialist').check();
   await page.getByTestId('breed-button').click();
+  // Evaluate only once the breed has finished (a click during the breed raced it on a cold start).
+  await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 120_000 });
   await page.getByTestId('evaluate-button').click();
   await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%', { timeout: 120_000 });
   await expectAllPassed(page.getByTestId('smoke-checks'), SMOKE_CHECKS.length, SMOKE_CHECKS);
