@@ -3,7 +3,7 @@ import { CHROMIUM, CHROMIUM_ARGS } from './scripts/ensure-chromium.mjs';
 
 export { CHROMIUM_ARGS };
 
-const PORT = 4173;
+const PORT = Number(process.env.PW_PORT ?? 4173);
 
 export default defineConfig({
   testDir: 'e2e',
