@@ -859,6 +859,6 @@ describe('docs/RELIABILITY.md', () => {
   it('is written from the cases tried in this run, with 0 bytes lost', () => {
     const md = writeReliability();
     expect(md).toMatch(/bytes lost in all: 0\./);
-    expect(readFileSync(DOC, 'utf8')).toBe(md);
+    expect(readFileSync(DOC, 'utf8').startsWith(md)).toBe(true); // the fuzz stages' section follows
   });
 });

@@ -2,7 +2,7 @@
  * Tests only: the record of hostile inputs tried and what became of them, written to
  * docs/RELIABILITY.md by the test run (cli/hostile.test.ts) — never by hand.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../src/core/hash.ts';
@@ -114,8 +114,138 @@ export function reliabilityMarkdown(list: readonly ReliabilityRow[] = rows): str
   return out.join('\n');
 }
 
+/** One parser's fuzz stage: the inputs tried and what became of them. */
+export interface FuzzRow {
+  /** The parser, one of FUZZ_PARSERS. */
+  parser: string;
+  inputs: number;
+  accepted: number;
+  /** Refused with the parser's own error, in one line. */
+  refused: number;
+  /** Anything else: a TypeError, RangeError, stack overflow, a refusal of several lines, a hang. */
+  crashes: number;
+  /** Refusals after which the output (a store, a folder) was checked, and those that left something in it. */
+  writesChecked: number;
+  partialWrites: number;
+  /** How the inputs were made. */
+  mutations: string;
+  /** The test file that ran it. */
+  test: string;
+}
+
+/** The parsers of issue 15's fuzz stage, in the order the table lists them. */
+export const FUZZ_PARSERS = Object.freeze([
+  'safetensors',
+  '.slm',
+  'sharded index',
+  'ONNX',
+  'HF folder',
+  'recipe',
+  'round',
+  'bundle',
+  'ledger',
+  'slot contract',
+]);
+
+const FUZZ_HEADING = '## Fuzz stage';
+const FUZZ_COLUMNS = [
+  'parser',
+  'inputs',
+  'accepted',
+  'refused',
+  'crashes',
+  'refusals checked for writes',
+  'partial writes',
+  'mutations',
+  'test',
+];
+
+function fuzzLine(r: FuzzRow): string {
+  const cells = [r.parser, r.inputs, r.accepted, r.refused, r.crashes, r.writesChecked, r.partialWrites, r.mutations, `\`${r.test}\``];
+  return `| ${cells.map((c) => String(c).replaceAll('|', '\\|')).join(' | ')} |`;
+}
+
+/** The fuzz section from its table lines, one per parser (each test file writes its own). */
+function fuzzSection(lines: ReadonlyMap<string, string>): string {
+  const order = [...FUZZ_PARSERS, ...[...lines.keys()].filter((p) => !FUZZ_PARSERS.includes(p))].filter((p) => lines.has(p));
+  const rows = order.map((p) => lines.get(p)!);
+  const num = (k: number) => rows.reduce((s, l) => s + Number(l.split(' | ')[k]), 0);
+  return [
+    FUZZ_HEADING,
+    '',
+    'Seeded, deterministic mutations of valid inputs (fast-check with fixed seeds: the counts are the same on',
+    "every run), parsed in-process. A crash is anything but the parser's own refusal in one line: a",
+    'TypeError, a RangeError, a stack overflow, a hang. A partial write is anything a refused input left',
+    'in the output it was checked against (the tensor store, or the output folder of the `garden` command',
+    'run in-process through `cli/test-run.ts` on a sample). Written by `src/core/format/fuzz.test.ts` and',
+    '`cli/fuzz.test.ts`.',
+    '',
+    `${num(1)} inputs over ${rows.length} parsers, ${num(4)} crashes, ${num(6)} partial writes.`,
+    '',
+    `| ${FUZZ_COLUMNS.join(' | ')} |`,
+    `| ${FUZZ_COLUMNS.map(() => '---').join(' | ')} |`,
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+/** The table lines of the fuzz section already in the document, by parser. */
+function fuzzLines(doc: string): Map<string, string> {
+  const at = doc.indexOf(FUZZ_HEADING);
+  const lines = new Map<string, string>();
+  if (at < 0) return lines;
+  for (const l of doc.slice(at).split('\n').slice(1)) {
+    if (l.startsWith('## ')) break;
+    const cells = l.split(' | ');
+    if (l.startsWith('| ') && cells.length === FUZZ_COLUMNS.length && /^\d+$/.test(cells[1])) lines.set(cells[0].slice(2), l);
+  }
+  return lines;
+}
+
+/**
+ * Two test files write the document (this one's hostile rows, the fuzz stages' rows), possibly at
+ * once in two workers: each rewrites only its part, under a lock (a directory, stolen when stale).
+ */
+function withDocLock<T>(f: (doc: string) => T): T {
+  const lock = `${DOC}.lock`;
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      const st = statSync(lock, { throwIfNoEntry: false });
+      if (st && Date.now() - st.mtimeMs > 10_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() - t0 > 30_000) throw new Error(`${lock} held for 30 s`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+  try {
+    return f(existsSync(DOC) ? readFileSync(DOC, 'utf8') : '');
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+/** Write the hostile rows recorded in this run, keeping the fuzz section; returns what was written of them. */
 export function writeReliability(): string {
   const md = reliabilityMarkdown();
-  writeFileSync(DOC, md);
+  withDocLock((doc) => {
+    const fuzz = fuzzLines(doc);
+    writeFileSync(DOC, fuzz.size ? `${md}\n${fuzzSection(fuzz)}` : md);
+  });
   return md;
+}
+
+/** Replace these parsers' rows of the fuzz section, keeping every other row and the hostile rows. */
+export function writeFuzzRows(rows: readonly FuzzRow[]): string {
+  return withDocLock((doc) => {
+    const at = doc.indexOf(FUZZ_HEADING);
+    const lines = fuzzLines(doc);
+    for (const r of rows) lines.set(r.parser, fuzzLine(r));
+    const section = fuzzSection(lines);
+    const head = at < 0 ? doc : doc.slice(0, at);
+    writeFileSync(DOC, `${head.trimEnd()}\n\n${section}`);
+    return section;
+  });
 }

@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import onnxProto from 'onnx-proto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FORMAT_CHECKS, FormatError } from './errors.ts';
 import { parseManifestJson } from './json.ts';
 import { importFile, importHfSharded, importOnnxModel } from './model.ts';
@@ -21,18 +21,60 @@ import { createTensorStore } from '../../store/tensor-store.ts';
 import { storeImported } from '../../store/import.ts';
 import { byteLength, DTYPES, fromFloat32, type DType, type Tensor } from '../tensor.ts';
 import { openHfSharded, parseHfIndex, writeHfIndex } from './hf-index.ts';
+import { writeFuzzRows, type FuzzRow } from '../../../cli/reliability.ts';
 
 const RUNS = 10_000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const { onnx } = onnxProto;
 
+/*
+ * What each 10,000-input stage saw, for the fuzz section of docs/RELIABILITY.md (cli/reliability.ts;
+ * cli/fuzz.test.ts writes the other parsers' rows). Counted as the inputs run, so a failing stage
+ * writes what it found.
+ */
+const fuzzRows: FuzzRow[] = [];
+const MUTATIONS =
+  'truncations, byte flips, splices, length-prefix rewrites (64-bit too), random-JSON headers, header entries damaged, duplicate and __proto__ keys';
+afterAll(() => void (fuzzRows.length && writeFuzzRows(fuzzRows)));
+let crashes = 0;
+const writes = { checked: 0, partial: 0 };
+async function stage(parser: string, mutations: string, run: (seen: { accepted: number; refused: number }) => unknown): Promise<void> {
+  crashes = 0;
+  writes.checked = writes.partial = 0;
+  const seen = { accepted: 0, refused: 0 };
+  try {
+    await run(seen);
+  } finally {
+    const test = 'src/core/format/fuzz.test.ts';
+    fuzzRows.push({
+      parser,
+      inputs: seen.accepted + seen.refused + crashes,
+      ...seen,
+      crashes,
+      writesChecked: writes.checked,
+      partialWrites: writes.partial,
+      mutations,
+      test,
+    });
+  }
+}
+/** A refused import must leave the store as it was. */
+function expectUnchanged(backend: { snapshot(): string }, before: string): void {
+  writes.checked++;
+  if (backend.snapshot() !== before) writes.partial++;
+  expect(backend.snapshot()).toBe(before);
+}
+
 /** Run f; it may succeed or throw a FormatError naming a known check, nothing else. */
 function refusedOrAccepted<T>(f: () => T): { ok: true; value: T } | { ok: false; error: FormatError } {
   try {
     return { ok: true, value: f() };
   } catch (e) {
-    if (!(e instanceof FormatError)) throw new Error(`non-FormatError escaped: ${(e as Error)?.stack ?? e}`);
+    if (!(e instanceof FormatError)) {
+      crashes++;
+      throw new Error(`non-FormatError escaped: ${(e as Error)?.stack ?? e}`);
+    }
     expect(FORMAT_CHECKS).toContain(e.check);
     expect(e.message).not.toMatch(/[\n\r]/);
     return { ok: false, error: e };
@@ -42,7 +84,10 @@ async function refusedOrAcceptedAsync<T>(f: () => Promise<T>): Promise<{ ok: tru
   try {
     return { ok: true, value: await f() };
   } catch (e) {
-    if (!(e instanceof FormatError)) throw new Error(`non-FormatError escaped: ${(e as Error)?.stack ?? e}`);
+    if (!(e instanceof FormatError)) {
+      crashes++;
+      throw new Error(`non-FormatError escaped: ${(e as Error)?.stack ?? e}`);
+    }
     expect(FORMAT_CHECKS).toContain(e.check);
     expect(e.message).not.toMatch(/[\n\r]/);
     return { ok: false, error: e };
@@ -160,18 +205,21 @@ function checkAccepted(file: Uint8Array, tensors: Tensor[]): void {
 }
 
 describe('property: safetensors header and file', () => {
-  it(`${RUNS} mutated files are refused with a FormatError or parsed consistently`, () => {
+  it(`${RUNS} mutated files are refused with a FormatError or parsed consistently`, async () => {
     const valid = serializeSafetensors(tensors(1), { note: 'fuzz' });
-    let refused = 0;
-    fc.assert(
-      fc.property(mutation(valid), (file) => {
-        const r = refusedOrAccepted(() => parseSafetensors(file));
-        if (r.ok) checkAccepted(file, r.value.tensors);
-        else refused++;
-      }),
-      { numRuns: RUNS, seed: 11 },
-    );
-    expect(refused).toBeGreaterThan(RUNS * 0.8);
+    await stage('safetensors', MUTATIONS, (seen) => {
+      fc.assert(
+        fc.property(mutation(valid), (file) => {
+          const r = refusedOrAccepted(() => parseSafetensors(file));
+          if (r.ok) {
+            seen.accepted++;
+            checkAccepted(file, r.value.tensors);
+          } else seen.refused++;
+        }),
+        { numRuns: RUNS, seed: 11 },
+      );
+      expect(seen.refused).toBeGreaterThan(RUNS * 0.8);
+    });
   });
 });
 
@@ -221,26 +269,26 @@ describe('property: .slm metadata (and import into a store)', () => {
         out.set(body, 8 + j.length);
         return out;
       });
-    let refused = 0;
-    let accepted = 0;
     const fixture = storeFixture();
-    await fc.assert(
-      fc.asyncProperty(fc.oneof(mutation(valid), metaDamage), async (file) => {
-        const { backend, store, snap: before } = await fixture.get();
-        const r = refusedOrAccepted(() => readSlm(file));
-        if (r.ok) {
-          accepted++;
-          checkAccepted(file, r.value.tensors);
-          expect(r.value.species).toMatch(/^[0-9a-f]{64}$/);
-        } else refused++;
-        const imp = await refusedOrAcceptedAsync(async () => storeImported(store, await importFile(bytesSource(file))));
-        if (!imp.ok) expect(backend.snapshot()).toBe(before);
-        else fixture.changed();
-      }),
-      { numRuns: RUNS, seed: 12 },
-    );
-    expect(refused).toBeGreaterThan(RUNS * 0.5);
-    expect(accepted).toBeGreaterThan(0);
+    await stage('.slm', `${MUTATIONS}; garden metadata keys set to wrong values`, async (seen) => {
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(mutation(valid), metaDamage), async (file) => {
+          const { backend, store, snap: before } = await fixture.get();
+          const r = refusedOrAccepted(() => readSlm(file));
+          if (r.ok) {
+            seen.accepted++;
+            checkAccepted(file, r.value.tensors);
+            expect(r.value.species).toMatch(/^[0-9a-f]{64}$/);
+          } else seen.refused++;
+          const imp = await refusedOrAcceptedAsync(async () => storeImported(store, await importFile(bytesSource(file))));
+          if (!imp.ok) expectUnchanged(backend, before);
+          else fixture.changed();
+        }),
+        { numRuns: RUNS, seed: 12 },
+      );
+      expect(seen.refused).toBeGreaterThan(RUNS * 0.5);
+      expect(seen.accepted).toBeGreaterThan(0);
+    });
   });
 });
 
@@ -309,19 +357,24 @@ describe('property: Hugging Face index JSON', () => {
         '{"weight_map":{"w":"a.safetensors"},"extra":1}',
       ),
     );
-    let accepted = 0;
-    await fc.assert(
-      fc.asyncProperty(arb, async (text) => {
-        const r = refusedOrAccepted(() => parseHfIndex(text));
-        const s = await refusedOrAcceptedAsync(() => importHfShardedCheck(text));
-        if (s.ok) {
-          accepted++;
-          expect(r.ok).toBe(true);
-        }
-      }),
-      { numRuns: RUNS, seed: 13 },
+    await stage(
+      'sharded index',
+      'truncations, character replacements, random JSON, weight maps of random keys and files (../, absolute, missing), duplicate and __proto__ keys',
+      async (seen) => {
+        await fc.assert(
+          fc.asyncProperty(arb, async (text) => {
+            const r = refusedOrAccepted(() => parseHfIndex(text));
+            const s = await refusedOrAcceptedAsync(() => importHfShardedCheck(text));
+            if (s.ok) {
+              seen.accepted++;
+              expect(r.ok).toBe(true);
+            } else seen.refused++;
+          }),
+          { numRuns: RUNS, seed: 13 },
+        );
+        expect(seen.accepted).toBeGreaterThan(0);
+      },
     );
-    expect(accepted).toBeGreaterThan(0);
   });
 });
 
@@ -391,26 +444,26 @@ describe('property: ONNX import (and import into a store)', () => {
       }),
       fc.uint8Array({ maxLength: 64 }),
     );
-    let refused = 0;
-    let accepted = 0;
     const fixture = storeFixture();
-    await fc.assert(
-      fc.asyncProperty(arb, async (bytes) => {
-        const { backend, store, snap: before } = await fixture.get();
-        const r = await refusedOrAcceptedAsync(async () => storeImported(store, await importOnnxModel(bytes)));
-        if (r.ok) {
-          accepted++;
-          fixture.changed();
-        } else {
-          refused++;
+    await stage('ONNX', 'truncations, byte flips, insertions, random bytes of a model with If subgraphs', async (seen) => {
+      await fc.assert(
+        fc.asyncProperty(arb, async (bytes) => {
+          const { backend, store, snap: before } = await fixture.get();
+          const r = await refusedOrAcceptedAsync(async () => storeImported(store, await importOnnxModel(bytes)));
+          if (r.ok) {
+            seen.accepted++;
+            fixture.changed();
+          } else {
+            seen.refused++;
 
-          expect(backend.snapshot()).toBe(before);
-        }
-      }),
-      { numRuns: RUNS, seed: 14 },
-    );
-    expect(refused).toBeGreaterThan(RUNS * 0.3);
-    expect(accepted).toBeGreaterThan(0);
+            expectUnchanged(backend, before);
+          }
+        }),
+        { numRuns: RUNS, seed: 14 },
+      );
+      expect(seen.refused).toBeGreaterThan(RUNS * 0.3);
+      expect(seen.accepted).toBeGreaterThan(0);
+    });
   });
 });
 
