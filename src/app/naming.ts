@@ -1,15 +1,17 @@
 /** Names that tell two candidates apart: the operator and the parameters it ran with. */
-import type { OperatorDef, ParamValues } from '../core/operators/types.ts';
+import type { FilteredValue, OperatorDef, ParamSetting, RecipeParams } from '../core/operators/types.ts';
 
-function show(v: ParamValues[string]): string {
-  if (Array.isArray(v)) return v.map((x) => show(x)).join('/');
+function show(v: ParamSetting | FilteredValue): string {
+  if (Array.isArray(v)) return (v as (number | number[] | FilteredValue)[]).map((x) => show(x)).join('/');
+  if (typeof v === 'object' && 'perParent' in v) return `(${v.perParent.map((x) => show(x)).join(', ')})`;
+  if (typeof v === 'object') return `${v.filter ?? '*'}:${show(v.value)}`;
   if (typeof v === 'number') return String(Number(v.toPrecision(4)));
   if (typeof v === 'boolean') return v ? 'on' : 'off';
   return String(v);
 }
 
 /** "#3 TIES merge · density 0.2, lambda 1 · seed 1": numbered by creation, then the recipe. */
-export function candidateName(number: number, op: Pick<OperatorDef, 'name' | 'params'>, params: ParamValues, seed: number): string {
+export function candidateName(number: number, op: Pick<OperatorDef, 'name' | 'params'>, params: RecipeParams, seed: number): string {
   const parts = op.params
     .filter((d) => params[d.name] !== undefined && d.name !== 'trimBits')
     .map((d) => `${d.name} ${show(params[d.name])}`);

@@ -3,6 +3,7 @@
  * Schemas in manifests/*.schema.json are the source of truth; these types mirror them.
  */
 import type { Sha256Hex } from '../hash.ts';
+import type { RecipeParams } from '../operators/types.ts';
 
 /** The closed set of manifest kinds, in pipeline order, with the artifact each one is. */
 export const MANIFEST_KINDS = Object.freeze({
@@ -31,7 +32,8 @@ export function isManifestKind(x: unknown): x is ManifestKind {
 
 export type Direction = 'max' | 'min';
 export type Metrics = Record<string, number>;
-export type Params = Record<string, number | boolean | string | number[]>;
+/** Operator parameters as a recipe gives them (src/core/operators/types.ts RecipeParams). */
+export type Params = RecipeParams;
 export interface OperatorRef {
   id: string;
   version: string;
@@ -86,6 +88,7 @@ export interface OperatorReceiptBody {
     ms: number;
     signConflicts?: number;
     iterations?: number;
+    keptFraction?: number[];
     skipped?: string;
     bytes?: number;
   }[];

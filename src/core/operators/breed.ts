@@ -16,15 +16,16 @@
  */
 import { getOperator } from './registry.ts';
 import type { KernelBackend } from './backend.ts';
-import type { ModelView, OperatorDef, ParamValues, TensorInfo } from './types.ts';
+import type { ModelView, OperatorDef, ParamValues, RecipeParams, TensorInfo } from './types.ts';
 import { layerPositions, paramsAt, resolveParams } from './params.ts';
 import { fromFloat32, toFloat32, numel, type Tensor } from '../tensor.ts';
 import { sha256Stream } from '../hash.ts';
 import { StatsAccumulator, tensorsSource } from './stream.ts';
+import { keptKey } from './task-arithmetic.cpu.ts';
 
 export interface BreedRequest {
   operator: string;
-  params: ParamValues;
+  params: RecipeParams;
   /** An integer in [0, 2^32). */
   seed: number;
   /** Parent models (base first when the operator needs one), each a list of tensors of one species. */
@@ -43,6 +44,11 @@ export interface TensorStat {
   signConflicts?: number;
   /** karcher: the iterations the Riemannian mean took on this tensor. */
   iterations?: number;
+  /**
+   * The trimming and dropping members of the task-arithmetic family: per parent (base not
+   * counted), the fraction of the tensor's elements its sparsification kept (1 where it keeps all).
+   */
+  keptFraction?: number[];
   /** Why the tensor was copied unchanged, when it was. */
   skipped?: string;
   /** Bytes stored for this tensor's output (all its stored tensors). */
@@ -65,8 +71,8 @@ export interface BreedResult {
   stats: TensorStat[];
   backend: { kind: KernelBackend['kind']; adapter: string; software: boolean };
   operator: { id: string; version: string };
-  /** The parameters after defaults and checks (gradients still as lists): what a receipt records. */
-  params: ParamValues;
+  /** The parameters after defaults and checks (gradients, filters and per-parent settings as given): what a receipt records. */
+  params: RecipeParams;
   seed: number;
   /** Extra `.slm` metadata the operator asks for (e.g. quantization scheme and block size). */
   metadata: Record<string, string>;
@@ -110,7 +116,7 @@ export function checkParents(parents: readonly (readonly Tensor[])[]): void {
 }
 
 /** Why `op` leaves a tensor unchanged, or null when it runs on it. */
-export function skipReason(op: OperatorDef, t: TensorInfo, params: ParamValues): string | null {
+export function skipReason(op: OperatorDef, t: TensorInfo, params: RecipeParams): string | null {
   if (!FLOAT_DTYPES.includes(t.dtype)) return `not a float tensor (${t.dtype})`;
   return op.skip?.(t, params) ?? null;
 }
@@ -163,7 +169,7 @@ export async function breed(
     } else if (backend.runStream && !op.store && numel(ref.shape) > streamAbove) {
       // Streamed: the parents' stored bytes are decoded chunk by chunk; the output and the
       // statistics are assembled from the sink's chunks, in order (the same bytes as run()).
-      const p = { ...paramsAt(op, params, positions[i]), ...derived[ref.name] };
+      const p = { ...paramsAt(op, params, positions[i], ref.name), ...derived[ref.name] };
       const extra: Record<string, number> = {};
       const source = tensorsSource(byName.map((m) => m.get(ref.name)!));
       const out = new Float32Array(source.length);
@@ -186,21 +192,17 @@ export async function breed(
       if (ret !== null || next !== out.length)
         throw new Error(`${op.id} on "${ref.name}": the stream gave ${next} of ${out.length} values`);
       stored = [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
-      stat = acc.result();
-      if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;
-      if (typeof extra.iterations === 'number') stat.iterations = extra.iterations;
+      stat = { ...acc.result(), ...methodStats(extra, out.length) };
     } else {
       const inputs = inputsOf(ref.name);
-      const p = { ...paramsAt(op, params, positions[i]), ...derived[ref.name] };
+      const p = { ...paramsAt(op, params, positions[i], ref.name), ...derived[ref.name] };
       const extra: Record<string, number> = {};
       const out = await backend.run(op, inputs, p, { name: ref.name, shape: ref.shape, seed: req.seed, stats: extra });
       if (signal?.aborted) throw new BreedCancelled();
       if (out.length !== inputs[0].length)
         throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${inputs[0].length} elements`);
       stored = op.store ? op.store(ref, inputs, out, p) : [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
-      stat = tensorStats(inputs[0], out);
-      if (typeof extra.signConflicts === 'number') stat.signConflicts = extra.signConflicts;
-      if (typeof extra.iterations === 'number') stat.iterations = extra.iterations;
+      stat = { ...tensorStats(inputs[0], out), ...methodStats(extra, out.length) };
     }
     const h = sha256Stream();
     let bytes = 0;
@@ -223,6 +225,21 @@ export async function breed(
     metadata: op.metadata?.(params) ?? {},
     ms: performance.now() - t0,
   };
+}
+
+/**
+ * What the method itself reports for one tensor (ctx.stats, from the CPU reference, the fast path
+ * or the GPU alike): sign conflicts, Karcher iterations, kept counts per parent ("kept:i") as
+ * fractions of the n elements.
+ */
+export function methodStats(extra: Record<string, number>, n: number): Pick<TensorStat, 'signConflicts' | 'iterations' | 'keptFraction'> {
+  const out: Pick<TensorStat, 'signConflicts' | 'iterations' | 'keptFraction'> = {};
+  if (typeof extra.signConflicts === 'number') out.signConflicts = extra.signConflicts;
+  if (typeof extra.iterations === 'number') out.iterations = extra.iterations;
+  const kept: number[] = [];
+  for (let i = 0; typeof extra[keptKey(i)] === 'number'; i++) kept.push(n > 0 ? extra[keptKey(i)] / n : 1);
+  if (kept.length) out.keptFraction = kept;
+  return out;
 }
 
 function zeroFraction(t: Tensor): number {

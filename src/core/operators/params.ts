@@ -12,10 +12,36 @@
  * (t = 0 when L = 1). A tensor without a layer number takes the t of the nearest tensor before it
  * in model order that has one, or 0 when there is none (embeddings before the first layer get v0,
  * a head after the last layer gets the last value).
+ *
+ * FILTERS (mergekit's `filter:` lists, config.py evaluate_setting). A number parameter may be a
+ * list of entries [{ filter: "self_attn", value: x }, …, { value: y }]: for each tensor the first
+ * entry whose `filter` is a substring of the tensor's name, or that has no filter or "*", gives
+ * the value (a number, or a gradient as above). When no entry matches, the parameter falls back
+ * as in mergekit: to its default (mergekit: to the next level's setting, then the default); a
+ * parameter without a default is refused naming the tensor.
+ *
+ * PER PARENT (mergekit's per-model `parameters:`). A parameter declared `perParent` (the
+ * task-arithmetic family's density, drop, gamma, epsilon) may be { perParent: [s0 … s(P−1)] }, one
+ * setting per non-base parent, each a number, a gradient or a filter list; a per-model parameter
+ * (weights) may list a gradient or a filter list for a parent in place of its number. A plain
+ * list of numbers stays a layer gradient for a global parameter, as in mergekit: per-parent
+ * values are always tagged. Each tensor's kernel sees plain numbers: one number, or one number
+ * per parent (`numAt`).
  */
-import type { OperatorDef, ParamDef, ParamValues } from './types.ts';
+import type { FilteredValue, OperatorDef, ParamDef, ParamSetting, ParamValues, PerParentValue, RecipeParams } from './types.ts';
 
-type ParamValue = ParamValues[string];
+type ParamValue = ParamSetting;
+type Scalar = number | number[] | FilteredValue[];
+
+/** A mergekit filter list: a non-empty list of { filter?, value } entries. */
+export function isFilterList(v: unknown): v is FilteredValue[] {
+  return Array.isArray(v) && v.length > 0 && v.every((e) => e !== null && typeof e === 'object' && !Array.isArray(e) && 'value' in e);
+}
+
+/** A per-parent setting: { perParent: [...] }. */
+export function isPerParent(v: unknown): v is PerParentValue {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Array.isArray((v as PerParentValue).perParent);
+}
 
 function describe(v: unknown): string {
   return JSON.stringify(v) ?? String(v);
@@ -34,12 +60,14 @@ function checkNumber(op: OperatorDef, def: ParamDef, v: unknown, what: string): 
  * the parents without the base. Per-model parameters left out stay absent (the operator's own
  * default, e.g. equal weights). Throws a one-line error naming the parameter.
  */
-export function resolveParams(op: OperatorDef, given: ParamValues, parents: number): ParamValues {
+export function resolveParams(op: OperatorDef, given: ParamValues, parents: number): ParamValues;
+export function resolveParams(op: OperatorDef, given: RecipeParams, parents: number): RecipeParams;
+export function resolveParams(op: OperatorDef, given: RecipeParams, parents: number): RecipeParams {
   const valid = op.params.map((p) => p.name);
   for (const k of Object.keys(given)) {
     if (!valid.includes(k)) throw new Error(`${op.id}: unknown parameter "${k}"; valid: ${valid.join(', ') || '(none)'}`);
   }
-  const out: ParamValues = {};
+  const out: RecipeParams = {};
   for (const def of op.params) {
     const v: ParamValue | undefined = given[def.name] ?? def.default;
     if (v === undefined) {
@@ -54,20 +82,21 @@ export function resolveParams(op: OperatorDef, given: ParamValues, parents: numb
 function checkValue(op: OperatorDef, def: ParamDef, v: ParamValue, parents: number): ParamValue {
   const what = `parameter "${def.name}"`;
   if (def.scope === 'perModel') {
-    if (!Array.isArray(v)) throw new Error(`${op.id}: ${what} takes one number per parent, got ${describe(v)}`);
+    if (!Array.isArray(v) || isFilterList(v)) throw new Error(`${op.id}: ${what} takes one number per parent, got ${describe(v)}`);
     if (v.length !== parents) throw new Error(`${op.id}: ${what} has ${v.length} values for ${parents} parents`);
-    return v.map((x, i) => checkNumber(op, def, x, `${what}[${i}]`));
+    return (v as Scalar[]).map((x, i) => checkScalar(op, def, x, `${what}[${i}]`)) as ParamValue;
+  }
+  if (isPerParent(v)) {
+    if (!def.perParent) throw new Error(`${op.id}: ${what} takes one value for all parents, not one per parent`);
+    if (v.perParent.length !== parents)
+      throw new Error(`${op.id}: ${what} has ${v.perParent.length} per-parent values for ${parents} parents`);
+    return { perParent: v.perParent.map((x, i) => checkScalar(op, def, x, `${what} of parent ${i}`)) };
   }
   switch (def.type) {
     case 'number':
-      if (Array.isArray(v)) {
-        if (v.length === 0) throw new Error(`${op.id}: ${what} gradient is an empty list`);
-        return v.map((x, i) => checkNumber(op, def, x, `${what}[${i}]`));
-      }
-      return checkNumber(op, def, v, what);
     case 'integer':
     case 'weights':
-      return checkNumber(op, def, v, what);
+      return checkScalar(op, def, v, what);
     case 'boolean':
       if (typeof v !== 'boolean') throw new Error(`${op.id}: ${what} must be true or false, got ${describe(v)}`);
       return v;
@@ -80,9 +109,39 @@ function checkValue(op: OperatorDef, def: ParamDef, v: ParamValue, parents: numb
   }
 }
 
-/** True when some global number parameter is a layer gradient. */
-export function hasGradient(op: OperatorDef, params: ParamValues): boolean {
-  return op.params.some((d) => d.scope === 'global' && Array.isArray(params[d.name]));
+/** A number, a gradient (number parameters only) or a filter list of either. */
+function checkScalar(op: OperatorDef, def: ParamDef, v: unknown, what: string): Scalar {
+  if (isFilterList(v)) {
+    return v.map((e, i) => {
+      const at = `${what} entry ${i}`;
+      for (const k of Object.keys(e))
+        if (k !== 'filter' && k !== 'value') throw new Error(`${op.id}: ${at} has "${k}"; an entry has "filter" and "value"`);
+      if (e.filter !== undefined && (typeof e.filter !== 'string' || e.filter.length === 0))
+        throw new Error(`${op.id}: ${at}: "filter" must be a non-empty tensor-name substring, got ${describe(e.filter)}`);
+      if (isFilterList(e.value)) throw new Error(`${op.id}: ${at}: a filter's value is a number or a gradient, not another filter list`);
+      const value = checkGradient(op, def, e.value, `${at} value`);
+      return e.filter === undefined ? { value } : { filter: e.filter, value };
+    });
+  }
+  return checkGradient(op, def, v, what);
+}
+
+function checkGradient(op: OperatorDef, def: ParamDef, v: unknown, what: string): number | number[] {
+  if (Array.isArray(v)) {
+    if (def.type === 'integer') throw new Error(`${op.id}: ${what} takes one number, not a layer gradient`);
+    if (v.length === 0) throw new Error(`${op.id}: ${what} gradient is an empty list`);
+    return v.map((x, i) => checkNumber(op, def, x, `${what}[${i}]`));
+  }
+  return checkNumber(op, def, v, what);
+}
+
+/** True when some parameter needs resolving per tensor (a gradient, a filter list, per-parent settings). */
+export function hasGradient(op: OperatorDef, params: RecipeParams): boolean {
+  return op.params.some((d) => {
+    const v = params[d.name];
+    if (d.scope === 'global') return Array.isArray(v) || isPerParent(v);
+    return Array.isArray(v) && v.some((x) => Array.isArray(x));
+  });
 }
 
 /** The layer number of a tensor name (see the header), or null. */
@@ -120,13 +179,40 @@ export function gradientValue(anchors: readonly number[], t: number): number {
   return anchors[i] + (anchors[i + 1] - anchors[i]) * (x - i);
 }
 
-/** The parameters one tensor sees: every global gradient replaced by its value at position t. */
-export function paramsAt(op: OperatorDef, params: ParamValues, t: number): ParamValues {
-  if (!hasGradient(op, params)) return params;
-  const out: ParamValues = { ...params };
+/**
+ * One setting's value for the tensor `name` at layer position t (mergekit's evaluate_setting), or
+ * undefined where a filter list has no entry for the tensor.
+ */
+export function settingValue(v: Scalar, t: number, name: string): number | undefined {
+  if (typeof v === 'number') return v;
+  if (isFilterList(v)) {
+    const e = v.find((c) => c.filter === undefined || c.filter === '*' || (name !== '' && name.includes(c.filter)));
+    return e === undefined ? undefined : settingValue(e.value, t, name);
+  }
+  return gradientValue(v, t);
+}
+
+/**
+ * The parameters one tensor (`name`, at layer position t) sees: every gradient and filter list
+ * replaced by its value, per-parent settings by one number per parent. A filter list that has no
+ * entry for the tensor gives the parameter's default (refused without one).
+ */
+export function paramsAt(op: OperatorDef, params: RecipeParams, t: number, name = ''): ParamValues {
+  const out = { ...params } as ParamValues;
   for (const d of op.params) {
     const v = params[d.name];
-    if (d.scope === 'global' && Array.isArray(v)) out[d.name] = gradientValue(v, t);
+    if (v === undefined || typeof v === 'boolean' || typeof v === 'string') continue;
+    const one = (x: Scalar, what: string): number => {
+      const r = settingValue(x, t, name);
+      if (r !== undefined) return r;
+      if (typeof d.default === 'number') return d.default;
+      throw new Error(`${op.id}: ${what} has no filter entry for tensor "${name}" and no default; add an entry { "value": … }`);
+    };
+    if (isPerParent(v)) out[d.name] = v.perParent.map((x, i) => one(x, `parameter "${d.name}" of parent ${i}`));
+    else if (d.scope === 'perModel') {
+      if (Array.isArray(v) && v.some((x) => typeof x !== 'number'))
+        out[d.name] = (v as Scalar[]).map((x, i) => one(x, `parameter "${d.name}"[${i}]`));
+    } else if (Array.isArray(v)) out[d.name] = one(v as Scalar, `parameter "${d.name}"`);
   }
   return out;
 }
@@ -136,6 +222,25 @@ export function num(params: ParamValues, name: string, fallback?: number): numbe
   const v = params[name] ?? fallback;
   if (typeof v !== 'number') throw new Error(`parameter "${name}" must be a number here, got ${describe(v)}`);
   return v;
+}
+
+/**
+ * A per-parent-capable numeric parameter after resolution, for parent i: its one number, or the
+ * i-th of its per-parent numbers.
+ */
+export function numAt(params: ParamValues, name: string, parent: number, fallback?: number): number {
+  const v = params[name];
+  if (Array.isArray(v)) {
+    if (typeof v[parent] !== 'number') throw new Error(`parameter "${name}" has no value for parent ${parent}`);
+    return v[parent];
+  }
+  return num(params, name, fallback);
+}
+
+/** Whether a resolved parameter holds one value per parent that is not the same for all. */
+export function variesByParent(params: ParamValues, name: string): boolean {
+  const v = params[name];
+  return Array.isArray(v) && v.some((x) => x !== v[0]);
 }
 
 /** Per-parent weights, or `fallback` for each parent when absent. */

@@ -11,7 +11,7 @@ import { validateRecipe as schemaCheck } from './recipe.validator.generated.ts';
 import { describeAjvErrors, type ValidateFn } from '../manifest/ajv-errors.ts';
 import { getOperator } from './registry.ts';
 import { resolveParams } from './params.ts';
-import type { ParamValues } from './types.ts';
+import type { RecipeParams } from './types.ts';
 import { hashJson, type Sha256Hex } from '../hash.ts';
 
 export interface ModelRef {
@@ -24,7 +24,7 @@ export interface Recipe {
   schemaVersion: 1;
   description?: string;
   operator: string;
-  params: ParamValues;
+  params: RecipeParams;
   seed: number;
   parents: ModelRef[];
   base?: ModelRef;

@@ -17,8 +17,8 @@ import {
   type Cutoff,
 } from './select.ts';
 import { streamKey, tensorKey, unitAt } from './prng.ts';
-import { num, weightsOf } from './params.ts';
-import type { ModelView, ParamValues, TaskArithmeticConfig, TensorContext } from './types.ts';
+import { isPerParent, num, numAt, weightsOf } from './params.ts';
+import type { ModelView, ParamValues, RecipeParams, TaskArithmeticConfig, TensorContext } from './types.ts';
 
 /** Step 1 and 2: the (clipped) delta of one parent. `clip` is the factor from the pre-pass, if any. */
 export function parentDelta(base: Float32Array, x: Float32Array, params: ParamValues, parent: number): Float32Array {
@@ -91,8 +91,9 @@ export function outlierCutoffs(d: Float32Array, density: number, gamma: number, 
  * first) give keep probabilities p = (density − ε) + (r / (cols − 1))·2ε (float32, mergekit's
  * order of operations; a one-column row takes r/(cols − 1) = 0); element j survives iff
  * randomUnit(tensorKey(seed, name), j, parent) < fround(p). Rescaling is step 4 (L1 by default).
+ * Returns how many elements were kept.
  */
-export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx: TensorContext, parent: number): void {
+export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx: TensorContext, parent: number): number {
   if (!(density + epsilon < 1 && density - epsilon > 0)) {
     throw new Error(`della: epsilon ${epsilon} must keep density ± epsilon inside (0, 1) (density ${density})`);
   }
@@ -106,6 +107,7 @@ export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx
   const sk = streamKey(tensorKey(ctx.seed, ctx.name), parent);
   const bits = magnitudeBits(d);
   const order = new Uint32Array(cols);
+  let kept = 0;
   for (let r = 0; r < rows; r++) {
     const start = r * cols;
     for (let c = 0; c < cols; c++) order[c] = c;
@@ -115,8 +117,10 @@ export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx
       const norm = cols > 1 ? f(rank / (cols - 1)) : 0;
       const p = f(low + f(f(norm * 2) * eps));
       if (!(unitAt(sk, j) < p)) d[j] = 0;
+      else kept++;
     }
   }
+  return kept;
 }
 
 function l1(d: Float32Array): number {
@@ -125,18 +129,32 @@ function l1(d: Float32Array): number {
   return s;
 }
 
-/** Step 3 and 4 in place: sparsify one parent's delta and rescale the survivors. */
-export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params: ParamValues, ctx: TensorContext, parent: number): void {
-  if (cfg.sparsify === 'none') return;
+/** The ctx.stats key of parent i's kept count (breed turns the counts into the receipt's keptFraction). */
+export const keptKey = (parent: number): string => `kept:${parent}`;
+
+/**
+ * Step 3 and 4 in place: sparsify one parent's delta and rescale the survivors. Density, drop,
+ * gamma and epsilon may be one number or one per parent (numAt). Returns how many elements the
+ * sparsification kept (all n where it keeps everything), null for sparsify "none".
+ */
+export function sparsifyDelta(
+  d: Float32Array,
+  cfg: TaskArithmeticConfig,
+  params: ParamValues,
+  ctx: TensorContext,
+  parent: number,
+): number | null {
+  if (cfg.sparsify === 'none') return null;
   const n = d.length;
   const rescale = (params.rescale as string | undefined) ?? 'none';
   const before = rescale === 'l1' ? l1(d) : 0;
   let keepFraction: number;
+  let kept = 0;
   if (cfg.sparsify === 'magnitude') {
-    const density = num(params, 'density');
+    const density = numAt(params, 'density', parent);
     keepFraction = density;
     // mergekit: a density of 1 or more returns the delta untouched (no rescale).
-    if (density >= 1) return;
+    if (density >= 1) return n;
     // A cutoff from the pre-pass is in tensor coordinates, so a chunk at ctx.offset can use it;
     // otherwise the cutoff is computed here and `d` must be the whole tensor.
     let cutoff: Cutoff;
@@ -146,29 +164,34 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
       offset = ctx.offset ?? 0;
     } else cutoff = magnitudeThreshold(d, keepCount(density, n, ctx.name));
     const bits = magnitudeBits(d);
-    for (let j = 0; j < n; j++) if (!isKept(bits[j] & 0x7fffffff, offset + j, cutoff)) d[j] = 0;
+    for (let j = 0; j < n; j++)
+      if (!isKept(bits[j] & 0x7fffffff, offset + j, cutoff)) d[j] = 0;
+      else kept++;
   } else if (cfg.sparsify === 'outliers') {
-    const density = num(params, 'density');
+    const density = numAt(params, 'density', parent);
     keepFraction = density;
-    if (density >= 1) return;
-    const { lo, hi } = outlierCutoffs(d, density, num(params, 'gamma', 0.01), ctx.name);
+    if (density >= 1) return n;
+    const { lo, hi } = outlierCutoffs(d, density, numAt(params, 'gamma', parent, 0.01), ctx.name);
     const bits = magnitudeBits(d);
     for (let j = 0; j < n; j++) {
       const m = bits[j] & 0x7fffffff;
       if (!isPruned(m, j, hi) || isPruned(m, j, lo)) d[j] = 0;
+      else kept++;
     }
   } else if (cfg.sparsify === 'della') {
-    const density = num(params, 'density');
+    const density = numAt(params, 'density', parent);
     keepFraction = density;
-    if (density >= 1) return;
-    dellaDrop(d, density, num(params, 'epsilon', 0.15), ctx, parent);
+    if (density >= 1) return n;
+    kept = dellaDrop(d, density, numAt(params, 'epsilon', parent, 0.15), ctx, parent);
   } else {
-    const drop = num(params, 'drop');
+    const drop = numAt(params, 'drop', parent);
     keepFraction = 1 - drop;
     const p = Math.fround(drop);
     const sk = streamKey(tensorKey(ctx.seed, ctx.name), parent);
     const offset = ctx.offset ?? 0;
-    for (let j = 0; j < n; j++) if (unitAt(sk, offset + j) < p) d[j] = 0;
+    for (let j = 0; j < n; j++)
+      if (unitAt(sk, offset + j) < p) d[j] = 0;
+      else kept++;
   }
   let factor = 1;
   if (rescale === 'inverse' && keepFraction > 0) factor = 1 / keepFraction;
@@ -181,6 +204,7 @@ export function sparsifyDelta(d: Float32Array, cfg: TaskArithmeticConfig, params
     const f = Math.fround(factor);
     for (let j = 0; j < n; j++) d[j] = d[j] * f;
   }
+  return kept;
 }
 
 /** The whole family for one tensor: inputs = [base, ...parents]. */
@@ -198,10 +222,13 @@ export function taskArithmeticCpu(
   const lambda = Math.fround(num(params, 'lambda', 1));
   const normalize = params.normalize === true;
   const acc = new Float32Array(n);
+  const record = (i: number, kept: number | null) => {
+    if (ctx.stats && kept !== null) ctx.stats[keptKey(i)] = kept;
+  };
   if (cfg.consensus === 'none') {
     for (let i = 0; i < parents; i++) {
       const d = parentDelta(base, inputs[i + 1], params, i);
-      sparsifyDelta(d, cfg, params, ctx, i);
+      record(i, sparsifyDelta(d, cfg, params, ctx, i));
       const wi = Math.fround(w[i]);
       for (let j = 0; j < n; j++) acc[j] = acc[j] + Math.fround(wi * d[j]);
     }
@@ -214,7 +241,7 @@ export function taskArithmeticCpu(
     const wd: Float32Array[] = [];
     for (let i = 0; i < parents; i++) {
       const d = parentDelta(base, inputs[i + 1], params, i);
-      sparsifyDelta(d, cfg, params, ctx, i);
+      record(i, sparsifyDelta(d, cfg, params, ctx, i));
       const wi = Math.fround(w[i]);
       for (let j = 0; j < n; j++) d[j] = wi * d[j];
       wd.push(d);
@@ -285,7 +312,7 @@ export function tiesCombine(
  * The model-level pre-pass: update-wide clip factors (clipScope "update") and model-wide trim
  * cutoffs (trimScope "model"). Returns derived parameters per tensor name.
  */
-export function taskArithmeticPrepare(cfg: TaskArithmeticConfig, model: ModelView, params: ParamValues): Record<string, ParamValues> {
+export function taskArithmeticPrepare(cfg: TaskArithmeticConfig, model: ModelView, params: RecipeParams): Record<string, ParamValues> {
   const out: Record<string, ParamValues> = {};
   for (const name of model.names) out[name] = {};
   const parents = model.names.length ? model.inputs(model.names[0]).length - 1 : 0;
@@ -306,8 +333,16 @@ export function taskArithmeticPrepare(cfg: TaskArithmeticConfig, model: ModelVie
     for (const name of model.names) out[name].clipFactors = factors;
   }
   if (cfg.sparsify === 'magnitude' && params.trimScope === 'model') {
-    if (typeof params.density !== 'number') throw new Error('model-wide trimming needs one density, not a layer gradient');
-    const clipped = { ...params, ...(out[model.names[0]] ?? {}) };
+    const given = params.density;
+    const densities =
+      typeof given === 'number'
+        ? new Array<number>(parents).fill(given)
+        : isPerParent(given) && given.perParent.every((x) => typeof x === 'number')
+          ? (given.perParent as number[])
+          : null;
+    if (densities === null)
+      throw new Error('model-wide trimming needs one density (or one number per parent), not a layer gradient or a filter list');
+    const clipped = { clipNorm: params.clipNorm, clipScope: params.clipScope, ...(out[model.names[0]] ?? {}) } as ParamValues;
     const bits: number[][] = model.names.map(() => []);
     const index: number[][] = model.names.map(() => []);
     for (let i = 0; i < parents; i++) {
@@ -316,7 +351,8 @@ export function taskArithmeticPrepare(cfg: TaskArithmeticConfig, model: ModelVie
         return parentDelta(inputs[0], inputs[i + 1], clipped, i);
       });
       const total = deltas.reduce((s, d) => s + d.length, 0);
-      const cutoff = magnitudeThresholdMulti(deltas, params.density >= 1 ? total : keepCount(params.density, total, 'the model'));
+      const density = densities[i];
+      const cutoff = magnitudeThresholdMulti(deltas, density >= 1 ? total : keepCount(density, total, 'the model'));
       let offset = 0;
       deltas.forEach((d, t) => {
         const c = localCutoff(cutoff, offset, d.length);

@@ -13,6 +13,8 @@ export interface ParamDef {
   description: string;
   /** 'global' applies to the whole recipe; 'perModel' takes one value per parent. */
   scope: 'global' | 'perModel';
+  /** A global number that may instead be given one value per parent ({ perParent: […] }, mergekit's per-model tensor parameter). */
+  perParent?: boolean;
   default?: number | boolean | string;
   min?: number;
   max?: number;
@@ -118,6 +120,34 @@ export type KernelSpec =
  */
 export type ParamValues = Record<string, number | boolean | string | number[]>;
 
+/**
+ * One entry of a value chosen by tensor name (mergekit's `filter:` list, ConditionalParameter):
+ * the first entry whose `filter` is a substring of the tensor's name (or is absent or "*") gives
+ * the value, a number or a layer gradient.
+ */
+export interface FilteredValue {
+  filter?: string;
+  value: number | number[];
+}
+
+/**
+ * One value per non-base parent, in parent order (mergekit's per-model `parameters:`); each value
+ * may itself be a layer gradient or a filter list, as in mergekit. Resolved per tensor to a plain
+ * number list (one number per parent) before a kernel runs.
+ */
+export interface PerParentValue {
+  perParent: (number | number[] | FilteredValue[])[];
+}
+
+/**
+ * A parameter as a recipe gives it: a plain value (ParamValues), a filter list, one value per
+ * parent, or per-model entries that are gradients or filter lists. params.ts resolves it per tensor to a plain ParamValues entry (`paramsAt`).
+ */
+export type ParamSetting = ParamValues[string] | FilteredValue[] | PerParentValue | PerModelSettings;
+/** A per-model parameter (weights) whose entries may be gradients or filter lists. */
+export type PerModelSettings = (number | number[] | FilteredValue[])[];
+export type RecipeParams = Record<string, ParamSetting>;
+
 export interface OperatorDef {
   id: string;
   version: string;
@@ -149,17 +179,17 @@ export interface OperatorDef {
    * Which tensors the operator changes. Returns null to run, or the reason a tensor is passed
    * through unchanged (copied from the first input). Non-float tensors are always passed through.
    */
-  skip?(t: TensorInfo, params: ParamValues): string | null;
+  skip?(t: TensorInfo, params: RecipeParams): string | null;
   /**
    * A model-level pre-pass (on the host, before any tensor runs): derived parameters per tensor
    * name, merged over the resolved user parameters (e.g. a model-wide TIES trim cutoff).
    */
-  prepare?(model: ModelView, params: ParamValues, seed: number): Record<string, ParamValues>;
+  prepare?(model: ModelView, params: RecipeParams, seed: number): Record<string, ParamValues>;
   /**
    * How an output tensor is stored when it is not simply re-encoded in the first input's dtype
    * (quantize stores "<name>.q" and "<name>.scales"). Receives the tensor's inputs and its output.
    */
   store?(t: TensorInfo, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues): Tensor[];
   /** Extra `.slm` metadata a candidate made by this operator carries (e.g. the quantization block size). */
-  metadata?(params: ParamValues): Record<string, string>;
+  metadata?(params: RecipeParams): Record<string, string>;
 }

@@ -195,7 +195,7 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
     };
     derived = op.prepare(model, resolved, input.seed)[ref.name] ?? {};
   }
-  const params = { ...paramsAt(op, resolved, layerPositions(first.map((t) => t.name))[index]), ...derived };
+  const params = { ...paramsAt(op, resolved, layerPositions(first.map((t) => t.name))[index], ref.name), ...derived };
   const inputs = input.parents.map((p) => toFloat32(p.find((t) => t.name === ref.name)!));
   const blockSize = Number(params.blockSize ?? 32);
   const { values: after, stored } = candidateValues(input.candidate, ref.name, blockSize);

@@ -129,17 +129,15 @@ dtype: float32
     const base = 'merge_method: ties\nbase_model: z.slm\n';
     expect(() =>
       recipeFromMergekit(
-        `${base}models:\n  - model: a.slm\n    parameters: {density: 0.5}\n  - model: b.slm\n    parameters: {density: 0.33}\n`,
+        'merge_method: ram\nbase_model: z.slm\nmodels: [{model: a.slm, parameters: {epsilon: 0.1}}, {model: b.slm, parameters: {epsilon: 0.2}}]',
       ),
-    ).toThrow(/^parameter density: different values per model \(0.5, 0.33\)/);
+    ).toThrow(/^parameter epsilon: different values per model \(0.1, 0.2\)/);
+    expect(() => recipeFromMergekit(`${base}models: [{model: a.slm, parameters: {lambda: 2}}, {model: b.slm}]`)).toThrow(
+      /^parameter lambda: ties has no such per-model parameter/,
+    );
     expect(() =>
-      recipeFromMergekit(
-        `${base}models:\n  - model: a.slm\n    parameters:\n      weight:\n        - filter: mlp\n          value: 0.5\n        - value: 0\n  - model: b.slm\n`,
-      ),
-    ).toThrow(/^parameter weight \(models\[0\]\): values by tensor filter/);
-    expect(() =>
-      recipeFromMergekit(`${base}models: [{model: a.slm, parameters: {weight: [0, 1]}}, {model: b.slm, parameters: {weight: 1}}]`),
-    ).toThrow(/^parameter weight \(models\[0\]\): a per-model gradient/);
+      recipeFromMergekit(`${base}models: [{model: a.slm, parameters: {weight: [{filter: mlp, value: 1, extra: 2}]}}, {model: b.slm}]`),
+    ).toThrow(/^parameter weight \(models\[0\]\) entry 0: "extra"/);
     expect(() => recipeFromMergekit(`${base}models: [{model: a.slm}, {model: b.slm}]\ndtype: bfloat16`)).toThrow(/^dtype bfloat16/);
     expect(() => recipeFromMergekit(`${base}models: [{model: a.slm}, {model: b.slm}]\nparameters: {flavour: 1}`)).toThrow(
       /^parameter flavour: ties has no such parameter/,
@@ -157,5 +155,69 @@ dtype: float32
     expect(() => recipeToMergekit({ ...sampleRecipe('dare'), params: { rescale: 'inverse' } })).toThrow(/^parameter rescale: "inverse"/);
     expect(() => recipeToMergekit({ ...sampleRecipe('ties'), params: { trimScope: 'model' } })).toThrow(/^parameter trimScope/);
     expect(() => recipeToMergekit({ ...sampleRecipe('ties'), base: { hash: H('c') } })).toThrow(/^base is given only by hash/);
+  });
+
+  it('per-model density, epsilon, gamma and weight as mergekit gives them, both ways', () => {
+    const yaml = [
+      'merge_method: della',
+      'base_model: z.slm',
+      'models:',
+      '  - model: a.slm',
+      '    parameters: {weight: 0.5, density: 0.3, epsilon: 0.1}',
+      '  - model: b.slm',
+      '    parameters: {weight: [0, 1], density: 0.6}',
+      'parameters: {epsilon: 0.2}',
+    ].join('\n');
+    const r = recipeFromMergekit(yaml);
+    expect(r.params).toMatchObject({ weights: [0.5, [0, 1]], density: { perParent: [0.3, 0.6] }, epsilon: { perParent: [0.1, 0.2] } });
+    const back = parse(recipeToMergekit(r)) as { models: { parameters: Record<string, unknown> }[] };
+    expect(back.models.map((m) => m.parameters)).toEqual([
+      { weight: 0.5, density: 0.3, epsilon: 0.1 },
+      { weight: [0, 1], density: 0.6, epsilon: 0.2 },
+    ]);
+    expect(recipeFromMergekit(recipeToMergekit(r)).params).toMatchObject(r.params);
+    // DARE: mergekit's per-model density is the garden's per-parent drop (1 − density).
+    const dare = recipeFromMergekit(
+      'merge_method: dare_linear\nbase_model: z.slm\nmodels: [{model: a.slm, parameters: {weight: 1, density: 0.7}}, {model: b.slm, parameters: {weight: 1, density: 0.4}}]',
+    );
+    expect(dare.params.drop).toEqual({ perParent: [0.3, 0.6] });
+    expect(
+      (parse(recipeToMergekit(dare)) as { models: { parameters: { density: number } }[] }).models.map((m) => m.parameters.density),
+    ).toEqual([0.7, 0.4]);
+    // The same value for every model stays one value.
+    expect(
+      recipeFromMergekit(
+        'merge_method: breadcrumbs\nbase_model: z.slm\nmodels: [{model: a.slm, parameters: {weight: 1, gamma: 0.05}}, {model: b.slm, parameters: {weight: 1, gamma: 0.05}}]',
+      ).params.gamma,
+    ).toBe(0.05);
+  });
+
+  it('filter lists map entry for entry; a model’s own list falls back to the global setting, as mergekit reads it', () => {
+    const yaml = [
+      'merge_method: ties',
+      'base_model: z.slm',
+      'models:',
+      '  - model: a.slm',
+      '    parameters:',
+      '      weight: 1',
+      '      density: [{filter: self_attn, value: 0.5}]',
+      '  - model: b.slm',
+      '    parameters: {weight: 1}',
+      'parameters:',
+      '  density: [{filter: mlp, value: [0.2, 0.8]}, {value: 0.4}]',
+      '  lambda: [{filter: fc2, value: 2}, {value: 1}]',
+    ].join('\n');
+    const r = recipeFromMergekit(yaml);
+    expect(r.params.density).toEqual({
+      perParent: [
+        [{ filter: 'self_attn', value: 0.5 }, { filter: 'mlp', value: [0.2, 0.8] }, { value: 0.4 }],
+        [{ filter: 'mlp', value: [0.2, 0.8] }, { value: 0.4 }],
+      ],
+    });
+    expect(r.params.lambda).toEqual([{ filter: 'fc2', value: 2 }, { value: 1 }]);
+    const back = parse(recipeToMergekit(r)) as { parameters: Record<string, unknown>; models: { parameters: Record<string, unknown> }[] };
+    expect(back.parameters.lambda).toEqual([{ filter: 'fc2', value: 2 }, { value: 1 }]);
+    expect(back.models[1].parameters.density).toEqual([{ filter: 'mlp', value: [0.2, 0.8] }, { value: 0.4 }]);
+    expect(recipeFromMergekit(recipeToMergekit(r)).params).toMatchObject(r.params);
   });
 });

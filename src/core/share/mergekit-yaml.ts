@@ -5,9 +5,14 @@
  * (docs/SHARING.md has the table). Method names come from the registry's `mergekit` fields;
  * parameter names are mergekit's in camelCase (docs/OPERATORS.md).
  *
- * What the garden cannot represent is refused with one line naming the parameter: different
- * densities per model (the garden's density is global), a per-model gradient or filtered value,
- * `slices`, a LoRA `model+adapter` reference, a compute dtype other than float32. What mergekit's
+ * Per-model `density`, `gamma`, `epsilon` (and DARE's density as the garden's drop) become the
+ * garden's { perParent: […] } where the models differ, one value where they agree; per-model
+ * `weight` is the garden's `weights` (a gradient or filter list for a model where it has one).
+ * `filter:` lists map to the garden's filter lists, entry for entry; a model's own filter list
+ * that may not match is followed by the global setting's entries (mergekit falls back to it).
+ * What the garden cannot represent is refused with one line naming the parameter: a per-model
+ * value of a parameter the garden takes once, `slices`, a LoRA `model+adapter` reference, a
+ * compute dtype other than float32. What mergekit's
  * config cannot hold (the seed, the models' hashes, the output) rides in a `# garden: {...}`
  * comment that mergekit ignores, so garden → YAML → garden keeps the recipe.
  */
@@ -15,7 +20,7 @@ import { parseDocument, stringify } from 'yaml';
 import { getOperator, isOperatorId, MERGEKIT_NAMES, OPERATORS, type OperatorId } from '../operators/registry.ts';
 import { resolveParams } from '../operators/params.ts';
 import { validateRecipe, type ModelRef, type Recipe } from '../operators/recipe.ts';
-import type { OperatorDef, ParamValues } from '../operators/types.ts';
+import type { FilteredValue, OperatorDef, ParamSetting, RecipeParams } from '../operators/types.ts';
 
 export class MergekitError extends Error {
   override name = 'MergekitError';
@@ -70,15 +75,53 @@ function complement(x: number): number {
   return 1 - x;
 }
 
-type Setting = number | boolean | string | number[];
+type Setting = number | boolean | string | number[] | FilteredValue[];
 
-/** A mergekit ParameterSetting the garden can hold: a scalar or a numeric gradient. */
+/** A mergekit ParameterSetting the garden can hold: a scalar, a numeric gradient or a filter list of either. */
 function setting(v: unknown, what: string): Setting {
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
   if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number')) return v as number[];
-  if (Array.isArray(v) && v.some((x) => x && typeof x === 'object' && 'filter' in x))
-    return fail(`parameter ${what}: values by tensor filter cannot be represented (the garden takes one value or a layer gradient)`);
-  return fail(`parameter ${what}: ${JSON.stringify(v)?.slice(0, 60)} is not a number, boolean, string or list of numbers`);
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => x !== null && typeof x === 'object' && !Array.isArray(x))) {
+    return v.map((x: Record<string, unknown>, i) => {
+      for (const k of Object.keys(x))
+        if (k !== 'filter' && k !== 'value') fail(`parameter ${what} entry ${i}: "${k}" is not a filter entry's key (filter, value)`);
+      if (x.filter !== undefined && x.filter !== null && typeof x.filter !== 'string')
+        fail(`parameter ${what} entry ${i}: filter must be a string`);
+      const value = setting(x.value, `${what} entry ${i}`);
+      if (typeof value !== 'number' && !(Array.isArray(value) && value.every((y) => typeof y === 'number')))
+        fail(`parameter ${what} entry ${i}: the value must be a number or a list of numbers`);
+      return typeof x.filter === 'string' ? { filter: x.filter, value: value as number | number[] } : { value: value as number | number[] };
+    });
+  }
+  return fail(`parameter ${what}: ${JSON.stringify(v)?.slice(0, 60)} is not a number, boolean, string, list of numbers or filter list`);
+}
+
+/** Every number of a setting through fn (DARE's density ↔ drop), its shape kept. */
+function mapNumbers(v: Setting, fn: (x: number) => number): Setting {
+  if (typeof v === 'number') return fn(v);
+  if (!Array.isArray(v)) return v;
+  return (v as (number | FilteredValue)[]).map((x) =>
+    typeof x === 'number' ? fn(x) : { ...x, value: mapNumbers(x.value, fn) as number | number[] },
+  ) as Setting;
+}
+
+/** Whether a setting gives a value for every tensor (a filter list only when it has a catch-all entry). */
+function total(v: Setting): boolean {
+  return (
+    !Array.isArray(v) ||
+    v.every((x) => typeof x === 'number') ||
+    (v as FilteredValue[]).some((e) => e.filter === undefined || e.filter === '*')
+  );
+}
+
+/** mergekit's fallback from a model's own setting to the global one, as one garden setting. */
+function withFallback(own: Setting, global: Setting | undefined): Setting {
+  if (global === undefined || total(own)) return own;
+  const rest: FilteredValue[] =
+    Array.isArray(global) && !global.every((x) => typeof x === 'number')
+      ? (global as FilteredValue[])
+      : [{ value: global as number | number[] }];
+  return [...(own as FilteredValue[]), ...rest];
 }
 
 function modelPath(v: unknown, what: string): string {
@@ -155,47 +198,41 @@ export function recipeFromMergekit(text: string): Recipe {
   }
   const globals = record(cfg.parameters, 'parameters');
   const defs = new Map(op.params.map((d) => [d.name, d]));
-  const params: ParamValues = {};
+  const params: RecipeParams = {};
 
   // Per-model parameters (a global value applies to every model that gives none).
   const perModelKeys = new Set(others.flatMap((e) => Object.keys(e.params)));
   for (const k of Object.keys(globals)) if (k === 'weight' || k in GLOBAL_IN_GARDEN) perModelKeys.add(k);
   for (const k of perModelKeys) {
     if (NO_EFFECT.includes(k)) continue;
+    const global = globals[k] !== undefined ? setting(globals[k], k) : undefined;
     const values = others.map((e, i) =>
-      e.params[k] !== undefined
-        ? setting(e.params[k], `${k} (models[${i}])`)
-        : globals[k] !== undefined
-          ? setting(globals[k], k)
-          : undefined,
+      e.params[k] !== undefined ? withFallback(setting(e.params[k], `${k} (models[${i}])`), global) : global,
     );
     if (k === 'weight') {
       if (!defs.has('weights')) fail(`parameter weight: ${method} takes no per-model weight here`);
       if (values.some((v) => v === undefined)) fail('parameter weight: given for some models and not for others');
       const weights = values.map((v, i) =>
-        typeof v === 'number' ? v : fail(`parameter weight (models[${i}]): a per-model gradient or non-number cannot be represented`),
+        typeof v === 'number' || (Array.isArray(v) && v.length > 0)
+          ? (v as number | number[] | FilteredValue[])
+          : fail(`parameter weight (models[${i}]): ${String(v)} is not a number`),
       );
       // 1 each is the garden's default: left out, as a recipe without weights says it.
-      if (weights.some((w) => w !== 1)) params.weights = weights;
+      if (weights.some((w) => w !== 1)) params.weights = weights as ParamSetting;
       continue;
     }
     const dflt = GLOBAL_IN_GARDEN[k];
     const gardenName = k === 'density' && defs.has('drop') ? 'drop' : k;
-    if (dflt !== undefined && defs.has(gardenName)) {
-      const filled = values.map((v) => v ?? dflt);
+    const def = defs.get(gardenName);
+    if (dflt !== undefined && def) {
+      const filled = values.map((v) => (gardenName === 'drop' ? mapNumbers(v ?? dflt, complement) : (v ?? dflt)));
       const key = (v: Setting) => JSON.stringify(v);
-      if (new Set(filled.map(key)).size > 1)
+      if (new Set(filled.map(key)).size === 1) params[gardenName] = filled[0];
+      else if (def.perParent) params[gardenName] = { perParent: filled as (number | number[] | FilteredValue[])[] };
+      else
         fail(
           `parameter ${k}: different values per model (${filled.map(key).join(', ')}) cannot be represented; the garden takes one ${k} for all`,
         );
-      const v = filled[0];
-      if (gardenName === 'drop')
-        params.drop = Array.isArray(v)
-          ? v.map((x) => complement(x))
-          : typeof v === 'number'
-            ? complement(v)
-            : fail(`parameter density: ${String(v)} is not a number`);
-      else params[gardenName] = v;
       continue;
     }
     if (k === 'density' && values.every((v) => v === undefined || v === 1)) continue; // mergekit ignores density without a sparsifier
@@ -258,14 +295,16 @@ export function recipeToMergekit(input: Recipe): string {
   // mergekit requires a weight wherever the method takes one; the garden's default is 1 each.
   const perModel = others.map((): Record<string, Setting> => (op.params.some((d) => d.name === 'weights') ? { weight: 1 } : {}));
   const globals: Record<string, Setting> = {};
+  // A per-parent setting goes to each model's parameters; one value to every model.
+  const each = (k: string, v: ParamSetting, fn: (x: Setting) => Setting = (x) => x) =>
+    perModel.forEach((m, i) => (m[k] = fn(typeof v === 'object' && 'perParent' in v ? (v.perParent[i] as Setting) : (v as Setting))));
   for (const [k, v] of Object.entries(params)) {
     if (k === 'weights') {
-      (v as number[]).forEach((w, i) => (perModel[i].weight = w));
+      (v as (number | number[] | FilteredValue[])[]).forEach((w, i) => (perModel[i].weight = w));
     } else if (k === 'drop') {
-      const density = Array.isArray(v) ? v.map((x) => complement(x)) : complement(v as number);
-      perModel.forEach((m) => (m.density = density));
+      each('density', v, (x) => mapNumbers(x, complement));
     } else if (k in GLOBAL_IN_GARDEN && op.id !== 'ram' && op.id !== 'ramplus-tl') {
-      perModel.forEach((m) => (m[k] = v));
+      each(k, v);
     } else if (k === 'rescale') {
       if (v === 'inverse')
         fail('parameter rescale: "inverse" (1/kept fraction) has no mergekit setting; mergekit rescales to the L1 norm (rescale "l1")');
@@ -274,7 +313,7 @@ export function recipeToMergekit(input: Recipe): string {
       if (v !== 'tensor')
         fail(`parameter trimScope: "${String(v)}" (the TIES paper's model-wide top-k) has no mergekit setting; mergekit trims per tensor`);
     } else {
-      globals[snake(k)] = v;
+      globals[snake(k)] = v as Setting;
     }
   }
   const models: { model: string; parameters?: Record<string, Setting> }[] = [];

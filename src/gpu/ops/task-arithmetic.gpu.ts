@@ -4,8 +4,8 @@
  * exact radix select on the clipped deltas (or the model pre-pass's cutoffs), then one pass.
  */
 import code from './task-arithmetic.wgsl?raw';
-import { keepCount, normalizeDivisor, outlierCounts } from '../../core/operators/task-arithmetic.cpu.ts';
-import { num, weightsOf } from '../../core/operators/params.ts';
+import { keepCount, keptKey, normalizeDivisor, outlierCounts } from '../../core/operators/task-arithmetic.cpu.ts';
+import { num, numAt, weightsOf } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
 import { ElementwiseStage, f32Bits, type KernelContext, type Cutoff } from '../kernel-context.ts';
@@ -44,19 +44,22 @@ export async function taskArithmeticGpu(
   const sumW = cfg.consensus === 'none' && normalize ? normalizeDivisor(w) : 0;
   const clipNorm = typeof params.clipNorm === 'number' ? params.clipNorm : 0;
   const rescale = (params.rescale as string | undefined) ?? 'none';
-  const drop = cfg.sparsify === 'random' ? num(params, 'drop') : 0;
-  const density = cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' ? num(params, 'density') : 1;
+  // Density, drop and gamma may be one per parent (numAt).
+  const drop = Array.from({ length: P }, (_, p) => (cfg.sparsify === 'random' ? numAt(params, 'drop', p) : 0));
+  const density = Array.from({ length: P }, (_, p) =>
+    cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' ? numAt(params, 'density', p) : 1,
+  );
   if (cfg.sparsify === 'della') throw new Error('della has no GPU stage (its per-row magnitude ranks run on the CPU reference)');
   const words = new Uint32Array(8 + 8 * P);
   words.set([
     SPARSIFY_CODE[cfg.sparsify],
     cfg.consensus === 'ties' ? 1 : 0,
     normalize ? 1 : 0,
-    f32Bits(drop),
+    0,
     f32Bits(num(params, 'lambda', 1)),
     f32Bits(sumW),
   ]);
-  for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p])], 8 + 8 * p);
+  for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p]), 0, 0, f32Bits(drop[p])], 8 + 8 * p);
   const job = k.job(
     `task arithmetic "${ctx.name}"`,
     src,
@@ -84,15 +87,20 @@ export async function taskArithmeticGpu(
     }
     // Step 3: magnitude cutoffs, from the pre-pass (model-wide trimming) or by exact selection.
     // A density of 1 or more keeps every delta untouched (mergekit): no cutoff, no rescale.
-    const sparse = cfg.sparsify === 'random' || ((cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers') && density < 1);
+    // With one density per parent, a parent whose density is 1 or more keeps everything: its
+    // cutoff keeps all n (top n; outliers: hi prunes nothing, lo prunes nothing).
+    const trimmed = (p: number) =>
+      cfg.sparsify === 'random' || ((cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers') && density[p] < 1);
+    const sparse = Array.from({ length: P }, (_, p) => trimmed(p)).some(Boolean);
     if (!sparse) words[0] = SPARSIFY_CODE.none;
     if (cfg.sparsify === 'outliers' && sparse) {
       // Two bottom-m cutoffs per parent (outlierCounts): `hi` prunes all but the nTop largest, `lo` the nBot smallest.
-      const { nBot, nTop } = outlierCounts(density, num(params, 'gamma', 0.01), n, ctx.name);
+      const counts = (p: number) =>
+        trimmed(p) ? outlierCounts(density[p], numAt(params, 'gamma', p, 0.01), n, ctx.name) : { nBot: 0, nTop: 0 };
       const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
       const reqs = Array.from({ length: P }, (_, p) => [
-        { parent: p + 1, base: 0, scale: scale(p), k: n - nTop, order: 'bottom' as const },
-        { parent: p + 1, base: 0, scale: scale(p), k: nBot, order: 'bottom' as const },
+        { parent: p + 1, base: 0, scale: scale(p), k: n - counts(p).nTop, order: 'bottom' as const },
+        { parent: p + 1, base: 0, scale: scale(p), k: counts(p).nBot, order: 'bottom' as const },
       ]).flat();
       const cutoffs = await job.select(reqs);
       for (let p = 0; p < P; p++) {
@@ -109,25 +117,31 @@ export async function taskArithmeticGpu(
         const index = params.trimIndex;
         cutoffs = Array.from({ length: P }, (_, p) => ({ bits: bits[p], index: index[p] }));
       } else {
-        const kk = keepCount(density, n, ctx.name);
+        const kk = (p: number) => (trimmed(p) ? keepCount(density[p], n, ctx.name) : n);
         const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
         cutoffs = await job.select(
-          Array.from({ length: P }, (_, p) => ({ parent: p + 1, base: 0, scale: scale(p), k: kk, order: 'top' as const })),
+          Array.from({ length: P }, (_, p) => ({ parent: p + 1, base: 0, scale: scale(p), k: kk(p), order: 'top' as const })),
         );
       }
       for (let p = 0; p < P; p++) words.set([cutoffs[p].bits >>> 0, cutoffs[p].index >>> 0], 8 + 8 * p + 1);
     }
     // Step 4: rescale factors.
     if (sparse) {
-      const keep = cfg.sparsify === 'random' ? 1 - drop : density;
-      if (rescale === 'inverse' && keep > 0) for (let p = 0; p < P; p++) words[8 + 8 * p + 3] = f32Bits(1 / keep);
+      const keep = (p: number) => (cfg.sparsify === 'random' ? 1 - drop[p] : density[p]);
+      if (rescale === 'inverse') for (let p = 0; p < P; p++) if (trimmed(p) && keep(p) > 0) words[8 + 8 * p + 3] = f32Bits(1 / keep(p));
       if (rescale === 'l1') {
         const sums = await job.reduce(norms, job.params('l1 params', words), P, 1);
         for (let p = 0; p < P; p++)
-          if (sums[2 * p] >= L1_EPS && sums[2 * p + 1] >= L1_EPS) words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
+          if (trimmed(p) && sums[2 * p] >= L1_EPS && sums[2 * p + 1] >= L1_EPS)
+            words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
       }
     }
     const final = job.params('task arithmetic params', words);
+    if (cfg.sparsify !== 'none' && ctx.stats) {
+      // The receipt's kept counts per parent: exact (whole-number float32 partials, float64 across).
+      const kept = sparse ? await job.reduce(norms, final, P, 3) : null;
+      for (let p = 0; p < P; p++) ctx.stats[keptKey(p)] = kept ? kept[2 * p] : n;
+    }
     if (cfg.consensus === 'ties' && ctx.stats) {
       const [conflicts] = await job.reduce(norms, final, 1, 2);
       ctx.stats.signConflicts = conflicts;

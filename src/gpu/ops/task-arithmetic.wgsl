@@ -4,8 +4,9 @@
 // xs slabs: [base, x₀ … x_{P-1}].
 //
 // params: globals [sparsify (0 none, 1 magnitude, 2 random, 3 outliers), consensus (0 none,
-//          1 ties), normalize, fround(drop), λ, divisor (Σw, or 1 where |Σw| < 1e-8), 0, 0], then
-//          8 words per parent [clip, cutoff bits, cutoff index, rescale, w, lo bits, lo index, 0]
+//          1 ties), normalize, 0, λ, divisor (Σw, or 1 where |Σw| < 1e-8), 0, 0], then
+//          8 words per parent [clip, cutoff bits, cutoff index, rescale, w, lo bits, lo index,
+//          fround(drop)]
 //          (floats as f32 bits; outliers: cutoff = hi, all but the largest; lo, the smallest).
 
 fn pw(p: u32) -> u32 {
@@ -29,7 +30,7 @@ fn survives(p: u32, i: u32, d: f32) -> bool {
     return isKept(magnitudeKey(d), g, params[pw(p) + 1u], params[pw(p) + 2u]);
   }
   if (params[0] == 2u) {
-    return randomUnit(chunk.key, g, p) >= paramF(3u);
+    return randomUnit(chunk.key, g, p) >= paramF(pw(p) + 7u);
   }
   if (params[0] == 3u) {
     // outliers: kept between the smallest (cutoff lo) and the largest gamma (all but hi).
@@ -89,7 +90,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 // Reduction term (reduce.wgsl) for parent z. aux0 = 0: (d², 0) of the unclipped delta (per-tensor
 // clipping); aux0 = 1: (|d|, |d| if it survives) of the clipped delta (L1 rescale); aux0 = 2:
-// (1, 0) where the non-zero weighted deltas disagree in sign (TIES statistics; exact counts).
+// (1, 0) where the non-zero weighted deltas disagree in sign (TIES statistics; exact counts);
+// aux0 = 3: (1, 0) where parent z's delta survives step 3 (the receipt's kept counts; exact).
 fn term(i: u32, z: u32) -> vec2<f32> {
   if (chunk.aux0 == 0u) {
     let d = xAt(z + 1u, i) - xAt(0u, i);
@@ -98,6 +100,9 @@ fn term(i: u32, z: u32) -> vec2<f32> {
   if (chunk.aux0 == 1u) {
     let d = delta(z, i);
     return vec2<f32>(abs(d), select(0.0, abs(d), survives(z, i, d)));
+  }
+  if (chunk.aux0 == 3u) {
+    return select(vec2<f32>(0.0, 0.0), vec2<f32>(1.0, 0.0), survives(z, i, delta(z, i)));
   }
   var pos = false;
   var neg = false;

@@ -22,7 +22,7 @@ import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
 import { num, weightsOf } from '../params.ts';
 import { descend, HIGH_SHIFT, HIGH_SIZE, histHigh, histLow, KEEP_NONE, LOW_SIZE } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
-import { keepCount, normalizeDivisor } from '../task-arithmetic.cpu.ts';
+import { keepCount, keptKey, normalizeDivisor } from '../task-arithmetic.cpu.ts';
 
 const f = Math.fround;
 /** Elements per block: P parents' scratch blocks stay in L1/L2. */
@@ -141,22 +141,31 @@ function clippedDelta(pl: Plan, inputs: readonly Float32Array[], p: number, s: n
   if (c !== 1) for (let j = 0; j < len; j++) D[j] = D[j] * c;
 }
 
-/** Step 3 on D (parent p's clipped delta of [s, …)): zero what the trim or the random mask drops. */
-function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Array): void {
+/** Step 3 on D (parent p's clipped delta of [s, …)): zero what the trim or the random mask drops; returns how many it kept. */
+function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Array): number {
   const len = D.length;
+  let dropped = 0;
   if (pl.trim) {
     const cb = pl.bits[p],
       ci = pl.index[p] - pl.trimOffset - s;
     for (let j = 0; j < len; j++) {
       const m = U[j] & 0x7fffffff;
-      if (!(m > cb || (m === cb && j < ci))) D[j] = 0;
+      if (!(m > cb || (m === cb && j < ci))) {
+        D[j] = 0;
+        dropped++;
+      }
     }
   } else if (pl.random) {
     const sk = pl.sk[p],
       pf = pl.drop,
       o = pl.offset + s;
-    for (let j = 0; j < len; j++) if (unitAt(sk, o + j) < pf) D[j] = 0;
+    for (let j = 0; j < len; j++)
+      if (unitAt(sk, o + j) < pf) {
+        D[j] = 0;
+        dropped++;
+      }
   }
+  return len - dropped;
 }
 
 /** Blocks of [start, end), each with scratch views of its length. */
@@ -191,12 +200,14 @@ function applyRange(
   const sparse = pl.trim || pl.random;
   const divisor = cfg.consensus === 'none' && pl.normalize ? normalizeDivisor(Array.from(w)) : 1;
   let conflicts = 0;
+  // The receipt's kept counts per parent (as the reference's sparsifyDelta counts them).
+  const kept = new Array<number>(P).fill(sparse ? 0 : end - start);
   blocks(start, end, (s, len) => {
     for (let p = 0; p < P; p++) {
       const D = len === BLOCK ? sc.D[p] : sc.D[p].subarray(0, len);
       clippedDelta(pl, inputs, p, s, D);
       if (sparse) {
-        sparsify(pl, p, s, D, len === BLOCK ? sc.U[p] : sc.U[p].subarray(0, len));
+        kept[p] += sparsify(pl, p, s, D, len === BLOCK ? sc.U[p] : sc.U[p].subarray(0, len));
         const r = pl.rescale[p];
         if (r !== 1) for (let j = 0; j < len; j++) D[j] = D[j] * r;
       }
@@ -243,7 +254,10 @@ function applyRange(
       out[s + j] = base[s + j] + f(lambda * merged);
     }
   });
-  if (cfg.consensus === 'ties') return { signConflicts: conflicts };
+  const counts: Record<string, number> = {};
+  if (cfg.sparsify !== 'none') kept.forEach((k, p) => (counts[keptKey(p)] = k));
+  if (cfg.consensus === 'ties') counts.signConflicts = conflicts;
+  return counts;
 }
 
 type Stage = 'clip' | 'high' | 'low' | 'equal' | 'l1';
@@ -442,6 +456,9 @@ export function taskArithmeticKernel(id: string, cfg: TaskArithmeticConfig): Ran
   return {
     id,
     bytesPerElement: (inputs) => 4 * (inputs + 1),
+    // One density or drop per parent (resolved to a list) runs the reference.
+    unsupported: (params) =>
+      ['density', 'drop'].some((k) => Array.isArray(params[k])) ? 'one density or drop per parent runs the reference' : null,
     reduce,
     prepare: (inputs, params, ctx) => reduceLocally(reduce, inputs, params, ctx),
     run: (inputs, out, params, ctx, start, end) => applyRange(cfg, inputs, out, params, ctx, start, end),
