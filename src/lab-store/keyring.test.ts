@@ -6,7 +6,7 @@ import { openKeyring } from './keyring.ts';
 import { Ledger, verifyAuthority } from '../core/lab/ledger.ts';
 import { PolicyZone } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
-import { createSigner, keyId } from '../core/lab/signing.ts';
+import { createSigner, generateKeyring, keyId } from '../core/lab/signing.ts';
 import { manifestHash } from '../core/manifest/index.ts';
 import { CONTRACT, fakeClock, testPolicy } from '../core/lab/test-helpers.ts';
 
@@ -58,6 +58,44 @@ describe('the app ledger signed with the garden keyring (IndexedDB)', () => {
     expect(ledger.records().map((r) => r.sig)).toEqual([undefined, undefined]);
     expect(ledger.verify().ok).toBe(true);
     expect(keyId(ring.public.policy)).toMatch(/^[0-9a-f]{16}$/);
+    again.close();
+  });
+});
+
+describe('the keyring keeps its private keys non-extractable', () => {
+  const exportable = (key: unknown) =>
+    crypto.subtle.exportKey('jwk', key as CryptoKey).then(
+      () => true,
+      () => false,
+    );
+
+  it('a new keyring stores CryptoKeys that cannot be exported, and signs with them', async () => {
+    const name = fresh();
+    const ring = await openKeyring(name);
+    const db = await openDB(name, 1);
+    const stored = (await db.get('keyring', 'zones')) as { private: Record<string, unknown> };
+    db.close();
+    for (const z of ['policy', 'release', 'evaluation']) {
+      expect(await exportable(stored.private[z])).toBe(false);
+      expect(await exportable(ring.private[z as 'policy'])).toBe(false);
+    }
+    expect(JSON.stringify(stored)).not.toContain('"d"');
+    const sig = await (await createSigner(ring)).sign('policy', new Uint8Array([1, 2, 3]));
+    expect(sig.key).toBe(keyId(ring.public.policy));
+  });
+
+  it('a keyring stored as JWKs (an older garden) is sealed on open: same public keys, no JWK left', async () => {
+    const name = fresh();
+    const old = await generateKeyring();
+    const db = await openDB(name, 1, { upgrade: (d) => void d.createObjectStore('keyring') });
+    await db.put('keyring', old, 'zones');
+    db.close();
+    const ring = await openKeyring(name);
+    expect(ring.format).toBe('slm-garden-sealed-keyring');
+    expect(ring.public).toEqual(old.public);
+    expect(await exportable(ring.private.release)).toBe(false);
+    const again = await openDB(name, 1);
+    expect(JSON.stringify(await again.get('keyring', 'zones'))).not.toContain(old.private.policy.d as string);
     again.close();
   });
 });

@@ -124,7 +124,7 @@ export interface Keyring {
 }
 
 /** The keys a garden's ledger must have pinned first: the oldest it ever held. */
-export const rootKeys = (ring: Keyring): ZoneKeys => ring.history?.[0] ?? ring.public;
+export const rootKeys = (ring: Keyring | SealedKeyring): ZoneKeys => ring.history?.[0] ?? ring.public;
 
 export async function generateKeyring(): Promise<Keyring> {
   const s = subtle();
@@ -152,6 +152,60 @@ export function checkKeyring(json: unknown): Keyring {
   return k as Keyring;
 }
 
+/**
+ * A keyring whose private keys are non-extractable CryptoKeys: the key material never exists as
+ * bytes a script could read or copy (the app keeps the CryptoKeys themselves in IndexedDB, which
+ * stores them by structured clone). Public keys stay exportable, as WebCrypto makes them.
+ */
+export interface SealedKeyring {
+  format: 'slm-garden-sealed-keyring';
+  version: 1;
+  public: ZoneKeys;
+  private: Record<SigningZone, CryptoKeyLike>;
+  history?: ZoneKeys[];
+}
+
+export async function generateSealedKeyring(): Promise<SealedKeyring> {
+  const s = subtle();
+  const pub: Partial<ZoneKeys> = {};
+  const priv: Partial<Record<SigningZone, CryptoKeyLike>> = {};
+  for (const z of SIGNING_ZONES) {
+    const k = await s.generateKey(ECDSA, false, ['sign', 'verify']);
+    pub[z] = toBase64url(new Uint8Array((await s.exportKey('raw', k.publicKey)) as ArrayBuffer));
+    priv[z] = k.privateKey;
+  }
+  return { format: 'slm-garden-sealed-keyring', version: 1, public: pub as ZoneKeys, private: priv as SealedKeyring['private'] };
+}
+
+/** The same keys, their private halves imported as non-extractable CryptoKeys (the JWKs can then be dropped). */
+export async function sealKeyring(ring: Keyring): Promise<SealedKeyring> {
+  const priv: Partial<Record<SigningZone, CryptoKeyLike>> = {};
+  for (const z of SIGNING_ZONES) priv[z] = await subtle().importKey('jwk', ring.private[z], ECDSA, false, ['sign']);
+  const sealed: SealedKeyring = {
+    format: 'slm-garden-sealed-keyring',
+    version: 1,
+    public: { ...ring.public },
+    private: priv as SealedKeyring['private'],
+  };
+  if (ring.history) sealed.history = ring.history;
+  return sealed;
+}
+
+export function checkSealedKeyring(v: unknown): SealedKeyring {
+  const k = v as Partial<SealedKeyring> | null;
+  if (!k || typeof k !== 'object' || k.format !== 'slm-garden-sealed-keyring' || k.version !== 1 || !k.public || !k.private)
+    throw new SigningError('not a sealed keyring (format "slm-garden-sealed-keyring", version 1, public keys and private CryptoKeys)');
+  if (checkZoneKeys(k.public) === null) throw new SigningError('sealed keyring: the public keys are not three raw P-256 points');
+  for (const z of SIGNING_ZONES) {
+    const key = k.private[z] as (CryptoKeyLike & { extractable?: boolean }) | undefined;
+    if (!key || key.type !== 'private' || key.extractable !== false)
+      throw new SigningError(`sealed keyring: the ${z} private key is not a non-extractable private CryptoKey`);
+  }
+  if (k.history !== undefined && (!Array.isArray(k.history) || !k.history.every((h) => checkZoneKeys(h) !== null)))
+    throw new SigningError('sealed keyring: history must be a list of zone key sets');
+  return k as SealedKeyring;
+}
+
 /** Signs records and anchors with a keyring's zone keys. */
 export interface LedgerSigner {
   /** The keys it signs with now. */
@@ -161,10 +215,10 @@ export interface LedgerSigner {
   sign(zone: SigningZone, message: Uint8Array): Promise<RecordSignature>;
 }
 
-export async function createSigner(ring: Keyring): Promise<LedgerSigner> {
+export async function createSigner(keyring: Keyring | SealedKeyring): Promise<LedgerSigner> {
   const s = subtle();
-  const priv = new Map<SigningZone, CryptoKeyLike>();
-  for (const z of SIGNING_ZONES) priv.set(z, await s.importKey('jwk', ring.private[z], ECDSA, false, ['sign']));
+  const ring = keyring.format === 'slm-garden-sealed-keyring' ? keyring : await sealKeyring(keyring);
+  const priv = new Map<SigningZone, CryptoKeyLike>(SIGNING_ZONES.map((z) => [z, ring.private[z]]));
   const keys = { ...ring.public };
   return {
     keys,
