@@ -264,6 +264,81 @@ const CASES: Case[] = [
     },
     ulp: 2,
   },
+  // DELLA: the host ranks each row (the CPU's dellaKeepProbabilities) and the GPU draws against
+  // those probabilities, so the masks are the CPU's (kept counts equal, checked by gpuStats);
+  // 4 scaled ULP with the L1 rescale (its factor from a reduction), 2 without; 8 scaled ULP for
+  // della's defaults, where the L1 factors (one ULP apart at most) meet WGSL's division by the
+  // agreeing weights (normalize true).
+  {
+    title: 'della, 3 parents, L1 rescale and normalize (mergekit defaults)',
+    req: { op: 'della', ...MAT, inputs: 4, params: { density: 0.5, epsilon: 0.15, weights: [1, 2, 3] }, seed: 34 },
+    ulp: 8,
+    scaled: true,
+  },
+  {
+    title: 'della, no rescale (election and agreeing mean)',
+    req: { op: 'della', ...MAT, inputs: 4, params: { density: 0.5, epsilon: 0.15, rescale: 'none' }, seed: 42 },
+    ulp: 2,
+  },
+  {
+    title: 'della-linear, no rescale (equal magnitudes within rows)',
+    req: { op: 'della-linear', ...MAT, inputs: 3, params: { density: 0.4, epsilon: 0.2, rescale: 'none' }, seed: 35, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'della-linear, L1 rescale, weights',
+    req: { op: 'della-linear', ...MAT, inputs: 3, params: { density: 0.6, epsilon: 0.1, weights: [0.7, 1.3] }, seed: 36 },
+    ulp: 4,
+    scaled: true,
+  },
+  {
+    title: 'della chunked (one 1-D row)',
+    req: {
+      op: 'della',
+      n: 100_003,
+      inputs: 3,
+      params: { density: 0.5, epsilon: 0.2, rescale: 'none' },
+      seed: 37,
+      maxChunkElements: 16_384,
+      checkChunkInvariance: true,
+    },
+    ulp: 2,
+  },
+  {
+    title: 'della, per-parent density and epsilon (one parent kept whole)',
+    req: {
+      op: 'della',
+      ...MAT,
+      inputs: 4,
+      params: { density: { perParent: [0.3, 0.6, 1] }, epsilon: { perParent: [0.1, 0.25, 0.1] } },
+      seed: 38,
+    },
+    ulp: 4,
+    scaled: true,
+  },
+  // mergekit's per-model parameters on the rest of the family: each parent's own cutoff or drop.
+  {
+    title: 'per-parent TIES density (ties)',
+    req: { op: 'ties', ...MAT, inputs: 4, params: { density: { perParent: [0.2, 0.5, 1] } }, seed: 39, kind: 'ties' },
+    ulp: 2,
+  },
+  {
+    title: 'per-parent DARE drop, inverse rescale',
+    req: { op: 'dare', ...MAT, inputs: 3, params: { drop: { perParent: [0.2, 0.7] }, rescale: 'inverse' }, seed: 40 },
+    ulp: 2,
+  },
+  {
+    title: 'per-parent breadcrumbs density and gamma',
+    req: {
+      op: 'breadcrumbs',
+      ...MAT,
+      inputs: 3,
+      params: { density: { perParent: [0.5, 0.8] }, gamma: { perParent: [0.1, 0.02] } },
+      seed: 41,
+      kind: 'ties',
+    },
+    ulp: 2,
+  },
   {
     title: 'federated, per-tensor clipping',
     req: { op: 'federated', ...MAT, inputs: 4, params: { weights: [10, 20, 30], clipNorm: 50, clipScope: 'tensor' }, seed: 21 },

@@ -4,9 +4,9 @@
  * Only summaries cross back to the test (counts, ULPs, hashes), never the tensors.
  */
 import { getOperator, OPERATOR_IDS } from '../../src/core/operators/registry.ts';
-import { resolveParams } from '../../src/core/operators/params.ts';
+import { numAt, paramsAt, resolveParams } from '../../src/core/operators/params.ts';
 import { mix32, randomUnit } from '../../src/core/operators/prng.ts';
-import type { ParamValues } from '../../src/core/operators/types.ts';
+import type { ParamValues, RecipeParams } from '../../src/core/operators/types.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { getGpu, openGpu, isDeviceLostError, forgetGpu } from '../../src/gpu/device.ts';
 import { webGpuBackendOn, withCpuFallback } from '../../src/gpu/backend.ts';
@@ -43,7 +43,8 @@ export interface ConformanceRequest {
   n: number;
   /** Inputs including the base when the operator has one. */
   inputs: number;
-  params: ParamValues;
+  /** As a recipe gives them (per-parent values and filter lists resolved for this tensor, at layer position 0). */
+  params: RecipeParams;
   /** Derived parameters a model pre-pass would add (e.g. mutate's std, TIES's trim cutoffs). */
   derived?: ParamValues;
   /** Run the operator's own model pre-pass (`prepare`) on this one tensor for the derived parameters, as breed does. */
@@ -157,10 +158,9 @@ function selectionCutoffs(opId: string, inputs: readonly Float32Array[], params:
   const n = inputs[0].length;
   if (opId === 'prune') return [cutoffReport(inputs[0], pruneThreshold(inputs[0], pruneCount(Number(params.fraction), n)))];
   if (opId !== 'sparse-task-delta' && opId !== 'ties') return undefined;
-  const density = Number(params.density);
-  return inputs.slice(1).map((x) => {
+  return inputs.slice(1).map((x, i) => {
     const d = Float32Array.from(x, (v, j) => v - inputs[0][j]);
-    return cutoffReport(d, magnitudeThreshold(d, selectCount(density, n)));
+    return cutoffReport(d, magnitudeThreshold(d, selectCount(numAt(params, 'density', i), n)));
   });
 }
 
@@ -291,7 +291,7 @@ async function conformance(req: ConformanceRequest): Promise<ConformanceResult> 
     if (!op.prepare) throw new Error(`${op.id} has no model pre-pass`);
     prepared = op.prepare({ names: [req.name], shapes: [ctx.shape], inputs: () => inputs }, resolved, req.seed)[req.name] ?? {};
   }
-  const params = { ...resolved, ...prepared, ...(req.derived ?? {}) };
+  const params = { ...paramsAt(op, resolved, 0, req.name), ...prepared, ...(req.derived ?? {}) };
   const c0 = performance.now();
   const cpuStats: Record<string, number> = {};
   const cpu = op.cpu(inputs, params, { ...ctx, stats: cpuStats });

@@ -70,8 +70,6 @@ interface FamilyMember {
   defaults: { normalize: boolean; density?: number; drop?: number; rescale?: 'none' | 'inverse' | 'l1' };
   clip?: boolean;
   weights?: ParamDef;
-  /** false: no GPU stage yet (the CPU reference runs). */
-  gpu?: boolean;
 }
 
 /** A member of the task-arithmetic family: the parameter list follows the settings. */
@@ -219,7 +217,7 @@ function taskArithmetic(m: FamilyMember): OperatorDef {
     parents: m.parents ?? { min: 1, max: 16 },
     needsBase: true,
     params,
-    kernel: m.gpu === false ? undefined : { id: 'task-arithmetic', cfg },
+    kernel: { id: 'task-arithmetic', cfg },
     cpu: (inputs, params, ctx) => taskArithmeticCpu(cfg, inputs, params, ctx),
     prepare: (model, params) => taskArithmeticPrepare(cfg, model, params),
   };
@@ -327,7 +325,6 @@ export const OPERATORS = Object.freeze({
     cfg: { sparsify: 'della', consensus: 'ties' },
     parents: { min: 2, max: 16 },
     defaults: { normalize: true, density: 0.5, rescale: 'l1' },
-    gpu: false,
   }),
   'della-linear': taskArithmetic({
     id: 'della-linear',
@@ -337,7 +334,6 @@ export const OPERATORS = Object.freeze({
     reference: 'DELLA-Merging (Deep et al., 2024); mergekit "della_linear"',
     cfg: { sparsify: 'della', consensus: 'none' },
     defaults: { normalize: false, density: 0.5, rescale: 'l1' },
-    gpu: false,
   }),
   federated: taskArithmetic({
     id: 'federated',

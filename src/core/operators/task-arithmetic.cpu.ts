@@ -86,14 +86,18 @@ export function outlierCutoffs(d: Float32Array, density: number, gamma: number, 
 }
 
 /**
- * DELLA's MAGPRUNE (mergekit della_magprune) in place: within each row (the first dimension; a
- * 1-D tensor is one row), element ranks r = 0 … cols−1 by magnitude ascending (ties lower index
- * first) give keep probabilities p = (density − ε) + (r / (cols − 1))·2ε (float32, mergekit's
- * order of operations; a one-column row takes r/(cols − 1) = 0); element j survives iff
- * randomUnit(tensorKey(seed, name), j, parent) < fround(p). Rescaling is step 4 (L1 by default).
- * Returns how many elements were kept.
+ * DELLA's MAGPRUNE keep probabilities (mergekit della_magprune): within each row (the first
+ * dimension; a 1-D tensor is one row), element ranks r = 0 … cols−1 by magnitude ascending (ties
+ * lower index first) give p = (density − ε) + (r / (cols − 1))·2ε, in float32 in mergekit's order
+ * of operations (a one-column row takes r/(cols − 1) = 0). The CPU's drop and the GPU kernel's
+ * (which draws against these, passed as extra input slabs) share this function.
  */
-export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx: TensorContext, parent: number): number {
+export function dellaKeepProbabilities(
+  d: Float32Array,
+  density: number,
+  epsilon: number,
+  ctx: Pick<TensorContext, 'name' | 'shape'>,
+): Float32Array {
   if (!(density + epsilon < 1 && density - epsilon > 0)) {
     throw new Error(`della: epsilon ${epsilon} must keep density ± epsilon inside (0, 1) (density ${density})`);
   }
@@ -104,21 +108,33 @@ export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx
   const f = Math.fround;
   const low = f(density - epsilon);
   const eps = f(epsilon);
-  const sk = streamKey(tensorKey(ctx.seed, ctx.name), parent);
   const bits = magnitudeBits(d);
   const order = new Uint32Array(cols);
-  let kept = 0;
+  const p = new Float32Array(n);
   for (let r = 0; r < rows; r++) {
     const start = r * cols;
     for (let c = 0; c < cols; c++) order[c] = c;
     order.sort((a, b) => (bits[start + a] & 0x7fffffff) - (bits[start + b] & 0x7fffffff) || a - b);
     for (let rank = 0; rank < cols; rank++) {
-      const j = start + order[rank];
       const norm = cols > 1 ? f(rank / (cols - 1)) : 0;
-      const p = f(low + f(f(norm * 2) * eps));
-      if (!(unitAt(sk, j) < p)) d[j] = 0;
-      else kept++;
+      p[start + order[rank]] = f(low + f(f(norm * 2) * eps));
     }
+  }
+  return p;
+}
+
+/**
+ * DELLA's drop in place: element j survives iff randomUnit(tensorKey(seed, name), j, parent) <
+ * its keep probability (dellaKeepProbabilities). Rescaling is step 4 (L1 by default). Returns how
+ * many elements were kept.
+ */
+export function dellaDrop(d: Float32Array, density: number, epsilon: number, ctx: TensorContext, parent: number): number {
+  const p = dellaKeepProbabilities(d, density, epsilon, ctx);
+  const sk = streamKey(tensorKey(ctx.seed, ctx.name), parent);
+  let kept = 0;
+  for (let j = 0; j < d.length; j++) {
+    if (!(unitAt(sk, j) < p[j])) d[j] = 0;
+    else kept++;
   }
   return kept;
 }

@@ -346,8 +346,8 @@ describe('DELLA (mergekit della_magprune)', () => {
     );
   });
 
-  it('has no GPU stage: the registry declares no kernel, so the GPU backend says so and the CPU runs it', () => {
-    expect(getOperator('della').kernel).toBeUndefined();
+  it('runs on the family’s GPU kernel (host keep probabilities, GPU draws; e2e/kernels.spec.ts)', () => {
+    expect(getOperator('della').kernel).toEqual({ id: 'task-arithmetic', cfg: { sparsify: 'della', consensus: 'ties' } });
     expect(getOperator('breadcrumbs').kernel).toEqual({ id: 'task-arithmetic', cfg: { sparsify: 'outliers', consensus: 'none' } });
   });
 });

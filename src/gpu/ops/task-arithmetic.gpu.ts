@@ -2,14 +2,25 @@
  * The task-arithmetic family on the GPU, configured by the operator's TaskArithmeticConfig like
  * taskArithmeticCpu: per-tensor clip norms and L1 masses by GPU reductions, magnitude trimming by
  * exact radix select on the clipped deltas (or the model pre-pass's cutoffs), then one pass.
+ * DELLA: each row's magnitude ranks need a sort, which the host does with the CPU's own
+ * dellaKeepProbabilities (so the probabilities are the CPU's bit for bit); they travel as P extra
+ * input slabs after the parents, and the GPU draws against them (the counter-based generator),
+ * rescales by its L1 reductions, weighs, elects signs and counts.
  */
 import code from './task-arithmetic.wgsl?raw';
-import { keepCount, keptKey, normalizeDivisor, outlierCounts } from '../../core/operators/task-arithmetic.cpu.ts';
+import {
+  dellaKeepProbabilities,
+  keepCount,
+  keptKey,
+  normalizeDivisor,
+  outlierCounts,
+  parentDelta,
+} from '../../core/operators/task-arithmetic.cpu.ts';
 import { num, numAt, weightsOf } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
 import { ElementwiseStage, f32Bits, type KernelContext, type Cutoff } from '../kernel-context.ts';
-import type { ChunkSink, TensorSource } from '../source.ts';
+import { arraySource, readWhole, type ChunkSink, type TensorSource } from '../source.ts';
 import type { GpuKernel } from './types.ts';
 
 export class TaskArithmeticStage extends ElementwiseStage {
@@ -27,7 +38,7 @@ export class TaskArithmeticNormsStage extends ElementwiseStage {
 /** mergekit's eps in rescaled_masked_tensor, as in taskArithmeticCpu. */
 const L1_EPS = 1e-7;
 
-const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2, outliers: 3 } as const);
+const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2, outliers: 3, della: 4 } as const);
 
 export async function taskArithmeticGpu(
   k: KernelContext,
@@ -46,10 +57,9 @@ export async function taskArithmeticGpu(
   const rescale = (params.rescale as string | undefined) ?? 'none';
   // Density, drop and gamma may be one per parent (numAt).
   const drop = Array.from({ length: P }, (_, p) => (cfg.sparsify === 'random' ? numAt(params, 'drop', p) : 0));
-  const density = Array.from({ length: P }, (_, p) =>
-    cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' ? numAt(params, 'density', p) : 1,
-  );
-  if (cfg.sparsify === 'della') throw new Error('della has no GPU stage (its per-row magnitude ranks run on the CPU reference)');
+  const ranked = cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' || cfg.sparsify === 'della';
+  const density = Array.from({ length: P }, (_, p) => (ranked ? numAt(params, 'density', p) : 1));
+  if (cfg.sparsify === 'della') src = await withDellaProbabilities(src, P, density, params, ctx);
   const words = new Uint32Array(8 + 8 * P);
   words.set([
     SPARSIFY_CODE[cfg.sparsify],
@@ -58,6 +68,7 @@ export async function taskArithmeticGpu(
     0,
     f32Bits(num(params, 'lambda', 1)),
     f32Bits(sumW),
+    P,
   ]);
   for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p]), 0, 0, f32Bits(drop[p])], 8 + 8 * p);
   const job = k.job(
@@ -89,8 +100,7 @@ export async function taskArithmeticGpu(
     // A density of 1 or more keeps every delta untouched (mergekit): no cutoff, no rescale.
     // With one density per parent, a parent whose density is 1 or more keeps everything: its
     // cutoff keeps all n (top n; outliers: hi prunes nothing, lo prunes nothing).
-    const trimmed = (p: number) =>
-      cfg.sparsify === 'random' || ((cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers') && density[p] < 1);
+    const trimmed = (p: number) => cfg.sparsify === 'random' || (ranked && density[p] < 1);
     const sparse = Array.from({ length: P }, (_, p) => trimmed(p)).some(Boolean);
     if (!sparse) words[0] = SPARSIFY_CODE.none;
     if (cfg.sparsify === 'outliers' && sparse) {
@@ -150,6 +160,27 @@ export async function taskArithmeticGpu(
   } finally {
     job.dispose();
   }
+}
+
+/**
+ * DELLA's inputs: the parents followed by one slab per parent of keep probabilities (1 for a
+ * parent whose density is 1 or more: kept whole, as the CPU leaves it). Needs the whole tensor on
+ * the host, as the row sort does.
+ */
+async function withDellaProbabilities(
+  src: TensorSource,
+  P: number,
+  density: readonly number[],
+  params: ParamValues,
+  ctx: TensorContext,
+): Promise<TensorSource> {
+  const whole = await readWhole(src);
+  const probs = Array.from({ length: P }, (_, p) =>
+    density[p] >= 1
+      ? new Float32Array(src.length).fill(1)
+      : dellaKeepProbabilities(parentDelta(whole[0], whole[p + 1], params, p), density[p], numAt(params, 'epsilon', p, 0.15), ctx),
+  );
+  return arraySource([...whole, ...probs]);
 }
 
 /** The family's kernel: each member's configuration comes from the operator's declaration. */

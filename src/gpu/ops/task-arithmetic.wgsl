@@ -1,10 +1,10 @@
-// The task-arithmetic family: task delta, sparse task delta, DARE, TIES, DARE-TIES and the
-// federated update, one kernel configured by its parameters. The steps are stated once in
-// docs/OPERATORS.md ("The task-arithmetic family"); taskArithmeticCpu is the reference.
-// xs slabs: [base, x₀ … x_{P-1}].
+// The task-arithmetic family: task delta, sparse task delta, DARE, TIES, DARE-TIES, breadcrumbs,
+// DELLA and the federated update, one kernel configured by its parameters. The steps are stated
+// once in docs/OPERATORS.md ("The task-arithmetic family"); taskArithmeticCpu is the reference.
+// xs slabs: [base, x₀ … x_{P-1}], then for DELLA P slabs of keep probabilities (the host's).
 //
-// params: globals [sparsify (0 none, 1 magnitude, 2 random, 3 outliers), consensus (0 none,
-//          1 ties), normalize, 0, λ, divisor (Σw, or 1 where |Σw| < 1e-8), 0, 0], then
+// params: globals [sparsify (0 none, 1 magnitude, 2 random, 3 outliers, 4 della), consensus
+//          (0 none, 1 ties), normalize, 0, λ, divisor (Σw, or 1 where |Σw| < 1e-8), P, 0], then
 //          8 words per parent [clip, cutoff bits, cutoff index, rescale, w, lo bits, lo index,
 //          fround(drop)]
 //          (floats as f32 bits; outliers: cutoff = hi, all but the largest; lo, the smallest).
@@ -37,6 +37,10 @@ fn survives(p: u32, i: u32, d: f32) -> bool {
     let m = magnitudeKey(d);
     return isPruned(m, g, params[pw(p) + 1u], params[pw(p) + 2u]) && !isPruned(m, g, params[pw(p) + 5u], params[pw(p) + 6u]);
   }
+  if (params[0] == 4u) {
+    // della: kept with the host's rank-dependent probability (slab 1 + P + p).
+    return randomUnit(chunk.key, g, p) < xAt(1u + params[6] + p, i);
+  }
   return true;
 }
 
@@ -57,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (i >= chunk.count) {
     return;
   }
-  let parents = chunk.parents - 1u;
+  let parents = params[6];
   var m: f32 = 0.0;
   if (params[1] == 0u) {
     for (var p = 0u; p < parents; p = p + 1u) {
@@ -106,7 +110,7 @@ fn term(i: u32, z: u32) -> vec2<f32> {
   }
   var pos = false;
   var neg = false;
-  for (var p = 0u; p + 1u < chunk.parents; p = p + 1u) {
+  for (var p = 0u; p < params[6]; p = p + 1u) {
     let d = weighted(p, i);
     pos = pos || d > 0.0;
     neg = neg || d < 0.0;
