@@ -9,7 +9,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import { bundleKernelHarness } from './harness/bundle.ts';
 import type { ConformanceRequest, ConformanceResult } from './harness/kernels-entry.ts';
-import type { ParamValues } from '../src/core/operators/types.ts';
+import type { ParamValues, RecipeParams } from '../src/core/operators/types.ts';
 
 let harness = '';
 let page: Page;
@@ -927,21 +927,27 @@ test('mutate on the GPU without the prepared std is refused with a clear message
 });
 
 // Whole models through breed(): selection-only operators, and mutate (its std from breed's
-// pre-pass), must give the CPU's bytes (equal hashes).
-const BREEDS: [string, ParamValues, number][] = [
+// pre-pass), must give the CPU's bytes (equal hashes); every breed's receipt statistics (sign
+// conflicts, kept fractions, iterations) equal the CPU's.
+const BREEDS: [string, RecipeParams, number][] = [
   ['prune', { fraction: 0.4, matricesOnly: true }, 1],
   ['mutate', { strength: 0.5, epsilon: 0.5, rate: 0.8 }, 1],
   ['crossover', { granularity: 'row' }, 3],
   ['ties', { density: 0.3 }, 3],
+  ['ties', { density: { perParent: [0.3, [{ filter: 'fc1', value: 0.5 }, { value: 0.8 }]] } }, 3],
+  ['della', { density: 0.5, epsilon: 0.2, rescale: 'none' }, 3],
+  ['dare', { drop: { perParent: [0.3, 0.6] }, rescale: 'inverse' }, 3],
 ];
 for (const [operator, params, parents] of BREEDS) {
-  test(`breed ${operator} on the GPU gives the CPU's output hashes`, async () => {
+  test(`breed ${operator} ${JSON.stringify(params)} on the GPU gives the CPU's output hashes`, async () => {
     const r = await page.evaluate(([o, p, n]) => window.__kernels.breedCompare(o, p, n, 'ties'), [operator, params, parents] as const);
     console.log(`breed ${operator}: ${r.identical}/${r.tensors} tensors identical on ${r.adapter}`);
     expect(r.kind).toBe('webgpu');
     expect(r.fallbacks).toEqual([]);
     expect(r.identical).toBe(r.tensors);
     expect(r.statsEqual).toBe(true);
+    if (operator !== 'prune' && operator !== 'mutate' && operator !== 'crossover')
+      expect(r.keptFractions.every((k) => Array.isArray(k))).toBe(true);
   });
 }
 

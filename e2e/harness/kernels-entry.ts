@@ -10,7 +10,7 @@ import type { ParamValues, RecipeParams } from '../../src/core/operators/types.t
 import { sha256Hex } from '../../src/core/hash.ts';
 import { getGpu, openGpu, isDeviceLostError, forgetGpu } from '../../src/gpu/device.ts';
 import { webGpuBackendOn, withCpuFallback } from '../../src/gpu/backend.ts';
-import { breed } from '../../src/core/operators/breed.ts';
+import { breed, type TensorStat } from '../../src/core/operators/breed.ts';
 import { cpuBackend } from '../../src/core/operators/backend.ts';
 import { fromFloat32, toFloat32, type DType, type Tensor } from '../../src/core/tensor.ts';
 import { KernelContext, grid2d } from '../../src/gpu/kernel-context.ts';
@@ -569,7 +569,10 @@ function makeModel(seed: number, kind: InputKind): Tensor[] {
  * breed() a whole model on the GPU (through withCpuFallback) and on the CPU, and compare the
  * per-tensor output hashes. With `loseAfter`, the device is destroyed after that many tensors.
  */
-async function breedCompare(operator: string, params: ParamValues, parents: number, kind: InputKind, loseAfter?: number) {
+/** What the method reported for a tensor (the receipt's sign conflicts, kept fractions, iterations). */
+const methodOnly = (s: TensorStat) => [s.signConflicts ?? null, s.keptFraction ?? null, s.iterations ?? null];
+
+async function breedCompare(operator: string, params: RecipeParams, parents: number, kind: InputKind, loseAfter?: number) {
   const gpu = await openGpu();
   if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
   const backend = withCpuFallback(webGpuBackendOn(gpu), cpuBackend);
@@ -586,8 +589,8 @@ async function breedCompare(operator: string, params: ParamValues, parents: numb
     kind: onGpu.backend.kind,
     adapter: onGpu.backend.adapter,
     fallbacks: backend.fallbacks,
-    statsEqual:
-      JSON.stringify(onGpu.stats.map((s) => s.signConflicts ?? null)) === JSON.stringify(onCpu.stats.map((s) => s.signConflicts ?? null)),
+    statsEqual: JSON.stringify(onGpu.stats.map(methodOnly)) === JSON.stringify(onCpu.stats.map(methodOnly)),
+    keptFractions: onGpu.stats.map((s) => s.keptFraction ?? null),
   };
 }
 

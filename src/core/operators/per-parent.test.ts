@@ -186,4 +186,25 @@ describe('receipts', () => {
     // fc1.weight: 96 elements, int(0.5·96) = 48 and int(0.75·96) = 72 kept.
     expect(r.receipt.tensors[0].keptFraction).toEqual([0.5, 0.75]);
   });
+
+  it('sign conflicts and kept fractions by hand, and karcher’s iterations, through breed', async () => {
+    const { fromFloat32 } = await import('../tensor.ts');
+    const t = (xs: number[]) => [fromFloat32('w', [5], f32(xs))];
+    const parents = [t([0, 0, 0, 0, 0]), t([3, -1, 2, 0.5, -4]), t([-2, 1, 1, -3, 5])];
+    const whole = await breed({ operator: 'ties', params: { density: 1 }, seed: 1, parents }, cpuBackend);
+    // Both signs at 0 (3, −2), 1 (−1, 1), 3 (0.5, −3), 4 (−4, 5): 4; density 1 keeps everything.
+    expect(whole.stats[0]).toMatchObject({ signConflicts: 4, keptFraction: [1, 1] });
+    const trimmed = await breed({ operator: 'ties', params: { density: 0.6 }, seed: 1, parents }, cpuBackend);
+    // Trimmed to [3, 0, 2, 0, −4] and [−2, 0, 0, −3, 5]: both signs at 0 and 4 only; 3 of 5 kept each.
+    expect(trimmed.stats[0]).toMatchObject({ signConflicts: 2, keptFraction: [0.6, 0.6] });
+    const karcher = getOperator('karcher');
+    const stats: Record<string, number> = {};
+    karcher.cpu([f32([3, -1, 2, 0.5, -4]), f32([-2, 1, 1, -3, 5]), f32([1, 2, -1, 0, 3])], resolveParams(karcher, {}, 3), {
+      ...ctx(stats),
+      name: 'w',
+    });
+    const k = await breed({ operator: 'karcher', params: {}, seed: 1, parents: [...parents.slice(1), t([1, 2, -1, 0, 3])] }, cpuBackend);
+    expect(stats.iterations).toBeGreaterThan(0); // three directions: the normalised mean is not yet the Karcher mean
+    expect(k.stats[0].iterations).toBe(stats.iterations);
+  });
 });
