@@ -207,4 +207,16 @@ describe('receipts', () => {
     expect(stats.iterations).toBeGreaterThan(0); // three directions: the normalised mean is not yet the Karcher mean
     expect(k.stats[0].iterations).toBe(stats.iterations);
   });
+
+  it('the layer visual of a per-parent TIES breed recomputes the stored output and shows each parent’s density', async () => {
+    const { visualizeLayer } = await import('./visualize.ts');
+    const parents = [randomModel(1), randomModel(2), randomModel(3)];
+    const params: RecipeParams = { density: { perParent: [0.5, 0.75] } };
+    const result = await breed({ operator: 'ties', params, seed: 7, parents }, cpuBackend);
+    const v = visualizeLayer({ operator: 'ties', params, seed: 7, parents, candidate: result.tensors, tensor: 'fc1.weight' });
+    expect(v.outputHash).toBe(result.stats[0].outputHash);
+    expect(v.recomputed).toBe(0);
+    expect(v.ties!.density).toEqual([0.5, 0.75]);
+    expect(v.ties!.keptFraction).toEqual(result.stats[0].keptFraction);
+  });
 });

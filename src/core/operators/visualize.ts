@@ -15,6 +15,12 @@
  */
 import { getOperator } from './registry.ts';
 import { layerPositions, paramsAt, resolveParams, num, weightsOf } from './params.ts';
+
+/** A resolved parameter that may hold one number per parent. */
+const perParentOrOne = (params: ParamValues, name: string): number | number[] => {
+  const v = params[name];
+  return Array.isArray(v) ? v : num(params, name);
+};
 import { crossoverSource } from './crossover.cpu.ts';
 import { slerpCoefficients } from './slerp.cpu.ts';
 import { parentDelta, sparsifyDelta, tiesCombine } from './task-arithmetic.cpu.ts';
@@ -22,7 +28,7 @@ import { dequantize, quantScheme, QUANT_SUFFIX } from './quantize.cpu.ts';
 import { StatsAccumulator } from './stream.ts';
 import { toFloat32, type Tensor } from '../tensor.ts';
 import { sha256Stream } from '../hash.ts';
-import type { ModelView, ParamValues, TaskArithmeticConfig } from './types.ts';
+import type { ModelView, ParamValues, RecipeParams, TaskArithmeticConfig } from './types.ts';
 
 export interface Histogram {
   /** bins + 1 edges, ascending. */
@@ -62,9 +68,11 @@ export interface LayerVisual {
   /** Deltas against the first parent (the base): each other parent's, pooled, and the candidate's. */
   deltas: { edges: number[]; before: number[] | null; after: number[] };
   crossover?: { map: Heatmap; share: number[] };
-  drop?: { p: number; masks: Heatmap[]; dropped: number[] };
+  /** p: the drop probability, or one per parent. */
+  drop?: { p: number | number[]; masks: Heatmap[]; dropped: number[] };
   ties?: {
-    density: number | null;
+    /** One density, one per parent, or null where the trim is not by density. */
+    density: number | number[] | null;
     kept: Heatmap[];
     keptFraction: number[];
     elected: Heatmap;
@@ -82,7 +90,7 @@ export interface LayerVisual {
 export interface VisualizeInput {
   operator: string;
   /** The parameters as requested (resolved here as breed resolves them). */
-  params: ParamValues;
+  params: RecipeParams;
   seed: number;
   /** The parents' whole models, base first where the operator takes one (as breed got them). */
   parents: readonly (readonly Tensor[])[];
@@ -291,7 +299,7 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
         return ones.map((v) => (v === 0 ? 1 : 0));
       });
       visual.drop = {
-        p: num(params, 'drop'),
+        p: perParentOrOne(params, 'drop'),
         masks: masks.map((m) => heatmap(m, ref.shape)),
         dropped: masks.map((m) => m.reduce((a, b) => a + b, 0) / Math.max(1, m.length)),
       };
@@ -316,7 +324,7 @@ export function visualizeLayer(input: VisualizeInput): LayerVisual {
       const positive = Array.from(r.elected).filter((s) => s > 0).length / Math.max(1, r.elected.length);
       const agree = heatmap(agreeing, ref.shape);
       const density =
-        cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' || cfg.sparsify === 'della' ? num(params, 'density') : null;
+        cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' || cfg.sparsify === 'della' ? perParentOrOne(params, 'density') : null;
       visual.ties = {
         density,
         kept: keptMasks.map((m) => heatmap(m, ref.shape)),
