@@ -4,6 +4,7 @@
  * score is computed (trust zone: evaluation).
  */
 import * as Comlink from 'comlink';
+import { holdLife } from './life.ts';
 import {
   createOrtSession,
   releaseSession,
@@ -86,6 +87,9 @@ const runner =
 const lmContract = (m: ModelPayload) => ({ contextWidth: m.featureSize, vocabulary: m.classes });
 
 const api = {
+  /** Hold `lock` while this worker lives (the page learns of its death: src/app/worker-life.ts). */
+  alive: holdLife,
+
   async smoke(m: ModelPayload): Promise<SmokeResult> {
     return runtimeSmoke(runner(m), { featureSize: m.featureSize, outputSize: m.classes });
   },

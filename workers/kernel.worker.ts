@@ -3,6 +3,7 @@
  * data and returns new candidate tensors; it holds no handle to any store (trust zone: candidate).
  */
 import * as Comlink from 'comlink';
+import { holdLife } from './life.ts';
 import { breed, type BreedProgress, type BreedRequest, type BreedResult } from '../src/core/operators/breed.ts';
 import { cpuBackend, type KernelBackend } from '../src/core/operators/backend.ts';
 import { createWebGpuBackend, withCpuFallback, type WebGpuBackend } from '../src/gpu/backend.ts';
@@ -19,6 +20,9 @@ let signal = { aborted: false };
 let running = false;
 
 const api = {
+  /** Hold `lock` while this worker lives (the page learns of its death: src/app/worker-life.ts). */
+  alive: holdLife,
+
   /** Which backend a breed would use: the WebGPU adapter, or the CPU reference where WebGPU is missing. */
   async probe(): Promise<{ kind: string; adapter: string; software: boolean }> {
     const b = (await gpuBackend()) ?? cpuBackend;

@@ -33,6 +33,7 @@ import type { ModelPayload } from '../../workers/eval.worker.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 import { compatibilityReport, type CompatReport } from '../core/compat.ts';
 import { candidateName } from './naming.ts';
+import { breedWaiting, cancelBreedWait, cutOffBreed, deviceLostNote, withBreedLock } from './breed-guard.ts';
 import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
 
 const set = useGarden.setState;
@@ -105,6 +106,10 @@ async function openGarden(): Promise<void> {
     router = openRouter();
     const models = await repo.listModels();
     set({ models, phase: 'ready', policy: policy.current() });
+    void cutOffBreed().then(
+      (cut) =>
+        cut && set({ notice: `A breed (${cut}) was cut off when the page closed or reloaded: nothing of it was stored. Breed again.` }),
+    );
     syncLab();
     void kernelWorker()
       .probe()
@@ -315,7 +320,22 @@ function scored(m: ModelEntry): Scored {
   return { id: m.id, metrics, bytes: m.bytes };
 }
 
+/** Breed the selected parents, one breed at a time across this garden's tabs (breed-guard.ts). */
 export async function breedSelected(): Promise<void> {
+  if (get().tasks.breed || breedWaiting()) return;
+  const wait = () =>
+    set({ notice: 'Another tab of this garden is breeding: this breed waits until it has finished (Cancel stops waiting).' });
+  await withBreedLock(getOperator(get().operator).name, wait, breedNow).catch((e: unknown) =>
+    set({
+      notice:
+        (e as Error).name === 'AbortError'
+          ? 'Stopped waiting for the other tab: nothing was bred.'
+          : `Breeding failed: ${(e as Error).message}`,
+    }),
+  );
+}
+
+async function breedNow(): Promise<void> {
   const s = get();
   const op = getOperator(s.operator);
   if (!isAllowed(policy.current(), op.id)) {
@@ -395,7 +415,7 @@ export async function breedSelected(): Promise<void> {
       candidateId: put.stored.id,
       receipt: view,
       notice: put.created
-        ? null
+        ? deviceLostNote(result.backend.adapter)
         : `This candidate has exactly the tensors of ${put.stored.name}: no tensor was stored again; its lineage and receipt were added to ${put.stored.name}.`,
     });
     void refreshStorage();
@@ -517,6 +537,7 @@ export function modelTensors(modelId: string) {
 }
 
 export function cancelBreed(): void {
+  cancelBreedWait();
   void kernelWorker().cancel();
 }
 

@@ -1,21 +1,14 @@
-/** The app's two workers, created once. Both are thin Comlink adapters (see workers/). */
-import * as Comlink from 'comlink';
+/** The app's two workers, each started on first use and again after it died. Both are thin Comlink adapters (see workers/). */
 import type { KernelWorkerApi } from '../../workers/kernel.worker.ts';
 import type { EvalWorkerApi } from '../../workers/eval.worker.ts';
+import { supervised } from './worker-life.ts';
 
-let kernel: Comlink.Remote<KernelWorkerApi> | null = null;
-let evaluator: Comlink.Remote<EvalWorkerApi> | null = null;
+export const kernelWorker = supervised<KernelWorkerApi>(
+  'kernel',
+  () => new Worker(new URL('../../workers/kernel.worker.ts', import.meta.url), { type: 'module', name: 'kernels' }),
+);
 
-export function kernelWorker(): Comlink.Remote<KernelWorkerApi> {
-  kernel ??= Comlink.wrap<KernelWorkerApi>(
-    new Worker(new URL('../../workers/kernel.worker.ts', import.meta.url), { type: 'module', name: 'kernels' }),
-  );
-  return kernel;
-}
-
-export function evalWorker(): Comlink.Remote<EvalWorkerApi> {
-  evaluator ??= Comlink.wrap<EvalWorkerApi>(
-    new Worker(new URL('../../workers/eval.worker.ts', import.meta.url), { type: 'module', name: 'evaluator' }),
-  );
-  return evaluator;
-}
+export const evalWorker = supervised<EvalWorkerApi>(
+  'evaluator',
+  () => new Worker(new URL('../../workers/eval.worker.ts', import.meta.url), { type: 'module', name: 'evaluator' }),
+);

@@ -1,0 +1,203 @@
+/**
+ * Faults survived (issue 15): each injected for real in headless Chromium (e2e/fault-helpers.ts):
+ * the kernel worker terminated mid-breed, IndexedDB's quota exceeded mid-write, the WebGPU device
+ * destroyed mid-breed, the page reloaded mid-breed, a stored tensor's bytes flipped, two tabs
+ * breeding at once. Each ends with no partial candidate, a one-line message, a retry that works,
+ * the ledger's head matching its entries, and every earlier model there with its tensors
+ * re-hashed. No request leaves the origin meanwhile.
+ */
+import { test, expect, type Page, type BrowserContext } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import { arm, candidates, checkGarden, expectIntact, expectNotice, installFaults, openGarden, pickBlend } from './fault-helpers.ts';
+
+mkdirSync('e2e/screenshots', { recursive: true });
+
+function watchOrigin(context: BrowserContext, origin: string): string[] {
+  const off: string[] = [];
+  context.on('request', (r) => {
+    if (!/^(data|blob):/.test(r.url()) && new URL(r.url()).origin !== origin) off.push(r.url());
+  });
+  return off;
+}
+
+async function breedAndSee(page: Page): Promise<void> {
+  await page.getByTestId('breed-button').click();
+  await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 60_000 });
+}
+
+test.beforeEach(async ({ context }) => {
+  await context.addInitScript(installFaults);
+});
+
+test('worker terminated, quota exceeded and GPU device lost, each mid-breed: nothing partial, a message, a retry', async ({
+  page,
+  context,
+  baseURL,
+}) => {
+  const off = watchOrigin(context, new URL(baseURL!).origin);
+  let kernelWorker: import('@playwright/test').Worker | null = null;
+  page.on('worker', (w) => {
+    if (/kernel/.test(w.url())) kernelWorker = w;
+  });
+  await openGarden(page);
+  const before = await checkGarden(page);
+  expect(candidates(before)).toEqual([]);
+  await pickBlend(page);
+
+  await test.step('kernel worker terminated at its first progress report', async () => {
+    await arm(page, { atProgress: 'terminate' });
+    await page.getByTestId('breed-button').click();
+    await expectNotice(
+      page,
+      /Breeding failed: the kernel worker stopped \(terminated or crashed\).*Nothing was stored\./,
+      'fault-worker-terminated',
+    );
+    await expect(page.getByTestId('receipt')).toHaveCount(0);
+    const now = await checkGarden(page);
+    expect(candidates(now)).toEqual([]);
+    expect(now.tensors).toBe(before.tensors);
+    expectIntact(now, before);
+  });
+
+  await test.step('storage quota exceeded after the first tensor of the candidate', async () => {
+    const smallest = 64 * 4; // fc1.bias: the first put may pass, the 784×64 weight cannot
+    await arm(page, { quotaLeft: smallest });
+    await page.getByTestId('breed-button').click();
+    await expectNotice(
+      page,
+      /Breeding failed: storage quota exceeded while storing model .*try again\. Nothing was stored\./,
+      'fault-quota',
+    );
+    await expect(page.getByTestId('receipt')).toHaveCount(0);
+    const now = await checkGarden(page);
+    expect(candidates(now)).toEqual([]);
+    expect(now.tensors).toBe(before.tensors);
+    expectIntact(now, before);
+    await arm(page, { quotaLeft: Infinity });
+  });
+
+  await test.step('retry after both: the breed goes through', async () => {
+    await breedAndSee(page);
+    const now = await checkGarden(page);
+    expect(candidates(now)).toHaveLength(1);
+    expectIntact(now, before);
+  });
+
+  await test.step('WebGPU device destroyed mid-breed', async () => {
+    expect(kernelWorker).not.toBeNull();
+    // The worker started after the termination above; patch its GPUDevice so the 2nd encoder of the
+    // next breed destroys the device (device.destroy(), as a lost GPU would).
+    await kernelWorker!.evaluate(() => {
+      const g = globalThis as unknown as { __encoders: number };
+      g.__encoders = 2;
+      const create = GPUDevice.prototype.createCommandEncoder;
+      GPUDevice.prototype.createCommandEncoder = function (this: GPUDevice, d?: GPUCommandEncoderDescriptor) {
+        if (g.__encoders > 0 && --g.__encoders === 0) this.destroy();
+        return create.call(this, d);
+      };
+    });
+    await pickBlend(page, 'rotated');
+    await page.getByTestId('breed-button').click();
+    // The tensors after the loss run on the CPU reference: a whole candidate, its receipt naming the fallback.
+    await expectNotice(
+      page,
+      /The WebGPU device was lost during this breed: the tensors after it ran on the CPU reference/,
+      'fault-device-lost',
+    );
+    await expect(page.getByTestId('receipt-adapter')).toContainText(/device lost/i);
+    const now = await checkGarden(page);
+    expect(candidates(now)).toHaveLength(2);
+    expectIntact(now, before);
+    // Retry: a fresh device, the whole breed on WebGPU.
+    await page.getByLabel('Select Digits rotated specialist').uncheck();
+    await pickBlend(page, 'noisy');
+    await breedAndSee(page);
+    await expect(page.getByTestId('receipt-backend')).toHaveText('WebGPU');
+    await expect(page.getByTestId('receipt-adapter')).not.toContainText('lost');
+  });
+  await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
+  expect(off).toEqual([]);
+});
+
+test('page reloaded mid-breed, then a stored tensor corrupted: told on open, nothing partial, retry works', async ({ page }) => {
+  await openGarden(page);
+  const before = await checkGarden(page);
+  await pickBlend(page);
+
+  await test.step('reload at the first progress report', async () => {
+    await arm(page, { atProgress: 'reload' });
+    await Promise.all([page.waitForEvent('load'), page.getByTestId('breed-button').click()]);
+    await expectNotice(
+      page,
+      /A breed \(Blend\) was cut off when the page closed or reloaded: nothing of it was stored\. Breed again\./,
+      'fault-reload',
+    );
+    await expect(page.getByTestId('acc-digits-noisy')).toContainText('%', { timeout: 90_000 });
+    const now = await checkGarden(page);
+    expect(candidates(now)).toEqual([]);
+    expectIntact(now, before);
+  });
+
+  await test.step('one byte of the thick specialist flipped in IndexedDB, then the model opened', async () => {
+    const flipped = await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((res) => {
+        const r = indexedDB.open('slm-garden-tensors');
+        r.onsuccess = () => res(r.result);
+      });
+      const req = <T>(r: IDBRequest<T>) =>
+        new Promise<T>((res, rej) => ((r.onsuccess = () => res(r.result)), (r.onerror = () => rej(r.error))));
+      const store = (mode: IDBTransactionMode) => db.transaction('tensors', mode).objectStore('tensors');
+      const models = (await req(db.transaction('models').objectStore('models').getAll())) as {
+        manifest: { tensors: { name: string; hash: string }[] };
+        meta: { entry: { id: string } };
+      }[];
+      const ref = models.find((m) => m.meta.entry.id === 'digits-thick')!.manifest.tensors.find((t) => t.name === 'fc2.weight')!;
+      const rec = (await req(store('readonly').get(ref.hash))) as { data: Uint8Array };
+      rec.data[7] ^= 0x40;
+      await req(store('readwrite').put(rec, ref.hash));
+      db.close();
+      return ref.hash;
+    });
+    await page.reload();
+    await expectNotice(
+      page,
+      new RegExp(`Could not evaluate Digits thick specialist: stored tensor ${flipped.slice(0, 12)} is corrupt`),
+      'fault-corrupt-open',
+    );
+    await pickBlend(page);
+    await page.getByTestId('breed-button').click();
+    await expectNotice(page, /Breeding failed: stored tensor .* is corrupt.*Nothing was stored\./, 'fault-corrupt-breed');
+    const now = await checkGarden(page);
+    expect(now.corrupt).toEqual([flipped]);
+    expect(candidates(now)).toEqual([]);
+    expectIntact(now, before, { corrupt: 1 });
+    // Retry with intact parents.
+    await page.getByLabel('Select Digits thick specialist').uncheck();
+    await pickBlend(page, 'noisy');
+    await breedAndSee(page);
+    expect(candidates(await checkGarden(page))).toHaveLength(1);
+  });
+});
+
+test('two tabs breeding at once: the second waits (Web Locks) and goes on after the first', async ({ context }) => {
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  await openGarden(a);
+  await openGarden(b);
+  const before = await checkGarden(a);
+  await pickBlend(a, 'thick');
+  await pickBlend(b, 'rotated');
+  await arm(a, { holdBreed: true });
+  await a.getByTestId('breed-button').click();
+  await expect.poll(() => a.evaluate(() => navigator.locks.query().then((q) => q.held?.length ?? 0))).toBeGreaterThan(0);
+  await b.getByTestId('breed-button').click();
+  await expectNotice(b, /Another tab of this garden is breeding: this breed waits until it has finished/, 'fault-two-tabs');
+  await b.waitForTimeout(500);
+  await expect(b.getByTestId('receipt')).toHaveCount(0);
+  expect(candidates(await checkGarden(b))).toEqual([]);
+  await a.evaluate(() => (window as unknown as { __faults: { release(): void } }).__faults.release());
+  await expect(a.getByTestId('receipt')).toBeVisible({ timeout: 60_000 });
+  await expect(b.getByTestId('receipt')).toBeVisible({ timeout: 60_000 });
+  const now = await checkGarden(b);
+  expect(candidates(now)).toHaveLength(2);
+  expectIntact(now, before);
+});

@@ -1,0 +1,157 @@
+/**
+ * Fault injection for the app specs, done for real in the page: an init script that can terminate
+ * the kernel worker or reload the page at the breed's first progress report, hold the breed
+ * request (a slow worker), and make IndexedDB's put throw QuotaExceededError once a byte budget of
+ * tensor data is spent; and an independent check of what the garden's databases hold (every
+ * tensor's bytes against its content hash, every model's tensors present, the ledger's head).
+ */
+import { expect, type Page } from '@playwright/test';
+
+export interface Faults {
+  /** At the kernel worker's first progress report of a breed: terminate it, or reload the page. */
+  atProgress: 'terminate' | 'reload' | null;
+  /** Hold the next breed request until release() (the breed stays in flight). */
+  holdBreed: boolean;
+  release: () => void;
+  /** Bytes of tensor data IndexedDB may still take before put throws QuotaExceededError. */
+  quotaLeft: number;
+}
+
+/** Installed before the app's scripts (page.addInitScript). */
+export function installFaults(): void {
+  const f: Faults = { atProgress: null, holdBreed: false, release: () => undefined, quotaLeft: Infinity };
+  (window as unknown as { __faults: Faults }).__faults = f;
+  const kernels: Worker[] = [];
+  const Base = window.Worker;
+  window.Worker = class extends Base {
+    constructor(url: string | URL, opts?: WorkerOptions) {
+      super(url, opts);
+      if (opts?.name !== 'kernels') return;
+      kernels.push(this);
+      const post = this.postMessage.bind(this) as (m: unknown, t?: Transferable[]) => void;
+      this.postMessage = ((m: { type?: string; path?: string[] }, t?: Transferable[]) => {
+        if (m?.type === 'APPLY' && m.path?.[0] === 'breed' && f.holdBreed) {
+          f.holdBreed = false;
+          f.release = () => post(m, t);
+        } else post(m, t);
+      }) as Worker['postMessage'];
+    }
+  };
+  // Progress reaches the page as a Comlink APPLY on the callback's MessagePort.
+  const listen = MessagePort.prototype.addEventListener;
+  MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, o?: unknown) {
+    const wrapped = (e: Event) => {
+      const data = (e as MessageEvent).data as { type?: string } | undefined;
+      if (f.atProgress && data?.type === 'APPLY') {
+        const what = f.atProgress;
+        f.atProgress = null;
+        if (what === 'terminate') for (const w of kernels) w.terminate();
+        else location.reload();
+        return;
+      }
+      (typeof fn === 'function' ? fn : fn.handleEvent.bind(fn))(e);
+    };
+    return listen.call(this, type, type === 'message' ? wrapped : fn, o as AddEventListenerOptions);
+  } as typeof MessagePort.prototype.addEventListener;
+  const put = IDBObjectStore.prototype.put;
+  IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+    const data = (value as { data?: Uint8Array } | null)?.data;
+    if (this.name === 'tensors' && data instanceof Uint8Array && Number.isFinite(f.quotaLeft)) {
+      if (data.length > f.quotaLeft) throw new DOMException('The quota has been exceeded (injected).', 'QuotaExceededError');
+      f.quotaLeft -= data.length;
+    }
+    return put.call(this, value, key);
+  };
+}
+
+export const arm = (page: Page, patch: Partial<Omit<Faults, 'release'>>) =>
+  page.evaluate((p) => Object.assign((window as unknown as { __faults: Faults }).__faults, p), patch);
+
+export interface GardenCheck {
+  /** model id → .slm hash, as the store's records hold them. */
+  models: Record<string, string>;
+  tensors: number;
+  /** Tensor records whose bytes do not hash to their key. */
+  corrupt: string[];
+  /** Tensors a model lists that the store lacks. */
+  missing: string[];
+  ledger: { entries: number; head: number; headMatches: boolean };
+}
+
+/** Read the garden's databases directly and re-verify every tensor's content hash. */
+export function checkGarden(page: Page): Promise<GardenCheck> {
+  return page.evaluate(async () => {
+    const open = (name: string) =>
+      new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open(name);
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+    const all = <T>(db: IDBDatabase, store: string) =>
+      new Promise<{ keys: IDBValidKey[]; values: T[] }>((res, rej) => {
+        const s = db.transaction(store).objectStore(store);
+        const k = s.getAllKeys();
+        const v = s.getAll();
+        v.onsuccess = () => res({ keys: k.result, values: v.result as T[] });
+        v.onerror = () => rej(v.error);
+      });
+    const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const tdb = await open('slm-garden-tensors');
+    const tensors = await all<{ data: Uint8Array<ArrayBuffer> }>(tdb, 'tensors');
+    const models = await all<{ manifest: { tensors: { hash: string }[] }; meta: { entry: { id: string; hash: string } } }>(tdb, 'models');
+    tdb.close();
+    const corrupt: string[] = [];
+    for (const [i, key] of tensors.keys.entries()) {
+      const data = tensors.values[i].data;
+      if (hex(await crypto.subtle.digest('SHA-256', data)) !== key) corrupt.push(String(key));
+    }
+    const held = new Set(tensors.keys.map(String));
+    const missing = models.values.flatMap((m) => m.manifest.tensors.map((t) => t.hash).filter((h) => !held.has(h)));
+    const adb = await open('slm-garden-audit');
+    const entries = await all<{ hash: string }>(adb, 'entries');
+    const head = (await all<{ length: number; hash: string }>(adb, 'head')).values[0];
+    adb.close();
+    return {
+      models: Object.fromEntries(models.values.map((m) => [m.meta.entry.id, m.meta.entry.hash])),
+      tensors: tensors.keys.length,
+      corrupt,
+      missing,
+      ledger: {
+        entries: entries.keys.length,
+        head: head?.length ?? 0,
+        headMatches: head?.hash === entries.values[entries.values.length - 1]?.hash,
+      },
+    };
+  });
+}
+
+/** Nothing lost: the models of `before` are all still there with the same hashes, every tensor verifies, the ledger's head matches. */
+export function expectIntact(after: GardenCheck, before: GardenCheck, { corrupt = 0 } = {}): void {
+  for (const [id, hash] of Object.entries(before.models)) expect(after.models[id], id).toBe(hash);
+  expect(after.corrupt).toHaveLength(corrupt);
+  expect(after.missing).toEqual([]);
+  expect(after.ledger.entries).toBe(after.ledger.head);
+  expect(after.ledger.headMatches).toBe(true);
+}
+
+export const candidates = (c: GardenCheck) => Object.keys(c.models).filter((id) => id.startsWith('candidate-'));
+
+/** Open the garden and wait until its parents are scored. */
+export async function openGarden(page: Page): Promise<void> {
+  await page.goto('/');
+  await expect(page.getByTestId('acc-digits-noisy')).toContainText('%', { timeout: 90_000 });
+  await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
+}
+
+/** Select the base and one specialist for a blend. */
+export async function pickBlend(page: Page, specialist: 'thick' | 'rotated' | 'noisy' = 'thick'): Promise<void> {
+  await page.getByTestId('operator-select').selectOption('blend');
+  for (const name of ['Digits base', `Digits ${specialist} specialist`]) await page.getByLabel(`Select ${name}`).check();
+}
+
+/** The one-line notice, looked at in a screenshot (e2e/screenshots/). */
+export async function expectNotice(page: Page, text: RegExp, shot: string): Promise<void> {
+  const notice = page.getByRole('status').filter({ hasText: text });
+  await expect(notice).toBeVisible({ timeout: 60_000 });
+  await notice.screenshot({ path: `e2e/screenshots/${shot}.png` });
+}
