@@ -29,14 +29,15 @@ describe('garden operators', () => {
     expect(byId['task-delta'].mergekit).toBe('task_arithmetic');
     expect(byId.blend.mergekit).toBe('linear');
     expect(byId.crossover.mergekit).toBeNull();
-    expect(byId.ties.params.find((p) => p.name === 'density')).toMatchObject({ default: 0.2, min: 0, max: 1 });
+    expect(byId.ties.params.find((p) => p.name === 'density')).toMatchObject({ default: 0.2, min: 0, max: 1, perParent: true });
+    expect(byId.ties.params.find((p) => p.name === 'lambda')).toMatchObject({ perParent: false });
   });
 
   it('prints one block per operator, and garden breed --help carries the same list', async () => {
     const r = await runGarden('operators');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^ties \(mergekit: ties\) — TIES merge, 2–16 parents \+ base$/m);
-    expect(r.out).toMatch(/^ {2}density {7}number {13}0 … 1; default 0\.2$/m);
+    expect(r.out).toMatch(/^ {2}density {7}number or per parent {3}0 … 1; default 0\.2$/m);
     const help = await runGarden('breed', '--help');
     expect(help.out).toContain(r.out);
   });

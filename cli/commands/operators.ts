@@ -32,6 +32,7 @@ export function describeOperators(): object[] {
       name: p.name,
       type: p.type,
       scope: p.scope,
+      perParent: p.perParent === true,
       default: p.default ?? null,
       min: p.min ?? null,
       max: p.max ?? null,
@@ -49,7 +50,9 @@ export function operatorsText(): string {
     lines.push(`${op.id}${op.mergekit ? ` (mergekit: ${op.mergekit})` : ''} — ${op.name}, ${parents}`);
     for (const p of op.params) {
       const facts = [range(p), p.default === undefined ? '' : `default ${p.default}`].filter(Boolean).join('; ');
-      lines.push(`  ${p.name.padEnd(13)} ${`${p.type}${p.scope === 'perModel' ? ' per parent' : ''}`.padEnd(18)} ${facts}`.trimEnd());
+      lines.push(
+        `  ${p.name.padEnd(13)} ${`${p.type}${p.scope === 'perModel' ? ' per parent' : p.perParent ? ' or per parent' : ''}`.padEnd(22)} ${facts}`.trimEnd(),
+      );
     }
   }
   return lines.join('\n');
