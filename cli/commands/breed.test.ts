@@ -40,6 +40,20 @@ function recipe(name: string, body: Record<string, unknown>): string {
 }
 
 describe('garden breed', () => {
+  it('takes per-parent densities and filter lists, and prints each parent’s kept fraction', async () => {
+    const r = recipe('per-parent.json', {
+      operator: 'ties',
+      params: { density: { perParent: [0.5, [{ filter: 'fc1', value: 0.25 }, { value: 1 }]] } },
+      base: { path: 'p1.slm' },
+      parents: [{ path: 'p2.slm' }, { path: 'p3.slm' }],
+    });
+    const { code, out } = await runCli([r]);
+    expect(code).toBe(0);
+    // fc1.weight (96 elements): int(0.5·96) = 48 and int(0.25·96) = 24 kept; fc2.weight: 12 of 24 and all.
+    expect(out).toMatch(/^fc1\.weight(\s+\S+){4}\s+0\.500\/0\.250\s/m);
+    expect(out).toMatch(/^fc2\.weight(\s+\S+){4}\s+0\.500\/1\s/m);
+  });
+
   it('breeds a TIES candidate, prints its hash and stats, and the same recipe gives the same bytes', async () => {
     const r = recipe('ties.json', {
       operator: 'ties',

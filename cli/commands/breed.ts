@@ -139,7 +139,7 @@ function fmt(x: number, digits = 4): string {
 }
 
 function table(result: BreedResult): string {
-  const rows = [['tensor', 'changed', 'sparsity', '|delta|', 'conflicts', 'bytes', 'ms', 'note']];
+  const rows = [['tensor', 'changed', 'sparsity', '|delta|', 'conflicts', 'kept', 'bytes', 'ms', 'note']];
   for (const s of result.stats) {
     rows.push([
       printable(s.name),
@@ -147,6 +147,8 @@ function table(result: BreedResult): string {
       fmt(s.sparsity),
       fmt(s.deltaNorm),
       s.signConflicts === undefined ? '-' : String(s.signConflicts),
+      // Per parent, the fraction its sparsification kept (karcher: its iterations).
+      s.keptFraction ? s.keptFraction.map((k) => fmt(k, 3)).join('/') : s.iterations === undefined ? '-' : `${s.iterations} it`,
       String(s.bytes),
       s.ms.toFixed(1),
       s.skipped ?? '',
