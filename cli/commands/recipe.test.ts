@@ -72,11 +72,11 @@ describe('garden recipe', () => {
     const yml = join(dir, 'bad.yml');
     writeFileSync(
       yml,
-      'merge_method: ties\nbase_model: a.slm\nmodels:\n  - model: b.slm\n    parameters: {density: 0.5}\n  - model: c.slm\n    parameters: {density: 0.3}\n',
+      'merge_method: ram\nbase_model: a.slm\nmodels:\n  - model: b.slm\n    parameters: {epsilon: 0.5}\n  - model: c.slm\n    parameters: {epsilon: 0.3}\n',
     );
     const r = await runGarden('recipe', '--from-mergekit', yml, '--out', join(dir, 'bad.json'));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^garden recipe: .*bad\.yml: parameter density: different values per model \(0\.5, 0\.3\) cannot be represented/);
+    expect(r.err).toMatch(/^garden recipe: .*bad\.yml: parameter epsilon: different values per model \(0\.5, 0\.3\) cannot be represented/);
     expect(r.err.split('\n')).toHaveLength(1);
     expect(() => readFileSync(join(dir, 'bad.json'))).toThrow();
     const both = await runGarden('recipe', '--from-mergekit', yml, '--to-mergekit', yml, '--out', 'x');
