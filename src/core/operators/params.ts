@@ -9,9 +9,10 @@
  * ("model.layers.7.mlp.weight" → 7), else the trailing digits of the first component that ends in
  * digits ("fc2.weight" → 2, "h3.bias" → 3); otherwise the tensor has no layer number.
  * With L distinct layer numbers in the model, sorted, the layer of rank r has t = r / (L − 1)
- * (t = 0 when L = 1). A tensor without a layer number takes the t of the nearest tensor before it
- * in model order that has one, or 0 when there is none (embeddings before the first layer get v0,
- * a head after the last layer gets the last value).
+ * (t = 1 when L = 1, as mergekit's plan_slice). A tensor without a layer number (embeddings, the
+ * final norm, the head) has t = 0 wherever it sits, as mergekit plans its pre- and post-weights
+ * (ConfigReader t=0): they get v0. Checked against mergekit itself by
+ * scripts/reference/mergekit_parity.py (the `slerp (t gradient)` row).
  *
  * FILTERS (mergekit's `filter:` lists, config.py evaluate_setting). A number parameter may be a
  * list of entries [{ filter: "self_attn", value: x }, …, { value: y }]: for each tensor the first
@@ -135,15 +136,6 @@ function checkGradient(op: OperatorDef, def: ParamDef, v: unknown, what: string)
   return checkNumber(op, def, v, what);
 }
 
-/** True when some parameter needs resolving per tensor (a gradient, a filter list, per-parent settings). */
-export function hasGradient(op: OperatorDef, params: RecipeParams): boolean {
-  return op.params.some((d) => {
-    const v = params[d.name];
-    if (d.scope === 'global') return Array.isArray(v) || isPerParent(v);
-    return Array.isArray(v) && v.some((x) => Array.isArray(x));
-  });
-}
-
 /** The layer number of a tensor name (see the header), or null. */
 export function layerNumber(name: string): number | null {
   const parts = name.split('.');
@@ -161,11 +153,7 @@ export function layerPositions(names: readonly string[]): number[] {
   const distinct = [...new Set(numbers.filter((x): x is number => x !== null))].sort((a, b) => a - b);
   const rank = new Map(distinct.map((x, r) => [x, r]));
   const span = distinct.length - 1;
-  let last = 0;
-  return numbers.map((x) => {
-    if (x !== null) last = span > 0 ? rank.get(x)! / span : 0;
-    return last;
-  });
+  return numbers.map((x) => (x === null ? 0 : span > 0 ? rank.get(x)! / span : 1));
 }
 
 /** The value of a gradient (anchor list) at position t ∈ [0, 1]. */
