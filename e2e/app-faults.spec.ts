@@ -6,18 +6,30 @@
  * the ledger's head matching its entries, and every earlier model there with its tensors
  * re-hashed. No request leaves the origin meanwhile.
  */
-import { test, expect, type Page, type BrowserContext } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
-import { arm, candidates, checkGarden, expectIntact, expectNotice, installFaults, openGarden, pickBlend } from './fault-helpers.ts';
+import {
+  arm,
+  candidates,
+  watchOrigin,
+  checkGarden,
+  expectIntact,
+  expectNotice,
+  installFaults,
+  openGarden,
+  pickBlend,
+  type GardenCheck,
+} from './fault-helpers.ts';
 
 mkdirSync('e2e/screenshots', { recursive: true });
 
-function watchOrigin(context: BrowserContext, origin: string): string[] {
-  const off: string[] = [];
-  context.on('request', (r) => {
-    if (!/^(data|blob):/.test(r.url()) && new URL(r.url()).origin !== origin) off.push(r.url());
-  });
-  return off;
+/** No receipt, no candidate, not one tensor more, every model as it was. */
+async function expectNothingBred(page: Page, before: GardenCheck): Promise<void> {
+  await expect(page.getByTestId('receipt')).toHaveCount(0);
+  const now = await checkGarden(page);
+  expect(candidates(now)).toEqual([]);
+  expect(now.tensors).toBe(before.tensors);
+  expectIntact(now, before);
 }
 
 async function breedAndSee(page: Page): Promise<void> {
@@ -52,11 +64,7 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
       /Breeding failed: the kernel worker stopped \(terminated or crashed\).*Nothing was stored\./,
       'fault-worker-terminated',
     );
-    await expect(page.getByTestId('receipt')).toHaveCount(0);
-    const now = await checkGarden(page);
-    expect(candidates(now)).toEqual([]);
-    expect(now.tensors).toBe(before.tensors);
-    expectIntact(now, before);
+    await expectNothingBred(page, before);
   });
 
   await test.step('storage quota exceeded after the first tensor of the candidate', async () => {
@@ -68,11 +76,7 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
       /Breeding failed: storage quota exceeded while storing model .*try again\. Nothing was stored\./,
       'fault-quota',
     );
-    await expect(page.getByTestId('receipt')).toHaveCount(0);
-    const now = await checkGarden(page);
-    expect(candidates(now)).toEqual([]);
-    expect(now.tensors).toBe(before.tensors);
-    expectIntact(now, before);
+    await expectNothingBred(page, before);
     await arm(page, { quotaLeft: Infinity });
   });
 

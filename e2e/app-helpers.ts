@@ -1,5 +1,6 @@
 /** Shared steps of the app specs: drawing and asking, and checking a list of checks really passed. */
 import { expect, type Locator, type Page } from '@playwright/test';
+import { readFileSync } from 'node:fs';
 
 /** Draw a "1": one vertical stroke. */
 export async function drawOne(page: Page): Promise<void> {
@@ -33,3 +34,20 @@ export async function expectAllPassed(list: Locator, atLeast: number, names: rea
 
 /** The runtime smoke's four checks (src/core/eval/smoke.ts). */
 export const SMOKE_CHECKS = ['runs:', 'shape:', 'finite:', 'repeatable:'] as const;
+
+/** The starter base as a plain safetensors file (no garden metadata), its weights edited by `edit`. */
+export function plainSafetensors(
+  edit: (header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>, data: Buffer) => void,
+): Buffer {
+  const slm = readFileSync('public/starter/digits/base.slm');
+  const n = Number(slm.readBigUInt64LE(0));
+  const header = JSON.parse(slm.subarray(8, 8 + n).toString('utf8'));
+  delete header.__metadata__;
+  const data = Buffer.from(slm.subarray(8 + n));
+  edit(header, data);
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8) json += ' ';
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, Buffer.from(json, 'utf8'), data]);
+}

@@ -5,27 +5,11 @@
  * on the page is never ignored.
  */
 import { test, expect, type Page } from '@playwright/test';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { plainSafetensors } from './app-helpers.ts';
 
 const SHOTS = 'e2e/screenshots';
 mkdirSync(SHOTS, { recursive: true });
-
-/** The starter base as a plain safetensors file (no garden metadata), its weights edited by `edit`. */
-function plainSafetensors(
-  edit: (header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>, data: Buffer) => void,
-): Buffer {
-  const slm = readFileSync('public/starter/digits/base.slm');
-  const n = Number(slm.readBigUInt64LE(0));
-  const header = JSON.parse(slm.subarray(8, 8 + n).toString('utf8'));
-  delete header.__metadata__;
-  const data = Buffer.from(slm.subarray(8 + n));
-  edit(header, data);
-  let json = JSON.stringify(header);
-  while ((8 + json.length) % 8) json += ' ';
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, Buffer.from(json, 'utf8'), data]);
-}
 
 async function modelCount(page: Page) {
   return page.locator('[data-testid="parent-pool"] > li').count();

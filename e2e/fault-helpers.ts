@@ -5,7 +5,7 @@
  * tensor data is spent; and an independent check of what the garden's databases hold (every
  * tensor's bytes against its content hash, every model's tensors present, the ledger's head).
  */
-import { expect, type Page } from '@playwright/test';
+import { expect, type BrowserContext, type Page } from '@playwright/test';
 
 export interface Faults {
   /** At the kernel worker's first progress report of a breed: terminate it, or reload the page. */
@@ -154,4 +154,12 @@ export async function expectNotice(page: Page, text: RegExp, shot: string): Prom
   const notice = page.getByRole('status').filter({ hasText: text });
   await expect(notice).toBeVisible({ timeout: 60_000 });
   await notice.screenshot({ path: `e2e/screenshots/${shot}.png` });
+}
+/** Every request of the context that leaves `origin` (data: and blob: URLs stay on the machine). */
+export function watchOrigin(context: BrowserContext, origin: string): string[] {
+  const off: string[] = [];
+  context.on('request', (r) => {
+    if (!/^(data|blob):/.test(r.url()) && new URL(r.url()).origin !== origin) off.push(r.url());
+  });
+  return off;
 }
