@@ -13,6 +13,7 @@ import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
 import { Arena } from './arena.ts';
 import { simdRange } from './simd.ts';
+import { CANDIDATES_MAX } from '../core/operators/select.ts';
 
 const FAMILY = listOperators()
   .filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic')
@@ -167,6 +168,38 @@ describe('task-arithmetic family range kernel', () => {
       const out = new Float32Array(n);
       k.run(inputs, out, { ...p, ...derived }, c, 0, n);
       expect(bits(out), op).toEqual(bits(getOperator(op).cpu(inputs, p, c)));
+    }
+  });
+
+  it('places the index by the ordered walk when a range has more candidates than its list holds', () => {
+    // Most deltas share one magnitude (±0.5), so the cutoff's high bucket overflows CANDIDATES_MAX in one range but not in small ones.
+    const n = CANDIDATES_MAX + 5001;
+    const base = new Float32Array(n).map((_, i) => (i % 16) / 4 - 2);
+    const inputs = [base, base.map((b, i) => b + (i % 7 === 0 ? 1 : i % 3 ? 0.5 : -0.5)), base.map((b, i) => b + (i % 5 ? -0.5 : 0.25))];
+    for (const op of ['ties', 'sparse-task-delta']) {
+      const p = { density: 0.4, normalize: op === 'ties' };
+      const c = { name: 't', shape: [n], seed: 1 };
+      const ref = getOperator(op).cpu(inputs, p, c);
+      const k = getFastKernel(op);
+      for (const bounds of [
+        [0, n],
+        [0, 1000, 1000 + CANDIDATES_MAX / 2, n],
+        Array.from({ length: 9 }, (_, i) => Math.floor((i * n) / 8)),
+      ]) {
+        const derived = reduceSplit(k.reduce!, inputs, p, c, bounds, 2);
+        const out = new Float32Array(n);
+        k.run(inputs, out, { ...p, ...derived }, c, 0, n);
+        expect(bits(out), `${op} ${bounds.length - 1} ranges`).toEqual(bits(ref));
+      }
+    }
+    const x = inputs[1].map((v, i) => v - base[i]);
+    const prune = getFastKernel('prune');
+    for (const bounds of [[0, n], Array.from({ length: 9 }, (_, i) => Math.floor((i * n) / 8))]) {
+      const p = { fraction: 0.3 };
+      const c = { name: 'p', shape: [n], seed: 1 };
+      const out = new Float32Array(n);
+      prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2) }, c, 0, n);
+      expect(bits(out)).toEqual(bits(getOperator('prune').cpu([x], p, c)));
     }
   });
 

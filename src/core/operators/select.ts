@@ -96,6 +96,65 @@ export function histLow(v: Uint32Array, prefix: number, h: Uint32Array, start = 
   }
 }
 
+/** Candidates one range of a refinement pass lists at most (pairs of u32: 2 MiB). */
+export const CANDIDATES_MAX = 1 << 18;
+
+/**
+ * The refinement pass on the candidate bucket only: histLow over v[start, end), and the first
+ * `at.length / 2` candidates (elements whose high digit is `prefix`) recorded as pairs
+ * (base + i, magnitude) in index order. Returns `count` plus the range's candidates; when that
+ * exceeds `at.length / 2` the list is incomplete and the index needs the ordered walk instead.
+ * With every range's list complete, candidateIndex places the index without another pass.
+ */
+export function histLowCandidates(
+  v: Uint32Array,
+  prefix: number,
+  h: Uint32Array,
+  at: Uint32Array,
+  count: number,
+  base: number,
+  start = 0,
+  end = v.length,
+): number {
+  const cap = at.length >>> 1;
+  for (let i = start; i < end; i++) {
+    const m = v[i] & 0x7fffffff;
+    if (m >>> HIGH_SHIFT === prefix) {
+      h[m & LOW_MASK]++;
+      if (count < cap) {
+        at[2 * count] = base + i;
+        at[2 * count + 1] = m;
+      }
+      count++;
+    }
+  }
+  return count;
+}
+
+/** One range's refinement pass: its low-digit histogram and its candidate list (null when it has more than CANDIDATES_MAX). */
+export interface CandidatePart {
+  h: Uint32Array;
+  count: number;
+  at: Uint32Array | null;
+}
+
+/** A range's CandidatePart from histLowCandidates' histogram, list and count (the list trimmed to its candidates, or null). */
+export function candidatePart(h: Uint32Array, at: Uint32Array, count: number): CandidatePart {
+  return { h, count, at: count <= at.length / 2 ? at.slice(0, 2 * count) : null };
+}
+
+/**
+ * One past the `remaining`-th candidate (in list order: ranges in index order) whose magnitude is
+ * `bits`, from histLowCandidates' complete lists (pairs position, magnitude); -1 when fewer.
+ */
+export function candidateIndex(lists: readonly Uint32Array[], counts: readonly number[], bits: number, remaining: number): number {
+  for (let t = 0; t < lists.length; t++) {
+    const at = lists[t];
+    for (let c = 0; c < counts[t]; c++) if (at[2 * c + 1] === bits && --remaining === 0) return at[2 * c] + 1;
+  }
+  return -1;
+}
+
 /**
  * The digit holding the `remaining`-th element, walking the histogram from the top (the k
  * largest, `top`) or from the bottom, and how many are left to take at that digit.

@@ -8,7 +8,20 @@ import type { ParamValues, TensorContext } from '../types.ts';
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
 import { num } from '../params.ts';
-import { descend, HIGH_SHIFT, HIGH_SIZE, histHigh, histLow, LOW_SIZE, pruneCount, PRUNE_NONE } from '../select.ts';
+import {
+  candidateIndex,
+  candidatePart,
+  CANDIDATES_MAX,
+  type CandidatePart,
+  descend,
+  HIGH_SHIFT,
+  HIGH_SIZE,
+  histHigh,
+  histLowCandidates,
+  LOW_SIZE,
+  pruneCount,
+  PRUNE_NONE,
+} from '../select.ts';
 
 const EQUAL_POSITIONS = 64;
 
@@ -38,8 +51,9 @@ const plan: ReducePlan = {
     }
     if (c.stage === 'low') {
       const h = new Uint32Array(LOW_SIZE);
-      histLow(v, c.prefix!, h, start, end);
-      return h;
+      const at = new Uint32Array(2 * Math.min(CANDIDATES_MAX, end - start));
+      const count = histLowCandidates(v, c.prefix!, h, at, 0, 0, start, end);
+      return candidatePart(h, at, count);
     }
     const want = c.bits!;
     let count = 0;
@@ -55,11 +69,25 @@ const plan: ReducePlan = {
   merge(_pass, carry, partials, ranges, inputs) {
     const c = carry as Carry;
     if (c.stage === 'high' || c.stage === 'low') {
+      const low = partials as CandidatePart[];
       const h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);
-      for (const part of partials as Uint32Array[]) for (let d = 0; d < h.length; d++) h[d] += part[d];
+      for (const part of c.stage === 'high' ? (partials as Uint32Array[]) : low.map((x) => x.h))
+        for (let d = 0; d < h.length; d++) h[d] += part[d];
       const r = descend(h, c.stage === 'high' ? c.m : c.remaining!, false);
       if (c.stage === 'high') return { carry: { ...c, stage: 'low', prefix: r.digit, remaining: r.remaining } satisfies Carry };
-      return { carry: { ...c, stage: 'equal', bits: ((c.prefix! << HIGH_SHIFT) | r.digit) >>> 0, remaining: r.remaining } satisfies Carry };
+      const bits = ((c.prefix! << HIGH_SHIFT) | r.digit) >>> 0;
+      // Every range listed its candidates: the index is placed from the lists, with no third pass.
+      if (low.every((x) => x.at !== null)) {
+        const index = candidateIndex(
+          low.map((x) => x.at!),
+          low.map((x) => x.count),
+          bits,
+          r.remaining,
+        );
+        if (index < 0) throw new Error('prune selection: fewer equal elements than counted (internal error)');
+        return { params: { pruneBits: bits, pruneIndex: index } };
+      }
+      return { carry: { ...c, stage: 'equal', bits, remaining: r.remaining } satisfies Carry };
     }
     let r = c.remaining!;
     const v = u32(inputs[0]);

@@ -20,7 +20,19 @@ import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../types.
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
 import { num, weightsOf } from '../params.ts';
-import { descend, HIGH_SHIFT, HIGH_SIZE, histHigh, histLow, KEEP_NONE, LOW_SIZE } from '../select.ts';
+import {
+  candidateIndex,
+  candidatePart,
+  CANDIDATES_MAX,
+  type CandidatePart,
+  descend,
+  HIGH_SHIFT,
+  HIGH_SIZE,
+  histHigh,
+  histLowCandidates,
+  KEEP_NONE,
+  LOW_SIZE,
+} from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { keepCount, keptKey, normalizeDivisor } from '../task-arithmetic.cpu.ts';
 
@@ -168,6 +180,43 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
   return len - dropped;
 }
 
+/**
+ * Steps 1–4 and the weight for a magnitude trim, fused in one loop per element (the same float32
+ * operations in the same order as clippedDelta, sparsify, the rescale and the weight one after
+ * the other): D[j] = wₚ·(r·keep(c·(xₚ − b))) over [s, s + len), U being D's bits. Returns how many it kept.
+ */
+function trimmedWeighted(
+  pl: Plan,
+  inputs: readonly Float32Array[],
+  p: number,
+  s: number,
+  len: number,
+  D: Float32Array,
+  U: Uint32Array,
+): number {
+  const b = inputs[0],
+    x = inputs[p + 1];
+  const c = pl.clip[p],
+    r = pl.rescale[p],
+    wp = pl.w[p];
+  const cb = pl.bits[p],
+    ci = pl.index[p] - pl.trimOffset - s;
+  let kept = 0;
+  for (let j = 0; j < len; j++) {
+    D[j] = x[s + j] - b[s + j];
+    if (c !== 1) D[j] = D[j] * c;
+    const m = U[j] & 0x7fffffff;
+    let v = 0;
+    if (m > cb || (m === cb && j < ci)) {
+      v = D[j];
+      kept++;
+    }
+    if (r !== 1) v = f(v * r);
+    D[j] = wp * v;
+  }
+  return kept;
+}
+
 /** Blocks of [start, end), each with scratch views of its length. */
 function blocks(start: number, end: number, fn: (s: number, len: number) => void): void {
   for (let s = start; s < end; s += BLOCK) fn(s, Math.min(BLOCK, end - s));
@@ -204,6 +253,10 @@ function applyRange(
   const kept = new Array<number>(P).fill(sparse ? 0 : end - start);
   blocks(start, end, (s, len) => {
     for (let p = 0; p < P; p++) {
+      if (pl.trim) {
+        kept[p] += trimmedWeighted(pl, inputs, p, s, len, sc.D[p], sc.U[p]);
+        continue;
+      }
       const D = len === BLOCK ? sc.D[p] : sc.D[p].subarray(0, len);
       clippedDelta(pl, inputs, p, s, D);
       if (sparse) {
@@ -348,16 +401,19 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       // Blocks outside, parents inside: each block of the base is read from memory once per pass.
       if (c.stage === 'high' || c.stage === 'low') {
         const hs = Array.from({ length: P }, () => new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE));
+        // The refinement pass also lists each parent's candidates (the cutoff's high bucket), so the index needs no third pass.
+        const at = c.stage === 'low' ? hs.map(() => new Uint32Array(2 * Math.min(CANDIDATES_MAX, end - start))) : [];
+        const counts = new Array<number>(P).fill(0);
         blocks(start, end, (s, len) => {
           const d = D.subarray(0, len);
           for (let p = 0; p < P; p++) {
             clippedDelta(pl, inputs, p, s, d);
-            const h = hs[p];
-            if (c.stage === 'high') histHigh(U, h, 0, len);
-            else histLow(U, c.prefix![p], h, 0, len);
+            if (c.stage === 'high') histHigh(U, hs[p], 0, len);
+            else counts[p] = histLowCandidates(U, c.prefix![p], hs[p], at[p], counts[p], s, 0, len);
           }
         });
-        return hs;
+        if (c.stage === 'high') return hs;
+        return hs.map((h, p) => candidatePart(h, at[p], counts[p]));
       }
       // equal: how many elements equal each parent's cutoff, and where the first few are.
       const eq = Array.from({ length: P }, () => ({ count: 0, at: [] as number[] }));
@@ -400,7 +456,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         for (let p = 0; p < P; p++) {
           const h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);
           for (const part of per) {
-            const x = part[p] as Uint32Array;
+            const x = c.stage === 'high' ? (part[p] as Uint32Array) : (part[p] as CandidatePart).h;
             for (let d = 0; d < h.length; d++) h[d] += x[d];
           }
           const r = descend(h, c.stage === 'high' ? c.k! : c.remaining![p]);
@@ -408,7 +464,23 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
           else bits.push(((c.prefix![p] << HIGH_SHIFT) | r.digit) >>> 0);
           remaining.push(r.remaining);
         }
-        return { carry: c.stage === 'high' ? { ...c, stage: 'low', prefix, remaining } : { ...c, stage: 'equal', remaining, bits } };
+        if (c.stage === 'high') return { carry: { ...c, stage: 'low', prefix, remaining } };
+        // Every range listed its candidates: each parent's index is placed from the lists, with no third pass.
+        if (per.every((part) => part.every((x) => (x as CandidatePart).at !== null))) {
+          const trimIndex = bits.map((b, p) => {
+            const parts = per.map((part) => part[p] as CandidatePart);
+            const index = candidateIndex(
+              parts.map((x) => x.at!),
+              parts.map((x) => x.count),
+              b,
+              remaining[p],
+            );
+            if (index < 0) throw new Error('task-arithmetic selection: fewer equal elements than counted (internal error)');
+            return index;
+          });
+          return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastTrimBits: bits, fastTrimIndex: trimIndex }, 'equal');
+        }
+        return { carry: { ...c, stage: 'equal', remaining, bits } };
       }
       const pl = plan(cfg, inputs, withDerived(params, c), ctx, false);
       const trimIndex: number[] = [];
