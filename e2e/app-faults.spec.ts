@@ -15,6 +15,7 @@ import {
   checkGarden,
   expectIntact,
   expectNotice,
+  flipTensor,
   installFaults,
   openGarden,
   pickBlend,
@@ -123,7 +124,9 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
   expect(off).toEqual([]);
 });
 
-test('page reloaded mid-breed, then a stored tensor corrupted: told on open, nothing partial, retry works', async ({ page }) => {
+test('page reloaded mid-breed, then stored tensors corrupted: told on open, a starter restored, nothing partial, retry works', async ({
+  page,
+}) => {
   await openGarden(page);
   const before = await checkGarden(page);
   await pickBlend(page);
@@ -142,44 +145,49 @@ test('page reloaded mid-breed, then a stored tensor corrupted: told on open, not
     expectIntact(now, before);
   });
 
-  await test.step('one byte of the thick specialist flipped in IndexedDB, then the model opened', async () => {
-    const flipped = await page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((res) => {
-        const r = indexedDB.open('slm-garden-tensors');
-        r.onsuccess = () => res(r.result);
-      });
-      const req = <T>(r: IDBRequest<T>) =>
-        new Promise<T>((res, rej) => ((r.onsuccess = () => res(r.result)), (r.onerror = () => rej(r.error))));
-      const store = (mode: IDBTransactionMode) => db.transaction('tensors', mode).objectStore('tensors');
-      const models = (await req(db.transaction('models').objectStore('models').getAll())) as {
-        manifest: { tensors: { name: string; hash: string }[] };
-        meta: { entry: { id: string } };
-      }[];
-      const ref = models.find((m) => m.meta.entry.id === 'digits-thick')!.manifest.tensors.find((t) => t.name === 'fc2.weight')!;
-      const rec = (await req(store('readonly').get(ref.hash))) as { data: Uint8Array };
-      rec.data[7] ^= 0x40;
-      await req(store('readwrite').put(rec, ref.hash));
-      db.close();
-      return ref.hash;
-    });
+  await test.step('retry after the reload: the breed goes through', async () => {
+    await pickBlend(page, 'noisy');
+    await breedAndSee(page);
+  });
+  const bred = await checkGarden(page);
+  const [candidate] = candidates(bred);
+  expect(candidate).toBeTruthy();
+
+  await test.step('a bit of a starter model flipped in IndexedDB: restored from the starter garden on open', async () => {
+    const flipped = await flipTensor(page, 'digits-thick', 'fc2.weight');
+    expect((await checkGarden(page)).corrupt).toEqual([flipped]);
     await page.reload();
     await expectNotice(
       page,
-      new RegExp(`Could not evaluate Digits thick specialist: stored tensor ${flipped.slice(0, 12)} is corrupt`),
-      'fault-corrupt-open',
+      new RegExp(
+        `Restored from the starter garden \\(the stored copy failed its content hashes\\): Digits thick specialist \\(stored tensor ${flipped.slice(0, 12)} is corrupt`,
+      ),
+      'fault-corrupt-restored',
     );
-    await pickBlend(page);
+    expectIntact(await checkGarden(page), bred);
+  });
+
+  await test.step('a bit of a candidate flipped: refused on open and as a parent, the rest intact, retry with others works', async () => {
+    const flipped = await flipTensor(page, candidate, 'fc1.weight');
+    await page.reload();
+    await expectNotice(page, new RegExp(`Could not evaluate .*: stored tensor ${flipped.slice(0, 12)} is corrupt`), 'fault-corrupt-open');
+    await page.getByTestId('operator-select').selectOption('blend');
+    await page.getByLabel('Select Digits base').check();
+    await page.getByTestId(`model-${candidate}`).getByRole('checkbox').check();
     await page.getByTestId('breed-button').click();
-    await expectNotice(page, /Breeding failed: stored tensor .* is corrupt.*Nothing was stored\./, 'fault-corrupt-breed');
+    await expectNotice(
+      page,
+      /Breeding failed: the parent .* cannot be read: stored tensor .* is corrupt.*Nothing was stored\./,
+      'fault-corrupt-breed',
+    );
     const now = await checkGarden(page);
     expect(now.corrupt).toEqual([flipped]);
-    expect(candidates(now)).toEqual([]);
-    expectIntact(now, before, { corrupt: 1 });
-    // Retry with intact parents.
-    await page.getByLabel('Select Digits thick specialist').uncheck();
-    await pickBlend(page, 'noisy');
+    expect(candidates(now)).toEqual([candidate]);
+    expectIntact(now, bred, { corrupt: 1 });
+    await page.getByTestId(`model-${candidate}`).getByRole('checkbox').uncheck();
+    await pickBlend(page, 'rotated');
     await breedAndSee(page);
-    expect(candidates(await checkGarden(page))).toHaveLength(1);
+    expect(candidates(await checkGarden(page))).toHaveLength(2);
   });
 });
 

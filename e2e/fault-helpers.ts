@@ -163,3 +163,29 @@ export function watchOrigin(context: BrowserContext, origin: string): string[] {
   });
   return off;
 }
+
+/** Flip one bit of a model's stored tensor in IndexedDB (its record keeps its key); the tensor's hash. */
+export function flipTensor(page: Page, modelId: string, tensor: string): Promise<string> {
+  return page.evaluate(
+    async ({ modelId, tensor }) => {
+      const db = await new Promise<IDBDatabase>((res) => {
+        const r = indexedDB.open('slm-garden-tensors');
+        r.onsuccess = () => res(r.result);
+      });
+      const req = <T>(r: IDBRequest<T>) =>
+        new Promise<T>((res, rej) => ((r.onsuccess = () => res(r.result)), (r.onerror = () => rej(r.error))));
+      const store = (mode: IDBTransactionMode) => db.transaction('tensors', mode).objectStore('tensors');
+      const models = (await req(db.transaction('models').objectStore('models').getAll())) as {
+        manifest: { tensors: { name: string; hash: string }[] };
+        meta: { entry: { id: string } };
+      }[];
+      const ref = models.find((m) => m.meta.entry.id === modelId)!.manifest.tensors.find((t) => t.name === tensor)!;
+      const rec = (await req(store('readonly').get(ref.hash))) as { data: Uint8Array };
+      rec.data[7] ^= 0x40;
+      await req(store('readwrite').put(rec, ref.hash));
+      db.close();
+      return ref.hash;
+    },
+    { modelId, tensor },
+  );
+}

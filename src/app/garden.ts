@@ -132,6 +132,20 @@ async function openGarden(): Promise<void> {
  */
 async function seedStarter(): Promise<void> {
   const held = new Map((await repo.listModels()).map((m) => [m.id, m]));
+  // A starter model whose stored bytes no longer hash to its tensors' hashes is restored from the starter garden.
+  const restored: string[] = [];
+  for (const m of family.models.filter((x) => held.get(x.id)?.hash === x.hash)) {
+    const corrupt = await repo.getTensors(m.id).then(
+      () => null,
+      (e: Error) => e.message,
+    );
+    if (!corrupt) continue;
+    await repo.deleteModel(m.id);
+    held.delete(m.id);
+    restored.push(`${m.name} (${corrupt})`);
+  }
+  if (restored.length)
+    set({ notice: `Restored from the starter garden (the stored copy failed its content hashes): ${restored.join('; ')}.` });
   const changed = family.models.filter((x) => held.has(x.id) && held.get(x.id)!.hash !== x.hash);
   if (changed.length)
     set({
@@ -347,7 +361,13 @@ async function breedNow(): Promise<void> {
   task('breed', { done: 0, total: 1 });
   set({ progress: null, receipt: null });
   try {
-    const parentTensors = await Promise.all(parents.map((p) => repo.getTensors(p.id)));
+    const parentTensors = await Promise.all(
+      parents.map((p) =>
+        repo.getTensors(p.id).catch((e: Error) => {
+          throw new Error(`the parent “${p.name}” cannot be read: ${e.message}`);
+        }),
+      ),
+    );
     // Merge-style operators refuse parents without a passing compatibility report.
     const compat = parentCompatibility(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })));
     if (compat && !compat.compatible) {

@@ -31,6 +31,8 @@ export interface Repo {
     manifests: Manifest[],
   ): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
   getTensors(modelId: string): Promise<Tensor[]>;
+  /** Remove a model from the candidate zone (tensors no other model uses go with it). */
+  deleteModel(modelId: string): Promise<void>;
   getGraph(hash: string): Promise<Uint8Array>;
   /** Evidence written by the evaluator (smoke, sidecars), kept in the evaluation zone. */
   putEvidence(modelId: string, manifests: Manifest[]): Promise<void>;
@@ -97,6 +99,12 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       const ref = (await storeIds()).get(modelId);
       if (!ref) throw new Error(`no model "${modelId}" in the garden`);
       return candidates.loadModel(ref.id);
+    },
+    async deleteModel(modelId) {
+      const ref = (await storeIds()).get(modelId);
+      if (!ref) return;
+      await candidates.deleteModel(ref.id);
+      ids = null;
     },
     async getGraph(hash) {
       const g = await candidates.matchGraph(hash);
