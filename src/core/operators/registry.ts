@@ -25,6 +25,9 @@ import { karcherCpu } from './karcher.cpu.ts';
 import { sceCpu } from './sce.cpu.ts';
 import { arceeFusionCpu } from './arcee-fusion.cpu.ts';
 import { ramCpu } from './ram.cpu.ts';
+import { regmeanCpu } from './regmean.cpu.ts';
+import { fisherCpu } from './fisher.cpu.ts';
+import { FISHER_LABELS, type StatisticsKind } from './statistics.ts';
 
 const FLOAT_ONLY_NOTE = 'Non-float tensors are always copied unchanged.';
 
@@ -742,9 +745,70 @@ export const OPERATORS = Object.freeze({
     kernel: { id: 'ram' },
     cpu: (inputs, params) => ramCpu(inputs, params),
   },
+  // Data-informed merges: they need statistics from a declared calibration split (statistics.ts,
+  // calibration.ts; garden breed --calibration FILE), so they run only where those are given.
+  regmean: {
+    id: 'regmean',
+    version: '1.0.0',
+    name: 'RegMean',
+    description:
+      'Merges each linear layer in closed form so that it answers the parents’ calibration inputs as each parent did: W = (Σ G̃ᵢ)⁻¹ Σ G̃ᵢWᵢ, Gᵢ the Gram matrix of the layer’s inputs under parent i; other tensors are averaged. Needs a calibration split.',
+    reference: 'Dataless Knowledge Fusion by Merging Weights of Language Models (Jin et al., 2023); FusionBench "regmean"',
+    parents: { min: 1, max: 16 },
+    needsBase: false,
+    params: [
+      {
+        name: 'alpha',
+        type: 'number',
+        scope: 'global',
+        description: 'Scale α of the Grams’ off-diagonal: G̃ = α·G + (1 − α)·diag(G) (1: the plain least-squares solution)',
+        default: 0.9,
+        min: 0,
+        max: 1,
+      },
+    ],
+    kernel: undefined, // host-side solve (docs/OPERATORS.md)
+    cpu: (inputs, params, ctx) => regmeanCpu(inputs, params, ctx),
+  },
+  fisher: {
+    id: 'fisher',
+    version: '1.0.0',
+    name: 'Fisher-weighted averaging',
+    description:
+      'Averages the parents element by element, each weighted by its diagonal Fisher information on its calibration rows: Σ λᵢ(Fᵢ + ε)θᵢ / Σ λᵢ(Fᵢ + ε). Needs a calibration split.',
+    reference: 'Merging Models with Fisher-Weighted Averaging (Matena & Raffel, 2022); FusionBench "fisher_merging"',
+    parents: { min: 1, max: 16 },
+    needsBase: false,
+    params: [
+      weightsParam('Scale λᵢ of each parent’s Fisher (default 1 each)', 0, 1e6),
+      {
+        name: 'epsilon',
+        type: 'number',
+        scope: 'global',
+        description: 'Added to every Fisher value, so an element no parent is sensitive to gets the λ-weighted average',
+        default: 1e-6,
+        min: 0,
+        max: 1,
+      },
+      {
+        name: 'fisherLabels',
+        type: 'enum',
+        scope: 'global',
+        description:
+          'Gradients of log p(y|x) at the row’s label (empirical Fisher) or at a label drawn from the parent’s softmax by the seed',
+        default: 'empirical',
+        options: FISHER_LABELS,
+      },
+    ],
+    kernel: undefined, // no WGSL kernel yet: the CPU reference runs on every backend
+    cpu: (inputs, params, ctx) => fisherCpu(inputs, params, ctx),
+  },
 } as const satisfies Record<string, OperatorDef>);
 
 export type OperatorId = keyof typeof OPERATORS;
+
+/** The data-informed operators and the statistics each needs (statistics.ts): a breed without them is refused. */
+export const STATISTICS_FOR: Readonly<Partial<Record<OperatorId, StatisticsKind>>> = Object.freeze({ regmean: 'gram', fisher: 'fisher' });
 export const OPERATOR_IDS = Object.freeze(Object.keys(OPERATORS) as OperatorId[]);
 
 export function isOperatorId(id: string): id is OperatorId {
