@@ -87,6 +87,7 @@ const params = fc.record({
   op: fc.constantFrom(...FAMILY),
   density: fc.double({ min: 0, max: 1, noNaN: true }),
   drop: fc.double({ min: 0, max: 1, noNaN: true }),
+  gamma: fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom(0, 0.01, 0.5)),
   rescale: fc.constantFrom('none', 'inverse', 'l1'),
   normalize: fc.boolean(),
   lambda: fc.double({ min: -2, max: 2, noNaN: true }),
@@ -96,7 +97,7 @@ const params = fc.record({
 
 function paramsFor(
   op: string,
-  x: { density: number; drop: number; rescale: string; normalize: boolean; lambda: number; clipNorm: number },
+  x: { density: number; drop: number; gamma: number; rescale: string; normalize: boolean; lambda: number; clipNorm: number },
   parents: number,
   seed: number,
   n: number,
@@ -111,14 +112,26 @@ function paramsFor(
   if (op === 'federated') p.weights = (p.weights as number[]).map((w) => Math.abs(w) + 0.25);
   if (names.has('density')) p.density = Math.floor(x.density * n) > 0 ? x.density : 1;
   if (names.has('drop')) p.drop = x.drop;
+  if (names.has('gamma')) p.gamma = x.gamma;
   if (names.has('rescale')) p.rescale = x.rescale;
   if (names.has('clipNorm')) Object.assign(p, { clipNorm: x.clipNorm, clipScope: 'tensor' });
   return p;
 }
 
 describe('task-arithmetic family range kernel', () => {
-  it('covers task delta, sparse task delta, DARE, TIES, DARE-TIES and the federated update', () => {
-    expect(FAMILY).toEqual(expect.arrayContaining(['task-delta', 'sparse-task-delta', 'dare', 'ties', 'dare-ties', 'federated']));
+  it('covers task delta, sparse task delta, DARE, TIES, DARE-TIES, the federated update and breadcrumbs (with TIES)', () => {
+    expect(FAMILY).toEqual(
+      expect.arrayContaining([
+        'task-delta',
+        'sparse-task-delta',
+        'dare',
+        'ties',
+        'dare-ties',
+        'federated',
+        'breadcrumbs',
+        'breadcrumbs-ties',
+      ]),
+    );
   });
 
   it('equals the reference for every member and parameter, over any split of ranges and reduce parts', () => {
@@ -142,11 +155,13 @@ describe('task-arithmetic family range kernel', () => {
           const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
           for (const derived of [reduceLocally(k.reduce!, inputs, p, ctx), reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers)]) {
             const out = new Float32Array(n).fill(NaN);
-            let conflicts = 0;
+            const counts: Record<string, number> = {};
             for (let i = 0; i + 1 < bounds.length; i++)
-              conflicts += k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1])?.signConflicts ?? 0;
+              for (const [key, v] of Object.entries(k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1]) ?? {}))
+                counts[key] = (counts[key] ?? 0) + v;
             expect(bits(out)).toEqual(bits(ref));
-            expect(conflicts).toBe(refStats.signConflicts ?? 0);
+            // The sign conflicts and each parent's kept count, as the reference counts them.
+            expect(counts).toEqual(refStats);
           }
         },
       ),
@@ -176,8 +191,8 @@ describe('task-arithmetic family range kernel', () => {
     const n = CANDIDATES_MAX + 5001;
     const base = new Float32Array(n).map((_, i) => (i % 16) / 4 - 2);
     const inputs = [base, base.map((b, i) => b + (i % 7 === 0 ? 1 : i % 3 ? 0.5 : -0.5)), base.map((b, i) => b + (i % 5 ? -0.5 : 0.25))];
-    for (const op of ['ties', 'sparse-task-delta']) {
-      const p = { density: 0.4, normalize: op === 'ties' };
+    for (const op of ['ties', 'sparse-task-delta', 'breadcrumbs', 'breadcrumbs-ties']) {
+      const p = { density: 0.4, gamma: 0.1, normalize: op.endsWith('ties') };
       const c = { name: 't', shape: [n], seed: 1 };
       const ref = getOperator(op).cpu(inputs, p, c);
       const k = getFastKernel(op);

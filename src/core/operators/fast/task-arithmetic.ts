@@ -1,6 +1,6 @@
 /**
  * The range kernel of the whole task-arithmetic family (task delta, sparse task delta, DARE, TIES,
- * DARE-TIES, federated): one configurable kernel, as the reference is one configurable function
+ * DARE-TIES, federated, breadcrumbs with and without TIES): one configurable kernel, as the reference is one configurable function
  * (task-arithmetic.cpu.ts, the oracle). Bit-identical to it: per element, the same float32
  * operations in the same order, and every per-tensor quantity the reference sums over the whole
  * tensor is summed here in the same (element) order.
@@ -9,9 +9,12 @@
  * the parameters need it):
  *  1. clip   (clipNorm > 0, clipScope "tensor"): ‖dᵢ‖₂ per parent, float64 in element order:
  *            one worker per parent (an ordered sum cannot be split by range and stay exact).
- *  2. trim   (magnitude, density < 1, no cutoffs given): each parent's exact top-k cutoff, split
- *            by range: select.ts's radix select (a 16-bit and a 15-bit histogram pass, then the
- *            index among equal magnitudes).
+ *  2. trim   (magnitude, density < 1, no cutoffs given): each parent's exact top-k cutoff; for
+ *            breadcrumbs' outlier trim two bottom-k cutoffs per parent (lo: the nBot smallest,
+ *            hi: all but the nTop largest). Split by range with select.ts's radix select: a 16-bit
+ *            histogram pass (one per parent), a 15-bit pass on the candidate bucket that also
+ *            lists the candidates, so the index among equal magnitudes needs no third pass (the
+ *            ordered walk remains for a range with more than CANDIDATES_MAX candidates).
  *  3. l1     (rescale "l1"): ‖dᵢ‖₁ before and after the sparsification, per parent, in order.
  * Then each range computes, in blocks of BLOCK elements, each parent's weighted sparse delta into
  * a float32 scratch (the reference's own storage, so every rounding is the same) and combines them.
@@ -34,7 +37,7 @@ import {
   LOW_SIZE,
 } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
-import { keepCount, keptKey, normalizeDivisor } from '../task-arithmetic.cpu.ts';
+import { keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
 
 const f = Math.fround;
 /** Elements per block: P parents' scratch blocks stay in L1/L2. */
@@ -55,6 +58,8 @@ interface Plan {
   clip: Float32Array;
   /** Magnitude trimming applies (density < 1). */
   trim: boolean;
+  /** Breadcrumbs' outlier trim applies (density < 1): parent p keeps what cutoff 2p (lo) does not prune and 2p + 1 (hi) does. */
+  outliers: boolean;
   random: boolean;
   drop: number;
   /** Random masks' stream keys per parent. */
@@ -83,6 +88,15 @@ function trims(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
   return cfg.sparsify === 'magnitude' && num(params, 'density') < 1;
 }
 
+function trimsOutliers(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
+  return cfg.sparsify === 'outliers' && num(params, 'density') < 1;
+}
+
+/** Cutoffs given by the model pre-pass (magnitude trims only: the outlier trim is always the tensor's own). */
+function givenCutoffs(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
+  return cfg.sparsify === 'magnitude' && Array.isArray(params.trimBits) && Array.isArray(params.trimIndex);
+}
+
 function plan(
   cfg: TaskArithmeticConfig,
   inputs: readonly Float32Array[],
@@ -101,16 +115,19 @@ function plan(
     else if (forApply) throw new Error('task-arithmetic range kernel: clip factors missing (the reduce plan runs first)');
   }
   const trim = trims(cfg, params);
-  const given = Array.isArray(params.trimBits) && Array.isArray(params.trimIndex);
-  const bits = trim ? ((given ? params.trimBits : params.fastTrimBits) as number[] | undefined) : [];
-  const index = trim ? ((given ? params.trimIndex : params.fastTrimIndex) as number[] | undefined) : [];
-  if (forApply && trim && (!bits || !index || bits.length !== P || index.length !== P))
+  const outliers = trimsOutliers(cfg, params);
+  const given = givenCutoffs(cfg, params);
+  const cuts = trim || outliers;
+  const bits = cuts ? ((given ? params.trimBits : params.fastTrimBits) as number[] | undefined) : [];
+  const index = cuts ? ((given ? params.trimIndex : params.fastTrimIndex) as number[] | undefined) : [];
+  const C = outliers ? 2 * P : P;
+  if (forApply && cuts && (!bits || !index || bits.length !== C || index.length !== C))
     throw new Error('task-arithmetic range kernel: trim cutoffs missing (the reduce plan runs first)');
   const random = cfg.sparsify === 'random';
   const key = random ? tensorKey(ctx.seed, ctx.name) : 0;
   const rescale = new Float32Array(P).fill(1);
   const mode = (params.rescale as string | undefined) ?? 'none';
-  if (forApply && cfg.sparsify !== 'none' && (cfg.sparsify === 'random' || trim)) {
+  if (forApply && cfg.sparsify !== 'none' && (cfg.sparsify === 'random' || cuts)) {
     const keepFraction = random ? 1 - num(params, 'drop') : num(params, 'density');
     if (mode === 'inverse' && keepFraction > 0) rescale.fill(1 / keepFraction !== 1 ? f(1 / keepFraction) : 1);
     if (mode === 'l1') {
@@ -132,6 +149,7 @@ function plan(
     normalize: params.normalize === true,
     clip,
     trim,
+    outliers,
     random,
     drop: random ? f(num(params, 'drop')) : 0,
     sk: random ? Array.from({ length: P }, (_, p) => streamKey(key, p)) : [],
@@ -163,6 +181,19 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
     for (let j = 0; j < len; j++) {
       const m = U[j] & 0x7fffffff;
       if (!(m > cb || (m === cb && j < ci))) {
+        D[j] = 0;
+        dropped++;
+      }
+    }
+  } else if (pl.outliers) {
+    // Kept iff pruned by hi (not among the nTop largest) and not by lo (not among the nBot smallest), in tensor coordinates.
+    const lb = pl.bits[2 * p],
+      li = pl.index[2 * p] - s,
+      hb = pl.bits[2 * p + 1],
+      hi = pl.index[2 * p + 1] - s;
+    for (let j = 0; j < len; j++) {
+      const m = U[j] & 0x7fffffff;
+      if (!(m < hb || (m === hb && j < hi)) || m < lb || (m === lb && j < li)) {
         D[j] = 0;
         dropped++;
       }
@@ -246,7 +277,7 @@ function applyRange(
   const { P, w, lambda } = pl;
   const base = inputs[0];
   const sc = scratch(P);
-  const sparse = pl.trim || pl.random;
+  const sparse = pl.trim || pl.outliers || pl.random;
   const divisor = cfg.consensus === 'none' && pl.normalize ? normalizeDivisor(Array.from(w)) : 1;
   let conflicts = 0;
   // The receipt's kept counts per parent (as the reference's sparsifyDelta counts them).
@@ -315,14 +346,35 @@ function applyRange(
 
 type Stage = 'clip' | 'high' | 'low' | 'equal' | 'l1';
 
+/** One exact selection of the trim stages: parent's top-k (magnitude trim) or bottom-k (the outlier trim's two cutoffs). */
+interface Selection {
+  parent: number;
+  k: number;
+  top: boolean;
+}
+
 interface Carry {
   stage: Stage;
   /** Derived so far (fastClip, fastTrimBits, fastTrimIndex, fastL1). */
   derived: ParamValues;
-  k?: number;
+  /** The selections of the trim stages, in the order of the cutoffs they give (fastTrimBits). */
+  sel?: Selection[];
   prefix?: number[];
   remaining?: number[];
   bits?: number[];
+}
+
+/** The selections a trim needs (empty when it needs none), or the cutoffs when none needs a pass. */
+function selections(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Selection[] {
+  const P = inputs.length - 1;
+  const n = inputs[0].length;
+  if (trims(cfg, params)) {
+    const k = keepCount(num(params, 'density'), n, ctx.name);
+    return Array.from({ length: P }, (_, parent) => ({ parent, k, top: true }));
+  }
+  if (!trimsOutliers(cfg, params)) return [];
+  const { nBot, nTop } = outlierCounts(num(params, 'density'), num(params, 'gamma', 0.01), n, ctx.name);
+  return Array.from({ length: 2 * P }, (_, i) => ({ parent: i >> 1, k: i & 1 ? n - nTop : nBot, top: false }));
 }
 
 const withDerived = (params: ParamValues, c: Carry): ParamValues => ({ ...params, ...c.derived });
@@ -341,16 +393,16 @@ function nextStage(
   for (let i = from; i < order.length; i++) {
     const stage = order[i];
     if (stage === 'clip' && needsClipNorms(params)) return { carry: { stage, derived } satisfies Carry, split: 'parents' };
-    if (stage === 'high' && trims(cfg, params) && !(Array.isArray(params.trimBits) && Array.isArray(params.trimIndex))) {
-      const P = inputs.length - 1;
-      const k = keepCount(num(params, 'density'), inputs[0].length, ctx.name);
-      if (k === 0) {
-        derived = { ...derived, fastTrimBits: new Array(P).fill(KEEP_NONE.bits), fastTrimIndex: new Array(P).fill(0) };
+    if (stage === 'high' && !givenCutoffs(cfg, params)) {
+      const sel = selections(cfg, inputs, params, ctx);
+      if (sel.length === 0) continue;
+      if (sel[0].top && sel[0].k === 0) {
+        derived = { ...derived, fastTrimBits: sel.map(() => KEEP_NONE.bits), fastTrimIndex: sel.map(() => 0) };
         continue;
       }
-      return { carry: { stage, derived, k } satisfies Carry };
+      return { carry: { stage, derived, sel } satisfies Carry };
     }
-    if (stage === 'l1' && params.rescale === 'l1' && (cfg.sparsify === 'random' || trims(cfg, params)))
+    if (stage === 'l1' && params.rescale === 'l1' && (cfg.sparsify === 'random' || trims(cfg, params) || trimsOutliers(cfg, params)))
       return { carry: { stage, derived } satisfies Carry, split: 'parents' };
   }
   return { params: derived };
@@ -399,34 +451,49 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         return out;
       }
       // Blocks outside, parents inside: each block of the base is read from memory once per pass.
-      if (c.stage === 'high' || c.stage === 'low') {
-        const hs = Array.from({ length: P }, () => new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE));
-        // The refinement pass also lists each parent's candidates (the cutoff's high bucket), so the index needs no third pass.
-        const at = c.stage === 'low' ? hs.map(() => new Uint32Array(2 * Math.min(CANDIDATES_MAX, end - start))) : [];
-        const counts = new Array<number>(P).fill(0);
+      const sel = c.sel!;
+      if (c.stage === 'high') {
+        // One high histogram per parent serves each of its selections.
+        const hs = Array.from({ length: P }, () => new Uint32Array(HIGH_SIZE));
         blocks(start, end, (s, len) => {
           const d = D.subarray(0, len);
           for (let p = 0; p < P; p++) {
             clippedDelta(pl, inputs, p, s, d);
-            if (c.stage === 'high') histHigh(U, hs[p], 0, len);
-            else counts[p] = histLowCandidates(U, c.prefix![p], hs[p], at[p], counts[p], s, 0, len);
+            histHigh(U, hs[p], 0, len);
           }
         });
-        if (c.stage === 'high') return hs;
-        return hs.map((h, p) => candidatePart(h, at[p], counts[p]));
+        return hs;
       }
-      // equal: how many elements equal each parent's cutoff, and where the first few are.
-      const eq = Array.from({ length: P }, () => ({ count: 0, at: [] as number[] }));
+      if (c.stage === 'low') {
+        // The refinement pass also lists each selection's candidates (its cutoff's high bucket), so the index needs no third pass.
+        const hs = sel.map(() => new Uint32Array(LOW_SIZE));
+        const at = sel.map(() => new Uint32Array(2 * Math.min(CANDIDATES_MAX, end - start)));
+        const counts = sel.map(() => 0);
+        blocks(start, end, (s, len) => {
+          const d = D.subarray(0, len);
+          for (let p = 0; p < P; p++) {
+            clippedDelta(pl, inputs, p, s, d);
+            for (let i = 0; i < sel.length; i++)
+              if (sel[i].parent === p) counts[i] = histLowCandidates(U, c.prefix![i], hs[i], at[i], counts[i], s, 0, len);
+          }
+        });
+        return hs.map((h, i) => candidatePart(h, at[i], counts[i]));
+      }
+      // equal: how many elements equal each selection's cutoff, and where the first few are.
+      const eq = sel.map(() => ({ count: 0, at: [] as number[] }));
       blocks(start, end, (s, len) => {
         const d = D.subarray(0, len);
         for (let p = 0; p < P; p++) {
           clippedDelta(pl, inputs, p, s, d);
-          const want = c.bits![p];
-          const e = eq[p];
-          for (let j = 0; j < len; j++) {
-            if ((U[j] & 0x7fffffff) === want) {
-              if (e.at.length < EQUAL_POSITIONS) e.at.push(s + j);
-              e.count++;
+          for (let i = 0; i < sel.length; i++) {
+            if (sel[i].parent !== p) continue;
+            const want = c.bits![i];
+            const e = eq[i];
+            for (let j = 0; j < len; j++) {
+              if ((U[j] & 0x7fffffff) === want) {
+                if (e.at.length < EQUAL_POSITIONS) e.at.push(s + j);
+                e.count++;
+              }
             }
           }
         }
@@ -449,25 +516,34 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastL1: Array.from({ length: P }, (_, p) => all[p]).flat() }, 'l1');
       }
       const per = partials as unknown[][];
+      const sel = c.sel!;
       if (c.stage === 'high' || c.stage === 'low') {
         const prefix: number[] = [];
         const remaining: number[] = [];
         const bits: number[] = [];
-        for (let p = 0; p < P; p++) {
-          const h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);
-          for (const part of per) {
-            const x = c.stage === 'high' ? (part[p] as Uint32Array) : (part[p] as CandidatePart).h;
-            for (let d = 0; d < h.length; d++) h[d] += x[d];
+        const merged = new Map<number, Uint32Array>();
+        for (let i = 0; i < sel.length; i++) {
+          // High: the parent's histogram (merged once per parent); low: the selection's own.
+          const key = c.stage === 'high' ? sel[i].parent : i;
+          let h = merged.get(key);
+          if (!h) {
+            h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);
+            for (const part of per) {
+              const x = c.stage === 'high' ? (part[key] as Uint32Array) : (part[key] as CandidatePart).h;
+              for (let d = 0; d < h.length; d++) h[d] += x[d];
+            }
+            merged.set(key, h);
           }
-          const r = descend(h, c.stage === 'high' ? c.k! : c.remaining![p]);
+          const r = descend(h, c.stage === 'high' ? sel[i].k : c.remaining![i], sel[i].top);
           if (c.stage === 'high') prefix.push(r.digit);
-          else bits.push(((c.prefix![p] << HIGH_SHIFT) | r.digit) >>> 0);
+          else bits.push(((c.prefix![i] << HIGH_SHIFT) | r.digit) >>> 0);
           remaining.push(r.remaining);
         }
         if (c.stage === 'high') return { carry: { ...c, stage: 'low', prefix, remaining } };
-        // Every range listed its candidates: each parent's index is placed from the lists, with no third pass.
+        // Every range listed its candidates: each selection's index is placed from the lists, with no third pass.
         if (per.every((part) => part.every((x) => (x as CandidatePart).at !== null))) {
           const trimIndex = bits.map((b, p) => {
+            if (remaining[p] === 0) return 0;
             const parts = per.map((part) => part[p] as CandidatePart);
             const index = candidateIndex(
               parts.map((x) => x.at!),
@@ -484,11 +560,12 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       }
       const pl = plan(cfg, inputs, withDerived(params, c), ctx, false);
       const trimIndex: number[] = [];
-      for (let p = 0; p < P; p++) {
-        let r = c.remaining![p];
-        let index = -1;
+      for (let i = 0; i < sel.length; i++) {
+        const p = sel[i].parent;
+        let r = c.remaining![i];
+        let index = r === 0 ? 0 : -1;
         for (let t = 0; t < per.length && index < 0; t++) {
-          const { count, at } = per[t][p] as { count: number; at: number[] };
+          const { count, at } = per[t][i] as { count: number; at: number[] };
           if (count < r) {
             r -= count;
             continue;
@@ -502,7 +579,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
             blocks(s0, e0, (s, len) => {
               if (index >= 0) return;
               clippedDelta(pl, inputs, p, s, D.subarray(0, len));
-              for (let j = 0; j < len && index < 0; j++) if ((U[j] & 0x7fffffff) === c.bits![p] && --r === 0) index = s + j + 1;
+              for (let j = 0; j < len && index < 0; j++) if ((U[j] & 0x7fffffff) === c.bits![i] && --r === 0) index = s + j + 1;
             });
           }
         }
@@ -515,10 +592,10 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
 }
 
 /**
- * The sparsifications this kernel implements. Breadcrumbs' outlier trim and DELLA's per-row
- * ranked drop run their reference (no range kernel yet).
+ * The sparsifications this kernel implements. DELLA's per-row ranked drop runs its reference
+ * (no range kernel yet).
  */
-export const FAST_SPARSIFY: readonly TaskArithmeticConfig['sparsify'][] = Object.freeze(['none', 'magnitude', 'random']);
+export const FAST_SPARSIFY: readonly TaskArithmeticConfig['sparsify'][] = Object.freeze(['none', 'magnitude', 'outliers', 'random']);
 
 /** The range kernel of one member of the family (operator id `id`, configuration `cfg`). */
 export function taskArithmeticKernel(id: string, cfg: TaskArithmeticConfig): RangeKernel {
@@ -530,7 +607,9 @@ export function taskArithmeticKernel(id: string, cfg: TaskArithmeticConfig): Ran
     bytesPerElement: (inputs) => 4 * (inputs + 1),
     // One density or drop per parent (resolved to a list) runs the reference.
     unsupported: (params) =>
-      ['density', 'drop'].some((k) => Array.isArray(params[k])) ? 'one density or drop per parent runs the reference' : null,
+      ['density', 'drop', 'gamma'].some((k) => Array.isArray(params[k]))
+        ? 'one density, drop or gamma per parent runs the reference'
+        : null,
     reduce,
     prepare: (inputs, params, ctx) => reduceLocally(reduce, inputs, params, ctx),
     run: (inputs, out, params, ctx, start, end) => applyRange(cfg, inputs, out, params, ctx, start, end),
