@@ -28,8 +28,14 @@ import { LIMITS, confinedPath, declaredRoot, readRegular, writeFileAtomic } from
 import { printable } from '../../src/core/format/printable.ts';
 import { operatorsText } from './operators.ts';
 import { loadParentModel } from '../../src/node/parent-model.ts';
+import { STATISTICS_FOR, getOperator, type OperatorId } from '../../src/core/operators/registry.ts';
+import { calibrationRows, readCalibration } from '../../src/core/operators/calibration.ts';
+import { computeStatistics, type BreedStatistics, type FisherLabels } from '../../src/core/operators/statistics.ts';
+import { breedWithStatistics } from '../../src/core/operators/data-informed.ts';
+import { readSuite } from '../../src/core/eval/suite.ts';
+import { catalogFile, loadCatalog } from '../../src/node/catalog.ts';
 
-const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR]
+const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR] [--calibration FILE ...]
 
 Breed a candidate from a recipe (manifests/recipe.schema.json) on the multi-core CPU kernels.
 Parent and base paths are relative to the recipe file; a "hash" next to a path must match the file.
@@ -47,6 +53,11 @@ parents must be regular files. The candidate is written to a temporary name and 
   --family ID      the parents' catalogued family: a quantized candidate then gets its own
                    dequantizing graph and species (the bytes garden quantize and the app write)
   --catalog PATH   the starter catalog for --family (default: public/starter/catalog.json)
+  --calibration FILE  the data-informed operators (regmean, fisher): a declared calibration split
+                   (suite format with "suite.split": "calibration"), once for every parent or once
+                   per parent in order. A row that is a row of any frozen suite of the parents'
+                   family (--family, else the catalogued family of their species) is refused, and
+                   nothing is written
 
 Operators (the recipe's "operator": the id or mergekit's name; garden operators --json for all fields):
 ${operatorsText()}`;
@@ -59,6 +70,7 @@ function parseOptions(argv: string[]): {
   family?: string;
   catalog?: string;
   root?: string;
+  calibration: string[];
 } {
   const { values, positionals } = parseCommandArgs(argv, {
     out: { type: 'string' },
@@ -67,6 +79,7 @@ function parseOptions(argv: string[]): {
     family: { type: 'string' },
     catalog: { type: 'string' },
     root: { type: 'string' },
+    calibration: { type: 'string', multiple: true },
   });
   if (positionals.length > 1) throw new CliError(`one recipe at a time, got ${positionals.map((p) => `"${p}"`).join(' and ')}`);
   if (positionals.length === 0) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
@@ -82,6 +95,7 @@ function parseOptions(argv: string[]): {
     family: values.family,
     catalog: values.catalog,
     root: values.root,
+    calibration: values.calibration ?? [],
   };
 }
 
@@ -132,6 +146,57 @@ async function loadModel(ref: ModelRef, root: string, dir: string, what: string)
   }
   if (ref.hash && ref.hash !== slm.hash) throw new CliError(`${what} (${path}) has hash ${slm.hash}, the recipe expects ${ref.hash}`);
   return slm;
+}
+
+/**
+ * The statistics a data-informed operator needs, from the --calibration splits, each checked
+ * against the frozen suites of the parents' family before anything is computed; null for the others.
+ */
+async function calibrationStatistics(
+  opts: ReturnType<typeof parseOptions>,
+  operator: string,
+  params: Record<string, unknown>,
+  seed: number,
+  models: readonly SlmFile[],
+): Promise<BreedStatistics | null> {
+  const op = getOperator(operator);
+  const kind = STATISTICS_FOR[op.id as OperatorId];
+  if (!kind) {
+    if (opts.calibration.length)
+      throw new CliError(`--calibration is for the data-informed operators (${Object.keys(STATISTICS_FOR).join(', ')}), not ${op.id}`);
+    return null;
+  }
+  if (opts.calibration.length === 0)
+    throw new CliError(`${op.id} needs --calibration FILE: a declared calibration split, once for every parent or once per parent`);
+  const catalogPath = resolve(opts.catalog ?? DEFAULT_CATALOG);
+  let catalog;
+  try {
+    catalog = loadCatalog(catalogPath);
+  } catch (e) {
+    throw new CliError(`${op.id}: no frozen suites to check the calibration split against: ${(e as Error).message}`);
+  }
+  const family = opts.family
+    ? catalog.families.find((f) => f.id === opts.family)
+    : catalog.families.find((f) => f.species === models[0].species);
+  if (!family)
+    throw new CliError(
+      `${op.id}: no catalogued family ${opts.family ? `"${opts.family}"` : "has the parents' species"}, so there are no frozen suites to check the calibration split against; give --family ID [--catalog PATH]`,
+    );
+  try {
+    const frozen = family.suites.map((s) => readSuite(catalogFile(catalogPath, s.file, `suite ${s.id}`, LIMITS.suite), s.hash));
+    const rows = [];
+    for (const file of opts.calibration)
+      rows.push(calibrationRows(readCalibration(await readRegular(resolve(file), 'calibration file', LIMITS.suite), file), frozen));
+    const labels = (typeof params.fisherLabels === 'string' ? params.fisherLabels : 'empirical') as FisherLabels;
+    return computeStatistics(
+      kind,
+      models.map((m) => m.tensors),
+      rows,
+      { labels, seed },
+    );
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
 }
 
 function fmt(x: number, digits = 4): string {
@@ -233,10 +298,9 @@ async function breedCommand(
   const poolStart = performance.now() - tp;
   const backend: KernelBackend = workers ? createFastCpuBackend(workers) : cpuBackend;
   t = performance.now();
-  const result = await breed(
-    { operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) },
-    backend,
-  );
+  const req = { operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) };
+  const statistics = await calibrationStatistics(opts, recipe.operator, recipe.params, recipe.seed, models);
+  const result = statistics ? await breedWithStatistics(req, statistics, backend) : await breed(req, backend);
   const compute = phase(t);
   const rHash = recipeHash(recipe);
   if (fam) {
