@@ -20,6 +20,8 @@ export interface CpuBenchOptions {
   fastOnly?: boolean;
   /** Sizes at which operators without a range kernel are timed (default: every size). */
   referenceSizes?: readonly number[];
+  /** Only these operators (default: every registry operator). */
+  operators?: readonly string[];
 }
 
 export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[]; kernels: KernelRow[] }> {
@@ -49,6 +51,7 @@ export async function benchCpu(o: CpuBenchOptions): Promise<{ copies: CopyRow[];
     );
 
     for (const id of Object.keys(OPERATORS)) {
+      if (o.operators && !o.operators.includes(id)) continue;
       if (!hasFastKernel(id) && (o.fastOnly || (o.referenceSizes && !o.referenceSizes.includes(n)))) continue;
       const op = getOperator(id);
       const { parents, inputs: k } = inputCount(op);

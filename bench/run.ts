@@ -9,6 +9,9 @@
  *   npm run bench -- --dawn       also the WebGPU kernels in Node through Dawn (the `webgpu` package)
  *   npm run bench -- --no-browser Node CPU path only
  *   npm run bench -- --breed-only the streaming breed alone (never writes docs/BENCHMARKS.md)
+ *   npm run bench -- --cpu-only   the Node CPU path section alone (copy + operators; never writes
+ *                                 docs/BENCHMARKS.md); with --ops=a,b only those operators, with
+ *                                 --sizes=16,64 only those sizes (M elements; references at 1 and 16 M)
  */
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem, availableParallelism, release, platform } from 'node:os';
@@ -23,10 +26,12 @@ import { benchHash } from './hash.ts';
 import { benchGardenBreed } from './garden-breed.ts';
 
 const argv = process.argv.slice(2);
-const KNOWN = ['--smoke', '--dawn', '--no-browser', '--no-write-docs', '--breed-only'];
+const KNOWN = ['--smoke', '--dawn', '--no-browser', '--no-write-docs', '--breed-only', '--cpu-only'];
+const VALUED = ['--ops=', '--sizes='];
+const valueOf = (flag: string) => argv.find((a) => a.startsWith(flag))?.slice(flag.length);
 for (const a of argv) {
-  if (!KNOWN.includes(a)) {
-    console.error(`bench: unknown option "${a}"; valid: ${KNOWN.join(', ')}`);
+  if (!KNOWN.includes(a) && !VALUED.some((v) => a.startsWith(v))) {
+    console.error(`bench: unknown option "${a}"; valid: ${[...KNOWN, ...VALUED.map((v) => v + '…')].join(', ')}`);
     process.exit(2);
   }
 }
@@ -37,7 +42,10 @@ const log = (s: string) => console.log(`  ${s}`);
 
 async function main(): Promise<number> {
   const t0 = performance.now();
-  const sizes = smoke ? SIZES_SMOKE : SIZES_FULL;
+  const cpuOnly = argv.includes('--cpu-only');
+  const sizesArg = valueOf('--sizes=');
+  const sizes = sizesArg ? sizesArg.split(',').map((m) => Math.round(Number(m) * (1 << 20))) : smoke ? SIZES_SMOKE : SIZES_FULL;
+  const ops = valueOf('--ops=')?.split(',');
   const budgetMs = smoke ? 40 : 400;
   const res: BenchResults = {
     kind: smoke ? 'smoke' : 'full',
@@ -61,10 +69,12 @@ async function main(): Promise<number> {
 
   const breedOnly = argv.includes('--breed-only');
   if (!breedOnly) {
-    console.log(`bench (${res.kind}): SHA-256`);
-    res.hashes.push(...(await benchHash({ bytes: smoke ? 8 << 20 : 256 << 20, budgetMs, log })));
-    console.log(`bench (${res.kind}): garden breed, file to file`);
-    res.gardenBreeds.push(...(await benchGardenBreed({ smoke, root, log })));
+    if (!cpuOnly) {
+      console.log(`bench (${res.kind}): SHA-256`);
+      res.hashes.push(...(await benchHash({ bytes: smoke ? 8 << 20 : 256 << 20, budgetMs, log })));
+      console.log(`bench (${res.kind}): garden breed, file to file`);
+      res.gardenBreeds.push(...(await benchGardenBreed({ smoke, root, log })));
+    }
     console.log(`bench (${res.kind}): CPU path in Node`);
     const pool = await createNodeCpuPool();
     try {
@@ -77,6 +87,7 @@ async function main(): Promise<number> {
         budgetMs,
         log,
         fastOnly: smoke,
+        ...(ops ? { operators: ops } : {}),
       });
       res.copies.push(...cpu.copies);
       res.kernels.push(...cpu.kernels);
@@ -89,7 +100,7 @@ async function main(): Promise<number> {
     res.notes.push(
       `CPU path: operators without a range kernel ("reference only") are timed at ${REFERENCE_SIZES_FULL.map(fmtElements).join(' and ')} elements only, to keep the full run within minutes on 2 cores`,
     );
-  if (!argv.includes('--no-browser')) {
+  if (!argv.includes('--no-browser') && !cpuOnly) {
     console.log('bench: Chromium (WebGPU, CPU path in the page, streaming breed)');
     const b = await runBrowser({ smoke, root, log, breedOnly });
     res.copies.push(...b.copies);
@@ -113,9 +124,10 @@ async function main(): Promise<number> {
   const md = markdown(res);
   writeFileSync(`${root}bench/results.json`, JSON.stringify(res, null, 2) + '\n');
   console.log('\n' + md + '\n');
-  if (!smoke && !breedOnly && !argv.includes('--no-write-docs')) writeDocs(md, argv.includes('--no-browser'));
+  const docs = !smoke && !breedOnly && !cpuOnly && !argv.includes('--no-write-docs');
+  if (docs) writeDocs(md, argv.includes('--no-browser'));
   console.log(
-    `bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${!smoke && !breedOnly && !argv.includes('--no-write-docs') ? ' and docs/BENCHMARKS.md' : ''}`,
+    `bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote bench/results.json${docs ? ' and docs/BENCHMARKS.md' : ''}`,
   );
   return 0;
 }

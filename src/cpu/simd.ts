@@ -24,29 +24,10 @@ import { getOperator, isOperatorId } from '../core/operators/registry.ts';
 import { getFastKernel, soupAsBlend } from '../core/operators/fast/kernels.ts';
 import { num, weightsOf } from '../core/operators/params.ts';
 import { normalizeDivisor } from '../core/operators/task-arithmetic.cpu.ts';
+import { elementwiseSimdRange } from './simd-elementwise.ts';
+import { F32, I32, SIMD, V128, get, leb, name, section, set, v128load, v128store } from './wasm-asm.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 
-const leb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
-const name = (s: string) => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-
-const I32 = 0x7f,
-  F32 = 0x7d,
-  V128 = 0x7b;
-const get = (i: number) => [0x20, i];
-const set = (i: number) => [0x21, i];
-const SIMD = (op: number) => [0xfd, ...leb(op)];
-const v128load = [...SIMD(0x00), 4, 0];
-const v128store = [...SIMD(0x0b), 4, 0];
 const f32x4splat = SIMD(0x13);
 const f32x4add = SIMD(0xe4);
 const f32x4sub = SIMD(0xe5);
@@ -285,7 +266,11 @@ export function simdRange(
   arena?: WebAssembly.Memory,
 ): boolean {
   if (kernel === 'soup') return simdRange('blend', inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end, arena);
-  if (kernel !== 'blend') return arena ? taskDeltaRange(kernel, inputs, out, params, ctx, start, end, arena) : false;
+  if (kernel !== 'blend')
+    return arena
+      ? elementwiseSimdRange(kernel, inputs, out, params, ctx, start, end, arena) ||
+          taskDeltaRange(kernel, inputs, out, params, ctx, start, end, arena)
+      : false;
   const { weights: w, divisor: dv } = blendWeights(params, inputs.length);
   const k = inputs.length;
   if (arena && k >= 2 && k <= 4) {
