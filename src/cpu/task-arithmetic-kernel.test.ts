@@ -113,13 +113,18 @@ function paramsFor(
   if (names.has('density')) p.density = Math.floor(x.density * n) > 0 ? x.density : 1;
   if (names.has('drop')) p.drop = x.drop;
   if (names.has('gamma')) p.gamma = x.gamma;
+  // DELLA needs density ± epsilon inside (0, 1).
+  if (names.has('epsilon')) {
+    p.epsilon = 0.1;
+    if (p.density !== 1) p.density = 0.15 + 0.7 * x.density;
+  }
   if (names.has('rescale')) p.rescale = x.rescale;
   if (names.has('clipNorm')) Object.assign(p, { clipNorm: x.clipNorm, clipScope: 'tensor' });
   return p;
 }
 
 describe('task-arithmetic family range kernel', () => {
-  it('covers task delta, sparse task delta, DARE, TIES, DARE-TIES, the federated update and breadcrumbs (with TIES)', () => {
+  it('covers task delta, sparse task delta, DARE, TIES, DARE-TIES, the federated update, breadcrumbs and DELLA (with and without TIES)', () => {
     expect(FAMILY).toEqual(
       expect.arrayContaining([
         'task-delta',
@@ -130,6 +135,8 @@ describe('task-arithmetic family range kernel', () => {
         'federated',
         'breadcrumbs',
         'breadcrumbs-ties',
+        'della',
+        'della-linear',
       ]),
     );
   });
@@ -216,6 +223,38 @@ describe('task-arithmetic family range kernel', () => {
       prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2) }, c, 0, n);
       expect(bits(out)).toEqual(bits(getOperator('prune').cpu([x], p, c)));
     }
+  });
+
+  it('DELLA ranks and draws row by row: any split of a 2-D tensor, rows cut by ranges, equals the reference', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('della', 'della-linear'),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.constantFrom('l1', 'inverse', 'none'),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        (id, rows, cols, seed, rescale, cuts) => {
+          const n = rows * cols;
+          const inputs = family(n, 3, seed);
+          const p = { density: 0.2 + ((seed >>> 4) % 60) / 100, epsilon: 0.15, rescale, normalize: true, weights: [1, 0.5, -0.75] };
+          const ctx: TensorContext = { name: `l.${seed % 5}.w`, shape: [rows, cols], seed: seed % 97 };
+          const refStats: Record<string, number> = {};
+          const ref = getOperator(id).cpu(inputs, p, { ...ctx, stats: refStats });
+          const k = getFastKernel(id);
+          const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+          const derived = reduceSplit(k.reduce!, inputs, p, ctx, bounds, 2);
+          const out = new Float32Array(n).fill(NaN);
+          const counts: Record<string, number> = {};
+          for (let i = 0; i + 1 < bounds.length; i++)
+            for (const [key, v] of Object.entries(k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1]) ?? {}))
+              counts[key] = (counts[key] ?? 0) + v;
+          expect(bits(out)).toEqual(bits(ref));
+          expect(counts).toEqual(refStats);
+        },
+      ),
+      { numRuns: 150, seed: 31 },
+    );
   });
 
   it('uses cutoffs and clip factors given by the model pre-pass (model-wide trimming, update-wide clipping, streamed chunks)', () => {

@@ -37,7 +37,7 @@ import {
   LOW_SIZE,
 } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
-import { keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
+import { dellaKeepProbabilities, keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
 
 const f = Math.fround;
 /** Elements per block: P parents' scratch blocks stay in L1/L2. */
@@ -61,6 +61,10 @@ interface Plan {
   /** Breadcrumbs' outlier trim applies (density < 1): parent p keeps what cutoff 2p (lo) does not prune and 2p + 1 (hi) does. */
   outliers: boolean;
   random: boolean;
+  /** DELLA's drop applies (density < 1): parent p's keep probabilities of row r (cached: rows are independent of each other). */
+  della: ((p: number, row: number) => Float32Array) | null;
+  /** Elements per row (DELLA ranks within rows: the first dimension; a 1-D tensor is one row). */
+  cols: number;
   drop: number;
   /** Random masks' stream keys per parent. */
   sk: number[];
@@ -86,6 +90,34 @@ function needsClipNorms(params: ParamValues): boolean {
 
 function trims(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
   return cfg.sparsify === 'magnitude' && num(params, 'density') < 1;
+}
+
+function dropsDella(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
+  return cfg.sparsify === 'della' && num(params, 'density') < 1;
+}
+
+/**
+ * DELLA's keep probabilities row by row, each row's from its own clipped delta by the reference's
+ * dellaKeepProbabilities (so the same ranks and float32 roundings), the last row of each parent kept.
+ */
+function dellaRows(
+  pl: Pick<Plan, 'clip' | 'cols'>,
+  inputs: readonly Float32Array[],
+  params: ParamValues,
+  ctx: TensorContext,
+): (p: number, row: number) => Float32Array {
+  const density = num(params, 'density');
+  const epsilon = num(params, 'epsilon', 0.15);
+  const last = new Map<number, { row: number; prob: Float32Array }>();
+  const d = new Float32Array(pl.cols);
+  return (p, row) => {
+    const hit = last.get(p);
+    if (hit && hit.row === row) return hit.prob;
+    clippedDelta(pl, inputs, p, row * pl.cols, d);
+    const prob = dellaKeepProbabilities(d, density, epsilon, { name: ctx.name, shape: [1, pl.cols] });
+    last.set(p, { row, prob });
+    return prob;
+  };
 }
 
 function trimsOutliers(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
@@ -124,10 +156,15 @@ function plan(
   if (forApply && cuts && (!bits || !index || bits.length !== C || index.length !== C))
     throw new Error('task-arithmetic range kernel: trim cutoffs missing (the reduce plan runs first)');
   const random = cfg.sparsify === 'random';
-  const key = random ? tensorKey(ctx.seed, ctx.name) : 0;
+  const della = dropsDella(cfg, params);
+  const key = random || della ? tensorKey(ctx.seed, ctx.name) : 0;
+  const n = inputs[0].length;
+  const rows = ctx.shape.length >= 2 ? ctx.shape[0] : 1;
+  const cols = rows > 0 ? n / rows : 0;
+  if (della && !Number.isInteger(cols)) throw new Error(`della: "${ctx.name}" has ${n} elements, not ${rows} whole rows`);
   const rescale = new Float32Array(P).fill(1);
   const mode = (params.rescale as string | undefined) ?? 'none';
-  if (forApply && cfg.sparsify !== 'none' && (cfg.sparsify === 'random' || cuts)) {
+  if (forApply && cfg.sparsify !== 'none' && (cfg.sparsify === 'random' || cuts || della)) {
     const keepFraction = random ? 1 - num(params, 'drop') : num(params, 'density');
     if (mode === 'inverse' && keepFraction > 0) rescale.fill(1 / keepFraction !== 1 ? f(1 / keepFraction) : 1);
     if (mode === 'l1') {
@@ -151,8 +188,10 @@ function plan(
     trim,
     outliers,
     random,
+    della: della ? dellaRows({ clip, cols }, inputs, params, ctx) : null,
+    cols,
     drop: random ? f(num(params, 'drop')) : 0,
-    sk: random ? Array.from({ length: P }, (_, p) => streamKey(key, p)) : [],
+    sk: random || della ? Array.from({ length: P }, (_, p) => streamKey(key, p)) : [],
     offset: ctx.offset ?? 0,
     trimOffset: given ? (ctx.offset ?? 0) : 0,
     bits: bits ?? [],
@@ -162,7 +201,7 @@ function plan(
 }
 
 /** Parent p's clipped delta of [s, s + D.length) into D (steps 1–2). */
-function clippedDelta(pl: Plan, inputs: readonly Float32Array[], p: number, s: number, D: Float32Array): void {
+function clippedDelta(pl: Pick<Plan, 'clip'>, inputs: readonly Float32Array[], p: number, s: number, D: Float32Array): void {
   const b = inputs[0],
     x = inputs[p + 1];
   const len = D.length;
@@ -194,6 +233,25 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
     for (let j = 0; j < len; j++) {
       const m = U[j] & 0x7fffffff;
       if (!(m < hb || (m === hb && j < hi)) || m < lb || (m === lb && j < li)) {
+        D[j] = 0;
+        dropped++;
+      }
+    }
+  } else if (pl.della) {
+    // The reference draws at the element's index in the tensor (dellaDrop), against its row's keep probability.
+    const sk = pl.sk[p],
+      cols = pl.cols;
+    let row = -1,
+      prob = D,
+      at = 0;
+    for (let j = 0; j < len; j++) {
+      const g = s + j;
+      if (g >= at) {
+        row = Math.floor(g / cols);
+        prob = pl.della(p, row);
+        at = (row + 1) * cols;
+      }
+      if (!(unitAt(sk, g) < prob[g - row * cols])) {
         D[j] = 0;
         dropped++;
       }
@@ -277,7 +335,7 @@ function applyRange(
   const { P, w, lambda } = pl;
   const base = inputs[0];
   const sc = scratch(P);
-  const sparse = pl.trim || pl.outliers || pl.random;
+  const sparse = pl.trim || pl.outliers || pl.random || pl.della !== null;
   const divisor = cfg.consensus === 'none' && pl.normalize ? normalizeDivisor(Array.from(w)) : 1;
   let conflicts = 0;
   // The receipt's kept counts per parent (as the reference's sparsifyDelta counts them).
@@ -402,7 +460,11 @@ function nextStage(
       }
       return { carry: { stage, derived, sel } satisfies Carry };
     }
-    if (stage === 'l1' && params.rescale === 'l1' && (cfg.sparsify === 'random' || trims(cfg, params) || trimsOutliers(cfg, params)))
+    if (
+      stage === 'l1' &&
+      params.rescale === 'l1' &&
+      (cfg.sparsify === 'random' || trims(cfg, params) || trimsOutliers(cfg, params) || dropsDella(cfg, params))
+    )
       return { carry: { stage, derived } satisfies Carry, split: 'parents' };
   }
   return { params: derived };
@@ -592,10 +654,16 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
 }
 
 /**
- * The sparsifications this kernel implements. DELLA's per-row ranked drop runs its reference
- * (no range kernel yet).
+ * The sparsifications this kernel implements: every one of the family (DELLA's ranked drop row
+ * by row, so a range computes only the rows it touches).
  */
-export const FAST_SPARSIFY: readonly TaskArithmeticConfig['sparsify'][] = Object.freeze(['none', 'magnitude', 'outliers', 'random']);
+export const FAST_SPARSIFY: readonly TaskArithmeticConfig['sparsify'][] = Object.freeze([
+  'none',
+  'magnitude',
+  'outliers',
+  'della',
+  'random',
+]);
 
 /** The range kernel of one member of the family (operator id `id`, configuration `cfg`). */
 export function taskArithmeticKernel(id: string, cfg: TaskArithmeticConfig): RangeKernel {
@@ -607,8 +675,8 @@ export function taskArithmeticKernel(id: string, cfg: TaskArithmeticConfig): Ran
     bytesPerElement: (inputs) => 4 * (inputs + 1),
     // One density or drop per parent (resolved to a list) runs the reference.
     unsupported: (params) =>
-      ['density', 'drop', 'gamma'].some((k) => Array.isArray(params[k]))
-        ? 'one density, drop or gamma per parent runs the reference'
+      ['density', 'drop', 'gamma', 'epsilon'].some((k) => Array.isArray(params[k]))
+        ? 'one density, drop, gamma or epsilon per parent runs the reference'
         : null,
     reduce,
     prepare: (inputs, params, ctx) => reduceLocally(reduce, inputs, params, ctx),
