@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { getFastKernel, hasFastKernel, reduceLocally, type ReducePlan } from '../core/operators/fast/kernels.ts';
+import { getFastKernel, hasFastKernel, reduceLocally, type RangeKernel, type ReducePlan } from '../core/operators/fast/kernels.ts';
 import { getOperator, listOperators } from '../core/operators/registry.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 import { resolveParams } from '../core/operators/params.ts';
@@ -81,6 +81,27 @@ function reduceSplit(
     step = plan.merge(pass, carry, partials, parts, inputs, params, ctx);
   }
   return step.params;
+}
+
+/**
+ * Run a range kernel over consecutive ranges [bounds[i], bounds[i + 1]) and expect the reference's
+ * bits and counts (the sign conflicts and each parent's kept count), summed over the ranges.
+ */
+function expectRanges(
+  k: RangeKernel,
+  inputs: readonly Float32Array[],
+  p: ParamValues,
+  ctx: TensorContext,
+  bounds: number[],
+  ref: Float32Array,
+  refStats: Record<string, number>,
+): void {
+  const out = new Float32Array(ref.length).fill(NaN);
+  const counts: Record<string, number> = {};
+  for (let i = 0; i + 1 < bounds.length; i++)
+    for (const [key, v] of Object.entries(k.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]) ?? {})) counts[key] = (counts[key] ?? 0) + v;
+  expect(bits(out)).toEqual(bits(ref));
+  expect(counts).toEqual(refStats);
 }
 
 const params = fc.record({
@@ -161,14 +182,7 @@ describe('task-arithmetic family range kernel', () => {
           const k = getFastKernel(x.op);
           const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
           for (const derived of [reduceLocally(k.reduce!, inputs, p, ctx), reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers)]) {
-            const out = new Float32Array(n).fill(NaN);
-            const counts: Record<string, number> = {};
-            for (let i = 0; i + 1 < bounds.length; i++)
-              for (const [key, v] of Object.entries(k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1]) ?? {}))
-                counts[key] = (counts[key] ?? 0) + v;
-            expect(bits(out)).toEqual(bits(ref));
-            // The sign conflicts and each parent's kept count, as the reference counts them.
-            expect(counts).toEqual(refStats);
+            expectRanges(k, inputs, { ...p, ...derived }, ctx, bounds, ref, refStats);
           }
         },
       ),
@@ -243,14 +257,7 @@ describe('task-arithmetic family range kernel', () => {
           const ref = getOperator(id).cpu(inputs, p, { ...ctx, stats: refStats });
           const k = getFastKernel(id);
           const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
-          const derived = reduceSplit(k.reduce!, inputs, p, ctx, bounds, 2);
-          const out = new Float32Array(n).fill(NaN);
-          const counts: Record<string, number> = {};
-          for (let i = 0; i + 1 < bounds.length; i++)
-            for (const [key, v] of Object.entries(k.run(inputs, out, { ...p, ...derived }, ctx, bounds[i], bounds[i + 1]) ?? {}))
-              counts[key] = (counts[key] ?? 0) + v;
-          expect(bits(out)).toEqual(bits(ref));
-          expect(counts).toEqual(refStats);
+          expectRanges(k, inputs, { ...p, ...reduceSplit(k.reduce!, inputs, p, ctx, bounds, 2) }, ctx, bounds, ref, refStats);
         },
       ),
       { numRuns: 150, seed: 31 },
