@@ -189,6 +189,32 @@ describe('element-wise range kernels', () => {
       { numRuns: 150, seed: 16 },
     );
   });
+
+  it('quantize (int8, int4; blocks crossing the ranges, ragged last blocks) equals the reference over any split', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('int8', 'int4'),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 90 }),
+        fc.integer({ min: 4, max: 64 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        (scheme, rows, cols, blockSize, seed, cuts) => {
+          const n = rows * cols;
+          // Some all-zero blocks (scale 0) and the odd NaN and infinity.
+          const x = seeded(n, seed).map((v, i) =>
+            i % 97 === 5 ? NaN : i % 89 === 3 ? -Infinity : Math.floor(i / blockSize) % 7 === 2 ? 0 : v,
+          );
+          const params = { scheme, blockSize };
+          const ctx = { name: 'q', shape: [rows, cols], seed };
+          expect(bits(viaRanges('quantize', [x], params, ctx, cutsOf(cuts, n)))).toEqual(
+            bits(getOperator('quantize').cpu([x], params, ctx)),
+          );
+        },
+      ),
+      { numRuns: 150, seed: 17 },
+    );
+  });
 });
 
 describe('magnitude pruning range kernel', () => {
@@ -240,7 +266,7 @@ describe('element-wise range kernels on the worker pool', () => {
 
   it('soup, crossover, mutate, SLERP and pruning split across workers (the whole-tensor sums on one) equal the reference', async () => {
     const n = 120_007;
-    for (const id of ['soup', 'crossover', 'mutate', 'slerp', 'prune']) {
+    for (const id of ['soup', 'crossover', 'mutate', 'slerp', 'prune', 'quantize']) {
       const op = getOperator(id);
       const P = Math.min(3, op.parents.max);
       const inputs = Array.from({ length: P }, (_, p) => seeded(n, 40 + p, pool.alloc(n)));

@@ -47,7 +47,8 @@ export interface QuantizedTensor {
   scalesShape: [number, number];
 }
 
-function layout(shape: readonly number[], blockSize: number): { rows: number; cols: number; blocks: number } {
+/** Rows, columns (the last dimension) and blocks per row of a tensor of this shape. */
+export function layout(shape: readonly number[], blockSize: number): { rows: number; cols: number; blocks: number } {
   if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`quantize: block size ${blockSize} must be a positive integer`);
   const n = numel(shape);
   const cols = shape.length ? shape[shape.length - 1] : 1;

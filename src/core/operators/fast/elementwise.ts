@@ -13,6 +13,7 @@ import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { crossoverPick, crossoverThresholds, crossoverUnit } from '../crossover.cpu.ts';
 import { tensorStd } from '../mutate.cpu.ts';
 import { slerpFromSums } from '../slerp.cpu.ts';
+import { layout, QUANT_SCHEMES, quantScheme, roundHalfEven } from '../quantize.cpu.ts';
 
 const f = Math.fround;
 const elementwise = (inputs: number) => 4 * (inputs + 1);
@@ -125,6 +126,45 @@ function slerpSums(inputs: readonly Float32Array[], params: ParamValues): ParamV
   return { slerpS0: s0, slerpS1: s1 };
 }
 
+/**
+ * Fake quantization (quantize.cpu.ts: quantize then dequantize) of out[start, end): each block
+ * that the range touches gets its largest magnitude from the whole block (read beyond the range
+ * where the block crosses its ends), then the reference's per-element steps; q through the same
+ * int8 conversion as its Int8Array (NaN to 0).
+ */
+function quantizeRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+): void {
+  const x = inputs[0];
+  const B = Number(params.blockSize);
+  const { qmax } = QUANT_SCHEMES[quantScheme(params.scheme)];
+  const { rows, cols } = layout(ctx.shape, B);
+  if (x.length !== rows * cols) throw new Error(`quantize: ${x.length} values for shape [${ctx.shape}]`);
+  for (let i = start; i < end;) {
+    const r = Math.floor(i / cols);
+    const b = Math.floor((i - r * cols) / B);
+    const bs = r * cols + b * B;
+    const be = r * cols + Math.min(cols, (b + 1) * B);
+    let m = 0;
+    for (let j = bs; j < be; j++) m = Math.max(m, Math.abs(x[j]));
+    const s = f(m / qmax);
+    const stop = Math.min(be, end);
+    for (; i < stop; i++) {
+      if (s === 0) {
+        out[i] = 0;
+        continue;
+      }
+      const v = roundHalfEven(f(x[i] / s));
+      out[i] = ((v > qmax ? qmax : v < -qmax ? -qmax : v) | 0) * s;
+    }
+  }
+}
+
 export const ELEMENTWISE_KERNELS = Object.freeze({
   crossover: { id: 'crossover', bytesPerElement: elementwise, run: crossoverRange } satisfies RangeKernel,
   mutate: withPrepare({
@@ -136,5 +176,6 @@ export const ELEMENTWISE_KERNELS = Object.freeze({
     ),
     run: mutateRange,
   }),
+  quantize: { id: 'quantize', bytesPerElement: elementwise, run: quantizeRange } satisfies RangeKernel,
   slerp: withPrepare({ id: 'slerp', bytesPerElement: elementwise, reduce: wholeTensorPlan(() => true, slerpSums), run: slerpRange }),
 } as const);
