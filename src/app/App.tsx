@@ -12,6 +12,8 @@ import { LedgerPanel } from './components/LedgerPanel.tsx';
 import { ReleasePanel } from './components/ReleasePanel.tsx';
 import { OperatorVisual } from './components/OperatorVisual.tsx';
 import { ImportPanel } from './components/ImportPanel.tsx';
+import { AllelePanel } from './components/AllelePanel.tsx';
+import { ExitCheckPanel } from './components/ExitCheckPanel.tsx';
 
 export function App() {
   const phase = useGarden((s) => s.phase);
@@ -74,6 +76,8 @@ export function App() {
           <ReleasePanel />
           <RoutePanel />
           <LedgerPanel />
+          <AllelePanel />
+          <ExitCheckPanel />
         </main>
       )}
     </div>

@@ -35,6 +35,7 @@ import { compatibilityReport, type CompatReport } from '../core/compat.ts';
 import { candidateName } from './naming.ts';
 import { breedWaiting, cancelBreedWait, cutOffBreed, deviceLostNote, withBreedLock } from './breed-guard.ts';
 import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
+import { noteRequest } from './lab.ts';
 
 const set = useGarden.setState;
 const get = useGarden.getState;
@@ -180,6 +181,11 @@ async function seedStarter(): Promise<void> {
     if (!s) throw new Error(`the starter catalog has no suite "${id}"`);
     if (!(await repo.hasSuite(s.hash))) await repo.putSuite(await fetchBytes(`/starter/${s.file}`, s.hash));
   }
+}
+
+/** What the lab panels (src/app/lab.ts) act on: the garden's stores and controllers, once open. */
+export function labHandles() {
+  return { repo, family, graph, policy, release, router, modelById, syncLab };
 }
 
 /** Mirror the lab core's registry and ledger into UI state. */
@@ -761,8 +767,10 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
   }
   task('route', { done: 0, total: 1 });
   const t0 = performance.now();
+  const requestId = crypto.randomUUID();
   try {
-    const r = await router.route(SLOT, crypto.randomUUID(), input);
+    const r = await router.route(SLOT, requestId, input);
+    noteRequest({ requestId, input, answeredBy: r.answeredBy, stackFailed: false });
     const probabilities = softmax(Array.from(r.output));
     const best = probabilities.indexOf(Math.max(...probabilities));
     const m = modelById(r.answeredBy);
@@ -789,6 +797,7 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
       set({ notice: `The shadow model could not be compared: ${(e as Error).message}` });
     }
   } catch (e) {
+    noteRequest({ requestId, input, answeredBy: null, stackFailed: true });
     set({ route: null, notice: `No model in the digits slot could answer: ${(e as Error).message}` });
   } finally {
     // Counts (the shadow's included) and any demotion the request caused reach storage and the panels.

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import { useGarden } from '../state.ts';
 import { routeDrawing } from '../garden.ts';
+import { MarkWrong } from './MarkWrong.tsx';
 
 const SIZE = 280;
 
@@ -116,6 +117,7 @@ export function RoutePanel() {
           </div>
         )}
       </div>
+      <MarkWrong />
     </section>
   );
 }

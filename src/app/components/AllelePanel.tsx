@@ -1,0 +1,114 @@
+import { useEffect } from 'react';
+import { useGarden } from '../state.ts';
+import { digestLabel, reexpress, refreshAlleles, resilienceCheck, roundFromCluster, useLab } from '../lab.ts';
+import { EVIDENCE_KINDS } from '../../core/lab/temporal-fitness.ts';
+import { pct } from '../format.ts';
+
+/** The slot's alleles (dominant, recessive …) with their reason and fitness history, its failure cluster and the rounds and checks it drives. */
+export function AllelePanel() {
+  const models = useGarden((s) => s.models);
+  const ledger = useGarden((s) => s.ledger.length);
+  const { alleles, credits, digest, round, busy, message } = useLab();
+  useEffect(() => refreshAlleles(), [ledger]);
+  const name = (id: string | null) => (id ? (models.find((m) => m.id === id)?.name ?? id) : '—');
+  return (
+    <section className="step" aria-labelledby="alleles-h" data-testid="allele-panel">
+      <h2 id="alleles-h">
+        <span className="num">7</span> Alleles and failures
+      </h2>
+      <p className="hint">
+        Every model that was champion stays an allele: a displaced one is recessive, kept with why and its fitness, and can be re-expressed
+        without breeding. Answers marked wrong form the slot&apos;s failure cluster (private: only its count and hash are shown).
+      </p>
+      {alleles.length === 0 ? (
+        <p className="hint">No allele yet: the first champion change makes one.</p>
+      ) : (
+        <table className="registry" data-testid="alleles">
+          <thead>
+            <tr>
+              <th>model</th>
+              <th>state</th>
+              <th>why</th>
+              <th>fitness</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {alleles.map((a) => (
+              <tr key={a.model} data-testid={`allele-${a.model}`}>
+                <td>{name(a.model)}</td>
+                <td data-testid={`allele-state-${a.model}`}>{a.state}</td>
+                <td>
+                  {a.reason}
+                  {a.history.length > 0 && (
+                    <ol className="evidence" data-testid={`allele-history-${a.model}`}>
+                      {a.history.map((h) => (
+                        <li key={`${h.index}-${h.source}`}>
+                          entry {h.index}: {h.fitness.toFixed(4)} ({h.detail})
+                        </li>
+                      ))}
+                    </ol>
+                  )}
+                </td>
+                <td data-testid={`allele-fitness-${a.model}`}>
+                  {a.fitness.toFixed(4)}
+                  {credits[a.model] && (
+                    <span className="hint">
+                      {' '}
+                      (
+                      {EVIDENCE_KINDS.map(
+                        (k) => `${k} ${credits[a.model].credits[k] === null ? '—' : credits[a.model].credits[k]!.toFixed(2)}`,
+                      ).join(', ')}
+                      )
+                    </span>
+                  )}
+                </td>
+                <td>
+                  {a.state === 'recessive' && (
+                    <button onClick={() => void reexpress(a.model, name(a.model))} disabled={!!busy} data-testid={`reexpress-${a.model}`}>
+                      Re-express
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p data-testid="cluster-digest">
+        Failure cluster:{' '}
+        {digest
+          ? `${digestLabel(digest)} (${digest.bySource['user-marked']} marked wrong, ${digest.bySource['stack-failed']} stack failures)`
+          : 'empty'}
+      </p>
+      <div className="row">
+        <button onClick={() => void resilienceCheck(models)} disabled={!!busy || !digest} data-testid="resilience-check">
+          Resilience check of the champion on these examples
+        </button>
+        <button onClick={() => void roundFromCluster(models)} disabled={!!busy || !digest} data-testid="cluster-round">
+          Start a lab round from the cluster
+        </button>
+      </div>
+      {busy && <p className="hint">Working ({busy})…</p>}
+      {message && (
+        <p className="hint" data-testid="lab-message">
+          {message}
+        </p>
+      )}
+      {round && (
+        <div data-testid="cluster-round-result">
+          <p>
+            Proposal (nothing promoted): parents {round.parents.map(name).join(', ')} ranked on the selection half (
+            {round.ranking.map((r) => `${name(r.model)} ${pct(r.accuracy)}`).join(', ')}); held-out half {round.heldOut.count} examples.
+            Decision: <strong data-testid="cluster-round-decision">{round.round.decision}</strong>.
+          </p>
+          <ul className="checks">
+            {round.round.reasons.map((r, i) => (
+              <li key={i}>{r}</li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </section>
+  );
+}
