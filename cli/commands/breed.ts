@@ -31,7 +31,7 @@ import { loadParentModel } from '../../src/node/parent-model.ts';
 import { STATISTICS_FOR, getOperator, type OperatorId } from '../../src/core/operators/registry.ts';
 import { calibrationRows, readCalibration } from '../../src/core/operators/calibration.ts';
 import { computeStatistics, type BreedStatistics, type FisherLabels } from '../../src/core/operators/statistics.ts';
-import { breedWithStatistics } from '../../src/core/operators/data-informed.ts';
+import { breedWithStatistics, type DataInformedStat } from '../../src/core/operators/data-informed.ts';
 import { readSuite } from '../../src/core/eval/suite.ts';
 import { catalogFile, loadCatalog } from '../../src/node/catalog.ts';
 
@@ -203,6 +203,15 @@ function fmt(x: number, digits = 4): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(digits);
 }
 
+/** What a data-informed operator reported for a tensor: RegMean's conditioning, Fisher's means per parent. */
+function informedNote(s: BreedResult['stats'][number] & DataInformedStat): string {
+  const parts: string[] = [];
+  if (s.conditionNumber !== undefined) parts.push(`cond(ΣG) ${s.conditionNumber.toExponential(2)}`);
+  if (s.unseenInputs) parts.push(`${s.unseenInputs} unseen inputs averaged`);
+  if (s.fisherMean) parts.push(`mean Fisher ${s.fisherMean.map((v) => v.toExponential(2)).join(' ')}`);
+  return parts.join('; ');
+}
+
 function table(result: BreedResult): string {
   const rows = [['tensor', 'changed', 'sparsity', '|delta|', 'conflicts', 'kept', 'bytes', 'ms', 'note']];
   for (const s of result.stats) {
@@ -216,7 +225,7 @@ function table(result: BreedResult): string {
       s.keptFraction ? s.keptFraction.map((k) => fmt(k, 3)).join('/') : s.iterations === undefined ? '-' : `${s.iterations} it`,
       String(s.bytes),
       s.ms.toFixed(1),
-      s.skipped ?? '',
+      s.skipped ?? informedNote(s),
     ]);
   }
   const widths = rows[0].map((_, c) => rows.reduce((m, r) => Math.max(m, r[c].length), 0));
