@@ -150,11 +150,11 @@ describe('element-wise range kernels', () => {
     );
   });
 
-  it('crossover, mutation and SLERP in SIMD on an arena (the last lanes in JavaScript) equal the reference over any split', () => {
+  it('crossover, mutation, SLERP and NearSwap in SIMD on an arena (the last lanes in JavaScript) equal the reference over any split', () => {
     const arena = new Arena();
     fc.assert(
       fc.property(
-        fc.constantFrom('crossover', 'mutate', 'slerp'),
+        fc.constantFrom('crossover', 'mutate', 'slerp', 'nearswap'),
         fc.integer({ min: 2, max: 5 }),
         fc.integer({ min: 0, max: 3001 }),
         fc.integer({ min: 0, max: 2 ** 32 - 1 }),
@@ -167,10 +167,12 @@ describe('element-wise range kernels', () => {
               ? { weights: Array.from({ length: P }, (_, i) => ((seed >>> (2 * i)) % 4) + 0.25 * r) }
               : id === 'mutate'
                 ? { strength: 2 * r, epsilon: r < 0.5 ? 0 : 0.05 * r, rate: r < 0.3 ? 1 : r, std: r < 0.1 ? NaN : 0.37 }
-                : { t: r };
-          const k = id === 'crossover' ? P : id === 'slerp' ? 2 : 1;
+                : { t: id === 'nearswap' ? r * 1e-4 : r };
+          const k = id === 'crossover' ? P : id === 'mutate' ? 1 : 2;
           const ctx = { name: `simd.${id}`, shape: [n], seed, offset: id === 'slerp' ? 0 : offset };
           const inputs = Array.from({ length: k }, (_, p) => seeded(n, seed + 5 * p, arena.alloc(n)));
+          // NearSwap: close elements too (|a − b| below the floor and at it), and exact equals.
+          if (id === 'nearswap') for (let i = 0; i < n; i += 3) inputs[1][i] = inputs[0][i] + (i % 2 ? 1e-6 : (i % 5) * 1e-7);
           const ref = getOperator(id).cpu(inputs, params, ctx);
           const kernel = getFastKernel(id);
           const p = { ...params, ...(kernel.reduce ? reduceLocally(kernel.reduce, inputs, params, ctx) : {}) };
@@ -264,12 +266,12 @@ describe('element-wise range kernels on the worker pool', () => {
   });
   afterAll(() => pool?.terminate());
 
-  it('soup, crossover, mutate, SLERP and pruning split across workers (the whole-tensor sums on one) equal the reference', async () => {
+  it('soup, crossover, mutate, SLERP, pruning, quantize and NearSwap split across workers (the whole-tensor sums on one) equal the reference', async () => {
     const n = 120_007;
-    for (const id of ['soup', 'crossover', 'mutate', 'slerp', 'prune', 'quantize']) {
+    for (const id of ['soup', 'crossover', 'mutate', 'slerp', 'prune', 'quantize', 'nearswap']) {
       const op = getOperator(id);
       const P = Math.min(3, op.parents.max);
-      const inputs = Array.from({ length: P }, (_, p) => seeded(n, 40 + p, pool.alloc(n)));
+      const inputs = Array.from({ length: P + (op.needsBase ? 1 : 0) }, (_, p) => seeded(n, 40 + p, pool.alloc(n)));
       const params = resolveParams(op, id === 'soup' ? { mode: 'seeded' } : {}, P);
       const ctx = { name: `t.${id}`, shape: [n], seed: 3 };
       const out = pool.alloc(n);

@@ -1,6 +1,6 @@
 /**
  * WebAssembly SIMD loops of the element-wise operators beyond blend and task delta (simd.ts):
- * crossover, bounded mutation and SLERP's combination, on a pool's arena, in place. Hand-assembled
+ * crossover, bounded mutation, SLERP's combination and NearSwap, on a pool's arena, in place. Hand-assembled
  * like simd.ts (same helpers), 4 lanes per step:
  *
  *   crossK(o, x₀…x_{K−1}, c₀…c_{K−2}, sk, idx0, nBytes), K = 2, 3, 4:
@@ -9,6 +9,7 @@
  *       noise = clamp(amp·(2·unit(noiseKey, idx0 + i) − 1), −eps, eps); o[i] = x[i] + noise;
  *       mutateRate keeps x[i] where unit(rateKey, idx0 + i) >= rate
  *   lin2(o, x₀, x₁, a, b, nBytes): o[i] = a·x₀[i] + b·x₁[i]
+ *   nearswap(o, a, b, t, nBytes): w = clamp(fround(1 / max(|a − b|, 1e−6))·t, 0, 1); o = w·b + (1 − w)·a
  *
  * unit(k, j) is prng.ts's unitAt: lowbias32 on (k ^ j) in i32x4 (mul, xor, shift are exact
  * 32-bit ops), then (h >>> 8)·2⁻²⁴ (a 24-bit integer converts to f32 exactly, and the product is
@@ -46,10 +47,14 @@ const i32x4mul = SIMD(0xb5);
 const f32x4lt = SIMD(0x43);
 const f32x4gt = SIMD(0x44);
 const f32x4ge = SIMD(0x46);
+const f32x4abs = SIMD(0xe0);
 const f32x4neg = SIMD(0xe1);
 const f32x4add = SIMD(0xe4);
 const f32x4sub = SIMD(0xe5);
 const f32x4mul = SIMD(0xe6);
+const f32x4div = SIMD(0xe7);
+const f32x4min = SIMD(0xe8);
+const f32x4max = SIMD(0xe9);
 const f32x4convertU = SIMD(0xfb);
 
 /** A function's locals beyond its parameters, by name: one i32 (the byte counter) then v128s. */
@@ -216,6 +221,31 @@ function lin2(): { fn: Fn; body: number[] } {
 }
 
 /**
+ * nearswap. Params: 0 o, 1 a, 2 b, 3 t (f32), 4 nBytes. w = min(max(fround(1 / max(|a − b|, 1e−6))·t, 0), 1);
+ * o = w·b + (1 − w)·a. f32x4.min/max treat NaN and ±0 as Math.min/max do.
+ */
+function nearswap(): { fn: Fn; body: number[] } {
+  const fn = new Fn([I32, I32, I32, F32, I32]);
+  const [a, w] = [fn.v('a'), fn.v('w')];
+  const setup = [
+    ...splatTo(3, fn.v('t')),
+    ...v128const(Array(4).fill(0x3f800000)),
+    ...set(fn.v('one')),
+    ...v128const(Array(4).fill(0x358637bd)),
+    ...set(fn.v('minDiff')),
+    ...v128const([0, 0, 0, 0]),
+    ...set(fn.v('zero')),
+  ];
+  const step = [...get(0), ...get(fn.i), 0x6a, ...get(fn.v('one')), ...load(fn, 1), ...set(a), ...load(fn, 2), ...set(fn.v('b'))];
+  step.push(...get(a), ...get(fn.v('b')), ...f32x4sub, ...f32x4abs, ...get(fn.v('minDiff')), ...f32x4max, ...f32x4div);
+  step.push(...get(fn.v('t')), ...f32x4mul, ...get(fn.v('zero')), ...f32x4max, ...get(fn.v('one')), ...f32x4min, ...tee(w));
+  // Stack: o address, 1, w → w·b + (1 − w)·a.
+  step.push(...get(fn.v('b')), ...f32x4mul, ...set(fn.v('wb')), ...get(fn.v('one')), ...get(w), ...f32x4sub, ...get(a), ...f32x4mul);
+  step.push(...get(fn.v('wb')), ...f32x4add, ...v128store);
+  return { fn, body: fn.encode(setup, step, 4) };
+}
+
+/**
  * The module, on an imported shared memory (a CpuPool's arena), built on first use.
  */
 export function elementwiseWasm(): Uint8Array<ArrayBuffer> {
@@ -226,6 +256,7 @@ export function elementwiseWasm(): Uint8Array<ArrayBuffer> {
     ['mutate', mutate(false)],
     ['mutateRate', mutate(true)],
     ['lin2', lin2()],
+    ['nearswap', nearswap()],
   ];
 
   return new Uint8Array([
@@ -254,6 +285,7 @@ export interface ElementwiseSimd {
   mutate: Loop;
   mutateRate: Loop;
   lin2: Loop;
+  nearswap: Loop;
 }
 
 const onArena = new WeakMap<WebAssembly.Memory, ElementwiseSimd | null>();
@@ -304,6 +336,8 @@ function loopOf(
       const key = tensorKey(ctx.seed, ctx.name);
       return { loop: rate < 1 ? s.mutateRate : s.mutate, args: [amp, eps, rate, streamKey(key, 0), streamKey(key, 1), offset + start] };
     }
+    case 'nearswap':
+      return inputs.length === 2 ? { loop: s.nearswap, args: [f(num(params, 't'))] } : null;
     case 'slerp':
       if (typeof params.slerpS0 !== 'number' || typeof params.slerpS1 !== 'number') return null;
       return { loop: s.lin2, args: [f(params.slerpS0), f(params.slerpS1)] };

@@ -13,6 +13,7 @@ import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { crossoverPick, crossoverThresholds, crossoverUnit } from '../crossover.cpu.ts';
 import { tensorStd } from '../mutate.cpu.ts';
 import { slerpFromSums } from '../slerp.cpu.ts';
+import { nearswapWeight } from '../nearswap.cpu.ts';
 import { layout, QUANT_SCHEMES, quantScheme, roundHalfEven } from '../quantize.cpu.ts';
 
 const f = Math.fround;
@@ -165,6 +166,23 @@ function quantizeRange(
   }
 }
 
+/** NearSwap (nearswap.cpu.ts) of out[start, end): the reference's per-element steps. */
+function nearswapRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  _c: TensorContext,
+  start: number,
+  end: number,
+): void {
+  const [a, b] = inputs;
+  const t = f(num(params, 't'));
+  for (let i = start; i < end; i++) {
+    const w = nearswapWeight(Math.abs(f(a[i] - b[i])), t);
+    out[i] = f(w * b[i]) + f(f(1 - w) * a[i]);
+  }
+}
+
 export const ELEMENTWISE_KERNELS = Object.freeze({
   crossover: { id: 'crossover', bytesPerElement: elementwise, run: crossoverRange } satisfies RangeKernel,
   mutate: withPrepare({
@@ -176,6 +194,7 @@ export const ELEMENTWISE_KERNELS = Object.freeze({
     ),
     run: mutateRange,
   }),
+  nearswap: { id: 'nearswap', bytesPerElement: elementwise, run: nearswapRange } satisfies RangeKernel,
   quantize: { id: 'quantize', bytesPerElement: elementwise, run: quantizeRange } satisfies RangeKernel,
   slerp: withPrepare({ id: 'slerp', bytesPerElement: elementwise, reduce: wholeTensorPlan(() => true, slerpSums), run: slerpRange }),
 } as const);
