@@ -269,43 +269,6 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
   return len - dropped;
 }
 
-/**
- * Steps 1–4 and the weight for a magnitude trim, fused in one loop per element (the same float32
- * operations in the same order as clippedDelta, sparsify, the rescale and the weight one after
- * the other): D[j] = wₚ·(r·keep(c·(xₚ − b))) over [s, s + len), U being D's bits. Returns how many it kept.
- */
-function trimmedWeighted(
-  pl: Plan,
-  inputs: readonly Float32Array[],
-  p: number,
-  s: number,
-  len: number,
-  D: Float32Array,
-  U: Uint32Array,
-): number {
-  const b = inputs[0],
-    x = inputs[p + 1];
-  const c = pl.clip[p],
-    r = pl.rescale[p],
-    wp = pl.w[p];
-  const cb = pl.bits[p],
-    ci = pl.index[p] - pl.trimOffset - s;
-  let kept = 0;
-  for (let j = 0; j < len; j++) {
-    D[j] = x[s + j] - b[s + j];
-    if (c !== 1) D[j] = D[j] * c;
-    const m = U[j] & 0x7fffffff;
-    let v = 0;
-    if (m > cb || (m === cb && j < ci)) {
-      v = D[j];
-      kept++;
-    }
-    if (r !== 1) v = f(v * r);
-    D[j] = wp * v;
-  }
-  return kept;
-}
-
 /** Blocks of [start, end), each with scratch views of its length. */
 function blocks(start: number, end: number, fn: (s: number, len: number) => void): void {
   for (let s = start; s < end; s += BLOCK) fn(s, Math.min(BLOCK, end - s));
@@ -342,10 +305,6 @@ function applyRange(
   const kept = new Array<number>(P).fill(sparse ? 0 : end - start);
   blocks(start, end, (s, len) => {
     for (let p = 0; p < P; p++) {
-      if (pl.trim) {
-        kept[p] += trimmedWeighted(pl, inputs, p, s, len, sc.D[p], sc.U[p]);
-        continue;
-      }
       const D = len === BLOCK ? sc.D[p] : sc.D[p].subarray(0, len);
       clippedDelta(pl, inputs, p, s, D);
       if (sparse) {
