@@ -51,7 +51,7 @@ describe('garden operators', () => {
 
 describe('mergekit names', () => {
   it('are aliases of the garden ids, derived from the registry', () => {
-    // every method of mergekit's registry (merge_methods/registry.py) except passthrough
+    // every method of mergekit's registry (merge_methods/registry.py)
     expect(Object.keys(MERGEKIT_NAMES).sort()).toEqual([
       'arcee_fusion',
       'breadcrumbs',
@@ -66,6 +66,7 @@ describe('mergekit names', () => {
       'multislerp',
       'nearswap',
       'nuslerp',
+      'passthrough',
       'ram',
       'ramplus_tl',
       'sce',

@@ -222,7 +222,7 @@ describe('CpuPool on worker_threads', () => {
     );
     for (const id of Object.keys(OPERATORS)) {
       const op = getOperator(id);
-      const count = Math.min(3, op.parents.max) + (op.needsBase ? 1 : 0);
+      const count = (op.layout ? 1 : Math.min(3, op.parents.max)) + (op.needsBase ? 1 : 0);
       const req = { operator: id, params: {}, seed: 3, parents: [...parents, parents[0]].slice(0, count) };
       const a = await breed(req, cpuBackend);
       const b = await breed(req, fast);

@@ -12,7 +12,8 @@ const zeros = (m: Tensor[]) => m.map((t) => fromFloat32(t.name, t.shape, new Flo
 
 function parentsFor(id: string): Tensor[][] {
   const op = getOperator(id);
-  const n = Math.max(op.parents.min, Math.min(2, op.parents.max));
+  // A layout operator (passthrough) takes one parent without its layer slices.
+  const n = op.layout ? 1 : Math.max(op.parents.min, Math.min(2, op.parents.max));
   return models.slice(0, n + (op.needsBase ? 1 : 0));
 }
 
@@ -177,7 +178,7 @@ describe('breed streams large tensors through runStream', () => {
     for (const dtype of ['F32', 'F16', 'BF16'] as const) {
       const parents3 = [4, 5, 6].map((s) => randomModel(s, 40, 24, 7).map((t) => fromFloat32(t.name, t.shape, toFloat32(t), dtype)));
       for (const op of listOperators().filter((o) => !(o.id in STATISTICS_FOR))) {
-        const n = Math.max(op.parents.min, Math.min(2, op.parents.max)) + (op.needsBase ? 1 : 0);
+        const n = (op.layout ? 1 : Math.max(op.parents.min, Math.min(2, op.parents.max))) + (op.needsBase ? 1 : 0);
         const req = { operator: op.id, params: {}, seed: 9, parents: parents3.slice(0, n) };
         const log: string[] = [];
         const whole = await breed(req, cpuBackend);

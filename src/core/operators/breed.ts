@@ -18,6 +18,7 @@ import { getOperator } from './registry.ts';
 import type { KernelBackend } from './backend.ts';
 import type { ModelView, OperatorDef, ParamValues, RecipeParams, TensorInfo } from './types.ts';
 import { layerPositions, paramsAt, resolveParams } from './params.ts';
+import type { LayerSource } from './passthrough.ts';
 import { fromFloat32, toFloat32, numel, type Tensor } from '../tensor.ts';
 import { sha256Stream } from '../hash.ts';
 import { StatsAccumulator, tensorsSource } from './stream.ts';
@@ -76,6 +77,8 @@ export interface BreedResult {
   seed: number;
   /** Extra `.slm` metadata the operator asks for (e.g. quantization scheme and block size). */
   metadata: Record<string, string>;
+  /** A layer stack (passthrough with layerRange): where each output layer came from, so the candidate's config says the new count. */
+  layers?: LayerSource[];
   ms: number;
 }
 
@@ -137,29 +140,47 @@ export async function breed(
   if (n < op.parents.min || n > op.parents.max) {
     throw new Error(`${op.id} takes ${op.parents.min}..${op.parents.max} parents${op.needsBase ? ' plus a base' : ''}, got ${n}`);
   }
-  checkParents(req.parents);
   const params = resolveParams(op, req.params, n);
+  const layout = op.layout?.(req.parents, params);
+  if (!layout) checkParents(req.parents);
   const first = req.parents[0];
   const byName = req.parents.map((p) => new Map(p.map((t) => [t.name, t])));
   const inputsOf = (name: string) => byName.map((m) => toFloat32(m.get(name)!));
-  const skips = first.map((t) => skipReason(op, t, params));
+  // One job per output tensor: its inputs, the name its parameters are resolved for, its layer position.
   const positions = layerPositions(first.map((t) => t.name));
-  const bytesTotal = first.reduce((s, t) => s + t.data.length, 0);
+  const jobs = layout
+    ? layout.tensors.map((r) => ({
+        ref: { ...byName[r.parent].get(r.source)!, name: r.name },
+        from: [byName[r.parent].get(r.source)!],
+        source: r.source,
+        t: r.t,
+        parent: r.parent,
+      }))
+    : first.map((ref, i) => ({ ref, from: byName.map((m) => m.get(ref.name)!), source: ref.name, t: positions[i], parent: -1 }));
+  const skips = jobs.map((j) => skipReason(op, j.ref, params));
+  const bytesTotal = jobs.reduce((s, j) => s + j.ref.data.length, 0);
   const t0 = performance.now();
 
   let derived: Record<string, ParamValues> = {};
-  if (op.prepare) {
+  if (op.prepare && !layout) {
     const run = first.filter((_, i) => skips[i] === null);
     const model: ModelView = { names: run.map((t) => t.name), shapes: run.map((t) => t.shape), inputs: inputsOf };
     derived = op.prepare(model, params, req.seed);
   }
+  /** A job's parameters: gradients and filters resolved; for a routed tensor, per-parent values taken for its parent. */
+  const paramsFor = (j: (typeof jobs)[number]): ParamValues => {
+    const p = { ...paramsAt(op, params, j.t, j.source), ...derived[j.ref.name] };
+    if (j.parent >= 0)
+      for (const d of op.params) if (d.perParent && Array.isArray(p[d.name])) p[d.name] = (p[d.name] as number[])[j.parent];
+    return p;
+  };
 
   let bytesDone = 0;
   const tensors: Tensor[] = [];
   const stats: TensorStat[] = [];
-  for (let i = 0; i < first.length; i++) {
+  for (let i = 0; i < jobs.length; i++) {
     if (signal?.aborted) throw new BreedCancelled();
-    const ref = first[i];
+    const ref = jobs[i].ref;
     const s0 = performance.now();
     let stored: Tensor[];
     let stat: Omit<TensorStat, 'name' | 'ms' | 'outputHash' | 'bytes'>;
@@ -169,9 +190,9 @@ export async function breed(
     } else if (backend.runStream && !op.store && numel(ref.shape) > streamAbove) {
       // Streamed: the parents' stored bytes are decoded chunk by chunk; the output and the
       // statistics are assembled from the sink's chunks, in order (the same bytes as run()).
-      const p = { ...paramsAt(op, params, positions[i], ref.name), ...derived[ref.name] };
+      const p = paramsFor(jobs[i]);
       const extra: Record<string, number> = {};
-      const source = tensorsSource(byName.map((m) => m.get(ref.name)!));
+      const source = tensorsSource(jobs[i].from);
       const out = new Float32Array(source.length);
       const acc = new StatsAccumulator();
       let next = 0;
@@ -194,8 +215,8 @@ export async function breed(
       stored = [fromFloat32(ref.name, ref.shape, out, ref.dtype)];
       stat = { ...acc.result(), ...methodStats(extra, out.length) };
     } else {
-      const inputs = inputsOf(ref.name);
-      const p = { ...paramsAt(op, params, positions[i], ref.name), ...derived[ref.name] };
+      const inputs = jobs[i].from.map(toFloat32);
+      const p = paramsFor(jobs[i]);
       const extra: Record<string, number> = {};
       const out = await backend.run(op, inputs, p, { name: ref.name, shape: ref.shape, seed: req.seed, stats: extra });
       if (signal?.aborted) throw new BreedCancelled();
@@ -213,7 +234,7 @@ export async function breed(
     tensors.push(...stored);
     stats.push({ name: ref.name, ...stat, bytes, ms: performance.now() - s0, outputHash: h.digestHex() });
     bytesDone += ref.data.length;
-    onProgress?.({ tensor: i + 1, tensors: first.length, name: ref.name, bytesDone, bytesTotal });
+    onProgress?.({ tensor: i + 1, tensors: jobs.length, name: ref.name, bytesDone, bytesTotal });
   }
   return {
     tensors,
@@ -223,6 +244,7 @@ export async function breed(
     params,
     seed: req.seed,
     metadata: op.metadata?.(params) ?? {},
+    ...(layout?.layers ? { layers: layout.layers } : {}),
     ms: performance.now() - t0,
   };
 }

@@ -9,6 +9,7 @@ import { speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
 import { carriedMetadata } from '../format/hf-keys.ts';
 import type { Tensor } from '../tensor.ts';
 import type { BreedResult } from './breed.ts';
+import { stackedCausalLm } from './passthrough.ts';
 import { isQuantizedModel, quantBlockSize, quantizedSpecies, QUANT_GRAPH_OP_KEY, type QuantGraphOp } from '../models/quantized-graph.ts';
 
 export interface ParentInfo {
@@ -99,16 +100,26 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
     return { bytes, hash: sha256Hex(bytes), species: q.species, lineageKey: key, graph: q.graph };
   }
   const key = lineageKey(result, parents);
+  // A layer stack (passthrough slices) is a species of its own: the config says its layer count, and its architecture hash is recomputed.
+  const stack = result.layers
+    ? stackedCausalLm(
+        parents.map((p) => p.metadata),
+        result.layers,
+        result.tensors,
+      )
+    : undefined;
   const extra: Record<string, string> = {
     ...carriedMetadata(first.metadata),
+    ...stack?.metadata,
     ...result.metadata,
     'garden.operator': operator,
     'garden.lineage': key,
   };
   // A parent handed over with its family (the app's) binds the family graph and labels, as a parent
   // file that records them (the starter's, read by the CLI) does: both write the same bytes.
-  const bound =
-    first.graph === undefined && first.vocabulary === undefined && first.family
+  const bound = stack
+    ? { ...first, graph: stack.graph, vocabulary: [] }
+    : first.graph === undefined && first.vocabulary === undefined && first.family
       ? { ...first, graph: sha256Hex(first.family.graph), vocabulary: [...first.family.vocabulary] }
       : first;
   const species = candidateSpecies(result, bound);

@@ -220,6 +220,13 @@ const GOLDEN: Record<DataFreeId, Golden> = {
     source: 'restated',
     hash: '6e9d910f1f5e24a62900751a029999686a2372e21fc5fc4a35db2cae7600584a',
   },
+  // Without layer slices passthrough is its one parent times scale (the slices: passthrough.test.ts).
+  passthrough: {
+    params: { scale: 0.5 },
+    parents: 1,
+    source: 'restated',
+    hash: '71f4fb092173e67bbc7206e617535b14f593ebfdc17755d4fbff5eeaeef71630',
+  },
 };
 
 function hashOf(arrays: readonly Uint8Array[]): string {
@@ -347,6 +354,7 @@ const RESTATED: Partial<Record<OperatorId, Restate>> = {
     );
   },
   // w = clamp(fround(1/max(|a − b|, 1e-6))·t, 0, 1) (torch's reciprocal), out = w·b + (1 − w)·a.
+  passthrough: ([x]) => Float32Array.from(x, (v) => f(v * 0.5)),
   nearswap: ([a, b]) =>
     Float32Array.from(a, (av, e) => {
       const w = Math.min(1, Math.max(0, f(f(1 / Math.max(Math.abs(f(av - b[e])), f(1e-6))) * f(0.05))));

@@ -25,6 +25,7 @@ import { karcherCpu } from './karcher.cpu.ts';
 import { sceCpu } from './sce.cpu.ts';
 import { arceeFusionCpu } from './arcee-fusion.cpu.ts';
 import { ramCpu } from './ram.cpu.ts';
+import { passthroughCpu, passthroughLayout } from './passthrough.ts';
 import { regmeanCpu } from './regmean.cpu.ts';
 import { fisherCpu } from './fisher.cpu.ts';
 import { FISHER_LABELS, type StatisticsKind } from './statistics.ts';
@@ -802,6 +803,43 @@ export const OPERATORS = Object.freeze({
     ],
     kernel: undefined, // no WGSL kernel yet: the CPU reference runs on every backend
     cpu: (inputs, params, ctx) => fisherCpu(inputs, params, ctx),
+  },
+  passthrough: {
+    id: 'passthrough',
+    mergekit: 'passthrough',
+    version: '1.0.0',
+    name: 'Passthrough (layer slices)',
+    description:
+      'Stacks layer ranges of the parents into a new model, each parent one slice in order (a "frankenmerge": layers 0–7 of one model, then 4–11 of another), optionally scaling tensors; its config says the new layer count. Without layerRange it copies its one parent. CPU only: a copy.',
+    reference: 'mergekit "passthrough" with slices (Goddard et al., 2024)',
+    parents: { min: 1, max: 64 },
+    needsBase: false,
+    params: [
+      {
+        name: 'layerRange',
+        type: 'weights',
+        scope: 'perModel',
+        description: 'Each parent’s slice [from, to) of its layers, in output order (mergekit’s layer_range); absent: the one parent whole',
+        min: 0,
+        max: 1024,
+      },
+      {
+        name: 'scale',
+        type: 'number',
+        scope: 'global',
+        perParent: true,
+        description:
+          'Multiplies each tensor (mergekit’s scale; a filter list picks tensors by name, 0 silences one); per parent: per slice',
+        default: 1,
+        min: -1e6,
+        max: 1e6,
+      },
+    ],
+    kernel: undefined, // a copy (and one multiply): the CPU reference runs on every backend
+    elementwise: true,
+    cpu: (inputs, params) => passthroughCpu(inputs, params),
+    skip: (_t, params) => (params.scale === 1 ? 'passthrough copies the tensor unchanged (scale 1)' : null),
+    layout: (parents, params) => passthroughLayout(parents, params),
   },
 } as const satisfies Record<string, OperatorDef>);
 

@@ -3,6 +3,7 @@
  * kernels all read the same table (src/core/operators/registry.ts).
  */
 import type { Tensor } from '../tensor.ts';
+import type { TensorLayout } from './passthrough.ts';
 
 export const PARAM_TYPES = Object.freeze(['number', 'integer', 'boolean', 'enum', 'weights'] as const);
 export type ParamType = (typeof PARAM_TYPES)[number];
@@ -192,4 +193,11 @@ export interface OperatorDef {
   store?(t: TensorInfo, inputs: readonly Float32Array[], out: Float32Array, params: ParamValues): Tensor[];
   /** Extra `.slm` metadata a candidate made by this operator carries (e.g. the quantization block size). */
   metadata?(params: RecipeParams): Record<string, string>;
+  /**
+   * Operators that route tensors rather than combine them (passthrough's layer slices): which
+   * parent's tensor becomes which output tensor. breed() then runs `cpu` on that one input per
+   * output tensor, with each per-parent parameter resolved to the routed parent's value; the
+   * parents need not match each other tensor by tensor.
+   */
+  layout?(parents: readonly (readonly TensorInfo[])[], params: RecipeParams): TensorLayout;
 }
