@@ -155,8 +155,17 @@ describe('garden lab exit-check on the starter garden after examples/digits-roun
     const r = await garden('lab', EXAMPLE, '--ledger', ledger, '--out', out);
     expect(r.code, r.err).toBe(0);
     const { code, report } = await exitCheck(ledger, out, STARTER);
-    for (const k of Object.keys(report) as (keyof Report)[]) expect(report[k].ok, `${k}: ${report[k].summary}`).toBe(true);
+    expect(Object.keys(report)).toEqual(['reproduce', 'reject', 'explain', 'verify', 'rollback']);
+    for (const k of Object.keys(report) as (keyof Report)[]) {
+      expect(report[k].ok, `${k}: ${report[k].summary}`).toBe(true);
+      // Each answer comes with its evidence: a summary and at least one item, none of them failed.
+      expect(report[k].summary.length, k).toBeGreaterThan(0);
+      expect(report[k].evidence.length, k).toBeGreaterThan(0);
+      expect(report[k].evidence.filter((e) => e.ok === false)).toEqual([]);
+    }
     expect(report.reproduce.evidence[0]).toMatchObject({ operator: expect.stringMatching(/^ties@/), ok: true });
+    expect(report.reject.evidence.map((e) => e.refusedBy)).toEqual(['runtime-smoke', 'viability', 'viability']);
+    expect(report.rollback.evidence).toEqual([expect.objectContaining({ slot: 'digits', ok: true })]);
     expect(report.reject.evidence).toHaveLength(3);
     expect(code).toBe(0);
   }, 180_000);

@@ -116,7 +116,7 @@ export function runExitCheck(models: readonly ModelEntry[]): Promise<void> {
     const candidates = new Map<string, GardenCandidate>();
     for (const m of models.filter((x) => x.role === 'candidate')) {
       const { bytes } = await modelFile(m.id);
-      candidates.set(m.hash, { bytes, manifests: await repo.evidenceFor(m.id) });
+      candidates.set(m.hash, { bytes, manifests: await repo.manifestsOf(m.id) });
     }
     const report = await exitCheck({
       ledger: repo.ledger.toFile(),

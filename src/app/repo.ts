@@ -38,6 +38,8 @@ export interface Repo {
   putEvidence(modelId: string, manifests: Manifest[]): Promise<void>;
   /** The evidence manifests recorded for a model, in the order they were written. */
   evidenceFor(modelId: string): Promise<Manifest[]>;
+  /** The documents stored with a model in the candidate zone (source, lineage template, receipt, candidate manifest). */
+  manifestsOf(modelId: string): Promise<unknown[]>;
   putSuite(bytes: Uint8Array): Promise<string>;
   /** A suite's bytes by hash; the caller compares with the policy pin. */
   getSuite(hash: string): Promise<Uint8Array>;
@@ -94,6 +96,12 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       ids = null;
       const stored = r.created ? entry : ((await candidates.matchModel(r.id))?.meta.entry as ModelEntry);
       return { created: r.created, stored, newBytes: r.newBytes, reusedBytes: r.reusedBytes };
+    },
+    async manifestsOf(modelId) {
+      const ref = (await storeIds()).get(modelId);
+      const stored = ref && (await candidates.matchModel(ref.id));
+      if (!stored) throw new Error(`no model "${modelId}" in the garden`);
+      return Promise.all(stored.manifests.map((h) => candidates.matchManifest(h)));
     },
     async getTensors(modelId) {
       const ref = (await storeIds()).get(modelId);
