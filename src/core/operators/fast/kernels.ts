@@ -4,9 +4,10 @@
  * A range kernel must give results bit-identical to the operator's CPU reference (the oracle in
  * src/core/operators/*.cpu.ts); src/cpu/fast.test.ts checks this on seeded random inputs.
  *
- * Only operators whose output element i depends on input element i alone, given parameters
- * computed once per tensor (TIES's top-k cutoffs: `prepare` on one thread, or `reduce` in passes
- * across the pool), get a range kernel; the rest run their reference on the whole tensor.
+ * Only operators whose output element i depends on input element i alone (or on its row, as
+ * DELLA's ranks), given parameters computed once per tensor (TIES's top-k cutoffs: `prepare` on
+ * one thread, or `reduce` in passes across the pool), get a range kernel; the rest run their
+ * reference on the whole tensor.
  */
 import type { ParamValues, TensorContext } from '../types.ts';
 import { blendWeights } from '../blend.cpu.ts';
