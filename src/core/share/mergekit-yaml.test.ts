@@ -10,7 +10,7 @@ const H = (c: string) => c.repeat(64) as Recipe['parents'][0]['hash'];
 
 function sampleRecipe(id: string): Recipe {
   const op = getOperator(id) as OperatorDef;
-  const n = Math.min(op.parents.max, Math.max(op.parents.min, 2));
+  const n = op.layout ? 1 : Math.min(op.parents.max, Math.max(op.parents.min, 2));
   const params: Recipe['params'] = {};
   if (op.params.some((d) => d.name === 'weights')) params.weights = Array.from({ length: n }, (_, i) => 0.25 + i * 0.5);
   return {
@@ -143,8 +143,8 @@ dtype: float32
       /^parameter flavour: ties has no such parameter/,
     );
     expect(() => recipeFromMergekit(`${base}models: [{model: a.slm+lora}, {model: b.slm}]`)).toThrow(/LoRA/);
-    expect(() => recipeFromMergekit('merge_method: passthrough\nmodels: [{model: a}]')).toThrow(
-      /^merge_method "passthrough" has no garden operator/,
+    expect(() => recipeFromMergekit('merge_method: passthrough\nmodels: [{model: a}, {model: b}]')).toThrow(
+      /^models: passthrough without slices takes exactly one model/,
     );
     expect(() => recipeFromMergekit('merge_method: slerp\nbase_model: a\nslices: []')).toThrow(/^slices:/);
     expect(() => recipeFromMergekit('merge_method: linear\nmodels: [{model: a}, {model: b}]\ntokenizer_source: union')).toThrow(
@@ -219,5 +219,76 @@ dtype: float32
     expect(back.parameters.lambda).toEqual([{ filter: 'fc2', value: 2 }, { value: 1 }]);
     expect(back.models[1].parameters.density).toEqual([{ filter: 'mlp', value: [0.2, 0.8] }, { value: 0.4 }]);
     expect(recipeFromMergekit(recipeToMergekit(r)).params).toMatchObject(r.params);
+  });
+});
+
+describe('mergekit YAML: passthrough with slices', () => {
+  const franken = [
+    'slices:',
+    '  - sources:',
+    '      - model: a.slm',
+    '        layer_range: [0, 2]',
+    '  - sources:',
+    '      - model: b.slm',
+    '        layer_range: [1, 3]',
+    '        parameters:',
+    '          scale:',
+    '            - filter: o_proj',
+    '              value: 0.0',
+    '            - filter: down_proj',
+    '              value: [0, 0.5]',
+    '  - sources:',
+    '      - model: a.slm',
+    '        layer_range: [2, 3]',
+    'merge_method: passthrough',
+    'parameters:',
+    '  scale: 0.5',
+  ].join('\n');
+
+  it('reads a frankenmerge: one parent per slice (a model twice), layer ranges, scale from the source, falling back to the global', () => {
+    const r = recipeFromMergekit(franken);
+    expect(r.operator).toBe('passthrough');
+    expect(r.parents.map((p) => p.path)).toEqual(['a.slm', 'b.slm', 'a.slm']);
+    expect(r.params.layerRange).toEqual([
+      [0, 2],
+      [1, 3],
+      [2, 3],
+    ]);
+    expect(r.params.scale).toEqual({
+      perParent: [0.5, [{ filter: 'o_proj', value: 0 }, { filter: 'down_proj', value: [0, 0.5] }, { value: 0.5 }], 0.5],
+    });
+  });
+
+  it('garden → YAML → garden keeps the recipe: slices with per-slice scale, one global scale, no slices', () => {
+    const r = recipeFromMergekit(franken);
+    const yml = recipeToMergekit(r);
+    const cfg = parse(yml) as { slices: { sources: { model: string; layer_range: number[] }[] }[] };
+    expect(cfg.slices.map((s) => [s.sources[0].model, s.sources[0].layer_range])).toEqual([
+      ['a.slm', [0, 2]],
+      ['b.slm', [1, 3]],
+      ['a.slm', [2, 3]],
+    ]);
+    same(r, recipeFromMergekit(yml));
+    const one = { ...r, params: { layerRange: r.params.layerRange, scale: 2 } };
+    expect((parse(recipeToMergekit(one)) as { parameters: unknown }).parameters).toEqual({ scale: 2 });
+    same(one, recipeFromMergekit(recipeToMergekit(one)));
+    const whole = { ...sampleRecipe('passthrough'), params: { scale: 0.25 } };
+    expect((parse(recipeToMergekit(whole)) as { models: unknown[] }).models).toHaveLength(1);
+    same(whole, recipeFromMergekit(recipeToMergekit(whole)));
+  });
+
+  it('refuses with one line: an empty slice list, two sources in a slice, a bad layer_range, base_model, another parameter', () => {
+    const pt = 'merge_method: passthrough\n';
+    expect(() => recipeFromMergekit(`${pt}slices: []`)).toThrow(/^slices: an empty list/);
+    expect(() =>
+      recipeFromMergekit(`${pt}slices: [{sources: [{model: a, layer_range: [0, 1]}, {model: b, layer_range: [0, 1]}]}]`),
+    ).toThrow(/^slices\[0\]\.sources: passthrough takes exactly one source/);
+    expect(() => recipeFromMergekit(`${pt}slices: [{sources: [{model: a, layer_range: [0]}]}]`)).toThrow(
+      /layer_range must be two integers/,
+    );
+    expect(() => recipeFromMergekit(`${pt}base_model: a\nslices: [{sources: [{model: a, layer_range: [0, 1]}]}]`)).toThrow(/^base_model:/);
+    expect(() => recipeFromMergekit(`${pt}slices: [{sources: [{model: a, layer_range: [0, 1]}]}]\nparameters: {weight: 1}`)).toThrow(
+      /^parameter weight \(parameters\): passthrough has only scale/,
+    );
   });
 });

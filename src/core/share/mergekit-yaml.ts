@@ -10,15 +10,18 @@
  * `weight` is the garden's `weights` (a gradient or filter list for a model where it has one).
  * `filter:` lists map to the garden's filter lists, entry for entry; a model's own filter list
  * that may not match is followed by the global setting's entries (mergekit falls back to it).
+ * `slices:` are read for passthrough (one source per slice: each slice a parent, its
+ * `layer_range` the parent's `layerRange`, `scale` from the source, the slice or the global
+ * parameters, joined as mergekit falls back) and written back the same way.
  * What the garden cannot represent is refused with one line naming the parameter: a per-model
- * value of a parameter the garden takes once, `slices`, a LoRA `model+adapter` reference, a
+ * value of a parameter the garden takes once, `slices` of other methods, a LoRA `model+adapter` reference, a
  * compute dtype other than float32. What mergekit's
  * config cannot hold (the seed, the models' hashes, the output) rides in a `# garden: {...}`
  * comment that mergekit ignores, so garden → YAML → garden keeps the recipe.
  */
 import { parseDocument, stringify } from 'yaml';
 import { getOperator, isOperatorId, MERGEKIT_NAMES, OPERATORS, type OperatorId } from '../operators/registry.ts';
-import { resolveParams } from '../operators/params.ts';
+import { isPerParent, resolveParams } from '../operators/params.ts';
 import { validateRecipe, type ModelRef, type Recipe } from '../operators/recipe.ts';
 import type { FilteredValue, OperatorDef, ParamSetting, RecipeParams } from '../operators/types.ts';
 
@@ -166,13 +169,20 @@ export function recipeFromMergekit(text: string): Recipe {
   if (doc.errors.length) fail(`not YAML: ${doc.errors[0].message.split('\n')[0]}`);
   const cfg = record(doc.toJS({ maxAliasCount: 100 }) as unknown, 'the config');
   const garden = readComment(text);
-  if (cfg.slices !== undefined) fail('slices: layer ranges cannot be represented; list the models under "models:"');
-  for (const k of Object.keys(cfg)) if (!TOP_KEYS.includes(k)) fail(`${k}: cannot be represented in a garden recipe`);
+  const passthrough = cfg.merge_method === 'passthrough';
+  if (cfg.slices !== undefined && !passthrough)
+    fail('slices: layer ranges are read for merge_method passthrough only; list the models under "models:"');
+  for (const k of Object.keys(cfg))
+    if (!TOP_KEYS.includes(k) && !(passthrough && k === 'slices')) fail(`${k}: cannot be represented in a garden recipe`);
   for (const k of ['dtype', 'out_dtype']) {
     if (cfg[k] !== undefined && cfg[k] !== 'float32')
       fail(`${k} ${String(cfg[k])}: the garden computes in float32 and writes the parents' dtype (give float32 or leave it out)`);
   }
   if (typeof cfg.merge_method !== 'string') fail('merge_method is missing');
+  if (passthrough) {
+    const p = passthroughFromMergekit(cfg);
+    return finishRecipe(garden, 'passthrough', p.params, p.parents, undefined);
+  }
   const base = cfg.base_model === undefined || cfg.base_model === null ? undefined : modelPath(cfg.base_model, 'base_model');
   const id = gardenOperator(cfg.merge_method as string, base !== undefined);
   const op = OPERATORS[id] as OperatorDef;
@@ -256,6 +266,17 @@ export function recipeFromMergekit(text: string): Recipe {
     params[name] = v;
   }
 
+  return finishRecipe(garden, id, params, parentsPaths, basePath);
+}
+
+/** The recipe of a read config: the models' hashes, seed, description and output from the "# garden:" comment; checked. */
+function finishRecipe(
+  garden: GardenComment,
+  id: OperatorId,
+  params: RecipeParams,
+  parentsPaths: readonly string[],
+  basePath: string | undefined,
+): Recipe {
   const hashes = garden.hashes ?? {};
   const ref = (path: string): ModelRef => (typeof hashes[path] === 'string' ? { path, hash: hashes[path] as ModelRef['hash'] } : { path });
   const recipe: Recipe = {
@@ -286,6 +307,7 @@ export function recipeToMergekit(input: Recipe): string {
   const params = resolveParams(op, r.params, r.parents.length);
   const path = (m: ModelRef, what: string) => m.path ?? fail(`${what} is given only by hash; mergekit needs a path`);
   const parents = r.parents.map((p, i) => path(p, `parent ${i}`));
+  if (op.id === 'passthrough') return withHeader(r, op, method, passthroughToMergekit(params, parents));
   let base = r.base ? path(r.base, 'base') : undefined;
   let others = parents;
   if (op.id === 'slerp') {
@@ -326,6 +348,11 @@ export function recipeToMergekit(input: Recipe): string {
     ...(Object.keys(globals).length ? { parameters: globals } : {}),
     dtype: 'float32',
   };
+  return withHeader(r, op, method, cfg);
+}
+
+/** The YAML text of a config, with the "# garden:" comment that carries what mergekit's config cannot. */
+function withHeader(r: Recipe, op: OperatorDef, method: string, cfg: Record<string, unknown>): string {
   const hashes: Record<string, string> = {};
   for (const m of [...r.parents, ...(r.base ? [r.base] : [])]) if (m.path && m.hash) hashes[m.path] = m.hash;
   const comment: GardenComment = {
@@ -339,4 +366,73 @@ export function recipeToMergekit(input: Recipe): string {
     `# ${COMMENT_KEY} ${JSON.stringify(comment)}`,
   ].join('\n');
   return `${header}\n\n${stringify(cfg)}`;
+}
+
+/**
+ * passthrough from mergekit: `slices:` (one source each; a slice's models become the parents in
+ * slice order, the same model as often as it is sliced, its `layer_range` the parent's
+ * `layerRange`) or `models:` with one model. `scale` may sit on a source, a slice or the global
+ * `parameters`; mergekit reads them in that order, each falling back to the next where its filter
+ * list has no entry, so each slice's setting is the three joined (withFallback).
+ */
+function passthroughFromMergekit(cfg: Record<string, unknown>): { params: RecipeParams; parents: string[] } {
+  if (cfg.base_model !== undefined && cfg.base_model !== null)
+    fail("base_model: passthrough takes none in the garden (the first slice's model gives the config)");
+  const scaleOf = (v: Record<string, unknown>, what: string): Setting | undefined => {
+    for (const k of Object.keys(v)) if (k !== 'scale') fail(`parameter ${k} (${what}): passthrough has only scale`);
+    return v.scale === undefined ? undefined : setting(v.scale, `scale (${what})`);
+  };
+  const join = (own: Setting | undefined, next: Setting | undefined) => (own === undefined ? next : withFallback(own, next));
+  const global = scaleOf(record(cfg.parameters, 'parameters'), 'parameters');
+  const parents: { path: string; range?: number[]; scale?: Setting }[] = [];
+  if (cfg.slices !== undefined) {
+    if (cfg.models !== undefined) fail('models and slices: give one of them (mergekit takes exactly one)');
+    if (!Array.isArray(cfg.slices) || cfg.slices.length === 0) fail('slices: an empty list; passthrough needs at least one slice');
+    (cfg.slices as unknown[]).forEach((raw, i) => {
+      const sl = record(raw, `slices[${i}]`);
+      for (const k of Object.keys(sl)) if (k !== 'sources' && k !== 'parameters') fail(`slices[${i}].${k}: cannot be represented`);
+      if (!Array.isArray(sl.sources) || sl.sources.length !== 1)
+        fail(`slices[${i}].sources: passthrough takes exactly one source per slice (mergekit: one tensor per output tensor)`);
+      const src = record((sl.sources as unknown[])[0], `slices[${i}].sources[0]`);
+      for (const k of Object.keys(src))
+        if (!['model', 'layer_range', 'parameters'].includes(k)) fail(`slices[${i}].sources[0].${k}: cannot be represented`);
+      const lr = src.layer_range;
+      if (!Array.isArray(lr) || lr.length !== 2 || !lr.every((x) => Number.isInteger(x)))
+        fail(`slices[${i}].sources[0].layer_range must be two integers [from, to)`);
+      const own = scaleOf(record(src.parameters, `slices[${i}].sources[0].parameters`), `slices[${i}].sources[0]`);
+      const slice = scaleOf(record(sl.parameters, `slices[${i}].parameters`), `slices[${i}]`);
+      parents.push({ path: modelPath(src.model, `slices[${i}].sources[0]`), range: lr as number[], scale: join(join(own, slice), global) });
+    });
+  } else {
+    if (!Array.isArray(cfg.models) || cfg.models.length !== 1)
+      fail('models: passthrough without slices takes exactly one model (mergekit: one tensor per output tensor)');
+    const m = record((cfg.models as unknown[])[0], 'models[0]');
+    for (const k of Object.keys(m)) if (k !== 'model' && k !== 'parameters') fail(`models[0].${k}: cannot be represented`);
+    parents.push({
+      path: modelPath(m.model, 'models[0]'),
+      scale: join(scaleOf(record(m.parameters, 'models[0].parameters'), 'models[0]'), global),
+    });
+  }
+  const params: RecipeParams = {};
+  if (cfg.slices !== undefined) params.layerRange = parents.map((p) => p.range!);
+  const scales = parents.map((p) => p.scale ?? 1);
+  const key = (v: Setting) => JSON.stringify(v);
+  if (new Set(scales.map(key)).size > 1) params.scale = { perParent: scales as (number | number[] | FilteredValue[])[] };
+  else if (scales[0] !== 1) params.scale = scales[0];
+  return { params, parents: parents.map((p) => p.path) };
+}
+
+/** passthrough to mergekit: each parent one slice of one source (or `models:` without layerRange); scale global or per source. */
+function passthroughToMergekit(params: RecipeParams, parents: readonly string[]): Record<string, unknown> {
+  const ranges = params.layerRange as number[][] | undefined;
+  const scale = params.scale;
+  const own = (i: number) => (isPerParent(scale) ? { parameters: { scale: scale.perParent[i] } } : {});
+  return {
+    merge_method: 'passthrough',
+    ...(ranges
+      ? { slices: parents.map((model, i) => ({ sources: [{ model, layer_range: ranges[i], ...own(i) }] })) }
+      : { models: [{ model: parents[0], ...own(0) }] }),
+    ...(!isPerParent(scale) && scale !== undefined && scale !== 1 ? { parameters: { scale } } : {}),
+    dtype: 'float32',
+  };
 }
