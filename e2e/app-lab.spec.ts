@@ -31,6 +31,10 @@ test('a displaced champion turns recessive, a failed resilience check brings it 
   const cand = await page.getByTestId('candidate-name').innerText();
   await ask(page);
   await expect(page.getByTestId('answered-by')).toHaveText('Digits base', { timeout: 30_000 });
+  // Benefit-centred release judges the shadow against the champion, with its numbers.
+  await expect(page.getByTestId('benefit')).toContainText("benefit: accuracy on the user's suite mixed");
+  await expect(page.getByTestId('benefit')).toContainText('exit: 2 of 2 exit checks hold');
+  await page.getByTestId('release-panel').screenshot({ path: 'e2e/screenshots/lab-benefit.png' });
   await page.getByTestId('to-champion').click();
   await expect(page.getByTestId('registry-champion')).toHaveText(cand);
   await ledgerIntact(page);

@@ -185,7 +185,7 @@ async function seedStarter(): Promise<void> {
 
 /** What the lab panels (src/app/lab.ts) act on: the garden's stores and controllers, once open. */
 export function labHandles() {
-  return { repo, family, graph, policy, release, router, modelById, syncLab };
+  return { repo, family, graph, policy, release, router, modelById, syncLab, scored };
 }
 
 /** Mirror the lab core's registry and ledger into UI state. */

@@ -16,6 +16,7 @@ import { cpuLab } from '../core/lab/cpu-deps.ts';
 import { inputDrift, resilienceEvidence, temporalFitness, evidenceOf, type TemporalFitness } from '../core/lab/temporal-fitness.ts';
 import { readSuite, suiteRows } from '../core/eval/suite.ts';
 import type { ModelEntry } from './state.ts';
+import { benefitVerdict, candidateRoundTrip, dataRoundTrip, type BenefitVerdict, type RetainedSuite } from '../core/lab/benefit.ts';
 
 export interface LastRequest {
   requestId: string;
@@ -232,3 +233,29 @@ export function roundFromCluster(models: readonly ModelEntry[]): Promise<void> {
 
 /** Short content hash of a cluster digest (shown; the contents never leave the page). */
 export const digestLabel = (d: ClusterDigest) => `${d.count} examples · ${d.contents.slice(0, 12)}`;
+
+/**
+ * Benefit-centred release (benefit.ts) of the model waiting in canary or shadow against the
+ * champion: benefit on the policy's primary suite, exit (the candidate's safetensors round trip, the
+ * ledger's and the cluster digest's), efficiency (bytes, latency) and retention on every pinned
+ * suite the champion scored. Shown beside the release buttons with its numbers.
+ */
+export async function benefitOf(challenger: ModelEntry, champion: ModelEntry): Promise<BenefitVerdict> {
+  const { repo, policy, scored: scoredOf } = labHandles();
+  const p = policy.current();
+  const champ = scoredOf(champion);
+  const retained: RetainedSuite[] = Object.keys(p.suites).flatMap((suite) => {
+    const v = champ.metrics[suite]?.[p.primary.metric];
+    return typeof v === 'number'
+      ? [{ suite, metric: p.primary.metric, direction: p.primary.direction, champion: champion.name, value: v }]
+      : [];
+  });
+  const digest = useLab.getState().digest;
+  return benefitVerdict({
+    candidate: scoredOf(challenger),
+    champion: champ,
+    user: { suite: p.primary.suite, metric: p.primary.metric, direction: p.primary.direction },
+    exit: [candidateRoundTrip(await repo.getTensors(challenger.id)), await dataRoundTrip(repo.ledger, digest ? { cluster: digest } : {})],
+    retained,
+  });
+}

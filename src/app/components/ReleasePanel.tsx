@@ -1,6 +1,7 @@
 import { useGarden } from '../state.ts';
 import { releaseStep } from '../garden.ts';
 import { pct } from '../format.ts';
+import { BenefitView } from './BenefitView.tsx';
 
 /** The selector registry of the digits slot and the release controller's steps. */
 export function ReleasePanel() {
@@ -67,6 +68,7 @@ export function ReleasePanel() {
           Roll back
         </button>
       </div>
+      <BenefitView />
       {gate && !gate.ok && (
         <p className="hint" id="champion-why" data-testid="champion-why">
           Make champion {gate.reason.startsWith('needs') ? '' : 'waits: '}
