@@ -21,7 +21,7 @@ garden recipe --to-mergekit R.json --out X.yml
 Convert a mergekit merge config (merge_method, base_model, models with per-model parameters,
 parameters, dtype) to a garden recipe, or a recipe to a mergekit config that mergekit runs as is.
 A "model:" may be a .slm, a safetensors file or a Hugging Face folder. What one side cannot
-represent (different densities per model, filtered or per-model gradients, slices, a LoRA model,
+represent (different densities per model, slices of methods other than passthrough, a LoRA model,
 a dtype other than float32, a garden-only operator or option) is refused naming the parameter.
 The recipe's seed, model hashes and output ride in a "# garden:" comment mergekit ignores.
   --from-mergekit X.yml   read a mergekit config
