@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
+import { breedExampleRecipe } from './app-helpers.ts';
 
 test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') } });
 
@@ -19,12 +20,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 test('without WebGPU the breed runs on the CPU and writes the same bytes as garden breed', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('backend-chip')).toContainText('No WebGPU');
-  // examples/recipe.json: task delta, λ = 0.5, seed 1, the base and the three specialists.
-  await page.getByTestId('operator-select').selectOption('task-delta');
-  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist'])
-    await page.getByLabel(`Select ${name}`).check();
-  await page.getByTestId('param-lambda').fill('0.5');
-  await page.getByTestId('breed-button').click();
+  await breedExampleRecipe(page);
   await expect(page.getByTestId('receipt-backend')).toHaveText('CPU', { timeout: 60_000 });
   await page.screenshot({ path: 'e2e/screenshots/cpu-fallback.png', fullPage: true });
 

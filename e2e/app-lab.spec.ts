@@ -8,7 +8,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
-import { ask } from './app-helpers.ts';
+import { ask, breedExampleRecipe } from './app-helpers.ts';
 
 test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') } });
 
@@ -19,11 +19,7 @@ test('a displaced champion turns recessive, a failed resilience check brings it 
 }) => {
   test.setTimeout(120_000);
   await page.goto('/');
-  await page.getByTestId('operator-select').selectOption('task-delta');
-  for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist'])
-    await page.getByLabel(`Select ${name}`).check();
-  await page.getByTestId('param-lambda').fill('0.5');
-  await page.getByTestId('breed-button').click();
+  await breedExampleRecipe(page);
   await expect(page.getByTestId('receipt-backend')).toHaveText('CPU', { timeout: 60_000 });
   await page.getByTestId('evaluate-button').click();
   await expect(page.getByTestId('admit-button')).toBeEnabled({ timeout: 60_000 });
