@@ -31,6 +31,10 @@ test('a displaced champion turns recessive, a failed resilience check brings it 
   await expect(page.getByTestId('benefit')).toContainText("benefit: accuracy on the user's suite mixed");
   await expect(page.getByTestId('benefit')).toContainText('exit: 2 of 2 exit checks hold');
   await page.getByTestId('release-panel').screenshot({ path: 'e2e/screenshots/lab-benefit.png' });
+  // Blast radius: the digits slot is low, so champion waits for the canary stage.
+  await expect(page.getByTestId('to-champion')).toBeDisabled();
+  await expect(page.getByTestId('champion-why')).toContainText('has not been in canary');
+  await page.getByTestId('to-canary').click();
   await page.getByTestId('to-champion').click();
   await expect(page.getByTestId('registry-champion')).toHaveText(cand);
   await ledgerIntact(page);

@@ -63,14 +63,17 @@ test('one breeding round, end to end, without leaving the origin', async ({ page
   await page.getByTestId('admit-button').click();
   const candidateName = await page.getByTestId('candidate-name').innerText();
   await expect(page.getByTestId('registry-shadow')).toContainText(candidateName);
-  // "Make champion" cannot act before the shadow has seen a routed request, and says so beside it.
+  // "Make champion" cannot act before the candidate has run as canary (the digits slot is low blast
+  // radius), and says so beside it.
   await expect(page.getByTestId('to-champion')).toBeDisabled();
-  await expect(page.getByTestId('champion-why')).toContainText('at least 1 routed request');
+  await expect(page.getByTestId('champion-why')).toContainText('the slot is low blast radius (canary before champion)');
   await ask(page);
   await expect(page.getByTestId('answered-by')).toHaveText('Digits base', { timeout: 60_000 });
   await expect(page.getByTestId('shadow-note')).toContainText(candidateName);
 
-  // 5. Make it champion; the drawn digit is now answered by the candidate.
+  // 5. Canary, then champion; the drawn digit is now answered by the candidate.
+  await page.getByTestId('to-canary').click();
+  await expect(page.getByTestId('registry-canary')).toContainText(candidateName);
   await page.getByTestId('to-champion').click();
   await expect(page.getByTestId('registry-champion')).toHaveText(candidateName);
   await ask(page);
@@ -97,7 +100,7 @@ test('one breeding round, end to end, without leaving the origin', async ({ page
   // 7. Roll back: the previous registry version returns, and the ledger says so and verifies.
   await page.getByTestId('rollback').click();
   await expect(page.getByTestId('registry-champion')).toHaveText('Digits base');
-  await expect(page.getByTestId('registry-shadow')).toContainText(candidateName);
+  await expect(page.getByTestId('registry-canary')).toContainText(candidateName);
   await expect(page.getByTestId('ledger')).toContainText('rolled back');
   await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
   await shot(page, '06-rollback-ledger');

@@ -36,6 +36,10 @@ import { candidateName } from './naming.ts';
 import { breedWaiting, cancelBreedWait, cutOffBreed, deviceLostNote, withBreedLock } from './breed-guard.ts';
 import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
 import { noteRequest } from './lab.ts';
+import digitsContract from '../core/lab/contracts/digits.contract?raw';
+import { parseContract } from '../core/lab/contract.ts';
+import { GuardedRelease, checkStages } from '../core/lab/blast-radius.ts';
+import { promotionPaused } from '../core/lab/proposal.ts';
 
 const set = useGarden.setState;
 const get = useGarden.getState;
@@ -61,6 +65,9 @@ let graph: Uint8Array;
 let policy: PolicyZone;
 let release: ReleaseController;
 let router: SelectorRouter;
+/** The release steps the user takes, behind the slot's blast-radius class (its contract's `risk`). */
+let guarded: GuardedRelease;
+const SLOT_RISK = parseContract(digitsContract, 'digits.contract').verbs[0].risk;
 
 function initialPolicy(): Policy {
   const pin = (id: string) => family.suites.find((s) => s.id === id)!.hash;
@@ -105,6 +112,7 @@ async function openGarden(): Promise<void> {
       );
     }
     router = openRouter();
+    guarded = new GuardedRelease(repo.ledger, release, { classOf: () => SLOT_RISK, resilienceWindowMs: 0 });
     const models = await repo.listModels();
     set({ models, phase: 'ready', policy: policy.current() });
     void cutOffBreed().then(
@@ -215,6 +223,14 @@ function championGate(): { ok: boolean; reason: string } {
   const reg = release.current(SLOT);
   const m = reg.canary?.model ?? reg.shadow;
   if (!m) return { ok: false, reason: 'needs a candidate in shadow or canary: admit one first' };
+  const paused = promotionPaused(repo.ledger.entries(), m);
+  if (paused.paused) return { ok: false, reason: `its promotion is paused: ${paused.reasons.join('; ')}` };
+  const stages = checkStages(repo.ledger.entries(), SLOT, m, SLOT_RISK, 'champion', 0);
+  if (!stages.allowed)
+    return {
+      ok: false,
+      reason: `the slot is ${SLOT_RISK} blast radius (${stages.required.join(' → ')} before champion): ${stages.reasons.join('; ')}`,
+    };
   try {
     const c = championCheck(m);
     return { ok: c.eligible, reason: c.reason };
@@ -731,12 +747,12 @@ export async function releaseStep(step: 'canary' | 'champion' | 'rollback'): Pro
     if (step === 'canary') {
       const m = reg.shadow ?? reg.canary?.model;
       if (!m) throw new Error('there is no shadow to promote');
-      await release.toCanary(SLOT, 0.1, `${modelById(m).name} answers 10 % of requests`, m);
+      await guarded.toCanary(SLOT, 0.1, `${modelById(m).name} answers 10 % of requests`, m);
     } else if (step === 'champion') {
       const m = reg.canary?.model ?? reg.shadow;
       if (!m) throw new Error('there is no canary or shadow to promote');
       await freshVerdict(modelById(m));
-      await release.toChampion(SLOT, championCheck(m), `${modelById(m).name} becomes champion`, m);
+      await guarded.toChampion(SLOT, championCheck(m), `${modelById(m).name} becomes champion`, m);
     } else {
       await release.rollback(SLOT, 'rolled back by the user');
     }
