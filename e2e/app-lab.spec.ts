@@ -53,6 +53,18 @@ test('a displaced champion turns recessive, a failed resilience check brings it 
   }
   await expect(page.getByTestId('cluster-digest')).toContainText('2 examples');
 
+  // A lab round from the cluster proposes and never promotes: the registry and the ledger stay as they were.
+  // (Which half an example falls in hangs on its random request id: with both in one half the round says so.)
+  const entries = await page.getByTestId('ledger').locator('li').count();
+  await page.getByTestId('cluster-round').click();
+  await expect(page.getByTestId('cluster-round-result').or(page.getByTestId('lab-message'))).toBeVisible({ timeout: 30_000 });
+  if (await page.getByTestId('cluster-round-result').isVisible()) {
+    await expect(page.getByTestId('cluster-round-result')).toContainText('Proposal (nothing promoted)');
+    await page.getByTestId('allele-panel').screenshot({ path: 'e2e/screenshots/lab-cluster-round.png' });
+  } else await expect(page.getByTestId('lab-message')).toContainText('a round needs examples in both halves of the cluster; it has 2');
+  await expect(page.getByTestId('registry-champion')).toHaveText(cand);
+  await expect(page.getByTestId('ledger').locator('li')).toHaveCount(entries);
+
   // A later resilience check on those examples fails the new champion: its temporal fitness falls
   // below the threshold and no recessive has earned enough to be re-expressed in its place, so it is
   // demoted down the stack and the base, recessive in the fallback, answers again.
