@@ -16,8 +16,8 @@ import { manifestHash } from '../../src/core/manifest/index.ts';
 import type { LabRoundFile, Policy } from '../../src/core/manifest/kinds.ts';
 import { cpuLab } from '../../src/core/lab/cpu-deps.ts';
 import { Ledger, MemoryLedgerStore, parseLedgerFile } from '../../src/core/lab/ledger.ts';
-import { createSigner, type LedgerSigner } from '../../src/core/lab/signing.ts';
-import { createKeyring, keyringPath, ledgerAuthority, loadKeyring, writeLedgerFiles } from '../../src/node/ledger-files.ts';
+import { createSigner, generateKeyring, type Keyring, type LedgerSigner } from '../../src/core/lab/signing.ts';
+import { keyringPath, ledgerAuthority, loadKeyring, saveKeyring, writeLedgerFiles } from '../../src/node/ledger-files.ts';
 import { PolicyZone, policyHash } from '../../src/core/lab/policy.ts';
 import { ReleaseController } from '../../src/core/lab/release.ts';
 import { applyRound, runLabRound, type LabRoundResult } from '../../src/core/lab/round.ts';
@@ -129,6 +129,7 @@ async function run(args: string[]): Promise<number> {
   // The policy: the ledger's when one is kept (a round file cannot change it), else the round's.
   let ledger: Ledger | null = null;
   let signer: LedgerSigner | undefined;
+  let fresh: Keyring | null = null;
   let policy: Policy = round.policy;
   const notes: string[] = [];
   if (values.ledger) {
@@ -136,7 +137,10 @@ async function run(args: string[]): Promise<number> {
     // A new ledger is signed: its keyring (FILE.keys.json) is made first, its anchor kept beside it.
     // An existing one is obeyed only once its chain, signatures, keys and anchor check out.
     const exists = existsSync(ledgerPath);
-    const ring = loadKeyring(ledgerPath) ?? (exists ? null : await createKeyring(ledgerPath));
+    const stored = loadKeyring(ledgerPath);
+    // A new ledger's keyring is made now and written with the ledger: a refused round writes nothing.
+    fresh = stored || exists ? null : await generateKeyring();
+    const ring = stored ?? fresh;
     signer = ring ? await createSigner(ring) : undefined;
     if (exists) {
       const file = parseLedgerFile(readText(ledgerPath, 'ledger', LIMITS.ledger));
@@ -255,6 +259,7 @@ async function run(args: string[]): Promise<number> {
   }
   if (ledger && values.ledger) {
     const admission = admitted;
+    if (fresh) saveKeyring(resolve(values.ledger), fresh);
     await writeLedgerFiles(resolve(values.ledger), ledger, signer !== undefined);
     notes.push(
       admission

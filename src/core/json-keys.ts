@@ -58,3 +58,19 @@ export function findKeyProblem(text: string): KeyProblem | null {
   }
   return null;
 }
+
+/** How deep a strict JSON document may nest ({ and [): past it, recursive readers would overflow the stack. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether JSON text nests deeper than `max`, by one pass that skips strings (checked before it is parsed). */
+export function nestsDeeper(text: string, max = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) i += text.charCodeAt(i) === 0x5c ? 1 : 0;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}

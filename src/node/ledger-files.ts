@@ -7,7 +7,7 @@
 import { chmodSync, existsSync } from 'node:fs';
 import { LIMITS, readTextSync, writeFileAtomicSync } from './confine.ts';
 import { parseStrictJson } from '../core/manifest/strict-json.ts';
-import { checkKeyring, generateKeyring, rootKeys, type Keyring } from '../core/lab/signing.ts';
+import { checkKeyring, rootKeys, type Keyring } from '../core/lab/signing.ts';
 import { pinnedKeys, serializeLedger, verifyAuthority, type AuthorityVerdict, type Ledger, type LedgerRecord } from '../core/lab/ledger.ts';
 
 export const keyringPath = (ledgerPath: string) => `${ledgerPath}.keys.json`;
@@ -18,13 +18,14 @@ export function loadKeyring(ledgerPath: string, path = keyringPath(ledgerPath)):
   return checkKeyring(parseStrictJson(readTextSync(path, 'keyring', LIMITS.json), 'keyring'));
 }
 
-/** A fresh keyring for a new ledger, written before the ledger so no signed entry is ever orphaned. */
-export async function createKeyring(ledgerPath: string): Promise<Keyring> {
-  const ring = await generateKeyring();
+/**
+ * A new ledger's keyring, written just before the ledger so that no signed entry is ever orphaned,
+ * and not before: a refused round leaves no keyring behind.
+ */
+export function saveKeyring(ledgerPath: string, ring: Keyring): void {
   const path = keyringPath(ledgerPath);
   writeFileAtomicSync(path, JSON.stringify(ring, null, 2) + '\n');
   chmodSync(path, 0o600);
-  return ring;
 }
 
 export function readAnchor(ledgerPath: string): unknown {

@@ -1,7 +1,9 @@
 /**
  * One-line error text for the precompiled ajv validators (manifests, policy, lab rounds, recipes):
  * a JSON path (`$.canary.share`, `$.parents[0]`) and what is wrong with it.
+ * Keys a file chose are printed escaped (src/core/format/printable.ts), so the line stays one line.
  */
+import { printable } from '../format/printable.ts';
 
 /** The shape of an ajv error, as the standalone validators report it. */
 export interface AjvError {
@@ -19,13 +21,13 @@ export function describeAjvError(e: AjvError): string {
   const path =
     '$' +
     e.instancePath.replace(/\/([^/]+)/g, (_m, seg: string) =>
-      /^\d+$/.test(seg) ? `[${seg}]` : `.${seg.replace(/~1/g, '/').replace(/~0/g, '~')}`,
+      /^\d+$/.test(seg) ? `[${seg}]` : `.${printable(seg.replace(/~1/g, '/').replace(/~0/g, '~'))}`,
     );
   switch (e.keyword) {
     case 'additionalProperties':
-      return `${path}: unknown key "${String(e.params.additionalProperty)}"`;
+      return `${path}: unknown key "${printable(String(e.params.additionalProperty))}"`;
     case 'required':
-      return `${path}: missing key "${String(e.params.missingProperty)}"`;
+      return `${path}: missing key "${printable(String(e.params.missingProperty))}"`;
     case 'enum':
       return `${path}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
     case 'const':

@@ -2,7 +2,7 @@
  * Strict JSON for manifests: JSON.parse would keep the last of duplicate keys silently and turn a
  * "__proto__" key into a prototype-shaped own property; here both are refused with the path.
  */
-import { FORBIDDEN_KEYS, findKeyProblem } from '../json-keys.ts';
+import { FORBIDDEN_KEYS, MAX_JSON_DEPTH, findKeyProblem, nestsDeeper } from '../json-keys.ts';
 
 export class ManifestError extends Error {
   override name = 'ManifestError';
@@ -14,8 +14,10 @@ function isForbidden(key: string): boolean {
   return (FORBIDDEN_KEYS as readonly string[]).includes(key);
 }
 
-/** Parse JSON text, refusing duplicate keys and prototype-polluting keys anywhere. */
+/** Parse JSON text, refusing deep nesting, duplicate keys and prototype-polluting keys anywhere. */
 export function parseStrictJson(text: string, what = 'manifest'): unknown {
+  // Before parsing: every reader after JSON.parse (key checks, schemas, canonical hashing) recurses.
+  if (nestsDeeper(text)) throw new ManifestError(`${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);

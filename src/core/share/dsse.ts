@@ -12,6 +12,7 @@
  * Keys and signatures go through the ledger's helpers (src/core/lab/signing.ts: WebCrypto,
  * browsers and Node alike); a bundle key is one P-256 pair, kept as a JWK.
  */
+import { printable } from '../format/printable.ts';
 import {
   createSigner,
   fromBase64url,
@@ -183,6 +184,6 @@ export async function verifyEnvelope(env: DsseEnvelope, trusted: readonly Public
   }
   return {
     ok: false,
-    reason: `signed by an unknown key (${env.signatures.map((s) => s.keyid).join(', ')}); trusted: ${trusted.map((k) => k.kid).join(', ') || 'none'}`,
+    reason: `signed by an unknown key (${env.signatures.map((s) => printable(String(s.keyid))).join(', ')}); trusted: ${trusted.map((k) => k.kid).join(', ') || 'none'}`,
   };
 }
