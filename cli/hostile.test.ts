@@ -768,6 +768,23 @@ describe('output hygiene and limits checked before parsing', () => {
     );
   });
 
+  it('a real 60 MB header is refused by its length before it is read or parsed (fast, bounded)', async () => {
+    const entry = (i: number) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},`;
+    const parts: string[] = [];
+    let size = 0;
+    for (let i = 0; size < 60 * 1024 * 1024; i++) size += (parts[i] = entry(i)).length;
+    const p = file('big-header.safetensors', st(`{${parts.join('').slice(0, -1)}}`));
+    const t0 = performance.now();
+    await refused(
+      'limits',
+      'a 60 MB header (real bytes, not only a declared length)',
+      ['inspect', p],
+      /^garden inspect: header-length check failed: declared header length \d+ is outside 1\.\.16777216$/,
+    );
+    expect(performance.now() - t0).toBeLessThan(3000);
+    rmSync(p);
+  });
+
   it('an ONNX model nested 20k deep is refused by its nesting check, not a stack overflow', async () => {
     const varint = (n: number) => {
       const o: number[] = [];
