@@ -187,12 +187,17 @@ describe('confinement: paths named inside a round, catalog or model folder', () 
     const r = JSON.parse(readFileSync(path, 'utf8'));
     r.policy.ceilings = { maxBytes: 100 };
     writeFileSync(path, JSON.stringify(r));
+    // Refused before anything runs: no breed, no candidate in --out, no ledger or keyring.
+    const out = join(dir, 'ceiling-out');
+    mkdirSync(out);
     await refused(
       'round',
-      'policy ceilings.maxBytes 100, models larger',
-      ['lab', path],
+      'policy ceilings.maxBytes 100, models larger (with --out and a new --ledger)',
+      ['lab', path, '--out', out, '--ledger', join(out, 'ledger.json'), '--json'],
       /model digits-base .* is \d+ bytes, over the 100-byte ceiling/,
+      [out],
     );
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it('lab --out writes no candidate when the admission is refused (exit 1)', async () => {
