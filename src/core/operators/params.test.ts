@@ -10,11 +10,12 @@ describe('layer gradients', () => {
     expect(layerNumber('embed.weight')).toBeNull();
   });
 
-  it('places layers by rank on [0, 1]; unnumbered tensors take the position before them, or 0', () => {
+  it('places layers by rank on [0, 1]; unnumbered tensors at 0 and a single layer at 1, as mergekit plans them', () => {
     const names = ['embed', 'layers.0.w', 'layers.0.b', 'layers.10.w', 'layers.2.w', 'norm', 'head'];
-    expect(layerPositions(names)).toEqual([0, 0, 0, 1, 0.5, 0.5, 0.5]);
+    expect(layerPositions(names)).toEqual([0, 0, 0, 1, 0.5, 0, 0]);
     expect(layerPositions(['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'])).toEqual([0, 0, 1, 1]);
     expect(layerPositions(['a', 'b'])).toEqual([0, 0]);
+    expect(layerPositions(['embed', 'layers.3.w', 'head'])).toEqual([0, 1, 0]);
   });
 
   it('interpolates anchors linearly', () => {
