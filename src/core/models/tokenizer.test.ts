@@ -62,4 +62,20 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
     );
     expect(() => loadTokenizer({ tokenizer: '{"model": ' })).toThrow(/tokenizer check failed: tokenizer\.json: .*invalid JSON/);
   });
+
+  it('refuses malformed fields by name before the library reads them (the HF-folder fuzz found a TypeError here)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test edits arbitrary fields
+    type Json = Record<string, any>;
+    const bad = (edit: (j: Json) => void) => {
+      const j = tinyTokenizerJson() as Json;
+      edit(j);
+      return () => loadTokenizer({ tokenizer: JSON.stringify(j) });
+    };
+    expect(bad((j) => (j.model.merges = { a: 1 }))).toThrow('tokenizer check failed: tokenizer.json: model.merges is not a list');
+    expect(bad((j) => (j.model.merges = [3]))).toThrow(/model\.merges has an entry/);
+    expect(bad((j) => (j.model.type = 'Nope'))).toThrow(/model\.type is "Nope"; supported: BPE/);
+    expect(bad((j) => (j.added_tokens = [{ id: 'x' }]))).toThrow(/added_tokens has an entry/);
+    expect(bad((j) => (j.decoder = 7))).toThrow(/"decoder" is not an object or null/);
+    expect(bad(() => undefined)).not.toThrow();
+  });
 });

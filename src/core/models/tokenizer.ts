@@ -49,11 +49,47 @@ function parse(text: string, file: string): unknown {
   }
 }
 
+const MODEL_TYPES = ['BPE', 'WordPiece', 'Unigram', 'WordLevel'];
+
+/**
+ * The fields the tokenizers library reads without checking, checked first, so that a malformed
+ * file is refused naming the field rather than by the library's TypeError (found by the fuzz stage).
+ */
+function checkShape(json: Record<string, unknown>): void {
+  const refuse = (what: string): never => {
+    throw new FormatError('tokenizer', `tokenizer.json: ${what}`);
+  };
+  const model = json.model as Record<string, unknown>;
+  if (model === null || Array.isArray(model)) refuse('"model" is not an object');
+  if (model.type !== undefined && !MODEL_TYPES.includes(model.type as string))
+    refuse(`model.type is ${JSON.stringify(model.type)?.slice(0, 40)}; supported: ${MODEL_TYPES.join(', ')}`);
+  if (model.vocab !== undefined && (model.vocab === null || typeof model.vocab !== 'object'))
+    refuse('model.vocab is not an object or a list');
+  if (model.merges !== undefined) {
+    if (!Array.isArray(model.merges)) refuse('model.merges is not a list');
+    for (const m of model.merges as unknown[])
+      if (typeof m !== 'string' && !(Array.isArray(m) && m.length === 2 && m.every((x) => typeof x === 'string')))
+        refuse('model.merges has an entry that is neither "a b" nor ["a", "b"]');
+  }
+  if (json.added_tokens !== undefined) {
+    if (!Array.isArray(json.added_tokens)) refuse('added_tokens is not a list');
+    for (const t of json.added_tokens as unknown[]) {
+      const e = t as { id?: unknown; content?: unknown } | null;
+      if (e === null || typeof e !== 'object' || !Number.isInteger(e.id) || typeof e.content !== 'string')
+        refuse('added_tokens has an entry without an integer "id" and a string "content"');
+    }
+  }
+  for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'])
+    if (json[k] !== undefined && json[k] !== null && (typeof json[k] !== 'object' || Array.isArray(json[k])))
+      refuse(`"${k}" is not an object or null`);
+}
+
 export function loadTokenizer(files: TokenizerFiles): TextTokenizer {
   const json = parse(files.tokenizer, 'tokenizer.json');
   if (json === null || typeof json !== 'object' || Array.isArray(json) || typeof (json as { model?: unknown }).model !== 'object') {
     throw new FormatError('tokenizer', 'tokenizer.json is not a tokenizers JSON object with a "model"');
   }
+  checkShape(json as Record<string, unknown>);
   const config = files.config === undefined ? {} : parse(files.config, 'tokenizer_config.json');
   if (config === null || typeof config !== 'object' || Array.isArray(config))
     throw new FormatError('tokenizer', 'tokenizer_config.json is not a JSON object');
