@@ -241,6 +241,12 @@ export function streamPlan(op: OperatorDef, p: ParamValues): 'elementwise' | 'to
         throw new Error(`streaming breed: ${op.id} with trimScope "model" needs a model-wide pre-pass; valid here: tensor`);
       return 'topk';
     }
+    // The outlier trim (breadcrumbs) needs two cutoffs per parent, DELLA a rank per row: neither is
+    // a per-chunk computation, and this driver has no pass for them yet.
+    if (ta.sparsify !== 'none' && ta.sparsify !== 'random')
+      throw new Error(
+        `streaming breed: ${op.id} (sparsify "${ta.sparsify}") needs whole tensors; this driver streams magnitude trims and random drops`,
+      );
     return 'elementwise';
   }
   if (op.elementwise && !op.prepare) return 'elementwise';

@@ -218,6 +218,9 @@ describe('streaming breed, IndexedDB → IndexedDB, chunk by chunk', () => {
     expect(() => streamPlan(getOperator('ties'), { trimScope: 'model' })).toThrow(/model-wide pre-pass/);
     expect(() => streamPlan(getOperator('sparse-task-delta'), { rescale: 'l1' })).toThrow(/l1/);
     expect(() => streamPlan(getOperator('prune'), {})).toThrow(/needs whole tensors/);
+    expect(() => streamPlan(getOperator('breadcrumbs'), {})).toThrow(/sparsify "outliers"\) needs whole tensors/);
+    expect(() => streamPlan(getOperator('della'), {})).toThrow(/needs whole tensors/);
+    expect(streamPlan(getOperator('dare'), { rescale: 'none' })).toBe('elementwise');
     expect(streamPlan(getOperator('ties'), { trimScope: 'tensor' })).toBe('topk');
   });
 });
