@@ -264,7 +264,9 @@ async function run(args: string[]): Promise<number> {
     notes.push(
       admission
         ? `ledger ${values.ledger}: admission ${manifestHash(admission).slice(0, 16)}… and ${res.winner!.slice(0, 16)}… in shadow of slot "${round.slot}" (${ledger.length} entries)`
-        : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`,
+        : res.proposals.length
+          ? `ledger ${values.ledger}: no-op; ${res.proposals.length} proposal${res.proposals.length > 1 ? 's' : ''} recorded (${res.proposals.map((q) => q.subject).join(', ')}) for the policy zone to decide (${ledger.length} entries)`
+          : `ledger ${values.ledger}: no-op, nothing recorded (${ledger.length} entries)`,
     );
   }
   if (values.json) {

@@ -265,6 +265,18 @@ describe('lab round (CPU operators, CPU evaluator)', () => {
     expect(res.candidates[0].reasons[0]).toBe('recipe 0: operator "mutate" is not in the policy allowlist (blend)');
     expect(res.candidates[1].reasons[0]).toBe('recipe 1: parent B not among the approved parents of this round');
     expect(res.candidates[2].reasons[0]).toMatch(/^recipe 2: unknown operator "nope"; valid: blend, /);
+
+    // The refused operator becomes a proposal (an unknown one does not: nothing could run it).
+    expect(res.proposals.map((q) => [q.kind, q.subject, q.candidate])).toEqual([['operator', 'mutate', null]]);
+    const ledger = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
+    const release = ReleaseController.open(ledger);
+    await release.createSlot('toy', { inputLength: 4, outputLength: 3, timeoutMs: 1000, compare: 'argmax' }, 'A', []);
+    expect(await applyRound(res, { ledger, release }, fakeClock())).toBeNull();
+    expect(await applyRound(res, { ledger, release }, fakeClock())).toBeNull();
+    const written = ledger.entries().filter((e) => e.type === 'proposal');
+    expect(written.map((e) => [e.payload.subject, e.payload.slot])).toEqual([['mutate', 'toy']]); // once, though applied twice
+    expect(String(written[0].payload.reason)).toMatch(/not in the policy allowlist \(blend\); allowing it is a policy change/);
+    expect(ledger.verify().ok).toBe(true);
   });
 
   it('a guardrail regression in a round is archived with its reasons', async () => {

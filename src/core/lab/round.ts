@@ -22,6 +22,7 @@ import { admissionRecord, promotionTemplate as makeTemplate } from './records.ts
 import { handOff } from './zones.ts';
 import type { SmokeReport } from '../eval/smoke.ts';
 import { bindSidecar } from '../eval/sidecar.ts';
+import { propose, proposalHash, type Proposal } from './proposal.ts';
 
 export type { SmokeReport };
 
@@ -99,6 +100,12 @@ export interface LabRoundResult {
   /** Runtime-smoke manifests of the bred candidates (when deps.smoke is given and ids are SHA-256). */
   smokes: RuntimeSmoke[];
   promotionTemplate: PromotionTemplate | null;
+  /**
+   * What the round needed and the policy lacks: one `operator` proposal per recipe refused by the
+   * allowlist (no candidate was bred, so none waits on it). applyRound writes them to the ledger,
+   * where an approval from the policy zone answers them (proposal.ts).
+   */
+  proposals: Proposal[];
 }
 
 export class LabRoundError extends Error {
@@ -131,6 +138,7 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
 
   // 2. Breed with allowlisted operators.
   const outcomes: CandidateOutcome[] = [];
+  const proposals: Proposal[] = [];
   for (const [i, raw] of input.recipes.entries()) {
     const recipe = handOff(raw);
     const refuse = (why: string) => outcomes.push({ recipe, id: null, status: 'refused', reasons: [why], scored: null, checks: [] });
@@ -139,7 +147,17 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
       continue;
     }
     if (!isAllowed(policy, recipe.operator)) {
-      refuse(`recipe ${i}: operator "${recipe.operator}" is not in the policy allowlist (${policy.allowlist.join(', ') || 'empty'})`);
+      const why = `recipe ${i}: operator "${recipe.operator}" is not in the policy allowlist (${policy.allowlist.join(', ') || 'empty'})`;
+      refuse(why);
+      if (!proposals.some((q) => q.subject === recipe.operator))
+        proposals.push({
+          kind: 'operator',
+          slot: input.slot,
+          candidate: null,
+          subject: recipe.operator,
+          evidence: { recipe: hashJson(recipe), allowlist: [...policy.allowlist], policyHash: hashJson(policy) },
+          reason: `${why}; allowing it is a policy change, proposed here and decided by the policy zone`,
+        });
       continue;
     }
     const bad = recipe.parents.filter((p) => !parents.includes(p));
@@ -281,10 +299,9 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
         ? `no-op: none of ${tried} candidate${tried > 1 ? 's' : ''} is viable; every candidate archived`
         : 'no-op: no recipe produced a candidate',
     );
-    for (const o of outcomes)
-      reasons.push(
-        `${o.id ? o.id.slice(0, 12) : `recipe ${input.recipes.indexOf(o.recipe)}`} (${o.recipe.operator}): ${o.reasons.join('; ')}`,
-      );
+    // one outcome per recipe, in order (o.recipe is the handed-off copy, so not found in input.recipes)
+    for (const [j, o] of outcomes.entries())
+      reasons.push(`${o.id ? o.id.slice(0, 12) : `recipe ${j}`} (${o.recipe.operator}): ${o.reasons.join('; ')}`);
   }
 
   return deepFreeze({
@@ -299,6 +316,7 @@ export async function runLabRound(input: LabRoundInput, deps: LabRoundDeps): Pro
     sidecars,
     smokes,
     promotionTemplate,
+    proposals,
   } satisfies LabRoundResult);
 }
 
@@ -312,6 +330,8 @@ export async function applyRound(
   zones: { ledger: Ledger; release: ReleaseController },
   now: () => string = () => new Date().toISOString(),
 ): Promise<AdmissionRecord | null> {
+  const written = new Set(zones.ledger.entries().flatMap((e) => (e.type === 'proposal' ? [String(e.payload.proposalHash)] : [])));
+  for (const p of result.proposals) if (!written.has(proposalHash(p))) await propose(zones.ledger, p);
   if (result.decision !== 'promote-to-shadow' || !result.winner || !result.promotionTemplate) return null;
   const sidecars = result.sidecars.filter((s) => s.candidate === result.winner).map((s) => manifestHash(s));
   const admission = admissionRecord(result.promotionTemplate, { sidecars, admittedAt: now(), reasons: result.reasons.slice(0, 20) });
