@@ -79,6 +79,16 @@ function checkShape(json: Record<string, unknown>): void {
         refuse('added_tokens has an entry without an integer "id" and a string "content"');
     }
   }
+  // Token ids: integers from 0, dense up to slack. The library allocates up to the largest id, so
+  // one id of 2^31 took 78 s to load (found by the HF-folder fuzz draft); 1e308 was accepted.
+  const ids: unknown[] = [];
+  if (model.vocab && !Array.isArray(model.vocab)) ids.push(...Object.values(model.vocab as Record<string, unknown>));
+  if (Array.isArray(json.added_tokens)) ids.push(...(json.added_tokens as { id?: unknown }[]).map((t) => t.id));
+  const count = Array.isArray(model.vocab) ? model.vocab.length + ids.length : ids.length;
+  const limit = 2 * count + 4096;
+  for (const id of ids)
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= limit)
+      refuse(`token id ${String(id).slice(0, 24)} is not an integer in [0, ${limit}) (ids are dense: ${count} tokens)`);
   for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'])
     if (json[k] !== undefined && json[k] !== null && (typeof json[k] !== 'object' || Array.isArray(json[k])))
       refuse(`"${k}" is not an object or null`);
