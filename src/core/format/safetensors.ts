@@ -8,7 +8,7 @@
  * so data can follow one tensor at a time (see writeSafetensorsStream).
  */
 import { FormatError } from './errors.ts';
-import { FORBIDDEN_KEYS, findKeyProblem } from '../json-keys.ts';
+import { FORBIDDEN_KEYS, MAX_JSON_DEPTH, findKeyProblem, nestsDeeper } from '../json-keys.ts';
 import { DTYPES, byteLength, isDType, type DType, type Tensor } from '../tensor.ts';
 
 /**
@@ -194,6 +194,8 @@ function checkEntry(name: string, value: unknown): HeaderEntry {
 
 /** JSON.parse, but duplicate keys and prototype-polluting keys are refused (check 'header-json'). */
 export function parseStrictJson(text: string, check: 'header-json' | 'index' | 'json-keys' = 'header-json'): unknown {
+  // config.json, the index, tokenizer files: nested 100k deep they overflowed a reader's stack (HF-folder fuzz)
+  if (nestsDeeper(text)) throw new FormatError('nesting', `JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);

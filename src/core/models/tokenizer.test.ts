@@ -79,6 +79,9 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
     expect(bad((j) => (j.added_tokens[0].id = 2 ** 31))).toThrow(/token id 2147483648 is not an integer in \[0, /);
     expect(bad((j) => (j.model.vocab[Object.keys(j.model.vocab)[5]] = 1e308))).toThrow(/token id 1e\+308 is not an integer/);
     expect(bad((j) => (j.model.vocab[Object.keys(j.model.vocab)[5]] = -1))).toThrow(/token id -1 /);
+    expect(() => loadTokenizer({ tokenizer: `{"model": ${'['.repeat(100_000)}` })).toThrow(
+      /^tokenizer check failed: tokenizer\.json: .*JSON nests deeper than 64 levels$/,
+    );
     expect(bad(() => undefined)).not.toThrow();
   });
 });
