@@ -43,6 +43,10 @@ import { ConfineError, confinedPath } from '../src/node/confine.ts';
 import { loadKeyring, readAnchor } from '../src/node/ledger-files.ts';
 import { STARTER_CONTRACTS_DIR } from '../src/node/contracts.ts';
 import { printable } from '../src/core/format/printable.ts';
+import { FormatError } from '../src/core/format/errors.ts';
+import { bytesSource } from '../src/core/format/source.ts';
+import { importHfFolder, type HfFolder } from '../src/core/format/hf.ts';
+import { hfFolderFiles, tinyCheckpoint } from '../src/core/models/llama-testing.ts';
 
 const RUNS = 10_000;
 /** Inputs of each file-writing parser also run through its command, in-process. */
@@ -618,6 +622,68 @@ describe('fuzz stage: 10,000 inputs per parser, 0 crashes, 0 partial writes', ()
       [ContractError],
     );
     expectClean(s, RUNS * 0.3);
+  });
+
+  it('HF folder (config.json, index, shards, tokenizer): refused with a FormatError or imported whole', async () => {
+    const valid = hfFolderFiles(tinyCheckpoint(), { shards: 2 });
+    const names = [...valid.keys()];
+    const fileEdit = fc.oneof(
+      ...names.map((name) => {
+        const bytes = valid.get(name)!;
+        const m = name.endsWith('.json')
+          ? jsonMutation(JSON.parse(dec.decode(bytes)) as Json).map((t) => enc.encode(t))
+          : byteMutation(bytes);
+        return m.map((b) => new Map([...valid, [name, b]]));
+      }),
+    );
+    const setEdit = fc.tuple(fc.nat(names.length - 1), fc.constantFrom('remove', 'extra', 'rename', 'single')).map(([i, op]) => {
+      const files = new Map(valid);
+      const name = names[i];
+      if (op === 'remove') files.delete(name);
+      else if (op === 'extra') files.set('model-00003-of-00003.safetensors', valid.get(names.find((n) => n.endsWith('.safetensors'))!)!);
+      else if (op === 'rename') {
+        files.delete(name);
+        files.set(`${name}.bak`, valid.get(name)!);
+      } else files.set('model.safetensors', valid.get(name)!);
+      return files;
+    });
+    // Drawn in chunks: 10,000 folders held at once would be gigabytes of copied shards.
+    const arb = fc.oneof({ weight: 9, arbitrary: fileEdit }, { weight: 1, arbitrary: setEdit });
+    const chunk = (k: number) => fc.sample(arb, { numRuns: RUNS / 20, seed: 3100 + k });
+    const folder = (files: Map<string, Uint8Array>): HfFolder => ({
+      files: [...files.keys()].sort(),
+      open: async (f) => bytesSource(files.get(f)!),
+      readText: async (f) => {
+        try {
+          return new TextDecoder('utf-8', { fatal: true }).decode(files.get(f));
+        } catch {
+          throw new FormatError('config', `${f} is not valid UTF-8`);
+        }
+      },
+    });
+    const s = stage(
+      'HF folder',
+      `one file of a 2-shard Llama folder mutated (JSON files: ${STRUCT}; shards: truncations, byte flips, splices, length prefixes), or a file removed, renamed or added`,
+    );
+    for (let k = 0; k < 20; k++)
+      await parseAll(
+        s,
+        chunk(k),
+        async (files) => {
+          const lm = await importHfFolder(folder(files));
+          for (const t of lm.model.tensors) await lm.model.read(t.name);
+        },
+        [FormatError],
+      );
+    for (const [k, files] of chunk(0).slice(0, CLI_SAMPLE).entries()) {
+      const src = join(dir, 'hf', `in${k}`);
+      mkdirSync(src, { recursive: true });
+      for (const [name, b] of files) writeFileSync(join(src, name), b);
+      const out = join(dir, 'hf', `out${k}`);
+      mkdirSync(out);
+      await throughCli(s, ['import', src, '--out', join(out, 'm.slm')], out, () => rmSync(out, { recursive: true }));
+    }
+    expectClean(s, RUNS * 0.5);
   });
 });
 

@@ -73,6 +73,7 @@ describe('tokenizer.json through @huggingface/tokenizers', () => {
     };
     expect(bad((j) => (j.model.merges = { a: 1 }))).toThrow('tokenizer check failed: tokenizer.json: model.merges is not a list');
     expect(bad((j) => (j.model.merges = [3]))).toThrow(/model\.merges has an entry/);
+    expect(bad((j) => delete j.model.merges)).toThrow(/model\.merges is missing \(a BPE model needs its merges\)/);
     expect(bad((j) => (j.model.type = 'Nope'))).toThrow(/model\.type is "Nope"; supported: BPE/);
     expect(bad((j) => (j.added_tokens = [{ id: 'x' }]))).toThrow(/added_tokens has an entry/);
     expect(bad((j) => (j.decoder = 7))).toThrow(/"decoder" is not an object or null/);

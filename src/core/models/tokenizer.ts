@@ -65,6 +65,7 @@ function checkShape(json: Record<string, unknown>): void {
     refuse(`model.type is ${JSON.stringify(model.type)?.slice(0, 40)}; supported: ${MODEL_TYPES.join(', ')}`);
   if (model.vocab !== undefined && (model.vocab === null || typeof model.vocab !== 'object'))
     refuse('model.vocab is not an object or a list');
+  if (model.type === 'BPE' && model.merges === undefined) refuse('model.merges is missing (a BPE model needs its merges)');
   if (model.merges !== undefined) {
     if (!Array.isArray(model.merges)) refuse('model.merges is not a list');
     for (const m of model.merges as unknown[])
