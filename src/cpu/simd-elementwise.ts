@@ -18,7 +18,7 @@
  * exact in double), and each comparison and selection is the reference's branch as a lane mask,
  * so the results are bit-identical (NaN payloads aside); elementwise-kernels.test.ts checks it.
  */
-import { F32, I32, SIMD, V128, WASM_HEADER, get, importSharedMemory, leb, name, section, set, v128load, v128store } from './wasm-asm.ts';
+import { F32, I32, SIMD, V128, get, leb, name, section, set, v128load, v128store } from './wasm-asm.ts';
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import { crossoverThresholds, crossoverUnit } from '../core/operators/crossover.cpu.ts';
 import { num, weightsOf } from '../core/operators/params.ts';
@@ -260,9 +260,16 @@ export function elementwiseWasm(): Uint8Array<ArrayBuffer> {
   ];
 
   return new Uint8Array([
-    ...WASM_HEADER,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, [FUNCS.length, ...FUNCS.flatMap(([, f]) => f.fn.type())]),
-    ...importSharedMemory(),
+    ...section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)]),
     ...section(3, [FUNCS.length, ...FUNCS.map((_, t) => t)]),
     ...section(7, [FUNCS.length, ...FUNCS.flatMap(([nm], t) => [...name(nm), 0, t])]),
     ...section(10, [FUNCS.length, ...FUNCS.flatMap(([, f]) => f.body)]),

@@ -25,7 +25,7 @@ import { getFastKernel, soupAsBlend } from '../core/operators/fast/kernels.ts';
 import { num, weightsOf } from '../core/operators/params.ts';
 import { normalizeDivisor } from '../core/operators/task-arithmetic.cpu.ts';
 import { elementwiseSimdRange } from './simd-elementwise.ts';
-import { F32, I32, SIMD, V128, WASM_HEADER, get, importSharedMemory, leb, name, section, set, v128load, v128store } from './wasm-asm.ts';
+import { F32, I32, SIMD, V128, get, leb, name, section, set, v128load, v128store } from './wasm-asm.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 
 const f32x4splat = SIMD(0x13);
@@ -173,9 +173,16 @@ function wasmModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
     ...TASK_DELTA.map((k, t): [string, number, number] => [`ta${k}`, 0, 2 + FUSED.length + t]),
   ];
   return new Uint8Array([
-    ...WASM_HEADER,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, types),
-    ...(sharedMemory ? importSharedMemory() : []),
+    ...(sharedMemory ? section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)]) : []),
     ...section(3, funcs),
     ...(sharedMemory ? [] : section(5, [1, 0, 1])),
     ...section(7, exportsOf(sharedMemory ? fnExports : [['mem', 2, 0], ...fnExports])),

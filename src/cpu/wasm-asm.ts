@@ -14,10 +14,6 @@ export const leb = (n: number): number[] => {
 };
 export const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
 export const name = (s: string) => [...leb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-/** A module's first eight bytes: "\0asm" and version 1. */
-export const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-/** The import section for the pool's arena: env.mem, a shared memory of 65536 pages at most. */
-export const importSharedMemory = () => section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)]);
 
 export const I32 = 0x7f,
   F32 = 0x7d,
