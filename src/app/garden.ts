@@ -91,6 +91,7 @@ export function initGarden(): Promise<void> {
 }
 
 async function openGarden(): Promise<void> {
+  let models: ModelEntry[] = [];
   try {
     repo = await openRepo();
     const catalog = checkCatalog(await fetchJson('/starter/catalog.json'));
@@ -113,7 +114,7 @@ async function openGarden(): Promise<void> {
     }
     router = openRouter();
     guarded = new GuardedRelease(repo.ledger, release, { classOf: () => SLOT_RISK, resilienceWindowMs: 0 });
-    const models = await repo.listModels();
+    models = await repo.listModels();
     set({ models, phase: 'ready', policy: policy.current() });
     void cutOffBreed().then(
       (cut) =>
@@ -132,7 +133,9 @@ async function openGarden(): Promise<void> {
     set({ phase: 'error', error: `The garden could not open: ${(e as Error).message}` });
     return;
   }
-  await restoreEvidence(get().models).catch((e) => set({ notice: `Could not restore the candidates' evidence: ${(e as Error).message}` }));
+  // Only the candidates stored before this page opened: one bred while the pool was being scored
+  // has this session's evidence, which the recorded summary must not replace.
+  await restoreEvidence(models).catch((e) => set({ notice: `Could not restore the candidates' evidence: ${(e as Error).message}` }));
 }
 
 /**
@@ -638,6 +641,7 @@ async function restoreEvidence(models: ModelEntry[]): Promise<void> {
       .map((e) => [String(e.payload.model), String(e.payload.admissionHash ?? e.payload.admission)]),
   );
   for (const m of models.filter((x) => x.role === 'candidate')) {
+    if (get().evidence[m.hash]?.smoke) continue; // evaluated again in this session meanwhile
     const smoke = (await repo.evidenceFor(m.id)).filter((x) => x.kind === 'runtime-smoke').pop();
     if (smoke?.kind === 'runtime-smoke') {
       const detail = smoke.passed ? `recorded: ${smoke.probes} probe rows, ${smoke.runtime}` : smoke.reasons.join('; ');
