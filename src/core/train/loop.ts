@@ -61,22 +61,22 @@ export function* batches(n: number, batch: number, seed: number): Generator<Uint
 }
 
 /**
- * Run `steps` optimizer steps. `lossOf` builds the forward pass on the given tape from the
- * parameter values (by name) for the batch rows, and returns the scalar loss.
+ * The optimizer steps one at a time: each `next()` runs one step and yields its report, so a
+ * caller can pause between steps, stop early or give the event loop a turn (the app's worker).
+ * `lossOf` builds the forward pass on the given tape from the parameter values (by name) for the
+ * batch rows, and returns the scalar loss.
  */
-export function trainLoop(
+export function* trainSteps(
   params: readonly Trainable[],
   rows: number,
   lossOf: (tape: Tape, values: ReadonlyMap<string, Value>, batch: Uint32Array, step: number) => Value,
   opts: LoopOptions,
-  onStep?: (r: StepReport) => void,
-): StepReport[] {
+): Generator<StepReport, void, undefined> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new Error(`steps must be a positive integer, got ${opts.steps}`);
   if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new Error(`batch must be a positive integer, got ${opts.batch}`);
   const opt = new AdamW(params, opts.adamw ?? ADAMW_DEFAULTS);
   const schedule: Schedule = { ...opts.schedule, totalSteps: opts.steps };
   const stream = batches(rows, opts.batch, opts.seed);
-  const reports: StepReport[] = [];
   for (let step = 0; step < opts.steps; step++) {
     const tape = new Tape('f32');
     const values = new Map(params.map((p) => [p.name, tape.param(p.data, p.rows, p.cols, p.name)]));
@@ -92,7 +92,25 @@ export function trainLoop(
       params.map((p) => values.get(p.name)!.grad),
       lr,
     );
-    const r = { step, lr, loss: loss.data[0] };
+    yield { step, lr, loss: loss.data[0] };
+  }
+}
+
+/** Run `steps` optimizer steps (trainSteps to the end); returns the loss per step. */
+export function trainLoop(
+  params: readonly Trainable[],
+  rows: number,
+  lossOf: (tape: Tape, values: ReadonlyMap<string, Value>, batch: Uint32Array, step: number) => Value,
+  opts: LoopOptions,
+  onStep?: (r: StepReport) => void,
+): StepReport[] {
+  return runSteps(trainSteps(params, rows, lossOf, opts), onStep);
+}
+
+/** Every step of a step generator, in order; returns their reports. */
+export function runSteps(steps: Iterable<StepReport>, onStep?: (r: StepReport) => void): StepReport[] {
+  const reports: StepReport[] = [];
+  for (const r of steps) {
     reports.push(r);
     onStep?.(r);
   }

@@ -8,7 +8,7 @@ import { toFloat32, type Tensor } from '../tensor.ts';
 import { dropout, add, addBias, matmul, relu, scale } from './ops.ts';
 import { crossEntropy } from './loss.ts';
 import { tensorKey } from '../operators/prng.ts';
-import { trainLoop, type LoopOptions, type StepReport, type Trainable } from './loop.ts';
+import { runSteps, trainSteps, type LoopOptions, type StepReport, type Trainable } from './loop.ts';
 import { loraScaling, type Adapter, type LinearSite } from './lora.ts';
 import type { Tape, Value } from './tape.ts';
 
@@ -111,6 +111,26 @@ export function mlpAdapterLoss(
   return crossEntropy(adapterLayers(tape, base, sites, adapter, values, tape.leaf(xb, batch.length, I, false, 'x'), seed + step), yb);
 }
 
+/** The steps of training an adapter of the MLP species in place on x [n, in] with class labels, one per `next()` (loop.ts trainSteps). */
+export function mlpAdapterSteps(
+  baseTensors: readonly Tensor[],
+  adapter: Adapter,
+  x: Float32Array,
+  labels: ArrayLike<number>,
+  opts: LoopOptions,
+): Generator<StepReport, void, undefined> {
+  const sites = mlpSites(baseTensors);
+  const I = sites[0].inFeatures;
+  if (x.length !== labels.length * I) throw new Error(`${x.length} input values for ${labels.length} rows × ${I}`);
+  const base = new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
+  return trainSteps(
+    adapterParams(adapter),
+    labels.length,
+    (tape, values, batch, step) => mlpAdapterLoss(tape, base, sites, adapter, values, x, labels, batch, step, opts.seed),
+    opts,
+  );
+}
+
 /** Train an adapter of the MLP species in place on x [n, in] with class labels; returns the loss per step. */
 export function trainMlpAdapter(
   baseTensors: readonly Tensor[],
@@ -120,15 +140,5 @@ export function trainMlpAdapter(
   opts: LoopOptions,
   onStep?: (r: StepReport) => void,
 ): StepReport[] {
-  const sites = mlpSites(baseTensors);
-  const I = sites[0].inFeatures;
-  if (x.length !== labels.length * I) throw new Error(`${x.length} input values for ${labels.length} rows × ${I}`);
-  const base = new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
-  return trainLoop(
-    adapterParams(adapter),
-    labels.length,
-    (tape, values, batch, step) => mlpAdapterLoss(tape, base, sites, adapter, values, x, labels, batch, step, opts.seed),
-    opts,
-    onStep,
-  );
+  return runSteps(mlpAdapterSteps(baseTensors, adapter, x, labels, opts), onStep);
 }

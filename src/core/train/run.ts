@@ -13,7 +13,7 @@ import { mlpSites, trainMlpAdapter } from './mlp.ts';
 import { ADAMW_DEFAULTS } from './optim.ts';
 import { exportPeft, type PeftFiles } from './peft.ts';
 import { refuseSuiteOverlap, type EncodedData, type TrainSpec } from './spec.ts';
-import type { StepReport } from './loop.ts';
+import type { LoopOptions, StepReport } from './loop.ts';
 
 export const TRAINING_MANIFEST = 'garden_training.json';
 
@@ -60,7 +60,15 @@ const counts = (d: EncodedData, labels: readonly string[]) => Object.fromEntries
 /** The tensors of the MLP classifier species, exactly (a char LM also has fc1/fc2, and an embedding). */
 const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
 
-export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): RunResult {
+/** A run set up: the data checked against the suites and a fresh adapter on the base (prepareRun). */
+export interface PreparedRun {
+  adapter: Adapter;
+  /** The suites the data was kept apart from. */
+  checked: { id: string; hash: Sha256Hex; rows: number }[];
+}
+
+/** Check the base and the data (refused when a row equals a frozen suite's) and make the fresh adapter. */
+export function prepareRun(inp: RunInputs): PreparedRun {
   const { spec, base } = inp;
   const names = base.tensors.map((t) => t.name).sort();
   if (names.join() !== MLP_TENSORS.join())
@@ -88,21 +96,28 @@ export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): R
     spec.train.seed,
     base.species,
   );
-  const t = spec.train;
-  const steps = trainMlpAdapter(
-    base.tensors,
-    adapter,
-    inp.train.x,
-    inp.train.y,
-    {
-      steps: t.steps,
-      batch: t.batch,
-      seed: t.seed,
-      schedule: { kind: t.schedule, lr: t.lr, warmupSteps: t.warmupSteps },
-      adamw: { ...ADAMW_DEFAULTS, weightDecay: t.weightDecay },
-    },
-    onStep,
-  );
+  return { adapter, checked };
+}
+
+/** The loop options of a spec's training settings. */
+export function loopOptions(t: TrainSpec['train']): LoopOptions {
+  return {
+    steps: t.steps,
+    batch: t.batch,
+    seed: t.seed,
+    schedule: { kind: t.schedule, lr: t.lr, warmupSteps: t.warmupSteps },
+    adamw: { ...ADAMW_DEFAULTS, weightDecay: t.weightDecay },
+  };
+}
+
+/**
+ * The trained adapter merged, in PEFT's files, scored on the validation data, and the manifest of
+ * the run; `result` adds fields to the manifest's result (an early stop, say).
+ */
+export function finishRun(inp: RunInputs, run: PreparedRun, steps: StepReport[], result: Record<string, unknown> = {}): RunResult {
+  const { spec, base } = inp;
+  const { adapter, checked } = run;
+  if (steps.length === 0) throw new Error('the run took no step');
   const merged = mergeAdapter(base.tensors, adapter);
   const files = exportPeft(adapter);
   let validation: RunResult['validation'];
@@ -137,7 +152,14 @@ export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): R
       lastLoss: steps[steps.length - 1].loss,
       ...(validation ? { validation } : {}),
       adapterWeightsSha256: sha256Hex(files.weights),
+      ...result,
     },
   };
   return { adapter, files, merged, steps, ...(validation ? { validation } : {}), manifest };
+}
+
+export function runTraining(inp: RunInputs, onStep?: (r: StepReport) => void): RunResult {
+  const run = prepareRun(inp);
+  const steps = trainMlpAdapter(inp.base.tensors, run.adapter, inp.train.x, inp.train.y, loopOptions(inp.spec.train), onStep);
+  return finishRun(inp, run, steps);
 }
