@@ -5,6 +5,9 @@ import { CORS, SECURITY_HEADERS } from './scripts/security-headers.mjs';
 
 // The app is served with cross-origin isolation (threads, SharedArrayBuffer) and a CSP that keeps
 // every request on this origin. `npm start` serves the production build with `vite preview`.
+/** The starter families the app opens with: precached for the first offline reload. */
+const PRECACHED_FAMILIES = ['digits'];
+
 export default defineConfig({
   plugins: [
     react(),
@@ -27,9 +30,22 @@ export default defineConfig({
         ],
       },
       workbox: {
-        // The app shell, onnxruntime's wasm and the starter garden are precached, so a reload
-        // with the network off still works.
-        globPatterns: ['**/*.{js,mjs,css,html,svg,png,wasm,json,onnx,slm,suite,webmanifest}'],
+        // The app shell, onnxruntime's wasm and the starter family the page opens with are
+        // precached, so a reload with the network off still works. The other families' files
+        // (models, suites, graphs) are fetched when a page first asks for them and cached then
+        // (cache first: every file there is pinned by SHA-256 in the catalog).
+        globPatterns: [
+          '**/*.{js,mjs,css,html,svg,png,wasm,webmanifest}',
+          'starter/*.json',
+          ...PRECACHED_FAMILIES.map((f) => `starter/${f}/**/*.{json,onnx,slm,suite}`),
+        ],
+        runtimeCaching: [
+          {
+            urlPattern: ({ url, sameOrigin }) => sameOrigin && url.pathname.startsWith('/starter/'),
+            handler: 'CacheFirst',
+            options: { cacheName: 'garden-families' },
+          },
+        ],
         maximumFileSizeToCacheInBytes: 40 * 1024 * 1024,
         navigateFallback: 'index.html',
         cleanupOutdatedCaches: true,

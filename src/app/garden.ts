@@ -11,6 +11,7 @@ import { openRepo, type Repo } from './repo.ts';
 import { readSlm } from '../core/format/slm.ts';
 import { serializeSafetensors } from '../core/format/safetensors.ts';
 import { candidateSlm } from '../core/operators/candidate.ts';
+import { whenShellCached } from './offline.ts';
 import { familySpeciesOf } from '../core/models/quantized-graph.ts';
 import { getOperator, OPERATORS } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
@@ -35,11 +36,12 @@ import { compatibilityReport, type CompatReport } from '../core/compat.ts';
 import { candidateName } from './naming.ts';
 import { breedWaiting, cancelBreedWait, cutOffBreed, deviceLostNote, withBreedLock } from './breed-guard.ts';
 import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
-import { noteRequest } from './lab.ts';
+import { noteRequest, recordConvergence, recordImmediate, requireBenefit } from './lab.ts';
 import digitsContract from '../core/lab/contracts/digits.contract?raw';
 import { parseContract } from '../core/lab/contract.ts';
 import { GuardedRelease, checkStages } from '../core/lab/blast-radius.ts';
 import { promotionPaused } from '../core/lab/proposal.ts';
+import { evidenceOf } from '../core/lab/temporal-fitness.ts';
 
 const set = useGarden.setState;
 const get = useGarden.getState;
@@ -67,7 +69,8 @@ let release: ReleaseController;
 let router: SelectorRouter;
 /** The release steps the user takes, behind the slot's blast-radius class (its contract's `risk`). */
 let guarded: GuardedRelease;
-const SLOT_RISK = parseContract(digitsContract, 'digits.contract').verbs[0].risk;
+const SLOT_VERB = parseContract(digitsContract, 'digits.contract').verbs[0];
+const SLOT_RISK = SLOT_VERB.risk;
 
 function initialPolicy(): Policy {
   const pin = (id: string) => family.suites.find((s) => s.id === id)!.hash;
@@ -94,6 +97,9 @@ async function openGarden(): Promise<void> {
   let models: ModelEntry[] = [];
   try {
     repo = await openRepo();
+    // On a first visit the starter files and onnxruntime's wasm are read once the precache that
+    // holds them controls the page: each crosses the wire once.
+    await whenShellCached();
     const catalog = checkCatalog(await fetchJson('/starter/catalog.json'));
     const digits = catalog.families.find((f) => f.id === 'digits');
     if (!digits) throw new Error(`the starter catalog has no "digits" family; it has ${catalog.families.map((f) => f.id).join(', ')}`);
@@ -129,6 +135,7 @@ async function openGarden(): Promise<void> {
     // the sidecars that an admission binds.
     for (const m of models)
       await evaluateModel(m, { persist: false }).catch((e) => set({ notice: `Could not evaluate ${m.name}: ${(e as Error).message}` }));
+    await championImmediate().catch((e) => set({ notice: `Could not record the champion's runtime smoke: ${(e as Error).message}` }));
   } catch (e) {
     set({ phase: 'error', error: `The garden could not open: ${(e as Error).message}` });
     return;
@@ -196,7 +203,7 @@ async function seedStarter(): Promise<void> {
 
 /** What the lab panels (src/app/lab.ts) act on: the garden's stores and controllers, once open. */
 export function labHandles() {
-  return { repo, family, graph, policy, release, router, modelById, syncLab, scored };
+  return { repo, family, graph, policy, release, router, modelById, syncLab, scored, verb: SLOT_VERB };
 }
 
 /** Mirror the lab core's registry and ledger into UI state. */
@@ -665,6 +672,26 @@ async function restoreEvidence(models: ModelEntry[]): Promise<void> {
   }
 }
 
+/** Run a model's runtime smoke and record it in the evaluation zone. */
+async function runSmoke(m: ModelEntry) {
+  const smoke = await evalWorker().smoke(await payload(m));
+  const runtime = `onnxruntime-web (${get().inference === 'webgpu' ? 'webgpu execution provider, wasm fallback' : 'wasm'})`;
+  const manifest = makeManifest('runtime-smoke', { candidate: m.hash, ...smokeReport(smoke, runtime, family.output.labels.length) });
+  await repo.putEvidence(m.id, [manifest]);
+  return { smoke, manifest };
+}
+
+/**
+ * The champion's immediate evidence (temporal fitness), when its release has none yet: the starter
+ * base's runtime smoke on the garden's first open. A candidate's is recorded when it is admitted.
+ */
+async function championImmediate(): Promise<void> {
+  const champ = release.current(SLOT).champion;
+  if (!champ || evidenceOf(repo.ledger.entries(), SLOT, champ).some((e) => e.kind === 'immediate')) return;
+  await recordImmediate(champ, (await runSmoke(modelById(champ))).manifest);
+  syncLab();
+}
+
 export async function evaluateCandidate(): Promise<void> {
   const s = get();
   const cand = s.models.find((m) => m.id === s.candidateId);
@@ -674,13 +701,7 @@ export async function evaluateCandidate(): Promise<void> {
   // A new run replaces the old evidence: nothing of the last run stays beside the new numbers.
   set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { evaluations: st.evidence[cand.hash]?.evaluations ?? {}, sidecars: {} } } }));
   try {
-    const smoke = await evalWorker().smoke(await payload(cand));
-    const runtime = `onnxruntime-web (${get().inference === 'webgpu' ? 'webgpu execution provider, wasm fallback' : 'wasm'})`;
-    const smokeManifest = makeManifest('runtime-smoke', {
-      candidate: cand.hash,
-      ...smokeReport(smoke, runtime, family.output.labels.length),
-    });
-    await repo.putEvidence(cand.id, [smokeManifest]);
+    const { smoke } = await runSmoke(cand);
     setEvidence(cand.hash, { smoke });
     if (smoke.ok) {
       await evaluateModel(cand, { persist: true, onProgress: (done, total) => task('evaluate', { done, total, model: cand.id }) });
@@ -737,6 +758,7 @@ export async function admitCandidate(): Promise<void> {
       },
     );
     await repo.putEvidence(cand.id, [template, admission]);
+    if (smoke) await recordImmediate(cand.id, smoke);
     setEvidence(cand.hash, { admitted: admissionHash });
     syncLab();
   } catch (e) {
@@ -756,7 +778,10 @@ export async function releaseStep(step: 'canary' | 'champion' | 'rollback'): Pro
       const m = reg.canary?.model ?? reg.shadow;
       if (!m) throw new Error('there is no canary or shadow to promote');
       await freshVerdict(modelById(m));
-      await guarded.toChampion(SLOT, championCheck(m), `${modelById(m).name} becomes champion`, m);
+      const benefit = await requireBenefit(modelById(m), reg.champion ? modelById(reg.champion) : null);
+      const check = championCheck(m);
+      await recordConvergence([m, ...(reg.champion ? [reg.champion] : [])]);
+      await guarded.toChampion(SLOT, check, `${modelById(m).name} becomes champion (${benefit})`, m);
     } else {
       await release.rollback(SLOT, 'rolled back by the user');
     }
