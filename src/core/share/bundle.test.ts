@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { makeBundle, openBundle, reproduce, type Bundle } from './bundle.ts';
-import { checkJwk, fromBase64, generateKey, pae, publicJwk, toBase64, verifyEnvelope, signEnvelope, type PrivateJwk } from './dsse.ts';
+import {
+  checkJwk,
+  checkSealedKey,
+  fromBase64,
+  generateKey,
+  generateSealedKey,
+  pae,
+  publicJwk,
+  toBase64,
+  verifyEnvelope,
+  signEnvelope,
+  type PrivateJwk,
+} from './dsse.ts';
 import { PAYLOAD_TYPE } from './intoto.ts';
 import { randomModel } from '../operators/test-data.ts';
 import { checkSlmMetadata, speciesId, speciesSignature, writeSlm, readSlm, type SlmFile } from '../format/slm.ts';
@@ -84,6 +96,29 @@ describe('DSSE', () => {
 });
 
 describe('signed bundles', () => {
+  it('a sealed key (non-extractable private CryptoKey, as the app keeps it) signs a bundle its public JWK verifies', async () => {
+    const sealed = await generateSealedKey();
+    expect(checkSealedKey(sealed).public).toEqual(checkJwk(sealed.public, 'public'));
+    await expect(crypto.subtle.exportKey('jwk', sealed.private as CryptoKey)).rejects.toThrow();
+    const { file, records } = await realBreed();
+    const bundle = await makeBundle(
+      { model: { name: 'c.slm', bytes: file.bytes }, documents: records.manifests, withModel: false },
+      sealed,
+    );
+    expect(bundle.envelope.signatures[0].keyid).toBe(sealed.public.kid);
+    expect(await openBundle(clone(bundle), [sealed.public])).toMatchObject({ ok: true, bundle: { keyid: sealed.public.kid } });
+    const other = await generateKey();
+    const extractable = {
+      ...sealed,
+      private: (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])).privateKey,
+    };
+    expect(() => checkSealedKey(extractable)).toThrow(/non-extractable/);
+    expect(await openBundle(clone(bundle), [publicJwk(other)])).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^signed by an unknown key/),
+    });
+  });
+
   let key: PrivateJwk;
   it('a real breed: bundle with the model, verify, reproduce to the identical hash', async () => {
     key = await generateKey();
@@ -194,7 +229,7 @@ describe('signed bundles', () => {
     );
     const v = await openBundle(bundle, [publicJwk(key)]);
     if (!v.ok) throw new Error(v.reason);
-    expect((await reproduce(v.bundle, models.slice(1))).verdict).toBe(`not reproduced: parent ${models[0].hash} not found`);
+    expect((await reproduce(v.bundle, models.slice(1))).verdict).toBe(`not reproduced: missing parent ${models[0].hash}`);
     // As if the signer's kernels had written other numbers for fc2.weight.
     const receipt = {
       ...v.bundle.documents.receipt,

@@ -22,7 +22,7 @@ import type {
   OperatorReceipt,
 } from '../manifest/kinds.ts';
 import { checkSlmMetadata, readSlm, type SlmFile } from '../format/slm.ts';
-import { breed } from '../operators/breed.ts';
+import { breed, type BreedRequest, type BreedResult } from '../operators/breed.ts';
 import { cpuBackend, type KernelBackend } from '../operators/backend.ts';
 import { candidateSlm, lineageKey } from '../operators/candidate.ts';
 import { getOperator } from '../operators/registry.ts';
@@ -35,6 +35,7 @@ import {
   type DsseEnvelope,
   type PrivateJwk,
   type PublicJwk,
+  type SealedKey,
 } from './dsse.ts';
 import { checkStatement, makeStatement, PAYLOAD_TYPE, type Statement, type Subject } from './intoto.ts';
 
@@ -133,7 +134,7 @@ function checkModelLineage(slm: SlmFile, l: LineageTemplate): void {
 }
 
 /** Build and sign a bundle; refuses documents that do not belong to the model's bytes. */
-export async function makeBundle(input: BundleInput, key: PrivateJwk): Promise<Bundle> {
+export async function makeBundle(input: BundleInput, key: PrivateJwk | SealedKey): Promise<Bundle> {
   const modelHash = sha256Hex(input.model.bytes);
   const docs = crossCheck(input.documents, modelHash);
   checkModelLineage(readSlm(input.model.bytes), docs.lineage);
@@ -242,21 +243,19 @@ async function open(json: unknown, trusted: readonly PublicJwk[], given?: Uint8A
 
 export type Reproduction = { ok: true; verdict: 'reproduced: identical hash'; hash: Sha256Hex } | { ok: false; verdict: string };
 
+/** What a reproduction breeds: the request (parents base first, as the lineage lists them) and those parents. */
+export type ReproductionPlan = { ok: true; request: BreedRequest; parents: SlmFile[] } | { ok: false; verdict: string };
+
 /**
- * Breed the candidate again from its lineage with `parents` (any order; picked by hash, base
- * first as the lineage lists them) on `backend` (the CPU reference by default, bit-identical to
- * the CLI's fast CPU path), and compare the file's hash with the signed one.
+ * The breed that reproduces the candidate, with `parents` (any order; picked by hash, base first
+ * as the lineage lists them), or why it cannot run: a parent missing, an operator version this
+ * garden does not have.
  */
-export async function reproduce(
-  opened: OpenedBundle,
-  parents: readonly SlmFile[],
-  backend: KernelBackend = cpuBackend,
-): Promise<Reproduction> {
-  const { lineage, receipt } = opened.documents;
+export function reproductionPlan(opened: OpenedBundle, parents: readonly SlmFile[]): ReproductionPlan {
+  const { lineage } = opened.documents;
   const byHash = new Map(parents.map((p) => [p.hash, p]));
   const missing = lineage.parents.filter((h) => !byHash.has(h));
-  if (missing.length)
-    return { ok: false, verdict: `not reproduced: parent${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found` };
+  if (missing.length) return { ok: false, verdict: `not reproduced: missing parent${missing.length > 1 ? 's' : ''} ${missing.join(', ')}` };
   const op = getOperator(lineage.operator.id);
   if (op.version !== lineage.operator.version)
     return {
@@ -264,17 +263,37 @@ export async function reproduce(
       verdict: `not reproduced: the bundle's operator is ${lineage.operator.id}@${lineage.operator.version}, this garden has ${op.version}`,
     };
   const models = lineage.parents.map((h) => byHash.get(h) as SlmFile);
-  const result = await breed(
-    { operator: lineage.operator.id, params: lineage.params, seed: lineage.seed, parents: models.map((m) => m.tensors) },
-    backend,
-  );
-  const file = candidateSlm(
-    result,
-    models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata })),
-  );
+  return {
+    ok: true,
+    request: { operator: lineage.operator.id, params: lineage.params, seed: lineage.seed, parents: models.map((m) => m.tensors) },
+    parents: models,
+  };
+}
+
+/** The verdict on a breed's file against the signed candidate: identical hash, or the first tensor that differs. */
+export function reproductionVerdict(opened: OpenedBundle, result: BreedResult, file: { hash: Sha256Hex }): Reproduction {
   if (file.hash === opened.candidate) return { ok: true, verdict: 'reproduced: identical hash', hash: file.hash };
-  const signed = new Map(receipt.tensors.map((t) => [t.name, t.outputHash]));
+  const signed = new Map(opened.documents.receipt.tensors.map((t) => [t.name, t.outputHash]));
   const first = result.stats.find((s) => signed.get(s.name) !== s.outputHash);
   const where = first ? `first differing tensor ${first.name}` : 'every tensor is identical: the file differs in its metadata';
   return { ok: false, verdict: `not reproduced: candidate hash ${file.hash}, the bundle's ${opened.candidate}; ${where}` };
+}
+
+/**
+ * Breed the candidate again from its lineage with `parents` on `backend` (the CPU reference by
+ * default, bit-identical to the CLI's fast CPU path), and compare the file's hash with the signed one.
+ */
+export async function reproduce(
+  opened: OpenedBundle,
+  parents: readonly SlmFile[],
+  backend: KernelBackend = cpuBackend,
+): Promise<Reproduction> {
+  const plan = reproductionPlan(opened, parents);
+  if (!plan.ok) return plan;
+  const result = await breed(plan.request, backend);
+  const file = candidateSlm(
+    result,
+    plan.parents.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata })),
+  );
+  return reproductionVerdict(opened, result, file);
 }

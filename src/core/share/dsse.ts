@@ -17,11 +17,13 @@ import {
   createSigner,
   fromBase64url,
   generateKeyring,
+  generateSealedKeyring,
   keyId,
   SIGNING_ZONES,
   toBase64url,
   verifySignature,
   type Keyring,
+  type SealedKeyring,
   type SigningZone,
 } from '../lab/signing.ts';
 
@@ -121,22 +123,62 @@ export async function generateKey(): Promise<PrivateJwk> {
   return checkJwk({ kty: 'EC', crv: 'P-256', x: priv.x, y: priv.y, d: priv.d }, 'private');
 }
 
+/**
+ * A signing key whose private half is a non-extractable CryptoKey (the app keeps it in IndexedDB,
+ * which stores CryptoKeys by structured clone): no script can read its bytes. The public half is a JWK.
+ */
+export interface SealedKey {
+  format: 'slm-garden-sealed-bundle-key';
+  public: PublicJwk;
+  private: SealedKeyring['private'][SigningZone];
+}
+
+/** The public JWK of a raw uncompressed P-256 point (base64url, 65 bytes). */
+function jwkOfPoint(raw: string): PublicJwk {
+  const p = fromBase64url(raw);
+  return checkJwk({ kty: 'EC', crv: 'P-256', x: toBase64url(p.subarray(1, 33)), y: toBase64url(p.subarray(33, 65)) }, 'public');
+}
+
+/** A new non-extractable signing key (the ledger's sealed keyring generator, one zone's pair). */
+export async function generateSealedKey(): Promise<SealedKey> {
+  const ring = await generateSealedKeyring();
+  return { format: 'slm-garden-sealed-bundle-key', public: jwkOfPoint(ring.public.evaluation), private: ring.private.evaluation };
+}
+
+/** Check a stored sealed key: a P-256 public JWK and a non-extractable private CryptoKey. */
+export function checkSealedKey(v: unknown): SealedKey {
+  const k = v as Partial<SealedKey> | null;
+  if (!k || typeof k !== 'object' || k.format !== 'slm-garden-sealed-bundle-key')
+    throw new DsseError('not a sealed bundle key (format "slm-garden-sealed-bundle-key")');
+  const pub = checkJwk(k.public, 'public');
+  const priv = k.private as { type?: string; extractable?: boolean } | undefined;
+  if (!priv || priv.type !== 'private' || priv.extractable !== false)
+    throw new DsseError('the sealed bundle key is not a non-extractable private CryptoKey');
+  return { format: 'slm-garden-sealed-bundle-key', public: pub, private: k.private as SealedKey['private'] };
+}
+
+const everyZone = <T>(v: T) => Object.fromEntries(SIGNING_ZONES.map((z) => [z, v])) as Record<SigningZone, T>;
+
 /** The ledger's signer over one key: every zone holds the same pair. */
-async function signerOf(key: PrivateJwk) {
-  const raw = rawPoint(key);
+async function signerOf(key: PrivateJwk | SealedKey) {
+  if ('format' in key) {
+    const ring: SealedKeyring = {
+      format: 'slm-garden-sealed-keyring',
+      version: 1,
+      public: everyZone(rawPoint(key.public)),
+      private: everyZone(key.private),
+    };
+    return createSigner(ring);
+  }
   const jwk: Record<string, unknown> = { kty: 'EC', crv: 'P-256', x: key.x, y: key.y, d: key.d, ext: false };
-  const ring: Keyring = {
-    format: 'slm-garden-keyring',
-    version: 1,
-    public: Object.fromEntries(SIGNING_ZONES.map((z) => [z, raw])) as Record<SigningZone, string>,
-    private: Object.fromEntries(SIGNING_ZONES.map((z) => [z, jwk])) as Record<SigningZone, Record<string, unknown>>,
-  };
+  const ring: Keyring = { format: 'slm-garden-keyring', version: 1, public: everyZone(rawPoint(key)), private: everyZone(jwk) };
   return createSigner(ring);
 }
 
 /* ------------------------------------------------------------------ envelopes */
 
-export async function signEnvelope(payloadType: string, body: Uint8Array, key: PrivateJwk): Promise<DsseEnvelope> {
+/** Sign with a key file's JWK (the CLI) or a sealed, non-extractable key (the app). */
+export async function signEnvelope(payloadType: string, body: Uint8Array, key: PrivateJwk | SealedKey): Promise<DsseEnvelope> {
   const signer = await signerOf(key);
   const s = await signer.sign('evaluation', pae(payloadType, body));
   return { payloadType, payload: toBase64(body), signatures: [{ keyid: s.key, sig: toBase64(fromBase64url(s.value)) }] };
