@@ -15,6 +15,11 @@ export function watchServiceWorker(registration: ServiceWorkerRegistration | und
   const sw = typeof navigator !== 'undefined' ? navigator.serviceWorker : undefined;
   if (!sw || !registration || sw.controller) return settle();
   sw.addEventListener('controllerchange', () => settle(), { once: true });
+  // A failed install (the precache could not be stored: quota, a network error) makes the new
+  // worker redundant, and nothing will take control: do not wait for it.
+  const pending = registration.installing ?? registration.waiting;
+  pending?.addEventListener('statechange', () => pending.state === 'redundant' && settle());
+  if (!pending && !registration.active) settle();
 }
 
 /** No service worker here (or it failed to register): nothing to wait for. */
