@@ -23,8 +23,10 @@ import {
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, catalogFile, checkFamilySpecies, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
+import { evalTexts } from './eval-text.ts';
 
 const usage = `garden eval MODEL.slm --suite SUITE [options]
+       garden eval M --text FILE [--text FILE …] [--pin HASH] [--window N] [--runtime onnx|reference] [--json]
 
 Score a model on a frozen suite with onnxruntime-web (wasm), after a runtime smoke check.
 
@@ -43,7 +45,12 @@ Suites of task "lm" are scored as a language model (perplexity), after checking 
 width and token ids against the family's input.
 A quantized model (tensors "<name>.q" + "<name>.scales") runs from its quantized weights: the
 family graph is rewritten to dequantize them in-graph, and the model belongs to the family whose
-species its dequantized tensor signature has.`;
+species its dequantized tensor signature has.
+
+With --text, M is a causal LM (a Hugging Face folder, or a .slm imported from one) and each FILE
+a frozen UTF-8 text suite: perplexity per token of the model's tokenizer and bits per byte,
+in windows of N tokens (default min(512, max_position_embeddings)) overlapping by half; --pin
+pins the first text's SHA-256.`;
 
 /** A regular file under its ceiling (a device or FIFO is refused before reading). */
 function readBytes(path: string, what: 'model' | 'suite'): Uint8Array {
@@ -60,8 +67,20 @@ async function run(args: string[]): Promise<number> {
     pin: { type: 'string' },
     batch: { type: 'string' },
     json: { type: 'boolean', default: false },
+    text: { type: 'string', multiple: true },
+    window: { type: 'string' },
+    runtime: { type: 'string' },
   });
   if (positionals.length !== 1) throw new CliError(`expected one MODEL.slm, got ${positionals.length}; see garden eval --help`);
+  if (values.text) {
+    if (values.suite) throw new CliError('give --suite (a frozen .suite) or --text (UTF-8 text for a causal LM), not both');
+    const runtime = values.runtime ?? 'onnx';
+    if (runtime !== 'onnx' && runtime !== 'reference') throw new CliError('--runtime must be one of: onnx, reference');
+    const window = values.window === undefined ? undefined : Number(values.window);
+    await evalTexts(positionals[0], { texts: values.text, pins: values.pin ? [values.pin] : [], window, runtime, json: values.json });
+    return 0;
+  }
+  if (values.window !== undefined || values.runtime !== undefined) throw new CliError('--window and --runtime go with --text');
   if (!values.suite) throw new CliError('--suite is required (a catalog suite id, a .suite file, or "all")');
   const batch = values.batch === undefined ? 256 : Number(values.batch);
   if (!Number.isInteger(batch) || batch < 1) throw new CliError(`--batch must be a positive integer, got ${values.batch}`);

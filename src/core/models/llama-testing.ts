@@ -8,15 +8,9 @@ import { fromFloat32, numel, toFloat32, type DType, type Tensor } from '../tenso
 import { serializeSafetensors } from '../format/safetensors.ts';
 import { writeHfIndex } from '../format/hf-index.ts';
 import { expectedTensors, parseCausalLmConfig, type CausalLmArchitecture } from './llama-config.ts';
+import { byteLevelChar } from './bpe-train.ts';
 
-/** GPT-2's byte → printable character map (the ByteLevel pre-tokenizer's alphabet). */
-export function byteLevelChar(b: number): string {
-  const printable = (x: number) => (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255);
-  if (printable(b)) return String.fromCharCode(b);
-  let n = 0;
-  for (let x = 0; x < b; x++) if (!printable(x)) n++;
-  return String.fromCharCode(256 + n);
-}
+export { byteLevelChar };
 
 const MERGES = ['t h', 'th e', 'Ġ t', 'Ġt he', 'a n', 'Ġ a', 'Ġa n', 'Ġan d', 'i n', 'Ġ c', 'Ġc a', 'Ġca t', 'o n', 'e r'];
 

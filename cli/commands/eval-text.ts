@@ -1,0 +1,80 @@
+/**
+ * `garden eval M --text FILE [--text FILE …]`: perplexity of a causal LM (a Hugging Face folder or
+ * a `.slm` imported from one) on frozen UTF-8 text suites (src/core/models/perplexity.ts: per
+ * token of the model's own tokenizer, and bits per byte), through the generated ONNX decoder in
+ * onnxruntime-web or the CPU reference. Each text can be pinned by SHA-256 (--pin, in order).
+ */
+import { basename } from 'node:path';
+import { CliError } from '../command.ts';
+import { sha256Hex } from '../../src/core/hash.ts';
+import { loadTensors } from '../../src/core/format/model.ts';
+import { referenceDecoder, type CausalDecoder } from '../../src/core/models/decoder.ts';
+import { perplexity, type Perplexity } from '../../src/core/models/perplexity.ts';
+import { openCausalLm } from '../../src/node/hf-folder.ts';
+import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
+
+export interface TextEvalOptions {
+  texts: string[];
+  pins: string[];
+  window?: number;
+  runtime: 'onnx' | 'reference';
+  json: boolean;
+}
+
+export interface TextEvalResult extends Perplexity {
+  suite: string;
+  hash: string;
+  pinned: boolean;
+}
+
+const fmt = (v: number) => (v >= 100 ? v.toFixed(1) : v.toPrecision(5));
+
+/** Score the model on each text; prints one line per suite (or JSON) and returns the results. */
+export async function evalTexts(model: string, o: TextEvalOptions): Promise<TextEvalResult[]> {
+  if (o.pins.length > o.texts.length) throw new CliError(`${o.pins.length} --pin for ${o.texts.length} --text`);
+  for (const p of o.pins) if (!/^[0-9a-f]{64}$/.test(p)) throw new CliError('--pin must be a lowercase SHA-256 hex string');
+  // Pins are checked before the model is loaded: nothing runs on a refused suite.
+  const suites = o.texts.map((file, i) => {
+    const bytes = readRegularSync(file, 'suite', LIMITS.suite);
+    const hash = sha256Hex(bytes);
+    if (o.pins[i] !== undefined && o.pins[i] !== hash) throw new CliError(`suite ${file} has SHA-256 ${hash}, not the pinned ${o.pins[i]}`);
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new CliError(`suite ${file} is not UTF-8 text`);
+    }
+    return { file, hash, text, pinned: o.pins[i] !== undefined };
+  });
+  const { lm, close } = await openCausalLm(model);
+  let decoder: CausalDecoder | undefined;
+  try {
+    const window = o.window ?? Math.min(512, lm.config.maxPositionEmbeddings);
+    if (!Number.isSafeInteger(window) || window < 2 || window > lm.config.maxPositionEmbeddings)
+      throw new CliError(`--window ${window} must be an integer in 2..${lm.config.maxPositionEmbeddings} (max_position_embeddings)`);
+    const tensors = await loadTensors(lm.model);
+    if (o.runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
+    else {
+      const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
+      decoder = await createCausalLmSession(lm.config, tensors);
+    }
+    const results: TextEvalResult[] = [];
+    for (const s of suites) {
+      const p = await perplexity(decoder, lm.tokenizer, s.text, { window });
+      results.push({ suite: basename(s.file), hash: s.hash, pinned: s.pinned, ...p });
+    }
+    if (o.json) console.log(JSON.stringify({ model, runtime: o.runtime, window, results }, null, 2));
+    else {
+      console.log(`model  ${model}  ${lm.config.architecture}, vocab ${lm.config.vocabSize}; runtime ${o.runtime}, window ${window}`);
+      for (const r of results)
+        console.log(
+          `${r.suite}  [${r.hash.slice(0, 12)}… ${r.pinned ? 'pinned' : 'UNPINNED'}; ${r.tokens} tokens, ${r.bytes} bytes]  ` +
+            `perplexity ${fmt(r.perplexity)}  bitsPerByte ${fmt(r.bitsPerByte)}  nll ${fmt(r.nll / r.tokens)}`,
+        );
+    }
+    return results;
+  } finally {
+    await decoder?.release();
+    await close();
+  }
+}
