@@ -59,17 +59,17 @@ export interface LmConfig {
 
 export const LM_DEFAULT: LmConfig = Object.freeze({
   seed: 20261202,
-  vocabSize: 768,
-  hidden: 96,
+  vocabSize: 640,
+  hidden: 80,
   layers: 2,
   heads: 4,
   kvHeads: 2,
-  intermediate: 256,
+  intermediate: 224,
   seqLen: 64,
   trainChars: 600_000,
   tokenizerChars: 300_000,
-  base: { steps: 360, batch: 8, lr: 0.003, warmup: 30 },
-  specialist: { steps: 80, batch: 8, lr: 0.0015, warmup: 8 },
+  base: { steps: 300, batch: 8, lr: 0.003, warmup: 25 },
+  specialist: { steps: 60, batch: 8, lr: 0.0015, warmup: 6 },
   suiteChars: 12_000,
 });
 
