@@ -118,6 +118,8 @@ export interface GardenState {
   championGate: { ok: boolean; reason: string } | null;
   /** Form fields holding a value outside their valid range: name → what is valid. */
   invalid: Record<string, string>;
+  /** Bumped when the breed form is filled from outside (a mergekit config): its fields show the new values. */
+  formVersion: number;
 
   setOfflineReady(v: boolean): void;
   toggleSelected(id: string): void;
@@ -157,6 +159,7 @@ export const useGarden = create<GardenState>()((set) => ({
   ledgerOk: null,
   championGate: null,
   invalid: {},
+  formVersion: 0,
 
   setOfflineReady: (v) => set({ offlineReady: v }),
   toggleSelected: (id) => set((s) => ({ selected: s.selected.includes(id) ? s.selected.filter((x) => x !== id) : [...s.selected, id] })),

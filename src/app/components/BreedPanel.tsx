@@ -4,6 +4,7 @@ import type { ParamDef } from '../../core/operators/types.ts';
 import { useGarden } from '../state.ts';
 import { breedSelected, cancelBreed } from '../garden.ts';
 import { bytes, pct, short } from '../format.ts';
+import { MergekitYaml } from './MergekitYaml.tsx';
 
 /** Seeds are unsigned 32-bit integers (the counter-based generator's key). */
 const MAX_SEED = 2 ** 32 - 1;
@@ -35,7 +36,18 @@ export function BreedPanel() {
           </select>
         </label>
         <label>
-          Seed <CheckedNumber name="seed" value={s.seed} min={0} max={MAX_SEED} integer onValid={s.setSeed} testId="seed" width="8em" />
+          Seed{' '}
+          <CheckedNumber
+            key={`seed-${s.formVersion}`}
+            name="seed"
+            value={s.seed}
+            min={0}
+            max={MAX_SEED}
+            integer
+            onValid={s.setSeed}
+            testId="seed"
+            width="8em"
+          />
         </label>
       </div>
       {op && (
@@ -44,8 +56,9 @@ export function BreedPanel() {
           {op.needsBase ? ' The first selected parent is the base.' : ''}
         </p>
       )}
+      <MergekitYaml />
       {op?.params.map((p: ParamDef) => (
-        <ParamControl key={p.name} def={p} parents={(op.needsBase ? parents.slice(1) : parents).map((m) => m.name)} />
+        <ParamControl key={`${p.name}-${s.formVersion}`} def={p} parents={(op.needsBase ? parents.slice(1) : parents).map((m) => m.name)} />
       ))}
       <div className="row">
         <button
