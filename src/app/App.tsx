@@ -7,6 +7,7 @@ import { StatusBar } from './components/StatusBar.tsx';
 import { ParentPool } from './components/ParentPool.tsx';
 import { BreedPanel } from './components/BreedPanel.tsx';
 import { CandidatePanel } from './components/CandidatePanel.tsx';
+import { SharePanel } from './components/SharePanel.tsx';
 import { RoutePanel } from './components/RoutePanel.tsx';
 import { LedgerPanel } from './components/LedgerPanel.tsx';
 import { ReleasePanel } from './components/ReleasePanel.tsx';
@@ -73,6 +74,7 @@ export function App() {
           <BreedPanel />
           <OperatorVisual />
           <CandidatePanel />
+          <SharePanel />
           <ReleasePanel />
           <RoutePanel />
           <LedgerPanel />
