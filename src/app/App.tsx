@@ -15,6 +15,7 @@ import { OperatorVisual } from './components/OperatorVisual.tsx';
 import { ImportPanel } from './components/ImportPanel.tsx';
 import { AllelePanel } from './components/AllelePanel.tsx';
 import { ExitCheckPanel } from './components/ExitCheckPanel.tsx';
+import { TextSection } from './components/TextSection.tsx';
 
 export function App() {
   const phase = useGarden((s) => s.phase);
@@ -80,6 +81,7 @@ export function App() {
           <LedgerPanel />
           <AllelePanel />
           <ExitCheckPanel />
+          <TextSection />
         </main>
       )}
     </div>

@@ -49,7 +49,14 @@ export interface Repo {
 
 /** The IndexedDB databases of one garden, by zone. */
 export function gardenDatabases(prefix = 'slm-garden') {
-  return { candidates: `${prefix}-tensors`, evaluation: `${prefix}-evaluation`, audit: `${prefix}-audit`, keys: `${prefix}-keys` } as const;
+  return {
+    candidates: `${prefix}-tensors`,
+    evaluation: `${prefix}-evaluation`,
+    audit: `${prefix}-audit`,
+    keys: `${prefix}-keys`,
+    /** Language models of the text playground (src/app/text.ts): a tensor store of their own. */
+    text: `${prefix}-text`,
+  } as const;
 }
 
 export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {

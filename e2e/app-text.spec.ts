@@ -1,0 +1,184 @@
+/**
+ * The text playground: a tiny seeded Hugging Face Llama folder (BF16, two shards with their
+ * index) written here, picked as a folder, shown and stored; greedy generation in the text worker
+ * streams exactly the ids and text that `garden generate FOLDER --ids … --greedy --json` gives;
+ * refused folders (a missing shard, an unsupported architecture) show their reason and store
+ * nothing; out-of-range parameters are refused at the form; Cancel stops a long run; after a
+ * reload the model is still there and answers the same. No request leaves the origin.
+ */
+import { test, expect, type Page } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hfFolderFiles, tinyCheckpoint } from '../src/core/models/llama-testing.ts';
+import { loadTokenizer } from '../src/core/models/tokenizer.ts';
+import { watchOrigin } from './fault-helpers.ts';
+
+const SHOTS = 'e2e/screenshots';
+mkdirSync(SHOTS, { recursive: true });
+
+const root = mkdtempSync(join(tmpdir(), 'app-text-'));
+test.afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Seed 7 runs 250 greedy tokens after 0,5,9 without its end-of-sequence token (Cancel has time to act). */
+const ckpt = tinyCheckpoint({ architecture: 'LlamaForCausalLM', dtype: 'BF16', seed: 7, scale: 1 });
+const files = hfFolderFiles(ckpt, { shards: 2 });
+
+function writeFolder(name: string, edit: (f: Map<string, Uint8Array>) => void = () => undefined): string {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  const copy = new Map(files);
+  edit(copy);
+  for (const [n, b] of copy) writeFileSync(join(dir, n), b);
+  return dir;
+}
+
+const PROMPT = [0, 5, 9];
+const N = 12;
+
+function cliGreedy(dir: string): { ids: number[]; text: string } {
+  const out = execFileSync(
+    'node',
+    ['bin/garden.mjs', 'generate', dir, '--ids', PROMPT.join(','), '--max-new', String(N), '--greedy', '--json'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return JSON.parse(out) as { ids: number[]; text: string };
+}
+
+async function seriousViolations(page: Page) {
+  const r = await new AxeBuilder({ page }).include('[data-testid="text-section"]').analyze();
+  return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`);
+}
+
+async function openPlayground(page: Page) {
+  await page.goto('/');
+  await page.getByTestId('text-open').click();
+  await expect(page.getByTestId('text-playground')).toBeVisible();
+}
+
+/** Greedy N new tokens after PROMPT (as ids); the ids seen on the page while it streamed, and at the end. */
+async function generateGreedy(page: Page, maxNew: number): Promise<string[]> {
+  await page.getByTestId('text-as-ids').check();
+  await page.getByTestId('text-prompt').fill(PROMPT.join(','));
+  await page.getByTestId('text-max-new').fill(String(maxNew));
+  await page.getByTestId('text-greedy').check();
+  await page.evaluate(() => {
+    const w = window as unknown as { seen: string[]; watch?: MutationObserver };
+    w.seen = [];
+    w.watch?.disconnect();
+    w.watch = new MutationObserver(() => {
+      const t = document.querySelector('[data-testid="text-ids"]')?.textContent ?? '';
+      if (w.seen[w.seen.length - 1] !== t) w.seen.push(t);
+    });
+    w.watch.observe(document.querySelector('[data-testid="text-generate"]')!, { subtree: true, childList: true, characterData: true });
+  });
+  await page.getByTestId('text-run').click();
+  await expect(page.getByTestId('text-output')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  return page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+}
+
+test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the CLI gives them; refusals store nothing; kept across a reload', async ({
+  page,
+  context,
+  baseURL,
+}) => {
+  const origin = new URL(baseURL!).origin;
+  const off = watchOrigin(context, origin);
+  const good = writeFolder('tiny-llama');
+  const missingShard = writeFolder('missing-shard', (f) => f.delete('model-00002-of-00002.safetensors'));
+  const gpt2 = writeFolder('gpt2', (f) =>
+    f.set(
+      'config.json',
+      new TextEncoder().encode(JSON.stringify({ ...ckpt.config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' })),
+    ),
+  );
+  const expected = cliGreedy(good);
+  expect(expected.ids.slice(0, PROMPT.length)).toEqual(PROMPT);
+  const generated = expected.ids.slice(PROMPT.length);
+  expect(generated).toHaveLength(N);
+  const tokenizer = loadTokenizer({ tokenizer: new TextDecoder().decode(files.get('tokenizer.json')) });
+  const continuation = tokenizer.decode(generated);
+
+  await openPlayground(page);
+  await expect(page.getByTestId('text-none')).toBeVisible();
+
+  // Refused: a shard the index names is missing (folder pick); an unsupported architecture (file pick).
+  await page.getByTestId('text-pick-folder').setInputFiles(missingShard);
+  await expect(page.getByTestId('text-refused')).toContainText('model-00002-of-00002.safetensors');
+  await expect(page.getByTestId('text-refused')).toContainText('Nothing was stored.');
+  await expect(page.getByTestId('text-store')).toHaveCount(0);
+  await page.getByTestId('text-pick-files').setInputFiles(readdirSync(gpt2).map((n) => join(gpt2, n)));
+  await expect(page.getByTestId('text-refused')).toContainText('GPT2LMHeadModel');
+  await expect(page.getByTestId('text-refused')).toContainText('LlamaForCausalLM');
+  await expect(page.getByTestId('text-none')).toBeVisible();
+
+  // The good folder: what it is, before anything is stored.
+  await page.getByTestId('text-pick-folder').setInputFiles(good);
+  await expect(page.getByTestId('text-arch')).toHaveText('LlamaForCausalLM');
+  await expect(page.getByTestId('text-layers')).toContainText('2');
+  await expect(page.getByTestId('text-dtype')).toHaveText('BF16');
+  const params = ckpt.tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+  await expect(page.getByTestId('text-params')).toHaveText(params.toLocaleString('en'));
+  await expect(page.getByTestId('text-bytes')).toContainText(`${(2 * params).toLocaleString('en')} B`);
+  await expect(page.getByTestId('text-tokenizer-hash')).toHaveText(/^[0-9a-f]{64}$/);
+  await expect(page.getByTestId('text-none')).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByTestId('text-store').click();
+  await expect(page.getByTestId('text-import-message')).toContainText('tiny-llama is stored');
+  await expect(page.getByTestId('text-models').locator('li')).toHaveCount(1);
+
+  // Parameters out of range are refused with the valid range, not clamped.
+  await page.getByTestId('text-max-new').fill('0');
+  await expect(page.getByTestId('text-max-new-why')).toContainText('from 1 up to 255');
+  await expect(page.getByTestId('text-run')).toBeDisabled();
+  await page.getByTestId('text-sample').check();
+  await page.getByTestId('text-top-p').fill('5');
+  await expect(page.getByTestId('text-top-p-why')).toContainText('above 0 up to 1');
+  await page.getByTestId('text-seed').fill('1e20');
+  await expect(page.getByTestId('text-seed-why')).toContainText('from 0 up to 4294967295');
+  await page.getByTestId('text-top-p').fill('0.9');
+  await page.getByTestId('text-seed').fill('3');
+
+  // Greedy: streamed token by token, equal to the CLI's ids and text.
+  const seen = await generateGreedy(page, N);
+  await expect(page.getByTestId('text-ids')).toHaveText(generated.join(','));
+  await expect(page.getByTestId('text-continuation')).toHaveText(continuation);
+  expect(seen.length, `the ids as they streamed: ${JSON.stringify(seen)}`).toBeGreaterThan(2);
+  for (const s of seen) expect(generated.join(',').startsWith(s)).toBe(true);
+  await expect(page.getByTestId('text-answered-by')).toContainText('Answered by tiny-llama');
+  await expect(page.getByTestId('text-answered-by')).toContainText('on wasm');
+  await expect(page.getByTestId('text-stats')).toContainText('tokens/s');
+  await expect(page.getByTestId('text-stats')).toContainText('stopped: length limit');
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByTestId('text-section').screenshot({ path: `${SHOTS}/text-playground.png` });
+
+  // Cancel stops a long run before its length limit.
+  await page.getByTestId('text-max-new').fill('250');
+  await page.getByTestId('text-run').click();
+  await expect(page.getByTestId('text-ids')).not.toHaveText('');
+  await page.getByTestId('text-cancel').click();
+  await expect(page.getByTestId('text-output')).toHaveAttribute('data-status', 'done');
+  await expect(page.getByTestId('text-stats')).toContainText('stopped: cancelled');
+  const cancelledAt = (await page.getByTestId('text-ids').textContent())!.split(',').length;
+  expect(cancelledAt).toBeLessThan(250);
+
+  // Kept across a reload, and answers the same.
+  await openPlayground(page);
+  await expect(page.getByTestId('text-models').locator('li')).toHaveCount(1);
+  await generateGreedy(page, N);
+  await expect(page.getByTestId('text-ids')).toHaveText(generated.join(','));
+
+  // A picked copy of the same folder is the same model: stored once.
+  const again = join(root, 'tiny-llama-copy');
+  mkdirSync(again);
+  for (const n of readdirSync(good)) copyFileSync(join(good, n), join(again, n));
+  await page.getByTestId('text-pick-folder').setInputFiles(again);
+  await page.getByTestId('text-store').click();
+  await expect(page.getByTestId('text-models').locator('li')).toHaveCount(1);
+
+  expect(off, `requests that left ${origin}`).toEqual([]);
+});

@@ -1,0 +1,236 @@
+/**
+ * The text playground's logic (loaded lazily with its panel): a Hugging Face folder picked or
+ * dropped is read by the core's importer (src/core/format/hf.ts; every check is its own), shown,
+ * then stored in the garden's IndexedDB tensor store, each tensor in its own dtype; generation
+ * runs in the text worker (workers/text.worker.ts), tokens streamed back as they come.
+ */
+import * as Comlink from 'comlink';
+import { create } from 'zustand';
+import type { TextModelPayload, TextResult, TextStep, TextWorkerApi } from '../../workers/text.worker.ts';
+import { importHfFolder, type CausalLm, type HfFolder } from '../core/format/hf.ts';
+import { loadTensors } from '../core/format/model.ts';
+import { tokenizerHash } from '../core/models/tokenizer.ts';
+import type { SamplingOptions } from '../core/models/generate.ts';
+import { byteLength, numel } from '../core/tensor.ts';
+import { openIdbTensorStore, blobSource, type TensorStore } from '../store/index.ts';
+import { gardenDatabases } from './repo.ts';
+import { useGarden } from './state.ts';
+import { supervised } from './worker-life.ts';
+
+/** What is shown before a folder is stored, and kept with it. */
+export interface TextModelSummary {
+  name: string;
+  architecture: string;
+  layers: number;
+  hidden: number;
+  heads: string;
+  vocab: number;
+  maxPositions: number;
+  params: number;
+  dtypes: string[];
+  bytes: number;
+  tensors: number;
+  tokenizerHash: string;
+  species: string;
+  graphHash: string;
+  files: string[];
+}
+
+export interface TextModelEntry extends TextModelSummary {
+  /** The tensor store's content id of the model. */
+  id: string;
+  createdAt: string;
+  /** The folder's JSON files under the .slm metadata keys (HF_KEYS). */
+  metadata: Record<string, string>;
+}
+
+export interface TextCheck {
+  summary: TextModelSummary | null;
+  refused: string | null;
+  lm: CausalLm | null;
+}
+
+/** The largest text file read from a picked folder (Llama 3's tokenizer.json is about 9 MB). */
+const TEXT_MAX = 64 * 1024 * 1024;
+
+/**
+ * Picked or dropped files as the importer's folder: plain names (a folder pick gives
+ * "dir/config.json"; only the last part counts). Two files of one name are refused.
+ */
+export function folderOfFiles(files: readonly File[]): HfFolder {
+  const byName = new Map<string, File>();
+  for (const f of files) {
+    const name = (f.webkitRelativePath || f.name).split('/').pop()!;
+    if (byName.has(name)) throw new Error(`two files are named ${JSON.stringify(name)}: give the files of one folder`);
+    byName.set(name, f);
+  }
+  const get = (name: string) => {
+    const f = byName.get(name);
+    if (!f) throw new Error(`the folder has no ${name}`);
+    return f;
+  };
+  return {
+    files: [...byName.keys()].sort(),
+    open: async (name) => blobSource(get(name), name),
+    async readText(name) {
+      const f = get(name);
+      if (f.size > TEXT_MAX) throw new Error(`${name} is ${f.size} bytes, over the ${TEXT_MAX}-byte limit for a text file`);
+      return f.text();
+    },
+  };
+}
+
+/** The folder's name, from a folder pick's relative paths (a pick of files has none). */
+export function folderName(files: readonly File[]): string {
+  const dir = files.find((f) => f.webkitRelativePath)?.webkitRelativePath.split('/')[0];
+  return dir || `Text model of ${files.length} files`;
+}
+
+export function summarize(lm: CausalLm, name: string, files: string[]): TextModelSummary {
+  const c = lm.config;
+  const ts = lm.model.tensors;
+  return {
+    name,
+    architecture: c.architecture,
+    layers: c.numLayers,
+    hidden: c.hiddenSize,
+    heads: `${c.numHeads} query, ${c.numKvHeads} key/value`,
+    vocab: c.vocabSize,
+    maxPositions: c.maxPositionEmbeddings,
+    params: ts.reduce((s, t) => s + numel(t.shape), 0),
+    dtypes: [...new Set(ts.map((t) => t.dtype))].sort(),
+    bytes: ts.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0),
+    tensors: ts.length,
+    tokenizerHash: tokenizerHash({ tokenizer: lm.texts.tokenizer, config: lm.texts.tokenizerConfig }),
+    species: lm.model.species,
+    graphHash: lm.model.graphHash,
+    files,
+  };
+}
+
+/** Read and check a folder with the core's importer; nothing is written. */
+export async function checkTextFolder(files: readonly File[]): Promise<TextCheck> {
+  try {
+    if (!files.length) throw new Error('no file was given: pick or drop a Hugging Face model folder');
+    const folder = folderOfFiles(files);
+    const lm = await importHfFolder(folder);
+    return { summary: summarize(lm, folderName(files), [...folder.files]), refused: null, lm };
+  } catch (e) {
+    return { summary: null, refused: (e as Error).message, lm: null };
+  }
+}
+
+let store: Promise<TensorStore> | null = null;
+/** The garden's tensor store for language models (its own database, reset with the garden). */
+function textStore(): Promise<TensorStore> {
+  store ??= openIdbTensorStore({ name: gardenDatabases().text });
+  return store;
+}
+
+export async function listTextModels(): Promise<TextModelEntry[]> {
+  const all = await (await textStore()).listModels();
+  return all
+    .map((m) => ({ ...(m.meta.entry as Omit<TextModelEntry, 'id'>), id: m.id }))
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+}
+
+/** Store a checked folder's tensors (in their own dtype) and files in one transaction. */
+export async function storeTextModel(check: TextCheck): Promise<TextModelEntry> {
+  if (!check.lm || !check.summary) throw new Error('nothing to store: the folder was refused');
+  const tensors = await loadTensors(check.lm.model);
+  const meta: Omit<TextModelEntry, 'id'> = { ...check.summary, createdAt: new Date().toISOString(), metadata: check.lm.model.metadata };
+  const r = await (await textStore()).putModel({ tensors, species: check.lm.model.species, graph: null, meta: { entry: meta } });
+  const stored = r.created ? meta : ((await (await textStore()).matchModel(r.id))!.meta.entry as Omit<TextModelEntry, 'id'>);
+  return { ...stored, id: r.id };
+}
+
+export async function deleteTextModel(id: string): Promise<void> {
+  await (await textStore()).deleteModel(id);
+}
+
+const textWorker = supervised<TextWorkerApi>(
+  'text',
+  () => new Worker(new URL('../../workers/text.worker.ts', import.meta.url), { type: 'module', name: 'text' }),
+);
+
+/** Make the worker hold this model's session on the chosen execution provider. */
+async function ensureLoaded(m: TextModelEntry, ep: 'wasm' | 'webgpu'): Promise<'wasm' | 'webgpu'> {
+  const w = textWorker();
+  if (await w.isLoaded(m.id, ep)) return (await w.load({ id: m.id, ep } as TextModelPayload)).ep;
+  const tensors = await (await textStore()).loadModel(m.id);
+  const payload: TextModelPayload = { id: m.id, species: m.species, graphHash: m.graphHash, metadata: m.metadata, tensors, ep };
+  return (await w.load(payload)).ep;
+}
+
+export interface TextRequest extends SamplingOptions {
+  /** A text prompt (encoded with the model's tokenizer) or token ids. */
+  prompt: { text: string } | { ids: number[] };
+  maxNew: number;
+}
+
+export interface TextRun {
+  model: TextModelEntry;
+  ep: 'wasm' | 'webgpu' | null;
+  prompt: number[];
+  ids: number[];
+  text: string;
+  status: 'loading' | 'running' | 'done' | 'failed';
+  stop?: TextResult['stop'];
+  error?: string;
+  /** Tokens per second while decoding (after the first token). */
+  tokensPerSecond: number | null;
+  prefillMs?: number;
+}
+
+interface TextState {
+  models: TextModelEntry[];
+  run: TextRun | null;
+  set(p: Partial<Omit<TextState, 'set'>>): void;
+}
+
+export const useText = create<TextState>()((set) => ({ models: [], run: null, set: (p) => set(p) }));
+
+export async function refreshTextModels(): Promise<void> {
+  useText.getState().set({ models: await listTextModels() });
+}
+
+const now = () => performance.now();
+
+/** Generate with a stored model in the worker, streaming into useText's run. */
+export async function runText(model: TextModelEntry, req: TextRequest): Promise<void> {
+  const { set } = useText.getState();
+  let run: TextRun = { model, ep: null, prompt: [], ids: [], text: '', status: 'loading', tokensPerSecond: null };
+  const update = (p: Partial<TextRun>) => {
+    run = { ...run, ...p };
+    set({ run });
+  };
+  update({});
+  try {
+    const ep = await ensureLoaded(model, useGarden.getState().inference);
+    const w = textWorker();
+    const prompt = 'ids' in req.prompt ? req.prompt.ids : await w.encode(req.prompt.text);
+    if (prompt.length === 0) throw new Error('the prompt encodes to no tokens');
+    if (prompt.length + req.maxNew > model.maxPositions)
+      throw new Error(`${prompt.length} prompt tokens + ${req.maxNew} new exceed the model's ${model.maxPositions} positions`);
+    update({ ep, prompt, status: 'running' });
+    let first = 0;
+    const onToken = (s: TextStep) => {
+      // A step that arrives after the result, or after a later step, is stale.
+      if (run.status !== 'running' || s.ids.length <= run.ids.length) return;
+      const t = now();
+      if (!first) first = t;
+      const n = s.ids.length;
+      update({ ids: s.ids, text: s.text, tokensPerSecond: n > 1 && t > first ? ((n - 1) / (t - first)) * 1000 : null });
+    };
+    const { prompt: _p, maxNew, ...sampling } = req;
+    const r = await w.generate(prompt, { ...sampling, maxNew }, Comlink.proxy(onToken));
+    const decoded = r.generated.length > 1 && r.decodeMs > 0 ? ((r.generated.length - 1) / r.decodeMs) * 1000 : run.tokensPerSecond;
+    update({ ids: r.generated, text: r.text, stop: r.stop, status: 'done', tokensPerSecond: decoded, prefillMs: r.prefillMs, ep: r.ep });
+  } catch (e) {
+    update({ status: 'failed', error: (e as Error).message });
+  }
+}
+
+export async function cancelText(): Promise<void> {
+  await textWorker().cancel();
+}
