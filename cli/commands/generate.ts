@@ -7,6 +7,7 @@
  * --json prints one JSON object: {"ids": [prompt ids, then generated ids], "text": the decoded
  * ids (special tokens skipped), "logits": [vocab floats at the last prompt position]}; scripts
  * depend on these three keys. Without --json the text is printed, then one line of timing on stderr.
+ * --adapter DIR applies a PEFT LoRA adapter first, merged or unmerged (src/core/train/llama.ts).
  */
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
@@ -17,12 +18,15 @@ import { parseCommandArgs } from '../../src/node/args.ts';
 import { openCausalLm } from '../../src/node/hf-folder.ts';
 import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../../src/core/models/llama-graph.ts';
 import { loadChatTemplate, type ChatMessage } from '../../src/core/models/chat.ts';
+import { ADAPTER_MODES, applyLlamaAdapter, type AdapterMode } from '../../src/core/train/llama.ts';
+import { readAdapterDir } from '../../src/node/adapter-dir.ts';
 
 export const GENERATE_RUNTIMES = Object.freeze(['onnx', 'reference'] as const);
 
 const usage = `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N
                 [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]] [--json]
                 [--chat [--system TEXT]] [--runtime onnx|reference] [--decoder standard|fused]
+                [--adapter ADAPTER_DIR [--adapter-mode merged|unmerged]]
 
 M: a .slm imported from a Hugging Face folder (garden import DIR --out M.slm), or the folder.
 --prompt TEXT is encoded with the model's tokenizer (its special tokens, e.g. BOS, added);
@@ -33,7 +37,11 @@ tokenizer's) or after N new tokens.
 --json: {"ids": [prompt then generated ids], "text": "...", "logits": [vocab floats at the last prompt position]}
 --runtime: onnx (the generated decoder in onnxruntime-web, default) or reference (the CPU oracle).
 --decoder: standard (ONNX ops only, default) or fused (onnxruntime's SimplifiedLayerNormalization
-and GroupQueryAttention where its wasm kernels take the head size).`;
+and GroupQueryAttention where its wasm kernels take the head size).
+--adapter: a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors, made by
+garden train or by PEFT) applied to M. --adapter-mode: ${Object.entries(ADAPTER_MODES)
+  .map(([k, v]) => `${k} (${v})`)
+  .join(', or ')}; merged by default, unmerged needs --runtime onnx.`;
 
 function number(text: string | undefined, flag: string, integer: boolean): number | undefined {
   if (text === undefined) return undefined;
@@ -67,6 +75,8 @@ const command: Command = {
       decoder: { type: 'string' },
       chat: { type: 'boolean', default: false },
       system: { type: 'string' },
+      adapter: { type: 'string' },
+      'adapter-mode': { type: 'string' },
     });
     if (positionals.length !== 1) throw new CliError(`expected one model (a .slm or a Hugging Face folder), got ${positionals.length}`);
     if ((values.prompt === undefined) === (values.ids === undefined))
@@ -82,6 +92,12 @@ const command: Command = {
     if (values.chat && values.prompt === undefined) throw new CliError('--chat needs --prompt TEXT');
     if (values.system !== undefined && !values.chat) throw new CliError('--system needs --chat');
     if (values.decoder !== undefined && runtime === 'reference') throw new CliError('--decoder applies to --runtime onnx only');
+    const adapterMode = (values['adapter-mode'] ?? 'merged') as AdapterMode;
+    if (values['adapter-mode'] !== undefined && values.adapter === undefined) throw new CliError('--adapter-mode needs --adapter DIR');
+    if (!Object.prototype.hasOwnProperty.call(ADAPTER_MODES, adapterMode))
+      throw new CliError(`--adapter-mode must be one of: ${Object.keys(ADAPTER_MODES).join(', ')}`);
+    if (adapterMode === 'unmerged' && runtime === 'reference')
+      throw new CliError('--adapter-mode unmerged runs in the ONNX decoder graph; the reference runtime takes merged adapters');
     const sampling = {
       temperature: number(values.temperature, 'temperature', false),
       topK: number(values['top-k'], 'top-k', true),
@@ -116,7 +132,9 @@ const command: Command = {
         throw new CliError(
           `${prompt.length} prompt tokens + --max-new ${maxNew} exceed max_position_embeddings ${lm.config.maxPositionEmbeddings}`,
         );
-      const tensors = await loadTensors(lm.model);
+      let tensors = await loadTensors(lm.model);
+      if (values.adapter !== undefined)
+        tensors = applyLlamaAdapter(lm.config, tensors, readAdapterDir(values.adapter), adapterMode, lm.model.species).tensors;
       if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
       else {
         const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');

@@ -4,7 +4,6 @@
  * layout (adapter_config.json + adapter_model.safetensors) with the run's data manifest.
  * The data is checked against every frozen suite of the base's family and refused on overlap.
  */
-import { mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CliError, type Command } from '../command.ts';
 import { checkSlmMetadata, readSlm, writeSlm } from '../../src/core/format/slm.ts';
@@ -12,15 +11,19 @@ import { sha256Hex } from '../../src/core/hash.ts';
 import { readSuite, type Suite } from '../../src/core/eval/suite.ts';
 import { printable } from '../../src/core/format/printable.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../src/core/train/peft.ts';
+import { WALL_WINDOW } from '../../src/core/train/text-wall.ts';
 import { runTraining, TRAINING_MANIFEST } from '../../src/core/train/run.ts';
 import { encodeJsonl, parseSpec, ENCODINGS, type Encoding } from '../../src/core/train/spec.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
+import { trainLanguageModel } from './train-lm.ts';
+import { writeAdapterDir } from '../../src/node/adapter-dir.ts';
 import { DEFAULT_CATALOG, catalogFile, loadCatalog } from '../../src/node/catalog.ts';
 import { LIMITS, confinedPath, declaredRoot, readRegularSync, readTextSync, writeFileAtomicSync } from '../../src/node/confine.ts';
 
 const usage = `garden train SPEC.json --out ADAPTER_DIR [options]
 
-Train a LoRA adapter of a classifier base on your own labelled data (CPU, float32, seeded: the
+Train a LoRA adapter of a classifier base on your own labelled data, or (a spec with "text") of a
+Llama-family language model on your own text files (CPU, float32, seeded: the
 same spec gives the same bytes) and write it in PEFT's layout:
   ADAPTER_DIR/${ADAPTER_CONFIG}, ADAPTER_DIR/${ADAPTER_WEIGHTS}, ADAPTER_DIR/${TRAINING_MANIFEST}
 (the last holds hashes and counts of the data, never its contents).
@@ -48,7 +51,20 @@ ${Object.entries(ENCODINGS)
   --catalog PATH     the starter catalog (default: public/starter/catalog.json)
   --json             print the result as JSON
 
-Refuses training or validation rows whose model input equals a row of a frozen suite.`;
+Refuses training or validation rows whose model input equals a row of a frozen suite.
+
+A language-model spec (base: a .slm imported from a Hugging Face folder, or the folder):
+  { "base": "model.slm",
+    "data": { "train": ["notes.md", "letters.txt"], "validation": "held-out.txt" },   (validation optional)
+    "text": { "seq_len": 64, "validation_split": 0.1, "eval_every": 20, "patience": 3 },
+    "suite_texts": ["eval.txt"],
+    "adapter": { "r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"] },
+    "train": { ... as above } }
+The files are tokenized with the model's tokenizer (BOS per file) and cut into windows of seq_len
+tokens; validation_split holds out a seeded fraction of them when no validation file is given.
+Validation loss every eval_every steps; after patience evaluations without a new best the run
+stops, and the best adapter is the one written. A training or validation file that shares any
+${WALL_WINDOW}-byte window (lower-cased, whitespace folded) with a suite text is refused.`;
 
 async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, {
@@ -64,6 +80,11 @@ async function run(args: string[]): Promise<number> {
   const spec = parseSpec(readTextSync(specPath, 'spec', LIMITS.json));
   const root = declaredRoot(specPath, values.root);
   const at = (rel: string, what: string) => confinedPath(root, dirname(resolve(specPath)), rel, what);
+  if (spec.text) {
+    if (values['merged-out'])
+      throw new CliError('--merged-out is for classifier specs; apply a language-model adapter with garden generate --adapter');
+    return trainLanguageModel({ ...spec, text: spec.text }, at, values.out, values.json);
+  }
 
   const basePath = at(spec.base, 'spec.base');
   const baseBytes = readRegularSync(basePath, 'base model', LIMITS.model);
@@ -109,9 +130,7 @@ async function run(args: string[]): Promise<number> {
   });
   const seconds = (performance.now() - t0) / 1000;
 
-  mkdirSync(values.out, { recursive: true });
-  writeFileAtomicSync(join(values.out, ADAPTER_CONFIG), result.files.config);
-  writeFileAtomicSync(join(values.out, ADAPTER_WEIGHTS), result.files.weights);
+  writeAdapterDir(values.out, result.files);
   const manifest = {
     ...result.manifest,
     seconds: Math.round(seconds * 1000) / 1000,

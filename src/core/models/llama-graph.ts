@@ -23,10 +23,15 @@
  *
  * The contrib fused ops (SimplifiedLayerNormalization, RotaryEmbedding, GroupQueryAttention,
  * MatMulNBits) are not used: the graph is meant to be checked against the reference op by op first.
+ *
+ * A LoRA adapter applied without merging (PEFT's unmerged forward) travels as two more tensors per
+ * module, "<module>.lora_A.T" [in, r] and "<module>.lora_B.sT" [r, out] (lora-graph.ts
+ * loraGraphTensors); where they are among the tensors, that linear layer gets (x·Aᵀ)·(s·Bᵀ) added.
  */
 import onnxProto from 'onnx-proto';
 import { byteLength, type DType } from '../tensor.ts';
 import { layerPrefix, ropeInvFreq, type CausalLmConfig } from './llama-config.ts';
+import { loraGraphNames } from '../train/lora-graph.ts';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -162,8 +167,11 @@ export function buildLlamaGraph(
   const half = D / 2;
 
   const linear = (x: string, prefix: string, bias: boolean): string => {
-    const y = g.node('MatMul', [x, g.node('Transpose', [w(`${prefix}.weight`)], { perm: [1, 0] })]);
-    return bias && has(`${prefix}.bias`) ? g.node('Add', [y, w(`${prefix}.bias`)]) : y;
+    const mm = g.node('MatMul', [x, g.node('Transpose', [w(`${prefix}.weight`)], { perm: [1, 0] })]);
+    const y = bias && has(`${prefix}.bias`) ? g.node('Add', [mm, w(`${prefix}.bias`)]) : mm;
+    // An unmerged LoRA (lora-graph.ts): y + (x·Aᵀ)·(s·Bᵀ), when the tensors carry the module's pair.
+    const lora = loraGraphNames(prefix);
+    return has(lora.a) ? g.node('Add', [y, g.node('MatMul', [g.node('MatMul', [x, w(lora.a)]), w(lora.b)])]) : y;
   };
   const eps = variant === 'fused' ? '' : g.f32([c.rmsNormEps], true);
   const rmsNorm = (x: string, weight: string): string => {
@@ -277,7 +285,8 @@ export function buildLlamaGraph(
   }
   const final = rmsNorm(h, 'model.norm.weight');
   const head = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  g.node('MatMul', [final, g.node('Transpose', [w(head)], { perm: [1, 0] })], {}, 'logits');
+  if (has(loraGraphNames('lm_head').a)) g.node('Identity', [linear(final, 'lm_head', false)], {}, 'logits');
+  else g.node('MatMul', [final, g.node('Transpose', [w(head)], { perm: [1, 0] })], {}, 'logits');
 
   const value = (name: string, elemType: number, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto => ({
     name,

@@ -12,10 +12,12 @@ import { toFloat32, type Tensor } from '../tensor.ts';
 import { crossEntropy } from './loss.ts';
 import { add, mul, silu } from './ops.ts';
 import { causalAttention, embedding, rmsNorm, rope } from './ops-llm.ts';
-import { trainLoop, type LoopOptions, type StepReport } from './loop.ts';
-import { loraScaling, type Adapter, type LinearSite } from './lora.ts';
+import { runSteps, trainSteps, type LoopOptions, type StepReport } from './loop.ts';
+import { loraScaling, mergeAdapter, type Adapter, type LinearSite } from './lora.ts';
+import { loraGraphTensors } from './lora-graph.ts';
+import { importPeft, PeftError, type PeftFiles } from './peft.ts';
 import { adapterParams, loraLinear } from './mlp.ts';
-import type { Tape, Value } from './tape.ts';
+import { Tape, type Value } from './tape.ts';
 
 /** Every linear layer of the decoder, named as PEFT names the modules of LlamaForCausalLM. */
 export function llamaSites(c: CausalLmConfig): LinearSite[] {
@@ -134,10 +136,50 @@ export function frozenModel(
   };
 }
 
+/** Windows of seqLen ids cut from `tokens` (consecutive, non-overlapping), as the ids of `rows`. */
+function windowIds(tokens: ArrayLike<number>, seqLen: number, rows: ArrayLike<number>): Int32Array {
+  const ids = new Int32Array(rows.length * seqLen);
+  for (let i = 0; i < rows.length; i++) for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = tokens[rows[i] * seqLen + j];
+  return ids;
+}
+
+function windowCount(tokens: ArrayLike<number>, seqLen: number): number {
+  const windows = Math.floor(tokens.length / seqLen);
+  if (windows < 1) throw new Error(`${tokens.length} tokens make no window of ${seqLen}`);
+  return windows;
+}
+
+const f32Maps = (baseTensors: readonly Tensor[]) => ({
+  f32: new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))])),
+  shapes: new Map(baseTensors.map((t) => [t.name, t.shape])),
+});
+
 /**
- * Train a LoRA of the decoder in place on windows of seqLen tokens cut from `tokens` (consecutive,
- * non-overlapping); returns the loss per step.
+ * The steps of training a LoRA of the decoder in place on windows of seqLen tokens cut from
+ * `tokens` (consecutive, non-overlapping), one per `next()` (loop.ts trainSteps).
  */
+export function llamaAdapterSteps(
+  config: CausalLmConfig,
+  baseTensors: readonly Tensor[],
+  adapter: Adapter,
+  tokens: ArrayLike<number>,
+  seqLen: number,
+  opts: LoopOptions,
+): Generator<StepReport, void, undefined> {
+  const windows = windowCount(tokens, seqLen);
+  const { f32, shapes } = f32Maps(baseTensors);
+  return trainSteps(
+    adapterParams(adapter),
+    windows,
+    (tape, values, rows, step) => {
+      const model = { ...frozenModel(tape, config, f32, shapes, values), adapter, lora: values, dropoutKey: (opts.seed + step + 1) >>> 0 };
+      return llamaLoss(model, windowIds(tokens, seqLen, rows), rows.length, seqLen);
+    },
+    opts,
+  );
+}
+
+/** Train a LoRA of the decoder in place (llamaAdapterSteps to the end); returns the loss per step. */
 export function trainLlamaAdapter(
   config: CausalLmConfig,
   baseTensors: readonly Tensor[],
@@ -147,22 +189,57 @@ export function trainLlamaAdapter(
   opts: LoopOptions,
   onStep?: (r: StepReport) => void,
 ): StepReport[] {
-  const windows = Math.floor(tokens.length / seqLen);
-  if (windows < 1) throw new Error(`${tokens.length} tokens make no window of ${seqLen}`);
-  const f32 = new Map(baseTensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
-  const shapes = new Map(baseTensors.map((t) => [t.name, t.shape]));
-  return trainLoop(
-    adapterParams(adapter),
-    windows,
-    (tape, values, rows, step) => {
-      const ids = new Int32Array(rows.length * seqLen);
-      rows.forEach((w, i) => {
-        for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = tokens[w * seqLen + j];
-      });
-      const model = { ...frozenModel(tape, config, f32, shapes, values), adapter, lora: values, dropoutKey: (opts.seed + step + 1) >>> 0 };
-      return llamaLoss(model, ids, rows.length, seqLen);
-    },
-    opts,
-    onStep,
-  );
+  return runSteps(llamaAdapterSteps(config, baseTensors, adapter, tokens, seqLen, opts), onStep);
+}
+
+/**
+ * Mean next-token cross-entropy over every window of `tokens` (no dropout), with the adapter's
+ * LoRA beside its layers or, without one, of the base alone; `batch` windows per forward pass.
+ */
+export function llamaWindowLoss(
+  config: CausalLmConfig,
+  baseTensors: readonly Tensor[],
+  adapter: Adapter | undefined,
+  tokens: ArrayLike<number>,
+  seqLen: number,
+  batch = 8,
+): number {
+  const windows = windowCount(tokens, seqLen);
+  const { f32, shapes } = f32Maps(baseTensors);
+  let sum = 0;
+  for (let w0 = 0; w0 < windows; w0 += batch) {
+    const rows = Int32Array.from({ length: Math.min(batch, windows - w0) }, (_, i) => w0 + i);
+    const tape = new Tape('f32');
+    const params = adapter ? adapterParams(adapter) : [];
+    const values = new Map(params.map((p) => [p.name, tape.constant(p.data, p.rows, p.cols, p.name)]));
+    const model = { ...frozenModel(tape, config, f32, shapes, values), ...(adapter ? { adapter, lora: values } : {}) };
+    sum += llamaLoss(model, windowIds(tokens, seqLen, rows), rows.length, seqLen).data[0] * rows.length;
+  }
+  return sum / windows;
+}
+
+/** How `garden generate --adapter` applies a LoRA: merged into the weights, or beside them in the graph. */
+export const ADAPTER_MODES = Object.freeze({
+  merged: "W + s·B·A in each weight's own dtype (PEFT's merge_and_unload)",
+  unmerged: "(x·Aᵀ)·(s·Bᵀ) added beside each linear layer's MatMul in the decoder graph (PEFT's unmerged forward)",
+} as const);
+export type AdapterMode = keyof typeof ADAPTER_MODES;
+
+/**
+ * A PEFT LoRA adapter (garden- or PEFT-made) applied to a Llama-family model's tensors: the merged
+ * tensors, or the base plus the transposed LoRA pairs the decoder graph adds beside its MatMuls.
+ * An adapter bound to another species (garden.species in its metadata) is refused.
+ */
+export function applyLlamaAdapter(
+  config: CausalLmConfig,
+  tensors: readonly Tensor[],
+  files: PeftFiles,
+  mode: AdapterMode,
+  species?: string,
+): { tensors: Tensor[]; adapter: Adapter } {
+  const adapter = importPeft(files, llamaSites(config), new Map(tensors.map((t) => [t.name, t])));
+  if (adapter.species && species && adapter.species !== species)
+    throw new PeftError(`the adapter was trained on species ${adapter.species.slice(0, 12)}…, this model is ${species.slice(0, 12)}…`);
+  if (adapter.lora.size === 0 && adapter.saved.size === 0) throw new PeftError('the adapter has no LoRA pair and no saved module');
+  return { tensors: mode === 'merged' ? mergeAdapter(tensors, adapter) : loraGraphTensors(tensors, adapter), adapter };
 }

@@ -4,14 +4,17 @@
  * computes it. The LoRA weights travel as external tensors "<module>.lora_A.T" [in, r] and
  * "<module>.lora_B.sT" [r, out] (transposed so the graph is plain MatMul, s = alpha/r folded into
  * B). Saved modules (modules_to_save) replace their base tensors; the graph is unchanged for them.
- * For the garden's [in, out] species graphs (the MLP and the char LM).
+ * withLoraMatMuls rewrites the garden's [in, out] species graphs (the MLP and the char LM); the
+ * Llama decoder (llama-graph.ts) adds the same two MatMuls wherever its tensors include a pair.
  */
 import type { GraphNode, GraphSpec } from '../models/onnx-graph.ts';
 import { fromFloat32, type Tensor } from '../tensor.ts';
 import { loraScaling, type Adapter } from './lora.ts';
 
-const aName = (m: string) => `${m}.lora_A.T`;
-const bName = (m: string) => `${m}.lora_B.sT`;
+/** The external tensors of a module's LoRA in a graph: Aᵀ [in, r] and s·Bᵀ [r, out] (any base layout). */
+export const loraGraphNames = (m: string) => ({ a: `${m}.lora_A.T`, b: `${m}.lora_B.sT` });
+const aName = (m: string) => loraGraphNames(m).a;
+const bName = (m: string) => loraGraphNames(m).b;
 
 export function withLoraMatMuls(spec: GraphSpec, adapter: Adapter): GraphSpec {
   const byWeight = new Map([...adapter.lora.values()].map((p) => [p.site.weight, p]));
@@ -49,7 +52,7 @@ export function withLoraMatMuls(spec: GraphSpec, adapter: Adapter): GraphSpec {
   };
 }
 
-/** The tensors a withLoraMatMuls graph reads: the base (saved modules in place) and the transposed LoRA pairs. */
+/** The tensors a LoRA graph reads: the base (saved modules in place) and the transposed LoRA pairs (the same for either base layout). */
 export function loraGraphTensors(base: readonly Tensor[], adapter: Adapter): Tensor[] {
   const lora = [...adapter.lora.values()].flatMap((p) => {
     const { inFeatures: I, outFeatures: O } = p.site;

@@ -12,7 +12,7 @@ import { initAdapter, mergeAdapter, type Adapter } from './lora.ts';
 import { mlpSites, trainMlpAdapter } from './mlp.ts';
 import { ADAMW_DEFAULTS } from './optim.ts';
 import { exportPeft, type PeftFiles } from './peft.ts';
-import { refuseSuiteOverlap, type EncodedData, type TrainSpec } from './spec.ts';
+import { refuseSuiteOverlap, specLoraConfig, type EncodedData, type TrainSpec } from './spec.ts';
 import type { LoopOptions, StepReport } from './loop.ts';
 
 export const TRAINING_MANIFEST = 'garden_training.json';
@@ -79,23 +79,7 @@ export function prepareRun(inp: RunInputs): PreparedRun {
   if (inp.validation) refuseSuiteOverlap(inp.validation, inp.suites, spec.data.validation);
   const sites = mlpSites(base.tensors);
   const byName = new Map(base.tensors.map((t) => [t.name, t]));
-  const adapter = initAdapter(
-    {
-      r: spec.adapter.r,
-      alpha: spec.adapter.alpha,
-      dropout: spec.adapter.dropout,
-      targetModules: spec.adapter.targetModules,
-      modulesToSave: spec.adapter.modulesToSave,
-      useRslora: spec.adapter.useRslora,
-      fanInFanOut: true,
-      baseModel: base.name,
-      taskType: null,
-    },
-    sites,
-    byName,
-    spec.train.seed,
-    base.species,
-  );
+  const adapter = initAdapter(specLoraConfig(spec.adapter, base.name, true, null), sites, byName, spec.train.seed, base.species);
   return { adapter, checked };
 }
 

@@ -15,6 +15,7 @@ import { sha256Hex, type Sha256Hex } from '../hash.ts';
 import { MAIL_BUCKETS, mailFeatures, stripHeaders } from '../models/mail-features.ts';
 import { suiteRows, type Suite } from '../eval/suite.ts';
 import { SCHEDULES, type ScheduleKind } from './optim.ts';
+import type { LoraConfig } from './lora.ts';
 
 export const ENCODINGS = Object.freeze({
   'mail-text': 'an email ("message": headers stripped, or "body") as the mail species\' hashed bag of words',
@@ -30,6 +31,69 @@ export interface TrainSpec {
   suites: string[];
   adapter: { r: number; alpha: number; dropout: number; targetModules: string[]; modulesToSave: string[]; useRslora: boolean };
   train: { steps: number; batch: number; lr: number; schedule: ScheduleKind; warmupSteps: number; weightDecay: number; seed: number };
+  /** A language-model spec (the "text" key): a LoRA of a Llama-family base trained on text files. */
+  text?: TextSpec;
+}
+
+/** Text files (.txt/.md) tokenized with the base's tokenizer, cut into windows of seqLen tokens. */
+export interface TextSpec {
+  train: string[];
+  validation: string[];
+  seqLen: number;
+  /** Fraction of the training windows held out for validation when no validation files are given. */
+  validationSplit: number;
+  /** Validation loss every this many steps (0: only at the end). */
+  evalEvery: number;
+  /** Stop after this many evaluations without a new best (0: never stop early); the best adapter is kept. */
+  patience: number;
+  /** Texts the model is judged on (text-wall.ts): a training or validation file sharing a window with one is refused. */
+  suiteTexts: string[];
+}
+
+export const TEXT_FILE = /\.(txt|md)$/i;
+
+function textFiles(v: unknown, where: string, optional: boolean): string[] {
+  if (v === undefined && optional) return [];
+  const list = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string' && TEXT_FILE.test(x)))
+    throw new SpecError(`${where} must be a .txt or .md file or a non-empty list of them, got ${JSON.stringify(v)}`);
+  return list as string[];
+}
+
+function parseTextSpec(o: Obj, data: Obj, steps: number): TextSpec {
+  const t = object(o.text, 'spec.text', ['seq_len', 'validation_split', 'eval_every', 'patience']);
+  if (o.encoding !== undefined) throw new SpecError('spec.encoding is for classifier data; a "text" spec reads text files');
+  if (o.suites !== undefined)
+    throw new SpecError('spec.suites holds classifier suites; a "text" spec names its held-out texts in "suite_texts"');
+  const validation = textFiles(data.validation, 'spec.data.validation', true);
+  const validationSplit = num(t, 'validation_split', 'spec.text', (x) => x >= 0 && x < 1, 'in [0, 1)', 0);
+  if (validation.length > 0 && validationSplit > 0)
+    throw new SpecError('give spec.data.validation or spec.text.validation_split, not both');
+  const suiteTexts = o.suite_texts === undefined ? [] : textFiles(o.suite_texts, 'spec.suite_texts', false);
+  return {
+    train: textFiles(data.train, 'spec.data.train', false),
+    validation,
+    seqLen: num(t, 'seq_len', 'spec.text', isInt(2, 65_536), 'an integer in 2…65536'),
+    validationSplit,
+    evalEvery: num(t, 'eval_every', 'spec.text', isInt(0, steps), `an integer in 0…${steps}`, 0),
+    patience: num(t, 'patience', 'spec.text', isInt(0, 1_000_000), 'an integer in 0…1000000', 0),
+    suiteTexts,
+  };
+}
+
+/** The LoraConfig of a spec's adapter settings, for a base of the given layout and task. */
+export function specLoraConfig(a: TrainSpec['adapter'], baseModel: string, fanInFanOut: boolean, taskType: string | null): LoraConfig {
+  return {
+    r: a.r,
+    alpha: a.alpha,
+    dropout: a.dropout,
+    targetModules: a.targetModules,
+    modulesToSave: a.modulesToSave,
+    useRslora: a.useRslora,
+    fanInFanOut,
+    baseModel,
+    taskType,
+  };
 }
 
 export class SpecError extends Error {
@@ -66,17 +130,18 @@ function strList(o: Obj, k: string, where: string): string[] {
 
 const isInt = (lo: number, hi: number) => (x: number) => Number.isInteger(x) && x >= lo && x <= hi;
 
-export function parseSpec(text: string): TrainSpec {
+export function parseSpec(json: string): TrainSpec {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(json);
   } catch (e) {
     throw new SpecError(`the spec is not JSON: ${(e as Error).message}`);
   }
-  const problem = findKeyProblem(text);
+  const problem = findKeyProblem(json);
   if (problem) throw new SpecError(`the spec has a ${problem.problem} key "${problem.key}" at ${problem.path}`);
-  const o = object(raw, 'spec', ['base', 'data', 'encoding', 'suites', 'adapter', 'train']);
+  const o = object(raw, 'spec', ['base', 'data', 'encoding', 'suites', 'suite_texts', 'text', 'adapter', 'train']);
   const data = object(o.data, 'spec.data', ['train', 'validation']);
+  if (o.suite_texts !== undefined && o.text === undefined) throw new SpecError('spec.suite_texts needs a "text" spec');
   const enc = o.encoding;
   if (enc !== undefined && (typeof enc !== 'string' || !Object.prototype.hasOwnProperty.call(ENCODINGS, enc)))
     throw new SpecError(`spec.encoding ${JSON.stringify(enc)} is unknown; valid: ${Object.keys(ENCODINGS).join(', ')}`);
@@ -87,10 +152,12 @@ export function parseSpec(text: string): TrainSpec {
     throw new SpecError(`spec.train.schedule ${JSON.stringify(schedule)} is unknown; valid: ${SCHEDULES.join(', ')}`);
   if (a.use_rslora !== undefined && typeof a.use_rslora !== 'boolean') throw new SpecError('spec.adapter.use_rslora must be true or false');
   const steps = num(t, 'steps', 'spec.train', isInt(1, 1_000_000), 'an integer in 1…1000000');
-  const validation = str(data, 'validation', 'spec.data', true);
+  const text = o.text === undefined ? undefined : parseTextSpec(o, data, steps);
+  const validation = text ? text.validation[0] : str(data, 'validation', 'spec.data', true);
   return {
     base: str(o, 'base', 'spec')!,
-    data: { train: str(data, 'train', 'spec.data')!, ...(validation ? { validation } : {}) },
+    data: { train: text ? text.train[0] : str(data, 'train', 'spec.data')!, ...(validation ? { validation } : {}) },
+    ...(text ? { text } : {}),
     ...(enc ? { encoding: enc as Encoding } : {}),
     suites: strList(o, 'suites', 'spec'),
     adapter: {
