@@ -106,3 +106,60 @@ export function HeatmapCanvas({
     </figure>
   );
 }
+
+/**
+ * A training run's loss curve: the training loss of every step and the validation loss at the end
+ * of each epoch, on one step axis. The plot is made once and given new data as the run goes.
+ */
+export function LossChart({
+  train,
+  validation,
+  label,
+  testId,
+  width = 520,
+  height = 220,
+}: {
+  train: readonly { step: number; loss: number }[];
+  validation: readonly { step: number; loss: number }[];
+  label: string;
+  testId?: string;
+  width?: number;
+  height?: number;
+}) {
+  const ref = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    plot.current = new uPlot(
+      {
+        width,
+        height,
+        legend: { show: true, live: false },
+        cursor: { show: true, points: { show: false } },
+        scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1e-4, max) * 1.08] } },
+        axes: [
+          { size: 34, label: 'step' },
+          { size: 60, values: (_u, ticks) => ticks.map((t) => (t === 0 ? '0' : t.toPrecision(2))) },
+        ],
+        series: [
+          { label: 'step' },
+          { label: 'train loss', stroke: '#3f8a5c', width: 1.5, points: { show: false } },
+          { label: 'validation loss', stroke: '#a35a00', width: 2, spanGaps: true, points: { show: true, size: 5 } },
+        ],
+      },
+      [[], [], []],
+      el,
+    );
+    return () => {
+      plot.current?.destroy();
+      plot.current = null;
+    };
+  }, [width, height]);
+  useEffect(() => {
+    const val = new Map(validation.map((v) => [v.step, v.loss]));
+    const steps = train.map((t) => t.step);
+    plot.current?.setData([steps, train.map((t) => t.loss), steps.map((s) => val.get(s) ?? null)]);
+  }, [train, validation, width, height]);
+  return <div ref={ref} role="img" aria-label={label} className="chart" data-testid={testId} />;
+}

@@ -1,58 +1,18 @@
-import { useEffect, useRef } from 'react';
+import { useRef } from 'react';
 import { useGarden } from '../state.ts';
 import { routeDrawing } from '../garden.ts';
 import { MarkWrong } from './MarkWrong.tsx';
-
-const SIZE = 280;
+import { DrawPad, PAD_SIZE, type DrawPadHandle } from './DrawPad.tsx';
 
 export function RoutePanel() {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  const drawing = useRef(false);
+  const pad = useRef<DrawPadHandle>(null);
   const route = useGarden((s) => s.route);
   const champion = useGarden((s) => s.registry?.champion ?? null);
   const models = useGarden((s) => s.models);
   const routing = useGarden((s) => !!s.tasks.route);
 
-  useEffect(() => clear(), []);
-
-  function ctx() {
-    return canvas.current!.getContext('2d', { willReadFrequently: true })!;
-  }
-  function clear() {
-    const c = ctx();
-    c.fillStyle = '#000';
-    c.fillRect(0, 0, SIZE, SIZE);
-  }
-  function at(e: React.PointerEvent) {
-    const r = canvas.current!.getBoundingClientRect();
-    return [((e.clientX - r.left) * SIZE) / r.width, ((e.clientY - r.top) * SIZE) / r.height] as const;
-  }
-  function down(e: React.PointerEvent) {
-    drawing.current = true;
-    canvas.current!.setPointerCapture?.(e.pointerId);
-    const [x, y] = at(e);
-    const c = ctx();
-    c.strokeStyle = '#fff';
-    c.lineWidth = 22;
-    c.lineCap = 'round';
-    c.lineJoin = 'round';
-    c.beginPath();
-    c.moveTo(x, y);
-    c.lineTo(x + 0.1, y + 0.1);
-    c.stroke();
-  }
-  function move(e: React.PointerEvent) {
-    if (!drawing.current) return;
-    const [x, y] = at(e);
-    const c = ctx();
-    c.lineTo(x, y);
-    c.stroke();
-  }
   function ask() {
-    const img = ctx().getImageData(0, 0, SIZE, SIZE);
-    const gray = new Uint8ClampedArray(SIZE * SIZE);
-    for (let i = 0; i < gray.length; i++) gray[i] = img.data[4 * i];
-    void routeDrawing(gray, SIZE, SIZE);
+    void routeDrawing(pad.current!.gray(), PAD_SIZE, PAD_SIZE);
   }
   const championName = models.find((m) => m.id === champion)?.name;
   return (
@@ -66,23 +26,12 @@ export function RoutePanel() {
       </p>
       <div className="route">
         <div>
-          <canvas
-            ref={canvas}
-            width={SIZE}
-            height={SIZE}
-            className="pad"
-            data-testid="draw-pad"
-            aria-label="Drawing pad for a digit"
-            onPointerDown={down}
-            onPointerMove={move}
-            onPointerUp={() => (drawing.current = false)}
-            onPointerLeave={() => (drawing.current = false)}
-          />
+          <DrawPad padRef={pad} testId="draw-pad" label="Drawing pad for a digit" />
           <div className="row">
             <button className="primary" onClick={ask} disabled={routing} data-testid="ask-button">
               Ask
             </button>
-            <button onClick={clear}>Clear</button>
+            <button onClick={() => pad.current?.clear()}>Clear</button>
           </div>
         </div>
         {route && (

@@ -1,0 +1,174 @@
+/**
+ * Train on your own digits, as a user does it: draw labelled digits (pointer and keyboard), see
+ * them as thumbnails with counts, have an out-of-range rank refused at the form, train a LoRA in
+ * the training worker with a live loss curve and progress, pause and resume it, cancel it (no
+ * candidate), then a full run whose candidate (base + adapter merged) passes the runtime smoke and
+ * is evaluated on the pinned suites; the adapter downloads in PEFT's layout. No request leaves the
+ * app's origin.
+ */
+import { test, expect, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+import { expectAllPassed, SMOKE_CHECKS } from './app-helpers.ts';
+
+const SHOTS = 'e2e/screenshots';
+mkdirSync(SHOTS, { recursive: true });
+
+const STROKES: Record<string, [number, number][]> = {
+  '1': [
+    [0.5, 0.15],
+    [0.5, 0.85],
+  ],
+  '7': [
+    [0.25, 0.2],
+    [0.75, 0.2],
+    [0.45, 0.85],
+  ],
+  '0': [
+    [0.5, 0.15],
+    [0.75, 0.3],
+    [0.75, 0.7],
+    [0.5, 0.85],
+    [0.25, 0.7],
+    [0.25, 0.3],
+    [0.5, 0.15],
+  ],
+};
+
+/** Draw a polyline on the training pad with the mouse, `jitter` shifting it a little each time. */
+async function draw(page: Page, digit: string, jitter: number) {
+  const pad = page.getByTestId('train-pad');
+  await pad.scrollIntoViewIfNeeded();
+  const box = (await pad.boundingBox())!;
+  const pts = STROKES[digit].map(([x, y]) => [box.x + (x + jitter) * box.width, box.y + (y - jitter / 2) * box.height] as const);
+  await page.mouse.move(...pts[0]);
+  await page.mouse.down();
+  for (let i = 1; i < pts.length; i++) await page.mouse.move(...pts[i], { steps: 8 });
+  await page.mouse.up();
+}
+
+async function addDrawn(page: Page, digit: string, jitter: number) {
+  await draw(page, digit, jitter);
+  await page.getByTestId(`train-label-${digit}`).check();
+  await page.getByTestId('add-example').click();
+}
+
+/** A "1" drawn with the keyboard alone: focus the pad, pen down, eight steps down, pen up. */
+async function addByKeyboard(page: Page, column: number) {
+  const pad = page.getByTestId('train-pad');
+  await pad.focus();
+  for (let i = 0; i < column; i++) await page.keyboard.press('ArrowLeft');
+  for (let i = 0; i < 6; i++) await page.keyboard.press('ArrowUp');
+  await page.keyboard.press('Space');
+  for (let i = 0; i < 12; i++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Space');
+  await page.getByTestId('train-label-1').focus();
+  await page.keyboard.press('Space');
+  await page.getByTestId('add-example').focus();
+  await page.keyboard.press('Enter');
+}
+
+const progressStep = async (page: Page) =>
+  Number(/step (\d+) of/.exec((await page.getByTestId('train-progress-text').textContent()) ?? '')?.[1] ?? -1);
+
+test('train an adapter on drawn digits: curve, pause, cancel, then a candidate through smoke and evaluation', async ({
+  page,
+  context,
+  baseURL,
+}) => {
+  test.setTimeout(300_000);
+  const origin = new URL(baseURL!).origin;
+  const offOrigin: string[] = [];
+  context.on('request', (r) => {
+    const url = r.url();
+    if (!url.startsWith(origin) && !url.startsWith('data:') && !url.startsWith('blob:')) offOrigin.push(url);
+  });
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+
+  await page.goto('/');
+  await expect(page.getByTestId('train-panel')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('train-panel')).toContainText('no GPU kernels yet');
+
+  // 1. A handful of labelled examples: pointer strokes and two by keyboard.
+  for (const [k, j] of [0, 0.04, -0.04].entries()) {
+    await addDrawn(page, '1', j + k * 0.01);
+    await addDrawn(page, '7', j);
+    await addDrawn(page, '0', j);
+  }
+  await addByKeyboard(page, 0);
+  await addByKeyboard(page, 2);
+  await expect(page.getByTestId('example-count')).toHaveText('11');
+  await expect(page.getByTestId('example-thumb')).toHaveCount(11);
+  await expect(page.getByTestId('label-counts')).toContainText('0: 3');
+  await expect(page.getByTestId('label-counts')).toContainText('1: 5');
+  await expect(page.getByTestId('label-counts')).toContainText('7: 3');
+  // Removable: the last one goes, and the set is 10.
+  await page.getByRole('button', { name: 'Remove example 11 (label 1)' }).click();
+  await expect(page.getByTestId('example-count')).toHaveText('10');
+  await page.getByTestId('train-panel').screenshot({ path: `${SHOTS}/train-1-examples.png` });
+
+  // 2. Out of range at the form: refused with the valid range, Train disabled.
+  await page.getByTestId('train-r').fill('0');
+  await expect(page.getByTestId('train-r-why')).toHaveText('rank r must be an integer in 1…64, got "0"');
+  await expect(page.getByTestId('train-button')).toBeDisabled();
+  await page.getByTestId('train-r').fill('64');
+  await expect(page.getByTestId('train-r-why')).toHaveCount(0);
+
+  // 3. A long run (batch 1, many epochs): live progress and curve, pause, resume, cancel.
+  await page.getByTestId('train-epochs').fill('1000');
+  await page.getByTestId('train-batch').fill('1');
+  await page.getByTestId('train-patience').fill('0');
+  // Two clicks in one moment: the second is ignored (one run).
+  await page.getByTestId('train-button').evaluate((b: HTMLButtonElement) => {
+    b.click();
+    b.click();
+  });
+  await expect(page.getByRole('status').filter({ hasText: 'second click was ignored' })).toBeVisible();
+  await expect.poll(() => progressStep(page), { timeout: 60_000 }).toBeGreaterThan(20);
+  await expect(page.getByTestId('train-loss-chart')).toBeVisible();
+  await page.getByTestId('pause-button').click();
+  await expect(page.getByTestId('train-progress-text')).toContainText('paused');
+  const at = await progressStep(page);
+  await page.waitForTimeout(1500);
+  expect(await progressStep(page)).toBe(at);
+  await expect(page.getByTestId('train-progress-text')).toContainText(`of 8000`);
+  await page.getByTestId('train-panel').screenshot({ path: `${SHOTS}/train-2-paused.png` });
+  await page.getByTestId('pause-button').click();
+  await expect.poll(() => progressStep(page)).toBeGreaterThan(at);
+  await expect(page.getByTestId('train-progress-text')).toContainText('left');
+  await page.getByTestId('cancel-training').click();
+  await expect(page.getByTestId('train-message')).toContainText('cancelled at step');
+  await expect(page.getByTestId('candidate-panel')).toHaveCount(0);
+  await expect(page.getByTestId('train-result')).toHaveCount(0);
+
+  // 4. A full run: LoRA r 4 on fc1 and fc2, early stop on validation; the candidate goes through the pipeline.
+  await page.getByTestId('train-r').fill('4');
+  await page.getByTestId('train-epochs').fill('60');
+  await page.getByTestId('train-batch').fill('8');
+  await page.getByTestId('train-patience').fill('5');
+  await page.getByTestId('train-button').click();
+  await expect(page.getByTestId('train-result')).toBeVisible({ timeout: 120_000 });
+  await expect(page.getByTestId('train-loss-chart')).toBeVisible();
+  await expect(page.getByTestId('train-progress-text')).toContainText('validation loss');
+  const name = (await page.getByTestId('trained-candidate').textContent())!;
+  expect(name).toMatch(/Trained · LoRA r4 α8 on fc1\+fc2/);
+  await expect(page.getByTestId('train-validation')).toContainText('On the 2 held-out drawings: accuracy');
+  await page.getByTestId('train-panel').screenshot({ path: `${SHOTS}/train-3-done.png` });
+
+  // The adapter in PEFT's layout, as three downloads.
+  const names: string[] = [];
+  page.on('download', (d) => names.push(d.suggestedFilename()));
+  await page.getByTestId('download-adapter').click();
+  await expect.poll(() => names.sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'garden_training.json']);
+
+  await expect(page.getByTestId('candidate-name')).toHaveText(name);
+  await page.getByTestId('evaluate-button').click();
+  await expectAllPassed(page.getByTestId('smoke-checks'), 4, SMOKE_CHECKS);
+  await expect(page.getByTestId('candidate-accuracy-mixed')).toContainText('%', { timeout: 120_000 });
+  await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%');
+  await page.getByTestId('candidate-panel').scrollIntoViewIfNeeded();
+  await page.getByTestId('candidate-panel').screenshot({ path: `${SHOTS}/train-4-evaluated.png` });
+
+  expect(offOrigin, `requests that left ${origin}`).toEqual([]);
+  expect(consoleErrors).toEqual([]);
+});

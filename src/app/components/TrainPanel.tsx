@@ -1,0 +1,279 @@
+import { useEffect, useRef, useState } from 'react';
+import { useGarden } from '../state.ts';
+import {
+  addExample,
+  cancelTraining,
+  downloadAdapter,
+  loadExamples,
+  pauseTraining,
+  removeExample,
+  resumeTraining,
+  startTraining,
+  useTrain,
+} from '../train.ts';
+import {
+  checkForm,
+  etaSeconds,
+  fieldProblem,
+  TARGETS,
+  TRAIN_FIELDS,
+  TRAIN_MODES,
+  validationCount,
+  type Example,
+  type TrainField,
+  type TrainMode,
+} from '../train-form.ts';
+import { DrawPad, PAD_SIZE, type DrawPadHandle } from './DrawPad.tsx';
+import { LossChart } from './Charts.tsx';
+import { pct } from '../format.ts';
+
+const LABELS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const FORM_FIELDS: TrainField[] = ['r', 'alpha', 'dropout', 'epochs', 'batch', 'lr', 'patience', 'seed'];
+
+function initialTexts(): Record<TrainField, string> {
+  return Object.fromEntries(FORM_FIELDS.map((k) => [k, TRAIN_FIELDS[k].initial])) as Record<TrainField, string>;
+}
+
+/** A 28×28 model input drawn at 1:1 and shown larger with crisp pixels. */
+function Thumb({ input }: { input: Float32Array }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const ctx = ref.current?.getContext('2d');
+    if (!ctx) return;
+    const img = ctx.createImageData(28, 28);
+    input.forEach((v, k) => {
+      const g = Math.round(v * 255);
+      img.data.set([g, g, g, 255], 4 * k);
+    });
+    ctx.putImageData(img, 0, 0);
+  }, [input]);
+  return <canvas ref={ref} width={28} height={28} className="thumb-img" aria-hidden="true" />;
+}
+
+function seconds(s: number): string {
+  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+export function TrainPanel() {
+  const pad = useRef<DrawPadHandle>(null);
+  const t = useTrain();
+  const [label, setLabel] = useState(0);
+  const [mode, setMode] = useState<TrainMode>('lora');
+  const [targets, setTargets] = useState<string[]>(['fc1', 'fc2']);
+  const [texts, setTexts] = useState(initialTexts);
+  useEffect(() => {
+    void loadExamples().catch((e: Error) => useGarden.setState({ notice: `Could not open the training set: ${e.message}` }));
+  }, []);
+
+  const form = checkForm(mode, targets, texts);
+  const running = t.status === 'preparing' || t.status === 'running' || t.status === 'paused';
+  const counts = LABELS.map((_, k) => t.examples.filter((e) => e.label === k).length);
+  const held = validationCount(t.examples.length);
+  const eta = etaSeconds(t.step, t.total, t.elapsedMs);
+  const lastVal = t.validation[t.validation.length - 1];
+
+  async function add() {
+    if (await addExample(pad.current!.gray(), PAD_SIZE, PAD_SIZE, label)) pad.current!.clear();
+  }
+
+  return (
+    <section className="step" aria-labelledby="train-h" data-testid="train-panel">
+      <h2 id="train-h">
+        <span className="num">2c</span> Train on your own digits
+      </h2>
+      <p className="hint">
+        Draw a digit, pick its label and add it to your training set. The drawings stay in this browser (IndexedDB); a set that shares an
+        input with a frozen suite is refused. Training runs in a worker on the CPU: the training engine has no GPU kernels yet. The
+        starter's training pool is not shipped with the app (only the frozen suites are, and they are never trained on), so the set is what
+        you draw.
+      </p>
+      <div className="route">
+        <div>
+          <DrawPad padRef={pad} testId="train-pad" label="Training pad: draw one digit" />
+          <fieldset className="labels">
+            <legend>Label of this drawing</legend>
+            {LABELS.map((l, k) => (
+              <label key={l} className={k === label ? 'label-pick on' : 'label-pick'}>
+                <input
+                  type="radio"
+                  name="train-label"
+                  checked={k === label}
+                  onChange={() => setLabel(k)}
+                  data-testid={`train-label-${l}`}
+                />
+                {l}
+              </label>
+            ))}
+          </fieldset>
+          <div className="row">
+            <button className="primary" onClick={() => void add()} disabled={running} data-testid="add-example">
+              Add as “{LABELS[label]}”
+            </button>
+            <button onClick={() => pad.current?.clear()} aria-label="Erase the training pad">
+              Erase
+            </button>
+          </div>
+        </div>
+        <div className="train-set">
+          <h3>
+            Your training set: <span data-testid="example-count">{t.examples.length}</span> example{t.examples.length === 1 ? '' : 's'}
+          </h3>
+          <p className="hint" data-testid="label-counts">
+            {LABELS.map((l, k) => (
+              <span key={l} className={counts[k] ? 'count on' : 'count'}>
+                {l}: {counts[k]}
+              </span>
+            ))}
+          </p>
+          <p className="hint">
+            {held
+              ? `${held} held out for validation (a seeded fifth), ${t.examples.length - held} trained on.`
+              : 'Add 5 or more for a validation split and early stop.'}
+          </p>
+          <ul className="thumbs" aria-label="Training examples">
+            {t.examples.map((e: Example, i) => (
+              <li key={e.id} className="thumb" data-testid="example-thumb">
+                <Thumb input={e.input} />
+                <span>{LABELS[e.label]}</span>
+                <button
+                  className="link"
+                  onClick={() => void removeExample(e.id)}
+                  disabled={running}
+                  aria-label={`Remove example ${i + 1} (label ${LABELS[e.label]})`}
+                >
+                  ×
+                </button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      </div>
+
+      <fieldset className="train-form" disabled={running}>
+        <legend>Adapter on the digits base</legend>
+        <div className="row">
+          {(Object.keys(TRAIN_MODES) as TrainMode[]).map((m) => (
+            <label key={m} className="param">
+              <input type="radio" name="train-mode" checked={mode === m} onChange={() => setMode(m)} data-testid={`train-mode-${m}`} />
+              {TRAIN_MODES[m]}
+            </label>
+          ))}
+        </div>
+        {mode === 'lora' && (
+          <div className="row">
+            target modules:
+            {TARGETS.map((m) => (
+              <label key={m} className="param">
+                <input
+                  type="checkbox"
+                  checked={targets.includes(m)}
+                  onChange={(e) => setTargets(e.target.checked ? [...targets, m].sort() : targets.filter((x) => x !== m))}
+                  data-testid={`train-target-${m}`}
+                />
+                {m}
+              </label>
+            ))}
+            {form.problems?.targets && (
+              <span className="fail" role="alert">
+                {form.problems.targets}
+              </span>
+            )}
+          </div>
+        )}
+        <div className="train-fields">
+          {FORM_FIELDS.filter((k) => mode === 'lora' || !['r', 'alpha', 'dropout'].includes(k)).map((k) => {
+            const f = TRAIN_FIELDS[k];
+            const why = fieldProblem(k, texts[k]);
+            return (
+              <label key={k} className="param">
+                <span>{f.label}</span>
+                <input
+                  type="number"
+                  min={f.min}
+                  max={f.max}
+                  step={f.integer ? 1 : 'any'}
+                  value={texts[k]}
+                  aria-invalid={!!why}
+                  aria-describedby={why ? `train-${k}-why` : undefined}
+                  data-testid={`train-${k}`}
+                  onChange={(e) => setTexts({ ...texts, [k]: e.target.value })}
+                />
+                {why && (
+                  <span className="fail" id={`train-${k}-why`} role="alert" data-testid={`train-${k}-why`}>
+                    {why}
+                  </span>
+                )}
+              </label>
+            );
+          })}
+        </div>
+        <p className="hint">AdamW (weight decay 0.01), cosine schedule with 10 % warm-up; the run is seeded and deterministic.</p>
+      </fieldset>
+      <div className="row">
+        <button
+          className="primary"
+          data-testid="train-button"
+          disabled={running || !form.settings || t.examples.length < 2}
+          onClick={() => form.settings && void startTraining(form.settings)}
+        >
+          {running ? 'Training…' : 'Train'}
+        </button>
+        <button
+          data-testid="pause-button"
+          disabled={!(t.status === 'running' || t.status === 'paused')}
+          onClick={() => (t.status === 'paused' ? resumeTraining() : pauseTraining())}
+        >
+          {t.status === 'paused' ? 'Resume' : 'Pause'}
+        </button>
+        <button data-testid="cancel-training" disabled={!running} onClick={cancelTraining}>
+          Cancel training
+        </button>
+        {t.examples.length < 2 && <span className="hint">Add at least 2 examples to train.</span>}
+      </div>
+      {t.status !== 'idle' && (
+        <div className="progress" aria-label="Training progress" data-testid="train-progress">
+          <progress max={t.total || 1} value={t.step} />
+          <span data-testid="train-progress-text">
+            {t.status === 'preparing'
+              ? 'checking the set against the frozen suites…'
+              : `step ${t.step} of ${t.total} · epoch ${t.epoch}` +
+                (lastVal ? ` · validation loss ${lastVal.loss.toPrecision(3)}, accuracy ${pct(lastVal.accuracy)}` : '') +
+                (t.status === 'paused' ? ' · paused' : '') +
+                (running && eta !== null ? ` · about ${seconds(eta)} left` : '') +
+                (!running ? ` · ${seconds(t.elapsedMs / 1000)}` : '')}
+          </span>
+        </div>
+      )}
+      {t.trainLoss.length > 0 && (
+        <LossChart train={t.trainLoss} validation={t.validation} label="Training and validation loss by step" testId="train-loss-chart" />
+      )}
+      {t.message && (
+        <p className={t.status === 'failed' ? 'fail' : 'hint'} role="status" data-testid="train-message">
+          {t.message}
+        </p>
+      )}
+      {t.result && t.status === 'done' && (
+        <div className="receipt" data-testid="train-result">
+          <p>
+            Candidate <strong data-testid="trained-candidate">{t.result.candidateName}</strong> (base + adapter merged) made in{' '}
+            {seconds(t.result.ms / 1000)}, {t.result.stepsRun} steps
+            {t.result.earlyStop
+              ? `; stopped early at epoch ${t.result.earlyStop.epoch}, keeping epoch ${t.result.earlyStop.bestEpoch} (best validation loss)`
+              : ''}
+            . Run its smoke test and evaluation in step 3.
+          </p>
+          {t.result.validation && (
+            <p className="hint" data-testid="train-validation">
+              On the {t.result.validation.rows} held-out drawings: accuracy {pct(t.result.validation.baseAccuracy)} (base) →{' '}
+              {pct(t.result.validation.adapterAccuracy)} (base + adapter), loss {t.result.validation.baseLoss.toPrecision(3)} →{' '}
+              {t.result.validation.adapterLoss.toPrecision(3)}.
+            </p>
+          )}
+          <button onClick={downloadAdapter} data-testid="download-adapter">
+            Download the adapter (PEFT: adapter_config.json, adapter_model.safetensors, garden_training.json)
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { mlpToTensors } from '../core/models/mlp.ts';
+import { readSuite, writeSuite } from '../core/eval/suite.ts';
+import { runTraining } from '../core/train/run.ts';
+import { checkForm, etaSeconds, fieldProblem, splitExamples, stepsPerEpoch, trainSpec, TRAIN_FIELDS, type Example } from './train-form.ts';
+
+const texts = () =>
+  Object.fromEntries(Object.entries(TRAIN_FIELDS).map(([k, f]) => [k, f.initial])) as Record<keyof typeof TRAIN_FIELDS, string>;
+
+function examples(n: number): Example[] {
+  return Array.from({ length: n }, (_, i) => ({ id: `e${i}`, label: i % 2, input: Float32Array.from([i, 1, 0, i / 10]), at: i }));
+}
+
+describe('train form', () => {
+  it('refuses a value outside its range, naming the range', () => {
+    expect(fieldProblem('r', '4')).toBeNull();
+    expect(fieldProblem('r', '0')).toBe('rank r must be an integer in 1…64, got "0"');
+    expect(fieldProblem('r', '2.5')).toMatch(/an integer in 1…64/);
+    expect(fieldProblem('dropout', '0.95')).toBe('lora_dropout must be a number in 0…0.9, got "0.95"');
+    expect(fieldProblem('lr', '')).toMatch(/learning rate must be a number in 0.00001…1/);
+    const bad = checkForm('lora', [], { ...texts(), epochs: '5000' });
+    expect(bad.settings).toBeNull();
+    expect(Object.keys(bad.problems!).sort()).toEqual(['epochs', 'targets']);
+    expect(checkForm('head', [], texts()).settings?.values.epochs).toBe(30);
+  });
+
+  it('splits the examples by seed (a fifth held out) and makes the spec of the run', () => {
+    const a = splitExamples(examples(10), 2, 17);
+    expect(a.train.y.length).toBe(8);
+    expect(a.validation!.y.length).toBe(2);
+    expect(splitExamples(examples(10), 2, 17).train.hash).toBe(a.train.hash);
+    expect(splitExamples(examples(10), 2, 18).train.hash).not.toBe(a.train.hash);
+    expect(splitExamples(examples(4), 2, 1).validation).toBeUndefined();
+    expect(() => splitExamples(examples(1), 2, 1)).toThrow(/at least 2 examples/);
+    const s = checkForm('lora', ['fc1', 'fc2'], { ...texts(), epochs: '3', batch: '4' }).settings!;
+    const spec = trainSpec(s, 8, 'b.slm', true);
+    expect(stepsPerEpoch(8, 4)).toBe(2);
+    expect(spec.train).toMatchObject({ steps: 6, batch: 4, warmupSteps: 0, schedule: 'cosine' });
+    expect(spec.adapter).toMatchObject({ r: 4, alpha: 8, targetModules: ['fc1', 'fc2'], modulesToSave: [] });
+    expect(trainSpec({ ...s, mode: 'head' }, 8, 'b.slm', true).adapter).toMatchObject({ targetModules: [], modulesToSave: ['fc2'] });
+    expect(etaSeconds(0, 10, 0)).toBeNull();
+    expect(etaSeconds(5, 10, 1000)).toBe(1);
+  });
+
+  it('a set with a row of a frozen suite is refused by the run, naming the suite', () => {
+    const z = (n: number) => new Float32Array(n).fill(0.1);
+    const base = mlpToTensors({ shape: { inputs: 4, hidden: 3, classes: 2 }, w1: z(12), b1: z(3), w2: z(6), b2: z(2) });
+    const ex = examples(10);
+    const split = splitExamples(ex, 2, 17);
+    const suite = (row: Float32Array) =>
+      readSuite(
+        writeSuite(
+          {
+            id: 'frozen',
+            name: 'f',
+            family: 'digits',
+            task: 'classify',
+            perturbation: 'none',
+            description: '',
+            classes: 2,
+            scale: 1,
+          },
+          { dtype: 'F32', data: row, featureSize: 4 },
+          Uint8Array.from([0]),
+        ),
+      );
+    const s = checkForm('lora', ['fc1'], { ...texts(), epochs: '2' }).settings!;
+    const inp = (suites: ReturnType<typeof suite>[]) => ({
+      spec: trainSpec(s, split.train.y.length, 'b.slm', true),
+      base: { name: 'b.slm', hash: 'h', species: 's', tensors: base, labels: ['a', 'b'] },
+      ...split,
+      suites,
+    });
+    const trainRow = split.train.x.slice(0, 4);
+    expect(() => runTraining(inp([suite(trainRow)]))).toThrow(/row 1 has the same model input as row 1 of frozen suite "frozen"/);
+    expect(runTraining(inp([suite(Float32Array.from([9, 9, 9, 9]))])).manifest.suitesKeptApart).toHaveLength(1);
+  });
+});

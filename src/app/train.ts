@@ -1,0 +1,260 @@
+/**
+ * "Train on your own digits": the user's labelled drawings, kept in this browser's IndexedDB
+ * (their own database, beside the garden's zones), trained into an adapter of the digits base in
+ * the training worker (workers/train.worker.ts, CPU), and the result stored as a candidate (base +
+ * adapter merged) that the normal pipeline takes from there: runtime smoke, evaluation sidecars
+ * on the pinned suites, viability (src/app/garden.ts). The drawings never leave the browser: the
+ * candidate's source manifest and the training manifest hold hashes and counts only.
+ */
+import * as Comlink from 'comlink';
+import { openDB, type IDBPDatabase } from 'idb';
+import { create } from 'zustand';
+import { useGarden, type ModelEntry } from './state.ts';
+import { labHandles } from './garden.ts';
+import { trainWorker } from './workers.ts';
+import { saveFile } from './save.ts';
+import { toImage28 } from '../core/image28.ts';
+import { sha256Hex } from '../core/hash.ts';
+import { readSlm, speciesId, speciesSignature, writeSlm } from '../core/format/slm.ts';
+import { makeManifest } from '../core/manifest/index.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../core/train/peft.ts';
+import { TRAINING_MANIFEST, type RunResult } from '../core/train/run.ts';
+import { splitExamples, stepsPerEpoch, trainSpec, type Example, type TrainSettings } from './train-form.ts';
+import type { TrainOutcome, TrainProgress } from '../../workers/train.worker.ts';
+
+export const TRAIN_DB = 'slm-garden-train';
+
+export interface TrainedAdapter {
+  candidateId: string;
+  candidateName: string;
+  config: string;
+  weights: Uint8Array;
+  manifest: string;
+  stepsRun: number;
+  earlyStop: TrainOutcome['earlyStop'];
+  ms: number;
+  validation?: RunResult['validation'];
+}
+
+export type RunStatus = 'idle' | 'preparing' | 'running' | 'paused' | 'done' | 'cancelled' | 'failed';
+
+export interface TrainState {
+  examples: Example[];
+  status: RunStatus;
+  step: number;
+  total: number;
+  epoch: number;
+  elapsedMs: number;
+  trainLoss: { step: number; loss: number }[];
+  validation: { step: number; loss: number; accuracy: number }[];
+  message: string | null;
+  result: TrainedAdapter | null;
+}
+
+export const useTrain = create<TrainState>()(() => ({
+  examples: [],
+  status: 'idle',
+  step: 0,
+  total: 0,
+  epoch: 0,
+  elapsedMs: 0,
+  trainLoss: [],
+  validation: [],
+  message: null,
+  result: null,
+}));
+const set = useTrain.setState;
+const get = useTrain.getState;
+
+let db: Promise<IDBPDatabase> | null = null;
+function trainDb(): Promise<IDBPDatabase> {
+  db ??= openDB(TRAIN_DB, 1, {
+    upgrade(d) {
+      d.createObjectStore('examples', { keyPath: 'id' });
+      // Per trained candidate (by its .slm hash): the PEFT files and the training manifest.
+      d.createObjectStore('adapters');
+    },
+    blocking: (_cur, _next, e) => (e.target as IDBDatabase).close(),
+  });
+  return db;
+}
+
+export async function loadExamples(): Promise<void> {
+  const all = (await (await trainDb()).getAll('examples')) as Example[];
+  set({ examples: all.sort((a, b) => a.at - b.at) });
+}
+
+/** Add the drawing as an example of `label`; false (and a notice) when the pad is empty. */
+export async function addExample(gray: Uint8ClampedArray, width: number, height: number, label: number): Promise<boolean> {
+  const input = toImage28(gray, width, height);
+  if (input.every((v) => v === 0)) {
+    useGarden.setState({ notice: 'Draw a digit on the training pad first.' });
+    return false;
+  }
+  const ex: Example = { id: crypto.randomUUID(), label, input, at: Date.now() };
+  await (await trainDb()).put('examples', ex);
+  set((s) => ({ examples: [...s.examples, ex] }));
+  return true;
+}
+
+export async function removeExample(id: string): Promise<void> {
+  await (await trainDb()).delete('examples', id);
+  set((s) => ({ examples: s.examples.filter((e) => e.id !== id) }));
+}
+
+/** Set synchronously on the first click, so a second click in the same moment is ignored. */
+let busy = false;
+
+export function trainingBusy(): boolean {
+  return busy;
+}
+
+function onProgress(p: TrainProgress): void {
+  set((s) => ({
+    status: s.status === 'preparing' || s.status === 'running' || s.status === 'paused' ? (p.paused ? 'paused' : 'running') : s.status,
+    step: p.step,
+    total: p.total,
+    epoch: p.epoch,
+    elapsedMs: p.elapsedMs,
+    trainLoss: p.losses.length ? [...s.trainLoss, ...p.losses] : s.trainLoss,
+    validation: p.validation ? [...s.validation, p.validation] : s.validation,
+  }));
+}
+
+/** The frozen suites of the digits family, each checked against the catalog's pin (the policy's from the garden's store). */
+async function familySuites(): Promise<{ bytes: Uint8Array; hash: string }[]> {
+  const { repo, family } = labHandles();
+  return Promise.all(
+    family.suites.map(async (s) => {
+      if (await repo.hasSuite(s.hash)) return { bytes: await repo.getSuite(s.hash), hash: s.hash };
+      const r = await fetch(`/starter/${s.file}`);
+      if (!r.ok) throw new Error(`the frozen suite ${s.id} could not be read (HTTP ${r.status}), so the data cannot be checked against it`);
+      return { bytes: new Uint8Array(await r.arrayBuffer()), hash: s.hash };
+    }),
+  );
+}
+
+/** Train on the examples with the form's settings; a second call while one runs is ignored. */
+export async function startTraining(settings: TrainSettings): Promise<void> {
+  if (busy) {
+    useGarden.setState({ notice: 'A training run is already going: the second click was ignored.' });
+    return;
+  }
+  busy = true;
+  set({ status: 'preparing', step: 0, total: 0, epoch: 0, elapsedMs: 0, trainLoss: [], validation: [], message: null, result: null });
+  try {
+    const base = useGarden.getState().models.find((m) => m.role === 'base');
+    if (!base) throw new Error('the garden has no base model');
+    const { repo, family } = labHandles();
+    const labels = family.output.labels;
+    const split = splitExamples(get().examples, labels.length, settings.values.seed);
+    const spec = trainSpec(settings, split.train.y.length, `${base.id}.slm`, !!split.validation);
+    const job = {
+      inputs: {
+        spec,
+        base: { name: `${base.id}.slm`, hash: base.hash, species: base.species, tensors: await repo.getTensors(base.id), labels },
+        train: split.train,
+        ...(split.validation ? { validation: split.validation } : {}),
+      },
+      suites: await familySuites(),
+      stepsPerEpoch: stepsPerEpoch(split.train.y.length, settings.values.batch),
+      patience: settings.values.patience,
+    };
+    set({ total: spec.train.steps });
+    const out = await trainWorker().train(job, Comlink.proxy(onProgress));
+    const cand = await storeCandidate(out, base, settings, get().examples.length);
+    set({
+      status: 'done',
+      result: {
+        candidateId: cand.id,
+        candidateName: cand.name,
+        config: out.config,
+        weights: out.weights,
+        manifest: JSON.stringify(out.manifest, null, 2),
+        stepsRun: out.stepsRun,
+        earlyStop: out.earlyStop,
+        ms: out.ms,
+        ...(out.validation ? { validation: out.validation } : {}),
+      },
+    });
+  } catch (e) {
+    const err = e as Error;
+    if (err.name === 'TrainCancelled') set({ status: 'cancelled', message: `Training ${err.message}.` });
+    else set({ status: 'failed', message: `Training failed: ${err.message}` });
+  } finally {
+    busy = false;
+  }
+}
+
+export function pauseTraining(): void {
+  if (get().status === 'running') void trainWorker().pause();
+}
+export function resumeTraining(): void {
+  if (get().status === 'paused') void trainWorker().resume();
+}
+export function cancelTraining(): void {
+  if (busy) void trainWorker().cancel();
+}
+
+/**
+ * Base + adapter merged, as a candidate of the base's species: its source manifest says it was
+ * trained here and binds the training manifest by hash; the PEFT files go to the training store.
+ */
+async function storeCandidate(out: TrainOutcome, base: ModelEntry, s: TrainSettings, examples: number): Promise<ModelEntry> {
+  const { repo, family, graph, syncLab } = labHandles();
+  const labels = [...family.output.labels];
+  const species = speciesId(speciesSignature(out.merged, family.graphHash, labels));
+  if (species !== base.species) throw new Error(`the merged model's species ${species.slice(0, 10)} is not the base's`);
+  const manifest = JSON.stringify(out.manifest, null, 2);
+  const trainingHash = sha256Hex(new TextEncoder().encode(manifest));
+  const what = s.mode === 'lora' ? `LoRA r${s.values.r} α${s.values.alpha} on ${s.targets.join('+')}` : 'new head (fc2, modules_to_save)';
+  const bytes = writeSlm(out.merged, {
+    species,
+    graph: family.graphHash,
+    vocabulary: labels,
+    extra: { 'garden.adapter': sha256Hex(out.weights), 'garden.training': trainingHash },
+  });
+  const hash = sha256Hex(bytes);
+  const kept = (out.manifest.suitesKeptApart as { hash: string }[]).map((x) => x.hash);
+  const source = makeManifest('source', {
+    name: `${base.name} + ${what}`,
+    model: { hash, format: 'slm', bytes: bytes.length },
+    species,
+    license: "the user's own: trained in this browser",
+    origin: { kind: 'trained', description: `${base.name} + ${what}, trained in this browser (CPU) on ${examples} drawn digits` },
+    data: {
+      description: `${examples} digits drawn by the user, kept in this browser; hashes and counts in ${TRAINING_MANIFEST}`,
+      hash: trainingHash,
+      suites: kept,
+    },
+  });
+  const slm = readSlm(bytes);
+  const count = useGarden.getState().models.filter((m) => m.role === 'candidate').length + 1;
+  const entry: ModelEntry = {
+    id: `trained-${hash.slice(0, 8)}`,
+    name: `#${count} Trained · ${what} · seed ${s.values.seed}`,
+    createdAt: new Date().toISOString(),
+    role: 'candidate',
+    family: family.id,
+    hash,
+    species,
+    bytes: bytes.length,
+    description: `${base.name} + ${what}, trained on ${examples} drawn digits (${out.stepsRun} steps)`,
+    parents: [base.id],
+    metadata: slm.metadata,
+  };
+  const put = await repo.putModel(entry, slm.tensors, graph, labels, [source]);
+  await (await trainDb()).put('adapters', { config: out.config, weights: out.weights, manifest }, hash);
+  useGarden.setState({ models: await repo.listModels(), candidateId: put.stored.id, receipt: null });
+  syncLab();
+  return put.stored;
+}
+
+/** The adapter in PEFT's layout, as separate downloads (adapter_config.json, adapter_model.safetensors), and the training manifest. */
+export function downloadAdapter(): void {
+  const r = get().result;
+  if (!r) return;
+  saveFile(ADAPTER_CONFIG, new TextEncoder().encode(r.config), 'application/json');
+  saveFile(ADAPTER_WEIGHTS, r.weights);
+  saveFile(TRAINING_MANIFEST, new TextEncoder().encode(r.manifest), 'application/json');
+}
