@@ -130,21 +130,21 @@ test('a signed bundle exported from one garden is verified and reproduced in ano
   const second = readFileSync(secondPath, 'utf8');
   expect(Object.keys((JSON.parse(second) as Bundle).files).some((n) => n.endsWith('.slm'))).toBe(true);
   // An old version of A's selector registry (its first: the starter base as champion), for the replay below.
-  const oldRegistry = (await a.evaluate(
+  const oldRegistry = await a.evaluate(
     () =>
-      new Promise((resolve, reject) => {
+      new Promise<Manifest>((resolve, reject) => {
         const r = indexedDB.open('slm-garden-audit');
         r.onerror = () => reject(r.error);
         r.onsuccess = () => {
           const q = r.result.transaction('entries').objectStore('entries').getAll();
           q.onsuccess = () =>
             resolve(
-              (q.result as { entry: { type: string; payload: { registry?: unknown } } }[]).find((x) => x.entry.type === 'release')!.entry
+              (q.result as { entry: { type: string; payload: { registry: Manifest } } }[]).find((x) => x.entry.type === 'release')!.entry
                 .payload.registry,
             );
         };
       }),
-  )) as Manifest;
+  );
   expect(oldRegistry.kind).toBe('selector-registry');
   await ctxA.close();
 
