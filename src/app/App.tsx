@@ -15,6 +15,7 @@ import { OperatorVisual } from './components/OperatorVisual.tsx';
 import { ImportPanel } from './components/ImportPanel.tsx';
 import { AllelePanel } from './components/AllelePanel.tsx';
 import { ExitCheckPanel } from './components/ExitCheckPanel.tsx';
+import { TrainPanel } from './components/TrainPanel.tsx';
 import { TextSection } from './components/TextSection.tsx';
 
 export function App() {
@@ -74,6 +75,7 @@ export function App() {
           <ImportPanel />
           <BreedPanel />
           <OperatorVisual />
+          <TrainPanel />
           <CandidatePanel />
           <SharePanel />
           <ReleasePanel />
