@@ -9,7 +9,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hfFolderFiles, tinyCheckpoint } from '../src/core/models/llama-testing.ts';
@@ -38,15 +38,25 @@ function writeFolder(name: string, edit: (f: Map<string, Uint8Array>) => void = 
 const PROMPT = [0, 5, 9];
 const N = 12;
 
-function cliGreedy(dir: string): { ids: number[]; text: string } {
-  const out = execFileSync(
-    'node',
-    ['bin/garden.mjs', 'generate', dir, '--ids', PROMPT.join(','), '--max-new', String(N), '--greedy', '--json'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  return JSON.parse(out) as { ids: number[]; text: string };
+/** The sampling settings of the seeded run (the form's fields and the CLI's flags). */
+const SAMPLING = { temperature: '0.8', 'top-k': '40', 'top-p': '0.9', seed: '3' };
+
+function cli(dir: string, ...decoding: string[]): number[] {
+  const args = ['bin/garden.mjs', 'generate', dir, '--ids', PROMPT.join(','), '--max-new', String(N), ...decoding, '--json'];
+  const out = JSON.parse(execFileSync('node', args, { encoding: 'utf8' })) as { ids: number[] };
+  expect(out.ids.slice(0, PROMPT.length)).toEqual(PROMPT);
+  return out.ids.slice(PROMPT.length);
+}
+
+/** Drop files on the playground's drop zone, as a browser builds the event. */
+async function dropFiles(page: Page, dir: string) {
+  const list = readdirSync(dir).map((name) => ({ name, b64: readFileSync(join(dir, name)).toString('base64') }));
+  await page.getByTestId('text-drop').evaluate((el, list) => {
+    const dt = new DataTransfer();
+    for (const f of list) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name));
+    el.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, list);
 }
 
 async function seriousViolations(page: Page) {
@@ -96,14 +106,20 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
       new TextEncoder().encode(JSON.stringify({ ...ckpt.config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' })),
     ),
   );
-  const expected = cliGreedy(good);
-  expect(expected.ids.slice(0, PROMPT.length)).toEqual(PROMPT);
-  const generated = expected.ids.slice(PROMPT.length);
+  const generated = cli(good, '--greedy');
   expect(generated).toHaveLength(N);
+  const sampled = cli(good, ...Object.entries(SAMPLING).flatMap(([k, v]) => [`--${k}`, v]));
+  expect(sampled).not.toEqual(generated);
   const tokenizer = loadTokenizer({ tokenizer: new TextDecoder().decode(files.get('tokenizer.json')) });
   const continuation = tokenizer.decode(generated);
 
-  await openPlayground(page);
+  // The digits page does not fetch the playground's code until it is opened.
+  const fetched: string[] = [];
+  page.on('request', (r) => fetched.push(r.url()));
+  await page.goto('/');
+  await expect(page.getByTestId('text-open')).toBeVisible({ timeout: 90_000 });
+  expect(fetched.filter((u) => /TextPlayground|text\.worker/.test(u))).toEqual([]);
+  await page.getByTestId('text-open').click();
   await expect(page.getByTestId('text-none')).toBeVisible();
 
   // Refused: a shard the index names is missing (folder pick); an unsupported architecture (file pick).
@@ -114,6 +130,14 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await page.getByTestId('text-pick-files').setInputFiles(readdirSync(gpt2).map((n) => join(gpt2, n)));
   await expect(page.getByTestId('text-refused')).toContainText('GPT2LMHeadModel');
   await expect(page.getByTestId('text-refused')).toContainText('LlamaForCausalLM');
+  await expect(page.getByTestId('text-none')).toBeVisible();
+  // A dropped folder's files are taken by the playground (not by the page-wide model drop).
+  await dropFiles(page, missingShard);
+  await expect(page.getByTestId('text-refused')).toContainText('model-00002-of-00002.safetensors');
+  await expect(page.getByTestId('import-refused')).toHaveCount(0);
+  await dropFiles(page, good);
+  await expect(page.getByTestId('text-arch')).toHaveText('LlamaForCausalLM');
+  await page.getByTestId('text-discard').click();
   await expect(page.getByTestId('text-none')).toBeVisible();
 
   // The good folder: what it is, before anything is stored.
@@ -140,8 +164,15 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await expect(page.getByTestId('text-top-p-why')).toContainText('above 0 up to 1');
   await page.getByTestId('text-seed').fill('1e20');
   await expect(page.getByTestId('text-seed-why')).toContainText('from 0 up to 4294967295');
-  await page.getByTestId('text-top-p').fill('0.9');
-  await page.getByTestId('text-seed').fill('3');
+  for (const [k, v] of Object.entries(SAMPLING)) await page.getByTestId(`text-${k}`).fill(v);
+  await page.getByTestId('text-max-new').fill(String(N));
+  await expect(page.getByTestId('text-invalid')).toHaveCount(0);
+  await page.getByTestId('text-as-ids').check();
+  await page.getByTestId('text-prompt').fill(PROMPT.join(','));
+  await page.getByTestId('text-run').click();
+  await expect(page.getByTestId('text-output')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  // Seeded sampling: the same draws as the CLI's.
+  await expect(page.getByTestId('text-ids')).toHaveText(sampled.join(','));
 
   // Greedy: streamed token by token, equal to the CLI's ids and text.
   const seen = await generateGreedy(page, N);
@@ -179,6 +210,12 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await page.getByTestId('text-pick-folder').setInputFiles(again);
   await page.getByTestId('text-store').click();
   await expect(page.getByTestId('text-models').locator('li')).toHaveCount(1);
+
+  // On onnxruntime's WebGPU execution provider (SwiftShader here): the same greedy tokens.
+  await page.getByTestId('inference-select').selectOption('webgpu');
+  await generateGreedy(page, N);
+  await expect(page.getByTestId('text-answered-by')).toContainText('on webgpu');
+  await expect(page.getByTestId('text-ids')).toHaveText(generated.join(','));
 
   expect(off, `requests that left ${origin}`).toEqual([]);
 });
