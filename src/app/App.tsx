@@ -15,6 +15,9 @@ import { OperatorVisual } from './components/OperatorVisual.tsx';
 import { ImportPanel } from './components/ImportPanel.tsx';
 import { AllelePanel } from './components/AllelePanel.tsx';
 import { ExitCheckPanel } from './components/ExitCheckPanel.tsx';
+import { LineageGraph } from './components/LineageGraph.tsx';
+import { ParetoView } from './components/ParetoView.tsx';
+import { StoragePanel } from './components/StoragePanel.tsx';
 import { TrainPanel } from './components/TrainPanel.tsx';
 import { TextSection } from './components/TextSection.tsx';
 
@@ -83,6 +86,9 @@ export function App() {
           <LedgerPanel />
           <AllelePanel />
           <ExitCheckPanel />
+          <LineageGraph />
+          <ParetoView />
+          <StoragePanel />
           <TextSection />
         </main>
       )}

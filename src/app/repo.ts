@@ -31,6 +31,8 @@ export interface Repo {
     manifests: Manifest[],
   ): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
   getTensors(modelId: string): Promise<Tensor[]>;
+  /** Each model's tensor references (hash and bytes of every tensor it lists), by model id: storage per model is counted from them. */
+  tensorRefs(): Promise<Map<string, { hash: string; bytes: number }[]>>;
   /** Remove a model from the candidate zone (tensors no other model uses go with it). */
   deleteModel(modelId: string): Promise<void>;
   getGraph(hash: string): Promise<Uint8Array>;
@@ -114,6 +116,10 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       const ref = (await storeIds()).get(modelId);
       if (!ref) throw new Error(`no model "${modelId}" in the garden`);
       return candidates.loadModel(ref.id);
+    },
+    async tensorRefs() {
+      const all = await candidates.listModels();
+      return new Map(all.map((m) => [(m.meta.entry as ModelEntry).id, m.manifest.tensors.map((t) => ({ hash: t.hash, bytes: t.bytes }))]));
     },
     async deleteModel(modelId) {
       const ref = (await storeIds()).get(modelId);

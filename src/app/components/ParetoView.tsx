@@ -1,0 +1,198 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { useGarden } from '../state.ts';
+import { byCreation } from '../naming.ts';
+import { objectiveAxes, paretoPoints, type Axis, type ParetoPoint } from '../garden-view.ts';
+import './garden-view.css';
+
+const FRONT = '#1f5135';
+const REST = '#8a8f8b';
+
+/** An axis value as the table and the chart's tooltip show it. */
+function show(axis: Axis, v: number): string {
+  if (axis.id === 'bytes') return `${v} B`;
+  if (axis.id === 'latency') return `${v.toFixed(4)} ms`;
+  return `${(v * 100).toFixed(2)} %`;
+}
+
+const shortName = (name: string) => name.split(' · ')[0];
+
+/** The points as a uPlot scatter: one series per model (so a point is a point), the front joined by a line, each point labelled. */
+function Scatter({ points, x, y }: { points: ParetoPoint[]; x: Axis; y: Axis }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [tip, setTip] = useState<{ left: number; top: number; p: ParetoPoint } | null>(null);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || !points.length) return;
+    const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
+    const at = (p: ParetoPoint) => xs.indexOf(p.x);
+    const column = (only: ParetoPoint[]) => {
+      const ys: (number | null)[] = xs.map(() => null);
+      for (const p of only) ys[at(p)] = p.y;
+      return ys;
+    };
+    const front = points.filter((p) => p.front);
+    const pad = (min: number, max: number): [number, number] => {
+      const d = max - min || Math.abs(max) * 0.05 || 1;
+      return [min - d * 0.12, max + d * 0.12];
+    };
+    const plot = new uPlot(
+      {
+        width: Math.min(640, el.clientWidth || 640),
+        height: 300,
+        legend: { show: false },
+        cursor: { points: { show: false }, drag: { x: false, y: false } },
+        scales: { x: { time: false, range: (_u, lo, hi) => pad(lo, hi) }, y: { range: (_u, lo, hi) => pad(lo, hi) } },
+        axes: [
+          { label: x.label, size: 40, values: (_u, ticks) => ticks.map((t) => show(x, t)) },
+          { label: y.label, size: 80, values: (_u, ticks) => ticks.map((t) => show(y, t)) },
+        ],
+        series: [
+          {},
+          { label: 'front', stroke: FRONT, width: 1.5, dash: [6, 4], spanGaps: true, points: { show: false } },
+          ...points.map((p) => ({
+            label: p.name,
+            stroke: p.front ? FRONT : REST,
+            fill: p.front ? FRONT : '#ffffff',
+            points: { show: true, size: p.front ? 12 : 9, width: 2, stroke: p.front ? FRONT : REST, fill: p.front ? FRONT : '#ffffff' },
+            paths: () => null,
+          })),
+        ],
+        hooks: {
+          draw: [
+            (u) => {
+              const ctx = u.ctx;
+              ctx.save();
+              ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+              ctx.fillStyle = '#1d2a22';
+              for (const p of points)
+                ctx.fillText(
+                  shortName(p.name),
+                  u.valToPos(p.x, 'x', true) + 8 * devicePixelRatio,
+                  u.valToPos(p.y, 'y', true) - 8 * devicePixelRatio,
+                );
+              ctx.restore();
+            },
+          ],
+          setCursor: [
+            (u) => {
+              const { left, top } = u.cursor;
+              if (left === undefined || top === undefined || left < 0) return setTip(null);
+              let best: ParetoPoint | null = null;
+              let dist = 14 * 14;
+              for (const p of points) {
+                const d = (u.valToPos(p.x, 'x') - left) ** 2 + (u.valToPos(p.y, 'y') - top) ** 2;
+                if (d < dist) [best, dist] = [p, d];
+              }
+              setTip(
+                best
+                  ? { left: u.valToPos(best.x, 'x') + u.over.offsetLeft, top: u.valToPos(best.y, 'y') + u.over.offsetTop, p: best }
+                  : null,
+              );
+            },
+          ],
+        },
+      },
+      [xs, column(front), ...points.map((p) => column([p]))],
+      el,
+    );
+    return () => plot.destroy();
+  }, [points, x, y]);
+  return (
+    <div className="pareto-chart">
+      <div
+        ref={ref}
+        role="img"
+        aria-label={`Scatter of ${points.length} models, ${x.label} against ${y.label}; on the front: ${points
+          .filter((p) => p.front)
+          .map((p) => p.name)
+          .join(', ')}`}
+        data-testid="pareto-chart"
+      />
+      {tip && (
+        <div className="pareto-tip" style={{ left: tip.left, top: tip.top }} data-testid="pareto-tip">
+          <strong>{tip.p.name}</strong>
+          <br />
+          {show(x, tip.p.x)} · {show(y, tip.p.y)}
+          {tip.p.front ? ' · on the front' : ''}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The population review over two objectives the user picks: each model a point, the
+ * non-dominated front (no other model is at least as good on both and better on one) highlighted,
+ * computed by the lab core's nonDominatedFronts. The table beside it holds the same numbers.
+ */
+export function ParetoView() {
+  const policy = useGarden((s) => s.policy);
+  const models = useGarden((s) => s.models);
+  const evidence = useGarden((s) => s.evidence);
+  const axes = useMemo(() => (policy ? objectiveAxes(policy) : []), [policy]);
+  const [xId, setX] = useState<string | null>(null);
+  const [yId, setY] = useState<string | null>(null);
+  const x = axes.find((a) => a.id === xId) ?? axes[0];
+  const y = axes.find((a) => a.id === yId) ?? axes[1];
+  const { points, unscored } = useMemo(
+    () => (x && y ? paretoPoints(byCreation(models), evidence, x, y) : { points: [], unscored: [] }),
+    [models, evidence, x, y],
+  );
+  if (!x || !y) return null;
+  const front = points.filter((p) => p.front);
+  const pickAxis = (label: string, value: Axis, onChange: (id: string) => void, testId: string) => (
+    <label>
+      {label}{' '}
+      <select value={value.id} onChange={(e) => onChange(e.target.value)} data-testid={testId}>
+        {axes.map((a) => (
+          <option key={a.id} value={a.id}>
+            {a.label} ({a.direction === 'max' ? 'higher is better' : 'lower is better'})
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+  return (
+    <section className="step" aria-labelledby="pareto-h" data-testid="pareto-panel">
+      <h2 id="pareto-h">
+        <span className="num">G</span> The garden: population review
+      </h2>
+      <p className="hint">
+        Each model over two objectives. The front (dark, joined) holds the models no other model beats on both: at least as good on each,
+        better on one.
+      </p>
+      <div className="row">
+        {pickAxis('Across', x, setX, 'pareto-x')}
+        {pickAxis('Up', y, setY, 'pareto-y')}
+      </div>
+      {points.length ? <Scatter points={points} x={x} y={y} /> : <p className="hint">No model is scored on both yet.</p>}
+      <p data-testid="pareto-front">
+        On the front ({front.length} of {points.length}): {front.map((p) => p.name).join('; ') || '—'}
+      </p>
+      {unscored.length > 0 && <p className="hint">Not scored on both yet: {unscored.join(', ')}</p>}
+      <table className="registry pareto-table" data-testid="pareto-table">
+        <caption className="hint">The points of the chart</caption>
+        <thead>
+          <tr>
+            <th scope="col">model</th>
+            <th scope="col">{x.label}</th>
+            <th scope="col">{y.label}</th>
+            <th scope="col">front</th>
+          </tr>
+        </thead>
+        <tbody>
+          {points.map((p) => (
+            <tr key={p.id} data-testid={`pareto-row-${p.id}`} data-x={p.x} data-y={p.y} data-front={p.front}>
+              <th scope="row">{p.name}</th>
+              <td>{show(x, p.x)}</td>
+              <td>{show(y, p.y)}</td>
+              <td>{p.front ? 'on the front' : 'dominated'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

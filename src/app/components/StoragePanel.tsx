@@ -1,0 +1,159 @@
+import { useEffect, useMemo, useState } from 'react';
+import { useGarden } from '../state.ts';
+import { byCreation } from '../naming.ts';
+import { bytes } from '../format.ts';
+import { deleteRefusal } from '../garden-view.ts';
+import {
+  archiveModel,
+  deleteModel,
+  exportModel,
+  gardenFacts,
+  ledgerEntries,
+  refreshModelStorage,
+  rehashAll,
+  starterIds,
+  unarchiveModel,
+  useGardenView,
+} from '../garden-actions.ts';
+import './garden-view.css';
+
+/**
+ * Storage per model: the bytes of its tensors, how many of them other models share (tensors are
+ * stored once per hash), and what a delete would free; with export, archive and delete. What the
+ * slot or an admission holds cannot be deleted, and says why beside the button.
+ */
+export function StoragePanel() {
+  const models = useGarden((s) => s.models);
+  const registry = useGarden((s) => s.registry);
+  const ledgerLength = useGarden((s) => s.ledger.length);
+  const totals = useGarden((s) => s.storage);
+  const { storage, archived, busy, message, rehash } = useGardenView();
+  const [confirming, setConfirming] = useState<string | null>(null);
+  useEffect(() => {
+    void refreshModelStorage().catch((e: Error) => useGardenView.setState({ message: `Could not count storage: ${e.message}` }));
+  }, [models]);
+  // The ledger's entries change with its length (the registry with them).
+  const facts = useMemo(() => gardenFacts(ledgerEntries(), archived), [ledgerLength, registry, archived]);
+  const starters = useMemo(() => starterIds(), []);
+  const name = (id: string) => models.find((m) => m.id === id)?.name ?? id;
+  return (
+    <section className="step" aria-labelledby="storage-h" data-testid="storage-panel">
+      <h2 id="storage-h">
+        <span className="num">G</span> The garden: storage per model
+      </h2>
+      <p className="hint">
+        Tensors are stored once per content hash, so models bred from the same parents share them. Deleting a model frees only the tensors
+        no other model lists; archiving keeps it stored and marks it out of use.
+        {totals && ` In all: ${bytes(totals.storedBytes)} of tensors stored, ${bytes(totals.savedBytes)} saved by sharing.`}
+      </p>
+      <div className="table-scroll">
+        <table className="registry storage-table" data-testid="storage-table">
+          <thead>
+            <tr>
+              <th scope="col">model</th>
+              <th scope="col">tensors</th>
+              <th scope="col">shared with other models</th>
+              <th scope="col">freed by a delete</th>
+              <th scope="col">actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {byCreation(models).map((m) => {
+              const row = storage?.get(m.id);
+              const refusal = deleteRefusal(m, facts, starters);
+              const isArchived = !!archived[m.id];
+              return (
+                <tr key={m.id} data-testid={`storage-${m.id}`} data-bytes={row?.bytes} data-shared={row?.shared} data-own={row?.own}>
+                  <th scope="row">
+                    {m.name}
+                    {isArchived && <span className="badge">archived</span>}
+                  </th>
+                  <td>{row ? `${bytes(row.bytes)} in ${row.tensors}` : '…'}</td>
+                  <td data-testid={`storage-shared-${m.id}`}>
+                    {row
+                      ? row.sharedTensors
+                        ? `${bytes(row.shared)} in ${row.sharedTensors}, with ${row.sharedWith.map(name).join(', ')}`
+                        : 'none'
+                      : '…'}
+                  </td>
+                  <td>{row ? bytes(row.own) : '…'}</td>
+                  <td>
+                    <div className="row tight">
+                      <button onClick={() => void exportModel(m)} data-testid={`export-${m.id}`} aria-label={`Export ${m.name} as .slm`}>
+                        Export .slm
+                      </button>
+                      <button
+                        onClick={() => (isArchived ? unarchiveModel(m) : archiveModel(m, 'archived by the user from the storage panel'))}
+                        data-testid={`archive-${m.id}`}
+                        aria-label={`${isArchived ? 'Restore' : 'Archive'} ${m.name}`}
+                      >
+                        {isArchived ? 'Restore' : 'Archive'}
+                      </button>
+                      {confirming === m.id ? (
+                        <>
+                          <button
+                            className="danger"
+                            onClick={() => {
+                              setConfirming(null);
+                              void deleteModel(m);
+                            }}
+                            disabled={!!busy}
+                            data-testid={`confirm-delete-${m.id}`}
+                          >
+                            Delete {row ? `(frees ${bytes(row.own)})` : ''}
+                          </button>
+                          <button onClick={() => setConfirming(null)}>Keep it</button>
+                        </>
+                      ) : (
+                        <button
+                          onClick={() => setConfirming(m.id)}
+                          disabled={!!refusal || !!busy}
+                          aria-describedby={refusal ? `delete-why-${m.id}` : undefined}
+                          data-testid={`delete-${m.id}`}
+                          aria-label={`Delete ${m.name}`}
+                        >
+                          Delete…
+                        </button>
+                      )}
+                    </div>
+                    {refusal && (
+                      <p className="hint why" id={`delete-why-${m.id}`} data-testid={`delete-why-${m.id}`}>
+                        Cannot delete: {refusal}
+                      </p>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+      <div className="row">
+        <button onClick={() => void rehashAll()} disabled={!!busy} data-testid="rehash-all">
+          Re-hash every model
+        </button>
+        {busy && <span className="hint">Working ({busy})…</span>}
+      </div>
+      {message && (
+        <p role="status" data-testid="storage-message">
+          {message}
+        </p>
+      )}
+      {rehash && (
+        <div data-testid="rehash-result">
+          <p>
+            {rehash.results.filter((r) => !r.error).length} of {rehash.results.length} models rebuilt from their stored tensors match their
+            hash.
+          </p>
+          <ul className="checks">
+            {rehash.results.map((r) => (
+              <li key={r.id} className={r.error ? 'fail' : 'ok'} data-testid={`rehash-${r.id}`}>
+                {r.name}: {r.error ?? 'identical hash'}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </section>
+  );
+}
