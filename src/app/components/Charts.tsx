@@ -14,6 +14,20 @@ export interface Series {
   color: string;
 }
 
+/** What every chart here shares: a legend, a cursor without points, a plain x scale and y from 0 to a little over the top. */
+function frame(width: number, height: number, floor: number, headroom: number) {
+  return {
+    width,
+    height,
+    legend: { show: true, live: false },
+    cursor: { show: true, points: { show: false } },
+    scales: {
+      x: { time: false },
+      y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(floor, max) * headroom] },
+    },
+  };
+}
+
 export function HistogramChart({
   edges,
   series,
@@ -35,11 +49,7 @@ export function HistogramChart({
     const bars = uPlot.paths.bars!({ size: [0.9, Infinity], align: 0 });
     const plot = new uPlot(
       {
-        width,
-        height,
-        legend: { show: true, live: false },
-        cursor: { show: true, points: { show: false } },
-        scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.05] } },
+        ...frame(width, height, 1, 1.05),
         axes: [
           { size: 34, values: (_u, ticks) => ticks.map((t) => (Math.abs(t) >= 1 || t === 0 ? t.toFixed(1) : t.toPrecision(2))) },
           { size: 60 },
@@ -133,11 +143,7 @@ export function LossChart({
     if (!el) return;
     plot.current = new uPlot(
       {
-        width,
-        height,
-        legend: { show: true, live: false },
-        cursor: { show: true, points: { show: false } },
-        scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1e-4, max) * 1.08] } },
+        ...frame(width, height, 1e-4, 1.08),
         axes: [
           { size: 34, label: 'step' },
           { size: 60, values: (_u, ticks) => ticks.map((t) => (t === 0 ? '0' : t.toPrecision(2))) },
