@@ -210,7 +210,7 @@ test('a signed bundle exported from one garden is verified and reproduced in ano
   replay.files['selector-registry.json'] = toBase64(registryBytes);
   await pick(b, 'replay.bundle.json', JSON.stringify(replay));
   await expect(b.getByTestId('share-refused')).toContainText(
-    "Refused: a selector-registry is not one of a candidate's documents (compatibility-report, lineage-template, operator-receipt, candidate-manifest, evaluation-sidecar)",
+    'Refused: a bundle carries no selector-registry: release state (registry versions, admissions, ledger entries) is never imported, so none can be replayed. Nothing was stored.',
   );
   await shot(b, 'replay');
   expect(await gardenState(b)).toEqual(before);

@@ -14,6 +14,8 @@ import {
   type PrivateJwk,
 } from './dsse.ts';
 import { PAYLOAD_TYPE } from './intoto.ts';
+import { makeManifest, manifestJson } from '../manifest/index.ts';
+import { sha256Hex } from '../hash.ts';
 import { randomModel } from '../operators/test-data.ts';
 import { checkSlmMetadata, speciesId, speciesSignature, writeSlm, readSlm, type SlmFile } from '../format/slm.ts';
 import { breed } from '../operators/breed.ts';
@@ -186,6 +188,32 @@ describe('signed bundles', () => {
     const b7 = clone(bundle);
     delete b7.files['child.slm'];
     expect(await reason(b7)).toBe('the model child.slm was signed as carried but is missing');
+  });
+
+  it('a bundle carrying release state (an old selector registry version) is refused, signed or not', async () => {
+    const { file, records } = await realBreed();
+    const registry = makeManifest('selector-registry', {
+      slot: 'digits',
+      version: 1,
+      contract: { inputLength: 4, outputLength: 3, timeoutMs: 1000, compare: 'argmax' },
+      champion: 'base',
+      canary: null,
+      shadow: null,
+      fallback: [],
+    });
+    const why = /^a bundle carries no selector-registry: release state .* is never imported, so none can be replayed$/;
+    await expect(
+      makeBundle({ model: { name: 'c.slm', bytes: file.bytes }, documents: [...records.manifests, registry], withModel: false }, key),
+    ).rejects.toThrow(why);
+    // Signed by a trusted key all the same (the statement re-signed with the registry as a subject).
+    const bundle = await makeBundle({ model: { name: 'c.slm', bytes: file.bytes }, documents: records.manifests, withModel: false }, key);
+    const bytes = enc.encode(manifestJson(registry));
+    const statement = JSON.parse(dec.decode(fromBase64(bundle.envelope.payload))) as { subject: unknown[] };
+    statement.subject.push({ name: 'selector-registry.json', digest: { sha256: sha256Hex(bytes) } });
+    const replay = clone(bundle);
+    replay.envelope = await signEnvelope(PAYLOAD_TYPE, enc.encode(JSON.stringify(statement)), key);
+    replay.files['selector-registry.json'] = toBase64(bytes);
+    expect(await openBundle(replay, [publicJwk(key)])).toMatchObject({ ok: false, reason: expect.stringMatching(why) });
   });
 
   it('a bundle signed by an unknown key is refused, naming the key', async () => {

@@ -66,6 +66,8 @@ const BUNDLED_KINDS = Object.freeze([
   'evaluation-sidecar',
 ]);
 
+const RELEASE_KINDS = Object.freeze(['selector-registry', 'admission-record', 'promotion-template', 'ledger-entry']);
+
 export interface BundleInput {
   /** The candidate's file name in the bundle (e.g. its basename) and bytes. */
   model: { name: string; bytes: Uint8Array };
@@ -97,8 +99,15 @@ function one<K extends string>(docs: readonly Manifest[], kind: K): Manifest[] {
 
 /** The documents' references to each other and to the model's hash; throws the first that fails. */
 function crossCheck(docs: readonly Manifest[], modelHash: Sha256Hex): Documents {
-  for (const d of docs)
+  for (const d of docs) {
+    // Release state is each garden's own, replayed from its own ledger: a bundle never carries it,
+    // so an old registry version (or an admission, a ledger entry) cannot be replayed into another garden.
+    if (RELEASE_KINDS.includes(d.kind))
+      refuse(
+        `a bundle carries no ${d.kind}: release state (registry versions, admissions, ledger entries) is never imported, so none can be replayed`,
+      );
     if (!BUNDLED_KINDS.includes(d.kind)) refuse(`a ${d.kind} is not one of a candidate's documents (${BUNDLED_KINDS.join(', ')})`);
+  }
   for (const k of ['lineage-template', 'operator-receipt', 'candidate-manifest', 'compatibility-report'])
     if (one(docs, k).length > 1) refuse(`more than one ${k}`);
   const [lineage] = one(docs, 'lineage-template') as LineageTemplate[];
