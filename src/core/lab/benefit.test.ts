@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { benefitVerdict, candidateRoundTrip, tensorsDiffer, dataRoundTrip, DEFAULT_BENEFIT_POLICY, type BenefitInput } from './benefit.ts';
+import {
+  benefitVerdict,
+  candidateRoundTrip,
+  tensorsDiffer,
+  dataRoundTrip,
+  pairedLatency,
+  DEFAULT_BENEFIT_POLICY,
+  type BenefitInput,
+} from './benefit.ts';
 import { memoryLedger } from './test-helpers.ts';
 import { fromFloat32, type Tensor } from '../tensor.ts';
 
@@ -57,6 +65,39 @@ describe('benefit-centred release', () => {
     const v = benefitVerdict(input({}, { bytes: 1200 }));
     expect(v.efficiency.passed).toBe(false);
     expect(v.efficiency.text).toContain('bytes +20.0000 % more');
+  });
+
+  it("a latency measured for the verdict replaces the suites' figures, and says how it was measured", () => {
+    const slow = input({ latency: { saved: -0.5, how: 'paired, 31 inputs' } });
+    const v = benefitVerdict(slow);
+    expect(v.efficiency).toMatchObject({ passed: false, latency: -0.5 });
+    expect(v.efficiency.text).toContain('latency +50.0000 % more (paired, 31 inputs) against the champion beyond the tolerance');
+    expect(benefitVerdict(input({ latency: { saved: 0, how: 'the same work' } }, { lat: 9 })).efficiency).toMatchObject({
+      passed: true,
+      latency: 0,
+    });
+  });
+
+  it('paired latency: the two alternate on each input, so load that grows during the measurement weighs on both', async () => {
+    // A clock where every run costs the model's own time plus a load that grows with each call.
+    let t = 0;
+    let calls = 0;
+    const cost = (own: number) => async () => {
+      t += own + calls++ * 0.5;
+    };
+    const order: string[] = [];
+    const r = await pairedLatency(
+      {
+        candidate: async (i) => (order.push(`c${i}`), cost(2)()),
+        champion: async (i) => (order.push(`h${i}`), cost(1)()),
+      },
+      5,
+      () => t,
+    );
+    expect(order).toEqual(['c0', 'h0', 'h1', 'c1', 'c2', 'h2', 'h3', 'c3', 'c4', 'h4']);
+    // Medians: candidate 2 + load of its calls (0, 3, 4, 7, 8) × 0.5 → 2 + 2; champion 1 + (1, 2, 5, 6, 9) × 0.5 → 1 + 2.5.
+    expect(r).toEqual({ candidate: 4, champion: 3.5, inputs: 5 });
+    await expect(pairedLatency({ candidate: async () => 0, champion: async () => 0 }, 0, () => 0)).rejects.toThrow('≥ 1, got 0');
   });
 
   it('retention: a regression beyond tolerance on a suite an earlier champion passed refuses', () => {

@@ -17,6 +17,7 @@ import { parseSafetensors, serializeSafetensors } from '../format/safetensors.ts
 import type { Tensor } from '../tensor.ts';
 import { openLedgerFile, serializeLedger, type Ledger } from './ledger.ts';
 import type { Scored } from './viability.ts';
+import { median } from '../eval/metrics.ts';
 
 export interface BenefitPolicy {
   /** Share (0..1) of exit checks that must hold. */
@@ -55,6 +56,11 @@ export interface BenefitInput {
   user: { suite: string; metric: string; direction: Direction };
   exit: readonly ExitEvidence[];
   retained: readonly RetainedSuite[];
+  /**
+   * Latency as measured for this verdict, as the share saved against the champion and how it was
+   * measured (pairedLatency, or a structural argument); without it, the suites' latencyMs are compared.
+   */
+  latency?: { saved: number; how: string };
 }
 
 export interface BenefitPart {
@@ -114,7 +120,7 @@ export function benefitVerdict(input: BenefitInput, policy: BenefitPolicy = DEFA
   const ratio = (cand: number | null | undefined, champ: number | null | undefined) =>
     typeof cand === 'number' && typeof champ === 'number' && champ > 0 ? (champ - cand) / champ : null;
   const bytes = ratio(c.bytes, h.bytes);
-  const latency = ratio(value(c, u.suite, 'latencyMs'), value(h, u.suite, 'latencyMs'));
+  const latency = input.latency ? input.latency.saved : ratio(value(c, u.suite, 'latencyMs'), value(h, u.suite, 'latencyMs'));
   const known = [bytes, latency].filter((x): x is number => x !== null);
   const eff = known.length ? known.reduce((a, b) => a + b, 0) / known.length : null;
   const within =
@@ -126,7 +132,7 @@ export function benefitVerdict(input: BenefitInput, policy: BenefitPolicy = DEFA
     value: eff,
     bytes,
     latency,
-    text: `efficiency: bytes ${pct(bytes)}, latency ${pct(latency)} against the champion${eff === null ? ': no figures' : eff > 0 ? '' : within ? ' (within tolerance)' : ` beyond the tolerance (bytes ${policy.efficiencyTolerance.bytes}, latency ${policy.efficiencyTolerance.latency})`}`,
+    text: `efficiency: bytes ${pct(bytes)}, latency ${pct(latency)}${input.latency ? ` (${input.latency.how})` : ''} against the champion${eff === null ? ': no figures' : eff > 0 ? '' : within ? ' (within tolerance)' : ` beyond the tolerance (bytes ${policy.efficiencyTolerance.bytes}, latency ${policy.efficiencyTolerance.latency})`}`,
   };
 
   const retention = input.retained.map((r) => {
@@ -198,4 +204,29 @@ export async function dataRoundTrip(ledger: Ledger, data: Readonly<Record<string
   } catch (e) {
     return { name: 'data export', ok: false, detail: (e as Error).message };
   }
+}
+
+/**
+ * Latency of a candidate against the champion measured paired: both run the same inputs, in an
+ * order that alternates from one input to the next, and each one's median is taken. Load that
+ * changes while they are measured weighs on both alike; figures measured at different times (an
+ * evaluation on open, another minutes later) compare the machine, not the models.
+ */
+export async function pairedLatency(
+  run: { candidate: (i: number) => Promise<unknown>; champion: (i: number) => Promise<unknown> },
+  inputs: number,
+  now: () => number,
+): Promise<{ candidate: number; champion: number; inputs: number }> {
+  if (!(Number.isInteger(inputs) && inputs >= 1)) throw new Error(`paired latency needs a whole number of inputs ≥ 1, got ${inputs}`);
+  const times = { candidate: [] as number[], champion: [] as number[] };
+  const time = async (who: 'candidate' | 'champion', i: number) => {
+    const t0 = now();
+    await run[who](i);
+    times[who].push(now() - t0);
+  };
+  for (let i = 0; i < inputs; i++) {
+    const order = i % 2 ? (['champion', 'candidate'] as const) : (['candidate', 'champion'] as const);
+    for (const who of order) await time(who, i);
+  }
+  return { candidate: median(times.candidate), champion: median(times.champion), inputs };
 }

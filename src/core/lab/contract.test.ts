@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { checkInput, checkOutput, contractVerb, parseContract, registryContract, requestCheck, ContractError } from './contract.ts';
+import {
+  checkInput,
+  checkOutput,
+  contractVerb,
+  parseContract,
+  registryContract,
+  requestCheck,
+  verifyMet,
+  ContractError,
+} from './contract.ts';
 import { ReleaseController } from './release.ts';
 import { SelectorRouter } from './router.ts';
 import { memoryLedger } from './test-helpers.ts';
@@ -110,6 +119,16 @@ describe('slot contracts: checks', () => {
     expect(checkOutput(v, x, [0, 1])).toMatchObject({ section: 'gives', line: 8 });
     expect(checkOutput(v, x, [0, 1, 200])).toMatchObject({ section: 'after', line: 13, detail: 'max(y) is 200' });
     expect(checkOutput(v, x, [1, 1, 1])).toMatchObject({ section: 'fails when', line: 16, rule: 'flat: spread(y) < 0.001' });
+  });
+
+  it("judges the verify lines on a model's suite scores, with the window reported", () => {
+    const verify = contractVerb(parseContract(SMALL)).verify;
+    expect(verifyMet(verify, () => 0.95)).toEqual({ passed: 1, total: 1, lines: ['test accuracy 0.9500 meets >= 0.9 (over 50 requests)'] });
+    expect(verifyMet(verify, (suite, metric) => (suite === 'test' && metric === 'accuracy' ? 0.85 : 1))).toMatchObject({
+      passed: 0,
+      lines: ['test accuracy 0.8500 misses >= 0.9 (over 50 requests)'],
+    });
+    expect(verifyMet(verify, () => null).lines).toEqual(['test accuracy no score misses >= 0.9 (over 50 requests)']);
   });
 
   it('ints, tolerances, element-wise and range conditions', () => {

@@ -407,6 +407,27 @@ function compare(a: number, cmp: Comparator, b: number, tol: number): boolean {
   }
 }
 
+/**
+ * Which of a verb's verify lines a model meets, from its score on each line's suite and metric
+ * (`score` returns null when the model has none). The window (N requests or days) is reported, not
+ * waited for: the caller judges when it has watched long enough.
+ */
+export function verifyMet(
+  verify: readonly VerifySuite[],
+  score: (suite: string, metric: string) => number | null,
+): { passed: number; total: number; lines: string[] } {
+  const lines = verify.map((v) => {
+    const x = score(v.suite, v.metric);
+    const ok = x !== null && compare(x, v.cmp, v.value, 0);
+    const got = x === null ? 'no score' : x.toFixed(4);
+    return {
+      ok,
+      text: `${v.suite} ${v.metric} ${got} ${ok ? 'meets' : 'misses'} ${v.cmp} ${v.value} (over ${v.window.size} ${v.window.unit})`,
+    };
+  });
+  return { passed: lines.filter((l) => l.ok).length, total: lines.length, lines: lines.map((l) => l.text) };
+}
+
 /** Does the condition hold? On failure, the first value that broke it. */
 export function evaluateCondition(c: Condition, values: Readonly<Record<string, ArrayLike<number>>>): { holds: boolean; detail: string } {
   const x = values[c.field];

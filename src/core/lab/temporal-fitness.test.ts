@@ -5,6 +5,7 @@ import {
   immediateEvidence,
   inputDrift,
   resilienceEvidence,
+  shadowAgreement,
   temporalFitness,
   checkTemporalRules,
   type FitnessEvidence,
@@ -72,6 +73,19 @@ describe('temporal fitness', () => {
       score: 0.45,
       passed: false,
     });
+  });
+
+  it('shadow agreement of a model counts the records where it was the shadow or gave the compared answer', () => {
+    const log = [
+      { model: 'S', answeredBy: 'A', agreed: true },
+      { model: 'S', answeredBy: 'A', agreed: false },
+      { model: 'T', answeredBy: 'A', agreed: true },
+      { model: 'T', answeredBy: null, agreed: null },
+    ];
+    expect(shadowAgreement(log, 'S')).toEqual({ compared: 2, agreed: 1, agreement: 0.5 });
+    expect(shadowAgreement(log, 'A')).toEqual({ compared: 3, agreed: 2, agreement: 2 / 3 });
+    expect(shadowAgreement(log, 'T')).toEqual({ compared: 1, agreed: 1, agreement: 1 });
+    expect(shadowAgreement(log, 'Z')).toEqual({ compared: 0, agreed: 0, agreement: null });
   });
 
   it('input drift is 0 for the same distribution and grows with a shift', () => {

@@ -142,6 +142,20 @@ export interface ConvergenceInput {
   suitesTotal: number;
 }
 
+/**
+ * Shadow agreement of one model over a slot's shadow log: the records where it ran as the shadow or
+ * gave the answer the shadow was compared with, and of those how many agreed. `agreement` is null
+ * when nothing could be compared.
+ */
+export function shadowAgreement(
+  log: readonly { model: string; answeredBy: string | null; agreed: boolean | null }[],
+  model: string,
+): { compared: number; agreed: number; agreement: number | null } {
+  const mine = log.filter((r) => r.agreed !== null && (r.model === model || r.answeredBy === model));
+  const agreed = mine.filter((r) => r.agreed).length;
+  return { compared: mine.length, agreed, agreement: mine.length ? agreed / mine.length : null };
+}
+
 /** Convergence evidence: the mean of shadow agreement and the share of verify suites met; passes when both are whole and the window is full. */
 export function convergenceEvidence(slot: string, model: string, c: ConvergenceInput): FitnessEvidence {
   if (c.requests < c.minRequests)
