@@ -7,8 +7,9 @@
  * app's origin.
  */
 import { test, expect, type Page } from '@playwright/test';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { expectAllPassed, SMOKE_CHECKS } from './app-helpers.ts';
+import { readSuite, suiteRows } from '../src/core/eval/suite.ts';
 
 const SHOTS = 'e2e/screenshots';
 mkdirSync(SHOTS, { recursive: true });
@@ -167,6 +168,35 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%');
   await page.getByTestId('candidate-panel').scrollIntoViewIfNeeded();
   await page.getByTestId('candidate-panel').screenshot({ path: `${SHOTS}/train-4-evaluated.png` });
+
+  // 5. The wall: a digit of a frozen suite put into the set (as a user's own file of digits could
+  // hold one) makes the whole set refused, naming the suite; nothing is trained.
+  const suite = readSuite(new Uint8Array(readFileSync('public/starter/digits/suites/test.suite')));
+  const row = Array.from(suiteRows(suite, 7, 8));
+  await page.evaluate(
+    async ({ row, label }) => {
+      const db = await new Promise<IDBDatabase>((ok, no) => {
+        const r = indexedDB.open('slm-garden-train');
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => no(r.error);
+      });
+      const tx = db.transaction('examples', 'readwrite');
+      tx.objectStore('examples').put({ id: 'from-a-suite', label, input: Float32Array.from(row), at: Date.now() });
+      await new Promise((ok) => (tx.oncomplete = ok));
+      db.close();
+    },
+    { row, label: suite.labels[7] },
+  );
+  await page.reload();
+  await expect(page.getByTestId('example-count')).toHaveText('11', { timeout: 60_000 });
+  const models = await page.locator('[data-testid^="model-"]').count();
+  await page.getByTestId('train-button').click();
+  await expect(page.getByTestId('train-message')).toContainText(
+    /Training failed: drawn digits \((training|validation)\) row \d+ has the same model input as row 8 of frozen suite "digits-test"/,
+  );
+  await expect(page.locator('[data-testid^="model-"]')).toHaveCount(models);
+  await page.getByTestId('train-message').scrollIntoViewIfNeeded();
+  await page.getByTestId('train-panel').screenshot({ path: `${SHOTS}/train-5-refused.png` });
 
   expect(requests.length).toBeGreaterThan(10);
   expect(offOrigin(), `requests that left ${origin}`).toEqual([]);

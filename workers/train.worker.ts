@@ -3,8 +3,8 @@
  * handed the base tensors, the user's encoded examples and the frozen suites' bytes as data (it
  * holds no store), refuses data that shares a model input with a suite, trains one step at a time
  * on the CPU (the engine has no GPU kernels yet), and between steps gives the event loop a turn so
- * that pause, resume and cancel arrive. Validation loss after every epoch; an early stop keeps the
- * adapter of the best epoch.
+ * that pause, resume and cancel arrive. Validation loss after every epoch; the run stops early when
+ * `patience` epochs pass without a new lowest validation loss, and keeps the adapter of that epoch.
  */
 import * as Comlink from 'comlink';
 import { holdLife } from './life.ts';
@@ -128,7 +128,7 @@ const api = {
           const epoch = steps.length / job.stepsPerEpoch;
           const v = classifierScore(mergeAdapter(inp.base.tensors, run.adapter), inp.validation);
           post({ step: steps.length, loss: v.loss, accuracy: v.accuracy });
-          if (v.loss < best.loss - 1e-4) best = { loss: v.loss, epoch, weights: snapshot(run.adapter) };
+          if (v.loss < best.loss) best = { loss: v.loss, epoch, weights: snapshot(run.adapter) };
           else if (job.patience > 0 && epoch - best.epoch >= job.patience) {
             earlyStop = { epoch, bestEpoch: best.epoch };
             break;

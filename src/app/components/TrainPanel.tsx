@@ -258,7 +258,7 @@ export function TrainPanel() {
             Candidate <strong data-testid="trained-candidate">{t.result.candidateName}</strong> (base + adapter merged) made in{' '}
             {seconds(t.result.ms / 1000)}, {t.result.stepsRun} steps
             {t.result.earlyStop
-              ? `; stopped early at epoch ${t.result.earlyStop.epoch}, keeping epoch ${t.result.earlyStop.bestEpoch} (best validation loss)`
+              ? `; stopped early at epoch ${t.result.earlyStop.epoch}, keeping epoch ${t.result.earlyStop.bestEpoch} (the lowest validation loss)`
               : ''}
             . Run its smoke test and evaluation in step 3.
           </p>
