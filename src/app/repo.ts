@@ -58,6 +58,8 @@ export function gardenDatabases(prefix = 'slm-garden') {
     keys: `${prefix}-keys`,
     /** Language models of the text playground (src/app/text.ts): a tensor store of their own. */
     text: `${prefix}-text`,
+    /** Sharing by file (src/app/share.ts): the bundle signing key and the trusted public keys. */
+    share: `${prefix}-share`,
   } as const;
 }
 

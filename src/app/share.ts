@@ -3,7 +3,7 @@
  * format, signature and checks as `garden bundle` / `garden verify`.
  *
  *   - The signing key: one ECDSA P-256 pair whose private half is a non-extractable CryptoKey,
- *     kept in IndexedDB (`<garden>-share`, apart from the ledger's keyring), named by the user;
+ *     kept in IndexedDB (`<garden>-share`, apart from the ledger's keyring; a garden reset deletes it), named by the user;
  *     its public JWK is exported as a file (what `garden verify --trust` and another garden take).
  *   - Trusted keys: the public JWKs the user keeps, each with a name, by key id.
  *   - Export: a candidate's documents (lineage template, operator receipt, candidate manifest,
@@ -20,6 +20,7 @@ import { openDB } from 'idb';
 import { useGarden, type ModelEntry } from './state.ts';
 import { labHandles, modelFile } from './garden.ts';
 import { kernelWorker } from './workers.ts';
+import { gardenDatabases } from './repo.ts';
 import { candidateName } from './naming.ts';
 import { cancelBreedWait, withBreedLock } from './breed-guard.ts';
 import { readSlm, type SlmFile } from '../core/format/slm.ts';
@@ -54,8 +55,8 @@ interface StoredKey {
   key: SealedKey;
 }
 
-function shareDb(prefix = 'slm-garden') {
-  return openDB(`${prefix}-share`, 1, {
+function shareDb() {
+  return openDB(gardenDatabases().share, 1, {
     upgrade(d) {
       d.createObjectStore('key');
       d.createObjectStore('trusted');
