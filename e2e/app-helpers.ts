@@ -14,12 +14,12 @@ export async function drawOne(page: Page): Promise<void> {
   await page.mouse.up();
 }
 
-/** Breed examples/recipe.json in the app: task delta, λ = 0.5, seed 1, the base and the three specialists. */
-export async function breedExampleRecipe(page: Page): Promise<void> {
+/** Breed examples/recipe.json in the app: task delta, λ = 0.5 (or `lambda`), seed 1, the base and the three specialists. */
+export async function breedExampleRecipe(page: Page, lambda = '0.5'): Promise<void> {
   await page.getByTestId('operator-select').selectOption('task-delta');
   for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist'])
     await page.getByLabel(`Select ${name}`).check();
-  await page.getByTestId('param-lambda').fill('0.5');
+  await page.getByTestId('param-lambda').fill(lambda);
   await page.getByTestId('breed-button').click();
 }
 

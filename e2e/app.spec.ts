@@ -35,11 +35,13 @@ test('one breeding round, end to end, without leaving the origin', async ({ page
   await expect(page.getByTestId('registry-champion')).toHaveText('Digits base');
   await shot(page, '01-parent-pool');
 
-  // 2. Task arithmetic of the three specialists on the base, λ = 0.5, on the GPU.
+  // 2. Task arithmetic of the three specialists on the base, λ = 0.4, on the GPU. (At λ = 0.5 the
+  // candidate loses 0.026 of clean accuracy: viable, but benefit-centred release keeps it as an
+  // experiment, beyond the retention tolerance 0.02; e2e/app-lab.spec.ts shows that refusal.)
   await page.getByTestId('operator-select').selectOption('task-delta');
   for (const name of ['Digits base', 'Digits rotated specialist', 'Digits thick specialist', 'Digits noisy specialist'])
     await page.getByLabel(`Select ${name}`).check();
-  await page.getByTestId('param-lambda').fill('0.5');
+  await page.getByTestId('param-lambda').fill('0.4');
   await page.getByTestId('breed-button').click();
   await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 120_000 });
   await expect(page.getByTestId('receipt-backend')).toHaveText('WebGPU');

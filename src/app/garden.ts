@@ -203,7 +203,7 @@ async function seedStarter(): Promise<void> {
 
 /** What the lab panels (src/app/lab.ts) act on: the garden's stores and controllers, once open. */
 export function labHandles() {
-  return { repo, family, graph, policy, release, router, modelById, syncLab, scored, verb: SLOT_VERB };
+  return { repo, family, graph, policy, release, router, modelById, syncLab, scored, verb: SLOT_VERB, invoke };
 }
 
 /** Mirror the lab core's registry and ledger into UI state. */
@@ -256,6 +256,8 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
   if (type === 'admission')
     return `admitted ${name(p.model)} to the pool (admission ${String(p.admissionHash ?? p.admission ?? '').slice(0, 10)})`;
   if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
+  if (type === 'fitness-evidence')
+    return `${String(p.kind)} evidence of ${name(p.model)}: ${p.passed ? 'passed' : 'failed'}, temporal fitness ${Number(p.fitnessBefore).toFixed(4)} → ${Number(p.fitnessAfter).toFixed(4)}`;
   return String(p.reason ?? type);
 }
 

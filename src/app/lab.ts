@@ -13,10 +13,27 @@ import { exitCheck, type ExitReport, type GardenCandidate } from '../core/lab/ex
 import { FailureCluster, clusterRound, type ClusterDigest, type ClusterRoundResult } from '../core/lab/failure-cluster.ts';
 import { AlleleLifecycle, readAlleles, type Allele } from '../core/lab/alleles.ts';
 import { cpuLab } from '../core/lab/cpu-deps.ts';
-import { inputDrift, resilienceEvidence, temporalFitness, evidenceOf, type TemporalFitness } from '../core/lab/temporal-fitness.ts';
+import {
+  convergenceEvidence,
+  evidenceOf,
+  immediateEvidence,
+  inputDrift,
+  resilienceEvidence,
+  shadowAgreement,
+  temporalFitness,
+  type TemporalFitness,
+} from '../core/lab/temporal-fitness.ts';
+import { verifyMet } from '../core/lab/contract.ts';
 import { readSuite, suiteRows } from '../core/eval/suite.ts';
 import type { ModelEntry } from './state.ts';
-import { benefitVerdict, candidateRoundTrip, dataRoundTrip, type BenefitVerdict, type RetainedSuite } from '../core/lab/benefit.ts';
+import {
+  benefitVerdict,
+  candidateRoundTrip,
+  dataRoundTrip,
+  pairedLatency,
+  type BenefitVerdict,
+  type RetainedSuite,
+} from '../core/lab/benefit.ts';
 
 export interface LastRequest {
   requestId: string;
@@ -38,6 +55,16 @@ export interface LabState {
   round: ClusterRoundResult | null;
   busy: 'exit' | 'round' | 'resilience' | null;
   message: string | null;
+  /** Benefit-centred release of the slot's challenger (canary, else shadow) against its champion; it gates Make champion. */
+  benefit: BenefitJudgement | null;
+}
+
+export interface BenefitJudgement {
+  challenger: string;
+  champion: string;
+  verdict: BenefitVerdict | null;
+  /** Why it could not be judged, when it could not. */
+  error: string | null;
 }
 
 export const useLab = create<LabState>()(() => ({
@@ -50,6 +77,7 @@ export const useLab = create<LabState>()(() => ({
   round: null,
   busy: null,
   message: null,
+  benefit: null,
 }));
 
 const set = useLab.setState;
@@ -234,11 +262,62 @@ export function roundFromCluster(models: readonly ModelEntry[]): Promise<void> {
 /** Short content hash of a cluster digest (shown; the contents never leave the page). */
 export const digestLabel = (d: ClusterDigest) => `${d.count} examples · ${d.contents.slice(0, 12)}`;
 
+/** Inputs each model runs for the paired latency of a benefit verdict. */
+const LATENCY_INPUTS = 31;
+const latencies = new Map<string, Promise<{ saved: number; how: string }>>();
+
+/** The graph and tensor layout (names, dtypes, shapes) a model runs: equal layouts do the same work. */
+async function layoutOf(m: ModelEntry): Promise<string> {
+  const { repo, family } = labHandles();
+  const ts = await repo.getTensors(m.id);
+  const shapes = ts.map((t) => `${t.name}:${t.dtype}[${t.shape.join(',')}]`).sort();
+  return `${m.graphHash ?? family.graphHash}\n${shapes.join('\n')}`;
+}
+
+/**
+ * Latency of `challenger` against `champion` for a benefit verdict, once per pair in this page. Two
+ * models with the same graph and tensor layout run the same operations on the same shapes: the
+ * same work, whatever a timer on a loaded machine says. Otherwise they are timed paired
+ * (benefit.ts pairedLatency) on rows of the clean pinned suite. (Their evaluations' latencies were
+ * measured minutes apart under other loads: comparing those compares the machine, not the models.)
+ */
+function latencyOf(challenger: ModelEntry, champion: ModelEntry) {
+  const key = `${challenger.hash}\n${champion.hash}`;
+  let p = latencies.get(key);
+  if (!p) {
+    p = (async () => {
+      if ((await layoutOf(challenger)) === (await layoutOf(champion)))
+        return { saved: 0, how: 'the same graph and tensor layout as the champion: the same work' };
+      const { policy, invoke } = labHandles();
+      const clean = (await pinnedSuites()).get(policy.current().suites.clean);
+      if (!clean) throw new Error('the policy pins no clean suite to time the models on');
+      const suite = readSuite(clean);
+      const row = (i: number) => suiteRows(suite, i % suite.count, (i % suite.count) + 1);
+      // One run each first: a cold session's creation is not latency.
+      await invoke(challenger.id, row(0));
+      await invoke(champion.id, row(0));
+      const ms = await pairedLatency(
+        { candidate: (i) => invoke(challenger.id, row(i)), champion: (i) => invoke(champion.id, row(i)) },
+        LATENCY_INPUTS,
+        () => performance.now(),
+      );
+      return {
+        saved: ms.champion > 0 ? (ms.champion - ms.candidate) / ms.champion : 0,
+        how: `timed paired on ${ms.inputs} inputs: median ${ms.candidate.toFixed(3)} ms vs ${ms.champion.toFixed(3)} ms`,
+      };
+    })();
+    latencies.set(key, p);
+    p.catch(() => latencies.delete(key));
+  }
+  return p;
+}
+
 /**
  * Benefit-centred release (benefit.ts) of the model waiting in canary or shadow against the
  * champion: benefit on the policy's primary suite, exit (the candidate's safetensors round trip, the
- * ledger's and the cluster digest's), efficiency (bytes, latency) and retention on every pinned
- * suite the champion scored. Shown beside the release buttons with its numbers.
+ * ledger's and the cluster digest's), efficiency (bytes, and latency: latencyOf) and retention
+ * on every pinned suite the champion scored. Shown beside the release buttons with its numbers; it
+ * gates Make champion.
  */
 export async function benefitOf(challenger: ModelEntry, champion: ModelEntry): Promise<BenefitVerdict> {
   const { repo, policy, scored: scoredOf } = labHandles();
@@ -257,5 +336,80 @@ export async function benefitOf(challenger: ModelEntry, champion: ModelEntry): P
     user: { suite: p.primary.suite, metric: p.primary.metric, direction: p.primary.direction },
     exit: [candidateRoundTrip(await repo.getTensors(challenger.id)), await dataRoundTrip(repo.ledger, digest ? { cluster: digest } : {})],
     retained,
+    latency: await latencyOf(challenger, champion),
   });
+}
+
+/** Judge benefit-centred release of `challenger` against `champion` into the store (BenefitView and the Make champion gate read it). */
+export async function judgeBenefit(challenger: ModelEntry, champion: ModelEntry): Promise<void> {
+  const key = { challenger: challenger.id, champion: champion.id };
+  const verdict = await benefitOf(challenger, champion).catch((e: unknown) => e as Error);
+  const b = verdict instanceof Error ? { ...key, verdict: null, error: verdict.message } : { ...key, verdict, error: null };
+  // A judgement of a pair that is no longer the slot's is dropped.
+  const reg = labHandles().release.current(SLOT);
+  if ((reg.canary?.model ?? reg.shadow) === key.challenger && reg.champion === key.champion) set({ benefit: b });
+}
+
+/**
+ * Benefit-centred release gates Make champion: a challenger the verdict keeps as an experiment is
+ * refused, with the numbers. Judged afresh here (the shown verdict may be older); the verdict's
+ * benefit line is returned for the release entry's reason.
+ */
+export async function requireBenefit(challenger: ModelEntry, champion: ModelEntry | null): Promise<string> {
+  if (!champion) return 'no champion to judge benefit against';
+  const v = await benefitOf(challenger, champion);
+  if (v.decision !== 'release')
+    throw new Error(`benefit-centred release keeps ${challenger.name} as an experiment: ${v.reasons.join('; ')}`);
+  return `benefit-centred release: ${v.benefit.text}`;
+}
+
+/** Immediate evidence of a model released into the slot: its recorded runtime smoke, a `fitness-evidence` entry. */
+export async function recordImmediate(model: string, smoke: { passed: boolean; reasons: readonly string[] }): Promise<void> {
+  await lifecycle().recordEvidence(immediateEvidence(SLOT, model, smoke));
+}
+
+/** Routed requests (answered or shadowed) a model needs before its convergence is judged in the app. */
+export const CONVERGENCE_REQUESTS = 3;
+
+/**
+ * Convergence evidence of each of `models` at a release decision: shadow agreement over the
+ * router's shadow log (as shadow, or as the answer a shadow was compared with) and the slot
+ * contract's verify lines met on its pinned-suite scores, once it has CONVERGENCE_REQUESTS routed
+ * requests. Returns, per model, what was recorded or why nothing was.
+ */
+export async function recordConvergence(models: readonly string[]): Promise<string[]> {
+  const { router, policy, family, verb, scored, modelById } = labHandles();
+  const pins = policy.current().suites;
+  const nameOf = (suiteId: string) => {
+    const hash = family.suites.find((x) => x.id === suiteId)?.hash;
+    return Object.keys(pins).find((n) => pins[n] === hash) ?? null;
+  };
+  const out: string[] = [];
+  for (const model of models) {
+    const requests = router.stats(SLOT)[model]?.invocations ?? 0;
+    const shadow = shadowAgreement(router.shadowLog(SLOT), model);
+    const who = modelById(model).name;
+    if (requests < CONVERGENCE_REQUESTS || shadow.agreement === null) {
+      out.push(
+        `${who}: no convergence yet (${requests} of ${CONVERGENCE_REQUESTS} routed requests, ${shadow.compared} compared with a shadow)`,
+      );
+      continue;
+    }
+    const metrics = scored(modelById(model)).metrics;
+    const met = verifyMet(verb.verify, (suite, metric) => {
+      const n = nameOf(suite);
+      const v = n ? metrics[n]?.[metric] : undefined;
+      return typeof v === 'number' ? v : null;
+    });
+    const ev = convergenceEvidence(SLOT, model, {
+      requests,
+      minRequests: CONVERGENCE_REQUESTS,
+      agreement: shadow.agreement,
+      suitesPassed: met.passed,
+      suitesTotal: met.total,
+    });
+    await lifecycle().recordEvidence({ ...ev, detail: `${ev.detail} (${met.lines.join('; ')})` });
+    out.push(`${who}: convergence ${ev.passed ? 'passed' : 'failed'}, ${ev.detail}`);
+  }
+  return out;
 }

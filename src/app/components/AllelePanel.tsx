@@ -4,6 +4,9 @@ import { digestLabel, reexpress, refreshAlleles, resilienceCheck, roundFromClust
 import { EVIDENCE_KINDS } from '../../core/lab/temporal-fitness.ts';
 import { pct } from '../format.ts';
 
+/** A model id as a whole word (not inside a longer id). */
+const idPattern = (id: string) => new RegExp(`(?<![\\w-])${id.replace(/[.*+?^$()|[\]{}\\]/g, '\\$&')}(?![\\w-])`, 'g');
+
 /** The slot's alleles (dominant, recessive …) with their reason and fitness history, its failure cluster and the rounds and checks it drives. */
 export function AllelePanel() {
   const models = useGarden((s) => s.models);
@@ -11,6 +14,12 @@ export function AllelePanel() {
   const { alleles, credits, digest, round, busy, message } = useLab();
   useEffect(() => refreshAlleles(), [ledger]);
   const name = (id: string | null) => (id ? (models.find((m) => m.id === id)?.name ?? id) : '—');
+  // Reasons are written with model ids (the ledger's); shown with the models' names, the ids in the tooltip.
+  const named = (text: string) =>
+    models
+      .map((m) => m.id)
+      .sort((a, b) => b.length - a.length)
+      .reduce((t, id) => t.replace(idPattern(id), name(id)), text);
   return (
     <section className="step" aria-labelledby="alleles-h" data-testid="allele-panel">
       <h2 id="alleles-h">
@@ -36,15 +45,17 @@ export function AllelePanel() {
           <tbody>
             {alleles.map((a) => (
               <tr key={a.model} data-testid={`allele-${a.model}`}>
-                <td>{name(a.model)}</td>
+                <td title={a.model}>{name(a.model)}</td>
                 <td data-testid={`allele-state-${a.model}`}>{a.state}</td>
                 <td>
-                  {a.reason}
+                  <span title={a.reason} data-testid={`allele-reason-${a.model}`}>
+                    {named(a.reason)}
+                  </span>
                   {a.history.length > 0 && (
                     <ol className="evidence" data-testid={`allele-history-${a.model}`}>
                       {a.history.map((h) => (
                         <li key={`${h.index}-${h.source}`}>
-                          entry {h.index}: {h.fitness.toFixed(4)} ({h.detail})
+                          entry {h.index}: {h.fitness.toFixed(4)} ({named(h.detail)})
                         </li>
                       ))}
                     </ol>
@@ -104,7 +115,7 @@ export function AllelePanel() {
           </p>
           <ul className="checks">
             {round.round.reasons.map((r, i) => (
-              <li key={i}>{r}</li>
+              <li key={i}>{named(r)}</li>
             ))}
           </ul>
         </div>

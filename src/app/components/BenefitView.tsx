@@ -1,34 +1,30 @@
-import { useEffect, useState } from 'react';
+import { useEffect } from 'react';
 import { useGarden } from '../state.ts';
-import { benefitOf } from '../lab.ts';
-import type { BenefitVerdict } from '../../core/lab/benefit.ts';
+import { judgeBenefit, useLab } from '../lab.ts';
 
-/** What benefit-centred release (benefit.ts) decides for the model in canary or shadow against the champion, with its numbers. */
+/**
+ * What benefit-centred release (benefit.ts) decides for the model in canary or shadow against the
+ * champion, with its numbers. The judgement lives in the lab store: it also gates Make champion.
+ */
 export function BenefitView() {
   const reg = useGarden((s) => s.registry);
   const models = useGarden((s) => s.models);
   const evidence = useGarden((s) => s.evidence);
-  const [verdict, setVerdict] = useState<BenefitVerdict | string | null>(null);
+  const ledger = useGarden((s) => s.ledger.length);
+  const benefit = useLab((s) => s.benefit);
   const challenger = models.find((m) => m.id === (reg?.canary?.model ?? reg?.shadow));
   const champion = models.find((m) => m.id === reg?.champion);
   useEffect(() => {
-    if (!challenger || !champion) return setVerdict(null);
-    let live = true;
-    benefitOf(challenger, champion).then(
-      (v) => live && setVerdict(v),
-      (e: unknown) => live && setVerdict((e as Error).message),
-    );
-    return () => {
-      live = false;
-    };
-  }, [challenger, champion, evidence]);
-  if (!verdict) return null;
-  if (typeof verdict === 'string') return <p className="fail">Benefit-centred release could not judge: {verdict}</p>;
+    if (challenger && champion) void judgeBenefit(challenger, champion);
+  }, [challenger, champion, evidence, ledger]);
+  if (!challenger || !champion || benefit?.challenger !== challenger.id || benefit.champion !== champion.id) return null;
+  if (!benefit.verdict) return <p className="fail">Benefit-centred release could not judge: {benefit.error}</p>;
+  const verdict = benefit.verdict;
   const parts = [verdict.benefit, verdict.exit, verdict.efficiency, ...verdict.retention];
   return (
     <div data-testid="benefit">
       <p>
-        Benefit-centred release of {challenger?.name}:{' '}
+        Benefit-centred release of {challenger.name}:{' '}
         <strong data-testid="benefit-decision">{verdict.decision === 'release' ? 'release as champion' : 'keep as an experiment'}</strong>
       </p>
       <ul className="checks">

@@ -2,6 +2,7 @@ import { useGarden } from '../state.ts';
 import { releaseStep } from '../garden.ts';
 import { pct } from '../format.ts';
 import { BenefitView } from './BenefitView.tsx';
+import { useLab } from '../lab.ts';
 
 /** The selector registry of the digits slot and the release controller's steps. */
 export function ReleasePanel() {
@@ -11,8 +12,23 @@ export function ReleasePanel() {
   const shadow = useGarden((s) => s.shadow);
   const canRollback = useGarden((s) => s.canRollback);
   const gate = useGarden((s) => s.championGate);
+  const benefit = useLab((s) => s.benefit);
   if (!reg) return null;
   const name = (id: string | null | undefined) => (id ? (models.find((m) => m.id === id)?.name ?? id) : '—');
+  // Benefit-centred release gates Make champion: with a champion to judge against, only a
+  // challenger whose verdict says "release" can be promoted; the verdict's failed parts say why.
+  const challenger = reg.canary?.model ?? reg.shadow;
+  const judged = benefit?.challenger === challenger && benefit.champion === reg.champion ? benefit : null;
+  const benefitWhy =
+    !challenger || !reg.champion
+      ? null
+      : !judged
+        ? `Make champion waits: benefit-centred release of ${name(challenger)} is being judged.`
+        : !judged.verdict
+          ? `Make champion refused: benefit-centred release could not judge ${name(challenger)}: ${judged.error}.`
+          : judged.verdict.decision !== 'release'
+            ? `Make champion refused: benefit-centred release keeps ${name(challenger)} as an experiment: ${judged.verdict.reasons.join('; ')}.`
+            : null;
   return (
     <section className="step" aria-labelledby="release-h" data-testid="release-panel">
       <h2 id="release-h">
@@ -58,8 +74,8 @@ export function ReleasePanel() {
         <button
           className="primary"
           onClick={() => void releaseStep('champion')}
-          disabled={!gate?.ok}
-          aria-describedby="champion-why"
+          disabled={!gate?.ok || !!benefitWhy}
+          aria-describedby="champion-why champion-benefit-why"
           data-testid="to-champion"
         >
           Make champion
@@ -74,6 +90,11 @@ export function ReleasePanel() {
           Make champion {gate.reason.startsWith('needs') ? '' : 'waits: '}
           {gate.reason}
           {/routed/.test(gate.reason) ? ' (ask once below)' : ''}.
+        </p>
+      )}
+      {benefitWhy && (
+        <p className="hint" id="champion-benefit-why" data-testid="champion-benefit-why">
+          {benefitWhy}
         </p>
       )}
     </section>
