@@ -41,7 +41,12 @@ export class Arena {
 
   /** Whether `a` lives in this arena (so the SIMD loops can work on it in place). */
   has(a: Float32Array): boolean {
-    return this.buffers.has(a.buffer);
+    if (this.buffers.has(a.buffer)) return true;
+    // The memory's buffer object can change without a grow here (V8 may hand out a fresh one for a shared memory).
+    const now = this.memory.buffer;
+    if (a.buffer !== now) return false;
+    this.buffers.add(now);
+    return true;
   }
 
   /** n zero-filled float32 in the arena. Free it with free() when done. */

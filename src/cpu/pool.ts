@@ -9,6 +9,7 @@ import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 import type { RangeJob, RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
 import { Arena } from './arena.ts';
+import { SELECT_SCRATCH_BYTES } from './simd-select.ts';
 
 /** What a pool needs from a worker, whatever the platform. */
 export interface PoolPort {
@@ -62,7 +63,8 @@ export class CpuPool {
     if (ports.length === 0) throw new Error('CpuPool needs at least one worker');
     this.threads = ports.length;
     this.arena = arena;
-    if (arena) for (const p of ports) p.post({ arena: arena.memory });
+    // Each worker gets its own scratch block in the arena for the selection passes' histograms.
+    if (arena) for (const p of ports) p.post({ arena: arena.memory, scratch: arena.alloc(SELECT_SCRATCH_BYTES / 4).byteOffset });
     for (const p of ports) {
       p.onReply((r) => {
         const w = this.pending.get(r.id);

@@ -28,6 +28,8 @@ export interface RangeJob {
 /** Sent to each worker once, before any job: the pool's shared arena memory. */
 export interface ArenaInit {
   arena: WebAssembly.Memory;
+  /** Byte offset in the arena of this worker's own scratch block (simd-select.ts: SELECT_SCRATCH_BYTES). */
+  scratch?: number;
 }
 
 export type WorkerMessage = RangeJob | ArenaInit;

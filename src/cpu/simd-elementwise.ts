@@ -18,44 +18,45 @@
  * exact in double), and each comparison and selection is the reference's branch as a lane mask,
  * so the results are bit-identical (NaN payloads aside); elementwise-kernels.test.ts checks it.
  */
-import { F32, I32, SIMD, V128, get, leb, name, section, set, v128load, v128store } from './wasm-asm.ts';
+import {
+  F32,
+  I32,
+  V128,
+  get,
+  leb,
+  name,
+  section,
+  set,
+  v128load,
+  v128store,
+  i32const,
+  tee,
+  v128const,
+  i32x4splat,
+  f32x4splat,
+  v128xor,
+  bitselect,
+  i32x4shrU,
+  i32x4add,
+  i32x4mul,
+  f32x4lt,
+  f32x4gt,
+  f32x4ge,
+  f32x4abs,
+  f32x4neg,
+  f32x4add,
+  f32x4sub,
+  f32x4mul,
+  f32x4div,
+  f32x4min,
+  f32x4max,
+  f32x4convertU,
+} from './wasm-asm.ts';
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import { crossoverThresholds, crossoverUnit } from '../core/operators/crossover.cpu.ts';
 import { num, weightsOf } from '../core/operators/params.ts';
 import { streamKey, tensorKey } from '../core/operators/prng.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
-
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return [...out, b];
-    out.push(b | 0x80);
-  }
-};
-const i32const = (n: number) => [0x41, ...sleb(n | 0)];
-const tee = (i: number) => [0x22, i];
-const v128const = (lanes: number[]) => [...SIMD(0x0c), ...lanes.flatMap((x) => [x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, x >>> 24])];
-const i32x4splat = SIMD(0x11);
-const f32x4splat = SIMD(0x13);
-const v128xor = SIMD(0x51);
-const bitselect = SIMD(0x52);
-const i32x4shrU = SIMD(0xad);
-const i32x4add = SIMD(0xae);
-const i32x4mul = SIMD(0xb5);
-const f32x4lt = SIMD(0x43);
-const f32x4gt = SIMD(0x44);
-const f32x4ge = SIMD(0x46);
-const f32x4abs = SIMD(0xe0);
-const f32x4neg = SIMD(0xe1);
-const f32x4add = SIMD(0xe4);
-const f32x4sub = SIMD(0xe5);
-const f32x4mul = SIMD(0xe6);
-const f32x4div = SIMD(0xe7);
-const f32x4min = SIMD(0xe8);
-const f32x4max = SIMD(0xe9);
-const f32x4convertU = SIMD(0xfb);
 
 /** A function's locals beyond its parameters, by name: one i32 (the byte counter) then v128s. */
 class Fn {
@@ -82,7 +83,7 @@ class Fn {
 }
 
 /** Setup of the counter-based draws: idx = idx0 + (0, 1, 2, 3), the mixer's constants and 2⁻²⁴. */
-function drawSetup(fn: Fn, idx0: number): number[] {
+export function drawSetup(fn: Pick<Fn, 'v'>, idx0: number): number[] {
   return [
     ...get(idx0),
     ...i32x4splat,
@@ -104,7 +105,7 @@ function drawSetup(fn: Fn, idx0: number): number[] {
 }
 
 /** unitAt(key, idx) per lane onto the stack (key: a v128 local holding the splatted stream key). */
-function unit(fn: Fn, key: number): number[] {
+export function unit(fn: Pick<Fn, 'v'>, key: number): number[] {
   const h = fn.v('h');
   const xorShift = (s: number) => [...tee(h), ...get(h), ...i32const(s), ...i32x4shrU, ...v128xor];
   return [

@@ -25,14 +25,24 @@ import { getFastKernel, soupAsBlend } from '../core/operators/fast/kernels.ts';
 import { num, weightsOf } from '../core/operators/params.ts';
 import { normalizeDivisor } from '../core/operators/task-arithmetic.cpu.ts';
 import { elementwiseSimdRange } from './simd-elementwise.ts';
-import { F32, I32, SIMD, V128, get, leb, name, section, set, v128load, v128store } from './wasm-asm.ts';
+import {
+  F32,
+  I32,
+  V128,
+  f32x4add,
+  f32x4div,
+  f32x4mul,
+  f32x4splat,
+  f32x4sub,
+  get,
+  leb,
+  name,
+  section,
+  set,
+  v128load,
+  v128store,
+} from './wasm-asm.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
-
-const f32x4splat = SIMD(0x13);
-const f32x4add = SIMD(0xe4);
-const f32x4sub = SIMD(0xe5);
-const f32x4mul = SIMD(0xe6);
-const f32x4div = SIMD(0xe7);
 
 /** Params: 0 o, 1 x, 2 w, 3 nBytes; locals: 4 i (i32), 5 ws (v128), 6 zero (v128, stays 0). */
 function body(accumulate: boolean): number[] {

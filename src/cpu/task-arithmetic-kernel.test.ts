@@ -14,6 +14,8 @@ import type { CpuPool } from './pool.ts';
 import { Arena } from './arena.ts';
 import { simdRange } from './simd.ts';
 import { CANDIDATES_MAX } from '../core/operators/select.ts';
+import { passLoopsOn, SELECT_SCRATCH_BYTES } from './simd-select.ts';
+import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
 
 const FAMILY = listOperators()
   .filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic')
@@ -95,8 +97,9 @@ function expectRanges(
   bounds: number[],
   ref: Float32Array,
   refStats: Record<string, number>,
+  alloc: (n: number) => Float32Array = (n) => new Float32Array(n),
 ): void {
-  const out = new Float32Array(ref.length).fill(NaN);
+  const out = alloc(ref.length).fill(NaN);
   const counts: Record<string, number> = {};
   for (let i = 0; i + 1 < bounds.length; i++)
     for (const [key, v] of Object.entries(k.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]) ?? {})) counts[key] = (counts[key] ?? 0) + v;
@@ -144,6 +147,52 @@ function paramsFor(
   return p;
 }
 
+/**
+ * Every member and parameter over any split of ranges and reduce parts, against the reference's
+ * bits and counts; with `loops` lent to the kernel (their arrays from `alloc`).
+ */
+function familyProperty(o: {
+  maxParents: number;
+  numRuns: number;
+  seed: number;
+  clip?: (seed: number) => boolean;
+  inputs?: (n: number, P: number, seed: number) => Float32Array[];
+  alloc?: (n: number) => Float32Array;
+  free?: (a: Float32Array) => void;
+  loops?: PassLoops;
+}): void {
+  fc.assert(
+    fc.property(
+      params,
+      fc.integer({ min: 1, max: o.maxParents }),
+      fc.integer({ min: 1, max: 3000 }),
+      fc.integer({ min: 1, max: 2 ** 31 }),
+      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+      fc.integer({ min: 1, max: 3 }),
+      (x, parents, n, seed, cuts, workers) => {
+        const op = getOperator(x.op);
+        const P = Math.max(op.parents.min, parents);
+        const p = paramsFor(x.op, { ...x, clipNorm: o.clip?.(seed) === false ? 0 : x.clipNorm }, P, seed, n);
+        const inputs = o.inputs ? o.inputs(n, P, seed) : family(n, P, seed);
+        const ctx: TensorContext = { name: `h.${seed % 7}.w`, shape: [n], seed: seed % 1000, offset: x.offset };
+        const refStats: Record<string, number> = {};
+        const ref = op.cpu(inputs, p, { ...ctx, stats: refStats });
+        const k = getFastKernel(x.op);
+        const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+        try {
+          withPassLoops(o.loops ?? null, () => {
+            for (const derived of [reduceLocally(k.reduce!, inputs, p, ctx), reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers)])
+              expectRanges(k, inputs, { ...p, ...derived }, ctx, bounds, ref, refStats, o.alloc);
+          });
+        } finally {
+          if (o.free) for (const a of inputs) o.free(a);
+        }
+      },
+    ),
+    { numRuns: o.numRuns, seed: o.seed },
+  );
+}
+
 describe('task-arithmetic family range kernel', () => {
   it('covers task delta, sparse task delta, DARE, TIES, DARE-TIES, the federated update, breadcrumbs and DELLA (with and without TIES)', () => {
     expect(FAMILY).toEqual(
@@ -163,31 +212,7 @@ describe('task-arithmetic family range kernel', () => {
   });
 
   it('equals the reference for every member and parameter, over any split of ranges and reduce parts', () => {
-    fc.assert(
-      fc.property(
-        params,
-        fc.integer({ min: 1, max: 4 }),
-        fc.integer({ min: 1, max: 3000 }),
-        fc.integer({ min: 1, max: 2 ** 31 }),
-        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
-        fc.integer({ min: 1, max: 3 }),
-        (x, parents, n, seed, cuts, workers) => {
-          const op = getOperator(x.op);
-          const P = Math.max(op.parents.min, parents);
-          const p = paramsFor(x.op, x, P, seed, n);
-          const inputs = family(n, P, seed);
-          const ctx: TensorContext = { name: `h.${seed % 7}.w`, shape: [n], seed: seed % 1000, offset: x.offset };
-          const refStats: Record<string, number> = {};
-          const ref = op.cpu(inputs, p, { ...ctx, stats: refStats });
-          const k = getFastKernel(x.op);
-          const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
-          for (const derived of [reduceLocally(k.reduce!, inputs, p, ctx), reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers)]) {
-            expectRanges(k, inputs, { ...p, ...derived }, ctx, bounds, ref, refStats);
-          }
-        },
-      ),
-      { numRuns: 300, seed: 23 },
-    );
+    familyProperty({ maxParents: 4, numRuns: 300, seed: 23 });
   });
 
   it('stops the kept run exactly at the cutoff index when the next element has the same magnitude', () => {
@@ -351,5 +376,125 @@ describe('task-arithmetic family on the worker pool', () => {
       }
       for (const a of inputs) pool.free(a);
     }
+  });
+});
+
+describe('the selection and sparsification passes in WebAssembly SIMD (simd-select.ts), lent on an arena', () => {
+  const arena = new Arena();
+  const simd = passLoopsOn(arena.memory, arena.alloc(SELECT_SCRATCH_BYTES / 4).byteOffset)!;
+  /** The loops, counting the calls each one took (returned a result) so a test knows they ran. */
+  function counted(loops: PassLoops, taken: Record<string, number>): PassLoops {
+    const wrap =
+      <K extends keyof PassLoops>(key: K) =>
+      (...args: Parameters<PassLoops[K]>) => {
+        const r = (loops[key] as (...a: Parameters<PassLoops[K]>) => ReturnType<PassLoops[K]>)(...args);
+        if (r) taken[key] = (taken[key] ?? 0) + 1;
+        return r;
+      };
+    return {
+      histHigh: wrap('histHigh'),
+      lowCandidates: wrap('lowCandidates'),
+      l1Random: wrap('l1Random'),
+      apply: wrap('apply'),
+    } as PassLoops;
+  }
+  /** Parents with the odd NaN delta (the reference orders NaN above +Inf) besides the family's ties, ±0 and infinities. */
+  const withNaN = (inputs: Float32Array[], seed: number) => {
+    if (seed % 3 === 0) for (let i = seed % 11; i < inputs[0].length; i += 211) inputs[1 + (i % (inputs.length - 1))][i] = NaN;
+    return inputs;
+  };
+
+  it('give the reference bits and counts for every member, over any split of ranges and reduce parts', () => {
+    expect(simd).not.toBeNull();
+    const taken: Record<string, number> = {};
+    const loops = counted(simd, taken);
+    familyProperty({
+      maxParents: 5,
+      numRuns: 150,
+      seed: 29,
+      // The loops take unclipped deltas only: most runs without clipping, so they run often.
+      clip: (seed) => seed % 4 === 0,
+      inputs: (n, P, seed) =>
+        withNaN(
+          family(n, P, seed, (m) => arena.alloc(m)),
+          seed,
+        ),
+      alloc: (m) => arena.alloc(m),
+      free: (a) => arena.free(a),
+      loops,
+    });
+    // Every loop ran (none declined its way out of the test).
+    for (const key of ['histHigh', 'lowCandidates', 'l1Random', 'apply']) expect(taken[key], key).toBeGreaterThan(20);
+  });
+
+  it('prune: the histogram and candidate passes of the bottom-m cutoff, with ties, ±0 and NaN, over any split', () => {
+    const prune = getFastKernel('prune');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (n, seed, fraction) => {
+          const [b, x] = withNaN(
+            family(n, 1, seed, (m) => arena.alloc(m)),
+            seed + 1,
+          );
+          arena.free(b);
+          const p = { fraction };
+          const c = { name: 'p', shape: [n], seed: 1 };
+          const bounds = [0, Math.floor(n / 3), Math.floor(n / 2) + 1, n];
+          const out = arena.alloc(n);
+          withPassLoops(simd, () => prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2) }, c, 0, n));
+          expect(bits(out)).toEqual(bits(getOperator('prune').cpu([x], p, c)));
+          arena.free(x);
+          arena.free(out);
+        },
+      ),
+      { numRuns: 100, seed: 3 },
+    );
+  });
+
+  it('the comparison catches planted bugs: an off-by-one at the cutoff, the parents’ drop streams swapped, the L1 norm after the drop taken without it', () => {
+    // The tie data of the cutoff test above: the kept run must stop exactly at the cutoff's index.
+    const n = 1000;
+    const inArena = (fill: (i: number) => number) => {
+      const a = arena.alloc(n);
+      for (let i = 0; i < n; i++) a[i] = fill(i);
+      return a;
+    };
+    const base = inArena((i) => (i % 32) / 8 - 2);
+    const inputs = [base, inArena((i) => base[i] + (i % 4 < 2 ? 0.25 : 0)), inArena((i) => base[i] + (i % 4 < 2 ? -0.25 : 0.5 + i / 4096))];
+    const planted: Record<string, PassLoops> = {
+      index: { ...simd, apply: (spec, ...rest) => simd.apply({ ...spec, index: spec.index.map((i) => i + 1) }, ...rest) },
+      streams: { ...simd, apply: (spec, ...rest) => simd.apply({ ...spec, sk: [...spec.sk].reverse() }, ...rest) },
+      l1: {
+        ...simd,
+        l1Random: (...args) => {
+          const r = simd.l1Random(...args);
+          return r && [r[0], r[0]];
+        },
+      },
+    };
+    const run = (op: string, p: ParamValues, loops: PassLoops) => {
+      const c = { name: 't', shape: [n], seed: 1 };
+      const k = getFastKernel(op);
+      const out = arena.alloc(n);
+      withPassLoops(loops, () => k.run(inputs, out, { ...p, ...reduceLocally(k.reduce!, inputs, p, c) }, c, 0, n));
+      const r = [bits(out), bits(getOperator(op).cpu(inputs, p, c))];
+      arena.free(out);
+      return r;
+    };
+    for (const [op, p, bug] of [
+      ['ties', { density: 0.101, normalize: true }, 'index'],
+      ['sparse-task-delta', { density: 0.101 }, 'index'],
+      ['dare', { drop: 0.5, rescale: 'l1' }, 'streams'],
+      ['dare-ties', { drop: 0.3, rescale: 'l1' }, 'l1'],
+    ] as const) {
+      const [good, ref] = run(op, p, simd);
+      expect(good, op).toEqual(ref);
+      const [bad] = run(op, p, planted[bug]);
+      expect(bad, `${op} with the planted ${bug} bug`).not.toEqual(ref);
+    }
+    for (const a of inputs) arena.free(a);
   });
 });

@@ -4,19 +4,28 @@
  * and say when it is done.
  */
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
-import type { RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
+import type { RangeJob, RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
+import { passLoopsOn } from './simd-select.ts';
+import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
 
 const view = (s: SharedF32) => new Float32Array(s.buffer, s.byteOffset, s.length);
 let arena: WebAssembly.Memory | undefined;
+/** The selection passes' SIMD loops on the arena (with this worker's scratch block), lent to jobs whose arrays all live there. */
+let loops: PassLoops | null = null;
 
 /** Handle one message from the pool; returns the reply to post, or null when none is due. */
 export function runJob(msg: WorkerMessage): RangeReply | null {
   if ('arena' in msg && !('kernel' in msg)) {
     arena = msg.arena;
+    loops = msg.scratch === undefined ? null : passLoopsOn(arena, msg.scratch);
     return null;
   }
   const job = msg;
+  return withPassLoops(job.arena ? loops : null, () => runRange(job));
+}
+
+function runRange(job: RangeJob): RangeReply {
   const t0 = performance.now();
   try {
     const k = getFastKernel(job.kernel);

@@ -7,6 +7,7 @@
 import type { ParamValues, TensorContext } from '../types.ts';
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
+import { passLoops, vectorEnd } from './loops.ts';
 import { num } from '../params.ts';
 import {
   candidateIndex,
@@ -44,15 +45,20 @@ const plan: ReducePlan = {
   partial(_pass, carry, inputs, _params, _ctx, start, end) {
     const c = carry as Carry;
     const v = u32(inputs[0]);
+    // The lent loops take the vector part of the range where they can, JavaScript the rest.
+    const loops = passLoops();
     if (c.stage === 'high') {
       const h = new Uint32Array(HIGH_SIZE);
-      histHigh(v, h, start, end);
+      const lent = loops?.histHigh([h], null, [inputs[0]], start, end);
+      histHigh(v, h, lent ? vectorEnd(start, end) : start, end);
       return h;
     }
     if (c.stage === 'low') {
-      const h = new Uint32Array(LOW_SIZE);
-      const at = new Uint32Array(2 * Math.min(CANDIDATES_MAX, end - start));
-      const count = histLowCandidates(v, c.prefix!, h, at, 0, 0, start, end);
+      const cap = Math.min(CANDIDATES_MAX, end - start);
+      const lent = loops?.lowCandidates([c.prefix!], null, [inputs[0]], start, end, cap)?.[0];
+      const h = lent?.h ?? new Uint32Array(LOW_SIZE);
+      const at = lent?.at ?? new Uint32Array(2 * cap);
+      const count = histLowCandidates(v, c.prefix!, h, at, lent?.count ?? 0, 0, lent ? vectorEnd(start, end) : start, end);
       return candidatePart(h, at, count);
     }
     const want = c.bits!;

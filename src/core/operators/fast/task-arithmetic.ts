@@ -22,6 +22,7 @@
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../types.ts';
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
+import { passLoops, vectorEnd, type ApplySpec, type PassLoops } from './loops.ts';
 import { num, weightsOf } from '../params.ts';
 import {
   candidateIndex,
@@ -284,6 +285,28 @@ function scratch(P: number): Scratch {
   return { D, U: D.map((d) => new Uint32Array(d.buffer)), A: new Float32Array(BLOCK) };
 }
 
+/** The lent loops when this plan's parents need no clipping (the loops take unclipped deltas only). */
+const loopsFor = (pl: Plan): PassLoops | null => (pl.clip.every((c) => c === 1) ? passLoops() : null);
+
+/** The element-wise pass as the lent loops take it (a magnitude trim or a random drop), or null. */
+function applySpec(cfg: TaskArithmeticConfig, pl: Plan, divisor: number): ApplySpec | null {
+  if (!(pl.trim || pl.random)) return null;
+  return {
+    consensus: cfg.consensus === 'ties' ? 'ties' : 'none',
+    sparsify: pl.trim ? 'trim' : 'random',
+    w: pl.w,
+    rescale: pl.rescale,
+    lambda: pl.lambda,
+    divisor,
+    normalize: pl.normalize,
+    bits: pl.trim ? pl.bits : [],
+    index: pl.trim ? pl.index.map((i) => i - pl.trimOffset) : [],
+    sk: pl.sk,
+    drop: pl.drop,
+    offset: pl.offset,
+  };
+}
+
 /** The element-wise pass over [start, end). */
 function applyRange(
   cfg: TaskArithmeticConfig,
@@ -303,7 +326,16 @@ function applyRange(
   let conflicts = 0;
   // The receipt's kept counts per parent (as the reference's sparsifyDelta counts them).
   const kept = new Array<number>(P).fill(sparse ? 0 : end - start);
-  blocks(start, end, (s, len) => {
+  // The lent loops take the vector part of the range where they can, JavaScript the rest.
+  let from = start;
+  const spec = applySpec(cfg, pl, divisor);
+  const lent = spec && loopsFor(pl)?.apply(spec, base, inputs.slice(1), out, start, end);
+  if (lent) {
+    from = vectorEnd(start, end);
+    lent.kept.forEach((k, p) => (kept[p] += k));
+    conflicts += lent.conflicts;
+  }
+  blocks(from, end, (s, len) => {
     for (let p = 0; p < P; p++) {
       const D = len === BLOCK ? sc.D[p] : sc.D[p].subarray(0, len);
       clippedDelta(pl, inputs, p, s, D);
@@ -457,9 +489,10 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
             });
             out[p] = [sq];
           } else {
-            let before = 0;
-            let after = 0;
-            blocks(0, n, (s, len) => {
+            // DARE's drop through the lent loops (the vector part; the last few elements continue the same ordered sums).
+            const lent = pl.random ? loopsFor(pl)?.l1Random(inputs[0], inputs[p + 1], pl.sk[p], pl.drop, pl.offset, 0, n) : null;
+            let [before, after] = lent ?? [0, 0];
+            blocks(lent ? vectorEnd(0, n) : 0, n, (s, len) => {
               const d = len === BLOCK ? D : D.subarray(0, len);
               clippedDelta(pl, inputs, p, s, d);
               for (let j = 0; j < len; j++) before += Math.abs(d[j]);
@@ -476,7 +509,8 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       if (c.stage === 'high') {
         // One high histogram per parent serves each of its selections.
         const hs = Array.from({ length: P }, () => new Uint32Array(HIGH_SIZE));
-        blocks(start, end, (s, len) => {
+        const lent = loopsFor(pl)?.histHigh(hs, inputs[0], inputs.slice(1), start, end);
+        blocks(lent ? vectorEnd(start, end) : start, end, (s, len) => {
           const d = D.subarray(0, len);
           for (let p = 0; p < P; p++) {
             clippedDelta(pl, inputs, p, s, d);
@@ -487,10 +521,19 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       }
       if (c.stage === 'low') {
         // The refinement pass also lists each selection's candidates (its cutoff's high bucket), so the index needs no third pass.
-        const hs = sel.map(() => new Uint32Array(LOW_SIZE));
-        const at = sel.map(() => new Uint32Array(2 * Math.min(CANDIDATES_MAX, end - start)));
-        const counts = sel.map(() => 0);
-        blocks(start, end, (s, len) => {
+        const cap = Math.min(CANDIDATES_MAX, end - start);
+        const lent = loopsFor(pl)?.lowCandidates(
+          sel.map((_, i) => c.prefix![i]),
+          inputs[0],
+          sel.map((x) => inputs[x.parent + 1]),
+          start,
+          end,
+          cap,
+        );
+        const hs = lent ? lent.map((x) => x.h) : sel.map(() => new Uint32Array(LOW_SIZE));
+        const at = lent ? lent.map((x) => x.at) : sel.map(() => new Uint32Array(2 * cap));
+        const counts = lent ? lent.map((x) => x.count) : sel.map(() => 0);
+        blocks(lent ? vectorEnd(start, end) : start, end, (s, len) => {
           const d = D.subarray(0, len);
           for (let p = 0; p < P; p++) {
             clippedDelta(pl, inputs, p, s, d);

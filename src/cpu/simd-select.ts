@@ -1,0 +1,335 @@
+/**
+ * WebAssembly SIMD loops of the selection and sparsification passes (the PassLoops that a pool
+ * worker lends the range kernels, src/core/operators/fast/loops.ts), on a pool's arena, in
+ * place. Hand-assembled like simd.ts (wasm-asm.ts), 4 lanes per step:
+ *
+ *   hist / hist1(h, x, [b,] nBytes): h[mag(x − b) >>> 15]++ (select.ts's histHigh on the delta)
+ *   low / low1(h, at, cap, count, prefix, idx0, x, [b,] nBytes) → count: histLowCandidates on the delta
+ *       (a lane test skips the four lanes unless one is in the candidate bucket)
+ *   l1r(x, b, sk, drop, idx0, nBytes) → (before, after): ‖x − b‖₁ before and after DARE's drop,
+ *       float64 sums in element order (lane by lane: the reference's order)
+ *   {trim,random}_{none,ties}_P(o, b, x₁…x_P, w…, r…, mask…, λ, div, norm, idx0, nBytes) → (kept…, conflicts):
+ *       the task-arithmetic family's element-wise pass (fast/task-arithmetic.ts applyRange):
+ *       dₚ = wₚ·((xₚ − b) kept? · rₚ); none: o = b + λ·(((0 + d₁) + …) / div);
+ *       ties: the elected sign (Σ dₚ ≥ 0), o = b + λ·(m / den where normalised and den ≠ 0, else m)
+ *
+ * Every float step is one IEEE f32 operation with round-to-nearest-even, in the reference's order,
+ * and each branch of the reference is a lane mask: where the reference skips an addition (a
+ * trimmed or disagreeing delta), the loop adds +0, which leaves every sum it can meet unchanged
+ * (the sums start at +0 and only a sum of two −0 is −0). The histograms and candidate lists live
+ * in a per-thread scratch block of the arena (SELECT_SCRATCH_BYTES, given by the pool).
+ * simd-select.test.ts compares every loop with the JavaScript one byte for byte.
+ */
+import {
+  F32,
+  F64,
+  Func,
+  I32,
+  SIMD,
+  bitselect,
+  f32x4add,
+  f32x4div,
+  f32x4ge,
+  f32x4gt,
+  f32x4lt,
+  f32x4abs,
+  f32x4mul,
+  f32x4splat,
+  f32x4sub,
+  get,
+  i32const,
+  i32x4add,
+  i32x4splat,
+  i32x4shrU,
+  loop16,
+  set,
+  sharedModule,
+  tee,
+  v128const,
+  v128load,
+  v128store,
+} from './wasm-asm.ts';
+import { drawSetup, unit } from './simd-elementwise.ts';
+import { HIGH_SIZE, LOW_SIZE } from '../core/operators/select.ts';
+import { vectorEnd, type ApplySpec, type PassLoops } from '../core/operators/fast/loops.ts';
+
+const i32x4eq = SIMD(0x37);
+const i32x4ltS = SIMD(0x39);
+const i32x4gtU = SIMD(0x3c);
+const i32x4shl = SIMD(0xab);
+const i32x4sub = SIMD(0xb1);
+const i32x4lane = (l: number) => [...SIMD(0x1b), l];
+const f32x4lane = (l: number) => [...SIMD(0x1f), l];
+const f32x4ne = SIMD(0x42);
+const v128not = SIMD(0x4d);
+const v128and = SIMD(0x4e);
+const v128andnot = SIMD(0x4f);
+const v128or = SIMD(0x50);
+const anyTrue = SIMD(0x53);
+const i32load = (offset = 0) => [0x28, 2, offset];
+const i32store = (offset = 0) => [0x36, 2, offset];
+const IF = [0x04, 0x40];
+const END = 0x0b;
+const add = 0x6a;
+
+const MAG = Array(4).fill(0x7fffffff);
+const at = (fn: Func, ptr: number) => [...get(ptr), ...get(fn.s('i')), add];
+const load = (fn: Func, ptr: number) => [...at(fn, ptr), ...v128load];
+/** The magnitudes' v128 (sign cleared) of x − b (of x alone when b is null) onto the stack. */
+const magnitudes = (fn: Func, x: number, b: number | null) => [
+  ...load(fn, x),
+  ...(b === null ? [] : [...load(fn, b), ...f32x4sub]),
+  ...get(fn.v('mag')),
+  ...v128and,
+];
+/** local += 1 at address (on the stack). */
+const bump = (fn: Func) => [...tee(fn.s('a')), ...get(fn.s('a')), ...i32load(), ...i32const(1), add, ...i32store()];
+
+/** hist(h, x, [b,] nBytes). */
+function hist(withBase: boolean): [Func, number[]] {
+  const fn = new Func(withBase ? [I32, I32, I32, I32] : [I32, I32, I32], [], { i: I32, a: I32 });
+  const n = withBase ? 3 : 2;
+  const step = [...magnitudes(fn, 1, withBase ? 2 : null), ...i32const(15), ...i32x4shrU, ...i32const(2), ...i32x4shl, ...set(fn.v('dig'))];
+  for (let l = 0; l < 4; l++) step.push(...get(fn.v('dig')), ...i32x4lane(l), ...get(0), add, ...bump(fn));
+  return [fn, [...v128const(MAG), ...set(fn.v('mag')), ...loop16(fn.s('i'), n, step)]];
+}
+
+/** low(h, at, cap, count, prefix, idx0, x, [b,] nBytes) → count. */
+function low(withBase: boolean): [Func, number[]] {
+  const fn = new Func([I32, I32, I32, I32, I32, I32, I32, ...(withBase ? [I32] : []), I32], [I32], { i: I32, a: I32, e: I32 });
+  const [h, list, cap, count, prefix, idx0] = [0, 1, 2, 3, 4, 5];
+  const n = withBase ? 8 : 7;
+  const [m, c, e] = [fn.v('m'), fn.v('c'), fn.s('e')];
+  const lanes: number[] = [];
+  for (let l = 0; l < 4; l++) {
+    lanes.push(...get(c), ...i32x4lane(l), ...IF, ...get(m), ...i32x4lane(l), ...set(e));
+    lanes.push(...get(e), ...i32const(0x7fff), 0x71, ...i32const(2), 0x74, ...get(h), add, ...bump(fn));
+    // The first `cap` candidates: (idx0 + i/4 + l, magnitude) at list + 8·count.
+    lanes.push(...get(count), ...get(cap), 0x49, ...IF, ...get(count), ...i32const(3), 0x74, ...get(list), add, ...tee(fn.s('a')));
+    lanes.push(...get(idx0), ...get(fn.s('i')), ...i32const(2), 0x76, add, ...i32const(l), add, ...i32store());
+    lanes.push(...get(fn.s('a')), ...get(e), ...i32store(4), END);
+    lanes.push(...get(count), ...i32const(1), add, ...set(count), END);
+  }
+  const step = [...magnitudes(fn, 6, withBase ? 7 : null), ...set(m), ...get(m), ...i32const(15), ...i32x4shrU, ...get(fn.v('p'))];
+  step.push(...i32x4eq, ...tee(c), ...anyTrue, ...IF, ...lanes, END);
+  const setup = [...v128const(MAG), ...set(fn.v('mag')), ...get(prefix), ...i32x4splat, ...set(fn.v('p'))];
+  return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...get(count)]];
+}
+
+const nextIdx = (fn: Func) => [...get(fn.v('idx')), ...get(fn.v('four')), ...i32x4add, ...set(fn.v('idx'))];
+
+/** l1r(x, b, sk, drop, idx0, nBytes) → (before, after). */
+function l1Random(): [Func, number[]] {
+  const fn = new Func([I32, I32, I32, F32, I32, I32], [F64, F64], { i: I32, before: F64, after: F64 });
+  const [a, k] = [fn.v('a'), fn.v('k')];
+  const setup = [...drawSetup(fn, 4), ...get(2), ...i32x4splat, ...set(fn.v('sk')), ...get(3), ...f32x4splat, ...set(fn.v('drop'))];
+  const step = [...load(fn, 0), ...load(fn, 1), ...f32x4sub, ...f32x4abs, ...set(a)];
+  step.push(...get(a), ...unit(fn, fn.v('sk')), ...get(fn.v('drop')), ...f32x4lt, ...v128andnot, ...set(k));
+  const sum = (acc: number, v: number, l: number) => [...get(acc), ...get(v), ...f32x4lane(l), 0xbb, 0xa0, ...set(acc)];
+  for (let l = 0; l < 4; l++) step.push(...sum(fn.s('before'), a, l), ...sum(fn.s('after'), k, l));
+  step.push(...nextIdx(fn));
+  return [fn, [...setup, ...loop16(fn.s('i'), 5, step), ...get(fn.s('before')), ...get(fn.s('after'))]];
+}
+
+/** The element-wise pass of P parents; see the file comment for the parameters. */
+function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'], P: number): [Func, number[]] {
+  const trim = sparsify === 'trim';
+  const maskParams = trim ? Array(2 * P).fill(I32) : [...Array(P).fill(I32), F32];
+  const params = [I32, I32, ...Array(P).fill(I32), ...Array(2 * P).fill(F32), ...maskParams, F32, F32, I32, I32, I32];
+  const fn = new Func(params, Array(P + 1).fill(I32), { i: I32 });
+  const x = (p: number) => 2 + p;
+  const w = (p: number) => 2 + P + p;
+  const r = (p: number) => 2 + 2 * P + p;
+  const m1 = (p: number) => 2 + 3 * P + p;
+  const m2 = (p: number) => 2 + 4 * P + p;
+  const next = trim ? 2 + 5 * P : 3 + 4 * P;
+  const [lambda, div, norm, idx0, n] = [next, next + 1, next + 2, next + 3, next + 4];
+  const V = (nm: string, p?: number) => fn.v(p === undefined ? nm : `${nm}${p}`);
+  const splat = (param: number, local: number, op = f32x4splat) => [...get(param), ...op, ...set(local)];
+  const setup = [...drawSetup(fn, idx0), ...v128const(MAG), ...set(V('mag')), ...v128const([0, 0, 0, 0]), ...set(V('zero'))];
+  setup.push(...splat(lambda, V('lambda')), ...splat(div, V('div')), ...splat(norm, V('norm'), i32x4splat));
+  for (let p = 0; p < P; p++) {
+    setup.push(...splat(w(p), V('w', p)), ...splat(r(p), V('r', p)));
+    if (trim) setup.push(...splat(m1(p), V('cb', p), i32x4splat), ...splat(m2(p), V('ci', p), i32x4splat));
+    else setup.push(...splat(m1(p), V('sk', p), i32x4splat));
+  }
+  if (!trim) setup.push(...splat(m2(0), V('drop')));
+  const [bv, d, k, mg, zero] = [V('bv'), V('d'), V('k'), V('mg'), V('zero')];
+  const step = [...load(fn, 1), ...set(bv)];
+  for (let p = 0; p < P; p++) {
+    step.push(...load(fn, x(p)), ...get(bv), ...f32x4sub, ...set(d));
+    if (trim) {
+      // Kept iff mag > cb || (mag == cb && i < ci), unsigned on the magnitude bits.
+      step.push(...get(d), ...get(V('mag')), ...v128and, ...set(mg), ...get(mg), ...get(V('cb', p)), ...i32x4gtU);
+      step.push(...get(mg), ...get(V('cb', p)), ...i32x4eq, ...get(V('idx')), ...get(V('ci', p)), ...i32x4ltS, ...v128and, ...v128or);
+    } else step.push(...unit(fn, V('sk', p)), ...get(V('drop')), ...f32x4lt, ...v128not);
+    step.push(...set(k), ...get(V('kept', p)), ...get(k), ...i32x4sub, ...set(V('kept', p)));
+    step.push(...get(V('w', p)), ...get(d), ...get(k), ...v128and, ...get(V('r', p)), ...f32x4mul, ...f32x4mul, ...set(V('d', p)));
+  }
+  // The sum of the deltas from +0 in parent order: the consensus-none mean's numerator, TIES's elected mass.
+  const total = [...get(zero)];
+  for (let p = 0; p < P; p++) total.push(...get(V('d', p)), ...f32x4add);
+  const store = (value: number[]) => [...at(fn, 0), ...get(bv), ...get(V('lambda')), ...value, ...f32x4mul, ...f32x4add, ...v128store];
+  if (consensus === 'none') step.push(...store([...total, ...get(V('div')), ...f32x4div]));
+  else {
+    const any = (cmp: number[]) =>
+      Array.from({ length: P }, (_, p) => [...get(V('d', p)), ...get(zero), ...cmp, ...(p ? v128or : [])]).flat();
+    step.push(...get(V('conf')), ...any(f32x4gt), ...any(f32x4lt), ...v128and, ...i32x4sub, ...set(V('conf')));
+    step.push(...total, ...get(zero), ...f32x4ge, ...set(V('up')), ...get(zero), ...set(V('m')), ...get(zero), ...set(V('den')));
+    for (let p = 0; p < P; p++) {
+      const dp = V('d', p);
+      step.push(...get(dp), ...get(zero), ...f32x4gt, ...get(dp), ...get(zero), ...f32x4lt, ...get(V('up')), ...bitselect, ...set(V('ag')));
+      step.push(...get(V('m')), ...get(dp), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('m')));
+      step.push(...get(V('den')), ...get(V('w', p)), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('den')));
+    }
+    const [m, den] = [V('m'), V('den')];
+    step.push(
+      ...store([
+        ...get(m),
+        ...get(den),
+        ...f32x4div,
+        ...get(m),
+        ...get(den),
+        ...get(zero),
+        ...f32x4ne,
+        ...get(V('norm')),
+        ...v128and,
+        ...bitselect,
+      ]),
+    );
+  }
+  step.push(...nextIdx(fn));
+  const lanesSum = (v: number) => [...get(v), ...i32x4lane(0), ...[1, 2, 3].flatMap((l) => [...get(v), ...i32x4lane(l), add])];
+  const results = [...Array.from({ length: P }, (_, p) => lanesSum(V('kept', p))).flat(), ...lanesSum(V('conf'))];
+  return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
+}
+
+const MAX_PARENTS = 4;
+const SPARSIFY = ['trim', 'random'] as const;
+const CONSENSUS = ['none', 'ties'] as const;
+const applyName = (s: string, c: string, P: number) => `${s}_${c}_${P}`;
+
+/** The module, built on first use. */
+export function selectWasm(): Uint8Array<ArrayBuffer> {
+  const funcs: [string, Func, number[]][] = [
+    ['hist', ...hist(true)],
+    ['hist1', ...hist(false)],
+    ['low', ...low(true)],
+    ['low1', ...low(false)],
+    ['l1r', ...l1Random()],
+  ];
+  for (const s of SPARSIFY)
+    for (const c of CONSENSUS) for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([applyName(s, c, P), ...apply(s, c, P)]);
+  return sharedModule(funcs);
+}
+
+type Loop = (...args: number[]) => unknown;
+
+/** Candidates a selection's list holds in the scratch block per range (pairs of u32). */
+const SCRATCH_CANDIDATES = 1 << 16;
+const GROUP = 4;
+const HIGH_BYTES = 4 * HIGH_SIZE;
+const LOW_BYTES = 4 * LOW_SIZE + 8 * SCRATCH_CANDIDATES;
+/** Bytes of arena scratch each thread needs for these loops (histograms of 4 parents, or 4 selections' histograms and lists). */
+export const SELECT_SCRATCH_BYTES = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES);
+/** Elements per block of the histogram passes: a group's blocks stay in L1/L2 while each parent is counted. */
+const BLOCK = 16384;
+
+let wasm: WebAssembly.Module | undefined;
+const instances = new WeakMap<WebAssembly.Memory, Record<string, Loop> | null>();
+
+function loopsOf(memory: WebAssembly.Memory): Record<string, Loop> | null {
+  if (instances.has(memory)) return instances.get(memory)!;
+  let e: Record<string, Loop> | null = null;
+  try {
+    e = new WebAssembly.Instance((wasm ??= new WebAssembly.Module(selectWasm())), { env: { mem: memory } }).exports as Record<string, Loop>;
+  } catch {
+    e = null;
+  }
+  instances.set(memory, e);
+  return e;
+}
+
+const ptr = (a: Float32Array, i: number) => a.byteOffset + 4 * i;
+const clampIndex = (i: number) => Math.max(0, Math.min(0x7fffffff, i));
+
+/**
+ * The loops on `memory` (a pool's arena, where every array of the job lives) with this thread's
+ * scratch block at byte `scratch` (SELECT_SCRATCH_BYTES long), or null where they cannot be made.
+ */
+export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLoops | null {
+  const e = loopsOf(memory);
+  if (!e) return null;
+  const u32 = (byte: number, n: number) => new Uint32Array(memory.buffer, byte, n);
+  return {
+    histHigh(hs, base, xs, start, end) {
+      const stop = vectorEnd(start, end);
+      for (let g = 0; g < xs.length; g += GROUP) {
+        const group = xs.slice(g, g + GROUP);
+        u32(scratch, (group.length * HIGH_BYTES) / 4).fill(0);
+        for (let s = start; s < stop; s += BLOCK) {
+          const bytes = 4 * (Math.min(stop, s + BLOCK) - s);
+          group.forEach((x, q) => {
+            const h = scratch + q * HIGH_BYTES;
+            if (base) e.hist(h, ptr(x, s), ptr(base, s), bytes);
+            else e.hist1(h, ptr(x, s), bytes);
+          });
+        }
+        group.forEach((_, q) => {
+          const from = u32(scratch + q * HIGH_BYTES, HIGH_SIZE);
+          const to = hs[g + q];
+          for (let d = 0; d < HIGH_SIZE; d++) to[d] += from[d];
+        });
+      }
+      return true;
+    },
+    lowCandidates(prefix, base, xs, start, end, cap) {
+      const stop = vectorEnd(start, end);
+      const lim = Math.min(cap, SCRATCH_CANDIDATES);
+      const parts = [];
+      for (let g = 0; g < xs.length; g += GROUP) {
+        const group = xs.slice(g, g + GROUP);
+        u32(scratch, (group.length * LOW_BYTES) / 4).fill(0);
+        const counts = group.map(() => 0);
+        for (let s = start; s < stop; s += BLOCK) {
+          const bytes = 4 * (Math.min(stop, s + BLOCK) - s);
+          group.forEach((x, q) => {
+            const h = scratch + q * LOW_BYTES;
+            const list = h + 4 * LOW_SIZE;
+            counts[q] = (
+              base
+                ? e.low(h, list, lim, counts[q], prefix[g + q], s, ptr(x, s), ptr(base, s), bytes)
+                : e.low1(h, list, lim, counts[q], prefix[g + q], s, ptr(x, s), bytes)
+            ) as number;
+          });
+        }
+        for (const [q, count] of counts.entries()) {
+          // A list the scratch could not hold but the caller's could: the JavaScript pass lists it instead.
+          if (count > lim && lim < cap) return null;
+          const h = scratch + q * LOW_BYTES;
+          const list = new Uint32Array(2 * cap);
+          list.set(u32(h + 4 * LOW_SIZE, 2 * Math.min(count, lim)));
+          parts.push({ h: u32(h, LOW_SIZE).slice(), at: list, count });
+        }
+      }
+      return parts;
+    },
+    l1Random(base, x, sk, drop, offset, start, end) {
+      const r = e.l1r(ptr(x, start), ptr(base, start), sk | 0, drop, (offset + start) | 0, 4 * (vectorEnd(start, end) - start));
+      return r as [number, number];
+    },
+    apply(spec, base, xs, out, start, end) {
+      const P = xs.length;
+      if (P < 1 || P > MAX_PARENTS) return null;
+      const masks =
+        spec.sparsify === 'trim'
+          ? [...spec.bits.map((b) => b | 0), ...spec.index.map(clampIndex)]
+          : [...spec.sk.map((k) => k | 0), spec.drop];
+      const idx0 = spec.sparsify === 'trim' ? start : (spec.offset + start) | 0;
+      const args = [ptr(out, start), ptr(base, start), ...xs.map((x) => ptr(x, start)), ...spec.w, ...spec.rescale, ...masks];
+      args.push(spec.lambda, spec.divisor, spec.normalize ? -1 : 0, idx0, 4 * (vectorEnd(start, end) - start));
+      const r = e[applyName(spec.sparsify, spec.consensus, P)](...args) as number[];
+      return { kept: r.slice(0, P), conflicts: r[P] };
+    },
+  };
+}
