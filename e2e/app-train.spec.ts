@@ -194,6 +194,9 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   await expect(page.getByTestId('train-message')).toContainText(
     /Training failed: drawn digits \((training|validation)\) row \d+ has the same model input as row 8 of frozen suite "digits-test"/,
   );
+  await expect(page.getByTestId('train-message')).toContainText('That is example 11 of your set (marked)');
+  await expect(page.getByLabel('example 11, label', { exact: false })).toHaveClass(/refused/);
+  await expect(page.getByTestId('train-progress')).toHaveCount(0);
   await expect(page.locator('[data-testid^="model-"]')).toHaveCount(models);
   await page.getByTestId('train-message').scrollIntoViewIfNeeded();
   await page.getByTestId('train-panel').screenshot({ path: `${SHOTS}/train-5-refused.png` });

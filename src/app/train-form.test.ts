@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { mlpToTensors } from '../core/models/mlp.ts';
 import { readSuite, writeSuite } from '../core/eval/suite.ts';
 import { runTraining } from '../core/train/run.ts';
-import { checkForm, etaSeconds, fieldProblem, splitExamples, stepsPerEpoch, trainSpec, TRAIN_FIELDS, type Example } from './train-form.ts';
+import {
+  checkForm,
+  etaSeconds,
+  fieldProblem,
+  refusedExample,
+  splitExamples,
+  stepsPerEpoch,
+  trainSpec,
+  TRAIN_FIELDS,
+  type Example,
+} from './train-form.ts';
 
 const texts = () =>
   Object.fromEntries(Object.entries(TRAIN_FIELDS).map(([k, f]) => [k, f.initial])) as Record<keyof typeof TRAIN_FIELDS, string>;
@@ -71,8 +81,17 @@ describe('train form', () => {
       ...split,
       suites,
     });
-    const trainRow = split.train.x.slice(0, 4);
-    expect(() => runTraining(inp([suite(trainRow)]))).toThrow(/row 1 has the same model input as row 1 of frozen suite "frozen"/);
+    const trainRow = split.train.x.slice(4, 8);
+    let refusal = '';
+    try {
+      runTraining(inp([suite(trainRow)]));
+    } catch (e) {
+      refusal = (e as Error).message;
+    }
+    expect(refusal).toMatch(/^drawn digits \(training\) row 2 has the same model input as row 1 of frozen suite "frozen"/);
+    // The refusal's row is the user's example of that input.
+    const named = ex.find((e) => e.id === refusedExample(refusal, split.ids))!;
+    expect(Array.from(named.input)).toEqual(Array.from(trainRow));
     expect(runTraining(inp([suite(Float32Array.from([9, 9, 9, 9]))])).manifest.suitesKeptApart).toHaveLength(1);
   });
 });

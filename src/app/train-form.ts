@@ -106,14 +106,26 @@ export function validationCount(n: number): number {
 }
 
 /** A seeded split of the examples (in the order they were added) into training and validation rows. */
-export function splitExamples(examples: readonly Example[], classes: number, seed: number): { train: NamedData; validation?: NamedData } {
+export function splitExamples(
+  examples: readonly Example[],
+  classes: number,
+  seed: number,
+): { train: NamedData; validation?: NamedData; ids: { train: string[]; validation: string[] } } {
   if (examples.length < 2) throw new Error(`add at least 2 examples to train (there are ${examples.length})`);
   const order = [...examples].sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
   const perm = permutation(order.length, mulberry32(seed));
   const v = validationCount(order.length);
   const rows = Array.from(perm, (i) => order[i]);
   const train = encode(rows.slice(v), classes, 'drawn digits (training)');
-  return v ? { train, validation: encode(rows.slice(0, v), classes, 'drawn digits (validation)') } : { train };
+  const ids = { train: rows.slice(v).map((r) => r.id), validation: rows.slice(0, v).map((r) => r.id) };
+  return v ? { train, validation: encode(rows.slice(0, v), classes, 'drawn digits (validation)'), ids } : { train, ids };
+}
+
+/** The example a refusal of the run names ("drawn digits (training) row 3 …"), by id, or null. */
+export function refusedExample(message: string, ids: { train: string[]; validation: string[] }): string | null {
+  const m = /drawn digits \((training|validation)\) row (\d+) /.exec(message);
+  if (!m) return null;
+  return (m[1] === 'training' ? ids.train : ids.validation)[Number(m[2]) - 1] ?? null;
 }
 
 /** Optimizer steps in one pass over `rows` training rows. */

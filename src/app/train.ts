@@ -19,7 +19,7 @@ import { readSlm, speciesId, speciesSignature, writeSlm } from '../core/format/s
 import { makeManifest } from '../core/manifest/index.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../core/train/peft.ts';
 import { TRAINING_MANIFEST, type RunResult } from '../core/train/run.ts';
-import { splitExamples, stepsPerEpoch, trainSpec, type Example, type TrainSettings } from './train-form.ts';
+import { refusedExample, splitExamples, stepsPerEpoch, trainSpec, type Example, type TrainSettings } from './train-form.ts';
 import type { TrainOutcome, TrainProgress } from '../../workers/train.worker.ts';
 
 export const TRAIN_DB = 'slm-garden-train';
@@ -48,6 +48,8 @@ export interface TrainState {
   trainLoss: { step: number; loss: number }[];
   validation: { step: number; loss: number; accuracy: number }[];
   message: string | null;
+  /** The example a refusal named (a row equal to a frozen suite's), shown marked. */
+  refused: string | null;
   result: TrainedAdapter | null;
 }
 
@@ -61,6 +63,7 @@ export const useTrain = create<TrainState>()(() => ({
   trainLoss: [],
   validation: [],
   message: null,
+  refused: null,
   result: null,
 }));
 const set = useTrain.setState;
@@ -141,13 +144,26 @@ export async function startTraining(settings: TrainSettings): Promise<void> {
     return;
   }
   busy = true;
-  set({ status: 'preparing', step: 0, total: 0, epoch: 0, elapsedMs: 0, trainLoss: [], validation: [], message: null, result: null });
+  set({
+    status: 'preparing',
+    step: 0,
+    total: 0,
+    epoch: 0,
+    elapsedMs: 0,
+    trainLoss: [],
+    validation: [],
+    message: null,
+    refused: null,
+    result: null,
+  });
+  let ids: { train: string[]; validation: string[] } = { train: [], validation: [] };
   try {
     const base = useGarden.getState().models.find((m) => m.role === 'base');
     if (!base) throw new Error('the garden has no base model');
     const { repo, family } = labHandles();
     const labels = family.output.labels;
     const split = splitExamples(get().examples, labels.length, settings.values.seed);
+    ids = split.ids;
     const spec = trainSpec(settings, split.train.y.length, `${base.id}.slm`, !!split.validation);
     const job = {
       inputs: {
@@ -180,7 +196,13 @@ export async function startTraining(settings: TrainSettings): Promise<void> {
   } catch (e) {
     const err = e as Error;
     if (err.name === 'TrainCancelled') set({ status: 'cancelled', message: `Training ${err.message}.` });
-    else set({ status: 'failed', message: `Training failed: ${err.message}` });
+    else {
+      // A refusal names a row of the split; the user sees which of their examples it is.
+      const refused = refusedExample(err.message, ids);
+      const at = get().examples.findIndex((x) => x.id === refused);
+      const which = at >= 0 ? ` That is example ${at + 1} of your set (marked): remove it and train again.` : '';
+      set({ status: 'failed', refused, message: `Training failed: ${err.message}.${which}` });
+    }
   } finally {
     busy = false;
   }

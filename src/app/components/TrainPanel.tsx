@@ -132,7 +132,12 @@ export function TrainPanel() {
           </p>
           <ul className="thumbs" aria-label="Training examples">
             {t.examples.map((e: Example, i) => (
-              <li key={e.id} className="thumb" data-testid="example-thumb">
+              <li
+                key={e.id}
+                className={e.id === t.refused ? 'thumb refused' : 'thumb'}
+                data-testid="example-thumb"
+                aria-label={`example ${i + 1}, label ${LABELS[e.label]}${e.id === t.refused ? ': refused, equal to a digit of a frozen suite' : ''}`}
+              >
                 <Thumb input={e.input} />
                 <span>{LABELS[e.label]}</span>
                 <button
@@ -230,7 +235,7 @@ export function TrainPanel() {
         </button>
         {t.examples.length < 2 && <span className="hint">Add at least 2 examples to train.</span>}
       </div>
-      {t.status !== 'idle' && (
+      {t.status !== 'idle' && !(t.status === 'failed' && t.step === 0) && (
         <div className="progress" aria-label="Training progress" data-testid="train-progress">
           <progress max={t.total || 1} value={t.step} />
           <span data-testid="train-progress-text">
