@@ -6,7 +6,10 @@
  * A family is rebuilt only when the hash of its sources and parameters differs from its stamp
  * (or a file is missing or altered); otherwise its previous entry and report are reused.
  *
- * usage: tsx scripts/build-starter.ts [--force] [--only FAMILY[,FAMILY]]
+ * Then the LM family (scripts/starter/lm-build.ts): Hugging Face folders under public/starter/lm/,
+ * from the weights committed in scripts/starter/lm-weights/ (retrained when stale or with --force).
+ *
+ * usage: tsx scripts/build-starter.ts [--force] [--only FAMILY[,FAMILY]]   (families: digits, mail, text, lm)
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -19,6 +22,7 @@ import { buildMail, MAIL_DEFAULT } from './starter/mail.ts';
 import { buildText, SOTU_ERAS, TEXT_DEFAULT } from './starter/text.ts';
 import { evaluateFamily, formatTable, type FamilyReport } from './starter/evaluate-family.ts';
 import type { FamilyBuild } from './starter/family.ts';
+import { buildLmFamily } from './starter/lm-build.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const STARTER_DIR = join(ROOT, 'public', 'starter');
@@ -175,8 +179,8 @@ async function main(argv: string[]): Promise<number> {
   const onlyIdx = argv.indexOf('--only');
   const only = onlyIdx >= 0 ? (argv[onlyIdx + 1] ?? '').split(',') : null;
   if (only) {
-    const unknown = only.filter((id) => !FAMILIES.some((f) => f.id === id));
-    if (unknown.length) throw new Error(`unknown family ${unknown.join(', ')}; valid: ${FAMILIES.map((f) => f.id).join(', ')}`);
+    const unknown = only.filter((id) => id !== 'lm' && !FAMILIES.some((f) => f.id === id));
+    if (unknown.length) throw new Error(`unknown family ${unknown.join(', ')}; valid: ${[...FAMILIES.map((f) => f.id), 'lm'].join(', ')}`);
   }
   const t0 = performance.now();
   const stamps: Stamp[] = [];
@@ -228,6 +232,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(formatTable(s.report, 'accuracy'));
     for (const n of s.notes) console.log(n);
   }
+  console.log('');
+  await buildLmFamily(join(STARTER_DIR, 'lm'), { force: force && (!only || only.includes('lm')) });
   console.log(`\nstarter: catalog.json with ${catalog.families.length} families in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   return 0;
 }
