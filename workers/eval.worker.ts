@@ -32,6 +32,8 @@ export interface ModelPayload {
 }
 
 const sessions = new Map<string, Promise<InferenceSession>>();
+/** The evaluations running now (Cancel aborts them between batches). */
+const evaluating = new Map<AbortController, string>();
 /** The execution provider each session actually runs on (onnxruntime may drop a requested one). */
 const ranOn = new Map<string, 'wasm' | 'webgpu'>();
 /** The last run: which model, on which execution provider. */
@@ -100,17 +102,31 @@ const api = {
     suiteBytes: Uint8Array,
     pin: { suiteHash: string; species: string; family: string },
     onProgress?: (done: number, total: number) => void,
+    /** A name that cancelEvaluations(job) stops this evaluation by. */
+    job = '',
   ): Promise<EvaluationResult> {
     const suite = readSuite(suiteBytes, pin.suiteHash);
     const lm = suite.task === 'lm';
-    return evaluateSuite(runner(m, lm), suite, {
-      expectedSuiteHash: pin.suiteHash,
-      expectedSpecies: pin.species,
-      modelSpecies: m.species,
-      family: pin.family,
-      ...(lm ? lmContract(m) : {}),
-      onProgress,
-    });
+    const ctl = new AbortController();
+    evaluating.set(ctl, job);
+    try {
+      return await evaluateSuite(runner(m, lm), suite, {
+        expectedSuiteHash: pin.suiteHash,
+        expectedSpecies: pin.species,
+        modelSpecies: m.species,
+        family: pin.family,
+        ...(lm ? lmContract(m) : {}),
+        onProgress,
+        signal: ctl.signal,
+      });
+    } finally {
+      evaluating.delete(ctl);
+    }
+  },
+
+  /** Stop the evaluations of `job` running now, between two batches: each rejects with "evaluation cancelled". */
+  cancelEvaluations(job: string): void {
+    for (const [ctl, j] of evaluating) if (j === job) ctl.abort();
   },
 
   /** Runtime smoke of a language model: token-id probes in 0..classes-1. */

@@ -12,3 +12,20 @@ export function bytes(n: number): string {
 
 export const short = (hash: string) => hash.slice(0, 10);
 export const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+
+/** "4.2 s", "3 min 5 s". */
+export function duration(s: number): string {
+  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+/** Seconds left at the rate so far, or null before there is a rate. */
+export function etaSeconds(done: number, total: number, elapsedMs: number): number | null {
+  if (done <= 0 || elapsedMs <= 0) return null;
+  return ((total - done) * elapsedMs) / done / 1000;
+}
+
+/** " · about 12.0 s left" for long work started at `startedAt` (performance.now()), or "" before there is a rate. */
+export function etaText(startedAt: number | undefined, done: number, total: number, now = performance.now()): string {
+  const left = startedAt === undefined ? null : etaSeconds(done, total, now - startedAt);
+  return left === null ? '' : ` · about ${duration(left)} left`;
+}

@@ -49,7 +49,7 @@ const get = useGarden.getState;
 function task(t: Task, progress: { done: number; total: number; model?: string } | null): void {
   set((s) => {
     const tasks = { ...s.tasks };
-    if (progress) tasks[t] = progress;
+    if (progress) tasks[t] = { ...progress, startedAt: s.tasks[t]?.startedAt ?? performance.now() };
     else delete tasks[t];
     return { tasks };
   });
@@ -337,18 +337,26 @@ function setEvidence(hash: string, patch: Partial<Evidence>): void {
  * the evaluation zone as soon as it is computed and becomes the model's evidence; without, the
  * scores are only shown.
  */
-async function evaluateModel(m: ModelEntry, opts: { persist: boolean; onProgress?: (done: number, total: number) => void }): Promise<void> {
-  const { persist, onProgress } = opts;
+async function evaluateModel(
+  m: ModelEntry,
+  opts: { persist: boolean; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+): Promise<void> {
+  const { persist, onProgress, signal } = opts;
   const pins = policy.current().suites;
   const model = await payload(m);
   const species = evaluableSpecies(model);
-  for (const [name, pin] of Object.entries(pins)) {
+  const suites = Object.entries(pins);
+  for (const [i, [name, pin]] of suites.entries()) {
+    if (signal?.aborted) throw new Error('evaluation cancelled');
     const bytes = await repo.getSuite(pin);
+    // Progress in thousandths of the whole evaluation (every suite), so one bar and its ETA span it.
+    const whole = (done: number, rows: number) => onProgress?.(Math.round((1000 * (i + done / rows)) / suites.length), 1000);
     const evaluation: EvaluationResult = await evalWorker().evaluate(
       model,
       bytes,
       { suiteHash: pin, species, family: family.id },
-      onProgress ? Comlink.proxy(onProgress) : undefined,
+      onProgress ? Comlink.proxy(whole) : undefined,
+      persist ? 'candidate' : 'pool',
     );
     if (persist) {
       const sidecar = makeManifest('evaluation-sidecar', sidecarBody(m.hash, evaluation));
@@ -700,20 +708,39 @@ export async function evaluateCandidate(): Promise<void> {
   if (!cand) return;
   if (s.tasks.evaluate) return;
   task('evaluate', { done: 0, total: 1, model: cand.id });
+  const ctl = (evaluation = new AbortController());
   // A new run replaces the old evidence: nothing of the last run stays beside the new numbers.
   set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { evaluations: st.evidence[cand.hash]?.evaluations ?? {}, sidecars: {} } } }));
   try {
     const { smoke } = await runSmoke(cand);
     setEvidence(cand.hash, { smoke });
     if (smoke.ok) {
-      await evaluateModel(cand, { persist: true, onProgress: (done, total) => task('evaluate', { done, total, model: cand.id }) });
+      await evaluateModel(cand, {
+        persist: true,
+        signal: ctl.signal,
+        onProgress: (done, total) => task('evaluate', { done, total, model: cand.id }),
+      });
       await judge(cand);
     }
   } catch (e) {
-    set({ notice: `Evaluation failed: ${(e as Error).message}` });
+    if (/evaluation cancelled/.test((e as Error).message)) {
+      // The suites finished before Cancel keep their sidecars (each is whole evidence); the verdict needs them all.
+      set((st) => ({ evidence: { ...st.evidence, [cand.hash]: { evaluations: {}, sidecars: {} } } }));
+      set({ notice: 'Evaluation cancelled: no verdict was given. Run it again to judge this candidate.' });
+    } else set({ notice: `Evaluation failed: ${(e as Error).message}` });
   } finally {
+    if (evaluation === ctl) evaluation = null;
     task('evaluate', null);
   }
+}
+
+let evaluation: AbortController | null = null;
+
+/** Cancel the candidate's evaluation: before its next suite, or between two batches of the one running (the pool's own scoring runs on). */
+export function cancelEvaluation(): void {
+  if (!get().tasks.evaluate) return;
+  evaluation?.abort();
+  void evalWorker().cancelEvaluations('candidate');
 }
 
 /** Admit an evidence-passed candidate to the pool and put it in shadow beside the champion. */
@@ -895,7 +922,8 @@ async function refreshStorage(): Promise<void> {
   set({ storage: await repo.usage() });
 }
 
-async function fetchBytes(url: string, expectedHash?: string): Promise<Uint8Array> {
+/** A starter file by URL, checked against its pinned SHA-256 when one is given. */
+export async function fetchBytes(url: string, expectedHash?: string): Promise<Uint8Array> {
   const r = await fetch(url);
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   const bytes = new Uint8Array(await r.arrayBuffer());

@@ -85,7 +85,8 @@ export interface LedgerLine {
 
 /** Work that can run side by side; each has its own flag, so one finishing never frees another. */
 export type Task = 'breed' | 'evaluate' | 'route';
-export type Tasks = Partial<Record<Task, { done: number; total: number; model?: string }>>;
+/** Work in progress by kind; `startedAt` (performance.now()) gives its ETA. */
+export type Tasks = Partial<Record<Task, { done: number; total: number; model?: string; startedAt?: number }>>;
 
 export interface GardenState {
   phase: 'loading' | 'ready' | 'error';

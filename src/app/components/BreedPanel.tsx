@@ -3,7 +3,7 @@ import { OPERATORS } from '../../core/operators/registry.ts';
 import type { ParamDef } from '../../core/operators/types.ts';
 import { useGarden } from '../state.ts';
 import { breedSelected, cancelBreed } from '../garden.ts';
-import { bytes, pct, short } from '../format.ts';
+import { bytes, etaText, pct, short } from '../format.ts';
 import { MergekitYaml } from './MergekitYaml.tsx';
 
 /** Seeds are unsigned 32-bit integers (the counter-based generator's key). */
@@ -92,6 +92,7 @@ export function BreedPanel() {
           <span>
             tensor {s.progress.tensor} of {s.progress.tensors} ({s.progress.name}) · {bytes(s.progress.bytesDone)} of{' '}
             {bytes(s.progress.bytesTotal)}
+            {etaText(s.tasks.breed?.startedAt, s.progress.bytesDone, s.progress.bytesTotal)}
           </span>
         </div>
       )}

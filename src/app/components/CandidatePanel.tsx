@@ -1,6 +1,6 @@
 import { useGarden } from '../state.ts';
-import { admitCandidate, evaluateCandidate, modelFile } from '../garden.ts';
-import { pct, short } from '../format.ts';
+import { admitCandidate, cancelEvaluation, evaluateCandidate, modelFile } from '../garden.ts';
+import { etaText, pct, short } from '../format.ts';
 import { saveFile } from '../save.ts';
 
 export function CandidatePanel() {
@@ -66,13 +66,18 @@ export function CandidatePanel() {
           data-testid="evaluate-button"
         >
           {evaluatingThis
-            ? `Evaluating… ${progress.done}/${progress.total}`
+            ? `Evaluating… ${Math.round(progress.done / 10)} %${etaText(progress.startedAt, progress.done, progress.total)}`
             : evaluating
               ? 'Another evaluation is running…'
               : evaluated
                 ? 'Run smoke test and evaluation again'
                 : 'Run smoke test and evaluate'}
         </button>
+        {evaluatingThis && (
+          <button onClick={cancelEvaluation} data-testid="cancel-evaluation">
+            Cancel
+          </button>
+        )}
       </div>
       {ev.smoke && (
         <ul className="checks" data-testid="smoke-checks">
