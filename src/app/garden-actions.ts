@@ -12,6 +12,7 @@ import type { LedgerEntry } from '../core/manifest/index.ts';
 import { deleteRefusal, storageRows, type GardenFacts, type StorageRow } from './garden-view.ts';
 import { bytes } from './format.ts';
 import { saveFile } from './save.ts';
+import { byCreation } from './naming.ts';
 
 export const ARCHIVE_KEY = 'slm-garden-archived';
 
@@ -115,7 +116,11 @@ export async function deleteModel(m: ModelEntry): Promise<void> {
     }
     useGarden.setState({ storage: await repo.usage() });
     await refreshModelStorage();
-    const names = (ids: string[]) => ids.map((id) => models.find((x) => x.id === id)?.name ?? id).join(', ');
+    const names = (ids: string[]) =>
+      byCreation(models)
+        .filter((x) => ids.includes(x.id))
+        .map((x) => x.name)
+        .join(', ');
     set({
       message: before
         ? `Deleted ${m.name}: ${bytes(before.own)} freed; ${bytes(before.shared)} in ${before.sharedTensors} shared tensor(s) kept for ${names(before.sharedWith) || 'no other model'}.`

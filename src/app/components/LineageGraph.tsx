@@ -108,13 +108,12 @@ export function LineageGraph() {
                 tabIndex={0}
                 aria-pressed={picked === n.id}
                 aria-disabled={n.missing || undefined}
-                aria-label={n.missing ? `deleted parent ${n.id}` : `${n.name}: ${n.badges.join(', ')}`}
                 data-testid={`lineage-node-${n.id}`}
                 data-badges={n.badges.join(' ')}
                 onClick={() => !n.missing && pick(n.id)}
                 onKeyDown={(e) => onKey(e, n, i)}
               >
-                <title>{n.missing ? `a parent no longer in the garden (${n.id})` : n.name}</title>
+                <title>{n.missing ? `deleted parent ${n.id}: no longer in the garden` : `${n.name}: ${n.badges.join(', ')}`}</title>
                 <rect x={x} y={y} width={n.width} height={n.height} rx={8} />
                 <text x={x + 8} y={y + 16} className="lineage-title">
                   {clip(n.title, 30)}

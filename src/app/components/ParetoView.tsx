@@ -66,12 +66,32 @@ function Scatter({ points, x, y }: { points: ParetoPoint[]; x: Axis; y: Axis }) 
               ctx.save();
               ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
               ctx.fillStyle = '#1d2a22';
-              for (const p of points)
-                ctx.fillText(
-                  shortName(p.name),
-                  u.valToPos(p.x, 'x', true) + 8 * devicePixelRatio,
-                  u.valToPos(p.y, 'y', true) - 8 * devicePixelRatio,
-                );
+              // Each label beside its point, on the first side where it overlaps no earlier label and stays in the plot.
+              const r = devicePixelRatio;
+              const placed: [number, number, number, number][] = [];
+              const { left, top, width, height } = u.bbox;
+              for (const p of points) {
+                const text = shortName(p.name);
+                const w = ctx.measureText(text).width;
+                const h = 12 * r;
+                const cx = u.valToPos(p.x, 'x', true);
+                const cy = u.valToPos(p.y, 'y', true);
+                const sides: [number, number][] = [
+                  [cx + 8 * r, cy - 8 * r],
+                  [cx + 8 * r, cy + 8 * r + h],
+                  [cx - 8 * r - w, cy - 8 * r],
+                  [cx - 8 * r - w, cy + 8 * r + h],
+                ];
+                const fits = ([x, y]: [number, number]) =>
+                  x >= left &&
+                  x + w <= left + width &&
+                  y - h >= top &&
+                  y <= top + height &&
+                  placed.every(([a, b, c, d]) => x + w < a || x > c || y < b || y - h > d);
+                const [x, y] = sides.find(fits) ?? sides[0];
+                placed.push([x, y - h, x + w, y]);
+                ctx.fillText(text, x, y);
+              }
               ctx.restore();
             },
           ],

@@ -35,7 +35,6 @@ export function StoragePanel() {
   // The ledger's entries change with its length (the registry with them).
   const facts = useMemo(() => gardenFacts(ledgerEntries(), archived), [ledgerLength, registry, archived]);
   const starters = useMemo(() => starterIds(), []);
-  const name = (id: string) => models.find((m) => m.id === id)?.name ?? id;
   return (
     <section className="step" aria-labelledby="storage-h" data-testid="storage-panel">
       <h2 id="storage-h">
@@ -68,18 +67,21 @@ export function StoragePanel() {
                     {m.name}
                     {isArchived && <span className="badge">archived</span>}
                   </th>
-                  <td>{row ? `${bytes(row.bytes)} in ${row.tensors}` : '…'}</td>
+                  <td className="nowrap">{row ? `${bytes(row.bytes)} · ${row.tensors} tensors` : '…'}</td>
                   <td data-testid={`storage-shared-${m.id}`}>
                     {row
                       ? row.sharedTensors
-                        ? `${bytes(row.shared)} in ${row.sharedTensors}, with ${row.sharedWith.map(name).join(', ')}`
+                        ? `${bytes(row.shared)} in ${row.sharedTensors}, with ${byCreation(models)
+                            .filter((x) => row.sharedWith.includes(x.id))
+                            .map((x) => x.name)
+                            .join(', ')}`
                         : 'none'
                       : '…'}
                   </td>
                   <td>{row ? bytes(row.own) : '…'}</td>
                   <td>
                     <div className="row tight">
-                      <button onClick={() => void exportModel(m)} data-testid={`export-${m.id}`} aria-label={`Export ${m.name} as .slm`}>
+                      <button onClick={() => void exportModel(m)} data-testid={`export-${m.id}`} aria-label={`Export .slm of ${m.name}`}>
                         Export .slm
                       </button>
                       <button
@@ -100,9 +102,11 @@ export function StoragePanel() {
                             disabled={!!busy}
                             data-testid={`confirm-delete-${m.id}`}
                           >
-                            Delete {row ? `(frees ${bytes(row.own)})` : ''}
+                            Delete {m.name}: frees {row ? bytes(row.own) : '…'}
                           </button>
-                          <button onClick={() => setConfirming(null)}>Keep it</button>
+                          <button onClick={() => setConfirming(null)} aria-label={`Keep ${m.name}`}>
+                            Keep
+                          </button>
                         </>
                       ) : (
                         <button
@@ -112,7 +116,7 @@ export function StoragePanel() {
                           data-testid={`delete-${m.id}`}
                           aria-label={`Delete ${m.name}`}
                         >
-                          Delete…
+                          Delete
                         </button>
                       )}
                     </div>
