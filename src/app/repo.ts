@@ -60,6 +60,8 @@ export function gardenDatabases(prefix = 'slm-garden') {
     text: `${prefix}-text`,
     /** Sharing by file (src/app/share.ts): the bundle signing key and the trusted public keys. */
     share: `${prefix}-share`,
+    /** The user's own training examples and trained adapters (src/app/train.ts). */
+    train: `${prefix}-train`,
   } as const;
 }
 

@@ -1,16 +1,18 @@
 /**
  * "Train on your own digits": the user's labelled drawings, kept in this browser's IndexedDB
- * (their own database, beside the garden's zones), trained into an adapter of the digits base in
- * the training worker (workers/train.worker.ts, CPU), and the result stored as a candidate (base +
- * adapter merged) that the normal pipeline takes from there: runtime smoke, evaluation sidecars
- * on the pinned suites, viability (src/app/garden.ts). The drawings never leave the browser: the
- * candidate's source manifest and the training manifest hold hashes and counts only.
+ * (a database of their own, `slm-garden-train`, deleted with the garden), trained into an
+ * adapter of the digits base in the training worker (workers/train.worker.ts, CPU), and the
+ * result stored as a candidate (base + adapter merged) that the normal pipeline takes from
+ * there: runtime smoke, evaluation sidecars on the pinned suites, viability (src/app/garden.ts).
+ * The drawings never leave the browser: the candidate's source manifest and the training
+ * manifest hold hashes and counts only.
  */
 import * as Comlink from 'comlink';
 import { openDB, type IDBPDatabase } from 'idb';
 import { create } from 'zustand';
 import { useGarden, type ModelEntry } from './state.ts';
 import { labHandles } from './garden.ts';
+import { gardenDatabases } from './repo.ts';
 import { trainWorker } from './workers.ts';
 import { saveFile } from './save.ts';
 import { toImage28 } from '../core/image28.ts';
@@ -21,8 +23,6 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../core/train/peft.ts';
 import { TRAINING_MANIFEST, type RunResult } from '../core/train/run.ts';
 import { refusedExample, splitExamples, stepsPerEpoch, trainSpec, type Example, type TrainSettings } from './train-form.ts';
 import type { TrainOutcome, TrainProgress } from '../../workers/train.worker.ts';
-
-export const TRAIN_DB = 'slm-garden-train';
 
 export interface TrainedAdapter {
   candidateId: string;
@@ -71,7 +71,7 @@ const get = useTrain.getState;
 
 let db: Promise<IDBPDatabase> | null = null;
 function trainDb(): Promise<IDBPDatabase> {
-  db ??= openDB(TRAIN_DB, 1, {
+  db ??= openDB(gardenDatabases().train, 1, {
     upgrade(d) {
       d.createObjectStore('examples', { keyPath: 'id' });
       // Per trained candidate (by its .slm hash): the PEFT files and the training manifest.
