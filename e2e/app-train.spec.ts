@@ -169,6 +169,13 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   await page.getByTestId('candidate-panel').scrollIntoViewIfNeeded();
   await page.getByTestId('candidate-panel').screenshot({ path: `${SHOTS}/train-4-evaluated.png` });
 
+  // A new head instead of a LoRA: fc2 retrained whole (modules_to_save); rank, alpha and dropout do not apply.
+  await page.getByTestId('train-mode-head').check();
+  await expect(page.getByTestId('train-r')).toHaveCount(0);
+  await page.getByTestId('train-button').click();
+  await expect(page.getByTestId('trained-candidate')).toContainText('new head (fc2, modules_to_save)', { timeout: 120_000 });
+  await expect(page.getByTestId('candidate-name')).toContainText('new head');
+
   // 5. The wall: a digit of a frozen suite put into the set (as a user's own file of digits could
   // hold one) makes the whole set refused, naming the suite; nothing is trained.
   const suite = readSuite(new Uint8Array(readFileSync('public/starter/digits/suites/test.suite')));
