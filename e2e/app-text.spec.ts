@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hfFolderFiles, tinyCheckpoint } from '../src/core/models/llama-testing.ts';
 import { loadTokenizer } from '../src/core/models/tokenizer.ts';
+import { sha256Hex } from '../src/core/hash.ts';
 import { watchOrigin } from './fault-helpers.ts';
 
 const SHOTS = 'e2e/screenshots';
@@ -96,8 +97,25 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   context,
   baseURL,
 }) => {
+  test.setTimeout(300_000);
   const origin = new URL(baseURL!).origin;
   const off = watchOrigin(context, origin);
+  // A starter text family as `npm run starter` lays it out (public/starter/lm/manifest.json and a
+  // folder per model, every file pinned by SHA-256), served here: one model intact, one tampered.
+  const starter = hfFolderFiles(tinyCheckpoint({ architecture: 'LlamaForCausalLM', dtype: 'F32', seed: 8 }));
+  const pins = Object.fromEntries([...starter].map(([n, b]) => [n, sha256Hex(b)]));
+  const manifest = {
+    models: [
+      { id: 'lm-base', role: 'base', folder: 'lm-base', files: pins },
+      { id: 'lm-moby', role: 'specialist', speciality: 'moby', folder: 'lm-moby', files: { ...pins, 'config.json': '0'.repeat(64) } },
+    ],
+  };
+  await context.route(/\/starter\/lm\//, (route) => {
+    const path = new URL(route.request().url()).pathname.split('/').slice(3);
+    if (path.join('/') === 'manifest.json') return route.fulfill({ json: manifest });
+    const bytes = starter.get(decodeURIComponent(path[1] ?? ''));
+    return bytes ? route.fulfill({ body: Buffer.from(bytes), contentType: 'application/octet-stream' }) : route.fulfill({ status: 404 });
+  });
   const good = writeFolder('tiny-llama');
   const missingShard = writeFolder('missing-shard', (f) => f.delete('model-00002-of-00002.safetensors'));
   const gpt2 = writeFolder('gpt2', (f) =>
@@ -203,13 +221,26 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await generateGreedy(page, N);
   await expect(page.getByTestId('text-ids')).toHaveText(generated.join(','));
 
+  // The starter text model: fetched, checked against its pins, shown, stored; a tampered one refused.
+  await page.getByTestId('text-starter-select').selectOption({ label: 'lm-moby (specialist: moby)' });
+  await page.getByTestId('text-starter-load').click();
+  await expect(page.getByTestId('text-import-message')).toContainText('does not match');
+  await expect(page.getByTestId('text-store')).toHaveCount(0);
+  await page.getByTestId('text-starter-select').selectOption({ label: 'lm-base (base)' });
+  await page.getByTestId('text-starter-load').click();
+  await expect(page.getByTestId('text-dtype')).toHaveText('F32');
+  await page.getByTestId('text-store').click();
+  await expect(page.getByTestId('text-models').locator('li')).toHaveCount(2);
+  await expect(page.getByTestId('text-models')).toContainText('Starter lm-base');
+
   // A picked copy of the same folder is the same model: stored once.
   const again = join(root, 'tiny-llama-copy');
   mkdirSync(again);
   for (const n of readdirSync(good)) copyFileSync(join(good, n), join(again, n));
   await page.getByTestId('text-pick-folder').setInputFiles(again);
   await page.getByTestId('text-store').click();
-  await expect(page.getByTestId('text-models').locator('li')).toHaveCount(1);
+  await expect(page.getByTestId('text-import-message')).toContainText('tiny-llama is stored');
+  await expect(page.getByTestId('text-models').locator('li')).toHaveCount(2);
 
   // On onnxruntime's WebGPU execution provider (SwiftShader here): the same greedy tokens.
   await page.getByTestId('inference-select').selectOption('webgpu');

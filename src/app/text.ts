@@ -13,6 +13,7 @@ import { tokenizerHash } from '../core/models/tokenizer.ts';
 import type { SamplingOptions } from '../core/models/generate.ts';
 import { byteLength, numel } from '../core/tensor.ts';
 import { openIdbTensorStore, blobSource, type TensorStore } from '../store/index.ts';
+import { fetchBytes } from './garden.ts';
 import { gardenDatabases } from './repo.ts';
 import { useGarden } from './state.ts';
 import { supervised } from './worker-life.ts';
@@ -109,15 +110,49 @@ export function summarize(lm: CausalLm, name: string, files: string[]): TextMode
 }
 
 /** Read and check a folder with the core's importer; nothing is written. */
-export async function checkTextFolder(files: readonly File[]): Promise<TextCheck> {
+export async function checkTextFolder(files: readonly File[], name = folderName(files)): Promise<TextCheck> {
   try {
     if (!files.length) throw new Error('no file was given: pick or drop a Hugging Face model folder');
     const folder = folderOfFiles(files);
     const lm = await importHfFolder(folder);
-    return { summary: summarize(lm, folderName(files), [...folder.files]), refused: null, lm };
+    return { summary: summarize(lm, name, [...folder.files]), refused: null, lm };
   } catch (e) {
     return { summary: null, refused: (e as Error).message, lm: null };
   }
+}
+
+/** A model of the starter text family (public/starter/lm/manifest.json, built by `npm run starter`). */
+export interface StarterTextModel {
+  id: string;
+  role: 'base' | 'specialist';
+  speciality?: string;
+  folder: string;
+  /** File name → SHA-256. */
+  files: Record<string, string>;
+}
+
+const STARTER_LM = '/starter/lm';
+
+/** The starter text family's models, or none when this build has no starter text family. */
+export async function starterTextModels(): Promise<StarterTextModel[]> {
+  try {
+    const r = await fetch(`${STARTER_LM}/manifest.json`);
+    if (!r.ok || !(r.headers.get('content-type') ?? '').includes('json')) return [];
+    const m = (await r.json()) as { models?: unknown };
+    return Array.isArray(m.models) ? (m.models as StarterTextModel[]).filter((x) => x && typeof x.folder === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A starter model's folder as files, each checked against the manifest's hash. */
+export async function starterFiles(m: StarterTextModel): Promise<File[]> {
+  return Promise.all(
+    Object.entries(m.files).map(async ([name, hash]) => {
+      const bytes = await fetchBytes(`${STARTER_LM}/${encodeURIComponent(m.folder)}/${encodeURIComponent(name)}`, hash);
+      return new File([bytes as BlobPart], name);
+    }),
+  );
 }
 
 let store: Promise<TensorStore> | null = null;

@@ -13,6 +13,9 @@ import {
   runText,
   storeTextModel,
   useText,
+  starterFiles,
+  starterTextModels,
+  type StarterTextModel,
   type TextCheck,
   type TextModelEntry,
   type TextModelSummary,
@@ -110,6 +113,22 @@ function ImportFolder() {
       setMessage(`Nothing was stored: ${(e as Error).message}`);
     }
   };
+  const [starters, setStarters] = useState<StarterTextModel[]>([]);
+  const [starter, setStarter] = useState(0);
+  useEffect(() => void starterTextModels().then(setStarters), []);
+  const loadStarter = async () => {
+    const m = starters[starter];
+    if (!m || busy) return;
+    setCheck(null);
+    setBusy(`Fetching the starter model ${m.id}…`);
+    try {
+      const files = await starterFiles(m);
+      setCheck({ ...(await checkTextFolder(files, `Starter ${m.id}`)), name: `the starter model ${m.id}` });
+      setBusy(null);
+    } catch (e) {
+      setMessage(`The starter model ${m.id} could not be fetched: ${(e as Error).message}`);
+    }
+  };
   const pick = (e: React.ChangeEvent<HTMLInputElement>) => {
     void take(Array.from(e.target.files ?? []));
     e.target.value = '';
@@ -148,6 +167,23 @@ function ImportFolder() {
           <input type="file" multiple accept=".json,.safetensors" disabled={!!busy} data-testid="text-pick-files" onChange={pick} />
         </label>
       </div>
+      {starters.length > 0 && (
+        <div className="row" data-testid="text-starter">
+          <label>
+            Starter text model{' '}
+            <select value={starter} onChange={(e) => setStarter(Number(e.target.value))} data-testid="text-starter-select">
+              {starters.map((m, i) => (
+                <option key={m.id} value={i}>
+                  {m.id} ({m.role === 'base' ? 'base' : `specialist${m.speciality ? `: ${m.speciality}` : ''}`})
+                </option>
+              ))}
+            </select>
+          </label>
+          <button onClick={() => void loadStarter()} disabled={busy !== null} data-testid="text-starter-load">
+            Load the starter text model
+          </button>
+        </div>
+      )}
       <div ref={result} tabIndex={-1} aria-live="polite" data-testid="text-import-result">
         {busy && <p className="hint">{busy}</p>}
         {message && <p data-testid="text-import-message">{message}</p>}
