@@ -6,8 +6,9 @@
  *   hist / hist1(h, x, [b,] nBytes): h[mag(x − b) >>> 15]++ (select.ts's histHigh on the delta)
  *   low / low1(h, at, cap, count, prefix, idx0, x, [b,] nBytes) → count: histLowCandidates on the delta
  *       (a lane test skips the four lanes unless one is in the candidate bucket)
- *   l1r(x, b, sk, drop, idx0, nBytes) → (before, after): ‖x − b‖₁ before and after DARE's drop,
- *       float64 sums in element order (lane by lane: the reference's order)
+ *   l1r(x, b, sk, drop, idx0, nBytes, before, after) → (before, after): ‖x − b‖₁ before and after
+ *       DARE's drop, float64 sums in element order (lane by lane: the reference's order), continued
+ *   prune(o, x, cb, ci, idx0, nBytes): o = +0 where x is among the pruned (bottom-m cutoff), else x
  *   {trim,random}_{none,ties}_P(o, b, x₁…x_P, w…, r…, mask…, λ, div, norm, idx0, nBytes) → (kept…, conflicts):
  *       the task-arithmetic family's element-wise pass (fast/task-arithmetic.ts applyRange):
  *       dₚ = wₚ·((xₚ − b) kept? · rₚ); none: o = b + λ·(((0 + d₁) + …) / div);
@@ -55,6 +56,7 @@ import { vectorEnd, type ApplySpec, type PassLoops } from '../core/operators/fas
 
 const i32x4eq = SIMD(0x37);
 const i32x4ltS = SIMD(0x39);
+const i32x4ltU = SIMD(0x3a);
 const i32x4gtU = SIMD(0x3c);
 const i32x4shl = SIMD(0xab);
 const i32x4sub = SIMD(0xb1);
@@ -116,19 +118,52 @@ function low(withBase: boolean): [Func, number[]] {
   return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...get(count)]];
 }
 
+/** prune(o, x, cb, ci, idx0, nBytes): o = +0 where mag(x) < cb || (mag(x) == cb && i < ci), else x (prune.ts's pruneRange). */
+function prune(): [Func, number[]] {
+  const fn = new Func([I32, I32, I32, I32, I32, I32], [], { i: I32 });
+  const [x, mg, cb, ci, idx] = [fn.v('x'), fn.v('mg'), fn.v('cb'), fn.v('ci'), fn.v('idx')];
+  const setup = [...v128const(MAG), ...set(fn.v('mag')), ...get(2), ...i32x4splat, ...set(cb), ...get(3), ...i32x4splat, ...set(ci)];
+  setup.push(
+    ...get(4),
+    ...i32x4splat,
+    ...v128const([0, 1, 2, 3]),
+    ...i32x4add,
+    ...set(idx),
+    ...v128const([4, 4, 4, 4]),
+    ...set(fn.v('four')),
+  );
+  const step = [...at(fn, 0), ...load(fn, 1), ...tee(x), ...get(fn.v('mag')), ...v128and, ...set(mg), ...get(x)];
+  step.push(
+    ...get(mg),
+    ...get(cb),
+    ...i32x4ltU,
+    ...get(mg),
+    ...get(cb),
+    ...i32x4eq,
+    ...get(idx),
+    ...get(ci),
+    ...i32x4ltS,
+    ...v128and,
+    ...v128or,
+  );
+  step.push(...v128andnot, ...v128store);
+  return [fn, [...setup, ...loop16(fn.s('i'), 5, [...step, ...nextIdx(fn)])]];
+}
+
 const nextIdx = (fn: Func) => [...get(fn.v('idx')), ...get(fn.v('four')), ...i32x4add, ...set(fn.v('idx'))];
 
-/** l1r(x, b, sk, drop, idx0, nBytes) → (before, after). */
+/** l1r(x, b, sk, drop, idx0, nBytes, before, after) → (before, after): the sums continued over the range. */
 function l1Random(): [Func, number[]] {
-  const fn = new Func([I32, I32, I32, F32, I32, I32], [F64, F64], { i: I32, before: F64, after: F64 });
+  const fn = new Func([I32, I32, I32, F32, I32, I32, F64, F64], [F64, F64], { i: I32 });
+  const [before, after] = [6, 7];
   const [a, k] = [fn.v('a'), fn.v('k')];
   const setup = [...drawSetup(fn, 4), ...get(2), ...i32x4splat, ...set(fn.v('sk')), ...get(3), ...f32x4splat, ...set(fn.v('drop'))];
   const step = [...load(fn, 0), ...load(fn, 1), ...f32x4sub, ...f32x4abs, ...set(a)];
   step.push(...get(a), ...unit(fn, fn.v('sk')), ...get(fn.v('drop')), ...f32x4lt, ...v128andnot, ...set(k));
   const sum = (acc: number, v: number, l: number) => [...get(acc), ...get(v), ...f32x4lane(l), 0xbb, 0xa0, ...set(acc)];
-  for (let l = 0; l < 4; l++) step.push(...sum(fn.s('before'), a, l), ...sum(fn.s('after'), k, l));
+  for (let l = 0; l < 4; l++) step.push(...sum(before, a, l), ...sum(after, k, l));
   step.push(...nextIdx(fn));
-  return [fn, [...setup, ...loop16(fn.s('i'), 5, step), ...get(fn.s('before')), ...get(fn.s('after'))]];
+  return [fn, [...setup, ...loop16(fn.s('i'), 5, step), ...get(before), ...get(after)]];
 }
 
 /** The element-wise pass of P parents; see the file comment for the parameters. */
@@ -217,6 +252,7 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['low', ...low(true)],
     ['low1', ...low(false)],
     ['l1r', ...l1Random()],
+    ['prune', ...prune()],
   ];
   for (const s of SPARSIFY)
     for (const c of CONSENSUS) for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([applyName(s, c, P), ...apply(s, c, P)]);
@@ -251,6 +287,11 @@ function loopsOf(memory: WebAssembly.Memory): Record<string, Loop> | null {
 }
 
 const ptr = (a: Float32Array, i: number) => a.byteOffset + 4 * i;
+/** Elements per call of the one-pass loops: many calls, so the engine's optimizing tier takes over after the first few (it swaps code between calls). */
+const CALL = 1 << 16;
+const blocksOf = (start: number, end: number, fn: (s: number, len: number) => void) => {
+  for (let s = start; s < end; s += CALL) fn(s, Math.min(CALL, end - s));
+};
 const clampIndex = (i: number) => Math.max(0, Math.min(0x7fffffff, i));
 
 /**
@@ -315,8 +356,15 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
       return parts;
     },
     l1Random(base, x, sk, drop, offset, start, end) {
-      const r = e.l1r(ptr(x, start), ptr(base, start), sk | 0, drop, (offset + start) | 0, 4 * (vectorEnd(start, end) - start));
-      return r as [number, number];
+      let r: [number, number] = [0, 0];
+      blocksOf(start, vectorEnd(start, end), (s, len) => {
+        r = e.l1r(ptr(x, s), ptr(base, s), sk | 0, drop, (offset + s) | 0, 4 * len, r[0], r[1]) as [number, number];
+      });
+      return r;
+    },
+    prune(x, out, bits, index, start, end) {
+      blocksOf(start, vectorEnd(start, end), (s, len) => e.prune(ptr(out, s), ptr(x, s), bits | 0, clampIndex(index), s, 4 * len));
+      return true;
     },
     apply(spec, base, xs, out, start, end) {
       const P = xs.length;
@@ -325,11 +373,18 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
         spec.sparsify === 'trim'
           ? [...spec.bits.map((b) => b | 0), ...spec.index.map(clampIndex)]
           : [...spec.sk.map((k) => k | 0), spec.drop];
-      const idx0 = spec.sparsify === 'trim' ? start : (spec.offset + start) | 0;
-      const args = [ptr(out, start), ptr(base, start), ...xs.map((x) => ptr(x, start)), ...spec.w, ...spec.rescale, ...masks];
-      args.push(spec.lambda, spec.divisor, spec.normalize ? -1 : 0, idx0, 4 * (vectorEnd(start, end) - start));
-      const r = e[applyName(spec.sparsify, spec.consensus, P)](...args) as number[];
-      return { kept: r.slice(0, P), conflicts: r[P] };
+      const loop = e[applyName(spec.sparsify, spec.consensus, P)];
+      const kept = new Array<number>(P).fill(0);
+      let conflicts = 0;
+      blocksOf(start, vectorEnd(start, end), (s, len) => {
+        const idx0 = spec.sparsify === 'trim' ? s : (spec.offset + s) | 0;
+        const args = [ptr(out, s), ptr(base, s), ...xs.map((x) => ptr(x, s)), ...spec.w, ...spec.rescale, ...masks];
+        args.push(spec.lambda, spec.divisor, spec.normalize ? -1 : 0, idx0, 4 * len);
+        const r = loop(...args) as number[];
+        for (let p = 0; p < P; p++) kept[p] += r[p];
+        conflicts += r[P];
+      });
+      return { kept, conflicts };
     },
   };
 }

@@ -395,6 +395,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       histHigh: wrap('histHigh'),
       lowCandidates: wrap('lowCandidates'),
       l1Random: wrap('l1Random'),
+      prune: wrap('prune'),
       apply: wrap('apply'),
     } as PassLoops;
   }
@@ -427,8 +428,10 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     for (const key of ['histHigh', 'lowCandidates', 'l1Random', 'apply']) expect(taken[key], key).toBeGreaterThan(20);
   });
 
-  it('prune: the histogram and candidate passes of the bottom-m cutoff, with ties, ±0 and NaN, over any split', () => {
+  it('prune: the histogram, candidate and pruning passes of the bottom-m cutoff, with ties, ±0 and NaN, over any split', () => {
     const prune = getFastKernel('prune');
+    const taken: Record<string, number> = {};
+    const loops = counted(simd, taken);
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 4000 }),
@@ -444,7 +447,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
           const c = { name: 'p', shape: [n], seed: 1 };
           const bounds = [0, Math.floor(n / 3), Math.floor(n / 2) + 1, n];
           const out = arena.alloc(n);
-          withPassLoops(simd, () => prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2) }, c, 0, n));
+          withPassLoops(loops, () => prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2) }, c, 0, n));
           expect(bits(out)).toEqual(bits(getOperator('prune').cpu([x], p, c)));
           arena.free(x);
           arena.free(out);
@@ -452,6 +455,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       ),
       { numRuns: 100, seed: 3 },
     );
+    for (const key of ['histHigh', 'lowCandidates', 'prune']) expect(taken[key], key).toBeGreaterThan(20);
   });
 
   it('the comparison catches planted bugs: an off-by-one at the cutoff, the parents’ drop streams swapped, the L1 norm after the drop taken without it', () => {

@@ -57,6 +57,8 @@ export interface PassLoops {
     start: number,
     end: number,
   ): [number, number] | null;
+  /** Magnitude pruning's pass over the vector part of [start, end): out = +0 where mag(x) < bits || (mag == bits && i < index), else x. */
+  prune(x: Float32Array, out: Float32Array, bits: number, index: number, start: number, end: number): boolean;
   /** The element-wise pass over the vector part of [start, end): the kept counts per parent and TIES's sign conflicts, or null. */
   apply(
     spec: ApplySpec,

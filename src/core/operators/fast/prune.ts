@@ -125,7 +125,8 @@ function pruneRange(
   const index = params.pruneIndex;
   if (typeof bits !== 'number' || typeof index !== 'number')
     throw new Error('prune range kernel: cutoff missing (the reduce plan runs first)');
-  for (let i = start; i < end; i++) {
+  const from = passLoops()?.prune(x, out, bits, index, start, end) ? vectorEnd(start, end) : start;
+  for (let i = from; i < end; i++) {
     const m = v[i] & 0x7fffffff;
     out[i] = m < bits || (m === bits && i < index) ? 0 : x[i];
   }
