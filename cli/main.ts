@@ -8,6 +8,7 @@ import { printable } from '../src/core/format/printable.ts';
 
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   // one line per command, sorted; each module's default export is a Command
+  adapters: () => import('./commands/adapters.ts'),
   breed: () => import('./commands/breed.ts'),
   bundle: () => import('./commands/bundle.ts'),
   eval: () => import('./commands/eval.ts'),
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
 
 /** One line per command for `garden --help`. */
 const SUMMARIES: Record<string, string> = {
+  adapters: 'combine PEFT LoRA adapters (add_weighted_adapter) or extract one from a fine-tune: garden adapters combine|extract …',
   breed: 'breed a candidate from a recipe (CPU kernels): garden breed RECIPE.json --out FILE.slm',
   bundle: "sign a candidate's documents (and --with-model its .slm) into a bundle: garden bundle C.slm --key KEY.jwk --out B.json",
   eval: 'evaluate a model on frozen suites: garden eval MODEL.slm --suite ID|FILE|all',

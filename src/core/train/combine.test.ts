@@ -85,13 +85,12 @@ describe('add_weighted_adapter', () => {
     expect(pc.b[5]).toBeCloseTo(Math.sqrt(s) * px.b[5] + Math.sqrt(0.5 * s) * py.b[5], 6);
   });
 
-  it('svd: at full rank, the delta is Σ wᵢ·sᵢ·ΔWᵢ (PEFT applies the scaling twice on this path)', () => {
+  it('svd: at full rank, the delta is Σ wᵢ·sᵢ·BᵢAᵢ (the scaling once, as PEFT 0.21; scripts/reference/peft_parity.py)', () => {
     const c = combineAdapters([x, y], { combination: 'svd', weights: [1, 0.5], svdRank: 4 });
-    const s = loraScaling(CFG);
     const got = delta(c);
     const dx = delta(x);
     const dy = delta(y);
-    for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(s * dx[i] + 0.5 * s * dy[i], 5);
+    for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(dx[i] + 0.5 * dy[i], 5);
   });
 
   it('refuses unequal ranks for linear, an unknown type, and mixed species', () => {

@@ -6,8 +6,9 @@
  *                       the merge function run on the A's with weights sign(wᵢsᵢ)·√|wᵢsᵢ| and on
  *                       the B's with √|wᵢsᵢ| (A and B separately; all ranks equal)
  *   svd, ties_svd, dare_linear_svd, dare_ties_svd, magnitude_prune_svd
- *                       the merge function on the full deltas ΔWᵢ = sᵢ·BᵢAᵢ with weights wᵢsᵢ
- *                       (so sᵢ enters twice, exactly as PEFT does), then a rank-r SVD:
+ *                       the merge function on the full deltas ΔWᵢ = sᵢ·BᵢAᵢ with weights wᵢ
+ *                       (sᵢ once: PEFT 0.21's get_delta_weight carries it; PEFT before it
+ *                       weighted by wᵢsᵢ as well, so sᵢ entered twice), then a rank-r SVD:
  *                       B = U·S, A = Vᵀ; r = svd_rank or the largest rank
  * where sᵢ = alpha/r of adapter i. The new adapter has lora_alpha = r (scaling 1), as PEFT's.
  * The merge functions: magnitude pruning keeps the int(density·n) largest |x| (ties: lower index
@@ -158,7 +159,7 @@ export function combineAdapters(adapters: readonly Adapter[], opts: CombineOptio
       const merged = mergeTensors(
         MERGE_OF[combination as Exclude<Combination, 'cat'>],
         deltas,
-        present.map((x) => x.w * x.s),
+        present.map((x) => x.w),
         { ...opts, name: module, seed },
       );
       const f = svd(merged, O, I);

@@ -142,6 +142,20 @@ export function importPeft(files: PeftFiles, sites: readonly LinearSite[], base:
       halves.set(m[1], h);
       continue;
     }
+    // PEFT saves the base weight of a targeted embedding-like layer (lm_head) as
+    // "<module>.base_layer.weight" (save_embedding_layers); a copy of the base's adds nothing.
+    const layer = /^(.*)\.base_layer\.weight$/.exec(key);
+    const site = layer && byModule.get(layer[1]);
+    if (site) {
+      const w = base.get(site.weight);
+      const copy = toFloat32(t);
+      const same = w && w.shape.join() === t.shape.join() && toFloat32(w).every((x, i) => x === copy[i]);
+      if (!same)
+        throw new PeftError(
+          `${ADAPTER_WEIGHTS}: "${t.name}" replaces the base's "${site.weight}"; the garden applies LoRA over the base as it is`,
+        );
+      continue;
+    }
     const b = base.get(key);
     if (!b) throw new PeftError(`${ADAPTER_WEIGHTS}: "${t.name}" is neither a LoRA weight nor a tensor of the base`);
     if (b.shape.join() !== t.shape.join())
