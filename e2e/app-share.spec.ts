@@ -215,6 +215,24 @@ test('a signed bundle exported from one garden is verified and reproduced in ano
   await shot(b, 'replay');
   expect(await gardenState(b)).toEqual(before);
 
+  // Another tab of this garden holds the breed lock: the verified bundle waits, and Cancel stops it, storing nothing.
+  await b.evaluate(() => {
+    void navigator.locks.request(
+      'slm-garden-breed',
+      () => new Promise<void>((release) => ((window as unknown as { releaseBreed: () => void }).releaseBreed = release)),
+    );
+  });
+  await pick(b, 'first.bundle.json', bundleText);
+  await expect(b.getByTestId('share-progress-text')).toContainText('waits for another tab');
+  await b.getByTestId('share-cancel').click();
+  await expect(b.getByTestId('share-refused')).toHaveText('Refused: the reproduction was cancelled. Nothing was stored.');
+  await b.evaluate(() => (window as unknown as { releaseBreed: () => void }).releaseBreed());
+  expect(await gardenState(b)).toEqual(before);
+
+  // Dropped on the model import instead: it says where a bundle goes.
+  await drop(b, 'import-panel', 'first.bundle.json', bundleText);
+  await expect(b.getByTestId('import-message')).toContainText('first.bundle.json is a signed bundle, not a model: import it in 3b');
+
   // The bundle as A wrote it, dropped on the panel: signature, hashes, and the breed again here.
   await drop(b, 'bundle-drop', 'first.bundle.json', bundleText);
   await expect(b.getByTestId('share-verdict')).toHaveText('✓ reproduced: identical hash', { timeout: 120_000 });

@@ -200,12 +200,21 @@ export type ImportVerdict =
 export interface ImportProgress {
   progress: BreedProgress | null;
   startedAt: number;
+  /** Another tab of this garden is breeding: the reproduction waits for it (Cancel stops waiting). */
+  waiting?: boolean;
 }
 
 let importing = false;
+/** Set by Cancel: a breed that ends anyway (Cancel came before its first tensor, or after its last) is discarded. */
+let cancelled = false;
+
+class ReproductionCancelled extends Error {
+  override name = 'BreedCancelled';
+}
 
 /** Stop a running reproduction (after the tensor in progress); nothing is stored. */
 export function cancelReproduction(): void {
+  cancelled = true;
   cancelBreedWait();
   void kernelWorker().cancel();
 }
@@ -214,6 +223,7 @@ export function cancelReproduction(): void {
 export async function importBundle(file: { name: string; size: number; text(): Promise<string> }, onProgress: (p: ImportProgress) => void) {
   if (importing) return null;
   importing = true;
+  cancelled = false;
   try {
     return await importNow(file, onProgress);
   } catch (e) {
@@ -269,7 +279,7 @@ async function importNow(
   if (get().tasks.breed) return refused('a breed is running in this tab: import the bundle when it has finished');
   return withBreedLock(
     `reproducing ${file.name}`,
-    () => undefined,
+    () => onProgress({ progress: null, startedAt: performance.now(), waiting: true }),
     () => reproduceAndStore(b, base, file.name, onProgress),
   );
 }
@@ -311,6 +321,7 @@ async function reproduceAndStore(
       family: { graph, vocabulary: family.output.labels },
     })),
   );
+  if (cancelled) throw new ReproductionCancelled('cancelled');
   const r = reproductionVerdict(b, result, file);
   if (!r.ok) return { ...base, verdict: r.verdict, reproduced: false, stored: 'nothing stored' };
   const held = get().models.find((m) => m.hash === file.hash);

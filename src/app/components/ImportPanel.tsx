@@ -61,6 +61,12 @@ export function ImportPanel() {
       setMessage('The drop held no file (a link or text was dropped): drop a model file.');
       return;
     }
+    if (files.length === 1 && /\.bundle\.json$/i.test(files[0].name)) {
+      setMessage(
+        `${files[0].name} is a signed bundle, not a model: import it in 3b, Share by file (drop it there or pick it). Nothing was stored.`,
+      );
+      return;
+    }
     setBusy(`Checking ${files.map((f) => f.name).join(', ')}…`);
     try {
       const { name, open } = openerFor(files);

@@ -322,7 +322,13 @@ function ImportPart() {
                 </span>
               </>
             ) : (
-              <span>{progress ? 'reproducing: starting the breed…' : busy}</span>
+              <span data-testid="share-progress-text">
+                {progress?.waiting
+                  ? 'verified; the reproduction waits for another tab of this garden to finish its breed…'
+                  : progress
+                    ? 'reproducing: starting the breed…'
+                    : busy}
+              </span>
             )}
             {progress && (
               <button onClick={cancelReproduction} data-testid="share-cancel">
