@@ -84,7 +84,7 @@ export function folderOfFiles(files: readonly File[]): HfFolder {
 /** The folder's name, from a folder pick's relative paths (a pick of files has none). */
 export function folderName(files: readonly File[]): string {
   const dir = files.find((f) => f.webkitRelativePath)?.webkitRelativePath.split('/')[0];
-  return dir || `Text model of ${files.length} files`;
+  return dir || `Text model of ${files.length} file${files.length === 1 ? '' : 's'}`;
 }
 
 export function summarize(lm: CausalLm, name: string, files: string[]): TextModelSummary {
