@@ -2,21 +2,8 @@
  * Accessibility basics under the app's own CSP: no serious or critical axe violation on the page
  * as opened, and with a candidate bred, its operator visual and the import report shown.
  */
-import { test, expect, type Page } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
-
-async function seriousViolations(page: Page) {
-  const r = await new AxeBuilder({ page }).analyze();
-  return r.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id}: ${v.help} (${v.nodes
-          .map((n) => n.target.join(' '))
-          .slice(0, 3)
-          .join(', ')})`,
-    );
-}
+import { test, expect } from '@playwright/test';
+import { seriousViolations } from './app-helpers.ts';
 
 test('no serious or critical axe violations, opened and after a breed', async ({ page }) => {
   await page.goto('/');

@@ -7,22 +7,14 @@
  * the parents keep every byte and every model still re-hashes. Axe finds nothing serious.
  */
 import { test, expect, type Page } from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
-import { breedExampleRecipe } from './app-helpers.ts';
+import { breedExampleRecipe, seriousViolations } from './app-helpers.ts';
 
 test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') } });
 
 const PARENTS_1 = ['digits-base', 'digits-rotated', 'digits-thick', 'digits-noisy'];
 const PARENTS_2 = ['digits-base', 'digits-rotated'];
-
-async function seriousViolations(page: Page) {
-  const r = await new AxeBuilder({ page }).analyze();
-  return r.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.nodes[0]?.target.join(' ')}`);
-}
 
 /** The candidates' ids in the lineage graph, in the order they were bred. */
 async function candidateIds(page: Page): Promise<string[]> {

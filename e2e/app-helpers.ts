@@ -1,6 +1,7 @@
 /** Shared steps of the app specs: drawing and asking, and checking a list of checks really passed. */
 import { expect, type Locator, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
+import AxeBuilder from '@axe-core/playwright';
 
 /** Draw a "1": one vertical stroke. */
 export async function drawOne(page: Page): Promise<void> {
@@ -59,4 +60,18 @@ export function plainSafetensors(
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
   return Buffer.concat([len, Buffer.from(json, 'utf8'), data]);
+}
+
+/** Axe's serious and critical violations on the page as it is now (under the app's own CSP), one line each. */
+export async function seriousViolations(page: Page) {
+  const r = await new AxeBuilder({ page }).analyze();
+  return r.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id}: ${v.help} (${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')})`,
+    );
 }

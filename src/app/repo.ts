@@ -199,4 +199,5 @@ export async function deleteGarden(prefix = 'slm-garden', onBlocked?: (name: str
     });
   }
   localStorage.removeItem(`${prefix}-router-stats`);
+  localStorage.removeItem(`${prefix}-archived`);
 }
