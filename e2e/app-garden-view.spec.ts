@@ -169,5 +169,6 @@ test('lineage graph, Pareto review and storage per model over two bred candidate
   await page.getByTestId('lineage-node-digits-noisy').click();
   await expect(decisions.locator('li[data-kind="archive"]')).toContainText('archived by the user');
   await page.getByTestId('storage-panel').screenshot({ path: 'e2e/screenshots/garden-storage-after-delete.png' });
+  await page.getByTestId('lineage-panel').screenshot({ path: 'e2e/screenshots/garden-lineage-after-delete.png' });
   expect(await seriousViolations(page)).toEqual([]);
 });

@@ -9,11 +9,11 @@ import './garden-view.css';
 const FRONT = '#1f5135';
 const REST = '#8a8f8b';
 
-/** An axis value as the table and the chart's tooltip show it. */
-function show(axis: Axis, v: number): string {
+/** An axis value as the table and the chart's tooltip show it (with fewer digits on the ticks). */
+function show(axis: Axis, v: number, tick = false): string {
   if (axis.id === 'bytes') return `${v} B`;
-  if (axis.id === 'latency') return `${v.toFixed(4)} ms`;
-  return `${(v * 100).toFixed(2)} %`;
+  if (axis.id === 'latency') return `${v.toFixed(tick ? 3 : 4)} ms`;
+  return `${(v * 100).toFixed(tick ? 1 : 2)} %`;
 }
 
 const shortName = (name: string) => name.split(' · ')[0];
@@ -45,8 +45,8 @@ function Scatter({ points, x, y }: { points: ParetoPoint[]; x: Axis; y: Axis }) 
         cursor: { points: { show: false }, drag: { x: false, y: false } },
         scales: { x: { time: false, range: (_u, lo, hi) => pad(lo, hi) }, y: { range: (_u, lo, hi) => pad(lo, hi) } },
         axes: [
-          { label: x.label, size: 40, values: (_u, ticks) => ticks.map((t) => show(x, t)) },
-          { label: y.label, size: 80, values: (_u, ticks) => ticks.map((t) => show(y, t)) },
+          { label: x.label, size: 40, values: (_u, ticks) => ticks.map((t) => show(x, t, true)) },
+          { label: y.label, size: 80, values: (_u, ticks) => ticks.map((t) => show(y, t, true)) },
         ],
         series: [
           {},

@@ -152,7 +152,7 @@ export function StoragePanel() {
           <ul className="checks">
             {rehash.results.map((r) => (
               <li key={r.id} className={r.error ? 'fail' : 'ok'} data-testid={`rehash-${r.id}`}>
-                {r.name}: {r.error ?? 'identical hash'}
+                {r.error ? '✗' : '✓'} {r.name}: {r.error ?? 'identical hash'}
               </li>
             ))}
           </ul>
