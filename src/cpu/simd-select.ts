@@ -9,7 +9,7 @@
  *   l1r(x, b, sk, drop, idx0, nBytes, before, after) → (before, after): ‖x − b‖₁ before and after
  *       DARE's drop, float64 sums in element order (lane by lane: the reference's order), continued
  *   prune(o, x, cb, ci, idx0, nBytes): o = +0 where x is among the pruned (bottom-m cutoff), else x
- *   {trim,random}_{none,ties}_P(o, b, x₁…x_P, w…, r…, mask…, λ, div, norm, idx0, nBytes) → (kept…, conflicts):
+ *   {trim,outliers,random}_{none,ties}_P(o, b, x₁…x_P, w…, r…, mask…, λ, div, norm, idx0, nBytes) → (kept…, conflicts):
  *       the task-arithmetic family's element-wise pass (fast/task-arithmetic.ts applyRange):
  *       dₚ = wₚ·((xₚ − b) kept? · rₚ); none: o = b + λ·(((0 + d₁) + …) / div);
  *       ties: the elected sign (Σ dₚ ≥ 0), o = b + λ·(m / den where normalised and den ≠ 0, else m)
@@ -169,15 +169,17 @@ function l1Random(): [Func, number[]] {
 /** The element-wise pass of P parents; see the file comment for the parameters. */
 function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'], P: number): [Func, number[]] {
   const trim = sparsify === 'trim';
-  const maskParams = trim ? Array(2 * P).fill(I32) : [...Array(P).fill(I32), F32];
+  const outliers = sparsify === 'outliers';
+  // Mask parameters per parent: trim (cb, ci), outliers (lb, li, hb, hi), random (sk) and one drop.
+  const K = trim ? 2 : outliers ? 4 : 1;
+  const maskParams = [...Array(K * P).fill(I32), ...(K === 1 ? [F32] : [])];
   const params = [I32, I32, ...Array(P).fill(I32), ...Array(2 * P).fill(F32), ...maskParams, F32, F32, I32, I32, I32];
   const fn = new Func(params, Array(P + 1).fill(I32), { i: I32 });
   const x = (p: number) => 2 + p;
   const w = (p: number) => 2 + P + p;
   const r = (p: number) => 2 + 2 * P + p;
-  const m1 = (p: number) => 2 + 3 * P + p;
-  const m2 = (p: number) => 2 + 4 * P + p;
-  const next = trim ? 2 + 5 * P : 3 + 4 * P;
+  const mk = (j: number, p: number) => 2 + (3 + j) * P + p;
+  const next = 2 + (3 + K) * P + (K === 1 ? 1 : 0);
   const [lambda, div, norm, idx0, n] = [next, next + 1, next + 2, next + 3, next + 4];
   const V = (nm: string, p?: number) => fn.v(p === undefined ? nm : `${nm}${p}`);
   const splat = (param: number, local: number, op = f32x4splat) => [...get(param), ...op, ...set(local)];
@@ -185,10 +187,10 @@ function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'
   setup.push(...splat(lambda, V('lambda')), ...splat(div, V('div')), ...splat(norm, V('norm'), i32x4splat));
   for (let p = 0; p < P; p++) {
     setup.push(...splat(w(p), V('w', p)), ...splat(r(p), V('r', p)));
-    if (trim) setup.push(...splat(m1(p), V('cb', p), i32x4splat), ...splat(m2(p), V('ci', p), i32x4splat));
-    else setup.push(...splat(m1(p), V('sk', p), i32x4splat));
+    const names = trim ? ['cb', 'ci'] : outliers ? ['lb', 'li', 'hb', 'hi'] : ['sk'];
+    names.forEach((nm, j) => setup.push(...splat(mk(j, p), V(nm, p), i32x4splat)));
   }
-  if (!trim) setup.push(...splat(m2(0), V('drop')));
+  if (K === 1) setup.push(...splat(mk(1, 0), V('drop')));
   const [bv, d, k, mg, zero] = [V('bv'), V('d'), V('k'), V('mg'), V('zero')];
   const step = [...load(fn, 1), ...set(bv)];
   for (let p = 0; p < P; p++) {
@@ -197,6 +199,22 @@ function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'
       // Kept iff mag > cb || (mag == cb && i < ci), unsigned on the magnitude bits.
       step.push(...get(d), ...get(V('mag')), ...v128and, ...set(mg), ...get(mg), ...get(V('cb', p)), ...i32x4gtU);
       step.push(...get(mg), ...get(V('cb', p)), ...i32x4eq, ...get(V('idx')), ...get(V('ci', p)), ...i32x4ltS, ...v128and, ...v128or);
+    } else if (outliers) {
+      // Kept iff pruned by hi (mag < hb || (mag == hb && i < hi)) and not by lo (the same with lb, li).
+      const below = (b: string, i: string) => [
+        ...get(mg),
+        ...get(V(b, p)),
+        ...i32x4ltU,
+        ...get(mg),
+        ...get(V(b, p)),
+        ...i32x4eq,
+        ...get(V('idx')),
+        ...get(V(i, p)),
+        ...i32x4ltS,
+        ...v128and,
+        ...v128or,
+      ];
+      step.push(...get(d), ...get(V('mag')), ...v128and, ...set(mg), ...below('hb', 'hi'), ...below('lb', 'li'), ...v128andnot);
     } else step.push(...unit(fn, V('sk', p)), ...get(V('drop')), ...f32x4lt, ...v128not);
     step.push(...set(k), ...get(V('kept', p)), ...get(k), ...i32x4sub, ...set(V('kept', p)));
     step.push(...get(V('w', p)), ...get(d), ...get(k), ...v128and, ...get(V('r', p)), ...f32x4mul, ...f32x4mul, ...set(V('d', p)));
@@ -240,7 +258,7 @@ function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'
 }
 
 const MAX_PARENTS = 4;
-const SPARSIFY = ['trim', 'random'] as const;
+const SPARSIFY = ['trim', 'outliers', 'random'] as const;
 const CONSENSUS = ['none', 'ties'] as const;
 const applyName = (s: string, c: string, P: number) => `${s}_${c}_${P}`;
 
@@ -293,6 +311,7 @@ const blocksOf = (start: number, end: number, fn: (s: number, len: number) => vo
   for (let s = start; s < end; s += CALL) fn(s, Math.min(CALL, end - s));
 };
 const clampIndex = (i: number) => Math.max(0, Math.min(0x7fffffff, i));
+const split = (a: number[], at: number) => [a.slice(0, at), a.slice(at)];
 
 /**
  * The loops on `memory` (a pool's arena, where every array of the job lives) with this thread's
@@ -369,15 +388,29 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
     apply(spec, base, xs, out, start, end) {
       const P = xs.length;
       if (P < 1 || P > MAX_PARENTS) return null;
+      // Per parent: trim (bits, index); outliers (lo bits, lo index, hi bits, hi index: cutoffs 2p and 2p + 1); random (stream key), then drop.
+      const P2 = Array.from({ length: P }, (_, p) => p);
+      const cut = (c: (p: number) => number) => [...P2.map((p) => spec.bits[c(p)] | 0), ...P2.map((p) => clampIndex(spec.index[c(p)]))];
       const masks =
-        spec.sparsify === 'trim'
-          ? [...spec.bits.map((b) => b | 0), ...spec.index.map(clampIndex)]
-          : [...spec.sk.map((k) => k | 0), spec.drop];
+        spec.sparsify === 'random'
+          ? [...spec.sk.map((k) => k | 0), spec.drop]
+          : spec.sparsify === 'trim'
+            ? cut((p) => p)
+            : (([lb, li], [hb, hi]) => [...lb, ...li, ...hb, ...hi])(
+                split(
+                  cut((p) => 2 * p),
+                  P,
+                ),
+                split(
+                  cut((p) => 2 * p + 1),
+                  P,
+                ),
+              );
       const loop = e[applyName(spec.sparsify, spec.consensus, P)];
       const kept = new Array<number>(P).fill(0);
       let conflicts = 0;
       blocksOf(start, vectorEnd(start, end), (s, len) => {
-        const idx0 = spec.sparsify === 'trim' ? s : (spec.offset + s) | 0;
+        const idx0 = spec.sparsify === 'random' ? (spec.offset + s) | 0 : s;
         const args = [ptr(out, s), ptr(base, s), ...xs.map((x) => ptr(x, s)), ...spec.w, ...spec.rescale, ...masks];
         args.push(spec.lambda, spec.divisor, spec.normalize ? -1 : 0, idx0, 4 * len);
         const r = loop(...args) as number[];

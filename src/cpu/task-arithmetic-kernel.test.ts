@@ -458,7 +458,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     for (const key of ['histHigh', 'lowCandidates', 'prune']) expect(taken[key], key).toBeGreaterThan(20);
   });
 
-  it('the comparison catches planted bugs: an off-by-one at the cutoff, the parents’ drop streams swapped, the L1 norm after the drop taken without it', () => {
+  it('the comparison catches planted bugs: an off-by-one at the cutoff (index or magnitude), the parents’ drop streams swapped, the L1 norm after the drop taken without it', () => {
     // The tie data of the cutoff test above: the kept run must stop exactly at the cutoff's index.
     const n = 1000;
     const inArena = (fill: (i: number) => number) => {
@@ -470,6 +470,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     const inputs = [base, inArena((i) => base[i] + (i % 4 < 2 ? 0.25 : 0)), inArena((i) => base[i] + (i % 4 < 2 ? -0.25 : 0.5 + i / 4096))];
     const planted: Record<string, PassLoops> = {
       index: { ...simd, apply: (spec, ...rest) => simd.apply({ ...spec, index: spec.index.map((i) => i + 1) }, ...rest) },
+      bits: { ...simd, apply: (spec, ...rest) => simd.apply({ ...spec, bits: spec.bits.map((b) => b + 1) }, ...rest) },
       streams: { ...simd, apply: (spec, ...rest) => simd.apply({ ...spec, sk: [...spec.sk].reverse() }, ...rest) },
       l1: {
         ...simd,
@@ -491,6 +492,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     for (const [op, p, bug] of [
       ['ties', { density: 0.101, normalize: true }, 'index'],
       ['sparse-task-delta', { density: 0.101 }, 'index'],
+      ['breadcrumbs-ties', { density: 0.6, gamma: 0.15 }, 'bits'],
       ['dare', { drop: 0.5, rescale: 'l1' }, 'streams'],
       ['dare-ties', { drop: 0.3, rescale: 'l1' }, 'l1'],
     ] as const) {

@@ -12,14 +12,17 @@
 /** The element-wise pass of the task-arithmetic family, as the fast kernel's plan derives it. */
 export interface ApplySpec {
   consensus: 'none' | 'ties';
-  sparsify: 'trim' | 'random';
+  sparsify: 'trim' | 'outliers' | 'random';
   /** fround(wₚ), the rescale multipliers, λ, the (consensus none) divisor, TIES's normalisation. */
   w: Float32Array;
   rescale: Float32Array;
   lambda: number;
   divisor: number;
   normalize: boolean;
-  /** trim: parent p keeps array element i iff mag > bits[p] || (mag == bits[p] && i < index[p]) (array coordinates). */
+  /**
+   * trim: parent p keeps array element i iff mag > bits[p] || (mag == bits[p] && i < index[p]) (array coordinates);
+   * outliers: iff cutoff 2p + 1 (the hi one) prunes it and cutoff 2p (lo) does not (prune's rule: mag < bits || (mag == bits && i < index)).
+   */
   bits: readonly number[];
   index: readonly number[];
   /** random: parent p drops element i iff unitAt(sk[p], offset + i) < drop. */

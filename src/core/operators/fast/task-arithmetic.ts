@@ -290,17 +290,17 @@ const loopsFor = (pl: Plan): PassLoops | null => (pl.clip.every((c) => c === 1) 
 
 /** The element-wise pass as the lent loops take it (a magnitude trim or a random drop), or null. */
 function applySpec(cfg: TaskArithmeticConfig, pl: Plan, divisor: number): ApplySpec | null {
-  if (!(pl.trim || pl.random)) return null;
+  if (!(pl.trim || pl.outliers || pl.random)) return null;
   return {
     consensus: cfg.consensus === 'ties' ? 'ties' : 'none',
-    sparsify: pl.trim ? 'trim' : 'random',
+    sparsify: pl.trim ? 'trim' : pl.outliers ? 'outliers' : 'random',
     w: pl.w,
     rescale: pl.rescale,
     lambda: pl.lambda,
     divisor,
     normalize: pl.normalize,
-    bits: pl.trim ? pl.bits : [],
-    index: pl.trim ? pl.index.map((i) => i - pl.trimOffset) : [],
+    bits: pl.trim || pl.outliers ? pl.bits : [],
+    index: pl.trim || pl.outliers ? pl.index.map((i) => i - pl.trimOffset) : [],
     sk: pl.sk,
     drop: pl.drop,
     offset: pl.offset,
