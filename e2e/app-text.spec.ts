@@ -205,6 +205,21 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   expect(await seriousViolations(page)).toEqual([]);
   await page.getByTestId('text-section').screenshot({ path: `${SHOTS}/text-playground.png` });
 
+  // A text prompt, encoded with the model's tokenizer (BOS added) as the CLI's --prompt.
+  const byText = JSON.parse(
+    execFileSync('node', ['bin/garden.mjs', 'generate', good, '--prompt', 'the cat and', '--max-new', String(N), '--greedy', '--json'], {
+      encoding: 'utf8',
+    }),
+  ) as { ids: number[] };
+  const promptIds = tokenizer.encode('the cat and');
+  expect(byText.ids.slice(0, promptIds.length)).toEqual(promptIds);
+  await page.getByTestId('text-as-ids').uncheck();
+  await page.getByTestId('text-prompt').fill('the cat and');
+  await page.getByTestId('text-run').click();
+  await expect(page.getByTestId('text-output')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('text-ids')).toHaveText(byText.ids.slice(promptIds.length).join(','));
+  await expect(page.getByTestId('text-stats')).toContainText(`after ${promptIds.length} prompt tokens`);
+
   // Cancel stops a long run before its length limit.
   await page.getByTestId('text-max-new').fill('250');
   await page.getByTestId('text-run').click();
