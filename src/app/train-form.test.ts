@@ -4,7 +4,6 @@ import { readSuite, writeSuite } from '../core/eval/suite.ts';
 import { runTraining } from '../core/train/run.ts';
 import {
   checkForm,
-  etaSeconds,
   fieldProblem,
   refusedExample,
   splitExamples,
@@ -48,8 +47,6 @@ describe('train form', () => {
     expect(spec.train).toMatchObject({ steps: 6, batch: 4, warmupSteps: 0, schedule: 'cosine' });
     expect(spec.adapter).toMatchObject({ r: 4, alpha: 8, targetModules: ['fc1', 'fc2'], modulesToSave: [] });
     expect(trainSpec({ ...s, mode: 'head' }, 8, 'b.slm', true).adapter).toMatchObject({ targetModules: [], modulesToSave: ['fc2'] });
-    expect(etaSeconds(0, 10, 0)).toBeNull();
-    expect(etaSeconds(5, 10, 1000)).toBe(1);
   });
 
   it('a set with a row of a frozen suite is refused by the run, naming the suite', () => {

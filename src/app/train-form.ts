@@ -153,9 +153,3 @@ export function trainSpec(s: TrainSettings, rows: number, baseFile: string, hasV
     train: { steps, batch: v.batch, lr: v.lr, schedule: 'cosine', warmupSteps: Math.floor(steps / 10), weightDecay: 0.01, seed: v.seed },
   };
 }
-
-/** Seconds left at the rate so far, or null before there is a rate. */
-export function etaSeconds(step: number, total: number, elapsedMs: number): number | null {
-  if (step < 1 || elapsedMs <= 0) return null;
-  return ((total - step) * elapsedMs) / step / 1000;
-}

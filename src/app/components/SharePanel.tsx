@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useGarden } from '../state.ts';
 import { saveFile } from '../save.ts';
-import { short } from '../format.ts';
+import { etaText, short } from '../format.ts';
 import {
   cancelReproduction,
   exportBundle,
@@ -23,12 +23,7 @@ import {
   type TrustedKey,
 } from '../share.ts';
 
-function eta(p: ImportProgress): string {
-  if (!p.progress || p.progress.bytesDone === 0) return '';
-  const f = p.progress.bytesDone / p.progress.bytesTotal;
-  const left = ((performance.now() - p.startedAt) * (1 - f)) / f / 1000;
-  return ` · about ${left < 1 ? '<1' : left.toFixed(0)} s left`;
-}
+const eta = (p: ImportProgress) => (p.progress ? etaText(p.startedAt, p.progress.bytesDone, p.progress.bytesTotal) : '');
 
 function SigningKeyPart() {
   const cand = useGarden((s) => s.models.find((m) => m.id === s.candidateId));

@@ -13,7 +13,6 @@ import {
 } from '../train.ts';
 import {
   checkForm,
-  etaSeconds,
   fieldProblem,
   TARGETS,
   TRAIN_FIELDS,
@@ -25,7 +24,7 @@ import {
 } from '../train-form.ts';
 import { DrawPad, PAD_SIZE, type DrawPadHandle } from './DrawPad.tsx';
 import { LossChart } from './Charts.tsx';
-import { pct } from '../format.ts';
+import { duration as seconds, etaSeconds, pct } from '../format.ts';
 
 const LABELS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 const FORM_FIELDS: TrainField[] = ['r', 'alpha', 'dropout', 'epochs', 'batch', 'lr', 'patience', 'seed'];
@@ -48,10 +47,6 @@ function Thumb({ input }: { input: Float32Array }) {
     ctx.putImageData(img, 0, 0);
   }, [input]);
   return <canvas ref={ref} width={28} height={28} className="thumb-img" aria-hidden="true" />;
-}
-
-function seconds(s: number): string {
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
 export function TrainPanel() {
