@@ -96,6 +96,12 @@ async function main(): Promise<number> {
     }
   }
 
+  if (!breedOnly && !cpuOnly) {
+    console.log(`bench (${res.kind}): language models in Node (onnxruntime-web wasm)`);
+    const { benchLm } = await import('./lm.ts');
+    res.lm = await benchLm({ smoke, log });
+  }
+
   if (!smoke && !breedOnly)
     res.notes.push(
       `CPU path: operators without a range kernel ("reference only") are timed at ${REFERENCE_SIZES_FULL.map(fmtElements).join(' and ')} elements only, to keep the full run within minutes on 2 cores`,
