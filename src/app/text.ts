@@ -194,7 +194,9 @@ async function ensureLoaded(m: TextModelEntry, ep: 'wasm' | 'webgpu'): Promise<'
   if (await w.isLoaded(m.id, ep)) return (await w.load({ id: m.id, ep } as TextModelPayload)).ep;
   const tensors = await (await textStore()).loadModel(m.id);
   const payload: TextModelPayload = { id: m.id, species: m.species, graphHash: m.graphHash, metadata: m.metadata, tensors, ep };
-  return (await w.load(payload)).ep;
+  // Handed over, not copied: the page keeps no tensors of a text model.
+  const buffers = [...new Set(tensors.map((t) => t.data.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+  return (await w.load(Comlink.transfer(payload, buffers))).ep;
 }
 
 export interface TextRequest extends SamplingOptions {
