@@ -42,7 +42,7 @@ const SUMMARIES: Record<string, string> = {
   operators: 'list every operator with its mergekit name, parameters, ranges and defaults',
   quantize: 'quantize a model to int8 or int4 blocks with a dequantizing graph',
   recipe: 'mergekit YAML both ways: garden recipe --from-mergekit X.yml --out R.json | --to-mergekit R.json --out X.yml',
-  train: 'train a LoRA adapter on your own labelled data (PEFT layout): garden train SPEC.json --out DIR',
+  train: 'train a LoRA adapter on your own labelled data or text files (PEFT layout): garden train SPEC.json --out DIR',
   verify: 'verify a signed bundle and reproduce it: garden verify B.json --trust PUB.jwk [--parents DIR]',
 };
 
