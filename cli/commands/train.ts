@@ -55,7 +55,7 @@ Refuses training or validation rows whose model input equals a row of a frozen s
 
 A language-model spec (base: a .slm imported from a Hugging Face folder, or the folder):
   { "base": "model.slm",
-    "data": { "train": ["notes.md", "letters.txt"], "validation": "held-out.txt" },   (validation optional)
+    "data": { "train": ["notes.md", "letters.txt"] },     (or "validation": "held-out.txt" instead of validation_split)
     "text": { "seq_len": 64, "validation_split": 0.1, "eval_every": 20, "patience": 3 },
     "suite_texts": ["eval.txt"],
     "adapter": { "r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"] },
