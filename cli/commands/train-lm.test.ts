@@ -166,6 +166,15 @@ describe('garden train (text spec) and garden generate --adapter', () => {
     expect(r.err).toMatch(/leak\.txt shares 64 bytes .* with suite text eval\.txt/);
     const bad = await runGarden('train', spec('bad.json', { data: { train: ['a.jsonl'] } }), '--out', join(root, 'x'), '--root', root);
     expect(bad.err).toMatch(/spec\.data\.train must be a \.txt or \.md file/);
+    const both = await runGarden(
+      'train',
+      spec('both.json', { data: { train: 'a.txt', validation: 'b.md' } }),
+      '--out',
+      join(root, 'x'),
+      '--root',
+      root,
+    );
+    expect(both.err).toMatch(/give spec\.data\.validation or spec\.text\.validation_split, not both/);
     const g = await runGarden(
       'generate',
       folder,
