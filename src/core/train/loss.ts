@@ -52,3 +52,50 @@ export function crossEntropy(logits: Value, labels: ArrayLike<number>): Value {
     'crossEntropy',
   );
 }
+
+/**
+ * Distillation's soft cross-entropy (Hinton et al., 2015): the mean over rows of
+ * T² · KL(p ‖ softmax(z / T)) = T² · Σ p (log p − log q), where `targets` [rows, cols] are the
+ * teacher's probabilities at the same temperature (rows sum to 1). The T² keeps the gradient's
+ * size independent of T: d/dz = T · (q − p) / rows.
+ */
+export function softCrossEntropy(logits: Value, targets: ArrayLike<number>, temperature: number): Value {
+  const { rows: m, cols: C } = logits;
+  if (targets.length !== m * C) throw shapeError('softCrossEntropy', `${targets.length} target values for [${m}, ${C}]`);
+  if (!(temperature > 0) || !Number.isFinite(temperature))
+    throw shapeError('softCrossEntropy', `temperature must be a positive number, got ${temperature}`);
+  const T = temperature;
+  const q = new Float64Array(m * C);
+  let total = 0;
+  for (let r = 0; r < m; r++) {
+    const o = r * C;
+    let max = -Infinity;
+    for (let c = 0; c < C; c++) max = Math.max(max, logits.data[o + c] / T);
+    let sum = 0;
+    for (let c = 0; c < C; c++) {
+      q[o + c] = Math.exp(logits.data[o + c] / T - max);
+      sum += q[o + c];
+    }
+    const logSum = Math.log(sum) + max;
+    for (let c = 0; c < C; c++) {
+      q[o + c] /= sum;
+      const p = targets[o + c];
+      if (!(p >= 0)) throw shapeError('softCrossEntropy', `target ${p} at row ${r} is not a probability`);
+      if (p > 0) total += p * (Math.log(p) - (logits.data[o + c] / T - logSum));
+    }
+  }
+  const out = logits.tape.alloc(1);
+  out[0] = (T * T * total) / Math.max(m, 1);
+  return logits.tape.result(
+    out,
+    1,
+    1,
+    [logits],
+    (o) => {
+      const g = (o.grad![0] * T) / Math.max(m, 1);
+      const gl = logits.gradBuf();
+      for (let i = 0; i < m * C; i++) gl[i] += g * (q[i] - targets[i]);
+    },
+    'softCrossEntropy',
+  );
+}

@@ -1,12 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { add, addBias, dropout, matmul, mmNN, mmNT, mmTN, mul, relu, reshape, scale, silu } from './ops.ts';
 import { causalAttention, embedding, rmsNorm, rope } from './ops-llm.ts';
-import { crossEntropy, IGNORE_INDEX } from './loss.ts';
+import { crossEntropy, IGNORE_INDEX, softCrossEntropy } from './loss.ts';
 import { Tape } from './tape.ts';
 import { gradCheck, project, randoms, type LeafSpec } from './test-helpers.ts';
 
 const leaf = (rows: number, cols: number, seed: number, s = 1): LeafSpec => ({ data: randoms(rows * cols, seed, s), rows, cols });
 const TOL = 1e-7;
+
+/** Each row of z [?, cols] as probabilities (softmax): a distillation target. */
+function softRows(z: Float64Array, cols: number): Float64Array {
+  const p = z.map(Math.exp);
+  for (let o = 0; o < p.length; o += cols) {
+    const s = p.subarray(o, o + cols).reduce((a, b) => a + b, 0);
+    for (let c = 0; c < cols; c++) p[o + c] /= s;
+  }
+  return p;
+}
 
 describe('every backward agrees with central finite differences (float64)', () => {
   const cases: [string, LeafSpec[], (v: ReturnType<Tape['leaf']>[]) => ReturnType<Tape['leaf']>][] = [
@@ -35,6 +45,7 @@ describe('every backward agrees with central finite differences (float64)', () =
     ['embedding', [leaf(5, 3, 25)], ([t]) => project(embedding(t, [4, 0, 4, 2]), randoms(12, 9))],
     ['reshape (Gather → Reshape)', [leaf(5, 3, 33)], ([t]) => project(relu(reshape(embedding(t, [4, 0, 4, 2]), 2, 6)), randoms(12, 9))],
     ['crossEntropy', [leaf(4, 3, 26, 2)], ([z]) => crossEntropy(z, [2, 0, IGNORE_INDEX, 1])],
+    ['softCrossEntropy (T = 2.5)', [leaf(4, 3, 34, 2)], ([z]) => softCrossEntropy(z, softRows(randoms(12, 35, 3), 3), 2.5)],
     [
       'a SwiGLU block with LoRA (composition)',
       [leaf(3, 4, 27), leaf(6, 4, 28), leaf(6, 4, 29), leaf(4, 6, 30), leaf(2, 4, 31), leaf(6, 2, 32)],
