@@ -26,6 +26,15 @@ test.afterAll(() => rmSync(root, { recursive: true, force: true }));
 /** Seed 7 runs 250 greedy tokens after 0,5,9 without its end-of-sequence token (Cancel has time to act). */
 const ckpt = tinyCheckpoint({ architecture: 'LlamaForCausalLM', dtype: 'BF16', seed: 7, scale: 1 });
 const files = hfFolderFiles(ckpt, { shards: 2 });
+/** With a chat template, as instruction-tuned models have (rendered by @huggingface/jinja in the worker and the CLI). */
+const CHAT_TEMPLATE =
+  '{% for m in messages %}{{ bos_token }}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}';
+files.set(
+  'tokenizer_config.json',
+  new TextEncoder().encode(
+    JSON.stringify({ ...JSON.parse(new TextDecoder().decode(files.get('tokenizer_config.json'))), chat_template: CHAT_TEMPLATE }),
+  ),
+);
 
 function writeFolder(name: string, edit: (f: Map<string, Uint8Array>) => void = () => undefined): string {
   const dir = join(root, name);
@@ -167,6 +176,7 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await expect(page.getByTestId('text-params')).toHaveText(params.toLocaleString('en'));
   await expect(page.getByTestId('text-bytes')).toContainText(`${(2 * params).toLocaleString('en')} B`);
   await expect(page.getByTestId('text-tokenizer-hash')).toHaveText(/^[0-9a-f]{64}$/);
+  await expect(page.getByTestId('text-chat-template')).toContainText('yes');
   await expect(page.getByTestId('text-none')).toBeVisible();
   expect(await seriousViolations(page)).toEqual([]);
   await page.getByTestId('text-store').click();
@@ -219,6 +229,26 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await expect(page.getByTestId('text-output')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
   await expect(page.getByTestId('text-ids')).toHaveText(byText.ids.slice(promptIds.length).join(','));
   await expect(page.getByTestId('text-stats')).toContainText(`after ${promptIds.length} prompt tokens`);
+
+  // A chat message through the model's chat template, as the CLI's --chat.
+  await expect(page.getByTestId('text-as-chat')).toBeVisible();
+  const byChat = JSON.parse(
+    execFileSync(
+      'node',
+      ['bin/garden.mjs', 'generate', good, '--chat', '--prompt', 'the cat', '--max-new', String(N), '--greedy', '--json'],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { ids: number[] };
+  await page.getByTestId('text-as-chat').check();
+  await page.getByTestId('text-prompt').fill('the cat');
+  await page.getByTestId('text-run').click();
+  await expect(page.getByTestId('text-output')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  const chatPrompt = Number((await page.getByTestId('text-stats').textContent())!.match(/after (\d+) prompt tokens/)![1]);
+  expect(chatPrompt).toBeGreaterThan(promptIds.length + 2);
+  await expect(page.getByTestId('text-ids')).toHaveText(byChat.ids.slice(chatPrompt).join(','));
+  await page.getByTestId('text-as-chat').uncheck();
 
   // Cancel stops a long run before its length limit.
   await page.getByTestId('text-max-new').fill('250');

@@ -11,6 +11,7 @@ import { sessionExecutionProvider } from '../src/runtime/ort-session.ts';
 import { causalLmFromModel, type CausalLm } from '../src/core/format/hf.ts';
 import type { ImportedModel } from '../src/core/format/model.ts';
 import type { CausalDecoder } from '../src/core/models/decoder.ts';
+import { chatPromptIds, loadChatTemplate, type ChatTemplate } from '../src/core/models/chat.ts';
 import { generate, type SamplingOptions } from '../src/core/models/generate.ts';
 import type { Tensor } from '../src/core/tensor.ts';
 
@@ -46,7 +47,7 @@ const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOrig
   ? Math.min(4, navigator.hardwareConcurrency || 1)
   : 1;
 
-let loaded: { key: string; lm: CausalLm; decoder: OrtCausalLm; ep: 'wasm' | 'webgpu' } | null = null;
+let loaded: { key: string; lm: CausalLm; decoder: OrtCausalLm; ep: 'wasm' | 'webgpu'; chat: ChatTemplate | null } | null = null;
 let cancel = false;
 
 /** Let the worker's message queue run (a Cancel) between tokens. */
@@ -76,9 +77,9 @@ const api = {
   },
 
   /** Build the session for a model (the previous one is released). Checks its species against its files. */
-  async load(m: TextModelPayload): Promise<{ ep: 'wasm' | 'webgpu' }> {
+  async load(m: TextModelPayload): Promise<{ ep: 'wasm' | 'webgpu'; chat: boolean }> {
     const key = `${m.id}:${m.ep}`;
-    if (loaded?.key === key) return { ep: loaded.ep };
+    if (loaded?.key === key) return { ep: loaded.ep, chat: loaded.chat !== null };
     const old = loaded;
     loaded = null;
     await old?.decoder.release();
@@ -94,16 +95,24 @@ const api = {
       species: m.species,
     };
     const lm = causalLmFromModel(model);
+    const chat = loadChatTemplate(lm.texts.tokenizerConfig);
     const executionProviders = m.ep === 'webgpu' ? (['webgpu', 'wasm'] as const) : (['wasm'] as const);
     const decoder = await createCausalLmSession(lm.config, m.tensors, { numThreads: threads, executionProviders });
-    loaded = { key, lm, decoder, ep: sessionExecutionProvider(executionProviders) };
-    return { ep: loaded.ep };
+    loaded = { key, lm, decoder, ep: sessionExecutionProvider(executionProviders), chat };
+    return { ep: loaded.ep, chat: chat !== null };
   },
 
   /** Token ids of a text prompt, with the tokenizer's special tokens (BOS…). */
   encode(text: string): number[] {
     if (!loaded) throw new Error('no model is loaded');
     return loaded.lm.tokenizer.encode(text);
+  },
+
+  /** Token ids of a user message through the model's chat template (with the generation prompt). */
+  encodeChat(text: string): number[] {
+    if (!loaded) throw new Error('no model is loaded');
+    if (!loaded.chat) throw new Error("the model's tokenizer_config.json has no chat_template");
+    return chatPromptIds(loaded.chat, loaded.lm.tokenizer, text);
   },
 
   /** Generate after `prompt`, streaming each token to `onToken`; stops at EOS, `maxNew` or a cancel. */

@@ -17,7 +17,7 @@ import { generate, type GenerateOptions } from '../../src/core/models/generate.t
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { openCausalLm } from '../../src/node/hf-folder.ts';
 import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../../src/core/models/llama-graph.ts';
-import { loadChatTemplate, type ChatMessage } from '../../src/core/models/chat.ts';
+import { chatPromptIds, loadChatTemplate } from '../../src/core/models/chat.ts';
 import { ADAPTER_MODES, applyLlamaAdapter, type AdapterMode } from '../../src/core/train/llama.ts';
 import { readAdapterDir } from '../../src/node/adapter-dir.ts';
 
@@ -117,12 +117,7 @@ const command: Command = {
       else if (values.chat) {
         const template = loadChatTemplate(lm.texts.tokenizerConfig);
         if (!template) throw new CliError("--chat: the model's tokenizer_config.json has no chat_template");
-        const messages: ChatMessage[] = [
-          ...(values.system !== undefined ? [{ role: 'system' as const, content: values.system }] : []),
-          { role: 'user', content: values.prompt! },
-        ];
-        // The template writes its own special tokens (as transformers' apply_chat_template, tokenize=True).
-        prompt = lm.tokenizer.encode(template.render(messages), { addSpecialTokens: false });
+        prompt = chatPromptIds(template, lm.tokenizer, values.prompt!, values.system);
       } else prompt = lm.tokenizer.encode(values.prompt!);
       const V = lm.config.vocabSize;
       const bad = prompt.find((id) => id >= V);

@@ -9,6 +9,7 @@ import { create } from 'zustand';
 import type { TextModelPayload, TextResult, TextStep, TextWorkerApi } from '../../workers/text.worker.ts';
 import { importHfFolder, type CausalLm, type HfFolder } from '../core/format/hf.ts';
 import { loadTensors } from '../core/format/model.ts';
+import { loadChatTemplate } from '../core/models/chat.ts';
 import { tokenizerHash } from '../core/models/tokenizer.ts';
 import type { SamplingOptions } from '../core/models/generate.ts';
 import { byteLength, numel } from '../core/tensor.ts';
@@ -34,6 +35,8 @@ export interface TextModelSummary {
   tokenizerHash: string;
   species: string;
   graphHash: string;
+  /** Whether tokenizer_config.json has a chat template that parses. */
+  chat: boolean;
   files: string[];
 }
 
@@ -87,6 +90,14 @@ export function folderName(files: readonly File[]): string {
   return dir || `Text model of ${files.length} file${files.length === 1 ? '' : 's'}`;
 }
 
+function hasChatTemplate(tokenizerConfig: string | undefined): boolean {
+  try {
+    return loadChatTemplate(tokenizerConfig) !== null;
+  } catch {
+    return false;
+  }
+}
+
 export function summarize(lm: CausalLm, name: string, files: string[]): TextModelSummary {
   const c = lm.config;
   const ts = lm.model.tensors;
@@ -105,6 +116,7 @@ export function summarize(lm: CausalLm, name: string, files: string[]): TextMode
     tokenizerHash: tokenizerHash({ tokenizer: lm.texts.tokenizer, config: lm.texts.tokenizerConfig }),
     species: lm.model.species,
     graphHash: lm.model.graphHash,
+    chat: hasChatTemplate(lm.texts.tokenizerConfig),
     files,
   };
 }
@@ -200,8 +212,8 @@ async function ensureLoaded(m: TextModelEntry, ep: 'wasm' | 'webgpu'): Promise<'
 }
 
 export interface TextRequest extends SamplingOptions {
-  /** A text prompt (encoded with the model's tokenizer) or token ids. */
-  prompt: { text: string } | { ids: number[] };
+  /** A text prompt (encoded with the model's tokenizer), a user message (through its chat template) or token ids. */
+  prompt: { text: string } | { chat: string } | { ids: number[] };
   maxNew: number;
 }
 
@@ -245,7 +257,8 @@ export async function runText(model: TextModelEntry, req: TextRequest): Promise<
   try {
     const ep = await ensureLoaded(model, useGarden.getState().inference);
     const w = textWorker();
-    const prompt = 'ids' in req.prompt ? req.prompt.ids : await w.encode(req.prompt.text);
+    const p = req.prompt;
+    const prompt = 'ids' in p ? p.ids : 'chat' in p ? await w.encodeChat(p.chat) : await w.encode(p.text);
     if (prompt.length === 0) throw new Error('the prompt encodes to no tokens');
     if (prompt.length + req.maxNew > model.maxPositions)
       throw new Error(`${prompt.length} prompt tokens + ${req.maxNew} new exceed the model's ${model.maxPositions} positions`);

@@ -71,6 +71,8 @@ function Summary({ s }: { s: TextModelSummary }) {
       <dd className="mono" data-testid="text-tokenizer-hash">
         {s.tokenizerHash}
       </dd>
+      <dt>Chat template</dt>
+      <dd data-testid="text-chat-template">{s.chat ? 'yes (tokenizer_config.json)' : 'none'}</dd>
       <dt>Species</dt>
       <dd className="mono">{short(s.species)}</dd>
       <dt>Files</dt>
@@ -266,6 +268,7 @@ function Generate({ model }: { model: TextModelEntry }) {
   const inference = useGarden((s) => s.inference);
   const [prompt, setPrompt] = useState('the cat and the');
   const [asIds, setAsIds] = useState(false);
+  const [asChat, setAsChat] = useState(false);
   const [maxNew, setMaxNew] = useState('16');
   const [mode, setMode] = useState<'greedy' | 'sample'>('greedy');
   const [temperature, setTemperature] = useState('0.8');
@@ -301,13 +304,14 @@ function Generate({ model }: { model: TextModelEntry }) {
       mode === 'greedy'
         ? { greedy: true }
         : { temperature: Number(temperature), topK: Number(topK), topP: Number(topP), seed: Number(seed) };
-    void runText(model, { prompt: Array.isArray(ids) ? { ids } : { text: prompt }, maxNew: Number(maxNew), ...sampling });
+    const p = Array.isArray(ids) ? { ids } : asChat && model.chat ? { chat: prompt } : { text: prompt };
+    void runText(model, { prompt: p, maxNew: Number(maxNew), ...sampling });
   };
 
   return (
     <div data-testid="text-generate">
       <label className="text-prompt">
-        Prompt{asIds ? ' (token ids)' : ''}
+        Prompt{asIds ? ' (token ids)' : asChat && model.chat ? ' (a user message, through the chat template)' : ''}
         <textarea value={prompt} rows={3} onChange={(e) => setPrompt(e.target.value)} data-testid="text-prompt" />
       </label>
       {typeof ids === 'string' && (
@@ -320,6 +324,18 @@ function Generate({ model }: { model: TextModelEntry }) {
           <input type="checkbox" checked={asIds} onChange={(e) => setAsIds(e.target.checked)} data-testid="text-as-ids" /> The prompt is
           token ids
         </label>
+        {model.chat && (
+          <label>
+            <input
+              type="checkbox"
+              checked={asChat}
+              disabled={asIds}
+              onChange={(e) => setAsChat(e.target.checked)}
+              data-testid="text-as-chat"
+            />{' '}
+            As a chat message
+          </label>
+        )}
         <Field id="text-max-new" spec={specs.maxNew} value={maxNew} onChange={setMaxNew} />
       </div>
       <fieldset className="row text-decoding">

@@ -51,3 +51,21 @@ export function loadChatTemplate(tokenizerConfig: string | undefined): ChatTempl
       template.render({ messages: messages.map((m) => ({ ...m })), add_generation_prompt: opts.addGenerationPrompt ?? true, ...tokens }),
   };
 }
+
+/**
+ * The token ids of one user message (after an optional system message) through the template,
+ * with the generation prompt, as transformers' apply_chat_template(tokenize=True): the rendered
+ * text already holds its special tokens, so none are added.
+ */
+export function chatPromptIds(
+  template: ChatTemplate,
+  tokenizer: { encode(text: string, opts?: { addSpecialTokens?: boolean }): number[] },
+  user: string,
+  system?: string,
+): number[] {
+  const messages: ChatMessage[] = [
+    ...(system !== undefined ? [{ role: 'system' as const, content: system }] : []),
+    { role: 'user', content: user },
+  ];
+  return tokenizer.encode(template.render(messages), { addSpecialTokens: false });
+}
