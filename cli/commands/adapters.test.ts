@@ -10,7 +10,10 @@ import { referenceDecoder } from '../../src/core/models/decoder.ts';
 import { mulberry32 } from '../../src/core/seeded.ts';
 import { llamaSites } from '../../src/core/train/llama.ts';
 import { initAdapter, mergeAdapter, type Adapter } from '../../src/core/train/lora.ts';
-import { exportPeft } from '../../src/core/train/peft.ts';
+import { exportPeft, importPeft } from '../../src/core/train/peft.ts';
+import { mlpSites } from '../../src/core/train/mlp.ts';
+import { fromFloat32, toFloat32 } from '../../src/core/tensor.ts';
+import { speciesId, speciesSignature, writeSlm } from '../../src/core/format/slm.ts';
 import { writeAdapterDir } from '../../src/node/adapter-dir.ts';
 import { parseSafetensors, serializeSafetensors } from '../../src/core/format/safetensors.ts';
 
@@ -157,6 +160,59 @@ describe('garden adapters', () => {
     changed[0] ^= 1;
     const r = await runGarden('generate', join(root, 'tiny'), '--ids', '0', '--max-new', '0', '--adapter', withCopy(changed, 'changed'));
     expect(r.err).toMatch(/"base_model\.model\.lm_head\.base_layer\.weight" replaces the base's "lm_head\.weight"/);
+  });
+
+  it('the MLP species too: extract from an MLP fine-tune at its rank recovers its merge', async () => {
+    const r = mulberry32(3);
+    const t = (name: string, shape: number[]) =>
+      fromFloat32(
+        name,
+        shape,
+        Float32Array.from({ length: shape[0] * (shape[1] ?? 1) }, () => r() - 0.5),
+      );
+    const mlp = [t('fc1.weight', [6, 5]), t('fc1.bias', [5]), t('fc2.weight', [5, 3]), t('fc2.bias', [3])];
+    const sites = mlpSites(mlp);
+    const lora = initAdapter(
+      {
+        r: 1,
+        alpha: 2,
+        dropout: 0,
+        targetModules: ['fc1'],
+        modulesToSave: [],
+        useRslora: false,
+        fanInFanOut: true,
+        baseModel: 'm',
+        taskType: null,
+      },
+      sites,
+      new Map(mlp.map((x) => [x.name, x])),
+      4,
+    );
+    lora.lora.get('fc1')!.b.fill(0.25);
+    const species = speciesId(speciesSignature(mlp, '', ['a', 'b', 'c']));
+    writeFileSync(join(root, 'mlp.slm'), writeSlm(mlp, { species, graph: '', vocabulary: ['a', 'b', 'c'] }));
+    writeFileSync(join(root, 'mlp-fine.slm'), writeSlm(mergeAdapter(mlp, lora), { species, graph: '', vocabulary: ['a', 'b', 'c'] }));
+    const out = join(root, 'mlp-x');
+    const x = await runGarden(
+      'adapters',
+      'extract',
+      join(root, 'mlp.slm'),
+      join(root, 'mlp-fine.slm'),
+      '--max-rank',
+      '1',
+      '--out',
+      out,
+      '--json',
+    );
+    expect(x.code, x.err).toBe(0);
+    expect(JSON.parse(x.out)).toMatchObject({ r: 1, modules: [{ module: 'fc1', rank: 1 }], notCarried: [] });
+    expect(JSON.parse(x.out).relativeError).toBeLessThan(1e-5);
+    const back = importPeft(
+      { config: readFileSync(join(out, 'adapter_config.json'), 'utf8'), weights: readFileSync(join(out, 'adapter_model.safetensors')) },
+      sites,
+      new Map(mlp.map((y) => [y.name, y])),
+    );
+    expect(maxDiff(toFloat32(mergeAdapter(mlp, back)[0]), toFloat32(mergeAdapter(mlp, lora)[0]))).toBeLessThan(1e-5);
   });
 
   it('refuses a bad command line in one line', async () => {

@@ -1,6 +1,6 @@
 /**
  * garden adapters combine | extract: PEFT LoRA adapters of a Llama-family model (a .slm imported
- * from a Hugging Face folder, or the folder) combined as PEFT's add_weighted_adapter does
+ * from a Hugging Face folder, or the folder) or of the MLP classifier species combined as PEFT's add_weighted_adapter does
  * (src/core/train/combine.ts), or extracted from a fine-tune by truncated SVD of the delta as
  * mergekit-extract-lora does (src/core/train/extract.ts), both written in PEFT's layout.
  */
@@ -8,22 +8,26 @@ import { basename } from 'node:path';
 import { loadTensors } from '../../src/core/format/model.ts';
 import { printable } from '../../src/core/format/printable.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
-import type { CausalLm } from '../../src/core/format/hf.ts';
+import { causalLmFromModel } from '../../src/core/format/hf.ts';
 import type { Tensor } from '../../src/core/tensor.ts';
 import { COMBINATIONS, combineAdapters, type Combination } from '../../src/core/train/combine.ts';
 import { extractLora } from '../../src/core/train/extract.ts';
 import { llamaSites } from '../../src/core/train/llama.ts';
+import type { LinearSite } from '../../src/core/train/lora.ts';
+import { mlpSites } from '../../src/core/train/mlp.ts';
 import { exportPeft, importPeft } from '../../src/core/train/peft.ts';
 import { readAdapterDir, writeAdapterDir } from '../../src/node/adapter-dir.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
-import { openCausalLm } from '../../src/node/hf-folder.ts';
+import { isHfFolder, openCausalLm } from '../../src/node/hf-folder.ts';
+import { openModelFile } from '../../src/node/model-files.ts';
 import { CliError, type Command } from '../command.ts';
 
 const usage = `garden adapters combine M --adapter DIR --adapter DIR … --weights W,W,… --combination TYPE
                          [--density D] [--majority-sign total|frequency] [--svd-rank R] [--seed S] --out DIR [--json]
 garden adapters extract BASE FINETUNED --max-rank R [--target-modules q_proj,v_proj] [--sv-epsilon E] --out DIR [--json]
 
-M, BASE, FINETUNED: Llama-family models (a .slm imported from a Hugging Face folder, or the folder).
+M, BASE, FINETUNED: Llama-family models (a .slm imported from a Hugging Face folder, or the folder),
+or .slm classifiers of the MLP species (fc1, fc2).
 combine: PEFT's add_weighted_adapter on PEFT LoRA adapters of M; TYPE one of
   ${COMBINATIONS.join(', ')}
   (density for ties, dare_* and magnitude_prune; DARE's random masks are seeded by --seed, drawn
@@ -32,12 +36,32 @@ extract: mergekit-extract-lora: every targeted linear layer whose weight changed
   ≤ --max-rank; prints the relative Frobenius error ‖ΔW − B·A‖ / ‖ΔW‖ it leaves, per module and in all,
   and the changed tensors it does not carry.`;
 
-async function withModel<T>(path: string, f: (lm: CausalLm, tensors: Tensor[]) => Promise<T> | T): Promise<T> {
-  const { lm, close } = await openCausalLm(path);
+/** A base the adapters bind to: its tensors and linear layers (a Llama-family model, or the MLP classifier species). */
+interface Base {
+  tensors: Tensor[];
+  sites: LinearSite[];
+  taskType: string | null;
+  architecture: string;
+}
+
+const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
+
+async function withModel<T>(path: string, f: (base: Base) => Promise<T> | T): Promise<T> {
+  const opened = isHfFolder(path) ? await openCausalLm(path) : await openModelFile(path);
   try {
-    return await f(lm, await loadTensors(lm.model));
+    const model = 'lm' in opened ? opened.lm.model : opened.model;
+    const tensors = await loadTensors(model);
+    if (
+      tensors
+        .map((t) => t.name)
+        .sort()
+        .join() === MLP_TENSORS.join()
+    )
+      return await f({ tensors, sites: mlpSites(tensors), taskType: null, architecture: 'mlp' });
+    const config = 'lm' in opened ? opened.lm.config : causalLmFromModel(model).config;
+    return await f({ tensors, sites: llamaSites(config), taskType: 'CAUSAL_LM', architecture: config.architecture });
   } finally {
-    await close();
+    await opened.close();
   }
 }
 
@@ -75,9 +99,9 @@ async function combine(args: string[]): Promise<number> {
   const density = num(values.density, 'density');
   const seed = num(values.seed, 'seed');
   const files = dirs.map((d) => readAdapterDir(d));
-  return withModel(positionals[0], (lm, tensors) => {
+  return withModel(positionals[0], ({ tensors, sites, taskType }) => {
     const byName = new Map(tensors.map((t) => [t.name, t]));
-    const adapters = files.map((f) => importPeft(f, llamaSites(lm.config), byName));
+    const adapters = files.map((f) => importPeft(f, sites, byName));
     const combined = combineAdapters(adapters, {
       combination,
       weights,
@@ -86,7 +110,7 @@ async function combine(args: string[]): Promise<number> {
       ...(svdRank !== undefined ? { svdRank } : {}),
       ...(seed !== undefined ? { seed } : {}),
     });
-    combined.config = { ...combined.config, baseModel: basename(positionals[0]), taskType: 'CAUSAL_LM' };
+    combined.config = { ...combined.config, baseModel: basename(positionals[0]), taskType };
     const peft = exportPeft(combined);
     writeAdapterDir(values.out!, peft);
     const out = {
@@ -122,11 +146,9 @@ async function extract(args: string[]): Promise<number> {
     throw new CliError('--max-rank R (a positive integer) is required');
   const svEpsilon = num(values['sv-epsilon'], 'sv-epsilon');
   const suffixes = values['target-modules']?.split(',').map((s) => s.trim());
-  return withModel(positionals[0], (lm, base) =>
-    withModel(positionals[1], (fineLm, fine) => {
-      if (fineLm.config.architecture !== lm.config.architecture)
-        throw new CliError('the fine-tune is of another architecture than the base');
-      const sites = llamaSites(lm.config);
+  return withModel(positionals[0], ({ tensors: base, sites, taskType, architecture }) =>
+    withModel(positionals[1], ({ tensors: fine, architecture: fineArchitecture }) => {
+      if (fineArchitecture !== architecture) throw new CliError(`the fine-tune is ${fineArchitecture}, the base ${architecture}`);
       const targetModules =
         suffixes && sites.filter((s) => suffixes.some((t) => s.module === t || s.module.endsWith(`.${t}`))).map((s) => s.module);
       if (targetModules && targetModules.length === 0)
@@ -137,7 +159,7 @@ async function extract(args: string[]): Promise<number> {
         ...(svEpsilon !== undefined ? { svEpsilon } : {}),
         baseModel: basename(positionals[0]),
       });
-      adapter.config = { ...adapter.config, taskType: 'CAUSAL_LM' };
+      adapter.config = { ...adapter.config, taskType };
       const peft = exportPeft(adapter);
       writeAdapterDir(values.out!, peft);
       const out = { adapter: values.out, r: adapter.config.r, ...report, weightsSha256: sha256Hex(peft.weights) };
