@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   adapters: () => import('./commands/adapters.ts'),
   breed: () => import('./commands/breed.ts'),
   bundle: () => import('./commands/bundle.ts'),
+  distill: () => import('./commands/distill.ts'),
   eval: () => import('./commands/eval.ts'),
   export: () => import('./commands/export.ts'),
   generate: () => import('./commands/generate.ts'),
@@ -31,6 +32,8 @@ const SUMMARIES: Record<string, string> = {
   adapters: 'combine PEFT LoRA adapters (add_weighted_adapter) or extract one from a fine-tune: garden adapters combine|extract …',
   breed: 'breed a candidate from a recipe (CPU kernels): garden breed RECIPE.json --out FILE.slm',
   bundle: "sign a candidate's documents (and --with-model its .slm) into a bundle: garden bundle C.slm --key KEY.jwk --out B.json",
+  distill:
+    "train a smaller MLP student on a teacher's (or ensemble's) soft labels of your unlabelled inputs: garden distill --teacher T.slm --data X.jsonl --hidden N --out S.slm",
   eval: 'evaluate a model on frozen suites: garden eval MODEL.slm --suite ID|FILE|all',
   export: 'export a .slm as plain safetensors or .slm, with a model card',
   generate: 'run a causal LM (.slm or Hugging Face folder): garden generate M --prompt TEXT --max-new N [--json]',

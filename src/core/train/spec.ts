@@ -189,8 +189,18 @@ export interface EncodedData {
   counts: number[];
 }
 
-/** Parse JSONL and encode every row; errors name the line. */
-export function encodeJsonl(text: string, encoding: Encoding, labels: readonly string[], featureSize: number, what = 'data'): EncodedData {
+/**
+ * Parse JSONL and encode every row; errors name the line. Unlabelled data (`labelled` false:
+ * distillation's inputs) needs no "label" and ignores one; its y is −1 and its counts are zeros.
+ */
+export function encodeJsonl(
+  text: string,
+  encoding: Encoding,
+  labels: readonly string[],
+  featureSize: number,
+  what = 'data',
+  labelled = true,
+): EncodedData {
   if (encoding === 'mail-text' && featureSize !== MAIL_BUCKETS)
     throw new SpecError(`encoding mail-text gives ${MAIL_BUCKETS} inputs, the base takes ${featureSize}`);
   const rows: { x: Float32Array; y: number }[] = [];
@@ -205,8 +215,8 @@ export function encodeJsonl(text: string, encoding: Encoding, labels: readonly s
     }
     const o = object(r, where, encoding === 'mail-text' ? ['message', 'body', 'label', 'source'] : ['features', 'label', 'source']);
     const label = o.label;
-    const y = typeof label === 'number' ? label : labels.indexOf(String(label));
-    if (!Number.isInteger(y) || y < 0 || y >= labels.length)
+    const y = !labelled ? -1 : typeof label === 'number' ? label : labels.indexOf(String(label));
+    if (labelled && (!Number.isInteger(y) || y < 0 || y >= labels.length))
       throw new SpecError(`${where}: label ${JSON.stringify(label)} is not one of ${labels.map((l, k) => `${k} "${l}"`).join(', ')}`);
     let x: Float32Array;
     if (encoding === 'mail-text') {
@@ -228,7 +238,7 @@ export function encodeJsonl(text: string, encoding: Encoding, labels: readonly s
   rows.forEach((r, i) => {
     x.set(r.x, i * featureSize);
     y[i] = r.y;
-    counts[r.y]++;
+    if (r.y >= 0) counts[r.y]++;
   });
   return { x, y, featureSize, counts };
 }
