@@ -27,6 +27,8 @@ import type { ByteSource } from './source.ts';
 import { architectureHash, checkTensorsAgainstConfig, parseCausalLmConfig, type CausalLmConfig } from '../models/llama-config.ts';
 import { loadTokenizer, tokenizerHash, type TextTokenizer } from '../models/tokenizer.ts';
 import { byteLength, type DType } from '../tensor.ts';
+import { dequantizedSpecs, isQuantizedModel, quantBlockSize, quantizedWeights } from '../models/quantized-graph.ts';
+import { QUANT_KEYS } from '../operators/quantize.cpu.ts';
 
 /** The dtypes a Hugging Face checkpoint may hold. */
 export const HF_DTYPES: readonly DType[] = Object.freeze(['F32', 'F16', 'BF16']);
@@ -99,16 +101,28 @@ function assemble(
   read: (name: string) => Promise<Uint8Array>,
   format: ImportedModel['format'],
   recordedGraph?: string,
+  quantBlock?: number,
 ): CausalLm {
   const config = parseCausalLmConfig(parseJsonText(texts.config, HF_FILES.config, 'config'));
   const tokenizer = loadTokenizer({ tokenizer: texts.tokenizer, config: texts.tokenizerConfig });
   if (tokenizer.size > config.vocabSize)
     throw new FormatError('tokenizer', `tokenizer.json has ${tokenizer.size} token ids but config.json vocab_size is ${config.vocabSize}`);
-  for (const t of tensors) {
+  // A model garden quantize wrote: its "W.q" + "W.scales" pairs are checked as the weights they stand for.
+  const quantized = isQuantizedModel(tensors);
+  if (quantized) {
+    if (quantBlock === undefined) throw new FormatError('dtype', 'quantized tensors (".q" + ".scales") without a recorded block size');
+    try {
+      quantizedWeights(tensors, quantBlock);
+    } catch (e) {
+      throw new FormatError('dtype', (e as Error).message);
+    }
+  }
+  const plain = quantized ? dequantizedSpecs(tensors) : tensors;
+  for (const t of plain) {
     if (!HF_DTYPES.includes(t.dtype))
       throw new FormatError('dtype', `tensor ${JSON.stringify(t.name)} is ${t.dtype}; supported: ${HF_DTYPES.join(', ')}`);
   }
-  checkTensorsAgainstConfig(config, tensors);
+  checkTensorsAgainstConfig(config, plain);
   const graphHash = architectureHash(config, tokenizerHash({ tokenizer: texts.tokenizer, config: texts.tokenizerConfig }));
   if (recordedGraph !== undefined && recordedGraph !== graphHash) {
     throw new FormatError(
@@ -130,7 +144,8 @@ function assemble(
     metadata,
     species: speciesId(speciesSignature(specs, graphHash, [])),
   };
-  return { config, texts, tokenizer, eosTokenIds: eosIds(config, texts, tokenizer), model };
+  const run = quantized ? { ...config, quantBlockSize: quantBlock } : config;
+  return { config: run, texts, tokenizer, eosTokenIds: eosIds(config, texts, tokenizer), model };
 }
 
 /** Import a Hugging Face model folder (nothing is written; the caller streams `model` into a `.slm`). */
@@ -185,7 +200,8 @@ export function causalLmFromModel(model: ImportedModel): CausalLm {
   const texts: HfTextFiles = { config: m[HF_KEYS.config], tokenizer: m[HF_KEYS.tokenizer] };
   if (m[HF_KEYS.tokenizerConfig] !== undefined) texts.tokenizerConfig = m[HF_KEYS.tokenizerConfig];
   if (m[HF_KEYS.generationConfig] !== undefined) texts.generationConfig = m[HF_KEYS.generationConfig];
-  const lm = assemble(texts, model.tensors, model.read, model.format, model.graphHash);
+  const quantBlock = m[QUANT_KEYS.blockSize] === undefined ? undefined : quantBlockSize(m);
+  const lm = assemble(texts, model.tensors, model.read, model.format, model.graphHash, quantBlock);
   if (lm.model.species !== model.species)
     throw new FormatError(
       'species',

@@ -6,6 +6,8 @@
 import { LlamaReference, llamaWeights, type KvCache } from './llama.ts';
 import type { CausalLmConfig } from './llama-config.ts';
 import type { Tensor } from '../tensor.ts';
+import { dequantizeModel } from '../operators/quantize.cpu.ts';
+import { isQuantizedModel } from './quantized-graph.ts';
 
 export interface CausalDecoder {
   readonly vocabSize: number;
@@ -18,9 +20,13 @@ export interface CausalDecoder {
   release(): Promise<void>;
 }
 
-/** The reference forward pass as a decoder. */
+/**
+ * The reference forward pass as a decoder. A quantized model (config.quantBlockSize) runs on its
+ * dequantized weights (dequantizeModel: q·s in float32, the numbers DequantizeLinear gives).
+ */
 export function referenceDecoder(config: CausalLmConfig, tensors: readonly Tensor[]): CausalDecoder {
-  const ref = new LlamaReference(config, llamaWeights(tensors));
+  const plain = isQuantizedModel(tensors) ? dequantizeModel(tensors, quantBlockOf(config)) : tensors;
+  const ref = new LlamaReference(config, llamaWeights(plain));
   let cache: KvCache = ref.newCache();
   return {
     vocabSize: config.vocabSize,
@@ -31,4 +37,9 @@ export function referenceDecoder(config: CausalLmConfig, tensors: readonly Tenso
     reset: () => void (cache = ref.newCache()),
     release: async () => undefined,
   };
+}
+
+function quantBlockOf(c: CausalLmConfig): number {
+  if (c.quantBlockSize === undefined) throw new Error('the model stores quantized weights but its config names no block size');
+  return c.quantBlockSize;
 }

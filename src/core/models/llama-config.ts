@@ -53,6 +53,11 @@ export interface CausalLmConfig {
   slidingWindow: number | null;
   bosTokenId: number | null;
   eosTokenIds: number[];
+  /**
+   * Set only for a model stored quantized (garden quantize): the block size of its "W.scales"
+   * (the .slm's garden.quant.blockSize). Not part of the architecture key.
+   */
+  quantBlockSize?: number;
 }
 
 const DEFAULTS: Record<CausalLmArchitecture, { numKvHeads?: number; maxPositionEmbeddings: number; slidingWindow: number | null }> = {
@@ -202,8 +207,10 @@ export function parseCausalLmConfig(raw: unknown): CausalLmConfig {
 }
 
 /** The architecture's settings that decide the computation (what the species binds). */
-export function architectureKey(c: CausalLmConfig): Omit<CausalLmConfig, 'bosTokenId' | 'eosTokenIds' | 'maxPositionEmbeddings'> {
-  const { bosTokenId: _b, eosTokenIds: _e, maxPositionEmbeddings: _m, ...key } = c;
+export function architectureKey(
+  c: CausalLmConfig,
+): Omit<CausalLmConfig, 'bosTokenId' | 'eosTokenIds' | 'maxPositionEmbeddings' | 'quantBlockSize'> {
+  const { bosTokenId: _b, eosTokenIds: _e, maxPositionEmbeddings: _m, quantBlockSize: _q, ...key } = c;
   return key;
 }
 

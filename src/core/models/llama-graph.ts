@@ -21,8 +21,13 @@
  * (and sliding-window) mask from absolute positions past_sequence + t, masked scores set to
  * float32's lowest value before Softmax; SwiGLU as gate·Sigmoid(gate)·up.
  *
- * The contrib fused ops (SimplifiedLayerNormalization, RotaryEmbedding, GroupQueryAttention,
- * MatMulNBits) are not used: the graph is meant to be checked against the reference op by op first.
+ * The "fused" variant uses SimplifiedLayerNormalization and GroupQueryAttention (below).
+ *
+ * A quantized model (garden quantize: "W.q" I8 or I4 [out, in] + "W.scales" F32 [out, ceil(in / B)],
+ * quantize.cpu.ts) keeps those tensors as they are stored: each becomes one blocked
+ * DequantizeLinear (axis 1, block_size B = config.quantBlockSize) feeding the MatMul, and the graph
+ * is written at opset 21 (IR 10; ReduceMean then takes its axes as an input). Nothing is
+ * dequantized on the host; onnxruntime does not constant-fold DequantizeLinear.
  *
  * A LoRA adapter applied without merging (PEFT's unmerged forward) travels as two more tensors per
  * module, "<module>.lora_A.T" [in, r] and "<module>.lora_B.sT" [r, out] (lora-graph.ts
@@ -32,6 +37,8 @@ import onnxProto from 'onnx-proto';
 import { byteLength, type DType } from '../tensor.ts';
 import { layerPrefix, ropeInvFreq, type CausalLmConfig } from './llama-config.ts';
 import { loraGraphNames } from '../train/lora-graph.ts';
+import { isQuantizedModel, quantizedWeights, type QuantizedWeight } from './quantized-graph.ts';
+import { QUANT_SUFFIX } from '../operators/quantize.cpu.ts';
 
 const { onnx } = onnxProto;
 type INode = onnxProto.onnx.INodeProto;
@@ -40,8 +47,12 @@ type IAttr = onnxProto.onnx.IAttributeProto;
 
 export const LLAMA_GRAPH_OPSET = 17;
 const IR_VERSION = 8;
-const T = { float: 1, int64: 7, bool: 9, float16: 10, bfloat16: 16 } as const;
+/** A quantized decoder's opset: blocked DequantizeLinear (INT8, INT4) needs 21, and IR 10. */
+export const LLAMA_QUANT_GRAPH_OPSET = 21;
+const QUANT_IR_VERSION = 10;
+const T = { float: 1, int8: 3, int64: 7, bool: 9, float16: 10, bfloat16: 16, int4: 22 } as const;
 const WEIGHT_TYPES: Partial<Record<DType, number>> = { F32: T.float, F16: T.float16, BF16: T.bfloat16 };
+const QUANT_TYPES: Partial<Record<DType, number>> = { I8: T.int8, I4: T.int4 };
 /** torch.finfo(torch.float32).min, what transformers fills masked scores with. */
 const FLOAT32_LOWEST = -3.4028234663852886e38;
 
@@ -103,6 +114,24 @@ class GraphBuilder {
     const dataType = WEIGHT_TYPES[dtype];
     if (dataType === undefined)
       throw new Error(`weight ${JSON.stringify(name)} is ${dtype}; the decoder takes ${Object.keys(WEIGHT_TYPES).join(', ')}`);
+    this.external(name, dataType, dtype, shape);
+    return dtype === 'F32' ? name : this.node('Cast', [name], { to: { type: 'to', value: T.float } });
+  }
+
+  /**
+   * A weight stored quantized ("W.q" I8/I4 [N, K], "W.scales" F32 [N, ceil(K / B)]), as external
+   * data: one blocked DequantizeLinear (axis 1, block_size B) inside the graph, so the session keeps
+   * the quantized bytes and dequantizes on each run (onnxruntime does not constant-fold it).
+   */
+  quantizedWeight(q: QuantizedWeight, dtype: DType, blockSize: number): string {
+    const qName = q.name + QUANT_SUFFIX.q;
+    const sName = q.name + QUANT_SUFFIX.scales;
+    this.external(qName, QUANT_TYPES[dtype] as number, dtype, q.shape);
+    this.external(sName, T.float, 'F32', [q.rows, q.blocks]);
+    return this.node('DequantizeLinear', [qName, sName], { axis: q.shape.length - 1, block_size: blockSize });
+  }
+
+  private external(name: string, dataType: number, dtype: DType, shape: number[]): void {
     this.initializers.push({
       name,
       dims: shape,
@@ -114,7 +143,6 @@ class GraphBuilder {
         { key: 'length', value: String(byteLength(dtype, shape)) },
       ],
     });
-    return dtype === 'F32' ? name : this.node('Cast', [name], { to: { type: 'to', value: T.float } });
   }
 }
 
@@ -150,18 +178,26 @@ export function buildLlamaGraph(
     throw new Error(`unknown decoder variant ${JSON.stringify(variant)}; valid: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
   const g = new GraphBuilder();
   const specs = new Map(tensors.map((t) => [t.name, t]));
+  // Weights stored quantized (quantize.cpu.ts layout, block size from the config): DequantizeLinear at opset 21.
+  const quantized = isQuantizedModel(tensors);
+  if (quantized && c.quantBlockSize === undefined)
+    throw new Error('the model stores quantized weights but its config names no block size (garden.quant.blockSize)');
+  const quant = new Map(quantized ? quantizedWeights(tensors, c.quantBlockSize as number).map((q) => [q.name, q]) : []);
+  const opset = quantized ? LLAMA_QUANT_GRAPH_OPSET : LLAMA_GRAPH_OPSET;
   const weights = new Map<string, string>();
   const w = (name: string): string => {
     let v = weights.get(name);
     if (v === undefined) {
       const s = specs.get(name);
-      if (!s) throw new Error(`the model has no tensor ${JSON.stringify(name)} that the decoder needs`);
-      v = g.weight(s.name, s.dtype, s.shape);
+      const q = quant.get(name);
+      if (q) v = g.quantizedWeight(q, (specs.get(name + QUANT_SUFFIX.q) as LlamaGraphWeight).dtype, c.quantBlockSize as number);
+      else if (!s) throw new Error(`the model has no tensor ${JSON.stringify(name)} that the decoder needs`);
+      else v = g.weight(s.name, s.dtype, s.shape);
       weights.set(name, v);
     }
     return v;
   };
-  const has = (name: string) => specs.has(name);
+  const has = (name: string) => specs.has(name) || quant.has(name);
   const { hiddenSize: H, headDim: D, numHeads, numKvHeads, numLayers } = c;
   const rep = numHeads / numKvHeads;
   const half = D / 2;
@@ -177,7 +213,10 @@ export function buildLlamaGraph(
   const rmsNorm = (x: string, weight: string): string => {
     if (variant === 'fused')
       return g.node('SimplifiedLayerNormalization', [x, w(weight)], { axis: -1, epsilon: { float: c.rmsNormEps }, stash_type: 1 });
-    const ms = g.node('ReduceMean', [g.node('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    // ReduceMean takes its axes as an input from opset 18.
+    const sq = g.node('Mul', [x, x]);
+    const ms =
+      opset >= 18 ? g.node('ReduceMean', [sq, g.i64([-1])], { keepdims: 1 }) : g.node('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
     const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [ms, eps])])]);
     return g.node('Mul', [w(weight), g.node('Mul', [x, inv])]);
   };
@@ -305,10 +344,10 @@ export function buildLlamaGraph(
     );
   }
   const model = onnx.ModelProto.create({
-    irVersion: IR_VERSION,
+    irVersion: quantized ? QUANT_IR_VERSION : IR_VERSION,
     producerName: 'slm-garden',
     producerVersion: '1',
-    opsetImport: [{ domain: '', version: LLAMA_GRAPH_OPSET }, ...(variant === 'fused' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    opsetImport: [{ domain: '', version: opset }, ...(variant === 'fused' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     docString: `${c.architecture} decoder with KV cache (${numLayers} layers, hidden ${H}, ${numHeads} heads / ${numKvHeads} kv heads)`,
     graph: { name: 'causal_lm', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
   });

@@ -135,9 +135,19 @@ export function quantizeStore(t: TensorInfo, inputs: readonly Float32Array[], _o
   return quantizedTensors(t.name, quantize(inputs[0], t.shape, quantScheme(params.scheme), Number(params.blockSize)));
 }
 
-/** Quantize a whole model: every tensor that quantizeSkip allows becomes "<name>.q" + "<name>.scales"; the rest stay. */
-export function quantizeModel(tensors: readonly Tensor[], scheme: QuantScheme, blockSize: number): Tensor[] {
-  return tensors.flatMap((t) => (quantizeSkip(t) ? [t] : quantizedTensors(t.name, quantize(toFloat32(t), t.shape, scheme, blockSize))));
+/**
+ * Quantize a whole model: every tensor that quantizeSkip allows (and `pick`, when given, selects)
+ * becomes "<name>.q" + "<name>.scales"; the rest stay.
+ */
+export function quantizeModel(
+  tensors: readonly Tensor[],
+  scheme: QuantScheme,
+  blockSize: number,
+  pick: (t: Tensor) => boolean = () => true,
+): Tensor[] {
+  return tensors.flatMap((t) =>
+    quantizeSkip(t) || !pick(t) ? [t] : quantizedTensors(t.name, quantize(toFloat32(t), t.shape, scheme, blockSize)),
+  );
 }
 
 /** The reverse of quantizeModel: every "<name>.q" + "<name>.scales" pair back to an F32 "<name>". */
