@@ -58,10 +58,10 @@ function cli(dir: string, ...decoding: string[]): number[] {
   return out.ids.slice(PROMPT.length);
 }
 
-/** Drop files on the playground's drop zone, as a browser builds the event. */
-async function dropFiles(page: Page, dir: string) {
+/** Drop files on the playground's drop zone (or another element), as a browser builds the event. */
+async function dropFiles(page: Page, dir: string, target = 'text-drop') {
   const list = readdirSync(dir).map((name) => ({ name, b64: readFileSync(join(dir, name)).toString('base64') }));
-  await page.getByTestId('text-drop').evaluate((el, list) => {
+  await page.getByTestId(target).evaluate((el, list) => {
     const dt = new DataTransfer();
     for (const f of list) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name));
     el.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
@@ -165,6 +165,10 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await dropFiles(page, good);
   await expect(page.getByTestId('text-arch')).toHaveText('LlamaForCausalLM');
   await page.getByTestId('text-discard').click();
+  await expect(page.getByTestId('text-none')).toBeVisible();
+  // Dropped on the page-wide model import instead, a Hugging Face folder is pointed to the playground.
+  await dropFiles(page, good, 'import-panel');
+  await expect(page.getByTestId('import-refused')).toContainText('open the Text playground below');
   await expect(page.getByTestId('text-none')).toBeVisible();
 
   // The good folder: what it is, before anything is stored.

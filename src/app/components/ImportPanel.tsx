@@ -12,6 +12,8 @@ import { short } from '../format.ts';
 
 /** What a set of files is, and how the core opens it. */
 function openerFor(files: File[]): { name: string; open: Parameters<typeof checkImport>[1] } {
+  if (files.some((f) => f.name === 'config.json' || f.name === 'tokenizer.json'))
+    throw new Error('these are the files of a Hugging Face language model: open the Text playground below and drop or pick them there');
   const index = files.find((f) => f.name.endsWith('.index.json'));
   if (index) {
     const byName = new Map(files.map((f) => [f.name, f]));
