@@ -15,6 +15,7 @@ import { extractLora } from '../../src/core/train/extract.ts';
 import { llamaSites } from '../../src/core/train/llama.ts';
 import type { LinearSite } from '../../src/core/train/lora.ts';
 import { mlpSites } from '../../src/core/train/mlp.ts';
+import { MLP_TENSORS } from '../../src/core/train/run.ts';
 import { exportPeft, importPeft } from '../../src/core/train/peft.ts';
 import { readAdapterDir, writeAdapterDir } from '../../src/node/adapter-dir.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
@@ -43,8 +44,6 @@ interface Base {
   taskType: string | null;
   architecture: string;
 }
-
-const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
 
 async function withModel<T>(path: string, f: (base: Base) => Promise<T> | T): Promise<T> {
   const opened = isHfFolder(path) ? await openCausalLm(path) : await openModelFile(path);

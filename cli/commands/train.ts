@@ -99,7 +99,7 @@ async function run(args: string[]): Promise<number> {
   const w1 = slm.tensors.find((t) => t.name === 'fc1.weight');
   if (!w1 || w1.shape.length !== 2)
     throw new CliError(
-      `${spec.base} is not of the MLP species (no fc1.weight matrix); garden train trains classifier adapters of the MLP species`,
+      `${spec.base} is not of the MLP species (no fc1.weight matrix); garden train trains classifier adapters of the MLP species, or a language model from a "text" spec`,
     );
   const featureSize = w1.shape[0];
   const encoding: Encoding = spec.encoding ?? (family?.id === 'mail' ? 'mail-text' : 'features');

@@ -58,7 +58,7 @@ export function classifierScore(tensors: readonly Tensor[], data: EncodedData): 
 const counts = (d: EncodedData, labels: readonly string[]) => Object.fromEntries(labels.map((l, k) => [l, d.counts[k]]));
 
 /** The tensors of the MLP classifier species, exactly (a char LM also has fc1/fc2, and an embedding). */
-const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
+export const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
 
 /** A run set up: the data checked against the suites and a fresh adapter on the base (prepareRun). */
 export interface PreparedRun {
@@ -73,7 +73,7 @@ export function prepareRun(inp: RunInputs): PreparedRun {
   const names = base.tensors.map((t) => t.name).sort();
   if (names.join() !== MLP_TENSORS.join())
     throw new Error(
-      `the base is not of the MLP classifier species (tensors ${names.join(', ')}; expected ${MLP_TENSORS.join(', ')}); garden train trains classifier adapters`,
+      `the base is not of the MLP classifier species (tensors ${names.join(', ')}; expected ${MLP_TENSORS.join(', ')}); garden train trains classifier adapters, or a language model from a "text" spec`,
     );
   const checked = refuseSuiteOverlap(inp.train, inp.suites, spec.data.train).checked;
   if (inp.validation) refuseSuiteOverlap(inp.validation, inp.suites, spec.data.validation);
