@@ -1,0 +1,90 @@
+/**
+ * A local update for federated averaging: the delta of a training run (trained − base), optionally
+ * clipped to an L2 norm over the whole update (DP-FedAvg's client clip), written as a model of
+ * the base's species (base + clipped delta) with the example count it was trained on in its
+ * metadata. Another garden merges such updates with the "federated" operator
+ * (operators/registry.ts), whose per-model weights are these counts: base + Σ nᵢΔᵢ / Σ nᵢ.
+ */
+import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
+
+export const FEDERATED_KEYS = Object.freeze({
+  /** nᵢ: how many local examples the update was trained on. */
+  examples: 'garden.federated.examples',
+  /** SHA-256 of the base the delta is taken from. */
+  base: 'garden.federated.base',
+  /** The update's L2 norm before clipping. */
+  norm: 'garden.federated.norm',
+  /** The clip norm applied (absent: none). */
+  clip: 'garden.federated.clip',
+} as const);
+
+const FLOAT = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+export interface FederatedUpdate {
+  /** base + factor · (trained − base), in the trained tensors' dtypes. */
+  tensors: Tensor[];
+  /** ‖trained − base‖₂ over every float tensor, before clipping. */
+  norm: number;
+  /** min(1, clip / norm), or 1 without a clip. */
+  factor: number;
+  /** The metadata that carries the update's example count (writeSlm's `extra`). */
+  metadata: Record<string, string>;
+}
+
+/** The federated update of a run that turned `base` into `trained` on `examples` local examples. */
+export function federatedUpdate(
+  base: readonly Tensor[],
+  trained: readonly Tensor[],
+  opts: { examples: number; baseHash: string; clipNorm?: number },
+): FederatedUpdate {
+  if (!Number.isInteger(opts.examples) || opts.examples < 1) throw new Error(`examples must be a positive integer, got ${opts.examples}`);
+  const clip = opts.clipNorm;
+  if (clip !== undefined && !(clip > 0 && Number.isFinite(clip))) throw new Error(`the clip norm must be a positive number, got ${clip}`);
+  const byName = new Map(base.map((t) => [t.name, t]));
+  if (trained.length !== base.length || trained.some((t) => !byName.has(t.name)))
+    throw new Error('the trained model and the base have different tensors; an update is taken between two models of one species');
+  let sq = 0;
+  const deltas = trained.map((t) => {
+    const b = byName.get(t.name)!;
+    if (b.dtype !== t.dtype || b.shape.join() !== t.shape.join())
+      throw new Error(`tensor "${t.name}" is ${t.dtype} [${t.shape}] in the trained model, ${b.dtype} [${b.shape}] in the base`);
+    if (!FLOAT.has(t.dtype)) return null;
+    const [x, y] = [toFloat32(b), toFloat32(t)];
+    const d = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      d[i] = y[i] - x[i];
+      sq += d[i] * d[i];
+    }
+    return { b: x, d };
+  });
+  const norm = Math.sqrt(sq);
+  const factor = clip !== undefined && norm > clip ? clip / norm : 1;
+  const tensors = trained.map((t, k) => {
+    const dd = deltas[k];
+    if (!dd) return t;
+    const out = new Float32Array(dd.b.length);
+    for (let i = 0; i < out.length; i++) out[i] = dd.b[i] + factor * dd.d[i];
+    return fromFloat32(t.name, [...t.shape], out, t.dtype);
+  });
+  const metadata: Record<string, string> = {
+    [FEDERATED_KEYS.examples]: String(opts.examples),
+    [FEDERATED_KEYS.base]: opts.baseHash,
+    [FEDERATED_KEYS.norm]: String(norm),
+    ...(clip !== undefined ? { [FEDERATED_KEYS.clip]: String(clip) } : {}),
+  };
+  return { tensors, norm, factor, metadata };
+}
+
+/**
+ * The federated operator's weights (nᵢ) for updates, read from their metadata; refuses an update
+ * without a count or taken from another base.
+ */
+export function federatedWeights(updates: readonly { metadata: Record<string, string> }[], baseHash: string): number[] {
+  return updates.map((u, k) => {
+    const n = Number(u.metadata[FEDERATED_KEYS.examples]);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`update ${k + 1} records no example count (${FEDERATED_KEYS.examples})`);
+    const b = u.metadata[FEDERATED_KEYS.base];
+    if (b !== baseHash) throw new Error(`update ${k + 1} was taken from base ${String(b).slice(0, 12)}…, not ${baseHash.slice(0, 12)}…`);
+    return n;
+  });
+}
