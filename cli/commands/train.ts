@@ -14,13 +14,14 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../src/core/train/peft.ts';
 import { WALL_WINDOW } from '../../src/core/train/text-wall.ts';
 import { runTraining, TRAINING_MANIFEST } from '../../src/core/train/run.ts';
 import { encodeJsonl, parseSpec, ENCODINGS, type Encoding } from '../../src/core/train/spec.ts';
+import { federatedUpdate } from '../../src/core/train/federated.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { trainLanguageModel } from './train-lm.ts';
 import { writeAdapterDir } from '../../src/node/adapter-dir.ts';
 import { DEFAULT_CATALOG, catalogFile, loadCatalog } from '../../src/node/catalog.ts';
 import { LIMITS, confinedPath, declaredRoot, readRegularSync, readTextSync, writeFileAtomicSync } from '../../src/node/confine.ts';
 
-const usage = `garden train SPEC.json --out ADAPTER_DIR [options]
+const usage = `garden train SPEC.json --out ADAPTER_DIR [--merged-out FILE.slm] [--federated-update FILE.slm [--clip NORM]] [options]
 
 Train a LoRA adapter of a classifier base on your own labelled data, or (a spec with "text") of a
 Llama-family language model on your own text files (CPU, float32, seeded: the
@@ -46,6 +47,11 @@ ${Object.entries(ENCODINGS)
 
   --out DIR          the adapter folder (created)
   --merged-out FILE  also write the base with the adapter merged in, as a .slm of the same species
+  --federated-update FILE
+                     also write the run's delta as a federated update: base + delta (a .slm of
+                     the base's species) recording the example count (training rows) and the
+                     base's SHA-256, for another garden's federated operator (weights = counts)
+  --clip NORM        clip the update's L2 norm (over all its tensors) to NORM first (DP-FedAvg)
   --root DIR         the folder the spec's paths must stay in (default: the working directory
                      when the spec is inside it, else the spec's folder)
   --catalog PATH     the starter catalog (default: public/starter/catalog.json)
@@ -70,6 +76,8 @@ async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, {
     out: { type: 'string' },
     'merged-out': { type: 'string' },
+    'federated-update': { type: 'string' },
+    clip: { type: 'string' },
     root: { type: 'string' },
     catalog: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -80,7 +88,12 @@ async function run(args: string[]): Promise<number> {
   const spec = parseSpec(readTextSync(specPath, 'spec', LIMITS.json));
   const root = declaredRoot(specPath, values.root);
   const at = (rel: string, what: string) => confinedPath(root, dirname(resolve(specPath)), rel, what);
+  const clip = values.clip === undefined ? undefined : Number(values.clip);
+  if (clip !== undefined && !(clip > 0 && Number.isFinite(clip)))
+    throw new CliError(`--clip must be a positive number, got ${values.clip}`);
+  if (clip !== undefined && !values['federated-update']) throw new CliError('--clip goes with --federated-update');
   if (spec.text) {
+    if (values['federated-update']) throw new CliError('--federated-update is for classifier specs');
     if (values['merged-out'])
       throw new CliError('--merged-out is for classifier specs; apply a language-model adapter with garden generate --adapter');
     return trainLanguageModel({ ...spec, text: spec.text }, at, values.out, values.json);
@@ -148,7 +161,24 @@ async function run(args: string[]): Promise<number> {
     merged = { path: values['merged-out'], hash: sha256Hex(bytes) };
   }
 
-  const out = { adapter: values.out, weightsSha256: sha256Hex(result.files.weights), merged, encoding, ...manifest };
+  let update: { path: string; hash: string; examples: number; norm: number; factor: number } | undefined;
+  if (values['federated-update']) {
+    const u = federatedUpdate(slm.tensors, result.merged, {
+      examples: train.y.length,
+      baseHash: slm.hash,
+      ...(clip ? { clipNorm: clip } : {}),
+    });
+    const bytes = writeSlm(u.tensors, {
+      species: slm.species,
+      ...(info.graph ? { graph: info.graph } : {}),
+      ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+      extra: u.metadata,
+    });
+    writeFileAtomicSync(values['federated-update'], bytes);
+    update = { path: values['federated-update'], hash: sha256Hex(bytes), examples: train.y.length, norm: u.norm, factor: u.factor };
+  }
+
+  const out = { adapter: values.out, weightsSha256: sha256Hex(result.files.weights), merged, update, encoding, ...manifest };
   if (values.json) {
     console.log(JSON.stringify(out, null, 2));
     return 0;
@@ -172,6 +202,10 @@ async function run(args: string[]): Promise<number> {
     );
   }
   if (merged) console.log(`merged    ${printable(merged.path)}  ${merged.hash}`);
+  if (update)
+    console.log(
+      `update    ${printable(update.path)}  ${update.examples} examples, delta norm ${update.norm.toPrecision(4)}${update.factor < 1 ? ` clipped to ${clip}` : ''}  ${update.hash}`,
+    );
   return 0;
 }
 
