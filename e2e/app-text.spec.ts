@@ -297,5 +297,10 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await expect(page.getByTestId('text-answered-by')).toContainText('on webgpu');
   await expect(page.getByTestId('text-ids')).toHaveText(generated.join(','));
 
+  // Delete: the starter model goes, the picked one stays.
+  await page.getByRole('button', { name: 'Delete Starter lm-base' }).click();
+  await expect(page.getByTestId('text-models').locator('li')).toHaveCount(1);
+  await expect(page.getByTestId('text-models')).not.toContainText('Starter lm-base');
+
   expect(off, `requests that left ${origin}`).toEqual([]);
 });
