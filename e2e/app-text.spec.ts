@@ -9,7 +9,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hfFolderFiles, tinyCheckpoint } from '../src/core/models/llama-testing.ts';
@@ -303,4 +303,38 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await expect(page.getByTestId('text-models')).not.toContainText('Starter lm-base');
 
   expect(off, `requests that left ${origin}`).toEqual([]);
+});
+
+test('the starter text model, where the build has one, loads and answers as garden generate does', async ({ page }) => {
+  test.skip(!existsSync('public/starter/lm/manifest.json'), 'this build has no starter text family (npm run starter writes it)');
+  test.setTimeout(240_000);
+  const expected = JSON.parse(
+    execFileSync(
+      'node',
+      ['bin/garden.mjs', 'generate', 'public/starter/lm/base', '--prompt', 'The whale', '--max-new', '16', '--greedy', '--json'],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { ids: number[]; text: string };
+  const dir = 'public/starter/lm/base';
+  const tokenizer = loadTokenizer({
+    tokenizer: readFileSync(join(dir, 'tokenizer.json'), 'utf8'),
+    config: readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'),
+  });
+  const prompt = tokenizer.encode('The whale');
+  expect(expected.ids.slice(0, prompt.length)).toEqual(prompt);
+  await openPlayground(page);
+  await page.getByTestId('text-starter-select').selectOption({ label: 'base (base)' });
+  await page.getByTestId('text-starter-load').click();
+  await expect(page.getByTestId('text-arch')).toHaveText('LlamaForCausalLM');
+  await page.getByTestId('text-store').click();
+  await expect(page.getByTestId('text-models')).toContainText('Starter base');
+  await page.getByTestId('text-prompt').fill('The whale');
+  await page.getByTestId('text-max-new').fill('16');
+  await page.getByTestId('text-run').click();
+  await expect(page.getByTestId('text-output')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('text-ids')).toHaveText(expected.ids.slice(prompt.length).join(','));
+  await expect(page.getByTestId('text-answered-by')).toContainText('Answered by Starter base');
+  await page.getByTestId('text-section').screenshot({ path: `${SHOTS}/text-playground-starter.png` });
 });
