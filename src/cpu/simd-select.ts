@@ -6,8 +6,9 @@
  *   hist / hist1(h, x, [b,] nBytes): h[mag(x − b) >>> 15]++ (select.ts's histHigh on the delta)
  *   low / low1(h, at, cap, count, prefix, idx0, x, [b,] nBytes) → count: histLowCandidates on the delta
  *       (a lane test skips the four lanes unless one is in the candidate bucket)
- *   l1r(x, b, sk, drop, idx0, nBytes, before, after) → (before, after): ‖x − b‖₁ before and after
- *       DARE's drop, float64 sums in element order (lane by lane: the reference's order), continued
+ *   l1r1 / l1r2(x…, b, sk…, drop, idx0, nBytes, sums…) → sums: ‖x − b‖₁ before and after DARE's
+ *       drop, float64 sums in element order (lane by lane: the reference's order), continued; two
+ *       parents interleaved in l1r2
  *   prune(o, x, cb, ci, idx0, nBytes): o = +0 where x is among the pruned (bottom-m cutoff), else x
  *   {trim,outliers,random}_{none,ties}_P(o, b, x₁…x_P, w…, r…, mask…, λ, div, norm, idx0, nBytes) → (kept…, conflicts):
  *       the task-arithmetic family's element-wise pass (fast/task-arithmetic.ts applyRange):
@@ -152,18 +153,36 @@ function prune(): [Func, number[]] {
 
 const nextIdx = (fn: Func) => [...get(fn.v('idx')), ...get(fn.v('four')), ...i32x4add, ...set(fn.v('idx'))];
 
-/** l1r(x, b, sk, drop, idx0, nBytes, before, after) → (before, after): the sums continued over the range. */
-function l1Random(): [Func, number[]] {
-  const fn = new Func([I32, I32, I32, F32, I32, I32, F64, F64], [F64, F64], { i: I32 });
-  const [before, after] = [6, 7];
-  const [a, k] = [fn.v('a'), fn.v('k')];
-  const setup = [...drawSetup(fn, 4), ...get(2), ...i32x4splat, ...set(fn.v('sk')), ...get(3), ...f32x4splat, ...set(fn.v('drop'))];
-  const step = [...load(fn, 0), ...load(fn, 1), ...f32x4sub, ...f32x4abs, ...set(a)];
-  step.push(...get(a), ...unit(fn, fn.v('sk')), ...get(fn.v('drop')), ...f32x4lt, ...v128andnot, ...set(k));
+/**
+ * l1rQ(x₁…x_Q, b, sk₁…sk_Q, drop, idx0, nBytes, before₁, after₁, …) → (before₁, after₁, …), Q = 1, 2:
+ * the sums continued over the range, Q parents interleaved (independent chains, so their latencies overlap).
+ */
+function l1Random(Q: number): [Func, number[]] {
+  const fn = new Func(
+    [...Array(Q).fill(I32), I32, ...Array(Q).fill(I32), F32, I32, I32, ...Array(2 * Q).fill(F64)],
+    Array(2 * Q).fill(F64),
+    {
+      i: I32,
+    },
+  );
+  const b = Q;
+  const sk = (q: number) => Q + 1 + q;
+  const [drop, idx0, n] = [2 * Q + 1, 2 * Q + 2, 2 * Q + 3];
+  const sums = (q: number) => [2 * Q + 4 + 2 * q, 2 * Q + 5 + 2 * q];
+  const setup = [...drawSetup(fn, idx0), ...get(drop), ...f32x4splat, ...set(fn.v('drop'))];
+  const step: number[] = [];
   const sum = (acc: number, v: number, l: number) => [...get(acc), ...get(v), ...f32x4lane(l), 0xbb, 0xa0, ...set(acc)];
-  for (let l = 0; l < 4; l++) step.push(...sum(before, a, l), ...sum(after, k, l));
+  for (let q = 0; q < Q; q++) {
+    const [a, k] = [fn.v(`a${q}`), fn.v(`k${q}`)];
+    setup.push(...get(sk(q)), ...i32x4splat, ...set(fn.v(`sk${q}`)));
+    step.push(...load(fn, q), ...load(fn, b), ...f32x4sub, ...f32x4abs, ...set(a));
+    step.push(...get(a), ...unit(fn, fn.v(`sk${q}`)), ...get(fn.v('drop')), ...f32x4lt, ...v128andnot, ...set(k));
+  }
+  for (let l = 0; l < 4; l++)
+    for (let q = 0; q < Q; q++) step.push(...sum(sums(q)[0], fn.v(`a${q}`), l), ...sum(sums(q)[1], fn.v(`k${q}`), l));
   step.push(...nextIdx(fn));
-  return [fn, [...setup, ...loop16(fn.s('i'), 5, step), ...get(before), ...get(after)]];
+  const results = Array.from({ length: Q }, (_, q) => [...get(sums(q)[0]), ...get(sums(q)[1])]).flat();
+  return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
 }
 
 /** The element-wise pass of P parents; see the file comment for the parameters. */
@@ -269,7 +288,8 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['hist1', ...hist(false)],
     ['low', ...low(true)],
     ['low1', ...low(false)],
-    ['l1r', ...l1Random()],
+    ['l1r1', ...l1Random(1)],
+    ['l1r2', ...l1Random(2)],
     ['prune', ...prune()],
   ];
   for (const s of SPARSIFY)
@@ -374,12 +394,18 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
       }
       return parts;
     },
-    l1Random(base, x, sk, drop, offset, start, end) {
-      let r: [number, number] = [0, 0];
-      blocksOf(start, vectorEnd(start, end), (s, len) => {
-        r = e.l1r(ptr(x, s), ptr(base, s), sk | 0, drop, (offset + s) | 0, 4 * len, r[0], r[1]) as [number, number];
-      });
-      return r;
+    l1Random(base, xs, sks, drop, offset, start, end) {
+      const sums: [number, number][] = [];
+      for (let g = 0; g < xs.length; g += 2) {
+        const Q = Math.min(2, xs.length - g);
+        let r = Array<number>(2 * Q).fill(0);
+        blocksOf(start, vectorEnd(start, end), (s, len) => {
+          const args = [...xs.slice(g, g + Q).map((x) => ptr(x, s)), ptr(base, s), ...sks.slice(g, g + Q).map((k) => k | 0)];
+          r = e[`l1r${Q}`](...args, drop, (offset + s) | 0, 4 * len, ...r) as number[];
+        });
+        for (let q = 0; q < Q; q++) sums.push([r[2 * q], r[2 * q + 1]]);
+      }
+      return sums;
     },
     prune(x, out, bits, index, start, end) {
       blocksOf(start, vectorEnd(start, end), (s, len) => e.prune(ptr(out, s), ptr(x, s), bits | 0, clampIndex(index), s, 4 * len));

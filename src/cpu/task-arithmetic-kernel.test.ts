@@ -476,7 +476,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
         ...simd,
         l1Random: (...args) => {
           const r = simd.l1Random(...args);
-          return r && [r[0], r[0]];
+          return r && r.map(([before]): [number, number] => [before, before]);
         },
       },
     };

@@ -50,16 +50,16 @@ export interface PassLoops {
     end: number,
     cap: number,
   ): { h: Uint32Array; at: Uint32Array; count: number }[] | null;
-  /** ‖x − base‖₁ before and after DARE's random drop (unitAt(sk, offset + i) < drop), float64 in element order; null when the loops cannot. */
+  /** For each parent q: ‖xs[q] − base‖₁ before and after DARE's drop (unitAt(sks[q], offset + i) < drop), float64 in element order, over the vector part; null when the loops cannot. */
   l1Random(
     base: Float32Array,
-    x: Float32Array,
-    sk: number,
+    xs: readonly Float32Array[],
+    sks: readonly number[],
     drop: number,
     offset: number,
     start: number,
     end: number,
-  ): [number, number] | null;
+  ): [number, number][] | null;
   /** Magnitude pruning's pass over the vector part of [start, end): out = +0 where mag(x) < bits || (mag == bits && i < index), else x. */
   prune(x: Float32Array, out: Float32Array, bits: number, index: number, start: number, end: number): boolean;
   /** The element-wise pass over the vector part of [start, end): the kept counts per parent and TIES's sign conflicts, or null. */

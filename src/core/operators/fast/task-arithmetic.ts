@@ -477,7 +477,21 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       const n = inputs[0].length;
       if (c.stage === 'clip' || c.stage === 'l1') {
         const out: Record<number, number[]> = {};
-        for (const p of parentsOf(P, part)) {
+        const mine = parentsOf(P, part);
+        // DARE's drop through the lent loops, this worker's parents at once (the vector part; the last few elements continue the same ordered sums).
+        const lentL1 =
+          c.stage === 'l1' && pl.random
+            ? loopsFor(pl)?.l1Random(
+                inputs[0],
+                mine.map((p) => inputs[p + 1]),
+                mine.map((p) => pl.sk[p]),
+                pl.drop,
+                pl.offset,
+                0,
+                n,
+              )
+            : null;
+        for (const p of mine) {
           if (c.stage === 'clip') {
             // The reference's ‖fround(x − base)‖² in float64, element order.
             let sq = 0;
@@ -489,8 +503,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
             });
             out[p] = [sq];
           } else {
-            // DARE's drop through the lent loops (the vector part; the last few elements continue the same ordered sums).
-            const lent = pl.random ? loopsFor(pl)?.l1Random(inputs[0], inputs[p + 1], pl.sk[p], pl.drop, pl.offset, 0, n) : null;
+            const lent = lentL1?.[mine.indexOf(p)];
             let [before, after] = lent ?? [0, 0];
             blocks(lent ? vectorEnd(0, n) : 0, n, (s, len) => {
               const d = len === BLOCK ? D : D.subarray(0, len);
