@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { join } from 'node:path';
 import { loadMnist, MNIST_PIXELS } from '../../scripts/starter/mnist.ts';
 import { readSlm } from '../../src/core/format/slm.ts';
 import { readSuite, suiteRows } from '../../src/core/eval/suite.ts';
 import { mlpFromTensors } from '../../src/core/models/mlp.ts';
+import { writeTinyDigits } from '../lab-fixture.ts';
 import { runGarden } from '../test-run.ts';
 
 let dir = '';
@@ -15,13 +15,8 @@ const jsonl = (rows: Float32Array[]) => rows.map((x) => JSON.stringify({ feature
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'garden-distill-'));
-  const build = buildDigits(DIGITS_TINY);
-  for (const [rel, bytes] of build.files) {
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
-    writeFileSync(join(dir, rel), bytes);
-  }
+  writeTinyDigits(dir);
   catalog = join(dir, 'catalog.json');
-  writeFileSync(catalog, JSON.stringify({ version: 1, families: [build.entry] }));
   // Training images (the suites are drawn from the test set), at the suites' scale.
   const train = loadMnist('train');
   const rows = Array.from({ length: 300 }, (_, r) =>

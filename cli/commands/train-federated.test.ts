@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { join } from 'node:path';
 import { loadMnist, MNIST_PIXELS } from '../../scripts/starter/mnist.ts';
 import { readSlm } from '../../src/core/format/slm.ts';
 import { toFloat32, type Tensor } from '../../src/core/tensor.ts';
 import { federatedWeights, FEDERATED_KEYS } from '../../src/core/train/federated.ts';
+import { writeTinyDigits } from '../lab-fixture.ts';
 import { runGarden } from '../test-run.ts';
 
 let dir = '';
@@ -16,13 +16,8 @@ const read = (f: string) => readSlm(readFileSync(join(dir, f)));
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'garden-federated-'));
-  const build = buildDigits(DIGITS_TINY);
-  for (const [rel, bytes] of build.files) {
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
-    writeFileSync(join(dir, rel), bytes);
-  }
+  writeTinyDigits(dir);
   catalog = join(dir, 'catalog.json');
-  writeFileSync(catalog, JSON.stringify({ version: 1, families: [build.entry] }));
   // Two "clients" with labelled training images (the suites come from the test set): 30 and 10 rows.
   const train = loadMnist('train');
   const rows = (from: number, to: number) =>
