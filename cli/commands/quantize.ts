@@ -17,7 +17,7 @@ import {
   QUANT_GRAPH_OPS,
   type QuantGraphOp,
 } from '../../src/core/models/quantized-graph.ts';
-import { quantScheme } from '../../src/core/operators/quantize.cpu.ts';
+import { QUANT_SUFFIX, quantScheme, type QuantScheme } from '../../src/core/operators/quantize.cpu.ts';
 import { getOperator } from '../../src/core/operators/registry.ts';
 import { breed } from '../../src/core/operators/breed.ts';
 import { cpuBackend } from '../../src/core/operators/backend.ts';
@@ -26,6 +26,11 @@ import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, checkFamilySpecies, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, readRegularSync, writeFileAtomicSync } from '../../src/node/confine.ts';
 import { printable } from '../../src/core/format/printable.ts';
+import { HF_KEYS } from '../../src/core/format/hf-keys.ts';
+import { loadTensors } from '../../src/core/format/model.ts';
+import { buildLlamaGraph } from '../../src/core/models/llama-graph.ts';
+import { quantizedCausalLmSlm } from '../../src/core/models/llama-quantize.ts';
+import { isHfFolder, openCausalLm } from '../../src/node/hf-folder.ts';
 
 const blockParam = getOperator('quantize').params.find((p) => p.name === 'blockSize') as { default: number; min: number; max: number };
 
@@ -34,6 +39,11 @@ const usage = `garden quantize MODEL.slm --scheme int8|int4 [--block N] --out FI
 Quantize every weight matrix (block-wise symmetric, one float32 scale per block along the last
 dimension; 1-D tensors stay float) and write a candidate that runs quantized: its species binds the
 family graph rewritten to dequantize the weights inside onnxruntime.
+
+A language model (a Hugging Face folder, or a .slm imported from one) has its linear weights
+quantized (q/k/v/o, gate/up/down, and lm_head unless tied; the embedding stays): garden generate
+runs it with one blocked DequantizeLinear per weight in the decoder graph (--seed, --family do
+not apply).
 
   --scheme S         int8 or int4
   --block N          weights per scale (default ${blockParam.default}, ${blockParam.min}…${blockParam.max})
@@ -87,8 +97,10 @@ async function run(args: string[]): Promise<number> {
 
   const catalogPath = resolve(values.catalog ?? DEFAULT_CATALOG);
   const modelPath = positionals[0];
+  if (isHfFolder(modelPath)) return quantizeCausalLmCommand(modelPath, values, scheme, block);
   const inBytes = read(modelPath, 'model');
   const slm = readSlm(inBytes);
+  if (slm.metadata[HF_KEYS.config] !== undefined) return quantizeCausalLmCommand(modelPath, values, scheme, block);
   if (slm.shards !== 1) throw new CliError(`${modelPath} is shard ${slm.shard + 1} of ${slm.shards}; quantize takes single-file models`);
   if (isQuantizedModel(slm.tensors)) throw new CliError(`${modelPath} is already quantized`);
   const catalog = loadCatalog(catalogPath);
@@ -142,6 +154,55 @@ async function run(args: string[]): Promise<number> {
   console.log(`lineage   ${file.lineageKey}  (quantize@${result.operator.version}, seed ${seed}, parent ${slm.hash.slice(0, 12)}…)`);
   for (const t of res.tensors) console.log(`  ${printable(t.name).padEnd(24)} ${t.dtype.padEnd(4)} [${t.shape.join(',')}]  ${t.bytes} B`);
   return 0;
+}
+
+/**
+ * A causal LM (a Hugging Face folder, or a .slm imported from one): its linear weights quantized
+ * (llama-quantize.ts), written as a .slm that `garden generate` runs with in-graph DequantizeLinear.
+ */
+async function quantizeCausalLmCommand(
+  path: string,
+  values: { out?: string; op?: string; json?: boolean; 'graph-out'?: string; seed?: string; family?: string },
+  scheme: QuantScheme,
+  block: number,
+): Promise<number> {
+  if (values.op !== undefined && values.op !== 'auto' && values.op !== 'dequantize-linear')
+    throw new CliError('--op: a language model is dequantized in its graph by DequantizeLinear only');
+  if (values.seed !== undefined || values.family !== undefined) throw new CliError('--seed and --family apply to catalogued families only');
+  const { lm, close } = await openCausalLm(path);
+  try {
+    if (isQuantizedModel(lm.model.tensors)) throw new CliError(`${path} is already quantized`);
+    const tensors = await loadTensors(lm.model);
+    const inBytes = tensors.reduce((n, t) => n + t.data.length, 0);
+    const file = quantizedCausalLmSlm(lm.config, tensors, lm.model, scheme, block);
+    writeFileAtomicSync(values.out as string, file.bytes);
+    const graph = values['graph-out'] ? buildLlamaGraph({ ...lm.config, quantBlockSize: block }, file.tensors) : null;
+    if (graph && values['graph-out']) writeFileAtomicSync(values['graph-out'], graph);
+    const quantized = file.tensors.filter((t) => t.name.endsWith(QUANT_SUFFIX.q)).length;
+    const res = {
+      path: values.out,
+      hash: file.hash,
+      bytes: file.bytes.length,
+      parent: { path, species: lm.model.species, tensorBytes: inBytes },
+      scheme,
+      blockSize: block,
+      op: 'dequantize-linear',
+      species: file.species,
+      quantized,
+      graphPath: values['graph-out'] ?? null,
+      tensors: file.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.data.length })),
+    };
+    if (values.json) console.log(JSON.stringify(res, null, 2));
+    else {
+      console.log(
+        `${values.out}  ${scheme} block ${block} (dequantize-linear)  ${file.bytes.length} bytes (tensors ${inBytes} before)  ${quantized} linear weights quantized`,
+      );
+      console.log(`species   ${file.species}${values['graph-out'] ? `  graph → ${values['graph-out']}` : ''}`);
+    }
+    return 0;
+  } finally {
+    await close();
+  }
 }
 
 const command: Command = { usage, run };

@@ -53,8 +53,10 @@ export function quantizedCausalLmSlm(
   if (source.metadata[HF_KEYS.config] === undefined) throw new Error('quantize: the model carries no config.json');
   const q = quantizeCausalLm(config, tensors, scheme, blockSize);
   const species = speciesId(speciesSignature(q, source.graphHash, []));
+  // The source's lineage key names its own making, not this file's: it is not carried.
+  const { 'garden.lineage': _lineage, ...carried } = source.metadata;
   const extra = {
-    ...source.metadata,
+    ...carried,
     [QUANT_KEYS.scheme]: scheme,
     [QUANT_KEYS.blockSize]: String(blockSize),
     'garden.operator': 'quantize',
