@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
 import { referenceDecoder, type CausalDecoder } from '../core/models/decoder.ts';
+import { generate } from '../core/models/generate.ts';
 import { parseCausalLmConfig } from '../core/models/llama-config.ts';
 import { inspectOnnxGraph } from '../core/models/onnx-graph.ts';
 import { tinyCheckpoint, type TinyCheckpointOptions } from '../core/models/llama-testing.ts';
@@ -20,19 +21,8 @@ const LOGIT_TOLERANCE = 1e-4;
 const ids = [0, 5, 17, 42, 9, 3, 60, 11, 7, 25, 33, 8];
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
-async function greedy(d: CausalDecoder, prompt: number[], steps: number): Promise<number[]> {
-  d.reset();
-  const out = [...prompt];
-  let logits = await d.forward(prompt);
-  for (let s = 0; s < steps; s++) {
-    const row = logits.subarray(logits.length - d.vocabSize);
-    let best = 0;
-    for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-    out.push(best);
-    logits = await d.forward([best]);
-  }
-  return out;
-}
+const greedy = async (d: CausalDecoder, prompt: number[], steps: number) =>
+  (await generate(d, prompt, { maxNew: steps, greedy: true })).ids;
 
 const cases: [string, TinyCheckpointOptions, QuantScheme, number, LlamaGraphVariant][] = [
   ['Llama, hidden 64, separate head', { hidden: 64, heads: 4, kvHeads: 2, intermediate: 96 }, 'int8', 32, 'standard'],
