@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mlpForward, mlpFromTensors, mlpToTensors } from '../models/mlp.ts';
 import { distill, distillLoss, initStudent, mlpParamCount, teacherTargets } from './distill.ts';
 import { ADAMW_DEFAULTS } from './optim.ts';
+import { softCrossEntropy } from './loss.ts';
+import { Tape } from './tape.ts';
 import { gradCheck, randoms } from './test-helpers.ts';
 
 const shape = { inputs: 12, hidden: 8, classes: 3 };
@@ -37,6 +39,23 @@ describe('distillation', () => {
     );
     expect(r.checked).toBe(39);
     expect(r.worst, r.where).toBeLessThan(1e-7);
+  });
+
+  it('the soft cross-entropy is T²·KL(p ‖ softmax(z/T)): zero when the student matches the targets', () => {
+    const z = [1, -2, 0.5, 3, 0, -1];
+    const T = 2;
+    const tape = new Tape('f64');
+    const soft = (row: number[]) => {
+      const e = row.map((v) => Math.exp(v / T));
+      const s = e.reduce((a, b) => a + b, 0);
+      return e.map((v) => v / s);
+    };
+    const q = [...soft(z.slice(0, 3)), ...soft(z.slice(3))];
+    expect(softCrossEntropy(tape.leaf(z, 2, 3, true), q, T).data[0]).toBeCloseTo(0, 12);
+    const p = [0.2, 0.3, 0.5, 0.6, 0.3, 0.1];
+    const kl = p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]), 0) / 2;
+    expect(softCrossEntropy(tape.leaf(z, 2, 3, true), p, T).data[0]).toBeCloseTo(T * T * kl, 12);
+    expect(() => softCrossEntropy(tape.leaf(z, 2, 3, true), p.slice(1), T)).toThrow(/5 target values/);
   });
 
   it('an ensemble target is the mean of the teachers’ softmaxes at T, each row a distribution', () => {
