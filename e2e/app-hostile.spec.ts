@@ -2,8 +2,9 @@
  * Hostile content and a sealed origin (issue 15), one full run as a user makes it: import a model
  * whose file name carries HTML, a second named with a script (refused), breed, evaluate, admit,
  * route. The names are shown as text and never run; the ledger's signing keys cannot be exported;
- * not one request leaves the origin; the CSP blocks a fetch injected into the page. (The app has
- * no bundle import, and no training or growing: those are CLI only, tested there.)
+ * not one request leaves the origin; the CSP blocks a fetch injected into the page. (Training,
+ * bundle import and the lab round from a failure cluster watch the origin in their own specs:
+ * app-train, app-share and app-lab.)
  */
 import { test, expect } from '@playwright/test';
 import { mkdirSync } from 'node:fs';

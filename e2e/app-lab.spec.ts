@@ -12,6 +12,7 @@ import { test, expect, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
 import { ask, breedExampleRecipe } from './app-helpers.ts';
+import { watchOrigin } from './fault-helpers.ts';
 
 test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') } });
 
@@ -19,8 +20,14 @@ const ledgerIntact = (page: Page) => expect(page.getByTestId('ledger-verdict')).
 
 test('benefit gates Make champion; a displaced champion turns recessive, a failed resilience check of the new one re-expresses it; the exit check answers all five', async ({
   page,
+  context,
+  baseURL,
 }) => {
   test.setTimeout(120_000);
+  // The lab's whole cycle (breed, evaluate, admit, release, a round from the cluster, the exit
+  // check's re-breeds) stays on the origin.
+  const origin = new URL(baseURL!).origin;
+  const off = watchOrigin(context, origin);
   await page.goto('/');
   // 1. Task delta λ = 0.5 is viable (admitted) but loses 0.026 of clean accuracy, beyond the
   // retention tolerance 0.02: benefit-centred release keeps it as an experiment.
@@ -142,4 +149,5 @@ test('benefit gates Make champion; a displaced champion turns recessive, a faile
   await expect(page.getByTestId('exit-reproduce-summary')).toContainText('2 of 2 admitted candidates bred again bit for bit');
   await expect(page.getByTestId('exit-reject-summary')).toContainText('3 of 3 known-bad candidates refused');
   await page.getByTestId('exit-panel').screenshot({ path: 'e2e/screenshots/lab-exit-check.png' });
+  expect(off, `requests that left ${origin}`).toEqual([]);
 });

@@ -18,6 +18,7 @@ import { manifestJson, type Manifest } from '../src/core/manifest/index.ts';
 import { sha256Hex } from '../src/core/hash.ts';
 import type { Bundle } from '../src/core/share/bundle.ts';
 import { breedExampleRecipe } from './app-helpers.ts';
+import { watchOrigin } from './fault-helpers.ts';
 
 const SHOTS = 'e2e/screenshots';
 mkdirSync(SHOTS, { recursive: true });
@@ -81,10 +82,13 @@ async function gardenState(page: Page) {
 
 test('a signed bundle exported from one garden is verified and reproduced in another; tampered, unknown-key and replayed bundles are refused', async ({
   browser,
+  baseURL,
 }) => {
   test.setTimeout(360_000);
+  const origin = new URL(baseURL!).origin;
   // Garden A: breed (task arithmetic of the three specialists on the base), evaluate, export.
   const ctxA = await browser.newContext({ acceptDownloads: true });
+  const offA = watchOrigin(ctxA, origin);
   const a = await ctxA.newPage();
   await a.goto('/');
   await breedExampleRecipe(a);
@@ -158,6 +162,7 @@ test('a signed bundle exported from one garden is verified and reproduced in ano
 
   // Garden B: a fresh profile, the same starter parents.
   const ctxB = await browser.newContext();
+  const offB = watchOrigin(ctxB, origin);
   const b = await ctxB.newPage();
   await b.goto('/');
   await expect(b.getByLabel('Select Digits base')).toBeVisible();
@@ -252,5 +257,7 @@ test('a signed bundle exported from one garden is verified and reproduced in ano
   await pick(b, 'first.bundle.json', bundleText);
   await expect(b.getByTestId('share-refused')).toContainText(`signed by an unknown key (${kid}); trusted: ${carol.kid}`);
   expect((await gardenState(b)).registry).toBe(before.registry);
+  // Export, import and the reproduction never left the origin, in either garden.
+  expect([...offA, ...offB], `requests that left ${origin}`).toEqual([]);
   await ctxB.close();
 });
