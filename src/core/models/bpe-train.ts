@@ -8,6 +8,11 @@
  * puts the BOS token first.
  */
 
+/** A tokenizer.json `added_tokens` entry for a special token, as Hugging Face writes it. */
+export function specialToken(id: number, content: string) {
+  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
+}
+
 /** GPT-2's byte → printable character map (the ByteLevel pre-tokenizer's alphabet). */
 export function byteLevelChar(b: number): string {
   const printable = (x: number) => (x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255);
@@ -126,22 +131,13 @@ export function trainByteLevelBpe(texts: readonly string[], o: BpeTrainOptions):
   const vocab: Record<string, number> = {};
   specials.forEach((t, i) => (vocab[t] = i));
   symbols.forEach((s, i) => (vocab[s] = specials.length + i));
-  const special = (id: number, content: string) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
   const bos = specials[0];
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   const tokenizer = {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials.map((t, i) => special(i, t)),
+    added_tokens: specials.map((t, i) => specialToken(i, t)),
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: {

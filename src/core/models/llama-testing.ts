@@ -8,7 +8,7 @@ import { fromFloat32, numel, toFloat32, type DType, type Tensor } from '../tenso
 import { serializeSafetensors } from '../format/safetensors.ts';
 import { writeHfIndex } from '../format/hf-index.ts';
 import { expectedTensors, parseCausalLmConfig, type CausalLmArchitecture } from './llama-config.ts';
-import { byteLevelChar } from './bpe-train.ts';
+import { byteLevelChar, specialToken } from './bpe-train.ts';
 
 export { byteLevelChar };
 
@@ -23,20 +23,11 @@ export function tinyTokenizerJson(): Record<string, unknown> {
   for (let b = 32; b <= 126; b++) add(byteLevelChar(b));
   add(byteLevelChar(10));
   for (const m of MERGES) add(m.replace(' ', ''));
-  const special = (id: number, content: string) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [special(0, '<s>'), special(1, '</s>'), special(2, '<unk>')],
+    added_tokens: [specialToken(0, '<s>'), specialToken(1, '</s>'), specialToken(2, '<unk>')],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: {
