@@ -29,6 +29,8 @@ const cases: [string, TinyCheckpointOptions, QuantScheme, number, LlamaGraphVari
   ['Llama, hidden 64, separate head', { hidden: 64, heads: 4, kvHeads: 2, intermediate: 96 }, 'int4', 32, 'standard'],
   ['Qwen2, biases, tied, BF16 (block 16 ∤ 24)', { architecture: 'Qwen2ForCausalLM', tied: true, dtype: 'BF16' }, 'int4', 16, 'standard'],
   ['Llama, fused decoder, per-channel (block ≥ in)', { hidden: 64, heads: 4, kvHeads: 2 }, 'int8', 128, 'fused'],
+  ['Llama, fused decoder (MatMulNBits)', { hidden: 64, heads: 4, kvHeads: 2, intermediate: 96 }, 'int4', 32, 'fused'],
+  ['Llama, fused decoder (MatMulNBits)', { hidden: 64, heads: 4, kvHeads: 2, intermediate: 96 }, 'int8', 32, 'fused'],
 ];
 
 describe('quantized causal-LM decoder vs the reference on the dequantized weights', () => {
@@ -44,7 +46,10 @@ describe('quantized causal-LM decoder vs the reference on the dequantized weight
         const nodes = model.graph!.node!;
         const linears = q.filter((t) => t.name.endsWith('.weight.q')).length;
         expect(linears).toBe(7 * cfg.numLayers + (cfg.tieWordEmbeddings ? 0 : 1));
-        expect(nodes.filter((n) => n.opType === 'DequantizeLinear').length).toBe(linears);
+        // Fused, with B | K: MatMulNBits on every linear weight; else one DequantizeLinear each.
+        const nbits = variant === 'fused' && block === 32;
+        expect(nodes.filter((n) => n.opType === 'MatMulNBits').length).toBe(nbits ? linears : 0);
+        expect(nodes.filter((n) => n.opType === 'DequantizeLinear').length).toBe(nbits ? 0 : linears);
         expect(Number(model.opsetImport!.find((x) => !x.domain)!.version)).toBe(21);
         // The quantized bytes go to onnxruntime as they are stored: no float copy of a linear weight.
         const g = inspectOnnxGraph(onnx.graph);

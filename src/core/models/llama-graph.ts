@@ -50,7 +50,7 @@ const IR_VERSION = 8;
 /** A quantized decoder's opset: blocked DequantizeLinear (INT8, INT4) needs 21, and IR 10. */
 export const LLAMA_QUANT_GRAPH_OPSET = 21;
 const QUANT_IR_VERSION = 10;
-const T = { float: 1, int8: 3, int64: 7, bool: 9, float16: 10, bfloat16: 16, int4: 22 } as const;
+const T = { float: 1, uint8: 2, int8: 3, int64: 7, bool: 9, float16: 10, bfloat16: 16, int4: 22 } as const;
 const WEIGHT_TYPES: Partial<Record<DType, number>> = { F32: T.float, F16: T.float16, BF16: T.bfloat16 };
 const QUANT_TYPES: Partial<Record<DType, number>> = { I8: T.int8, I4: T.int4 };
 /** torch.finfo(torch.float32).min, what transformers fills masked scores with. */
@@ -131,6 +131,28 @@ class GraphBuilder {
     return this.node('DequantizeLinear', [qName, sName], { axis: q.shape.length - 1, block_size: blockSize });
   }
 
+  /**
+   * y = x·Wᵀ by MatMulNBits (com.microsoft) from the same stored bytes: "W.q" read as UINT8
+   * [N, K / B, B·bits / 8] (the flat nibble / byte order is MatMulNBits' when B | K), its signed
+   * values made unsigned by one BitwiseXor (0x88 for int4, 0x80 for int8: q + 2^(bits−1), the
+   * default zero point), "W.scales" reshaped to [N · K / B]. onnxruntime folds the XOR once into
+   * packed bytes; the float weight never exists.
+   */
+  matMulNBits(x: string, q: QuantizedWeight, dtype: DType, blockSize: number): string {
+    const bits = dtype === 'I4' ? 4 : 8;
+    const qName = q.name + QUANT_SUFFIX.q;
+    const sName = q.name + QUANT_SUFFIX.scales;
+    // Declared as the session hands stored tensors over (I8: its shape; I4: its packed bytes), then reshaped.
+    this.external(qName, T.uint8, 'I8', bits === 4 ? [(q.rows * q.cols) / 2] : q.shape);
+    this.external(sName, T.float, 'F32', [q.rows, q.blocks]);
+    const flip = this.constant(T.uint8, [], Uint8Array.of(bits === 4 ? 0x88 : 0x80));
+    const blobs = this.i64([q.rows, q.blocks, (blockSize * bits) / 8]);
+    const packed = this.node('Reshape', [this.node('BitwiseXor', [qName, flip]), blobs]);
+    const scales = this.node('Reshape', [sName, this.i64([-1])]);
+    const attrs = { K: q.cols, N: q.rows, bits, block_size: blockSize, accuracy_level: 0 };
+    return this.nodeOutputs('MatMulNBits', [x, packed, scales], [`matmulnbits_${this.n}`], attrs, 'com.microsoft')[0];
+  }
+
   private external(name: string, dataType: number, dtype: DType, shape: number[]): void {
     this.initializers.push({
       name,
@@ -184,6 +206,11 @@ export function buildLlamaGraph(
     throw new Error('the model stores quantized weights but its config names no block size (garden.quant.blockSize)');
   const quant = new Map(quantized ? quantizedWeights(tensors, c.quantBlockSize as number).map((q) => [q.name, q]) : []);
   const opset = quantized ? LLAMA_QUANT_GRAPH_OPSET : LLAMA_GRAPH_OPSET;
+  // The fused variant takes a quantized linear weight by MatMulNBits where its layout allows (B a power of two ≥ 16 dividing K).
+  const nBits = (q: QuantizedWeight) => {
+    const b = c.quantBlockSize as number;
+    return variant === 'fused' && b >= 16 && (b & (b - 1)) === 0 && q.cols % b === 0 && q.shape.length === 2;
+  };
   const weights = new Map<string, string>();
   const w = (name: string): string => {
     let v = weights.get(name);
@@ -203,7 +230,11 @@ export function buildLlamaGraph(
   const half = D / 2;
 
   const linear = (x: string, prefix: string, bias: boolean): string => {
-    const mm = g.node('MatMul', [x, g.node('Transpose', [w(`${prefix}.weight`)], { perm: [1, 0] })]);
+    const qw = quant.get(`${prefix}.weight`);
+    const mm =
+      qw && nBits(qw)
+        ? g.matMulNBits(x, qw, (specs.get(qw.name + QUANT_SUFFIX.q) as LlamaGraphWeight).dtype, c.quantBlockSize as number)
+        : g.node('MatMul', [x, g.node('Transpose', [w(`${prefix}.weight`)], { perm: [1, 0] })]);
     const y = bias && has(`${prefix}.bias`) ? g.node('Add', [mm, w(`${prefix}.bias`)]) : mm;
     // An unmerged LoRA (lora-graph.ts): y + (x·Aᵀ)·(s·Bᵀ), when the tensors carry the module's pair.
     const lora = loraGraphNames(prefix);
@@ -324,7 +355,7 @@ export function buildLlamaGraph(
   }
   const final = rmsNorm(h, 'model.norm.weight');
   const head = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  if (has(loraGraphNames('lm_head').a)) g.node('Identity', [linear(final, 'lm_head', false)], {}, 'logits');
+  if (has(loraGraphNames('lm_head').a) || quant.has('lm_head.weight')) g.node('Identity', [linear(final, 'lm_head', false)], {}, 'logits');
   else g.node('MatMul', [final, g.node('Transpose', [w(head)], { perm: [1, 0] })], {}, 'logits');
 
   const value = (name: string, elemType: number, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto => ({
