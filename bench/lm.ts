@@ -97,7 +97,7 @@ async function timeModel(
   model: string,
   cfg: CausalLmConfig,
   tensors: readonly Tensor[],
-  o: { promptTokens: number; decodeTokens: number; copy: number; variants?: LlamaGraphVariant[] },
+  o: { promptTokens: number; decodeTokens: number; copy: number },
 ): Promise<LmRow[]> {
   const params = tensors.reduce((s, t) => s + numel(t.shape), 0);
   const storedBytes = tensors.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0);
@@ -105,7 +105,7 @@ async function timeModel(
   const copy = o.copy;
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => 3 + ((i * 7919) % (cfg.vocabSize - 3)));
   const rows: LmRow[] = [];
-  for (const variant of o.variants ?? (Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[])) {
+  for (const variant of Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[]) {
     let t = performance.now();
     const s = await createCausalLmSession(cfg, tensors, { variant });
     const sessionMs = performance.now() - t;
@@ -165,12 +165,15 @@ export async function benchLm(o: { smoke: boolean; layers?: number; log?: (s: st
   const name = `SmolLM-135M-shaped, ${smol.cfg.numLayers} layers, BF16 stored, random weights`;
   o.log?.(`  ${name}`);
   rows.push(...(await timeModel(name, smol.cfg, smol.tensors, { promptTokens, decodeTokens, copy })));
-  // The same model quantized (garden quantize --scheme int8): linear weights int8, dequantized in-graph
-  // on every run (DequantizeLinear), so its weightBytesPerSecond counts the f32 weights that recomputes.
-  const q8 = quantizeCausalLm(smol.cfg, smol.tensors, 'int8', 32);
-  o.log?.(`  ${name}, int8 block 32`);
-  const quant = { promptTokens, decodeTokens, copy, variants: ['standard' as const] };
-  rows.push(...(await timeModel(`${name}, int8 block 32`, { ...smol.cfg, quantBlockSize: 32 }, q8, quant)));
+  // The same model quantized (garden quantize --scheme int8|int4 --block 32): linear weights dequantized
+  // in-graph on every run (standard: DequantizeLinear) or read packed (fused: MatMulNBits).
+  for (const scheme of ['int8', 'int4'] as const) {
+    o.log?.(`  ${name}, ${scheme} block 32`);
+    const q = quantizeCausalLm(smol.cfg, smol.tensors, scheme, 32);
+    rows.push(
+      ...(await timeModel(`${name}, ${scheme} block 32`, { ...smol.cfg, quantBlockSize: 32 }, q, { promptTokens, decodeTokens, copy })),
+    );
+  }
   return { runtime: 'onnxruntime-web wasm, 1 thread, Node', copyBytesPerSecond: Math.round(copy), rows };
 }
 
