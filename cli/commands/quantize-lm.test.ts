@@ -54,6 +54,10 @@ describe('garden quantize on a language model', () => {
       expect(onnx.ids).toEqual(ref.ids);
       const err = maxDiff(onnx.logits, ref.logits);
       expect(err).toBeLessThan(1e-4);
+      // The fused decoder: MatMulNBits on every linear weight (block 32 divides 64 and 96).
+      const fused = await gen(out, '--decoder', 'fused');
+      expect(fused.ids).toEqual(ref.ids);
+      expect(maxDiff(fused.logits, ref.logits)).toBeLessThan(1e-4);
       const f32 = await gen(slm, '--runtime', 'reference');
       const vsF32 = maxDiff(ref.logits, f32.logits);
       console.log(`${scheme}: ${res.bytes} bytes; |onnx − ref(dequantized)| ${err.toExponential(2)}; vs f32 ${vsF32.toExponential(2)}`);
