@@ -15,18 +15,42 @@ export interface Faults {
   release: () => void;
   /** Bytes of tensor data IndexedDB may still take before put throws QuotaExceededError. */
   quotaLeft: number;
+  /**
+   * A write (put or add) to the object store `store` (the ledger's `entries`, the `evidence`
+   * store) after `skip` writes to it pass: it throws QuotaExceededError, or the page reloads
+   * (the write is refused, as a page closed before it would never make it).
+   */
+  atStore: { store: string; skip: number; fault: 'quota' | 'reload' } | null;
+  /** Terminate the worker of this name ('evaluator', 'trainer') right after the next message posted to it. */
+  killAfterPost: string | null;
 }
 
 /** Installed before the app's scripts (page.addInitScript). */
 export function installFaults(): void {
-  const f: Faults = { atProgress: null, holdBreed: false, release: () => undefined, quotaLeft: Infinity };
+  const f: Faults = {
+    atProgress: null,
+    holdBreed: false,
+    release: () => undefined,
+    quotaLeft: Infinity,
+    atStore: null,
+    killAfterPost: null,
+  };
   (window as unknown as { __faults: Faults }).__faults = f;
   const kernels: Worker[] = [];
   const Base = window.Worker;
   window.Worker = class extends Base {
     constructor(url: string | URL, opts?: WorkerOptions) {
       super(url, opts);
-      if (opts?.name !== 'kernels') return;
+      if (opts?.name !== 'kernels') {
+        const post = this.postMessage.bind(this) as (m: unknown, t?: Transferable[]) => void;
+        this.postMessage = ((m: unknown, t?: Transferable[]) => {
+          post(m, t);
+          if (f.killAfterPost !== opts?.name) return;
+          f.killAfterPost = null;
+          this.terminate();
+        }) as Worker['postMessage'];
+        return;
+      }
       kernels.push(this);
       const post = this.postMessage.bind(this) as (m: unknown, t?: Transferable[]) => void;
       this.postMessage = ((m: { type?: string; path?: string[] }, t?: Transferable[]) => {
@@ -53,8 +77,24 @@ export function installFaults(): void {
     };
     return listen.call(this, type, type === 'message' ? wrapped : fn, o as AddEventListenerOptions);
   } as typeof MessagePort.prototype.addEventListener;
+  const storeFault = (store: string) => {
+    const at = f.atStore;
+    if (!at || at.store !== store || at.skip-- > 0) return;
+    f.atStore = null;
+    if (at.fault === 'reload') {
+      location.reload();
+      throw new DOMException('The page is closing (injected).', 'AbortError');
+    }
+    throw new DOMException('The quota has been exceeded (injected).', 'QuotaExceededError');
+  };
+  const add = IDBObjectStore.prototype.add;
+  IDBObjectStore.prototype.add = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+    storeFault(this.name);
+    return add.call(this, value, key);
+  };
   const put = IDBObjectStore.prototype.put;
   IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+    storeFault(this.name);
     const data = (value as { data?: Uint8Array } | null)?.data;
     if (this.name === 'tensors' && data instanceof Uint8Array && Number.isFinite(f.quotaLeft)) {
       if (data.length > f.quotaLeft) throw new DOMException('The quota has been exceeded (injected).', 'QuotaExceededError');

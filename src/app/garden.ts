@@ -648,7 +648,7 @@ function restoredSidecars(candidate: string, evidence: readonly Manifest[]): Rec
 
 /**
  * After a reload: the recorded smoke result and admission of each candidate come back from the
- * evaluation zone and the ledger; candidates not yet admitted are judged again on fresh scores.
+ * evaluation zone and the ledger; each whose smoke passed is judged again on fresh scores.
  */
 async function restoreEvidence(models: ModelEntry[]): Promise<void> {
   const admissions = new Map(
@@ -678,8 +678,10 @@ async function restoreEvidence(models: ModelEntry[]): Promise<void> {
     if (Object.keys(sidecars).length) setEvidence(m.hash, { sidecars });
     const admitted = admissions.get(m.id);
     if (admitted) setEvidence(m.hash, { admitted });
-    else if (smoke?.kind === 'runtime-smoke' && smoke.passed) await judge(m);
+    // An admitted one too: Make champion needs its verdict (a reload between canary and champion).
+    if (smoke?.kind === 'runtime-smoke' && smoke.passed) await judge(m);
   }
+  syncLab(); // the champion gate reads the verdicts
 }
 
 /** Run a model's runtime smoke and record it in the evaluation zone. */
@@ -774,6 +776,9 @@ export async function admitCandidate(): Promise<void> {
       },
       { admittedAt: new Date().toISOString(), reasons: verdict.checks.map((c) => c.text) },
     );
+    // The documents first: when they cannot be stored (quota), nothing is admitted; a ledger entry
+    // that fails after them leaves only content-addressed evidence that a retry writes again.
+    await repo.putEvidence(cand.id, [template, admission]);
     const { admissionHash } = await admitToShadow(
       { ledger: repo.ledger, release },
       {
@@ -786,7 +791,6 @@ export async function admitCandidate(): Promise<void> {
         reason: `${cand.name} admitted; runs in shadow beside the champion`,
       },
     );
-    await repo.putEvidence(cand.id, [template, admission]);
     if (smoke) await recordImmediate(cand.id, smoke);
     setEvidence(cand.hash, { admitted: admissionHash });
     syncLab();

@@ -51,15 +51,23 @@ export class IdbLedgerStore implements LedgerStore {
     return (await this.#db.get('head', 'head')) ?? null;
   }
 
-  async append(record: LedgerRecord): Promise<void> {
+  append(record: LedgerRecord): Promise<void> {
+    return this.appendAll([record]);
+  }
+
+  /** Several records and the head in one transaction: all stored, or none. */
+  async appendAll(records: readonly LedgerRecord[]): Promise<void> {
+    if (!records.length) return;
     const tx = this.#db.transaction(['entries', 'head'], 'readwrite');
     const done = tx.done.catch((e: unknown) => e);
     try {
       const count = await tx.objectStore('entries').count();
-      if (record.entry.index !== count)
-        throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${count}`);
-      await tx.objectStore('entries').add(JSON.parse(JSON.stringify(record)) as LedgerRecord, record.entry.index);
-      await tx.objectStore('head').put({ length: count + 1, hash: record.hash }, 'head');
+      for (const [i, record] of records.entries()) {
+        if (record.entry.index !== count + i)
+          throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${count + i}`);
+        await tx.objectStore('entries').add(JSON.parse(JSON.stringify(record)) as LedgerRecord, record.entry.index);
+      }
+      await tx.objectStore('head').put({ length: count + records.length, hash: records[records.length - 1].hash }, 'head');
       await tx.done;
     } catch (e) {
       try {

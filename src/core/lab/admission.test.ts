@@ -28,10 +28,10 @@ function docs(over: { candidate?: string; slot?: string; gates?: Gate[] } = {}) 
 }
 
 async function slot() {
-  const { ledger } = await memoryLedger();
+  const { ledger, store } = await memoryLedger();
   const release = ReleaseController.open(ledger);
   await release.createSlot('s', CONTRACT, 'A', ['B']);
-  return { ledger, release };
+  return { ledger, release, store };
 }
 
 describe('admitToShadow', () => {
@@ -116,5 +116,26 @@ describe('admitToShadow', () => {
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect(z.ledger.entries().filter((e) => e.type === 'admission')).toHaveLength(1);
     expect(z.release.versions('s').map((v) => v.version)).toEqual([1, 2]);
+  });
+
+  it('a failed store write (quota) leaves neither entry and the registry as it was; a retry admits', async () => {
+    const z = await slot();
+    const d = docs();
+    let fail = true;
+    const write = z.store.appendAll.bind(z.store);
+    z.store.appendAll = async (records) => {
+      expect(records.map((r) => r.entry.type)).toEqual(['admission', 'release']);
+      if (fail) throw new Error('storage quota exceeded');
+      return write(records);
+    };
+    await expect(admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d })).rejects.toThrow(/quota/);
+    expect(z.ledger.length).toBe(1);
+    expect((await z.store.load()).length).toBe(1);
+    expect(z.release.current('s').shadow).toBeNull();
+    fail = false;
+    const r = await admitToShadow(z, { slot: 's', model: 'm', candidate: CAND, ...d });
+    expect(r.entry.index).toBe(1);
+    expect(z.release.current('s')).toMatchObject({ shadow: 'm', version: 2 });
+    expect(z.ledger.verify().ok).toBe(true);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * Admission: the one way a candidate enters a task slot. admitToShadow checks every precondition
  * first, then appends one `admission` ledger entry and the `release` entry that puts the model in
- * shadow, both inside one queued step of the release controller, so nothing else can change the
- * slot in between and a refused admission leaves no entry behind. The app (src/app/garden.ts)
+ * shadow, both inside one queued step of the release controller and in one store write, so nothing
+ * else can change the slot in between and a refused or failed admission leaves no entry behind. The app (src/app/garden.ts)
  * and the lab round (applyRound) both call it with documents built by records.ts, so the ledger
  * holds one admission payload:
  *
@@ -96,7 +96,6 @@ export async function admitToShadow(zones: { ledger: Ledger; release: ReleaseCon
     throw new ReleaseError(`no task slot "${slot}"; slots: ${zones.release.slots().join(', ') || '(none)'}`);
   const { admission, template } = checkDocuments(input);
   const admissionHash = manifestHash(admission);
-  let entry: LedgerEntry | null = null;
   const registry = await zones.release.toShadow(
     slot,
     model,
@@ -115,8 +114,12 @@ export async function admitToShadow(zones: { ledger: Ledger; release: ReleaseCon
         promotionTemplate: template,
         policyHash: input.policyHash ?? null,
       };
-      entry = await zones.ledger.append('admission', { ...payload });
+      return [{ type: 'admission', payload: { ...payload } }];
     },
   );
-  return { admissionHash, entry: entry!, registry };
+  // Written in one store write with the release entry that follows it.
+  const entry = zones.ledger
+    .entries()
+    .findLast((e) => e.type === 'admission' && e.payload.admissionHash === admissionHash && e.payload.model === model)!;
+  return { admissionHash, entry, registry };
 }

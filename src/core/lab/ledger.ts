@@ -49,10 +49,18 @@ export interface LedgerFile {
 }
 
 /** Persistence for the audit zone. Implementations offer no update or delete. */
+/** An entry to append: its type and payload (index, link, time and signature are the ledger's). */
+export interface LedgerDraft {
+  type: LedgerEntryType;
+  payload: Record<string, unknown>;
+}
+
 export interface LedgerStore {
   load(): Promise<LedgerRecord[]>;
   /** Persist one record; must reject if a record with the same index exists. */
   append(record: LedgerRecord): Promise<void>;
+  /** Persist consecutive records in one write: all of them or, on failure, none. */
+  appendAll?(records: readonly LedgerRecord[]): Promise<void>;
   /** The head as last persisted, when the store keeps one apart from the records (catches a truncated tail). */
   head?(): Promise<LedgerHead | null>;
 }
@@ -166,10 +174,16 @@ export class MemoryLedgerStore implements LedgerStore {
     return structuredCloneJson(this.#records);
   }
   async append(record: LedgerRecord): Promise<void> {
-    if (record.entry.index !== this.#records.length)
-      throw new LedgerError(`ledger store: entry ${record.entry.index} cannot be appended at position ${this.#records.length}`);
-    this.#records.push(structuredCloneJson(record));
-    this.#head = { length: this.#records.length, hash: record.hash };
+    return this.appendAll([record]);
+  }
+  async appendAll(records: readonly LedgerRecord[]): Promise<void> {
+    records.forEach((r, i) => {
+      if (r.entry.index !== this.#records.length + i)
+        throw new LedgerError(`ledger store: entry ${r.entry.index} cannot be appended at position ${this.#records.length + i}`);
+    });
+    if (!records.length) return;
+    this.#records.push(...structuredCloneJson([...records]));
+    this.#head = { length: this.#records.length, hash: records[records.length - 1].hash };
   }
   async head(): Promise<LedgerHead | null> {
     return this.#head ? { ...this.#head } : null;
@@ -252,31 +266,47 @@ export class Ledger {
 
   /** Append one entry; appends are serialized, so concurrent callers chain in call order. */
   append(type: LedgerEntryType, payload: Record<string, unknown>): Promise<LedgerEntry> {
-    if (!(LEDGER_ENTRY_TYPES as readonly string[]).includes(type))
-      throw new LedgerError(`unknown ledger entry type "${type}"; valid: ${LEDGER_ENTRY_TYPES.join(', ')}`);
+    return this.appendAll([{ type, payload }]).then((e) => e[0]);
+  }
+
+  /**
+   * Append consecutive entries in one store write (an admission and the release entry that puts
+   * its model in shadow): all of them are stored, or, when the write fails, none.
+   */
+  appendAll(drafts: readonly LedgerDraft[]): Promise<LedgerEntry[]> {
+    for (const { type } of drafts)
+      if (!(LEDGER_ENTRY_TYPES as readonly string[]).includes(type))
+        throw new LedgerError(`unknown ledger entry type "${type}"; valid: ${LEDGER_ENTRY_TYPES.join(', ')}`);
     const run = this.#queue.then(async () => {
-      const head = this.head;
-      const body = structuredCloneJson(payload);
-      // A ledger begun unsigned (before signing existed) stays unsigned: it pins no keys to sign under.
-      const signer = this.#signer && (this.#records.length === 0 || pinnedKeys(this.#records) !== null) ? this.#signer : undefined;
-      if (signer && this.#records.length === 0) {
-        if (type !== 'policy-change')
-          throw new LedgerError(`the first entry of a signed ledger is the policy change that pins its zone keys, not a ${type} entry`);
-        body.keys = { ...signer.keys };
-      }
-      const entry = makeManifest('ledger-entry', { index: head.length, prev: head.hash, type, at: this.#now(), payload: body });
-      const hash = manifestHash(entry);
-      const zone = zoneOf(type);
-      if (signer && !zone) throw new LedgerError(`no zone may sign a ${type} entry`);
-      const record: LedgerRecord = deepFreeze(
-        signer ? { hash, entry, sig: await signer.sign(zone!, entryMessage(hash)) } : { hash, entry },
-      );
-      await this.#store.append(record);
-      this.#records.push(record);
-      return entry;
+      const records: LedgerRecord[] = [];
+      for (const { type, payload } of drafts) records.push(await this.#record(type, payload, [...this.#records, ...records]));
+      if (this.#store.appendAll) await this.#store.appendAll(records);
+      else if (records.length === 1) await this.#store.append(records[0]);
+      else throw new LedgerError('this ledger store cannot write several entries at once');
+      this.#records.push(...records);
+      return records.map((r) => r.entry);
     });
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** The next record after `prior` (the stored records and those of the same write before it), signed by its zone. */
+  async #record(type: LedgerEntryType, payload: Record<string, unknown>, prior: readonly LedgerRecord[]): Promise<LedgerRecord> {
+    const last = prior[prior.length - 1];
+    const head = { length: prior.length, hash: last ? last.hash : GENESIS };
+    const body = structuredCloneJson(payload);
+    // A ledger begun unsigned (before signing existed) stays unsigned: it pins no keys to sign under.
+    const signer = this.#signer && (prior.length === 0 || pinnedKeys(prior) !== null) ? this.#signer : undefined;
+    if (signer && prior.length === 0) {
+      if (type !== 'policy-change')
+        throw new LedgerError(`the first entry of a signed ledger is the policy change that pins its zone keys, not a ${type} entry`);
+      body.keys = { ...signer.keys };
+    }
+    const entry = makeManifest('ledger-entry', { index: head.length, prev: head.hash, type, at: this.#now(), payload: body });
+    const hash = manifestHash(entry);
+    const zone = zoneOf(type);
+    if (signer && !zone) throw new LedgerError(`no zone may sign a ${type} entry`);
+    return deepFreeze(signer ? { hash, entry, sig: await signer.sign(zone!, entryMessage(hash)) } : { hash, entry });
   }
 
   verify(): LedgerVerdict {

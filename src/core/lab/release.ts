@@ -7,7 +7,7 @@
 import type { SelectorRegistry, SelectorRegistryBody, SlotContract } from '../manifest/kinds.ts';
 import { makeManifest, manifestHash } from '../manifest/index.ts';
 import { validateManifest } from '../manifest/validate.ts';
-import type { Ledger } from './ledger.ts';
+import type { Ledger, LedgerDraft } from './ledger.ts';
 import { PROMOTION_BASES, type PromotionCheck } from './fitness.ts';
 
 /** The release stages a model moves through, in order. */
@@ -110,6 +110,7 @@ export class ReleaseController {
     next: Omit<SelectorRegistryBody, 'version' | 'slot'>,
     reason: string,
     evidence?: Record<string, unknown>,
+    preceding: readonly LedgerDraft[] = [],
   ): Promise<SelectorRegistry> {
     const st = this.#slot(slot, action === 'create');
     const prev = st.active[st.active.length - 1] ?? null;
@@ -120,7 +121,7 @@ export class ReleaseController {
     const roles = [reg.champion, reg.canary?.model, reg.shadow].filter((x): x is string => !!x);
     if (new Set(roles).size !== roles.length)
       throw new ReleaseError(`slot "${slot}": one model cannot hold two of champion, canary and shadow (${roles.join(', ')})`);
-    await this.#ledger.append('release', {
+    const payload = {
       slot,
       action,
       registry: reg,
@@ -128,7 +129,8 @@ export class ReleaseController {
       from: prev ? manifestHash(prev) : null,
       reason,
       ...(evidence ? { evidence } : {}),
-    });
+    };
+    await this.#ledger.appendAll([...preceding, { type: 'release', payload }]);
     st.versions.push(reg);
     st.active.push(reg);
     return reg;
@@ -155,22 +157,29 @@ export class ReleaseController {
 
   /**
    * Put a model in shadow: it runs beside the champion on routed requests and never answers.
-   * `before`, when given, runs inside the same queued step after the checks pass and before the
-   * release entry (admitToShadow appends its admission entry there); its result joins the evidence.
+   * `before`, when given, runs inside the same queued step after the checks pass and returns the
+   * entries written just before the release entry, in the same store write (admitToShadow's
+   * admission entry): all of them are stored, or none.
    */
   toShadow(
     slot: string,
     model: string,
     reason: string,
     evidence?: Record<string, unknown>,
-    before?: (current: SelectorRegistry) => Promise<Record<string, unknown> | void>,
+    before?: (current: SelectorRegistry) => Promise<LedgerDraft[]>,
   ): Promise<SelectorRegistry> {
     return this.#serial(async () => {
       const cur = this.current(slot);
       if (cur.champion === model) throw new ReleaseError(`"${model}" is already the champion of slot "${slot}"`);
-      const extra = before ? await before(cur) : undefined;
-      const ev = evidence || extra ? { ...evidence, ...(extra ?? {}) } : undefined;
-      return this.#activate(slot, 'shadow', { ...cur, shadow: model, canary: cur.canary?.model === model ? null : cur.canary }, reason, ev);
+      const preceding = before ? await before(cur) : [];
+      return this.#activate(
+        slot,
+        'shadow',
+        { ...cur, shadow: model, canary: cur.canary?.model === model ? null : cur.canary },
+        reason,
+        evidence,
+        preceding,
+      );
     });
   }
 
