@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import command from './breed.ts';
 import { readSlm, speciesId, speciesSignature, writeSlm } from '../../src/core/format/slm.ts';
+import { lineageKey } from '../../src/core/operators/candidate.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { randomModel } from '../../src/core/operators/test-data.ts';
 import { manifestHash } from '../../src/core/manifest/index.ts';
@@ -73,6 +74,17 @@ describe('garden breed', () => {
     const slm = readSlm(new Uint8Array(bytes));
     expect(slm.metadata['garden.operator']).toBe('ties@2.0.0');
     expect(slm.tensors.map((t) => t.name).sort()).toEqual(['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
+    // The file carries its recipe (operator, parameters, seed, the parents' hashes: base first),
+    // and its lineage key is the hash of exactly that.
+    const carried = JSON.parse(slm.metadata['garden.recipe']);
+    expect(carried).toMatchObject({ operator: { id: 'ties' }, seed: 7, parents: files.slice(0, 3).map((f) => f.hash) });
+    expect(carried.params.density).toBe(0.5);
+    expect(
+      lineageKey(
+        carried,
+        carried.parents.map((hash: string) => ({ hash })),
+      ),
+    ).toBe(slm.metadata['garden.lineage']);
   });
 
   it('a quantize recipe writes a smaller file and --json gives the receipt summary', async () => {

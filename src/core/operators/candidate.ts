@@ -49,6 +49,18 @@ export function lineageKey(
   });
 }
 
+/**
+ * The recipe a candidate file carries (`garden.recipe`): operator, parameters, seed and the
+ * parents' SHA-256, in the order the lineage key hashes them, so a downloaded file says how it
+ * was bred and its lineage key can be recomputed from it.
+ */
+export function recipeMetadata(
+  result: Pick<BreedResult, 'operator' | 'params' | 'seed'>,
+  parents: readonly Pick<ParentInfo, 'hash'>[],
+): string {
+  return JSON.stringify({ operator: result.operator, params: result.params, seed: result.seed, parents: parents.map((p) => p.hash) });
+}
+
 function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
   const sig = (ts: readonly Tensor[]) => hashJson(ts.map((t) => [t.name, t.dtype, t.shape]).sort());
   return sig(a) === sig(b);
@@ -94,6 +106,7 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
       ...result.metadata,
       'garden.operator': operator,
       'garden.lineage': key,
+      'garden.recipe': recipeMetadata(result, parents),
       [QUANT_GRAPH_OP_KEY]: q.op,
     };
     const bytes = writeSlm(result.tensors, { species: q.species, graph: q.graphHash, vocabulary: [...first.family.vocabulary], extra });
@@ -114,6 +127,7 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
     ...result.metadata,
     'garden.operator': operator,
     'garden.lineage': key,
+    'garden.recipe': recipeMetadata(result, parents),
   };
   // A parent handed over with its family (the app's) binds the family graph and labels, as a parent
   // file that records them (the starter's, read by the CLI) does: both write the same bytes.
