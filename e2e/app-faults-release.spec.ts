@@ -71,7 +71,7 @@ test('admission and release under faults: evaluator killed, quota at each write,
     await test.step(`quota exceeded at ${what}: not admitted, nothing written`, async () => {
       await arm(page, { atStore: { store, skip, fault: 'quota' } });
       await admit.click();
-      await expectNotice(page, /Admission failed: .*quota/, `fault-admit-quota-${store}-${skip}`);
+      await expectNotice(page, /Admission failed: .*quota.*\. Nothing was admitted; try again\./, `fault-admit-quota-${store}-${skip}`);
       await expect(admit).toHaveText('Admit to the pool (runs in shadow)');
       await expectUnchanged(page, before, shown);
     });
@@ -98,7 +98,7 @@ test('admission and release under faults: evaluator killed, quota at each write,
   await test.step('quota exceeded at the canary entry: the registry as it was, retry goes through', async () => {
     await arm(page, { atStore: { store: 'entries', skip: 0, fault: 'quota' } });
     await page.getByTestId('to-canary').click();
-    await expectNotice(page, /Release step failed: .*quota/, 'fault-canary-quota');
+    await expectNotice(page, /Release step failed: .*quota.*\. The registry is unchanged; try again\./, 'fault-canary-quota');
     await expectUnchanged(page, before, shown);
     await page.getByTestId('to-canary').click();
     await expect(page.getByTestId('registry-canary')).toContainText(name);

@@ -791,11 +791,15 @@ export async function admitCandidate(): Promise<void> {
         reason: `${cand.name} admitted; runs in shadow beside the champion`,
       },
     );
-    if (smoke) await recordImmediate(cand.id, smoke);
     setEvidence(cand.hash, { admitted: admissionHash });
     syncLab();
+    if (smoke)
+      await recordImmediate(cand.id, smoke).catch((e: Error) =>
+        set({ notice: `Admitted to shadow, but its runtime smoke could not be recorded as immediate evidence: ${e.message}` }),
+      );
+    syncLab();
   } catch (e) {
-    set({ notice: `Admission failed: ${(e as Error).message}` });
+    set({ notice: `Admission failed: ${(e as Error).message.replace(/\.$/, '')}. Nothing was admitted; try again.` });
   }
 }
 
@@ -820,7 +824,7 @@ export async function releaseStep(step: 'canary' | 'champion' | 'rollback'): Pro
     }
     syncLab();
   } catch (e) {
-    set({ notice: `Release step failed: ${(e as Error).message}` });
+    set({ notice: `Release step failed: ${(e as Error).message.replace(/\.$/, '')}. The registry is unchanged; try again.` });
   }
 }
 
