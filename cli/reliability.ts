@@ -227,14 +227,77 @@ function withDocLock<T>(f: (doc: string) => T): T {
   }
 }
 
-/** Write the hostile rows recorded in this run, keeping the fuzz section; returns what was written of them. */
+/** Write the hostile rows recorded in this run, keeping the fuzz and app-fault sections; returns what was written of them. */
 export function writeReliability(): string {
   const md = reliabilityMarkdown();
   withDocLock((doc) => {
     const fuzz = fuzzLines(doc);
-    writeFileSync(DOC, fuzz.size ? `${md}\n${fuzzSection(fuzz)}` : md);
+    const app = appFaultLines(doc);
+    writeFileSync(DOC, [md, fuzz.size ? fuzzSection(fuzz) : '', app.size ? appFaultSection(app) : ''].filter(Boolean).join('\n'));
   });
   return md;
+}
+
+/** One fault injected into the app in a Playwright run (e2e/fault-helpers.ts recordFault). */
+export interface AppFaultRow {
+  /** What was injected, and when: "quota exceeded at the release entry of Make canary". */
+  fault: string;
+  /** What the user saw, and what the retry did. */
+  outcome: string;
+  /** Models whose every tensor was re-hashed afterwards. */
+  models: number;
+  /** Bytes of earlier models lost or altered (must be 0). */
+  bytesLost: number;
+}
+
+const APP_HEADING = '## App faults injected';
+const APP_COLUMNS = ['fault', 'outcome', 'models re-hashed', 'bytes lost'];
+
+function appFaultSection(lines: ReadonlyMap<string, string>): string {
+  const rows = [...lines.values()];
+  const lost = rows.reduce((s, l) => s + Number(l.split(' | ').at(-1)!.replace(/\D/g, '')), 0);
+  return [
+    APP_HEADING,
+    '',
+    'Faults injected into the app for real in headless Chromium (a worker terminated, storage quota',
+    'exceeded at a named write, the page reloaded between two writes, the GPU device destroyed, a',
+    'stored record corrupted, two tabs at once). After each, every earlier model is re-hashed tensor by',
+    "tensor from IndexedDB and the ledger's head is checked. Written by `e2e/app-faults.spec.ts` and",
+    '`e2e/app-faults-release.spec.ts` (through `recordFault` in `e2e/fault-helpers.ts`).',
+    '',
+    `${rows.length} faults, ${lost} bytes lost.`,
+    '',
+    `| ${APP_COLUMNS.join(' | ')} |`,
+    `| ${APP_COLUMNS.map(() => '---').join(' | ')} |`,
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+/** The table lines of the app-fault section already in the document, by fault. */
+function appFaultLines(doc: string): Map<string, string> {
+  const at = doc.indexOf(APP_HEADING);
+  const lines = new Map<string, string>();
+  if (at < 0) return lines;
+  for (const l of doc.slice(at).split('\n').slice(1)) {
+    if (l.startsWith('## ')) break;
+    const cells = l.split(' | ');
+    if (l.startsWith('| ') && cells.length === APP_COLUMNS.length && /^\d+$/.test(cells[2])) lines.set(cells[0].slice(2), l);
+  }
+  return lines;
+}
+
+/** Replace these faults' rows of the app-fault section (after the fuzz section), keeping everything else. */
+export function writeAppFaultRows(rows: readonly AppFaultRow[]): string {
+  return withDocLock((doc) => {
+    const at = doc.indexOf(APP_HEADING);
+    const lines = appFaultLines(doc);
+    for (const r of rows) lines.set(cell(r.fault), `| ${cell(r.fault)} | ${cell(r.outcome)} | ${r.models} | ${r.bytesLost} |`);
+    const section = appFaultSection(lines);
+    const head = at < 0 ? doc : doc.slice(0, at);
+    writeFileSync(DOC, `${head.trimEnd()}\n\n${section}`);
+    return section;
+  });
 }
 
 /** Replace these parsers' rows of the fuzz section, keeping every other row and the hostile rows. */
@@ -245,7 +308,10 @@ export function writeFuzzRows(rows: readonly FuzzRow[]): string {
     for (const r of rows) lines.set(r.parser, fuzzLine(r));
     const section = fuzzSection(lines);
     const head = at < 0 ? doc : doc.slice(0, at);
-    writeFileSync(DOC, `${head.trimEnd()}\n\n${section}`);
+    // The app-fault section, when there is one, stays after the fuzz section.
+    const app = appFaultLines(doc);
+    const tail = app.size ? `\n${appFaultSection(app)}` : '';
+    writeFileSync(DOC, `${head.trimEnd()}\n\n${section}${tail}`);
     return section;
   });
 }

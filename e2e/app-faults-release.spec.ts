@@ -10,7 +10,7 @@
 import { test, expect, type Page } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { ask, breedExampleRecipe } from './app-helpers.ts';
-import { arm, checkGarden, expectIntact, expectNotice, installFaults, openGarden, type GardenCheck } from './fault-helpers.ts';
+import { arm, checkGarden, expectIntact, expectNotice, installFaults, openGarden, recordFault, type GardenCheck } from './fault-helpers.ts';
 
 mkdirSync('e2e/screenshots', { recursive: true });
 
@@ -27,13 +27,14 @@ const registry = (page: Page) =>
   );
 
 /** Nothing of the failed step: the registry on screen as it was, the ledger as long as it was and intact, every model there. */
-async function expectUnchanged(page: Page, before: GardenCheck, shown: string[]): Promise<void> {
+async function expectUnchanged(page: Page, before: GardenCheck, shown: string[], fault: string, outcome: string): Promise<void> {
   await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
   expect(await registry(page)).toEqual(shown);
   const now = await checkGarden(page);
   expect(now.ledger.entries).toBe(before.ledger.entries);
   expect(Object.keys(now.models).sort()).toEqual(Object.keys(before.models).sort());
   expectIntact(now, before);
+  recordFault(fault, `${outcome}; the registry and the ledger as they were (chain intact)`, now, before);
 }
 
 async function reviewCandidate(page: Page): Promise<void> {
@@ -51,6 +52,7 @@ test('admission and release under faults: evaluator killed, quota at each write,
   const name = await page.getByTestId('candidate-name').innerText();
   const admit = page.getByTestId('admit-button');
 
+  const start = await checkGarden(page);
   await test.step('evaluator worker terminated while the candidate is judged: no verdict, admission stays closed', async () => {
     // The next message to the evaluator is the candidate's smoke (a fresh candidate is scored only when evaluated).
     await arm(page, { killAfterPost: 'evaluator' });
@@ -59,6 +61,14 @@ test('admission and release under faults: evaluator killed, quota at each write,
     await expect(admit).toBeDisabled();
     await page.getByTestId('evaluate-button').click();
     await expect(admit).toBeEnabled({ timeout: 60_000 });
+    const now = await checkGarden(page);
+    expectIntact(now, start);
+    recordFault(
+      'evaluator worker terminated at the smoke of the candidate about to be admitted',
+      '"Evaluation failed: … evaluator …"; Admit stays disabled; evaluating again opens it',
+      now,
+      start,
+    );
   });
 
   let before = await checkGarden(page);
@@ -73,7 +83,13 @@ test('admission and release under faults: evaluator killed, quota at each write,
       await admit.click();
       await expectNotice(page, /Admission failed: .*quota.*\. Nothing was admitted; try again\./, `fault-admit-quota-${store}-${skip}`);
       await expect(admit).toHaveText('Admit to the pool (runs in shadow)');
-      await expectUnchanged(page, before, shown);
+      await expectUnchanged(
+        page,
+        before,
+        shown,
+        `storage quota exceeded at ${what.replace('its', 'the')} of Admit`,
+        '"Admission failed: … quota … Nothing was admitted; try again."; the retry admits',
+      );
     });
 
   await test.step('page reloaded between the admission entry and its release entry: not admitted on open', async () => {
@@ -81,7 +97,13 @@ test('admission and release under faults: evaluator killed, quota at each write,
     await Promise.all([page.waitForEvent('load'), admit.click()]);
     await reviewCandidate(page);
     await expect(admit).toHaveText('Admit to the pool (runs in shadow)');
-    await expectUnchanged(page, before, shown);
+    await expectUnchanged(
+      page,
+      before,
+      shown,
+      "page reloaded between an admission's entry and its release entry",
+      'not admitted on open (both entries are one transaction); the retry admits',
+    );
   });
 
   await test.step('retry: admitted, in shadow', async () => {
@@ -99,7 +121,13 @@ test('admission and release under faults: evaluator killed, quota at each write,
     await arm(page, { atStore: { store: 'entries', skip: 0, fault: 'quota' } });
     await page.getByTestId('to-canary').click();
     await expectNotice(page, /Release step failed: .*quota.*\. The registry is unchanged; try again\./, 'fault-canary-quota');
-    await expectUnchanged(page, before, shown);
+    await expectUnchanged(
+      page,
+      before,
+      shown,
+      'storage quota exceeded at the ledger entry of Make canary',
+      '"Release step failed: … quota … The registry is unchanged; try again."; the retry makes it canary',
+    );
     await page.getByTestId('to-canary').click();
     await expect(page.getByTestId('registry-canary')).toContainText(name);
   });
@@ -112,7 +140,13 @@ test('admission and release under faults: evaluator killed, quota at each write,
     await arm(page, { atStore: { store: 'entries', skip: 0, fault: 'reload' } });
     await Promise.all([page.waitForEvent('load'), champion.click()]);
     await expect(page.getByTestId('acc-digits-noisy')).toContainText('%', { timeout: 90_000 });
-    await expectUnchanged(page, before, shown);
+    await expectUnchanged(
+      page,
+      before,
+      shown,
+      'page reloaded at the ledger entry of Make champion',
+      'still canary on open; the retry makes it champion',
+    );
     // The candidate's verdict comes back on open (before the fix, an admitted candidate was not
     // judged again, and Make champion waited for "no evaluation verdict" after any reload).
     await expect(champion, await page.getByTestId('release-panel').innerText()).toBeEnabled({ timeout: 60_000 });

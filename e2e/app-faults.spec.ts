@@ -19,18 +19,20 @@ import {
   installFaults,
   openGarden,
   pickBlend,
+  recordFault,
   type GardenCheck,
 } from './fault-helpers.ts';
 
 mkdirSync('e2e/screenshots', { recursive: true });
 
-/** No receipt, no candidate, not one tensor more, every model as it was. */
-async function expectNothingBred(page: Page, before: GardenCheck): Promise<void> {
+/** No receipt, no candidate, not one tensor more, every model as it was; the row for docs/RELIABILITY.md. */
+async function expectNothingBred(page: Page, before: GardenCheck, fault: string, outcome: string): Promise<void> {
   await expect(page.getByTestId('receipt')).toHaveCount(0);
   const now = await checkGarden(page);
   expect(candidates(now)).toEqual([]);
   expect(now.tensors).toBe(before.tensors);
   expectIntact(now, before);
+  recordFault(fault, outcome, now, before);
 }
 
 async function breedAndSee(page: Page): Promise<void> {
@@ -65,7 +67,12 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
       /Breeding failed: the kernel worker stopped \(terminated or crashed\).*Nothing was stored\./,
       'fault-worker-terminated',
     );
-    await expectNothingBred(page, before);
+    await expectNothingBred(
+      page,
+      before,
+      'kernel worker terminated at its first progress report of a breed',
+      '"Breeding failed: the kernel worker stopped … Nothing was stored."; no candidate, no tensor more; the retry breeds',
+    );
   });
 
   await test.step('storage quota exceeded after the first tensor of the candidate', async () => {
@@ -77,7 +84,12 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
       /Breeding failed: storage quota exceeded while storing model .*try again\. Nothing was stored\./,
       'fault-quota',
     );
-    await expectNothingBred(page, before);
+    await expectNothingBred(
+      page,
+      before,
+      "storage quota exceeded after the first tensor of a breed's candidate",
+      '"Breeding failed: storage quota exceeded … Nothing was stored."; no candidate, no tensor more; the retry breeds',
+    );
     await arm(page, { quotaLeft: Infinity });
   });
 
@@ -113,6 +125,12 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
     const now = await checkGarden(page);
     expect(candidates(now)).toHaveLength(2);
     expectIntact(now, before);
+    recordFault(
+      'WebGPU device destroyed at the 2nd command encoder of a breed',
+      'the breed finishes on the CPU reference and says so (receipt: device lost); the next breed runs on a fresh device',
+      now,
+      before,
+    );
     // Retry: a fresh device, the whole breed on WebGPU.
     await page.getByLabel('Select Digits rotated specialist').uncheck();
     await pickBlend(page, 'noisy');
@@ -143,6 +161,12 @@ test('page reloaded mid-breed, then stored tensors corrupted: told on open, a st
     const now = await checkGarden(page);
     expect(candidates(now)).toEqual([]);
     expectIntact(now, before);
+    recordFault(
+      'page reloaded at the first progress report of a breed',
+      'on open: "A breed (Blend) was cut off … nothing of it was stored. Breed again."; no candidate; the retry breeds',
+      now,
+      before,
+    );
   });
 
   await test.step('retry after the reload: the breed goes through', async () => {
@@ -164,7 +188,14 @@ test('page reloaded mid-breed, then stored tensors corrupted: told on open, a st
       ),
       'fault-corrupt-restored',
     );
-    expectIntact(await checkGarden(page), bred);
+    const now = await checkGarden(page);
+    expectIntact(now, bred);
+    recordFault(
+      "one bit of a starter model's stored tensor flipped in IndexedDB",
+      'on open: "Restored from the starter garden (the stored copy failed its content hashes)"; the model re-hashes',
+      now,
+      bred,
+    );
   });
 
   await test.step('a bit of a candidate flipped: refused on open and as a parent, the rest intact, retry with others works', async () => {
@@ -184,6 +215,13 @@ test('page reloaded mid-breed, then stored tensors corrupted: told on open, a st
     expect(now.corrupt).toEqual([flipped]);
     expect(candidates(now)).toEqual([candidate]);
     expectIntact(now, bred, { corrupt: 1 });
+    recordFault(
+      "one bit of a candidate's stored tensor flipped in IndexedDB",
+      'refused on open ("stored tensor … is corrupt") and as a parent ("Nothing was stored"); every other model re-hashes; a breed of others goes through',
+      now,
+      bred,
+      [candidate],
+    );
     await page.getByTestId(`model-${candidate}`).getByRole('checkbox').uncheck();
     await pickBlend(page, 'rotated');
     await breedAndSee(page);
@@ -212,4 +250,10 @@ test('two tabs breeding at once: the second waits (Web Locks) and goes on after 
   const now = await checkGarden(b);
   expect(candidates(now)).toHaveLength(2);
   expectIntact(now, before);
+  recordFault(
+    'two tabs breeding at once',
+    'the second waits on a Web Lock ("Another tab of this garden is breeding …") and breeds after the first: two whole candidates',
+    now,
+    before,
+  );
 });

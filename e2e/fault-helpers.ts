@@ -6,6 +6,7 @@
  * tensor's bytes against its content hash, every model's tensors present, the ledger's head).
  */
 import { expect, type BrowserContext, type Page } from '@playwright/test';
+import { writeAppFaultRows } from '../cli/reliability.ts';
 
 export interface Faults {
   /** At the kernel worker's first progress report of a breed: terminate it, or reload the page. */
@@ -110,6 +111,8 @@ export const arm = (page: Page, patch: Partial<Omit<Faults, 'release'>>) =>
 export interface GardenCheck {
   /** model id → .slm hash, as the store's records hold them. */
   models: Record<string, string>;
+  /** model id → bytes of its tensors that the store holds and that hash to their keys. */
+  modelBytes: Record<string, number>;
   tensors: number;
   /** Tensor records whose bytes do not hash to their key. */
   corrupt: string[];
@@ -147,12 +150,19 @@ export function checkGarden(page: Page): Promise<GardenCheck> {
     }
     const held = new Set(tensors.keys.map(String));
     const missing = models.values.flatMap((m) => m.manifest.tensors.map((t) => t.hash).filter((h) => !held.has(h)));
+    const sound = new Map(
+      tensors.keys.map((k, i) => [String(k), tensors.values[i].data.byteLength] as const).filter(([k]) => !corrupt.includes(k)),
+    );
+    const modelBytes = Object.fromEntries(
+      models.values.map((m) => [m.meta.entry.id, m.manifest.tensors.reduce((n, t) => n + (sound.get(t.hash) ?? 0), 0)]),
+    );
     const adb = await open('slm-garden-audit');
     const entries = await all<{ hash: string }>(adb, 'entries');
     const head = (await all<{ length: number; hash: string }>(adb, 'head')).values[0];
     adb.close();
     return {
       models: Object.fromEntries(models.values.map((m) => [m.meta.entry.id, m.meta.entry.hash])),
+      modelBytes,
       tensors: tensors.keys.length,
       corrupt,
       missing,
@@ -172,6 +182,35 @@ export function expectIntact(after: GardenCheck, before: GardenCheck, { corrupt 
   expect(after.missing).toEqual([]);
   expect(after.ledger.entries).toBe(after.ledger.head);
   expect(after.ledger.headMatches).toBe(true);
+}
+
+/**
+ * Bytes of `before`'s models that `after` no longer holds intact: a model gone or changed counts
+ * whole, a model that lost or corrupted tensors counts what it lost. `allowed` names models whose
+ * records the test itself corrupted (the fault, not a loss by the app).
+ */
+export function bytesLost(after: GardenCheck, before: GardenCheck, allowed: readonly string[] = []): number {
+  let lost = 0;
+  for (const [id, hash] of Object.entries(before.models)) {
+    if (allowed.includes(id)) continue;
+    if (after.models[id] !== hash) lost += before.modelBytes[id] ?? 0;
+    else lost += Math.max(0, (before.modelBytes[id] ?? 0) - (after.modelBytes[id] ?? 0));
+  }
+  return lost;
+}
+
+/**
+ * A row of docs/RELIABILITY.md's app-fault table, written by this run: the fault, what the user
+ * saw, and the bytes of earlier models lost (checked to be 0 by the caller's expectIntact).
+ */
+export function recordFault(
+  fault: string,
+  outcome: string,
+  after: GardenCheck,
+  before: GardenCheck,
+  allowed: readonly string[] = [],
+): void {
+  writeAppFaultRows([{ fault, outcome, models: Object.keys(after.models).length, bytesLost: bytesLost(after, before, allowed) }]);
 }
 
 export const candidates = (c: GardenCheck) => Object.keys(c.models).filter((id) => id.startsWith('candidate-'));
