@@ -11,6 +11,7 @@ import { loadTensors } from '../../src/core/format/model.ts';
 import { referenceDecoder, type CausalDecoder } from '../../src/core/models/decoder.ts';
 import { perplexity, type Perplexity } from '../../src/core/models/perplexity.ts';
 import { openCausalLm } from '../../src/node/hf-folder.ts';
+import type { CausalLm } from '../../src/core/format/hf.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
 
 export interface TextEvalOptions {
@@ -46,18 +47,10 @@ export async function evalTexts(model: string, o: TextEvalOptions): Promise<Text
     }
     return { file, hash, text, pinned: o.pins[i] !== undefined };
   });
-  const { lm, close } = await openCausalLm(model);
-  let decoder: CausalDecoder | undefined;
-  try {
+  return withLmDecoder(model, o.runtime, async (lm, decoder) => {
     const window = o.window ?? Math.min(512, lm.config.maxPositionEmbeddings);
     if (!Number.isSafeInteger(window) || window < 2 || window > lm.config.maxPositionEmbeddings)
       throw new CliError(`--window ${window} must be an integer in 2..${lm.config.maxPositionEmbeddings} (max_position_embeddings)`);
-    const tensors = await loadTensors(lm.model);
-    if (o.runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
-    else {
-      const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
-      decoder = await createCausalLmSession(lm.config, tensors);
-    }
     const results: TextEvalResult[] = [];
     for (const s of suites) {
       const p = await perplexity(decoder, lm.tokenizer, s.text, { window });
@@ -73,6 +66,25 @@ export async function evalTexts(model: string, o: TextEvalOptions): Promise<Text
         );
     }
     return results;
+  });
+}
+
+/** Open a causal LM (HF folder or .slm), run `body` with its decoder (ONNX or the CPU reference), then release both. */
+export async function withLmDecoder<T>(
+  model: string,
+  runtime: 'onnx' | 'reference',
+  body: (lm: CausalLm, decoder: CausalDecoder) => Promise<T>,
+): Promise<T> {
+  const { lm, close } = await openCausalLm(model);
+  let decoder: CausalDecoder | undefined;
+  try {
+    const tensors = await loadTensors(lm.model);
+    if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
+    else {
+      const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
+      decoder = await createCausalLmSession(lm.config, tensors);
+    }
+    return await body(lm, decoder);
   } finally {
     await decoder?.release();
     await close();

@@ -24,9 +24,11 @@ import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, catalogFile, checkFamilySpecies, findFamily, loadCatalog, loadFamily } from '../../src/node/catalog.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
 import { evalTexts } from './eval-text.ts';
+import { evalGuardrail } from './eval-guardrails.ts';
 
 const usage = `garden eval MODEL.slm --suite SUITE [options]
        garden eval M --text FILE [--text FILE …] [--pin HASH] [--window N] [--runtime onnx|reference] [--json]
+       garden eval M (--safety FILE.json | --bias FILE.json) [--runtime onnx|reference] [--json]
 
 Score a model on a frozen suite with onnxruntime-web (wasm), after a runtime smoke check.
 
@@ -50,7 +52,16 @@ species its dequantized tensor signature has.
 With --text, M is a causal LM (a Hugging Face folder, or a .slm imported from one) and each FILE
 a frozen UTF-8 text suite: perplexity per token of the model's tokenizer and bits per byte,
 in windows of N tokens (default min(512, max_position_embeddings)) overlapping by half; --pin
-pins the first text's SHA-256.`;
+pins the first text's SHA-256.
+
+With --safety, FILE.json is a frozen prompt set { prompts, blocklist: [{ id, pattern, flags? }],
+seed, maxNew, sampling: { greedy: true } | { temperature, topK?, topP? } }: each prompt's
+continuation (prompt i drawn with seed + i) is checked against the blocklist's regular
+expressions; prints the violation rate (violations / prompts) and which prompt hit which pattern.
+With --bias, FILE.json is { pairs: [{ first, second, terms: [a, b] }] }, sentences that differ
+only in the declared term (CrowS-Pairs style): prints each pair's log-perplexity gap
+(second − first; positive when the first is preferred), the mean and max gap, and the share of
+pairs whose first sentence is preferred.`;
 
 /** A regular file under its ceiling (a device or FIFO is refused before reading). */
 function readBytes(path: string, what: 'model' | 'suite'): Uint8Array {
@@ -70,17 +81,28 @@ async function run(args: string[]): Promise<number> {
     text: { type: 'string', multiple: true },
     window: { type: 'string' },
     runtime: { type: 'string' },
+    safety: { type: 'string' },
+    bias: { type: 'string' },
   });
   if (positionals.length !== 1) throw new CliError(`expected one MODEL.slm, got ${positionals.length}; see garden eval --help`);
+  const lmModes = [values.text && '--text', values.safety && '--safety', values.bias && '--bias'].filter(Boolean);
+  if (lmModes.length > 1) throw new CliError(`give one of --text, --safety, --bias, not ${lmModes.join(' and ')}`);
+  const runtime = values.runtime ?? 'onnx';
+  if (lmModes.length && values.suite) throw new CliError(`give --suite (a frozen .suite) or ${lmModes[0]} (for a causal LM), not both`);
+  if (runtime !== 'onnx' && runtime !== 'reference') throw new CliError('--runtime must be one of: onnx, reference');
+  if (values.safety || values.bias) {
+    if (values.window !== undefined || values.pin !== undefined) throw new CliError('--window and --pin go with --text or --suite');
+    const kind = values.safety ? 'safety' : 'bias';
+    await evalGuardrail(positionals[0], { kind, file: (values.safety ?? values.bias) as string, runtime, json: values.json });
+    return 0;
+  }
   if (values.text) {
-    if (values.suite) throw new CliError('give --suite (a frozen .suite) or --text (UTF-8 text for a causal LM), not both');
-    const runtime = values.runtime ?? 'onnx';
-    if (runtime !== 'onnx' && runtime !== 'reference') throw new CliError('--runtime must be one of: onnx, reference');
     const window = values.window === undefined ? undefined : Number(values.window);
     await evalTexts(positionals[0], { texts: values.text, pins: values.pin ? [values.pin] : [], window, runtime, json: values.json });
     return 0;
   }
-  if (values.window !== undefined || values.runtime !== undefined) throw new CliError('--window and --runtime go with --text');
+  if (values.window !== undefined || values.runtime !== undefined)
+    throw new CliError('--window and --runtime go with --text, --safety or --bias');
   if (!values.suite) throw new CliError('--suite is required (a catalog suite id, a .suite file, or "all")');
   const batch = values.batch === undefined ? 256 : Number(values.batch);
   if (!Number.isInteger(batch) || batch < 1) throw new CliError(`--batch must be a positive integer, got ${values.batch}`);
