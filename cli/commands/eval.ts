@@ -87,9 +87,9 @@ async function run(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new CliError(`expected one MODEL.slm, got ${positionals.length}; see garden eval --help`);
   const lmModes = [values.text && '--text', values.safety && '--safety', values.bias && '--bias'].filter(Boolean);
   if (lmModes.length > 1) throw new CliError(`give one of --text, --safety, --bias, not ${lmModes.join(' and ')}`);
-  const runtime = values.runtime ?? 'onnx';
+  const runtime = (values.runtime ?? 'onnx') as 'onnx' | 'reference';
   if (lmModes.length && values.suite) throw new CliError(`give --suite (a frozen .suite) or ${lmModes[0]} (for a causal LM), not both`);
-  if (runtime !== 'onnx' && runtime !== 'reference') throw new CliError('--runtime must be one of: onnx, reference');
+  if (lmModes.length && runtime !== 'onnx' && runtime !== 'reference') throw new CliError('--runtime must be one of: onnx, reference');
   if (values.safety || values.bias) {
     if (values.window !== undefined || values.pin !== undefined) throw new CliError('--window and --pin go with --text or --suite');
     const kind = values.safety ? 'safety' : 'bias';
