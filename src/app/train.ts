@@ -53,9 +53,8 @@ export interface TrainState {
   result: TrainedAdapter | null;
 }
 
-export const useTrain = create<TrainState>()(() => ({
-  examples: [],
-  status: 'idle',
+/** A run's state before its first step (a new run starts from it). */
+const FRESH_RUN = {
   step: 0,
   total: 0,
   epoch: 0,
@@ -65,7 +64,9 @@ export const useTrain = create<TrainState>()(() => ({
   message: null,
   refused: null,
   result: null,
-}));
+} satisfies Partial<TrainState>;
+
+export const useTrain = create<TrainState>()(() => ({ examples: [], status: 'idle', ...FRESH_RUN }));
 const set = useTrain.setState;
 const get = useTrain.getState;
 
@@ -144,18 +145,7 @@ export async function startTraining(settings: TrainSettings): Promise<void> {
     return;
   }
   busy = true;
-  set({
-    status: 'preparing',
-    step: 0,
-    total: 0,
-    epoch: 0,
-    elapsedMs: 0,
-    trainLoss: [],
-    validation: [],
-    message: null,
-    refused: null,
-    result: null,
-  });
+  set({ status: 'preparing', ...FRESH_RUN });
   let ids: { train: string[]; validation: string[] } = { train: [], validation: [] };
   try {
     const base = useGarden.getState().models.find((m) => m.role === 'base');
