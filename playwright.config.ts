@@ -4,6 +4,8 @@ import { CHROMIUM, CHROMIUM_ARGS } from './scripts/ensure-chromium.mjs';
 export { CHROMIUM_ARGS };
 
 const PORT = Number(process.env.PW_PORT ?? 4173);
+/** Serve a build other than dist/ (PW_DIST=/tmp/dist-x after `vite build --outDir /tmp/dist-x`), so parallel runs keep apart. */
+const DIST = process.env.PW_DIST ? ` --outDir ${process.env.PW_DIST}` : '';
 
 export default defineConfig({
   testDir: 'e2e',
@@ -23,7 +25,7 @@ export default defineConfig({
     { name: 'app', testMatch: /app.*\.spec\.ts/ },
   ],
   webServer: {
-    command: `npx vite preview --port ${PORT} --strictPort --host 127.0.0.1`,
+    command: `npx vite preview --port ${PORT} --strictPort --host 127.0.0.1${DIST}`,
     url: `http://127.0.0.1:${PORT}/`,
     reuseExistingServer: false,
     timeout: 60_000,
