@@ -11,7 +11,8 @@ import { hfFolderFiles, tinyCheckpoint } from '../../src/core/models/llama-testi
 import { parseCausalLmConfig } from '../../src/core/models/llama-config.ts';
 import { referenceDecoder } from '../../src/core/models/decoder.ts';
 import { loadTokenizer } from '../../src/core/models/tokenizer.ts';
-import { perplexity } from '../../src/core/models/perplexity.ts';
+import { nextTokenCalibration, perplexity } from '../../src/core/models/perplexity.ts';
+import { fromFloat32, toFloat32 } from '../../src/core/tensor.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { installNodeSha256 } from '../../src/node/sha256.ts';
 
@@ -56,4 +57,54 @@ describe('garden eval --text', () => {
     const both = await runGarden('eval', dir, '--text', suite, '--suite', 'x');
     expect(both.err).toMatch(/not both/);
   });
+
+  it('reports next-token ECE (the core calibration on the same windows) and a passing generation smoke', async () => {
+    const tok = loadTokenizer({ tokenizer: new TextDecoder().decode(files.get('tokenizer.json')) });
+    const cfg = parseCausalLmConfig(ck.config);
+    const want = await nextTokenCalibration(referenceDecoder(cfg, ck.tensors), tok.encode(text), { window: 8, bins: 5 });
+    const r = await runGarden(
+      'eval',
+      dir,
+      '--text',
+      suite,
+      '--window',
+      '8',
+      '--bins',
+      '5',
+      '--smoke-new',
+      '6',
+      '--runtime',
+      'reference',
+      '--json',
+    );
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as {
+      results: { ece: number; top1Accuracy: number; perplexity: number; calibration: { bins: { count: number }[] } }[];
+      generationSmoke: { passed: boolean; finite: boolean; maxNew: number; steps: number; stop: string; eosReachable: boolean };
+    };
+    expect(j.results[0].ece).toBeCloseTo(want.ece, 10);
+    expect(j.results[0].top1Accuracy).toBeCloseTo(want.accuracy, 10);
+    expect(j.results[0].calibration.bins.map((b) => b.count)).toEqual(want.bins.map((b) => b.count));
+    expect(j.generationSmoke).toMatchObject({ passed: true, finite: true, maxNew: 6, eosReachable: true });
+    expect(j.generationSmoke.stop === 'eos' || j.generationSmoke.steps === 6).toBe(true);
+    const plain = await runGarden('eval', dir, '--text', suite, '--window', '8', '--runtime', 'reference');
+    expect(plain.out).toMatch(/generation smoke {2}passed: logits finite; EOS \[1\] reachable/);
+    expect(plain.out).toMatch(/a\.txt .*ece \d\.\d+ \(10 bins\) {2}top1Accuracy/);
+  }, 30_000);
+
+  it('a model with a NaN weight fails the generation smoke: the report is printed, the exit is 1', async () => {
+    const bad = join(root, 'nan');
+    mkdirSync(bad);
+    const tensors = ck.tensors.map((t) => {
+      if (t.name !== 'model.layers.0.mlp.down_proj.weight') return t;
+      const v = toFloat32(t).slice();
+      v[0] = NaN;
+      return fromFloat32(t.name, t.shape, v);
+    });
+    for (const [name, bytes] of hfFolderFiles({ ...ck, tensors })) writeFileSync(join(bad, name), bytes);
+    const r = await runGarden('eval', bad, '--text', suite, '--window', '8', '--runtime', 'reference', '--json');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/generation smoke failed: .*non-finite logits/);
+    expect((JSON.parse(r.out) as { generationSmoke: { finite: boolean } }).generationSmoke.finite).toBe(false);
+  }, 30_000);
 });

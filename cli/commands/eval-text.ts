@@ -9,7 +9,8 @@ import { CliError } from '../command.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { loadTensors } from '../../src/core/format/model.ts';
 import { referenceDecoder, type CausalDecoder } from '../../src/core/models/decoder.ts';
-import { perplexity, type Perplexity } from '../../src/core/models/perplexity.ts';
+import { calibrationCollector, perplexity, type Calibration, type Perplexity } from '../../src/core/models/perplexity.ts';
+import { generationSmoke, type GenerationSmoke } from '../../src/core/models/lm-smoke.ts';
 import { openCausalLm } from '../../src/node/hf-folder.ts';
 import type { CausalLm } from '../../src/core/format/hf.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
@@ -20,13 +21,25 @@ export interface TextEvalOptions {
   window?: number;
   runtime: 'onnx' | 'reference';
   json: boolean;
+  /** Confidence bins of the next-token calibration (default 10). */
+  bins?: number;
+  /** Length limit of the generation smoke's greedy rollout (default 16). */
+  smokeNew?: number;
 }
 
 export interface TextEvalResult extends Perplexity {
   suite: string;
   hash: string;
   pinned: boolean;
+  /** Top-1 next-token expected calibration error over the scored tokens (the same pass as perplexity). */
+  ece: number;
+  /** Share of scored tokens whose most probable prediction was the next token. */
+  top1Accuracy: number;
+  calibration: Calibration;
 }
+
+/** Tokens of the first suite that prompt the generation smoke. */
+export const SMOKE_PROMPT_TOKENS = 8;
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(1) : v.toPrecision(5));
 
@@ -47,26 +60,58 @@ export async function evalTexts(model: string, o: TextEvalOptions): Promise<Text
     }
     return { file, hash, text, pinned: o.pins[i] !== undefined };
   });
+  const bins = o.bins ?? 10;
+  if (!Number.isSafeInteger(bins) || bins < 1 || bins > 1000) throw new CliError(`--bins ${bins} must be an integer in 1..1000`);
   return withLmDecoder(model, o.runtime, async (lm, decoder) => {
-    const window = o.window ?? Math.min(512, lm.config.maxPositionEmbeddings);
-    if (!Number.isSafeInteger(window) || window < 2 || window > lm.config.maxPositionEmbeddings)
-      throw new CliError(`--window ${window} must be an integer in 2..${lm.config.maxPositionEmbeddings} (max_position_embeddings)`);
+    const maxPos = lm.config.maxPositionEmbeddings;
+    const window = o.window ?? Math.min(512, maxPos);
+    if (!Number.isSafeInteger(window) || window < 2 || window > maxPos)
+      throw new CliError(`--window ${window} must be an integer in 2..${maxPos} (max_position_embeddings)`);
+    // Generation smoke first (cheap): a greedy rollout from the first suite's opening tokens.
+    const prompt = lm.tokenizer.encode(suites[0].text).slice(0, SMOKE_PROMPT_TOKENS);
+    if (prompt.length === 0) throw new CliError(`suite ${suites[0].file} encodes to no tokens; the generation smoke needs a prompt`);
+    const smokeNew = o.smokeNew ?? Math.min(16, maxPos - prompt.length);
+    if (!Number.isSafeInteger(smokeNew) || smokeNew < 1 || prompt.length + smokeNew > maxPos)
+      throw new CliError(`--smoke-new ${smokeNew} must be an integer in 1..${maxPos - prompt.length} (max_position_embeddings − prompt)`);
+    const smoke = await generationSmoke(decoder, prompt, { steps: smokeNew, eosTokenIds: lm.eosTokenIds });
     const results: TextEvalResult[] = [];
     for (const s of suites) {
-      const p = await perplexity(decoder, lm.tokenizer, s.text, { window });
-      results.push({ suite: basename(s.file), hash: s.hash, pinned: s.pinned, ...p });
+      const c = calibrationCollector(bins);
+      const p = await perplexity(decoder, lm.tokenizer, s.text, { window, onToken: c.onToken });
+      const calibration = c.result();
+      results.push({
+        suite: basename(s.file),
+        hash: s.hash,
+        pinned: s.pinned,
+        ...p,
+        ece: calibration.ece,
+        top1Accuracy: calibration.accuracy,
+        calibration,
+      });
     }
-    if (o.json) console.log(JSON.stringify({ model, runtime: o.runtime, window, results }, null, 2));
+    if (o.json) console.log(JSON.stringify({ model, runtime: o.runtime, window, results, generationSmoke: smoke }, null, 2));
     else {
       console.log(`model  ${model}  ${lm.config.architecture}, vocab ${lm.config.vocabSize}; runtime ${o.runtime}, window ${window}`);
+      console.log(`generation smoke  ${smokeLine(smoke, lm.eosTokenIds)}`);
       for (const r of results)
         console.log(
           `${r.suite}  [${r.hash.slice(0, 12)}… ${r.pinned ? 'pinned' : 'UNPINNED'}; ${r.tokens} tokens, ${r.bytes} bytes]  ` +
-            `perplexity ${fmt(r.perplexity)}  bitsPerByte ${fmt(r.bitsPerByte)}  nll ${fmt(r.nll / r.tokens)}`,
+            `perplexity ${fmt(r.perplexity)}  bitsPerByte ${fmt(r.bitsPerByte)}  nll ${fmt(r.nll / r.tokens)}  ` +
+            `ece ${fmt(r.ece)} (${bins} bins)  top1Accuracy ${fmt(r.top1Accuracy)}`,
         );
     }
+    if (!smoke.passed) throw new CliError(`generation smoke failed: ${smokeLine(smoke, lm.eosTokenIds)}`);
     return results;
   });
+}
+
+function smokeLine(s: GenerationSmoke, eos: readonly number[]): string {
+  return (
+    `${s.passed ? 'passed' : 'FAILED'}: ${s.finite ? 'logits finite' : `${s.nonFinite} non-finite logits`}; ` +
+    `EOS ${eos.length ? `[${eos.join(', ')}]` : '(none declared)'} ${s.eosReachable ? 'reachable' : 'unreachable'} ` +
+    `(max p ${s.eosMaxProbability.toExponential(2)}); ${s.steps}/${s.maxNew} tokens, stop ${s.stop}, ` +
+    `length limit ${s.lengthLimitHonoured ? 'honoured' : 'NOT honoured'}`
+  );
 }
 
 /** Open a causal LM (HF folder or .slm), run `body` with its decoder (ONNX or the CPU reference), then release both. */

@@ -27,7 +27,8 @@ import { evalTexts } from './eval-text.ts';
 import { evalGuardrail } from './eval-guardrails.ts';
 
 const usage = `garden eval MODEL.slm --suite SUITE [options]
-       garden eval M --text FILE [--text FILE …] [--pin HASH] [--window N] [--runtime onnx|reference] [--json]
+       garden eval M --text FILE [--text FILE …] [--pin HASH] [--window N] [--bins N] [--smoke-new N]
+                     [--runtime onnx|reference] [--json]
        garden eval M (--safety FILE.json | --bias FILE.json) [--runtime onnx|reference] [--json]
 
 Score a model on a frozen suite with onnxruntime-web (wasm), after a runtime smoke check.
@@ -52,7 +53,11 @@ species its dequantized tensor signature has.
 With --text, M is a causal LM (a Hugging Face folder, or a .slm imported from one) and each FILE
 a frozen UTF-8 text suite: perplexity per token of the model's tokenizer and bits per byte,
 in windows of N tokens (default min(512, max_position_embeddings)) overlapping by half; --pin
-pins the first text's SHA-256.
+pins the first text's SHA-256. On the same pass, the top-1 next-token calibration: ECE over
+--bins equal-width confidence bins (default 10) and the top-1 accuracy. Before scoring, a
+generation smoke: a greedy rollout of --smoke-new tokens (default 16) from the first text's
+first 8 tokens must give finite logits, an end-of-sequence token of positive probability, and
+stop at EOS or exactly at the length limit; a failed smoke exits 1 after the report.
 
 With --safety, FILE.json is a frozen prompt set { prompts, blocklist: [{ id, pattern, flags? }],
 seed, maxNew, sampling: { greedy: true } | { temperature, topK?, topP? } }: each prompt's
@@ -80,6 +85,8 @@ async function run(args: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     text: { type: 'string', multiple: true },
     window: { type: 'string' },
+    bins: { type: 'string' },
+    'smoke-new': { type: 'string' },
     runtime: { type: 'string' },
     safety: { type: 'string' },
     bias: { type: 'string' },
@@ -90,6 +97,8 @@ async function run(args: string[]): Promise<number> {
   const runtime = (values.runtime ?? 'onnx') as 'onnx' | 'reference';
   if (lmModes.length && values.suite) throw new CliError(`give --suite (a frozen .suite) or ${lmModes[0]} (for a causal LM), not both`);
   if (lmModes.length && runtime !== 'onnx' && runtime !== 'reference') throw new CliError('--runtime must be one of: onnx, reference');
+  if (!values.text && (values.bins !== undefined || values['smoke-new'] !== undefined))
+    throw new CliError('--bins and --smoke-new go with --text');
   if (values.safety || values.bias) {
     if (values.window !== undefined || values.pin !== undefined) throw new CliError('--window and --pin go with --text or --suite');
     const kind = values.safety ? 'safety' : 'bias';
@@ -98,7 +107,16 @@ async function run(args: string[]): Promise<number> {
   }
   if (values.text) {
     const window = values.window === undefined ? undefined : Number(values.window);
-    await evalTexts(positionals[0], { texts: values.text, pins: values.pin ? [values.pin] : [], window, runtime, json: values.json });
+    const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+    await evalTexts(positionals[0], {
+      texts: values.text,
+      pins: values.pin ? [values.pin] : [],
+      window,
+      runtime,
+      json: values.json,
+      bins: int(values.bins),
+      smokeNew: int(values['smoke-new']),
+    });
     return 0;
   }
   if (values.window !== undefined || values.runtime !== undefined)

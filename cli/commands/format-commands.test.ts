@@ -274,7 +274,7 @@ describe('garden inspect / import / export', () => {
       [
         'eval',
         [st, '--suite', 'all', '--pinn', 'x'],
-        'garden eval: unknown option "--pinn"; valid: --suite X, --family X, --catalog X, --pin X, --batch X, --json, --text X (repeatable), --window X, --runtime X, --safety X, --bias X',
+        'garden eval: unknown option "--pinn"; valid: --suite X, --family X, --catalog X, --pin X, --batch X, --json, --text X (repeatable), --window X, --bins X, --smoke-new X, --runtime X, --safety X, --bias X',
       ],
     ] as const) {
       const r = await garden(cmd, ...args);

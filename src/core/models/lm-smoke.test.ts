@@ -1,6 +1,7 @@
 /** The generation smoke passes a healthy model and catches NaN weights and an unreachable EOS. */
 import { describe, expect, it } from 'vitest';
-import { generationSmoke } from './lm-smoke.ts';
+import { generationSmoke, honoursLengthLimit } from './lm-smoke.ts';
+import { generate } from './generate.ts';
 import { referenceDecoder } from './decoder.ts';
 import { parseCausalLmConfig } from './llama-config.ts';
 import { tinyCheckpoint } from './llama-testing.ts';
@@ -40,5 +41,29 @@ describe('generation smoke', () => {
       expect(s.eosReachable).toBe(false);
       expect(s.passed).toBe(false);
     }
+  });
+
+  it('the length limit: exactly maxNew tokens without EOS; stops at an EOS the rollout produces', async () => {
+    const d = referenceDecoder(cfg, ck.tensors);
+    const long = await generationSmoke(d, [0, 5, 9], { eosTokenIds: [cfg.vocabSize + 5], steps: 5 });
+    expect(long.steps).toBe(5);
+    expect(long.stop).toBe('length');
+    expect(long.lengthLimitHonoured).toBe(true);
+    // Declare the greedy third token an EOS: the rollout stops there, short of the limit, and still passes.
+    const g = await generate(d, [0, 5, 9], { maxNew: 5, greedy: true });
+    const eos = g.generated[2];
+    const short = await generationSmoke(d, [0, 5, 9], { eosTokenIds: [eos], steps: 5 });
+    expect(short.generated).toEqual(g.generated.slice(0, g.generated.indexOf(eos) + 1));
+    expect(short.stop).toBe('eos');
+    expect(short.lengthLimitHonoured).toBe(true);
+    expect(short.eosReachable).toBe(true);
+  });
+
+  it('honoursLengthLimit refuses a run past the limit, a short run without EOS, and tokens after an EOS', () => {
+    expect(honoursLengthLimit([3, 4, 5], 3, [1])).toBe(true);
+    expect(honoursLengthLimit([3, 1], 3, [1])).toBe(true);
+    expect(honoursLengthLimit([3, 4, 5, 6], 3, [1])).toBe(false);
+    expect(honoursLengthLimit([3, 4], 3, [1])).toBe(false);
+    expect(honoursLengthLimit([1, 4, 5], 3, [1])).toBe(false);
   });
 });

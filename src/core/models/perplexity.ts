@@ -89,6 +89,8 @@ export async function perplexity(
 
 export interface Calibration {
   tokens: number;
+  /** Tokens whose logits were not all finite (no confidence; not in any bin). */
+  nonFinite: number;
   /** Expected calibration error of the top-1 next-token prediction: Σ_b (n_b / n)·|accuracy_b − confidence_b|. */
   ece: number;
   /** Fraction of tokens whose most probable prediction was the next token. */
@@ -97,35 +99,54 @@ export interface Calibration {
 }
 
 /**
- * Next-token calibration over ids: each scored token's top-1 probability (confidence) and whether
- * the top-1 token was the next one, in `bins` equal-width confidence bins (the last one closed).
+ * Collects next-token calibration from scored tokens (pass `onToken` to perplexity or sequenceNll,
+ * so calibration costs no second pass): each token's top-1 probability (confidence) and whether the
+ * top-1 token was the next one, in `bins` equal-width confidence bins (the last one closed).
  */
+export function calibrationCollector(bins = 10): { onToken: (logits: Float32Array, target: number) => void; result: () => Calibration } {
+  const nb = bins;
+  if (!(Number.isSafeInteger(nb) && nb >= 1)) throw new Error(`bins ${nb} must be a positive integer`);
+  const sums = Array.from({ length: nb }, () => ({ count: 0, conf: 0, correct: 0 }));
+  let tokens = 0;
+  let nonFinite = 0;
+  return {
+    onToken(row, target) {
+      let best = 0;
+      for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+      const conf = Math.exp(-tokenNll(row, best));
+      tokens++;
+      // A row with a NaN or infinite logit has no confidence: counted apart, and the ECE is NaN.
+      if (!(conf >= 0 && conf <= 1)) return void nonFinite++;
+      const b = sums[Math.min(nb - 1, Math.floor(conf * nb))];
+      b.count++;
+      b.conf += conf;
+      if (best === target) b.correct++;
+    },
+    result() {
+      const out = sums.map((b) => ({
+        count: b.count,
+        confidence: b.count ? b.conf / b.count : 0,
+        accuracy: b.count ? b.correct / b.count : 0,
+      }));
+      const ece = nonFinite ? NaN : out.reduce((e, b) => e + (b.count / tokens) * Math.abs(b.accuracy - b.confidence), 0);
+      return { tokens, nonFinite, ece, accuracy: sums.reduce((a, b) => a + b.correct, 0) / tokens, bins: out };
+    },
+  };
+}
+
+/** Next-token calibration over ids (calibrationCollector on one scoring pass). */
 export async function nextTokenCalibration(
   decoder: CausalDecoder,
   ids: readonly number[],
   o: PerplexityOptions & { bins?: number } = {},
 ): Promise<Calibration> {
-  const nb = o.bins ?? 10;
-  if (!(Number.isSafeInteger(nb) && nb >= 1)) throw new Error(`bins ${nb} must be a positive integer`);
-  const sums = Array.from({ length: nb }, () => ({ count: 0, conf: 0, correct: 0 }));
-  const { tokens } = await sequenceNll(decoder, ids, {
+  const c = calibrationCollector(o.bins ?? 10);
+  await sequenceNll(decoder, ids, {
     ...o,
     onToken(row, target) {
-      let best = 0;
-      for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-      const conf = Math.exp(-tokenNll(row, best));
-      const b = sums[Math.min(nb - 1, Math.floor(conf * nb))];
-      b.count++;
-      b.conf += conf;
-      if (best === target) b.correct++;
+      c.onToken(row, target);
       o.onToken?.(row, target);
     },
   });
-  const bins = sums.map((b) => ({
-    count: b.count,
-    confidence: b.count ? b.conf / b.count : 0,
-    accuracy: b.count ? b.correct / b.count : 0,
-  }));
-  const ece = bins.reduce((e, b) => e + (b.count / tokens) * Math.abs(b.accuracy - b.confidence), 0);
-  return { tokens, ece, accuracy: sums.reduce((a, b) => a + b.correct, 0) / tokens, bins };
+  return c.result();
 }
