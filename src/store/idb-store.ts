@@ -7,11 +7,14 @@ import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { STORE_NAMES, createTensorStore, type KvBackend, type KvTx, type StoreName, type TensorStore } from './tensor-store.ts';
 
 export const TENSOR_DB_NAME = 'slm-garden-tensors';
-export const TENSOR_DB_VERSION = 1;
+/** 2 added the 'chunks' store (records of version 1 are read as they are). */
+export const TENSOR_DB_VERSION = 2;
 
 export interface IdbBackendOptions {
   /** Database name (tests use one per case). */
   name?: string;
+  /** Bytes per stored chunk (default STORE_CHUNK_BYTES). */
+  chunkBytes?: number;
 }
 
 /** Open the store's database with the global indexedDB (in Node tests: `import 'fake-indexeddb/auto'`). */
@@ -70,5 +73,5 @@ export async function idbBackend(opts: IdbBackendOptions = {}): Promise<KvBacken
 }
 
 export async function openIdbTensorStore(opts: IdbBackendOptions = {}): Promise<TensorStore> {
-  return createTensorStore(await idbBackend(opts));
+  return createTensorStore(await idbBackend(opts), { chunkBytes: opts.chunkBytes });
 }

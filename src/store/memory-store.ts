@@ -3,7 +3,15 @@
  * structured-cloned on the way in and out, transactions are serialized, and a transaction that
  * throws leaves nothing behind (writes are staged and applied only on success).
  */
-import { STORE_NAMES, createTensorStore, type KvBackend, type KvTx, type StoreName, type TensorStore } from './tensor-store.ts';
+import {
+  STORE_NAMES,
+  createTensorStore,
+  type KvBackend,
+  type KvTx,
+  type StoreName,
+  type TensorStore,
+  type TensorStoreOptions,
+} from './tensor-store.ts';
 
 export function memoryBackend(): KvBackend & { snapshot(): string } {
   const data = new Map<StoreName, Map<string, unknown>>(STORE_NAMES.map((s) => [s, new Map()]));
@@ -61,6 +69,6 @@ function describe(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (x instanceof Uint8Array ? `bytes:${x.length}:${Array.from(x.subarray(0, 16)).join(',')}` : x));
 }
 
-export function createMemoryTensorStore(): TensorStore {
-  return createTensorStore(memoryBackend());
+export function createMemoryTensorStore(options: TensorStoreOptions = {}): TensorStore {
+  return createTensorStore(memoryBackend(), options);
 }
