@@ -9,6 +9,7 @@ import type { CatalogFamily, CatalogSuite } from '../../src/core/models/catalog.
 import { checkEvaluationInputs, evaluateClassifier, type EvaluationResult } from '../../src/core/eval/evaluate.ts';
 import { evaluateLanguageModel } from '../../src/core/eval/lm.ts';
 import { readSuite } from '../../src/core/eval/suite.ts';
+import { worstGroup } from '../../src/core/eval/metrics.ts';
 import { runtimeSmoke } from '../../src/core/eval/smoke.ts';
 import { sidecarBody } from '../../src/core/eval/sidecar.ts';
 import { attachRobustness } from '../../src/core/eval/robustness.ts';
@@ -45,7 +46,9 @@ Score a model on a frozen suite with onnxruntime-web (wasm), after a runtime smo
 
 Refuses a suite that does not match its pin and a model whose species is not the family's.
 Suites of task "lm" are scored as a language model (perplexity), after checking their context
-width and token ids against the family's input.
+width and token ids against the family's input. A suite that declares groups (each row's digit
+condition or mail collection) reports each group's accuracy and worstGroupAccuracy; with several
+classifier suites (e.g. "all": the family's conditions) the worst suite's accuracy is reported too.
 A quantized model (tensors "<name>.q" + "<name>.scales") runs from its quantized weights: the
 family graph is rewritten to dequantize them in-graph, and the model belongs to the family whose
 species its dequantized tensor signature has.
@@ -232,6 +235,15 @@ async function run(args: string[]): Promise<number> {
       results.push({ suite: t.label, pinned: t.pin !== undefined, result });
     }
     attachRobustness(results.map((r) => r.result)).forEach((r, i) => (results[i].result = r));
+    // Over several classifier suites (a family's conditions: clean, rotated, thick, noisy…), the worst one.
+    const classified = results.filter((r) => r.result.suite.task !== 'lm');
+    const worst =
+      classified.length > 1
+        ? worstGroup(
+            classified.map((r) => ({ suite: r.result.suite.id, count: r.result.metrics.count, accuracy: r.result.metrics.accuracy })),
+          )
+        : null;
+    const worstSuite = worst && { suite: worst.suite, accuracy: worst.accuracy, of: classified.map((r) => r.result.suite.id) };
     if (values.json) {
       console.log(
         JSON.stringify(
@@ -239,6 +251,7 @@ async function run(args: string[]): Promise<number> {
             model: { file: modelPath, hash: slm.hash, species: slm.species, family: fam.id },
             smoke,
             results: results.map((r) => ({ ...r, sidecar: sidecarBody(slm.hash, r.result) })),
+            ...(worstSuite ? { worstSuite } : {}),
           },
           null,
           2,
@@ -259,8 +272,13 @@ async function run(args: string[]): Promise<number> {
         `${suite}  [${result.suite.hash.slice(0, 12)}… ${pinned ? 'pinned' : 'UNPINNED'}; ${m.count} rows; perturbation ${result.suite.perturbation}]  ` +
           `accuracy ${fmt(m.accuracy)}  ece ${fmt(m.ece)}  nll ${fmt(m.nll)}` +
           (m.perplexity !== null ? `  perplexity ${fmt(m.perplexity)}` : '') +
-          `  medianLatencyMs ${fmt(m.medianLatencyMs)} (batch ${m.batch})`,
+          `  medianLatencyMs ${fmt(m.medianLatencyMs)} (batch ${m.batch})` +
+          (result.groups ? `  worstGroupAccuracy ${fmt(m.worstGroupAccuracy ?? null)} (${result.groups.worst})` : ''),
       );
+      if (result.groups)
+        console.log(
+          `  groups: ${result.groups.accuracies.map((g) => `${g.group} ${fmt(g.count ? g.accuracy : null)} (${g.count})`).join(', ')}`,
+        );
       const r = result.robustness;
       if (r) {
         console.log(
@@ -271,6 +289,7 @@ async function run(args: string[]): Promise<number> {
         );
       }
     }
+    if (worstSuite) console.log(`worst suite  ${worstSuite.suite}  accuracy ${fmt(worstSuite.accuracy)} (of ${worstSuite.of.join(', ')})`);
     return 0;
   } finally {
     await releaseSession(session);

@@ -3,7 +3,7 @@
  * `run` function that maps a batch of model inputs to logits. It refuses a suite whose bytes do
  * not hash to the pinned value and a model of the wrong species, before anything runs.
  */
-import { accuracy, expectedCalibrationError, meanNll, median, ECE_BINS } from './metrics.ts';
+import { accuracy, expectedCalibrationError, groupAccuracies, meanNll, median, worstGroup, ECE_BINS } from './metrics.ts';
 import { suiteRows, type Suite } from './suite.ts';
 import type { EvaluateOptions, EvaluationResult, RunFn } from './types.ts';
 
@@ -66,6 +66,8 @@ export async function evaluateClassifier(run: RunFn, suite: Suite, opts: Evaluat
   }
   const labels = suite.labels.subarray(0, suite.count);
   const nll = meanNll(logits, labels, C);
+  const groups = suite.groups && suite.groupIndex ? groupAccuracies(logits, labels, C, suite.groupIndex, suite.groups) : null;
+  const worst = groups && worstGroup(groups);
   return {
     evaluator: { id: EVALUATOR_ID, version: EVALUATOR_VERSION },
     suite: {
@@ -86,6 +88,8 @@ export async function evaluateClassifier(run: RunFn, suite: Suite, opts: Evaluat
       medianLatencyMs: median(times),
       medianLatencyPerRowMs: median(perRow),
       batch,
+      ...(worst ? { worstGroupAccuracy: worst.accuracy } : {}),
     },
+    ...(groups && worst ? { groups: { accuracies: groups, worst: worst.group } } : {}),
   };
 }

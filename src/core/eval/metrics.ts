@@ -81,6 +81,45 @@ export function expectedCalibrationError(logits: ArrayLike<number>, labels: Arra
   return ece;
 }
 
+export interface GroupAccuracy {
+  group: string;
+  count: number;
+  accuracy: number;
+}
+
+/**
+ * Top-1 accuracy within each declared group: `index[i]` is row i's group (an index into `names`).
+ * A group with no rows is listed with count 0 and accuracy NaN.
+ */
+export function groupAccuracies(
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes: number,
+  index: ArrayLike<number>,
+  names: readonly string[],
+): GroupAccuracy[] {
+  const n = checkShapes(logits, labels, classes);
+  if (index.length !== n) throw new Error(`metrics: ${index.length} group indices for ${n} rows`);
+  const count = new Float64Array(names.length);
+  const ok = new Float64Array(names.length);
+  const pred = argmaxRows(logits, classes);
+  for (let i = 0; i < n; i++) {
+    const g = index[i];
+    if (!Number.isInteger(g) || g < 0 || g >= names.length)
+      throw new Error(`metrics: group ${g} at row ${i} is outside 0..${names.length - 1}`);
+    count[g]++;
+    if (pred[i] === labels[i]) ok[g]++;
+  }
+  return names.map((group, g) => ({ group, count: count[g], accuracy: count[g] ? ok[g] / count[g] : NaN }));
+}
+
+/** The group with the lowest accuracy among those with rows (the first on a tie); null when none has rows. */
+export function worstGroup<G extends { count: number; accuracy: number }>(groups: readonly G[]): G | null {
+  let worst: G | null = null;
+  for (const g of groups) if (g.count > 0 && (worst === null || g.accuracy < worst.accuracy)) worst = g;
+  return worst;
+}
+
 /** Mean negative log-likelihood (natural log) of the labels under the softmax of the logits. */
 export function meanNll(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
   const n = checkShapes(logits, labels, classes);

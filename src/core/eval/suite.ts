@@ -32,7 +32,12 @@ export const SUITE_KEYS = Object.freeze({
   classes: 'suite.classes',
   /** Robustness suites only: the id of the clean suite whose rows this suite perturbs (or shifts). */
   baseline: 'suite.baseline',
+  /** Suites with declared groups only: JSON array of the group names that the "groups" tensor indexes. */
+  groups: 'suite.groups',
 } as const);
+
+/** Most groups a suite may declare (a U8 index). */
+export const MAX_SUITE_GROUPS = 256;
 
 export interface SuiteInfo {
   id: string;
@@ -50,6 +55,12 @@ export interface SuiteInfo {
    * declared perturbation is reported). Absent for ordinary suites (their bytes do not change).
    */
   baseline?: string;
+  /**
+   * Declared groups (a digit condition, a mail collection): their names; each row's group is
+   * given by the suite's "groups" tensor (U8 [count], an index into these names). Worst-group
+   * accuracy is reported over them. Absent for suites without groups.
+   */
+  groups?: readonly string[];
 }
 
 export interface Suite extends SuiteInfo {
@@ -59,6 +70,18 @@ export interface Suite extends SuiteInfo {
   featureSize: number;
   inputs: Tensor;
   labels: Uint8Array;
+  /** Each row's group, an index into `groups` (present exactly when `groups` is). */
+  groupIndex?: Uint8Array;
+}
+
+function checkGroups(id: string, names: readonly string[], index: Uint8Array, count: number): void {
+  if (!names.length || names.length > MAX_SUITE_GROUPS)
+    throw new SuiteError(`suite "${id}": ${names.length} groups declared; a suite declares 1..${MAX_SUITE_GROUPS}`);
+  if (names.some((n) => typeof n !== 'string' || !n.trim()) || new Set(names).size !== names.length)
+    throw new SuiteError(`suite "${id}": group names must be distinct non-empty strings`);
+  if (index.length !== count) throw new SuiteError(`suite "${id}": ${index.length} group indices for ${count} rows`);
+  for (let i = 0; i < count; i++)
+    if (index[i] >= names.length) throw new SuiteError(`suite "${id}": group ${index[i]} at row ${i} is outside 0..${names.length - 1}`);
 }
 
 export class SuiteError extends Error {
@@ -69,8 +92,12 @@ export function writeSuite(
   info: SuiteInfo,
   inputs: { dtype: 'U8' | 'F32'; data: Uint8Array | Float32Array; featureSize: number },
   labels: Uint8Array,
+  groupIndex?: Uint8Array,
 ): Uint8Array {
   const count = labels.length;
+  if ((info.groups === undefined) !== (groupIndex === undefined))
+    throw new SuiteError(`suite "${info.id}": group names and each row's group go together`);
+  if (info.groups && groupIndex) checkGroups(info.id, info.groups, groupIndex, count);
   const bytes =
     inputs.data instanceof Float32Array ? new Uint8Array(inputs.data.buffer, inputs.data.byteOffset, inputs.data.byteLength) : inputs.data;
   if (inputs.data.length !== count * inputs.featureSize)
@@ -88,6 +115,7 @@ export function writeSuite(
     [
       { name: 'inputs', dtype: inputs.dtype, shape: [count, inputs.featureSize], data: bytes },
       { name: 'labels', dtype: 'U8', shape: [count], data: labels },
+      ...(groupIndex ? [{ name: 'groups', dtype: 'U8' as const, shape: [count], data: groupIndex }] : []),
     ],
     {
       [SUITE_KEYS.format]: SUITE_FORMAT_VERSION,
@@ -100,6 +128,7 @@ export function writeSuite(
       [SUITE_KEYS.scale]: String(info.scale),
       [SUITE_KEYS.classes]: String(info.classes),
       ...(info.baseline !== undefined ? { [SUITE_KEYS.baseline]: info.baseline } : {}),
+      ...(info.groups !== undefined ? { [SUITE_KEYS.groups]: JSON.stringify(info.groups) } : {}),
     },
   );
 }
@@ -141,8 +170,11 @@ export function readSuite(bytes: Uint8Array, expectedHash?: Sha256Hex): Suite {
   const labelsT = parsed.tensors.find((t) => t.name === 'labels');
   if (!inputs || !labelsT)
     throw new SuiteError(`suite must hold tensors "inputs" and "labels"; has: ${parsed.tensors.map((t) => t.name).join(', ')}`);
-  if (parsed.tensors.length !== 2)
-    throw new SuiteError(`suite must hold exactly "inputs" and "labels"; has: ${parsed.tensors.map((t) => t.name).join(', ')}`);
+  const groupsT = parsed.tensors.find((t) => t.name === 'groups');
+  if (parsed.tensors.length !== (groupsT ? 3 : 2))
+    throw new SuiteError(
+      `suite must hold exactly "inputs" and "labels" (and "groups" with declared groups); has: ${parsed.tensors.map((t) => t.name).join(', ')}`,
+    );
   if (inputs.dtype !== 'U8' && inputs.dtype !== 'F32') throw new SuiteError(`suite inputs are ${inputs.dtype}; valid: U8, F32`);
   if (inputs.shape.length !== 2) throw new SuiteError(`suite inputs have shape [${inputs.shape}], expected [count, features]`);
   if (labelsT.dtype !== 'U8' || labelsT.shape.length !== 1)
@@ -153,6 +185,20 @@ export function readSuite(bytes: Uint8Array, expectedHash?: Sha256Hex): Suite {
   for (let i = 0; i < count; i++)
     if (labelsT.data[i] >= classes) throw new SuiteError(`suite label ${labelsT.data[i]} at row ${i} is outside 0..${classes - 1}`);
   if (task === 'lm' && inputs.dtype !== 'U8') throw new SuiteError('an lm suite stores token ids as U8');
+  let groups: string[] | undefined;
+  if ((m[SUITE_KEYS.groups] === undefined) !== (groupsT === undefined))
+    throw new SuiteError(`a suite's "groups" tensor and its "${SUITE_KEYS.groups}" names go together; this one has only one of them`);
+  if (groupsT) {
+    if (groupsT.dtype !== 'U8' || groupsT.shape.length !== 1 || groupsT.shape[0] !== count)
+      throw new SuiteError(`suite groups are ${groupsT.dtype}[${groupsT.shape}], expected U8[${count}]`);
+    try {
+      groups = JSON.parse(m[SUITE_KEYS.groups]) as string[];
+    } catch {
+      throw new SuiteError(`suite "${SUITE_KEYS.groups}" is not JSON`);
+    }
+    if (!Array.isArray(groups)) throw new SuiteError(`suite "${SUITE_KEYS.groups}" is not a JSON array of names`);
+    checkGroups(m[SUITE_KEYS.id] ?? '?', groups, groupsT.data, count);
+  }
   return {
     id: need(SUITE_KEYS.id),
     name: m[SUITE_KEYS.name] ?? need(SUITE_KEYS.id),
@@ -169,6 +215,7 @@ export function readSuite(bytes: Uint8Array, expectedHash?: Sha256Hex): Suite {
     featureSize,
     inputs,
     labels: labelsT.data,
+    ...(groupsT && groups ? { groups, groupIndex: groupsT.data } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  * evaluate.ts, lm.ts and robustness.ts all import them from here, never from each other's types.
  */
 import type { Sha256Hex } from '../hash.ts';
+import type { GroupAccuracy } from './metrics.ts';
 
 /** Maps `batch` rows of model inputs (row-major, batch × featureSize) to logits (batch × classes). */
 export type RunFn = (inputs: Float32Array, batch: number) => Promise<Float32Array>;
@@ -49,6 +50,11 @@ export interface MetricVector {
   accuracyDrop?: number;
   nllIncrease?: number;
   perplexityRatio?: number;
+  /**
+   * Suites that declare groups only (suite.ts: a digit condition, a mail collection per row): the
+   * lowest top-1 accuracy of any declared group with rows. `EvaluationResult.groups` has them all.
+   */
+  worstGroupAccuracy?: number;
 }
 
 export interface EvaluationResult {
@@ -57,6 +63,8 @@ export interface EvaluationResult {
   metrics: MetricVector;
   /** Robustness suites scored beside their clean suite: the comparison in full (robustness.ts). */
   robustness?: Robustness;
+  /** Suites that declare groups: each group's accuracy, in declared order, and the worst one's name. */
+  groups?: { accuracies: GroupAccuracy[]; worst: string };
 }
 
 export interface Robustness {
