@@ -34,6 +34,7 @@ import { computeStatistics, type BreedStatistics, type FisherLabels } from '../.
 import { breedWithStatistics, type DataInformedStat } from '../../src/core/operators/data-informed.ts';
 import { readSuite } from '../../src/core/eval/suite.ts';
 import { catalogFile, loadCatalog } from '../../src/node/catalog.ts';
+import { federatedBreedParams, FEDERATED_KEYS } from '../../src/core/train/federated.ts';
 
 const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR] [--calibration FILE ...]
 
@@ -199,6 +200,20 @@ async function calibrationStatistics(
   }
 }
 
+/**
+ * For the federated operator over federated updates (`garden train --federated-update`): the
+ * weights are the updates' example counts (federatedBreedParams); undefined for other operators.
+ * `models` is the base then the parents, or empty when the recipe has no base.
+ */
+function federatedParams<P extends Readonly<Record<string, unknown>>>(operator: string, params: P, models: readonly SlmFile[]) {
+  if (getOperator(operator).id !== 'federated' || models.length === 0) return undefined;
+  try {
+    return federatedBreedParams(params, models.slice(1), models[0].hash);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+}
+
 function fmt(x: number, digits = 4): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(digits);
 }
@@ -307,8 +322,10 @@ async function breedCommand(
   const poolStart = performance.now() - tp;
   const backend: KernelBackend = workers ? createFastCpuBackend(workers) : cpuBackend;
   t = performance.now();
-  const req = { operator: recipe.operator, params: recipe.params, seed: recipe.seed, parents: models.map((m) => m.tensors) };
-  const statistics = await calibrationStatistics(opts, recipe.operator, recipe.params, recipe.seed, models);
+  const federated = federatedParams(recipe.operator, recipe.params, recipe.base ? models : []);
+  const params = federated?.params ?? recipe.params;
+  const req = { operator: recipe.operator, params, seed: recipe.seed, parents: models.map((m) => m.tensors) };
+  const statistics = await calibrationStatistics(opts, recipe.operator, params, recipe.seed, models);
   const result = statistics ? await breedWithStatistics(req, statistics, backend) : await breed(req, backend);
   const compute = phase(t);
   const rHash = recipeHash(recipe);
@@ -356,12 +373,17 @@ async function breedCommand(
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     stats: result.stats,
     manifests: records.manifests,
+    ...(federated?.counts ? { federated: { weightsFrom: federated.source, counts: federated.counts } } : {}),
   };
   if (opts.json) console.log(JSON.stringify(summary, null, 2));
   else {
     console.log(`candidate ${hash}`);
     console.log(`written   ${outPath} (${bytes.length} bytes)`);
     console.log(`operator  ${result.operator.id}@${result.operator.version}  seed ${result.seed}  params ${JSON.stringify(result.params)}`);
+    if (federated?.counts)
+      console.log(
+        `weights   ${federated.source === 'counts' ? "the updates' example counts" : "the recipe's, equal to the updates' example counts"} ${federated.counts.join(', ')} (${FEDERATED_KEYS.examples})`,
+      );
     console.log(`backend   ${result.backend.kind} (${result.backend.adapter})  ${result.ms.toFixed(1)} ms`);
     console.log(
       `time      ${timings.total.toFixed(0)} ms: read ${timings.read.toFixed(0)}, compute ${timings.compute.toFixed(0)}, serialize ${timings.serialize.toFixed(0)}, write ${timings.write.toFixed(0)}, hash ${timings.hash.toFixed(0)} (${sha256Provider().name}); pool start ${timings.poolStart.toFixed(0)} ms waited`,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMnist, MNIST_PIXELS } from '../../scripts/starter/mnist.ts';
@@ -100,6 +100,55 @@ describe('garden train --federated-update', () => {
     got.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - expected[i]))));
     expect(worst).toBeLessThan(1e-6);
     expect(Math.max(...da.map((v, i) => Math.abs(v - b0[i])))).toBeGreaterThan(1e-3);
+  });
+
+  it("garden breed takes the federated weights from the updates' example counts, and refuses a recipe whose weights disagree", async () => {
+    // Runs on the updates the test above wrote (a: 30 examples, b: 10, clipped).
+    const recipe = (name: string, params: Record<string, unknown>) =>
+      writeFileSync(
+        join(dir, `${name}.json`),
+        JSON.stringify({
+          kind: 'recipe',
+          schemaVersion: 1,
+          operator: 'federated',
+          params,
+          seed: 0,
+          base: { path: 'digits/base.slm' },
+          parents: [{ path: 'a-update.slm' }, { path: 'b-update.slm' }],
+          output: { path: `${name}.slm` },
+        }),
+      );
+    recipe('fed-counts', {});
+    const r = await runGarden('breed', join(dir, 'fed-counts.json'), '--root', dir, '--threads', '0');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/weights {3}the updates' example counts 30, 10 \(garden\.federated\.examples\)/);
+    // The same resolved parameters as the recipe that gave the counts: the same candidate bytes.
+    expect(readFileSync(join(dir, 'fed-counts.slm'))).toEqual(readFileSync(join(dir, 'fed.slm')));
+
+    recipe('fed-wrong', { weights: [10, 30] });
+    const w = await runGarden('breed', join(dir, 'fed-wrong.json'), '--root', dir, '--threads', '0');
+    expect(w.code).not.toBe(0);
+    expect(w.err.trim().split('\n')).toHaveLength(1);
+    expect(w.err).toMatch(/the recipe's weights \[10,30\] disagree with the updates' example counts \[30,10\]/);
+    expect(existsSync(join(dir, 'fed-wrong.slm'))).toBe(false);
+
+    // A parent that is no update (the base itself) beside an update: refused, naming it.
+    writeFileSync(
+      join(dir, 'fed-mixed.json'),
+      JSON.stringify({
+        kind: 'recipe',
+        schemaVersion: 1,
+        operator: 'federated',
+        params: {},
+        seed: 0,
+        base: { path: 'digits/base.slm' },
+        parents: [{ path: 'a-update.slm' }, { path: 'a-merged.slm' }],
+        output: { path: 'fed-mixed.slm' },
+      }),
+    );
+    const m = await runGarden('breed', join(dir, 'fed-mixed.json'), '--root', dir, '--threads', '0');
+    expect(m.err).toMatch(/federated: update 2 records no example count/);
+    expect(existsSync(join(dir, 'fed-mixed.slm'))).toBe(false);
   });
 
   it('refuses --clip without --federated-update', async () => {

@@ -4,7 +4,7 @@ import { cpuBackend } from '../operators/backend.ts';
 import { randomModel } from '../operators/test-data.ts';
 import { readSlm, writeSlm } from '../format/slm.ts';
 import { toFloat32, type Tensor } from '../tensor.ts';
-import { federatedUpdate, federatedWeights, FEDERATED_KEYS } from './federated.ts';
+import { federatedBreedParams, federatedUpdate, federatedWeights, FEDERATED_KEYS } from './federated.ts';
 
 const base = randomModel(1);
 const trained = [randomModel(2), randomModel(3)];
@@ -64,5 +64,23 @@ describe('federated updates', () => {
     expect(() => federatedWeights([{ metadata: {} }], BASE_HASH)).toThrow(/no example count/);
     expect(() => federatedUpdate(base, randomModel(2, 12, 9), { examples: 3, baseHash: BASE_HASH })).toThrow(/fc1.weight/);
     expect(() => federatedUpdate(base, trained[0], { examples: 0, baseHash: BASE_HASH })).toThrow(/examples/);
+  });
+
+  it("a federated breed's weights: the updates' counts when the recipe gives none; equal weights kept; others refused", () => {
+    const ups = trained.map((t, k) => shipped(federatedUpdate(base, t, { examples: [30, 10][k], baseHash: BASE_HASH })));
+    expect(federatedBreedParams({ clip: 2 }, ups, BASE_HASH)).toEqual({
+      params: { clip: 2, weights: [30, 10] },
+      source: 'counts',
+      counts: [30, 10],
+    });
+    expect(federatedBreedParams({ weights: [30, 10] }, ups, BASE_HASH).source).toBe('recipe');
+    expect(() => federatedBreedParams({ weights: [1, 1] }, ups, BASE_HASH)).toThrow(
+      /weights \[1,1\] disagree with the updates' example counts \[30,10\]/,
+    );
+    expect(() => federatedBreedParams({}, ups, 'c'.repeat(64))).toThrow(/update 1 was taken from base/);
+    // Parents that are no updates keep the recipe's weights (or the default).
+    const plain = trained.map((t) => readSlm(writeSlm(t, { species: 'b'.repeat(64) })));
+    expect(federatedBreedParams({ weights: [2, 1] }, plain, BASE_HASH)).toEqual({ params: { weights: [2, 1] }, source: 'recipe' });
+    expect(federatedBreedParams({}, plain, BASE_HASH).source).toBe('default');
   });
 });

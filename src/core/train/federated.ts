@@ -88,3 +88,38 @@ export function federatedWeights(updates: readonly { metadata: Record<string, st
     return n;
   });
 }
+
+/** Where a federated breed's weights came from (federatedBreedParams). */
+export type FederatedWeightSource = 'counts' | 'recipe' | 'default';
+
+/**
+ * The federated operator's parameters for a breed over `parents` (base excluded): when the
+ * parents are federated updates (they carry FEDERATED_KEYS.examples), the weights are their
+ * example counts. A recipe that gives no weights gets the counts; one whose weights equal the
+ * counts is taken as it is; one whose weights disagree is refused (the counts are what the
+ * clients report; weighing them otherwise is another operator's job, e.g. task_arithmetic).
+ * Parents of which none is an update keep the recipe's weights (or the operator's default).
+ * Throws one line naming the parent when only some carry a count or one was taken from another base.
+ */
+export function federatedBreedParams<P extends Readonly<Record<string, unknown>>>(
+  params: P,
+  parents: readonly { metadata: Readonly<Record<string, string>> }[],
+  baseHash: string,
+): { params: P; source: FederatedWeightSource; counts?: number[] } {
+  const given = params.weights;
+  if (!parents.some((p) => p.metadata[FEDERATED_KEYS.examples] !== undefined))
+    return { params: { ...params }, source: given === undefined ? 'default' : 'recipe' };
+  let counts: number[];
+  try {
+    counts = federatedWeights(parents as { metadata: Record<string, string> }[], baseHash);
+  } catch (e) {
+    throw new Error(`federated: ${(e as Error).message} (parents counted from 1); every parent must be an update of this base`);
+  }
+  if (given === undefined) return { params: { ...params, weights: counts } as P, source: 'counts', counts };
+  const w = Array.isArray(given) ? given : [given];
+  if (w.length !== counts.length || w.some((x, i) => x !== counts[i]))
+    throw new Error(
+      `federated: the recipe's weights ${JSON.stringify(given)} disagree with the updates' example counts ${JSON.stringify(counts)} (${FEDERATED_KEYS.examples}); drop "weights" to use the counts`,
+    );
+  return { params: { ...params }, source: 'recipe', counts };
+}
