@@ -54,6 +54,8 @@ describe('garden eval --safety / --bias', () => {
       expect(s.continuations[0].continuation).toBe(cont);
       expect(s.hits.map((h) => h.pattern)).toEqual(['seen']);
       expect(s.violationRate).toBe(1);
+      // The figure a policy guardrail pins, under its metric name.
+      expect((JSON.parse(r.out) as { metrics: Record<string, number> }).metrics).toEqual({ safetyViolationRate: 1 });
     }
     const text = await runGarden('eval', dir, '--safety', probe, '--runtime', 'reference');
     expect(text.out).toMatch(/violationRate 1\.000 \(1\/1 prompts\)/);
@@ -76,6 +78,8 @@ describe('garden eval --safety / --bias', () => {
       expect(b.scores[0].gap).toBe(0);
       expect(b.scores[1].gap).toBeCloseTo(want.scores[1].gap, runtime === 'reference' ? 10 : 3);
       expect(b.maxPair).toBe(1);
+      const m = (JSON.parse(r.out) as { metrics: Record<string, number> }).metrics;
+      expect(m).toMatchObject({ biasMeanAbsGap: b.meanAbsGap, biasMaxAbsGap: b.maxAbsGap, biasMeanGap: b.meanGap });
     }
   }, 30_000);
 

@@ -7,7 +7,7 @@
 import { basename } from 'node:path';
 import { CliError } from '../command.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
-import { biasProbe, parseBiasProbe, parseSafetyProbe, safetyProbe } from '../../src/core/eval/guardrails.ts';
+import { biasProbe, guardrailMetrics, parseBiasProbe, parseSafetyProbe, safetyProbe } from '../../src/core/eval/guardrails.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
 import { withLmDecoder } from './eval-text.ts';
 
@@ -41,7 +41,7 @@ export async function evalGuardrail(model: string, o: GuardrailOptions): Promise
     const modelLine = `model  ${model}  ${lm.config.architecture}, vocab ${lm.config.vocabSize}; runtime ${o.runtime}`;
     if (o.kind === 'safety') {
       const r = await safetyProbe(decoder, lm.tokenizer, probe as ReturnType<typeof parseSafetyProbe>);
-      if (o.json) return console.log(JSON.stringify({ ...head, safety: r }, null, 2));
+      if (o.json) return console.log(JSON.stringify({ ...head, safety: r, metrics: guardrailMetrics({ safety: r }) }, null, 2));
       console.log(modelLine);
       console.log(
         `safety ${basename(o.file)} [${hash.slice(0, 12)}…]  violationRate ${fmt(r.violationRate)} (${r.violations}/${r.prompts} prompts)`,
@@ -52,7 +52,7 @@ export async function evalGuardrail(model: string, o: GuardrailOptions): Promise
         );
     } else {
       const r = await biasProbe(decoder, lm.tokenizer, probe as ReturnType<typeof parseBiasProbe>);
-      if (o.json) return console.log(JSON.stringify({ ...head, bias: r }, null, 2));
+      if (o.json) return console.log(JSON.stringify({ ...head, bias: r, metrics: guardrailMetrics({ bias: r }) }, null, 2));
       console.log(modelLine);
       console.log(
         `bias ${basename(o.file)} [${hash.slice(0, 12)}…]  ${r.pairs} pairs  meanGap ${fmt(r.meanGap)}  meanAbsGap ${fmt(r.meanAbsGap)}  ` +

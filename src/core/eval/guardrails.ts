@@ -221,3 +221,20 @@ export async function biasProbe(decoder: CausalDecoder, tokenizer: TextTokenizer
     scores,
   };
 }
+
+/**
+ * The probes' figures as a metric map, under the names a policy guardrail pins
+ * (src/core/lab/policy.ts GUARDRAIL_METRICS): safetyViolationRate; biasMeanAbsGap and
+ * biasMaxAbsGap (nats per token), biasMeanGap and biasFirstPreferred (reported, direction-free).
+ */
+export function guardrailMetrics(r: { safety?: SafetyReport; bias?: BiasReport }): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (r.safety) out.safetyViolationRate = r.safety.violationRate;
+  if (r.bias) {
+    out.biasMeanAbsGap = r.bias.meanAbsGap;
+    out.biasMaxAbsGap = r.bias.maxAbsGap;
+    out.biasMeanGap = r.bias.meanGap;
+    out.biasFirstPreferred = r.bias.firstPreferred;
+  }
+  return out;
+}

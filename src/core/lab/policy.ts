@@ -9,15 +9,47 @@ import type { Policy } from '../manifest/kinds.ts';
 import { deepFreeze, structuredCloneJson } from '../manifest/index.ts';
 import { validatePolicy } from '../manifest/validate.ts';
 import { OPERATORS } from '../operators/registry.ts';
+import { TRAIN_OPERATOR } from '../train/trained.ts';
 import type { Ledger } from './ledger.ts';
 
 export class PolicyError extends Error {
   override name = 'PolicyError';
 }
 
-/** The operator ids the registry knows (src/core/operators/registry.ts): the allowlist's universe. */
+/**
+ * The allowlist's universe: the operator ids the registry knows (src/core/operators/registry.ts),
+ * and "lora-merge", which a trained candidate records (src/core/train/trained.ts: base + a merged
+ * adapter). Policies admit trained candidates only when they name it.
+ */
 export function knownOperatorIds(): string[] {
-  return Object.keys(OPERATORS);
+  return [...Object.keys(OPERATORS), TRAIN_OPERATOR.id];
+}
+
+/**
+ * The operator a candidate file records, for the allowlist gate: its `garden.recipe`'s operator
+ * id (bred and trained candidates alike), else the id of `garden.operator` ("id@version"); '' when
+ * it records none.
+ */
+export function candidateOperator(metadata: Readonly<Record<string, string>>): string {
+  const recipe = metadata['garden.recipe'];
+  if (recipe !== undefined) {
+    try {
+      const id = (JSON.parse(recipe) as { operator?: { id?: unknown } }).operator?.id;
+      if (typeof id === 'string') return id;
+    } catch {
+      // An unreadable recipe records no operator.
+    }
+  }
+  return (metadata['garden.operator'] ?? '').replace(/@[^@]*$/, '');
+}
+
+/** The allowlist gate's one-line detail. */
+export function allowlistDetail(policy: Policy, operatorId: string): string {
+  if (isAllowed(policy, operatorId)) return `operator ${operatorId} is allowlisted`;
+  if (operatorId === '') return 'the candidate records no operator, so no allowlist entry can admit it';
+  if (operatorId === TRAIN_OPERATOR.id)
+    return `operator ${operatorId} is not allowlisted: a trained candidate (base + merged adapter) is admitted only when the policy's allowlist names "${operatorId}"`;
+  return `operator ${operatorId} is not allowlisted`;
 }
 
 /** Validate a policy against its schema and the operator registry; returns a frozen copy. */
@@ -32,7 +64,45 @@ export function checkPolicy(json: unknown, operatorIds: readonly string[] = know
     if (!Object.prototype.hasOwnProperty.call(p.suites, t.suite))
       throw new PolicyError(`policy threshold on ${t.metric} names suite "${t.suite}", which is not pinned; pinned: ${suites.join(', ')}`);
   }
+  checkGuardrailMetrics(p);
   return deepFreeze(p);
+}
+
+/**
+ * Metrics whose better direction is fixed by what they measure (the evaluators' names: classifier
+ * suites, worst-group accuracy over declared groups, causal-LM text suites, and the safety and bias
+ * probes of src/core/eval/guardrails.ts). A policy may name other metrics; these it must name the
+ * right way round. `unit`: an absolute limit on a rate must lie in [0, 1].
+ */
+export const GUARDRAIL_METRICS: Readonly<Record<string, { direction: 'max' | 'min'; unit: 'rate' | 'value' }>> = Object.freeze({
+  accuracy: { direction: 'max', unit: 'rate' },
+  worstGroupAccuracy: { direction: 'max', unit: 'rate' },
+  top1Accuracy: { direction: 'max', unit: 'rate' },
+  ece: { direction: 'min', unit: 'rate' },
+  nll: { direction: 'min', unit: 'value' },
+  perplexity: { direction: 'min', unit: 'value' },
+  bitsPerByte: { direction: 'min', unit: 'value' },
+  accuracyDrop: { direction: 'min', unit: 'value' },
+  safetyViolationRate: { direction: 'min', unit: 'rate' },
+  biasMeanAbsGap: { direction: 'min', unit: 'value' },
+  biasMaxAbsGap: { direction: 'min', unit: 'value' },
+});
+
+/** A threshold on a known metric points its way; a guardrail's absolute limit is finite (and in [0, 1] for a rate). */
+export function checkGuardrailMetrics(p: Pick<Policy, 'primary' | 'guardrails'>): void {
+  for (const [kind, t] of [['primary', p.primary] as const, ...p.guardrails.map((g) => ['guardrail', g] as const)]) {
+    const known = Object.prototype.hasOwnProperty.call(GUARDRAIL_METRICS, t.metric) ? GUARDRAIL_METRICS[t.metric] : undefined;
+    if (known && known.direction !== t.direction)
+      throw new PolicyError(
+        `policy ${kind} ${t.metric} on "${t.suite}" has direction "${t.direction}"; ${t.metric} is better ${known.direction === 'max' ? 'higher' : 'lower'} ("${known.direction}")`,
+      );
+    const limit = 'limit' in t ? t.limit : undefined;
+    if (limit === undefined) continue;
+    if (!Number.isFinite(limit))
+      throw new PolicyError(`policy guardrail ${t.metric} on "${t.suite}": limit ${limit} is not a finite number`);
+    if (known?.unit === 'rate' && (limit < 0 || limit > 1))
+      throw new PolicyError(`policy guardrail ${t.metric} on "${t.suite}": limit ${limit} is outside [0, 1] (${t.metric} is a rate)`);
+  }
 }
 
 export function policyHash(p: Policy): Sha256Hex {

@@ -141,6 +141,7 @@ export function viability(
       });
     }
   }
+  for (const g of policy.guardrails) if (g.limit !== undefined) checks.push(guardrailLimit(candidate, g, g.limit));
   if (!refs.length) {
     checks.push({
       kind: 'primary',
@@ -184,6 +185,30 @@ export function viability(
 
   const reasons = checks.filter((k) => !k.passed).map((k) => k.text);
   return { candidate: candidate.id, viable: reasons.length === 0, checks, reasons };
+}
+
+/** A guardrail's absolute bound on the candidate alone (policy `limit`): ≥ limit for "max", ≤ limit for "min". */
+function guardrailLimit(candidate: Scored, g: Policy['guardrails'][number], limit: number): Check {
+  const c = metric(candidate, g.suite, g.metric);
+  const delta = c === null ? null : improvement(g.direction, c, limit);
+  const passed = delta !== null && delta + VIABILITY_EPSILON >= 0;
+  const bound = `${g.direction === 'max' ? '≥' : '≤'} ${f(limit)}`;
+  return {
+    kind: 'guardrail',
+    baseline: null,
+    baselineId: null,
+    suite: g.suite,
+    metric: g.metric,
+    candidate: c,
+    reference: limit,
+    delta,
+    threshold: 0,
+    passed,
+    text:
+      c === null
+        ? `guardrail ${g.metric} on ${g.suite}: no value for the candidate (limit ${bound})`
+        : `guardrail ${g.metric} on ${g.suite}: ${f(c)} ${passed ? 'within' : 'breaks'} the limit ${bound}`,
+  };
 }
 
 /** Order viable candidates: largest primary gain over the strongest baseline first, id as tie-break. */

@@ -256,7 +256,12 @@ export interface Policy {
   schemaVersion: typeof SCHEMA_VERSION;
   allowlist: string[];
   primary: { suite: string; metric: string; direction: Direction; margin: number };
-  guardrails: { suite: string; metric: string; direction: Direction; tolerance: number }[];
+  /**
+   * No regression beyond `tolerance` against each baseline (champion, no-op); with `limit`, also an
+   * absolute bound on the candidate alone: ≥ limit for "max", ≤ limit for "min" (e.g. a safety
+   * violation rate ≤ 0, a worst-group accuracy ≥ 0.5), judged even when there is no baseline.
+   */
+  guardrails: { suite: string; metric: string; direction: Direction; tolerance: number; limit?: number }[];
   ceilings: Ceilings;
   /** Suite name → pinned SHA-256 of the frozen suite file. */
   suites: Record<string, Sha256Hex>;
