@@ -1,0 +1,72 @@
+/**
+ * WebGPU training-kernel conformance (src/gpu/train): every forward and gradient kernel against
+ * the CPU training engine (src/core/train) on seeded inputs, and two whole training steps of the
+ * MLP species (loss, every parameter gradient, the AdamW update), in headless Chromium (SwiftShader
+ * where there is no GPU). The measures and their bounds are stated in
+ * e2e/harness/kernels-train-entry.ts; each check logs its figure beside its bound.
+ *
+ *   npx playwright test e2e/kernels-train.spec.ts --project kernels
+ */
+import { test, expect, type Page } from '@playwright/test';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { rawPlugin } from './harness/bundle.ts';
+import type { Check } from './harness/kernels-train-entry.ts';
+
+let page: Page;
+
+async function bundleTrainHarness(): Promise<string> {
+  const r = await build({
+    entryPoints: [path.resolve(import.meta.dirname, 'harness/kernels-train-entry.ts')],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    target: 'es2022',
+    platform: 'browser',
+    plugins: [rawPlugin],
+    logLevel: 'silent',
+  });
+  return r.outputFiles[0].text;
+}
+
+test.beforeAll(async ({ browser }) => {
+  const [harness, p] = await Promise.all([bundleTrainHarness(), browser.newPage()]);
+  page = p;
+  page.on('pageerror', (e) => console.log(`[page] ${e.message}`));
+  await page.goto('/');
+  // The bundle is an IIFE that sets globalThis.__trainKernels.
+  await page.evaluate(harness);
+  expect(await page.evaluate(() => typeof window.__trainKernels)).toBe('object');
+});
+
+test.afterAll(async () => {
+  await page?.close();
+});
+
+function expectWithin(checks: Check[]): void {
+  for (const c of checks)
+    console.log(`${c.value <= c.bound ? 'ok  ' : 'FAIL'} ${c.name} (n=${c.n}): ${c.measure} ${c.value.toPrecision(3)} ≤ ${c.bound}`);
+  for (const c of checks)
+    expect(c.value, `${c.name}: ${c.measure} error ${c.value} over the bound ${c.bound}`).toBeLessThanOrEqual(c.bound);
+}
+
+test('a WebGPU adapter is present for the training kernels', async () => {
+  const info = await page.evaluate(() => window.__trainKernels.info());
+  console.log(`adapter: ${info.adapter} (software: ${info.software})`);
+  expect(info.adapter, 'navigator.gpu.requestAdapter() returned null').not.toBeNull();
+});
+
+test('every training kernel agrees with the CPU engine within its stated bound', async () => {
+  const checks = await page.evaluate(() => window.__trainKernels.kernels(1));
+  const names = checks.map((c) => c.name).join('\n');
+  for (const op of ['matmul', 'dX', 'dW', 'bias add', 'bias grad', 'relu', 'silu', 'cross-entropy', 'rmsnorm', 'lora', 'adamw'])
+    expect(names, `no check of ${op}`).toContain(op);
+  expectWithin(checks);
+});
+
+test('two training steps of the MLP 784→64→10 on the GPU match the CPU step: loss, gradients, AdamW', async () => {
+  const checks = await page.evaluate(() => window.__trainKernels.mlpStep(5));
+  expect(checks.filter((c) => c.name.endsWith(' grad')).length).toBe(8);
+  expect(checks.filter((c) => c.measure === 'step').length).toBe(8);
+  expectWithin(checks);
+});

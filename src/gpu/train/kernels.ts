@@ -1,0 +1,272 @@
+/**
+ * The WebGPU training kernels' host: pipelines for the WGSL beside it (matmul, bias, activation,
+ * cross-entropy, RMSNorm, AdamW), storage buffers, and dispatches built once with their uniform
+ * and bind group so a training step only encodes them (mlp.ts). Every dispatch is its own compute
+ * pass, so one pass sees the writes of the one before. The CPU references are src/core/train
+ * (ops.ts, ops-llm.ts, loss.ts, optim.ts); e2e/kernels-train.spec.ts holds the two side by side.
+ */
+import matmulCode from './matmul.wgsl?raw';
+import biasCode from './bias.wgsl?raw';
+import activationCode from './activation.wgsl?raw';
+import crossEntropyCode from './cross-entropy.wgsl?raw';
+import rmsNormCode from './rms-norm.wgsl?raw';
+import adamwCode from './adamw.wgsl?raw';
+import {
+  ACT_PARAMS,
+  ADAMW_PARAMS,
+  BIAS_PARAMS,
+  MATMUL_PARAMS,
+  RMS_NORM_PARAMS,
+  XENT_PARAMS,
+  checkStruct,
+  packParams,
+  type ParamSchema,
+  type ParamValues,
+} from './params.ts';
+
+/** Each kernel: its WGSL, the name of its parameter struct, the host schema and the entry points. */
+export const TRAIN_KERNELS = {
+  matmul: { code: matmulCode, struct: 'MatmulParams', schema: MATMUL_PARAMS, entries: ['main'] },
+  bias: { code: biasCode, struct: 'BiasParams', schema: BIAS_PARAMS, entries: ['add', 'grad'] },
+  activation: { code: activationCode, struct: 'ActParams', schema: ACT_PARAMS, entries: ['forward', 'backward'] },
+  crossEntropy: { code: crossEntropyCode, struct: 'XentParams', schema: XENT_PARAMS, entries: ['main'] },
+  rmsNorm: { code: rmsNormCode, struct: 'RmsNormParams', schema: RMS_NORM_PARAMS, entries: ['forward', 'backwardX', 'backwardW'] },
+  adamw: { code: adamwCode, struct: 'AdamWParams', schema: ADAMW_PARAMS, entries: ['main'] },
+} as const satisfies Record<string, { code: string; struct: string; schema: ParamSchema; entries: readonly string[] }>;
+
+export type TrainKernelName = keyof typeof TRAIN_KERNELS;
+type Schema<K extends TrainKernelName> = (typeof TRAIN_KERNELS)[K]['schema'];
+
+export const ACTIVATIONS = Object.freeze({ relu: 0, silu: 1 } as const);
+export type Activation = keyof typeof ACTIVATIONS;
+
+/** One kernel launch, ready to encode: its pipeline, uniform and bind group. */
+export interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  uniform: GPUBuffer;
+  groups: [number, number];
+}
+
+export interface MatmulShape {
+  m: number;
+  n: number;
+  k: number;
+  transA?: boolean;
+  transB?: boolean;
+  accumulate?: boolean;
+  alpha?: number;
+}
+
+const MAX_GROUPS = 65535;
+
+/** A 1-D launch of `count` threads in workgroups of `size`, folded into a second dimension past 65535 groups. */
+function linear(count: number, size: number): [number, number] {
+  const g = Math.max(1, Math.ceil(count / size));
+  const x = Math.min(g, MAX_GROUPS);
+  return [x, Math.ceil(g / x)];
+}
+
+const u = (b: boolean | undefined) => (b ? 1 : 0);
+
+export class TrainKernels {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly owned: GPUBuffer[] = [];
+
+  constructor(readonly device: GPUDevice) {}
+
+  private pipeline(kernel: TrainKernelName, entry: string): GPUComputePipeline {
+    const key = `${kernel}.${entry}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const def = TRAIN_KERNELS[kernel];
+      checkStruct(def.code, def.struct, def.schema);
+      const module = this.device.createShaderModule({ label: `train ${kernel}`, code: def.code });
+      p = this.device.createComputePipeline({ label: `train ${key}`, layout: 'auto', compute: { module, entryPoint: entry } });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /** A storage buffer of `data` (copied) or of `n` zero floats. */
+  storage(data: Float32Array | Int32Array | number, label: string): GPUBuffer {
+    const bytes = typeof data === 'number' ? 4 * data : data.byteLength;
+    const buf = this.device.createBuffer({
+      label,
+      size: Math.max(16, Math.ceil(bytes / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    if (typeof data !== 'number') this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+    this.owned.push(buf);
+    return buf;
+  }
+
+  write(buf: GPUBuffer, data: Float32Array | Int32Array): void {
+    this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** The first `counts[i]` floats of each buffer, copied out in one submission. */
+  async read(bufs: readonly GPUBuffer[], counts: readonly number[]): Promise<Float32Array[]> {
+    const enc = this.device.createCommandEncoder({ label: 'train read' });
+    const staging = bufs.map((b, i) => {
+      const size = Math.max(16, Math.ceil((4 * counts[i]) / 16) * 16);
+      const s = this.device.createBuffer({ label: `read ${b.label}`, size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      enc.copyBufferToBuffer(b, 0, s, 0, Math.min(size, b.size));
+      return s;
+    });
+    this.device.queue.submit([enc.finish()]);
+    return Promise.all(
+      staging.map(async (s, i) => {
+        await s.mapAsync(GPUMapMode.READ);
+        const out = new Float32Array(s.getMappedRange(0, s.size).slice(0, 4 * counts[i]));
+        s.unmap();
+        s.destroy();
+        return out;
+      }),
+    );
+  }
+
+  /** A launch of `kernel.entry` with `values` in its parameter struct and `bindings` by binding number. */
+  dispatch<K extends TrainKernelName>(
+    kernel: K,
+    entry: (typeof TRAIN_KERNELS)[K]['entries'][number],
+    values: ParamValues<Schema<K>>,
+    bindings: Record<number, GPUBuffer>,
+    groups: [number, number],
+  ): Dispatch {
+    const pipeline = this.pipeline(kernel, entry);
+    const bytes = packParams(TRAIN_KERNELS[kernel].schema, values);
+    const uniform = this.device.createBuffer({
+      label: `${kernel}.${entry} params`,
+      size: bytes.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    this.device.queue.writeBuffer(uniform, 0, bytes);
+    this.owned.push(uniform);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
+    for (const [b, buffer] of Object.entries(bindings)) entries.push({ binding: Number(b), resource: { buffer } });
+    const bindGroup = this.device.createBindGroup({ label: `${kernel}.${entry}`, layout: pipeline.getBindGroupLayout(0), entries });
+    return { label: `${kernel}.${entry}`, pipeline, bindGroup, uniform, groups };
+  }
+
+  /** New values for a dispatch's parameter struct (AdamW's learning rate and bias corrections each step). */
+  setParams<K extends TrainKernelName>(d: Dispatch, kernel: K, values: ParamValues<Schema<K>>): void {
+    this.device.queue.writeBuffer(d.uniform, 0, packParams(TRAIN_KERNELS[kernel].schema, values));
+  }
+
+  /** Encode the dispatches in order, one compute pass each, and submit them. */
+  run(ds: readonly Dispatch[]): void {
+    const enc = this.device.createCommandEncoder({ label: 'train step' });
+    for (const d of ds) {
+      const pass = enc.beginComputePass({ label: d.label });
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
+      pass.end();
+    }
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /** Resolves once the queue has finished everything submitted so far. */
+  done(): Promise<void> {
+    return this.device.queue.onSubmittedWorkDone();
+  }
+
+  /** Destroy every buffer this host made. */
+  destroy(): void {
+    for (const b of this.owned.splice(0)) b.destroy();
+  }
+
+  /* ---------------------------------------------------------------- the ops */
+
+  /** c[m,n] = alpha · op(a)·op(b) (+ c): forward x·W or x·Wᵀ, dX = dY·Wᵀ (transB), dW = Xᵀ·dY (transA). */
+  matmul(a: GPUBuffer, b: GPUBuffer, c: GPUBuffer, s: MatmulShape): Dispatch {
+    const values = {
+      m: s.m,
+      n: s.n,
+      k: s.k,
+      transA: u(s.transA),
+      transB: u(s.transB),
+      accumulate: u(s.accumulate),
+      alpha: s.alpha ?? 1,
+    };
+    return this.dispatch('matmul', 'main', values, { 1: a, 2: b, 3: c }, [Math.ceil(s.n / 16), Math.ceil(s.m / 16)]);
+  }
+
+  /** x[rows, cols] += bias on every row, in place. */
+  biasAdd(x: GPUBuffer, bias: GPUBuffer, rows: number, cols: number): Dispatch {
+    return this.dispatch('bias', 'add', { rows, cols, accumulate: 0 }, { 1: bias, 2: x }, linear(rows * cols, 256));
+  }
+
+  /** db (+)= the column sums of dy [rows, cols]. */
+  biasGrad(dy: GPUBuffer, db: GPUBuffer, rows: number, cols: number, accumulate = false): Dispatch {
+    return this.dispatch('bias', 'grad', { rows, cols, accumulate: u(accumulate) }, { 3: dy, 4: db }, linear(cols, 64));
+  }
+
+  /** y = f(x) elementwise (x and y may not be the same buffer). */
+  activation(kind: Activation, x: GPUBuffer, y: GPUBuffer, n: number): Dispatch {
+    return this.dispatch('activation', 'forward', { n, kind: ACTIVATIONS[kind], accumulate: 0 }, { 1: x, 2: y }, linear(n, 256));
+  }
+
+  /** dx (+)= dy · f'(x), x the forward's input. */
+  activationGrad(kind: Activation, x: GPUBuffer, dy: GPUBuffer, dx: GPUBuffer, n: number, accumulate = false): Dispatch {
+    const values = { n, kind: ACTIVATIONS[kind], accumulate: u(accumulate) };
+    return this.dispatch('activation', 'backward', values, { 1: x, 3: dy, 4: dx }, linear(n, 256));
+  }
+
+  /** rowLoss[r] and dz = (softmax(z) − onehot) / counted: the forward and backward of the mean cross-entropy. */
+  crossEntropy(z: GPUBuffer, labels: GPUBuffer, rowLoss: GPUBuffer, dz: GPUBuffer, rows: number, cols: number, counted: number): Dispatch {
+    const values = { rows, cols, scale: 1 / Math.max(1, counted) };
+    return this.dispatch('crossEntropy', 'main', values, { 1: z, 2: labels, 3: rowLoss, 4: dz }, linear(rows, 64));
+  }
+
+  /** y = RMSNorm(x)·w, keeping inv[r] for the backward. */
+  rmsNorm(x: GPUBuffer, w: GPUBuffer, y: GPUBuffer, inv: GPUBuffer, rows: number, cols: number, eps: number): Dispatch {
+    return this.dispatch('rmsNorm', 'forward', { rows, cols, eps, accumulate: 0 }, { 1: x, 2: w, 3: y, 4: inv }, linear(rows, 64));
+  }
+
+  /** The two halves of RMSNorm's backward: dx (a thread per row) and dw (a thread per column). */
+  rmsNormGrad(
+    x: GPUBuffer,
+    w: GPUBuffer,
+    inv: GPUBuffer,
+    dy: GPUBuffer,
+    dx: GPUBuffer,
+    dw: GPUBuffer,
+    rows: number,
+    cols: number,
+    accumulate = false,
+  ): [Dispatch, Dispatch] {
+    const values = { rows, cols, eps: 0, accumulate: u(accumulate) };
+    return [
+      this.dispatch('rmsNorm', 'backwardX', values, { 1: x, 2: w, 5: dy, 6: inv, 7: dx }, linear(rows, 64)),
+      this.dispatch('rmsNorm', 'backwardW', values, { 1: x, 5: dy, 6: inv, 8: dw }, linear(cols, 64)),
+    ];
+  }
+
+  /** One AdamW update of w (with its moments m, v) from gradient g; values from adamwValues. */
+  adamw(g: GPUBuffer, w: GPUBuffer, m: GPUBuffer, v: GPUBuffer, values: ParamValues<typeof ADAMW_PARAMS>): Dispatch {
+    return this.dispatch('adamw', 'main', values, { 1: g, 2: w, 3: m, 4: v }, linear(values.n, 256));
+  }
+}
+
+/** AdamW's struct at optimizer step t (1-based, after the increment) as src/core/train/optim.ts computes it. */
+export function adamwValues(
+  n: number,
+  cfg: { beta1: number; beta2: number; eps: number; weightDecay: number },
+  lr: number,
+  t: number,
+  decay: boolean,
+): ParamValues<typeof ADAMW_PARAMS> {
+  return {
+    n,
+    lr,
+    beta1: cfg.beta1,
+    beta2: cfg.beta2,
+    eps: cfg.eps,
+    decay: decay ? 1 - lr * cfg.weightDecay : 1,
+    c1: 1 - cfg.beta1 ** t,
+    c2: 1 - cfg.beta2 ** t,
+  };
+}
