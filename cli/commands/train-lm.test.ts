@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGarden } from '../test-run.ts';
+import { candidateOperator } from '../../src/core/lab/policy.ts';
+import { readSlm } from '../../src/core/format/slm.ts';
 import { hfFolderFiles, tinyCheckpoint } from '../../src/core/models/llama-testing.ts';
 import { parseCausalLmConfig } from '../../src/core/models/llama-config.ts';
 import { mulberry32 } from '../../src/core/seeded.ts';
@@ -118,6 +120,27 @@ describe('garden train (text spec) and garden generate --adapter', () => {
     const prompt = ids.split(',').map(Number);
     const logits = llamaLogits({ ...frozenModel(tape, cfg, f32, shapes), adapter, lora: values }, prompt, 1, prompt.length).data;
     expect(maxDiff(unmerged.logits, logits.subarray((prompt.length - 1) * cfg.vocabSize))).toBeLessThan(1e-4);
+  });
+
+  it('--merged-out writes the trained candidate: a causal-LM .slm (recipe lora-merge) with the logits of --adapter', async () => {
+    const m = join(root, 'merged.slm');
+    const r = await runGarden(
+      'train',
+      spec('spec.json', { suite_texts: ['eval.txt'] }),
+      '--out',
+      join(root, 'again2'),
+      '--merged-out',
+      m,
+      '--root',
+      root,
+    );
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/merged {5}.*merged\.slm {2}[0-9a-f]{64} {2}\(operator lora-merge\)/);
+    expect(candidateOperator(readSlm(readFileSync(m)).metadata)).toBe('lora-merge');
+    const a = await gen(folder, '--ids', '0,5', '--max-new', '2', '--greedy', '--adapter', out);
+    const b = await gen(m, '--ids', '0,5', '--max-new', '2', '--greedy');
+    expect(b.ids).toEqual(a.ids);
+    expect(maxDiff(a.logits, b.logits)).toBeLessThan(1e-5);
   });
 
   it('the .slm of the folder takes the same adapter', async () => {

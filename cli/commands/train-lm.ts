@@ -12,6 +12,9 @@ import { runLlamaTraining, type TextFile } from '../../src/core/train/run-llama.
 import type { TextSpec, TrainSpec } from '../../src/core/train/spec.ts';
 import { openCausalLm } from '../../src/node/hf-folder.ts';
 import { writeAdapterDir } from '../../src/node/adapter-dir.ts';
+import { speciesId, speciesSignature } from '../../src/core/format/slm.ts';
+import { applyLlamaAdapter } from '../../src/core/train/llama.ts';
+import { trainedCandidateSlm, trainedParams } from '../../src/core/train/trained.ts';
 import { LIMITS, readRegularSync, writeFileAtomicSync } from '../../src/node/confine.ts';
 import { CliError } from '../command.ts';
 
@@ -32,6 +35,7 @@ export async function trainLanguageModel(
   at: (rel: string, what: string) => string,
   out: string,
   json: boolean,
+  mergedOut?: string,
 ): Promise<number> {
   const text = spec.text;
   const files = (list: string[], what: string) => list.map((rel) => readText(at(rel, what), rel, what));
@@ -41,13 +45,14 @@ export async function trainLanguageModel(
   const { lm, close } = await openCausalLm(at(spec.base, 'spec.base'));
   try {
     const tensors = await loadTensors(lm.model);
+    // The weights' identity for a folder or a .slm alike: the hash of each tensor's bytes, by name.
+    const baseHash = hashJson(Object.fromEntries(tensors.map((x) => [x.name, sha256Hex(x.data)])));
     const t0 = performance.now();
     const result = runLlamaTraining({
       spec,
       base: {
         name: basename(spec.base),
-        // The weights' identity for a folder or a .slm alike: the hash of each tensor's bytes, by name.
-        hash: hashJson(Object.fromEntries(tensors.map((x) => [x.name, sha256Hex(x.data)]))),
+        hash: baseHash,
         species: lm.model.species,
         config: lm.config,
         tensors,
@@ -63,7 +68,26 @@ export async function trainLanguageModel(
     const tokens = result.steps.length * Math.min(spec.train.batch, d.trainWindows) * text.seqLen;
     const manifest = { ...result.manifest, seconds: Math.round(seconds * 1000) / 1000, tokensPerSecond: Math.round(tokens / seconds) };
     writeFileAtomicSync(join(out, TRAINING_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-    const summary = { adapter: out, weightsSha256: sha256Hex(result.files.weights), ...manifest };
+    let merged: { path: string; hash: string } | undefined;
+    if (mergedOut !== undefined) {
+      // The trained candidate: base + adapter merged in each weight's own dtype, carrying the base's config and tokenizer.
+      const m = lm.model;
+      const recomputable = speciesId(speciesSignature(m.tensors, m.graphHash, m.vocabulary)) === m.species;
+      const file = trainedCandidateSlm(
+        {
+          hash: baseHash,
+          species: m.species,
+          ...(recomputable ? { graph: m.graphHash, vocabulary: m.vocabulary } : {}),
+          metadata: m.metadata,
+        },
+        applyLlamaAdapter(lm.config, tensors, result.files, 'merged', m.species).tensors,
+        trainedParams(result.files, spec),
+        spec.train.seed,
+      );
+      writeFileAtomicSync(mergedOut, file.bytes);
+      merged = { path: mergedOut, hash: file.hash };
+    }
+    const summary = { adapter: out, weightsSha256: sha256Hex(result.files.weights), merged, ...manifest };
     if (json) {
       console.log(JSON.stringify(summary, null, 2));
       return 0;
@@ -85,6 +109,7 @@ export async function trainLanguageModel(
         `validation ${v.windows} windows: loss base ${v.baseLoss.toFixed(4)} → adapter ${v.adapterLoss.toFixed(4)} (perplexity ${Math.exp(v.baseLoss).toFixed(2)} → ${Math.exp(v.adapterLoss).toFixed(2)}), kept step ${result.best.step}`,
       );
     }
+    if (merged) console.log(`merged     ${printable(merged.path)}  ${merged.hash}  (operator lora-merge)`);
     return 0;
   } finally {
     await close();

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { candidateOperator } from '../../src/core/lab/policy.ts';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -94,6 +95,12 @@ describe('garden train', () => {
     expect(merged.tensors.map((t) => `${t.name} ${sha256Hex(t.data)}`)).toEqual(
       mergeAdapter(base.tensors, adapter).map((t) => `${t.name} ${sha256Hex(t.data)}`),
     );
+    // A trained candidate: its recipe names lora-merge, the adapter's weights and the base.
+    expect(candidateOperator(merged.metadata)).toBe('lora-merge');
+    expect(JSON.parse(merged.metadata['garden.recipe'])).toMatchObject({
+      params: { adapter: sha256Hex(weights) },
+      parents: [base.hash],
+    });
     const manifest = JSON.parse(readFileSync(join(out, 'garden_training.json'), 'utf8'));
     expect(manifest.data.train).toMatchObject({ file: 'train.jsonl', rows: 30, labels: { ham: 15, spam: 15 } });
     expect(manifest.suitesKeptApart.map((s: { id: string }) => s.id).sort()).toEqual([

@@ -15,6 +15,7 @@ import { WALL_WINDOW } from '../../src/core/train/text-wall.ts';
 import { runTraining, TRAINING_MANIFEST } from '../../src/core/train/run.ts';
 import { encodeJsonl, parseSpec, ENCODINGS, type Encoding } from '../../src/core/train/spec.ts';
 import { federatedUpdate } from '../../src/core/train/federated.ts';
+import { trainedCandidateSlm, trainedParams } from '../../src/core/train/trained.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { trainLanguageModel } from './train-lm.ts';
 import { writeAdapterDir } from '../../src/node/adapter-dir.ts';
@@ -46,7 +47,10 @@ ${Object.entries(ENCODINGS)
   .join('\n')}
 
   --out DIR          the adapter folder (created)
-  --merged-out FILE  also write the base with the adapter merged in, as a .slm of the same species
+  --merged-out FILE  also write the base with the adapter merged in, as a .slm of the same species:
+                     a trained candidate whose recipe (garden.recipe) names operator lora-merge,
+                     the adapter's and the spec's SHA-256 and the base; a policy admits it only
+                     when its allowlist names "lora-merge"
   --federated-update FILE
                      also write the run's delta as a federated update: base + delta (a .slm of
                      the base's species) recording the example count (training rows) and the
@@ -94,9 +98,7 @@ async function run(args: string[]): Promise<number> {
   if (clip !== undefined && !values['federated-update']) throw new CliError('--clip goes with --federated-update');
   if (spec.text) {
     if (values['federated-update']) throw new CliError('--federated-update is for classifier specs');
-    if (values['merged-out'])
-      throw new CliError('--merged-out is for classifier specs; apply a language-model adapter with garden generate --adapter');
-    return trainLanguageModel({ ...spec, text: spec.text }, at, values.out, values.json);
+    return trainLanguageModel({ ...spec, text: spec.text }, at, values.out, values.json, values['merged-out']);
   }
 
   const basePath = at(spec.base, 'spec.base');
@@ -152,13 +154,19 @@ async function run(args: string[]): Promise<number> {
   writeFileAtomicSync(join(values.out, TRAINING_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   let merged: { path: string; hash: string } | undefined;
   if (values['merged-out']) {
-    const bytes = writeSlm(result.merged, {
-      species: slm.species,
-      ...(info.graph ? { graph: info.graph } : {}),
-      ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
-    });
-    writeFileAtomicSync(values['merged-out'], bytes);
-    merged = { path: values['merged-out'], hash: sha256Hex(bytes) };
+    const file = trainedCandidateSlm(
+      {
+        hash: slm.hash,
+        species: slm.species,
+        ...(info.graph ? { graph: info.graph } : {}),
+        ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+      },
+      result.merged,
+      trainedParams(result.files, spec),
+      spec.train.seed,
+    );
+    writeFileAtomicSync(values['merged-out'], file.bytes);
+    merged = { path: values['merged-out'], hash: file.hash };
   }
 
   let update: { path: string; hash: string; examples: number; norm: number; factor: number } | undefined;

@@ -9,15 +9,47 @@ import type { Policy } from '../manifest/kinds.ts';
 import { deepFreeze, structuredCloneJson } from '../manifest/index.ts';
 import { validatePolicy } from '../manifest/validate.ts';
 import { OPERATORS } from '../operators/registry.ts';
+import { TRAIN_OPERATOR } from '../train/trained.ts';
 import type { Ledger } from './ledger.ts';
 
 export class PolicyError extends Error {
   override name = 'PolicyError';
 }
 
-/** The operator ids the registry knows (src/core/operators/registry.ts): the allowlist's universe. */
+/**
+ * The allowlist's universe: the operator ids the registry knows (src/core/operators/registry.ts),
+ * and "lora-merge", which a trained candidate records (src/core/train/trained.ts: base + a merged
+ * adapter). Policies admit trained candidates only when they name it.
+ */
 export function knownOperatorIds(): string[] {
-  return Object.keys(OPERATORS);
+  return [...Object.keys(OPERATORS), TRAIN_OPERATOR.id];
+}
+
+/**
+ * The operator a candidate file records, for the allowlist gate: its `garden.recipe`'s operator
+ * id (bred and trained candidates alike), else the id of `garden.operator` ("id@version"); '' when
+ * it records none.
+ */
+export function candidateOperator(metadata: Readonly<Record<string, string>>): string {
+  const recipe = metadata['garden.recipe'];
+  if (recipe !== undefined) {
+    try {
+      const id = (JSON.parse(recipe) as { operator?: { id?: unknown } }).operator?.id;
+      if (typeof id === 'string') return id;
+    } catch {
+      // An unreadable recipe records no operator.
+    }
+  }
+  return (metadata['garden.operator'] ?? '').replace(/@[^@]*$/, '');
+}
+
+/** The allowlist gate's one-line detail. */
+export function allowlistDetail(policy: Policy, operatorId: string): string {
+  if (isAllowed(policy, operatorId)) return `operator ${operatorId} is allowlisted`;
+  if (operatorId === '') return 'the candidate records no operator, so no allowlist entry can admit it';
+  if (operatorId === TRAIN_OPERATOR.id)
+    return `operator ${operatorId} is not allowlisted: a trained candidate (base + merged adapter) is admitted only when the policy's allowlist names "${operatorId}"`;
+  return `operator ${operatorId} is not allowlisted`;
 }
 
 /** Validate a policy against its schema and the operator registry; returns a frozen copy. */

@@ -93,5 +93,8 @@ describe('population review', () => {
       },
     ]);
     expect(() => chooseParentPool(review, testPolicy(), { size: 2, seed: 1, operator: 'mutate' })).toThrow(/not in the policy allowlist/);
+    // An allowlisted "lora-merge" (trained candidates) breeds nothing: the plan takes the next operator.
+    const withTrained = chooseParentPool(review, testPolicy({ allowlist: ['lora-merge', 'blend'] }), { size: 2, seed: 1 });
+    expect(withTrained.plan.map((p) => p.operator.id)).toEqual(['blend']);
   });
 });

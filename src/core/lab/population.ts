@@ -6,7 +6,7 @@
 import type { Sha256Hex } from '../hash.ts';
 import type { Direction, ParentPoolRecipe, Params, PlanStep, PopulationMember, PopulationReview, Policy } from '../manifest/kinds.ts';
 import { makeManifest, manifestHash } from '../manifest/index.ts';
-import { getOperator } from '../operators/registry.ts';
+import { getOperator, OPERATORS } from '../operators/registry.ts';
 
 export interface Objective {
   metric: string;
@@ -182,6 +182,8 @@ export function chooseParentPool(
   const opId =
     opts.operator ??
     policy.allowlist.find((id) => {
+      // Only the registry's operators breed; an allowlisted "lora-merge" (trained candidates) does not.
+      if (!Object.prototype.hasOwnProperty.call(OPERATORS, id)) return false;
       const op = getOperator(id);
       return op.parents.min <= 2 && op.parents.max >= 2 && !op.needsBase;
     });

@@ -26,7 +26,7 @@ import { makeManifest, manifestHash } from '../manifest/index.ts';
 import type { BreedResult } from '../operators/breed.ts';
 import type { CandidateFile } from '../operators/candidate.ts';
 import { getOperator } from '../operators/registry.ts';
-import { isAllowed } from './policy.ts';
+import { allowlistDetail, isAllowed } from './policy.ts';
 import { RELEASE_STAGES } from './release.ts';
 import type { Check } from './viability.ts';
 
@@ -141,11 +141,7 @@ function evaluationGate(e: AdmissionEvidence): Gate {
 export function promotionTemplate(e: AdmissionEvidence): PromotionTemplate {
   const allowed = isAllowed(e.policy, e.operator);
   const gates: Record<PromotionGate, Gate> = {
-    allowlist: {
-      id: 'allowlist',
-      status: allowed ? 'passed' : 'failed',
-      detail: `operator ${e.operator} is ${allowed ? '' : 'not '}allowlisted`,
-    },
+    allowlist: { id: 'allowlist', status: allowed ? 'passed' : 'failed', detail: allowlistDetail(e.policy, e.operator) },
     evaluation: evaluationGate(e),
     viability: {
       id: 'viability',
