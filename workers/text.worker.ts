@@ -14,6 +14,19 @@ import type { CausalDecoder } from '../src/core/models/decoder.ts';
 import { chatPromptIds, loadChatTemplate, type ChatTemplate } from '../src/core/models/chat.ts';
 import { generate, type SamplingOptions } from '../src/core/models/generate.ts';
 import type { Tensor } from '../src/core/tensor.ts';
+import { breed, BreedCancelled, type BreedProgress, type TensorStat } from '../src/core/operators/breed.ts';
+import { cpuBackend, type KernelBackend } from '../src/core/operators/backend.ts';
+import { getOperator } from '../src/core/operators/registry.ts';
+import { candidateSlm } from '../src/core/operators/candidate.ts';
+import { checkSlmMetadata, readSlm, type SlmFile } from '../src/core/format/slm.ts';
+import { toSlm } from '../src/core/format/model.ts';
+import { hfExportFiles, HF_SHARD_METADATA } from '../src/core/format/hf.ts';
+import { writeSafetensorsStream } from '../src/core/format/safetensors.ts';
+import { modelCard } from '../src/core/format/card.ts';
+import { sha256Hex, sha256Stream } from '../src/core/hash.ts';
+import { perplexity, type Perplexity } from '../src/core/models/perplexity.ts';
+import { generationSmoke, type GenerationSmoke } from '../src/core/models/lm-smoke.ts';
+import type { RecipeParams } from '../src/core/operators/types.ts';
 
 export interface TextModelPayload {
   /** The stored model's id; one session is kept warm per id and execution provider. */
@@ -68,8 +81,284 @@ function yielding(d: CausalDecoder): CausalDecoder {
   };
 }
 
+/** A stored model held by the worker for breeding, scoring, routing and export (the LM lab, src/app/lm-lab.ts). */
+interface Held {
+  model: ImportedModel;
+  tensors: Tensor[];
+  lm: CausalLm;
+  /** The one-shard .slm that `garden import` writes for this model (its lineage identity), built on first use. */
+  slm?: SlmFile;
+  scorer?: Promise<OrtCausalLm>;
+}
+
+export interface LmBreedRequest {
+  operator: string;
+  params: RecipeParams;
+  seed: number;
+  /** Held model ids, base first when the operator takes one (as the CLI's recipe orders them). */
+  parents: string[];
+}
+
+export interface LmBreedResult {
+  /** The candidate .slm, as `garden breed` writes it for the same recipe and parents. */
+  bytes: Uint8Array;
+  hash: string;
+  lineageKey: string;
+  species: string;
+  /** The parents' .slm hashes, in breed order. */
+  parentHashes: string[];
+  operator: { id: string; version: string };
+  params: RecipeParams;
+  stats: TensorStat[];
+  backend: string;
+  ms: number;
+}
+
+export interface LmWorkProgress {
+  done: number;
+  total: number;
+  label: string;
+}
+
+export interface HfExportedFile {
+  name: string;
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+const held = new Map<string, Held>();
+let workCancel = false;
+
+function heldModel(id: string): Held {
+  const h = held.get(id);
+  if (!h) throw new Error(`model ${id.slice(0, 12)}… is not held by the text worker`);
+  return h;
+}
+
+function modelOf(m: Omit<TextModelPayload, 'ep' | 'id'>): ImportedModel {
+  const byName = new Map(m.tensors.map((t) => [t.name, t]));
+  return {
+    format: 'safetensors',
+    tensors: m.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })) as ImportedModel['tensors'],
+    read: async (n) => byName.get(n)!.data,
+    graph: null,
+    graphHash: m.graphHash,
+    vocabulary: [],
+    metadata: m.metadata,
+    species: m.species,
+  };
+}
+
+async function slmOf(h: Held): Promise<SlmFile> {
+  if (h.slm) return h.slm;
+  const parts: Uint8Array[] = [];
+  for await (const c of toSlm(h.model, { maxShardBytes: Number.MAX_SAFE_INTEGER })) parts.push(c.bytes);
+  const bytes = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    bytes.set(p, o);
+    o += p.length;
+  }
+  h.slm = readSlm(bytes);
+  return h.slm;
+}
+
+function scorer(h: Held): Promise<OrtCausalLm> {
+  h.scorer ??= createCausalLmSession(h.lm.config, h.tensors, { numThreads: threads, executionProviders: ['wasm'] });
+  return h.scorer;
+}
+
+/** The CPU reference backend, letting the message queue (a Cancel) run between tensors. */
+const yieldingCpu: KernelBackend = {
+  ...cpuBackend,
+  run: async (op, inputs, params, ctx) => {
+    await yieldTask();
+    if (workCancel) throw new BreedCancelled();
+    return cpuBackend.run(op, inputs, params, ctx);
+  },
+};
+
 const api = {
   alive: holdLife,
+
+  /** Keep a stored model's tensors here for the lab's work (the page hands them over once). */
+  hold(m: Omit<TextModelPayload, 'ep'>): void {
+    if (held.has(m.id)) return;
+    const model = modelOf(m);
+    held.set(m.id, { model, tensors: m.tensors, lm: causalLmFromModel(model) });
+  },
+
+  holds(id: string): boolean {
+    return held.has(id);
+  },
+
+  async release(id: string): Promise<void> {
+    const h = held.get(id);
+    held.delete(id);
+    await (await h?.scorer)?.release();
+  },
+
+  /** The held model's one-shard .slm hash (what a lineage names). */
+  async slmHash(id: string): Promise<string> {
+    return (await slmOf(heldModel(id))).hash;
+  },
+
+  /** Stop the lab's breed or scoring in progress (before its next tensor or window). */
+  cancelWork(): void {
+    workCancel = true;
+  },
+
+  /**
+   * Breed held models with a core operator, tensor by tensor on the CPU reference (the bytes
+   * `garden breed` writes for the same recipe), and write the candidate .slm (candidateSlm).
+   */
+  async breed(req: LmBreedRequest, onProgress: (p: BreedProgress) => void): Promise<LmBreedResult> {
+    workCancel = false;
+    const op = getOperator(req.operator);
+    const slms = await Promise.all(req.parents.map((id) => slmOf(heldModel(id))));
+    const signal = {
+      get aborted() {
+        return workCancel;
+      },
+    };
+    const result = await breed(
+      { operator: op.id, params: req.params, seed: req.seed, parents: slms.map((m) => m.tensors) },
+      yieldingCpu,
+      onProgress,
+      signal,
+    );
+    const parents = slms.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata }));
+    const file = candidateSlm(result, parents);
+    const out: LmBreedResult = {
+      bytes: file.bytes,
+      hash: file.hash,
+      lineageKey: file.lineageKey,
+      species: file.species,
+      parentHashes: slms.map((m) => m.hash),
+      operator: result.operator,
+      params: result.params,
+      stats: result.stats,
+      backend: result.backend.adapter,
+      ms: result.ms,
+    };
+    return Comlink.transfer(out, [file.bytes.buffer as ArrayBuffer]);
+  },
+
+  /** Perplexity (per token of the model's tokenizer, and bits per byte) of a held model on each text, in windows of `window` tokens. */
+  async perplexity(
+    id: string,
+    texts: { name: string; text: string }[],
+    window: number,
+    onProgress: (p: LmWorkProgress) => void,
+  ): Promise<Record<string, Perplexity & { ms: number }>> {
+    workCancel = false;
+    const h = heldModel(id);
+    const session = await scorer(h);
+    const out: Record<string, Perplexity & { ms: number }> = {};
+    let done = 0;
+    for (const t of texts) {
+      onProgress({ done, total: texts.length, label: t.name });
+      const t0 = performance.now();
+      const d: CausalDecoder = {
+        vocabSize: session.vocabSize,
+        get length() {
+          return session.length;
+        },
+        forward: async (ids) => {
+          await yieldTask();
+          if (workCancel) throw new Error('evaluation cancelled');
+          return session.forward(ids);
+        },
+        reset: () => session.reset(),
+        release: () => session.release(),
+      };
+      out[t.name] = { ...(await perplexity(d, h.lm.tokenizer, t.text, { window })), ms: performance.now() - t0 };
+      onProgress({ done: ++done, total: texts.length, label: t.name });
+    }
+    return out;
+  },
+
+  /** The generation smoke of a held model: a greedy rollout after BOS with finite logits, a reachable EOS and the length limit kept. */
+  async smoke(id: string, steps: number): Promise<GenerationSmoke> {
+    const h = heldModel(id);
+    const session = await scorer(h);
+    session.reset();
+    const prompt = h.lm.tokenizer.encode('The');
+    return generationSmoke(session, prompt, { steps, eosTokenIds: h.lm.eosTokenIds });
+  },
+
+  /** Token ids of a text under a held model's tokenizer. */
+  encodeWith(id: string, text: string): number[] {
+    return heldModel(id).lm.tokenizer.encode(text);
+  },
+
+  /** The next-token logits of a held model after `ids` (what the text slot's selector routes). */
+  async nextLogits(id: string, ids: number[]): Promise<Float32Array> {
+    const h = heldModel(id);
+    const session = await scorer(h);
+    session.reset();
+    const logits = await session.forward(ids);
+    const V = session.vocabSize;
+    return Float32Array.from(logits.subarray(logits.length - V));
+  },
+
+  /**
+   * A held model as a Hugging Face folder: the JSON files verbatim, the safetensors shards (each
+   * at most `maxShardBytes` unless one tensor alone is larger) with their index, and a README.md
+   * model card with lineage, operator, scores and every file's SHA-256 (garden export --hf's files).
+   */
+  async exportHf(
+    id: string,
+    o: { maxShardBytes: number; name: string; baseModels: string[]; scores: string[] },
+  ): Promise<HfExportedFile[]> {
+    const h = heldModel(id);
+    const enc = new TextEncoder();
+    const files: HfExportedFile[] = [];
+    for (const f of hfExportFiles(h.lm, o.maxShardBytes)) {
+      if ('text' in f) {
+        const bytes = enc.encode(f.text);
+        files.push({ name: f.name, bytes, sha256: sha256Hex(bytes) });
+        continue;
+      }
+      const parts: Uint8Array[] = [];
+      const hs = sha256Stream();
+      for await (const b of writeSafetensorsStream(f.shard, h.model.read, HF_SHARD_METADATA)) {
+        parts.push(b.slice());
+        hs.update(b);
+      }
+      const bytes = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+      let off = 0;
+      for (const p of parts) {
+        bytes.set(p, off);
+        off += p.length;
+      }
+      files.push({ name: f.name, bytes, sha256: hs.digestHex() });
+    }
+    const m = h.model.metadata;
+    const operator = m['garden.operator'];
+    const c = h.lm.config;
+    const card = modelCard({
+      name: o.name,
+      baseModels: o.baseModels,
+      mergeMethod: operator,
+      tags: ['text-generation', c.architecture],
+      species: h.model.species,
+      files: files.map((f) => ({ name: f.name, sha256: f.sha256 })),
+      tensors: h.model.tensors,
+      description: [
+        `A ${c.architecture} (${c.numLayers} layers, hidden ${c.hiddenSize}, vocabulary ${c.vocabSize}) exported from SLM Garden${operator ? `, made with the \`${operator}\` operator` : ''}.`,
+        ...(m['garden.lineage'] ? ['', `Lineage key: \`${m['garden.lineage']}\`.`] : []),
+        ...(m['garden.recipe'] ? ['', `Recipe: \`${m['garden.recipe']}\`.`] : []),
+        ...(o.scores.length ? ['', '## Scores', '', ...o.scores.map((s) => `- ${s}`)] : []),
+      ].join('\n'),
+    });
+    const cardBytes = enc.encode(card);
+    files.push({ name: 'README.md', bytes: cardBytes, sha256: sha256Hex(cardBytes) });
+    return Comlink.transfer(
+      files,
+      files.map((f) => f.bytes.buffer as ArrayBuffer),
+    );
+  },
 
   /** Whether the model's session is warm (then `load` needs no tensors). */
   isLoaded(id: string, ep: 'wasm' | 'webgpu'): boolean {
@@ -83,18 +372,7 @@ const api = {
     const old = loaded;
     loaded = null;
     await old?.decoder.release();
-    const byName = new Map(m.tensors.map((t) => [t.name, t]));
-    const model: ImportedModel = {
-      format: 'safetensors',
-      tensors: m.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })) as ImportedModel['tensors'],
-      read: async (n) => byName.get(n)!.data,
-      graph: null,
-      graphHash: m.graphHash,
-      vocabulary: [],
-      metadata: m.metadata,
-      species: m.species,
-    };
-    const lm = causalLmFromModel(model);
+    const lm = causalLmFromModel(modelOf(m));
     const chat = loadChatTemplate(lm.texts.tokenizerConfig);
     const executionProviders = m.ep === 'webgpu' ? (['webgpu', 'wasm'] as const) : (['wasm'] as const);
     const decoder = await createCausalLmSession(lm.config, m.tensors, { numThreads: threads, executionProviders });

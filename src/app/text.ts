@@ -46,6 +46,25 @@ export interface TextModelEntry extends TextModelSummary {
   createdAt: string;
   /** The folder's JSON files under the .slm metadata keys (HF_KEYS). */
   metadata: Record<string, string>;
+  /** A candidate bred in the LM lab (src/app/lm-lab.ts): how it was made; absent for an imported model. */
+  lineage?: TextLineage;
+}
+
+/** How a bred text model was made: the recipe, its parents and the candidate file's identity. */
+export interface TextLineage {
+  operator: { id: string; version: string };
+  params: Record<string, unknown>;
+  seed: number;
+  /** The parents' stored ids and their one-shard .slm hashes, base first. */
+  parents: string[];
+  parentHashes: string[];
+  /** SHA-256 of the candidate .slm (what `garden breed` writes for the same recipe). */
+  hash: string;
+  lineageKey: string;
+  /** Hashes of the breed's documents (lineage template, operator receipt, candidate manifest). */
+  receipt: string;
+  breedMs: number;
+  backend: string;
 }
 
 export interface TextCheck {
@@ -145,16 +164,40 @@ export interface StarterTextModel {
 
 const STARTER_LM = '/starter/lm';
 
-/** The starter text family's models, or none when this build has no starter text family. */
-export async function starterTextModels(): Promise<StarterTextModel[]> {
+/** A frozen text suite of the starter text family (public/starter/lm/suites, pinned by SHA-256). */
+export interface StarterTextSuite {
+  id: string;
+  file: string;
+  hash: string;
+  bytes: number;
+  description: string;
+}
+
+/** The starter text family's manifest (models and frozen suites), or null when this build has none. */
+export async function starterTextManifest(): Promise<{ models: StarterTextModel[]; suites: StarterTextSuite[] } | null> {
   try {
     const r = await fetch(`${STARTER_LM}/manifest.json`);
-    if (!r.ok || !(r.headers.get('content-type') ?? '').includes('json')) return [];
-    const m = (await r.json()) as { models?: unknown };
-    return Array.isArray(m.models) ? (m.models as StarterTextModel[]).filter((x) => x && typeof x.folder === 'string') : [];
+    if (!r.ok || !(r.headers.get('content-type') ?? '').includes('json')) return null;
+    const m = (await r.json()) as { models?: unknown; suites?: unknown };
+    const models = Array.isArray(m.models) ? (m.models as StarterTextModel[]).filter((x) => x && typeof x.folder === 'string') : [];
+    const suites = Array.isArray(m.suites)
+      ? (m.suites as StarterTextSuite[]).filter((x) => x && typeof x.file === 'string' && /^[0-9a-f]{64}$/.test(String(x.hash)))
+      : [];
+    return { models, suites };
   } catch {
-    return [];
+    return null;
   }
+}
+
+/** The starter text family's models, or none when this build has no starter text family. */
+export async function starterTextModels(): Promise<StarterTextModel[]> {
+  return (await starterTextManifest())?.models ?? [];
+}
+
+/** A frozen suite's text, checked against its pin. */
+export async function starterSuiteText(s: StarterTextSuite): Promise<{ bytes: Uint8Array; text: string }> {
+  const bytes = await fetchBytes(`${STARTER_LM}/${s.file.split('/').map(encodeURIComponent).join('/')}`, s.hash);
+  return { bytes, text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
 }
 
 /** A starter model's folder as files, each checked against the manifest's hash. */
@@ -169,7 +212,7 @@ export async function starterFiles(m: StarterTextModel): Promise<File[]> {
 
 let store: Promise<TensorStore> | null = null;
 /** The garden's tensor store for language models (its own database, reset with the garden). */
-function textStore(): Promise<TensorStore> {
+export function textStore(): Promise<TensorStore> {
   store ??= openIdbTensorStore({ name: gardenDatabases().text });
   return store;
 }
@@ -182,10 +225,15 @@ export async function listTextModels(): Promise<TextModelEntry[]> {
 }
 
 /** Store a checked folder's tensors (in their own dtype) and files in one transaction. */
-export async function storeTextModel(check: TextCheck): Promise<TextModelEntry> {
+export async function storeTextModel(check: TextCheck, lineage?: TextLineage): Promise<TextModelEntry> {
   if (!check.lm || !check.summary) throw new Error('nothing to store: the folder was refused');
   const tensors = await loadTensors(check.lm.model);
-  const meta: Omit<TextModelEntry, 'id'> = { ...check.summary, createdAt: new Date().toISOString(), metadata: check.lm.model.metadata };
+  const meta: Omit<TextModelEntry, 'id'> = {
+    ...check.summary,
+    createdAt: new Date().toISOString(),
+    metadata: check.lm.model.metadata,
+    ...(lineage ? { lineage } : {}),
+  };
   const r = await (await textStore()).putModel({ tensors, species: check.lm.model.species, graph: null, meta: { entry: meta } });
   const stored = r.created ? meta : ((await (await textStore()).matchModel(r.id))!.meta.entry as Omit<TextModelEntry, 'id'>);
   return { ...stored, id: r.id };
@@ -195,7 +243,7 @@ export async function deleteTextModel(id: string): Promise<void> {
   await (await textStore()).deleteModel(id);
 }
 
-const textWorker = supervised<TextWorkerApi>(
+export const textWorker = supervised<TextWorkerApi>(
   'text',
   () => new Worker(new URL('../../workers/text.worker.ts', import.meta.url), { type: 'module', name: 'text' }),
 );

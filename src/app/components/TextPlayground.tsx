@@ -22,6 +22,7 @@ import {
 } from '../text.ts';
 import { useGarden } from '../state.ts';
 import { bytes, short } from '../format.ts';
+import { LmLab } from './LmLab.tsx';
 import './text-playground.css';
 
 /** Files of a drop, a dropped folder's files included (one level: an HF folder is flat). */
@@ -448,6 +449,7 @@ export function TextPlayground() {
         </ul>
       )}
       {model && <Generate key={model.id} model={model} />}
+      <LmLab />
     </div>
   );
 }

@@ -1,0 +1,731 @@
+/**
+ * The language-model family's lab (loaded with the text playground): the stored text models are
+ * its pool. Two or more of them are bred with a core operator in the text worker (tensor by
+ * tensor on the CPU reference, the bytes `garden breed` writes for the same recipe), the candidate
+ * is scored by perplexity on the starter family's frozen text suites against its parents and the
+ * slot's champion, judged by the viability controller under the text slot's policy, admitted
+ * through the lab's gates (admission documents, admitToShadow) and released (canary, champion) in
+ * a ledger of its own; a prompt is routed by the selector, and the model it picked streams the
+ * answer. A candidate is exported as a Hugging Face folder and read back, tensor hash by hash.
+ */
+import * as Comlink from 'comlink';
+import { create } from 'zustand';
+import { importSlm, tensorHashes } from '../core/format/model.ts';
+import { bytesSource } from '../core/format/source.ts';
+import { causalLmFromModel } from '../core/format/hf.ts';
+import { getOperator, OPERATORS } from '../core/operators/registry.ts';
+import type { BreedProgress, BreedResult } from '../core/operators/breed.ts';
+import type { RecipeParams } from '../core/operators/types.ts';
+import { sha256Hex } from '../core/hash.ts';
+import { makeManifest, manifestHash, type Policy, type RuntimeSmoke } from '../core/manifest/index.ts';
+import type { EvaluationSidecar } from '../core/manifest/kinds.ts';
+import { Ledger } from '../core/lab/ledger.ts';
+import { PolicyZone } from '../core/lab/policy.ts';
+import { ReleaseController } from '../core/lab/release.ts';
+import { SelectorRouter, type RouteResult } from '../core/lab/router.ts';
+import { noopBaseline, viability, type Scored, type ViabilityVerdict } from '../core/lab/viability.ts';
+import { evidencePromotionCheck } from '../core/lab/fitness.ts';
+import { admitToShadow } from '../core/lab/admission.ts';
+import { admissionDocuments, recordBreed } from '../core/lab/records.ts';
+import { bindSidecar } from '../core/eval/sidecar.ts';
+import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
+import { candidateName } from './naming.ts';
+import { gardenDatabases } from './repo.ts';
+import {
+  folderOfFiles,
+  refreshTextModels,
+  runText,
+  starterSuiteText,
+  starterTextManifest,
+  storeTextModel,
+  summarize,
+  textStore,
+  textWorker,
+  useText,
+  type TextModelEntry,
+} from './text.ts';
+import type { HfExportedFile, LmWorkProgress } from '../../workers/text.worker.ts';
+import { importHfFolder } from '../core/format/hf.ts';
+
+/** The text slot the selector routes prompts for. */
+export const LM_SLOT = 'text';
+/** The slot's primary suite: Moby-Dick chapters then the mixed suite, one text (a Moby-Dick voice that keeps general English). */
+export const PRIMARY_SUITE = 'moby+mixed';
+const GUARDRAIL_SUITE = 'mixed';
+/** The suites of the starter family that make the policy's two. */
+const SUITE_PARTS: Record<string, string[]> = { [PRIMARY_SUITE]: ['moby', 'mixed'], [GUARDRAIL_SUITE]: ['mixed'] };
+/** Perplexity windows, as `garden eval --text` scores (512 tokens, stride 256). */
+const WINDOW = 512;
+/** The routed input: the prompt's last tokens as ids, left-padded with −1. */
+export const ROUTE_CONTEXT = 32;
+const EVALUATOR = { id: 'lm-perplexity', version: '1' } as const;
+const SMOKE_STEPS = 8;
+
+/** The text slot's policy: perplexity (lower is better) on the primary suite by a margin, the mixed suite as a guardrail. */
+export function lmPolicy(pins: Record<string, string>): Policy {
+  return {
+    kind: 'policy',
+    schemaVersion: 1,
+    allowlist: Object.keys(OPERATORS),
+    primary: { suite: PRIMARY_SUITE, metric: 'perplexity', direction: 'min', margin: 0.5 },
+    guardrails: [{ suite: GUARDRAIL_SUITE, metric: 'perplexity', direction: 'min', tolerance: 5 }],
+    ceilings: { maxBytes: 64 * 1024 * 1024 },
+    suites: { ...pins },
+  };
+}
+
+export interface LmScore {
+  tokens: number;
+  bytes: number;
+  perplexity: number;
+  bitsPerByte: number;
+  ms: number;
+  /** Hash of the evaluation sidecar that records it. */
+  sidecar: string;
+}
+
+export interface LmTask {
+  kind: 'breed' | 'evaluate' | 'export';
+  done: number;
+  total: number;
+  label: string;
+  startedAt: number;
+}
+
+export interface LmRoute {
+  prompt: string;
+  answeredBy: string;
+  answeredName: string;
+  canary: boolean;
+  fellBack: string[];
+  shadow: { model: string; agreed: boolean | null } | null;
+  ms: number;
+}
+
+export interface LmExport {
+  model: string;
+  files: { name: string; bytes: number; sha256: string; url: string }[];
+  /** The read-back: the exported files imported again, tensor hashes compared with the stored model's. */
+  readBack: { ok: boolean; text: string } | null;
+  savedTo?: string;
+}
+
+export interface LedgerLine {
+  index: number;
+  type: string;
+  summary: string;
+}
+
+interface LmState {
+  phase: 'closed' | 'opening' | 'ready' | 'error';
+  error: string | null;
+  notice: string | null;
+  task: LmTask | null;
+  /** Model id → policy suite name → score. */
+  scores: Record<string, Record<string, LmScore>>;
+  smoke: Record<string, { passed: boolean; reasons: string[]; generated: number[] }>;
+  verdicts: Record<string, ViabilityVerdict>;
+  admitted: Record<string, string>;
+  registry: { champion: string | null; canary: { model: string; share: number } | null; shadow: string | null } | null;
+  ledger: LedgerLine[];
+  ledgerOk: string;
+  route: LmRoute | null;
+  exported: LmExport | null;
+  policy: Policy | null;
+  set(p: Partial<Omit<LmState, 'set'>>): void;
+}
+
+export const useLm = create<LmState>()((set) => ({
+  phase: 'closed',
+  error: null,
+  notice: null,
+  task: null,
+  scores: {},
+  smoke: {},
+  verdicts: {},
+  admitted: {},
+  registry: null,
+  ledger: [],
+  ledgerOk: '',
+  route: null,
+  exported: null,
+  policy: null,
+  set: (p) => set(p),
+}));
+
+const get = () => useLm.getState();
+const set = (p: Partial<Omit<LmState, 'set'>>) => useLm.getState().set(p);
+
+let ledger: Ledger;
+let policy: PolicyZone;
+let release: ReleaseController;
+let router: SelectorRouter;
+/** Policy suite name → its text (the frozen files, each checked against the starter manifest's pin). */
+const suiteTexts: Record<string, string> = {};
+let opening: Promise<void> | null = null;
+
+/** Open the lab once per page: the suites, the ledger (its own database) and the zones replayed from it. */
+export function openLmLab(): Promise<void> {
+  opening ??= open().catch((e: Error) => {
+    opening = null;
+    set({ phase: 'error', error: `The language-model lab could not open: ${e.message}` });
+  });
+  return opening;
+}
+
+async function open(): Promise<void> {
+  set({ phase: 'opening' });
+  const manifest = await starterTextManifest();
+  if (!manifest) throw new Error('this build has no starter text family (public/starter/lm/manifest.json; run `npm run starter`)');
+  const parts: Record<string, Uint8Array> = {};
+  const texts: Record<string, string> = {};
+  for (const id of new Set(Object.values(SUITE_PARTS).flat())) {
+    const s = manifest.suites.find((x) => x.id === id);
+    if (!s) throw new Error(`the starter text family has no suite "${id}"`);
+    const r = await starterSuiteText(s);
+    parts[id] = r.bytes;
+    texts[id] = r.text;
+  }
+  const pins: Record<string, string> = {};
+  for (const [name, ids] of Object.entries(SUITE_PARTS)) {
+    const bytes = concat(ids.map((id) => parts[id]));
+    pins[name] = sha256Hex(bytes);
+    suiteTexts[name] = ids.map((id) => texts[id]).join('');
+  }
+  ledger = await Ledger.open(await IdbLedgerStore.open(`${gardenDatabases().text}-audit`));
+  policy = await PolicyZone.open(ledger, lmPolicy(pins));
+  const held = policy.current().suites;
+  const moved = Object.keys(pins).filter((n) => held[n] !== pins[n]);
+  if (moved.length) throw new Error(`the frozen suites ${moved.join(', ')} differ from the ones this lab's policy pins`);
+  release = ReleaseController.open(ledger);
+  router = new SelectorRouter({ invoke, release });
+  set({ phase: 'ready', policy: policy.current(), scores: loadScores() });
+  sync();
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Scores are observations of fixed bytes on pinned suites: kept across reloads, keyed by model id and suite pin. */
+const SCORES_KEY = 'slm-garden-lm-scores';
+
+function loadScores(): Record<string, Record<string, LmScore>> {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SCORES_KEY) ?? '{}') as Record<string, Record<string, LmScore & { pin: string }>>;
+    const pins = policy.current().suites;
+    const out: Record<string, Record<string, LmScore>> = {};
+    for (const [model, byPin] of Object.entries(saved))
+      for (const [pin, s] of Object.entries(byPin)) {
+        const name = Object.keys(pins).find((n) => pins[n] === pin);
+        if (name) (out[model] ??= {})[name] = s;
+      }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+function saveScores(): void {
+  const pins = policy.current().suites;
+  const out: Record<string, Record<string, LmScore>> = {};
+  for (const [model, byName] of Object.entries(get().scores))
+    for (const [name, s] of Object.entries(byName)) if (pins[name]) (out[model] ??= {})[pins[name]] = s;
+  try {
+    localStorage.setItem(SCORES_KEY, JSON.stringify(out));
+  } catch {
+    // Storage full or disabled: the scores are measured again.
+  }
+}
+
+function models(): TextModelEntry[] {
+  return useText.getState().models;
+}
+
+function entry(id: string): TextModelEntry {
+  const m = models().find((x) => x.id === id);
+  if (!m) throw new Error(`no stored text model ${id.slice(0, 12)}…`);
+  return m;
+}
+
+const nameOf = (id: string) => models().find((m) => m.id === id)?.name ?? `${id.slice(0, 12)}…`;
+
+function sync(): void {
+  const slot = release.slots().includes(LM_SLOT) ? release.current(LM_SLOT) : null;
+  const verdict = ledger.verify();
+  set({
+    registry: slot ? { champion: slot.champion, canary: slot.canary, shadow: slot.shadow } : null,
+    ledger: ledger.entries().map((e) => ({ index: e.index, type: e.type, summary: describe(e.type, e.payload) })),
+    ledgerOk: verdict.ok ? `${ledger.entries().length} entries, chain intact` : verdict.problems[0].message,
+    admitted: Object.fromEntries(
+      ledger
+        .entries()
+        .filter((e) => e.type === 'admission')
+        .map((e) => [String(e.payload.model), String(e.payload.admissionHash)]),
+    ),
+  });
+}
+
+function describe(type: string, p: Record<string, unknown>): string {
+  if (type === 'release') return `${String(p.action)} (slot ${String(p.slot)}): ${String(p.reason ?? '')}`;
+  if (type === 'rollback') return `rolled back: ${String(p.reason ?? '')}`;
+  if (type === 'admission') return `admitted ${nameOf(String(p.model))} (admission ${String(p.admissionHash).slice(0, 10)}…)`;
+  if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
+  return type;
+}
+
+/** Hand a stored model's tensors to the text worker once (a restarted worker is handed them again). */
+async function ensureHeld(m: TextModelEntry): Promise<void> {
+  const w = textWorker();
+  if (await w.holds(m.id)) return;
+  const tensors = await (await textStore()).loadModel(m.id);
+  const buffers = [...new Set(tensors.map((t) => t.data.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+  await w.hold(Comlink.transfer({ id: m.id, species: m.species, graphHash: m.graphHash, metadata: m.metadata, tensors }, buffers));
+}
+
+function startTask(kind: LmTask['kind'], total: number, label: string): boolean {
+  if (get().task) return false;
+  set({ task: { kind, done: 0, total, label, startedAt: performance.now() }, notice: null });
+  return true;
+}
+
+const progress = (p: Partial<LmTask>) => {
+  const t = get().task;
+  if (t) set({ task: { ...t, ...p } });
+};
+
+export interface LmBreedForm {
+  operator: string;
+  params: RecipeParams;
+  seed: number;
+  /** The base (for an operator that takes one) and the other parents, as stored ids. */
+  base: string | null;
+  parents: string[];
+}
+
+/** The parents in breed order: the base first when the operator takes one. */
+export function breedOrder(f: Pick<LmBreedForm, 'operator' | 'base' | 'parents'>): string[] {
+  const op = getOperator(f.operator);
+  return op.needsBase ? [f.base!, ...f.parents.filter((p) => p !== f.base)] : f.parents;
+}
+
+/** Why a breed form cannot run, or null. */
+export function breedProblem(f: LmBreedForm): string | null {
+  const op = getOperator(f.operator);
+  if (op.needsBase && !f.base) return `${op.name} needs a base`;
+  const n = breedOrder(f).length - (op.needsBase ? 1 : 0);
+  if (n < op.parents.min || n > op.parents.max)
+    return `${op.name} takes ${op.parents.min === op.parents.max ? op.parents.min : `${op.parents.min} to ${op.parents.max}`} parent${op.parents.max === 1 ? '' : 's'}${op.needsBase ? ' besides the base' : ''}; ${n} chosen`;
+  const species = new Set(breedOrder(f).map((id) => entry(id).species));
+  if (species.size > 1) return 'the chosen models are of different species (names, shapes, dtypes, config and tokenizer must agree)';
+  return null;
+}
+
+/** Breed in the worker with progress and Cancel; the candidate is read back, checked and stored. */
+export async function breedLm(f: LmBreedForm): Promise<TextModelEntry | null> {
+  const problem = breedProblem(f);
+  if (problem) {
+    set({ notice: `Not bred: ${problem}.` });
+    return null;
+  }
+  const op = getOperator(f.operator);
+  const ids = breedOrder(f);
+  if (!startTask('breed', 1, 'reading the parents')) return null;
+  try {
+    for (const id of ids) await ensureHeld(entry(id));
+    const onProgress = (p: BreedProgress) =>
+      progress({ done: p.bytesDone, total: p.bytesTotal, label: `tensor ${p.tensor} of ${p.tensors}: ${p.name}` });
+    const r = await textWorker().breed({ operator: op.id, params: f.params, seed: f.seed, parents: ids }, Comlink.proxy(onProgress));
+    progress({ label: 'checking and storing the candidate' });
+    // Read back as any .slm is: its species, config and tokenizer checked against its tensors.
+    const model = await importSlm([bytesSource(r.bytes, 'candidate.slm')]);
+    const lm = causalLmFromModel(model);
+    const number = models().filter((m) => m.lineage).length + 1;
+    const name = `${candidateName(number, op, r.params, f.seed)} · ${ids.map(nameOf).join(' + ')}`;
+    const result: BreedResult = {
+      tensors: [],
+      stats: r.stats,
+      backend: { kind: 'cpu', adapter: r.backend, software: false },
+      operator: r.operator,
+      params: r.params,
+      seed: f.seed,
+      metadata: {},
+      ms: r.ms,
+    };
+    const records = recordBreed({
+      result,
+      file: { bytes: r.bytes, hash: r.hash, species: r.species, lineageKey: r.lineageKey },
+      parents: r.parentHashes,
+      requested: f.params as never,
+    });
+    const stored = await storeTextModel(
+      { summary: summarize(lm, name, []), refused: null, lm },
+      {
+        operator: r.operator,
+        params: r.params,
+        seed: f.seed,
+        parents: ids,
+        parentHashes: r.parentHashes,
+        hash: r.hash,
+        lineageKey: r.lineageKey,
+        receipt: manifestHash(records.receipt),
+        breedMs: r.ms,
+        backend: r.backend,
+      },
+    );
+    await refreshTextModels();
+    set({ notice: `Bred ${stored.name}: candidate ${r.hash.slice(0, 12)}…, ${r.stats.length} tensors in ${(r.ms / 1000).toFixed(1)} s.` });
+    return stored;
+  } catch (e) {
+    const msg = (e as Error).message;
+    set({ notice: /cancelled/.test(msg) ? 'Breed cancelled: nothing was stored.' : `Breed failed: ${msg}. Nothing was stored.` });
+    return null;
+  } finally {
+    set({ task: null });
+  }
+}
+
+export function cancelLmWork(): void {
+  if (get().task) void textWorker().cancelWork();
+}
+
+/** The .slm hash that names a model in lineage and evidence: a candidate's file hash, else its one-shard import's. */
+async function modelHash(m: TextModelEntry): Promise<string> {
+  if (m.lineage) return m.lineage.hash;
+  await ensureHeld(m);
+  return textWorker().slmHash(m.id);
+}
+
+function scored(m: TextModelEntry): Scored {
+  const s = get().scores[m.id] ?? {};
+  return {
+    id: m.id,
+    metrics: Object.fromEntries(Object.entries(s).map(([n, v]) => [n, { perplexity: v.perplexity, bitsPerByte: v.bitsPerByte }])),
+    bytes: m.bytes,
+    ...(m.lineage ? { breedMs: m.lineage.breedMs } : {}),
+  };
+}
+
+/** The models a candidate is judged against: its parents and the slot's champion. */
+function baselinesOf(c: TextModelEntry): string[] {
+  const champ = release.slots().includes(LM_SLOT) ? release.current(LM_SLOT).champion : null;
+  return [...new Set([...(c.lineage?.parents ?? []), ...(champ && champ !== c.id ? [champ] : [])])];
+}
+
+/** Score the candidate (with its runtime smoke), its parents and the champion on every pinned suite, then judge it. */
+export async function evaluateLm(id: string): Promise<void> {
+  const cand = entry(id);
+  const pinned = Object.keys(policy.current().suites);
+  const todo = [cand, ...baselinesOf(cand).map(entry)].filter((m) => m.id === cand.id || pinned.some((n) => !get().scores[m.id]?.[n]));
+  if (!startTask('evaluate', todo.length * pinned.length + 1, `runtime smoke of ${cand.name}`)) return;
+  try {
+    await ensureHeld(cand);
+    const smoke = await textWorker().smoke(cand.id, SMOKE_STEPS);
+    const reasons = [
+      ...(smoke.finite ? [] : [`${smoke.nonFinite} non-finite logits`]),
+      ...(smoke.eosReachable ? [] : ['no end-of-sequence token is reachable']),
+      ...(smoke.lengthLimitHonoured ? [] : ['the length limit was not honoured']),
+    ];
+    set({ smoke: { ...get().smoke, [cand.id]: { passed: smoke.passed, reasons, generated: smoke.generated } } });
+    let done = 1;
+    for (const m of todo) {
+      await ensureHeld(m);
+      const hash = await modelHash(m);
+      const onProgress = (p: LmWorkProgress) => progress({ done: done + p.done, label: `${m.name} on ${p.label}` });
+      const texts = pinned.map((name) => ({ name, text: suiteTexts[name] }));
+      const r = await textWorker().perplexity(m.id, texts, Math.min(WINDOW, m.maxPositions), Comlink.proxy(onProgress));
+      done += pinned.length;
+      const mine: Record<string, LmScore> = {};
+      for (const name of pinned) {
+        const p = r[name];
+        const sidecar: EvaluationSidecar = makeManifest('evaluation-sidecar', {
+          ...bindSidecar({
+            candidate: hash,
+            suite: policy.current().suites[name],
+            evaluator: { ...EVALUATOR },
+            metrics: { perplexity: p.perplexity, bitsPerByte: p.bitsPerByte, nll: p.nll, tokens: p.tokens },
+          }),
+          count: p.tokens,
+        });
+        mine[name] = {
+          tokens: p.tokens,
+          bytes: p.bytes,
+          perplexity: p.perplexity,
+          bitsPerByte: p.bitsPerByte,
+          ms: p.ms,
+          sidecar: manifestHash(sidecar),
+        };
+      }
+      set({ scores: { ...get().scores, [m.id]: { ...get().scores[m.id], ...mine } } });
+      saveScores();
+    }
+    judge(cand);
+  } catch (e) {
+    const msg = (e as Error).message;
+    set({ notice: /cancelled/.test(msg) ? 'Evaluation cancelled: no verdict was given.' : `Evaluation failed: ${msg}` });
+  } finally {
+    set({ task: null });
+  }
+}
+
+/** The viability verdict against the slot's champion (when there is one) and the no-op baseline (the best parent unchanged). */
+function judge(cand: TextModelEntry): ViabilityVerdict {
+  const reg = release.slots().includes(LM_SLOT) ? release.current(LM_SLOT) : null;
+  const champion = reg?.champion && reg.champion !== cand.id ? scored(entry(reg.champion)) : null;
+  const noop = noopBaseline(
+    (cand.lineage?.parents ?? []).map((p) => scored(entry(p))),
+    policy.current(),
+  );
+  const v = viability(scored(cand), { champion, noop }, policy.current());
+  set({ verdicts: { ...get().verdicts, [cand.id]: v } });
+  return v;
+}
+
+/** The slot's request contract: the prompt's last ROUTE_CONTEXT ids in, the next token's logits out. */
+function slotContract(vocab: number) {
+  return { inputLength: ROUTE_CONTEXT, outputLength: vocab, timeoutMs: 30_000, compare: 'argmax' as const };
+}
+
+/** Admit an evaluated, viable candidate through the gates and put it in shadow beside the champion. */
+export async function admitLm(id: string): Promise<void> {
+  const cand = entry(id);
+  if (get().task) return;
+  try {
+    if (!cand.lineage) throw new Error('only a bred candidate is admitted (an imported model has no lineage)');
+    if (!release.slots().includes(LM_SLOT)) {
+      const base = cand.lineage.parents[0];
+      await release.createSlot(
+        LM_SLOT,
+        slotContract(cand.vocab),
+        base,
+        [],
+        `${nameOf(base)} (the candidate's first parent) answers the text slot`,
+      );
+    }
+    const pinned = Object.keys(policy.current().suites);
+    const missing = [cand, ...baselinesOf(cand).map(entry)].filter((m) => pinned.some((n) => !get().scores[m.id]?.[n]));
+    if (missing.length) throw new Error(`evaluate first: ${missing.map((m) => m.name).join(', ')} not scored on every pinned suite`);
+    const verdict = judge(cand);
+    const smoke = get().smoke[cand.id];
+    if (!smoke) throw new Error('run the evaluation first (it includes the runtime smoke)');
+    const smokeManifest: RuntimeSmoke = makeManifest('runtime-smoke', {
+      candidate: cand.lineage.hash,
+      runtime: 'onnxruntime-web (wasm), the decoder generated from config.json',
+      probes: SMOKE_STEPS,
+      outputShape: [cand.vocab],
+      finite: !smoke.reasons.some((r) => /non-finite/.test(r)),
+      passed: smoke.passed,
+      reasons: smoke.reasons,
+    });
+    if (!verdict.viable || !smoke.passed) {
+      set({ notice: `Not admitted: ${[...verdict.reasons, ...smoke.reasons].join('; ')}` });
+      sync();
+      return;
+    }
+    const sidecars = Object.fromEntries(pinned.map((n) => [n, get().scores[cand.id][n].sidecar]));
+    const { template, admission } = admissionDocuments(
+      {
+        candidate: cand.lineage.hash,
+        slot: LM_SLOT,
+        operator: cand.lineage.operator.id,
+        policy: policy.current(),
+        smoke: smokeManifest,
+        sidecars,
+        viability: verdict,
+      },
+      { admittedAt: new Date().toISOString(), reasons: verdict.checks.map((c) => c.text) },
+    );
+    await admitToShadow(
+      { ledger, release },
+      {
+        slot: LM_SLOT,
+        model: cand.id,
+        candidate: cand.lineage.hash,
+        admission,
+        promotionTemplate: template,
+        policyHash: policy.hash,
+        reason: `${cand.name} admitted; runs in shadow beside the champion`,
+      },
+    );
+    set({ notice: `${cand.name} is admitted to the text slot, in shadow beside ${nameOf(release.current(LM_SLOT).champion ?? '')}.` });
+  } catch (e) {
+    set({ notice: `Admission failed: ${(e as Error).message.replace(/\.$/, '')}. Nothing was admitted.` });
+  } finally {
+    sync();
+  }
+}
+
+/** Why "Make champion" cannot act now, or null. */
+export function championBlocker(): string | null {
+  if (get().phase !== 'ready' || !release.slots().includes(LM_SLOT)) return 'admit a candidate first';
+  const reg = release.current(LM_SLOT);
+  const m = reg.canary?.model ?? reg.shadow;
+  if (!m) return 'needs a candidate in shadow or canary';
+  const v = get().verdicts[m];
+  if (!v) return 'evaluate it first';
+  const check = evidencePromotionCheck(v, router.stats(LM_SLOT)[m], router.promotionCheck(LM_SLOT, m));
+  return check.eligible ? null : check.reason;
+}
+
+export async function lmReleaseStep(step: 'canary' | 'champion' | 'rollback', share = 1): Promise<void> {
+  try {
+    const reg = release.current(LM_SLOT);
+    if (step === 'canary') {
+      const m = reg.shadow ?? reg.canary?.model;
+      if (!m) throw new Error('there is no shadow to promote');
+      await release.toCanary(LM_SLOT, share, `${nameOf(m)} answers ${Math.round(share * 100)} % of prompts`, m);
+    } else if (step === 'champion') {
+      const m = reg.canary?.model ?? reg.shadow;
+      if (!m) throw new Error('there is no canary or shadow to promote');
+      const v = get().verdicts[m] ?? judge(entry(m));
+      const check = evidencePromotionCheck(v, router.stats(LM_SLOT)[m], router.promotionCheck(LM_SLOT, m));
+      await release.toChampion(LM_SLOT, check, `${nameOf(m)} becomes the text slot's champion`, m);
+    } else await release.rollback(LM_SLOT, 'rolled back by the user');
+  } catch (e) {
+    set({ notice: `Release step failed: ${(e as Error).message.replace(/\.$/, '')}. The registry is unchanged.` });
+  } finally {
+    sync();
+  }
+}
+
+/** The router's call: the model's next-token logits after the routed ids (the −1 padding dropped). */
+async function invoke(modelId: string, input: Float32Array): Promise<Float32Array> {
+  const m = entry(modelId);
+  await ensureHeld(m);
+  const ids = Array.from(input).filter((v) => v >= 0);
+  return textWorker().nextLogits(m.id, ids);
+}
+
+/**
+ * Route a prompt through the text slot's selector: the model it picks (canary, champion or a
+ * fallback) answers, and its continuation streams into the playground's output, which names it.
+ */
+export async function routeLm(prompt: string, maxNew: number): Promise<void> {
+  if (!release.slots().includes(LM_SLOT)) {
+    set({ notice: 'The text slot has no models yet: admit a candidate first.' });
+    return;
+  }
+  const reg = release.current(LM_SLOT);
+  const first = reg.canary?.model ?? reg.champion;
+  if (!first) {
+    set({ notice: 'The text slot has no champion or canary to answer.' });
+    return;
+  }
+  const t0 = performance.now();
+  try {
+    await ensureHeld(entry(first));
+    const ids = await textWorker().encodeWith(first, prompt);
+    const input = new Float32Array(ROUTE_CONTEXT).fill(-1);
+    const tail = ids.slice(-ROUTE_CONTEXT);
+    input.set(tail, ROUTE_CONTEXT - tail.length);
+    const r: RouteResult = await router.route(LM_SLOT, crypto.randomUUID(), input);
+    set({
+      route: {
+        prompt,
+        answeredBy: r.answeredBy,
+        answeredName: nameOf(r.answeredBy),
+        canary: r.canary,
+        fellBack: r.attempts.filter((a) => !a.ok).map((a) => `${nameOf(a.model)} (${a.failure})`),
+        shadow: null,
+        ms: performance.now() - t0,
+      },
+    });
+    void r.shadow?.then((s) => {
+      const cur = get().route;
+      if (s && cur) set({ route: { ...cur, shadow: { model: nameOf(s.model), agreed: s.agreed } } });
+      sync();
+    });
+    await runText(entry(r.answeredBy), { prompt: { text: prompt }, maxNew, greedy: true });
+  } catch (e) {
+    set({ notice: `No model in the text slot could answer: ${(e as Error).message}` });
+  } finally {
+    sync();
+  }
+}
+
+/** Export a stored model as a Hugging Face folder (files offered for download), then import the files again and compare every tensor's hash. */
+export async function exportLm(id: string, maxShardBytes: number): Promise<HfExportedFile[] | null> {
+  const m = entry(id);
+  if (!startTask('export', 2, `writing ${m.name} as a Hugging Face folder`)) return null;
+  const old = get().exported;
+  for (const f of old?.files ?? []) URL.revokeObjectURL(f.url);
+  set({ exported: null });
+  try {
+    await ensureHeld(m);
+    const s = get().scores[m.id] ?? {};
+    const files = await textWorker().exportHf(m.id, {
+      maxShardBytes,
+      name: m.name,
+      baseModels: m.lineage?.parentHashes ?? [],
+      scores: Object.entries(s).map(
+        ([n, v]) => `perplexity on ${n}: ${v.perplexity.toFixed(2)} (${v.tokens} tokens, ${v.bitsPerByte.toFixed(3)} bits per byte)`,
+      ),
+    });
+    const exported: LmExport = {
+      model: m.id,
+      files: files.map((f) => ({
+        name: f.name,
+        bytes: f.bytes.length,
+        sha256: f.sha256,
+        url: URL.createObjectURL(
+          new Blob([f.bytes as BlobPart], { type: f.name.endsWith('.md') ? 'text/markdown' : 'application/octet-stream' }),
+        ),
+      })),
+      readBack: null,
+    };
+    set({ exported });
+    progress({ done: 1, label: 'reading the exported files back' });
+    set({ exported: { ...exported, readBack: await readBack(m, files) } });
+    return files;
+  } catch (e) {
+    set({ notice: `Export failed: ${(e as Error).message}` });
+    return null;
+  } finally {
+    set({ task: null });
+  }
+}
+
+/** The exported bytes imported again (the core's importer, every check): the same species and every tensor's SHA-256. */
+async function readBack(m: TextModelEntry, files: HfExportedFile[]): Promise<{ ok: boolean; text: string }> {
+  try {
+    const lm = await importHfFolder(folderOfFiles(files.map((f) => new File([f.bytes as BlobPart], f.name))));
+    const stored = await (await textStore()).loadModel(m.id);
+    const mine = new Map(stored.map((t) => [t.name, sha256Hex(t.data)]));
+    const back = await tensorHashes(lm.model);
+    const differ = [...mine].find(([n, h]) => back.get(n) !== h);
+    if (back.size !== mine.size) return { ok: false, text: `read back ${back.size} tensors, the model has ${mine.size}` };
+    if (differ) return { ok: false, text: `tensor ${differ[0]} differs after the round trip` };
+    if (lm.model.species !== m.species)
+      return { ok: false, text: `read back as species ${lm.model.species.slice(0, 12)}…, not ${m.species.slice(0, 12)}…` };
+    return { ok: true, text: `read back: ${back.size} tensors, every SHA-256 identical; species ${m.species.slice(0, 12)}… kept` };
+  } catch (e) {
+    return { ok: false, text: `the exported folder does not import: ${(e as Error).message}` };
+  }
+}
+
+/** Where the File System Access API is present: write the exported files into a folder the user picks. */
+export async function saveExportToFolder(files: { name: string; url: string }[]): Promise<void> {
+  const pick = (window as unknown as { showDirectoryPicker?: (o?: unknown) => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker;
+  if (!pick) return;
+  try {
+    const dir = await pick({ mode: 'readwrite' });
+    for (const f of files) {
+      const h = await dir.getFileHandle(f.name, { create: true });
+      const w = await (
+        h as unknown as { createWritable(): Promise<WritableStream & { write(b: Blob): Promise<void>; close(): Promise<void> }> }
+      ).createWritable();
+      await w.write(await (await fetch(f.url)).blob());
+      await w.close();
+    }
+    const cur = get().exported;
+    if (cur) set({ exported: { ...cur, savedTo: dir.name } });
+  } catch (e) {
+    if ((e as Error).name !== 'AbortError') set({ notice: `Could not save into the folder: ${(e as Error).message}` });
+  }
+}
