@@ -92,9 +92,12 @@ const bump = (fn: Func) => [...tee(fn.s('a')), ...get(fn.s('a')), ...i32load(), 
 function hist(withBase: boolean): [Func, number[]] {
   const fn = new Func(withBase ? [I32, I32, I32, I32] : [I32, I32, I32], [], { i: I32, a: I32 });
   const n = withBase ? 3 : 2;
-  const step = [...magnitudes(fn, 1, withBase ? 2 : null), ...i32const(15), ...i32x4shrU, ...i32const(2), ...i32x4shl, ...set(fn.v('dig'))];
-  for (let l = 0; l < 4; l++) step.push(...get(fn.v('dig')), ...i32x4lane(l), ...get(0), add, ...bump(fn));
-  return [fn, [...v128const(MAG), ...set(fn.v('mag')), ...loop16(fn.s('i'), n, step)]];
+  // The bucket's byte address h + 4·digit per lane, so each lane's increment is one extract and a load/add/store.
+  const step = [...magnitudes(fn, 1, withBase ? 2 : null), ...i32const(15), ...i32x4shrU, ...i32const(2), ...i32x4shl];
+  step.push(...get(fn.v('h')), ...i32x4add, ...set(fn.v('dig')));
+  for (let l = 0; l < 4; l++) step.push(...get(fn.v('dig')), ...i32x4lane(l), ...bump(fn));
+  const setup = [...v128const(MAG), ...set(fn.v('mag')), ...get(0), ...i32x4splat, ...set(fn.v('h'))];
+  return [fn, [...setup, ...loop16(fn.s('i'), n, step)]];
 }
 
 /** low(h, at, cap, count, prefix, idx0, x, [b,] nBytes) → count. */
@@ -118,6 +121,42 @@ function low(withBase: boolean): [Func, number[]] {
   const setup = [...v128const(MAG), ...set(fn.v('mag')), ...get(prefix), ...i32x4splat, ...set(fn.v('p'))];
   return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...get(count)]];
 }
+
+/**
+ * win(list, lo, hi, idx0, x, b, nBytes) → (count, above, below): the window pass of a sampled
+ * selection on mag(x − b): counts above hi and below lo (unsigned, in i32x4) and lists the elements
+ * in [lo, hi] as pairs (idx0 + i, magnitude) at list, in index order (the caller's list holds a block).
+ */
+function win(): [Func, number[]] {
+  const fn = new Func([I32, I32, I32, I32, I32, I32, I32], [I32, I32, I32], { i: I32, a: I32, count: I32 });
+  const [list, idx0, count] = [0, 3, fn.s('count')];
+  const [m, g, l, w] = [fn.v('m'), fn.v('g'), fn.v('l'), fn.v('w')];
+  const lanes: number[] = [];
+  // Branch-free within the four lanes: each lane's pair is written at the list's end, which moves on only for a lane in the window.
+  for (let k = 0; k < 4; k++) {
+    lanes.push(...get(count), ...i32const(3), 0x74, ...get(list), add, ...tee(fn.s('a')));
+    lanes.push(...get(idx0), ...get(fn.s('i')), ...i32const(2), 0x76, add, ...i32const(k), add, ...i32store());
+    lanes.push(...get(fn.s('a')), ...get(m), ...i32x4lane(k), ...i32store(4));
+    lanes.push(...get(count), ...get(w), ...i32x4lane(k), ...i32const(1), 0x71, add, ...set(count));
+  }
+  const step = [...magnitudes(fn, 4, 5), ...set(m)];
+  step.push(...get(m), ...get(fn.v('hi')), ...i32x4gtU, ...set(g), ...get(fn.v('above')), ...get(g), ...i32x4sub, ...set(fn.v('above')));
+  step.push(...get(m), ...get(fn.v('lo')), ...i32x4ltU, ...set(l), ...get(fn.v('below')), ...get(l), ...i32x4sub, ...set(fn.v('below')));
+  step.push(...get(g), ...get(l), ...v128or, ...v128not, ...tee(w), ...anyTrue, ...IF, ...lanes, END);
+  const setup = [
+    ...v128const(MAG),
+    ...set(fn.v('mag')),
+    ...get(1),
+    ...i32x4splat,
+    ...set(fn.v('lo')),
+    ...get(2),
+    ...i32x4splat,
+    ...set(fn.v('hi')),
+  ];
+  return [fn, [...setup, ...loop16(fn.s('i'), 6, step), ...get(count), ...lanesSum(fn.v('above')), ...lanesSum(fn.v('below'))]];
+}
+
+const lanesSum = (v: number) => [...get(v), ...i32x4lane(0), ...[1, 2, 3].flatMap((l) => [...get(v), ...i32x4lane(l), add])];
 
 /** prune(o, x, cb, ci, idx0, nBytes): o = +0 where mag(x) < cb || (mag(x) == cb && i < ci), else x (prune.ts's pruneRange). */
 function prune(): [Func, number[]] {
@@ -271,7 +310,6 @@ function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'
     );
   }
   step.push(...nextIdx(fn));
-  const lanesSum = (v: number) => [...get(v), ...i32x4lane(0), ...[1, 2, 3].flatMap((l) => [...get(v), ...i32x4lane(l), add])];
   const results = [...Array.from({ length: P }, (_, p) => lanesSum(V('kept', p))).flat(), ...lanesSum(V('conf'))];
   return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
 }
@@ -291,6 +329,7 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['l1r1', ...l1Random(1)],
     ['l1r2', ...l1Random(2)],
     ['prune', ...prune()],
+    ['win', ...win()],
   ];
   for (const s of SPARSIFY)
     for (const c of CONSENSUS) for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([applyName(s, c, P), ...apply(s, c, P)]);
@@ -299,15 +338,18 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
 
 type Loop = (...args: number[]) => unknown;
 
+const BLOCK_ELEMENTS = 16384;
 /** Candidates a selection's list holds in the scratch block per range (pairs of u32). */
 const SCRATCH_CANDIDATES = 1 << 16;
 const GROUP = 4;
 const HIGH_BYTES = 4 * HIGH_SIZE;
 const LOW_BYTES = 4 * LOW_SIZE + 8 * SCRATCH_CANDIDATES;
+/** One block's window list per selection (pairs of u32). */
+const WINDOW_LIST_BYTES = 8 * BLOCK_ELEMENTS;
 /** Bytes of arena scratch each thread needs for these loops (histograms of 4 parents, or 4 selections' histograms and lists). */
-export const SELECT_SCRATCH_BYTES = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES);
+export const SELECT_SCRATCH_BYTES = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES, GROUP * WINDOW_LIST_BYTES);
 /** Elements per block of the histogram passes: a group's blocks stay in L1/L2 while each parent is counted. */
-const BLOCK = 16384;
+const BLOCK = BLOCK_ELEMENTS;
 
 let wasm: WebAssembly.Module | undefined;
 const instances = new WeakMap<WebAssembly.Memory, Record<string, Loop> | null>();
@@ -393,6 +435,37 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
         }
       }
       return parts;
+    },
+    window(lo, hi, base, xs, start, end) {
+      const stop = vectorEnd(start, end);
+      const parts = xs.map(() => ({ count: 0, above: 0, below: 0, chunks: [] as Uint32Array[] }));
+      for (let g = 0; g < xs.length; g += GROUP) {
+        const group = xs.slice(g, g + GROUP);
+        for (let s = start; s < stop; s += BLOCK) {
+          const len = Math.min(stop, s + BLOCK) - s;
+          group.forEach((x, q) => {
+            // Each selection's list of one block (at most BLOCK pairs) in the scratch, copied out after the call.
+            const list = scratch + q * WINDOW_LIST_BYTES;
+            const [count, above, below] = e.win(list, lo[g + q] | 0, hi[g + q] | 0, s, ptr(x, s), ptr(base, s), 4 * len) as number[];
+            const r = parts[g + q];
+            r.above += above;
+            r.below += below;
+            if (count > 0) {
+              r.chunks.push(u32(list, 2 * count).slice());
+              r.count += count;
+            }
+          });
+        }
+      }
+      return parts.map(({ count, above, below, chunks }) => {
+        const at = new Uint32Array(2 * count);
+        let o = 0;
+        for (const c of chunks) {
+          at.set(c, o);
+          o += c.length;
+        }
+        return { count, above, below, at };
+      });
     },
     l1Random(base, xs, sks, drop, offset, start, end) {
       const sums: [number, number][] = [];

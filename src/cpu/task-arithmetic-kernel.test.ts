@@ -16,6 +16,7 @@ import { simdRange } from './simd.ts';
 import { CANDIDATES_MAX } from '../core/operators/select.ts';
 import { passLoopsOn, SELECT_SCRATCH_BYTES } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
+import { samplePositions } from '../core/operators/fast/task-arithmetic.ts';
 
 const FAMILY = listOperators()
   .filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic')
@@ -394,6 +395,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     return {
       histHigh: wrap('histHigh'),
       lowCandidates: wrap('lowCandidates'),
+      window: wrap('window'),
       l1Random: wrap('l1Random'),
       prune: wrap('prune'),
       apply: wrap('apply'),
@@ -424,8 +426,80 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       free: (a) => arena.free(a),
       loops,
     });
-    // Every loop ran (none declined its way out of the test).
-    for (const key of ['histHigh', 'lowCandidates', 'l1Random', 'apply']) expect(taken[key], key).toBeGreaterThan(20);
+    // Every loop ran (none declined its way out of the test); the radix passes where no window serves (few samples, many equal magnitudes, a miss).
+    for (const key of ['l1Random', 'apply']) expect(taken[key], key).toBeGreaterThan(20);
+    for (const key of ['window', 'histHigh', 'lowCandidates']) expect(taken[key], key).toBeGreaterThan(5);
+  });
+
+  it('the sampled window pass gives the radix passes’ cutoffs, and a window that misses (a misleading sample) falls back to them', () => {
+    const taken: Record<string, number> = {};
+    const loops = counted(simd, taken);
+    let missed = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom('ties', 'sparse-task-delta', 'breadcrumbs', 'breadcrumbs-ties'),
+        fc.integer({ min: 2000, max: 20_000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.double({ min: 0.01, max: 0.99, noNaN: true }),
+        fc.boolean(),
+        fc.boolean(),
+        (op, n, seed, density, mislead, lent) => {
+          // Continuous deltas (few equal magnitudes), so the window applies; misleading: the sampled elements' deltas much larger than the rest.
+          const r = xorshift(seed);
+          const sampled = new Set(samplePositions(n));
+          const make = (fill: (i: number) => number) => {
+            const a = lent ? arena.alloc(n) : new Float32Array(n);
+            for (let i = 0; i < n; i++) a[i] = fill(i);
+            return a;
+          };
+          const base = make(() => r() / 2 ** 32 - 0.5);
+          const xs = [0, 1, 2].map(() => make((i) => base[i] + (r() / 2 ** 32 - 0.5) * (mislead && sampled.has(i) ? 64 : 1)));
+          const inputs = [base, ...xs];
+          const p = { density, gamma: 0.05, normalize: true };
+          const c = { name: 'win', shape: [n], seed: 1 };
+          const k = getFastKernel(op);
+          const plan = k.reduce!;
+          const first = plan.start(inputs, p, c) as { carry: { stage: string; sel: unknown } };
+          // An empty or full selection (breadcrumbs' counts at some densities) takes the radix passes directly.
+          if (first.carry.stage !== 'window') return;
+          const bounds = [0, Math.floor(n / 3), Math.floor(n / 3) + 5, n];
+          withPassLoops(lent ? loops : null, () => {
+            const partials = bounds
+              .slice(1)
+              .map((e, t) => plan.partial(0, first.carry, inputs, p, c, bounds[t], e, { index: t, count: 3 }));
+            const after = plan.merge(0, first.carry, partials, [], inputs, p, c);
+            if ('carry' in after) {
+              expect((after.carry as { stage: string }).stage).toBe('high');
+              missed++;
+            } else expect(after.params.fastTrimBits).toHaveLength(op.startsWith('breadcrumbs') ? 6 : 3);
+            // A fair sample's window holds the cutoff (4.5 standard deviations of margin).
+            if (!mislead) expect('carry' in after).toBe(false);
+            // The radix passes alone, from the same selections.
+            let step: ReturnType<ReducePlan['start']> = { carry: { stage: 'high', derived: {}, sel: first.carry.sel } };
+            for (let pass = 0; 'carry' in step; pass++)
+              step = plan.merge(
+                pass,
+                step.carry,
+                [plan.partial(pass, step.carry, inputs, p, c, 0, n, { index: 0, count: 1 })],
+                [[0, n]],
+                inputs,
+                p,
+                c,
+              );
+            const derived = reduceSplit(plan, inputs, p, c, bounds, 2);
+            expect(derived).toEqual(step.params);
+            const out = make(() => NaN);
+            k.run(inputs, out, { ...p, ...derived }, c, 0, n);
+            expect(bits(out), op).toEqual(bits(getOperator(op).cpu(inputs, p, c)));
+            if (lent) for (const a of [...inputs, out]) arena.free(a);
+          });
+        },
+      ),
+      { numRuns: 24, seed: 41 },
+    );
+    expect(taken.window).toBeGreaterThan(10);
+    // Some misleading samples were caught by the merge's counts (and the radix passes gave the cutoffs).
+    expect(missed).toBeGreaterThan(5);
   });
 
   it('prune: the histogram, candidate and pruning passes of the bottom-m cutoff, with ties, ±0 and NaN, over any split', () => {

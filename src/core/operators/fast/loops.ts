@@ -31,6 +31,15 @@ export interface ApplySpec {
   offset: number;
 }
 
+/** One range's window pass for one selection: counts outside the window and the listed elements in it. */
+export interface WindowPart {
+  count: number;
+  above: number;
+  below: number;
+  /** count pairs (index, magnitude bits). */
+  at: Uint32Array;
+}
+
 export interface PassLoops {
   /**
    * For each parent p: count the high digits of mag(xs[p] − base) (of mag(xs[p]) when base is
@@ -50,6 +59,19 @@ export interface PassLoops {
     end: number,
     cap: number,
   ): { h: Uint32Array; at: Uint32Array; count: number }[] | null;
+  /**
+   * The window pass of a sampled selection, for selection i on mag(xs[i] − base) over the vector
+   * part of [start, end): how many magnitudes lie above hi[i] and below lo[i] (unsigned), and the
+   * list of those in [lo[i], hi[i]] as pairs (index, magnitude) in index order; null when the loops cannot.
+   */
+  window(
+    lo: readonly number[],
+    hi: readonly number[],
+    base: Float32Array,
+    xs: readonly Float32Array[],
+    start: number,
+    end: number,
+  ): WindowPart[] | null;
   /** For each parent q: ‖xs[q] − base‖₁ before and after DARE's drop (unitAt(sks[q], offset + i) < drop), float64 in element order, over the vector part; null when the loops cannot. */
   l1Random(
     base: Float32Array,

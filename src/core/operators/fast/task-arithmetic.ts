@@ -22,7 +22,7 @@
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../types.ts';
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
-import { passLoops, vectorEnd, type ApplySpec, type PassLoops } from './loops.ts';
+import { passLoops, vectorEnd, type ApplySpec, type PassLoops, type WindowPart } from './loops.ts';
 import { num, weightsOf } from '../params.ts';
 import {
   candidateIndex,
@@ -36,6 +36,8 @@ import {
   histLowCandidates,
   KEEP_NONE,
   LOW_SIZE,
+  magnitudeThreshold,
+  pruneThreshold,
 } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { dellaKeepProbabilities, keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
@@ -393,7 +395,7 @@ function applyRange(
   return counts;
 }
 
-type Stage = 'clip' | 'high' | 'low' | 'equal' | 'l1';
+type Stage = 'clip' | 'window' | 'high' | 'low' | 'equal' | 'l1';
 
 /** One exact selection of the trim stages: parent's top-k (magnitude trim) or bottom-k (the outlier trim's two cutoffs). */
 interface Selection {
@@ -411,6 +413,9 @@ interface Carry {
   prefix?: number[];
   remaining?: number[];
   bits?: number[];
+  /** The window stage: each selection's sampled window [lo, hi] of magnitude bits. */
+  lo?: number[];
+  hi?: number[];
 }
 
 /** The selections a trim needs (empty when it needs none), or the cutoffs when none needs a pass. */
@@ -427,6 +432,152 @@ function selections(cfg: TaskArithmeticConfig, inputs: readonly Float32Array[], 
 }
 
 const withDerived = (params: ParamValues, c: Carry): ParamValues => ({ ...params, ...c.derived });
+
+/** Tensors below this many elements take the radix passes directly (a sample would be most of the tensor). */
+const WINDOW_MIN = 256;
+/** The largest sample per parent, and the margin around the sampled rank in standard deviations of a sample quantile. */
+const SAMPLE_MAX = 1 << 16;
+const WINDOW_Z = 4.5;
+/**
+ * A window whose sample share exceeds this (many equal magnitudes, e.g. zero deltas, or a small
+ * sample's wide margin) takes the radix passes instead, unless it would list only a few elements.
+ */
+const WINDOW_MAX_SHARE = 0.06;
+const WINDOW_SMALL_LIST = 1 << 14;
+
+/** The positions of the window stage's sample of an n-element tensor: s evenly spaced elements. */
+export function samplePositions(n: number): number[] {
+  const s = Math.min(SAMPLE_MAX, n >> 3);
+  return Array.from({ length: s }, (_, j) => Math.floor(((j + 0.5) * n) / s));
+}
+
+/**
+ * Each selection's window [lo, hi] of magnitude bits, from a sorted sample of its parent's delta
+ * magnitudes: wide enough that the cutoff almost always falls inside (WINDOW_Z standard deviations
+ * of the sampled rank), narrow enough that the pass lists ~1–3 % of the elements. Null where the
+ * radix passes serve better (small tensors, clipped deltas, an empty or full selection, a window
+ * heavy with equal magnitudes). Exactness never depends on it: a window that misses the cutoff
+ * (the merge checks the counts) sends the selection through the radix passes.
+ */
+function windowsFor(
+  inputs: readonly Float32Array[],
+  params: ParamValues,
+  sel: readonly Selection[],
+): { lo: number[]; hi: number[] } | null {
+  const n = inputs[0].length;
+  if (n < WINDOW_MIN || clipNormOf(params) > 0 || sel.some((x) => x.k === 0 || x.k === n)) return null;
+  const at = samplePositions(n);
+  const s = at.length;
+  const samples = new Map<number, Float32Array>();
+  const sample = (p: number) => {
+    let d = samples.get(p);
+    if (!d) {
+      const b = inputs[0],
+        x = inputs[p + 1];
+      d = new Float32Array(s);
+      for (let j = 0; j < s; j++) d[j] = x[at[j]] - b[at[j]];
+      samples.set(p, d);
+    }
+    return d;
+  };
+  // The magnitude bits of the sample's element of rank r from the bottom (0-based), by the radix select.
+  const rank = (d: Float32Array, r: number) => pruneThreshold(d, r + 1).bits;
+  const lo: number[] = [];
+  const hi: number[] = [];
+  for (const { parent, k, top } of sel) {
+    const d = sample(parent);
+    // The cutoff's rank from the bottom (0-based), as a share of the tensor, then of the sample.
+    const q = (top ? n - k : k - 1) / n;
+    const ps = q * s;
+    const margin = Math.ceil(WINDOW_Z * Math.sqrt(s * q * (1 - q))) + 2;
+    const a = Math.floor(ps - margin),
+      b = Math.ceil(ps + margin);
+    const l = a < 0 ? 0 : rank(d, a);
+    const h = b >= s ? 0x7fffffff : rank(d, b);
+    let inside = 0;
+    const v = new Uint32Array(d.buffer);
+    for (let j = 0; j < s; j++) {
+      const m = v[j] & 0x7fffffff;
+      if (m >= l && m <= h) inside++;
+    }
+    if (inside > WINDOW_MAX_SHARE * s && (inside / s) * n > WINDOW_SMALL_LIST) return null;
+    lo.push(l);
+    hi.push(h);
+  }
+  return { lo, hi };
+}
+
+/**
+ * A selection's cutoff from every range's window part, or null when the window missed it: the
+ * k-th element (top: from the largest, else the smallest; equal magnitudes lowest index first)
+ * lies in the window iff the counts outside it leave it there; then it is the radix select's
+ * cutoff over the listed elements in index order.
+ */
+function windowCutoff(parts: readonly WindowPart[], x: Selection): { bits: number; index: number } | null {
+  let outside = 0,
+    listed = 0;
+  for (const p of parts) {
+    outside += x.top ? p.above : p.below;
+    listed += p.count;
+  }
+  const r = x.k - outside;
+  if (!(r >= 1 && r <= listed)) return null;
+  const mags = new Uint32Array(listed);
+  let o = 0;
+  for (const p of parts) for (let c = 0; c < p.count; c++) mags[o++] = p.at[2 * c + 1];
+  const values = new Float32Array(mags.buffer);
+  const cut = x.top ? magnitudeThreshold(values, r) : pruneThreshold(values, r);
+  // cut.index is one past the listed position of the last element taken among the equal ones.
+  let pos = cut.index - 1;
+  for (const p of parts) {
+    if (pos < p.count) return { bits: cut.bits, index: p.at[2 * pos] + 1 };
+    pos -= p.count;
+  }
+  throw new Error('task-arithmetic selection: the window lost its place (internal error)');
+}
+
+/** The window pass in JavaScript over [from, end) of one range, continuing `part`. */
+function windowRange(
+  pl: Plan,
+  inputs: readonly Float32Array[],
+  sel: readonly Selection[],
+  lo: readonly number[],
+  hi: readonly number[],
+  parts: WindowPart[],
+  from: number,
+  end: number,
+): WindowPart[] {
+  const D = new Float32Array(BLOCK);
+  const U = new Uint32Array(D.buffer);
+  const lists = sel.map(() => [] as number[]);
+  blocks(from, end, (s, len) => {
+    const d = D.subarray(0, len);
+    for (let p = 0; p < pl.P; p++) {
+      if (!sel.some((x) => x.parent === p)) continue;
+      clippedDelta(pl, inputs, p, s, d);
+      for (let i = 0; i < sel.length; i++) {
+        if (sel[i].parent !== p) continue;
+        const l = lo[i],
+          h = hi[i],
+          part = parts[i],
+          list = lists[i];
+        for (let j = 0; j < len; j++) {
+          const m = U[j] & 0x7fffffff;
+          if (m > h) part.above++;
+          else if (m < l) part.below++;
+          else list.push(s + j, m);
+        }
+      }
+    }
+  });
+  return parts.map((part, i) => {
+    if (lists[i].length === 0) return part;
+    const at = new Uint32Array(part.at.length + lists[i].length);
+    at.set(part.at);
+    at.set(lists[i], part.at.length);
+    return { ...part, count: part.count + lists[i].length / 2, at };
+  });
+}
 
 /** The next stage after `after` that these parameters need, or the final parameters. */
 function nextStage(
@@ -449,6 +600,9 @@ function nextStage(
         derived = { ...derived, fastTrimBits: sel.map(() => KEEP_NONE.bits), fastTrimIndex: sel.map(() => 0) };
         continue;
       }
+      // One pass over a sampled window of magnitudes where it serves; the radix passes otherwise (or after a miss).
+      const w = windowsFor(inputs, params, sel);
+      if (w) return { carry: { stage: 'window', derived, sel, ...w } satisfies Carry };
       return { carry: { stage, derived, sel } satisfies Carry };
     }
     if (
@@ -519,6 +673,12 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       }
       // Blocks outside, parents inside: each block of the base is read from memory once per pass.
       const sel = c.sel!;
+      if (c.stage === 'window') {
+        const xs = sel.map((x) => inputs[x.parent + 1]);
+        const lent = loopsFor(pl)?.window(c.lo!, c.hi!, inputs[0], xs, start, end);
+        const empty = sel.map(() => ({ count: 0, above: 0, below: 0, at: new Uint32Array(0) }));
+        return windowRange(pl, inputs, sel, c.lo!, c.hi!, lent ?? empty, lent ? vectorEnd(start, end) : start, end);
+      }
       if (c.stage === 'high') {
         // One high histogram per parent serves each of its selections.
         const hs = Array.from({ length: P }, () => new Uint32Array(HIGH_SIZE));
@@ -594,6 +754,19 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       }
       const per = partials as unknown[][];
       const sel = c.sel!;
+      if (c.stage === 'window') {
+        const cuts = sel.map((x, i) =>
+          windowCutoff(
+            per.map((part) => part[i] as WindowPart),
+            x,
+          ),
+        );
+        // A window that missed its cutoff: every selection takes the radix passes.
+        if (cuts.some((x) => x === null)) return { carry: { stage: 'high', derived: c.derived, sel } satisfies Carry };
+        const fastTrimBits = cuts.map((x) => x!.bits);
+        const fastTrimIndex = cuts.map((x) => x!.index);
+        return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastTrimBits, fastTrimIndex }, 'equal');
+      }
       if (c.stage === 'high' || c.stage === 'low') {
         const prefix: number[] = [];
         const remaining: number[] = [];
