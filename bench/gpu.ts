@@ -14,8 +14,9 @@ import copyWgsl from './copy.wgsl?raw';
 import type { Gpu } from '../src/gpu/device.ts';
 import { webGpuBackendOn } from '../src/gpu/backend.ts';
 import { GPU_OPERATOR_IDS } from '../src/gpu/ops/index.ts';
-import { BlendStage } from '../src/gpu/ops/blend.gpu.ts';
-import { KernelContext, f32Bits, grid2d } from '../src/gpu/kernel-context.ts';
+import { BlendParams, BlendStage } from '../src/gpu/ops/blend.gpu.ts';
+import { KernelContext, grid2d } from '../src/gpu/context.ts';
+import { TensorJob } from '../src/gpu/tensor-job.ts';
 import { blendWeights } from '../src/core/operators/blend.cpu.ts';
 import { getOperator } from '../src/core/operators/registry.ts';
 import { tensorKey } from '../src/core/operators/prng.ts';
@@ -234,12 +235,12 @@ async function residentBlend(
   budgetMs: number,
 ) {
   const { device } = k;
-  const job = k.job('bench blend', inputs, tensorKey(ctx.seed, ctx.name));
+  const job = new TensorJob(k, 'bench blend', inputs, { key: tensorKey(ctx.seed, ctx.name) });
   try {
     if (job.plan.chunks.length !== 1) return null;
     const ch = job.load(0);
     const { weights, divisor } = blendWeights(params, inputs.length);
-    const paramBuf = job.params('bench blend weights', Uint32Array.from([divisor, ...weights], f32Bits));
+    const paramBuf = job.params(BlendParams, { divisor, weights });
     const out = job.buffer('bench blend output', 4 * job.plan.chunkLen, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
     const bindGroup = device.createBindGroup({
       label: 'bench blend bind group',

@@ -13,7 +13,7 @@ import { webGpuBackendOn, withCpuFallback } from '../../src/gpu/backend.ts';
 import { breed, type TensorStat } from '../../src/core/operators/breed.ts';
 import { cpuBackend } from '../../src/core/operators/backend.ts';
 import { fromFloat32, toFloat32, type DType, type Tensor } from '../../src/core/tensor.ts';
-import { KernelContext, grid2d } from '../../src/gpu/kernel-context.ts';
+import { KernelContext, grid2d } from '../../src/gpu/context.ts';
 import type { GpuRunStats } from '../../src/gpu/backend.ts';
 import { byteRangeSource, iterableSource, readerSource, storeSource, type TensorSource } from '../../src/gpu/source.ts';
 import { openIdbTensorStore } from '../../src/store/idb-store.ts';

@@ -9,7 +9,8 @@
 import type { KernelBackend } from '../core/operators/backend.ts';
 import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
 import { DeviceLostError, getGpu, isDeviceLostError, type Gpu } from './device.ts';
-import { KernelContext, type ChunkEvent, type DeviceCounters, type JobStats, type KernelOptions } from './kernel-context.ts';
+import { KernelContext, type KernelOptions } from './context.ts';
+import type { ChunkEvent, DeviceCounters, JobStats } from './tensor-job.ts';
 import { OPERATORS } from '../core/operators/registry.ts';
 import { GPU_OPERATOR_IDS, hasGpuKernel, kernelFor } from './ops/index.ts';
 import { arraySource, readWhole, type ChunkSink, type TensorSource } from './source.ts';

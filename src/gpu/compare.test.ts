@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { compareF32, ulpDiff } from './compare.ts';
-import { grid2d, MAX_WORKGROUPS_PER_DIM } from './kernel-context.ts';
+import { grid2d, MAX_WORKGROUPS_PER_DIM } from './context.ts';
 
 const nextUp = (x: number) => {
   const f = new Float32Array([x]);

@@ -1,7 +1,7 @@
 /**
  * Where a GPU run's inputs come from: a TensorSource hands out element ranges of each parent on
  * demand, so a tensor never has to be in memory as a whole. The kernel pipeline
- * (kernel-context.ts) reads one chunk ahead of the chunk it computes, and reads ranges again for
+ * (tensor-job.ts) reads one chunk ahead of the chunk it computes, and reads ranges again for
  * operators that need several passes (reductions, radix select), so a source must give the same
  * values every time it is asked for the same range.
  *

@@ -5,7 +5,9 @@
  */
 import code from './arcee-fusion.wgsl?raw';
 import { fusionImportance, fusionKl, fusionRowLength, fusionThreshold } from '../../core/operators/arcee-fusion.cpu.ts';
-import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { arrayOf, wgslStruct } from '../wgsl-struct.ts';
 import { readWhole } from '../source.ts';
 import type { GpuKernel } from './types.ts';
 
@@ -15,6 +17,8 @@ export class ArceeFusionStage extends ElementwiseStage {
   }
 }
 
+export const ArceeFusionParams = wgslStruct('ArceeFusionParams', { rowLength: 'u32', threshold: 'f32', kl: arrayOf('f32') });
+
 export const arceeFusionGpu: GpuKernel = {
   id: 'arcee-fusion',
   async run(k, src, _params, ctx, _op, sink) {
@@ -23,12 +27,10 @@ export const arceeFusionGpu: GpuKernel = {
     const [base, x] = await readWhole(src);
     const kl = fusionKl(base, x, len);
     const threshold = src.length ? fusionThreshold(fusionImportance(base, x, kl, len)) : 0;
-    const words = new Uint32Array(4 + kl.length);
-    words.set([len, f32Bits(threshold)]);
-    words.set(new Uint32Array(kl.buffer), 4);
-    const job = k.job(`arcee fusion "${ctx.name}"`, src, 0);
+    const job = new TensorJob(k, `arcee fusion "${ctx.name}"`, src);
     try {
-      return await job.elementwise(k.stage(ArceeFusionStage), job.params('arcee fusion params', words), 0, 0, undefined, sink);
+      const buf = job.params(ArceeFusionParams, { rowLength: len, threshold, kl });
+      return await job.elementwise(k.stage(ArceeFusionStage), buf, { sink });
     } finally {
       job.dispose();
     }

@@ -6,7 +6,9 @@
  */
 import code from './blend.wgsl?raw';
 import { tensorKey } from '../../core/operators/prng.ts';
-import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { arrayOf, wgslStruct } from '../wgsl-struct.ts';
 import type { GpuKernel } from './types.ts';
 
 export class BlendStage extends ElementwiseStage {
@@ -15,15 +17,16 @@ export class BlendStage extends ElementwiseStage {
   }
 }
 
+export const BlendParams = wgslStruct('BlendParams', { divisor: 'f32', weights: arrayOf('f32') });
+
 export const blendGpu: GpuKernel = {
   id: 'blend',
   async run(k, src, params, ctx, op, sink) {
     if (op.kernel?.id !== 'blend') throw new Error(`${op.id}: the operator declares no blend weights for the blend kernel`);
     const { weights, divisor } = op.kernel.weights(params, src.parents, ctx.seed);
-    const job = k.job(op.id, src, tensorKey(ctx.seed, ctx.name));
+    const job = new TensorJob(k, op.id, src, { key: tensorKey(ctx.seed, ctx.name) });
     try {
-      const words = Uint32Array.from([divisor, ...weights], f32Bits);
-      return await job.elementwise(k.stage(BlendStage), job.params('blend weights', words), 0, 0, undefined, sink);
+      return await job.elementwise(k.stage(BlendStage), job.params(BlendParams, { divisor, weights }), { sink });
     } finally {
       job.dispose();
     }

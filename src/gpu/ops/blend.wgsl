@@ -1,5 +1,12 @@
 // blend: out = Σ wₚ·xₚ / divisor, accumulated in parent order from 0, as blendCpu does.
-// params: [divisor, w₀ … w_{P-1}] as f32 bits (divisor = Σ w, or 1 without normalising).
+// Host twin: BlendParams in blend.gpu.ts.
+
+struct BlendParams {
+  divisor: f32,        // Σ w, or 1 without normalising
+  weights: array<f32>, // one per parent
+}
+
+@group(0) @binding(3) var<storage, read> params: BlendParams;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -9,9 +16,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   var acc: f32 = 0.0;
   for (var p = 0u; p < chunk.parents; p = p + 1u) {
-    acc = acc + paramF(p + 1u) * xAt(p, i);
+    acc = acc + params.weights[p] * xAt(p, i);
   }
-  let divisor = paramF(0u);
+  let divisor = params.divisor;
   if (divisor != 1.0) {
     acc = acc / divisor;
   }

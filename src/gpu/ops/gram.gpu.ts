@@ -6,7 +6,9 @@
  */
 import code from './gram.wgsl?raw';
 import { gramFromPairs, gramPairs } from '../../core/operators/gram.ts';
-import { ElementwiseStage, f32Bits, type KernelContext, type TensorJob } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import type { TensorJob } from '../tensor-job.ts';
+import { arrayOf, wgslStruct } from '../wgsl-struct.ts';
 import type { ChunkSink } from '../source.ts';
 
 export class GramStage extends ElementwiseStage {
@@ -21,13 +23,19 @@ export class GramReduceStage extends ElementwiseStage {
   }
 }
 
+export const GramItem = wgslStruct('GramItem', { beta: 'f32', first: 'u32', second: 'u32' });
+export const GramParams = wgslStruct('GramParams', { withBase: 'u32', vectors: 'u32', pairCount: 'u32', items: arrayOf(GramItem) });
+
 /** The K×K Gram matrix of the job's vectors (the slabs, or the slabs after the first minus the first). */
 export async function gpuGram(k: KernelContext, job: TensorJob, vectors: number, withBase: boolean): Promise<Float64Array> {
   const pairs = gramPairs(vectors);
-  const words = new Uint32Array(4 + 2 * pairs.length);
-  words.set([withBase ? 1 : 0, vectors, pairs.length]);
-  pairs.forEach(([i, j], m) => words.set([i, j], 4 + 2 * m));
-  const sums = await job.reduce(k.stage(GramReduceStage), job.params('gram pairs', words), Math.ceil(pairs.length / 2));
+  const buf = job.params(GramParams, {
+    withBase: withBase ? 1 : 0,
+    vectors,
+    pairCount: pairs.length,
+    items: pairs.map(([first, second]) => ({ beta: 0, first, second })),
+  });
+  const sums = await job.reduce(k.stage(GramReduceStage), buf, { slabs: Math.ceil(pairs.length / 2) });
   return gramFromPairs(vectors, sums.subarray(0, pairs.length));
 }
 
@@ -39,8 +47,11 @@ export function gpuCombine(
   withBase: boolean,
   sink?: ChunkSink,
 ): Promise<Float32Array | null> {
-  const words = new Uint32Array(4 + beta.length);
-  words.set([withBase ? 1 : 0, beta.length]);
-  beta.forEach((b, i) => (words[4 + i] = f32Bits(b)));
-  return job.elementwise(k.stage(GramStage), job.params('gram coefficients', words), 0, 0, undefined, sink);
+  const buf = job.params(GramParams, {
+    withBase: withBase ? 1 : 0,
+    vectors: beta.length,
+    pairCount: 0,
+    items: beta.map((b) => ({ beta: b, first: 0, second: 0 })),
+  });
+  return job.elementwise(k.stage(GramStage), buf, { sink });
 }

@@ -2,6 +2,7 @@
 import { karcherCoefficients } from '../../core/operators/karcher.cpu.ts';
 import { num } from '../../core/operators/params.ts';
 import { gpuCombine, gpuGram } from './gram.gpu.ts';
+import { TensorJob } from '../tensor-job.ts';
 import type { GpuKernel } from './types.ts';
 
 export const karcherGpu: GpuKernel = {
@@ -9,7 +10,7 @@ export const karcherGpu: GpuKernel = {
   async run(k, src, params, ctx, _op, sink) {
     const K = src.parents;
     if (K < 2) throw new Error(`karcher needs at least two models, got ${K}`);
-    const job = k.job(`karcher "${ctx.name}"`, src, 0);
+    const job = new TensorJob(k, `karcher "${ctx.name}"`, src);
     try {
       const g = await gpuGram(k, job, K, false);
       const { beta, iterations } = karcherCoefficients(g, K, num(params, 'maxIter', 10), num(params, 'tol', 1e-5));

@@ -1,5 +1,12 @@
 // Model Stock (model-stock.cpu.ts): out = fround(t·avg) + fround((1 − t)·w₀), avg = (Σ wᵢ) / N in
-// parent order; t per row of params[0] elements (the whole tensor: one row), t = paramF(4 + row).
+// parent order; t per row (the whole tensor: one row). Host twin: ModelStockParams in model-stock.gpu.ts.
+
+struct ModelStockParams {
+  rowLength: u32,     // elements per row (the whole tensor: its length)
+  ratios: array<f32>, // t of each row
+}
+
+@group(0) @binding(3) var<storage, read> params: ModelStockParams;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -12,7 +19,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     acc = acc + xAt(p, i);
   }
   let avg = acc / f32(chunk.parents - 1u);
-  let t = paramF(4u + (chunk.offset + i) / params[0]);
+  let t = params.ratios[(chunk.offset + i) / params.rowLength];
   let a = t * avg;
   let b = (1.0 - t) * xAt(0u, i);
   out[i] = a + b;

@@ -2,6 +2,7 @@
 import { multislerpCoefficients } from '../../core/operators/multislerp.cpu.ts';
 import { num, weightsOf } from '../../core/operators/params.ts';
 import { gpuCombine, gpuGram } from './gram.gpu.ts';
+import { TensorJob } from '../tensor-job.ts';
 import type { GpuKernel } from './types.ts';
 
 export const multislerpGpu: GpuKernel = {
@@ -10,7 +11,7 @@ export const multislerpGpu: GpuKernel = {
     const withBase = op.needsBase;
     const K = src.parents - (withBase ? 1 : 0);
     if (K < 2) throw new Error(`multislerp needs at least two models${withBase ? ' besides the base' : ''}`);
-    const job = k.job(`multislerp "${ctx.name}"`, src, 0);
+    const job = new TensorJob(k, `multislerp "${ctx.name}"`, src);
     try {
       const g = await gpuGram(k, job, K, withBase);
       const { beta } = multislerpCoefficients(

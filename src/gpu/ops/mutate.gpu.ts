@@ -9,7 +9,9 @@
 import code from './mutate.wgsl?raw';
 import { num } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
-import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { wgslStruct } from '../wgsl-struct.ts';
 import { firstParents } from '../source.ts';
 import type { GpuKernel } from './types.ts';
 
@@ -31,15 +33,20 @@ export function preparedStd(params: Readonly<Record<string, unknown>>, tensor: s
   return std;
 }
 
+export const MutateParams = wgslStruct('MutateParams', { amplitude: 'f32', epsilon: 'f32', rate: 'f32' });
+
 export const mutateGpu: GpuKernel = {
   id: 'mutate',
   async run(k, src, params, ctx, _op, sink) {
     const std = preparedStd(params, ctx.name);
-    const job = k.job('mutate', firstParents(src, 1), tensorKey(ctx.seed, ctx.name), 1, ctx.offset ?? 0);
+    const job = new TensorJob(k, 'mutate', firstParents(src, 1), { key: tensorKey(ctx.seed, ctx.name), indexBase: ctx.offset ?? 0 });
     try {
-      const amp = Math.fround(num(params, 'strength') * std * Math.sqrt(3));
-      const words = new Uint32Array([f32Bits(amp), f32Bits(num(params, 'epsilon')), f32Bits(num(params, 'rate', 1))]);
-      return await job.elementwise(k.stage(MutateStage), job.params('mutate params', words), 0, 0, undefined, sink);
+      const buf = job.params(MutateParams, {
+        amplitude: Math.fround(num(params, 'strength') * std * Math.sqrt(3)),
+        epsilon: num(params, 'epsilon'),
+        rate: num(params, 'rate', 1),
+      });
+      return await job.elementwise(k.stage(MutateStage), buf, { sink });
     } finally {
       job.dispose();
     }

@@ -1,6 +1,14 @@
 // Bounded mutation (mutate.cpu.ts): element i is mutated iff randomUnit(key, i, 1) < rate; the
 // noise is clamp(fround(a · (2·randomUnit(key, i, 0) − 1)), −ε, ε); out = x + noise.
-// params: [a, ε, rate] as f32 bits; a comes from the prepared std (the host's tensorStd).
+// a comes from the prepared std (the host's tensorStd). Host twin: MutateParams in mutate.gpu.ts.
+
+struct MutateParams {
+  amplitude: f32, // a = fround(strength · std · √3)
+  epsilon: f32,   // ε, the noise bound
+  rate: f32,      // the probability that an element is mutated
+}
+
+@group(0) @binding(3) var<storage, read> params: MutateParams;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -10,13 +18,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   let x = xAt(0u, i);
   let g = chunk.offset + i;
-  if (randomUnit(chunk.key, g, 1u) >= paramF(2u)) {
+  if (randomUnit(chunk.key, g, 1u) >= params.rate) {
     out[i] = x;
     return;
   }
   let z = 2.0 * randomUnit(chunk.key, g, 0u) - 1.0;
-  let eps = paramF(1u);
-  let noise = clamp(paramF(0u) * z, -eps, eps);
+  let eps = params.epsilon;
+  let noise = clamp(params.amplitude * z, -eps, eps);
   out[i] = x + noise;
 }
 

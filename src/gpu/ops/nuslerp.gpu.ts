@@ -6,16 +6,21 @@
 import code from './nuslerp.wgsl?raw';
 import { nuslerpLayout, nuslerpSums, nuslerpT, nuslerpTable } from '../../core/operators/nuslerp.cpu.ts';
 import { weightsOf } from '../../core/operators/params.ts';
-import { ElementwiseStage, type KernelContext } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
 import { readWhole } from '../source.ts';
 import { gpuGram } from './gram.gpu.ts';
 import type { GpuKernel } from './types.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { arrayOf, wgslStruct } from '../wgsl-struct.ts';
 
 export class NuslerpStage extends ElementwiseStage {
   constructor(k: KernelContext) {
     super(k, 'nuslerp', code);
   }
 }
+
+export const NuslerpVector = wgslStruct('NuslerpVector', { a: 'f32', b: 'f32', s: 'f32', linear: 'f32' });
+export const NuslerpParams = wgslStruct('NuslerpParams', { mode: 'u32', len: 'u32', withBase: 'u32', vectors: arrayOf(NuslerpVector) });
 
 export const nuslerpGpu: GpuKernel = {
   id: 'nuslerp',
@@ -25,7 +30,7 @@ export const nuslerpGpu: GpuKernel = {
       throw new Error(`nuslerp${withBase ? ' with a base' : ''} takes ${withBase ? 3 : 2} inputs, got ${src.parents}`);
     const t = nuslerpT(weightsOf(params, 'weights', 2, 1));
     const l = nuslerpLayout(ctx.shape, src.length, params);
-    const job = k.job(`nuslerp "${ctx.name}"`, src, 0);
+    const job = new TensorJob(k, `nuslerp "${ctx.name}"`, src);
     try {
       let sums: ArrayLike<number>;
       if (l.mode === 0) {
@@ -38,10 +43,14 @@ export const nuslerpGpu: GpuKernel = {
         sums = nuslerpSums(v0, v1, l);
       }
       const table = nuslerpTable(sums, l.count, t);
-      const words = new Uint32Array(4 + table.length);
-      words.set([l.mode, l.len, withBase ? 1 : 0]);
-      words.set(new Uint32Array(table.buffer), 4);
-      return await job.elementwise(k.stage(NuslerpStage), job.params('nuslerp scalars', words), 0, 0, undefined, sink);
+      const vectors = Array.from({ length: l.count }, (_, v) => ({
+        a: table[4 * v],
+        b: table[4 * v + 1],
+        s: table[4 * v + 2],
+        linear: table[4 * v + 3],
+      }));
+      const buf = job.params(NuslerpParams, { mode: l.mode, len: l.len, withBase: withBase ? 1 : 0, vectors });
+      return await job.elementwise(k.stage(NuslerpStage), buf, { sink });
     } finally {
       job.dispose();
     }

@@ -5,7 +5,9 @@
  */
 import code from './quantize.wgsl?raw';
 import { QUANT_SCHEMES, quantScheme } from '../../core/operators/quantize.cpu.ts';
-import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { wgslStruct } from '../wgsl-struct.ts';
 import { firstParents } from '../source.ts';
 import type { GpuKernel } from './types.ts';
 
@@ -14,6 +16,8 @@ export class QuantizeStage extends ElementwiseStage {
     super(k, 'quantize', code);
   }
 }
+
+export const QuantizeParams = wgslStruct('QuantizeParams', { qmax: 'f32', blockSize: 'u32', rowLength: 'u32', blocksPerRow: 'u32' });
 
 export const quantizeGpu: GpuKernel = {
   id: 'quantize',
@@ -26,17 +30,10 @@ export const quantizeGpu: GpuKernel = {
     if (cols === 0 || n === 0) return sink ? null : new Float32Array(n);
     if (n % cols !== 0) throw new Error(`quantize: ${n} values for shape [${ctx.shape}]`);
     const blocks = Math.ceil(cols / blockSize);
-    const job = k.job('quantize', firstParents(src, 1), 0, cols);
+    const job = new TensorJob(k, 'quantize', firstParents(src, 1), { multiple: cols });
     try {
-      const words = new Uint32Array([f32Bits(qmax), blockSize, cols, blocks]);
-      return await job.elementwise(
-        k.stage(QuantizeStage),
-        job.params('quantize params', words),
-        0,
-        0,
-        (count) => (count / cols) * blocks,
-        sink,
-      );
+      const buf = job.params(QuantizeParams, { qmax, blockSize, rowLength: cols, blocksPerRow: blocks });
+      return await job.elementwise(k.stage(QuantizeStage), buf, { sink, invocations: (count) => (count / cols) * blocks });
     } finally {
       job.dispose();
     }

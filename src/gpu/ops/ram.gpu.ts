@@ -5,7 +5,9 @@
 import code from './ram.wgsl?raw';
 import { ramLambdas } from '../../core/operators/ram.cpu.ts';
 import { num } from '../../core/operators/params.ts';
-import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { arrayOf, wgslStruct } from '../wgsl-struct.ts';
 import type { GpuKernel } from './types.ts';
 
 export class RamStage extends ElementwiseStage {
@@ -20,6 +22,8 @@ export class RamCountsStage extends ElementwiseStage {
   }
 }
 
+export const RamParams = wgslStruct('RamParams', { epsilon: 'f32', models: 'u32', lambda: arrayOf('f32') });
+
 export const ramGpu: GpuKernel = {
   id: 'ram',
   async run(k, src, params, ctx, _op, sink) {
@@ -27,18 +31,17 @@ export const ramGpu: GpuKernel = {
     if (P < 1) throw new Error('ram needs a base and at least one model');
     const epsilon = num(params, 'epsilon', 1e-5);
     const r = num(params, 'r', 0);
-    const words = new Uint32Array(4 + P);
-    words.set([f32Bits(epsilon), P]);
-    words.fill(f32Bits(1), 4);
-    const job = k.job(`ram "${ctx.name}"`, src, 0);
+    let lambda: readonly number[] = new Array<number>(P).fill(1);
+    const job = new TensorJob(k, `ram "${ctx.name}"`, src);
     try {
       if (r !== 0) {
-        const sums = await job.reduce(k.stage(RamCountsStage), job.params('ram count params', words), P);
+        const counts = job.params(RamParams, { epsilon, models: P, lambda });
+        const sums = await job.reduce(k.stage(RamCountsStage), counts, { slabs: P });
         const shared = Array.from({ length: P }, (_, p) => sums[2 * p]);
         const unique = Array.from({ length: P }, (_, p) => sums[2 * p + 1]);
-        ramLambdas(shared, unique, r, num(params, 'alpha', 0.2), epsilon).forEach((l, p) => (words[4 + p] = f32Bits(l)));
+        lambda = ramLambdas(shared, unique, r, num(params, 'alpha', 0.2), epsilon);
       }
-      return await job.elementwise(k.stage(RamStage), job.params('ram params', words), 0, 0, undefined, sink);
+      return await job.elementwise(k.stage(RamStage), job.params(RamParams, { epsilon, models: P, lambda }), { sink });
     } finally {
       job.dispose();
     }

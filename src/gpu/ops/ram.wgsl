@@ -1,7 +1,15 @@
-// RAM and RAM+ (ram.cpu.ts). params: [ε, P, 0, 0, λ₀ … λ_{P−1}] (f32 bits; λ = 1 for ram).
+// RAM and RAM+ (ram.cpu.ts). Host twin: RamParams in ram.gpu.ts.
 // main: per model i, z = |τᵢ| > ε ? τᵢ : 0·τᵢ; term = fround(fround(z·u)·λᵢ) + fround(z·o) / max(c, 1),
 //   u = (c == 1), o = (c > 1), c the models with |τ| > ε; out = base + Σ terms (model order from 0).
 // reduction (term): slab z = model z: (its changed elements that another model changed too, those no other did).
+
+struct RamParams {
+  epsilon: f32,       // a delta counts as changed where |τ| > ε
+  models: u32,        // P
+  lambda: array<f32>, // λ per model (1 for ram)
+}
+
+@group(0) @binding(3) var<storage, read> params: RamParams;
 
 fn ramDelta(p: u32, i: u32) -> f32 {
   return xAt(p + 1u, i) - xAt(0u, i);
@@ -9,8 +17,8 @@ fn ramDelta(p: u32, i: u32) -> f32 {
 
 fn ramCount(i: u32) -> u32 {
   var c = 0u;
-  for (var p = 0u; p < params[1]; p = p + 1u) {
-    if (abs(ramDelta(p, i)) > paramF(0u)) {
+  for (var p = 0u; p < params.models; p = p + 1u) {
+    if (abs(ramDelta(p, i)) > params.epsilon) {
       c = c + 1u;
     }
   }
@@ -34,13 +42,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   let cf = f32(max(c, 1u));
   var acc: f32 = 0.0;
-  for (var p = 0u; p < params[1]; p = p + 1u) {
+  for (var p = 0u; p < params.models; p = p + 1u) {
     let d = ramDelta(p, i);
     var z = 0.0 * d;
-    if (abs(d) > paramF(0u)) {
+    if (abs(d) > params.epsilon) {
       z = d;
     }
-    let a = (z * u) * paramF(4u + p);
+    let a = (z * u) * params.lambda[p];
     let b = (z * o) / cf;
     acc = acc + (a + b);
   }
@@ -48,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 }
 
 fn term(i: u32, z: u32) -> vec2<f32> {
-  if (!(abs(ramDelta(z, i)) > paramF(0u))) {
+  if (!(abs(ramDelta(z, i)) > params.epsilon)) {
     return vec2<f32>(0.0, 0.0);
   }
   if (ramCount(i) > 1u) {

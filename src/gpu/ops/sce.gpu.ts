@@ -7,7 +7,9 @@
 import code from './sce.wgsl?raw';
 import { sceKeepBits, sceSelection, sceWeights } from '../../core/operators/sce.cpu.ts';
 import { num } from '../../core/operators/params.ts';
-import { ElementwiseStage, f32Bits, type KernelContext } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { arrayOf, f32Bits, wgslStruct } from '../wgsl-struct.ts';
 import { readWhole } from '../source.ts';
 import type { GpuKernel } from './types.ts';
 
@@ -21,6 +23,16 @@ export class SceSquaresStage extends ElementwiseStage {
   constructor(k: KernelContext) {
     super(k, 'sce squares', code, 'reduce', true);
   }
+}
+
+export const SceParams = wgslStruct('SceParams', { models: 'u32', masked: 'u32', data: arrayOf('u32') });
+
+/** SceParams.data: the weights' bits, then the keep bitmap. */
+function sceData(weights: readonly number[], bitmap: Uint32Array): Uint32Array {
+  const data = new Uint32Array(weights.length + bitmap.length);
+  data.set(weights.map(f32Bits));
+  data.set(bitmap, weights.length);
+  return data;
 }
 
 export const sceGpu: GpuKernel = {
@@ -38,17 +50,18 @@ export const sceGpu: GpuKernel = {
       )!;
       bitmap = sceKeepBits(sel);
     }
-    const words = new Uint32Array(4 + P + bitmap.length);
-    words.set([P, selectTopk < 1 ? 1 : 0]);
-    words.set(bitmap, 4 + P);
-    const job = k.job(`sce "${ctx.name}"`, src, 0);
+    const masked = selectTopk < 1 ? 1 : 0;
+    const job = new TensorJob(k, `sce "${ctx.name}"`, src);
     try {
-      const sums = await job.reduce(k.stage(SceSquaresStage), job.params('sce square params', words), P);
-      sceWeights(
+      const squares = job.params(SceParams, { models: P, masked, data: sceData(new Array<number>(P).fill(0), bitmap) });
+      const sums = await job.reduce(k.stage(SceSquaresStage), squares, { slabs: P });
+      const weights = sceWeights(
         Array.from({ length: P }, (_, p) => sums[2 * p]),
         src.length,
-      ).forEach((w, p) => (words[4 + p] = f32Bits(w)));
-      return await job.elementwise(k.stage(SceStage), job.params('sce params', words), 0, 0, undefined, sink);
+      );
+      return await job.elementwise(k.stage(SceStage), job.params(SceParams, { models: P, masked, data: sceData(weights, bitmap) }), {
+        sink,
+      });
     } finally {
       job.dispose();
     }

@@ -1,14 +1,25 @@
-// SCE (sce.cpu.ts). params: [P, masked, 0, 0, w₀ … w_{P−1}, keep bitmap…] (weights f32 bits; the
-// bitmap, when masked = 1, holds bit g of word g >> 5 for each kept global element g).
+// SCE (sce.cpu.ts). Host twin: SceParams in sce.gpu.ts.
 // main: τᵢ zeroed (0·τᵢ) where not kept; sign = Σ τᵢ ≥ 0; out = base + fround(Σ fround(τᵢ·wᵢmᵢ)) / max(Σ wᵢmᵢ, 1e-6).
 // reduction (term): slab z = model z: (Σ τ_z², 0) over the kept elements.
 
+struct SceParams {
+  models: u32,      // P
+  masked: u32,      // 1: only the elements of the keep bitmap count
+  data: array<u32>, // the P weights (f32 bits), then the keep bitmap: bit g of word g >> 5 for each kept global element g
+}
+
+@group(0) @binding(3) var<storage, read> params: SceParams;
+
+fn sceWeight(p: u32) -> f32 {
+  return bitcast<f32>(params.data[p]);
+}
+
 fn sceKept(i: u32) -> bool {
-  if (params[1] == 0u) {
+  if (params.masked == 0u) {
     return true;
   }
   let g = chunk.offset + i;
-  return ((params[4u + params[0] + (g >> 5u)] >> (g & 31u)) & 1u) == 1u;
+  return ((params.data[params.models + (g >> 5u)] >> (g & 31u)) & 1u) == 1u;
 }
 
 fn sceDelta(p: u32, i: u32, kept: bool) -> f32 {
@@ -27,17 +38,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
   let kept = sceKept(i);
   var sum: f32 = 0.0;
-  for (var p = 0u; p < params[0]; p = p + 1u) {
+  for (var p = 0u; p < params.models; p = p + 1u) {
     sum = sum + sceDelta(p, i, kept);
   }
   let pos = sum >= 0.0;
   var m: f32 = 0.0;
   var den: f32 = 0.0;
-  for (var p = 0u; p < params[0]; p = p + 1u) {
+  for (var p = 0u; p < params.models; p = p + 1u) {
     let v = sceDelta(p, i, kept);
     var ew = 0.0;
     if ((pos && v > 0.0) || (!pos && v < 0.0)) {
-      ew = paramF(4u + p);
+      ew = sceWeight(p);
     }
     m = m + v * ew;
     den = den + ew;

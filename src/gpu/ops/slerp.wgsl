@@ -1,7 +1,14 @@
 // SLERP (slerp.cpu.ts): out = fround(s0·v0) + fround(s1·v1) with s0, s1 from the host.
-// params: [s0, s1] as f32 bits.
+// Host twin: SlerpParams in slerp.gpu.ts.
 //
 // reduction (term): per-workgroup sums of v0·v1 (slab z = 0) and of v0·v0, v1·v1 (slab z = 1).
+
+struct SlerpParams {
+  s0: f32, // the coefficient of v0 (unused by the reduction)
+  s1: f32, // the coefficient of v1
+}
+
+@group(0) @binding(3) var<storage, read> params: SlerpParams;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -9,8 +16,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (i >= chunk.count) {
     return;
   }
-  let a = paramF(0u) * xAt(0u, i);
-  let b = paramF(1u) * xAt(1u, i);
+  let a = params.s0 * xAt(0u, i);
+  let b = params.s1 * xAt(1u, i);
   out[i] = a + b;
 }
 

@@ -19,13 +19,23 @@ import {
 import { num, numAt, weightsOf } from '../../core/operators/params.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import type { ParamValues, TaskArithmeticConfig, TensorContext } from '../../core/operators/types.ts';
-import { ElementwiseStage, f32Bits, type KernelContext, type Cutoff } from '../kernel-context.ts';
+import { ElementwiseStage, type KernelContext } from '../context.ts';
+import { radixSelect, type Cutoff } from '../radix-select.ts';
 import { arraySource, readWhole, type ChunkSink, type TensorSource } from '../source.ts';
+import { TensorJob } from '../tensor-job.ts';
+import { arrayOf, wgslStruct, type StructValues } from '../wgsl-struct.ts';
 import type { GpuKernel } from './types.ts';
 
 export class TaskArithmeticStage extends ElementwiseStage {
   constructor(k: KernelContext) {
     super(k, 'task arithmetic', code);
+  }
+}
+
+/** The final pass with the receipt's kept counts and sign conflicts fused in (entry `counted`). */
+export class TaskArithmeticCountedStage extends ElementwiseStage {
+  constructor(k: KernelContext) {
+    super(k, 'task arithmetic counted', code, 'counted');
   }
 }
 
@@ -39,6 +49,29 @@ export class TaskArithmeticNormsStage extends ElementwiseStage {
 const L1_EPS = 1e-7;
 
 const SPARSIFY_CODE = Object.freeze({ none: 0, magnitude: 1, random: 2, outliers: 3, della: 4 } as const);
+/** TALLY_SLOTS in task-arithmetic.wgsl: the counted pass serves up to this many parents + 1. */
+const TALLY_SLOTS = 256;
+
+export const ParentParams = wgslStruct('ParentParams', {
+  clip: 'f32',
+  cutoffBits: 'u32',
+  cutoffIndex: 'u32',
+  rescale: 'f32',
+  weight: 'f32',
+  loBits: 'u32',
+  loIndex: 'u32',
+  drop: 'f32',
+});
+export const TaskArithmeticParams = wgslStruct('TaskArithmeticParams', {
+  sparsify: 'u32',
+  consensus: 'u32',
+  normalize: 'u32',
+  lambda: 'f32',
+  divisor: 'f32',
+  models: 'u32',
+  parents: arrayOf(ParentParams),
+});
+type Parent = { -readonly [K in keyof StructValues<typeof ParentParams.fields>]: number };
 
 export async function taskArithmeticGpu(
   k: KernelContext,
@@ -60,24 +93,30 @@ export async function taskArithmeticGpu(
   const ranked = cfg.sparsify === 'magnitude' || cfg.sparsify === 'outliers' || cfg.sparsify === 'della';
   const density = Array.from({ length: P }, (_, p) => (ranked ? numAt(params, 'density', p) : 1));
   if (cfg.sparsify === 'della') src = await withDellaProbabilities(src, P, density, params, ctx);
-  const words = new Uint32Array(8 + 8 * P);
-  words.set([
-    SPARSIFY_CODE[cfg.sparsify],
-    cfg.consensus === 'ties' ? 1 : 0,
-    normalize ? 1 : 0,
-    0,
-    f32Bits(num(params, 'lambda', 1)),
-    f32Bits(sumW),
-    P,
-  ]);
-  for (let p = 0; p < P; p++) words.set([f32Bits(1), 0, 0, f32Bits(1), f32Bits(w[p]), 0, 0, f32Bits(drop[p])], 8 + 8 * p);
-  const job = k.job(
-    `task arithmetic "${ctx.name}"`,
-    src,
-    tensorKey(ctx.seed, ctx.name),
-    1,
-    cfg.sparsify === 'random' ? (ctx.offset ?? 0) : 0,
-  );
+  const parents: Parent[] = Array.from({ length: P }, (_, p) => ({
+    clip: 1,
+    cutoffBits: 0,
+    cutoffIndex: 0,
+    rescale: 1,
+    weight: w[p],
+    loBits: 0,
+    loIndex: 0,
+    drop: drop[p],
+  }));
+  let sparsify: number = SPARSIFY_CODE[cfg.sparsify];
+  const values = () => ({
+    sparsify,
+    consensus: cfg.consensus === 'ties' ? 1 : 0,
+    normalize: normalize ? 1 : 0,
+    lambda: num(params, 'lambda', 1),
+    divisor: sumW,
+    models: P,
+    parents,
+  });
+  const job = new TensorJob(k, `task arithmetic "${ctx.name}"`, src, {
+    key: tensorKey(ctx.seed, ctx.name),
+    indexBase: cfg.sparsify === 'random' ? (ctx.offset ?? 0) : 0,
+  });
   try {
     const n = job.plan.total;
     const norms = k.stage(TaskArithmeticNormsStage);
@@ -88,13 +127,14 @@ export async function taskArithmeticGpu(
       else if (params.clipScope === 'update')
         throw new Error('update-wide clipping needs the model pre-pass (clipFactors); run it through breed');
       else {
-        const sums = await job.reduce(norms, job.params('clip params', words), P, 0);
+        const sums = await job.reduce(norms, job.params(TaskArithmeticParams, values()), { slabs: P, mode: 0 });
         factors = Array.from({ length: P }, (_, p) => {
           const norm = Math.sqrt(sums[2 * p]);
           return norm > clipNorm ? clipNorm / norm : 1;
         });
       }
-      for (let p = 0; p < P; p++) words[8 + 8 * p] = f32Bits(factors[p]);
+      // As f32: the kernels and the selection scale by the rounded factor.
+      for (const [p, parent] of parents.entries()) parent.clip = Math.fround(factors[p]);
     }
     // Step 3: magnitude cutoffs, from the pre-pass (model-wide trimming) or by exact selection.
     // A density of 1 or more keeps every delta untouched (mergekit): no cutoff, no rescale.
@@ -102,22 +142,22 @@ export async function taskArithmeticGpu(
     // cutoff keeps all n (top n; outliers: hi prunes nothing, lo prunes nothing).
     const trimmed = (p: number) => cfg.sparsify === 'random' || (ranked && density[p] < 1);
     const sparse = Array.from({ length: P }, (_, p) => trimmed(p)).some(Boolean);
-    if (!sparse) words[0] = SPARSIFY_CODE.none;
+    if (!sparse) sparsify = SPARSIFY_CODE.none;
     if (cfg.sparsify === 'outliers' && sparse) {
       // Two bottom-m cutoffs per parent (outlierCounts): `hi` prunes all but the nTop largest, `lo` the nBot smallest.
       const counts = (p: number) =>
         trimmed(p) ? outlierCounts(density[p], numAt(params, 'gamma', p, 0.01), n, ctx.name) : { nBot: 0, nTop: 0 };
-      const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
-      const reqs = Array.from({ length: P }, (_, p) => [
-        { parent: p + 1, base: 0, scale: scale(p), k: n - counts(p).nTop, order: 'bottom' as const },
-        { parent: p + 1, base: 0, scale: scale(p), k: counts(p).nBot, order: 'bottom' as const },
-      ]).flat();
-      const cutoffs = await job.select(reqs);
-      for (let p = 0; p < P; p++) {
-        const hi = cutoffs[2 * p];
-        const lo = cutoffs[2 * p + 1];
-        words.set([hi.bits >>> 0, hi.index >>> 0], 8 + 8 * p + 1);
-        words.set([lo.bits >>> 0, lo.index >>> 0], 8 + 8 * p + 5);
+      const reqs = parents
+        .map((parent, p) => [
+          { parent: p + 1, base: 0, scale: parent.clip, k: n - counts(p).nTop, order: 'bottom' as const },
+          { parent: p + 1, base: 0, scale: parent.clip, k: counts(p).nBot, order: 'bottom' as const },
+        ])
+        .flat();
+      const cutoffs = await radixSelect(job, reqs);
+      for (const [p, parent] of parents.entries()) {
+        setCutoff(parent, cutoffs[2 * p]);
+        parent.loBits = cutoffs[2 * p + 1].bits >>> 0;
+        parent.loIndex = cutoffs[2 * p + 1].index >>> 0;
       }
     }
     if (cfg.sparsify === 'magnitude' && sparse) {
@@ -128,38 +168,54 @@ export async function taskArithmeticGpu(
         cutoffs = Array.from({ length: P }, (_, p) => ({ bits: bits[p], index: index[p] }));
       } else {
         const kk = (p: number) => (trimmed(p) ? keepCount(density[p], n, ctx.name) : n);
-        const scale = (p: number) => new Float32Array(new Uint32Array([words[8 + 8 * p]]).buffer)[0];
-        cutoffs = await job.select(
-          Array.from({ length: P }, (_, p) => ({ parent: p + 1, base: 0, scale: scale(p), k: kk(p), order: 'top' as const })),
+        cutoffs = await radixSelect(
+          job,
+          parents.map((parent, p) => ({ parent: p + 1, base: 0, scale: parent.clip, k: kk(p), order: 'top' as const })),
         );
       }
-      for (let p = 0; p < P; p++) words.set([cutoffs[p].bits >>> 0, cutoffs[p].index >>> 0], 8 + 8 * p + 1);
+      for (const [p, parent] of parents.entries()) setCutoff(parent, cutoffs[p]);
     }
     // Step 4: rescale factors.
     if (sparse) {
       const keep = (p: number) => (cfg.sparsify === 'random' ? 1 - drop[p] : density[p]);
-      if (rescale === 'inverse') for (let p = 0; p < P; p++) if (trimmed(p) && keep(p) > 0) words[8 + 8 * p + 3] = f32Bits(1 / keep(p));
+      if (rescale === 'inverse') for (const [p, parent] of parents.entries()) if (trimmed(p) && keep(p) > 0) parent.rescale = 1 / keep(p);
       if (rescale === 'l1') {
-        const sums = await job.reduce(norms, job.params('l1 params', words), P, 1);
-        for (let p = 0; p < P; p++)
-          if (trimmed(p) && sums[2 * p] >= L1_EPS && sums[2 * p + 1] >= L1_EPS)
-            words[8 + 8 * p + 3] = f32Bits(sums[2 * p] / sums[2 * p + 1]);
+        const sums = await job.reduce(norms, job.params(TaskArithmeticParams, values()), { slabs: P, mode: 1 });
+        for (const [p, parent] of parents.entries())
+          if (trimmed(p) && sums[2 * p] >= L1_EPS && sums[2 * p + 1] >= L1_EPS) parent.rescale = sums[2 * p] / sums[2 * p + 1];
       }
     }
-    const final = job.params('task arithmetic params', words);
-    if (cfg.sparsify !== 'none' && ctx.stats) {
-      // The receipt's kept counts per parent: exact (whole-number float32 partials, float64 across).
-      const kept = sparse ? await job.reduce(norms, final, P, 3) : null;
-      for (let p = 0; p < P; p++) ctx.stats[keptKey(p)] = kept ? kept[2 * p] : n;
+    const final = job.params(TaskArithmeticParams, values());
+    const wantKept = cfg.sparsify !== 'none' && ctx.stats !== undefined;
+    const wantConflicts = cfg.consensus === 'ties' && ctx.stats !== undefined;
+    if (!wantKept && !wantConflicts) return await job.elementwise(k.stage(TaskArithmeticStage), final, { sink });
+    // The receipt's counts: exact (whole-number float32 partials, float64 across). Fused into
+    // the final pass; with more parents than the pass has counters, by reductions first.
+    let out: Float32Array | null;
+    let kept: ArrayLike<number>;
+    let conflicts: number;
+    if (P + 1 <= TALLY_SLOTS) {
+      const r = await job.elementwiseTally(k.stage(TaskArithmeticCountedStage), final, { sink, slots: P + 1 });
+      out = r.out;
+      kept = r.sums.subarray(0, P);
+      conflicts = r.sums[P];
+    } else {
+      const keptSums = sparse && wantKept ? await job.reduce(norms, final, { slabs: P, mode: 3 }) : null;
+      kept = Array.from({ length: P }, (_, p) => (keptSums ? keptSums[2 * p] : n));
+      conflicts = wantConflicts ? (await job.reduce(norms, final, { slabs: 1, mode: 2 }))[0] : 0;
+      out = await job.elementwise(k.stage(TaskArithmeticStage), final, { sink });
     }
-    if (cfg.consensus === 'ties' && ctx.stats) {
-      const [conflicts] = await job.reduce(norms, final, 1, 2);
-      ctx.stats.signConflicts = conflicts;
-    }
-    return await job.elementwise(k.stage(TaskArithmeticStage), final, 0, 0, undefined, sink);
+    if (wantKept) for (let p = 0; p < P; p++) ctx.stats![keptKey(p)] = sparse ? kept[p] : n;
+    if (wantConflicts) ctx.stats!.signConflicts = conflicts;
+    return out;
   } finally {
     job.dispose();
   }
+}
+
+function setCutoff(parent: Parent, c: Cutoff): void {
+  parent.cutoffBits = c.bits >>> 0;
+  parent.cutoffIndex = c.index >>> 0;
 }
 
 /**

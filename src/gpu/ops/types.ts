@@ -1,10 +1,10 @@
 /**
  * A GPU kernel: the WebGPU twin of the CPU references of every operator that declares its id as
  * `kernel` in the registry (src/core/operators/registry.ts); same inputs, params and context.
- * Its stages are small classes over KernelContext.
+ * Its stages are small classes over KernelContext; its passes run in a TensorJob (tensor-job.ts).
  */
 import type { KernelId, OperatorDef, ParamValues, TensorContext } from '../../core/operators/types.ts';
-import type { KernelContext } from '../kernel-context.ts';
+import type { KernelContext } from '../context.ts';
 import type { ChunkSink, TensorSource } from '../source.ts';
 
 export interface GpuKernel {

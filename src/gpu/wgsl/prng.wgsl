@@ -1,4 +1,4 @@
-// Shared WGSL helpers, prepended to every operator kernel (src/gpu/wgsl/shared.ts).
+// Shared WGSL helpers, prepended to every operator kernel (KernelContext.pipeline, src/gpu/context.ts).
 //
 // 1. Counter-based randomness, the twin of src/core/operators/prng.ts: a value is a pure function
 //    of (key, global element index, stream). The mixer is "lowbias32" (Chris Wellons): 32-bit
