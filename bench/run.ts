@@ -6,7 +6,8 @@
  *                                 bench/results.json and docs/BENCHMARKS.md
  *   npm run bench -- --smoke      256 K elements, operators with a range kernel, a toy `garden breed`
  *                                 and a small streaming breed (run by `npm test`)
- *   npm run bench -- --dawn       also the WebGPU kernels in Node through Dawn (the `webgpu` package)
+ *   npm run bench -- --dawn       also the WebGPU kernels in Node through Dawn (the `webgpu` package),
+ *                                 the training step's kernels included (bench/train.ts)
  *   npm run bench -- --no-browser Node CPU path only
  *   npm run bench -- --breed-only the streaming breed alone (never writes docs/BENCHMARKS.md)
  *   npm run bench -- --cpu-only   the Node CPU path section alone (copy + operators; never writes
@@ -100,6 +101,11 @@ async function main(): Promise<number> {
     console.log(`bench (${res.kind}): language models in Node (onnxruntime-web wasm)`);
     const { benchLm } = await import('./lm.ts');
     res.lm = await benchLm({ smoke, log });
+    console.log(
+      `bench (${res.kind}): training throughput (bench/train.ts)${argv.includes('--dawn') ? ', the WebGPU step through Dawn too' : ''}`,
+    );
+    const { benchTrain } = await import('./train.ts');
+    res.notes.push(...(await benchTrain({ smoke, dawn: argv.includes('--dawn'), log })).notes);
   }
 
   if (!smoke && !breedOnly)
