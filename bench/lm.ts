@@ -9,136 +9,73 @@
  * the session holds them: f32, the BF16 → f32 casts being folded at session creation).
  *
  * `npm run bench` runs it as a section (benchLm); alone:
- * `npx tsx bench/lm.ts [--smoke] [--layers N] [--json]` (--smoke: 2 layers, a short prompt).
+ * `npx tsx bench/lm.ts [--smoke] [--layers N] [--json] [--no-browser] [--no-breed]` (--smoke: 2 layers,
+ * a short prompt). It also runs the streamed 135M BF16 TIES breed (bench/lm-breed.ts) and the same
+ * models in Chromium (bench/lm-browser.ts: wasm and WebGPU EPs).
  */
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { expectedTensors, parseCausalLmConfig, type CausalLmConfig } from '../src/core/models/llama-config.ts';
-import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../src/core/models/llama-graph.ts';
-import { mulberry32 } from '../src/core/seeded.ts';
-import { byteLength, fromFloat32, numel, type Tensor } from '../src/core/tensor.ts';
 import { createCausalLmSession } from '../src/runtime/causal-lm-session.ts';
+import { copyBandwidth, smolShaped, STARTER_LM, timeModel, YARDSTICK_BYTES, type LmRow } from './lm-common.ts';
 import { openCausalLm } from '../src/node/hf-folder.ts';
 import { loadTensors } from '../src/core/format/model.ts';
 import { quantizeCausalLm } from '../src/core/models/llama-quantize.ts';
+import { benchLmBreed, lmBreedLine, type LmBreedRow } from './lm-breed.ts';
+import type { LmBrowserBench } from './lm-browser.ts';
 
-export interface LmRow {
-  model: string;
-  params: number;
-  storedBytes: number;
-  /** Bytes of weights the session holds (f32) and decode reads once per token. */
-  sessionF32Bytes: number;
-  variant: LlamaGraphVariant;
-  sessionMs: number;
-  prefillTokens: number;
-  prefillTps: number;
-  decodeTokens: number;
-  decodeTps: number;
-  weightBytesPerSecond: number;
-  overCopy: number;
-}
+export type { LmRow } from './lm-common.ts';
 
 export interface LmBench {
   runtime: string;
   copyBytesPerSecond: number;
   rows: LmRow[];
+  /** The streamed 135M BF16 three-parent TIES breed (bench/lm-breed.ts). */
+  breed?: LmBreedRow;
+  /** The same models in Chromium, wasm and WebGPU EPs (bench/lm-browser.ts). */
+  browser?: LmBrowserBench;
+}
+
+/** The Chromium rows and the streamed breed, as markdown lines for docs/BENCHMARKS.md (report.ts). */
+export function lmExtraMarkdown(lm: LmBench): string[] {
+  const L: string[] = [];
+  const b = lm.browser;
+  if (b) {
+    L.push(`#### In ${b.browser} (onnxruntime-web's browser build; copy yardstick measured in each page)`);
+    L.push('');
+    L.push('| where | model | decoder | session ms | prefill tokens/s | decode tokens/s | page copy GB/s | decode weight bytes/s ÷ copy |');
+    L.push('|---|---|---|---:|---:|---:|---:|---:|');
+    for (const run of b.runs)
+      for (const r of run.rows)
+        L.push(
+          `| ${r.ep ?? run.ep} | ${r.model} | ${r.variant} | ${r.sessionMs} | ${r.prefillTps} (${r.prefillTokens}) | ${r.decodeTps} (${r.decodeTokens}) | ${(run.copyBytesPerSecond / 1e9).toFixed(2)} | ${r.overCopy.toFixed(3)} |`,
+        );
+    L.push('');
+    for (const n of b.notes) L.push(`- ${n}`);
+    if (b.notes.length) L.push('');
+  }
+  if (lm.breed) {
+    L.push('#### Streamed TIES breed of 135M BF16 language models, file to file (bench/lm-breed.ts)');
+    L.push('');
+    L.push(`- ${lmBreedLine(lm.breed)}`);
+    L.push('');
+  }
+  return L;
 }
 
 /** The decode target of issue 18: weight bytes per second ≥ 0.5 of copy on the CPU path. */
 export const LM_DECODE_TARGET = 0.5;
 
-export const STARTER_LM = 'public/starter/lm/base';
-
-/** The copy yardstick's size: far larger than the caches. */
-const YARDSTICK_BYTES = 512 << 20;
-
-/** Copy bandwidth: bytes per second of TypedArray.set over `bytes`, best of a few. */
-function copyBandwidth(bytes: number): number {
-  const a = new Uint8Array(bytes).fill(1);
-  const b = new Uint8Array(bytes);
-  let best = Infinity;
-  for (let i = 0; i < 3; i++) {
-    const t = performance.now();
-    b.set(a);
-    best = Math.min(best, performance.now() - t);
-  }
-  return bytes / (best / 1000);
-}
-
-function smolShaped(layers: number): { cfg: CausalLmConfig; tensors: Tensor[] } {
-  const cfg = parseCausalLmConfig({
-    architectures: ['LlamaForCausalLM'],
-    hidden_size: 576,
-    intermediate_size: 1536,
-    num_attention_heads: 9,
-    num_key_value_heads: 3,
-    num_hidden_layers: layers,
-    vocab_size: 49152,
-    tie_word_embeddings: true,
-    rope_theta: 10000,
-    rms_norm_eps: 1e-5,
-    max_position_embeddings: 2048,
-  });
-  const r = mulberry32(1);
-  const tensors = expectedTensors(cfg)
-    .filter((t) => !t.optional)
-    .map((t) =>
-      fromFloat32(
-        t.name,
-        t.shape,
-        Float32Array.from({ length: numel(t.shape) }, () => 0.04 * (r() - 0.5)),
-        'BF16',
-      ),
-    );
-  return { cfg, tensors };
-}
-
-async function timeModel(
-  model: string,
-  cfg: CausalLmConfig,
-  tensors: readonly Tensor[],
-  o: { promptTokens: number; decodeTokens: number; copy: number },
-): Promise<LmRow[]> {
-  const params = tensors.reduce((s, t) => s + numel(t.shape), 0);
-  const storedBytes = tensors.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0);
-  const f32Bytes = 4 * params;
-  const copy = o.copy;
-  const prompt = Array.from({ length: o.promptTokens }, (_, i) => 3 + ((i * 7919) % (cfg.vocabSize - 3)));
-  const rows: LmRow[] = [];
-  for (const variant of Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[]) {
-    let t = performance.now();
-    const s = await createCausalLmSession(cfg, tensors, { variant });
-    const sessionMs = performance.now() - t;
-    await s.forward(prompt.slice(0, 4)); // warm-up
-    s.reset();
-    t = performance.now();
-    await s.forward(prompt);
-    const prefillMs = performance.now() - t;
-    t = performance.now();
-    for (let i = 0; i < o.decodeTokens; i++) await s.forward([prompt[i]]);
-    const decodeMs = performance.now() - t;
-    await s.release();
-    const decodeTps = (o.decodeTokens / decodeMs) * 1000;
-    rows.push({
-      model,
-      params,
-      storedBytes,
-      sessionF32Bytes: f32Bytes,
-      variant,
-      sessionMs: Math.round(sessionMs),
-      prefillTokens: o.promptTokens,
-      prefillTps: +((o.promptTokens / prefillMs) * 1000).toFixed(2),
-      decodeTokens: o.decodeTokens,
-      decodeTps: +decodeTps.toFixed(2),
-      weightBytesPerSecond: Math.round(decodeTps * f32Bytes),
-      overCopy: +((decodeTps * f32Bytes) / copy).toFixed(3),
-    });
-  }
-  return rows;
-}
+export { STARTER_LM } from './lm-common.ts';
 
 /** Both models, both decoder variants, against one copy yardstick (a small model's weights may sit in the caches, above 1.0). */
-export async function benchLm(o: { smoke: boolean; layers?: number; log?: (s: string) => void }): Promise<LmBench> {
+export async function benchLm(o: {
+  smoke: boolean;
+  layers?: number;
+  log?: (s: string) => void;
+  /** The streamed breed (default true) and the Chromium rows (default: unless --no-browser is on the command line). */
+  breed?: boolean;
+  browser?: boolean;
+}): Promise<LmBench> {
   const promptTokens = o.smoke ? 16 : 128;
   const decodeTokens = o.smoke ? 8 : 32;
   // One memory yardstick for every model: a copy far larger than the caches.
@@ -174,11 +111,23 @@ export async function benchLm(o: { smoke: boolean; layers?: number; log?: (s: st
       ...(await timeModel(`${name}, ${scheme} block 32`, { ...smol.cfg, quantBlockSize: 32 }, q, { promptTokens, decodeTokens, copy })),
     );
   }
-  return { runtime: 'onnxruntime-web wasm, 1 thread, Node', copyBytesPerSecond: Math.round(copy), rows };
+  const out: LmBench = { runtime: 'onnxruntime-web wasm, 1 thread, Node', copyBytesPerSecond: Math.round(copy), rows };
+  if (o.breed ?? true) {
+    o.log?.('  a streamed TIES breed of 135M-shaped BF16 language models, file to file (bench/lm-breed.ts)');
+    out.breed = await benchLmBreed({ smoke: o.smoke, log: o.log });
+    o.log?.(`  ${lmBreedLine(out.breed)}`);
+  }
+  // `npm run bench -- --no-browser` (bench/run.ts) and `bench/lm.ts --no-browser` keep to Node.
+  if (o.browser ?? !process.argv.includes('--no-browser')) {
+    o.log?.('  in Chromium: onnxruntime-web wasm and WebGPU EPs (bench/lm-browser.ts)');
+    const { benchLmBrowser } = await import('./lm-browser.ts');
+    out.browser = await benchLmBrowser({ smoke: o.smoke, log: o.log });
+  }
+  return out;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const KNOWN = ['--smoke', '--layers', '--json'];
+  const KNOWN = ['--smoke', '--layers', '--json', '--no-browser', '--no-breed'];
   for (const a of argv)
     if (a.startsWith('--') && !KNOWN.includes(a)) {
       console.error(`bench/lm: unknown option "${a}"; valid: ${KNOWN.join(', ')}`);
@@ -190,12 +139,17 @@ async function main(argv: string[]): Promise<number> {
     console.error(`bench/lm: --layers ${argv[li + 1]} is not a positive integer`);
     return 2;
   }
-  const out = await benchLm({ smoke: argv.includes('--smoke'), layers, log: (s) => !argv.includes('--json') && console.log(s) });
+  const out = await benchLm({
+    smoke: argv.includes('--smoke'),
+    layers,
+    breed: !argv.includes('--no-breed'),
+    log: (s) => !argv.includes('--json') && console.log(s),
+  });
   if (argv.includes('--json')) console.log(JSON.stringify(out, null, 2));
   else
-    for (const x of out.rows)
+    for (const x of [...out.rows, ...(out.browser?.runs.flatMap((r) => r.rows) ?? [])])
       console.log(
-        `${x.model} ${String(x.variant).padEnd(8)} session ${x.sessionMs} ms  prefill ${x.prefillTps} tok/s (${x.prefillTokens})  decode ${x.decodeTps} tok/s (${x.decodeTokens})  weights/copy ${x.overCopy}`,
+        `${x.ep ? `${x.ep} | ` : ''}${x.model} ${String(x.variant).padEnd(8)} session ${x.sessionMs} ms  prefill ${x.prefillTps} tok/s (${x.prefillTokens})  decode ${x.decodeTps} tok/s (${x.decodeTokens})  weights/copy ${x.overCopy}`,
       );
   return 0;
 }

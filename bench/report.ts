@@ -3,7 +3,7 @@
  */
 import { PATHS, fmtBytes, fmtElements, type CopyRow, type KernelRow } from './common.ts';
 import { HASH_TARGET, type HashRow } from './hash.ts';
-import { LM_DECODE_TARGET, type LmBench } from './lm.ts';
+import { LM_DECODE_TARGET, lmExtraMarkdown, type LmBench } from './lm.ts';
 import { MERGEKIT_ISSUE, mergekitIssueBytesPerS, type GardenBreedRow } from './garden-breed.ts';
 
 export interface BreedFigures {
@@ -182,6 +182,13 @@ export function targetSummary(res: BenchResults): { target: string; verdict: str
       figures: `${best.model}, ${best.variant}: ${best.decodeTps} tokens/s = ${fmtX(best.overCopy)} of copy (int8 not timed)`,
     });
   }
+  const lb = res.lm?.breed;
+  if (lb)
+    out.push({
+      target: `${TARGETS.breedMemory.text} (135M BF16 LM, 3-parent TIES, file to file in Node)`,
+      verdict: verdict(lb.withinLimit),
+      figures: `${lb.model}: process RSS +${fmtBytes(lb.peakRssGrowthBytes)}, driver held ${fmtBytes(lb.peakHeldBytes)} (limit ${fmtBytes(lb.limitBytes)}); one parent ${fmtBytes(lb.parentBytes)}`,
+    });
   for (const b of res.breeds) {
     const limit = TARGETS.breedMemory.shards * b.shardBytes + TARGETS.breedMemory.constant;
     const held = b.peakHeldBytes + b.peakBackendBytes + b.peakGpuBufferBytes;
@@ -239,9 +246,10 @@ export function markdown(res: BenchResults): string {
       );
     L.push('');
     L.push(
-      'A model whose weights fit in the caches (the starter LM) is bound by per-token overhead, not by memory: its ratio says little. Chromium, the WebGPU EP and int8 decoders are not timed yet.',
+      'A model whose weights fit in the caches (the starter LM) is bound by per-token overhead, not by memory: its ratio says little.',
     );
     L.push('');
+    L.push(...lmExtraMarkdown(res.lm));
   }
   if (res.gardenBreeds.length) {
     L.push('### `garden breed` end to end, file to file (whole process: node start to exit)');

@@ -10,7 +10,7 @@ export interface BenchServer {
   close(): Promise<void>;
 }
 
-export async function serve(files: Record<string, { type: string; body: string }>): Promise<BenchServer> {
+export async function serve(files: Record<string, { type: string; body: string | Uint8Array }>): Promise<BenchServer> {
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const f = files[path];

@@ -3,24 +3,19 @@
  * (worstGroupAccuracy, also in the sidecar), and over a family's suites the worst suite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
+import { join } from 'node:path';
+import { writeTinyDigits } from '../lab-fixture.ts';
 import { readSuite, writeSuite } from '../../src/core/eval/suite.ts';
 import { runGarden } from '../test-run.ts';
 
 let dir = '';
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'garden-eval-groups-'));
-  const build = buildDigits(DIGITS_TINY);
-  for (const [rel, bytes] of build.files) {
-    mkdirSync(dirname(join(dir, rel)), { recursive: true });
-    writeFileSync(join(dir, rel), bytes);
-  }
-  writeFileSync(join(dir, 'catalog.json'), JSON.stringify({ version: 1, families: [build.entry] }));
+  writeTinyDigits(dir);
   // The mixed suite's rows are rotated, thick, noisy in turn (row % 3): the same rows with those groups declared.
-  const mixed = readSuite(build.files.get('digits/suites/mixed.suite')!);
+  const mixed = readSuite(readFileSync(join(dir, 'digits/suites/mixed.suite')));
   const groups = ['rotated', 'thick', 'noisy'];
   const bytes = writeSuite(
     { ...mixed, id: 'digits-mixed-grouped', groups },

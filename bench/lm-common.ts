@@ -1,0 +1,120 @@
+/**
+ * The parts of the language-model bench that run anywhere (Node and the Chromium page,
+ * bench/lm-page.ts): the SmolLM-135M-shaped random-weight model, the copy yardstick, and the
+ * prefill / decode timing of one model on both decoder variants.
+ */
+import { expectedTensors, parseCausalLmConfig, type CausalLmConfig } from '../src/core/models/llama-config.ts';
+import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../src/core/models/llama-graph.ts';
+import { mulberry32 } from '../src/core/seeded.ts';
+import { byteLength, fromFloat32, numel, type Tensor } from '../src/core/tensor.ts';
+import { createCausalLmSession, type CausalLmSessionOptions } from '../src/runtime/causal-lm-session.ts';
+
+export interface LmRow {
+  model: string;
+  /** Where it ran, when not the section's runtime (the Chromium rows: "wasm", "webgpu (software: SwiftShader)"…). */
+  ep?: string;
+  params: number;
+  storedBytes: number;
+  /** Bytes of weights the session holds (f32) and decode reads once per token. */
+  sessionF32Bytes: number;
+  variant: LlamaGraphVariant;
+  sessionMs: number;
+  prefillTokens: number;
+  prefillTps: number;
+  decodeTokens: number;
+  decodeTps: number;
+  weightBytesPerSecond: number;
+  overCopy: number;
+}
+
+/** The copy yardstick's size: far larger than the caches. */
+/** The starter LM base's folder (npm run starter). */
+export const STARTER_LM = 'public/starter/lm/base';
+
+export const YARDSTICK_BYTES = 512 << 20;
+
+/** Copy bandwidth: bytes per second of TypedArray.set over `bytes`, best of a few. */
+export function copyBandwidth(bytes: number): number {
+  const a = new Uint8Array(bytes).fill(1);
+  const b = new Uint8Array(bytes);
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    b.set(a);
+    best = Math.min(best, performance.now() - t);
+  }
+  return bytes / (best / 1000);
+}
+
+export function smolShaped(layers: number, vocab = 49152): { cfg: CausalLmConfig; tensors: Tensor[] } {
+  const cfg = parseCausalLmConfig({
+    architectures: ['LlamaForCausalLM'],
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    num_hidden_layers: layers,
+    vocab_size: vocab,
+    tie_word_embeddings: true,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-5,
+    max_position_embeddings: 2048,
+  });
+  const r = mulberry32(1);
+  const tensors = expectedTensors(cfg)
+    .filter((t) => !t.optional)
+    .map((t) =>
+      fromFloat32(
+        t.name,
+        t.shape,
+        Float32Array.from({ length: numel(t.shape) }, () => 0.04 * (r() - 0.5)),
+        'BF16',
+      ),
+    );
+  return { cfg, tensors };
+}
+
+export async function timeModel(
+  model: string,
+  cfg: CausalLmConfig,
+  tensors: readonly Tensor[],
+  o: { promptTokens: number; decodeTokens: number; copy: number; session?: CausalLmSessionOptions; ep?: string },
+): Promise<LmRow[]> {
+  const params = tensors.reduce((s, t) => s + numel(t.shape), 0);
+  const storedBytes = tensors.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0);
+  const f32Bytes = 4 * params;
+  const copy = o.copy;
+  const prompt = Array.from({ length: o.promptTokens }, (_, i) => 3 + ((i * 7919) % (cfg.vocabSize - 3)));
+  const rows: LmRow[] = [];
+  for (const variant of Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[]) {
+    let t = performance.now();
+    const s = await createCausalLmSession(cfg, tensors, { ...o.session, variant });
+    const sessionMs = performance.now() - t;
+    await s.forward(prompt.slice(0, 4)); // warm-up
+    s.reset();
+    t = performance.now();
+    await s.forward(prompt);
+    const prefillMs = performance.now() - t;
+    t = performance.now();
+    for (let i = 0; i < o.decodeTokens; i++) await s.forward([prompt[i]]);
+    const decodeMs = performance.now() - t;
+    await s.release();
+    const decodeTps = (o.decodeTokens / decodeMs) * 1000;
+    rows.push({
+      model,
+      ...(o.ep ? { ep: o.ep } : {}),
+      params,
+      storedBytes,
+      sessionF32Bytes: f32Bytes,
+      variant,
+      sessionMs: Math.round(sessionMs),
+      prefillTokens: o.promptTokens,
+      prefillTps: +((o.promptTokens / prefillMs) * 1000).toFixed(2),
+      decodeTokens: o.decodeTokens,
+      decodeTps: +decodeTps.toFixed(2),
+      weightBytesPerSecond: Math.round(decodeTps * f32Bytes),
+      overCopy: +((decodeTps * f32Bytes) / copy).toFixed(3),
+    });
+  }
+  return rows;
+}
