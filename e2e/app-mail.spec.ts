@@ -2,11 +2,12 @@
  * The mail family in the app, as a full pipeline: switch the header to mail (its own garden: pool,
  * policy pins, slot), breed a candidate from the two starter specialists (blend), evaluate it on
  * the mail suites the policy pins, admit it to shadow, route a pasted e-mail and a dropped .eml
- * and see spam or ham with the model that answered. Nothing leaves the origin. After a reload the
+ * and see spam or ham with the model that answered, then release it (canary, champion) and see it
+ * answer. Nothing leaves the origin. After a reload the
  * mail family is still the one open, with its candidate and its evaluation.
  */
 import { test, expect } from '@playwright/test';
-import { expectAllPassed } from './app-helpers.ts';
+import { expectAllPassed, seriousViolations } from './app-helpers.ts';
 import { watchOrigin } from './fault-helpers.ts';
 
 const SPAM = `From: "Best Deals" <promo@cheap-meds.example>
@@ -25,7 +26,7 @@ the Makefile still calls the old perl script in the docs target, should we drop 
 I can send a follow-up patch to the list tomorrow if you agree.
 `;
 
-test('mail family: breed, evaluate, admit, route an e-mail; the family and its evidence survive a reload', async ({
+test('mail family: breed, evaluate, admit, route an e-mail, release; the family and its evidence survive a reload', async ({
   page,
   context,
   baseURL,
@@ -44,6 +45,7 @@ test('mail family: breed, evaluate, admit, route an e-mail; the family and its e
   await expect(pool).not.toContainText('Digits');
   await expect(page.getByTestId('acc-mail-later')).toContainText('%', { timeout: 60_000 });
   await expect(page.getByTestId('draw-pad')).toHaveCount(0);
+  await page.locator('header.top').screenshot({ path: 'e2e/screenshots/mail-header.png' });
 
   // Blend (the default operator) of the hard-ham and later-collections specialists.
   await page.getByLabel('Select Mail hard-ham specialist').check();
@@ -81,12 +83,28 @@ test('mail family: breed, evaluate, admit, route an e-mail; the family and its e
   await expect(page.getByTestId('answered-by')).toHaveText('Mail base');
   await page.getByTestId('mail-playground').screenshot({ path: 'e2e/screenshots/mail-playground.png' });
   await page.screenshot({ path: 'e2e/screenshots/mail-page.png' });
+  // The mail page under the app's own CSP: no serious or critical axe violation.
+  expect(await seriousViolations(page)).toEqual([]);
+
+  // Release: the mail slot is medium blast radius, so champion waits for the canary stage.
+  await expect(page.getByTestId('to-champion')).toBeDisabled();
+  await expect(page.getByTestId('champion-why')).toContainText('has not been in canary');
+  await page.getByTestId('to-canary').click();
+  await expect(page.getByTestId('registry-canary')).toContainText(candidate);
+  await expect(page.getByTestId('benefit-decision')).toHaveText('release as champion');
+  await expect(page.getByTestId('to-champion')).toBeEnabled();
+  await page.getByTestId('release-panel').screenshot({ path: 'e2e/screenshots/mail-release.png' });
+  await page.getByTestId('to-champion').click();
+  await expect(page.getByTestId('registry-champion')).toContainText(candidate);
+  await page.getByTestId('ask-button').click();
+  await expect(page.getByTestId('answered-by')).toHaveText(candidate);
+  await expect(page.getByTestId('answer-label')).toHaveText('ham');
 
   // The choice, the candidate and its evaluation are kept across a reload.
   await page.reload();
   await expect(page.getByTestId('family-slot')).toHaveText('Family mail · slot mail', { timeout: 60_000 });
   await expect(page.getByTestId('family-switch')).toHaveValue('mail');
-  await expect(page.getByTestId('registry-shadow')).toContainText(candidate);
+  await expect(page.getByTestId('registry-champion')).toContainText(candidate);
   await page.locator('[data-testid^="review-candidate-"]').first().click();
   await expect(page.getByTestId('candidate-name')).toHaveText(candidate);
   await expectAllPassed(page.getByTestId('gates'), 4, ['runtime smoke in onnxruntime-web', 'evaluation sidecar', 'viability']);
