@@ -1,7 +1,8 @@
 /**
  * The personal writing specialist's data (docs/TRAINING.md): about 20 KB of one author, Franklin
- * D. Roosevelt's State of the Union address of 1935 (train.txt), the first 8 000 characters of his 1937 address for the
- * training run's validation loss and early stop (validation.txt), and his 1940 address as the
+ * D. Roosevelt's State of the Union address of 1935 (train.txt), the first 8 000 characters of
+ * his 1937 address for the training run's validation loss and early stop (validation.txt), and
+ * his 1940 address as the
  * held-out text (heldout.txt) that nothing in the run sees. other-author.txt is Barack Obama's
  * 2011 address cut to the same size, the same genre by another author.
  *
