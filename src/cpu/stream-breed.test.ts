@@ -1,19 +1,24 @@
 /**
- * The streaming breed (bench/breed-stream.ts) in bounded memory: its streamed top-k cutoffs equal
- * select.ts's in-memory ones, and its candidates equal the in-memory breed() byte for byte.
- * IndexedDB is fake-indexeddb here; the bench runs the same code on Chromium's.
+ * The streaming breed (breedStream, src/core/operators/breed.ts) store → store in bounded memory:
+ * its streamed top-k cutoffs equal select.ts's in-memory ones, and its candidates (and their
+ * statistics) equal the in-memory breed() byte for byte, on the CPU reference and on the CPU
+ * pool; it cancels within a tensor. The parents live in the chunked tensor store (memory and
+ * fake-indexeddb here; the bench runs the same code on Chromium's IndexedDB).
  */
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isKept, magnitudeThreshold, StreamingTopK } from '../core/operators/select.ts';
-import { breed } from '../core/operators/breed.ts';
-import { cpuBackend } from '../core/operators/backend.ts';
-import { fromFloat32 } from '../core/tensor.ts';
-import { sha256Hex } from '../core/hash.ts';
-import { ChunkStore, streamBreed, streamPlan } from '../../bench/breed-stream.ts';
-import { modelTensors, numelOf, tensorStream, type ModelShape } from '../../bench/model.ts';
+import { BreedCancelled, breed, breedStream, chunkPlan, type StreamBreedResult } from '../core/operators/breed.ts';
+import { cpuBackend, type KernelBackend } from '../core/operators/backend.ts';
+import { fromFloat32, type Tensor } from '../core/tensor.ts';
 import { getOperator } from '../core/operators/registry.ts';
+import type { ModelSource } from '../core/operators/stream.ts';
+import { memoryBackend } from '../store/memory-store.ts';
+import { openIdbTensorStore } from '../store/idb-store.ts';
+import { createTensorStore, type TensorStore } from '../store/tensor-store.ts';
+import { putStreamedModel, storeSink, storedModelSource } from '../store/source.ts';
+import { modelTensors, numelOf, tensorStream, type ModelShape } from '../../bench/model.ts';
 import { createNodeCpuPool } from './node.ts';
 import { createFastCpuBackend } from './backend.ts';
 
@@ -97,130 +102,172 @@ describe('streamed top-k (select.ts)', () => {
 });
 
 const TINY: ModelShape = { name: 'tiny', layers: 2, dModel: 24, vocab: 301, context: 40 };
+const SPECIES = 'c'.repeat(64);
+/** 1000 elements per chunk: tensors span several chunks and no boundary falls on a row (24 columns). */
+const CHUNK = 1000;
 
-function inMemoryModel(m: ModelShape, parent: number) {
-  return modelTensors(m).map((s) => fromFloat32(s.name, s.shape, tensorStream(s, parent)(new Float32Array(numelOf(s.shape)))));
+/** A parent in memory, its tensors in the store's (name) order, as loadModel gives them to breed(). */
+function inMemoryModel(m: ModelShape, parent: number): Tensor[] {
+  return modelTensors(m)
+    .map((s) => fromFloat32(s.name, s.shape, tensorStream(s, parent)(new Float32Array(numelOf(s.shape)))))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-describe('streaming breed, IndexedDB → IndexedDB, chunk by chunk', () => {
-  // keep 0: every multi-chunk tensor is re-read on each pass (the path large tensors take).
-  const cases: [string, Record<string, number | string | boolean>, number?][] = [
+/** The inputs an operator takes from [base, 1, 2, 3]: the base only when it needs one, at most its maximum of parents. */
+const inputsOf = <T>(id: string, all: readonly T[]): T[] => {
+  const op = getOperator(id);
+  return (op.needsBase ? all : all.slice(1)).slice(0, op.parents.max + (op.needsBase ? 1 : 0));
+};
+
+/** The parents of the synthetic family (0 = base) written into the store chunk by chunk; their model ids. */
+async function storeParents(store: TensorStore, m: ModelShape, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let p = 0; p < count; p++) {
+    const tensors = [];
+    for (const s of modelTensors(m)) {
+      const w = store.tensorWriter();
+      const next = tensorStream(s, p);
+      const n = numelOf(s.shape);
+      const buf = new Float32Array(CHUNK);
+      for (let at = 0; at < n; at += CHUNK) {
+        const v = next(buf.subarray(0, Math.min(CHUNK, n - at)));
+        await w.write(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      }
+      tensors.push({ name: s.name, dtype: 'F32' as const, shape: s.shape, hash: (await w.finish()).hash });
+    }
+    ids.push((await store.putModel({ tensors, species: SPECIES })).id);
+  }
+  return ids;
+}
+
+/** Breed store → store; the candidate's id and the result. */
+async function streamed(
+  store: TensorStore,
+  ids: readonly string[],
+  id: string,
+  params: Record<string, number | string | boolean>,
+  backend: KernelBackend,
+  chunkElements = CHUNK,
+): Promise<{ r: StreamBreedResult; model: string }> {
+  const parents = await Promise.all(inputsOf(id, ids).map((m) => storedModelSource(store, m)));
+  const r = await breedStream({ operator: id, params, seed: 7, parents }, backend, { ...storeSink(store), chunkElements });
+  const { id: model } = await putStreamedModel(store, r.outputs, { species: SPECIES });
+  return { r, model };
+}
+
+const withoutTime = <T extends { ms: number }>(xs: readonly T[]) => xs.map(({ ms: _ms, ...x }) => x);
+
+describe('breedStream, store → store, chunk by chunk', () => {
+  const cases: [string, Record<string, number | string | boolean>][] = [
     ['ties', {}],
-    ['ties', {}, 64 * 2 ** 20],
     ['ties', { density: 0.35, rescale: 'inverse', normalize: false }],
+    ['ties', { trimScope: 'model', density: 0.3 }],
     ['sparse-task-delta', { density: 0.5 }],
-    ['dare-ties', { rescale: 'inverse' }], // the default L1 rescale needs whole-tensor norms, which this driver refuses
+    ['federated', { clipNorm: 0.05, clipScope: 'tensor' }],
+    ['federated', { clipNorm: 0.2 }], // clipScope "update": one factor per parent over the whole model
+    ['dare-ties', {}], // the default L1 rescale: whole-tensor ratios, so those tensors run whole
+    ['dare', { rescale: 'none' }],
     ['blend', {}],
     ['crossover', { granularity: 'row' }],
+    ['quantize', {}], // its own storage (.q and .scales): whole
   ];
-  for (const [id, params, keep = 0] of cases) {
-    it(`${id} ${JSON.stringify(params)}, keep budget ${keep}: the candidate equals the in-memory breed() byte for byte`, async () => {
-      const op = getOperator(id);
+  const memoryStore = () => createTensorStore(memoryBackend(), { chunkBytes: 4 * CHUNK });
+  for (const [id, params] of cases) {
+    it(`${id} ${JSON.stringify(params)}: the candidate and its statistics equal the in-memory breed() byte for byte`, async () => {
       const models = [0, 1, 2, 3].map((p) => inMemoryModel(TINY, p));
-      const ref = await breed({ operator: id, params, seed: 7, parents: op.needsBase ? models : models.slice(1) }, cpuBackend);
-      const store = await ChunkStore.open(`stream-test-${id}`);
-      try {
-        // 997 elements per chunk: tensors span several chunks and no boundary falls on a row.
-        const r = await streamBreed(
-          {
-            model: TINY,
-            operator: id,
-            fallback: id,
-            parents: 3,
-            params,
-            seed: 7,
-            chunkElements: 997,
-            keepBudgetBytes: keep,
-            backendFor: async () => cpuBackend,
-          },
-          store,
-        );
-        for (const st of ref.stats) {
-          const bytes = await store.readTensor(r.outputTensors[st.name]);
-          expect(sha256Hex(new Uint8Array(bytes.buffer)), st.name).toBe(st.outputHash);
-        }
-        const conflicts = ref.stats.reduce((a, s) => a + (s.signConflicts ?? 0), 0);
-        expect(r.signConflicts).toBe(conflicts);
-        // Bounded: with no keep budget only chunks are held, never a whole tensor (wte: 7224
-        // elements): two sets of 4 inputs (one prefetched), the output, two queued writes, the scratch.
-        if (keep === 0) expect(r.peakHeldBytes).toBeLessThanOrEqual((2 * 4 + 1 + 2 + 1) * 4 * 997);
-        else expect(r.peakHeldBytes).toBeGreaterThan(4 * 4 * 7224);
-        expect(r.largestTensorBytes).toBe(4 * 301 * 24);
-      } finally {
-        await store.close(true);
+      const ref = await breed({ operator: id, params, seed: 7, parents: inputsOf(id, models) }, cpuBackend);
+      const store = memoryStore();
+      const ids = await storeParents(store, TINY, 4);
+      const { r, model } = await streamed(store, ids, id, params, cpuBackend);
+      expect(withoutTime(r.stats)).toEqual(withoutTime(ref.stats));
+      const loaded = await store.loadModel(model);
+      const byName = new Map(loaded.map((t) => [t.name, t]));
+      for (const t of ref.tensors) expect(byName.get(t.name)?.data, t.name).toEqual(t.data);
+      expect(loaded.length).toBe(ref.tensors.length);
+      // Bounded: only chunks are held for the streamed tensors (wte: 7224 elements), two sets of inputs
+      // (one prefetched), the output and its encoding; the whole path holds one tensor's inputs at most.
+      const inputs = inputsOf(id, models).length;
+      const chunked = (r.plans['element-wise'] ?? 0) + (r.plans['streamed top-k'] ?? 0);
+      if (['dare-ties', 'quantize'].includes(id)) expect(chunked).toBe(0);
+      else {
+        expect(chunked).toBeGreaterThan(0);
+        expect(r.peakHeldBytes).toBeLessThanOrEqual((2 * inputs + 2) * 4 * CHUNK);
       }
     });
   }
 
-  it('runs blend and TIES on the CPU pool chunk by chunk with the same bytes', async () => {
+  it('reads the parents from IndexedDB (fake-indexeddb) and runs on the CPU pool with the same bytes', async () => {
     const pool = await createNodeCpuPool(2);
     try {
-      const store = await ChunkStore.open('stream-test-pool-ties');
-      try {
+      const shape = { ...TINY, vocab: 5000 };
+      const store = await openIdbTensorStore({ name: 'stream-breed-pool', chunkBytes: 4 * 40_000 });
+      const models = [0, 1, 2, 3].map((p) => inMemoryModel(shape, p));
+      const ids = [];
+      for (const m of models) ids.push((await store.putModel({ tensors: m, species: SPECIES })).id);
+      for (const id of ['ties', 'blend']) {
+        const ref = await breed({ operator: id, params: {}, seed: 7, parents: inputsOf(id, models) }, cpuBackend);
         // 40 000-element chunks: the pool splits them across workers (above its inline size).
-        const r = await streamBreed(
-          {
-            model: { ...TINY, vocab: 5000 },
-            operator: 'ties',
-            fallback: 'ties',
-            parents: 3,
-            chunkElements: 40_000,
-            keepBudgetBytes: 0,
-            backendFor: async () => createFastCpuBackend(pool),
-          },
-          store,
-        );
-        const big = await breed(
-          { operator: 'ties', params: {}, seed: 7, parents: [0, 1, 2, 3].map((p) => inMemoryModel({ ...TINY, vocab: 5000 }, p)) },
-          cpuBackend,
-        );
-        for (const st of big.stats)
-          expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer)), st.name).toBe(st.outputHash);
-        expect(r.signConflicts).toBe(big.stats.reduce((a, s) => a + (s.signConflicts ?? 0), 0));
-      } finally {
-        await store.close(true);
+        const { r, model } = await streamed(store, ids, id, {}, createFastCpuBackend(pool), 40_000);
+        expect(r.backend.adapter).toMatch(/CPU fast path/);
+        expect(withoutTime(r.stats)).toEqual(withoutTime(ref.stats));
+        expect((await store.loadModel(model)).map((t) => t.data)).toEqual(ref.tensors.map((t) => t.data));
       }
+      store.close();
     } finally {
       pool.terminate();
     }
   });
 
-  it('runs blend on the CPU pool chunk by chunk with the same bytes', async () => {
-    const pool = await createNodeCpuPool(2);
-    try {
-      const models = [1, 2, 3].map((p) => inMemoryModel(TINY, p));
-      const ref = await breed({ operator: 'blend', params: {}, seed: 7, parents: models }, cpuBackend);
-      const store = await ChunkStore.open('stream-test-pool');
-      try {
-        const r = await streamBreed(
-          {
-            model: TINY,
-            operator: 'blend',
-            fallback: 'blend',
-            parents: 3,
-            chunkElements: 4096,
-            backendFor: async () => createFastCpuBackend(pool),
-          },
-          store,
-        );
-        expect(r.backend).toMatch(/CPU fast path/);
-        for (const st of ref.stats)
-          expect(sha256Hex(new Uint8Array((await store.readTensor(r.outputTensors[st.name])).buffer))).toBe(st.outputHash);
-      } finally {
-        await store.close(true);
-      }
-    } finally {
-      pool.terminate();
-    }
+  it('cancels within a tensor: no chunk is read after the one in flight, and the output is dropped', async () => {
+    const backend = memoryBackend();
+    const store = createTensorStore(backend, { chunkBytes: 4 * CHUNK });
+    const ids = await storeParents(store, TINY, 4);
+    const chunksBefore = (await backend.keys('chunks')).length;
+    const signal = { aborted: false };
+    let reads = 0;
+    let readsAtAbort = 0;
+    const counted = (m: ModelSource): ModelSource => ({
+      tensors: m.tensors,
+      read: (name, offset, length) => {
+        reads++;
+        // wte.weight (7224 elements, 8 chunks) is the first tensor: cancel after its third chunk.
+        if (name === 'wte.weight' && offset === 2 * 4 * CHUNK && !signal.aborted) {
+          signal.aborted = true;
+          readsAtAbort = reads;
+        }
+        return m.read(name, offset, length);
+      },
+    });
+    const parents = (await Promise.all(ids.map((m) => storedModelSource(store, m)))).map(counted);
+    const out = breedStream({ operator: 'ties', params: {}, seed: 7, parents }, cpuBackend, {
+      ...storeSink(store),
+      chunkElements: CHUNK,
+      signal,
+    });
+    await expect(out).rejects.toBeInstanceOf(BreedCancelled);
+    // the reads of the aborting chunk's other parents complete; none after
+    expect(reads).toBeLessThanOrEqual(readsAtAbort + 3);
+    expect((await backend.keys('chunks')).length).toBe(chunksBefore);
   });
 
-  it('refuses what cannot be streamed, naming why', () => {
-    expect(() => streamPlan(getOperator('ties'), { trimScope: 'model' })).toThrow(/model-wide pre-pass/);
-    expect(() => streamPlan(getOperator('sparse-task-delta'), { rescale: 'l1' })).toThrow(/l1/);
-    expect(() => streamPlan(getOperator('prune'), {})).toThrow(/needs whole tensors/);
-    expect(() => streamPlan(getOperator('breadcrumbs'), {})).toThrow(/sparsify "outliers"\) needs whole tensors/);
-    expect(() => streamPlan(getOperator('della'), {})).toThrow(/needs whole tensors/);
-    expect(streamPlan(getOperator('dare'), { rescale: 'none' })).toBe('elementwise');
-    expect(streamPlan(getOperator('ties'), { trimScope: 'tensor' })).toBe('topk');
+  it('says which path each tensor takes, and refuses what it cannot stream', async () => {
+    expect(chunkPlan(getOperator('ties'), { trimScope: 'tensor' })).toBe('streamed top-k');
+    expect(chunkPlan(getOperator('dare'), { rescale: 'none' })).toBe('element-wise');
+    expect(chunkPlan(getOperator('sparse-task-delta'), { rescale: 'l1' })).toBe('whole');
+    expect(chunkPlan(getOperator('ties'), { clipNorm: 1 })).toBe('whole'); // until the pre-pass gives clipFactors
+    expect(chunkPlan(getOperator('ties'), { clipNorm: 1, clipFactors: [1, 1] })).toBe('streamed top-k');
+    expect(chunkPlan(getOperator('breadcrumbs'), {})).toBe('whole');
+    expect(chunkPlan(getOperator('prune'), {})).toBe('whole');
+    const store = createTensorStore(memoryBackend(), { chunkBytes: 4 * CHUNK });
+    const ids = await storeParents(store, { ...TINY, layers: 1 }, 2);
+    const parents = await Promise.all(ids.map((m) => storedModelSource(store, m)));
+    const opts = storeSink(store);
+    // mutate's pre-pass takes each tensor's standard deviation over the whole model view
+    await expect(breedStream({ operator: 'mutate', params: {}, seed: 7, parents: parents.slice(0, 1) }, cpuBackend, opts)).rejects.toThrow(
+      /mutate needs a model-level pre-pass over whole tensors; breed it with breed\(\)/,
+    );
+    await expect(
+      breedStream({ operator: 'blend', params: {}, seed: 7, parents }, cpuBackend, { ...opts, chunkElements: 12 }),
+    ).rejects.toThrow(/not a positive multiple of 8/);
   });
 });

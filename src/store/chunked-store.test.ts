@@ -39,7 +39,7 @@ function counting(inner: KvBackend) {
             const v = await tx.get<T>(store, key);
             if (store === 'chunks' && v) {
               seen.chunks++;
-              seen.bytes += (v as { data: Uint8Array }).data.length;
+              seen.bytes += (v as unknown as { data: Uint8Array }).data.length;
             }
             return v;
           },

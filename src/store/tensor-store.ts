@@ -199,6 +199,8 @@ export interface TensorStore {
    * until a putModel lists it by hash; one that no model lists is not counted in usage().
    */
   tensorWriter(): TensorWriter;
+  /** Delete the given tensors where no model lists them (a cancelled breed's outputs), with their chunks. */
+  dropUnlisted(hashes: readonly Sha256Hex[]): Promise<number>;
   matchGraph(hash: Sha256Hex): Promise<Uint8Array | undefined>;
   matchManifest(hash: Sha256Hex): Promise<unknown | undefined>;
   listModels(): Promise<StoredModel[]>;
@@ -556,6 +558,21 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
     };
   }
 
+  async function dropUnlisted(hashes: readonly Sha256Hex[]): Promise<number> {
+    return backend.transact('readwrite', async (tx) => {
+      let dropped = 0;
+      for (const h of new Set(hashes)) {
+        const rec = await tx.get<TensorRecord>('tensors', h);
+        if (!rec || rec.refs > 0) continue;
+        await tx.delete('tensors', h);
+        if (rec.chunks) await releaseChunks(tx, rec.chunks);
+        layouts.delete(h);
+        dropped++;
+      }
+      return dropped;
+    });
+  }
+
   function loadModel(id: Sha256Hex): Promise<Tensor[]> {
     return merged(`model:${id}`, async () => {
       const model = await matchModel(id);
@@ -656,6 +673,7 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
     tensorInfo,
     readTensorRange,
     tensorWriter,
+    dropUnlisted,
     matchGraph,
     matchManifest,
     listModels,

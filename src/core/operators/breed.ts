@@ -21,8 +21,18 @@ import { layerPositions, paramsAt, resolveParams } from './params.ts';
 import type { LayerSource } from './passthrough.ts';
 import { fromFloat32, toFloat32, numel, type Tensor } from '../tensor.ts';
 import { sha256Stream } from '../hash.ts';
-import { StatsAccumulator, tensorsSource } from './stream.ts';
-import { keptKey } from './task-arithmetic.cpu.ts';
+import {
+  StatsAccumulator,
+  elementBytes,
+  modelTensorSource,
+  readElements,
+  tensorsSource,
+  type ModelSource,
+  type SourceTensor,
+} from './stream.ts';
+import { keepCount, keptKey, modelTrimDensities, parentDelta } from './task-arithmetic.cpu.ts';
+import { numAt } from './params.ts';
+import { KEEP_NONE, StreamingTopK, localCutoff } from './select.ts';
 
 export interface BreedRequest {
   operator: string;
@@ -100,7 +110,7 @@ export class BreedCancelled extends Error {
 const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16'];
 
 /** Refuse parents that do not match the first one tensor by tensor. */
-export function checkParents(parents: readonly (readonly Tensor[])[]): void {
+export function checkParents(parents: readonly (readonly TensorInfo[])[]): void {
   const first = parents[0];
   const names = new Set(first.map((t) => t.name));
   parents.forEach((p, i) => {
@@ -124,6 +134,29 @@ export function skipReason(op: OperatorDef, t: TensorInfo, params: RecipeParams)
   return op.skip?.(t, params) ?? null;
 }
 
+/** What every breed result says about its run. */
+function resultHeader(op: OperatorDef, backend: KernelBackend, params: RecipeParams, seed: number) {
+  return {
+    backend: { kind: backend.kind, adapter: backend.adapter, software: backend.software },
+    operator: { id: op.id, version: op.version },
+    params,
+    seed,
+    metadata: op.metadata?.(params) ?? {},
+  };
+}
+
+/** The operator and its checked parameters for a request with `inputs` parent models (the base included). */
+function resolveRequest(operator: string, given: RecipeParams, seed: number, inputs: number): { op: OperatorDef; params: RecipeParams } {
+  const op = getOperator(operator);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed ${seed} must be an integer in [0, 2^32)`);
+  if (inputs === 0) throw new Error(`${op.id}: no parents`);
+  const n = inputs - (op.needsBase ? 1 : 0);
+  if (n < op.parents.min || n > op.parents.max) {
+    throw new Error(`${op.id} takes ${op.parents.min}..${op.parents.max} parents${op.needsBase ? ' plus a base' : ''}, got ${n}`);
+  }
+  return { op, params: resolveParams(op, given, n) };
+}
+
 export async function breed(
   req: BreedRequest,
   backend: KernelBackend,
@@ -132,15 +165,7 @@ export async function breed(
   options: BreedOptions = {},
 ): Promise<BreedResult> {
   const streamAbove = options.streamAbove ?? BREED_STREAM_ELEMENTS;
-  const op = getOperator(req.operator);
-  if (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > 0xffffffff)
-    throw new Error(`seed ${req.seed} must be an integer in [0, 2^32)`);
-  if (req.parents.length === 0) throw new Error(`${op.id}: no parents`);
-  const n = req.parents.length - (op.needsBase ? 1 : 0);
-  if (n < op.parents.min || n > op.parents.max) {
-    throw new Error(`${op.id} takes ${op.parents.min}..${op.parents.max} parents${op.needsBase ? ' plus a base' : ''}, got ${n}`);
-  }
-  const params = resolveParams(op, req.params, n);
+  const { op, params } = resolveRequest(req.operator, req.params, req.seed, req.parents.length);
   const layout = op.layout?.(req.parents, params);
   if (!layout) checkParents(req.parents);
   const first = req.parents[0];
@@ -239,11 +264,7 @@ export async function breed(
   return {
     tensors,
     stats,
-    backend: { kind: backend.kind, adapter: backend.adapter, software: backend.software },
-    operator: { id: op.id, version: op.version },
-    params,
-    seed: req.seed,
-    metadata: op.metadata?.(params) ?? {},
+    ...resultHeader(op, backend, params, req.seed),
     ...(layout?.layers ? { layers: layout.layers } : {}),
     ms: performance.now() - t0,
   };
@@ -278,4 +299,397 @@ function tensorStats(before: Float32Array, after: Float32Array): { changedFracti
   const acc = new StatsAccumulator();
   acc.add(before, after);
   return acc.result();
+}
+
+// ---------------------------------------------------------------------------------------------
+// breedStream: the streaming breed. Parents are read by range from ModelSources (the tensor
+// store's storedModelSource reads them chunk by chunk, each chunk verified) and every output
+// tensor leaves chunk by chunk through `output` (the store's tensorWriter), so no tensor is held
+// whole unless its operator needs it whole ("whole" below). The bytes equal breed()'s.
+//
+// Per tensor, one of:
+// - runStream: a backend that has runStream (WebGPU and its fallback) gets the store-backed
+//   TensorSource and the parameters (with the pre-passes' cutoffs and clip factors) and streams
+//   the output to the sink;
+// - element-wise (1 pass): each chunk runs the operator with ctx.offset, so seeded masks do not
+//   depend on the chunking;
+// - exact streamed top-k (3 passes: two histograms, then the apply walk): the magnitude trims
+//   of the task-arithmetic family, per tensor (StreamingTopK and CutoffCursor, select.ts);
+// - whole: a tensor of one chunk, or one whose operator needs it whole (L1 rescale, outlier and
+//   DELLA trims, non-element-wise operators, operators with their own storage): read whole.
+// Model-level pre-passes of the task-arithmetic family run streamed before the tensors: clip
+// factors (sums of squares in element order, as parentDelta's) and the model-wide exact top-k
+// (trimScope "model": 3 passes over the model). The signal is checked between chunks.
+// ---------------------------------------------------------------------------------------------
+
+/** Elements per unit of work in breedStream: 1 Mi (a 4 MiB store chunk of float32). */
+export const BREED_CHUNK_ELEMENTS = 1 << 20;
+
+/** Where one output tensor's bytes go, in order (the store's tensorWriter is one). */
+export interface TensorOutput {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Done: the SHA-256 of everything written. */
+  finish(): Promise<{ hash: string }>;
+  /** Given up (a failure or a cancel): drop what was written. */
+  abort?(): Promise<void>;
+}
+
+export interface StreamBreedRequest {
+  operator: string;
+  params: RecipeParams;
+  seed: number;
+  /** Parent models (base first when the operator needs one), read by range. */
+  parents: readonly ModelSource[];
+}
+
+export interface StreamBreedOptions {
+  /** A sink for each output tensor, opened when its first bytes are ready. */
+  output(t: SourceTensor): TensorOutput;
+  /** On a failure or a cancel: the output tensors finished so far, which no candidate will list (the store drops them). */
+  discard?(outputs: readonly StreamedTensor[]): Promise<void>;
+  /** Elements per chunk (default BREED_CHUNK_ELEMENTS; a multiple of 8). */
+  chunkElements?: number;
+  onProgress?(p: BreedProgress): void;
+  /** Checked between chunks: an aborted signal ends the breed with BreedCancelled within one chunk. */
+  signal?: { readonly aborted: boolean };
+}
+
+/** One output tensor of a streamed breed. */
+export interface StreamedTensor extends SourceTensor {
+  hash: string;
+  bytes: number;
+}
+
+export type StreamPlan = 'runStream' | 'element-wise' | 'streamed top-k' | 'whole';
+
+export interface StreamBreedResult extends Omit<BreedResult, 'tensors' | 'layers'> {
+  outputs: StreamedTensor[];
+  /** How many tensors took each path. */
+  plans: Partial<Record<StreamPlan | 'skipped', number>>;
+  /** Bytes read from the parents (selection passes re-read). */
+  bytesRead: number;
+  /** Peak bytes of decoded chunks, whole tensors and outputs the driver held at once. */
+  peakHeldBytes: number;
+}
+
+/** How a tensor's operator can run chunk by chunk with these (resolved) parameters. */
+export function chunkPlan(op: OperatorDef, p: ParamValues): 'element-wise' | 'streamed top-k' | 'whole' {
+  if (op.store) return 'whole';
+  const ta = op.kernel?.id === 'task-arithmetic' ? op.kernel.cfg : undefined;
+  if (ta) {
+    if (p.rescale === 'l1') return 'whole'; // the L1 factor is a whole-tensor ratio taken after the trim, inside the kernel
+    if (typeof p.clipNorm === 'number' && p.clipNorm > 0 && !Array.isArray(p.clipFactors)) return 'whole';
+    if (ta.sparsify === 'magnitude') return 'streamed top-k';
+    return ta.sparsify === 'none' || ta.sparsify === 'random' ? 'element-wise' : 'whole';
+  }
+  return op.elementwise && !op.prepare ? 'element-wise' : 'whole';
+}
+
+export async function breedStream(
+  req: StreamBreedRequest,
+  backend: KernelBackend,
+  options: StreamBreedOptions,
+): Promise<StreamBreedResult> {
+  const C = options.chunkElements ?? BREED_CHUNK_ELEMENTS;
+  if (!Number.isSafeInteger(C) || C < 8 || C % 8 !== 0)
+    throw new Error(`breedStream: chunk of ${C} elements is not a positive multiple of 8`);
+  const { op, params } = resolveRequest(req.operator, req.params, req.seed, req.parents.length);
+  if (
+    op.layout?.(
+      req.parents.map((m) => m.tensors),
+      params,
+    )
+  )
+    throw new Error(`${op.id} rearranges tensors between models; breed it with breed()`);
+  const ta = op.kernel?.id === 'task-arithmetic' ? op.kernel.cfg : undefined;
+  if (op.prepare && !ta) throw new Error(`${op.id} needs a model-level pre-pass over whole tensors; breed it with breed()`);
+  const infos = req.parents.map((m) => m.tensors);
+  checkParents(infos);
+  const signal = options.signal;
+  const first = infos[0];
+  const byName = infos.map((ts) => new Map(ts.map((t) => [t.name, t])));
+  const positions = layerPositions(first.map((t) => t.name));
+  const skips = first.map((t) => skipReason(op, t, params));
+  const bytesOf = (t: SourceTensor) => elementBytes(t.dtype, 0, numel(t.shape))[1];
+  const bytesTotal = first.reduce((s, t) => s + bytesOf(t), 0);
+  const t0 = performance.now();
+
+  let held = 0;
+  let peakHeld = 0;
+  const hold = (b: number) => {
+    held += b;
+    peakHeld = Math.max(peakHeld, held);
+  };
+  let bytesRead = 0;
+  const parentsOf = (i: number) => req.parents.map((m, p) => ({ m, t: byName[p].get(first[i].name)! }));
+  /** Elements [offset, offset + n) of tensor i in every parent, decoded (held until released). */
+  const readChunk = async (i: number, offset: number, n: number): Promise<Float32Array[]> => {
+    const got = await Promise.all(parentsOf(i).map(({ m, t }) => readElements(m, t, offset, n)));
+    for (const g of got) bytesRead += g.bytes.length;
+    hold(4 * n * got.length);
+    return got.map((g) => g.values);
+  };
+  const release = (ins: readonly Float32Array[]) => hold(-ins.reduce((a, x) => a + x.byteLength, 0));
+  const cancelled = () => {
+    if (signal?.aborted) throw new BreedCancelled();
+  };
+  /** Every chunk of tensor i in order, the next one read while this one is worked on; the signal checked between chunks. */
+  const eachChunk = async (i: number, fn: (ins: Float32Array[], offset: number) => Promise<void> | void): Promise<void> => {
+    const n = numel(first[i].shape);
+    let next: Promise<Float32Array[]> | null = n > 0 ? readChunk(i, 0, Math.min(C, n)) : null;
+    for (let at = 0; at < n; at += C) {
+      const ins = await next!;
+      next = at + C < n ? readChunk(i, at + C, Math.min(C, n - at - C)) : null;
+      try {
+        cancelled();
+        await fn(ins, at);
+      } catch (e) {
+        next?.then(release, () => undefined);
+        release(ins);
+        throw e;
+      }
+      release(ins);
+    }
+  };
+  const run = first.map((_, i) => i).filter((i) => skips[i] === null);
+  const parentCount = req.parents.length - (op.needsBase ? 1 : 0);
+
+  // Model-level pre-passes of the task-arithmetic family, streamed.
+  const derived: Record<string, ParamValues> = Object.fromEntries(first.map((t) => [t.name, {}]));
+  const clipNorm = typeof params.clipNorm === 'number' ? params.clipNorm : 0;
+  if (ta && clipNorm > 0) {
+    // parentDelta's sums of squares, in element order (per tensor, and model-wide for clipScope "update").
+    const model = new Float64Array(parentCount);
+    for (const i of run) {
+      const sq = new Float64Array(parentCount);
+      await eachChunk(i, (ins) => {
+        for (let p = 0; p < parentCount; p++) {
+          const d = parentDelta(ins[0], ins[p + 1], {}, p);
+          for (let j = 0; j < d.length; j++) {
+            sq[p] += d[j] * d[j];
+            model[p] += d[j] * d[j];
+          }
+        }
+      });
+      derived[first[i].name].clipFactors = clipFactorsOf(sq, clipNorm);
+    }
+    if (params.clipScope === 'update') for (const i of run) derived[first[i].name].clipFactors = clipFactorsOf(model, clipNorm);
+  }
+  if (ta?.sparsify === 'magnitude' && params.trimScope === 'model') await modelTrim();
+
+  /** trimScope "model": one exact top-k per parent over the deltas of all the tensors in model order (StreamingTopK over the model). */
+  async function modelTrim(): Promise<void> {
+    const densities = modelTrimDensities(params, parentCount);
+    const total = run.reduce((s, i) => s + numel(first[i].shape), 0);
+    const sel = densities.map((d) => new StreamingTopK(total, d >= 1 ? total : keepCount(d, total, 'the model')));
+    const deltas = (i: number, ins: Float32Array[]) =>
+      sel.map((_, p) => parentDelta(ins[0], ins[p + 1], { clipNorm, ...derived[first[i].name] }, p));
+    while (sel.some((x) => x.pass !== 'done')) {
+      for (const i of run) await eachChunk(i, (ins) => deltas(i, ins).forEach((d, p) => sel[p].pass !== 'done' && sel[p].add(d)));
+      for (const x of sel) if (x.pass !== 'done') x.endPass();
+    }
+    const cursors = sel.map((x) => x.cursor());
+    const starts = new Map<number, number>();
+    let start = 0;
+    for (const i of run) {
+      starts.set(i, start);
+      start += numel(first[i].shape);
+    }
+    for (const i of run) {
+      if (cursors.every((c) => c.settled())) break;
+      const at = starts.get(i)!;
+      await eachChunk(i, (ins, offset) => deltas(i, ins).forEach((d, p) => cursors[p].settled() || cursors[p].next(d, at + offset)));
+    }
+    const cuts = cursors.map((c) => c.settled() ?? c.cutoff());
+    for (const i of run) {
+      const n = numel(first[i].shape);
+      const local = cuts.map((c) => localCutoff(c, starts.get(i)!, n));
+      derived[first[i].name].trimBits = local.map((c) => c.bits);
+      derived[first[i].name].trimIndex = local.map((c) => c.index);
+    }
+  }
+
+  const outputs: StreamedTensor[] = [];
+  const stats: TensorStat[] = [];
+  const plans: StreamBreedResult['plans'] = {};
+  let bytesDone = 0;
+  try {
+    for (let i = 0; i < first.length; i++) {
+      cancelled();
+      const ref = first[i];
+      const n = numel(ref.shape);
+      const s0 = performance.now();
+      const p = { ...paramsAt(op, params, positions[i], ref.name), ...derived[ref.name] };
+      const ctx = { name: ref.name, shape: ref.shape, seed: req.seed };
+      const extra: Record<string, number> = {};
+      const acc = new StatsAccumulator();
+      const written: StreamedTensor[] = [];
+      let open: { t: SourceTensor; out: TensorOutput } | null = null;
+      /** Write the bytes of output tensor t (opened on its first bytes; a new t finishes the previous). */
+      const write = async (t: SourceTensor, bytes: Uint8Array) => {
+        if (open?.t.name !== t.name) {
+          await close();
+          open = { t, out: options.output(t) };
+        }
+        hold(bytes.length);
+        try {
+          await open.out.write(bytes);
+        } finally {
+          hold(-bytes.length);
+        }
+      };
+      const close = async () => {
+        if (!open) return;
+        const { t, out } = open;
+        open = null;
+        written.push({ ...t, hash: (await out.finish()).hash, bytes: bytesOf(t) });
+      };
+      const chunkOut = (y: Float32Array) => fromFloat32(ref.name, [y.length], y, ref.dtype).data;
+      let plan: StreamPlan | 'skipped';
+      let multiHash = '';
+      try {
+        if (skips[i] !== null) {
+          // Copied from the first input, chunk by chunk, with its zero count.
+          plan = 'skipped';
+          let zeros = 0;
+          for (let at = 0; at < n; at += C) {
+            cancelled();
+            const { values, bytes } = await readElements(req.parents[0], ref, at, Math.min(C, n - at));
+            bytesRead += bytes.length;
+            for (let j = 0; j < values.length; j++) if (values[j] === 0) zeros++;
+            await write(ref, bytes.slice());
+          }
+          stats.push({
+            name: ref.name,
+            changedFraction: 0,
+            sparsity: n ? zeros / n : 0,
+            deltaNorm: 0,
+            skipped: skips[i]!,
+            bytes: 0,
+            ms: 0,
+            outputHash: '',
+          });
+        } else {
+          const chunked = chunkPlan(op, p);
+          plan = n <= C ? 'whole' : backend.runStream && !op.store ? 'runStream' : chunked;
+          if (plan === 'runStream') {
+            const source = modelTensorSource(req.parents, ref.name);
+            let next = 0;
+            const ret = await backend.runStream!(op, source, p, { ...ctx, stats: extra }, async (offset, values) => {
+              cancelled();
+              if (offset !== next || offset + values.length > n)
+                throw new Error(`${op.id} on "${ref.name}": chunk of ${values.length} at ${offset}, expected the next at ${next}`);
+              acc.add(await source.read(0, offset, values.length), values);
+              await write(ref, chunkOut(values));
+              next = offset + values.length;
+            });
+            if (ret !== null || next !== n) throw new Error(`${op.id} on "${ref.name}": the stream gave ${next} of ${n} values`);
+          } else if (plan === 'whole') {
+            const ins = await readChunk(i, 0, n);
+            try {
+              const out = await backend.run(op, ins, p, { ...ctx, stats: extra });
+              cancelled();
+              if (out.length !== n) throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${n} elements`);
+              acc.add(ins[0], out);
+              const stored = op.store ? op.store(ref, ins, out, p) : [fromFloat32(ref.name, [...ref.shape], out, ref.dtype)];
+              if (stored.length > 1) {
+                const h = sha256Stream();
+                for (const t of stored) h.update(t.data);
+                multiHash = h.digestHex();
+              }
+              for (const t of stored) await write({ name: t.name, dtype: t.dtype, shape: t.shape }, t.data);
+            } finally {
+              release(ins);
+            }
+          } else {
+            const topk = plan === 'streamed top-k' ? await tensorCursors(i, p) : null;
+            await eachChunk(i, async (ins, offset) => {
+              const chunkStats: Record<string, number> = {};
+              let y: Float32Array;
+              if (topk) {
+                // Each chunk's cutoffs in chunk coordinates (no ctx.offset), as the CPU reference and the GPU kernel read them.
+                const cuts = topk.map((c, k) => localCutoff(c(ins, offset, k), offset, ins[0].length));
+                y = await backend.run(
+                  op,
+                  ins,
+                  { ...p, trimBits: cuts.map((c) => c.bits), trimIndex: cuts.map((c) => c.index) },
+                  { ...ctx, stats: chunkStats },
+                );
+              } else y = await backend.run(op, ins, p, { ...ctx, offset, stats: chunkStats });
+              if (y.length !== ins[0].length)
+                throw new Error(`${op.id} on "${ref.name}": chunk at ${offset} returned ${y.length} values for ${ins[0].length}`);
+              hold(y.byteLength);
+              acc.add(ins[0], y);
+              for (const [k, v] of Object.entries(chunkStats)) extra[k] = (extra[k] ?? 0) + v;
+              await write(ref, chunkOut(y));
+              hold(-y.byteLength);
+            });
+          }
+          stats.push({ name: ref.name, ...acc.result(), ...methodStats(extra, n), bytes: 0, ms: 0, outputHash: '' });
+        }
+        if (!open && written.length === 0) await write(ref, new Uint8Array(0)); // an empty tensor
+        await close();
+      } catch (e) {
+        const o = open as { out: TensorOutput } | null;
+        await o?.out.abort?.().catch(() => undefined);
+        outputs.push(...written);
+        throw e;
+      }
+      plans[plan] = (plans[plan] ?? 0) + 1;
+      const st = stats[stats.length - 1];
+      st.bytes = written.reduce((a, t) => a + t.bytes, 0);
+      st.ms = performance.now() - s0;
+      // One output tensor: its hash; several (an operator's own storage): the hash of their bytes in order, as breed() gives.
+      st.outputHash = written.length === 1 ? written[0].hash : multiHash;
+      outputs.push(...written);
+      bytesDone += bytesOf(ref);
+      options.onProgress?.({ tensor: i + 1, tensors: first.length, name: ref.name, bytesDone, bytesTotal });
+    }
+  } catch (e) {
+    await options.discard?.(outputs).catch(() => undefined);
+    throw e;
+  }
+
+  /**
+   * Per-tensor exact top-k of each parent's delta (two histogram passes), then a function that
+   * gives chunk c's cutoff in tensor coordinates during the apply walk (CutoffCursor).
+   */
+  async function tensorCursors(i: number, p: ParamValues) {
+    const n = numel(first[i].shape);
+    if (Array.isArray(p.trimBits) && Array.isArray(p.trimIndex)) {
+      const bits = p.trimBits as number[];
+      const index = p.trimIndex as number[];
+      return bits.map((b, k) => () => ({ bits: b, index: index[k] }));
+    }
+    const sel = Array.from({ length: parentCount }, (_, k) => {
+      const density = numAt(p, 'density', k);
+      return density >= 1 ? null : new StreamingTopK(n, keepCount(density, n, first[i].name));
+    });
+    const delta = (ins: Float32Array[], k: number) => parentDelta(ins[0], ins[k + 1], p, k);
+    while (sel.some((x) => x && x.pass !== 'done')) {
+      await eachChunk(i, (ins) => sel.forEach((x, k) => x && x.pass !== 'done' && x.add(delta(ins, k))));
+      for (const x of sel) if (x && x.pass !== 'done') x.endPass();
+    }
+    const cursors = sel.map((x) => x?.cursor() ?? null);
+    // A parent with density ≥ 1 keeps everything: the kernel ignores its cutoff.
+    return cursors.map((c) => (ins: Float32Array[], offset: number, k: number) => (c ? c.next(delta(ins, k), offset) : KEEP_NONE));
+  }
+
+  return {
+    outputs,
+    stats,
+    ...resultHeader(op, backend, params, req.seed),
+    ms: performance.now() - t0,
+    plans,
+    bytesRead,
+    peakHeldBytes: peakHeld,
+  };
+}
+
+/** parentDelta's clip factors from sums of squares. */
+function clipFactorsOf(sq: Float64Array, clipNorm: number): number[] {
+  return Array.from(sq, (s) => {
+    const norm = Math.sqrt(s);
+    return norm > clipNorm ? clipNorm / norm : 1;
+  });
 }

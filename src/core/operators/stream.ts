@@ -1,37 +1,103 @@
 /**
- * Streaming a stored tensor through a backend's runStream (breed's path for large tensors): the
- * parents' stored bytes decoded to float32 range by range, and the per-tensor statistics
- * accumulated chunk by chunk in element order (so they equal tensorStats on the whole arrays).
+ * Streaming stored tensors (breed's paths for large tensors and breedStream's for every tensor):
+ * parents read by byte range (ModelSource: the tensor store, a file, tensors in memory) and
+ * decoded to float32 range by range (a TensorSource), and the per-tensor statistics accumulated
+ * chunk by chunk in element order (so they equal tensorStats on the whole arrays).
  */
-import { numel, toFloat32, type Tensor } from '../tensor.ts';
+import { numel, toFloat32, type DType, type Tensor } from '../tensor.ts';
 import type { TensorSource } from './backend.ts';
 
 const BYTES_PER_ELEMENT: Readonly<Record<string, number>> = Object.freeze({ F32: 4, F16: 2, BF16: 2 });
 
-/** The same-named tensors of the parents (base first) as a source; only float dtypes stream. */
-export function tensorsSource(tensors: readonly Tensor[]): TensorSource {
-  if (tensors.length === 0) throw new Error('tensor source: no tensors');
-  const n = numel(tensors[0].shape);
-  for (const [p, t] of tensors.entries()) {
-    if (!(t.dtype in BYTES_PER_ELEMENT))
-      throw new Error(`tensor source: "${t.name}" of parent ${p} is ${t.dtype}; only ${Object.keys(BYTES_PER_ELEMENT).join(', ')} stream`);
-    if (numel(t.shape) !== n)
-      throw new Error(`tensor source: "${t.name}" of parent ${p} has ${numel(t.shape)} elements, parent 0 has ${n}`);
-  }
+/** One stored tensor of a ModelSource. */
+export interface SourceTensor {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+}
+
+/**
+ * One parent model whose tensors are read by byte range, never whole: the tensor store
+ * (src/store/source.ts: storedModelSource), a file, or tensors in memory (tensorsModelSource).
+ */
+export interface ModelSource {
+  /** The model's tensors, in model order. */
+  readonly tensors: readonly SourceTensor[];
+  /** Bytes [offset, offset + length) of the named tensor's stored bytes. */
+  read(name: string, offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** Tensors in memory as a ModelSource (reads are views). */
+export function tensorsModelSource(tensors: readonly Tensor[]): ModelSource {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
   return {
-    parents: tensors.length,
-    length: n,
-    async read(parent, offset, length) {
-      if (!Number.isInteger(parent) || parent < 0 || parent >= tensors.length)
-        throw new Error(`tensor source: parent ${parent} is outside [0, ${tensors.length})`);
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > n) {
-        throw new Error(`tensor source: range of ${length} elements at ${offset} is outside the ${n}-element tensor`);
-      }
-      const t = tensors[parent];
-      const b = BYTES_PER_ELEMENT[t.dtype];
-      return toFloat32({ ...t, shape: [length], data: t.data.subarray(b * offset, b * (offset + length)) });
+    tensors: tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+    async read(name, offset, length) {
+      const t = byName.get(name);
+      if (!t) throw new Error(`model source: no tensor "${name}"`);
+      if (offset < 0 || length < 0 || offset + length > t.data.length)
+        throw new Error(`model source: ${length} bytes at ${offset} are outside "${name}" (${t.data.length} bytes)`);
+      return t.data.subarray(offset, offset + length);
     },
   };
+}
+
+/** The bytes [begin, end) that hold elements [offset, offset + n) of a tensor stored as `dtype` (I4: two a byte, offset even). */
+export function elementBytes(dtype: DType, offset: number, n: number): [number, number] {
+  if (dtype === 'I4') return [offset >> 1, (offset + n + 1) >> 1];
+  const b = dtype === 'F32' ? 4 : dtype === 'I8' || dtype === 'U8' ? 1 : 2;
+  return [offset * b, (offset + n) * b];
+}
+
+/** Elements [offset, offset + n) of one tensor of a ModelSource, decoded to float32 (and the bytes read). */
+export async function readElements(
+  src: ModelSource,
+  t: SourceTensor,
+  offset: number,
+  n: number,
+): Promise<{ values: Float32Array; bytes: Uint8Array }> {
+  const [a, b] = elementBytes(t.dtype, offset, n);
+  const bytes = await src.read(t.name, a, b - a);
+  return { values: toFloat32({ name: t.name, dtype: t.dtype, shape: [n], data: bytes }), bytes };
+}
+
+/**
+ * The same-named tensor of every parent (base first) as a TensorSource read range by range from
+ * the parents' ModelSources: with storedModelSource, a store-backed source that never holds a
+ * tensor. Only float dtypes stream.
+ */
+export function modelTensorSource(parents: readonly ModelSource[], name: string): TensorSource {
+  const infos = parents.map((m, p) => {
+    const t = m.tensors.find((x) => x.name === name);
+    if (!t) throw new Error(`tensor source: parent ${p} has no tensor "${name}"`);
+    if (!(t.dtype in BYTES_PER_ELEMENT))
+      throw new Error(`tensor source: "${name}" of parent ${p} is ${t.dtype}; only ${Object.keys(BYTES_PER_ELEMENT).join(', ')} stream`);
+    return t;
+  });
+  const n = numel(infos[0].shape);
+  for (const [p, t] of infos.entries())
+    if (numel(t.shape) !== n) throw new Error(`tensor source: "${name}" of parent ${p} has ${numel(t.shape)} elements, parent 0 has ${n}`);
+  return {
+    parents: parents.length,
+    length: n,
+    async read(parent, offset, length) {
+      if (!Number.isInteger(parent) || parent < 0 || parent >= parents.length)
+        throw new Error(`tensor source: parent ${parent} is outside [0, ${parents.length})`);
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > n)
+        throw new Error(`tensor source: range of ${length} elements at ${offset} is outside the ${n}-element tensor`);
+      return (await readElements(parents[parent], infos[parent], offset, length)).values;
+    },
+  };
+}
+
+/** The same-named tensors of the parents (base first), in memory, as a source; only float dtypes stream. */
+export function tensorsSource(tensors: readonly Tensor[]): TensorSource {
+  if (tensors.length === 0) throw new Error('tensor source: no tensors');
+  const name = tensors[0].name;
+  return modelTensorSource(
+    tensors.map((t) => tensorsModelSource([{ ...t, name }])),
+    name,
+  );
 }
 
 /**

@@ -324,6 +324,20 @@ export function tiesCombine(
   return { merged, elected, signConflicts };
 }
 
+/** The densities of a model-wide trim, one per parent (breed's streamed pre-pass shares it). */
+export function modelTrimDensities(params: RecipeParams, parents: number): number[] {
+  const given = params.density;
+  const densities =
+    typeof given === 'number'
+      ? new Array<number>(parents).fill(given)
+      : isPerParent(given) && given.perParent.every((x) => typeof x === 'number')
+        ? (given.perParent as number[])
+        : null;
+  if (densities === null)
+    throw new Error('model-wide trimming needs one density (or one number per parent), not a layer gradient or a filter list');
+  return densities;
+}
+
 /**
  * The model-level pre-pass: update-wide clip factors (clipScope "update") and model-wide trim
  * cutoffs (trimScope "model"). Returns derived parameters per tensor name.
@@ -349,15 +363,7 @@ export function taskArithmeticPrepare(cfg: TaskArithmeticConfig, model: ModelVie
     for (const name of model.names) out[name].clipFactors = factors;
   }
   if (cfg.sparsify === 'magnitude' && params.trimScope === 'model') {
-    const given = params.density;
-    const densities =
-      typeof given === 'number'
-        ? new Array<number>(parents).fill(given)
-        : isPerParent(given) && given.perParent.every((x) => typeof x === 'number')
-          ? (given.perParent as number[])
-          : null;
-    if (densities === null)
-      throw new Error('model-wide trimming needs one density (or one number per parent), not a layer gradient or a filter list');
+    const densities = modelTrimDensities(params, parents);
     const clipped = { clipNorm: params.clipNorm, clipScope: params.clipScope, ...(out[model.names[0]] ?? {}) } as ParamValues;
     const bits: number[][] = model.names.map(() => []);
     const index: number[][] = model.names.map(() => []);
