@@ -3,8 +3,9 @@
  * policy pins, slot), breed a candidate from the two starter specialists (blend), evaluate it on
  * the mail suites the policy pins, admit it to shadow, route a pasted e-mail and a dropped .eml
  * and see spam or ham with the model that answered, then release it (canary, champion) and see it
- * answer. Nothing leaves the origin. After a reload the
- * mail family is still the one open, with its candidate and its evaluation.
+ * answer. Nothing leaves the origin. After a reload made offline (the family's files were cached on
+ * its first open) the mail family is still the one open, with its candidate, its evaluation and its
+ * champion, which still answers.
  */
 import { test, expect } from '@playwright/test';
 import { expectAllPassed, seriousViolations } from './app-helpers.ts';
@@ -100,7 +101,9 @@ test('mail family: breed, evaluate, admit, route an e-mail, release; the family 
   await expect(page.getByTestId('answered-by')).toHaveText(candidate);
   await expect(page.getByTestId('answer-label')).toHaveText('ham');
 
-  // The choice, the candidate and its evaluation are kept across a reload.
+  // The choice, the candidate and its evaluation are kept across a reload, made offline: the mail
+  // family's files were cached when it was first opened.
+  await context.setOffline(true);
   await page.reload();
   await expect(page.getByTestId('family-slot')).toHaveText('Family mail · slot mail', { timeout: 60_000 });
   await expect(page.getByTestId('family-switch')).toHaveValue('mail');
@@ -109,6 +112,13 @@ test('mail family: breed, evaluate, admit, route an e-mail, release; the family 
   await expect(page.getByTestId('candidate-name')).toHaveText(candidate);
   await expectAllPassed(page.getByTestId('gates'), 4, ['runtime smoke in onnxruntime-web', 'evaluation sidecar', 'viability']);
   await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%');
+
+  // Offline, the champion still answers.
+  await page.getByTestId('mail-text').fill(SPAM);
+  await page.getByTestId('ask-button').click();
+  await expect(page.getByTestId('answered-by')).toHaveText(candidate);
+  await expect(page.getByTestId('answer-label')).toHaveText('spam');
+  await context.setOffline(false);
 
   // Back to digits: its own garden, untouched by the mail one.
   await page.getByTestId('family-switch').selectOption('digits');
