@@ -70,3 +70,9 @@ test('two training steps of the MLP 784→64→10 on the GPU match the CPU step:
   expect(checks.filter((c) => c.measure === 'step').length).toBe(8);
   expectWithin(checks);
 });
+
+test('six steps of the training loop on the GPU (gpuMlpSteps) follow the CPU loop: losses and final weights', async () => {
+  const checks = await page.evaluate(() => window.__trainKernels.mlpLoop(9));
+  expect(checks.length).toBe(5);
+  expectWithin(checks);
+});

@@ -27,7 +27,9 @@ import { project } from '../../src/core/train/test-helpers.ts';
 import { openGpu } from '../../src/gpu/device.ts';
 import { TrainKernels, adamwValues, type Dispatch } from '../../src/gpu/train/kernels.ts';
 import { loraBackward, loraForward } from '../../src/gpu/train/lora.ts';
-import { GpuMlpTrainer, MLP_PARAM_NAMES } from '../../src/gpu/train/mlp.ts';
+import { GpuMlpTrainer, MLP_PARAM_NAMES, gpuMlpSteps } from '../../src/gpu/train/mlp.ts';
+import { trainLoop, type LoopOptions } from '../../src/core/train/loop.ts';
+import { mlpBatchLoss, mlpTrainables } from '../../src/gpu/train/reference.ts';
 
 export interface Check {
   name: string;
@@ -425,6 +427,50 @@ async function mlpStep(seed: number, shape = { inputs: 784, hidden: 64, classes:
   return out;
 }
 
+/**
+ * Six steps of the training loop on 96 rows (batch 32, the loop's seeded batches, cosine
+ * schedule with warm-up) on the CPU (loop.ts trainLoop) and on the GPU (gpuMlpSteps): the loss of
+ * every step within 1e-4 of its value, and the weights at the end within 1e-4 of their scale
+ * (six AdamW steps of at most lr each, the tensors' f32 rounding compounding).
+ */
+async function mlpLoop(seed: number): Promise<Check[]> {
+  const gpu = await openGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  const shape = { inputs: 784, hidden: 64, classes: 10 };
+  const { inputs: I, hidden: H, classes: C } = shape;
+  const rows = 96;
+  const x = digitRows(rows, I, seed);
+  const r = mulberry32(seed + 1);
+  const labels = Int32Array.from({ length: rows }, () => Math.floor(r() * C));
+  const init = {
+    w1: rand(I * H, seed + 2, -Math.sqrt(6 / I), Math.sqrt(6 / I)),
+    b1: new Float32Array(H),
+    w2: rand(H * C, seed + 3, -Math.sqrt(6 / H), Math.sqrt(6 / H)),
+    b2: new Float32Array(C),
+  };
+  const opts: LoopOptions = { steps: 6, batch: 32, schedule: { kind: 'cosine', lr: 1e-2, warmupSteps: 2 }, seed };
+  const params = mlpTrainables(shape, init);
+  const cpu = trainLoop(params, rows, (tape, v, batch) => mlpBatchLoss(tape, v, x, labels, batch, I), opts);
+  const trainer = new GpuMlpTrainer(gpu.device, shape, 32, init);
+  try {
+    const losses: number[] = [];
+    for await (const s of gpuMlpSteps(trainer, x, labels, opts)) losses.push(s.loss);
+    const w = await trainer.weights();
+    return [
+      scaleCheck(
+        'loop of 6 steps: loss per step',
+        Float32Array.from(losses),
+        Float32Array.from(cpu, (s) => s.loss),
+        1e-4,
+      ),
+      ...[w.w1, w.b1, w.w2, w.b2].map((gw, i) => scaleCheck(`loop of 6 steps: ${MLP_PARAM_NAMES[i]} at the end`, gw, params[i].data, 1e-4)),
+    ];
+  } finally {
+    trainer.destroy();
+    gpu.device.destroy();
+  }
+}
+
 async function info(): Promise<{ adapter: string | null; software: boolean }> {
   const gpu = await openGpu();
   if (!gpu) return { adapter: null, software: false };
@@ -432,7 +478,7 @@ async function info(): Promise<{ adapter: string | null; software: boolean }> {
   return { adapter: gpu.adapterInfo, software: gpu.software };
 }
 
-const api = { info, kernels, mlpStep };
+const api = { info, kernels, mlpStep, mlpLoop };
 
 declare global {
   interface Window {

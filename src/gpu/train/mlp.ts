@@ -7,8 +7,9 @@
  * (a diverged step is refused before it spreads a NaN into the weights, as on the CPU).
  */
 import type { MlpParams, MlpShape } from '../../core/models/mlp.ts';
-import { ADAMW_DEFAULTS, type AdamWConfig } from '../../core/train/optim.ts';
 import { IGNORE_INDEX } from '../../core/train/loss.ts';
+import { batches, type LoopOptions, type StepReport } from '../../core/train/loop.ts';
+import { ADAMW_DEFAULTS, learningRate, type AdamWConfig, type Schedule } from '../../core/train/optim.ts';
 import { TrainKernels, adamwValues, type Dispatch } from './kernels.ts';
 
 export const MLP_PARAM_NAMES = Object.freeze(['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'] as const);
@@ -150,5 +151,40 @@ export class GpuMlpTrainer {
 
   destroy(): void {
     this.k.destroy();
+  }
+}
+
+/**
+ * The steps of training the whole MLP on x [n, inputs] with class labels on the GPU, one per
+ * `next()`: the batches (the seeded permutation of loop.ts `batches`) and the learning-rate
+ * schedule of the CPU loop (loop.ts trainSteps), so the two see the same rows at the same rate.
+ * The trainer's weights are read back with `trainer.weights()` once the steps are done.
+ */
+export async function* gpuMlpSteps(
+  trainer: GpuMlpTrainer,
+  x: Float32Array,
+  labels: ArrayLike<number>,
+  opts: LoopOptions,
+): AsyncGenerator<StepReport, void, undefined> {
+  const I = trainer.shape.inputs;
+  const n = labels.length;
+  if (x.length !== n * I) throw new Error(`${x.length} input values for ${n} rows × ${I}`);
+  if (Math.min(opts.batch, n) !== trainer.batch)
+    throw new Error(`the trainer takes batches of ${trainer.batch}, the options ${Math.min(opts.batch, n)}`);
+  if (opts.adamw && JSON.stringify(opts.adamw) !== JSON.stringify(trainer.adamw))
+    throw new Error('the options name another AdamW configuration than the trainer was built with');
+  const schedule: Schedule = { ...opts.schedule, totalSteps: opts.steps };
+  const stream = batches(n, opts.batch, opts.seed);
+  const xb = new Float32Array(trainer.batch * I);
+  const yb = new Int32Array(trainer.batch);
+  for (let step = 0; step < opts.steps; step++) {
+    const rows = stream.next().value as Uint32Array;
+    rows.forEach((r, i) => {
+      xb.set(x.subarray(r * I, (r + 1) * I), i * I);
+      yb[i] = labels[r];
+    });
+    const lr = learningRate(schedule, step);
+    const { loss } = await trainer.step(xb, yb, lr);
+    yield { step, lr, loss };
   }
 }
