@@ -219,6 +219,100 @@ describe('element-wise range kernels', () => {
   });
 });
 
+describe('the spherical merges (Model Stock, NuSLERP, Multi-SLERP) as reduce-then-element-wise range kernels', () => {
+  const SPHERICAL = ['model-stock', 'nuslerp', 'nuslerp-base', 'multislerp', 'multislerp-base'];
+  /** The reduce plan with a per-parent pass split into `parts` workers' shares and range passes over `bounds`, as the pool runs it. */
+  function reduceParts(
+    id: string,
+    inputs: readonly Float32Array[],
+    params: ParamValues,
+    ctx: TensorContext,
+    parts: number,
+    bounds: number[],
+  ) {
+    const plan = getFastKernel(id).reduce!;
+    const n = inputs[0].length;
+    let step = plan.start(inputs, params, ctx);
+    for (let pass = 0; 'carry' in step; pass++) {
+      const carry = step.carry;
+      const ranges: (readonly [number, number])[] =
+        step.split === 'parents'
+          ? Array.from({ length: parts }, () => [0, n] as const)
+          : step.split === 'whole'
+            ? [[0, n] as const]
+            : bounds.slice(1).map((e, i) => [bounds[i], e] as const);
+      const partials = ranges.map(([a, b], t) =>
+        structuredClone(plan.partial(pass, carry, inputs, params, ctx, a, b, { index: t, count: ranges.length })),
+      );
+      step = plan.merge(pass, carry, partials, ranges, inputs, params, ctx);
+    }
+    return step.params;
+  }
+
+  it('equal the reference: whole tensor, per row or column, with and without a base, any split of ranges and of the Gram pairs', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...SPHERICAL),
+        fc.integer({ min: 2, max: 5 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.record({ filterWise: fc.boolean(), nuslerpFlatten: fc.boolean(), nuslerpRowWise: fc.boolean(), normalizeWeights: fc.boolean() }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (id, parents, rows, cols, seed, flags, parts, cuts) => {
+          const op = getOperator(id);
+          const P = Math.max(op.parents.min, Math.min(op.parents.max, parents));
+          const n = rows * cols;
+          const inputs = Array.from({ length: P + (op.needsBase ? 1 : 0) }, (_, p) => seeded(n, seed + 17 * p));
+          // Half the runs with parents close to the base or to each other (aligned offsets, small angles).
+          if (seed & 1) for (let p = 1; p < inputs.length; p++) for (let i = 0; i < n; i++) inputs[p][i] = inputs[0][i] + inputs[p][i] / 64;
+          const weights = Array.from({ length: P }, (_, i) => ((seed >>> (2 * i)) % 4) + 0.5);
+          const names = new Set(op.params.map((x) => x.name));
+          const given = Object.fromEntries(Object.entries({ ...flags, weights }).filter(([key]) => names.has(key)));
+          const params = resolveParams(op, given, P);
+          const ctx = { name: `s.${id}`, shape: [rows, cols], seed: 1 };
+          let ref: Float32Array;
+          try {
+            ref = op.cpu(inputs, params, ctx);
+          } catch (e) {
+            expect(() => viaRanges(id, inputs, params, ctx, [0, n])).toThrow((e as Error).message);
+            return;
+          }
+          const bounds = cutsOf(cuts, n);
+          expect(bits(viaRanges(id, inputs, params, ctx, bounds)), id).toEqual(bits(ref));
+          const k = getFastKernel(id);
+          const p = { ...params, ...reduceParts(id, inputs, params, ctx, Math.min(parts, P), bounds) };
+          const out = new Float32Array(n).fill(NaN);
+          for (let i = 0; i + 1 < bounds.length; i++) k.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]);
+          expect(bits(out), `${id} in ${parts} parts`).toEqual(bits(ref));
+        },
+      ),
+      { numRuns: 250, seed: 12 },
+    );
+  });
+
+  it('the comparison catches a base left out of the deltas and a row layout ignored', () => {
+    const n = 5000;
+    const inputs = [0, 1, 2, 3].map((p) => seeded(n, 90 + p));
+    const ctx = { name: 'g', shape: [n], seed: 1 };
+    const ref = getOperator('multislerp-base').cpu(inputs, resolveParams(getOperator('multislerp-base'), {}, 3), ctx);
+    const p = resolveParams(getOperator('multislerp-base'), {}, 3);
+    expect(bits(viaRanges('multislerp-base', inputs, p, ctx, [0, 1234, n]))).toEqual(bits(ref));
+    // multislerp without the base on the same inputs is another merge.
+    expect(bits(viaRanges('multislerp', inputs.slice(1), p, ctx, [0, n]))).not.toEqual(bits(ref));
+    // Model Stock per row (filterWise) and over the whole tensor differ, and the kernel follows each.
+    const grid = { name: 'm', shape: [50, 100], seed: 1 };
+    const [rowWise, whole] = [true, false].map((filterWise) => {
+      const q = { filterWise };
+      const r = getOperator('model-stock').cpu(inputs, q, grid);
+      expect(bits(viaRanges('model-stock', inputs, q, grid, [0, 777, 2500, n])), `filterWise ${filterWise}`).toEqual(bits(r));
+      return bits(r);
+    });
+    expect(rowWise).not.toEqual(whole);
+  });
+});
+
 describe('magnitude pruning range kernel', () => {
   it('equals the reference (exact bottom-m, ties by lower index) over any split of ranges and reduce parts', () => {
     fc.assert(
@@ -266,9 +360,20 @@ describe('element-wise range kernels on the worker pool', () => {
   });
   afterAll(() => pool?.terminate());
 
-  it('soup, crossover, mutate, SLERP, pruning, quantize and NearSwap split across workers (the whole-tensor sums on one) equal the reference', async () => {
+  it('soup, crossover, mutate, SLERP, pruning, quantize, NearSwap, Model Stock, NuSLERP and Multi-SLERP split across workers (the whole-tensor sums on one) equal the reference', async () => {
     const n = 120_007;
-    for (const id of ['soup', 'crossover', 'mutate', 'slerp', 'prune', 'quantize', 'nearswap']) {
+    for (const id of [
+      'soup',
+      'crossover',
+      'mutate',
+      'slerp',
+      'prune',
+      'quantize',
+      'nearswap',
+      'model-stock',
+      'nuslerp-base',
+      'multislerp',
+    ]) {
       const op = getOperator(id);
       const P = Math.min(3, op.parents.max);
       const inputs = Array.from({ length: P + (op.needsBase ? 1 : 0) }, (_, p) => seeded(n, 40 + p, pool.alloc(n)));

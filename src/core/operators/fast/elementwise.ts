@@ -15,6 +15,11 @@ import { tensorStd } from '../mutate.cpu.ts';
 import { slerpFromSums } from '../slerp.cpu.ts';
 import { nearswapWeight } from '../nearswap.cpu.ts';
 import { layout, QUANT_SCHEMES, quantScheme, roundHalfEven } from '../quantize.cpu.ts';
+import { gramFromPairs, gramPairs } from '../gram.ts';
+import { modelStockRatio, modelStockRatios, modelStockRowLength } from '../model-stock.cpu.ts';
+import { multislerpCoefficients } from '../multislerp.cpu.ts';
+import { nuslerpLayout, nuslerpT, nuslerpTable, vectorOf } from '../nuslerp.cpu.ts';
+import type { ReducePart } from './reduce.ts';
 
 const f = Math.fround;
 const elementwise = (inputs: number) => 4 * (inputs + 1);
@@ -183,6 +188,215 @@ function nearswapRange(
   }
 }
 
+/** Elements per block of the Gram pass: the vectors' blocks stay in L1/L2 across the pairs. */
+const GRAM_BLOCK = 4096;
+
+/**
+ * The Gram sums (gram.ts's gramMatrix: each pair's float64 sum in element order) of the vectors
+ * xs[i] − base (fround, as gram.ts's deltas) or xs[i], for the pairs this part takes (pair k of
+ * gramPairs order when k mod part.count = part.index): one worker per share of the pairs, so
+ * every sum keeps its order.
+ */
+function gramPartial(xs: readonly Float32Array[], base: Float32Array | null, part: ReducePart): Record<number, number> {
+  const P = xs.length;
+  const n = xs[0]?.length ?? 0;
+  const pairs = gramPairs(P)
+    .map((pair, k) => [k, ...pair] as const)
+    .filter(([k]) => k % part.count === part.index);
+  const used = [...new Set(pairs.flatMap(([, i, j]) => [i, j]))];
+  const D = new Map(used.map((i) => [i, new Float32Array(GRAM_BLOCK)]));
+  const sums = pairs.map(() => 0);
+  for (let s = 0; s < n; s += GRAM_BLOCK) {
+    const len = Math.min(GRAM_BLOCK, n - s);
+    for (const i of used) {
+      const d = D.get(i)!,
+        x = xs[i];
+      if (base) for (let e = 0; e < len; e++) d[e] = x[s + e] - base[s + e];
+      else for (let e = 0; e < len; e++) d[e] = x[s + e];
+    }
+    pairs.forEach(([, i, j], q) => {
+      const a = D.get(i)!,
+        b = D.get(j)!;
+      let acc = sums[q];
+      for (let e = 0; e < len; e++) acc += a[e] * b[e];
+      sums[q] = acc;
+    });
+  }
+  return Object.fromEntries(pairs.map(([k], q) => [k, sums[q]]));
+}
+
+/** A reduce plan of one Gram pass split by pairs across the workers, then `derive` from the Gram matrix (null: none needed). */
+function gramPlan(
+  needed: (inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext) => boolean,
+  vectors: (inputs: readonly Float32Array[]) => { xs: readonly Float32Array[]; base: Float32Array | null },
+  derive: (g: Float64Array, P: number, params: ParamValues, ctx: TensorContext) => ParamValues,
+): ReducePlan {
+  return {
+    start: (inputs, params, ctx) => (needed(inputs, params, ctx) ? { carry: null, split: 'parents' } : { params: {} }),
+    partial: (_pass, _carry, inputs, _params, _ctx, _s, _e, part) => {
+      const { xs, base } = vectors(inputs);
+      return gramPartial(xs, base, part);
+    },
+    merge: (_pass, _carry, partials, _ranges, inputs, params, ctx) => {
+      const P = vectors(inputs).xs.length;
+      const all: Record<number, number> = Object.assign({}, ...(partials as Record<number, number>[]));
+      return {
+        params: derive(
+          gramFromPairs(
+            P,
+            gramPairs(P).map((_, k) => all[k]),
+          ),
+          P,
+          params,
+          ctx,
+        ),
+      };
+    },
+  };
+}
+
+/**
+ * Model Stock (model-stock.cpu.ts): t per row from the offsets' Gram matrix, then
+ * out = fround(t·avg) + fround(fround(1 − t)·w₀). Over the whole tensor the Gram pass is the
+ * reduce plan's (pairs across the workers); per row (`filterWise`) each range computes the ratios
+ * of the rows it touches from those whole rows, as the reference does row by row.
+ */
+function modelStockLen(inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): number {
+  if (inputs.length < 3) throw new Error(`model_stock needs a base and at least two models, got ${inputs.length} inputs`);
+  return modelStockRowLength(ctx.shape, inputs[0].length, params.filterWise === true);
+}
+
+function modelStockRange(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+): void {
+  const base = inputs[0];
+  const N = inputs.length - 1;
+  const len = modelStockLen(inputs, params, ctx);
+  let t: ArrayLike<number>;
+  let row0 = 0;
+  if (len >= base.length) {
+    if (typeof params.modelStockT !== 'number') throw new Error('model_stock range kernel: t missing (the reduce plan runs first)');
+    t = [params.modelStockT];
+  } else {
+    row0 = Math.floor(start / len);
+    const rowEnd = Math.min(base.length, Math.ceil(end / len) * len);
+    t = modelStockRatios(
+      inputs.map((x) => x.subarray(row0 * len, rowEnd)),
+      len,
+      ctx.name,
+    );
+  }
+  for (let e = start; e < end; e++) {
+    let acc = 0;
+    for (let i = 1; i <= N; i++) acc = f(acc + inputs[i][e]);
+    const avg = f(acc / N);
+    const te = t[Math.floor(e / len) - row0];
+    out[e] = f(te * avg) + f(f(1 - te) * base[e]);
+  }
+}
+
+/** Multi-SLERP (multislerp.cpu.ts) given its coefficients: Σ fround(fround(βₖ)·xₖ) from +0 in order (+ base, xₖ then the deltas). */
+function multislerpRange(withBase: boolean) {
+  return (inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _c: TensorContext, start: number, end: number): void => {
+    const beta = params.multislerpBeta;
+    if (!Array.isArray(beta)) throw new Error('multislerp range kernel: coefficients missing (the reduce plan runs first)');
+    const b = beta.map((x) => f(x));
+    const base = withBase ? inputs[0] : null;
+    const xs = inputs.slice(withBase ? 1 : 0);
+    for (let e = start; e < end; e++) {
+      let acc = 0;
+      if (base) {
+        const be = base[e];
+        for (let k = 0; k < xs.length; k++) acc = f(acc + f(b[k] * f(xs[k][e] - be)));
+        out[e] = be + acc;
+      } else {
+        for (let k = 0; k < xs.length; k++) acc = f(acc + f(b[k] * xs[k][e]));
+        out[e] = acc;
+      }
+    }
+  };
+}
+
+function multislerpKernel(id: string, withBase: boolean): RangeKernel {
+  const vectors = (inputs: readonly Float32Array[]) => {
+    const xs = inputs.slice(withBase ? 1 : 0);
+    if (xs.length < 2) throw new Error(`multislerp needs at least two models${withBase ? ' besides the base' : ''}`);
+    return { xs, base: withBase ? inputs[0] : null };
+  };
+  return withPrepare({
+    id,
+    bytesPerElement: elementwise,
+    reduce: gramPlan(
+      () => true,
+      vectors,
+      (g, P, params) => ({
+        multislerpBeta: multislerpCoefficients(
+          g,
+          weightsOf(params, 'weights', P, 1),
+          params.normalizeWeights !== false,
+          num(params, 'eps', 1e-8),
+        ).beta,
+      }),
+    ),
+    run: multislerpRange(withBase),
+  });
+}
+
+/**
+ * NuSLERP (nuslerp.cpu.ts): each vector's sums in float64, element order, by one worker (the
+ * vectors of the last or first dimension, or the whole tensor), the scalar table from them, then
+ * fround(fround(fround(A·v₀) + fround(B·v₁)) / S) (+ base) per element.
+ */
+function nuslerpKernel(id: string, withBase: boolean): RangeKernel {
+  const vectors = (inputs: readonly Float32Array[]) => {
+    const need = withBase ? 3 : 2;
+    if (inputs.length !== need) throw new Error(`nuslerp${withBase ? ' with a base' : ''} takes ${need} inputs, got ${inputs.length}`);
+    const [x0, x1] = inputs.slice(withBase ? 1 : 0);
+    return { x0, x1, base: withBase ? inputs[0] : null };
+  };
+  return withPrepare({
+    id,
+    bytesPerElement: elementwise,
+    reduce: {
+      start: () => ({ carry: null, split: 'whole' }),
+      partial: (_pass, _carry, inputs, params, ctx) => {
+        const { x0, x1, base } = vectors(inputs);
+        const l = nuslerpLayout(ctx.shape, x0.length, params);
+        const sums = new Float64Array(3 * l.count);
+        for (let e = 0; e < x0.length; e++) {
+          const a = base ? f(x0[e] - base[e]) : x0[e];
+          const b = base ? f(x1[e] - base[e]) : x1[e];
+          const k = 3 * vectorOf(l, e);
+          sums[k] += a * b;
+          sums[k + 1] += a * a;
+          sums[k + 2] += b * b;
+        }
+        return { nuslerpTable: Array.from(nuslerpTable(sums, l.count, nuslerpT(weightsOf(params, 'weights', 2, 1)))) };
+      },
+      merge: (_pass, _carry, partials) => ({ params: partials[0] as ParamValues }),
+    },
+    run: (inputs, out, params, ctx, start, end) => {
+      const table = params.nuslerpTable;
+      if (!Array.isArray(table)) throw new Error('nuslerp range kernel: scalars missing (the reduce plan runs first)');
+      const { x0, x1, base } = vectors(inputs);
+      const l = nuslerpLayout(ctx.shape, x0.length, params);
+      for (let e = start; e < end; e++) {
+        const k = 4 * vectorOf(l, e);
+        const v0 = base ? f(x0[e] - base[e]) : x0[e];
+        const v1 = base ? f(x1[e] - base[e]) : x1[e];
+        const mixed = f(f(table[k] * v0) + f(table[k + 1] * v1));
+        const r = table[k + 3] === 1 ? mixed : f(mixed / table[k + 2]);
+        out[e] = base ? base[e] + r : r;
+      }
+    },
+  });
+}
+
 export const ELEMENTWISE_KERNELS = Object.freeze({
   crossover: { id: 'crossover', bytesPerElement: elementwise, run: crossoverRange } satisfies RangeKernel,
   mutate: withPrepare({
@@ -197,4 +411,19 @@ export const ELEMENTWISE_KERNELS = Object.freeze({
   nearswap: { id: 'nearswap', bytesPerElement: elementwise, run: nearswapRange } satisfies RangeKernel,
   quantize: { id: 'quantize', bytesPerElement: elementwise, run: quantizeRange } satisfies RangeKernel,
   slerp: withPrepare({ id: 'slerp', bytesPerElement: elementwise, reduce: wholeTensorPlan(() => true, slerpSums), run: slerpRange }),
+  'model-stock': withPrepare({
+    id: 'model-stock',
+    bytesPerElement: elementwise,
+    // Over the whole tensor: the offsets' Gram pass (pairs across the workers), then t; per row, each range's own rows.
+    reduce: gramPlan(
+      (inputs, params, ctx) => modelStockLen(inputs, params, ctx) >= inputs[0].length,
+      (inputs) => ({ xs: inputs.slice(1), base: inputs[0] }),
+      (g, P, _params, ctx) => ({ modelStockT: f(modelStockRatio(g, P, ctx.name)) }),
+    ),
+    run: modelStockRange,
+  }),
+  nuslerp: nuslerpKernel('nuslerp', false),
+  'nuslerp-base': nuslerpKernel('nuslerp-base', true),
+  multislerp: multislerpKernel('multislerp', false),
+  'multislerp-base': multislerpKernel('multislerp-base', true),
 } as const);
