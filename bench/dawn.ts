@@ -7,6 +7,7 @@
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { wgslRaw } from './bundle.ts';
 import type { CopyRow, KernelRow } from './common.ts';
@@ -19,21 +20,8 @@ export async function runDawn(o: {
   log: (s: string) => void;
 }): Promise<{ copies: CopyRow[]; kernels: KernelRow[]; notes: string[]; adapters: string[] }> {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  mkdirSync(`${root}.cache/bench`, { recursive: true });
   const outfile = `${root}.cache/bench/dawn.mjs`;
-  await build({
-    entryPoints: [`${root}bench/dawn-entry.ts`],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    outfile,
-    logLevel: 'silent',
-    plugins: [wgslRaw],
-    external: ['webgpu'],
-    // The bundle lives under .cache/; resolve `webgpu` from the project.
-    nodePaths: [`${root}node_modules`],
-  });
+  await bundleDawnEntry(outfile);
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: `${root}node_modules` };
   const notes: string[] = [];
   if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD) && !process.env.BENCH_DAWN_REAL_GPU) {
@@ -75,6 +63,28 @@ export async function runDawn(o: {
       `WebGPU in Node (Dawn, webgpu ${await dawnVersion(root)}): ${r.adapter}${r.software ? ' (software, not a performance figure)' : ''}`,
     ],
   };
+}
+
+/**
+ * Bundle bench/dawn-entry.ts (and the kernels it imports, WGSL inlined) into one ES module for
+ * Node; only `webgpu` stays external. bench/gpu-host.sh carries this file to a GPU machine.
+ */
+export async function bundleDawnEntry(outfile: string): Promise<void> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  mkdirSync(dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [`${root}bench/dawn-entry.ts`],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outfile,
+    logLevel: 'silent',
+    plugins: [wgslRaw],
+    external: ['webgpu'],
+    // The bundle lives under .cache/; resolve `webgpu` from the project.
+    nodePaths: [`${root}node_modules`],
+  });
 }
 
 async function dawnVersion(root: string): Promise<string> {
