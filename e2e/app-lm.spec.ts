@@ -93,10 +93,25 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await expect(page.getByTestId('lm-pool-row')).toHaveCount(3);
 
   // Evaluate against the parents, then admit through the gates.
+  // Cancel stops the evaluation between windows: no verdict; then it runs to the end.
+  await page.getByTestId('lm-evaluate').click();
+  await expect(page.getByTestId('lm-task')).toContainText('evaluate');
+  await page.getByTestId('lm-cancel').click();
+  await expect(page.getByTestId('lm-notice')).toHaveText('Evaluation cancelled: no verdict was given.');
+  await expect(page.getByTestId('lm-viable')).toHaveCount(0);
   await page.getByTestId('lm-evaluate').click();
   await expect(page.getByTestId('lm-verdict')).toHaveAttribute('data-viable', /true|false/, { timeout: 90_000 });
   await page.getByTestId('lm-lab').screenshot({ path: `${SHOTS}/app-lm-verdict.png` });
   await expect(page.getByTestId('lm-smoke')).toContainText('passed');
+  // The parents' scores are the starter build's (public/starter/lm/manifest.json rows, the same ONNX decoder and windows).
+  const rows = (
+    JSON.parse(readFileSync(join(LM, 'manifest.json'), 'utf8')) as { rows: { model: string; suite: string; perplexity: number }[] }
+  ).rows;
+  for (const [i, model] of ['base', 'moby'].entries())
+    for (const suite of ['moby', 'mixed'])
+      await expect(page.getByTestId('lm-pool-row').nth(i).getByTestId(`lm-score-${suite}`)).toHaveText(
+        rows.find((r) => r.model === model && r.suite === suite)!.perplexity.toFixed(2),
+      );
   await expect(page.getByTestId('lm-verdict')).toHaveAttribute('data-viable', 'true');
   const cand = page.getByTestId('lm-pool-row').nth(2);
   await page.getByTestId('lm-admit').click();

@@ -203,6 +203,11 @@ const api = {
     return (await slmOf(heldModel(id))).hash;
   },
 
+  /** A new piece of the lab's work begins: an earlier Cancel no longer applies. */
+  beginWork(): void {
+    workCancel = false;
+  },
+
   /** Stop the lab's breed or scoring in progress (before its next tensor or window). */
   cancelWork(): void {
     workCancel = true;
@@ -213,7 +218,6 @@ const api = {
    * `garden breed` writes for the same recipe), and write the candidate .slm (candidateSlm).
    */
   async breed(req: LmBreedRequest, onProgress: (p: BreedProgress) => void): Promise<LmBreedResult> {
-    workCancel = false;
     const op = getOperator(req.operator);
     const slms = await Promise.all(req.parents.map((id) => slmOf(heldModel(id))));
     const signal = {
@@ -251,13 +255,14 @@ const api = {
     window: number,
     onProgress: (p: LmWorkProgress) => void,
   ): Promise<Record<string, Perplexity & { ms: number }>> {
-    workCancel = false;
     const h = heldModel(id);
     const session = await scorer(h);
     const out: Record<string, Perplexity & { ms: number }> = {};
+    // Progress in scored tokens over all the texts (each text scores all its tokens but the first).
+    const total = texts.reduce((a, t) => a + Math.max(0, h.lm.tokenizer.encode(t.text).length - 1), 0);
     let done = 0;
     for (const t of texts) {
-      onProgress({ done, total: texts.length, label: t.name });
+      onProgress({ done, total, label: t.name });
       const t0 = performance.now();
       const d: CausalDecoder = {
         vocabSize: session.vocabSize,
@@ -267,14 +272,19 @@ const api = {
         forward: async (ids) => {
           await yieldTask();
           if (workCancel) throw new Error('evaluation cancelled');
-          return session.forward(ids);
+          const logits = await session.forward(ids);
+          onProgress({ done, total, label: t.name });
+          return logits;
         },
         reset: () => session.reset(),
         release: () => session.release(),
       };
-      out[t.name] = { ...(await perplexity(d, h.lm.tokenizer, t.text, { window })), ms: performance.now() - t0 };
-      onProgress({ done: ++done, total: texts.length, label: t.name });
+      out[t.name] = {
+        ...(await perplexity(d, h.lm.tokenizer, t.text, { window, onToken: () => void done++ })),
+        ms: performance.now() - t0,
+      };
     }
+    onProgress({ done, total, label: 'done' });
     return out;
   },
 

@@ -49,11 +49,23 @@ import { importHfFolder } from '../core/format/hf.ts';
 
 /** The text slot the selector routes prompts for. */
 export const LM_SLOT = 'text';
-/** The slot's primary suite: Moby-Dick chapters then the mixed suite, one text (a Moby-Dick voice that keeps general English). */
+/**
+ * The slot's primary suite: the Moby-Dick suite and the mixed suite together (a Moby-Dick voice
+ * that keeps general English), pinned as the SHA-256 of the two files' bytes in that order and
+ * scored as both texts are (each from an empty cache): exp(Σ nll / Σ tokens).
+ */
 export const PRIMARY_SUITE = 'moby+mixed';
 const GUARDRAIL_SUITE = 'mixed';
-/** The suites of the starter family that make the policy's two. */
+/** The frozen suites of the starter family (public/starter/lm/suites) that make the policy's two. */
 const SUITE_PARTS: Record<string, string[]> = { [PRIMARY_SUITE]: ['moby', 'mixed'], [GUARDRAIL_SUITE]: ['mixed'] };
+/** Each frozen file is scored once; the policy's suites are sums over their parts. */
+const PARTS = [...new Set(Object.values(SUITE_PARTS).flat())];
+/** What the pool shows: the primary suite, the guardrail, then the frozen files that are no policy suite of their own. */
+export const SCORE_COLUMNS: readonly { name: string; label: string }[] = [
+  { name: PRIMARY_SUITE, label: `${PRIMARY_SUITE} (primary)` },
+  { name: GUARDRAIL_SUITE, label: `${GUARDRAIL_SUITE} (guardrail)` },
+  ...PARTS.filter((id) => !(id in SUITE_PARTS)).map((id) => ({ name: id, label: id })),
+];
 /** Perplexity windows, as `garden eval --text` scores (512 tokens, stride 256). */
 const WINDOW = 512;
 /** The routed input: the prompt's last tokens as ids, left-padded with −1. */
@@ -160,8 +172,8 @@ let ledger: Ledger;
 let policy: PolicyZone;
 let release: ReleaseController;
 let router: SelectorRouter;
-/** Policy suite name → its text (the frozen files, each checked against the starter manifest's pin). */
-const suiteTexts: Record<string, string> = {};
+/** Frozen suite id → its text and pin (each file checked against the starter manifest's SHA-256). */
+const partTexts: Record<string, { text: string; hash: string }> = {};
 let opening: Promise<void> | null = null;
 
 /** Open the lab once per page: the suites, the ledger (its own database) and the zones replayed from it. */
@@ -178,20 +190,15 @@ async function open(): Promise<void> {
   const manifest = await starterTextManifest();
   if (!manifest) throw new Error('this build has no starter text family (public/starter/lm/manifest.json; run `npm run starter`)');
   const parts: Record<string, Uint8Array> = {};
-  const texts: Record<string, string> = {};
-  for (const id of new Set(Object.values(SUITE_PARTS).flat())) {
+  for (const id of PARTS) {
     const s = manifest.suites.find((x) => x.id === id);
     if (!s) throw new Error(`the starter text family has no suite "${id}"`);
     const r = await starterSuiteText(s);
     parts[id] = r.bytes;
-    texts[id] = r.text;
+    partTexts[id] = { text: r.text, hash: s.hash };
   }
   const pins: Record<string, string> = {};
-  for (const [name, ids] of Object.entries(SUITE_PARTS)) {
-    const bytes = concat(ids.map((id) => parts[id]));
-    pins[name] = sha256Hex(bytes);
-    suiteTexts[name] = ids.map((id) => texts[id]).join('');
-  }
+  for (const [name, ids] of Object.entries(SUITE_PARTS)) pins[name] = sha256Hex(concat(ids.map((id) => parts[id])));
   ledger = await Ledger.open(await IdbLedgerStore.open(`${gardenDatabases().text}-audit`));
   policy = await PolicyZone.open(ledger, lmPolicy(pins));
   const held = policy.current().suites;
@@ -219,7 +226,7 @@ const SCORES_KEY = 'slm-garden-lm-scores';
 function loadScores(): Record<string, Record<string, LmScore>> {
   try {
     const saved = JSON.parse(localStorage.getItem(SCORES_KEY) ?? '{}') as Record<string, Record<string, LmScore & { pin: string }>>;
-    const pins = policy.current().suites;
+    const pins = scorePins();
     const out: Record<string, Record<string, LmScore>> = {};
     for (const [model, byPin] of Object.entries(saved))
       for (const [pin, s] of Object.entries(byPin)) {
@@ -232,8 +239,13 @@ function loadScores(): Record<string, Record<string, LmScore>> {
   }
 }
 
+/** Score name → pin: the policy's suites and the frozen parts they are made of. */
+function scorePins(): Record<string, string> {
+  return { ...Object.fromEntries(PARTS.map((id) => [id, partTexts[id].hash])), ...policy.current().suites };
+}
+
 function saveScores(): void {
-  const pins = policy.current().suites;
+  const pins = scorePins();
   const out: Record<string, Record<string, LmScore>> = {};
   for (const [model, byName] of Object.entries(get().scores))
     for (const [name, s] of Object.entries(byName)) if (pins[name]) (out[model] ??= {})[pins[name]] = s;
@@ -292,6 +304,8 @@ async function ensureHeld(m: TextModelEntry): Promise<void> {
 function startTask(kind: LmTask['kind'], total: number, label: string): boolean {
   if (get().task) return false;
   set({ task: { kind, done: 0, total, label, startedAt: performance.now() }, notice: null });
+  // Before any of the task's calls: the worker takes messages in order, so a later Cancel applies to this task.
+  void textWorker().beginWork();
   return true;
 }
 
@@ -423,7 +437,10 @@ export async function evaluateLm(id: string): Promise<void> {
   const cand = entry(id);
   const pinned = Object.keys(policy.current().suites);
   const todo = [cand, ...baselinesOf(cand).map(entry)].filter((m) => m.id === cand.id || pinned.some((n) => !get().scores[m.id]?.[n]));
-  if (!startTask('evaluate', todo.length * pinned.length + 1, `runtime smoke of ${cand.name}`)) return;
+  if (!startTask('evaluate', todo.length * 1000 + 1, `runtime smoke of ${cand.name}`)) return;
+  // A new run replaces the last verdict: none stands until this one ends.
+  const { [cand.id]: _old, ...verdicts } = get().verdicts;
+  set({ verdicts });
   try {
     await ensureHeld(cand);
     const smoke = await textWorker().smoke(cand.id, SMOKE_STEPS);
@@ -433,21 +450,28 @@ export async function evaluateLm(id: string): Promise<void> {
       ...(smoke.lengthLimitHonoured ? [] : ['the length limit was not honoured']),
     ];
     set({ smoke: { ...get().smoke, [cand.id]: { passed: smoke.passed, reasons, generated: smoke.generated } } });
-    let done = 1;
-    for (const m of todo) {
+    for (const [i, m] of todo.entries()) {
       await ensureHeld(m);
       const hash = await modelHash(m);
-      const onProgress = (p: LmWorkProgress) => progress({ done: done + p.done, label: `${m.name} on ${p.label}` });
-      const texts = pinned.map((name) => ({ name, text: suiteTexts[name] }));
+      const onProgress = (p: LmWorkProgress) =>
+        progress({ done: 1 + (i + p.done / Math.max(1, p.total)) * 1000, label: `${m.name} on ${p.label}` });
+      const texts = PARTS.map((id) => ({ name: id, text: partTexts[id].text }));
       const r = await textWorker().perplexity(m.id, texts, Math.min(WINDOW, m.maxPositions), Comlink.proxy(onProgress));
-      done += pinned.length;
+      const pins = scorePins();
       const mine: Record<string, LmScore> = {};
-      for (const name of pinned) {
-        const p = r[name];
+      const sum = (ids: string[]) => {
+        const nll = ids.reduce((a, id) => a + r[id].nll, 0);
+        const tokens = ids.reduce((a, id) => a + r[id].tokens, 0);
+        const bytes = ids.reduce((a, id) => a + r[id].bytes, 0);
+        const ms = ids.reduce((a, id) => a + r[id].ms, 0);
+        return { nll, tokens, bytes, ms, perplexity: Math.exp(nll / tokens), bitsPerByte: nll / Math.LN2 / bytes };
+      };
+      for (const [name, ids] of [...PARTS.map((id) => [id, [id]] as const), ...Object.entries(SUITE_PARTS)]) {
+        const p = sum([...ids]);
         const sidecar: EvaluationSidecar = makeManifest('evaluation-sidecar', {
           ...bindSidecar({
             candidate: hash,
-            suite: policy.current().suites[name],
+            suite: pins[name],
             evaluator: { ...EVALUATOR },
             metrics: { perplexity: p.perplexity, bitsPerByte: p.bitsPerByte, nll: p.nll, tokens: p.tokens },
           }),

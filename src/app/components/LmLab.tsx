@@ -21,6 +21,7 @@ import {
   routeLm,
   saveExportToFolder,
   useLm,
+  SCORE_COLUMNS,
   type LmBreedForm,
   type LmTask,
 } from '../lm-lab.ts';
@@ -61,7 +62,6 @@ function Pool({ models }: { models: TextModelEntry[] }) {
   const scores = useLm((s) => s.scores);
   const reg = useLm((s) => s.registry);
   const admitted = useLm((s) => s.admitted);
-  const suites = Object.keys(useLm((s) => s.policy)?.suites ?? {});
   return (
     <table className="lm-pool" data-testid="lm-pool">
       <caption>
@@ -71,9 +71,9 @@ function Pool({ models }: { models: TextModelEntry[] }) {
         <tr>
           <th scope="col">Model</th>
           <th scope="col">Role</th>
-          {suites.map((s) => (
-            <th scope="col" key={s}>
-              {s}
+          {SCORE_COLUMNS.map((c) => (
+            <th scope="col" key={c.name}>
+              {c.label}
             </th>
           ))}
           <th scope="col">Bytes</th>
@@ -84,9 +84,9 @@ function Pool({ models }: { models: TextModelEntry[] }) {
           <tr key={m.id} data-testid="lm-pool-row" data-model={m.name}>
             <th scope="row">{m.name}</th>
             <td data-testid="lm-role">{role(m, reg, admitted)}</td>
-            {suites.map((s) => (
-              <td key={s} className="num" data-testid={`lm-score-${s}`}>
-                {scores[m.id]?.[s] ? scores[m.id][s].perplexity.toFixed(2) : '—'}
+            {SCORE_COLUMNS.map(({ name }) => (
+              <td key={name} className="num" data-testid={`lm-score-${name}`}>
+                {scores[m.id]?.[name] ? scores[m.id][name].perplexity.toFixed(2) : '—'}
               </td>
             ))}
             <td className="num">{bytes(m.bytes)}</td>
