@@ -26,11 +26,11 @@ const gpuFlags = (process.env.BENCH_DAWN_FLAGS ?? '').split(' ').filter(Boolean)
 Object.defineProperty(globalThis, 'navigator', { value: { gpu: create(gpuFlags) }, configurable: true, writable: true });
 
 /**
- * The real-GPU targets (issue 22): element-wise operators at ≥ 0.60 of copy, TIES at ≥ 0.25,
+ * The real-GPU targets (issue 22, docs/BENCHMARKS.md): element-wise operators at ≥ 0.60 of copy, TIES and pruning at ≥ 0.25,
  * each end to end (upload + kernels + readback) against the end-to-end copy of the same run.
  */
 const ELEMENTWISE = ['blend', 'task-delta', 'dare', 'federated', 'crossover', 'soup', 'mutate', 'slerp', 'quantize'];
-const targetOf = (op: string): number | null => (ELEMENTWISE.includes(op) ? 0.6 : op === 'ties' ? 0.25 : null);
+const targetOf = (op: string): number | null => (ELEMENTWISE.includes(op) ? 0.6 : op === 'ties' || op === 'prune' ? 0.25 : null);
 
 function table(copies: CopyRow[], kernels: KernelRow[], software: boolean): string {
   const lines = ['', `copy (${software ? 'software adapter: not a performance figure' : 'this device'}):`];
