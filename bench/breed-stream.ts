@@ -99,6 +99,7 @@ function counted(inner: KvBackend, t: Traffic): KvBackend {
     ...inner,
     transact: async (mode, fn) => {
       let wrote = 0;
+      const missing = new Set<string>();
       const t0 = performance.now();
       const r = await inner.transact(mode, (tx) =>
         fn({
@@ -108,6 +109,7 @@ function counted(inner: KvBackend, t: Traffic): KvBackend {
             if (reading++ === 0) since = performance.now();
             try {
               const v = await tx.get<V>(store, key);
+              if (v === undefined) missing.add(key);
               t.readBytes += (v as { data?: Uint8Array } | undefined)?.data?.length ?? 0;
               return v;
             } finally {
@@ -115,8 +117,9 @@ function counted(inner: KvBackend, t: Traffic): KvBackend {
             }
           },
           put: (store, key, value) => {
-            const v = value as { data?: Uint8Array; refs?: number };
-            if (store === 'chunks' && v.refs === 1 && v.data) wrote += v.data.length;
+            // A new chunk: put after a get that found nothing (a count going down to 1 is no write of bytes).
+            const v = value as { data?: Uint8Array };
+            if (store === 'chunks' && missing.has(key) && v.data) wrote += v.data.length;
             return tx.put(store, key, value);
           },
         }),
