@@ -191,7 +191,10 @@ export class TrainKernels {
       accumulate: u(s.accumulate),
       alpha: s.alpha ?? 1,
     };
-    return this.dispatch('matmul', 'main', values, { 1: a, 2: b, 3: c }, [Math.ceil(s.n / 16), Math.ceil(s.m / 16)]);
+    const groups: [number, number] = [Math.ceil(s.n / 16), Math.ceil(s.m / 16)];
+    if (groups[0] > MAX_GROUPS || groups[1] > MAX_GROUPS)
+      throw new Error(`matmul ${s.m}×${s.k}·${s.k}×${s.n}: more than ${16 * MAX_GROUPS} rows or columns`);
+    return this.dispatch('matmul', 'main', values, { 1: a, 2: b, 3: c }, groups);
   }
 
   /** x[rows, cols] += bias on every row, in place. */
