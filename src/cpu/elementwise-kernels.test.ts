@@ -313,6 +313,53 @@ describe('the spherical merges (Model Stock, NuSLERP, Multi-SLERP) as reduce-the
   });
 });
 
+describe('RAM and RAM+ range kernel', () => {
+  it('equals the reference: counts summed over any split of ranges, unique and shared changes, infinities and zeros', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('ram', 'ramplus-tl'),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.constantFrom(1e-5, 0.01, 0),
+        fc.double({ min: 0, max: 3, noNaN: true }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (id, P, n, seed, epsilon, r, cuts) => {
+          const op = getOperator(id);
+          const base = seeded(n, seed);
+          // Each parent changes about half the elements (so unique and shared both occur), the odd one to infinity.
+          const xs = Array.from({ length: P }, (_, p) => {
+            const noise = seeded(n, seed + 7 * (p + 1));
+            return base.map((b, i) => ((i * (p + 3)) % 7 < 3 ? b : i % 499 === p ? Infinity : b + noise[i]));
+          });
+          const inputs = [base, ...xs];
+          const params = resolveParams(op, id === 'ram' ? { epsilon } : { epsilon, r, alpha: 0.3 }, P);
+          const ctx = { name: 'r', shape: [n], seed: 1 };
+          const ref = op.cpu(inputs, params, ctx);
+          const bounds = cutsOf(cuts, n);
+          expect(bits(viaRanges(id, inputs, params, ctx, bounds))).toEqual(bits(ref));
+          // The counts pass split by the same ranges, as the pool splits it.
+          const k = getFastKernel(id);
+          const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
+          let step = k.reduce!.start(inputs, params, ctx);
+          if ('carry' in step) {
+            const carry = step.carry;
+            const parts = ranges.map(([a, b], t) =>
+              k.reduce!.partial(0, carry, inputs, params, ctx, a, b, { index: t, count: ranges.length }),
+            );
+            step = k.reduce!.merge(0, carry, parts, ranges, inputs, params, ctx);
+          }
+          const derived = 'params' in step ? step.params : {};
+          const out = new Float32Array(n).fill(NaN);
+          for (const [a, b] of ranges) k.run(inputs, out, { ...params, ...derived }, ctx, a, b);
+          expect(bits(out)).toEqual(bits(ref));
+        },
+      ),
+      { numRuns: 150, seed: 14 },
+    );
+  });
+});
+
 describe('magnitude pruning range kernel', () => {
   it('equals the reference (exact bottom-m, ties by lower index) over any split of ranges and reduce parts', () => {
     fc.assert(
@@ -360,7 +407,7 @@ describe('element-wise range kernels on the worker pool', () => {
   });
   afterAll(() => pool?.terminate());
 
-  it('soup, crossover, mutate, SLERP, pruning, quantize, NearSwap, Model Stock, NuSLERP and Multi-SLERP split across workers (the whole-tensor sums on one) equal the reference', async () => {
+  it('soup, crossover, mutate, SLERP, pruning, quantize, NearSwap, Model Stock, NuSLERP, Multi-SLERP and RAM+ split across workers (the whole-tensor sums on one) equal the reference', async () => {
     const n = 120_007;
     for (const id of [
       'soup',
@@ -373,6 +420,7 @@ describe('element-wise range kernels on the worker pool', () => {
       'model-stock',
       'nuslerp-base',
       'multislerp',
+      'ramplus-tl',
     ]) {
       const op = getOperator(id);
       const P = Math.min(3, op.parents.max);

@@ -20,6 +20,7 @@ import { modelStockRatio, modelStockRatios, modelStockRowLength } from '../model
 import { multislerpCoefficients } from '../multislerp.cpu.ts';
 import { nuslerpLayout, nuslerpT, nuslerpTable, vectorOf } from '../nuslerp.cpu.ts';
 import type { ReducePart } from './reduce.ts';
+import { ramLambdas } from '../ram.cpu.ts';
 
 const f = Math.fround;
 const elementwise = (inputs: number) => 4 * (inputs + 1);
@@ -397,6 +398,80 @@ function nuslerpKernel(id: string, withBase: boolean): RangeKernel {
   });
 }
 
+/** RAM's changed-element test per parent: |fround(x − b)| > fround(ε), and how many parents pass it. */
+function ramChanged(inputs: readonly Float32Array[], e: number, eps: number, d: Float64Array): number {
+  const b = inputs[0][e];
+  let c = 0;
+  for (let i = 1; i < inputs.length; i++) {
+    const v = f(inputs[i][e] - b);
+    d[i - 1] = v;
+    if (Math.abs(v) > eps) c++;
+  }
+  return c;
+}
+
+/**
+ * RAM and RAM+ (ram.cpu.ts): with r ≠ 0 the shared and unique counts per parent (integers, so
+ * any split by range sums to the reference's counts), then λ and the element-wise pass.
+ */
+const RAM_KERNEL = withPrepare({
+  id: 'ram',
+  bytesPerElement: elementwise,
+  reduce: {
+    start: (inputs, params) => {
+      if (inputs.length < 2) throw new Error('ram needs a base and at least one model');
+      return num(params, 'r', 0) !== 0 ? { carry: null } : { params: {} };
+    },
+    partial: (_pass, _carry, inputs, params, _ctx, start, end) => {
+      const P = inputs.length - 1;
+      const eps = f(num(params, 'epsilon', 1e-5));
+      const shared = new Array<number>(P).fill(0);
+      const unique = new Array<number>(P).fill(0);
+      const d = new Float64Array(P);
+      for (let e = start; e < end; e++) {
+        const c = ramChanged(inputs, e, eps, d);
+        if (c === 0) continue;
+        for (let i = 0; i < P; i++) if (Math.abs(d[i]) > eps) (c === 1 ? unique : shared)[i]++;
+      }
+      return { shared, unique };
+    },
+    merge: (_pass, _carry, partials, _ranges, inputs, params) => {
+      const P = inputs.length - 1;
+      const shared = new Array<number>(P).fill(0);
+      const unique = new Array<number>(P).fill(0);
+      for (const part of partials as { shared: number[]; unique: number[] }[])
+        for (let i = 0; i < P; i++) {
+          shared[i] += part.shared[i];
+          unique[i] += part.unique[i];
+        }
+      const epsilon = num(params, 'epsilon', 1e-5);
+      return { params: { ramLambda: ramLambdas(shared, unique, num(params, 'r', 0), num(params, 'alpha', 0.2), epsilon) } };
+    },
+  },
+  run: (inputs, out, params, _ctx, start, end) => {
+    const P = inputs.length - 1;
+    const r = num(params, 'r', 0);
+    const lambda = r !== 0 ? params.ramLambda : new Array<number>(P).fill(1);
+    if (!Array.isArray(lambda)) throw new Error('ram range kernel: λ missing (the reduce plan runs first)');
+    const eps = f(num(params, 'epsilon', 1e-5));
+    const base = inputs[0];
+    const d = new Float64Array(P);
+    for (let e = start; e < end; e++) {
+      const c = ramChanged(inputs, e, eps, d);
+      const uniq = c === 1 ? 1 : 0,
+        over = c > 1 ? 1 : 0,
+        div = Math.max(c, 1);
+      let acc = 0;
+      for (let i = 0; i < P; i++) {
+        const t = d[i];
+        const z = Math.abs(t) > eps ? t : 0 * t;
+        acc = f(acc + f(f(f(z * uniq) * lambda[i]) + f(f(z * over) / div)));
+      }
+      out[e] = base[e] + acc;
+    }
+  },
+});
+
 export const ELEMENTWISE_KERNELS = Object.freeze({
   crossover: { id: 'crossover', bytesPerElement: elementwise, run: crossoverRange } satisfies RangeKernel,
   mutate: withPrepare({
@@ -426,4 +501,6 @@ export const ELEMENTWISE_KERNELS = Object.freeze({
   'nuslerp-base': nuslerpKernel('nuslerp-base', true),
   multislerp: multislerpKernel('multislerp', false),
   'multislerp-base': multislerpKernel('multislerp-base', true),
+  ram: RAM_KERNEL,
+  'ramplus-tl': { ...RAM_KERNEL, id: 'ramplus-tl' },
 } as const);
