@@ -29,6 +29,8 @@ export function App() {
   const notice = useGarden((s) => s.notice);
   const dismiss = useGarden((s) => s.dismissNotice);
   const family = useGarden((s) => s.models.find((m) => m.role === 'base')?.family);
+  // Switching opens the other family's garden (a reload): not while this one breeds or evaluates.
+  const busy = useGarden((s) => !!s.tasks.breed || !!s.tasks.evaluate);
   useEffect(() => {
     void initGarden();
   }, []);
@@ -53,6 +55,8 @@ export function App() {
                   value={APP_FAMILY.id}
                   onChange={(e) => switchFamily(e.target.value)}
                   data-testid="family-switch"
+                  disabled={busy}
+                  aria-describedby={busy ? 'family-switch-why' : undefined}
                   aria-label="Family to work on (opens its own garden)"
                 >
                   {APP_FAMILIES.map((f) => (
@@ -62,6 +66,11 @@ export function App() {
                   ))}
                 </select>
               </label>
+              {busy && (
+                <span className="hint" id="family-switch-why" data-testid="family-switch-why">
+                  switch when the breed or evaluation in progress ends
+                </span>
+              )}
             </div>
           </div>
         </div>
