@@ -360,6 +360,31 @@ describe('RAM and RAM+ range kernel', () => {
   });
 });
 
+describe('SCE range kernel', () => {
+  it('equals the reference: every selectTopk (none, some with ties at the cutoff, all), zero-variance elements, any split', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom(0, 1, 0.5)),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 3 }),
+        (P, n, seed, selectTopk, cuts) => {
+          const base = seeded(n, seed);
+          // Deltas on a coarse grid (equal variances, so ties at the cutoff), some elements unchanged by every parent.
+          const xs = Array.from({ length: P }, (_, p) => base.map((b, i) => (i % 5 === 0 ? b : b + (((i * (p + 2) + seed) % 9) - 4) / 8)));
+          const inputs = [base, ...xs];
+          const params = { selectTopk };
+          const ctx = { name: 'c', shape: [n], seed: 1 };
+          const ref = getOperator('sce').cpu(inputs, params, ctx);
+          expect(bits(viaRanges('sce', inputs, params, ctx, cutsOf(cuts, n)))).toEqual(bits(ref));
+        },
+      ),
+      { numRuns: 150, seed: 15 },
+    );
+  });
+});
+
 describe('magnitude pruning range kernel', () => {
   it('equals the reference (exact bottom-m, ties by lower index) over any split of ranges and reduce parts', () => {
     fc.assert(
@@ -407,7 +432,7 @@ describe('element-wise range kernels on the worker pool', () => {
   });
   afterAll(() => pool?.terminate());
 
-  it('soup, crossover, mutate, SLERP, pruning, quantize, NearSwap, Model Stock, NuSLERP, Multi-SLERP and RAM+ split across workers (the whole-tensor sums on one) equal the reference', async () => {
+  it('soup, crossover, mutate, SLERP, pruning, quantize, NearSwap, Model Stock, NuSLERP, Multi-SLERP, RAM+ and SCE split across workers (the whole-tensor sums on one) equal the reference', async () => {
     const n = 120_007;
     for (const id of [
       'soup',
@@ -421,6 +446,7 @@ describe('element-wise range kernels on the worker pool', () => {
       'nuslerp-base',
       'multislerp',
       'ramplus-tl',
+      'sce',
     ]) {
       const op = getOperator(id);
       const P = Math.min(3, op.parents.max);

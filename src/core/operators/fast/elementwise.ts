@@ -21,6 +21,8 @@ import { multislerpCoefficients } from '../multislerp.cpu.ts';
 import { nuslerpLayout, nuslerpT, nuslerpTable, vectorOf } from '../nuslerp.cpu.ts';
 import type { ReducePart } from './reduce.ts';
 import { ramLambdas } from '../ram.cpu.ts';
+import { sceSelection, sceWeights } from '../sce.cpu.ts';
+import { isKept, magnitudeBits } from '../select.ts';
 
 const f = Math.fround;
 const elementwise = (inputs: number) => 4 * (inputs + 1);
@@ -472,6 +474,73 @@ const RAM_KERNEL = withPrepare({
   },
 });
 
+const SCE_DEN_FLOOR = f(1e-6);
+
+/**
+ * SCE (sce.cpu.ts): the selection by variance (an exact top-k over the whole tensor) and the
+ * model weights (each parent's float64 sum of squares in element order) by one worker, as the
+ * reference takes them; then each range recomputes an element's variance the same way to test
+ * it against the cutoff, and erases and combines as sceCombine.
+ */
+const SCE_KERNEL = withPrepare({
+  id: 'sce',
+  bytesPerElement: elementwise,
+  reduce: wholeTensorPlan(
+    () => true,
+    (inputs, params) => {
+      const base = inputs[0];
+      if (inputs.length < 2) throw new Error('sce needs a base and at least one model');
+      const tv = inputs.slice(1).map((x) => Float32Array.from(x, (v, j) => v - base[j]));
+      const sel = sceSelection(tv, num(params, 'selectTopk', 1));
+      if (sel) {
+        const bits = magnitudeBits(sel.variance);
+        for (let e = 0; e < base.length; e++) if (!isKept(bits[e] & 0x7fffffff, e, sel.cutoff)) for (const d of tv) d[e] = 0 * d[e];
+      }
+      const squares = tv.map((d) => d.reduce((acc, v) => acc + v * v, 0));
+      return {
+        sceW: sceWeights(squares, base.length),
+        sceCut: sel ? [sel.cutoff.bits, sel.cutoff.index] : [],
+      };
+    },
+  ),
+  run: (inputs, out, params, _ctx, start, end) => {
+    const w = params.sceW,
+      cut = params.sceCut;
+    if (!Array.isArray(w) || !Array.isArray(cut)) throw new Error('sce range kernel: weights missing (the reduce plan runs first)');
+    const base = inputs[0];
+    const P = inputs.length - 1;
+    const cutoff = cut.length ? { bits: cut[0], index: cut[1] } : null;
+    const d = new Float32Array(P);
+    const v = new Float32Array(1);
+    const vb = new Uint32Array(v.buffer);
+    for (let e = start; e < end; e++) {
+      for (let i = 0; i < P; i++) d[i] = inputs[i + 1][e] - base[e];
+      if (cutoff) {
+        // sceVariance's float64 mean and population variance of the deltas, rounded to float32.
+        let m = 0;
+        for (let i = 0; i < P; i++) m += d[i];
+        m /= P;
+        let q = 0;
+        for (let i = 0; i < P; i++) q += (d[i] - m) ** 2;
+        v[0] = q / P;
+        if (!isKept(vb[0] & 0x7fffffff, e, cutoff)) for (let i = 0; i < P; i++) d[i] = 0 * d[i];
+      }
+      let sum = 0;
+      for (let i = 0; i < P; i++) sum = f(sum + d[i]);
+      const up = sum >= 0;
+      let acc = 0;
+      let den = 0;
+      for (let i = 0; i < P; i++) {
+        const x = d[i];
+        const ew = (up && x > 0) || (!up && x < 0) ? w[i] : 0;
+        acc = f(acc + f(x * ew));
+        den = f(den + ew);
+      }
+      out[e] = base[e] + f(acc / Math.max(den, SCE_DEN_FLOOR));
+    }
+  },
+});
+
 export const ELEMENTWISE_KERNELS = Object.freeze({
   crossover: { id: 'crossover', bytesPerElement: elementwise, run: crossoverRange } satisfies RangeKernel,
   mutate: withPrepare({
@@ -503,4 +572,5 @@ export const ELEMENTWISE_KERNELS = Object.freeze({
   'multislerp-base': multislerpKernel('multislerp-base', true),
   ram: RAM_KERNEL,
   'ramplus-tl': { ...RAM_KERNEL, id: 'ramplus-tl' },
+  sce: SCE_KERNEL,
 } as const);
