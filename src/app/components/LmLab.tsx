@@ -85,11 +85,11 @@ function Pool({ models }: { models: TextModelEntry[] }) {
             <th scope="row">{m.name}</th>
             <td data-testid="lm-role">{role(m, reg, admitted)}</td>
             {SCORE_COLUMNS.map(({ name }) => (
-              <td key={name} className="num" data-testid={`lm-score-${name}`}>
+              <td key={name} className="lm-num" data-testid={`lm-score-${name}`}>
                 {scores[m.id]?.[name] ? scores[m.id][name].perplexity.toFixed(2) : '—'}
               </td>
             ))}
-            <td className="num">{bytes(m.bytes)}</td>
+            <td className="lm-num">{bytes(m.bytes)}</td>
           </tr>
         ))}
       </tbody>
@@ -248,6 +248,11 @@ function BreedForm({ models }: { models: TextModelEntry[] }) {
   );
 }
 
+/** A check's text with the baseline's id prefix (as the viability controller writes it) replaced by its name. */
+function named(text: string, id: string | null): string {
+  return id ? text.replace(id.slice(0, 12), nameOf(id)) : text;
+}
+
 function Verdict({ id }: { id: string }) {
   const v = useLm((s) => s.verdicts[id]);
   const smoke = useLm((s) => s.smoke[id]);
@@ -270,7 +275,7 @@ function Verdict({ id }: { id: string }) {
           <ul className="lm-checks">
             {v.checks.map((c, i) => (
               <li key={i} className={c.passed ? 'ok' : 'fail'}>
-                {c.passed ? '✓' : '✗'} {c.text}
+                {c.passed ? '✓' : '✗'} {named(c.text, c.baselineId)}
               </li>
             ))}
           </ul>
