@@ -35,7 +35,20 @@ export async function createCausalLmSession(
 ): Promise<OrtCausalLm> {
   const graph = buildLlamaGraph(config, tensors, opts.variant ?? 'standard');
   const session = await createOrtSession(graph, tensors, opts);
-  const { numLayers, numKvHeads, headDim, vocabSize } = config;
+  return kvCacheDecoder(session, graph, config);
+}
+
+/**
+ * A decoder graph with Optimum's inputs and outputs (input_ids, position_ids,
+ * past_key_values.{i}.key/value → logits, present.{i}.key/value) in a session, as a CausalDecoder:
+ * the cache is the previous run's present.* fed back as past_key_values.* (Llama's and GPT-2's graphs).
+ */
+export function kvCacheDecoder(
+  session: InferenceSession,
+  graph: Uint8Array,
+  dims: { numLayers: number; numKvHeads: number; headDim: number; vocabSize: number },
+): OrtCausalLm {
+  const { numLayers, numKvHeads, headDim, vocabSize } = dims;
   const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, numKvHeads, 0, headDim]);
   let past: ort.Tensor[] = [];
   let length = 0;

@@ -27,14 +27,27 @@ export interface CausalDecoder {
 export function referenceDecoder(config: CausalLmConfig, tensors: readonly Tensor[]): CausalDecoder {
   const plain = isQuantizedModel(tensors) ? dequantizeModel(tensors, quantBlockOf(config)) : tensors;
   const ref = new LlamaReference(config, llamaWeights(plain));
-  let cache: KvCache = ref.newCache();
+  return cachedDecoder<KvCache>(
+    config.vocabSize,
+    () => ref.newCache(),
+    (ids, cache) => ref.forward(ids, cache),
+  );
+}
+
+/** A CPU forward pass over its own cache object as a decoder (the Llama and GPT-2 references). */
+export function cachedDecoder<C extends { length: number }>(
+  vocabSize: number,
+  newCache: () => C,
+  forward: (ids: readonly number[], cache: C) => Float32Array,
+): CausalDecoder {
+  let cache = newCache();
   return {
-    vocabSize: config.vocabSize,
+    vocabSize,
     get length() {
       return cache.length;
     },
-    forward: async (ids) => ref.forward(ids, cache),
-    reset: () => void (cache = ref.newCache()),
+    forward: async (ids) => forward(ids, cache),
+    reset: () => void (cache = newCache()),
     release: async () => undefined,
   };
 }

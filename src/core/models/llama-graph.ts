@@ -50,7 +50,7 @@ const IR_VERSION = 8;
 /** A quantized decoder's opset: blocked DequantizeLinear (INT8, INT4) needs 21, and IR 10. */
 export const LLAMA_QUANT_GRAPH_OPSET = 21;
 const QUANT_IR_VERSION = 10;
-const T = { float: 1, uint8: 2, int8: 3, int64: 7, bool: 9, float16: 10, bfloat16: 16, int4: 22 } as const;
+export const T = { float: 1, uint8: 2, int8: 3, int64: 7, bool: 9, float16: 10, bfloat16: 16, int4: 22 } as const;
 const WEIGHT_TYPES: Partial<Record<DType, number>> = { F32: T.float, F16: T.float16, BF16: T.bfloat16 };
 const QUANT_TYPES: Partial<Record<DType, number>> = { I8: T.int8, I4: T.int4 };
 /** torch.finfo(torch.float32).min, what transformers fills masked scores with. */
@@ -61,9 +61,10 @@ export const pastValueName = (i: number) => `past_key_values.${i}.value`;
 export const presentKeyName = (i: number) => `present.${i}.key`;
 export const presentValueName = (i: number) => `present.${i}.value`;
 
-type AttrValue = number | number[] | { float: number } | { type: 'to'; value: number };
+export type AttrValue = number | number[] | { float: number } | { type: 'to'; value: number };
 
-class GraphBuilder {
+/** Nodes, constants and external weights of a decoder graph (shared by the Llama and GPT-2 builders). */
+export class GraphBuilder {
   readonly nodes: INode[] = [];
   readonly initializers: ITensor[] = [];
   private n = 0;
@@ -151,6 +152,52 @@ class GraphBuilder {
     const scales = this.node('Reshape', [sName, this.i64([-1])]);
     const attrs = { K: q.cols, N: q.rows, bits, block_size: blockSize, accuracy_level: 0 };
     return this.nodeOutputs('MatMulNBits', [x, packed, scales], [`matmulnbits_${this.n}`], attrs, 'com.microsoft')[0];
+  }
+
+  /** Positions: past length P (from past_key_values.0.key), sequence length, total P + sequence as a scalar; query t sits at P + t. */
+  positions(): { seq: string; past: string; axis0: string; totalScalar: string; zero: string; one: string } {
+    const seq = this.node('Shape', ['input_ids'], { start: 1, end: 2 });
+    const past = this.node('Shape', [pastKeyName(0)], { start: 2, end: 3 });
+    const axis0 = this.i64([0]);
+    const totalScalar = this.node('Squeeze', [this.node('Add', [past, seq]), axis0]);
+    return { seq, past, axis0, totalScalar, zero: this.i64([0], true), one: this.i64([1], true) };
+  }
+
+  /** The model around the nodes: Optimum's cache inputs and outputs (input_ids, position_ids, past/present per layer, logits). */
+  model(o: {
+    numLayers: number;
+    kvHeads: number;
+    headDim: number;
+    vocabSize: number;
+    irVersion: number;
+    opsets: { domain: string; version: number }[];
+    docString: string;
+  }): Uint8Array {
+    const value = (name: string, elemType: number, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto => ({
+      name,
+      type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    });
+    const inputs = [value('input_ids', T.int64, ['batch', 'sequence']), value('position_ids', T.int64, ['batch', 'sequence'])];
+    const outputs = [value('logits', T.float, ['batch', 'sequence', o.vocabSize])];
+    for (let l = 0; l < o.numLayers; l++) {
+      inputs.push(
+        value(pastKeyName(l), T.float, ['batch', o.kvHeads, 'past_sequence', o.headDim]),
+        value(pastValueName(l), T.float, ['batch', o.kvHeads, 'past_sequence', o.headDim]),
+      );
+      outputs.push(
+        value(presentKeyName(l), T.float, ['batch', o.kvHeads, 'total_sequence', o.headDim]),
+        value(presentValueName(l), T.float, ['batch', o.kvHeads, 'total_sequence', o.headDim]),
+      );
+    }
+    const model = onnx.ModelProto.create({
+      irVersion: o.irVersion,
+      producerName: 'slm-garden',
+      producerVersion: '1',
+      opsetImport: o.opsets,
+      docString: o.docString,
+      graph: { name: 'causal_lm', node: this.nodes, initializer: this.initializers, input: inputs, output: outputs },
+    });
+    return onnx.ModelProto.encode(model).finish();
   }
 
   private external(name: string, dataType: number, dtype: DType, shape: number[]): void {
@@ -252,13 +299,7 @@ export function buildLlamaGraph(
     return g.node('Mul', [w(weight), g.node('Mul', [x, inv])]);
   };
 
-  // Positions: past length P, total T; query t sits at P + t.
-  const seq = g.node('Shape', ['input_ids'], { start: 1, end: 2 });
-  const past = g.node('Shape', [pastKeyName(0)], { start: 2, end: 3 });
-  const axis0 = g.i64([0]);
-  const totalScalar = g.node('Squeeze', [g.node('Add', [past, seq]), axis0]);
-  const zero = g.i64([0], true);
-  const one = g.i64([1], true);
+  const { seq, past, axis0, totalScalar, zero, one } = g.positions();
   const axis1 = g.i64([1]);
   const toFloat = { to: { type: 'to' as const, value: T.float } };
 
@@ -358,29 +399,13 @@ export function buildLlamaGraph(
   if (has(loraGraphNames('lm_head').a) || quant.has('lm_head.weight')) g.node('Identity', [linear(final, 'lm_head', false)], {}, 'logits');
   else g.node('MatMul', [final, g.node('Transpose', [w(head)], { perm: [1, 0] })], {}, 'logits');
 
-  const value = (name: string, elemType: number, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto => ({
-    name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-  });
-  const inputs = [value('input_ids', T.int64, ['batch', 'sequence']), value('position_ids', T.int64, ['batch', 'sequence'])];
-  const outputs = [value('logits', T.float, ['batch', 'sequence', c.vocabSize])];
-  for (let l = 0; l < numLayers; l++) {
-    inputs.push(
-      value(pastKeyName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]),
-      value(pastValueName(l), T.float, ['batch', numKvHeads, 'past_sequence', D]),
-    );
-    outputs.push(
-      value(presentKeyName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]),
-      value(presentValueName(l), T.float, ['batch', numKvHeads, 'total_sequence', D]),
-    );
-  }
-  const model = onnx.ModelProto.create({
+  return g.model({
+    numLayers,
+    kvHeads: numKvHeads,
+    headDim: D,
+    vocabSize: c.vocabSize,
     irVersion: quantized ? QUANT_IR_VERSION : IR_VERSION,
-    producerName: 'slm-garden',
-    producerVersion: '1',
-    opsetImport: [{ domain: '', version: opset }, ...(variant === 'fused' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
+    opsets: [{ domain: '', version: opset }, ...(variant === 'fused' ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     docString: `${c.architecture} decoder with KV cache (${numLayers} layers, hidden ${H}, ${numHeads} heads / ${numKvHeads} kv heads)`,
-    graph: { name: 'causal_lm', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
   });
-  return onnx.ModelProto.encode(model).finish();
 }
