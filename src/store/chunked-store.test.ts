@@ -174,6 +174,35 @@ describe('chunked store: reads and checks', () => {
     await expect(store.matchTensor(hash)).rejects.toThrow(/is corrupt/);
   });
 
+  it("a failed chunk write surfaces through the writer's next call, and leaves no tensor behind", async () => {
+    const inner = memoryBackend();
+    let fail = false;
+    const backend: KvBackend = {
+      ...inner,
+      transact: (mode, fn) =>
+        inner.transact(mode, (tx) =>
+          fn({
+            ...tx,
+            put: async (store, key, value) => {
+              if (store === 'chunks' && fail) throw Object.assign(new Error('disk full'), { name: 'UnknownError' });
+              return tx.put(store, key, value);
+            },
+          }),
+        ),
+    };
+    const store = createTensorStore(backend, { chunkBytes: CHUNK });
+    const w = store.tensorWriter();
+    await w.write(new Uint8Array(CHUNK).fill(1));
+    await w.write(new Uint8Array(CHUNK).fill(2)); // resolves once chunk 1 is stored
+    fail = true; // chunk 2's write, still in flight, fails
+    await expect(w.write(new Uint8Array(CHUNK).fill(3))).rejects.toThrow(/disk full/);
+    await expect(w.finish()).rejects.toThrow(/disk full/);
+    expect(await inner.keys('tensors')).toEqual([]);
+    expect((await inner.keys('chunks')).length).toBe(1);
+    await w.abort(); // what breedStream does with a sink that failed: chunk 1 goes
+    expect(await inner.keys('chunks')).toEqual([]);
+  });
+
   it('reads a tensor stored whole (before chunks) in a version-1 IndexedDB database, and deletes it', async () => {
     const name = 'legacy-v1';
     const t = tensor('old', 300, 4);

@@ -158,11 +158,14 @@ export interface StoredTensorInfo {
 
 /** Writes one tensor chunk by chunk (TensorStore.tensorWriter). */
 export interface TensorWriter {
-  /** Append bytes (any length; they are copied, so the caller may reuse its array). Resolves once the chunks it completed are stored. */
+  /**
+   * Append bytes (any length; they are copied, so the caller may reuse its array). Resolves once
+   * every completed chunk but the latest is stored, so one chunk write overlaps the caller's next work.
+   */
   write(bytes: Uint8Array): Promise<void>;
   /** Store the tensor's record; its hash (the SHA-256 of all the bytes written) and size. */
   finish(): Promise<{ hash: Sha256Hex; bytes: number }>;
-  /** Give up: release the chunks written so far. */
+  /** Give up (also after a finish() that failed): release the chunks written so far. */
   abort(): Promise<void>;
 }
 interface GraphRecord {
@@ -502,15 +505,17 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
     let fill = 0;
     let total = 0;
     let closed = false;
+    let finished = false;
     let chain: Promise<void> = Promise.resolve();
     const store = async (bytes: Uint8Array): Promise<void> => {
       const h = await sha256HexAsync(bytes);
       await backend.transact('readwrite', (tx) => addChunk(tx, h, bytes));
       chunks.push(h);
     };
-    const queue = (bytes: Uint8Array): Promise<void> => {
+    const queue = (bytes: Uint8Array): void => {
       chain = chain.then(() => store(bytes));
-      return chain;
+      // A failed store surfaces through the next write or finish(); until then it is no unhandled rejection.
+      chain.catch(() => undefined);
     };
     const open = () => {
       if (closed) throw new StoreError('tensor writer: already finished or aborted');
@@ -520,25 +525,27 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
         open();
         whole.update(bytes);
         total += bytes.length;
+        // Resolves once every chunk but the last one queued is stored: one chunk's write overlaps the caller's next work.
         let at = 0;
-        let last: Promise<void> = chain;
+        let before: Promise<void> = chain;
         while (at < bytes.length) {
           const n = Math.min(chunkBytes - fill, bytes.length - at);
           buf.set(bytes.subarray(at, at + n), fill);
           fill += n;
           at += n;
           if (fill === chunkBytes) {
-            last = queue(buf);
+            before = chain;
+            queue(buf);
             buf = new Uint8Array(chunkBytes);
             fill = 0;
           }
         }
-        return last;
+        return before;
       },
       async finish() {
         open();
         closed = true;
-        if (fill > 0) void queue(buf.slice(0, fill));
+        if (fill > 0) queue(buf.slice(0, fill));
         await chain;
         const hash = whole.digestHex();
         await backend.transact('readwrite', async (tx) => {
@@ -547,10 +554,12 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
           if (rec) await releaseChunks(tx, chunks);
           else await tx.put('tensors', hash, { hash, refs: 0, bytes: total, chunkBytes, chunks } satisfies TensorRecord);
         });
+        finished = true;
         return { hash, bytes: total };
       },
       async abort() {
-        if (closed) return;
+        if (finished) return;
+        finished = true;
         closed = true;
         await chain.catch(() => undefined);
         await backend.transact('readwrite', (tx) => releaseChunks(tx, chunks));
