@@ -490,13 +490,19 @@ const SCE_KERNEL = withPrepare({
     (inputs, params) => {
       const base = inputs[0];
       if (inputs.length < 2) throw new Error('sce needs a base and at least one model');
-      const tv = inputs.slice(1).map((x) => Float32Array.from(x, (v, j) => v - base[j]));
+      const P = inputs.length - 1;
+      const tv = Array.from({ length: P }, (_, i) => Float32Array.from(inputs[i + 1], (v, j) => v - base[j]));
       const sel = sceSelection(tv, num(params, 'selectTopk', 1));
-      if (sel) {
-        const bits = magnitudeBits(sel.variance);
-        for (let e = 0; e < base.length; e++) if (!isKept(bits[e] & 0x7fffffff, e, sel.cutoff)) for (const d of tv) d[e] = 0 * d[e];
-      }
-      const squares = tv.map((d) => d.reduce((acc, v) => acc + v * v, 0));
+      const vb = sel ? magnitudeBits(sel.variance) : null;
+      // Each parent's Σ v² in element order over its selected deltas (an erased one is 0·d, as the reference zeroes it).
+      const squares = tv.map((d) => {
+        let acc = 0;
+        for (let e = 0; e < d.length; e++) {
+          const v = vb && !isKept(vb[e] & 0x7fffffff, e, sel!.cutoff) ? 0 * d[e] : d[e];
+          acc += v * v;
+        }
+        return acc;
+      });
       return {
         sceW: sceWeights(squares, base.length),
         sceCut: sel ? [sel.cutoff.bits, sel.cutoff.index] : [],
