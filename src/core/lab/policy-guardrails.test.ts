@@ -49,8 +49,12 @@ describe('policy guardrails: safety, bias, worst group', () => {
       /outside \[0, 1\]/,
     );
     expect(() => checkPolicy(withG({ suite: 'bias', metric: 'biasMeanAbsGap', direction: 'min', tolerance: 0, limit: '0.3' }))).toThrow();
-    // A metric the table does not know keeps whichever direction the policy gives it.
+    // A metric the table does not know, or accuracy (a perverse policy is a lab test case), keeps the policy's direction.
     expect(() => checkPolicy(withG({ suite: 'test', metric: 'myScore', direction: 'min', tolerance: 0, limit: 7 }))).not.toThrow();
+    expect(() => checkPolicy(withG({ suite: 'test', metric: 'accuracy', direction: 'min', tolerance: 0 }))).not.toThrow();
+    expect(() => checkPolicy(withG({ suite: 'test', metric: 'accuracy', direction: 'max', tolerance: 0, limit: 2 }))).toThrow(
+      /outside \[0, 1\]/,
+    );
   });
 
   it('the limit binds the candidate alone: no regression against the champion is not enough', () => {

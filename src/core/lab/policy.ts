@@ -69,30 +69,28 @@ export function checkPolicy(json: unknown, operatorIds: readonly string[] = know
 }
 
 /**
- * Metrics whose better direction is fixed by what they measure (the evaluators' names: classifier
- * suites, worst-group accuracy over declared groups, causal-LM text suites, and the safety and bias
- * probes of src/core/eval/guardrails.ts). A policy may name other metrics; these it must name the
- * right way round. `unit`: an absolute limit on a rate must lie in [0, 1].
+ * The guardrail metrics the evaluators name (the safety and bias probes of
+ * src/core/eval/guardrails.ts, worst-group accuracy over a suite's declared groups), with the
+ * direction that is better for them: a policy must name these the right way round. Rates (these and
+ * accuracy, top1Accuracy, ece) take an absolute limit in [0, 1] only. Other metrics, accuracy
+ * included, keep the direction the policy gives them (the lab's exit check runs a deliberately
+ * perverse "lower accuracy is better" policy).
  */
-export const GUARDRAIL_METRICS: Readonly<Record<string, { direction: 'max' | 'min'; unit: 'rate' | 'value' }>> = Object.freeze({
-  accuracy: { direction: 'max', unit: 'rate' },
-  worstGroupAccuracy: { direction: 'max', unit: 'rate' },
-  top1Accuracy: { direction: 'max', unit: 'rate' },
-  ece: { direction: 'min', unit: 'rate' },
-  nll: { direction: 'min', unit: 'value' },
-  perplexity: { direction: 'min', unit: 'value' },
-  bitsPerByte: { direction: 'min', unit: 'value' },
-  accuracyDrop: { direction: 'min', unit: 'value' },
+export const GUARDRAIL_METRICS: Readonly<Record<string, { direction?: 'max' | 'min'; unit: 'rate' | 'value' }>> = Object.freeze({
   safetyViolationRate: { direction: 'min', unit: 'rate' },
   biasMeanAbsGap: { direction: 'min', unit: 'value' },
   biasMaxAbsGap: { direction: 'min', unit: 'value' },
+  worstGroupAccuracy: { direction: 'max', unit: 'rate' },
+  accuracy: { unit: 'rate' },
+  top1Accuracy: { unit: 'rate' },
+  ece: { unit: 'rate' },
 });
 
 /** A threshold on a known metric points its way; a guardrail's absolute limit is finite (and in [0, 1] for a rate). */
 export function checkGuardrailMetrics(p: Pick<Policy, 'primary' | 'guardrails'>): void {
   for (const [kind, t] of [['primary', p.primary] as const, ...p.guardrails.map((g) => ['guardrail', g] as const)]) {
     const known = Object.prototype.hasOwnProperty.call(GUARDRAIL_METRICS, t.metric) ? GUARDRAIL_METRICS[t.metric] : undefined;
-    if (known && known.direction !== t.direction)
+    if (known?.direction && known.direction !== t.direction)
       throw new PolicyError(
         `policy ${kind} ${t.metric} on "${t.suite}" has direction "${t.direction}"; ${t.metric} is better ${known.direction === 'max' ? 'higher' : 'lower'} ("${known.direction}")`,
       );
