@@ -9,6 +9,7 @@
  * the CLI's importer to the same tensors. No request leaves the origin.
  */
 import { test, expect } from '@playwright/test';
+import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -129,6 +130,8 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await expect(page.getByTestId('lm-answer')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
   await expect(page.getByTestId('lm-answer-stats')).toContainText('10 new tokens');
   await expect(page.getByTestId('lm-champion')).toBeEnabled();
+  const axe = await new AxeBuilder({ page }).include('[data-testid="lm-lab"]').analyze();
+  expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 
   // Export as a Hugging Face folder; read back in the page, then downloaded and read by the CLI's importer.
   await page.getByTestId('lm-shard').fill('262144');
@@ -149,5 +152,15 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   const back = tensorHashesOf(out);
   const bred = tensorHashesOf(join(root, 'child.slm'));
   expect(back).toEqual(bred);
+
+  // After a reload the ledger gives the slot back: the canary still answers a routed prompt.
+  await page.reload();
+  await page.getByTestId('text-open').click();
+  await expect(page.getByTestId('lm-registry')).toContainText('canary #1 Task delta', { timeout: 60_000 });
+  await page.getByTestId('lm-max-new').fill('4');
+  await page.getByTestId('lm-route-run').click();
+  await expect(page.getByTestId('lm-answered-by')).toContainText('The selector picked #1 Task delta');
+  await expect(page.getByTestId('lm-answer')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(page.getByTestId('lm-answer-stats')).toContainText('4 new tokens');
   expect(off).toEqual([]);
 });
