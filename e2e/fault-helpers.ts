@@ -97,7 +97,7 @@ export function installFaults(): void {
   IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
     storeFault(this.name);
     const data = (value as { data?: Uint8Array } | null)?.data;
-    if (this.name === 'tensors' && data instanceof Uint8Array && Number.isFinite(f.quotaLeft)) {
+    if ((this.name === 'tensors' || this.name === 'chunks') && data instanceof Uint8Array && Number.isFinite(f.quotaLeft)) {
       if (data.length > f.quotaLeft) throw new DOMException('The quota has been exceeded (injected).', 'QuotaExceededError');
       f.quotaLeft -= data.length;
     }
@@ -140,19 +140,33 @@ export function checkGarden(page: Page): Promise<GardenCheck> {
       });
     const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
     const tdb = await open('slm-garden-tensors');
-    const tensors = await all<{ data: Uint8Array<ArrayBuffer> }>(tdb, 'tensors');
+    // A tensor record lists its chunks' hashes (src/store/tensor-store.ts), or, written before
+    // chunks, holds its bytes in `data`: either way the tensor's bytes must hash to its key.
+    const tensors = await all<{ data?: Uint8Array<ArrayBuffer>; chunks?: string[]; bytes?: number }>(tdb, 'tensors');
+    const chunkRecords = await all<{ data: Uint8Array<ArrayBuffer> }>(tdb, 'chunks');
     const models = await all<{ manifest: { tensors: { hash: string }[] }; meta: { entry: { id: string; hash: string } } }>(tdb, 'models');
     tdb.close();
+    const chunkData = new Map(chunkRecords.keys.map((k, i) => [String(k), chunkRecords.values[i].data] as const));
     const corrupt: string[] = [];
+    const sizes = new Map<string, number>();
     for (const [i, key] of tensors.keys.entries()) {
-      const data = tensors.values[i].data;
+      const rec = tensors.values[i];
+      let data: Uint8Array<ArrayBuffer>;
+      if (rec.chunks) {
+        data = new Uint8Array(rec.bytes ?? 0);
+        let at = 0;
+        for (const c of rec.chunks) {
+          const part = chunkData.get(c) ?? new Uint8Array(0);
+          data.set(part.subarray(0, Math.max(0, Math.min(part.length, data.length - at))), at);
+          at += part.length;
+        }
+      } else data = rec.data ?? new Uint8Array(0);
+      sizes.set(String(key), data.byteLength);
       if (hex(await crypto.subtle.digest('SHA-256', data)) !== key) corrupt.push(String(key));
     }
     const held = new Set(tensors.keys.map(String));
     const missing = models.values.flatMap((m) => m.manifest.tensors.map((t) => t.hash).filter((h) => !held.has(h)));
-    const sound = new Map(
-      tensors.keys.map((k, i) => [String(k), tensors.values[i].data.byteLength] as const).filter(([k]) => !corrupt.includes(k)),
-    );
+    const sound = new Map([...sizes].filter(([k]) => !corrupt.includes(k)));
     const modelBytes = Object.fromEntries(
       models.values.map((m) => [m.meta.entry.id, m.manifest.tensors.reduce((n, t) => n + (sound.get(t.hash) ?? 0), 0)]),
     );
@@ -253,15 +267,22 @@ export function flipTensor(page: Page, modelId: string, tensor: string): Promise
       });
       const req = <T>(r: IDBRequest<T>) =>
         new Promise<T>((res, rej) => ((r.onsuccess = () => res(r.result)), (r.onerror = () => rej(r.error))));
-      const store = (mode: IDBTransactionMode) => db.transaction('tensors', mode).objectStore('tensors');
+      const store = (mode: IDBTransactionMode, name = 'tensors') => db.transaction(name, mode).objectStore(name);
       const models = (await req(db.transaction('models').objectStore('models').getAll())) as {
         manifest: { tensors: { name: string; hash: string }[] };
         meta: { entry: { id: string } };
       }[];
       const ref = models.find((m) => m.meta.entry.id === modelId)!.manifest.tensors.find((t) => t.name === tensor)!;
-      const rec = (await req(store('readonly').get(ref.hash))) as { data: Uint8Array };
-      rec.data[7] ^= 0x40;
-      await req(store('readwrite').put(rec, ref.hash));
+      const rec = (await req(store('readonly').get(ref.hash))) as { data?: Uint8Array; chunks?: string[] };
+      if (rec.chunks) {
+        // A chunked tensor: flip a bit of its first chunk's record.
+        const chunk = (await req(store('readonly', 'chunks').get(rec.chunks[0]))) as { data: Uint8Array };
+        chunk.data[7] ^= 0x40;
+        await req(store('readwrite', 'chunks').put(chunk, rec.chunks[0]));
+      } else {
+        rec.data![7] ^= 0x40;
+        await req(store('readwrite').put(rec, ref.hash));
+      }
       db.close();
       return ref.hash;
     },
