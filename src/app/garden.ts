@@ -13,11 +13,11 @@ import { serializeSafetensors } from '../core/format/safetensors.ts';
 import { candidateSlm } from '../core/operators/candidate.ts';
 import { whenShellCached } from './offline.ts';
 import { familySpeciesOf } from '../core/models/quantized-graph.ts';
-import { getOperator, OPERATORS } from '../core/operators/registry.ts';
+import { getOperator } from '../core/operators/registry.ts';
 import type { BreedProgress } from '../core/operators/breed.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { makeManifest, manifestHash, type Manifest, type ManifestOf, type Policy, type RuntimeSmoke } from '../core/manifest/index.ts';
-import { PolicyZone, isAllowed } from '../core/lab/policy.ts';
+import { PolicyZone, isAllowed, knownOperatorIds } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
 import { SelectorRouter, type RouterStats } from '../core/lab/router.ts';
 import { parseStrictJson } from '../core/manifest/strict-json.ts';
@@ -74,7 +74,8 @@ const SLOT_VERB = parseContract(APP_FAMILY.contract.text, APP_FAMILY.contract.fi
 const SLOT_RISK = SLOT_VERB.risk;
 
 function initialPolicy(): Policy {
-  return familyPolicy(APP_FAMILY, family, Object.keys(OPERATORS));
+  // Every operator, and "lora-merge": a candidate trained here (train.ts) records that pseudo-operator.
+  return familyPolicy(APP_FAMILY, family, knownOperatorIds());
 }
 
 let opening: Promise<void> | null = null;
