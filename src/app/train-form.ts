@@ -76,10 +76,16 @@ export function checkForm(
 export interface Example {
   id: string;
   label: number;
-  /** The model input (src/core/image28.ts): 784 floats in [0, 1]. */
+  /** The model input: a drawing's 784 floats (src/core/image28.ts) or a message's features (mail-features.ts). */
   input: Float32Array;
   at: number;
+  /** A message's subject and file, shown in the list (mail); drawings have none. */
+  title?: string;
 }
+
+/** What the rows of a family's training set are called in the data names and in a refusal ("drawn digits (training) row 3 …"). */
+export const DIGITS_SET = 'drawn digits';
+export const MAIL_SET = 'your emails';
 
 export type NamedData = EncodedData & { name: string; hash: Sha256Hex };
 
@@ -110,20 +116,21 @@ export function splitExamples(
   examples: readonly Example[],
   classes: number,
   seed: number,
+  what = DIGITS_SET,
 ): { train: NamedData; validation?: NamedData; ids: { train: string[]; validation: string[] } } {
   if (examples.length < 2) throw new Error(`add at least 2 examples to train (there are ${examples.length})`);
   const order = [...examples].sort((a, b) => a.at - b.at || a.id.localeCompare(b.id));
   const perm = permutation(order.length, mulberry32(seed));
   const v = validationCount(order.length);
   const rows = Array.from(perm, (i) => order[i]);
-  const train = encode(rows.slice(v), classes, 'drawn digits (training)');
+  const train = encode(rows.slice(v), classes, `${what} (training)`);
   const ids = { train: rows.slice(v).map((r) => r.id), validation: rows.slice(0, v).map((r) => r.id) };
-  return v ? { train, validation: encode(rows.slice(0, v), classes, 'drawn digits (validation)'), ids } : { train, ids };
+  return v ? { train, validation: encode(rows.slice(0, v), classes, `${what} (validation)`), ids } : { train, ids };
 }
 
 /** The example a refusal of the run names ("drawn digits (training) row 3 …"), by id, or null. */
-export function refusedExample(message: string, ids: { train: string[]; validation: string[] }): string | null {
-  const m = /drawn digits \((training|validation)\) row (\d+) /.exec(message);
+export function refusedExample(message: string, ids: { train: string[]; validation: string[] }, what = DIGITS_SET): string | null {
+  const m = new RegExp(`${what} \\((training|validation)\\) row (\\d+) `).exec(message);
   if (!m) return null;
   return (m[1] === 'training' ? ids.train : ids.validation)[Number(m[2]) - 1] ?? null;
 }
@@ -134,12 +141,12 @@ export function stepsPerEpoch(rows: number, batch: number): number {
 }
 
 /** The training spec of one run of the form on `rows` training rows (cosine, 10 % warm-up, weight decay 0.01). */
-export function trainSpec(s: TrainSettings, rows: number, baseFile: string, hasValidation: boolean): TrainSpec {
+export function trainSpec(s: TrainSettings, rows: number, baseFile: string, hasValidation: boolean, what = DIGITS_SET): TrainSpec {
   const v = s.values;
   const steps = v.epochs * stepsPerEpoch(rows, v.batch);
   return {
     base: baseFile,
-    data: { train: 'drawn digits (training)', ...(hasValidation ? { validation: 'drawn digits (validation)' } : {}) },
+    data: { train: `${what} (training)`, ...(hasValidation ? { validation: `${what} (validation)` } : {}) },
     encoding: 'features',
     suites: [],
     adapter: {

@@ -1,27 +1,42 @@
 /**
- * "Train on your own digits": the user's labelled drawings, kept in this browser's IndexedDB
- * (a database of their own, `slm-garden-train`, deleted with the garden), trained into an
- * adapter of the digits base in the training worker (workers/train.worker.ts, CPU), and the
- * result stored as a candidate (base + adapter merged) that the normal pipeline takes from
- * there: runtime smoke, evaluation sidecars on the pinned suites, viability (src/app/garden.ts).
- * The drawings never leave the browser: the candidate's source manifest and the training
- * manifest hold hashes and counts only.
+ * "Train on your own data": the user's labelled examples (drawn digits, or messages marked spam or
+ * not spam for the mail family), kept in this browser's IndexedDB (a database of the family's own,
+ * `<prefix>-train`, deleted with the garden), trained into an adapter of the family's base in the
+ * training worker (workers/train.worker.ts, CPU), and the result stored as a candidate (base +
+ * adapter merged, its recipe the operator "lora-merge": src/core/train/trained.ts) that the normal
+ * pipeline takes from there: runtime smoke, evaluation sidecars on the pinned suites, viability,
+ * admission (src/app/garden.ts). The examples never leave the browser: the candidate's source
+ * manifest and the training manifest hold hashes and counts only.
  */
 import * as Comlink from 'comlink';
 import { openDB, type IDBPDatabase } from 'idb';
 import { create } from 'zustand';
 import { useGarden, type ModelEntry } from './state.ts';
-import { labHandles } from './garden.ts';
+import { APP_FAMILY, labHandles } from './garden.ts';
+import { mailBody } from './family.ts';
 import { gardenDatabases } from './repo.ts';
 import { trainWorker } from './workers.ts';
 import { saveFile } from './save.ts';
 import { toImage28 } from '../core/image28.ts';
 import { sha256Hex } from '../core/hash.ts';
-import { readSlm, speciesId, speciesSignature, writeSlm } from '../core/format/slm.ts';
+import { readSlm } from '../core/format/slm.ts';
+import { mailFeatures } from '../core/models/mail-features.ts';
+import type { ImportedMail } from '../core/models/mail-import.ts';
+import { TRAIN_OPERATOR, trainedCandidateSlm, trainedParams } from '../core/train/trained.ts';
 import { makeManifest } from '../core/manifest/index.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../core/train/peft.ts';
 import { TRAINING_MANIFEST, type RunResult } from '../core/train/run.ts';
-import { refusedExample, splitExamples, stepsPerEpoch, trainSpec, type Example, type TrainSettings } from './train-form.ts';
+import type { TrainSpec } from '../core/train/spec.ts';
+import {
+  DIGITS_SET,
+  MAIL_SET,
+  refusedExample,
+  splitExamples,
+  stepsPerEpoch,
+  trainSpec,
+  type Example,
+  type TrainSettings,
+} from './train-form.ts';
 import type { TrainOutcome, TrainProgress } from '../../workers/train.worker.ts';
 
 export interface TrainedAdapter {
@@ -68,6 +83,8 @@ const FRESH_RUN = {
 
 export const useTrain = create<TrainState>()(() => ({ examples: [], status: 'idle', ...FRESH_RUN }));
 const set = useTrain.setState;
+/** What this family's training set is called (in data names, refusals and manifests). */
+const TRAIN_SET = APP_FAMILY.playground === 'mail' ? MAIL_SET : DIGITS_SET;
 const get = useTrain.getState;
 
 let db: Promise<IDBPDatabase> | null = null;
@@ -99,6 +116,47 @@ export async function addExample(gray: Uint8ClampedArray, width: number, height:
   await (await trainDb()).put('examples', ex);
   set((s) => ({ examples: [...s.examples, ex] }));
   return true;
+}
+
+/**
+ * Add messages (pasted, or read from .eml/mbox files by readMailFile) as examples of `label`
+ * (0 ham, 1 spam): each is kept as the model input the mail model reads (headers stripped,
+ * hashed bag of words) with its subject for the list. Returns how many were added; a message
+ * without a word is skipped with a notice.
+ */
+export async function addMailExamples(mails: readonly ImportedMail[], label: number): Promise<number> {
+  const d = await trainDb();
+  const added: Example[] = [];
+  const empty: string[] = [];
+  const t0 = Date.now();
+  for (const m of mails) {
+    const input = mailFeatures(mailBody(m.message));
+    if (input.every((v) => v === 0)) {
+      empty.push(m.source);
+      continue;
+    }
+    const ex: Example = {
+      id: crypto.randomUUID(),
+      label,
+      input,
+      at: t0 + added.length,
+      title: `${m.subject || '(no subject)'} · ${m.source}`,
+    };
+    await d.put('examples', ex);
+    added.push(ex);
+  }
+  set((s) => ({ examples: [...s.examples, ...added] }));
+  if (empty.length) useGarden.setState({ notice: `Skipped ${empty.length} message(s) with no words to read: ${empty.join(', ')}.` });
+  return added.length;
+}
+
+/** Mark an example with another label (spam / not spam). */
+export async function relabelExample(id: string, label: number): Promise<void> {
+  const ex = get().examples.find((e) => e.id === id);
+  if (!ex || ex.label === label) return;
+  const next = { ...ex, label };
+  await (await trainDb()).put('examples', next);
+  set((s) => ({ examples: s.examples.map((e) => (e.id === id ? next : e)) }));
 }
 
 export async function removeExample(id: string): Promise<void> {
@@ -152,9 +210,9 @@ export async function startTraining(settings: TrainSettings): Promise<void> {
     if (!base) throw new Error('the garden has no base model');
     const { repo, family } = labHandles();
     const labels = family.output.labels;
-    const split = splitExamples(get().examples, labels.length, settings.values.seed);
+    const split = splitExamples(get().examples, labels.length, settings.values.seed, TRAIN_SET);
     ids = split.ids;
-    const spec = trainSpec(settings, split.train.y.length, `${base.id}.slm`, !!split.validation);
+    const spec = trainSpec(settings, split.train.y.length, `${base.id}.slm`, !!split.validation, TRAIN_SET);
     const job = {
       inputs: {
         spec,
@@ -168,7 +226,7 @@ export async function startTraining(settings: TrainSettings): Promise<void> {
     };
     set({ total: spec.train.steps });
     const out = await trainWorker().train(job, Comlink.proxy(onProgress));
-    const cand = await storeCandidate(out, base, settings, get().examples.length);
+    const cand = await storeCandidate(out, base, settings, spec, get().examples.length);
     set({
       status: 'done',
       result: {
@@ -188,7 +246,7 @@ export async function startTraining(settings: TrainSettings): Promise<void> {
     if (err.name === 'TrainCancelled') set({ status: 'cancelled', message: `Training ${err.message}.` });
     else {
       // A refusal names a row of the split; the user sees which of their examples it is.
-      const refused = refusedExample(err.message, ids);
+      const refused = refusedExample(err.message, ids, TRAIN_SET);
       const at = get().examples.findIndex((x) => x.id === refused);
       const which = at >= 0 ? ` That is example ${at + 1} of your set (marked): remove it and train again.` : '';
       set({ status: 'failed', refused, message: `Training failed: ${err.message}.${which}` });
@@ -209,33 +267,45 @@ export function cancelTraining(): void {
 }
 
 /**
- * Base + adapter merged, as a candidate of the base's species: its source manifest says it was
- * trained here and binds the training manifest by hash; the PEFT files go to the training store.
+ * Base + adapter merged, as a candidate of the base's species (trainedCandidateSlm: its recipe
+ * names the operator "lora-merge" with the adapter's and the spec's hashes, the seed and the base
+ * as its parent, so the policy's allowlist gate sees what made it). Its source manifest says it
+ * was trained here and binds the training manifest by hash; the PEFT files go to the training store.
  */
-async function storeCandidate(out: TrainOutcome, base: ModelEntry, s: TrainSettings, examples: number): Promise<ModelEntry> {
+async function storeCandidate(
+  out: TrainOutcome,
+  base: ModelEntry,
+  s: TrainSettings,
+  spec: TrainSpec,
+  examples: number,
+): Promise<ModelEntry> {
   const { repo, family, graph, syncLab } = labHandles();
   const labels = [...family.output.labels];
-  const species = speciesId(speciesSignature(out.merged, family.graphHash, labels));
-  if (species !== base.species) throw new Error(`the merged model's species ${species.slice(0, 10)} is not the base's`);
   const manifest = JSON.stringify(out.manifest, null, 2);
   const trainingHash = sha256Hex(new TextEncoder().encode(manifest));
   const what = s.mode === 'lora' ? `LoRA r${s.values.r} α${s.values.alpha} on ${s.targets.join('+')}` : 'new head (fc2, modules_to_save)';
-  const bytes = writeSlm(out.merged, {
-    species,
-    graph: family.graphHash,
-    vocabulary: labels,
-    extra: { 'garden.adapter': sha256Hex(out.weights), 'garden.training': trainingHash },
-  });
-  const hash = sha256Hex(bytes);
+  const file = trainedCandidateSlm(
+    {
+      hash: base.hash,
+      species: base.species,
+      graph: family.graphHash,
+      vocabulary: labels,
+      ...(base.metadata ? { metadata: base.metadata } : {}),
+    },
+    out.merged,
+    trainedParams({ config: out.config, weights: out.weights }, spec),
+    spec.train.seed,
+  );
+  const { bytes, hash, species } = file;
   const kept = (out.manifest.suitesKeptApart as { hash: string }[]).map((x) => x.hash);
   const source = makeManifest('source', {
     name: `${base.name} + ${what}`,
     model: { hash, format: 'slm', bytes: bytes.length },
     species,
     license: "the user's own: trained in this browser",
-    origin: { kind: 'trained', description: `${base.name} + ${what}, trained in this browser (CPU) on ${examples} drawn digits` },
+    origin: { kind: 'trained', description: `${base.name} + ${what}, trained in this browser (CPU) on ${examples} of ${TRAIN_SET}` },
     data: {
-      description: `${examples} digits drawn by the user, kept in this browser; hashes and counts in ${TRAINING_MANIFEST}`,
+      description: `${examples} of ${TRAIN_SET}, kept in this browser; hashes and counts in ${TRAINING_MANIFEST}`,
       hash: trainingHash,
       suites: kept,
     },
@@ -251,8 +321,9 @@ async function storeCandidate(out: TrainOutcome, base: ModelEntry, s: TrainSetti
     hash,
     species,
     bytes: bytes.length,
-    description: `${base.name} + ${what}, trained on ${examples} drawn digits (${out.stepsRun} steps)`,
+    description: `${base.name} + ${what}, trained on ${examples} of ${TRAIN_SET} (${out.stepsRun} steps)`,
     parents: [base.id],
+    operator: TRAIN_OPERATOR.id,
     metadata: slm.metadata,
   };
   const put = await repo.putModel(entry, slm.tensors, graph, labels, [source]);

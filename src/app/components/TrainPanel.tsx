@@ -10,6 +10,7 @@ import {
   resumeTraining,
   startTraining,
   useTrain,
+  type RunStatus,
 } from '../train.ts';
 import {
   checkForm,
@@ -53,19 +54,10 @@ export function TrainPanel() {
   const pad = useRef<DrawPadHandle>(null);
   const t = useTrain();
   const [label, setLabel] = useState(0);
-  const [mode, setMode] = useState<TrainMode>('lora');
-  const [targets, setTargets] = useState<string[]>(['fc1', 'fc2']);
-  const [texts, setTexts] = useState(initialTexts);
-  useEffect(() => {
-    void loadExamples().catch((e: Error) => useGarden.setState({ notice: `Could not open the training set: ${e.message}` }));
-  }, []);
-
-  const form = checkForm(mode, targets, texts);
-  const running = t.status === 'preparing' || t.status === 'running' || t.status === 'paused';
+  useTrainingSet();
+  const running = isRunning(t.status);
   const counts = LABELS.map((_, k) => t.examples.filter((e) => e.label === k).length);
   const held = validationCount(t.examples.length);
-  const eta = etaSeconds(t.step, t.total, t.elapsedMs);
-  const lastVal = t.validation[t.validation.length - 1];
 
   async function add() {
     if (await addExample(pad.current!.gray(), PAD_SIZE, PAD_SIZE, label)) pad.current!.clear();
@@ -149,8 +141,38 @@ export function TrainPanel() {
         </div>
       </div>
 
+      <TrainRun base="digits" rows="drawings" />
+    </section>
+  );
+}
+
+/** Open the family's training set once the panel mounts. */
+export function useTrainingSet(): void {
+  useEffect(() => {
+    void loadExamples().catch((e: Error) => useGarden.setState({ notice: `Could not open the training set: ${e.message}` }));
+  }, []);
+}
+
+export const isRunning = (s: RunStatus) => s === 'preparing' || s === 'running' || s === 'paused';
+
+/**
+ * The run half of a train panel, the same for every family: the adapter form, Train / Pause /
+ * Cancel, progress with ETA, the live loss curve (train and validation) and the result with the
+ * PEFT download. `base` names the family's base, `rows` what a held-out example is.
+ */
+export function TrainRun({ base, rows }: { base: string; rows: string }) {
+  const t = useTrain();
+  const [mode, setMode] = useState<TrainMode>('lora');
+  const [targets, setTargets] = useState<string[]>(['fc1', 'fc2']);
+  const [texts, setTexts] = useState(initialTexts);
+  const form = checkForm(mode, targets, texts);
+  const running = isRunning(t.status);
+  const eta = etaSeconds(t.step, t.total, t.elapsedMs);
+  const lastVal = t.validation[t.validation.length - 1];
+  return (
+    <>
       <fieldset className="train-form" disabled={running}>
-        <legend>Adapter on the digits base</legend>
+        <legend>Adapter on the {base} base</legend>
         <div className="row">
           {(Object.keys(TRAIN_MODES) as TrainMode[]).map((m) => (
             <label key={m} className="param">
@@ -264,7 +286,7 @@ export function TrainPanel() {
           </p>
           {t.result.validation && (
             <p className="hint" data-testid="train-validation">
-              On the {t.result.validation.rows} held-out drawings: accuracy {pct(t.result.validation.baseAccuracy)} (base) →{' '}
+              On the {t.result.validation.rows} held-out {rows}: accuracy {pct(t.result.validation.baseAccuracy)} (base) →{' '}
               {pct(t.result.validation.adapterAccuracy)} (base + adapter), loss {t.result.validation.baseLoss.toPrecision(3)} →{' '}
               {t.result.validation.adapterLoss.toPrecision(3)}.
             </p>
@@ -274,6 +296,6 @@ export function TrainPanel() {
           </button>
         </div>
       )}
-    </section>
+    </>
   );
 }
