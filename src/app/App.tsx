@@ -21,6 +21,7 @@ import { LineageGraph } from './components/LineageGraph.tsx';
 import { ParetoView } from './components/ParetoView.tsx';
 import { StoragePanel } from './components/StoragePanel.tsx';
 import { TrainPanel } from './components/TrainPanel.tsx';
+import { MailTrainPanel } from './components/MailTrainPanel.tsx';
 import { TextSection } from './components/TextSection.tsx';
 
 export function App() {
@@ -107,6 +108,7 @@ export function App() {
           <BreedPanel />
           <OperatorVisual />
           {APP_FAMILY.playground === 'draw' && <TrainPanel />}
+          {APP_FAMILY.playground === 'mail' && <MailTrainPanel />}
           <CandidatePanel />
           <SharePanel />
           <ReleasePanel />
