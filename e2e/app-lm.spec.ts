@@ -157,6 +157,8 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await page.reload();
   await page.getByTestId('text-open').click();
   await expect(page.getByTestId('lm-registry')).toContainText('canary #1 Task delta', { timeout: 60_000 });
+  // The scores are kept: the verdict comes back without a new evaluation.
+  await expect(page.getByTestId('lm-viable')).toHaveText('Viable');
   await page.getByTestId('lm-max-new').fill('4');
   await page.getByTestId('lm-route-run').click();
   await expect(page.getByTestId('lm-answered-by')).toContainText('The selector picked #1 Task delta');

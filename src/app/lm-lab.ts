@@ -511,6 +511,15 @@ function judge(cand: TextModelEntry): ViabilityVerdict {
   return v;
 }
 
+/** After a reload: the verdict again from the kept scores, when the candidate and its baselines all have them. */
+export function judgeIfScored(id: string): void {
+  if (get().phase !== 'ready' || get().verdicts[id] || get().task) return;
+  const cand = models().find((m) => m.id === id);
+  if (!cand?.lineage || baselinesOf(cand).some((b) => !models().some((m) => m.id === b))) return;
+  const pinned = Object.keys(policy.current().suites);
+  if ([cand, ...baselinesOf(cand).map(entry)].every((m) => pinned.every((n) => get().scores[m.id]?.[n]))) judge(cand);
+}
+
 /** The slot's request contract: the prompt's last ROUTE_CONTEXT ids in, the next token's logits out. */
 function slotContract(vocab: number) {
   return { inputLength: ROUTE_CONTEXT, outputLength: vocab, timeoutMs: 30_000, compare: 'argmax' as const };

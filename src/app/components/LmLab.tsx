@@ -16,6 +16,7 @@ import {
   championBlocker,
   evaluateLm,
   exportLm,
+  judgeIfScored,
   lmReleaseStep,
   openLmLab,
   routeLm,
@@ -294,6 +295,9 @@ function Candidate({ models }: { models: TextModelEntry[] }) {
   const verdicts = useLm((s) => s.verdicts);
   useLm((s) => s.ledger);
   const cand = candidates.find((m) => m.id === chosen) ?? candidates[candidates.length - 1];
+  useEffect(() => {
+    if (cand) judgeIfScored(cand.id);
+  }, [cand]);
   if (!cand) return <p className="hint">No candidate yet: breed one above.</p>;
   const l = cand.lineage!;
   const v = verdicts[cand.id];
