@@ -1,25 +1,28 @@
 /**
  * What the garden views act on: the facts the badges are read from (the ledger's admissions and
  * alleles, the slot's registry, the user's archive), storage per model, and archive, delete,
- * export and a re-hash of every model. Archiving is the user's own marking, kept in
- * localStorage: the model stays stored and usable, and the views say it is archived and why.
+ * export and a re-hash of every model. Archiving moves a model out of the pool (the repo's
+ * listModels leaves it out, so it is neither offered as a parent nor routed) and keeps its
+ * tensors; restoring puts it back. What the slot routes to cannot be archived.
  */
 import { create } from 'zustand';
-import { labHandles, modelFile, SLOT } from './garden.ts';
+import { labHandles, SLOT } from './garden.ts';
+import { serializeSafetensors } from '../core/format/safetensors.ts';
+import { sha256Hex } from '../core/hash.ts';
 import { useGarden, type ModelEntry } from './state.ts';
 import { readAlleles } from '../core/lab/alleles.ts';
 import type { LedgerEntry } from '../core/manifest/index.ts';
-import { deleteRefusal, storageRows, type GardenFacts, type StorageRow } from './garden-view.ts';
+import { archiveRefusal, deleteRefusal, storageRows, type GardenFacts, type StorageRow } from './garden-view.ts';
 import { bytes } from './format.ts';
 import { saveFile } from './save.ts';
 import { byCreation } from './naming.ts';
-
-export const ARCHIVE_KEY = 'slm-garden-archived';
 
 type Archive = GardenFacts['archived'];
 
 export interface GardenViewState {
   archived: Archive;
+  /** The archived models (out of the pool, still stored). */
+  archivedModels: ModelEntry[];
   /** Storage per model (null until counted). */
   storage: Map<string, StorageRow> | null;
   busy: string | null;
@@ -29,17 +32,9 @@ export interface GardenViewState {
   rehash: { at: string; results: { id: string; name: string; error: string | null }[] } | null;
 }
 
-function loadArchive(): Archive {
-  try {
-    const v = JSON.parse(localStorage.getItem(ARCHIVE_KEY) ?? '{}') as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Archive) : {};
-  } catch {
-    return {};
-  }
-}
-
 export const useGardenView = create<GardenViewState>()(() => ({
-  archived: loadArchive(),
+  archived: {},
+  archivedModels: [],
   storage: null,
   busy: null,
   message: null,
@@ -71,21 +66,49 @@ export async function refreshModelStorage(): Promise<void> {
   set({ storage: storageRows(await repo.tensorRefs()) });
 }
 
-function saveArchive(archived: Archive): void {
-  localStorage.setItem(ARCHIVE_KEY, JSON.stringify(archived));
-  set({ archived });
+/** Read the archive (marks and models) from the repo, once it is open. */
+export async function refreshArchive(): Promise<void> {
+  const { repo } = labHandles();
+  if (!repo) return;
+  set({ archived: repo.archived(), archivedModels: await repo.listArchived() });
 }
 
-export function archiveModel(m: ModelEntry, reason: string): void {
-  saveArchive({ ...useGardenView.getState().archived, [m.id]: { at: new Date().toISOString(), reason } });
-  set({ message: `Archived ${m.name}: it stays stored and can be restored.` });
+/** Every stored model, the pool's and the archived, by creation. */
+export function allModels(pool: readonly ModelEntry[], archived: readonly ModelEntry[]): ModelEntry[] {
+  return byCreation([...pool, ...archived.filter((a) => !pool.some((m) => m.id === a.id))]);
 }
 
-export function unarchiveModel(m: ModelEntry): void {
-  const rest = { ...useGardenView.getState().archived };
-  delete rest[m.id];
-  saveArchive(rest);
-  set({ message: `Restored ${m.name} from the archive.` });
+/** The pool changed under the panels: a model left or joined it. */
+async function poolChanged(leaving: string | null): Promise<void> {
+  const models = await labHandles().repo.listModels();
+  useGarden.setState((s) => ({
+    models,
+    selected: s.selected.filter((id) => id !== leaving),
+    candidateId: s.candidateId === leaving ? null : s.candidateId,
+    receipt: s.candidateId === leaving ? null : s.receipt,
+  }));
+  await refreshArchive();
+}
+
+/** Move a model out of the pool, its tensors kept; refused (with the reason) for what the slot routes to. */
+export async function archiveModel(m: ModelEntry, reason: string): Promise<void> {
+  if (useGardenView.getState().busy) return;
+  const refusal = archiveRefusal(m, gardenFacts(ledgerEntries(), useGardenView.getState().archived));
+  if (refusal) {
+    set({ message: `${m.name} was not archived: ${refusal}.` });
+    return;
+  }
+  labHandles().repo.setArchived(m.id, { at: new Date().toISOString(), reason });
+  await poolChanged(m.id);
+  set({ message: `Archived ${m.name}: out of the pool (not a parent, not routed), its tensors kept; Restore puts it back.` });
+}
+
+/** Put an archived model back in the pool. */
+export async function unarchiveModel(m: ModelEntry): Promise<void> {
+  if (useGardenView.getState().busy) return;
+  labHandles().repo.setArchived(m.id, null);
+  await poolChanged(null);
+  set({ message: `Restored ${m.name} to the pool.` });
 }
 
 /** Delete a model from the store; the tensors other models list stay. Refused (with the reason) for what the slot or an admission holds. */
@@ -100,24 +123,13 @@ export async function deleteModel(m: ModelEntry): Promise<void> {
   set({ busy: `deleting ${m.name}`, rehash: null });
   try {
     const before = storageRows(await repo.tensorRefs()).get(m.id);
+    const all = allModels(useGarden.getState().models, useGardenView.getState().archivedModels);
     await repo.deleteModel(m.id);
-    const models = await repo.listModels();
-    useGarden.setState((s) => ({
-      models,
-      selected: s.selected.filter((id) => id !== m.id),
-      candidateId: s.candidateId === m.id ? null : s.candidateId,
-      receipt: s.candidateId === m.id ? null : s.receipt,
-      storage: null,
-    }));
-    const archived = { ...useGardenView.getState().archived };
-    if (archived[m.id]) {
-      delete archived[m.id];
-      saveArchive(archived);
-    }
+    await poolChanged(m.id);
     useGarden.setState({ storage: await repo.usage() });
     await refreshModelStorage();
     const names = (ids: string[]) =>
-      byCreation(models)
+      all
         .filter((x) => ids.includes(x.id))
         .map((x) => x.name)
         .join(', ');
@@ -133,10 +145,21 @@ export async function deleteModel(m: ModelEntry): Promise<void> {
   }
 }
 
+/**
+ * A model's .slm rebuilt from the store and checked against its hash, for pool and archived
+ * models alike (garden.ts's modelFile reads the pool only).
+ */
+async function storedFile(m: ModelEntry): Promise<{ name: string; bytes: Uint8Array }> {
+  if (!m.metadata) throw new Error(`${m.name} was stored without its file metadata; it cannot be rebuilt byte for byte`);
+  const out = serializeSafetensors(await labHandles().repo.getTensors(m.id), m.metadata);
+  if (sha256Hex(out) !== m.hash) throw new Error(`${m.name} rebuilt from the store does not match its hash ${m.hash.slice(0, 12)}`);
+  return { name: `${m.id}.slm`, bytes: out };
+}
+
 /** Download a model's .slm, rebuilt from the store and checked against its hash. */
 export async function exportModel(m: ModelEntry): Promise<void> {
   try {
-    const f = await modelFile(m.id);
+    const f = await storedFile(m);
     saveFile(f.name, f.bytes, 'application/octet-stream');
     set({ message: `Exported ${m.name} as ${f.name} (${bytes(f.bytes.length)}).` });
   } catch (e) {
@@ -149,11 +172,11 @@ export async function rehashAll(): Promise<void> {
   if (useGardenView.getState().busy) return;
   set({ busy: 're-hashing every model' });
   const results: { id: string; name: string; error: string | null }[] = [];
-  for (const m of useGarden.getState().models)
+  for (const m of allModels(useGarden.getState().models, useGardenView.getState().archivedModels))
     results.push({
       id: m.id,
       name: m.name,
-      error: await modelFile(m.id).then(
+      error: await storedFile(m).then(
         () => null,
         (e: Error) => e.message,
       ),

@@ -3,6 +3,7 @@ import type { Evidence, ModelEntry } from './state.ts';
 import type { SelectorRegistry } from '../core/manifest/index.ts';
 import type { EvaluationResult } from '../core/eval/types.ts';
 import {
+  archiveRefusal,
   badgesOf,
   decisionsOf,
   deleteRefusal,
@@ -134,6 +135,11 @@ describe('the garden as a whole', () => {
     expect(deleteRefusal(model('a', 'candidate'), f, starters)).toMatch(/admitted/);
     expect(deleteRefusal(model('rot', 'specialist'), f, starters)).toMatch(/starter/);
     expect(deleteRefusal(model('c', 'candidate'), f, starters)).toBeNull();
+    // What the slot routes to cannot leave the pool; an admitted or starter model may be archived.
+    expect(archiveRefusal(model('base', 'base'), f)).toMatch(/champion: release another model first/);
+    expect(archiveRefusal(model('s', 'candidate'), f)).toMatch(/shadow/);
+    expect(archiveRefusal(model('a', 'candidate'), f)).toBeNull();
+    expect(archiveRefusal(model('rot', 'specialist'), f)).toBeNull();
     const c = model('c', 'candidate');
     const noop: Evidence = {
       evaluations: {},

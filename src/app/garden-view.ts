@@ -297,11 +297,18 @@ export function storageRows(refs: ReadonlyMap<string, readonly { hash: string; b
   return out;
 }
 
+/** Why a model may not leave the pool now (null when it may): the slot routes to it. */
+export function archiveRefusal(m: ModelEntry, f: GardenFacts): string | null {
+  const role = f.registry ? roleIn(f.registry, m.id) : null;
+  return role ? `it is the slot's ${role}: release another model first` : null;
+}
+
 /** Why a model may not be deleted now (null when it may): the slot uses it, its admission binds it, or the starter restores it. */
 export function deleteRefusal(m: ModelEntry, f: GardenFacts, starterIds: ReadonlySet<string>): string | null {
-  const role = f.registry ? roleIn(f.registry, m.id) : null;
-  if (role) return `it is the slot's ${role}: release another model first`;
-  if (f.admitted.has(m.id)) return 'it is admitted: its admission record binds it (archive it instead)';
-  if (starterIds.has(m.id)) return 'a starter model: the garden restores it on the next open (archive it instead)';
+  const routed = archiveRefusal(m, f);
+  if (routed) return routed;
+  const instead = f.archived[m.id] ? '' : ' (archive it instead)';
+  if (f.admitted.has(m.id)) return `it is admitted: its admission record binds it${instead}`;
+  if (starterIds.has(m.id)) return `a starter model: the garden restores it on the next open${instead}`;
   return null;
 }

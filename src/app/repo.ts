@@ -18,9 +18,22 @@ import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
 import { openKeyring } from '../lab-store/keyring.ts';
 import { createSigner } from '../core/lab/signing.ts';
 
+/** Why and when the user archived a model. */
+export interface ArchiveMark {
+  at: string;
+  reason: string;
+}
+
 export interface Repo {
   ledger: Ledger;
+  /** The pool: every stored model the user has not archived. */
   listModels(): Promise<ModelEntry[]>;
+  /** The archived models: out of the pool (never a parent, never routed), their tensors kept, restorable. */
+  listArchived(): Promise<ModelEntry[]>;
+  /** Model id → its archive mark (kept in localStorage beside the databases). */
+  archived(): Readonly<Record<string, ArchiveMark>>;
+  /** Archive a model (a mark) or restore it to the pool (null). */
+  setArchived(modelId: string, mark: ArchiveMark | null): void;
   /** Store a model with its tensors (deduplicated by hash), graph and manifests, in one transaction. */
   /** `stored` is the entry the store holds: an existing model's when these exact tensors were already stored. */
   putModel(
@@ -33,7 +46,7 @@ export interface Repo {
   getTensors(modelId: string): Promise<Tensor[]>;
   /** Each model's tensor references (hash and bytes of every tensor it lists), by model id: storage per model is counted from them. */
   tensorRefs(): Promise<Map<string, { hash: string; bytes: number }[]>>;
-  /** Remove a model from the candidate zone (tensors no other model uses go with it). */
+  /** Remove a model from the candidate zone (tensors no other model uses go with it), and its archive mark. */
   deleteModel(modelId: string): Promise<void>;
   getGraph(hash: string): Promise<Uint8Array>;
   /** Evidence written by the evaluator (smoke, sidecars), kept in the evaluation zone. */
@@ -79,10 +92,37 @@ export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
   const signer = await createSigner(await openKeyring(names.keys));
   const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit), { signer });
   const persisted = await candidates.persist().catch(() => false);
-  return makeRepo(candidates, evaluation, ledger, persisted);
+  return makeRepo(candidates, evaluation, ledger, persisted, archiveMarks(`${prefix}-archived`));
 }
 
-function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Ledger, persisted: boolean): Repo {
+/** The archive marks, read once and written through to localStorage under `key` (deleteGarden removes it). */
+function archiveMarks(key: string) {
+  let marks: Record<string, ArchiveMark> = {};
+  try {
+    const v = JSON.parse(localStorage.getItem(key) ?? '{}') as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) marks = v as Record<string, ArchiveMark>;
+  } catch {
+    // An unreadable mark list archives nothing.
+  }
+  return {
+    get: () => marks,
+    set(id: string, mark: ArchiveMark | null) {
+      const next = { ...marks };
+      if (mark) next[id] = mark;
+      else delete next[id];
+      localStorage.setItem(key, JSON.stringify(next));
+      marks = next;
+    },
+  };
+}
+
+function makeRepo(
+  candidates: TensorStore,
+  evaluation: IDBPDatabase,
+  ledger: Ledger,
+  persisted: boolean,
+  marks: ReturnType<typeof archiveMarks>,
+): Repo {
   /** entry.id → the store's content id (hash of the model's tensor-set manifest); rebuilt after writes. */
   let ids: Promise<Map<string, { id: string; entry: ModelEntry }>> | null = null;
   function storeIds(): Promise<Map<string, { id: string; entry: ModelEntry }>> {
@@ -99,11 +139,13 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
   return {
     ledger,
     async listModels() {
-      const order = { base: 0, specialist: 1, candidate: 2 } as const;
-      return [...(await storeIds()).values()]
-        .map((x) => x.entry)
-        .sort((a, b) => order[a.role] - order[b.role] || a.name.localeCompare(b.name));
+      return sortedEntries((await storeIds()).values(), (e) => !marks.get()[e.id]);
     },
+    async listArchived() {
+      return sortedEntries((await storeIds()).values(), (e) => !!marks.get()[e.id]);
+    },
+    archived: () => marks.get(),
+    setArchived: (id, mark) => marks.set(id, mark),
     async putModel(entry, tensors, graph, vocabulary, manifests) {
       const r = await candidates.putModel({ tensors, species: entry.species, graph, vocabulary, manifests, meta: { entry } });
       ids = null;
@@ -130,6 +172,7 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       if (!ref) return;
       await candidates.deleteModel(ref.id);
       ids = null;
+      if (marks.get()[modelId]) marks.set(modelId, null);
     },
     async getGraph(hash) {
       const g = await candidates.matchGraph(hash);
@@ -172,6 +215,14 @@ function makeRepo(candidates: TensorStore, evaluation: IDBPDatabase, ledger: Led
       };
     },
   };
+}
+
+function sortedEntries(stored: Iterable<{ entry: ModelEntry }>, keep: (e: ModelEntry) => boolean): ModelEntry[] {
+  const order = { base: 0, specialist: 1, candidate: 2 } as const;
+  return [...stored]
+    .map((x) => x.entry)
+    .filter(keep)
+    .sort((a, b) => order[a.role] - order[b.role] || a.name.localeCompare(b.name));
 }
 
 /** The ledger records as stored, without verifying them: what a user can still download when the chain is broken. */

@@ -1,8 +1,7 @@
-import { useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useGarden } from '../state.ts';
-import { byCreation } from '../naming.ts';
 import { decisionsOf, lineageLayout, type LineageNode } from '../garden-view.ts';
-import { gardenFacts, ledgerEntries, useGardenView } from '../garden-actions.ts';
+import { allModels, gardenFacts, ledgerEntries, refreshArchive, useGardenView } from '../garden-actions.ts';
 import './garden-view.css';
 
 /** Badge colours in the graph (fill, text): each pair well above 4.5:1. */
@@ -25,7 +24,11 @@ const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…`
  * Space or a click shows its decisions below; the arrow keys move between nodes.
  */
 export function LineageGraph() {
-  const models = useGarden((s) => s.models);
+  const pool = useGarden((s) => s.models);
+  const archivedModels = useGardenView((s) => s.archivedModels);
+  // Archived models stay in the lineage (badged), out of the pool.
+  const models = useMemo(() => allModels(pool, archivedModels), [pool, archivedModels]);
+  useEffect(() => void refreshArchive(), [pool]);
   const registry = useGarden((s) => s.registry);
   const ledgerLength = useGarden((s) => s.ledger.length);
   const evidence = useGarden((s) => s.evidence);
@@ -36,7 +39,7 @@ export function LineageGraph() {
   // The ledger's entries change with its length (the registry with them).
   const entries = useMemo(() => ledgerEntries(), [ledgerLength, registry]);
   const facts = useMemo(() => gardenFacts(entries, archived), [entries, archived]);
-  const layout = useMemo(() => lineageLayout(byCreation(models), facts), [models, facts]);
+  const layout = useMemo(() => lineageLayout(models, facts), [models, facts]);
   const model = models.find((m) => m.id === picked);
   const names = useMemo(() => new Map(models.map((m) => [m.id, m.name])), [models]);
 

@@ -1,14 +1,15 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useGarden } from '../state.ts';
-import { byCreation } from '../naming.ts';
 import { bytes } from '../format.ts';
-import { deleteRefusal } from '../garden-view.ts';
+import { archiveRefusal, deleteRefusal } from '../garden-view.ts';
 import {
+  allModels,
   archiveModel,
   deleteModel,
   exportModel,
   gardenFacts,
   ledgerEntries,
+  refreshArchive,
   refreshModelStorage,
   rehashAll,
   starterIds,
@@ -23,15 +24,17 @@ import './garden-view.css';
  * slot or an admission holds cannot be deleted, and says why beside the button.
  */
 export function StoragePanel() {
-  const models = useGarden((s) => s.models);
+  const pool = useGarden((s) => s.models);
   const registry = useGarden((s) => s.registry);
   const ledgerLength = useGarden((s) => s.ledger.length);
   const totals = useGarden((s) => s.storage);
-  const { storage, archived, busy, message, rehash } = useGardenView();
+  const { storage, archived, archivedModels, busy, message, rehash } = useGardenView();
+  const models = useMemo(() => allModels(pool, archivedModels), [pool, archivedModels]);
   const [confirming, setConfirming] = useState<string | null>(null);
   useEffect(() => {
+    void refreshArchive();
     void refreshModelStorage().catch((e: Error) => useGardenView.setState({ message: `Could not count storage: ${e.message}` }));
-  }, [models]);
+  }, [pool]);
   // The ledger's entries change with its length (the registry with them).
   const facts = useMemo(() => gardenFacts(ledgerEntries(), archived), [ledgerLength, registry, archived]);
   const starters = useMemo(() => starterIds(), []);
@@ -42,7 +45,8 @@ export function StoragePanel() {
       </h2>
       <p className="hint">
         Tensors are stored once per content hash, so models bred from the same parents share them. Deleting a model frees only the tensors
-        no other model lists; archiving keeps it stored and marks it out of use.
+        no other model lists; archiving takes it out of the pool (no longer a parent, never routed) and keeps every byte, until you restore
+        it.
         {totals && ` In all: ${bytes(totals.storedBytes)} of tensors stored, ${bytes(totals.savedBytes)} saved by sharing.`}
       </p>
       <div className="table-scroll">
@@ -57,9 +61,10 @@ export function StoragePanel() {
             </tr>
           </thead>
           <tbody>
-            {byCreation(models).map((m) => {
+            {models.map((m) => {
               const row = storage?.get(m.id);
               const refusal = deleteRefusal(m, facts, starters);
+              const noArchive = archiveRefusal(m, facts);
               const isArchived = !!archived[m.id];
               return (
                 <tr key={m.id} data-testid={`storage-${m.id}`} data-bytes={row?.bytes} data-shared={row?.shared} data-own={row?.own}>
@@ -71,7 +76,7 @@ export function StoragePanel() {
                   <td data-testid={`storage-shared-${m.id}`}>
                     {row
                       ? row.sharedTensors
-                        ? `${bytes(row.shared)} in ${row.sharedTensors}, with ${byCreation(models)
+                        ? `${bytes(row.shared)} in ${row.sharedTensors}, with ${models
                             .filter((x) => row.sharedWith.includes(x.id))
                             .map((x) => x.name)
                             .join(', ')}`
@@ -85,7 +90,11 @@ export function StoragePanel() {
                         Export .slm
                       </button>
                       <button
-                        onClick={() => (isArchived ? unarchiveModel(m) : archiveModel(m, 'archived by the user from the storage panel'))}
+                        onClick={() =>
+                          void (isArchived ? unarchiveModel(m) : archiveModel(m, 'archived by the user from the storage panel'))
+                        }
+                        disabled={(!isArchived && !!noArchive) || !!busy}
+                        aria-describedby={!isArchived && noArchive ? `delete-why-${m.id}` : undefined}
                         data-testid={`archive-${m.id}`}
                         aria-label={`${isArchived ? 'Restore' : 'Archive'} ${m.name}`}
                       >
@@ -122,7 +131,7 @@ export function StoragePanel() {
                     </div>
                     {refusal && (
                       <p className="hint why" id={`delete-why-${m.id}`} data-testid={`delete-why-${m.id}`}>
-                        Cannot delete: {refusal}
+                        {noArchive ? 'Cannot archive or delete' : 'Cannot delete'}: {refusal}
                       </p>
                     )}
                   </td>

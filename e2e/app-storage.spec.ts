@@ -1,0 +1,61 @@
+/**
+ * Archive for real: an archived specialist leaves the pool (no longer offered as a parent), keeps
+ * its bytes (its storage row, its export rebuilds to its hash), shows the "archived" badge in the
+ * lineage graph, stays archived across a reload and comes back on Restore. The routed champion
+ * cannot be archived or deleted, and says why beside its buttons.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { test, expect } from '@playwright/test';
+import { CHROMIUM_ARGS } from '../playwright.config.ts';
+import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
+import { seriousViolations } from './app-helpers.ts';
+
+test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') } });
+
+test('archive moves a model out of the pool and back; the champion cannot go', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.goto('/');
+  await expect(page.getByTestId('acc-digits-noisy')).toContainText('%', { timeout: 90_000 });
+  const pool = page.getByTestId('parent-pool');
+  const row = page.getByTestId('storage-digits-noisy');
+  await expect(row).toHaveAttribute('data-bytes', /\d+/);
+  const bytesBefore = await row.getAttribute('data-bytes');
+
+  // The champion: both buttons disabled, the reason beside them.
+  await expect(page.getByTestId('archive-digits-base')).toBeDisabled();
+  await expect(page.getByTestId('delete-digits-base')).toBeDisabled();
+  await expect(page.getByTestId('delete-why-digits-base')).toContainText("Cannot archive or delete: it is the slot's champion");
+
+  await page.getByTestId('archive-digits-noisy').click();
+  await expect(page.getByTestId('storage-message')).toContainText('Archived Digits noisy specialist: out of the pool');
+  await expect(pool.getByTestId('model-digits-noisy')).toHaveCount(0);
+  await expect(pool.getByTestId('model-digits-rotated')).toHaveCount(1);
+  await expect(page.getByTestId('lineage-node-digits-noisy')).toHaveAttribute('data-badges', 'source archived');
+  await expect(page.getByTestId('archive-digits-noisy')).toHaveText('Restore');
+  await expect(row).toHaveAttribute('data-bytes', bytesBefore!);
+
+  // Its bytes are kept: the export rebuilds the .slm to the model's hash.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-digits-noisy').click()]);
+  expect(download.suggestedFilename()).toBe('digits-noisy.slm');
+  const hash = createHash('sha256')
+    .update(await readFile((await download.path())!))
+    .digest('hex');
+  const catalog = (await (await page.request.get('/starter/catalog.json')).json()) as {
+    families: { id: string; models: { id: string; hash: string }[] }[];
+  };
+  expect(hash).toBe(catalog.families.find((f) => f.id === 'digits')!.models.find((m) => m.id === 'digits-noisy')!.hash);
+  await page.setViewportSize({ width: 1024, height: 900 });
+  await page.getByTestId('storage-panel').screenshot({ path: 'e2e/screenshots/storage-archived.png' });
+  expect(await seriousViolations(page)).toEqual([]);
+
+  // Still archived after a reload; Restore puts it back in the pool.
+  await page.reload();
+  await expect(page.getByTestId('acc-digits-rotated')).toContainText('%', { timeout: 90_000 });
+  await expect(pool.getByTestId('model-digits-noisy')).toHaveCount(0);
+  await expect(page.getByTestId('lineage-node-digits-noisy')).toHaveAttribute('data-badges', 'source archived');
+  await page.getByTestId('archive-digits-noisy').click();
+  await expect(page.getByTestId('storage-message')).toContainText('Restored Digits noisy specialist to the pool');
+  await expect(pool.getByTestId('model-digits-noisy')).toHaveCount(1);
+  await expect(page.getByTestId('lineage-node-digits-noisy')).toHaveAttribute('data-badges', 'source');
+});
