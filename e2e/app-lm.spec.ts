@@ -130,6 +130,9 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await expect(page.getByTestId('lm-answer')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
   await expect(page.getByTestId('lm-answer-stats')).toContainText('10 new tokens');
   await expect(page.getByTestId('lm-champion')).toBeEnabled();
+  await page.getByTestId('lm-champion').click();
+  await expect(cand.getByTestId('lm-role')).toHaveText('champion');
+  await expect(page.getByTestId('lm-ledger-line').filter({ hasText: 'champion (slot text)' })).toHaveCount(1);
   const axe = await new AxeBuilder({ page }).include('[data-testid="lm-lab"]').analyze();
   expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 
@@ -153,15 +156,16 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   const bred = tensorHashesOf(join(root, 'child.slm'));
   expect(back).toEqual(bred);
 
-  // After a reload the ledger gives the slot back: the canary still answers a routed prompt.
+  // After a reload the ledger gives the slot back: the new champion answers a routed prompt.
   await page.reload();
   await page.getByTestId('text-open').click();
-  await expect(page.getByTestId('lm-registry')).toContainText('canary #1 Task delta', { timeout: 60_000 });
+  await expect(page.getByTestId('lm-registry')).toContainText('champion #1 Task delta', { timeout: 60_000 });
   // The scores are kept: the verdict comes back without a new evaluation.
   await expect(page.getByTestId('lm-viable')).toHaveText('Viable');
   await page.getByTestId('lm-max-new').fill('4');
   await page.getByTestId('lm-route-run').click();
   await expect(page.getByTestId('lm-answered-by')).toContainText('The selector picked #1 Task delta');
+  await expect(page.getByTestId('lm-answered-by')).toContainText('(champion)');
   await expect(page.getByTestId('lm-answer')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
   await expect(page.getByTestId('lm-answer-stats')).toContainText('4 new tokens');
   expect(off).toEqual([]);
