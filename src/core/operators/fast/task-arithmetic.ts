@@ -455,8 +455,8 @@ export function samplePositions(n: number): number[] {
  * Each selection's window [lo, hi] of magnitude bits, from a sorted sample of its parent's delta
  * magnitudes: wide enough that the cutoff almost always falls inside (WINDOW_Z standard deviations
  * of the sampled rank), narrow enough that the pass lists ~1–3 % of the elements. Null where the
- * radix passes serve better (small tensors, clipped deltas, an empty or full selection, a window
- * heavy with equal magnitudes). Exactness never depends on it: a window that misses the cutoff
+ * radix passes serve better (small tensors, clipped deltas, an empty or full selection, two
+ * selections of one parent, a window heavy with equal magnitudes). Exactness never depends on it: a window that misses the cutoff
  * (the merge checks the counts) sends the selection through the radix passes.
  */
 function windowsFor(
@@ -466,6 +466,8 @@ function windowsFor(
 ): { lo: number[]; hi: number[] } | null {
   const n = inputs[0].length;
   if (n < WINDOW_MIN || clipNormOf(params) > 0 || sel.some((x) => x.k === 0 || x.k === n)) return null;
+  // Two selections of one parent (breadcrumbs' outlier trim) measured slower in windows (each reads its parent) than in the shared radix passes.
+  if (new Set(sel.map((x) => x.parent)).size < sel.length || sel.some((x) => !x.top)) return null;
   const at = samplePositions(n);
   const s = at.length;
   const samples = new Map<number, Float32Array>();
@@ -508,16 +510,15 @@ function windowsFor(
 }
 
 /**
- * A selection's cutoff from every range's window part, or null when the window missed it: the
- * k-th element (top: from the largest, else the smallest; equal magnitudes lowest index first)
- * lies in the window iff the counts outside it leave it there; then it is the radix select's
- * cutoff over the listed elements in index order.
+ * A top-k selection's cutoff from every range's window part, or null when the window missed it:
+ * the k-th largest element (equal magnitudes lowest index first) lies in the window iff the count
+ * above it leaves it there; then it is the radix select's cutoff over the listed elements in index order.
  */
 function windowCutoff(parts: readonly WindowPart[], x: Selection): { bits: number; index: number } | null {
   let outside = 0,
     listed = 0;
   for (const p of parts) {
-    outside += x.top ? p.above : p.below;
+    outside += p.above;
     listed += p.count;
   }
   const r = x.k - outside;
@@ -526,7 +527,7 @@ function windowCutoff(parts: readonly WindowPart[], x: Selection): { bits: numbe
   let o = 0;
   for (const p of parts) for (let c = 0; c < p.count; c++) mags[o++] = p.at[2 * c + 1];
   const values = new Float32Array(mags.buffer);
-  const cut = x.top ? magnitudeThreshold(values, r) : pruneThreshold(values, r);
+  const cut = magnitudeThreshold(values, r);
   // cut.index is one past the listed position of the last element taken among the equal ones.
   let pos = cut.index - 1;
   for (const p of parts) {
