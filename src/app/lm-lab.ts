@@ -199,7 +199,7 @@ async function open(): Promise<void> {
   }
   const pins: Record<string, string> = {};
   for (const [name, ids] of Object.entries(SUITE_PARTS)) pins[name] = sha256Hex(concat(ids.map((id) => parts[id])));
-  ledger = await Ledger.open(await IdbLedgerStore.open(`${gardenDatabases().text}-audit`));
+  ledger = await Ledger.open(await IdbLedgerStore.open(gardenDatabases().textAudit));
   policy = await PolicyZone.open(ledger, lmPolicy(pins));
   const held = policy.current().suites;
   const moved = Object.keys(pins).filter((n) => held[n] !== pins[n]);
