@@ -346,13 +346,36 @@ describe('docs/FORMAT.md', () => {
           .map(([k]) => k),
       ),
     );
-    const methods = new Set(['putModel', 'loadModel', 'matchTensor', 'matchGraph', 'usage', 'persist', 'external', 'ceil', 'read']);
+    const methods = new Set([
+      'putModel',
+      'loadModel',
+      'matchTensor',
+      'matchGraph',
+      'usage',
+      'persist',
+      'readTensorRange',
+      'tensorInfo',
+      'tensorWriter',
+      'external',
+      'ceil',
+      'read',
+    ]);
     const named = [...new Set([...doc.matchAll(/`([A-Za-z]+)\(/g)].map((m) => m[1]))].filter((n) => !methods.has(n));
     expect(named.length).toBeGreaterThan(20);
     for (const n of named) expect(exported.has(n), n).toBe(true);
     // the store methods it names are methods of a store
     const store = (modules[12] as typeof import('../../src/store/index.ts')).createMemoryTensorStore();
-    for (const m of ['putModel', 'loadModel', 'matchTensor', 'matchGraph', 'usage', 'persist'] as const)
+    for (const m of [
+      'putModel',
+      'loadModel',
+      'matchTensor',
+      'matchGraph',
+      'usage',
+      'persist',
+      'readTensorRange',
+      'tensorInfo',
+      'tensorWriter',
+    ] as const)
       expect(typeof store[m]).toBe('function');
   });
 });
