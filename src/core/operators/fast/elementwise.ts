@@ -206,24 +206,27 @@ function gramPartial(xs: readonly Float32Array[], base: Float32Array | null, par
   const pairs = gramPairs(P)
     .map((pair, k) => [k, ...pair] as const)
     .filter(([k]) => k % part.count === part.index);
+  const sums = pairs.map(() => 0);
+  const dot = (a: Float32Array, b: Float32Array, len: number, q: number) => {
+    let acc = sums[q];
+    for (let e = 0; e < len; e++) acc += a[e] * b[e];
+    sums[q] = acc;
+  };
+  if (!base) {
+    // The vectors themselves: each pair's sum over the whole tensor, as gramMatrix takes it.
+    pairs.forEach(([, i, j], q) => dot(xs[i], xs[j], n, q));
+    return Object.fromEntries(pairs.map(([k], q) => [k, sums[q]]));
+  }
   const used = [...new Set(pairs.flatMap(([, i, j]) => [i, j]))];
   const D = new Map(used.map((i) => [i, new Float32Array(GRAM_BLOCK)]));
-  const sums = pairs.map(() => 0);
   for (let s = 0; s < n; s += GRAM_BLOCK) {
     const len = Math.min(GRAM_BLOCK, n - s);
     for (const i of used) {
       const d = D.get(i)!,
         x = xs[i];
-      if (base) for (let e = 0; e < len; e++) d[e] = x[s + e] - base[s + e];
-      else for (let e = 0; e < len; e++) d[e] = x[s + e];
+      for (let e = 0; e < len; e++) d[e] = x[s + e] - base[s + e];
     }
-    pairs.forEach(([, i, j], q) => {
-      const a = D.get(i)!,
-        b = D.get(j)!;
-      let acc = sums[q];
-      for (let e = 0; e < len; e++) acc += a[e] * b[e];
-      sums[q] = acc;
-    });
+    pairs.forEach(([, i, j], q) => dot(D.get(i)!, D.get(j)!, len, q));
   }
   return Object.fromEntries(pairs.map(([k], q) => [k, sums[q]]));
 }
