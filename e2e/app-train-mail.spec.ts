@@ -114,6 +114,7 @@ test('train a mail adapter on imported emails: refused overlap, live curve, cand
   await expect(page.getByTestId('train-message')).toContainText('That is example 21 of your set (marked)');
   await expect(page.getByTestId('mail-example').nth(20)).toHaveClass('refused');
   await expect(page.getByTestId('mail-example').nth(20)).toHaveAttribute('aria-label', /^message 21, spam: refused/);
+  await page.getByTestId('mail-example').nth(20).scrollIntoViewIfNeeded();
   await panel.screenshot({ path: `${SHOTS}/train-mail-refused.png` });
   await page.getByRole('button', { name: 'Remove message 21' }).click();
   await expect(page.getByTestId('example-count')).toHaveText('20');

@@ -154,18 +154,16 @@ export function MailTrainPanel() {
                 key={e.id}
                 className={e.id === t.refused ? 'refused' : undefined}
                 data-testid="mail-example"
+                style={{
+                  display: 'flex',
+                  alignItems: 'center',
+                  gap: '0.4rem',
+                  marginBottom: 2,
+                  ...(e.id === t.refused ? { outline: '2px solid var(--bad)', background: '#fde8e8' } : {}),
+                }}
                 aria-label={`message ${i + 1}, ${MARKS[e.label]}${e.id === t.refused ? ': refused, equal to a message of a frozen suite' : ''}`}
               >
-                <span
-                  style={{
-                    display: 'inline-block',
-                    maxWidth: '18rem',
-                    overflow: 'hidden',
-                    textOverflow: 'ellipsis',
-                    whiteSpace: 'nowrap',
-                    verticalAlign: 'bottom',
-                  }}
-                >
+                <span style={{ flex: 1, minWidth: 0, overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }}>
                   {e.title ?? '(no subject)'}
                 </span>{' '}
                 <select
