@@ -76,9 +76,9 @@ test('train a mail adapter on imported emails: refused overlap, live curve, cand
   expect(ham.free).toHaveLength(10);
   expect(spam.free).toHaveLength(10);
 
+  // The mail family chosen before the page opens (the header's switcher keeps the choice here; app-mail.spec.ts switches with it).
+  await context.addInitScript((key) => localStorage.setItem(key, 'mail'), 'slm-garden-family');
   await page.goto('/');
-  await expect(page.getByTestId('family-slot')).toHaveText('Family digits · slot digits', { timeout: 60_000 });
-  await page.getByTestId('family-switch').selectOption('mail');
   await expect(page.getByTestId('family-slot')).toHaveText('Family mail · slot mail', { timeout: 60_000 });
   const panel = page.getByTestId('train-panel');
   await expect(panel).toContainText('Train on your own mail');

@@ -8,9 +8,8 @@
 import { useState, type DragEvent } from 'react';
 import { useGarden } from '../state.ts';
 import { addMailExamples, relabelExample, removeExample, useTrain } from '../train.ts';
-import { validationCount } from '../train-form.ts';
 import { readMailFile, type ImportedMail } from '../../core/models/mail-import.ts';
-import { isRunning, TrainRun, useTrainingSet } from './TrainPanel.tsx';
+import { isRunning, SetSummary, TrainRun, useTrainingSet } from './TrainPanel.tsx';
 
 /** The mail labels (MAIL_LABELS: 0 ham, 1 spam) as the user reads them. */
 const MARKS = ['not spam', 'spam'];
@@ -24,8 +23,6 @@ export function MailTrainPanel() {
   const [note, setNote] = useState<string | null>(null);
   const [over, setOver] = useState(false);
   const running = isRunning(t.status);
-  const counts = MARKS.map((_, k) => t.examples.filter((e) => e.label === k).length);
-  const held = validationCount(t.examples.length);
 
   async function addPasted() {
     const mails = readMailFile('pasted', text);
@@ -133,21 +130,7 @@ export function MailTrainPanel() {
           )}
         </div>
         <div className="train-set">
-          <h3>
-            Your training set: <span data-testid="example-count">{t.examples.length}</span> message{t.examples.length === 1 ? '' : 's'}
-          </h3>
-          <p className="hint" data-testid="label-counts">
-            {MARKS.map((m, k) => (
-              <span key={m} className={counts[k] ? 'count on' : 'count'}>
-                {m}: {counts[k]}
-              </span>
-            ))}
-          </p>
-          <p className="hint">
-            {held
-              ? `${held} held out for validation (a seeded fifth), ${t.examples.length - held} trained on.`
-              : 'Add 5 or more for a validation split and early stop.'}
-          </p>
+          <SetSummary labels={MARKS} noun="message" />
           <ol aria-label="Training messages" style={{ maxHeight: '16rem', overflowY: 'auto', margin: '8px 0', paddingLeft: '2rem' }}>
             {t.examples.map((e, i) => (
               <li

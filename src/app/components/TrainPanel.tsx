@@ -56,8 +56,6 @@ export function TrainPanel() {
   const [label, setLabel] = useState(0);
   useTrainingSet();
   const running = isRunning(t.status);
-  const counts = LABELS.map((_, k) => t.examples.filter((e) => e.label === k).length);
-  const held = validationCount(t.examples.length);
 
   async function add() {
     if (await addExample(pad.current!.gray(), PAD_SIZE, PAD_SIZE, label)) pad.current!.clear();
@@ -102,21 +100,7 @@ export function TrainPanel() {
           </div>
         </div>
         <div className="train-set">
-          <h3>
-            Your training set: <span data-testid="example-count">{t.examples.length}</span> example{t.examples.length === 1 ? '' : 's'}
-          </h3>
-          <p className="hint" data-testid="label-counts">
-            {LABELS.map((l, k) => (
-              <span key={l} className={counts[k] ? 'count on' : 'count'}>
-                {l}: {counts[k]}
-              </span>
-            ))}
-          </p>
-          <p className="hint">
-            {held
-              ? `${held} held out for validation (a seeded fifth), ${t.examples.length - held} trained on.`
-              : 'Add 5 or more for a validation split and early stop.'}
-          </p>
+          <SetSummary labels={LABELS} noun="example" />
           <ul className="thumbs" aria-label="Training examples">
             {t.examples.map((e: Example, i) => (
               <li
@@ -296,6 +280,36 @@ export function TrainRun({ base, rows }: { base: string; rows: string }) {
           </button>
         </div>
       )}
+    </>
+  );
+}
+
+/** The training set's size, its count per label and its validation split. */
+export function SetSummary({ labels, noun }: { labels: readonly string[]; noun: string }) {
+  const t = useTrain();
+  const n = t.examples.length;
+  const held = validationCount(n);
+  return (
+    <>
+      <h3>
+        Your training set: <span data-testid="example-count">{n}</span> {noun}
+        {n === 1 ? '' : 's'}
+      </h3>
+      <p className="hint" data-testid="label-counts">
+        {labels.map((l, k) => {
+          const c = t.examples.filter((e) => e.label === k).length;
+          return (
+            <span key={l} className={c ? 'count on' : 'count'}>
+              {l}: {c}
+            </span>
+          );
+        })}
+      </p>
+      <p className="hint">
+        {held
+          ? `${held} held out for validation (a seeded fifth), ${n - held} trained on.`
+          : 'Add 5 or more for a validation split and early stop.'}
+      </p>
     </>
   );
 }
