@@ -84,3 +84,71 @@ test('a model of the user’s own is checked before it is stored, then joins the
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
+
+/** The garden's tensor store: how many models and tensors it holds (the databases, read directly). */
+async function storeCounts(page: Page) {
+  return page.evaluate(
+    () =>
+      new Promise<{ models: number; tensors: number }>((resolve, reject) => {
+        const r = indexedDB.open('slm-garden-tensors');
+        r.onerror = () => reject(new Error(String(r.error)));
+        r.onsuccess = () => {
+          const db = r.result;
+          const tx = db.transaction(['models', 'tensors'], 'readonly');
+          const m = tx.objectStore('models').count();
+          const t = tx.objectStore('tensors').count();
+          tx.oncomplete = () => {
+            db.close();
+            resolve({ models: m.result, tensors: t.result });
+          };
+        };
+      }),
+  );
+}
+
+test('a long import shows its progress with ETA; Cancel stores nothing; a second drop meanwhile is ignored', async ({ page }) => {
+  // A slow disk: every read of a megabyte or more from a file takes a second (the test's throttle, as network throttling would be).
+  await page.addInitScript(() => {
+    const read = Blob.prototype.arrayBuffer;
+    Blob.prototype.arrayBuffer = async function (this: Blob) {
+      if (this.size >= 1 << 20) await new Promise((r) => setTimeout(r, 1000));
+      return read.call(this);
+    };
+  });
+  await page.goto('/');
+  await expect(page.getByTestId('acc-digits-base')).toContainText('%', { timeout: 90_000 });
+  const before = { pool: await modelCount(page), store: await storeCounts(page) };
+
+  // The starter base with a 24 MiB tensor more: six slices of 4 MiB to read.
+  const plain = plainSafetensors(() => {});
+  const n = Number(plain.readBigUInt64LE(0));
+  const header = JSON.parse(plain.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
+  const data = plain.subarray(8 + n);
+  const pad = 24 << 20;
+  header['pad.weight'] = { dtype: 'F32', shape: [pad / 4], data_offsets: [data.length, data.length + pad] } as never;
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8) json += ' ';
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const big = Buffer.concat([len, Buffer.from(json), data, Buffer.alloc(pad)]);
+
+  await page.setViewportSize({ width: 1024, height: 900 });
+  await page.getByTestId('import-input').setInputFiles({ name: 'big.safetensors', mimeType: 'application/octet-stream', buffer: big });
+  const progress = page.getByTestId('import-progress');
+  await expect(progress).toHaveAttribute('data-total', String(big.length));
+  await expect(page.getByTestId('import-progress-text')).toContainText(/read .* of 24 MiB · about .* left/);
+  await expect(page.getByTestId('import-input')).toBeDisabled();
+  // A second drop while the import runs is ignored (not queued).
+  await dropOn(page, 'second.safetensors', plain);
+  await page.getByTestId('import-panel').screenshot({ path: `${SHOTS}/import-progress.png` });
+  const done = Number(await progress.getAttribute('data-done'));
+  expect(done).toBeLessThan(big.length);
+  await page.getByTestId('import-cancel').click();
+  await expect(page.getByTestId('import-message')).toHaveText('Import of big.safetensors cancelled: nothing was stored.');
+  await expect(progress).toHaveCount(0);
+  await expect(page.getByTestId('import-report')).toHaveCount(0);
+  await expect(page.getByTestId('import-refused')).toHaveCount(0);
+  expect(await modelCount(page)).toBe(before.pool);
+  expect(await storeCounts(page)).toEqual(before.store);
+  await expect(page.getByTestId('import-input')).toBeEnabled();
+});

@@ -2,16 +2,20 @@
  * The user's own models, dropped anywhere on the page or picked: `.slm` (one or several shards),
  * safetensors (one file, or shards with their model.safetensors.index.json), ONNX. The check (the
  * compatibility report against the pool and the species it joins) is shown before anything is
- * stored; a refused file shows its one-line reason, and nothing of it is written.
+ * stored; a refused file shows its one-line reason, and nothing of it is written. Reading the
+ * files shows a progress bar with ETA and Cancel (import-progress.ts); a cancelled import stored
+ * nothing, and a drop or pick while one runs is ignored.
  */
 import { useEffect, useRef, useState } from 'react';
 import { checkImport, storeImport, type ImportCheck } from '../garden.ts';
 import { importFile, importHfSharded, importSlm } from '../../core/format/model.ts';
-import { blobSource } from '../../store/blob-source.ts';
-import { short } from '../format.ts';
+import { blobSource as fileSource } from '../../store/blob-source.ts';
+import { bytes, etaText, short } from '../format.ts';
+import { readTracker, type ReadProgress, type ReadTracker } from '../import-progress.ts';
 
 /** What a set of files is, and how the core opens it. */
-function openerFor(files: File[]): { name: string; open: Parameters<typeof checkImport>[1] } {
+function openerFor(files: File[], t: ReadTracker): { name: string; open: Parameters<typeof checkImport>[1] } {
+  const blobSource = (f: File, name: string) => t.track(fileSource(f, name));
   if (files.some((f) => f.name === 'config.json' || f.name === 'tokenizer.json'))
     throw new Error('these are the files of a Hugging Face language model: open the Text playground below and drop or pick them there');
   const index = files.find((f) => f.name.endsWith('.index.json'));
@@ -53,10 +57,15 @@ export function ImportPanel() {
   const [busy, setBusy] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [dragging, setDragging] = useState(false);
+  const [reading, setReading] = useState<ReadProgress | null>(null);
   const result = useRef<HTMLDivElement>(null);
+  // The import in progress (a ref, so a second drop in the same tick is ignored too).
+  const tracker = useRef<ReadTracker | null>(null);
+  // The checked files' tracker: storing reads them again, with its own progress and Cancel.
+  const checked = useRef<ReadTracker | null>(null);
 
   const take = async (files: File[]) => {
-    if (busy) return;
+    if (busy || tracker.current) return;
     setCheck(null);
     setMessage(null);
     if (!files.length) {
@@ -70,21 +79,34 @@ export function ImportPanel() {
       return;
     }
     setBusy(`Checking ${files.map((f) => f.name).join(', ')}…`);
+    const t = readTracker(
+      files.reduce((n, f) => n + f.size, 0),
+      (p) => tracker.current === t && setReading(p),
+    );
+    tracker.current = t;
+    checked.current = t;
     try {
-      const { name, open } = openerFor(files);
-      setCheck(await checkImport(name, open));
+      const { name, open } = openerFor(files, t);
+      const checked = await checkImport(name, open);
+      if (t.cancelled) setMessage(`Import of ${name} cancelled: nothing was stored.`);
+      else setCheck(checked);
     } catch (e) {
-      setCheck({
-        name: files[0].name,
-        format: '?',
-        tensors: 0,
-        species: '',
-        joins: null,
-        report: null,
-        refused: (e as Error).message,
-        model: null,
-      });
+      // Cancel can land in any read: the header's, or a tensor's while it is scanned.
+      if (t.cancelled) setMessage(`Import of ${files[0].name} cancelled: nothing was stored.`);
+      else
+        setCheck({
+          name: files[0].name,
+          format: '?',
+          tensors: 0,
+          species: '',
+          joins: null,
+          report: null,
+          refused: (e as Error).message,
+          model: null,
+        });
     } finally {
+      tracker.current = null;
+      setReading(null);
       setBusy(null);
       requestAnimationFrame(() => result.current?.focus());
     }
@@ -113,15 +135,21 @@ export function ImportPanel() {
   });
 
   const store = async () => {
-    if (!check || busy) return;
+    if (!check || busy || tracker.current) return;
     setBusy(`Storing ${check.name}…`);
+    const t = checked.current;
+    t?.restart();
+    tracker.current = t;
     try {
       const m = await storeImport(check);
       setMessage(`${m.name} joined the pool.`);
       setCheck(null);
     } catch (e) {
-      setMessage(`Nothing was stored: ${(e as Error).message}`);
+      setMessage(t?.cancelled ? `Import of ${check.name} cancelled: nothing was stored.` : `Nothing was stored: ${(e as Error).message}`);
+      if (t?.cancelled) setCheck(null);
     } finally {
+      tracker.current = null;
+      setReading(null);
       setBusy(null);
       requestAnimationFrame(() => result.current?.focus());
     }
@@ -152,6 +180,18 @@ export function ImportPanel() {
       </label>
       <div ref={result} tabIndex={-1} aria-live="polite" data-testid="import-result">
         {busy && <p className="hint">{busy}</p>}
+        {reading && (
+          <div className="progress" data-testid="import-progress" data-done={reading.done} data-total={reading.total}>
+            <progress max={reading.total || 1} value={reading.done} aria-label="Import progress" />{' '}
+            <span data-testid="import-progress-text">
+              read {bytes(reading.done)} of {bytes(reading.total)}
+              {etaText(reading.startedAt, reading.done, reading.total)}
+            </span>{' '}
+            <button onClick={() => tracker.current?.cancel()} data-testid="import-cancel">
+              Cancel
+            </button>
+          </div>
+        )}
         {message && <p data-testid="import-message">{message}</p>}
         {check?.refused && (
           <p className="fail" role="alert" data-testid="import-refused">
