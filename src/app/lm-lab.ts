@@ -26,6 +26,9 @@ import { SelectorRouter, type RouteResult } from '../core/lab/router.ts';
 import { noopBaseline, viability, type Scored, type ViabilityVerdict } from '../core/lab/viability.ts';
 import { evidencePromotionCheck } from '../core/lab/fitness.ts';
 import { admitToShadow } from '../core/lab/admission.ts';
+import { GuardedRelease, checkStages } from '../core/lab/blast-radius.ts';
+import { contractVerb, parseContract, registryContract, requestCheck } from '../core/lab/contract.ts';
+import lmContract from '../core/lab/contracts/lm.contract?raw';
 import { admissionDocuments, recordBreed } from '../core/lab/records.ts';
 import { bindSidecar } from '../core/eval/sidecar.ts';
 import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
@@ -47,7 +50,16 @@ import {
 import type { HfExportedFile, LmWorkProgress } from '../../workers/text.worker.ts';
 import { importHfFolder } from '../core/format/hf.ts';
 
-/** The text slot the selector routes prompts for. */
+/**
+ * The slot's contract (src/core/lab/contracts/lm.contract): the routed input's and the logits'
+ * shapes, the timeout, the shadow comparison, the blast-radius class and the checks at every request.
+ */
+export const LM_VERB = contractVerb(parseContract(lmContract, 'lm.contract'));
+export const LM_RISK = LM_VERB.risk;
+/**
+ * The registry's name for the slot the selector routes prompts for: "text", as the lab's ledgers
+ * (their own database) have named it since before lm.contract (whose slot is "lm").
+ */
 export const LM_SLOT = 'text';
 /**
  * The slot's primary suite: the Moby-Dick suite and the mixed suite together (a Moby-Dick voice
@@ -68,8 +80,8 @@ export const SCORE_COLUMNS: readonly { name: string; label: string }[] = [
 ];
 /** Perplexity windows, as `garden eval --text` scores (512 tokens, stride 256). */
 const WINDOW = 512;
-/** The routed input: the prompt's last tokens as ids, left-padded with −1. */
-export const ROUTE_CONTEXT = 32;
+/** The routed input: the prompt's last tokens as ids, left-padded with −1 (the contract's `takes`). */
+export const ROUTE_CONTEXT = LM_VERB.takes.length;
 const EVALUATOR = { id: 'lm-perplexity', version: '1' } as const;
 const SMOKE_STEPS = 8;
 
@@ -171,6 +183,8 @@ const set = (p: Partial<Omit<LmState, 'set'>>) => useLm.getState().set(p);
 let ledger: Ledger;
 let policy: PolicyZone;
 let release: ReleaseController;
+/** The canary and champion steps, behind the contract's blast-radius class. */
+let guarded: GuardedRelease;
 let router: SelectorRouter;
 /** Frozen suite id → its text and pin (each file checked against the starter manifest's SHA-256). */
 const partTexts: Record<string, { text: string; hash: string }> = {};
@@ -205,7 +219,8 @@ async function open(): Promise<void> {
   const moved = Object.keys(pins).filter((n) => held[n] !== pins[n]);
   if (moved.length) throw new Error(`the frozen suites ${moved.join(', ')} differ from the ones this lab's policy pins`);
   release = ReleaseController.open(ledger);
-  router = new SelectorRouter({ invoke, release });
+  guarded = new GuardedRelease(ledger, release, { classOf: () => LM_RISK, resilienceWindowMs: 0 });
+  router = new SelectorRouter({ invoke, release, contracts: { [LM_SLOT]: requestCheck(LM_VERB) } });
   set({ phase: 'ready', policy: policy.current(), scores: loadScores() });
   sync();
 }
@@ -520,22 +535,19 @@ export function judgeIfScored(id: string): void {
   if ([cand, ...baselinesOf(cand).map(entry)].every((m) => pinned.every((n) => get().scores[m.id]?.[n]))) judge(cand);
 }
 
-/** The slot's request contract: the prompt's last ROUTE_CONTEXT ids in, the next token's logits out. */
-function slotContract(vocab: number) {
-  return { inputLength: ROUTE_CONTEXT, outputLength: vocab, timeoutMs: 30_000, compare: 'argmax' as const };
-}
-
 /** Admit an evaluated, viable candidate through the gates and put it in shadow beside the champion. */
 export async function admitLm(id: string): Promise<void> {
   const cand = entry(id);
   if (get().task) return;
   try {
     if (!cand.lineage) throw new Error('only a bred candidate is admitted (an imported model has no lineage)');
+    if (cand.vocab !== LM_VERB.gives.length)
+      throw new Error(`its vocabulary has ${cand.vocab} tokens; the slot contract (lm.contract) gives ${LM_VERB.gives.length} logits`);
     if (!release.slots().includes(LM_SLOT)) {
       const base = cand.lineage.parents[0];
       await release.createSlot(
         LM_SLOT,
-        slotContract(cand.vocab),
+        registryContract(LM_VERB),
         base,
         [],
         `${nameOf(base)} (the candidate's first parent) answers the text slot`,
@@ -602,6 +614,9 @@ export function championBlocker(): string | null {
   if (!m) return 'needs a candidate in shadow or canary';
   const v = get().verdicts[m];
   if (!v) return 'evaluate it first';
+  const stages = checkStages(ledger.entries(), LM_SLOT, m, LM_RISK, 'champion', 0);
+  if (!stages.allowed)
+    return `the slot is ${LM_RISK} blast radius (${stages.required.join(' → ')} before champion): ${stages.reasons.join('; ')}`;
   const check = evidencePromotionCheck(v, router.stats(LM_SLOT)[m], router.promotionCheck(LM_SLOT, m));
   return check.eligible ? null : check.reason;
 }
@@ -612,13 +627,13 @@ export async function lmReleaseStep(step: 'canary' | 'champion' | 'rollback', sh
     if (step === 'canary') {
       const m = reg.shadow ?? reg.canary?.model;
       if (!m) throw new Error('there is no shadow to promote');
-      await release.toCanary(LM_SLOT, share, `${nameOf(m)} answers ${Math.round(share * 100)} % of prompts`, m);
+      await guarded.toCanary(LM_SLOT, share, `${nameOf(m)} answers ${Math.round(share * 100)} % of prompts`, m);
     } else if (step === 'champion') {
       const m = reg.canary?.model ?? reg.shadow;
       if (!m) throw new Error('there is no canary or shadow to promote');
       const v = get().verdicts[m] ?? judge(entry(m));
       const check = evidencePromotionCheck(v, router.stats(LM_SLOT)[m], router.promotionCheck(LM_SLOT, m));
-      await release.toChampion(LM_SLOT, check, `${nameOf(m)} becomes the text slot's champion`, m);
+      await guarded.toChampion(LM_SLOT, check, `${nameOf(m)} becomes the text slot's champion`, m);
     } else await release.rollback(LM_SLOT, 'rolled back by the user');
   } catch (e) {
     set({ notice: `Release step failed: ${(e as Error).message.replace(/\.$/, '')}. The registry is unchanged.` });
