@@ -10,6 +10,8 @@ import { test, expect, type Page } from '@playwright/test';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { expectAllPassed, SMOKE_CHECKS } from './app-helpers.ts';
 import { readSuite, suiteRows } from '../src/core/eval/suite.ts';
+import { readSlm } from '../src/core/format/slm.ts';
+import { candidateOperator } from '../src/core/lab/policy.ts';
 
 const SHOTS = 'e2e/screenshots';
 mkdirSync(SHOTS, { recursive: true });
@@ -168,6 +170,11 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   await expect(page.getByTestId('candidate-accuracy-clean')).toContainText('%');
   await page.getByTestId('candidate-panel').scrollIntoViewIfNeeded();
   await page.getByTestId('candidate-panel').screenshot({ path: `${SHOTS}/train-4-evaluated.png` });
+  // Its recipe names lora-merge (trainedCandidateSlm), which the app's policy allowlist admits.
+  const slm = page.waitForEvent('download');
+  await page.getByTestId('download-candidate').click();
+  const meta = readSlm(new Uint8Array(readFileSync((await (await slm).path())!))).metadata;
+  expect(candidateOperator(meta)).toBe('lora-merge');
 
   // A new head instead of a LoRA: fc2 retrained whole (modules_to_save); rank, alpha and dropout do not apply.
   await page.getByTestId('train-mode-head').check();

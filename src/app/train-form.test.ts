@@ -5,6 +5,7 @@ import { runTraining } from '../core/train/run.ts';
 import {
   checkForm,
   fieldProblem,
+  MAIL_SET,
   refusedExample,
   splitExamples,
   stepsPerEpoch,
@@ -90,5 +91,20 @@ describe('train form', () => {
     const named = ex.find((e) => e.id === refusedExample(refusal, split.ids))!;
     expect(Array.from(named.input)).toEqual(Array.from(trainRow));
     expect(runTraining(inp([suite(Float32Array.from([9, 9, 9, 9]))])).manifest.suitesKeptApart).toHaveLength(1);
+  });
+
+  it("names a family's set in the data, the spec and the refusal it is read back from", () => {
+    const ex = examples(10);
+    const split = splitExamples(ex, 2, 17, MAIL_SET);
+    expect([split.train.name, split.validation?.name]).toEqual(['your emails (training)', 'your emails (validation)']);
+    const s = checkForm('head', [], texts()).settings!;
+    expect(trainSpec(s, 8, 'b.slm', true, MAIL_SET).data).toEqual({
+      train: 'your emails (training)',
+      validation: 'your emails (validation)',
+    });
+    const msg = 'your emails (validation) row 2 has the same model input as row 5 of frozen suite "mail-later"';
+    expect(refusedExample(msg, split.ids, MAIL_SET)).toBe(split.ids.validation[1]);
+    // Another family's name does not match.
+    expect(refusedExample(msg, split.ids)).toBeNull();
   });
 });
