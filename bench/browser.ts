@@ -5,7 +5,7 @@
  * the figures.
  */
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS as SHARED_CHROMIUM_ARGS } from '../scripts/ensure-chromium.mjs';
+import { CHROMIUM, CHROMIUM_ARGS as SHARED_CHROMIUM_ARGS } from '../scripts/ensure-chromium.mjs';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -60,7 +60,7 @@ export async function runBrowser(o: {
   // quota, which a 124M-parameter model (1.5 GB stored) exceeds.
   const profile = mkdtempSync(join(tmpdir(), 'slm-garden-bench-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: [...CHROMIUM_ARGS, tag],
     headless: true,
   });

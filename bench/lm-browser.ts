@@ -12,6 +12,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
 import { CHROMIUM_ARGS } from './browser.ts';
 import { bundle } from './bundle.ts';
 import { serve } from './server.ts';
@@ -57,7 +58,7 @@ export async function benchLmBrowser(o: { smoke: boolean; log?: (s: string) => v
     ...starterFiles,
   });
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: CHROMIUM_ARGS,
     headless: true,
   });

@@ -33,7 +33,7 @@
  * seen only in chunks (StreamingSelect, CutoffCursor, streamedThreshold: a streaming breed never
  * holds a whole tensor), and split by range across a worker pool (the range kernels in fast/ call
  * histHigh, histLow and descend on their ranges). The GPU has its own in WGSL
- * (src/gpu/wgsl/select.wgsl, driven from src/gpu/kernel-context.ts); any exact method gives the
+ * (src/gpu/radix-select.wgsl, driven from src/gpu/radix-select.ts); any exact method gives the
  * same cutoff because the order is total.
  *
  * RANDOM MASKS (DARE, crossover, mutation)

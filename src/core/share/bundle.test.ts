@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeBundle, openBundle, reproduce, type Bundle } from './bundle.ts';
+import { makeBundle, openBundle, reproduce, reproductionPlan, type Bundle, type OpenedBundle } from './bundle.ts';
 import {
   checkJwk,
   checkSealedKey,
@@ -247,6 +247,18 @@ describe('signed bundles', () => {
     await expect(
       makeBundle({ model: { name: 'c.slm', bytes: other }, documents: records.manifests, withModel: true }, key),
     ).rejects.toThrow(/^the candidate manifest is of [0-9a-f]{64}, not of this model/);
+  });
+
+  it('a trained candidate (lora-merge) or an operator this garden lacks gets a verdict, not a throw', () => {
+    const opened = (id: string) => ({ documents: { lineage: { parents: [], operator: { id, version: '1' } } } }) as unknown as OpenedBundle;
+    expect(reproductionPlan(opened('lora-merge'), [])).toEqual({
+      ok: false,
+      verdict: expect.stringMatching(/^not reproduced: a trained candidate \(lora-merge\)/),
+    });
+    expect(reproductionPlan(opened('frankenmerge'), [])).toEqual({
+      ok: false,
+      verdict: 'not reproduced: this garden has no operator "frankenmerge"',
+    });
   });
 
   it('a reproduction that differs names the first differing tensor, or a missing parent', async () => {

@@ -25,7 +25,8 @@ import { checkSlmMetadata, readSlm, type SlmFile } from '../format/slm.ts';
 import { breed, type BreedRequest, type BreedResult } from '../operators/breed.ts';
 import { cpuBackend, type KernelBackend } from '../operators/backend.ts';
 import { candidateSlm, lineageKey } from '../operators/candidate.ts';
-import { getOperator } from '../operators/registry.ts';
+import { getOperator, OPERATORS } from '../operators/registry.ts';
+import { TRAIN_OPERATOR } from '../train/trained.ts';
 import {
   checkEnvelope,
   fromBase64,
@@ -265,6 +266,14 @@ export function reproductionPlan(opened: OpenedBundle, parents: readonly SlmFile
   const byHash = new Map(parents.map((p) => [p.hash, p]));
   const missing = lineage.parents.filter((h) => !byHash.has(h));
   if (missing.length) return { ok: false, verdict: `not reproduced: missing parent${missing.length > 1 ? 's' : ''} ${missing.join(', ')}` };
+  if (!(lineage.operator.id in OPERATORS))
+    return {
+      ok: false,
+      verdict:
+        lineage.operator.id === TRAIN_OPERATOR.id
+          ? 'not reproduced: a trained candidate (lora-merge) is reproduced by its training run, whose data never leaves its garden; its hashes are verified'
+          : `not reproduced: this garden has no operator "${lineage.operator.id}"`,
+    };
   const op = getOperator(lineage.operator.id);
   if (op.version !== lineage.operator.version)
     return {
