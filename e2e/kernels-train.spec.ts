@@ -76,3 +76,22 @@ test('six steps of the training loop on the GPU (gpuMlpSteps) follow the CPU loo
   expect(checks.length).toBe(5);
   expectWithin(checks);
 });
+
+test('adapters as the app trains them (LoRA r4 α8 dropout 0.05 on fc1+fc2; a new head): GPU steps, loop and run match the CPU engine', async () => {
+  for (const mode of ['lora', 'head'] as const) {
+    const step = await page.evaluate((m) => window.__trainKernels.adapterStep(3, m), mode);
+    // LoRA: A and B of two modules; head: fc2's weight and bias. Per step: a loss, and per tensor a gradient and an update.
+    const tensors = mode === 'lora' ? 4 : 2;
+    expect(step.filter((c) => c.name.endsWith(' grad')).length).toBe(2 * tensors);
+    expect(step.filter((c) => c.measure === 'step').length).toBe(2 * tensors);
+    expectWithin(step);
+    const loop = await page.evaluate((m) => window.__trainKernels.adapterLoop(4, m), mode);
+    expect(loop.length).toBe(1 + tensors);
+    expectWithin(loop);
+  }
+  const run = await page.evaluate(() => window.__trainKernels.adapterRun(5));
+  console.log(`trainAdapterOnGpu engine: ${run.engine}`);
+  expect(run.kind).toBe('webgpu');
+  expect(run.manifestEngine).toBe(run.engine);
+  expectWithin(run.checks);
+});

@@ -28,8 +28,16 @@ import { openGpu } from '../../src/gpu/device.ts';
 import { TrainKernels, adamwValues, type Dispatch } from '../../src/gpu/train/kernels.ts';
 import { loraBackward, loraForward } from '../../src/gpu/train/lora.ts';
 import { GpuMlpTrainer, MLP_PARAM_NAMES, gpuMlpSteps } from '../../src/gpu/train/mlp.ts';
-import { trainLoop, type LoopOptions } from '../../src/core/train/loop.ts';
+import { trainLoop, type LoopOptions, type Trainable } from '../../src/core/train/loop.ts';
 import { mlpBatchLoss, mlpTrainables } from '../../src/gpu/train/reference.ts';
+import { GpuAdapterTrainer, gpuAdapterSteps } from '../../src/gpu/train/adapter.ts';
+import { trainAdapterOnGpu } from '../../src/gpu/train/run.ts';
+import { fromFloat32, toFloat32, type Tensor } from '../../src/core/tensor.ts';
+import { initAdapter, type Adapter, type LoraConfig } from '../../src/core/train/lora.ts';
+import { adapterParams, mlpAdapterLoss, mlpAdapterSteps, mlpSites } from '../../src/core/train/mlp.ts';
+import { runTraining, type RunInputs } from '../../src/core/train/run.ts';
+import type { TrainSpec } from '../../src/core/train/spec.ts';
+import type { Sha256Hex } from '../../src/core/hash.ts';
 
 export interface Check {
   name: string;
@@ -376,10 +384,7 @@ async function mlpStep(seed: number, shape = { inputs: 784, hidden: 64, classes:
   const near = named.map(() => new Set<number>());
   try {
     for (let step = 0; step < 2; step++) {
-      const x = digitRows(batch, I, seed + 10 + step);
-      const r = mulberry32(seed + 20 + step);
-      const labels = Int32Array.from({ length: batch }, () => Math.floor(r() * C));
-      const lr = step === 0 ? 1e-3 : 2e-3;
+      const { x, labels, lr } = stepBatch(seed, step, batch, I, C);
       const tape = new Tape('f32');
       const vs: Value[] = [
         tape.param(cpu.w1, I, H, 'fc1.weight'),
@@ -394,31 +399,16 @@ async function mlpStep(seed: number, shape = { inputs: 784, hidden: 64, classes:
       opt.step(grads, lr);
       const g = await trainer.step(x, labels, lr, { grads: true });
       const w = await trainer.weights();
-      out.push(scaleCheck(`mlp step ${step} loss`, Float32Array.of(g.loss), loss.data, 1e-5));
-      const tols: number[] = [];
-      MLP_PARAM_NAMES.forEach((name, i) => {
-        const c = scaleCheck(`mlp step ${step} ${name} grad`, g.grads![name], grads[i], 1e-4);
-        out.push(c);
-        let m = 0;
-        for (const v of grads[i]) m = Math.max(m, Math.abs(v));
-        tols.push(1e-4 * m);
-      });
-      [w.w1, w.b1, w.w2, w.b2].forEach((gw, i) => {
-        const name = MLP_PARAM_NAMES[i];
-        let worst = 0;
-        for (let j = 0; j < gw.length; j++) {
-          // Exact zeros (pixels 0 in every row) are 0 on both sides; a tiny non-zero gradient may flip.
-          if (grads[i][j] !== 0 && Math.abs(grads[i][j]) <= tols[i]) near[i].add(j);
-          if (!near[i].has(j)) worst = Math.max(worst, Number.isNaN(gw[j]) ? Infinity : Math.abs(gw[j] - named[i][j]) / lr);
-        }
-        out.push({
-          name: `mlp step ${step} ${name} after AdamW (${near[i].size} near-zero gradients excluded)`,
-          measure: 'step',
-          value: worst,
-          bound: 1e-3,
-          n: gw.length,
-        });
-      });
+      out.push(
+        ...stepChecks(
+          `mlp step ${step}`,
+          MLP_PARAM_NAMES,
+          { loss: g.loss, grads: g.grads!, weights: [w.w1, w.b1, w.w2, w.b2] },
+          { loss: loss.data, grads, weights: named },
+          near,
+          lr,
+        ),
+      );
     }
   } finally {
     trainer.destroy();
@@ -471,6 +461,243 @@ async function mlpLoop(seed: number): Promise<Check[]> {
   }
 }
 
+/** The batch of step `step` of a two-step check: digit-like rows, seeded labels, lr 1e-3 then 2e-3. */
+function stepBatch(seed: number, step: number, batch: number, inputs: number, classes: number) {
+  const x = digitRows(batch, inputs, seed + 10 + step);
+  const r = mulberry32(seed + 20 + step);
+  const labels = Int32Array.from({ length: batch }, () => Math.floor(r() * classes));
+  return { x, labels, lr: step === 0 ? 1e-3 : 2e-3 };
+}
+
+/**
+ * One step's checks, GPU beside CPU: the loss, each tensor's gradient (1e-4 of its scale) and the
+ * tensor after AdamW (the 'step' measure, max |θ_gpu − θ_cpu| / lr ≤ 1e-3). `near` keeps, per
+ * tensor, the elements whose CPU gradient was non-zero but within the gradient tolerance of 0 at
+ * some step so far: AdamW's first step there is ±lr by the gradient's sign, which may flip.
+ */
+function stepChecks(
+  tag: string,
+  names: readonly string[],
+  gpu: { loss: number; grads: Record<string, Float32Array>; weights: Float32Array[] },
+  cpu: { loss: Float32Array | Float64Array; grads: ArrayLike<number>[]; weights: Float32Array[] },
+  near: Set<number>[],
+  lr: number,
+): Check[] {
+  const out = [scaleCheck(`${tag} loss`, Float32Array.of(gpu.loss), cpu.loss, 1e-5)];
+  names.forEach((name, i) => {
+    const grad = cpu.grads[i];
+    out.push(scaleCheck(`${tag} ${name} grad`, gpu.grads[name], grad, 1e-4));
+    let m = 0;
+    for (let j = 0; j < grad.length; j++) m = Math.max(m, Math.abs(grad[j]));
+    const gw = gpu.weights[i];
+    let worst = 0;
+    for (let j = 0; j < gw.length; j++) {
+      // Exact zeros (pixels 0 in every row) are 0 on both sides; a tiny non-zero gradient may flip.
+      if (grad[j] !== 0 && Math.abs(grad[j]) <= 1e-4 * m) near[i].add(j);
+      if (!near[i].has(j)) worst = Math.max(worst, Number.isNaN(gw[j]) ? Infinity : Math.abs(gw[j] - cpu.weights[i][j]) / lr);
+    }
+    out.push({
+      name: `${tag} ${name} after AdamW (${near[i].size} near-zero gradients excluded)`,
+      measure: 'step',
+      value: worst,
+      bound: 1e-3,
+      n: gw.length,
+    });
+  });
+  return out;
+}
+
+/** fn on a fresh WebGPU device, destroyed afterwards. */
+async function withGpu<T>(fn: (device: GPUDevice) => Promise<T>): Promise<T> {
+  const gpu = await openGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  try {
+    return await fn(gpu.device);
+  } finally {
+    gpu.device.destroy();
+  }
+}
+
+/* ------------------------------------------------ adapters: what the app trains */
+
+/** The app's two adapter modes (src/app/train-form.ts): LoRA r 4, α 8, dropout 0.05 on fc1 and fc2; a new head (fc2 saved). */
+export const ADAPTER_MODES = {
+  lora: { r: 4, alpha: 8, dropout: 0.05, targetModules: ['fc1', 'fc2'], modulesToSave: [] as string[] },
+  head: { r: 4, alpha: 8, dropout: 0, targetModules: [] as string[], modulesToSave: ['fc2'] },
+} as const;
+export type AdapterMode = keyof typeof ADAPTER_MODES;
+
+function loraConfig(mode: AdapterMode): LoraConfig {
+  const m = ADAPTER_MODES[mode];
+  return {
+    ...m,
+    targetModules: [...m.targetModules],
+    modulesToSave: [...m.modulesToSave],
+    useRslora: false,
+    fanInFanOut: true,
+    baseModel: 'base.slm',
+    taskType: null,
+  };
+}
+
+/** A seeded digits-shaped base MLP (784 → 64 → 10) as the tensors of a garden model. */
+function baseMlp(seed: number, I = 784, H = 64, C = 10): Tensor[] {
+  return [
+    fromFloat32('fc1.weight', [I, H], rand(I * H, seed, -Math.sqrt(6 / I), Math.sqrt(6 / I))),
+    fromFloat32('fc1.bias', [H], rand(H, seed + 1, -0.1, 0.1)),
+    fromFloat32('fc2.weight', [H, C], rand(H * C, seed + 2, -Math.sqrt(6 / H), Math.sqrt(6 / H))),
+    fromFloat32('fc2.bias', [C], rand(C, seed + 3, -0.05, 0.05)),
+  ];
+}
+
+function freshAdapter(base: Tensor[], mode: AdapterMode, seed: number): Adapter {
+  return initAdapter(loraConfig(mode), mlpSites(base), new Map(base.map((t) => [t.name, t])), seed);
+}
+
+/**
+ * Two adapter steps of one mode on the GPU (GpuAdapterTrainer.step) and on the CPU (the core's
+ * mlpAdapterLoss on a tape, the core's AdamW over adapterParams), from the same adapter with B
+ * made non-zero (mid-training: dA is 0 while B is): the loss, every adapter gradient, and the
+ * tensors after AdamW within 1e-3 of a learning-rate step (the 'step' measure of mlpStep, the
+ * near-zero gradients that may flip AdamW's first step left out).
+ */
+async function adapterStep(seed: number, mode: AdapterMode, batch = 32): Promise<Check[]> {
+  const base = baseMlp(seed);
+  const sites = mlpSites(base);
+  const baseMap = new Map(base.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
+  const I = sites[0].inFeatures;
+  const C = sites[1].outFeatures;
+  const [cpuA, gpuA] = [freshAdapter(base, mode, seed), freshAdapter(base, mode, seed)];
+  for (const a of [cpuA, gpuA]) for (const [m, p] of a.lora) p.b.set(rand(p.b.length, seed + 5 + m.length, -0.2, 0.2));
+  const params = adapterParams(cpuA);
+  const opt = new AdamW(params, ADAMW_DEFAULTS);
+  return withGpu(async (device) => {
+    const trainer = new GpuAdapterTrainer(device, base, gpuA, batch);
+    const gpuParams = adapterParams(gpuA);
+    const near = params.map(() => new Set<number>());
+    const rows = Uint32Array.from({ length: batch }, (_, i) => i);
+    const out: Check[] = [];
+    try {
+      for (let step = 0; step < 2; step++) {
+        const { x, labels, lr } = stepBatch(seed, step, batch, I, C);
+        const tape = new Tape('f32');
+        const values = new Map(params.map((p) => [p.name, tape.param(p.data, p.rows, p.cols, p.name)]));
+        const loss = mlpAdapterLoss(tape, baseMap, sites, cpuA, values, x, labels, rows, step, seed);
+        tape.backward(loss);
+        const grads = params.map((p) => values.get(p.name)!.grad!);
+        opt.step(grads, lr);
+        const g = await trainer.step(x, labels, lr, { grads: true, dropoutKey: seed + step });
+        const names = params.map((p) => p.name);
+        const weights = (ps: Trainable[]) => ps.map((p) => p.data);
+        out.push(
+          ...stepChecks(
+            `${mode} adapter step ${step}`,
+            names,
+            { loss: g.loss, grads: g.grads!, weights: weights(gpuParams) },
+            { loss: loss.data, grads, weights: weights(params) },
+            near,
+            lr,
+          ),
+        );
+      }
+    } finally {
+      trainer.destroy();
+    }
+    return out;
+  });
+}
+
+/**
+ * Six steps of the app's adapter loop from a fresh adapter (96 rows, batch 32, cosine with
+ * warm-up, lr 1e-2): the core's mlpAdapterSteps on the CPU against gpuAdapterSteps; the loss of
+ * every step within 1e-4 of its value and each adapter tensor at the end within 1e-4 of its scale.
+ */
+async function adapterLoop(seed: number, mode: AdapterMode): Promise<Check[]> {
+  const base = baseMlp(seed);
+  const n = 96;
+  const x = digitRows(n, 784, seed + 7);
+  const r = mulberry32(seed + 8);
+  const labels = Int32Array.from({ length: n }, () => Math.floor(r() * 10));
+  const opts: LoopOptions = { steps: 6, batch: 32, schedule: { kind: 'cosine', lr: 1e-2, warmupSteps: 2 }, seed };
+  const [cpuA, gpuA] = [freshAdapter(base, mode, seed), freshAdapter(base, mode, seed)];
+  const cpu = [...mlpAdapterSteps(base, cpuA, x, labels, opts)];
+  return withGpu(async (device) => {
+    const trainer = new GpuAdapterTrainer(device, base, gpuA, 32);
+    try {
+      const losses: number[] = [];
+      for await (const s of gpuAdapterSteps(trainer, x, labels, opts)) losses.push(s.loss);
+      const cpuP = adapterParams(cpuA);
+      const gpuP = adapterParams(gpuA);
+      return [
+        scaleCheck(
+          `${mode} adapter loop of 6 steps: loss per step`,
+          Float32Array.from(losses),
+          Float32Array.from(cpu, (s) => s.loss),
+          1e-4,
+        ),
+        ...gpuP.map((p, i) => scaleCheck(`${mode} adapter loop of 6 steps: ${p.name} at the end`, p.data, cpuP[i].data, 1e-4)),
+      ];
+    } finally {
+      trainer.destroy();
+    }
+  });
+}
+
+/**
+ * The whole run as the app's worker would make it: trainAdapterOnGpu (WebGPU, CPU fallback)
+ * beside the core's runTraining on the same inputs (LoRA mode, 80 rows, batch 16, 5 steps): the
+ * engine it chose, the loss of every step and the exported adapter's tensors (PEFT's
+ * safetensors bytes, read as f32 after the 8-byte-length header) within 1e-4 of their scale.
+ */
+async function adapterRun(seed: number): Promise<{ engine: string; kind: string; manifestEngine: unknown; checks: Check[] }> {
+  const base = baseMlp(seed);
+  const n = 80;
+  const x = digitRows(n, 784, seed + 7);
+  const r = mulberry32(seed + 8);
+  const y = Int32Array.from({ length: n }, () => Math.floor(r() * 10));
+  const counts = Array.from({ length: 10 }, (_, c) => y.filter((v) => v === c).length);
+  const hash = (c: string) => c.repeat(64) as Sha256Hex;
+  const spec: TrainSpec = {
+    base: 'base.slm',
+    data: { train: 'train.jsonl' },
+    suites: [],
+    adapter: { ...loraConfig('lora'), useRslora: false },
+    train: { steps: 5, batch: 16, lr: 1e-2, schedule: 'cosine', warmupSteps: 1, weightDecay: 0.01, seed },
+  };
+  const inp: RunInputs = {
+    spec,
+    base: { name: 'base.slm', hash: hash('a'), species: hash('b'), tensors: base, labels: Array.from({ length: 10 }, (_, i) => `${i}`) },
+    train: { x, y, featureSize: 784, counts, name: 'train.jsonl', hash: hash('c') },
+    suites: [],
+  };
+  const cpu = runTraining(inp);
+  const gpu = await trainAdapterOnGpu(inp);
+  const tensorsOf = (w: Uint8Array) => {
+    const len = Number(new DataView(w.buffer, w.byteOffset).getBigUint64(0, true));
+    const body = w.slice(8 + len);
+    return new Float32Array(body.buffer, 0, body.byteLength >> 2);
+  };
+  return {
+    engine: gpu.engine,
+    kind: gpu.kind,
+    manifestEngine: gpu.manifest.engine,
+    checks: [
+      scaleCheck(
+        'trainAdapterOnGpu: loss per step against runTraining',
+        Float32Array.from(gpu.steps, (s) => s.loss),
+        Float32Array.from(cpu.steps, (s) => s.loss),
+        1e-4,
+      ),
+      scaleCheck(
+        'trainAdapterOnGpu: exported adapter tensors against runTraining',
+        tensorsOf(gpu.files.weights),
+        tensorsOf(cpu.files.weights),
+        1e-4,
+      ),
+    ],
+  };
+}
+
 async function info(): Promise<{ adapter: string | null; software: boolean }> {
   const gpu = await openGpu();
   if (!gpu) return { adapter: null, software: false };
@@ -478,7 +705,7 @@ async function info(): Promise<{ adapter: string | null; software: boolean }> {
   return { adapter: gpu.adapterInfo, software: gpu.software };
 }
 
-const api = { info, kernels, mlpStep, mlpLoop };
+const api = { info, kernels, mlpStep, mlpLoop, adapterStep, adapterLoop, adapterRun };
 
 declare global {
   interface Window {

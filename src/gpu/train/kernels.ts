@@ -11,11 +11,13 @@ import activationCode from './activation.wgsl?raw';
 import crossEntropyCode from './cross-entropy.wgsl?raw';
 import rmsNormCode from './rms-norm.wgsl?raw';
 import adamwCode from './adamw.wgsl?raw';
+import mulCode from './mul.wgsl?raw';
 import {
   ACT_PARAMS,
   ADAMW_PARAMS,
   BIAS_PARAMS,
   MATMUL_PARAMS,
+  MUL_PARAMS,
   RMS_NORM_PARAMS,
   XENT_PARAMS,
   checkStruct,
@@ -32,6 +34,7 @@ export const TRAIN_KERNELS = {
   crossEntropy: { code: crossEntropyCode, struct: 'XentParams', schema: XENT_PARAMS, entries: ['main'] },
   rmsNorm: { code: rmsNormCode, struct: 'RmsNormParams', schema: RMS_NORM_PARAMS, entries: ['forward', 'backwardX', 'backwardW'] },
   adamw: { code: adamwCode, struct: 'AdamWParams', schema: ADAMW_PARAMS, entries: ['main'] },
+  mul: { code: mulCode, struct: 'MulParams', schema: MUL_PARAMS, entries: ['main'] },
 } as const satisfies Record<string, { code: string; struct: string; schema: ParamSchema; entries: readonly string[] }>;
 
 export type TrainKernelName = keyof typeof TRAIN_KERNELS;
@@ -246,6 +249,11 @@ export class TrainKernels {
       this.dispatch('rmsNorm', 'backwardX', values, { 1: x, 2: w, 5: dy, 6: inv, 7: dx }, linear(rows, 64)),
       this.dispatch('rmsNorm', 'backwardW', values, { 1: x, 5: dy, 6: inv, 8: dw }, linear(cols, 64)),
     ];
+  }
+
+  /** out (+)= a ⊙ b elementwise over n values (LoRA dropout's mask, forward and backward). */
+  mul(a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, n: number, accumulate = false): Dispatch {
+    return this.dispatch('mul', 'main', { n, accumulate: u(accumulate) }, { 1: a, 2: b, 3: out }, linear(n, 256));
   }
 
   /** One AdamW update of w (with its moments m, v) from gradient g; values from adamwValues. */

@@ -7,10 +7,10 @@
  * (a diverged step is refused before it spreads a NaN into the weights, as on the CPU).
  */
 import type { MlpParams, MlpShape } from '../../core/models/mlp.ts';
-import { IGNORE_INDEX } from '../../core/train/loss.ts';
-import { batches, type LoopOptions, type StepReport } from '../../core/train/loop.ts';
-import { ADAMW_DEFAULTS, learningRate, type AdamWConfig, type Schedule } from '../../core/train/optim.ts';
+import type { LoopOptions, StepReport } from '../../core/train/loop.ts';
+import { ADAMW_DEFAULTS, type AdamWConfig } from '../../core/train/optim.ts';
 import { TrainKernels, adamwValues, type Dispatch } from './kernels.ts';
+import { batchLabels, batchLoss, gpuLoopSteps } from './steps.ts';
 
 export const MLP_PARAM_NAMES = Object.freeze(['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'] as const);
 export type MlpParamName = (typeof MLP_PARAM_NAMES)[number];
@@ -114,25 +114,14 @@ export class GpuMlpTrainer {
     const { inputs: I, classes: C } = this.shape;
     const B = this.batch;
     if (x.length !== B * I) throw new Error(`${x.length} input values for a batch of ${B} × ${I}`);
-    if (labels.length !== B) throw new Error(`${labels.length} labels for a batch of ${B}`);
-    const y = Int32Array.from(labels);
-    let counted = 0;
-    for (let r = 0; r < B; r++) {
-      if (y[r] === IGNORE_INDEX) continue;
-      if (!(y[r] >= 0 && y[r] < C)) throw new Error(`label ${y[r]} at row ${r} is outside 0..${C - 1}`);
-      counted++;
-    }
+    const { y, counted } = batchLabels(labels, B, C);
     this.k.write(this.x, x);
     this.k.write(this.labels, y);
     this.k.setParams(this.forwardBackward[5], 'crossEntropy', { rows: B, cols: C, scale: 1 / Math.max(1, counted) });
     this.k.run(this.forwardBackward);
     const reads = [this.rowLoss, ...(opts.grads ? this.params.map((p) => p.g) : [])];
     const [rows, ...grads] = await this.k.read(reads, [B, ...(opts.grads ? this.params.map((p) => p.size) : [])]);
-    let total = 0;
-    for (let r = 0; r < B; r++) if (y[r] !== IGNORE_INDEX) total += rows[r];
-    const loss = total / Math.max(1, counted);
-    if (!Number.isFinite(loss))
-      throw new Error(`the loss is ${loss} at step ${this.t} (learning rate ${lr}); lower lr or raise warmup_steps`);
+    const loss = batchLoss(rows, y, counted, this.t, lr);
     this.t++;
     for (const p of this.params) this.k.setParams(p.update, 'adamw', adamwValues(p.size, this.adamw, lr, this.t, p.decay));
     this.k.run(this.params.map((p) => p.update));
@@ -160,31 +149,11 @@ export class GpuMlpTrainer {
  * schedule of the CPU loop (loop.ts trainSteps), so the two see the same rows at the same rate.
  * The trainer's weights are read back with `trainer.weights()` once the steps are done.
  */
-export async function* gpuMlpSteps(
+export function gpuMlpSteps(
   trainer: GpuMlpTrainer,
   x: Float32Array,
   labels: ArrayLike<number>,
   opts: LoopOptions,
 ): AsyncGenerator<StepReport, void, undefined> {
-  const I = trainer.shape.inputs;
-  const n = labels.length;
-  if (x.length !== n * I) throw new Error(`${x.length} input values for ${n} rows × ${I}`);
-  if (Math.min(opts.batch, n) !== trainer.batch)
-    throw new Error(`the trainer takes batches of ${trainer.batch}, the options ${Math.min(opts.batch, n)}`);
-  if (opts.adamw && JSON.stringify(opts.adamw) !== JSON.stringify(trainer.adamw))
-    throw new Error('the options name another AdamW configuration than the trainer was built with');
-  const schedule: Schedule = { ...opts.schedule, totalSteps: opts.steps };
-  const stream = batches(n, opts.batch, opts.seed);
-  const xb = new Float32Array(trainer.batch * I);
-  const yb = new Int32Array(trainer.batch);
-  for (let step = 0; step < opts.steps; step++) {
-    const rows = stream.next().value as Uint32Array;
-    rows.forEach((r, i) => {
-      xb.set(x.subarray(r * I, (r + 1) * I), i * I);
-      yb[i] = labels[r];
-    });
-    const lr = learningRate(schedule, step);
-    const { loss } = await trainer.step(xb, yb, lr);
-    yield { step, lr, loss };
-  }
+  return gpuLoopSteps(trainer, trainer.shape.inputs, x, labels, opts, (xb, yb, lr) => trainer.step(xb, yb, lr));
 }

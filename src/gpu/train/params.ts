@@ -82,3 +82,5 @@ export const ADAMW_PARAMS = {
   c1: 'f32',
   c2: 'f32',
 } as const satisfies ParamSchema;
+
+export const MUL_PARAMS = { n: 'u32', accumulate: 'u32' } as const satisfies ParamSchema;

@@ -1,0 +1,73 @@
+/**
+ * What every GPU training step shares (GpuMlpTrainer, GpuAdapterTrainer): the batch's labels
+ * checked and counted, the batch's mean loss from the per-row losses (refusing a non-finite one
+ * before AdamW spreads it), and the loop around a step with the CPU loop's seeded batches and
+ * learning-rate schedule (src/core/train/loop.ts `batches`, optim.ts `learningRate`), so the GPU
+ * and the CPU see the same rows at the same rate.
+ */
+import { IGNORE_INDEX } from '../../core/train/loss.ts';
+import { batches, type LoopOptions, type StepReport } from '../../core/train/loop.ts';
+import { learningRate, type AdamWConfig, type Schedule } from '../../core/train/optim.ts';
+
+/** The labels as Int32 with the number of rows counted (IGNORE_INDEX rows left out); refuses a label outside 0..classes−1. */
+export function batchLabels(labels: ArrayLike<number>, batch: number, classes: number): { y: Int32Array; counted: number } {
+  if (labels.length !== batch) throw new Error(`${labels.length} labels for a batch of ${batch}`);
+  const y = Int32Array.from(labels);
+  let counted = 0;
+  for (let r = 0; r < batch; r++) {
+    if (y[r] === IGNORE_INDEX) continue;
+    if (!(y[r] >= 0 && y[r] < classes)) throw new Error(`label ${y[r]} at row ${r} is outside 0..${classes - 1}`);
+    counted++;
+  }
+  return { y, counted };
+}
+
+/** The mean of the counted rows' losses; throws on a non-finite one (step t, rate lr in the message). */
+export function batchLoss(rows: Float32Array, y: Int32Array, counted: number, t: number, lr: number): number {
+  let total = 0;
+  for (let r = 0; r < y.length; r++) if (y[r] !== IGNORE_INDEX) total += rows[r];
+  const loss = total / Math.max(1, counted);
+  if (!Number.isFinite(loss)) throw new Error(`the loss is ${loss} at step ${t} (learning rate ${lr}); lower lr or raise warmup_steps`);
+  return loss;
+}
+
+export interface GpuStepper {
+  readonly batch: number;
+  readonly adamw: Omit<AdamWConfig, 'lr'>;
+}
+
+/**
+ * The loop's steps on x [n, inputs] with class labels, one per `next()`: the seeded batches and
+ * schedule of loop.ts trainSteps, each batch handed to `step` with its learning rate and index.
+ */
+export async function* gpuLoopSteps(
+  trainer: GpuStepper,
+  inputs: number,
+  x: Float32Array,
+  labels: ArrayLike<number>,
+  opts: LoopOptions,
+  step: (xb: Float32Array, yb: Int32Array, lr: number, step: number) => Promise<{ loss: number }>,
+): AsyncGenerator<StepReport, void, undefined> {
+  const I = inputs;
+  const n = labels.length;
+  if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new Error(`steps must be a positive integer, got ${opts.steps}`);
+  if (x.length !== n * I) throw new Error(`${x.length} input values for ${n} rows × ${I}`);
+  if (Math.min(opts.batch, n) !== trainer.batch)
+    throw new Error(`the trainer takes batches of ${trainer.batch}, the options ${Math.min(opts.batch, n)}`);
+  if (opts.adamw && JSON.stringify(opts.adamw) !== JSON.stringify(trainer.adamw))
+    throw new Error('the options name another AdamW configuration than the trainer was built with');
+  const schedule: Schedule = { ...opts.schedule, totalSteps: opts.steps };
+  const stream = batches(n, opts.batch, opts.seed);
+  const xb = new Float32Array(trainer.batch * I);
+  const yb = new Int32Array(trainer.batch);
+  for (let t = 0; t < opts.steps; t++) {
+    const rows = stream.next().value as Uint32Array;
+    rows.forEach((r, i) => {
+      xb.set(x.subarray(r * I, (r + 1) * I), i * I);
+      yb[i] = labels[r];
+    });
+    const lr = learningRate(schedule, t);
+    const { loss } = await step(xb, yb, lr, t);
+    yield { step: t, lr, loss };
+  }
+}
