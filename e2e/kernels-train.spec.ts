@@ -93,5 +93,6 @@ test('adapters as the app trains them (LoRA r4 α8 dropout 0.05 on fc1+fc2; a ne
   console.log(`trainAdapterOnGpu engine: ${run.engine}`);
   expect(run.kind).toBe('webgpu');
   expect(run.manifestEngine).toBe(run.engine);
+  expect(run.fallbackKind).toBe('cpu');
   expectWithin(run.checks);
 });

@@ -649,7 +649,9 @@ async function adapterLoop(seed: number, mode: AdapterMode): Promise<Check[]> {
  * engine it chose, the loss of every step and the exported adapter's tensors (PEFT's
  * safetensors bytes, read as f32 after the 8-byte-length header) within 1e-4 of their scale.
  */
-async function adapterRun(seed: number): Promise<{ engine: string; kind: string; manifestEngine: unknown; checks: Check[] }> {
+async function adapterRun(
+  seed: number,
+): Promise<{ engine: string; kind: string; manifestEngine: unknown; fallbackKind: string; checks: Check[] }> {
   const base = baseMlp(seed);
   const n = 80;
   const x = digitRows(n, 784, seed + 7);
@@ -672,6 +674,8 @@ async function adapterRun(seed: number): Promise<{ engine: string; kind: string;
   };
   const cpu = runTraining(inp);
   const gpu = await trainAdapterOnGpu(inp);
+  // The fallback path is the core's run itself: the same bytes.
+  const fallback = await trainAdapterOnGpu(inp, undefined, undefined, 'cpu');
   const tensorsOf = (w: Uint8Array) => {
     const len = Number(new DataView(w.buffer, w.byteOffset).getBigUint64(0, true));
     const body = w.slice(8 + len);
@@ -681,7 +685,13 @@ async function adapterRun(seed: number): Promise<{ engine: string; kind: string;
     engine: gpu.engine,
     kind: gpu.kind,
     manifestEngine: gpu.manifest.engine,
+    fallbackKind: fallback.kind,
     checks: [
+      bitsCheck(
+        "trainAdapterOnGpu(…, 'cpu'): adapter tensors against runTraining",
+        tensorsOf(fallback.files.weights),
+        tensorsOf(cpu.files.weights),
+      ),
       scaleCheck(
         'trainAdapterOnGpu: loss per step against runTraining',
         Float32Array.from(gpu.steps, (s) => s.loss),

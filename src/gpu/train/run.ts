@@ -15,7 +15,7 @@ import { GpuAdapterTrainer, gpuAdapterSteps, gpuAdapterUnsupported } from './ada
 export const CPU_ENGINE = 'garden tape (CPU, f32)';
 
 export interface AdapterEngine {
-  /** 'webgpu' or 'cpu', and in words: the adapter, or why the CPU was chosen. */
+  /** 'webgpu' or 'cpu', and in words: the adapter, or why the CPU was chosen (updated if the GPU's first step fails). */
   kind: 'webgpu' | 'cpu';
   engine: string;
   /** The run's steps; the prepared run's adapter is current after each one. */
@@ -46,13 +46,50 @@ export async function adapterSteps(inp: RunInputs, run: PreparedRun, prefer: 'we
   const gpu = await getGpu();
   if (!gpu) return cpu('no WebGPU device');
   const batch = Math.min(opts.batch, inp.train.y.length);
-  const trainer = new GpuAdapterTrainer(gpu.device, inp.base.tensors, run.adapter, batch, opts.adamw ?? ADAMW_DEFAULTS);
-  return {
+  let trainer: GpuAdapterTrainer;
+  try {
+    trainer = new GpuAdapterTrainer(gpu.device, inp.base.tensors, run.adapter, batch, opts.adamw ?? ADAMW_DEFAULTS);
+  } catch (e) {
+    return cpu(`WebGPU refused the run (${(e as Error).message})`);
+  }
+  const engine: AdapterEngine = {
     kind: 'webgpu',
     engine: `WebGPU training kernels (f32) on ${gpu.adapterInfo}${gpu.software ? ' (software adapter)' : ''}`,
-    steps: gpuAdapterSteps(trainer, inp.train.x, inp.train.y, opts),
+    steps: cpuSteps([]), // set below, once the engine exists for the fallback to update
     close: () => trainer.destroy(),
   };
+  const gpuSteps = gpuAdapterSteps(trainer, inp.train.x, inp.train.y, opts);
+  engine.steps = firstStepFallback(engine, gpuSteps, () => cpu('WebGPU failed at its first step'));
+  return engine;
+}
+
+/**
+ * The GPU steps, or the CPU's when the GPU's first step fails (a pipeline the adapter refuses, a
+ * device lost at once): nothing was updated then, so the CPU run starts from the same adapter.
+ * A failure after the first step is the run's error (the optimizer's moments live on the device).
+ */
+async function* firstStepFallback(
+  engine: AdapterEngine,
+  gpuSteps: AsyncIterable<StepReport>,
+  cpu: () => AdapterEngine,
+): AsyncGenerator<StepReport, void, undefined> {
+  const it = gpuSteps[Symbol.asyncIterator]();
+  let first: IteratorResult<StepReport>;
+  try {
+    first = await it.next();
+  } catch (e) {
+    engine.close();
+    const fallback = cpu();
+    // The engine the caller holds now names the CPU (read engine.kind and engine.engine after the run).
+    engine.kind = fallback.kind;
+    engine.engine = `${fallback.engine}: ${(e as Error).message}`;
+    engine.close = fallback.close;
+    yield* fallback.steps;
+    return;
+  }
+  if (first.done) return;
+  yield first.value;
+  for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
 }
 
 export class TrainAborted extends Error {
