@@ -6,25 +6,31 @@
  * where the time went. The same recipe always writes the same bytes, whatever the thread count.
  */
 import { dirname, resolve } from 'node:path';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { validateRecipe, recipeHash, type ModelRef } from '../../src/core/operators/recipe.ts';
-import { breed, type BreedResult } from '../../src/core/operators/breed.ts';
+import { breed, breedStream, type BreedResult } from '../../src/core/operators/breed.ts';
+import { candidateHeader } from '../../src/core/operators/candidate.ts';
+import { compareNames } from '../../src/core/format/safetensors.ts';
+import { STREAM_CHUNK_BYTES } from '../../src/core/format/source.ts';
+import { openSlmRange, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
+import { writeAll } from '../../src/node/file-source.ts';
 import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
-import { setSha256Provider, sha256Provider, type Sha256Provider } from '../../src/core/hash.ts';
+import { setSha256Provider, sha256Provider, sha256Stream, type Sha256Hex, type Sha256Provider } from '../../src/core/hash.ts';
 import { createNodeCpuPool } from '../../src/cpu/node.ts';
 import { createFastCpuBackend } from '../../src/cpu/backend.ts';
 import { INLINE_BELOW, type CpuPool } from '../../src/cpu/pool.ts';
 import { numel } from '../../src/core/tensor.ts';
-import { checkSlmMetadata, type SlmFile } from '../../src/core/format/slm.ts';
+import { checkSlmMetadata, writeSlmStream, type SlmFile } from '../../src/core/format/slm.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
 import { parentCompatibility, recordBreed } from '../../src/core/lab/records.ts';
 import { manifestHash } from '../../src/core/manifest/index.ts';
 import { parseStrictJson } from '../../src/core/manifest/strict-json.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { DEFAULT_CATALOG, checkFamilySpecies, loadFamily } from '../../src/node/catalog.ts';
-import { LIMITS, confinedPath, declaredRoot, readRegular, writeFileAtomic } from '../../src/node/confine.ts';
+import { LIMITS, confinedPath, declaredRoot, readRegular, tempName, writeFileAtomic } from '../../src/node/confine.ts';
 import { printable } from '../../src/core/format/printable.ts';
 import { operatorsText } from './operators.ts';
 import { loadParentModel } from '../../src/node/parent-model.ts';
@@ -205,7 +211,11 @@ async function calibrationStatistics(
  * weights are the updates' example counts (federatedBreedParams); undefined for other operators.
  * `models` is the base then the parents, or empty when the recipe has no base.
  */
-function federatedParams<P extends Readonly<Record<string, unknown>>>(operator: string, params: P, models: readonly SlmFile[]) {
+function federatedParams<P extends Readonly<Record<string, unknown>>>(
+  operator: string,
+  params: P,
+  models: readonly Pick<SlmFile, 'metadata' | 'hash'>[],
+) {
   if (getOperator(operator).id !== 'federated' || models.length === 0) return undefined;
   try {
     return federatedBreedParams(params, models.slice(1), models[0].hash);
@@ -227,7 +237,7 @@ function informedNote(s: BreedResult['stats'][number] & DataInformedStat): strin
   return parts.join('; ');
 }
 
-function table(result: BreedResult): string {
+function table(result: Pick<BreedResult, 'stats'>): string {
   const rows = [['tensor', 'changed', 'sparsity', '|delta|', 'conflicts', 'kept', 'bytes', 'ms', 'note']];
   for (const s of result.stats) {
     rows.push([
@@ -301,6 +311,8 @@ async function breedCommand(
     h = hashMs();
     return wall - hashed;
   };
+  const streamed = await streamedBreed(opts, recipe, root, dir, outPath, { t0, phase, hashMs, pool });
+  if (streamed !== null) return streamed;
   let t = performance.now();
   const models: SlmFile[] = [];
   const refs = [
@@ -353,18 +365,224 @@ async function breedCommand(
   await writeFileAtomic(`${outPath}.records.json`, new TextEncoder().encode(JSON.stringify({ manifests: records.manifests }, null, 2)));
   const write = phase(t);
   const timings: BreedTimings = { read, compute, serialize, write, hash: hashMs(), poolStart, total: performance.now() - t0 };
+  report(opts, {
+    result,
+    inputs: models.map((m) => m.hash),
+    hash,
+    size: bytes.length,
+    lineageKey,
+    records,
+    rHash,
+    outPath,
+    timings,
+    federated,
+  });
+  return 0;
+}
+
+/**
+ * Whether the recipe can breed through breedStream: an operator that keeps each tensor's place,
+ * needs no whole-tensor pre-pass, no calibration and no storage of its own (quantize), and no
+ * --family (whose quantized candidate and species checks want whole parents).
+ */
+function streamable(opts: ReturnType<typeof parseOptions>, operator: string): boolean {
+  const op = getOperator(operator);
+  if (opts.family || opts.calibration.length || STATISTICS_FOR[op.id as OperatorId]) return false;
+  if (op.layout || op.store) return false;
+  return !op.prepare || op.kernel?.id === 'task-arithmetic';
+}
+
+/**
+ * garden breed over one-file `.slm` parents read range by range (openSlmRange) with breedStream:
+ * each output tensor is appended to a temporary data file as it is computed, then the candidate
+ * is written as its header (candidateHeader: the bytes candidateSlm gives) and that data copied
+ * in name order, hashed as it goes. Null when a parent is anything else: the whole-tensor path.
+ */
+async function streamedBreed(
+  opts: ReturnType<typeof parseOptions>,
+  recipe: ReturnType<typeof validateRecipe>,
+  root: string,
+  dir: string,
+  outPath: string,
+  ctx: { t0: number; phase: (t: number) => number; hashMs: () => number; pool: { ready: Promise<CpuPool> | null } },
+): Promise<number | null> {
+  if (!streamable(opts, recipe.operator)) return null;
+  const refs = [
+    ...(recipe.base ? [{ ref: recipe.base, what: 'base' }] : []),
+    ...recipe.parents.map((ref, i) => ({ ref, what: `parent ${i}` })),
+  ];
+  const { phase, hashMs, pool } = ctx;
+  let t = performance.now();
+  const models: SlmRangeParent[] = [];
+  const dataPath = tempName(outPath);
+  let data: FileHandle | null = null;
+  try {
+    for (const { ref, what } of refs) {
+      if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
+      const path = confinedPath(root, dir, ref.path, `${what} path`);
+      let m: SlmRangeParent | null;
+      try {
+        m = await openSlmRange(path, what);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+      if (!m) return null;
+      models.push(m);
+      if (ref.hash && ref.hash !== m.hash) throw new CliError(`${what} (${path}) has hash ${m.hash}, the recipe expects ${ref.hash}`);
+      if (models.length === 1 && opts.threads > 0 && m.tensors.some((x) => numel(x.shape) >= INLINE_BELOW)) {
+        pool.ready = createNodeCpuPool(opts.threads);
+        pool.ready.catch(() => undefined);
+      }
+    }
+    const readMs = () => models.reduce((a, m) => a + m.readMs(), 0);
+    let read = phase(t);
+
+    const tp = performance.now();
+    const workers = await pool.ready;
+    const poolStart = performance.now() - tp;
+    const backend: KernelBackend = workers ? createFastCpuBackend(workers) : cpuBackend;
+    t = performance.now();
+    const federated = federatedParams(recipe.operator, recipe.params, recipe.base ? models : []);
+    const params = federated?.params ?? recipe.params;
+    // Each output tensor appended to the data file; its place there kept for the copy.
+    data = await open(dataPath, 'wx+');
+    const fh = data;
+    const placed = new Map<string, { at: number; bytes: number }>();
+    let end = 0;
+    let writeMs = 0;
+    const r0 = readMs();
+    const result = await breedStream(
+      { operator: recipe.operator, params, seed: recipe.seed, parents: models.map((m) => m.source) },
+      backend,
+      {
+        output(spec) {
+          const at = end;
+          const h = sha256Stream();
+          return {
+            async write(bytes) {
+              h.update(bytes);
+              const w0 = performance.now();
+              await writeAll(fh, bytes, dataPath);
+              writeMs += performance.now() - w0;
+              end += bytes.length;
+            },
+            async finish() {
+              placed.set(spec.name, { at, bytes: end - at });
+              return { hash: h.digestHex() };
+            },
+          };
+        },
+      },
+    );
+    // The breed's reads and writes are told apart from its compute.
+    const breedRead = readMs() - r0;
+    const compute = phase(t) - breedRead - writeMs;
+    read += breedRead;
+    const rHash = recipeHash(recipe);
+    const tensors = result.outputs.map((o) => ({ name: o.name, dtype: o.dtype, shape: [...o.shape] }));
+    const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata }));
+    t = performance.now();
+    const header = candidateHeader({ ...result, tensors }, parents);
+    const contentHashes = new Map(result.outputs.map((o) => [o.name, o.hash as Sha256Hex]));
+    const first = await writeSlmStream(
+      { tensors, read: () => Promise.reject(new Error('the streamed candidate has no tensor in memory')) },
+      { ...header.options, contentHashes, maxShardBytes: Number.MAX_SAFE_INTEGER },
+    ).next();
+    if (first.done) throw new Error('the candidate header was not written');
+    const headerBytes = first.value.bytes;
+    const serialize = phase(t);
+    t = performance.now();
+    const size = headerBytes.length + end;
+    const fileHash = sha256Stream();
+    const tmp = tempName(outPath);
+    const out = await open(tmp, 'wx');
+    let renamed = false;
+    try {
+      fileHash.update(headerBytes);
+      await writeAll(out, headerBytes, tmp);
+      // The data in the header's order (names sorted), copied piece by piece.
+      const buf = new Uint8Array(STREAM_CHUNK_BYTES);
+      for (const spec of [...tensors].sort(compareNames)) {
+        const { at, bytes } = placed.get(spec.name)!;
+        for (let o = 0; o < bytes; o += buf.length) {
+          const n = Math.min(buf.length, bytes - o);
+          const piece = buf.subarray(0, n);
+          let got = 0;
+          while (got < n) {
+            const { bytesRead } = await fh.read(piece, got, n - got, at + o + got);
+            if (bytesRead === 0) throw new Error(`short read from ${dataPath}`);
+            got += bytesRead;
+          }
+          fileHash.update(piece);
+          await writeAll(out, piece, tmp);
+        }
+      }
+      await out.sync();
+      await out.close();
+      await rename(tmp, outPath);
+      renamed = true;
+    } finally {
+      if (!renamed) {
+        await out.close().catch(() => undefined);
+        await rm(tmp, { force: true });
+      }
+    }
+    const hash = fileHash.digestHex();
+    const file = { bytes: { length: size } as Uint8Array, hash, species: header.species, lineageKey: header.lineageKey };
+    const whole = { ...result, tensors: [] };
+    const compatibility = parentCompatibility(models.map((m) => ({ id: m.hash, species: m.species, tensors: m.tensors })));
+    const records = recordBreed({ result: whole, file, parents: models.map((m) => m.hash), requested: recipe.params, compatibility });
+    await writeFileAtomic(`${outPath}.records.json`, new TextEncoder().encode(JSON.stringify({ manifests: records.manifests }, null, 2)));
+    const write = phase(t) + writeMs;
+    const timings: BreedTimings = { read, compute, serialize, write, hash: hashMs(), poolStart, total: performance.now() - ctx.t0 };
+    report(opts, {
+      result,
+      inputs: models.map((m) => m.hash),
+      hash,
+      size,
+      lineageKey: header.lineageKey,
+      records,
+      rHash,
+      outPath,
+      timings,
+      federated,
+    });
+    return 0;
+  } finally {
+    await data?.close().catch(() => undefined);
+    await rm(dataPath, { force: true });
+    await Promise.all(models.map((m) => m.close().catch(() => undefined)));
+  }
+}
+
+/** What garden breed prints of a breed (whole or streamed). */
+interface BreedReport {
+  result: Omit<BreedResult, 'tensors'>;
+  inputs: string[];
+  hash: string;
+  size: number;
+  lineageKey: string;
+  records: ReturnType<typeof recordBreed>;
+  rHash: string;
+  outPath: string;
+  timings: BreedTimings;
+  federated: ReturnType<typeof federatedParams>;
+}
+
+function report(opts: ReturnType<typeof parseOptions>, r: BreedReport): void {
+  const { result, inputs, hash, lineageKey, records, rHash, outPath, timings, federated } = r;
   const round = (x: number) => Math.round(x * 10) / 10;
 
   const summary = {
     candidate: hash,
     path: outPath,
-    bytes: bytes.length,
+    bytes: r.size,
     recipe: rHash,
     lineage: lineageKey,
     operator: result.operator,
     params: result.params,
     seed: result.seed,
-    inputs: models.map((m) => m.hash),
+    inputs,
     backend: result.backend,
     ms: round(result.ms),
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, round(v)])),
@@ -378,7 +596,7 @@ async function breedCommand(
   if (opts.json) console.log(JSON.stringify(summary, null, 2));
   else {
     console.log(`candidate ${hash}`);
-    console.log(`written   ${outPath} (${bytes.length} bytes)`);
+    console.log(`written   ${outPath} (${r.size} bytes)`);
     console.log(`operator  ${result.operator.id}@${result.operator.version}  seed ${result.seed}  params ${JSON.stringify(result.params)}`);
     if (federated?.counts)
       console.log(
@@ -391,10 +609,9 @@ async function breedCommand(
     console.log(`recipe    ${rHash}`);
     console.log(`lineage   ${lineageKey}`);
     console.log(`receipt   ${manifestHash(records.receipt)}  candidate manifest ${manifestHash(records.candidate)}`);
-    console.log(`inputs    ${models.map((m) => m.hash.slice(0, 12)).join(' ')}`);
+    console.log(`inputs    ${inputs.map((m) => m.slice(0, 12)).join(' ')}`);
     console.log(table(result));
   }
-  return 0;
 }
 
 export default command;

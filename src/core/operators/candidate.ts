@@ -7,7 +7,8 @@
 import { hashJson, sha256Hex, type Sha256Hex } from '../hash.ts';
 import { speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
 import { carriedMetadata } from '../format/hf-keys.ts';
-import type { Tensor } from '../tensor.ts';
+import type { TensorSpec } from '../format/safetensors.ts';
+import type { SlmWriteOptions } from '../format/slm.ts';
 import type { BreedResult } from './breed.ts';
 import { stackedCausalLm } from './passthrough.ts';
 import { isQuantizedModel, quantBlockSize, quantizedSpecies, QUANT_GRAPH_OP_KEY, type QuantGraphOp } from '../models/quantized-graph.ts';
@@ -19,7 +20,8 @@ export interface ParentInfo {
   /** The species graph hash and vocabulary, when the parent's file carries them. */
   graph?: Sha256Hex;
   vocabulary?: string[];
-  tensors: readonly Tensor[];
+  /** The parent's tensors (only their names, dtypes and shapes are read here). */
+  tensors: readonly TensorSpec[];
   /**
    * The family's weight-free inference graph and label set, when the caller has them: a quantized
    * candidate then gets its own dequantizing graph and the species bound to it.
@@ -61,8 +63,8 @@ export function recipeMetadata(
   return JSON.stringify({ operator: result.operator, params: result.params, seed: result.seed, parents: parents.map((p) => p.hash) });
 }
 
-function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
-  const sig = (ts: readonly Tensor[]) => hashJson(ts.map((t) => [t.name, t.dtype, t.shape]).sort());
+function sameSignature(a: readonly TensorSpec[], b: readonly TensorSpec[]): boolean {
+  const sig = (ts: readonly TensorSpec[]) => hashJson(ts.map((t) => [t.name, t.dtype, t.shape]).sort());
   return sig(a) === sig(b);
 }
 
@@ -71,7 +73,10 @@ function sameSignature(a: readonly Tensor[], b: readonly Tensor[]): boolean {
  * vocabulary; the parents' species when its tensors have the same names, shapes and dtypes; else
  * (quantize) a species derived from the parents' and the operator's.
  */
-export function candidateSpecies(result: BreedResult, first: ParentInfo): Sha256Hex {
+export function candidateSpecies(
+  result: Pick<BreedResult, 'operator' | 'metadata'> & { tensors: readonly TensorSpec[] },
+  first: ParentInfo,
+): Sha256Hex {
   if (!isQuantizedModel(result.tensors) && first.graph !== undefined && first.vocabulary !== undefined)
     return speciesId(speciesSignature(result.tensors, first.graph, first.vocabulary));
   if (sameSignature(result.tensors, first.tensors)) return first.species;
@@ -121,11 +126,26 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
         result.tensors,
       )
     : undefined;
+  const { species, options } = plainHeader(result, parents, key, stack);
+  const bytes = writeSlm(result.tensors, options);
+  return { bytes, hash: sha256Hex(bytes), species, lineageKey: key };
+}
+
+type HeaderResult = Pick<BreedResult, 'operator' | 'params' | 'seed' | 'metadata'> & { tensors: readonly TensorSpec[] };
+
+/** The species and writeSlm options of a candidate that is neither quantized with its family graph nor a layer stack. */
+function plainHeader(
+  result: HeaderResult,
+  parents: readonly ParentInfo[],
+  key: Sha256Hex,
+  stack?: ReturnType<typeof stackedCausalLm>,
+): { species: Sha256Hex; options: SlmWriteOptions } {
+  const first = parents[0];
   const extra: Record<string, string> = {
     ...carriedMetadata(first.metadata),
     ...stack?.metadata,
     ...result.metadata,
-    'garden.operator': operator,
+    'garden.operator': `${result.operator.id}@${result.operator.version}`,
     'garden.lineage': key,
     'garden.recipe': recipeMetadata(result, parents),
   };
@@ -139,11 +159,22 @@ export function candidateSlm(result: BreedResult, parents: readonly ParentInfo[]
   const species = candidateSpecies(result, bound);
   // A quantized candidate without its family graph cannot name a graph that runs it: bind none.
   const sameGraph = !isQuantizedModel(result.tensors);
-  const bytes = writeSlm(result.tensors, {
+  return {
     species,
-    graph: sameGraph ? bound.graph : undefined,
-    vocabulary: sameGraph ? bound.vocabulary : undefined,
-    extra,
-  });
-  return { bytes, hash: sha256Hex(bytes), species, lineageKey: key };
+    options: { species, graph: sameGraph ? bound.graph : undefined, vocabulary: sameGraph ? bound.vocabulary : undefined, extra },
+  };
+}
+
+/**
+ * The header of the candidate candidateSlm would write for a breed whose outputs are streamed
+ * (tensor specs only, no data): its species, lineage key and the writeSlm options. Not for a
+ * layer stack, nor a quantized candidate bound to its family graph (those need candidateSlm).
+ */
+export function candidateHeader(
+  result: HeaderResult,
+  parents: readonly ParentInfo[],
+): { species: Sha256Hex; lineageKey: Sha256Hex; options: SlmWriteOptions } {
+  if (parents[0].family && isQuantizedModel(result.tensors)) throw new Error('candidateHeader: a quantized candidate needs candidateSlm');
+  const key = lineageKey(result, parents);
+  return { ...plainHeader(result, parents, key), lineageKey: key };
 }
