@@ -128,6 +128,11 @@ test('lineage graph, Pareto review and storage per model over two bred candidate
   expect(pareto.rows.filter((r) => r.front).map((r) => r.id)).toEqual(pareto.front);
   for (const r of pareto.rows) expect(r.cells[1]).toBe(`${r.y} B`);
   await page.getByTestId('pareto-panel').screenshot({ path: 'e2e/screenshots/garden-pareto-bytes.png' });
+  // At 1024 px every point keeps its label (placed clear of the other labels and points, label-placement.ts).
+  await page.setViewportSize({ width: 1024, height: 800 });
+  await expect(page.getByTestId('pareto-chart').locator('.uplot')).toHaveAttribute('data-labels', String(pareto.rows.length));
+  await page.getByTestId('pareto-panel').screenshot({ path: 'e2e/screenshots/garden-pareto-1024.png' });
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // Storage per model: the crossover shares its tensors with its parents; the champion and the admitted cannot go.
   const storage = async (id: string) => {

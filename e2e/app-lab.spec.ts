@@ -130,6 +130,15 @@ test('benefit gates Make champion; a displaced champion turns recessive, a faile
   await expect(page.getByTestId('ledger')).toContainText(`resilience evidence of ${cand}: failed, temporal fitness 0.8000 → 0.4000`);
   await ledgerIntact(page);
   await page.getByTestId('allele-panel').screenshot({ path: 'e2e/screenshots/lab-alleles.png' });
+  // Readable at 1024 px and at 200 % zoom (512 CSS px): the table fits its panel (no sideways scroll), each allele a card when narrow.
+  for (const width of [1024, 512]) {
+    await page.setViewportSize({ width, height: 900 });
+    const table = page.getByTestId('alleles');
+    const fits = await table.evaluate((t) => t.scrollWidth <= t.parentElement!.clientWidth + 1);
+    expect(fits, `the allele table overflows at ${width} px`).toBe(true);
+    await page.getByTestId('allele-panel').screenshot({ path: `e2e/screenshots/lab-alleles-${width}.png` });
+  }
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // A recessive is re-expressed by the user without breeding (ledgered on the recessive basis).
   await page.getByTestId(`reexpress-${candId}`).click();

@@ -3,6 +3,7 @@ import { useGarden } from '../state.ts';
 import { digestLabel, reexpress, refreshAlleles, resilienceCheck, roundFromCluster, useLab } from '../lab.ts';
 import { EVIDENCE_KINDS } from '../../core/lab/temporal-fitness.ts';
 import { pct } from '../format.ts';
+import './garden-view.css';
 
 /** A model id as a whole word (not inside a longer id). */
 const idPattern = (id: string) => new RegExp(`(?<![\\w-])${id.replace(/[.*+?^$()|[\]{}\\]/g, '\\$&')}(?![\\w-])`, 'g');
@@ -20,6 +21,7 @@ export function AllelePanel() {
       .map((m) => m.id)
       .sort((a, b) => b.length - a.length)
       .reduce((t, id) => t.replace(idPattern(id), name(id)), text);
+  // The table's roles are spelled out: the narrow layout stacks its cells (display: block), which would drop its semantics.
   return (
     <section className="step" aria-labelledby="alleles-h" data-testid="allele-panel">
       <h2 id="alleles-h">
@@ -32,22 +34,36 @@ export function AllelePanel() {
       {alleles.length === 0 ? (
         <p className="hint">No allele yet: the first champion change makes one.</p>
       ) : (
-        <table className="registry" data-testid="alleles">
-          <thead>
-            <tr>
-              <th>model</th>
-              <th>state</th>
-              <th>why</th>
-              <th>fitness</th>
-              <th />
+        <table className="registry allele-table" role="table" data-testid="alleles">
+          <thead role="rowgroup">
+            <tr role="row">
+              <th scope="col" role="columnheader">
+                model
+              </th>
+              <th scope="col" role="columnheader">
+                state
+              </th>
+              <th scope="col" role="columnheader">
+                why
+              </th>
+              <th scope="col" role="columnheader">
+                fitness
+              </th>
+              <th scope="col" role="columnheader">
+                <span className="sr-only">actions</span>
+              </th>
             </tr>
           </thead>
-          <tbody>
+          <tbody role="rowgroup">
             {alleles.map((a) => (
-              <tr key={a.model} data-testid={`allele-${a.model}`}>
-                <td title={a.model}>{name(a.model)}</td>
-                <td data-testid={`allele-state-${a.model}`}>{a.state}</td>
-                <td>
+              <tr role="row" key={a.model} data-testid={`allele-${a.model}`}>
+                <td role="cell" title={a.model} data-label="model" className="allele-model">
+                  {name(a.model)}
+                </td>
+                <td role="cell" data-testid={`allele-state-${a.model}`} data-label="state">
+                  {a.state}
+                </td>
+                <td role="cell" data-label="why" className="allele-why">
                   <span title={a.reason} data-testid={`allele-reason-${a.model}`}>
                     {named(a.reason)}
                   </span>
@@ -61,10 +77,10 @@ export function AllelePanel() {
                     </ol>
                   )}
                 </td>
-                <td data-testid={`allele-fitness-${a.model}`}>
+                <td role="cell" data-testid={`allele-fitness-${a.model}`} data-label="fitness" className="allele-fitness">
                   {a.fitness.toFixed(4)}
                   {credits[a.model] && (
-                    <span className="hint">
+                    <span className="hint credits">
                       {' '}
                       (
                       {EVIDENCE_KINDS.map(
@@ -74,7 +90,7 @@ export function AllelePanel() {
                     </span>
                   )}
                 </td>
-                <td>
+                <td role="cell" className="allele-actions">
                   {a.state === 'recessive' && (
                     <button onClick={() => void reexpress(a.model, name(a.model))} disabled={!!busy} data-testid={`reexpress-${a.model}`}>
                       Re-express

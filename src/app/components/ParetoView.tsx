@@ -4,6 +4,7 @@ import 'uplot/dist/uPlot.min.css';
 import { useGarden } from '../state.ts';
 import { byCreation } from '../naming.ts';
 import { objectiveAxes, paretoPoints, type Axis, type ParetoPoint } from '../garden-view.ts';
+import { placeLabels } from '../label-placement.ts';
 import './garden-view.css';
 
 const FRONT = '#1f5135';
@@ -18,7 +19,7 @@ function show(axis: Axis, v: number, tick = false): string {
 
 const shortName = (name: string) => name.split(' · ')[0];
 
-/** The points as a uPlot scatter: one series per model (so a point is a point), the front joined by a line, each point labelled. */
+/** The points as a uPlot scatter: one series per model (so a point is a point), the front joined by a line, the labels placed without overlap (label-placement.ts). */
 function Scatter({ points, x, y }: { points: ParetoPoint[]; x: Axis; y: Axis }) {
   const ref = useRef<HTMLDivElement>(null);
   const [tip, setTip] = useState<{ left: number; top: number; p: ParetoPoint } | null>(null);
@@ -64,34 +65,52 @@ function Scatter({ points, x, y }: { points: ParetoPoint[]; x: Axis; y: Axis }) 
             (u) => {
               const ctx = u.ctx;
               ctx.save();
-              ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
-              ctx.fillStyle = '#1d2a22';
-              // Each label beside its point, on the first side where it overlaps no earlier label and stays in the plot.
               const r = devicePixelRatio;
-              const placed: [number, number, number, number][] = [];
-              const { left, top, width, height } = u.bbox;
-              for (const p of points) {
-                const text = shortName(p.name);
-                const w = ctx.measureText(text).width;
-                const h = 12 * r;
-                const cx = u.valToPos(p.x, 'x', true);
-                const cy = u.valToPos(p.y, 'y', true);
-                const sides: [number, number][] = [
-                  [cx + 8 * r, cy - 8 * r],
-                  [cx + 8 * r, cy + 8 * r + h],
-                  [cx - 8 * r - w, cy - 8 * r],
-                  [cx - 8 * r - w, cy + 8 * r + h],
-                ];
-                const fits = ([x, y]: [number, number]) =>
-                  x >= left &&
-                  x + w <= left + width &&
-                  y - h >= top &&
-                  y <= top + height &&
-                  placed.every(([a, b, c, d]) => x + w < a || x > c || y < b || y - h > d);
-                const [x, y] = sides.find(fits) ?? sides[0];
-                placed.push([x, y - h, x + w, y]);
-                ctx.fillText(text, x, y);
-              }
+              const h = 12 * r;
+              ctx.font = `${h}px system-ui, sans-serif`;
+              // uPlot leaves the axes' alignment set: the spots are top-left corners.
+              ctx.textAlign = 'left';
+              ctx.textBaseline = 'top';
+              // The front's labels first: when the plot is crowded, a dominated point's label is the one left out.
+              const order = [...points.filter((p) => p.front), ...points.filter((p) => !p.front)];
+              const texts = order.map((p) => shortName(p.name));
+              // The dashed line joins the front in x order: labels keep off it too.
+              const joined = front
+                .map((p) => [u.valToPos(p.x, 'x', true), u.valToPos(p.y, 'y', true)] as const)
+                .sort((a, b) => a[0] - b[0]);
+              const frontLine = joined.slice(1).map((q, i) => [...joined[i], ...q] as const);
+              const spots = placeLabels(
+                order.map((p, i) => ({
+                  cx: u.valToPos(p.x, 'x', true),
+                  cy: u.valToPos(p.y, 'y', true),
+                  w: ctx.measureText(texts[i]).width,
+                  h,
+                })),
+                u.bbox,
+                { pointRadius: 7 * r, gap: 5 * r, rings: 6, segments: frontLine },
+              );
+              ctx.strokeStyle = REST;
+              ctx.lineWidth = r;
+              spots.forEach((spot, i) => {
+                if (!spot) return;
+                const p = order[i];
+                if (spot.leader) {
+                  const cx = u.valToPos(p.x, 'x', true);
+                  const cy = u.valToPos(p.y, 'y', true);
+                  const w = ctx.measureText(texts[i]).width;
+                  // From the point's edge to the nearest point of the label.
+                  const tx = Math.max(spot.x, Math.min(cx, spot.x + w));
+                  const ty = Math.max(spot.y, Math.min(cy, spot.y + h));
+                  const len = Math.hypot(tx - cx, ty - cy) || 1;
+                  ctx.beginPath();
+                  ctx.moveTo(cx + ((tx - cx) / len) * 7 * r, cy + ((ty - cy) / len) * 7 * r);
+                  ctx.lineTo(tx, ty);
+                  ctx.stroke();
+                }
+                ctx.fillStyle = '#1d2a22';
+                ctx.fillText(texts[i], spot.x, spot.y);
+              });
+              u.root.dataset.labels = String(spots.filter(Boolean).length);
               ctx.restore();
             },
           ],
