@@ -45,6 +45,10 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
     families: { id: string; models: { id: string; hash: string }[] }[];
   };
   expect(hash).toBe(catalog.families.find((f) => f.id === 'digits')!.models.find((m) => m.id === 'digits-noisy')!.hash);
+  // The re-hash covers the archived model too.
+  await page.getByTestId('rehash-all').click();
+  await expect(page.getByTestId('rehash-result')).toContainText('4 of 4 models rebuilt from their stored tensors match their hash.');
+  await expect(page.getByTestId('rehash-digits-noisy')).toContainText('identical hash');
   await page.setViewportSize({ width: 1024, height: 900 });
   await page.getByTestId('storage-panel').screenshot({ path: 'e2e/screenshots/storage-archived.png' });
   expect(await seriousViolations(page)).toEqual([]);

@@ -29,7 +29,9 @@ export interface GardenViewState {
   /** The outcome of the last action, in one sentence. */
   message: string | null;
   /** The last re-hash of every model: name → null when it re-hashed, else why not. */
-  rehash: { at: string; results: { id: string; name: string; error: string | null }[] } | null;
+  /** `cancelled`: Cancel stopped it, of this many models. */
+  rehash: { at: string; results: { id: string; name: string; error: string | null }[]; cancelled?: number } | null;
+  rehashProgress: RehashProgress | null;
 }
 
 export const useGardenView = create<GardenViewState>()(() => ({
@@ -39,6 +41,7 @@ export const useGardenView = create<GardenViewState>()(() => ({
   busy: null,
   message: null,
   rehash: null,
+  rehashProgress: null,
 }));
 
 const set = useGardenView.setState;
@@ -158,21 +161,46 @@ async function storedFile(m: ModelEntry): Promise<{ name: string; bytes: Uint8Ar
 
 /** Download a model's .slm, rebuilt from the store and checked against its hash. */
 export async function exportModel(m: ModelEntry): Promise<void> {
+  // A second click while this or other work runs is ignored.
+  if (useGardenView.getState().busy) return;
+  set({ busy: `exporting ${m.name}` });
   try {
     const f = await storedFile(m);
     saveFile(f.name, f.bytes, 'application/octet-stream');
     set({ message: `Exported ${m.name} as ${f.name} (${bytes(f.bytes.length)}).` });
   } catch (e) {
     set({ message: `Could not export ${m.name}: ${(e as Error).message}` });
+  } finally {
+    set({ busy: null });
   }
+}
+
+/** Bytes of the models the re-hash has rebuilt so far, of all of them; `startedAt` gives its ETA. */
+export interface RehashProgress {
+  done: number;
+  total: number;
+  model: string;
+  startedAt: number;
+}
+
+let rehashCancelled = false;
+
+/** Stop the re-hash after the model in progress (it only reads: nothing to undo). */
+export function cancelRehash(): void {
+  rehashCancelled = true;
 }
 
 /** Rebuild every model's .slm from its stored tensors (each checked against its hash) and compare with the model's hash. */
 export async function rehashAll(): Promise<void> {
   if (useGardenView.getState().busy) return;
-  set({ busy: 're-hashing every model' });
+  rehashCancelled = false;
+  const models = allModels(useGarden.getState().models, useGardenView.getState().archivedModels);
+  const progress: RehashProgress = { done: 0, total: models.reduce((n, m) => n + m.bytes, 0), model: '', startedAt: performance.now() };
+  set({ busy: 're-hashing every model', rehash: null, rehashProgress: progress });
   const results: { id: string; name: string; error: string | null }[] = [];
-  for (const m of allModels(useGarden.getState().models, useGardenView.getState().archivedModels))
+  for (const m of models) {
+    if (rehashCancelled) break;
+    set({ rehashProgress: { ...progress, model: m.name } });
     results.push({
       id: m.id,
       name: m.name,
@@ -181,5 +209,11 @@ export async function rehashAll(): Promise<void> {
         (e: Error) => e.message,
       ),
     });
-  set({ busy: null, rehash: { at: new Date().toISOString(), results } });
+    progress.done += m.bytes;
+  }
+  set({
+    busy: null,
+    rehashProgress: null,
+    rehash: { at: new Date().toISOString(), results, cancelled: results.length < models.length ? models.length : undefined },
+  });
 }

@@ -1,10 +1,11 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useGarden } from '../state.ts';
-import { bytes } from '../format.ts';
+import { bytes, etaText } from '../format.ts';
 import { archiveRefusal, deleteRefusal } from '../garden-view.ts';
 import {
   allModels,
   archiveModel,
+  cancelRehash,
   deleteModel,
   exportModel,
   gardenFacts,
@@ -28,7 +29,7 @@ export function StoragePanel() {
   const registry = useGarden((s) => s.registry);
   const ledgerLength = useGarden((s) => s.ledger.length);
   const totals = useGarden((s) => s.storage);
-  const { storage, archived, archivedModels, busy, message, rehash } = useGardenView();
+  const { storage, archived, archivedModels, busy, message, rehash, rehashProgress: rp } = useGardenView();
   const models = useMemo(() => allModels(pool, archivedModels), [pool, archivedModels]);
   const [confirming, setConfirming] = useState<string | null>(null);
   useEffect(() => {
@@ -86,7 +87,12 @@ export function StoragePanel() {
                   <td>{row ? bytes(row.own) : '…'}</td>
                   <td>
                     <div className="row tight">
-                      <button onClick={() => void exportModel(m)} data-testid={`export-${m.id}`} aria-label={`Export .slm of ${m.name}`}>
+                      <button
+                        onClick={() => void exportModel(m)}
+                        disabled={!!busy}
+                        data-testid={`export-${m.id}`}
+                        aria-label={`Export .slm of ${m.name}`}
+                      >
                         Export .slm
                       </button>
                       <button
@@ -145,7 +151,18 @@ export function StoragePanel() {
         <button onClick={() => void rehashAll()} disabled={!!busy} data-testid="rehash-all">
           Re-hash every model
         </button>
-        {busy && <span className="hint">Working ({busy})…</span>}
+        {busy && !rp && <span className="hint">Working ({busy})…</span>}
+        {rp && (
+          <div className="progress" data-testid="rehash-progress">
+            <progress max={rp.total || 1} value={rp.done} aria-label="Re-hash progress" />{' '}
+            <span>
+              {bytes(rp.done)} of {bytes(rp.total)} re-hashed ({rp.model}){etaText(rp.startedAt, rp.done, rp.total)}
+            </span>{' '}
+            <button onClick={cancelRehash} data-testid="rehash-cancel">
+              Cancel
+            </button>
+          </div>
+        )}
       </div>
       {message && (
         <p role="status" data-testid="storage-message">
@@ -156,7 +173,7 @@ export function StoragePanel() {
         <div data-testid="rehash-result">
           <p>
             {rehash.results.filter((r) => !r.error).length} of {rehash.results.length} models rebuilt from their stored tensors match their
-            hash.
+            hash.{rehash.cancelled && ` Cancelled: ${rehash.cancelled - rehash.results.length} of ${rehash.cancelled} models not checked.`}
           </p>
           <ul className="checks">
             {rehash.results.map((r) => (
