@@ -94,5 +94,8 @@ test('adapters as the app trains them (LoRA r4 α8 dropout 0.05 on fc1+fc2; a ne
   expect(run.kind).toBe('webgpu');
   expect(run.manifestEngine).toBe(run.engine);
   expect(run.fallbackKind).toBe('cpu');
+  // The worker's default leaves a software adapter (SwiftShader) to the CPU tape, which is faster there.
+  const { software } = await page.evaluate(() => window.__trainKernels.info());
+  expect(run.autoKind).toBe(software ? 'cpu' : 'webgpu');
   expectWithin(run.checks);
 });

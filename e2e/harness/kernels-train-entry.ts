@@ -31,11 +31,11 @@ import { GpuMlpTrainer, MLP_PARAM_NAMES, gpuMlpSteps } from '../../src/gpu/train
 import { trainLoop, type LoopOptions, type Trainable } from '../../src/core/train/loop.ts';
 import { mlpBatchLoss, mlpTrainables } from '../../src/gpu/train/reference.ts';
 import { GpuAdapterTrainer, gpuAdapterSteps } from '../../src/gpu/train/adapter.ts';
-import { trainAdapterOnGpu } from '../../src/gpu/train/run.ts';
+import { adapterSteps, trainAdapterOnGpu } from '../../src/gpu/train/run.ts';
 import { fromFloat32, toFloat32, type Tensor } from '../../src/core/tensor.ts';
 import { initAdapter, type Adapter, type LoraConfig } from '../../src/core/train/lora.ts';
 import { adapterParams, mlpAdapterLoss, mlpAdapterSteps, mlpSites } from '../../src/core/train/mlp.ts';
-import { runTraining, type RunInputs } from '../../src/core/train/run.ts';
+import { prepareRun, runTraining, type RunInputs } from '../../src/core/train/run.ts';
 import type { TrainSpec } from '../../src/core/train/spec.ts';
 import type { Sha256Hex } from '../../src/core/hash.ts';
 
@@ -651,7 +651,7 @@ async function adapterLoop(seed: number, mode: AdapterMode): Promise<Check[]> {
  */
 async function adapterRun(
   seed: number,
-): Promise<{ engine: string; kind: string; manifestEngine: unknown; fallbackKind: string; checks: Check[] }> {
+): Promise<{ engine: string; kind: string; manifestEngine: unknown; fallbackKind: string; autoKind: string; checks: Check[] }> {
   const base = baseMlp(seed);
   const n = 80;
   const x = digitRows(n, 784, seed + 7);
@@ -673,9 +673,13 @@ async function adapterRun(
     suites: [],
   };
   const cpu = runTraining(inp);
-  const gpu = await trainAdapterOnGpu(inp);
+  // 'webgpu': SwiftShader too ('auto' leaves a software adapter to the CPU).
+  const gpu = await trainAdapterOnGpu(inp, undefined, undefined, 'webgpu');
   // The fallback path is the core's run itself: the same bytes.
   const fallback = await trainAdapterOnGpu(inp, undefined, undefined, 'cpu');
+  // What the worker's default ('auto') picks here, without running it.
+  const auto = await adapterSteps(inp, prepareRun(inp));
+  auto.close();
   const tensorsOf = (w: Uint8Array) => {
     const len = Number(new DataView(w.buffer, w.byteOffset).getBigUint64(0, true));
     const body = w.slice(8 + len);
@@ -686,6 +690,7 @@ async function adapterRun(
     kind: gpu.kind,
     manifestEngine: gpu.manifest.engine,
     fallbackKind: fallback.kind,
+    autoKind: auto.kind,
     checks: [
       bitsCheck(
         "trainAdapterOnGpu(…, 'cpu'): adapter tensors against runTraining",

@@ -29,10 +29,14 @@ async function* cpuSteps(steps: Iterable<StepReport>): AsyncGenerator<StepReport
 }
 
 /**
- * The steps of a prepared run (core prepareRun) on WebGPU when it can, else on the CPU.
- * `prefer: 'cpu'` forces the CPU engine.
+ * 'auto': WebGPU on a hardware adapter, else the CPU (a software adapter such as SwiftShader is
+ * far slower than the CPU tape: 59 against 5 995 examples/s for the digits MLP, docs/TRAINING.md
+ * "Training throughput"); 'webgpu': any WebGPU adapter, software too (conformance); 'cpu': the CPU.
  */
-export async function adapterSteps(inp: RunInputs, run: PreparedRun, prefer: 'webgpu' | 'cpu' = 'webgpu'): Promise<AdapterEngine> {
+export type EnginePreference = 'auto' | 'webgpu' | 'cpu';
+
+/** The steps of a prepared run (core prepareRun) on WebGPU when it can (see EnginePreference), else on the CPU. */
+export async function adapterSteps(inp: RunInputs, run: PreparedRun, prefer: EnginePreference = 'auto'): Promise<AdapterEngine> {
   const opts = loopOptions(inp.spec.train);
   const cpu = (why: string): AdapterEngine => ({
     kind: 'cpu',
@@ -45,6 +49,7 @@ export async function adapterSteps(inp: RunInputs, run: PreparedRun, prefer: 'we
   if (why) return cpu(`not WebGPU: ${why}`);
   const gpu = await getGpu();
   if (!gpu) return cpu('no WebGPU device');
+  if (gpu.software && prefer === 'auto') return cpu(`the WebGPU adapter is software (${gpu.adapterInfo})`);
   const batch = Math.min(opts.batch, inp.train.y.length);
   let trainer: GpuAdapterTrainer;
   try {
@@ -105,7 +110,7 @@ export async function trainAdapterOnGpu(
   inp: RunInputs,
   onStep?: (r: StepReport) => void,
   signal?: AbortSignal,
-  prefer: 'webgpu' | 'cpu' = 'webgpu',
+  prefer: EnginePreference = 'auto',
 ): Promise<RunResult & { engine: string; kind: 'webgpu' | 'cpu' }> {
   const run = prepareRun(inp);
   const e = await adapterSteps(inp, run, prefer);
