@@ -15,7 +15,7 @@ import { breed, breedStream, type BreedResult } from '../../src/core/operators/b
 import { candidateHeader } from '../../src/core/operators/candidate.ts';
 import { compareNames } from '../../src/core/format/safetensors.ts';
 import { STREAM_CHUNK_BYTES } from '../../src/core/format/source.ts';
-import { openSlmRange, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
+import { ReadClock, openSlmRange, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
 import { writeAll } from '../../src/node/file-source.ts';
 import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
 import { setSha256Provider, sha256Provider, sha256Stream, type Sha256Hex, type Sha256Provider } from '../../src/core/hash.ts';
@@ -414,6 +414,7 @@ async function streamedBreed(
   const { phase, hashMs, pool } = ctx;
   let t = performance.now();
   const models: SlmRangeParent[] = [];
+  const clock = new ReadClock();
   const dataPath = tempName(outPath);
   let data: FileHandle | null = null;
   try {
@@ -422,7 +423,7 @@ async function streamedBreed(
       const path = confinedPath(root, dir, ref.path, `${what} path`);
       let m: SlmRangeParent | null;
       try {
-        m = await openSlmRange(path, what);
+        m = await openSlmRange(path, what, clock);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
@@ -434,7 +435,6 @@ async function streamedBreed(
         pool.ready.catch(() => undefined);
       }
     }
-    const readMs = () => models.reduce((a, m) => a + m.readMs(), 0);
     let read = phase(t);
 
     const tp = performance.now();
@@ -450,7 +450,7 @@ async function streamedBreed(
     const placed = new Map<string, { at: number; bytes: number }>();
     let end = 0;
     let writeMs = 0;
-    const r0 = readMs();
+    const r0 = clock.ms();
     const result = await breedStream(
       { operator: recipe.operator, params, seed: recipe.seed, parents: models.map((m) => m.source) },
       backend,
@@ -474,9 +474,10 @@ async function streamedBreed(
         },
       },
     );
-    // The breed's reads and writes are told apart from its compute.
-    const breedRead = readMs() - r0;
-    const compute = phase(t) - breedRead - writeMs;
+    // The breed's reads (wall time with a read in flight: the next chunk is read while this one
+    // is computed, so the two overlap) and writes are told apart from its compute.
+    const breedRead = clock.ms() - r0;
+    const compute = Math.max(0, phase(t) - breedRead - writeMs);
     read += breedRead;
     const rHash = recipeHash(recipe);
     const tensors = result.outputs.map((o) => ({ name: o.name, dtype: o.dtype, shape: [...o.shape] }));

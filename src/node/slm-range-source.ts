@@ -26,27 +26,40 @@ export interface SlmRangeParent {
   species: Sha256Hex;
   /** SHA-256 of the file's bytes. */
   hash: Sha256Hex;
-  /** Wall time spent reading the file so far, ms (the hashing pass's reads included). */
-  readMs(): number;
   close(): Promise<void>;
 }
 
-/** Open `path` (already confined) as a range-read `.slm` parent, or null when it is not a one-file `.slm`. */
-export async function openSlmRange(path: string, what: string): Promise<SlmRangeParent | null> {
+/**
+ * Wall time during which at least one read is in flight, ms: reads of several parents run at
+ * once (breedStream reads every parent's chunk together), so their times are not summed.
+ */
+export class ReadClock {
+  private inFlight = 0;
+  private since = 0;
+  private total = 0;
+
+  async time<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inFlight++ === 0) this.since = performance.now();
+    try {
+      return await fn();
+    } finally {
+      if (--this.inFlight === 0) this.total += performance.now() - this.since;
+    }
+  }
+
+  ms(): number {
+    return this.total + (this.inFlight > 0 ? performance.now() - this.since : 0);
+  }
+}
+
+/**
+ * Open `path` (already confined) as a range-read `.slm` parent, or null when it is not a one-file
+ * `.slm`. Its reads are timed on `clock` (share one between the parents of a breed).
+ */
+export async function openSlmRange(path: string, what: string, clock = new ReadClock()): Promise<SlmRangeParent | null> {
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return null;
   const file = await fileSource(path, LIMITS.model, what);
-  let ms = 0;
-  const timed = {
-    ...file,
-    async read(offset: number, length: number) {
-      const t0 = performance.now();
-      try {
-        return await file.read(offset, length);
-      } finally {
-        ms += performance.now() - t0;
-      }
-    },
-  };
+  const timed = { ...file, read: (offset: number, length: number) => clock.time(() => file.read(offset, length)) };
   try {
     if (file.size < 9 || !looksLikeSafetensors(await timed.read(0, 9))) {
       await file.close();
@@ -82,7 +95,6 @@ export async function openSlmRange(path: string, what: string): Promise<SlmRange
           return timed.read(dataStart + e.begin + offset, length);
         },
       },
-      readMs: () => ms,
       close: () => file.close(),
     };
   } catch (e) {
