@@ -2,7 +2,9 @@
  * The training worker: a thin Comlink adapter over the training engine (src/core/train). It is
  * handed the base tensors, the user's encoded examples and the frozen suites' bytes as data (it
  * holds no store), refuses data that shares a model input with a suite, trains one step at a time
- * on the CPU (the engine has no GPU kernels yet), and between steps gives the event loop a turn so
+ * on WebGPU's training kernels where a hardware adapter is present (src/gpu/train/run.ts
+ * adapterSteps: a software adapter, or a trainer that cannot be built, trains on the CPU tape of
+ * src/core/train; the manifest's `engine` names which ran), and between steps gives the event loop a turn so
  * that pause, resume and cancel arrive. Validation loss after every epoch; the run stops early when
  * `patience` epochs pass without a new lowest validation loss, and keeps the adapter of that epoch.
  */
@@ -10,8 +12,8 @@ import * as Comlink from 'comlink';
 import { holdLife } from './life.ts';
 import { readSuite } from '../src/core/eval/suite.ts';
 import { mergeAdapter, type Adapter } from '../src/core/train/lora.ts';
-import { mlpAdapterSteps } from '../src/core/train/mlp.ts';
-import { classifierScore, finishRun, loopOptions, prepareRun, type RunInputs, type RunResult } from '../src/core/train/run.ts';
+import { adapterSteps } from '../src/gpu/train/run.ts';
+import { classifierScore, finishRun, prepareRun, type RunInputs, type RunResult } from '../src/core/train/run.ts';
 import type { StepReport } from '../src/core/train/loop.ts';
 import type { Tensor } from '../src/core/tensor.ts';
 
@@ -120,28 +122,33 @@ const api = {
         pending = [];
         lastPost = performance.now();
       };
-      for (const r of mlpAdapterSteps(inp.base.tensors, run.adapter, inp.train.x, inp.train.y, loopOptions(inp.spec.train))) {
-        steps.push(r);
-        pending.push({ step: r.step + 1, loss: r.loss });
-        const epochEnd = steps.length % job.stepsPerEpoch === 0;
-        if (epochEnd && inp.validation) {
-          const epoch = steps.length / job.stepsPerEpoch;
-          const v = classifierScore(mergeAdapter(inp.base.tensors, run.adapter), inp.validation);
-          post({ step: steps.length, loss: v.loss, accuracy: v.accuracy });
-          if (v.loss < best.loss) best = { loss: v.loss, epoch, weights: snapshot(run.adapter) };
-          else if (job.patience > 0 && epoch - best.epoch >= job.patience) {
-            earlyStop = { epoch, bestEpoch: best.epoch };
-            break;
+      const engine = await adapterSteps(inp, run); // WebGPU when available, CPU fallback
+      try {
+        for await (const r of engine.steps) {
+          steps.push(r);
+          pending.push({ step: r.step + 1, loss: r.loss });
+          const epochEnd = steps.length % job.stepsPerEpoch === 0;
+          if (epochEnd && inp.validation) {
+            const epoch = steps.length / job.stepsPerEpoch;
+            const v = classifierScore(mergeAdapter(inp.base.tensors, run.adapter), inp.validation);
+            post({ step: steps.length, loss: v.loss, accuracy: v.accuracy });
+            if (v.loss < best.loss) best = { loss: v.loss, epoch, weights: snapshot(run.adapter) };
+            else if (job.patience > 0 && epoch - best.epoch >= job.patience) {
+              earlyStop = { epoch, bestEpoch: best.epoch };
+              break;
+            }
+          } else if (performance.now() - lastPost > 100) post();
+          if (performance.now() - lastPost > 25 || pausedNow()) await turn();
+          const hold = pausedNow();
+          if (hold) {
+            post();
+            await hold.promise;
+            post();
           }
-        } else if (performance.now() - lastPost > 100) post();
-        if (performance.now() - lastPost > 25 || pausedNow()) await turn();
-        const hold = pausedNow();
-        if (hold) {
-          post();
-          await hold.promise;
-          post();
+          if (cancelled) throw new TrainCancelled(`cancelled at step ${steps.length} of ${total}: nothing was kept`);
         }
-        if (cancelled) throw new TrainCancelled(`cancelled at step ${steps.length} of ${total}: nothing was kept`);
+      } finally {
+        engine.close();
       }
       if (pending.length) post();
       // An early stop keeps the adapter of the best epoch (its validation loss is the run's best).
@@ -150,9 +157,11 @@ const api = {
       const result = finishRun(inp, run, steps, {
         stepsRun: steps.length,
         ...(earlyStop ? { earlyStop } : {}),
+        engine: engine.engine,
         seconds: Math.round(ms) / 1000,
         examplesPerSecond: Math.round((steps.length * Math.min(inp.spec.train.batch, inp.train.y.length)) / (ms / 1000)),
       });
+      result.manifest.engine = engine.engine;
       const weights = result.files.weights;
       return Comlink.transfer(
         {
