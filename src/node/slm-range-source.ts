@@ -91,7 +91,9 @@ export async function openSlmRange(path: string, what: string, clock = new ReadC
             length < 0 ||
             offset + length > e.end - e.begin
           )
-            throw new Error(`${what} (${path}): ${length} bytes at ${offset} are outside "${name}" (${e.end - e.begin} bytes)`);
+            return Promise.reject(
+              new Error(`${what} (${path}): ${length} bytes at ${offset} are outside "${name}" (${e.end - e.begin} bytes)`),
+            );
           return timed.read(dataStart + e.begin + offset, length);
         },
       },
