@@ -8,12 +8,14 @@ import { hashJson, sha256Hex, type Sha256Hex } from '../hash.ts';
 import { speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
 import { carriedMetadata } from '../format/hf-keys.ts';
 import type { TensorSpec } from '../format/safetensors.ts';
+import type { Tensor } from '../tensor.ts';
 import type { SlmWriteOptions } from '../format/slm.ts';
 import type { BreedResult } from './breed.ts';
 import { stackedCausalLm } from './passthrough.ts';
 import { isQuantizedModel, quantBlockSize, quantizedSpecies, QUANT_GRAPH_OP_KEY, type QuantGraphOp } from '../models/quantized-graph.ts';
 
-export interface ParentInfo {
+/** What a candidate's header reads of a parent: everything but its tensors' data. */
+export interface ParentHeaderInfo {
   /** SHA-256 of the parent's .slm bytes. */
   hash: Sha256Hex;
   species: Sha256Hex;
@@ -29,6 +31,11 @@ export interface ParentInfo {
   family?: { graph: Uint8Array; vocabulary: readonly string[]; op?: QuantGraphOp };
   /** The parent's `.slm` metadata: the species' own files in it (a causal LM's config and tokenizer, hf-keys.ts) pass to the candidate. */
   metadata?: Readonly<Record<string, string>>;
+}
+
+/** A parent as a breed takes it: its header information and its tensors with their data. */
+export interface ParentInfo extends ParentHeaderInfo {
+  tensors: readonly Tensor[];
 }
 
 /**
@@ -75,7 +82,7 @@ function sameSignature(a: readonly TensorSpec[], b: readonly TensorSpec[]): bool
  */
 export function candidateSpecies(
   result: Pick<BreedResult, 'operator' | 'metadata'> & { tensors: readonly TensorSpec[] },
-  first: ParentInfo,
+  first: ParentHeaderInfo,
 ): Sha256Hex {
   if (!isQuantizedModel(result.tensors) && first.graph !== undefined && first.vocabulary !== undefined)
     return speciesId(speciesSignature(result.tensors, first.graph, first.vocabulary));
@@ -136,7 +143,7 @@ type HeaderResult = Pick<BreedResult, 'operator' | 'params' | 'seed' | 'metadata
 /** The species and writeSlm options of a candidate that is neither quantized with its family graph nor a layer stack. */
 function plainHeader(
   result: HeaderResult,
-  parents: readonly ParentInfo[],
+  parents: readonly ParentHeaderInfo[],
   key: Sha256Hex,
   stack?: ReturnType<typeof stackedCausalLm>,
 ): { species: Sha256Hex; options: SlmWriteOptions } {
@@ -172,7 +179,7 @@ function plainHeader(
  */
 export function candidateHeader(
   result: HeaderResult,
-  parents: readonly ParentInfo[],
+  parents: readonly ParentHeaderInfo[],
 ): { species: Sha256Hex; lineageKey: Sha256Hex; options: SlmWriteOptions } {
   if (parents[0].family && isQuantizedModel(result.tensors)) throw new Error('candidateHeader: a quantized candidate needs candidateSlm');
   const key = lineageKey(result, parents);
