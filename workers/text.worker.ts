@@ -27,6 +27,7 @@ import { sha256Hex, sha256Stream } from '../src/core/hash.ts';
 import { perplexity, type Perplexity } from '../src/core/models/perplexity.ts';
 import { generationSmoke, type GenerationSmoke } from '../src/core/models/lm-smoke.ts';
 import type { RecipeParams } from '../src/core/operators/types.ts';
+import { concatBytes } from '../src/core/bytes.ts';
 
 export interface TextModelPayload {
   /** The stored model's id; one session is kept warm per id and execution provider. */
@@ -153,13 +154,7 @@ async function slmOf(h: Held): Promise<SlmFile> {
   if (h.slm) return h.slm;
   const parts: Uint8Array[] = [];
   for await (const c of toSlm(h.model, { maxShardBytes: Number.MAX_SAFE_INTEGER })) parts.push(c.bytes);
-  const bytes = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    bytes.set(p, o);
-    o += p.length;
-  }
-  h.slm = readSlm(bytes);
+  h.slm = readSlm(concatBytes(parts));
   return h.slm;
 }
 
@@ -336,13 +331,7 @@ const api = {
         parts.push(b.slice());
         hs.update(b);
       }
-      const bytes = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-      let off = 0;
-      for (const p of parts) {
-        bytes.set(p, off);
-        off += p.length;
-      }
-      files.push({ name: f.name, bytes, sha256: hs.digestHex() });
+      files.push({ name: f.name, bytes: concatBytes(parts), sha256: hs.digestHex() });
     }
     const m = h.model.metadata;
     const operator = m['garden.operator'];

@@ -43,6 +43,7 @@ import { parseContract } from '../core/lab/contract.ts';
 import { GuardedRelease, checkStages } from '../core/lab/blast-radius.ts';
 import { promotionPaused } from '../core/lab/proposal.ts';
 import { evidenceOf } from '../core/lab/temporal-fitness.ts';
+import { concatBytes } from '../core/bytes.ts';
 
 const set = useGarden.setState;
 const get = useGarden.getState;
@@ -575,16 +576,6 @@ export async function storeImport(check: ImportCheck): Promise<ModelEntry> {
     set({ notice: `Could not evaluate ${put.stored.name}: ${(e as Error).message}` }),
   );
   return put.stored;
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** A model's stored tensors, for views that recompute from them (the operator visuals). */

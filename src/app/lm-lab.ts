@@ -49,6 +49,7 @@ import {
 } from './text.ts';
 import type { HfExportedFile, LmWorkProgress } from '../../workers/text.worker.ts';
 import { importHfFolder } from '../core/format/hf.ts';
+import { concatBytes } from '../core/bytes.ts';
 
 /**
  * The slot's contract (src/core/lab/contracts/lm.contract): the routed input's and the logits'
@@ -212,7 +213,7 @@ async function open(): Promise<void> {
     partTexts[id] = { text: r.text, hash: s.hash };
   }
   const pins: Record<string, string> = {};
-  for (const [name, ids] of Object.entries(SUITE_PARTS)) pins[name] = sha256Hex(concat(ids.map((id) => parts[id])));
+  for (const [name, ids] of Object.entries(SUITE_PARTS)) pins[name] = sha256Hex(concatBytes(ids.map((id) => parts[id])));
   ledger = await Ledger.open(await IdbLedgerStore.open(gardenDatabases().textAudit));
   policy = await PolicyZone.open(ledger, lmPolicy(pins));
   const held = policy.current().suites;
@@ -223,16 +224,6 @@ async function open(): Promise<void> {
   router = new SelectorRouter({ invoke, release, contracts: { [LM_SLOT]: requestCheck(LM_VERB) } });
   set({ phase: 'ready', policy: policy.current(), scores: loadScores() });
   sync();
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Scores are observations of fixed bytes on pinned suites: kept across reloads, keyed by model id and suite pin. */

@@ -14,6 +14,7 @@ import { importHfFolder } from '../core/format/hf.ts';
 import { LIMITS, readRegular } from './confine.ts';
 import { openModelFile } from './model-files.ts';
 import { openHfFolderOnDisk } from './hf-folder.ts';
+import { concatBytes } from '../core/bytes.ts';
 
 /** The one-shard `.slm` that `garden import` writes for this model, read back. */
 async function inMemorySlm(model: ImportedModel): Promise<SlmFile> {
@@ -21,13 +22,7 @@ async function inMemorySlm(model: ImportedModel): Promise<SlmFile> {
   for await (const chunk of toSlm(model, { maxShardBytes: Number.MAX_SAFE_INTEGER })) parts.push(chunk.bytes);
   const total = parts.reduce((s, p) => s + p.length, 0);
   if (total > LIMITS.model) throw new Error(`the model is ${total} bytes as a .slm, above the ${LIMITS.model}-byte ceiling for one parent`);
-  const bytes = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    bytes.set(p, o);
-    o += p.length;
-  }
-  return readSlm(bytes);
+  return readSlm(concatBytes(parts));
 }
 
 /** How a path is read as a parent: 'slm' (as it is), 'import' (converted in memory) or 'hf' (a folder). */

@@ -16,6 +16,7 @@ import { sha256Hex, type Sha256Hex } from '../hash.ts';
 import type { Policy } from '../manifest/kinds.ts';
 import { writeSuite } from '../eval/suite.ts';
 import { runLabRound, type LabRoundDeps, type LabRoundResult } from './round.ts';
+import { concatBytes } from '../bytes.ts';
 
 export const CLUSTER_SOURCES = Object.freeze({
   'user-marked': 'the user marked the answer wrong and gave the right one',
@@ -86,13 +87,7 @@ export class FailureCluster {
         new Uint8Array(e.input.buffer, e.input.byteOffset, e.input.byteLength),
       );
     }
-    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      all.set(p, o);
-      o += p.length;
-    }
-    return { slot: this.slot, count: this.size, bySource, contents: sha256Hex(all) };
+    return { slot: this.slot, count: this.size, bySource, contents: sha256Hex(concatBytes(parts)) };
   }
 
   /** Selection and held-out halves: an example is held out when the first byte of SHA-256(slot, request id) is odd. */
