@@ -12,7 +12,7 @@ import { num, weightsOf } from '../params.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { crossoverPick, crossoverThresholds, crossoverUnit } from '../crossover.cpu.ts';
 import { tensorStd } from '../mutate.cpu.ts';
-import { slerpFromSums } from '../slerp.cpu.ts';
+import { slerpCoefficients } from '../slerp.cpu.ts';
 import { nearswapWeight } from '../nearswap.cpu.ts';
 import { layout, QUANT_SCHEMES, quantScheme, roundHalfEven } from '../quantize.cpu.ts';
 import { gramFromPairs, gramPairs } from '../gram.ts';
@@ -120,18 +120,9 @@ function slerpRange(
   for (let i = start; i < end; i++) out[i] = f(a * v0[i]) + f(b * v1[i]);
 }
 
-/** SLERP's sums in float64, element order (as slerpCoefficients), then its coefficients. */
+/** SLERP's coefficients from its sums in float64, in element order (slerpCoefficients, as the reference). */
 function slerpSums(inputs: readonly Float32Array[], params: ParamValues): ParamValues {
-  const [v0, v1] = inputs;
-  let d = 0;
-  let a = 0;
-  let b = 0;
-  for (let i = 0; i < v0.length; i++) {
-    d += v0[i] * v1[i];
-    a += v0[i] * v0[i];
-    b += v1[i] * v1[i];
-  }
-  const { s0, s1 } = slerpFromSums(d, a, b, num(params, 't'));
+  const { s0, s1 } = slerpCoefficients(inputs[0], inputs[1], num(params, 't'));
   return { slerpS0: s0, slerpS1: s1 };
 }
 
