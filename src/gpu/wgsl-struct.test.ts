@@ -1,7 +1,9 @@
 /**
  * Every kernel's WGSL parameter struct against its host twin: the struct is parsed from the
  * kernel's .wgsl file, laid out here by WGSL's rules (restated independently of wgsl-struct.ts),
- * and compared field by field (name, type, offset, size) with the host packer's layout.
+ * and compared field by field (name, type, offset, size) with the host packer's layout. The
+ * operator kernels bind theirs as `params` (storage), the training kernels (src/gpu/train) as the
+ * uniform `p`.
  */
 import { describe, expect, it } from 'vitest';
 import { arrayOf, f32Bits, wgslStruct, type Fields, type WgslStruct } from './wgsl-struct.ts';
@@ -21,8 +23,9 @@ import { NuslerpParams } from './ops/nuslerp.gpu.ts';
 import { RamParams } from './ops/ram.gpu.ts';
 import { SceParams } from './ops/sce.gpu.ts';
 import { TaskArithmeticParams } from './ops/task-arithmetic.gpu.ts';
+import { ActParams, AdamWParams, BiasParams, MatmulParams, MulParams, RmsNormParams, TRAIN_KERNELS, XentParams } from './train/kernels.ts';
 
-const SOURCES = import.meta.glob(['./*.wgsl', './wgsl/*.wgsl', './ops/*.wgsl'], {
+const SOURCES = import.meta.glob(['./*.wgsl', './wgsl/*.wgsl', './ops/*.wgsl', './train/*.wgsl'], {
   query: '?raw',
   import: 'default',
   eager: true,
@@ -46,7 +49,18 @@ const TWINS: [file: string, host: WgslStruct<Fields>][] = [
   ['./ops/ram.wgsl', RamParams],
   ['./ops/sce.wgsl', SceParams],
   ['./ops/task-arithmetic.wgsl', TaskArithmeticParams],
+  ['./train/matmul.wgsl', MatmulParams],
+  ['./train/bias.wgsl', BiasParams],
+  ['./train/activation.wgsl', ActParams],
+  ['./train/cross-entropy.wgsl', XentParams],
+  ['./train/rms-norm.wgsl', RmsNormParams],
+  ['./train/adamw.wgsl', AdamWParams],
+  ['./train/mul.wgsl', MulParams],
 ];
+
+/** How a file binds its parameter struct: training kernels as the uniform `p`, the others as storage `params`. */
+const binding = (file: string, struct: string) =>
+  file.startsWith('./train/') ? `var<uniform> p: ${struct};` : `var<storage, read> params: ${struct};`;
 
 type Parsed = { name: string; type: string }[];
 
@@ -98,6 +112,17 @@ function structLayout(fields: Parsed, structs: Map<string, Parsed>) {
   return { layout, align, size: Math.ceil(offset / align) * align };
 }
 
+/** The WGSL struct named as `host` in `src`, laid out, beside the host's layout. */
+function twins(src: string, host: WgslStruct<Fields>) {
+  const structs = parseStructs(src);
+  const wgsl = structs.get(host.name);
+  return {
+    wgsl,
+    want: wgsl && structLayout(wgsl, structs),
+    got: { layout: host.layout.map((l) => ({ ...l })), size: host.size, align: host.align },
+  };
+}
+
 describe('the WGSL layout rules of the packer', () => {
   it('places fields at WGSL offsets (spec examples: a struct inside an array, a struct with a runtime-sized tail)', () => {
     const inner = wgslStruct('Inner', { a: 'f32', b: 'u32', c: 'f32' });
@@ -135,13 +160,31 @@ describe('the WGSL layout rules of the packer', () => {
     expect(() => s.pack({ a: 1 } as never)).toThrow(/no value for b/);
     expect(() => s.pack({ a: 1, b: [1] })).toThrow(/1 values for array of 2/);
   });
+
+  it('packs a uniform in 16-byte multiples and refuses a NaN or an integer out of range there, where pack wraps', () => {
+    const values = { m: 3, n: 5, k: 7, transA: 0, transB: 1, accumulate: 1, alpha: 0.5 };
+    const buf = MatmulParams.packUniform(values);
+    expect(buf.byteLength).toBe(32);
+    const v = new DataView(buf);
+    expect([0, 1, 2, 3, 4, 5].map((i) => v.getUint32(4 * i, true))).toEqual([3, 5, 7, 0, 1, 1]);
+    expect(v.getFloat32(24, true)).toBe(0.5);
+    expect(new Uint8Array(buf, 28)).toEqual(new Uint8Array(4));
+    expect(new Uint8Array(buf, 0, 28)).toEqual(new Uint8Array(MatmulParams.pack(values)));
+    expect(MulParams.packUniform({ n: 1, accumulate: 0 }).byteLength).toBe(16);
+    expect(() => MatmulParams.packUniform({ ...values, m: -1 })).toThrow(/MatmulParams.m = -1 is not a u32/);
+    expect(() => MatmulParams.packUniform({ ...values, k: 1.5 })).toThrow(/k = 1.5 is not a u32/);
+    expect(() => MatmulParams.packUniform({ ...values, n: 2 ** 32 })).toThrow(/is not a u32/);
+    expect(() => MatmulParams.packUniform({ ...values, alpha: NaN })).toThrow(/alpha is NaN/);
+    expect(() => wgslStruct('I', { i: 'i32' }).packUniform({ i: 2 ** 31 })).toThrow(/is not a i32/);
+    expect(() => wgslStruct('A', { a: arrayOf('f32', 2) }).packUniform({ a: [1, 2] })).toThrow(/not a scalar/);
+  });
 });
 
 describe('every kernel declares its parameter struct with the fields its host packer writes', () => {
   it('covers every WGSL file that binds params', () => {
     const code = (f: string) => SOURCES[f].replace(/\/\/[^\n]*/g, '');
-    const binding = Object.keys(SOURCES).filter((f) => /var<storage, read> params:/.test(code(f)));
-    expect(binding.sort()).toEqual(
+    const binds = Object.keys(SOURCES).filter((f) => /var<storage, read> params:|var<uniform> p:/.test(code(f)));
+    expect(binds.sort()).toEqual(
       TWINS.map(([f]) => f)
         .filter((f) => f !== './wgsl/elementwise.wgsl')
         .sort(),
@@ -154,14 +197,35 @@ describe('every kernel declares its parameter struct with the fields its host pa
     it(`${file}: struct ${host.name}`, () => {
       const src = SOURCES[file];
       expect(src, `${file} is missing`).toBeDefined();
-      const structs = parseStructs(src);
-      const wgsl = structs.get(host.name);
+      const { wgsl, want, got } = twins(src, host);
       expect(wgsl, `${file} declares no struct ${host.name}`).toBeDefined();
-      const want = structLayout(wgsl!, structs);
-      expect(host.layout.map((l) => ({ ...l }))).toEqual(want.layout);
-      expect(host.size).toBe(want.size);
-      expect(host.align).toBe(want.align);
-      if (host !== ChunkUniform) expect(src).toMatch(new RegExp(`var<storage, read> params: ${host.name};`));
+      expect(got).toEqual(want);
+      if (host !== ChunkUniform) expect(src).toContain(binding(file, host.name));
+      // A uniform struct of scalars lays out as in storage (the rules restated here are storage's).
+      if (file.startsWith('./train/')) for (const f of wgsl!) expect(f.type, f.name).toMatch(/^(u32|i32|f32)$/);
     });
   }
+
+  it('each training kernel names its .wgsl struct and entry points', () => {
+    for (const [name, def] of Object.entries(TRAIN_KERNELS)) {
+      const twin = TWINS.find(([, host]) => host === def.struct);
+      expect(twin, name).toBeDefined();
+      expect(SOURCES[twin![0]], name).toBe(def.code);
+      for (const entry of def.entries) expect(def.code, `${name}.${entry}`).toMatch(new RegExp(`fn ${entry}\\(`));
+    }
+  });
+
+  it('tells apart a host twin that renames, reorders or retypes a field, or a struct the WGSL lacks', () => {
+    const src = SOURCES['./train/matmul.wgsl'];
+    const { m, n, ...rest } = MatmulParams.fields;
+    for (const fields of [
+      { n, m, ...rest },
+      { ...MatmulParams.fields, alpha: 'u32' },
+      { mm: m, n, ...rest },
+    ] as const) {
+      const { want, got } = twins(src, wgslStruct('MatmulParams', fields));
+      expect(got).not.toEqual(want);
+    }
+    expect(twins(src, wgslStruct('NoSuchParams', MatmulParams.fields)).wgsl).toBeUndefined();
+  });
 });

@@ -12,7 +12,8 @@
  * element's size rounded up to the element's align. A runtime-sized array may only be a struct's
  * last field; it is packed with as many elements as the value has (at least one: the minimum
  * binding size). Uniform buffers add rules this helper does not implement; it is used there only
- * for structs of scalars (the chunk uniform), where both rule sets agree.
+ * for structs of scalars (the chunk uniform, the training kernels' parameters: `packUniform`),
+ * where both rule sets agree.
  */
 
 export type Scalar = 'u32' | 'i32' | 'f32';
@@ -140,6 +141,26 @@ export class WgslStruct<F extends Fields> {
     const buffer = new ArrayBuffer(bytes);
     this.write(new DataView(buffer), 0, values);
     return buffer;
+  }
+
+  /**
+   * The bytes of a uniform buffer holding `values`: `pack`'s, in a buffer rounded up to 16 bytes,
+   * after refusing a NaN or an integer field's value that is not an integer in its range (which
+   * `pack` would wrap, as WGSL stores it). Only for structs of scalars, where the uniform and
+   * storage layouts agree.
+   */
+  packUniform(values: StructValues<F>): ArrayBuffer {
+    const bytes = new ArrayBuffer(roundUp(16, this.size));
+    for (const l of this.layout) {
+      const t = this.fields[l.name];
+      if (!isScalar(t)) throw new Error(`struct ${this.name}: ${l.name} is not a scalar; packUniform packs structs of scalars`);
+      const v = (values as Record<string, unknown>)[l.name];
+      if (typeof v !== 'number' || Number.isNaN(v)) throw new Error(`${this.name}.${l.name} is ${String(v)}`);
+      const [lo, hi] = t === 'u32' ? [0, 0xffffffff] : [-0x80000000, 0x7fffffff];
+      if (t !== 'f32' && !(Number.isInteger(v) && v >= lo && v <= hi)) throw new Error(`${this.name}.${l.name} = ${v} is not a ${t}`);
+    }
+    this.write(new DataView(bytes), 0, values);
+    return bytes;
   }
 
   /** Write `values` at byte `at` of `view`. */

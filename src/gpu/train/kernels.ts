@@ -12,33 +12,50 @@ import crossEntropyCode from './cross-entropy.wgsl?raw';
 import rmsNormCode from './rms-norm.wgsl?raw';
 import adamwCode from './adamw.wgsl?raw';
 import mulCode from './mul.wgsl?raw';
-import {
-  ACT_PARAMS,
-  ADAMW_PARAMS,
-  BIAS_PARAMS,
-  MATMUL_PARAMS,
-  MUL_PARAMS,
-  RMS_NORM_PARAMS,
-  XENT_PARAMS,
-  checkStruct,
-  packParams,
-  type ParamSchema,
-  type ParamValues,
-} from './params.ts';
+import { wgslStruct, type Fields, type StructValues, type WgslStruct } from '../wgsl-struct.ts';
 
-/** Each kernel: its WGSL, the name of its parameter struct, the host schema and the entry points. */
+/*
+ * The kernels' parameter structs, host twins of the WGSL ones (src/gpu/wgsl-struct.test.ts
+ * checks each against its .wgsl): uniforms of 4-byte scalars, packed by `packUniform`.
+ */
+export const MatmulParams = wgslStruct('MatmulParams', {
+  m: 'u32',
+  n: 'u32',
+  k: 'u32',
+  transA: 'u32',
+  transB: 'u32',
+  accumulate: 'u32',
+  alpha: 'f32',
+});
+export const BiasParams = wgslStruct('BiasParams', { rows: 'u32', cols: 'u32', accumulate: 'u32' });
+export const ActParams = wgslStruct('ActParams', { n: 'u32', kind: 'u32', accumulate: 'u32' });
+export const XentParams = wgslStruct('XentParams', { rows: 'u32', cols: 'u32', scale: 'f32' });
+export const RmsNormParams = wgslStruct('RmsNormParams', { rows: 'u32', cols: 'u32', eps: 'f32', accumulate: 'u32' });
+export const AdamWParams = wgslStruct('AdamWParams', {
+  n: 'u32',
+  lr: 'f32',
+  beta1: 'f32',
+  beta2: 'f32',
+  eps: 'f32',
+  decay: 'f32',
+  c1: 'f32',
+  c2: 'f32',
+});
+export const MulParams = wgslStruct('MulParams', { n: 'u32', accumulate: 'u32' });
+
+/** Each kernel: its WGSL, its parameter struct and its entry points. */
 export const TRAIN_KERNELS = {
-  matmul: { code: matmulCode, struct: 'MatmulParams', schema: MATMUL_PARAMS, entries: ['main'] },
-  bias: { code: biasCode, struct: 'BiasParams', schema: BIAS_PARAMS, entries: ['add', 'grad'] },
-  activation: { code: activationCode, struct: 'ActParams', schema: ACT_PARAMS, entries: ['forward', 'backward'] },
-  crossEntropy: { code: crossEntropyCode, struct: 'XentParams', schema: XENT_PARAMS, entries: ['main'] },
-  rmsNorm: { code: rmsNormCode, struct: 'RmsNormParams', schema: RMS_NORM_PARAMS, entries: ['forward', 'backwardX', 'backwardW'] },
-  adamw: { code: adamwCode, struct: 'AdamWParams', schema: ADAMW_PARAMS, entries: ['main'] },
-  mul: { code: mulCode, struct: 'MulParams', schema: MUL_PARAMS, entries: ['main'] },
-} as const satisfies Record<string, { code: string; struct: string; schema: ParamSchema; entries: readonly string[] }>;
+  matmul: { code: matmulCode, struct: MatmulParams, entries: ['main'] },
+  bias: { code: biasCode, struct: BiasParams, entries: ['add', 'grad'] },
+  activation: { code: activationCode, struct: ActParams, entries: ['forward', 'backward'] },
+  crossEntropy: { code: crossEntropyCode, struct: XentParams, entries: ['main'] },
+  rmsNorm: { code: rmsNormCode, struct: RmsNormParams, entries: ['forward', 'backwardX', 'backwardW'] },
+  adamw: { code: adamwCode, struct: AdamWParams, entries: ['main'] },
+  mul: { code: mulCode, struct: MulParams, entries: ['main'] },
+} as const;
 
 export type TrainKernelName = keyof typeof TRAIN_KERNELS;
-type Schema<K extends TrainKernelName> = (typeof TRAIN_KERNELS)[K]['schema'];
+type Values<K extends TrainKernelName> = StructValues<(typeof TRAIN_KERNELS)[K]['struct']['fields']>;
 
 export const ACTIVATIONS = Object.freeze({ relu: 0, silu: 1 } as const);
 export type Activation = keyof typeof ACTIVATIONS;
@@ -73,6 +90,11 @@ function linear(count: number, size: number): [number, number] {
 
 const u = (b: boolean | undefined) => (b ? 1 : 0);
 
+/** The uniform bytes of `kernel`'s parameter struct holding `values`. */
+function uniformBytes<K extends TrainKernelName>(kernel: K, values: Values<K>): ArrayBuffer {
+  return (TRAIN_KERNELS[kernel].struct as WgslStruct<Fields>).packUniform(values);
+}
+
 export class TrainKernels {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly owned: GPUBuffer[] = [];
@@ -84,7 +106,6 @@ export class TrainKernels {
     let p = this.pipelines.get(key);
     if (!p) {
       const def = TRAIN_KERNELS[kernel];
-      checkStruct(def.code, def.struct, def.schema);
       const module = this.device.createShaderModule({ label: `train ${kernel}`, code: def.code });
       p = this.device.createComputePipeline({ label: `train ${key}`, layout: 'auto', compute: { module, entryPoint: entry } });
       this.pipelines.set(key, p);
@@ -134,12 +155,12 @@ export class TrainKernels {
   dispatch<K extends TrainKernelName>(
     kernel: K,
     entry: (typeof TRAIN_KERNELS)[K]['entries'][number],
-    values: ParamValues<Schema<K>>,
+    values: Values<K>,
     bindings: Record<number, GPUBuffer>,
     groups: [number, number],
   ): Dispatch {
     const pipeline = this.pipeline(kernel, entry);
-    const bytes = packParams(TRAIN_KERNELS[kernel].schema, values);
+    const bytes = uniformBytes(kernel, values);
     const uniform = this.device.createBuffer({
       label: `${kernel}.${entry} params`,
       size: bytes.byteLength,
@@ -154,8 +175,8 @@ export class TrainKernels {
   }
 
   /** New values for a dispatch's parameter struct (AdamW's learning rate and bias corrections each step). */
-  setParams<K extends TrainKernelName>(d: Dispatch, kernel: K, values: ParamValues<Schema<K>>): void {
-    this.device.queue.writeBuffer(d.uniform, 0, packParams(TRAIN_KERNELS[kernel].schema, values));
+  setParams<K extends TrainKernelName>(d: Dispatch, kernel: K, values: Values<K>): void {
+    this.device.queue.writeBuffer(d.uniform, 0, uniformBytes(kernel, values));
   }
 
   /** Encode the dispatches in order, one compute pass each, and submit them. */
@@ -257,7 +278,7 @@ export class TrainKernels {
   }
 
   /** One AdamW update of w (with its moments m, v) from gradient g; values from adamwValues. */
-  adamw(g: GPUBuffer, w: GPUBuffer, m: GPUBuffer, v: GPUBuffer, values: ParamValues<typeof ADAMW_PARAMS>): Dispatch {
+  adamw(g: GPUBuffer, w: GPUBuffer, m: GPUBuffer, v: GPUBuffer, values: Values<'adamw'>): Dispatch {
     return this.dispatch('adamw', 'main', values, { 1: g, 2: w, 3: m, 4: v }, linear(values.n, 256));
   }
 }
@@ -269,7 +290,7 @@ export function adamwValues(
   lr: number,
   t: number,
   decay: boolean,
-): ParamValues<typeof ADAMW_PARAMS> {
+): Values<'adamw'> {
   return {
     n,
     lr,
