@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { APP_FAMILIES, appFamily, chosenFamily, familyPolicy, FAMILY_KEY, mailBody } from './family.ts';
+import { APP_FAMILIES, appFamily, chosenFamily, familyPolicy, FAMILY_KEY } from './family.ts';
+import { mailBody } from '../core/models/mail-import.ts';
 import { checkCatalog } from '../core/models/catalog.ts';
 import { parseContract } from '../core/lab/contract.ts';
 import { mailFeatures } from '../core/models/mail-features.ts';

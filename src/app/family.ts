@@ -12,7 +12,6 @@ import digitsContract from '../core/lab/contracts/digits.contract?raw';
 import mailContract from '../core/lab/contracts/mail.contract?raw';
 import type { CatalogFamily } from '../core/models/catalog.ts';
 import type { Policy } from '../core/manifest/index.ts';
-import { stripHeaders } from '../core/models/mail-features.ts';
 
 /** A policy suite of a family: the name policy knows it by, the catalog suite it pins, and how the pool card labels it. */
 export interface FamilySuite {
@@ -132,16 +131,4 @@ export function familyPolicy(f: AppFamily, catalog: CatalogFamily, allowlist: st
     ceilings: { maxBytes: 4 * 1024 * 1024 },
     suites: Object.fromEntries(f.suites.map((s) => [s.name, pin(s.suite)])),
   };
-}
-
-const HEADER_LINE = /^[A-Za-z][A-Za-z0-9-]*:[ \t]/;
-
-/**
- * The body the mail model reads from what the user pasted or dropped: an RFC 822 message (its
- * first line a header) loses its headers as in the starter's training (stripHeaders); a text
- * without headers is read whole.
- */
-export function mailBody(text: string): string {
-  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0];
-  return HEADER_LINE.test(first) || /^From \S/.test(first) ? stripHeaders(text) : text;
 }

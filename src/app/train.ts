@@ -13,7 +13,7 @@ import { openDB, type IDBPDatabase } from 'idb';
 import { create } from 'zustand';
 import { useGarden, type ModelEntry } from './state.ts';
 import { APP_FAMILY, labHandles } from './garden.ts';
-import { mailBody } from './family.ts';
+import { mailBody } from '../core/models/mail-import.ts';
 import { gardenDatabases } from './repo.ts';
 import { trainWorker } from './workers.ts';
 import { saveFile } from './save.ts';

@@ -7,6 +7,8 @@
  * marks spam or not spam. No DOM, no Node: it runs wherever the core runs.
  */
 
+import { stripHeaders } from './mail-features.ts';
+
 export interface ImportedMail {
   /** The message as RFC 822 text (an mbox's "From " separator line removed, ">From " unescaped). */
   message: string;
@@ -17,6 +19,17 @@ export interface ImportedMail {
 }
 
 const MBOX_FROM = /^From \S/;
+const HEADER_LINE = /^[A-Za-z][A-Za-z0-9-]*:[ \t]/;
+
+/**
+ * The body the mail model reads from what the user pasted or dropped: an RFC 822 message (its
+ * first line a header, or an mbox "From " line) loses its headers as in the starter's training
+ * (stripHeaders); a text without headers is read whole.
+ */
+export function mailBody(text: string): string {
+  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0];
+  return HEADER_LINE.test(first) || MBOX_FROM.test(first) ? stripHeaders(text) : text;
+}
 
 /** Whether `text` is an mbox (its first non-empty line a "From " separator) rather than one message. */
 export function isMbox(text: string): boolean {
