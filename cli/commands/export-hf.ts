@@ -18,7 +18,7 @@ import { writeSafetensorsStream } from '../../src/core/format/safetensors.ts';
 import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
 import { sha256Hex, sha256Stream } from '../../src/core/hash.ts';
 import { writeAll } from '../../src/node/file-source.ts';
-import { openCausalLm } from '../../src/node/hf-folder.ts';
+import { openHfLm } from '../../src/node/hf-folder.ts';
 import { cleanLeftovers } from '../../src/node/confine.ts';
 
 export interface HfExportArgs {
@@ -36,7 +36,7 @@ export async function exportHfCommand(a: HfExportArgs): Promise<number> {
   const maxShardBytes = a.maxShardBytes === undefined ? DEFAULT_MAX_SHARD_BYTES : Number(a.maxShardBytes);
   if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1)
     throw new CliError(`--max-shard-bytes ${a.maxShardBytes} is not a positive integer`);
-  const { lm, close } = await openCausalLm(a.model);
+  const { lm, close } = await openHfLm(a.model);
   try {
     await mkdir(a.outDir, { recursive: true });
     cleanLeftovers(a.outDir);

@@ -1,7 +1,7 @@
 /**
  * `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N [--greedy | --temperature T
  * [--top-k K] [--top-p P] [--seed S]] [--json]`: run a causal LM (a `.slm` imported from a Hugging
- * Face folder, or the folder itself) in onnxruntime-web on the generated ONNX decoder, or on the
+ * Face folder, or the folder itself; Llama family or GPT-2) in onnxruntime-web on the generated ONNX decoder, or on the
  * CPU reference with --runtime reference.
  *
  * --json prints one JSON object: {"ids": [prompt ids, then generated ids], "text": the decoded
@@ -15,7 +15,9 @@ import { loadTensors } from '../../src/core/format/model.ts';
 import { referenceDecoder, type CausalDecoder } from '../../src/core/models/decoder.ts';
 import { generate, type GenerateOptions } from '../../src/core/models/generate.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
-import { openCausalLm } from '../../src/node/hf-folder.ts';
+import { openHfLm } from '../../src/node/hf-folder.ts';
+import { isGpt2Lm } from '../../src/core/format/hf.ts';
+import { gpt2ReferenceDecoder } from '../../src/core/models/gpt2.ts';
 import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../../src/core/models/llama-graph.ts';
 import { chatPromptIds, loadChatTemplate } from '../../src/core/models/chat.ts';
 import { ADAPTER_MODES, applyLlamaAdapter, type AdapterMode } from '../../src/core/train/llama.ts';
@@ -109,7 +111,7 @@ const command: Command = {
     if (sampling.temperature === undefined && (sampling.topK !== undefined || sampling.topP !== undefined || sampling.seed !== undefined))
       throw new CliError('--top-k, --top-p and --seed need --temperature T');
 
-    const { lm, close } = await openCausalLm(positionals[0]);
+    const { lm, close } = await openHfLm(positionals[0]);
     let decoder: CausalDecoder | undefined;
     try {
       let prompt: number[];
@@ -128,12 +130,23 @@ const command: Command = {
           `${prompt.length} prompt tokens + --max-new ${maxNew} exceed max_position_embeddings ${lm.config.maxPositionEmbeddings}`,
         );
       let tensors = await loadTensors(lm.model);
-      if (values.adapter !== undefined)
-        tensors = applyLlamaAdapter(lm.config, tensors, readAdapterDir(values.adapter), adapterMode, lm.model.species).tensors;
-      if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
-      else {
-        const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
-        decoder = await createCausalLmSession(lm.config, tensors, { variant });
+      if (isGpt2Lm(lm)) {
+        // GPT-2 (gpt2.ts): its own reference and decoder graph; adapters and the fused decoder are Llama-family only.
+        if (values.adapter !== undefined) throw new CliError('--adapter takes a Llama-family model, not GPT2LMHeadModel');
+        if (variant !== 'standard') throw new CliError(`--decoder ${variant} takes a Llama-family model, not GPT2LMHeadModel`);
+        if (runtime === 'reference') decoder = gpt2ReferenceDecoder(lm.config, tensors);
+        else {
+          const { createGpt2Session } = await import('../../src/runtime/gpt2-session.ts');
+          decoder = await createGpt2Session(lm.config, tensors);
+        }
+      } else {
+        if (values.adapter !== undefined)
+          tensors = applyLlamaAdapter(lm.config, tensors, readAdapterDir(values.adapter), adapterMode, lm.model.species).tensors;
+        if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
+        else {
+          const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
+          decoder = await createCausalLmSession(lm.config, tensors, { variant });
+        }
       }
       const opts: GenerateOptions = { maxNew, eosTokenIds: lm.eosTokenIds, ...(values.greedy ? { greedy: true } : sampling) };
       const g = await generate(decoder, prompt, opts);

@@ -1,5 +1,5 @@
 /**
- * `garden import DIR --out M.slm`: a Hugging Face model folder (Llama, Mistral, Qwen2) → a `.slm`
+ * `garden import DIR --out M.slm`: a Hugging Face model folder (Llama, Mistral, Qwen2, GPT-2) → a `.slm`
  * (sharded as M-0000k-of-0000n.slm when larger than --max-shard-bytes) that carries config.json
  * and the tokenizer files in its metadata. Every check (src/core/format/hf.ts) runs and every
  * tensor is read before a byte is written; a refusal writes nothing.
@@ -7,7 +7,7 @@
 import { basename, dirname } from 'node:path';
 import { CliError } from '../command.ts';
 import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.ts';
-import { importHfFolder } from '../../src/core/format/hf.ts';
+import { importHfModel } from '../../src/core/format/hf.ts';
 import { writeShardFiles } from '../../src/node/file-source.ts';
 import { openHfFolderOnDisk } from '../../src/node/hf-folder.ts';
 import { LIMITS, cleanLeftovers } from '../../src/node/confine.ts';
@@ -20,7 +20,7 @@ export const HF_IMPORT_MAX_SHARD_BYTES = LIMITS.model;
 
 export const HF_IMPORT_USAGE = `garden import DIR --out M.slm [--max-shard-bytes N]   (N: 4 GiB by default)
 
-DIR is a Hugging Face model folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM):
+DIR is a Hugging Face model folder (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel):
 config.json, model.safetensors or shards with model.safetensors.index.json, tokenizer.json
 (+ tokenizer_config.json, generation_config.json), tensors in F32, F16 or BF16 kept in their dtype.`;
 
@@ -31,7 +31,7 @@ export async function importHfCommand(dir: string, out: string | undefined, maxT
     throw new CliError(`--max-shard-bytes ${maxText} is not a positive integer`);
   const folder = openHfFolderOnDisk(dir);
   try {
-    const lm = await importHfFolder(folder);
+    const lm = await importHfModel(folder);
     await tensorHashes(lm.model); // reads and checks every tensor before writing
     const scan = await scanNonFinite(lm.model);
     cleanLeftovers(dirname(out));

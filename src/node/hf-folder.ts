@@ -6,10 +6,19 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError } from '../core/format/errors.ts';
-import { causalLmFromModel, importHfFolder, type CausalLm, type HfFolder } from '../core/format/hf.ts';
+import {
+  causalLmFromModel,
+  hfLmFromModel,
+  importHfFolder,
+  importHfModel,
+  type CausalLm,
+  type HfFolder,
+  type HfLm,
+} from '../core/format/hf.ts';
 import { fileSource, type FileSource } from './file-source.ts';
 import { ConfineError, LIMITS, confinedPath, readRegular } from './confine.ts';
 import { openModelFile } from './model-files.ts';
+import type { ImportedModel } from '../core/format/model.ts';
 
 /** tokenizer.json of a large vocabulary runs to tens of MB (Llama 3's is about 9 MB). */
 export const HF_TEXT_MAX = 64 * 1024 * 1024;
@@ -63,12 +72,25 @@ export function openHfFolderOnDisk(dir: string): OpenedHfFolder {
   };
 }
 
-/** A causal LM from an HF folder or a `.slm` that carries one; close() releases its files. */
+/** A Llama-family causal LM from an HF folder or a `.slm` that carries one; close() releases its files. */
 export async function openCausalLm(path: string): Promise<{ lm: CausalLm; close(): Promise<void> }> {
+  return openLm(path, importHfFolder, causalLmFromModel);
+}
+
+/** Any supported causal LM (the Llama family or GPT-2) from an HF folder or a `.slm`. */
+export async function openHfLm(path: string): Promise<{ lm: HfLm; close(): Promise<void> }> {
+  return openLm(path, importHfModel, hfLmFromModel);
+}
+
+async function openLm<L>(
+  path: string,
+  fromFolder: (f: HfFolder) => Promise<L>,
+  fromModel: (m: ImportedModel) => L,
+): Promise<{ lm: L; close(): Promise<void> }> {
   if (isHfFolder(path)) {
     const folder = openHfFolderOnDisk(join(path));
     try {
-      return { lm: await importHfFolder(folder), close: folder.close };
+      return { lm: await fromFolder(folder), close: folder.close };
     } catch (e) {
       await folder.close();
       throw e;
@@ -76,7 +98,7 @@ export async function openCausalLm(path: string): Promise<{ lm: CausalLm; close(
   }
   const opened = await openModelFile(path);
   try {
-    return { lm: causalLmFromModel(opened.model), close: opened.close };
+    return { lm: fromModel(opened.model), close: opened.close };
   } catch (e) {
     await opened.close();
     throw e;

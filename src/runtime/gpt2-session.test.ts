@@ -4,28 +4,12 @@
  * identical, decoding through the KV cache equal to recomputing the sequence.
  */
 import { describe, expect, it } from 'vitest';
-import { gpt2ExpectedTensors, gpt2ReferenceDecoder, parseGpt2Config, type Gpt2Config } from '../core/models/gpt2.ts';
+import { gpt2ReferenceDecoder, parseGpt2Config } from '../core/models/gpt2.ts';
+import { tinyGpt2Checkpoint } from '../core/models/gpt2-testing.ts';
 import { buildGpt2Graph } from '../core/models/gpt2-graph.ts';
 import { generate } from '../core/models/generate.ts';
-import { mulberry32 } from '../core/seeded.ts';
-import { fromFloat32, toFloat32, type Tensor } from '../core/tensor.ts';
+import { fromFloat32, toFloat32 } from '../core/tensor.ts';
 import { createGpt2Session } from './gpt2-session.ts';
-
-function checkpoint(config: Record<string, unknown>, dtype: 'F32' | 'BF16', seed: number): { cfg: Gpt2Config; tensors: Tensor[] } {
-  const cfg = parseGpt2Config({ architectures: ['GPT2LMHeadModel'], ...config });
-  const r = mulberry32(seed);
-  const tensors = gpt2ExpectedTensors(cfg).map(({ name, shape }) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    // LayerNorm weights near 1, everything else spread around 0 (sharp enough that greedy choices are clear).
-    const v = Float32Array.from({ length: n }, () =>
-      name.endsWith('ln_1.weight') || name.endsWith('ln_2.weight') || name.endsWith('ln_f.weight')
-        ? 1 + 0.2 * (r() - 0.5)
-        : 0.6 * (r() - 0.5),
-    );
-    return fromFloat32(name, shape, v, dtype);
-  });
-  return { cfg, tensors };
-}
 
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
@@ -42,7 +26,7 @@ describe('GPT-2: reference vs ONNX decoder', () => {
     it(
       label,
       async () => {
-        const { cfg, tensors } = checkpoint(config, dtype, 11);
+        const { cfg, tensors } = tinyGpt2Checkpoint(config, dtype, 11);
         const ref = gpt2ReferenceDecoder(cfg, tensors);
         const onnx = await createGpt2Session(cfg, tensors, { numThreads: 1 });
         try {
@@ -70,7 +54,7 @@ describe('GPT-2: reference vs ONNX decoder', () => {
     );
 
   it('one changed weight moves the ONNX logits as it moves the reference (the graph reads every weight)', async () => {
-    const { cfg, tensors } = checkpoint({ n_embd: 16, n_head: 2, n_layer: 1, n_positions: 8, vocab_size: 20 }, 'F32', 3);
+    const { cfg, tensors } = tinyGpt2Checkpoint({ n_embd: 16, n_head: 2, n_layer: 1, n_positions: 8, vocab_size: 20 }, 'F32', 3);
     const bumped = tensors.map((t) =>
       t.name === 'transformer.h.0.mlp.c_fc.bias'
         ? fromFloat32(
@@ -96,7 +80,7 @@ describe('GPT-2: reference vs ONNX decoder', () => {
   it('refuses another architecture, an unsupported activation, and a missing tensor', () => {
     expect(() => parseGpt2Config({ architectures: ['LlamaForCausalLM'] })).toThrow(/GPT2LMHeadModel/);
     expect(() => parseGpt2Config({ architectures: ['GPT2LMHeadModel'], activation_function: 'relu' })).toThrow(/gelu_new/);
-    const { cfg, tensors } = checkpoint({ n_embd: 8, n_head: 2, n_layer: 1, n_positions: 4, vocab_size: 10 }, 'F32', 1);
+    const { cfg, tensors } = tinyGpt2Checkpoint({ n_embd: 8, n_head: 2, n_layer: 1, n_positions: 4, vocab_size: 10 }, 'F32', 1);
     expect(() =>
       buildGpt2Graph(
         cfg,

@@ -1,6 +1,6 @@
 /**
  * Hugging Face model folders of the Llama family (LlamaForCausalLM, MistralForCausalLM,
- * Qwen2ForCausalLM): `config.json`, `model.safetensors` or shards with
+ * Qwen2ForCausalLM) and GPT-2 (GPT2LMHeadModel, gpt2.ts; importHfModel / hfLmFromModel): `config.json`, `model.safetensors` or shards with
  * `model.safetensors.index.json`, `tokenizer.json` (+ `tokenizer_config.json`,
  * `generation_config.json`), in F32, F16 or BF16, each tensor kept in its own dtype.
  *
@@ -24,7 +24,15 @@ import { openSafetensors } from './reader.ts';
 import { compareNames, parseStrictJson, type TensorSpec } from './safetensors.ts';
 import { planShards, speciesId, speciesSignature } from './slm.ts';
 import type { ByteSource } from './source.ts';
-import { architectureHash, checkTensorsAgainstConfig, parseCausalLmConfig, type CausalLmConfig } from '../models/llama-config.ts';
+import {
+  architectureHash,
+  checkTensorsAgainstConfig,
+  GPT2_ARCHITECTURE,
+  HF_ARCHITECTURES,
+  parseCausalLmConfig,
+  type CausalLmConfig,
+} from '../models/llama-config.ts';
+import { checkGpt2Specs, gpt2ArchitectureHash, parseGpt2Config, type Gpt2Config } from '../models/gpt2.ts';
 import { loadTokenizer, tokenizerHash, type TextTokenizer } from '../models/tokenizer.ts';
 import { byteLength, type DType } from '../tensor.ts';
 import { dequantizedSpecs, isQuantizedModel, quantBlockSize, quantizedWeights } from '../models/quantized-graph.ts';
@@ -71,6 +79,37 @@ export interface CausalLm {
   model: ImportedModel;
 }
 
+/** A GPT-2 (GPT2LMHeadModel) ready to run: as CausalLm, with its own config. */
+export interface Gpt2Lm extends Omit<CausalLm, 'config'> {
+  config: Gpt2Config;
+}
+
+/** Any causal LM a Hugging Face folder may hold. */
+export type HfLm = CausalLm | Gpt2Lm;
+
+export const isGpt2Lm = (lm: HfLm): lm is Gpt2Lm => lm.config.architecture === GPT2_ARCHITECTURE;
+
+/** The config.json of either family (the architecture decides which reader). */
+function parseHfConfig(raw: unknown): CausalLmConfig | Gpt2Config {
+  const archs = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>).architectures : undefined;
+  if (!Array.isArray(archs) || archs.length !== 1 || archs[0] !== GPT2_ARCHITECTURE) return parseCausalLmConfig(raw);
+  try {
+    return parseGpt2Config(raw);
+  } catch (e) {
+    throw new FormatError('config', (e as Error).message);
+  }
+}
+
+/** Only the Llama family: a GPT-2 is refused naming the check (the steps that take only Llama-family models). */
+function llamaFamily(lm: HfLm): CausalLm {
+  if (isGpt2Lm(lm))
+    throw new FormatError(
+      'architecture',
+      `${GPT2_ARCHITECTURE} is imported and generated from, but this step takes only ${HF_ARCHITECTURES.filter((a) => a !== GPT2_ARCHITECTURE).join(', ')}`,
+    );
+  return lm;
+}
+
 function parseJsonText(text: string, file: string, check: 'config' | 'tokenizer'): unknown {
   try {
     return parseStrictJson(text, 'json-keys');
@@ -79,7 +118,7 @@ function parseJsonText(text: string, file: string, check: 'config' | 'tokenizer'
   }
 }
 
-function eosIds(config: CausalLmConfig, texts: HfTextFiles, tokenizer: TextTokenizer): number[] {
+function eosIds(config: { eosTokenIds: number[] }, texts: HfTextFiles, tokenizer: TextTokenizer): number[] {
   if (texts.generationConfig !== undefined) {
     const g = parseJsonText(texts.generationConfig, HF_FILES.generationConfig, 'config') as Record<string, unknown> | null;
     const e = g && typeof g === 'object' ? g.eos_token_id : undefined;
@@ -102,14 +141,16 @@ function assemble(
   format: ImportedModel['format'],
   recordedGraph?: string,
   quantBlock?: number,
-): CausalLm {
-  const config = parseCausalLmConfig(parseJsonText(texts.config, HF_FILES.config, 'config'));
+): HfLm {
+  const config = parseHfConfig(parseJsonText(texts.config, HF_FILES.config, 'config'));
+  const gpt2 = config.architecture === GPT2_ARCHITECTURE;
   const tokenizer = loadTokenizer({ tokenizer: texts.tokenizer, config: texts.tokenizerConfig });
   if (tokenizer.size > config.vocabSize)
     throw new FormatError('tokenizer', `tokenizer.json has ${tokenizer.size} token ids but config.json vocab_size is ${config.vocabSize}`);
   // A model garden quantize wrote: its "W.q" + "W.scales" pairs are checked as the weights they stand for.
   const quantized = isQuantizedModel(tensors);
   if (quantized) {
+    if (gpt2) throw new FormatError('dtype', `quantized tensors (".q" + ".scales") are not supported for ${GPT2_ARCHITECTURE}`);
     if (quantBlock === undefined) throw new FormatError('dtype', 'quantized tensors (".q" + ".scales") without a recorded block size');
     try {
       quantizedWeights(tensors, quantBlock);
@@ -122,8 +163,15 @@ function assemble(
     if (!HF_DTYPES.includes(t.dtype))
       throw new FormatError('dtype', `tensor ${JSON.stringify(t.name)} is ${t.dtype}; supported: ${HF_DTYPES.join(', ')}`);
   }
-  checkTensorsAgainstConfig(config, plain);
-  const graphHash = architectureHash(config, tokenizerHash({ tokenizer: texts.tokenizer, config: texts.tokenizerConfig }));
+  const tokHash = tokenizerHash({ tokenizer: texts.tokenizer, config: texts.tokenizerConfig });
+  let graphHash: string;
+  if (config.architecture === GPT2_ARCHITECTURE) {
+    checkGpt2Specs(config, plain);
+    graphHash = gpt2ArchitectureHash(config, tokHash);
+  } else {
+    checkTensorsAgainstConfig(config, plain);
+    graphHash = architectureHash(config, tokHash);
+  }
   if (recordedGraph !== undefined && recordedGraph !== graphHash) {
     throw new FormatError(
       'species',
@@ -144,17 +192,24 @@ function assemble(
     metadata,
     species: speciesId(speciesSignature(specs, graphHash, [])),
   };
+  const eosTokenIds = eosIds(config, texts, tokenizer);
+  if (config.architecture === GPT2_ARCHITECTURE) return { config, texts, tokenizer, eosTokenIds, model };
   const run = quantized ? { ...config, quantBlockSize: quantBlock } : config;
-  return { config: run, texts, tokenizer, eosTokenIds: eosIds(config, texts, tokenizer), model };
+  return { config: run, texts, tokenizer, eosTokenIds, model };
 }
 
-/** Import a Hugging Face model folder (nothing is written; the caller streams `model` into a `.slm`). */
+/** Import a Llama-family Hugging Face model folder (importHfModel, a GPT-2 refused). */
 export async function importHfFolder(folder: HfFolder): Promise<CausalLm> {
+  return llamaFamily(await importHfModel(folder));
+}
+
+/** Import a Hugging Face model folder of any supported architecture (nothing is written; the caller streams `model` into a `.slm`). */
+export async function importHfModel(folder: HfFolder): Promise<HfLm> {
   const has = (f: string) => folder.files.includes(f);
   if (!has(HF_FILES.config)) throw new FormatError('config', `the folder has no ${HF_FILES.config}`);
   const config = await folder.readText(HF_FILES.config);
   // The architecture is checked first: an unsupported model is named as such, whatever else it has.
-  parseCausalLmConfig(parseJsonText(config, HF_FILES.config, 'config'));
+  parseHfConfig(parseJsonText(config, HF_FILES.config, 'config'));
   if (!has(HF_FILES.tokenizer)) throw new FormatError('tokenizer', `the folder has no ${HF_FILES.tokenizer}`);
   const texts: HfTextFiles = { config, tokenizer: await folder.readText(HF_FILES.tokenizer) };
   if (has(HF_FILES.tokenizerConfig)) texts.tokenizerConfig = await folder.readText(HF_FILES.tokenizerConfig);
@@ -191,8 +246,13 @@ export function isCausalLmModel(model: Pick<ImportedModel, 'metadata'>): boolean
   return model.metadata[HF_KEYS.config] !== undefined;
 }
 
-/** A causal LM from a `.slm` (or any imported model) that carries the folder's files in its metadata. */
+/** A Llama-family causal LM from a `.slm` (hfLmFromModel, a GPT-2 refused). */
 export function causalLmFromModel(model: ImportedModel): CausalLm {
+  return llamaFamily(hfLmFromModel(model));
+}
+
+/** A causal LM from a `.slm` (or any imported model) that carries the folder's files in its metadata. */
+export function hfLmFromModel(model: ImportedModel): HfLm {
   const m = model.metadata;
   if (m[HF_KEYS.config] === undefined)
     throw new FormatError('config', `the model carries no ${HF_KEYS.config}: it was not imported from a Hugging Face folder`);
@@ -225,7 +285,7 @@ export const HF_SHARD_METADATA: Readonly<Record<string, string>> = Object.freeze
  * The files of a Hugging Face folder for a causal LM, in write order: the JSON files verbatim, the
  * shards (each ≤ maxShardBytes unless one tensor alone is larger) and, for several, the index.
  */
-export function hfExportFiles(lm: CausalLm, maxShardBytes: number): HfExportFile[] {
+export function hfExportFiles(lm: HfLm, maxShardBytes: number): HfExportFile[] {
   const out: HfExportFile[] = [{ name: HF_FILES.config, text: lm.texts.config }];
   if (lm.texts.generationConfig !== undefined) out.push({ name: HF_FILES.generationConfig, text: lm.texts.generationConfig });
   out.push({ name: HF_FILES.tokenizer, text: lm.texts.tokenizer });

@@ -10,6 +10,8 @@
  */
 import { toFloat32, type Tensor } from '../tensor.ts';
 import { cachedDecoder, type CausalDecoder } from './decoder.ts';
+import { FormatError } from '../format/errors.ts';
+import { hashJson, type Sha256Hex } from '../hash.ts';
 
 export interface Gpt2Config {
   architecture: 'GPT2LMHeadModel';
@@ -22,6 +24,8 @@ export interface Gpt2Config {
   maxPositionEmbeddings: number;
   layerNormEps: number;
   activation: 'gelu_new';
+  /** config.json eos_token_id (GPT-2 ships 50256); not part of the architecture hash. */
+  eosTokenIds: number[];
 }
 
 function int(j: Record<string, unknown>, key: string, fallback?: number): number {
@@ -53,6 +57,10 @@ export function parseGpt2Config(json: unknown): Gpt2Config {
   if (j.tie_word_embeddings === false) throw new Error('config.json: an untied GPT-2 head is not supported');
   const eps = j.layer_norm_epsilon ?? 1e-5;
   if (typeof eps !== 'number' || !(eps > 0)) throw new Error(`config.json: layer_norm_epsilon must be a positive number`);
+  const eos =
+    j.eos_token_id === undefined || j.eos_token_id === null ? [] : Array.isArray(j.eos_token_id) ? j.eos_token_id : [j.eos_token_id];
+  if (!eos.every((x) => Number.isSafeInteger(x) && (x as number) >= 0))
+    throw new Error(`config.json: eos_token_id is ${JSON.stringify(j.eos_token_id)}, expected a token id or a list of them`);
   return {
     architecture: 'GPT2LMHeadModel',
     hiddenSize,
@@ -64,7 +72,38 @@ export function parseGpt2Config(json: unknown): Gpt2Config {
     maxPositionEmbeddings: int(j, 'n_positions', 1024),
     layerNormEps: eps,
     activation: act,
+    eosTokenIds: eos as number[],
   };
+}
+
+/** The settings that decide the computation and the tokenizer's hash (what the species binds; hf.ts). */
+export function gpt2ArchitectureHash(c: Gpt2Config, tokenizerHash: Sha256Hex): Sha256Hex {
+  const { eosTokenIds: _e, ...architecture } = c;
+  return hashJson({ kind: 'causal-lm', architecture, tokenizer: tokenizerHash });
+}
+
+/**
+ * Import's check (hf.ts): the tensors are exactly the ones the config implies, each with its shape;
+ * a refusal is a one-line FormatError('config') naming the tensor and the config keys.
+ */
+export function checkGpt2Specs(c: Gpt2Config, tensors: readonly { name: string; shape: readonly number[] }[]): void {
+  const want = new Map(gpt2ExpectedTensors(c).map((t) => [t.name, t.shape]));
+  for (const t of tensors) {
+    const shape = want.get(t.name);
+    if (!shape)
+      throw new FormatError(
+        'config',
+        `tensor ${JSON.stringify(t.name)} is not part of a GPT2LMHeadModel with this config.json (n_layer ${c.numLayers}, head tied to transformer.wte.weight)`,
+      );
+    if (shape.join(',') !== t.shape.join(','))
+      throw new FormatError(
+        'config',
+        `tensor ${JSON.stringify(t.name)} has shape [${t.shape}] but config.json (n_embd ${c.hiddenSize}, n_inner ${c.innerSize}, vocab_size ${c.vocabSize}, n_positions ${c.maxPositionEmbeddings}) gives [${shape}]`,
+      );
+  }
+  const have = new Set(tensors.map((t) => t.name));
+  for (const name of want.keys())
+    if (!have.has(name)) throw new FormatError('config', `tensor ${JSON.stringify(name)} that config.json implies is missing`);
 }
 
 export const gpt2LayerPrefix = (l: number) => `transformer.h.${l}.`;

@@ -21,6 +21,11 @@ export const CAUSAL_LM_ARCHITECTURES = Object.freeze({
 } as const);
 export type CausalLmArchitecture = keyof typeof CAUSAL_LM_ARCHITECTURES;
 
+/** GPT-2, imported and run beside the Llama family (gpt2.ts; hf.ts dispatches on the architecture). */
+export const GPT2_ARCHITECTURE = 'GPT2LMHeadModel';
+/** Every architecture a Hugging Face folder may hold. */
+export const HF_ARCHITECTURES: readonly string[] = Object.freeze([...Object.keys(CAUSAL_LM_ARCHITECTURES), GPT2_ARCHITECTURE]);
+
 /** RoPE frequency schedules (transformers' modeling_rope_utils "rope_type"). */
 export type RopeScaling =
   | { type: 'default' }
@@ -149,12 +154,17 @@ function ropeScaling(o: Record<string, unknown>): { theta: number; rope: RopeSca
 export function parseCausalLmConfig(raw: unknown): CausalLmConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('not a JSON object');
   const o = raw as Record<string, unknown>;
-  const supported = Object.keys(CAUSAL_LM_ARCHITECTURES).join(', ');
+  const supported = HF_ARCHITECTURES.join(', ');
   const archs = o.architectures;
   if (!Array.isArray(archs) || archs.length !== 1 || typeof archs[0] !== 'string') {
     throw new FormatError('architecture', `config.json architectures is ${JSON.stringify(archs ?? null)}, expected one of: ${supported}`);
   }
   const architecture = archs[0];
+  if (architecture === GPT2_ARCHITECTURE)
+    throw new FormatError(
+      'architecture',
+      `${GPT2_ARCHITECTURE} is imported and generated from, but this step takes only ${Object.keys(CAUSAL_LM_ARCHITECTURES).join(', ')}`,
+    );
   if (!Object.prototype.hasOwnProperty.call(CAUSAL_LM_ARCHITECTURES, architecture)) {
     throw new FormatError('architecture', `architecture ${JSON.stringify(architecture)} is not supported; supported: ${supported}`);
   }
