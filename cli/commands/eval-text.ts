@@ -8,11 +8,12 @@ import { basename } from 'node:path';
 import { CliError } from '../command.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { loadTensors } from '../../src/core/format/model.ts';
-import { referenceDecoder, type CausalDecoder } from '../../src/core/models/decoder.ts';
+import type { CausalDecoder } from '../../src/core/models/decoder.ts';
 import { calibrationCollector, perplexity, type Calibration, type Perplexity } from '../../src/core/models/perplexity.ts';
 import { generationSmoke, type GenerationSmoke } from '../../src/core/models/lm-smoke.ts';
-import { openCausalLm } from '../../src/node/hf-folder.ts';
-import type { CausalLm } from '../../src/core/format/hf.ts';
+import { openHfLm } from '../../src/node/hf-folder.ts';
+import { hfLmDecoder } from '../../src/runtime/hf-lm-decoder.ts';
+import type { HfLm } from '../../src/core/format/hf.ts';
 import { LIMITS, readRegularSync } from '../../src/node/confine.ts';
 
 export interface TextEvalOptions {
@@ -118,17 +119,12 @@ function smokeLine(s: GenerationSmoke, eos: readonly number[]): string {
 export async function withLmDecoder<T>(
   model: string,
   runtime: 'onnx' | 'reference',
-  body: (lm: CausalLm, decoder: CausalDecoder) => Promise<T>,
+  body: (lm: HfLm, decoder: CausalDecoder) => Promise<T>,
 ): Promise<T> {
-  const { lm, close } = await openCausalLm(model);
+  const { lm, close } = await openHfLm(model);
   let decoder: CausalDecoder | undefined;
   try {
-    const tensors = await loadTensors(lm.model);
-    if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
-    else {
-      const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
-      decoder = await createCausalLmSession(lm.config, tensors);
-    }
+    decoder = await hfLmDecoder(lm, await loadTensors(lm.model), runtime);
     return await body(lm, decoder);
   } finally {
     await decoder?.release();

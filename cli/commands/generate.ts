@@ -12,12 +12,12 @@
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { loadTensors } from '../../src/core/format/model.ts';
-import { referenceDecoder, type CausalDecoder } from '../../src/core/models/decoder.ts';
+import type { CausalDecoder } from '../../src/core/models/decoder.ts';
 import { generate, type GenerateOptions } from '../../src/core/models/generate.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { openHfLm } from '../../src/node/hf-folder.ts';
 import { isGpt2Lm } from '../../src/core/format/hf.ts';
-import { gpt2ReferenceDecoder } from '../../src/core/models/gpt2.ts';
+import { hfLmDecoder } from '../../src/runtime/hf-lm-decoder.ts';
 import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../../src/core/models/llama-graph.ts';
 import { chatPromptIds, loadChatTemplate } from '../../src/core/models/chat.ts';
 import { ADAPTER_MODES, applyLlamaAdapter, type AdapterMode } from '../../src/core/train/llama.ts';
@@ -131,23 +131,12 @@ const command: Command = {
         );
       let tensors = await loadTensors(lm.model);
       if (isGpt2Lm(lm)) {
-        // GPT-2 (gpt2.ts): its own reference and decoder graph; adapters and the fused decoder are Llama-family only.
+        // Adapters and the fused decoder are Llama-family only.
         if (values.adapter !== undefined) throw new CliError('--adapter takes a Llama-family model, not GPT2LMHeadModel');
         if (variant !== 'standard') throw new CliError(`--decoder ${variant} takes a Llama-family model, not GPT2LMHeadModel`);
-        if (runtime === 'reference') decoder = gpt2ReferenceDecoder(lm.config, tensors);
-        else {
-          const { createGpt2Session } = await import('../../src/runtime/gpt2-session.ts');
-          decoder = await createGpt2Session(lm.config, tensors);
-        }
-      } else {
-        if (values.adapter !== undefined)
-          tensors = applyLlamaAdapter(lm.config, tensors, readAdapterDir(values.adapter), adapterMode, lm.model.species).tensors;
-        if (runtime === 'reference') decoder = referenceDecoder(lm.config, tensors);
-        else {
-          const { createCausalLmSession } = await import('../../src/runtime/causal-lm-session.ts');
-          decoder = await createCausalLmSession(lm.config, tensors, { variant });
-        }
-      }
+      } else if (values.adapter !== undefined)
+        tensors = applyLlamaAdapter(lm.config, tensors, readAdapterDir(values.adapter), adapterMode, lm.model.species).tensors;
+      decoder = await hfLmDecoder(lm, tensors, runtime as 'onnx' | 'reference', variant);
       const opts: GenerateOptions = { maxNew, eosTokenIds: lm.eosTokenIds, ...(values.greedy ? { greedy: true } : sampling) };
       const g = await generate(decoder, prompt, opts);
       const text = lm.tokenizer.decode(g.ids);

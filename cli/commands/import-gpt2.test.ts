@@ -1,7 +1,7 @@
 /**
  * GPT-2 (GPT2LMHeadModel) through the CLI: `garden import DIR --out M.slm` on seeded Hugging Face
  * folders (F32 and BF16, transformers' config keys and tensor names, a tokenizer.json), then
- * `garden generate` on the .slm and on the folder, on the ONNX decoder and the CPU reference,
+ * `garden generate` on the .slm and on the folder, `garden eval --text` and `garden export --hf`, on the ONNX decoder and the CPU reference,
  * against gpt2.ts's reference computed here; refusals name the check.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { hfFolderFiles, tinyTokenizerVocabSize } from '../../src/core/models/lla
 import { tinyGpt2Checkpoint } from '../../src/core/models/gpt2-testing.ts';
 import { gpt2ReferenceDecoder } from '../../src/core/models/gpt2.ts';
 import { generate } from '../../src/core/models/generate.ts';
+import { perplexity } from '../../src/core/models/perplexity.ts';
 import { hfLmFromModel, isGpt2Lm } from '../../src/core/format/hf.ts';
 import { loadTensors } from '../../src/core/format/model.ts';
 import { openModelFile } from '../../src/node/model-files.ts';
@@ -84,6 +85,19 @@ describe('GPT-2: garden import and garden generate', () => {
         const encoded = lm.tokenizer.encode('ab ba');
         expect(onnx.ids.slice(0, encoded.length)).toEqual(encoded);
         expect(onnx.ids.length).toBeGreaterThan(encoded.length);
+
+        // garden eval --text: perplexity on both runtimes as gpt2.ts's reference gives it.
+        const text = 'ab ba ab ba a b ab\n';
+        const suite = join(root, `t${n++}.txt`);
+        writeFileSync(suite, text);
+        const ppl = await perplexity(gpt2ReferenceDecoder(ck.cfg, ck.tensors), lm.tokenizer, text, { window: 8 });
+        for (const runtime of ['reference', 'onnx']) {
+          const e = await runGarden('eval', out, '--text', suite, '--window', '8', '--runtime', runtime, '--json');
+          expect(e.code, e.err).toBe(0);
+          const [res] = (JSON.parse(e.out) as { results: { tokens: number; perplexity: number }[] }).results;
+          expect(res.tokens).toBe(ppl.tokens);
+          expect(res.perplexity).toBeCloseTo(ppl.perplexity, runtime === 'reference' ? 10 : 3);
+        }
 
         // garden export --hf writes a folder that imports back to the same species.
         const hf = join(root, `hf${n++}`);
