@@ -15,6 +15,16 @@ test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter
 
 test('archive moves a model out of the pool and back; the champion cannot go', async ({ page }) => {
   test.setTimeout(120_000);
+  // A slow store, while the test sets __slowStore: every SHA-256 the page computes waits 800 ms (each stored tensor is verified as it is read).
+  await page.addInitScript(() => {
+    const digest = crypto.subtle.digest.bind(crypto.subtle);
+    crypto.subtle.digest = async (...args: Parameters<SubtleCrypto['digest']>) => {
+      if ((window as { __slowStore?: boolean }).__slowStore) await new Promise((r) => setTimeout(r, 800));
+      return digest(...args);
+    };
+  });
+  const downloads: string[] = [];
+  page.on('download', (d) => downloads.push(d.suggestedFilename()));
   await page.goto('/');
   await expect(page.getByTestId('acc-digits-noisy')).toContainText('%', { timeout: 90_000 });
   const pool = page.getByTestId('parent-pool');
@@ -35,12 +45,29 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
   await expect(page.getByTestId('archive-digits-noisy')).toHaveText('Restore');
   await expect(row).toHaveAttribute('data-bytes', bytesBefore!);
 
+  // A slow export: the bar with ETA, every other action waits, Cancel stops at the next tensor and downloads nothing.
+  await page.evaluate(() => void ((window as { __slowStore?: boolean }).__slowStore = true));
+  await page.getByTestId('export-digits-noisy').click();
+  await expect(page.getByTestId('export-progress-text')).toContainText(/read from the store \(Digits noisy specialist\) · about .+ left/);
+  const bar = page.getByTestId('export-progress');
+  const total = Number(await bar.getAttribute('data-total'));
+  const doneAtCancel = Number(await bar.getAttribute('data-done'));
+  expect(doneAtCancel).toBeGreaterThan(0);
+  expect(doneAtCancel).toBeLessThan(total);
+  await expect(page.getByTestId('export-digits-noisy')).toBeDisabled();
+  await expect(page.getByTestId('export-digits-rotated')).toBeDisabled();
+  await page.getByTestId('export-cancel').click();
+  await expect(page.getByTestId('storage-message')).toHaveText('Export of Digits noisy specialist cancelled: nothing was downloaded.');
+  await expect(page.getByTestId('export-progress')).toHaveCount(0);
+  await page.evaluate(() => void ((window as { __slowStore?: boolean }).__slowStore = false));
+  expect(downloads).toEqual([]);
+
   // Its bytes are kept: the export rebuilds the .slm to the model's hash.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-digits-noisy').click()]);
   expect(download.suggestedFilename()).toBe('digits-noisy.slm');
-  const hash = createHash('sha256')
-    .update(await readFile((await download.path())!))
-    .digest('hex');
+  const file = await readFile((await download.path())!);
+  expect(file.length).toBe(total);
+  const hash = createHash('sha256').update(file).digest('hex');
   const catalog = (await (await page.request.get('/starter/catalog.json')).json()) as {
     families: { id: string; models: { id: string; hash: string }[] }[];
   };

@@ -7,8 +7,8 @@
  */
 import { create } from 'zustand';
 import { labHandles, SLOT } from './garden.ts';
-import { serializeSafetensors } from '../core/format/safetensors.ts';
-import { sha256Hex } from '../core/hash.ts';
+import { writeSafetensorsStream } from '../core/format/safetensors.ts';
+import { sha256Stream } from '../core/hash.ts';
 import { useGarden, type ModelEntry } from './state.ts';
 import { readAlleles } from '../core/lab/alleles.ts';
 import type { LedgerEntry } from '../core/manifest/index.ts';
@@ -32,6 +32,8 @@ export interface GardenViewState {
   /** `cancelled`: Cancel stopped it, of this many models. */
   rehash: { at: string; results: { id: string; name: string; error: string | null }[]; cancelled?: number } | null;
   rehashProgress: RehashProgress | null;
+  /** The .slm export in progress (null when none runs). */
+  exportProgress: ExportProgress | null;
 }
 
 export const useGardenView = create<GardenViewState>()(() => ({
@@ -42,6 +44,7 @@ export const useGardenView = create<GardenViewState>()(() => ({
   message: null,
   rehash: null,
   rehashProgress: null,
+  exportProgress: null,
 }));
 
 const set = useGardenView.setState;
@@ -148,30 +151,89 @@ export async function deleteModel(m: ModelEntry): Promise<void> {
   }
 }
 
+/** Bytes of the export in progress read from the store, of its file; `startedAt` gives its ETA. */
+export interface ExportProgress {
+  done: number;
+  total: number;
+  model: string;
+  startedAt: number;
+}
+
+export class ExportCancelled extends Error {
+  override name = 'ExportCancelled';
+  constructor() {
+    super('the export was cancelled');
+  }
+}
+
+let exportCancelled = false;
+
+/** Stop the export at the next tensor: nothing is downloaded. */
+export function cancelExport(): void {
+  exportCancelled = true;
+}
+
 /**
- * A model's .slm rebuilt from the store and checked against its hash, for pool and archived
- * models alike (garden.ts's modelFile reads the pool only).
+ * A model's .slm rebuilt from the store tensor by tensor (the safetensors stream writer over the
+ * stored metadata) and checked against its hash, for pool and archived models alike (garden.ts's
+ * modelFile reads the pool only). `onRead` hears the bytes written so far after each tensor;
+ * `stop` is asked before each tensor and at the end, and throws ExportCancelled when it says so.
  */
-async function storedFile(m: ModelEntry): Promise<{ name: string; bytes: Uint8Array }> {
+async function storedFile(
+  m: ModelEntry,
+  onRead?: (done: number) => void,
+  stop: () => boolean = () => false,
+): Promise<{ name: string; bytes: Uint8Array }> {
   if (!m.metadata) throw new Error(`${m.name} was stored without its file metadata; it cannot be rebuilt byte for byte`);
-  const out = serializeSafetensors(await labHandles().repo.getTensors(m.id), m.metadata);
-  if (sha256Hex(out) !== m.hash) throw new Error(`${m.name} rebuilt from the store does not match its hash ${m.hash.slice(0, 12)}`);
+  const model = await labHandles().repo.modelTensors(m.id);
+  const read = (name: string) => {
+    if (stop()) throw new ExportCancelled();
+    return model.read(name);
+  };
+  const parts: Uint8Array[] = [];
+  const h = sha256Stream();
+  let done = 0;
+  for await (const b of writeSafetensorsStream(model.tensors, read, m.metadata)) {
+    parts.push(b);
+    h.update(b);
+    done += b.length;
+    onRead?.(done);
+  }
+  if (stop()) throw new ExportCancelled();
+  if (h.digestHex() !== m.hash) throw new Error(`${m.name} rebuilt from the store does not match its hash ${m.hash.slice(0, 12)}`);
+  const out = new Uint8Array(done);
+  let at = 0;
+  for (const b of parts) {
+    out.set(b, at);
+    at += b.length;
+  }
   return { name: `${m.id}.slm`, bytes: out };
 }
 
-/** Download a model's .slm, rebuilt from the store and checked against its hash. */
+/** Download a model's .slm, read from the store tensor by tensor with progress, ETA and Cancel. */
 export async function exportModel(m: ModelEntry): Promise<void> {
   // A second click while this or other work runs is ignored.
   if (useGardenView.getState().busy) return;
-  set({ busy: `exporting ${m.name}` });
+  exportCancelled = false;
+  const progress: ExportProgress = { done: 0, total: m.bytes, model: m.name, startedAt: performance.now() };
+  set({ busy: `exporting ${m.name}`, exportProgress: progress, message: null });
   try {
-    const f = await storedFile(m);
+    const f = await storedFile(
+      m,
+      (done) => set({ exportProgress: { ...progress, done } }),
+      () => exportCancelled,
+    );
     saveFile(f.name, f.bytes, 'application/octet-stream');
     set({ message: `Exported ${m.name} as ${f.name} (${bytes(f.bytes.length)}).` });
   } catch (e) {
-    set({ message: `Could not export ${m.name}: ${(e as Error).message}` });
+    set({
+      message:
+        e instanceof ExportCancelled
+          ? `Export of ${m.name} cancelled: nothing was downloaded.`
+          : `Could not export ${m.name}: ${(e as Error).message}`,
+    });
   } finally {
-    set({ busy: null });
+    set({ busy: null, exportProgress: null });
   }
 }
 

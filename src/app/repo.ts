@@ -10,6 +10,7 @@
 import { openDB, type IDBPDatabase } from 'idb';
 import type { ModelEntry } from './state.ts';
 import type { Tensor } from '../core/tensor.ts';
+import type { ModelTensors } from '../core/format/slm.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { manifestHash, type Manifest } from '../core/manifest/index.ts';
 import { Ledger } from '../core/lab/ledger.ts';
@@ -44,6 +45,8 @@ export interface Repo {
     manifests: Manifest[],
   ): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
   getTensors(modelId: string): Promise<Tensor[]>;
+  /** A model's tensor specs and a reader that loads one stored tensor at a time (each verified against its hash). */
+  modelTensors(modelId: string): Promise<ModelTensors>;
   /** Each model's tensor references (hash and bytes of every tensor it lists), by model id: storage per model is counted from them. */
   tensorRefs(): Promise<Map<string, { hash: string; bytes: number }[]>>;
   /** Remove a model from the candidate zone (tensors no other model uses go with it), and its archive mark. */
@@ -164,6 +167,20 @@ function makeRepo(
       const ref = (await storeIds()).get(modelId);
       if (!ref) throw new Error(`no model "${modelId}" in the garden`);
       return candidates.loadModel(ref.id);
+    },
+    async modelTensors(modelId) {
+      const ref = (await storeIds()).get(modelId);
+      const stored = ref && (await candidates.matchModel(ref.id));
+      if (!stored) throw new Error(`no model "${modelId}" in the garden`);
+      const refs = new Map(stored.manifest.tensors.map((t) => [t.name, t]));
+      return {
+        tensors: stored.manifest.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })),
+        async read(name) {
+          const data = await candidates.matchTensor(refs.get(name)!.hash);
+          if (!data) throw new Error(`model "${modelId}" references tensor ${JSON.stringify(name)} that the store lacks`);
+          return data;
+        },
+      };
     },
     async tensorRefs() {
       const all = await candidates.listModels();

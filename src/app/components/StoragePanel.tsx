@@ -5,6 +5,7 @@ import { archiveRefusal, deleteRefusal } from '../garden-view.ts';
 import {
   allModels,
   archiveModel,
+  cancelExport,
   cancelRehash,
   deleteModel,
   exportModel,
@@ -29,7 +30,7 @@ export function StoragePanel() {
   const registry = useGarden((s) => s.registry);
   const ledgerLength = useGarden((s) => s.ledger.length);
   const totals = useGarden((s) => s.storage);
-  const { storage, archived, archivedModels, busy, message, rehash, rehashProgress: rp } = useGardenView();
+  const { storage, archived, archivedModels, busy, message, rehash, rehashProgress: rp, exportProgress: xp } = useGardenView();
   const models = useMemo(() => allModels(pool, archivedModels), [pool, archivedModels]);
   const [confirming, setConfirming] = useState<string | null>(null);
   useEffect(() => {
@@ -151,18 +152,9 @@ export function StoragePanel() {
         <button onClick={() => void rehashAll()} disabled={!!busy} data-testid="rehash-all">
           Re-hash every model
         </button>
-        {busy && !rp && <span className="hint">Working ({busy})…</span>}
-        {rp && (
-          <div className="progress" data-testid="rehash-progress">
-            <progress max={rp.total || 1} value={rp.done} aria-label="Re-hash progress" />{' '}
-            <span>
-              {bytes(rp.done)} of {bytes(rp.total)} re-hashed ({rp.model}){etaText(rp.startedAt, rp.done, rp.total)}
-            </span>{' '}
-            <button onClick={cancelRehash} data-testid="rehash-cancel">
-              Cancel
-            </button>
-          </div>
-        )}
+        {busy && !rp && !xp && <span className="hint">Working ({busy})…</span>}
+        {rp && <WorkProgress testId="rehash" label="Re-hash progress" p={rp} verb="re-hashed" onCancel={cancelRehash} />}
+        {xp && <WorkProgress testId="export" label="Export progress" p={xp} verb="read from the store" onCancel={cancelExport} />}
       </div>
       {message && (
         <p role="status" data-testid="storage-message">
@@ -185,5 +177,27 @@ export function StoragePanel() {
         </div>
       )}
     </section>
+  );
+}
+
+/** A long storage task's bar: bytes done of all, with ETA, and its Cancel. */
+function WorkProgress(props: {
+  testId: string;
+  label: string;
+  p: { done: number; total: number; model: string; startedAt: number };
+  verb: string;
+  onCancel: () => void;
+}) {
+  const { p } = props;
+  return (
+    <div className="progress" data-testid={`${props.testId}-progress`} data-done={p.done} data-total={p.total}>
+      <progress max={p.total || 1} value={p.done} aria-label={props.label} />{' '}
+      <span data-testid={`${props.testId}-progress-text`}>
+        {bytes(p.done)} of {bytes(p.total)} {props.verb} ({p.model}){etaText(p.startedAt, p.done, p.total)}
+      </span>{' '}
+      <button onClick={props.onCancel} data-testid={`${props.testId}-cancel`}>
+        Cancel
+      </button>
+    </div>
   );
 }
