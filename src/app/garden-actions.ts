@@ -7,8 +7,7 @@
  */
 import { create } from 'zustand';
 import { labHandles, SLOT } from './garden.ts';
-import { writeSafetensorsStream } from '../core/format/safetensors.ts';
-import { sha256Stream } from '../core/hash.ts';
+import { ExportCancelled, readModelFile, type ExportProgress } from './export-progress.ts';
 import { useGarden, type ModelEntry } from './state.ts';
 import { readAlleles } from '../core/lab/alleles.ts';
 import type { LedgerEntry } from '../core/manifest/index.ts';
@@ -151,21 +150,6 @@ export async function deleteModel(m: ModelEntry): Promise<void> {
   }
 }
 
-/** Bytes of the export in progress read from the store, of its file; `startedAt` gives its ETA. */
-export interface ExportProgress {
-  done: number;
-  total: number;
-  model: string;
-  startedAt: number;
-}
-
-export class ExportCancelled extends Error {
-  override name = 'ExportCancelled';
-  constructor() {
-    super('the export was cancelled');
-  }
-}
-
 let exportCancelled = false;
 
 /** Stop the export at the next tensor: nothing is downloaded. */
@@ -173,42 +157,9 @@ export function cancelExport(): void {
   exportCancelled = true;
 }
 
-/**
- * A model's .slm rebuilt from the store tensor by tensor (the safetensors stream writer over the
- * stored metadata) and checked against its hash, for pool and archived models alike (garden.ts's
- * modelFile reads the pool only). `onRead` hears the bytes written so far after each tensor;
- * `stop` is asked before each tensor and at the end, and throws ExportCancelled when it says so.
- */
-async function storedFile(
-  m: ModelEntry,
-  onRead?: (done: number) => void,
-  stop: () => boolean = () => false,
-): Promise<{ name: string; bytes: Uint8Array }> {
-  if (!m.metadata) throw new Error(`${m.name} was stored without its file metadata; it cannot be rebuilt byte for byte`);
-  const model = await labHandles().repo.modelTensors(m.id);
-  const read = (name: string) => {
-    if (stop()) throw new ExportCancelled();
-    return model.read(name);
-  };
-  const parts: Uint8Array[] = [];
-  const h = sha256Stream();
-  let done = 0;
-  for await (const b of writeSafetensorsStream(model.tensors, read, m.metadata)) {
-    parts.push(b);
-    h.update(b);
-    done += b.length;
-    onRead?.(done);
-  }
-  if (stop()) throw new ExportCancelled();
-  if (h.digestHex() !== m.hash) throw new Error(`${m.name} rebuilt from the store does not match its hash ${m.hash.slice(0, 12)}`);
-  const out = new Uint8Array(done);
-  let at = 0;
-  for (const b of parts) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return { name: `${m.id}.slm`, bytes: out };
-}
+/** A model's .slm rebuilt from the store and checked against its hash, for pool and archived models alike (garden.ts's modelFile reads the pool only). */
+const storedFile = (m: ModelEntry, onRead?: (done: number) => void, stop?: () => boolean) =>
+  readModelFile(labHandles().repo, m, onRead, stop);
 
 /** Download a model's .slm, read from the store tensor by tensor with progress, ETA and Cancel. */
 export async function exportModel(m: ModelEntry): Promise<void> {

@@ -18,7 +18,8 @@
 import * as Comlink from 'comlink';
 import { openDB } from 'idb';
 import { useGarden, type ModelEntry } from './state.ts';
-import { labHandles, modelFile } from './garden.ts';
+import { labHandles } from './garden.ts';
+import { readModelFile } from './export-progress.ts';
 import { kernelWorker } from './workers.ts';
 import { gardenDatabases } from './repo.ts';
 import { candidateName } from './naming.ts';
@@ -166,11 +167,21 @@ async function candidateDocuments(m: ModelEntry): Promise<Manifest[]> {
   return [...docs, ...sidecars.values()];
 }
 
-/** A signed bundle of a candidate, with its .slm when `withModel`, as a file to download. */
-export async function exportBundle(modelId: string, withModel: boolean): Promise<{ name: string; bytes: Uint8Array; kid: string }> {
-  const m = labHandles().modelById(modelId);
+/**
+ * A signed bundle of a candidate, with its .slm when `withModel`, as a file to download. The .slm
+ * is read from the store tensor by tensor (export-progress.ts): `onRead` hears its bytes so far,
+ * and `stop` cancels before the next tensor (ExportCancelled).
+ */
+export async function exportBundle(
+  modelId: string,
+  withModel: boolean,
+  onRead?: (done: number) => void,
+  stop?: () => boolean,
+): Promise<{ name: string; bytes: Uint8Array; kid: string }> {
+  const { repo, modelById } = labHandles();
+  const m = modelById(modelId);
   if (m.graphHash) throw new Error(`${m.name} is quantized: its own inference graph does not travel in a bundle yet`);
-  const model = await modelFile(m.id);
+  const model = await readModelFile(repo, m, onRead, stop);
   const documents = await candidateDocuments(m);
   const { key } = await storedKey();
   const bundle = await makeBundle({ model, documents, withModel }, key);

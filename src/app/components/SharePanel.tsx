@@ -7,6 +7,8 @@ import { useEffect, useRef, useState } from 'react';
 import { useGarden } from '../state.ts';
 import { saveFile } from '../save.ts';
 import { etaText, short } from '../format.ts';
+import type { ExportProgress } from '../export-progress.ts';
+import { WorkProgress } from './StoragePanel.tsx';
 import {
   cancelReproduction,
   exportBundle,
@@ -32,6 +34,9 @@ function SigningKeyPart() {
   const [withModel, setWithModel] = useState(false);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
+  // The bundle's .slm read from the store: its progress, and Cancel (stops before the next tensor; nothing is saved).
+  const [exporting, setExporting] = useState<ExportProgress | null>(null);
+  const cancelled = useRef(false);
   useEffect(() => {
     void signingKey().then(
       (k) => {
@@ -109,7 +114,15 @@ function SigningKeyPart() {
             disabled={busy || !key}
             onClick={() =>
               void act(async () => {
-                const b = await exportBundle(cand.id, withModel);
+                cancelled.current = false;
+                const started: ExportProgress = { done: 0, total: cand.bytes, model: cand.name, startedAt: performance.now() };
+                setExporting(started);
+                const b = await exportBundle(
+                  cand.id,
+                  withModel,
+                  (done) => setExporting({ ...started, done }),
+                  () => cancelled.current,
+                ).finally(() => setExporting(null));
                 saveFile(b.name, b.bytes, 'application/json');
                 return `Saved ${b.name}: lineage, receipt, candidate manifest and sidecars${withModel ? ' with the model' : ''}, signed by key ${b.kid}.`;
               })
@@ -118,6 +131,15 @@ function SigningKeyPart() {
           >
             Export signed bundle
           </button>
+          {exporting && (
+            <WorkProgress
+              testId="share-export"
+              label="Bundle export progress"
+              p={exporting}
+              verb="read from the store"
+              onCancel={() => void (cancelled.current = true)}
+            />
+          )}
         </div>
       ) : (
         <p className="hint">Breed a candidate first: its bundle carries how to breed it again.</p>

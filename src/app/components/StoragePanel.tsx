@@ -180,8 +180,8 @@ export function StoragePanel() {
   );
 }
 
-/** A long storage task's bar: bytes done of all, with ETA, and its Cancel. */
-function WorkProgress(props: {
+/** A long storage task's bar: bytes done of all, with ETA, and its Cancel (also the bundle export's, SharePanel). */
+export function WorkProgress(props: {
   testId: string;
   label: string;
   p: { done: number; total: number; model: string; startedAt: number };
