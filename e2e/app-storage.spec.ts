@@ -6,16 +6,15 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
-import { seriousViolations } from './app-helpers.ts';
+import { breedExampleRecipe, seriousViolations } from './app-helpers.ts';
 
 test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') } });
 
-test('archive moves a model out of the pool and back; the champion cannot go', async ({ page }) => {
-  test.setTimeout(120_000);
-  // A slow store, while the test sets __slowStore: every SHA-256 the page computes waits 800 ms (each stored tensor is verified as it is read).
+/** A slow store, while the test sets __slowStore: every SHA-256 the page computes waits 800 ms (each stored tensor is verified as it is read). */
+async function slowStore(page: Page): Promise<void> {
   await page.addInitScript(() => {
     const digest = crypto.subtle.digest.bind(crypto.subtle);
     crypto.subtle.digest = async (...args: Parameters<SubtleCrypto['digest']>) => {
@@ -23,6 +22,13 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
       return digest(...args);
     };
   });
+}
+
+const setSlow = (page: Page, on: boolean) => page.evaluate((v) => void ((window as { __slowStore?: boolean }).__slowStore = v), on);
+
+test('archive moves a model out of the pool and back; the champion cannot go', async ({ page }) => {
+  test.setTimeout(120_000);
+  await slowStore(page);
   const downloads: string[] = [];
   page.on('download', (d) => downloads.push(d.suggestedFilename()));
   await page.goto('/');
@@ -46,7 +52,7 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
   await expect(row).toHaveAttribute('data-bytes', bytesBefore!);
 
   // A slow export: the bar with ETA, every other action waits, Cancel stops at the next tensor and downloads nothing.
-  await page.evaluate(() => void ((window as { __slowStore?: boolean }).__slowStore = true));
+  await setSlow(page, true);
   await page.getByTestId('export-digits-noisy').click();
   await expect(page.getByTestId('export-progress-text')).toContainText(/read from the store \(Digits noisy specialist\) · about .+ left/);
   const bar = page.getByTestId('export-progress');
@@ -59,7 +65,7 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
   await page.getByTestId('export-cancel').click();
   await expect(page.getByTestId('storage-message')).toHaveText('Export of Digits noisy specialist cancelled: nothing was downloaded.');
   await expect(page.getByTestId('export-progress')).toHaveCount(0);
-  await page.evaluate(() => void ((window as { __slowStore?: boolean }).__slowStore = false));
+  await setSlow(page, false);
   expect(downloads).toEqual([]);
 
   // Its bytes are kept: the export rebuilds the .slm to the model's hash.
@@ -89,4 +95,27 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
   await expect(page.getByTestId('storage-message')).toContainText('Restored Digits noisy specialist to the pool');
   await expect(pool.getByTestId('model-digits-noisy')).toHaveCount(1);
   await expect(page.getByTestId('lineage-node-digits-noisy')).toHaveAttribute('data-badges', 'source');
+});
+
+test('the signed bundle with the model shows its export progress; Cancel saves nothing', async ({ page }) => {
+  test.setTimeout(120_000);
+  await slowStore(page);
+  const downloads: string[] = [];
+  page.on('download', (d) => downloads.push(d.suggestedFilename()));
+  await page.goto('/');
+  await breedExampleRecipe(page);
+  await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 90_000 });
+  await page.getByTestId('share-with-model').check();
+  await setSlow(page, true);
+  await page.getByTestId('share-export-bundle').click();
+  await expect(page.getByTestId('share-export-progress-text')).toContainText(/read from the store \(.+\) · about .+ left/);
+  await expect(page.getByTestId('share-export-bundle')).toBeDisabled();
+  await page.getByTestId('share-export-cancel').click();
+  await expect(page.getByTestId('share-export-message')).toHaveText('The export was cancelled: nothing was downloaded.');
+  await expect(page.getByTestId('share-export-progress')).toHaveCount(0);
+  expect(downloads).toEqual([]);
+  await setSlow(page, false);
+  await page.getByTestId('share-export-bundle').click();
+  await expect(page.getByTestId('share-export-message')).toContainText('with the model');
+  expect(downloads).toEqual([expect.stringMatching(/\.bundle\.json$/)]);
 });
