@@ -127,10 +127,10 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   });
   const good = writeFolder('tiny-llama');
   const missingShard = writeFolder('missing-shard', (f) => f.delete('model-00002-of-00002.safetensors'));
-  const gpt2 = writeFolder('gpt2', (f) =>
+  const neox = writeFolder('gpt-neox', (f) =>
     f.set(
       'config.json',
-      new TextEncoder().encode(JSON.stringify({ ...ckpt.config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' })),
+      new TextEncoder().encode(JSON.stringify({ ...ckpt.config, architectures: ['GPTNeoXForCausalLM'], model_type: 'gpt_neox' })),
     ),
   );
   const generated = cli(good, '--greedy');
@@ -154,8 +154,8 @@ test('a Hugging Face folder picked, checked, stored; greedy tokens stream as the
   await expect(page.getByTestId('text-refused')).toContainText('model-00002-of-00002.safetensors');
   await expect(page.getByTestId('text-refused')).toContainText('Nothing was stored.');
   await expect(page.getByTestId('text-store')).toHaveCount(0);
-  await page.getByTestId('text-pick-files').setInputFiles(readdirSync(gpt2).map((n) => join(gpt2, n)));
-  await expect(page.getByTestId('text-refused')).toContainText('GPT2LMHeadModel');
+  await page.getByTestId('text-pick-files').setInputFiles(readdirSync(neox).map((n) => join(neox, n)));
+  await expect(page.getByTestId('text-refused')).toContainText('GPTNeoXForCausalLM');
   await expect(page.getByTestId('text-refused')).toContainText('LlamaForCausalLM');
   await expect(page.getByTestId('text-none')).toBeVisible();
   // A dropped folder's files are taken by the playground (not by the page-wide model drop).
