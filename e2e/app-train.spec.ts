@@ -89,7 +89,7 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
 
   await page.goto('/');
   await expect(page.getByTestId('train-panel')).toBeVisible({ timeout: 60_000 });
-  await expect(page.getByTestId('train-panel')).toContainText('no GPU kernels yet');
+  await expect(page.getByTestId('train-panel')).toContainText("on WebGPU's training kernels where the GPU is hardware, else on the CPU");
 
   // 1. A handful of labelled examples: pointer strokes and two by keyboard.
   for (const [k, j] of [0, 0.04, -0.04].entries()) {

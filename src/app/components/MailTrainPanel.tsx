@@ -66,7 +66,7 @@ export function MailTrainPanel() {
       <p className="hint">
         Paste a message, or import .eml files or an mbox, and mark each spam or not spam. The app keeps only each message&apos;s hashed word
         counts (what the model reads) and its subject, in this browser; a set that shares an input with a frozen suite is refused. Training
-        runs in a worker on the CPU.
+        runs in a worker, on WebGPU&apos;s training kernels where the GPU is hardware, else on the CPU.
       </p>
       <div className="route">
         <div

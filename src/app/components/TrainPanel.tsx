@@ -68,9 +68,9 @@ export function TrainPanel() {
       </h2>
       <p className="hint">
         Draw a digit, pick its label and add it to your training set. The drawings stay in this browser (IndexedDB); a set that shares an
-        input with a frozen suite is refused. Training runs in a worker on the CPU: the training engine has no GPU kernels yet. The
-        starter's training pool is not shipped with the app (only the frozen suites are, and they are never trained on), so the set is what
-        you draw.
+        input with a frozen suite is refused. Training runs in a worker, on WebGPU&apos;s training kernels where the GPU is hardware, else
+        on the CPU. The starter's training pool is not shipped with the app (only the frozen suites are, and they are never trained on), so
+        the set is what you draw.
       </p>
       <div className="route">
         <div>
