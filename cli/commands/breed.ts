@@ -224,6 +224,21 @@ function federatedParams<P extends Readonly<Record<string, unknown>>>(
   }
 }
 
+/** Once the first model shows a tensor the pool would split, its workers load while the rest are read. */
+function startPool(pool: { ready: Promise<CpuPool> | null }, threads: number, first: readonly { shape: readonly number[] }[]): void {
+  if (threads > 0 && first.some((x) => numel(x.shape) >= INLINE_BELOW)) {
+    pool.ready = createNodeCpuPool(threads);
+    pool.ready.catch(() => undefined);
+  }
+}
+
+/** The backend the breed runs on (the pool's fast kernels when it started, else the reference), and how long the pool took to be ready. */
+async function poolBackend(pool: { ready: Promise<CpuPool> | null }): Promise<{ backend: KernelBackend; poolStart: number }> {
+  const tp = performance.now();
+  const workers = await pool.ready;
+  return { backend: workers ? createFastCpuBackend(workers) : cpuBackend, poolStart: performance.now() - tp };
+}
+
 function fmt(x: number, digits = 4): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(digits);
 }
@@ -321,18 +336,11 @@ async function breedCommand(
   ];
   for (const { ref, what } of refs) {
     models.push(await loadModel(ref, root, dir, what));
-    // Once the first model shows a tensor the pool would split, its workers load while the rest are read.
-    if (models.length === 1 && opts.threads > 0 && models[0].tensors.some((x) => numel(x.shape) >= INLINE_BELOW)) {
-      pool.ready = createNodeCpuPool(opts.threads);
-      pool.ready.catch(() => undefined);
-    }
+    if (models.length === 1) startPool(pool, opts.threads, models[0].tensors);
   }
   const read = phase(t);
 
-  const tp = performance.now();
-  const workers = await pool.ready;
-  const poolStart = performance.now() - tp;
-  const backend: KernelBackend = workers ? createFastCpuBackend(workers) : cpuBackend;
+  const { backend, poolStart } = await poolBackend(pool);
   t = performance.now();
   const federated = federatedParams(recipe.operator, recipe.params, recipe.base ? models : []);
   const params = federated?.params ?? recipe.params;
@@ -430,17 +438,11 @@ async function streamedBreed(
       if (!m) return null;
       models.push(m);
       if (ref.hash && ref.hash !== m.hash) throw new CliError(`${what} (${path}) has hash ${m.hash}, the recipe expects ${ref.hash}`);
-      if (models.length === 1 && opts.threads > 0 && m.tensors.some((x) => numel(x.shape) >= INLINE_BELOW)) {
-        pool.ready = createNodeCpuPool(opts.threads);
-        pool.ready.catch(() => undefined);
-      }
+      if (models.length === 1) startPool(pool, opts.threads, m.tensors);
     }
     let read = phase(t);
 
-    const tp = performance.now();
-    const workers = await pool.ready;
-    const poolStart = performance.now() - tp;
-    const backend: KernelBackend = workers ? createFastCpuBackend(workers) : cpuBackend;
+    const { backend, poolStart } = await poolBackend(pool);
     t = performance.now();
     const federated = federatedParams(recipe.operator, recipe.params, recipe.base ? models : []);
     const params = federated?.params ?? recipe.params;
