@@ -4,7 +4,9 @@
  */
 import { build, type Plugin } from 'esbuild';
 import { readFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const wgslRaw: Plugin = {
   name: 'wgsl-raw',
@@ -33,6 +35,28 @@ export async function bundle(entry: string): Promise<string> {
     external: ['node:*'],
   });
   return r.outputFiles[0].text;
+}
+
+/**
+ * One ES-module bundle of `entry` for Node, written to `outfile` (WGSL inlined as text). `webgpu`
+ * (and any other `external`) stays a runtime import, resolved from the project's node_modules so
+ * that a bundle under .cache/ (or carried to a GPU machine by bench/gpu-host.sh) still finds it.
+ */
+export async function bundleForNode(entry: string, outfile: string, external: string[] = ['webgpu']): Promise<void> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  mkdirSync(dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outfile,
+    logLevel: 'silent',
+    plugins: [wgslRaw],
+    external,
+    nodePaths: [`${root}node_modules`],
+  });
 }
 
 export { wgslRaw };

@@ -4,12 +4,10 @@
  * caller did not set it and Debian's Chromium ships the ICD); on a machine with a GPU, Dawn finds
  * the real one.
  */
-import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { wgslRaw } from './bundle.ts';
+import { bundleForNode } from './bundle.ts';
 import type { CopyRow, KernelRow } from './common.ts';
 
 const CHROMIUM_LIB = '/usr/lib/chromium';
@@ -22,17 +20,7 @@ export async function runDawn(o: {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const outfile = `${root}.cache/bench/dawn.mjs`;
   await bundleDawnEntry(outfile);
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: `${root}node_modules` };
-  const notes: string[] = [];
-  if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD) && !process.env.BENCH_DAWN_REAL_GPU) {
-    env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-    // Dawn dlopens libvulkan.so.1; Debian's Chromium carries one beside the ICD.
-    if (!existsSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1'))
-      env.LD_LIBRARY_PATH = [CHROMIUM_LIB, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-    notes.push(
-      `Dawn: VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (SwiftShader's Vulkan ICD from Debian's Chromium, libvulkan from ${CHROMIUM_LIB}); set BENCH_DAWN_REAL_GPU=1 to let Dawn pick the machine's GPU`,
-    );
-  }
+  const { env, notes } = dawnChildEnv();
   const { code, signal, stdout } = await new Promise<{ code: number | null; signal: string | null; stdout: string }>((resolve) => {
     const child = spawn(process.execPath, [outfile, ...(o.smoke ? ['--smoke'] : [])], {
       env,
@@ -66,25 +54,32 @@ export async function runDawn(o: {
 }
 
 /**
+ * The environment of a Node child that runs Dawn: the project's node_modules on NODE_PATH and,
+ * unless the caller set VK_ICD_FILENAMES or BENCH_DAWN_REAL_GPU, SwiftShader's Vulkan ICD from
+ * Debian's Chromium (with the note that says so).
+ */
+export function dawnChildEnv(): { env: NodeJS.ProcessEnv; notes: string[] } {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: `${root}node_modules` };
+  const notes: string[] = [];
+  if (!env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD) && !process.env.BENCH_DAWN_REAL_GPU) {
+    env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    // Dawn dlopens libvulkan.so.1; Debian's Chromium carries one beside the ICD.
+    if (!existsSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1'))
+      env.LD_LIBRARY_PATH = [CHROMIUM_LIB, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+    notes.push(
+      `Dawn: VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (SwiftShader's Vulkan ICD from Debian's Chromium, libvulkan from ${CHROMIUM_LIB}); set BENCH_DAWN_REAL_GPU=1 to let Dawn pick the machine's GPU`,
+    );
+  }
+  return { env, notes };
+}
+
+/**
  * Bundle bench/dawn-entry.ts (and the kernels it imports, WGSL inlined) into one ES module for
  * Node; only `webgpu` stays external. bench/gpu-host.sh carries this file to a GPU machine.
  */
 export async function bundleDawnEntry(outfile: string): Promise<void> {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  mkdirSync(dirname(outfile), { recursive: true });
-  await build({
-    entryPoints: [`${root}bench/dawn-entry.ts`],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    outfile,
-    logLevel: 'silent',
-    plugins: [wgslRaw],
-    external: ['webgpu'],
-    // The bundle lives under .cache/; resolve `webgpu` from the project.
-    nodePaths: [`${root}node_modules`],
-  });
+  await bundleForNode(fileURLToPath(new URL('./dawn-entry.ts', import.meta.url)), outfile);
 }
 
 async function dawnVersion(root: string): Promise<string> {

@@ -11,7 +11,7 @@
  *
  * `npm run bench` runs it as a section (benchTrain); alone: `npx tsx bench/train.ts [--smoke] [--dawn]`.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mulberry32 } from '../src/core/seeded.ts';
@@ -264,34 +264,14 @@ async function dawnChild(smoke: boolean, B: number): Promise<void> {
   gpu.device.destroy();
 }
 
-const CHROMIUM_LIB = '/usr/lib/chromium';
-
 /** Bundle this file for Node (WGSL as text) and run its Dawn half in a child process. */
 async function runDawnChild(smoke: boolean, batch: number, log: (s: string) => void): Promise<TrainRow | string> {
-  const { build } = await import('esbuild');
-  const { wgslRaw } = await import('./bundle.ts');
+  const { bundleForNode } = await import('./bundle.ts');
   const root = fileURLToPath(new URL('..', import.meta.url));
-  mkdirSync(`${root}.cache/bench`, { recursive: true });
   const outfile = `${root}.cache/bench/train-dawn.mjs`;
-  await build({
-    entryPoints: [`${root}bench/train.ts`],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    outfile,
-    logLevel: 'silent',
-    plugins: [wgslRaw],
-    external: ['webgpu', 'esbuild'],
-    nodePaths: [`${root}node_modules`],
-  });
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: `${root}node_modules` };
-  // As bench/dawn.ts: SwiftShader's Vulkan ICD from Debian's Chromium unless told to use the machine's GPU.
-  if (!env.VK_ICD_FILENAMES && existsSync(`${CHROMIUM_LIB}/vk_swiftshader_icd.json`) && !process.env.BENCH_DAWN_REAL_GPU) {
-    env.VK_ICD_FILENAMES = `${CHROMIUM_LIB}/vk_swiftshader_icd.json`;
-    if (!existsSync('/usr/lib/x86_64-linux-gnu/libvulkan.so.1'))
-      env.LD_LIBRARY_PATH = [CHROMIUM_LIB, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-  }
+  await bundleForNode(`${root}bench/train.ts`, outfile, ['webgpu', 'esbuild']);
+  const { dawnChildEnv } = await import('./dawn.ts');
+  const { env } = dawnChildEnv();
   const out = await new Promise<string>((resolve) => {
     const child = spawn(process.execPath, [outfile, '--train-dawn-child', `--batch=${batch}`, ...(smoke ? ['--smoke'] : [])], {
       env,
