@@ -4,8 +4,9 @@
  * ham and which model gave it. The message stays in this page: only its hashed word counts
  * (mail-features.ts) reach the model.
  */
-import { useRef, useState, type DragEvent } from 'react';
+import { useRef, useState } from 'react';
 import { routeEmail } from '../garden.ts';
+import { FileDrop } from './FileDrop.tsx';
 import { MarkWrong } from './MarkWrong.tsx';
 import { RouteAnswerView, useRouteView } from './RoutePanel.tsx';
 
@@ -14,7 +15,6 @@ const MAIL_FILE = /\.(eml|txt)$/i;
 export function MailPlayground() {
   const [text, setText] = useState('');
   const [fileNote, setFileNote] = useState<string | null>(null);
-  const [over, setOver] = useState(false);
   const answer = useRef<HTMLDivElement>(null);
   const { route, championName, routing, labels } = useRouteView();
 
@@ -37,14 +37,6 @@ export function MailPlayground() {
     setFileNote(`Read ${f.name} (${f.size} bytes). Ask to route it.`);
   }
 
-  function onDrop(e: DragEvent) {
-    // Taken here: the page-wide drop (a model import) does not see it.
-    e.preventDefault();
-    e.stopPropagation();
-    setOver(false);
-    void take(Array.from(e.dataTransfer.files));
-  }
-
   return (
     <section className="step" aria-labelledby="mail-route-h" data-testid="mail-playground">
       <h2 id="mail-route-h">
@@ -56,17 +48,7 @@ export function MailPlayground() {
         body&apos;s words as hashed counts. The message never leaves this page.
       </p>
       <div className="route">
-        <div
-          className={`mail-drop${over ? ' over' : ''}`}
-          data-testid="mail-drop"
-          onDragOver={(e) => {
-            e.preventDefault();
-            e.stopPropagation();
-            setOver(true);
-          }}
-          onDragLeave={() => setOver(false)}
-          onDrop={onDrop}
-        >
+        <FileDrop testId="mail-drop" onFiles={(files) => void take(files)}>
           <label htmlFor="mail-text">The e-mail (headers and body, or just the body)</label>
           <textarea
             id="mail-text"
@@ -99,7 +81,7 @@ export function MailPlayground() {
               {fileNote}
             </p>
           )}
-        </div>
+        </FileDrop>
         <div ref={answer} tabIndex={-1} aria-live="polite">
           {route && <RouteAnswerView route={route} labels={labels} />}
         </div>

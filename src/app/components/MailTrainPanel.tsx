@@ -5,10 +5,11 @@
  * Cancel and early stop as the digits (TrainRun). Only the messages' hashed word counts are kept
  * (IndexedDB, this browser), with their subjects for the list.
  */
-import { useState, type DragEvent } from 'react';
+import { useState } from 'react';
 import { useGarden } from '../state.ts';
 import { addMailExamples, relabelExample, removeExample, useTrain } from '../train.ts';
 import { readMailFile, type ImportedMail } from '../../core/models/mail-import.ts';
+import { FileDrop } from './FileDrop.tsx';
 import { isRunning, SetSummary, TrainRun, useTrainingSet } from './TrainPanel.tsx';
 
 /** The mail labels (MAIL_LABELS: 0 ham, 1 spam) as the user reads them. */
@@ -21,7 +22,6 @@ export function MailTrainPanel() {
   const [text, setText] = useState('');
   const [label, setLabel] = useState(1);
   const [note, setNote] = useState<string | null>(null);
-  const [over, setOver] = useState(false);
   const running = isRunning(t.status);
 
   async function addPasted() {
@@ -48,16 +48,6 @@ export function MailTrainPanel() {
     );
   }
 
-  function onDrop(e: DragEvent) {
-    // Taken here: the page-wide drop (a model import) does not see it.
-    e.preventDefault();
-    e.stopPropagation();
-    setOver(false);
-    void importFiles(Array.from(e.dataTransfer.files)).catch((err: Error) =>
-      useGarden.setState({ notice: `Import failed: ${err.message}` }),
-    );
-  }
-
   return (
     <section className="step" aria-labelledby="mail-train-h" data-testid="train-panel">
       <h2 id="mail-train-h">
@@ -69,16 +59,11 @@ export function MailTrainPanel() {
         runs in a worker, on WebGPU&apos;s training kernels where the GPU is hardware, else on the CPU.
       </p>
       <div className="route">
-        <div
-          className={`mail-drop${over ? ' over' : ''}`}
-          data-testid="mail-train-drop"
-          onDragOver={(e) => {
-            e.preventDefault();
-            e.stopPropagation();
-            setOver(true);
-          }}
-          onDragLeave={() => setOver(false)}
-          onDrop={onDrop}
+        <FileDrop
+          testId="mail-train-drop"
+          onFiles={(files) =>
+            void importFiles(files).catch((err: Error) => useGarden.setState({ notice: `Import failed: ${err.message}` }))
+          }
         >
           <fieldset className="labels">
             <legend>Mark what you add as</legend>
@@ -128,7 +113,7 @@ export function MailTrainPanel() {
               {note}
             </p>
           )}
-        </div>
+        </FileDrop>
         <div className="train-set">
           <SetSummary labels={MARKS} noun="message" />
           <ol aria-label="Training messages" style={{ maxHeight: '16rem', overflowY: 'auto', margin: '8px 0', paddingLeft: '2rem' }}>
