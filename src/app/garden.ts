@@ -10,11 +10,14 @@ import { kernelWorker, evalWorker } from './workers.ts';
 import { openRepo, type Repo } from './repo.ts';
 import { readSlm } from '../core/format/slm.ts';
 import { serializeSafetensors } from '../core/format/safetensors.ts';
-import { candidateSlm } from '../core/operators/candidate.ts';
+import { candidateSlm, type CandidateFile } from '../core/operators/candidate.ts';
 import { whenShellCached } from './offline.ts';
 import { familySpeciesOf } from '../core/models/quantized-graph.ts';
 import { getOperator } from '../core/operators/registry.ts';
-import type { BreedProgress } from '../core/operators/breed.ts';
+import type { BreedProgress, BreedRequest, BreedResult } from '../core/operators/breed.ts';
+import { streamsFromStore } from '../store/stored-breed.ts';
+import type { StoredTensorInput } from '../store/tensor-store.ts';
+import type { Tensor } from '../core/tensor.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { makeManifest, manifestHash, type Manifest, type ManifestOf, type Policy, type RuntimeSmoke } from '../core/manifest/index.ts';
 import { PolicyZone, isAllowed, knownOperatorIds } from '../core/lab/policy.ts';
@@ -398,43 +401,25 @@ async function breedNow(): Promise<void> {
   if (s.tasks.breed) return;
   task('breed', { done: 0, total: 1 });
   set({ progress: null, receipt: null });
+  let discard: () => Promise<unknown> = async () => undefined;
   try {
-    const parentTensors = await Promise.all(
-      parents.map((p) =>
-        repo.getTensors(p.id).catch((e: Error) => {
-          throw new Error(`the parent “${p.name}” cannot be read: ${e.message}`);
-        }),
-      ),
-    );
-    // Merge-style operators refuse parents without a passing compatibility report.
-    const compat = parentCompatibility(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })));
-    if (compat && !compat.compatible) {
-      set({ notice: `${op.name} refuses these parents: ${compat.reasons.join('; ')}. Nothing was bred.` });
-      return;
-    }
     const params = { ...s.params };
     const n = parents.length - (op.needsBase ? 1 : 0);
     // Weights set for another choice of parents no longer apply: the sliders show 1 each, the default.
     if (Array.isArray(params.weights) && params.weights.length !== n) delete params.weights;
-    const req = { operator: op.id, params, seed: s.seed, parents: parentTensors };
-    const result = await kernelWorker().breed(
-      req,
-      true,
-      Comlink.proxy((p: BreedProgress) => set({ progress: p })),
-    );
-    const file = candidateSlm(
-      result,
-      parents.map((p, i) => ({
-        hash: p.hash,
-        species: p.species,
-        tensors: parentTensors[i],
-        family: { graph, vocabulary: family.output.labels },
-      })),
-    );
-    const { bytes, hash, species } = file;
+    const req = { operator: op.id, params, seed: s.seed };
+    const bred = streamsFromStore(op.id) ? await breedFromStore(req, parents) : await breedWhole(req, parents);
+    if ('refused' in bred) {
+      set({ notice: `${op.name} refuses these parents: ${bred.refused}. Nothing was bred.` });
+      return;
+    }
+    discard = bred.discard;
+    const { result, file, compat } = bred;
+    const hash = file.hash;
+    const species = file.species;
     const records = recordBreed({
       result,
-      file,
+      file: { ...file, bytes: { length: file.size } as Uint8Array },
       parents: parents.map((p) => p.hash),
       requested: params,
       budget: policy.current().ceilings,
@@ -449,14 +434,14 @@ async function breedNow(): Promise<void> {
       family: family.id,
       hash,
       species,
-      bytes: bytes.length,
+      bytes: file.size,
       description: `${op.name} of ${parents.map((p) => p.name).join(', ')}, seed ${s.seed}`,
       parents: parents.map((p) => p.id),
       operator: op.id,
-      metadata: readSlm(bytes).metadata,
+      metadata: bred.metadata,
       ...(file.graph ? { graphHash: sha256Hex(file.graph) } : {}),
     };
-    const put = await repo.putModel(entry, readSlm(bytes).tensors, file.graph ?? graph, family.output.labels, records.manifests);
+    const put = await repo.putModel(entry, bred.tensors, file.graph ?? graph, family.output.labels, records.manifests);
     const view: Receipt = {
       hash: manifestHash(records.receipt),
       operator: op.id,
@@ -478,6 +463,8 @@ async function breedNow(): Promise<void> {
     });
     void refreshStorage();
   } catch (e) {
+    // The candidate's tensors a streamed breed stored, unlisted: dropped (a Cancel or a failure in the worker dropped them already).
+    await discard().catch(() => undefined);
     set({
       progress: null,
       notice: `Breeding ${(e as Error).name === 'BreedCancelled' ? 'cancelled' : `failed: ${(e as Error).message}`}. Nothing was stored.`,
@@ -485,6 +472,96 @@ async function breedNow(): Promise<void> {
   } finally {
     task('breed', null);
   }
+}
+
+/** A breed's outcome, whichever way it ran: the candidate's identity, its tensors for putModel, and how to drop them. */
+interface Bred {
+  /** The breed's result (streamed: no tensors in it). */
+  result: BreedResult;
+  file: Pick<CandidateFile, 'hash' | 'species' | 'lineageKey' | 'graph'> & { size: number };
+  compat: ReturnType<typeof parentCompatibility>;
+  /** The candidate's `.slm` metadata. */
+  metadata: Record<string, string>;
+  tensors: readonly (Tensor | StoredTensorInput)[];
+  /** Drop what the breed stored that no model lists, when the candidate cannot be stored. */
+  discard(): Promise<unknown>;
+}
+type BreedInput = Pick<BreedRequest, 'operator' | 'params' | 'seed'>;
+const onBreedProgress = () => Comlink.proxy((p: BreedProgress) => set({ progress: p }));
+const refusal = (compat: ReturnType<typeof parentCompatibility>) =>
+  compat && !compat.compatible ? { refused: compat.reasons.join('; ') } : null;
+
+/**
+ * The kernel worker breeds the stored parents into the store chunk by chunk (breedStored): no
+ * model is held on either thread; the candidate's tensors come back as hashes.
+ */
+async function breedFromStore(req: BreedInput, parents: readonly ModelEntry[]): Promise<Bred | { refused: string }> {
+  const specs = await Promise.all(
+    parents.map((p) =>
+      repo.modelTensors(p.id).then(
+        (m) => m.tensors,
+        (e: Error) => {
+          throw new Error(`the parent “${p.name}” cannot be read: ${e.message}`);
+        },
+      ),
+    ),
+  );
+  // Merge-style operators refuse parents without a passing compatibility report (it reads names, dtypes and shapes).
+  const compat = parentCompatibility(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: specs[i] })));
+  const refused = refusal(compat);
+  if (refused) return refused;
+  const stored = await Promise.all(
+    parents.map(async (p, i) => ({
+      id: await repo.storeModelId(p.id),
+      header: { hash: p.hash, species: p.species, tensors: specs[i], family: { graph, vocabulary: family.output.labels } },
+    })),
+  );
+  const r = await kernelWorker().breedStored(repo.candidatesDb, { ...req, parents: stored }, true, onBreedProgress());
+  return {
+    result: { ...r.result, tensors: [] },
+    file: { ...r.candidate },
+    compat,
+    metadata: r.candidate.metadata,
+    tensors: r.tensors,
+    discard: () =>
+      kernelWorker().discard(
+        repo.candidatesDb,
+        r.tensors.map((t) => t.hash),
+      ),
+  };
+}
+
+/** The operators that need whole tensors (layouts, quantize, whole-model pre-passes): parents and candidate in memory. */
+async function breedWhole(req: BreedInput, parents: readonly ModelEntry[]): Promise<Bred | { refused: string }> {
+  const parentTensors = await Promise.all(
+    parents.map((p) =>
+      repo.getTensors(p.id).catch((e: Error) => {
+        throw new Error(`the parent “${p.name}” cannot be read: ${e.message}`);
+      }),
+    ),
+  );
+  const compat = parentCompatibility(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })));
+  const refused = refusal(compat);
+  if (refused) return refused;
+  const result = await kernelWorker().breed({ ...req, parents: parentTensors }, true, onBreedProgress());
+  const file = candidateSlm(
+    result,
+    parents.map((p, i) => ({
+      hash: p.hash,
+      species: p.species,
+      tensors: parentTensors[i],
+      family: { graph, vocabulary: family.output.labels },
+    })),
+  );
+  const slm = readSlm(file.bytes);
+  return {
+    result,
+    file: { ...file, size: file.bytes.length },
+    compat,
+    metadata: slm.metadata,
+    tensors: slm.tensors,
+    discard: async () => undefined,
+  };
 }
 
 /** The model's .slm file, rebuilt from the store and checked against its hash before it leaves. */

@@ -14,7 +14,7 @@ import type { ModelTensors } from '../core/format/slm.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { manifestHash, type Manifest } from '../core/manifest/index.ts';
 import { Ledger } from '../core/lab/ledger.ts';
-import { openIdbTensorStore, type TensorStore } from '../store/index.ts';
+import { openIdbTensorStore, type StoredTensorInput, type TensorStore } from '../store/index.ts';
 import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
 import { openKeyring } from '../lab-store/keyring.ts';
 import { createSigner } from '../core/lab/signing.ts';
@@ -39,12 +39,16 @@ export interface Repo {
   /** `stored` is the entry the store holds: an existing model's when these exact tensors were already stored. */
   putModel(
     entry: ModelEntry,
-    tensors: readonly Tensor[],
+    tensors: readonly (Tensor | StoredTensorInput)[],
     graph: Uint8Array,
     vocabulary: string[],
     manifests: Manifest[],
   ): Promise<{ created: boolean; stored: ModelEntry; newBytes: number; reusedBytes: number }>;
   getTensors(modelId: string): Promise<Tensor[]>;
+  /** The candidate zone's tensor store database (the kernel worker breeds in it: workers/kernel.worker.ts breedStored). */
+  candidatesDb: string;
+  /** A model's id in that store (the hash of its tensor-set manifest). */
+  storeModelId(modelId: string): Promise<string>;
   /** A model's tensor specs and a reader that loads one stored tensor at a time (each verified against its hash). */
   modelTensors(modelId: string): Promise<ModelTensors>;
   /** Each model's tensor references (hash and bytes of every tensor it lists), by model id: storage per model is counted from them. */
@@ -97,7 +101,7 @@ export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
   const signer = await createSigner(await openKeyring(names.keys));
   const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit), { signer });
   const persisted = await candidates.persist().catch(() => false);
-  return makeRepo(candidates, evaluation, ledger, persisted, archiveMarks(`${prefix}-archived`));
+  return makeRepo(candidates, names.candidates, evaluation, ledger, persisted, archiveMarks(`${prefix}-archived`));
 }
 
 /** The archive marks, read once and written through to localStorage under `key` (deleteGarden removes it). */
@@ -123,6 +127,7 @@ function archiveMarks(key: string) {
 
 function makeRepo(
   candidates: TensorStore,
+  candidatesDb: string,
   evaluation: IDBPDatabase,
   ledger: Ledger,
   persisted: boolean,
@@ -162,6 +167,12 @@ function makeRepo(
       const stored = ref && (await candidates.matchModel(ref.id));
       if (!stored) throw new Error(`no model "${modelId}" in the garden`);
       return Promise.all(stored.manifests.map((h) => candidates.matchManifest(h)));
+    },
+    candidatesDb,
+    async storeModelId(modelId) {
+      const ref = (await storeIds()).get(modelId);
+      if (!ref) throw new Error(`no model "${modelId}" in the garden`);
+      return ref.id;
     },
     async getTensors(modelId) {
       const ref = (await storeIds()).get(modelId);
