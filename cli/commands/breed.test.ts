@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import command from './breed.ts';
@@ -224,6 +224,8 @@ describe('garden breed', () => {
     await expect(
       runCli([recipe('x3.json', { operator: 'blend', parents: [{ path: 'p2.slm', hash: files[0].hash }, { path: 'p3.slm' }] })]),
     ).rejects.toThrow(/parent 0 .* has hash .* the recipe expects/);
+    // The streamed breed checks the parents' hashes after reading them once: nothing is left behind.
+    expect(readdirSync(dir).filter((f) => (f.startsWith('x3.json') && f !== 'x3.json') || f.endsWith('.tmp'))).toEqual([]);
     await expect(runCli([recipe('x4.json', { operator: 'merge', parents: [{ path: 'p2.slm' }] })])).rejects.toThrow(
       /unknown operator "merge"; valid: blend/,
     );

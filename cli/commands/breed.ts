@@ -11,9 +11,10 @@ import { availableParallelism } from 'node:os';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { validateRecipe, recipeHash, type ModelRef } from '../../src/core/operators/recipe.ts';
-import { breed, breedStream, type BreedResult } from '../../src/core/operators/breed.ts';
+import { breed, breedHeader, breedStream, type BreedResult } from '../../src/core/operators/breed.ts';
 import { candidateHeader } from '../../src/core/operators/candidate.ts';
-import { compareNames } from '../../src/core/format/safetensors.ts';
+import { parseHeader } from '../../src/core/format/safetensors.ts';
+import { elementBytes } from '../../src/core/operators/stream.ts';
 import { STREAM_CHUNK_BYTES } from '../../src/core/format/source.ts';
 import { ReadClock, openSlmRange, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
 import { writeAll } from '../../src/node/file-source.ts';
@@ -401,10 +402,14 @@ function streamable(opts: ReturnType<typeof parseOptions>, operator: string): bo
 }
 
 /**
- * garden breed over one-file `.slm` parents read range by range (openSlmRange) with breedStream:
- * each output tensor is appended to a temporary data file as it is computed, then the candidate
- * is written as its header (candidateHeader: the bytes candidateSlm gives) and that data copied
- * in name order, hashed as it goes. Null when a parent is anything else: the whole-tensor path.
+ * garden breed over one-file `.slm` parents read range by range (openSlmRange) with breedStream.
+ * Each parent is read once: its file hash and tensor content hashes are taken from the bytes the
+ * breed reads (verify 'as-read'; only what no read covered is read again) and checked before the
+ * candidate is renamed into place. The candidate is written once: its header is laid out before
+ * the breed from the specs (every hash in it is 64 hex digits, so placeholders give the same
+ * length and data offsets), each output tensor is written at its final offset as it is computed,
+ * then the real header (candidateHeader: the bytes candidateSlm gives) goes at the front and the
+ * file is hashed reading it back. Null when a parent is anything else: the whole-tensor path.
  */
 async function streamedBreed(
   opts: ReturnType<typeof parseOptions>,
@@ -423,34 +428,60 @@ async function streamedBreed(
   let t = performance.now();
   const models: SlmRangeParent[] = [];
   const clock = new ReadClock();
-  const dataPath = tempName(outPath);
-  let data: FileHandle | null = null;
+  // The federated weights are read from the parents' hashes before the breed: those verify at open.
+  const verifyMode = getOperator(recipe.operator).id === 'federated' ? 'open' : 'as-read';
+  const tmp = tempName(outPath);
+  let out: FileHandle | null = null;
+  let renamed = false;
   try {
     for (const { ref, what } of refs) {
       if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
       const path = confinedPath(root, dir, ref.path, `${what} path`);
       let m: SlmRangeParent | null;
       try {
-        m = await openSlmRange(path, what, clock);
+        m = await openSlmRange(path, what, clock, verifyMode);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
       if (!m) return null;
       models.push(m);
-      if (ref.hash && ref.hash !== m.hash) throw new CliError(`${what} (${path}) has hash ${m.hash}, the recipe expects ${ref.hash}`);
+      if (verifyMode === 'open') checkParentHash(ref, what, path, m.hash);
       if (models.length === 1) startPool(pool, opts.threads, m.tensors);
     }
+    /** Every parent's file hash, checked against the recipe (reads what the breed did not). */
+    const verified = async () => {
+      const hashes = await Promise.all(
+        models.map((m) => m.verify().catch((e: unknown) => Promise.reject(new CliError((e as Error).message)))),
+      );
+      refs.forEach(({ ref, what }, i) => checkParentHash(ref, what, ref.path!, hashes[i]));
+      return hashes;
+    };
     let read = phase(t);
 
     const { backend, poolStart } = await poolBackend(pool);
     t = performance.now();
     const federated = federatedParams(recipe.operator, recipe.params, recipe.base ? models : []);
     const params = federated?.params ?? recipe.params;
-    // Each output tensor appended to the data file; its place there kept for the copy.
-    data = await open(dataPath, 'wx+');
-    const fh = data;
-    const placed = new Map<string, { at: number; bytes: number }>();
-    let end = 0;
+    // The candidate's layout before the breed: the output tensors are the first parent's specs.
+    const tensors = models[0].tensors.map((s) => ({ name: s.name, dtype: s.dtype, shape: [...s.shape] }));
+    const planned = breedHeader(recipe.operator, params, recipe.seed, models.length);
+    const placeholder = '0'.repeat(64) as Sha256Hex;
+    const headerFor = async (hashes: readonly Sha256Hex[], content: ReadonlyMap<string, Sha256Hex>) =>
+      candidateHeaderBytes(
+        { ...planned, tensors },
+        models.map((m, i) => ({ ...checkSlmMetadata(m.metadata), hash: hashes[i], tensors: m.tensors, metadata: m.metadata })),
+        content,
+      );
+    const layout = await headerFor(
+      models.map(() => placeholder),
+      new Map(tensors.map((s) => [s.name, placeholder])),
+    );
+    const dataBytes = tensors.reduce((a, s) => a + elementBytes(s.dtype, 0, numel(s.shape))[1], 0);
+    const dataStart = layout.bytes.length;
+    const size = dataStart + dataBytes;
+    const place = new Map(parseHeader(layout.bytes, size).entries.map((e) => [e.name, e]));
+    out = await open(tmp, 'wx+');
+    const fh = out;
     let writeMs = 0;
     const r0 = clock.ms();
     const result = await breedStream(
@@ -458,18 +489,23 @@ async function streamedBreed(
       backend,
       {
         output(spec) {
-          const at = end;
+          const e = place.get(spec.name);
+          if (!e) throw new Error(`the streamed breed gave a tensor "${spec.name}" the candidate's layout does not have`);
+          let at = dataStart + e.begin;
           const h = sha256Stream();
           return {
             async write(bytes) {
+              if (at + bytes.length > dataStart + e.end)
+                throw new Error(`the streamed breed gave "${spec.name}" more bytes than its shape holds`);
               h.update(bytes);
               const w0 = performance.now();
-              await writeAll(fh, bytes, dataPath);
+              await writeAll(fh, bytes, tmp, at);
               writeMs += performance.now() - w0;
-              end += bytes.length;
+              at += bytes.length;
             },
             async finish() {
-              placed.set(spec.name, { at, bytes: end - at });
+              if (at !== dataStart + e.end)
+                throw new Error(`the streamed breed gave "${spec.name}" ${at - dataStart - e.begin} of ${e.end - e.begin} bytes`);
               return { hash: h.digestHex() };
             },
           };
@@ -478,69 +514,52 @@ async function streamedBreed(
     );
     // The breed's reads (wall time with a read in flight: the next chunk is read while this one
     // is computed, so the two overlap) and writes are told apart from its compute.
+    const hashes = await verified();
     const breedRead = clock.ms() - r0;
     const compute = Math.max(0, phase(t) - breedRead - writeMs);
     read += breedRead;
-    const rHash = recipeHash(recipe);
-    const tensors = result.outputs.map((o) => ({ name: o.name, dtype: o.dtype, shape: [...o.shape] }));
-    const parents = models.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata }));
+    const same = (a: readonly { name: string; dtype: string; shape: readonly number[] }[]) =>
+      JSON.stringify(a.map((s) => [s.name, s.dtype, s.shape])) === JSON.stringify(tensors.map((s) => [s.name, s.dtype, s.shape]));
+    if (!same(result.outputs)) throw new Error("the streamed breed's outputs are not the first parent's tensors");
     t = performance.now();
-    const header = candidateHeader({ ...result, tensors }, parents);
-    const contentHashes = new Map(result.outputs.map((o) => [o.name, o.hash as Sha256Hex]));
-    const first = await writeSlmStream(
-      { tensors, read: () => Promise.reject(new Error('the streamed candidate has no tensor in memory')) },
-      { ...header.options, contentHashes, maxShardBytes: Number.MAX_SAFE_INTEGER },
-    ).next();
-    if (first.done) throw new Error('the candidate header was not written');
-    const headerBytes = first.value.bytes;
+    const rHash = recipeHash(recipe);
+    const header = await headerFor(hashes, new Map(result.outputs.map((o) => [o.name, o.hash as Sha256Hex])));
+    if (header.bytes.length !== dataStart)
+      throw new Error(`the candidate header is ${header.bytes.length} bytes, laid out as ${dataStart}`);
     const serialize = phase(t);
     t = performance.now();
-    const size = headerBytes.length + end;
+    await writeAll(fh, header.bytes, tmp, 0);
+    // Synced while the file is hashed reading it back (the page cache has it).
+    const synced = fh.sync();
     const fileHash = sha256Stream();
-    const tmp = tempName(outPath);
-    const out = await open(tmp, 'wx');
-    let renamed = false;
-    try {
-      fileHash.update(headerBytes);
-      await writeAll(out, headerBytes, tmp);
-      // The data in the header's order (names sorted), copied piece by piece.
-      const buf = new Uint8Array(STREAM_CHUNK_BYTES);
-      for (const spec of [...tensors].sort(compareNames)) {
-        const { at, bytes } = placed.get(spec.name)!;
-        for (let o = 0; o < bytes; o += buf.length) {
-          const n = Math.min(buf.length, bytes - o);
-          const piece = buf.subarray(0, n);
-          let got = 0;
-          while (got < n) {
-            const { bytesRead } = await fh.read(piece, got, n - got, at + o + got);
-            if (bytesRead === 0) throw new Error(`short read from ${dataPath}`);
-            got += bytesRead;
-          }
-          fileHash.update(piece);
-          await writeAll(out, piece, tmp);
-        }
+    fileHash.update(header.bytes);
+    const buf = new Uint8Array(STREAM_CHUNK_BYTES);
+    for (let o = dataStart; o < size; o += buf.length) {
+      const n = Math.min(buf.length, size - o);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(buf, got, n - got, o + got);
+        if (bytesRead === 0) throw new Error(`short read from ${tmp}`);
+        got += bytesRead;
       }
-      await out.sync();
-      await out.close();
-      await rename(tmp, outPath);
-      renamed = true;
-    } finally {
-      if (!renamed) {
-        await out.close().catch(() => undefined);
-        await rm(tmp, { force: true });
-      }
+      fileHash.update(buf.subarray(0, n));
     }
+    await synced;
+    await fh.close();
+    out = null;
+    await rename(tmp, outPath);
+    renamed = true;
     const hash = fileHash.digestHex();
     const file = { bytes: { length: size } as Uint8Array, hash, species: header.species, lineageKey: header.lineageKey };
     const whole = { ...result, tensors: [] };
-    const compatibility = parentCompatibility(models.map((m) => ({ id: m.hash, species: m.species, tensors: m.tensors })));
-    const records = recordBreed({ result: whole, file, parents: models.map((m) => m.hash), requested: recipe.params, compatibility });
+    const compatibility = parentCompatibility(models.map((m, i) => ({ id: hashes[i], species: m.species, tensors: m.tensors })));
+    const records = recordBreed({ result: whole, file, parents: hashes, requested: recipe.params, compatibility });
     await writeFileAtomic(`${outPath}.records.json`, new TextEncoder().encode(JSON.stringify({ manifests: records.manifests }, null, 2)));
     const write = phase(t) + writeMs;
     const timings: BreedTimings = { read, compute, serialize, write, hash: hashMs(), poolStart, total: performance.now() - ctx.t0 };
     report(opts, {
       result,
-      inputs: models.map((m) => m.hash),
+      inputs: hashes,
       hash,
       size,
       lineageKey: header.lineageKey,
@@ -552,10 +571,28 @@ async function streamedBreed(
     });
     return 0;
   } finally {
-    await data?.close().catch(() => undefined);
-    await rm(dataPath, { force: true });
+    await out?.close().catch(() => undefined);
+    if (!renamed) await rm(tmp, { force: true });
     await Promise.all(models.map((m) => m.close().catch(() => undefined)));
   }
+}
+
+function checkParentHash(ref: ModelRef, what: string, path: string, hash: string): void {
+  if (ref.hash && ref.hash !== hash) throw new CliError(`${what} (${path}) has hash ${hash}, the recipe expects ${ref.hash}`);
+}
+
+/** The candidate's header bytes (the first chunk writeSlmStream gives) for these parents and content hashes. */
+async function candidateHeaderBytes(
+  result: Parameters<typeof candidateHeader>[0],
+  parents: Parameters<typeof candidateHeader>[1],
+  contentHashes: ReadonlyMap<string, Sha256Hex>,
+): Promise<ReturnType<typeof candidateHeader> & { bytes: Uint8Array }> {
+  const header = candidateHeader(result, parents);
+  const model = { tensors: result.tensors, read: () => Promise.reject(new Error('the streamed candidate has no tensor in memory')) };
+  // Only the first chunk, the header, is taken: the generator stops before it reads a tensor.
+  const first = await writeSlmStream(model, { ...header.options, contentHashes, maxShardBytes: Number.MAX_SAFE_INTEGER }).next();
+  if (first.done) throw new Error('the candidate header was not written');
+  return { ...header, bytes: first.value.bytes };
 }
 
 /** What garden breed prints of a breed (whole or streamed). */

@@ -34,11 +34,11 @@ export async function fileSource(path: string, max: number = LIMITS.model, what 
   };
 }
 
-/** fh.write may write fewer bytes than asked: write until all of `bytes` is out. */
-export async function writeAll(fh: Pick<FileHandle, 'write'>, bytes: Uint8Array, what: string): Promise<void> {
+/** fh.write may write fewer bytes than asked: write until all of `bytes` is out (at file position `position`, else at the file's own). */
+export async function writeAll(fh: Pick<FileHandle, 'write'>, bytes: Uint8Array, what: string, position?: number): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done);
+    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position === undefined ? null : position + done);
     if (!(bytesWritten > 0)) throw new Error(`short write to ${what}: ${done} of ${bytes.length} bytes written`);
     done += bytesWritten;
   }

@@ -48,6 +48,57 @@ describe('openSlmRange', () => {
     await expect(openSlmRange(p, 'parent 1')).rejects.toThrow(/parent 1 .*content-hash check failed: tensor "b" hashes to/);
   });
 
+  it("as-read: the file hash and content checks come from the breed's own reads, one pass when they run in file order", async () => {
+    const whole = readSlm(bytes);
+    const clock = new ReadClock();
+    const m = (await openSlmRange(path, 'parent 0', clock, 'as-read'))!;
+    try {
+      expect(() => m.hash).toThrow(/known once verify\(\) has resolved/);
+      // In file order (the data section is in name order), in pieces, as breedStream reads.
+      const order = [...whole.tensors].sort((x, y) => (x.name < y.name ? -1 : 1));
+      for (const t of order) for (let o = 0; o < t.data.length; o += 8) await m.source.read(t.name, o, Math.min(8, t.data.length - o));
+      const before = clock.reads;
+      expect(await m.verify()).toBe(whole.hash);
+      expect(clock.reads, 'verify read nothing more').toBe(before);
+      expect(m.hash).toBe(whole.hash);
+      expect(await m.verify()).toBe(whole.hash);
+    } finally {
+      await m.close();
+    }
+    // Read out of order (or not at all), verify reads what was not hashed and gives the same hash.
+    for (const reads of [[], ['b', 'a']]) {
+      const n = (await openSlmRange(path, 'parent 0', new ReadClock(), 'as-read'))!;
+      try {
+        for (const name of reads) await n.source.read(name, 0, whole.tensors.find((t) => t.name === name)!.data.length);
+        expect(await n.verify()).toBe(whole.hash);
+      } finally {
+        await n.close();
+      }
+    }
+  });
+
+  it('as-read refuses a changed tensor on the read that completes it, or at verify() when no read did', async () => {
+    const flipped = bytes.slice();
+    flipped[flipped.length - 1] ^= 1;
+    const p = join(dir, 'flipped-as-read.slm');
+    writeFileSync(p, flipped);
+    const changed = /parent 1 .*content-hash check failed: tensor "b" hashes to/;
+    const m = (await openSlmRange(p, 'parent 1', new ReadClock(), 'as-read'))!;
+    try {
+      await m.source.read('a', 0, 32);
+      await expect(m.source.read('b', 0, 12)).rejects.toThrow(changed);
+    } finally {
+      await m.close();
+    }
+    const n = (await openSlmRange(p, 'parent 1', new ReadClock(), 'as-read'))!;
+    try {
+      await expect(n.verify()).rejects.toThrow(changed);
+      expect(() => n.hash).toThrow(/verify/);
+    } finally {
+      await n.close();
+    }
+  });
+
   it('gives null for what is not a one-file .slm (plain safetensors, a folder): the caller reads it whole', async () => {
     const p = join(dir, 'plain.safetensors');
     writeFileSync(p, serializeSafetensors(tensors));

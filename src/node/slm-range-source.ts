@@ -17,15 +17,23 @@ import { fileSource } from './file-source.ts';
 import { LIMITS } from './confine.ts';
 
 export interface SlmRangeParent {
-  /** The tensors by range; reads are timed into `readMs`. */
+  /** The tensors by range; reads are timed on the clock given to openSlmRange. */
   source: ModelSource;
   /** The tensors in header order (as readSlm gives them). */
   tensors: TensorSpec[];
   metadata: Record<string, string>;
   info: SlmInfo;
   species: Sha256Hex;
-  /** SHA-256 of the file's bytes. */
-  hash: Sha256Hex;
+  /**
+   * SHA-256 of the file's bytes. Opened with `verify: 'as-read'`, it is known only once verify()
+   * has resolved (reading it before throws).
+   */
+  readonly hash: Sha256Hex;
+  /**
+   * The file's SHA-256, with every tensor's content hash checked against slm.tensors (the bytes
+   * the reads gave, in file order, plus whatever no read covered). Idempotent.
+   */
+  verify(): Promise<Sha256Hex>;
   close(): Promise<void>;
 }
 
@@ -37,8 +45,11 @@ export class ReadClock {
   private inFlight = 0;
   private since = 0;
   private total = 0;
+  /** Reads timed so far. */
+  reads = 0;
 
   async time<T>(fn: () => Promise<T>): Promise<T> {
+    this.reads++;
     if (this.inFlight++ === 0) this.since = performance.now();
     try {
       return await fn();
@@ -53,13 +64,29 @@ export class ReadClock {
 }
 
 /**
+ * When a range-read parent is hashed and checked: 'open' (default) reads the whole file once at
+ * open, before any tensor is read; 'as-read' hashes the bytes the breed's reads give, in file
+ * order, as they arrive (verify() reads only what no read covered), so a breed that reads each
+ * tensor once in file order reads the file once. With 'as-read' a tensor whose content hash is
+ * wrong fails the read that completes it, and the file hash is known after verify(): the caller
+ * must call it, and keep its output out of place, before trusting anything it computed.
+ */
+export type VerifyMode = 'open' | 'as-read';
+
+/**
  * Open `path` (already confined) as a range-read `.slm` parent, or null when it is not a one-file
  * `.slm`. Its reads are timed on `clock` (share one between the parents of a breed).
  */
-export async function openSlmRange(path: string, what: string, clock = new ReadClock()): Promise<SlmRangeParent | null> {
+export async function openSlmRange(
+  path: string,
+  what: string,
+  clock = new ReadClock(),
+  verify: VerifyMode = 'open',
+): Promise<SlmRangeParent | null> {
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return null;
   const file = await fileSource(path, LIMITS.model, what);
   const timed = { ...file, read: (offset: number, length: number) => clock.time(() => file.read(offset, length)) };
+  const fail = (e: unknown) => new Error(`${what} (${path}): ${(e as Error).message}`);
   try {
     if (file.size < 9 || !looksLikeSafetensors(await timed.read(0, 9))) {
       await file.close();
@@ -73,16 +100,29 @@ export async function openSlmRange(path: string, what: string, clock = new ReadC
     }
     const model = await openSlm([timed]);
     const { dataStart } = reader.header;
-    const hash = await hashWithContent(timed, dataStart, reader.header.entries, model.info);
+    const hasher = new FileVerifier(file.size, dataStart, reader.header.entries, model.info);
+    let hash: Sha256Hex | null = null;
+    let verifying: Promise<Sha256Hex> | null = null;
+    const finish = () =>
+      (verifying ??= hasher.finish(timed).then(
+        (h) => (hash = h),
+        (e) => Promise.reject(fail(e)),
+      ));
+    if (verify === 'open') await finish();
+    else hasher.feed(0, await timed.read(0, dataStart));
     return {
       tensors: reader.header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })),
       metadata: model.metadata,
       info: model.info,
       species: model.species,
-      hash,
+      get hash(): Sha256Hex {
+        if (hash === null) throw new Error(`${what} (${path}): its hash is known once verify() has resolved`);
+        return hash;
+      },
+      verify: finish,
       source: {
         tensors: reader.header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })),
-        read(name, offset, length) {
+        async read(name, offset, length) {
           const e = reader.entry(name);
           if (
             !Number.isSafeInteger(offset) ||
@@ -91,49 +131,72 @@ export async function openSlmRange(path: string, what: string, clock = new ReadC
             length < 0 ||
             offset + length > e.end - e.begin
           )
-            return Promise.reject(
-              new Error(`${what} (${path}): ${length} bytes at ${offset} are outside "${name}" (${e.end - e.begin} bytes)`),
-            );
-          return timed.read(dataStart + e.begin + offset, length);
+            throw new Error(`${what} (${path}): ${length} bytes at ${offset} are outside "${name}" (${e.end - e.begin} bytes)`);
+          const at = dataStart + e.begin + offset;
+          const bytes = await timed.read(at, length);
+          if (verify === 'as-read' && verifying === null) {
+            try {
+              hasher.feed(at, bytes);
+            } catch (err) {
+              throw fail(err);
+            }
+          }
+          return bytes;
         },
       },
       close: () => file.close(),
     };
   } catch (e) {
     await file.close().catch(() => undefined);
-    throw new Error(`${what} (${path}): ${(e as Error).message}`);
+    throw fail(e);
   }
 }
 
 /**
- * One pass over the file in 4 MiB pieces: the file's SHA-256, and each tensor's content hash
- * checked against slm.tensors as readSlm checks it (same error), so a range-read parent is
- * verified before any of it is bred.
+ * The file's SHA-256 and each tensor's content hash (checked against slm.tensors as readSlm
+ * checks it, same error), fed bytes in file order: a piece that starts at or before the bytes
+ * hashed so far and reaches past them advances the hash; any other piece is left for finish(),
+ * which reads the rest of the file in 4 MiB pieces.
  */
-async function hashWithContent(
-  src: ByteSource,
-  dataStart: number,
-  entries: readonly { name: string; begin: number; end: number }[],
-  info: SlmInfo,
-): Promise<Sha256Hex> {
-  const file = sha256Stream();
-  const spans = [...entries].sort((a, b) => a.begin - b.begin).map((e) => ({ ...e, h: sha256Stream() }));
-  let k = 0;
-  for (let at = 0; at < src.size; at += STREAM_CHUNK_BYTES) {
-    const piece = await src.read(at, Math.min(STREAM_CHUNK_BYTES, src.size - at));
-    file.update(piece);
-    const lo = at - dataStart;
-    const hi = lo + piece.length;
-    while (k < spans.length && spans[k].end <= lo) k++;
-    for (let j = k; j < spans.length && spans[j].begin < hi; j++) {
-      const s = spans[j];
+class FileVerifier {
+  private readonly file = sha256Stream();
+  private readonly spans: { name: string; begin: number; end: number; h: ReturnType<typeof sha256Stream>; done: boolean }[];
+  private k = 0;
+  /** Bytes [0, at) of the file are hashed. */
+  private at = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly dataStart: number,
+    entries: readonly { name: string; begin: number; end: number }[],
+    private readonly info: SlmInfo,
+  ) {
+    this.spans = [...entries].sort((a, b) => a.begin - b.begin).map((e) => ({ ...e, h: sha256Stream(), done: false }));
+  }
+
+  /** Bytes read at file offset `offset`; throws when a tensor they complete has the wrong content hash. */
+  feed(offset: number, bytes: Uint8Array): void {
+    const end = offset + bytes.length;
+    if (offset > this.at || end <= this.at) return;
+    const piece = bytes.subarray(this.at - offset);
+    this.file.update(piece);
+    const lo = this.at - this.dataStart;
+    const hi = end - this.dataStart;
+    this.at = end;
+    while (this.k < this.spans.length && this.spans[this.k].end <= lo) this.k++;
+    for (let j = this.k; j < this.spans.length && this.spans[j].begin < hi; j++) {
+      const s = this.spans[j];
       const a = Math.max(s.begin, lo);
       const b = Math.min(s.end, hi);
       if (b > a) s.h.update(piece.subarray(a - lo, b - lo));
+      if (s.end <= hi) this.check(s);
     }
   }
-  for (const s of spans) {
-    const want = info.tensorHashes?.get(s.name);
+
+  private check(s: (typeof this.spans)[number]): void {
+    if (s.done) return;
+    s.done = true;
+    const want = this.info.tensorHashes?.get(s.name);
     const actual = s.h.digestHex();
     if (want !== undefined && actual !== want)
       throw new FormatError(
@@ -141,5 +204,11 @@ async function hashWithContent(
         `tensor ${JSON.stringify(s.name)} hashes to ${actual} but ${SLM_KEYS.tensors} records ${want}: its bytes were changed`,
       );
   }
-  return file.digestHex();
+
+  /** Hash what no read covered, check the tensors not yet checked (an empty one too), and give the file's SHA-256. */
+  async finish(src: ByteSource): Promise<Sha256Hex> {
+    while (this.at < this.size) this.feed(this.at, await src.read(this.at, Math.min(STREAM_CHUNK_BYTES, this.size - this.at)));
+    for (const s of this.spans) this.check(s);
+    return this.file.digestHex();
+  }
 }

@@ -136,13 +136,11 @@ export function skipReason(op: OperatorDef, t: TensorInfo, params: RecipeParams)
 
 /** What every breed result says about its run. */
 function resultHeader(op: OperatorDef, backend: KernelBackend, params: RecipeParams, seed: number) {
-  return {
-    backend: { kind: backend.kind, adapter: backend.adapter, software: backend.software },
-    operator: { id: op.id, version: op.version },
-    params,
-    seed,
-    metadata: op.metadata?.(params) ?? {},
-  };
+  return { backend: { kind: backend.kind, adapter: backend.adapter, software: backend.software }, ...headerOf(op, params, seed) };
+}
+
+function headerOf(op: OperatorDef, params: RecipeParams, seed: number) {
+  return { operator: { id: op.id, version: op.version }, params, seed, metadata: op.metadata?.(params) ?? {} };
 }
 
 /** The operator and its checked parameters for a request with `inputs` parent models (the base included). */
@@ -155,6 +153,21 @@ function resolveRequest(operator: string, given: RecipeParams, seed: number, inp
     throw new Error(`${op.id} takes ${op.parents.min}..${op.parents.max} parents${op.needsBase ? ' plus a base' : ''}, got ${n}`);
   }
   return { op, params: resolveParams(op, given, n) };
+}
+
+/**
+ * What a breed's result says of the breed before it runs (the operator, the resolved parameters,
+ * the seed and the operator's metadata), as breed() and breedStream() give it: a streamed
+ * candidate's header can be laid out from it before the first tensor is computed.
+ */
+export function breedHeader(
+  operator: string,
+  params: RecipeParams,
+  seed: number,
+  inputs: number,
+): Pick<BreedResult, 'operator' | 'params' | 'seed' | 'metadata'> {
+  const { op, params: resolved } = resolveRequest(operator, params, seed, inputs);
+  return headerOf(op, resolved, seed);
 }
 
 export async function breed(
