@@ -23,7 +23,19 @@ import { NuslerpParams } from './ops/nuslerp.gpu.ts';
 import { RamParams } from './ops/ram.gpu.ts';
 import { SceParams } from './ops/sce.gpu.ts';
 import { TaskArithmeticParams } from './ops/task-arithmetic.gpu.ts';
-import { ActParams, AdamWParams, BiasParams, MatmulParams, MulParams, RmsNormParams, TRAIN_KERNELS, XentParams } from './train/kernels.ts';
+import {
+  ActParams,
+  AdamWParams,
+  AttnParams,
+  BiasParams,
+  EmbedParams,
+  MatmulParams,
+  MulParams,
+  RmsNormParams,
+  RopeParams,
+  TRAIN_KERNELS,
+  XentParams,
+} from './train/kernels.ts';
 
 const SOURCES = import.meta.glob(['./*.wgsl', './wgsl/*.wgsl', './ops/*.wgsl', './train/*.wgsl'], {
   query: '?raw',
@@ -56,6 +68,9 @@ const TWINS: [file: string, host: WgslStruct<Fields>][] = [
   ['./train/rms-norm.wgsl', RmsNormParams],
   ['./train/adamw.wgsl', AdamWParams],
   ['./train/mul.wgsl', MulParams],
+  ['./train/rope.wgsl', RopeParams],
+  ['./train/attention.wgsl', AttnParams],
+  ['./train/embedding.wgsl', EmbedParams],
 ];
 
 /** How a file binds its parameter struct: training kernels as the uniform `p`, the others as storage `params`. */

@@ -137,7 +137,7 @@ export function frozenModel(
 }
 
 /** Windows of seqLen ids cut from `tokens` (consecutive, non-overlapping), as the ids of `rows`. */
-function windowIds(tokens: ArrayLike<number>, seqLen: number, rows: ArrayLike<number>): Int32Array {
+export function windowIds(tokens: ArrayLike<number>, seqLen: number, rows: ArrayLike<number>): Int32Array {
   const ids = new Int32Array(rows.length * seqLen);
   for (let i = 0; i < rows.length; i++) for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = tokens[rows[i] * seqLen + j];
   return ids;

@@ -1,6 +1,7 @@
 /**
  * The WebGPU training kernels' host: pipelines for the WGSL beside it (matmul, bias, activation,
- * cross-entropy, RMSNorm, AdamW), storage buffers, and dispatches built once with their uniform
+ * cross-entropy, RMSNorm, AdamW, elementwise product and sum, and the Llama block's RoPE, causal
+ * grouped-query attention and embedding lookup), storage buffers, and dispatches built once with their uniform
  * and bind group so a training step only encodes them (mlp.ts). Every dispatch is its own compute
  * pass, so one pass sees the writes of the one before. The CPU references are src/core/train
  * (ops.ts, ops-llm.ts, loss.ts, optim.ts); e2e/kernels-train.spec.ts holds the two side by side.
@@ -12,6 +13,9 @@ import crossEntropyCode from './cross-entropy.wgsl?raw';
 import rmsNormCode from './rms-norm.wgsl?raw';
 import adamwCode from './adamw.wgsl?raw';
 import mulCode from './mul.wgsl?raw';
+import ropeCode from './rope.wgsl?raw';
+import attentionCode from './attention.wgsl?raw';
+import embeddingCode from './embedding.wgsl?raw';
 import { wgslStruct, type Fields, type StructValues, type WgslStruct } from '../wgsl-struct.ts';
 
 /*
@@ -42,6 +46,18 @@ export const AdamWParams = wgslStruct('AdamWParams', {
   c2: 'f32',
 });
 export const MulParams = wgslStruct('MulParams', { n: 'u32', accumulate: 'u32' });
+export const RopeParams = wgslStruct('RopeParams', { rows: 'u32', cols: 'u32', headDim: 'u32', sign: 'f32', accumulate: 'u32' });
+export const AttnParams = wgslStruct('AttnParams', {
+  batch: 'u32',
+  seqLen: 'u32',
+  heads: 'u32',
+  kvHeads: 'u32',
+  headDim: 'u32',
+  window: 'u32',
+  scale: 'f32',
+  accumulate: 'u32',
+});
+export const EmbedParams = wgslStruct('EmbedParams', { rows: 'u32', cols: 'u32', vocab: 'u32', accumulate: 'u32' });
 
 /** Each kernel: its WGSL, its parameter struct and its entry points. */
 export const TRAIN_KERNELS = {
@@ -51,7 +67,10 @@ export const TRAIN_KERNELS = {
   crossEntropy: { code: crossEntropyCode, struct: XentParams, entries: ['main'] },
   rmsNorm: { code: rmsNormCode, struct: RmsNormParams, entries: ['forward', 'backwardX', 'backwardW'] },
   adamw: { code: adamwCode, struct: AdamWParams, entries: ['main'] },
-  mul: { code: mulCode, struct: MulParams, entries: ['main'] },
+  mul: { code: mulCode, struct: MulParams, entries: ['main', 'add'] },
+  rope: { code: ropeCode, struct: RopeParams, entries: ['main'] },
+  attention: { code: attentionCode, struct: AttnParams, entries: ['forward', 'scores', 'backwardQ', 'backwardKV'] },
+  embedding: { code: embeddingCode, struct: EmbedParams, entries: ['gather', 'scatter'] },
 } as const;
 
 export type TrainKernelName = keyof typeof TRAIN_KERNELS;
@@ -77,6 +96,46 @@ export interface MatmulShape {
   transB?: boolean;
   accumulate?: boolean;
   alpha?: number;
+}
+
+export interface RopeShape {
+  rows: number;
+  cols: number;
+  headDim: number;
+}
+
+/** Causal grouped-query attention's sizes (src/core/train/ops-llm.ts AttentionShape; window 0 = none). */
+export interface AttentionDims {
+  batch: number;
+  seqLen: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  window: number;
+}
+
+function attnValues(s: AttentionDims, accumulate: boolean): Values<'attention'> {
+  if (s.heads % s.kvHeads !== 0) throw new Error(`attention: ${s.heads} heads are not a multiple of ${s.kvHeads} KV heads`);
+  return { ...s, scale: 1 / Math.sqrt(s.headDim), accumulate: accumulate ? 1 : 0 };
+}
+
+/**
+ * RoPE's tables for rows at `positions`: cos and sin [rows, invFreq.length] of the f32 angle
+ * position·invFreq[i], computed in doubles and rounded to f32 (src/core/train/ops-llm.ts `rope`
+ * computes the same angle; ropeInvFreq in llama-config.ts gives invFreq with rope_theta and rope_scaling).
+ */
+export function ropeTables(positions: ArrayLike<number>, invFreq: ArrayLike<number>): { cos: Float32Array; sin: Float32Array } {
+  const half = invFreq.length;
+  const cos = new Float32Array(positions.length * half);
+  const sin = new Float32Array(positions.length * half);
+  for (let r = 0; r < positions.length; r++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround(positions[r] * invFreq[i]);
+      cos[r * half + i] = Math.cos(a);
+      sin[r * half + i] = Math.sin(a);
+    }
+  }
+  return { cos, sin };
 }
 
 const MAX_GROUPS = 65535;
@@ -275,6 +334,81 @@ export class TrainKernels {
   /** out (+)= a ⊙ b elementwise over n values (LoRA dropout's mask, forward and backward). */
   mul(a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, n: number, accumulate = false): Dispatch {
     return this.dispatch('mul', 'main', { n, accumulate: u(accumulate) }, { 1: a, 2: b, 3: out }, linear(n, 256));
+  }
+
+  /** out (+)= a + b elementwise over n values (a residual connection). */
+  add(a: GPUBuffer, b: GPUBuffer, out: GPUBuffer, n: number, accumulate = false): Dispatch {
+    return this.dispatch('mul', 'add', { n, accumulate: u(accumulate) }, { 1: a, 2: b, 3: out }, linear(n, 256));
+  }
+
+  /**
+   * RoPE on x [rows, cols] (whole heads of headDim) into y with the host's tables cos, sin
+   * [rows, headDim / 2] (ropeTables); `inverse` rotates by −θ, the backward (y (+)= R(−θ)·x).
+   */
+  rope(x: GPUBuffer, cos: GPUBuffer, sin: GPUBuffer, y: GPUBuffer, s: RopeShape, inverse = false, accumulate = false): Dispatch {
+    if (s.headDim % 2 !== 0 || s.cols % s.headDim !== 0)
+      throw new Error(`rope: rows of ${s.cols} are not whole heads of an even ${s.headDim}`);
+    const values = { rows: s.rows, cols: s.cols, headDim: s.headDim, sign: inverse ? -1 : 1, accumulate: u(accumulate) };
+    return this.dispatch('rope', 'main', values, { 1: x, 2: cos, 3: sin, 4: y }, linear((s.rows * s.cols) / 2, 256));
+  }
+
+  /** Causal GQA forward: out [rows, heads·D] and the probabilities P [batch, heads, T, T] kept for the backward. */
+  attention(q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, probs: GPUBuffer, out: GPUBuffer, s: AttentionDims): Dispatch {
+    return this.dispatch(
+      'attention',
+      'forward',
+      attnValues(s, false),
+      { 1: q, 2: k, 3: v, 4: probs, 5: out },
+      linear(s.batch * s.heads * s.seqLen, 64),
+    );
+  }
+
+  /**
+   * The backward of `attention` from dout: dS (scratch [batch, heads, T, T]), then dq, and dk with
+   * dv (each (+)= with accumulate).
+   */
+  attentionGrad(
+    f: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; probs: GPUBuffer; dout: GPUBuffer },
+    g: { dscores: GPUBuffer; dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer },
+    s: AttentionDims,
+    accumulate = false,
+  ): Dispatch[] {
+    const values = attnValues(s, accumulate);
+    const rows = s.batch * s.seqLen;
+    return [
+      this.dispatch(
+        'attention',
+        'scores',
+        values,
+        { 3: f.v, 6: f.dout, 7: f.probs, 8: g.dscores },
+        linear(s.batch * s.heads * s.seqLen, 64),
+      ),
+      this.dispatch('attention', 'backwardQ', values, { 2: f.k, 9: g.dscores, 10: g.dq }, linear(rows * s.heads * s.headDim, 64)),
+      this.dispatch(
+        'attention',
+        'backwardKV',
+        values,
+        { 1: f.q, 6: f.dout, 7: f.probs, 9: g.dscores, 11: g.dk, 12: g.dv },
+        linear(rows * s.kvHeads * s.headDim, 64),
+      ),
+    ];
+  }
+
+  /** out [ids, cols] = table[ids] (ids checked by the host). */
+  embedding(ids: GPUBuffer, table: GPUBuffer, out: GPUBuffer, rows: number, cols: number, vocab: number): Dispatch {
+    return this.dispatch(
+      'embedding',
+      'gather',
+      { rows, cols, vocab, accumulate: 0 },
+      { 1: ids, 2: table, 3: out },
+      linear(rows * cols, 256),
+    );
+  }
+
+  /** dtable [vocab, cols] (+)= each row of dy added to its id's row: the embedding's backward. */
+  embeddingGrad(ids: GPUBuffer, dy: GPUBuffer, dtable: GPUBuffer, rows: number, cols: number, vocab: number, accumulate = false): Dispatch {
+    const values = { rows, cols, vocab, accumulate: u(accumulate) };
+    return this.dispatch('embedding', 'scatter', values, { 1: ids, 4: dy, 5: dtable }, linear(vocab * cols, 256));
   }
 
   /** One AdamW update of w (with its moments m, v) from gradient g; values from adamwValues. */

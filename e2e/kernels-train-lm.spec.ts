@@ -1,0 +1,96 @@
+/**
+ * WebGPU training-kernel conformance for the Llama family (src/gpu/train): RoPE, causal
+ * grouped-query attention, the embedding's gather and scatter-add, the residual add and SwiGLU's
+ * product against the CPU training engine (src/core/train/ops-llm.ts, ops.ts), then whole LoRA
+ * steps and an eight-step loop of tiny seeded Llamas (GQA; tied head with Llama 3 RoPE and
+ * attention biases; Mistral's sliding window) on GpuLlamaLoraTrainer against the CPU step, in
+ * headless Chromium (SwiftShader where there is no GPU). The measures and bounds are stated in
+ * e2e/harness/kernels-train-lm-entry.ts and train-checks.ts; each check logs its figure beside
+ * its bound.
+ *
+ *   npx playwright test e2e/kernels-train-lm.spec.ts --project kernels
+ */
+import { test, expect, type Page } from '@playwright/test';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { rawPlugin } from './harness/bundle.ts';
+import type { Check } from './harness/train-checks.ts';
+
+let page: Page;
+
+test.beforeAll(async ({ browser }) => {
+  const [r, p] = await Promise.all([
+    build({
+      entryPoints: [path.resolve(import.meta.dirname, 'harness/kernels-train-lm-entry.ts')],
+      bundle: true,
+      write: false,
+      format: 'iife',
+      target: 'es2022',
+      platform: 'browser',
+      plugins: [rawPlugin],
+      logLevel: 'silent',
+    }),
+    browser.newPage(),
+  ]);
+  page = p;
+  page.on('pageerror', (e) => console.log(`[page] ${e.message}`));
+  // WebGPU reports a shader or pipeline error on the console only.
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') console.log(`[console] ${m.text()}`);
+  });
+  await page.goto('/');
+  // The bundle is an IIFE that sets globalThis.__trainLmKernels.
+  await page.evaluate(r.outputFiles[0].text);
+  expect(await page.evaluate(() => typeof window.__trainLmKernels)).toBe('object');
+});
+
+test.afterAll(async () => {
+  await page?.close();
+});
+
+function expectWithin(checks: Check[]): void {
+  for (const c of checks)
+    console.log(`${c.value <= c.bound ? 'ok  ' : 'FAIL'} ${c.name} (n=${c.n}): ${c.measure} ${c.value.toPrecision(3)} ≤ ${c.bound}`);
+  for (const c of checks)
+    expect(c.value, `${c.name}: ${c.measure} error ${c.value} over the bound ${c.bound}`).toBeLessThanOrEqual(c.bound);
+}
+
+test('the Llama block kernels agree with the CPU engine within their stated bounds', async () => {
+  const info = await page.evaluate(() => window.__trainLmKernels.info());
+  console.log(`adapter: ${info.adapter} (software: ${info.software})`);
+  expect(info.adapter, 'navigator.gpu.requestAdapter() returned null').not.toBeNull();
+  const checks = await page.evaluate(() => window.__trainLmKernels.kernels(1));
+  const names = checks.map((c) => c.name).join('\n');
+  for (const op of [
+    'rope rope_theta 10000 forward',
+    'llama3 scaling backward',
+    'attention GQA',
+    'sliding window',
+    ' dq',
+    ' dk',
+    ' dv',
+    'gather',
+    'scatter-add',
+    'residual add',
+    'swiglu',
+  ])
+    expect(names, `no check of ${op}`).toContain(op);
+  expectWithin(checks);
+});
+
+test('three LoRA steps of tiny Llamas on the GPU match the CPU step: loss, every LoRA gradient, AdamW', async () => {
+  for (const model of ['gqa', 'tied', 'mistral'] as const) {
+    const checks = await page.evaluate((m) => window.__trainLmKernels.llamaStep(3, m), model);
+    // Per step a loss, and per LoRA tensor (A and B of 7 modules per layer, and lm_head when untied) a gradient and an update.
+    const tensors = { gqa: 2 * (7 * 2 + 1), tied: 2 * 7 * 2, mistral: 2 * (7 + 1) }[model];
+    expect(checks.filter((c) => c.name.endsWith(' grad')).length).toBe(3 * tensors);
+    expect(checks.filter((c) => c.measure === 'step').length).toBe(3 * tensors);
+    expectWithin(checks);
+  }
+});
+
+test('eight steps of the LoRA loop on the GPU (gpuLlamaAdapterSteps) follow the CPU loop (llamaAdapterSteps)', async () => {
+  const checks = await page.evaluate(() => window.__trainLmKernels.llamaLoop(5, 'gqa'));
+  expect(checks.length).toBe(1 + 2 * (7 * 2 + 1));
+  expectWithin(checks);
+});
