@@ -16,7 +16,7 @@ import { initAdapter, type Adapter } from './lora.ts';
 import { loopOptions } from './run.ts';
 import { exportPeft, type PeftFiles } from './peft.ts';
 import { SpecError, specLoraConfig, type TrainSpec } from './spec.ts';
-import { refuseTextOverlap, type NamedText } from './text-wall.ts';
+import { refuseTextOverlap, type NamedText, type WallReport } from './text-wall.ts';
 
 export interface TextFile extends NamedText {
   hash: Sha256Hex;
@@ -82,7 +82,18 @@ export function splitWindows(
   return { train: pick(trainTokens, seqLen, t), validation: pick(trainTokens, seqLen, v) };
 }
 
-export function runLlamaTraining(inp: LlamaRunInputs, onStep?: (r: StepReport) => void): LlamaRunResult {
+/** What a training run yields as it goes (llamaTrainingRun): the data set up, each step, each validation. */
+export type LlamaRunEvent =
+  | { kind: 'prepared'; trainWindows: number; validationWindows: number; wall: WallReport }
+  | { kind: 'step'; report: StepReport }
+  | { kind: 'evaluation'; evaluation: Evaluation; best: boolean; stopping: boolean };
+
+/**
+ * The run one event at a time (the app's worker pauses, cancels and reports between them;
+ * runLlamaTraining drives it to the end): the wall, the split, then every step and evaluation;
+ * it returns the result. Abandoning the generator abandons the run: nothing is written.
+ */
+export function* llamaTrainingRun(inp: LlamaRunInputs): Generator<LlamaRunEvent, LlamaRunResult, undefined> {
   const { spec, base } = inp;
   const text = spec.text;
   if (!text) throw new Error('runLlamaTraining takes a spec with "text"');
@@ -92,6 +103,12 @@ export function runLlamaTraining(inp: LlamaRunInputs, onStep?: (r: StepReport) =
   const validationParts = inp.validation.length ? encode(inp.validation) : undefined;
   const t = spec.train;
   const streams = splitWindows(concat(trainParts), validationParts && concat(validationParts), text.seqLen, text.validationSplit, t.seed);
+  yield {
+    kind: 'prepared',
+    trainWindows: streams.train.length / text.seqLen,
+    validationWindows: streams.validation ? Math.floor(streams.validation.length / text.seqLen) : 0,
+    wall,
+  };
   const adapter = initAdapter(
     specLoraConfig(spec.adapter, base.name, false, 'CAUSAL_LM'),
     llamaSites(base.config),
@@ -106,29 +123,32 @@ export function runLlamaTraining(inp: LlamaRunInputs, onStep?: (r: StepReport) =
   let best: { at: Evaluation; a: Float32Array[]; b: Float32Array[] } | undefined;
   let sinceBest = 0;
   let stoppedEarly = false;
-  const evaluate = (step: number) => {
+  const evaluate = (step: number): LlamaRunEvent => {
     const e = { step, loss: validate(adapter) };
     evaluations.push(e);
-    if (!best || e.loss < best.at.loss) {
+    const isBest = !best || e.loss < best.at.loss;
+    if (isBest) {
       const pairs = [...adapter.lora.values()];
       best = { at: e, a: pairs.map((p) => p.a.slice()), b: pairs.map((p) => p.b.slice()) };
       sinceBest = 0;
     } else sinceBest++;
+    return { kind: 'evaluation', evaluation: e, best: isBest, stopping: text.patience > 0 && sinceBest >= text.patience };
   };
   for (const r of gen) {
     steps.push(r);
-    onStep?.(r);
+    yield { kind: 'step', report: r };
     const done = r.step + 1;
     if (!streams.validation || done === t.steps) continue;
     if (text.evalEvery > 0 && done % text.evalEvery === 0) {
-      evaluate(done);
-      if (text.patience > 0 && sinceBest >= text.patience) {
+      const ev = evaluate(done);
+      yield ev;
+      if (ev.kind === 'evaluation' && ev.stopping) {
         stoppedEarly = true;
         break;
       }
     }
   }
-  if (streams.validation && !stoppedEarly) evaluate(steps.length);
+  if (streams.validation && !stoppedEarly) yield evaluate(steps.length);
   if (best) {
     // Keep the best evaluation's adapter (the last one unless the loss rose since).
     [...adapter.lora.values()].forEach((p, i) => {
@@ -180,4 +200,13 @@ export function runLlamaTraining(inp: LlamaRunInputs, onStep?: (r: StepReport) =
     ...(validation ? { validation } : {}),
     manifest,
   };
+}
+
+export function runLlamaTraining(inp: LlamaRunInputs, onStep?: (r: StepReport) => void): LlamaRunResult {
+  const run = llamaTrainingRun(inp);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+    if (r.value.kind === 'step') onStep?.(r.value.report);
+  }
 }
