@@ -108,8 +108,9 @@ function parseOptions(argv: string[]): {
 }
 
 /** The installed SHA-256 with a clock on it, so the time spent hashing can be told apart. */
-function clockedSha256(inner: Sha256Provider): { provider: Sha256Provider; ms: () => number } {
+function clockedSha256(inner: Sha256Provider): { provider: Sha256Provider; ms: () => number; bytes: () => number } {
   let ms = 0;
+  let bytesHashed = 0;
   const timed = <T>(fn: () => T): T => {
     const t0 = performance.now();
     try {
@@ -120,13 +121,22 @@ function clockedSha256(inner: Sha256Provider): { provider: Sha256Provider; ms: (
   };
   const provider: Sha256Provider = {
     name: inner.name,
-    hex: (bytes) => timed(() => inner.hex(bytes)),
+    hex(bytes) {
+      bytesHashed += bytes.length;
+      return timed(() => inner.hex(bytes));
+    },
     stream() {
       const s = timed(() => inner.stream());
-      return { update: (bytes) => timed(() => s.update(bytes)), digestHex: () => timed(() => s.digestHex()) };
+      return {
+        update(bytes) {
+          bytesHashed += bytes.length;
+          timed(() => s.update(bytes));
+        },
+        digestHex: () => timed(() => s.digestHex()),
+      };
     },
   };
-  return { provider, ms: () => ms };
+  return { provider, ms: () => ms, bytes: () => bytesHashed };
 }
 
 /** Wall time of each phase, ms; hashing is counted apart from the phase it happens in. */
@@ -289,7 +299,7 @@ const command: Command = {
     setSha256Provider(clock.provider);
     const pool: { ready: Promise<CpuPool> | null } = { ready: null };
     try {
-      return await breedCommand(opts, clock.ms, pool);
+      return await breedCommand(opts, clock, pool);
     } finally {
       setSha256Provider(restore);
       (await pool.ready?.catch(() => null))?.terminate();
@@ -299,7 +309,7 @@ const command: Command = {
 
 async function breedCommand(
   opts: ReturnType<typeof parseOptions>,
-  hashMs: () => number,
+  hashClock: { ms: () => number; bytes: () => number },
   pool: { ready: Promise<CpuPool> | null },
 ): Promise<number> {
   const t0 = performance.now();
@@ -320,6 +330,7 @@ async function breedCommand(
   if (!outPath) throw new CliError('no output file: give output.path in the recipe or --out FILE.slm');
 
   // Each phase's wall time less the hashing done in it.
+  const hashMs = hashClock.ms;
   let h = hashMs();
   const phase = (t: number) => {
     const wall = performance.now() - t;
@@ -327,7 +338,7 @@ async function breedCommand(
     h = hashMs();
     return wall - hashed;
   };
-  const streamed = await streamedBreed(opts, recipe, root, dir, outPath, { t0, phase, hashMs, pool });
+  const streamed = await streamedBreed(opts, recipe, root, dir, outPath, { t0, phase, hashMs, hashBytes: hashClock.bytes, pool });
   if (streamed !== null) return streamed;
   let t = performance.now();
   const models: SlmFile[] = [];
@@ -384,6 +395,7 @@ async function breedCommand(
     rHash,
     outPath,
     timings,
+    hashBytes: hashClock.bytes(),
     federated,
   });
   return 0;
@@ -417,7 +429,13 @@ async function streamedBreed(
   root: string,
   dir: string,
   outPath: string,
-  ctx: { t0: number; phase: (t: number) => number; hashMs: () => number; pool: { ready: Promise<CpuPool> | null } },
+  ctx: {
+    t0: number;
+    phase: (t: number) => number;
+    hashMs: () => number;
+    hashBytes: () => number;
+    pool: { ready: Promise<CpuPool> | null };
+  },
 ): Promise<number | null> {
   if (!streamable(opts, recipe.operator)) return null;
   const refs = [
@@ -567,6 +585,7 @@ async function streamedBreed(
       rHash,
       outPath,
       timings,
+      hashBytes: ctx.hashBytes(),
       federated,
     });
     return 0;
@@ -606,6 +625,8 @@ interface BreedReport {
   rHash: string;
   outPath: string;
   timings: BreedTimings;
+  /** Bytes through the SHA-256 (parents, content hashes, the candidate file). */
+  hashBytes: number;
   federated: ReturnType<typeof federatedParams>;
 }
 
@@ -627,6 +648,7 @@ function report(opts: ReturnType<typeof parseOptions>, r: BreedReport): void {
     ms: round(result.ms),
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, round(v)])),
     hasher: sha256Provider().name,
+    hashBytes: r.hashBytes,
     /** Peak resident memory of this process so far (the whole breed, parents and candidate included). */
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     stats: result.stats,
@@ -644,7 +666,7 @@ function report(opts: ReturnType<typeof parseOptions>, r: BreedReport): void {
       );
     console.log(`backend   ${result.backend.kind} (${result.backend.adapter})  ${result.ms.toFixed(1)} ms`);
     console.log(
-      `time      ${timings.total.toFixed(0)} ms: read ${timings.read.toFixed(0)}, compute ${timings.compute.toFixed(0)}, serialize ${timings.serialize.toFixed(0)}, write ${timings.write.toFixed(0)}, hash ${timings.hash.toFixed(0)} (${sha256Provider().name}); pool start ${timings.poolStart.toFixed(0)} ms waited`,
+      `time      ${timings.total.toFixed(0)} ms: read ${timings.read.toFixed(0)}, compute ${timings.compute.toFixed(0)}, serialize ${timings.serialize.toFixed(0)}, write ${timings.write.toFixed(0)}, hash ${timings.hash.toFixed(0)} (${(r.hashBytes / 1e6).toFixed(0)} MB, ${sha256Provider().name}); pool start ${timings.poolStart.toFixed(0)} ms waited`,
     );
     console.log(`recipe    ${rHash}`);
     console.log(`lineage   ${lineageKey}`);
