@@ -1,7 +1,7 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { useGarden } from './state.ts';
 import { APP_FAMILY, initGarden, SLOT } from './garden.ts';
-import { APP_FAMILIES, switchFamily } from './family.ts';
+import { chosenFamilyId, FAMILY_CHOICES, LM_FAMILY, switchFamily } from './family.ts';
 import { MailPlayground } from './components/MailPlayground.tsx';
 import { deleteGarden, rawLedger } from './repo.ts';
 import { saveFile } from './save.ts';
@@ -24,16 +24,25 @@ import { TrainPanel } from './components/TrainPanel.tsx';
 import { MailTrainPanel } from './components/MailTrainPanel.tsx';
 import { TextSection } from './components/TextSection.tsx';
 
+/** The family this page works on: a classifier garden (garden.ts), or the language-model family's page. */
+const FAMILY_ID = chosenFamilyId();
+const LM_PAGE = FAMILY_ID === LM_FAMILY.id;
+
 export function App() {
+  // The LM page's slot name and work, as its lab reports them (the lab loads with its page, not here).
+  const [lm, setLm] = useState<{ slot: string; busy: boolean }>({ slot: LM_FAMILY.slot, busy: false });
   const phase = useGarden((s) => s.phase);
   const error = useGarden((s) => s.error);
   const notice = useGarden((s) => s.notice);
   const dismiss = useGarden((s) => s.dismissNotice);
-  const family = useGarden((s) => s.models.find((m) => m.role === 'base')?.family);
+  const base = useGarden((s) => s.models.find((m) => m.role === 'base')?.family);
+  const family = LM_PAGE ? LM_FAMILY.id : base;
+  const slot = LM_PAGE ? lm.slot : SLOT;
   // Switching opens the other family's garden (a reload): not while this one breeds or evaluates.
-  const busy = useGarden((s) => !!s.tasks.breed || !!s.tasks.evaluate);
+  const gardenBusy = useGarden((s) => !!s.tasks.breed || !!s.tasks.evaluate);
+  const busy = LM_PAGE ? lm.busy : gardenBusy;
   useEffect(() => {
-    void initGarden();
+    if (!LM_PAGE) void initGarden();
   }, []);
 
   return (
@@ -47,20 +56,20 @@ export function App() {
             <div className="where-row">
               {family && (
                 <p className="where" data-testid="family-slot">
-                  Family <strong>{family}</strong> · slot <strong>{SLOT}</strong>
+                  Family <strong>{family}</strong> · slot <strong>{slot}</strong>
                 </p>
               )}
               <label className="family-switch">
                 Work on{' '}
                 <select
-                  value={APP_FAMILY.id}
+                  value={FAMILY_ID}
                   onChange={(e) => switchFamily(e.target.value)}
                   data-testid="family-switch"
                   disabled={busy}
                   aria-describedby={busy ? 'family-switch-why' : undefined}
                   aria-label="Family to work on (opens its own garden)"
                 >
-                  {APP_FAMILIES.map((f) => (
+                  {FAMILY_CHOICES.map((f) => (
                     <option key={f.id} value={f.id}>
                       {f.label}
                     </option>
@@ -85,7 +94,12 @@ export function App() {
           </button>
         </div>
       )}
-      {phase === 'error' && (
+      {LM_PAGE && (
+        <main className="steps">
+          <TextSection family onLab={setLm} />
+        </main>
+      )}
+      {!LM_PAGE && phase === 'error' && (
         <div className="error-banner" role="alert" data-testid="fatal-error">
           <p>{error}</p>
           <div className="row">
@@ -96,12 +110,12 @@ export function App() {
           </div>
         </div>
       )}
-      {phase === 'loading' && (
+      {!LM_PAGE && phase === 'loading' && (
         <p className="loading" data-testid="loading">
           Opening the garden…
         </p>
       )}
-      {phase === 'ready' && (
+      {!LM_PAGE && phase === 'ready' && (
         <main className="steps">
           <ParentPool />
           <ImportPanel />

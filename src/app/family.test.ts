@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { APP_FAMILIES, appFamily, chosenFamily, familyPolicy, FAMILY_KEY } from './family.ts';
+import {
+  APP_FAMILIES,
+  appFamily,
+  chosenFamily,
+  chosenFamilyId,
+  familyPolicy,
+  FAMILY_CHOICES,
+  FAMILY_KEY,
+  LM_FAMILY,
+  lmSlotName,
+} from './family.ts';
+import { gardenDatabases } from './repo.ts';
 import { mailBody } from '../core/models/mail-import.ts';
 import { checkCatalog } from '../core/models/catalog.ts';
 import { parseContract } from '../core/lab/contract.ts';
@@ -45,6 +56,31 @@ describe('app families', () => {
     expect(chosenFamily(store('bogus')).id).toBe('digits');
     expect(chosenFamily(store(null)).id).toBe('digits');
     expect(chosenFamily(null).id).toBe('digits');
+  });
+
+  it('the language-model family is a third choice: its own slot (lm.contract), chosen by id, never a classifier garden', () => {
+    expect(FAMILY_CHOICES.map((f) => f.id)).toEqual(['digits', 'mail', 'lm']);
+    expect(parseContract(LM_FAMILY.contract.text, LM_FAMILY.contract.file).slot).toBe(LM_FAMILY.slot);
+    expect(LM_FAMILY.slot).toBe('lm');
+    const store = (v: string | null) => ({ getItem: (k: string) => (k === FAMILY_KEY ? v : null) });
+    expect(chosenFamilyId(store('lm'))).toBe('lm');
+    expect(chosenFamilyId(store('mail'))).toBe('mail');
+    expect(chosenFamilyId(store('bogus'))).toBe('digits');
+    // garden.ts opens a classifier family only: on the LM page it is digits, never opened.
+    expect(chosenFamily(store('lm')).id).toBe('digits');
+    // An LM garden made before the family keeps its databases; its own zones are apart from every classifier garden's.
+    expect(LM_FAMILY.databases.models).toBe(gardenDatabases().text);
+    expect(LM_FAMILY.databases.ledger).toBe(gardenDatabases().textAudit);
+    const classifier = APP_FAMILIES.flatMap((f) => Object.values(gardenDatabases(f.dbPrefix)));
+    expect(classifier).not.toContain(LM_FAMILY.databases.keys);
+    expect(classifier).not.toContain(LM_FAMILY.databases.evaluation);
+  });
+
+  it('the LM slot is named as lm.contract names it, unless the ledger already created it under its old name', () => {
+    expect(lmSlotName([])).toBe('lm');
+    expect(lmSlotName(['lm'])).toBe('lm');
+    expect(lmSlotName(['text'])).toBe('text');
+    expect(lmSlotName(['text', 'lm'])).toBe('lm');
   });
 
   it('mailBody drops the headers of a message, and reads a headerless text whole', () => {

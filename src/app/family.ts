@@ -6,10 +6,15 @@
  * catalog). The user's choice is kept in localStorage; switching opens the other family's garden
  * (a reload, so no controller of one family ever sees the other's stores).
  *
+ * The language-model family (LM_FAMILY) is the third choice of the switcher: its page is the LM
+ * lab's pipeline (src/app/lm-lab.ts) over the text playground's store, not the classifier garden,
+ * so it is no AppFamily and chosenFamily never gives it (garden.ts is not opened on its page).
+ *
  * Plain data and functions (no React): garden.ts opens the chosen family, the header switches.
  */
 import digitsContract from '../core/lab/contracts/digits.contract?raw';
 import mailContract from '../core/lab/contracts/mail.contract?raw';
+import lmContract from '../core/lab/contracts/lm.contract?raw';
 import type { CatalogFamily } from '../core/models/catalog.ts';
 import type { Policy } from '../core/manifest/index.ts';
 
@@ -88,6 +93,51 @@ export const APP_FAMILIES: readonly AppFamily[] = [
   },
 ];
 
+/** The language-model family: the Llama starter (public/starter/lm) and the models the user brings in Hugging Face layout. */
+export interface LmFamily {
+  id: 'lm';
+  label: string;
+  /** The slot lm.contract names. */
+  slot: string;
+  /**
+   * The name the lab's ledger gave the slot before lm.contract ("text"): a garden whose ledger
+   * created that slot keeps routing under it (lmSlotName), so its admissions and stages still count.
+   */
+  legacySlot: string;
+  contract: { text: string; file: string };
+  /**
+   * Its garden's IndexedDB databases, by zone. The tensor store and the ledger keep the names they
+   * had as the text playground's and the LM lab's (src/app/repo.ts gardenDatabases().text and
+   * .textAudit), so an LM garden made before the family existed opens as it was.
+   */
+  databases: { models: string; evaluation: string; ledger: string; keys: string };
+}
+
+export const LM_FAMILY: LmFamily = {
+  id: 'lm',
+  label: 'Language model (Llama starter)',
+  slot: 'lm',
+  legacySlot: 'text',
+  contract: { text: lmContract, file: 'lm.contract' },
+  databases: {
+    models: 'slm-garden-text',
+    evaluation: 'slm-garden-text-evaluation',
+    ledger: 'slm-garden-text-audit',
+    keys: 'slm-garden-text-keys',
+  },
+};
+
+/** The switcher's choices: the classifier families, then the language-model family. */
+export const FAMILY_CHOICES: readonly { id: string; label: string }[] = [...APP_FAMILIES, LM_FAMILY];
+
+/**
+ * The LM slot's registry name for a ledger whose release controller knows `slots`: the contract's
+ * ("lm"), unless the ledger created the slot under its old name ("text") and never the new one.
+ */
+export function lmSlotName(slots: readonly string[]): string {
+  return slots.includes(LM_FAMILY.legacySlot) && !slots.includes(LM_FAMILY.slot) ? LM_FAMILY.legacySlot : LM_FAMILY.slot;
+}
+
 export const FAMILY_KEY = 'slm-garden-family';
 
 export function appFamily(id: string): AppFamily {
@@ -96,20 +146,30 @@ export function appFamily(id: string): AppFamily {
   return f;
 }
 
-/** The family the user chose (kept across reloads); digits when none was chosen or the choice is unknown. */
-export function chosenFamily(storage: Pick<Storage, 'getItem'> | null = globalThis.localStorage ?? null): AppFamily {
+/** The id of the family the user chose (kept across reloads), any of FAMILY_CHOICES; digits when none was chosen or the choice is unknown. */
+export function chosenFamilyId(storage: Pick<Storage, 'getItem'> | null = globalThis.localStorage ?? null): string {
   let id: string | null = null;
   try {
     id = storage?.getItem(FAMILY_KEY) ?? null;
   } catch {
     // Storage disabled: the default family.
   }
+  return FAMILY_CHOICES.find((x) => x.id === id)?.id ?? APP_FAMILIES[0].id;
+}
+
+/**
+ * The classifier family the user chose; digits when none was chosen, the choice is unknown, or it
+ * is the language-model family (whose page opens no classifier garden).
+ */
+export function chosenFamily(storage: Pick<Storage, 'getItem'> | null = globalThis.localStorage ?? null): AppFamily {
+  const id = chosenFamilyId(storage);
   return APP_FAMILIES.find((x) => x.id === id) ?? APP_FAMILIES[0];
 }
 
 /** Keep the user's choice and open that family's garden. */
 export function switchFamily(id: string): void {
-  appFamily(id);
+  if (!FAMILY_CHOICES.some((x) => x.id === id))
+    throw new Error(`the app runs no family "${id}"; it runs ${FAMILY_CHOICES.map((x) => x.id).join(', ')}`);
   localStorage.setItem(FAMILY_KEY, id);
   location.reload();
 }

@@ -1,12 +1,19 @@
 /**
- * The language-model family's lab (loaded with the text playground): the stored text models are
- * its pool. Two or more of them are bred with a core operator in the text worker (tensor by
+ * The language-model family's lab (the page of the switcher's "lm" family, src/app/family.ts
+ * LM_FAMILY, loaded with the text playground): the stored text models are its pool. Two or more of them are bred with a core operator in the text worker (tensor by
  * tensor on the CPU reference, the bytes `garden breed` writes for the same recipe), the candidate
  * is scored by perplexity on the starter family's frozen text suites against its parents and the
- * slot's champion, judged by the viability controller under the text slot's policy, admitted
+ * slot's champion, judged by the viability controller under the LM slot's policy, admitted
  * through the lab's gates (admission documents, admitToShadow) and released (canary, champion) in
  * a ledger of its own; a prompt is routed by the selector, and the model it picked streams the
  * answer. A candidate is exported as a Hugging Face folder and read back, tensor hash by hash.
+ *
+ * Its garden keeps the zones the classifier garden keeps: the breed's documents (lineage template,
+ * operator receipt, candidate manifest) with the candidate in the tensor store; the evaluator's
+ * evidence (runtime smoke, evaluation sidecars) in an evaluation database of its own, read back
+ * on open, so a reload keeps the scores and the smoke; and a ledger whose entries are signed by
+ * their zone's key (the core's Ledger with the keyring's signer, as src/app/repo.ts opens the
+ * classifier garden's). A ledger begun before signing stays unsigned and says so.
  */
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
@@ -28,14 +35,20 @@ import { evidencePromotionCheck } from '../core/lab/fitness.ts';
 import { admitToShadow } from '../core/lab/admission.ts';
 import { GuardedRelease, checkStages } from '../core/lab/blast-radius.ts';
 import { contractVerb, parseContract, registryContract, requestCheck } from '../core/lab/contract.ts';
-import lmContract from '../core/lab/contracts/lm.contract?raw';
 import { admissionDocuments, recordBreed } from '../core/lab/records.ts';
 import { bindSidecar } from '../core/eval/sidecar.ts';
 import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
 import { candidateName } from './naming.ts';
-import { gardenDatabases } from './repo.ts';
+import { evidenceFor, openEvaluationDb, putEvidence } from './repo.ts';
+import { LM_FAMILY, lmSlotName } from './family.ts';
+import { openKeyring } from '../lab-store/keyring.ts';
+import { createSigner, type LedgerSigner } from '../core/lab/signing.ts';
+import { verifyAuthority } from '../core/lab/ledger.ts';
+import type { IDBPDatabase } from 'idb';
+import type { Manifest } from '../core/manifest/index.ts';
 import {
   folderOfFiles,
+  listTextModels,
   refreshTextModels,
   runText,
   starterSuiteText,
@@ -55,13 +68,14 @@ import { concatBytes } from '../core/bytes.ts';
  * The slot's contract (src/core/lab/contracts/lm.contract): the routed input's and the logits'
  * shapes, the timeout, the shadow comparison, the blast-radius class and the checks at every request.
  */
-export const LM_VERB = contractVerb(parseContract(lmContract, 'lm.contract'));
+export const LM_VERB = contractVerb(parseContract(LM_FAMILY.contract.text, LM_FAMILY.contract.file));
 export const LM_RISK = LM_VERB.risk;
 /**
- * The registry's name for the slot the selector routes prompts for: "text", as the lab's ledgers
- * (their own database) have named it since before lm.contract (whose slot is "lm").
+ * The registry's name for the slot the selector routes prompts for, chosen when the lab opens
+ * (family.ts lmSlotName): lm.contract's "lm", or "text" in a garden whose ledger created the slot
+ * under that name before the family existed (its admissions and release stages keep counting).
  */
-export const LM_SLOT = 'text';
+let lmSlot = LM_FAMILY.slot;
 /**
  * The slot's primary suite: the Moby-Dick suite and the mixed suite together (a Moby-Dick voice
  * that keeps general English), pinned as the SHA-256 of the two files' bytes in that order and
@@ -86,7 +100,7 @@ export const ROUTE_CONTEXT = LM_VERB.takes.length;
 const EVALUATOR = { id: 'lm-perplexity', version: '1' } as const;
 const SMOKE_STEPS = 8;
 
-/** The text slot's policy: perplexity (lower is better) on the primary suite by a margin, the mixed suite as a guardrail. */
+/** The LM slot's policy: perplexity (lower is better) on the primary suite by a margin, the mixed suite as a guardrail. */
 export function lmPolicy(pins: Record<string, string>): Policy {
   return {
     kind: 'policy',
@@ -115,6 +129,15 @@ export interface LmTask {
   total: number;
   label: string;
   startedAt: number;
+}
+
+export interface LmSmoke {
+  passed: boolean;
+  reasons: string[];
+  /** Greedy steps the smoke decoded. */
+  probes: number;
+  /** Hash of the runtime-smoke manifest kept in the evaluation zone. */
+  hash: string;
 }
 
 export interface LmRoute {
@@ -148,12 +171,17 @@ interface LmState {
   task: LmTask | null;
   /** Model id → policy suite name → score. */
   scores: Record<string, Record<string, LmScore>>;
-  smoke: Record<string, { passed: boolean; reasons: string[]; generated: number[] }>;
+  /** Model id → its latest runtime smoke (stored as evidence: kept across reloads). */
+  smoke: Record<string, LmSmoke>;
   verdicts: Record<string, ViabilityVerdict>;
   admitted: Record<string, string>;
   registry: { champion: string | null; canary: { model: string; share: number } | null; shadow: string | null } | null;
   ledger: LedgerLine[];
   ledgerOk: string;
+  /** Who wrote the entries: every signature checked against the zone keys the ledger pins (and the keyring's). */
+  ledgerSigned: { ok: boolean; signed: boolean; text: string } | null;
+  /** The slot's registry name (lm, or text in a garden begun before lm.contract). */
+  slot: string;
   route: LmRoute | null;
   exported: LmExport | null;
   policy: Policy | null;
@@ -172,6 +200,8 @@ export const useLm = create<LmState>()((set) => ({
   registry: null,
   ledger: [],
   ledgerOk: '',
+  ledgerSigned: null,
+  slot: LM_FAMILY.slot,
   route: null,
   exported: null,
   policy: null,
@@ -182,6 +212,9 @@ const get = () => useLm.getState();
 const set = (p: Partial<Omit<LmState, 'set'>>) => useLm.getState().set(p);
 
 let ledger: Ledger;
+let signer: LedgerSigner;
+/** The lab's evaluation zone: runtime smokes and evaluation sidecars, by stored model id. */
+let evaluation: IDBPDatabase;
 let policy: PolicyZone;
 let release: ReleaseController;
 /** The canary and champion steps, behind the contract's blast-radius class. */
@@ -214,35 +247,19 @@ async function open(): Promise<void> {
   }
   const pins: Record<string, string> = {};
   for (const [name, ids] of Object.entries(SUITE_PARTS)) pins[name] = sha256Hex(concatBytes(ids.map((id) => parts[id])));
-  ledger = await Ledger.open(await IdbLedgerStore.open(gardenDatabases().textAudit));
+  signer = await createSigner(await openKeyring(LM_FAMILY.databases.keys));
+  ledger = await Ledger.open(await IdbLedgerStore.open(LM_FAMILY.databases.ledger), { signer });
+  evaluation = await openEvaluationDb(LM_FAMILY.databases.evaluation);
   policy = await PolicyZone.open(ledger, lmPolicy(pins));
   const held = policy.current().suites;
   const moved = Object.keys(pins).filter((n) => held[n] !== pins[n]);
   if (moved.length) throw new Error(`the frozen suites ${moved.join(', ')} differ from the ones this lab's policy pins`);
   release = ReleaseController.open(ledger);
+  lmSlot = lmSlotName(release.slots());
   guarded = new GuardedRelease(ledger, release, { classOf: () => LM_RISK, resilienceWindowMs: 0 });
-  router = new SelectorRouter({ invoke, release, contracts: { [LM_SLOT]: requestCheck(LM_VERB) } });
-  set({ phase: 'ready', policy: policy.current(), scores: loadScores() });
+  router = new SelectorRouter({ invoke, release, contracts: { [lmSlot]: requestCheck(LM_VERB) } });
+  set({ phase: 'ready', policy: policy.current(), slot: lmSlot, ...(await loadEvidence()) });
   sync();
-}
-
-/** Scores are observations of fixed bytes on pinned suites: kept across reloads, keyed by model id and suite pin. */
-const SCORES_KEY = 'slm-garden-lm-scores';
-
-function loadScores(): Record<string, Record<string, LmScore>> {
-  try {
-    const saved = JSON.parse(localStorage.getItem(SCORES_KEY) ?? '{}') as Record<string, Record<string, LmScore & { pin: string }>>;
-    const pins = scorePins();
-    const out: Record<string, Record<string, LmScore>> = {};
-    for (const [model, byPin] of Object.entries(saved))
-      for (const [pin, s] of Object.entries(byPin)) {
-        const name = Object.keys(pins).find((n) => pins[n] === pin);
-        if (name) (out[model] ??= {})[name] = s;
-      }
-    return out;
-  } catch {
-    return {};
-  }
 }
 
 /** Score name → pin: the policy's suites and the frozen parts they are made of. */
@@ -250,16 +267,38 @@ function scorePins(): Record<string, string> {
   return { ...Object.fromEntries(PARTS.map((id) => [id, partTexts[id].hash])), ...policy.current().suites };
 }
 
-function saveScores(): void {
+/** A stored evaluation sidecar as the pool's score, when it is this evaluator's on a suite the lab scores. */
+function scoreOf(m: Manifest, pins: Record<string, string>): [string, LmScore] | null {
+  if (m.kind !== 'evaluation-sidecar' || m.evaluator.id !== EVALUATOR.id || m.evaluator.version !== EVALUATOR.version) return null;
+  const name = Object.keys(pins).find((n) => pins[n] === m.suite);
+  const x = m.metrics;
+  if (!name || ![x.perplexity, x.bitsPerByte, x.tokens, x.bytes, x.ms].every(Number.isFinite)) return null;
+  return [
+    name,
+    { tokens: x.tokens, bytes: x.bytes, perplexity: x.perplexity, bitsPerByte: x.bitsPerByte, ms: x.ms, sidecar: manifestHash(m) },
+  ];
+}
+
+function smokeOf(m: Manifest): LmSmoke | null {
+  return m.kind === 'runtime-smoke' ? { passed: m.passed, reasons: [...m.reasons], probes: m.probes, hash: manifestHash(m) } : null;
+}
+
+/**
+ * The evaluator's evidence of every stored model, read back from the evaluation zone: its latest
+ * score on each suite (observations of fixed bytes on pinned suites) and its latest runtime smoke.
+ */
+async function loadEvidence(): Promise<Pick<LmState, 'scores' | 'smoke'>> {
   const pins = scorePins();
-  const out: Record<string, Record<string, LmScore>> = {};
-  for (const [model, byName] of Object.entries(get().scores))
-    for (const [name, s] of Object.entries(byName)) if (pins[name]) (out[model] ??= {})[pins[name]] = s;
-  try {
-    localStorage.setItem(SCORES_KEY, JSON.stringify(out));
-  } catch {
-    // Storage full or disabled: the scores are measured again.
-  }
+  const scores: LmState['scores'] = {};
+  const smoke: LmState['smoke'] = {};
+  for (const m of await listTextModels())
+    for (const e of await evidenceFor(evaluation, m.id)) {
+      const s = scoreOf(e, pins);
+      if (s) (scores[m.id] ??= {})[s[0]] = s[1];
+      const k = smokeOf(e);
+      if (k) smoke[m.id] = k;
+    }
+  return { scores, smoke };
 }
 
 function models(): TextModelEntry[] {
@@ -275,12 +314,15 @@ function entry(id: string): TextModelEntry {
 const nameOf = (id: string) => models().find((m) => m.id === id)?.name ?? `${id.slice(0, 12)}…`;
 
 function sync(): void {
-  const slot = release.slots().includes(LM_SLOT) ? release.current(LM_SLOT) : null;
+  const slot = release.slots().includes(lmSlot) ? release.current(lmSlot) : null;
   const verdict = ledger.verify();
   set({
     registry: slot ? { champion: slot.champion, canary: slot.canary, shadow: slot.shadow } : null,
     ledger: ledger.entries().map((e) => ({ index: e.index, type: e.type, summary: describe(e.type, e.payload) })),
-    ledgerOk: verdict.ok ? `${ledger.entries().length} entries, chain intact` : verdict.problems[0].message,
+    ledgerOk: verdict.ok
+      ? `${ledger.entries().length} ${ledger.entries().length === 1 ? 'entry' : 'entries'}, chain intact`
+      : verdict.problems[0].message,
+    slot: lmSlot,
     admitted: Object.fromEntries(
       ledger
         .entries()
@@ -288,6 +330,26 @@ function sync(): void {
         .map((e) => [String(e.payload.model), String(e.payload.admissionHash)]),
     ),
   });
+  checkSignatures();
+}
+
+/** Check every entry's signature against the zone keys it pins and the keyring's (the core's verifyAuthority), then show it. */
+function checkSignatures(): void {
+  const records = ledger.records();
+  void verifyAuthority(records, { trusted: signer.root }).then(
+    (a) => {
+      // A later write already asked again: this answer is stale.
+      if (ledger.records().length !== records.length) return;
+      const keys = a.keys ? Object.entries(a.keys).map(([z, k]) => `${z} ${k.slice(0, 10)}…`) : [];
+      const text = !a.signed
+        ? 'unsigned: the ledger was begun before the lab signed its entries'
+        : a.ok
+          ? `every entry signed by its zone's key (${keys.join(', ')})`
+          : `signature check failed: ${a.problems[0].message}`;
+      set({ ledgerSigned: { ok: a.ok && a.signed, signed: a.signed, text } });
+    },
+    (e: Error) => set({ ledgerSigned: { ok: false, signed: false, text: `signature check failed: ${e.message}` } }),
+  );
 }
 
 function describe(type: string, p: Record<string, unknown>): string {
@@ -398,6 +460,7 @@ export async function breedLm(f: LmBreedForm): Promise<TextModelEntry | null> {
         breedMs: r.ms,
         backend: r.backend,
       },
+      records.manifests,
     );
     await refreshTextModels();
     set({ notice: `Bred ${stored.name}: candidate ${r.hash.slice(0, 12)}…, ${r.stats.length} tensors in ${(r.ms / 1000).toFixed(1)} s.` });
@@ -434,7 +497,7 @@ function scored(m: TextModelEntry): Scored {
 
 /** The models a candidate is judged against: its parents and the slot's champion. */
 function baselinesOf(c: TextModelEntry): string[] {
-  const champ = release.slots().includes(LM_SLOT) ? release.current(LM_SLOT).champion : null;
+  const champ = release.slots().includes(lmSlot) ? release.current(lmSlot).champion : null;
   return [...new Set([...(c.lineage?.parents ?? []), ...(champ && champ !== c.id ? [champ] : [])])];
 }
 
@@ -455,7 +518,18 @@ export async function evaluateLm(id: string): Promise<void> {
       ...(smoke.eosReachable ? [] : ['no end-of-sequence token is reachable']),
       ...(smoke.lengthLimitHonoured ? [] : ['the length limit was not honoured']),
     ];
-    set({ smoke: { ...get().smoke, [cand.id]: { passed: smoke.passed, reasons, generated: smoke.generated } } });
+    const smokeManifest: RuntimeSmoke = makeManifest('runtime-smoke', {
+      candidate: await modelHash(cand),
+      runtime: 'onnxruntime-web (wasm), the decoder generated from config.json',
+      probes: SMOKE_STEPS,
+      outputShape: [cand.vocab],
+      finite: smoke.finite,
+      passed: smoke.passed,
+      reasons,
+    });
+    // Kept in the evaluation zone before it is shown: what admission reads after a reload.
+    await putEvidence(evaluation, cand.id, [smokeManifest]);
+    set({ smoke: { ...get().smoke, [cand.id]: smokeOf(smokeManifest)! } });
     for (const [i, m] of todo.entries()) {
       await ensureHeld(m);
       const hash = await modelHash(m);
@@ -465,6 +539,7 @@ export async function evaluateLm(id: string): Promise<void> {
       const r = await textWorker().perplexity(m.id, texts, Math.min(WINDOW, m.maxPositions), Comlink.proxy(onProgress));
       const pins = scorePins();
       const mine: Record<string, LmScore> = {};
+      const sidecars: EvaluationSidecar[] = [];
       const sum = (ids: string[]) => {
         const nll = ids.reduce((a, id) => a + r[id].nll, 0);
         const tokens = ids.reduce((a, id) => a + r[id].tokens, 0);
@@ -479,21 +554,16 @@ export async function evaluateLm(id: string): Promise<void> {
             candidate: hash,
             suite: pins[name],
             evaluator: { ...EVALUATOR },
-            metrics: { perplexity: p.perplexity, bitsPerByte: p.bitsPerByte, nll: p.nll, tokens: p.tokens },
+            metrics: { perplexity: p.perplexity, bitsPerByte: p.bitsPerByte, nll: p.nll, tokens: p.tokens, bytes: p.bytes, ms: p.ms },
           }),
           count: p.tokens,
         });
-        mine[name] = {
-          tokens: p.tokens,
-          bytes: p.bytes,
-          perplexity: p.perplexity,
-          bitsPerByte: p.bitsPerByte,
-          ms: p.ms,
-          sidecar: manifestHash(sidecar),
-        };
+        sidecars.push(sidecar);
+        const [, score] = scoreOf(sidecar, pins)!;
+        mine[name] = score;
       }
+      await putEvidence(evaluation, m.id, sidecars);
       set({ scores: { ...get().scores, [m.id]: { ...get().scores[m.id], ...mine } } });
-      saveScores();
     }
     judge(cand);
   } catch (e) {
@@ -506,7 +576,7 @@ export async function evaluateLm(id: string): Promise<void> {
 
 /** The viability verdict against the slot's champion (when there is one) and the no-op baseline (the best parent unchanged). */
 function judge(cand: TextModelEntry): ViabilityVerdict {
-  const reg = release.slots().includes(LM_SLOT) ? release.current(LM_SLOT) : null;
+  const reg = release.slots().includes(lmSlot) ? release.current(lmSlot) : null;
   const champion = reg?.champion && reg.champion !== cand.id ? scored(entry(reg.champion)) : null;
   const noop = noopBaseline(
     (cand.lineage?.parents ?? []).map((p) => scored(entry(p))),
@@ -534,14 +604,14 @@ export async function admitLm(id: string): Promise<void> {
     if (!cand.lineage) throw new Error('only a bred candidate is admitted (an imported model has no lineage)');
     if (cand.vocab !== LM_VERB.gives.length)
       throw new Error(`its vocabulary has ${cand.vocab} tokens; the slot contract (lm.contract) gives ${LM_VERB.gives.length} logits`);
-    if (!release.slots().includes(LM_SLOT)) {
+    if (!release.slots().includes(lmSlot)) {
       const base = cand.lineage.parents[0];
       await release.createSlot(
-        LM_SLOT,
+        lmSlot,
         registryContract(LM_VERB),
         base,
         [],
-        `${nameOf(base)} (the candidate's first parent) answers the text slot`,
+        `${nameOf(base)} (the candidate's first parent) answers the ${lmSlot} slot`,
       );
     }
     const pinned = Object.keys(policy.current().suites);
@@ -550,15 +620,13 @@ export async function admitLm(id: string): Promise<void> {
     const verdict = judge(cand);
     const smoke = get().smoke[cand.id];
     if (!smoke) throw new Error('run the evaluation first (it includes the runtime smoke)');
-    const smokeManifest: RuntimeSmoke = makeManifest('runtime-smoke', {
-      candidate: cand.lineage.hash,
-      runtime: 'onnxruntime-web (wasm), the decoder generated from config.json',
-      probes: SMOKE_STEPS,
-      outputShape: [cand.vocab],
-      finite: !smoke.reasons.some((r) => /non-finite/.test(r)),
-      passed: smoke.passed,
-      reasons: smoke.reasons,
-    });
+    // The smoke and the breed's documents as the zones keep them, each checked against the candidate.
+    const smokeManifest = (await evidenceFor(evaluation, cand.id)).find(
+      (m): m is RuntimeSmoke => m.kind === 'runtime-smoke' && manifestHash(m) === smoke.hash,
+    );
+    if (!smokeManifest || smokeManifest.candidate !== cand.lineage.hash)
+      throw new Error('the runtime smoke is not in the evaluation zone for this candidate file: evaluate it again');
+    await checkBreedDocuments(cand);
     if (!verdict.viable || !smoke.passed) {
       set({ notice: `Not admitted: ${[...verdict.reasons, ...smoke.reasons].join('; ')}` });
       sync();
@@ -568,7 +636,7 @@ export async function admitLm(id: string): Promise<void> {
     const { template, admission } = admissionDocuments(
       {
         candidate: cand.lineage.hash,
-        slot: LM_SLOT,
+        slot: lmSlot,
         operator: cand.lineage.operator.id,
         policy: policy.current(),
         smoke: smokeManifest,
@@ -580,7 +648,7 @@ export async function admitLm(id: string): Promise<void> {
     await admitToShadow(
       { ledger, release },
       {
-        slot: LM_SLOT,
+        slot: lmSlot,
         model: cand.id,
         candidate: cand.lineage.hash,
         admission,
@@ -589,7 +657,7 @@ export async function admitLm(id: string): Promise<void> {
         reason: `${cand.name} admitted; runs in shadow beside the champion`,
       },
     );
-    set({ notice: `${cand.name} is admitted to the text slot, in shadow beside ${nameOf(release.current(LM_SLOT).champion ?? '')}.` });
+    set({ notice: `${cand.name} is admitted to the ${lmSlot} slot, in shadow beside ${nameOf(release.current(lmSlot).champion ?? '')}.` });
   } catch (e) {
     set({ notice: `Admission failed: ${(e as Error).message.replace(/\.$/, '')}. Nothing was admitted.` });
   } finally {
@@ -597,35 +665,58 @@ export async function admitLm(id: string): Promise<void> {
   }
 }
 
+/**
+ * The breed's documents stored with a candidate (lineage template, operator receipt, candidate
+ * manifest), checked against its lineage: the receipt it names, the file hash and the chain
+ * candidate manifest → receipt → lineage template. Throws naming the first that is missing or differs.
+ */
+export async function checkBreedDocuments(cand: TextModelEntry): Promise<{ lineage: string; receipt: string; candidate: string }> {
+  const l = cand.lineage;
+  if (!l) throw new Error(`${cand.name} is no bred candidate: it has no breed documents`);
+  const stored = await (await textStore()).matchModel(cand.id);
+  const docs = await Promise.all((stored?.manifests ?? []).map(async (h) => (await (await textStore()).matchManifest(h)) as Manifest));
+  const byKind = (k: string) => docs.find((d) => d?.kind === k);
+  const receipt = byKind('operator-receipt');
+  const candidate = byKind('candidate-manifest');
+  const lineage = byKind('lineage-template');
+  if (!receipt || !candidate || !lineage)
+    throw new Error(`${cand.name}'s breed documents are not stored with it (bred before the lab kept them): breed it again`);
+  if (manifestHash(receipt) !== l.receipt) throw new Error(`the stored operator receipt is not the one ${cand.name}'s lineage names`);
+  if (candidate.kind !== 'candidate-manifest' || candidate.candidate !== l.hash || candidate.receipt !== l.receipt)
+    throw new Error(`the stored candidate manifest does not name ${cand.name}'s file ${l.hash.slice(0, 12)}… and its receipt`);
+  if (candidate.lineage !== manifestHash(lineage)) throw new Error('the stored candidate manifest names another lineage template');
+  return { lineage: manifestHash(lineage), receipt: manifestHash(receipt), candidate: manifestHash(candidate) };
+}
+
 /** Why "Make champion" cannot act now, or null. */
 export function championBlocker(): string | null {
-  if (get().phase !== 'ready' || !release.slots().includes(LM_SLOT)) return 'admit a candidate first';
-  const reg = release.current(LM_SLOT);
+  if (get().phase !== 'ready' || !release.slots().includes(lmSlot)) return 'admit a candidate first';
+  const reg = release.current(lmSlot);
   const m = reg.canary?.model ?? reg.shadow;
   if (!m) return 'needs a candidate in shadow or canary';
   const v = get().verdicts[m];
   if (!v) return 'evaluate it first';
-  const stages = checkStages(ledger.entries(), LM_SLOT, m, LM_RISK, 'champion', 0);
+  const stages = checkStages(ledger.entries(), lmSlot, m, LM_RISK, 'champion', 0);
   if (!stages.allowed)
     return `the slot is ${LM_RISK} blast radius (${stages.required.join(' → ')} before champion): ${stages.reasons.join('; ')}`;
-  const check = evidencePromotionCheck(v, router.stats(LM_SLOT)[m], router.promotionCheck(LM_SLOT, m));
+  const check = evidencePromotionCheck(v, router.stats(lmSlot)[m], router.promotionCheck(lmSlot, m));
   return check.eligible ? null : check.reason;
 }
 
 export async function lmReleaseStep(step: 'canary' | 'champion' | 'rollback', share = 1): Promise<void> {
   try {
-    const reg = release.current(LM_SLOT);
+    const reg = release.current(lmSlot);
     if (step === 'canary') {
       const m = reg.shadow ?? reg.canary?.model;
       if (!m) throw new Error('there is no shadow to promote');
-      await guarded.toCanary(LM_SLOT, share, `${nameOf(m)} answers ${Math.round(share * 100)} % of prompts`, m);
+      await guarded.toCanary(lmSlot, share, `${nameOf(m)} answers ${Math.round(share * 100)} % of prompts`, m);
     } else if (step === 'champion') {
       const m = reg.canary?.model ?? reg.shadow;
       if (!m) throw new Error('there is no canary or shadow to promote');
       const v = get().verdicts[m] ?? judge(entry(m));
-      const check = evidencePromotionCheck(v, router.stats(LM_SLOT)[m], router.promotionCheck(LM_SLOT, m));
-      await guarded.toChampion(LM_SLOT, check, `${nameOf(m)} becomes the text slot's champion`, m);
-    } else await release.rollback(LM_SLOT, 'rolled back by the user');
+      const check = evidencePromotionCheck(v, router.stats(lmSlot)[m], router.promotionCheck(lmSlot, m));
+      await guarded.toChampion(lmSlot, check, `${nameOf(m)} becomes the ${lmSlot} slot's champion`, m);
+    } else await release.rollback(lmSlot, 'rolled back by the user');
   } catch (e) {
     set({ notice: `Release step failed: ${(e as Error).message.replace(/\.$/, '')}. The registry is unchanged.` });
   } finally {
@@ -642,18 +733,18 @@ async function invoke(modelId: string, input: Float32Array): Promise<Float32Arra
 }
 
 /**
- * Route a prompt through the text slot's selector: the model it picks (canary, champion or a
+ * Route a prompt through the LM slot's selector: the model it picks (canary, champion or a
  * fallback) answers, and its continuation streams into the playground's output, which names it.
  */
 export async function routeLm(prompt: string, maxNew: number): Promise<void> {
-  if (!release.slots().includes(LM_SLOT)) {
-    set({ notice: 'The text slot has no models yet: admit a candidate first.' });
+  if (!release.slots().includes(lmSlot)) {
+    set({ notice: `The ${lmSlot} slot has no models yet: admit a candidate first.` });
     return;
   }
-  const reg = release.current(LM_SLOT);
+  const reg = release.current(lmSlot);
   const first = reg.canary?.model ?? reg.champion;
   if (!first) {
-    set({ notice: 'The text slot has no champion or canary to answer.' });
+    set({ notice: `The ${lmSlot} slot has no champion or canary to answer.` });
     return;
   }
   const t0 = performance.now();
@@ -663,7 +754,7 @@ export async function routeLm(prompt: string, maxNew: number): Promise<void> {
     const input = new Float32Array(ROUTE_CONTEXT).fill(-1);
     const tail = ids.slice(-ROUTE_CONTEXT);
     input.set(tail, ROUTE_CONTEXT - tail.length);
-    const r: RouteResult = await router.route(LM_SLOT, crypto.randomUUID(), input);
+    const r: RouteResult = await router.route(lmSlot, crypto.randomUUID(), input);
     set({
       route: {
         prompt,
@@ -682,7 +773,7 @@ export async function routeLm(prompt: string, maxNew: number): Promise<void> {
     });
     await runText(entry(r.answeredBy), { prompt: { text: prompt }, maxNew, greedy: true });
   } catch (e) {
-    set({ notice: `No model in the text slot could answer: ${(e as Error).message}` });
+    set({ notice: `No model in the ${lmSlot} slot could answer: ${(e as Error).message}` });
   } finally {
     sync();
   }

@@ -90,18 +90,39 @@ export function gardenDatabases(prefix = 'slm-garden') {
 export async function openRepo(prefix = 'slm-garden'): Promise<Repo> {
   const names = gardenDatabases(prefix);
   const candidates = await openIdbTensorStore({ name: names.candidates });
-  const evaluation = await openDB(names.evaluation, 1, {
+  const evaluation = await openEvaluationDb(names.evaluation);
+  // Every entry signed by its zone's key (a garden begun before signing keeps an unsigned ledger).
+  const signer = await createSigner(await openKeyring(names.keys));
+  const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit), { signer });
+  const persisted = await candidates.persist().catch(() => false);
+  return makeRepo(candidates, names.candidates, evaluation, ledger, persisted, archiveMarks(`${prefix}-archived`));
+}
+
+/** A garden's evaluation zone (frozen suites, and the evidence the evaluator wrote), used by the classifier garden and the LM lab. */
+export function openEvaluationDb(name: string): Promise<IDBPDatabase> {
+  return openDB(name, 1, {
     upgrade(db) {
       db.createObjectStore('suites');
       db.createObjectStore('evidence');
     },
     blocking: (_cur, _next, e) => (e.target as IDBDatabase).close(),
   });
-  // Every entry signed by its zone's key (a garden begun before signing keeps an unsigned ledger).
-  const signer = await createSigner(await openKeyring(names.keys));
-  const ledger = await Ledger.open(await IdbLedgerStore.open(names.audit), { signer });
-  const persisted = await candidates.persist().catch(() => false);
-  return makeRepo(candidates, names.candidates, evaluation, ledger, persisted, archiveMarks(`${prefix}-archived`));
+}
+
+/** Record evidence manifests for a model in an evaluation zone (keyed by manifest hash: the same evidence twice is one record). */
+export async function putEvidence(evaluation: IDBPDatabase, modelId: string, manifests: readonly Manifest[]): Promise<void> {
+  const tx = evaluation.transaction('evidence', 'readwrite');
+  for (const m of manifests) await tx.store.put({ model: modelId, manifest: m, at: Date.now() }, manifestHash(m));
+  await tx.done;
+}
+
+/** The evidence manifests recorded for a model, in the order they were written. */
+export async function evidenceFor(evaluation: IDBPDatabase, modelId: string): Promise<Manifest[]> {
+  const all = (await evaluation.getAll('evidence')) as { model: string; manifest: Manifest; at?: number }[];
+  return all
+    .filter((r) => r.model === modelId)
+    .sort((a, b) => (a.at ?? 0) - (b.at ?? 0))
+    .map((r) => r.manifest);
 }
 
 /** The archive marks, read once and written through to localStorage under `key` (deleteGarden removes it). */
@@ -209,18 +230,8 @@ function makeRepo(
       if (!g) throw new Error(`inference graph ${hash.slice(0, 12)} is not in the garden`);
       return g;
     },
-    async putEvidence(modelId, manifests) {
-      const tx = evaluation.transaction('evidence', 'readwrite');
-      for (const m of manifests) await tx.store.put({ model: modelId, manifest: m, at: Date.now() }, manifestHash(m));
-      await tx.done;
-    },
-    async evidenceFor(modelId) {
-      const all = (await evaluation.getAll('evidence')) as { model: string; manifest: Manifest; at?: number }[];
-      return all
-        .filter((r) => r.model === modelId)
-        .sort((a, b) => (a.at ?? 0) - (b.at ?? 0))
-        .map((r) => r.manifest);
-    },
+    putEvidence: (modelId, manifests) => putEvidence(evaluation, modelId, manifests),
+    evidenceFor: (modelId) => evidenceFor(evaluation, modelId),
     async putSuite(bytes) {
       const hash = sha256Hex(bytes);
       await evaluation.put('suites', bytes, hash);

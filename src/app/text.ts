@@ -15,7 +15,7 @@ import type { SamplingOptions } from '../core/models/generate.ts';
 import { byteLength, numel } from '../core/tensor.ts';
 import { openIdbTensorStore, blobSource, type TensorStore } from '../store/index.ts';
 import { fetchBytes } from './garden.ts';
-import { gardenDatabases } from './repo.ts';
+import { LM_FAMILY } from './family.ts';
 import { useGarden } from './state.ts';
 import { supervised } from './worker-life.ts';
 
@@ -211,9 +211,9 @@ export async function starterFiles(m: StarterTextModel): Promise<File[]> {
 }
 
 let store: Promise<TensorStore> | null = null;
-/** The garden's tensor store for language models (its own database, reset with the garden). */
+/** The language-model family's tensor store (its own database, the name the text playground's store has had). */
 export function textStore(): Promise<TensorStore> {
-  store ??= openIdbTensorStore({ name: gardenDatabases().text });
+  store ??= openIdbTensorStore({ name: LM_FAMILY.databases.models });
   return store;
 }
 
@@ -224,8 +224,11 @@ export async function listTextModels(): Promise<TextModelEntry[]> {
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
 }
 
-/** Store a checked folder's tensors (in their own dtype) and files in one transaction. */
-export async function storeTextModel(check: TextCheck, lineage?: TextLineage): Promise<TextModelEntry> {
+/**
+ * Store a checked folder's tensors (in their own dtype) and files in one transaction; a bred
+ * candidate's documents (lineage template, operator receipt, candidate manifest) with it.
+ */
+export async function storeTextModel(check: TextCheck, lineage?: TextLineage, manifests: readonly unknown[] = []): Promise<TextModelEntry> {
   if (!check.lm || !check.summary) throw new Error('nothing to store: the folder was refused');
   const tensors = await loadTensors(check.lm.model);
   const meta: Omit<TextModelEntry, 'id'> = {
@@ -234,7 +237,7 @@ export async function storeTextModel(check: TextCheck, lineage?: TextLineage): P
     metadata: check.lm.model.metadata,
     ...(lineage ? { lineage } : {}),
   };
-  const r = await (await textStore()).putModel({ tensors, species: check.lm.model.species, graph: null, meta: { entry: meta } });
+  const r = await (await textStore()).putModel({ tensors, species: check.lm.model.species, graph: null, manifests, meta: { entry: meta } });
   const stored = r.created ? meta : ((await (await textStore()).matchModel(r.id))!.meta.entry as Omit<TextModelEntry, 'id'>);
   return { ...stored, id: r.id };
 }

@@ -1,8 +1,8 @@
 /**
- * The language-model lab's panels (under the text playground): the pool of stored text models
+ * The language-model family's page (the switcher's "lm" family, below its text playground): the pool of stored text models
  * with their scores and slot roles, a breed form (operator, parameters refused out of range,
  * base and parents), progress with ETA and Cancel, the candidate's evaluation and verdict, its
- * admission and release, a prompt routed by the text slot's selector, the Hugging Face export
+ * admission and release, a prompt routed by the LM slot's selector, the Hugging Face export
  * with its read-back, and the lab's ledger.
  */
 import { useEffect, useRef, useState } from 'react';
@@ -13,6 +13,7 @@ import {
   breedLm,
   breedProblem,
   cancelLmWork,
+  checkBreedDocuments,
   championBlocker,
   evaluateLm,
   exportLm,
@@ -63,10 +64,11 @@ function Pool({ models }: { models: TextModelEntry[] }) {
   const scores = useLm((s) => s.scores);
   const reg = useLm((s) => s.registry);
   const admitted = useLm((s) => s.admitted);
+  const slot = useLm((s) => s.slot);
   return (
     <table className="lm-pool" data-testid="lm-pool">
       <caption>
-        The pool: every stored text model, its perplexity on the text slot&apos;s pinned suites (lower is better) and its role
+        The pool: every stored text model, its perplexity on the {slot} slot&apos;s pinned suites (lower is better) and its role
       </caption>
       <thead>
         <tr>
@@ -257,6 +259,7 @@ function named(text: string, id: string | null): string {
 function Verdict({ id }: { id: string }) {
   const v = useLm((s) => s.verdicts[id]);
   const smoke = useLm((s) => s.smoke[id]);
+  const slot = useLm((s) => s.slot);
   if (!v && !smoke) return null;
   return (
     <div data-testid="lm-verdict" data-viable={v ? String(v.viable) : ''}>
@@ -264,14 +267,14 @@ function Verdict({ id }: { id: string }) {
         <p data-testid="lm-smoke" className={smoke.passed ? 'ok' : 'fail'}>
           Runtime smoke:{' '}
           {smoke.passed
-            ? `passed (greedy ${smoke.generated.length} tokens, finite logits, end of sequence reachable)`
+            ? `passed (greedy ${smoke.probes} steps, finite logits, end of sequence reachable; kept as runtime smoke ${short(smoke.hash)})`
             : smoke.reasons.join('; ')}
         </p>
       )}
       {v && (
         <>
           <p>
-            <strong data-testid="lm-viable">{v.viable ? 'Viable' : 'Not viable'}</strong> under the text slot&apos;s policy:
+            <strong data-testid="lm-viable">{v.viable ? 'Viable' : 'Not viable'}</strong> under the {slot} slot&apos;s policy:
           </p>
           <ul className="lm-checks">
             {v.checks.map((c, i) => (
@@ -286,6 +289,32 @@ function Verdict({ id }: { id: string }) {
   );
 }
 
+/** The breed's documents as the store keeps them with the candidate, checked against its lineage. */
+function BreedDocuments({ cand }: { cand: TextModelEntry }) {
+  const [docs, setDocs] = useState<{ ok: boolean; text: string } | null>(null);
+  useEffect(() => {
+    let live = true;
+    checkBreedDocuments(cand).then(
+      (d) =>
+        live &&
+        setDocs({
+          ok: true,
+          text: `lineage template ${short(d.lineage)} · receipt ${short(d.receipt)} · candidate manifest ${short(d.candidate)}`,
+        }),
+      (e: Error) => live && setDocs({ ok: false, text: e.message }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [cand]);
+  if (!docs) return null;
+  return (
+    <p className={`hint mono ${docs.ok ? '' : 'fail'}`} data-testid="lm-breed-docs" data-ok={String(docs.ok)}>
+      Breed documents {docs.ok ? 'stored with it' : 'not usable'}: {docs.text}
+    </p>
+  );
+}
+
 function Candidate({ models }: { models: TextModelEntry[] }) {
   const candidates = models.filter((m) => m.lineage);
   const [chosen, setChosen] = useState<string | null>(null);
@@ -293,6 +322,7 @@ function Candidate({ models }: { models: TextModelEntry[] }) {
   const reg = useLm((s) => s.registry);
   const admitted = useLm((s) => s.admitted);
   const verdicts = useLm((s) => s.verdicts);
+  const slot = useLm((s) => s.slot);
   useLm((s) => s.ledger);
   const cand = candidates.find((m) => m.id === chosen) ?? candidates[candidates.length - 1];
   useEffect(() => {
@@ -320,12 +350,13 @@ function Candidate({ models }: { models: TextModelEntry[] }) {
         {l.operator.id}@{l.operator.version} · file {short(l.hash)} · lineage key {short(l.lineageKey)} · receipt {short(l.receipt)} · bred
         in {(l.breedMs / 1000).toFixed(1)} s on {l.backend}
       </p>
+      <BreedDocuments key={cand.id} cand={cand} />
       <div className="row">
         <button disabled={busy} onClick={() => void evaluateLm(cand.id)} data-testid="lm-evaluate">
           Evaluate against its parents
         </button>
         <button className="primary" disabled={busy || admitWhy !== null} onClick={() => void admitLm(cand.id)} data-testid="lm-admit">
-          Admit to the text slot
+          Admit to the {slot} slot
         </button>
         {admitWhy && <span className="hint">{admitWhy}</span>}
       </div>
@@ -356,6 +387,7 @@ function Candidate({ models }: { models: TextModelEntry[] }) {
 function Route() {
   const reg = useLm((s) => s.registry);
   const route = useLm((s) => s.route);
+  const slot = useLm((s) => s.slot);
   const run = useText((s) => s.run);
   const [prompt, setPrompt] = useState('The whale');
   const [maxNew, setMaxNew] = useState('12');
@@ -371,7 +403,7 @@ function Route() {
   return (
     <div className="lm-route" data-testid="lm-route">
       <p className="hint" data-testid="lm-registry">
-        Text slot:{' '}
+        Slot {slot}:{' '}
         {reg
           ? `champion ${reg.champion ? nameOf(reg.champion) : 'none'}${reg.canary ? ` · canary ${nameOf(reg.canary.model)} (${Math.round(reg.canary.share * 100)} %)` : ''}${reg.shadow ? ` · shadow ${nameOf(reg.shadow)}` : ''}`
           : 'not created yet (admitting the first candidate creates it, with its base as champion)'}
@@ -512,9 +544,22 @@ function Export({ models }: { models: TextModelEntry[] }) {
 function LedgerList() {
   const lines = useLm((s) => s.ledger);
   const ok = useLm((s) => s.ledgerOk);
+  const signed = useLm((s) => s.ledgerSigned);
+  const slot = useLm((s) => s.slot);
   return (
     <details className="lm-ledger" data-testid="lm-ledger">
-      <summary>The text slot&apos;s ledger ({ok})</summary>
+      <summary>
+        The {slot} slot&apos;s ledger ({ok}
+        {signed && (
+          <>
+            ;{' '}
+            <span data-testid="lm-ledger-signed" data-ok={String(signed.ok)} className={signed.ok ? 'ok' : 'fail'}>
+              {signed.text}
+            </span>
+          </>
+        )}
+        )
+      </summary>
       <ol start={0}>
         {lines.map((l) => (
           <li key={l.index} data-testid="lm-ledger-line" data-type={l.type}>
@@ -526,18 +571,27 @@ function LedgerList() {
   );
 }
 
-export function LmLab() {
+/** What the page's header shows of the lab: the slot's registry name, and whether work runs (the family switch waits). */
+export interface LmLabReport {
+  slot: string;
+  busy: boolean;
+}
+
+export function LmLab({ onReport }: { onReport?: (r: LmLabReport) => void }) {
   const models = useText((s) => s.models);
   const phase = useLm((s) => s.phase);
   const error = useLm((s) => s.error);
   const notice = useLm((s) => s.notice);
   const task = useLm((s) => s.task);
+  const slot = useLm((s) => s.slot);
   useEffect(() => void openLmLab(), []);
+  const busy = task !== null;
+  useEffect(() => onReport?.({ slot, busy }), [onReport, slot, busy]);
   if (phase === 'error') return <p className="fail">{error}</p>;
   if (phase !== 'ready') return <p className="hint">Opening the language-model lab…</p>;
   return (
     <section className="lm-lab" data-testid="lm-lab" aria-labelledby="lm-lab-h">
-      <h3 id="lm-lab-h">Breed, judge, admit and route (the text slot)</h3>
+      <h3 id="lm-lab-h">Breed, judge, admit and route (the {slot} slot)</h3>
       {models.length < 2 ? (
         <p className="hint">Store two or more models of one species (a base and a specialist) to breed them.</p>
       ) : (

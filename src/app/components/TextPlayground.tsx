@@ -22,7 +22,8 @@ import {
 } from '../text.ts';
 import { useGarden } from '../state.ts';
 import { bytes, short } from '../format.ts';
-import { LmLab } from './LmLab.tsx';
+import { LmLab, type LmLabReport } from './LmLab.tsx';
+import { LM_FAMILY, switchFamily } from '../family.ts';
 import './text-playground.css';
 
 /** Files of a drop, a dropped folder's files included (one level: an HF folder is flat). */
@@ -409,7 +410,11 @@ function Output() {
   );
 }
 
-export function TextPlayground() {
+/**
+ * The playground; with `lab` (the language-model family's page) the family's pipeline under it,
+ * else a way to that family's page (one lab per garden: its ledger and slot are the family's).
+ */
+export function TextPlayground({ lab = false, onLab }: { lab?: boolean; onLab?: (r: LmLabReport) => void }) {
   const models = useText((s) => s.models);
   const [chosen, setChosen] = useState<string | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -449,7 +454,17 @@ export function TextPlayground() {
         </ul>
       )}
       {model && <Generate key={model.id} model={model} />}
-      <LmLab />
+      {lab ? (
+        <LmLab onReport={onLab} />
+      ) : (
+        <p className="hint" data-testid="text-lab-pointer">
+          To breed these models, evaluate, admit, release and route them, work on the{' '}
+          <button className="link" onClick={() => switchFamily(LM_FAMILY.id)} data-testid="text-to-lm">
+            {LM_FAMILY.label}
+          </button>{' '}
+          family.
+        </p>
+      )}
     </div>
   );
 }
