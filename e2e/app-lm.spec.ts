@@ -1,20 +1,25 @@
 /**
- * The language-model family in the app, with the committed starter folders (public/starter/lm):
+ * The language-model family in the app, chosen in the header's family switcher (the header then
+ * says "Family lm · slot lm"), with the committed starter folders (public/starter/lm):
  * the base and the Moby-Dick specialist picked as folders and stored; bred with task delta in the
  * text worker (the candidate file's SHA-256 equals `garden breed`'s for the same recipe);
  * evaluated by perplexity against its parents on the pinned suites (the numbers equal
- * `garden eval --text` on the same texts); admitted through the gates; put in canary; a prompt
+ * `garden eval --text` on the same texts); after a reload the scores, the runtime smoke and the
+ * breed's documents are still there and the candidate is admitted through the gates without a
+ * new evaluation; put in canary; a prompt
  * routed by the text slot's selector streams the candidate's answer, which names it; exported as
  * a Hugging Face folder, read back in the page (identical tensor hashes) and, downloaded, read by
- * the CLI's importer to the same tensors. No request leaves the origin.
+ * the CLI's importer to the same tensors. The lab's ledger, read from IndexedDB, verifies in Node:
+ * chain, head and every entry's zone signature. No request leaves the origin.
  */
-import { test, expect } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '../src/core/hash.ts';
+import { verifyAuthority, verifyLedger, type LedgerRecord } from '../src/core/lab/ledger.ts';
 import { watchOrigin } from './fault-helpers.ts';
 
 const SHOTS = 'e2e/screenshots';
@@ -58,6 +63,38 @@ function tensorHashesOf(path: string): Record<string, string> {
   return JSON.parse(execFileSync('node', ['--import', 'tsx', '--input-type=module', '-e', script, path], { encoding: 'utf8' }));
 }
 
+/** The LM lab's ledger records as the page stored them (the audit zone's IndexedDB database). */
+async function storedLedger(page: Page): Promise<LedgerRecord[]> {
+  return page.evaluate(
+    () =>
+      new Promise<LedgerRecord[]>((resolve, reject) => {
+        const r = indexedDB.open('slm-garden-text-audit');
+        r.onerror = () => reject(r.error);
+        r.onsuccess = () => {
+          const q = r.result.transaction('entries').objectStore('entries').getAll();
+          q.onsuccess = () => {
+            r.result.close();
+            resolve(q.result as LedgerRecord[]);
+          };
+          q.onerror = () => reject(q.error);
+        };
+      }),
+  );
+}
+
+/** Chain intact and every entry signed by the zone that may write it, under the keys its first policy change pins. */
+async function expectSignedLedger(page: Page, types: string[]) {
+  const records = await storedLedger(page);
+  expect(records.map((r) => r.entry.type)).toEqual(expect.arrayContaining(types));
+  expect(verifyLedger(records, null).ok).toBe(true);
+  const auth = await verifyAuthority(records, { requireSigned: true });
+  expect(auth.problems).toEqual([]);
+  expect(auth.signed).toBe(true);
+  expect(records.every((r) => r.sig && r.sig.value.length > 40)).toBe(true);
+  await expect(page.getByTestId('lm-ledger-signed')).toHaveAttribute('data-ok', 'true');
+  await expect(page.getByTestId('lm-ledger-signed')).toContainText("every entry signed by its zone's key");
+}
+
 test('starter base and specialist in; bred, evaluated, admitted, routed with a streamed answer; exported and read back', async ({
   page,
   context,
@@ -67,9 +104,18 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   const off = watchOrigin(context, new URL(baseURL!).origin);
   const expectedHash = cliBreedHash();
 
+  // The header's switcher opens the language-model family's page; the header names family and slot.
   await page.goto('/');
-  await page.getByTestId('text-open').click();
+  await expect(page.getByTestId('family-slot')).toHaveText('Family digits · slot digits', { timeout: 60_000 });
+  await page.getByTestId('family-switch').selectOption('lm');
+  await expect(page.getByTestId('family-slot')).toHaveText('Family lm · slot lm', { timeout: 60_000 });
+  await expect(page.getByTestId('family-switch')).toHaveValue('lm');
   await expect(page.getByTestId('text-playground')).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('lm-lab')).toBeVisible({ timeout: 60_000 });
+  // The LM page is that family's pipeline, not the classifier garden's.
+  await expect(page.getByTestId('parent-pool')).toHaveCount(0);
+  await expect(page.getByTestId('text-open')).toHaveCount(0);
+  await page.screenshot({ path: `${SHOTS}/app-lm-family.png` });
   for (const m of ['base', 'moby']) {
     await page.getByTestId('text-pick-folder').setInputFiles(join(LM, m));
     await expect(page.getByTestId('text-arch')).toHaveText('LlamaForCausalLM');
@@ -92,6 +138,7 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await expect(page.getByTestId('lm-notice')).toContainText('Bred #1 Task delta', { timeout: 60_000 });
   await expect(page.getByTestId('lm-lineage')).toHaveAttribute('data-hash', expectedHash);
   await expect(page.getByTestId('lm-pool-row')).toHaveCount(3);
+  await expect(page.getByTestId('lm-breed-docs')).toHaveAttribute('data-ok', 'true');
 
   // Evaluate against the parents, then admit through the gates.
   // Cancel stops the evaluation between windows: no verdict; then it runs to the end.
@@ -114,6 +161,20 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
         rows.find((r) => r.model === model && r.suite === suite)!.perplexity.toFixed(2),
       );
   await expect(page.getByTestId('lm-verdict')).toHaveAttribute('data-viable', 'true');
+  const scoresBefore = await page.getByTestId('lm-pool-row').nth(2).locator('td.lm-num').allTextContents();
+  const smokeBefore = await page.getByTestId('lm-smoke').textContent();
+
+  // A reload keeps the evaluation (its sidecars), the runtime smoke and the breed's documents: admitted without a new evaluation.
+  await page.reload();
+  await expect(page.getByTestId('family-slot')).toHaveText('Family lm · slot lm', { timeout: 60_000 });
+  await expect(page.getByTestId('lm-pool-row')).toHaveCount(3, { timeout: 60_000 });
+  await expect(page.getByTestId('lm-viable')).toHaveText('Viable');
+  await expect(page.getByTestId('lm-smoke')).toHaveText(smokeBefore!);
+  await expect(page.getByTestId('lm-smoke')).toContainText('passed');
+  expect(await page.getByTestId('lm-pool-row').nth(2).locator('td.lm-num').allTextContents()).toEqual(scoresBefore);
+  await expect(page.getByTestId('lm-breed-docs')).toHaveAttribute('data-ok', 'true');
+  await expect(page.getByTestId('lm-task')).toHaveCount(0);
+  await page.getByTestId('lm-lab').screenshot({ path: `${SHOTS}/app-lm-reloaded.png` });
   const cand = page.getByTestId('lm-pool-row').nth(2);
   await page.getByTestId('lm-admit').click();
   await expect(cand.getByTestId('lm-role')).toHaveText('shadow');
@@ -132,7 +193,8 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await expect(page.getByTestId('lm-champion')).toBeEnabled();
   await page.getByTestId('lm-champion').click();
   await expect(cand.getByTestId('lm-role')).toHaveText('champion');
-  await expect(page.getByTestId('lm-ledger-line').filter({ hasText: 'champion (slot text)' })).toHaveCount(1);
+  await expect(page.getByTestId('lm-ledger-line').filter({ hasText: 'champion (slot lm)' })).toHaveCount(1);
+  await expectSignedLedger(page, ['policy-change', 'release', 'admission']);
   const axe = await new AxeBuilder({ page }).include('[data-testid="lm-lab"]').analyze();
   expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 
@@ -158,7 +220,7 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
 
   // After a reload the ledger gives the slot back: the new champion answers a routed prompt.
   await page.reload();
-  await page.getByTestId('text-open').click();
+  await expect(page.getByTestId('family-slot')).toHaveText('Family lm · slot lm', { timeout: 60_000 });
   await expect(page.getByTestId('lm-registry')).toContainText('champion #1 Task delta', { timeout: 60_000 });
   // The scores are kept: the verdict comes back without a new evaluation.
   await expect(page.getByTestId('lm-viable')).toHaveText('Viable');
@@ -168,5 +230,13 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await expect(page.getByTestId('lm-answered-by')).toContainText('(champion)');
   await expect(page.getByTestId('lm-answer')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
   await expect(page.getByTestId('lm-answer-stats')).toContainText('4 new tokens');
+  await expectSignedLedger(page, ['policy-change', 'release', 'admission']);
+  await page.getByTestId('lm-ledger').locator('summary').click();
+  await page.getByTestId('lm-lab').screenshot({ path: `${SHOTS}/app-lm-ledger.png` });
+
+  // Back to digits: its own garden, as before.
+  await page.getByTestId('family-switch').selectOption('digits');
+  await expect(page.getByTestId('family-slot')).toHaveText('Family digits · slot digits', { timeout: 60_000 });
+  await expect(page.getByTestId('text-open')).toBeVisible();
   expect(off).toEqual([]);
 });
