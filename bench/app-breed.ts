@@ -193,6 +193,10 @@ export async function benchAppBreed(o: { smoke: boolean; operator: string; log?:
 
 const mib = (b: number) => `${(b / MIB).toFixed(1)} MiB`;
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+const records = (r: Record<string, number>) =>
+  Object.entries(r)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 
 function verdicts(run: AppBreedRun, memory: AppBreedBench['memory'], garden: GardenInfo): string[] {
   const limit = TARGETS.breedMemory.shards * SHARD_BYTES + TARGETS.breedMemory.constant;
@@ -205,13 +209,9 @@ function verdicts(run: AppBreedRun, memory: AppBreedBench['memory'], garden: Gar
   return [
     `${verdict(memory.renderer <= limit)} peak memory: renderer (page + kernel worker) +${mib(memory.renderer)} over its resident set before the breed, limit ${mib(limit)} (4 shards of 64 MiB + 64 MiB); whole process tree: VmHWM growth summed +${mib(memory.tree)}, Pss sampled every 100 ms +${memory.treePss === null ? 'n/a' : mib(memory.treePss)}; the driver's own figure ${mib(run.peakHeldBytes)}`,
     `${verdict(run.longestTaskMs <= TARGETS.longTask.ms)} main thread: longest task ${run.longestTaskMs.toFixed(0)} ms (≤ ${TARGETS.longTask.ms} ms), ${run.longTasks} long tasks over the ${(run.wallMs / 1000).toFixed(1)} s breed`,
-    `${verdict(run.progressEvents > chunks && run.etaSamples.length > 0)} progress with ETA: ${run.progressEvents} progress events (${chunks} chunks per pass), a chunk every ${chunkMs.toFixed(0)} ms (median; longest gap ${run.progressMaxGapMs.toFixed(0)} ms); ETA as the app shows it: ${run.etaSamples.slice(0, 6).join(', ')}`,
+    `${verdict(run.progressEvents > chunks && run.etaSamples.length > 0)} progress with ETA: ${run.progressEvents} progress events (${chunks} chunks of 4 MiB per pass), one whole chunk every ${chunkMs.toFixed(0)} ms (median of ${run.chunkSamples}; longest gap between events ${run.progressMaxGapMs.toFixed(0)} ms); ETA as the app shows it: ${run.etaSamples.slice(0, 6).join(', ')}`,
     c
-      ? `${verdict(cancelOk)} Cancel: ended by ${c.error} ${c.latencyMs.toFixed(0)} ms after cancel() at ${(100 * c.at).toFixed(0)} % (one chunk: ${chunkMs.toFixed(0)} ms); store records ${JSON.stringify(c.before) === JSON.stringify(c.after) ? 'unchanged' : `changed: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`} (${Object.entries(
-          c.after,
-        )
-          .map(([k, v]) => `${k} ${v}`)
-          .join(', ')})`
+      ? `${verdict(cancelOk)} Cancel at ${(100 * c.at).toFixed(0)} %: ${c.chunksAfter} chunk(s) written after it, the last ${c.stopMs.toFixed(0)} ms after (one chunk: ${chunkMs.toFixed(0)} ms); ${c.error} reached the page ${c.latencyMs.toFixed(0)} ms after cancel(), the finished outputs dropped meanwhile; store records ${same ? 'unchanged' : `changed: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`} (${records(c.after)})`
       : 'MISS Cancel: not run',
   ];
 }

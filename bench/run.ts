@@ -23,6 +23,7 @@ import { benchCpu } from './cpu.ts';
 import { REFERENCE_SIZES_FULL, SIZES_FULL, SIZES_SMOKE, fmtBytes, fmtElements } from './common.ts';
 import { markdown, type BenchResults } from './report.ts';
 import { runBrowser } from './browser.ts';
+import { benchAppBreed } from './app-breed.ts';
 import { benchHash } from './hash.ts';
 import { benchGardenBreed } from './garden-breed.ts';
 
@@ -121,6 +122,9 @@ async function main(): Promise<number> {
     res.notes.push(...b.notes);
     res.machine.browser = b.browser;
     res.machine.adapters.push(...b.adapters);
+    // A toy-sized smoke of the app's breed from IndexedDB (seconds); the 124 M-parameter run is `npx tsx bench/app-breed.ts`.
+    console.log('bench: the app breed from IndexedDB in its kernel worker (smoke)');
+    res.notes.push(...(await benchAppBreed({ smoke: true, operator: 'task-delta', log })).lines);
   }
 
   if (argv.includes('--dawn')) {
