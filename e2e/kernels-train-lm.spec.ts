@@ -94,3 +94,11 @@ test('eight steps of the LoRA loop on the GPU (gpuLlamaAdapterSteps) follow the 
   expect(checks.length).toBe(1 + 2 * (7 * 2 + 1));
   expectWithin(checks);
 });
+
+test('a GPU lost mid-run hands the LoRA run to the CPU, which carries it on from the last step (weights and AdamW moments)', async () => {
+  const r = await page.evaluate(() => window.__trainLmKernels.llamaFallback(7));
+  console.log(`engine: ${r.engine}`);
+  expect(r.kinds).toEqual(['webgpu', 'webgpu', 'webgpu', 'cpu', 'cpu', 'cpu']);
+  expect(r.engine).toMatch(/^WebGPU training kernels .* for steps 1–3, then garden tape \(CPU, f32\) from step 4/);
+  expectWithin(r.checks);
+});

@@ -94,6 +94,11 @@ test('adapters as the app trains them (LoRA r4 α8 dropout 0.05 on fc1+fc2; a ne
   expect(run.kind).toBe('webgpu');
   expect(run.manifestEngine).toBe(run.engine);
   expect(run.fallbackKind).toBe('cpu');
+  // A device lost mid-run: the CPU took the last steps on from the GPU's host copy, and the manifest says so.
+  console.log(`device lost after step 2: ${run.lost.engine}`);
+  expect(run.lost.kind).toBe('cpu');
+  expect(run.lost.engine).toMatch(/ for steps 1–2, then garden tape \(CPU, f32\) from step 3 /);
+  expect(run.lost.manifestEngine).toBe(run.lost.engine);
   // The worker's default leaves a software adapter (SwiftShader) to the CPU tape, which is faster there.
   const { software } = await page.evaluate(() => window.__trainKernels.info());
   expect(run.autoKind).toBe(software ? 'cpu' : 'webgpu');

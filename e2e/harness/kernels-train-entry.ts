@@ -24,7 +24,7 @@ import { crossEntropy, IGNORE_INDEX } from '../../src/core/train/loss.ts';
 import { AdamW, ADAMW_DEFAULTS } from '../../src/core/train/optim.ts';
 import { loraLinear } from '../../src/core/train/mlp.ts';
 import { project } from '../../src/core/train/test-helpers.ts';
-import { openGpu } from '../../src/gpu/device.ts';
+import { getGpu, openGpu } from '../../src/gpu/device.ts';
 import { TrainKernels, adamwValues, type Dispatch } from '../../src/gpu/train/kernels.ts';
 import { loraBackward, loraForward } from '../../src/gpu/train/lora.ts';
 import { GpuMlpTrainer, MLP_PARAM_NAMES, gpuMlpSteps } from '../../src/gpu/train/mlp.ts';
@@ -542,11 +542,19 @@ async function adapterLoop(seed: number, mode: AdapterMode): Promise<Check[]> {
  * The whole run as the app's worker would make it: trainAdapterOnGpu (WebGPU, CPU fallback)
  * beside the core's runTraining on the same inputs (LoRA mode, 80 rows, batch 16, 5 steps): the
  * engine it chose, the loss of every step and the exported adapter's tensors (PEFT's
- * safetensors bytes, read as f32 after the 8-byte-length header) within 1e-4 of their scale.
+ * safetensors bytes, read as f32 after the 8-byte-length header) within 1e-4 of their scale;
+ * and the same run with the device destroyed after its second step (the CPU carries it on from
+ * the host copy of the weights and AdamW's moments), held to the same bounds.
  */
-async function adapterRun(
-  seed: number,
-): Promise<{ engine: string; kind: string; manifestEngine: unknown; fallbackKind: string; autoKind: string; checks: Check[] }> {
+async function adapterRun(seed: number): Promise<{
+  engine: string;
+  kind: string;
+  manifestEngine: unknown;
+  fallbackKind: string;
+  autoKind: string;
+  lost: { engine: string; kind: string; manifestEngine: unknown };
+  checks: Check[];
+}> {
   const base = baseMlp(seed);
   const n = 80;
   const x = digitRows(n, 784, seed + 7);
@@ -575,6 +583,9 @@ async function adapterRun(
   // What the worker's default ('auto') picks here, without running it.
   const auto = await adapterSteps(inp, prepareRun(inp));
   auto.close();
+  // The device lost after the second step: the CPU carries the run on from the host copy.
+  const device = (await getGpu())!.device;
+  const lost = await trainAdapterOnGpu(inp, (s) => s.step === 1 && device.destroy(), undefined, 'webgpu');
   const tensorsOf = (w: Uint8Array) => {
     const len = Number(new DataView(w.buffer, w.byteOffset).getBigUint64(0, true));
     const body = w.slice(8 + len);
@@ -586,6 +597,7 @@ async function adapterRun(
     manifestEngine: gpu.manifest.engine,
     fallbackKind: fallback.kind,
     autoKind: auto.kind,
+    lost: { engine: lost.engine, kind: lost.kind, manifestEngine: lost.manifest.engine },
     checks: [
       bitsCheck(
         "trainAdapterOnGpu(…, 'cpu'): adapter tensors against runTraining",
@@ -601,6 +613,18 @@ async function adapterRun(
       scaleCheck(
         'trainAdapterOnGpu: exported adapter tensors against runTraining',
         tensorsOf(gpu.files.weights),
+        tensorsOf(cpu.files.weights),
+        1e-4,
+      ),
+      scaleCheck(
+        'trainAdapterOnGpu, GPU lost after step 2: loss per step against runTraining',
+        Float32Array.from(lost.steps, (s) => s.loss),
+        Float32Array.from(cpu.steps, (s) => s.loss),
+        1e-4,
+      ),
+      scaleCheck(
+        'trainAdapterOnGpu, GPU lost after step 2: exported adapter tensors against runTraining',
+        tensorsOf(lost.files.weights),
         tensorsOf(cpu.files.weights),
         1e-4,
       ),

@@ -18,7 +18,8 @@ import { toFloat32, type Tensor } from '../../src/core/tensor.ts';
 import { initAdapter, type Adapter, type LoraConfig } from '../../src/core/train/lora.ts';
 import { adapterParams } from '../../src/core/train/mlp.ts';
 import { frozenModel, llamaAdapterSteps, llamaLoss, llamaSites, windowIds } from '../../src/core/train/llama.ts';
-import { openGpu } from '../../src/gpu/device.ts';
+import { getGpu, openGpu } from '../../src/gpu/device.ts';
+import { llamaAdapterEngine } from '../../src/gpu/train/run.ts';
 import { TrainKernels, ropeTables, type AttentionDims, type Dispatch } from '../../src/gpu/train/kernels.ts';
 import { GpuLlamaLoraTrainer, gpuLlamaAdapterSteps } from '../../src/gpu/train/llama.ts';
 import { bitsCheck, rand, scaleCheck, stepChecks, sumCheck, withGpu, type Check } from './train-checks.ts';
@@ -346,6 +347,52 @@ async function llamaLoop(seed: number, model: StepModel): Promise<Check[]> {
   });
 }
 
+/**
+ * A GPU that fails mid-run: llamaAdapterEngine ('webgpu') with the device destroyed after its
+ * third step, beside the core's llamaAdapterSteps. The CPU must carry the run on from the host
+ * copy (weights and AdamW's moments after step 3): the engine of each step, the engine's words,
+ * every step's loss within 1e-4 of its value and each adapter tensor at the end within 1e-3 of
+ * its scale (as llamaLoop: the GPU's f32 moments taken over by the CPU's doubles).
+ */
+async function llamaFallback(seed: number): Promise<{ kinds: string[]; engine: string; checks: Check[] }> {
+  const { config, tensors, adapter } = tinyLlama('gqa', seed);
+  const T = 8;
+  const text = Array.from({ length: 12 * T }, (_, i) => [5, 9, 13, 21, 34, 8, 3][i % 7] + (i % 5));
+  const opts: LoopOptions = { steps: 6, batch: 4, seed, schedule: { kind: 'cosine', lr: 2e-2, warmupSteps: 2 } };
+  const [cpuA, gpuA] = [adapter(), adapter()];
+  const cpu = [...llamaAdapterSteps(config, tensors, cpuA, text, T, opts)];
+  const gpu = await getGpu();
+  if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
+  const e = await llamaAdapterEngine(config, tensors, gpuA, text, T, opts, 'webgpu');
+  const kinds: string[] = [];
+  const losses: number[] = [];
+  try {
+    for await (const s of e.steps) {
+      kinds.push(e.kind);
+      losses.push(s.loss);
+      if (s.step === 2) gpu.device.destroy();
+    }
+  } finally {
+    e.close();
+  }
+  const cpuP = adapterParams(cpuA);
+  return {
+    kinds,
+    engine: e.engine,
+    checks: [
+      scaleCheck(
+        'llama run, GPU lost after step 3: loss per step',
+        Float32Array.from(losses),
+        Float32Array.from(cpu, (s) => s.loss),
+        1e-4,
+      ),
+      ...adapterParams(gpuA).map((p, i) =>
+        scaleCheck(`llama run, GPU lost after step 3: ${p.name} at the end`, p.data, cpuP[i].data, 1e-3),
+      ),
+    ],
+  };
+}
+
 async function info(): Promise<{ adapter: string | null; software: boolean }> {
   const gpu = await openGpu();
   if (!gpu) return { adapter: null, software: false };
@@ -353,7 +400,7 @@ async function info(): Promise<{ adapter: string | null; software: boolean }> {
   return { adapter: gpu.adapterInfo, software: gpu.software };
 }
 
-const api = { info, kernels, llamaStep, llamaLoop };
+const api = { info, kernels, llamaStep, llamaLoop, llamaFallback };
 
 declare global {
   interface Window {

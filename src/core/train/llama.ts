@@ -13,6 +13,7 @@ import { crossEntropy } from './loss.ts';
 import { add, mul, silu } from './ops.ts';
 import { causalAttention, embedding, rmsNorm, rope } from './ops-llm.ts';
 import { runSteps, trainSteps, type LoopOptions, type StepReport } from './loop.ts';
+import type { AdamWState } from './optim.ts';
 import { loraScaling, mergeAdapter, type Adapter, type LinearSite } from './lora.ts';
 import { loraGraphTensors } from './lora-graph.ts';
 import { importPeft, PeftError, type PeftFiles } from './peft.ts';
@@ -156,7 +157,8 @@ const f32Maps = (baseTensors: readonly Tensor[]) => ({
 
 /**
  * The steps of training a LoRA of the decoder in place on windows of seqLen tokens cut from
- * `tokens` (consecutive, non-overlapping), one per `next()` (loop.ts trainSteps).
+ * `tokens` (consecutive, non-overlapping), one per `next()` (loop.ts trainSteps); `resume`
+ * carries on a run another engine began (the GPU's, after it failed).
  */
 export function llamaAdapterSteps(
   config: CausalLmConfig,
@@ -165,6 +167,7 @@ export function llamaAdapterSteps(
   tokens: ArrayLike<number>,
   seqLen: number,
   opts: LoopOptions,
+  resume?: AdamWState,
 ): Generator<StepReport, void, undefined> {
   const windows = windowCount(tokens, seqLen);
   const { f32, shapes } = f32Maps(baseTensors);
@@ -176,6 +179,7 @@ export function llamaAdapterSteps(
       return llamaLoss(model, windowIds(tokens, seqLen, rows), rows.length, seqLen);
     },
     opts,
+    resume,
   );
 }
 

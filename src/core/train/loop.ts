@@ -4,7 +4,7 @@
  * rows, parameters and seed give the same bytes.
  */
 import { mulberry32 } from '../seeded.ts';
-import { AdamW, ADAMW_DEFAULTS, learningRate, type AdamWConfig, type Param, type Schedule } from './optim.ts';
+import { AdamW, ADAMW_DEFAULTS, learningRate, type AdamWConfig, type AdamWState, type Param, type Schedule } from './optim.ts';
 import { Tape, type Value } from './tape.ts';
 
 export interface Trainable extends Param {
@@ -64,20 +64,23 @@ export function* batches(n: number, batch: number, seed: number): Generator<Uint
  * The optimizer steps one at a time: each `next()` runs one step and yields its report, so a
  * caller can pause between steps, stop early or give the event loop a turn (the app's worker).
  * `lossOf` builds the forward pass on the given tape from the parameter values (by name) for the
- * batch rows, and returns the scalar loss.
+ * batch rows, and returns the scalar loss. `resume` carries on a run another engine took
+ * `resume.steps` steps of (params hold its weights): the same batches and rates from there on.
  */
 export function* trainSteps(
   params: readonly Trainable[],
   rows: number,
   lossOf: (tape: Tape, values: ReadonlyMap<string, Value>, batch: Uint32Array, step: number) => Value,
   opts: LoopOptions,
+  resume?: AdamWState,
 ): Generator<StepReport, void, undefined> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new Error(`steps must be a positive integer, got ${opts.steps}`);
   if (!Number.isInteger(opts.batch) || opts.batch < 1) throw new Error(`batch must be a positive integer, got ${opts.batch}`);
-  const opt = new AdamW(params, opts.adamw ?? ADAMW_DEFAULTS);
+  const opt = new AdamW(params, opts.adamw ?? ADAMW_DEFAULTS, resume);
   const schedule: Schedule = { ...opts.schedule, totalSteps: opts.steps };
   const stream = batches(rows, opts.batch, opts.seed);
-  for (let step = 0; step < opts.steps; step++) {
+  for (let s = 0; s < opt.steps; s++) stream.next();
+  for (let step = opt.steps; step < opts.steps; step++) {
     const tape = new Tape('f32');
     const values = new Map(params.map((p) => [p.name, tape.param(p.data, p.rows, p.cols, p.name)]));
     const loss = lossOf(tape, values, stream.next().value as Uint32Array, step);

@@ -9,6 +9,7 @@ import { dropout, add, addBias, matmul, relu, scale } from './ops.ts';
 import { crossEntropy } from './loss.ts';
 import { tensorKey } from '../operators/prng.ts';
 import { runSteps, trainSteps, type LoopOptions, type StepReport, type Trainable } from './loop.ts';
+import type { AdamWState } from './optim.ts';
 import { loraScaling, type Adapter, type LinearSite } from './lora.ts';
 import type { Tape, Value } from './tape.ts';
 
@@ -111,13 +112,14 @@ export function mlpAdapterLoss(
   return crossEntropy(adapterLayers(tape, base, sites, adapter, values, tape.leaf(xb, batch.length, I, false, 'x'), seed + step), yb);
 }
 
-/** The steps of training an adapter of the MLP species in place on x [n, in] with class labels, one per `next()` (loop.ts trainSteps). */
+/** The steps of training an adapter of the MLP species in place on x [n, in] with class labels, one per `next()` (loop.ts trainSteps; `resume` as there). */
 export function mlpAdapterSteps(
   baseTensors: readonly Tensor[],
   adapter: Adapter,
   x: Float32Array,
   labels: ArrayLike<number>,
   opts: LoopOptions,
+  resume?: AdamWState,
 ): Generator<StepReport, void, undefined> {
   const sites = mlpSites(baseTensors);
   const I = sites[0].inFeatures;
@@ -128,6 +130,7 @@ export function mlpAdapterSteps(
     labels.length,
     (tape, values, batch, step) => mlpAdapterLoss(tape, base, sites, adapter, values, x, labels, batch, step, opts.seed),
     opts,
+    resume,
   );
 }
 

@@ -2,6 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { AdamW, learningRate } from './optim.ts';
 
 describe('AdamW', () => {
+  it('a run carried on from its state (another engine taking over) gives the bytes of the uninterrupted run; a wrong state is refused', () => {
+    const grads = [0, 1, 2, 3, 4].map((s) => Float64Array.from({ length: 5 }, (_, i) => Math.sin(7 * s + i)));
+    const whole = new Float64Array([1, -2, 3, 0.5, -0.25]);
+    const one = new AdamW([{ name: 'w', data: whole, decay: true }]);
+    grads.forEach((g, s) => one.step([g], 1e-2 * (s + 1)));
+    const part = Float64Array.of(1, -2, 3, 0.5, -0.25);
+    const first = new AdamW([{ name: 'w', data: part, decay: true }]);
+    grads.slice(0, 2).forEach((g, s) => first.step([g], 1e-2 * (s + 1)));
+    const rest = new AdamW([{ name: 'w', data: part, decay: true }], undefined, first.state());
+    expect(rest.steps).toBe(2);
+    grads.slice(2).forEach((g, s) => rest.step([g], 1e-2 * (s + 3)));
+    expect(Array.from(part)).toEqual(Array.from(whole));
+    expect(() => new AdamW([{ name: 'w', data: new Float64Array(4), decay: true }], undefined, first.state())).toThrow(
+      'AdamW state of "w" has 5 values for 4',
+    );
+  });
+
   it('first step moves each weight by lr·sign(g) (bias-corrected m/√v = ±1), after the decoupled decay', () => {
     const w = new Float64Array([1, -2, 3]);
     const opt = new AdamW([{ name: 'w', data: w, decay: true }], { beta1: 0.9, beta2: 0.999, eps: 0, weightDecay: 0.1 });

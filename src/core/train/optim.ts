@@ -24,21 +24,46 @@ export interface Param {
   decay: boolean;
 }
 
+/** AdamW's moments per parameter and the steps taken: what another engine needs to carry a run on. */
+export interface AdamWState {
+  steps: number;
+  m: ArrayLike<number>[];
+  v: ArrayLike<number>[];
+}
+
 export class AdamW {
   private readonly m: Float64Array[];
   private readonly v: Float64Array[];
   private t = 0;
 
+  /** `state` takes over a run's moments and step count (another engine's, say the GPU's). */
   constructor(
     readonly params: readonly Param[],
     readonly cfg: Omit<AdamWConfig, 'lr'> = ADAMW_DEFAULTS,
+    state?: AdamWState,
   ) {
     this.m = params.map((p) => new Float64Array(p.data.length));
     this.v = params.map((p) => new Float64Array(p.data.length));
+    if (state) {
+      if (state.m.length !== params.length || state.v.length !== params.length)
+        throw new Error(`AdamW state for ${state.m.length} tensors, the optimizer has ${params.length}`);
+      params.forEach((p, i) => {
+        if (state.m[i].length !== p.data.length || state.v[i].length !== p.data.length)
+          throw new Error(`AdamW state of "${p.name}" has ${state.m[i].length} values for ${p.data.length}`);
+        this.m[i].set(state.m[i]);
+        this.v[i].set(state.v[i]);
+      });
+      this.t = state.steps;
+    }
   }
 
   get steps(): number {
     return this.t;
+  }
+
+  /** A copy of the moments and step count (AdamWState), to carry the run on elsewhere. */
+  state(): AdamWState {
+    return { steps: this.t, m: this.m.map((m) => m.slice()), v: this.v.map((v) => v.slice()) };
   }
 
   /** One update with grads[i] for params[i] at learning rate lr. */

@@ -10,25 +10,16 @@
  * step and applied with the `mul` kernel, so both engines drop the same inputs.
  */
 import { toFloat32, type Tensor } from '../../core/tensor.ts';
-import type { LoopOptions, StepReport, Trainable } from '../../core/train/loop.ts';
+import type { LoopOptions, StepReport } from '../../core/train/loop.ts';
 import { loraScaling, type Adapter, type LinearSite } from '../../core/train/lora.ts';
 import { adapterParams, mlpSites } from '../../core/train/mlp.ts';
 import { dropout } from '../../core/train/ops.ts';
 import { Tape } from '../../core/train/tape.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
-import { ADAMW_DEFAULTS, type AdamWConfig } from '../../core/train/optim.ts';
+import { ADAMW_DEFAULTS, type AdamWConfig, type AdamWState } from '../../core/train/optim.ts';
 import { TrainKernels, adamwValues, type Dispatch } from './kernels.ts';
-import { batchLabels, batchLoss, gpuLoopSteps } from './steps.ts';
+import { batchLabels, batchLoss, gpuLoopSteps, syncTrainables, trainableBufs, type TrainableBufs } from './steps.ts';
 import { loraBackward, loraForward, type LoraBuffers, type LoraShape } from './lora.ts';
-
-interface ParamBufs {
-  p: Trainable;
-  w: GPUBuffer;
-  g: GPUBuffer;
-  m: GPUBuffer;
-  v: GPUBuffer;
-  update: Dispatch;
-}
 
 /** Why the GPU adapter step cannot train this adapter (the CPU engine can), or null. */
 export function gpuAdapterUnsupported(sites: readonly LinearSite[]): string | null {
@@ -48,7 +39,8 @@ export class GpuAdapterTrainer {
   private readonly x: GPUBuffer;
   private readonly labels: GPUBuffer;
   private readonly rowLoss: GPUBuffer;
-  private readonly params: ParamBufs[];
+  private readonly params: TrainableBufs[];
+  private synced: AdamWState | null = null;
   private readonly forwardBackward: Dispatch[];
   private readonly xent: Dispatch;
   readonly inputs: number;
@@ -78,14 +70,7 @@ export class GpuAdapterTrainer {
     const base = new Map(baseTensors.map((t) => [t.name, t]));
     this.inputs = sites[0].inFeatures;
     this.classes = sites[sites.length - 1].outFeatures;
-    this.params = adapterParams(adapter).map((p) => {
-      const n = p.data.length;
-      const w = k.storage(p.data, p.name);
-      const g = k.storage(n, `${p.name} grad`);
-      const m = k.storage(n, `${p.name} m`);
-      const v = k.storage(n, `${p.name} v`);
-      return { p, w, g, m, v, update: k.adamw(g, w, m, v, adamwValues(n, this.adamw, 0, 1, p.decay)) };
-    });
+    this.params = trainableBufs(k, adapterParams(adapter), this.adamw);
     const byName = new Map(this.params.map((q) => [q.p.name, q]));
     const frozen = new Map<string, GPUBuffer>();
     /** The trained copy of a base tensor if the adapter saves it, else the frozen base tensor (uploaded once). */
@@ -223,13 +208,18 @@ export class GpuAdapterTrainer {
     return dropout(ones, this.adapter.config.dropout, tensorKey(key, module)).data as Float32Array;
   }
 
-  /** Copy the device's trained tensors into the adapter's arrays. */
+  /** Copy the device's trained tensors into the adapter's arrays, and keep AdamW's moments on the host. */
   private async sync(): Promise<void> {
-    const ws = await this.k.read(
-      this.params.map((q) => q.w),
-      this.params.map((q) => q.p.data.length),
-    );
-    this.params.forEach((q, i) => q.p.data.set(ws[i]));
+    this.synced = await syncTrainables(this.k, this.params, this.t);
+  }
+
+  /**
+   * The run's host copy after the last completed step: AdamW's moments and step count (the
+   * adapter's arrays hold the weights); null before the first. A CPU run resumes from it (core
+   * trainSteps' `resume`) when the device fails.
+   */
+  hostState(): AdamWState | null {
+    return this.synced;
   }
 
   /** Write the adapter's arrays to the device (after the caller restored a snapshot into them). */

@@ -16,25 +16,16 @@
 import { layerPrefix, ropeInvFreq, type CausalLmConfig } from '../../core/models/llama-config.ts';
 import { tensorKey } from '../../core/operators/prng.ts';
 import { toFloat32, type Tensor } from '../../core/tensor.ts';
-import { batches, type LoopOptions, type StepReport, type Trainable } from '../../core/train/loop.ts';
+import { batches, type LoopOptions, type StepReport } from '../../core/train/loop.ts';
 import { loraScaling, type Adapter } from '../../core/train/lora.ts';
 import { adapterParams } from '../../core/train/mlp.ts';
 import { windowIds } from '../../core/train/llama.ts';
 import { dropout } from '../../core/train/ops.ts';
-import { ADAMW_DEFAULTS, learningRate, type AdamWConfig, type Schedule } from '../../core/train/optim.ts';
+import { ADAMW_DEFAULTS, learningRate, type AdamWConfig, type AdamWState, type Schedule } from '../../core/train/optim.ts';
 import { Tape } from '../../core/train/tape.ts';
 import { TrainKernels, adamwValues, ropeTables, type AttentionDims, type Dispatch } from './kernels.ts';
 import { loraBackward, loraForward, type LoraShape } from './lora.ts';
-import { batchLabels, batchLoss } from './steps.ts';
-
-interface ParamBufs {
-  p: Trainable;
-  w: GPUBuffer;
-  g: GPUBuffer;
-  m: GPUBuffer;
-  v: GPUBuffer;
-  update: Dispatch;
-}
+import { batchLabels, batchLoss, syncTrainables, trainableBufs, type TrainableBufs } from './steps.ts';
 
 /** Why the GPU Llama step cannot train this adapter (the CPU engine can), or null. */
 export function gpuLlamaUnsupported(adapter: Adapter): string | null {
@@ -57,19 +48,13 @@ export interface GpuLlamaStep {
   grads?: Record<string, Float32Array>;
 }
 
-/** AdamW's state of every trainable, read back from the device (a CPU run can take it over). */
-export interface OptimizerState {
-  steps: number;
-  m: Float32Array[];
-  v: Float32Array[];
-}
-
 export class GpuLlamaLoraTrainer {
   private readonly k: TrainKernels;
   private readonly ids: GPUBuffer;
   private readonly targets: GPUBuffer;
   private readonly rowLoss: GPUBuffer;
-  private readonly params: ParamBufs[];
+  private readonly params: TrainableBufs[];
+  private synced: AdamWState | null = null;
   private readonly forwardBackward: Dispatch[];
   private readonly xent: Dispatch;
   private readonly masks: { module: string; buf: GPUBuffer; cols: number }[] = [];
@@ -101,14 +86,7 @@ export class GpuLlamaLoraTrainer {
     const V = c.vocabSize;
     const k = (this.k = new TrainKernels(device));
     const base = new Map(baseTensors.map((t) => [t.name, t]));
-    this.params = adapterParams(adapter).map((p) => {
-      const n = p.data.length;
-      const w = k.storage(p.data, p.name);
-      const g = k.storage(n, `${p.name} grad`);
-      const m = k.storage(n, `${p.name} m`);
-      const v = k.storage(n, `${p.name} v`);
-      return { p, w, g, m, v, update: k.adamw(g, w, m, v, adamwValues(n, this.adamw, 0, 1, p.decay)) };
-    });
+    this.params = trainableBufs(k, adapterParams(adapter), this.adamw);
     const byName = new Map(this.params.map((q) => [q.p.name, q]));
     const frozen = new Map<string, GPUBuffer>();
     const tensor = (name: string): GPUBuffer => {
@@ -350,29 +328,18 @@ export class GpuLlamaLoraTrainer {
     return dropout(ones, key ? this.adapter.config.dropout : 0, tensorKey(key, module)).data as Float32Array;
   }
 
-  /** Copy the device's trained tensors into the adapter's arrays. */
+  /** Copy the device's trained tensors into the adapter's arrays, and keep AdamW's moments on the host. */
   private async sync(): Promise<void> {
-    const ws = await this.k.read(
-      this.params.map((q) => q.w),
-      this.params.map((q) => q.p.data.length),
-    );
-    this.params.forEach((q, i) => q.p.data.set(ws[i]));
+    this.synced = await syncTrainables(this.k, this.params, this.t);
   }
 
-  /** AdamW's moments and step count, read back (in adapterParams' order). */
-  async optimizerState(): Promise<OptimizerState> {
-    const n = this.params.map((q) => q.p.data.length);
-    const [m, v] = await Promise.all([
-      this.k.read(
-        this.params.map((q) => q.m),
-        n,
-      ),
-      this.k.read(
-        this.params.map((q) => q.v),
-        n,
-      ),
-    ]);
-    return { steps: this.t, m, v };
+  /**
+   * The run's host copy after the last completed step: AdamW's moments and step count (the
+   * adapter's arrays hold the weights); null before the first. A CPU run resumes from it (core
+   * trainSteps' `resume`) when the device fails.
+   */
+  hostState(): AdamWState | null {
+    return this.synced;
   }
 
   destroy(): void {

@@ -1,21 +1,28 @@
 /**
- * The app's adapter run with the engine chosen where it runs: WebGPU (GpuAdapterTrainer) when a
- * device is there and the adapter is one the GPU step trains, the CPU tape (core mlpAdapterSteps)
- * otherwise. Both take the same seeded batches and schedule (loop.ts) and train the prepared
+ * The app's adapter run with the engine chosen where it runs: WebGPU (GpuAdapterTrainer; for a
+ * Llama-family LoRA, GpuLlamaLoraTrainer) when a device is there and the adapter is one the GPU
+ * step trains, the CPU tape (core mlpAdapterSteps, llamaAdapterSteps) otherwise, and the CPU
+ * carrying the run on if the GPU fails mid-run. Both take the same seeded batches and schedule (loop.ts) and train the prepared
  * run's adapter in place, so everything after the steps (early stop's snapshots, finishRun) is
  * the core's, unchanged.
  */
 import { getGpu } from '../device.ts';
 import { mlpAdapterSteps, mlpSites } from '../../core/train/mlp.ts';
 import { finishRun, loopOptions, prepareRun, type PreparedRun, type RunInputs, type RunResult } from '../../core/train/run.ts';
-import { ADAMW_DEFAULTS } from '../../core/train/optim.ts';
+import { ADAMW_DEFAULTS, type AdamWState } from '../../core/train/optim.ts';
 import type { StepReport } from '../../core/train/loop.ts';
 import { GpuAdapterTrainer, gpuAdapterSteps, gpuAdapterUnsupported } from './adapter.ts';
+import { GpuLlamaLoraTrainer, gpuLlamaAdapterSteps, gpuLlamaUnsupported } from './llama.ts';
+import { llamaAdapterSteps } from '../../core/train/llama.ts';
+import type { CausalLmConfig } from '../../core/models/llama-config.ts';
+import type { Tensor } from '../../core/tensor.ts';
+import type { Adapter } from '../../core/train/lora.ts';
+import type { LoopOptions } from '../../core/train/loop.ts';
 
 export const CPU_ENGINE = 'garden tape (CPU, f32)';
 
 export interface AdapterEngine {
-  /** 'webgpu' or 'cpu', and in words: the adapter, or why the CPU was chosen (updated if the GPU's first step fails). */
+  /** 'webgpu' or 'cpu' (the engine that took the last step), and in words: the adapter, or why the CPU was chosen (updated if the GPU fails). */
   kind: 'webgpu' | 'cpu';
   engine: string;
   /** The run's steps; the prepared run's adapter is current after each one. */
@@ -24,7 +31,7 @@ export interface AdapterEngine {
   close(): void;
 }
 
-async function* cpuSteps(steps: Iterable<StepReport>): AsyncGenerator<StepReport, void, undefined> {
+async function* cpuSteps(steps: Iterable<StepReport> | AsyncIterable<StepReport>): AsyncGenerator<StepReport, void, undefined> {
   yield* steps;
 }
 
@@ -57,44 +64,96 @@ export async function adapterSteps(inp: RunInputs, run: PreparedRun, prefer: Eng
   } catch (e) {
     return cpu(`WebGPU refused the run (${(e as Error).message})`);
   }
-  const engine: AdapterEngine = {
-    kind: 'webgpu',
-    engine: `WebGPU training kernels (f32) on ${gpu.adapterInfo}${gpu.software ? ' (software adapter)' : ''}`,
-    steps: cpuSteps([]), // set below, once the engine exists for the fallback to update
-    close: () => trainer.destroy(),
-  };
-  const gpuSteps = gpuAdapterSteps(trainer, inp.train.x, inp.train.y, opts);
-  engine.steps = firstStepFallback(engine, gpuSteps, () => cpu('WebGPU failed at its first step'));
+  const engine = gpuEngine(gpu, () => trainer.destroy());
+  engine.steps = withFallback(engine, gpuAdapterSteps(trainer, inp.train.x, inp.train.y, opts), trainer, (resume) =>
+    cpuSteps(mlpAdapterSteps(inp.base.tensors, run.adapter, inp.train.x, inp.train.y, opts, resume)),
+  );
   return engine;
 }
 
+/** The engine of a GPU run, its steps set by withFallback once it exists. */
+function gpuEngine(gpu: { adapterInfo: string; software: boolean }, close: () => void): AdapterEngine {
+  return {
+    kind: 'webgpu',
+    engine: `WebGPU training kernels (f32) on ${gpu.adapterInfo}${gpu.software ? ' (software adapter)' : ''}`,
+    steps: cpuSteps([]),
+    close,
+  };
+}
+
 /**
- * The GPU steps, or the CPU's when the GPU's first step fails (a pipeline the adapter refuses, a
- * device lost at once): nothing was updated then, so the CPU run starts from the same adapter.
- * A failure after the first step is the run's error (the optimizer's moments live on the device).
+ * The GPU steps, and the CPU's when the GPU fails (a pipeline the adapter refuses, a device lost):
+ * at the first step nothing was updated, so the CPU run starts from the same adapter; later, the
+ * CPU carries the run on from the host copy of the last completed step (the adapter's weights in
+ * its arrays and AdamW's moments, `hostState`), with the same batches, rates and dropout from
+ * there (core trainSteps' `resume`). The engine the caller holds then names both.
  */
-async function* firstStepFallback(
+async function* withFallback(
   engine: AdapterEngine,
   gpuSteps: AsyncIterable<StepReport>,
-  cpu: () => AdapterEngine,
+  trainer: { hostState(): AdamWState | null },
+  cpu: (resume?: AdamWState) => AsyncIterable<StepReport>,
 ): AsyncGenerator<StepReport, void, undefined> {
   const it = gpuSteps[Symbol.asyncIterator]();
-  let first: IteratorResult<StepReport>;
-  try {
-    first = await it.next();
-  } catch (e) {
-    engine.close();
-    const fallback = cpu();
-    // The engine the caller holds now names the CPU (read engine.kind and engine.engine after the run).
-    engine.kind = fallback.kind;
-    engine.engine = `${fallback.engine}: ${(e as Error).message}`;
-    engine.close = fallback.close;
-    yield* fallback.steps;
-    return;
+  for (;;) {
+    let r: IteratorResult<StepReport>;
+    try {
+      r = await it.next();
+    } catch (e) {
+      const state = trainer.hostState();
+      const why = (e as Error).message;
+      engine.close();
+      engine.kind = 'cpu';
+      engine.engine = state
+        ? `${engine.engine} for steps 1–${state.steps}, then ${CPU_ENGINE} from step ${state.steps + 1} (weights and AdamW moments carried over): WebGPU failed: ${why}`
+        : `${CPU_ENGINE}; WebGPU failed at its first step: ${why}`;
+      engine.close = () => {};
+      yield* cpu(state ?? undefined);
+      return;
+    }
+    if (r.done) return;
+    yield r.value;
   }
-  if (first.done) return;
-  yield first.value;
-  for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+}
+
+/**
+ * The steps of a Llama-family LoRA run (core llamaAdapterSteps' arguments) on WebGPU when it can
+ * (EnginePreference as adapterSteps), else on the CPU; the adapter is current after each step,
+ * and a GPU that fails mid-run hands the run to the CPU (withFallback).
+ */
+export async function llamaAdapterEngine(
+  config: CausalLmConfig,
+  baseTensors: readonly Tensor[],
+  adapter: Adapter,
+  tokens: ArrayLike<number>,
+  seqLen: number,
+  opts: LoopOptions,
+  prefer: EnginePreference = 'auto',
+): Promise<AdapterEngine> {
+  const cpu = (why: string): AdapterEngine => ({
+    kind: 'cpu',
+    engine: `${CPU_ENGINE}${why ? `; ${why}` : ''}`,
+    steps: cpuSteps(llamaAdapterSteps(config, baseTensors, adapter, tokens, seqLen, opts)),
+    close: () => {},
+  });
+  if (prefer === 'cpu') return cpu('');
+  const why = gpuLlamaUnsupported(adapter);
+  if (why) return cpu(`not WebGPU: ${why}`);
+  const gpu = await getGpu();
+  if (!gpu) return cpu('no WebGPU device');
+  if (gpu.software && prefer === 'auto') return cpu(`the WebGPU adapter is software (${gpu.adapterInfo})`);
+  const batch = Math.min(opts.batch, Math.floor(tokens.length / seqLen));
+  let trainer: GpuLlamaLoraTrainer;
+  try {
+    trainer = new GpuLlamaLoraTrainer(gpu.device, config, baseTensors, adapter, batch, seqLen, opts.adamw ?? ADAMW_DEFAULTS);
+  } catch (e) {
+    return cpu(`WebGPU refused the run (${(e as Error).message})`);
+  }
+  const engine = gpuEngine(gpu, () => trainer.destroy());
+  engine.steps = withFallback(engine, gpuLlamaAdapterSteps(trainer, tokens, opts), trainer, (resume) =>
+    cpuSteps(llamaAdapterSteps(config, baseTensors, adapter, tokens, seqLen, opts, resume)),
+  );
+  return engine;
 }
 
 export class TrainAborted extends Error {

@@ -1,13 +1,16 @@
 /**
- * What every GPU training step shares (GpuMlpTrainer, GpuAdapterTrainer): the batch's labels
+ * What every GPU training step shares (GpuMlpTrainer, GpuAdapterTrainer, GpuLlamaLoraTrainer): the
+ * trainables' device buffers and their host copy after each step (weights and AdamW's moments, so
+ * a failing device can hand the run to the CPU), the batch's labels
  * checked and counted, the batch's mean loss from the per-row losses (refusing a non-finite one
  * before AdamW spreads it), and the loop around a step with the CPU loop's seeded batches and
  * learning-rate schedule (src/core/train/loop.ts `batches`, optim.ts `learningRate`), so the GPU
  * and the CPU see the same rows at the same rate.
  */
 import { IGNORE_INDEX } from '../../core/train/loss.ts';
-import { batches, type LoopOptions, type StepReport } from '../../core/train/loop.ts';
-import { learningRate, type AdamWConfig, type Schedule } from '../../core/train/optim.ts';
+import { batches, type LoopOptions, type StepReport, type Trainable } from '../../core/train/loop.ts';
+import { learningRate, type AdamWConfig, type AdamWState, type Schedule } from '../../core/train/optim.ts';
+import { adamwValues, type Dispatch, type TrainKernels } from './kernels.ts';
 
 /** The labels as Int32 with the number of rows counted (IGNORE_INDEX rows left out); refuses a label outside 0..classes−1. */
 export function batchLabels(labels: ArrayLike<number>, batch: number, classes: number): { y: Int32Array; counted: number } {
@@ -70,4 +73,41 @@ export async function* gpuLoopSteps(
     const { loss } = await step(xb, yb, lr, t);
     yield { step: t, lr, loss };
   }
+}
+
+/** A trainable on the device: its tensor, gradient, AdamW moments and update dispatch. */
+export interface TrainableBufs {
+  p: Trainable;
+  w: GPUBuffer;
+  g: GPUBuffer;
+  m: GPUBuffer;
+  v: GPUBuffer;
+  update: Dispatch;
+}
+
+/** Device buffers for each trainable (its data uploaded, gradient and moments zero) and its AdamW dispatch. */
+export function trainableBufs(k: TrainKernels, params: readonly Trainable[], adamw: Omit<AdamWConfig, 'lr'>): TrainableBufs[] {
+  return params.map((p) => {
+    const n = p.data.length;
+    const w = k.storage(p.data, p.name);
+    const g = k.storage(n, `${p.name} grad`);
+    const m = k.storage(n, `${p.name} m`);
+    const v = k.storage(n, `${p.name} v`);
+    return { p, w, g, m, v, update: k.adamw(g, w, m, v, adamwValues(n, adamw, 0, 1, p.decay)) };
+  });
+}
+
+/**
+ * The host copy of a GPU run after `steps` optimizer steps: the trained tensors copied into the
+ * trainables' own arrays and AdamW's moments returned, all read in one submission. With it a CPU
+ * run can carry on where the GPU stopped (core trainSteps' `resume`) if the device fails later.
+ */
+export async function syncTrainables(k: TrainKernels, bufs: readonly TrainableBufs[], steps: number): Promise<AdamWState> {
+  const n = bufs.map((q) => q.p.data.length);
+  const all = await k.read(
+    bufs.flatMap((q) => [q.w, q.m, q.v]),
+    n.flatMap((x) => [x, x, x]),
+  );
+  bufs.forEach((q, i) => q.p.data.set(all[3 * i]));
+  return { steps, m: bufs.map((_, i) => all[3 * i + 1]), v: bufs.map((_, i) => all[3 * i + 2]) };
 }
