@@ -1,7 +1,8 @@
 /**
  * The app's actions: the walking path of a breeding round, from the parent pool to a routed
  * answer. Each action reads stores, hands plain data to a worker, and records what happened.
- * Kernel code gets tensors, never a store; the evaluator gets suite bytes checked against the
+ * The kernel worker breeds inside the candidate zone's tensor store (it opens no other zone) or,
+ * for operators that need whole tensors, gets tensors as data; the evaluator gets suite bytes checked against the
  * policy pin; policy, the selector registry and the ledger are the lab core's (src/core/lab).
  */
 import * as Comlink from 'comlink';
