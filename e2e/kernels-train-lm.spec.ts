@@ -78,11 +78,13 @@ test('the Llama block kernels agree with the CPU engine within their stated boun
   expectWithin(checks);
 });
 
-test('three LoRA steps of tiny Llamas on the GPU match the CPU step: loss, every LoRA gradient, AdamW', async () => {
-  for (const model of ['gqa', 'tied', 'mistral'] as const) {
-    const checks = await page.evaluate((m) => window.__trainLmKernels.llamaStep(3, m), model);
-    // Per step a loss, and per LoRA tensor (A and B of 7 modules per layer, and lm_head when untied) a gradient and an update.
-    const tensors = { gqa: 2 * (7 * 2 + 1), tied: 2 * 7 * 2, mistral: 2 * (7 + 1) }[model];
+test('three LoRA steps of tiny Llamas (five models and target sets) on the GPU match the CPU step: loss, every LoRA gradient, AdamW', async () => {
+  const models = ['gqa', 'tied', 'mistral', 'upper', 'head'] as const;
+  const all = await page.evaluate((ms) => window.__trainLmKernels.llamaSteps(3, ms), models);
+  for (const model of models) {
+    const checks = all[model];
+    // Per step a loss, and per LoRA tensor (A and B of each target module) a gradient and an update.
+    const tensors = { gqa: 2 * (7 * 2 + 1), tied: 2 * 7 * 2, mistral: 2 * (7 + 1), upper: 2 * 2, head: 2 }[model];
     expect(checks.filter((c) => c.name.endsWith(' grad')).length).toBe(3 * tensors);
     expect(checks.filter((c) => c.measure === 'step').length).toBe(3 * tensors);
     expectWithin(checks);

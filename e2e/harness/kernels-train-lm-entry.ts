@@ -108,10 +108,11 @@ async function ropeChecks(k: TrainKernels, seed: number): Promise<Check[]> {
  * Causal grouped-query attention forward (out) and backward (dq, dk, dv) against ops-llm.ts
  * causalAttention, for 4 query heads on 2 KV heads and for Mistral's sliding window (3) on one
  * KV head. The 'scale' measure, bound 1e-5: the CPU keeps scores and probabilities in doubles,
- * the GPU in f32; each score is a dot of headDim terms (error ~ headDim·u of the scores' size,
- * |score| ≲ 3 here), exp turns that into a relative error of the same size in P, and the outputs
- * and gradients are sums of ≤ T·group such products: about (headDim + T)·u·4 ≈ 1.3e-5 at worst in
- * the worst case's alignment, ~1e-6 in practice (a wrong mask, head or index is off by O(1)).
+ * the GPU in f32; each output is a short chain of f32 steps (a dot of headDim = 8 terms, an exp
+ * of the score less the row's max, sums of at most seqLen·group = 46 products), each adding a
+ * few u = 6e-8 of the tensor's scale (measured on SwiftShader: ≤ 1.5e-7). The bound leaves a
+ * margin for another adapter's exp (WGSL allows a few ULP); a wrong mask, KV head or term is off
+ * by 0.1 or more (breaking each kernel on purpose gave 0.18–3.3).
  */
 async function attentionChecks(k: TrainKernels, seed: number): Promise<Check[]> {
   const out: Check[] = [];
@@ -227,19 +228,34 @@ async function kernels(seed: number): Promise<Check[]> {
 
 /* ------------------------------------------------ the whole LoRA step */
 
-/** The tiny Llamas the step is checked on: GQA with a separate head, and tied + llama3 RoPE + biases + a sliding window. */
+const EVERY_LINEAR = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'lm_head'];
+const GQA: TinyCheckpointOptions = { heads: 4, kvHeads: 2, layers: 2, hidden: 16, intermediate: 24 };
+
+/**
+ * The tiny Llamas the step is checked on, with the modules their LoRA targets: GQA with a separate
+ * head; tied + Llama 3 RoPE + attention biases; Mistral's sliding window; and LoRA on the top
+ * layer's v_proj and lm_head only, or lm_head only (the backward stops at the lowest LoRA).
+ */
 export const STEP_MODELS = {
-  gqa: { heads: 4, kvHeads: 2, layers: 2, hidden: 16, intermediate: 24 },
-  tied: { heads: 4, kvHeads: 1, layers: 2, hidden: 16, intermediate: 24, tied: true, llama3Rope: true, attentionBias: true },
-  mistral: { architecture: 'MistralForCausalLM', heads: 4, kvHeads: 2, layers: 1, hidden: 16, intermediate: 24, slidingWindow: 5 },
-} as const satisfies Record<string, TinyCheckpointOptions>;
+  gqa: { options: GQA, targets: EVERY_LINEAR },
+  tied: {
+    options: { heads: 4, kvHeads: 1, layers: 2, hidden: 16, intermediate: 24, tied: true, llama3Rope: true, attentionBias: true },
+    targets: EVERY_LINEAR,
+  },
+  mistral: {
+    options: { architecture: 'MistralForCausalLM', heads: 4, kvHeads: 2, layers: 1, hidden: 16, intermediate: 24, slidingWindow: 5 },
+    targets: EVERY_LINEAR,
+  },
+  upper: { options: GQA, targets: ['layers.1.self_attn.v_proj', 'lm_head'] },
+  head: { options: GQA, targets: ['lm_head'] },
+} as const satisfies Record<string, { options: TinyCheckpointOptions; targets: readonly string[] }>;
 export type StepModel = keyof typeof STEP_MODELS;
 
 const LORA: LoraConfig = {
   r: 4,
   alpha: 8,
   dropout: 0.1,
-  targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'lm_head'],
+  targetModules: EVERY_LINEAR,
   modulesToSave: [],
   useRslora: false,
   fanInFanOut: false,
@@ -248,23 +264,24 @@ const LORA: LoraConfig = {
 };
 
 function tinyLlama(model: StepModel, seed: number): { config: CausalLmConfig; tensors: Tensor[]; adapter: () => Adapter } {
-  const ck = tinyCheckpoint({ ...STEP_MODELS[model], seed });
+  const ck = tinyCheckpoint({ ...STEP_MODELS[model].options, seed });
   const config = parseCausalLmConfig(ck.config);
   const sites = llamaSites(config);
-  const targets = LORA.targetModules.filter((t) => sites.some((s) => s.module === t || s.module.endsWith(`.${t}`)));
+  // lm_head is no target of a tied model.
+  const targets = STEP_MODELS[model].targets.filter((t) => sites.some((s) => s.module === t || s.module.endsWith(`.${t}`)));
   return { config, tensors: ck.tensors, adapter: () => initAdapter({ ...LORA, targetModules: targets }, sites, new Map(), seed + 1) };
 }
 
 /**
- * Three LoRA steps (batch 3 windows of 9 tokens, LoRA r 4 α 8 dropout 0.1 on every linear
- * layer) on the GPU (GpuLlamaLoraTrainer.step) and the CPU (core llamaLoss on the tape with
+ * Three LoRA steps (batch 3 windows of 9 tokens, LoRA r 4 α 8 dropout 0.1 on the model's
+ * targets) on the GPU (GpuLlamaLoraTrainer.step) and the CPU (core llamaLoss on the tape with
  * llamaAdapterSteps' dropout key seed + step + 1, the core's AdamW over adapterParams), from the
  * same adapter with B made non-zero (so dA is not 0 at the first step). Per step: the loss
  * within 1e-5 of its value, every LoRA gradient within 1e-4 of its tensor's scale (f32 against
  * f32-stored, double-summed activations through two layers, attention and a vocabulary softmax),
  * and each tensor after AdamW within 1e-3 of a learning-rate step (train-checks.ts stepChecks).
  */
-async function llamaStep(seed: number, model: StepModel): Promise<Check[]> {
+async function llamaStep(dev: GPUDevice, seed: number, model: StepModel): Promise<Check[]> {
   const { config, tensors, adapter } = tinyLlama(model, seed);
   const f32 = new Map(tensors.map((t) => [t.name, Float32Array.from(toFloat32(t))]));
   const shapes = new Map(tensors.map((t) => [t.name, t.shape]));
@@ -276,7 +293,7 @@ async function llamaStep(seed: number, model: StepModel): Promise<Check[]> {
   const T = 9;
   const r = mulberry32(seed + 9);
   const tokens = Int32Array.from({ length: 4 * B * T }, () => Math.floor(r() * config.vocabSize));
-  return withGpu(async (dev) => {
+  {
     const trainer = new GpuLlamaLoraTrainer(dev, config, tensors, gpuA, B, T);
     const gpuParams = adapterParams(gpuA);
     const near = params.map(() => new Set<number>());
@@ -309,7 +326,7 @@ async function llamaStep(seed: number, model: StepModel): Promise<Check[]> {
       trainer.destroy();
     }
     return out;
-  });
+  }
 }
 
 /**
@@ -318,6 +335,15 @@ async function llamaStep(seed: number, model: StepModel): Promise<Check[]> {
  * every step's loss within 1e-4 of its value and each adapter tensor at the end within 1e-3 of
  * its scale (eight AdamW steps of up to lr each compound the f32 differences).
  */
+/** llamaStep for each model, on one device (the pipelines compiled once). */
+async function llamaSteps(seed: number, models: readonly StepModel[]): Promise<Record<string, Check[]>> {
+  return withGpu(async (dev) => {
+    const out: Record<string, Check[]> = {};
+    for (const m of models) out[m] = await llamaStep(dev, seed, m);
+    return out;
+  });
+}
+
 async function llamaLoop(seed: number, model: StepModel): Promise<Check[]> {
   const { config, tensors, adapter } = tinyLlama(model, seed);
   const T = 8;
@@ -400,7 +426,7 @@ async function info(): Promise<{ adapter: string | null; software: boolean }> {
   return { adapter: gpu.adapterInfo, software: gpu.software };
 }
 
-const api = { info, kernels, llamaStep, llamaLoop, llamaFallback };
+const api = { info, kernels, llamaSteps, llamaLoop, llamaFallback };
 
 declare global {
   interface Window {

@@ -154,11 +154,18 @@ function uniformBytes<K extends TrainKernelName>(kernel: K, values: Values<K>): 
   return (TRAIN_KERNELS[kernel].struct as WgslStruct<Fields>).packUniform(values);
 }
 
+/** Pipelines by device, shared by every TrainKernels on it (a trainer built again compiles nothing). */
+const PIPELINES = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
 export class TrainKernels {
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines: Map<string, GPUComputePipeline>;
   private readonly owned: GPUBuffer[] = [];
 
-  constructor(readonly device: GPUDevice) {}
+  constructor(readonly device: GPUDevice) {
+    let p = PIPELINES.get(device);
+    if (!p) PIPELINES.set(device, (p = new Map()));
+    this.pipelines = p;
+  }
 
   private pipeline(kernel: TrainKernelName, entry: string): GPUComputePipeline {
     const key = `${kernel}.${entry}`;
