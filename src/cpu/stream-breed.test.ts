@@ -165,8 +165,12 @@ describe('breedStream, store → store, chunk by chunk', () => {
     ['sparse-task-delta', { density: 0.5 }],
     ['federated', { clipNorm: 0.05, clipScope: 'tensor' }],
     ['federated', { clipNorm: 0.2 }], // clipScope "update": one factor per parent over the whole model
-    ['dare-ties', {}], // the default L1 rescale: whole-tensor ratios, so those tensors run whole
+    ['dare-ties', {}], // the default L1 rescale: its whole-tensor norms from the streamed L1 pre-pass
     ['dare', { rescale: 'none' }],
+    ['dare', {}], // L1 rescale (the default) after a seeded drop
+    ['sparse-task-delta', { density: 0.4, rescale: 'l1' }], // L1 rescale after the streamed top-k
+    ['ties', { density: 0.3, rescale: 'l1', trimScope: 'model' }],
+    ['della', {}], // DELLA's per-row ranks: whole
     ['blend', {}],
     ['crossover', { granularity: 'row' }],
     ['quantize', {}], // its own storage (.q and .scales): whole
@@ -188,7 +192,7 @@ describe('breedStream, store → store, chunk by chunk', () => {
       // (one prefetched), the output and its encoding; the whole path holds one tensor's inputs at most.
       const inputs = inputsOf(id, models).length;
       const chunked = (r.plans['element-wise'] ?? 0) + (r.plans['streamed top-k'] ?? 0);
-      if (['dare-ties', 'quantize'].includes(id)) expect(chunked).toBe(0);
+      if (['della', 'quantize'].includes(id)) expect(chunked).toBe(0);
       else {
         expect(chunked).toBeGreaterThan(0);
         expect(r.peakHeldBytes).toBeLessThanOrEqual((2 * inputs + 2) * 4 * CHUNK);
@@ -204,10 +208,15 @@ describe('breedStream, store → store, chunk by chunk', () => {
       const models = [0, 1, 2, 3].map((p) => inMemoryModel(shape, p));
       const ids = [];
       for (const m of models) ids.push((await store.putModel({ tensors: m, species: SPECIES })).id);
-      for (const id of ['ties', 'blend']) {
-        const ref = await breed({ operator: id, params: {}, seed: 7, parents: inputsOf(id, models) }, cpuBackend);
+      for (const [id, params] of [
+        ['ties', {}],
+        ['blend', {}],
+        ['dare-ties', {}], // L1 rescale: the pre-pass's norms, not each chunk's own
+        ['ties', { rescale: 'l1', density: 0.4 }],
+      ] as const) {
+        const ref = await breed({ operator: id, params, seed: 7, parents: inputsOf(id, models) }, cpuBackend);
         // 40 000-element chunks: the pool splits them across workers (above its inline size).
-        const { r, model } = await streamed(store, ids, id, {}, createFastCpuBackend(pool), 40_000);
+        const { r, model } = await streamed(store, ids, id, params, createFastCpuBackend(pool), 40_000);
         expect(r.backend.adapter).toMatch(/CPU fast path/);
         expect(withoutTime(r.stats)).toEqual(withoutTime(ref.stats));
         expect((await store.loadModel(model)).map((t) => t.data)).toEqual(ref.tensors.map((t) => t.data));
@@ -253,7 +262,9 @@ describe('breedStream, store → store, chunk by chunk', () => {
   it('says which path each tensor takes, and refuses what it cannot stream', async () => {
     expect(chunkPlan(getOperator('ties'), { trimScope: 'tensor' })).toBe('streamed top-k');
     expect(chunkPlan(getOperator('dare'), { rescale: 'none' })).toBe('element-wise');
-    expect(chunkPlan(getOperator('sparse-task-delta'), { rescale: 'l1' })).toBe('whole');
+    expect(chunkPlan(getOperator('sparse-task-delta'), { rescale: 'l1' })).toBe('streamed top-k');
+    expect(chunkPlan(getOperator('dare'), { rescale: 'l1' })).toBe('element-wise');
+    expect(chunkPlan(getOperator('della'), { rescale: 'l1' })).toBe('whole');
     expect(chunkPlan(getOperator('ties'), { clipNorm: 1 })).toBe('whole'); // until the pre-pass gives clipFactors
     expect(chunkPlan(getOperator('ties'), { clipNorm: 1, clipFactors: [1, 1] })).toBe('streamed top-k');
     expect(chunkPlan(getOperator('breadcrumbs'), {})).toBe('whole');

@@ -30,9 +30,9 @@ import {
   type ModelSource,
   type SourceTensor,
 } from './stream.ts';
-import { keepCount, keptKey, modelTrimDensities, parentDelta } from './task-arithmetic.cpu.ts';
+import { keepCount, keptKey, modelTrimDensities, parentDelta, sparsifyDelta } from './task-arithmetic.cpu.ts';
 import { numAt } from './params.ts';
-import { KEEP_NONE, StreamingTopK, localCutoff } from './select.ts';
+import { KEEP_NONE, StreamingTopK, localCutoff, type Cutoff } from './select.ts';
 
 export interface BreedRequest {
   operator: string;
@@ -390,8 +390,8 @@ export function chunkPlan(op: OperatorDef, p: ParamValues): 'element-wise' | 'st
   if (op.store) return 'whole';
   const ta = op.kernel?.id === 'task-arithmetic' ? op.kernel.cfg : undefined;
   if (ta) {
-    if (p.rescale === 'l1') return 'whole'; // the L1 factor is a whole-tensor ratio taken after the trim, inside the kernel
     if (typeof p.clipNorm === 'number' && p.clipNorm > 0 && !Array.isArray(p.clipFactors)) return 'whole';
+    // Rescale "l1" takes whole-tensor norms: breedStream's L1 pre-pass gives them (l1Norms) for these two.
     if (ta.sparsify === 'magnitude') return 'streamed top-k';
     return ta.sparsify === 'none' || ta.sparsify === 'random' ? 'element-wise' : 'whole';
   }
@@ -616,19 +616,26 @@ export async function breedStream(
             }
           } else {
             const topk = plan === 'streamed top-k' ? await tensorCursors(i, p) : null;
+            // Each chunk's cutoffs in chunk coordinates (no ctx.offset), as the CPU reference and the GPU kernel read them.
+            const chunkCuts = topk
+              ? (ins: Float32Array[], offset: number) => topk.map((c, k) => localCutoff(c(ins, offset, k), offset, ins[0].length))
+              : null;
+            const l1 = ta && p.rescale === 'l1' && ta.sparsify !== 'none' ? await tensorL1(i, p, chunkCuts) : null;
+            const q = l1 ? { ...p, l1Norms: l1.norms } : p;
+            let c = 0;
             await eachChunk(i, async (ins, offset) => {
               const chunkStats: Record<string, number> = {};
               let y: Float32Array;
-              if (topk) {
-                // Each chunk's cutoffs in chunk coordinates (no ctx.offset), as the CPU reference and the GPU kernel read them.
-                const cuts = topk.map((c, k) => localCutoff(c(ins, offset, k), offset, ins[0].length));
+              if (chunkCuts) {
+                // The L1 pre-pass walked the cursors already: its cutoffs, chunk by chunk.
+                const cuts = l1 ? l1.cuts[c++] : chunkCuts(ins, offset);
                 y = await backend.run(
                   op,
                   ins,
-                  { ...p, trimBits: cuts.map((c) => c.bits), trimIndex: cuts.map((c) => c.index) },
+                  { ...q, trimBits: cuts.map((x) => x.bits), trimIndex: cuts.map((x) => x.index) },
                   { ...ctx, stats: chunkStats },
                 );
-              } else y = await backend.run(op, ins, p, { ...ctx, offset, stats: chunkStats });
+              } else y = await backend.run(op, ins, q, { ...ctx, offset, stats: chunkStats });
               if (y.length !== ins[0].length)
                 throw new Error(`${op.id} on "${ref.name}": chunk at ${offset} returned ${y.length} values for ${ins[0].length}`);
               hold(y.byteLength);
@@ -661,6 +668,41 @@ export async function breedStream(
   } catch (e) {
     await options.discard?.(outputs).catch(() => undefined);
     throw e;
+  }
+
+  /**
+   * Rescale "l1" (one pass): each parent's ‖d‖₁ before and after its sparsification over tensor
+   * i, summed chunk by chunk in element order, as sparsifyDelta sums the whole tensor, so the
+   * factors (taken in the kernel from l1Norms: before₀, after₀, before₁, …) are the whole
+   * tensor's. The sparsification is sparsifyDelta's own, with a magnitude trim's chunk cutoffs
+   * from `chunkCuts` (the cursor walk, kept for the apply pass) or DARE's seeded drop at the offset.
+   */
+  async function tensorL1(
+    i: number,
+    p: ParamValues,
+    chunkCuts: ((ins: Float32Array[], offset: number) => Cutoff[]) | null,
+  ): Promise<{ norms: number[]; cuts: Cutoff[][] }> {
+    const sums = new Array<number>(2 * parentCount).fill(0);
+    const cuts: Cutoff[][] = [];
+    const ctx = { name: first[i].name, shape: first[i].shape, seed: req.seed };
+    await eachChunk(i, (ins, offset) => {
+      const local = chunkCuts?.(ins, offset) ?? null;
+      if (local) cuts.push(local);
+      const q: ParamValues = local
+        ? { ...p, rescale: 'none', trimBits: local.map((x) => x.bits), trimIndex: local.map((x) => x.index) }
+        : { ...p, rescale: 'none' };
+      for (let k = 0; k < parentCount; k++) {
+        const d = parentDelta(ins[0], ins[k + 1], p, k);
+        let before = sums[2 * k];
+        for (let j = 0; j < d.length; j++) before += Math.abs(d[j]);
+        sparsifyDelta(d, ta!, q, local ? ctx : { ...ctx, offset }, k);
+        let after = sums[2 * k + 1];
+        for (let j = 0; j < d.length; j++) after += Math.abs(d[j]);
+        sums[2 * k] = before;
+        sums[2 * k + 1] = after;
+      }
+    });
+    return { norms: sums, cuts };
   }
 
   /**

@@ -163,7 +163,9 @@ export function sparsifyDelta(
   if (cfg.sparsify === 'none') return null;
   const n = d.length;
   const rescale = (params.rescale as string | undefined) ?? 'none';
-  const before = rescale === 'l1' ? l1(d) : 0;
+  // The whole tensor's norms from a streamed pre-pass (breedStream's l1Norms: before₀, after₀, …), when given.
+  const norms = rescale === 'l1' && Array.isArray(params.l1Norms) ? params.l1Norms : null;
+  const before = rescale === 'l1' ? (norms ? norms[2 * parent] : l1(d)) : 0;
   let keepFraction: number;
   let kept = 0;
   if (cfg.sparsify === 'magnitude') {
@@ -213,7 +215,7 @@ export function sparsifyDelta(
   if (rescale === 'inverse' && keepFraction > 0) factor = 1 / keepFraction;
   if (rescale === 'l1') {
     // mergekit's rescaled_masked_tensor: no rescale when either norm is below eps = 1e-7.
-    const after = l1(d);
+    const after = norms ? norms[2 * parent + 1] : l1(d);
     if (before >= L1_EPS && after >= L1_EPS) factor = before / after;
   }
   if (factor !== 1) {

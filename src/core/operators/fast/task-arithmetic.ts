@@ -172,7 +172,7 @@ function plan(
     if (mode === 'inverse' && keepFraction > 0) rescale.fill(1 / keepFraction !== 1 ? f(1 / keepFraction) : 1);
     if (mode === 'l1') {
       // fastL1: before₀, after₀, before₁, after₁, … (ParamValues hold flat number lists).
-      const l1 = params.fastL1 as number[] | undefined;
+      const l1 = (Array.isArray(params.l1Norms) ? params.l1Norms : params.fastL1) as number[] | undefined;
       if (!l1) throw new Error('task-arithmetic range kernel: L1 norms missing (the reduce plan runs first)');
       for (let p = 0; p < P; p++) {
         const before = l1[2 * p],
@@ -609,6 +609,7 @@ function nextStage(
     if (
       stage === 'l1' &&
       params.rescale === 'l1' &&
+      !Array.isArray(params.l1Norms) &&
       (cfg.sparsify === 'random' || trims(cfg, params) || trimsOutliers(cfg, params) || dropsDella(cfg, params))
     )
       return { carry: { stage, derived } satisfies Carry, split: 'parents' };
