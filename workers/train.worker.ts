@@ -7,6 +7,13 @@
  * src/core/train; the manifest's `engine` names which ran), and between steps gives the event loop a turn so
  * that pause, resume and cancel arrive. Validation loss after every epoch; the run stops early when
  * `patience` epochs pass without a new lowest validation loss, and keeps the adapter of that epoch.
+ *
+ * trainLm is the language-model lab's run (src/app/lm-train.ts): a LoRA of a Llama-family base
+ * (handed over as its one-shard .slm, the identity the lab's lineage names) on the user's text,
+ * driven event by event through the core's llamaTrainingRun (the wall against the suite texts,
+ * the seeded split, validation every `eval_every` steps and the early stop on it), on the CPU
+ * tape; then the adapter merged into the candidate .slm (operator lora-merge) with its documents,
+ * and the base and the candidate scored on a held-out text when one is given.
  */
 import * as Comlink from 'comlink';
 import { holdLife } from './life.ts';
@@ -16,6 +23,18 @@ import { adapterSteps } from '../src/gpu/train/run.ts';
 import { classifierScore, finishRun, prepareRun, type RunInputs, type RunResult } from '../src/core/train/run.ts';
 import type { StepReport } from '../src/core/train/loop.ts';
 import type { Tensor } from '../src/core/tensor.ts';
+import { importSlm, loadTensors } from '../src/core/format/model.ts';
+import { bytesSource } from '../src/core/format/source.ts';
+import { causalLmFromModel } from '../src/core/format/hf.ts';
+import { speciesId, speciesSignature } from '../src/core/format/slm.ts';
+import { sha256Hex } from '../src/core/hash.ts';
+import { manifestHash } from '../src/core/manifest/index.ts';
+import { applyLlamaAdapter, llamaWindowLoss } from '../src/core/train/llama.ts';
+import { llamaTrainingRun, type LlamaRunResult, type TextFile } from '../src/core/train/run-llama.ts';
+import type { NamedText } from '../src/core/train/text-wall.ts';
+import type { TrainSpec } from '../src/core/train/spec.ts';
+import { trainedCandidateSlm, trainedParams, trainedRecords } from '../src/core/train/trained.ts';
+import { CPU_ENGINE } from '../src/gpu/train/run.ts';
 
 export interface TrainJob {
   inputs: Omit<RunInputs, 'suites'>;
@@ -48,6 +67,53 @@ export interface TrainOutcome {
   earlyStop: { epoch: number; bestEpoch: number } | null;
   ms: number;
   validation?: RunResult['validation'];
+}
+
+export interface LmTrainJob {
+  spec: TrainSpec;
+  /** The base's one-shard .slm (its SHA-256 is the hash the lab's lineage names it by). */
+  base: { name: string; slm: Uint8Array };
+  train: TextFile[];
+  validation: TextFile[];
+  suiteTexts: NamedText[];
+  /** Scored by base and candidate after the run (perplexity in windows of seq_len), when given. */
+  heldOut?: NamedText;
+}
+
+export interface LmTrainProgress {
+  step: number;
+  total: number;
+  losses: { step: number; loss: number }[];
+  validation?: { step: number; loss: number };
+  /** Once the data is set up: the windows of seq_len tokens and the suite texts it was kept apart from. */
+  prepared?: { trainWindows: number; validationWindows: number; suiteTexts: number };
+  elapsedMs: number;
+  paused: boolean;
+}
+
+export interface LmTrainOutcome {
+  /** The candidate .slm (base + adapter merged; recipe operator lora-merge). */
+  bytes: Uint8Array;
+  hash: string;
+  lineageKey: string;
+  species: string;
+  baseHash: string;
+  params: ReturnType<typeof trainedParams>;
+  /** manifestHash of the lineage template, operator receipt and candidate manifest. */
+  records: { lineage: string; receipt: string; candidate: string };
+  /** The documents themselves: lineage template, operator receipt, candidate manifest. */
+  documents: ReturnType<typeof trainedRecords>;
+  config: string;
+  weights: Uint8Array;
+  manifest: Record<string, unknown>;
+  stepsRun: number;
+  stoppedEarly: boolean;
+  keptStep: number | null;
+  validation?: LlamaRunResult['validation'];
+  heldOut?: { name: string; windows: number; baseLoss: number; candidateLoss: number };
+  engine: string;
+  ms: number;
+  tokensPerSecond: number;
 }
 
 export class TrainCancelled extends Error {
@@ -183,6 +249,141 @@ const api = {
   },
 };
 
-export type TrainWorkerApi = typeof api;
+/** Hold between steps while paused; throw when cancelled (nothing was kept). */
+async function between(post: () => void, at: () => string): Promise<void> {
+  await turn();
+  const hold = pausedNow();
+  if (hold) {
+    post();
+    await hold.promise;
+    post();
+  }
+  if (cancelled) throw new TrainCancelled(`cancelled at ${at()}: nothing was kept`);
+}
 
-Comlink.expose(api);
+const lmApi = {
+  async trainLm(job: LmTrainJob, onProgress: (p: LmTrainProgress) => void): Promise<LmTrainOutcome> {
+    if (running) throw new Error('a training run is already going in this worker');
+    running = true;
+    cancelled = false;
+    paused = null;
+    try {
+      const model = await importSlm([bytesSource(job.base.slm, job.base.name)]);
+      const lm = causalLmFromModel(model);
+      const tensors = await loadTensors(model);
+      const baseHash = sha256Hex(job.base.slm);
+      const spec = job.spec;
+      const text = spec.text!;
+      const t0 = performance.now();
+      const total = spec.train.steps;
+      let step = 0;
+      let pending: LmTrainProgress['losses'] = [];
+      let lastPost = 0;
+      const post = (extra: Partial<LmTrainProgress> = {}) => {
+        onProgress({ step, total, losses: pending, elapsedMs: performance.now() - t0, paused: !!paused, ...extra });
+        pending = [];
+        lastPost = performance.now();
+      };
+      const run = llamaTrainingRun({
+        spec,
+        base: { name: job.base.name, hash: baseHash, species: model.species, config: lm.config, tensors },
+        tokenize: (s) => lm.tokenizer.encode(s),
+        train: job.train,
+        validation: job.validation,
+        suiteTexts: job.suiteTexts,
+      });
+      let result: LlamaRunResult;
+      try {
+        for (;;) {
+          const r = run.next();
+          if (r.done) {
+            result = r.value;
+            break;
+          }
+          const e = r.value;
+          if (e.kind === 'prepared')
+            post({ prepared: { trainWindows: e.trainWindows, validationWindows: e.validationWindows, suiteTexts: e.wall.checked.length } });
+          else if (e.kind === 'step') {
+            step = e.report.step + 1;
+            pending.push({ step, loss: e.report.loss });
+            if (performance.now() - lastPost > 100) post();
+          } else post({ validation: { step: e.evaluation.step, loss: e.evaluation.loss } });
+          await between(post, () => `step ${step} of ${total}`);
+        }
+      } finally {
+        run.return(undefined as never);
+      }
+      if (pending.length) post();
+      const ms = performance.now() - t0;
+      const merged = applyLlamaAdapter(lm.config, tensors, result.files, 'merged', model.species).tensors;
+      const recomputable = speciesId(speciesSignature(model.tensors, model.graphHash, model.vocabulary)) === model.species;
+      const params = trainedParams(result.files, spec);
+      const file = trainedCandidateSlm(
+        {
+          hash: baseHash,
+          species: model.species,
+          ...(recomputable ? { graph: model.graphHash, vocabulary: model.vocabulary } : {}),
+          metadata: model.metadata,
+        },
+        merged,
+        params,
+        spec.train.seed,
+      );
+      const records = trainedRecords(file, baseHash, tensors, merged, params, spec.train.seed, {
+        engine: CPU_ENGINE,
+        kind: 'cpu',
+        ms,
+        steps: result.steps.length,
+      });
+      let heldOut: LmTrainOutcome['heldOut'];
+      if (job.heldOut) {
+        const ids = lm.tokenizer.encode(job.heldOut.text);
+        const windows = Math.floor(ids.length / text.seqLen);
+        if (windows < 1) throw new Error(`the held-out text gives ${ids.length} tokens, not one window of ${text.seqLen}`);
+        heldOut = {
+          name: job.heldOut.name,
+          windows,
+          baseLoss: llamaWindowLoss(lm.config, tensors, undefined, ids, text.seqLen, spec.train.batch),
+          candidateLoss: llamaWindowLoss(lm.config, tensors, result.adapter, ids, text.seqLen, spec.train.batch),
+        };
+      }
+      const d = result.manifest.data as { trainWindows: number };
+      const tokensPerSecond = Math.round((result.steps.length * Math.min(spec.train.batch, d.trainWindows) * text.seqLen) / (ms / 1000));
+      const manifest = { ...result.manifest, engine: CPU_ENGINE, seconds: Math.round(ms) / 1000, tokensPerSecond };
+      const res = result.manifest.result as { keptStep?: number };
+      const out: LmTrainOutcome = {
+        bytes: file.bytes,
+        hash: file.hash,
+        lineageKey: file.lineageKey,
+        species: file.species,
+        baseHash,
+        params,
+        records: {
+          lineage: manifestHash(records.lineage),
+          receipt: manifestHash(records.receipt),
+          candidate: manifestHash(records.candidate),
+        },
+        documents: records,
+        config: result.files.config,
+        weights: result.files.weights,
+        manifest,
+        stepsRun: result.steps.length,
+        stoppedEarly: result.stoppedEarly,
+        keptStep: res.keptStep ?? null,
+        ...(result.validation ? { validation: result.validation } : {}),
+        ...(heldOut ? { heldOut } : {}),
+        engine: CPU_ENGINE,
+        ms,
+        tokensPerSecond,
+      };
+      return Comlink.transfer(out, [file.bytes.buffer as ArrayBuffer]);
+    } finally {
+      running = false;
+      paused = null;
+    }
+  },
+};
+
+export type TrainWorkerApi = typeof api & typeof lmApi;
+
+Comlink.expose({ ...api, ...lmApi });

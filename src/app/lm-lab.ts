@@ -20,14 +20,14 @@ import { create } from 'zustand';
 import { importSlm, tensorHashes } from '../core/format/model.ts';
 import { bytesSource } from '../core/format/source.ts';
 import { causalLmFromModel } from '../core/format/hf.ts';
-import { getOperator, OPERATORS } from '../core/operators/registry.ts';
+import { getOperator } from '../core/operators/registry.ts';
 import type { BreedProgress, BreedResult } from '../core/operators/breed.ts';
 import type { RecipeParams } from '../core/operators/types.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { makeManifest, manifestHash, type Policy, type RuntimeSmoke } from '../core/manifest/index.ts';
 import type { EvaluationSidecar } from '../core/manifest/kinds.ts';
 import { Ledger } from '../core/lab/ledger.ts';
-import { PolicyZone } from '../core/lab/policy.ts';
+import { knownOperatorIds, PolicyZone } from '../core/lab/policy.ts';
 import { ReleaseController } from '../core/lab/release.ts';
 import { SelectorRouter, type RouteResult } from '../core/lab/router.ts';
 import { noopBaseline, viability, type Scored, type ViabilityVerdict } from '../core/lab/viability.ts';
@@ -105,7 +105,8 @@ export function lmPolicy(pins: Record<string, string>): Policy {
   return {
     kind: 'policy',
     schemaVersion: 1,
-    allowlist: Object.keys(OPERATORS),
+    // Every operator, and lora-merge: a candidate trained here (lm-train.ts) records that pseudo-operator.
+    allowlist: knownOperatorIds(),
     primary: { suite: PRIMARY_SUITE, metric: 'perplexity', direction: 'min', margin: 0.5 },
     guardrails: [{ suite: GUARDRAIL_SUITE, metric: 'perplexity', direction: 'min', tolerance: 5 }],
     ceilings: { maxBytes: 64 * 1024 * 1024 },

@@ -39,7 +39,11 @@ export const TARGETS = Object.freeze(['fc1', 'fc2'] as const);
 
 /** Why `text` is not a valid value of `field`, or null when it is. */
 export function fieldProblem(field: TrainField, text: string): string | null {
-  const f: FieldRule = TRAIN_FIELDS[field];
+  return ruleProblem(TRAIN_FIELDS[field], text);
+}
+
+/** Why `text` is not a valid value of the rule's field, or null when it is. */
+export function ruleProblem(f: FieldRule, text: string): string | null {
   const v = text.trim() === '' ? NaN : Number(text);
   const range = `${f.integer ? 'an integer' : 'a number'} in ${f.min}…${f.max}`;
   if (!Number.isFinite(v) || v < f.min || v > f.max || (f.integer && !Number.isInteger(v)))

@@ -28,6 +28,7 @@ import {
   type LmTask,
 } from '../lm-lab.ts';
 import { useText, type TextModelEntry } from '../text.ts';
+import { LmTrainPanel } from './LmTrainPanel.tsx';
 import { bytes, short } from '../format.ts';
 
 /** The operators offered here: each takes the pool's models as they are (no calibration data). */
@@ -600,6 +601,7 @@ export function LmLab({ onReport }: { onReport?: (r: LmLabReport) => void }) {
           <BreedForm models={models} />
         </>
       )}
+      {models.length > 0 && <LmTrainPanel models={models} />}
       {task && <TaskBar task={task} />}
       {notice && (
         <p className="notice" role="status" data-testid="lm-notice">

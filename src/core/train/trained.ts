@@ -11,7 +11,9 @@ import { hashJson, sha256Hex, type Sha256Hex } from '../hash.ts';
 import { carriedMetadata } from '../format/hf-keys.ts';
 import { speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
 import { lineageKey, recipeMetadata, type CandidateFile } from '../operators/candidate.ts';
-import type { Tensor } from '../tensor.ts';
+import { toFloat32, type Tensor } from '../tensor.ts';
+import { makeManifest, manifestHash } from '../manifest/index.ts';
+import type { CandidateManifest, LineageTemplate, OperatorReceipt } from '../manifest/kinds.ts';
 import type { PeftFiles } from './peft.ts';
 
 /** The operator a trained candidate records: not a merge of parents but an adapter merged into its base. */
@@ -68,4 +70,86 @@ export function trainedCandidateSlm(base: TrainedBase, merged: readonly Tensor[]
     },
   });
   return { bytes, hash: sha256Hex(bytes), species: base.species, lineageKey: key };
+}
+
+/** What a training run reports for its candidate's receipt. */
+export interface TrainedRun {
+  /** The engine in words (the training manifest's `engine`): WebGPU's kernels on an adapter, or the CPU tape. */
+  engine: string;
+  kind: 'cpu' | 'webgpu';
+  ms: number;
+  /** The steps run (fewer than the spec's after an early stop). */
+  steps: number;
+}
+
+/**
+ * The documents of a trained candidate, as recordBreed (lab/records.ts) writes a breed's: the
+ * lineage template (the base as the one parent and as the base, operator lora-merge with the
+ * adapter's and spec's hashes), the operator receipt (the training engine as its backend, the
+ * base in, the candidate out, every tensor the merge changed with its delta from the base) and
+ * the candidate manifest that binds them.
+ */
+export function trainedRecords(
+  file: CandidateFile & { bytes: Uint8Array },
+  baseHash: Sha256Hex,
+  base: readonly Tensor[],
+  merged: readonly Tensor[],
+  params: TrainedParams,
+  seed: number,
+  run: TrainedRun,
+): { lineage: LineageTemplate; receipt: OperatorReceipt; candidate: CandidateManifest } {
+  const operator = { ...TRAIN_OPERATOR };
+  const lineage = makeManifest('lineage-template', {
+    parents: [baseHash],
+    base: baseHash,
+    operator,
+    params: { ...params },
+    seed,
+    budget: {},
+    expectedSpecies: file.species,
+  });
+  const before = new Map(base.map((t) => [t.name, t]));
+  const tensors = merged.flatMap((t) => {
+    const b = before.get(t.name);
+    if (!b || sha256Hex(b.data) === sha256Hex(t.data)) return [];
+    const x = toFloat32(t);
+    const y = toFloat32(b);
+    let changed = 0;
+    let zeros = 0;
+    let sq = 0;
+    for (let i = 0; i < x.length; i++) {
+      const d = x[i] - y[i];
+      if (d !== 0) changed++;
+      if (x[i] === 0) zeros++;
+      sq += d * d;
+    }
+    return [
+      {
+        name: t.name,
+        outputHash: sha256Hex(t.data),
+        changedFraction: changed / x.length,
+        sparsity: zeros / x.length,
+        deltaNorm: Math.sqrt(sq),
+        ms: 0,
+      },
+    ];
+  });
+  const receipt = makeManifest('operator-receipt', {
+    lineage: manifestHash(lineage),
+    operator,
+    backend: { kind: run.kind, adapter: run.engine, software: false },
+    inputs: [baseHash],
+    output: file.hash,
+    tensors,
+    ms: run.ms,
+    recompute: `garden train with the spec of hash ${params.spec} (seed ${seed}, ${run.steps} steps) on the same data, then the adapter (weights ${params.adapter}) merged into the base ${baseHash}: lineage key ${file.lineageKey}; the data never leaves its garden`,
+  });
+  const candidate = makeManifest('candidate-manifest', {
+    candidate: file.hash,
+    species: file.species,
+    lineage: manifestHash(lineage),
+    receipt: manifestHash(receipt),
+    bytes: file.bytes.length,
+  });
+  return { lineage, receipt, candidate };
 }
