@@ -55,6 +55,28 @@ export interface LedgerDraft {
   payload: Record<string, unknown>;
 }
 
+/** What a storage decision does to a model: out of the pool (tensors kept), back in it, or gone from the store. */
+export const STORAGE_ACTIONS = Object.freeze(['archive', 'restore', 'delete'] as const);
+export type StorageAction = (typeof STORAGE_ACTIONS)[number];
+
+/** A storage decision of the user, ledgered (type "storage", written by the release zone) before it is carried out. */
+export interface StorageDecision {
+  action: StorageAction;
+  /** The model's id in the garden. */
+  model: string;
+  /** SHA-256 of the model's .slm. */
+  modelHash: Sha256Hex;
+  /** Its display name, when it has one. */
+  name?: string;
+  reason: string;
+}
+
+/** The ledger draft of a storage decision (its payload is checked by ledger-entry.schema.json when appended and when verified). */
+export function storageDraft(d: StorageDecision): LedgerDraft {
+  const { action, model, modelHash, name, reason } = d;
+  return { type: 'storage', payload: { action, model, modelHash, ...(name === undefined ? {} : { name }), reason } };
+}
+
 export interface LedgerStore {
   load(): Promise<LedgerRecord[]>;
   /** Persist one record; must reject if a record with the same index exists. */

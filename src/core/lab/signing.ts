@@ -20,7 +20,8 @@ import type { LedgerEntryType } from '../manifest/kinds.ts';
 /** Which entry types each signing zone may write. */
 export const ZONE_WRITES = Object.freeze({
   policy: Object.freeze(['policy-change', 're-baseline', 'approval'] as const),
-  release: Object.freeze(['release', 'rollback'] as const),
+  // A storage decision (archive, restore, delete) changes what the pool offers and the slot may route: the release zone's.
+  release: Object.freeze(['release', 'rollback', 'storage'] as const),
   evaluation: Object.freeze(['admission', 'allele', 'fitness-evidence', 'proposal'] as const),
 });
 export type SigningZone = keyof typeof ZONE_WRITES;

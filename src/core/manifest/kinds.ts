@@ -157,6 +157,8 @@ export const LEDGER_ENTRY_TYPES = Object.freeze([
   'fitness-evidence',
   'proposal',
   'approval',
+  /** A storage decision of the user (archive, restore, delete a model): src/core/lab/ledger.ts storageDraft. */
+  'storage',
 ] as const);
 export type LedgerEntryType = (typeof LEDGER_ENTRY_TYPES)[number];
 export interface LedgerEntryBody {
