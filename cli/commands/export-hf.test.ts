@@ -112,6 +112,32 @@ describe('garden export --hf', () => {
     expect(b.out).toBe(a.out);
   });
 
+  it('a .slm read by byte range exports the same bytes as its source folder read tensor by tensor', async () => {
+    const { folder, slm } = await imported({ architecture: 'MistralForCausalLM', dtype: 'F16', layers: 2 });
+    const fromSlm = join(root, `hf${n++}`);
+    const fromFolder = join(root, `hf${n++}`);
+    expect((await runGarden('export', slm, '--hf', fromSlm, '--max-shard-bytes', '3000')).code).toBe(0);
+    expect((await runGarden('export', folder, '--hf', fromFolder, '--max-shard-bytes', '3000')).code).toBe(0);
+    const names = readdirSync(fromSlm).sort();
+    expect(names.filter((f) => f.endsWith('.safetensors')).length).toBeGreaterThan(1);
+    expect(readdirSync(fromFolder).sort()).toEqual(names);
+    for (const f of names.filter((x) => x !== 'README.md'))
+      expect(readFileSync(join(fromSlm, f))).toEqual(readFileSync(join(fromFolder, f)));
+  });
+
+  it('a .slm whose tensor bytes were changed is refused, nothing written', async () => {
+    const { slm } = await imported({ layers: 2 });
+    const bytes = readFileSync(slm);
+    bytes[bytes.length - 5] ^= 0x40;
+    const bad = join(root, `bad${n++}.slm`);
+    writeFileSync(bad, bytes);
+    const out = join(root, `hf${n++}`);
+    const r = await runGarden('export', bad, '--hf', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/content hash|bytes were changed/);
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+  });
+
   it('refuses a non-empty OUTDIR and a model that is not a causal LM, writing nothing', async () => {
     const { slm } = await imported({});
     const out = join(root, `hf${n++}`);

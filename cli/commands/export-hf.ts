@@ -14,12 +14,14 @@ import { basename, join } from 'node:path';
 import { CliError } from '../command.ts';
 import { modelCard } from '../../src/core/format/card.ts';
 import { HF_SHARD_METADATA, hfExportFiles } from '../../src/core/format/hf.ts';
-import { writeSafetensorsStream } from '../../src/core/format/safetensors.ts';
+import { writeSafetensorsRanges, writeSafetensorsStream } from '../../src/core/format/safetensors.ts';
+import { STREAM_CHUNK_BYTES } from '../../src/core/format/source.ts';
 import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
 import { sha256Hex, sha256Stream } from '../../src/core/hash.ts';
 import { writeAll } from '../../src/node/file-source.ts';
 import { openHfLm } from '../../src/node/hf-folder.ts';
 import { cleanLeftovers } from '../../src/node/confine.ts';
+import { openSlmRange } from '../../src/node/slm-range-source.ts';
 
 export interface HfExportArgs {
   model: string;
@@ -37,6 +39,17 @@ export async function exportHfCommand(a: HfExportArgs): Promise<number> {
   if (!Number.isSafeInteger(maxShardBytes) || maxShardBytes < 1)
     throw new CliError(`--max-shard-bytes ${a.maxShardBytes} is not a positive integer`);
   const { lm, close } = await openHfLm(a.model);
+  // A one-file .slm is read by byte range, STREAM_CHUNK_BYTES at a time, hashed as read and
+  // checked (file and content hashes) before the folder is moved into place; anything else (a
+  // Hugging Face folder, a sharded .slm) one tensor at a time.
+  const range = await openSlmRange(a.model, 'model', undefined, 'as-read').catch(async (e: Error) => {
+    await close();
+    throw e;
+  });
+  const shardBytes = (shard: typeof lm.model.tensors) =>
+    range
+      ? writeSafetensorsRanges(shard, (name, at, n) => range.source.read(name, at, n), HF_SHARD_METADATA, STREAM_CHUNK_BYTES)
+      : writeSafetensorsStream(shard, lm.model.read, HF_SHARD_METADATA);
   try {
     await mkdir(a.outDir, { recursive: true });
     cleanLeftovers(a.outDir);
@@ -57,7 +70,7 @@ export async function exportHfCommand(a: HfExportArgs): Promise<number> {
         const fh = await open(join(tmp, f.name), 'wx');
         const h = sha256Stream();
         try {
-          for await (const bytes of writeSafetensorsStream(f.shard, lm.model.read, HF_SHARD_METADATA)) {
+          for await (const bytes of shardBytes(f.shard)) {
             await writeAll(fh, bytes, f.name);
             h.update(bytes);
           }
@@ -83,6 +96,7 @@ export async function exportHfCommand(a: HfExportArgs): Promise<number> {
         ].join('\n'),
       });
       await writeFile(join(tmp, 'README.md'), card);
+      await range?.verify();
       for (const f of await readdir(tmp)) await rename(join(tmp, f), join(a.outDir, f));
       for (const f of files) console.log(`${f.sha256}  ${join(a.outDir, f.name)}`);
       console.log(`model card: ${join(a.outDir, 'README.md')}`);
@@ -91,6 +105,7 @@ export async function exportHfCommand(a: HfExportArgs): Promise<number> {
       await rm(tmp, { recursive: true, force: true });
     }
   } finally {
+    await range?.close();
     await close();
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FormatError, type FormatCheck } from './errors.ts';
-import { parseHeader, parseSafetensors, serializeSafetensors, writeSafetensorsStream } from './safetensors.ts';
+import { parseHeader, parseSafetensors, serializeSafetensors, writeSafetensorsRanges, writeSafetensorsStream } from './safetensors.ts';
 import {
   DEFAULT_MAX_SHARD_BYTES,
   SLM_KEYS,
@@ -142,6 +142,23 @@ describe('safetensors checks', () => {
     }
     expect(sha256Hex(joined)).toBe(sha256Hex(serializeSafetensors(ts, { note: 'x' })));
     expect(parseHeader(joined, joined.length).dataStart % 8).toBe(0);
+  });
+
+  it('streams the same bytes read by range, a few bytes at a time, and refuses a short read', async () => {
+    const rand = mulberry(4);
+    const ts = Array.from({ length: 5 }, (_, i) => randomTensor(rand, `layer.${4 - i}.w`));
+    const byName = new Map(ts.map((t) => [t.name, t.data]));
+    const parts: Uint8Array[] = [];
+    let largest = 0;
+    const read = async (n: string, at: number, len: number) => byName.get(n)!.subarray(at, at + len);
+    for await (const p of writeSafetensorsRanges(ts, read, { note: 'x' }, 7)) parts.push(p);
+    for (const p of parts.slice(1)) largest = Math.max(largest, p.length);
+    expect(largest).toBe(7);
+    expect(sha256Hex(Buffer.concat(parts))).toBe(sha256Hex(serializeSafetensors(ts, { note: 'x' })));
+    const short = async (n: string, at: number, len: number) => byName.get(n)!.subarray(at, at + len - 1);
+    await expect(async () => {
+      for await (const p of writeSafetensorsRanges(ts, short, {}, 7)) void p;
+    }).rejects.toThrow(/expected 7/);
   });
 });
 

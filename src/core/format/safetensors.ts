@@ -310,6 +310,31 @@ export async function* writeSafetensorsStream(
   }
 }
 
+/**
+ * writeSafetensorsStream with each tensor read by byte range (`readRange(name, offset, length)`),
+ * `chunkBytes` at a time: the same bytes, and no tensor is ever held whole.
+ */
+export async function* writeSafetensorsRanges(
+  specs: readonly TensorSpec[],
+  readRange: (name: string, offset: number, length: number) => Promise<Uint8Array>,
+  metadata: Record<string, string> = {},
+  chunkBytes: number,
+): AsyncGenerator<Uint8Array> {
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1) throw new Error(`chunk size must be a positive integer, got ${chunkBytes}`);
+  const { header, order } = encodeHeader(specs, metadata);
+  yield header;
+  for (const s of order) {
+    const size = byteLength(s.dtype, s.shape);
+    for (let at = 0; at < size; at += chunkBytes) {
+      const want = Math.min(chunkBytes, size - at);
+      const bytes = await readRange(s.name, at, want);
+      if (bytes.length !== want)
+        throw new FormatError('size', `tensor ${JSON.stringify(s.name)}: read ${bytes.length} bytes at ${at}, expected ${want}`);
+      yield bytes;
+    }
+  }
+}
+
 function sortedObject(o: Record<string, string>): Record<string, string> {
   const r: Record<string, string> = {};
   for (const k of Object.keys(o).sort()) r[k] = o[k];
