@@ -103,15 +103,27 @@ export async function archiveModel(m: ModelEntry, reason: string): Promise<void>
     set({ message: `${m.name} was not archived: ${refusal}.` });
     return;
   }
-  labHandles().repo.setArchived(m.id, { at: new Date().toISOString(), reason });
+  try {
+    await labHandles().repo.setArchived(m.id, { at: new Date().toISOString(), reason });
+  } catch (e) {
+    set({ message: `${m.name} was not archived: ${(e as Error).message}` });
+    return;
+  }
+  labHandles().syncLab();
   await poolChanged(m.id);
   set({ message: `Archived ${m.name}: out of the pool (not a parent, not routed), its tensors kept; Restore puts it back.` });
 }
 
-/** Put an archived model back in the pool. */
-export async function unarchiveModel(m: ModelEntry): Promise<void> {
+/** Put an archived model back in the pool (the storage entry says why). */
+export async function unarchiveModel(m: ModelEntry, reason?: string): Promise<void> {
   if (useGardenView.getState().busy) return;
-  labHandles().repo.setArchived(m.id, null);
+  try {
+    await labHandles().repo.setArchived(m.id, null, reason);
+  } catch (e) {
+    set({ message: `${m.name} was not restored: ${(e as Error).message}` });
+    return;
+  }
+  labHandles().syncLab();
   await poolChanged(null);
   set({ message: `Restored ${m.name} to the pool.` });
 }
@@ -129,7 +141,8 @@ export async function deleteModel(m: ModelEntry): Promise<void> {
   try {
     const before = storageRows(await repo.tensorRefs()).get(m.id);
     const all = allModels(useGarden.getState().models, useGardenView.getState().archivedModels);
-    await repo.deleteModel(m.id);
+    await repo.deleteModel(m.id, 'deleted by the user from the storage panel');
+    labHandles().syncLab();
     await poolChanged(m.id);
     useGarden.setState({ storage: await repo.usage() });
     await refreshModelStorage();
@@ -161,10 +174,10 @@ export function cancelExport(): void {
 const storedFile = (m: ModelEntry, onRead?: (done: number) => void, stop?: () => boolean) =>
   readModelFile(labHandles().repo, m, onRead, stop);
 
-/** Download a model's .slm, read from the store tensor by tensor with progress, ETA and Cancel. */
-export async function exportModel(m: ModelEntry): Promise<void> {
+/** Download a model's .slm, read from the store tensor by tensor with progress, ETA and Cancel; resolves to the outcome in one sentence (null: ignored). */
+export async function exportModel(m: ModelEntry): Promise<string | null> {
   // A second click while this or other work runs is ignored.
-  if (useGardenView.getState().busy) return;
+  if (useGardenView.getState().busy) return null;
   exportCancelled = false;
   const progress: ExportProgress = { done: 0, total: m.bytes, model: m.name, startedAt: performance.now() };
   set({ busy: `exporting ${m.name}`, exportProgress: progress, message: null });
@@ -186,6 +199,7 @@ export async function exportModel(m: ModelEntry): Promise<void> {
   } finally {
     set({ busy: null, exportProgress: null });
   }
+  return useGardenView.getState().message;
 }
 
 /** Bytes of the models the re-hash has rebuilt so far, of all of them; `startedAt` gives its ETA. */

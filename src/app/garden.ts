@@ -256,6 +256,7 @@ function describeEntry(type: string, p: Record<string, unknown>): string {
   if (type === 'admission')
     return `admitted ${name(p.model)} to the pool (admission ${String(p.admissionHash ?? p.admission ?? '').slice(0, 10)})`;
   if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
+  if (type === 'storage') return `${String(p.action)} ${String(p.name ?? p.model)}: ${String(p.reason)}`;
   if (type === 'fitness-evidence')
     return `${String(p.kind)} evidence of ${name(p.model)}: ${p.passed ? 'passed' : 'failed'}, temporal fitness ${Number(p.fitnessBefore).toFixed(4)} → ${Number(p.fitnessAfter).toFixed(4)}`;
   return String(p.reason ?? type);

@@ -6,7 +6,8 @@
  * the garden's data for it and mirrors the outcome into its own small store.
  */
 import { create } from 'zustand';
-import { labHandles, modelFile, SLOT } from './garden.ts';
+import { labHandles, SLOT } from './garden.ts';
+import { ExportCancelled, readModelFile, type ExportProgress } from './export-progress.ts';
 import { checkSlmMetadata } from '../core/format/slm.ts';
 import type { ParentInfo } from '../core/operators/candidate.ts';
 import { exitCheck, type ExitReport, type GardenCandidate } from '../core/lab/exit-check.ts';
@@ -57,6 +58,8 @@ export interface LabState {
   message: string | null;
   /** Benefit-centred release of the slot's challenger (canary, else shadow) against its champion; it gates Make champion. */
   benefit: BenefitJudgement | null;
+  /** The exit check reading the candidates' .slm files from the store (null when it is not). */
+  exitProgress: ExportProgress | null;
 }
 
 export interface BenefitJudgement {
@@ -78,6 +81,7 @@ export const useLab = create<LabState>()(() => ({
   busy: null,
   message: null,
   benefit: null,
+  exitProgress: null,
 }));
 
 const set = useLab.setState;
@@ -138,14 +142,39 @@ async function busy(what: LabState['busy'], f: () => Promise<void>): Promise<voi
   }
 }
 
+let exitCancelled = false;
+
+/** Stop the exit check's reading of the candidates at the next tensor: no report is made. */
+export function cancelExitCheck(): void {
+  exitCancelled = true;
+}
+
 /** The five criteria of the exit check (src/core/lab/exit-check.ts) on this garden. */
 export function runExitCheck(models: readonly ModelEntry[]): Promise<void> {
   return busy('exit', async () => {
     const { repo } = labHandles();
     const candidates = new Map<string, GardenCandidate>();
-    for (const m of models.filter((x) => x.role === 'candidate')) {
-      const { bytes } = await modelFile(m.id);
-      candidates.set(m.hash, { bytes, manifests: await repo.manifestsOf(m.id) });
+    const files = models.filter((x) => x.role === 'candidate');
+    // Each candidate's .slm read tensor by tensor (hash checked), with one bar over all of them.
+    exitCancelled = false;
+    const progress: ExportProgress = { done: 0, total: files.reduce((n, m) => n + m.bytes, 0), model: '', startedAt: performance.now() };
+    try {
+      for (const m of files) {
+        const before = progress.done;
+        const { bytes } = await readModelFile(
+          repo,
+          m,
+          (done) => set({ exitProgress: { ...progress, model: m.name, done: before + done } }),
+          () => exitCancelled,
+        );
+        progress.done = before + bytes.length;
+        candidates.set(m.hash, { bytes, manifests: await repo.manifestsOf(m.id) });
+      }
+    } catch (e) {
+      if (e instanceof ExportCancelled) throw new Error('The exit check was cancelled while it read the candidates: no report was made.');
+      throw e;
+    } finally {
+      set({ exitProgress: null });
     }
     const report = await exitCheck({
       ledger: repo.ledger.toFile(),

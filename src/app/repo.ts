@@ -13,7 +13,7 @@ import type { Tensor } from '../core/tensor.ts';
 import type { ModelTensors } from '../core/format/slm.ts';
 import { sha256Hex } from '../core/hash.ts';
 import { manifestHash, type Manifest } from '../core/manifest/index.ts';
-import { Ledger } from '../core/lab/ledger.ts';
+import { Ledger, storageDraft, type StorageAction } from '../core/lab/ledger.ts';
 import { openIdbTensorStore, type StoredTensorInput, type TensorStore } from '../store/index.ts';
 import { IdbLedgerStore } from '../lab-store/idb-ledger.ts';
 import { openKeyring } from '../lab-store/keyring.ts';
@@ -33,8 +33,11 @@ export interface Repo {
   listArchived(): Promise<ModelEntry[]>;
   /** Model id → its archive mark (kept in localStorage beside the databases). */
   archived(): Readonly<Record<string, ArchiveMark>>;
-  /** Archive a model (a mark) or restore it to the pool (null). */
-  setArchived(modelId: string, mark: ArchiveMark | null): void;
+  /**
+   * Archive a model (a mark) or restore it to the pool (null, with why). The decision is ledgered
+   * first (a storage entry); when the ledger cannot take it, nothing changes.
+   */
+  setArchived(modelId: string, mark: ArchiveMark | null, restoreReason?: string): Promise<void>;
   /** Store a model with its tensors (deduplicated by hash), graph and manifests, in one transaction. */
   /** `stored` is the entry the store holds: an existing model's when these exact tensors were already stored. */
   putModel(
@@ -53,8 +56,12 @@ export interface Repo {
   modelTensors(modelId: string): Promise<ModelTensors>;
   /** Each model's tensor references (hash and bytes of every tensor it lists), by model id: storage per model is counted from them. */
   tensorRefs(): Promise<Map<string, { hash: string; bytes: number }[]>>;
-  /** Remove a model from the candidate zone (tensors no other model uses go with it), and its archive mark. */
-  deleteModel(modelId: string): Promise<void>;
+  /**
+   * Remove a model from the candidate zone (tensors no other model uses go with it), and its archive
+   * mark. With a reason (the user's delete) the decision is ledgered first; without one (the garden
+   * replacing a corrupt starter copy it restores at once) it is not.
+   */
+  deleteModel(modelId: string, reason?: string): Promise<void>;
   getGraph(hash: string): Promise<Uint8Array>;
   /** Evidence written by the evaluator (smoke, sidecars), kept in the evaluation zone. */
   putEvidence(modelId: string, manifests: Manifest[]): Promise<void>;
@@ -167,6 +174,10 @@ function makeRepo(
     return ids;
   }
 
+  /** A storage decision, ledgered (signed by the release zone) before it is carried out. */
+  const ledgerStorage = (action: StorageAction, e: ModelEntry, reason: string) =>
+    ledger.appendAll([storageDraft({ action, model: e.id, modelHash: e.hash, name: e.name, reason })]);
+
   return {
     ledger,
     async listModels() {
@@ -176,7 +187,13 @@ function makeRepo(
       return sortedEntries((await storeIds()).values(), (e) => !!marks.get()[e.id]);
     },
     archived: () => marks.get(),
-    setArchived: (id, mark) => marks.set(id, mark),
+    async setArchived(id, mark, restoreReason = 'restored to the pool by the user') {
+      const ref = (await storeIds()).get(id);
+      if (!ref) throw new Error(`no model "${id}" in the garden`);
+      if (!mark && !marks.get()[id]) return;
+      await ledgerStorage(mark ? 'archive' : 'restore', ref.entry, mark ? mark.reason : restoreReason);
+      marks.set(id, mark);
+    },
     async putModel(entry, tensors, graph, vocabulary, manifests) {
       const r = await candidates.putModel({ tensors, species: entry.species, graph, vocabulary, manifests, meta: { entry } });
       ids = null;
@@ -218,9 +235,10 @@ function makeRepo(
       const all = await candidates.listModels();
       return new Map(all.map((m) => [(m.meta.entry as ModelEntry).id, m.manifest.tensors.map((t) => ({ hash: t.hash, bytes: t.bytes }))]));
     },
-    async deleteModel(modelId) {
+    async deleteModel(modelId, reason) {
       const ref = (await storeIds()).get(modelId);
       if (!ref) return;
+      if (reason !== undefined) await ledgerStorage('delete', ref.entry, reason);
       await candidates.deleteModel(ref.id);
       ids = null;
       if (marks.get()[modelId]) marks.set(modelId, null);

@@ -1,11 +1,41 @@
+import { useEffect, useState } from 'react';
 import { useGarden } from '../state.ts';
-import { admitCandidate, APP_FAMILY, cancelEvaluation, evaluateCandidate, modelFile } from '../garden.ts';
+import { admitCandidate, APP_FAMILY, cancelEvaluation, evaluateCandidate } from '../garden.ts';
 import { etaText, pct, short } from '../format.ts';
-import { saveFile } from '../save.ts';
+import { cancelExport, exportModel, refreshArchive, unarchiveModel, useGardenView } from '../garden-actions.ts';
+import { WorkProgress } from './StoragePanel.tsx';
 
 export function CandidatePanel() {
   const s = useGarden();
+  const { archived, archivedModels, busy, exportProgress: xp } = useGardenView();
+  const [downloaded, setDownloaded] = useState<{ id: string; message: string } | null>(null);
   const cand = s.models.find((m) => m.id === s.candidateId);
+  // A breed (or import) whose result is exactly an archived model gets that model back from the store: it is not in the pool.
+  const archivedCand = cand ? undefined : archivedModels.find((m) => m.id === s.candidateId);
+  useEffect(() => {
+    if (s.candidateId && !cand) void refreshArchive();
+  }, [s.candidateId, cand]);
+  if (archivedCand) {
+    const mark = archived[archivedCand.id];
+    return (
+      <section className="step" aria-labelledby="cand-h" data-testid="candidate-panel">
+        <h2 id="cand-h">
+          <span className="num">3</span> Evaluate and admit
+        </h2>
+        <p data-testid="candidate-archived">
+          This candidate is identical to the archived model <strong>{archivedCand.name}</strong>
+          {mark ? ` (archived: ${mark.reason})` : ''}; restore it to evaluate it?{' '}
+          <button
+            onClick={() => void unarchiveModel(archivedCand, 'restored as the candidate: a breed gave exactly its tensors')}
+            disabled={!!busy}
+            data-testid="restore-candidate"
+          >
+            Restore {archivedCand.name}
+          </button>
+        </p>
+      </section>
+    );
+  }
   if (!cand) {
     return (
       <section className="step muted" aria-labelledby="cand-h">
@@ -54,10 +84,23 @@ export function CandidatePanel() {
           {short(cand.hash)}
         </span>
         , stored in this browser.{' '}
-        <button className="link" data-testid="download-candidate" onClick={() => void download(cand.id)}>
+        <button
+          className="link"
+          data-testid="download-candidate"
+          disabled={!!busy}
+          onClick={() => void exportModel(cand).then((message) => message && setDownloaded({ id: cand.id, message }))}
+        >
           Download .slm
         </button>
       </p>
+      {xp && xp.model === cand.name && (
+        <WorkProgress testId="candidate-download" label="Download progress" p={xp} verb="read from the store" onCancel={cancelExport} />
+      )}
+      {downloaded?.id === cand.id && (
+        <p role="status" className="hint" data-testid="candidate-download-message">
+          {downloaded.message}
+        </p>
+      )}
       <div className="row">
         <button
           className="primary"
@@ -166,15 +209,6 @@ export function CandidatePanel() {
       </button>
     </section>
   );
-}
-
-async function download(modelId: string) {
-  try {
-    const f = await modelFile(modelId);
-    saveFile(f.name, f.bytes);
-  } catch (e) {
-    useGarden.setState({ notice: `Download failed: ${(e as Error).message}` });
-  }
 }
 
 /** The candidate's place in the slot's live registry, in words. */

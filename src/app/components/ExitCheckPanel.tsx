@@ -1,5 +1,6 @@
 import { useGarden } from '../state.ts';
-import { runExitCheck, useLab } from '../lab.ts';
+import { cancelExitCheck, runExitCheck, useLab } from '../lab.ts';
+import { WorkProgress } from './StoragePanel.tsx';
 import { EXIT_CRITERIA } from '../../core/lab/exit-check.ts';
 
 const QUESTION: Record<(typeof EXIT_CRITERIA)[number], string> = {
@@ -15,6 +16,7 @@ export function ExitCheckPanel() {
   const models = useGarden((s) => s.models);
   const report = useLab((s) => s.exit);
   const busy = useLab((s) => s.busy);
+  const xp = useLab((s) => s.exitProgress);
   return (
     <section className="step" aria-labelledby="exit-h" data-testid="exit-panel">
       <h2 id="exit-h">
@@ -26,6 +28,7 @@ export function ExitCheckPanel() {
       <button onClick={() => void runExitCheck(models)} disabled={!!busy} data-testid="run-exit-check">
         {busy === 'exit' ? 'Checking…' : 'Run the exit check'}
       </button>
+      {xp && <WorkProgress testId="exit" label="Exit check progress" p={xp} verb="of candidates read" onCancel={cancelExitCheck} />}
       {report && (
         <ul className="checks" data-testid="exit-report">
           {EXIT_CRITERIA.map((k) => (
