@@ -58,6 +58,7 @@ import { vectorEnd, type ApplySpec, type PassLoops } from '../core/operators/fas
 const i32x4eq = SIMD(0x37);
 const i32x4ltS = SIMD(0x39);
 const i32x4ltU = SIMD(0x3a);
+const i32x4gtS = SIMD(0x3b);
 const i32x4gtU = SIMD(0x3c);
 const i32x4shl = SIMD(0xab);
 const i32x4sub = SIMD(0xb1);
@@ -156,6 +157,59 @@ function win(): [Func, number[]] {
   return [fn, [...setup, ...loop16(fn.s('i'), 6, step), ...get(count), ...lanesSum(fn.v('above')), ...lanesSum(fn.v('below'))]];
 }
 
+/**
+ * winpQ(list₁…, lo₁…, span₁…, hi₁…, idx0, b, x₁…, nBytes) → (count₁…, above₁…), Q = 1…4: the
+ * window pass of Q selections on parents x₁… at once, each block of the base loaded once: for
+ * selection q, how many of mag(x_q − b) lie above hi_q (unsigned), and the list of those in
+ * [lo_q, hi_q] (mag − lo_q < span_q = hi_q − lo_q + 1, unsigned) as pairs (idx0 + i, magnitude) at
+ * list_q, in index order. The lanes are looked at only where some selection has one in its window.
+ */
+function winParents(Q: number): [Func, number[]] {
+  const scalars: Record<string, number> = { i: I32, a: I32 };
+  for (let q = 0; q < Q; q++) scalars[`c${q}`] = I32;
+  const fn = new Func([...Array(4 * Q + 2).fill(I32), ...Array(Q).fill(I32), I32], [...Array(2 * Q).fill(I32)], scalars);
+  const list = (q: number) => q;
+  const [idx0, b, n] = [4 * Q, 4 * Q + 1, 5 * Q + 2];
+  const x = (q: number) => 4 * Q + 2 + q;
+  const V = (nm: string, q: number) => fn.v(`${nm}${q}`);
+  const setup = [...v128const(MAG), ...set(fn.v('mag'))];
+  for (let q = 0; q < Q; q++)
+    for (const [nm, param] of [
+      ['lo', Q + q],
+      ['span', 2 * Q + q],
+      ['hi', 3 * Q + q],
+    ] as const)
+      setup.push(...get(param), ...i32x4splat, ...set(V(nm, q)));
+  const step = [...load(fn, b), ...set(fn.v('bv'))];
+  for (let q = 0; q < Q; q++) {
+    const [m, w] = [V('m', q), V('w', q)];
+    step.push(...load(fn, x(q)), ...get(fn.v('bv')), ...f32x4sub, ...get(fn.v('mag')), ...v128and, ...set(m));
+    step.push(...get(V('above', q)), ...get(m), ...get(V('hi', q)), ...i32x4gtU, ...i32x4sub, ...set(V('above', q)));
+    step.push(...get(m), ...get(V('lo', q)), ...i32x4sub, ...get(V('span', q)), ...i32x4ltU, ...set(w));
+  }
+  const lanes: number[] = [];
+  for (let q = 0; q < Q; q++) {
+    const [m, w, count] = [V('m', q), V('w', q), fn.s(`c${q}`)];
+    lanes.push(...get(w), ...anyTrue, ...IF);
+    // Branch-free within the four lanes: each lane's pair is written at the list's end, which moves on only for a lane in the window.
+    for (let k = 0; k < 4; k++) {
+      lanes.push(...get(count), ...i32const(3), 0x74, ...get(list(q)), add, ...tee(fn.s('a')));
+      lanes.push(...get(idx0), ...get(fn.s('i')), ...i32const(2), 0x76, add, ...i32const(k), add, ...i32store());
+      lanes.push(...get(fn.s('a')), ...get(m), ...i32x4lane(k), ...i32store(4));
+      lanes.push(...get(count), ...get(w), ...i32x4lane(k), ...i32const(1), 0x71, add, ...set(count));
+    }
+    lanes.push(END);
+  }
+  step.push(...get(V('w', 0)));
+  for (let q = 1; q < Q; q++) step.push(...get(V('w', q)), ...v128or);
+  step.push(...anyTrue, ...IF, ...lanes, END);
+  const results = [
+    ...Array.from({ length: Q }, (_, q) => get(fn.s(`c${q}`))).flat(),
+    ...Array.from({ length: Q }, (_, q) => lanesSum(V('above', q))).flat(),
+  ];
+  return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
+}
+
 const lanesSum = (v: number) => [...get(v), ...i32x4lane(0), ...[1, 2, 3].flatMap((l) => [...get(v), ...i32x4lane(l), add])];
 
 /** prune(o, x, cb, ci, idx0, nBytes): o = +0 where mag(x) < cb || (mag(x) == cb && i < ci), else x (prune.ts's pruneRange). */
@@ -224,10 +278,37 @@ function l1Random(Q: number): [Func, number[]] {
   return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
 }
 
+/**
+ * What one element-wise loop specialises on, so that it runs only the float operations the
+ * reference runs for these parameters (a multiply by 1 and a division by 1 are exact, NaN
+ * payloads aside, and the reference itself skips ×1 for the rescale and ÷1 for the divisor):
+ *   simple: every cutoff's index lies outside the call's range, so a cutoff is one signed
+ *           threshold t per cutoff (trim: kept iff mag > t; outliers: survives cutoff c iff mag > t),
+ *           carried in the bits parameter (the index parameter is ignored), and no index test runs;
+ *   rescale / weight / lambda / divide: some parent's rescale (or weight) is not 1, λ ≠ 1, the divisor ≠ 1;
+ *   normalize: TIES divides by the agreeing weights.
+ */
+export interface ApplyFlags {
+  simple: boolean;
+  rescale: boolean;
+  weight: boolean;
+  lambda: boolean;
+  divide: boolean;
+  normalize: boolean;
+}
+const FLAG_KEYS = ['simple', 'rescale', 'weight', 'lambda', 'divide', 'normalize'] as const;
+const GENERAL: ApplyFlags = { simple: false, rescale: true, weight: true, lambda: true, divide: true, normalize: true };
+
 /** The element-wise pass of P parents; see the file comment for the parameters. */
-function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'], P: number): [Func, number[]] {
+function apply(
+  sparsify: ApplySpec['sparsify'],
+  consensus: ApplySpec['consensus'],
+  P: number,
+  flags: ApplyFlags = GENERAL,
+): [Func, number[]] {
   const trim = sparsify === 'trim';
   const outliers = sparsify === 'outliers';
+  const simple = flags.simple && (trim || outliers);
   // Mask parameters per parent: trim (cb, ci), outliers (lb, li, hb, hi), random (sk) and one drop.
   const K = trim ? 2 : outliers ? 4 : 1;
   const maskParams = [...Array(K * P).fill(I32), ...(K === 1 ? [F32] : [])];
@@ -253,10 +334,15 @@ function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'
   const step = [...load(fn, 1), ...set(bv)];
   for (let p = 0; p < P; p++) {
     step.push(...load(fn, x(p)), ...get(bv), ...f32x4sub, ...set(d));
-    if (trim) {
+    if (trim && simple) step.push(...get(d), ...get(V('mag')), ...v128and, ...get(V('cb', p)), ...i32x4gtS);
+    else if (trim) {
       // Kept iff mag > cb || (mag == cb && i < ci), unsigned on the magnitude bits.
       step.push(...get(d), ...get(V('mag')), ...v128and, ...set(mg), ...get(mg), ...get(V('cb', p)), ...i32x4gtU);
       step.push(...get(mg), ...get(V('cb', p)), ...i32x4eq, ...get(V('idx')), ...get(V('ci', p)), ...i32x4ltS, ...v128and, ...v128or);
+    } else if (outliers && simple) {
+      // Survives lo (mag > t_lo) and not hi (mag > t_hi).
+      step.push(...get(d), ...get(V('mag')), ...v128and, ...tee(mg), ...get(V('lb', p)), ...i32x4gtS);
+      step.push(...get(mg), ...get(V('hb', p)), ...i32x4gtS, ...v128andnot);
     } else if (outliers) {
       // Kept iff pruned by hi (mag < hb || (mag == hb && i < hi)) and not by lo (the same with lb, li).
       const below = (b: string, i: string) => [
@@ -275,51 +361,53 @@ function apply(sparsify: ApplySpec['sparsify'], consensus: ApplySpec['consensus'
       step.push(...get(d), ...get(V('mag')), ...v128and, ...set(mg), ...below('hb', 'hi'), ...below('lb', 'li'), ...v128andnot);
     } else step.push(...unit(fn, V('sk', p)), ...get(V('drop')), ...f32x4lt, ...v128not);
     step.push(...set(k), ...get(V('kept', p)), ...get(k), ...i32x4sub, ...set(V('kept', p)));
-    step.push(...get(V('w', p)), ...get(d), ...get(k), ...v128and, ...get(V('r', p)), ...f32x4mul, ...f32x4mul, ...set(V('d', p)));
+    // wₚ·((dₚ kept) · rₚ), each multiply only where a factor is not 1.
+    const kept = [...get(d), ...get(k), ...v128and];
+    const rescaled = flags.rescale ? [...kept, ...get(V('r', p)), ...f32x4mul] : kept;
+    step.push(...(flags.weight ? [...get(V('w', p)), ...rescaled, ...f32x4mul] : rescaled), ...set(V('d', p)));
   }
   // The sum of the deltas from +0 in parent order: the consensus-none mean's numerator, TIES's elected mass.
   const total = [...get(zero)];
   for (let p = 0; p < P; p++) total.push(...get(V('d', p)), ...f32x4add);
-  const store = (value: number[]) => [...at(fn, 0), ...get(bv), ...get(V('lambda')), ...value, ...f32x4mul, ...f32x4add, ...v128store];
-  if (consensus === 'none') step.push(...store([...total, ...get(V('div')), ...f32x4div]));
+  const store = (value: number[]) => [
+    ...at(fn, 0),
+    ...get(bv),
+    ...(flags.lambda ? [...get(V('lambda')), ...value, ...f32x4mul] : value),
+    ...f32x4add,
+    ...v128store,
+  ];
+  if (consensus === 'none') step.push(...store(flags.divide ? [...total, ...get(V('div')), ...f32x4div] : total));
   else {
-    const any = (cmp: number[]) =>
-      Array.from({ length: P }, (_, p) => [...get(V('d', p)), ...get(zero), ...cmp, ...(p ? v128or : [])]).flat();
-    step.push(...get(V('conf')), ...any(f32x4gt), ...any(f32x4lt), ...v128and, ...i32x4sub, ...set(V('conf')));
-    step.push(...total, ...get(zero), ...f32x4ge, ...set(V('up')), ...get(zero), ...set(V('m')), ...get(zero), ...set(V('den')));
+    // Each delta's sign masks, once: for the conflict count and for the election.
     for (let p = 0; p < P; p++) {
       const dp = V('d', p);
-      step.push(...get(dp), ...get(zero), ...f32x4gt, ...get(dp), ...get(zero), ...f32x4lt, ...get(V('up')), ...bitselect, ...set(V('ag')));
-      step.push(...get(V('m')), ...get(dp), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('m')));
-      step.push(...get(V('den')), ...get(V('w', p)), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('den')));
+      step.push(...get(dp), ...get(zero), ...f32x4gt, ...set(V('gt', p)), ...get(dp), ...get(zero), ...f32x4lt, ...set(V('lt', p)));
+    }
+    const any = (nm: string) => Array.from({ length: P }, (_, p) => [...get(V(nm, p)), ...(p ? v128or : [])]).flat();
+    step.push(...get(V('conf')), ...any('gt'), ...any('lt'), ...v128and, ...i32x4sub, ...set(V('conf')));
+    step.push(...total, ...get(zero), ...f32x4ge, ...set(V('up')), ...get(zero), ...set(V('m')), ...get(zero), ...set(V('den')));
+    for (let p = 0; p < P; p++) {
+      step.push(...get(V('gt', p)), ...get(V('lt', p)), ...get(V('up')), ...bitselect, ...set(V('ag')));
+      step.push(...get(V('m')), ...get(V('d', p)), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('m')));
+      if (flags.normalize) step.push(...get(V('den')), ...get(V('w', p)), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('den')));
     }
     const [m, den] = [V('m'), V('den')];
-    step.push(
-      ...store([
-        ...get(m),
-        ...get(den),
-        ...f32x4div,
-        ...get(m),
-        ...get(den),
-        ...get(zero),
-        ...f32x4ne,
-        ...get(V('norm')),
-        ...v128and,
-        ...bitselect,
-      ]),
-    );
+    // Normalised (m / den where den ≠ 0, else m) only when the parameters ask for it.
+    const merged = flags.normalize
+      ? [...get(m), ...get(den), ...f32x4div, ...get(m), ...get(den), ...get(zero), ...f32x4ne, ...get(V('norm')), ...v128and, ...bitselect]
+      : get(m);
+    step.push(...store(merged));
   }
-  step.push(...nextIdx(fn));
+  if (!simple) step.push(...nextIdx(fn));
   const results = [...Array.from({ length: P }, (_, p) => lanesSum(V('kept', p))).flat(), ...lanesSum(V('conf'))];
   return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
 }
 
 const MAX_PARENTS = 4;
-const SPARSIFY = ['trim', 'outliers', 'random'] as const;
-const CONSENSUS = ['none', 'ties'] as const;
-const applyName = (s: string, c: string, P: number) => `${s}_${c}_${P}`;
+const applyName = (s: string, c: string, P: number, flags: ApplyFlags) =>
+  `${s}_${c}_${P}_${FLAG_KEYS.map((k) => (flags[k] ? 1 : 0)).join('')}`;
 
-/** The module, built on first use. */
+/** The module of the selection passes (the element-wise loops are modules of their own, applyWasm), built on first use. */
 export function selectWasm(): Uint8Array<ArrayBuffer> {
   const funcs: [string, Func, number[]][] = [
     ['hist', ...hist(true)],
@@ -331,9 +419,18 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['prune', ...prune()],
     ['win', ...win()],
   ];
-  for (const s of SPARSIFY)
-    for (const c of CONSENSUS) for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([applyName(s, c, P), ...apply(s, c, P)]);
+  for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([`winp${P}`, ...winParents(P)]);
   return sharedModule(funcs);
+}
+
+/** A module of one element-wise loop (exported as "apply"), specialised on `flags`. */
+export function applyWasm(
+  sparsify: ApplySpec['sparsify'],
+  consensus: ApplySpec['consensus'],
+  P: number,
+  flags: ApplyFlags,
+): Uint8Array<ArrayBuffer> {
+  return sharedModule([['apply', ...apply(sparsify, consensus, P, flags)]]);
 }
 
 type Loop = (...args: number[]) => unknown;
@@ -353,6 +450,23 @@ const BLOCK = BLOCK_ELEMENTS;
 
 let wasm: WebAssembly.Module | undefined;
 const instances = new WeakMap<WebAssembly.Memory, Record<string, Loop> | null>();
+/** The element-wise loops' modules by name (at most 3 · 2 · 4 · 2⁶ of them, made as parameters first need each), and their instances per memory. */
+const applyModules = new Map<string, WebAssembly.Module>();
+const applyInstances = new WeakMap<WebAssembly.Memory, Map<string, Loop>>();
+
+function applyLoopOn(memory: WebAssembly.Memory, s: ApplySpec['sparsify'], c: ApplySpec['consensus'], P: number, flags: ApplyFlags): Loop {
+  const name = applyName(s, c, P, flags);
+  let byName = applyInstances.get(memory);
+  if (!byName) applyInstances.set(memory, (byName = new Map()));
+  let loop = byName.get(name);
+  if (!loop) {
+    let m = applyModules.get(name);
+    if (!m) applyModules.set(name, (m = new WebAssembly.Module(applyWasm(s, c, P, flags))));
+    loop = (new WebAssembly.Instance(m, { env: { mem: memory } }).exports as Record<string, Loop>).apply;
+    byName.set(name, loop);
+  }
+  return loop;
+}
 
 function loopsOf(memory: WebAssembly.Memory): Record<string, Loop> | null {
   if (instances.has(memory)) return instances.get(memory)!;
@@ -373,7 +487,26 @@ const blocksOf = (start: number, end: number, fn: (s: number, len: number) => vo
   for (let s = start; s < end; s += CALL) fn(s, Math.min(CALL, end - s));
 };
 const clampIndex = (i: number) => Math.max(0, Math.min(0x7fffffff, i));
-const split = (a: number[], at: number) => [a.slice(0, at), a.slice(at)];
+const NEVER = 0x7fffffff;
+
+/**
+ * Each cutoff (bits cb[c], index ci[c]) as one signed threshold t over [s, e), where no index lies
+ * inside it, or null. Top-k (trim): kept iff mag > cb || (mag == cb && i < ci), so kept iff mag > t;
+ * bottom-m (the outlier trim's): pruned iff mag < cb || (mag == cb && i < ci), so it survives iff
+ * mag > t. Magnitudes are 31 bits, so a signed compare against t ∈ [−1, 2³¹ − 1] covers every case.
+ */
+export function simpleThresholds(top: boolean, cb: readonly number[], ci: readonly number[], s: number, e: number): number[] | null {
+  const t: number[] = [];
+  for (let c = 0; c < cb.length; c++) {
+    const b = cb[c] >>> 0;
+    // Every index of the range is ≥ ci (the equal magnitudes are not taken), or every one is < ci (they are).
+    const below = ci[c] <= s;
+    if (!below && ci[c] < e) return null;
+    if (top) t.push(below ? (b > NEVER ? NEVER : b) : b === 0 ? -1 : b > NEVER ? NEVER : b - 1);
+    else t.push(below ? (b > NEVER ? NEVER : b - 1) : b >= NEVER ? NEVER : b);
+  }
+  return t;
+}
 
 /**
  * The loops on `memory` (a pool's arena, where every array of the job lives) with this thread's
@@ -440,19 +573,44 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
       const stop = vectorEnd(start, end);
       const parts = xs.map(() => ({ count: 0, above: 0, below: 0, chunks: [] as Uint32Array[] }));
       for (let g = 0; g < xs.length; g += GROUP) {
-        const group = xs.slice(g, g + GROUP);
+        const Q = Math.min(GROUP, xs.length - g);
+        const qs = Array.from({ length: Q }, (_, q) => g + q);
+        // Each selection's list of one block (at most BLOCK pairs) in the scratch, copied out after the call.
+        const lists = qs.map((_, q) => scratch + q * WINDOW_LIST_BYTES);
+        const los = qs.map((i) => lo[i] >>> 0);
+        const his = qs.map((i) => hi[i] >>> 0);
+        // An empty window (lo above hi) lists nothing; its span would wrap, so it takes the one-selection loop.
+        const fused = los.every((l, q) => l <= his[q]);
+        const spans = los.map((l, q) => (his[q] - l + 1) | 0);
         for (let s = start; s < stop; s += BLOCK) {
           const len = Math.min(stop, s + BLOCK) - s;
-          group.forEach((x, q) => {
-            // Each selection's list of one block (at most BLOCK pairs) in the scratch, copied out after the call.
-            const list = scratch + q * WINDOW_LIST_BYTES;
-            const [count, above, below] = e.win(list, lo[g + q] | 0, hi[g + q] | 0, s, ptr(x, s), ptr(base, s), 4 * len) as number[];
-            const r = parts[g + q];
-            r.above += above;
-            r.below += below;
-            if (count > 0) {
-              r.chunks.push(u32(list, 2 * count).slice());
-              r.count += count;
+          let counts: number[], aboves: number[];
+          if (fused) {
+            const r = e[`winp${Q}`](
+              ...lists,
+              ...los.map((l) => l | 0),
+              ...spans,
+              ...his.map((h) => h | 0),
+              s,
+              ptr(base, s),
+              ...qs.map((i) => ptr(xs[i], s)),
+              4 * len,
+            ) as number[];
+            counts = r.slice(0, Q);
+            aboves = r.slice(Q);
+          } else {
+            const r = qs.map((i, q) => e.win(lists[q], lo[i] | 0, hi[i] | 0, s, ptr(xs[i], s), ptr(base, s), 4 * len) as number[]);
+            counts = r.map((x) => x[0]);
+            aboves = r.map((x) => x[1]);
+          }
+          qs.forEach((i, q) => {
+            const part = parts[i];
+            part.above += aboves[q];
+            // Every element is above the window, in it, or below it.
+            part.below += len - aboves[q] - counts[q];
+            if (counts[q] > 0) {
+              part.chunks.push(u32(lists[q], 2 * counts[q]).slice());
+              part.count += counts[q];
             }
           });
         }
@@ -487,32 +645,38 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
     apply(spec, base, xs, out, start, end) {
       const P = xs.length;
       if (P < 1 || P > MAX_PARENTS) return null;
+      const { sparsify, consensus } = spec;
+      const ties = consensus === 'ties';
+      const flags: ApplyFlags = {
+        simple: false,
+        rescale: spec.rescale.some((r) => r !== 1),
+        weight: spec.w.some((w) => w !== 1),
+        lambda: spec.lambda !== 1,
+        divide: !ties && spec.divisor !== 1,
+        normalize: ties && spec.normalize,
+      };
       // Per parent: trim (bits, index); outliers (lo bits, lo index, hi bits, hi index: cutoffs 2p and 2p + 1); random (stream key), then drop.
       const P2 = Array.from({ length: P }, (_, p) => p);
-      const cut = (c: (p: number) => number) => [...P2.map((p) => spec.bits[c(p)] | 0), ...P2.map((p) => clampIndex(spec.index[c(p)]))];
-      const masks =
-        spec.sparsify === 'random'
-          ? [...spec.sk.map((k) => k | 0), spec.drop]
-          : spec.sparsify === 'trim'
-            ? cut((p) => p)
-            : (([lb, li], [hb, hi]) => [...lb, ...li, ...hb, ...hi])(
-                split(
-                  cut((p) => 2 * p),
-                  P,
-                ),
-                split(
-                  cut((p) => 2 * p + 1),
-                  P,
-                ),
-              );
-      const loop = e[applyName(spec.sparsify, spec.consensus, P)];
+      const C = sparsify === 'trim' ? P : sparsify === 'outliers' ? 2 * P : 0;
+      const cb = Array.from({ length: C }, (_, c) => spec.bits[c] >>> 0);
+      const ci = Array.from({ length: C }, (_, c) => clampIndex(spec.index[c]));
+      // Parameter order: trim cb₀…, ci₀…; outliers lb₀…, li₀…, hb₀…, hi₀… (lo: cutoff 2p, hi: 2p + 1).
+      const order = (v: readonly number[]) =>
+        sparsify === 'trim'
+          ? [...v, ...ci]
+          : [...P2.map((p) => v[2 * p]), ...P2.map((p) => ci[2 * p]), ...P2.map((p) => v[2 * p + 1]), ...P2.map((p) => ci[2 * p + 1])];
+      const full = sparsify === 'random' ? [...spec.sk.map((k) => k | 0), spec.drop] : order(cb.map((x) => x | 0));
+      const general = applyLoopOn(memory, sparsify, consensus, P, flags);
+      const simpleLoop = C > 0 ? applyLoopOn(memory, sparsify, consensus, P, { ...flags, simple: true }) : null;
       const kept = new Array<number>(P).fill(0);
       let conflicts = 0;
       blocksOf(start, vectorEnd(start, end), (s, len) => {
-        const idx0 = spec.sparsify === 'random' ? (spec.offset + s) | 0 : s;
-        const args = [ptr(out, s), ptr(base, s), ...xs.map((x) => ptr(x, s)), ...spec.w, ...spec.rescale, ...masks];
+        // Where no cutoff's index falls inside [s, s + len), each cutoff is one threshold there and the loop tests no index.
+        const t = simpleLoop ? simpleThresholds(sparsify === 'trim', cb, ci, s, s + len) : null;
+        const idx0 = sparsify === 'random' ? (spec.offset + s) | 0 : s;
+        const args = [ptr(out, s), ptr(base, s), ...xs.map((x) => ptr(x, s)), ...spec.w, ...spec.rescale, ...(t ? order(t) : full)];
         args.push(spec.lambda, spec.divisor, spec.normalize ? -1 : 0, idx0, 4 * len);
-        const r = loop(...args) as number[];
+        const r = (t ? simpleLoop! : general)(...args) as number[];
         for (let p = 0; p < P; p++) kept[p] += r[p];
         conflicts += r[P];
       });
