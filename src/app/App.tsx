@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { useGarden } from './state.ts';
+import { kernelWorker } from './workers.ts';
 import { APP_FAMILY, initGarden, SLOT } from './garden.ts';
 import { chosenFamilyId, FAMILY_CHOICES, LM_FAMILY, switchFamily } from './family.ts';
 import { MailPlayground } from './components/MailPlayground.tsx';
@@ -43,6 +44,11 @@ export function App() {
   const busy = LM_PAGE ? lm.busy : gardenBusy;
   useEffect(() => {
     if (!LM_PAGE) void initGarden();
+    // The LM page opens no classifier garden; the status bar still says which backend this machine has.
+    else
+      void kernelWorker()
+        .probe()
+        .then((backend) => useGarden.setState({ backend }));
   }, []);
 
   return (
