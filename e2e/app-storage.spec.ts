@@ -10,6 +10,7 @@ import { test, expect, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { CHROMIUM } from '../scripts/ensure-chromium.mjs';
 import { breedExampleRecipe, seriousViolations } from './app-helpers.ts';
+import { readSlm } from '../src/core/format/slm.ts';
 
 test.use({ launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') } });
 
@@ -50,6 +51,12 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
   await expect(page.getByTestId('lineage-node-digits-noisy')).toHaveAttribute('data-badges', 'source archived');
   await expect(page.getByTestId('archive-digits-noisy')).toHaveText('Restore');
   await expect(row).toHaveAttribute('data-bytes', bytesBefore!);
+  // The decision is ledgered: a storage entry, and the chain still verifies.
+  const ledger = page.getByTestId('ledger');
+  await expect(ledger.locator('li').last()).toContainText(
+    'storage archive Digits noisy specialist: archived by the user from the storage panel',
+  );
+  await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
 
   // A slow export: the bar with ETA, every other action waits, Cancel stops at the next tensor and downloads nothing.
   await setSlow(page, true);
@@ -94,6 +101,9 @@ test('archive moves a model out of the pool and back; the champion cannot go', a
   await page.getByTestId('archive-digits-noisy').click();
   await expect(page.getByTestId('storage-message')).toContainText('Restored Digits noisy specialist to the pool');
   await expect(pool.getByTestId('model-digits-noisy')).toHaveCount(1);
+  await expect(ledger.locator('li').last()).toContainText('storage restore Digits noisy specialist: restored to the pool by the user');
+  await expect(ledger.locator('li', { hasText: 'archive Digits noisy specialist' })).toHaveCount(1);
+  await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
   await expect(page.getByTestId('lineage-node-digits-noisy')).toHaveAttribute('data-badges', 'source');
 });
 
@@ -118,4 +128,63 @@ test('the signed bundle with the model shows its export progress; Cancel saves n
   await page.getByTestId('share-export-bundle').click();
   await expect(page.getByTestId('share-export-message')).toContainText('with the model');
   expect(downloads).toEqual([expect.stringMatching(/\.bundle\.json$/)]);
+});
+
+test("the candidate's Download .slm shows progress with ETA, Cancel downloads nothing; a breed identical to an archived model offers it back", async ({
+  page,
+}) => {
+  test.setTimeout(180_000);
+  await slowStore(page);
+  const downloads: string[] = [];
+  page.on('download', (d) => downloads.push(d.suggestedFilename()));
+  await page.goto('/');
+  await breedExampleRecipe(page);
+  await expect(page.getByTestId('receipt')).toBeVisible({ timeout: 90_000 });
+  const panel = page.getByTestId('candidate-panel');
+  const hash = (await panel.locator('.mono').first().getAttribute('title'))!;
+  const id = `candidate-${hash.slice(0, 8)}`;
+  const name = (await page.getByTestId('candidate-name').textContent())!;
+
+  await setSlow(page, true);
+  await page.getByTestId('download-candidate').click();
+  await expect(page.getByTestId('candidate-download-progress-text')).toContainText(/read from the store \(.+\) · about .+ left/);
+  const bar = page.getByTestId('candidate-download-progress');
+  const total = Number(await bar.getAttribute('data-total'));
+  expect(Number(await bar.getAttribute('data-done'))).toBeLessThan(total);
+  await expect(page.getByTestId('download-candidate')).toBeDisabled();
+  await panel.scrollIntoViewIfNeeded();
+  await panel.screenshot({ path: 'e2e/screenshots/candidate-download-progress.png' });
+  await page.getByTestId('candidate-download-cancel').click();
+  await expect(page.getByTestId('candidate-download-message')).toHaveText(`Export of ${name} cancelled: nothing was downloaded.`);
+  await expect(bar).toHaveCount(0);
+  await setSlow(page, false);
+  expect(downloads).toEqual([]);
+
+  // Then it downloads: the model's hash, its recipe in the metadata.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-candidate').click()]);
+  expect(download.suggestedFilename()).toBe(`${id}.slm`);
+  const file = new Uint8Array(await readFile((await download.path())!));
+  expect(file.length).toBe(total);
+  expect(createHash('sha256').update(file).digest('hex')).toBe(hash);
+  const recipe = JSON.parse(readSlm(file).metadata['garden.recipe']) as { params: Record<string, unknown>; seed: number };
+  expect(recipe.params.lambda).toBe(0.5);
+
+  // Archived (ledgered), then bred again to exactly the same tensors: the panel says so and offers it back.
+  await page.getByTestId(`archive-${id}`).click();
+  await expect(page.getByTestId('storage-message')).toContainText(`Archived ${name}`);
+  await breedExampleRecipe(page);
+  const archived = page.getByTestId('candidate-archived');
+  await expect(archived).toHaveText(
+    `This candidate is identical to the archived model ${name} (archived: archived by the user from the storage panel); restore it to evaluate it? Restore ${name}`,
+    { timeout: 90_000 },
+  );
+  await panel.screenshot({ path: 'e2e/screenshots/candidate-archived.png' });
+  await page.getByTestId('restore-candidate').click();
+  await expect(page.getByTestId('candidate-name')).toHaveText(name);
+  await expect(page.getByTestId('parent-pool').getByTestId(`model-${id}`)).toHaveCount(1);
+  const ledger = page.getByTestId('ledger');
+  await expect(ledger.locator('li').last()).toContainText(
+    `storage restore ${name}: restored as the candidate: a breed gave exactly its tensors`,
+  );
+  await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
 });
