@@ -13,8 +13,8 @@ import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
 import { Arena } from './arena.ts';
 import { simdRange } from './simd.ts';
-import { CANDIDATES_MAX } from '../core/operators/select.ts';
-import { passLoopsOn, SELECT_SCRATCH_BYTES } from './simd-select.ts';
+import { CANDIDATES_MAX, isKept, isPruned } from '../core/operators/select.ts';
+import { passLoopsOn, SELECT_SCRATCH_BYTES, simpleThresholds } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
 import { samplePositions } from '../core/operators/fast/task-arithmetic.ts';
 
@@ -531,6 +531,73 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       { numRuns: 100, seed: 3 },
     );
     for (const key of ['histHigh', 'lowCandidates', 'prune']) expect(taken[key], key).toBeGreaterThan(20);
+  });
+
+  it('a cutoff as one threshold where no index falls in the range: the same kept set as the cutoff’s rule, at every edge', () => {
+    // Magnitudes at and around the edges (0, the largest NaN) and around each cutoff's bits; cutoffs include KEEP_NONE's 0x80000000.
+    const edges = [0, 1, 2, 0x3f7ffffe, 0x3f7fffff, 0x3f800000, 0x3f800001, 0x7f800000, 0x7ffffffe, 0x7fffffff];
+    const cutBits = [...edges, 0x80000000];
+    const [s, e] = [100, 200];
+    let checked = 0;
+    for (const top of [true, false])
+      for (const b of cutBits)
+        for (const i of [0, 99, 100, 101, 150, 199, 200, 201, 1000]) {
+          const t = simpleThresholds(top, [b], [i], s, e);
+          // An index inside the range (s < i < e) needs the index test.
+          if (i > s && i < e) {
+            expect(t).toBeNull();
+            continue;
+          }
+          expect(t).not.toBeNull();
+          for (const m of [...edges, Math.max(0, b - 1), Math.min(0x7fffffff, b), Math.min(0x7fffffff, b + 1)])
+            for (const at of [s, s + 1, e - 1]) {
+              const rule = top ? isKept(m, at, { bits: b, index: i }) : !isPruned(m, at, { bits: b, index: i });
+              expect(m > t![0], `top ${top} bits ${b.toString(16)} index ${i} mag ${m.toString(16)} at ${at}`).toBe(rule);
+              checked++;
+            }
+        }
+    expect(checked).toBeGreaterThan(2000);
+    // One cutoff inside the range makes the whole range take the index test.
+    expect(simpleThresholds(true, [5, 7], [0, 150], s, e)).toBeNull();
+    expect(simpleThresholds(true, [5, 7], [0, 300], s, e)).toEqual([5, 6]);
+  });
+
+  it('tensors of several loop calls, with equal magnitudes at the cutoffs placed inside a call and on its edges, give the reference bits and counts', () => {
+    // 65 536 elements per call of the element-wise loop: three calls and a tail, on a coarse grid so that many magnitudes equal each cutoff.
+    const n = 3 * 65536 + 37;
+    const taken: Record<string, number> = {};
+    const loops = counted(simd, taken);
+    let inside = 0;
+    for (const [op, p, seed] of [
+      ['ties', { density: 0.2, normalize: true }, 3],
+      ['ties', { density: 0.37, normalize: false, weights: [0.5, 1, 0.25], lambda: 0.7 }, 5],
+      ['sparse-task-delta', { density: 0.5 }, 7],
+      ['sparse-task-delta', { density: 0.11, weights: [1, -0.5] }, 9],
+      ['breadcrumbs', { density: 0.8, gamma: 0.05 }, 11],
+      ['breadcrumbs-ties', { density: 0.6, gamma: 0.15 }, 13],
+    ] as const) {
+      const P = 'weights' in p ? p.weights.length : 3;
+      const inputs = family(n, P, seed, (m) => arena.alloc(m));
+      const ctx = { name: `calls.${seed}`, shape: [n], seed: 1 };
+      const k = getFastKernel(op);
+      const refStats: Record<string, number> = {};
+      const ref = getOperator(op).cpu(inputs, p, { ...ctx, stats: refStats });
+      withPassLoops(loops, () => {
+        const derived = reduceSplit(k.reduce!, inputs, p, ctx, [0, 65536 + 5000, n], 2);
+        const index = derived.fastTrimIndex as number[];
+        // The cutoffs' indices fall inside a call (the index test runs there) as well as outside (one threshold).
+        inside += index.filter((i) => i % 65536 !== 0 && i < n).length;
+        for (const bounds of [
+          [0, n],
+          [0, 65536 + 5000, n],
+          [0, 12345, 2 * 65536 + 4, n],
+        ])
+          expectRanges(k, inputs, { ...p, ...derived }, ctx, bounds, ref, refStats, (m) => arena.alloc(m));
+      });
+      for (const a of inputs) arena.free(a);
+    }
+    expect(inside).toBeGreaterThan(6);
+    expect(taken.apply).toBeGreaterThanOrEqual(6 * 6);
   });
 
   it('the comparison catches planted bugs: an off-by-one at the cutoff (index or magnitude), the parents’ drop streams swapped, the L1 norm after the drop taken without it', () => {
