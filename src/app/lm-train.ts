@@ -277,6 +277,7 @@ async function storeTrained(base: TextModelEntry, out: LmTrainOutcome, s: LmTrai
       breedMs: out.ms,
       backend: out.engine,
     },
+    [out.documents.lineage, out.documents.receipt, out.documents.candidate],
   );
   await refreshTextModels();
   return stored;
