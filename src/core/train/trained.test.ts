@@ -9,12 +9,12 @@ import { candidateOperator, checkPolicy, PolicyError } from '../lab/policy.ts';
 import { admissionDocuments, type AdmissionEvidence } from '../lab/records.ts';
 import { ReleaseController } from '../lab/release.ts';
 import { CONTRACT, H, memoryLedger, testPolicy } from '../lab/test-helpers.ts';
-import { makeManifest } from '../manifest/index.ts';
+import { makeManifest, manifestHash, validateManifest } from '../manifest/index.ts';
 import type { Policy } from '../manifest/kinds.ts';
 import { initAdapter, mergeAdapter } from './lora.ts';
 import { mlpSites } from './mlp.ts';
 import { exportPeft } from './peft.ts';
-import { TRAIN_OPERATOR, trainedCandidateSlm, trainedParams } from './trained.ts';
+import { TRAIN_OPERATOR, trainedCandidateSlm, trainedParams, trainedRecords } from './trained.ts';
 
 const GRAPH = H('9');
 const LABELS = ['a', 'b', 'c'];
@@ -133,5 +133,42 @@ describe('trained candidates (base + merged adapter)', () => {
     expect(() => checkPolicy(testPolicy({ allowlist: ['lora-merge2'] }))).toThrow(PolicyError);
     expect(candidateOperator(readSlm(baseBytes).metadata)).toBe('');
     expect(candidateOperator({ 'garden.operator': 'ties@2.0.0' })).toBe('ties');
+  });
+});
+
+describe('trainedRecords', () => {
+  it('writes schema-valid lineage, receipt and candidate documents that chain to the file and name only the changed tensors', () => {
+    const adapter = initAdapter(
+      {
+        r: 2,
+        alpha: 4,
+        dropout: 0,
+        targetModules: ['fc1'],
+        modulesToSave: [],
+        useRslora: false,
+        fanInFanOut: true,
+        baseModel: 'base.slm',
+        taskType: null,
+      },
+      mlpSites(baseTensors),
+      new Map(baseTensors.map((t) => [t.name, t])),
+      5,
+      species,
+    );
+    const r = mulberry32(4);
+    for (const p of adapter.lora.values()) for (let i = 0; i < p.b.length; i++) p.b[i] = r() - 0.5;
+    const files = exportPeft(adapter);
+    const merged = mergeAdapter(baseTensors, adapter);
+    const params = trainedParams(files, spec);
+    const file = trainedCandidateSlm(base, merged, params, 5);
+    const d = trainedRecords(file, base.hash, baseTensors, merged, params, 5, { engine: 'cpu tape', kind: 'cpu', ms: 12, steps: 3 });
+    for (const m of [d.lineage, d.receipt, d.candidate]) expect(() => validateManifest(m)).not.toThrow();
+    expect(d.lineage.operator).toEqual(TRAIN_OPERATOR);
+    expect(d.lineage.parents).toEqual([base.hash]);
+    expect(d.receipt.lineage).toBe(manifestHash(d.lineage));
+    expect(d.receipt.output).toBe(file.hash);
+    expect(d.receipt.tensors.map((t) => t.name)).toEqual(['fc1.weight']);
+    expect(d.receipt.tensors[0].deltaNorm).toBeGreaterThan(0);
+    expect(d.candidate).toMatchObject({ candidate: file.hash, receipt: manifestHash(d.receipt), lineage: manifestHash(d.lineage) });
   });
 });
