@@ -541,7 +541,7 @@ describe('fuzz stage: 10,000 inputs per parser, 0 crashes, 0 partial writes', ()
   });
 
   it('slot contract: refused with a ContractError naming its line, or parsed into checks that never throw', async () => {
-    const valid = ['digits', 'mail', 'text'].map((slot) => readFileSync(join(STARTER_CONTRACTS_DIR, `${slot}.contract`), 'utf8'));
+    const valid = ['digits', 'mail', 'lm'].map((slot) => readFileSync(join(STARTER_CONTRACTS_DIR, `${slot}.contract`), 'utf8'));
     const TOKENS = [
       '-',
       ':',

@@ -12,7 +12,7 @@ import {
   sessionExecutionProvider,
   type InferenceSession,
 } from '../src/runtime/ort-session.ts';
-import { evaluateSuite, sampleText, type SampleResult } from '../src/core/eval/lm.ts';
+import { evaluateSuite } from '../src/core/eval/lm.ts';
 import { evaluateRobustness } from '../src/core/eval/robustness.ts';
 import type { EvaluationResult } from '../src/core/eval/types.ts';
 import { runtimeSmoke, type SmokeResult } from '../src/core/eval/smoke.ts';
@@ -162,11 +162,6 @@ const api = {
       ...(lm ? lmContract(m) : {}),
       onProgress,
     });
-  },
-
-  /** A seeded continuation of `prompt` (`length` characters; temperature 0.8 unless given). */
-  async sampleText(m: ModelPayload, prompt: string, length: number, seed: number, temperature?: number): Promise<SampleResult> {
-    return sampleText(runner(m, true), prompt, { context: m.featureSize, length, seed, temperature });
   },
 
   /** Whether a session for this model is warm, so the caller may send it without tensors. */

@@ -3,8 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildDigits, DIGITS_TINY } from '../../scripts/starter/digits.ts';
-import { buildText, TEXT_TINY } from '../../scripts/starter/text.ts';
-import { writeSuite } from '../../src/core/eval/suite.ts';
+import { hfFolderFiles, tinyCheckpoint } from '../../src/core/models/llama-testing.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { readFileSync } from 'node:fs';
 import { runGarden } from '../test-run.ts';
@@ -93,59 +92,36 @@ describe('garden eval', () => {
   });
 });
 
-describe('garden eval: language models', () => {
+describe('garden eval: language models (a seeded tiny Llama)', () => {
   let tdir = '';
   beforeAll(async () => {
     tdir = mkdtempSync(join(tmpdir(), 'garden-eval-lm-'));
-    const build = await buildText(TEXT_TINY);
-    for (const [rel, bytes] of build.files) {
-      mkdirSync(dirname(join(tdir, rel)), { recursive: true });
-      writeFileSync(join(tdir, rel), bytes);
-    }
-    writeFileSync(join(tdir, 'catalog.json'), JSON.stringify({ version: 1, families: [build.entry] }));
+    mkdirSync(join(tdir, 'hf'));
+    for (const [name, bytes] of hfFolderFiles(tinyCheckpoint({ architecture: 'LlamaForCausalLM', scale: 1 })))
+      writeFileSync(join(tdir, 'hf', name), bytes);
+    const r = await garden('import', join(tdir, 'hf'), '--out', join(tdir, 'lm.slm'));
+    expect(r.code, r.err).toBe(0);
+    writeFileSync(join(tdir, 'a.txt'), 'the cat and the hat and then the other cat.\nthe end');
   });
   afterAll(() => rmSync(tdir, { recursive: true, force: true }));
 
-  const lmSuite = (name: string, featureSize: number, ids: number[]) => {
-    const rows = ids.length / featureSize;
-    const bytes = writeSuite(
-      { id: name, name, family: 'text', task: 'lm', perturbation: 'none', description: 'test', classes: 50, scale: 1 },
-      { dtype: 'U8', data: Uint8Array.from(ids), featureSize },
-      Uint8Array.from({ length: rows }, (_, i) => (i * 7) % 50),
-    );
-    const path = join(tdir, `${name}.suite`);
-    writeFileSync(path, bytes);
-    return path;
-  };
-
-  it('scores an lm suite as a language model: perplexity, for every suite of the family', async () => {
-    const r = await garden('eval', join(tdir, 'text/base.slm'), '--suite', 'all', '--json', '--catalog', join(tdir, 'catalog.json'));
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
-    const j = JSON.parse(r.out);
-    expect(j.results).toHaveLength(6);
-    for (const x of j.results) {
-      expect(x.result.suite.task).toBe('lm');
-      expect(x.result.metrics.perplexity).toBeGreaterThan(1);
-      expect(x.result.metrics.perplexity).toBeLessThan(50 * 4);
-    }
+  it('scores a frozen text as a language model: perplexity per token, the same from the folder and its .slm', async () => {
+    const perplexityOf = async (model: string) => {
+      const r = await garden('eval', model, '--text', join(tdir, 'a.txt'), '--json', '--runtime', 'reference');
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      return JSON.parse(r.out).results as { perplexity: number }[];
+    };
+    const a = await perplexityOf(join(tdir, 'lm.slm'));
+    expect(a).toHaveLength(1);
+    expect(a[0].perplexity).toBeGreaterThan(1);
+    expect(await perplexityOf(join(tdir, 'hf'))).toEqual(a);
   });
 
-  it('refuses an lm suite whose context width or token ids do not fit the family', async () => {
-    const catalog = join(tdir, 'catalog.json');
-    const wide = lmSuite(
-      'wide',
-      3,
-      Array.from({ length: 30 }, (_, i) => i % 50),
-    );
-    const r = await garden('eval', join(tdir, 'text/base.slm'), '--suite', wide, '--catalog', catalog);
+  it('refuses a catalog suite for a language model in one line (no family has its species)', async () => {
+    const r = await garden('eval', join(tdir, 'lm.slm'), '--suite', 'all', '--catalog', join(dir, 'catalog.json'));
     expect(r.code).toBe(1);
-    expect(r.err).toBe('garden eval: suite "wide" has contexts of 3 tokens; the model takes 4');
-    const ids = Array.from({ length: 40 }, (_, i) => i % 50);
-    ids[13] = 60;
-    const oov = lmSuite('oov', 4, ids);
-    const o = await garden('eval', join(tdir, 'text/base.slm'), '--suite', oov, '--catalog', catalog);
-    expect(o.code).toBe(1);
-    expect(o.err).toBe('garden eval: suite "oov" has token id 60 at input 13, outside the vocabulary 0..49');
+    expect(r.err.split('\n')).toHaveLength(1);
+    expect(r.err).toMatch(/^garden eval: model species [0-9a-f]{64} matches no family in the catalog \(digits: /);
   });
 });

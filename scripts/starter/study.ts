@@ -16,8 +16,6 @@ import { checkCatalog, type CatalogFamily } from '../../src/core/models/catalog.
 import { sha256Hex } from '../../src/core/hash.ts';
 import type { ParamValues } from '../../src/core/operators/types.ts';
 import type { Tensor } from '../../src/core/tensor.ts';
-import { sampleText } from '../../src/core/eval/lm.ts';
-import { createOrtSession, releaseSession, runTokens } from '../../src/runtime/ort-session.ts';
 import { evaluateFamily, formatRobustness, formatTable, type FamilyReport } from './evaluate-family.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,36 +108,6 @@ async function mergeStudy(fam: CatalogFamily): Promise<string[]> {
   return lines;
 }
 
-/**
- * The build's continuations come from the CPU forward pass; the evaluator worker samples through
- * onnxruntime-web (runTokens) with the core's sampleText. Same prompts, seed and temperature:
- * report whether the texts are identical.
- */
-async function ortSamples(fam: CatalogFamily, notes: string[]): Promise<string> {
-  const K = fam.input.shape[0];
-  const graph = files(fam.graph);
-  let same = 0;
-  let total = 0;
-  const differ: string[] = [];
-  for (const line of notes) {
-    const m = /^- (\S+): "(.*)" → "(.*)"$/.exec(line);
-    if (!m) continue;
-    const [, id, prompt, cpuText] = m;
-    const session = await createOrtSession(graph, readSlm(files(fam.models.find((x) => x.id === id)!.file)).tensors);
-    const s = await sampleText((x, b) => runTokens(session, Int32Array.from(x), b, K), prompt, {
-      context: K,
-      length: cpuText.length,
-      seed: 1,
-      temperature: 0.7,
-    });
-    await releaseSession(session);
-    total++;
-    if (s.text === cpuText) same++;
-    else differ.push(`${id}: "${s.text}"`);
-  }
-  return `Sampled again through onnxruntime-web (\`runTokens\` + \`sampleText\` from src/core/eval/lm.ts, the evaluator worker's path), same prompts, seed and temperature: ${same} of ${total} continuations identical to the CPU ones${differ.length ? `; differing: ${differ.join('; ')}` : ''}.`;
-}
-
 async function main(): Promise<void> {
   const catalogPath = join(STARTER, 'catalog.json');
   if (!existsSync(catalogPath)) throw new Error('public/starter/catalog.json is missing; run "npm run starter" first');
@@ -194,7 +162,6 @@ async function main(): Promise<void> {
     }
     const st = stamps.find((s) => s.family === f.id);
     if (st?.notes.length) lines.push(...st.notes, '');
-    if (f.input.kind === 'tokens' && st?.notes.length) lines.push(await ortSamples(f, st.notes), '');
     if (f.id === 'digits') lines.push(...(await mergeStudy(f)), '');
   }
   lines.push(END);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { buildMail, MAIL_TINY } from './mail.ts';
-import { buildText, TEXT_TINY } from './text.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { readSlm } from '../../src/core/format/slm.ts';
 import { readSuite } from '../../src/core/eval/suite.ts';
@@ -47,41 +46,5 @@ describe('mail starter build', () => {
     expect(sha256Hex(readSuite(a.files.get(robust.file)!).inputs.data)).not.toBe(
       sha256Hex(readSuite(a.files.get('mail/suites/test.suite')!).inputs.data),
     );
-  });
-});
-
-describe('text starter build', () => {
-  it('is deterministic, has lm suites, and reports perplexity through onnxruntime', async () => {
-    const a = await buildText(TEXT_TINY);
-    const b = await buildText(TEXT_TINY);
-    expect(hashes(b)).toEqual(hashes(a));
-    expect(b.notes).toEqual(a.notes);
-    expect(a.entry.input.kind).toBe('tokens');
-    const report = await checkFamily(a);
-    expect(a.entry.suites.map((s) => [s.id, s.baseline ?? null])).toEqual([
-      ['text-moby', null],
-      ['text-sotu-early', null],
-      ['text-sotu-middle', null],
-      ['text-sotu-modern', null],
-      ['text-robust', 'text-moby'],
-      ['text-unseen', 'text-moby'],
-    ]);
-    // text-robust: the text-moby positions and labels, perturbed contexts.
-    const moby = readSuite(a.files.get('text/suites/moby.suite')!);
-    const robust = readSuite(a.files.get('text/suites/robust.suite')!);
-    expect([...robust.labels]).toEqual([...moby.labels]);
-    expect(sha256Hex(robust.inputs.data)).not.toBe(sha256Hex(moby.inputs.data));
-    for (const r of report.rows.filter((x) => x.robustness)) {
-      expect(r.metrics.perplexityRatio).toBeCloseTo(
-        r.metrics.perplexity! / report.rows.find((x) => x.model === r.model && x.suite === 'text-moby')!.metrics.perplexity!,
-        9,
-      );
-    }
-    expect(report.rows.filter((x) => x.robustness).length).toBe(2 * a.entry.models.length);
-    for (const r of report.rows) {
-      expect(r.metrics.perplexity).toBeGreaterThan(1);
-      // A model that learned anything is better than uniform over the character set.
-      expect(r.metrics.perplexity!).toBeLessThan(a.entry.output.labels.length);
-    }
   });
 });
