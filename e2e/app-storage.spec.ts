@@ -187,4 +187,17 @@ test("the candidate's Download .slm shows progress with ETA, Cancel downloads no
     `storage restore ${name}: restored as the candidate: a breed gave exactly its tensors`,
   );
   await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
+
+  // The exit check reads the candidates' files the same way: its bar, and Cancel makes no report.
+  await setSlow(page, true);
+  await page.getByTestId('run-exit-check').click();
+  await expect(page.getByTestId('exit-progress-text')).toContainText(/of candidates read \(.+\) · about .+ left/);
+  await page.getByTestId('exit-panel').screenshot({ path: 'e2e/screenshots/exit-check-progress.png' });
+  await page.getByTestId('exit-cancel').click();
+  await expect(page.getByTestId('lab-message')).toHaveText(
+    'The exit check was cancelled while it read the candidates: no report was made.',
+  );
+  await expect(page.getByTestId('exit-progress')).toHaveCount(0);
+  await expect(page.getByTestId('exit-report')).toHaveCount(0);
+  await setSlow(page, false);
 });
