@@ -575,8 +575,8 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       ['sparse-task-delta', { density: 0.11, weights: [1, -0.5] }, 9],
       ['breadcrumbs', { density: 0.8, gamma: 0.05 }, 11],
       ['breadcrumbs-ties', { density: 0.6, gamma: 0.15 }, 13],
-    ] as const) {
-      const P = 'weights' in p ? p.weights.length : 3;
+    ] as [string, ParamValues, number][]) {
+      const P = Array.isArray(p.weights) ? p.weights.length : 3;
       const inputs = family(n, P, seed, (m) => arena.alloc(m));
       const ctx = { name: `calls.${seed}`, shape: [n], seed: 1 };
       const k = getFastKernel(op);
