@@ -273,7 +273,8 @@ async function reject(g: ExitGarden, ledger: Ledger | null, policy: Policy | nul
   return result(ev, (bad) => `${ev.length - bad} of ${ev.length} known-bad candidates refused`, ev.length > 0);
 }
 
-const REASONED = new Set(['release', 'rollback', 'allele', 'approval', 'policy-change', 're-baseline', 'proposal']);
+// Storage decisions (archive, restore, delete) say why too.
+const REASONED = new Set(['release', 'rollback', 'allele', 'approval', 'policy-change', 're-baseline', 'proposal', 'storage']);
 
 function explain(entries: readonly LedgerEntry[]): CriterionResult {
   const ev: Record<string, unknown>[] = [];
