@@ -5,9 +5,10 @@
  * hashing, the multi-core kernels, serialization, the write). The command's own phase timings
  * give the breakdown (read, compute, serialize, write, hash).
  *
- * mergekit cannot run here (it needs torch, which is not installed, and pip finds no mergekit
- * distribution): its figures below are the ones issue 22 states for another machine and a
- * 16.8 M-element model, a reference only.
+ * mergekit is not run here (npm run bench installs no torch): its figures below are the ones issue
+ * 22 states for another machine and a 16.8 M-element model, a reference only. The same-files,
+ * same-machine comparison with PASS/MISS against the bars is scripts/reference/breed_vs_mergekit.py
+ * (torch and mergekit from scripts/reference/setup.sh), which times this same command.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
