@@ -68,12 +68,13 @@ describe('app families', () => {
     expect(chosenFamilyId(store('bogus'))).toBe('digits');
     // garden.ts opens a classifier family only: on the LM page it is digits, never opened.
     expect(chosenFamily(store('lm')).id).toBe('digits');
-    // An LM garden made before the family keeps its databases; its own zones are apart from every classifier garden's.
-    expect(LM_FAMILY.databases.models).toBe(gardenDatabases().text);
-    expect(LM_FAMILY.databases.ledger).toBe(gardenDatabases().textAudit);
+    // An LM garden made before the family keeps its databases (the names the text playground and the
+    // LM lab gave them); every zone is apart from every classifier garden's, so deleting the digits
+    // or mail garden (repo.ts deleteGarden) never deletes the language models or their ledger.
+    expect(LM_FAMILY.databases.models).toBe('slm-garden-text');
+    expect(LM_FAMILY.databases.ledger).toBe('slm-garden-text-audit');
     const classifier = APP_FAMILIES.flatMap((f) => Object.values(gardenDatabases(f.dbPrefix)));
-    expect(classifier).not.toContain(LM_FAMILY.databases.keys);
-    expect(classifier).not.toContain(LM_FAMILY.databases.evaluation);
+    for (const name of Object.values(LM_FAMILY.databases)) expect(classifier).not.toContain(name);
   });
 
   it('the LM slot is named as lm.contract names it, unless the ledger already created it under its old name', () => {

@@ -107,8 +107,9 @@ export interface LmFamily {
   contract: { text: string; file: string };
   /**
    * Its garden's IndexedDB databases, by zone. The tensor store and the ledger keep the names they
-   * had as the text playground's and the LM lab's (src/app/repo.ts gardenDatabases().text and
-   * .textAudit), so an LM garden made before the family existed opens as it was.
+   * had as the text playground's and the LM lab's ("slm-garden-text", "-text-audit"), so an LM
+   * garden made before the family existed opens as it was. None is a classifier garden's
+   * (repo.ts gardenDatabases), so resetting the digits garden leaves the language models be.
    */
   databases: { models: string; evaluation: string; ledger: string; keys: string };
 }

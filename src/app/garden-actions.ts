@@ -170,7 +170,7 @@ export function cancelExport(): void {
   exportCancelled = true;
 }
 
-/** A model's .slm rebuilt from the store and checked against its hash, for pool and archived models alike (garden.ts's modelFile reads the pool only). */
+/** A model's .slm rebuilt from the store and checked against its hash, for pool and archived models alike. */
 const storedFile = (m: ModelEntry, onRead?: (done: number) => void, stop?: () => boolean) =>
   readModelFile(labHandles().repo, m, onRead, stop);
 

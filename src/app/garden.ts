@@ -10,7 +10,6 @@ import { useGarden, type Evidence, type LedgerLine, type ModelEntry, type Receip
 import { kernelWorker, evalWorker } from './workers.ts';
 import { openRepo, type Repo } from './repo.ts';
 import { readSlm } from '../core/format/slm.ts';
-import { serializeSafetensors } from '../core/format/safetensors.ts';
 import { candidateSlm, type CandidateFile } from '../core/operators/candidate.ts';
 import { whenShellCached } from './offline.ts';
 import { familySpeciesOf } from '../core/models/quantized-graph.ts';
@@ -564,15 +563,6 @@ async function breedWhole(req: BreedInput, parents: readonly ModelEntry[]): Prom
     tensors: slm.tensors,
     discard: async () => undefined,
   };
-}
-
-/** The model's .slm file, rebuilt from the store and checked against its hash before it leaves. */
-export async function modelFile(modelId: string): Promise<{ name: string; bytes: Uint8Array }> {
-  const m = modelById(modelId);
-  if (!m.metadata) throw new Error(`${m.name} was stored without its file metadata; it cannot be rebuilt byte for byte`);
-  const bytes = serializeSafetensors(await repo.getTensors(m.id), m.metadata);
-  if (sha256Hex(bytes) !== m.hash) throw new Error(`${m.name} rebuilt from the store does not match its hash ${m.hash.slice(0, 12)}`);
-  return { name: `${m.id}.slm`, bytes };
 }
 
 /**

@@ -83,10 +83,6 @@ export function gardenDatabases(prefix = 'slm-garden') {
     evaluation: `${prefix}-evaluation`,
     audit: `${prefix}-audit`,
     keys: `${prefix}-keys`,
-    /** Language models of the text playground (src/app/text.ts): a tensor store of their own. */
-    text: `${prefix}-text`,
-    /** The language-model lab's ledger (src/app/lm-lab.ts): the text slot's policy, admissions and releases. */
-    textAudit: `${prefix}-text-audit`,
     /** Sharing by file (src/app/share.ts): the bundle signing key and the trusted public keys. */
     share: `${prefix}-share`,
     /** The user's own training examples and trained adapters (src/app/train.ts). */
