@@ -11,7 +11,8 @@
  * trainLm is the language-model lab's run (src/app/lm-train.ts): a LoRA of a Llama-family base
  * (handed over as its one-shard .slm, the identity the lab's lineage names) on the user's text,
  * driven event by event through the core's llamaTrainingRun (the wall against the suite texts,
- * the seeded split, validation every `eval_every` steps and the early stop on it), on the CPU
+ * the seeded split, validation every `eval_every` steps and the early stop on it), on WebGPU's
+ * kernels where the adapter is hardware (src/gpu/train/run.ts llamaAdapterEngine), else the CPU
  * tape; then the adapter merged into the candidate .slm (operator lora-merge) with its documents,
  * and the base and the candidate scored on a held-out text when one is given.
  */
@@ -19,7 +20,7 @@ import * as Comlink from 'comlink';
 import { holdLife } from './life.ts';
 import { readSuite } from '../src/core/eval/suite.ts';
 import { mergeAdapter, type Adapter } from '../src/core/train/lora.ts';
-import { adapterSteps } from '../src/gpu/train/run.ts';
+import { adapterSteps, llamaAdapterEngine } from '../src/gpu/train/run.ts';
 import { classifierScore, finishRun, prepareRun, type RunInputs, type RunResult } from '../src/core/train/run.ts';
 import type { StepReport } from '../src/core/train/loop.ts';
 import type { Tensor } from '../src/core/tensor.ts';
@@ -34,7 +35,6 @@ import { llamaTrainingRun, type LlamaRunResult, type TextFile } from '../src/cor
 import type { NamedText } from '../src/core/train/text-wall.ts';
 import type { TrainSpec } from '../src/core/train/spec.ts';
 import { trainedCandidateSlm, trainedParams, trainedRecords } from '../src/core/train/trained.ts';
-import { CPU_ENGINE } from '../src/gpu/train/run.ts';
 
 export interface TrainJob {
   inputs: Omit<RunInputs, 'suites'>;
@@ -291,11 +291,13 @@ const lmApi = {
         train: job.train,
         validation: job.validation,
         suiteTexts: job.suiteTexts,
+        // WebGPU's kernels on a hardware adapter (the CPU takes over if the GPU fails), else the CPU tape.
+        engine: (adapter, tokens, seqLen, opts) => llamaAdapterEngine(lm.config, tensors, adapter, tokens, seqLen, opts),
       });
       let result: LlamaRunResult;
       try {
         for (;;) {
-          const r = run.next();
+          const r = await run.next();
           if (r.done) {
             result = r.value;
             break;
@@ -311,7 +313,7 @@ const lmApi = {
           await between(post, () => `step ${step} of ${total}`);
         }
       } finally {
-        run.return(undefined as never);
+        await run.return(undefined as never);
       }
       if (pending.length) post();
       const ms = performance.now() - t0;
@@ -330,8 +332,7 @@ const lmApi = {
         spec.train.seed,
       );
       const records = trainedRecords(file, baseHash, tensors, merged, params, spec.train.seed, {
-        engine: CPU_ENGINE,
-        kind: 'cpu',
+        ...result.engine,
         ms,
         steps: result.steps.length,
       });
@@ -349,7 +350,7 @@ const lmApi = {
       }
       const d = result.manifest.data as { trainWindows: number };
       const tokensPerSecond = Math.round((result.steps.length * Math.min(spec.train.batch, d.trainWindows) * text.seqLen) / (ms / 1000));
-      const manifest = { ...result.manifest, engine: CPU_ENGINE, seconds: Math.round(ms) / 1000, tokensPerSecond };
+      const manifest = { ...result.manifest, seconds: Math.round(ms) / 1000, tokensPerSecond };
       const res = result.manifest.result as { keptStep?: number };
       const out: LmTrainOutcome = {
         bytes: file.bytes,
@@ -372,7 +373,7 @@ const lmApi = {
         keptStep: res.keptStep ?? null,
         ...(result.validation ? { validation: result.validation } : {}),
         ...(heldOut ? { heldOut } : {}),
-        engine: CPU_ENGINE,
+        engine: result.engine.engine,
         ms,
         tokensPerSecond,
       };

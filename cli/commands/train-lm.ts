@@ -48,7 +48,7 @@ export async function trainLanguageModel(
     // The weights' identity for a folder or a .slm alike: the hash of each tensor's bytes, by name.
     const baseHash = hashJson(Object.fromEntries(tensors.map((x) => [x.name, sha256Hex(x.data)])));
     const t0 = performance.now();
-    const result = runLlamaTraining({
+    const result = await runLlamaTraining({
       spec,
       base: {
         name: basename(spec.base),

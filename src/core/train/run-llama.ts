@@ -11,9 +11,9 @@ import type { CausalLmConfig } from '../models/llama-config.ts';
 import { mulberry32 } from '../seeded.ts';
 import type { Tensor } from '../tensor.ts';
 import { llamaAdapterSteps, llamaSites, llamaWindowLoss } from './llama.ts';
-import { permutation, type StepReport } from './loop.ts';
+import { permutation, type LoopOptions, type StepReport } from './loop.ts';
 import { initAdapter, type Adapter } from './lora.ts';
-import { loopOptions } from './run.ts';
+import { CPU_ENGINE, loopOptions } from './run.ts';
 import { exportPeft, type PeftFiles } from './peft.ts';
 import { SpecError, specLoraConfig, type TrainSpec } from './spec.ts';
 import { refuseTextOverlap, type NamedText, type WallReport } from './text-wall.ts';
@@ -30,6 +30,20 @@ export interface LlamaRunInputs {
   train: readonly TextFile[];
   validation: readonly TextFile[];
   suiteTexts: readonly NamedText[];
+  /**
+   * Where the steps run: the CPU tape (core llamaAdapterSteps) unless the caller gives an engine
+   * (the app's worker gives src/gpu/train/run.ts llamaAdapterEngine: WebGPU's kernels on a hardware
+   * adapter, handing the run to the CPU if the GPU fails). The adapter must be current after each step.
+   */
+  engine?: (adapter: Adapter, tokens: Int32Array, seqLen: number, opts: LoopOptions) => Promise<LlamaStepEngine>;
+}
+
+/** A run's steps and the engine that takes them (`engine` in words; it may change mid-run, when a GPU hands over to the CPU). */
+export interface LlamaStepEngine {
+  kind: 'webgpu' | 'cpu';
+  engine: string;
+  steps: Iterable<StepReport> | AsyncIterable<StepReport>;
+  close(): void;
 }
 
 export interface Evaluation {
@@ -46,6 +60,8 @@ export interface LlamaRunResult {
   best?: Evaluation;
   stoppedEarly: boolean;
   validation?: { windows: number; baseLoss: number; adapterLoss: number };
+  /** The engine that trained it, as its manifest names it. */
+  engine: { kind: 'webgpu' | 'cpu'; engine: string };
   manifest: Record<string, unknown>;
 }
 
@@ -93,7 +109,7 @@ export type LlamaRunEvent =
  * runLlamaTraining drives it to the end): the wall, the split, then every step and evaluation;
  * it returns the result. Abandoning the generator abandons the run: nothing is written.
  */
-export function* llamaTrainingRun(inp: LlamaRunInputs): Generator<LlamaRunEvent, LlamaRunResult, undefined> {
+export async function* llamaTrainingRun(inp: LlamaRunInputs): AsyncGenerator<LlamaRunEvent, LlamaRunResult, undefined> {
   const { spec, base } = inp;
   const text = spec.text;
   if (!text) throw new Error('runLlamaTraining takes a spec with "text"');
@@ -116,7 +132,15 @@ export function* llamaTrainingRun(inp: LlamaRunInputs): Generator<LlamaRunEvent,
     t.seed,
     base.species,
   );
-  const gen = llamaAdapterSteps(base.config, base.tensors, adapter, streams.train, text.seqLen, loopOptions(t));
+  const opts = loopOptions(t);
+  const engine: LlamaStepEngine = inp.engine
+    ? await inp.engine(adapter, streams.train, text.seqLen, opts)
+    : {
+        kind: 'cpu',
+        engine: CPU_ENGINE,
+        steps: llamaAdapterSteps(base.config, base.tensors, adapter, streams.train, text.seqLen, opts),
+        close: () => {},
+      };
   const validate = (a: Adapter | undefined) => llamaWindowLoss(base.config, base.tensors, a, streams.validation!, text.seqLen, t.batch);
   const steps: StepReport[] = [];
   const evaluations: Evaluation[] = [];
@@ -134,19 +158,23 @@ export function* llamaTrainingRun(inp: LlamaRunInputs): Generator<LlamaRunEvent,
     } else sinceBest++;
     return { kind: 'evaluation', evaluation: e, best: isBest, stopping: text.patience > 0 && sinceBest >= text.patience };
   };
-  for (const r of gen) {
-    steps.push(r);
-    yield { kind: 'step', report: r };
-    const done = r.step + 1;
-    if (!streams.validation || done === t.steps) continue;
-    if (text.evalEvery > 0 && done % text.evalEvery === 0) {
-      const ev = evaluate(done);
-      yield ev;
-      if (ev.kind === 'evaluation' && ev.stopping) {
-        stoppedEarly = true;
-        break;
+  try {
+    for await (const r of engine.steps) {
+      steps.push(r);
+      yield { kind: 'step', report: r };
+      const done = r.step + 1;
+      if (!streams.validation || done === t.steps) continue;
+      if (text.evalEvery > 0 && done % text.evalEvery === 0) {
+        const ev = evaluate(done);
+        yield ev;
+        if (ev.kind === 'evaluation' && ev.stopping) {
+          stoppedEarly = true;
+          break;
+        }
       }
     }
+  } finally {
+    engine.close();
   }
   if (streams.validation && !stoppedEarly) yield evaluate(steps.length);
   if (best) {
@@ -165,7 +193,7 @@ export function* llamaTrainingRun(inp: LlamaRunInputs): Generator<LlamaRunEvent,
   const manifest = {
     kind: 'garden-training',
     version: 1,
-    engine: 'garden tape (CPU, f32)',
+    engine: engine.engine,
     task: 'causal-lm',
     base: { file: base.name, sha256: base.hash, species: base.species },
     data: {
@@ -198,14 +226,15 @@ export function* llamaTrainingRun(inp: LlamaRunInputs): Generator<LlamaRunEvent,
     ...(best ? { best: best.at } : {}),
     stoppedEarly,
     ...(validation ? { validation } : {}),
+    engine: { kind: engine.kind, engine: engine.engine },
     manifest,
   };
 }
 
-export function runLlamaTraining(inp: LlamaRunInputs, onStep?: (r: StepReport) => void): LlamaRunResult {
+export async function runLlamaTraining(inp: LlamaRunInputs, onStep?: (r: StepReport) => void): Promise<LlamaRunResult> {
   const run = llamaTrainingRun(inp);
   for (;;) {
-    const r = run.next();
+    const r = await run.next();
     if (r.done) return r.value;
     if (r.value.kind === 'step') onStep?.(r.value.report);
   }

@@ -15,6 +15,9 @@ import { exportPeft, type PeftFiles } from './peft.ts';
 import { refuseSuiteOverlap, specLoraConfig, type EncodedData, type TrainSpec } from './spec.ts';
 import type { LoopOptions, StepReport } from './loop.ts';
 
+/** The training engine of the core: the autodiff tape on the CPU, in f32 (the manifests' `engine`). */
+export const CPU_ENGINE = 'garden tape (CPU, f32)';
+
 export const TRAINING_MANIFEST = 'garden_training.json';
 
 export interface RunInputs {
@@ -125,7 +128,7 @@ export function finishRun(inp: RunInputs, run: PreparedRun, steps: StepReport[],
   const manifest = {
     kind: 'garden-training',
     version: 1,
-    engine: 'garden tape (CPU, f32)',
+    engine: CPU_ENGINE,
     base: { file: base.name, sha256: base.hash, species: base.species },
     data: { train: data(inp.train), ...(inp.validation ? { validation: data(inp.validation) } : {}) },
     suitesKeptApart: checked,

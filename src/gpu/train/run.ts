@@ -8,7 +8,7 @@
  */
 import { getGpu } from '../device.ts';
 import { mlpAdapterSteps, mlpSites } from '../../core/train/mlp.ts';
-import { finishRun, loopOptions, prepareRun, type PreparedRun, type RunInputs, type RunResult } from '../../core/train/run.ts';
+import { CPU_ENGINE, finishRun, loopOptions, prepareRun, type PreparedRun, type RunInputs, type RunResult } from '../../core/train/run.ts';
 import { ADAMW_DEFAULTS, type AdamWState } from '../../core/train/optim.ts';
 import type { StepReport } from '../../core/train/loop.ts';
 import { GpuAdapterTrainer, gpuAdapterSteps, gpuAdapterUnsupported } from './adapter.ts';
@@ -19,7 +19,7 @@ import type { Tensor } from '../../core/tensor.ts';
 import type { Adapter } from '../../core/train/lora.ts';
 import type { LoopOptions } from '../../core/train/loop.ts';
 
-export const CPU_ENGINE = 'garden tape (CPU, f32)';
+export { CPU_ENGINE };
 
 export interface AdapterEngine {
   /** 'webgpu' or 'cpu' (the engine that took the last step), and in words: the adapter, or why the CPU was chosen (updated if the GPU fails). */
