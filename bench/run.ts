@@ -21,7 +21,7 @@ import { createNodeCpuPool } from '../src/cpu/node.ts';
 import { installNodeSha256 } from '../src/node/sha256.ts';
 import { benchCpu } from './cpu.ts';
 import { REFERENCE_SIZES_FULL, SIZES_FULL, SIZES_SMOKE, fmtBytes, fmtElements } from './common.ts';
-import { markdown, type BenchResults } from './report.ts';
+import { kernelTarget, markdown, type BenchResults } from './report.ts';
 import { runBrowser } from './browser.ts';
 import { benchAppBreed } from './app-breed.ts';
 import { benchHash } from './hash.ts';
@@ -93,6 +93,11 @@ async function main(): Promise<number> {
       });
       res.copies.push(...cpu.copies);
       res.kernels.push(...cpu.kernels);
+      // Each range kernel's verdict against its issue-22 target, beside the copy of the same run.
+      for (const r of cpu.kernels.filter((k) => k.impl === 'fast'))
+        log(
+          `${r.path} ${fmtElements(r.elements)}: ${r.operator} ${r.ofCopy.toFixed(2)} of copy (${r.copyGbps.toFixed(2)} GB/s) ${kernelTarget(r)}`,
+        );
     } finally {
       pool.terminate();
     }
