@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'public/starter/', 'test-results/', 'playwright-report/', '.cache/'] },
+  { ignores: ['dist/', 'node_modules/', 'public/starter/', 'test-results/', 'playwright-report/', '.cache/', '.reference-venv/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
