@@ -9,16 +9,13 @@
  * row of ones with the same key (seed + step, then the module, as mlpAdapterLoss), uploaded each
  * step and applied with the `mul` kernel, so both engines drop the same inputs.
  */
-import { toFloat32, type Tensor } from '../../core/tensor.ts';
+import type { Tensor } from '../../core/tensor.ts';
 import type { LoopOptions, StepReport } from '../../core/train/loop.ts';
 import { loraScaling, type Adapter, type LinearSite } from '../../core/train/lora.ts';
 import { adapterParams, mlpSites } from '../../core/train/mlp.ts';
-import { dropout } from '../../core/train/ops.ts';
-import { Tape } from '../../core/train/tape.ts';
-import { tensorKey } from '../../core/operators/prng.ts';
 import { ADAMW_DEFAULTS, type AdamWConfig, type AdamWState } from '../../core/train/optim.ts';
-import { TrainKernels, adamwValues, type Dispatch } from './kernels.ts';
-import { batchLabels, batchLoss, gpuLoopSteps, syncTrainables, trainableBufs, type TrainableBufs } from './steps.ts';
+import { TrainKernels, type Dispatch } from './kernels.ts';
+import { batchLabels, frozenTensors, gpuLoopSteps, lossAndUpdate, loraDropoutMask, trainableBufs, type TrainableBufs } from './steps.ts';
 import { loraBackward, loraForward, type LoraBuffers, type LoraShape } from './lora.ts';
 
 /** Why the GPU adapter step cannot train this adapter (the CPU engine can), or null. */
@@ -46,7 +43,7 @@ export class GpuAdapterTrainer {
   readonly inputs: number;
   readonly classes: number;
   private readonly masks: { module: string; buf: GPUBuffer; cols: number }[] = [];
-  private ones: Float32Array | null = null;
+  private readonly ones: { buf: Float32Array | null } = { buf: null };
   private t = 0;
 
   /**
@@ -67,24 +64,15 @@ export class GpuAdapterTrainer {
     const why = gpuAdapterUnsupported(sites);
     if (why) throw new Error(why);
     const k = (this.k = new TrainKernels(device));
-    const base = new Map(baseTensors.map((t) => [t.name, t]));
     this.inputs = sites[0].inFeatures;
     this.classes = sites[sites.length - 1].outFeatures;
     this.params = trainableBufs(k, adapterParams(adapter), this.adamw);
     const byName = new Map(this.params.map((q) => [q.p.name, q]));
-    const frozen = new Map<string, GPUBuffer>();
+    const frozen = frozenTensors(k, baseTensors);
     /** The trained copy of a base tensor if the adapter saves it, else the frozen base tensor (uploaded once). */
     const tensor = (name: string): { w: GPUBuffer; grad?: GPUBuffer } => {
       const q = byName.get(name);
-      if (q) return { w: q.w, grad: q.g };
-      let f = frozen.get(name);
-      if (!f) {
-        const t = base.get(name);
-        if (!t) throw new Error(`the base has no tensor "${name}"`);
-        f = k.storage(Float32Array.from(toFloat32(t)), `${name} (frozen)`);
-        frozen.set(name, f);
-      }
-      return { w: f };
+      return q ? { w: q.w, grad: q.g } : { w: frozen(name) };
     };
     this.x = k.storage(B * this.inputs, 'x');
     this.labels = k.storage(B, 'labels');
@@ -188,29 +176,15 @@ export class GpuAdapterTrainer {
     }
     this.k.setParams(this.xent, 'crossEntropy', { rows: B, cols: C, scale: 1 / Math.max(1, counted) });
     this.k.run(this.forwardBackward);
-    const gs = opts.grads ? this.params : [];
-    const [rows, ...grads] = await this.k.read([this.rowLoss, ...gs.map((q) => q.g)], [B, ...gs.map((q) => q.p.data.length)]);
-    const loss = batchLoss(rows, y, counted, this.t, lr);
+    const r = await lossAndUpdate(this.k, this.params, this.rowLoss, y, counted, this.t + 1, lr, this.adamw, !!opts.grads);
     this.t++;
-    for (const q of this.params) this.k.setParams(q.update, 'adamw', adamwValues(q.p.data.length, this.adamw, lr, this.t, q.p.decay));
-    this.k.run(this.params.map((q) => q.update));
-    await this.sync();
-    if (!opts.grads) return { loss };
-    return { loss, grads: Object.fromEntries(gs.map((q, i) => [q.p.name, grads[i]])) };
+    this.synced = r.synced;
+    return r.grads ? { loss: r.loss, grads: r.grads } : { loss: r.loss };
   }
 
   /** The CPU engine's dropout mask for a module at a key: 0 or 1/(1 − p) per input, the core's `dropout` of ones. */
   private dropoutMask(key: number, module: string, cols: number): Float32Array {
-    const n = this.batch * cols;
-    if (!this.ones || this.ones.length < n) this.ones = new Float32Array(n).fill(1);
-    const tape = new Tape('f32');
-    const ones = tape.constant(this.ones.subarray(0, n), this.batch, cols, 'ones');
-    return dropout(ones, this.adapter.config.dropout, tensorKey(key, module)).data as Float32Array;
-  }
-
-  /** Copy the device's trained tensors into the adapter's arrays, and keep AdamW's moments on the host. */
-  private async sync(): Promise<void> {
-    this.synced = await syncTrainables(this.k, this.params, this.t);
+    return loraDropoutMask(this.ones, this.batch, cols, this.adapter.config.dropout, key, module);
   }
 
   /**

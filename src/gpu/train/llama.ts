@@ -14,18 +14,15 @@
  * tensors back into the adapter's arrays, so the caller's adapter is current after each step.
  */
 import { layerPrefix, ropeInvFreq, type CausalLmConfig } from '../../core/models/llama-config.ts';
-import { tensorKey } from '../../core/operators/prng.ts';
-import { toFloat32, type Tensor } from '../../core/tensor.ts';
+import type { Tensor } from '../../core/tensor.ts';
 import { batches, type LoopOptions, type StepReport } from '../../core/train/loop.ts';
 import { loraScaling, type Adapter } from '../../core/train/lora.ts';
 import { adapterParams } from '../../core/train/mlp.ts';
 import { windowIds } from '../../core/train/llama.ts';
-import { dropout } from '../../core/train/ops.ts';
 import { ADAMW_DEFAULTS, learningRate, type AdamWConfig, type AdamWState, type Schedule } from '../../core/train/optim.ts';
-import { Tape } from '../../core/train/tape.ts';
-import { TrainKernels, adamwValues, ropeTables, type AttentionDims, type Dispatch } from './kernels.ts';
+import { TrainKernels, ropeTables, type AttentionDims, type Dispatch } from './kernels.ts';
 import { loraBackward, loraForward, type LoraShape } from './lora.ts';
-import { batchLabels, batchLoss, syncTrainables, trainableBufs, type TrainableBufs } from './steps.ts';
+import { batchLabels, frozenTensors, lossAndUpdate, loraDropoutMask, trainableBufs, type TrainableBufs } from './steps.ts';
 
 /** Why the GPU Llama step cannot train this adapter (the CPU engine can), or null. */
 export function gpuLlamaUnsupported(adapter: Adapter): string | null {
@@ -58,7 +55,7 @@ export class GpuLlamaLoraTrainer {
   private readonly forwardBackward: Dispatch[];
   private readonly xent: Dispatch;
   private readonly masks: { module: string; buf: GPUBuffer; cols: number }[] = [];
-  private ones: Float32Array | null = null;
+  private readonly ones: { buf: Float32Array | null } = { buf: null };
   private t = 0;
 
   constructor(
@@ -88,17 +85,7 @@ export class GpuLlamaLoraTrainer {
     const base = new Map(baseTensors.map((t) => [t.name, t]));
     this.params = trainableBufs(k, adapterParams(adapter), this.adamw);
     const byName = new Map(this.params.map((q) => [q.p.name, q]));
-    const frozen = new Map<string, GPUBuffer>();
-    const tensor = (name: string): GPUBuffer => {
-      let f = frozen.get(name);
-      if (!f) {
-        const t = base.get(name);
-        if (!t) throw new Error(`the base has no tensor "${name}"`);
-        f = k.storage(Float32Array.from(toFloat32(t)), `${name} (frozen)`);
-        frozen.set(name, f);
-      }
-      return f;
-    };
+    const tensor = frozenTensors(k, baseTensors);
     this.ids = k.storage(R, 'ids');
     this.targets = k.storage(R, 'targets');
     this.rowLoss = k.storage(R, 'row loss');
@@ -309,28 +296,15 @@ export class GpuLlamaLoraTrainer {
     }
     this.k.setParams(this.xent, 'crossEntropy', { rows: R, cols: V, scale: 1 / Math.max(1, counted) });
     this.k.run(this.forwardBackward);
-    const gs = opts.grads ? this.params : [];
-    const [rows, ...grads] = await this.k.read([this.rowLoss, ...gs.map((q) => q.g)], [R, ...gs.map((q) => q.p.data.length)]);
-    const loss = batchLoss(rows, y, counted, this.t, lr);
+    const r = await lossAndUpdate(this.k, this.params, this.rowLoss, y, counted, this.t + 1, lr, this.adamw, !!opts.grads);
     this.t++;
-    for (const q of this.params) this.k.setParams(q.update, 'adamw', adamwValues(q.p.data.length, this.adamw, lr, this.t, q.p.decay));
-    this.k.run(this.params.map((q) => q.update));
-    await this.sync();
-    if (!opts.grads) return { loss };
-    return { loss, grads: Object.fromEntries(gs.map((q, i) => [q.p.name, grads[i]])) };
+    this.synced = r.synced;
+    return r.grads ? { loss: r.loss, grads: r.grads } : { loss: r.loss };
   }
 
   /** The CPU engine's mask: the core's `dropout` of ones at tensorKey(key, module); key 0 drops nothing (as llamaLogits). */
   private dropoutMask(key: number, module: string, cols: number): Float32Array {
-    const n = this.batch * this.seqLen * cols;
-    if (!this.ones || this.ones.length < n) this.ones = new Float32Array(n).fill(1);
-    const ones = new Tape('f32').constant(this.ones.subarray(0, n), this.batch * this.seqLen, cols, 'ones');
-    return dropout(ones, key ? this.adapter.config.dropout : 0, tensorKey(key, module)).data as Float32Array;
-  }
-
-  /** Copy the device's trained tensors into the adapter's arrays, and keep AdamW's moments on the host. */
-  private async sync(): Promise<void> {
-    this.synced = await syncTrainables(this.k, this.params, this.t);
+    return loraDropoutMask(this.ones, this.batch * this.seqLen, cols, key ? this.adapter.config.dropout : 0, key, module);
   }
 
   /**

@@ -7,7 +7,11 @@
  * learning-rate schedule (src/core/train/loop.ts `batches`, optim.ts `learningRate`), so the GPU
  * and the CPU see the same rows at the same rate.
  */
+import { tensorKey } from '../../core/operators/prng.ts';
+import { toFloat32, type Tensor } from '../../core/tensor.ts';
 import { IGNORE_INDEX } from '../../core/train/loss.ts';
+import { dropout } from '../../core/train/ops.ts';
+import { Tape } from '../../core/train/tape.ts';
 import { batches, type LoopOptions, type StepReport, type Trainable } from '../../core/train/loop.ts';
 import { learningRate, type AdamWConfig, type AdamWState, type Schedule } from '../../core/train/optim.ts';
 import { adamwValues, type Dispatch, type TrainKernels } from './kernels.ts';
@@ -110,4 +114,64 @@ export async function syncTrainables(k: TrainKernels, bufs: readonly TrainableBu
   );
   bufs.forEach((q, i) => q.p.data.set(all[3 * i]));
   return { steps, m: bufs.map((_, i) => all[3 * i + 1]), v: bufs.map((_, i) => all[3 * i + 2]) };
+}
+
+/** The base's frozen tensors on the device, each uploaded as f32 the first time a dispatch asks for it. */
+export function frozenTensors(k: TrainKernels, baseTensors: readonly Tensor[]): (name: string) => GPUBuffer {
+  const base = new Map(baseTensors.map((t) => [t.name, t]));
+  const frozen = new Map<string, GPUBuffer>();
+  return (name) => {
+    let f = frozen.get(name);
+    if (!f) {
+      const t = base.get(name);
+      if (!t) throw new Error(`the base has no tensor "${name}"`);
+      f = k.storage(Float32Array.from(toFloat32(t)), `${name} (frozen)`);
+      frozen.set(name, f);
+    }
+    return f;
+  };
+}
+
+/**
+ * The end of a step, after its forward and backward ran: the batch's loss from the per-row losses
+ * (and the gradients when asked), AdamW on every trainable at step `t` (the step's count after
+ * it), then the host copy (syncTrainables).
+ */
+export async function lossAndUpdate(
+  k: TrainKernels,
+  params: readonly TrainableBufs[],
+  rowLoss: GPUBuffer,
+  y: Int32Array,
+  counted: number,
+  t: number,
+  lr: number,
+  adamw: Omit<AdamWConfig, 'lr'>,
+  withGrads: boolean,
+): Promise<{ loss: number; grads?: Record<string, Float32Array>; synced: AdamWState }> {
+  const gs = withGrads ? params : [];
+  const [rows, ...grads] = await k.read([rowLoss, ...gs.map((q) => q.g)], [y.length, ...gs.map((q) => q.p.data.length)]);
+  const loss = batchLoss(rows, y, counted, t - 1, lr);
+  for (const q of params) k.setParams(q.update, 'adamw', adamwValues(q.p.data.length, adamw, lr, t, q.p.decay));
+  k.run(params.map((q) => q.update));
+  const synced = await syncTrainables(k, params, t);
+  return withGrads ? { loss, grads: Object.fromEntries(gs.map((q, i) => [q.p.name, grads[i]])), synced } : { loss, synced };
+}
+
+/**
+ * The CPU engine's LoRA dropout mask for a module's [rows × cols] input at a key: the core's
+ * `dropout` of ones (0 or 1/(1 − p) per input) at tensorKey(key, module). `ones` is the caller's
+ * reusable buffer of ones, grown as needed.
+ */
+export function loraDropoutMask(
+  ones: { buf: Float32Array | null },
+  rows: number,
+  cols: number,
+  p: number,
+  key: number,
+  module: string,
+): Float32Array {
+  const n = rows * cols;
+  if (!ones.buf || ones.buf.length < n) ones.buf = new Float32Array(n).fill(1);
+  const x = new Tape('f32').constant(ones.buf.subarray(0, n), rows, cols, 'ones');
+  return dropout(x, p, tensorKey(key, module)).data as Float32Array;
 }
