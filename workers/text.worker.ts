@@ -2,7 +2,8 @@
  * The text worker: a causal LM of a Hugging Face folder run in onnxruntime-web on the decoder
  * generated from its config (src/runtime/causal-lm-session.ts), with its own tokenizer. Tokens
  * stream to the page as they are chosen; a cancel stops the run before the next token. The page
- * hands it the model's JSON files and tensors as data, never a database.
+ * hands it the model's JSON files and tensors as data; the LM lab's breed alone opens a database,
+ * the LM family's tensor store, to breed stored parents into it chunk by chunk (breedStored).
  */
 import * as Comlink from 'comlink';
 import { holdLife } from './life.ts';
@@ -14,11 +15,10 @@ import type { CausalDecoder } from '../src/core/models/decoder.ts';
 import { chatPromptIds, loadChatTemplate, type ChatTemplate } from '../src/core/models/chat.ts';
 import { generate, type SamplingOptions } from '../src/core/models/generate.ts';
 import type { Tensor } from '../src/core/tensor.ts';
-import { breed, BreedCancelled, type BreedProgress, type TensorStat } from '../src/core/operators/breed.ts';
+import { BreedCancelled, type BreedProgress } from '../src/core/operators/breed.ts';
 import { cpuBackend, type KernelBackend } from '../src/core/operators/backend.ts';
 import { getOperator } from '../src/core/operators/registry.ts';
-import { candidateSlm } from '../src/core/operators/candidate.ts';
-import { checkSlmMetadata, readSlm, type SlmFile } from '../src/core/format/slm.ts';
+import { readSlm, type SlmFile } from '../src/core/format/slm.ts';
 import { toSlm } from '../src/core/format/model.ts';
 import { hfExportFiles, HF_SHARD_METADATA } from '../src/core/format/hf.ts';
 import { writeSafetensorsStream } from '../src/core/format/safetensors.ts';
@@ -28,6 +28,8 @@ import { perplexity, type Perplexity } from '../src/core/models/perplexity.ts';
 import { generationSmoke, type GenerationSmoke } from '../src/core/models/lm-smoke.ts';
 import type { RecipeParams } from '../src/core/operators/types.ts';
 import { concatBytes } from '../src/core/bytes.ts';
+import { openIdbTensorStore } from '../src/store/idb-store.ts';
+import { breedStored, storedParent, type StoredBreedResult, type StoredModelInfo, type StoredParent } from '../src/store/stored-breed.ts';
 
 export interface TextModelPayload {
   /** The stored model's id; one session is kept warm per id and execution provider. */
@@ -96,23 +98,13 @@ export interface LmBreedRequest {
   operator: string;
   params: RecipeParams;
   seed: number;
-  /** Held model ids, base first when the operator takes one (as the CLI's recipe orders them). */
-  parents: string[];
+  /** Stored models (ids in the tensor store) with what their .slm is written from, base first when the operator takes one (as the CLI's recipe orders them). */
+  parents: ({ id: string } & StoredModelInfo)[];
 }
 
-export interface LmBreedResult {
-  /** The candidate .slm, as `garden breed` writes it for the same recipe and parents. */
-  bytes: Uint8Array;
-  hash: string;
-  lineageKey: string;
-  species: string;
-  /** The parents' .slm hashes, in breed order. */
+export interface LmStoredBreedResult extends StoredBreedResult {
+  /** The parents' one-shard .slm hashes, in breed order. */
   parentHashes: string[];
-  operator: { id: string; version: string };
-  params: RecipeParams;
-  stats: TensorStat[];
-  backend: string;
-  ms: number;
 }
 
 export interface LmWorkProgress {
@@ -128,6 +120,8 @@ export interface HfExportedFile {
 }
 
 const held = new Map<string, Held>();
+/** Stored parents' .slm identities by store id (a stored model's tensors never change). */
+const parentSlm = new Map<string, StoredParent>();
 let workCancel = false;
 
 function heldModel(id: string): Held {
@@ -209,38 +203,46 @@ const api = {
   },
 
   /**
-   * Breed held models with a core operator, tensor by tensor on the CPU reference (the bytes
-   * `garden breed` writes for the same recipe), and write the candidate .slm (candidateSlm).
+   * Breed stored models (their ids in the tensor store `db`, the LM family's IndexedDB) into that
+   * store chunk by chunk on the CPU reference (breedStored: the candidate file `garden breed`
+   * writes for the same recipe, never held), each parent named by the one-shard .slm toSlm writes
+   * for it (storedParent, hashed from the store); progress per chunk and Cancel within one chunk,
+   * leaving no record. The candidate's tensors stay unlisted until the page lists them (putModel).
    */
-  async breed(req: LmBreedRequest, onProgress: (p: BreedProgress) => void): Promise<LmBreedResult> {
-    const op = getOperator(req.operator);
-    const slms = await Promise.all(req.parents.map((id) => slmOf(heldModel(id))));
+  async breedStored(db: string, req: LmBreedRequest, onProgress: (p: BreedProgress) => void): Promise<LmStoredBreedResult> {
     const signal = {
       get aborted() {
         return workCancel;
       },
     };
-    const result = await breed(
-      { operator: op.id, params: req.params, seed: req.seed, parents: slms.map((m) => m.tensors) },
-      yieldingCpu,
-      onProgress,
-      signal,
-    );
-    const parents = slms.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata }));
-    const file = candidateSlm(result, parents);
-    const out: LmBreedResult = {
-      bytes: file.bytes,
-      hash: file.hash,
-      lineageKey: file.lineageKey,
-      species: file.species,
-      parentHashes: slms.map((m) => m.hash),
-      operator: result.operator,
-      params: result.params,
-      stats: result.stats,
-      backend: result.backend.adapter,
-      ms: result.ms,
-    };
-    return Comlink.transfer(out, [file.bytes.buffer as ArrayBuffer]);
+    const store = await openIdbTensorStore({ name: db });
+    try {
+      const parents = [];
+      for (const p of req.parents) {
+        const known = parentSlm.get(p.id);
+        const sp = known ?? (await storedParent(store, p.id, p, signal));
+        parentSlm.set(p.id, sp);
+        parents.push(sp);
+      }
+      const op = getOperator(req.operator);
+      const r = await breedStored(store, { operator: op.id, params: req.params, seed: req.seed, parents }, yieldingCpu, {
+        onProgress,
+        signal,
+      });
+      return { ...r, parentHashes: parents.map((p) => p.header.hash) };
+    } finally {
+      store.close();
+    }
+  },
+
+  /** Drop candidate tensors a breedStored wrote that no model lists (the page could not store the candidate). */
+  async discardStored(db: string, hashes: string[]): Promise<number> {
+    const store = await openIdbTensorStore({ name: db });
+    try {
+      return await store.dropUnlisted(hashes);
+    } finally {
+      store.close();
+    }
   },
 
   /** Perplexity (per token of the model's tokenizer, and bits per byte) of a held model on each text, in windows of `window` tokens. */

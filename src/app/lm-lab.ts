@@ -1,7 +1,7 @@
 /**
  * The language-model family's lab (the page of the switcher's "lm" family, src/app/family.ts
- * LM_FAMILY, loaded with the text playground): the stored text models are its pool. Two or more of them are bred with a core operator in the text worker (tensor by
- * tensor on the CPU reference, the bytes `garden breed` writes for the same recipe), the candidate
+ * LM_FAMILY, loaded with the text playground): the stored text models are its pool. Two or more of them are bred with a core operator in the text worker (from
+ * the LM store into it chunk by chunk on the CPU reference, the file `garden breed` writes for the same recipe), the candidate
  * is scored by perplexity on the starter family's frozen text suites against its parents and the
  * slot's champion, judged by the viability controller under the LM slot's policy, admitted
  * through the lab's gates (admission documents, admitToShadow) and released (canary, champion) in
@@ -17,8 +17,9 @@
  */
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
-import { importSlm, tensorHashes } from '../core/format/model.ts';
-import { bytesSource } from '../core/format/source.ts';
+import { tensorHashes, type ImportedModel } from '../core/format/model.ts';
+import { checkSlmMetadata } from '../core/format/slm.ts';
+import { streamsFromStore } from '../store/stored-breed.ts';
 import { causalLmFromModel } from '../core/format/hf.ts';
 import { getOperator } from '../core/operators/registry.ts';
 import type { BreedProgress, BreedResult } from '../core/operators/breed.ts';
@@ -410,7 +411,11 @@ export function breedProblem(f: LmBreedForm): string | null {
   return null;
 }
 
-/** Breed in the worker with progress and Cancel; the candidate is read back, checked and stored. */
+/**
+ * Breed in the text worker from the LM store into it, chunk by chunk (breedStored), with progress
+ * and Cancel; the candidate's header is checked as any .slm is read (its species against its
+ * tensors, config and tokenizer) and the candidate listed with its documents, or its tensors dropped.
+ */
 export async function breedLm(f: LmBreedForm): Promise<TextModelEntry | null> {
   const problem = breedProblem(f);
   if (problem) {
@@ -418,56 +423,80 @@ export async function breedLm(f: LmBreedForm): Promise<TextModelEntry | null> {
     return null;
   }
   const op = getOperator(f.operator);
+  if (!streamsFromStore(op.id)) {
+    set({ notice: `Not bred: ${op.name} does not breed from the store chunk by chunk.` });
+    return null;
+  }
   const ids = breedOrder(f);
   if (!startTask('breed', 1, 'reading the parents')) return null;
+  const db = LM_FAMILY.databases.models;
+  let unlisted: string[] = [];
   try {
-    for (const id of ids) await ensureHeld(entry(id));
     const onProgress = (p: BreedProgress) =>
       progress({ done: p.bytesDone, total: p.bytesTotal, label: `tensor ${p.tensor} of ${p.tensors}: ${p.name}` });
-    const r = await textWorker().breed({ operator: op.id, params: f.params, seed: f.seed, parents: ids }, Comlink.proxy(onProgress));
+    const parents = ids.map((id) => {
+      const m = entry(id);
+      return { id, species: m.species, graphHash: m.graphHash, metadata: m.metadata };
+    });
+    const r = await textWorker().breedStored(db, { operator: op.id, params: f.params, seed: f.seed, parents }, Comlink.proxy(onProgress));
+    unlisted = r.tensors.map((t) => t.hash);
+    const c = r.candidate;
     progress({ label: 'checking and storing the candidate' });
-    // Read back as any .slm is: its species, config and tokenizer checked against its tensors.
-    const model = await importSlm([bytesSource(r.bytes, 'candidate.slm')]);
+    // Read as importSlm reads the file's header (its garden keys set aside), the tensors left in the store.
+    const info = checkSlmMetadata(c.metadata);
+    const model: ImportedModel = {
+      format: 'slm',
+      tensors: r.tensors
+        .map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      read: () => Promise.reject(new Error('the candidate is in the store, not in memory')),
+      graph: null,
+      graphHash: info.graph ?? '',
+      vocabulary: info.vocabulary ?? [],
+      metadata: Object.fromEntries(Object.entries(c.metadata).filter(([k]) => !k.startsWith('slm.'))),
+      species: c.species,
+    };
     const lm = causalLmFromModel(model);
     const number = models().filter((m) => m.lineage).length + 1;
-    const name = `${candidateName(number, op, r.params, f.seed)} · ${ids.map(nameOf).join(' + ')}`;
-    const result: BreedResult = {
-      tensors: [],
-      stats: r.stats,
-      backend: { kind: 'cpu', adapter: r.backend, software: false },
-      operator: r.operator,
-      params: r.params,
-      seed: f.seed,
-      metadata: {},
-      ms: r.ms,
-    };
+    const name = `${candidateName(number, op, r.result.params, f.seed)} · ${ids.map(nameOf).join(' + ')}`;
+    const result: BreedResult = { ...r.result, tensors: [] };
+    const backend = r.result.backend.adapter;
     const records = recordBreed({
       result,
-      file: { bytes: r.bytes, hash: r.hash, species: r.species, lineageKey: r.lineageKey },
+      file: { ...c, bytes: { length: c.size } as Uint8Array },
       parents: r.parentHashes,
       requested: f.params as never,
     });
     const stored = await storeTextModel(
       { summary: summarize(lm, name, []), refused: null, lm },
       {
-        operator: r.operator,
-        params: r.params,
+        operator: r.result.operator,
+        params: r.result.params,
         seed: f.seed,
         parents: ids,
         parentHashes: r.parentHashes,
-        hash: r.hash,
-        lineageKey: r.lineageKey,
+        hash: c.hash,
+        lineageKey: c.lineageKey,
         receipt: manifestHash(records.receipt),
-        breedMs: r.ms,
-        backend: r.backend,
+        breedMs: r.result.ms,
+        backend,
       },
       records.manifests,
+      r.tensors,
     );
+    unlisted = [];
     await refreshTextModels();
-    set({ notice: `Bred ${stored.name}: candidate ${r.hash.slice(0, 12)}…, ${r.stats.length} tensors in ${(r.ms / 1000).toFixed(1)} s.` });
+    set({
+      notice: `Bred ${stored.name}: candidate ${c.hash.slice(0, 12)}…, ${r.result.stats.length} tensors in ${(r.result.ms / 1000).toFixed(1)} s.`,
+    });
     return stored;
   } catch (e) {
     const msg = (e as Error).message;
+    // The candidate's tensors no model lists go (the worker already dropped them on its own failure or a Cancel).
+    if (unlisted.length)
+      await textWorker()
+        .discardStored(db, unlisted)
+        .catch(() => undefined);
     set({ notice: /cancelled/.test(msg) ? 'Breed cancelled: nothing was stored.' : `Breed failed: ${msg}. Nothing was stored.` });
     return null;
   } finally {

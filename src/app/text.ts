@@ -9,6 +9,7 @@ import { create } from 'zustand';
 import type { TextModelPayload, TextResult, TextStep, TextWorkerApi } from '../../workers/text.worker.ts';
 import { importHfFolder, type CausalLm, type HfFolder } from '../core/format/hf.ts';
 import { loadTensors } from '../core/format/model.ts';
+import type { StoredTensorInput } from '../store/tensor-store.ts';
 import { loadChatTemplate } from '../core/models/chat.ts';
 import { tokenizerHash } from '../core/models/tokenizer.ts';
 import type { SamplingOptions } from '../core/models/generate.ts';
@@ -226,11 +227,17 @@ export async function listTextModels(): Promise<TextModelEntry[]> {
 
 /**
  * Store a checked folder's tensors (in their own dtype) and files in one transaction; a bred
- * candidate's documents (lineage template, operator receipt, candidate manifest) with it.
+ * candidate's documents (lineage template, operator receipt, candidate manifest) with it; a
+ * candidate bred into the store (the LM lab's breedStored) gives its tensors by hash (`storedTensors`).
  */
-export async function storeTextModel(check: TextCheck, lineage?: TextLineage, manifests: readonly unknown[] = []): Promise<TextModelEntry> {
+export async function storeTextModel(
+  check: TextCheck,
+  lineage?: TextLineage,
+  manifests: readonly unknown[] = [],
+  storedTensors?: readonly StoredTensorInput[],
+): Promise<TextModelEntry> {
   if (!check.lm || !check.summary) throw new Error('nothing to store: the folder was refused');
-  const tensors = await loadTensors(check.lm.model);
+  const tensors = storedTensors ?? (await loadTensors(check.lm.model));
   const meta: Omit<TextModelEntry, 'id'> = {
     ...check.summary,
     createdAt: new Date().toISOString(),

@@ -18,7 +18,13 @@ import { fromFloat32, type Tensor } from '../core/tensor.ts';
 import { openIdbTensorStore } from './idb-store.ts';
 import { STORE_NAMES, type TensorStore } from './tensor-store.ts';
 import { openDB } from 'idb';
-import { breedStored, streamsFromStore, type StoredParent } from './stored-breed.ts';
+import { breedStored, storedParent, streamsFromStore, type StoredParent } from './stored-breed.ts';
+import { fineTuned, hfFolderFiles, tinyCheckpoint, type TinyCheckpoint } from '../core/models/llama-testing.ts';
+import { importHfFolder } from '../core/format/hf.ts';
+import { bytesSource } from '../core/format/source.ts';
+import { toSlm, type ImportedModel } from '../core/format/model.ts';
+import { checkSlmMetadata } from '../core/format/slm.ts';
+import { concatBytes } from '../core/bytes.ts';
 import { modelTensors, numelOf, tensorStream, type ModelShape } from '../../bench/model.ts';
 
 const TINY: ModelShape = { name: 'tiny', layers: 2, dModel: 24, vocab: 301, context: 40 };
@@ -166,6 +172,55 @@ describe('breedStored: the app breed, IndexedDB → IndexedDB, chunk by chunk', 
       store.close();
     });
   }
+
+  it("the LM lab's breed: stored BF16 Llama parents (storedParent's .slm hashes) give the whole-model breed's candidate", async () => {
+    // As the app stores a folder (text.ts storeTextModel) and the text worker bred it whole (toSlm → readSlm → breed → candidateSlm).
+    const dec = new TextDecoder();
+    const lmOf = async (ck: TinyCheckpoint) => {
+      const files = hfFolderFiles(ck);
+      return importHfFolder({
+        files: [...files.keys()],
+        open: async (f) => bytesSource(files.get(f)!, f),
+        readText: async (f) => dec.decode(files.get(f)),
+      });
+    };
+    const base = tinyCheckpoint({ dtype: 'BF16', seed: 3, layers: 2 });
+    const lms = await Promise.all([base, fineTuned(base, 5, 0.1), fineTuned(base, 6, 0.1)].map(lmOf));
+    const store = await openIdbTensorStore({ name: `stored-breed-lm-${dbs++}`, chunkBytes: CHUNK_BYTES });
+    const ids: string[] = [];
+    const slms = [];
+    for (const lm of lms) {
+      const model: ImportedModel = lm.model;
+      const tensors = await Promise.all(model.tensors.map(async (t) => ({ ...t, data: await model.read(t.name) })));
+      expect(tensors.every((t) => t.dtype === 'BF16')).toBe(true);
+      ids.push((await store.putModel({ tensors, species: model.species })).id);
+      const parts: Uint8Array[] = [];
+      for await (const c of toSlm({ ...model, format: 'safetensors' }, { maxShardBytes: Number.MAX_SAFE_INTEGER })) parts.push(c.bytes);
+      slms.push(readSlm(concatBytes(parts)));
+    }
+    const parents = await Promise.all(
+      lms.map((lm, i) =>
+        storedParent(store, ids[i], { species: lm.model.species, graphHash: lm.model.graphHash, metadata: lm.model.metadata }),
+      ),
+    );
+    expect(parents.map((p) => p.header.hash)).toEqual(slms.map((m) => m.hash));
+    for (const [operator, params] of [
+      ['task-delta', { lambda: 0.7 }],
+      ['ties', { density: 0.4 }],
+    ] as [string, RecipeParams][]) {
+      const whole = await breed({ operator, params, seed: 11, parents: slms.map((m) => m.tensors) }, cpuBackend);
+      const file = candidateSlm(
+        whole,
+        slms.map((m) => ({ ...checkSlmMetadata(m.metadata), hash: m.hash, tensors: m.tensors, metadata: m.metadata })),
+      );
+      const s = await breedStored(store, { operator, params, seed: 11, parents }, cpuBackend, { chunkElements: 96 });
+      expect(s.candidate.hash).toBe(file.hash);
+      expect(s.candidate.species).toBe(file.species);
+      expect(s.candidate.lineageKey).toBe(file.lineageKey);
+      expect(s.candidate.metadata).toEqual(readSlm(file.bytes).metadata);
+    }
+    store.close();
+  });
 
   it('says which operators stream from the store', () => {
     expect(streamsFromStore('ties')).toBe(true);

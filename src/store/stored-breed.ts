@@ -10,14 +10,15 @@
  * Cancel (checked between chunks, in the breed and in the hashing pass alike) the outputs no
  * model lists are dropped: no half candidate stays in the store.
  */
-import { BreedCancelled, breedStream, type BreedProgress, type StreamBreedResult, type StreamedTensor } from '../core/operators/breed.ts';
+import { BreedCancelled, breedStream, type BreedProgress, type StreamBreedResult } from '../core/operators/breed.ts';
 import type { KernelBackend } from '../core/operators/backend.ts';
 import { getOperator } from '../core/operators/registry.ts';
 import { elementBytes } from '../core/operators/stream.ts';
 import { numel } from '../core/tensor.ts';
 import type { RecipeParams } from '../core/operators/types.ts';
 import { candidateHeader, type ParentHeaderInfo } from '../core/operators/candidate.ts';
-import { writeSlmStream } from '../core/format/slm.ts';
+import { checkSlmMetadata, writeSlmStream } from '../core/format/slm.ts';
+import { toSlm, type ImportedModel } from '../core/format/model.ts';
 import { compareNames, parseHeader } from '../core/format/safetensors.ts';
 import { sha256Stream, type Sha256Hex } from '../core/hash.ts';
 import { storeSink, storedModelSource } from './source.ts';
@@ -171,19 +172,77 @@ async function candidateOf(
   const headerBytes = head.value.bytes;
   const data = result.outputs.reduce((s, o) => s + o.bytes, 0);
   const metadata = parseHeader(headerBytes, headerBytes.length + data).metadata;
+  const hash = await hashStoredFile(store, headerBytes, result.outputs, onHashed, signal);
+  return { hash, size: headerBytes.length + data, species: header.species, lineageKey: header.lineageKey, metadata };
+}
+
+/**
+ * The SHA-256 of a one-shard `.slm` (or safetensors) file whose tensors are in the store: its
+ * header, then each tensor's stored bytes in the file's (name) order, read chunk by chunk.
+ */
+async function hashStoredFile(
+  store: TensorStore,
+  headerBytes: Uint8Array,
+  tensors: readonly { name: string; hash: string; bytes: number }[],
+  onHashed?: (bytes: number) => void,
+  signal?: { readonly aborted: boolean },
+): Promise<Sha256Hex> {
   const h = sha256Stream();
   h.update(headerBytes);
   let hashed = 0;
-  const byName = new Map<string, StreamedTensor>(result.outputs.map((o) => [o.name, o]));
-  for (const spec of [...specs].sort(compareNames)) {
-    const o = byName.get(spec.name)!;
+  for (const o of [...tensors].sort(compareNames)) {
     for (let off = 0; off < o.bytes; off += HASH_READ_BYTES) {
       if (signal?.aborted) throw new BreedCancelled();
       const piece = await store.readTensorRange(o.hash as Sha256Hex, off, Math.min(HASH_READ_BYTES, o.bytes - off));
       h.update(piece);
       hashed += piece.length;
-      onHashed(hashed);
+      onHashed?.(hashed);
     }
   }
-  return { hash: h.digestHex(), size: headerBytes.length + data, species: header.species, lineageKey: header.lineageKey, metadata };
+  return h.digestHex();
+}
+
+/** What a stored model's one-shard `.slm` is written from besides its tensors (as `garden import` writes it: toSlm). */
+export interface StoredModelInfo {
+  species: Sha256Hex;
+  graphHash: Sha256Hex | '';
+  vocabulary?: string[];
+  /** The model's own metadata (a causal LM's folder files, HF_KEYS), as importing it gave. */
+  metadata: Record<string, string>;
+}
+
+/**
+ * A stored model as a breed's parent: the one-shard `.slm` that toSlm writes for it (its lineage
+ * identity) hashed without holding the model (its header, then its tensors read chunk by chunk
+ * from the store), and what the candidate's header reads of that file's metadata.
+ */
+export async function storedParent(
+  store: TensorStore,
+  id: Sha256Hex,
+  info: StoredModelInfo,
+  signal?: { readonly aborted: boolean },
+): Promise<StoredParent> {
+  const stored = await store.matchModel(id);
+  if (!stored) throw new StoreError(`no model ${id.slice(0, 12)} in the store`);
+  const specs = stored.manifest.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] }));
+  const model: ImportedModel = {
+    format: 'safetensors',
+    tensors: specs,
+    read: () => Promise.reject(new Error('the stored parent has no tensor in memory')),
+    graph: null,
+    graphHash: info.graphHash,
+    vocabulary: info.vocabulary ?? [],
+    metadata: info.metadata,
+    species: info.species,
+  };
+  const contentHashes = new Map(stored.manifest.tensors.map((t) => [t.name, t.hash]));
+  const head = await toSlm(model, { contentHashes, maxShardBytes: Number.MAX_SAFE_INTEGER }).next();
+  if (head.done) throw new Error('the parent header was not written');
+  const headerBytes = head.value.bytes;
+  const tensors = stored.manifest.tensors.map((t) => ({ name: t.name, hash: t.hash, bytes: elementBytes(t.dtype, 0, numel(t.shape))[1] }));
+  const data = tensors.reduce((s, t) => s + t.bytes, 0);
+  const metadata = parseHeader(headerBytes, headerBytes.length + data).metadata;
+  const hash = await hashStoredFile(store, headerBytes, tensors, undefined, signal);
+  // As the whole-model breed reads a parent: its file's metadata checked, with the file's hash and tensors.
+  return { id, header: { ...checkSlmMetadata(metadata), hash, tensors: specs, metadata } };
 }
