@@ -61,9 +61,15 @@ test('a LoRA trained on pasted text of one author: live curve, pause, cancel, a 
   await expect(panel.getByTestId('lm-train-message')).toContainText('with suite text suites/sotu.txt', { timeout: 30_000 });
   await expect(panel.getByTestId('lm-train-message')).toContainText('Nothing was stored');
 
-  // The author's text alone; settings for a short run.
+  // The author's text alone; a held-out text that repeats part of it is refused before any step.
   await panel.getByTestId('lm-train-text').fill(author);
+  await panel.getByTestId('lm-train-heldout').fill(author.slice(0, 2000));
+  await panel.getByTestId('lm-train-run').click();
+  await expect(panel.getByTestId('lm-train-message')).toContainText('the held-out text shares a 64-byte stretch with the training text', {
+    timeout: 30_000,
+  });
   await panel.getByTestId('lm-train-heldout').fill(heldOut);
+  // Settings for a short run.
   for (const [k, v] of Object.entries({
     steps: env('LM_STEPS', '60'),
     batch: env('LM_BATCH', '4'),
@@ -88,6 +94,9 @@ test('a LoRA trained on pasted text of one author: live curve, pause, cancel, a 
   await expect(panel.getByTestId('lm-train-progress-text')).toContainText(/left/, { timeout: 30_000 });
   await panel.getByTestId('lm-train-pause').click();
   await expect(panel.getByTestId('lm-train-progress-text')).toContainText('paused');
+  // Switching family reloads the page: not while a run (paused or not) holds its work.
+  await expect(page.getByTestId('family-switch')).toBeDisabled();
+  await expect(page.getByTestId('family-switch-why')).toContainText('training in progress');
   const held = await panel.getByTestId('lm-train-progress-text').textContent();
   await page.waitForTimeout(1500);
   expect(await panel.getByTestId('lm-train-progress-text').textContent()).toBe(held);

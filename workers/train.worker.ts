@@ -32,7 +32,7 @@ import { sha256Hex } from '../src/core/hash.ts';
 import { manifestHash } from '../src/core/manifest/index.ts';
 import { applyLlamaAdapter, llamaWindowLoss } from '../src/core/train/llama.ts';
 import { llamaTrainingRun, type LlamaRunResult, type TextFile } from '../src/core/train/run-llama.ts';
-import type { NamedText } from '../src/core/train/text-wall.ts';
+import { refuseTextOverlap, WALL_WINDOW, type NamedText } from '../src/core/train/text-wall.ts';
 import type { TrainSpec } from '../src/core/train/spec.ts';
 import { trainedCandidateSlm, trainedParams, trainedRecords } from '../src/core/train/trained.ts';
 
@@ -284,6 +284,21 @@ const lmApi = {
         pending = [];
         lastPost = performance.now();
       };
+      // The held-out text, checked before the first step (a run is never lost to it afterwards): at
+      // least one window, and no stretch shared with the training text (else its score is not held out).
+      let heldOutIds: number[] | null = null;
+      if (job.heldOut) {
+        heldOutIds = lm.tokenizer.encode(job.heldOut.text);
+        if (heldOutIds.length < text.seqLen)
+          throw new Error(`the held-out text gives ${heldOutIds.length} tokens, not one window of ${text.seqLen}`);
+        try {
+          refuseTextOverlap([job.heldOut], [...job.train, ...job.validation]);
+        } catch {
+          throw new Error(
+            `the held-out text shares a ${WALL_WINDOW}-byte stretch with the training text, so its score would not be held out`,
+          );
+        }
+      }
       const run = llamaTrainingRun({
         spec,
         base: { name: job.base.name, hash: baseHash, species: model.species, config: lm.config, tensors },
@@ -316,6 +331,7 @@ const lmApi = {
         await run.return(undefined as never);
       }
       if (pending.length) post();
+      if (cancelled) throw new TrainCancelled('cancelled after the last step: nothing was kept');
       const ms = performance.now() - t0;
       const merged = applyLlamaAdapter(lm.config, tensors, result.files, 'merged', model.species).tensors;
       const recomputable = speciesId(speciesSignature(model.tensors, model.graphHash, model.vocabulary)) === model.species;
@@ -337,10 +353,9 @@ const lmApi = {
         steps: result.steps.length,
       });
       let heldOut: LmTrainOutcome['heldOut'];
-      if (job.heldOut) {
-        const ids = lm.tokenizer.encode(job.heldOut.text);
+      if (job.heldOut && heldOutIds) {
+        const ids = heldOutIds;
         const windows = Math.floor(ids.length / text.seqLen);
-        if (windows < 1) throw new Error(`the held-out text gives ${ids.length} tokens, not one window of ${text.seqLen}`);
         heldOut = {
           name: job.heldOut.name,
           windows,
@@ -377,6 +392,8 @@ const lmApi = {
         ms,
         tokensPerSecond,
       };
+      // A Cancel that came while the candidate was merged and scored: nothing is handed back.
+      if (cancelled) throw new TrainCancelled('cancelled after the last step: nothing was kept');
       return Comlink.transfer(out, [file.bytes.buffer as ArrayBuffer]);
     } finally {
       running = false;

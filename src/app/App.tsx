@@ -84,7 +84,7 @@ export function App() {
               </label>
               {busy && (
                 <span className="hint" id="family-switch-why" data-testid="family-switch-why">
-                  switch when the breed or evaluation in progress ends
+                  switch when the breed, evaluation or training in progress ends
                 </span>
               )}
             </div>

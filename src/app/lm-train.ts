@@ -205,6 +205,16 @@ async function storedSlm(m: TextModelEntry): Promise<Uint8Array> {
 }
 
 let busy = false;
+/** Cancel was asked during this run (kept on the page: a Cancel before the worker starts, or after it returns, counts too). */
+let cancelAsked = false;
+
+/** Throws TrainCancelled (as the worker does) when Cancel was asked: nothing is stored. */
+function stopIfCancelled(at: string): void {
+  if (!cancelAsked) return;
+  const e = new Error(`cancelled ${at}: nothing was kept`);
+  e.name = 'TrainCancelled';
+  throw e;
+}
 /** The last run's PEFT files, for the download. */
 let adapterFiles: { config: string; weights: Uint8Array; manifest: string } | null = null;
 
@@ -224,6 +234,7 @@ function onProgress(p: LmTrainProgress): void {
 export async function startLmTraining(base: TextModelEntry, settings: LmTrainSettings): Promise<void> {
   if (busy) return;
   busy = true;
+  cancelAsked = false;
   set({ status: 'preparing', ...FRESH });
   try {
     const { pasted, files, heldOut } = get();
@@ -243,7 +254,9 @@ export async function startLmTraining(base: TextModelEntry, settings: LmTrainSet
       suiteTexts: await suiteTexts(),
       ...(heldOut.trim() ? { heldOut: { name: 'held-out text', text: heldOut } } : {}),
     };
+    stopIfCancelled('before the first step');
     const out = await trainWorker().trainLm(Comlink.transfer(job, [job.base.slm.buffer as ArrayBuffer]), Comlink.proxy(onProgress));
+    stopIfCancelled('after the last step');
     const stored = await storeTrained(base, out, settings);
     adapterFiles = { config: out.config, weights: out.weights, manifest: JSON.stringify(out.manifest, null, 2) };
     const { bytes: _b, documents: _d, ...rest } = out;
@@ -290,7 +303,9 @@ export function resumeLmTraining(): void {
   if (get().status === 'paused') void trainWorker().resume();
 }
 export function cancelLmTraining(): void {
-  if (busy) void trainWorker().cancel();
+  if (!busy) return;
+  cancelAsked = true;
+  void trainWorker().cancel();
 }
 
 /** The adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors) and the training manifest, as downloads. */

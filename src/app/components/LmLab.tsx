@@ -28,6 +28,7 @@ import {
   type LmTask,
 } from '../lm-lab.ts';
 import { useText, type TextModelEntry } from '../text.ts';
+import { lmTrainRunning, useLmTrain } from '../lm-train.ts';
 import { LmTrainPanel } from './LmTrainPanel.tsx';
 import { bytes, short } from '../format.ts';
 
@@ -585,8 +586,10 @@ export function LmLab({ onReport }: { onReport?: (r: LmLabReport) => void }) {
   const notice = useLm((s) => s.notice);
   const task = useLm((s) => s.task);
   const slot = useLm((s) => s.slot);
+  // A training run counts as work too: switching family reloads the page, which would drop it.
+  const training = lmTrainRunning(useLmTrain((s) => s.status));
   useEffect(() => void openLmLab(), []);
-  const busy = task !== null;
+  const busy = task !== null || training;
   useEffect(() => onReport?.({ slot, busy }), [onReport, slot, busy]);
   if (phase === 'error') return <p className="fail">{error}</p>;
   if (phase !== 'ready') return <p className="hint">Opening the language-model lab…</p>;
