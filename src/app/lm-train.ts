@@ -1,7 +1,7 @@
 /**
  * "Train on your own writing" in the language-model lab: text pasted or dropped as .txt/.md is
  * trained into a LoRA of a stored Llama-family model in the training worker (workers/train.worker.ts
- * trainLm: the core's llamaTrainingRun on the CPU tape), with the seeded validation split, the
+ * trainLm: the core's llamaTrainingRun, on WebGPU's kernels where the adapter is hardware, else the CPU tape), with the seeded validation split, the
  * live train/validation loss, Pause, Cancel and the early stop on validation. The texts are
  * refused when they share a 64-byte window with any frozen suite text of the starter family
  * (core text-wall.ts). The result is a candidate (base + adapter merged, recipe operator

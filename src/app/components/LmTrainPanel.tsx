@@ -161,8 +161,8 @@ export function LmTrainPanel({ models }: { models: TextModelEntry[] }) {
           })}
         </div>
         <p className="hint">
-          AdamW (weight decay 0.01), cosine schedule with 10 % warm-up, on the CPU tape (float32); seeded and deterministic. The best
-          validation&apos;s adapter is kept.
+          AdamW (weight decay 0.01), cosine schedule with 10 % warm-up, on WebGPU's training kernels where the GPU is hardware, else the CPU
+          tape (float32); seeded and deterministic per engine. The best validation&apos;s adapter is kept.
         </p>
       </fieldset>
       <div className="row">
