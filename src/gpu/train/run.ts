@@ -19,8 +19,6 @@ import type { Tensor } from '../../core/tensor.ts';
 import type { Adapter } from '../../core/train/lora.ts';
 import type { LoopOptions } from '../../core/train/loop.ts';
 
-export { CPU_ENGINE };
-
 export interface AdapterEngine {
   /** 'webgpu' or 'cpu' (the engine that took the last step), and in words: the adapter, or why the CPU was chosen (updated if the GPU fails). */
   kind: 'webgpu' | 'cpu';
