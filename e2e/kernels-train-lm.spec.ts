@@ -11,27 +11,13 @@
  *   npx playwright test e2e/kernels-train-lm.spec.ts --project kernels
  */
 import { test, expect, type Page } from '@playwright/test';
-import path from 'node:path';
-import { build } from 'esbuild';
-import { rawPlugin } from './harness/bundle.ts';
-import type { Check } from './harness/train-checks.ts';
+import { bundleKernelHarness } from './harness/bundle.ts';
+import { expectWithin } from './harness/expect-checks.ts';
 
 let page: Page;
 
 test.beforeAll(async ({ browser }) => {
-  const [r, p] = await Promise.all([
-    build({
-      entryPoints: [path.resolve(import.meta.dirname, 'harness/kernels-train-lm-entry.ts')],
-      bundle: true,
-      write: false,
-      format: 'iife',
-      target: 'es2022',
-      platform: 'browser',
-      plugins: [rawPlugin],
-      logLevel: 'silent',
-    }),
-    browser.newPage(),
-  ]);
+  const [r, p] = await Promise.all([bundleKernelHarness('kernels-train-lm-entry.ts'), browser.newPage()]);
   page = p;
   page.on('pageerror', (e) => console.log(`[page] ${e.message}`));
   // WebGPU reports a shader or pipeline error on the console only.
@@ -40,20 +26,13 @@ test.beforeAll(async ({ browser }) => {
   });
   await page.goto('/');
   // The bundle is an IIFE that sets globalThis.__trainLmKernels.
-  await page.evaluate(r.outputFiles[0].text);
+  await page.evaluate(r);
   expect(await page.evaluate(() => typeof window.__trainLmKernels)).toBe('object');
 });
 
 test.afterAll(async () => {
   await page?.close();
 });
-
-function expectWithin(checks: Check[]): void {
-  for (const c of checks)
-    console.log(`${c.value <= c.bound ? 'ok  ' : 'FAIL'} ${c.name} (n=${c.n}): ${c.measure} ${c.value.toPrecision(3)} ≤ ${c.bound}`);
-  for (const c of checks)
-    expect(c.value, `${c.name}: ${c.measure} error ${c.value} over the bound ${c.bound}`).toBeLessThanOrEqual(c.bound);
-}
 
 test('the Llama block kernels agree with the CPU engine within their stated bounds', async () => {
   const info = await page.evaluate(() => window.__trainLmKernels.info());

@@ -8,29 +8,13 @@
  *   npx playwright test e2e/kernels-train.spec.ts --project kernels
  */
 import { test, expect, type Page } from '@playwright/test';
-import path from 'node:path';
-import { build } from 'esbuild';
-import { rawPlugin } from './harness/bundle.ts';
-import type { Check } from './harness/kernels-train-entry.ts';
+import { bundleKernelHarness } from './harness/bundle.ts';
+import { expectWithin } from './harness/expect-checks.ts';
 
 let page: Page;
 
-async function bundleTrainHarness(): Promise<string> {
-  const r = await build({
-    entryPoints: [path.resolve(import.meta.dirname, 'harness/kernels-train-entry.ts')],
-    bundle: true,
-    write: false,
-    format: 'iife',
-    target: 'es2022',
-    platform: 'browser',
-    plugins: [rawPlugin],
-    logLevel: 'silent',
-  });
-  return r.outputFiles[0].text;
-}
-
 test.beforeAll(async ({ browser }) => {
-  const [harness, p] = await Promise.all([bundleTrainHarness(), browser.newPage()]);
+  const [harness, p] = await Promise.all([bundleKernelHarness('kernels-train-entry.ts'), browser.newPage()]);
   page = p;
   page.on('pageerror', (e) => console.log(`[page] ${e.message}`));
   await page.goto('/');
@@ -42,13 +26,6 @@ test.beforeAll(async ({ browser }) => {
 test.afterAll(async () => {
   await page?.close();
 });
-
-function expectWithin(checks: Check[]): void {
-  for (const c of checks)
-    console.log(`${c.value <= c.bound ? 'ok  ' : 'FAIL'} ${c.name} (n=${c.n}): ${c.measure} ${c.value.toPrecision(3)} ≤ ${c.bound}`);
-  for (const c of checks)
-    expect(c.value, `${c.name}: ${c.measure} error ${c.value} over the bound ${c.bound}`).toBeLessThanOrEqual(c.bound);
-}
 
 test('a WebGPU adapter is present for the training kernels', async () => {
   const info = await page.evaluate(() => window.__trainKernels.info());

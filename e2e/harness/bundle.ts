@@ -1,5 +1,5 @@
 /**
- * Bundles e2e/harness/kernels-entry.ts for injection into a page. WGSL is imported with Vite's
+ * Bundles a harness entry (e2e/harness/kernels-entry.ts by default) for injection into a page. WGSL is imported with Vite's
  * `?raw` suffix in src/gpu; this plugin gives esbuild the same meaning (the file as a string).
  */
 import { build, type Plugin } from 'esbuild';
@@ -20,8 +20,9 @@ export const rawPlugin: Plugin = {
   },
 };
 
-export async function bundleKernelHarness(): Promise<string> {
-  const entry = path.resolve(import.meta.dirname, 'kernels-entry.ts');
+/** The harness entry `file` (in e2e/harness/) as one IIFE script, WGSL inlined. */
+export async function bundleKernelHarness(file = 'kernels-entry.ts'): Promise<string> {
+  const entry = path.resolve(import.meta.dirname, file);
   const result = await build({
     entryPoints: [entry],
     bundle: true,

@@ -40,8 +40,6 @@ import type { TrainSpec } from '../../src/core/train/spec.ts';
 import type { Sha256Hex } from '../../src/core/hash.ts';
 import { absProduct, bitsCheck, rand, scaleCheck, stepChecks, sumCheck, transpose, withGpu, type Check } from './train-checks.ts';
 
-export type { Check } from './train-checks.ts';
-
 async function device(): Promise<TrainKernels> {
   const gpu = await openGpu();
   if (!gpu) throw new Error('navigator.gpu.requestAdapter() returned no adapter');
