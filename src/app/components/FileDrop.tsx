@@ -5,11 +5,17 @@
  */
 import { useState, type ReactNode } from 'react';
 
-export function FileDrop(props: { testId: string; onFiles: (files: File[]) => void; children: ReactNode }) {
+export function FileDrop(props: {
+  testId: string;
+  onFiles: (files: File[]) => void;
+  children: ReactNode;
+  /** The zone's look (styles.css): 'mail-drop' (a text panel's column) or 'drop-zone' (a dashed box). */
+  look?: 'mail-drop' | 'drop-zone';
+}) {
   const [over, setOver] = useState(false);
   return (
     <div
-      className={`mail-drop${over ? ' over' : ''}`}
+      className={`${props.look ?? 'mail-drop'}${over ? ' over' : ''}`}
       data-testid={props.testId}
       onDragOver={(e) => {
         e.preventDefault();

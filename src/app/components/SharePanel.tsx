@@ -9,6 +9,7 @@ import { saveFile } from '../save.ts';
 import { etaText, short } from '../format.ts';
 import type { ExportProgress } from '../export-progress.ts';
 import { WorkProgress } from './StoragePanel.tsx';
+import { FileDrop } from './FileDrop.tsx';
 import {
   cancelReproduction,
   exportBundle,
@@ -270,7 +271,6 @@ function ImportPart() {
   const [progress, setProgress] = useState<ImportProgress | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [verdict, setVerdict] = useState<ImportVerdict | null>(null);
-  const [over, setOver] = useState(false);
   const result = useRef<HTMLDivElement>(null);
   const take = async (files: File[]) => {
     if (busy) return;
@@ -292,24 +292,7 @@ function ImportPart() {
   return (
     <>
       <h3>Import a bundle</h3>
-      <div
-        className={`drop-zone${over ? ' over' : ''}`}
-        data-testid="bundle-drop"
-        style={{ border: '2px dashed var(--line)', borderRadius: 8, padding: 12, outline: over ? '3px dashed var(--leaf-2)' : undefined }}
-        onDragOver={(e) => {
-          // Taken here, not by the model import's page-wide drop.
-          e.preventDefault();
-          e.stopPropagation();
-          setOver(true);
-        }}
-        onDragLeave={() => setOver(false)}
-        onDrop={(e) => {
-          e.preventDefault();
-          e.stopPropagation();
-          setOver(false);
-          void take(Array.from(e.dataTransfer.files));
-        }}
-      >
+      <FileDrop look="drop-zone" testId="bundle-drop" onFiles={(files) => void take(files)}>
         <p className="hint">
           Drop a bundle here, or pick it. Its signature is checked against your trusted keys, every file against its signed SHA-256, and the
           candidate is bred again from its parents in the pool.
@@ -327,7 +310,7 @@ function ImportPart() {
             }}
           />
         </label>
-      </div>
+      </FileDrop>
       <div ref={result} tabIndex={-1} aria-live="polite" data-testid="share-import-result">
         {busy && (
           <div className="progress" aria-label="Reproduction progress" data-testid="share-progress">
