@@ -15,8 +15,14 @@ export interface LmRow {
   ep?: string;
   params: number;
   storedBytes: number;
-  /** Bytes of weights the session holds (f32) and decode reads once per token. */
+  /** The weights as f32 (4 bytes a parameter). */
   sessionF32Bytes: number;
+  /**
+   * Bytes of weights the session holds and decode reads once per token: f32 for the float tensors
+   * (their BF16 / F16 → f32 casts are folded at session creation), the stored bytes for quantized
+   * ones (I8 / I4 "W.q", F32 "W.scales"). weightBytesPerSecond and overCopy count these.
+   */
+  decodeReadBytes: number;
   variant: LlamaGraphVariant;
   sessionMs: number;
   prefillTokens: number;
@@ -83,6 +89,10 @@ export async function timeModel(
   const params = tensors.reduce((s, t) => s + numel(t.shape), 0);
   const storedBytes = tensors.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0);
   const f32Bytes = 4 * params;
+  const readBytes = tensors.reduce(
+    (s, t) => s + (t.dtype === 'I8' || t.dtype === 'I4' ? byteLength(t.dtype, t.shape) : 4 * numel(t.shape)),
+    0,
+  );
   const copy = o.copy;
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => 3 + ((i * 7919) % (cfg.vocabSize - 3)));
   const rows: LmRow[] = [];
@@ -106,14 +116,15 @@ export async function timeModel(
       params,
       storedBytes,
       sessionF32Bytes: f32Bytes,
+      decodeReadBytes: readBytes,
       variant,
       sessionMs: Math.round(sessionMs),
       prefillTokens: o.promptTokens,
       prefillTps: +((o.promptTokens / prefillMs) * 1000).toFixed(2),
       decodeTokens: o.decodeTokens,
       decodeTps: +decodeTps.toFixed(2),
-      weightBytesPerSecond: Math.round(decodeTps * f32Bytes),
-      overCopy: +((decodeTps * f32Bytes) / copy).toFixed(3),
+      weightBytesPerSecond: Math.round(decodeTps * readBytes),
+      overCopy: +((decodeTps * readBytes) / copy).toFixed(3),
     });
   }
   return rows;

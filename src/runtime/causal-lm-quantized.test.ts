@@ -50,6 +50,9 @@ describe('quantized causal-LM decoder vs the reference on the dequantized weight
         const nbits = variant === 'fused' && block === 32;
         expect(nodes.filter((n) => n.opType === 'MatMulNBits').length).toBe(nbits ? linears : 0);
         expect(nodes.filter((n) => n.opType === 'DequantizeLinear').length).toBe(nbits ? 0 : linears);
+        // Float activations (accuracy_level 0): 4 would let a native build quantize them to int8, off the reference.
+        for (const n of nodes.filter((x) => x.opType === 'MatMulNBits'))
+          expect(Number(n.attribute!.find((a) => a.name === 'accuracy_level')?.i)).toBe(0);
         expect(Number(model.opsetImport!.find((x) => !x.domain)!.version)).toBe(21);
         // The quantized bytes go to onnxruntime as they are stored: no float copy of a linear weight.
         const g = inspectOnnxGraph(onnx.graph);

@@ -138,6 +138,11 @@ export class GraphBuilder {
    * values made unsigned by one BitwiseXor (0x88 for int4, 0x80 for int8: q + 2^(bits−1), the
    * default zero point), "W.scales" reshaped to [N · K / B]. onnxruntime folds the XOR once into
    * packed bytes; the float weight never exists.
+   *
+   * accuracy_level stays 0 (float activations): 4 would let a native build quantize the activations
+   * to int8 (MLAS CompInt8), which the reference does not do; onnxruntime-web 1.30's wasm build has
+   * no QNBitGemm kernels at all, so there either level dequantizes the whole weight per call
+   * (ComputeBUnpacked) and 4 is measured no faster (bench/lm.ts).
    */
   matMulNBits(x: string, q: QuantizedWeight, dtype: DType, blockSize: number): string {
     const bits = dtype === 'I4' ? 4 : 8;
