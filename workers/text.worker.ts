@@ -21,7 +21,9 @@ import { getOperator } from '../src/core/operators/registry.ts';
 import { readSlm, type SlmFile } from '../src/core/format/slm.ts';
 import { toSlm } from '../src/core/format/model.ts';
 import { hfExportFiles, HF_SHARD_METADATA } from '../src/core/format/hf.ts';
-import { writeSafetensorsStream } from '../src/core/format/safetensors.ts';
+import { writeSafetensorsRanges } from '../src/core/format/safetensors.ts';
+import { STREAM_CHUNK_BYTES } from '../src/core/format/source.ts';
+import { storedModelSource } from '../src/store/source.ts';
 import { modelCard } from '../src/core/format/card.ts';
 import { sha256Hex, sha256Stream } from '../src/core/hash.ts';
 import { perplexity, type Perplexity } from '../src/core/models/perplexity.ts';
@@ -310,55 +312,79 @@ const api = {
   },
 
   /**
-   * A held model as a Hugging Face folder: the JSON files verbatim, the safetensors shards (each
-   * at most `maxShardBytes` unless one tensor alone is larger) with their index, and a README.md
-   * model card with lineage, operator, scores and every file's SHA-256 (garden export --hf's files).
+   * A stored model (its id in the tensor store `db`) as a Hugging Face folder: the JSON files
+   * verbatim, the safetensors shards (each at most `maxShardBytes` unless one tensor alone is
+   * larger) written from the store chunk by chunk (writeSafetensorsRanges: no tensor read whole),
+   * with their index, and a README.md model card with lineage, operator, scores and every file's
+   * SHA-256 (garden export --hf's files).
    */
   async exportHf(
-    id: string,
+    db: string,
+    stored: { id: string } & StoredModelInfo,
     o: { maxShardBytes: number; name: string; baseModels: string[]; scores: string[] },
   ): Promise<HfExportedFile[]> {
-    const h = heldModel(id);
-    const enc = new TextEncoder();
-    const files: HfExportedFile[] = [];
-    for (const f of hfExportFiles(h.lm, o.maxShardBytes)) {
-      if ('text' in f) {
-        const bytes = enc.encode(f.text);
-        files.push({ name: f.name, bytes, sha256: sha256Hex(bytes) });
-        continue;
+    const store = await openIdbTensorStore({ name: db });
+    try {
+      const source = await storedModelSource(store, stored.id);
+      const model: ImportedModel = {
+        format: 'safetensors',
+        tensors: source.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })),
+        read: () => Promise.reject(new Error('the exported model is read from the store by range')),
+        graph: null,
+        graphHash: stored.graphHash,
+        vocabulary: stored.vocabulary ?? [],
+        metadata: stored.metadata,
+        species: stored.species,
+      };
+      const lm = causalLmFromModel(model);
+      const enc = new TextEncoder();
+      const files: HfExportedFile[] = [];
+      for (const f of hfExportFiles(lm, o.maxShardBytes)) {
+        if ('text' in f) {
+          const bytes = enc.encode(f.text);
+          files.push({ name: f.name, bytes, sha256: sha256Hex(bytes) });
+          continue;
+        }
+        const parts: Uint8Array[] = [];
+        const hs = sha256Stream();
+        for await (const b of writeSafetensorsRanges(
+          f.shard,
+          (n, at, len) => source.read(n, at, len),
+          HF_SHARD_METADATA,
+          STREAM_CHUNK_BYTES,
+        )) {
+          parts.push(b.slice());
+          hs.update(b);
+        }
+        files.push({ name: f.name, bytes: concatBytes(parts), sha256: hs.digestHex() });
       }
-      const parts: Uint8Array[] = [];
-      const hs = sha256Stream();
-      for await (const b of writeSafetensorsStream(f.shard, h.model.read, HF_SHARD_METADATA)) {
-        parts.push(b.slice());
-        hs.update(b);
-      }
-      files.push({ name: f.name, bytes: concatBytes(parts), sha256: hs.digestHex() });
+      const m = model.metadata;
+      const operator = m['garden.operator'];
+      const c = lm.config;
+      const card = modelCard({
+        name: o.name,
+        baseModels: o.baseModels,
+        mergeMethod: operator,
+        tags: ['text-generation', c.architecture],
+        species: model.species,
+        files: files.map((f) => ({ name: f.name, sha256: f.sha256 })),
+        tensors: model.tensors,
+        description: [
+          `A ${c.architecture} (${c.numLayers} layers, hidden ${c.hiddenSize}, vocabulary ${c.vocabSize}) exported from SLM Garden${operator ? `, made with the \`${operator}\` operator` : ''}.`,
+          ...(m['garden.lineage'] ? ['', `Lineage key: \`${m['garden.lineage']}\`.`] : []),
+          ...(m['garden.recipe'] ? ['', `Recipe: \`${m['garden.recipe']}\`.`] : []),
+          ...(o.scores.length ? ['', '## Scores', '', ...o.scores.map((s) => `- ${s}`)] : []),
+        ].join('\n'),
+      });
+      const cardBytes = enc.encode(card);
+      files.push({ name: 'README.md', bytes: cardBytes, sha256: sha256Hex(cardBytes) });
+      return Comlink.transfer(
+        files,
+        files.map((f) => f.bytes.buffer as ArrayBuffer),
+      );
+    } finally {
+      store.close();
     }
-    const m = h.model.metadata;
-    const operator = m['garden.operator'];
-    const c = h.lm.config;
-    const card = modelCard({
-      name: o.name,
-      baseModels: o.baseModels,
-      mergeMethod: operator,
-      tags: ['text-generation', c.architecture],
-      species: h.model.species,
-      files: files.map((f) => ({ name: f.name, sha256: f.sha256 })),
-      tensors: h.model.tensors,
-      description: [
-        `A ${c.architecture} (${c.numLayers} layers, hidden ${c.hiddenSize}, vocabulary ${c.vocabSize}) exported from SLM Garden${operator ? `, made with the \`${operator}\` operator` : ''}.`,
-        ...(m['garden.lineage'] ? ['', `Lineage key: \`${m['garden.lineage']}\`.`] : []),
-        ...(m['garden.recipe'] ? ['', `Recipe: \`${m['garden.recipe']}\`.`] : []),
-        ...(o.scores.length ? ['', '## Scores', '', ...o.scores.map((s) => `- ${s}`)] : []),
-      ].join('\n'),
-    });
-    const cardBytes = enc.encode(card);
-    files.push({ name: 'README.md', bytes: cardBytes, sha256: sha256Hex(cardBytes) });
-    return Comlink.transfer(
-      files,
-      files.map((f) => f.bytes.buffer as ArrayBuffer),
-    );
   },
 
   /** Whether the model's session is warm (then `load` needs no tensors). */

@@ -809,7 +809,7 @@ export async function routeLm(prompt: string, maxNew: number): Promise<void> {
   }
 }
 
-/** Export a stored model as a Hugging Face folder (files offered for download), then import the files again and compare every tensor's hash. */
+/** Export a stored model as a Hugging Face folder (its tensors read from the store chunk by chunk; files offered for download), then import the files again and compare every tensor's hash. */
 export async function exportLm(id: string, maxShardBytes: number): Promise<HfExportedFile[] | null> {
   const m = entry(id);
   if (!startTask('export', 2, `writing ${m.name} as a Hugging Face folder`)) return null;
@@ -817,9 +817,9 @@ export async function exportLm(id: string, maxShardBytes: number): Promise<HfExp
   for (const f of old?.files ?? []) URL.revokeObjectURL(f.url);
   set({ exported: null });
   try {
-    await ensureHeld(m);
     const s = get().scores[m.id] ?? {};
-    const files = await textWorker().exportHf(m.id, {
+    const stored = { id: m.id, species: m.species, graphHash: m.graphHash, metadata: m.metadata };
+    const files = await textWorker().exportHf(LM_FAMILY.databases.models, stored, {
       maxShardBytes,
       name: m.name,
       baseModels: m.lineage?.parentHashes ?? [],
