@@ -568,7 +568,7 @@ async function streamedBreed(
     await rename(tmp, outPath);
     renamed = true;
     const hash = fileHash.digestHex();
-    const file = { bytes: { length: size } as Uint8Array, hash, species: header.species, lineageKey: header.lineageKey };
+    const file = { size, hash, species: header.species, lineageKey: header.lineageKey };
     const whole = { ...result, tensors: [] };
     const compatibility = parentCompatibility(models.map((m, i) => ({ id: hashes[i], species: m.species, tensors: m.tensors })));
     const records = recordBreed({ result: whole, file, parents: hashes, requested: recipe.params, compatibility });

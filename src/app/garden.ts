@@ -427,7 +427,7 @@ async function breedNow(): Promise<void> {
     const species = file.species;
     const records = recordBreed({
       result,
-      file: { ...file, bytes: { length: file.size } as Uint8Array },
+      file,
       parents: parents.map((p) => p.hash),
       requested: params,
       budget: policy.current().ceilings,

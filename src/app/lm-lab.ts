@@ -463,7 +463,7 @@ export async function breedLm(f: LmBreedForm): Promise<TextModelEntry | null> {
     const backend = r.result.backend.adapter;
     const records = recordBreed({
       result,
-      file: { ...c, bytes: { length: c.size } as Uint8Array },
+      file: c,
       parents: r.parentHashes,
       requested: f.params as never,
     });

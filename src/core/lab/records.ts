@@ -37,8 +37,8 @@ export function parentCompatibility(parents: readonly CompatModel[]): Compatibil
 
 export interface BreedRecordInput {
   result: BreedResult;
-  /** The file candidateSlm wrote for `result`. */
-  file: Pick<CandidateFile, 'bytes' | 'hash' | 'species' | 'lineageKey'>;
+  /** The file candidateSlm wrote for `result`: its bytes, or only their count when it was streamed to disk or a store. */
+  file: Pick<CandidateFile, 'hash' | 'species' | 'lineageKey'> & ({ bytes: Uint8Array } | { size: number });
   /** The parents' .slm hashes, base first (as the breed took them). */
   parents: readonly Sha256Hex[];
   /** The parameters as asked, for the receipt's recompute line (default: the resolved ones). */
@@ -87,7 +87,7 @@ export function recordBreed(input: BreedRecordInput): BreedRecords {
     species: file.species,
     lineage: manifestHash(lineage),
     receipt: manifestHash(receipt),
-    bytes: file.bytes.length,
+    bytes: 'size' in file ? file.size : file.bytes.length,
   });
   return { lineage, receipt, candidate, manifests: [...(compatibility ? [compatibility] : []), lineage, receipt, candidate] };
 }
