@@ -253,6 +253,7 @@ async function open(): Promise<void> {
   ledger = await Ledger.open(await IdbLedgerStore.open(LM_FAMILY.databases.ledger), { signer });
   evaluation = await openEvaluationDb(LM_FAMILY.databases.evaluation);
   policy = await PolicyZone.open(ledger, lmPolicy(pins));
+  await policy.allowTrainedCandidates();
   const held = policy.current().suites;
   const moved = Object.keys(pins).filter((n) => held[n] !== pins[n]);
   if (moved.length) throw new Error(`the frozen suites ${moved.join(', ')} differ from the ones this lab's policy pins`);

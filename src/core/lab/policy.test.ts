@@ -18,6 +18,24 @@ describe('policy zone', () => {
     expect((await PolicyZone.open(again)).current()).toEqual(zone.current());
   });
 
+  it('adds lora-merge to an initial policy written before training existed, once, ledgered; a chosen allowlist stays', async () => {
+    const old = testPolicy({ allowlist: ['blend', 'ties'] });
+    const ledger = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
+    const zone = await PolicyZone.open(ledger, old);
+    expect(await zone.allowTrainedCandidates()).toBe(true);
+    expect(zone.current().allowlist).toEqual(['blend', 'ties', 'lora-merge']);
+    expect(ledger.entries()[1]).toMatchObject({ type: 'policy-change', payload: { reason: expect.stringMatching(/^allow lora-merge: /) } });
+    expect(await zone.allowTrainedCandidates()).toBe(false);
+    expect(ledger.entries()).toHaveLength(2);
+
+    const chosen = await Ledger.open(new MemoryLedgerStore(), { now: fakeClock() });
+    const z2 = await PolicyZone.open(chosen, old);
+    await z2.change({ ...old, allowlist: ['blend'] }, 'only blends here');
+    expect(await z2.allowTrainedCandidates()).toBe(false);
+    expect(z2.current().allowlist).toEqual(['blend']);
+    expect(chosen.entries()).toHaveLength(2);
+  });
+
   it('refuses unknown operators in the allowlist, listing the registry', () => {
     expect(() => checkPolicy(testPolicy({ allowlist: ['blend', 'warp'] }))).toThrow(/unknown operator "warp"; valid: blend, /);
   });

@@ -155,6 +155,25 @@ export class PolicyZone {
     return new PolicyZone(ledger, p);
   }
 
+  /**
+   * Gardens opened before in-browser training existed recorded an allowlist without the training
+   * pseudo-operator (lora-merge), so their trained candidates failed the allowlist gate. When the
+   * ledger holds only that initial policy (nobody ever chose an allowlist), add it, as a ledgered
+   * change with its reason; a policy someone changed is left as they made it. Returns whether it
+   * changed anything.
+   */
+  async allowTrainedCandidates(): Promise<boolean> {
+    if (this.#current.allowlist.includes(TRAIN_OPERATOR.id)) return false;
+    const changes = this.#ledger.entries().filter((e) => e.type === 'policy-change' || e.type === 're-baseline');
+    if (changes.length !== 1 || changes[0].payload.reason !== 'initial policy') return false;
+    const next = { ...structuredCloneJson(this.#current), allowlist: [...this.#current.allowlist, TRAIN_OPERATOR.id] };
+    await this.change(
+      next,
+      `allow ${TRAIN_OPERATOR.id}: candidates trained in this garden record it (the initial policy predates training)`,
+    );
+    return true;
+  }
+
   /** A frozen copy of the current policy. */
   current(): Policy {
     return this.#current;
