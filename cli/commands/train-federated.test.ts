@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMnist, MNIST_PIXELS } from '../../scripts/starter/mnist.ts';
-import { readSlm } from '../../src/core/format/slm.ts';
+import { checkSlmMetadata, readSlm } from '../../src/core/format/slm.ts';
 import { toFloat32, type Tensor } from '../../src/core/tensor.ts';
-import { federatedWeights, FEDERATED_KEYS } from '../../src/core/train/federated.ts';
+import { federatedUpdateFile, federatedWeights, FEDERATED_KEYS } from '../../src/core/train/federated.ts';
 import { writeTinyDigits } from '../lab-fixture.ts';
 import { runGarden } from '../test-run.ts';
 
@@ -77,6 +77,12 @@ describe('garden train --federated-update', () => {
     expect(weights).toEqual([30, 10]);
     // Without the clip, a's update is exactly its merged model.
     expect(flat(ua.tensors)).toEqual(flat(read('a-merged.slm').tensors));
+    // The file is the core's federatedUpdateFile of the run (what the app's download saves), byte for byte.
+    const info = checkSlmMetadata(base.metadata);
+    const of = { hash: base.hash, species: base.species, graph: info.graph, vocabulary: info.vocabulary, tensors: base.tensors };
+    expect(federatedUpdateFile(of, read('b-merged.slm').tensors, { examples: 10, clipNorm: normB / 2 }).bytes).toEqual(
+      new Uint8Array(readFileSync(join(dir, 'b-update.slm'))),
+    );
 
     writeFileSync(
       join(dir, 'fed.json'),

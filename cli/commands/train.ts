@@ -2,11 +2,12 @@
  * garden train SPEC.json --out ADAPTER_DIR: train a LoRA adapter (and optionally a new head) on
  * the user's own labelled data, on the CPU engine of src/core/train, and write it in PEFT's
  * layout (adapter_config.json + adapter_model.safetensors) with the run's data manifest.
- * The data is checked against every frozen suite of the base's family and refused on overlap.
+ * The data is checked against every frozen suite of the base's family (and the calibration splits
+ * the spec names) and refused on overlap.
  */
 import { basename, dirname, join, resolve } from 'node:path';
 import { CliError, type Command } from '../command.ts';
-import { checkSlmMetadata, readSlm, writeSlm } from '../../src/core/format/slm.ts';
+import { checkSlmMetadata, readSlm } from '../../src/core/format/slm.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
 import { readSuite, type Suite } from '../../src/core/eval/suite.ts';
 import { printable } from '../../src/core/format/printable.ts';
@@ -14,7 +15,8 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../src/core/train/peft.ts';
 import { WALL_WINDOW } from '../../src/core/train/text-wall.ts';
 import { runTraining, TRAINING_MANIFEST } from '../../src/core/train/run.ts';
 import { encodeJsonl, parseSpec, ENCODINGS, type Encoding } from '../../src/core/train/spec.ts';
-import { federatedUpdate } from '../../src/core/train/federated.ts';
+import { federatedUpdateFile } from '../../src/core/train/federated.ts';
+import { readCalibration } from '../../src/core/operators/calibration.ts';
 import { trainedCandidateSlm, trainedParams } from '../../src/core/train/trained.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { trainLanguageModel } from './train-lm.ts';
@@ -37,6 +39,8 @@ SPEC.json (paths relative to the spec's folder, confined to --root):
       .map((k) => `"${k}"`)
       .join(' | ')}   (default: mail-text for the mail family, else features)
     "suites": ["extra.suite"],                 (optional; the family's suites are always checked)
+    "calibration": ["my.calibration"],         (optional: declared calibration splits, as garden
+                                                breed --calibration takes, kept apart from too)
     "adapter": { "r": 8, "lora_alpha": 16, "lora_dropout": 0.05,
                  "target_modules": ["fc1", "fc2"], "modules_to_save": [] },
     "train": { "steps": 200, "batch": 16, "lr": 0.002, "schedule": "cosine",
@@ -61,7 +65,8 @@ ${Object.entries(ENCODINGS)
   --catalog PATH     the starter catalog (default: public/starter/catalog.json)
   --json             print the result as JSON
 
-Refuses training or validation rows whose model input equals a row of a frozen suite.
+Refuses training or validation rows whose model input equals a row of a frozen suite, or of a
+calibration split the spec names.
 
 A language-model spec (base: a .slm imported from a Hugging Face folder, or the folder):
   { "base": "model.slm",
@@ -123,6 +128,10 @@ async function run(args: string[]): Promise<number> {
   const suites: Suite[] = [];
   for (const s of family?.suites ?? []) suites.push(readSuite(catalogFile(catalogPath, s.file, `suite ${s.id}`, LIMITS.suite), s.hash));
   for (const rel of spec.suites) suites.push(readSuite(readRegularSync(at(rel, 'spec.suites'), 'suite', LIMITS.suite)));
+  // The declared calibration splits the spec names (as garden breed --calibration reads them).
+  const calibration = (spec.calibration ?? []).map((rel) =>
+    readCalibration(readRegularSync(at(rel, 'spec.calibration'), 'calibration split', LIMITS.suite), rel),
+  );
 
   const load = (rel: string, what: string) => {
     const bytes = readRegularSync(at(rel, what), what, LIMITS.json * 16);
@@ -142,6 +151,7 @@ async function run(args: string[]): Promise<number> {
     train,
     ...(validation ? { validation } : {}),
     suites,
+    calibration,
   });
   const seconds = (performance.now() - t0) / 1000;
 
@@ -171,19 +181,19 @@ async function run(args: string[]): Promise<number> {
 
   let update: { path: string; hash: string; examples: number; norm: number; factor: number } | undefined;
   if (values['federated-update']) {
-    const u = federatedUpdate(slm.tensors, result.merged, {
-      examples: train.y.length,
-      baseHash: slm.hash,
-      ...(clip ? { clipNorm: clip } : {}),
-    });
-    const bytes = writeSlm(u.tensors, {
-      species: slm.species,
-      ...(info.graph ? { graph: info.graph } : {}),
-      ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
-      extra: u.metadata,
-    });
-    writeFileAtomicSync(values['federated-update'], bytes);
-    update = { path: values['federated-update'], hash: sha256Hex(bytes), examples: train.y.length, norm: u.norm, factor: u.factor };
+    const u = federatedUpdateFile(
+      {
+        hash: slm.hash,
+        species: slm.species,
+        ...(info.graph ? { graph: info.graph } : {}),
+        ...(info.vocabulary ? { vocabulary: info.vocabulary } : {}),
+        tensors: slm.tensors,
+      },
+      result.merged,
+      { examples: train.y.length, ...(clip ? { clipNorm: clip } : {}) },
+    );
+    writeFileAtomicSync(values['federated-update'], u.bytes);
+    update = { path: values['federated-update'], hash: u.hash, examples: train.y.length, norm: u.norm, factor: u.factor };
   }
 
   const out = { adapter: values.out, weightsSha256: sha256Hex(result.files.weights), merged, update, encoding, ...manifest };
@@ -198,7 +208,7 @@ async function run(args: string[]): Promise<number> {
     `adapter   ${printable(values.out)}  LoRA r=${spec.adapter.r} alpha=${spec.adapter.alpha} on ${spec.adapter.targetModules.join(', ') || '(none)'}${spec.adapter.modulesToSave.length ? ` + new ${spec.adapter.modulesToSave.join(', ')}` : ''}  weights ${out.weightsSha256.slice(0, 12)}…`,
   );
   console.log(
-    `data      ${train.y.length} rows (${labels.map((l, k) => `${train.counts[k]} ${printable(l)}`).join(', ')}), kept apart from ${suites.length} frozen suites`,
+    `data      ${train.y.length} rows (${labels.map((l, k) => `${train.counts[k]} ${printable(l)}`).join(', ')}), kept apart from ${suites.length} frozen suites${calibration.length ? ` and ${calibration.length} calibration split${calibration.length > 1 ? 's' : ''}` : ''}`,
   );
   console.log(
     `training  ${spec.train.steps} steps × ${spec.train.batch}, ${spec.train.schedule} lr ${spec.train.lr}, seed ${spec.train.seed}: loss ${first.toFixed(4)} → ${mean.toFixed(4)} (mean of the last ${last.length}) in ${seconds.toFixed(1)} s`,

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { breed } from '../operators/breed.ts';
 import { cpuBackend } from '../operators/backend.ts';
 import { randomModel } from '../operators/test-data.ts';
-import { readSlm, writeSlm } from '../format/slm.ts';
+import { readSlm, speciesId, speciesSignature, writeSlm } from '../format/slm.ts';
 import { toFloat32, type Tensor } from '../tensor.ts';
-import { federatedBreedParams, federatedUpdate, federatedWeights, FEDERATED_KEYS } from './federated.ts';
+import { federatedBreedParams, federatedUpdate, federatedUpdateFile, federatedWeights, FEDERATED_KEYS } from './federated.ts';
 
 const base = randomModel(1);
 const trained = [randomModel(2), randomModel(3)];
@@ -82,5 +82,21 @@ describe('federated updates', () => {
     const plain = trained.map((t) => readSlm(writeSlm(t, { species: 'b'.repeat(64) })));
     expect(federatedBreedParams({ weights: [2, 1] }, plain, BASE_HASH)).toEqual({ params: { weights: [2, 1] }, source: 'recipe' });
     expect(federatedBreedParams({}, plain, BASE_HASH).source).toBe('default');
+  });
+
+  it('federatedUpdateFile: the update as a .slm of the base (species, graph, labels) that federatedWeights accepts', () => {
+    const [graph, vocabulary] = ['c'.repeat(64), ['x', 'y']];
+    const of = { hash: BASE_HASH, species: speciesId(speciesSignature(base, graph, vocabulary)), graph, vocabulary, tensors: base };
+    const u = federatedUpdateFile(of, trained[0], { examples: 12, clipNorm: 0.5 });
+    const back = readSlm(u.bytes);
+    expect(back.hash).toBe(u.hash);
+    expect(back.species).toBe(of.species);
+    expect(back.metadata).toMatchObject({ 'slm.graph': of.graph, 'slm.vocabulary': JSON.stringify(of.vocabulary) });
+    expect(federatedWeights([back], BASE_HASH)).toEqual([12]);
+    expect(back.metadata[FEDERATED_KEYS.clip]).toBe('0.5');
+    const plain = federatedUpdate(base, trained[0], { examples: 12, baseHash: BASE_HASH, clipNorm: 0.5 });
+    expect(u.factor).toBeLessThan(1);
+    const byName = (m: readonly Tensor[]) => [...m].sort((a, b) => a.name.localeCompare(b.name));
+    expect(flat(byName(back.tensors))).toEqual(flat(byName(plain.tensors)));
   });
 });

@@ -5,6 +5,8 @@
  * metadata. Another garden merges such updates with the "federated" operator
  * (operators/registry.ts), whose per-model weights are these counts: base + Σ nᵢΔᵢ / Σ nᵢ.
  */
+import { sha256Hex, type Sha256Hex } from '../hash.ts';
+import { writeSlm } from '../format/slm.ts';
 import { fromFloat32, toFloat32, type Tensor } from '../tensor.ts';
 
 export const FEDERATED_KEYS = Object.freeze({
@@ -73,6 +75,39 @@ export function federatedUpdate(
     ...(clip !== undefined ? { [FEDERATED_KEYS.clip]: String(clip) } : {}),
   };
   return { tensors, norm, factor, metadata };
+}
+
+/** The base an update file is of: its SHA-256, species, and the graph and labels it records (classifiers). */
+export interface UpdateBase {
+  hash: Sha256Hex;
+  species: Sha256Hex;
+  graph?: Sha256Hex;
+  vocabulary?: readonly string[];
+  tensors: readonly Tensor[];
+}
+
+/**
+ * The federated update of a run as its `.slm` file (the base's species, graph and labels, the
+ * update's keys in the metadata): what `garden train --federated-update` writes and the app's
+ * "Download federated update" saves, the same bytes for the same run.
+ */
+export function federatedUpdateFile(
+  base: UpdateBase,
+  trained: readonly Tensor[],
+  opts: { examples: number; clipNorm?: number },
+): FederatedUpdate & { bytes: Uint8Array; hash: Sha256Hex } {
+  const u = federatedUpdate(base.tensors, trained, {
+    examples: opts.examples,
+    baseHash: base.hash,
+    ...(opts.clipNorm !== undefined ? { clipNorm: opts.clipNorm } : {}),
+  });
+  const bytes = writeSlm(u.tensors, {
+    species: base.species,
+    ...(base.graph !== undefined ? { graph: base.graph } : {}),
+    ...(base.vocabulary !== undefined ? { vocabulary: [...base.vocabulary] } : {}),
+    extra: u.metadata,
+  });
+  return { ...u, bytes, hash: sha256Hex(bytes) };
 }
 
 /**

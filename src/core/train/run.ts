@@ -12,7 +12,7 @@ import { initAdapter, mergeAdapter, type Adapter } from './lora.ts';
 import { mlpSites, trainMlpAdapter } from './mlp.ts';
 import { ADAMW_DEFAULTS } from './optim.ts';
 import { exportPeft, type PeftFiles } from './peft.ts';
-import { refuseSuiteOverlap, specLoraConfig, type EncodedData, type TrainSpec } from './spec.ts';
+import { refuseSuiteOverlap, specLoraConfig, type EncodedData, type KeptApart, type TrainSpec } from './spec.ts';
 import type { LoopOptions, StepReport } from './loop.ts';
 
 /** The training engine of the core: the autodiff tape on the CPU, in f32 (the manifests' `engine`). */
@@ -26,6 +26,8 @@ export interface RunInputs {
   train: EncodedData & { name: string; hash: Sha256Hex };
   validation?: EncodedData & { name: string; hash: Sha256Hex };
   suites: readonly Suite[];
+  /** Declared calibration splits (operators/calibration.ts readCalibration) the data must be kept apart from too. */
+  calibration?: readonly Suite[];
 }
 
 export interface RunResult {
@@ -67,10 +69,12 @@ export const MLP_TENSORS = ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight'];
 export interface PreparedRun {
   adapter: Adapter;
   /** The suites the data was kept apart from. */
-  checked: { id: string; hash: Sha256Hex; rows: number }[];
+  checked: KeptApart['checked'];
+  /** The calibration splits it was kept apart from. */
+  calibration: KeptApart['calibration'];
 }
 
-/** Check the base and the data (refused when a row equals a frozen suite's) and make the fresh adapter. */
+/** Check the base and the data (refused when a row equals a frozen suite's or a calibration split's) and make the fresh adapter. */
 export function prepareRun(inp: RunInputs): PreparedRun {
   const { spec, base } = inp;
   const names = base.tensors.map((t) => t.name).sort();
@@ -78,12 +82,12 @@ export function prepareRun(inp: RunInputs): PreparedRun {
     throw new Error(
       `the base is not of the MLP classifier species (tensors ${names.join(', ')}; expected ${MLP_TENSORS.join(', ')}); garden train trains classifier adapters, or a language model from a "text" spec`,
     );
-  const checked = refuseSuiteOverlap(inp.train, inp.suites, spec.data.train).checked;
-  if (inp.validation) refuseSuiteOverlap(inp.validation, inp.suites, spec.data.validation);
+  const { checked, calibration } = refuseSuiteOverlap(inp.train, inp.suites, spec.data.train, inp.calibration);
+  if (inp.validation) refuseSuiteOverlap(inp.validation, inp.suites, spec.data.validation, inp.calibration);
   const sites = mlpSites(base.tensors);
   const byName = new Map(base.tensors.map((t) => [t.name, t]));
   const adapter = initAdapter(specLoraConfig(spec.adapter, base.name, true, null), sites, byName, spec.train.seed, base.species);
-  return { adapter, checked };
+  return { adapter, checked, calibration };
 }
 
 /** The loop options of a spec's training settings. */
@@ -103,7 +107,7 @@ export function loopOptions(t: TrainSpec['train']): LoopOptions {
  */
 export function finishRun(inp: RunInputs, run: PreparedRun, steps: StepReport[], result: Record<string, unknown> = {}): RunResult {
   const { spec, base } = inp;
-  const { adapter, checked } = run;
+  const { adapter, checked, calibration } = run;
   if (steps.length === 0) throw new Error('the run took no step');
   const merged = mergeAdapter(base.tensors, adapter);
   const files = exportPeft(adapter);
@@ -132,6 +136,7 @@ export function finishRun(inp: RunInputs, run: PreparedRun, steps: StepReport[],
     base: { file: base.name, sha256: base.hash, species: base.species },
     data: { train: data(inp.train), ...(inp.validation ? { validation: data(inp.validation) } : {}) },
     suitesKeptApart: checked,
+    ...(calibration.length ? { calibrationKeptApart: calibration } : {}),
     adapter: spec.adapter,
     train: spec.train,
     result: {

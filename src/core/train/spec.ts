@@ -7,13 +7,15 @@
  *     the base's label set or its index;
  *   - rows are encoded to model inputs exactly as the species' suites store them, and any row
  *     whose model input equals a row of a frozen suite is refused (training never sees what
- *     decides fitness);
+ *     decides fitness), as is one equal to a row of a declared calibration split the spec names
+ *     (the data-informed merges' statistics stay independent of the adapters they merge);
  *   - the data manifest keeps hashes, counts and sources, never contents.
  */
 import { findKeyProblem } from '../json-keys.ts';
 import { sha256Hex, type Sha256Hex } from '../hash.ts';
 import { MAIL_BUCKETS, mailFeatures, stripHeaders } from '../models/mail-features.ts';
-import { suiteRows, type Suite } from '../eval/suite.ts';
+import { type Suite } from '../eval/suite.ts';
+import { rowHashes } from '../operators/calibration.ts';
 import { SCHEDULES, type ScheduleKind } from './optim.ts';
 import type { LoraConfig } from './lora.ts';
 
@@ -29,6 +31,11 @@ export interface TrainSpec {
   encoding?: Encoding;
   /** Extra suite files to keep the data apart from (the family's suites are always checked). */
   suites: string[];
+  /**
+   * Declared calibration splits (operators/calibration.ts, the files garden breed --calibration
+   * reads) to keep the data apart from; absent when none is named.
+   */
+  calibration?: string[];
   adapter: { r: number; alpha: number; dropout: number; targetModules: string[]; modulesToSave: string[]; useRslora: boolean };
   train: { steps: number; batch: number; lr: number; schedule: ScheduleKind; warmupSteps: number; weightDecay: number; seed: number };
   /** A language-model spec (the "text" key): a LoRA of a Llama-family base trained on text files. */
@@ -63,8 +70,10 @@ function textFiles(v: unknown, where: string, optional: boolean): string[] {
 function parseTextSpec(o: Obj, data: Obj, steps: number): TextSpec {
   const t = object(o.text, 'spec.text', ['seq_len', 'validation_split', 'eval_every', 'patience']);
   if (o.encoding !== undefined) throw new SpecError('spec.encoding is for classifier data; a "text" spec reads text files');
-  if (o.suites !== undefined)
-    throw new SpecError('spec.suites holds classifier suites; a "text" spec names its held-out texts in "suite_texts"');
+  if (o.suites !== undefined || o.calibration !== undefined)
+    throw new SpecError(
+      `spec.${o.suites !== undefined ? 'suites' : 'calibration'} holds classifier suites; a "text" spec names its held-out texts in "suite_texts"`,
+    );
   const validation = textFiles(data.validation, 'spec.data.validation', true);
   const validationSplit = num(t, 'validation_split', 'spec.text', (x) => x >= 0 && x < 1, 'in [0, 1)', 0);
   if (validation.length > 0 && validationSplit > 0)
@@ -139,7 +148,7 @@ export function parseSpec(json: string): TrainSpec {
   }
   const problem = findKeyProblem(json);
   if (problem) throw new SpecError(`the spec has a ${problem.problem} key "${problem.key}" at ${problem.path}`);
-  const o = object(raw, 'spec', ['base', 'data', 'encoding', 'suites', 'suite_texts', 'text', 'adapter', 'train']);
+  const o = object(raw, 'spec', ['base', 'data', 'encoding', 'suites', 'calibration', 'suite_texts', 'text', 'adapter', 'train']);
   const data = object(o.data, 'spec.data', ['train', 'validation']);
   if (o.suite_texts !== undefined && o.text === undefined) throw new SpecError('spec.suite_texts needs a "text" spec');
   const enc = o.encoding;
@@ -160,6 +169,7 @@ export function parseSpec(json: string): TrainSpec {
     ...(text ? { text } : {}),
     ...(enc ? { encoding: enc as Encoding } : {}),
     suites: strList(o, 'suites', 'spec'),
+    ...(o.calibration !== undefined ? { calibration: strList(o, 'calibration', 'spec') } : {}),
     adapter: {
       r: num(a, 'r', 'spec.adapter', isInt(1, 4096), 'an integer in 1…4096'),
       alpha: num(a, 'lora_alpha', 'spec.adapter', (x) => x > 0, 'a positive number'),
@@ -248,33 +258,46 @@ function rowHash(x: Float32Array, i: number, f: number): Sha256Hex {
   return sha256Hex(new Uint8Array(row.buffer));
 }
 
+/** What the wall kept the data apart from: each suite (frozen, or a declared calibration split) by id, hash and rows. */
+export interface KeptApart {
+  checked: { id: string; hash: Sha256Hex; rows: number }[];
+  calibration: { id: string; hash: Sha256Hex; rows: number }[];
+}
+
 /**
- * Refuse data that shares a model input with any frozen suite of the same input size (compared
- * as the float32 inputs the model would see, by SHA-256 per row).
+ * The wall: refuse data that shares a model input with any frozen suite, or with any declared
+ * calibration split (operators/calibration.ts: the rows RegMean and Fisher learn their statistics
+ * from), of the same input size. Rows are compared as the float32 inputs the model would see, by
+ * SHA-256 per row (calibration.ts rowHashes); the refusal is one line naming the check, the row
+ * and the suite or split.
  */
 export function refuseSuiteOverlap(
   data: EncodedData,
   suites: readonly Suite[],
   what = 'data',
-): { checked: { id: string; hash: Sha256Hex; rows: number }[] } {
+  calibration: readonly Suite[] = [],
+): KeptApart {
   const F = data.featureSize;
   const mine = new Map<Sha256Hex, number>();
   for (let i = 0; i < data.y.length; i++) {
     const h = rowHash(data.x, i, F);
     if (!mine.has(h)) mine.set(h, i);
   }
-  const checked = [];
-  for (const s of suites) {
-    if (s.featureSize !== F) continue;
-    const rows = suiteRows(s, 0, s.count);
-    for (let j = 0; j < s.count; j++) {
-      const at = mine.get(rowHash(rows, j, F));
-      if (at !== undefined)
-        throw new SpecError(
-          `${what} row ${at + 1} has the same model input as row ${j + 1} of frozen suite "${s.id}" (${s.hash.slice(0, 12)}…); training data must be kept apart from the suites`,
-        );
+  const wall = (list: readonly Suite[], kind: string, apart: string) => {
+    const kept = [];
+    for (const s of list) {
+      if (s.featureSize !== F) continue;
+      rowHashes(s).forEach((h, j) => {
+        const at = mine.get(h);
+        if (at !== undefined)
+          throw new SpecError(
+            `${what} row ${at + 1} has the same model input as row ${j + 1} of ${kind} "${s.id}" (${s.hash.slice(0, 12)}…); training data must be kept apart from ${apart}`,
+          );
+      });
+      kept.push({ id: s.id, hash: s.hash, rows: s.count });
     }
-    checked.push({ id: s.id, hash: s.hash, rows: s.count });
-  }
-  return { checked };
+    return kept;
+  };
+  const checked = wall(suites, 'frozen suite', 'the suites');
+  return { checked, calibration: wall(calibration, 'calibration split', 'the calibration split (the data-informed merges fit on it)') };
 }
