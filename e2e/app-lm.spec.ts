@@ -231,6 +231,18 @@ test('starter base and specialist in; bred, evaluated, admitted, routed with a s
   await expect(page.getByTestId('lm-answer')).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
   await expect(page.getByTestId('lm-answer-stats')).toContainText('4 new tokens');
   await expectSignedLedger(page, ['policy-change', 'release', 'admission']);
+
+  // Delete from the playground: the champion is refused with the reason; the Moby-Dick parent goes, ledgered and signed.
+  await page.getByRole('button', { name: 'Delete #1 Task delta' }).click();
+  await expect(page.getByTestId('text-error')).toHaveText(/^#1 Task delta · .* was not deleted: the lm slot routes to it$/);
+  await expect(page.getByTestId('lm-pool-row')).toHaveCount(3);
+  await page.getByRole('button', { name: 'Delete moby' }).click();
+  await expect(
+    page.getByTestId('lm-ledger-line').filter({ hasText: 'delete moby: deleted by the user from the text playground' }),
+  ).toHaveCount(1);
+  await expect(page.getByTestId('lm-pool-row')).toHaveCount(2);
+  await expect(page.getByTestId('text-error')).toHaveCount(0);
+  await expectSignedLedger(page, ['policy-change', 'release', 'admission', 'storage']);
   await page.getByTestId('lm-ledger').locator('summary').click();
   await page.getByTestId('lm-lab').screenshot({ path: `${SHOTS}/app-lm-ledger.png` });
 

@@ -44,10 +44,11 @@ import { evidenceFor, openEvaluationDb, putEvidence } from './repo.ts';
 import { LM_FAMILY, lmSlotName } from './family.ts';
 import { openKeyring } from '../lab-store/keyring.ts';
 import { createSigner, type LedgerSigner } from '../core/lab/signing.ts';
-import { verifyAuthority } from '../core/lab/ledger.ts';
+import { storageDraft, verifyAuthority } from '../core/lab/ledger.ts';
 import type { IDBPDatabase } from 'idb';
 import type { Manifest } from '../core/manifest/index.ts';
 import {
+  deleteTextModel,
   folderOfFiles,
   listTextModels,
   refreshTextModels,
@@ -360,7 +361,30 @@ function describe(type: string, p: Record<string, unknown>): string {
   if (type === 'rollback') return `rolled back: ${String(p.reason ?? '')}`;
   if (type === 'admission') return `admitted ${nameOf(String(p.model))} (admission ${String(p.admissionHash).slice(0, 10)}…)`;
   if (type === 'policy-change') return `policy: ${String(p.reason ?? '')}`;
+  if (type === 'storage') return `${String(p.action)} ${String(p.name ?? p.model)}: ${String(p.reason)}`;
   return type;
+}
+
+/**
+ * Delete a stored text model, from either page's playground. Refused, with the reason, for what the
+ * slot routes to or an admission binds; otherwise the lab's ledger records the decision (a signed
+ * storage entry, as the classifier gardens' storage panel does) before the bytes go.
+ */
+export async function deleteLmModel(m: TextModelEntry): Promise<string | null> {
+  await openLmLab();
+  if (get().task) return `${m.name} was not deleted: the lab is busy (${get().task!.label})`;
+  const r = get().registry;
+  if (r && (r.champion === m.id || r.shadow === m.id || r.canary?.model === m.id))
+    return `${m.name} was not deleted: the ${lmSlot} slot routes to it`;
+  if (get().admitted[m.id]) return `${m.name} was not deleted: it is admitted, and its admission record binds it`;
+  const hash = await modelHash(m);
+  await ledger.appendAll([
+    storageDraft({ action: 'delete', model: m.id, modelHash: hash, name: m.name, reason: 'deleted by the user from the text playground' }),
+  ]);
+  await deleteTextModel(m.id);
+  await refreshTextModels();
+  sync();
+  return null;
 }
 
 /** Hand a stored model's tensors to the text worker once (a restarted worker is handed them again). */

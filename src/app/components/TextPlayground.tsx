@@ -7,7 +7,6 @@ import { useEffect, useRef, useState } from 'react';
 import {
   cancelText,
   checkTextFolder,
-  deleteTextModel,
   folderName,
   refreshTextModels,
   runText,
@@ -24,6 +23,7 @@ import { useGarden } from '../state.ts';
 import { bytes, short } from '../format.ts';
 import { LmLab, type LmLabReport } from './LmLab.tsx';
 import { LM_FAMILY, switchFamily } from '../family.ts';
+import { deleteLmModel } from '../lm-lab.ts';
 import './text-playground.css';
 
 /** Files of a drop, a dropped folder's files included (one level: an HF folder is flat). */
@@ -427,7 +427,11 @@ export function TextPlayground({ lab = false, onLab }: { lab?: boolean; onLab?: 
     <div className="text-playground" data-testid="text-playground">
       <ImportFolder />
       <h3>Stored text models</h3>
-      {loadError && <p className="fail">{loadError}</p>}
+      {loadError && (
+        <p className="fail" role="alert" data-testid="text-error">
+          {loadError}
+        </p>
+      )}
       {models.length === 0 ? (
         <p className="hint" data-testid="text-none">
           None yet: bring a folder above.
@@ -444,7 +448,7 @@ export function TextPlayground({ lab = false, onLab }: { lab?: boolean; onLab?: 
               <button
                 className="link"
                 aria-label={`Delete ${m.name}`}
-                onClick={() => void deleteTextModel(m.id).then(refreshTextModels)}
+                onClick={() => void deleteLmModel(m).then(setLoadError, (e: Error) => setLoadError(e.message))}
                 data-testid="text-delete"
               >
                 Delete
