@@ -3,15 +3,21 @@
  * them as thumbnails with counts, have an out-of-range rank refused at the form, train a LoRA in
  * the training worker with a live loss curve and progress, pause and resume it, cancel it (no
  * candidate), then a full run whose candidate (base + adapter merged) passes the runtime smoke and
- * is evaluated on the pinned suites; the adapter downloads in PEFT's layout. No request leaves the
- * app's origin.
+ * is evaluated on the pinned suites; the adapter downloads in PEFT's layout and the run's delta as
+ * a federated update (plain and clipped) that the federated operator merges; a set holding a row of
+ * a calibration split, or of a frozen suite, is refused. No request leaves the app's origin.
  */
 import { test, expect, type Page } from '@playwright/test';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { expectAllPassed, SMOKE_CHECKS } from './app-helpers.ts';
 import { readSuite, suiteRows } from '../src/core/eval/suite.ts';
-import { readSlm } from '../src/core/format/slm.ts';
+import { execFileSync } from 'node:child_process';
+import { checkSlmMetadata, readSlm } from '../src/core/format/slm.ts';
 import { candidateOperator } from '../src/core/lab/policy.ts';
+import { writeCalibration } from '../src/core/operators/calibration.ts';
+import { breed } from '../src/core/operators/breed.ts';
+import { cpuBackend } from '../src/core/operators/backend.ts';
+import { federatedBreedParams, federatedUpdateFile, FEDERATED_KEYS } from '../src/core/train/federated.ts';
 
 const SHOTS = 'e2e/screenshots';
 mkdirSync(SHOTS, { recursive: true });
@@ -173,8 +179,40 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   // Its recipe names lora-merge (trainedCandidateSlm), which the app's policy allowlist admits.
   const slm = page.waitForEvent('download');
   await page.getByTestId('download-candidate').click();
-  const meta = readSlm(new Uint8Array(readFileSync((await (await slm).path())!))).metadata;
-  expect(candidateOperator(meta)).toBe('lora-merge');
+  const candidate = readSlm(new Uint8Array(readFileSync((await (await slm).path())!)));
+  expect(candidateOperator(candidate.metadata)).toBe('lora-merge');
+
+  // The run's delta as a federated update, plain and clipped: the file garden train --federated-update
+  // writes for this run (core federatedUpdateFile on the base and this candidate, byte for byte),
+  // which garden inspect reads as the base's species and the federated operator merges by its count.
+  const base = readSlm(new Uint8Array(readFileSync('public/starter/digits/base.slm')));
+  const info = checkSlmMetadata(base.metadata);
+  const of = { hash: base.hash, species: base.species, graph: info.graph, vocabulary: info.vocabulary, tensors: base.tensors };
+  const update = async (clip: string) => {
+    await page.getByTestId('federated-clip').fill(clip);
+    const dl = page.waitForEvent('download');
+    await page.getByTestId('download-federated').click();
+    const path = (await (await dl).path())!;
+    return { path, bytes: new Uint8Array(readFileSync(path)) };
+  };
+  await page.getByTestId('federated-clip').fill('-1');
+  await expect(page.getByTestId('federated-clip-why')).toHaveText('the clip norm must be a positive number, got "-1"');
+  await expect(page.getByTestId('download-federated')).toBeDisabled();
+  const plain = await update('');
+  const clipped = await update('0.01');
+  expect(plain.bytes).toEqual(federatedUpdateFile(of, candidate.tensors, { examples: 8 }).bytes);
+  expect(clipped.bytes).toEqual(federatedUpdateFile(of, candidate.tensors, { examples: 8, clipNorm: 0.01 }).bytes);
+  const [u, uc] = [readSlm(plain.bytes), readSlm(clipped.bytes)];
+  expect(Number(uc.metadata[FEDERATED_KEYS.norm])).toBeGreaterThan(0.01);
+  expect(uc.metadata[FEDERATED_KEYS.clip]).toBe('0.01');
+  expect(execFileSync('node', ['bin/garden.mjs', 'inspect', clipped.path], { encoding: 'utf8' })).toContain(`species: ${base.species}`);
+  const fed = federatedBreedParams({}, [u, uc], base.hash);
+  expect(fed).toMatchObject({ source: 'counts', counts: [8, 8] });
+  const merged = await breed(
+    { operator: 'federated', params: fed.params, seed: 0, parents: [base.tensors, u.tensors, uc.tensors] },
+    cpuBackend,
+  );
+  expect(merged.tensors.map((t) => t.name).sort()).toEqual(base.tensors.map((t) => t.name).sort());
 
   // A new head instead of a LoRA: fc2 retrained whole (modules_to_save); rank, alpha and dropout do not apply.
   await page.getByTestId('train-mode-head').check();
@@ -182,6 +220,60 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   await page.getByTestId('train-button').click();
   await expect(page.getByTestId('trained-candidate')).toContainText('new head (fc2, modules_to_save)', { timeout: 120_000 });
   await expect(page.getByTestId('candidate-name')).toContainText('new head');
+
+  // 4b. The wall against a calibration split too: a file that is not a declared split (a frozen
+  // suite) is not taken; a declared split holding one of the user's drawings refuses the set, naming the
+  // split; forgotten again, the set trains as before.
+  const mine = await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((ok, no) => {
+      const r = indexedDB.open('slm-garden-train');
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => no(r.error);
+    });
+    const all = await new Promise<{ at: number; input: Float32Array }[]>((ok) => {
+      const q = db.transaction('examples').objectStore('examples').getAll();
+      q.onsuccess = () => ok(q.result as { at: number; input: Float32Array }[]);
+    });
+    db.close();
+    // The first drawing no other example equals (centring makes some strokes the same input).
+    const rows = all.sort((a, b) => a.at - b.at).map((e) => Array.from(e.input));
+    const key = rows.map((r) => r.join());
+    const at = key.findIndex((k) => key.indexOf(k) === key.lastIndexOf(k));
+    return { at: at + 1, input: rows[at] };
+  });
+  const calibrationInfo = { id: 'my-cal', name: 'my calibration split', family: 'digits', task: 'classify' as const };
+  const split = writeCalibration(
+    { ...calibrationInfo, perturbation: 'none', description: '', classes: 10, scale: 1 },
+    { dtype: 'F32', data: Float32Array.from([...new Array<number>(784).fill(0.5), ...mine.input]), featureSize: 784 },
+    Uint8Array.from([0, 1]),
+  );
+  const pick = page.getByTestId('train-calibration-file');
+  await pick.setInputFiles({
+    name: 'test.suite',
+    mimeType: 'application/octet-stream',
+    buffer: readFileSync('public/starter/digits/suites/test.suite'),
+  });
+  await expect(
+    page.getByText(/Not kept as a calibration split: test.suite \("digits-test"\) is not a declared calibration split/),
+  ).toBeVisible();
+  await expect(page.getByTestId('train-calibration-kept')).toHaveCount(0);
+  await pick.setInputFiles({ name: 'mine.calibration', mimeType: 'application/octet-stream', buffer: Buffer.from(split) });
+  await expect(page.getByTestId('train-calibration-kept')).toContainText(
+    'kept apart from calibration split “my-cal” (2 rows, mine.calibration)',
+  );
+  const before = await page.locator('[data-testid^="model-"]').count();
+  await page.getByTestId('train-button').click();
+  await expect(page.getByTestId('train-message')).toContainText(
+    /Training failed: drawn digits \((training|validation)\) row \d+ has the same model input as row 2 of calibration split "my-cal" \([0-9a-f]{12}…\); training data must be kept apart from the calibration split/,
+  );
+  expect(mine.at).toBeGreaterThan(0);
+  await expect(page.getByTestId('train-message')).toContainText(`That is example ${mine.at} of your set (marked)`);
+  await expect(page.getByLabel(new RegExp(`^example ${mine.at}, label`))).toHaveClass(/refused/);
+  await expect(page.locator('[data-testid^="model-"]')).toHaveCount(before);
+  await page.getByTestId('train-message').scrollIntoViewIfNeeded();
+  await page.getByTestId('train-panel').screenshot({ path: `${SHOTS}/train-6-calibration-refused.png` });
+  await page.getByRole('button', { name: 'Forget the calibration split' }).click();
+  await expect(page.getByTestId('train-calibration-kept')).toHaveCount(0);
 
   // 5. The wall: a digit of a frozen suite put into the set (as a user's own file of digits could
   // hold one) makes the whole set refused, naming the suite; nothing is trained.

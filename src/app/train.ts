@@ -27,6 +27,9 @@ import { makeManifest } from '../core/manifest/index.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../core/train/peft.ts';
 import { TRAINING_MANIFEST, type RunResult } from '../core/train/run.ts';
 import type { TrainSpec } from '../core/train/spec.ts';
+import type { Suite } from '../core/eval/suite.ts';
+import { readCalibration } from '../core/operators/calibration.ts';
+import { federatedUpdateFile } from '../core/train/federated.ts';
 import {
   DIGITS_SET,
   MAIL_SET,
@@ -66,6 +69,12 @@ export interface TrainState {
   /** The example a refusal named (a row equal to a frozen suite's), shown marked. */
   refused: string | null;
   result: TrainedAdapter | null;
+  /**
+   * A declared calibration split (operators/calibration.ts: the rows a RegMean or Fisher merge
+   * fits on) the set is kept apart from too, as `garden train` keeps a spec's "calibration";
+   * held for this session only.
+   */
+  calibration: { file: string; suite: Suite } | null;
 }
 
 /** A run's state before its first step (a new run starts from it). */
@@ -81,7 +90,7 @@ const FRESH_RUN = {
   result: null,
 } satisfies Partial<TrainState>;
 
-export const useTrain = create<TrainState>()(() => ({ examples: [], status: 'idle', ...FRESH_RUN }));
+export const useTrain = create<TrainState>()(() => ({ examples: [], status: 'idle', calibration: null, ...FRESH_RUN }));
 const set = useTrain.setState;
 /** What this family's training set is called (in data names, refusals and manifests). */
 const TRAIN_SET = APP_FAMILY.playground === 'mail' ? MAIL_SET : DIGITS_SET;
@@ -164,6 +173,27 @@ export async function removeExample(id: string): Promise<void> {
   set((s) => ({ examples: s.examples.filter((e) => e.id !== id) }));
 }
 
+/**
+ * Keep the set apart from a calibration split too: the file must declare itself one
+ * (readCalibration refuses a frozen suite) and have the family's input size. Null clears it.
+ */
+export async function setCalibration(file: File | null): Promise<void> {
+  if (!file) {
+    set({ calibration: null });
+    return;
+  }
+  try {
+    const suite = readCalibration(new Uint8Array(await file.arrayBuffer()), file.name);
+    const inputs = labHandles().family.input.shape.reduce((a, b) => a * b, 1);
+    if (suite.featureSize !== inputs)
+      throw new Error(`calibration split "${suite.id}" has ${suite.featureSize} inputs a row; this family's model takes ${inputs}`);
+    set({ calibration: { file: file.name, suite } });
+  } catch (e) {
+    set({ calibration: null });
+    useGarden.setState({ notice: `Not kept as a calibration split: ${(e as Error).message}` });
+  }
+}
+
 /** Set synchronously on the first click, so a second click in the same moment is ignored. */
 let busy = false;
 
@@ -219,6 +249,7 @@ export async function startTraining(settings: TrainSettings): Promise<void> {
         base: { name: `${base.id}.slm`, hash: base.hash, species: base.species, tensors: await repo.getTensors(base.id), labels },
         train: split.train,
         ...(split.validation ? { validation: split.validation } : {}),
+        ...(get().calibration ? { calibration: [get().calibration!.suite] } : {}),
       },
       suites: await familySuites(),
       stepsPerEpoch: stepsPerEpoch(split.train.y.length, settings.values.batch),
@@ -331,6 +362,32 @@ async function storeCandidate(
   useGarden.setState({ models: await repo.listModels(), candidateId: put.stored.id, receipt: null });
   syncLab();
   return put.stored;
+}
+
+/**
+ * The run's delta as a federated update (core federatedUpdateFile, the file `garden train
+ * --federated-update` writes for the same run): base + c·(candidate − base) with the training
+ * rows' count, c = min(1, clip / ‖Δ‖) when a clip norm is given.
+ */
+export async function downloadFederatedUpdate(clipNorm?: number): Promise<void> {
+  const r = get().result;
+  if (!r) return;
+  const { repo, family } = labHandles();
+  const base = useGarden.getState().models.find((m) => m.role === 'base');
+  if (!base) throw new Error('the garden has no base model');
+  const manifest = JSON.parse(r.manifest) as { data: { train: { rows: number } } };
+  const u = federatedUpdateFile(
+    {
+      hash: base.hash,
+      species: base.species,
+      graph: family.graphHash,
+      vocabulary: family.output.labels,
+      tensors: await repo.getTensors(base.id),
+    },
+    await repo.getTensors(r.candidateId),
+    { examples: manifest.data.train.rows, ...(clipNorm !== undefined ? { clipNorm } : {}) },
+  );
+  saveFile(`federated-update-${u.hash.slice(0, 8)}.slm`, u.bytes);
 }
 
 /** The adapter in PEFT's layout, as separate downloads (adapter_config.json, adapter_model.safetensors), and the training manifest. */

@@ -4,10 +4,12 @@ import {
   addExample,
   cancelTraining,
   downloadAdapter,
+  downloadFederatedUpdate,
   loadExamples,
   pauseTraining,
   removeExample,
   resumeTraining,
+  setCalibration,
   startTraining,
   useTrain,
   type RunStatus,
@@ -68,9 +70,9 @@ export function TrainPanel() {
       </h2>
       <p className="hint">
         Draw a digit, pick its label and add it to your training set. The drawings stay in this browser (IndexedDB); a set that shares an
-        input with a frozen suite is refused. Training runs in a worker, on WebGPU&apos;s training kernels where the GPU is hardware, else
-        on the CPU. The starter's training pool is not shipped with the app (only the frozen suites are, and they are never trained on), so
-        the set is what you draw.
+        input with a frozen suite (or with a calibration split you name) is refused. Training runs in a worker, on WebGPU&apos;s training
+        kernels where the GPU is hardware, else on the CPU. The starter's training pool is not shipped with the app (only the frozen suites
+        are, and they are never trained on), so the set is what you draw.
       </p>
       <div className="route">
         <div>
@@ -107,7 +109,7 @@ export function TrainPanel() {
                 key={e.id}
                 className={e.id === t.refused ? 'thumb refused' : 'thumb'}
                 data-testid="example-thumb"
-                aria-label={`example ${i + 1}, label ${LABELS[e.label]}${e.id === t.refused ? ': refused, equal to a digit of a frozen suite' : ''}`}
+                aria-label={`example ${i + 1}, label ${LABELS[e.label]}${e.id === t.refused ? ': refused, equal to a digit of a frozen suite or of the calibration split' : ''}`}
               >
                 <Thumb input={e.input} />
                 <span>{LABELS[e.label]}</span>
@@ -214,6 +216,7 @@ export function TrainRun({ base, rows }: { base: string; rows: string }) {
           })}
         </div>
         <p className="hint">AdamW (weight decay 0.01), cosine schedule with 10 % warm-up; the run is seeded and deterministic.</p>
+        <CalibrationPick />
       </fieldset>
       <div className="row">
         <button
@@ -278,9 +281,73 @@ export function TrainRun({ base, rows }: { base: string; rows: string }) {
           <button onClick={downloadAdapter} data-testid="download-adapter">
             Download the adapter (PEFT: adapter_config.json, adapter_model.safetensors, garden_training.json)
           </button>
+          <FederatedDownload />
         </div>
       )}
     </>
+  );
+}
+
+/** The declared calibration split the set is kept apart from too (as a spec's "calibration" in garden train). */
+function CalibrationPick() {
+  const c = useTrain((s) => s.calibration);
+  return (
+    <div className="row" data-testid="train-calibration">
+      <label className="param">
+        <span>Also keep apart from a calibration split (optional: the rows a RegMean or Fisher merge fits on)</span>
+        <input
+          type="file"
+          accept=".calibration,.suite,.safetensors"
+          data-testid="train-calibration-file"
+          onChange={(e) => void setCalibration(e.target.files?.[0] ?? null)}
+        />
+      </label>
+      {c && (
+        <span className="hint" data-testid="train-calibration-kept">
+          kept apart from calibration split “{c.suite.id}” ({c.suite.count} rows, {c.file}){' '}
+          <button className="link" onClick={() => void setCalibration(null)} aria-label="Forget the calibration split">
+            ×
+          </button>
+        </span>
+      )}
+    </div>
+  );
+}
+
+/** The run's delta as a federated update (the file garden train --federated-update writes), with an optional L2 clip. */
+function FederatedDownload() {
+  const [clip, setClip] = useState('');
+  const norm = clip.trim() === '' ? undefined : Number(clip);
+  const bad = norm !== undefined && !(norm > 0 && Number.isFinite(norm));
+  return (
+    <div className="row">
+      <label className="param">
+        <span>clip the update&apos;s L2 norm to (optional)</span>
+        <input
+          type="number"
+          min={0}
+          step="any"
+          value={clip}
+          aria-invalid={bad}
+          data-testid="federated-clip"
+          onChange={(e) => setClip(e.target.value)}
+        />
+      </label>
+      <button
+        disabled={bad}
+        data-testid="download-federated"
+        onClick={() =>
+          void downloadFederatedUpdate(norm).catch((e: Error) => useGarden.setState({ notice: `No federated update: ${e.message}` }))
+        }
+      >
+        Download federated update (.slm: base + delta, the training rows&apos; count, for another garden&apos;s federated operator)
+      </button>
+      {bad && (
+        <span className="fail" role="alert" data-testid="federated-clip-why">
+          the clip norm must be a positive number, got {JSON.stringify(clip)}
+        </span>
+      )}
+    </div>
   );
 }
 
