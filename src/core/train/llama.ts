@@ -62,6 +62,9 @@ export interface LlamaTapeModel {
   dropoutKey?: number;
 }
 
+/** The dropout key of a run's step: the CPU tape and the GPU trainer draw the same mask from it. */
+export const dropoutKeyOf = (seed: number, step: number): number => (seed + step + 1) >>> 0;
+
 function linear(m: LlamaTapeModel, x: Value, module: string): Value {
   const bias = m.has(`${module}.bias`) ? m.weight(`${module}.bias`) : null;
   const p = m.adapter?.lora.get(module);
@@ -175,7 +178,7 @@ export function llamaAdapterSteps(
     adapterParams(adapter),
     windows,
     (tape, values, rows, step) => {
-      const model = { ...frozenModel(tape, config, f32, shapes, values), adapter, lora: values, dropoutKey: (opts.seed + step + 1) >>> 0 };
+      const model = { ...frozenModel(tape, config, f32, shapes, values), adapter, lora: values, dropoutKey: dropoutKeyOf(opts.seed, step) };
       return llamaLoss(model, windowIds(tokens, seqLen, rows), rows.length, seqLen);
     },
     opts,

@@ -9,7 +9,7 @@
  *
  * Each linear layer is x·Wᵀ (+ bias) + s·(dropout(x)·Aᵀ)·Bᵀ as core loraLinear; LoRA dropout
  * takes the CPU engine's mask (the core's `dropout` of ones at tensorKey(dropoutKey, module),
- * dropoutKey = seed + step + 1 as llamaAdapterSteps), uploaded each step. The backward runs from
+ * dropoutKeyOf(seed, step) as llamaAdapterSteps), uploaded each step. The backward runs from
  * the cross-entropy down to the lowest layer holding a LoRA module. Every step copies the trained
  * tensors back into the adapter's arrays, so the caller's adapter is current after each step.
  */
@@ -18,7 +18,7 @@ import type { Tensor } from '../../core/tensor.ts';
 import { batches, type LoopOptions, type StepReport } from '../../core/train/loop.ts';
 import { loraScaling, type Adapter } from '../../core/train/lora.ts';
 import { adapterParams } from '../../core/train/mlp.ts';
-import { windowIds } from '../../core/train/llama.ts';
+import { dropoutKeyOf, windowIds } from '../../core/train/llama.ts';
 import { ADAMW_DEFAULTS, learningRate, type AdamWConfig, type AdamWState, type Schedule } from '../../core/train/optim.ts';
 import { TrainKernels, ropeTables, type AttentionDims, type Dispatch } from './kernels.ts';
 import { loraBackward, loraForward, type LoraShape } from './lora.ts';
@@ -345,7 +345,7 @@ export async function* gpuLlamaAdapterSteps(
   for (let t = 0; t < opts.steps; t++) {
     const rows = stream.next().value as Uint32Array;
     const lr = learningRate(schedule, t);
-    const { loss } = await trainer.step(windowIds(tokens, T, rows), lr, { dropoutKey: (opts.seed + t + 1) >>> 0 });
+    const { loss } = await trainer.step(windowIds(tokens, T, rows), lr, { dropoutKey: dropoutKeyOf(opts.seed, t) });
     yield { step: t, lr, loss };
   }
 }
