@@ -7,6 +7,7 @@ import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Heatmap } from '../../core/operators/visualize.ts';
+import { fittedRange, tickLabels } from '../chart-range.ts';
 
 export interface Series {
   label: string;
@@ -119,7 +120,7 @@ export function HeatmapCanvas({
 
 /**
  * A training run's loss curve: the training loss of every step and the validation loss at the end
- * of each epoch, on one step axis. The plot is made once and given new data as the run goes.
+ * of each epoch, on one step axis, its y-axis fitted to the losses. The plot is made once and given new data as the run goes.
  */
 export function LossChart({
   train,
@@ -144,9 +145,11 @@ export function LossChart({
     plot.current = new uPlot(
       {
         ...frame(width, height, 1e-4, 1.08),
+        // y fitted to the losses with a little padding (chart-range.ts), not from 0.
+        scales: { x: { time: false }, y: { range: (_u, min, max) => fittedRange(min, max) } },
         axes: [
           { size: 34, label: 'step' },
-          { size: 60, values: (_u, ticks) => ticks.map((t) => (t === 0 ? '0' : t.toPrecision(2))) },
+          { size: 60, values: (_u, ticks) => tickLabels(ticks) },
         ],
         series: [
           { label: 'step' },
