@@ -76,6 +76,31 @@ async function addByKeyboard(page: Page, column: number) {
   await page.keyboard.press('Enter');
 }
 
+/**
+ * The training set in the page's IndexedDB (`slm-garden-train`), in the order added, after putting
+ * `put` into it when given (as a user's own file of digits could hold any input).
+ */
+async function trainSet(page: Page, put?: { id: string; label: number; input: number[]; at: number }) {
+  return page.evaluate(async (put) => {
+    const db = await new Promise<IDBDatabase>((ok, no) => {
+      const r = indexedDB.open('slm-garden-train');
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => no(r.error);
+    });
+    if (put) {
+      const tx = db.transaction('examples', 'readwrite');
+      tx.objectStore('examples').put({ ...put, input: Float32Array.from(put.input) });
+      await new Promise((ok) => (tx.oncomplete = ok));
+    }
+    const all = await new Promise<{ at: number; input: Float32Array }[]>((ok) => {
+      const q = db.transaction('examples').objectStore('examples').getAll();
+      q.onsuccess = () => ok(q.result as { at: number; input: Float32Array }[]);
+    });
+    db.close();
+    return all.sort((a, b) => a.at - b.at).map((e) => ({ at: e.at, input: Array.from(e.input) }));
+  }, put ?? null);
+}
+
 const progressStep = async (page: Page) =>
   Number(/step (\d+) of/.exec((await page.getByTestId('train-progress-text').textContent()) ?? '')?.[1] ?? -1);
 
@@ -224,23 +249,11 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   // 4b. The wall against a calibration split too: a file that is not a declared split (a frozen
   // suite) is not taken; a declared split holding one of the user's drawings refuses the set, naming the
   // split; forgotten again, the set trains as before.
-  const mine = await page.evaluate(async () => {
-    const db = await new Promise<IDBDatabase>((ok, no) => {
-      const r = indexedDB.open('slm-garden-train');
-      r.onsuccess = () => ok(r.result);
-      r.onerror = () => no(r.error);
-    });
-    const all = await new Promise<{ at: number; input: Float32Array }[]>((ok) => {
-      const q = db.transaction('examples').objectStore('examples').getAll();
-      q.onsuccess = () => ok(q.result as { at: number; input: Float32Array }[]);
-    });
-    db.close();
-    // The first drawing no other example equals (centring makes some strokes the same input).
-    const rows = all.sort((a, b) => a.at - b.at).map((e) => Array.from(e.input));
-    const key = rows.map((r) => r.join());
-    const at = key.findIndex((k) => key.indexOf(k) === key.lastIndexOf(k));
-    return { at: at + 1, input: rows[at] };
-  });
+  const drawn = (await trainSet(page)).map((e) => e.input);
+  // The first drawing no other example equals (centring makes some strokes the same input).
+  const key = drawn.map((r) => r.join());
+  const first = key.findIndex((k) => key.indexOf(k) === key.lastIndexOf(k));
+  const mine = { at: first + 1, input: drawn[first] };
   const calibrationInfo = { id: 'my-cal', name: 'my calibration split', family: 'digits', task: 'classify' as const };
   const split = writeCalibration(
     { ...calibrationInfo, perturbation: 'none', description: '', classes: 10, scale: 1 },
@@ -279,20 +292,7 @@ test('train an adapter on drawn digits: curve, pause, cancel, then a candidate t
   // hold one) makes the whole set refused, naming the suite; nothing is trained.
   const suite = readSuite(new Uint8Array(readFileSync('public/starter/digits/suites/test.suite')));
   const row = Array.from(suiteRows(suite, 7, 8));
-  await page.evaluate(
-    async ({ row, label }) => {
-      const db = await new Promise<IDBDatabase>((ok, no) => {
-        const r = indexedDB.open('slm-garden-train');
-        r.onsuccess = () => ok(r.result);
-        r.onerror = () => no(r.error);
-      });
-      const tx = db.transaction('examples', 'readwrite');
-      tx.objectStore('examples').put({ id: 'from-a-suite', label, input: Float32Array.from(row), at: Date.now() });
-      await new Promise((ok) => (tx.oncomplete = ok));
-      db.close();
-    },
-    { row, label: suite.labels[7] },
-  );
+  await trainSet(page, { id: 'from-a-suite', label: suite.labels[7], input: row, at: Date.now() });
   await page.reload();
   await expect(page.getByTestId('example-count')).toHaveText('11', { timeout: 60_000 });
   const models = await page.locator('[data-testid^="model-"]').count();

@@ -244,7 +244,9 @@ export function TrainRun({ base, rows }: { base: string; rows: string }) {
           <progress max={t.total || 1} value={t.step} />
           <span data-testid="train-progress-text">
             {t.status === 'preparing'
-              ? 'checking the set against the frozen suites…'
+              ? t.calibration
+                ? 'checking the set against the frozen suites and the calibration split…'
+                : 'checking the set against the frozen suites…'
               : `step ${t.step} of ${t.total} · epoch ${t.epoch}` +
                 (lastVal ? ` · validation loss ${lastVal.loss.toPrecision(3)}, accuracy ${pct(lastVal.accuracy)}` : '') +
                 (t.status === 'paused' ? ' · paused' : '') +
