@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import {
+  deleteTextModel,
   cancelText,
   checkTextFolder,
   folderName,
@@ -448,7 +449,16 @@ export function TextPlayground({ lab = false, onLab }: { lab?: boolean; onLab?: 
               <button
                 className="link"
                 aria-label={`Delete ${m.name}`}
-                onClick={() => void deleteLmModel(m).then(setLoadError, (e: Error) => setLoadError(e.message))}
+                onClick={() =>
+                  // On the LM family's page the lab ledgers it; the classifier pages' playground deletes as before.
+                  void (
+                    lab
+                      ? deleteLmModel(m)
+                      : deleteTextModel(m.id)
+                          .then(refreshTextModels)
+                          .then(() => null)
+                  ).then(setLoadError, (e: Error) => setLoadError(e.message))
+                }
                 data-testid="text-delete"
               >
                 Delete
