@@ -14,6 +14,17 @@ import { cpuBackend, type KernelBackend } from '../src/core/operators/backend.ts
 import { createWebGpuBackend, withCpuFallback, type WebGpuBackend } from '../src/gpu/backend.ts';
 import { openIdbTensorStore } from '../src/store/idb-store.ts';
 import { breedStored, type StoredBreedRequest, type StoredBreedResult } from '../src/store/stored-breed.ts';
+import { computeStatistics, type CalibrationRows, type FisherLabels, type StatisticsKind } from '../src/core/operators/statistics.ts';
+import { breedWithStatistics } from '../src/core/operators/data-informed.ts';
+
+/** What a data-informed merge (RegMean, Fisher) fits on: checked calibration rows, one set for every parent or one per parent. */
+export interface BreedCalibration {
+  /** The split's id (its suite id), for the receipt. */
+  split: string;
+  kind: StatisticsKind;
+  rows: CalibrationRows[];
+  labels?: FisherLabels;
+}
 
 let gpu: Promise<WebGpuBackend | null> | null = null;
 /** The cached WebGPU backend; after a device loss the next breed asks for a fresh device. */
@@ -93,8 +104,22 @@ const api = {
     }
   },
 
-  async breed(req: BreedRequest, preferGpu: boolean, onProgress?: (p: BreedProgress) => void): Promise<BreedResult> {
-    const result = await exclusive(async () => breed(req, await backendFor(preferGpu), onProgress, signal));
+  /** With `calibration`, the statistics are computed here from its rows and the breed runs through them (breedWithStatistics). */
+  async breed(
+    req: BreedRequest,
+    preferGpu: boolean,
+    onProgress?: (p: BreedProgress) => void,
+    calibration?: BreedCalibration,
+  ): Promise<BreedResult> {
+    const result = await exclusive(async () => {
+      const backend = await backendFor(preferGpu);
+      if (!calibration) return breed(req, backend, onProgress, signal);
+      const statistics = computeStatistics(calibration.kind, req.parents, calibration.rows, {
+        labels: calibration.labels ?? 'empirical',
+        seed: req.seed,
+      });
+      return breedWithStatistics(req, statistics, backend, onProgress, signal);
+    });
     return Comlink.transfer(
       result,
       result.tensors.map((t) => t.data.buffer as ArrayBuffer),

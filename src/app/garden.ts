@@ -13,7 +13,7 @@ import { readSlm } from '../core/format/slm.ts';
 import { candidateSlm, type CandidateFile } from '../core/operators/candidate.ts';
 import { whenShellCached } from './offline.ts';
 import { familySpeciesOf } from '../core/models/quantized-graph.ts';
-import { getOperator } from '../core/operators/registry.ts';
+import { STATISTICS_FOR, getOperator, type OperatorId } from '../core/operators/registry.ts';
 import type { BreedProgress, BreedRequest, BreedResult } from '../core/operators/breed.ts';
 import { streamsFromStore } from '../store/stored-breed.ts';
 import type { StoredTensorInput } from '../store/tensor-store.ts';
@@ -34,6 +34,8 @@ import { sidecarBody, sidecarChecksumOk } from '../core/eval/sidecar.ts';
 import { EVALUATOR_VERSION } from '../core/eval/evaluate.ts';
 import { smokeReport } from '../core/eval/smoke.ts';
 import type { ModelPayload } from '../../workers/eval.worker.ts';
+import type { BreedCalibration } from '../../workers/kernel.worker.ts';
+import type { DataInformedStat } from '../core/operators/data-informed.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 import { compatibilityReport, type CompatReport } from '../core/compat.ts';
 import { candidateName } from './naming.ts';
@@ -379,12 +381,18 @@ function scored(m: ModelEntry): Scored {
   return { id: m.id, metrics, bytes: m.bytes };
 }
 
-/** Breed the selected parents, one breed at a time across this garden's tabs (breed-guard.ts). */
-export async function breedSelected(): Promise<void> {
+/** What a data-informed merge fits on, for an operator and its parameters (train.ts breedCalibration: null for the others). */
+export type CalibrationSource = (operator: string, params: Readonly<Record<string, unknown>>) => Promise<BreedCalibration | null>;
+
+/**
+ * Breed the selected parents, one breed at a time across this garden's tabs (breed-guard.ts).
+ * RegMean and Fisher take their calibration rows from `calibrate` (the breed panel passes train.ts's).
+ */
+export async function breedSelected(calibrate?: CalibrationSource): Promise<void> {
   if (get().tasks.breed || breedWaiting()) return;
   const wait = () =>
     set({ notice: 'Another tab of this garden is breeding: this breed waits until it has finished (Cancel stops waiting).' });
-  await withBreedLock(getOperator(get().operator).name, wait, breedNow).catch((e: unknown) =>
+  await withBreedLock(getOperator(get().operator).name, wait, () => breedNow(calibrate)).catch((e: unknown) =>
     set({
       notice:
         (e as Error).name === 'AbortError'
@@ -394,7 +402,7 @@ export async function breedSelected(): Promise<void> {
   );
 }
 
-async function breedNow(): Promise<void> {
+async function breedNow(calibrate?: CalibrationSource): Promise<void> {
   const s = get();
   const op = getOperator(s.operator);
   if (!isAllowed(policy.current(), op.id)) {
@@ -412,11 +420,16 @@ async function breedNow(): Promise<void> {
     // Weights set for another choice of parents no longer apply: the sliders show 1 each, the default.
     if (Array.isArray(params.weights) && params.weights.length !== n) delete params.weights;
     const req = { operator: op.id, params, seed: s.seed };
+    const calibration = (await calibrate?.(op.id, params)) ?? null;
+    if (!calibration && STATISTICS_FOR[op.id as OperatorId]) throw new Error(`${op.name} needs a calibration split`);
     // The streamed breed (IndexedDB → IndexedDB in the kernel worker, breedFromStore) is built and
     // measured (bench/app-breed.ts) but not the app's default yet: the fault specs
     // (e2e/app-faults.spec.ts: quota, a terminated worker, a reload and two tabs mid-breed) inject
     // their faults on the page, and the streamed path writes from the worker. STREAMED_BREED turns it on.
-    const bred = STREAMED_BREED && streamsFromStore(op.id) ? await breedFromStore(req, parents) : await breedWhole(req, parents);
+    const bred =
+      STREAMED_BREED && streamsFromStore(op.id)
+        ? await breedFromStore(req, parents)
+        : await breedWhole(req, parents, calibration ?? undefined);
     if ('refused' in bred) {
       set({ notice: `${op.name} refuses these parents: ${bred.refused}. Nothing was bred.` });
       return;
@@ -460,6 +473,7 @@ async function breedNow(): Promise<void> {
       output: hash,
       ms: result.ms,
       tensors: result.stats,
+      ...(calibration ? { calibration: calibrationNote(result, calibration) } : {}),
     };
     set({
       models: await repo.listModels(),
@@ -480,6 +494,19 @@ async function breedNow(): Promise<void> {
   } finally {
     task('breed', null);
   }
+}
+
+/** The receipt's line for a data-informed merge: the split (by id) and what each tensor's statistics said. */
+function calibrationNote(result: BreedResult, c: BreedCalibration): NonNullable<Receipt['calibration']> {
+  const notes = (result.stats as (BreedResult['stats'][number] & DataInformedStat)[]).flatMap((t) => {
+    const parts = [
+      t.conditionNumber !== undefined ? `κ ${t.conditionNumber.toExponential(1)}` : '',
+      t.unseenInputs ? `${t.unseenInputs} inputs no row reached` : '',
+      t.fisherMean ? `mean Fisher ${t.fisherMean.map((f) => f.toExponential(1)).join(', ')}` : '',
+    ].filter(Boolean);
+    return parts.length ? [`${t.name}: ${parts.join('; ')}`] : [];
+  });
+  return { split: c.split, rows: c.rows[0].count, kind: c.kind, notes };
 }
 
 /** A breed's outcome, whichever way it ran: the candidate's identity, its tensors for putModel, and how to drop them. */
@@ -540,7 +567,11 @@ async function breedFromStore(req: BreedInput, parents: readonly ModelEntry[]): 
 }
 
 /** The operators that need whole tensors (layouts, quantize, whole-model pre-passes): parents and candidate in memory. */
-async function breedWhole(req: BreedInput, parents: readonly ModelEntry[]): Promise<Bred | { refused: string }> {
+async function breedWhole(
+  req: BreedInput,
+  parents: readonly ModelEntry[],
+  calibration?: BreedCalibration,
+): Promise<Bred | { refused: string }> {
   const parentTensors = await Promise.all(
     parents.map((p) =>
       repo.getTensors(p.id).catch((e: Error) => {
@@ -551,7 +582,7 @@ async function breedWhole(req: BreedInput, parents: readonly ModelEntry[]): Prom
   const compat = parentCompatibility(parents.map((p, i) => ({ id: p.hash, species: p.species, tensors: parentTensors[i] })));
   const refused = refusal(compat);
   if (refused) return refused;
-  const result = await kernelWorker().breed({ ...req, parents: parentTensors }, true, onBreedProgress());
+  const result = await kernelWorker().breed({ ...req, parents: parentTensors }, true, onBreedProgress(), calibration);
   const file = candidateSlm(
     result,
     parents.map((p, i) => ({

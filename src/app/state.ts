@@ -54,6 +54,8 @@ export interface Receipt {
   output: string;
   ms: number;
   tensors: TensorStat[];
+  /** RegMean and Fisher: the calibration split they fitted on and what each tensor's statistics said (κ, unseen inputs, Fisher means). */
+  calibration?: { split: string; rows: number; kind: string; notes: string[] };
 }
 
 export interface RouteAnswer {

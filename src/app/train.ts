@@ -28,7 +28,10 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../core/train/peft.ts';
 import { TRAINING_MANIFEST, type RunResult } from '../core/train/run.ts';
 import type { TrainSpec } from '../core/train/spec.ts';
 import type { Suite } from '../core/eval/suite.ts';
-import { readCalibration } from '../core/operators/calibration.ts';
+import { calibrationRows, readCalibration } from '../core/operators/calibration.ts';
+import { STATISTICS_FOR, getOperator, type OperatorId } from '../core/operators/registry.ts';
+import { readSuite } from '../core/eval/suite.ts';
+import type { BreedCalibration } from '../../workers/kernel.worker.ts';
 import { federatedUpdateFile } from '../core/train/federated.ts';
 import {
   DIGITS_SET,
@@ -192,6 +195,28 @@ export async function setCalibration(file: File | null): Promise<void> {
     set({ calibration: null });
     useGarden.setState({ notice: `Not kept as a calibration split: ${(e as Error).message}` });
   }
+}
+
+/**
+ * The rows a data-informed merge (RegMean, Fisher) fits on in the app: the calibration split kept
+ * here (setCalibration: the breed panel and the train panel pick the same one), checked against the
+ * family's frozen suites (calibrationRows: one shared row refuses it, naming the row), one set for
+ * every parent, as `garden breed --calibration FILE` given once. Null for the other operators.
+ */
+export async function breedCalibration(operator: string, params: Readonly<Record<string, unknown>>): Promise<BreedCalibration | null> {
+  const op = getOperator(operator);
+  const kind = STATISTICS_FOR[op.id as OperatorId];
+  if (!kind) return null;
+  const c = get().calibration;
+  if (!c)
+    throw new Error(`${op.name} needs a calibration split: pick one under the operator (a file declaring "suite.split": "calibration")`);
+  const frozen = (await familySuites()).map((s) => readSuite(s.bytes, s.hash));
+  return {
+    split: c.suite.id,
+    kind,
+    rows: [calibrationRows(c.suite, frozen)],
+    ...(kind === 'fisher' ? { labels: params.fisherLabels === 'sampled' ? ('sampled' as const) : ('empirical' as const) } : {}),
+  };
 }
 
 /** Set synchronously on the first click, so a second click in the same moment is ignored. */

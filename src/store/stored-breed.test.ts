@@ -227,5 +227,8 @@ describe('breedStored: the app breed, IndexedDB → IndexedDB, chunk by chunk', 
     expect(streamsFromStore('task-delta')).toBe(true);
     expect(streamsFromStore('quantize')).toBe(false);
     expect(streamsFromStore('passthrough')).toBe(false);
+    // The data-informed merges need whole tensors and their statistics.
+    expect(streamsFromStore('regmean')).toBe(false);
+    expect(streamsFromStore('fisher')).toBe(false);
   });
 });

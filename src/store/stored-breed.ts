@@ -12,7 +12,7 @@
  */
 import { BreedCancelled, breedStream, type BreedProgress, type StreamBreedResult } from '../core/operators/breed.ts';
 import type { KernelBackend } from '../core/operators/backend.ts';
-import { getOperator } from '../core/operators/registry.ts';
+import { STATISTICS_FOR, getOperator, type OperatorId } from '../core/operators/registry.ts';
 import { elementBytes } from '../core/operators/stream.ts';
 import { numel } from '../core/tensor.ts';
 import type { RecipeParams } from '../core/operators/types.ts';
@@ -74,7 +74,8 @@ export interface StoredBreedResult {
  */
 export function streamsFromStore(operator: string): boolean {
   const op = getOperator(operator);
-  if (op.layout || op.store) return false;
+  // The data-informed merges need whole tensors and their statistics (operators/data-informed.ts).
+  if (op.layout || op.store || STATISTICS_FOR[op.id as OperatorId]) return false;
   return !op.prepare || op.kernel?.id === 'task-arithmetic';
 }
 

@@ -1,10 +1,12 @@
 import { useEffect, useState } from 'react';
-import { OPERATORS } from '../../core/operators/registry.ts';
+import { OPERATORS, STATISTICS_FOR, type OperatorId } from '../../core/operators/registry.ts';
 import type { ParamDef } from '../../core/operators/types.ts';
 import { useGarden } from '../state.ts';
 import { breedSelected, cancelBreed } from '../garden.ts';
 import { bytes, etaText, pct, short } from '../format.ts';
 import { MergekitYaml } from './MergekitYaml.tsx';
+import { CalibrationPick } from './CalibrationPick.tsx';
+import { breedCalibration, useTrain } from '../train.ts';
 
 /** Seeds are unsigned 32-bit integers (the counter-based generator's key). */
 const MAX_SEED = 2 ** 32 - 1;
@@ -19,6 +21,10 @@ export function BreedPanel() {
   const enough = !!op && parents.length >= range.min && parents.length <= range.max;
   const conflicts = !!s.receipt?.tensors.some((t) => t.signConflicts !== undefined);
   const invalid = Object.values(s.invalid);
+  // RegMean and Fisher fit on a declared calibration split (the session's, train.ts).
+  const dataInformed = !!op && !!STATISTICS_FOR[op.id as OperatorId];
+  const calibration = useTrain((t) => t.calibration);
+  const needsSplit = dataInformed && !calibration;
   return (
     <section className="step" aria-labelledby="breed-h">
       <h2 id="breed-h">
@@ -57,14 +63,21 @@ export function BreedPanel() {
         </p>
       )}
       <MergekitYaml />
+      {dataInformed && (
+        <CalibrationPick
+          testId="breed-calibration"
+          label={`Calibration split (${op.name} fits on its rows; a file declaring "suite.split": "calibration", refused if it shares a row with a frozen suite)`}
+          keptText="fits on"
+        />
+      )}
       {op?.params.map((p: ParamDef) => (
         <ParamControl key={`${p.name}-${s.formVersion}`} def={p} parents={(op.needsBase ? parents.slice(1) : parents).map((m) => m.name)} />
       ))}
       <div className="row">
         <button
           className="primary"
-          disabled={!enough || running || invalid.length > 0}
-          onClick={() => void breedSelected()}
+          disabled={!enough || running || invalid.length > 0 || needsSplit}
+          onClick={() => void breedSelected(breedCalibration)}
           data-testid="breed-button"
         >
           {running ? 'Breeding…' : `Breed ${parents.length ? parents.map((p) => p.name).join(' × ') : ''}`}
@@ -77,6 +90,11 @@ export function BreedPanel() {
         {invalid.length > 0 && (
           <span className="fail" data-testid="invalid-hint">
             Not bred until fixed: {invalid.join('; ')}.
+          </span>
+        )}
+        {needsSplit && (
+          <span className="hint" data-testid="calibration-hint">
+            {op.name} needs a calibration split: pick one above.
           </span>
         )}
         {!enough && (
@@ -110,6 +128,13 @@ export function BreedPanel() {
             {s.receipt.backend.software && <em> (software adapter: not a performance figure)</em>} in {s.receipt.ms.toFixed(0)} ms. Output{' '}
             <span className="mono">{short(s.receipt.output)}</span>.
           </p>
+          {s.receipt.calibration && (
+            <p data-testid="receipt-calibration">
+              {s.receipt.calibration.kind === 'gram' ? 'Gram matrices' : 'Diagonal Fisher'} from {s.receipt.calibration.rows} rows of
+              calibration split “{s.receipt.calibration.split}”
+              {s.receipt.calibration.notes.length ? `: ${s.receipt.calibration.notes.join(' · ')}` : ''}.
+            </p>
+          )}
           <table className="tensors">
             <thead>
               <tr>

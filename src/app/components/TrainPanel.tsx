@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useGarden } from '../state.ts';
+import { CalibrationPick } from './CalibrationPick.tsx';
 import {
   addExample,
   cancelTraining,
@@ -9,7 +10,6 @@ import {
   pauseTraining,
   removeExample,
   resumeTraining,
-  setCalibration,
   startTraining,
   useTrain,
   type RunStatus,
@@ -216,7 +216,11 @@ export function TrainRun({ base, rows }: { base: string; rows: string }) {
           })}
         </div>
         <p className="hint">AdamW (weight decay 0.01), cosine schedule with 10 % warm-up; the run is seeded and deterministic.</p>
-        <CalibrationPick />
+        <CalibrationPick
+          testId="train-calibration"
+          label="Also keep apart from a calibration split (optional: the rows a RegMean or Fisher merge fits on)"
+          keptText="kept apart from"
+        />
       </fieldset>
       <div className="row">
         <button
@@ -287,32 +291,6 @@ export function TrainRun({ base, rows }: { base: string; rows: string }) {
         </div>
       )}
     </>
-  );
-}
-
-/** The declared calibration split the set is kept apart from too (as a spec's "calibration" in garden train). */
-function CalibrationPick() {
-  const c = useTrain((s) => s.calibration);
-  return (
-    <div className="row" data-testid="train-calibration">
-      <label className="param">
-        <span>Also keep apart from a calibration split (optional: the rows a RegMean or Fisher merge fits on)</span>
-        <input
-          type="file"
-          accept=".calibration,.suite,.safetensors"
-          data-testid="train-calibration-file"
-          onChange={(e) => void setCalibration(e.target.files?.[0] ?? null)}
-        />
-      </label>
-      {c && (
-        <span className="hint" data-testid="train-calibration-kept">
-          kept apart from calibration split “{c.suite.id}” ({c.suite.count} rows, {c.file}){' '}
-          <button className="link" onClick={() => void setCalibration(null)} aria-label="Forget the calibration split">
-            ×
-          </button>
-        </span>
-      )}
-    </div>
   );
 }
 

@@ -3,7 +3,7 @@
  * (statistics.ts) and keeps what the operator reported, and breed() run through it.
  */
 import type { KernelBackend } from './backend.ts';
-import { breed, type BreedRequest, type BreedResult, type TensorStat } from './breed.ts';
+import { breed, type BreedProgress, type BreedRequest, type BreedResult, type TensorStat } from './breed.ts';
 import type { BreedStatistics, FisherLabels, StatisticsContext, StatisticsKind } from './statistics.ts';
 
 /** What the data-informed operators report per tensor (read from the operator's ctx.stats). */
@@ -57,9 +57,11 @@ export async function breedWithStatistics(
   req: BreedRequest,
   statistics: BreedStatistics,
   backend: KernelBackend,
+  onProgress?: (p: BreedProgress) => void,
+  signal?: { readonly aborted: boolean },
 ): Promise<DataInformedResult> {
   const { backend: b, reported } = withStatistics(backend, statistics);
-  const result = await breed(req, b);
+  const result = await breed(req, b, onProgress, signal);
   return {
     ...result,
     stats: result.stats.map((s) => ({ ...s, ...reported.get(s.name) })),
