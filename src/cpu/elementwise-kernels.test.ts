@@ -217,6 +217,38 @@ describe('element-wise range kernels', () => {
       { numRuns: 150, seed: 17 },
     );
   });
+
+  it('quantize rounds exact ties half to even, keeps ±0, NaN and ±Inf as the reference, over any split', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('int8', 'int4'),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 2, max: 24 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+        (scheme, rows, cols, blockSize, seed, cuts) => {
+          const n = rows * cols;
+          const qmax = scheme === 'int8' ? 127 : 7;
+          const r = seeded(n, seed);
+          // Blocks whose largest magnitude is qmax·2^e (scale 2^e, exact), the rest k/2·2^e: ties x/s = ±(k + 1/2).
+          const x = new Float32Array(n).map((_, i) => {
+            const e = (((i / blockSize) | 0) % 5) - 2;
+            const c = i % cols;
+            if (c % blockSize === 0) return (r[i] < 0 ? -qmax : qmax) * 2 ** e;
+            if (i % 53 === 7) return [NaN, Infinity, -Infinity, -0][((i / 53) % 4) | 0];
+            return (Math.round(r[i] * 4 * qmax) / 2 - qmax) * 2 ** e + (i % 11 === 4 ? -0 : 0);
+          });
+          const params = { scheme, blockSize };
+          const ctx = { name: 'q', shape: [rows, cols], seed };
+          expect(bits(viaRanges('quantize', [x], params, ctx, cutsOf(cuts, n)))).toEqual(
+            bits(getOperator('quantize').cpu([x], params, ctx)),
+          );
+        },
+      ),
+      { numRuns: 150, seed: 18 },
+    );
+  });
 });
 
 describe('the spherical merges (Model Stock, NuSLERP, Multi-SLERP) as reduce-then-element-wise range kernels', () => {

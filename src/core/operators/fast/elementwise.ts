@@ -14,7 +14,7 @@ import { crossoverPick, crossoverThresholds, crossoverUnit } from '../crossover.
 import { tensorStd } from '../mutate.cpu.ts';
 import { slerpCoefficients } from '../slerp.cpu.ts';
 import { nearswapWeight } from '../nearswap.cpu.ts';
-import { layout, QUANT_SCHEMES, quantScheme, roundHalfEven } from '../quantize.cpu.ts';
+import { layout, QUANT_SCHEMES, quantScheme } from '../quantize.cpu.ts';
 import { gramFromPairs, gramPairs } from '../gram.ts';
 import { modelStockRatio, modelStockRatios, modelStockRowLength } from '../model-stock.cpu.ts';
 import { multislerpCoefficients } from '../multislerp.cpu.ts';
@@ -25,6 +25,8 @@ import { sceSelection, sceWeights } from '../sce.cpu.ts';
 import { isKept, magnitudeBits } from '../select.ts';
 
 const f = Math.fround;
+/** 1.5·2²³: float32 x + this − this rounds x (|x| < 2²²) to an integer, half to even. */
+const RNE_MAGIC = 12582912;
 const elementwise = (inputs: number) => 4 * (inputs + 1);
 
 /** A one-pass reduction over the whole tensor by one worker: `sum` gives the derived parameters, or null when none are needed. */
@@ -145,22 +147,36 @@ function quantizeRange(
   const { qmax } = QUANT_SCHEMES[quantScheme(params.scheme)];
   const { rows, cols } = layout(ctx.shape, B);
   if (x.length !== rows * cols) throw new Error(`quantize: ${x.length} values for shape [${ctx.shape}]`);
+  let r = Math.floor(start / cols);
+  let rowStart = r * cols;
   for (let i = start; i < end;) {
-    const r = Math.floor(i / cols);
-    const b = Math.floor((i - r * cols) / B);
-    const bs = r * cols + b * B;
-    const be = r * cols + Math.min(cols, (b + 1) * B);
+    while (i >= rowStart + cols) {
+      r++;
+      rowStart += cols;
+    }
+    const bs = rowStart + Math.floor((i - rowStart) / B) * B;
+    const be = Math.min(rowStart + cols, bs + B);
+    // The block's largest magnitude as Math.max over Math.abs takes it (a NaN makes it NaN).
     let m = 0;
-    for (let j = bs; j < be; j++) m = Math.max(m, Math.abs(x[j]));
-    const s = f(m / qmax);
-    const stop = Math.min(be, end);
+    let nan = false;
+    for (let j = bs; j < be; j++) {
+      const v = x[j];
+      const a = v < 0 ? -v : v;
+      if (a > m) m = a;
+      else if (a !== a) nan = true;
+    }
+    const s = f((nan ? NaN : m) / qmax);
+    const stop = be < end ? be : end;
+    if (s === 0) {
+      for (; i < stop; i++) out[i] = 0;
+      continue;
+    }
     for (; i < stop; i++) {
-      if (s === 0) {
-        out[i] = 0;
-        continue;
-      }
-      const v = roundHalfEven(f(x[i] / s));
-      out[i] = ((v > qmax ? qmax : v < -qmax ? -qmax : v) | 0) * s;
+      // Clamp then round (the same: qmax is an integer and rounding is monotone); rounding half
+      // to even as float32 addition of 1.5·2²³ does for |c| ≤ qmax; a NaN stays NaN and | 0 makes it 0.
+      const y = f(x[i] / s);
+      const c = y > qmax ? qmax : y < -qmax ? -qmax : y;
+      out[i] = (f(f(c + RNE_MAGIC) - RNE_MAGIC) | 0) * s;
     }
   }
 }
