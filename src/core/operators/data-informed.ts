@@ -25,10 +25,17 @@ export function withStatistics(
   statistics: BreedStatistics,
 ): { backend: KernelBackend; reported: Map<string, DataInformedStat> } {
   const reported = new Map<string, DataInformedStat>();
+  // Getters, not copies: a fallback backend says which one ran only after the run (src/gpu/backend.ts withCpuFallback).
   const backend: KernelBackend = {
-    kind: inner.kind,
-    adapter: inner.adapter,
-    software: inner.software,
+    get kind() {
+      return inner.kind;
+    },
+    get adapter() {
+      return inner.adapter;
+    },
+    get software() {
+      return inner.software;
+    },
     async run(op, inputs, params, ctx) {
       const extra: Record<string, number> = ctx.stats ?? {};
       const sctx: StatisticsContext = { ...ctx, stats: extra, statistics: statistics.tensors[ctx.name] ?? null };
