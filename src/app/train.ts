@@ -27,10 +27,9 @@ import { makeManifest } from '../core/manifest/index.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../core/train/peft.ts';
 import { TRAINING_MANIFEST, type RunResult } from '../core/train/run.ts';
 import type { TrainSpec } from '../core/train/spec.ts';
-import type { Suite } from '../core/eval/suite.ts';
 import { calibrationRows, readCalibration } from '../core/operators/calibration.ts';
 import { STATISTICS_FOR, getOperator, type OperatorId } from '../core/operators/registry.ts';
-import { readSuite } from '../core/eval/suite.ts';
+import { readSuite, type Suite } from '../core/eval/suite.ts';
 import type { BreedCalibration } from '../../workers/kernel.worker.ts';
 import { federatedUpdateFile } from '../core/train/federated.ts';
 import {
