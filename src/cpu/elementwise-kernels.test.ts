@@ -192,61 +192,67 @@ describe('element-wise range kernels', () => {
     );
   });
 
-  it('quantize (int8, int4; blocks crossing the ranges, ragged last blocks) equals the reference over any split', () => {
+  /**
+   * Quantize over random range cuts equals the reference, for tensors `make(n, qmax, seed, blockSize, cols)` of
+   * up to `rows` × `cols` elements in blocks of `blocks` elements.
+   */
+  const quantizeProperty = (
+    rows: number,
+    cols: number,
+    blocks: [number, number],
+    make: (n: number, qmax: number, seed: number, blockSize: number, cols: number) => Float32Array,
+    seed: number,
+  ) =>
     fc.assert(
       fc.property(
         fc.constantFrom('int8', 'int4'),
-        fc.integer({ min: 1, max: 40 }),
-        fc.integer({ min: 1, max: 90 }),
-        fc.integer({ min: 4, max: 64 }),
+        fc.integer({ min: 1, max: rows }),
+        fc.integer({ min: 1, max: cols }),
+        fc.integer({ min: blocks[0], max: blocks[1] }),
         fc.integer({ min: 0, max: 2 ** 31 }),
         fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
-        (scheme, rows, cols, blockSize, seed, cuts) => {
-          const n = rows * cols;
-          // Some all-zero blocks (scale 0) and the odd NaN and infinity.
-          const x = seeded(n, seed).map((v, i) =>
-            i % 97 === 5 ? NaN : i % 89 === 3 ? -Infinity : Math.floor(i / blockSize) % 7 === 2 ? 0 : v,
-          );
+        (scheme, r, c, blockSize, dataSeed, cuts) => {
+          const n = r * c;
+          const x = make(n, scheme === 'int8' ? 127 : 7, dataSeed, blockSize, c);
           const params = { scheme, blockSize };
-          const ctx = { name: 'q', shape: [rows, cols], seed };
+          const ctx = { name: 'q', shape: [r, c], seed: dataSeed };
           expect(bits(viaRanges('quantize', [x], params, ctx, cutsOf(cuts, n)))).toEqual(
             bits(getOperator('quantize').cpu([x], params, ctx)),
           );
         },
       ),
-      { numRuns: 150, seed: 17 },
+      { numRuns: 150, seed },
+    );
+
+  it('quantize (int8, int4; blocks crossing the ranges, ragged last blocks) equals the reference over any split', () => {
+    // Some all-zero blocks (scale 0) and the odd NaN and infinity.
+    quantizeProperty(
+      40,
+      90,
+      [4, 64],
+      (n, _qmax, seed, blockSize) =>
+        seeded(n, seed).map((v, i) => (i % 97 === 5 ? NaN : i % 89 === 3 ? -Infinity : Math.floor(i / blockSize) % 7 === 2 ? 0 : v)),
+      17,
     );
   });
 
   it('quantize rounds exact ties half to even, keeps ±0, NaN and ±Inf as the reference, over any split', () => {
-    fc.assert(
-      fc.property(
-        fc.constantFrom('int8', 'int4'),
-        fc.integer({ min: 1, max: 9 }),
-        fc.integer({ min: 1, max: 50 }),
-        fc.integer({ min: 2, max: 24 }),
-        fc.integer({ min: 0, max: 2 ** 31 }),
-        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
-        (scheme, rows, cols, blockSize, seed, cuts) => {
-          const n = rows * cols;
-          const qmax = scheme === 'int8' ? 127 : 7;
-          const r = seeded(n, seed);
-          // Blocks whose largest magnitude is qmax·2^e (scale 2^e, exact), the rest k/2·2^e: ties x/s = ±(k + 1/2).
-          const x = new Float32Array(n).map((_, i) => {
-            const e = (((i / blockSize) | 0) % 5) - 2;
-            const c = i % cols;
-            if (c % blockSize === 0) return (r[i] < 0 ? -qmax : qmax) * 2 ** e;
-            if (i % 53 === 7) return [NaN, Infinity, -Infinity, -0][((i / 53) % 4) | 0];
-            return (Math.round(r[i] * 4 * qmax) / 2 - qmax) * 2 ** e + (i % 11 === 4 ? -0 : 0);
-          });
-          const params = { scheme, blockSize };
-          const ctx = { name: 'q', shape: [rows, cols], seed };
-          expect(bits(viaRanges('quantize', [x], params, ctx, cutsOf(cuts, n)))).toEqual(
-            bits(getOperator('quantize').cpu([x], params, ctx)),
-          );
-        },
-      ),
-      { numRuns: 150, seed: 18 },
+    // Blocks whose largest magnitude is qmax·2^e (scale 2^e, exact), the rest k/2·2^e: ties x/s = ±(k + 1/2).
+    quantizeProperty(
+      9,
+      50,
+      [2, 24],
+      (n, qmax, seed, blockSize, cols) => {
+        const r = seeded(n, seed);
+        return new Float32Array(n).map((_, i) => {
+          const e = (((i / blockSize) | 0) % 5) - 2;
+          const c = i % cols;
+          if (c % blockSize === 0) return (r[i] < 0 ? -qmax : qmax) * 2 ** e;
+          if (i % 53 === 7) return [NaN, Infinity, -Infinity, -0][((i / 53) % 4) | 0];
+          return (Math.round(r[i] * 4 * qmax) / 2 - qmax) * 2 ** e + (i % 11 === 4 ? -0 : 0);
+        });
+      },
+      18,
     );
   });
 });
