@@ -10,6 +10,7 @@ import { resolveParams } from '../core/operators/params.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 import { Arena } from './arena.ts';
 import { simdRange } from './simd.ts';
+import { elementwiseSimdPartial } from './simd-elementwise.ts';
 import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
 import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
@@ -171,11 +172,19 @@ describe('element-wise range kernels', () => {
           const k = id === 'crossover' ? P : id === 'mutate' ? 1 : 2;
           const ctx = { name: `simd.${id}`, shape: [n], seed, offset: id === 'slerp' ? 0 : offset };
           const inputs = Array.from({ length: k }, (_, p) => seeded(n, seed + 5 * p, arena.alloc(n)));
+          // SLERP: now and then an infinity or a NaN in the sums.
+          if (id === 'slerp' && n > 0 && r < 0.1) inputs[(seed & 1) as 0 | 1][seed % n] = r < 0.05 ? Infinity : NaN;
           // NearSwap: close elements too (|a − b| below the floor and at it), and exact equals.
           if (id === 'nearswap') for (let i = 0; i < n; i += 3) inputs[1][i] = inputs[0][i] + (i % 2 ? 1e-6 : (i % 5) * 1e-7);
           const ref = getOperator(id).cpu(inputs, params, ctx);
           const kernel = getFastKernel(id);
-          const p = { ...params, ...(kernel.reduce ? reduceLocally(kernel.reduce, inputs, params, ctx) : {}) };
+          let p = { ...params, ...(kernel.reduce ? reduceLocally(kernel.reduce, inputs, params, ctx) : {}) };
+          // SLERP's sums through their SIMD loop give the same coefficients, and the output below is computed from those.
+          if (id === 'slerp') {
+            const lent = elementwiseSimdPartial(id, inputs, params, arena.memory) as ParamValues;
+            expect(lent).toEqual({ slerpS0: p.slerpS0, slerpS1: p.slerpS1 });
+            p = { ...params, ...lent };
+          }
           const bounds = cutsOf(cuts, n);
           const out = arena.alloc(n).fill(NaN);
           for (let i = 0; i + 1 < bounds.length; i++) {
@@ -192,11 +201,39 @@ describe('element-wise range kernels', () => {
     );
   });
 
+  it('the SIMD loops called in blocks of 64 K elements (crossover, mutation, SLERP, quantize) carry the draws and sums across calls', () => {
+    const arena = new Arena();
+    const seed = 12345;
+    for (const id of ['crossover', 'mutate', 'slerp', 'quantize']) {
+      // Quantize: rows of 44 in blocks of 12 (a shorter last block per row); the others an odd length.
+      const n = id === 'quantize' ? 44 * 4470 : 3 * 65536 + 7;
+      const op = getOperator(id);
+      const P = id === 'crossover' ? 3 : id === 'slerp' ? 2 : 1;
+      const inputs = Array.from({ length: P }, (_, p) => seeded(n, seed + 7 * p, arena.alloc(n)));
+      const params = resolveParams(op, id === 'quantize' ? { blockSize: 12 } : id === 'mutate' ? { rate: 0.5 } : {}, P);
+      const full = { ...params, ...(op.prepare?.({ names: ['w'], shapes: [[n]], inputs: () => inputs }, params, 1).w ?? {}) };
+      const ctx = { name: 'w', shape: id === 'quantize' ? [n / 44, 44] : [n], seed, offset: id === 'slerp' || id === 'quantize' ? 0 : 777 };
+      const k = getFastKernel(id);
+      const pk = id === 'slerp' ? { ...full, ...(elementwiseSimdPartial(id, inputs, full, arena.memory) as ParamValues) } : full;
+      if (id === 'slerp') expect(pk).toEqual({ ...full, ...reduceLocally(k.reduce!, inputs, full, ctx) });
+      const out = arena.alloc(n).fill(NaN);
+      for (const [a, b] of [
+        [0, 5],
+        [5, n - 33],
+        [n - 33, n],
+      ])
+        expect(simdRange(id, inputs, out, pk, ctx, a, b, arena.memory), id).toBe(true);
+      expect(bits(out), id).toEqual(bits(op.cpu(inputs, full, ctx)));
+      for (const a of [...inputs, out]) arena.free(a);
+    }
+  });
+
   /**
    * Quantize over random range cuts equals the reference, for tensors `make(n, qmax, seed, blockSize, cols)` of
    * up to `rows` × `cols` elements in blocks of `blocks` elements.
    */
   const quantizeProperty = (
+    arena: Arena,
     rows: number,
     cols: number,
     blocks: [number, number],
@@ -219,6 +256,22 @@ describe('element-wise range kernels', () => {
           expect(bits(viaRanges('quantize', [x], params, ctx, cutsOf(cuts, n)))).toEqual(
             bits(getOperator('quantize').cpu([x], params, ctx)),
           );
+          // The SIMD loop on an arena, where it applies: the block size and the last dimension rounded up to multiples of 4.
+          const [cA, bA] = [c + (-c & 3), blockSize + (-blockSize & 3)];
+          const nA = r * cA;
+          const xA = arena.alloc(nA);
+          xA.set(make(nA, scheme === 'int8' ? 127 : 7, dataSeed, bA, cA));
+          const out = arena.alloc(nA).fill(NaN);
+          const pA = { scheme, blockSize: bA };
+          const ctxA = { name: 'q', shape: [r, cA], seed: dataSeed };
+          const bounds = cutsOf(cuts, nA);
+          for (let i = 0; i + 1 < bounds.length; i++)
+            expect(simdRange('quantize', [xA], out, pA, ctxA, bounds[i], bounds[i + 1], arena.memory)).toBe(true);
+          expect(bits(out)).toEqual(bits(getOperator('quantize').cpu([xA], pA, ctxA)));
+          // Elsewhere the JavaScript range kernel runs (nothing done here).
+          if (c % 4 !== 0 || blockSize % 4 !== 0) expect(simdRange('quantize', [xA], out, params, ctx, 0, 0, arena.memory)).toBe(false);
+          arena.free(xA);
+          arena.free(out);
         },
       ),
       { numRuns: 150, seed },
@@ -227,6 +280,7 @@ describe('element-wise range kernels', () => {
   it('quantize (int8, int4; blocks crossing the ranges, ragged last blocks) equals the reference over any split', () => {
     // Some all-zero blocks (scale 0) and the odd NaN and infinity.
     quantizeProperty(
+      new Arena(),
       40,
       90,
       [4, 64],
@@ -239,6 +293,7 @@ describe('element-wise range kernels', () => {
   it('quantize rounds exact ties half to even, keeps ±0, NaN and ±Inf as the reference, over any split', () => {
     // Blocks whose largest magnitude is qmax·2^e (scale 2^e, exact), the rest k/2·2^e: ties x/s = ±(k + 1/2).
     quantizeProperty(
+      new Arena(),
       9,
       50,
       [2, 24],

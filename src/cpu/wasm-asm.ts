@@ -131,3 +131,18 @@ export function sharedModule(funcs: readonly (readonly [string, Func, number[]])
     ...section(10, [...leb(funcs.length), ...funcs.flatMap(([, f, code]) => f.encode(code))]),
   ]);
 }
+
+// Element-wise kernels of issue 22 (simd-elementwise.ts: quantize's block loop, SLERP's ordered sums).
+export const f32x4convertS = SIMD(0xfa);
+export const f32x4nearest = SIMD(0x6a);
+export const f32load = (offset = 0) => [0x2a, 2, ...leb(offset)];
+export const f32div = [0x95];
+export const f32eq = [0x5b];
+export const f64add = [0xa0];
+export const f64mul = [0xa2];
+export const f64promoteF32 = [0xbb];
+export const f32x4pmin = SIMD(0xea);
+export const f32x4pmax = SIMD(0xeb);
+export const i32x4maxS = SIMD(0xb8);
+export const i32x4extractLane = (l: number) => [...SIMD(0x1b), l];
+export const v128and = SIMD(0x4e);

@@ -6,6 +6,7 @@
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import type { RangeJob, RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
+import { elementwiseSimdPartial } from './simd-elementwise.ts';
 import { passLoopsOn } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
 
@@ -33,7 +34,12 @@ function runRange(job: RangeJob): RangeReply {
     const out = view(job.out);
     if (job.reduce) {
       if (!k.reduce) throw new Error(`kernel ${k.id} has no reduce plan`);
-      const partial = k.reduce.partial(job.reduce.pass, job.reduce.carry, inputs, job.params, job.ctx, job.start, job.end, job.reduce.part);
+      // A pass with a SIMD loop on the arena (SLERP's sums), else the kernel's own.
+      const lent = job.arena && arena ? elementwiseSimdPartial(k.id, inputs, job.params, arena) : undefined;
+      const partial =
+        lent !== undefined
+          ? lent
+          : k.reduce.partial(job.reduce.pass, job.reduce.carry, inputs, job.params, job.ctx, job.start, job.end, job.reduce.part);
       return { id: job.id, ok: true, ms: performance.now() - t0, partial };
     }
     let counts: Record<string, number> | undefined;
