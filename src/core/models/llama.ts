@@ -55,7 +55,7 @@ function linear(x: Float32Array, w: Float32Array, out: number, bias?: Float32Arr
   return y;
 }
 
-function rmsNorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
+export function rmsNorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
   let ss = 0;
   for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
   const r = 1 / Math.sqrt(Math.fround(ss / x.length) + eps);

@@ -1,0 +1,384 @@
+/**
+ * WebAssembly SIMD matrix × vector for decoding: y[n] = Σₖ W[n, k]·x[k] with float32 activations,
+ * the weights read as they are stored (int8, int4 or f32), hand-assembled like simd.ts.
+ *
+ *   f32mv(w, x, y, N, C):          y[n] = Σ over C chunks of 16 floats of w[n]·x (4 accumulators)
+ *   i8mv(q, s, x, y, N, nb, cpb):  y[n] = Σ_b s[n, b] · Σ_{k in block b} q[n, k]·x[k]
+ *                                  (16 int8 a chunk: i8 → i16 → i32 → f32, cpb chunks a block)
+ *   i4mv(q, s, x, y, N, nb, cpb):  the same, 32 int4 a 16-byte chunk: byte j holds element j in
+ *                                  its low nibble and j + 16 in its high one (the high ones
+ *                                  brought down by i16x8.shr_u 4; each sign-extended as
+ *                                  ((b & 15) ^ 8) − 8)
+ *
+ * The quantized layout is quantize.cpu.ts's (blocks of B along K, symmetric, one f32 scale a
+ * block, no zero point), re-laid once at load into this module's memory: every block padded with
+ * zeros to a whole number of chunks (Bp elements), each row's blocks contiguous, and x scattered
+ * into the same padded layout before each product (zeros in the padding). f32 rows are padded to
+ * a multiple of 16. Products are exact in f32; the sums are f32 in a fixed order (four lane
+ * accumulators, then the block's scale), so results differ from the f64 reference by rounding only.
+ */
+import { Func, I32, SIMD, get, i32const, leb, name, section, set, v128const, v128load } from './wasm-asm.ts';
+
+// Opcodes beyond wasm-asm.ts's (kept here: that file has another helper's edits in flight).
+const i16x8extendLowI8x16S = SIMD(0x87);
+const i16x8extendHighI8x16S = SIMD(0x88);
+const i32x4extendLowI16x8S = SIMD(0xa7);
+const i32x4extendHighI16x8S = SIMD(0xa8);
+const f32x4convertI32x4S = SIMD(0xfa);
+const i16x8shrU = SIMD(0x8d);
+const i8x16sub = SIMD(0x71);
+const v128and = SIMD(0x4e);
+const v128xor = SIMD(0x51);
+const f32x4extract = (lane: number) => [...SIMD(0x1f), lane];
+const f32x4splat = SIMD(0x13);
+const f32x4add = SIMD(0xe4);
+const f32x4mul = SIMD(0xe6);
+const loadAt = (offset: number) => [...SIMD(0x00), 4, ...leb(offset)];
+const f32load = [0x2a, 2, 0];
+const f32store = [0x38, 2, 0];
+const f32add = [0x92];
+const i32add = [0x6a];
+const i32sub = [0x6b];
+const i32eqz = [0x45];
+
+/** counter = count; while (counter ≠ 0) { body; counter-- } */
+const repeat = (counter: number, count: number[], body: number[]) => [
+  ...count,
+  ...set(counter),
+  0x02,
+  0x40,
+  0x03,
+  0x40,
+  ...get(counter),
+  ...i32eqz,
+  0x0d,
+  1,
+  ...body,
+  ...get(counter),
+  ...i32const(1),
+  ...i32sub,
+  ...set(counter),
+  0x0c,
+  0,
+  0x0b,
+  0x0b,
+];
+const addTo = (local: number, n: number) => [...get(local), ...i32const(n), ...i32add, ...set(local)];
+const ZERO = v128const([0, 0, 0, 0]);
+
+/** acc ← acc + w·x for the four accumulators, w from four f32x4 on the stack builders, x at xp + 16·j + base. */
+function fma4(f: Func, weights: number[][], xp: number, base: number): number[] {
+  return weights.flatMap((w, j) => [
+    ...get(f.v(`a${j}`)),
+    ...w,
+    ...get(xp),
+    ...loadAt(base + 16 * j),
+    ...f32x4mul,
+    ...f32x4add,
+    ...set(f.v(`a${j}`)),
+  ]);
+}
+
+const hsumStore = (y: number, v: number) => [
+  ...get(y),
+  ...get(v),
+  ...f32x4extract(0),
+  ...get(v),
+  ...f32x4extract(1),
+  ...f32add,
+  ...get(v),
+  ...f32x4extract(2),
+  ...get(v),
+  ...f32x4extract(3),
+  ...f32add,
+  ...f32add,
+  ...f32store,
+];
+
+const zeroAcc = (f: Func) => [0, 1, 2, 3].flatMap((j) => [...ZERO, ...set(f.v(`a${j}`))]);
+const sumAcc = (f: Func) => [
+  ...get(f.v('a0')),
+  ...get(f.v('a1')),
+  ...f32x4add,
+  ...get(f.v('a2')),
+  ...get(f.v('a3')),
+  ...f32x4add,
+  ...f32x4add,
+];
+
+/** Params 0 w, 1 x, 2 y, 3 N, 4 C (chunks of 16 floats a row). */
+function f32mv(): [Func, number[]] {
+  const f = new Func([I32, I32, I32, I32, I32], [], { n: I32, c: I32, xp: I32 });
+  const [w, x, y, N, C] = [0, 1, 2, 3, 4];
+  const xp = f.s('xp');
+  const chunk = [
+    ...fma4(
+      f,
+      [0, 1, 2, 3].map((j) => [...get(w), ...loadAt(16 * j)]),
+      xp,
+      0,
+    ),
+    ...addTo(w, 64),
+    ...addTo(xp, 64),
+  ];
+  const row = [
+    ...zeroAcc(f),
+    ...get(x),
+    ...set(xp),
+    ...repeat(f.s('c'), get(C), chunk),
+    ...sumAcc(f),
+    ...set(f.v('r')),
+    ...hsumStore(y, f.v('r')),
+    ...addTo(y, 4),
+  ];
+  return [f, repeat(f.s('n'), get(N), row)];
+}
+
+const NIB = v128const([0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f]);
+const EIGHT = v128const([0x08080808, 0x08080808, 0x08080808, 0x08080808]);
+/**
+ * nib ← the low nibble of each byte of `src`, sign-extended to an int8: ((b & 15) ^ 8) − 8, all
+ * native 128-bit ops (x86 has no 8-bit shifts: i8x16.shr_s would be emulated).
+ */
+const signed4 = (f: Func, src: number[]) => [...src, ...NIB, ...v128and, ...EIGHT, ...v128xor, ...EIGHT, ...i8x16sub, ...set(f.v('nib'))];
+
+/** Params 0 q, 1 s, 2 x, 3 y, 4 N, 5 blocks a row, 6 chunks a block. */
+function quantMv(bits: 4 | 8): [Func, number[]] {
+  const f = new Func([I32, I32, I32, I32, I32, I32, I32], [], { n: I32, b: I32, c: I32, xp: I32 });
+  const [q, s, x, y, N, NB, CPB] = [0, 1, 2, 3, 4, 5, 6];
+  const xp = f.s('xp');
+  const [v, lo, hi] = [f.v('v'), f.v('lo'), f.v('hi')];
+  // 16 int8 from local `src` (i8x16) → four f32x4 products accumulated against x at xp + base.
+  const sixteen = (src: number, base: number) => [
+    ...get(src),
+    ...i16x8extendLowI8x16S,
+    ...set(lo),
+    ...get(src),
+    ...i16x8extendHighI8x16S,
+    ...set(hi),
+    ...fma4(
+      f,
+      [
+        [...get(lo), ...i32x4extendLowI16x8S, ...f32x4convertI32x4S],
+        [...get(lo), ...i32x4extendHighI16x8S, ...f32x4convertI32x4S],
+        [...get(hi), ...i32x4extendLowI16x8S, ...f32x4convertI32x4S],
+        [...get(hi), ...i32x4extendHighI16x8S, ...f32x4convertI32x4S],
+      ],
+      xp,
+      base,
+    ),
+  ];
+  const chunk =
+    bits === 8
+      ? [...get(q), ...v128load, ...set(v), ...sixteen(v, 0), ...addTo(q, 16), ...addTo(xp, 64)]
+      : [
+          ...get(q),
+          ...v128load,
+          ...set(v),
+          ...signed4(f, get(v)),
+          ...sixteen(f.v('nib'), 0),
+          ...signed4(f, [...get(v), ...i32const(4), ...i16x8shrU]),
+          ...sixteen(f.v('nib'), 64),
+          ...addTo(q, 16),
+          ...addTo(xp, 128),
+        ];
+  const block = [
+    ...zeroAcc(f),
+    ...repeat(f.s('c'), get(CPB), chunk),
+    ...get(f.v('r')),
+    ...get(s),
+    ...f32load,
+    ...f32x4splat,
+    ...sumAcc(f),
+    ...f32x4mul,
+    ...f32x4add,
+    ...set(f.v('r')),
+    ...addTo(s, 4),
+  ];
+  const row = [
+    ...ZERO,
+    ...set(f.v('r')),
+    ...get(x),
+    ...set(xp),
+    ...repeat(f.s('b'), get(NB), block),
+    ...hsumStore(y, f.v('r')),
+    ...addTo(y, 4),
+  ];
+  return [f, repeat(f.s('n'), get(N), row)];
+}
+
+/** The module: f32mv, i8mv, i4mv on an imported (non-shared, growable) env.mem. */
+function matvecModule(): Uint8Array<ArrayBuffer> {
+  const funcs: [string, [Func, number[]]][] = [
+    ['f32mv', f32mv()],
+    ['i8mv', quantMv(8)],
+    ['i4mv', quantMv(4)],
+  ];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [...leb(funcs.length), ...funcs.flatMap(([, [f]]) => f.type())]),
+    ...section(2, [1, ...name('env'), ...name('mem'), 2, 0, ...leb(1)]),
+    ...section(3, [...leb(funcs.length), ...funcs.flatMap((_, t) => leb(t))]),
+    ...section(7, [...leb(funcs.length), ...funcs.flatMap(([nm], t) => [...name(nm), 0, ...leb(t)])]),
+    ...section(10, [...leb(funcs.length), ...funcs.flatMap(([, [f, code]]) => f.encode(code))]),
+  ]);
+}
+
+type Fn = (...args: number[]) => void;
+
+/** A linear weight held in a MatvecMemory: y = W·x for W [N, K]. */
+export interface HeldLinear {
+  readonly N: number;
+  readonly K: number;
+  /** Bytes the product reads from the weight (padding included). */
+  readonly bytes: number;
+}
+
+interface F32Held extends HeldLinear {
+  kind: 'f32';
+  ptr: number;
+  /** Padded row length (a multiple of 16). */
+  Kp: number;
+}
+interface QuantHeld extends HeldLinear {
+  kind: 'int8' | 'int4';
+  qPtr: number;
+  sPtr: number;
+  /** Block size along K (≤ K) and its padded length in the module. */
+  B: number;
+  Bp: number;
+  blocks: number;
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/**
+ * The weights of a model copied once into one WebAssembly memory, and the products on them.
+ * `add*` copies a weight in (growing the memory); `matvec` runs one product into a fresh array.
+ */
+export class MatvecMemory {
+  private readonly fns: Record<'f32mv' | 'i8mv' | 'i4mv', Fn>;
+  private top = 16;
+  private xPtr = 0;
+  private xCap = 0;
+  private yPtr = 0;
+  private yCap = 0;
+
+  private constructor(
+    private readonly mem: WebAssembly.Memory,
+    instance: WebAssembly.Instance,
+  ) {
+    this.fns = instance.exports as unknown as Record<'f32mv' | 'i8mv' | 'i4mv', Fn>;
+  }
+
+  static async create(): Promise<MatvecMemory> {
+    const mem = new WebAssembly.Memory({ initial: 1 });
+    const { instance } = await WebAssembly.instantiate(matvecModule(), { env: { mem } });
+    return new MatvecMemory(mem, instance);
+  }
+
+  /** Bytes held. */
+  get byteLength(): number {
+    return this.top;
+  }
+
+  private alloc(bytes: number): number {
+    const at = align16(this.top);
+    this.top = at + align16(bytes);
+    const need = this.top - this.mem.buffer.byteLength;
+    if (need > 0) this.mem.grow(Math.ceil(need / 65536));
+    return at;
+  }
+
+  /** An f32 weight [N, K] row-major. */
+  addF32(w: Float32Array, N: number, K: number): HeldLinear {
+    if (w.length !== N * K) throw new Error(`matvec: ${w.length} values for [${N}, ${K}]`);
+    const Kp = align16(K);
+    const ptr = this.alloc(4 * N * Kp);
+    const view = new Float32Array(this.mem.buffer, ptr, N * Kp);
+    if (Kp === K) view.set(w);
+    else for (let n = 0; n < N; n++) view.set(w.subarray(n * K, (n + 1) * K), n * Kp);
+    const held: F32Held = { kind: 'f32', N, K, Kp, ptr, bytes: 4 * N * Kp };
+    return held;
+  }
+
+  /** Row `n` of an f32 weight added with addF32 (an embedding lookup). */
+  f32Row(h: HeldLinear, n: number): Float32Array {
+    const w = h as F32Held;
+    if (w.kind !== 'f32') throw new Error('matvec: f32Row of a quantized weight');
+    return new Float32Array(this.mem.buffer, w.ptr + 4 * n * w.Kp, w.K).slice();
+  }
+
+  /**
+   * A quantized weight [N, K]: `q` one signed value per element (unpacked, row-major), `scales`
+   * [N, ceil(K / blockSize)], int8 or int4 (values in −8…7).
+   */
+  addQuantized(q: Int8Array, scales: Float32Array, N: number, K: number, blockSize: number, scheme: 'int8' | 'int4'): HeldLinear {
+    const B = Math.min(blockSize, K);
+    const blocks = Math.ceil(K / B);
+    if (q.length !== N * K) throw new Error(`matvec: ${q.length} values for [${N}, ${K}]`);
+    if (scales.length !== N * blocks) throw new Error(`matvec: ${scales.length} scales for ${N}×${blocks} blocks`);
+    const per = scheme === 'int8' ? 16 : 32;
+    const Bp = Math.ceil(B / per) * per;
+    const rowBytes = (blocks * Bp) / (scheme === 'int8' ? 1 : 2);
+    const qPtr = this.alloc(N * rowBytes);
+    const sPtr = this.alloc(4 * N * blocks);
+    new Float32Array(this.mem.buffer, sPtr, N * blocks).set(scales);
+    const out = new Uint8Array(this.mem.buffer, qPtr, N * rowBytes);
+    for (let n = 0; n < N; n++)
+      for (let b = 0; b < blocks; b++) {
+        const src = n * K + b * B;
+        const len = Math.min(B, K - b * B);
+        const dst = n * rowBytes + (b * Bp) / (scheme === 'int8' ? 1 : 2);
+        if (scheme === 'int8') {
+          for (let j = 0; j < len; j++) out[dst + j] = q[src + j] & 0xff;
+          continue;
+        }
+        // 32 elements a 16-byte chunk: element j low nibble of byte j, element j + 16 its high nibble.
+        for (let j = 0; j < len; j++) {
+          const chunk = j >> 5;
+          const e = j & 31;
+          const at = dst + chunk * 16 + (e & 15);
+          out[at] |= (q[src + j] & 0xf) << (e < 16 ? 0 : 4);
+        }
+      }
+    const held: QuantHeld = { kind: scheme, N, K, B, Bp, blocks, qPtr, sPtr, bytes: N * rowBytes + 4 * N * blocks };
+    return held;
+  }
+
+  private scratch(xFloats: number, yFloats: number): void {
+    if (xFloats > this.xCap) {
+      this.xPtr = this.alloc(4 * xFloats);
+      this.xCap = xFloats;
+    }
+    if (yFloats > this.yCap) {
+      this.yPtr = this.alloc(4 * yFloats);
+      this.yCap = yFloats;
+    }
+  }
+
+  /** y = W·x (a fresh array of N floats). */
+  matvec(h: HeldLinear, x: Float32Array): Float32Array {
+    if (x.length !== h.K) throw new Error(`matvec: x has ${x.length} values, the weight takes ${h.K}`);
+    const w = h as F32Held | QuantHeld;
+    if (w.kind === 'f32') {
+      this.scratch(w.Kp, w.N);
+      const xs = new Float32Array(this.mem.buffer, this.xPtr, w.Kp);
+      xs.set(x);
+      xs.fill(0, w.K);
+      this.fns.f32mv(w.ptr, this.xPtr, this.yPtr, w.N, w.Kp / 16);
+    } else {
+      const padded = w.blocks * w.Bp;
+      this.scratch(padded, w.N);
+      const xs = new Float32Array(this.mem.buffer, this.xPtr, padded);
+      if (w.Bp === w.B && padded === w.K) xs.set(x);
+      else {
+        xs.fill(0);
+        for (let b = 0; b < w.blocks; b++) xs.set(x.subarray(b * w.B, Math.min(w.K, (b + 1) * w.B)), b * w.Bp);
+      }
+      const per = w.kind === 'int8' ? 16 : 32;
+      this.fns[w.kind === 'int8' ? 'i8mv' : 'i4mv'](w.qPtr, w.sPtr, this.xPtr, this.yPtr, w.N, w.blocks, w.Bp / per);
+    }
+    return new Float32Array(this.mem.buffer, this.yPtr, w.N).slice();
+  }
+}
