@@ -12,7 +12,9 @@ export default defineConfig({
   testMatch: /.*\.spec\.ts/,
   timeout: 180_000,
   expect: { timeout: 30_000 },
-  workers: 1,
+  // Two browsers side by side: every test has its own context (its own IndexedDB) and temp dirs.
+  // PW_WORKERS=1 runs them one at a time.
+  workers: Number(process.env.PW_WORKERS ?? 2),
   retries: 0,
   reporter: [['list']],
   use: {
