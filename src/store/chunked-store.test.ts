@@ -134,6 +134,28 @@ describe.each(BACKENDS)('chunked tensor store: %s', (_name, make) => {
     store.close();
   });
 
+  it('sweeps what dead writers left (a finished tensor no model lists, the chunks of one never finished), and keeps the models', async () => {
+    const { store, backend } = await make();
+    const kept = tensor('w', 600, 4); // 2400 bytes: 3 chunks
+    const { id } = await store.putModel({ tensors: [kept], species: SPECIES });
+    const done = store.tensorWriter();
+    await done.write(tensor('x', 700, 5).data);
+    await done.finish(); // written, never listed
+    const dead = store.tensorWriter();
+    await dead.write(tensor('y', 1000, 6).data); // 4000 bytes: 3 full chunks stored, then the writer's worker dies
+    await dead.write(new Uint8Array(0)); // resolves once every chunk queued is stored
+    const swept = await store.sweepUnlisted();
+    expect(swept.tensors).toBe(1);
+    expect(swept.chunks).toBeGreaterThanOrEqual(3);
+    expect((await store.loadModel(id))[0].data).toEqual(kept.data);
+    if (backend) expect((await backend.keys('chunks')).length).toBe(3);
+    if (backend) expect((await backend.keys('tensors')).length).toBe(1);
+    expect(await store.sweepUnlisted()).toEqual({ tensors: 0, chunks: 0 });
+    await store.deleteModel(id);
+    if (backend) expect(await backend.keys('chunks')).toEqual([]);
+    store.close();
+  });
+
   it('refuses a model that names a tensor the store lacks, or names one with the wrong size', async () => {
     const { store } = await make();
     await expect(
@@ -172,6 +194,31 @@ describe('chunked store: reads and checks', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect(err.message).toMatch(new RegExp(`stored tensor ${hash.slice(0, 12)} is corrupt: its chunk [0-9a-f]{12} hashes to`));
     await expect(store.matchTensor(hash)).rejects.toThrow(/is corrupt/);
+  });
+
+  it("a quota failure of a chunk write says what to free, as putModel's does", async () => {
+    const inner = memoryBackend();
+    const backend: KvBackend = {
+      ...inner,
+      estimate: async () => ({ usage: 5 << 20, quota: 6 << 20 }),
+      transact: (mode, fn) =>
+        inner.transact(mode, (tx) =>
+          fn({
+            ...tx,
+            put: async (store, key, value) => {
+              if (store === 'chunks') throw new DOMException('full', 'QuotaExceededError');
+              return tx.put(store, key, value);
+            },
+          }),
+        ),
+    };
+    const w = createTensorStore(backend, { chunkBytes: CHUNK }).tensorWriter();
+    await w.write(new Uint8Array(CHUNK).fill(1));
+    const err = await w.finish().catch((e) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err.message).toBe(
+      'storage quota exceeded while storing a tensor (0.0 MiB new) (this site uses 5.0 MiB of its 6.0 MiB quota); delete models you no longer need or free disk space, then try again',
+    );
   });
 
   it("a failed chunk write surfaces through the writer's next call, and leaves no tensor behind", async () => {

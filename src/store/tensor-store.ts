@@ -204,6 +204,13 @@ export interface TensorStore {
   tensorWriter(): TensorWriter;
   /** Delete the given tensors where no model lists them (a cancelled breed's outputs), with their chunks. */
   dropUnlisted(hashes: readonly Sha256Hex[]): Promise<number>;
+  /**
+   * Delete every tensor no model lists and every chunk no tensor lists: what a tensorWriter leaves
+   * when its worker is terminated or its page reloads mid-write (nothing then drops it). Only while
+   * no tensorWriter of this database is in flight (the app holds its breed lock). A chunk a dead
+   * writer shared with a listed tensor keeps the count that writer added (it is freed late, never early).
+   */
+  sweepUnlisted(): Promise<{ tensors: number; chunks: number }>;
   matchGraph(hash: Sha256Hex): Promise<Uint8Array | undefined>;
   matchManifest(hash: Sha256Hex): Promise<unknown | undefined>;
   listModels(): Promise<StoredModel[]>;
@@ -507,9 +514,14 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
     let closed = false;
     let finished = false;
     let chain: Promise<void> = Promise.resolve();
+    /** A quota failure as putModel's: the one-line message that says what to free. */
+    const quotaCheck = async (e: unknown, bytes: number): Promise<never> => {
+      if (!isQuotaError(e)) throw e;
+      throw new StoreError(quotaMessage('a tensor', bytes, await backend.estimate?.().catch(() => undefined)));
+    };
     const store = async (bytes: Uint8Array): Promise<void> => {
       const h = await sha256HexAsync(bytes);
-      await backend.transact('readwrite', (tx) => addChunk(tx, h, bytes));
+      await backend.transact('readwrite', (tx) => addChunk(tx, h, bytes)).catch((e: unknown) => quotaCheck(e, bytes.length));
       chunks.push(h);
     };
     const queue = (bytes: Uint8Array): void => {
@@ -548,12 +560,14 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
         if (fill > 0) queue(buf.slice(0, fill));
         await chain;
         const hash = whole.digestHex();
-        await backend.transact('readwrite', async (tx) => {
-          const rec = await tx.get<TensorRecord>('tensors', hash);
-          // Already stored: its own record lists its chunks; this writer's listings go.
-          if (rec) await releaseChunks(tx, chunks);
-          else await tx.put('tensors', hash, { hash, refs: 0, bytes: total, chunkBytes, chunks } satisfies TensorRecord);
-        });
+        await backend
+          .transact('readwrite', async (tx) => {
+            const rec = await tx.get<TensorRecord>('tensors', hash);
+            // Already stored: its own record lists its chunks; this writer's listings go.
+            if (rec) await releaseChunks(tx, chunks);
+            else await tx.put('tensors', hash, { hash, refs: 0, bytes: total, chunkBytes, chunks } satisfies TensorRecord);
+          })
+          .catch((e: unknown) => quotaCheck(e, 0));
         finished = true;
         return { hash, bytes: total };
       },
@@ -579,6 +593,34 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
         dropped++;
       }
       return dropped;
+    });
+  }
+
+  async function sweepUnlisted(): Promise<{ tensors: number; chunks: number }> {
+    const [tensorKeys, chunkKeys] = await Promise.all([backend.keys('tensors'), backend.keys('chunks')]);
+    return backend.transact('readwrite', async (tx) => {
+      const listed = new Set<string>();
+      let tensors = 0;
+      for (const h of tensorKeys) {
+        const rec = await tx.get<TensorRecord>('tensors', h);
+        if (!rec) continue;
+        if (rec.refs > 0) {
+          for (const c of rec.chunks ?? []) listed.add(c);
+          continue;
+        }
+        await tx.delete('tensors', h);
+        if (rec.chunks) await releaseChunks(tx, rec.chunks);
+        layouts.delete(h);
+        tensors++;
+      }
+      // Chunks of a writer that never finished: no tensor record lists them.
+      let chunks = 0;
+      for (const c of chunkKeys) {
+        if (listed.has(c) || !(await tx.get<ChunkRecord>('chunks', c))) continue;
+        await tx.delete('chunks', c);
+        chunks++;
+      }
+      return { tensors, chunks };
     });
   }
 
@@ -683,6 +725,7 @@ export function createTensorStore(backend: KvBackend, options: TensorStoreOption
     readTensorRange,
     tensorWriter,
     dropUnlisted,
+    sweepUnlisted,
     matchGraph,
     matchManifest,
     listModels,
