@@ -51,8 +51,14 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
 }) => {
   const off = watchOrigin(context, new URL(baseURL!).origin);
   let kernelWorker: import('@playwright/test').Worker | null = null;
+  // The kernel worker runs from the fault helpers' wrapper (a blob: URL): known by its name.
   page.on('worker', (w) => {
-    if (/kernel/.test(w.url())) kernelWorker = w;
+    void w
+      .evaluate(() => self.name)
+      .then(
+        (name) => name === 'kernels' && (kernelWorker = w),
+        () => undefined,
+      );
   });
   await openGarden(page);
   const before = await checkGarden(page);
@@ -81,7 +87,7 @@ test('worker terminated, quota exceeded and GPU device lost, each mid-breed: not
     await page.getByTestId('breed-button').click();
     await expectNotice(
       page,
-      /Breeding failed: storage quota exceeded while storing model .*try again\. Nothing was stored\./,
+      /Breeding failed: storage quota exceeded while storing a tensor .*try again\. Nothing was stored\./,
       'fault-quota',
     );
     await expectNothingBred(

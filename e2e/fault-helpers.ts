@@ -1,9 +1,11 @@
 /**
- * Fault injection for the app specs, done for real in the page: an init script that can terminate
- * the kernel worker or reload the page at the breed's first progress report, hold the breed
- * request (a slow worker), and make IndexedDB's put throw QuotaExceededError once a byte budget of
- * tensor data is spent; and an independent check of what the garden's databases hold (every
- * tensor's bytes against its content hash, every model's tensors present, the ledger's head).
+ * Fault injection for the app specs, done for real in the page and its kernel workers: an init
+ * script that can terminate the kernel worker or reload the page at the breed's first progress
+ * report, hold the breed request, slow the kernel worker's hashing (every chunk it reads or writes),
+ * and make IndexedDB's put throw QuotaExceededError once a byte budget of tensor data is spent (on
+ * the page and in the kernel worker, where the streamed breed writes); and an independent check of
+ * what the garden's databases hold (every tensor's bytes against its content hash, every model's
+ * tensors present, the ledger's head).
  */
 import { expect, type BrowserContext, type Page } from '@playwright/test';
 import { writeAppFaultRows } from '../cli/reliability.ts';
@@ -24,9 +26,21 @@ export interface Faults {
   atStore: { store: string; skip: number; fault: 'quota' | 'reload' } | null;
   /** Terminate the worker of this name ('evaluator', 'trainer') right after the next message posted to it. */
   killAfterPost: string | null;
+  /** Milliseconds the kernel worker waits before each SHA-256 it takes (a slow worker: every chunk it reads or writes is hashed). */
+  digestDelayMs: number;
+  /** Hand the faults the kernel workers apply (quotaLeft, digestDelayMs) to those running (arm calls it). */
+  sync: () => void;
 }
 
-/** Installed before the app's scripts (page.addInitScript). */
+/** The faults a kernel worker applies to its own writes: its IndexedDB is not the page's. */
+type WorkerFaults = Pick<Faults, 'quotaLeft' | 'digestDelayMs'>;
+
+/**
+ * Installed before the app's scripts (page.addInitScript). Every kernel worker the page starts (the
+ * first, and each fresh one after a death) runs from a wrapper module that patches the worker's
+ * own IndexedDB and crypto.subtle first and then imports the real worker, so the streamed breed's
+ * writes there meet the same faults as the page's.
+ */
 export function installFaults(): void {
   const f: Faults = {
     atProgress: null,
@@ -35,13 +49,73 @@ export function installFaults(): void {
     quotaLeft: Infinity,
     atStore: null,
     killAfterPost: null,
+    digestDelayMs: 0,
+    sync: () => undefined,
   };
   (window as unknown as { __faults: Faults }).__faults = f;
-  const kernels: Worker[] = [];
+  const kernels: { worker: Worker; post: (m: unknown) => void }[] = [];
+  f.sync = () => {
+    for (const k of kernels) k.post({ __faults: { quotaLeft: f.quotaLeft, digestDelayMs: f.digestDelayMs } satisfies WorkerFaults });
+  };
+  /**
+   * Runs first in a kernel worker (its source is the wrapper's). Messages that arrive before the
+   * real worker has loaded wait for it (Comlink listens only then), then are dispatched again in order.
+   */
+  function inWorker(init: WorkerFaults, load: () => Promise<unknown>): void {
+    const w = { ...init };
+    const early: MessageEvent[] = [];
+    let loaded = false;
+    self.addEventListener('message', (e: MessageEvent) => {
+      const d = e.data as { __faults?: Partial<WorkerFaults> } | null;
+      if (d && typeof d === 'object' && '__faults' in d) {
+        Object.assign(w, d.__faults);
+        e.stopImmediatePropagation();
+      } else if (!loaded) {
+        early.push(e);
+        e.stopImmediatePropagation();
+      }
+    });
+    const put = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+      const data = (value as { data?: Uint8Array } | null)?.data;
+      if ((this.name === 'tensors' || this.name === 'chunks') && data instanceof Uint8Array && Number.isFinite(w.quotaLeft)) {
+        if (data.length > w.quotaLeft)
+          throw new DOMException('The quota has been exceeded (injected in the worker).', 'QuotaExceededError');
+        w.quotaLeft -= data.length;
+        self.postMessage({ __faultsQuotaLeft: w.quotaLeft });
+      }
+      return put.call(this, value, key);
+    };
+    const digest = crypto.subtle.digest.bind(crypto.subtle);
+    crypto.subtle.digest = async (alg: AlgorithmIdentifier, data: BufferSource) => {
+      if (w.digestDelayMs > 0) await new Promise((r) => setTimeout(r, w.digestDelayMs));
+      return digest(alg, data);
+    };
+    load().then(
+      () => {
+        loaded = true;
+        for (const e of early.splice(0)) self.dispatchEvent(new MessageEvent('message', { data: e.data, ports: [...e.ports] }));
+      },
+      (e: unknown) =>
+        setTimeout(() => {
+          throw e;
+        }),
+    );
+  }
+  const wrapped = (url: string | URL) =>
+    URL.createObjectURL(
+      new Blob(
+        [
+          // The import is written here, not in inWorker: the spec's transpiler leaves a string alone.
+          `(${inWorker.toString()})({ quotaLeft: ${f.quotaLeft}, digestDelayMs: ${f.digestDelayMs} }, () => import(${JSON.stringify(new URL(url, location.href).href)}));`,
+        ],
+        { type: 'text/javascript' },
+      ),
+    );
   const Base = window.Worker;
   window.Worker = class extends Base {
     constructor(url: string | URL, opts?: WorkerOptions) {
-      super(url, opts);
+      super(opts?.name === 'kernels' ? wrapped(url) : url, opts);
       if (opts?.name !== 'kernels') {
         const post = this.postMessage.bind(this) as (m: unknown, t?: Transferable[]) => void;
         this.postMessage = ((m: unknown, t?: Transferable[]) => {
@@ -52,10 +126,14 @@ export function installFaults(): void {
         }) as Worker['postMessage'];
         return;
       }
-      kernels.push(this);
       const post = this.postMessage.bind(this) as (m: unknown, t?: Transferable[]) => void;
+      kernels.push({ worker: this, post });
+      this.addEventListener('message', (e) => {
+        const left = (e.data as { __faultsQuotaLeft?: number } | null)?.__faultsQuotaLeft;
+        if (typeof left === 'number') f.quotaLeft = left;
+      });
       this.postMessage = ((m: { type?: string; path?: string[] }, t?: Transferable[]) => {
-        if (m?.type === 'APPLY' && m.path?.[0] === 'breed' && f.holdBreed) {
+        if (m?.type === 'APPLY' && (m.path?.[0] === 'breed' || m.path?.[0] === 'breedStored') && f.holdBreed) {
           f.holdBreed = false;
           f.release = () => post(m, t);
         } else post(m, t);
@@ -70,7 +148,7 @@ export function installFaults(): void {
       if (f.atProgress && data?.type === 'APPLY') {
         const what = f.atProgress;
         f.atProgress = null;
-        if (what === 'terminate') for (const w of kernels) w.terminate();
+        if (what === 'terminate') for (const k of kernels) k.worker.terminate();
         else location.reload();
         return;
       }
@@ -105,8 +183,13 @@ export function installFaults(): void {
   };
 }
 
-export const arm = (page: Page, patch: Partial<Omit<Faults, 'release'>>) =>
-  page.evaluate((p) => Object.assign((window as unknown as { __faults: Faults }).__faults, p), patch);
+/** Set faults on the page and in its kernel workers. */
+export const arm = (page: Page, patch: Partial<Omit<Faults, 'release' | 'sync'>>) =>
+  page.evaluate((p) => {
+    const f = (window as unknown as { __faults: Faults }).__faults;
+    Object.assign(f, p);
+    f.sync();
+  }, patch);
 
 export interface GardenCheck {
   /** model id → .slm hash, as the store's records hold them. */
@@ -118,6 +201,8 @@ export interface GardenCheck {
   corrupt: string[];
   /** Tensors a model lists that the store lacks. */
   missing: string[];
+  /** Tensor records no model lists (refs 0) and chunk records no tensor lists: what a breed cut off would leave. */
+  unlisted: { tensors: number; chunks: number };
   ledger: { entries: number; head: number; headMatches: boolean };
 }
 
@@ -142,7 +227,7 @@ export function checkGarden(page: Page): Promise<GardenCheck> {
     const tdb = await open('slm-garden-tensors');
     // A tensor record lists its chunks' hashes (src/store/tensor-store.ts), or, written before
     // chunks, holds its bytes in `data`: either way the tensor's bytes must hash to its key.
-    const tensors = await all<{ data?: Uint8Array<ArrayBuffer>; chunks?: string[]; bytes?: number }>(tdb, 'tensors');
+    const tensors = await all<{ data?: Uint8Array<ArrayBuffer>; chunks?: string[]; bytes?: number; refs?: number }>(tdb, 'tensors');
     const chunkRecords = await all<{ data: Uint8Array<ArrayBuffer> }>(tdb, 'chunks');
     const models = await all<{ manifest: { tensors: { hash: string }[] }; meta: { entry: { id: string; hash: string } } }>(tdb, 'models');
     tdb.close();
@@ -164,6 +249,11 @@ export function checkGarden(page: Page): Promise<GardenCheck> {
       sizes.set(String(key), data.byteLength);
       if (hex(await crypto.subtle.digest('SHA-256', data)) !== key) corrupt.push(String(key));
     }
+    const listedChunks = new Set(tensors.values.flatMap((t) => t.chunks ?? []));
+    const unlisted = {
+      tensors: tensors.values.filter((t) => (t.refs ?? 0) <= 0).length,
+      chunks: chunkRecords.keys.filter((k) => !listedChunks.has(String(k))).length,
+    };
     const held = new Set(tensors.keys.map(String));
     const missing = models.values.flatMap((m) => m.manifest.tensors.map((t) => t.hash).filter((h) => !held.has(h)));
     const sound = new Map([...sizes].filter(([k]) => !corrupt.includes(k)));
@@ -180,6 +270,7 @@ export function checkGarden(page: Page): Promise<GardenCheck> {
       tensors: tensors.keys.length,
       corrupt,
       missing,
+      unlisted,
       ledger: {
         entries: entries.keys.length,
         head: head?.length ?? 0,
@@ -189,11 +280,15 @@ export function checkGarden(page: Page): Promise<GardenCheck> {
   });
 }
 
-/** Nothing lost: the models of `before` are all still there with the same hashes, every tensor verifies, the ledger's head matches. */
+/**
+ * Nothing lost and nothing partial: the models of `before` are all still there with the same
+ * hashes, every tensor verifies, no tensor or chunk is left that nothing lists, the ledger's head matches.
+ */
 export function expectIntact(after: GardenCheck, before: GardenCheck, { corrupt = 0 } = {}): void {
   for (const [id, hash] of Object.entries(before.models)) expect(after.models[id], id).toBe(hash);
   expect(after.corrupt).toHaveLength(corrupt);
   expect(after.missing).toEqual([]);
+  expect(after.unlisted).toEqual({ tensors: 0, chunks: 0 });
   expect(after.ledger.entries).toBe(after.ledger.head);
   expect(after.ledger.headMatches).toBe(true);
 }

@@ -104,6 +104,20 @@ const api = {
     }
   },
 
+  /**
+   * Drop every tensor and chunk of `db` that no model lists: what a breedStored left when its
+   * worker was terminated or its page reloaded mid-breed. The page calls it holding the breed lock,
+   * so no breed of this database is writing.
+   */
+  async sweep(db: string): Promise<{ tensors: number; chunks: number }> {
+    const store = await openIdbTensorStore({ name: db });
+    try {
+      return await store.sweepUnlisted();
+    } finally {
+      store.close();
+    }
+  },
+
   /** With `calibration`, the statistics are computed here from its rows and the breed runs through them (breedWithStatistics). */
   async breed(
     req: BreedRequest,

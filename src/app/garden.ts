@@ -39,7 +39,7 @@ import type { DataInformedStat } from '../core/operators/data-informed.ts';
 import { checkCatalog, type CatalogFamily } from '../core/models/catalog.ts';
 import { compatibilityReport, type CompatReport } from '../core/compat.ts';
 import { candidateName } from './naming.ts';
-import { breedWaiting, cancelBreedWait, cutOffBreed, deviceLostNote, withBreedLock } from './breed-guard.ts';
+import { BREED_LOCK, breedWaiting, cancelBreedWait, cutOffBreed, deviceLostNote, withBreedLock } from './breed-guard.ts';
 import { scanNonFinite, toSlm, type ImportedModel, type ImportOptions } from '../core/format/model.ts';
 import { noteRequest, recordConvergence, recordImmediate, requireBenefit } from './lab.ts';
 import { chosenFamily, familyPolicy } from './family.ts';
@@ -50,9 +50,6 @@ import { GuardedRelease, checkStages } from '../core/lab/blast-radius.ts';
 import { promotionPaused } from '../core/lab/proposal.ts';
 import { evidenceOf } from '../core/lab/temporal-fitness.ts';
 import { concatBytes } from '../core/bytes.ts';
-
-/** Whether the app breeds streamed from the store (see breed()); off until the fault specs reach the worker's writes. */
-const STREAMED_BREED = false;
 
 const set = useGarden.setState;
 const get = useGarden.getState;
@@ -126,10 +123,12 @@ async function openGarden(): Promise<void> {
     guarded = new GuardedRelease(repo.ledger, release, { classOf: () => SLOT_RISK, resilienceWindowMs: 0 });
     models = await repo.listModels();
     set({ models, phase: 'ready', policy: policy.current() });
-    void cutOffBreed().then(
-      (cut) =>
-        cut && set({ notice: `A breed (${cut}) was cut off when the page closed or reloaded: nothing of it was stored. Breed again.` }),
-    );
+    void cutOffBreed().then(async (cut) => {
+      if (!cut) return;
+      // A streamed breed cut off mid-write left tensors no model lists: swept before the user is told.
+      await sweepCutOff().catch(() => undefined);
+      set({ notice: `A breed (${cut}) was cut off when the page closed or reloaded: nothing of it was stored. Breed again.` });
+    });
     syncLab();
     void kernelWorker()
       .probe()
@@ -422,14 +421,9 @@ async function breedNow(calibrate?: CalibrationSource): Promise<void> {
     const req = { operator: op.id, params, seed: s.seed };
     const calibration = (await calibrate?.(op.id, params)) ?? null;
     if (!calibration && STATISTICS_FOR[op.id as OperatorId]) throw new Error(`${op.name} needs a calibration split`);
-    // The streamed breed (IndexedDB → IndexedDB in the kernel worker, breedFromStore) is built and
-    // measured (bench/app-breed.ts) but not the app's default yet: the fault specs
-    // (e2e/app-faults.spec.ts: quota, a terminated worker, a reload and two tabs mid-breed) inject
-    // their faults on the page, and the streamed path writes from the worker. STREAMED_BREED turns it on.
-    const bred =
-      STREAMED_BREED && streamsFromStore(op.id)
-        ? await breedFromStore(req, parents)
-        : await breedWhole(req, parents, calibration ?? undefined);
+    // Every operator that streams breeds IndexedDB → IndexedDB in the kernel worker (breedFromStore);
+    // layouts, quantize, whole-model pre-passes and the data-informed merges breed whole.
+    const bred = streamsFromStore(op.id) ? await breedFromStore(req, parents) : await breedWhole(req, parents, calibration ?? undefined);
     if ('refused' in bred) {
       set({ notice: `${op.name} refuses these parents: ${bred.refused}. Nothing was bred.` });
       return;
@@ -551,7 +545,15 @@ async function breedFromStore(req: BreedInput, parents: readonly ModelEntry[]): 
       header: { hash: p.hash, species: p.species, tensors: specs[i], family: { graph, vocabulary: family.output.labels } },
     })),
   );
-  const r = await kernelWorker().breedStored(repo.candidatesDb, { ...req, parents: stored }, true, onBreedProgress());
+  const r = await kernelWorker()
+    .breedStored(repo.candidatesDb, { ...req, parents: stored }, true, onBreedProgress())
+    .catch(async (e: Error) => {
+      // A worker terminated mid-breed dropped nothing of what it wrote: swept (this tab holds the breed lock).
+      await kernelWorker()
+        .sweep(repo.candidatesDb)
+        .catch(() => undefined);
+      throw await parentNamed(e, parents);
+    });
   return {
     result: { ...r.result, tensors: [] },
     file: { ...r.candidate },
@@ -564,6 +566,21 @@ async function breedFromStore(req: BreedInput, parents: readonly ModelEntry[]): 
         r.tensors.map((t) => t.hash),
       ),
   };
+}
+
+/** A stored tensor of a parent that failed its hash, said of that parent (as breedWhole's reads say it). */
+async function parentNamed(e: Error, parents: readonly ModelEntry[]): Promise<Error> {
+  const prefix = /stored tensor ([0-9a-f]{12}) (is corrupt|lacks)/.exec(e.message)?.[1];
+  if (!prefix) return e;
+  const refs = await repo.tensorRefs().catch(() => new Map<string, { hash: string }[]>());
+  const p = parents.find((x) => refs.get(x.id)?.some((t) => t.hash.startsWith(prefix)));
+  return p ? new Error(`the parent “${p.name}” cannot be read: ${e.message}`) : e;
+}
+
+/** After a breed cut off by a reload or a closed page: drop what its worker wrote that no model lists, holding the breed lock (else another tab breeds, and it sweeps). */
+async function sweepCutOff(): Promise<void> {
+  if (!navigator.locks) return;
+  await navigator.locks.request(BREED_LOCK, { ifAvailable: true }, (lock) => (lock ? kernelWorker().sweep(repo.candidatesDb) : null));
 }
 
 /** The operators that need whole tensors (layouts, quantize, whole-model pre-passes): parents and candidate in memory. */
