@@ -11,15 +11,15 @@ import { availableParallelism } from 'node:os';
 import type { Command } from '../command.ts';
 import { CliError } from '../command.ts';
 import { validateRecipe, recipeHash, type ModelRef } from '../../src/core/operators/recipe.ts';
-import { breed, breedHeader, breedStream, type BreedResult } from '../../src/core/operators/breed.ts';
+import { BREED_CHUNK_ELEMENTS, breed, breedHeader, breedStream, type BreedResult } from '../../src/core/operators/breed.ts';
 import { candidateHeader } from '../../src/core/operators/candidate.ts';
 import { parseHeader } from '../../src/core/format/safetensors.ts';
 import { elementBytes } from '../../src/core/operators/stream.ts';
-import { STREAM_CHUNK_BYTES } from '../../src/core/format/source.ts';
 import { ReadClock, openSlmRange, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
-import { writeAll } from '../../src/node/file-source.ts';
+import { READ_PIECE_BYTES, writeAll } from '../../src/node/file-source.ts';
+import { HashWorkers } from '../../src/node/hash-workers.ts';
 import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
-import { setSha256Provider, sha256Provider, sha256Stream, type Sha256Hex, type Sha256Provider } from '../../src/core/hash.ts';
+import { setSha256Provider, sha256Provider, type Sha256Hex, type Sha256Provider } from '../../src/core/hash.ts';
 import { createNodeCpuPool } from '../../src/cpu/node.ts';
 import { createFastCpuBackend } from '../../src/cpu/backend.ts';
 import { INLINE_BELOW, type CpuPool } from '../../src/cpu/pool.ts';
@@ -451,13 +451,16 @@ async function streamedBreed(
   const tmp = tempName(outPath);
   let out: FileHandle | null = null;
   let renamed = false;
+  // Every SHA-256 of the breed (the parents' file and tensor hashes, the outputs', the candidate
+  // file's) runs on these workers, beside the reads, the kernels and the writes.
+  const hashers = new HashWorkers(hashThreads());
   try {
     for (const { ref, what } of refs) {
       if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
       const path = confinedPath(root, dir, ref.path, `${what} path`);
       let m: SlmRangeParent | null;
       try {
-        m = await openSlmRange(path, what, clock, verifyMode);
+        m = await openSlmRange(path, what, clock, verifyMode, hashers);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
@@ -506,25 +509,31 @@ async function streamedBreed(
       { operator: recipe.operator, params, seed: recipe.seed, parents: models.map((m) => m.source) },
       backend,
       {
+        chunkElements: chunkElements(recipe.operator, models[0].tensors, models.length),
         output(spec) {
           const e = place.get(spec.name);
           if (!e) throw new Error(`the streamed breed gave a tensor "${spec.name}" the candidate's layout does not have`);
           let at = dataStart + e.begin;
-          const h = sha256Stream();
+          // The worker hashes each piece reading it back from the file (the page cache has it)
+          // while the next piece is written.
+          const h = hashers.stream();
           return {
             async write(bytes) {
               if (at + bytes.length > dataStart + e.end)
                 throw new Error(`the streamed breed gave "${spec.name}" more bytes than its shape holds`);
-              h.update(bytes);
               const w0 = performance.now();
-              await writeAll(fh, bytes, tmp, at);
+              for (let o = 0; o < bytes.length; o += READ_PIECE_BYTES) {
+                const piece = bytes.subarray(o, Math.min(bytes.length, o + READ_PIECE_BYTES));
+                await writeAll(fh, piece, tmp, at);
+                h.updateFile(fh.fd, at, piece.length);
+                at += piece.length;
+              }
               writeMs += performance.now() - w0;
-              at += bytes.length;
             },
             async finish() {
               if (at !== dataStart + e.end)
                 throw new Error(`the streamed breed gave "${spec.name}" ${at - dataStart - e.begin} of ${e.end - e.begin} bytes`);
-              return { hash: h.digestHex() };
+              return { hash: await h.digest() };
             },
           };
         },
@@ -547,34 +556,32 @@ async function streamedBreed(
     const serialize = phase(t);
     t = performance.now();
     await writeAll(fh, header.bytes, tmp, 0);
-    // Synced while the file is hashed reading it back (the page cache has it).
+    // Synced while a worker hashes the file reading it back (the page cache has it).
     const synced = fh.sync();
-    const fileHash = sha256Stream();
+    const fileHash = hashers.stream();
     fileHash.update(header.bytes);
-    const buf = new Uint8Array(STREAM_CHUNK_BYTES);
-    for (let o = dataStart; o < size; o += buf.length) {
-      const n = Math.min(buf.length, size - o);
-      let got = 0;
-      while (got < n) {
-        const { bytesRead } = await fh.read(buf, got, n - got, o + got);
-        if (bytesRead === 0) throw new Error(`short read from ${tmp}`);
-        got += bytesRead;
-      }
-      fileHash.update(buf.subarray(0, n));
-    }
+    fileHash.updateFile(fh.fd, dataStart, size - dataStart);
+    const hash = await fileHash.digest();
     await synced;
     await fh.close();
     out = null;
     await rename(tmp, outPath);
     renamed = true;
-    const hash = fileHash.digestHex();
     const file = { size, hash, species: header.species, lineageKey: header.lineageKey };
     const whole = { ...result, tensors: [] };
     const compatibility = parentCompatibility(models.map((m, i) => ({ id: hashes[i], species: m.species, tensors: m.tensors })));
     const records = recordBreed({ result: whole, file, parents: hashes, requested: recipe.params, compatibility });
     await writeFileAtomic(`${outPath}.records.json`, new TextEncoder().encode(JSON.stringify({ manifests: records.manifests }, null, 2)));
     const write = phase(t) + writeMs;
-    const timings: BreedTimings = { read, compute, serialize, write, hash: hashMs(), poolStart, total: performance.now() - ctx.t0 };
+    const timings: BreedTimings = {
+      read,
+      compute,
+      serialize,
+      write,
+      hash: hashMs() + hashers.ms,
+      poolStart,
+      total: performance.now() - ctx.t0,
+    };
     report(opts, {
       result,
       inputs: hashes,
@@ -585,15 +592,47 @@ async function streamedBreed(
       rHash,
       outPath,
       timings,
-      hashBytes: ctx.hashBytes(),
+      hashBytes: ctx.hashBytes() + hashers.bytes,
       federated,
     });
     return 0;
   } finally {
+    await hashers.terminate();
     await out?.close().catch(() => undefined);
     if (!renamed) await rm(tmp, { force: true });
     await Promise.all(models.map((m) => m.close().catch(() => undefined)));
   }
+}
+
+/** SHA-256 workers for a streamed breed: every core, at least two (a parent's file and tensor hashes run side by side). */
+function hashThreads(): number {
+  return Math.max(2, Math.min(8, availableParallelism()));
+}
+
+/**
+ * The parents' bytes of one tensor that a streamed breed may hold at once to read it whole: a
+ * tensor under it is read once, in one piece per parent, and its kernel runs on the whole tensor
+ * (the pool's exact top-k for the selection operators: one read of the parents instead of the
+ * three a chunked exact top-k takes). Larger tensors stream in chunks.
+ */
+export const WHOLE_TENSOR_BYTES = 1 << 30;
+
+/**
+ * breedStream's chunk for this breed: the selection operators (a magnitude trim, whose exact
+ * streamed top-k reads a chunked tensor three times) get chunks as large as the largest tensor
+ * under WHOLE_TENSOR_BYTES, so those tensors are read once; the others keep the default chunk
+ * (the next chunk is read while this one is computed).
+ */
+function chunkElements(operator: string, tensors: readonly { shape: readonly number[] }[], parents: number): number {
+  const op = getOperator(operator);
+  const selects = op.kernel?.id === 'task-arithmetic' && op.kernel.cfg.sparsify === 'magnitude';
+  if (!selects) return BREED_CHUNK_ELEMENTS;
+  let largest = BREED_CHUNK_ELEMENTS;
+  for (const t of tensors) {
+    const n = numel(t.shape);
+    if (n > largest && 4 * n * parents <= WHOLE_TENSOR_BYTES) largest = n;
+  }
+  return Math.ceil(largest / 8) * 8;
 }
 
 function checkParentHash(ref: ModelRef, what: string, path: string, hash: string): void {

@@ -7,26 +7,55 @@ import { sha256Stream, type Sha256Hex } from '../core/hash.ts';
 import { LIMITS, openRegular, tempName } from './confine.ts';
 
 export interface FileSource extends ByteSource {
+  /**
+   * `onPiece` is called with each piece of the read as it lands (its file offset and bytes, in
+   * order, pieces of at most READ_PIECE_BYTES), so a consumer can start on the first piece while
+   * the rest is read.
+   */
+  read(offset: number, length: number, onPiece?: (offset: number, bytes: Uint8Array) => void): Promise<Uint8Array>;
   close(): Promise<void>;
+}
+
+/** Bytes per positional read of a large range (one read call each, into the caller's buffer). */
+export const READ_PIECE_BYTES = 8 << 20;
+
+export interface FileSourceOptions {
+  /**
+   * Read into SharedArrayBuffer memory, so a worker (a hash worker, src/node/hash-workers.ts) can
+   * see the bytes without a copy.
+   */
+  shared?: boolean;
 }
 
 /**
  * A regular file as a ByteSource: a FIFO, device or socket is refused before a byte is read (the
- * open never blocks), and so is a file over `max` bytes.
+ * open never blocks), and so is a file over `max` bytes. Each read fills one new buffer of its
+ * length with positional reads of up to READ_PIECE_BYTES (no copy after).
  */
-export async function fileSource(path: string, max: number = LIMITS.model, what = 'model file'): Promise<FileSource> {
+export async function fileSource(
+  path: string,
+  max: number = LIMITS.model,
+  what = 'model file',
+  options: FileSourceOptions = {},
+): Promise<FileSource> {
   const { fh, size } = await openRegular(path, what, max);
+  const alloc = options.shared ? (n: number) => new Uint8Array(new SharedArrayBuffer(n)) : (n: number) => new Uint8Array(n);
   return {
     size,
     name: basename(path),
-    async read(offset, length) {
+    async read(offset, length, onPiece) {
       checkRange(offset, length, size);
-      const buf = new Uint8Array(length);
+      const buf = alloc(length);
       let done = 0;
+      let fed = 0;
       while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+        const { bytesRead } = await fh.read(buf, done, Math.min(READ_PIECE_BYTES, length - done), offset + done);
         if (bytesRead === 0) throw new Error(`short read from ${path}: ${done} of ${length} bytes at ${offset}`);
         done += bytesRead;
+        if (onPiece && (done - fed >= READ_PIECE_BYTES || done === length)) {
+          onPiece(offset + fed, buf.subarray(fed, done));
+          fed = done;
+        }
       }
       return buf;
     },

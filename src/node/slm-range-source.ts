@@ -13,8 +13,9 @@ import { FormatError } from '../core/format/errors.ts';
 import type { TensorSpec } from '../core/format/safetensors.ts';
 import { sha256Stream, type Sha256Hex } from '../core/hash.ts';
 import type { ModelSource } from '../core/operators/stream.ts';
-import { fileSource } from './file-source.ts';
+import { fileSource, type FileSource } from './file-source.ts';
 import { LIMITS } from './confine.ts';
+import type { HashWorkers } from './hash-workers.ts';
 
 export interface SlmRangeParent {
   /** The tensors by range; reads are timed on the clock given to openSlmRange. */
@@ -82,10 +83,16 @@ export async function openSlmRange(
   what: string,
   clock = new ReadClock(),
   verify: VerifyMode = 'open',
+  hashers?: HashWorkers,
 ): Promise<SlmRangeParent | null> {
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return null;
-  const file = await fileSource(path, LIMITS.model, what);
-  const timed = { ...file, read: (offset: number, length: number) => clock.time(() => file.read(offset, length)) };
+  // With hash workers the bytes are read into shared memory, which the workers hash where it lies.
+  const file: FileSource = await fileSource(path, LIMITS.model, what, { shared: hashers !== undefined });
+  const timed = {
+    ...file,
+    read: (offset: number, length: number, onPiece?: (offset: number, bytes: Uint8Array) => void) =>
+      clock.time(() => file.read(offset, length, onPiece)),
+  };
   const fail = (e: unknown) => new Error(`${what} (${path}): ${(e as Error).message}`);
   try {
     if (file.size < 9 || !looksLikeSafetensors(await timed.read(0, 9))) {
@@ -100,7 +107,7 @@ export async function openSlmRange(
     }
     const model = await openSlm([timed]);
     const { dataStart } = reader.header;
-    const hasher = new FileVerifier(file.size, dataStart, reader.header.entries, model.info);
+    const hasher = new FileVerifier(file.size, dataStart, reader.header.entries, model.info, hashers);
     let hash: Sha256Hex | null = null;
     let verifying: Promise<Sha256Hex> | null = null;
     const finish = () =>
@@ -109,7 +116,7 @@ export async function openSlmRange(
         (e) => Promise.reject(fail(e)),
       ));
     if (verify === 'open') await finish();
-    else hasher.feed(0, await timed.read(0, dataStart));
+    else await hasher.feed(0, await timed.read(0, dataStart));
     return {
       tensors: reader.header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })),
       metadata: model.metadata,
@@ -133,13 +140,15 @@ export async function openSlmRange(
           )
             throw new Error(`${what} (${path}): ${length} bytes at ${offset} are outside "${name}" (${e.end - e.begin} bytes)`);
           const at = dataStart + e.begin + offset;
-          const bytes = await timed.read(at, length);
-          if (verify === 'as-read' && verifying === null) {
-            try {
-              hasher.feed(at, bytes);
-            } catch (err) {
-              throw fail(err);
-            }
+          // As-read, each piece is hashed as it lands (on the hash workers, while the rest is read);
+          // the read resolves once the tensors it completes are checked.
+          const checks: Promise<void>[] = [];
+          const feeding = verify === 'as-read' && verifying === null;
+          const bytes = await timed.read(at, length, feeding ? (o, piece) => checks.push(hasher.feed(o, piece)) : undefined);
+          try {
+            await Promise.all(checks);
+          } catch (err) {
+            throw fail(err);
           }
           return bytes;
         },
@@ -152,15 +161,29 @@ export async function openSlmRange(
   }
 }
 
+/** An incremental SHA-256 whose digest may come later (a hash worker's, or the installed provider's at once). */
+interface LaterHash {
+  update(bytes: Uint8Array): void;
+  digest(): Promise<Sha256Hex>;
+}
+
+function laterHash(hashers: HashWorkers | undefined): LaterHash {
+  if (hashers) return hashers.stream();
+  const h = sha256Stream();
+  return { update: (bytes) => h.update(bytes), digest: async () => h.digestHex() };
+}
+
 /**
  * The file's SHA-256 and each tensor's content hash (checked against slm.tensors as readSlm
  * checks it, same error), fed bytes in file order: a piece that starts at or before the bytes
  * hashed so far and reaches past them advances the hash; any other piece is left for finish(),
- * which reads the rest of the file in 4 MiB pieces.
+ * which reads the rest of the file in 4 MiB pieces. With hash workers, the file's hash and each
+ * tensor's run on them (the file's on one worker, the tensors' spread over all), off the caller's
+ * thread; feed() then resolves once the tensors that piece completes are checked.
  */
 class FileVerifier {
-  private readonly file = sha256Stream();
-  private readonly spans: { name: string; begin: number; end: number; h: ReturnType<typeof sha256Stream>; done: boolean }[];
+  private readonly file: LaterHash;
+  private readonly spans: { name: string; begin: number; end: number; h: LaterHash | null; done: boolean }[];
   private k = 0;
   /** Bytes [0, at) of the file are hashed. */
   private at = 0;
@@ -170,34 +193,42 @@ class FileVerifier {
     private readonly dataStart: number,
     entries: readonly { name: string; begin: number; end: number }[],
     private readonly info: SlmInfo,
+    private readonly hashers?: HashWorkers,
   ) {
-    this.spans = [...entries].sort((a, b) => a.begin - b.begin).map((e) => ({ ...e, h: sha256Stream(), done: false }));
+    this.file = laterHash(hashers);
+    this.spans = [...entries].sort((a, b) => a.begin - b.begin).map((e) => ({ ...e, h: null, done: false }));
   }
 
-  /** Bytes read at file offset `offset`; throws when a tensor they complete has the wrong content hash. */
-  feed(offset: number, bytes: Uint8Array): void {
+  /** Bytes read at file offset `offset`; rejects when a tensor they complete has the wrong content hash. */
+  feed(offset: number, bytes: Uint8Array): Promise<void> {
     const end = offset + bytes.length;
-    if (offset > this.at || end <= this.at) return;
+    if (offset > this.at || end <= this.at) return Promise.resolve();
     const piece = bytes.subarray(this.at - offset);
     this.file.update(piece);
     const lo = this.at - this.dataStart;
     const hi = end - this.dataStart;
     this.at = end;
     while (this.k < this.spans.length && this.spans[this.k].end <= lo) this.k++;
+    const checks: Promise<void>[] = [];
     for (let j = this.k; j < this.spans.length && this.spans[j].begin < hi; j++) {
       const s = this.spans[j];
       const a = Math.max(s.begin, lo);
       const b = Math.min(s.end, hi);
-      if (b > a) s.h.update(piece.subarray(a - lo, b - lo));
-      if (s.end <= hi) this.check(s);
+      if (b > a) (s.h ??= laterHash(this.hashers)).update(piece.subarray(a - lo, b - lo));
+      if (s.end <= hi) checks.push(this.check(s));
     }
+    if (checks.length === 0) return Promise.resolve();
+    const all = Promise.all(checks).then(() => undefined);
+    // Awaited later (once the read's other pieces are in): handled now, so an early failure is not unhandled.
+    all.catch(() => undefined);
+    return all;
   }
 
-  private check(s: (typeof this.spans)[number]): void {
+  private async check(s: (typeof this.spans)[number]): Promise<void> {
     if (s.done) return;
     s.done = true;
     const want = this.info.tensorHashes?.get(s.name);
-    const actual = s.h.digestHex();
+    const actual = await (s.h ??= laterHash(this.hashers)).digest();
     if (want !== undefined && actual !== want)
       throw new FormatError(
         'content-hash',
@@ -207,8 +238,16 @@ class FileVerifier {
 
   /** Hash what no read covered, check the tensors not yet checked (an empty one too), and give the file's SHA-256. */
   async finish(src: ByteSource): Promise<Sha256Hex> {
-    while (this.at < this.size) this.feed(this.at, await src.read(this.at, Math.min(STREAM_CHUNK_BYTES, this.size - this.at)));
-    for (const s of this.spans) this.check(s);
-    return this.file.digestHex();
+    const checks: Promise<void>[] = [];
+    while (this.at < this.size) {
+      checks.push(this.feed(this.at, await src.read(this.at, Math.min(STREAM_CHUNK_BYTES, this.size - this.at))));
+      // The workers hash while the next piece is read; the queue stays bounded.
+      await this.hashers?.drain(64 << 20);
+    }
+    for (const s of this.spans) checks.push(this.check(s));
+    const hex = this.file.digest();
+    hex.catch(() => undefined);
+    await Promise.all(checks);
+    return hex;
   }
 }
