@@ -8,6 +8,11 @@ import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../src/core/models
 import { mulberry32 } from '../src/core/seeded.ts';
 import { byteLength, fromFloat32, numel, type Tensor } from '../src/core/tensor.ts';
 import { createCausalLmSession, type CausalLmSessionOptions } from '../src/runtime/causal-lm-session.ts';
+import { createSimdDecoder } from '../src/runtime/simd-decoder.ts';
+import type { CausalDecoder } from '../src/core/models/decoder.ts';
+
+/** The variant name of the rows timed on the garden's wasm-SIMD decoder. */
+export const SIMD_VARIANT = 'garden wasm-SIMD';
 
 export interface LmRow {
   model: string;
@@ -23,7 +28,8 @@ export interface LmRow {
    * ones (I8 / I4 "W.q", F32 "W.scales"). weightBytesPerSecond and overCopy count these.
    */
   decodeReadBytes: number;
-  variant: LlamaGraphVariant;
+  /** The ONNX decoder variant, or the garden's own wasm-SIMD decoder (src/runtime/simd-decoder.ts). */
+  variant: LlamaGraphVariant | typeof SIMD_VARIANT;
   sessionMs: number;
   prefillTokens: number;
   prefillTps: number;
@@ -84,7 +90,15 @@ export async function timeModel(
   model: string,
   cfg: CausalLmConfig,
   tensors: readonly Tensor[],
-  o: { promptTokens: number; decodeTokens: number; copy: number; session?: CausalLmSessionOptions; ep?: string },
+  o: {
+    promptTokens: number;
+    decodeTokens: number;
+    copy: number;
+    session?: CausalLmSessionOptions;
+    ep?: string;
+    /** Time the garden's wasm-SIMD decoder (one row) instead of the ONNX variants. */
+    simd?: boolean;
+  },
 ): Promise<LmRow[]> {
   const params = tensors.reduce((s, t) => s + numel(t.shape), 0);
   const storedBytes = tensors.reduce((s, t) => s + byteLength(t.dtype, t.shape), 0);
@@ -93,12 +107,17 @@ export async function timeModel(
     (s, t) => s + (t.dtype === 'I8' || t.dtype === 'I4' ? byteLength(t.dtype, t.shape) : 4 * numel(t.shape)),
     0,
   );
-  const copy = o.copy;
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => 3 + ((i * 7919) % (cfg.vocabSize - 3)));
   const rows: LmRow[] = [];
-  for (const variant of Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[]) {
+  const variants: (LlamaGraphVariant | typeof SIMD_VARIANT)[] = o.simd
+    ? [SIMD_VARIANT]
+    : (Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[]);
+  for (const variant of variants) {
     let t = performance.now();
-    const s = await createCausalLmSession(cfg, tensors, { ...o.session, variant });
+    const s: CausalDecoder =
+      variant === SIMD_VARIANT
+        ? await createSimdDecoder(cfg, tensors)
+        : await createCausalLmSession(cfg, tensors, { ...o.session, variant });
     const sessionMs = performance.now() - t;
     await s.forward(prompt.slice(0, 4)); // warm-up
     s.reset();
@@ -124,7 +143,7 @@ export async function timeModel(
       decodeTokens: o.decodeTokens,
       decodeTps: +decodeTps.toFixed(2),
       weightBytesPerSecond: Math.round(decodeTps * readBytes),
-      overCopy: +((decodeTps * readBytes) / copy).toFixed(3),
+      overCopy: +((decodeTps * readBytes) / o.copy).toFixed(3),
     });
   }
   return rows;

@@ -10,7 +10,11 @@
  * creation; for the int8 / int4 rows the quantized bytes plus their f32 scales, with the f32
  * embedding / tied head). Each SmolLM-shaped row prints PASS or MISS against issue 18's ≥ 0.5.
  *
- * The quantized rows are slow on onnxruntime-web 1.30's wasm build, whatever the graph: its MLAS has
+ * The quantized model also runs on the garden's own decoder (variant "garden wasm-SIMD",
+ * src/runtime/simd-decoder.ts): every linear layer a hand-assembled wasm-SIMD matvec that reads the
+ * int8 / int4 bytes with f32 activations (src/cpu/simd-matvec.ts), one thread, same byte count.
+ *
+ * The ONNX quantized rows are slow on onnxruntime-web 1.30's wasm build, whatever the graph: its MLAS has
  * no QNBitGemm kernels for wasm, so MatMulNBits (any accuracy_level: 4 falls back as 0 does)
  * dequantizes the whole weight to a fresh f32 K×N buffer on every call, then runs an SGEMM
  * (matmul_nbits.cc ComputeBUnpacked), and a blocked DequantizeLinear does the same work in-graph.
@@ -23,7 +27,7 @@
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createCausalLmSession } from '../src/runtime/causal-lm-session.ts';
-import { copyBandwidth, smolShaped, STARTER_LM, timeModel, YARDSTICK_BYTES, type LmRow } from './lm-common.ts';
+import { copyBandwidth, SIMD_VARIANT, smolShaped, STARTER_LM, timeModel, YARDSTICK_BYTES, type LmRow } from './lm-common.ts';
 import { openCausalLm } from '../src/node/hf-folder.ts';
 import { loadTensors } from '../src/core/format/model.ts';
 import { quantizeCausalLm } from '../src/core/models/llama-quantize.ts';
@@ -120,9 +124,11 @@ export async function benchLm(o: {
   for (const scheme of ['int8', 'int4'] as const) {
     o.log?.(`  ${name}, ${scheme} block 32`);
     const q = quantizeCausalLm(smol.cfg, smol.tensors, scheme, 32);
-    rows.push(
-      ...(await timeModel(`${name}, ${scheme} block 32`, { ...smol.cfg, quantBlockSize: 32 }, q, { promptTokens, decodeTokens, copy })),
-    );
+    const qcfg = { ...smol.cfg, quantBlockSize: 32 };
+    rows.push(...(await timeModel(`${name}, ${scheme} block 32`, qcfg, q, { promptTokens, decodeTokens, copy })));
+    // The garden's own decoder: every linear layer a wasm-SIMD matvec reading the int8 / int4 bytes with f32 activations.
+    o.log?.(`  ${name}, ${scheme} block 32, ${SIMD_VARIANT}`);
+    rows.push(...(await timeModel(`${name}, ${scheme} block 32`, qcfg, q, { promptTokens, decodeTokens, copy, simd: true })));
   }
   const out: LmBench = { runtime: 'onnxruntime-web wasm, 1 thread, Node', copyBytesPerSecond: Math.round(copy), rows };
   if (o.breed ?? true) {

@@ -143,6 +143,57 @@ describe('garden generate', () => {
     expect(none.err).toMatch(/no chat_template/);
   });
 
+  it('--runtime simd (the wasm-SIMD decoder) on a quantized .slm and on the float one: the reference runtime’s ids, logits within 1e-4', async () => {
+    for (const scheme of ['int8', 'int4']) {
+      const q = join(root, `qwen-${scheme}.slm`);
+      const r = await runGarden('quantize', slm, '--scheme', scheme, '--block', '16', '--out', q);
+      expect(r.code, r.err).toBe(0);
+      const a = await gen(q, '--ids', '0,5,17,42', '--max-new', '10', '--greedy', '--runtime', 'simd');
+      const b = await gen(q, '--ids', '0,5,17,42', '--max-new', '10', '--greedy', '--runtime', 'reference');
+      expect(a.ids, scheme).toEqual(b.ids);
+      expect(a.ids.length, scheme).toBeGreaterThan(4);
+      expect(Math.max(...a.logits.map((x, i) => Math.abs(x - b.logits[i]))), scheme).toBeLessThan(1e-4);
+    }
+    const f = await gen(
+      slm,
+      '--prompt',
+      'the cat',
+      '--max-new',
+      '6',
+      '--temperature',
+      '0.8',
+      '--top-p',
+      '0.9',
+      '--seed',
+      '3',
+      '--runtime',
+      'simd',
+    );
+    const g = await gen(
+      slm,
+      '--prompt',
+      'the cat',
+      '--max-new',
+      '6',
+      '--temperature',
+      '0.8',
+      '--top-p',
+      '0.9',
+      '--seed',
+      '3',
+      '--runtime',
+      'reference',
+    );
+    expect(f.ids).toEqual(g.ids);
+    expect(f.text).toBe(g.text);
+    const plain = await runGarden('generate', slm, '--ids', '0,5', '--max-new', '3', '--runtime', 'simd');
+    expect(plain.code, plain.err).toBe(0);
+    expect(plain.err).toMatch(/tokens\/s decoding on simd/);
+    const bad = await runGarden('generate', slm, '--ids', '1', '--max-new', '3', '--runtime', 'simd', '--decoder', 'fused');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/--decoder applies to --runtime onnx only/);
+  });
+
   it('refuses a bad command line in one line', async () => {
     for (const args of [
       [slm, '--max-new', '3'],

@@ -1,8 +1,9 @@
 /**
  * `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N [--greedy | --temperature T
  * [--top-k K] [--top-p P] [--seed S]] [--json]`: run a causal LM (a `.slm` imported from a Hugging
- * Face folder, or the folder itself; Llama family or GPT-2) in onnxruntime-web on the generated ONNX decoder, or on the
- * CPU reference with --runtime reference.
+ * Face folder, or the folder itself; Llama family or GPT-2) in onnxruntime-web on the generated ONNX decoder, on the
+ * CPU reference with --runtime reference, or (Llama family) on the garden's wasm-SIMD decoder with
+ * --runtime simd (src/runtime/simd-decoder.ts: int8/int4 weights read as stored).
  *
  * --json prints one JSON object: {"ids": [prompt ids, then generated ids], "text": the decoded
  * ids (special tokens skipped), "logits": [vocab floats at the last prompt position]}; scripts
@@ -18,16 +19,17 @@ import { parseCommandArgs } from '../../src/node/args.ts';
 import { openHfLm } from '../../src/node/hf-folder.ts';
 import { isGpt2Lm } from '../../src/core/format/hf.ts';
 import { hfLmDecoder } from '../../src/runtime/hf-lm-decoder.ts';
+import { createSimdDecoder } from '../../src/runtime/simd-decoder.ts';
 import { LLAMA_GRAPH_VARIANTS, type LlamaGraphVariant } from '../../src/core/models/llama-graph.ts';
 import { chatPromptIds, loadChatTemplate } from '../../src/core/models/chat.ts';
 import { ADAPTER_MODES, applyLlamaAdapter, type AdapterMode } from '../../src/core/train/llama.ts';
 import { readAdapterDir } from '../../src/node/adapter-dir.ts';
 
-export const GENERATE_RUNTIMES = Object.freeze(['onnx', 'reference'] as const);
+export const GENERATE_RUNTIMES = Object.freeze(['onnx', 'reference', 'simd'] as const);
 
 const usage = `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N
                 [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]] [--json]
-                [--chat [--system TEXT]] [--runtime onnx|reference] [--decoder standard|fused]
+                [--chat [--system TEXT]] [--runtime onnx|reference|simd] [--decoder standard|fused]
                 [--adapter ADAPTER_DIR [--adapter-mode merged|unmerged]]
 
 M: a .slm imported from a Hugging Face folder (garden import DIR --out M.slm), or the folder.
@@ -37,7 +39,9 @@ through tokenizer_config.json's chat_template, with the generation prompt. Greed
 Stops at an end-of-sequence token (generation_config.json, else config.json, else the
 tokenizer's) or after N new tokens.
 --json: {"ids": [prompt then generated ids], "text": "...", "logits": [vocab floats at the last prompt position]}
---runtime: onnx (the generated decoder in onnxruntime-web, default) or reference (the CPU oracle).
+--runtime: onnx (the generated decoder in onnxruntime-web, default), reference (the CPU oracle) or
+simd (the garden's wasm-SIMD decoder, Llama family: reads int8/int4 weights as stored, f32 activations;
+the fast one for a quantized .slm).
 --decoder: standard (ONNX ops only, default) or fused (onnxruntime's SimplifiedLayerNormalization
 and GroupQueryAttention where its wasm kernels take the head size).
 --adapter: a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors, made by
@@ -93,13 +97,13 @@ const command: Command = {
       throw new CliError(`--decoder must be one of: ${Object.keys(LLAMA_GRAPH_VARIANTS).join(', ')}`);
     if (values.chat && values.prompt === undefined) throw new CliError('--chat needs --prompt TEXT');
     if (values.system !== undefined && !values.chat) throw new CliError('--system needs --chat');
-    if (values.decoder !== undefined && runtime === 'reference') throw new CliError('--decoder applies to --runtime onnx only');
+    if (values.decoder !== undefined && runtime !== 'onnx') throw new CliError('--decoder applies to --runtime onnx only');
     const adapterMode = (values['adapter-mode'] ?? 'merged') as AdapterMode;
     if (values['adapter-mode'] !== undefined && values.adapter === undefined) throw new CliError('--adapter-mode needs --adapter DIR');
     if (!Object.prototype.hasOwnProperty.call(ADAPTER_MODES, adapterMode))
       throw new CliError(`--adapter-mode must be one of: ${Object.keys(ADAPTER_MODES).join(', ')}`);
-    if (adapterMode === 'unmerged' && runtime === 'reference')
-      throw new CliError('--adapter-mode unmerged runs in the ONNX decoder graph; the reference runtime takes merged adapters');
+    if (adapterMode === 'unmerged' && runtime !== 'onnx')
+      throw new CliError(`--adapter-mode unmerged runs in the ONNX decoder graph; the ${runtime} runtime takes merged adapters`);
     const sampling = {
       temperature: number(values.temperature, 'temperature', false),
       topK: number(values['top-k'], 'top-k', true),
@@ -134,9 +138,13 @@ const command: Command = {
         // Adapters and the fused decoder are Llama-family only.
         if (values.adapter !== undefined) throw new CliError('--adapter takes a Llama-family model, not GPT2LMHeadModel');
         if (variant !== 'standard') throw new CliError(`--decoder ${variant} takes a Llama-family model, not GPT2LMHeadModel`);
+        if (runtime === 'simd') throw new CliError('--runtime simd takes a Llama-family model, not GPT2LMHeadModel');
       } else if (values.adapter !== undefined)
         tensors = applyLlamaAdapter(lm.config, tensors, readAdapterDir(values.adapter), adapterMode, lm.model.species).tensors;
-      decoder = await hfLmDecoder(lm, tensors, runtime as 'onnx' | 'reference', variant);
+      decoder =
+        runtime === 'simd' && !isGpt2Lm(lm)
+          ? await createSimdDecoder(lm.config, tensors)
+          : await hfLmDecoder(lm, tensors, runtime as 'onnx' | 'reference', variant);
       const opts: GenerateOptions = { maxNew, eosTokenIds: lm.eosTokenIds, ...(values.greedy ? { greedy: true } : sampling) };
       const g = await generate(decoder, prompt, opts);
       const text = lm.tokenizer.decode(g.ids);
