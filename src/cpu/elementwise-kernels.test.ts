@@ -223,7 +223,12 @@ describe('element-wise range kernels', () => {
         [n - 33, n],
       ])
         expect(simdRange(id, inputs, out, pk, ctx, a, b, arena.memory), id).toBe(true);
-      expect(bits(out), id).toEqual(bits(op.cpu(inputs, full, ctx)));
+      // The first differing element (a whole-array diff of this size would take minutes to print).
+      const [got, want] = [bits(out), bits(op.cpu(inputs, full, ctx))];
+      expect(
+        got.findIndex((b, i) => b !== want[i]),
+        id,
+      ).toBe(-1);
       for (const a of [...inputs, out]) arena.free(a);
     }
   });
