@@ -11,7 +11,8 @@ breeds the .slm files (its streamed path). The recipe is `garden recipe --from-m
 same YAML, its paths pointed at the .slm files.
 
 Per method, --reps whole-process runs of each tool, alternating; the median is reported. Printed:
-wall time and bytes/s (four inputs read plus the output written, over the wall time), the garden's
+the load average, each tool's CPU seconds (user + system over all its threads, which move less
+with the load of a shared machine than wall time), wall time and bytes/s (four inputs read plus the output written, over the wall time), the garden's
 own breakdown (read, compute, write, hash; they overlap, see docs/BENCHMARKS.md), the garden's
 hashing speed against node:crypto's SHA-256 measured in this run, the speed-up against mergekit
 with PASS/MISS against the bars (≥ 5× task arithmetic, ≥ 20× TIES, hashing ≥ 0.5 of native), and
@@ -20,7 +21,7 @@ scripts/reference/setup.sh). Usage, from the repository root:
     .reference-venv/bin/python scripts/reference/breed_vs_mergekit.py [--reps N] [--work DIR] [--garden DIR]
 --garden: a checkout (or `git archive` copy) whose bin/garden.mjs to time (default: this one).
 """
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -72,9 +73,16 @@ def same_files(work, garden):
             os.symlink(os.path.join("..", f"{name}.slm"), link)
 
 
+def cpu_children():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def timed(cmd, cwd):
-    t = time.perf_counter()
+    """Wall seconds and the process's CPU seconds (user + system, all its threads): on a shared machine the CPU time moves less with the load."""
+    c, t = cpu_children(), time.perf_counter()
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    timed.cpu = cpu_children() - c
     return time.perf_counter() - t, r
 
 
@@ -107,17 +115,19 @@ def main():
         recipe["parents"] = [{"path": f"{m}.slm"} for m in "abc"]
         recipe["output"] = {"path": f"{method}.slm"}
         json.dump(recipe, open(os.path.join(work, f"{method}.json"), "w"))
-        mk, gd, summaries = [], [], []
+        mk, gd, summaries, mk_cpu, gd_cpu = [], [], [], [], []
         for _ in range(a.reps):
             shutil.rmtree(os.path.join(work, f"{method}-mk"), ignore_errors=True)
             t, r = timed([MERGEKIT, yml, f"{method}-mk", "--no-copy-tokenizer", "--allow-crimes"], work)
             if not os.path.exists(os.path.join(work, f"{method}-mk", "model.safetensors")):
                 raise SystemExit(f"mergekit failed: {r.stderr.strip().splitlines()[-3:]}")
             mk.append(t)
+            mk_cpu.append(timed.cpu)
             t, r = timed(garden + ["breed", f"{method}.json", "--json"], work)
             if r.returncode:
                 raise SystemExit(f"garden failed: {r.stderr.strip().splitlines()[-1:]}")
             gd.append(t)
+            gd_cpu.append(timed.cpu)
             summaries.append(json.loads(r.stdout))
         out_bytes = summaries[-1]["bytes"]
         moved = in_bytes + out_bytes
@@ -136,7 +146,8 @@ def main():
         bar = BARS[method]
         rows.append((method, m, g, moved, tm, mid, hash_speed, speedup, bar, verdict, mk, gd))
         print(f"\n{method}: mergekit {m:.2f} s ({moved/m/1e9:.2f} GB/s), garden {g:.2f} s ({moved/g/1e9:.2f} GB/s); "
-              f"runs mergekit {' '.join(f'{x:.2f}' for x in mk)}, garden {' '.join(f'{x:.2f}' for x in gd)}")
+              f"runs mergekit {' '.join(f'{x:.2f}' for x in mk)}, garden {' '.join(f'{x:.2f}' for x in gd)}; "
+              f"CPU s (user + system, median) mergekit {statistics.median(mk_cpu):.2f}, garden {statistics.median(gd_cpu):.2f}; load {load()}")
         print(f"  garden breakdown (median run, ms): total {tm['total']:.0f}: read {tm['read']:.0f}, compute {tm['compute']:.0f}, "
               f"serialize {tm['serialize']:.0f}, write {tm['write']:.0f}, hash {tm['hash']:.0f} ({mid['hashBytes']/1e6:.0f} MB); "
               f"pool start {tm['poolStart']:.0f}; peak RSS {mid['maxRssBytes']/2**20:.0f} MiB")

@@ -73,6 +73,8 @@ export class HashWorkers {
   private nextReply = 1;
   private readonly replies = new Map<number, { resolve: (hex: string) => void; reject: (e: Error) => void }>();
   private waiters: (() => void)[] = [];
+  /** A worker's failure: what is queued will never be hashed. */
+  private failed: Error | null = null;
   /** Bytes hashed by the workers so far. */
   bytes = 0;
   /** Time the workers spent hashing (and reading back, for file ranges), ms, summed over the workers. */
@@ -99,8 +101,12 @@ export class HashWorkers {
         else r.resolve(m.hex!);
       });
       slot.worker.on('error', (e) => {
+        this.failed ??= e;
         for (const r of this.replies.values()) r.reject(e);
         this.replies.clear();
+        const w = this.waiters;
+        this.waiters = [];
+        for (const f of w) f();
       });
       return slot;
     });
@@ -113,7 +119,10 @@ export class HashWorkers {
 
   /** Resolves once no more than `bytes` are queued (backpressure for a reader that outruns the hashing). */
   async drain(bytes: number): Promise<void> {
-    while (this.queued > bytes) await new Promise<void>((r) => this.waiters.push(r));
+    while (this.queued > bytes) {
+      if (this.failed) throw new Error(`SHA-256 worker failed: ${this.failed.message}`);
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
   }
 
   stream(): WorkerHash {

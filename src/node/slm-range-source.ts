@@ -64,6 +64,9 @@ export class ReadClock {
   }
 }
 
+/** Bytes the hash workers may have queued before a parent's next read waits: a bound on the memory the hashing holds. */
+export const HASH_QUEUE_BYTES = 256 << 20;
+
 /**
  * When a range-read parent is hashed and checked: 'open' (default) reads the whole file once at
  * open, before any tensor is read; 'as-read' hashes the bytes the breed's reads give, in file
@@ -144,6 +147,8 @@ export async function openSlmRange(
           // the read resolves once the tensors it completes are checked.
           const checks: Promise<void>[] = [];
           const feeding = verify === 'as-read' && verifying === null;
+          // The reads wait while the workers have more than HASH_QUEUE_BYTES to hash (the queued pieces are held).
+          if (feeding) await hashers?.drain(HASH_QUEUE_BYTES);
           const bytes = await timed.read(at, length, feeding ? (o, piece) => checks.push(hasher.feed(o, piece)) : undefined);
           try {
             await Promise.all(checks);
