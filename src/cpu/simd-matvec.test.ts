@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../core/seeded.ts';
 import { MatvecMemory } from './simd-matvec.ts';
+import { spawnNodeMatvecWorker, type NodeMatvecWorker } from './matvec-node.ts';
 
 const shapes: [number, number][] = [
   [1, 1],
@@ -100,3 +101,62 @@ describe('simd matvec', () => {
     expect(() => m.addQuantized(new Int8Array(6), new Float32Array(1), 2, 3, 2, 'int8')).toThrow(/scales/);
   });
 });
+
+describe('simd matvec on threads (shared memory, Node workers)', () => {
+  it('2 and 3 threads, and a worker alone, give bit-identical products to one thread (int8, int4, f32; several a dispatch; N below the item count); release ends the workers', async () => {
+    const one = await MatvecMemory.create();
+    const r = mulberry32(11);
+    for (const [threads, callerWorks] of [
+      [2, true],
+      [3, true],
+      [2, false],
+    ] as const) {
+      const started: NodeMatvecWorker[] = [];
+      const many = await MatvecMemory.create({
+        threads,
+        callerWorks,
+        spawn: async (init) => {
+          const w = await spawnNodeMatvecWorker(init);
+          started.push(w);
+          return w;
+        },
+      });
+      expect(many.threads).toBe(threads);
+      expect(many.workerCount).toBe(threads - 1);
+      for (const [N, K] of [...shapes, [40, 96] as [number, number], [301, 70] as [number, number]]) {
+        const B = 24;
+        const nb = Math.ceil(K / Math.min(B, K));
+        const q8 = Int8Array.from({ length: N * K }, () => Math.floor(r() * 255) - 127);
+        const q4 = Int8Array.from({ length: N * K }, () => Math.floor(r() * 16) - 8);
+        const s = Float32Array.from({ length: N * nb }, () => 0.01 + r());
+        const w = Float32Array.from({ length: N * K }, () => 2 * r() - 1);
+        const x = Float32Array.from({ length: K }, () => 2 * r() - 1);
+        const add = (m: MatvecMemory) => [
+          m.addQuantized(q8, s, N, K, B, 'int8'),
+          m.addQuantized(q4, s, N, K, B, 'int4'),
+          m.addF32(w, N, K),
+        ];
+        const want = add(one).map((h) => m1(one, h, x));
+        const hs = add(many);
+        const got = many.matvecs(hs, x);
+        for (let i = 0; i < 3; i++) {
+          expect(Array.from(got[i]), `${threads} threads [${N}, ${K}] op ${i}`).toEqual(want[i]);
+          expect(Array.from(many.matvec(hs[i], x))).toEqual(want[i]);
+        }
+      }
+      expect(started.length).toBe(threads - 1);
+      many.release();
+      expect(many.workerCount).toBe(0);
+      await Promise.all(started.map((w) => w.exited));
+    }
+  });
+
+  it('more than one thread needs a spawn; a dispatch takes at most 4 products', async () => {
+    await expect(MatvecMemory.create({ threads: 2 })).rejects.toThrow(/spawn/);
+    const m = await MatvecMemory.create();
+    const h = m.addF32(new Float32Array(4), 2, 2);
+    expect(() => m.matvecs([h, h, h, h, h], new Float32Array(2))).toThrow(/at most 4/);
+  });
+});
+
+const m1 = (m: MatvecMemory, h: ReturnType<MatvecMemory['addF32']>, x: Float32Array) => Array.from(m.matvec(h, x));

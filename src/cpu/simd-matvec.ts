@@ -17,6 +17,23 @@
  * a multiple of 16. Products are exact in f32; the sums are f32 in a fixed order (four lane
  * accumulators, then the block's scale), so results differ from the f64 reference by rounding only.
  */
+import {
+  CHUNKS,
+  CLOSED,
+  COMPLETED,
+  CTRL_BYTES,
+  FN_NAMES,
+  MAX_OPS,
+  NEXT,
+  NOPS,
+  OP_INTS,
+  OPS,
+  SEQ,
+  STOP,
+  TOTAL,
+  runRows,
+  work,
+} from './matvec-jobs.mjs';
 import { Func, I32, SIMD, get, i32const, leb, name, section, set, v128const, v128load } from './wasm-asm.ts';
 
 // Opcodes beyond wasm-asm.ts's (kept here: that file has another helper's edits in flight).
@@ -207,8 +224,11 @@ function quantMv(bits: 4 | 8): [Func, number[]] {
   return [f, repeat(f.s('n'), get(N), row)];
 }
 
-/** The module: f32mv, i8mv, i4mv on an imported (non-shared, growable) env.mem. */
-function matvecModule(): Uint8Array<ArrayBuffer> {
+/**
+ * The module: f32mv, i8mv, i4mv on an imported env.mem, growable; shared (limits flags 0x03, the
+ * whole 4 GiB wasm32 space as its maximum, reserved virtually as src/cpu/arena.ts's) for threads.
+ */
+function matvecModule(shared: boolean): Uint8Array<ArrayBuffer> {
   const funcs: [string, [Func, number[]]][] = [
     ['f32mv', f32mv()],
     ['i8mv', quantMv(8)],
@@ -217,7 +237,7 @@ function matvecModule(): Uint8Array<ArrayBuffer> {
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, [...leb(funcs.length), ...funcs.flatMap(([, [f]]) => f.type())]),
-    ...section(2, [1, ...name('env'), ...name('mem'), 2, 0, ...leb(1)]),
+    ...section(2, [1, ...name('env'), ...name('mem'), 2, ...(shared ? [3, 0, ...leb(MAX_PAGES)] : [0, 1])]),
     ...section(3, [...leb(funcs.length), ...funcs.flatMap((_, t) => leb(t))]),
     ...section(7, [...leb(funcs.length), ...funcs.flatMap(([nm], t) => [...name(nm), 0, ...leb(t)])]),
     ...section(10, [...leb(funcs.length), ...funcs.flatMap(([, [f, code]]) => f.encode(code))]),
@@ -225,6 +245,16 @@ function matvecModule(): Uint8Array<ArrayBuffer> {
 }
 
 type Fn = (...args: number[]) => void;
+const MAX_PAGES = 65536;
+
+/** What a worker of a threaded MatvecMemory is given: the compiled module, the shared memory, the control block's byte offset. */
+export interface MatvecWorkerInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ctrl: number;
+}
+/** Starts one worker (resolving once it has instantiated the module); Node's is matvec-node.ts's. */
+export type SpawnMatvecWorker = (init: MatvecWorkerInit) => Promise<{ terminate(): void }>;
 
 /** A linear weight held in a MatvecMemory: y = W·x for W [N, K]. */
 export interface HeldLinear {
@@ -252,29 +282,84 @@ interface QuantHeld extends HeldLinear {
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
+/** One product prepared for a call: [fn, w, w bytes a row, s, s bytes a row, x, y, N, a, b] (matvec-jobs.mjs). */
+type Op = [number, number, number, number, number, number, number, number, number, number];
+
 /**
  * The weights of a model copied once into one WebAssembly memory, and the products on them.
- * `add*` copies a weight in (growing the memory); `matvec` runs one product into a fresh array.
+ * `add*` copies a weight in (growing the memory); `matvec` runs one product into a fresh array,
+ * `matvecs` several on the same x in one dispatch.
+ *
+ * With `threads` > 1 the memory is shared and `threads − 1` workers (started by `spawn`)
+ * instantiate the same module on it; each dispatch splits every product's rows into items that
+ * this thread and the workers claim (matvec-jobs.mjs: Atomics on a control block in the memory).
+ * A row is computed the same way whoever computes it: results are bit-identical to one thread.
  */
 export class MatvecMemory {
-  private readonly fns: Record<'f32mv' | 'i8mv' | 'i4mv', Fn>;
+  private readonly fns: Fn[];
   private top = 16;
-  private xPtr = 0;
-  private xCap = 0;
-  private yPtr = 0;
-  private yCap = 0;
+  private readonly slots: { x: number; xCap: number; y: number; yCap: number }[] = [];
+  private readonly ctrlPtr: number;
+  private seq = 0;
+  private workers: { terminate(): void }[] = [];
+  /** Whether this thread claims items too (false, for tests: every item runs on a worker). */
+  private callerWorks = true;
 
   private constructor(
     private readonly mem: WebAssembly.Memory,
     instance: WebAssembly.Instance,
+    readonly threads: number,
   ) {
-    this.fns = instance.exports as unknown as Record<'f32mv' | 'i8mv' | 'i4mv', Fn>;
+    const ex = instance.exports as unknown as Record<string, Fn>;
+    this.fns = FN_NAMES.map((n) => ex[n]);
+    this.ctrlPtr = this.alloc(CTRL_BYTES);
   }
 
-  static async create(): Promise<MatvecMemory> {
-    const mem = new WebAssembly.Memory({ initial: 1 });
-    const { instance } = await WebAssembly.instantiate(matvecModule(), { env: { mem } });
-    return new MatvecMemory(mem, instance);
+  /**
+   * threads (default 1): this thread + threads − 1 workers from `spawn` (required above 1);
+   * callerWorks false (tests): this thread only waits, every item runs on a worker.
+   */
+  static async create(o: { threads?: number; spawn?: SpawnMatvecWorker; callerWorks?: boolean } = {}): Promise<MatvecMemory> {
+    const threads = o.threads ?? 1;
+    if (!Number.isSafeInteger(threads) || threads < 1) throw new Error(`matvec: threads must be a positive integer, not ${threads}`);
+    if (threads > 1 && !o.spawn) throw new Error('matvec: more than one thread needs a way to start workers (spawn)');
+    const shared = threads > 1;
+    const mem = new WebAssembly.Memory(shared ? { initial: 1, maximum: MAX_PAGES, shared: true } : { initial: 1 });
+    const module = await WebAssembly.compile(matvecModule(shared));
+    const m = new MatvecMemory(mem, await WebAssembly.instantiate(module, { env: { mem } }), threads);
+    m.callerWorks = o.callerWorks ?? true;
+    if (shared) {
+      m.ctrl().fill(0);
+      Atomics.store(m.ctrl(), NEXT, CLOSED);
+      const started = await Promise.allSettled(
+        Array.from({ length: threads - 1 }, () => o.spawn!({ module, memory: mem, ctrl: m.ctrlPtr })),
+      );
+      m.workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const failed = started.find((r) => r.status === 'rejected');
+      if (failed) {
+        m.release();
+        throw failed.reason;
+      }
+    }
+    return m;
+  }
+
+  /** Stops the workers (the memory stays usable on this thread alone). */
+  release(): void {
+    if (this.workers.length === 0) return;
+    Atomics.store(this.ctrl(), SEQ, STOP);
+    Atomics.notify(this.ctrl(), SEQ);
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+  }
+
+  /** Workers running. */
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
+  private ctrl(): Int32Array {
+    return new Int32Array(this.mem.buffer, this.ctrlPtr, CTRL_BYTES / 4);
   }
 
   /** Bytes held. */
@@ -285,11 +370,11 @@ export class MatvecMemory {
   private alloc(bytes: number): number {
     const at = align16(this.top);
     this.top = at + align16(bytes);
+    if (this.top > MAX_PAGES * 65536) throw new Error(`matvec: ${this.top} bytes exceed the 4 GiB wasm32 address space`);
     const need = this.top - this.mem.buffer.byteLength;
     if (need > 0) this.mem.grow(Math.ceil(need / 65536));
     return at;
   }
-
   /** An f32 weight [N, K] row-major. */
   addF32(w: Float32Array, N: number, K: number): HeldLinear {
     if (w.length !== N * K) throw new Error(`matvec: ${w.length} values for [${N}, ${K}]`);
@@ -346,39 +431,73 @@ export class MatvecMemory {
     return held;
   }
 
-  private scratch(xFloats: number, yFloats: number): void {
-    if (xFloats > this.xCap) {
-      this.xPtr = this.alloc(4 * xFloats);
-      this.xCap = xFloats;
+  /** Scratch slot `i`: room for x (padded) and y. */
+  private slot(i: number, xFloats: number, yFloats: number): { x: number; y: number } {
+    const sl = (this.slots[i] ??= { x: 0, xCap: 0, y: 0, yCap: 0 });
+    if (xFloats > sl.xCap) [sl.x, sl.xCap] = [this.alloc(4 * xFloats), xFloats];
+    if (yFloats > sl.yCap) [sl.y, sl.yCap] = [this.alloc(4 * yFloats), yFloats];
+    return sl;
+  }
+
+  /** x laid out for `h` in slot i; the product's call arguments. */
+  private prepare(h: HeldLinear, x: Float32Array, i: number): Op {
+    if (x.length !== h.K) throw new Error(`matvec: x has ${x.length} values, the weight takes ${h.K}`);
+    const w = h as F32Held | QuantHeld;
+    if (w.kind === 'f32') {
+      const sl = this.slot(i, w.Kp, w.N);
+      const xs = new Float32Array(this.mem.buffer, sl.x, w.Kp);
+      xs.set(x);
+      xs.fill(0, w.K);
+      return [0, w.ptr, 4 * w.Kp, 0, 0, sl.x, sl.y, w.N, w.Kp / 16, 0];
     }
-    if (yFloats > this.yCap) {
-      this.yPtr = this.alloc(4 * yFloats);
-      this.yCap = yFloats;
+    const padded = w.blocks * w.Bp;
+    const sl = this.slot(i, padded, w.N);
+    const xs = new Float32Array(this.mem.buffer, sl.x, padded);
+    if (w.Bp === w.B && padded === w.K) xs.set(x);
+    else {
+      xs.fill(0);
+      for (let b = 0; b < w.blocks; b++) xs.set(x.subarray(b * w.B, Math.min(w.K, (b + 1) * w.B)), b * w.Bp);
     }
+    const int8 = w.kind === 'int8';
+    const rowBytes = (w.blocks * w.Bp) / (int8 ? 1 : 2);
+    return [int8 ? 1 : 2, w.qPtr, rowBytes, w.sPtr, 4 * w.blocks, sl.x, sl.y, w.N, w.blocks, w.Bp / (int8 ? 16 : 32)];
   }
 
   /** y = W·x (a fresh array of N floats). */
   matvec(h: HeldLinear, x: Float32Array): Float32Array {
-    if (x.length !== h.K) throw new Error(`matvec: x has ${x.length} values, the weight takes ${h.K}`);
-    const w = h as F32Held | QuantHeld;
-    if (w.kind === 'f32') {
-      this.scratch(w.Kp, w.N);
-      const xs = new Float32Array(this.mem.buffer, this.xPtr, w.Kp);
-      xs.set(x);
-      xs.fill(0, w.K);
-      this.fns.f32mv(w.ptr, this.xPtr, this.yPtr, w.N, w.Kp / 16);
-    } else {
-      const padded = w.blocks * w.Bp;
-      this.scratch(padded, w.N);
-      const xs = new Float32Array(this.mem.buffer, this.xPtr, padded);
-      if (w.Bp === w.B && padded === w.K) xs.set(x);
-      else {
-        xs.fill(0);
-        for (let b = 0; b < w.blocks; b++) xs.set(x.subarray(b * w.B, Math.min(w.K, (b + 1) * w.B)), b * w.Bp);
-      }
-      const per = w.kind === 'int8' ? 16 : 32;
-      this.fns[w.kind === 'int8' ? 'i8mv' : 'i4mv'](w.qPtr, w.sPtr, this.xPtr, this.yPtr, w.N, w.blocks, w.Bp / per);
+    return this.matvecs([h], x)[0];
+  }
+
+  /** W·x for each W of `hs` (at most 4, all taking x), in one dispatch over the threads. */
+  matvecs(hs: readonly HeldLinear[], x: Float32Array): Float32Array[] {
+    if (hs.length > MAX_OPS) throw new Error(`matvec: at most ${MAX_OPS} products a dispatch, not ${hs.length}`);
+    const ops = hs.map((h, i) => this.prepare(h, x, i));
+    if (this.workers.length === 0)
+      for (const [fn, w, ws, s, ss, xp, y, N, a, b] of ops) runRows(this.fns, fn, w, ws, s, ss, xp, y, 0, N, a, b);
+    else this.dispatch(ops);
+    return ops.map((op) => new Float32Array(this.mem.buffer, op[6], op[7]).slice());
+  }
+
+  /** Publishes a job (descriptor, then the claim word, then SEQ), works on it, waits for the workers' items. */
+  private dispatch(ops: Op[]): void {
+    const ctrl = this.ctrl();
+    const chunks = 4 * this.threads;
+    ops.forEach((op, i) => ctrl.set(op, OPS + OP_INTS * i));
+    const total = ops.length * chunks;
+    ctrl[NOPS] = ops.length;
+    ctrl[CHUNKS] = chunks;
+    Atomics.store(ctrl, TOTAL, total);
+    Atomics.store(ctrl, COMPLETED, 0);
+    this.seq = (this.seq % 0x7ffffffe) + 1;
+    Atomics.store(ctrl, NEXT, (this.seq & 0x7fff) << 16);
+    Atomics.store(ctrl, SEQ, this.seq);
+    Atomics.notify(ctrl, SEQ);
+    const mine = this.callerWorks ? work(ctrl, this.fns, this.seq) : 0;
+    for (let spins = 0; ; spins++) {
+      const c = Atomics.load(ctrl, COMPLETED);
+      if (c + mine >= total) break;
+      if (spins > 4000) Atomics.wait(ctrl, COMPLETED, c, 20);
     }
-    return new Float32Array(this.mem.buffer, this.yPtr, w.N).slice();
+    Atomics.store(ctrl, NEXT, CLOSED);
   }
 }

@@ -2,7 +2,8 @@
  * The wasm-SIMD decoder (simd-decoder.ts) against the reference forward pass on the dequantized
  * weights (referenceDecoder: dequantizeModel's float32 q·s, sums in f64) on seeded random
  * checkpoints: logits within 1e-4, greedy tokens identical, decoding token by token over the KV
- * cache identical to recomputing each prefix from an empty cache.
+ * cache identical to recomputing each prefix from an empty cache; two threads' logits bit-identical
+ * to one thread's; release() ends the workers.
  */
 import { describe, expect, it } from 'vitest';
 import { referenceDecoder, type CausalDecoder } from '../core/models/decoder.ts';
@@ -12,6 +13,8 @@ import { tinyCheckpoint, type TinyCheckpointOptions } from '../core/models/llama
 import { quantizeCausalLm } from '../core/models/llama-quantize.ts';
 import type { QuantScheme } from '../core/operators/quantize.cpu.ts';
 import { createSimdDecoder } from './simd-decoder.ts';
+import { spawnNodeMatvecWorker, type NodeMatvecWorker } from '../cpu/matvec-node.ts';
+import type { MatvecWorkerInit } from '../cpu/simd-matvec.ts';
 
 const LOGIT_TOLERANCE = 1e-4;
 const ids = [0, 5, 17, 42, 9, 3, 60, 11, 7, 25, 33, 8];
@@ -44,9 +47,14 @@ describe('wasm-SIMD decoder vs the reference on the dequantized weights', () => 
       if (scheme)
         expect(tensors.filter((t) => t.name.endsWith('.weight.q')).length).toBe(7 * cfg.numLayers + (cfg.tieWordEmbeddings ? 0 : 1));
       const ref = referenceDecoder(cfg, tensors);
-      const simd = await createSimdDecoder(cfg, tensors);
+      const simd = await createSimdDecoder(cfg, tensors, { threads: 2 });
+      expect(simd.threads).toBe(2);
       const want = await ref.forward(ids);
       const got = await simd.forward(ids);
+      // A row split over two threads changes no bit.
+      const one = await createSimdDecoder(cfg, tensors, { threads: 1 });
+      expect(Array.from(await one.forward(ids)), 'threads 2 vs 1').toEqual(Array.from(got));
+      await one.release();
       expect(got.length).toBe(ids.length * cfg.vocabSize);
       const d = maxDiff(got, want);
       expect(d, `max |Δlogit| ${d}`).toBeLessThanOrEqual(LOGIT_TOLERANCE);
@@ -73,6 +81,22 @@ describe('wasm-SIMD decoder vs the reference on the dequantized weights', () => 
       await simd.release();
     });
   }
+
+  it('release() ends its workers', async () => {
+    const ck = tinyCheckpoint(GQA);
+    const cfg = parseCausalLmConfig(ck.config);
+    const started: NodeMatvecWorker[] = [];
+    const spawn = async (init: MatvecWorkerInit) => {
+      const w = await spawnNodeMatvecWorker(init);
+      started.push(w);
+      return w;
+    };
+    const simd = await createSimdDecoder(cfg, ck.tensors, { threads: 2, spawn });
+    await simd.forward([1, 2, 3]);
+    expect(started.length).toBe(1);
+    await simd.release();
+    await Promise.all(started.map((w) => w.exited));
+  });
 
   it('rejects a token outside the vocabulary and a quantized model without a block size', async () => {
     const ck = tinyCheckpoint(GQA);

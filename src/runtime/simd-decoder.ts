@@ -11,8 +11,13 @@
  * in f32 (the reference sums in f64), so logits agree with referenceDecoder's to rounding
  * (simd-decoder.test.ts: 1e-4). Decoding processes one position at a time: a prompt of n tokens
  * reads the weights n times.
+ *
+ * Threads: every matvec's rows are split over this thread and `threads − 1` workers on a shared
+ * memory (MatvecMemory); q/k/v go as one dispatch and gate/up as another (same input). Default in
+ * Node: min(2, cores), workers from src/cpu/matvec-node.ts; elsewhere one thread unless a `spawn`
+ * is given. Logits are bit-identical whatever the thread count (simd-decoder.test.ts).
  */
-import { MatvecMemory, type HeldLinear } from '../cpu/simd-matvec.ts';
+import { MatvecMemory, type HeldLinear, type SpawnMatvecWorker } from '../cpu/simd-matvec.ts';
 import { QUANT_SUFFIX, layout } from '../core/operators/quantize.cpu.ts';
 import { toFloat32, type Tensor } from '../core/tensor.ts';
 import type { CausalDecoder } from '../core/models/decoder.ts';
@@ -47,12 +52,46 @@ function unpackQ(t: Tensor, n: number): Int8Array {
 /** Bytes the decoder's weights take in its memory and a token reads (padding included). */
 export interface SimdDecoder extends CausalDecoder {
   readonly weightBytes: number;
+  /** Threads each matvec is split over (this one included). */
+  readonly threads: number;
 }
 
-export async function createSimdDecoder(config: CausalLmConfig, tensors: readonly Tensor[]): Promise<SimdDecoder> {
+export interface SimdDecoderOptions {
+  /** This thread + threads − 1 workers (default: min(2, cores) in Node, else 1). */
+  threads?: number;
+  /** How to start a worker (default in Node: matvec-node.ts's worker_threads). */
+  spawn?: SpawnMatvecWorker;
+}
+
+const inNode = () => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+async function matvecMemory(o: SimdDecoderOptions): Promise<MatvecMemory> {
+  let { threads, spawn } = o;
+  if ((threads === undefined || threads > 1) && !spawn && inNode()) {
+    const node = await import('../cpu/matvec-node.ts');
+    threads ??= node.defaultMatvecThreads();
+    spawn = node.spawnNodeMatvecWorker;
+  }
+  return MatvecMemory.create({ threads: threads ?? 1, spawn });
+}
+
+export async function createSimdDecoder(
+  config: CausalLmConfig,
+  tensors: readonly Tensor[],
+  opts: SimdDecoderOptions = {},
+): Promise<SimdDecoder> {
   const c = config;
   const byName = new Map(tensors.map((t) => [t.name, t]));
-  const mem = await MatvecMemory.create();
+  const mem = await matvecMemory(opts);
+  try {
+    return build(c, byName, mem);
+  } catch (e) {
+    mem.release();
+    throw e;
+  }
+}
+
+function build(c: CausalLmConfig, byName: Map<string, Tensor>, mem: MatvecMemory): SimdDecoder {
   let weightBytes = 0;
   const f32 = (nm: string) => {
     const t = byName.get(nm);
@@ -123,11 +162,19 @@ export async function createSimdDecoder(config: CausalLmConfig, tensors: readonl
   const { hiddenSize: H, headDim: D, numHeads, numKvHeads, vocabSize: V } = c;
   const rep = numHeads / numKvHeads;
   const scale = 1 / Math.sqrt(D);
-  const mv = (w: HeldLinear, x: Float32Array, b?: Float32Array) => {
-    const y = mem.matvec(w, x);
+  const addBias = (y: Float32Array, b?: Float32Array) => {
     if (b) for (let i = 0; i < y.length; i++) y[i] += b[i];
     return y;
   };
+  const mv = (w: HeldLinear, x: Float32Array, b?: Float32Array) => addBias(mem.matvec(w, x), b);
+  /** Several products of one x in one dispatch, each with its bias. */
+  const mvs = (ws: [HeldLinear, Float32Array | undefined][], x: Float32Array) =>
+    mem
+      .matvecs(
+        ws.map(([w]) => w),
+        x,
+      )
+      .map((y, i) => addBias(y, ws[i][1]));
   // rotate_half RoPE for one position, as the reference's.
   const rope = (x: Float32Array, heads: number, pos: number) => {
     const half = D / 2;
@@ -163,9 +210,14 @@ export async function createSimdDecoder(config: CausalLmConfig, tensors: readonl
     for (let l = 0; l < layers.length; l++) {
       const L = layers[l];
       const n = rmsNorm(h, L.inNorm, c.rmsNormEps);
-      const q = mv(L.q, n, L.bias.q);
-      const k = mv(L.k, n, L.bias.k);
-      const v = mv(L.v, n, L.bias.v);
+      const [q, k, v] = mvs(
+        [
+          [L.q, L.bias.q],
+          [L.k, L.bias.k],
+          [L.v, L.bias.v],
+        ],
+        n,
+      );
       rope(q, numHeads, pos);
       rope(k, numKvHeads, pos);
       keys[l].push(k);
@@ -198,8 +250,13 @@ export async function createSimdDecoder(config: CausalLmConfig, tensors: readonl
       const o = mv(L.o, attn, L.bias.o);
       for (let i = 0; i < H; i++) h[i] += o[i];
       const n2 = rmsNorm(h, L.postNorm, c.rmsNormEps);
-      const gate = mv(L.gate, n2, L.bias.gate);
-      const up = mv(L.up, n2, L.bias.up);
+      const [gate, up] = mvs(
+        [
+          [L.gate, L.bias.gate],
+          [L.up, L.bias.up],
+        ],
+        n2,
+      );
       for (let i = 0; i < gate.length; i++) gate[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
       const down = mv(L.down, gate, L.bias.down);
       for (let i = 0; i < H; i++) h[i] += down[i];
@@ -219,7 +276,8 @@ export async function createSimdDecoder(config: CausalLmConfig, tensors: readonl
       for (let t = 0; t < ids.length; t++) logits.set(step(ids[t]), t * V);
       return logits;
     },
+    threads: mem.threads,
     reset,
-    release: async () => undefined,
+    release: async () => mem.release(),
   };
 }
