@@ -13,6 +13,8 @@ import type { CausalDecoder } from '../src/core/models/decoder.ts';
 
 /** The variant name of the rows timed on the garden's wasm-SIMD decoder. */
 export const SIMD_VARIANT = 'garden wasm-SIMD';
+/** The same decoder with each matvec's rows split over this thread and one worker (shared memory). */
+export const SIMD_VARIANT_2T = 'garden wasm-SIMD, 2 threads';
 
 export interface LmRow {
   model: string;
@@ -29,7 +31,7 @@ export interface LmRow {
    */
   decodeReadBytes: number;
   /** The ONNX decoder variant, or the garden's own wasm-SIMD decoder (src/runtime/simd-decoder.ts). */
-  variant: LlamaGraphVariant | typeof SIMD_VARIANT;
+  variant: LlamaGraphVariant | typeof SIMD_VARIANT | typeof SIMD_VARIANT_2T;
   sessionMs: number;
   prefillTokens: number;
   prefillTps: number;
@@ -96,8 +98,10 @@ export async function timeModel(
     copy: number;
     session?: CausalLmSessionOptions;
     ep?: string;
-    /** Time the garden's wasm-SIMD decoder (one row) instead of the ONNX variants. */
+    /** Time the garden's wasm-SIMD decoder (one row each: one thread, then two) instead of the ONNX variants. */
     simd?: boolean;
+    /** With simd: only the row of this many threads (1 or 2). */
+    simdThreads?: 1 | 2;
   },
 ): Promise<LmRow[]> {
   const params = tensors.reduce((s, t) => s + numel(t.shape), 0);
@@ -109,14 +113,15 @@ export async function timeModel(
   );
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => 3 + ((i * 7919) % (cfg.vocabSize - 3)));
   const rows: LmRow[] = [];
-  const variants: (LlamaGraphVariant | typeof SIMD_VARIANT)[] = o.simd
-    ? [SIMD_VARIANT]
-    : (Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[]);
+  const simdRows: LmRow['variant'][] = o.simdThreads
+    ? [o.simdThreads === 1 ? SIMD_VARIANT : SIMD_VARIANT_2T]
+    : [SIMD_VARIANT, SIMD_VARIANT_2T];
+  const variants: LmRow['variant'][] = o.simd ? simdRows : (Object.keys(LLAMA_GRAPH_VARIANTS) as LlamaGraphVariant[]);
   for (const variant of variants) {
     let t = performance.now();
     const s: CausalDecoder =
-      variant === SIMD_VARIANT
-        ? await createSimdDecoder(cfg, tensors)
+      variant === SIMD_VARIANT || variant === SIMD_VARIANT_2T
+        ? await createSimdDecoder(cfg, tensors, { threads: variant === SIMD_VARIANT ? 1 : 2 })
         : await createCausalLmSession(cfg, tensors, { ...o.session, variant });
     const sessionMs = performance.now() - t;
     await s.forward(prompt.slice(0, 4)); // warm-up

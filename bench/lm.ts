@@ -12,7 +12,10 @@
  *
  * The quantized model also runs on the garden's own decoder (variant "garden wasm-SIMD",
  * src/runtime/simd-decoder.ts): every linear layer a hand-assembled wasm-SIMD matvec that reads the
- * int8 / int4 bytes with f32 activations (src/cpu/simd-matvec.ts), one thread, same byte count.
+ * int8 / int4 bytes with f32 activations (src/cpu/simd-matvec.ts), same byte count; on one thread,
+ * then (variant "garden wasm-SIMD, 2 threads") each matvec's rows split over this thread and one
+ * worker on a shared memory. bench/lm-simd-threads.ts times only these rows, with a copy right
+ * before and after each.
  *
  * The ONNX quantized rows are slow on onnxruntime-web 1.30's wasm build, whatever the graph: its MLAS has
  * no QNBitGemm kernels for wasm, so MatMulNBits (any accuracy_level: 4 falls back as 0 does)
@@ -127,7 +130,7 @@ export async function benchLm(o: {
     const qcfg = { ...smol.cfg, quantBlockSize: 32 };
     rows.push(...(await timeModel(`${name}, ${scheme} block 32`, qcfg, q, { promptTokens, decodeTokens, copy })));
     // The garden's own decoder: every linear layer a wasm-SIMD matvec reading the int8 / int4 bytes with f32 activations.
-    o.log?.(`  ${name}, ${scheme} block 32, ${SIMD_VARIANT}`);
+    o.log?.(`  ${name}, ${scheme} block 32, ${SIMD_VARIANT} (1 and 2 threads)`);
     rows.push(...(await timeModel(`${name}, ${scheme} block 32`, qcfg, q, { promptTokens, decodeTokens, copy, simd: true })));
   }
   const out: LmBench = { runtime: 'onnxruntime-web wasm, 1 thread, Node', copyBytesPerSecond: Math.round(copy), rows };
