@@ -189,6 +189,21 @@ describe('garden generate', () => {
     const plain = await runGarden('generate', slm, '--ids', '0,5', '--max-new', '3', '--runtime', 'simd');
     expect(plain.code, plain.err).toBe(0);
     expect(plain.err).toMatch(/tokens\/s decoding on simd/);
+    // --threads 1 and 3: the default (two threads)'s ids and logits, bit for bit.
+    const q8 = join(root, 'qwen-int8.slm');
+    const two = await gen(q8, '--ids', '0,5,17', '--max-new', '5', '--greedy', '--runtime', 'simd');
+    for (const n of ['1', '3'])
+      expect(await gen(q8, '--ids', '0,5,17', '--max-new', '5', '--greedy', '--runtime', 'simd', '--threads', n)).toEqual(two);
+    for (const [args, msg] of [
+      [['--threads', '0'], /1 to 64/],
+      [['--threads', 'two'], /not an integer/],
+    ] as const) {
+      const r = await runGarden('generate', slm, '--ids', '1', '--max-new', '1', '--runtime', 'simd', ...args);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(msg);
+    }
+    const onnx = await runGarden('generate', slm, '--ids', '1', '--max-new', '1', '--threads', '2');
+    expect(onnx.err).toMatch(/--threads applies to --runtime simd only/);
     const bad = await runGarden('generate', slm, '--ids', '1', '--max-new', '3', '--runtime', 'simd', '--decoder', 'fused');
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/--decoder applies to --runtime onnx only/);

@@ -29,7 +29,7 @@ export const GENERATE_RUNTIMES = Object.freeze(['onnx', 'reference', 'simd'] as 
 
 const usage = `garden generate M (--prompt TEXT | --ids 1,2,3) --max-new N
                 [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]] [--json]
-                [--chat [--system TEXT]] [--runtime onnx|reference|simd] [--decoder standard|fused]
+                [--chat [--system TEXT]] [--runtime onnx|reference|simd [--threads N]] [--decoder standard|fused]
                 [--adapter ADAPTER_DIR [--adapter-mode merged|unmerged]]
 
 M: a .slm imported from a Hugging Face folder (garden import DIR --out M.slm), or the folder.
@@ -41,7 +41,8 @@ tokenizer's) or after N new tokens.
 --json: {"ids": [prompt then generated ids], "text": "...", "logits": [vocab floats at the last prompt position]}
 --runtime: onnx (the generated decoder in onnxruntime-web, default), reference (the CPU oracle) or
 simd (the garden's wasm-SIMD decoder, Llama family: reads int8/int4 weights as stored, f32 activations;
-the fast one for a quantized .slm).
+the fast one for a quantized .slm). --threads N (simd only): split each matvec over N threads
+(this one + N − 1 workers; default min(2, cores); bit-identical results).
 --decoder: standard (ONNX ops only, default) or fused (onnxruntime's SimplifiedLayerNormalization
 and GroupQueryAttention where its wasm kernels take the head size).
 --adapter: a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors, made by
@@ -83,6 +84,7 @@ const command: Command = {
       system: { type: 'string' },
       adapter: { type: 'string' },
       'adapter-mode': { type: 'string' },
+      threads: { type: 'string' },
     });
     if (positionals.length !== 1) throw new CliError(`expected one model (a .slm or a Hugging Face folder), got ${positionals.length}`);
     if ((values.prompt === undefined) === (values.ids === undefined))
@@ -98,6 +100,9 @@ const command: Command = {
     if (values.chat && values.prompt === undefined) throw new CliError('--chat needs --prompt TEXT');
     if (values.system !== undefined && !values.chat) throw new CliError('--system needs --chat');
     if (values.decoder !== undefined && runtime !== 'onnx') throw new CliError('--decoder applies to --runtime onnx only');
+    const threads = number(values.threads, 'threads', true);
+    if (threads !== undefined && runtime !== 'simd') throw new CliError('--threads applies to --runtime simd only');
+    if (threads !== undefined && (threads < 1 || threads > 64)) throw new CliError('--threads N takes 1 to 64 threads');
     const adapterMode = (values['adapter-mode'] ?? 'merged') as AdapterMode;
     if (values['adapter-mode'] !== undefined && values.adapter === undefined) throw new CliError('--adapter-mode needs --adapter DIR');
     if (!Object.prototype.hasOwnProperty.call(ADAPTER_MODES, adapterMode))
@@ -143,7 +148,7 @@ const command: Command = {
         tensors = applyLlamaAdapter(lm.config, tensors, readAdapterDir(values.adapter), adapterMode, lm.model.species).tensors;
       decoder =
         runtime === 'simd' && !isGpt2Lm(lm)
-          ? await createSimdDecoder(lm.config, tensors)
+          ? await createSimdDecoder(lm.config, tensors, { threads })
           : await hfLmDecoder(lm, tensors, runtime as 'onnx' | 'reference', variant);
       const opts: GenerateOptions = { maxNew, eosTokenIds: lm.eosTokenIds, ...(values.greedy ? { greedy: true } : sampling) };
       const g = await generate(decoder, prompt, opts);
