@@ -68,7 +68,10 @@ const inNode = () => typeof process !== 'undefined' && typeof process.versions?.
 async function matvecMemory(o: SimdDecoderOptions): Promise<MatvecMemory> {
   let { threads, spawn } = o;
   if ((threads === undefined || threads > 1) && !spawn && inNode()) {
-    const node = await import('../cpu/matvec-node.ts');
+    // A specifier that bundlers leave alone: a browser bundle of this file (bench/lm-page.ts) must
+    // not hoist matvec-node.ts's node:worker_threads import into the page.
+    const nodeOnly = '../cpu/matvec-node.ts';
+    const node = (await import(/* @vite-ignore */ nodeOnly)) as typeof import('../cpu/matvec-node.ts');
     threads ??= node.defaultMatvecThreads();
     spawn = node.spawnNodeMatvecWorker;
   }
