@@ -154,36 +154,9 @@ describe('garden generate', () => {
       expect(a.ids.length, scheme).toBeGreaterThan(4);
       expect(Math.max(...a.logits.map((x, i) => Math.abs(x - b.logits[i]))), scheme).toBeLessThan(1e-4);
     }
-    const f = await gen(
-      slm,
-      '--prompt',
-      'the cat',
-      '--max-new',
-      '6',
-      '--temperature',
-      '0.8',
-      '--top-p',
-      '0.9',
-      '--seed',
-      '3',
-      '--runtime',
-      'simd',
-    );
-    const g = await gen(
-      slm,
-      '--prompt',
-      'the cat',
-      '--max-new',
-      '6',
-      '--temperature',
-      '0.8',
-      '--top-p',
-      '0.9',
-      '--seed',
-      '3',
-      '--runtime',
-      'reference',
-    );
+    const sampled = ['--prompt', 'the cat', '--max-new', '6', '--temperature', '0.8', '--top-p', '0.9', '--seed', '3', '--runtime'];
+    const f = await gen(slm, ...sampled, 'simd');
+    const g = await gen(slm, ...sampled, 'reference');
     expect(f.ids).toEqual(g.ids);
     expect(f.text).toBe(g.text);
     const plain = await runGarden('generate', slm, '--ids', '0,5', '--max-new', '3', '--runtime', 'simd');

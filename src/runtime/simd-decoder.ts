@@ -22,7 +22,7 @@ import { QUANT_SUFFIX, layout } from '../core/operators/quantize.cpu.ts';
 import { toFloat32, type Tensor } from '../core/tensor.ts';
 import type { CausalDecoder } from '../core/models/decoder.ts';
 import { layerPrefix, ropeInvFreq, type CausalLmConfig } from '../core/models/llama-config.ts';
-import { rmsNorm } from '../core/models/llama.ts';
+import { rmsNorm, ropeInPlace } from '../core/models/llama.ts';
 
 interface Layer {
   inNorm: Float32Array;
@@ -178,21 +178,7 @@ function build(c: CausalLmConfig, byName: Map<string, Tensor>, mem: MatvecMemory
         x,
       )
       .map((y, i) => addBias(y, ws[i][1]));
-  // rotate_half RoPE for one position, as the reference's.
-  const rope = (x: Float32Array, heads: number, pos: number) => {
-    const half = D / 2;
-    for (let j = 0; j < half; j++) {
-      const f = Math.fround(pos * invFreq[j]);
-      const cos = Math.fround(Math.cos(f));
-      const sin = Math.fround(Math.sin(f));
-      for (let h = 0; h < heads; h++) {
-        const a = x[h * D + j];
-        const b = x[h * D + j + half];
-        x[h * D + j] = a * cos - b * sin;
-        x[h * D + j + half] = b * cos + a * sin;
-      }
-    }
-  };
+  const rope = (x: Float32Array, heads: number, pos: number) => ropeInPlace(x, heads, D, invFreq, pos);
 
   let keys: Float32Array[][] = [];
   let values: Float32Array[][] = [];

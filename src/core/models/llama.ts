@@ -55,6 +55,22 @@ function linear(x: Float32Array, w: Float32Array, out: number, bias?: Float32Arr
   return y;
 }
 
+/** Rotate heads [heads × headDim] of `x` in place for position `pos` (rotate_half RoPE, f32 angles). */
+export function ropeInPlace(x: Float32Array, heads: number, d: number, invFreq: Float32Array, pos: number): void {
+  const half = d / 2;
+  for (let j = 0; j < half; j++) {
+    const f = Math.fround(pos * invFreq[j]);
+    const cos = Math.fround(Math.cos(f));
+    const sin = Math.fround(Math.sin(f));
+    for (let h = 0; h < heads; h++) {
+      const a = x[h * d + j];
+      const b = x[h * d + j + half];
+      x[h * d + j] = a * cos - b * sin;
+      x[h * d + j + half] = b * cos + a * sin;
+    }
+  }
+}
+
 export function rmsNorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
   let ss = 0;
   for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
@@ -81,19 +97,7 @@ export class LlamaReference {
 
   /** Rotate heads [heads × headDim] in place for one position (rotate_half convention). */
   private rope(x: Float32Array, heads: number, pos: number): void {
-    const d = this.config.headDim;
-    const half = d / 2;
-    for (let j = 0; j < half; j++) {
-      const f = Math.fround(pos * this.invFreq[j]);
-      const cos = Math.fround(Math.cos(f));
-      const sin = Math.fround(Math.sin(f));
-      for (let h = 0; h < heads; h++) {
-        const a = x[h * d + j];
-        const b = x[h * d + j + half];
-        x[h * d + j] = a * cos - b * sin;
-        x[h * d + j + half] = b * cos + a * sin;
-      }
-    }
+    ropeInPlace(x, heads, this.config.headDim, this.invFreq, pos);
   }
 
   /**
