@@ -18,9 +18,15 @@ export function duration(s: number): string {
   return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
-/** Seconds left at the rate so far, or null before there is a rate. */
+/**
+ * Below this fraction of the work done, a rate says little (a breed's first tensor may be a 256-byte
+ * bias after seconds of setup, which read as "about 35 min left" for a 20-second breed): no ETA yet.
+ */
+export const ETA_MIN_FRACTION = 0.02;
+
+/** Seconds left at the rate so far, or null before there is a rate worth showing. */
 export function etaSeconds(done: number, total: number, elapsedMs: number): number | null {
-  if (done <= 0 || elapsedMs <= 0) return null;
+  if (done <= 0 || elapsedMs <= 0 || done < total * ETA_MIN_FRACTION) return null;
   return ((total - done) * elapsedMs) / done / 1000;
 }
 
