@@ -201,6 +201,43 @@ describe('element-wise range kernels', () => {
     );
   });
 
+  it('the SIMD loops compare the draws as integers: a draw equal to the rate or a crossover threshold, and tiny or extreme amplitudes', () => {
+    const arena = new Arena();
+    const n = 203;
+    const ctx = { name: 'simd.edges', shape: [n], seed: 4242, offset: 9 };
+    const key = tensorKey(ctx.seed, ctx.name);
+    const inputs = [0, 1, 2].map((p) => seeded(n, 31 + p, arena.alloc(n)));
+    const out = arena.alloc(n);
+    const check = (id: string, ins: Float32Array[], params: ParamValues, simd: boolean) => {
+      out.fill(NaN);
+      const handled = simdRange(id, ins, out, params, ctx, 0, n, arena.memory);
+      expect(handled, JSON.stringify(params)).toBe(simd);
+      if (!handled) getFastKernel(id).run(ins, out, params, ctx, 0, n);
+      expect(bits(out)).toEqual(bits(getOperator(id).cpu(ins, params, ctx)));
+    };
+    // Rates equal to draws of elements 5 and 100 (kept: u >= rate), the smallest and largest steps, 0 and 1.
+    for (const at of [5, 100])
+      check('mutate', [inputs[0]], { strength: 1, epsilon: 0.5, std: 1, rate: unitAt(streamKey(key, 1), ctx.offset + at) }, true);
+    for (const rate of [0, 2 ** -24, 1 - 2 ** -24, 1]) check('mutate', [inputs[0]], { strength: 1, epsilon: 0.5, std: 1, rate }, true);
+    // The amplitude: 0, at the smallest exact ampS, below it (the JavaScript kernel), huge (clamped), infinite.
+    for (const [std, simd] of [
+      [0, true],
+      [1e-33, false],
+      [1e-20, true],
+      [1e30, true],
+      [Infinity, true],
+    ] as const)
+      check('mutate', [inputs[0]], { strength: 1, epsilon: 0.01, rate: 0.75, std }, simd);
+    // Crossover thresholds equal to draws (u < c picks the earlier parent, u = c the next).
+    for (const at of [7, 150]) {
+      const u = unitAt(streamKey(key, 0), ctx.offset + at);
+      check('crossover', inputs.slice(0, 2), { weights: [u, 1 - u] }, true);
+      check('crossover', inputs, { weights: [u / 2, u / 2, 1 - u] }, true);
+    }
+    check('crossover', inputs, { weights: [0, 0, 1] }, true);
+    check('crossover', inputs, { weights: [1, 0, 0] }, true);
+  });
+
   it('the SIMD loops called in blocks of 64 K elements (crossover, mutation, SLERP, quantize) carry the draws and sums across calls', () => {
     const arena = new Arena();
     const seed = 12345;

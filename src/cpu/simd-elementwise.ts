@@ -1,72 +1,73 @@
 /**
  * WebAssembly SIMD loops of the element-wise operators beyond blend and task delta (simd.ts):
- * crossover, bounded mutation, SLERP's combination and NearSwap, on a pool's arena, in place. Hand-assembled
- * like simd.ts (same helpers), 4 lanes per step:
+ * crossover, bounded mutation, SLERP (its ordered sums and its combination), NearSwap and fake
+ * quantization, on a pool's arena, in place. Hand-assembled with wasm-asm.ts's builders, 4 lanes
+ * a vector, 4 vectors an iteration (unrolledLoop16: V8 rebuilds every constant inside the loop):
  *
- *   crossK(o, x₀…x_{K−1}, c₀…c_{K−2}, sk, idx0, nBytes), K = 2, 3, 4:
- *       u = unit(sk, idx0 + i); o[i] = x_p[i] for the first p with u < c_p (else x_{K−1}[i])
- *   mutate / mutateRate(o, x, amp, eps, rate, noiseKey, rateKey, idx0, nBytes):
- *       noise = clamp(amp·(2·unit(noiseKey, idx0 + i) − 1), −eps, eps); o[i] = x[i] + noise;
- *       mutateRate keeps x[i] where unit(rateKey, idx0 + i) >= rate
+ *   crossK(o, x₀…x_{K−1}, T₀…T_{K−2}, sk, idx0, nBytes), K = 2, 3, 4:
+ *       k = draw(sk, idx0 + i); o[i] = x_p[i] for the first p with T_p > k (else x_{K−1}[i])
+ *   mutate / mutateRate(o, x, ampS, eps, T, noiseKey, rateKey, idx0, nBytes):
+ *       noise = clamp(ampS·(draw(noiseKey, idx0 + i) − 2²³), −eps, eps); o[i] = x[i] + noise;
+ *       mutateRate keeps x[i] where draw(rateKey, idx0 + i) > T
  *   lin2(o, x₀, x₁, a, b, nBytes): o[i] = a·x₀[i] + b·x₁[i]
  *   nearswap(o, a, b, t, nBytes): w = clamp(fround(1 / max(|a − b|, 1e−6))·t, 0, 1); o = w·b + (1 − w)·a
+ *   quant(o, x, qmax, blockBytes, nBytes), slerpSums(x₀, x₁, nBytes, d, a, b): see below.
  *
- * unit(k, j) is prng.ts's unitAt: lowbias32 on (k ^ j) in i32x4 (mul, xor, shift are exact
- * 32-bit ops), then (h >>> 8)·2⁻²⁴ (a 24-bit integer converts to f32 exactly, and the product is
- * exact). Every float step is one IEEE f32 operation with round-to-nearest-even, the same as the
- * reference's Math.fround of the same double operation (2u − 1 and a product of two f32 values are
- * exact in double), and each comparison and selection is the reference's branch as a lane mask,
- * so the results are bit-identical (NaN payloads aside); elementwise-kernels.test.ts checks it.
+ * draw(k, j) is the 24-bit integer behind prng.ts's unitAt (unitAt = draw·2⁻²⁴): lowbias32 on
+ * (k ^ j) in i32x4 (mul, xor, shift are exact 32-bit ops), then >>> 8. The reference's float
+ * comparisons with u become integer ones with thresholds computed once (belowThreshold), and its
+ * noise amp·(2u − 1) one f32 product of exact factors. Every float step is one IEEE f32 operation
+ * with round-to-nearest-even, the same as the reference's Math.fround of the same exact double
+ * value, and each comparison and selection is the reference's branch as a lane mask (or as pmin /
+ * pmax, whose NaN and ±0 rules are those branches), so the results are bit-identical (NaN payloads
+ * aside); elementwise-kernels.test.ts checks it.
  */
 import {
   F32,
-  I32,
-  V128,
-  get,
-  leb,
-  name,
-  section,
-  set,
-  v128load,
-  v128store,
-  i32const,
-  tee,
-  v128const,
-  i32x4splat,
-  f32x4splat,
-  v128xor,
-  bitselect,
-  i32x4shrU,
-  i32x4add,
-  i32x4mul,
-  f32x4lt,
-  f32x4gt,
-  f32x4ge,
-  f32x4abs,
-  f32x4neg,
-  f32x4add,
-  f32x4sub,
-  f32x4mul,
-  f32x4div,
-  f32x4min,
-  f32x4max,
-  f32x4convertS,
-  Func,
-  sharedModule,
-  loop16,
   F64,
-  f32x4nearest,
-  f32x4pmin,
-  f32x4pmax,
-  i32x4maxS,
-  i32x4extractLane,
-  v128and,
-  f32load,
+  I32,
+  Func,
+  addTo,
+  addr,
+  bitselect,
   f32div,
   f32eq,
+  f32load,
+  f32x4abs,
+  f32x4add,
+  f32x4convertS,
+  f32x4div,
+  f32x4mul,
+  f32x4nearest,
+  f32x4neg,
+  f32x4pmax,
+  f32x4pmin,
+  f32x4splat,
+  f32x4sub,
   f64add,
   f64mul,
   f64promoteF32,
+  get,
+  i32const,
+  i32x4add,
+  i32x4extractLane,
+  i32x4gtS,
+  i32x4maxS,
+  i32x4mul,
+  i32x4shrU,
+  i32x4splat,
+  loadAt,
+  loop16,
+  set,
+  sharedModule,
+  shuffle,
+  storeAt,
+  tee,
+  unrolledLoop16,
+  v128and,
+  v128const,
+  v128xor,
+  whileNot,
 } from './wasm-asm.ts';
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import { crossoverThresholds, crossoverUnit } from '../core/operators/crossover.cpu.ts';
@@ -82,32 +83,8 @@ import type { ParamValues, TensorContext } from '../core/operators/types.ts';
  */
 const CALL = 1 << 16;
 
-/** A function's locals beyond its parameters, by name: one i32 (the byte counter) then v128s. */
-class Fn {
-  private readonly v128: string[] = [];
-  readonly i: number;
-  constructor(readonly params: number[]) {
-    this.i = params.length;
-  }
-  v(nm: string): number {
-    let at = this.v128.indexOf(nm);
-    if (at < 0) at = this.v128.push(nm) - 1;
-    return this.i + 1 + at;
-  }
-  /** The function's body: `setup`, then a loop over i = 0, 16, … < nBytes (parameter `nBytesAt`) running `step`. */
-  encode(setup: number[], step: number[], nBytesAt: number): number[] {
-    const code = [...setup, 0x02, 0x40, 0x03, 0x40, ...get(this.i), ...get(nBytesAt), 0x4f, 0x0d, 1, ...step];
-    code.push(...get(this.i), ...i32const(16), 0x6a, ...set(this.i), 0x0c, 0, 0x0b, 0x0b, 0x0b);
-    const fn = [2, 1, I32, this.v128.length, V128, ...code];
-    return [...leb(fn.length), ...fn];
-  }
-  type(): number[] {
-    return [0x60, this.params.length, ...this.params, 0];
-  }
-}
-
 /** Setup of the counter-based draws: idx = idx0 + (0, 1, 2, 3), the mixer's constants and 2⁻²⁴. */
-export function drawSetup(fn: Pick<Fn, 'v'>, idx0: number): number[] {
+export function drawSetup(fn: Pick<Func, 'v'>, idx0: number): number[] {
   return [
     ...get(idx0),
     ...i32x4splat,
@@ -128,8 +105,8 @@ export function drawSetup(fn: Pick<Fn, 'v'>, idx0: number): number[] {
   ];
 }
 
-/** unitAt(key, idx) per lane onto the stack (key: a v128 local holding the splatted stream key). */
-export function unit(fn: Pick<Fn, 'v'>, key: number): number[] {
+/** The 24-bit draw k = mix32(key ^ idx) >>> 8 per lane onto the stack (unitAt = k·2⁻²⁴; key: a v128 local holding the splatted stream key). */
+export function draw(fn: Pick<Func, 'v'>, key: number): number[] {
   const h = fn.v('h');
   const xorShift = (s: number) => [...tee(h), ...get(h), ...i32const(s), ...i32x4shrU, ...v128xor];
   return [
@@ -145,131 +122,170 @@ export function unit(fn: Pick<Fn, 'v'>, key: number): number[] {
     ...xorShift(16),
     ...i32const(8),
     ...i32x4shrU,
-    // h >>> 8 < 2²⁴: the signed conversion (one instruction on x86, where the unsigned one is a sequence) is exact and the same.
-    ...f32x4convertS,
-    ...get(fn.v('scale')),
-    ...f32x4mul,
   ];
 }
 
-const nextIdx = (fn: Fn) => [...get(fn.v('idx')), ...get(fn.v('four')), ...i32x4add, ...set(fn.v('idx'))];
-const load = (fn: Fn, ptr: number) => [...get(ptr), ...get(fn.i), 0x6a, ...v128load];
-const splatTo = (param: number, local: number, splat = f32x4splat) => [...get(param), ...splat, ...set(local)];
-
-/** crossK. Params: 0 o, 1…K x_p, K+1…2K−1 c_p (f32), 2K sk, 2K+1 idx0, 2K+2 nBytes. */
-function crossover(k: number): { fn: Fn; body: number[] } {
-  const fn = new Fn([I32, ...Array(k).fill(I32), ...Array(k - 1).fill(F32), I32, I32, I32]);
-  const c = (p: number) => 1 + k + p;
-  const sk = 2 * k;
-  const setup = [...drawSetup(fn, 2 * k + 1), ...splatTo(sk, fn.v('sk'), i32x4splat)];
-  for (let p = 0; p < k - 1; p++) setup.push(...splatTo(c(p), fn.v(`c${p}`)));
-  const u = fn.v('u');
-  const res = fn.v('res');
-  const step = [...unit(fn, fn.v('sk')), ...set(u), ...load(fn, k), ...set(res)];
-  for (let p = k - 2; p >= 0; p--)
-    step.push(...load(fn, 1 + p), ...get(res), ...get(u), ...get(fn.v(`c${p}`)), ...f32x4lt, ...bitselect, ...set(res));
-  step.push(...get(0), ...get(fn.i), 0x6a, ...get(res), ...v128store, ...nextIdx(fn));
-  return { fn, body: fn.encode(setup, step, 2 * k + 2) };
-}
-
-/** mutate / mutateRate. Params: 0 o, 1 x, 2 amp, 3 eps, 4 rate (f32), 5 noiseKey, 6 rateKey, 7 idx0, 8 nBytes. */
-function mutate(withRate: boolean): { fn: Fn; body: number[] } {
-  const fn = new Fn([I32, I32, F32, F32, F32, I32, I32, I32, I32]);
-  const [noise, x, eps, neg] = [fn.v('noise'), fn.v('x'), fn.v('eps'), fn.v('neg')];
-  const setup = [
-    ...drawSetup(fn, 7),
-    ...splatTo(2, fn.v('amp')),
-    ...splatTo(3, eps),
-    ...get(eps),
-    ...f32x4neg,
-    ...set(neg),
-    ...splatTo(4, fn.v('rate')),
-    ...splatTo(5, fn.v('nk'), i32x4splat),
-    ...splatTo(6, fn.v('rk'), i32x4splat),
-    ...v128const(Array(4).fill(0x40000000)),
-    ...set(fn.v('two')),
-    ...v128const(Array(4).fill(0x3f800000)),
-    ...set(fn.v('one')),
-  ];
-  const step = [
-    ...get(0),
-    ...get(fn.i),
-    0x6a,
-    ...load(fn, 1),
-    ...tee(x),
-    // noise = amp·(2u − 1), then the reference's two clamping branches as lane masks.
-    ...get(fn.v('amp')),
-    ...unit(fn, fn.v('nk')),
-    ...get(fn.v('two')),
-    ...f32x4mul,
-    ...get(fn.v('one')),
-    ...f32x4sub,
-    ...f32x4mul,
-    ...set(noise),
-    ...get(eps),
-    ...get(noise),
-    ...get(noise),
-    ...get(eps),
-    ...f32x4gt,
-    ...bitselect,
-    ...set(noise),
-    ...get(neg),
-    ...get(noise),
-    ...get(noise),
-    ...get(neg),
-    ...f32x4lt,
-    ...bitselect,
-    ...f32x4add,
-  ];
-  // mutateRate: x where the rate draw is >= rate (stack: o address, x, x + noise).
-  if (withRate) step.push(...set(noise), ...get(x), ...get(noise), ...unit(fn, fn.v('rk')), ...get(fn.v('rate')), ...f32x4ge, ...bitselect);
-  step.push(...v128store, ...nextIdx(fn));
-  return { fn, body: fn.encode(setup, step, 8) };
-}
-
-/** lin2. Params: 0 o, 1 x₀, 2 x₁, 3 a, 4 b (f32), 5 nBytes. */
-function lin2(): { fn: Fn; body: number[] } {
-  const fn = new Fn([I32, I32, I32, F32, F32, I32]);
-  const setup = [...splatTo(3, fn.v('a')), ...splatTo(4, fn.v('b'))];
-  const step = [
-    ...get(0),
-    ...get(fn.i),
-    0x6a,
-    ...get(fn.v('a')),
-    ...load(fn, 1),
-    ...f32x4mul,
-    ...get(fn.v('b')),
-    ...load(fn, 2),
-    ...f32x4mul,
-  ];
-  step.push(...f32x4add, ...v128store);
-  return { fn, body: fn.encode(setup, step, 5) };
+/** unitAt(key, idx) per lane onto the stack: the draw as f32 times 2⁻²⁴. */
+export function unit(fn: Pick<Func, 'v'>, key: number): number[] {
+  // k < 2²⁴: the signed conversion (one instruction on x86, where the unsigned one is a sequence) is exact and the same.
+  return [...draw(fn, key), ...f32x4convertS, ...get(fn.v('scale')), ...f32x4mul];
 }
 
 /**
- * nearswap. Params: 0 o, 1 a, 2 b, 3 t (f32), 4 nBytes. w = min(max(fround(1 / max(|a − b|, 1e−6))·t, 0), 1);
- * o = w·b + (1 − w)·a. f32x4.min/max treat NaN and ±0 as Math.min/max do.
+ * Integer thresholds for the draws: u = k·2⁻²⁴ < c ⟺ k < ⌈c·2²⁴⌉ (k an integer, c·2²⁴ exact in
+ * double), so the loops compare k with i32x4.gt_s and skip the conversion. A NaN c is never above
+ * a draw: threshold 0.
  */
-function nearswap(): { fn: Fn; body: number[] } {
-  const fn = new Fn([I32, I32, I32, F32, I32]);
-  const [a, w] = [fn.v('a'), fn.v('w')];
-  const setup = [
-    ...splatTo(3, fn.v('t')),
-    ...v128const(Array(4).fill(0x3f800000)),
-    ...set(fn.v('one')),
-    ...v128const(Array(4).fill(0x358637bd)),
-    ...set(fn.v('minDiff')),
-    ...v128const([0, 0, 0, 0]),
-    ...set(fn.v('zero')),
-  ];
-  const step = [...get(0), ...get(fn.i), 0x6a, ...get(fn.v('one')), ...load(fn, 1), ...set(a), ...load(fn, 2), ...set(fn.v('b'))];
-  step.push(...get(a), ...get(fn.v('b')), ...f32x4sub, ...f32x4abs, ...get(fn.v('minDiff')), ...f32x4max, ...f32x4div);
-  step.push(...get(fn.v('t')), ...f32x4mul, ...get(fn.v('zero')), ...f32x4max, ...get(fn.v('one')), ...f32x4min, ...tee(w));
-  // Stack: o address, 1, w → w·b + (1 − w)·a.
-  step.push(...get(fn.v('b')), ...f32x4mul, ...set(fn.v('wb')), ...get(fn.v('one')), ...get(w), ...f32x4sub, ...get(a), ...f32x4mul);
-  step.push(...get(fn.v('wb')), ...f32x4add, ...v128store);
-  return { fn, body: fn.encode(setup, step, 4) };
+export const belowThreshold = (c: number): number => (Number.isNaN(c) ? 0 : Math.max(0, Math.min(2 ** 24, Math.ceil(c * 2 ** 24))));
+
+const nextIdx = (fn: Func) => [...get(fn.v('idx')), ...get(fn.v('four')), ...i32x4add, ...set(fn.v('idx'))];
+/** The vector of pointer parameter `ptr` at the loop's byte i + 16u. */
+const loadU = (fn: Func, ptr: number, u: number) => [...addr(ptr, fn.s('i')), ...loadAt(16 * u)];
+const splatTo = (param: number, local: number, splat = f32x4splat) => [...get(param), ...splat, ...set(local)];
+const splatConst = (bits: number, local: number) => [...v128const(Array(4).fill(bits)), ...set(local)];
+
+/**
+ * A loop function: parameters `params` (pointer 0 the output, the last one nBytes), `setup`, then
+ * the unrolled loop over i = 0, 16, … < nBytes running step(fn, u), which leaves the output
+ * vector's value on the stack after its address (pushed by the loop: o + i, stored at 16u).
+ */
+function loopFn(params: number[], setup: (fn: Func) => number[], step: (fn: Func, u: number) => number[]): [Func, number[]] {
+  const fn = new Func(params, [], { i: I32 });
+  const i = fn.s('i');
+  const pre = setup(fn);
+  return [fn, [...pre, ...unrolledLoop16(i, params.length - 1, (u) => [...addr(0, i), ...step(fn, u), ...storeAt(16 * u)])]];
 }
+
+/** crossK. Params: 0 o, 1…K x_p, K+1…2K−1 T_p (i32: belowThreshold(c_p)), 2K sk, 2K+1 idx0, 2K+2 nBytes. */
+function crossover(k: number): [Func, number[]] {
+  const T = (p: number) => 1 + k + p;
+  return loopFn(
+    [I32, ...Array(k).fill(I32), ...Array(k - 1).fill(I32), I32, I32, I32],
+    (fn) => [
+      ...drawSetup(fn, 2 * k + 1),
+      ...splatTo(2 * k, fn.v('sk'), i32x4splat),
+      ...Array.from({ length: k - 1 }, (_, p) => splatTo(T(p), fn.v(`T${p}`), i32x4splat)).flat(),
+    ],
+    (fn, u) => {
+      // x_p for the first p with T_p > k, else x_{K−1}: selections from the last parent down.
+      const step = [...draw(fn, fn.v('sk')), ...set(fn.v('k')), ...loadU(fn, k, u)];
+      for (let p = k - 2; p >= 0; p--)
+        step.push(
+          ...set(fn.v('res')),
+          ...loadU(fn, 1 + p, u),
+          ...get(fn.v('res')),
+          ...get(fn.v(`T${p}`)),
+          ...get(fn.v('k')),
+          ...i32x4gtS,
+          ...bitselect,
+        );
+      return [...step, ...nextIdx(fn)];
+    },
+  );
+}
+
+/**
+ * mutate / mutateRate. Params: 0 o, 1 x, 2 ampS = amp·2⁻²³ (f32, exact), 3 eps, 4 T (i32: keep x
+ * where k > T), 5 noiseKey, 6 rateKey, 7 idx0, 8 nBytes. The reference's noise amp·(2u − 1) is
+ * amp·(k − 2²³)·2⁻²³ = ampS·(k − 2²³) as real numbers, so one f32 product of the exact
+ * conversion of k − 2²³ rounds it as the reference's fround does.
+ */
+function mutate(withRate: boolean): [Func, number[]] {
+  return loopFn(
+    [I32, I32, F32, F32, I32, I32, I32, I32, I32],
+    (fn) => [
+      ...drawSetup(fn, 7),
+      ...splatTo(2, fn.v('amp')),
+      ...splatTo(3, fn.v('eps')),
+      ...get(fn.v('eps')),
+      ...f32x4neg,
+      ...set(fn.v('neg')),
+      ...splatTo(4, fn.v('T'), i32x4splat),
+      ...splatTo(5, fn.v('nk'), i32x4splat),
+      ...splatTo(6, fn.v('rk'), i32x4splat),
+      ...splatConst(-(2 ** 23), fn.v('bias')),
+    ],
+    (fn, u) => [
+      ...loadU(fn, 1, u),
+      ...(withRate ? tee(fn.v('x')) : []),
+      ...get(fn.v('amp')),
+      ...draw(fn, fn.v('nk')),
+      ...get(fn.v('bias')),
+      ...i32x4add,
+      ...f32x4convertS,
+      ...f32x4mul,
+      // The reference's clamp, noise > eps ? eps : noise then noise < −eps ? −eps : noise, is pmin then pmax (eps ≥ 0).
+      ...get(fn.v('eps')),
+      ...f32x4pmin,
+      ...get(fn.v('neg')),
+      ...f32x4pmax,
+      ...f32x4add,
+      // mutateRate: x where the rate draw is >= rate (k > T).
+      ...(withRate
+        ? [...set(fn.v('y')), ...get(fn.v('x')), ...get(fn.v('y')), ...draw(fn, fn.v('rk')), ...get(fn.v('T')), ...i32x4gtS, ...bitselect]
+        : []),
+      ...nextIdx(fn),
+    ],
+  );
+}
+
+/** lin2. Params: 0 o, 1 x₀, 2 x₁, 3 a, 4 b (f32), 5 nBytes. */
+const lin2 = () =>
+  loopFn(
+    [I32, I32, I32, F32, F32, I32],
+    (fn) => [...splatTo(3, fn.v('a')), ...splatTo(4, fn.v('b'))],
+    (fn, u) => [...get(fn.v('a')), ...loadU(fn, 1, u), ...f32x4mul, ...get(fn.v('b')), ...loadU(fn, 2, u), ...f32x4mul, ...f32x4add],
+  );
+
+/**
+ * nearswap. Params: 0 o, 1 a, 2 b, 3 t (f32), 4 nBytes. w = min(max(fround(1 / max(|a − b|, 1e−6))·t, 0), 1);
+ * o = w·b + (1 − w)·a. Math.max(d, 1e−6) is pmax(d, 1e−6) (d < 1e−6 ? 1e−6 : d: a NaN stays); the
+ * clamp is pmin(pmax(w + 0, 0), 1) (+ 0 turns −0 into +0 as Math.max(−0, 0) does; a NaN stays):
+ * single instructions where f32x4.min/max are sequences of eight.
+ */
+const nearswap = () =>
+  loopFn(
+    [I32, I32, I32, F32, I32],
+    (fn) => [
+      ...splatTo(3, fn.v('t')),
+      ...splatConst(0x3f800000, fn.v('one')),
+      ...splatConst(0x358637bd, fn.v('minDiff')),
+      ...splatConst(0, fn.v('zero')),
+    ],
+    (fn, u) => {
+      const [a, b, w, one, zero] = [fn.v('a'), fn.v('b'), fn.v('w'), fn.v('one'), fn.v('zero')];
+      return [
+        ...get(one),
+        ...loadU(fn, 1, u),
+        ...tee(a),
+        ...loadU(fn, 2, u),
+        ...tee(b),
+        ...f32x4sub,
+        ...f32x4abs,
+        ...get(fn.v('minDiff')),
+        ...f32x4pmax,
+        ...f32x4div,
+        ...get(fn.v('t')),
+        ...f32x4mul,
+        ...get(zero),
+        ...f32x4add,
+        ...get(zero),
+        ...f32x4pmax,
+        ...get(one),
+        ...f32x4pmin,
+        ...tee(w),
+        // w·b + (1 − w)·a
+        ...get(b),
+        ...f32x4mul,
+        ...get(one),
+        ...get(w),
+        ...f32x4sub,
+        ...get(a),
+        ...f32x4mul,
+        ...f32x4add,
+      ];
+    },
+  );
 
 /**
  * quant(o, x, qmax, blockBytes, nBytes): fake quantization (quantize.cpu.ts) of nBytes / blockBytes
@@ -288,32 +304,26 @@ function nearswap(): { fn: Fn; body: number[] } {
  *    double, so f32.mul rounds as the reference's store does.
  */
 function quant(): [Func, number[]] {
-  const fn = new Func([I32, I32, F32, I32, I32], [], { i: I32, j: I32, s: F32, m: I32, l: I32 });
-  const [i, j, sv, m, lane] = [fn.s('i'), fn.s('j'), fn.s('s'), fn.s('m'), fn.s('l')];
+  const fn = new Func([I32, I32, F32, I32, I32], [], { i: I32, j: I32, s: F32 });
+  const [i, j, sv] = [fn.s('i'), fn.s('j'), fn.s('s')];
   const [acc, s4, qv, nqv, abs, zero] = [fn.v('acc'), fn.v('s4'), fn.v('qmax'), fn.v('nqmax'), fn.v('abs'), fn.v('zero')];
-  const at = (ptr: number) => [...get(ptr), ...get(i), 0x6a, ...get(j), 0x6a];
-  // An inner loop over j = 0, 16, … < blockBytes.
-  const inner = (step: number[]) => [...i32const(0), ...set(j), ...loop16(j, 3, step)];
-  // m = max over the lanes (signed: every lane is ≥ 0).
-  const laneMax = (l: number) => [
-    ...get(acc),
-    ...i32x4extractLane(l),
-    ...tee(lane),
-    ...get(m),
-    ...get(lane),
-    ...get(m),
-    0x4a, // i32.gt_s
-    0x1b, // select
-    ...set(m),
-  ];
+  /** The block's vector u of pointer parameter `ptr` (address ptr + i + j, offset 16u). */
+  const at = (ptr: number, u: number) => [...get(ptr), ...get(i), 0x6a, ...get(j), 0x6a, ...loadAt(16 * u)];
+  const blockAddr = (ptr: number) => [...get(ptr), ...get(i), 0x6a, ...get(j), 0x6a];
+  // An inner loop over the block's vectors, j = 0, 16, … < blockBytes, unrolled.
+  const inner = (step: (u: number) => number[]) => [...i32const(0), ...set(j), ...unrolledLoop16(j, 3, step)];
+  // m = the largest lane (signed: every lane is ≥ 0): two shuffle-and-max steps, then lane 0.
+  const swap64 = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  const swap32 = [4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11];
+  const laneMax = (lanes: number[]) => [...get(acc), ...get(acc), ...get(acc), ...shuffle(lanes), ...i32x4maxS, ...set(acc)];
   const block = [
     ...get(zero),
     ...set(acc),
-    ...inner([...get(acc), ...at(1), ...v128load, ...get(abs), ...v128and, ...i32x4maxS, ...set(acc)]),
-    ...i32const(0),
-    ...set(m),
-    ...[0, 1, 2, 3].flatMap(laneMax),
-    ...get(m),
+    ...inner((u) => [...get(acc), ...at(1, u), ...get(abs), ...v128and, ...i32x4maxS, ...set(acc)]),
+    ...laneMax(swap64),
+    ...laneMax(swap32),
+    ...get(acc),
+    ...i32x4extractLane(0),
     0xbe, // f32.reinterpret_i32
     ...get(2),
     ...f32div,
@@ -326,12 +336,11 @@ function quant(): [Func, number[]] {
     ...f32eq,
     0x04,
     0x40, // if s == 0
-    ...inner([...at(0), ...get(zero), ...v128store]),
+    ...inner((u) => [...blockAddr(0), ...get(zero), ...storeAt(16 * u)]),
     0x05, // else
-    ...inner([
-      ...at(0),
-      ...at(1),
-      ...v128load,
+    ...inner((u) => [
+      ...blockAddr(0),
+      ...at(1, u),
       ...get(s4),
       ...f32x4div,
       ...get(nqv),
@@ -343,39 +352,20 @@ function quant(): [Func, number[]] {
       ...f32x4add,
       ...get(s4),
       ...f32x4mul,
-      ...v128store,
+      ...storeAt(16 * u),
     ]),
     0x0b,
   ];
-  // The outer loop steps i by blockBytes (loop16 steps by 16): written out here.
+  // The outer loop steps i by blockBytes (parameter 3).
   const code = [
-    ...v128const([0, 0, 0, 0]),
-    ...set(zero),
-    ...v128const(Array(4).fill(0x7fffffff)),
-    ...set(abs),
+    ...splatConst(0, zero),
+    ...splatConst(0x7fffffff, abs),
     ...get(2),
     ...f32x4splat,
     ...tee(qv),
     ...f32x4neg,
     ...set(nqv),
-    0x02,
-    0x40,
-    0x03,
-    0x40,
-    ...get(i),
-    ...get(4),
-    0x4f,
-    0x0d,
-    1,
-    ...block,
-    ...get(i),
-    ...get(3),
-    0x6a,
-    ...set(i),
-    0x0c,
-    0,
-    0x0b,
-    0x0b,
+    ...whileNot([...get(i), ...get(4), 0x4f], [...block, ...addTo(i, 3, true)]),
   ];
   return [fn, code];
 }
@@ -401,32 +391,6 @@ function slerpSums(): [Func, number[]] {
   return [fn, [...loop16(i, 2, step), ...get(3), ...get(4), ...get(5)]];
 }
 
-let module2: WebAssembly.Module | undefined;
-interface ElementwiseSimd2 {
-  quant: Loop;
-  slerpSums: (x0: number, x1: number, nBytes: number, d: number, a: number, b: number) => [number, number, number];
-}
-const onArena2 = new WeakMap<WebAssembly.Memory, ElementwiseSimd2 | null>();
-
-/** quantize's block loop and SLERP's sums on an arena's memory (one instance per memory), or null where they cannot be made. */
-export function elementwiseSimd2On(memory: WebAssembly.Memory): ElementwiseSimd2 | null {
-  if (onArena2.has(memory)) return onArena2.get(memory)!;
-  let s: ElementwiseSimd2 | null = null;
-  try {
-    module2 ??= new WebAssembly.Module(
-      sharedModule([
-        ['quant', ...quant()],
-        ['slerpSums', ...slerpSums()],
-      ]),
-    );
-    s = new WebAssembly.Instance(module2, { env: { mem: memory } }).exports as unknown as ElementwiseSimd2;
-  } catch {
-    s = null;
-  }
-  onArena2.set(memory, s);
-  return s;
-}
-
 /**
  * Quantize over out[start, end) (blocks along the last dimension, as quantize.cpu.ts lays them
  * out): whole blocks inside the range through the quant loop, in calls of about CALL elements; a
@@ -435,7 +399,7 @@ export function elementwiseSimd2On(memory: WebAssembly.Memory): ElementwiseSimd2
  * block starts on a vector); false, having done nothing, otherwise.
  */
 function quantizeRange(
-  s: ElementwiseSimd2,
+  s: ElementwiseSimd,
   inputs: readonly Float32Array[],
   out: Float32Array,
   params: ParamValues,
@@ -500,7 +464,7 @@ export function quantizeSimdRange(
   end: number,
   arena: WebAssembly.Memory,
 ): boolean {
-  const s = elementwiseSimd2On(arena);
+  const s = elementwiseSimdOn(arena);
   return s !== null && quantizeRange(s, inputs, out, params, ctx, start, end);
 }
 
@@ -517,7 +481,7 @@ export function elementwiseSimdPartial(
   arena: WebAssembly.Memory,
 ): unknown {
   if (kernel !== 'slerp' || inputs.length !== 2) return undefined;
-  const s = elementwiseSimd2On(arena);
+  const s = elementwiseSimdOn(arena);
   if (!s) return undefined;
   const [v0, v1] = inputs;
   const n = v0.length;
@@ -538,34 +502,18 @@ export function elementwiseSimdPartial(
   return { slerpS0: s0, slerpS1: s1 };
 }
 
-/**
- * The module, on an imported shared memory (a CpuPool's arena), built on first use.
- */
+/** The module, on an imported shared memory (a CpuPool's arena), built on first use. */
 export function elementwiseWasm(): Uint8Array<ArrayBuffer> {
-  const FUNCS: [string, { fn: Fn; body: number[] }][] = [
-    ['cross2', crossover(2)],
-    ['cross3', crossover(3)],
-    ['cross4', crossover(4)],
-    ['mutate', mutate(false)],
-    ['mutateRate', mutate(true)],
-    ['lin2', lin2()],
-    ['nearswap', nearswap()],
-  ];
-
-  return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, [FUNCS.length, ...FUNCS.flatMap(([, f]) => f.fn.type())]),
-    ...section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)]),
-    ...section(3, [FUNCS.length, ...FUNCS.map((_, t) => t)]),
-    ...section(7, [FUNCS.length, ...FUNCS.flatMap(([nm], t) => [...name(nm), 0, t])]),
-    ...section(10, [FUNCS.length, ...FUNCS.flatMap(([, f]) => f.body)]),
+  return sharedModule([
+    ['cross2', ...crossover(2)],
+    ['cross3', ...crossover(3)],
+    ['cross4', ...crossover(4)],
+    ['mutate', ...mutate(false)],
+    ['mutateRate', ...mutate(true)],
+    ['lin2', ...lin2()],
+    ['nearswap', ...nearswap()],
+    ['quant', ...quant()],
+    ['slerpSums', ...slerpSums()],
   ]);
 }
 let wasm: WebAssembly.Module | undefined;
@@ -579,6 +527,8 @@ export interface ElementwiseSimd {
   mutateRate: Loop;
   lin2: Loop;
   nearswap: Loop;
+  quant: Loop;
+  slerpSums: (x0: number, x1: number, nBytes: number, d: number, a: number, b: number) => [number, number, number];
 }
 
 const onArena = new WeakMap<WebAssembly.Memory, ElementwiseSimd | null>();
@@ -617,19 +567,28 @@ function loopOf(
       if (k < 2 || k > 4 || crossoverUnit(String(params.granularity ?? 'element'), ctx.shape) !== 1) return null;
       const c = crossoverThresholds(weightsOf(params, 'weights', k, 1));
       const sk = streamKey(tensorKey(ctx.seed, ctx.name), 0);
-      return { loop: [s.cross2, s.cross3, s.cross4][k - 2], args: [...c.subarray(0, k - 1), sk], idx0: offset + start };
+      return {
+        loop: [s.cross2, s.cross3, s.cross4][k - 2],
+        args: [...Array.from(c.subarray(0, k - 1), belowThreshold), sk],
+        idx0: offset + start,
+      };
     }
     case 'mutate': {
       if (typeof params.std !== 'number') return null;
       const amp = f(num(params, 'strength') * params.std * Math.sqrt(3));
       const eps = f(num(params, 'epsilon'));
       const rate = f(num(params, 'rate', 1));
-      // The reference's clamp is an if/else-if: sequential lane masks agree with it only for eps >= 0.
+      // The reference's clamp is an if/else-if: pmin then pmax agree with it only for eps >= 0.
       if (!(eps >= 0)) return null;
+      // The noise as one product ampS·(k − 2²³) needs ampS = amp·2⁻²³ exact (|amp| ≥ 2⁻¹⁰³, 0, ±Inf or NaN).
+      const ampS = f(amp * 2 ** -23);
+      if (Number.isFinite(amp) && ampS * 2 ** 23 !== amp) return null;
+      // Keep x where u >= rate: k ≥ rate·2²⁴ (exact), k > ⌈rate·2²⁴⌉ − 1.
+      const T = Math.max(-1, Math.ceil(rate * 2 ** 24) - 1);
       const key = tensorKey(ctx.seed, ctx.name);
       return {
         loop: rate < 1 ? s.mutateRate : s.mutate,
-        args: [amp, eps, rate, streamKey(key, 0), streamKey(key, 1)],
+        args: [ampS, eps, T, streamKey(key, 0), streamKey(key, 1)],
         idx0: offset + start,
       };
     }

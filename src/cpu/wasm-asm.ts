@@ -98,39 +98,54 @@ export class Func {
   }
 }
 
+/** `block loop (br_if 1 exit) body (br 0) end end`: a loop that leaves when `exit` (an i32 on the stack) is true. */
+export const whileNot = (exit: number[], body: number[]) => [0x02, 0x40, 0x03, 0x40, ...exit, 0x0d, 1, ...body, 0x0c, 0, 0x0b, 0x0b];
+
+/** i += by (locals; `by` an i32 constant, or a local with `byLocal`). */
+export const addTo = (i: number, by: number, byLocal = false) => [...get(i), ...(byLocal ? get(by) : i32const(by)), 0x6a, ...set(i)];
+
 /** A loop over byte counter `i` = 0, 16, … < local `n`, running `step` each time. */
-export const loop16 = (i: number, n: number, step: number[]) => [
-  0x02,
-  0x40,
-  0x03,
-  0x40,
-  ...get(i),
-  ...get(n),
-  0x4f,
-  0x0d,
-  1,
-  ...step,
-  ...get(i),
-  ...i32const(16),
-  0x6a,
-  ...set(i),
-  0x0c,
-  0,
-  0x0b,
-  0x0b,
+export const loop16 = (i: number, n: number, step: number[]) => whileNot([...get(i), ...get(n), 0x4f], [...step, ...addTo(i, 16)]);
+
+/**
+ * A loop over byte counter `i` (from its value, up to local `n`, a multiple of 16) that does
+ * `unroll` vectors an iteration while they fit, then one at a time: step(u) works on the vector
+ * at byte i + 16u (memarg offset 16u: loadAt/storeAt). V8 hoists nothing out of a WebAssembly
+ * loop (each splat or constant is rebuilt in the loop body, three instructions a time), so
+ * unrolling pays those once per `unroll` vectors. `step` must not read i's value otherwise.
+ */
+export const unrolledLoop16 = (i: number, n: number, step: (u: number) => number[], unroll = 4) => [
+  ...whileNot(
+    [...get(i), ...i32const(16 * unroll), 0x6a, ...get(n), 0x4b], // i + 16·unroll > n (unsigned)
+    [...Array.from({ length: unroll }, (_, u) => step(u)).flat(), ...addTo(i, 16 * unroll)],
+  ),
+  ...loop16(i, n, step(0)),
 ];
 
-/** A module of `funcs` (exported by name) on an imported shared memory env.mem of up to 4 GiB (a CpuPool's arena). */
-export function sharedModule(funcs: readonly (readonly [string, Func, number[]])[]): Uint8Array<ArrayBuffer> {
+/** v128.load / v128.store of the vector at byte `offset` past the address on the stack. */
+export const loadAt = (offset: number) => [...SIMD(0x00), 4, ...leb(offset)];
+export const storeAt = (offset: number) => [...SIMD(0x0b), 4, ...leb(offset)];
+/** The address local `ptr` + local `i` onto the stack. */
+export const addr = (ptr: number, i: number) => [...get(ptr), ...get(i), 0x6a];
+
+/**
+ * A module of `funcs` (exported by name) on an imported shared memory env.mem of up to 4 GiB (a
+ * CpuPool's arena), or with `ownMemory` on a memory of its own (one page, exported as "mem").
+ */
+export function moduleOf(funcs: readonly (readonly [string, Func, number[]])[], ownMemory = false): Uint8Array<ArrayBuffer> {
+  const exported = funcs.flatMap(([nm], t) => [...name(nm), 0, ...leb(t)]);
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, [...leb(funcs.length), ...funcs.flatMap(([, f]) => f.type())]),
-    ...section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)]),
+    ...(ownMemory ? [] : section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)])),
     ...section(3, [...leb(funcs.length), ...funcs.flatMap((_, t) => leb(t))]),
-    ...section(7, [...leb(funcs.length), ...funcs.flatMap(([nm], t) => [...name(nm), 0, ...leb(t)])]),
+    ...(ownMemory ? section(5, [1, 0, 1]) : []),
+    ...section(7, ownMemory ? [...leb(funcs.length + 1), ...name('mem'), 2, 0, ...exported] : [...leb(funcs.length), ...exported]),
     ...section(10, [...leb(funcs.length), ...funcs.flatMap(([, f, code]) => f.encode(code))]),
   ]);
 }
+/** moduleOf on the imported shared memory. */
+export const sharedModule = (funcs: readonly (readonly [string, Func, number[]])[]) => moduleOf(funcs);
 
 // Element-wise kernels of issue 22 (simd-elementwise.ts: quantize's block loop, SLERP's ordered sums).
 export const f32x4convertS = SIMD(0xfa);
@@ -145,4 +160,7 @@ export const f32x4pmin = SIMD(0xea);
 export const f32x4pmax = SIMD(0xeb);
 export const i32x4maxS = SIMD(0xb8);
 export const i32x4extractLane = (l: number) => [...SIMD(0x1b), l];
+export const i32x4gtS = SIMD(0x3b);
+/** i8x16.shuffle of two vectors by 16 lane bytes (0–15 the first, 16–31 the second). */
+export const shuffle = (lanes: number[]) => [...SIMD(0x0d), ...lanes];
 export const v128and = SIMD(0x4e);
