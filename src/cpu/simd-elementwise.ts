@@ -32,7 +32,6 @@ import {
   bitselect,
   f32div,
   f32eq,
-  f32load,
   f32x4abs,
   f32x4add,
   f32x4convertS,
@@ -45,8 +44,9 @@ import {
   f32x4splat,
   f32x4sub,
   f64add,
-  f64mul,
-  f64promoteF32,
+  f64x2extractLane,
+  f64x2mul,
+  f64x2promoteLow,
   get,
   i32const,
   i32x4add,
@@ -373,20 +373,30 @@ function quant(): [Func, number[]] {
 /**
  * slerpSums(x₀, x₁, nBytes, d, a, b) → (d, a, b): SLERP's three float64 sums (slerp.cpu.ts's
  * slerpCoefficients: d += x₀x₁, a += x₀², b += x₁²) continued over nBytes / 4 elements in element
- * order. Each product of two f32 values is exact in f64 and each f64.add rounds as JavaScript's +,
- * so the sums are the reference's, bit for bit; the three chains are independent, so their
- * latencies overlap.
+ * order. The products two lanes at a time (f64x2: each product of two f32 values is exact in f64,
+ * so the lane's value is the reference's), then each sum's adds one element after the other, as
+ * scalar f64.add (JavaScript's +): the sums are the reference's, bit for bit. The three chains are
+ * independent, so their latencies overlap; each chain's adds in order are the floor
+ * (one f64 add latency an element).
  */
 function slerpSums(): [Func, number[]] {
-  const fn = new Func([I32, I32, I32, F64, F64, F64], [F64, F64, F64], { i: I32, u: F64, w: F64 });
-  const [i, u, w] = [fn.s('i'), fn.s('u'), fn.s('w')];
-  const step: number[] = [];
-  for (let l = 0; l < 4; l++) {
-    step.push(...get(0), ...get(i), 0x6a, ...f32load(4 * l), ...f64promoteF32, ...set(u));
-    step.push(...get(1), ...get(i), 0x6a, ...f32load(4 * l), ...f64promoteF32, ...set(w));
-    step.push(...get(3), ...get(u), ...get(w), ...f64mul, ...f64add, ...set(3));
-    step.push(...get(4), ...get(u), ...get(u), ...f64mul, ...f64add, ...set(4));
-    step.push(...get(5), ...get(w), ...get(w), ...f64mul, ...f64add, ...set(5));
+  const fn = new Func([I32, I32, I32, F64, F64, F64], [F64, F64, F64], { i: I32 });
+  const i = fn.s('i');
+  const high = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+  const step = [...addr(0, i), ...loadAt(0), ...set(fn.v('A')), ...addr(1, i), ...loadAt(0), ...set(fn.v('B'))];
+  for (const half of [0, 1]) {
+    // Elements 2·half and 2·half + 1 of the vector, promoted to f64.
+    const promote = (v: number) => [...get(v), ...(half ? [...get(v), ...shuffle(high)] : []), ...f64x2promoteLow];
+    const [u, w] = [fn.v('u'), fn.v('w')];
+    step.push(...promote(fn.v('A')), ...set(u), ...promote(fn.v('B')), ...set(w));
+    const products = [
+      [u, w],
+      [u, u],
+      [w, w],
+    ].map(([p, q], c) => [...get(p), ...get(q), ...f64x2mul, ...set(fn.v(`p${c}`))]);
+    step.push(...products.flat());
+    for (const lane of [0, 1])
+      for (let c = 0; c < 3; c++) step.push(...get(3 + c), ...get(fn.v(`p${c}`)), ...f64x2extractLane(lane), ...f64add, ...set(3 + c));
   }
   return [fn, [...loop16(i, 2, step), ...get(3), ...get(4), ...get(5)]];
 }

@@ -161,6 +161,9 @@ export const f32x4pmax = SIMD(0xeb);
 export const i32x4maxS = SIMD(0xb8);
 export const i32x4extractLane = (l: number) => [...SIMD(0x1b), l];
 export const i32x4gtS = SIMD(0x3b);
+export const f64x2promoteLow = SIMD(0x5f);
+export const f64x2mul = SIMD(0xf2);
+export const f64x2extractLane = (l: number) => [...SIMD(0x21), l];
 /** i8x16.shuffle of two vectors by 16 lane bytes (0–15 the first, 16–31 the second). */
 export const shuffle = (lanes: number[]) => [...SIMD(0x0d), ...lanes];
 export const v128and = SIMD(0x4e);
