@@ -1,6 +1,11 @@
 /**
  * The text worker: a causal LM of a Hugging Face folder run in onnxruntime-web on the decoder
- * generated from its config (src/runtime/causal-lm-session.ts), with its own tokenizer. Tokens
+ * generated from its config (src/runtime/causal-lm-session.ts), with its own tokenizer; a
+ * quantized model (garden quantize's "W.q" + "W.scales") on the wasm EP runs on the garden's
+ * wasm-SIMD decoder instead (src/runtime/simd-decoder.ts: int8 / int4 read as stored), its
+ * matvecs split over this worker and one nested matvec worker when cross-origin isolated
+ * (src/cpu/matvec-browser.ts), where onnxruntime-web's MatMulNBits dequantizes every weight on
+ * every token (docs/LANGUAGE-MODELS.md). Each result names the runtime that answered. Tokens
  * stream to the page as they are chosen; a cancel stops the run before the next token. The page
  * hands it the model's JSON files and tensors as data; the LM lab's breed alone opens a database,
  * the LM family's tensor store, to breed stored parents into it chunk by chunk (breedStored).
@@ -12,6 +17,10 @@ import { sessionExecutionProvider } from '../src/runtime/ort-session.ts';
 import { causalLmFromModel, type CausalLm } from '../src/core/format/hf.ts';
 import type { ImportedModel } from '../src/core/format/model.ts';
 import type { CausalDecoder } from '../src/core/models/decoder.ts';
+import type { CausalLmConfig } from '../src/core/models/llama-config.ts';
+import { isQuantizedModel } from '../src/core/models/quantized-graph.ts';
+import { createSimdDecoder } from '../src/runtime/simd-decoder.ts';
+import { webMatvecSpawn, webMatvecThreads } from '../src/cpu/matvec-browser.ts';
 import { chatPromptIds, loadChatTemplate, type ChatTemplate } from '../src/core/models/chat.ts';
 import { generate, type SamplingOptions } from '../src/core/models/generate.ts';
 import type { Tensor } from '../src/core/tensor.ts';
@@ -59,13 +68,56 @@ export interface TextResult {
   prefillMs: number;
   decodeMs: number;
   ep: 'wasm' | 'webgpu';
+  /** What answered: "wasm-SIMD, 2 threads" (the garden's decoder), "onnxruntime-web wasm" / "onnxruntime-web webgpu". */
+  runtime: string;
 }
 
 const threads = (self as unknown as { crossOriginIsolated?: boolean }).crossOriginIsolated
   ? Math.min(4, navigator.hardwareConcurrency || 1)
   : 1;
 
-let loaded: { key: string; lm: CausalLm; decoder: OrtCausalLm; ep: 'wasm' | 'webgpu'; chat: ChatTemplate | null } | null = null;
+let loaded: {
+  key: string;
+  lm: CausalLm;
+  decoder: CausalDecoder;
+  ep: 'wasm' | 'webgpu';
+  runtime: string;
+  chat: ChatTemplate | null;
+} | null = null;
+
+/** The matvec workers of the wasm-SIMD decoder: nested module workers (Vite bundles the entry). */
+const spawnMatvec = webMatvecSpawn(
+  () => new Worker(new URL('../src/cpu/matvec-web-worker.ts', import.meta.url), { type: 'module', name: 'matvec' }),
+);
+
+/**
+ * The decoder a model generates on: the wasm-SIMD decoder for a quantized model on the wasm EP
+ * (min(2, cores) threads when cross-origin isolated, else one; one if the matvec workers cannot
+ * start, said in the runtime), onnxruntime-web otherwise (float models, the WebGPU EP).
+ */
+async function textDecoder(
+  config: CausalLmConfig,
+  tensors: Tensor[],
+  ep: 'wasm' | 'webgpu',
+): Promise<{ decoder: CausalDecoder; ep: 'wasm' | 'webgpu'; runtime: string }> {
+  if (ep === 'wasm' && isQuantizedModel(tensors)) {
+    const want = webMatvecThreads();
+    let note = '';
+    let d;
+    try {
+      d = await createSimdDecoder(config, tensors, { threads: want, spawn: want > 1 ? spawnMatvec : undefined });
+    } catch (e) {
+      if (want === 1) throw e;
+      note = ` (its ${want - 1} matvec worker${want > 2 ? 's' : ''} did not start: ${(e as Error).message})`;
+      d = await createSimdDecoder(config, tensors, { threads: 1 });
+    }
+    return { decoder: d, ep: 'wasm', runtime: `wasm-SIMD, ${d.threads} thread${d.threads === 1 ? '' : 's'}${note}` };
+  }
+  const executionProviders = ep === 'webgpu' ? (['webgpu', 'wasm'] as const) : (['wasm'] as const);
+  const decoder = await createCausalLmSession(config, tensors, { numThreads: threads, executionProviders });
+  const used = sessionExecutionProvider(executionProviders);
+  return { decoder, ep: used, runtime: `onnxruntime-web ${used}` };
+}
 let cancel = false;
 
 /** Let the worker's message queue run (a Cancel) between tokens. */
@@ -183,10 +235,16 @@ const api = {
     return held.has(id);
   },
 
+  /** Drop a model: its held tensors and scorer, and its generation decoder (the wasm-SIMD one's matvec workers stop). */
   async release(id: string): Promise<void> {
     const h = held.get(id);
     held.delete(id);
     await (await h?.scorer)?.release();
+    if (loaded?.key.startsWith(`${id}:`)) {
+      const old = loaded;
+      loaded = null;
+      await old.decoder.release();
+    }
   },
 
   /** The held model's one-shard .slm hash (what a lineage names). */
@@ -393,18 +451,17 @@ const api = {
   },
 
   /** Build the session for a model (the previous one is released). Checks its species against its files. */
-  async load(m: TextModelPayload): Promise<{ ep: 'wasm' | 'webgpu'; chat: boolean }> {
+  async load(m: TextModelPayload): Promise<{ ep: 'wasm' | 'webgpu'; runtime: string; chat: boolean }> {
     const key = `${m.id}:${m.ep}`;
-    if (loaded?.key === key) return { ep: loaded.ep, chat: loaded.chat !== null };
+    if (loaded?.key === key) return { ep: loaded.ep, runtime: loaded.runtime, chat: loaded.chat !== null };
     const old = loaded;
     loaded = null;
     await old?.decoder.release();
     const lm = causalLmFromModel(modelOf(m));
     const chat = loadChatTemplate(lm.texts.tokenizerConfig);
-    const executionProviders = m.ep === 'webgpu' ? (['webgpu', 'wasm'] as const) : (['wasm'] as const);
-    const decoder = await createCausalLmSession(lm.config, m.tensors, { numThreads: threads, executionProviders });
-    loaded = { key, lm, decoder, ep: sessionExecutionProvider(executionProviders), chat };
-    return { ep: loaded.ep, chat: chat !== null };
+    const d = await textDecoder(lm.config, m.tensors, m.ep);
+    loaded = { key, lm, chat, ...d };
+    return { ep: loaded.ep, runtime: loaded.runtime, chat: chat !== null };
   },
 
   /** Token ids of a text prompt, with the tokenizer's special tokens (BOS…). */
@@ -423,7 +480,7 @@ const api = {
   /** Generate after `prompt`, streaming each token to `onToken`; stops at EOS, `maxNew` or a cancel. */
   async generate(prompt: number[], opts: SamplingOptions & { maxNew: number }, onToken: (step: TextStep) => void): Promise<TextResult> {
     if (!loaded) throw new Error('no model is loaded');
-    const { lm, decoder, ep } = loaded;
+    const { lm, decoder, ep, runtime } = loaded;
     cancel = false;
     const generated: number[] = [];
     const signal = {
@@ -448,6 +505,7 @@ const api = {
       prefillMs: g.prefillMs,
       decodeMs: g.decodeMs,
       ep,
+      runtime,
     };
   },
 

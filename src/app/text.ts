@@ -1,14 +1,15 @@
 /**
  * The text playground's logic (loaded lazily with its panel): a Hugging Face folder picked or
- * dropped is read by the core's importer (src/core/format/hf.ts; every check is its own), shown,
- * then stored in the garden's IndexedDB tensor store, each tensor in its own dtype; generation
- * runs in the text worker (workers/text.worker.ts), tokens streamed back as they come.
+ * dropped (or the .slm the CLI imported or quantized from one) is read by the core's importer
+ * (src/core/format/hf.ts; every check is its own), shown, then stored in the garden's IndexedDB
+ * tensor store, each tensor in its own dtype; generation runs in the text worker
+ * (workers/text.worker.ts), tokens streamed back as they come, with the runtime that answered.
  */
 import * as Comlink from 'comlink';
 import { create } from 'zustand';
 import type { TextModelPayload, TextResult, TextStep, TextWorkerApi } from '../../workers/text.worker.ts';
-import { importHfFolder, type CausalLm, type HfFolder } from '../core/format/hf.ts';
-import { loadTensors } from '../core/format/model.ts';
+import { causalLmFromModel, importHfFolder, type CausalLm, type HfFolder } from '../core/format/hf.ts';
+import { importSlm, loadTensors } from '../core/format/model.ts';
 import type { StoredTensorInput } from '../store/tensor-store.ts';
 import { loadChatTemplate } from '../core/models/chat.ts';
 import { tokenizerHash } from '../core/models/tokenizer.ts';
@@ -106,6 +107,7 @@ export function folderOfFiles(files: readonly File[]): HfFolder {
 
 /** The folder's name, from a folder pick's relative paths (a pick of files has none). */
 export function folderName(files: readonly File[]): string {
+  if (files.length && files.every((f) => f.name.endsWith('.slm'))) return files[0].name.replace(/(-\d+-of-\d+)?\.slm$/, '');
   const dir = files.find((f) => f.webkitRelativePath)?.webkitRelativePath.split('/')[0];
   return dir || `Text model of ${files.length} file${files.length === 1 ? '' : 's'}`;
 }
@@ -141,10 +143,16 @@ export function summarize(lm: CausalLm, name: string, files: string[]): TextMode
   };
 }
 
-/** Read and check a folder with the core's importer; nothing is written. */
+/** Read and check a folder with the core's importer (or the .slm shards `garden import` / `garden quantize` wrote of one); nothing is written. */
 export async function checkTextFolder(files: readonly File[], name = folderName(files)): Promise<TextCheck> {
   try {
     if (!files.length) throw new Error('no file was given: pick or drop a Hugging Face model folder');
+    if (files.every((f) => f.name.endsWith('.slm'))) {
+      // A .slm carries the folder's JSON files in its metadata (and a quantized one its block size).
+      const model = await importSlm(files.map((f) => blobSource(f, f.name)));
+      const lm = causalLmFromModel(model);
+      return { summary: summarize(lm, name, files.map((f) => f.name).sort()), refused: null, lm };
+    }
     const folder = folderOfFiles(files);
     const lm = await importHfFolder(folder);
     return { summary: summarize(lm, name, [...folder.files]), refused: null, lm };
@@ -251,6 +259,11 @@ export async function storeTextModel(
 
 export async function deleteTextModel(id: string): Promise<void> {
   await (await textStore()).deleteModel(id);
+  // Its decoder (the wasm-SIMD decoder's matvec workers with it) goes too.
+  if (loadedId === id) {
+    loadedId = null;
+    await textWorker().release(id);
+  }
 }
 
 export const textWorker = supervised<TextWorkerApi>(
@@ -258,15 +271,19 @@ export const textWorker = supervised<TextWorkerApi>(
   () => new Worker(new URL('../../workers/text.worker.ts', import.meta.url), { type: 'module', name: 'text' }),
 );
 
-/** Make the worker hold this model's session on the chosen execution provider. */
-async function ensureLoaded(m: TextModelEntry, ep: 'wasm' | 'webgpu'): Promise<'wasm' | 'webgpu'> {
+/** The model whose generation decoder the worker holds (released with it when the model is deleted). */
+let loadedId: string | null = null;
+
+/** Make the worker hold this model's session on the chosen execution provider; what answers there. */
+async function ensureLoaded(m: TextModelEntry, ep: 'wasm' | 'webgpu'): Promise<{ ep: 'wasm' | 'webgpu'; runtime: string }> {
   const w = textWorker();
-  if (await w.isLoaded(m.id, ep)) return (await w.load({ id: m.id, ep } as TextModelPayload)).ep;
+  loadedId = m.id;
+  if (await w.isLoaded(m.id, ep)) return w.load({ id: m.id, ep } as TextModelPayload);
   const tensors = await (await textStore()).loadModel(m.id);
   const payload: TextModelPayload = { id: m.id, species: m.species, graphHash: m.graphHash, metadata: m.metadata, tensors, ep };
   // Handed over, not copied: the page keeps no tensors of a text model.
   const buffers = [...new Set(tensors.map((t) => t.data.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-  return (await w.load(Comlink.transfer(payload, buffers))).ep;
+  return w.load(Comlink.transfer(payload, buffers));
 }
 
 export interface TextRequest extends SamplingOptions {
@@ -278,6 +295,8 @@ export interface TextRequest extends SamplingOptions {
 export interface TextRun {
   model: TextModelEntry;
   ep: 'wasm' | 'webgpu' | null;
+  /** The runtime that answered ("wasm-SIMD, 2 threads", "onnxruntime-web wasm"…), once loaded. */
+  runtime: string | null;
   prompt: number[];
   ids: number[];
   text: string;
@@ -306,21 +325,21 @@ const now = () => performance.now();
 /** Generate with a stored model in the worker, streaming into useText's run. */
 export async function runText(model: TextModelEntry, req: TextRequest): Promise<void> {
   const { set } = useText.getState();
-  let run: TextRun = { model, ep: null, prompt: [], ids: [], text: '', status: 'loading', tokensPerSecond: null };
+  let run: TextRun = { model, ep: null, runtime: null, prompt: [], ids: [], text: '', status: 'loading', tokensPerSecond: null };
   const update = (p: Partial<TextRun>) => {
     run = { ...run, ...p };
     set({ run });
   };
   update({});
   try {
-    const ep = await ensureLoaded(model, useGarden.getState().inference);
+    const { ep, runtime } = await ensureLoaded(model, useGarden.getState().inference);
     const w = textWorker();
     const p = req.prompt;
     const prompt = 'ids' in p ? p.ids : 'chat' in p ? await w.encodeChat(p.chat) : await w.encode(p.text);
     if (prompt.length === 0) throw new Error('the prompt encodes to no tokens');
     if (prompt.length + req.maxNew > model.maxPositions)
       throw new Error(`${prompt.length} prompt tokens + ${req.maxNew} new exceed the model's ${model.maxPositions} positions`);
-    update({ ep, prompt, status: 'running' });
+    update({ ep, runtime, prompt, status: 'running' });
     let first = 0;
     const onToken = (s: TextStep) => {
       // A step that arrives after the result, or after a later step, is stale.
@@ -333,7 +352,16 @@ export async function runText(model: TextModelEntry, req: TextRequest): Promise<
     const { prompt: _p, maxNew, ...sampling } = req;
     const r = await w.generate(prompt, { ...sampling, maxNew }, Comlink.proxy(onToken));
     const decoded = r.generated.length > 1 && r.decodeMs > 0 ? ((r.generated.length - 1) / r.decodeMs) * 1000 : run.tokensPerSecond;
-    update({ ids: r.generated, text: r.text, stop: r.stop, status: 'done', tokensPerSecond: decoded, prefillMs: r.prefillMs, ep: r.ep });
+    update({
+      ids: r.generated,
+      text: r.text,
+      stop: r.stop,
+      status: 'done',
+      tokensPerSecond: decoded,
+      prefillMs: r.prefillMs,
+      ep: r.ep,
+      runtime: r.runtime,
+    });
   } catch (e) {
     update({ status: 'failed', error: (e as Error).message });
   }

@@ -169,7 +169,7 @@ function ImportFolder() {
         </label>
         <label className="file-pick">
           Pick its files{' '}
-          <input type="file" multiple accept=".json,.safetensors" disabled={!!busy} data-testid="text-pick-files" onChange={pick} />
+          <input type="file" multiple accept=".json,.safetensors,.slm" disabled={!!busy} data-testid="text-pick-files" onChange={pick} />
         </label>
       </div>
       {starters.length > 0 && (
@@ -367,7 +367,11 @@ function Generate({ model }: { model: TextModelEntry }) {
         <button onClick={() => void cancelText()} disabled={!running} data-testid="text-cancel">
           Cancel
         </button>
-        <span className="hint">runs in a worker on onnxruntime-web ({inference === 'webgpu' ? 'WebGPU, wasm fallback' : 'wasm'})</span>
+        <span className="hint">
+          {inference === 'webgpu'
+            ? 'runs in a worker on onnxruntime-web (WebGPU, wasm fallback)'
+            : "runs in a worker: a quantized model on the garden's wasm-SIMD decoder, others on onnxruntime-web (wasm)"}
+        </span>
       </div>
       {reasons.length > 0 && (
         <p className="fail" data-testid="text-invalid">
@@ -385,6 +389,12 @@ function Output() {
     <div className="text-output" aria-live="polite" data-testid="text-output" data-status={run.status}>
       <p className="hint" data-testid="text-answered-by">
         Answered by <strong>{run.model.name}</strong> (species {short(run.model.species)}){run.ep ? ` on ${run.ep}` : ''}
+        {run.runtime && (
+          <>
+            {' · runtime '}
+            <span data-testid="text-runtime">{run.runtime}</span>
+          </>
+        )}
       </p>
       <p className="text-continuation" data-testid="text-continuation">
         {run.text || (run.status === 'loading' ? 'Loading the model…' : '')}
