@@ -27,184 +27,111 @@ import { normalizeDivisor } from '../core/operators/task-arithmetic.cpu.ts';
 import { elementwiseSimdRange } from './simd-elementwise.ts';
 import {
   F32,
+  Func,
   I32,
-  V128,
+  addr,
   f32x4add,
   f32x4div,
   f32x4mul,
   f32x4splat,
   f32x4sub,
   get,
-  leb,
-  name,
-  section,
+  loop16,
+  moduleOf,
   set,
   v128load,
   v128store,
 } from './wasm-asm.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 
-/** Params: 0 o, 1 x, 2 w, 3 nBytes; locals: 4 i (i32), 5 ws (v128), 6 zero (v128, stays 0). */
-function body(accumulate: boolean): number[] {
-  const code = [
-    ...get(2),
-    ...f32x4splat,
-    ...set(5),
-    0x02,
-    0x40, // block
-    0x03,
-    0x40, // loop
-    ...get(4),
-    ...get(3),
-    0x4f,
-    0x0d,
-    1, // if i >= n break
-    ...get(0),
-    ...get(4),
-    0x6a, // store address o + i
-    ...(accumulate ? [...get(0), ...get(4), 0x6a, ...v128load] : get(6)),
-    ...get(5),
-    ...get(1),
-    ...get(4),
-    0x6a,
-    ...v128load,
-    ...f32x4mul,
-    ...f32x4add,
-    ...v128store,
-    ...get(4),
-    0x41,
-    16,
-    0x6a,
-    ...set(4),
-    0x0c,
-    0, // continue
-    0x0b,
-    0x0b,
-    0x0b,
-  ];
-  const fn = [2, 1, I32, 2, V128, ...code];
-  return [...leb(fn.length), ...fn];
+/** The vector of pointer parameter `ptr` at the loop's byte i. */
+const at = (fn: Func, ptr: number) => [...addr(ptr, fn.s('i')), ...v128load];
+/** A loop function of `params` (0 the output, the last nBytes): `setup`, then o[i] = step's value for i = 0, 16, … < nBytes. */
+function loopFn(params: number[], setup: (fn: Func) => number[], step: (fn: Func) => number[]): [Func, number[]] {
+  const fn = new Func(params, [], { i: I32 });
+  const pre = setup(fn);
+  return [fn, [...pre, ...loop16(fn.s('i'), params.length - 1, [...addr(0, fn.s('i')), ...step(fn), ...v128store])]];
 }
+const splat = (param: number, local: number) => [...get(param), ...f32x4splat, ...set(local)];
+
+/** first / acc. Params: 0 o, 1 x, 2 w, 3 nBytes: o[i] = 0 + w·x[i] (or o[i] + w·x[i]); `zero` stays 0. */
+const body = (accumulate: boolean) =>
+  loopFn(
+    [I32, I32, F32, I32],
+    (fn) => splat(2, fn.v('w')),
+    (fn) => [...(accumulate ? at(fn, 0) : get(fn.v('zero'))), ...get(fn.v('w')), ...at(fn, 1), ...f32x4mul, ...f32x4add],
+  );
 
 /**
  * The fused k-input blend, one pass: o[i] = (((0 + w₀x₀[i]) + w₁x₁[i]) + …) / div in that order.
- * Params: 0 o, 1…k x_p, k+1…2k w_p (f32), 2k+1 div (f32), 2k+2 nBytes; locals: i (i32), k
- * splats, the divisor's splat, zero (v128).
+ * Params: 0 o, 1…k x_p, k+1…2k w_p (f32), 2k+1 div (f32), 2k+2 nBytes.
  */
-function fused(k: number): number[] {
-  const x = (p: number) => 1 + p;
-  const w = (p: number) => 1 + k + p;
-  const div = 1 + 2 * k;
-  const n = 2 + 2 * k;
-  const i = 3 + 2 * k;
-  const ws = (p: number) => 4 + 2 * k + p;
-  const dv = 4 + 3 * k;
-  const zero = 5 + 3 * k;
-  const code: number[] = [];
-  for (let p = 0; p < k; p++) code.push(...get(w(p)), ...f32x4splat, ...set(ws(p)));
-  code.push(...get(div), ...f32x4splat, ...set(dv));
-  code.push(0x02, 0x40, 0x03, 0x40, ...get(i), ...get(n), 0x4f, 0x0d, 1, ...get(0), ...get(i), 0x6a, ...get(zero));
-  for (let p = 0; p < k; p++) code.push(...get(ws(p)), ...get(x(p)), ...get(i), 0x6a, ...v128load, ...f32x4mul, ...f32x4add);
-  code.push(...get(dv), ...f32x4div);
-  code.push(...v128store, ...get(i), 0x41, 16, 0x6a, ...set(i), 0x0c, 0, 0x0b, 0x0b, 0x0b);
-  const fn = [2, 1, I32, k + 2, V128, ...code];
-  return [...leb(fn.length), ...fn];
-}
+const fused = (k: number) =>
+  loopFn(
+    [...Array(k + 1).fill(I32), ...Array(k + 1).fill(F32), I32],
+    (fn) => [...Array.from({ length: k }, (_, p) => splat(1 + k + p, fn.v(`w${p}`))).flat(), ...splat(1 + 2 * k, fn.v('div'))],
+    (fn) => [
+      ...get(fn.v('zero')),
+      ...Array.from({ length: k }, (_, p) => [...get(fn.v(`w${p}`)), ...at(fn, 1 + p), ...f32x4mul, ...f32x4add]).flat(),
+      ...get(fn.v('div')),
+      ...f32x4div,
+    ],
+  );
 
 /**
  * The fused task delta over k parents, one pass: o[i] = b[i] + λ·((((0 + w₁(x₁[i] − b[i])) + …) / div).
- * Params: 0 o, 1 b, 2…k+1 x_p, k+2…2k+1 w_p (f32), 2k+2 λ, 2k+3 div (f32), 2k+4 nBytes;
- * locals: i (i32); k weight splats, λ, div, b[i], zero (v128).
+ * Params: 0 o, 1 b, 2…k+1 x_p, k+2…2k+1 w_p (f32), 2k+2 λ, 2k+3 div (f32), 2k+4 nBytes.
  */
-function taskDelta(k: number): number[] {
-  const x = (p: number) => 2 + p;
-  const w = (p: number) => 2 + k + p;
-  const lambda = 2 + 2 * k;
-  const div = 3 + 2 * k;
-  const n = 4 + 2 * k;
-  const i = 5 + 2 * k;
-  const ws = (p: number) => 6 + 2 * k + p;
-  const lam = 6 + 3 * k;
-  const dv = 7 + 3 * k;
-  const bv = 8 + 3 * k;
-  const zero = 9 + 3 * k;
-  const code: number[] = [];
-  for (let p = 0; p < k; p++) code.push(...get(w(p)), ...f32x4splat, ...set(ws(p)));
-  code.push(...get(lambda), ...f32x4splat, ...set(lam), ...get(div), ...f32x4splat, ...set(dv));
-  code.push(0x02, 0x40, 0x03, 0x40, ...get(i), ...get(n), 0x4f, 0x0d, 1);
-  code.push(...get(0), ...get(i), 0x6a); // store address
-  code.push(...get(1), ...get(i), 0x6a, ...v128load, ...set(bv));
-  code.push(...get(zero));
-  for (let p = 0; p < k; p++)
-    code.push(...get(ws(p)), ...get(x(p)), ...get(i), 0x6a, ...v128load, ...get(bv), ...f32x4sub, ...f32x4mul, ...f32x4add);
-  code.push(...get(dv), ...f32x4div, ...get(lam), ...f32x4mul, ...get(bv), ...f32x4add);
-  code.push(...v128store, ...get(i), 0x41, 16, 0x6a, ...set(i), 0x0c, 0, 0x0b, 0x0b, 0x0b);
-  const fn = [2, 1, I32, k + 4, V128, ...code];
-  return [...leb(fn.length), ...fn];
-}
+const taskDelta = (k: number) =>
+  loopFn(
+    [...Array(k + 2).fill(I32), ...Array(k + 2).fill(F32), I32],
+    (fn) => [
+      ...Array.from({ length: k }, (_, p) => splat(2 + k + p, fn.v(`w${p}`))).flat(),
+      ...splat(2 + 2 * k, fn.v('lambda')),
+      ...splat(3 + 2 * k, fn.v('div')),
+    ],
+    (fn) => {
+      const bv = fn.v('b');
+      const terms = Array.from({ length: k }, (_, p) => [
+        ...get(fn.v(`w${p}`)),
+        ...at(fn, 2 + p),
+        ...get(bv),
+        ...f32x4sub,
+        ...f32x4mul,
+        ...f32x4add,
+      ]);
+      return [
+        ...at(fn, 1),
+        ...set(bv),
+        ...get(fn.v('zero')),
+        ...terms.flat(),
+        ...get(fn.v('div')),
+        ...f32x4div,
+        ...get(fn.v('lambda')),
+        ...f32x4mul,
+        ...get(bv),
+        ...f32x4add,
+      ];
+    },
+  );
 
 const FUSED = [2, 3, 4] as const;
 const TASK_DELTA = [1, 2, 3, 4] as const;
 
 /**
- * The module: first, acc, blend2, blend3, blend4. With `sharedMemory` it imports env.mem (a
- * shared memory of up to 4 GiB: a CpuPool's arena) instead of owning one.
+ * The module: first, acc, blend2, blend3, blend4, ta1…ta4. With `sharedMemory` it imports env.mem
+ * (a shared memory of up to 4 GiB: a CpuPool's arena) instead of owning one.
  */
-function wasmModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const fusedType = (k: number) => [0x60, 2 * k + 3, ...Array(k + 1).fill(I32), ...Array(k + 1).fill(F32), I32, 0];
-  const taType = (k: number) => [0x60, 2 * k + 5, ...Array(k + 2).fill(I32), ...Array(k + 2).fill(F32), I32, 0];
-  const types = [
-    1 + FUSED.length + TASK_DELTA.length,
-    0x60,
-    4,
-    I32,
-    I32,
-    F32,
-    I32,
-    0,
-    ...FUSED.flatMap(fusedType),
-    ...TASK_DELTA.flatMap(taType),
-  ];
-  const funcs = [
-    2 + FUSED.length + TASK_DELTA.length,
-    0,
-    0,
-    ...FUSED.map((_, t) => t + 1),
-    ...TASK_DELTA.map((_, t) => 1 + FUSED.length + t),
-  ];
-  const exportsOf = (entries: [string, number, number][]) => [
-    entries.length,
-    ...entries.flatMap(([nm, kind, idx]) => [...name(nm), kind, idx]),
-  ];
-  const fnExports: [string, number, number][] = [
-    ['first', 0, 0],
-    ['acc', 0, 1],
-    ...FUSED.map((k, t): [string, number, number] => [`blend${k}`, 0, 2 + t]),
-    ...TASK_DELTA.map((k, t): [string, number, number] => [`ta${k}`, 0, 2 + FUSED.length + t]),
-  ];
-  return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, types),
-    ...(sharedMemory ? section(2, [1, ...name('env'), ...name('mem'), 2, 3, 0, ...leb(65536)]) : []),
-    ...section(3, funcs),
-    ...(sharedMemory ? [] : section(5, [1, 0, 1])),
-    ...section(7, exportsOf(sharedMemory ? fnExports : [['mem', 2, 0], ...fnExports])),
-    ...section(10, [
-      2 + FUSED.length + TASK_DELTA.length,
-      ...body(false),
-      ...body(true),
-      ...FUSED.flatMap((k) => fused(k)),
-      ...TASK_DELTA.flatMap((k) => taskDelta(k)),
-    ]),
-  ]);
-}
+const wasmModule = (sharedMemory: boolean): Uint8Array<ArrayBuffer> =>
+  moduleOf(
+    [
+      ['first', ...body(false)],
+      ['acc', ...body(true)],
+      ...FUSED.map((k) => [`blend${k}`, ...fused(k)] as const),
+      ...TASK_DELTA.map((k) => [`ta${k}`, ...taskDelta(k)] as const),
+    ],
+    !sharedMemory,
+  );
 
 export const SIMD_WASM = wasmModule(false);
 export const SIMD_WASM_SHARED = wasmModule(true);
