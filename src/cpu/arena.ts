@@ -49,8 +49,11 @@ export class Arena {
     return true;
   }
 
-  /** n zero-filled float32 in the arena. Free it with free() when done. */
-  alloc(n: number): Float32Array {
+  /**
+   * n float32 in the arena, zero-filled unless `zero` is false (for an array the caller overwrites
+   * whole at once: the fill would be a wasted pass over memory). Free it with free() when done.
+   */
+  alloc(n: number, zero = true): Float32Array {
     if (!Number.isInteger(n) || n < 0) throw new Error(`arena: cannot allocate ${n} elements`);
     const bytes = Math.max(ALIGN, Math.ceil((4 * n) / ALIGN) * ALIGN);
     let at = -1;
@@ -79,7 +82,7 @@ export class Arena {
     this.live += bytes;
     this.peak = Math.max(this.peak, this.live);
     const view = new Float32Array(this.memory.buffer, at, n);
-    view.fill(0);
+    if (zero) view.fill(0);
     return view;
   }
 

@@ -17,8 +17,9 @@ export function createFastCpuBackend(pool: CpuPool): KernelBackend {
       if (!hasFastKernel(op.id) || getFastKernel(op.id).unsupported?.(params)) return op.cpu(inputs, params, ctx);
       // Inputs are copied into the pool's memory (the arena when it has one) and the output copied
       // out, so the caller owns a plain array and the pool's memory is reused tensor after tensor.
+      // The inputs are overwritten whole by the copy, so they skip the zero fill; the output keeps it.
       const ins = inputs.map((x) => {
-        const a = pool.alloc(x.length);
+        const a = pool.alloc(x.length, false);
         a.set(x);
         return a;
       });

@@ -77,11 +77,12 @@ export class CpuPool {
   }
 
   /**
-   * n zero-filled floats for a job: in the arena (where the SIMD loops work in place) when the
-   * pool has one, else a plain shared array. Give it back with free().
+   * n floats for a job: in the arena (where the SIMD loops work in place) when the pool has one,
+   * else a plain shared array; zero-filled unless `zero` is false (the arena's reused memory then
+   * holds old values: only for an array the caller overwrites whole). Give it back with free().
    */
-  alloc(n: number): Float32Array {
-    return this.arena ? this.arena.alloc(n) : sharedF32(n);
+  alloc(n: number, zero = true): Float32Array {
+    return this.arena ? this.arena.alloc(n, zero) : sharedF32(n);
   }
 
   /** Return an array from alloc() (a no-op for a plain shared array, which the GC reclaims). */

@@ -307,6 +307,14 @@ function zeroFraction(t: Tensor): number {
   return z / n;
 }
 
+/**
+ * Whether a float array is the whole of an unshared ArrayBuffer, so a byte view of it is as good as
+ * fromFloat32's copy (which would be one more pass over the tensor's memory).
+ */
+function ownsBuffer(y: Float32Array): y is Float32Array<ArrayBuffer> {
+  return y.buffer instanceof ArrayBuffer && y.byteOffset === 0 && y.byteLength === y.buffer.byteLength;
+}
+
 /** Changed fraction, sparsity and delta norm of an output against the first input (one chunk of StatsAccumulator). */
 function tensorStats(before: Float32Array, after: Float32Array): { changedFraction: number; sparsity: number; deltaNorm: number } {
   const acc = new StatsAccumulator();
@@ -558,6 +566,8 @@ export async function breedStream(
         written.push({ ...t, hash: (await out.finish()).hash, bytes: bytesOf(t) });
       };
       const chunkOut = (y: Float32Array) => fromFloat32(ref.name, [y.length], y, ref.dtype).data;
+      /** An output the backend handed over (backend.run: the caller owns it, and nothing here touches it again) as stored bytes. */
+      const ownedOut = (y: Float32Array) => (ref.dtype === 'F32' && ownsBuffer(y) ? new Uint8Array(y.buffer) : chunkOut(y));
       let plan: StreamPlan | 'skipped';
       let multiHash = '';
       try {
@@ -604,7 +614,9 @@ export async function breedStream(
               cancelled();
               if (out.length !== n) throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${n} elements`);
               acc.add(ins[0], out);
-              const stored = op.store ? op.store(ref, ins, out, p) : [fromFloat32(ref.name, [...ref.shape], out, ref.dtype)];
+              const stored = op.store
+                ? op.store(ref, ins, out, p)
+                : [{ name: ref.name, dtype: ref.dtype, shape: [...ref.shape], data: ownedOut(out) }];
               if (stored.length > 1) {
                 const h = sha256Stream();
                 for (const t of stored) h.update(t.data);
@@ -641,7 +653,7 @@ export async function breedStream(
               hold(y.byteLength);
               acc.add(ins[0], y);
               for (const [k, v] of Object.entries(chunkStats)) extra[k] = (extra[k] ?? 0) + v;
-              await write(ref, chunkOut(y));
+              await write(ref, ownedOut(y));
               hold(-y.byteLength);
             });
           }
