@@ -10,6 +10,7 @@ import { byteLength, fromFloat32, numel, type Tensor } from '../src/core/tensor.
 import { createCausalLmSession, type CausalLmSessionOptions } from '../src/runtime/causal-lm-session.ts';
 import { createSimdDecoder } from '../src/runtime/simd-decoder.ts';
 import type { CausalDecoder } from '../src/core/models/decoder.ts';
+import type { SpawnMatvecWorker } from '../src/cpu/simd-matvec.ts';
 
 /** The variant name of the rows timed on the garden's wasm-SIMD decoder. */
 export const SIMD_VARIANT = 'garden wasm-SIMD';
@@ -102,6 +103,8 @@ export async function timeModel(
     simd?: boolean;
     /** With simd: only the row of this many threads (1 or 2). */
     simdThreads?: 1 | 2;
+    /** With simd: how the 2-thread row starts its matvec worker (default: Node's worker_threads; in a browser, matvec-browser.ts). */
+    simdSpawn?: SpawnMatvecWorker;
   },
 ): Promise<LmRow[]> {
   const params = tensors.reduce((s, t) => s + numel(t.shape), 0);
@@ -121,7 +124,7 @@ export async function timeModel(
     let t = performance.now();
     const s: CausalDecoder =
       variant === SIMD_VARIANT || variant === SIMD_VARIANT_2T
-        ? await createSimdDecoder(cfg, tensors, { threads: variant === SIMD_VARIANT ? 1 : 2 })
+        ? await createSimdDecoder(cfg, tensors, { threads: variant === SIMD_VARIANT ? 1 : 2, spawn: o.simdSpawn })
         : await createCausalLmSession(cfg, tensors, { ...o.session, variant });
     const sessionMs = performance.now() - t;
     await s.forward(prompt.slice(0, 4)); // warm-up

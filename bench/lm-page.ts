@@ -1,8 +1,10 @@
 /**
  * The Chromium page of the language-model bench (bundled by bench/bundle.ts, driven by
  * bench/lm-browser.ts): the same models and timing as Node (bench/lm-common.ts) in
- * onnxruntime-web's browser build, on its wasm EP (one thread, as in Node) or its WebGPU EP. The
- * copy yardstick is measured in this page, so each ratio compares figures of one process.
+ * onnxruntime-web's browser build, on its wasm EP (one thread, as in Node) or its WebGPU EP; or
+ * (ep "wasm-simd") the garden's wasm-SIMD decoder on the int8 model, one and two threads, in a
+ * worker of this page (bench/lm-simd-worker.ts). The copy yardstick is measured in this page (the
+ * SIMD rows: in that worker), so each ratio compares figures of one process.
  */
 import { describeAdapter } from '../src/gpu/device.ts';
 import { parseSafetensors } from '../src/core/format/safetensors.ts';
@@ -10,9 +12,10 @@ import { parseCausalLmConfig, type CausalLmConfig } from '../src/core/models/lla
 import type { Tensor } from '../src/core/tensor.ts';
 import { sessionExecutionProvider } from '../src/runtime/ort-session.ts';
 import { copyBandwidth, smolShaped, timeModel, type LmRow } from './lm-common.ts';
+import type { LmSimdWorkerReply, LmSimdWorkerRequest } from './lm-simd-worker.ts';
 
 export interface LmPageOptions {
-  ep: 'wasm' | 'webgpu';
+  ep: 'wasm' | 'webgpu' | 'wasm-simd';
   /** Models to time: the starter base (served under /starter/) and/or the SmolLM-135M-shaped model with this many layers. */
   starter: boolean;
   smolLayers: number | null;
@@ -36,7 +39,44 @@ async function starter(): Promise<{ cfg: CausalLmConfig; tensors: Tensor[]; name
   return { cfg, tensors, name: `starter LM base (${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, ${tensors[0]?.dtype ?? ''})` };
 }
 
+/** The wasm-SIMD decoder's rows (int8 block 32, SmolLM-shaped with `smolLayers` layers), 1 and 2 threads, in a worker. */
+async function runSimd(o: LmPageOptions): Promise<LmPageResult> {
+  const ep = `Chromium wasm-SIMD decoder (worker${crossOriginIsolated ? ', cross-origin isolated' : ''})`;
+  if (o.smolLayers === null) return { ep, adapter: null, copyBytesPerSecond: 0, rows: [], notes: [] };
+  console.log(`  ${ep}: SmolLM-135M-shaped, ${o.smolLayers} layers, int8 block 32 (1 and 2 threads)`);
+  const worker = new Worker('/lm-simd-worker.js', { type: 'module', name: 'lm-simd' });
+  try {
+    const req: LmSimdWorkerRequest = {
+      layers: o.smolLayers,
+      promptTokens: o.promptTokens,
+      decodeTokens: o.decodeTokens,
+      copyBytes: o.copyBytes,
+      matvecWorkerUrl: '/matvec-worker.js',
+      ep,
+    };
+    const r = await new Promise<LmSimdWorkerReply>((resolve, reject) => {
+      worker.onmessage = (e: MessageEvent<LmSimdWorkerReply>) => resolve(e.data);
+      worker.onerror = (e) => reject(new Error(`the wasm-SIMD bench worker failed: ${e.message}`));
+      worker.postMessage(req);
+    });
+    if ('error' in r) return { ep, adapter: null, copyBytesPerSecond: 0, rows: [], notes: [`${ep}: ${r.error}`] };
+    const gb = (x: number) => (x / 1e9).toFixed(2);
+    return {
+      ep,
+      adapter: null,
+      copyBytesPerSecond: Math.round(r.copyBefore),
+      rows: r.rows,
+      notes: [
+        `${ep}: copy measured in the worker right before the rows ${gb(r.copyBefore)} GB/s (the ratios' yardstick), right after ${gb(r.copyAfter)} GB/s`,
+      ],
+    };
+  } finally {
+    worker.terminate();
+  }
+}
+
 async function runLmBench(o: LmPageOptions): Promise<LmPageResult> {
+  if (o.ep === 'wasm-simd') return runSimd(o);
   const notes: string[] = [];
   let adapter: LmPageResult['adapter'] = null;
   if (o.ep === 'webgpu') {
