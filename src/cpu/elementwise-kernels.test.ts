@@ -354,8 +354,8 @@ describe('element-wise range kernels', () => {
   });
 });
 
-describe('the spherical merges (Model Stock, NuSLERP, Multi-SLERP) as reduce-then-element-wise range kernels', () => {
-  const SPHERICAL = ['model-stock', 'nuslerp', 'nuslerp-base', 'multislerp', 'multislerp-base'];
+describe('the spherical merges (Model Stock, NuSLERP, Multi-SLERP, Karcher) as reduce-then-element-wise range kernels', () => {
+  const SPHERICAL = ['model-stock', 'nuslerp', 'nuslerp-base', 'multislerp', 'multislerp-base', 'karcher'];
   /** The reduce plan with a per-parent pass split into `parts` workers' shares and range passes over `bounds`, as the pool runs it. */
   function reduceParts(
     id: string,
@@ -567,7 +567,7 @@ describe('element-wise range kernels on the worker pool', () => {
   });
   afterAll(() => pool?.terminate());
 
-  it('soup, crossover, mutate, SLERP, pruning, quantize, NearSwap, Model Stock, NuSLERP, Multi-SLERP, RAM+ and SCE split across workers (the whole-tensor sums on one) equal the reference', async () => {
+  it('soup, crossover, mutate, SLERP, pruning, quantize, NearSwap, Model Stock, NuSLERP, Multi-SLERP, Karcher, RAM+ and SCE split across workers (the whole-tensor sums on one) equal the reference', async () => {
     const n = 120_007;
     for (const id of [
       'soup',
@@ -580,6 +580,7 @@ describe('element-wise range kernels on the worker pool', () => {
       'model-stock',
       'nuslerp-base',
       'multislerp',
+      'karcher',
       'ramplus-tl',
       'sce',
     ]) {
@@ -589,8 +590,11 @@ describe('element-wise range kernels on the worker pool', () => {
       const params = resolveParams(op, id === 'soup' ? { mode: 'seeded' } : {}, P);
       const ctx = { name: `t.${id}`, shape: [n], seed: 3 };
       const out = pool.alloc(n);
-      await pool.run(id, inputs, out, params, ctx);
-      expect(bits(out), id).toEqual(bits(op.cpu(inputs, params, ctx)));
+      const [stats, refStats] = [{}, {}];
+      await pool.run(id, inputs, out, params, { ...ctx, stats });
+      expect(bits(out), id).toEqual(bits(op.cpu(inputs, params, { ...ctx, stats: refStats })));
+      // The counts the reference reports (Karcher's iterations, TIES-like counts) come back from the pool too.
+      expect(stats, id).toEqual(refStats);
       for (const a of [...inputs, out]) pool.free(a);
     }
   });

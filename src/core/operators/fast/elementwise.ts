@@ -18,6 +18,7 @@ import { layout, QUANT_SCHEMES, quantScheme } from '../quantize.cpu.ts';
 import { gramFromPairs, gramPairs } from '../gram.ts';
 import { modelStockRatio, modelStockRatios, modelStockRowLength } from '../model-stock.cpu.ts';
 import { multislerpCoefficients } from '../multislerp.cpu.ts';
+import { karcherCoefficients } from '../karcher.cpu.ts';
 import { nuslerpLayout, nuslerpT, nuslerpTable, vectorOf } from '../nuslerp.cpu.ts';
 import type { ReducePart } from './reduce.ts';
 import { ramLambdas } from '../ram.cpu.ts';
@@ -313,11 +314,14 @@ function modelStockRange(
   }
 }
 
-/** Multi-SLERP (multislerp.cpu.ts) given its coefficients: Σ fround(fround(βₖ)·xₖ) from +0 in order (+ base, xₖ then the deltas). */
-function multislerpRange(withBase: boolean) {
+/**
+ * gram.ts's combine given the coefficients in params[key] (Multi-SLERP, Karcher): Σ fround(fround(βₖ)·xₖ)
+ * from +0 in order (+ base, xₖ then the deltas).
+ */
+function combineRange(withBase: boolean, key = 'multislerpBeta') {
   return (inputs: readonly Float32Array[], out: Float32Array, params: ParamValues, _c: TensorContext, start: number, end: number): void => {
-    const beta = params.multislerpBeta;
-    if (!Array.isArray(beta)) throw new Error('multislerp range kernel: coefficients missing (the reduce plan runs first)');
+    const beta = params[key];
+    if (!Array.isArray(beta)) throw new Error(`${key} missing: the range kernel's reduce plan runs first`);
     const b = beta.map((x) => f(x));
     const base = withBase ? inputs[0] : null;
     const xs = inputs.slice(withBase ? 1 : 0);
@@ -356,7 +360,7 @@ function multislerpKernel(id: string, withBase: boolean): RangeKernel {
         ).beta,
       }),
     ),
-    run: multislerpRange(withBase),
+    run: combineRange(withBase),
   });
 }
 
@@ -557,6 +561,30 @@ const SCE_KERNEL = withPrepare({
   },
 });
 
+/**
+ * Karcher mean (karcher.cpu.ts): its iteration runs on the Gram matrix of the models (each pair's
+ * float64 sum in element order: the reduce plan's pass, pairs across the workers), so the
+ * coefficients are the reference's; then the combine pass per element. The merge sets
+ * ctx.stats.iterations, as the reference does.
+ */
+const KARCHER_KERNEL = withPrepare({
+  id: 'karcher',
+  bytesPerElement: elementwise,
+  reduce: gramPlan(
+    (inputs) => {
+      if (inputs.length < 2) throw new Error(`karcher needs at least two models, got ${inputs.length}`);
+      return true;
+    },
+    (inputs) => ({ xs: inputs, base: null }),
+    (g, P, params, ctx) => {
+      const { beta, iterations } = karcherCoefficients(g, P, num(params, 'maxIter', 10), num(params, 'tol', 1e-5));
+      if (ctx.stats) ctx.stats.iterations = iterations;
+      return { karcherBeta: beta };
+    },
+  ),
+  run: combineRange(false, 'karcherBeta'),
+});
+
 export const ELEMENTWISE_KERNELS = Object.freeze({
   crossover: { id: 'crossover', bytesPerElement: elementwise, run: crossoverRange } satisfies RangeKernel,
   mutate: withPrepare({
@@ -586,6 +614,7 @@ export const ELEMENTWISE_KERNELS = Object.freeze({
   'nuslerp-base': nuslerpKernel('nuslerp-base', true),
   multislerp: multislerpKernel('multislerp', false),
   'multislerp-base': multislerpKernel('multislerp-base', true),
+  karcher: KARCHER_KERNEL,
   ram: RAM_KERNEL,
   'ramplus-tl': { ...RAM_KERNEL, id: 'ramplus-tl' },
   sce: SCE_KERNEL,
