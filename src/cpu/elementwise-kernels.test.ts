@@ -14,23 +14,10 @@ import { elementwiseSimdPartial } from './simd-elementwise.ts';
 import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
 import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
+import { seeded } from './test-inputs.ts';
 
 const bits = (a: Float32Array) =>
   Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
-
-function seeded(n: number, seed: number, into: Float32Array = new Float32Array(n)): Float32Array {
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const r = s / 4294967296;
-    into[i] = r < 0.02 ? 0 : r < 0.04 ? -0 : (r - 0.5) * 2 ** ((s & 15) - 6);
-  }
-  return into;
-}
 
 /** Run kernel `id` over the ranges cut at `bounds`, its reduce plan first; the output. */
 function viaRanges(id: string, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext, bounds: number[]): Float32Array {

@@ -10,21 +10,8 @@ import { createFastCpuBackend } from './backend.ts';
 import { sharedF32, type CpuPool } from './pool.ts';
 import { simd, simdRange } from './simd.ts';
 import { Arena } from './arena.ts';
+import { seeded } from './test-inputs.ts';
 
-/** Seeded floats with a spread of magnitudes and signs, including exact zeros and −0. */
-function seeded(n: number, seed: number, into: Float32Array = new Float32Array(n)): Float32Array {
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const r = s / 4294967296;
-    into[i] = r < 0.02 ? 0 : r < 0.04 ? -0 : (r - 0.5) * 2 ** ((s & 15) - 6);
-  }
-  return into;
-}
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const ctx = { name: 'layer.weight', shape: [0], seed: 1 };
 
