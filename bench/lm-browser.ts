@@ -21,13 +21,7 @@ import { CHROMIUM_ARGS } from './browser.ts';
 import { bundle } from './bundle.ts';
 import { serve } from './server.ts';
 import type { LmPageOptions, LmPageResult } from './lm-page.ts';
-import { STARTER_LM, type LmRow } from './lm-common.ts';
-
-/** " PASS" / " MISS" against issue 18's ≥ 0.5 (bench/lm.ts's LM_DECODE_TARGET) for the SmolLM-shaped rows. */
-export function browserVerdict(r: LmRow): string {
-  if (!r.model.startsWith('SmolLM')) return '';
-  return r.overCopy >= 0.5 ? ' PASS (≥ 0.5)' : ' MISS (< 0.5)';
-}
+import { decodeVerdict, STARTER_LM } from './lm-common.ts';
 
 export interface LmBrowserBench {
   browser: string;
@@ -145,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
     for (const run of r.runs)
       for (const x of run.rows)
         console.log(
-          `${x.ep} | ${x.model} ${x.variant}: session ${x.sessionMs} ms  prefill ${x.prefillTps} tok/s  decode ${x.decodeTps} tok/s  weights/copy ${x.overCopy} (copy ${(run.copyBytesPerSecond / 1e9).toFixed(2)} GB/s)${browserVerdict(x)}`,
+          `${x.ep} | ${x.model} ${x.variant}: session ${x.sessionMs} ms  prefill ${x.prefillTps} tok/s  decode ${x.decodeTps} tok/s  weights/copy ${x.overCopy} (copy ${(run.copyBytesPerSecond / 1e9).toFixed(2)} GB/s)${decodeVerdict(x)}`,
         );
     for (const n of r.notes) console.log(`note: ${n}`);
   }

@@ -42,10 +42,19 @@ export interface LmRow {
   overCopy: number;
 }
 
-/** The copy yardstick's size: far larger than the caches. */
+/** The decode target of issue 18: weight bytes per second ≥ 0.5 of copy on the CPU path. */
+export const LM_DECODE_TARGET = 0.5;
+
+/** " PASS" / " MISS" against LM_DECODE_TARGET for the SmolLM-shaped rows (the starter LM sits in the caches: none). */
+export function decodeVerdict(r: LmRow): string {
+  if (!r.model.startsWith('SmolLM')) return '';
+  return r.overCopy >= LM_DECODE_TARGET ? ` PASS (≥ ${LM_DECODE_TARGET})` : ` MISS (< ${LM_DECODE_TARGET})`;
+}
+
 /** The starter LM base's folder (npm run starter). */
 export const STARTER_LM = 'public/starter/lm/base';
 
+/** The copy yardstick's size: far larger than the caches. */
 export const YARDSTICK_BYTES = 512 << 20;
 
 /** Copy bandwidth: bytes per second of TypedArray.set over `bytes`, best of a few. */

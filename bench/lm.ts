@@ -30,7 +30,7 @@
 import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createCausalLmSession } from '../src/runtime/causal-lm-session.ts';
-import { copyBandwidth, SIMD_VARIANT, smolShaped, STARTER_LM, timeModel, YARDSTICK_BYTES, type LmRow } from './lm-common.ts';
+import { copyBandwidth, decodeVerdict, SIMD_VARIANT, smolShaped, STARTER_LM, timeModel, YARDSTICK_BYTES, type LmRow } from './lm-common.ts';
 import { openCausalLm } from '../src/node/hf-folder.ts';
 import { loadTensors } from '../src/core/format/model.ts';
 import { quantizeCausalLm } from '../src/core/models/llama-quantize.ts';
@@ -61,7 +61,7 @@ export function lmExtraMarkdown(lm: LmBench): string[] {
     for (const run of b.runs)
       for (const r of run.rows)
         L.push(
-          `| ${r.ep ?? run.ep} | ${r.model} | ${r.variant} | ${r.sessionMs} | ${r.prefillTps} (${r.prefillTokens}) | ${r.decodeTps} (${r.decodeTokens}) | ${(run.copyBytesPerSecond / 1e9).toFixed(2)} | ${r.overCopy.toFixed(3)} |`,
+          `| ${r.ep ?? run.ep} | ${r.model} | ${r.variant} | ${r.sessionMs} | ${r.prefillTps} (${r.prefillTokens}) | ${r.decodeTps} (${r.decodeTokens}) | ${(run.copyBytesPerSecond / 1e9).toFixed(2)} | ${r.overCopy.toFixed(3)}${decodeVerdict(r)} |`,
         );
     L.push('');
     for (const n of b.notes) L.push(`- ${n}`);
@@ -76,16 +76,9 @@ export function lmExtraMarkdown(lm: LmBench): string[] {
   return L;
 }
 
-/** The decode target of issue 18: weight bytes per second ≥ 0.5 of copy on the CPU path. */
-export const LM_DECODE_TARGET = 0.5;
+export { LM_DECODE_TARGET, decodeVerdict } from './lm-common.ts';
 
 export { STARTER_LM } from './lm-common.ts';
-
-/** " PASS" / " MISS" against LM_DECODE_TARGET for the SmolLM-shaped rows (the starter LM sits in the caches: none). */
-export function decodeVerdict(r: LmRow): string {
-  if (!r.model.startsWith('SmolLM')) return '';
-  return r.overCopy >= LM_DECODE_TARGET ? ` PASS (≥ ${LM_DECODE_TARGET})` : ` MISS (< ${LM_DECODE_TARGET})`;
-}
 
 /** Both models, both decoder variants, against one copy yardstick (a small model's weights may sit in the caches, above 1.0). */
 export async function benchLm(o: {
