@@ -223,6 +223,19 @@ describe('element-wise range kernels', () => {
     }
     check('crossover', inputs, { weights: [0, 0, 1] }, true);
     check('crossover', inputs, { weights: [1, 0, 0] }, true);
+    // Folded keys: runs that cross a multiple of 2¹⁶ in index space (off a vector boundary) and 2³² (indices wrap).
+    for (const offset of [65536 - 2, 3 * 65536 - 101, 2 ** 32 - 101]) {
+      const c = { ...ctx, offset };
+      for (const [id, ins, params] of [
+        ['mutate', [inputs[0]], { strength: 1, epsilon: 0.5, std: 1, rate: 0.5 }],
+        ['crossover', inputs, { weights: [1, 2, 3] }],
+      ] as [string, Float32Array[], ParamValues][]) {
+        out.fill(NaN);
+        expect(simdRange(id, ins, out, params, c, 1, n, arena.memory)).toBe(true);
+        getFastKernel(id).run(ins, out, params, c, 0, 1);
+        expect(bits(out), `${id} at ${offset}`).toEqual(bits(getOperator(id).cpu(ins, params, c)));
+      }
+    }
   });
 
   it('the SIMD loops called in blocks of 64 K elements (crossover, mutation, SLERP, quantize) carry the draws and sums across calls', () => {

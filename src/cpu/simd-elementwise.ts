@@ -4,9 +4,9 @@
  * quantization, on a pool's arena, in place. Hand-assembled with wasm-asm.ts's builders, 4 lanes
  * a vector, 4 vectors an iteration (unrolledLoop16: V8 rebuilds every constant inside the loop):
  *
- *   crossK(o, x₀…x_{K−1}, T₀…T_{K−2}, sk, idx0, nBytes), K = 2, 3, 4:
+ *   crossK(o, x₀…x_{K−1}, T₀…T_{K−2}, sk, idx0, nBytes), K = 2, 3, 4 (keys folded: foldKey):
  *       k = draw(sk, idx0 + i); o[i] = x_p[i] for the first p with T_p > k (else x_{K−1}[i])
- *   mutate / mutateRate(o, x, ampS, eps, T, noiseKey, rateKey, idx0, nBytes):
+ *   mutate / mutateRate(o, x, ampS, eps, T, noiseKey, rateKey, idx0, nBytes) (keys folded):
  *       noise = clamp(ampS·(draw(noiseKey, idx0 + i) − 2²³), −eps, eps); o[i] = x[i] + noise;
  *       mutateRate keeps x[i] where draw(rateKey, idx0 + i) > T
  *   lin2(o, x₀, x₁, a, b, nBytes): o[i] = a·x₀[i] + b·x₁[i]
@@ -105,15 +105,19 @@ export function drawSetup(fn: Pick<Func, 'v'>, idx0: number): number[] {
   ];
 }
 
-/** The 24-bit draw k = mix32(key ^ idx) >>> 8 per lane onto the stack (unitAt = k·2⁻²⁴; key: a v128 local holding the splatted stream key). */
-export function draw(fn: Pick<Func, 'v'>, key: number): number[] {
+/**
+ * The 24-bit draw k = mix32(key ^ idx) >>> 8 per lane onto the stack (unitAt = k·2⁻²⁴; key: a v128
+ * local holding the splatted stream key). With `folded`, key holds foldKey(key, idx) instead, for
+ * indices that share idx >>> 16, and mix32's first step x ^ (x >>> 16) is that xor.
+ */
+export function draw(fn: Pick<Func, 'v'>, key: number, folded = false): number[] {
   const h = fn.v('h');
   const xorShift = (s: number) => [...tee(h), ...get(h), ...i32const(s), ...i32x4shrU, ...v128xor];
   return [
     ...get(key),
     ...get(fn.v('idx')),
     ...v128xor,
-    ...xorShift(16),
+    ...(folded ? [] : xorShift(16)),
     ...get(fn.v('m1')),
     ...i32x4mul,
     ...xorShift(15),
@@ -124,6 +128,14 @@ export function draw(fn: Pick<Func, 'v'>, key: number): number[] {
     ...i32x4shrU,
   ];
 }
+
+/** Indices per run that share idx >>> 16. */
+const DRAW_RUN = 1 << 16;
+/**
+ * x ^ (x >>> 16) for x = key ^ idx is idx ^ (key ^ (key >>> 16) ^ (idx >>> 16)): for the indices of
+ * one run of DRAW_RUN (idx >>> 16 fixed) the bracket is one constant, the folded key.
+ */
+export const foldKey = (key: number, idx: number): number => (key ^ (key >>> 16) ^ (idx >>> 16)) | 0;
 
 /** unitAt(key, idx) per lane onto the stack: the draw as f32 times 2⁻²⁴. */
 export function unit(fn: Pick<Func, 'v'>, key: number): number[] {
@@ -168,7 +180,7 @@ function crossover(k: number): [Func, number[]] {
     ],
     (fn, u) => {
       // x_p for the first p with T_p > k, else x_{K−1}: selections from the last parent down.
-      const step = [...draw(fn, fn.v('sk')), ...set(fn.v('k')), ...loadU(fn, k, u)];
+      const step = [...draw(fn, fn.v('sk'), true), ...set(fn.v('k')), ...loadU(fn, k, u)];
       for (let p = k - 2; p >= 0; p--)
         step.push(
           ...set(fn.v('res')),
@@ -209,7 +221,7 @@ function mutate(withRate: boolean): [Func, number[]] {
       ...loadU(fn, 1, u),
       ...(withRate ? tee(fn.v('x')) : []),
       ...get(fn.v('amp')),
-      ...draw(fn, fn.v('nk')),
+      ...draw(fn, fn.v('nk'), true),
       ...get(fn.v('bias')),
       ...i32x4add,
       ...f32x4convertS,
@@ -222,7 +234,15 @@ function mutate(withRate: boolean): [Func, number[]] {
       ...f32x4add,
       // mutateRate: x where the rate draw is >= rate (k > T).
       ...(withRate
-        ? [...set(fn.v('y')), ...get(fn.v('x')), ...get(fn.v('y')), ...draw(fn, fn.v('rk')), ...get(fn.v('T')), ...i32x4gtS, ...bitselect]
+        ? [
+            ...set(fn.v('y')),
+            ...get(fn.v('x')),
+            ...get(fn.v('y')),
+            ...draw(fn, fn.v('rk'), true),
+            ...get(fn.v('T')),
+            ...i32x4gtS,
+            ...bitselect,
+          ]
         : []),
       ...nextIdx(fn),
     ],
@@ -568,7 +588,7 @@ function loopOf(
   params: ParamValues,
   ctx: TensorContext,
   start: number,
-): { loop: Loop; args: number[]; idx0?: number } | null {
+): { loop: Loop; args: number[]; keys?: number[]; idx0?: number } | null {
   const f = Math.fround;
   const offset = ctx.offset ?? 0;
   switch (kernel) {
@@ -579,7 +599,8 @@ function loopOf(
       const sk = streamKey(tensorKey(ctx.seed, ctx.name), 0);
       return {
         loop: [s.cross2, s.cross3, s.cross4][k - 2],
-        args: [...Array.from(c.subarray(0, k - 1), belowThreshold), sk],
+        args: Array.from(c.subarray(0, k - 1), belowThreshold),
+        keys: [sk],
         idx0: offset + start,
       };
     }
@@ -598,7 +619,8 @@ function loopOf(
       const key = tensorKey(ctx.seed, ctx.name);
       return {
         loop: rate < 1 ? s.mutateRate : s.mutate,
-        args: [ampS, eps, T, streamKey(key, 0), streamKey(key, 1)],
+        args: [ampS, eps, T],
+        keys: [streamKey(key, 0), streamKey(key, 1)],
         idx0: offset + start,
       };
     }
@@ -631,12 +653,18 @@ export function elementwiseSimdRange(
   const s = elementwiseSimdOn(arena);
   const l = s && loopOf(s, kernel, inputs, params, ctx, start);
   if (!l) return false;
-  const vecEnd = start + ((end - start) & ~3);
-  for (let b = start; b < vecEnd; b += CALL) {
-    const len = Math.min(CALL, vecEnd - b);
-    const args = l.idx0 === undefined ? l.args : [...l.args, (l.idx0 + (b - start)) | 0];
-    l.loop(out.byteOffset + 4 * b, ...inputs.map((x) => x.byteOffset + 4 * b), ...args, 4 * len);
+  // Calls of up to CALL elements; with draws, none across a multiple of 2¹⁶ in index space (the
+  // keys are folded for that call's idx >>> 16), the up to 3 elements before such a point in JavaScript.
+  for (let b = start; b < end;) {
+    const idx = l.idx0 === undefined ? 0 : l.idx0 + (b - start);
+    const e = Math.min(end, b + CALL, l.keys ? b + DRAW_RUN - (idx % DRAW_RUN) : end);
+    const vec = b + ((e - b) & ~3);
+    if (vec > b) {
+      const args = l.keys ? [...l.args, ...l.keys.map((k) => foldKey(k, idx)), idx | 0] : l.args;
+      l.loop(out.byteOffset + 4 * b, ...inputs.map((x) => x.byteOffset + 4 * b), ...args, 4 * (vec - b));
+    }
+    if (vec < e) getFastKernel(kernel).run(inputs, out, params, ctx, vec, e);
+    b = e;
   }
-  if (vecEnd < end) getFastKernel(kernel).run(inputs, out, params, ctx, vecEnd, end);
   return true;
 }
