@@ -356,6 +356,7 @@ describe('element-wise range kernels', () => {
 
 describe('the spherical merges (Model Stock, NuSLERP, Multi-SLERP, Karcher) as reduce-then-element-wise range kernels', () => {
   const SPHERICAL = ['model-stock', 'nuslerp', 'nuslerp-base', 'multislerp', 'multislerp-base', 'karcher'];
+  const arena = new Arena();
   /** The reduce plan with a per-parent pass split into `parts` workers' shares and range passes over `bounds`, as the pool runs it. */
   function reduceParts(
     id: string,
@@ -421,6 +422,20 @@ describe('the spherical merges (Model Stock, NuSLERP, Multi-SLERP, Karcher) as r
           const out = new Float32Array(n).fill(NaN);
           for (let i = 0; i + 1 < bounds.length; i++) k.run(inputs, out, p, ctx, bounds[i], bounds[i + 1]);
           expect(bits(out), `${id} in ${parts} parts`).toEqual(bits(ref));
+          // On an arena: Karcher's and Multi-SLERP's combine pass through the blend / task-delta SIMD loops (2–4 parents).
+          const arr = inputs.map((x) => {
+            const a = arena.alloc(n);
+            a.set(x);
+            return a;
+          });
+          const outA = arena.alloc(n).fill(NaN);
+          for (let i = 0; i + 1 < bounds.length; i++)
+            if (!simdRange(id, arr, outA, p, ctx, bounds[i], bounds[i + 1], arena.memory))
+              k.run(arr, outA, p, ctx, bounds[i], bounds[i + 1]);
+          expect(bits(outA), `${id} on the arena`).toEqual(bits(ref));
+          const combined = ['karcher', 'multislerp', 'multislerp-base'].includes(id) && P >= (id === 'multislerp-base' ? 1 : 2) && P <= 4;
+          if (combined) expect(simdRange(id, arr, outA, p, ctx, 0, n, arena.memory), id).toBe(true);
+          for (const a of [...arr, outA]) arena.free(a);
         },
       ),
       { numRuns: 250, seed: 12 },

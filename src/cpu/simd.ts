@@ -186,6 +186,71 @@ export function simdOn(memory: WebAssembly.Memory): Simd | null {
   return s;
 }
 
+/** The fused blendK loop in place on an arena: o = (((0 + w₀x₀) + w₁x₁) + …) / dv, the last few elements in JavaScript; false where it has none. */
+function blendOnArena(
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  w: ArrayLike<number>,
+  dv: number,
+  start: number,
+  end: number,
+  arena: WebAssembly.Memory,
+): boolean {
+  const k = inputs.length;
+  const s = k >= 2 && k <= 4 ? simdOn(arena) : null;
+  if (!s) return false;
+  const f = Math.fround;
+  const vecEnd = start + ((end - start) & ~3);
+  if (vecEnd > start) {
+    const fn = k === 2 ? s.blend2 : k === 3 ? s.blend3 : s.blend4;
+    fn(out.byteOffset + 4 * start, ...inputs.map((x) => x.byteOffset + 4 * start), ...Array.from(w), dv, 4 * (vecEnd - start));
+  }
+  for (let i = vecEnd; i < end; i++) {
+    let acc = 0;
+    for (let p = 0; p < k; p++) acc = f(acc + f(w[p] * inputs[p][i]));
+    out[i] = acc / dv;
+  }
+  return true;
+}
+
+/**
+ * The combine pass of Karcher and Multi-SLERP (gram.ts's combine: Σ fround(fround(βₖ)·xₖ) from +0
+ * in order, + base for multislerp-base) on an arena: the blendK loop with weights fround(βₖ) and
+ * divisor 1 (x / 1 is x), or with a base the taK loop with λ = 1 and divisor 1 (b + 1·y is b + y).
+ * False where the coefficients are missing or the parents are not 2–4 (1–4 with a base).
+ */
+function combineRange(
+  kernel: string,
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  params: ParamValues,
+  ctx: TensorContext,
+  start: number,
+  end: number,
+  arena: WebAssembly.Memory,
+): boolean {
+  const beta =
+    kernel === 'karcher' ? params.karcherBeta : kernel === 'multislerp' || kernel === 'multislerp-base' ? params.multislerpBeta : undefined;
+  if (!Array.isArray(beta)) return false;
+  const b = Float32Array.from(beta);
+  if (kernel !== 'multislerp-base') return b.length === inputs.length && blendOnArena(inputs, out, b, 1, start, end, arena);
+  const P = inputs.length - 1;
+  const s = simdOn(arena);
+  if (!s || P < 1 || P > 4 || b.length !== P) return false;
+  const vecEnd = start + ((end - start) & ~3);
+  if (vecEnd > start)
+    [s.ta1, s.ta2, s.ta3, s.ta4][P - 1](
+      out.byteOffset + 4 * start,
+      ...inputs.map((x) => x.byteOffset + 4 * start),
+      ...beta,
+      1,
+      1,
+      4 * (vecEnd - start),
+    );
+  if (vecEnd < end) getFastKernel(kernel).run(inputs, out, params, ctx, vecEnd, end);
+  return true;
+}
+
 /**
  * Run `kernel` over out[start, end) with SIMD when this thread has it and the kernel has a SIMD
  * form; returns false (having done nothing) otherwise, so the caller runs the JavaScript kernel.
@@ -203,31 +268,15 @@ export function simdRange(
   arena?: WebAssembly.Memory,
 ): boolean {
   if (kernel === 'soup') return simdRange('blend', inputs, out, soupAsBlend(params, inputs.length, ctx.seed), ctx, start, end, arena);
+  const combined = arena && combineRange(kernel, inputs, out, params, ctx, start, end, arena);
+  if (combined) return true;
   if (kernel !== 'blend')
     return arena
       ? elementwiseSimdRange(kernel, inputs, out, params, ctx, start, end, arena) ||
           taskDeltaRange(kernel, inputs, out, params, ctx, start, end, arena)
       : false;
   const { weights: w, divisor: dv } = blendWeights(params, inputs.length);
-  const k = inputs.length;
-  if (arena && k >= 2 && k <= 4) {
-    const s = simdOn(arena);
-    if (s) {
-      const f = Math.fround;
-      const vecEnd = start + ((end - start) & ~3);
-      if (vecEnd > start) {
-        const fn = k === 2 ? s.blend2 : k === 3 ? s.blend3 : s.blend4;
-        const ptrs = inputs.map((x) => x.byteOffset + 4 * start);
-        fn(out.byteOffset + 4 * start, ...ptrs, ...w, dv, 4 * (vecEnd - start));
-      }
-      for (let i = vecEnd; i < end; i++) {
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc = f(acc + f(w[p] * inputs[p][i]));
-        out[i] = acc / dv;
-      }
-      return true;
-    }
-  }
+  if (arena && blendOnArena(inputs, out, w, dv, start, end, arena)) return true;
   const s = simd();
   if (!s) return false;
   const heap = new Float32Array(s.mem.buffer, 0, 2 * BLOCK);
