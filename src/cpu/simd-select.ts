@@ -51,7 +51,7 @@ import {
   v128load,
   v128store,
 } from './wasm-asm.ts';
-import { drawSetup, unit } from './simd-elementwise.ts';
+import { belowThreshold, draw, drawSetup, unit } from './simd-elementwise.ts';
 import { HIGH_SIZE, LOW_SIZE } from '../core/operators/select.ts';
 import { vectorEnd, type ApplySpec, type PassLoops } from '../core/operators/fast/loops.ts';
 
@@ -278,6 +278,67 @@ function l1Random(Q: number): [Func, number[]] {
   return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
 }
 
+const f64x2splat = SIMD(0x14);
+const f64x2replace = (l: number) => [...SIMD(0x22), l];
+const f64x2lane = (l: number) => [...SIMD(0x21), l];
+const f64x2add = SIMD(0xf0);
+const f64x2promoteLow = SIMD(0x5f);
+/** i8x16.shuffle of (v, v): lanes 2, 3 of an f32x4 to lanes 0, 1. */
+const highHalf = [...SIMD(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+/** Exponent thresholds per sum in l1c: the caller's field and the next two. */
+export const L1_THRESHOLDS = 1;
+
+/**
+ * l1c(x, b, sk, ⌈drop·2²⁴⌉, idx0, nBytes, fb, fa, before₀…₃, after₀…₃, nb₀…₂, na₀…₂) → (before₀…₃, after₀…₃, nb₀…₂, na₀…₂):
+ * DARE's L1 sums of one parent by lanes, for a pre-pass split by range (fast/task-arithmetic.ts
+ * certifies the result against the reference's ordered sum, l1Certified): lane l sums the
+ * float64 |x − b| (and the kept ones, unitAt(sk, idx0 + i) ≥ drop) of the elements ≡ l mod 4,
+ * continued from the given values (in any order it is a sum of the same terms), and nb_t / na_t
+ * count the non-zero terms whose magnitude bits lie below (fb + t) << 23 (fa + t for the kept ones).
+ */
+function l1Lanes(): [Func, number[]] {
+  const fn = new Func(
+    [I32, I32, I32, I32, I32, I32, I32, I32, ...Array(8).fill(F64), ...Array(2 * L1_THRESHOLDS).fill(I32)],
+    [...Array(8).fill(F64), ...Array(2 * L1_THRESHOLDS).fill(I32)],
+    { i: I32 },
+  );
+  const [sk, drop, idx0, n, fb, fa] = [2, 3, 4, 5, 6, 7];
+  const sumAt = (k: number) => 8 + k;
+  const cntAt = (k: number) => 16 + k;
+  const acc = (nm: string, h: number) => fn.v(`${nm}${h}`);
+  const setup = [...drawSetup(fn, idx0), ...get(drop), ...i32x4splat, ...set(fn.v('drop'))];
+  setup.push(...get(sk), ...i32x4splat, ...set(fn.v('sk')), ...v128const([1, 1, 1, 1]), ...set(fn.v('one')));
+  ['b', 'a'].forEach((nm, s) => {
+    for (let h = 0; h < 2; h++)
+      setup.push(...get(sumAt(4 * s + 2 * h)), ...f64x2splat, ...get(sumAt(4 * s + 2 * h + 1)), ...f64x2replace(1), ...set(acc(nm, h)));
+    for (let t = 0; t < L1_THRESHOLDS; t++) {
+      // (bits − 1) <u ((field << 23) − 1): non-zero and below the threshold.
+      setup.push(...get(s ? fa : fb), ...i32const(t), add, ...i32const(23), 0x74, ...i32const(1), 0x6b, ...i32x4splat);
+      setup.push(...set(fn.v(`T${nm}${t}`)), ...v128const([0, 0, 0, 0]), ...set(fn.v(`c${nm}${t}`)));
+    }
+  });
+  const step = [...load(fn, 0), ...load(fn, 1), ...f32x4sub, ...f32x4abs, ...set(fn.v('b'))];
+  // Dropped iff the 24-bit draw k < ⌈drop·2²⁴⌉ (unitAt < drop, belowThreshold).
+  step.push(...get(fn.v('b')), ...draw(fn, fn.v('sk')), ...get(fn.v('drop')), ...i32x4ltS, ...v128andnot, ...set(fn.v('a')));
+  for (const nm of ['b', 'a']) {
+    const v = fn.v(nm);
+    step.push(...get(acc(nm, 0)), ...get(v), ...f64x2promoteLow, ...f64x2add, ...set(acc(nm, 0)));
+    step.push(...get(acc(nm, 1)), ...get(v), ...get(v), ...highHalf, ...f64x2promoteLow, ...f64x2add, ...set(acc(nm, 1)));
+    step.push(...get(v), ...get(fn.v('one')), ...i32x4sub, ...set(fn.v('m1b')));
+    for (let t = 0; t < L1_THRESHOLDS; t++) {
+      const c = fn.v(`c${nm}${t}`);
+      step.push(...get(c), ...get(fn.v('m1b')), ...get(fn.v(`T${nm}${t}`)), ...i32x4ltU, ...i32x4sub, ...set(c));
+    }
+  }
+  step.push(...nextIdx(fn));
+  const results: number[] = [];
+  for (const nm of ['b', 'a']) for (let h = 0; h < 2; h++) for (let l = 0; l < 2; l++) results.push(...get(acc(nm, h)), ...f64x2lane(l));
+  ['b', 'a'].forEach((nm, s) => {
+    for (let t = 0; t < L1_THRESHOLDS; t++) results.push(...get(cntAt(s * L1_THRESHOLDS + t)), ...lanesSum(fn.v(`c${nm}${t}`)), add);
+  });
+  return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...results]];
+}
+
 /**
  * What one element-wise loop specialises on, so that it runs only the float operations the
  * reference runs for these parameters (a multiply by 1 and a division by 1 are exact, NaN
@@ -416,6 +477,7 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['low1', ...low(false)],
     ['l1r1', ...l1Random(1)],
     ['l1r2', ...l1Random(2)],
+    ['l1c', ...l1Lanes()],
     ['prune', ...prune()],
     ['win', ...win()],
   ];
@@ -637,6 +699,19 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
         for (let q = 0; q < Q; q++) sums.push([r[2 * q], r[2 * q + 1]]);
       }
       return sums;
+    },
+    l1Lanes(base, x, sk, drop, offset, fb, fa, start, end) {
+      let r: number[] = [...Array<number>(8).fill(0), ...Array<number>(2 * L1_THRESHOLDS).fill(0)];
+      blocksOf(start, vectorEnd(start, end), (s, len) => {
+        r = e.l1c(ptr(x, s), ptr(base, s), sk | 0, belowThreshold(drop), (offset + s) | 0, 4 * len, fb | 0, fa | 0, ...r) as number[];
+      });
+      // The lanes combined: three more additions per sum (l1Certified counts them).
+      return {
+        before: r[0] + r[1] + (r[2] + r[3]),
+        after: r[4] + r[5] + (r[6] + r[7]),
+        nb: r.slice(8, 8 + L1_THRESHOLDS),
+        na: r.slice(8 + L1_THRESHOLDS),
+      };
     },
     prune(x, out, bits, index, start, end) {
       blocksOf(start, vectorEnd(start, end), (s, len) => e.prune(ptr(out, s), ptr(x, s), bits | 0, clampIndex(index), s, 4 * len));

@@ -16,7 +16,7 @@ import { simdRange } from './simd.ts';
 import { CANDIDATES_MAX, isKept, isPruned } from '../core/operators/select.ts';
 import { passLoopsOn, SELECT_SCRATCH_BYTES, simpleThresholds } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
-import { samplePositions } from '../core/operators/fast/task-arithmetic.ts';
+import { certifiedNorms, l1Interval, samplePositions } from '../core/operators/fast/task-arithmetic.ts';
 
 const FAMILY = listOperators()
   .filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic')
@@ -397,6 +397,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       lowCandidates: wrap('lowCandidates'),
       window: wrap('window'),
       l1Random: wrap('l1Random'),
+      l1Lanes: wrap('l1Lanes'),
       prune: wrap('prune'),
       apply: wrap('apply'),
     } as PassLoops;
@@ -427,7 +428,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       loops,
     });
     // Every loop ran (none declined its way out of the test); the radix passes where no window serves (few samples, many equal magnitudes, a miss).
-    for (const key of ['l1Random', 'apply']) expect(taken[key], key).toBeGreaterThan(20);
+    for (const key of ['l1Lanes', 'apply']) expect(taken[key], key).toBeGreaterThan(20);
     for (const key of ['window', 'histHigh', 'lowCandidates']) expect(taken[key], key).toBeGreaterThan(5);
   });
 
@@ -616,6 +617,18 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       streams: { ...simd, apply: (spec, ...rest) => simd.apply({ ...spec, sk: [...spec.sk].reverse() }, ...rest) },
       l1: {
         ...simd,
+        l1Lanes: (...args) => {
+          const r = simd.l1Lanes(...args);
+          return r && { ...r, after: r.before, na: r.nb };
+        },
+      },
+      // The ordered sums by parent, where the lane sums cannot be certified (here: never).
+      l1Ordered: {
+        ...simd,
+        l1Lanes: (...args) => {
+          const r = simd.l1Lanes(...args);
+          return r && { ...r, before: NaN };
+        },
         l1Random: (...args) => {
           const r = simd.l1Random(...args);
           return r && r.map(([before]): [number, number] => [before, before]);
@@ -637,12 +650,79 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       ['breadcrumbs-ties', { density: 0.6, gamma: 0.15 }, 'bits'],
       ['dare', { drop: 0.5, rescale: 'l1' }, 'streams'],
       ['dare-ties', { drop: 0.3, rescale: 'l1' }, 'l1'],
+      ['dare', { drop: 0.3, rescale: 'l1' }, 'l1Ordered'],
     ] as const) {
       const [good, ref] = run(op, p, simd);
       expect(good, op).toEqual(ref);
       const [bad] = run(op, p, planted[bug]);
       expect(bad, `${op} with the planted ${bug} bug`).not.toEqual(ref);
     }
+    // Lane sums that cannot be certified (NaN): the ordered sums by parent give the reference's bits.
+    const uncertain: PassLoops = {
+      ...simd,
+      l1Lanes: (...args) => {
+        const r = simd.l1Lanes(...args);
+        return r && { ...r, before: NaN };
+      },
+    };
+    for (const [op, p] of [
+      ['dare', { drop: 0.3, rescale: 'l1' }],
+      ['dare-ties', { drop: 0.6, rescale: 'l1' }],
+    ] as const) {
+      const [out, ref] = run(op, p, uncertain);
+      expect(out, op).toEqual(ref);
+    }
     for (const a of inputs) arena.free(a);
+  });
+});
+
+describe('the certified L1 sums (l1Interval, certifiedNorms)', () => {
+  it('hold the ordered float64 sum of float32 terms, summed in lanes in any order, over wide ranges of magnitude', () => {
+    let certified = 0;
+    fc.assert(
+      fc.property(
+        // Terms spread over many binades (deltas near zero have low bits far below the sum's), zeros among them.
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 23 - 1 }), fc.integer({ min: -70, max: 4 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 600,
+        }),
+        fc.integer({ min: 1, max: 8 }),
+        (raw, chains) => {
+          const a = Float32Array.from(raw, ([m, e, zero]) => (zero ? 0 : Math.fround((1 + m / 2 ** 23) * 2 ** e)));
+          let ordered = 0;
+          for (const x of a) ordered += x;
+          const lanes = new Array<number>(chains).fill(0);
+          a.forEach((x, j) => (lanes[j % chains] += x));
+          let s = 0;
+          for (const l of lanes) s += l;
+          const e = s > 0 ? Math.floor(Math.log2(s)) : -1100;
+          const f0 = Math.max(1, Math.min(253, e - 1 + 98));
+          const bits = new Uint32Array(a.buffer);
+          const counts = [0, 1, 2].map((t) => bits.filter((b) => b !== 0 && b < (f0 + t) << 23).length);
+          const r = l1Interval(s, counts, f0, chains, chains);
+          if (r) {
+            certified++;
+            expect(ordered >= r[0] && ordered <= r[1], `${ordered} in [${r[0]}, ${r[1]}]`).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 400, seed: 5 },
+    );
+    expect(certified).toBeGreaterThan(300);
+  });
+
+  it('certify a rescale only where every sum in the intervals gives the same float32 factor and the same eps decisions', () => {
+    expect(certifiedNorms([2, 2], [1, 1])).toEqual([2, 1]);
+    // fround(2 / 1) against fround(2 / (1 + 2⁻²⁰)): the intervals leave the factor open.
+    expect(certifiedNorms([2, 2], [1, 1 + 2 ** -20])).toBeNull();
+    expect(certifiedNorms([2, 2 + 2 ** -40], [1, 1 + 2 ** -40])).toEqual([2, 1 + 2 ** -40]);
+    // Below eps = 1e-7 on one side of the interval only: open; wholly below: no rescale.
+    expect(certifiedNorms([0.9e-7, 1.1e-7], [1, 1])).toBeNull();
+    expect(certifiedNorms([0, 0.5e-7], [1, 1])).toEqual([0, 1]);
+    expect(certifiedNorms([1, 1], [0, 0.5e-7])).toEqual([1, 0]);
+    // An interval of the sum that cannot be placed below 2^(e+1) for any threshold: none.
+    expect(l1Interval(2 ** 40, [0, 0, 0], 60, 4, 4)).toBeNull();
+    expect(l1Interval(NaN, [0, 0, 0], 100, 4, 4)).toBeNull();
+    expect(l1Interval(0, [0, 0, 0], 100, 4, 4)).toEqual([0, 0]);
   });
 });

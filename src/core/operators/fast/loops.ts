@@ -82,6 +82,22 @@ export interface PassLoops {
     start: number,
     end: number,
   ): [number, number][] | null;
+  /**
+   * DARE's L1 sums of one parent over the vector part of [start, end) by four lanes (any order:
+   * the caller certifies them, fast/task-arithmetic.ts l1Certified): [before, after] and, per
+   * threshold t (one), the non-zero terms (all, kept) with magnitude bits below (fb + t) << 23 and (fa + t) << 23; null when the loops cannot.
+   */
+  l1Lanes(
+    base: Float32Array,
+    x: Float32Array,
+    sk: number,
+    drop: number,
+    offset: number,
+    fb: number,
+    fa: number,
+    start: number,
+    end: number,
+  ): { before: number; after: number; nb: number[]; na: number[] } | null;
   /** Magnitude pruning's pass over the vector part of [start, end): out = +0 where mag(x) < bits || (mag == bits && i < index), else x. */
   prune(x: Float32Array, out: Float32Array, bits: number, index: number, start: number, end: number): boolean;
   /** The element-wise pass over the vector part of [start, end): the kept counts per parent and TIES's sign conflicts, or null. */

@@ -395,7 +395,7 @@ function applyRange(
   return counts;
 }
 
-type Stage = 'clip' | 'window' | 'high' | 'low' | 'equal' | 'l1';
+type Stage = 'clip' | 'window' | 'high' | 'low' | 'equal' | 'l1' | 'l1lanes';
 
 /** One exact selection of the trim stages: parent's top-k (magnitude trim) or bottom-k (the outlier trim's two cutoffs). */
 interface Selection {
@@ -416,6 +416,72 @@ interface Carry {
   /** The window stage: each selection's sampled window [lo, hi] of magnitude bits. */
   lo?: number[];
   hi?: number[];
+  /** The l1lanes stage: each parent's first exponent field of the counts, before and after the drop. */
+  fb?: number[];
+  fa?: number[];
+}
+
+/** Binades a float64 chain of non-negative terms can climb through (exponents −1074 … 1023), a bound on its crossings. */
+const BINADES = 2100;
+/** Exponent thresholds the lane pass counts per sum (the loop's own, simd-select.ts L1_THRESHOLDS). */
+const THRESHOLDS = 1;
+
+/**
+ * An interval that holds the reference's ordered float64 sum of n non-negative float32 terms
+ * (a_1 + a_2 + … from +0, one chain), given the same terms' sum s computed in another order
+ * (`chains` sequential chains, then `adds` further additions of partial results), and counts[t]:
+ * how many non-zero terms have magnitude bits below (f0 + t) << 23. Null where no threshold serves.
+ *
+ * Why it holds: take U = 2^(e − 52), e = f0 + t − 98, where every partial value of both
+ * computations stays below 2^(e+1) (checked from s and the bound itself). Then each addition errs
+ * by at most ulp/2 ≤ U/2, and an addition to a chain is exact unless its term has a bit below U
+ * (at most the c terms counted: a float32 whose exponent field is ≥ f0 + t has its lowest bit at
+ * ≥ 2^(field − 150) ≥ U, and both addends are then multiples of the chain's ulp) or it carries the
+ * chain into a higher binade (at most BINADES times per chain: a chain of non-negative terms never
+ * falls). So |ref − exact| and |s − exact| are each at most U/2 times the additions that can err.
+ */
+export function l1Interval(s: number, counts: readonly number[], f0: number, chains: number, adds: number): [number, number] | null {
+  if (!Number.isFinite(s) || s < 0) return null;
+  // A sum of non-negative float32 terms in float64 is +0 only when every term is zero (it cannot underflow).
+  if (s === 0) return [0, 0];
+  for (let t = 0; t < counts.length; t++) {
+    const e = f0 + t - 98;
+    if (e - 52 < -1074) continue;
+    const U = 2 ** (e - 52);
+    const delta = (U / 2) * (2 * counts[t] + BINADES * (1 + chains) + adds);
+    if ((s + delta) * (1 + 2 ** -50) < 2 ** (e + 1)) return [Math.max(0, s - delta), s + delta];
+  }
+  return null;
+}
+
+/**
+ * Norms [before, after] that give exactly the reference's rescale for every ordered sum in the
+ * intervals (plan(): no rescale below L1_EPS, else fround(before / after)), or null where the
+ * intervals leave it open (correctly rounded division and fround are monotone, so the corners decide).
+ */
+export function certifiedNorms(before: readonly [number, number], after: readonly [number, number]): [number, number] | null {
+  const [bl, bh] = before;
+  const [al, ah] = after;
+  const okB = bl >= L1_EPS;
+  const okA = al >= L1_EPS;
+  if (okB !== bh >= L1_EPS || okA !== ah >= L1_EPS) return null;
+  if (!okB) return [0, 1];
+  if (!okA) return [1, 0];
+  return f(bl / ah) === f(bh / al) ? [bl, ah] : null;
+}
+
+/** The exponent field of the count for a sum estimated at `estimate`: a binade above it, so a sample's estimate a little low still serves. */
+function firstField(estimate: number): number {
+  const e = estimate > 0 ? Math.floor(Math.log2(estimate)) : -1100;
+  return Math.max(1, Math.min(255 - (THRESHOLDS - 1), e + 1 + 98));
+}
+
+/** One range's part of the l1lanes stage, per parent. */
+interface L1Part {
+  before: number;
+  after: number;
+  nb: number[];
+  na: number[];
 }
 
 /** The selections a trim needs (empty when it needs none), or the cutoffs when none needs a pass. */
@@ -611,8 +677,27 @@ function nextStage(
       params.rescale === 'l1' &&
       !Array.isArray(params.l1Norms) &&
       (cfg.sparsify === 'random' || trims(cfg, params) || trimsOutliers(cfg, params) || dropsDella(cfg, params))
-    )
+    ) {
+      // DARE: the sums by range and by lanes, certified against the ordered sums (the ordered pass by parent where that fails).
+      if (cfg.sparsify === 'random') {
+        const n = inputs[0].length;
+        const at = samplePositions(n);
+        const drop = num(params, 'drop');
+        const fb: number[] = [];
+        const fa: number[] = [];
+        for (let p = 0; p < inputs.length - 1; p++) {
+          const b = inputs[0],
+            x = inputs[p + 1];
+          let m = 0;
+          for (const j of at) m += Math.abs(f(x[j] - b[j]));
+          const estimate = at.length ? (m / at.length) * n : 0;
+          fb.push(firstField(estimate));
+          fa.push(firstField(estimate * (1 - drop)));
+        }
+        return { carry: { stage: 'l1lanes', derived, fb, fa } satisfies Carry };
+      }
       return { carry: { stage, derived } satisfies Carry, split: 'parents' };
+    }
   }
   return { params: derived };
 }
@@ -631,6 +716,36 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       const D = new Float32Array(BLOCK);
       const U = new Uint32Array(D.buffer);
       const n = inputs[0].length;
+      if (c.stage === 'l1lanes') {
+        const loops = loopsFor(pl);
+        return Array.from({ length: P }, (_, p): L1Part => {
+          const lent = loops?.l1Lanes(inputs[0], inputs[p + 1], pl.sk[p], pl.drop, pl.offset, c.fb![p], c.fa![p], start, end);
+          const nb = lent ? lent.nb.slice() : Array<number>(THRESHOLDS).fill(0);
+          const na = lent ? lent.na.slice() : Array<number>(THRESHOLDS).fill(0);
+          const tb = nb.map((_, t) => (((c.fb![p] + t) << 23) - 1) >>> 0);
+          const ta = na.map((_, t) => (((c.fa![p] + t) << 23) - 1) >>> 0);
+          // The rest of the range as one more chain of each sum.
+          let before = 0,
+            after = 0;
+          blocks(lent ? vectorEnd(start, end) : start, end, (s, len) => {
+            const d = len === BLOCK ? D : D.subarray(0, len);
+            const u = len === BLOCK ? U : U.subarray(0, len);
+            clippedDelta(pl, inputs, p, s, d);
+            for (let j = 0; j < len; j++) {
+              before += Math.abs(d[j]);
+              const m = ((u[j] & 0x7fffffff) - 1) >>> 0;
+              for (let t = 0; t < THRESHOLDS; t++) if (m < tb[t]) nb[t]++;
+            }
+            sparsify(pl, p, s, d, u);
+            for (let j = 0; j < len; j++) {
+              after += Math.abs(d[j]);
+              const m = ((u[j] & 0x7fffffff) - 1) >>> 0;
+              for (let t = 0; t < THRESHOLDS; t++) if (m < ta[t]) na[t]++;
+            }
+          });
+          return { before: lent ? lent.before + before : before, after: lent ? lent.after + after : after, nb, na };
+        });
+      }
       if (c.stage === 'clip' || c.stage === 'l1') {
         const out: Record<number, number[]> = {};
         const mine = parentsOf(P, part);
@@ -742,6 +857,33 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
     merge(_pass, carry, partials, ranges, inputs, params, ctx) {
       const c = carry as Carry;
       const P = inputs.length - 1;
+      if (c.stage === 'l1lanes') {
+        const parts = partials as L1Part[][];
+        const R = parts.length;
+        // Per range: four lane chains and one more (the tail), combined by four additions; the ranges by R − 1.
+        const [chains, adds] = [5 * R, 5 * R];
+        const fastL1: number[] = [];
+        for (let p = 0; p < P; p++) {
+          let before = 0,
+            after = 0;
+          const nb = Array<number>(THRESHOLDS).fill(0);
+          const na = Array<number>(THRESHOLDS).fill(0);
+          for (const part of parts) {
+            const x = part[p];
+            before += x.before;
+            after += x.after;
+            x.nb.forEach((v, t) => (nb[t] += v));
+            x.na.forEach((v, t) => (na[t] += v));
+          }
+          const bi = l1Interval(before, nb, c.fb![p], chains, adds);
+          const ai = l1Interval(after, na, c.fa![p], chains, adds);
+          const norms = bi && ai ? certifiedNorms(bi, ai) : null;
+          // Not certain: every parent's ordered sums, by parent.
+          if (!norms) return { carry: { stage: 'l1', derived: c.derived } satisfies Carry, split: 'parents' };
+          fastL1.push(...norms);
+        }
+        return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastL1 }, 'l1');
+      }
       if (c.stage === 'clip' || c.stage === 'l1') {
         const all: Record<number, number[]> = Object.assign({}, ...(partials as Record<number, number[]>[]));
         if (c.stage === 'clip') {
