@@ -678,11 +678,11 @@ function nextStage(
       !Array.isArray(params.l1Norms) &&
       (cfg.sparsify === 'random' || trims(cfg, params) || trimsOutliers(cfg, params) || dropsDella(cfg, params))
     ) {
-      // DARE: the sums by range and by lanes, certified against the ordered sums (the ordered pass by parent where that fails).
-      if (cfg.sparsify === 'random') {
+      // The sums by range (DARE's by lanes in SIMD), certified against the ordered sums (the ordered pass by parent where that fails).
+      {
         const n = inputs[0].length;
         const at = samplePositions(n);
-        const drop = num(params, 'drop');
+        const keep = cfg.sparsify === 'random' ? 1 - num(params, 'drop') : num(params, 'density');
         const fb: number[] = [];
         const fa: number[] = [];
         for (let p = 0; p < inputs.length - 1; p++) {
@@ -692,11 +692,10 @@ function nextStage(
           for (const j of at) m += Math.abs(f(x[j] - b[j]));
           const estimate = at.length ? (m / at.length) * n : 0;
           fb.push(firstField(estimate));
-          fa.push(firstField(estimate * (1 - drop)));
+          fa.push(firstField(estimate * Math.max(0, Math.min(1, keep))));
         }
         return { carry: { stage: 'l1lanes', derived, fb, fa } satisfies Carry };
       }
-      return { carry: { stage, derived } satisfies Carry, split: 'parents' };
     }
   }
   return { params: derived };
@@ -717,7 +716,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       const U = new Uint32Array(D.buffer);
       const n = inputs[0].length;
       if (c.stage === 'l1lanes') {
-        const loops = loopsFor(pl);
+        const loops = pl.random ? loopsFor(pl) : null;
         return Array.from({ length: P }, (_, p): L1Part => {
           const lent = loops?.l1Lanes(inputs[0], inputs[p + 1], pl.sk[p], pl.drop, pl.offset, c.fb![p], c.fa![p], start, end);
           const nb = lent ? lent.nb.slice() : Array<number>(THRESHOLDS).fill(0);
