@@ -362,6 +362,8 @@ async function evaluateModel(
       onProgress ? Comlink.proxy(whole) : undefined,
       persist ? 'candidate' : 'pool',
     );
+    // A Cancel that came while the worker finished this suite still cancels: no verdict from it.
+    if (signal?.aborted) throw new Error('evaluation cancelled');
     if (persist) {
       const sidecar = makeManifest('evaluation-sidecar', sidecarBody(m.hash, evaluation));
       await repo.putEvidence(m.id, [sidecar]);
@@ -830,8 +832,13 @@ export async function evaluateCandidate(): Promise<void> {
       await evaluateModel(cand, {
         persist: true,
         signal: ctl.signal,
-        onProgress: (done, total) => task('evaluate', { done, total, model: cand.id }),
+        // Progress comes on its own port, so its last message can land after the run has ended
+        // (then it would start the bar again): only the run in progress moves it.
+        onProgress: (done, total) => {
+          if (evaluation === ctl && !ctl.signal.aborted) task('evaluate', { done, total, model: cand.id });
+        },
       });
+      if (ctl.signal.aborted) throw new Error('evaluation cancelled');
       await judge(cand);
     }
   } catch (e) {
