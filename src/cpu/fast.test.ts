@@ -10,7 +10,7 @@ import { createFastCpuBackend } from './backend.ts';
 import { sharedF32, type CpuPool } from './pool.ts';
 import { simd, simdRange } from './simd.ts';
 import { Arena } from './arena.ts';
-import { seeded } from './test-inputs.ts';
+import { seeded, xorshift32 } from './test-inputs.ts';
 
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const ctx = { name: 'layer.weight', shape: [0], seed: 1 };
@@ -76,11 +76,7 @@ function family(n: number, parents: number, seed: number): Float32Array[] {
     ...Array.from({ length: parents }, () => {
       const x = new Float32Array(n);
       for (let i = 0; i < n; i++) {
-        s ^= s << 13;
-        s >>>= 0;
-        s ^= s >>> 17;
-        s ^= s << 5;
-        s >>>= 0;
+        s = xorshift32(s);
         x[i] = s % 997 === 0 ? Infinity : base[i] + steps[s % steps.length] * (s & 1024 ? 1 : 1e-3);
       }
       return x;

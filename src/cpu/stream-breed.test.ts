@@ -21,6 +21,7 @@ import { putStreamedModel, storeSink, storedModelSource } from '../store/source.
 import { modelTensors, numelOf, tensorStream, type ModelShape } from '../../bench/model.ts';
 import { createNodeCpuPool } from './node.ts';
 import { createFastCpuBackend } from './backend.ts';
+import { xorshift32 } from './test-inputs.ts';
 
 /** Values drawn from a small set (many exact ties), with ±0, subnormals, infinities and NaN. */
 function tieHeavy(n: number, seed: number, palette: number): Float32Array {
@@ -28,11 +29,7 @@ function tieHeavy(n: number, seed: number, palette: number): Float32Array {
   let s = seed >>> 0 || 1;
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
+    s = xorshift32(s);
     const r = s % 1000;
     a[i] = r < 30 ? specials[s % specials.length] : ((s >>> 10) % palette) * (s & 1 ? 0.125 : -0.125) * 2 ** ((s >>> 20) % 5);
   }

@@ -3,16 +3,13 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { nobleSha256, setSha256Provider, sha256Hex, sha256HexAsync, sha256Provider, sha256Stream } from '../core/hash.ts';
 import { installNodeSha256, nodeSha256 } from './sha256.ts';
+import { xorshift32 } from '../cpu/test-inputs.ts';
 
 const bytesOf = (n: number, seed: number) => {
   const b = new Uint8Array(n);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
+    s = xorshift32(s);
     b[i] = s & 255;
   }
   return b;
