@@ -186,9 +186,10 @@ test("the candidate's Download .slm shows progress with ETA, Cancel downloads no
   await expect(page.getByTestId('candidate-name')).toHaveText(name);
   await expect(page.getByTestId('parent-pool').getByTestId(`model-${id}`)).toHaveCount(1);
   const ledger = page.getByTestId('ledger');
-  await expect(ledger.locator('li').last()).toContainText(
-    `storage restore ${name}: restored as the candidate: a breed gave exactly its tensors`,
-  );
+  // Found wherever it is, exactly once: the champion's open-time fitness evidence can land after it.
+  await expect(
+    ledger.locator('li', { hasText: `storage restore ${name}: restored as the candidate: a breed gave exactly its tensors` }),
+  ).toHaveCount(1);
   await expect(page.getByTestId('ledger-verdict')).toContainText('chain intact');
 
   // The exit check reads the candidates' files the same way: its bar, and Cancel makes no report.
