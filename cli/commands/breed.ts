@@ -15,7 +15,7 @@ import { BREED_CHUNK_ELEMENTS, breed, breedHeader, breedStream, type BreedResult
 import { candidateHeader } from '../../src/core/operators/candidate.ts';
 import { parseHeader } from '../../src/core/format/safetensors.ts';
 import { elementBytes } from '../../src/core/operators/stream.ts';
-import { ReadClock, openSlmRange, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
+import { ReadClock, openSlmRange, type ReadBuffers, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
 import { READ_PIECE_BYTES, writeAll } from '../../src/node/file-source.ts';
 import { HashWorkers } from '../../src/node/hash-workers.ts';
 import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
@@ -23,6 +23,7 @@ import { setSha256Provider, sha256Provider, type Sha256Hex, type Sha256Provider 
 import { createNodeCpuPool } from '../../src/cpu/node.ts';
 import { createFastCpuBackend } from '../../src/cpu/backend.ts';
 import { INLINE_BELOW, type CpuPool } from '../../src/cpu/pool.ts';
+import type { Arena } from '../../src/cpu/arena.ts';
 import { numel } from '../../src/core/tensor.ts';
 import { checkSlmMetadata, writeSlmStream, type SlmFile } from '../../src/core/format/slm.ts';
 import { candidateSlm } from '../../src/core/operators/candidate.ts';
@@ -244,10 +245,12 @@ function startPool(pool: { ready: Promise<CpuPool> | null }, threads: number, fi
 }
 
 /** The backend the breed runs on (the pool's fast kernels when it started, else the reference), and how long the pool took to be ready. */
-async function poolBackend(pool: { ready: Promise<CpuPool> | null }): Promise<{ backend: KernelBackend; poolStart: number }> {
+async function poolBackend(pool: {
+  ready: Promise<CpuPool> | null;
+}): Promise<{ backend: KernelBackend; poolStart: number; workers: CpuPool | null }> {
   const tp = performance.now();
   const workers = await pool.ready;
-  return { backend: workers ? createFastCpuBackend(workers) : cpuBackend, poolStart: performance.now() - tp };
+  return { backend: workers ? createFastCpuBackend(workers) : cpuBackend, poolStart: performance.now() - tp, workers };
 }
 
 function fmt(x: number, digits = 4): string {
@@ -454,13 +457,26 @@ async function streamedBreed(
   // Every SHA-256 of the breed (the parents' file and tensor hashes, the outputs', the candidate
   // file's) runs on these workers, beside the reads, the kernels and the writes.
   const hashers = new HashWorkers(hashThreads());
+  // The parents' chunks are read into the pool's arena once it is up (reused memory, where the
+  // kernels work in place: no page faults for fresh buffers, no copy in); before, into new buffers.
+  let arena: Arena | null = null;
+  const buffers: ReadBuffers = {
+    take(bytes) {
+      try {
+        return arena?.bytes(bytes) ?? null;
+      } catch {
+        return null; // the arena is full: a new buffer
+      }
+    },
+    give: (b) => arena!.freeBytes(b),
+  };
   try {
     for (const { ref, what } of refs) {
       if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
       const path = confinedPath(root, dir, ref.path, `${what} path`);
       let m: SlmRangeParent | null;
       try {
-        m = await openSlmRange(path, what, clock, verifyMode, hashers);
+        m = await openSlmRange(path, what, clock, verifyMode, hashers, buffers);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
@@ -479,7 +495,8 @@ async function streamedBreed(
     };
     let read = phase(t);
 
-    const { backend, poolStart } = await poolBackend(pool);
+    const { backend, poolStart, workers } = await poolBackend(pool);
+    arena = workers?.arena ?? null;
     t = performance.now();
     const federated = federatedParams(recipe.operator, recipe.params, recipe.base ? models : []);
     const params = federated?.params ?? recipe.params;
@@ -510,6 +527,8 @@ async function streamedBreed(
       backend,
       {
         chunkElements: chunkElements(recipe.operator, models[0].tensors, models.length),
+        // Each output's write has written its bytes once it resolves: the pool's output memory is lent, not copied.
+        writeCopies: true,
         output(spec) {
           const e = place.get(spec.name);
           if (!e) throw new Error(`the streamed breed gave a tensor "${spec.name}" the candidate's layout does not have`);

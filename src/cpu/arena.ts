@@ -86,6 +86,17 @@ export class Arena {
     return view;
   }
 
+  /** `n` bytes in the arena, not zero-filled (for a read that fills them); free them with freeBytes(). */
+  bytes(n: number): Uint8Array {
+    const f = this.alloc(Math.ceil(n / 4), false);
+    return new Uint8Array(f.buffer, f.byteOffset, n);
+  }
+
+  /** Return bytes from bytes() to the arena. */
+  freeBytes(b: Uint8Array): void {
+    this.free(new Float32Array(b.buffer, b.byteOffset, 0));
+  }
+
   /** Return an array from alloc() to the arena. Its memory is reused: do not touch it afterwards. */
   free(a: Float32Array): void {
     const bytes = this.used.get(a.byteOffset);

@@ -9,27 +9,58 @@ import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/
 import type { CpuPool } from './pool.ts';
 
 export function createFastCpuBackend(pool: CpuPool): KernelBackend {
+  const fast = (op: OperatorDef, params: ParamValues) => hasFastKernel(op.id) && !getFastKernel(op.id).unsupported?.(params);
+  /**
+   * The kernel on the pool with its output in the pool's memory. Inputs already there (a file
+   * source's reads into the arena) are used in place; the others are copied in, skipping the zero
+   * fill (the copy overwrites them whole), and freed after. The output keeps the fill.
+   */
+  const runPooled = async (op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext) => {
+    const copies: Float32Array[] = [];
+    const ins = inputs.map((x) => {
+      if (pool.arena?.has(x)) return x;
+      const a = pool.alloc(x.length, false);
+      a.set(x);
+      copies.push(a);
+      return a;
+    });
+    const out = pool.alloc(inputs[0].length);
+    try {
+      await pool.run(op.id, ins, out, params, ctx);
+      return out;
+    } catch (e) {
+      pool.free(out);
+      throw e;
+    } finally {
+      for (const a of copies) pool.free(a);
+    }
+  };
   return Object.freeze({
     kind: 'cpu' as const,
     adapter: `CPU fast path (${pool.threads} workers on shared memory${pool.arena ? ', WebAssembly SIMD in place' : ''})`,
     software: false,
     async run(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Promise<Float32Array> {
-      if (!hasFastKernel(op.id) || getFastKernel(op.id).unsupported?.(params)) return op.cpu(inputs, params, ctx);
-      // Inputs are copied into the pool's memory (the arena when it has one) and the output copied
-      // out, so the caller owns a plain array and the pool's memory is reused tensor after tensor.
-      // The inputs are overwritten whole by the copy, so they skip the zero fill; the output keeps it.
-      const ins = inputs.map((x) => {
-        const a = pool.alloc(x.length, false);
-        a.set(x);
-        return a;
-      });
-      const out = pool.alloc(inputs[0].length);
+      if (!fast(op, params)) return op.cpu(inputs, params, ctx);
+      // The output is copied out, so the caller owns a plain array and the pool's memory is reused tensor after tensor.
+      const out = await runPooled(op, inputs, params, ctx);
       try {
-        await pool.run(op.id, ins, out, params, ctx);
         return out.slice();
       } finally {
-        for (const a of [...ins, out]) pool.free(a);
+        pool.free(out);
       }
+    },
+    async runLent(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext) {
+      if (!fast(op, params)) return { out: op.cpu(inputs, params, ctx), give: () => undefined };
+      const out = await runPooled(op, inputs, params, ctx);
+      let given = false;
+      return {
+        out,
+        give: () => {
+          if (given) return;
+          given = true;
+          pool.free(out);
+        },
+      };
     },
   });
 }

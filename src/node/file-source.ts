@@ -10,9 +10,10 @@ export interface FileSource extends ByteSource {
   /**
    * `onPiece` is called with each piece of the read as it lands (its file offset and bytes, in
    * order, pieces of at most READ_PIECE_BYTES), so a consumer can start on the first piece while
-   * the rest is read.
+   * the rest is read. With `into` (at least `length` bytes) the bytes land there, and the read
+   * gives its first `length` bytes, instead of a new buffer.
    */
-  read(offset: number, length: number, onPiece?: (offset: number, bytes: Uint8Array) => void): Promise<Uint8Array>;
+  read(offset: number, length: number, onPiece?: (offset: number, bytes: Uint8Array) => void, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -30,7 +31,7 @@ export interface FileSourceOptions {
 /**
  * A regular file as a ByteSource: a FIFO, device or socket is refused before a byte is read (the
  * open never blocks), and so is a file over `max` bytes. Each read fills one new buffer of its
- * length with positional reads of up to READ_PIECE_BYTES (no copy after).
+ * length (or the caller's) with positional reads of up to READ_PIECE_BYTES (no copy after).
  */
 export async function fileSource(
   path: string,
@@ -43,9 +44,10 @@ export async function fileSource(
   return {
     size,
     name: basename(path),
-    async read(offset, length, onPiece) {
+    async read(offset, length, onPiece, into) {
       checkRange(offset, length, size);
-      const buf = alloc(length);
+      if (into && into.length < length) throw new Error(`read of ${length} bytes into a buffer of ${into.length}`);
+      const buf = into ? into.subarray(0, length) : alloc(length);
       let done = 0;
       let fed = 0;
       while (done < length) {

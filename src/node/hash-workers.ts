@@ -53,8 +53,11 @@ parentPort.on('message', (m) => {
 
 /** An incremental SHA-256 on a hash worker. */
 export interface WorkerHash {
-  /** Hash `bytes` next (a SharedArrayBuffer view is posted as is: leave it unchanged until digest() resolves). */
-  update(bytes: Uint8Array): void;
+  /**
+   * Hash `bytes` next (a SharedArrayBuffer view is posted as is: leave it unchanged until
+   * `hashed` is called, or digest() resolves). `hashed` is called once the worker is done with them.
+   */
+  update(bytes: Uint8Array, hashed?: () => void): void;
   /** Hash `length` bytes of file descriptor `fd` at `offset` next (the worker reads them). */
   updateFile(fd: number, offset: number, length: number): void;
   /** The SHA-256 of everything given (the stream is then finished). */
@@ -65,6 +68,8 @@ interface Slot {
   worker: Worker;
   /** Bytes posted to this worker and not yet hashed. */
   queued: number;
+  /** What to call as each posted update or file range is done, in posting order (the worker answers in order). */
+  done: ((() => void) | undefined)[];
 }
 
 export class HashWorkers {
@@ -82,10 +87,11 @@ export class HashWorkers {
 
   constructor(threads: number) {
     this.slots = Array.from({ length: Math.max(1, threads) }, () => {
-      const slot: Slot = { worker: new Worker(WORKER, { eval: true }), queued: 0 };
+      const slot: Slot = { worker: new Worker(WORKER, { eval: true }), queued: 0, done: [] };
       slot.worker.unref();
       slot.worker.on('message', (m: HashReply) => {
         if ('done' in m) {
+          slot.done.shift()?.();
           slot.queued -= m.done;
           this.bytes += m.done;
           this.ms += m.ms;
@@ -128,8 +134,9 @@ export class HashWorkers {
   stream(): WorkerHash {
     const slot = this.slots.reduce((a, b) => (b.queued < a.queued ? b : a));
     const id = this.nextId++;
-    const post = (m: HashMessage, bytes: number) => {
+    const post = (m: HashMessage, bytes: number, hashed?: () => void) => {
       slot.queued += bytes;
+      slot.done.push(hashed);
       slot.worker.postMessage(m);
     };
     let finished = false;
@@ -137,10 +144,12 @@ export class HashWorkers {
       if (finished) throw new Error('SHA-256 worker: update after digest');
     };
     return {
-      update(bytes) {
+      update(bytes, hashed) {
         live();
-        // A shared view travels as a view; anything else is copied into the message.
-        post({ op: 'update', id, bytes: bytes.buffer instanceof SharedArrayBuffer ? bytes : bytes.slice() }, bytes.length);
+        // A shared view travels as a view; anything else is copied into the message (and is done with at once).
+        const shared = bytes.buffer instanceof SharedArrayBuffer;
+        post({ op: 'update', id, bytes: shared ? bytes : bytes.slice() }, bytes.length, shared ? hashed : undefined);
+        if (!shared) hashed?.();
       },
       updateFile(fd, offset, length) {
         live();

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { readSlm, speciesId, speciesSignature, writeSlm } from '../core/format/slm.ts';
 import { serializeSafetensors } from '../core/format/safetensors.ts';
 import { fromFloat32 } from '../core/tensor.ts';
-import { ReadClock, openSlmRange } from './slm-range-source.ts';
+import { ReadClock, openSlmRange, type ReadBuffers } from './slm-range-source.ts';
+import { HashWorkers } from './hash-workers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'slm-range-'));
 const tensors = [
@@ -96,6 +97,59 @@ describe('openSlmRange', () => {
       expect(() => n.hash).toThrow(/verify/);
     } finally {
       await n.close();
+    }
+  });
+
+  it('readLent: chunks read into reused memory, each buffer back only once the hash workers are done with it', async () => {
+    // 4 tensors of 4 MiB, read in 1 MiB chunks: the reads outrun one hash worker, so a buffer
+    // given back while its bytes still wait to be hashed would be overwritten under the hash.
+    const big = Array.from({ length: 4 }, (_, k) =>
+      fromFloat32(
+        `t${k}`,
+        [1 << 20],
+        Float32Array.from({ length: 1 << 20 }, (_, i) => Math.sin(i * 0.37 + k)),
+      ),
+    );
+    const file = writeSlm(big, { species: speciesId(speciesSignature(big, '', [])), graph: '', vocabulary: [] });
+    const p = join(dir, 'big.slm');
+    writeFileSync(p, file);
+    const whole = readSlm(file);
+    // A pool of buffers that scribbles over each one as it comes back, and hands it out again first.
+    const free: Uint8Array[] = [];
+    let taken = 0;
+    let made = 0;
+    let out = 0;
+    const buffers: ReadBuffers = {
+      take(n) {
+        taken++;
+        out++;
+        const b = free.pop() ?? (made++, new Uint8Array(new SharedArrayBuffer(1 << 20)));
+        return n <= b.length ? b.subarray(0, n) : null;
+      },
+      give(b) {
+        out--;
+        b.fill(0x5a);
+        free.push(new Uint8Array(b.buffer));
+      },
+    };
+    const hashers = new HashWorkers(1);
+    const m = (await openSlmRange(p, 'parent 0', new ReadClock(), 'as-read', hashers, buffers))!;
+    try {
+      const chunk = 1 << 20;
+      for (const t of whole.tensors)
+        for (let o = 0; o < t.data.length; o += chunk) {
+          const lent = await m.source.readLent!(t.name, o, chunk);
+          expect(Buffer.compare(lent.bytes, t.data.subarray(o, o + chunk))).toBe(0);
+          lent.give();
+          lent.give(); // a second give is a no-op
+        }
+      expect(await m.verify()).toBe(whole.hash);
+      expect(taken).toBe(16);
+      expect(made, 'buffers were reused').toBeLessThan(16);
+      expect(out, 'every buffer came back').toBe(0);
+    } finally {
+      await m.close();
+      await hashers.terminate();
     }
   });
 

@@ -64,6 +64,16 @@ export class ReadClock {
   }
 }
 
+/**
+ * Memory a range source may read into and reuse (the CPU pool's arena: src/cpu/arena.ts bytes()
+ * and freeBytes()), so a breed's reads do not each fault in a fresh buffer. take() gives null when
+ * it has none (the read then gets a new buffer).
+ */
+export interface ReadBuffers {
+  take(bytes: number): Uint8Array | null;
+  give(buffer: Uint8Array): void;
+}
+
 /** Bytes the hash workers may have queued before a parent's next read waits: a bound on the memory the hashing holds. */
 export const HASH_QUEUE_BYTES = 256 << 20;
 
@@ -87,14 +97,15 @@ export async function openSlmRange(
   clock = new ReadClock(),
   verify: VerifyMode = 'open',
   hashers?: HashWorkers,
+  buffers?: ReadBuffers,
 ): Promise<SlmRangeParent | null> {
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return null;
   // With hash workers the bytes are read into shared memory, which the workers hash where it lies.
   const file: FileSource = await fileSource(path, LIMITS.model, what, { shared: hashers !== undefined });
   const timed = {
     ...file,
-    read: (offset: number, length: number, onPiece?: (offset: number, bytes: Uint8Array) => void) =>
-      clock.time(() => file.read(offset, length, onPiece)),
+    read: (offset: number, length: number, onPiece?: (offset: number, bytes: Uint8Array) => void, into?: Uint8Array) =>
+      clock.time(() => file.read(offset, length, onPiece, into)),
   };
   const fail = (e: unknown) => new Error(`${what} (${path}): ${(e as Error).message}`);
   try {
@@ -120,6 +131,32 @@ export async function openSlmRange(
       ));
     if (verify === 'open') await finish();
     else await hasher.feed(0, await timed.read(0, dataStart));
+    /** Bytes [offset, offset + length) of tensor `name` (into `into` when given; `lend` is asked for one release per hash they are queued on). */
+    const readRange = async (
+      name: string,
+      offset: number,
+      length: number,
+      into: Uint8Array | undefined,
+      lend: (() => () => void) | undefined,
+    ): Promise<Uint8Array> => {
+      const e = reader.entry(name);
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > e.end - e.begin)
+        throw new Error(`${what} (${path}): ${length} bytes at ${offset} are outside "${name}" (${e.end - e.begin} bytes)`);
+      const at = dataStart + e.begin + offset;
+      // As-read, each piece is hashed as it lands (on the hash workers, while the rest is read);
+      // the read resolves once the tensors it completes are checked.
+      const checks: Promise<void>[] = [];
+      const feeding = verify === 'as-read' && verifying === null;
+      // The reads wait while the workers have more than HASH_QUEUE_BYTES to hash (the queued pieces are held).
+      if (feeding) await hashers?.drain(HASH_QUEUE_BYTES);
+      const bytes = await timed.read(at, length, feeding ? (o, piece) => checks.push(hasher.feed(o, piece, lend)) : undefined, into);
+      try {
+        await Promise.all(checks);
+      } catch (err) {
+        throw fail(err);
+      }
+      return bytes;
+    };
     return {
       tensors: reader.header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })),
       metadata: model.metadata,
@@ -132,30 +169,31 @@ export async function openSlmRange(
       verify: finish,
       source: {
         tensors: reader.header.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape })),
-        async read(name, offset, length) {
-          const e = reader.entry(name);
-          if (
-            !Number.isSafeInteger(offset) ||
-            !Number.isSafeInteger(length) ||
-            offset < 0 ||
-            length < 0 ||
-            offset + length > e.end - e.begin
-          )
-            throw new Error(`${what} (${path}): ${length} bytes at ${offset} are outside "${name}" (${e.end - e.begin} bytes)`);
-          const at = dataStart + e.begin + offset;
-          // As-read, each piece is hashed as it lands (on the hash workers, while the rest is read);
-          // the read resolves once the tensors it completes are checked.
-          const checks: Promise<void>[] = [];
-          const feeding = verify === 'as-read' && verifying === null;
-          // The reads wait while the workers have more than HASH_QUEUE_BYTES to hash (the queued pieces are held).
-          if (feeding) await hashers?.drain(HASH_QUEUE_BYTES);
-          const bytes = await timed.read(at, length, feeding ? (o, piece) => checks.push(hasher.feed(o, piece)) : undefined);
+        read: (name, offset, length) => readRange(name, offset, length, undefined, undefined),
+        async readLent(name, offset, length) {
+          const buf = buffers?.take(length) ?? null;
+          if (!buf) return { bytes: await readRange(name, offset, length, undefined, undefined), give: () => undefined };
+          // Lent to the caller and to every hash the bytes are queued on; back to `buffers` when all are done.
+          let refs = 1;
+          const unref = () => {
+            if (--refs === 0) buffers!.give(buf);
+          };
+          const lend = () => {
+            refs++;
+            return unref;
+          };
+          let given = false;
+          const give = () => {
+            if (given) return;
+            given = true;
+            unref();
+          };
           try {
-            await Promise.all(checks);
-          } catch (err) {
-            throw fail(err);
+            return { bytes: await readRange(name, offset, length, buf, lend), give };
+          } catch (e) {
+            give();
+            throw e;
           }
-          return bytes;
         },
       },
       close: () => file.close(),
@@ -168,14 +206,21 @@ export async function openSlmRange(
 
 /** An incremental SHA-256 whose digest may come later (a hash worker's, or the installed provider's at once). */
 interface LaterHash {
-  update(bytes: Uint8Array): void;
+  /** `hashed` is called once the bytes are hashed (at once here; later on a hash worker). */
+  update(bytes: Uint8Array, hashed?: () => void): void;
   digest(): Promise<Sha256Hex>;
 }
 
 function laterHash(hashers: HashWorkers | undefined): LaterHash {
   if (hashers) return hashers.stream();
   const h = sha256Stream();
-  return { update: (bytes) => h.update(bytes), digest: async () => h.digestHex() };
+  return {
+    update: (bytes, hashed) => {
+      h.update(bytes);
+      hashed?.();
+    },
+    digest: async () => h.digestHex(),
+  };
 }
 
 /**
@@ -204,12 +249,16 @@ class FileVerifier {
     this.spans = [...entries].sort((a, b) => a.begin - b.begin).map((e) => ({ ...e, h: null, done: false }));
   }
 
-  /** Bytes read at file offset `offset`; rejects when a tensor they complete has the wrong content hash. */
-  feed(offset: number, bytes: Uint8Array): Promise<void> {
+  /**
+   * Bytes read at file offset `offset`; rejects when a tensor they complete has the wrong content
+   * hash. `lend` (for lent bytes) is asked for a release per hash they are queued on, each called
+   * once that hash is done with them.
+   */
+  feed(offset: number, bytes: Uint8Array, lend?: () => () => void): Promise<void> {
     const end = offset + bytes.length;
     if (offset > this.at || end <= this.at) return Promise.resolve();
     const piece = bytes.subarray(this.at - offset);
-    this.file.update(piece);
+    this.file.update(piece, lend?.());
     const lo = this.at - this.dataStart;
     const hi = end - this.dataStart;
     this.at = end;
@@ -219,7 +268,7 @@ class FileVerifier {
       const s = this.spans[j];
       const a = Math.max(s.begin, lo);
       const b = Math.min(s.end, hi);
-      if (b > a) (s.h ??= laterHash(this.hashers)).update(piece.subarray(a - lo, b - lo));
+      if (b > a) (s.h ??= laterHash(this.hashers)).update(piece.subarray(a - lo, b - lo), lend?.());
       if (s.end <= hi) checks.push(this.check(s));
     }
     if (checks.length === 0) return Promise.resolve();

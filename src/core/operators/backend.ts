@@ -40,6 +40,18 @@ export interface KernelBackend {
   readonly software: boolean;
   run(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext): Promise<Float32Array>;
   /**
+   * Optional: run() with the output left in the backend's own memory (the CPU pool's arena) and
+   * lent to the caller until it calls give(), instead of copied out; the caller must not touch
+   * it after. Same values as run(). breedStream uses it when its outputs are done with the bytes
+   * once their write resolves (StreamBreedOptions.writeCopies).
+   */
+  runLent?(
+    op: OperatorDef,
+    inputs: readonly Float32Array[],
+    params: ParamValues,
+    ctx: TensorContext,
+  ): Promise<{ out: Float32Array; give(): void }>;
+  /**
    * Optional: run one operator on inputs read range by range from `source`; with `sink` the
    * output leaves chunk by chunk in order (and the promise gives null), without it comes back
    * whole. The bytes equal run()'s on the same values. breed() uses it for tensors above its

@@ -16,7 +16,7 @@
  */
 import { getOperator } from './registry.ts';
 import type { KernelBackend } from './backend.ts';
-import type { ModelView, OperatorDef, ParamValues, RecipeParams, TensorInfo } from './types.ts';
+import type { ModelView, OperatorDef, ParamValues, RecipeParams, TensorContext, TensorInfo } from './types.ts';
 import { layerPositions, paramsAt, resolveParams } from './params.ts';
 import type { LayerSource } from './passthrough.ts';
 import { fromFloat32, toFloat32, numel, type Tensor } from '../tensor.ts';
@@ -26,6 +26,7 @@ import {
   elementBytes,
   modelTensorSource,
   readElements,
+  readElementsLent,
   tensorsSource,
   type ModelSource,
   type SourceTensor,
@@ -373,6 +374,12 @@ export interface StreamBreedOptions {
   onProgress?(p: BreedProgress): void;
   /** Checked between chunks: an aborted signal ends the breed with BreedCancelled within one chunk. */
   signal?: { readonly aborted: boolean };
+  /**
+   * Every output's write() is done with the bytes once it resolves (it has written or copied
+   * them): the backend's memory may then be lent for the outputs (KernelBackend.runLent), with
+   * no copy out of it.
+   */
+  writeCopies?: boolean;
 }
 
 /** One output tensor of a streamed breed. */
@@ -443,14 +450,31 @@ export async function breedStream(
   };
   let bytesRead = 0;
   const parentsOf = (i: number) => req.parents.map((m, p) => ({ m, t: byName[p].get(first[i].name)! }));
+  /** The loans of chunk values read through a source's readLent, ended when their chunk is released. */
+  const loans = new Map<Float32Array, () => void>();
   /** Elements [offset, offset + n) of tensor i in every parent, decoded (held until released). */
   const readChunk = async (i: number, offset: number, n: number): Promise<Float32Array[]> => {
-    const got = await Promise.all(parentsOf(i).map(({ m, t }) => readElements(m, t, offset, n)));
-    for (const g of got) bytesRead += g.bytes.length;
-    hold(4 * n * got.length);
-    return got.map((g) => g.values);
+    const got = await Promise.allSettled(parentsOf(i).map(({ m, t }) => readElementsLent(m, t, offset, n)));
+    const failed = got.find((g) => g.status === 'rejected');
+    if (failed) {
+      for (const g of got) if (g.status === 'fulfilled') g.value.give();
+      throw failed.reason;
+    }
+    const values = got.map((g) => (g as PromiseFulfilledResult<Awaited<ReturnType<typeof readElementsLent>>>).value);
+    for (const g of values) {
+      bytesRead += g.bytes;
+      loans.set(g.values, g.give);
+    }
+    hold(4 * n * values.length);
+    return values.map((g) => g.values);
   };
-  const release = (ins: readonly Float32Array[]) => hold(-ins.reduce((a, x) => a + x.byteLength, 0));
+  const release = (ins: readonly Float32Array[]) => {
+    for (const x of ins) {
+      loans.get(x)?.();
+      loans.delete(x);
+    }
+    hold(-ins.reduce((a, x) => a + x.byteLength, 0));
+  };
   const cancelled = () => {
     if (signal?.aborted) throw new BreedCancelled();
   };
@@ -568,6 +592,16 @@ export async function breedStream(
       const chunkOut = (y: Float32Array) => fromFloat32(ref.name, [y.length], y, ref.dtype).data;
       /** An output the backend handed over (backend.run: the caller owns it, and nothing here touches it again) as stored bytes. */
       const ownedOut = (y: Float32Array) => (ref.dtype === 'F32' && ownsBuffer(y) ? new Uint8Array(y.buffer) : chunkOut(y));
+      /** An output the backend lent (runLent; given back once written) as stored bytes: float32 as is, no copy. */
+      const lentOut = (y: Float32Array) => (ref.dtype === 'F32' ? new Uint8Array(y.buffer, y.byteOffset, y.byteLength) : chunkOut(y));
+      /** The backend's run, with its output lent where the backend and the outputs allow (give() when written). */
+      const runOut = async (ins: readonly Float32Array[], q: ParamValues, c: TensorContext) => {
+        if (options.writeCopies && backend.runLent && !op.store) {
+          const lent = await backend.runLent(op, ins, q, c);
+          return { y: lent.out, bytes: lentOut, give: lent.give };
+        }
+        return { y: await backend.run(op, ins, q, c), bytes: ownedOut, give: () => undefined };
+      };
       let plan: StreamPlan | 'skipped';
       let multiHash = '';
       try {
@@ -609,14 +643,17 @@ export async function breedStream(
             if (ret !== null || next !== n) throw new Error(`${op.id} on "${ref.name}": the stream gave ${next} of ${n} values`);
           } else if (plan === 'whole') {
             const ins = await readChunk(i, 0, n);
+            let give = () => {};
             try {
-              const out = await backend.run(op, ins, p, { ...ctx, stats: extra });
+              const r = await runOut(ins, p, { ...ctx, stats: extra });
+              give = r.give;
+              const out = r.y;
               cancelled();
               if (out.length !== n) throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${n} elements`);
               acc.add(ins[0], out);
               const stored = op.store
                 ? op.store(ref, ins, out, p)
-                : [{ name: ref.name, dtype: ref.dtype, shape: [...ref.shape], data: ownedOut(out) }];
+                : [{ name: ref.name, dtype: ref.dtype, shape: [...ref.shape], data: r.bytes(out) }];
               if (stored.length > 1) {
                 const h = sha256Stream();
                 for (const t of stored) h.update(t.data);
@@ -624,6 +661,7 @@ export async function breedStream(
               }
               for (const t of stored) await write({ name: t.name, dtype: t.dtype, shape: t.shape }, t.data);
             } finally {
+              give();
               release(ins);
             }
           } else {
@@ -637,24 +675,28 @@ export async function breedStream(
             let c = 0;
             await eachChunk(i, async (ins, offset) => {
               const chunkStats: Record<string, number> = {};
-              let y: Float32Array;
+              let r: Awaited<ReturnType<typeof runOut>>;
               if (chunkCuts) {
                 // The L1 pre-pass walked the cursors already: its cutoffs, chunk by chunk.
                 const cuts = l1 ? l1.cuts[c++] : chunkCuts(ins, offset);
-                y = await backend.run(
-                  op,
+                r = await runOut(
                   ins,
                   { ...q, trimBits: cuts.map((x) => x.bits), trimIndex: cuts.map((x) => x.index) },
                   { ...ctx, stats: chunkStats },
                 );
-              } else y = await backend.run(op, ins, q, { ...ctx, offset, stats: chunkStats });
-              if (y.length !== ins[0].length)
-                throw new Error(`${op.id} on "${ref.name}": chunk at ${offset} returned ${y.length} values for ${ins[0].length}`);
-              hold(y.byteLength);
-              acc.add(ins[0], y);
-              for (const [k, v] of Object.entries(chunkStats)) extra[k] = (extra[k] ?? 0) + v;
-              await write(ref, ownedOut(y));
-              hold(-y.byteLength);
+              } else r = await runOut(ins, q, { ...ctx, offset, stats: chunkStats });
+              const y = r.y;
+              try {
+                if (y.length !== ins[0].length)
+                  throw new Error(`${op.id} on "${ref.name}": chunk at ${offset} returned ${y.length} values for ${ins[0].length}`);
+                hold(y.byteLength);
+                acc.add(ins[0], y);
+                for (const [k, v] of Object.entries(chunkStats)) extra[k] = (extra[k] ?? 0) + v;
+                await write(ref, r.bytes(y));
+                hold(-y.byteLength);
+              } finally {
+                r.give();
+              }
             });
           }
           stats.push({ name: ref.name, ...acc.result(), ...methodStats(extra, n), bytes: 0, ms: 0, outputHash: '' });

@@ -25,6 +25,12 @@ export interface ModelSource {
   readonly tensors: readonly SourceTensor[];
   /** Bytes [offset, offset + length) of the named tensor's stored bytes. */
   read(name: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: read() into memory the source reuses (a file source's read buffers in the CPU
+   * pool's arena): the bytes are the caller's until it calls give(), and must not be touched
+   * after. breedStream reads its chunks this way when the source offers it.
+   */
+  readLent?(name: string, offset: number, length: number): Promise<{ bytes: Uint8Array; give(): void }>;
 }
 
 /** Tensors in memory as a ModelSource (reads are views). */
@@ -47,6 +53,36 @@ export function elementBytes(dtype: DType, offset: number, n: number): [number, 
   if (dtype === 'I4') return [offset >> 1, (offset + n + 1) >> 1];
   const b = dtype === 'F32' ? 4 : dtype === 'I8' || dtype === 'U8' ? 1 : 2;
   return [offset * b, (offset + n) * b];
+}
+
+/**
+ * readElements through the source's readLent where it has one: give() ends the loan (the bytes
+ * given back at once when the values are a decoded copy, not a view of them).
+ */
+export async function readElementsLent(
+  src: ModelSource,
+  t: SourceTensor,
+  offset: number,
+  n: number,
+): Promise<{ values: Float32Array; bytes: number; give(): void }> {
+  if (!src.readLent) {
+    const r = await readElements(src, t, offset, n);
+    return { values: r.values, bytes: r.bytes.length, give: () => undefined };
+  }
+  const [a, b] = elementBytes(t.dtype, offset, n);
+  const lent = await src.readLent(t.name, a, b - a);
+  let values: Float32Array;
+  try {
+    values = toFloat32({ name: t.name, dtype: t.dtype, shape: [n], data: lent.bytes });
+  } catch (e) {
+    lent.give();
+    throw e;
+  }
+  if (values.buffer !== lent.bytes.buffer) {
+    lent.give();
+    return { values, bytes: b - a, give: () => undefined };
+  }
+  return { values, bytes: b - a, give: lent.give };
 }
 
 /** Elements [offset, offset + n) of one tensor of a ModelSource, decoded to float32 (and the bytes read). */
