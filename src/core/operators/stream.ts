@@ -147,13 +147,24 @@ export class StatsAccumulator {
   private count = 0;
 
   add(before: Float32Array, after: Float32Array): void {
-    for (let i = 0; i < after.length; i++) {
-      const d = after[i] - before[i];
-      if (!Object.is(after[i], before[i]) && !(after[i] === 0 && before[i] === 0)) this.changed++;
-      if (after[i] === 0) this.zeros++;
-      this.sq += d * d;
+    // In locals (the fields would be stored back every element): changed means not equal and not
+    // both NaN (Object.is, with +0 and −0 the same); the float64 sum of squares in element order.
+    let changed = 0;
+    let zeros = 0;
+    let sq = this.sq;
+    const n = after.length;
+    for (let i = 0; i < n; i++) {
+      const x = after[i];
+      const y = before[i];
+      const d = x - y;
+      if (x !== y && (x === x || y === y)) changed++;
+      if (x === 0) zeros++;
+      sq += d * d;
     }
-    this.count += after.length;
+    this.changed += changed;
+    this.zeros += zeros;
+    this.sq = sq;
+    this.count += n;
   }
 
   result(): { changedFraction: number; sparsity: number; deltaNorm: number } {
