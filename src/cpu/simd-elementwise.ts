@@ -11,7 +11,7 @@
  *       mutateRate keeps x[i] where draw(rateKey, idx0 + i) > T
  *   lin2(o, x₀, x₁, a, b, nBytes): o[i] = a·x₀[i] + b·x₁[i]
  *   nearswap(o, a, b, t, nBytes): w = clamp(fround(1 / max(|a − b|, 1e−6))·t, 0, 1); o = w·b + (1 − w)·a
- *   quant(o, x, qmax, blockBytes, nBytes), slerpSums(x₀, x₁, nBytes, d, a, b): see below.
+ *   quant(o, x, qmax, blockBytes, nBytes), slerpSums(x₀, x₁, nBytes, d, a, b), slerpLanes(x₀, x₁, nBytes): see below.
  *
  * draw(k, j) is the 24-bit integer behind prng.ts's unitAt (unitAt = draw·2⁻²⁴): lowbias32 on
  * (k ^ j) in i32x4 (mul, xor, shift are exact 32-bit ops), then >>> 8. The reference's float
@@ -44,6 +44,8 @@ import {
   f32x4splat,
   f32x4sub,
   f64add,
+  f64x2abs,
+  f64x2add,
   f64x2extractLane,
   f64x2mul,
   f64x2promoteLow,
@@ -73,7 +75,7 @@ import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import { crossoverThresholds, crossoverUnit } from '../core/operators/crossover.cpu.ts';
 import { num, weightsOf } from '../core/operators/params.ts';
 import { layout, QUANT_SCHEMES, quantScheme } from '../core/operators/quantize.cpu.ts';
-import { slerpFromSums } from '../core/operators/slerp.cpu.ts';
+import { lendSlerpLoops, type SlerpLoops } from '../core/operators/fast/elementwise.ts';
 import { streamKey, tensorKey } from '../core/operators/prng.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 
@@ -422,6 +424,92 @@ function slerpSums(): [Func, number[]] {
 }
 
 /**
+ * slerpLanes(x₀, x₁, nBytes) → (d, a, b, t): SLERP's bound-pass sums over nBytes / 4 elements
+ * (d = Σ x₀x₁, a = Σ x₀², b = Σ x₁², t = Σ |x₀x₁|) in f64x2 lanes: each product of two f32 values
+ * is exact in f64; per sum two lane accumulators (the vector's low and high halves), each lane a
+ * chain of nBytes / 16 additions, then the four lanes added. Not the reference's order: the
+ * certificate (elementwise.ts slerpCertified) bounds the difference.
+ */
+function slerpLanes(): [Func, number[]] {
+  const fn = new Func([I32, I32, I32], [F64, F64, F64, F64], { i: I32 });
+  const i = fn.s('i');
+  const high = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+  const accumulate = (acc: number, value: number[]) => [...get(acc), ...value, ...f64x2add, ...set(acc)];
+  const step = [...addr(0, i), ...loadAt(0), ...set(fn.v('A')), ...addr(1, i), ...loadAt(0), ...set(fn.v('B'))];
+  for (const half of [0, 1]) {
+    const promote = (v: number) => [...get(v), ...(half ? [...get(v), ...shuffle(high)] : []), ...f64x2promoteLow];
+    const [u, w, p] = [fn.v('u'), fn.v('w'), fn.v('p')];
+    step.push(
+      ...promote(fn.v('A')),
+      ...set(u),
+      ...promote(fn.v('B')),
+      ...set(w),
+      ...accumulate(fn.v(`d${half}`), [...get(u), ...get(w), ...f64x2mul, ...tee(p)]),
+      ...accumulate(fn.v(`t${half}`), [...get(p), ...f64x2abs]),
+      ...accumulate(fn.v(`a${half}`), [...get(u), ...get(u), ...f64x2mul]),
+      ...accumulate(fn.v(`b${half}`), [...get(w), ...get(w), ...f64x2mul]),
+    );
+  }
+  const total = (sum: string) => [
+    ...get(fn.v(`${sum}0`)),
+    ...f64x2extractLane(0),
+    ...get(fn.v(`${sum}0`)),
+    ...f64x2extractLane(1),
+    ...f64add,
+    ...get(fn.v(`${sum}1`)),
+    ...f64x2extractLane(0),
+    ...get(fn.v(`${sum}1`)),
+    ...f64x2extractLane(1),
+    ...f64add,
+    ...f64add,
+  ];
+  return [fn, [...loop16(i, 2, step), ...total('d'), ...total('a'), ...total('b'), ...total('t')]];
+}
+
+/** The loops SLERP's reduce passes borrow on an arena (elementwise.ts SlerpLoops). */
+function slerpLoops(s: ElementwiseSimd): SlerpLoops {
+  return {
+    lanes(x0, x1, start, end) {
+      const vecEnd = start + ((end - start) & ~3);
+      let [d, a, b, t] = [0, 0, 0, 0];
+      for (let i = start; i < vecEnd; i += CALL) {
+        const len = Math.min(CALL, vecEnd - i);
+        const r = s.slerpLanes(x0.byteOffset + 4 * i, x1.byteOffset + 4 * i, 4 * len);
+        d += r[0];
+        a += r[1];
+        b += r[2];
+        t += r[3];
+      }
+      for (let i = vecEnd; i < end; i++) {
+        const p = x0[i] * x1[i];
+        d += p;
+        t += Math.abs(p);
+        a += x0[i] * x0[i];
+        b += x1[i] * x1[i];
+      }
+      return [d, a, b, t];
+    },
+    ordered(v0, v1) {
+      const n = v0.length;
+      const vecEnd = n & ~3;
+      let d = 0,
+        a = 0,
+        b = 0;
+      for (let i = 0; i < vecEnd; i += CALL) {
+        const len = Math.min(CALL, vecEnd - i);
+        [d, a, b] = s.slerpSums(v0.byteOffset + 4 * i, v1.byteOffset + 4 * i, 4 * len, d, a, b);
+      }
+      for (let i = vecEnd; i < n; i++) {
+        d += v0[i] * v1[i];
+        a += v0[i] * v0[i];
+        b += v1[i] * v1[i];
+      }
+      return [d, a, b];
+    },
+  };
+}
+
+/**
  * Quantize over out[start, end) (blocks along the last dimension, as quantize.cpu.ts lays them
  * out): whole blocks inside the range through the quant loop, in calls of about CALL elements; a
  * block cut by the range's ends through the JavaScript range kernel (which reads the whole block
@@ -500,36 +588,21 @@ export function quantizeSimdRange(
 
 /**
  * A reduce pass of operator `kernel` through a SIMD loop on the arena, or undefined where it has
- * none (the caller runs the kernel's own partial). SLERP's one whole-tensor pass: the three sums
- * in element order (slerpSums, in calls of CALL elements carrying the sums, the last few elements
- * in JavaScript continuing them), then the reference's slerpFromSums.
+ * none (the caller runs the kernel's own partial). SLERP's passes run the kernel's own partial
+ * too, with this thread's loops lent for this job's `inputs` (lendSlerpLoops): the bound pass's
+ * lanes (slerpLanes, per block) and the ordered sums (slerpSums in calls of CALL elements carrying
+ * the sums, the last few elements in JavaScript continuing them), so undefined.
  */
 export function elementwiseSimdPartial(
   kernel: string,
   inputs: readonly Float32Array[],
-  params: ParamValues,
+  _params: ParamValues,
   arena: WebAssembly.Memory,
 ): unknown {
   if (kernel !== 'slerp' || inputs.length !== 2) return undefined;
   const s = elementwiseSimdOn(arena);
-  if (!s) return undefined;
-  const [v0, v1] = inputs;
-  const n = v0.length;
-  const vecEnd = n & ~3;
-  let d = 0,
-    a = 0,
-    b = 0;
-  for (let i = 0; i < vecEnd; i += CALL) {
-    const len = Math.min(CALL, vecEnd - i);
-    [d, a, b] = s.slerpSums(v0.byteOffset + 4 * i, v1.byteOffset + 4 * i, 4 * len, d, a, b);
-  }
-  for (let i = vecEnd; i < n; i++) {
-    d += v0[i] * v1[i];
-    a += v0[i] * v0[i];
-    b += v1[i] * v1[i];
-  }
-  const { s0, s1 } = slerpFromSums(d, a, b, num(params, 't'));
-  return { slerpS0: s0, slerpS1: s1 };
+  lendSlerpLoops(inputs, s && slerpLoops(s));
+  return undefined;
 }
 
 /** The module, on an imported shared memory (a CpuPool's arena), built on first use. */
@@ -544,6 +617,7 @@ export function elementwiseWasm(): Uint8Array<ArrayBuffer> {
     ['nearswap', ...nearswap()],
     ['quant', ...quant()],
     ['slerpSums', ...slerpSums()],
+    ['slerpLanes', ...slerpLanes()],
   ]);
 }
 let wasm: WebAssembly.Module | undefined;
@@ -559,6 +633,7 @@ export interface ElementwiseSimd {
   nearswap: Loop;
   quant: Loop;
   slerpSums: (x0: number, x1: number, nBytes: number, d: number, a: number, b: number) => [number, number, number];
+  slerpLanes: (x0: number, x1: number, nBytes: number) => [number, number, number, number];
 }
 
 const onArena = new WeakMap<WebAssembly.Memory, ElementwiseSimd | null>();

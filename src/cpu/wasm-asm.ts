@@ -167,3 +167,6 @@ export const f64x2extractLane = (l: number) => [...SIMD(0x21), l];
 /** i8x16.shuffle of two vectors by 16 lane bytes (0–15 the first, 16–31 the second). */
 export const shuffle = (lanes: number[]) => [...SIMD(0x0d), ...lanes];
 export const v128and = SIMD(0x4e);
+// SLERP's bound pass (simd-elementwise.ts slerpLanes): the sums in f64x2 lanes.
+export const f64x2abs = SIMD(0xec);
+export const f64x2add = SIMD(0xf0);

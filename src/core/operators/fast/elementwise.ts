@@ -3,7 +3,9 @@
  * crossover, bounded mutation and SLERP. Each is bit-identical to its reference (the oracle in
  * ../*.cpu.ts): the same float32 operations in the same order per element, and the per-tensor
  * sums the reference takes in element order (mutation's spread, SLERP's dot product and norms)
- * taken in element order by one worker (`split: 'whole'`), never split by range.
+ * taken in element order by one worker (`split: 'whole'`), never split by range; SLERP's first by
+ * range in any order, with a rounding bound that certifies the reference's float32 coefficients
+ * (slerpCertified), the ordered pass only where the bound leaves them open.
  */
 import type { ParamValues, TensorContext } from '../types.ts';
 import type { RangeKernel } from './kernels.ts';
@@ -12,7 +14,7 @@ import { num, weightsOf } from '../params.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { crossoverPick, crossoverThresholds, crossoverUnit } from '../crossover.cpu.ts';
 import { tensorStd } from '../mutate.cpu.ts';
-import { slerpCoefficients } from '../slerp.cpu.ts';
+import { SLERP_DOT_THRESHOLD, slerpCoefficients, slerpFromSums } from '../slerp.cpu.ts';
 import { nearswapWeight } from '../nearswap.cpu.ts';
 import { layout, QUANT_SCHEMES, quantScheme } from '../quantize.cpu.ts';
 import { gramFromPairs, gramPairs } from '../gram.ts';
@@ -123,11 +125,199 @@ function slerpRange(
   for (let i = start; i < end; i++) out[i] = f(a * v0[i]) + f(b * v1[i]);
 }
 
-/** SLERP's coefficients from its sums in float64, in element order (slerpCoefficients, as the reference). */
-function slerpSums(inputs: readonly Float32Array[], params: ParamValues): ParamValues {
-  const { s0, s1 } = slerpCoefficients(inputs[0], inputs[1], num(params, 't'));
-  return { slerpS0: s0, slerpS1: s1 };
+/**
+ * Loops a worker lends SLERP's reduce passes for one job (src/cpu/simd-elementwise.ts: WebAssembly
+ * SIMD on the pool's arena): `lanes`, the four bound-pass sums over [start, end) in any order;
+ * `ordered`, the reference's three sums in element order over the whole tensor.
+ */
+export interface SlerpLoops {
+  lanes(x0: Float32Array, x1: Float32Array, start: number, end: number): [number, number, number, number];
+  ordered(x0: Float32Array, x1: Float32Array): [number, number, number];
 }
+let lent: { inputs: readonly Float32Array[]; loops: SlerpLoops } | null = null;
+/**
+ * Lend `loops` to the reduce pass that runs next on `inputs` (this very array of views: a job's
+ * own, so loops lent for arena arrays never serve another job's).
+ */
+export function lendSlerpLoops(inputs: readonly Float32Array[], loops: SlerpLoops | null): void {
+  lent = loops ? { inputs, loops } : null;
+}
+const lentTo = (inputs: readonly Float32Array[]) => (lent && lent.inputs === inputs ? lent.loops : null);
+
+/** SLERP's coefficients (as float32 values) from its sums in float64, in element order (slerpCoefficients, as the reference). */
+function slerpSums(inputs: readonly Float32Array[], params: ParamValues): ParamValues {
+  const [x0, x1] = inputs;
+  const loops = lentTo(inputs);
+  const t = num(params, 't');
+  const { s0, s1 } = loops ? slerpFromSums(...loops.ordered(x0, x1), t) : slerpCoefficients(x0, x1, t);
+  return { slerpS0: f(s0), slerpS1: f(s1) };
+}
+
+/** Elements per block of SLERP's bound pass (the weights of its bound are per block). */
+export const SLERP_BLOCK = 1 << 16;
+
+/** One range's part of SLERP's bound pass: the sums Σ x₀x₁, Σ x₀², Σ x₁², Σ |x₀x₁| and their block-weighted forms. */
+export interface SlerpPart {
+  d: number;
+  a: number;
+  b: number;
+  t: number;
+  /** Σ over blocks j of (n − sⱼ)·(block j's sum), sⱼ its first element: bounds Σₖ of the reference's prefix sums. */
+  wa: number;
+  wb: number;
+  wt: number;
+  blocks: number;
+}
+
+/** The bound pass over [start, end): per block of SLERP_BLOCK the four sums (lent lanes, or one JavaScript chain each). */
+export function slerpPart(inputs: readonly Float32Array[], start: number, end: number): SlerpPart {
+  const [x0, x1] = inputs;
+  const n = x0.length;
+  const loops = lentTo(inputs);
+  const part: SlerpPart = { d: 0, a: 0, b: 0, t: 0, wa: 0, wb: 0, wt: 0, blocks: 0 };
+  for (let s = start; s < end; s += SLERP_BLOCK) {
+    const e = Math.min(end, s + SLERP_BLOCK);
+    let d = 0,
+      a = 0,
+      b = 0,
+      t = 0;
+    if (loops) [d, a, b, t] = loops.lanes(x0, x1, s, e);
+    else
+      for (let i = s; i < e; i++) {
+        const p = x0[i] * x1[i];
+        d += p;
+        t += Math.abs(p);
+        a += x0[i] * x0[i];
+        b += x1[i] * x1[i];
+      }
+    const w = n - s;
+    part.d += d;
+    part.a += a;
+    part.b += b;
+    part.t += t;
+    part.wa += w * a;
+    part.wb += w * b;
+    part.wt += w * t;
+    part.blocks++;
+  }
+  return part;
+}
+
+const UNIT = 2 ** -53;
+const gamma = (k: number) => (k * UNIT) / (1 - k * UNIT);
+/** Covers every (1 + γ) factor below (each under 1 + 2⁻²², for tensors under 2³⁰ elements) and the bound's own rounding. */
+const PAD = 1 + 2 ** -16;
+/**
+ * Math.acos and Math.sin are taken to be within this relative error of the true functions (V8's
+ * fdlibm ports and glibc's: under one ulp, 2⁻⁵²; this allows 2¹² ulps).
+ */
+const RHO = 2 ** -40;
+
+/**
+ * Intervals [lo, hi] that hold the reference's ordered float64 sums d = Σ x₀x₁, a = Σ x₀², b = Σ x₁²
+ * (slerpCertified says why), from the bound pass's parts; 'zero' where a or b is +0 for every
+ * order, null where the sums are not all finite (or the tensor is too long for the bound's factors).
+ */
+export function slerpBox(parts: readonly SlerpPart[], n: number): [number, number][] | 'zero' | null {
+  let d = 0,
+    a = 0,
+    b = 0,
+    tt = 0,
+    wa = 0,
+    wb = 0,
+    wt = 0,
+    blocks = 0;
+  for (const p of parts) {
+    d += p.d;
+    a += p.a;
+    b += p.b;
+    tt += p.t;
+    wa += p.wa;
+    wb += p.wb;
+    wt += p.wt;
+    blocks += p.blocks;
+  }
+  if (![d, a, b, tt, wa, wb, wt].every(Number.isFinite) || n >= 2 ** 30) return null;
+  // A sum of squares is +0 only when every term is (no product of float32 values underflows in
+  // float64, and adding non-negative terms never lowers a sum): the reference's denominator is 0, linear.
+  if (a === 0 || b === 0) return 'zero';
+  const g = gamma(SLERP_BLOCK + blocks + 8);
+  const around = (w: number, abs: number, sum: number): [number, number] => {
+    const dl = (UNIT * w + g * abs) * PAD;
+    const width = dl + (Math.abs(sum) + dl) * 2 ** -50;
+    return [sum - width, sum + width];
+  };
+  return [around(wt, tt, d), around(wa, a, a), around(wb, b, b)];
+}
+
+/**
+ * SLERP's float32 coefficients for every float64 sums the reference's ordered pass can have, given
+ * the bound pass's parts (in range order) over a tensor of n elements; null where the bound leaves
+ * them open (then the ordered pass decides).
+ *
+ * Why it holds. Each product x₀x₁, x₀², x₁² of float32 values is exact in float64, and each float64
+ * addition errs by at most u·|its exact result|, u = 2⁻⁵³. The reference adds the n terms pₖ in
+ * order from +0, so |ref − S| ≤ u·Σₖ|ŝₖ₋₁ + pₖ| ≤ u(1 + γₙ)·Σₖ Qₖ, S the exact sum and Qₖ = Σ_{i≤k} |pᵢ|;
+ * Σₖ Qₖ = Σᵢ |pᵢ|·(n − i) (i from 0) ≤ Σⱼ (n − sⱼ)·(block j's Σ|pᵢ|) = w. The bound pass adds each term
+ * through at most m = SLERP_BLOCK + blocks + 8 additions (lanes or chain within its block, the blocks,
+ * the ranges), so |ours − S| ≤ γₘ·Σ|pᵢ|. Hence ref ∈ ours ± (u·w + γₘ·Σ|pᵢ|), widened by PAD and
+ * for the rounding of the ends. From there the reference's steps (slerpFromSums): √a·√b, d / denom
+ * are correctly rounded and monotone in each argument, so the corners bound dot; the linear test
+ * either holds at all of them or at none; acos, then (1 − t)·θ and t·θ (monotone), then sin on
+ * [0, π] (its minimum at an end, its maximum at one or at π/2), each transcendental step within
+ * RHO; the quotients are monotone. Where fround gives the same float32 at both ends of each
+ * coefficient's interval, it gives it for every sums in the box: the reference's.
+ */
+export function slerpCertified(parts: readonly SlerpPart[], n: number, t: number): { s0: number; s1: number } | null {
+  if (!(t >= 0 && t <= 1)) return null;
+  const box = slerpBox(parts, n);
+  if (box === 'zero') return { s0: f(1 - t), s1: f(t) };
+  if (!box) return null;
+  const [[dL, dH], [aL, aH], [bL, bH]] = box;
+  if (!(aL > 0 && bL > 0)) return null;
+  const denomL = Math.sqrt(aL) * Math.sqrt(bL);
+  const denomH = Math.sqrt(aH) * Math.sqrt(bH);
+  const corners = [dL / denomL, dL / denomH, dH / denomL, dH / denomH];
+  const dotL = Math.min(...corners);
+  const dotH = Math.max(...corners);
+  if (dotL > SLERP_DOT_THRESHOLD || dotH < -SLERP_DOT_THRESHOLD) return { s0: f(1 - t), s1: f(t) };
+  if (!(dotL >= -SLERP_DOT_THRESHOLD && dotH <= SLERP_DOT_THRESHOLD)) return null;
+  const thL = Math.acos(dotH) * (1 - 3 * RHO);
+  const thH = Math.acos(dotL) * (1 + 3 * RHO);
+  // The true sin over [lo, hi] ⊂ [0, π] (its least value at an end, its greatest at π/2 when inside), then within RHO.
+  const sinOf = (lo: number, hi: number): [number, number] | null => {
+    if (!(lo >= 0 && hi < 3.14)) return null;
+    const sl = Math.sin(lo),
+      sh = Math.sin(hi);
+    const top = lo <= (Math.PI / 2) * (1 + 2 ** -50) && hi >= (Math.PI / 2) * (1 - 2 ** -50) ? 1 : Math.max(sl, sh);
+    return [Math.min(sl, sh) * (1 - 4 * RHO), top * (1 + 4 * RHO)];
+  };
+  const sinT = sinOf(thL, thH);
+  const c0 = 1 - t;
+  const sin0 = sinOf(c0 * thL, c0 * thH);
+  const sin1 = sinOf(t * thL, t * thH);
+  if (!sinT || !sin0 || !sin1 || !(sinT[0] > 0)) return null;
+  const s0L = f(sin0[0] / sinT[1]),
+    s0H = f(sin0[1] / sinT[0]);
+  const s1L = f(sin1[0] / sinT[1]),
+    s1H = f(sin1[1] / sinT[0]);
+  return s0L === s0H && s1L === s1H ? { s0: s0L, s1: s1L } : null;
+}
+
+/**
+ * SLERP's reduce plan on the pool: the bound pass by range (both workers, lanes where lent), then
+ * the certified coefficients, or where the bound leaves them open the ordered pass by one worker.
+ */
+const SLERP_REDUCE: ReducePlan = {
+  start: () => ({ carry: 'bound', split: 'ranges' }),
+  partial: (_pass, carry, inputs, params, _ctx, start, end) =>
+    carry === 'bound' ? slerpPart(inputs, start, end) : slerpSums(inputs, params),
+  merge: (_pass, carry, partials, _ranges, inputs, params) => {
+    if (carry !== 'bound') return { params: partials[0] as ParamValues };
+    const c = slerpCertified(partials as SlerpPart[], inputs[0].length, num(params, 't'));
+    return c ? { params: { slerpS0: c.s0, slerpS1: c.s1 } } : { carry: 'ordered', split: 'whole' };
+  },
+};
 
 /**
  * Fake quantization (quantize.cpu.ts: quantize then dequantize) of out[start, end): each block
@@ -598,7 +788,8 @@ export const ELEMENTWISE_KERNELS = Object.freeze({
   }),
   nearswap: { id: 'nearswap', bytesPerElement: elementwise, run: nearswapRange } satisfies RangeKernel,
   quantize: { id: 'quantize', bytesPerElement: elementwise, run: quantizeRange } satisfies RangeKernel,
-  slerp: withPrepare({ id: 'slerp', bytesPerElement: elementwise, reduce: wholeTensorPlan(() => true, slerpSums), run: slerpRange }),
+  // On one thread the ordered sums at once (a bound pass would only add one); on the pool the bound pass first.
+  slerp: { id: 'slerp', bytesPerElement: elementwise, reduce: SLERP_REDUCE, prepare: slerpSums, run: slerpRange } satisfies RangeKernel,
   'model-stock': withPrepare({
     id: 'model-stock',
     bytesPerElement: elementwise,
