@@ -46,6 +46,8 @@ import {
   loop16,
   set,
   sharedModule,
+  shuffle,
+  storeAt as v128storeAt,
   tee,
   v128const,
   v128load,
@@ -70,6 +72,8 @@ const v128and = SIMD(0x4e);
 const v128andnot = SIMD(0x4f);
 const v128or = SIMD(0x50);
 const anyTrue = SIMD(0x53);
+const i32x4bitmask = SIMD(0xa4);
+const swizzle = SIMD(0x0e);
 const i32load = (offset = 0) => [0x28, 2, offset];
 const i32store = (offset = 0) => [0x36, 2, offset];
 const IF = [0x04, 0x40];
@@ -123,86 +127,81 @@ function low(withBase: boolean): [Func, number[]] {
   return [fn, [...setup, ...loop16(fn.s('i'), n, step), ...get(count)]];
 }
 
-/**
- * win(list, lo, hi, idx0, x, b, nBytes) → (count, above, below): the window pass of a sampled
- * selection on mag(x − b): counts above hi and below lo (unsigned, in i32x4) and lists the elements
- * in [lo, hi] as pairs (idx0 + i, magnitude) at list, in index order (the caller's list holds a block).
- */
-function win(): [Func, number[]] {
-  const fn = new Func([I32, I32, I32, I32, I32, I32, I32], [I32, I32, I32], { i: I32, a: I32, count: I32 });
-  const [list, idx0, count] = [0, 3, fn.s('count')];
-  const [m, g, l, w] = [fn.v('m'), fn.v('g'), fn.v('l'), fn.v('w')];
-  const lanes: number[] = [];
-  // Branch-free within the four lanes: each lane's pair is written at the list's end, which moves on only for a lane in the window.
-  for (let k = 0; k < 4; k++) {
-    lanes.push(...get(count), ...i32const(3), 0x74, ...get(list), add, ...tee(fn.s('a')));
-    lanes.push(...get(idx0), ...get(fn.s('i')), ...i32const(2), 0x76, add, ...i32const(k), add, ...i32store());
-    lanes.push(...get(fn.s('a')), ...get(m), ...i32x4lane(k), ...i32store(4));
-    lanes.push(...get(count), ...get(w), ...i32x4lane(k), ...i32const(1), 0x71, add, ...set(count));
+/** The lane bytes that gather the lanes set in a 4-bit mask to the front (i8x16.swizzle; 0x80 gives 0), per mask: a 256-byte table. */
+export function compactTable(): Uint8Array {
+  const t = new Uint8Array(256).fill(0x80);
+  for (let bm = 0; bm < 16; bm++) {
+    let k = 0;
+    for (let l = 0; l < 4; l++) if (bm & (1 << l)) for (let b = 0, at = 16 * bm + 4 * k++; b < 4; b++) t[at + b] = 4 * l + b;
   }
-  const step = [...magnitudes(fn, 4, 5), ...set(m)];
-  step.push(...get(m), ...get(fn.v('hi')), ...i32x4gtU, ...set(g), ...get(fn.v('above')), ...get(g), ...i32x4sub, ...set(fn.v('above')));
-  step.push(...get(m), ...get(fn.v('lo')), ...i32x4ltU, ...set(l), ...get(fn.v('below')), ...get(l), ...i32x4sub, ...set(fn.v('below')));
-  step.push(...get(g), ...get(l), ...v128or, ...v128not, ...tee(w), ...anyTrue, ...IF, ...lanes, END);
-  const setup = [
-    ...v128const(MAG),
-    ...set(fn.v('mag')),
-    ...get(1),
-    ...i32x4splat,
-    ...set(fn.v('lo')),
-    ...get(2),
-    ...i32x4splat,
-    ...set(fn.v('hi')),
-  ];
-  return [fn, [...setup, ...loop16(fn.s('i'), 6, step), ...get(count), ...lanesSum(fn.v('above')), ...lanesSum(fn.v('below'))]];
+  return t;
 }
 
 /**
- * winpQ(list₁…, lo₁…, span₁…, hi₁…, idx0, b, x₁…, nBytes) → (count₁…, above₁…), Q = 1…4: the
+ * winpQ(list₁…, lo₁…, hi₁…, table, idx0, b, x₁…, nBytes) → (count₁…, above₁…), Q = 1…4: the
  * window pass of Q selections on parents x₁… at once, each block of the base loaded once: for
- * selection q, how many of mag(x_q − b) lie above hi_q (unsigned), and the list of those in
- * [lo_q, hi_q] (mag − lo_q < span_q = hi_q − lo_q + 1, unsigned) as pairs (idx0 + i, magnitude) at
- * list_q, in index order. The lanes are looked at only where some selection has one in its window.
+ * selection q, how many of m = mag(x_q − b) lie above hi_q, and the list of those in [lo_q, hi_q]
+ * as pairs (idx0 + i, m) at list_q, in index order. Magnitudes and bounds are 31-bit, so signed
+ * compares serve. The listing has no branch (a branch taken at random, for a few % of the lanes,
+ * stalls the streaming loads): the in-window lanes' bitmask picks their compaction from `table`
+ * (compactTable), the compacted pairs are stored at the list's end (two vectors, 4 pairs: the list
+ * holds 4 pairs of slack) and the end moves on by the popcount.
  */
 function winParents(Q: number): [Func, number[]] {
-  const scalars: Record<string, number> = { i: I32, a: I32 };
+  const scalars: Record<string, number> = { i: I32, a: I32, bm: I32 };
   for (let q = 0; q < Q; q++) scalars[`c${q}`] = I32;
-  const fn = new Func([...Array(4 * Q + 2).fill(I32), ...Array(Q).fill(I32), I32], [...Array(2 * Q).fill(I32)], scalars);
+  const fn = new Func([...Array(3 * Q + 3).fill(I32), ...Array(Q).fill(I32), I32], [...Array(2 * Q).fill(I32)], scalars);
   const list = (q: number) => q;
-  const [idx0, b, n] = [4 * Q, 4 * Q + 1, 5 * Q + 2];
-  const x = (q: number) => 4 * Q + 2 + q;
+  const [table, idx0, b, n] = [3 * Q, 3 * Q + 1, 3 * Q + 2, 4 * Q + 3];
+  const x = (q: number) => 3 * Q + 3 + q;
   const V = (nm: string, q: number) => fn.v(`${nm}${q}`);
+  const [bm, a] = [fn.s('bm'), fn.s('a')];
   const setup = [...v128const(MAG), ...set(fn.v('mag'))];
+  setup.push(
+    ...get(idx0),
+    ...i32x4splat,
+    ...v128const([0, 1, 2, 3]),
+    ...i32x4add,
+    ...set(fn.v('idx')),
+    ...v128const([4, 4, 4, 4]),
+    ...set(fn.v('four')),
+  );
   for (let q = 0; q < Q; q++)
     for (const [nm, param] of [
       ['lo', Q + q],
-      ['span', 2 * Q + q],
-      ['hi', 3 * Q + q],
+      ['hi', 2 * Q + q],
     ] as const)
       setup.push(...get(param), ...i32x4splat, ...set(V(nm, q)));
   const step = [...load(fn, b), ...set(fn.v('bv'))];
+  const listing: number[] = [];
   for (let q = 0; q < Q; q++) {
-    const [m, w] = [V('m', q), V('w', q)];
+    const [m, g, o, count] = [V('m', q), V('g', q), V('o', q), fn.s(`c${q}`)];
     step.push(...load(fn, x(q)), ...get(fn.v('bv')), ...f32x4sub, ...get(fn.v('mag')), ...v128and, ...set(m));
-    step.push(...get(V('above', q)), ...get(m), ...get(V('hi', q)), ...i32x4gtU, ...i32x4sub, ...set(V('above', q)));
-    step.push(...get(m), ...get(V('lo', q)), ...i32x4sub, ...get(V('span', q)), ...i32x4ltU, ...set(w));
+    step.push(...get(m), ...get(V('hi', q)), ...i32x4gtS, ...set(g), ...get(V('above', q)), ...get(g), ...i32x4sub, ...set(V('above', q)));
+    // Outside the window: above hi or below lo; the lanes in it are the bitmask's zeros.
+    step.push(...get(g), ...get(V('lo', q)), ...get(m), ...i32x4gtS, ...v128or, ...set(o));
+    // The compaction of this mask, applied to the indices and the magnitudes, then interleaved into pairs.
+    listing.push(...get(o), ...i32x4bitmask, ...i32const(15), 0x73, ...set(bm));
+    listing.push(...get(bm), ...i32const(4), 0x74, ...get(table), add, ...v128load, ...set(fn.v('sh')));
+    listing.push(...get(count), ...i32const(3), 0x74, ...get(list(q)), add, ...tee(a));
+    listing.push(...get(fn.v('idx')), ...get(fn.v('sh')), ...swizzle, ...set(fn.v('ci')));
+    listing.push(...get(m), ...get(fn.v('sh')), ...swizzle, ...set(fn.v('cm')));
+    listing.push(
+      ...get(fn.v('ci')),
+      ...get(fn.v('cm')),
+      ...shuffle([0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23]),
+      ...v128store,
+    );
+    listing.push(
+      ...get(a),
+      ...get(fn.v('ci')),
+      ...get(fn.v('cm')),
+      ...shuffle([8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31]),
+    );
+    listing.push(...v128storeAt(16), ...get(count), ...get(bm), 0x69, add, ...set(count));
   }
-  const lanes: number[] = [];
-  for (let q = 0; q < Q; q++) {
-    const [m, w, count] = [V('m', q), V('w', q), fn.s(`c${q}`)];
-    lanes.push(...get(w), ...anyTrue, ...IF);
-    // Branch-free within the four lanes: each lane's pair is written at the list's end, which moves on only for a lane in the window.
-    for (let k = 0; k < 4; k++) {
-      lanes.push(...get(count), ...i32const(3), 0x74, ...get(list(q)), add, ...tee(fn.s('a')));
-      lanes.push(...get(idx0), ...get(fn.s('i')), ...i32const(2), 0x76, add, ...i32const(k), add, ...i32store());
-      lanes.push(...get(fn.s('a')), ...get(m), ...i32x4lane(k), ...i32store(4));
-      lanes.push(...get(count), ...get(w), ...i32x4lane(k), ...i32const(1), 0x71, add, ...set(count));
-    }
-    lanes.push(END);
-  }
-  step.push(...get(V('w', 0)));
-  for (let q = 1; q < Q; q++) step.push(...get(V('w', q)), ...v128or);
-  step.push(...anyTrue, ...IF, ...lanes, END);
+  step.push(...listing);
+  step.push(...nextIdx(fn));
   const results = [
     ...Array.from({ length: Q }, (_, q) => get(fn.s(`c${q}`))).flat(),
     ...Array.from({ length: Q }, (_, q) => lanesSum(V('above', q))).flat(),
@@ -479,7 +478,6 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['l1r2', ...l1Random(2)],
     ['l1c', ...l1Lanes()],
     ['prune', ...prune()],
-    ['win', ...win()],
   ];
   for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([`winp${P}`, ...winParents(P)]);
   return sharedModule(funcs);
@@ -503,10 +501,13 @@ const SCRATCH_CANDIDATES = 1 << 16;
 const GROUP = 4;
 const HIGH_BYTES = 4 * HIGH_SIZE;
 const LOW_BYTES = 4 * LOW_SIZE + 8 * SCRATCH_CANDIDATES;
-/** One block's window list per selection (pairs of u32). */
-const WINDOW_LIST_BYTES = 8 * BLOCK_ELEMENTS;
+/** One block's window list per selection (pairs of u32, and 4 pairs of slack for the loop's last vector stores). */
+const WINDOW_LIST_BYTES = 8 * BLOCK_ELEMENTS + 64;
+/** The compaction table of the window loops (compactTable), after every other use of the scratch (each window call writes it). */
+const TABLE_AT = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES, GROUP * WINDOW_LIST_BYTES);
+const TABLE = compactTable();
 /** Bytes of arena scratch each thread needs for these loops (histograms of 4 parents, or 4 selections' histograms and lists). */
-export const SELECT_SCRATCH_BYTES = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES, GROUP * WINDOW_LIST_BYTES);
+export const SELECT_SCRATCH_BYTES = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES, TABLE_AT + 256);
 /** Elements per block of the histogram passes: a group's blocks stay in L1/L2 while each parent is counted. */
 const BLOCK = BLOCK_ELEMENTS;
 
@@ -578,6 +579,7 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
   const e = loopsOf(memory);
   if (!e) return null;
   const u32 = (byte: number, n: number) => new Uint32Array(memory.buffer, byte, n);
+  const table = scratch + TABLE_AT;
   return {
     histHigh(hs, base, xs, start, end) {
       const stop = vectorEnd(start, end);
@@ -634,45 +636,26 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
     window(lo, hi, base, xs, start, end) {
       const stop = vectorEnd(start, end);
       const parts = xs.map(() => ({ count: 0, above: 0, below: 0, chunks: [] as Uint32Array[] }));
+      new Uint8Array(memory.buffer, table, TABLE.length).set(TABLE);
       for (let g = 0; g < xs.length; g += GROUP) {
         const Q = Math.min(GROUP, xs.length - g);
         const qs = Array.from({ length: Q }, (_, q) => g + q);
-        // Each selection's list of one block (at most BLOCK pairs) in the scratch, copied out after the call.
+        // Each selection's list of one block (at most BLOCK pairs and the loop's slack) in the scratch, copied out after the call.
         const lists = qs.map((_, q) => scratch + q * WINDOW_LIST_BYTES);
-        const los = qs.map((i) => lo[i] >>> 0);
-        const his = qs.map((i) => hi[i] >>> 0);
-        // An empty window (lo above hi) lists nothing; its span would wrap, so it takes the one-selection loop.
-        const fused = los.every((l, q) => l <= his[q]);
-        const spans = los.map((l, q) => (his[q] - l + 1) | 0);
+        const bounds = [...qs.map((i) => Math.min(lo[i] >>> 0, NEVER)), ...qs.map((i) => Math.min(hi[i] >>> 0, NEVER))];
+        const loop = e[`winp${Q}`];
         for (let s = start; s < stop; s += BLOCK) {
           const len = Math.min(stop, s + BLOCK) - s;
-          let counts: number[], aboves: number[];
-          if (fused) {
-            const r = e[`winp${Q}`](
-              ...lists,
-              ...los.map((l) => l | 0),
-              ...spans,
-              ...his.map((h) => h | 0),
-              s,
-              ptr(base, s),
-              ...qs.map((i) => ptr(xs[i], s)),
-              4 * len,
-            ) as number[];
-            counts = r.slice(0, Q);
-            aboves = r.slice(Q);
-          } else {
-            const r = qs.map((i, q) => e.win(lists[q], lo[i] | 0, hi[i] | 0, s, ptr(xs[i], s), ptr(base, s), 4 * len) as number[]);
-            counts = r.map((x) => x[0]);
-            aboves = r.map((x) => x[1]);
-          }
+          const r = loop(...lists, ...bounds, table, s, ptr(base, s), ...qs.map((i) => ptr(xs[i], s)), 4 * len) as number[];
           qs.forEach((i, q) => {
             const part = parts[i];
-            part.above += aboves[q];
+            const count = r[q];
+            part.above += r[Q + q];
             // Every element is above the window, in it, or below it.
-            part.below += len - aboves[q] - counts[q];
-            if (counts[q] > 0) {
-              part.chunks.push(u32(lists[q], 2 * counts[q]).slice());
-              part.count += counts[q];
+            part.below += len - r[Q + q] - count;
+            if (count > 0) {
+              part.chunks.push(u32(lists[q], 2 * count).slice());
+              part.count += count;
             }
           });
         }

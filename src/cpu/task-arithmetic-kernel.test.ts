@@ -16,7 +16,8 @@ import { simdRange } from './simd.ts';
 import { CANDIDATES_MAX, isKept, isPruned } from '../core/operators/select.ts';
 import { passLoopsOn, SELECT_SCRATCH_BYTES, simpleThresholds } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
-import { certifiedNorms, l1Interval, samplePositions } from '../core/operators/fast/task-arithmetic.ts';
+import { certifiedNorms, l1Interval, samplePositions, sampleRun, windowCutoff } from '../core/operators/fast/task-arithmetic.ts';
+import type { WindowPart } from '../core/operators/fast/loops.ts';
 
 const FAMILY = listOperators()
   .filter((op) => hasFastKernel(op.id) && op.kernel?.id === 'task-arithmetic')
@@ -532,6 +533,148 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       { numRuns: 100, seed: 3 },
     );
     for (const key of ['histHigh', 'lowCandidates', 'prune']) expect(taken[key], key).toBeGreaterThan(20);
+  });
+
+  it('the window loop lists every lane pattern (its branch-free compaction) in index order, with the counts, over block edges and any bounds', () => {
+    const r = xorshift(77);
+    // A few magnitudes, so that a window [lo, hi] picks random lanes of every group; bounds also empty (lo > hi), one value, the edges and NaN.
+    const steps = [0, 2 ** -20, 0.001, 0.0625, 0.25, 0.5, 1, 3, Infinity, NaN];
+    const magBits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0] & 0x7fffffff;
+    const bounds = [0, ...steps.map(magBits), 0x7fffffff];
+    const masks = new Set<number>();
+    for (const [n, start] of [
+      [40, 0],
+      [16384 + 36, 3],
+      [3 * 16384 + 100, 16381],
+    ]) {
+      for (const Q of [1, 2, 3, 4, 5]) {
+        const base = arena.alloc(n);
+        for (let i = 0; i < n; i++) base[i] = ((r() % 64) - 32) / 8;
+        const xs = Array.from({ length: Q }, () => {
+          const x = arena.alloc(n);
+          for (let i = 0; i < n; i++) x[i] = base[i] + steps[r() % steps.length] * (r() & 1 ? 1 : -1);
+          return x;
+        });
+        const lo = xs.map(() => bounds[r() % bounds.length]);
+        const hi = xs.map((_, q) => (q === 0 ? lo[0] : bounds[r() % bounds.length]));
+        const got = simd.window(lo, hi, base, xs, start, n)!;
+        const stop = start + ((n - start) & ~3);
+        const d = new Float32Array(1);
+        const u = new Uint32Array(d.buffer);
+        xs.forEach((x, q) => {
+          const want: WindowPart = { count: 0, above: 0, below: 0, at: new Uint32Array(0) };
+          const at: number[] = [];
+          let mask = 0;
+          for (let i = start; i < stop; i++) {
+            d[0] = x[i] - base[i];
+            const m = u[0] & 0x7fffffff;
+            if (m > hi[q]) want.above++;
+            else if (m < lo[q]) want.below++;
+            else {
+              at.push(i, m);
+              mask |= 1 << ((i - start) & 3);
+            }
+            if (((i - start) & 3) === 3) {
+              masks.add(mask);
+              mask = 0;
+            }
+          }
+          want.count = at.length / 2;
+          want.at = Uint32Array.from(at);
+          expect(got[q], `n ${n} Q ${Q} q ${q} [${lo[q]}, ${hi[q]}]`).toEqual(want);
+        });
+        for (const a of [base, ...xs]) arena.free(a);
+      }
+    }
+    // Every one of the 16 lane masks of a group occurred.
+    expect(masks.size).toBe(16);
+  });
+
+  it('the window cutoff is the r-th largest listed magnitude, equal ones lowest index first, across parts and histogram bins', () => {
+    const r = xorshift(91);
+    let found = 0;
+    for (let run = 0; run < 300; run++) {
+      const lo = r() % 0x7f000000;
+      // Spans of one value, of fewer bins than the histogram's and of many values a bin.
+      const span = [0, 5, 1000, 1 << 18, (1 << 24) + 7][run % 5];
+      const hi = lo + span;
+      // A few distinct magnitudes, so that equal ones abound within a bin and across the parts.
+      const values = Array.from({ length: 1 + (r() % 6) }, () => lo + (r() % (span + 1)));
+      let index = r() % 100;
+      const parts: WindowPart[] = Array.from({ length: 1 + (r() % 3) }, () => {
+        const count = r() % 40;
+        const at = new Uint32Array(2 * count);
+        for (let c = 0; c < count; c++) {
+          index += 1 + (r() % 5);
+          at[2 * c] = index;
+          at[2 * c + 1] = values[r() % values.length];
+        }
+        return { count, above: r() % 10, below: 0, at };
+      });
+      const above = parts.reduce((a, p) => a + p.above, 0);
+      const listed = parts.flatMap((p) => Array.from({ length: p.count }, (_, c) => [p.at[2 * c], p.at[2 * c + 1]] as const));
+      const sorted = [...listed].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+      for (const rank of [0, 1, 2, Math.ceil(listed.length / 2), listed.length, listed.length + 1]) {
+        const got = windowCutoff(parts, { k: above + rank }, lo, hi);
+        if (rank < 1 || rank > listed.length) expect(got).toBeNull();
+        else {
+          expect(got, `run ${run} rank ${rank}`).toEqual({ bits: sorted[rank - 1][1], index: sorted[rank - 1][0] + 1 });
+          found++;
+        }
+      }
+    }
+    expect(found).toBeGreaterThan(1000);
+  });
+
+  it('a large tensor is sampled in cache-line runs, and a run-correlated delta (each run one scale) still gets a window that holds its cutoff', () => {
+    const n = 1 << 20;
+    expect(sampleRun(n)).toBe(16);
+    expect(sampleRun(n - 1)).toBe(1);
+    const at = samplePositions(n);
+    expect(at.length).toBe(65536);
+    for (let j = 0; j < at.length; j++) {
+      expect(at[j]).toBeLessThan(n);
+      if (j % 16) expect(at[j]).toBe(at[j - 1] + 1);
+      else expect(at[j] % 16).toBe(0);
+      if (j) expect(at[j]).toBeGreaterThan(at[j - 1]);
+    }
+    let windows = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const r = xorshift(seed);
+      // Each aligned run of 16 elements shares one continuous magnitude (a row's scale): the sample's runs are 16 alike elements, not 16 independent ones.
+      const base = arena.alloc(n);
+      const xs = [0, 1, 2].map(() => {
+        const x = arena.alloc(n);
+        let scale = 0;
+        for (let i = 0; i < n; i++) {
+          if (i % 16 === 0) scale = (r() / 2 ** 32) * (r() & 1 ? 1 : -1);
+          x[i] = scale * (1 + (r() % 1024) * 2 ** -20);
+        }
+        return x;
+      });
+      const inputs = [base, ...xs];
+      const p = { density: 0.2, normalize: true };
+      const c = { name: 'runs', shape: [n], seed: 1 };
+      const plan = getFastKernel('ties').reduce!;
+      withPassLoops(simd, () => {
+        const first = plan.start(inputs, p, c) as { carry: { stage: string } };
+        if (first.carry.stage !== 'window') return;
+        windows++;
+        const after = plan.merge(
+          0,
+          first.carry,
+          [plan.partial(0, first.carry, inputs, p, c, 0, n, { index: 0, count: 1 })],
+          [[0, n]],
+          inputs,
+          p,
+          c,
+        );
+        // The margin counts the runs' spread: the window holds every parent's cutoff (no fallback to the radix passes).
+        expect('carry' in after, `seed ${seed}`).toBe(false);
+      });
+      for (const a of inputs) arena.free(a);
+    }
+    expect(windows).toBeGreaterThanOrEqual(4);
   });
 
   it('a cutoff as one threshold where no index falls in the range: the same kept set as the cutoff’s rule, at every edge', () => {

@@ -38,6 +38,8 @@ export interface WindowPart {
   below: number;
   /** count pairs (index, magnitude bits). */
   at: Uint32Array;
+  /** The listed magnitudes' histogram (fast/task-arithmetic.ts windowHistogram), where the range kernel has made it. */
+  hist?: Uint32Array;
 }
 
 export interface PassLoops {

@@ -36,7 +36,6 @@ import {
   histLowCandidates,
   KEEP_NONE,
   LOW_SIZE,
-  magnitudeThreshold,
   pruneThreshold,
 } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
@@ -511,10 +510,29 @@ const WINDOW_Z = 4.5;
 const WINDOW_MAX_SHARE = 0.06;
 const WINDOW_SMALL_LIST = 1 << 14;
 
-/** The positions of the window stage's sample of an n-element tensor: s evenly spaced elements. */
+/** Elements per run of the sample of a large tensor: one cache line, so a run costs one memory access, not 16. */
+const SAMPLE_RUN = 16;
+/** Tensors from this many elements are sampled in runs (smaller ones element by element). */
+const SAMPLE_RUNS_FROM = 1 << 20;
+
+/** Elements per run of the window stage's sample of an n-element tensor. */
+export const sampleRun = (n: number): number => (n >= SAMPLE_RUNS_FROM ? SAMPLE_RUN : 1);
+
+/**
+ * The positions of the window stage's sample of an n-element tensor: s elements in s / run evenly
+ * spaced runs of sampleRun(n) consecutive elements (a run aligned to its length), in index order.
+ */
 export function samplePositions(n: number): number[] {
   const s = Math.min(SAMPLE_MAX, n >> 3);
-  return Array.from({ length: s }, (_, j) => Math.floor(((j + 0.5) * n) / s));
+  const run = sampleRun(n);
+  const runs = Math.floor(s / run);
+  const at: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const first = Math.floor(((r + 0.5) * n) / runs);
+    const from = Math.min(first - (first % run), n - run);
+    for (let j = 0; j < run; j++) at.push(from + j);
+  }
+  return at;
 }
 
 /**
@@ -536,6 +554,7 @@ function windowsFor(
   if (new Set(sel.map((x) => x.parent)).size < sel.length || sel.some((x) => !x.top)) return null;
   const at = samplePositions(n);
   const s = at.length;
+  const run = sampleRun(n);
   const samples = new Map<number, Float32Array>();
   const sample = (p: number) => {
     let d = samples.get(p);
@@ -557,7 +576,25 @@ function windowsFor(
     // The cutoff's rank from the bottom (0-based), as a share of the tensor, then of the sample.
     const q = (top ? n - k : k - 1) / n;
     const ps = q * s;
-    const margin = Math.ceil(WINDOW_Z * Math.sqrt(s * q * (1 - q))) + 2;
+    // A run's elements may be alike (a row's scale): the count below the sampled cutoff varies by
+    // run then, more than independent elements' would; the margin takes the larger of the two spreads.
+    let spread = s * q * (1 - q);
+    if (run > 1) {
+      const t = rank(d, Math.max(0, Math.min(s - 1, Math.round(ps))));
+      const v = new Uint32Array(d.buffer);
+      const runs = s / run;
+      let sum = 0,
+        sq = 0;
+      for (let r = 0; r < runs; r++) {
+        let c = 0;
+        for (let j = r * run; j < (r + 1) * run; j++) if ((v[j] & 0x7fffffff) <= t) c++;
+        sum += c;
+        sq += c * c;
+      }
+      const mean = sum / runs;
+      spread = Math.max(spread, (runs * (sq - runs * mean * mean)) / Math.max(1, runs - 1));
+    }
+    const margin = Math.ceil(WINDOW_Z * Math.sqrt(spread)) + 2;
     const a = Math.floor(ps - margin),
       b = Math.ceil(ps + margin);
     const l = a < 0 ? 0 : rank(d, a);
@@ -575,32 +612,69 @@ function windowsFor(
   return { lo, hi };
 }
 
+/** The shift that maps a window [lo, hi]'s offsets hi − m to at most WINDOW_BINS histogram bins. */
+export function windowShift(lo: number, hi: number): number {
+  const span = (hi - lo) >>> 0;
+  return span === 0 ? 0 : Math.max(0, 32 - Math.clz32(span) - Math.log2(WINDOW_BINS));
+}
+/** Bins of a window part's histogram of its listed magnitudes. */
+const WINDOW_BINS = 1 << 16;
+
+/** A range's histogram of its listed magnitudes m by (hi − m) >>> windowShift(lo, hi): bin 0 holds the largest. */
+export function windowHistogram(part: WindowPart, lo: number, hi: number): Uint32Array {
+  const shift = windowShift(lo, hi);
+  const h = new Uint32Array((((hi - lo) >>> 0) >>> shift) + 1);
+  const at = part.at;
+  for (let c = 0; c < part.count; c++) h[(hi - at[2 * c + 1]) >>> shift]++;
+  return h;
+}
+
 /**
  * A top-k selection's cutoff from every range's window part, or null when the window missed it:
  * the k-th largest element (equal magnitudes lowest index first) lies in the window iff the count
- * above it leaves it there; then it is the radix select's cutoff over the listed elements in index order.
+ * above it leaves it there. Then it is the r-th largest of the listed elements (r = k − the count
+ * above): the parts' histograms (windowHistogram) give its bin and its rank in the bin, and the
+ * bin's elements, in index order and sorted by magnitude descending (stable: equal ones stay in
+ * index order), give it.
  */
-function windowCutoff(parts: readonly WindowPart[], x: Selection): { bits: number; index: number } | null {
+export function windowCutoff(
+  parts: readonly WindowPart[],
+  x: Pick<Selection, 'k'>,
+  lo: number,
+  hi: number,
+): { bits: number; index: number } | null {
   let outside = 0,
     listed = 0;
   for (const p of parts) {
     outside += p.above;
     listed += p.count;
   }
-  const r = x.k - outside;
+  let r = x.k - outside;
   if (!(r >= 1 && r <= listed)) return null;
-  const mags = new Uint32Array(listed);
-  let o = 0;
-  for (const p of parts) for (let c = 0; c < p.count; c++) mags[o++] = p.at[2 * c + 1];
-  const values = new Float32Array(mags.buffer);
-  const cut = magnitudeThreshold(values, r);
-  // cut.index is one past the listed position of the last element taken among the equal ones.
-  let pos = cut.index - 1;
-  for (const p of parts) {
-    if (pos < p.count) return { bits: cut.bits, index: p.at[2 * pos] + 1 };
-    pos -= p.count;
+  const shift = windowShift(lo, hi);
+  const hists = parts.map((p) => p.hist ?? windowHistogram(p, lo, hi));
+  let bin = 0;
+  for (; ; bin++) {
+    let c = 0;
+    for (const h of hists) c += h[bin];
+    if (c >= r) break;
+    r -= c;
   }
-  throw new Error('task-arithmetic selection: the window lost its place (internal error)');
+  const idx: number[] = [];
+  const mag: number[] = [];
+  for (const p of parts) {
+    const at = p.at;
+    for (let c = 0; c < p.count; c++) {
+      const m = at[2 * c + 1];
+      if ((hi - m) >>> shift === bin) {
+        idx.push(at[2 * c]);
+        mag.push(m);
+      }
+    }
+  }
+  const order = Array.from(mag, (_, j) => j).sort((a, b) => mag[b] - mag[a] || a - b);
+  const j = order[r - 1];
+  return { bits: mag[j], index: idx[j] + 1 };
 }
 
 /** The window pass in JavaScript over [from, end) of one range, continuing `part`. */
@@ -796,7 +870,11 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         const xs = sel.map((x) => inputs[x.parent + 1]);
         const lent = loopsFor(pl)?.window(c.lo!, c.hi!, inputs[0], xs, start, end);
         const empty = sel.map(() => ({ count: 0, above: 0, below: 0, at: new Uint32Array(0) }));
-        return windowRange(pl, inputs, sel, c.lo!, c.hi!, lent ?? empty, lent ? vectorEnd(start, end) : start, end);
+        // Each part's histogram of its listed magnitudes, here in the workers, so the merge only adds them.
+        return windowRange(pl, inputs, sel, c.lo!, c.hi!, lent ?? empty, lent ? vectorEnd(start, end) : start, end).map((part, i) => ({
+          ...part,
+          hist: windowHistogram(part, c.lo![i], c.hi![i]),
+        }));
       }
       if (c.stage === 'high') {
         // One high histogram per parent serves each of its selections.
@@ -905,6 +983,8 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
           windowCutoff(
             per.map((part) => part[i] as WindowPart),
             x,
+            c.lo![i],
+            c.hi![i],
           ),
         );
         // A window that missed its cutoff: every selection takes the radix passes.
