@@ -34,29 +34,38 @@ import {
   runRows,
   work,
 } from './matvec-jobs.mjs';
-import { Func, I32, SIMD, get, i32const, leb, name, section, set, v128const, v128load } from './wasm-asm.ts';
-
-// Opcodes beyond wasm-asm.ts's (kept here: that file has another helper's edits in flight).
-const i16x8extendLowI8x16S = SIMD(0x87);
-const i16x8extendHighI8x16S = SIMD(0x88);
-const i32x4extendLowI16x8S = SIMD(0xa7);
-const i32x4extendHighI16x8S = SIMD(0xa8);
-const f32x4convertI32x4S = SIMD(0xfa);
-const i16x8shrU = SIMD(0x8d);
-const i8x16sub = SIMD(0x71);
-const v128and = SIMD(0x4e);
-const v128xor = SIMD(0x51);
-const f32x4extract = (lane: number) => [...SIMD(0x1f), lane];
-const f32x4splat = SIMD(0x13);
-const f32x4add = SIMD(0xe4);
-const f32x4mul = SIMD(0xe6);
-const loadAt = (offset: number) => [...SIMD(0x00), 4, ...leb(offset)];
-const f32load = [0x2a, 2, 0];
-const f32store = [0x38, 2, 0];
-const f32add = [0x92];
-const i32add = [0x6a];
-const i32sub = [0x6b];
-const i32eqz = [0x45];
+import {
+  Func,
+  I32,
+  addTo,
+  f32add,
+  f32load,
+  f32store,
+  f32x4add,
+  f32x4convertS,
+  f32x4extractLane,
+  f32x4mul,
+  f32x4splat,
+  get,
+  i16x8extendHighI8x16S,
+  i16x8extendLowI8x16S,
+  i16x8shrU,
+  i32const,
+  i32eqz,
+  i32sub,
+  i32x4extendHighI16x8S,
+  i32x4extendLowI16x8S,
+  i8x16sub,
+  leb,
+  loadAt,
+  name,
+  section,
+  set,
+  v128and,
+  v128const,
+  v128load,
+  v128xor,
+} from './wasm-asm.ts';
 
 /** counter = count; while (counter ≠ 0) { body; counter-- } */
 const repeat = (counter: number, count: number[], body: number[]) => [
@@ -80,7 +89,6 @@ const repeat = (counter: number, count: number[], body: number[]) => [
   0x0b,
   0x0b,
 ];
-const addTo = (local: number, n: number) => [...get(local), ...i32const(n), ...i32add, ...set(local)];
 const ZERO = v128const([0, 0, 0, 0]);
 
 /** acc ← acc + w·x for the four accumulators, w from four f32x4 on the stack builders, x at xp + 16·j + base. */
@@ -99,17 +107,17 @@ function fma4(f: Func, weights: number[][], xp: number, base: number): number[] 
 const hsumStore = (y: number, v: number) => [
   ...get(y),
   ...get(v),
-  ...f32x4extract(0),
+  ...f32x4extractLane(0),
   ...get(v),
-  ...f32x4extract(1),
+  ...f32x4extractLane(1),
   ...f32add,
   ...get(v),
-  ...f32x4extract(2),
+  ...f32x4extractLane(2),
   ...get(v),
-  ...f32x4extract(3),
+  ...f32x4extractLane(3),
   ...f32add,
   ...f32add,
-  ...f32store,
+  ...f32store(),
 ];
 
 const zeroAcc = (f: Func) => [0, 1, 2, 3].flatMap((j) => [...ZERO, ...set(f.v(`a${j}`))]);
@@ -176,10 +184,10 @@ function quantMv(bits: 4 | 8): [Func, number[]] {
     ...fma4(
       f,
       [
-        [...get(lo), ...i32x4extendLowI16x8S, ...f32x4convertI32x4S],
-        [...get(lo), ...i32x4extendHighI16x8S, ...f32x4convertI32x4S],
-        [...get(hi), ...i32x4extendLowI16x8S, ...f32x4convertI32x4S],
-        [...get(hi), ...i32x4extendHighI16x8S, ...f32x4convertI32x4S],
+        [...get(lo), ...i32x4extendLowI16x8S, ...f32x4convertS],
+        [...get(lo), ...i32x4extendHighI16x8S, ...f32x4convertS],
+        [...get(hi), ...i32x4extendLowI16x8S, ...f32x4convertS],
+        [...get(hi), ...i32x4extendHighI16x8S, ...f32x4convertS],
       ],
       xp,
       base,
@@ -204,7 +212,7 @@ function quantMv(bits: 4 | 8): [Func, number[]] {
     ...repeat(f.s('c'), get(CPB), chunk),
     ...get(f.v('r')),
     ...get(s),
-    ...f32load,
+    ...f32load(),
     ...f32x4splat,
     ...sumAcc(f),
     ...f32x4mul,

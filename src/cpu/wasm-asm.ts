@@ -1,5 +1,5 @@
 /**
- * A few WebAssembly binary-format helpers for the hand-assembled SIMD modules (simd.ts,
+ * A few WebAssembly binary-format helpers for the hand-assembled SIMD modules (simd.ts, simd-matvec.ts,
  * simd-elementwise.ts): LEB128, sections, names, value types and the common instructions.
  */
 export const leb = (n: number): number[] => {
@@ -170,3 +170,16 @@ export const v128and = SIMD(0x4e);
 // SLERP's bound pass (simd-elementwise.ts slerpLanes): the sums in f64x2 lanes.
 export const f64x2abs = SIMD(0xec);
 export const f64x2add = SIMD(0xf0);
+
+// Decoding's matrix × vector (simd-matvec.ts): int8/int4 widening, lane extraction, scalar steps.
+export const i16x8extendLowI8x16S = SIMD(0x87);
+export const i16x8extendHighI8x16S = SIMD(0x88);
+export const i32x4extendLowI16x8S = SIMD(0xa7);
+export const i32x4extendHighI16x8S = SIMD(0xa8);
+export const i16x8shrU = SIMD(0x8d);
+export const i8x16sub = SIMD(0x71);
+export const f32x4extractLane = (lane: number) => [...SIMD(0x1f), lane];
+export const f32store = (offset = 0) => [0x38, 2, ...leb(offset)];
+export const f32add = [0x92];
+export const i32sub = [0x6b];
+export const i32eqz = [0x45];
