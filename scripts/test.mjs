@@ -2,7 +2,13 @@
 // checks do not depend on each other (the starter garden is ignored by eslint, prettier and tsc),
 // so they run side by side, each one's output printed whole when it ends; then the rest in order.
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ensureChromium } from './ensure-chromium.mjs';
+
+// The CLI's memo of checked files (src/node/verified-files.ts) in a folder of this run, not the user's cache.
+process.env.GARDEN_CACHE ??= mkdtempSync(join(tmpdir(), 'garden-test-cache-'));
 
 const groups = [
   [

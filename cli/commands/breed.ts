@@ -18,6 +18,7 @@ import { elementBytes } from '../../src/core/operators/stream.ts';
 import { ReadClock, openSlmRange, type ReadBuffers, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
 import { READ_PIECE_BYTES, writeAll } from '../../src/node/file-source.ts';
 import { HashWorkers } from '../../src/node/hash-workers.ts';
+import { verifiedFiles } from '../../src/node/verified-files.ts';
 import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
 import { setSha256Provider, sha256Provider, type Sha256Hex, type Sha256Provider } from '../../src/core/hash.ts';
 import { createNodeCpuPool } from '../../src/cpu/node.ts';
@@ -53,6 +54,10 @@ model.safetensors.index.json), an ONNX model or a Hugging Face folder: anything 
 is imported in memory as garden import would write it, and its "hash" is that .slm's.
 Every path in the recipe must stay inside its root (after symlinks): no absolute path, no ".." out;
 parents must be regular files. The candidate is written to a temporary name and renamed.
+A one-file .slm parent has its file hash and every tensor's content hash checked from the breed's
+own reads. The parents and candidates of a breed are then remembered by hash (verified.json in
+$GARDEN_CACHE, default ~/.cache/slm-garden; GARDEN_CACHE=off turns it off): the next breed of the
+same files takes their file hash only, and checks the tensors in full if that hash differs.
   --out FILE.slm   where to write the candidate (default: the recipe's output.path)
   --root DIR       the folder the recipe's paths must stay in (default: the working directory
                    when the recipe is inside it, else the recipe's folder)
@@ -470,19 +475,38 @@ async function streamedBreed(
     },
     give: (b) => arena!.freeBytes(b),
   };
+  // Parents whose file hash is one whose tensors were checked before (verified-files.ts) are
+  // hashed as files only; the hash they turn out to have must be the one expected.
+  const memo = verifiedFiles();
+  const paths: string[] = [];
+  const expected: (Sha256Hex | null)[] = [];
+  /** Parent i's tensors checked in full, when its file hash is not the expected one (it changed since the memo). */
+  const checkInFull = async (i: number, hash: Sha256Hex): Promise<void> => {
+    if (expected[i] === null || expected[i] === hash) return;
+    const { what } = refs[i];
+    const full = await openSlmRange(paths[i], what, { hashers }).catch((e: Error) => Promise.reject(new CliError(e.message)));
+    await full?.close();
+    if (full?.hash !== hash) throw new CliError(`${what} (${paths[i]}) changed while it was read`);
+  };
   try {
     for (const { ref, what } of refs) {
       if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
       const path = confinedPath(root, dir, ref.path, `${what} path`);
+      const expect = await memo.expected(path, ref.hash);
       let m: SlmRangeParent | null;
       try {
-        m = await openSlmRange(path, what, clock, verifyMode, hashers, buffers);
+        m = await openSlmRange(path, what, { clock, verify: verifyMode, hashers, buffers, tensorChecks: expect === null });
       } catch (e) {
         throw new CliError((e as Error).message);
       }
       if (!m) return null;
       models.push(m);
-      if (verifyMode === 'open') checkParentHash(ref, what, path, m.hash);
+      paths.push(path);
+      expected.push(expect);
+      if (verifyMode === 'open') {
+        await checkInFull(models.length - 1, m.hash);
+        checkParentHash(ref, what, path, m.hash);
+      }
       if (models.length === 1) startPool(pool, opts.threads, m.tensors);
     }
     /** Every parent's file hash, checked against the recipe (reads what the breed did not). */
@@ -490,6 +514,7 @@ async function streamedBreed(
       const hashes = await Promise.all(
         models.map((m) => m.verify().catch((e: unknown) => Promise.reject(new CliError((e as Error).message)))),
       );
+      for (const [i, h] of hashes.entries()) await checkInFull(i, h);
       refs.forEach(({ ref, what }, i) => checkParentHash(ref, what, ref.path!, hashes[i]));
       return hashes;
     };
@@ -586,6 +611,8 @@ async function streamedBreed(
     out = null;
     await rename(tmp, outPath);
     renamed = true;
+    // The parents' tensors were checked (or were known checked), and the candidate's were hashed as written.
+    await memo.record([...paths.map((path, i) => ({ path, hash: hashes[i] })), { path: outPath, hash }]);
     const file = { size, hash, species: header.species, lineageKey: header.lineageKey };
     const whole = { ...result, tensors: [] };
     const compatibility = parentCompatibility(models.map((m, i) => ({ id: hashes[i], species: m.species, tensors: m.tensors })));

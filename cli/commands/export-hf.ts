@@ -42,7 +42,7 @@ export async function exportHfCommand(a: HfExportArgs): Promise<number> {
   // A one-file .slm is read by byte range, STREAM_CHUNK_BYTES at a time, hashed as read and
   // checked (file and content hashes) before the folder is moved into place; anything else (a
   // Hugging Face folder, a sharded .slm) one tensor at a time.
-  const range = await openSlmRange(a.model, 'model', undefined, 'as-read').catch(async (e: Error) => {
+  const range = await openSlmRange(a.model, 'model', { verify: 'as-read' }).catch(async (e: Error) => {
     await close();
     throw e;
   });

@@ -25,7 +25,7 @@ describe('openSlmRange', () => {
   it('reads every tensor by range as readSlm gives it whole, with the same hash, species and order', async () => {
     const whole = readSlm(bytes);
     const clock = new ReadClock();
-    const m = (await openSlmRange(path, 'parent 0', clock))!;
+    const m = (await openSlmRange(path, 'parent 0', { clock }))!;
     try {
       expect(m.hash).toBe(whole.hash);
       expect(m.species).toBe(whole.species);
@@ -52,7 +52,7 @@ describe('openSlmRange', () => {
   it("as-read: the file hash and content checks come from the breed's own reads, one pass when they run in file order", async () => {
     const whole = readSlm(bytes);
     const clock = new ReadClock();
-    const m = (await openSlmRange(path, 'parent 0', clock, 'as-read'))!;
+    const m = (await openSlmRange(path, 'parent 0', { clock, verify: 'as-read' }))!;
     try {
       expect(() => m.hash).toThrow(/known once verify\(\) has resolved/);
       // In file order (the data section is in name order), in pieces, as breedStream reads.
@@ -68,7 +68,7 @@ describe('openSlmRange', () => {
     }
     // Read out of order (or not at all), verify reads what was not hashed and gives the same hash.
     for (const reads of [[], ['b', 'a']]) {
-      const n = (await openSlmRange(path, 'parent 0', new ReadClock(), 'as-read'))!;
+      const n = (await openSlmRange(path, 'parent 0', { verify: 'as-read' }))!;
       try {
         for (const name of reads) await n.source.read(name, 0, whole.tensors.find((t) => t.name === name)!.data.length);
         expect(await n.verify()).toBe(whole.hash);
@@ -84,14 +84,14 @@ describe('openSlmRange', () => {
     const p = join(dir, 'flipped-as-read.slm');
     writeFileSync(p, flipped);
     const changed = /parent 1 .*content-hash check failed: tensor "b" hashes to/;
-    const m = (await openSlmRange(p, 'parent 1', new ReadClock(), 'as-read'))!;
+    const m = (await openSlmRange(p, 'parent 1', { verify: 'as-read' }))!;
     try {
       await m.source.read('a', 0, 32);
       await expect(m.source.read('b', 0, 12)).rejects.toThrow(changed);
     } finally {
       await m.close();
     }
-    const n = (await openSlmRange(p, 'parent 1', new ReadClock(), 'as-read'))!;
+    const n = (await openSlmRange(p, 'parent 1', { verify: 'as-read' }))!;
     try {
       await expect(n.verify()).rejects.toThrow(changed);
       expect(() => n.hash).toThrow(/verify/);
@@ -133,7 +133,7 @@ describe('openSlmRange', () => {
       },
     };
     const hashers = new HashWorkers(1);
-    const m = (await openSlmRange(p, 'parent 0', new ReadClock(), 'as-read', hashers, buffers))!;
+    const m = (await openSlmRange(p, 'parent 0', { verify: 'as-read', hashers, buffers }))!;
     try {
       const chunk = 1 << 20;
       for (const t of whole.tensors)

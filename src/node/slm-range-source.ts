@@ -87,18 +87,26 @@ export const HASH_QUEUE_BYTES = 256 << 20;
  */
 export type VerifyMode = 'open' | 'as-read';
 
-/**
- * Open `path` (already confined) as a range-read `.slm` parent, or null when it is not a one-file
- * `.slm`. Its reads are timed on `clock` (share one between the parents of a breed).
- */
-export async function openSlmRange(
-  path: string,
-  what: string,
-  clock = new ReadClock(),
-  verify: VerifyMode = 'open',
-  hashers?: HashWorkers,
-  buffers?: ReadBuffers,
-): Promise<SlmRangeParent | null> {
+export interface SlmRangeOptions {
+  /** Times the reads (share one between the parents of a breed). */
+  clock?: ReadClock;
+  /** When the file is hashed and checked (default 'open'). */
+  verify?: VerifyMode;
+  /** SHA-256 workers for every hash (else the installed provider, on this thread). */
+  hashers?: HashWorkers;
+  /** Memory readLent reads into and reuses. */
+  buffers?: ReadBuffers;
+  /**
+   * Check each tensor's content hash (default true). False only for a file whose hash the caller
+   * expects to be one whose tensors were checked (verified-files.ts): the file hash alone is
+   * taken, and the caller must compare it with the expected one before trusting anything.
+   */
+  tensorChecks?: boolean;
+}
+
+/** Open `path` (already confined) as a range-read `.slm` parent, or null when it is not a one-file `.slm`. */
+export async function openSlmRange(path: string, what: string, options: SlmRangeOptions = {}): Promise<SlmRangeParent | null> {
+  const { clock = new ReadClock(), verify = 'open', hashers, buffers, tensorChecks = true } = options;
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return null;
   // With hash workers the bytes are read into shared memory, which the workers hash where it lies.
   const file: FileSource = await fileSource(path, LIMITS.model, what, { shared: hashers !== undefined });
@@ -121,7 +129,7 @@ export async function openSlmRange(
     }
     const model = await openSlm([timed]);
     const { dataStart } = reader.header;
-    const hasher = new FileVerifier(file.size, dataStart, reader.header.entries, model.info, hashers);
+    const hasher = new FileVerifier(file.size, dataStart, tensorChecks ? reader.header.entries : [], model.info, hashers);
     let hash: Sha256Hex | null = null;
     let verifying: Promise<Sha256Hex> | null = null;
     const finish = () =>
