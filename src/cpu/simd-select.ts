@@ -53,7 +53,7 @@ import {
   v128load,
   v128store,
 } from './wasm-asm.ts';
-import { belowThreshold, draw, drawSetup, unit } from './simd-elementwise.ts';
+import { belowThreshold, draw, drawSetup, foldKey, unit } from './simd-elementwise.ts';
 import { HIGH_SIZE, LOW_SIZE } from '../core/operators/select.ts';
 import { vectorEnd, type ApplySpec, type PassLoops } from '../core/operators/fast/loops.ts';
 
@@ -346,7 +346,9 @@ function l1Lanes(): [Func, number[]] {
  *           threshold t per cutoff (trim: kept iff mag > t; outliers: survives cutoff c iff mag > t),
  *           carried in the bits parameter (the index parameter is ignored), and no index test runs;
  *   rescale / weight / lambda / divide: some parent's rescale (or weight) is not 1, λ ≠ 1, the divisor ≠ 1;
- *   normalize: TIES divides by the agreeing weights.
+ *   normalize: TIES divides by the agreeing weights;
+ *   fold: the random drop's indices of the call share idx >>> 16, and each stream key parameter is
+ *         foldKey(key, idx0), so each draw skips mix32's first xor-shift (simd-elementwise.ts draw).
  */
 export interface ApplyFlags {
   simple: boolean;
@@ -355,9 +357,10 @@ export interface ApplyFlags {
   lambda: boolean;
   divide: boolean;
   normalize: boolean;
+  fold: boolean;
 }
-const FLAG_KEYS = ['simple', 'rescale', 'weight', 'lambda', 'divide', 'normalize'] as const;
-const GENERAL: ApplyFlags = { simple: false, rescale: true, weight: true, lambda: true, divide: true, normalize: true };
+const FLAG_KEYS = ['simple', 'rescale', 'weight', 'lambda', 'divide', 'normalize', 'fold'] as const;
+const GENERAL: ApplyFlags = { simple: false, rescale: true, weight: true, lambda: true, divide: true, normalize: true, fold: false };
 
 /** The element-wise pass of P parents; see the file comment for the parameters. */
 function apply(
@@ -371,7 +374,8 @@ function apply(
   const simple = flags.simple && (trim || outliers);
   // Mask parameters per parent: trim (cb, ci), outliers (lb, li, hb, hi), random (sk) and one drop.
   const K = trim ? 2 : outliers ? 4 : 1;
-  const maskParams = [...Array(K * P).fill(I32), ...(K === 1 ? [F32] : [])];
+  // The random drop's one threshold: ⌈drop·2²⁴⌉ (belowThreshold), so a 24-bit draw k is dropped iff k < it.
+  const maskParams = [...Array(K * P).fill(I32), ...(K === 1 ? [I32] : [])];
   const params = [I32, I32, ...Array(P).fill(I32), ...Array(2 * P).fill(F32), ...maskParams, F32, F32, I32, I32, I32];
   const fn = new Func(params, Array(P + 1).fill(I32), { i: I32 });
   const x = (p: number) => 2 + p;
@@ -389,7 +393,7 @@ function apply(
     const names = trim ? ['cb', 'ci'] : outliers ? ['lb', 'li', 'hb', 'hi'] : ['sk'];
     names.forEach((nm, j) => setup.push(...splat(mk(j, p), V(nm, p), i32x4splat)));
   }
-  if (K === 1) setup.push(...splat(mk(1, 0), V('drop')));
+  if (K === 1) setup.push(...splat(mk(1, 0), V('drop'), i32x4splat));
   const [bv, d, k, mg, zero] = [V('bv'), V('d'), V('k'), V('mg'), V('zero')];
   const step = [...load(fn, 1), ...set(bv)];
   for (let p = 0; p < P; p++) {
@@ -419,7 +423,7 @@ function apply(
         ...v128or,
       ];
       step.push(...get(d), ...get(V('mag')), ...v128and, ...set(mg), ...below('hb', 'hi'), ...below('lb', 'li'), ...v128andnot);
-    } else step.push(...unit(fn, V('sk', p)), ...get(V('drop')), ...f32x4lt, ...v128not);
+    } else step.push(...get(V('drop')), ...draw(fn, V('sk', p), flags.fold), ...i32x4gtS, ...v128not);
     step.push(...set(k), ...get(V('kept', p)), ...get(k), ...i32x4sub, ...set(V('kept', p)));
     // wₚ·((dₚ kept) · rₚ), each multiply only where a factor is not 1.
     const kept = [...get(d), ...get(k), ...v128and];
@@ -551,6 +555,8 @@ const blocksOf = (start: number, end: number, fn: (s: number, len: number) => vo
 };
 const clampIndex = (i: number) => Math.max(0, Math.min(0x7fffffff, i));
 const NEVER = 0x7fffffff;
+/** Indices per run that share idx >>> 16 (a folded draw's run). */
+const RUN = 1 << 16;
 
 /**
  * Each cutoff (bits cb[c], index ci[c]) as one signed threshold t over [s, e), where no index lies
@@ -712,6 +718,7 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
         lambda: spec.lambda !== 1,
         divide: !ties && spec.divisor !== 1,
         normalize: ties && spec.normalize,
+        fold: false,
       };
       // Per parent: trim (bits, index); outliers (lo bits, lo index, hi bits, hi index: cutoffs 2p and 2p + 1); random (stream key), then drop.
       const P2 = Array.from({ length: P }, (_, p) => p);
@@ -723,20 +730,36 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
         sparsify === 'trim'
           ? [...v, ...ci]
           : [...P2.map((p) => v[2 * p]), ...P2.map((p) => ci[2 * p]), ...P2.map((p) => v[2 * p + 1]), ...P2.map((p) => ci[2 * p + 1])];
-      const full = sparsify === 'random' ? [...spec.sk.map((k) => k | 0), spec.drop] : order(cb.map((x) => x | 0));
+      const random = sparsify === 'random';
+      const threshold = belowThreshold(spec.drop);
+      const full = random ? [...spec.sk.map((k) => k | 0), threshold] : order(cb.map((x) => x | 0));
       const general = applyLoopOn(memory, sparsify, consensus, P, flags);
       const simpleLoop = C > 0 ? applyLoopOn(memory, sparsify, consensus, P, { ...flags, simple: true }) : null;
+      const foldLoop = random ? applyLoopOn(memory, sparsify, consensus, P, { ...flags, fold: true }) : null;
       const kept = new Array<number>(P).fill(0);
       let conflicts = 0;
-      blocksOf(start, vectorEnd(start, end), (s, len) => {
+      const call = (s: number, len: number) => {
+        const idx0 = random ? (spec.offset + s) | 0 : s;
         // Where no cutoff's index falls inside [s, s + len), each cutoff is one threshold there and the loop tests no index.
         const t = simpleLoop ? simpleThresholds(sparsify === 'trim', cb, ci, s, s + len) : null;
-        const idx0 = sparsify === 'random' ? (spec.offset + s) | 0 : s;
-        const args = [ptr(out, s), ptr(base, s), ...xs.map((x) => ptr(x, s)), ...spec.w, ...spec.rescale, ...(t ? order(t) : full)];
+        // A random drop's call within one run of 2¹⁶ indices folds its keys.
+        const folded = foldLoop !== null && len <= RUN - (idx0 & (RUN - 1));
+        const mask = t ? order(t) : folded ? [...spec.sk.map((k) => foldKey(k, idx0)), threshold] : full;
+        const args = [ptr(out, s), ptr(base, s), ...xs.map((x) => ptr(x, s)), ...spec.w, ...spec.rescale, ...mask];
         args.push(spec.lambda, spec.divisor, spec.normalize ? -1 : 0, idx0, 4 * len);
-        const r = (t ? simpleLoop! : general)(...args) as number[];
+        const r = (t ? simpleLoop! : folded ? foldLoop : general)(...args) as number[];
         for (let p = 0; p < P; p++) kept[p] += r[p];
         conflicts += r[P];
+      };
+      blocksOf(start, vectorEnd(start, end), (s, len) => {
+        if (!random) return call(s, len);
+        // Calls that end where a run of 2¹⁶ indices does (the vector that straddles a run's end unfolded).
+        for (let at = s; at < s + len;) {
+          const toRun = RUN - (((spec.offset + at) | 0) & (RUN - 1));
+          const piece = toRun < 4 ? 4 : Math.min(s + len - at, toRun & ~3);
+          call(at, piece);
+          at += piece;
+        }
       });
       return { kept, conflicts };
     },

@@ -16,6 +16,7 @@ import { simdRange } from './simd.ts';
 import { CANDIDATES_MAX, isKept, isPruned } from '../core/operators/select.ts';
 import { passLoopsOn, SELECT_SCRATCH_BYTES, simpleThresholds } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
+import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
 import { certifiedNorms, l1Interval, samplePositions, sampleRun, windowCutoff } from '../core/operators/fast/task-arithmetic.ts';
 import type { WindowPart } from '../core/operators/fast/loops.ts';
 
@@ -742,6 +743,65 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     }
     expect(inside).toBeGreaterThan(6);
     expect(taken.apply).toBeGreaterThanOrEqual(6 * 6);
+  });
+
+  it('the random drop folds its draws per run of 2¹⁶ indices: chunks at any offset (runs cut inside a vector, indices past 2³²) give the reference bits and counts', () => {
+    const n = 2 * 65536 + 37;
+    const taken: Record<string, number> = {};
+    const loops = counted(simd, taken);
+    let runs = 0;
+    for (const [op, p, offset, seed] of [
+      ['dare', { drop: 0.5, rescale: 'none' }, 65536 - 6, 3],
+      ['dare', { drop: 0.3, rescale: 'l1', weights: [1, 0.5, 2] }, 1, 5],
+      ['dare-ties', { drop: 0.7, rescale: 'inverse', normalize: true }, 3 * 65536 + 2, 7],
+      ['dare-ties', { drop: 0.5, rescale: 'none' }, 2 ** 32 - 65536 - 3, 9],
+      ['dare', { drop: 0.9, rescale: 'none' }, 2 ** 33 + 65533, 11],
+    ] as [string, ParamValues, number, number][]) {
+      const P = Array.isArray(p.weights) ? p.weights.length : 3;
+      const inputs = family(n, P, seed, (m) => arena.alloc(m));
+      const ctx = { name: `runs.${seed}`, shape: [n], seed: 1, offset };
+      // Every run boundary the chunk crosses, and the vector straddling it where the offset is not a multiple of 4.
+      runs += Math.floor((offset + n) / 65536) - Math.floor(offset / 65536);
+      const k = getFastKernel(op);
+      const refStats: Record<string, number> = {};
+      const ref = getOperator(op).cpu(inputs, p, { ...ctx, stats: refStats });
+      withPassLoops(loops, () => {
+        const derived = reduceSplit(k.reduce!, inputs, p, ctx, [0, 65536 + 5000, n], 2);
+        for (const bounds of [
+          [0, n],
+          [0, 4097, 65536 + 5, n],
+        ])
+          expectRanges(k, inputs, { ...p, ...derived }, ctx, bounds, ref, refStats, (m) => arena.alloc(m));
+      });
+      for (const a of inputs) arena.free(a);
+    }
+    expect(runs).toBeGreaterThanOrEqual(8);
+    expect(taken.apply).toBeGreaterThanOrEqual(10);
+  });
+
+  it('the random drop at a draw exactly on the drop probability keeps it (unitAt < drop drops), with the other draws either side', () => {
+    const n = 4096;
+    let edges = 0;
+    for (const [op, offset] of [
+      ['dare', 0],
+      ['dare-ties', 65536 - 1000],
+    ] as const) {
+      const inputs = family(n, 3, 17, (m) => arena.alloc(m));
+      const ctx = { name: `edge.${op}`, shape: [n], seed: 3, offset };
+      const sk = streamKey(tensorKey(ctx.seed, ctx.name), 0);
+      // drop = parent 0's draw at a few elements, exactly (a multiple of 2⁻²⁴ is a float32), and one ulp of the draws above it.
+      for (const at of [0, 5, 1234, 4095])
+        for (const up of [0, 1]) {
+          const drop = unitAt(sk, offset + at) + up * 2 ** -24;
+          const p = { drop, rescale: 'none' };
+          const refStats: Record<string, number> = {};
+          const ref = getOperator(op).cpu(inputs, p, { ...ctx, stats: refStats });
+          withPassLoops(simd, () => expectRanges(getFastKernel(op), inputs, p, ctx, [0, 1000, n], ref, refStats, (m) => arena.alloc(m)));
+          edges++;
+        }
+      for (const a of inputs) arena.free(a);
+    }
+    expect(edges).toBe(16);
   });
 
   it('the comparison catches planted bugs: an off-by-one at the cutoff (index or magnitude), the parents’ drop streams swapped, the L1 norm after the drop taken without it', () => {
