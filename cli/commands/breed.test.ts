@@ -141,6 +141,9 @@ describe('garden breed', () => {
       }
       expect(single.backend.adapter, operator).toBe('CPU reference (JavaScript)');
       expect(pooled.candidate, operator).toBe(single.candidate);
+      // The statistics too (the pool's workers take them off the main thread), all but the times.
+      const noMs = (st: { ms: number }[]) => st.map(({ ms, ...rest }) => (void ms, rest));
+      expect(noMs(pooled.stats), operator).toEqual(noMs(single.stats));
       expect(new Uint8Array(readFileSync(pooled.path))).toEqual(new Uint8Array(readFileSync(single.path)));
       for (const k of ['read', 'compute', 'serialize', 'write', 'hash', 'total']) expect(pooled.timings[k], k).toBeGreaterThanOrEqual(0);
     }

@@ -6,7 +6,7 @@
 import type { KernelBackend } from '../core/operators/backend.ts';
 import { getFastKernel, hasFastKernel } from '../core/operators/fast/kernels.ts';
 import type { OperatorDef, ParamValues, TensorContext } from '../core/operators/types.ts';
-import type { CpuPool } from './pool.ts';
+import { isShared, type CpuPool } from './pool.ts';
 
 export function createFastCpuBackend(pool: CpuPool): KernelBackend {
   const fast = (op: OperatorDef, params: ParamValues) => hasFastKernel(op.id) && !getFastKernel(op.id).unsupported?.(params);
@@ -48,6 +48,9 @@ export function createFastCpuBackend(pool: CpuPool): KernelBackend {
       } finally {
         pool.free(out);
       }
+    },
+    chunkStats(before: Float32Array, after: Float32Array, sq: number) {
+      return isShared(before) && isShared(after) ? pool.stats(before, after, sq) : null;
     },
     async runLent(op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext) {
       if (!fast(op, params)) return { out: op.cpu(inputs, params, ctx), give: () => undefined };

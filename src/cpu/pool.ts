@@ -6,6 +6,7 @@
  */
 import { getFastKernel, reduceLocally } from '../core/operators/fast/kernels.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
+import type { ChunkStats } from '../core/operators/stream.ts';
 import type { RangeJob, RangeReply, SharedF32, WorkerMessage } from './protocol.ts';
 import { simdRange } from './simd.ts';
 import { Arena } from './arena.ts';
@@ -51,6 +52,8 @@ export class CpuPool {
   /** The shared memory the pool's SIMD loops work on in place, or null where it cannot be made. */
   readonly arena: Arena | null;
   private nextId = 1;
+  /** The worker the next stats job goes to. */
+  private turn = 0;
   private readonly pending = new Map<
     number,
     { resolve: (r: { counts?: Record<string, number>; partial?: unknown }) => void; reject: (e: Error) => void }
@@ -173,6 +176,18 @@ export class CpuPool {
       params = { ...params, ...step.params };
     } else if (k.prepare) params = { ...params, ...k.prepare(inputs, params, ctx) };
     counted((await all(params, ranges)).map((r) => r.counts));
+  }
+
+  /**
+   * stream.ts's chunkStats(before, after, sq) on one worker (they take turns), off this thread:
+   * the same numbers. Both arrays must be shared and stay unchanged until it resolves.
+   */
+  stats(before: Float32Array, after: Float32Array, sq: number): Promise<ChunkStats> {
+    if (before.length !== after.length) throw new Error(`CpuPool stats: ${before.length} elements before, ${after.length} after`);
+    const id = this.nextId++;
+    const done = new Promise<{ partial?: unknown }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.ports[this.turn++ % this.ports.length].post({ id, stats: { before: describe(before), after: describe(after), sq } });
+    return done.then((r) => r.partial as ChunkStats);
   }
 
   terminate(): void {

@@ -32,7 +32,13 @@ export interface ArenaInit {
   scratch?: number;
 }
 
-export type WorkerMessage = RangeJob | ArenaInit;
+/** stream.ts's chunkStats over two shared arrays, from the running sum of squares `sq` (one worker, element order). */
+export interface StatsJob {
+  id: number;
+  stats: { before: SharedF32; after: SharedF32; sq: number };
+}
+
+export type WorkerMessage = RangeJob | ArenaInit | StatsJob;
 
 export type RangeReply =
   { id: number; ok: true; ms: number; counts?: Record<string, number>; partial?: unknown } | { id: number; ok: false; error: string };

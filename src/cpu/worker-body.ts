@@ -9,6 +9,7 @@ import { simdRange } from './simd.ts';
 import { elementwiseSimdPartial } from './simd-elementwise.ts';
 import { passLoopsOn } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
+import { chunkStats } from '../core/operators/stream.ts';
 
 const view = (s: SharedF32) => new Float32Array(s.buffer, s.byteOffset, s.length);
 let arena: WebAssembly.Memory | undefined;
@@ -17,6 +18,11 @@ let loops: PassLoops | null = null;
 
 /** Handle one message from the pool; returns the reply to post, or null when none is due. */
 export function runJob(msg: WorkerMessage): RangeReply | null {
+  if ('stats' in msg) {
+    const t0 = performance.now();
+    const { before, after, sq } = msg.stats;
+    return { id: msg.id, ok: true, ms: performance.now() - t0, partial: chunkStats(view(before), view(after), sq) };
+  }
   if ('arena' in msg && !('kernel' in msg)) {
     arena = msg.arena;
     loops = msg.scratch === undefined ? null : passLoopsOn(arena, msg.scratch);

@@ -4,6 +4,7 @@
  * one it drives, and a lost GPU device can fall back to this one mid-run.
  */
 import type { OperatorDef, ParamValues, TensorContext } from './types.ts';
+import type { ChunkStats } from './stream.ts';
 
 export const BACKEND_KINDS = Object.freeze(['cpu', 'webgpu'] as const);
 export type BackendKind = (typeof BACKEND_KINDS)[number];
@@ -51,6 +52,12 @@ export interface KernelBackend {
     params: ParamValues,
     ctx: TensorContext,
   ): Promise<{ out: Float32Array; give(): void }>;
+  /**
+   * Optional: stream.ts's chunkStats(before, after, sq) off the calling thread (a CPU pool
+   * worker), the same numbers; null where it cannot (the arrays are not in shared memory). The
+   * arrays must stay unchanged until the promise settles.
+   */
+  chunkStats?(before: Float32Array, after: Float32Array, sq: number): Promise<ChunkStats> | null;
   /**
    * Optional: run one operator on inputs read range by range from `source`; with `sink` the
    * output leaves chunk by chunk in order (and the promise gives null), without it comes back

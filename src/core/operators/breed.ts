@@ -594,6 +594,20 @@ export async function breedStream(
       const ownedOut = (y: Float32Array) => (ref.dtype === 'F32' && ownsBuffer(y) ? new Uint8Array(y.buffer) : chunkOut(y));
       /** An output the backend lent (runLent; given back once written) as stored bytes: float32 as is, no copy. */
       const lentOut = (y: Float32Array) => (ref.dtype === 'F32' ? new Uint8Array(y.buffer, y.byteOffset, y.byteLength) : chunkOut(y));
+      /**
+       * The statistics of one chunk, in element order after the chunks before it: on the backend
+       * (a pool worker, while the caller writes) where it can, else here. The arrays must stay
+       * untouched until the promise settles.
+       */
+      const statsOf = (before: Float32Array, after: Float32Array): Promise<void> => {
+        const n = after.length;
+        const off = backend.chunkStats?.(before, after, acc.sum);
+        if (!off) {
+          acc.add(before, after);
+          return Promise.resolve();
+        }
+        return off.then((part) => acc.take(part, n));
+      };
       /** The backend's run, with its output lent where the backend and the outputs allow (give() when written). */
       const runOut = async (ins: readonly Float32Array[], q: ParamValues, c: TensorContext) => {
         if (options.writeCopies && backend.runLent && !op.store) {
@@ -644,13 +658,14 @@ export async function breedStream(
           } else if (plan === 'whole') {
             const ins = await readChunk(i, 0, n);
             let give = () => {};
+            let counted: Promise<void> = Promise.resolve();
             try {
               const r = await runOut(ins, p, { ...ctx, stats: extra });
               give = r.give;
               const out = r.y;
               cancelled();
               if (out.length !== n) throw new Error(`${op.id} on "${ref.name}" returned ${out.length} values for ${n} elements`);
-              acc.add(ins[0], out);
+              counted = statsOf(ins[0], out);
               const stored = op.store
                 ? op.store(ref, ins, out, p)
                 : [{ name: ref.name, dtype: ref.dtype, shape: [...ref.shape], data: r.bytes(out) }];
@@ -660,7 +675,10 @@ export async function breedStream(
                 multiHash = h.digestHex();
               }
               for (const t of stored) await write({ name: t.name, dtype: t.dtype, shape: t.shape }, t.data);
+              await counted;
             } finally {
+              // The statistics read the arrays: they go back only once those are done.
+              await counted.catch(() => undefined);
               give();
               release(ins);
             }
@@ -686,15 +704,18 @@ export async function breedStream(
                 );
               } else r = await runOut(ins, q, { ...ctx, offset, stats: chunkStats });
               const y = r.y;
+              let counted: Promise<void> = Promise.resolve();
               try {
                 if (y.length !== ins[0].length)
                   throw new Error(`${op.id} on "${ref.name}": chunk at ${offset} returned ${y.length} values for ${ins[0].length}`);
                 hold(y.byteLength);
-                acc.add(ins[0], y);
+                counted = statsOf(ins[0], y);
                 for (const [k, v] of Object.entries(chunkStats)) extra[k] = (extra[k] ?? 0) + v;
                 await write(ref, r.bytes(y));
+                await counted;
                 hold(-y.byteLength);
               } finally {
+                await counted.catch(() => undefined);
                 r.give();
               }
             });

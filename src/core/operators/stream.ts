@@ -136,6 +136,36 @@ export function tensorsSource(tensors: readonly Tensor[]): TensorSource {
   );
 }
 
+/** One chunk's share of StatsAccumulator's sums: changed and zero counts, and the running sum of squares after it. */
+export interface ChunkStats {
+  changed: number;
+  zeros: number;
+  /** The float64 sum of squared deltas so far, this chunk's added in element order to the `sq` it started from. */
+  sq: number;
+}
+
+/**
+ * StatsAccumulator's loop over one chunk, from the running sum of squares `sq`: changed means not
+ * equal and not both NaN (Object.is, with +0 and −0 the same); the float64 sum of squares in
+ * element order. A CPU pool worker runs the same function (KernelBackend.chunkStats).
+ */
+export function chunkStats(before: Float32Array, after: Float32Array, sq: number): ChunkStats {
+  // In locals: fields would be stored back every element.
+  let changed = 0;
+  let zeros = 0;
+  const n = after.length;
+  for (let i = 0; i < n; i++) {
+    const x = after[i];
+    const y = before[i];
+    const d = x - y;
+    // As numbers, not branches: a sparse output's changes are unpredictable (16 M, half changed: 140 → 85 ms).
+    changed += +(x !== y) & (+(x === x) | +(y === y));
+    zeros += +(x === 0);
+    sq += d * d;
+  }
+  return { changed, zeros, sq };
+}
+
 /**
  * Changed fraction, sparsity and delta norm of an output against the first input, over chunks
  * given in element order (tensorStats in breed.ts is the one-chunk case).
@@ -146,25 +176,20 @@ export class StatsAccumulator {
   private sq = 0;
   private count = 0;
 
+  /** The running sum of squares: where the next chunk's chunkStats starts. */
+  get sum(): number {
+    return this.sq;
+  }
+
   add(before: Float32Array, after: Float32Array): void {
-    // In locals (the fields would be stored back every element): changed means not equal and not
-    // both NaN (Object.is, with +0 and −0 the same); the float64 sum of squares in element order.
-    let changed = 0;
-    let zeros = 0;
-    let sq = this.sq;
-    const n = after.length;
-    for (let i = 0; i < n; i++) {
-      const x = after[i];
-      const y = before[i];
-      const d = x - y;
-      // As numbers, not branches: a sparse output's changes are unpredictable (16 M, half changed: 140 → 85 ms).
-      changed += +(x !== y) & (+(x === x) | +(y === y));
-      zeros += +(x === 0);
-      sq += d * d;
-    }
-    this.changed += changed;
-    this.zeros += zeros;
-    this.sq = sq;
+    this.take(chunkStats(before, after, this.sq), after.length);
+  }
+
+  /** A chunk of `n` elements whose chunkStats started from this.sum (computed elsewhere). */
+  take(part: ChunkStats, n: number): void {
+    this.changed += part.changed;
+    this.zeros += part.zeros;
+    this.sq = part.sq;
     this.count += n;
   }
 
