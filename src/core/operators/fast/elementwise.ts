@@ -136,13 +136,18 @@ export interface SlerpLoops {
 }
 let lent: { inputs: readonly Float32Array[]; loops: SlerpLoops } | null = null;
 /**
- * Lend `loops` to the reduce pass that runs next on `inputs` (this very array of views: a job's
- * own, so loops lent for arena arrays never serve another job's).
+ * Lend `loops` to the one reduce pass that runs next on `inputs` (this very array of views: a
+ * job's own, so loops lent for arena arrays never serve another job's arrays).
  */
 export function lendSlerpLoops(inputs: readonly Float32Array[], loops: SlerpLoops | null): void {
   lent = loops ? { inputs, loops } : null;
 }
-const lentTo = (inputs: readonly Float32Array[]) => (lent && lent.inputs === inputs ? lent.loops : null);
+/** The loops lent for `inputs`, taken (a later pass needs a fresh loan), or null. */
+function lentTo(inputs: readonly Float32Array[]): SlerpLoops | null {
+  const loops = lent && lent.inputs === inputs ? lent.loops : null;
+  lent = null;
+  return loops;
+}
 
 /** SLERP's coefficients (as float32 values) from its sums in float64, in element order (slerpCoefficients, as the reference). */
 function slerpSums(inputs: readonly Float32Array[], params: ParamValues): ParamValues {
