@@ -288,14 +288,15 @@ const highHalf = [...SIMD(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5,
 export const L1_THRESHOLDS = 1;
 
 /**
- * l1c(x, b, sk, ⌈drop·2²⁴⌉, idx0, nBytes, fb, fa, before₀…₃, after₀…₃, nb₀…₂, na₀…₂) → (before₀…₃, after₀…₃, nb₀…₂, na₀…₂):
+ * l1c / l1cf(x, b, sk, ⌈drop·2²⁴⌉, idx0, nBytes, fb, fa, before₀…₃, after₀…₃, nb₀…₂, na₀…₂) → (before₀…₃, after₀…₃, nb₀…₂, na₀…₂):
  * DARE's L1 sums of one parent by lanes, for a pre-pass split by range (fast/task-arithmetic.ts
  * certifies the result against the reference's ordered sum, l1Certified): lane l sums the
  * float64 |x − b| (and the kept ones, unitAt(sk, idx0 + i) ≥ drop) of the elements ≡ l mod 4,
  * continued from the given values (in any order it is a sum of the same terms), and nb_t / na_t
  * count the non-zero terms whose magnitude bits lie below (fb + t) << 23 (fa + t for the kept ones).
+ * l1cf is l1c with a folded key (foldKey(sk, idx0): the call's indices share idx >>> 16, and each draw skips mix32's first xor-shift).
  */
-function l1Lanes(): [Func, number[]] {
+function l1Lanes(folded = false): [Func, number[]] {
   const fn = new Func(
     [I32, I32, I32, I32, I32, I32, I32, I32, ...Array(8).fill(F64), ...Array(2 * L1_THRESHOLDS).fill(I32)],
     [...Array(8).fill(F64), ...Array(2 * L1_THRESHOLDS).fill(I32)],
@@ -318,7 +319,7 @@ function l1Lanes(): [Func, number[]] {
   });
   const step = [...load(fn, 0), ...load(fn, 1), ...f32x4sub, ...f32x4abs, ...set(fn.v('b'))];
   // Dropped iff the 24-bit draw k < ⌈drop·2²⁴⌉ (unitAt < drop, belowThreshold).
-  step.push(...get(fn.v('b')), ...draw(fn, fn.v('sk')), ...get(fn.v('drop')), ...i32x4ltS, ...v128andnot, ...set(fn.v('a')));
+  step.push(...get(fn.v('b')), ...draw(fn, fn.v('sk'), folded), ...get(fn.v('drop')), ...i32x4ltS, ...v128andnot, ...set(fn.v('a')));
   for (const nm of ['b', 'a']) {
     const v = fn.v(nm);
     step.push(...get(acc(nm, 0)), ...get(v), ...f64x2promoteLow, ...f64x2add, ...set(acc(nm, 0)));
@@ -481,6 +482,7 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['l1r1', ...l1Random(1)],
     ['l1r2', ...l1Random(2)],
     ['l1c', ...l1Lanes()],
+    ['l1cf', ...l1Lanes(true)],
     ['prune', ...prune()],
   ];
   for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([`winp${P}`, ...winParents(P)]);
@@ -691,8 +693,17 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
     },
     l1Lanes(base, x, sk, drop, offset, fb, fa, start, end) {
       let r: number[] = [...Array<number>(8).fill(0), ...Array<number>(2 * L1_THRESHOLDS).fill(0)];
+      const T = belowThreshold(drop);
       blocksOf(start, vectorEnd(start, end), (s, len) => {
-        r = e.l1c(ptr(x, s), ptr(base, s), sk | 0, belowThreshold(drop), (offset + s) | 0, 4 * len, fb | 0, fa | 0, ...r) as number[];
+        // Calls within one run of 2¹⁶ indices fold the key (l1cf); the vector straddling a run's end takes l1c.
+        for (let at = s; at < s + len;) {
+          const idx0 = (offset + at) | 0;
+          const toRun = RUN - (idx0 & (RUN - 1));
+          const piece = toRun < 4 ? 4 : Math.min(s + len - at, toRun & ~3);
+          const args = [ptr(x, at), ptr(base, at), piece <= toRun ? foldKey(sk, idx0) : sk | 0, T, idx0, 4 * piece, fb | 0, fa | 0, ...r];
+          r = (piece <= toRun ? e.l1cf : e.l1c)(...args) as number[];
+          at += piece;
+        }
       });
       // The lanes combined: three more additions per sum (l1Certified counts them).
       return {

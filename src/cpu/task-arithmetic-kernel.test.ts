@@ -779,6 +779,36 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     expect(taken.apply).toBeGreaterThanOrEqual(10);
   });
 
+  it('DARE’s L1 lane pre-pass folds its draws per run of 2¹⁶ indices (a run cut inside a vector): certified sums that give the reference, 1 to 5 parents', () => {
+    const n = 70_000;
+    for (const P of [1, 3, 4, 5]) {
+      const taken: Record<string, number> = {};
+      const loops = counted(simd, taken);
+      // Finite continuous deltas, so that the lane sums are certified (no ordered pass by parent decides the norms).
+      const r = xorshift(60 + P);
+      const inputs = Array.from({ length: P + 1 }, () => arena.alloc(n));
+      for (let i = 0; i < n; i++) {
+        inputs[0][i] = r() / 2 ** 32 - 0.5;
+        for (let q = 1; q <= P; q++) inputs[q][i] = inputs[0][i] + (r() / 2 ** 32 - 0.5) * 2 ** ((r() % 8) - 4);
+      }
+      const ctx = { name: `l1.${P}`, shape: [n], seed: 2, offset: 65536 - 3 };
+      for (const op of ['dare', 'dare-ties']) {
+        const p = { drop: 0.4, rescale: 'l1' };
+        const refStats: Record<string, number> = {};
+        const ref = getOperator(op).cpu(inputs, p, { ...ctx, stats: refStats });
+        const k = getFastKernel(op);
+        withPassLoops(loops, () =>
+          expectRanges(k, inputs, { ...p, ...reduceSplit(k.reduce!, inputs, p, ctx, [0, 3001, n], 2) }, ctx, [0, n], ref, refStats, (m) =>
+            arena.alloc(m),
+          ),
+        );
+      }
+      expect(taken.l1Lanes, `${P} parents`).toBeGreaterThan(0);
+      expect(taken.l1Random, 'the ordered pass').toBeUndefined();
+      for (const a of inputs) arena.free(a);
+    }
+  });
+
   it('the random drop at a draw exactly on the drop probability keeps it (unitAt < drop drops), with the other draws either side', () => {
     const n = 4096;
     let edges = 0;
