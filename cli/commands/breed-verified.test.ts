@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import command from './breed.ts';
+import importCommand from './import.ts';
+import { serializeSafetensors } from '../../src/core/format/safetensors.ts';
 import { readSlm, speciesId, speciesSignature, writeSlm } from '../../src/core/format/slm.ts';
 import { randomModel } from '../../src/core/operators/test-data.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
@@ -66,6 +68,19 @@ describe('garden breed with the memo of checked files', () => {
     const parentBytes = names.reduce((a, n) => a + statSync(join(dir, n)).size, 0);
     // Each parent byte hashed once (its file hash) instead of twice (file and tensor hashes).
     expect(first.json.hashBytes - second.json.hashBytes).toBeGreaterThanOrEqual(parentBytes - 4096 * names.length);
+  });
+
+  it('remembers what garden import writes: its output is expected unchanged, by its file hash', async () => {
+    const src = join(dir, 'plain.safetensors');
+    writeFileSync(src, serializeSafetensors(randomModel(31)));
+    const spy = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await importCommand.run([src, '--out', join(dir, 'imported')])).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    const out = join(dir, 'imported', 'plain.slm');
+    expect(await verifiedFiles(cache).expected(out)).toBe(sha256Hex(new Uint8Array(readFileSync(out))));
   });
 
   it('checks in full, and refuses, a parent changed in place since (size and modification time put back)', async () => {

@@ -9,6 +9,7 @@ import { CliError } from '../command.ts';
 import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.ts';
 import { importHfModel } from '../../src/core/format/hf.ts';
 import { writeShardFiles } from '../../src/node/file-source.ts';
+import { verifiedFiles } from '../../src/node/verified-files.ts';
 import { openHfFolderOnDisk } from '../../src/node/hf-folder.ts';
 import { LIMITS, cleanLeftovers } from '../../src/node/confine.ts';
 
@@ -36,6 +37,8 @@ export async function importHfCommand(dir: string, out: string | undefined, maxT
     const scan = await scanNonFinite(lm.model);
     cleanLeftovers(dirname(out));
     const shards = await writeShardFiles(toSlm(lm.model, { maxShardBytes }), dirname(out), basename(out).replace(/\.slm$/, ''));
+    // Written by the garden with its tensors' content hashes: a breed of it need not check them again (verified-files.ts).
+    if (shards.length === 1) await verifiedFiles().record([{ path: shards[0].path, hash: shards[0].hash }]);
     const flag = scan.finite ? '' : ` (FLAGGED: NaN/Inf in ${scan.flagged.length} tensors)`;
     const c = lm.config;
     console.log(

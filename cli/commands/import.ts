@@ -10,6 +10,8 @@ import { CliError } from '../command.ts';
 import { DEFAULT_MAX_SHARD_BYTES } from '../../src/core/format/slm.ts';
 import { scanNonFinite, tensorHashes, toSlm } from '../../src/core/format/model.ts';
 import { writeShardFiles } from '../../src/node/file-source.ts';
+import { verifiedFiles } from '../../src/node/verified-files.ts';
+import type { Sha256Hex } from '../../src/core/hash.ts';
 import { baseName, openModelFile } from '../../src/node/model-files.ts';
 import { parseCommandArgs } from '../../src/node/args.ts';
 import { LIMITS, cleanLeftovers, readRegular } from '../../src/node/confine.ts';
@@ -76,6 +78,8 @@ const command: Command = {
     const tmp = await mkdtemp(join(out, `.import-${process.pid}-`));
     try {
       const written: string[] = [];
+      /** One-file .slm outputs, written with their tensors' content hashes (for the memo of checked files). */
+      const whole: { path: string; hash: Sha256Hex }[] = [];
       for (const file of args) {
         const opened = await openModelFile(file, { vocabulary, graph });
         try {
@@ -84,6 +88,7 @@ const command: Command = {
           const hashes = await tensorHashes(model); // reads and checks every tensor before writing
           const scan = await scanNonFinite(model);
           const shards = await writeShardFiles(toSlm(model, { maxShardBytes, contentHashes: hashes }), tmp, name);
+          if (shards.length === 1) whole.push({ path: join(out, basename(shards[0].path)), hash: shards[0].hash });
           if (model.graph) await writeFile(join(tmp, `${name}.graph.onnx`), model.graph);
           const summary = {
             source: basename(file),
@@ -105,6 +110,8 @@ const command: Command = {
       // Every input passed: move the results into DIR.
       const { readdir } = await import('node:fs/promises');
       for (const f of await readdir(tmp)) await rename(join(tmp, f), join(out, f));
+      // A breed of them need not check their tensors again (src/node/verified-files.ts).
+      await verifiedFiles().record(whole);
       for (const w of written) console.log(w);
       return 0;
     } finally {
