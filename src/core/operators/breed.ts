@@ -558,6 +558,25 @@ export async function breedStream(
   const stats: TensorStat[] = [];
   const plans: StreamBreedResult['plans'] = {};
   let bytesDone = 0;
+  /**
+   * The next tensor's whole read, started once the current tensor's read is in (so the reads
+   * stay in file order) and run while it is computed; a tensor read whole takes it from here.
+   */
+  let ahead: { i: number; read: Promise<Float32Array[]> } | null = null;
+  const readWhole = (i: number): Promise<Float32Array[]> => {
+    if (ahead?.i === i) {
+      const { read } = ahead;
+      ahead = null;
+      return read;
+    }
+    return readChunk(i, 0, numel(first[i].shape));
+  };
+  const readAhead = (i: number) => {
+    const n = i < first.length ? numel(first[i].shape) : 0;
+    if (ahead !== null || n === 0 || n > C || skips[i] !== null || signal?.aborted) return;
+    ahead = { i, read: readChunk(i, 0, n) };
+    ahead.read.catch(() => undefined);
+  };
   try {
     for (let i = 0; i < first.length; i++) {
       cancelled();
@@ -656,7 +675,8 @@ export async function breedStream(
             });
             if (ret !== null || next !== n) throw new Error(`${op.id} on "${ref.name}": the stream gave ${next} of ${n} values`);
           } else if (plan === 'whole') {
-            const ins = await readChunk(i, 0, n);
+            const ins = await readWhole(i);
+            readAhead(i + 1);
             let give = () => {};
             let counted: Promise<void> = Promise.resolve();
             try {
@@ -741,6 +761,10 @@ export async function breedStream(
       options.onProgress?.({ tensor: i + 1, tensors: first.length, name: ref.name, bytesDone, bytesTotal });
     }
   } catch (e) {
+    // A read started ahead for a tensor the breed never reached: its chunks go back.
+    const left = ahead as { read: Promise<Float32Array[]> } | null;
+    ahead = null;
+    await left?.read.then(release, () => undefined);
     await options.discard?.(outputs).catch(() => undefined);
     throw e;
   }
