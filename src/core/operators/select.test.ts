@@ -6,6 +6,7 @@ import {
   magnitudeThreshold,
   magnitudeThresholdMulti,
   localCutoff,
+  MagnitudeRanks,
   pruneCount,
   pruneMask,
   pruneThreshold,
@@ -184,5 +185,55 @@ describe('random masks', () => {
     expect(randomKeepMask(1, 'a', 500, 0.5)).not.toEqual(randomKeepMask(1, 'b', 500, 0.5));
     expect(randomKeepMask(1, 'a', 500, 0).every((x) => x === 1)).toBe(true);
     expect(randomKeepMask(1, 'a', 500, 1).every((x) => x === 0)).toBe(true);
+  });
+});
+
+describe('MagnitudeRanks (the window stage sample order statistics)', () => {
+  /** Sample bits: a few distinct magnitudes (ties across and within buckets), both signs, the extremes (±0, subnormal, ±Inf, NaNs). */
+  const sampleBits = (n: number, distinct: number, seed: number): Uint32Array => {
+    let x = seed >>> 0 || 1;
+    const next = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x >>> 0);
+    const special = [0, 0x80000000, 1, 0x7f800000, 0xff800000, 0x7fc00000, 0xffffffff, 0x7f7fffff];
+    const pool = Array.from({ length: distinct }, (_, i) => (i < special.length && next() % 3 === 0 ? special[i] : next()));
+    // Some magnitudes one bucket apart and sharing a bucket, so queries straddle bucket edges.
+    pool.push(0x3f000000, 0x3f07ffff, 0x3f080000, 0x3f080001);
+    return Uint32Array.from({ length: n }, () => pool[next() % pool.length] ^ (next() & 0x80000000));
+  };
+
+  it('rank(r) is pruneThreshold(values, r + 1).bits and countIn(lo, hi) the count in [lo, hi], in sorted-whole and bucketed sets', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1, 7, 1024, 1025, 3000, 20_000),
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        (n, distinct, seed) => {
+          const bits = sampleBits(n, distinct, seed);
+          const values = new Float32Array(bits.buffer);
+          const mags = Array.from(bits, (b) => b & 0x7fffffff);
+          const ranks = new MagnitudeRanks(bits);
+          expect(ranks.size).toBe(n);
+          const rs = new Set([0, n - 1, n >> 1, (seed % n) >>> 0, ((seed >>> 7) % n) >>> 0]);
+          for (const r of rs) expect(ranks.rank(r), `n ${n} rank ${r}`).toBe(pruneThreshold(values, r + 1).bits);
+          const probes = [0, 0x7fffffff, ...[...rs].map((r) => ranks.rank(r)), mags[seed % n] + 1, 0x3f080000];
+          for (const lo of probes)
+            for (const hi of probes) {
+              const want = mags.filter((m) => m >= lo && m <= hi).length;
+              expect(ranks.countIn(lo, hi), `n ${n} [${lo}, ${hi}]`).toBe(want);
+            }
+          // The input is read, not changed.
+          expect(bits).toEqual(sampleBits(n, distinct, seed));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('every rank of a bucketed set is the sorted order, and a rank outside the set throws', () => {
+    const bits = sampleBits(4096, 300, 77);
+    const sorted = Array.from(bits, (b) => b & 0x7fffffff).sort((a, b) => a - b);
+    const ranks = new MagnitudeRanks(bits);
+    for (let r = 0; r < sorted.length; r++) expect(ranks.rank(r)).toBe(sorted[r]);
+    expect(() => ranks.rank(4096)).toThrow(/outside/);
+    expect(() => ranks.rank(-1)).toThrow(/outside/);
   });
 });

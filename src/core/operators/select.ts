@@ -199,6 +199,103 @@ function radixSelect(arrays: readonly Float32Array[], k: number, top: boolean): 
   throw new Error('radix select lost its place (internal error)');
 }
 
+/** The order statistics' bucket digit: a magnitude's high 12 bits (of 31), 1/16 of a binade a bucket. */
+const RANK_SHIFT = 19;
+const RANK_BINS = 1 << 12;
+/** Sets up to this size are sorted whole (no buckets). */
+const RANK_SORT_ALL = 1 << 10;
+
+/**
+ * Exact order statistics of a set of magnitudes (a small sample, e.g. the window stage's): rank(r)
+ * is the r-th smallest (0-based) magnitude, as pruneThreshold(values, r + 1).bits gives it, and
+ * countIn(lo, hi) how many lie in [lo, hi]. One histogram pass and one scatter pass put the
+ * magnitudes in order of their high 12 bits; a bucket is sorted when a query first needs it, so
+ * a few nearby ranks cost two passes and a sort of one or two buckets, not a radix select each.
+ */
+export class MagnitudeRanks {
+  /** The magnitudes in bucket order, each bucket sorted once it is queried. */
+  private readonly m: Uint32Array;
+  /** cum[d]: how many magnitudes have a high digit below d (RANK_BINS + 1 entries); null when m is sorted whole. */
+  private readonly cum: Uint32Array | null;
+  private readonly sorted: Uint8Array | null;
+
+  /** `bits`: float32 bit patterns (signs are ignored); read, not kept. */
+  constructor(bits: Uint32Array) {
+    const n = bits.length;
+    const m = new Uint32Array(n);
+    this.m = m;
+    if (n <= RANK_SORT_ALL) {
+      for (let i = 0; i < n; i++) m[i] = bits[i] & 0x7fffffff;
+      m.sort();
+      this.cum = null;
+      this.sorted = null;
+      return;
+    }
+    const cum = new Uint32Array(RANK_BINS + 1);
+    for (let i = 0; i < n; i++) cum[((bits[i] & 0x7fffffff) >>> RANK_SHIFT) + 1]++;
+    for (let d = 0; d < RANK_BINS; d++) cum[d + 1] += cum[d];
+    const pos = cum.slice(0, RANK_BINS);
+    for (let i = 0; i < n; i++) {
+      const x = bits[i] & 0x7fffffff;
+      m[pos[x >>> RANK_SHIFT]++] = x;
+    }
+    this.cum = cum;
+    this.sorted = new Uint8Array(RANK_BINS);
+  }
+
+  get size(): number {
+    return this.m.length;
+  }
+
+  /** Bucket d's magnitudes, sorted. */
+  private bucket(d: number): Uint32Array {
+    const cum = this.cum!;
+    const b = this.m.subarray(cum[d], cum[d + 1]);
+    if (!this.sorted![d]) {
+      b.sort();
+      this.sorted![d] = 1;
+    }
+    return b;
+  }
+
+  /** The r-th smallest magnitude (0-based; 0 ≤ r < size). */
+  rank(r: number): number {
+    if (!Number.isInteger(r) || r < 0 || r >= this.m.length) throw new Error(`rank ${r} is outside [0, ${this.m.length})`);
+    const cum = this.cum;
+    if (!cum) return this.m[r];
+    // The bucket d with cum[d] <= r < cum[d + 1].
+    let a = 0,
+      z = RANK_BINS - 1;
+    while (a < z) {
+      const c = (a + z + 1) >>> 1;
+      if (cum[c] <= r) a = c;
+      else z = c - 1;
+    }
+    return this.bucket(a)[r - cum[a]];
+  }
+
+  /** How many magnitudes are below x (x in [0, 2³¹]). */
+  private countBelow(x: number): number {
+    if (x >= 0x80000000) return this.m.length;
+    const cum = this.cum;
+    const d = x >>> RANK_SHIFT;
+    const b = cum ? this.bucket(d) : this.m;
+    let a = 0,
+      z = b.length;
+    while (a < z) {
+      const c = (a + z) >>> 1;
+      if (b[c] < x) a = c + 1;
+      else z = c;
+    }
+    return (cum ? cum[d] : 0) + a;
+  }
+
+  /** How many magnitudes lie in [lo, hi] (0 ≤ lo, hi ≤ 0x7fffffff). */
+  countIn(lo: number, hi: number): number {
+    return hi < lo ? 0 : this.countBelow(hi + 1) - this.countBelow(lo);
+  }
+}
+
 /** The exact top-k cutoff of `values` by magnitude (see the header for the rule). */
 export function magnitudeThreshold(values: Float32Array, k: number): Cutoff {
   return radixSelect([values], k, true);

@@ -36,7 +36,7 @@ import {
   histLowCandidates,
   KEEP_NONE,
   LOW_SIZE,
-  pruneThreshold,
+  MagnitudeRanks,
 } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { dellaKeepProbabilities, keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
@@ -518,20 +518,29 @@ const SAMPLE_RUNS_FROM = 1 << 20;
 /** Elements per run of the window stage's sample of an n-element tensor. */
 export const sampleRun = (n: number): number => (n >= SAMPLE_RUNS_FROM ? SAMPLE_RUN : 1);
 
+/** The last few sizes' sample positions (a model has few distinct tensor sizes). */
+const positionCache = new Map<number, Uint32Array | Float64Array>();
+const POSITION_CACHE_MAX = 16;
+
 /**
  * The positions of the window stage's sample of an n-element tensor: s elements in s / run evenly
  * spaced runs of sampleRun(n) consecutive elements (a run aligned to its length), in index order.
+ * Cached per n and shared: callers read it, never write it.
  */
-export function samplePositions(n: number): number[] {
+export function samplePositions(n: number): Readonly<Uint32Array | Float64Array> {
+  const hit = positionCache.get(n);
+  if (hit) return hit;
   const s = Math.min(SAMPLE_MAX, n >> 3);
   const run = sampleRun(n);
   const runs = Math.floor(s / run);
-  const at: number[] = [];
-  for (let r = 0; r < runs; r++) {
+  const at = n <= 0xffffffff ? new Uint32Array(runs * run) : new Float64Array(runs * run);
+  for (let r = 0, o = 0; r < runs; r++) {
     const first = Math.floor(((r + 0.5) * n) / runs);
     const from = Math.min(first - (first % run), n - run);
-    for (let j = 0; j < run; j++) at.push(from + j);
+    for (let j = 0; j < run; j++) at[o++] = from + j;
   }
+  if (positionCache.size >= POSITION_CACHE_MAX) positionCache.delete(positionCache.keys().next().value!);
+  positionCache.set(n, at);
   return at;
 }
 
@@ -555,24 +564,30 @@ function windowsFor(
   const at = samplePositions(n);
   const s = at.length;
   const run = sampleRun(n);
-  const samples = new Map<number, Float32Array>();
+  // Each parent's sample of delta bits (in sample order) and its order statistics, made once.
+  const samples = new Map<number, { v: Uint32Array; ranks: MagnitudeRanks }>();
   const sample = (p: number) => {
-    let d = samples.get(p);
-    if (!d) {
+    let e = samples.get(p);
+    if (!e) {
       const b = inputs[0],
         x = inputs[p + 1];
-      d = new Float32Array(s);
-      for (let j = 0; j < s; j++) d[j] = x[at[j]] - b[at[j]];
-      samples.set(p, d);
+      const d = new Float32Array(s);
+      for (let j = 0; j < s; j++) {
+        const i = at[j];
+        d[j] = x[i] - b[i];
+      }
+      const v = new Uint32Array(d.buffer);
+      e = { v, ranks: new MagnitudeRanks(v) };
+      samples.set(p, e);
     }
-    return d;
+    return e;
   };
-  // The magnitude bits of the sample's element of rank r from the bottom (0-based), by the radix select.
-  const rank = (d: Float32Array, r: number) => pruneThreshold(d, r + 1).bits;
   const lo: number[] = [];
   const hi: number[] = [];
   for (const { parent, k, top } of sel) {
-    const d = sample(parent);
+    const { v, ranks } = sample(parent);
+    // The magnitude bits of the sample's element of rank r from the bottom (0-based).
+    const rank = (r: number) => ranks.rank(r);
     // The cutoff's rank from the bottom (0-based), as a share of the tensor, then of the sample.
     const q = (top ? n - k : k - 1) / n;
     const ps = q * s;
@@ -580,14 +595,13 @@ function windowsFor(
     // run then, more than independent elements' would; the margin takes the larger of the two spreads.
     let spread = s * q * (1 - q);
     if (run > 1) {
-      const t = rank(d, Math.max(0, Math.min(s - 1, Math.round(ps))));
-      const v = new Uint32Array(d.buffer);
+      const t = rank(Math.max(0, Math.min(s - 1, Math.round(ps))));
       const runs = s / run;
       let sum = 0,
         sq = 0;
-      for (let r = 0; r < runs; r++) {
+      for (let r = 0, j = 0; r < runs; r++) {
         let c = 0;
-        for (let j = r * run; j < (r + 1) * run; j++) if ((v[j] & 0x7fffffff) <= t) c++;
+        for (const e = j + run; j < e; j++) c += (v[j] & 0x7fffffff) <= t ? 1 : 0;
         sum += c;
         sq += c * c;
       }
@@ -597,14 +611,9 @@ function windowsFor(
     const margin = Math.ceil(WINDOW_Z * Math.sqrt(spread)) + 2;
     const a = Math.floor(ps - margin),
       b = Math.ceil(ps + margin);
-    const l = a < 0 ? 0 : rank(d, a);
-    const h = b >= s ? 0x7fffffff : rank(d, b);
-    let inside = 0;
-    const v = new Uint32Array(d.buffer);
-    for (let j = 0; j < s; j++) {
-      const m = v[j] & 0x7fffffff;
-      if (m >= l && m <= h) inside++;
-    }
+    const l = a < 0 ? 0 : rank(a);
+    const h = b >= s ? 0x7fffffff : rank(b);
+    const inside = ranks.countIn(l, h);
     if (inside > WINDOW_MAX_SHARE * s && (inside / s) * n > WINDOW_SMALL_LIST) return null;
     lo.push(l);
     hi.push(h);
