@@ -17,7 +17,15 @@ import { CANDIDATES_MAX, isKept, isPruned } from '../core/operators/select.ts';
 import { passLoopsOn, SELECT_SCRATCH_BYTES, simpleThresholds } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
 import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
-import { certifiedNorms, l1Interval, samplePositions, sampleRun, windowCutoff } from '../core/operators/fast/task-arithmetic.ts';
+import {
+  certifiedNorms,
+  l1Interval,
+  samplePositions,
+  sampleRun,
+  windowBins,
+  windowCutoff,
+  windowHistogram,
+} from '../core/operators/fast/task-arithmetic.ts';
 import type { WindowPart } from '../core/operators/fast/loops.ts';
 
 const FAMILY = listOperators()
@@ -615,8 +623,11 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       const above = parts.reduce((a, p) => a + p.above, 0);
       const listed = parts.flatMap((p) => Array.from({ length: p.count }, (_, c) => [p.at[2 * c], p.at[2 * c + 1]] as const));
       const sorted = [...listed].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+      // Histograms of 2¹⁶ bins or fewer (a smaller tensor's), made by the parts (as the workers do) or by the merge.
+      const bins = [1 << 16, 64, 1024][run % 3];
+      if (run % 2) for (const p of parts) p.hist = windowHistogram(p, lo, hi, bins);
       for (const rank of [0, 1, 2, Math.ceil(listed.length / 2), listed.length, listed.length + 1]) {
-        const got = windowCutoff(parts, { k: above + rank }, lo, hi);
+        const got = windowCutoff(parts, { k: above + rank }, lo, hi, bins);
         if (rank < 1 || rank > listed.length) expect(got).toBeNull();
         else {
           expect(got, `run ${run} rank ${rank}`).toEqual({ bits: sorted[rank - 1][1], index: sorted[rank - 1][0] + 1 });
@@ -625,6 +636,25 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       }
     }
     expect(found).toBeGreaterThan(1000);
+  });
+
+  it('window histograms: about one bin per 256 elements, a power of two in [64, 2¹⁶], and a part with other bins is refused', () => {
+    expect(windowBins(1)).toBe(64);
+    expect(windowBins(256 * 64)).toBe(64);
+    expect(windowBins(256 * 64 + 1)).toBe(128);
+    expect(windowBins(1_572_864)).toBe(8192);
+    expect(windowBins(24_576_000)).toBe(1 << 16);
+    for (let n = 1; n < 2 ** 34; n = n * 3 + 1) {
+      const b = windowBins(n);
+      expect(Math.log2(b) % 1).toBe(0);
+      expect(b).toBeGreaterThanOrEqual(64);
+      expect(b).toBeLessThanOrEqual(1 << 16);
+    }
+    const part: WindowPart = { count: 2, above: 0, below: 0, at: new Uint32Array([3, 1000, 9, 5000]) };
+    part.hist = windowHistogram(part, 0, (1 << 20) - 1, 64);
+    expect(part.hist.length).toBe(64);
+    expect(windowCutoff([part], { k: 1 }, 0, (1 << 20) - 1, 64)).toEqual({ bits: 5000, index: 10 });
+    expect(() => windowCutoff([part], { k: 1 }, 0, (1 << 20) - 1, 1024)).toThrow(/other bins/);
   });
 
   it('a large tensor is sampled in cache-line runs, and a run-correlated delta (each run one scale) still gets a window that holds its cutoff', () => {

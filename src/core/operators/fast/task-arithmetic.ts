@@ -621,17 +621,29 @@ function windowsFor(
   return { lo, hi };
 }
 
-/** The shift that maps a window [lo, hi]'s offsets hi − m to at most WINDOW_BINS histogram bins. */
-export function windowShift(lo: number, hi: number): number {
+/** The shift that maps a window [lo, hi]'s offsets hi − m to at most `bins` (a power of two) histogram bins. */
+export function windowShift(lo: number, hi: number, bins = WINDOW_BINS): number {
   const span = (hi - lo) >>> 0;
-  return span === 0 ? 0 : Math.max(0, 32 - Math.clz32(span) - Math.log2(WINDOW_BINS));
+  return span === 0 ? 0 : Math.max(0, 32 - Math.clz32(span) - Math.log2(bins));
 }
-/** Bins of a window part's histogram of its listed magnitudes. */
+/** The most bins of a window part's histogram of its listed magnitudes. */
 const WINDOW_BINS = 1 << 16;
+/** The fewest (a tensor's listed elements are a few per cent of it: a few a bin). */
+const WINDOW_BINS_MIN = 64;
 
-/** A range's histogram of its listed magnitudes m by (hi − m) >>> windowShift(lo, hi): bin 0 holds the largest. */
-export function windowHistogram(part: WindowPart, lo: number, hi: number): Uint32Array {
-  const shift = windowShift(lo, hi);
+/**
+ * Bins of the window histograms of an n-element tensor: about one per 256 elements (a few listed
+ * elements a bin), WINDOW_BINS_MIN to WINDOW_BINS, a power of two. Every part of a tensor and its
+ * merge use the same count, so the parts' bins add up.
+ */
+export function windowBins(n: number): number {
+  const want = 2 ** Math.ceil(Math.log2(Math.max(1, n / 256)));
+  return Math.max(WINDOW_BINS_MIN, Math.min(WINDOW_BINS, want));
+}
+
+/** A range's histogram of its listed magnitudes m by (hi − m) >>> windowShift(lo, hi, bins): bin 0 holds the largest. */
+export function windowHistogram(part: WindowPart, lo: number, hi: number, bins = WINDOW_BINS): Uint32Array {
+  const shift = windowShift(lo, hi, bins);
   const h = new Uint32Array((((hi - lo) >>> 0) >>> shift) + 1);
   const at = part.at;
   for (let c = 0; c < part.count; c++) h[(hi - at[2 * c + 1]) >>> shift]++;
@@ -651,6 +663,7 @@ export function windowCutoff(
   x: Pick<Selection, 'k'>,
   lo: number,
   hi: number,
+  bins = WINDOW_BINS,
 ): { bits: number; index: number } | null {
   let outside = 0,
     listed = 0;
@@ -660,14 +673,28 @@ export function windowCutoff(
   }
   let r = x.k - outside;
   if (!(r >= 1 && r <= listed)) return null;
-  const shift = windowShift(lo, hi);
-  const hists = parts.map((p) => p.hist ?? windowHistogram(p, lo, hi));
+  const shift = windowShift(lo, hi, bins);
+  const hists = parts.map((p) => p.hist ?? windowHistogram(p, lo, hi, bins));
+  const size = (((hi - lo) >>> 0) >>> shift) + 1;
+  if (hists.some((h) => h.length !== size))
+    throw new Error(`window cutoff: a part's histogram has other bins than ${size} (internal error)`);
   let bin = 0;
-  for (; ; bin++) {
-    let c = 0;
-    for (const h of hists) c += h[bin];
-    if (c >= r) break;
-    r -= c;
+  if (hists.length === 2) {
+    // The pool's two ranges: one walk over both.
+    const h0 = hists[0],
+      h1 = hists[1];
+    for (; ; bin++) {
+      const c = h0[bin] + h1[bin];
+      if (c >= r) break;
+      r -= c;
+    }
+  } else {
+    for (; ; bin++) {
+      let c = 0;
+      for (let t = 0; t < hists.length; t++) c += hists[t][bin];
+      if (c >= r) break;
+      r -= c;
+    }
   }
   const idx: number[] = [];
   const mag: number[] = [];
@@ -882,7 +909,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         // Each part's histogram of its listed magnitudes, here in the workers, so the merge only adds them.
         return windowRange(pl, inputs, sel, c.lo!, c.hi!, lent ?? empty, lent ? vectorEnd(start, end) : start, end).map((part, i) => ({
           ...part,
-          hist: windowHistogram(part, c.lo![i], c.hi![i]),
+          hist: windowHistogram(part, c.lo![i], c.hi![i], windowBins(inputs[0].length)),
         }));
       }
       if (c.stage === 'high') {
@@ -994,6 +1021,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
             x,
             c.lo![i],
             c.hi![i],
+            windowBins(inputs[0].length),
           ),
         );
         // A window that missed its cutoff: every selection takes the radix passes.
