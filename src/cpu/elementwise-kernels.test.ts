@@ -17,6 +17,8 @@ import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
 import { seeded, xorshift32 } from './test-inputs.ts';
 import { slerpBox, slerpCertified, slerpPart } from '../core/operators/fast/elementwise.ts';
 import { slerpCoefficients, slerpFromSums } from '../core/operators/slerp.cpu.ts';
+import { fusionKey, fusionKeyValue, fusionRanks } from '../core/operators/fast/fusion.ts';
+import { fusionImportance, fusionKl, fusionRowLength, fusionThreshold } from '../core/operators/arcee-fusion.cpu.ts';
 
 const bits = (a: Float32Array) =>
   Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (b, i) => (Number.isNaN(a[i]) ? 0x7fc00000 : b));
@@ -807,6 +809,7 @@ describe('element-wise range kernels on the worker pool', () => {
       'karcher',
       'ramplus-tl',
       'sce',
+      'arcee-fusion',
     ]) {
       const op = getOperator(id);
       const P = Math.min(3, op.parents.max);
@@ -821,5 +824,137 @@ describe('element-wise range kernels on the worker pool', () => {
       expect(stats, id).toEqual(refStats);
       for (const a of [...inputs, out]) pool.free(a);
     }
+  });
+  it("Arcee Fusion per row (rows straddling the workers' ranges), with ties, ±0 and a NaN row, equals the reference", async () => {
+    const [rows, cols] = [337, 357];
+    const n = rows * cols;
+    const op = getOperator('arcee-fusion');
+    const base = seeded(n, 91, pool.alloc(n));
+    const x = pool.alloc(n);
+    const noise = seeded(n, 92);
+    for (let i = 0; i < n; i++) x[i] = i % 3 === 0 ? base[i] : i % 5 === 0 ? base[i] + (i % 4) / 4 : base[i] + noise[i];
+    x[200 * cols + 5] = NaN;
+    const ctx = { name: 't.fusion', shape: [rows, cols], seed: 3 };
+    const out = pool.alloc(n);
+    await pool.run('arcee-fusion', [base, x], out, {}, ctx);
+    expect(bits(out)).toEqual(bits(op.cpu([base, x], {}, ctx)));
+    for (const a of [base, x, out]) pool.free(a);
+  });
+});
+
+describe('Arcee Fusion range kernel', () => {
+  /** The reduce plan over the ranges cut at `bounds`, partials through structured clone, as the pool runs it; then the ranges. */
+  function fusionViaParts(inputs: readonly Float32Array[], ctx: TensorContext, bounds: number[]): Float32Array {
+    const k = getFastKernel('arcee-fusion');
+    const plan = k.reduce!;
+    const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
+    let step = plan.start(inputs, {}, ctx);
+    for (let pass = 0; 'carry' in step; pass++) {
+      const carry = structuredClone(step.carry);
+      const partials = ranges.map(([s, e], t) =>
+        structuredClone(plan.partial(pass, carry, inputs, {}, ctx, s, e, { index: t, count: ranges.length })),
+      );
+      step = plan.merge(pass, carry, partials, ranges, inputs, {}, ctx);
+    }
+    const out = new Float32Array(inputs[0].length).fill(NaN);
+    for (const [s, e] of ranges) k.run(inputs, out, step.params, ctx, s, e);
+    return out;
+  }
+
+  /** Base and model: `mode` 0 seeded noise, 1 coarse deltas (ties at the ranks) with unchanged elements (±0 importances), 2 one-ulp changes (KL about 0, either sign). */
+  function fusionInputs(n: number, cols: number, seed: number, mode: number, nan: boolean): Float32Array[] {
+    const base = seeded(n, seed);
+    const noise = seeded(n, seed + 5);
+    const x = base.map((b, i) =>
+      mode === 0
+        ? b + noise[i]
+        : mode === 1
+          ? i % 3 === 0
+            ? b
+            : b + (((i * 7 + seed) % 5) - 2) / 4
+          : i % cols === seed % cols
+            ? b + (b === 0 ? 1e-30 : Math.abs(b) * 2 ** -23 * (noise[i] < 0 ? -1 : 1))
+            : b,
+    );
+    if (nan && n > 0) x[seed % n] = NaN;
+    return [base, x];
+  }
+
+  it('equals the reference: 1-D and 2-D, rows straddling any cut of 1–3 ranges, ties at the ranks, ±0, NaN, tiny negative KL', () => {
+    let negativeKl = 0;
+    let tiesAtRank = 0;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.integer({ min: 0, max: 2 }),
+        fc.integer({ min: 0, max: 9 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 2 }),
+        (rows, cols, twoD, seed, mode, nanDie, cuts) => {
+          const n = rows * cols;
+          const inputs = fusionInputs(n, cols, seed, mode, nanDie === 0);
+          const ctx = { name: 'a.w', shape: twoD ? [rows, cols] : [n], seed: 1 };
+          const ref = getOperator('arcee-fusion').cpu(inputs, {}, ctx);
+          const bounds = cutsOf(cuts, n);
+          expect(bits(fusionViaParts(inputs, ctx, bounds))).toEqual(bits(ref));
+          expect(bits(viaRanges('arcee-fusion', inputs, {}, ctx, bounds))).toEqual(bits(ref));
+          // The generator reaches the edge cases it claims (counted over the runs below).
+          const len = fusionRowLength(ctx.shape, n);
+          if (n > 0) {
+            if (fusionKl(inputs[0], inputs[1], len).some((v) => v < 0)) negativeKl++;
+            const sorted = fusionImportance(inputs[0], inputs[1], fusionKl(inputs[0], inputs[1], len), len).sort();
+            expect(reduceLocally(getFastKernel('arcee-fusion').reduce!, inputs, {}, ctx).fusionThreshold).toBe(fusionThreshold(sorted));
+            const r = fusionRanks(n)[0];
+            if (r + 1 < n && sorted[r] === sorted[r + 1]) tiesAtRank++;
+          }
+        },
+      ),
+      { numRuns: 400, seed: 22 },
+    );
+    expect(negativeKl).toBeGreaterThan(5);
+    expect(tiesAtRank).toBeGreaterThan(20);
+  });
+
+  it('its sort keys order as Float32Array sort: −0 before +0, every NaN last whatever its sign, round trip', () => {
+    const u = new Uint32Array([
+      0x80000000, 0, 0xffc00000, 0x7fc00001, 0xff800000, 0x7f800000, 1, 0x80000001, 0x3f800000, 0xbf800000, 0xff800001,
+    ]);
+    const v = new Float32Array(u.buffer);
+    const sorted = Float32Array.from(v).sort();
+    const byKey = Array.from(u, (b) => fusionKey(b))
+      .sort((a, b) => a - b)
+      .map(fusionKeyValue);
+    expect(bits(Float32Array.from(byKey))).toEqual(bits(sorted));
+    expect(Object.is(byKey[3], -0) && Object.is(byKey[4], 0)).toBe(true);
+    for (const b of u)
+      if (!Number.isNaN(v[u.indexOf(b)])) expect(new Uint32Array(Float32Array.of(fusionKeyValue(fusionKey(b))).buffer)[0]).toBe(b);
+  });
+
+  it('a threshold from the wrong order statistic, or the KL of another row, changes the merge (the comparison can fail)', () => {
+    const rows = 30,
+      cols = 50,
+      n = rows * cols;
+    const inputs = fusionInputs(n, cols, 7, 0, false);
+    const ctx = { name: 'a.w', shape: [rows, cols], seed: 1 };
+    const ref = getOperator('arcee-fusion').cpu(inputs, {}, ctx);
+    const k = getFastKernel('arcee-fusion');
+    const p = reduceLocally(k.reduce!, inputs, {}, ctx);
+    const run = (q: ParamValues) => {
+      const out = new Float32Array(n);
+      k.run(inputs, out, q, ctx, 0, n);
+      return bits(out);
+    };
+    expect(run(p)).toEqual(bits(ref));
+    const imp = fusionImportance(inputs[0], inputs[1], fusionKl(inputs[0], inputs[1], cols), cols).sort();
+    expect(p.fusionThreshold).toBe(fusionThreshold(imp));
+    // One float above the least kept importance as the threshold drops the elements at it.
+    const least = imp.find((v) => v >= (p.fusionThreshold as number))!;
+    expect(least).toBeGreaterThan(0);
+    const up = new Float32Array([least]);
+    new Uint32Array(up.buffer)[0]++;
+    expect(run({ ...p, fusionThreshold: up[0] })).not.toEqual(bits(ref));
+    expect(run({ ...p, fusionKl: (p.fusionKl as number[]).slice(1).concat([0]) })).not.toEqual(bits(ref));
   });
 });

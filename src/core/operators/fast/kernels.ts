@@ -15,6 +15,7 @@ import { listOperators } from '../registry.ts';
 import { FAST_SPARSIFY, taskArithmeticKernel } from './task-arithmetic.ts';
 import { ELEMENTWISE_KERNELS } from './elementwise.ts';
 import { PRUNE_KERNEL } from './prune.ts';
+import { ARCEE_FUSION_KERNEL } from './fusion.ts';
 import { soupWeights } from '../soup.cpu.ts';
 import type { ReducePlan } from './reduce.ts';
 
@@ -143,6 +144,7 @@ export const FAST_KERNELS = Object.freeze({
   },
   ...ELEMENTWISE_KERNELS,
   prune: PRUNE_KERNEL,
+  'arcee-fusion': ARCEE_FUSION_KERNEL,
   // One kernel per member of the task-arithmetic family, configured from the registry.
   ...Object.fromEntries(
     listOperators().flatMap((op) =>
