@@ -13,7 +13,7 @@ import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
 import { Arena } from './arena.ts';
 import { simdRange } from './simd.ts';
-import { CANDIDATES_MAX, isKept, isPruned } from '../core/operators/select.ts';
+import { CANDIDATES_MAX, isKept, isPruned, pruneThreshold } from '../core/operators/select.ts';
 import { passLoopsOn, SELECT_SCRATCH_BYTES, simpleThresholds } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
 import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
@@ -454,7 +454,8 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
         fc.double({ min: 0.01, max: 0.99, noNaN: true }),
         fc.boolean(),
         fc.boolean(),
-        (op, n, seed, density, mislead, lent) => {
+        fc.integer({ min: 1, max: 4 }),
+        (op, n, seed, density, mislead, lent, P) => {
           // Continuous deltas (few equal magnitudes), so the window applies; misleading: the sampled elements' deltas much larger than the rest.
           const r = xorshift(seed);
           const sampled = new Set(samplePositions(n));
@@ -464,7 +465,8 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
             return a;
           };
           const base = make(() => r() / 2 ** 32 - 0.5);
-          const xs = [0, 1, 2].map(() => make((i) => base[i] + (r() / 2 ** 32 - 0.5) * (mislead && sampled.has(i) ? 64 : 1)));
+          // 1–4 parents: the sample's walk takes three at once, other counts one by one.
+          const xs = Array.from({ length: P }, () => make((i) => base[i] + (r() / 2 ** 32 - 0.5) * (mislead && sampled.has(i) ? 64 : 1)));
           const inputs = [base, ...xs];
           const p = { density, gamma: 0.05, normalize: true };
           const c = { name: 'win', shape: [n], seed: 1 };
@@ -483,7 +485,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
             if ('carry' in after) {
               expect((after.carry as { stage: string }).stage).toBe('high');
               missed++;
-            } else expect(after.params.fastTrimBits).toHaveLength(op.startsWith('breadcrumbs') ? 6 : 3);
+            } else expect(after.params.fastTrimBits).toHaveLength(op.startsWith('breadcrumbs') ? 2 * P : P);
             // A fair sample's window holds the cutoff (4.5 standard deviations of margin).
             if (!mislead) expect('carry' in after).toBe(false);
             // The radix passes alone, from the same selections.
@@ -655,6 +657,87 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
     expect(part.hist.length).toBe(64);
     expect(windowCutoff([part], { k: 1 }, 0, (1 << 20) - 1, 64)).toEqual({ bits: 5000, index: 10 });
     expect(() => windowCutoff([part], { k: 1 }, 0, (1 << 20) - 1, 1024)).toThrow(/other bins/);
+  });
+
+  it('the sampled windows are those of each parent’s own sample ranked by the radix select (1–4 parents of different spreads, run and element samples)', () => {
+    /** The windows as first made: each parent's sample gathered alone, every rank by pruneThreshold, the window's share by a scan. */
+    const reference = (inputs: Float32Array[], k: number) => {
+      const n = inputs[0].length;
+      const at = samplePositions(n);
+      const s = at.length;
+      const run = sampleRun(n);
+      const lo: number[] = [];
+      const hi: number[] = [];
+      for (let p = 0; p + 1 < inputs.length; p++) {
+        const d = Float32Array.from(at, (i) => inputs[p + 1][i] - inputs[0][i]);
+        const v = new Uint32Array(d.buffer);
+        const rank = (r: number) => pruneThreshold(d, r + 1).bits;
+        const q = (n - k) / n;
+        const ps = q * s;
+        let spread = s * q * (1 - q);
+        if (run > 1) {
+          const t = rank(Math.max(0, Math.min(s - 1, Math.round(ps))));
+          const runs = s / run;
+          let sum = 0,
+            sq = 0;
+          for (let r = 0; r < runs; r++) {
+            let c = 0;
+            for (let j = r * run; j < (r + 1) * run; j++) if ((v[j] & 0x7fffffff) <= t) c++;
+            sum += c;
+            sq += c * c;
+          }
+          const mean = sum / runs;
+          spread = Math.max(spread, (runs * (sq - runs * mean * mean)) / Math.max(1, runs - 1));
+        }
+        const margin = Math.ceil(4.5 * Math.sqrt(spread)) + 2;
+        const a = Math.floor(ps - margin),
+          b = Math.ceil(ps + margin);
+        const l = a < 0 ? 0 : rank(a);
+        const h = b >= s ? 0x7fffffff : rank(b);
+        let inside = 0;
+        for (let j = 0; j < s; j++) if ((v[j] & 0x7fffffff) >= l && (v[j] & 0x7fffffff) <= h) inside++;
+        if (inside > 0.06 * s && (inside / s) * n > 1 << 14) return null;
+        lo.push(l);
+        hi.push(h);
+      }
+      return { lo, hi };
+    };
+    const r = xorshift(404);
+    let windows = 0,
+      refused = 0;
+    for (const n of [3000, 9000, 40_000, (1 << 20) + 48]) {
+      for (let P = 1; P <= 5; P++) {
+        // P = 5: three parents' deltas on a coarse grid (many equal magnitudes: windows near the share that refuses them).
+        const grid = P === 5 ? 2 ** -(3 + (n % 5)) : 0;
+        const base = Float32Array.from({ length: n }, () => r() / 2 ** 32 - 0.5);
+        // Each parent its own spread (and a run-correlated one), so a parent's window given another's sample differs.
+        const xs = Array.from({ length: P }, (_, p) => {
+          let scale = 1;
+          return Float32Array.from(base, (b, i) => {
+            if (p === 1 && i % 16 === 0) scale = 0.25 + r() / 2 ** 32;
+            const delta = (r() / 2 ** 32 - 0.5) * 2 ** -p * scale;
+            return grid && p < 3 ? b + Math.round(delta / grid) * grid : b + delta;
+          });
+        });
+        const inputs = [base, ...xs];
+        for (const density of [0.05, 0.3, 0.9]) {
+          const first = getFastKernel('ties').reduce!.start(inputs, { density }, { name: 'w', shape: [n], seed: 1 }) as {
+            carry: { stage: string; lo?: number[]; hi?: number[] };
+          };
+          const want = reference(inputs, Math.floor(density * n));
+          if (!want) {
+            expect(first.carry.stage).toBe('high');
+            refused++;
+          } else {
+            expect(first.carry.stage).toBe('window');
+            expect({ lo: first.carry.lo, hi: first.carry.hi }, `n ${n} P ${P} density ${density}`).toEqual(want);
+            windows++;
+          }
+        }
+      }
+    }
+    expect(windows).toBeGreaterThan(40);
+    expect(refused).toBeGreaterThan(0);
   });
 
   it('a large tensor is sampled in cache-line runs, and a run-correlated delta (each run one scale) still gets a window that holds its cutoff', () => {

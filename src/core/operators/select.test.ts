@@ -8,6 +8,8 @@ import {
   localCutoff,
   MagnitudeRanks,
   pruneCount,
+  RANK_SLOTS,
+  rankSlot,
   pruneMask,
   pruneThreshold,
   randomKeepMask,
@@ -235,5 +237,25 @@ describe('MagnitudeRanks (the window stage sample order statistics)', () => {
     for (let r = 0; r < sorted.length; r++) expect(ranks.rank(r)).toBe(sorted[r]);
     expect(() => ranks.rank(4096)).toThrow(/outside/);
     expect(() => ranks.rank(-1)).toThrow(/outside/);
+  });
+
+  it('bucket counts made by the caller (rankSlot) give the same order statistics; counts of another set are refused', () => {
+    for (const [n, distinct, seed] of [
+      [1025, 9, 5],
+      [20_000, 4000, 6],
+      [5000, 2, 7],
+    ]) {
+      const bits = sampleBits(n, distinct, seed);
+      const counts = new Uint32Array(RANK_SLOTS);
+      for (const b of bits) counts[rankSlot(b)]++;
+      const own = new MagnitudeRanks(bits);
+      const given = new MagnitudeRanks(bits, counts);
+      for (let r = 0; r < n; r += 7) expect(given.rank(r)).toBe(own.rank(r));
+      expect(given.countIn(0x3f000000, 0x3f080000)).toBe(own.countIn(0x3f000000, 0x3f080000));
+      const other = new Uint32Array(RANK_SLOTS);
+      other[rankSlot(0x3f000000)] = n - 1;
+      expect(() => new MagnitudeRanks(bits, other)).toThrow(/not/);
+      expect(() => new MagnitudeRanks(bits, new Uint32Array(RANK_SLOTS - 1))).toThrow(/slots/);
+    }
   });
 });

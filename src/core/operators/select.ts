@@ -203,7 +203,11 @@ function radixSelect(arrays: readonly Float32Array[], k: number, top: boolean): 
 const RANK_SHIFT = 19;
 const RANK_BINS = 1 << 12;
 /** Sets up to this size are sorted whole (no buckets). */
-const RANK_SORT_ALL = 1 << 10;
+export const RANK_SORT_ALL = 1 << 10;
+/** Entries of MagnitudeRanks' bucket counts: counts[rankSlot(bits)]++ per element, counts[0] stays 0. */
+export const RANK_SLOTS = RANK_BINS + 1;
+/** The slot of an element's float32 bits (sign ignored) in MagnitudeRanks' bucket counts. */
+export const rankSlot = (bits: number): number => ((bits & 0x7fffffff) >>> RANK_SHIFT) + 1;
 
 /**
  * Exact order statistics of a set of magnitudes (a small sample, e.g. the window stage's): rank(r)
@@ -219,8 +223,12 @@ export class MagnitudeRanks {
   private readonly cum: Uint32Array | null;
   private readonly sorted: Uint8Array | null;
 
-  /** `bits`: float32 bit patterns (signs are ignored); read, not kept. */
-  constructor(bits: Uint32Array) {
+  /**
+   * `bits`: float32 bit patterns (signs are ignored); read, not kept. `counts`, where the caller
+   * has counted the buckets as it made `bits` (RANK_SLOTS entries, counts[rankSlot(b)]++ for each),
+   * saves the counting pass; it is taken over (made cumulative in place).
+   */
+  constructor(bits: Uint32Array, counts?: Uint32Array) {
     const n = bits.length;
     const m = new Uint32Array(n);
     this.m = m;
@@ -231,9 +239,15 @@ export class MagnitudeRanks {
       this.sorted = null;
       return;
     }
-    const cum = new Uint32Array(RANK_BINS + 1);
-    for (let i = 0; i < n; i++) cum[((bits[i] & 0x7fffffff) >>> RANK_SHIFT) + 1]++;
+    let cum = counts;
+    if (cum) {
+      if (cum.length !== RANK_SLOTS || cum[0] !== 0) throw new Error(`MagnitudeRanks: bucket counts need ${RANK_SLOTS} slots, the first 0`);
+    } else {
+      cum = new Uint32Array(RANK_SLOTS);
+      for (let i = 0; i < n; i++) cum[((bits[i] & 0x7fffffff) >>> RANK_SHIFT) + 1]++;
+    }
     for (let d = 0; d < RANK_BINS; d++) cum[d + 1] += cum[d];
+    if (cum[RANK_BINS] !== n) throw new Error(`MagnitudeRanks: the bucket counts hold ${cum[RANK_BINS]} elements, not ${n}`);
     const pos = cum.slice(0, RANK_BINS);
     for (let i = 0; i < n; i++) {
       const x = bits[i] & 0x7fffffff;

@@ -37,6 +37,9 @@ import {
   KEEP_NONE,
   LOW_SIZE,
   MagnitudeRanks,
+  RANK_SLOTS,
+  RANK_SORT_ALL,
+  rankSlot,
 } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
 import { dellaKeepProbabilities, keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
@@ -564,24 +567,48 @@ function windowsFor(
   const at = samplePositions(n);
   const s = at.length;
   const run = sampleRun(n);
-  // Each parent's sample of delta bits (in sample order) and its order statistics, made once.
-  const samples = new Map<number, { v: Uint32Array; ranks: MagnitudeRanks }>();
-  const sample = (p: number) => {
-    let e = samples.get(p);
-    if (!e) {
-      const b = inputs[0],
-        x = inputs[p + 1];
-      const d = new Float32Array(s);
+  // Each selected parent's sample of delta bits (in sample order) and its order statistics, made
+  // in one walk over the positions: the base is read once for all parents, their reads (cache
+  // misses in a large tensor) overlap, and the buckets of the order statistics are counted on the way.
+  const parents = [...new Set(sel.map((x) => x.parent))];
+  const bucketed = s > RANK_SORT_ALL;
+  const ds = parents.map(() => new Float32Array(s));
+  const vs = ds.map((d) => new Uint32Array(d.buffer));
+  const counts = parents.map(() => new Uint32Array(bucketed ? RANK_SLOTS : 0));
+  const base = inputs[0];
+  if (parents.length === 3) {
+    // TIES' and sparse task delta's usual three parents, unrolled.
+    const [x0, x1, x2] = parents.map((p) => inputs[p + 1]);
+    const [d0, d1, d2] = ds;
+    const [v0, v1, v2] = vs;
+    const [c0, c1, c2] = counts;
+    for (let j = 0; j < s; j++) {
+      const i = at[j];
+      const bi = base[i];
+      d0[j] = x0[i] - bi;
+      d1[j] = x1[i] - bi;
+      d2[j] = x2[i] - bi;
+      if (bucketed) {
+        c0[rankSlot(v0[j])]++;
+        c1[rankSlot(v1[j])]++;
+        c2[rankSlot(v2[j])]++;
+      }
+    }
+  } else {
+    parents.forEach((p, q) => {
+      const x = inputs[p + 1],
+        d = ds[q],
+        v = vs[q],
+        c = counts[q];
       for (let j = 0; j < s; j++) {
         const i = at[j];
-        d[j] = x[i] - b[i];
+        d[j] = x[i] - base[i];
+        if (bucketed) c[rankSlot(v[j])]++;
       }
-      const v = new Uint32Array(d.buffer);
-      e = { v, ranks: new MagnitudeRanks(v) };
-      samples.set(p, e);
-    }
-    return e;
-  };
+    });
+  }
+  const samples = new Map(parents.map((p, q) => [p, { v: vs[q], ranks: new MagnitudeRanks(vs[q], bucketed ? counts[q] : undefined) }]));
+  const sample = (p: number) => samples.get(p)!;
   const lo: number[] = [];
   const hi: number[] = [];
   for (const { parent, k, top } of sel) {
