@@ -212,31 +212,35 @@ export const rankSlot = (bits: number): number => ((bits & 0x7fffffff) >>> RANK_
 /**
  * Exact order statistics of a set of magnitudes (a small sample, e.g. the window stage's): rank(r)
  * is the r-th smallest (0-based) magnitude, as pruneThreshold(values, r + 1).bits gives it, and
- * countIn(lo, hi) how many lie in [lo, hi]. One histogram pass and one scatter pass put the
- * magnitudes in order of their high 12 bits; a bucket is sorted when a query first needs it, so
- * a few nearby ranks cost two passes and a sort of one or two buckets, not a radix select each.
+ * countIn(lo, hi) how many lie in [lo, hi]. One counting pass by the high 12 bits (or the caller's
+ * counts); a bucket is gathered (one scan) and sorted when a query first needs it, so a few nearby
+ * ranks cost a pass and a scan and sort of one or two buckets, not a radix select each.
  */
 export class MagnitudeRanks {
-  /** The magnitudes in bucket order, each bucket sorted once it is queried. */
-  private readonly m: Uint32Array;
-  /** cum[d]: how many magnitudes have a high digit below d (RANK_BINS + 1 entries); null when m is sorted whole. */
+  /** The set, sorted whole (small sets), or null. */
+  private readonly whole: Uint32Array | null;
+  /** cum[d]: how many magnitudes have a high digit below d (RANK_SLOTS entries); null when sorted whole. */
   private readonly cum: Uint32Array | null;
-  private readonly sorted: Uint8Array | null;
+  /** The buckets gathered so far, sorted. */
+  private readonly buckets = new Map<number, Uint32Array>();
 
   /**
-   * `bits`: float32 bit patterns (signs are ignored); read, not kept. `counts`, where the caller
-   * has counted the buckets as it made `bits` (RANK_SLOTS entries, counts[rankSlot(b)]++ for each),
-   * saves the counting pass; it is taken over (made cumulative in place).
+   * `bits`: float32 bit patterns (signs are ignored), read when a bucket is first queried: the
+   * caller leaves them unchanged while it queries. `counts`, where the caller has counted the
+   * buckets as it made `bits` (RANK_SLOTS entries, counts[rankSlot(b)]++ for each), saves the
+   * counting pass; it is taken over (made cumulative in place).
    */
-  constructor(bits: Uint32Array, counts?: Uint32Array) {
+  constructor(
+    private readonly bits: Uint32Array,
+    counts?: Uint32Array,
+  ) {
     const n = bits.length;
-    const m = new Uint32Array(n);
-    this.m = m;
     if (n <= RANK_SORT_ALL) {
+      const m = new Uint32Array(n);
       for (let i = 0; i < n; i++) m[i] = bits[i] & 0x7fffffff;
       m.sort();
+      this.whole = m;
       this.cum = null;
-      this.sorted = null;
       return;
     }
     let cum = counts;
@@ -248,35 +252,37 @@ export class MagnitudeRanks {
     }
     for (let d = 0; d < RANK_BINS; d++) cum[d + 1] += cum[d];
     if (cum[RANK_BINS] !== n) throw new Error(`MagnitudeRanks: the bucket counts hold ${cum[RANK_BINS]} elements, not ${n}`);
-    const pos = cum.slice(0, RANK_BINS);
-    for (let i = 0; i < n; i++) {
-      const x = bits[i] & 0x7fffffff;
-      m[pos[x >>> RANK_SHIFT]++] = x;
-    }
+    this.whole = null;
     this.cum = cum;
-    this.sorted = new Uint8Array(RANK_BINS);
   }
 
   get size(): number {
-    return this.m.length;
+    return this.bits.length;
   }
 
   /** Bucket d's magnitudes, sorted. */
   private bucket(d: number): Uint32Array {
-    const cum = this.cum!;
-    const b = this.m.subarray(cum[d], cum[d + 1]);
-    if (!this.sorted![d]) {
+    let b = this.buckets.get(d);
+    if (!b) {
+      const cum = this.cum!;
+      b = new Uint32Array(cum[d + 1] - cum[d]);
+      const v = this.bits;
+      for (let i = 0, c = 0; c < b.length; i++) {
+        const x = v[i] & 0x7fffffff;
+        if (x >>> RANK_SHIFT === d) b[c++] = x;
+      }
       b.sort();
-      this.sorted![d] = 1;
+      this.buckets.set(d, b);
     }
     return b;
   }
 
   /** The r-th smallest magnitude (0-based; 0 ≤ r < size). */
   rank(r: number): number {
-    if (!Number.isInteger(r) || r < 0 || r >= this.m.length) throw new Error(`rank ${r} is outside [0, ${this.m.length})`);
+    const n = this.bits.length;
+    if (!Number.isInteger(r) || r < 0 || r >= n) throw new Error(`rank ${r} is outside [0, ${n})`);
     const cum = this.cum;
-    if (!cum) return this.m[r];
+    if (!cum) return this.whole![r];
     // The bucket d with cum[d] <= r < cum[d + 1].
     let a = 0,
       z = RANK_BINS - 1;
@@ -290,10 +296,10 @@ export class MagnitudeRanks {
 
   /** How many magnitudes are below x (x in [0, 2³¹]). */
   private countBelow(x: number): number {
-    if (x >= 0x80000000) return this.m.length;
+    if (x >= 0x80000000) return this.bits.length;
     const cum = this.cum;
     const d = x >>> RANK_SHIFT;
-    const b = cum ? this.bucket(d) : this.m;
+    const b = cum ? this.bucket(d) : this.whole!;
     let a = 0,
       z = b.length;
     while (a < z) {

@@ -547,6 +547,9 @@ export function samplePositions(n: number): Readonly<Uint32Array | Float64Array>
   return at;
 }
 
+/** windowsFor's sample buffers, one per selected parent, SAMPLE_MAX elements each. */
+const sampleScratch: Float32Array[] = [];
+
 /**
  * Each selection's window [lo, hi] of magnitude bits, from a sorted sample of its parent's delta
  * magnitudes: wide enough that the cutoff almost always falls inside (WINDOW_Z standard deviations
@@ -572,8 +575,13 @@ function windowsFor(
   // misses in a large tensor) overlap, and the buckets of the order statistics are counted on the way.
   const parents = [...new Set(sel.map((x) => x.parent))];
   const bucketed = s > RANK_SORT_ALL;
-  const ds = parents.map(() => new Float32Array(s));
-  const vs = ds.map((d) => new Uint32Array(d.buffer));
+  // Scratch kept between calls (the sample lives only while windowsFor runs): no 2¹⁸-byte arrays per tensor and parent for the collector.
+  while (sampleScratch.length < parents.length) sampleScratch.push(new Float32Array(0));
+  const ds = parents.map((_, q) => {
+    if (sampleScratch[q].length < s) sampleScratch[q] = new Float32Array(SAMPLE_MAX);
+    return sampleScratch[q].subarray(0, s);
+  });
+  const vs = ds.map((d) => new Uint32Array(d.buffer, d.byteOffset, s));
   const counts = parents.map(() => new Uint32Array(bucketed ? RANK_SLOTS : 0));
   const base = inputs[0];
   if (parents.length === 3) {
