@@ -8,6 +8,7 @@ import { getFastKernel, reduceLocally } from '../core/operators/fast/kernels.ts'
 import { getOperator } from '../core/operators/registry.ts';
 import { resolveParams } from '../core/operators/params.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
+import type { ReducePlan } from '../core/operators/fast/reduce.ts';
 import { Arena } from './arena.ts';
 import { simdRange } from './simd.ts';
 import { elementwiseSimdPartial } from './simd-elementwise.ts';
@@ -17,7 +18,7 @@ import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
 import { seeded, xorshift32 } from './test-inputs.ts';
 import { slerpBox, slerpCertified, slerpPart } from '../core/operators/fast/elementwise.ts';
 import { slerpCoefficients, slerpFromSums } from '../core/operators/slerp.cpu.ts';
-import { fusionKey, fusionKeyValue, fusionRanks } from '../core/operators/fast/fusion.ts';
+import { fusionKey, fusionKeyValue, fusionPlan, fusionRanks } from '../core/operators/fast/fusion.ts';
 import { fusionImportance, fusionKl, fusionRowLength, fusionThreshold } from '../core/operators/arcee-fusion.cpu.ts';
 
 const bits = (a: Float32Array) =>
@@ -844,9 +845,13 @@ describe('element-wise range kernels on the worker pool', () => {
 
 describe('Arcee Fusion range kernel', () => {
   /** The reduce plan over the ranges cut at `bounds`, partials through structured clone, as the pool runs it; then the ranges. */
-  function fusionViaParts(inputs: readonly Float32Array[], ctx: TensorContext, bounds: number[]): Float32Array {
+  function fusionViaParts(
+    inputs: readonly Float32Array[],
+    ctx: TensorContext,
+    bounds: number[],
+    plan: ReducePlan,
+  ): { out: Float32Array; params: ParamValues } {
     const k = getFastKernel('arcee-fusion');
-    const plan = k.reduce!;
     const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
     let step = plan.start(inputs, {}, ctx);
     for (let pass = 0; 'carry' in step; pass++) {
@@ -858,7 +863,7 @@ describe('Arcee Fusion range kernel', () => {
     }
     const out = new Float32Array(inputs[0].length).fill(NaN);
     for (const [s, e] of ranges) k.run(inputs, out, step.params, ctx, s, e);
-    return out;
+    return { out, params: step.params };
   }
 
   /** Base and model: `mode` 0 seeded noise, 1 coarse deltas (ties at the ranks) with unchanged elements (±0 importances), 2 one-ulp changes (KL about 0, either sign). */
@@ -898,10 +903,20 @@ describe('Arcee Fusion range kernel', () => {
           const ctx = { name: 'a.w', shape: twoD ? [rows, cols] : [n], seed: 1 };
           const ref = getOperator('arcee-fusion').cpu(inputs, {}, ctx);
           const bounds = cutsOf(cuts, n);
-          expect(bits(fusionViaParts(inputs, ctx, bounds))).toEqual(bits(ref));
+          // Every row by the part it starts in, and every row (under 64 of them) by the long-row passes.
+          // The rows' KL too, bit for bit (a wrong softmax shift moves it by a rounding only, which the output may hide).
+          const len = fusionRowLength(ctx.shape, n);
+          const refKl = n > 0 ? Array.from(fusionKl(inputs[0], inputs[1], len)) : undefined;
+          for (const [name, plan] of [
+            ['short rows', fusionPlan(Infinity)],
+            ['long rows', fusionPlan(1)],
+          ] as const) {
+            const { out, params } = fusionViaParts(inputs, ctx, bounds, plan);
+            expect(bits(out), name).toEqual(bits(ref));
+            expect(params.fusionKl, name).toEqual(refKl);
+          }
           expect(bits(viaRanges('arcee-fusion', inputs, {}, ctx, bounds))).toEqual(bits(ref));
           // The generator reaches the edge cases it claims (counted over the runs below).
-          const len = fusionRowLength(ctx.shape, n);
           if (n > 0) {
             if (fusionKl(inputs[0], inputs[1], len).some((v) => v < 0)) negativeKl++;
             const sorted = fusionImportance(inputs[0], inputs[1], fusionKl(inputs[0], inputs[1], len), len).sort();
