@@ -26,6 +26,7 @@ import { runBrowser } from './browser.ts';
 import { benchAppBreed } from './app-breed.ts';
 import { benchHash } from './hash.ts';
 import { benchGardenBreed } from './garden-breed.ts';
+import { OPERATORS } from '../src/core/operators/registry.ts';
 
 const argv = process.argv.slice(2);
 const KNOWN = ['--smoke', '--dawn', '--no-browser', '--no-write-docs', '--breed-only', '--cpu-only'];
@@ -36,6 +37,12 @@ for (const a of argv) {
     console.error(`bench: unknown option "${a}"; valid: ${[...KNOWN, ...VALUED.map((v) => v + '…')].join(', ')}`);
     process.exit(2);
   }
+}
+// An --ops name that is no operator id would bench nothing, silently (mergekit's "arcee_fusion" for "arcee-fusion").
+const unknownOps = (valueOf('--ops=')?.split(',') ?? []).filter((id) => !(id in OPERATORS));
+if (unknownOps.length) {
+  console.error(`bench: --ops ${unknownOps.join(', ')}: no such operator id; valid: ${Object.keys(OPERATORS).join(', ')}`);
+  process.exit(2);
 }
 installNodeSha256();
 const smoke = argv.includes('--smoke');
