@@ -1,7 +1,9 @@
 /**
  * garden breed with the memo of checked files (src/node/verified-files.ts): a parent bred before
  * is hashed as a file only, the candidate is the same, and a parent changed in place since (its
- * size and modification time put back) is still checked in full and refused.
+ * size and modification time put back) is still checked in full and refused. A parent whose
+ * file is unchanged since a safe look (RACY_NS after its last change) is not hashed at all, unless
+ * --rehash.
  */
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -13,7 +15,7 @@ import { serializeSafetensors } from '../../src/core/format/safetensors.ts';
 import { readSlm, speciesId, speciesSignature, writeSlm } from '../../src/core/format/slm.ts';
 import { randomModel } from '../../src/core/operators/test-data.ts';
 import { sha256Hex } from '../../src/core/hash.ts';
-import { verifiedFiles } from '../../src/node/verified-files.ts';
+import { RACY_NS, verifiedFiles } from '../../src/node/verified-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'garden-breed-verified-'));
 const cache = join(dir, 'cache');
@@ -31,7 +33,11 @@ const names = [21, 22, 23].map((seed) => {
   return `v${seed}.slm`;
 });
 
-async function breed(out: string): Promise<{ code: number; json: { candidate: string; hashBytes: number; inputs: string[] } }> {
+async function breed(
+  out: string,
+  parents: readonly string[] = names,
+  args: readonly string[] = [],
+): Promise<{ code: number; json: { candidate: string; hashBytes: number; inputs: string[] } }> {
   const r = join(dir, 'ties.json');
   writeFileSync(
     r,
@@ -41,15 +47,15 @@ async function breed(out: string): Promise<{ code: number; json: { candidate: st
       operator: 'ties',
       params: { density: 0.3 },
       seed: 7,
-      base: { path: names[0] },
-      parents: names.slice(1).map((path) => ({ path })),
+      base: { path: parents[0] },
+      parents: parents.slice(1).map((path) => ({ path })),
       output: { path: 'x.slm' },
     }),
   );
   const lines: string[] = [];
   const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
   try {
-    const code = await command.run([r, '--json', '--threads', '2', '--out', join(dir, out)]);
+    const code = await command.run([r, '--json', '--threads', '2', '--out', join(dir, out), ...args]);
     return { code, json: JSON.parse(lines.join('\n')) };
   } finally {
     spy.mockRestore();
@@ -103,5 +109,49 @@ describe('garden breed with the memo of checked files', () => {
     expect(existsSync(join(dir, 'fourth.slm'))).toBe(false);
     writeFileSync(p, bytes);
     expect(readSlm(new Uint8Array(readFileSync(p))).tensors.length).toBeGreaterThan(0);
+  });
+
+  it('does not hash a parent unchanged since a safe look, hashes it with --rehash, and checks it once it changed', async () => {
+    const known = [24, 25, 26].map((seed) => {
+      const tensors = randomModel(seed, 300, 200, 10);
+      const bytes = writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a'])), graph: '', vocabulary: ['a'] });
+      writeFileSync(join(dir, `k${seed}.slm`), bytes);
+      return `k${seed}.slm`;
+    });
+    const first = await breed('k-first.slm', known);
+    expect(first.code).toBe(0);
+    // As a breed of files last changed RACY_NS before would have recorded them (no waiting here).
+    const memo = verifiedFiles(cache);
+    const looks = await Promise.all(known.map((n) => memo.look(join(dir, n))));
+    await memo.record(
+      known.map((n, i) => ({
+        path: join(dir, n),
+        hash: first.json.inputs[i],
+        before: { ...looks[i]!, atNs: BigInt(looks[i]!.hint.ctimeNs) + RACY_NS },
+      })),
+    );
+    const parentBytes = known.reduce((a, n) => a + statSync(join(dir, n)).size, 0);
+    const outBytes = statSync(join(dir, 'k-first.slm')).size;
+    const second = await breed('k-second.slm', known);
+    expect(second.json.candidate).toBe(first.json.candidate);
+    expect(second.json.inputs).toEqual(first.json.inputs);
+    // Only the candidate is hashed (its tensors as written, then its file) and the small manifests: no parent (~250 KB each).
+    expect(second.json.hashBytes).toBeLessThan(2 * outBytes + 65536);
+    expect(second.json.hashBytes).toBeGreaterThanOrEqual(2 * outBytes - 2 * 4096);
+    // The breed kept them known.
+    for (const [i, n] of known.entries()) expect(await verifiedFiles(cache).known(join(dir, n))).toBe(first.json.inputs[i]);
+    // --rehash: every parent byte hashed twice (its file and its tensors), the same candidate.
+    const rehashed = await breed('k-third.slm', known, ['--rehash']);
+    expect(rehashed.json.candidate).toBe(first.json.candidate);
+    expect(rehashed.json.hashBytes).toBeGreaterThanOrEqual(2 * parentBytes - 2 * 4096 * known.length + 2 * outBytes - 2 * 4096);
+    // Rewritten in place, modification time put back: the change time moved, so it is hashed and refused.
+    const p = join(dir, known[2]);
+    const { atime, mtime } = statSync(p);
+    const changed = new Uint8Array(readFileSync(p));
+    changed[changed.length - 1] ^= 1;
+    writeFileSync(p, changed);
+    utimesSync(p, atime, mtime);
+    await expect(breed('k-fourth.slm', known)).rejects.toThrow(/parent 1 .*content-hash check failed/);
+    expect(existsSync(join(dir, 'k-fourth.slm'))).toBe(false);
   });
 });

@@ -18,7 +18,7 @@ import { elementBytes } from '../../src/core/operators/stream.ts';
 import { ReadClock, openSlmRange, type ReadBuffers, type SlmRangeParent } from '../../src/node/slm-range-source.ts';
 import { READ_PIECE_BYTES, writeAll } from '../../src/node/file-source.ts';
 import { HashWorkers } from '../../src/node/hash-workers.ts';
-import { verifiedFiles } from '../../src/node/verified-files.ts';
+import { verifiedFiles, type FileLook } from '../../src/node/verified-files.ts';
 import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
 import { setSha256Provider, sha256Provider, type Sha256Hex, type Sha256Provider } from '../../src/core/hash.ts';
 import { createNodeCpuPool } from '../../src/cpu/node.ts';
@@ -45,7 +45,7 @@ import { readSuite } from '../../src/core/eval/suite.ts';
 import { catalogFile, loadCatalog } from '../../src/node/catalog.ts';
 import { federatedBreedParams, FEDERATED_KEYS } from '../../src/core/train/federated.ts';
 
-const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR] [--calibration FILE ...]
+const usage = `garden breed RECIPE.json [--out FILE.slm] [--json] [--threads N] [--family ID [--catalog PATH]] [--root DIR] [--calibration FILE ...] [--rehash]
 
 Breed a candidate from a recipe (manifests/recipe.schema.json) on the multi-core CPU kernels.
 Parent and base paths are relative to the recipe file; a "hash" next to a path must match the file.
@@ -57,11 +57,14 @@ parents must be regular files. The candidate is written to a temporary name and 
 A one-file .slm parent has its file hash and every tensor's content hash checked from the breed's
 own reads. The parents and candidates of a breed are then remembered by hash (verified.json in
 $GARDEN_CACHE, default ~/.cache/slm-garden; GARDEN_CACHE=off turns it off): the next breed of the
-same files takes their file hash only, and checks the tensors in full if that hash differs.
+same files takes their file hash only, and checks the tensors in full if that hash differs. A
+file unchanged since it was hashed (same size, times, inode; last changed 2 s or more before that
+hash) is not hashed again: its hash is the one remembered, as git's index does.
   --out FILE.slm   where to write the candidate (default: the recipe's output.path)
   --root DIR       the folder the recipe's paths must stay in (default: the working directory
                    when the recipe is inside it, else the recipe's folder)
   --json           print the receipt summary as JSON instead of a table
+  --rehash         hash every parent's bytes and check its tensors, even a file remembered unchanged
   --threads N      CPU worker threads (default: every core); 0 runs the single-threaded reference,
                    as does a model too small to split. The bytes are the same either way
   --family ID      the parents' catalogued family: a quantized candidate then gets its own
@@ -85,6 +88,7 @@ function parseOptions(argv: string[]): {
   catalog?: string;
   root?: string;
   calibration: string[];
+  rehash: boolean;
 } {
   const { values, positionals } = parseCommandArgs(argv, {
     out: { type: 'string' },
@@ -94,6 +98,7 @@ function parseOptions(argv: string[]): {
     catalog: { type: 'string' },
     root: { type: 'string' },
     calibration: { type: 'string', multiple: true },
+    rehash: { type: 'boolean', default: false },
   });
   if (positionals.length > 1) throw new CliError(`one recipe at a time, got ${positionals.map((p) => `"${p}"`).join(' and ')}`);
   if (positionals.length === 0) throw new CliError('no recipe given; usage: garden breed RECIPE.json [--out FILE.slm]');
@@ -110,6 +115,7 @@ function parseOptions(argv: string[]): {
     catalog: values.catalog,
     root: values.root,
     calibration: values.calibration ?? [],
+    rehash: values.rehash,
   };
 }
 
@@ -476,10 +482,13 @@ async function streamedBreed(
     give: (b) => arena!.freeBytes(b),
   };
   // Parents whose file hash is one whose tensors were checked before (verified-files.ts) are
-  // hashed as files only; the hash they turn out to have must be the one expected.
+  // hashed as files only; the hash they turn out to have must be the one expected. A parent
+  // unchanged since it was hashed is not hashed at all (unless --rehash): its hash is known.
   const memo = verifiedFiles();
   const paths: string[] = [];
   const expected: (Sha256Hex | null)[] = [];
+  const known: (Sha256Hex | null)[] = [];
+  const looks: (FileLook | null)[] = [];
   /** Parent i's tensors checked in full, when its file hash is not the expected one (it changed since the memo). */
   const checkInFull = async (i: number, hash: Sha256Hex): Promise<void> => {
     if (expected[i] === null || expected[i] === hash) return;
@@ -492,10 +501,20 @@ async function streamedBreed(
     for (const { ref, what } of refs) {
       if (!ref.path) throw new CliError(`${what} is given only by hash ${ref.hash}; the CLI needs a "path"`);
       const path = confinedPath(root, dir, ref.path, `${what} path`);
-      const expect = await memo.expected(path, ref.hash);
+      // The stat before any byte is read: the memo records it with the hash, if it has not moved since.
+      const look = await memo.look(path);
+      const knownHash = opts.rehash ? null : await memo.known(path, ref.hash);
+      const expect = opts.rehash ? null : (knownHash ?? (await memo.expected(path, ref.hash)));
       let m: SlmRangeParent | null;
       try {
-        m = await openSlmRange(path, what, { clock, verify: verifyMode, hashers, buffers, tensorChecks: expect === null });
+        m = await openSlmRange(path, what, {
+          clock,
+          verify: verifyMode,
+          hashers,
+          buffers,
+          tensorChecks: expect === null,
+          ...(knownHash ? { knownHash } : {}),
+        });
       } catch (e) {
         throw new CliError((e as Error).message);
       }
@@ -503,6 +522,8 @@ async function streamedBreed(
       models.push(m);
       paths.push(path);
       expected.push(expect);
+      known.push(knownHash);
+      looks.push(look);
       if (verifyMode === 'open') {
         await checkInFull(models.length - 1, m.hash);
         checkParentHash(ref, what, path, m.hash);
@@ -515,6 +536,10 @@ async function streamedBreed(
         models.map((m) => m.verify().catch((e: unknown) => Promise.reject(new CliError((e as Error).message)))),
       );
       for (const [i, h] of hashes.entries()) await checkInFull(i, h);
+      // A known parent's bytes were not hashed: its file must still be the one the memo knows.
+      for (const [i, h] of known.entries())
+        if (h !== null && (await memo.known(paths[i], h)) !== h)
+          throw new CliError(`${refs[i].what} (${paths[i]}) changed while it was read`);
       refs.forEach(({ ref, what }, i) => checkParentHash(ref, what, ref.path!, hashes[i]));
       return hashes;
     };
@@ -621,7 +646,7 @@ async function streamedBreed(
     await rename(tmp, outPath);
     renamed = true;
     // The parents' tensors were checked (or were known checked), and the candidate's were hashed as written.
-    await memo.record([...paths.map((path, i) => ({ path, hash: hashes[i] })), { path: outPath, hash }]);
+    await memo.record([...paths.map((path, i) => ({ path, hash: hashes[i], before: looks[i] })), { path: outPath, hash }]);
     const file = { size, hash, species: header.species, lineageKey: header.lineageKey };
     const whole = { ...result, tensors: [] };
     const compatibility = parentCompatibility(models.map((m, i) => ({ id: hashes[i], species: m.species, tensors: m.tensors })));

@@ -102,11 +102,17 @@ export interface SlmRangeOptions {
    * taken, and the caller must compare it with the expected one before trusting anything.
    */
   tensorChecks?: boolean;
+  /**
+   * The file's SHA-256 as the memo of checked files knows it (verified-files.ts `known`: the file
+   * is unchanged since it was hashed and its tensors checked): nothing is hashed, and verify()
+   * gives it. The caller must check that the file is still unchanged once its reads are done.
+   */
+  knownHash?: Sha256Hex;
 }
 
 /** Open `path` (already confined) as a range-read `.slm` parent, or null when it is not a one-file `.slm`. */
 export async function openSlmRange(path: string, what: string, options: SlmRangeOptions = {}): Promise<SlmRangeParent | null> {
-  const { clock = new ReadClock(), verify = 'open', hashers, buffers, tensorChecks = true } = options;
+  const { clock = new ReadClock(), verify = 'open', hashers, buffers, tensorChecks = true, knownHash } = options;
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return null;
   // With hash workers the bytes are read into shared memory, which the workers hash where it lies.
   const file: FileSource = await fileSource(path, LIMITS.model, what, { shared: hashers !== undefined });
@@ -130,15 +136,15 @@ export async function openSlmRange(path: string, what: string, options: SlmRange
     const model = await openSlm([timed]);
     const { dataStart } = reader.header;
     const hasher = new FileVerifier(file.size, dataStart, tensorChecks ? reader.header.entries : [], model.info, hashers);
-    let hash: Sha256Hex | null = null;
-    let verifying: Promise<Sha256Hex> | null = null;
+    let hash: Sha256Hex | null = knownHash ?? null;
+    let verifying: Promise<Sha256Hex> | null = knownHash ? Promise.resolve(knownHash) : null;
     const finish = () =>
       (verifying ??= hasher.finish(timed).then(
         (h) => (hash = h),
         (e) => Promise.reject(fail(e)),
       ));
     if (verify === 'open') await finish();
-    else await hasher.feed(0, await timed.read(0, dataStart));
+    else if (!knownHash) await hasher.feed(0, await timed.read(0, dataStart));
     /** Bytes [offset, offset + length) of tensor `name` (into `into` when given; `lend` is asked for one release per hash they are queued on). */
     const readRange = async (
       name: string,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { verifiedFiles, verifiedFilesDir } from './verified-files.ts';
+import { RACY_NS, verifiedFiles, verifiedFilesDir, type FileLook } from './verified-files.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'verified-files-'));
 const h1 = '1'.repeat(64);
@@ -54,5 +54,53 @@ describe('verifiedFiles', () => {
     await verifiedFiles(cache).record([{ path: f, hash: h1 }]);
     writeFileSync(join(cache, 'verified.json'), '{"version": 1, "files": ');
     expect(await verifiedFiles(cache).expected(f)).toBeNull();
+  });
+
+  it('knows a file’s hash without reading it only when the look before its hashing was safe and the file is unchanged since', async () => {
+    const cache = join(dir, 'c4');
+    const f = join(dir, 'd.slm');
+    writeFileSync(f, 'abc');
+    const memo = verifiedFiles(cache);
+    const look = (await memo.look(f))!;
+    expect(look.hint.size).toBe('3');
+    // Hashed right after its last change: a change in the same timestamp granule could follow unseen.
+    await memo.record([{ path: f, hash: h1, before: look }]);
+    expect(await memo.expected(f)).toBe(h1);
+    expect(await memo.known(f)).toBeNull();
+    // Without a look before the hashing (garden import's own output): expected, never known.
+    await memo.record([{ path: f, hash: h1 }]);
+    expect(await memo.known(f)).toBeNull();
+    // The same look, taken RACY_NS after the last change (as a breed of an older file takes it), less a nanosecond: not known.
+    const later: FileLook = { ...look, atNs: BigInt(look.hint.ctimeNs) + RACY_NS };
+    await memo.record([{ path: f, hash: h1, before: { ...later, atNs: later.atNs - 1n } }]);
+    expect(await verifiedFiles(cache).known(f)).toBeNull();
+    // RACY_NS after: known.
+    await memo.record([{ path: f, hash: h1, before: later }]);
+    expect(await verifiedFiles(cache).known(f)).toBe(h1);
+    expect(await verifiedFiles(cache).known(f, h1)).toBe(h1);
+    expect(await verifiedFiles(cache).known(f, h2)).toBeNull();
+    // Recorded again by a breed that took it as known (its look just now, the stat the same): still known.
+    await memo.record([{ path: f, hash: h1, before: look }]);
+    expect(await verifiedFiles(cache).known(f)).toBe(h1);
+    // Recorded with another hash for the same stat (only a forged memo does that): not known.
+    await memo.record([{ path: f, hash: h2 }]);
+    expect(await verifiedFiles(cache).known(f)).toBeNull();
+    // Changed between the look and the record (while it was hashed): not known, not even expected by that hint.
+    await memo.record([{ path: f, hash: h1, before: later }]);
+    expect(await memo.known(f)).toBe(h1);
+    await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(f, 'abd');
+    expect(await memo.known(f)).toBeNull();
+    await memo.record([{ path: f, hash: h2, before: later }]);
+    expect(await memo.known(f)).toBeNull();
+    expect(await memo.expected(f)).toBe(h2);
+    // Another path's look does not make this one known.
+    const g = join(dir, 'e.slm');
+    writeFileSync(g, 'abd');
+    const other = (await memo.look(g))!;
+    await memo.record([{ path: f, hash: h2, before: { ...other, atNs: BigInt(other.hint.ctimeNs) + RACY_NS } }]);
+    expect(await memo.known(f)).toBeNull();
+    // Off: nothing is known.
+    expect(await verifiedFiles(null).known(f)).toBeNull();
   });
 });
