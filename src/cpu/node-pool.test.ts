@@ -3,6 +3,7 @@ import { getOperator } from '../core/operators/registry.ts';
 import type { ParamValues } from '../core/operators/types.ts';
 import { createNodeCpuPool, poolWorkerScript } from './node.ts';
 import { xorshift32 } from './test-inputs.ts';
+import { chunkStats } from '../core/operators/stream.ts';
 
 const ctx = { name: 'layer.weight', shape: [0], seed: 3 };
 
@@ -43,6 +44,18 @@ describe('Node CPU pool start', () => {
           const ref = op.cpu(inputs, params, { ...ctx, shape: [n] });
           expect(new Uint32Array(out.buffer)).toEqual(new Uint32Array(ref.buffer));
         }
+        // A breed's statistics on the workers: off the arena (JavaScript) and on it (the SIMD loop), the same numbers.
+        const [before, after] = [inputs[0], inputs[1]];
+        after[5] = before[5];
+        after[9] = 0;
+        const want = chunkStats(before, after, 0.25);
+        expect(await pool.stats(before, after, 0.25)).toEqual(want);
+        const [b, a] = [pool.alloc(n), pool.alloc(n)];
+        b.set(before);
+        a.set(after);
+        expect(await pool.stats(b, a, 0.25)).toEqual(want);
+        expect(want.changed).toBe(n - 1);
+        expect(want.zeros).toBe(1);
       } finally {
         pool.terminate();
       }

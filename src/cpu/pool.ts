@@ -186,7 +186,8 @@ export class CpuPool {
     if (before.length !== after.length) throw new Error(`CpuPool stats: ${before.length} elements before, ${after.length} after`);
     const id = this.nextId++;
     const done = new Promise<{ partial?: unknown }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    this.ports[this.turn++ % this.ports.length].post({ id, stats: { before: describe(before), after: describe(after), sq } });
+    const arena = !!this.arena && this.arena.has(before) && this.arena.has(after);
+    this.ports[this.turn++ % this.ports.length].post({ id, stats: { before: describe(before), after: describe(after), sq }, arena });
     return done.then((r) => r.partial as ChunkStats);
   }
 

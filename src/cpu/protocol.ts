@@ -36,6 +36,8 @@ export interface ArenaInit {
 export interface StatsJob {
   id: number;
   stats: { before: SharedF32; after: SharedF32; sq: number };
+  /** Both arrays are in the pool's arena: the SIMD loop (simd-stats.ts) reads them in place. */
+  arena?: boolean;
 }
 
 export type WorkerMessage = RangeJob | ArenaInit | StatsJob;

@@ -10,6 +10,7 @@ import { elementwiseSimdPartial } from './simd-elementwise.ts';
 import { passLoopsOn } from './simd-select.ts';
 import { withPassLoops, type PassLoops } from '../core/operators/fast/loops.ts';
 import { chunkStats } from '../core/operators/stream.ts';
+import { chunkStatsOn } from './simd-stats.ts';
 
 const view = (s: SharedF32) => new Float32Array(s.buffer, s.byteOffset, s.length);
 let arena: WebAssembly.Memory | undefined;
@@ -21,7 +22,9 @@ export function runJob(msg: WorkerMessage): RangeReply | null {
   if ('stats' in msg) {
     const t0 = performance.now();
     const { before, after, sq } = msg.stats;
-    return { id: msg.id, ok: true, ms: performance.now() - t0, partial: chunkStats(view(before), view(after), sq) };
+    const [b, a] = [view(before), view(after)];
+    const partial = (msg.arena && arena ? chunkStatsOn(arena, b, a, sq) : null) ?? chunkStats(b, a, sq);
+    return { id: msg.id, ok: true, ms: performance.now() - t0, partial };
   }
   if ('arena' in msg && !('kernel' in msg)) {
     arena = msg.arena;
