@@ -27,6 +27,7 @@ import {
   F64,
   I32,
   Func,
+  SIMD,
   addTo,
   addr,
   bitselect,
@@ -58,6 +59,7 @@ import {
   i32x4mul,
   i32x4shrU,
   i32x4splat,
+  leb,
   loadAt,
   loop16,
   set,
@@ -423,47 +425,51 @@ function slerpSums(): [Func, number[]] {
   return [fn, [...loop16(i, 2, step), ...get(3), ...get(4), ...get(5)]];
 }
 
+/** Lane vectors of SLERP's bound pass per loop iteration (16·LANES_UNROLL bytes of each parent). */
+const LANES_UNROLL = 16;
+/** v128.load64_zero of the 8 bytes at `offset` past the address on the stack (two f32 values, then promoted). */
+const load64ZeroAt = (offset: number) => [...SIMD(0x5d), 3, ...leb(offset)];
+
 /**
  * slerpLanes(x₀, x₁, nBytes) → (d, a, b, t): SLERP's bound-pass sums over nBytes / 4 elements
  * (d = Σ x₀x₁, a = Σ x₀², b = Σ x₁², t = Σ |x₀x₁|) in f64x2 lanes: each product of two f32 values
- * is exact in f64; per sum two lane accumulators (the vector's low and high halves), each lane a
+ * is exact in f64; per sum two lane accumulators (each vector's low and high halves), each lane a
  * chain of nBytes / 16 additions, then the four lanes added. Not the reference's order: the
- * certificate (elementwise.ts slerpCertified) bounds the difference.
+ * certificate (elementwise.ts slerpCertified) bounds the difference. Each two elements come
+ * straight from memory into their f64x2 (load64_zero, promote: no shuffle), LANES_UNROLL vectors
+ * an iteration: one worker's 32 M elements took ~90 ms of CPU time one vector an iteration, ~32 ms
+ * so (the loop keeps more of the parents' lines in flight; from cache ~23 and ~21 ms). More
+ * accumulators (8 per sum) spill: 16 xmm registers.
  */
 function slerpLanes(): [Func, number[]] {
   const fn = new Func([I32, I32, I32], [F64, F64, F64, F64], { i: I32 });
   const i = fn.s('i');
-  const high = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
   const accumulate = (acc: number, value: number[]) => [...get(acc), ...value, ...f64x2add, ...set(acc)];
-  const step = [...addr(0, i), ...loadAt(0), ...set(fn.v('A')), ...addr(1, i), ...loadAt(0), ...set(fn.v('B'))];
-  for (const half of [0, 1]) {
-    const promote = (v: number) => [...get(v), ...(half ? [...get(v), ...shuffle(high)] : []), ...f64x2promoteLow];
-    const [u, w, p] = [fn.v('u'), fn.v('w'), fn.v('p')];
-    step.push(
-      ...promote(fn.v('A')),
-      ...set(u),
-      ...promote(fn.v('B')),
-      ...set(w),
-      ...accumulate(fn.v(`d${half}`), [...get(u), ...get(w), ...f64x2mul, ...tee(p)]),
-      ...accumulate(fn.v(`t${half}`), [...get(p), ...f64x2abs]),
-      ...accumulate(fn.v(`a${half}`), [...get(u), ...get(u), ...f64x2mul]),
-      ...accumulate(fn.v(`b${half}`), [...get(w), ...get(w), ...f64x2mul]),
-    );
-  }
-  const total = (sum: string) => [
-    ...get(fn.v(`${sum}0`)),
-    ...f64x2extractLane(0),
-    ...get(fn.v(`${sum}0`)),
-    ...f64x2extractLane(1),
-    ...f64add,
-    ...get(fn.v(`${sum}1`)),
-    ...f64x2extractLane(0),
-    ...get(fn.v(`${sum}1`)),
-    ...f64x2extractLane(1),
-    ...f64add,
-    ...f64add,
-  ];
-  return [fn, [...loop16(i, 2, step), ...total('d'), ...total('a'), ...total('b'), ...total('t')]];
+  const [u, w, p] = [fn.v('u'), fn.v('w'), fn.v('p')];
+  const step = (k: number) =>
+    [0, 1].flatMap((half) => {
+      const promote = (ptr: number) => [...addr(ptr, i), ...load64ZeroAt(16 * k + 8 * half), ...f64x2promoteLow];
+      return [
+        ...promote(0),
+        ...set(u),
+        ...promote(1),
+        ...set(w),
+        ...accumulate(fn.v(`d${half}`), [...get(u), ...get(w), ...f64x2mul, ...tee(p)]),
+        ...accumulate(fn.v(`t${half}`), [...get(p), ...f64x2abs]),
+        ...accumulate(fn.v(`a${half}`), [...get(u), ...get(u), ...f64x2mul]),
+        ...accumulate(fn.v(`b${half}`), [...get(w), ...get(w), ...f64x2mul]),
+      ];
+    });
+  const total = (sum: string) =>
+    Array.from({ length: 2 }, (_, c) => [
+      ...get(fn.v(`${sum}${c}`)),
+      ...f64x2extractLane(0),
+      ...get(fn.v(`${sum}${c}`)),
+      ...f64x2extractLane(1),
+      ...f64add,
+      ...(c ? f64add : []),
+    ]).flat();
+  return [fn, [...unrolledLoop16(i, 2, step, LANES_UNROLL), ...total('d'), ...total('a'), ...total('b'), ...total('t')]];
 }
 
 /** The loops SLERP's reduce passes borrow on an arena (elementwise.ts SlerpLoops). */
