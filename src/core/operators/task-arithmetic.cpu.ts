@@ -98,16 +98,11 @@ export function dellaKeepProbabilities(
   epsilon: number,
   ctx: Pick<TensorContext, 'name' | 'shape'>,
 ): Float32Array {
-  if (!(density + epsilon < 1 && density - epsilon > 0)) {
-    throw new Error(`della: epsilon ${epsilon} must keep density ± epsilon inside (0, 1) (density ${density})`);
-  }
+  const { low, eps } = dellaBounds(density, epsilon);
   const n = d.length;
   const rows = ctx.shape.length >= 2 ? ctx.shape[0] : 1;
   const cols = rows > 0 ? n / rows : 0;
   if (!Number.isInteger(cols)) throw new Error(`della: "${ctx.name}" has ${n} elements, not ${rows} whole rows`);
-  const f = Math.fround;
-  const low = f(density - epsilon);
-  const eps = f(epsilon);
   const bits = magnitudeBits(d);
   const order = new Uint32Array(cols);
   const p = new Float32Array(n);
@@ -115,12 +110,24 @@ export function dellaKeepProbabilities(
     const start = r * cols;
     for (let c = 0; c < cols; c++) order[c] = c;
     order.sort((a, b) => (bits[start + a] & 0x7fffffff) - (bits[start + b] & 0x7fffffff) || a - b);
-    for (let rank = 0; rank < cols; rank++) {
-      const norm = cols > 1 ? f(rank / (cols - 1)) : 0;
-      p[start + order[rank]] = f(low + f(f(norm * 2) * eps));
-    }
+    for (let rank = 0; rank < cols; rank++) p[start + order[rank]] = dellaKeepAt(rank, cols, low, eps);
   }
   return p;
+}
+
+/** DELLA's float32 bounds: low = fround(density − epsilon) and fround(epsilon), after mergekit's check that density ± epsilon lies inside (0, 1). */
+export function dellaBounds(density: number, epsilon: number): { low: number; eps: number } {
+  if (!(density + epsilon < 1 && density - epsilon > 0)) {
+    throw new Error(`della: epsilon ${epsilon} must keep density ± epsilon inside (0, 1) (density ${density})`);
+  }
+  return { low: Math.fround(density - epsilon), eps: Math.fround(epsilon) };
+}
+
+/** The keep probability of rank r (magnitude ascending) in a row of `cols`: low + (r / (cols − 1))·2ε in mergekit's float32 order of operations. */
+export function dellaKeepAt(rank: number, cols: number, low: number, eps: number): number {
+  const f = Math.fround;
+  const norm = cols > 1 ? f(rank / (cols - 1)) : 0;
+  return f(low + f(f(norm * 2) * eps));
 }
 
 /**

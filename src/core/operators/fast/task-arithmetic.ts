@@ -42,7 +42,7 @@ import {
   rankSlot,
 } from '../select.ts';
 import { streamKey, tensorKey, unitAt } from '../prng.ts';
-import { dellaKeepProbabilities, keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
+import { dellaBounds, dellaKeepAt, keepCount, keptKey, normalizeDivisor, outlierCounts } from '../task-arithmetic.cpu.ts';
 
 const f = Math.fround;
 /** Elements per block: P parents' scratch blocks stay in L1/L2. */
@@ -101,27 +101,109 @@ function dropsDella(cfg: TaskArithmeticConfig, params: ParamValues): boolean {
   return cfg.sparsify === 'della' && num(params, 'density') < 1;
 }
 
+/** Rows from this many elements are ranked once per parent in the reduce plan's rank stage (shorter ones by each range that touches them). */
+export const DELLA_RANK_ROWS_FROM = 1 << 16;
+
+/** The rank stage's keep probabilities (parent p's at [p·n, (p + 1)·n)), shared with every range, when the plan made them. */
+function rankedProbabilities(params: ParamValues): Float32Array | null {
+  const x: unknown = params.fastDellaProb;
+  return x instanceof Float32Array ? x : null;
+}
+
+/** Whether a DELLA drop on this tensor takes the rank stage (long rows, not ranked yet). */
+function needsRankStage(cfg: TaskArithmeticConfig, n: number, params: ParamValues, ctx: TensorContext): boolean {
+  if (!dropsDella(cfg, params) || rankedProbabilities(params)) return false;
+  const rows = ctx.shape.length >= 2 ? ctx.shape[0] : 1;
+  const cols = rows > 0 ? n / rows : 0;
+  return Number.isInteger(cols) && cols >= DELLA_RANK_ROWS_FROM;
+}
+
+/** Rows up to this many elements keep dellaRowInto's scratch between calls (longer ones allocate it per row). */
+const RANK_SCRATCH_MAX = 1 << 20;
+let rankScratch: Uint32Array[] = [];
+/** dellaRowInto's digits (shift, mask) and their histograms: 11 + 10 + 10 of the 31 magnitude bits. */
+const RADIX: readonly (readonly [number, number])[] = [
+  [0, 0x7ff],
+  [11, 0x3ff],
+  [21, 0x3ff],
+];
+const radixHist = RADIX.map(([, mask]) => new Uint32Array(mask + 1));
+
 /**
- * DELLA's keep probabilities row by row, each row's from its own clipped delta by the reference's
- * dellaKeepProbabilities (so the same ranks and float32 roundings), the last row of each parent kept.
+ * DELLA's keep probabilities of one row (its clipped delta d) into prob, bit for bit
+ * dellaKeepProbabilities': the same ranks (magnitude ascending, equal magnitudes in index order)
+ * by a stable LSD radix sort on the 31 magnitude bits (a digit all elements share is skipped),
+ * not a comparison sort, then dellaKeepAt of each rank.
+ */
+export function dellaRowInto(d: Float32Array, low: number, eps: number, prob: Float32Array): void {
+  const cols = d.length;
+  if (cols === 0) return;
+  const kept = cols <= RANK_SCRATCH_MAX;
+  if (!kept || rankScratch.length === 0 || rankScratch[0].length < cols)
+    rankScratch = Array.from({ length: 4 }, () => new Uint32Array(kept ? Math.max(cols, rankScratch[0]?.length ?? 0) : cols));
+  let [ka, ia, kb, ib] = rankScratch;
+  if (!kept) rankScratch = [];
+  const u = new Uint32Array(d.buffer, d.byteOffset, cols);
+  const [h0, h1, h2] = radixHist;
+  for (const h of radixHist) h.fill(0);
+  for (let c = 0; c < cols; c++) {
+    const m = u[c] & 0x7fffffff;
+    ka[c] = m;
+    ia[c] = c;
+    h0[m & 0x7ff]++;
+    h1[(m >>> 11) & 0x3ff]++;
+    h2[m >>> 21]++;
+  }
+  for (let t = 0; t < RADIX.length; t++) {
+    const [shift, mask] = RADIX[t];
+    const h = radixHist[t];
+    if (h[(ka[0] >>> shift) & mask] === cols) continue;
+    for (let x = 0, sum = 0; x < h.length; x++) {
+      const k = h[x];
+      h[x] = sum;
+      sum += k;
+    }
+    for (let c = 0; c < cols; c++) {
+      const m = ka[c];
+      const at = h[(m >>> shift) & mask]++;
+      kb[at] = m;
+      ib[at] = ia[c];
+    }
+    [ka, kb] = [kb, ka];
+    [ia, ib] = [ib, ia];
+  }
+  for (let r = 0; r < cols; r++) prob[ia[r]] = dellaKeepAt(r, cols, low, eps);
+}
+
+/**
+ * DELLA's keep probabilities row by row: the rank stage's (long rows) where the plan made them,
+ * else each row's from its own clipped delta by dellaRowInto, the last row of each parent kept.
  */
 function dellaRows(
   pl: Pick<Plan, 'clip' | 'cols'>,
   inputs: readonly Float32Array[],
   params: ParamValues,
-  ctx: TensorContext,
 ): (p: number, row: number) => Float32Array {
-  const density = num(params, 'density');
-  const epsilon = num(params, 'epsilon', 0.15);
+  const { low, eps } = dellaBounds(num(params, 'density'), num(params, 'epsilon', 0.15));
+  const n = inputs[0].length;
+  const cols = pl.cols;
+  const ranked = rankedProbabilities(params);
+  if (ranked) {
+    if (ranked.length !== (inputs.length - 1) * n)
+      throw new Error('task-arithmetic range kernel: DELLA ranks of another tensor (internal error)');
+    return (p, row) => ranked.subarray(p * n + row * cols, p * n + (row + 1) * cols);
+  }
   const last = new Map<number, { row: number; prob: Float32Array }>();
-  const d = new Float32Array(pl.cols);
+  let d: Float32Array | null = null;
   return (p, row) => {
-    const hit = last.get(p);
+    let hit = last.get(p);
     if (hit && hit.row === row) return hit.prob;
-    clippedDelta(pl, inputs, p, row * pl.cols, d);
-    const prob = dellaKeepProbabilities(d, density, epsilon, { name: ctx.name, shape: [1, pl.cols] });
-    last.set(p, { row, prob });
-    return prob;
+    if (!hit) last.set(p, (hit = { row, prob: new Float32Array(cols) }));
+    d ??= new Float32Array(cols);
+    clippedDelta(pl, inputs, p, row * cols, d);
+    dellaRowInto(d, low, eps, hit.prob);
+    hit.row = row;
+    return hit.prob;
   };
 }
 
@@ -193,7 +275,7 @@ function plan(
     trim,
     outliers,
     random,
-    della: della ? dellaRows({ clip, cols }, inputs, params, ctx) : null,
+    della: della ? dellaRows({ clip, cols }, inputs, params) : null,
     cols,
     drop: random ? f(num(params, 'drop')) : 0,
     sk: random || della ? Array.from({ length: P }, (_, p) => streamKey(key, p)) : [],
@@ -397,7 +479,7 @@ function applyRange(
   return counts;
 }
 
-type Stage = 'clip' | 'window' | 'high' | 'low' | 'equal' | 'l1' | 'l1lanes';
+type Stage = 'clip' | 'window' | 'high' | 'low' | 'equal' | 'rank' | 'l1' | 'l1lanes';
 
 /** One exact selection of the trim stages: parent's top-k (magnitude trim) or bottom-k (the outlier trim's two cutoffs). */
 interface Selection {
@@ -421,6 +503,8 @@ interface Carry {
   /** The l1lanes stage: each parent's first exponent field of the counts, before and after the drop. */
   fb?: number[];
   fa?: number[];
+  /** The rank stage: every parent's keep probabilities, P·n (shared memory, which the workers fill by parent). */
+  prob?: Float32Array;
 }
 
 /** Binades a float64 chain of non-negative terms can climb through (exponents −1074 … 1023), a bound on its crossings. */
@@ -800,8 +884,8 @@ function nextStage(
   derived: ParamValues,
   after: Stage | null,
 ): ReduceStep {
-  const order: Stage[] = ['clip', 'high', 'l1'];
-  const from = after === null ? 0 : after === 'clip' ? 1 : after === 'equal' ? 2 : 3;
+  const order: Stage[] = ['clip', 'high', 'rank', 'l1'];
+  const from = after === null ? 0 : after === 'clip' ? 1 : after === 'equal' ? 2 : after === 'rank' ? 3 : 4;
   for (let i = from; i < order.length; i++) {
     const stage = order[i];
     if (stage === 'clip' && needsClipNorms(params)) return { carry: { stage, derived } satisfies Carry, split: 'parents' };
@@ -817,6 +901,12 @@ function nextStage(
       if (w) return { carry: { stage: 'window', derived, sel, ...w } satisfies Carry };
       return { carry: { stage, derived, sel } satisfies Carry };
     }
+    if (stage === 'rank' && needsRankStage(cfg, inputs[0].length, params, ctx)) {
+      // Long rows (a 1-D tensor is one) are ranked once per parent, by parent, into shared memory the L1 pass and the apply read.
+      const len = (inputs.length - 1) * inputs[0].length;
+      const prob = typeof SharedArrayBuffer === 'undefined' ? new Float32Array(len) : new Float32Array(new SharedArrayBuffer(4 * len));
+      return { carry: { stage, derived, prob } satisfies Carry, split: 'parents' };
+    }
     if (
       stage === 'l1' &&
       params.rescale === 'l1' &&
@@ -824,13 +914,16 @@ function nextStage(
       (cfg.sparsify === 'random' || trims(cfg, params) || trimsOutliers(cfg, params) || dropsDella(cfg, params))
     ) {
       // The sums by range (DARE's by lanes in SIMD), certified against the ordered sums (the ordered pass by parent where that fails).
-      // DELLA keeps the pass by parent: a range ranks every row it touches for every parent, and a
-      // 1-D tensor's one row would then be ranked by each worker (measured 7.6 → 11.2 s at 1 M, 3 parents).
-      if (cfg.sparsify === 'della') return { carry: { stage, derived } satisfies Carry, split: 'parents' };
+      // DELLA's long rows come ranked from the rank stage; a range ranks the short rows it touches.
       {
         const n = inputs[0].length;
         const at = samplePositions(n);
-        const keep = cfg.sparsify === 'random' ? 1 - num(params, 'drop') : num(params, 'density');
+        const keep =
+          cfg.sparsify === 'random'
+            ? 1 - num(params, 'drop')
+            : cfg.sparsify === 'della'
+              ? num(params, 'density') + num(params, 'epsilon', 0.15)
+              : num(params, 'density');
         const fb: number[] = [];
         const fa: number[] = [];
         for (let p = 0; p < inputs.length - 1; p++) {
@@ -863,6 +956,18 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       const D = new Float32Array(BLOCK);
       const U = new Uint32Array(D.buffer);
       const n = inputs[0].length;
+      if (c.stage === 'rank') {
+        // This worker's parents, row by row, into the shared probabilities.
+        const { low, eps } = dellaBounds(num(params, 'density'), num(params, 'epsilon', 0.15));
+        const cols = pl.cols;
+        const d = new Float32Array(cols);
+        for (const p of parentsOf(P, part))
+          for (let s = 0; s < n; s += cols) {
+            clippedDelta(pl, inputs, p, s, d);
+            dellaRowInto(d, low, eps, c.prob!.subarray(p * n + s, p * n + s + cols));
+          }
+        return 0;
+      }
       if (c.stage === 'l1lanes') {
         const loops = pl.random ? loopsFor(pl) : null;
         return Array.from({ length: P }, (_, p): L1Part => {
@@ -1008,6 +1113,9 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
     merge(_pass, carry, partials, ranges, inputs, params, ctx) {
       const c = carry as Carry;
       const P = inputs.length - 1;
+      // ParamValues hold numbers and lists: the probabilities travel as the one typed array (rankedProbabilities reads it).
+      if (c.stage === 'rank')
+        return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastDellaProb: c.prob as unknown as number[] }, 'rank');
       if (c.stage === 'l1lanes') {
         const parts = partials as L1Part[][];
         const R = parts.length;
