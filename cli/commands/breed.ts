@@ -21,7 +21,7 @@ import { HashWorkers } from '../../src/node/hash-workers.ts';
 import { verifiedFiles, type FileLook } from '../../src/node/verified-files.ts';
 import { cpuBackend, type KernelBackend } from '../../src/core/operators/backend.ts';
 import { setSha256Provider, sha256Provider, type Sha256Hex, type Sha256Provider } from '../../src/core/hash.ts';
-import { createNodeCpuPool } from '../../src/cpu/node.ts';
+import { createNodeCpuPool, poolWorkerScript } from '../../src/cpu/node.ts';
 import { createFastCpuBackend } from '../../src/cpu/backend.ts';
 import { INLINE_BELOW, type CpuPool } from '../../src/cpu/pool.ts';
 import type { Arena } from '../../src/cpu/arena.ts';
@@ -308,6 +308,8 @@ const command: Command = {
   usage,
   async run(args) {
     const opts = parseOptions(args);
+    // The pool workers' script is bundled while the recipe and the parents' headers are read.
+    if (opts.threads > 0) void poolWorkerScript();
     const clock = clockedSha256(sha256Provider());
     const restore = sha256Provider();
     setSha256Provider(clock.provider);

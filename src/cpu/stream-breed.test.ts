@@ -256,6 +256,49 @@ describe('breedStream, store → store, chunk by chunk', () => {
     expect((await backend.keys('chunks')).length).toBe(chunksBefore);
   });
 
+  it('lists a tensor whose hash was still coming when a cancel came for discard, and drops it', async () => {
+    const backend = memoryBackend();
+    const store = createTensorStore(backend, { chunkBytes: 4 * CHUNK });
+    const ids = await storeParents(store, TINY, 4);
+    const chunksBefore = (await backend.keys('chunks')).length;
+    const signal = { aborted: false };
+    const parents = (await Promise.all(ids.map((m) => storedModelSource(store, m)))).map((m): ModelSource => ({
+      tensors: m.tensors,
+      read: (name, offset, length) => {
+        // The second tensor's first read: the first tensor's finish() is still waiting.
+        if (name !== m.tensors[0].name) signal.aborted = true;
+        return m.read(name, offset, length);
+      },
+    }));
+    const sink = storeSink(store);
+    let finished = 0;
+    let discarded: string[] = [];
+    const out = breedStream({ operator: 'ties', params: {}, seed: 7, parents }, cpuBackend, {
+      output: () => {
+        const w = sink.output();
+        return {
+          write: (b) => w.write(b),
+          abort: () => w.abort?.() ?? Promise.resolve(),
+          finish: async () => {
+            await new Promise((r) => setTimeout(r, 50));
+            finished++;
+            return w.finish();
+          },
+        };
+      },
+      discard: (outputs) => {
+        discarded = outputs.map((t) => t.name);
+        return sink.discard(outputs);
+      },
+      chunkElements: CHUNK,
+      signal,
+    });
+    await expect(out).rejects.toBeInstanceOf(BreedCancelled);
+    expect(finished).toBe(1);
+    expect(discarded).toEqual([parents[0].tensors[0].name]);
+    expect((await backend.keys('chunks')).length).toBe(chunksBefore);
+  });
+
   it('says which path each tensor takes, and refuses what it cannot stream', async () => {
     expect(chunkPlan(getOperator('ties'), { trimScope: 'tensor' })).toBe('streamed top-k');
     expect(chunkPlan(getOperator('dare'), { rescale: 'none' })).toBe('element-wise');

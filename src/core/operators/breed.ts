@@ -577,6 +577,11 @@ export async function breedStream(
     ahead = { i, read: readChunk(i, 0, n) };
     ahead.read.catch(() => undefined);
   };
+  /**
+   * The previous tensor's end: its outputs' hashes (finish()) are awaited while this tensor is
+   * read and computed, and only then are its outputs listed and its progress told, in order.
+   */
+  let finishing: Promise<void> = Promise.resolve();
   try {
     for (let i = 0; i < first.length; i++) {
       cancelled();
@@ -588,6 +593,8 @@ export async function breedStream(
       const extra: Record<string, number> = {};
       const acc = new StatsAccumulator();
       const written: StreamedTensor[] = [];
+      /** The finish() of each output in `written`, which sets its hash. */
+      const hashed: Promise<void>[] = [];
       let open: { t: SourceTensor; out: TensorOutput } | null = null;
       /** Write the bytes of output tensor t (opened on its first bytes; a new t finishes the previous). */
       const write = async (t: SourceTensor, bytes: Uint8Array) => {
@@ -606,7 +613,11 @@ export async function breedStream(
         if (!open) return;
         const { t, out } = open;
         open = null;
-        written.push({ ...t, hash: (await out.finish()).hash, bytes: bytesOf(t) });
+        const w: StreamedTensor = { ...t, hash: '', bytes: bytesOf(t) };
+        written.push(w);
+        const h = out.finish().then((r) => void (w.hash = r.hash));
+        h.catch(() => undefined);
+        hashed.push(h);
       };
       const chunkOut = (y: Float32Array) => fromFloat32(ref.name, [y.length], y, ref.dtype).data;
       /** An output the backend handed over (backend.run: the caller owns it, and nothing here touches it again) as stored bytes. */
@@ -747,20 +758,44 @@ export async function breedStream(
       } catch (e) {
         const o = open as { out: TensorOutput } | null;
         await o?.out.abort?.().catch(() => undefined);
-        outputs.push(...written);
+        // The outputs that finished (theirs and the previous tensor's) are listed for discard().
+        await finishing.catch(() => undefined);
+        await Promise.allSettled(hashed);
+        outputs.push(...written.filter((w) => w.hash !== ''));
         throw e;
       }
       plans[plan] = (plans[plan] ?? 0) + 1;
       const st = stats[stats.length - 1];
       st.bytes = written.reduce((a, t) => a + t.bytes, 0);
       st.ms = performance.now() - s0;
-      // One output tensor: its hash; several (an operator's own storage): the hash of their bytes in order, as breed() gives.
-      st.outputHash = written.length === 1 ? written[0].hash : multiHash;
-      outputs.push(...written);
-      bytesDone += bytesOf(ref);
-      options.onProgress?.({ tensor: i + 1, tensors: first.length, name: ref.name, bytesDone, bytesTotal });
+      // At most one tensor's hashes outstanding: the previous one's are done before this one's end is queued.
+      try {
+        await finishing;
+      } catch (e) {
+        await Promise.allSettled(hashed);
+        outputs.push(...written.filter((w) => w.hash !== ''));
+        throw e;
+      }
+      finishing = Promise.all(hashed).then(
+        () => {
+          // One output tensor: its hash; several (an operator's own storage): the hash of their bytes in order, as breed() gives.
+          st.outputHash = written.length === 1 ? written[0].hash : multiHash;
+          outputs.push(...written);
+          bytesDone += bytesOf(ref);
+          options.onProgress?.({ tensor: i + 1, tensors: first.length, name: ref.name, bytesDone, bytesTotal });
+        },
+        async (e: unknown) => {
+          await Promise.allSettled(hashed);
+          outputs.push(...written.filter((w) => w.hash !== ''));
+          throw e;
+        },
+      );
+      finishing.catch(() => undefined);
     }
+    await finishing;
   } catch (e) {
+    // The outputs whose hashes were still coming (a cancel between tensors) are listed for discard() too.
+    await finishing.catch(() => undefined);
     // A read started ahead for a tensor the breed never reached: its chunks go back.
     const left = ahead as { read: Promise<Float32Array[]> } | null;
     ahead = null;
