@@ -79,4 +79,20 @@ describe('HashWorkers', () => {
       await w.terminate();
     }
   });
+
+  it('gives streams opened one after another while the workers are idle to each worker in turn', async () => {
+    const w = new HashWorkers(2);
+    try {
+      const bytes = new Uint8Array(1 << 16).fill(3);
+      for (let k = 0; k < 4; k++) {
+        const s = w.stream();
+        s.update(bytes);
+        expect(await s.digest()).toBe(native(bytes));
+      }
+      // Each was idle when its stream opened: two streams each.
+      expect(w.perWorker).toEqual([2 << 16, 2 << 16]);
+    } finally {
+      await w.terminate();
+    }
+  });
 });

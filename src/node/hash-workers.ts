@@ -1,7 +1,7 @@
 /**
  * SHA-256 off the main thread: a few worker_threads, each running node:crypto, hash streams the
  * main thread feeds without copying. A stream lives on one worker (its updates stay in order);
- * each new stream goes to the worker with the fewest bytes queued. Bytes reach a worker either as
+ * each new stream goes to the worker with the fewest bytes queued (in turns among equals). Bytes reach a worker either as
  * a view of a SharedArrayBuffer (posted, not copied: the caller must not change them until the
  * stream's next digest has resolved) or as a byte range of an open file descriptor, which the
  * worker reads itself into a buffer it reuses (for the bytes the main thread just wrote). Any
@@ -70,12 +70,15 @@ interface Slot {
   queued: number;
   /** What to call as each posted update or file range is done, in posting order (the worker answers in order). */
   done: ((() => void) | undefined)[];
+  /** Bytes this worker has hashed. */
+  hashed: number;
 }
 
 export class HashWorkers {
   private readonly slots: Slot[];
   private nextId = 1;
   private nextReply = 1;
+  private turn = 0;
   private readonly replies = new Map<number, { resolve: (hex: string) => void; reject: (e: Error) => void }>();
   private waiters: (() => void)[] = [];
   /** A worker's failure: what is queued will never be hashed. */
@@ -87,12 +90,13 @@ export class HashWorkers {
 
   constructor(threads: number) {
     this.slots = Array.from({ length: Math.max(1, threads) }, () => {
-      const slot: Slot = { worker: new Worker(WORKER, { eval: true }), queued: 0, done: [] };
+      const slot: Slot = { worker: new Worker(WORKER, { eval: true }), queued: 0, done: [], hashed: 0 };
       slot.worker.unref();
       slot.worker.on('message', (m: HashReply) => {
         if ('done' in m) {
           slot.done.shift()?.();
           slot.queued -= m.done;
+          slot.hashed += m.done;
           this.bytes += m.done;
           this.ms += m.ms;
           const w = this.waiters;
@@ -118,6 +122,11 @@ export class HashWorkers {
     });
   }
 
+  /** Bytes each worker has hashed so far. */
+  get perWorker(): number[] {
+    return this.slots.map((s) => s.hashed);
+  }
+
   /** Bytes posted to the workers and not yet hashed. */
   get queued(): number {
     return this.slots.reduce((a, s) => a + s.queued, 0);
@@ -132,7 +141,14 @@ export class HashWorkers {
   }
 
   stream(): WorkerHash {
-    const slot = this.slots.reduce((a, b) => (b.queued < a.queued ? b : a));
+    // The fewest bytes queued; among equals, the workers take turns (idle ones would otherwise all go to the first).
+    const turn = this.turn++;
+    const n = this.slots.length;
+    let slot = this.slots[turn % n];
+    for (let k = 1; k < n; k++) {
+      const s = this.slots[(turn + k) % n];
+      if (s.queued < slot.queued) slot = s;
+    }
     const id = this.nextId++;
     const post = (m: HashMessage, bytes: number, hashed?: () => void) => {
       slot.queued += bytes;
