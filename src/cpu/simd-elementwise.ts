@@ -45,7 +45,6 @@ import {
   f32x4splat,
   f32x4sub,
   f64add,
-  f64x2abs,
   f64x2add,
   f64x2extractLane,
   f64x2mul,
@@ -431,21 +430,22 @@ const LANES_UNROLL = 16;
 const load64ZeroAt = (offset: number) => [...SIMD(0x5d), 3, ...leb(offset)];
 
 /**
- * slerpLanes(x₀, x₁, nBytes) → (d, a, b, t): SLERP's bound-pass sums over nBytes / 4 elements
- * (d = Σ x₀x₁, a = Σ x₀², b = Σ x₁², t = Σ |x₀x₁|) in f64x2 lanes: each product of two f32 values
+ * slerpLanes(x₀, x₁, nBytes) → (d, a, b): SLERP's bound-pass sums over nBytes / 4 elements
+ * (d = Σ x₀x₁, a = Σ x₀², b = Σ x₁²) in f64x2 lanes: each product of two f32 values
  * is exact in f64; per sum two lane accumulators (each vector's low and high halves), each lane a
  * chain of nBytes / 16 additions, then the four lanes added. Not the reference's order: the
  * certificate (elementwise.ts slerpCertified) bounds the difference. Each two elements come
  * straight from memory into their f64x2 (load64_zero, promote: no shuffle), LANES_UNROLL vectors
  * an iteration: one worker's 32 M elements took ~90 ms of CPU time one vector an iteration, ~32 ms
  * so (the loop keeps more of the parents' lines in flight; from cache ~23 and ~21 ms). More
- * accumulators (8 per sum) spill: 16 xmm registers.
+ * accumulators (8 per sum) spill: 16 xmm registers. Σ |x₀x₁| is bounded from a and b instead
+ * (SlerpPart's t): without its abs and add, ~15 ms from cache, ~34 ms from memory.
  */
 function slerpLanes(): [Func, number[]] {
-  const fn = new Func([I32, I32, I32], [F64, F64, F64, F64], { i: I32 });
+  const fn = new Func([I32, I32, I32], [F64, F64, F64], { i: I32 });
   const i = fn.s('i');
   const accumulate = (acc: number, value: number[]) => [...get(acc), ...value, ...f64x2add, ...set(acc)];
-  const [u, w, p] = [fn.v('u'), fn.v('w'), fn.v('p')];
+  const [u, w] = [fn.v('u'), fn.v('w')];
   const step = (k: number) =>
     [0, 1].flatMap((half) => {
       const promote = (ptr: number) => [...addr(ptr, i), ...load64ZeroAt(16 * k + 8 * half), ...f64x2promoteLow];
@@ -454,8 +454,7 @@ function slerpLanes(): [Func, number[]] {
         ...set(u),
         ...promote(1),
         ...set(w),
-        ...accumulate(fn.v(`d${half}`), [...get(u), ...get(w), ...f64x2mul, ...tee(p)]),
-        ...accumulate(fn.v(`t${half}`), [...get(p), ...f64x2abs]),
+        ...accumulate(fn.v(`d${half}`), [...get(u), ...get(w), ...f64x2mul]),
         ...accumulate(fn.v(`a${half}`), [...get(u), ...get(u), ...f64x2mul]),
         ...accumulate(fn.v(`b${half}`), [...get(w), ...get(w), ...f64x2mul]),
       ];
@@ -469,7 +468,7 @@ function slerpLanes(): [Func, number[]] {
       ...f64add,
       ...(c ? f64add : []),
     ]).flat();
-  return [fn, [...unrolledLoop16(i, 2, step, LANES_UNROLL), ...total('d'), ...total('a'), ...total('b'), ...total('t')]];
+  return [fn, [...unrolledLoop16(i, 2, step, LANES_UNROLL), ...total('d'), ...total('a'), ...total('b')]];
 }
 
 /** The loops SLERP's reduce passes borrow on an arena (elementwise.ts SlerpLoops). */
@@ -477,23 +476,20 @@ function slerpLoops(s: ElementwiseSimd): SlerpLoops {
   return {
     lanes(x0, x1, start, end) {
       const vecEnd = start + ((end - start) & ~3);
-      let [d, a, b, t] = [0, 0, 0, 0];
+      let [d, a, b] = [0, 0, 0];
       for (let i = start; i < vecEnd; i += CALL) {
         const len = Math.min(CALL, vecEnd - i);
         const r = s.slerpLanes(x0.byteOffset + 4 * i, x1.byteOffset + 4 * i, 4 * len);
         d += r[0];
         a += r[1];
         b += r[2];
-        t += r[3];
       }
       for (let i = vecEnd; i < end; i++) {
-        const p = x0[i] * x1[i];
-        d += p;
-        t += Math.abs(p);
+        d += x0[i] * x1[i];
         a += x0[i] * x0[i];
         b += x1[i] * x1[i];
       }
-      return [d, a, b, t];
+      return [d, a, b];
     },
     ordered(v0, v1) {
       const n = v0.length;
@@ -639,7 +635,7 @@ export interface ElementwiseSimd {
   nearswap: Loop;
   quant: Loop;
   slerpSums: (x0: number, x1: number, nBytes: number, d: number, a: number, b: number) => [number, number, number];
-  slerpLanes: (x0: number, x1: number, nBytes: number) => [number, number, number, number];
+  slerpLanes: (x0: number, x1: number, nBytes: number) => [number, number, number];
 }
 
 const onArena = new WeakMap<WebAssembly.Memory, ElementwiseSimd | null>();

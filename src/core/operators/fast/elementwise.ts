@@ -127,11 +127,11 @@ function slerpRange(
 
 /**
  * Loops a worker lends SLERP's reduce passes for one job (src/cpu/simd-elementwise.ts: WebAssembly
- * SIMD on the pool's arena): `lanes`, the four bound-pass sums over [start, end) in any order;
+ * SIMD on the pool's arena): `lanes`, the bound pass's three sums (d, a, b) over [start, end) in any order;
  * `ordered`, the reference's three sums in element order over the whole tensor.
  */
 export interface SlerpLoops {
-  lanes(x0: Float32Array, x1: Float32Array, start: number, end: number): [number, number, number, number];
+  lanes(x0: Float32Array, x1: Float32Array, start: number, end: number): [number, number, number];
   ordered(x0: Float32Array, x1: Float32Array): [number, number, number];
 }
 let lent: { inputs: readonly Float32Array[]; loops: SlerpLoops } | null = null;
@@ -161,7 +161,19 @@ function slerpSums(inputs: readonly Float32Array[], params: ParamValues): ParamV
 /** Elements per block of SLERP's bound pass (the weights of its bound are per block). */
 export const SLERP_BLOCK = 1 << 16;
 
-/** One range's part of SLERP's bound pass: the sums Σ x₀x₁, Σ x₀², Σ x₁², Σ |x₀x₁| and their block-weighted forms. */
+/**
+ * Pads each block's √(Σ x₀²)·√(Σ x₁²) (the two roots and their product correctly rounded, the sums
+ * each within γ of its at most 2¹⁷ additions, < 2⁻³⁵, of the exact one) to at least the exact
+ * Cauchy–Schwarz bound.
+ */
+const CS_PAD = 1 + 2 ** -30;
+
+/**
+ * One range's part of SLERP's bound pass: the sums Σ x₀x₁, Σ x₀², Σ x₁², t (per block an upper
+ * bound of Σ |x₀x₁|: Cauchy–Schwarz, √(Σ x₀²·Σ x₁²), from the block's own sums, so no fourth sum
+ * runs; at least Σ |x₀x₁|, equal where |x₁| ∝ |x₀|, about 1.33× it for independent uniform
+ * parents) and their block-weighted forms.
+ */
 export interface SlerpPart {
   d: number;
   a: number;
@@ -174,7 +186,7 @@ export interface SlerpPart {
   blocks: number;
 }
 
-/** The bound pass over [start, end): per block of SLERP_BLOCK the four sums (lent lanes, or one JavaScript chain each). */
+/** The bound pass over [start, end): per block of SLERP_BLOCK the three sums (lent lanes, or one JavaScript chain each) and t's bound. */
 export function slerpPart(inputs: readonly Float32Array[], start: number, end: number): SlerpPart {
   const [x0, x1] = inputs;
   const n = x0.length;
@@ -184,17 +196,15 @@ export function slerpPart(inputs: readonly Float32Array[], start: number, end: n
     const e = Math.min(end, s + SLERP_BLOCK);
     let d = 0,
       a = 0,
-      b = 0,
-      t = 0;
-    if (loops) [d, a, b, t] = loops.lanes(x0, x1, s, e);
+      b = 0;
+    if (loops) [d, a, b] = loops.lanes(x0, x1, s, e);
     else
       for (let i = s; i < e; i++) {
-        const p = x0[i] * x1[i];
-        d += p;
-        t += Math.abs(p);
+        d += x0[i] * x1[i];
         a += x0[i] * x0[i];
         b += x1[i] * x1[i];
       }
+    const t = Math.sqrt(a) * Math.sqrt(b) * CS_PAD;
     const w = n - s;
     part.d += d;
     part.a += a;
@@ -263,7 +273,8 @@ export function slerpBox(parts: readonly SlerpPart[], n: number): [number, numbe
  * Why it holds. Each product x₀x₁, x₀², x₁² of float32 values is exact in float64, and each float64
  * addition errs by at most u·|its exact result|, u = 2⁻⁵³. The reference adds the n terms pₖ in
  * order from +0, so |ref − S| ≤ u·Σₖ|ŝₖ₋₁ + pₖ| ≤ u(1 + γₙ)·Σₖ Qₖ, S the exact sum and Qₖ = Σ_{i≤k} |pᵢ|;
- * Σₖ Qₖ = Σᵢ |pᵢ|·(n − i) (i from 0) ≤ Σⱼ (n − sⱼ)·(block j's Σ|pᵢ|) = w. The bound pass adds each term
+ * Σₖ Qₖ = Σᵢ |pᵢ|·(n − i) (i from 0) ≤ Σⱼ (n − sⱼ)·(block j's Σ|pᵢ|) = w (for d, block j's Σ|x₀x₁|
+ * ≤ its tⱼ: Cauchy–Schwarz, SlerpPart). The bound pass adds each term
  * through at most m = SLERP_BLOCK + blocks + 8 additions (lanes or chain within its block, the blocks,
  * the ranges), so |ours − S| ≤ γₘ·Σ|pᵢ|. Hence ref ∈ ours ± (u·w + γₘ·Σ|pᵢ|), widened by PAD and
  * for the rounding of the ends. From there the reference's steps (slerpFromSums): √a·√b, d / denom
