@@ -1,15 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so the CLI and the app share one core without a build step.
-import { register } from 'tsx/esm/api';
+// The CLI, on the same core as the app without a build step: from a bundle of its TypeScript
+// sources cached while they are unchanged (bin/cli-bundle.mjs), else through tsx.
+import { cliBundle } from './cli-bundle.mjs';
 
-register();
-// A reader that stops early (`garden breed … | head`) closes the pipe: stop quietly, as Unix tools do.
-process.stdout.on('error', (e) => {
-  if (e.code === 'EPIPE') process.exit(0);
-  throw e;
-});
-// Native SHA-256 for the core's content hashes (one home: src/node/sha256.ts).
-const { installNodeSha256 } = await import('../src/node/sha256.ts');
-installNodeSha256();
-const { main } = await import('../cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const bundle = await cliBundle();
+let start;
+if (bundle) ({ start } = await import(bundle));
+else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ start } = await import('../cli/start.ts'));
+}
+process.exitCode = await start(process.argv.slice(2));

@@ -1,6 +1,6 @@
 /**
  * Node's native SHA-256 (node:crypto, OpenSSL: SHA extensions where the CPU has them) as the
- * core's hash provider. The one place Node installs it: every Node entry point (bin/garden.mjs,
+ * core's hash provider. The one place Node installs it: every Node entry point (cli/start.ts for bin/garden.mjs,
  * bench/run.ts, scripts/build-starter.ts, the vitest setup) calls installNodeSha256() first.
  */
 import { createHash } from 'node:crypto';
