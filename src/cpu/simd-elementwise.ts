@@ -424,41 +424,52 @@ function slerpSums(): [Func, number[]] {
   return [fn, [...loop16(i, 2, step), ...get(3), ...get(4), ...get(5)]];
 }
 
-/** Lane vectors of SLERP's bound pass per loop iteration (16·LANES_UNROLL bytes of each parent). */
-const LANES_UNROLL = 16;
+/** Sections of a call to SLERP's bound-pass loop that it walks side by side (the call's bytes a multiple of 64·LANE_SECTIONS). */
+const LANE_SECTIONS = 4;
 /** v128.load64_zero of the 8 bytes at `offset` past the address on the stack (two f32 values, then promoted). */
 const load64ZeroAt = (offset: number) => [...SIMD(0x5d), 3, ...leb(offset)];
 
 /**
  * slerpLanes(x₀, x₁, nBytes) → (d, a, b): SLERP's bound-pass sums over nBytes / 4 elements
- * (d = Σ x₀x₁, a = Σ x₀², b = Σ x₁²) in f64x2 lanes: each product of two f32 values
- * is exact in f64; per sum two lane accumulators (each vector's low and high halves), each lane a
- * chain of nBytes / 16 additions, then the four lanes added. Not the reference's order: the
- * certificate (elementwise.ts slerpCertified) bounds the difference. Each two elements come
- * straight from memory into their f64x2 (load64_zero, promote: no shuffle), LANES_UNROLL vectors
- * an iteration: one worker's 32 M elements took ~90 ms of CPU time one vector an iteration, ~32 ms
- * so (the loop keeps more of the parents' lines in flight; from cache ~23 and ~21 ms). More
- * accumulators (8 per sum) spill: 16 xmm registers. Σ |x₀x₁| is bounded from a and b instead
- * (SlerpPart's t): without its abs and add, ~15 ms from cache, ~34 ms from memory.
+ * (d = Σ x₀x₁, a = Σ x₀², b = Σ x₁²; nBytes a multiple of 64·LANE_SECTIONS) in f64x2 lanes: each
+ * product of two f32 values is exact in f64; per sum two lane accumulators (the low and high halves
+ * of every vector), each lane a chain of nBytes / 16 additions, then the four lanes added. Not the
+ * reference's order: the certificate (elementwise.ts slerpCertified) bounds the difference.
+ *
+ * Its speed is the parents' lines in flight, from memory (one worker's 32 M elements, one thread's
+ * CPU time at load ~5; the same loops from cache took 15–23 ms): one vector an iteration, ~40 ms
+ * (~90 ms in some processes); each two elements straight from memory into their f64x2
+ * (load64_zero, promote: no shuffle) and 16 vectors an iteration, ~38; Σ |x₀x₁| bounded from a and
+ * b (SlerpPart's t) instead of a fourth sum, ~35; the call's range cut into LANE_SECTIONS sections
+ * walked side by side (4 vectors of each an iteration: twice the streams), ~31. More accumulators
+ * spill (16 xmm registers).
  */
 function slerpLanes(): [Func, number[]] {
-  const fn = new Func([I32, I32, I32], [F64, F64, F64], { i: I32 });
-  const i = fn.s('i');
+  const sections = Array.from({ length: LANE_SECTIONS - 1 }, (_, k) => [`x0s${k + 1}`, `x1s${k + 1}`]).flat();
+  const fn = new Func([I32, I32, I32], [F64, F64, F64], { i: I32, len: I32, ...Object.fromEntries(sections.map((nm) => [nm, I32])) });
+  const [i, len] = [fn.s('i'), fn.s('len')];
+  /** The address of section `k` of parent `p`. */
+  const base = (p: number, k: number) => (k ? fn.s(`x${p}s${k}`) : p);
+  // len = nBytes / LANE_SECTIONS; section k of parent p starts at x_p + k·len.
+  const setup = [...get(2), ...i32const(Math.log2(LANE_SECTIONS)), 0x76, ...set(len)];
+  for (let k = 1; k < LANE_SECTIONS; k++) for (const p of [0, 1]) setup.push(...get(base(p, k - 1)), ...get(len), 0x6a, ...set(base(p, k)));
   const accumulate = (acc: number, value: number[]) => [...get(acc), ...value, ...f64x2add, ...set(acc)];
   const [u, w] = [fn.v('u'), fn.v('w')];
-  const step = (k: number) =>
-    [0, 1].flatMap((half) => {
-      const promote = (ptr: number) => [...addr(ptr, i), ...load64ZeroAt(16 * k + 8 * half), ...f64x2promoteLow];
-      return [
-        ...promote(0),
-        ...set(u),
-        ...promote(1),
-        ...set(w),
-        ...accumulate(fn.v(`d${half}`), [...get(u), ...get(w), ...f64x2mul]),
-        ...accumulate(fn.v(`a${half}`), [...get(u), ...get(u), ...f64x2mul]),
-        ...accumulate(fn.v(`b${half}`), [...get(w), ...get(w), ...f64x2mul]),
-      ];
-    });
+  const body: number[] = [];
+  for (let v = 0; v < 4; v++)
+    for (let k = 0; k < LANE_SECTIONS; k++)
+      for (const half of [0, 1]) {
+        const promote = (p: number) => [...addr(base(p, k), i), ...load64ZeroAt(16 * v + 8 * half), ...f64x2promoteLow];
+        body.push(
+          ...promote(0),
+          ...set(u),
+          ...promote(1),
+          ...set(w),
+          ...accumulate(fn.v(`d${half}`), [...get(u), ...get(w), ...f64x2mul]),
+          ...accumulate(fn.v(`a${half}`), [...get(u), ...get(u), ...f64x2mul]),
+          ...accumulate(fn.v(`b${half}`), [...get(w), ...get(w), ...f64x2mul]),
+        );
+      }
   const total = (sum: string) =>
     Array.from({ length: 2 }, (_, c) => [
       ...get(fn.v(`${sum}${c}`)),
@@ -468,14 +479,16 @@ function slerpLanes(): [Func, number[]] {
       ...f64add,
       ...(c ? f64add : []),
     ]).flat();
-  return [fn, [...unrolledLoop16(i, 2, step, LANES_UNROLL), ...total('d'), ...total('a'), ...total('b')]];
+  const loop = whileNot([...get(i), ...get(len), 0x4f], [...body, ...addTo(i, 64)]);
+  return [fn, [...setup, ...loop, ...total('d'), ...total('a'), ...total('b')]];
 }
 
 /** The loops SLERP's reduce passes borrow on an arena (elementwise.ts SlerpLoops). */
 function slerpLoops(s: ElementwiseSimd): SlerpLoops {
   return {
     lanes(x0, x1, start, end) {
-      const vecEnd = start + ((end - start) & ~3);
+      // Whole iterations of every section through the loop, the last (under 64·LANE_SECTIONS) elements in JavaScript.
+      const vecEnd = start + ((end - start) & -(16 * LANE_SECTIONS));
       let [d, a, b] = [0, 0, 0];
       for (let i = start; i < vecEnd; i += CALL) {
         const len = Math.min(CALL, vecEnd - i);
