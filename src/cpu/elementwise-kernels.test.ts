@@ -556,6 +556,26 @@ describe("SLERP's certified bound pass", () => {
     }
   });
 
+  it("each part's t bounds its Σ |x₀x₁| (Cauchy–Schwarz per block), lanes or JavaScript, parallel parents included", () => {
+    const arena = new Arena();
+    for (const kind of ['arc', 'near', 'opposite', 'huge', 'tiny', 'same']) {
+      for (const n of [5, 4099, 2 * 65536 + 77]) {
+        const [v0, v1] = pair(kind === 'same' ? 'arc' : kind, n, n + kind.length, 0.02, arena);
+        if (kind === 'same') v1.set(v0);
+        const bounds = [0, Math.floor(n / 3) & ~15, n];
+        for (const lanes of [arena, undefined]) {
+          partsOf([v0, v1], bounds, lanes).forEach((part, r) => {
+            let abs = 0;
+            for (let i = bounds[r]; i < bounds[r + 1]; i++) abs += Math.abs(v0[i] * v1[i]);
+            expect(part.t).toBeGreaterThanOrEqual(abs);
+          });
+        }
+        arena.free(v0);
+        arena.free(v1);
+      }
+    }
+  });
+
   it('infinities, NaNs and t outside [0, 1] are left to the ordered pass', () => {
     const [v0, v1] = pair('arc', 100, 3, 0);
     expect(slerpCertified(partsOf([v0, v1], [0, 100]), 100, 1.5)).toBeNull();
