@@ -457,12 +457,15 @@ function apply(
     }
     const any = (nm: string) => Array.from({ length: P }, (_, p) => [...get(V(nm, p)), ...(p ? v128or : [])]).flat();
     step.push(...get(V('conf')), ...any('gt'), ...any('lt'), ...v128and, ...i32x4sub, ...set(V('conf')));
-    step.push(...total, ...get(zero), ...f32x4ge, ...set(V('up')), ...get(zero), ...set(V('m')), ...get(zero), ...set(V('den')));
+    // The elected sign needs only total ≥ 0, the same for ±0: the sum starts from d₁, not +0 + d₁.
+    const mass = [...get(V('d', 0)), ...total.slice(get(zero).length + get(V('d', 0)).length + f32x4add.length)];
+    step.push(...mass, ...get(zero), ...f32x4ge, ...set(V('up')), ...get(zero), ...set(V('den')));
     // Unit weights: den is the count of agreeing parents (each f32 add of 1 exact), kept as an i32 count.
     const unitDen = flags.normalize && !flags.weight;
     for (let p = 0; p < P; p++) {
       step.push(...get(V('gt', p)), ...get(V('lt', p)), ...get(V('up')), ...bitselect, ...set(V('ag')));
-      step.push(...get(V('m')), ...get(V('d', p)), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('m')));
+      // m from +0: d₁ & ag₁ is +0 or a non-zero delta, so +0 + it is itself.
+      step.push(...(p ? get(V('m')) : []), ...get(V('d', p)), ...get(V('ag')), ...v128and, ...(p ? f32x4add : []), ...set(V('m')));
       if (unitDen) step.push(...get(V('den')), ...get(V('ag')), ...i32x4sub, ...set(V('den')));
       else if (flags.normalize) step.push(...get(V('den')), ...get(V('w', p)), ...get(V('ag')), ...v128and, ...f32x4add, ...set(V('den')));
     }
