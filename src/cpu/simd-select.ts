@@ -314,13 +314,25 @@ function l1Lanes(folded = false): [Func, number[]] {
   const cntAt = (k: number) => 16 + k;
   const acc = (nm: string, h: number) => fn.v(`${nm}${h}`);
   const setup = [...drawSetup(fn, idx0), ...get(drop), ...i32x4splat, ...set(fn.v('drop'))];
-  setup.push(...get(sk), ...i32x4splat, ...set(fn.v('sk')), ...v128const([1, 1, 1, 1]), ...set(fn.v('one')));
+  setup.push(...get(sk), ...i32x4splat, ...set(fn.v('sk')), ...v128const(Array(4).fill(0x7fffffff)), ...set(fn.v('bias')));
   ['b', 'a'].forEach((nm, s) => {
     for (let h = 0; h < 2; h++)
       setup.push(...get(sumAt(4 * s + 2 * h)), ...f64x2splat, ...get(sumAt(4 * s + 2 * h + 1)), ...f64x2replace(1), ...set(acc(nm, h)));
     for (let t = 0; t < L1_THRESHOLDS; t++) {
       // (bits − 1) <u ((field << 23) − 1): non-zero and below the threshold.
-      setup.push(...get(s ? fa : fb), ...i32const(t), add, ...i32const(23), 0x74, ...i32const(1), 0x6b, ...i32x4splat);
+      // Biased by 2³¹ (x <u y iff x ^ 2³¹ <s y ^ 2³¹): x86 has the signed compare, the unsigned one is a sequence.
+      setup.push(
+        ...get(s ? fa : fb),
+        ...i32const(t),
+        add,
+        ...i32const(23),
+        0x74,
+        ...i32const(1),
+        0x6b,
+        ...i32const(0x80000000),
+        0x73,
+        ...i32x4splat,
+      );
       setup.push(...set(fn.v(`T${nm}${t}`)), ...v128const([0, 0, 0, 0]), ...set(fn.v(`c${nm}${t}`)));
     }
   });
@@ -331,10 +343,11 @@ function l1Lanes(folded = false): [Func, number[]] {
     const v = fn.v(nm);
     step.push(...get(acc(nm, 0)), ...get(v), ...f64x2promoteLow, ...f64x2add, ...set(acc(nm, 0)));
     step.push(...get(acc(nm, 1)), ...get(v), ...get(v), ...highHalf, ...f64x2promoteLow, ...f64x2add, ...set(acc(nm, 1)));
-    step.push(...get(v), ...get(fn.v('one')), ...i32x4sub, ...set(fn.v('m1b')));
+    // (bits − 1) ^ 2³¹ = bits + 2³¹ − 1 (mod 2³²).
+    step.push(...get(v), ...get(fn.v('bias')), ...i32x4add, ...set(fn.v('m1b')));
     for (let t = 0; t < L1_THRESHOLDS; t++) {
       const c = fn.v(`c${nm}${t}`);
-      step.push(...get(c), ...get(fn.v('m1b')), ...get(fn.v(`T${nm}${t}`)), ...i32x4ltU, ...i32x4sub, ...set(c));
+      step.push(...get(c), ...get(fn.v('m1b')), ...get(fn.v(`T${nm}${t}`)), ...i32x4ltS, ...i32x4sub, ...set(c));
     }
   }
   step.push(...nextIdx(fn));
