@@ -118,9 +118,12 @@ function needsRankStage(cfg: TaskArithmeticConfig, n: number, params: ParamValue
   return Number.isInteger(cols) && cols >= DELLA_RANK_ROWS_FROM;
 }
 
-/** Rows up to this many elements keep dellaRowInto's scratch between calls (longer ones allocate it per row). */
+/** Rows up to this many elements keep dellaRowInto's scratch between calls (longer ones take the caller's or allocate it). */
 const RANK_SCRATCH_MAX = 1 << 20;
 let rankScratch: Uint32Array[] = [];
+
+/** dellaRowInto's scratch for rows of up to `cols` elements: keys and indices, two of each. */
+export const rankScratchOf = (cols: number): Uint32Array[] => Array.from({ length: 4 }, () => new Uint32Array(cols));
 /** dellaRowInto's digits (shift, mask) and their histograms: 11 + 10 + 10 of the 31 magnitude bits. */
 const RADIX: readonly (readonly [number, number])[] = [
   [0, 0x7ff],
@@ -135,14 +138,17 @@ const radixHist = RADIX.map(([, mask]) => new Uint32Array(mask + 1));
  * by a stable LSD radix sort on the 31 magnitude bits (a digit all elements share is skipped),
  * not a comparison sort, then dellaKeepAt of each rank.
  */
-export function dellaRowInto(d: Float32Array, low: number, eps: number, prob: Float32Array): void {
+export function dellaRowInto(d: Float32Array, low: number, eps: number, prob: Float32Array, scratch?: Uint32Array[]): void {
   const cols = d.length;
   if (cols === 0) return;
-  const kept = cols <= RANK_SCRATCH_MAX;
-  if (!kept || rankScratch.length === 0 || rankScratch[0].length < cols)
-    rankScratch = Array.from({ length: 4 }, () => new Uint32Array(kept ? Math.max(cols, rankScratch[0]?.length ?? 0) : cols));
-  let [ka, ia, kb, ib] = rankScratch;
-  if (!kept) rankScratch = [];
+  if (!scratch || scratch[0].length < cols) {
+    if (cols > RANK_SCRATCH_MAX) scratch = rankScratchOf(cols);
+    else {
+      if (rankScratch.length === 0 || rankScratch[0].length < cols) rankScratch = rankScratchOf(cols);
+      scratch = rankScratch;
+    }
+  }
+  let [ka, ia, kb, ib] = scratch;
   const u = new Uint32Array(d.buffer, d.byteOffset, cols);
   const [h0, h1, h2] = radixHist;
   for (const h of radixHist) h.fill(0);
@@ -505,6 +511,8 @@ interface Carry {
   fa?: number[];
   /** The rank stage: every parent's keep probabilities, P·n (shared memory, which the workers fill by parent). */
   prob?: Float32Array;
+  /** The rank stage also sums the L1 norms (fastL1) by parent. */
+  l1?: boolean;
 }
 
 /** Binades a float64 chain of non-negative terms can climb through (exponents −1074 … 1023), a bound on its crossings. */
@@ -905,7 +913,8 @@ function nextStage(
       // Long rows (a 1-D tensor is one) are ranked once per parent, by parent, into shared memory the L1 pass and the apply read.
       const len = (inputs.length - 1) * inputs[0].length;
       const prob = typeof SharedArrayBuffer === 'undefined' ? new Float32Array(len) : new Float32Array(new SharedArrayBuffer(4 * len));
-      return { carry: { stage, derived, prob } satisfies Carry, split: 'parents' };
+      const l1 = params.rescale === 'l1' && !Array.isArray(params.l1Norms);
+      return { carry: { stage, derived, prob, l1 } satisfies Carry, split: 'parents' };
     }
     if (
       stage === 'l1' &&
@@ -957,16 +966,32 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       const U = new Uint32Array(D.buffer);
       const n = inputs[0].length;
       if (c.stage === 'rank') {
-        // This worker's parents, row by row, into the shared probabilities.
+        // This worker's parents, row by row, into the shared probabilities; with an L1 rescale also
+        // the parent's ‖dᵢ‖₁ before and after the drop in element order, as the reference sums them
+        // (a dropped element adds its +0), so the L1 pass is not needed.
         const { low, eps } = dellaBounds(num(params, 'density'), num(params, 'epsilon', 0.15));
         const cols = pl.cols;
         const d = new Float32Array(cols);
-        for (const p of parentsOf(P, part))
+        const scratch = rankScratchOf(cols);
+        const norms: Record<number, number[]> = {};
+        for (const p of parentsOf(P, part)) {
+          let before = 0,
+            after = 0;
+          const sk = pl.sk[p];
           for (let s = 0; s < n; s += cols) {
             clippedDelta(pl, inputs, p, s, d);
-            dellaRowInto(d, low, eps, c.prob!.subarray(p * n + s, p * n + s + cols));
+            const prob = c.prob!.subarray(p * n + s, p * n + s + cols);
+            dellaRowInto(d, low, eps, prob, scratch);
+            if (c.l1)
+              for (let j = 0; j < cols; j++) {
+                const a = Math.abs(d[j]);
+                before += a;
+                if (unitAt(sk, s + j) < prob[j]) after += a;
+              }
           }
-        return 0;
+          norms[p] = [before, after];
+        }
+        return norms;
       }
       if (c.stage === 'l1lanes') {
         const loops = pl.random ? loopsFor(pl) : null;
@@ -1114,8 +1139,12 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
       const c = carry as Carry;
       const P = inputs.length - 1;
       // ParamValues hold numbers and lists: the probabilities travel as the one typed array (rankedProbabilities reads it).
-      if (c.stage === 'rank')
-        return nextStage(cfg, inputs, params, ctx, { ...c.derived, fastDellaProb: c.prob as unknown as number[] }, 'rank');
+      if (c.stage === 'rank') {
+        const derived = { ...c.derived, fastDellaProb: c.prob as unknown as number[] };
+        if (!c.l1) return nextStage(cfg, inputs, params, ctx, derived, 'rank');
+        const all: Record<number, number[]> = Object.assign({}, ...(partials as Record<number, number[]>[]));
+        return nextStage(cfg, inputs, params, ctx, { ...derived, fastL1: Array.from({ length: P }, (_, p) => all[p]).flat() }, 'l1');
+      }
       if (c.stage === 'l1lanes') {
         const parts = partials as L1Part[][];
         const R = parts.length;
