@@ -13,7 +13,9 @@ export function createFastCpuBackend(pool: CpuPool): KernelBackend {
   /**
    * The kernel on the pool with its output in the pool's memory. Inputs already there (a file
    * source's reads into the arena) are used in place; the others are copied in, skipping the zero
-   * fill (the copy overwrites them whole), and freed after. The output keeps the fill.
+   * fill (the copy overwrites them whole), and freed after. The output skips it too: every range
+   * kernel writes each element of its range (the bench checks each kernel against the reference in
+   * one output array reused from operator to operator; the kernel tests fill theirs with NaN).
    */
   const runPooled = async (op: OperatorDef, inputs: readonly Float32Array[], params: ParamValues, ctx: TensorContext) => {
     const copies: Float32Array[] = [];
@@ -24,7 +26,7 @@ export function createFastCpuBackend(pool: CpuPool): KernelBackend {
       copies.push(a);
       return a;
     });
-    const out = pool.alloc(inputs[0].length);
+    const out = pool.alloc(inputs[0].length, false);
     try {
       await pool.run(op.id, ins, out, params, ctx);
       return out;
