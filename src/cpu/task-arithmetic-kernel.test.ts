@@ -22,6 +22,7 @@ import {
   l1Interval,
   samplePositions,
   sampleRun,
+  binWindowPart,
   windowBins,
   windowCutoff,
   windowHistogram,
@@ -635,6 +636,104 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
           expect(got, `run ${run} rank ${rank}`).toEqual({ bits: sorted[rank - 1][1], index: sorted[rank - 1][0] + 1 });
           found++;
         }
+      }
+    }
+    expect(found).toBeGreaterThan(1000);
+  });
+
+  it('DARE’s L1 lane loop counts the non-zero terms below each threshold exactly, at and next to its edges, zeros and the sign bit aside', () => {
+    const r = xorshift(97);
+    const n = 3 * 4096 + 13;
+    const base = arena.alloc(n);
+    const x = arena.alloc(n);
+    const d = new Float32Array(1);
+    const u = new Uint32Array(d.buffer);
+    for (const [fb, fa] of [
+      [120, 118],
+      [127, 127],
+      [1, 200],
+      [254, 3],
+    ]) {
+      // Delta magnitudes at the thresholds' edges (bits (f << 23) − 2 … (f << 23) + 1), zeros, the largest, and random ones.
+      const edges = [0, 1, 0x7f7fffff, ...[fb, fa].flatMap((f) => [-2, -1, 0, 1].map((k) => (f << 23) + k))];
+      for (let i = 0; i < n; i++) {
+        base[i] = (r() % 7) - 3;
+        u[0] = (r() % 3 ? edges[r() % edges.length] : r() % 0x7f800000) | (r() & 1 ? 0x80000000 : 0);
+        // x = base + delta exactly where the delta is tiny against the base: keep the base 0 then.
+        if (Math.abs(d[0]) < 64) base[i] = 0;
+        x[i] = base[i] + d[0];
+      }
+      for (const [sk, drop, offset, start] of [
+        [0x9e3779b9 | 0, 0.3, 0, 0],
+        [12345, 0.9, (1 << 16) - 5, 3],
+      ]) {
+        const got = simd.l1Lanes(base, x, sk, drop, offset, fb, fa, start, n)!;
+        const stop = start + ((n - start) & ~3);
+        let nb = 0,
+          na = 0,
+          before = 0,
+          after = 0;
+        const tb = ((fb << 23) - 1) >>> 0,
+          ta = ((fa << 23) - 1) >>> 0;
+        for (let i = start; i < stop; i++) {
+          d[0] = x[i] - base[i];
+          const bits = u[0] & 0x7fffffff;
+          const a = Math.abs(d[0]);
+          before += a;
+          if ((bits - 1) >>> 0 < tb) nb++;
+          if (unitAt(sk, offset + i) < drop) continue;
+          after += a;
+          if ((bits - 1) >>> 0 < ta) na++;
+        }
+        expect([got.nb, got.na], `fb ${fb} fa ${fa} sk ${sk}`).toEqual([[nb], [na]]);
+        expect(got.before).toBeCloseTo(before, -Math.log10(Math.max(1, before)) + 6);
+        expect(got.after).toBeCloseTo(after, -Math.log10(Math.max(1, after)) + 6);
+      }
+    }
+    arena.free(base);
+    arena.free(x);
+  });
+
+  it('a part binned in the worker (its list grouped by histogram bins, shared) gives the same cutoff as its list in index order', () => {
+    const r = xorshift(93);
+    let found = 0;
+    for (let run = 0; run < 200; run++) {
+      const lo = r() % 0x7f000000;
+      // Spans of one value, of a few bins, and of 2¹⁶ bins of many values each (bins in groups of 2⁶).
+      const span = [0, 5, 1000, 1 << 18, (1 << 24) + 7, 0x7fffffff - 0x7f000000][run % 6];
+      const hi = lo + span;
+      const values = Array.from({ length: 1 + (r() % 40) }, () => lo + (r() % (span + 1)));
+      let index = r() % 100;
+      const bins = [1 << 16, 64, 1024][run % 3];
+      const plain: WindowPart[] = Array.from({ length: 1 + (r() % 3) }, () => {
+        const count = r() % 300;
+        const at = new Uint32Array(2 * count);
+        for (let c = 0; c < count; c++) {
+          index += 1 + (r() % 5);
+          at[2 * c] = index;
+          at[2 * c + 1] = values[r() % values.length];
+        }
+        return { count, above: r() % 10, below: r() % 3, at };
+      });
+      const binned = plain.map((p) => binWindowPart(p, lo, hi, bins));
+      binned.forEach((b, t) => {
+        const p = plain[t];
+        expect([b.count, b.above, b.below]).toEqual([p.count, p.above, p.below]);
+        expect(b.hist).toEqual(windowHistogram(p, lo, hi, bins));
+        // The same pairs, each bin's in index order.
+        const pairs = (x: WindowPart) => Array.from({ length: x.count }, (_, c) => `${x.at[2 * c]}:${x.at[2 * c + 1]}`);
+        expect([...pairs(b)].sort()).toEqual([...pairs(p)].sort());
+        for (let c = 1; c < b.count; c++)
+          if (b.at[2 * c + 1] === b.at[2 * c - 1]) expect(b.at[2 * c], `run ${run}`).toBeGreaterThan(b.at[2 * c - 2]);
+      });
+      const above = plain.reduce((a, p) => a + p.above, 0);
+      const listed = plain.reduce((a, p) => a + p.count, 0);
+      for (const rank of [0, 1, 2, 7, Math.ceil(listed / 3), Math.ceil(listed / 2), listed - 1, listed, listed + 1]) {
+        const want = windowCutoff(plain, { k: above + rank }, lo, hi, bins);
+        expect(windowCutoff(binned, { k: above + rank }, lo, hi, bins), `run ${run} rank ${rank}`).toEqual(want);
+        // Binned and plain parts mixed (a range of either kind).
+        expect(windowCutoff([binned[0], ...plain.slice(1)], { k: above + rank }, lo, hi, bins)).toEqual(want);
+        if (want) found++;
       }
     }
     expect(found).toBeGreaterThan(1000);

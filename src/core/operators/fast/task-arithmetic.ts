@@ -777,6 +777,41 @@ export function windowHistogram(part: WindowPart, lo: number, hi: number, bins =
   return h;
 }
 
+/** A window part whose list is in groups of bins (binWindowPart): group g's pairs, in index order, follow those of groups 0 … g − 1. */
+type BinnedPart = WindowPart & { hist: Uint32Array; binned: true };
+
+/** Histogram bins per group of a binned list: 2^shift, for at most 2⁸ groups (few enough that the counting sort’s writes stay in L1). */
+const binGroupShift = (bins: number) => Math.max(0, 32 - Math.clz32(Math.max(1, bins - 1)) - 8);
+
+/**
+ * `part` with its histogram (windowHistogram's) and its list sorted by groups of bins, stably
+ * (a counting sort), so the merge reads only its cutoff's group. The list is in shared memory
+ * where there is one: a worker's reply then shares it with the calling thread, not a copy.
+ */
+export function binWindowPart(part: WindowPart, lo: number, hi: number, bins = WINDOW_BINS): BinnedPart {
+  const hist = part.hist ?? windowHistogram(part, lo, hi, bins);
+  const gs = binGroupShift(hist.length);
+  const shift = windowShift(lo, hi, bins) + gs;
+  // Each group's first place in the list.
+  const next = new Uint32Array(((hist.length - 1) >>> gs) + 1);
+  for (let b = 0, o = 0; b < hist.length; b++) {
+    if (!(b & ((1 << gs) - 1))) next[b >>> gs] = o;
+    o += 2 * hist[b];
+  }
+  const n = 2 * part.count;
+  const at = typeof SharedArrayBuffer === 'undefined' ? new Uint32Array(n) : new Uint32Array(new SharedArrayBuffer(4 * n));
+  const from = part.at;
+  for (let c = 0; c < n; c += 2) {
+    const m = from[c + 1];
+    const g = (hi - m) >>> shift;
+    const o = next[g];
+    next[g] = o + 2;
+    at[o] = from[c];
+    at[o + 1] = m;
+  }
+  return { count: part.count, above: part.above, below: part.below, at, hist, binned: true };
+}
+
 /**
  * A top-k selection's cutoff from every range's window part, or null when the window missed it:
  * the k-th largest element (equal magnitudes lowest index first) lies in the window iff the count
@@ -825,16 +860,27 @@ export function windowCutoff(
   }
   const idx: number[] = [];
   const mag: number[] = [];
-  for (const p of parts) {
+  parts.forEach((p, t) => {
     const at = p.at;
-    for (let c = 0; c < p.count; c++) {
+    let c = 0,
+      e = p.count;
+    if ((p as Partial<BinnedPart>).binned) {
+      // Only the pairs of the bin's group, after those of the groups before it.
+      const h = hists[t];
+      const g = binGroupShift(size);
+      const first = (bin >>> g) << g;
+      for (let b = 0; b < first; b++) c += h[b];
+      e = c;
+      for (let b = first; b < Math.min(size, first + (1 << g)); b++) e += h[b];
+    }
+    for (; c < e; c++) {
       const m = at[2 * c + 1];
       if ((hi - m) >>> shift === bin) {
         idx.push(at[2 * c]);
         mag.push(m);
       }
     }
-  }
+  });
   const order = Array.from(mag, (_, j) => j).sort((a, b) => mag[b] - mag[a] || a - b);
   const j = order[r - 1];
   return { bits: mag[j], index: idx[j] + 1 };
@@ -1071,11 +1117,10 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         const xs = sel.map((x) => inputs[x.parent + 1]);
         const lent = loopsFor(pl)?.window(c.lo!, c.hi!, inputs[0], xs, start, end);
         const empty = sel.map(() => ({ count: 0, above: 0, below: 0, at: new Uint32Array(0) }));
-        // Each part's histogram of its listed magnitudes, here in the workers, so the merge only adds them.
-        return windowRange(pl, inputs, sel, c.lo!, c.hi!, lent ?? empty, lent ? vectorEnd(start, end) : start, end).map((part, i) => ({
-          ...part,
-          hist: windowHistogram(part, c.lo![i], c.hi![i], windowBins(inputs[0].length)),
-        }));
+        // Each part's histogram of its listed magnitudes and its list in bins, here in the workers, so the merge only adds them and reads one bin.
+        return windowRange(pl, inputs, sel, c.lo!, c.hi!, lent ?? empty, lent ? vectorEnd(start, end) : start, end).map((part, i) =>
+          binWindowPart(part, c.lo![i], c.hi![i], windowBins(inputs[0].length)),
+        );
       }
       if (c.stage === 'high') {
         // One high histogram per parent serves each of its selections.
