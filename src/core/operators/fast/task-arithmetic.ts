@@ -15,7 +15,11 @@
  *            histogram pass (one per parent), a 15-bit pass on the candidate bucket that also
  *            lists the candidates, so the index among equal magnitudes needs no third pass (the
  *            ordered walk remains for a range with more than CANDIDATES_MAX candidates).
- *  3. l1     (rescale "l1"): ‖dᵢ‖₁ before and after the sparsification, per parent, in order.
+ *  3. rank   (DELLA, rows of at least DELLA_RANK_ROWS_FROM elements; a 1-D tensor is one row):
+ *            each parent's keep probabilities, once, by parent, into shared memory that the L1
+ *            pass and every range of the apply read (shorter rows are ranked by each range that
+ *            touches them); with an L1 rescale it also sums the parent's norms, in element order.
+ *  4. l1     (rescale "l1"): ‖dᵢ‖₁ before and after the sparsification, per parent, in order.
  * Then each range computes, in blocks of BLOCK elements, each parent's weighted sparse delta into
  * a float32 scratch (the reference's own storage, so every rounding is the same) and combines them.
  */
@@ -1323,7 +1327,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
 
 /**
  * The sparsifications this kernel implements: every one of the family (DELLA's ranked drop row
- * by row, so a range computes only the rows it touches).
+ * by row: a range ranks the short rows it touches, the rank stage each long row once per parent).
  */
 export const FAST_SPARSIFY: readonly TaskArithmeticConfig['sparsify'][] = Object.freeze([
   'none',
