@@ -336,21 +336,19 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
     }
   } else if (pl.della) {
     // The reference draws at the element's index in the tensor (dellaDrop), against its row's keep probability.
+    // Without a branch: u < p is u·2²⁴ < ⌈p·2²⁴⌉ for the integer u·2²⁴ (both below 2²⁵), whose
+    // difference's sign bit masks the delta's bits (a dropped element becomes +0, as the reference's).
     const sk = pl.sk[p],
       cols = pl.cols;
-    let row = -1,
-      prob = D,
-      at = 0;
-    for (let j = 0; j < len; j++) {
-      const g = s + j;
-      if (g >= at) {
-        row = Math.floor(g / cols);
-        prob = pl.della(p, row);
-        at = (row + 1) * cols;
-      }
-      if (!(unitAt(sk, g) < prob[g - row * cols])) {
-        D[j] = 0;
-        dropped++;
+    for (let j = 0; j < len;) {
+      const row = Math.floor((s + j) / cols);
+      const prob = pl.della(p, row);
+      const o = s - row * cols;
+      const e = Math.min(len, (row + 1) * cols - s);
+      for (; j < e; j++) {
+        const keep = (unitAt(sk, s + j) * 16777216 - Math.ceil(prob[o + j] * 16777216)) >> 31;
+        U[j] &= keep;
+        dropped += 1 + keep;
       }
     }
   } else if (pl.random) {
