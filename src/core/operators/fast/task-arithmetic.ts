@@ -336,8 +336,7 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
     }
   } else if (pl.della) {
     // The reference draws at the element's index in the tensor (dellaDrop), against its row's keep probability.
-    // Without a branch: u < p is u·2²⁴ < ⌈p·2²⁴⌉ for the integer u·2²⁴ (both below 2²⁵), whose
-    // difference's sign bit masks the delta's bits (a dropped element becomes +0, as the reference's).
+    // Without a branch: dellaKeepMask masks the delta's bits (a dropped element becomes +0, as the reference's).
     const sk = pl.sk[p],
       cols = pl.cols;
     for (let j = 0; j < len;) {
@@ -346,7 +345,7 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
       const o = s - row * cols;
       const e = Math.min(len, (row + 1) * cols - s);
       for (; j < e; j++) {
-        const keep = (unitAt(sk, s + j) * 16777216 - Math.ceil(prob[o + j] * 16777216)) >> 31;
+        const keep = dellaKeepMask(sk, s + j, prob[o + j]);
         U[j] &= keep;
         dropped += 1 + keep;
       }
@@ -363,6 +362,12 @@ function sparsify(pl: Plan, p: number, s: number, D: Float32Array, U: Uint32Arra
   }
   return len - dropped;
 }
+
+/**
+ * −1 where DELLA keeps element g (unitAt(sk, g) < p), else 0, without a branch: for the integer
+ * u·2²⁴ that is u·2²⁴ < ⌈p·2²⁴⌉ (both below 2²⁵), the difference's sign.
+ */
+const dellaKeepMask = (sk: number, g: number, p: number): number => (unitAt(sk, g) * 16777216 - Math.ceil(p * 16777216)) >> 31;
 
 /** Blocks of [start, end), each with scratch views of its length. */
 function blocks(start: number, end: number, fn: (s: number, len: number) => void): void {
@@ -1020,6 +1025,7 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
         const { low, eps } = dellaBounds(num(params, 'density'), num(params, 'epsilon', 0.15));
         const cols = pl.cols;
         const d = new Float32Array(cols);
+        const du = new Uint32Array(d.buffer);
         const scratch = rankScratchOf(cols);
         const norms: Record<number, number[]> = {};
         for (const p of parentsOf(P, part)) {
@@ -1030,12 +1036,14 @@ function reducePlan(cfg: TaskArithmeticConfig): ReducePlan {
             clippedDelta(pl, inputs, p, s, d);
             const prob = c.prob!.subarray(p * n + s, p * n + s + cols);
             dellaRowInto(d, low, eps, prob, scratch);
-            if (c.l1)
+            if (c.l1) {
+              // The drop masks d's bits (+0 where dropped) between the two sums: no branch.
               for (let j = 0; j < cols; j++) {
-                const a = Math.abs(d[j]);
-                before += a;
-                if (unitAt(sk, s + j) < prob[j]) after += a;
+                before += Math.abs(d[j]);
+                du[j] &= dellaKeepMask(sk, s + j, prob[j]);
+                after += Math.abs(d[j]);
               }
+            }
           }
           norms[p] = [before, after];
         }
