@@ -12,11 +12,11 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Bumped when the way the bundle is built changes (the manifest must then be rebuilt). */
-const RECIPE = 1;
+const RECIPE = 2;
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
@@ -33,22 +33,32 @@ export async function cliBundle(root = resolve(dirname(fileURLToPath(import.meta
   const stamp = { recipe: RECIPE, node: process.version };
   try {
     const m = JSON.parse(await readFile(manifestPath, 'utf8'));
-    if (await current(root, m, stamp)) return out;
+    if (await current(root, m, stamp, out)) return out;
   } catch {
     // No manifest, or one that cannot be read: build.
   }
   return build(root, entry, dir, out, manifestPath, stamp).catch(() => null);
 }
 
-async function current(root, m, stamp) {
+async function current(root, m, stamp, out) {
   if (m?.recipe !== stamp.recipe || m.node !== stamp.node || typeof m.inputs !== 'object' || !m.inputs) return false;
+  // The bundle is the one this manifest was written with (two builds at once rename in any order).
+  if (sha256(await readFile(out)) !== m.bundle) return false;
   const files = Object.entries(m.inputs);
   const same = await Promise.all(files.map(async ([f, h]) => sha256(await readFile(join(root, f))) === h));
   return files.length > 0 && same.every(Boolean);
 }
 
+/** Files the bundle depends on that esbuild does not load: the TypeScript settings and esbuild itself (its package.json names its version). */
+const SETTINGS = ['tsconfig.json', join('node_modules', 'esbuild', 'package.json')];
+
 async function build(root, entry, dir, out, manifestPath, stamp) {
   const esbuild = await import('esbuild');
+  const hashOf = async (f) => sha256(await readFile(join(root, f)));
+  const settings = await Promise.all(SETTINGS.map(hashOf));
+  // Each input's hash is taken from the very bytes esbuild was given, so a file saved during the
+  // build makes the manifest disagree with it (and the next start builds again), never the reverse.
+  const inputs = {};
   const r = await esbuild.build({
     absWorkingDir: root,
     entryPoints: [entry],
@@ -65,9 +75,13 @@ async function build(root, entry, dir, out, manifestPath, stamp) {
       {
         name: 'own-import-meta-url',
         setup(b) {
-          b.onLoad({ filter: /\.[mc]?[jt]s$/ }, async (a) => {
-            if (a.path.includes(`${join('node_modules', '')}`)) return undefined;
-            const src = await readFile(a.path, 'utf8');
+          b.onLoad({ filter: /.*/ }, async (a) => {
+            const rel = relative(root, a.path);
+            if (rel.startsWith('..') || rel.split(sep)[0] === 'node_modules') return undefined;
+            const bytes = await readFile(a.path);
+            inputs[rel.split(sep).join('/')] = sha256(bytes);
+            const src = bytes.toString('utf8');
+            if (a.path.endsWith('.json')) return { contents: src, loader: 'json' };
             return {
               contents: src.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(a.path).href)),
               loader: /\.[mc]?ts$/.test(a.path) ? 'ts' : 'js',
@@ -77,16 +91,20 @@ async function build(root, entry, dir, out, manifestPath, stamp) {
       },
     ],
   });
-  const inputs = {};
-  // The TypeScript settings and esbuild itself (its package.json names its version) count as inputs.
-  for (const f of [...Object.keys(r.metafile.inputs), 'tsconfig.json', join('node_modules', 'esbuild', 'package.json')])
-    inputs[f] = sha256(await readFile(join(root, f)));
+  for (const f of Object.keys(r.metafile.inputs))
+    if (!(f in inputs)) throw new Error(`cli bundle: ${f} was not loaded through the hashing plugin`);
+  // The settings did not move during the build.
+  const after = await Promise.all(SETTINGS.map(hashOf));
+  if (after.some((h, i) => h !== settings[i])) throw new Error('cli bundle: the settings changed during the build');
+  SETTINGS.forEach((f, i) => (inputs[f] = settings[i]));
+  const bundle = r.outputFiles[0].contents;
   await mkdir(dir, { recursive: true });
-  // Written under temporary names and renamed, the bundle first: a reader sees a whole pair.
+  // Written under temporary names and renamed; the manifest names the bundle's hash, so a pair
+  // mixed by two builds at once is not used.
   const tmp = `.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(out + tmp, r.outputFiles[0].contents);
-  await writeFile(manifestPath + tmp, JSON.stringify({ ...stamp, inputs }));
   try {
+    await writeFile(out + tmp, bundle);
+    await writeFile(manifestPath + tmp, JSON.stringify({ ...stamp, bundle: sha256(bundle), inputs }));
     await rename(out + tmp, out);
     await rename(manifestPath + tmp, manifestPath);
   } catch (e) {

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,6 +48,20 @@ describe('the CLI bundle (bin/cli-bundle.mjs)', () => {
     writeFileSync(join(root, 'tsconfig.json'), '{ }');
     await bundle();
     expect(statSync(first!).mtimeMs).toBeGreaterThan(again);
+    // A file newly imported is in the next bundle, and listed.
+    writeFileSync(join(root, 'c.ts'), 'export const w: number = 5;\n');
+    writeFileSync(
+      join(root, 'a.ts'),
+      "export { v } from './b.ts';\nexport { w } from './c.ts';\nexport const url: string = import.meta.url;\n",
+    );
+    expect(((await load((await bundle())!)) as unknown as { w: number }).w).toBe(5);
+    const manifest = join(root, 'node_modules', '.cache', 'slm-garden-cli', 'a-ts.json');
+    expect(Object.keys(JSON.parse(readFileSync(manifest, 'utf8')).inputs).sort()).toEqual(
+      ['a.ts', 'b.ts', 'c.ts', 'node_modules/esbuild/package.json', 'tsconfig.json'].sort(),
+    );
+    // A bundle that is not the one its manifest names (two builds renamed in a crossed order) is built again.
+    writeFileSync(first!, 'export const v = -1;\n');
+    expect((await load((await bundle())!)).v).toBe(2);
   });
 
   it('gives way to tsx when the sources do not build, or when it is off', async () => {
@@ -58,7 +72,9 @@ describe('the CLI bundle (bin/cli-bundle.mjs)', () => {
     expect(await bundle()).not.toBeNull();
   });
 
-  it('runs the real CLI as tsx does', () => {
+  it('runs the real CLI as tsx does', async () => {
+    // The repository's own CLI does build (else both runs below would go through tsx).
+    expect(await cliBundle()).toMatch(/slm-garden-cli[/\\]cli-start-ts\.mjs$/);
     const run = (env: Record<string, string>) =>
       execFileSync(process.execPath, ['bin/garden.mjs', 'operators', '--json'], { encoding: 'utf8', env: { ...process.env, ...env } });
     const bundled = run({});

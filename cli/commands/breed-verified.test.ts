@@ -112,46 +112,39 @@ describe('garden breed with the memo of checked files', () => {
   });
 
   it('does not hash a parent unchanged since a safe look, hashes it with --rehash, and checks it once it changed', async () => {
-    const known = [24, 25, 26].map((seed) => {
+    const parents = [24, 25, 26].map((seed) => {
       const tensors = randomModel(seed, 300, 200, 10);
       const bytes = writeSlm(tensors, { species: speciesId(speciesSignature(tensors, '', ['a'])), graph: '', vocabulary: ['a'] });
       writeFileSync(join(dir, `k${seed}.slm`), bytes);
       return `k${seed}.slm`;
     });
-    const first = await breed('k-first.slm', known);
+    // A breed's own look, taken RACY_NS after the parents' last change, makes them known.
+    await new Promise((r) => setTimeout(r, Number(RACY_NS / 1_000_000n) + 50));
+    const first = await breed('k-first.slm', parents);
     expect(first.code).toBe(0);
-    // As a breed of files last changed RACY_NS before would have recorded them (no waiting here).
-    const memo = verifiedFiles(cache);
-    const looks = await Promise.all(known.map((n) => memo.look(join(dir, n))));
-    await memo.record(
-      known.map((n, i) => ({
-        path: join(dir, n),
-        hash: first.json.inputs[i],
-        before: { ...looks[i]!, atNs: BigInt(looks[i]!.hint.ctimeNs) + RACY_NS },
-      })),
-    );
-    const parentBytes = known.reduce((a, n) => a + statSync(join(dir, n)).size, 0);
+    for (const [i, n] of parents.entries()) expect(await verifiedFiles(cache).known(join(dir, n))).toBe(first.json.inputs[i]);
+    const parentBytes = parents.reduce((a, n) => a + statSync(join(dir, n)).size, 0);
     const outBytes = statSync(join(dir, 'k-first.slm')).size;
-    const second = await breed('k-second.slm', known);
+    const second = await breed('k-second.slm', parents);
     expect(second.json.candidate).toBe(first.json.candidate);
     expect(second.json.inputs).toEqual(first.json.inputs);
     // Only the candidate is hashed (its tensors as written, then its file) and the small manifests: no parent (~250 KB each).
     expect(second.json.hashBytes).toBeLessThan(2 * outBytes + 65536);
     expect(second.json.hashBytes).toBeGreaterThanOrEqual(2 * outBytes - 2 * 4096);
     // The breed kept them known.
-    for (const [i, n] of known.entries()) expect(await verifiedFiles(cache).known(join(dir, n))).toBe(first.json.inputs[i]);
+    for (const [i, n] of parents.entries()) expect(await verifiedFiles(cache).known(join(dir, n))).toBe(first.json.inputs[i]);
     // --rehash: every parent byte hashed twice (its file and its tensors), the same candidate.
-    const rehashed = await breed('k-third.slm', known, ['--rehash']);
+    const rehashed = await breed('k-third.slm', parents, ['--rehash']);
     expect(rehashed.json.candidate).toBe(first.json.candidate);
-    expect(rehashed.json.hashBytes).toBeGreaterThanOrEqual(2 * parentBytes - 2 * 4096 * known.length + 2 * outBytes - 2 * 4096);
+    expect(rehashed.json.hashBytes).toBeGreaterThanOrEqual(2 * parentBytes - 2 * 4096 * parents.length + 2 * outBytes - 2 * 4096);
     // Rewritten in place, modification time put back: the change time moved, so it is hashed and refused.
-    const p = join(dir, known[2]);
+    const p = join(dir, parents[2]);
     const { atime, mtime } = statSync(p);
     const changed = new Uint8Array(readFileSync(p));
     changed[changed.length - 1] ^= 1;
     writeFileSync(p, changed);
     utimesSync(p, atime, mtime);
-    await expect(breed('k-fourth.slm', known)).rejects.toThrow(/parent 1 .*content-hash check failed/);
+    await expect(breed('k-fourth.slm', parents)).rejects.toThrow(/parent 1 .*content-hash check failed/);
     expect(existsSync(join(dir, 'k-fourth.slm'))).toBe(false);
   });
 });

@@ -489,7 +489,8 @@ async function streamedBreed(
   const memo = verifiedFiles();
   const paths: string[] = [];
   const expected: (Sha256Hex | null)[] = [];
-  const known: (Sha256Hex | null)[] = [];
+  /** Each parent's hash as the memo knew it (not hashed: its file was unchanged), or null. */
+  const knownHashes: (Sha256Hex | null)[] = [];
   const looks: (FileLook | null)[] = [];
   /** Parent i's tensors checked in full, when its file hash is not the expected one (it changed since the memo). */
   const checkInFull = async (i: number, hash: Sha256Hex): Promise<void> => {
@@ -524,7 +525,7 @@ async function streamedBreed(
       models.push(m);
       paths.push(path);
       expected.push(expect);
-      known.push(knownHash);
+      knownHashes.push(knownHash);
       looks.push(look);
       if (verifyMode === 'open') {
         await checkInFull(models.length - 1, m.hash);
@@ -539,7 +540,7 @@ async function streamedBreed(
       );
       for (const [i, h] of hashes.entries()) await checkInFull(i, h);
       // A known parent's bytes were not hashed: its file must still be the one the memo knows.
-      for (const [i, h] of known.entries())
+      for (const [i, h] of knownHashes.entries())
         if (h !== null && (await memo.known(paths[i], h)) !== h)
           throw new CliError(`${refs[i].what} (${paths[i]}) changed while it was read`);
       refs.forEach(({ ref, what }, i) => checkParentHash(ref, what, ref.path!, hashes[i]));

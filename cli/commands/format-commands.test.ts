@@ -264,7 +264,7 @@ describe('garden inspect / import / export', () => {
       [
         'breed',
         ['r.json', '--outt', 'x'],
-        'garden breed: unknown option "--outt"; valid: --out X, --json, --threads X, --family X, --catalog X, --root X, --calibration X (repeatable)',
+        'garden breed: unknown option "--outt"; valid: --out X, --json, --threads X, --family X, --catalog X, --root X, --calibration X (repeatable), --rehash',
       ],
       [
         'quantize',

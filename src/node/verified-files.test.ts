@@ -71,7 +71,8 @@ describe('verifiedFiles', () => {
     await memo.record([{ path: f, hash: h1 }]);
     expect(await memo.known(f)).toBeNull();
     // The same look, taken RACY_NS after the last change (as a breed of an older file takes it), less a nanosecond: not known.
-    const later: FileLook = { ...look, atNs: BigInt(look.hint.ctimeNs) + RACY_NS };
+    const last = [look.hint.mtimeNs, look.hint.ctimeNs].map(BigInt).reduce((a, b) => (a > b ? a : b));
+    const later: FileLook = { ...look, atNs: last + RACY_NS };
     await memo.record([{ path: f, hash: h1, before: { ...later, atNs: later.atNs - 1n } }]);
     expect(await verifiedFiles(cache).known(f)).toBeNull();
     // RACY_NS after: known.
@@ -100,6 +101,15 @@ describe('verifiedFiles', () => {
     const other = (await memo.look(g))!;
     await memo.record([{ path: f, hash: h2, before: { ...other, atNs: BigInt(other.hint.ctimeNs) + RACY_NS } }]);
     expect(await memo.known(f)).toBeNull();
+    // A modification time later than the change time counts as the last change (a filesystem whose ctime is not one).
+    const future = join(dir, 'f.slm');
+    writeFileSync(future, 'abc');
+    const now = (await memo.look(future))!;
+    utimesSync(future, Date.now() / 1e3 + 60, Date.now() / 1e3 + 60);
+    const moved = (await memo.look(future))!;
+    await memo.record([{ path: future, hash: h1, before: { ...moved, atNs: BigInt(moved.hint.ctimeNs) + RACY_NS } }]);
+    expect(await memo.known(future)).toBeNull();
+    expect(BigInt(moved.hint.mtimeNs)).toBeGreaterThan(BigInt(now.hint.ctimeNs));
     // Off: nothing is known.
     expect(await verifiedFiles(null).known(f)).toBeNull();
   });

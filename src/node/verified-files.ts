@@ -15,7 +15,8 @@
  * its hash is taken from the memo and its bytes are not hashed again. Unchanged means the same
  * size, modification and change times, inode and device. That needs a hint taken safely: the stat
  * before the bytes were read equals the one after (nothing changed them while they were hashed),
- * and the file's last change was at least RACY_NS before the read began, so that a change after
+ * and the file's last change (the later of its modification and change times) was at least RACY_NS
+ * before the read began, so that a change after
  * the read cannot fall in the same timestamp granule (FAT keeps 2 s; "racy git"). A breed given
  * `--rehash` hashes every parent anyway.
  *
@@ -113,6 +114,12 @@ async function hintOf(path: string): Promise<FileLook | null> {
   }
 }
 
+/** The later of the modification and change times (a filesystem whose ctime is not a change time still moves mtime). */
+const lastChange = (h: StatHint): bigint => {
+  const [m, c] = [BigInt(h.mtimeNs), BigInt(h.ctimeNs)];
+  return m > c ? m : c;
+};
+
 const sameHint = (a: StatHint, b: StatHint) =>
   a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
 
@@ -178,7 +185,7 @@ export function verifiedFiles(dir: string | null = verifiedFilesDir()): Verified
             // Known: the stat did not move while the bytes were hashed, and the file had been still
             // for RACY_NS before (or it was known already, with this stat and hash).
             const known =
-              (!!b && b.real === h.real && sameHint(b.hint, h.hint) && b.atNs - BigInt(h.hint.ctimeNs) >= RACY_NS) ||
+              (!!b && b.real === h.real && sameHint(b.hint, h.hint) && b.atNs - lastChange(h.hint) >= RACY_NS) ||
               (!!was?.known && was.hash === f.hash && sameHint(h.hint, was));
             memo.paths[h.real] = { ...h.hint, hash: f.hash, ...(known ? { known } : {}) };
           }
