@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { getFastKernel, reduceLocally, type ReducePlan } from '../core/operators/fast/kernels.ts';
+import { getFastKernel, reduceLocally } from '../core/operators/fast/kernels.ts';
 import { DELLA_RANK_ROWS_FROM, dellaRowInto } from '../core/operators/fast/task-arithmetic.ts';
 import { dellaBounds, dellaKeepProbabilities } from '../core/operators/task-arithmetic.cpu.ts';
 import { getOperator } from '../core/operators/registry.ts';
@@ -15,6 +15,7 @@ import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 import { createNodeCpuPool } from './node.ts';
 import { toShared } from './pool.ts';
 import { xorshift32 } from './test-inputs.ts';
+import { reduceSplit } from './reduce-split.ts';
 
 const u32 = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
@@ -35,31 +36,6 @@ function inputsOf(n: number, parents: number, seed: number): Float32Array[] {
       }),
     ),
   ];
-}
-
-/** The reduce plan over `ranges` (split by parent where a pass asks, as `workers` workers), its carries and partials through structured clone. */
-function reduceSplit(
-  plan: ReducePlan,
-  inputs: readonly Float32Array[],
-  params: ParamValues,
-  ctx: TensorContext,
-  bounds: number[],
-  workers: number,
-) {
-  const n = inputs[0].length;
-  const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
-  const stages: string[] = [];
-  let step = plan.start(inputs, params, ctx);
-  for (let pass = 0; 'carry' in step; pass++) {
-    const parts = step.split === 'parents' ? Array.from({ length: Math.min(workers, inputs.length - 1) }, () => [0, n] as const) : ranges;
-    const carry = step.carry;
-    stages.push((carry as { stage: string }).stage);
-    const partials = parts.map(([s, e], t) =>
-      structuredClone(plan.partial(pass, structuredClone(carry), inputs, params, ctx, s, e, { index: t, count: parts.length })),
-    );
-    step = plan.merge(pass, carry, partials, parts, inputs, params, ctx);
-  }
-  return { derived: step.params, stages };
 }
 
 /** The kernel over the ranges of `bounds` (its reduce plan split the same way): the output and the summed counts. */

@@ -17,7 +17,7 @@ import type { CpuPool } from './pool.ts';
 import { streamKey, tensorKey, unitAt } from '../core/operators/prng.ts';
 import { seeded, xorshift32 } from './test-inputs.ts';
 import { slerpBox, slerpCertified, slerpPart } from '../core/operators/fast/elementwise.ts';
-import { slerpCoefficients, slerpFromSums } from '../core/operators/slerp.cpu.ts';
+import { addSlerpSums, slerpCoefficients, slerpFromSums } from '../core/operators/slerp.cpu.ts';
 import { fusionKey, fusionKeyValue, fusionPlan, fusionRanks } from '../core/operators/fast/fusion.ts';
 import { fusionImportance, fusionKl, fusionRowLength, fusionThreshold } from '../core/operators/arcee-fusion.cpu.ts';
 
@@ -517,17 +517,7 @@ describe("SLERP's certified bound pass", () => {
   });
 
   it("the intervals hold the reference's ordered sums, also where its rounding errs one way at every step", () => {
-    const ordered = (v0: Float32Array, v1: Float32Array) => {
-      let d = 0,
-        a = 0,
-        b = 0;
-      for (let i = 0; i < v0.length; i++) {
-        d += v0[i] * v1[i];
-        a += v0[i] * v0[i];
-        b += v1[i] * v1[i];
-      }
-      return [d, a, b];
-    };
+    const ordered = (v0: Float32Array, v1: Float32Array) => addSlerpSums(v0, v1, 0, v0.length);
     const check = (v0: Float32Array, v1: Float32Array, bounds: number[]) => {
       const box = slerpBox(partsOf([v0, v1], bounds), v0.length);
       expect(Array.isArray(box)).toBe(true);

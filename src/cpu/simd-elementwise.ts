@@ -78,6 +78,7 @@ import { num, weightsOf } from '../core/operators/params.ts';
 import { layout, QUANT_SCHEMES, quantScheme } from '../core/operators/quantize.cpu.ts';
 import { lendSlerpLoops, type SlerpLoops } from '../core/operators/fast/elementwise.ts';
 import { streamKey, tensorKey } from '../core/operators/prng.ts';
+import { addSlerpSums } from '../core/operators/slerp.cpu.ts';
 import type { ParamValues, TensorContext } from '../core/operators/types.ts';
 
 /**
@@ -497,12 +498,7 @@ function slerpLoops(s: ElementwiseSimd): SlerpLoops {
         a += r[1];
         b += r[2];
       }
-      for (let i = vecEnd; i < end; i++) {
-        d += x0[i] * x1[i];
-        a += x0[i] * x0[i];
-        b += x1[i] * x1[i];
-      }
-      return [d, a, b];
+      return addSlerpSums(x0, x1, vecEnd, end, [d, a, b]);
     },
     ordered(v0, v1) {
       const n = v0.length;
@@ -514,12 +510,7 @@ function slerpLoops(s: ElementwiseSimd): SlerpLoops {
         const len = Math.min(CALL, vecEnd - i);
         [d, a, b] = s.slerpSums(v0.byteOffset + 4 * i, v1.byteOffset + 4 * i, 4 * len, d, a, b);
       }
-      for (let i = vecEnd; i < n; i++) {
-        d += v0[i] * v1[i];
-        a += v0[i] * v0[i];
-        b += v1[i] * v1[i];
-      }
-      return [d, a, b];
+      return addSlerpSums(v0, v1, vecEnd, n, [d, a, b]);
     },
   };
 }

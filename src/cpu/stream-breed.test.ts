@@ -154,6 +154,13 @@ async function streamed(
 
 const withoutTime = <T extends { ms: number }>(xs: readonly T[]) => xs.map(({ ms: _ms, ...x }) => x);
 
+/** A memory store with TINY's base and three parents, and its chunk count before a breed (the cancel tests). */
+async function cancelSetup() {
+  const backend = memoryBackend();
+  const store = createTensorStore(backend, { chunkBytes: 4 * CHUNK });
+  const ids = await storeParents(store, TINY, 4);
+  return { backend, store, ids, chunksBefore: (await backend.keys('chunks')).length };
+}
 describe('breedStream, store → store, chunk by chunk', () => {
   const cases: [string, Record<string, number | string | boolean>][] = [
     ['ties', {}],
@@ -225,10 +232,7 @@ describe('breedStream, store → store, chunk by chunk', () => {
   });
 
   it('cancels within a tensor: no chunk is read after the one in flight, and the output is dropped', async () => {
-    const backend = memoryBackend();
-    const store = createTensorStore(backend, { chunkBytes: 4 * CHUNK });
-    const ids = await storeParents(store, TINY, 4);
-    const chunksBefore = (await backend.keys('chunks')).length;
+    const { backend, store, ids, chunksBefore } = await cancelSetup();
     const signal = { aborted: false };
     let reads = 0;
     let readsAtAbort = 0;
@@ -257,10 +261,7 @@ describe('breedStream, store → store, chunk by chunk', () => {
   });
 
   it('lists a tensor whose hash was still coming when a cancel came for discard, and drops it', async () => {
-    const backend = memoryBackend();
-    const store = createTensorStore(backend, { chunkBytes: 4 * CHUNK });
-    const ids = await storeParents(store, TINY, 4);
-    const chunksBefore = (await backend.keys('chunks')).length;
+    const { backend, store, ids, chunksBefore } = await cancelSetup();
     const signal = { aborted: false };
     const parents = (await Promise.all(ids.map((m) => storedModelSource(store, m)))).map((m): ModelSource => ({
       tensors: m.tensors,

@@ -12,6 +12,7 @@ import { resolveParams } from '../core/operators/params.ts';
 import { createNodeCpuPool } from './node.ts';
 import type { CpuPool } from './pool.ts';
 import { Arena } from './arena.ts';
+import { reduceSplit } from './reduce-split.ts';
 import { simdRange } from './simd.ts';
 import { CANDIDATES_MAX, isKept, isPruned, pruneThreshold } from '../core/operators/select.ts';
 import { passLoopsOn, SELECT_SCRATCH_BYTES, simpleThresholds } from './simd-select.ts';
@@ -71,30 +72,6 @@ function family(n: number, parents: number, seed: number, into?: (n: number) => 
       return x;
     }),
   ];
-}
-
-/** The reduce plan as a pool runs it, in-process: range passes over `cuts`, parent passes over `workers` parts. */
-function reduceSplit(
-  plan: ReducePlan,
-  inputs: readonly Float32Array[],
-  params: ParamValues,
-  ctx: TensorContext,
-  bounds: number[],
-  workers: number,
-): ParamValues {
-  const n = inputs[0].length;
-  const ranges = bounds.slice(1).map((e, i) => [bounds[i], e] as const);
-  let step = plan.start(inputs, params, ctx);
-  for (let pass = 0; 'carry' in step; pass++) {
-    const parts = step.split === 'parents' ? Array.from({ length: Math.min(workers, inputs.length - 1) }, () => [0, n] as const) : ranges;
-    const carry = step.carry;
-    // Through structured clone, as the partials travel between threads.
-    const partials = parts.map(([s, e], t) =>
-      structuredClone(plan.partial(pass, structuredClone(carry), inputs, params, ctx, s, e, { index: t, count: parts.length })),
-    );
-    step = plan.merge(pass, carry, partials, parts, inputs, params, ctx);
-  }
-  return step.params;
 }
 
 /**
@@ -193,7 +170,10 @@ function familyProperty(o: {
         const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
         try {
           withPassLoops(o.loops ?? null, () => {
-            for (const derived of [reduceLocally(k.reduce!, inputs, p, ctx), reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers)])
+            for (const derived of [
+              reduceLocally(k.reduce!, inputs, p, ctx),
+              reduceSplit(k.reduce!, inputs, p, ctx, bounds, workers).derived,
+            ])
               expectRanges(k, inputs, { ...p, ...derived }, ctx, bounds, ref, refStats, o.alloc);
           });
         } finally {
@@ -259,7 +239,7 @@ describe('task-arithmetic family range kernel', () => {
         [0, 1000, 1000 + CANDIDATES_MAX / 2, n],
         Array.from({ length: 9 }, (_, i) => Math.floor((i * n) / 8)),
       ]) {
-        const derived = reduceSplit(k.reduce!, inputs, p, c, bounds, 2);
+        const derived = reduceSplit(k.reduce!, inputs, p, c, bounds, 2).derived;
         const out = new Float32Array(n);
         k.run(inputs, out, { ...p, ...derived }, c, 0, n);
         expect(bits(out), `${op} ${bounds.length - 1} ranges`).toEqual(bits(ref));
@@ -271,7 +251,7 @@ describe('task-arithmetic family range kernel', () => {
       const p = { fraction: 0.3 };
       const c = { name: 'p', shape: [n], seed: 1 };
       const out = new Float32Array(n);
-      prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2) }, c, 0, n);
+      prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2).derived }, c, 0, n);
       expect(bits(out)).toEqual(bits(getOperator('prune').cpu([x], p, c)));
     }
   });
@@ -294,7 +274,7 @@ describe('task-arithmetic family range kernel', () => {
           const ref = getOperator(id).cpu(inputs, p, { ...ctx, stats: refStats });
           const k = getFastKernel(id);
           const bounds = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
-          expectRanges(k, inputs, { ...p, ...reduceSplit(k.reduce!, inputs, p, ctx, bounds, 2) }, ctx, bounds, ref, refStats);
+          expectRanges(k, inputs, { ...p, ...reduceSplit(k.reduce!, inputs, p, ctx, bounds, 2).derived }, ctx, bounds, ref, refStats);
         },
       ),
       { numRuns: 150, seed: 31 },
@@ -501,7 +481,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
                 p,
                 c,
               );
-            const derived = reduceSplit(plan, inputs, p, c, bounds, 2);
+            const derived = reduceSplit(plan, inputs, p, c, bounds, 2).derived;
             expect(derived).toEqual(step.params);
             const out = make(() => NaN);
             k.run(inputs, out, { ...p, ...derived }, c, 0, n);
@@ -536,7 +516,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
           const c = { name: 'p', shape: [n], seed: 1 };
           const bounds = [0, Math.floor(n / 3), Math.floor(n / 2) + 1, n];
           const out = arena.alloc(n);
-          withPassLoops(loops, () => prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2) }, c, 0, n));
+          withPassLoops(loops, () => prune.run([x], out, { ...p, ...reduceSplit(prune.reduce!, [x], p, c, bounds, 2).derived }, c, 0, n));
           expect(bits(out)).toEqual(bits(getOperator('prune').cpu([x], p, c)));
           arena.free(x);
           arena.free(out);
@@ -940,7 +920,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       const refStats: Record<string, number> = {};
       const ref = getOperator(op).cpu(inputs, p, { ...ctx, stats: refStats });
       withPassLoops(loops, () => {
-        const derived = reduceSplit(k.reduce!, inputs, p, ctx, [0, 65536 + 5000, n], 2);
+        const derived = reduceSplit(k.reduce!, inputs, p, ctx, [0, 65536 + 5000, n], 2).derived;
         const index = derived.fastTrimIndex as number[];
         // The cutoffs' indices fall inside a call (the index test runs there) as well as outside (one threshold).
         inside += index.filter((i) => i % 65536 !== 0 && i < n).length;
@@ -978,7 +958,7 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
       const refStats: Record<string, number> = {};
       const ref = getOperator(op).cpu(inputs, p, { ...ctx, stats: refStats });
       withPassLoops(loops, () => {
-        const derived = reduceSplit(k.reduce!, inputs, p, ctx, [0, 65536 + 5000, n], 2);
+        const derived = reduceSplit(k.reduce!, inputs, p, ctx, [0, 65536 + 5000, n], 2).derived;
         for (const bounds of [
           [0, n],
           [0, 4097, 65536 + 5, n],
@@ -1010,8 +990,15 @@ describe('the selection and sparsification passes in WebAssembly SIMD (simd-sele
         const ref = getOperator(op).cpu(inputs, p, { ...ctx, stats: refStats });
         const k = getFastKernel(op);
         withPassLoops(loops, () =>
-          expectRanges(k, inputs, { ...p, ...reduceSplit(k.reduce!, inputs, p, ctx, [0, 3001, n], 2) }, ctx, [0, n], ref, refStats, (m) =>
-            arena.alloc(m),
+          expectRanges(
+            k,
+            inputs,
+            { ...p, ...reduceSplit(k.reduce!, inputs, p, ctx, [0, 3001, n], 2).derived },
+            ctx,
+            [0, n],
+            ref,
+            refStats,
+            (m) => arena.alloc(m),
           ),
         );
       }

@@ -25,16 +25,29 @@ export function slerpFromSums(d: number, a: number, b: number, t: number): { s0:
   return { s0: Math.sin((1 - t) * theta) / sin, s1: Math.sin(t * theta) / sin, linear: false };
 }
 
-/** The SLERP coefficients of two tensors: their sums in float64, element order, then slerpFromSums. */
-export function slerpCoefficients(v0: Float32Array, v1: Float32Array, t: number): { s0: number; s1: number; linear: boolean } {
-  let d = 0;
-  let a = 0;
-  let b = 0;
-  for (let i = 0; i < v0.length; i++) {
+/**
+ * SLERP's three float64 sums (v0·v1, |v0|², |v1|²) over elements [from, to), added in element order
+ * to the running sums given: the one definition the range kernels' exact paths follow.
+ */
+export function addSlerpSums(
+  v0: Float32Array,
+  v1: Float32Array,
+  from: number,
+  to: number,
+  sums: readonly [number, number, number] = [0, 0, 0],
+): [number, number, number] {
+  let [d, a, b] = sums;
+  for (let i = from; i < to; i++) {
     d += v0[i] * v1[i];
     a += v0[i] * v0[i];
     b += v1[i] * v1[i];
   }
+  return [d, a, b];
+}
+
+/** The SLERP coefficients of two tensors: their sums in float64, element order, then slerpFromSums. */
+export function slerpCoefficients(v0: Float32Array, v1: Float32Array, t: number): { s0: number; s1: number; linear: boolean } {
+  const [d, a, b] = addSlerpSums(v0, v1, 0, v0.length);
   return slerpFromSums(d, a, b, t);
 }
 
