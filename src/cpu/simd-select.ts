@@ -151,13 +151,14 @@ export function compactTable(): Uint8Array {
  * window holds ~1.5 % of the elements (~6 % of the vectors), where skipping the rest pays (one
  * thread, 4 M elements: 3.2 → 2.8 ns per element); a small tensor's holds ~4 %, where it does not.
  */
-function winParents(Q: number, branch: boolean): [Func, number[]] {
+function winParents(Q: number, branch: boolean, withBase = true): [Func, number[]] {
   const scalars: Record<string, number> = { i: I32, a: I32, bm: I32 };
   for (let q = 0; q < Q; q++) scalars[`c${q}`] = I32;
-  const fn = new Func([...Array(3 * Q + 3).fill(I32), ...Array(Q).fill(I32), I32], [...Array(2 * Q).fill(I32)], scalars);
+  const B = withBase ? 1 : 0;
+  const fn = new Func([...Array(3 * Q + 2 + B).fill(I32), ...Array(Q).fill(I32), I32], [...Array(2 * Q).fill(I32)], scalars);
   const list = (q: number) => q;
-  const [table, idx0, b, n] = [3 * Q, 3 * Q + 1, 3 * Q + 2, 4 * Q + 3];
-  const x = (q: number) => 3 * Q + 3 + q;
+  const [table, idx0, b, n] = [3 * Q, 3 * Q + 1, 3 * Q + 2, 4 * Q + 2 + B];
+  const x = (q: number) => 3 * Q + 2 + B + q;
   const V = (nm: string, q: number) => fn.v(`${nm}${q}`);
   const [bm, a] = [fn.s('bm'), fn.s('a')];
   const setup = [...v128const(MAG), ...set(fn.v('mag'))];
@@ -176,11 +177,11 @@ function winParents(Q: number, branch: boolean): [Func, number[]] {
       ['hi', 2 * Q + q],
     ] as const)
       setup.push(...get(param), ...i32x4splat, ...set(V(nm, q)));
-  const step = [...load(fn, b), ...set(fn.v('bv'))];
+  const step = withBase ? [...load(fn, b), ...set(fn.v('bv'))] : [];
   const listing: number[] = [];
   for (let q = 0; q < Q; q++) {
     const [m, g, o, count] = [V('m', q), V('g', q), V('o', q), fn.s(`c${q}`)];
-    step.push(...load(fn, x(q)), ...get(fn.v('bv')), ...f32x4sub, ...get(fn.v('mag')), ...v128and, ...set(m));
+    step.push(...load(fn, x(q)), ...(withBase ? [...get(fn.v('bv')), ...f32x4sub] : []), ...get(fn.v('mag')), ...v128and, ...set(m));
     step.push(...get(m), ...get(V('hi', q)), ...i32x4gtS, ...set(g), ...get(V('above', q)), ...get(g), ...i32x4sub, ...set(V('above', q)));
     // Outside the window: above hi or below lo; the lanes in it are the bitmask's zeros.
     step.push(...get(g), ...get(V('lo', q)), ...get(m), ...i32x4gtS, ...v128or, ...set(o));
@@ -526,6 +527,8 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['prune', ...prune()],
   ];
   for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([`winp${P}`, ...winParents(P, false)], [`winb${P}`, ...winParents(P, true)]);
+  // The window pass of one selection on mag(x) itself (magnitude pruning's, no base).
+  funcs.push(['win1p1', ...winParents(1, false, false)], ['win1b1', ...winParents(1, true, false)]);
   return sharedModule(funcs);
 }
 
@@ -684,6 +687,8 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
       return parts;
     },
     window(lo, hi, base, xs, start, end) {
+      // Without a base (mag(x) itself) the loops take one selection.
+      if (!base && xs.length > 1) return null;
       const stop = vectorEnd(start, end);
       const parts = xs.map(() => ({ count: 0, above: 0, below: 0, chunks: [] as Uint32Array[] }));
       new Uint8Array(memory.buffer, table, TABLE.length).set(TABLE);
@@ -697,8 +702,9 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
         let sparse = true;
         for (let s = start; s < stop; s += BLOCK) {
           const len = Math.min(stop, s + BLOCK) - s;
-          const loop = e[sparse ? `winb${Q}` : `winp${Q}`];
-          const r = loop(...lists, ...bounds, table, s, ptr(base, s), ...qs.map((i) => ptr(xs[i], s)), 4 * len) as number[];
+          const loop = e[`win${base ? '' : '1'}${sparse ? 'b' : 'p'}${Q}`];
+          const b = base ? [ptr(base, s)] : [];
+          const r = loop(...lists, ...bounds, table, s, ...b, ...qs.map((i) => ptr(xs[i], s)), 4 * len) as number[];
           sparse = true;
           qs.forEach((i, q) => {
             const part = parts[i];

@@ -63,13 +63,13 @@ export interface PassLoops {
   ): { h: Uint32Array; at: Uint32Array; count: number }[] | null;
   /**
    * The window pass of a sampled selection, for selection i on mag(xs[i] − base) over the vector
-   * part of [start, end): how many magnitudes lie above hi[i] and below lo[i] (unsigned), and the
+   * part of [start, end) (on mag(xs[0]) alone, one selection, when base is null): how many magnitudes lie above hi[i] and below lo[i] (unsigned), and the
    * list of those in [lo[i], hi[i]] as pairs (index, magnitude) in index order; null when the loops cannot.
    */
   window(
     lo: readonly number[],
     hi: readonly number[],
-    base: Float32Array,
+    base: Float32Array | null,
     xs: readonly Float32Array[],
     start: number,
     end: number,

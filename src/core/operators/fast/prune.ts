@@ -1,14 +1,16 @@
 /**
  * The range kernel of magnitude pruning (prune.cpu.ts, the oracle): the exact bottom-m cutoff of
  * select.ts (mag ascending, ties by lower index first), found across the pool in passes split by
- * range with select.ts's radix select (a 16-bit and a 15-bit histogram, then the index among
+ * range: one window pass around a sampled cutoff (task-arithmetic.ts pruneWindow, windowCutoff) where it serves and hits,
+ * else select.ts's radix select (a 16-bit and a 15-bit histogram, then the index among
  * equal magnitudes), then one element-wise pass: out = 0 where pruned, else x.
  */
 import type { ParamValues, TensorContext } from '../types.ts';
 import type { RangeKernel } from './kernels.ts';
 import { reduceLocally, type ReducePlan, type ReduceStep } from './reduce.ts';
-import { passLoops, vectorEnd } from './loops.ts';
+import { passLoops, vectorEnd, type WindowPart } from './loops.ts';
 import { num } from '../params.ts';
+import { binWindowPart, pruneWindow, windowBins, windowCutoff } from './task-arithmetic.ts';
 import {
   candidateIndex,
   candidatePart,
@@ -27,8 +29,11 @@ import {
 const EQUAL_POSITIONS = 64;
 
 interface Carry {
-  stage: 'high' | 'low' | 'equal';
+  stage: 'window' | 'high' | 'low' | 'equal';
   m: number;
+  /** The window stage's bounds of magnitude bits (task-arithmetic.ts pruneWindow). */
+  lo?: number;
+  hi?: number;
   prefix?: number;
   remaining?: number;
   bits?: number;
@@ -40,6 +45,9 @@ const plan: ReducePlan = {
   start(inputs, params): ReduceStep {
     const m = pruneCount(num(params, 'fraction'), inputs[0].length);
     if (m === 0) return { params: { pruneBits: PRUNE_NONE.bits, pruneIndex: PRUNE_NONE.index } };
+    // One pass over a sampled window of magnitudes where it serves; the radix passes otherwise (or after a miss).
+    const w = pruneWindow(inputs[0], m);
+    if (w) return { carry: { stage: 'window', m, lo: w[0], hi: w[1] } satisfies Carry };
     return { carry: { stage: 'high', m } satisfies Carry };
   },
   partial(_pass, carry, inputs, _params, _ctx, start, end) {
@@ -47,6 +55,22 @@ const plan: ReducePlan = {
     const v = u32(inputs[0]);
     // The lent loops take the vector part of the range where they can, JavaScript the rest.
     const loops = passLoops();
+    if (c.stage === 'window') {
+      const [lo, hi] = [c.lo!, c.hi!];
+      const lent = loops?.window([lo], [hi], null, [inputs[0]], start, end)?.[0];
+      let [above, below] = [lent?.above ?? 0, lent?.below ?? 0];
+      const list: number[] = [];
+      for (let i = lent ? vectorEnd(start, end) : start; i < end; i++) {
+        const m = v[i] & 0x7fffffff;
+        if (m > hi) above++;
+        else if (m < lo) below++;
+        else list.push(i, m);
+      }
+      const at = new Uint32Array((lent?.at.length ?? 0) + list.length);
+      if (lent) at.set(lent.at);
+      at.set(list, at.length - list.length);
+      return binWindowPart({ count: at.length / 2, above, below, at }, lo, hi, windowBins(v.length));
+    }
     if (c.stage === 'high') {
       const h = new Uint32Array(HIGH_SIZE);
       const lent = loops?.histHigh([h], null, [inputs[0]], start, end);
@@ -74,6 +98,12 @@ const plan: ReducePlan = {
   },
   merge(_pass, carry, partials, ranges, inputs) {
     const c = carry as Carry;
+    if (c.stage === 'window') {
+      const cut = windowCutoff(partials as WindowPart[], { k: c.m }, c.lo!, c.hi!, windowBins(inputs[0].length), true);
+      // A window that missed the cutoff: the radix passes.
+      if (!cut) return { carry: { stage: 'high', m: c.m } satisfies Carry };
+      return { params: { pruneBits: cut.bits, pruneIndex: cut.index } };
+    }
     if (c.stage === 'high' || c.stage === 'low') {
       const low = partials as CandidatePart[];
       const h = new Uint32Array(c.stage === 'high' ? HIGH_SIZE : LOW_SIZE);

@@ -668,7 +668,6 @@ function windowsFor(
   if (new Set(sel.map((x) => x.parent)).size < sel.length || sel.some((x) => !x.top)) return null;
   const at = samplePositions(n);
   const s = at.length;
-  const run = sampleRun(n);
   // Each selected parent's sample of delta bits (in sample order) and its order statistics, made
   // in one walk over the positions: the base is read once for all parents, their reads (cache
   // misses in a large tensor) overlap, and the buckets of the order statistics are counted on the way.
@@ -720,39 +719,74 @@ function windowsFor(
   const hi: number[] = [];
   for (const { parent, k, top } of sel) {
     const { v, ranks } = sample(parent);
-    // The magnitude bits of the sample's element of rank r from the bottom (0-based).
-    const rank = (r: number) => ranks.rank(r);
-    // The cutoff's rank from the bottom (0-based), as a share of the tensor, then of the sample.
-    const q = (top ? n - k : k - 1) / n;
-    const ps = q * s;
-    // A run's elements may be alike (a row's scale): the count below the sampled cutoff varies by
-    // run then, more than independent elements' would; the margin takes the larger of the two spreads.
-    let spread = s * q * (1 - q);
-    if (run > 1) {
-      const t = rank(Math.max(0, Math.min(s - 1, Math.round(ps))));
-      const runs = s / run;
-      let sum = 0,
-        sq = 0;
-      for (let r = 0, j = 0; r < runs; r++) {
-        let c = 0;
-        for (const e = j + run; j < e; j++) c += (v[j] & 0x7fffffff) <= t ? 1 : 0;
-        sum += c;
-        sq += c * c;
-      }
-      const mean = sum / runs;
-      spread = Math.max(spread, (runs * (sq - runs * mean * mean)) / Math.max(1, runs - 1));
-    }
-    const margin = Math.ceil(WINDOW_Z * Math.sqrt(spread)) + 2;
-    const a = Math.floor(ps - margin),
-      b = Math.ceil(ps + margin);
-    const l = a < 0 ? 0 : rank(a);
-    const h = b >= s ? 0x7fffffff : rank(b);
-    const inside = ranks.countIn(l, h);
-    if (inside > WINDOW_MAX_SHARE * s && (inside / s) * n > WINDOW_SMALL_LIST) return null;
-    lo.push(l);
-    hi.push(h);
+    const w = windowAround(v, ranks, (top ? n - k : k - 1) / n, n);
+    if (!w) return null;
+    lo.push(w[0]);
+    hi.push(w[1]);
   }
   return { lo, hi };
+}
+
+/**
+ * The window [lo, hi] of magnitude bits around the cutoff of rank share q (its rank from the bottom, 0-based, over n) from the
+ * sample v of an n-element tensor (samplePositions(n)'s, in sample order) and its order statistics, or null where it would
+ * list too many elements (windowsFor).
+ */
+function windowAround(v: Uint32Array, ranks: MagnitudeRanks, q: number, n: number): [number, number] | null {
+  const s = v.length;
+  const run = sampleRun(n);
+  // The magnitude bits of the sample's element of rank r from the bottom (0-based).
+  const rank = (r: number) => ranks.rank(r);
+  const ps = q * s;
+  // A run's elements may be alike (a row's scale): the count below the sampled cutoff varies by
+  // run then, more than independent elements' would; the margin takes the larger of the two spreads.
+  let spread = s * q * (1 - q);
+  if (run > 1) {
+    const t = rank(Math.max(0, Math.min(s - 1, Math.round(ps))));
+    const runs = s / run;
+    let sum = 0,
+      sq = 0;
+    for (let r = 0, j = 0; r < runs; r++) {
+      let c = 0;
+      for (const e = j + run; j < e; j++) c += (v[j] & 0x7fffffff) <= t ? 1 : 0;
+      sum += c;
+      sq += c * c;
+    }
+    const mean = sum / runs;
+    spread = Math.max(spread, (runs * (sq - runs * mean * mean)) / Math.max(1, runs - 1));
+  }
+  const margin = Math.ceil(WINDOW_Z * Math.sqrt(spread)) + 2;
+  const a = Math.floor(ps - margin),
+    b = Math.ceil(ps + margin);
+  const l = a < 0 ? 0 : rank(a);
+  const h = b >= s ? 0x7fffffff : rank(b);
+  const inside = ranks.countIn(l, h);
+  if (inside > WINDOW_MAX_SHARE * s && (inside / s) * n > WINDOW_SMALL_LIST) return null;
+  return [l, h];
+}
+
+/**
+ * The window of magnitude pruning's bottom-m cutoff of mag(x) (windowsFor's, one input, no base), or null where the
+ * radix passes serve better. The merge (windowCutoff, bottom) checks that the cutoff fell inside.
+ */
+export function pruneWindow(x: Float32Array, m: number): [number, number] | null {
+  const n = x.length;
+  if (n < WINDOW_MIN || m <= 0 || m >= n) return null;
+  const at = samplePositions(n);
+  const s = at.length;
+  const bucketed = s > RANK_SORT_ALL;
+  if (sampleScratch.length < 1) sampleScratch.push(new Float32Array(0));
+  if (sampleScratch[0].length < s) sampleScratch[0] = new Float32Array(SAMPLE_MAX);
+  const d = sampleScratch[0].subarray(0, s);
+  const v = new Uint32Array(d.buffer, d.byteOffset, s);
+  const c = new Uint32Array(bucketed ? RANK_SLOTS : 0);
+  // Bits copied as they are (a float copy could quiet a NaN's payload).
+  const xv = new Uint32Array(x.buffer, x.byteOffset, n);
+  for (let j = 0; j < s; j++) {
+    v[j] = xv[at[j]];
+    if (bucketed) c[rankSlot(v[j])]++;
+  }
+  return windowAround(v, new MagnitudeRanks(v, bucketed ? c : undefined), (m - 1) / n, n);
 }
 
 /** The shift that maps a window [lo, hi]'s offsets hi − m to at most `bins` (a power of two) histogram bins. */
@@ -833,11 +867,12 @@ export function windowCutoff(
   lo: number,
   hi: number,
   bins = WINDOW_BINS,
+  bottom = false,
 ): { bits: number; index: number } | null {
   let outside = 0,
     listed = 0;
   for (const p of parts) {
-    outside += p.above;
+    outside += bottom ? p.below : p.above;
     listed += p.count;
   }
   let r = x.k - outside;
@@ -847,18 +882,20 @@ export function windowCutoff(
   const size = (((hi - lo) >>> 0) >>> shift) + 1;
   if (hists.some((h) => h.length !== size))
     throw new Error(`window cutoff: a part's histogram has other bins than ${size} (internal error)`);
-  let bin = 0;
+  // Bin 0 holds the largest magnitudes: a bottom selection walks from the last bin.
+  const dir = bottom ? -1 : 1;
+  let bin = bottom ? size - 1 : 0;
   if (hists.length === 2) {
     // The pool's two ranges: one walk over both.
     const h0 = hists[0],
       h1 = hists[1];
-    for (; ; bin++) {
+    for (; ; bin += dir) {
       const c = h0[bin] + h1[bin];
       if (c >= r) break;
       r -= c;
     }
   } else {
-    for (; ; bin++) {
+    for (; ; bin += dir) {
       let c = 0;
       for (let t = 0; t < hists.length; t++) c += hists[t][bin];
       if (c >= r) break;
@@ -888,7 +925,8 @@ export function windowCutoff(
       }
     }
   });
-  const order = Array.from(mag, (_, j) => j).sort((a, b) => mag[b] - mag[a] || a - b);
+  // Magnitude descending (ascending for a bottom selection), equal ones in index order.
+  const order = Array.from(mag, (_, j) => j).sort((a, b) => dir * (mag[b] - mag[a]) || a - b);
   const j = order[r - 1];
   return { bits: mag[j], index: idx[j] + 1 };
 }
