@@ -526,7 +526,7 @@ export function selectWasm(): Uint8Array<ArrayBuffer> {
     ['l1cf', ...l1Lanes(true)],
     ['prune', ...prune()],
   ];
-  for (let P = 1; P <= MAX_PARENTS; P++) funcs.push([`winp${P}`, ...winParents(P, false)], [`winb${P}`, ...winParents(P, true)]);
+  for (let Q = 1; Q <= WINDOW_GROUP; Q++) funcs.push([`winp${Q}`, ...winParents(Q, false)], [`winb${Q}`, ...winParents(Q, true)]);
   // The window pass of one selection on mag(x) itself (magnitude pruning's, no base).
   funcs.push(['win1p1', ...winParents(1, false, false)], ['win1b1', ...winParents(1, true, false)]);
   return sharedModule(funcs);
@@ -548,6 +548,8 @@ const BLOCK_ELEMENTS = 16384;
 /** Candidates a selection's list holds in the scratch block per range (pairs of u32). */
 const SCRATCH_CANDIDATES = 1 << 16;
 const GROUP = 4;
+/** Selections per window call: breadcrumbs' two per parent of three parents in one read of each block. */
+const WINDOW_GROUP = 6;
 const HIGH_BYTES = 4 * HIGH_SIZE;
 const LOW_BYTES = 4 * LOW_SIZE + 8 * SCRATCH_CANDIDATES;
 /** One block's window list per selection (pairs of u32, and 4 pairs of slack for the loop's last vector stores). */
@@ -555,7 +557,7 @@ const WINDOW_LIST_BYTES = 8 * BLOCK_ELEMENTS + 64;
 /** A block listing at most 1/WINDOW_SPARSE of its elements per selection takes the branching window loop next (measured: it gains at ~1.4 %, loses at ~4 %). */
 const WINDOW_SPARSE = 40;
 /** The compaction table of the window loops (compactTable), after every other use of the scratch (each window call writes it). */
-const TABLE_AT = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES, GROUP * WINDOW_LIST_BYTES);
+const TABLE_AT = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES, WINDOW_GROUP * WINDOW_LIST_BYTES);
 const TABLE = compactTable();
 /** Bytes of arena scratch each thread needs for these loops (histograms of 4 parents, or 4 selections' histograms and lists). */
 export const SELECT_SCRATCH_BYTES = Math.max(GROUP * HIGH_BYTES, GROUP * LOW_BYTES, TABLE_AT + 256);
@@ -692,8 +694,8 @@ export function passLoopsOn(memory: WebAssembly.Memory, scratch: number): PassLo
       const stop = vectorEnd(start, end);
       const parts = xs.map(() => ({ count: 0, above: 0, below: 0, chunks: [] as Uint32Array[] }));
       new Uint8Array(memory.buffer, table, TABLE.length).set(TABLE);
-      for (let g = 0; g < xs.length; g += GROUP) {
-        const Q = Math.min(GROUP, xs.length - g);
+      for (let g = 0; g < xs.length; g += WINDOW_GROUP) {
+        const Q = Math.min(WINDOW_GROUP, xs.length - g);
         const qs = Array.from({ length: Q }, (_, q) => g + q);
         // Each selection's list of one block (at most BLOCK pairs and the loop's slack) in the scratch, copied out after the call.
         const lists = qs.map((_, q) => scratch + q * WINDOW_LIST_BYTES);
