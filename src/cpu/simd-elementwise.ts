@@ -71,6 +71,7 @@ import {
   v128const,
   v128xor,
   whileNot,
+  perMemory,
 } from './wasm-asm.ts';
 import { getFastKernel } from '../core/operators/fast/kernels.ts';
 import { crossoverThresholds, crossoverUnit } from '../core/operators/crossover.cpu.ts';
@@ -626,7 +627,6 @@ export function elementwiseWasm(): Uint8Array<ArrayBuffer> {
     ['slerpLanes', ...slerpLanes()],
   ]);
 }
-let wasm: WebAssembly.Module | undefined;
 
 type Loop = (...args: number[]) => void;
 export interface ElementwiseSimd {
@@ -642,21 +642,8 @@ export interface ElementwiseSimd {
   slerpLanes: (x0: number, x1: number, nBytes: number) => [number, number, number];
 }
 
-const onArena = new WeakMap<WebAssembly.Memory, ElementwiseSimd | null>();
-
 /** This thread's element-wise SIMD loops on an arena's memory (one instance per memory), or null where they cannot be made. */
-export function elementwiseSimdOn(memory: WebAssembly.Memory): ElementwiseSimd | null {
-  if (onArena.has(memory)) return onArena.get(memory)!;
-  let s: ElementwiseSimd | null = null;
-  try {
-    s = new WebAssembly.Instance((wasm ??= new WebAssembly.Module(elementwiseWasm())), { env: { mem: memory } })
-      .exports as unknown as ElementwiseSimd;
-  } catch {
-    s = null;
-  }
-  onArena.set(memory, s);
-  return s;
-}
+export const elementwiseSimdOn: (memory: WebAssembly.Memory) => ElementwiseSimd | null = perMemory(elementwiseWasm);
 
 /**
  * The arguments of operator `kernel`'s SIMD loop over out[start, end) after the pointers (and the

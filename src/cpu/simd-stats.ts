@@ -22,6 +22,7 @@ import {
   get,
   i32x4extractLane,
   loadAt,
+  perMemory,
   set,
   sharedModule,
   shuffle,
@@ -103,21 +104,10 @@ function statsFunc(): readonly [string, Func, number[]] {
 
 type StatsLoop = (before: number, after: number, nBytes: number, sq: number) => [number, number, number];
 
-let wasm: WebAssembly.Module | undefined;
-const onArena = new WeakMap<WebAssembly.Memory, StatsLoop | null>();
-
-function loopOn(memory: WebAssembly.Memory): StatsLoop | null {
-  if (onArena.has(memory)) return onArena.get(memory)!;
-  let loop: StatsLoop | null = null;
-  try {
-    const m = (wasm ??= new WebAssembly.Module(sharedModule([statsFunc()])));
-    loop = (new WebAssembly.Instance(m, { env: { mem: memory } }).exports as { stats: StatsLoop }).stats;
-  } catch {
-    loop = null;
-  }
-  onArena.set(memory, loop);
-  return loop;
-}
+const loopOn = perMemory(
+  () => sharedModule([statsFunc()]),
+  (e) => (e as { stats: StatsLoop }).stats,
+);
 
 /**
  * chunkStats(before, after, sq) with the loop on `memory`, for two arrays that live in it (a pool

@@ -39,6 +39,7 @@ import {
   loadAt,
   loop16,
   moduleOf,
+  perMemory,
   set,
   storeAt,
   unrolledLoop16,
@@ -185,19 +186,10 @@ export function simd(): Simd | null {
 }
 
 /** This thread's SIMD module on an arena's memory (one per memory), or null where it cannot be made. */
-const onArena = new WeakMap<WebAssembly.Memory, Simd | null>();
-export function simdOn(memory: WebAssembly.Memory): Simd | null {
-  if (onArena.has(memory)) return onArena.get(memory)!;
-  let s: Simd | null = null;
-  try {
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(SIMD_WASM_SHARED), { env: { mem: memory } });
-    s = { ...(inst.exports as unknown as Omit<Simd, 'mem'>), mem: memory };
-  } catch {
-    s = null;
-  }
-  onArena.set(memory, s);
-  return s;
-}
+export const simdOn: (memory: WebAssembly.Memory) => Simd | null = perMemory(
+  () => SIMD_WASM_SHARED,
+  (e, mem) => ({ ...(e as unknown as Omit<Simd, 'mem'>), mem }),
+);
 
 /** The fused blendK loop in place on an arena: o = (((0 + w₀x₀) + w₁x₁) + …) / dv, the last few elements in JavaScript; false where it has none. */
 function blendOnArena(

@@ -183,3 +183,27 @@ export const f32store = (offset = 0) => [0x38, 2, ...leb(offset)];
 export const f32add = [0x92];
 export const i32sub = [0x6b];
 export const i32eqz = [0x45];
+
+/**
+ * A module's exports instantiated on a shared memory (a CpuPool's arena) as env.mem: once per
+ * memory on this thread, the module compiled once on first use. Null where it cannot be made (no
+ * WebAssembly SIMD): the callers then run their JavaScript loops. `wrap` shapes what is kept.
+ */
+export function perMemory<T>(
+  bytes: () => Uint8Array<ArrayBuffer>,
+  wrap: (exports: WebAssembly.Exports, memory: WebAssembly.Memory) => T = (e) => e as unknown as T,
+): (memory: WebAssembly.Memory) => T | null {
+  let module: WebAssembly.Module | undefined;
+  const made = new WeakMap<WebAssembly.Memory, T | null>();
+  return (memory) => {
+    if (made.has(memory)) return made.get(memory)!;
+    let t: T | null = null;
+    try {
+      t = wrap(new WebAssembly.Instance((module ??= new WebAssembly.Module(bytes())), { env: { mem: memory } }).exports, memory);
+    } catch {
+      t = null;
+    }
+    made.set(memory, t);
+    return t;
+  };
+}
